@@ -1,0 +1,420 @@
+"""The :class:`Fabric`: a ``networkx.DiGraph`` plus the arrays hot loops need, and its router.
+
+Graph contract (DESIGN.md):
+- chips: nodes with ``kind="chip"``, integer ``rank`` (0..N-1, dense), ``tray`` (int); optional
+  ``forward`` (bool, default False): whether the chip may carry traffic for other chips (torus, mesh).
+- switches: nodes with ``kind="switch"``, integer ``tier`` (1 = leaf), optional ``plane``.
+- every physical link is two directed edges, each with ``bandwidth`` (bytes/s, that direction),
+  ``latency`` (s) and optional ``efficiency`` (fraction of line rate achieved, default 1.0).
+
+Index conventions used by every array API in scaleup:
+- node index: chips first in rank order (so a chip's node index equals its rank), then the other
+  nodes in graph insertion order. ``fabric.nodes[i]`` is the node id, ``fabric.node_index[node]`` its index.
+- edge index: ``fabric.edge_src[e] -> fabric.edge_dst[e]``; ``fabric.edge_id(u, v)`` looks one up.
+- :class:`Routes`: equal-cost paths of a batch of (src, dst) pairs as a two-level CSR over edge ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol
+
+import networkx as nx
+import numpy as np
+
+from .errors import RoutingError, SpecError
+from .specs import ChipSpec
+
+Node = Hashable
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Equal-cost routes of ``n_pairs`` (src, dst) pairs, as a two-level CSR over edge ids.
+
+    Attributes:
+        pair_ptr: int64 array (n_pairs + 1,); the paths of pair ``i`` are path ids
+            ``pair_ptr[i] .. pair_ptr[i+1]-1``. A pair with src == dst has one path with no edges.
+        path_ptr: int64 array (n_paths + 1,); the edges of path ``j`` are
+            ``path_edges[path_ptr[j]:path_ptr[j+1]]``, in order from src to dst.
+        path_edges: int64 array of edge ids.
+    """
+
+    pair_ptr: np.ndarray
+    path_ptr: np.ndarray
+    path_edges: np.ndarray
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pair_ptr) - 1
+
+    @property
+    def n_paths(self) -> int:
+        return len(self.path_ptr) - 1
+
+    def path_counts(self) -> np.ndarray:
+        """Number of equal-cost paths of each pair."""
+        return np.diff(self.pair_ptr)
+
+    def path_lengths(self) -> np.ndarray:
+        """Hops (edges) of each path."""
+        return np.diff(self.path_ptr)
+
+    def pair_of_path(self) -> np.ndarray:
+        """For each path id, the pair it belongs to."""
+        return np.repeat(np.arange(self.n_pairs, dtype=np.int64), self.path_counts())
+
+    def edges_of(self, pair: int) -> list[np.ndarray]:
+        """Edge-id arrays of each path of one pair."""
+        a, b = self.pair_ptr[pair], self.pair_ptr[pair + 1]
+        return [self.path_edges[self.path_ptr[j]:self.path_ptr[j + 1]] for j in range(a, b)]
+
+    @staticmethod
+    def concat(parts: Sequence[Routes]) -> Routes:
+        """Concatenate route batches (pairs in order)."""
+        if not parts:
+            z = np.zeros(1, dtype=np.int64)
+            return Routes(z, z.copy(), np.zeros(0, dtype=np.int64))
+        pair_ptr = [np.zeros(1, dtype=np.int64)]
+        path_ptr = [np.zeros(1, dtype=np.int64)]
+        edges = []
+        n_paths = 0
+        n_edges = 0
+        for r in parts:
+            pair_ptr.append(r.pair_ptr[1:] + n_paths)
+            path_ptr.append(r.path_ptr[1:] + n_edges)
+            edges.append(r.path_edges)
+            n_paths += r.n_paths
+            n_edges += len(r.path_edges)
+        return Routes(np.concatenate(pair_ptr), np.concatenate(path_ptr), np.concatenate(edges))
+
+
+class Router(Protocol):
+    """Computes ECMP routes for batches of node-index pairs."""
+
+    def routes(self, fabric: Fabric, src: np.ndarray, dst: np.ndarray) -> Routes: ...
+
+
+class BFSRouter:
+    """Generic shortest-path ECMP router for any graph (bring-your-own topologies).
+
+    One reverse BFS per distinct destination (cached), then every shortest path is enumerated over the
+    DAG of distance-decreasing edges. Chips are endpoints only unless their ``forward`` attribute is true.
+    Enumeration is capped at ``max_paths`` per pair (the first ones in a deterministic order); builders
+    with huge ECMP sets provide formula routers instead.
+    """
+
+    def __init__(self, max_paths: int = 4096) -> None:
+        self.max_paths = max_paths
+        self._dist: dict[int, np.ndarray] = {}
+
+    def distances_to(self, fabric: Fabric, dst: int) -> np.ndarray:
+        """Hop distance from every node to ``dst`` through forwarding nodes (-1 if unreachable)."""
+        d = self._dist.get(dst)
+        if d is not None:
+            return d
+        n = fabric.n_nodes
+        dist = np.full(n, -1, dtype=np.int64)
+        dist[dst] = 0
+        frontier = [dst]
+        in_ptr, in_src = fabric._in_csr
+        forwards = fabric.forwards
+        level = 0
+        while frontier:
+            level += 1
+            nxt = []
+            for v in frontier:
+                if v != dst and not forwards[v]:
+                    continue  # v cannot relay, so nothing reaches dst through it
+                for u in in_src[in_ptr[v]:in_ptr[v + 1]]:
+                    if dist[u] < 0:
+                        dist[u] = level
+                        nxt.append(int(u))
+            frontier = nxt
+        self._dist[dst] = dist
+        return dist
+
+    def _paths_edges(self, fabric: Fabric, s: int, d: int) -> list[list[int]]:
+        if s == d:
+            return [[]]
+        dist = self.distances_to(fabric, d)
+        if dist[s] < 0:
+            raise RoutingError(
+                f"no route from {fabric.nodes[s]!r} to {fabric.nodes[d]!r}: the fabric is disconnected "
+                "between them (or only through chips that do not forward)"
+            )
+        out_ptr, out_dst, out_eid = fabric._out_csr
+        forwards = fabric.forwards
+        paths: list[list[int]] = []
+        stack: list[tuple[int, list[int]]] = [(s, [])]
+        while stack and len(paths) < self.max_paths:
+            u, acc = stack.pop()
+            if u == d:
+                paths.append(acc)
+                continue
+            if u != s and not forwards[u]:
+                continue
+            cand = []
+            for k in range(out_ptr[u], out_ptr[u + 1]):
+                v = out_dst[k]
+                if dist[v] == dist[u] - 1 and (v == d or forwards[v]):
+                    cand.append((int(v), int(out_eid[k])))
+            for v, e in reversed(cand):
+                stack.append((v, acc + [e]))
+        return paths
+
+    def routes(self, fabric: Fabric, src: np.ndarray, dst: np.ndarray) -> Routes:
+        pair_ptr = [0]
+        path_ptr = [0]
+        edges: list[int] = []
+        memo: dict[tuple[int, int], list[list[int]]] = {}
+        for s, d in zip(np.asarray(src).tolist(), np.asarray(dst).tolist()):
+            key = (s, d)
+            ps = memo.get(key)
+            if ps is None:
+                ps = self._paths_edges(fabric, s, d)
+                memo[key] = ps
+            for p in ps:
+                edges.extend(p)
+                path_ptr.append(len(edges))
+            pair_ptr.append(len(path_ptr) - 1)
+        return Routes(
+            np.asarray(pair_ptr, dtype=np.int64),
+            np.asarray(path_ptr, dtype=np.int64),
+            np.asarray(edges, dtype=np.int64),
+        )
+
+
+class Fabric:
+    """A scale-up fabric: a ``networkx.DiGraph`` with a chip spec, derived arrays and a router.
+
+    Build one with a builder (:mod:`topo.builders`), :func:`topo.load`, or :meth:`Fabric.from_graph`.
+
+    Attributes:
+        graph: the DiGraph (see the module docstring for its attributes).
+        chip: the :class:`ChipSpec` of every chip (homogeneous fabrics).
+        name: a label, e.g. ``"maia200"``.
+        router: object computing ECMP routes; builders install formula routers, others get BFS.
+        meta: free-form builder parameters (tray size, planes, ...), for summaries and exports.
+    """
+
+    def __init__(
+        self,
+        graph: nx.DiGraph,
+        chip: ChipSpec | None = None,
+        name: str = "custom",
+        router: Router | None = None,
+        meta: dict[str, Any] | None = None,
+        validate: bool = True,
+    ) -> None:
+        if not isinstance(graph, nx.DiGraph):
+            raise SpecError(f"Fabric graph: expected a networkx.DiGraph, got {type(graph).__name__}")
+        self.graph = graph
+        self.chip = chip if chip is not None else ChipSpec(name="generic")
+        self.name = name
+        self.router: Router = router if router is not None else BFSRouter()
+        self.meta: dict[str, Any] = dict(meta or {})
+        self._index_nodes()
+        if validate:
+            self._validate()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_graph(
+        cls, graph: nx.DiGraph | nx.Graph, chip: ChipSpec | None = None, name: str = "custom", **meta: Any
+    ) -> Fabric:
+        """Wrap a user graph. An undirected graph is made directed (each edge both ways).
+
+        Nodes need ``kind`` (``"chip"`` or ``"switch"``); chips without ``rank`` are ranked in insertion
+        order. Edges need ``bandwidth`` (bytes/s) and ``latency`` (s).
+        """
+        if isinstance(graph, nx.Graph) and not isinstance(graph, nx.DiGraph):
+            graph = graph.to_directed()
+        g = graph.copy()
+        chips = [n for n, a in g.nodes(data=True) if a.get("kind") == "chip"]
+        if chips and any("rank" not in g.nodes[n] for n in chips):
+            for r, n in enumerate(chips):
+                g.nodes[n]["rank"] = r
+        for n in chips:
+            g.nodes[n].setdefault("tray", g.nodes[n]["rank"])
+        return cls(g, chip=chip, name=name, meta=meta)
+
+    def _index_nodes(self) -> None:
+        g = self.graph
+        chips = []
+        others = []
+        for n, a in g.nodes(data=True):
+            kind = a.get("kind")
+            if kind == "chip":
+                if "rank" not in a:
+                    raise SpecError(f"node {n!r}: a chip needs an integer 'rank' attribute")
+                chips.append((a["rank"], n))
+            elif kind == "switch":
+                others.append(n)
+            else:
+                raise SpecError(f"node {n!r}: attribute kind must be 'chip' or 'switch', got {kind!r}")
+        chips.sort(key=lambda t: t[0])
+        ranks = [r for r, _ in chips]
+        if ranks != list(range(len(ranks))):
+            raise SpecError("chip ranks must be the integers 0..N-1, each once")
+        self.chips: list[Node] = [n for _, n in chips]
+        self.switches: list[Node] = others
+        self.nodes: list[Node] = self.chips + others
+        self.node_index: dict[Node, int] = {n: i for i, n in enumerate(self.nodes)}
+        n_edges = g.number_of_edges()
+        src = np.empty(n_edges, dtype=np.int64)
+        dst = np.empty(n_edges, dtype=np.int64)
+        bw = np.empty(n_edges, dtype=np.float64)
+        lat = np.empty(n_edges, dtype=np.float64)
+        eff = np.empty(n_edges, dtype=np.float64)
+        idx = self.node_index
+        for e, (u, v, a) in enumerate(g.edges(data=True)):
+            src[e] = idx[u]
+            dst[e] = idx[v]
+            try:
+                bw[e] = float(a["bandwidth"])
+                lat[e] = float(a.get("latency", 0.0))
+                eff[e] = float(a.get("efficiency", 1.0))
+            except KeyError as exc:
+                raise SpecError(f"edge {u!r}->{v!r}: missing attribute {exc.args[0]!r} (bytes/s)") from None
+            except (TypeError, ValueError):
+                raise SpecError(f"edge {u!r}->{v!r}: bandwidth/latency/efficiency must be numbers") from None
+        self.edge_src = src
+        self.edge_dst = dst
+        self.edge_bandwidth = bw
+        self.edge_latency = lat
+        self.edge_efficiency = eff
+        self.edge_capacity = bw * eff
+        self._edge_lookup: dict[tuple[int, int], int] | None = None
+
+    def _validate(self) -> None:
+        if not self.chips:
+            raise SpecError(f"fabric {self.name!r}: has no chips (nodes with kind='chip')")
+        for e in np.flatnonzero(~(self.edge_bandwidth > 0)):
+            u, v = self.nodes[self.edge_src[e]], self.nodes[self.edge_dst[e]]
+            raise SpecError(
+                f"edge {u!r}->{v!r}: bandwidth must be > 0 bytes/s, got {self.edge_bandwidth[e]!r}"
+            )
+        for e in np.flatnonzero(~(self.edge_latency >= 0)):
+            u, v = self.nodes[self.edge_src[e]], self.nodes[self.edge_dst[e]]
+            raise SpecError(f"edge {u!r}->{v!r}: latency must be >= 0 s, got {self.edge_latency[e]!r}")
+        for e in np.flatnonzero(~((self.edge_efficiency > 0) & (self.edge_efficiency <= 1))):
+            u, v = self.nodes[self.edge_src[e]], self.nodes[self.edge_dst[e]]
+            raise SpecError(f"edge {u!r}->{v!r}: efficiency must be in (0, 1], got {self.edge_efficiency[e]!r}")
+        if self.graph.number_of_nodes() > 1 and not nx.is_weakly_connected(self.graph):
+            comps = nx.number_weakly_connected_components(self.graph)
+            raise SpecError(
+                f"fabric {self.name!r}: the graph is disconnected ({comps} components); every chip must "
+                "reach every other: check the links of the spec"
+            )
+
+    # ------------------------------------------------------------------ sizes and lookups
+    @property
+    def n_chips(self) -> int:
+        return len(self.chips)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_src)
+
+    @cached_property
+    def forwards(self) -> np.ndarray:
+        """Bool per node index: may this node relay traffic for others? Switches always do."""
+        out = np.ones(self.n_nodes, dtype=bool)
+        g = self.graph
+        for i, n in enumerate(self.chips):
+            out[i] = bool(g.nodes[n].get("forward", False))
+        return out
+
+    @cached_property
+    def trays(self) -> np.ndarray:
+        """Tray id of each chip, in rank order."""
+        g = self.graph
+        return np.asarray([g.nodes[n].get("tray", i) for i, n in enumerate(self.chips)], dtype=np.int64)
+
+    @cached_property
+    def _out_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        order = np.argsort(self.edge_src, kind="stable")
+        ptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.add.at(ptr, self.edge_src + 1, 1)
+        return np.cumsum(ptr), self.edge_dst[order], order
+
+    @cached_property
+    def _in_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.edge_dst, kind="stable")
+        ptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.add.at(ptr, self.edge_dst + 1, 1)
+        return np.cumsum(ptr), self.edge_src[order]
+
+    def edge_id(self, u: Node, v: Node) -> int:
+        """Edge index of the directed link u -> v (node ids, not indices)."""
+        if self._edge_lookup is None:
+            self._edge_lookup = {
+                (int(a), int(b)): e for e, (a, b) in enumerate(zip(self.edge_src, self.edge_dst))
+            }
+        try:
+            return self._edge_lookup[(self.node_index[u], self.node_index[v])]
+        except KeyError:
+            raise RoutingError(f"no link {u!r} -> {v!r} in fabric {self.name!r}") from None
+
+    def index(self, node: Node | int) -> int:
+        """Node index of a node id; a bare int that is not a node id is read as a chip rank."""
+        i = self.node_index.get(node)
+        if i is not None:
+            return i
+        if isinstance(node, (int, np.integer)) and not isinstance(node, bool) and 0 <= node < self.n_chips:
+            return int(node)
+        raise RoutingError(
+            f"unknown node {node!r} in fabric {self.name!r}: use a node id such as {self.chips[0]!r} or "
+            f"a chip rank 0..{self.n_chips - 1}"
+        )
+
+    def indices(self, nodes: Iterable[Node | int] | np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`index`; an integer array is taken as node indices (checked in range)."""
+        if isinstance(nodes, np.ndarray) and np.issubdtype(nodes.dtype, np.integer):
+            if len(nodes) and (nodes.min() < 0 or nodes.max() >= self.n_nodes):
+                bad = nodes[(nodes < 0) | (nodes >= self.n_nodes)][0]
+                raise RoutingError(f"node index {int(bad)} out of range 0..{self.n_nodes - 1}")
+            return nodes.astype(np.int64, copy=False)
+        return np.asarray([self.index(n) for n in nodes], dtype=np.int64)
+
+    # ------------------------------------------------------------------ routing
+    def routes(self, src: Iterable[Node | int] | np.ndarray, dst: Iterable[Node | int] | np.ndarray) -> Routes:
+        """ECMP routes of many (src, dst) pairs at once; see :class:`Routes`.
+
+        ``src``/``dst`` are node ids, or integer arrays of node indices (chip rank == node index).
+        """
+        s = self.indices(src)
+        d = self.indices(dst)
+        if s.shape != d.shape:
+            raise RoutingError(f"routes: src and dst differ in length ({len(s)} vs {len(d)})")
+        return self.router.routes(self, s, d)
+
+    def paths(self, src: Node | int, dst: Node | int) -> list[list[Node]]:
+        """The equal-cost shortest paths from ``src`` to ``dst``, as node lists."""
+        s, d = self.index(src), self.index(dst)
+        r = self.routes(np.array([s]), np.array([d]))
+        out = []
+        for edges in r.edges_of(0):
+            if len(edges) == 0:
+                out.append([self.nodes[s]])
+            else:
+                out.append([self.nodes[s]] + [self.nodes[v] for v in self.edge_dst[edges]])
+        return out
+
+    def path_latency(self, edges: np.ndarray) -> float:
+        """Sum of link latencies along a path (edge ids), seconds."""
+        return float(self.edge_latency[edges].sum())
+
+    # ------------------------------------------------------------------ misc
+    def __repr__(self) -> str:
+        return (
+            f"Fabric({self.name!r}, chips={self.n_chips}, switches={len(self.switches)}, "
+            f"links={self.n_edges // 2}, chip={self.chip.name!r})"
+        )

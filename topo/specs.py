@@ -1,0 +1,159 @@
+"""Frozen dataclasses describing hardware: chips, links, switches. SI units inside.
+
+Bandwidths are bytes/s in one direction, latencies seconds, memory bytes, compute FLOP/s, power watts.
+The presets with their sources live in :mod:`topo.presets`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import SpecError
+
+DTYPES = ("fp4", "fp6", "fp8", "int8", "bf16", "fp16", "fp32")
+#: bytes per element of each dtype
+DTYPE_BYTES = {"fp4": 0.5, "fp6": 0.75, "fp8": 1.0, "int8": 1.0, "bf16": 2.0, "fp16": 2.0, "fp32": 4.0}
+
+
+def _require_positive(obj: object, name: str, value: float, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise SpecError(f"{type(obj).__name__}.{name}: must be {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    """An accelerator.
+
+    Attributes:
+        name: preset or user name, e.g. ``"maia200"``.
+        flops: peak dense FLOP/s per dtype (keys from :data:`DTYPES`); stored as sorted pairs so the
+            spec stays hashable. Pass a dict; read with :meth:`peak_flops`.
+        hbm_bytes: HBM capacity, bytes.
+        hbm_bandwidth: HBM bandwidth, bytes/s.
+        sram_bytes: on-die SRAM usable for weights/KV, bytes (0 if none is modelled).
+        sram_bandwidth: SRAM bandwidth, bytes/s.
+        tdp: thermal design power, watts.
+        ports: scale-up ports per chip.
+        port_bandwidth: bandwidth of one scale-up port, bytes/s per direction.
+        compute_efficiency: achievable fraction of peak FLOP/s for large matmuls (calibration knob).
+        memory_efficiency: achievable fraction of HBM/SRAM bandwidth for streaming reads (calibration knob).
+        source: where the figures come from, and which are assumptions.
+    """
+
+    name: str
+    flops: Mapping[str, float] = field(default_factory=dict)
+    hbm_bytes: float = 0.0
+    hbm_bandwidth: float = 0.0
+    sram_bytes: float = 0.0
+    sram_bandwidth: float = 0.0
+    tdp: float = 0.0
+    ports: int = 0
+    port_bandwidth: float = 0.0
+    compute_efficiency: float = 0.7
+    memory_efficiency: float = 0.8
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        flops = self.flops
+        if isinstance(flops, Mapping):
+            pairs = tuple(sorted((str(k), float(v)) for k, v in flops.items()))
+        else:
+            pairs = tuple(sorted((str(k), float(v)) for k, v in flops))
+        for k, v in pairs:
+            if k not in DTYPES:
+                raise SpecError(f"ChipSpec.flops: unknown dtype {k!r}; known: {', '.join(DTYPES)}")
+            _require_positive(self, f"flops[{k}]", v)
+        object.__setattr__(self, "flops", pairs)
+        for name in ("hbm_bytes", "hbm_bandwidth", "sram_bytes", "sram_bandwidth", "tdp", "port_bandwidth"):
+            _require_positive(self, name, getattr(self, name), allow_zero=True)
+        if self.ports < 0:
+            raise SpecError(f"ChipSpec.ports: must be >= 0, got {self.ports!r}")
+        for name in ("compute_efficiency", "memory_efficiency"):
+            v = getattr(self, name)
+            if not 0 < v <= 1:
+                raise SpecError(f"ChipSpec.{name}: must be in (0, 1], got {v!r}")
+
+    @property
+    def flops_by_dtype(self) -> dict[str, float]:
+        """Peak dense FLOP/s per dtype as a dict."""
+        return dict(self.flops)
+
+    def peak_flops(self, dtype: str) -> float:
+        """Peak dense FLOP/s for ``dtype``; falls back to the nearest wider dtype the chip lists.
+
+        A chip without an fp4 figure runs fp4 at its fp8 rate, fp8 at bf16, and so on: weights are
+        upcast to the narrowest format the matrix engine supports.
+        """
+        table = dict(self.flops)
+        order = ["fp4", "fp6", "fp8", "int8", "bf16", "fp16", "fp32"]
+        if dtype not in order:
+            raise SpecError(f"dtype: unknown {dtype!r}; known: {', '.join(order)}")
+        for d in order[order.index(dtype):]:
+            if d in table:
+                return table[d]
+        raise SpecError(f"ChipSpec {self.name!r} lists no FLOP/s for {dtype} or any wider dtype")
+
+    @property
+    def injection_bandwidth(self) -> float:
+        """Total scale-up bandwidth per direction, bytes/s (ports x port bandwidth)."""
+        return self.ports * self.port_bandwidth
+
+    def replace(self, **changes: object) -> ChipSpec:
+        """A copy with some fields changed (e.g. calibrated efficiencies)."""
+        import dataclasses
+
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A point-to-point link, one direction.
+
+    Attributes:
+        bandwidth: line rate per direction, bytes/s.
+        latency: propagation plus serialisation plus port-to-port latency, seconds.
+        efficiency: fraction of line rate a transfer achieves (protocol and encoding overheads), in (0, 1].
+    """
+
+    bandwidth: float
+    latency: float = 0.0
+    efficiency: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require_positive(self, "bandwidth", self.bandwidth)
+        _require_positive(self, "latency", self.latency, allow_zero=True)
+        if not 0 < self.efficiency <= 1:
+            raise SpecError(f"LinkSpec.efficiency: must be in (0, 1], got {self.efficiency!r}")
+
+    @property
+    def capacity(self) -> float:
+        """Achievable bytes/s: bandwidth x efficiency."""
+        return self.bandwidth * self.efficiency
+
+
+@dataclass(frozen=True)
+class SwitchSpec:
+    """A packet switch.
+
+    Attributes:
+        radix: number of ports.
+        port_bandwidth: bytes/s per direction per port.
+        latency: port-to-port latency, seconds (added to each link leaving the switch by builders).
+        in_network_reduction: whether the switch can reduce (SHARP / NVLS style).
+        name: e.g. ``"51.2T Ethernet"``.
+    """
+
+    radix: int
+    port_bandwidth: float
+    latency: float = 0.0
+    in_network_reduction: bool = False
+    name: str = "switch"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.radix, int) or self.radix < 2:
+            raise SpecError(f"SwitchSpec.radix: must be an integer >= 2, got {self.radix!r}")
+        _require_positive(self, "port_bandwidth", self.port_bandwidth)
+        _require_positive(self, "latency", self.latency, allow_zero=True)

@@ -1,0 +1,173 @@
+"""Human units at the edge, SI inside.
+
+One function, :func:`parse_quantity`, turns ``"400Gbps"``, ``"1.4TB/s"``, ``"500ns"``, ``"216GB"``,
+``"64MiB"``, ``"5PFLOPS"`` or ``"750W"`` into a float in SI units (bytes/s, seconds, bytes, FLOP/s,
+watts, dollars). Conventions (DESIGN.md): ``Gbps`` is 1e9 bits/s, ``GB/s`` 1e9 bytes/s, ``GiB`` 2**30
+bytes. Plain numbers are taken as already in SI units.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import UnitError
+
+_DEC = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_BIN = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
+_TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12, "min": 60.0, "h": 3600.0}
+
+#: dimension name -> what the SI value is measured in (for messages)
+DIMENSIONS = {
+    "bandwidth": "bytes/s",
+    "size": "bytes",
+    "time": "seconds",
+    "flops": "FLOP/s",
+    "power": "watts",
+    "number": "",
+}
+
+_NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_RE = re.compile(r"^\s*" + _NUM + r"\s*([A-Za-zµ/_]*)\s*$")
+
+
+def _unit_factor(unit: str) -> tuple[str, float] | None:
+    """Return (dimension, factor to SI) for a unit string, or None if unknown."""
+    if unit in _TIME:
+        return "time", _TIME[unit]
+    # bandwidth in bits per second: bps, Gbps, Gbit/s, Gb/s
+    m = re.fullmatch(r"([kKMGTPE]?)(?:bps|bit/s|b/s)", unit)
+    if m:
+        return "bandwidth", _DEC[m.group(1)] / 8.0
+    m = re.fullmatch(r"(Ki|Mi|Gi|Ti|Pi)(?:bps|bit/s|b/s)", unit)
+    if m:
+        return "bandwidth", _BIN[m.group(1)] / 8.0
+    # bandwidth in bytes per second: GB/s, GBps, GiB/s
+    m = re.fullmatch(r"([kKMGTPE]?)(?:B/s|Bps)", unit)
+    if m:
+        return "bandwidth", _DEC[m.group(1)]
+    m = re.fullmatch(r"(Ki|Mi|Gi|Ti|Pi)(?:B/s|Bps)", unit)
+    if m:
+        return "bandwidth", _BIN[m.group(1)]
+    # sizes: B, KB, GB, KiB, GiB; bits: Gb, Gbit
+    m = re.fullmatch(r"([kKMGTPE]?)B", unit)
+    if m:
+        return "size", _DEC[m.group(1)]
+    m = re.fullmatch(r"(Ki|Mi|Gi|Ti|Pi)B", unit)
+    if m:
+        return "size", _BIN[m.group(1)]
+    m = re.fullmatch(r"([kKMGTPE]?)(?:bit|b)", unit)
+    if m:
+        return "size", _DEC[m.group(1)] / 8.0
+    # compute: FLOPS, TFLOPS, PFLOP/s, TOPS
+    m = re.fullmatch(r"([kKMGTPE]?)(?:FLOPS|FLOP/s|flops|flop/s|OPS|OP/s)", unit)
+    if m:
+        return "flops", _DEC[m.group(1)]
+    m = re.fullmatch(r"([kKMG]?)W", unit)
+    if m:
+        return "power", _DEC[m.group(1)]
+    return None
+
+
+def parse_quantity(value: object, dimension: str | None = None, field: str = "value") -> float:
+    """Parse ``value`` into a float in SI units.
+
+    Args:
+        value: a number (taken as SI already) or a string such as ``"400Gbps"``, ``"1.4TB/s"``,
+            ``"500ns"``, ``"64MiB"``, ``"5PFLOPS"``, ``"750W"``, ``"2**20"`` is *not* accepted.
+        dimension: expected dimension (``"bandwidth"``, ``"size"``, ``"time"``, ``"flops"``,
+            ``"power"``, ``"number"``); ``None`` accepts any.
+        field: name used in the error message.
+
+    Returns:
+        The value in bytes/s, bytes, seconds, FLOP/s, watts, or a plain number.
+
+    Raises:
+        UnitError: naming ``field`` when the string cannot be parsed or has the wrong dimension.
+    """
+    if isinstance(value, bool):
+        raise UnitError(f"{field}: expected a quantity, got boolean {value!r}")
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if not math.isfinite(v):
+            raise UnitError(f"{field}: expected a finite number, got {value!r}")
+        return v
+    if not isinstance(value, str):
+        raise UnitError(f"{field}: expected a number or a string with units, got {type(value).__name__}")
+    m = _RE.match(value)
+    if not m:
+        raise UnitError(
+            f"{field}: cannot parse {value!r}; write a number with a unit, e.g. '400Gbps', '1.4TB/s', "
+            "'500ns', '64MiB', '5PFLOPS', '750W'"
+        )
+    number = float(m.group(1))
+    unit = m.group(2)
+    if unit == "":
+        return number
+    found = _unit_factor(unit)
+    if found is None:
+        raise UnitError(
+            f"{field}: unknown unit {unit!r} in {value!r}; use e.g. Gbps, GB/s, GiB, us, ns, TFLOPS, W"
+        )
+    dim, factor = found
+    if dimension is not None and dimension != "number" and dim != dimension:
+        raise UnitError(
+            f"{field}: {value!r} is a {dim}, expected a {dimension} (in {DIMENSIONS.get(dimension, '?')})"
+        )
+    return number * factor
+
+
+def parse_positive(value: object, dimension: str | None = None, field: str = "value") -> float:
+    """Like :func:`parse_quantity` but the result must be > 0."""
+    v = parse_quantity(value, dimension, field)
+    if not v > 0:
+        raise UnitError(f"{field}: must be > 0, got {value!r}")
+    return v
+
+
+def format_bytes(n: float) -> str:
+    """Format a byte count the way nccl-tests users read it (binary prefixes): ``64MiB``."""
+    for unit, f in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= f and float(n / f).is_integer():
+            return f"{int(n // f)}{unit}"
+    for unit, f in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= f:
+            return f"{n / f:.3g}{unit}"
+    return f"{int(n)}B" if float(n).is_integer() else f"{n:.3g}B"
+
+
+def parse_size_range(text: str, field: str = "sizes") -> list[float]:
+    """Parse a size list or range: ``"1KiB:4GiB"`` (x2 steps), ``"1KiB:1GiB:x4"``, ``"8MiB,64MiB"``.
+
+    Returns byte counts (floats). A range ``A:B[:xF|:+S]`` goes from A to B inclusive, multiplying by F
+    (default 2) or adding S.
+    """
+    text = str(text).strip()
+    if "," in text:
+        return [v for part in text.split(",") for v in parse_size_range(part, field)]
+    if ":" not in text:
+        return [parse_positive(text, "size", field)]
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise UnitError(f"{field}: range {text!r} must be START:STOP or START:STOP:xFACTOR or START:STOP:+STEP")
+    lo = parse_positive(parts[0], "size", field)
+    hi = parse_positive(parts[1], "size", field)
+    if hi < lo:
+        raise UnitError(f"{field}: range {text!r} ends before it starts")
+    step = parts[2] if len(parts) == 3 else "x2"
+    out = []
+    if step.startswith("x"):
+        f = parse_quantity(step[1:], "number", field)
+        if not f > 1:
+            raise UnitError(f"{field}: factor in {text!r} must be > 1")
+        v = lo
+        while v <= hi * (1 + 1e-12):
+            out.append(v)
+            v *= f
+    else:
+        s = parse_positive(step.lstrip("+"), "size", field)
+        v = lo
+        while v <= hi * (1 + 1e-12):
+            out.append(v)
+            v += s
+    return out
