@@ -1,0 +1,1 @@
+"""fleet: serving simulation, disaggregated prefill/decode, routing and planning."""

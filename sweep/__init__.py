@@ -1,0 +1,1 @@
+"""sweep: parameter grids, local and Dask runners, result tables and plots."""
