@@ -1,0 +1,495 @@
+"""Sweep jobs: what one point of a sweep computes.
+
+``JOBS[name]`` is a :class:`Job`, callable as ``job(params) -> dict`` of output columns. A job declares
+its parameters (kind, default, allowed values) so that a spec with an unknown or malformed parameter
+fails before anything runs, naming the key. Built-in jobs:
+
+- ``collective``: one collective on a fabric (``collectives.all_reduce`` & co.): time, algbw, busbw
+  (nccl-tests conventions), the alpha-beta bound, the algorithm chosen.
+- ``infer``: token latency and cost of a model on a fabric (``inference.estimate(...).to_dict()``).
+- ``traffic``: a synthetic traffic pattern through the contention engine: makespan, throughput,
+  link utilisation.
+- ``topo``: the structural summary of a fabric (``topo.summarize``).
+
+Fabrics are built once per distinct fabric spec (name plus ``fabric.*`` overrides) per worker process
+and kept in a small LRU cache (:func:`fabric_for`); points are dispatched grouped by fabric so the
+cache hits.
+
+A user job is any importable ``fn(params: dict) -> dict``; name it in a spec as
+``job: package.module:function`` or register it with :func:`register_job`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from topo import SpecError, parse_quantity
+
+from .spec import _intify, canonical
+
+REQUIRED: Any = object()
+
+#: parameter kinds and how a value is converted (SI units inside)
+KINDS = ("size", "time", "bandwidth", "int", "float", "str", "bool", "any")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A job parameter: its kind (see :data:`KINDS`), default (``REQUIRED`` if none), allowed values."""
+
+    kind: str = "any"
+    default: Any = REQUIRED
+    help: str = ""
+    choices: tuple[Any, ...] = ()
+    nullable: bool = False
+
+    def convert(self, value: Any, field_: str) -> Any:
+        """Convert a raw YAML value to this parameter's SI value; SpecError naming ``field_`` if bad."""
+        if value is None:
+            if self.nullable or self.default is None:
+                return None
+            raise SpecError(f"{field_}: a value is required (got null)")
+        k = self.kind
+        try:
+            if k in ("size", "time", "bandwidth"):
+                if isinstance(value, bool):
+                    raise SpecError(f"{field_}: expected a {k}, got {value!r}")
+                v = parse_quantity(value, k, field_)
+                if v < 0:
+                    raise SpecError(f"{field_}: must be >= 0, got {value!r}")
+                value = _intify(v) if k == "size" else v
+            elif k == "int":
+                if isinstance(value, bool):
+                    raise SpecError(f"{field_}: expected an integer, got {value!r}")
+                if isinstance(value, str):
+                    value = parse_quantity(value, "number", field_)
+                if not float(value).is_integer():
+                    raise SpecError(f"{field_}: expected an integer, got {value!r}")
+                value = int(value)
+            elif k == "float":
+                if isinstance(value, bool):
+                    raise SpecError(f"{field_}: expected a number, got {value!r}")
+                value = float(parse_quantity(value, None, field_))
+            elif k == "str":
+                if isinstance(value, (dict, list)):
+                    raise SpecError(f"{field_}: expected a string, got {value!r}")
+                value = str(value)
+            elif k == "bool":
+                if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+                    value = value.lower() in ("true", "yes", "on", "1")
+                elif not isinstance(value, bool):
+                    raise SpecError(f"{field_}: expected true or false, got {value!r}")
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, SpecError):
+                raise
+            raise SpecError(f"{field_}: expected a {k}, got {value!r}") from None
+        if self.choices and value not in self.choices:
+            raise SpecError(f"{field_}: {value!r} is not one of {', '.join(map(str, self.choices))}")
+        return value
+
+
+@dataclass
+class Job:
+    """A sweep job: ``fn(params) -> dict`` of output columns, with declared parameters.
+
+    Attributes:
+        name: the job's name in specs.
+        fn: the function; it receives every declared parameter (defaults filled in) plus the
+            ``fabric.*`` overrides, all in SI units.
+        params: parameter name -> :class:`Param`. ``None`` accepts any parameter unchecked.
+        fabric: whether ``fabric.*`` overrides are accepted (passed to ``topo.load``).
+        prefixes: further dotted prefixes passed through unchecked (``"opt."`` -> algorithm options).
+        extra: a callable returning further accepted parameter names (e.g. from a signature).
+        help: one line for ``scaleup sweep --list-jobs``.
+    """
+
+    name: str
+    fn: Callable[[dict[str, Any]], Mapping[str, Any]]
+    params: dict[str, Param] | None = None
+    fabric: bool = False
+    extra: Callable[[], dict[str, Param]] | None = None
+    help: str = ""
+    prefixes: tuple[str, ...] = ()
+    _extra_cache: dict[str, Param] | None = field(default=None, repr=False)
+
+    def all_params(self) -> dict[str, Param] | None:
+        if self.params is None:
+            return None
+        if self.extra is None:
+            return self.params
+        if self._extra_cache is None:
+            try:
+                more = self.extra()
+            except Exception:  # the package behind it may not be importable yet
+                more = {}
+            self._extra_cache = {k: v for k, v in more.items() if k not in self.params}
+        return {**self.params, **self._extra_cache}
+
+    def validate(self, params: Mapping[str, Any], locate: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """Check names and convert values; returns only the given parameters (no defaults), in order.
+
+        Raises:
+            SpecError: naming the key for an unknown parameter (listing valid ones), a bad value, or a
+                missing required one.
+        """
+        locate = locate or (lambda k: k)
+        schema = self.all_params()
+        if schema is None:
+            return dict(params)
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            if key.startswith("fabric."):
+                if not self.fabric:
+                    raise SpecError(f"{locate(key)}: job {self.name!r} takes no fabric overrides")
+                if not key[7:]:
+                    raise SpecError(f"{locate(key)}: name the fabric parameter, e.g. fabric.tray_size")
+                out[key] = value
+                continue
+            if any(key.startswith(pre) and len(key) > len(pre) for pre in self.prefixes):
+                out[key] = value
+                continue
+            if key not in schema:
+                raise SpecError(
+                    f"{locate(key)}: unknown parameter of job {self.name!r}; valid: {', '.join(schema)}"
+                    + (", fabric.<override>" if self.fabric else "")
+                    + "".join(f", {pre}<name>" for pre in self.prefixes)
+                )
+            out[key] = schema[key].convert(value, locate(key))
+        missing = [k for k, p in schema.items() if p.default is REQUIRED and k not in out]
+        if missing:
+            raise SpecError(f"job {self.name!r}: missing parameter {missing[0]!r} (set it in params or grid)")
+        return out
+
+    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated parameters with defaults filled in (what ``fn`` receives)."""
+        out = self.validate(params)
+        schema = self.all_params()
+        if schema:
+            for k, p in schema.items():
+                if k not in out and p.default is not REQUIRED:
+                    out[k] = p.default
+        return out
+
+    def __call__(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        result = self.fn(self.resolve(params))
+        if not isinstance(result, Mapping):
+            raise TypeError(f"job {self.name!r} returned {type(result).__name__}, expected a dict")
+        return dict(result)
+
+
+JOBS: dict[str, Job] = {}
+
+
+def register_job(
+    name: str,
+    fn: Callable[[dict[str, Any]], Mapping[str, Any]] | Job,
+    params: dict[str, Param] | None = None,
+    fabric: bool = False,
+    help: str = "",
+) -> Job:
+    """Register ``fn`` as job ``name`` (replacing any previous one) and return the :class:`Job`.
+
+    For multi-process runs the function must be importable (module level) so workers can unpickle it.
+    """
+    job = fn if isinstance(fn, Job) else Job(name=name, fn=fn, params=params, fabric=fabric, help=help)
+    JOBS[name] = job
+    return job
+
+
+def resolve_job(name: str) -> Job:
+    """The job named ``name``: a key of :data:`JOBS` or an import path ``"pkg.module:function"``.
+
+    Raises:
+        SpecError: unknown job, listing the valid names.
+    """
+    if name in JOBS:
+        return JOBS[name]
+    if ":" in name:
+        mod, _, attr = name.partition(":")
+        try:
+            obj = getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError) as exc:
+            raise SpecError(f"job: cannot import {name!r} ({exc})") from None
+        if isinstance(obj, Job):
+            return obj
+        if not callable(obj):
+            raise SpecError(f"job: {name!r} is not callable")
+        return Job(name=name, fn=obj, params=None, fabric=True)
+    raise SpecError(f"job: unknown job {name!r}; valid: {', '.join(sorted(JOBS))} (or package.module:function)")
+
+
+# ------------------------------------------------------------------------------------ fabric cache
+_FABRICS: OrderedDict[str, Any] = OrderedDict()
+_STATS = {"builds": 0, "hits": 0}
+
+
+def fabric_key(params: Mapping[str, Any]) -> str:
+    """Canonical key of the fabric a point uses: its name plus its ``fabric.*`` overrides ('' if none)."""
+    if "fabric" not in params and not any(k.startswith("fabric.") for k in params):
+        return ""
+    spec = {"name": params.get("fabric")}
+    spec.update({k[7:]: v for k, v in params.items() if k.startswith("fabric.")})
+    return canonical("fabric", spec)
+
+
+def fabric_for(params: Mapping[str, Any]):
+    """The :class:`topo.Fabric` of a point: ``topo.load(params["fabric"], **overrides)``, cached per process.
+
+    The cache is keyed by :func:`fabric_key` and holds the ``SCALEUP_SWEEP_FABRICS`` (default 4) most
+    recently used fabrics, so a worker builds each distinct fabric once when points arrive grouped.
+    """
+    import topo
+
+    key = fabric_key(params)
+    if key in _FABRICS:
+        _FABRICS.move_to_end(key)
+        _STATS["hits"] += 1
+        return _FABRICS[key]
+    name = params.get("fabric")
+    if not name:
+        raise SpecError("fabric: this job needs a fabric (a preset name or a YAML path)")
+    overrides = {k[7:]: v for k, v in params.items() if k.startswith("fabric.")}
+    fab = topo.load(name, **overrides)
+    _STATS["builds"] += 1
+    _FABRICS[key] = fab
+    limit = max(1, int(os.environ.get("SCALEUP_SWEEP_FABRICS", "4")))
+    while len(_FABRICS) > limit:
+        _FABRICS.popitem(last=False)
+    return fab
+
+
+def fabric_cache_info() -> dict[str, int]:
+    """Counters of this process's fabric cache: ``builds``, ``hits``, ``size``."""
+    return {"builds": _STATS["builds"], "hits": _STATS["hits"], "size": len(_FABRICS)}
+
+
+def clear_fabric_cache() -> None:
+    """Empty this process's fabric cache and reset its counters."""
+    _FABRICS.clear()
+    _STATS["builds"] = _STATS["hits"] = 0
+
+
+# ------------------------------------------------------------------------------------ built-in jobs
+GBPS = 1e9  # bytes/s per GB/s
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce", "send_recv")
+
+
+def _opts(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
+    import collectives
+
+    fab = fabric_for(p)
+    fn = getattr(collectives, p["collective"])
+    n = fab.n_chips
+    k = p["group"] if p["group"] is not None else n
+    if not 1 <= k <= n:
+        raise SpecError(f"group: {k} ranks requested on a fabric of {n} chips")
+    groups = [list(range(n))] if k == n else fab.groups(k, placement=p["placement"], seed=p["seed"])
+    opts = _opts(p, "opt.")
+    if p["concurrent"] and len(groups) > 1:
+        op_cls = getattr(collectives, "".join(w.capitalize() for w in p["collective"].split("_")))
+        ops = [op_cls(p["size"], group=g, algorithm=p["algorithm"], **opts) for g in groups]
+        results = collectives.run(ops, fab)
+        res = max(results, key=lambda r: r.time)
+    else:
+        res = fn(fab, p["size"], group=groups[0], algorithm=p["algorithm"], **opts)
+    out = {
+        "algorithm": res.algorithm,
+        "ranks": len(groups[0]),
+        "groups": len(groups) if p["concurrent"] else 1,
+        "time_us": res.time * 1e6,
+        "algbw_GBps": res.algbw / GBPS,
+        "busbw_GBps": res.busbw / GBPS,
+        "bound_us": res.bound * 1e6 if res.bound is not None else float("nan"),
+    }
+    out["time_over_bound"] = out["time_us"] / out["bound_us"] if out["bound_us"] > 0 else float("nan")
+    return out
+
+
+def _collective_extra() -> dict[str, Param]:
+    return {}
+
+
+def _infer_extra() -> dict[str, Param]:
+    """Further keyword parameters of inference.estimate (from its signature), unchecked kinds."""
+    import inference
+
+    sig = inspect.signature(inference.estimate)
+    out = {}
+    for name, prm in sig.parameters.items():
+        if name in ("model", "fabric") or prm.kind in (prm.VAR_KEYWORD, prm.VAR_POSITIONAL):
+            continue
+        out[name] = Param("any", default=prm.default if prm.default is not prm.empty else REQUIRED)
+    return out
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, (list, tuple)):
+            out[key] = str(list(v))
+        elif hasattr(v, "item") and not isinstance(v, (str, bytes)):
+            out[key] = v.item()
+        else:
+            out[key] = v
+    return out
+
+
+_INFER_FIXED = ("model", "fabric", "placement", "seed")
+
+
+def _infer_job(p: dict[str, Any]) -> dict[str, Any]:
+    import inference
+
+    fab = fabric_for(p)
+    kw = {k: v for k, v in p.items() if k not in _INFER_FIXED and "." not in k and v is not None}
+    kw.update(_opts(p, "cost."))
+    report = inference.estimate(p["model"], fab, **kw)
+    return _flatten(report.to_dict())
+
+
+def _traffic_job(p: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    import traffic
+
+    fab = fabric_for(p)
+    pattern = getattr(traffic.patterns, p["pattern"])
+    n = fab.n_chips
+    k = p["group"] if p["group"] is not None else n
+    try:
+        src, dst = pattern(k, **_opts(p, "pattern."))
+    except TypeError:
+        src, dst = pattern(k)
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    size = np.full(len(src), float(p["size"]))
+    res = traffic.simulate_arrays(fab, src, dst, size, routing=p["routing"], seed=p["seed"])
+    total = float(size.sum())
+    util = np.asarray(res.utilisation, dtype=float)
+    used = util[util > 0]
+    return {
+        "flows": int(len(src)),
+        "total_bytes": total,
+        "makespan_us": res.makespan * 1e6,
+        "throughput_GBps": total / res.makespan / GBPS if res.makespan > 0 else float("nan"),
+        "per_chip_GBps": total / res.makespan / GBPS / max(1, len(set(src.tolist()))) if res.makespan > 0 else float("nan"),
+        "max_link_util": float(util.max()) if util.size else 0.0,
+        "mean_link_util": float(used.mean()) if used.size else 0.0,
+        "links_used": int(used.size),
+    }
+
+
+def _topo_job(p: dict[str, Any]) -> dict[str, Any]:
+    import topo
+
+    fab = fabric_for(p)
+    summarize = getattr(topo, "summarize", None)
+    if summarize is not None:
+        s = summarize(fab)
+        return _flatten(s if isinstance(s, Mapping) else vars(s))
+    return {"chips": fab.n_chips, "nodes": fab.n_nodes, "edges": fab.n_edges}
+
+
+PATTERNS = ("ring", "permutation", "all_to_all", "incast", "tornado", "bit_reversal")
+
+register_job(
+    "collective",
+    Job(
+        name="collective",
+        fn=_collective_job,
+        fabric=True,
+        extra=_collective_extra,
+        prefixes=("opt.",),
+        help="one collective on a fabric: time_us, algbw_GBps, busbw_GBps (nccl-tests), bound_us, algorithm",
+        params={
+            "fabric": Param("str", help="fabric preset name or YAML path"),
+            "collective": Param("str", "all_reduce", choices=COLLECTIVES),
+            "size": Param("size", help="message size (bytes; nccl-tests convention)"),
+            "group": Param("int", None, "ranks per group (default: every chip)", nullable=True),
+            "placement": Param("str", "tray", choices=("tray", "strided", "random")),
+            "concurrent": Param("bool", False, "run every group of that size at once (contention)"),
+            "algorithm": Param("str", "auto"),
+            "seed": Param("int", 0),
+        },
+    ),
+)
+register_job(
+    "infer",
+    Job(
+        name="infer",
+        fn=_infer_job,
+        fabric=True,
+        extra=_infer_extra,
+        prefixes=("cost.",),
+        help="token latency and cost of a model on a fabric: inference.estimate(...).to_dict()",
+        params={
+            "model": Param("str", help="model preset name or YAML path"),
+            "fabric": Param("str"),
+            "tp": Param("int", 8),
+            "ep": Param("int", 1),
+            "pp": Param("int", 1),
+            "dp": Param("int", None, nullable=True),
+            "batch": Param("int", 32),
+            "prompt": Param("int", 2048),
+            "output": Param("int", 256),
+            "dtype": Param("str", "fp8"),
+            "kv_dtype": Param("str", None, nullable=True),
+            "overlap": Param("bool", False),
+        },
+    ),
+)
+register_job(
+    "traffic",
+    Job(
+        name="traffic",
+        fn=_traffic_job,
+        fabric=True,
+        prefixes=("pattern.",),
+        help="a traffic pattern through the contention engine: makespan_us, throughput_GBps, link utilisation",
+        params={
+            "fabric": Param("str"),
+            "pattern": Param("str", "ring", choices=PATTERNS),
+            "size": Param("size", help="bytes per flow"),
+            "group": Param("int", None, "chips taking part (ranks 0..group-1; default all)", nullable=True),
+            "routing": Param("str", "ecmp", choices=("ecmp", "hash")),
+            "seed": Param("int", 0),
+        },
+    ),
+)
+register_job(
+    "topo",
+    Job(
+        name="topo",
+        fn=_topo_job,
+        fabric=True,
+        help="structural summary of a fabric (topo.summarize): chips, switches, links, bisection, cost",
+        params={"fabric": Param("str")},
+    ),
+)
+
+__all__ = [
+    "JOBS",
+    "Job",
+    "KINDS",
+    "Param",
+    "REQUIRED",
+    "clear_fabric_cache",
+    "fabric_cache_info",
+    "fabric_for",
+    "fabric_key",
+    "register_job",
+    "resolve_job",
+]

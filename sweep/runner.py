@@ -1,0 +1,488 @@
+"""Running a sweep: local processes or a Dask cluster, a crash-safe journal, resume, one table out.
+
+Every finished point is appended at once to a journal next to the output (``OUT.journal.jsonl``, one
+JSON line per point, flushed), so a crash, a killed worker or Ctrl-C loses nothing finished. At the end
+(and on Ctrl-C) the journal is compacted into the output file (Parquet or CSV, chosen by extension)
+with one row per point sorted by point index, whatever the completion order, and the journal removed.
+
+``resume=True`` keeps every successful row already in the output or a left-over journal (matched by
+point id) and runs only the rest; failed points are run again. A point that raises records
+``"ExceptionType: message"`` in its ``error`` column and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from topo import SpecError
+
+from .jobs import Job, fabric_key, resolve_job
+from .spec import Point, SweepSpec, expand_points, load_spec
+
+META = ("point", "id")
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+ProgressHook = Callable[[int, int, dict], None]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Outcome of :func:`run_sweep`.
+
+    Attributes:
+        path: the output file.
+        total: points in the spec.
+        ran: points run now (finished, failed or not).
+        skipped: points kept from a previous run (``resume``).
+        failed: rows of the final table with an error.
+        interrupted: the run was stopped (Ctrl-C) before every point finished.
+        seconds: wall time of the run (s).
+    """
+
+    path: str
+    total: int
+    ran: int
+    skipped: int
+    failed: int
+    interrupted: bool
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every point finished without error."""
+        return self.failed == 0 and not self.interrupted
+
+    @property
+    def rate(self) -> float:
+        """Points run per second of wall time (points/s)."""
+        return self.ran / self.seconds if self.seconds > 0 else float("nan")
+
+    def table(self):
+        """The results as a pandas DataFrame (see :func:`read_results`)."""
+        return read_results(self.path)
+
+
+# ------------------------------------------------------------------------------------------ worker side
+def execute_point(job: Job, params: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """Run one point in a worker: ``(outputs, None)`` or ``(None, "ExceptionType: message")``."""
+    try:
+        out = job(params)
+        return {str(k): _plain(v) for k, v in out.items()}, None
+    except Exception as exc:  # a failing point is recorded, never fatal
+        msg = str(exc).strip().splitlines()
+        text = f"{type(exc).__name__}: {msg[0] if msg else ''}".rstrip(": ")
+        if not isinstance(exc, SpecError) and os.environ.get("SCALEUP_SWEEP_TRACEBACK"):
+            text += "\n" + traceback.format_exc()
+        return None, text
+
+
+def _execute_many(
+    job: Job, batch: list[tuple[str, dict[str, Any]]], started_path: str | None = None
+) -> list[tuple[dict[str, Any] | None, str | None]]:
+    """Run a batch of (id, params) in a worker; log each id to ``started_path`` as it starts."""
+    out = []
+    for pid, params in batch:
+        if started_path:
+            with open(started_path, "a", encoding="utf-8") as fh:
+                fh.write(pid + "\n")
+        out.append(execute_point(job, params))
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (str, bool, int, float)) or v is None:
+        return v
+    if hasattr(v, "item") and getattr(v, "ndim", 0) == 0:
+        return v.item()
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, default=str)
+    return str(v)
+
+
+# ------------------------------------------------------------------------------------------ files
+def output_format(out: str | os.PathLike) -> str:
+    """``"parquet"`` or ``"csv"`` from the output file's extension; SpecError otherwise."""
+    ext = os.path.splitext(str(out))[1].lower()
+    if ext not in FORMATS:
+        raise SpecError(f"--out: {str(out)!r} must end in .parquet or .csv")
+    return FORMATS[ext]
+
+
+def journal_path(out: str | os.PathLike) -> str:
+    """Where the rows of a running sweep are journalled: ``OUT.journal.jsonl``."""
+    return str(out) + ".journal.jsonl"
+
+
+def read_results(path: str | os.PathLike):
+    """Read a sweep's output (Parquet or CSV) into a pandas DataFrame, exactly as written.
+
+    CSV floats are read with round-trip precision and ``id``/``error`` as strings.
+    """
+    import pandas as pd
+
+    path = str(path)
+    if not os.path.exists(path):
+        raise SpecError(f"results: file {path!r} does not exist")
+    fmt = output_format(path)
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    kw = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return pd.read_csv(path, dtype={"id": str, "error": str}, **kw)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _read_rows(path: str) -> list[dict[str, Any]]:
+    """Rows of an existing output file as dicts without missing values."""
+    if not os.path.exists(path):
+        return []
+    df = read_results(path)
+    rows = []
+    for rec in df.to_dict("records"):
+        rows.append({k: _plain(v) for k, v in rec.items() if not _missing(v)})
+    return rows
+
+
+def _read_journal(path: str) -> list[dict[str, Any]]:
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short by a crash: that point just runs again
+                continue
+    return rows
+
+
+def _row(point: Point, out: Mapping[str, Any] | None, error: str | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"point": point.index, "id": point.id}
+    row.update(point.params)
+    if out:
+        row.update(out)
+    if error is not None:
+        row["error"] = error
+    return row
+
+
+def _write_table(rows: list[dict[str, Any]], points: list[Point], out: str) -> None:
+    """Write rows (sorted by point) with a deterministic column order; atomic replace."""
+    import pandas as pd
+
+    rows = sorted(rows, key=lambda r: r["point"])
+    cols: dict[str, None] = dict.fromkeys(META)
+    for p in points:
+        cols.update(dict.fromkeys(p.params))
+    for r in rows:
+        cols.update(dict.fromkeys(k for k in r if k != "error"))
+    cols["error"] = None
+    df = pd.DataFrame.from_records(rows, columns=list(cols))
+    for c in df.columns:
+        if df[c].dtype == object:
+            vals = [v for v in df[c] if not _missing(v)]
+            if vals and not all(isinstance(v, str) for v in vals) and not all(isinstance(v, bool) for v in vals):
+                df[c] = [None if _missing(v) else str(v) for v in df[c]]
+    tmp = out + ".tmp"
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if output_format(out) == "parquet":
+        df.to_parquet(tmp, index=False)
+    else:
+        df.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+
+
+def _compact(out: str, points: list[Point], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge previous rows and the journal into the output file; remove the journal. Returns the rows."""
+    by_id = {p.id: p for p in points}
+    merged: dict[str, dict[str, Any]] = {}
+    for r in previous:
+        if r.get("id") in by_id:
+            merged[r["id"]] = r
+    for j in _read_journal(journal_path(out)):
+        p = by_id.get(j.get("id"))
+        if p is not None:
+            merged[p.id] = _row(p, j.get("out"), j.get("error"))
+    rows = []
+    for pid, r in merged.items():
+        r = dict(r)
+        r["point"] = by_id[pid].index
+        rows.append(r)
+    _write_table(rows, points, out)
+    try:
+        os.remove(journal_path(out))
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ runners
+def _progress_bar(total: int, initial: int, progress: Any):
+    if progress is False or callable(progress):
+        return None
+    if progress is None and not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="pt", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+
+
+def _run_inprocess(job, todo, record):
+    for p in todo:
+        out, err = execute_point(job, p.params)
+        record(p, out, err)
+
+
+def _run_processes(job, todo, record, workers: int, batch: int, started_path: str):
+    """A ProcessPoolExecutor. Workers log each point they start; if a worker dies, the points started
+    but unfinished are set aside, the pool is rebuilt for the rest, and each of them is then run alone:
+    one that kills its worker again is recorded as failed (``WorkerDied``), the others normally."""
+    pending = list(todo)
+    suspects: list[Point] = []
+    finished: set[str] = set()
+
+    def pool_run(points: list[Point], n: int, b: int) -> list[Point]:
+        """Run points; return those that were in flight when a worker died (empty if none did)."""
+        open(started_path, "w").close()
+        ex = ProcessPoolExecutor(max_workers=n)
+        broken = False
+        try:
+            chunks = [points[i : i + b] for i in range(0, len(points), b)]
+            futs = {ex.submit(_execute_many, job, [(p.id, p.params) for p in c], started_path): c for c in chunks}
+            for f in _as_done(futs):
+                try:
+                    results = f.result()
+                except BrokenProcessPool:
+                    broken = True
+                    break
+                for p, (out, err) in zip(futs[f], results):
+                    record(p, out, err)
+                    finished.add(p.id)
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
+        if not broken:
+            return []
+        with open(started_path, encoding="utf-8") as fh:
+            started = {line.strip() for line in fh if line.strip()}
+        return [p for p in points if p.id in started and p.id not in finished]
+
+    try:
+        while pending:
+            lost = pool_run(pending, workers, batch)
+            suspects.extend(lost)
+            lost_ids = {p.id for p in lost}
+            pending = [p for p in pending if p.id not in finished and p.id not in lost_ids]
+            if lost and not pending:
+                break
+        for p in suspects:
+            if p.id in finished:
+                continue
+            if pool_run([p], 1, 1):
+                record(p, None, "WorkerDied: the worker process running this point exited")
+    finally:
+        try:
+            os.remove(started_path)
+        except FileNotFoundError:
+            pass
+
+
+def _as_done(futs):
+    not_done = set(futs)
+    while not_done:
+        done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
+        yield from done
+
+
+def _run_dask(job, todo, record, scheduler: Any, workers: int):
+    from distributed import Client, LocalCluster, as_completed
+
+    own_cluster = own_client = None
+    if isinstance(scheduler, str):
+        if scheduler == "local":
+            own_cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            own_client = Client(own_cluster)
+        else:
+            if not scheduler.startswith(("tcp://", "tls://", "ws://", "wss://", "inproc://", "ucx://")):
+                raise SpecError(f"--scheduler: {scheduler!r} must be 'local' or an address like tcp://HOST:8786")
+            try:
+                own_client = Client(scheduler, timeout="20s")
+            except OSError as exc:
+                raise SpecError(f"--scheduler: cannot reach {scheduler!r} ({exc})") from None
+        client = own_client
+    elif hasattr(scheduler, "submit"):
+        client = scheduler  # a distributed.Client
+    else:
+        own_client = Client(scheduler)  # a Cluster object
+        client = own_client
+    futures = []
+    try:
+        by_key = {}
+        for p in todo:
+            f = client.submit(execute_point, job, p.params, key=f"sweep-{p.id}", pure=False)
+            by_key[f.key] = p
+            futures.append(f)
+        for f in as_completed(futures):
+            p = by_key[f.key]
+            try:
+                out, err = f.result()
+            except Exception as exc:  # the worker died (KilledWorker) or the task could not run
+                out, err = None, f"{type(exc).__name__}: {exc}"
+            record(p, out, err)
+    finally:
+        for f in futures:
+            if not f.done():
+                f.cancel()
+        if own_client is not None:
+            own_client.close()
+        if own_cluster is not None:
+            own_cluster.close()
+
+
+def run_sweep(
+    spec: str | os.PathLike | Mapping[str, Any] | SweepSpec,
+    out: str | os.PathLike,
+    workers: int | None = None,
+    scheduler: Any = None,
+    resume: bool = False,
+    progress: bool | ProgressHook | None = None,
+    batch: int | None = None,
+) -> SweepResult:
+    """Run every point of ``spec`` and write one row per point to ``out`` (``.parquet`` or ``.csv``).
+
+    Args:
+        spec: a YAML path, YAML text, dict or :class:`SweepSpec`.
+        out: output file; its extension picks the format.
+        workers: local worker processes (default: the core count); ``1`` runs in this process.
+            With ``scheduler="local"`` it is the number of Dask workers.
+        scheduler: ``None`` (local processes), ``"local"`` (start a ``dask.distributed.LocalCluster``),
+            ``"tcp://HOST:8786"`` (an existing Dask scheduler), or a ``distributed.Client``.
+        resume: keep the successful rows already in ``out`` (or its journal) and run only the rest.
+        progress: ``None`` shows a tqdm bar when stderr is a terminal; ``True``/``False`` force it;
+            a callable ``hook(done, total, row)`` is called after every finished point instead.
+        batch: points per task for local processes (default: 1 per task up to 1,000 points, then
+            larger so that IPC stays a small part of cheap points). Rows are journalled per task.
+
+    Returns:
+        A :class:`SweepResult`; ``.ok`` is False when a point failed or the run was interrupted.
+
+    Raises:
+        SpecError: bad spec or output path, before anything runs.
+        KeyboardInterrupt: re-raised after the finished rows have been written to ``out``.
+    """
+    t0 = time.perf_counter()
+    out = os.fspath(out)
+    output_format(out)
+    spec = load_spec(spec)
+    job = resolve_job(spec.job)
+    points = expand_points(spec)
+    total = len(points)
+    jpath = journal_path(out)
+
+    previous: list[dict[str, Any]] = []
+    if resume:
+        previous = _read_rows(out)
+        for j in _read_journal(jpath):
+            previous.append({"id": j.get("id"), "_journal": j})
+        by_id = {p.id: p for p in points}
+        prev_rows = []
+        for r in previous:
+            if "_journal" in r:
+                p = by_id.get(r["id"])
+                if p is not None:
+                    j = r["_journal"]
+                    prev_rows.append(_row(p, j.get("out"), j.get("error")))
+            else:
+                prev_rows.append(r)
+        previous = prev_rows
+        done_ids = {r["id"] for r in previous if _missing(r.get("error")) and r.get("id") in by_id}
+        # failed rows are run again: drop them so that the new outcome replaces them
+        previous = [r for r in previous if r.get("id") in done_ids]
+        dropped = len({r.get("id") for r in _read_rows(out)} - set(by_id)) if os.path.exists(out) else 0
+        if dropped:
+            print(f"sweep: dropping {dropped} rows of {out} that are not points of this spec", file=sys.stderr)
+    else:
+        done_ids = set()
+    if os.path.exists(jpath):
+        os.remove(jpath)
+
+    todo = [p for p in points if p.id not in done_ids]
+    # group by fabric so that each worker builds each fabric once (points keep their index)
+    first: dict[str, int] = {}
+    for p in todo:
+        first.setdefault(fabric_key(p.params), len(first))
+    todo.sort(key=lambda p: (first[fabric_key(p.params)], p.index))
+
+    skipped = total - len(todo)
+    bar = _progress_bar(total, skipped, progress)
+    hook = progress if callable(progress) else None
+    counters = {"ran": 0, "failed": 0}
+    jf = open(jpath, "a", encoding="utf-8")
+
+    def record(p: Point, out_: dict[str, Any] | None, err: str | None) -> None:
+        jf.write(json.dumps({"id": p.id, "point": p.index, "out": out_, "error": err}, default=str) + "\n")
+        jf.flush()
+        counters["ran"] += 1
+        if err is not None:
+            counters["failed"] += 1
+        if bar is not None:
+            bar.update(1)
+            if counters["failed"]:
+                bar.set_postfix(failed=counters["failed"], refresh=False)
+        if hook is not None:
+            hook(skipped + counters["ran"], total, _row(p, out_, err))
+
+    interrupted = False
+    try:
+        if not todo:
+            pass
+        elif scheduler is not None:
+            _run_dask(job, todo, record, scheduler, workers or os.cpu_count() or 1)
+        else:
+            n = workers if workers is not None else (os.cpu_count() or 1)
+            if n < 1:
+                raise SpecError(f"--workers: must be >= 1, got {n}")
+            if n == 1 or len(todo) == 1:
+                _run_inprocess(job, todo, record)
+            else:
+                b = batch or max(1, min(64, len(todo) // (n * 64)))
+                _run_processes(job, todo, record, min(n, len(todo)), b, jpath + ".started")
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        jf.close()
+        if bar is not None:
+            bar.close()
+        rows = _compact(out, points, previous)
+        if interrupted:
+            print(
+                f"sweep: interrupted; {len(rows)} of {total} points written to {out} (run again with --resume)",
+                file=sys.stderr,
+            )
+    failed = sum(1 for r in rows if not _missing(r.get("error")))
+    return SweepResult(
+        path=out,
+        total=total,
+        ran=counters["ran"],
+        skipped=skipped,
+        failed=failed,
+        interrupted=len(rows) < total,
+        seconds=time.perf_counter() - t0,
+    )

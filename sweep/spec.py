@@ -1,0 +1,353 @@
+"""Sweep specs: what to run (a job) over which grid of parameters.
+
+A spec is YAML (or the equivalent dict)::
+
+    job: collective                 # collective | infer | traffic | topo | "package.module:function"
+    name: maia200-busbw             # optional label
+    params:                         # fixed parameters of every point
+      collective: all_reduce
+    grid:                           # cartesian product; the first key varies slowest
+      fabric: [maia200, gb200-nvl72]
+      fabric.tray_size: [2, 4]      # a fabric override, passed to topo.load(name, tray_size=...)
+      zip:                          # values that vary together (one axis of the product)
+        group: [8, 16, 32]
+        algorithm: [ring, ring, tree]
+      size: 1KiB:1GiB:x2            # a range with units: START:STOP[:xFACTOR|:+STEP], inclusive
+
+``grid`` may also be a list of such mappings: the points of each are concatenated (a union of
+products). A value is a scalar, a list, or a range string; ranges inside lists are expanded in place.
+Values are converted to SI at this edge (sizes to bytes, times to seconds) according to the job's
+declared parameter kinds, so every point holds plain numbers and strings.
+
+Every point gets a stable id: a hash of the job name and its canonical parameters (independent of
+the order of keys, of the grid layout, and of the Python process). ``--resume`` matches on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from topo import SpecError, UnitError, parse_quantity, parse_size_range
+
+#: top-level keys a spec may hold
+SPEC_KEYS = ("job", "name", "description", "params", "grid")
+
+_RANGE_RE = re.compile(r"^\s*([^:\s][^:]*):([^:]+)(?::([^:]+))?\s*$")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed sweep spec.
+
+    Attributes:
+        job: job name (a key of :data:`sweep.JOBS`) or an import path ``"pkg.module:function"``.
+        params: fixed parameters of every point (raw, as written).
+        grid: list of grid mappings (raw, as written); their products are concatenated.
+        name: label of the sweep (the spec file's stem by default).
+        description: free text.
+    """
+
+    job: str
+    params: dict[str, Any] = field(default_factory=dict)
+    grid: tuple[dict[str, Any], ...] = ()
+    name: str = "sweep"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep: its position in the expansion, stable id, and parameters (SI units)."""
+
+    index: int
+    id: str
+    params: dict[str, Any]
+
+
+def load_spec(source: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> SweepSpec:
+    """Read a spec from a YAML file path, a YAML string, a dict, or pass a :class:`SweepSpec` through.
+
+    Raises:
+        SpecError: naming the offending key (unknown top-level key, missing ``job``, bad ``grid``).
+    """
+    if isinstance(source, SweepSpec):
+        return source
+    name = "sweep"
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+    else:
+        text = str(source)
+        if os.path.exists(text) or text.endswith((".yaml", ".yml")):
+            if not os.path.exists(text):
+                raise SpecError(f"sweep spec: file {text!r} does not exist")
+            name = os.path.splitext(os.path.basename(text))[0]
+            with open(text, encoding="utf-8") as fh:
+                text = fh.read()
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"sweep spec: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, Mapping):
+        raise SpecError("sweep spec: expected a mapping with keys job, params, grid")
+    unknown = [k for k in data if k not in SPEC_KEYS]
+    if unknown:
+        raise SpecError(f"sweep spec: unknown key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")
+    if "job" not in data:
+        raise SpecError("sweep spec: missing 'job' (one of collective, infer, traffic, topo)")
+    job = data["job"]
+    if not isinstance(job, str):
+        raise SpecError(f"sweep spec: job must be a string, got {job!r}")
+    params = data.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise SpecError("sweep spec: 'params' must be a mapping of parameter: value")
+    grid = data.get("grid") or {}
+    if isinstance(grid, Mapping):
+        grids: tuple[dict[str, Any], ...] = (dict(grid),)
+    elif isinstance(grid, Sequence) and not isinstance(grid, str) and all(isinstance(g, Mapping) for g in grid):
+        grids = tuple(dict(g) for g in grid) or ({},)
+    else:
+        raise SpecError("sweep spec: 'grid' must be a mapping (or a list of mappings) of parameter: values")
+    for g in grids:
+        for k in g:
+            if not isinstance(k, str):
+                raise SpecError(f"sweep spec: grid key {k!r} must be a string")
+    return SweepSpec(
+        job=job,
+        params={str(k): v for k, v in params.items()},
+        grid=grids,
+        name=str(data.get("name") or name),
+        description=str(data.get("description") or ""),
+    )
+
+
+# ---------------------------------------------------------------------------------------- ranges
+def _intify(v: float) -> int | float:
+    return int(v) if float(v).is_integer() and abs(v) < 2**63 else v
+
+
+def _quantity_dim(text: str) -> str | None:
+    """Dimension of a quantity string (None for a plain number); raises UnitError if not a quantity."""
+    m = re.match(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*(.*?)\s*$", text)
+    if not m:
+        raise UnitError(f"{text!r} is not a quantity")
+    unit = m.group(1)
+    if not unit:
+        return None
+    for dim in ("size", "time", "bandwidth", "flops", "power"):
+        try:
+            parse_quantity(text, dim)
+            return dim
+        except UnitError:
+            continue
+    raise UnitError(f"{text!r}: unknown unit {unit!r}")
+
+
+def is_range(value: Any) -> bool:
+    """Whether ``value`` is a range string ``START:STOP[:STEP]`` whose ends are quantities."""
+    if not isinstance(value, str):
+        return False
+    m = _RANGE_RE.match(value)
+    if not m:
+        return False
+    try:
+        _quantity_dim(m.group(1))
+        _quantity_dim(m.group(2))
+    except UnitError:
+        return False
+    return True
+
+
+def parse_range(text: str, field: str = "value") -> list[int | float]:
+    """Expand a range string into SI values.
+
+    ``START:STOP`` (x2 steps), ``START:STOP:xF`` (geometric, factor F > 1) or ``START:STOP:+S`` /
+    ``START:STOP:S`` (arithmetic, step S > 0); STOP is included when reached. Ends may carry units
+    (``1KiB:1GiB:x2`` -> bytes via :func:`topo.parse_size_range`; ``1us:1ms:x10`` -> seconds); plain
+    numbers give ints when integral (``1:64:x2`` -> 1, 2, 4, ..., 64).
+
+    Raises:
+        SpecError: naming ``field`` for a malformed range, mixed dimensions, or an empty range.
+    """
+    m = _RANGE_RE.match(str(text))
+    if not m:
+        raise SpecError(f"{field}: bad range {text!r}; write START:STOP[:xFACTOR|:+STEP], e.g. 1KiB:1GiB:x2")
+    a, b, step = m.group(1).strip(), m.group(2).strip(), (m.group(3) or "x2").strip()
+    try:
+        da, db = _quantity_dim(a), _quantity_dim(b)
+    except UnitError as exc:
+        raise SpecError(f"{field}: bad range {text!r}: {exc}") from None
+    if da != db and None not in (da, db):
+        raise SpecError(f"{field}: range {text!r} mixes a {da} and a {db}")
+    dim = da or db
+    try:
+        if dim == "size":
+            vals = parse_size_range(f"{a}:{b}:{step}", field)
+            return [_intify(v) for v in vals]
+        lo = parse_quantity(a, dim, field)
+        hi = parse_quantity(b, dim, field)
+        if hi < lo:
+            raise SpecError(f"{field}: range {text!r} ends before it starts")
+        out: list[float] = []
+        if step.startswith("x"):
+            f = parse_quantity(step[1:], "number", field)
+            if not f > 1:
+                raise SpecError(f"{field}: factor in range {text!r} must be > 1")
+            if not lo > 0:
+                raise SpecError(f"{field}: a geometric range {text!r} must start above 0")
+            k = 0
+            while True:
+                v = lo * f**k
+                if v > hi * (1 + 1e-12):
+                    break
+                out.append(v)
+                k += 1
+        else:
+            s = parse_quantity(step.lstrip("+"), dim, field)
+            if not s > 0:
+                raise SpecError(f"{field}: step in range {text!r} must be > 0")
+            k = 0
+            while True:
+                v = lo + k * s
+                if v > hi * (1 + 1e-12) + 1e-300:
+                    break
+                out.append(v)
+                k += 1
+    except UnitError as exc:
+        raise SpecError(str(exc)) from None
+    # 12 significant digits: 0.1 + 2 * 0.1 is 0.3, not 0.30000000000000004
+    return [_intify(v) if float(v).is_integer() else float(f"{v:.12g}") for v in out]
+
+
+# ---------------------------------------------------------------------------------------- expansion
+def _values(key: str, value: Any, where: str) -> list[Any]:
+    """Values of one grid axis: a list (ranges inside expanded), a range string, or one scalar."""
+    field_ = f"{where}.{key}"
+    if isinstance(value, Mapping):
+        raise SpecError(f"{field_}: expected a list, a range or a value, got a mapping")
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, str) and is_range(item):
+            out.extend(parse_range(item, field_))
+        else:
+            out.append(item)
+    if not out:
+        raise SpecError(f"{field_}: empty list of values")
+    return out
+
+
+def _axes(grid: Mapping[str, Any], where: str) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
+    """Turn one grid mapping into axes: (keys, list of value tuples) in key order."""
+    axes: list[tuple[list[str], list[tuple[Any, ...]]]] = []
+    for key, value in grid.items():
+        if key == "zip":
+            groups = value if isinstance(value, list) else [value]
+            for zi, group in enumerate(groups):
+                zwhere = f"{where}.zip" if len(groups) == 1 else f"{where}.zip[{zi}]"
+                if not isinstance(group, Mapping) or not group:
+                    raise SpecError(f"{zwhere}: expected a mapping of parameter: list of values")
+                keys = [str(k) for k in group]
+                cols = [_values(k, group[k], zwhere) for k in keys]
+                lengths = {len(c) for c in cols}
+                if len(lengths) != 1:
+                    desc = ", ".join(f"{k}={len(c)}" for k, c in zip(keys, cols))
+                    raise SpecError(f"{zwhere}: zipped lists must have equal lengths, got {desc}")
+                axes.append((keys, list(zip(*cols))))
+        else:
+            axes.append(([key], [(v,) for v in _values(key, value, where)]))
+    return axes
+
+
+def expand_raw(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Expand the grid without validating against a job (values as written, ranges expanded)."""
+    fixed = dict(spec.params)
+    points: list[dict[str, Any]] = []
+    for gi, grid in enumerate(spec.grid):
+        where = "grid" if len(spec.grid) == 1 else f"grid[{gi}]"
+        axes = _axes(grid, where)
+        seen: dict[str, str] = {}
+        for keys, _ in axes:
+            for k in keys:
+                if k in seen:
+                    raise SpecError(f"{where}.{k}: parameter appears twice in the grid")
+                seen[k] = k
+        for combo in itertools.product(*[vals for _, vals in axes]):
+            p = dict(fixed)
+            for (keys, _), vals in zip(axes, combo):
+                for k, v in zip(keys, vals):
+                    p[k] = v
+            points.append(p)
+    return points
+
+
+def expand_grid(spec: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> list[dict[str, Any]]:
+    """Expand a spec into its points' parameters, in deterministic order.
+
+    Order: grids in the order given; within one, the cartesian product with the first axis varying
+    slowest (like nested for-loops in key order). Parameters are validated against the job (unknown
+    names are an error) and converted to SI values (sizes in bytes, times in seconds).
+
+    Returns:
+        One dict of parameters per point; fabric overrides keep their dotted names
+        (``"fabric.tray_size"``).
+
+    Raises:
+        SpecError: naming the key: unknown job (listing valid ones), unknown parameter, bad range.
+    """
+    return [p.params for p in expand_points(spec)]
+
+
+def canonical(job: str, params: Mapping[str, Any]) -> str:
+    """Canonical JSON text of a point (sorted keys, exact float repr): what its id hashes."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return v
+        if isinstance(v, int):
+            return int(v)
+        if isinstance(v, float):
+            if v.is_integer() and math.isfinite(v) and abs(v) < 2**53:
+                return int(v)
+            return v
+        if hasattr(v, "item"):  # numpy scalars
+            return norm(v.item())
+        if isinstance(v, Mapping):
+            return {str(k): norm(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        return str(v)
+
+    return json.dumps({"job": job, "params": norm(dict(params))}, sort_keys=True, separators=(",", ":"))
+
+
+def point_id(job: str, params: Mapping[str, Any]) -> str:
+    """Stable 16-hex-digit id of a point (BLAKE2b of :func:`canonical`), prefixed ``p`` to stay a string."""
+    return "p" + hashlib.blake2b(canonical(job, params).encode(), digest_size=8).hexdigest()
+
+
+def expand_points(spec: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> list[Point]:
+    """Like :func:`expand_grid` but returns :class:`Point` objects with index and stable id."""
+    from .jobs import resolve_job  # jobs imports nothing from here at module level
+
+    spec = load_spec(spec)
+    job = resolve_job(spec.job)
+    raw = expand_raw(spec)
+    fixed = set(spec.params)
+
+    def locate(key: str) -> str:
+        return f"params.{key}" if key in fixed else f"grid.{key}"
+
+    points = []
+    for i, p in enumerate(raw):
+        params = job.validate(p, locate)
+        points.append(Point(index=i, id=point_id(spec.job, params), params=params))
+    return points

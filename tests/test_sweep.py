@@ -1,0 +1,306 @@
+"""Sweeps: grid expansion, runners, journal/resume, failures, Dask, against a cheap closed-form job."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pandas.testing import assert_frame_equal
+
+from sweep import (
+    Param,
+    SweepSpec,
+    expand_grid,
+    expand_points,
+    journal_path,
+    load_spec,
+    parse_range,
+    point_id,
+    read_results,
+    register_job,
+    run_sweep,
+)
+from topo import SpecError
+
+# ------------------------------------------------------------------------------------------ a cheap job
+ALPHA = 1e-6  # s per step
+BW = 100e9  # bytes/s per link
+
+
+def ring_job(p: dict) -> dict:
+    """Alpha-beta ring all-reduce (closed form), failing on request; a stand-in for the real jobs."""
+    if p["fail"]:
+        raise ValueError(f"asked to fail at size {p['size']}")
+    if p["die"]:
+        os._exit(3)  # a worker that crashes hard
+    n, s = p["n"], p["size"]
+    t = 2 * (n - 1) * (ALPHA + s / (n * BW))
+    return {"time_us": t * 1e6, "busbw_GBps": s / t * 2 * (n - 1) / n / 1e9, "algorithm": "ring"}
+
+
+RING = register_job(
+    "test_ring",
+    ring_job,
+    params={
+        "n": Param("int", 8),
+        "size": Param("size"),
+        "fail": Param("bool", False),
+        "die": Param("bool", False),
+        "label": Param("str", "x"),
+    },
+)
+
+SPEC = {
+    "job": "test_ring",
+    "params": {"label": "base"},
+    "grid": {"n": [2, 4, 8], "size": "1KiB:1MiB:x4"},
+}
+
+
+def ring_expected(n: int, size: int) -> float:
+    return 2 * (n - 1) * (ALPHA + size / (n * BW)) * 1e6
+
+
+# ------------------------------------------------------------------------------------------ expansion
+def test_product_order_first_key_slowest_and_units():
+    pts = expand_grid(SPEC)
+    sizes = [1024, 4096, 16384, 65536, 262144, 1048576]
+    assert [(p["n"], p["size"]) for p in pts] == list(itertools.product([2, 4, 8], sizes))
+    assert all(p["label"] == "base" for p in pts)
+    assert all(isinstance(p["size"], int) for p in pts)
+
+
+def test_zip_varies_together_and_list_of_grids_concatenates():
+    spec = {
+        "job": "test_ring",
+        "grid": [
+            {"zip": {"n": [2, 4, 8], "size": ["1KiB", "2KiB", "1MiB"]}, "label": ["a", "b"]},
+            {"n": 16, "size": "64MiB"},
+        ],
+    }
+    pts = expand_grid(spec)
+    assert [(p["n"], p["size"], p.get("label")) for p in pts] == [
+        (2, 1024, "a"),
+        (2, 1024, "b"),
+        (4, 2048, "a"),
+        (4, 2048, "b"),
+        (8, 2**20, "a"),
+        (8, 2**20, "b"),
+        (16, 64 * 2**20, None),
+    ]
+    assert "label" not in pts[-1]  # defaults are not point parameters
+
+
+def test_ranges_with_units_and_plain_numbers():
+    assert parse_range("1KiB:1GiB:x2") == [2**k for k in range(10, 31)]
+    assert parse_range("1:64:x2") == [1, 2, 4, 8, 16, 32, 64]
+    assert parse_range("8:32:+8") == [8, 16, 24, 32]
+    assert parse_range("0.1:0.5:0.1") == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert parse_range("1us:1ms:x10") == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3], rel=1e-12)
+    assert parse_range("1MB:3MB:+1MB") == [1_000_000, 2_000_000, 3_000_000]
+    # ranges inside a list are expanded in place
+    pts = expand_grid({"job": "test_ring", "grid": {"size": ["1KiB:4KiB", "1MiB"]}})
+    assert [p["size"] for p in pts] == [1024, 2048, 4096, 2**20]
+
+
+def test_fabric_overrides_are_parameters():
+    spec = {
+        "job": "collective",
+        "params": {"fabric": "maia200", "size": "1MiB"},
+        "grid": {"fabric.tray_size": [2, 4], "fabric.planes": "4:16:x2"},
+    }
+    pts = expand_grid(spec)
+    assert [(p["fabric.tray_size"], p["fabric.planes"]) for p in pts] == [
+        (2, 4),
+        (2, 8),
+        (2, 16),
+        (4, 4),
+        (4, 8),
+        (4, 16),
+    ]
+    assert all(p["size"] == 2**20 for p in pts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+def test_product_covers_every_combination_once(lengths):
+    grid = {f"k{i}": [f"v{i}_{j}" for j in range(m)] for i, m in enumerate(lengths)}
+    job = register_job("test_any", lambda p: {}, params=None)
+    assert job.params is None
+    pts = expand_points({"job": "test_any", "grid": grid})
+    assert len(pts) == math.prod(lengths)
+    combos = {tuple(p.params[k] for k in grid) for p in pts}
+    assert combos == set(itertools.product(*grid.values()))
+    assert len({p.id for p in pts}) == len(pts)
+    assert [p.index for p in pts] == list(range(len(pts)))
+
+
+def test_ids_are_stable_and_canonical():
+    a = point_id("test_ring", {"n": 4, "size": 1024})
+    assert a == point_id("test_ring", {"size": 1024, "n": 4})  # key order does not matter
+    assert a == point_id("test_ring", {"size": 1024.0, "n": 4})  # nor int vs integral float
+    assert a != point_id("test_ring", {"n": 4, "size": 2048})
+    assert a != point_id("other", {"n": 4, "size": 1024})
+    # same point reached through a zip or a product: same id
+    p1 = expand_points({"job": "test_ring", "grid": {"n": [4], "size": ["1KiB"]}})[0]
+    p2 = expand_points({"job": "test_ring", "grid": {"zip": {"n": [4], "size": [1024]}}})[0]
+    assert p1.id == p2.id == a
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ({"job": "nope"}, ["unknown job 'nope'", "collective", "infer", "traffic", "topo"]),
+        ({"job": "test_ring", "grid": {"sise": [1]}}, ["grid.sise", "unknown parameter", "size"]),
+        ({"job": "test_ring", "params": {"size": "1KiB", "n": "four"}}, ["params.n"]),
+        ({"job": "test_ring", "grid": {"size": "1MiB:1KiB"}}, ["grid.size", "ends before it starts"]),
+        ({"job": "test_ring", "grid": {"size": "1KiB:1MiB:x1"}}, ["grid.size", "> 1"]),
+        ({"job": "test_ring", "grid": {"size": "1KiB:1s"}}, ["grid.size", "mixes"]),
+        ({"job": "test_ring", "grid": {"size": ["1KiB"], "zip": {"n": [1, 2], "label": ["a"]}}}, ["grid.zip", "equal"]),
+        ({"job": "test_ring", "grid": {"size": ["1KiB"], "fabric.planes": [1]}}, ["fabric", "no fabric"]),
+        ({"job": "test_ring", "grid": {"n": [1]}}, ["missing parameter 'size'"]),
+        ({"job": "test_ring", "grdi": {}}, ["unknown key 'grdi'", "grid"]),
+        ({"job": "test_ring", "grid": {"size": []}}, ["grid.size", "empty"]),
+    ],
+)
+def test_bad_specs_name_the_key(spec, words):
+    with pytest.raises(SpecError) as err:
+        expand_grid(spec)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_load_spec_from_yaml_file(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("job: test_ring\ngrid:\n  n: [2, 4]\n  size: 1KiB:2KiB\n")
+    spec = load_spec(str(path))
+    assert isinstance(spec, SweepSpec) and spec.name == "s"
+    assert len(expand_grid(str(path))) == 4
+    with pytest.raises(SpecError, match="does not exist"):
+        load_spec(str(tmp_path / "missing.yaml"))
+
+
+# ------------------------------------------------------------------------------------------ running
+def test_rows_hold_params_and_outputs_sorted_by_point(tmp_path):
+    res = run_sweep(SPEC, tmp_path / "r.parquet", workers=1, progress=False)
+    assert res.ok and res.total == res.ran == 18 and res.skipped == 0
+    df = read_results(tmp_path / "r.parquet")
+    assert list(df["point"]) == list(range(18))
+    assert list(df.columns[:5]) == ["point", "id", "label", "n", "size"]
+    assert {"time_us", "busbw_GBps", "algorithm", "error"} <= set(df.columns)
+    for r in df.itertuples():
+        assert r.time_us == pytest.approx(ring_expected(r.n, r.size), rel=1e-12)
+    assert df["error"].isna().all()
+    assert not os.path.exists(journal_path(tmp_path / "r.parquet"))
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv"])
+def test_processes_give_the_same_rows_as_in_process(tmp_path, ext):
+    a = run_sweep(SPEC, tmp_path / f"a.{ext}", workers=1, progress=False)
+    b = run_sweep(SPEC, tmp_path / f"b.{ext}", workers=2, progress=False, batch=2)
+    assert a.ok and b.ok
+    assert_frame_equal(read_results(a.path), read_results(b.path))
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv"])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, ext):
+    full = run_sweep(SPEC, tmp_path / f"full.{ext}", workers=1, progress=False)
+    out = tmp_path / f"part.{ext}"
+
+    def ctrl_c_after_half(done, total, row):
+        if done == total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(SPEC, out, workers=1, progress=ctrl_c_after_half)
+    half = read_results(out)
+    assert len(half) == 9  # everything finished was written
+    seen = []
+    res = run_sweep(SPEC, out, workers=2, resume=True, progress=lambda d, t, r: seen.append(r["id"]))
+    assert res.ok and res.skipped == 9 and res.ran == 9
+    assert not set(seen) & set(half["id"])  # finished points were not run again
+    assert_frame_equal(read_results(out), read_results(full.path))
+
+
+def test_resume_after_a_subset_and_a_hard_crash(tmp_path):
+    """A smaller sweep run first, then the process killed mid-run (journal left), then resume."""
+    out = tmp_path / "r.csv"
+    full = run_sweep(SPEC, tmp_path / "full.csv", workers=1, progress=False)
+    sub = {"job": "test_ring", "params": {"label": "base"}, "grid": {"n": [4], "size": "1KiB:1MiB:x4"}}
+    run_sweep(sub, out, workers=1, progress=False)
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        import test_sweep
+        from sweep import run_sweep
+        def crash(done, total, row):
+            if done == 10:
+                os._exit(9)   # no cleanup, no compaction: like kill -9
+        run_sweep(test_sweep.SPEC, {str(out)!r}, workers=1, resume=True, progress=crash)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    assert os.path.exists(journal_path(out))
+    res = run_sweep(SPEC, out, workers=1, resume=True, progress=False)
+    assert res.skipped == 10 and res.ran == 8 and res.ok
+    assert_frame_equal(read_results(out), read_results(full.path))
+
+
+def test_a_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path):
+    spec = {
+        "job": "test_ring",
+        "grid": {"size": ["1KiB", "2KiB", "4KiB"], "zip": {"n": [2, 4], "fail": [False, True]}},
+    }
+    res = run_sweep(spec, tmp_path / "r.parquet", workers=2, progress=False)
+    assert not res.ok and res.failed == 3 and res.ran == 6
+    df = read_results(res.path)
+    bad = df[df["fail"]]
+    good = df[~df["fail"]]
+    assert len(df) == 6
+    assert all(e.startswith("ValueError: asked to fail at size") for e in bad["error"])
+    assert bad["time_us"].isna().all()
+    assert good["error"].isna().all() and good["time_us"].notna().all()
+    # resume retries only the failed points
+    res2 = run_sweep(spec, tmp_path / "r.parquet", workers=1, resume=True, progress=False)
+    assert res2.skipped == 3 and res2.ran == 3 and res2.failed == 3
+
+
+def test_a_worker_that_dies_fails_only_its_point(tmp_path):
+    spec = {"job": "test_ring", "grid": {"size": "1KiB:64KiB", "die": [False]}}
+    spec["grid"]["zip"] = {"n": [2, 4], "die": [False, True]}
+    del spec["grid"]["die"]
+    res = run_sweep(spec, tmp_path / "r.parquet", workers=2, progress=False)
+    df = read_results(res.path)
+    assert len(df) == 14 and res.failed == 7
+    assert all(e.startswith("WorkerDied") for e in df[df["die"]]["error"])
+    ok = df[~df["die"]]
+    assert ok["error"].isna().all()
+    for r in ok.itertuples():
+        assert r.time_us == pytest.approx(ring_expected(r.n, r.size), rel=1e-12)
+
+
+def test_dask_local_cluster_gives_the_same_rows(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    local = run_sweep(SPEC, tmp_path / "local.parquet", workers=2, progress=False)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        res = run_sweep(SPEC, tmp_path / "dask.parquet", scheduler=client, progress=False)
+    assert res.ok
+    assert_frame_equal(read_results(res.path), read_results(local.path))
+
+
+def test_bad_output_and_scheduler_are_spec_errors(tmp_path):
+    with pytest.raises(SpecError, match="--out"):
+        run_sweep(SPEC, tmp_path / "r.xlsx", workers=1)
+    with pytest.raises(SpecError, match="--scheduler"):
+        run_sweep(SPEC, tmp_path / "r.csv", scheduler="http://nowhere")
