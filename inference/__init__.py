@@ -1,1 +1,30 @@
-"""inference package."""
+"""inference: model specs, per-chip roofline, parallelism plans, token latency, cost, step model for serving."""
+
+from .comm import clear_cache, collective_time
+from .estimate import DEFAULTS, Deployment, chip_cost_per_hour
+from .models import MODELS, ModelSpec, load_model, model_from_dict
+from .ops import Op, Shard, causal_pairs, distinct_experts, head_ops, layer_ops
+from .report import Report, estimate, max_batch
+from .step import StepModel
+
+__all__ = [
+    "DEFAULTS",
+    "Deployment",
+    "MODELS",
+    "ModelSpec",
+    "Op",
+    "Report",
+    "Shard",
+    "StepModel",
+    "causal_pairs",
+    "chip_cost_per_hour",
+    "clear_cache",
+    "collective_time",
+    "distinct_experts",
+    "estimate",
+    "head_ops",
+    "layer_ops",
+    "load_model",
+    "max_batch",
+    "model_from_dict",
+]

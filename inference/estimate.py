@@ -1,0 +1,406 @@
+"""Token latency, throughput, memory, energy and cost of one LLM deployment on a fabric.
+
+:func:`estimate` is the public entry point; :class:`Deployment` is the engine shared with
+:class:`inference.StepModel` (the serving simulator's step-time oracle).
+
+Model of one step (DESIGN.md, "Token latency"):
+
+* per op (see :mod:`inference.ops`): ``time = max(FLOPs / (peak[dtype] x compute_efficiency),
+  bytes_hbm / (hbm_bandwidth x memory_efficiency), bytes_sram / (sram_bandwidth x memory_efficiency))
+  + op_overhead``; the SRAM and HBM streams run concurrently;
+* tiers: activations of a step live in SRAM when they fit, then the whole weight set of the chip if
+  it fits in what is left, then the whole KV cache; everything else streams from HBM. The placement
+  is reported (``Report.memory["placement"]``);
+* communication per layer from the parallelism, simulated on the fabric with every group of every
+  replica running concurrently (:func:`inference.comm.collective_time`);
+* ``overlap=False``: a layer takes compute + communication; ``overlap=True``: max of the two (the
+  communication hidden behind the layer's compute, as with two-micro-batch overlap). Both figures are
+  reported, and the exposed communication of the chosen mode.
+
+Calibration knobs (keyword arguments of :func:`estimate` / :class:`StepModel`, defaults below):
+``compute_efficiency`` / ``memory_efficiency`` (default: the chip spec's, e.g. 0.7 / 0.8),
+``op_overhead`` (s per op per layer, default 1.5 us: kernel launch gaps with CUDA graphs, an
+assumption), ``hbm_usable`` (fraction of HBM the runtime may fill, default 0.9 as vLLM's
+``gpu_memory_utilization``), ``power_factor`` (average draw / TDP, default 0.7, an assumption).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from topo import DTYPE_BYTES, CapacityError, ChipSpec, Fabric, SpecError
+
+from .comm import Groups, collective_time
+from .models import ModelSpec, load_model
+from .ops import Op, Shard, head_ops, layer_ops
+
+#: default knobs (documented in the module docstring and docs/inference.md)
+DEFAULTS: dict[str, float] = {
+    "op_overhead": 1.5e-6,
+    "hbm_usable": 0.9,
+    "power_factor": 0.7,
+    # cost model (assumptions, override with your own figures):
+    "capex_per_chip": 30_000.0,  # $ per accelerator incl. its share of server + network (assumption)
+    "amortisation_years": 4.0,  # straight-line depreciation (assumption; hyperscalers use 5-6 years)
+    "power_price": 0.08,  # $ per kWh (assumption: US industrial electricity ~0.08 $/kWh, EIA 2024)
+    "pue": 1.3,  # datacenter power usage effectiveness (assumption; Uptime Institute survey avg ~1.5)
+}
+
+HOURS_PER_YEAR = 8766.0
+
+
+def _resolve_fabric(fabric: Fabric | str) -> Fabric:
+    if isinstance(fabric, Fabric):
+        return fabric
+    if isinstance(fabric, str):
+        try:
+            from topo import load
+        except ImportError as exc:
+            raise SpecError(f"fabric {fabric!r}: topo.load is not available yet; pass a Fabric object") from exc
+        return load(fabric)
+    raise SpecError(f"fabric: expected a preset name, a YAML path or a topo.Fabric, got {type(fabric).__name__}")
+
+
+def _dtype_bytes(name: str, field_name: str) -> float:
+    if name not in DTYPE_BYTES:
+        raise SpecError(f"{field_name}: unknown dtype {name!r}; known: {', '.join(DTYPE_BYTES)}")
+    return DTYPE_BYTES[name]
+
+
+def replica_groups(fabric: Fabric, size: int, count: int) -> np.ndarray:
+    """``count`` disjoint groups of ``size`` chip ranks, tray-first (``fab.groups`` when available)."""
+    groups = None
+    fn = getattr(fabric, "groups", None)
+    if callable(fn):
+        try:
+            groups = fn(size)
+        except Exception:  # noqa: BLE001 - fall back to consecutive ranks below
+            groups = None
+    if groups is None or len(groups) < count:
+        n = (fabric.n_chips // size) * size
+        groups = np.arange(n, dtype=np.int64).reshape(-1, size)
+    return np.asarray(groups[:count], dtype=np.int64).reshape(count, size)
+
+
+@dataclass
+class StepTime:
+    """One stage's step, one chip: per-op rows and totals (s)."""
+
+    rows: list[dict]
+    compute: float  # sum of op times (roofline max, incl. overhead), s
+    flop_time: float  # sum of FLOP-limited times, s
+    mem_time: float  # sum of memory-limited times, s
+    comm: float  # communication, s
+    exposed: float  # communication not hidden (depends on overlap), s
+    serial: float  # stage time with no overlap, s
+    overlapped: float  # stage time with overlap, s
+    send: float = 0.0  # pipeline send to the next stage, s
+    comm_rows: list[dict] = field(default_factory=list)
+
+    def time(self, overlap: bool) -> float:
+        return self.overlapped if overlap else self.serial
+
+
+class Deployment:
+    """A model placed on a fabric with a parallelism plan: computes step times. Used by estimate/StepModel."""
+
+    def __init__(self, model: ModelSpec | str, fabric: Fabric | str, *, tp: int = 8, ep: int = 1, pp: int = 1,
+                 dp: int | None = None, dtype: str = "fp8", kv_dtype: str | None = None,
+                 compute_efficiency: float | None = None, memory_efficiency: float | None = None,
+                 op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
+                 **_: Any) -> None:
+        self.model = load_model(model)
+        self.fabric = _resolve_fabric(fabric)
+        self.chip: ChipSpec = self.fabric.chip
+        for name, v in (("tp", tp), ("ep", ep), ("pp", pp)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise SpecError(f"{name}: must be a positive integer, got {v!r}")
+        m = self.model
+        if ep > 1:
+            if not m.is_moe:
+                raise SpecError(f"ep: {m.name} has no experts; use ep=1")
+            if ep % tp:
+                raise SpecError(f"ep: must be 1 or a multiple of tp={tp} (experts spread over the stage), got {ep}")
+            if m.experts % ep:
+                raise SpecError(f"ep: must divide experts={m.experts}, got {ep}")
+        if pp > m.layers:
+            raise SpecError(f"pp: at most layers={m.layers}, got {pp}")
+        self.shard = Shard(int(tp), int(ep), int(pp))
+        self.tp, self.ep, self.pp = int(tp), int(ep), int(pp)
+        self.dtype = dtype
+        self.kv_dtype = kv_dtype or dtype
+        self.w = _dtype_bytes(dtype, "dtype")
+        self.a = max(self.w, 1.0) if dtype != "fp4" else 0.5  # activations in the compute dtype
+        self.kv = _dtype_bytes(self.kv_dtype, "kv_dtype")
+        self.peak = self.chip.peak_flops(dtype)
+        self.ce = compute_efficiency if compute_efficiency is not None else self.chip.compute_efficiency
+        self.me = memory_efficiency if memory_efficiency is not None else self.chip.memory_efficiency
+        for name, v in (("compute_efficiency", self.ce), ("memory_efficiency", self.me)):
+            if not 0 < v <= 1:
+                raise SpecError(f"{name}: must be in (0, 1], got {v!r}")
+        self.op_overhead = DEFAULTS["op_overhead"] if op_overhead is None else float(op_overhead)
+        self.hbm_usable = DEFAULTS["hbm_usable"] if hbm_usable is None else float(hbm_usable)
+        self.use_sram = bool(sram) and self.chip.sram_bytes > 0 and self.chip.sram_bandwidth > 0
+        if self.chip.hbm_bandwidth <= 0:
+            raise SpecError(f"chip {self.chip.name!r}: hbm_bandwidth must be > 0 for inference estimates")
+
+        self.replica_chips = self.shard.stage_chips * self.pp
+        n = self.fabric.n_chips
+        if self.replica_chips > n:
+            raise CapacityError(
+                f"deployment: tp/ep x pp = {self.replica_chips} chips per replica, fabric "
+                f"{self.fabric.name!r} has {n}; use a smaller tp/ep/pp")
+        max_dp = n // self.replica_chips
+        if dp is None:
+            dp = max_dp
+        if not isinstance(dp, (int, np.integer)) or dp < 1 or dp > max_dp:
+            raise CapacityError(f"dp: must be in 1..{max_dp} (fabric of {n} chips, {self.replica_chips} per replica), got {dp}")
+        self.dp = int(dp)
+        self._groups_built = False
+        self._step_cache: dict[tuple, StepTime] = {}
+
+    # ------------------------------------------------------------------ placement and groups
+    def _build_groups(self) -> None:
+        if self._groups_built:
+            return
+        reps = replica_groups(self.fabric, self.replica_chips, self.dp)  # (dp, pp*s)
+        s = self.shard.stage_chips
+        stages = reps.reshape(self.dp, self.pp, s)
+        self.replicas = reps
+        self.tp_groups = Groups(stages.reshape(-1, self.tp))
+        self.stage_groups = Groups(stages.reshape(-1, s))
+        if self.pp > 1:
+            src = stages[:, :-1, :].reshape(-1)
+            dst = stages[:, 1:, :].reshape(-1)
+            self.pp_pairs = Groups(np.stack([src, dst], axis=1))
+        else:
+            self.pp_pairs = Groups(np.zeros((0, 2), dtype=np.int64))
+        self._groups_built = True
+
+    # ------------------------------------------------------------------ memory
+    def held_weight_bytes(self) -> dict[str, float]:
+        """Weight bytes each chip holds (worst stage: all its layers plus embedding and LM head), bytes."""
+        m, tp, ep, w = self.model, self.tp, self.ep, self.w
+        frac = 1.0 / self.pp
+        attn = sum(op.weight_bytes * op.layers for op in layer_ops(m, self.shard, 1, 1, 0, w=w, a=self.a,
+                                                                    kv=self.kv, decode=True)
+                   if op.block == "attention")
+        mlp = m.mlp_dense_layers * frac * 3 * m.hidden * m.ffn / tp * w
+        moe = 0.0
+        if m.is_moe:
+            per_exp = m.expert_params() * w
+            routed = m.experts * per_exp / tp if ep == 1 else m.experts / ep * per_exp
+            moe = m.moe_layers * frac * (routed + m.shared_experts * per_exp / tp + m.hidden * m.experts * w)
+        emb = m.vocab * m.hidden * w / tp
+        head = emb if (self.pp == 1 and not m.tied_embeddings) else 0.0
+        return {"attention": attn, "mlp": mlp, "moe": moe, "embeddings": emb + head,
+                "total": attn + mlp + moe + emb + head}
+
+    def kv_bytes_per_seq_token(self) -> float:
+        """KV-cache bytes per token of one sequence on one chip (its stage's layers), full-attention layers only."""
+        m = self.model
+        L_full = (m.layers - m.sliding_layers) / self.pp
+        if m.is_mla:
+            per = m.kv_lora_rank + m.qk_rope_dim
+        else:
+            per = 2 * math.ceil(m.kv_heads / self.tp) * m.head_dim
+        return L_full * per * self.kv
+
+    def kv_bytes_chip(self, seqs: int, context: int) -> float:
+        """KV-cache bytes one chip holds for ``seqs`` sequences of the replica at ``context`` tokens, bytes."""
+        m = self.model
+        b_a = math.ceil(seqs / self.shard.attn_groups)
+        per = (m.kv_lora_rank + m.qk_rope_dim) if m.is_mla else 2 * math.ceil(m.kv_heads / self.tp) * m.head_dim
+        L_sw = m.sliding_layers / self.pp
+        swa = L_sw * per * self.kv * min(context, m.sliding_window) if m.sliding_layers else 0.0
+        return b_a * (self.kv_bytes_per_seq_token() * context + swa)
+
+    def activation_bytes(self, seqs: int, q: int) -> float:
+        """Peak activation bytes of a step on one chip: the largest op's inputs + outputs (one layer), bytes."""
+        ops = layer_ops(self.model, self.shard, seqs, q, 0, w=self.w, a=self.a, kv=self.kv, decode=(q == 1))
+        ops += head_ops(self.model, self.shard, seqs, q, w=self.w, a=self.a)
+        return max(op.act_bytes for op in ops)
+
+    def memory(self, batch: int, prompt: int, output: int) -> dict[str, Any]:
+        """Per-chip footprint of a replica serving ``batch`` sequences of prompt + output tokens, bytes."""
+        weights = self.held_weight_bytes()["total"]
+        mb = math.ceil(batch / min(self.pp, batch))
+        kv = self.kv_bytes_chip(batch, prompt + output)
+        act = max(self.activation_bytes(mb, prompt), self.activation_bytes(mb, 1))
+        placement = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+        sram_left = self.chip.sram_bytes if self.use_sram else 0.0
+        act_decode = self.activation_bytes(mb, 1)
+        if act_decode <= sram_left:
+            placement["activations"] = "sram" if act <= sram_left else "sram (decode) / hbm (prefill)"
+            sram_left -= act_decode
+        if weights <= sram_left:
+            placement["weights"] = "sram"
+            sram_left -= weights
+        if 0 < kv <= sram_left:
+            placement["kv_cache"] = "sram"
+            sram_left -= kv
+        hbm_need = (0 if placement["weights"] == "sram" else weights) + (0 if placement["kv_cache"] == "sram" else kv)
+        hbm_need += 0 if placement["activations"] == "sram" else act
+        cap = self.chip.hbm_bytes * self.hbm_usable
+        return {"weights": weights, "kv_cache": kv, "activations": act, "hbm_needed": hbm_need,
+                "hbm_capacity": self.chip.hbm_bytes, "hbm_usable": cap, "fits": hbm_need <= cap,
+                "sram_bytes": self.chip.sram_bytes, "sram_free": sram_left, "placement": placement}
+
+    # ------------------------------------------------------------------ one step of one stage
+    def _op_row(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> dict:
+        peak = self.peak * self.ce
+        hbm_bw = self.chip.hbm_bandwidth * self.me
+        sram_bw = self.chip.sram_bandwidth * self.me if self.use_sram else 0.0
+        hbm = sram = 0.0
+        for kind, b in (("weights", op.weight_bytes), ("kv_cache", op.kv_bytes)):
+            if placement.get(kind) == "sram":
+                sram += b
+            else:
+                hbm += b
+        if act_in_sram:
+            sram += op.act_bytes
+        else:
+            hbm += op.act_bytes
+        t_flop = op.flops / peak
+        t_hbm = hbm / hbm_bw
+        t_sram = sram / sram_bw if sram else 0.0
+        t_mem = max(t_hbm, t_sram)
+        t = max(t_flop, t_mem)
+        bottleneck = "compute" if t_flop >= t_mem else ("hbm" if t_hbm >= t_sram else "sram")
+        total = t + self.op_overhead
+        return {"phase": phase, "op": op.name, "block": op.block, "layers": op.layers, "flops": op.flops,
+                "bytes": op.weight_bytes + op.kv_bytes + op.act_bytes, "hbm_bytes": hbm, "sram_bytes": sram,
+                "flop_time": t_flop, "memory_time": t_mem, "time": total, "bottleneck": bottleneck,
+                "intensity": op.flops / max(hbm + sram, 1e-30)}
+
+    def step(self, seqs: int, q: int, context: int, phase: str, placement: dict[str, str] | None = None) -> StepTime:
+        """Time of one stage processing ``seqs`` sequences x ``q`` new tokens after ``context`` cached ones."""
+        if placement is None:
+            placement = self.memory(seqs, q + context, 0)["placement"]
+        key = (seqs, q, context, phase, tuple(sorted(placement.items())))
+        hit = self._step_cache.get(key)
+        if hit is not None:
+            return hit
+        decode = phase == "decode"
+        m = self.model
+        ops = layer_ops(m, self.shard, seqs, q, context, w=self.w, a=self.a, kv=self.kv, decode=decode)
+        ops += head_ops(m, self.shard, seqs, q, w=self.w, a=self.a)
+        act = placement["activations"]
+        act_sram = act == "sram" or (act.startswith("sram (decode)") and decode)
+        rows = [self._op_row(op, phase, placement, act_sram) for op in ops]
+        # communication per layer
+        comm_rows = self._comm(seqs, q, phase)
+        # per layer kind: compute of the layers vs their communication
+        frac = 1.0 / self.pp
+        n_dense_layers = m.mlp_dense_layers * frac
+        n_moe_layers = m.moe_layers * frac
+        L = m.layers * frac
+        attn_c = sum(r["time"] * r["layers"] for r in rows if r["block"] == "attention")
+        mlp_c = sum(r["time"] * r["layers"] for r in rows if r["block"] == "mlp")
+        moe_c = sum(r["time"] * r["layers"] for r in rows if r["block"] == "moe")
+        head_c = sum(r["time"] * r["layers"] for r in rows if r["block"] == "head")
+        c_dense = {r["op"]: r["time"] for r in comm_rows if r["block"] == "mlp"}
+        c_moe = {r["op"]: r["time"] for r in comm_rows if r["block"] == "moe"}
+        per_dense_comm = sum(c_dense.values())
+        per_moe_comm = sum(c_moe.values())
+        comm = n_dense_layers * per_dense_comm + n_moe_layers * per_moe_comm
+        compute = attn_c + mlp_c + moe_c + head_c
+        # overlap at layer granularity: each layer hides its communication behind its own compute
+        attn_per_layer = attn_c / L
+        serial = compute + comm
+        overl = head_c
+        if n_dense_layers:
+            overl += n_dense_layers * max(attn_per_layer + mlp_c / n_dense_layers, per_dense_comm)
+        if n_moe_layers:
+            overl += n_moe_layers * max(attn_per_layer + moe_c / n_moe_layers, per_moe_comm)
+        flop_time = sum(r["flop_time"] * r["layers"] for r in rows)
+        mem_time = sum(r["memory_time"] * r["layers"] for r in rows)
+        send = 0.0
+        if self.pp > 1:
+            b_a = math.ceil(seqs / self.shard.attn_groups)
+            send = collective_time(self.fabric, "send_recv", b_a * q * m.hidden * self.a, self._pp_pairs())
+        st = StepTime(rows, compute, flop_time, mem_time, comm, 0.0, serial, overl, send, comm_rows)
+        self._step_cache[key] = st
+        return st
+
+    def _pp_pairs(self) -> Groups:
+        self._build_groups()
+        return self.pp_pairs
+
+    def _comm(self, seqs: int, q: int, phase: str) -> list[dict]:
+        """Communication of one layer of each kind (dense-MLP layers, MoE layers), per chip, s."""
+        m = self.model
+        tp, ep = self.tp, self.ep
+        b_a = math.ceil(seqs / self.shard.attn_groups)
+        Ta = b_a * q
+        Ts = seqs * q
+        act = Ta * m.hidden * self.a
+        rows: list[dict] = []
+        if tp == 1 and ep == 1:
+            return rows
+        self._build_groups()
+        fab = self.fabric
+
+        def add(block: str, name: str, kind: str, size: float, groups: Groups) -> None:
+            t = collective_time(fab, kind, size, groups)
+            rows.append({"phase": phase, "block": block, "op": name, "collective": kind, "size": size,
+                         "group_size": groups.size, "groups": len(groups), "time": t})
+
+        if m.mlp_dense_layers and tp > 1:
+            add("mlp", "attn_all_reduce", "all_reduce", act, self.tp_groups)
+            add("mlp", "mlp_all_reduce", "all_reduce", act, self.tp_groups)
+        if m.moe_layers:
+            if ep == 1:
+                if tp > 1:
+                    add("moe", "attn_all_reduce", "all_reduce", act, self.tp_groups)
+                    add("moe", "moe_all_reduce", "all_reduce", act, self.tp_groups)
+            else:
+                if tp > 1:
+                    add("moe", "attn_reduce_scatter", "reduce_scatter", act, self.tp_groups)
+                per_chip = Ts / self.shard.stage_chips * m.top_k * m.hidden * self.a
+                add("moe", "ep_dispatch", "all_to_all", per_chip, self.stage_groups)
+                add("moe", "ep_combine", "all_to_all", per_chip, self.stage_groups)
+                if tp > 1:
+                    add("moe", "moe_all_gather", "all_gather", act, self.tp_groups)
+        return rows
+
+    # ------------------------------------------------------------------ phases
+    def prefill(self, batch: int, prompt: int, placement: dict[str, str]) -> tuple[StepTime, int]:
+        """The stage step of a micro-batch of the ``batch`` prompts, and the micro-batch count."""
+        m_count = min(self.pp, batch)
+        mb = math.ceil(batch / m_count)
+        st = self.step(mb, prompt, 0, "prefill", placement)
+        return st, m_count
+
+    def decode_step(self, batch: int, context: int, placement: dict[str, str]) -> StepTime:
+        m_count = min(self.pp, batch)
+        mb = math.ceil(batch / m_count)
+        return self.step(mb, 1, context, "decode", placement)
+
+    def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
+        """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power."""
+        return self.replica_chips * chip_cost_per_hour(self.chip, price_per_chip_hour, **cost)
+
+
+def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None, *,
+                       capex_per_chip: float | None = None, amortisation_years: float | None = None,
+                       power_price: float | None = None, pue: float | None = None,
+                       power_factor: float | None = None, **_: Any) -> float:
+    """$ per chip-hour: ``price_per_chip_hour`` if given, else capex / (years x 8766 h) + TDP x power
+    factor x PUE x $/kWh (defaults in :data:`DEFAULTS`, all assumptions)."""
+    if price_per_chip_hour is not None:
+        if price_per_chip_hour < 0:
+            raise SpecError(f"price_per_chip_hour: must be >= 0, got {price_per_chip_hour}")
+        return float(price_per_chip_hour)
+    capex = DEFAULTS["capex_per_chip"] if capex_per_chip is None else capex_per_chip
+    years = DEFAULTS["amortisation_years"] if amortisation_years is None else amortisation_years
+    price = DEFAULTS["power_price"] if power_price is None else power_price
+    p = DEFAULTS["pue"] if pue is None else pue
+    pf = DEFAULTS["power_factor"] if power_factor is None else power_factor
+    if years <= 0:
+        raise SpecError(f"amortisation_years: must be > 0, got {years}")
+    return capex / (years * HOURS_PER_YEAR) + chip.tdp * pf * p * price / 1000.0

@@ -1,0 +1,275 @@
+"""``estimate()`` and its :class:`Report`: TTFT, TPOT, throughput, breakdown, memory, energy, cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from topo import CapacityError, Fabric, SpecError
+
+from .estimate import DEFAULTS, Deployment, StepTime
+from .models import ModelSpec
+
+
+def format_bytes(n: float) -> str:
+    """Bytes as decimal GB (1e9 bytes) or MB, for reports."""
+    return f"{n / 1e9:.2f} GB" if abs(n) >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+_COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor")
+_KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram")
+
+
+@dataclass
+class Report:
+    """Result of :func:`estimate`. Times in s, rates in tokens/s, bytes, J, $.
+
+    Attributes:
+        ttft: time to first token of a request (prefill of the batch), s.
+        tpot: mean time per output token over the output (decode steps), s.
+        latency: end-to-end request time, ttft + (output - 1) x tpot, s.
+        tokens_per_s: output tokens/s per ``"replica"``, per ``"chip"`` and for the ``"fabric"`` (all DP replicas).
+        layers: per-phase breakdown of one average layer and of the whole step (compute, memory,
+            communication, exposed communication), list of dicts.
+        ops: per-op rows (FLOPs, bytes, times, bottleneck, tier) for prefill and decode (at mean context).
+        comm: the collectives of one layer with their simulated times.
+        memory: per-chip footprint (bytes) and the SRAM/HBM placement.
+        energy_per_token: J per output token (replica chips x TDP x power factor x latency / tokens).
+        cost_per_mtok: $ per million output tokens.
+        cost_per_hour: $ per hour of one replica.
+    """
+
+    model: str
+    fabric: str
+    chip: str
+    tp: int
+    ep: int
+    pp: int
+    dp: int
+    chips_per_replica: int
+    batch: int
+    prompt: int
+    output: int
+    dtype: str
+    kv_dtype: str
+    overlap: bool
+    ttft: float
+    tpot: float
+    latency: float
+    tokens_per_s: dict[str, float]
+    layers: list[dict]
+    ops: list[dict]
+    comm: list[dict]
+    memory: dict[str, Any]
+    energy_per_token: float
+    cost_per_mtok: float
+    cost_per_hour: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict of scalar figures (SI units; for sweeps and ``--json``)."""
+        d: dict[str, Any] = {
+            "model": self.model, "fabric": self.fabric, "chip": self.chip, "tp": self.tp, "ep": self.ep,
+            "pp": self.pp, "dp": self.dp, "chips_per_replica": self.chips_per_replica,
+            "chips_used": self.chips_per_replica * self.dp, "batch": self.batch, "prompt": self.prompt,
+            "output": self.output, "dtype": self.dtype, "kv_dtype": self.kv_dtype, "overlap": self.overlap,
+            "ttft_s": self.ttft, "tpot_s": self.tpot, "latency_s": self.latency,
+            "tokens_per_s_replica": self.tokens_per_s["replica"], "tokens_per_s_chip": self.tokens_per_s["chip"],
+            "tokens_per_s_fabric": self.tokens_per_s["fabric"],
+            "energy_per_token_j": self.energy_per_token, "cost_per_mtok_usd": self.cost_per_mtok,
+            "cost_per_hour_usd": self.cost_per_hour,
+        }
+        for k in ("weights", "kv_cache", "activations", "hbm_needed", "hbm_capacity"):
+            d[f"mem_{k}_bytes"] = self.memory[k]
+        for k, v in self.memory["placement"].items():
+            d[f"tier_{k}"] = v
+        for row in self.layers:
+            if row["scope"] != "step":
+                continue
+            p = row["phase"]
+            for k in ("compute", "flop", "memory", "communication", "exposed_communication"):
+                d[f"{p}_{k}_s"] = row[k]
+        d.update(self.extra)
+        return d
+
+    def table(self) -> str:
+        """Human-readable summary (units in every label)."""
+        m = self.memory
+        lines = [
+            f"{self.model} on {self.fabric} ({self.chip}): tp={self.tp} ep={self.ep} pp={self.pp} dp={self.dp} "
+            f"({self.chips_per_replica} chips/replica), batch={self.batch}, prompt={self.prompt}, "
+            f"output={self.output}, dtype={self.dtype}, kv={self.kv_dtype}, overlap={self.overlap}",
+            f"  TTFT            {self.ttft * 1e3:12.2f} ms",
+            f"  TPOT            {self.tpot * 1e3:12.3f} ms   ({1 / self.tpot:,.1f} tokens/s per user)",
+            f"  latency         {self.latency:12.3f} s",
+            f"  throughput      {self.tokens_per_s['replica']:12,.0f} tokens/s per replica, "
+            f"{self.tokens_per_s['chip']:,.1f} per chip, {self.tokens_per_s['fabric']:,.0f} fabric",
+            f"  energy          {self.energy_per_token:12.4f} J/token",
+            f"  cost            {self.cost_per_mtok:12.4f} $/Mtok   ({self.cost_per_hour:,.2f} $/h per replica)",
+            f"  memory/chip     weights {format_bytes(m['weights'])}, KV {format_bytes(m['kv_cache'])}, "
+            f"activations {format_bytes(m['activations'])}; HBM need {format_bytes(m['hbm_needed'])} "
+            f"of {format_bytes(m['hbm_capacity'])}",
+            "  placement       " + ", ".join(f"{k}: {v}" for k, v in m["placement"].items()),
+            "",
+            f"  {'phase':8s} {'scope':6s} {'compute ms':>11s} {'flop ms':>9s} {'memory ms':>10s} "
+            f"{'comm ms':>9s} {'exposed ms':>11s}",
+        ]
+        for r in self.layers:
+            lines.append(f"  {r['phase']:8s} {r['scope']:6s} {r['compute'] * 1e3:11.4f} {r['flop'] * 1e3:9.4f} "
+                         f"{r['memory'] * 1e3:10.4f} {r['communication'] * 1e3:9.4f} "
+                         f"{r['exposed_communication'] * 1e3:11.4f}")
+        lines += ["", f"  {'phase':8s} {'op':16s} {'layers':>6s} {'GFLOP':>10s} {'MB':>10s} {'time us':>10s} "
+                      f"{'bound':>8s}"]
+        for r in self.ops:
+            lines.append(f"  {r['phase']:8s} {r['op']:16s} {r['layers']:6.1f} {r['flops'] / 1e9:10.3f} "
+                         f"{r['bytes'] / 1e6:10.3f} {r['time'] * 1e6:10.2f} {r['bottleneck']:>8s}")
+        if self.comm:
+            lines += ["", f"  {'phase':8s} {'collective':20s} {'size KB':>10s} {'group':>6s} {'groups':>7s} "
+                          f"{'time us':>10s}"]
+            for r in self.comm:
+                lines.append(f"  {r['phase']:8s} {r['op']:20s} {r['size'] / 1e3:10.1f} {r['group_size']:6d} "
+                             f"{r['groups']:7d} {r['time'] * 1e6:10.2f}")
+        return "\n".join(lines)
+
+
+def _phase_rows(phase: str, st: StepTime, layers: float, overlap: bool) -> list[dict]:
+    exposed = st.comm if not overlap else max(0.0, st.overlapped - st.compute)
+    step = {"phase": phase, "scope": "step", "compute": st.compute, "flop": st.flop_time,
+            "memory": st.mem_time, "communication": st.comm, "exposed_communication": exposed,
+            "time": st.time(overlap), "time_serial": st.serial, "time_overlapped": st.overlapped}
+    layer = {k: (v / layers if isinstance(v, float) else v) for k, v in step.items()}
+    layer["scope"] = "layer"
+    return [layer, step]
+
+
+def _check_int(name: str, v: object, lo: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise SpecError(f"{name}: must be an integer >= {lo}, got {v!r}")
+    return v
+
+
+def _suggest(dep: Deployment, batch: int, prompt: int, output: int, kw: dict) -> str:
+    """What would fit: the smallest TP at this batch, and the largest batch at this TP."""
+    hints = []
+    n = dep.fabric.n_chips
+    tp = 1
+    while tp * dep.pp <= n and tp <= 1024:
+        ep = dep.ep if (dep.ep == 1 or dep.ep % tp == 0) else tp
+        if tp != dep.tp or ep != dep.ep:
+            try:
+                d2 = Deployment(dep.model, dep.fabric, tp=tp, ep=ep, pp=dep.pp, dtype=dep.dtype,
+                                kv_dtype=dep.kv_dtype, **kw)
+                if d2.memory(batch, prompt, output)["fits"]:
+                    hints.append(f"smallest tp that fits: {tp}" + (f" (ep={ep})" if ep != dep.ep else ""))
+                    break
+            except Exception:  # noqa: BLE001 - an infeasible candidate just is not suggested
+                pass
+        tp *= 2
+    lo, hi = 0, batch
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if dep.memory(mid, prompt, output)["fits"]:
+            lo = mid
+        else:
+            hi = mid - 1
+    hints.append(f"largest batch that fits at tp={dep.tp}: {lo}" if lo else
+                 f"no batch fits at tp={dep.tp} (weights alone exceed HBM)")
+    return "; ".join(hints)
+
+
+def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int = 1, pp: int = 1,
+             dp: int | None = None, batch: int = 32, prompt: int = 2048, output: int = 256,
+             dtype: str = "fp8", kv_dtype: str | None = None, overlap: bool = False,
+             price_per_chip_hour: float | None = None, decode_points: int = 8, **knobs: Any) -> Report:
+    """Token latency, throughput, memory, energy and cost of serving ``model`` on ``fabric``.
+
+    Args:
+        model: a preset name (:data:`inference.MODELS`), a YAML path or a :class:`ModelSpec`.
+        fabric: a preset name / YAML path (``topo.load``) or a :class:`topo.Fabric`.
+        tp, ep, pp: tensor-, expert- and pipeline-parallel degrees (``ep`` is 1 or a multiple of ``tp``).
+        dp: replicas; default fills the fabric (chips // (max(tp, ep) x pp)).
+        batch: sequences per replica decoded together.
+        prompt, output: tokens per request.
+        dtype: weights and activations (``fp8``, ``bf16``, ``fp4``...); ``kv_dtype`` defaults to it.
+        overlap: hide each layer's communication behind its compute (both figures are reported).
+        price_per_chip_hour: $/chip-hour; else capex + power (``capex_per_chip``, ``amortisation_years``,
+            ``power_price`` $/kWh, ``pue``; defaults in :data:`inference.DEFAULTS`, assumptions).
+        decode_points: contexts sampled over the output to average the decode step.
+        knobs: ``compute_efficiency``, ``memory_efficiency``, ``op_overhead`` (s), ``hbm_usable``,
+            ``sram`` (False to ignore on-die SRAM), ``power_factor``.
+
+    Raises:
+        CapacityError: the deployment does not fit in HBM (says by how much and what would fit).
+    """
+    _check_int("batch", batch)
+    _check_int("prompt", prompt)
+    _check_int("output", output)
+    unknown = set(knobs) - set(_COST_KEYS) - set(_KNOB_KEYS)
+    if unknown:
+        raise SpecError(f"estimate: unknown option(s) {', '.join(sorted(unknown))}; known: "
+                        f"{', '.join(_COST_KEYS + _KNOB_KEYS)}")
+    dep_kw = {k: v for k, v in knobs.items() if k in _KNOB_KEYS}
+    cost_kw = {k: v for k, v in knobs.items() if k in _COST_KEYS}
+    dep = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype, **dep_kw)
+    mem = dep.memory(batch, prompt, output)
+    if not mem["fits"]:
+        over = mem["hbm_needed"] - mem["hbm_usable"]
+        raise CapacityError(
+            f"memory: {dep.model.name} ({dtype}, batch={batch}, {prompt}+{output} tokens, tp={dep.tp}, "
+            f"ep={dep.ep}, pp={dep.pp}) needs {format_bytes(mem['hbm_needed'])} per chip (weights "
+            f"{format_bytes(mem['weights'])}, KV {format_bytes(mem['kv_cache'])}, activations "
+            f"{format_bytes(mem['activations'])}) but {dep.chip.name} offers {format_bytes(mem['hbm_usable'])} "
+            f"usable HBM; over by {format_bytes(over)}; {_suggest(dep, batch, prompt, output, dep_kw)}")
+    placement = mem["placement"]
+    pp = dep.pp
+
+    st_pf, m_pf = dep.prefill(batch, prompt, placement)
+    ttft = (m_pf + pp - 1) * st_pf.time(overlap) + (pp - 1) * st_pf.send
+
+    n = max(1, min(decode_points, output - 1)) if output > 1 else 1
+    ctxs = [prompt + int(round((i + 0.5) * (output - 1) / n)) for i in range(n)] if output > 1 else [prompt]
+    steps = [dep.decode_step(batch, c, placement) for c in ctxs]
+    tpots = [pp * s.time(overlap) + (pp - 1) * s.send for s in steps]
+    tpot = sum(tpots) / len(tpots)
+    tpot_serial = sum(pp * s.serial + (pp - 1) * s.send for s in steps) / len(steps)
+    tpot_overl = sum(pp * s.overlapped + (pp - 1) * s.send for s in steps) / len(steps)
+    latency = ttft + (output - 1) * tpot
+
+    mid = steps[len(steps) // 2]
+    layers_stage = dep.model.layers / pp
+    rows = _phase_rows("prefill", st_pf, layers_stage, overlap) + _phase_rows("decode", mid, layers_stage, overlap)
+    per_replica = batch * output / latency
+    chips = dep.replica_chips
+    tps = {"replica": per_replica, "chip": per_replica / chips, "fabric": per_replica * dep.dp}
+    pf = cost_kw.get("power_factor", DEFAULTS["power_factor"])
+    energy = chips * dep.chip.tdp * pf * latency / (batch * output)
+    cph = dep.cost_per_hour(price_per_chip_hour, **cost_kw)
+    cost = cph / (per_replica * 3600.0) * 1e6
+    extra = {
+        "ttft_serial_s": (m_pf + pp - 1) * st_pf.serial + (pp - 1) * st_pf.send,
+        "ttft_overlapped_s": (m_pf + pp - 1) * st_pf.overlapped + (pp - 1) * st_pf.send,
+        "tpot_serial_s": tpot_serial, "tpot_overlapped_s": tpot_overl,
+        "decode_tokens_per_s_replica": batch / tpot,
+        "pp_send_prefill_s": st_pf.send, "pp_send_decode_s": mid.send,
+    }
+    return Report(
+        model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,
+        chips_per_replica=chips, batch=batch, prompt=prompt, output=output, dtype=dtype, kv_dtype=dep.kv_dtype,
+        overlap=bool(overlap), ttft=ttft, tpot=tpot, latency=latency, tokens_per_s=tps, layers=rows,
+        ops=st_pf.rows + mid.rows, comm=st_pf.comm_rows + mid.comm_rows, memory=mem, energy_per_token=energy,
+        cost_per_mtok=cost, cost_per_hour=cph, extra=extra)
+
+
+def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -> int:
+    """Largest batch whose footprint fits the chip's usable HBM (0 if none)."""
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if dep.memory(mid, prompt, output)["fits"]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+

@@ -1,0 +1,109 @@
+"""``StepModel``: step times of one replica for the serving simulator (fleet), memoised."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from topo import Fabric, SpecError
+
+from .estimate import Deployment
+from .models import ModelSpec
+from .report import _COST_KEYS, _KNOB_KEYS, max_batch
+
+
+class StepModel:
+    """Step-time oracle of one replica (``max(tp, ep) x pp`` chips) of ``model`` on ``fabric``.
+
+    Times include the replica's communication simulated with every DP replica of the fabric running
+    the same collectives at once (the steady state of a fully loaded fleet).
+
+    Args: as :func:`inference.estimate` (``tp``, ``ep``, ``pp``, ``dp``, ``dtype``, ``kv_dtype``,
+    ``overlap``, ``price_per_chip_hour``, knobs and cost options).
+    """
+
+    def __init__(self, model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int = 1, pp: int = 1,
+                 dp: int | None = None, dtype: str = "fp8", kv_dtype: str | None = None, overlap: bool = False,
+                 price_per_chip_hour: float | None = None, **knobs: Any) -> None:
+        unknown = set(knobs) - set(_COST_KEYS) - set(_KNOB_KEYS)
+        if unknown:
+            raise SpecError(f"StepModel: unknown option(s) {', '.join(sorted(unknown))}")
+        dep_kw = {k: v for k, v in knobs.items() if k in _KNOB_KEYS}
+        self._cost_kw = {k: v for k, v in knobs.items() if k in _COST_KEYS}
+        self.deployment = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype,
+                                     **dep_kw)
+        self.model = self.deployment.model
+        self.fabric = self.deployment.fabric
+        self.overlap = bool(overlap)
+        self._price = price_per_chip_hour
+        self._prefill = lru_cache(maxsize=65536)(self._prefill_one)
+        self._decode = lru_cache(maxsize=65536)(self._decode_one)
+        self._max_batch = lru_cache(maxsize=4096)(self._max_batch_one)
+
+    # ------------------------------------------------------------------ scalars
+    @property
+    def chips(self) -> int:
+        """Chips of one replica."""
+        return self.deployment.replica_chips
+
+    @property
+    def cost_per_hour(self) -> float:
+        """$ per hour of one replica's chips."""
+        return self.deployment.cost_per_hour(self._price, **self._cost_kw)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """KV-cache bytes one token of one sequence occupies across the replica (all its chips), bytes.
+
+        TP ranks holding replicated KV heads (tp > kv_heads, or MLA's shared latent) each count.
+        Sliding-window layers are excluded (their cache stops growing at the window)."""
+        d = self.deployment
+        return d.kv_bytes_per_seq_token() * d.tp * d.pp
+
+    # ------------------------------------------------------------------ times
+    def _prefill_one(self, tokens: int, batch: int) -> float:
+        d = self.deployment
+        q = math.ceil(tokens / batch)
+        placement = d.memory(batch, q, 0)["placement"]
+        st, m = d.prefill(batch, q, placement)
+        return (m + d.pp - 1) * st.time(self.overlap) + (d.pp - 1) * st.send
+
+    def _decode_one(self, batch: int, context: int) -> float:
+        d = self.deployment
+        placement = d.memory(batch, context, 0)["placement"]
+        st = d.decode_step(batch, context, placement)
+        return d.pp * st.time(self.overlap) + (d.pp - 1) * st.send
+
+    def _max_batch_one(self, context: int) -> int:
+        return max_batch(self.deployment, context, 0)
+
+    @staticmethod
+    def _vec(fn, a, b):
+        if np.ndim(a) == 0 and np.ndim(b) == 0:
+            return fn(int(a), int(b))
+        A, B = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+        out = np.empty(A.shape, dtype=float)
+        for idx, (x, y) in enumerate(zip(A.ravel().tolist(), B.ravel().tolist())):
+            out.flat[idx] = fn(x, y)
+        return out
+
+    def prefill_time(self, tokens: int | np.ndarray, batch: int | np.ndarray) -> float | np.ndarray:
+        """Time (s) to prefill ``tokens`` prompt tokens in total, spread over ``batch`` sequences."""
+        if np.any(np.asarray(batch) < 1) or np.any(np.asarray(tokens) < 1):
+            raise SpecError("prefill_time: tokens and batch must be >= 1")
+        return self._vec(self._prefill, tokens, batch)
+
+    def decode_time(self, batch: int | np.ndarray, context: int | np.ndarray) -> float | np.ndarray:
+        """Time (s) of one decode step of ``batch`` sequences whose KV caches hold ``context`` tokens each."""
+        if np.any(np.asarray(batch) < 1) or np.any(np.asarray(context) < 0):
+            raise SpecError("decode_time: batch must be >= 1 and context >= 0")
+        return self._vec(self._decode, batch, context)
+
+    def max_batch(self, context: int) -> int:
+        """Largest number of sequences of ``context`` tokens whose KV cache fits next to the weights."""
+        if context < 0:
+            raise SpecError(f"max_batch: context must be >= 0, got {context}")
+        return self._max_batch(int(context))
