@@ -1,1 +1,54 @@
-"""fleet: serving simulation, disaggregated prefill/decode, routing and planning."""
+"""fleet: serving simulation, disaggregated prefill/decode, routing and planning (issue 7).
+
+Public API:
+
+- traces: :class:`Trace`, :func:`poisson_trace`, :func:`synthetic_trace`, :func:`load_trace`,
+  :data:`WORKLOADS`;
+- fleets: :class:`FleetSpec`, :class:`PoolSpec`, :class:`KVNetworkSpec`, :func:`load_fleet`,
+  :func:`bundled_fleets`;
+- step models: :class:`StepModelLike` (what ``inference.StepModel`` provides), :class:`LinearStepModel`,
+  :func:`build_step_model`;
+- simulation: :func:`simulate_serving` -> :class:`ServingResult`; KV network: :class:`KVNetwork`,
+  :func:`build_kv_fabric`;
+- routers: :data:`ROUTERS`, :func:`get_router`, :class:`RoundRobin`, :class:`LeastLoaded`,
+  :class:`ShortestExpected`, :class:`CostAware`;
+- planning: :func:`plan` -> :class:`PlanResult`.
+"""
+
+from .kvnet import KVNetwork, build_kv_fabric
+from .routers import ROUTERS, CostAware, LeastLoaded, RoundRobin, ShortestExpected, get_router
+from .sim import Pool, RequestView, ServingResult, build_step_model, simulate_serving
+from .spec import FleetSpec, KVNetworkSpec, PoolSpec, bundled_fleets, fleet_from_dict, load_fleet
+from .stepmodel import LinearStepModel, StepCache, StepModelLike
+from .trace import WORKLOADS, Trace, Workload, load_trace, poisson_trace, synthetic_trace
+
+__all__ = [
+    "ROUTERS",
+    "WORKLOADS",
+    "CostAware",
+    "FleetSpec",
+    "KVNetwork",
+    "KVNetworkSpec",
+    "LeastLoaded",
+    "LinearStepModel",
+    "Pool",
+    "PoolSpec",
+    "RequestView",
+    "RoundRobin",
+    "ServingResult",
+    "ShortestExpected",
+    "StepCache",
+    "StepModelLike",
+    "Trace",
+    "Workload",
+    "build_kv_fabric",
+    "build_step_model",
+    "bundled_fleets",
+    "fleet_from_dict",
+    "get_router",
+    "load_fleet",
+    "load_trace",
+    "poisson_trace",
+    "simulate_serving",
+    "synthetic_trace",
+]

@@ -1,0 +1,832 @@
+"""Request-level serving simulation of a fleet (simpy): continuous batching, disaggregation, KV transfers.
+
+Model (what a replica does, vLLM / Sarathi-Serve / DistServe conventions):
+
+- Each replica runs iterations back to back while it has work. Iteration times come from the replica's
+  step model (:class:`StepModelLike`; ``inference.StepModel`` for a chip and fabric).
+- **Continuous batching**, prefill first (vLLM's default scheduler): at an iteration boundary, if requests
+  wait and there is room (``batch`` sequences, KV-cache tokens), the replica admits them FCFS up to
+  ``token_budget`` prompt tokens and runs a prefill iteration, ``prefill_time(prompt tokens, n)``; its end is
+  each admitted request's first token. Otherwise it runs a decode iteration for all running sequences,
+  ``decode_time(batch, mean context)``; every sequence gains one token.
+- **Chunked prefill** (pool option): every iteration carries one token per decoding sequence plus prompt
+  chunks filling the rest of ``token_budget``; its time is ``prefill_time(chunk tokens, chunks) +
+  decode_time(batch, mean context)`` (an assumption: it counts the weight reads of a mixed iteration
+  twice, so it is conservative).
+- **KV-cache admission**: a request reserves prompt + output tokens of KV cache on admission (no
+  preemption); capacity is the ``kv_capacity_tokens`` of the pool or ``max_batch(C) * C`` of its model.
+- **Disaggregation**: a prefill-pool replica prefills (its end is the first token, as in Splitwise and
+  DistServe), then the request's KV cache, ``kv_bytes_per_token x prompt`` bytes of the *prefill* pool's
+  model, crosses the KV network (:class:`KVNetwork`, max-min fair with every other transfer in flight) to
+  the decode replica the router picked; there it waits for a slot and decodes. The transfer and the wait
+  show in the request's TPOT (and in ``kv_time``).
+- Decode iterations with an unchanged batch are simulated together (a "macro step": up to the next
+  completion, interrupted at the next iteration boundary when a request arrives that could be admitted),
+  so the cost is per request and per batch change, never per token, with the same times as stepping one
+  by one.
+
+Metrics: TTFT = first token - arrival; TPOT = (finish - first token) / (output - 1) (requests of one
+output token have none); end-to-end latency = finish - arrival. A request meets the SLOs when TTFT <=
+``slo_ttft`` and TPOT <= ``slo_tpot``; goodput = such requests / makespan (s). Cost: the fleet's $/h over
+the makespan (first arrival at t=0 to last completion) divided by tokens served.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from topo import CapacityError, SpecError
+
+from .kvnet import KVNetwork, build_kv_fabric
+from .spec import FleetSpec, PoolSpec, load_fleet
+from .stepmodel import LinearStepModel, StepCache, StepModelLike
+from .trace import Trace, poisson_trace
+
+__all__ = ["Pool", "RequestView", "ServingResult", "build_step_model", "simulate_serving"]
+
+_STEP_MODELS: dict[tuple, StepModelLike] = {}
+
+
+class _Priced:
+    """A step model with its replica price replaced ($/h = price per chip-hour x chips)."""
+
+    def __init__(self, inner: StepModelLike, price_per_chip_hour: float) -> None:
+        self._inner = inner
+        self._price = float(price_per_chip_hour)
+
+    def prefill_time(self, tokens, batch):  # noqa: ANN001
+        return self._inner.prefill_time(tokens, batch)
+
+    def decode_time(self, batch, context):  # noqa: ANN001
+        return self._inner.decode_time(batch, context)
+
+    def max_batch(self, context: int) -> int:
+        return self._inner.max_batch(context)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        return self._inner.kv_bytes_per_token
+
+    @property
+    def chips(self) -> int:
+        return self._inner.chips
+
+    @property
+    def cost_per_hour(self) -> float:
+        return self._price * self._inner.chips
+
+
+def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
+    """The step model of one replica of ``pool`` (memoised across calls).
+
+    A pool with ``step_model`` gets a :class:`LinearStepModel`; otherwise ``inference.StepModel(model,
+    fabric, tp=..., ep=..., ...)``. A pool ``price`` ($/chip-hour) overrides the model's own price.
+    """
+    if pool.step_model is not None:
+        kw: dict[str, Any] = dict(pool.step_model)
+        if "chips" in kw:
+            kw["chips"] = int(kw["chips"])
+        if "chips" not in kw:
+            kw["chips"] = pool.tp * pool.ep * pool.pp if pool.ep > 1 else pool.tp * pool.pp
+        inner: StepModelLike = LinearStepModel(**kw)
+    else:
+        m = pool.model or model
+        if m is None:
+            raise SpecError(f"pool {pool.name!r}: no model; pass --model or set 'model' in the fleet YAML")
+        key = (str(m), pool.fabric, pool.tp, pool.ep, pool.pp, pool.dtype, pool.kv_dtype)
+        inner = _STEP_MODELS.get(key)  # type: ignore[assignment]
+        if inner is None:
+            try:
+                from inference import StepModel  # type: ignore[attr-defined]
+            except ImportError:
+                raise SpecError(
+                    f"pool {pool.name!r}: inference.StepModel is not available in this build; give the pool "
+                    "a 'step_model' (LinearStepModel parameters) instead of 'fabric'"
+                ) from None
+            kw = {"tp": pool.tp, "dtype": pool.dtype}
+            if pool.ep > 1:
+                kw["ep"] = pool.ep
+            if pool.pp > 1:
+                kw["pp"] = pool.pp
+            if pool.kv_dtype is not None:
+                kw["kv_dtype"] = pool.kv_dtype
+            inner = StepModel(m, pool.fabric, **kw)
+            _STEP_MODELS[key] = inner
+    if pool.price is not None:
+        return _Priced(inner, pool.price)
+    return inner
+
+
+def _kv_capacity(pool: PoolSpec, sm: StepModelLike) -> float:
+    if pool.kv_capacity_tokens is not None:
+        return float(pool.kv_capacity_tokens)
+    best = 0.0
+    for c in (1024, 4096, 16384):
+        best = max(best, float(sm.max_batch(c)) * c)
+    return best
+
+
+@dataclass
+class RequestView:
+    """What a router sees of a request: index, arrival (s), prompt and output tokens, phase."""
+
+    id: int
+    arrival: float
+    prompt: int
+    output: int
+    phase: str  # "prefill" (first placement) or "decode" (after a disaggregated prefill)
+
+
+class Pool:
+    """Runtime state of one pool, as routers see it (read-only for routers).
+
+    Attributes:
+        name, role, spec: from the fleet spec; ``index``: position in the fleet.
+        model: the replica step model; ``step``: its :class:`StepCache`.
+        n: replicas; ``offset``: global index of replica 0 (KV endpoint rank).
+        cost_per_hour: $/h per replica; ``chips``: chips per replica.
+        kv_capacity: KV tokens per replica.
+        load: outstanding tokens per replica (prompt + output of requests assigned, not finished).
+        queued: requests waiting for admission per replica; ``running``: sequences in the batch per replica.
+    """
+
+    def __init__(self, spec: PoolSpec, index: int, model: StepModelLike, offset: int) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.role = spec.role
+        self.index = index
+        self.model = model
+        self.step = StepCache(model)
+        self.n = spec.replicas
+        self.offset = offset
+        self.chips = int(model.chips)
+        self.cost_per_hour = float(model.cost_per_hour)
+        self.kv_capacity = _kv_capacity(spec, model)
+        self.kv_bytes_per_token = float(model.kv_bytes_per_token)
+        self.load = np.zeros(self.n)
+        self.queued = np.zeros(self.n, dtype=np.int64)
+        self.running = np.zeros(self.n, dtype=np.int64)
+        self.replicas: list[_Replica] = []
+        self._cpt: dict[int, float] = {}
+
+    def __repr__(self) -> str:
+        return f"Pool({self.name!r}, role={self.role}, replicas={self.n})"
+
+    def estimate(self, prompt: int, output: int, replica: int | None = None) -> tuple[float, float]:
+        """Rough (TTFT s, TPOT s) a new request would see on ``replica`` (default: least loaded).
+
+        Queued work ahead is taken as prefill at the pool's token budget; TPOT is one decode iteration at
+        the replica's batch plus this request. Used by the built-in routers; not a simulation.
+        """
+        r = int(np.argmin(self.load)) if replica is None else replica
+        rep = self.replicas[r]
+        tb = self.spec.token_budget
+        ahead = rep.queued_tokens
+        per_tok = self.step.prefill(min(tb, max(prompt, 1)), 1) / max(1, min(tb, prompt))
+        ttft = ahead * per_tok + self.step.prefill(prompt, 1) if self.role != "decode" else 0.0
+        b = min(self.spec.batch, int(self.running[r]) + 1)
+        ctx = prompt + output / 2
+        tpot = self.step.decode1(b, ctx)
+        return ttft, tpot
+
+    def cost_per_token(self, context: int = 1024) -> float:
+        """$ per output token of one replica decoding at its batch limit (KV permitting), $/token."""
+        key = int(context)
+        hit = self._cpt.get(key)
+        if hit is None:
+            b = max(1, min(self.spec.batch, int(self.kv_capacity // max(1, context))))
+            t = self.step.decode1(b, context)
+            hit = self.cost_per_hour / 3600.0 * t / b if t > 0 else 0.0
+            self._cpt[key] = hit
+        return hit
+
+
+class _Sim:
+    """Holds the arrays and objects of one run (internal)."""
+
+    def __init__(self, env: simpy.Environment, trace: Trace, pools: list[Pool], router: Callable,
+                 kvnet: KVNetwork | None, macro_cap: int) -> None:
+        self.env = env
+        self.pools = pools
+        self.router = router
+        self.kvnet = kvnet
+        self.macro_cap = macro_cap
+        n = len(trace)
+        self.arrival = trace.arrival
+        self.prompt = trace.prompt
+        self.output = trace.output
+        self.prompt_l = trace.prompt.tolist()
+        self.output_l = trace.output.tolist()
+        nan = np.full(n, np.nan)
+        self.t_admit = nan.copy()       # prefill admission (s)
+        self.t_first = nan.copy()       # first token (s)
+        self.t_finish = nan.copy()      # last token (s)
+        self.t_kv_start = nan.copy()    # KV transfer start (s), disaggregated only
+        self.t_kv_end = nan.copy()      # KV arrival at the decode replica (s)
+        self.t_dec_admit = nan.copy()   # decode admission (s), disaggregated only
+        self.pool_p = np.full(n, -1, dtype=np.int64)
+        self.rep_p = np.full(n, -1, dtype=np.int64)
+        self.pool_d = np.full(n, -1, dtype=np.int64)
+        self.rep_d = np.full(n, -1, dtype=np.int64)
+        self.finished = np.zeros(n, dtype=np.int64)
+        self.generated = np.zeros(n, dtype=np.int64)
+        self.prefill_pools = [p for p in pools if p.role in ("colocated", "prefill")]
+        self.decode_pools = [p for p in pools if p.role == "decode"]
+
+    # ------------------------------------------------------------------ routing
+    def _choose(self, rid: int, phase: str) -> tuple[Pool, int]:
+        cands = self.prefill_pools if phase == "prefill" else self.decode_pools
+        view = RequestView(rid, float(self.arrival[rid]), self.prompt_l[rid], self.output_l[rid], phase)
+        choice: Any = self.router(view, cands)
+        replica = None
+        if isinstance(choice, tuple):
+            choice, replica = choice
+        pool = _resolve_pool(choice, cands, phase)
+        if replica is None:
+            replica = int(np.argmin(pool.load))
+        elif not (0 <= int(replica) < pool.n):
+            raise SpecError(f"router: replica {replica!r} out of range for pool {pool.name!r} (0..{pool.n - 1})")
+        return pool, int(replica)
+
+    def arrivals(self):  # simpy process
+        env = self.env
+        arr = self.arrival.tolist()
+        for rid, t in enumerate(arr):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            pool, r = self._choose(rid, "prefill")
+            self.pool_p[rid] = pool.index
+            self.rep_p[rid] = pool.offset + r
+            pool.replicas[r].enqueue(rid)
+
+    def handoff(self, rid: int, src: _Replica) -> None:
+        """Prefill done on a prefill-pool replica: route to a decode replica, move the KV cache."""
+        pool, r = self._choose(rid, "decode")
+        self.pool_d[rid] = pool.index
+        self.rep_d[rid] = pool.offset + r
+        dst = pool.replicas[r]
+        pool.load[r] += self.prompt_l[rid] + self.output_l[rid]
+        size = src.pool.kv_bytes_per_token * self.prompt_l[rid]
+        self.t_kv_start[rid] = self.env.now
+        assert self.kvnet is not None
+
+        def arrived(rid: int = rid, dst: _Replica = dst, src: _Replica = src) -> None:
+            self.t_kv_end[rid] = self.env.now
+            src.release(rid)
+            dst.enqueue(rid)
+
+        self.kvnet.transfer(src.pool.offset + src.idx, pool.offset + r, size, on_arrival=arrived)
+
+    def finish(self, rid: int) -> None:
+        self.t_finish[rid] = self.env.now
+        self.finished[rid] += 1
+
+
+def _resolve_pool(choice: Any, cands: Sequence[Pool], phase: str) -> Pool:
+    if isinstance(choice, Pool):
+        if choice in cands:
+            return choice
+    elif isinstance(choice, str):
+        for p in cands:
+            if p.name == choice:
+                return p
+    elif isinstance(choice, (int, np.integer)) and 0 <= int(choice) < len(cands):
+        return cands[int(choice)]
+    names = ", ".join(p.name for p in cands)
+    raise SpecError(f"router: returned {choice!r} for a {phase} placement; expected one of the pools {names}")
+
+
+class _Replica:
+    """One replica's scheduler loop (simpy process). See the module docstring for the policy."""
+
+    def __init__(self, sim: _Sim, pool: Pool, idx: int) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.pool = pool
+        self.idx = idx
+        spec = pool.spec
+        self.role = pool.role
+        self.batch = spec.batch
+        self.budget = spec.token_budget
+        self.chunked = spec.chunked_prefill and pool.role == "colocated"
+        self.kv_cap = pool.kv_capacity
+        self.queue: deque[int] = deque()
+        self.queued_tokens = 0
+        self.run_ids: list[int] = []
+        self.run_rem: list[int] = []
+        self.ctx_sum = 0
+        self.pre: list[list[int]] = []  # chunked: [rid, prompt tokens done]
+        self.kv_used = 0.0
+        self.busy = 0.0
+        self.wake: simpy.Event | None = None
+        self.n_iter = 0
+        self.proc = self.env.process(self.run())
+
+    # ------------------------------------------------------------------ admission
+    def _need(self, rid: int) -> float:
+        if self.role == "prefill":
+            return self.sim.prompt_l[rid]
+        return self.sim.prompt_l[rid] + self.sim.output_l[rid]
+
+    def can_admit(self) -> bool:
+        if not self.queue:
+            return False
+        if len(self.run_ids) + len(self.pre) >= self.batch:
+            return False
+        return self.kv_used + self._need(self.queue[0]) <= self.kv_cap
+
+    def enqueue(self, rid: int) -> None:
+        self.queue.append(rid)
+        if self.role != "decode":
+            self.queued_tokens += self.sim.prompt_l[rid]
+            self.pool.load[self.idx] += self.sim.prompt_l[rid] + (self.sim.output_l[rid] if self.role == "colocated" else 0)
+        self.pool.queued[self.idx] += 1
+        w = self.wake
+        if w is not None and not w.triggered and self.can_admit():
+            w.succeed()
+
+    def _pop(self) -> int:
+        rid = self.queue.popleft()
+        self.pool.queued[self.idx] -= 1
+        if self.role != "decode":
+            self.queued_tokens -= self.sim.prompt_l[rid]
+        self.kv_used += self._need(rid)
+        return rid
+
+    def release(self, rid: int) -> None:
+        """Free a prefill replica's KV reservation once the cache has left (disaggregated)."""
+        self.kv_used -= self.sim.prompt_l[rid]
+        self.pool.load[self.idx] -= self.sim.prompt_l[rid]
+        w = self.wake
+        if w is not None and not w.triggered and self.can_admit():
+            w.succeed()
+
+    # ------------------------------------------------------------------ completions
+    def _start_decode(self, rid: int, now: float) -> None:
+        """A request has its first token on this replica: decode here, hand off, or finish."""
+        sim = self.sim
+        out = sim.output_l[rid]
+        if self.role == "prefill":
+            if out > 1:
+                sim.handoff(rid, self)
+            else:
+                sim.generated[rid] = 1
+                self.release(rid)
+                sim.finish(rid)
+            return
+        if out <= 1:
+            sim.generated[rid] = 1
+            self._free(rid)
+            sim.finish(rid)
+            return
+        self.run_ids.append(rid)
+        self.run_rem.append(out - 1)
+        self.ctx_sum += sim.prompt_l[rid] + 1
+
+    def _free(self, rid: int) -> None:
+        need = self._need(rid)
+        self.kv_used -= need
+        self.pool.load[self.idx] -= need
+
+    # ------------------------------------------------------------------ the loop
+    def run(self):  # noqa: C901 - one scheduler, kept in one place
+        env = self.env
+        sim = self.sim
+        pool = self.pool
+        step = pool.step
+        while True:
+            if not self.queue and not self.run_ids and not self.pre:
+                self.wake = env.event()
+                yield self.wake
+                self.wake = None
+                continue
+            # --- decode-role replicas: admit arrived KV caches (no compute), then decode
+            if self.role == "decode":
+                while self.can_admit():
+                    rid = self._pop()
+                    sim.t_dec_admit[rid] = env.now
+                    self.run_ids.append(rid)
+                    self.run_rem.append(sim.output_l[rid] - 1)
+                    self.ctx_sum += sim.prompt_l[rid] + 1
+                self.pool.running[self.idx] = len(self.run_ids)
+                if not self.run_ids:
+                    self.wake = env.event()
+                    yield self.wake
+                    self.wake = None
+                    continue
+                yield from self._decode_macro()
+                continue
+            # --- chunked prefill (colocated)
+            if self.chunked:
+                while self.can_admit():
+                    rid = self._pop()
+                    sim.t_admit[rid] = env.now
+                    self.pre.append([rid, 0])
+                self.pool.running[self.idx] = len(self.run_ids) + len(self.pre)
+                if self.pre:
+                    left = self.budget - len(self.run_ids)
+                    chunks: list[tuple[int, int]] = []
+                    for i, (rid, done) in enumerate(self.pre):
+                        if left <= 0:
+                            break
+                        c = min(sim.prompt_l[rid] - done, left)
+                        chunks.append((i, c))
+                        left -= c
+                    b = len(self.run_ids)
+                    dt = 0.0
+                    if chunks:
+                        dt += step.prefill(sum(c for _, c in chunks), len(chunks))
+                    if b:
+                        dt += step.decode1(b, self.ctx_sum / b)
+                    if dt <= 0 and not chunks:  # only decodes could run but budget starved prefill
+                        yield from self._decode_macro()
+                        continue
+                    yield env.timeout(dt)
+                    self.busy += dt
+                    self.n_iter += 1
+                    now = env.now
+                    if b:
+                        self._advance_decodes(1, now)
+                    completed = []
+                    for i, c in chunks:
+                        self.pre[i][1] += c
+                        if self.pre[i][1] >= sim.prompt_l[self.pre[i][0]]:
+                            completed.append(i)
+                    for i in completed:
+                        rid = self.pre[i][0]
+                        sim.t_first[rid] = now
+                        sim.generated[rid] = 1
+                    done_ids = [self.pre[i][0] for i in completed]
+                    if completed:
+                        cs = set(completed)
+                        self.pre = [x for j, x in enumerate(self.pre) if j not in cs]
+                    for rid in done_ids:
+                        self._start_decode(rid, now)
+                    continue
+                yield from self._decode_macro()
+                continue
+            # --- prefill-first continuous batching (colocated and prefill pools)
+            if self.can_admit():
+                ids: list[int] = []
+                toks = 0
+                while self.can_admit():
+                    p = sim.prompt_l[self.queue[0]]
+                    if ids and toks + p > self.budget:
+                        break
+                    rid = self._pop()
+                    ids.append(rid)
+                    toks += p
+                    self.run_ids.append(-1)  # placeholder so can_admit counts the slot
+                del self.run_ids[len(self.run_ids) - len(ids):]
+                for rid in ids:
+                    sim.t_admit[rid] = env.now
+                self.pool.running[self.idx] = len(self.run_ids) + len(ids)
+                dt = step.prefill(toks, len(ids))
+                yield env.timeout(dt)
+                self.busy += dt
+                self.n_iter += 1
+                now = env.now
+                for rid in ids:
+                    sim.t_first[rid] = now
+                    sim.generated[rid] = 1
+                for rid in ids:
+                    self._start_decode(rid, now)
+                self.pool.running[self.idx] = len(self.run_ids)
+                continue
+            if self.run_ids:
+                yield from self._decode_macro()
+                continue
+            # queue non-empty but nothing admissible and nothing running: wait for a release
+            self.wake = env.event()
+            yield self.wake
+            self.wake = None
+
+    def _advance_decodes(self, m: int, now: float) -> None:
+        """Every running sequence gains ``m`` tokens; finish those that reach their output length."""
+        sim = self.sim
+        b = len(self.run_ids)
+        self.ctx_sum += b * m
+        rem = self.run_rem
+        finished = False
+        for i in range(b):
+            rem[i] -= m
+            if rem[i] <= 0:
+                finished = True
+        if finished:
+            keep_ids, keep_rem = [], []
+            for rid, r in zip(self.run_ids, rem):
+                if r <= 0:
+                    sim.generated[rid] = sim.output_l[rid]
+                    self.ctx_sum -= sim.prompt_l[rid] + sim.output_l[rid]
+                    self._free(rid)
+                    sim.finish(rid)
+                else:
+                    keep_ids.append(rid)
+                    keep_rem.append(r)
+            self.run_ids = keep_ids
+            self.run_rem = keep_rem
+        self.pool.running[self.idx] = len(self.run_ids) + len(self.pre)
+
+    def _decode_macro(self):
+        """Decode iterations with an unchanged batch, up to the next completion or admissible arrival."""
+        env = self.env
+        b = len(self.run_ids)
+        k = min(min(self.run_rem), self.sim.macro_cap)
+        cbar = self.ctx_sum / b
+        if k == 1:
+            dt = self.pool.step.decode1(b, cbar)
+            yield env.timeout(dt)
+            self.busy += dt
+            self.n_iter += 1
+            self._advance_decodes(1, env.now)
+            return
+        times = self.pool.step.decode(b, cbar + np.arange(k))
+        cum = np.cumsum(times)
+        total = float(cum[-1])
+        t0 = env.now
+        wake = env.event()
+        self.wake = wake
+        if self.can_admit():  # e.g. a release happened: do not start a long macro step
+            wake.succeed()
+        else:
+            env.timeout(total).callbacks.append(lambda _e: wake.succeed() if not wake.triggered else None)
+        yield wake
+        self.wake = None
+        elapsed = env.now - t0
+        if elapsed >= total * (1 - 1e-12):
+            m = k
+            end = total
+        else:
+            m = int(np.searchsorted(cum, elapsed, side="left")) + 1
+            m = min(m, k)
+            end = float(cum[m - 1])
+            if end > elapsed:
+                yield env.timeout(end - elapsed)
+        self.busy += end
+        self.n_iter += m
+        self._advance_decodes(m, env.now)
+
+
+@dataclass
+class ServingResult:
+    """Outcome of :func:`simulate_serving` (times in s, cost in $).
+
+    Per-request arrays (trace order): ``arrival``, ``prompt``, ``output``, ``ttft``, ``tpot`` (NaN for
+    one-token outputs), ``latency`` (end to end), ``queue_delay`` (arrival to prefill admission),
+    ``kv_time`` (KV transfer, NaN when colocated), ``prefill_replica``, ``decode_replica`` (global
+    replica indices; decode = prefill when colocated), ``met_slo`` (bool).
+    """
+
+    arrival: np.ndarray
+    prompt: np.ndarray
+    output: np.ndarray
+    ttft: np.ndarray
+    tpot: np.ndarray
+    latency: np.ndarray
+    queue_delay: np.ndarray
+    kv_time: np.ndarray
+    prefill_replica: np.ndarray
+    decode_replica: np.ndarray
+    met_slo: np.ndarray
+    finished_count: np.ndarray
+    generated: np.ndarray
+    slo_ttft: float
+    slo_tpot: float
+    makespan: float
+    duration: float
+    pools: list[dict]
+    replica_pool: np.ndarray
+    replica_busy: np.ndarray
+    queue_time: np.ndarray
+    queue_len: dict[str, np.ndarray]
+    fleet_cost_per_hour: float
+    kv_link_bytes: np.ndarray | None = None
+    kv_transfers: int = 0
+    sim_events: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.arrival)
+
+    @property
+    def utilisation(self) -> np.ndarray:
+        """Busy fraction of each replica over the makespan (global replica order)."""
+        return self.replica_busy / self.makespan if self.makespan > 0 else np.zeros_like(self.replica_busy)
+
+    @property
+    def goodput(self) -> float:
+        """Requests meeting both SLOs per second of makespan, requests/s."""
+        return float(self.met_slo.sum()) / self.makespan if self.makespan > 0 else 0.0
+
+    @property
+    def throughput(self) -> float:
+        """Completed requests per second of makespan, requests/s."""
+        return self.n / self.makespan if self.makespan > 0 else 0.0
+
+    @property
+    def slo_attainment(self) -> float:
+        """Fraction of requests meeting both SLOs."""
+        return float(self.met_slo.mean()) if self.n else 0.0
+
+    @property
+    def total_cost(self) -> float:
+        """Fleet cost over the makespan, $."""
+        return self.fleet_cost_per_hour * self.makespan / 3600.0
+
+    @property
+    def cost_per_mtok(self) -> float:
+        """$ per million output tokens at the achieved load."""
+        tok = float(self.generated.sum())
+        return self.total_cost / tok * 1e6 if tok else float("inf")
+
+    @property
+    def cost_per_mtok_total(self) -> float:
+        """$ per million prompt + output tokens at the achieved load."""
+        tok = float(self.generated.sum() + self.prompt.sum())
+        return self.total_cost / tok * 1e6 if tok else float("inf")
+
+    @staticmethod
+    def _pct(x: np.ndarray) -> dict[str, float]:
+        x = x[np.isfinite(x)]
+        if not len(x):
+            return {"mean": float("nan"), "p50": float("nan"), "p90": float("nan"), "p99": float("nan")}
+        p = np.percentile(x, [50, 90, 99])
+        return {"mean": float(x.mean()), "p50": float(p[0]), "p90": float(p[1]), "p99": float(p[2])}
+
+    def summary(self) -> dict[str, Any]:
+        """Flat dict of the headline figures (SI units, names carry the unit)."""
+        out: dict[str, Any] = {
+            "requests": self.n,
+            "makespan_s": self.makespan,
+            "offered_rate_rps": self.n / self.duration if self.duration > 0 else float("nan"),
+            "throughput_rps": self.throughput,
+            "goodput_rps": self.goodput,
+            "slo_attainment": self.slo_attainment,
+            "slo_ttft_s": self.slo_ttft,
+            "slo_tpot_s": self.slo_tpot,
+            "output_tokens": int(self.generated.sum()),
+            "output_tokens_per_s": float(self.generated.sum()) / self.makespan if self.makespan else 0.0,
+            "fleet_cost_per_hour_usd": self.fleet_cost_per_hour,
+            "cost_per_mtok_output_usd": self.cost_per_mtok,
+            "cost_per_mtok_total_usd": self.cost_per_mtok_total,
+            "mean_utilisation": float(self.utilisation.mean()) if len(self.replica_busy) else 0.0,
+        }
+        for name, arr in (("ttft", self.ttft), ("tpot", self.tpot), ("latency", self.latency),
+                          ("queue_delay", self.queue_delay), ("kv_time", self.kv_time)):
+            for k, v in self._pct(arr).items():
+                out[f"{name}_{k}_s"] = v
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary plus per-pool figures and queue-length series (JSON-ready)."""
+        d = self.summary()
+        d["pools"] = self.pools
+        d["queue_len"] = {"time_s": self.queue_time.tolist(), **{k: v.tolist() for k, v in self.queue_len.items()}}
+        return d
+
+
+def _queue_series(enq: np.ndarray, deq: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Number of requests enqueued by t and not yet dequeued, at each grid time."""
+    e = np.sort(enq[np.isfinite(enq)])
+    d = np.sort(deq[np.isfinite(deq)])
+    return np.searchsorted(e, grid, side="right") - np.searchsorted(d, grid, side="right")
+
+
+def simulate_serving(
+    fleet: FleetSpec | str | dict,
+    trace: Trace | None = None,
+    *,
+    model: Any = None,
+    rate: float | None = None,
+    duration: float | None = None,
+    workload: str = "azure-conv",
+    slo_ttft: float = 1.0,
+    slo_tpot: float = 0.05,
+    router: str | Callable = "least-loaded",
+    step_models: dict[str, StepModelLike] | None = None,
+    seed: int = 0,
+    macro_cap: int = 1024,
+    queue_samples: int = 200,
+) -> ServingResult:
+    """Simulate serving ``trace`` (or Poisson ``rate`` x ``duration``) on ``fleet``.
+
+    Args:
+        fleet: a :class:`FleetSpec`, a FLEET.yaml path, a bundled fleet name or a dict.
+        trace: the requests; if None, a synthetic Poisson trace of ``rate`` requests/s over ``duration``
+            s with ``workload`` lengths (see :mod:`fleet.trace`) under ``seed``.
+        model: model name/spec for pools built from a fabric (``inference.StepModel``).
+        slo_ttft: TTFT objective, s. slo_tpot: TPOT objective, s.
+        router: a built-in router name (:data:`ROUTERS`) or a callable ``(request, pools) -> pool``.
+        step_models: pool name -> step model, overriding what the fleet spec would build.
+        seed: seed of the synthetic trace (the simulation itself has no randomness).
+        macro_cap: most decode iterations simulated as one event (bounds the arrays; no effect on times).
+        queue_samples: points of the queue-length series.
+
+    Returns:
+        :class:`ServingResult`.
+    """
+    from .routers import get_router
+
+    spec = load_fleet(fleet)
+    model = model if model is not None else spec.model
+    if trace is None:
+        if rate is None or duration is None:
+            raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s)")
+        trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
+    if len(trace) == 0:
+        raise SpecError("trace: no requests to simulate")
+    if not (slo_ttft > 0 and slo_tpot > 0):
+        raise SpecError(f"SLOs must be > 0 s, got ttft={slo_ttft!r}, tpot={slo_tpot!r}")
+    route_fn = get_router(router, slo_ttft=slo_ttft, slo_tpot=slo_tpot)
+    env = simpy.Environment()
+    pools: list[Pool] = []
+    off = 0
+    for i, ps in enumerate(spec.pools):
+        sm = (step_models or {}).get(ps.name) or build_step_model(ps, model)
+        if not isinstance(sm, StepModelLike):
+            raise SpecError(f"pool {ps.name!r}: step model {type(sm).__name__} lacks the StepModel methods")
+        pools.append(Pool(ps, i, sm, off))
+        off += ps.replicas
+    # requests that can never fit stop the run early with a readable error
+    longest = int((trace.prompt + trace.output).max())
+    for p in pools:
+        need = int(trace.prompt.max()) if p.role == "prefill" else longest
+        if need > p.kv_capacity:
+            raise CapacityError(
+                f"pool {p.name!r}: a request of {need} tokens does not fit the replica's KV cache "
+                f"({int(p.kv_capacity)} tokens); raise tp, lower kv_dtype, or clip the trace"
+            )
+    kvnet = None
+    if spec.disaggregated:
+        if spec.kv_network.fabric is not None:
+            import topo
+
+            kfab = topo.load(spec.kv_network.fabric)  # type: ignore[attr-defined]
+            if kfab.n_chips < off:
+                raise SpecError(
+                    f"kv_network.fabric: {spec.kv_network.fabric!r} has {kfab.n_chips} chips but the fleet has "
+                    f"{off} replicas (one endpoint each)"
+                )
+        else:
+            kfab = build_kv_fabric(spec.kv_network, [p.n for p in pools], [p.name for p in pools])
+        kvnet = KVNetwork(env, kfab)
+    sim = _Sim(env, trace, pools, route_fn, kvnet, macro_cap)
+    for p in pools:
+        p.replicas = [_Replica(sim, p, r) for r in range(p.n)]
+    env.process(sim.arrivals())
+    env.run()
+    # ---------------------------------------------------------------- results
+    if np.any(sim.finished != 1):
+        bad = int(np.flatnonzero(sim.finished != 1)[0])
+        raise CapacityError(f"simulation ended with request {bad} unfinished (the fleet cannot serve it)")
+    arrival = trace.arrival
+    ttft = sim.t_first - arrival
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(trace.output > 1, (sim.t_finish - sim.t_first) / (trace.output - 1), np.nan)
+    latency = sim.t_finish - arrival
+    met = (ttft <= slo_ttft) & ((trace.output <= 1) | (tpot <= slo_tpot))
+    makespan = float(np.nanmax(sim.t_finish))
+    dec_rep = np.where(sim.rep_d >= 0, sim.rep_d, sim.rep_p)
+    busy = np.array([r.busy for p in pools for r in p.replicas])
+    rpool = np.array([p.index for p in pools for _ in range(p.n)], dtype=np.int64)
+    grid = np.linspace(0.0, makespan, max(2, queue_samples))
+    qlen: dict[str, np.ndarray] = {}
+    for p in pools:
+        if p.role == "decode":
+            sel = sim.pool_d == p.index
+            qlen[p.name] = _queue_series(sim.t_kv_end[sel], sim.t_dec_admit[sel], grid)
+        else:
+            sel = sim.pool_p == p.index
+            qlen[p.name] = _queue_series(arrival[sel], sim.t_admit[sel], grid)
+    fleet_cost = sum(p.cost_per_hour * p.n for p in pools)
+    pool_rows = []
+    for p in pools:
+        sel = rpool == p.index
+        served = (sim.pool_p == p.index) | (sim.pool_d == p.index)
+        pool_rows.append({
+            "name": p.name, "role": p.role, "replicas": p.n, "chips_per_replica": p.chips,
+            "cost_per_hour_usd": p.cost_per_hour * p.n, "requests": int(served.sum()),
+            "mean_utilisation": float(busy[sel].mean() / makespan) if makespan else 0.0,
+            "max_utilisation": float(busy[sel].max() / makespan) if makespan else 0.0,
+            "kv_capacity_tokens": p.kv_capacity, "kv_bytes_per_token": p.kv_bytes_per_token,
+            "max_queue": int(qlen[p.name].max()),
+            "step_model_calls": p.step.calls,
+        })
+    return ServingResult(
+        arrival=arrival, prompt=trace.prompt, output=trace.output, ttft=ttft, tpot=tpot, latency=latency,
+        queue_delay=sim.t_admit - arrival, kv_time=sim.t_kv_end - sim.t_kv_start,
+        prefill_replica=sim.rep_p.copy(), decode_replica=dec_rep, met_slo=met, finished_count=sim.finished,
+        generated=sim.generated, slo_ttft=float(slo_ttft), slo_tpot=float(slo_tpot), makespan=makespan,
+        duration=max(trace.duration, 1e-12), pools=pool_rows, replica_pool=rpool, replica_busy=busy,
+        queue_time=grid, queue_len=qlen, fleet_cost_per_hour=float(fleet_cost),
+        kv_link_bytes=kvnet.link_bytes if kvnet else None, kv_transfers=kvnet.n_transfers if kvnet else 0,
+        extra={"kv_solves": kvnet.n_solves if kvnet else 0,
+               "iterations": int(sum(r.n_iter for p in pools for r in p.replicas))},
+    )

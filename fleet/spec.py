@@ -1,0 +1,282 @@
+"""FLEET.yaml: pools of replicas and the KV-transfer network between them.
+
+Example (the bundled ``fleet/data/disagg-gb200-maia200.yaml``)::
+
+    name: disagg-gb200-maia200
+    pools:
+      - name: prefill-gb200
+        fabric: gb200-nvl72      # topo preset or fabric YAML the replicas run on
+        tp: 8                    # tensor-parallel degree (chips per replica with ep=1)
+        role: prefill            # colocated | prefill | decode
+        replicas: 4
+        batch: 16                # most sequences per iteration
+        token_budget: 16384      # most tokens per iteration (prefill / chunked prefill)
+        price: 6.50              # $ per chip-hour
+      - name: decode-maia200
+        fabric: maia200
+        tp: 4
+        role: decode
+        replicas: 12
+        batch: 128
+        price: 3.00
+    kv_network:
+      bandwidth: 400Gbps         # per replica, each direction (its scale-out NIC)
+      latency: 2us               # per hop
+      pool_uplink: 6.4Tbps       # optional: each pool's leaf to the core (oversubscription)
+      # fabric: <topo preset or YAML>  instead: replicas take chip ranks 0.. in pool order
+
+A pool may give ``step_model: {prefill_per_token: 80us, decode_base: 20ms, ...}`` (a
+:class:`LinearStepModel`, e.g. fitted to a real engine) instead of ``fabric``. Every bad key gives a
+:class:`topo.SpecError` naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from topo import SpecError, parse_positive, parse_quantity
+
+__all__ = ["FleetSpec", "KVNetworkSpec", "PoolSpec", "ROLES", "bundled_fleets", "load_fleet"]
+
+ROLES = ("colocated", "prefill", "decode")
+DATA = Path(__file__).parent / "data"
+
+_POOL_KEYS = {
+    "name", "fabric", "model", "tp", "ep", "pp", "role", "replicas", "batch", "token_budget", "price",
+    "dtype", "kv_dtype", "chunked_prefill", "step_model", "kv_capacity_tokens",
+}
+_LINEAR_KEYS = {
+    "prefill_base": "time", "prefill_per_token": "time", "decode_base": "time", "decode_per_seq": "time",
+    "decode_per_kv_token": "time", "kv_bytes_per_token": "size", "kv_capacity_tokens": "number",
+    "chips": "number", "cost_per_hour": "number",
+}
+_KV_KEYS = {"bandwidth", "latency", "pool_uplink", "fabric"}
+_TOP_KEYS = {"name", "model", "pools", "kv_network", "description"}
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """One pool of identical replicas.
+
+    Attributes:
+        name: unique pool name.
+        role: ``colocated`` (prefill and decode), ``prefill`` or ``decode``.
+        replicas: number of replicas.
+        fabric: topo preset name or fabric YAML path the replicas run on (None with ``step_model``).
+        model: model override for this pool (None: the fleet's / CLI's model).
+        tp, ep, pp: parallel degrees of one replica.
+        batch: most sequences per iteration (continuous-batching slots).
+        token_budget: most tokens per iteration (prompt tokens of a prefill iteration; decode plus
+            prefill-chunk tokens with chunked prefill).
+        price: $ per chip-hour (None: the step model's own ``cost_per_hour``).
+        dtype, kv_dtype: weight/activation and KV-cache dtypes.
+        chunked_prefill: mix prefill chunks into decode iterations (Sarathi-Serve style).
+        step_model: parameters of a :class:`LinearStepModel` (SI units) instead of a fabric.
+        kv_capacity_tokens: override of the KV tokens a replica holds (None: from ``max_batch``).
+    """
+
+    name: str
+    role: str = "colocated"
+    replicas: int = 1
+    fabric: str | None = None
+    model: str | None = None
+    tp: int = 8
+    ep: int = 1
+    pp: int = 1
+    batch: int = 64
+    token_budget: int = 8192
+    price: float | None = None
+    dtype: str = "fp8"
+    kv_dtype: str | None = None
+    chunked_prefill: bool = False
+    step_model: tuple[tuple[str, float], ...] | None = None
+    kv_capacity_tokens: float | None = None
+
+    def __post_init__(self) -> None:
+        where = f"pool {self.name!r}"
+        if self.role not in ROLES:
+            raise SpecError(f"{where}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        for k in ("replicas", "tp", "ep", "pp", "batch", "token_budget"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"{where}: {k} must be an integer >= 1, got {v!r}")
+        if self.price is not None and not self.price >= 0:
+            raise SpecError(f"{where}: price must be >= 0 $ per chip-hour, got {self.price!r}")
+        if self.fabric is None and self.step_model is None:
+            raise SpecError(f"{where}: give 'fabric' (a topo preset such as maia200) or 'step_model'")
+
+
+@dataclass(frozen=True)
+class KVNetworkSpec:
+    """The network KV caches cross between pools.
+
+    Attributes:
+        bandwidth: per-replica NIC bandwidth, bytes/s each direction.
+        latency: per-hop latency, s.
+        pool_uplink: bandwidth between each pool's leaf switch and the core, bytes/s (None: one
+            non-blocking switch).
+        fabric: a topo preset/YAML used instead; replica ``i`` (in pool order) is chip rank ``i``.
+    """
+
+    bandwidth: float = 50e9
+    latency: float = 2e-6
+    pool_uplink: float | None = None
+    fabric: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """Pools plus the KV network. ``model`` is a default the CLI's ``--model`` overrides."""
+
+    pools: tuple[PoolSpec, ...]
+    kv_network: KVNetworkSpec = field(default_factory=KVNetworkSpec)
+    name: str = "fleet"
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.pools:
+            raise SpecError(f"fleet {self.name!r}: pools: need at least one pool")
+        names = [p.name for p in self.pools]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise SpecError(f"fleet {self.name!r}: pools: duplicate pool name(s) {sorted(dup)}")
+        roles = {p.role for p in self.pools}
+        if "prefill" in roles and "decode" not in roles:
+            raise SpecError(f"fleet {self.name!r}: pools: a 'prefill' pool needs a 'decode' pool to hand off to")
+        if "decode" in roles and "prefill" not in roles and "colocated" not in roles:
+            raise SpecError(f"fleet {self.name!r}: pools: a 'decode' pool needs a 'prefill' pool feeding it")
+
+    @property
+    def disaggregated(self) -> bool:
+        return any(p.role == "prefill" for p in self.pools)
+
+    @property
+    def n_replicas(self) -> int:
+        return sum(p.replicas for p in self.pools)
+
+
+def _int(v: Any, field_: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v):
+        raise SpecError(f"{field_}: must be an integer, got {v!r}")
+    return int(v)
+
+
+def _pool(d: Any, i: int) -> PoolSpec:
+    where = f"pools[{i}]"
+    if not isinstance(d, dict):
+        raise SpecError(f"{where}: must be a mapping of pool keys, got {type(d).__name__}")
+    unknown = set(d) - _POOL_KEYS
+    if unknown:
+        k = sorted(map(str, unknown))[0]
+        raise SpecError(f"{where}.{k}: unknown key; valid keys: {', '.join(sorted(_POOL_KEYS))}")
+    if "name" not in d:
+        raise SpecError(f"{where}.name: missing; every pool needs a name")
+    name = str(d["name"])
+    where = f"pools[{i}] ({name})"
+    kw: dict[str, Any] = {"name": name}
+    for k in ("replicas", "tp", "ep", "pp", "batch", "token_budget"):
+        if k in d:
+            kw[k] = _int(d[k], f"{where}.{k}")
+    if "role" in d:
+        if d["role"] not in ROLES:
+            raise SpecError(f"{where}.role: must be one of {', '.join(ROLES)}, got {d['role']!r}")
+        kw["role"] = d["role"]
+    if "price" in d:
+        p = d["price"]
+        if isinstance(p, str):
+            p = p.strip().lstrip("$")
+        kw["price"] = parse_quantity(p, "number", f"{where}.price")
+        if kw["price"] < 0:
+            raise SpecError(f"{where}.price: must be >= 0 $ per chip-hour, got {d['price']!r}")
+    for k in ("fabric", "model", "dtype", "kv_dtype"):
+        if k in d and d[k] is not None:
+            kw[k] = str(d[k])
+    if "chunked_prefill" in d:
+        if not isinstance(d["chunked_prefill"], bool):
+            raise SpecError(f"{where}.chunked_prefill: must be true or false, got {d['chunked_prefill']!r}")
+        kw["chunked_prefill"] = d["chunked_prefill"]
+    if "kv_capacity_tokens" in d:
+        kw["kv_capacity_tokens"] = parse_positive(d["kv_capacity_tokens"], "number", f"{where}.kv_capacity_tokens")
+    if "step_model" in d:
+        sm = d["step_model"]
+        if not isinstance(sm, dict):
+            raise SpecError(f"{where}.step_model: must be a mapping of {', '.join(sorted(_LINEAR_KEYS))}")
+        pairs = []
+        for k, v in sm.items():
+            if k not in _LINEAR_KEYS:
+                raise SpecError(
+                    f"{where}.step_model.{k}: unknown key; valid keys: {', '.join(sorted(_LINEAR_KEYS))}"
+                )
+            val = parse_quantity(v, _LINEAR_KEYS[k], f"{where}.step_model.{k}")
+            pairs.append((k, val))
+        kw["step_model"] = tuple(sorted(pairs))
+    return PoolSpec(**kw)
+
+
+def fleet_from_dict(d: Any, name: str = "fleet") -> FleetSpec:
+    """Build a :class:`FleetSpec` from a parsed YAML mapping (keys as in the module docstring)."""
+    if not isinstance(d, dict):
+        raise SpecError(f"fleet {name!r}: top level must be a mapping with a 'pools' list")
+    unknown = set(d) - _TOP_KEYS
+    if unknown:
+        k = sorted(map(str, unknown))[0]
+        raise SpecError(f"fleet {name!r}: {k}: unknown key; valid keys: {', '.join(sorted(_TOP_KEYS))}")
+    name = str(d.get("name", name))
+    pools = d.get("pools")
+    if not isinstance(pools, list) or not pools:
+        raise SpecError(f"fleet {name!r}: pools: must be a non-empty list of pools")
+    kv = d.get("kv_network") or {}
+    if not isinstance(kv, dict):
+        raise SpecError(f"fleet {name!r}: kv_network: must be a mapping of {', '.join(sorted(_KV_KEYS))}")
+    unknown = set(kv) - _KV_KEYS
+    if unknown:
+        k = sorted(map(str, unknown))[0]
+        raise SpecError(f"fleet {name!r}: kv_network.{k}: unknown key; valid keys: {', '.join(sorted(_KV_KEYS))}")
+    kvkw: dict[str, Any] = {}
+    if "bandwidth" in kv:
+        kvkw["bandwidth"] = parse_positive(kv["bandwidth"], "bandwidth", "kv_network.bandwidth")
+    if "latency" in kv:
+        kvkw["latency"] = parse_quantity(kv["latency"], "time", "kv_network.latency")
+        if kvkw["latency"] < 0:
+            raise SpecError(f"kv_network.latency: must be >= 0 s, got {kv['latency']!r}")
+    if kv.get("pool_uplink") is not None:
+        kvkw["pool_uplink"] = parse_positive(kv["pool_uplink"], "bandwidth", "kv_network.pool_uplink")
+    if kv.get("fabric") is not None:
+        kvkw["fabric"] = str(kv["fabric"])
+    return FleetSpec(
+        pools=tuple(_pool(p, i) for i, p in enumerate(pools)),
+        kv_network=KVNetworkSpec(**kvkw),
+        name=name,
+        model=str(d["model"]) if d.get("model") is not None else None,
+    )
+
+
+def bundled_fleets() -> list[str]:
+    """Names of the example fleets shipped in ``fleet/data`` (usable as ``--fleet NAME``)."""
+    return sorted(p.stem for p in DATA.glob("*.yaml"))
+
+
+def load_fleet(source: str | Path | dict | FleetSpec) -> FleetSpec:
+    """Load a fleet from a YAML path, a bundled example name, a dict, or pass a FleetSpec through."""
+    if isinstance(source, FleetSpec):
+        return source
+    if isinstance(source, dict):
+        return fleet_from_dict(source)
+    path = Path(source)
+    if not path.is_file():
+        cand = DATA / f"{source}.yaml"
+        if cand.is_file():
+            path = cand
+        else:
+            raise SpecError(
+                f"fleet: {str(source)!r} is neither a file nor a bundled fleet ({', '.join(bundled_fleets())})"
+            )
+    try:
+        d = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"fleet {path.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return fleet_from_dict(d, name=path.stem)

@@ -1,0 +1,214 @@
+"""Request traces: Poisson arrivals, CSV trace files, and a synthetic generator with realistic lengths.
+
+A :class:`Trace` is three arrays, one entry per request: arrival time (s), prompt tokens, output tokens.
+Everything is deterministic under a seed (``numpy.random.default_rng(seed)``).
+
+Synthetic length distributions (:data:`WORKLOADS`) are lognormal, with medians taken from public traces:
+
+- ``azure-conv`` and ``azure-code``: the Azure LLM inference traces of November 2023 released with the
+  Splitwise paper (Patel et al., "Splitwise: Efficient generative LLM inference using phase splitting",
+  ISCA 2024, section III / Fig. 3): conversation prompts have a median of about 1,020 tokens and outputs
+  about 129; coding prompts about 1,500 tokens and outputs about 13.
+- ``sharegpt``: the ShareGPT conversations as used by vLLM (Kwon et al., SOSP 2023, Fig. 11): mean prompt
+  about 161 tokens, mean output about 338 tokens.
+
+The spreads (``sigma`` of the log) are **assumptions** chosen so that the P99/P50 ratios resemble the
+published CDFs (a long right tail of a few x to ~10x the median); they are not fitted to the raw data,
+which this package does not bundle. Lengths are clipped to ``[min, max]`` tokens.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from topo import SpecError
+
+__all__ = ["Trace", "WORKLOADS", "Workload", "load_trace", "poisson_trace", "synthetic_trace"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Lognormal request lengths (tokens): ``median`` and ``sigma`` of the natural log, clipped."""
+
+    name: str
+    prompt_median: float
+    prompt_sigma: float
+    output_median: float
+    output_sigma: float
+    prompt_max: int = 32768
+    output_max: int = 4096
+    source: str = ""
+
+
+#: bundled synthetic workloads (see the module docstring for sources; sigmas are assumptions)
+WORKLOADS: dict[str, Workload] = {
+    "azure-conv": Workload(
+        "azure-conv", 1020.0, 1.0, 129.0, 0.9, 16384, 2048,
+        "Azure LLM inference trace 2023 (conversation), medians from Splitwise (ISCA 2024); sigmas assumed",
+    ),
+    "azure-code": Workload(
+        "azure-code", 1500.0, 0.9, 13.0, 1.2, 16384, 2048,
+        "Azure LLM inference trace 2023 (coding), medians from Splitwise (ISCA 2024); sigmas assumed",
+    ),
+    # lognormal mean = median * exp(sigma^2 / 2): medians chosen so the means are 161 and 338 tokens
+    "sharegpt": Workload(
+        "sharegpt", 161.0 / math.exp(0.5 * 1.1**2), 1.1, 338.0 / math.exp(0.5 * 0.9**2), 0.9, 8192, 2048,
+        "ShareGPT as used by vLLM (SOSP 2023): means 161 prompt / 338 output tokens; sigmas assumed",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A request trace, sorted by arrival.
+
+    Attributes:
+        arrival: arrival times, s (non-decreasing, >= 0).
+        prompt: prompt lengths, tokens (>= 1).
+        output: output lengths, tokens (>= 1; the first is produced by the prefill).
+        name: a label.
+    """
+
+    arrival: np.ndarray
+    prompt: np.ndarray
+    output: np.ndarray
+    name: str = "trace"
+
+    def __post_init__(self) -> None:
+        a = np.asarray(self.arrival, dtype=np.float64).ravel()
+        p = np.asarray(self.prompt).ravel()
+        o = np.asarray(self.output).ravel()
+        if not (len(a) == len(p) == len(o)):
+            raise SpecError(
+                f"trace {self.name!r}: arrival, prompt and output must have the same length, "
+                f"got {len(a)}, {len(p)}, {len(o)}"
+            )
+        if len(a) and (not np.all(np.isfinite(a)) or np.any(a < 0)):
+            raise SpecError(f"trace {self.name!r}: arrival times must be finite and >= 0 s")
+        for label, arr in (("prompt", p), ("output", o)):
+            if len(arr) and (np.any(arr < 1) or np.any(arr != np.floor(arr))):
+                raise SpecError(f"trace {self.name!r}: {label} tokens must be integers >= 1")
+        order = np.argsort(a, kind="stable")
+        object.__setattr__(self, "arrival", a[order])
+        object.__setattr__(self, "prompt", p.astype(np.int64)[order])
+        object.__setattr__(self, "output", o.astype(np.int64)[order])
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+    @property
+    def duration(self) -> float:
+        """Time of the last arrival, s (0 for an empty trace)."""
+        return float(self.arrival[-1]) if len(self.arrival) else 0.0
+
+    @property
+    def rate(self) -> float:
+        """Mean arrival rate, requests/s."""
+        return len(self) / self.duration if self.duration > 0 else float("nan")
+
+    def save(self, path: str | Path) -> None:
+        """Write the trace as CSV with columns ``arrival_s,prompt_tokens,output_tokens``."""
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["arrival_s", "prompt_tokens", "output_tokens"])
+            for a, p, o in zip(self.arrival.tolist(), self.prompt.tolist(), self.output.tolist()):
+                w.writerow([repr(a), p, o])
+
+
+def _lognormal_int(rng: np.random.Generator, n: int, median: float, sigma: float, hi: int) -> np.ndarray:
+    x = rng.lognormal(mean=math.log(median), sigma=sigma, size=n)
+    return np.clip(np.rint(x), 1, hi).astype(np.int64)
+
+
+def poisson_trace(
+    rate: float,
+    duration: float,
+    prompt: int | str = "azure-conv",
+    output: int | None = None,
+    seed: int = 0,
+) -> Trace:
+    """Poisson arrivals at ``rate`` requests/s over ``duration`` s.
+
+    Args:
+        rate: mean arrival rate, requests/s (> 0).
+        duration: length of the arrival window, s (> 0).
+        prompt: either a fixed prompt length (tokens, with ``output`` fixed too) or the name of a
+            synthetic workload in :data:`WORKLOADS` for lognormal lengths.
+        output: fixed output length, tokens (only with a fixed ``prompt``).
+        seed: random seed; the same seed gives the same trace, bit for bit.
+    """
+    if not (isinstance(rate, (int, float)) and rate > 0 and math.isfinite(rate)):
+        raise SpecError(f"rate: must be a positive number of requests/s, got {rate!r}")
+    if not (isinstance(duration, (int, float)) and duration > 0 and math.isfinite(duration)):
+        raise SpecError(f"duration: must be a positive number of seconds, got {duration!r}")
+    rng = np.random.default_rng(seed)
+    # draw a few more gaps than expected, then cut at the window (exact Poisson process)
+    n_guess = int(rate * duration + 10 * math.sqrt(rate * duration) + 20)
+    gaps = rng.exponential(1.0 / rate, size=n_guess)
+    t = np.cumsum(gaps)
+    while t[-1] < duration:
+        more = np.cumsum(rng.exponential(1.0 / rate, size=n_guess)) + t[-1]
+        t = np.concatenate([t, more])
+    t = t[t < duration]
+    n = len(t)
+    if isinstance(prompt, str):
+        if prompt not in WORKLOADS:
+            raise SpecError(f"workload {prompt!r}: unknown; known: {', '.join(WORKLOADS)} (or a fixed length)")
+        if output is not None:
+            raise SpecError("output: give a fixed output length only together with a fixed prompt length")
+        w = WORKLOADS[prompt]
+        p = _lognormal_int(rng, n, w.prompt_median, w.prompt_sigma, w.prompt_max)
+        o = _lognormal_int(rng, n, w.output_median, w.output_sigma, w.output_max)
+        name = f"poisson-{rate:g}rps-{w.name}"
+    else:
+        if output is None:
+            raise SpecError("output: a fixed prompt length needs a fixed output length too")
+        if int(prompt) < 1 or int(output) < 1:
+            raise SpecError(f"prompt/output: fixed lengths must be >= 1 token, got {prompt!r}/{output!r}")
+        p = np.full(n, int(prompt), dtype=np.int64)
+        o = np.full(n, int(output), dtype=np.int64)
+        name = f"poisson-{rate:g}rps-{int(prompt)}x{int(output)}"
+    return Trace(t, p, o, name=name)
+
+
+def synthetic_trace(rate: float, duration: float, workload: str = "azure-conv", seed: int = 0) -> Trace:
+    """A bundled synthetic trace: Poisson arrivals with lognormal lengths from :data:`WORKLOADS`."""
+    return poisson_trace(rate, duration, prompt=workload, seed=seed)
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Read a CSV trace: columns arrival time (s), prompt tokens, output tokens.
+
+    A header row is optional (recognised when its first field is not a number). Extra columns are ignored.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"trace: file {str(path)!r} not found")
+    rows: list[tuple[float, float, float]] = []
+    with open(path, newline="") as fh:
+        for lineno, row in enumerate(csv.reader(fh), start=1):
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            if len(row) < 3:
+                raise SpecError(
+                    f"trace {path.name} line {lineno}: need 3 columns (arrival_s, prompt_tokens, "
+                    f"output_tokens), got {len(row)}"
+                )
+            try:
+                rows.append((float(row[0]), float(row[1]), float(row[2])))
+            except ValueError:
+                if lineno == 1 and not rows:
+                    continue  # header
+                raise SpecError(
+                    f"trace {path.name} line {lineno}: arrival_s, prompt_tokens, output_tokens must be "
+                    f"numbers, got {row[:3]!r}"
+                ) from None
+    if not rows:
+        raise SpecError(f"trace {path.name}: no requests")
+    arr = np.array(rows, dtype=np.float64)
+    return Trace(arr[:, 0], arr[:, 1], arr[:, 2], name=path.stem)

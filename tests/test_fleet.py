@@ -1,0 +1,311 @@
+"""Tests of fleet/: traces, fleet specs, the serving simulation, KV transfers, routers.
+
+Step times come from LinearStepModel (affine, so every expected time can be worked out by hand).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fleet import (
+    WORKLOADS,
+    LinearStepModel,
+    Trace,
+    build_kv_fabric,
+    fleet_from_dict,
+    load_fleet,
+    load_trace,
+    poisson_trace,
+    simulate_serving,
+    synthetic_trace,
+)
+from topo import CapacityError, SpecError
+
+LIN = {"prefill_base": "2ms", "prefill_per_token": "40us", "decode_base": "15ms", "decode_per_seq": "0.1ms",
+       "decode_per_kv_token": "4ns", "kv_capacity_tokens": 300000, "kv_bytes_per_token": 163840,
+       "cost_per_hour": 20}
+
+
+def colocated(replicas=3, batch=32, **extra):
+    return {"pools": [{"name": "c", "step_model": LIN, "replicas": replicas, "batch": batch, **extra}]}
+
+
+def disagg(bw="100Gbps", lat="3us", uplink=None, np_=2, nd=3):
+    kv = {"bandwidth": bw, "latency": lat}
+    if uplink:
+        kv["pool_uplink"] = uplink
+    return {"pools": [{"name": "p", "role": "prefill", "step_model": LIN, "replicas": np_, "batch": 8},
+                      {"name": "d", "role": "decode", "step_model": {**LIN, "cost_per_hour": 10},
+                       "replicas": nd, "batch": 64}],
+            "kv_network": kv}
+
+
+# ---------------------------------------------------------------------------------------------- traces
+def test_trace_csv_roundtrip(tmp_path):
+    tr = synthetic_trace(3.0, 20.0, "sharegpt", seed=4)
+    path = tmp_path / "t.csv"
+    tr.save(path)
+    back = load_trace(path)
+    assert np.array_equal(back.arrival, tr.arrival)
+    assert np.array_equal(back.prompt, tr.prompt) and np.array_equal(back.output, tr.output)
+
+
+def test_trace_file_errors(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("arrival_s,prompt_tokens,output_tokens\n0.5,100,10\n1.0,abc,3\n")
+    with pytest.raises(SpecError, match="line 3"):
+        load_trace(p)
+    p.write_text("0.5,0,10\n")
+    with pytest.raises(SpecError, match="prompt tokens"):
+        load_trace(p)
+
+
+def test_poisson_rate_and_lengths_match_their_distributions():
+    tr = poisson_trace(20.0, 2000.0, prompt="azure-conv", seed=1)
+    n = len(tr)
+    # count of a Poisson process: mean 40,000, sd 200
+    assert abs(n - 40000) < 5 * 200
+    gaps = np.diff(tr.arrival)
+    assert abs(gaps.mean() - 1 / 20) < 0.02 / 20 * 5
+    w = WORKLOADS["azure-conv"]
+    assert abs(np.median(tr.prompt) / w.prompt_median - 1) < 0.05
+    assert abs(np.median(tr.output) / w.output_median - 1) < 0.05
+
+
+def test_trace_deterministic_under_seed():
+    a, b, c = (poisson_trace(5.0, 50.0, seed=s) for s in (7, 7, 8))
+    assert np.array_equal(a.arrival, b.arrival) and np.array_equal(a.prompt, b.prompt)
+    assert not np.array_equal(a.arrival[:10], c.arrival[:10])
+
+
+# ---------------------------------------------------------------------------------------------- M/D/1
+def test_md1_matches_pollaczek_khinchine():
+    """One replica, batch 1, deterministic service S, Poisson arrivals: mean wait = rho S / (2 (1 - rho)).
+
+    Tolerance 5 %: with 40,000 requests at rho = 0.5 the sampling error of the mean wait is ~2 %
+    (spread over seeds 0-5 was -0.9 % .. +3.4 %). The per-request waits must also equal Lindley's
+    recursion W' = max(0, W + S - A) exactly (an independent computation of the same queue).
+    """
+    lam, S = 5.0, 0.1
+    tr = poisson_trace(lam, 8000.0, prompt=100, output=1, seed=0)
+    lin = LinearStepModel(prefill_per_token=S / 100, decode_base=0.01)
+    res = simulate_serving(colocated(replicas=1, batch=1), tr, step_models={"c": lin})
+    rho = lam * S
+    pk = rho * S / (2 * (1 - rho))
+    assert abs(res.queue_delay.mean() / pk - 1) < 0.05
+    w = np.empty(len(tr))
+    w[0] = 0.0
+    gaps = np.diff(tr.arrival)
+    for i in range(1, len(tr)):
+        w[i] = max(0.0, w[i - 1] + S - gaps[i - 1])
+    assert np.allclose(res.queue_delay, w, atol=1e-9)
+    assert np.allclose(res.ttft, w + S, atol=1e-9)
+    assert abs(res.utilisation[0] - rho) < 0.02
+
+
+# ---------------------------------------------------------------------------------------------- accounting
+def test_slo_accounting_by_hand():
+    """Two requests on one replica of batch 1 (prefill 0.1 s, decode 0.01 s per token), worked by hand.
+
+    r0 arrives at 0: prefill 0..0.1 (TTFT 0.1), 10 decodes to 0.2 (TPOT 0.01).
+    r1 arrives at 0.05: waits for the slot, prefill 0.2..0.3 (TTFT 0.25), decodes to 0.4.
+    """
+    tr = Trace(np.array([0.0, 0.05]), np.array([100, 100]), np.array([11, 11]))
+    lin = LinearStepModel(prefill_per_token=1e-3, decode_base=0.01)
+    res = simulate_serving(colocated(replicas=1, batch=1), tr, step_models={"c": lin},
+                           slo_ttft=0.2, slo_tpot=0.0101)
+    assert np.allclose(res.ttft, [0.1, 0.25])
+    assert np.allclose(res.tpot, [0.01, 0.01])
+    assert np.allclose(res.latency, [0.2, 0.35])
+    assert list(res.met_slo) == [True, False]
+    assert res.makespan == pytest.approx(0.4)
+    assert res.goodput == pytest.approx(1 / 0.4)
+    s = res.summary()
+    assert s["slo_attainment"] == 0.5
+    # cost: $1/h (LinearStepModel default) for 0.4 s over 22 output tokens
+    assert res.cost_per_mtok == pytest.approx(1 / 3600 * 0.4 / 22 * 1e6)
+    res2 = simulate_serving(colocated(replicas=1, batch=1), tr, step_models={"c": lin},
+                            slo_ttft=0.3, slo_tpot=0.0099)
+    assert list(res2.met_slo) == [False, False]
+
+
+def test_continuous_batching_admits_at_the_next_iteration_boundary():
+    """r1 arrives mid-decode of r0 (batch 2): it is prefilled at the end of the running decode step."""
+    tr = Trace(np.array([0.0, 0.125]), np.array([100, 100]), np.array([11, 3]))
+    lin = LinearStepModel(prefill_per_token=1e-3, decode_base=0.01)
+    res = simulate_serving(colocated(replicas=1, batch=2), tr, step_models={"c": lin})
+    # r0: prefill to 0.1, decodes at 0.11, 0.12, 0.13 (r1 waits for this boundary), r1 prefill 0.13..0.23
+    assert res.ttft[1] == pytest.approx(0.23 - 0.125)
+    assert res.queue_delay[1] == pytest.approx(0.13 - 0.125)
+    # r0 got 3 decode tokens by 0.13, then 7 more with r1 in the batch after the prefill: finish 0.30
+    assert res.latency[0] == pytest.approx(0.30)
+
+
+@pytest.mark.parametrize("fleet", [colocated(), colocated(chunked_prefill=True, token_budget=512), disagg(),
+                                   disagg(uplink="50Gbps")])
+def test_conservation(fleet):
+    tr = synthetic_trace(8.0, 30.0, "azure-conv", seed=3)
+    res = simulate_serving(fleet, tr)
+    assert np.all(res.finished_count == 1)
+    assert np.array_equal(res.generated, res.output)
+    assert np.all(res.ttft > 0) and np.all(res.latency >= res.ttft - 1e-12)
+    assert np.all(res.queue_delay >= -1e-12)
+    assert np.all(res.utilisation <= 1 + 1e-9)
+    assert res.summary()["output_tokens"] == int(tr.output.sum())
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 16), st.booleans(), st.integers(0, 10_000))
+def test_conservation_property(replicas, batch, chunked, seed):
+    tr = poisson_trace(6.0, 8.0, prompt="sharegpt", seed=seed)
+    res = simulate_serving(colocated(replicas=replicas, batch=batch, chunked_prefill=chunked, token_budget=256), tr)
+    assert np.all(res.finished_count == 1)
+    assert int(res.generated.sum()) == int(tr.output.sum())
+
+
+def test_macro_steps_equal_single_steps():
+    """Simulating unchanged-batch decode iterations together must give the step-by-step times."""
+    tr = synthetic_trace(10.0, 20.0, "sharegpt", seed=5)
+    a = simulate_serving(colocated(replicas=2, batch=16), tr)
+    b = simulate_serving(colocated(replicas=2, batch=16), tr, macro_cap=1)
+    assert np.allclose(a.latency, b.latency, rtol=1e-9, atol=1e-9)
+    assert np.allclose(a.ttft, b.ttft, rtol=1e-9, atol=1e-9)
+
+
+def test_kv_capacity_limits_the_batch():
+    """With KV room for 2 requests of 1,100 tokens, batch 8 still runs at most 2 at once."""
+    tr = Trace(np.zeros(4), np.full(4, 1000), np.full(4, 100))
+    fleet = colocated(replicas=1, batch=8, kv_capacity_tokens=2200)
+    res = simulate_serving(fleet, tr)
+    order = np.argsort(res.ttft)
+    # the third request's prefill starts only when one of the first two finishes
+    assert res.queue_delay[order[2]] >= np.sort(res.latency)[0] - 1e-12
+    with pytest.raises(CapacityError, match="does not fit"):
+        simulate_serving(colocated(replicas=1, kv_capacity_tokens=500), tr)
+
+
+# ---------------------------------------------------------------------------------------------- KV transfers
+def _engine_arrivals(fab, src, dst, size, start):
+    from traffic import simulate_arrays
+
+    return simulate_arrays(fab, np.asarray(src), np.asarray(dst), np.asarray(size, dtype=float),
+                           start=np.asarray(start, dtype=float)).arrival
+
+
+def test_single_kv_transfer_equals_engine_and_closed_form():
+    tr = Trace(np.array([0.0]), np.array([2000]), np.array([5]))
+    fleet = disagg(bw="100Gbps", lat="3us")
+    res = simulate_serving(fleet, tr)
+    size = 2000 * 163840
+    fab = build_kv_fabric(load_fleet(fleet).kv_network, [2, 3], ["p", "d"])
+    src, dst = int(res.prefill_replica[0]), int(res.decode_replica[0])
+    t_engine = _engine_arrivals(fab, [src], [dst], [size], [0.0])[0]
+    assert res.kv_time[0] == pytest.approx(t_engine, rel=1e-9)
+    assert res.kv_time[0] == pytest.approx(size / 12.5e9 + 2 * 3e-6, rel=1e-9)
+    # the transfer shows in TPOT: (kv + 4 decodes) / 4
+    dec = LinearStepModel(decode_base=0.015, decode_per_seq=1e-4, decode_per_kv_token=4e-9)
+    steps = sum(dec.decode_time(1, 2001 + i) for i in range(4))
+    assert res.tpot[0] == pytest.approx((res.kv_time[0] + steps) / 4, rel=1e-9)
+
+
+@pytest.mark.parametrize("uplink", [None, "40Gbps"])
+def test_contending_kv_transfers_equal_engine(uplink):
+    """Every transfer of a busy disaggregated run arrives when the traffic engine says it would."""
+    tr = synthetic_trace(12.0, 20.0, "azure-code", seed=2)
+    fleet = disagg(bw="25Gbps", lat="5us", uplink=uplink, np_=3, nd=4)
+    res = simulate_serving(fleet, tr)
+    sel = np.isfinite(res.kv_time)
+    assert sel.sum() > 100
+    spec = load_fleet(fleet)
+    fab = build_kv_fabric(spec.kv_network, [3, 4], ["p", "d"])
+    start = res.arrival[sel] + res.ttft[sel]  # the transfer starts at the first token
+    size = res.prompt[sel] * 163840.0
+    arr = _engine_arrivals(fab, res.prefill_replica[sel], res.decode_replica[sel], size, start)
+    assert np.allclose(start + res.kv_time[sel], arr, rtol=1e-9, atol=1e-9)
+    # contention really happened: some transfer took longer than alone on its NIC
+    alone = size / (25e9 / 8) + (4 if uplink else 2) * 5e-6
+    assert np.any(res.kv_time[sel] > alone * 1.01)
+
+
+# ---------------------------------------------------------------------------------------------- determinism, routers
+def test_deterministic_under_seed():
+    a = simulate_serving(disagg(), rate=6.0, duration=20.0, seed=11, router="shortest-expected")
+    b = simulate_serving(disagg(), rate=6.0, duration=20.0, seed=11, router="shortest-expected")
+    c = simulate_serving(disagg(), rate=6.0, duration=20.0, seed=12, router="shortest-expected")
+    for k in ("ttft", "tpot", "latency", "kv_time"):
+        assert np.array_equal(getattr(a, k), getattr(b, k), equal_nan=True)
+    assert a.summary() == b.summary() or np.isnan(a.summary()["kv_time_mean_s"])
+    assert len(a.ttft) != len(c.ttft) or not np.array_equal(a.ttft, c.ttft)
+
+
+def two_pools(price_b=5.0):
+    return {"pools": [{"name": "a", "step_model": LIN, "replicas": 2, "batch": 32},
+                      {"name": "b", "step_model": {**LIN, "cost_per_hour": price_b}, "replicas": 2, "batch": 32}]}
+
+
+def test_user_router_callable():
+    seen = []
+
+    def only_b(req, pools):
+        seen.append(req.phase)
+        return "b"
+
+    res = simulate_serving(two_pools(), rate=4.0, duration=10.0, router=only_b)
+    assert set(res.prefill_replica.tolist()) <= {2, 3}
+    assert len(seen) == res.n and set(seen) == {"prefill"}
+    with pytest.raises(SpecError, match="router"):
+        simulate_serving(two_pools(), rate=4.0, duration=10.0, router=lambda r, p: "nope")
+
+
+def test_builtin_routers():
+    rr = simulate_serving(two_pools(), rate=4.0, duration=10.0, router="round-robin")
+    assert np.array_equal(rr.prefill_replica, np.arange(rr.n) % 4)
+    # cost-aware sends everything it can to the cheaper pool b (identical speed, $5/h vs $20/h)
+    ca = simulate_serving(two_pools(), rate=2.0, duration=10.0, router="cost-aware", slo_ttft=5, slo_tpot=1)
+    assert np.mean(ca.prefill_replica >= 2) > 0.9
+    ll = simulate_serving(two_pools(), rate=4.0, duration=10.0, router="least-loaded")
+    assert len(set(ll.prefill_replica.tolist())) == 4
+    with pytest.raises(SpecError, match="router"):
+        simulate_serving(two_pools(), rate=4.0, duration=10.0, router="fastest")
+
+
+# ---------------------------------------------------------------------------------------------- fleet YAML
+@pytest.mark.parametrize("mutate, key", [
+    (lambda d: d["pools"][0].update(colour="red"), "colour"),
+    (lambda d: d["pools"][0].update(role="both"), "role"),
+    (lambda d: d["pools"][0].update(replicas=0), "replicas"),
+    (lambda d: d["pools"][0].update(tp="eight"), "tp"),
+    (lambda d: d["pools"][0].pop("name"), "name"),
+    (lambda d: d["pools"][0].update(price=-1), "price"),
+    (lambda d: d["pools"][0]["step_model"].update(decode_base="fast"), "decode_base"),
+    (lambda d: d.update(kv_network={"bandwidth": "10ms"}), "kv_network.bandwidth"),
+    (lambda d: d.update(kv_network={"speed": 1}), "kv_network.speed"),
+    (lambda d: d.update(pool=[]), "pool"),
+    (lambda d: d["pools"].__setitem__(1, {**d["pools"][1], "name": "p"}), "duplicate"),
+    (lambda d: d["pools"].pop(1), "decode"),
+])
+def test_bad_fleet_yaml_names_the_key(mutate, key):
+    import copy
+
+    d = copy.deepcopy(disagg())
+    d["pools"][0]["step_model"] = dict(LIN)
+    mutate(d)
+    with pytest.raises(SpecError, match=key.replace(".", r"\.")):
+        fleet_from_dict(d)
+
+
+def test_load_fleet_yaml_file_and_bundled(tmp_path):
+    p = tmp_path / "f.yaml"
+    p.write_text("pools:\n  - name: x\n    step_model: {decode_base: 10ms}\n    replicas: 2\n    price: $3\n")
+    spec = load_fleet(p)
+    assert spec.pools[0].replicas == 2 and spec.pools[0].price == 3.0
+    p.write_text("pools: [\n")
+    with pytest.raises(SpecError, match="YAML"):
+        load_fleet(p)
+    with pytest.raises(SpecError, match="neither a file"):
+        load_fleet(tmp_path / "missing.yaml")
+    spec = load_fleet("disagg-gb200-maia200")
+    assert spec.disaggregated and {p.role for p in spec.pools} == {"prefill", "decode"}
