@@ -71,13 +71,15 @@ def _dtype_bytes(name: str, field_name: str) -> float:
     return DTYPE_BYTES[name]
 
 
-def replica_groups(fabric: Fabric, size: int, count: int) -> np.ndarray:
+def replica_groups(fabric: Fabric, size: int, count: int, placement: str = "tray") -> np.ndarray:
     """``count`` disjoint groups of ``size`` chip ranks, tray-first (``fab.groups`` when available)."""
+    if placement not in ("tray", "strided", "random"):
+        raise SpecError(f"placement: must be 'tray', 'strided' or 'random', got {placement!r}")
     groups = None
     fn = getattr(fabric, "groups", None)
     if callable(fn):
         try:
-            groups = fn(size)
+            groups = fn(size, placement=placement)
         except Exception:  # noqa: BLE001 - fall back to consecutive ranks below
             groups = None
     if groups is None or len(groups) < count:
@@ -112,7 +114,7 @@ class Deployment:
                  dp: int | None = None, dtype: str = "fp8", kv_dtype: str | None = None,
                  compute_efficiency: float | None = None, memory_efficiency: float | None = None,
                  op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
-                 **_: Any) -> None:
+                 prefill_chunk: int | None = 8192, placement: str = "tray", **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
@@ -144,6 +146,10 @@ class Deployment:
                 raise SpecError(f"{name}: must be in (0, 1], got {v!r}")
         self.op_overhead = DEFAULTS["op_overhead"] if op_overhead is None else float(op_overhead)
         self.hbm_usable = DEFAULTS["hbm_usable"] if hbm_usable is None else float(hbm_usable)
+        if prefill_chunk is not None and (not isinstance(prefill_chunk, (int, np.integer)) or prefill_chunk < 1):
+            raise SpecError(f"prefill_chunk: must be a positive integer (tokens) or None, got {prefill_chunk!r}")
+        self.prefill_chunk = prefill_chunk
+        self.placement = placement
         self.use_sram = bool(sram) and self.chip.sram_bytes > 0 and self.chip.sram_bandwidth > 0
         if self.chip.hbm_bandwidth <= 0:
             raise SpecError(f"chip {self.chip.name!r}: hbm_bandwidth must be > 0 for inference estimates")
@@ -167,7 +173,7 @@ class Deployment:
     def _build_groups(self) -> None:
         if self._groups_built:
             return
-        reps = replica_groups(self.fabric, self.replica_chips, self.dp)  # (dp, pp*s)
+        reps = replica_groups(self.fabric, self.replica_chips, self.dp, self.placement)  # (dp, pp*s)
         s = self.shard.stage_chips
         stages = reps.reshape(self.dp, self.pp, s)
         self.replicas = reps
@@ -230,7 +236,8 @@ class Deployment:
         weights = self.held_weight_bytes()["total"]
         mb = math.ceil(batch / min(self.pp, batch))
         kv = self.kv_bytes_chip(batch, prompt + output)
-        act = max(self.activation_bytes(mb, prompt), self.activation_bytes(mb, 1))
+        pf = max(self.prefill_plan(batch, prompt), key=lambda t: t[0] * t[1])
+        act = max(self.activation_bytes(pf[0], pf[1]), self.activation_bytes(mb, 1))
         placement = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
         sram_left = self.chip.sram_bytes if self.use_sram else 0.0
         act_decode = self.activation_bytes(mb, 1)
@@ -369,12 +376,41 @@ class Deployment:
         return rows
 
     # ------------------------------------------------------------------ phases
-    def prefill(self, batch: int, prompt: int, placement: dict[str, str]) -> tuple[StepTime, int]:
-        """The stage step of a micro-batch of the ``batch`` prompts, and the micro-batch count."""
-        m_count = min(self.pp, batch)
-        mb = math.ceil(batch / m_count)
-        st = self.step(mb, prompt, 0, "prefill", placement)
-        return st, m_count
+    def prefill_plan(self, batch: int, prompt: int) -> list[tuple[int, int, int, int]]:
+        """Steps of a batch's prefill as (sequences, new tokens, context, repeat count).
+
+        Prefill is chunked to at most ``prefill_chunk`` tokens per replica step (vLLM / TensorRT-LLM
+        ``max_num_tokens``): whole prompts are grouped while they fit, a longer prompt is split into
+        chunks that attend to the chunks before them. With pipeline stages and an unchunked batch, the
+        batch is split into ``min(pp, batch)`` micro-batches."""
+        chunk = self.prefill_chunk
+        if chunk is None or batch * prompt <= chunk:
+            m = min(self.pp, batch)
+            mb = math.ceil(batch / m)
+            return [(mb, prompt, 0, m)]
+        if prompt <= chunk:
+            per = max(1, chunk // prompt)
+            full, rem = divmod(batch, per)
+            plan = [(per, prompt, 0, full)] if full else []
+            if rem:
+                plan.append((rem, prompt, 0, 1))
+            return plan
+        plan = []
+        done = 0
+        while done < prompt:
+            q = min(chunk, prompt - done)
+            plan.append((1, q, done, batch))
+            done += q
+        return plan
+
+    def prefill(self, batch: int, prompt: int, placement: dict[str, str],
+                overlap: bool = False) -> tuple[float, list[tuple[StepTime, int]]]:
+        """Time (s) to prefill ``batch`` prompts (the TTFT of the batch's last request), and its steps."""
+        steps = [(self.step(s, q, c, "prefill", placement), n) for s, q, c, n in self.prefill_plan(batch, prompt)]
+        total = sum(st.time(overlap) * n for st, n in steps)
+        last = steps[-1][0]
+        total += (self.pp - 1) * (last.time(overlap) + last.send)
+        return total, steps
 
     def decode_step(self, batch: int, context: int, placement: dict[str, str]) -> StepTime:
         m_count = min(self.pp, batch)

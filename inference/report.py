@@ -17,7 +17,8 @@ def format_bytes(n: float) -> str:
 
 
 _COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor")
-_KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram")
+_KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
+              "placement")
 
 
 @dataclass
@@ -132,6 +133,16 @@ class Report:
         return "\n".join(lines)
 
 
+def _combine(steps: list[tuple[StepTime, int]], pp: int) -> StepTime:
+    """Totals of a sequence of steps (each repeated n times), for the prefill breakdown."""
+    def tot(attr: str) -> float:
+        return sum(getattr(st, attr) * n for st, n in steps)
+
+    first = steps[0][0]
+    return StepTime(first.rows, tot("compute"), tot("flop_time"), tot("mem_time"), tot("comm"), 0.0,
+                    tot("serial"), tot("overlapped"), first.send, first.comm_rows)
+
+
 def _phase_rows(phase: str, st: StepTime, layers: float, overlap: bool) -> list[dict]:
     exposed = st.comm if not overlap else max(0.0, st.overlapped - st.compute)
     step = {"phase": phase, "scope": "step", "compute": st.compute, "flop": st.flop_time,
@@ -223,8 +234,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int 
     placement = mem["placement"]
     pp = dep.pp
 
-    st_pf, m_pf = dep.prefill(batch, prompt, placement)
-    ttft = (m_pf + pp - 1) * st_pf.time(overlap) + (pp - 1) * st_pf.send
+    ttft, pf_steps = dep.prefill(batch, prompt, placement, overlap)
+    st_pf = _combine([(st, n) for st, n in pf_steps], pp)
 
     n = max(1, min(decode_points, output - 1)) if output > 1 else 1
     ctxs = [prompt + int(round((i + 0.5) * (output - 1) / n)) for i in range(n)] if output > 1 else [prompt]
@@ -246,8 +257,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int 
     cph = dep.cost_per_hour(price_per_chip_hour, **cost_kw)
     cost = cph / (per_replica * 3600.0) * 1e6
     extra = {
-        "ttft_serial_s": (m_pf + pp - 1) * st_pf.serial + (pp - 1) * st_pf.send,
-        "ttft_overlapped_s": (m_pf + pp - 1) * st_pf.overlapped + (pp - 1) * st_pf.send,
+        "ttft_serial_s": dep.prefill(batch, prompt, placement, False)[0],
+        "ttft_overlapped_s": dep.prefill(batch, prompt, placement, True)[0],
+        "prefill_steps": sum(n for _, n in pf_steps),
         "tpot_serial_s": tpot_serial, "tpot_overlapped_s": tpot_overl,
         "decode_tokens_per_s_replica": batch / tpot,
         "pp_send_prefill_s": st_pf.send, "pp_send_decode_s": mid.send,
@@ -256,7 +268,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int 
         model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,
         chips_per_replica=chips, batch=batch, prompt=prompt, output=output, dtype=dtype, kv_dtype=dep.kv_dtype,
         overlap=bool(overlap), ttft=ttft, tpot=tpot, latency=latency, tokens_per_s=tps, layers=rows,
-        ops=st_pf.rows + mid.rows, comm=st_pf.comm_rows + mid.comm_rows, memory=mem, energy_per_token=energy,
+        ops=pf_steps[0][0].rows + mid.rows, comm=pf_steps[0][0].comm_rows + mid.comm_rows, memory=mem, energy_per_token=energy,
         cost_per_mtok=cost, cost_per_hour=cph, extra=extra)
 
 

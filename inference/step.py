@@ -68,8 +68,7 @@ class StepModel:
         d = self.deployment
         q = math.ceil(tokens / batch)
         placement = d.memory(batch, q, 0)["placement"]
-        st, m = d.prefill(batch, q, placement)
-        return (m + d.pp - 1) * st.time(self.overlap) + (d.pp - 1) * st.send
+        return d.prefill(batch, q, placement, self.overlap)[0]
 
     def _decode_one(self, batch: int, context: int) -> float:
         d = self.deployment
