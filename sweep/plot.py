@@ -1,0 +1,501 @@
+"""Figures from sweep tables (matplotlib, publication quality: labelled axes with units, legends).
+
+- :func:`plot_table`: any column against any column, one line per ``hue`` value, one panel per
+  ``facet`` value; byte columns on a log2 axis with binary-prefix labels (1KiB, 1MiB, ...).
+- :func:`plot_busbw`: bus bandwidth vs message size per algorithm (as nccl-tests users plot it), with
+  the alpha-beta bound dashed when the table has it.
+- :func:`plot_latency_breakdown`: per-token (decode) or prefill step time as stacked bars: compute-bound
+  ops, memory-bound ops, other op overhead, exposed communication.
+- :func:`plot_cost_pareto`: cost per million tokens vs TPOT (or TTFT), with the Pareto front.
+- :func:`plot`: dispatch by ``kind`` (``xy``, ``busbw``, ``latency-breakdown``, ``cost-pareto``).
+
+Every function takes a DataFrame or a results path, writes ``out`` (.png, .svg or .pdf) and returns it.
+Rows with an ``error`` are left out.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from topo import SpecError, format_bytes
+
+FIG_FORMATS = (".png", ".svg", ".pdf")
+KINDS = ("xy", "busbw", "latency-breakdown", "cost-pareto")
+
+#: columns holding byte counts (log2 axis with byte labels)
+SIZE_COLUMNS = {"size", "bytes", "message_size", "total_bytes", "size_bytes"}
+
+#: readable names of known columns (the unit is added from the suffix)
+NAMES = {
+    "size": "Message size",
+    "busbw_GBps": "Bus bandwidth",
+    "algbw_GBps": "Algorithm bandwidth",
+    "time_us": "Time",
+    "bound_us": "Alpha-beta bound",
+    "ttft_s": "Time to first token",
+    "tpot_s": "Time per output token",
+    "latency_s": "Request latency",
+    "cost_per_mtok_usd": "Cost per million tokens",
+    "cost_per_hour_usd": "Cost per hour",
+    "energy_per_token_j": "Energy per token",
+    "tokens_per_s_replica": "Throughput per replica",
+    "tokens_per_s_chip": "Throughput per chip",
+    "tokens_per_s_fabric": "Throughput of the fabric",
+    "makespan_us": "Makespan",
+    "throughput_GBps": "Aggregate throughput",
+    "per_chip_GBps": "Throughput per chip",
+    "tp": "Tensor parallelism (TP)",
+    "ep": "Expert parallelism (EP)",
+    "pp": "Pipeline parallelism (PP)",
+    "dp": "Data parallelism (DP)",
+    "batch": "Batch size",
+    "group": "Group size",
+    "ranks": "Ranks",
+}
+
+#: column suffix -> (unit label, factor to apply to the values)
+SUFFIX_UNITS = [
+    ("_GBps", "GB/s", 1.0),
+    ("_TBps", "TB/s", 1.0),
+    ("_Gbps", "Gbit/s", 1.0),
+    ("_us", "µs", 1.0),
+    ("_ms", "ms", 1.0),
+    ("_ns", "ns", 1.0),
+    ("_bytes", "bytes", 1.0),
+    ("_usd", "$", 1.0),
+    ("_j", "J", 1.0),
+    ("_w", "W", 1.0),
+    ("_s", "s", 1.0),
+]
+
+#: seconds columns shown in friendlier units
+RESCALE = {"ttft_s": ("ms", 1e3), "tpot_s": ("ms", 1e3), "latency_s": ("s", 1.0)}
+
+
+def _load(data: Any):
+    import pandas as pd
+
+    from .runner import read_results
+
+    df = data if isinstance(data, pd.DataFrame) else read_results(data)
+    if "error" in df.columns:
+        df = df[df["error"].isna()]
+    if df.empty:
+        raise SpecError("plot: the table has no successful rows to plot")
+    return df
+
+
+def _check_out(out: str | os.PathLike) -> str:
+    out = os.fspath(out)
+    if os.path.splitext(out)[1].lower() not in FIG_FORMATS:
+        raise SpecError(f"-o: {out!r} must end in .png, .svg or .pdf")
+    return out
+
+
+def _need(df, *cols: str | None) -> None:
+    for c in cols:
+        if c is not None and c not in df.columns:
+            raise SpecError(f"plot: no column {c!r} in the table; columns: {', '.join(map(str, df.columns))}")
+
+
+def is_size_column(name: str) -> bool:
+    """Whether a column holds byte counts (drawn on a log2 axis with byte labels)."""
+    return name in SIZE_COLUMNS or name.endswith("_bytes") or name.endswith(".size")
+
+
+def axis_label(name: str) -> tuple[str, float]:
+    """(label with unit, factor to multiply values by) for a column name."""
+    if name in RESCALE:
+        unit, f = RESCALE[name]
+        return f"{NAMES.get(name, name)} ({unit})", f
+    if is_size_column(name):
+        return f"{NAMES.get(name, _words(name.removesuffix('_bytes')))} (bytes)", 1.0
+    for suf, unit, f in SUFFIX_UNITS:
+        if name.endswith(suf):
+            return f"{NAMES.get(name, _words(name[: -len(suf)]))} ({unit})", f
+    if name == "cost_per_mtok_usd":
+        return "Cost ($ per million tokens)", 1.0
+    return NAMES.get(name, _words(name)), 1.0
+
+
+def _words(name: str) -> str:
+    s = re.sub(r"[_.]+", " ", name).strip()
+    return s[:1].upper() + s[1:]
+
+
+def _style():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "legend.fontsize": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "grid.linestyle": "-",
+            "lines.linewidth": 1.6,
+            "lines.markersize": 4.5,
+            "svg.fonttype": "none",
+            "pdf.fonttype": 42,
+        }
+    )
+    return plt
+
+
+def _byte_axis(ax, values: Sequence[float], axis: str = "x") -> None:
+    """Log2 axis with ticks at powers of two labelled 1KiB, 4KiB, ... (at most ~10 labels)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    vals = [v for v in values if v and v > 0]
+    if not vals:
+        return
+    lo, hi = math.floor(math.log2(min(vals))), math.ceil(math.log2(max(vals)))
+    step = max(1, math.ceil((hi - lo + 1) / 10))
+    if step > 1 and step % 2:
+        step += 1
+    ticks = [2.0**k for k in range(lo, hi + 1) if (k - lo) % step == 0]
+    setter = ax.set_xscale if axis == "x" else ax.set_yscale
+    setter("log", base=2)
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    a.set_major_locator(FixedLocator(ticks))
+    a.set_minor_locator(NullLocator())
+    a.set_major_formatter(FuncFormatter(lambda v, _pos: format_bytes(v)))
+    if axis == "x":
+        for t in ax.get_xticklabels():
+            t.set_rotation(45)
+            t.set_ha("right")
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v)
+
+
+def _groups(df, col: str | None) -> list[tuple[Any, Any]]:
+    if col is None:
+        return [(None, df)]
+    keys = list(dict.fromkeys(df[col].tolist()))
+    try:
+        keys = sorted(keys)
+    except TypeError:
+        pass
+    return [(k, df[df[col] == k]) for k in keys]
+
+
+def _panels(plt, n: int, width: float = 5.2, height: float = 3.8, sharey: bool = True):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, sharey=sharey)
+    flat = [a for row in axes for a in row]
+    for a in flat[n:]:
+        a.set_visible(False)
+    return fig, flat[:n]
+
+
+def _save(fig, out: str) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return out
+
+
+def plot_table(
+    data: Any,
+    x: str,
+    y: str,
+    out: str | os.PathLike,
+    hue: str | None = None,
+    facet: str | None = None,
+    logx: bool | None = None,
+    logy: bool = False,
+    title: str | None = None,
+    bound: str | None = None,
+) -> str:
+    """Line plot of column ``y`` against ``x``: one line per ``hue`` value, one panel per ``facet`` value.
+
+    Args:
+        data: a DataFrame or a results file (.parquet/.csv).
+        x, y: column names. Byte columns (``size``...) get a log2 axis with byte labels when ``logx``
+            is None or True; other columns get a log10 axis when ``logx``/``logy`` is True.
+        hue, facet: optional column names.
+        bound: optional column drawn dashed in the same colour (e.g. a bound on ``y``).
+
+    When several rows share (facet, hue, x) - a parameter varies that is neither hue nor facet - the
+    median is drawn with a band from min to max, and the legend says so.
+    """
+    plt = _style()
+    df = _load(data)
+    out = _check_out(out)
+    _need(df, x, y, hue, facet, bound)
+    xlabel, xf = axis_label(x)
+    ylabel, yf = axis_label(y)
+    size_x = is_size_column(x)
+    if logx is None:
+        logx = size_x
+    panels = _groups(df, facet)
+    fig, axes = _panels(plt, len(panels))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "osD^v<>ph*"
+    hue_keys = [k for k, _ in _groups(df, hue)]
+    spread = False
+    for ax, (fkey, fdf) in zip(axes, panels):
+        for hi, (hkey, hdf) in enumerate(_groups(fdf, hue)):
+            ci = hue_keys.index(hkey) if hkey in hue_keys else hi
+            g = hdf.groupby(x, sort=True)[y]
+            med, lo, hi_ = g.median(), g.min(), g.max()
+            xs = [v * xf for v in med.index]
+            label = None if hue is None else _fmt_value(hkey)
+            ax.plot(xs, med.values * yf, marker=markers[ci % len(markers)], color=colours[ci % len(colours)], label=label)
+            if (g.size() > 1).any():
+                spread = True
+                ax.fill_between(xs, lo.values * yf, hi_.values * yf, color=colours[ci % len(colours)], alpha=0.15)
+            if bound is not None:
+                b = hdf.groupby(x, sort=True)[bound].median()
+                ax.plot(
+                    [v * xf for v in b.index], b.values * yf, ls="--", lw=1.0, color=colours[ci % len(colours)],
+                    alpha=0.8,
+                )
+        if size_x and logx:
+            _byte_axis(ax, [v * xf for v in fdf[x]])
+        elif logx:
+            ax.set_xscale("log")
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        if facet is not None:
+            ax.set_title(f"{facet} = {_fmt_value(fkey)}")
+    axes[0].set_ylabel(ylabel)
+    for a in axes[1:]:
+        if a.get_subplotspec().colspan.start == 0:
+            a.set_ylabel(ylabel)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if bound is not None:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls="--", color="0.3", lw=1.0))
+        labels.append(axis_label(bound)[0].split(" (")[0])
+    if spread:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="0.5", alpha=0.2))
+        labels.append("min-max over other parameters")
+    if handles:
+        axes[-1].legend(handles, labels, title=None if hue is None else _words(hue), frameon=False, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_busbw(
+    data: Any,
+    out: str | os.PathLike,
+    hue: str | None = None,
+    facet: str | None = None,
+    y: str = "busbw_GBps",
+    title: str | None = None,
+    logy: bool = False,
+) -> str:
+    """Bus bandwidth vs message size, one line per algorithm (or fabric), nccl-tests style.
+
+    Defaults: ``hue`` is ``fabric`` when several fabrics and one algorithm were swept, else
+    ``algorithm``; ``facet`` is ``fabric`` when both vary. The alpha-beta bound is drawn dashed when the
+    table has ``bound_us`` (busbw at the bound = busbw x time / bound).
+    """
+    df = _load(data)
+    _need(df, "size", y)
+    varies = {c: df[c].nunique() > 1 for c in ("fabric", "algorithm", "collective") if c in df.columns}
+    if hue is None:
+        if varies.get("fabric") and not varies.get("algorithm"):
+            hue = "fabric"
+        elif "algorithm" in df.columns:
+            hue = "algorithm"
+    if facet is None and hue != "fabric" and varies.get("fabric"):
+        facet = "fabric"
+    bound = None
+    if "bound_us" in df.columns and "time_us" in df.columns and y in ("busbw_GBps", "algbw_GBps"):
+        df = df.copy()
+        df["bound_" + y] = df[y] * df["time_us"] / df["bound_us"]
+        bound = "bound_" + y
+        NAMES.setdefault(bound, "Alpha-beta bound")
+    if title is None and "collective" in df.columns and df["collective"].nunique() == 1:
+        title = f"{df['collective'].iloc[0]} bus bandwidth"
+    return plot_table(df, "size", y, out, hue=hue, facet=facet, logx=True, logy=logy, title=title, bound=bound)
+
+
+#: stacked components of the latency breakdown: (label, columns summed)
+BREAKDOWN = [
+    ("compute-bound ops", "{p}_flop_s"),
+    ("memory-bound ops", "{p}_memory_s"),
+    ("op overhead", None),
+    ("exposed communication", "{p}_exposed_communication_s"),
+]
+
+
+def plot_latency_breakdown(
+    data: Any,
+    out: str | os.PathLike,
+    x: str | None = None,
+    phase: str = "decode",
+    facet: str | None = None,
+    title: str | None = None,
+) -> str:
+    """Stacked bars of one step's time per point: compute-bound ops, memory-bound ops, op overhead,
+    exposed communication (from ``inference`` Report columns ``{phase}_flop_s``, ``{phase}_memory_s``,
+    ``{phase}_compute_s``, ``{phase}_exposed_communication_s``), in ms.
+
+    ``x`` labels the bars (default: the swept parameters among tp, ep, pp, dp, batch, model, fabric).
+    ``phase`` is ``decode`` (the time per output token of one pipeline stage) or ``prefill``.
+    """
+    plt = _style()
+    df = _load(data)
+    out = _check_out(out)
+    cols = [f"{phase}_flop_s", f"{phase}_memory_s", f"{phase}_compute_s", f"{phase}_exposed_communication_s"]
+    _need(df, *cols)
+    if x is None:
+        cand = [c for c in ("model", "fabric", "tp", "ep", "pp", "dp", "batch", "prompt") if c in df.columns]
+        swept = [c for c in cand if df[c].nunique() > 1 and c != facet]
+        label_cols = swept or [c for c in cand if c != facet][:1]
+        x = label_cols[0] if len(label_cols) == 1 else None
+    else:
+        _need(df, x)
+        label_cols = [x]
+    panels = _groups(df, facet)
+    nbars = max(len(fdf) for _, fdf in panels)
+    fig, axes = _panels(plt, len(panels), width=max(4.5, 0.5 * nbars + 2.0))
+    colours = ["#4C72B0", "#55A868", "#8C8C8C", "#C44E52"]
+    for ax, (fkey, fdf) in zip(axes, panels):
+        fdf = fdf.sort_values(label_cols, kind="stable")
+        if x is not None:
+            labels = [_fmt_value(v) for v in fdf[x]]
+        else:
+            labels = [", ".join(f"{c}={_fmt_value(r[c])}" for c in label_cols) for _, r in fdf.iterrows()]
+        flop = fdf[cols[0]].to_numpy() * 1e3
+        mem = fdf[cols[1]].to_numpy() * 1e3
+        other = (fdf[cols[2]].to_numpy() * 1e3 - flop - mem).clip(min=0)
+        comm = fdf[cols[3]].to_numpy() * 1e3
+        pos = list(range(len(fdf)))
+        bottom = [0.0] * len(fdf)
+        for (name, _), vals, col in zip(BREAKDOWN, (flop, mem, other, comm), colours):
+            if name == "op overhead" and not (vals > 0).any():
+                continue
+            ax.bar(pos, vals, 0.7, bottom=bottom, label=name, color=col, edgecolor="white", linewidth=0.5)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        crowded = len(labels) > 8 or max(len(t) for t in labels) * len(labels) > 60
+        ax.set_xticks(pos, labels, rotation=40 if crowded else 0, ha="right" if crowded else "center")
+        ax.set_xlabel(axis_label(x)[0] if x is not None else ", ".join(label_cols))
+        ax.grid(axis="x", visible=False)
+        if facet is not None:
+            ax.set_title(f"{facet} = {_fmt_value(fkey)}")
+    what = "Decode step time" if phase == "decode" else "Prefill step time"
+    axes[0].set_ylabel(f"{what} (ms)")
+    axes[-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def pareto_front(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
+    """Indices of the points not dominated when minimising both x and y, sorted by x."""
+    order = sorted(range(len(xs)), key=lambda i: (xs[i], ys[i]))
+    front, best = [], math.inf
+    for i in order:
+        if ys[i] < best:
+            front.append(i)
+            best = ys[i]
+    return front
+
+
+def plot_cost_pareto(
+    data: Any,
+    out: str | os.PathLike,
+    x: str = "tpot_s",
+    y: str = "cost_per_mtok_usd",
+    hue: str | None = None,
+    label: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    title: str | None = None,
+) -> str:
+    """Cost per million tokens vs TPOT (or TTFT with ``x="ttft_s"``), one colour per ``hue``
+    (default: fabric, model or tp, whichever varies). Each hue's Pareto front (the configurations no
+    other of that hue beats on both axes) is a step line, its points labelled with ``label`` (default:
+    the swept parallelism/batch parameters); dominated configurations are faint dots."""
+    plt = _style()
+    df = _load(data)
+    out = _check_out(out)
+    _need(df, x, y, hue, label)
+    df = df[df[x].notna() & df[y].notna()]
+    xlabel, xf = axis_label(x)
+    ylabel, yf = axis_label(y)
+    if hue is None:
+        for c in ("fabric", "model", "tp"):
+            if c in df.columns and df[c].nunique() > 1:
+                hue = c
+                break
+    cand = [c for c in ("tp", "ep", "pp", "dp", "batch") if c in df.columns and df[c].nunique() > 1]
+    label_cols = [label] if label else [c for c in cand if c != hue] or cand
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (hkey, hdf) in enumerate(_groups(df, hue)):
+        colour = colours[i % len(colours)] if hue is not None else "0.15"
+        xs, ys = (hdf[x] * xf).tolist(), (hdf[y] * yf).tolist()
+        ax.scatter(xs, ys, s=20, color=colour, alpha=0.45, lw=0, zorder=3)
+        front = pareto_front(xs, ys)
+        fx, fy = [xs[j] for j in front], [ys[j] for j in front]
+        ax.step(fx, fy, where="post", color=colour, lw=1.4, zorder=2,
+                label="Pareto front" if hue is None else _fmt_value(hkey))
+        ax.scatter(fx, fy, s=34, color=colour, edgecolors="black", lw=0.6, zorder=4)
+        for (_, r), px, py in zip(hdf.iloc[front].iterrows(), fx, fy):
+            text = ", ".join(f"{c}={_fmt_value(r[c])}" for c in label_cols)
+            if text:
+                ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, title="Pareto front" if hue is None else f"Pareto front per {hue}")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot(data: Any, out: str | os.PathLike, kind: str = "xy", **kw: Any) -> str:
+    """Draw figure ``kind`` (one of :data:`KINDS`) from a table into ``out``; returns ``out``."""
+    if kind == "xy":
+        if not kw.get("x") or not kw.get("y"):
+            raise SpecError("plot: --x and --y are required (or choose --kind busbw|latency-breakdown|cost-pareto)")
+        return plot_table(data, out=out, **kw)
+    if kind == "busbw":
+        kw.pop("x", None)
+        kw.pop("logx", None)
+        return plot_busbw(data, out, **kw)
+    if kind == "latency-breakdown":
+        for k in ("y", "hue", "logx", "logy"):
+            kw.pop(k, None)
+        return plot_latency_breakdown(data, out, **kw)
+    if kind == "cost-pareto":
+        kw.pop("facet", None)
+        kw = {k: v for k, v in kw.items() if v is not None}
+        return plot_cost_pareto(data, out, **kw)
+    raise SpecError(f"plot: unknown kind {kind!r}; valid: {', '.join(KINDS)}")
