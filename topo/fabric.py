@@ -208,6 +208,7 @@ class Fabric:
         router: Router | None = None,
         meta: dict[str, Any] | None = None,
         validate: bool = True,
+        arrays: dict[str, np.ndarray] | None = None,
     ) -> None:
         if not isinstance(graph, nx.DiGraph):
             raise SpecError(f"Fabric graph: expected a networkx.DiGraph, got {type(graph).__name__}")
@@ -216,7 +217,7 @@ class Fabric:
         self.name = name
         self.router: Router = router if router is not None else BFSRouter()
         self.meta: dict[str, Any] = dict(meta or {})
-        self._index_nodes()
+        self._index_nodes(arrays)
         if validate:
             self._validate()
 
@@ -241,7 +242,13 @@ class Fabric:
             g.nodes[n].setdefault("tray", g.nodes[n]["rank"])
         return cls(g, chip=chip, name=name, meta=meta)
 
-    def _index_nodes(self) -> None:
+    def _index_nodes(self, arrays: dict[str, np.ndarray] | None = None) -> None:
+        """Index nodes (chips first) and derive the edge arrays.
+
+        ``arrays`` (builders only): precomputed ``src``, ``dst`` (node indices), ``bandwidth``, ``latency``,
+        ``efficiency`` and optional ``links`` in the graph's edge iteration order; skips the Python loop
+        over the edges, which dominates construction time at 6,144 chips.
+        """
         g = self.graph
         chips = []
         others = []
@@ -263,7 +270,24 @@ class Fabric:
         self.switches: list[Node] = others
         self.nodes: list[Node] = self.chips + others
         self.node_index: dict[Node, int] = {n: i for i, n in enumerate(self.nodes)}
+        self._edge_lookup: dict[tuple[int, int], int] | None = None
+        self._edge_keys: tuple[np.ndarray, np.ndarray] | None = None
+        if arrays is not None:
+            self.edge_src = np.asarray(arrays["src"], dtype=np.int64)
+            self.edge_dst = np.asarray(arrays["dst"], dtype=np.int64)
+            self.edge_bandwidth = np.asarray(arrays["bandwidth"], dtype=np.float64)
+            self.edge_latency = np.asarray(arrays["latency"], dtype=np.float64)
+            self.edge_efficiency = np.asarray(arrays["efficiency"], dtype=np.float64)
+            self.edge_capacity = self.edge_bandwidth * self.edge_efficiency
+            links = arrays.get("links")
+            self.edge_links = (
+                np.ones(len(self.edge_src), dtype=np.int64) if links is None else np.asarray(links, dtype=np.int64)
+            )
+            if len(self.edge_src) != g.number_of_edges():
+                raise SpecError("Fabric arrays: edge count differs from the graph's")
+            return
         n_edges = g.number_of_edges()
+        links_arr = np.ones(n_edges, dtype=np.int64)
         src = np.empty(n_edges, dtype=np.int64)
         dst = np.empty(n_edges, dtype=np.int64)
         bw = np.empty(n_edges, dtype=np.float64)
@@ -277,6 +301,7 @@ class Fabric:
                 bw[e] = float(a["bandwidth"])
                 lat[e] = float(a.get("latency", 0.0))
                 eff[e] = float(a.get("efficiency", 1.0))
+                links_arr[e] = int(a.get("links", 1))
             except KeyError as exc:
                 raise SpecError(f"edge {u!r}->{v!r}: missing attribute {exc.args[0]!r} (bytes/s)") from None
             except (TypeError, ValueError):
@@ -287,7 +312,7 @@ class Fabric:
         self.edge_latency = lat
         self.edge_efficiency = eff
         self.edge_capacity = bw * eff
-        self._edge_lookup: dict[tuple[int, int], int] | None = None
+        self.edge_links = links_arr
 
     def _validate(self) -> None:
         if not self.chips:
@@ -303,12 +328,21 @@ class Fabric:
         for e in np.flatnonzero(~((self.edge_efficiency > 0) & (self.edge_efficiency <= 1))):
             u, v = self.nodes[self.edge_src[e]], self.nodes[self.edge_dst[e]]
             raise SpecError(f"edge {u!r}->{v!r}: efficiency must be in (0, 1], got {self.edge_efficiency[e]!r}")
-        if self.graph.number_of_nodes() > 1 and not nx.is_weakly_connected(self.graph):
-            comps = nx.number_weakly_connected_components(self.graph)
+        if self.n_nodes > 1 and (comps := self._n_components()) > 1:
             raise SpecError(
                 f"fabric {self.name!r}: the graph is disconnected ({comps} components); every chip must "
                 "reach every other: check the links of the spec"
             )
+
+    def _n_components(self) -> int:
+        """Number of weakly connected components (scipy on the edge arrays; fast at 6,144 chips)."""
+        import scipy.sparse as sp
+        from scipy.sparse.csgraph import connected_components
+
+        n = self.n_nodes
+        adj = sp.coo_matrix((np.ones(len(self.edge_src)), (self.edge_src, self.edge_dst)), shape=(n, n))
+        k, _ = connected_components(adj.tocsr(), directed=True, connection="weak")
+        return int(k)
 
     # ------------------------------------------------------------------ sizes and lookups
     @property
@@ -363,6 +397,27 @@ class Fabric:
         except KeyError:
             raise RoutingError(f"no link {u!r} -> {v!r} in fabric {self.name!r}") from None
 
+    def edge_ids(self, src_idx: np.ndarray, dst_idx: np.ndarray) -> np.ndarray:
+        """Vectorised edge lookup: edge index of each directed link ``src_idx[i] -> dst_idx[i]``.
+
+        Takes node-index arrays; raises :class:`RoutingError` if some link does not exist.
+        """
+        if self._edge_keys is None:
+            key = self.edge_src * self.n_nodes + self.edge_dst
+            order = np.argsort(key, kind="stable")
+            self._edge_keys = (key[order], order)
+        keys, order = self._edge_keys
+        q = np.asarray(src_idx, dtype=np.int64) * self.n_nodes + np.asarray(dst_idx, dtype=np.int64)
+        pos = np.searchsorted(keys, q)
+        pos_c = np.minimum(pos, len(keys) - 1)
+        bad = keys[pos_c] != q
+        if np.any(bad):
+            i = int(np.flatnonzero(bad.ravel())[0])
+            u = int(np.asarray(src_idx).ravel()[i])
+            v = int(np.asarray(dst_idx).ravel()[i])
+            raise RoutingError(f"no link {self.nodes[u]!r} -> {self.nodes[v]!r} in fabric {self.name!r}")
+        return order[pos_c]
+
     def index(self, node: Node | int) -> int:
         """Node index of a node id; a bare int that is not a node id is read as a chip rank."""
         i = self.node_index.get(node)
@@ -411,6 +466,81 @@ class Fabric:
     def path_latency(self, edges: np.ndarray) -> float:
         """Sum of link latencies along a path (edge ids), seconds."""
         return float(self.edge_latency[edges].sum())
+
+    # ------------------------------------------------------------------ groups and structure
+    def groups(self, k: int, placement: str = "tray", seed: int = 0) -> list[list[int]]:
+        """Split the chips into ``n_chips / k`` groups of ``k`` ranks each.
+
+        Args:
+            k: group size (chips); must divide :attr:`n_chips`.
+            placement: ``"tray"`` (consecutive ranks: builders number chips tray-first, then by leaf or
+                server, so a group fills trays, then leaves), ``"strided"`` (group ``i`` holds ranks
+                ``i, i + n/k, i + 2n/k, ...``: one chip per block, the worst case for locality), or
+                ``"random"`` (a seeded random permutation, then consecutive blocks).
+            seed: seed of the ``"random"`` placement.
+
+        Returns:
+            A list of rank lists, each sorted ascending for ``"tray"``/``"strided"``.
+        """
+        n = self.n_chips
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise SpecError(f"groups: k must be a positive integer, got {k!r}")
+        k = int(k)
+        if n % k:
+            divisors = [d for d in range(1, n + 1) if n % d == 0]
+            shown = ", ".join(map(str, divisors[:12])) + (", ..." if len(divisors) > 12 else "")
+            raise SpecError(f"groups: k={k} does not divide the {n} chips of {self.name!r}; try one of {shown}")
+        m = n // k
+        if placement == "tray":
+            return np.arange(n).reshape(m, k).tolist()
+        if placement == "strided":
+            return np.arange(n).reshape(k, m).T.tolist()
+        if placement == "random":
+            perm = np.random.default_rng(seed).permutation(n)
+            return perm.reshape(m, k).tolist()
+        raise SpecError(f"groups: placement must be 'tray', 'strided' or 'random', got {placement!r}")
+
+    def levels(self) -> list[list[list[int]]]:
+        """Nested chip groupings derived from the structure, innermost first, ending with all chips.
+
+        Builders name the chip attributes that define each level in ``meta["levels"]`` (e.g.
+        ``["tray", "leaf"]`` for two_tier: trays, then chips under the same leaf index, then all).
+        Each level is a list of rank lists; every group of a level lies inside one group of the next.
+        A user graph gets ``[trays, all]`` (trays from the chips' ``tray`` attribute) when trays group
+        more than one chip, else ``[all]``.
+        """
+        names = self.meta.get("levels")
+        g = self.graph
+        out: list[list[list[int]]] = []
+        if names is None:
+            names = ["tray"] if len(np.unique(self.trays)) < self.n_chips else []
+        for name in names:
+            if name == "tray":
+                ids = self.trays
+            else:
+                ids = np.asarray([g.nodes[c].get(name, r) for r, c in enumerate(self.chips)])
+            order = np.lexsort((np.arange(self.n_chips), ids))
+            _, starts = np.unique(ids[order], return_index=True)
+            level = [a.tolist() for a in np.split(order, starts[1:])]
+            if len(level) == 1 or len(level) == self.n_chips:
+                continue
+            if out and len(level) == len(out[-1]):
+                continue
+            out.append(level)
+        out.append([list(range(self.n_chips))])
+        return out
+
+    @property
+    def switch_can_reduce(self) -> bool:
+        """Whether the switches can reduce in the network (SHARP / NVLS style).
+
+        From ``meta["in_network_reduction"]`` when a builder set it, else true when every switch node
+        carries ``in_network_reduction=True``; false for a switchless fabric.
+        """
+        if "in_network_reduction" in self.meta:
+            return bool(self.meta["in_network_reduction"]) and bool(self.switches)
+        g = self.graph
+        return bool(self.switches) and all(g.nodes[s].get("in_network_reduction", False) for s in self.switches)
 
     # ------------------------------------------------------------------ misc
     def __repr__(self) -> str:

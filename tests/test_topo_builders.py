@@ -1,0 +1,230 @@
+"""Builders: node/edge counts and degrees vs closed forms; formula routers vs BFS; ECMP counts; groups."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import topo
+from topo import BFSRouter, CapacityError, SpecError
+
+
+def path_sets(fab, router, pairs):
+    src = np.array([p[0] for p in pairs])
+    dst = np.array([p[1] for p in pairs])
+    r = router.routes(fab, src, dst)
+    return [sorted(tuple(e.tolist()) for e in r.edges_of(i)) for i in range(len(pairs))]
+
+
+def all_pairs(n):
+    return [(s, d) for s in range(n) for d in range(n)]
+
+
+def assert_formula_equals_bfs(fab, pairs=None):
+    pairs = pairs if pairs is not None else all_pairs(fab.n_chips)
+    a = path_sets(fab, fab.router, pairs)
+    b = path_sets(fab, BFSRouter(max_paths=100_000), pairs)
+    for p, x, y in zip(pairs, a, b):
+        assert x == y, f"pair {p}: formula {len(x)} paths, BFS {len(y)}"
+
+
+def small_two_tier(**kw):
+    args = dict(chips=32, tray_size=4, planes=2, tray_ports=3, ports=8, switch_radix=16, leaf_down=8,
+                leaf_uplinks=8, spines=4, chip="maia200")
+    args.update(kw)
+    return topo.two_tier(**args)
+
+
+# ------------------------------------------------------------------------------------------ two_tier
+def test_maia200_counts_match_closed_forms():
+    fab = topo.load("maia200")
+    N, T, P, L, S = 6144, 4, 16, 96, 64
+    assert fab.n_chips == N
+    tiers = [fab.graph.nodes[s]["tier"] for s in fab.switches]
+    assert tiers.count(1) == P * L and tiers.count(2) == P * S
+    # directed edges: tray mesh N*(T-1), chip<->leaf 2*N*P, leaf<->spine 2*P*L*S
+    assert fab.n_edges == N * (T - 1) + 2 * N * P + 2 * P * L * S
+    out_deg = np.bincount(fab.edge_src, minlength=fab.n_nodes)
+    assert np.all(out_deg[:N] == (T - 1) + P)
+    assert np.all(out_deg[N:N + P * L] == 64 + S)  # leaf: 64 chips + 64 spines
+    assert np.all(out_deg[N + P * L:] == L)  # spine: one link per leaf of its plane
+    # per-chip injection bandwidth: 12 tray ports + 16 plane ports = 28 x 50 GB/s = 1.4 TB/s
+    inj = np.bincount(fab.edge_src, weights=fab.edge_bandwidth, minlength=fab.n_nodes)[:N]
+    assert np.allclose(inj, 1.4e12)
+
+
+def test_maia200_capacity_error_names_largest_size():
+    with pytest.raises(CapacityError, match="8192"):
+        topo.load("maia200", chips=8196)
+
+
+def test_two_tier_formula_routes_equal_bfs():
+    assert_formula_equals_bfs(small_two_tier())
+    assert_formula_equals_bfs(small_two_tier(leaf_uplinks=None, oversubscription=2, spines=2))
+
+
+def test_two_tier_ecmp_counts_closed_form():
+    fab = topo.load("maia200-small")
+    P, S = 16, 64
+    r = fab.routes(np.array([0, 0, 0, 0]), np.array([0, 1, 4, 64]))
+    assert r.path_counts().tolist() == [1, 1, P, P * S]
+    assert r.path_lengths()[r.pair_ptr[3]:].tolist() == [4] * (P * S)
+
+
+def test_two_tier_oversubscription_reduces_uplinks():
+    fab = small_two_tier(leaf_uplinks=None, oversubscription=2, spines=2)
+    assert fab.meta["leaf_uplinks"] == 4 and fab.meta["spines_per_plane"] == 2
+    assert fab.meta["oversubscription"] == 2
+
+
+def test_two_tier_rejects_too_many_ports():
+    with pytest.raises(CapacityError, match="exceed the chip"):
+        topo.two_tier(chips=64, planes=20)
+
+
+# ------------------------------------------------------------------------------------------ switch / mesh
+def test_switch_counts_and_routes():
+    fab = topo.load("gb200-nvl72")
+    assert fab.n_chips == 72 and len(fab.switches) == 18
+    assert fab.n_edges == 2 * 72 * 18
+    assert np.allclose(fab.edge_bandwidth, 50e9)
+    assert fab.switch_can_reduce
+    assert fab.routes(np.array([0]), np.array([5])).path_counts().tolist() == [18]
+    assert_formula_equals_bfs(topo.switch(chips=8, planes=4))
+
+
+def test_switch_radix_error():
+    with pytest.raises(CapacityError, match="72 chips"):
+        topo.load("gb200-nvl72", chips=76)
+
+
+def test_full_mesh_counts_routes_and_two_hop():
+    fab = topo.load("mi300x")
+    assert fab.n_edges == 8 * 7 and not fab.switches
+    assert_formula_equals_bfs(fab)
+    f2 = topo.full_mesh(chips=6, forwarding=True, two_hop=True)
+    r = f2.routes(np.array([0]), np.array([3]))
+    assert r.path_counts().tolist() == [5]  # direct + 4 two-hop
+    assert sorted(r.path_lengths().tolist()) == [1, 2, 2, 2, 2]
+    with pytest.raises(CapacityError):
+        topo.full_mesh(chips=9)  # MI300X has 7 links
+
+
+# ------------------------------------------------------------------------------------------ torus
+@pytest.mark.parametrize("dims", [(5,), (4,), (3, 4), (4, 4), (2, 3, 4), (3, 3, 3), (2, 2, 2)])
+def test_torus_minimal_routes_equal_bfs(dims):
+    assert_formula_equals_bfs(topo.torus(dims=dims, routing="minimal"))
+
+
+def test_mesh_without_wrap_equals_bfs():
+    assert_formula_equals_bfs(topo.torus(dims=(4, 3), wrap=False, routing="minimal"))
+
+
+@pytest.mark.parametrize("dims", [(8,), (4, 6), (4, 4, 4), (3, 5, 2)])
+def test_torus_counts_and_degrees(dims):
+    fab = topo.torus(dims=dims)
+    n = math.prod(dims)
+    links_per_chip = sum(2 if d > 2 else (1 if d == 2 else 0) for d in dims)
+    assert fab.n_edges == n * links_per_chip
+    assert np.all(np.bincount(fab.edge_src, minlength=n) == links_per_chip)
+
+
+def test_torus_orders_ecmp_count_closed_form():
+    fab = topo.torus(dims=(8, 8, 8))
+    # offsets (1,2,3): 3! orders, no ties; (4,1,0): 2 orders x 2 directions (tie in x); (4,4,4): 6 x 8
+    s = np.zeros(3, dtype=np.int64)
+    d = np.array([1 + 8 * 2 + 64 * 3, 4 + 8 * 1, 4 + 8 * 4 + 64 * 4])
+    r = fab.routes(s, d)
+    assert r.path_counts().tolist() == [6, 4, 48]
+    assert set(r.path_lengths().tolist()) == {6, 5, 12}
+    # DOR: one order, both directions on ties
+    dor = topo.torus(dims=(8, 8, 8), routing="dor").routes(s, d)
+    assert dor.path_counts().tolist() == [1, 2, 8]
+
+
+def test_torus_orders_paths_are_minimal_subset_of_bfs():
+    fab = topo.torus(dims=(4, 5, 3))
+    pairs = [(0, d) for d in range(fab.n_chips)]
+    a = path_sets(fab, fab.router, pairs)
+    b = path_sets(fab, BFSRouter(max_paths=100_000), pairs)
+    for x, y in zip(a, b):
+        assert set(x) <= set(y) and len(x) >= 1
+
+
+# ------------------------------------------------------------------------------------------ clos
+@pytest.mark.parametrize("rail, server_fabric", [(True, "none"), (True, "switch"), (False, "mesh"),
+                                                 (False, "none")])
+def test_clos_formula_routes_equal_bfs(rail, server_fabric):
+    fab = topo.clos(servers=8, chips_per_server=4, leaf_radix=16, leaf_down=8, rail_optimised=rail,
+                    server_fabric=server_fabric)
+    assert_formula_equals_bfs(fab)
+
+
+def test_clos_counts_rail_optimised():
+    fab = topo.load("h100-clos")
+    N, L, S = 1024, 32, 32
+    tiers = [fab.graph.nodes[s]["tier"] for s in fab.switches]
+    assert tiers.count(0) == 128 and tiers.count(1) == L and tiers.count(2) == S
+    assert fab.n_edges == 2 * N + 2 * N + 2 * L * S  # nvswitch + NIC + leaf-spine
+    # rail optimisation: GPU r of servers 0 and 1 share a leaf; GPUs 0 and 1 of one server do not
+    p = fab.paths(0, 8)
+    assert len(p) == 1 and len(p[0]) == 3
+    assert len(fab.paths(0, 1)) == 1 and fab.paths(0, 1)[0][1] == "s0.nvsw"
+
+
+# ------------------------------------------------------------------------------------------ dragonfly
+def test_dragonfly_counts_and_minimal_routes():
+    a, p, h = 4, 2, 2
+    fab = topo.dragonfly(routers_per_group=a, chips_per_router=p, global_links_per_router=h)
+    G = a * h + 1
+    assert fab.n_chips == G * a * p
+    # chip links + local full mesh + one global link per group pair, each 2 directed edges
+    assert fab.n_edges == 2 * G * a * p + G * a * (a - 1) + 2 * (G * (G - 1) // 2)
+    out = np.bincount(fab.edge_src, minlength=fab.n_nodes)
+    assert np.all(out[fab.n_chips:] == p + (a - 1) + h)
+    n = fab.n_chips
+    src, dst = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+    r = fab.routes(src, dst)
+    glob = np.array([fab.graph.nodes[fab.nodes[u]]["group"] != fab.graph.nodes[fab.nodes[v]]["group"]
+                     if u >= n and v >= n else False for u, v in zip(fab.edge_src, fab.edge_dst)])
+    for j in range(r.n_paths):
+        e = r.path_edges[r.path_ptr[j]:r.path_ptr[j + 1]]
+        assert glob[e].sum() <= 1 and len(e) <= 5  # chip, local, global, local, chip
+        if len(e):
+            assert np.all(fab.edge_dst[e[:-1]] == fab.edge_src[e[1:]])
+
+
+# ------------------------------------------------------------------------------------------ groups, levels
+def test_groups_placements():
+    fab = small_two_tier()
+    assert fab.groups(8)[1] == list(range(8, 16))
+    assert fab.groups(8, "strided")[0] == [0, 4, 8, 12, 16, 20, 24, 28]
+    r = fab.groups(8, "random", seed=3)
+    assert sorted(sum(r, [])) == list(range(32)) and r == fab.groups(8, "random", seed=3)
+    with pytest.raises(SpecError, match="does not divide"):
+        fab.groups(5)
+
+
+@given(k=st.sampled_from([1, 2, 4, 8, 16, 32]), placement=st.sampled_from(["tray", "strided", "random"]),
+       seed=st.integers(0, 10))
+@settings(max_examples=30, deadline=None)
+def test_groups_partition_the_chips(k, placement, seed):
+    fab = small_two_tier()
+    gs = fab.groups(k, placement, seed)
+    assert all(len(g) == k for g in gs)
+    assert sorted(sum(gs, [])) == list(range(32))
+
+
+def test_levels_are_nested_and_structural():
+    fab = topo.load("maia200-small")
+    trays, leaves, everything = fab.levels()
+    assert len(trays) == 64 and len(leaves) == 4 and everything == [list(range(256))]
+    for lvl_in, lvl_out in [(trays, leaves), (leaves, everything)]:
+        owner = {r: i for i, g in enumerate(lvl_out) for r in g}
+        assert all(len({owner[r] for r in g}) == 1 for g in lvl_in)
+    assert [len(x) for x in topo.load("tpu-v5p").levels()] == [16, 4, 1]
+    assert [len(x) for x in topo.load("h100-clos").levels()] == [128, 4, 1]
