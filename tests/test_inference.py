@@ -252,3 +252,35 @@ def test_step_model_contract():
     v = sm.decode_time(np.array([1, 8]), np.array([100, 2000]))
     assert v.shape == (2,) and v[1] == sm.decode_time(8, 2000)
     assert sm.cost_per_hour > 0
+
+
+# ---------------------------------------------------------------------- chunked prefill, validation
+@given(batch=st.integers(1, 64), prompt=st.integers(1, 20_000), chunk=st.integers(1, 16_384))
+@settings(max_examples=100, deadline=None)
+def test_prefill_plan_covers_every_prompt_token(batch, prompt, chunk):
+    from inference import Deployment
+
+    dep = Deployment(TINY, one_chip(), tp=1, prefill_chunk=chunk)
+    plan = dep.prefill_plan(batch, prompt)
+    assert sum(s * q * n for s, q, c, n in plan) == batch * prompt
+    # chunks of one long prompt attend to everything before them: same pairs as one causal pass
+    pairs = sum(s * n * causal_pairs(q, c) for s, q, c, n in plan)
+    assert pairs == pytest.approx(batch * causal_pairs(prompt, 0))
+
+
+def test_chunked_prefill_same_flops_compute_bound():
+    m = MODELS["llama3.1-8b"]
+    a = estimate(m, one_chip(), tp=1, batch=8, prompt=4096, output=2, prefill_chunk=None, op_overhead=0)
+    b = estimate(m, one_chip(), tp=1, batch=8, prompt=4096, output=2, prefill_chunk=4096, op_overhead=0)
+    assert b.to_dict()["prefill_flop_s"] == pytest.approx(a.to_dict()["prefill_flop_s"], rel=1e-9)
+    assert b.memory["activations"] < a.memory["activations"]
+
+
+def test_validation_single_chip_rows_within_factor_of_three():
+    """The documented validation table: recomputed, and no single-chip prediction off by 3x or more."""
+    from inference.validation import SETUPS, table
+
+    rows = table(tuple(s for s in SETUPS if s.fabric is None))
+    assert len(rows) >= 5
+    for r in rows:
+        assert 1 / 3 < r["predicted"] / r["measured"] < 3, r

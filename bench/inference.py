@@ -1,0 +1,62 @@
+"""Benchmark of inference.estimate at fabric scale (prints a table; no assertions).
+
+1. One estimate of Llama-3.1-70B, TP=8, on maia200 (6,144 chips): all 768 replicas' collectives
+   simulated concurrently on the fabric (cold: fabric built first, collective cache empty).
+2. A 100-point sweep over batch (20 values) x TP (1, 2, 4, 8, 16) on the same fabric object
+   (collective results memoised across points, as a sweep runner would).
+
+Targets on the 2-core dev machine: < 2 s for (1), < 60 s for (2).
+Usage: python bench/inference.py [--fabric maia200] [--model llama3.1-70b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from inference import clear_cache, estimate
+from topo import CapacityError, load
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fabric", default="maia200")
+    ap.add_argument("--model", default="llama3.1-70b")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    fab = load(args.fabric)
+    t_load = time.perf_counter() - t0
+
+    clear_cache()
+    t0 = time.perf_counter()
+    r = estimate(args.model, fab, tp=8, batch=32, prompt=2048, output=256)
+    t_one = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    estimate(args.model, fab, tp=8, batch=32, prompt=2048, output=256)
+    t_warm = time.perf_counter() - t0
+
+    batches = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 320, 384, 448, 512, 640]
+    tps = [1, 2, 4, 8, 16]
+    t0 = time.perf_counter()
+    ok = over = 0
+    for tp in tps:
+        for b in batches:
+            try:
+                estimate(args.model, fab, tp=tp, batch=b, prompt=2048, output=256)
+                ok += 1
+            except CapacityError:
+                over += 1
+    t_sweep = time.perf_counter() - t0
+
+    print(f"{'case':58s} {'time s':>9s} {'target s':>9s}")
+    print(f"{'load ' + args.fabric + f' ({fab.n_chips} chips)':58s} {t_load:9.3f} {'-':>9s}")
+    print(f"{f'one estimate, {args.model} tp=8, {r.dp} replicas (cold cache)':58s} {t_one:9.3f} {2.0:9.1f}")
+    print(f"{'same estimate again (collectives memoised)':58s} {t_warm:9.3f} {'-':>9s}")
+    print(f"{f'sweep {len(tps) * len(batches)} points (batch x tp), {over} over HBM':58s} {t_sweep:9.3f} {60.0:9.1f}")
+    print(f"\nTPOT {r.tpot * 1e3:.3f} ms, TTFT {r.ttft * 1e3:.1f} ms, "
+          f"{r.tokens_per_s['fabric']:,.0f} tokens/s on the fabric")
+
+
+if __name__ == "__main__":
+    main()
