@@ -393,6 +393,8 @@ def _traffic_job(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def _topo_job(p: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
     import topo
 
     fab = fabric_for(p)
@@ -400,7 +402,18 @@ def _topo_job(p: dict[str, Any]) -> dict[str, Any]:
     if summarize is not None:
         s = summarize(fab)
         return _flatten(s if isinstance(s, Mapping) else vars(s))
-    return {"chips": fab.n_chips, "nodes": fab.n_nodes, "edges": fab.n_edges}
+    # fallback until topo.summarize exists: counts, injection bandwidth, builder parameters
+    chip_out = np.bincount(fab.edge_src, weights=fab.edge_bandwidth, minlength=fab.n_nodes)[: fab.n_chips]
+    out = {
+        "chips": fab.n_chips,
+        "switches": fab.n_nodes - fab.n_chips,
+        "links": fab.n_edges // 2,
+        "injection_GBps": float(chip_out.mean()) / GBPS,
+    }
+    for k, v in fab.meta.items():
+        if isinstance(v, (int, float, bool)) and k not in out and k != "chips":
+            out[f"meta.{k}"] = v
+    return out
 
 
 PATTERNS = ("ring", "permutation", "all_to_all", "incast", "tornado", "bit_reversal")

@@ -304,3 +304,39 @@ def test_bad_output_and_scheduler_are_spec_errors(tmp_path):
         run_sweep(SPEC, tmp_path / "r.xlsx", workers=1)
     with pytest.raises(SpecError, match="--scheduler"):
         run_sweep(SPEC, tmp_path / "r.csv", scheduler="http://nowhere")
+
+
+# ------------------------------------------------------------------------------------------ fabrics
+def fabric_job(p: dict) -> dict:
+    from sweep import fabric_for
+
+    fab = fabric_for(p)
+    return {"chips": fab.n_chips, "tray_size": fab.meta.get("tray_size"), "size_per_chip": p["size"] / fab.n_chips}
+
+
+register_job("test_fabric", fabric_job, params={"fabric": Param("str"), "size": Param("size")}, fabric=True)
+
+
+def test_fabrics_are_built_once_per_distinct_spec(tmp_path, monkeypatch):
+    from sweep import clear_fabric_cache, fabric_cache_info
+
+    monkeypatch.setenv("SCALEUP_SWEEP_FABRICS", "1")  # even a one-entry cache suffices: points are grouped
+    clear_fabric_cache()
+    # the fabric varies fastest in grid order; dispatch groups points by fabric anyway
+    spec = {"job": "test_fabric", "params": {"fabric": "maia200-small"},
+            "grid": {"size": "1MiB:16MiB", "fabric.tray_size": [2, 4]}}
+    res = run_sweep(spec, tmp_path / "f.parquet", workers=1, progress=False)
+    assert res.ok
+    info = fabric_cache_info()
+    assert info["builds"] == 2 and info["hits"] == 8
+    df = read_results(res.path)
+    assert list(df["point"]) == list(range(10))
+    assert list(df["fabric.tray_size"]) == [2, 4] * 5 == list(df["tray_size"])
+    assert (df["chips"] == 256).all()
+
+
+def test_topo_job_summarises_each_fabric(tmp_path):
+    spec = {"job": "topo", "grid": {"fabric": ["maia200-small", "gb200-nvl72"]}}
+    df = run_sweep(spec, tmp_path / "t.csv", workers=1, progress=False).table()
+    assert list(df["chips"]) == [256, 72]
+    assert df["error"].isna().all()
