@@ -284,3 +284,23 @@ def test_validation_single_chip_rows_within_factor_of_three():
     assert len(rows) >= 5
     for r in rows:
         assert 1 / 3 < r["predicted"] / r["measured"] < 3, r
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_preset_estimates_on_a_big_chip(name):
+    big = CHIP.replace(hbm_bytes=2e12)
+    r = estimate(name, one_chip(big), tp=1, batch=4, prompt=512, output=16)
+    d = r.to_dict()
+    assert 0 < r.ttft and 0 < r.tpot < r.ttft * 10 and d["tokens_per_s_replica"] > 0
+    # decode at batch 4 reads (about) every active weight once: time >= those bytes / bandwidth
+    m = MODELS[name]
+    floor = (m.active_param_count() - m.vocab * m.hidden) * 1.0 / (big.hbm_bandwidth * big.memory_efficiency)
+    assert r.tpot > floor * 0.9
+
+
+def test_sliding_window_caps_kv_reads():
+    m = MODELS["gpt-oss-120b"]
+    short = ops_by_name(layer_ops(m, Shard(1, 1, 1), 1, 1, 200, w=1.0, a=1.0, kv=1.0, decode=True))
+    long = ops_by_name(layer_ops(m, Shard(1, 1, 1), 1, 1, 10_000, w=1.0, a=1.0, kv=1.0, decode=True))
+    assert short["attention_swa"].kv_bytes == long["attention_swa"].kv_bytes == 128 * 2 * 8 * 64
+    assert long["attention"].kv_bytes == 10_001 * 2 * 8 * 64
