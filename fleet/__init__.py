@@ -16,6 +16,7 @@ Public API:
 """
 
 from .kvnet import KVNetwork, build_kv_fabric
+from .plan import PlanCandidate, PlanPoint, PlanResult, plan
 from .routers import ROUTERS, CostAware, LeastLoaded, RoundRobin, ShortestExpected, get_router
 from .sim import Pool, RequestView, ServingResult, build_step_model, simulate_serving
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec, bundled_fleets, fleet_from_dict, load_fleet
@@ -31,6 +32,9 @@ __all__ = [
     "KVNetworkSpec",
     "LeastLoaded",
     "LinearStepModel",
+    "PlanCandidate",
+    "PlanPoint",
+    "PlanResult",
     "Pool",
     "PoolSpec",
     "RequestView",
@@ -48,6 +52,7 @@ __all__ = [
     "get_router",
     "load_fleet",
     "load_trace",
+    "plan",
     "poisson_trace",
     "simulate_serving",
     "synthetic_trace",

@@ -88,19 +88,21 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     A pool with ``step_model`` gets a :class:`LinearStepModel`; otherwise ``inference.StepModel(model,
     fabric, tp=..., ep=..., ...)``. A pool ``price`` ($/chip-hour) overrides the model's own price.
     """
+    m = pool.model or model
+    key = (str(m) if pool.step_model is None else None, pool.fabric, pool.tp, pool.ep, pool.pp, pool.dtype,
+           pool.kv_dtype, pool.step_model, pool.price)
+    hit = _STEP_MODELS.get(key)
+    if hit is not None:
+        return hit
     if pool.step_model is not None:
         kw: dict[str, Any] = dict(pool.step_model)
-        if "chips" in kw:
-            kw["chips"] = int(kw["chips"])
-        if "chips" not in kw:
-            kw["chips"] = pool.tp * pool.ep * pool.pp if pool.ep > 1 else pool.tp * pool.pp
+        kw["chips"] = int(kw.get("chips", max(pool.tp, pool.ep) * pool.pp))
         inner: StepModelLike = LinearStepModel(**kw)
     else:
-        m = pool.model or model
         if m is None:
             raise SpecError(f"pool {pool.name!r}: no model; pass --model or set 'model' in the fleet YAML")
-        key = (str(m), pool.fabric, pool.tp, pool.ep, pool.pp, pool.dtype, pool.kv_dtype)
-        inner = _STEP_MODELS.get(key)  # type: ignore[assignment]
+        ikey = key[:-2]
+        inner = _STEP_MODELS.get(ikey)  # type: ignore[assignment]
         if inner is None:
             try:
                 from inference import StepModel  # type: ignore[attr-defined]
@@ -109,18 +111,16 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
                     f"pool {pool.name!r}: inference.StepModel is not available in this build; give the pool "
                     "a 'step_model' (LinearStepModel parameters) instead of 'fabric'"
                 ) from None
-            kw = {"tp": pool.tp, "dtype": pool.dtype}
-            if pool.ep > 1:
-                kw["ep"] = pool.ep
-            if pool.pp > 1:
-                kw["pp"] = pool.pp
+            skw: dict[str, Any] = {"tp": pool.tp, "ep": pool.ep, "pp": pool.pp, "dtype": pool.dtype}
             if pool.kv_dtype is not None:
-                kw["kv_dtype"] = pool.kv_dtype
-            inner = StepModel(m, pool.fabric, **kw)
-            _STEP_MODELS[key] = inner
-    if pool.price is not None:
-        return _Priced(inner, pool.price)
-    return inner
+                skw["kv_dtype"] = pool.kv_dtype
+            inner = StepModel(m, pool.fabric, **skw)
+            _STEP_MODELS[ikey] = inner
+    out = _Priced(inner, pool.price) if pool.price is not None else inner
+    if len(_STEP_MODELS) > 1024:
+        _STEP_MODELS.clear()
+    _STEP_MODELS[key] = out
+    return out
 
 
 def _kv_capacity(pool: PoolSpec, sm: StepModelLike) -> float:
@@ -162,7 +162,7 @@ class Pool:
         self.role = spec.role
         self.index = index
         self.model = model
-        self.step = StepCache(model)
+        self.step = StepCache.of(model)
         self.n = spec.replicas
         self.offset = offset
         self.chips = int(model.chips)

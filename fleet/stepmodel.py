@@ -119,6 +119,19 @@ class StepCache:
         context_quantum: context spacing of the decode grid, tokens.
     """
 
+    _shared: dict[int, tuple[StepModelLike, StepCache]] = {}
+
+    @classmethod
+    def of(cls, model: StepModelLike) -> StepCache:
+        """The cache shared by every simulation of ``model`` (so planner runs reuse evaluations)."""
+        hit = cls._shared.get(id(model))
+        if hit is None or hit[0] is not model:
+            if len(cls._shared) > 4096:
+                cls._shared.clear()
+            hit = (model, cls(model))
+            cls._shared[id(model)] = hit
+        return hit[1]
+
     def __init__(self, model: StepModelLike, prefill_quantum: int = 64, context_quantum: int = 128) -> None:
         self.model = model
         self.pq = int(prefill_quantum)

@@ -309,3 +309,56 @@ def test_load_fleet_yaml_file_and_bundled(tmp_path):
         load_fleet(tmp_path / "missing.yaml")
     spec = load_fleet("disagg-gb200-maia200")
     assert spec.disaggregated and {p.role for p in spec.pools} == {"prefill", "decode"}
+
+
+# ---------------------------------------------------------------------------------------------- planner
+def _factory(chip, tp, ep):
+    """Two made-up chips: 'fast' (expensive) and 'slow' (cheap); 'tiny' fits only at tp 8."""
+    if chip == "tiny" and tp < 8:
+        raise CapacityError(f"tiny: weights do not fit at tp {tp}")
+    f = {"fast": (20e-6, 0.008, 8.0), "slow": (60e-6, 0.012, 3.0), "tiny": (40e-6, 0.010, 2.0)}[chip]
+    return LinearStepModel(prefill_per_token=f[0] * 8 / tp, decode_base=f[1] * 8 / tp, decode_per_seq=5e-5,
+                           decode_per_kv_token=2e-9, kv_capacity_tokens=2e5 * tp, chips=tp,
+                           cost_per_hour=f[2] * tp)
+
+
+@pytest.mark.parametrize("slo_ttft, slo_tpot", [(1.0, 0.05), (0.4, 0.03)])
+def test_planner_plan_meets_slos_in_its_own_simulation(slo_ttft, slo_tpot):
+    from fleet import plan
+
+    tr = synthetic_trace(10.0, 40.0, "azure-conv", seed=9)
+    res = plan("m", 10.0, slo_ttft, slo_tpot, ["fast", "slow", "tiny"], trace=tr, step_model_factory=_factory,
+               tps=(4, 8), batches=(64,))
+    assert res.best is not None
+    best = res.best.best
+    sms = {p.name: _factory(p.fabric, p.tp, p.ep) for p in best.fleet.pools}
+    again = simulate_serving(best.fleet, tr, slo_ttft=slo_ttft, slo_tpot=slo_tpot, step_models=sms)
+    assert again.slo_attainment >= 0.9
+    assert again.fleet_cost_per_hour == pytest.approx(best.cost_per_hour)
+    # no feasible candidate is cheaper, and every point marked feasible really met the SLOs
+    assert all(c.best.cost_per_hour >= best.cost_per_hour for c in res.candidates if c.feasible)
+    assert all(p.attainment >= 0.9 for p in res.points if p.feasible)
+    # tiny at tp4 does not fit and says so
+    assert any("does not fit" in c.reason for c in res.candidates if c.config.startswith("tiny tp4"))
+    # minimality for colocated plans: one replica fewer misses the SLOs
+    if best.mode == "colocated" and best.fleet.pools[0].replicas > 1:
+        import dataclasses
+
+        fewer = dataclasses.replace(best.fleet.pools[0], replicas=best.fleet.pools[0].replicas - 1)
+        worse = simulate_serving(dataclasses.replace(best.fleet, pools=(fewer,)), tr, slo_ttft=slo_ttft,
+                                 slo_tpot=slo_tpot, step_models=sms)
+        assert worse.slo_attainment < 0.9
+
+
+def test_planner_reports_infeasible_and_plots(tmp_path):
+    from fleet import plan
+
+    res = plan("m", 5.0, 0.5, 0.001, ["fast"], duration=20.0, step_model_factory=_factory, tps=(8,),
+               batches=(32,), seed=1)
+    assert res.best is None
+    assert all(not c.feasible and "TPOT" in c.reason for c in res.candidates)
+    res = plan("m", 5.0, 1.0, 0.05, ["fast", "slow"], duration=20.0, step_model_factory=_factory, tps=(8,),
+               batches=(32,), seed=1)
+    out = res.plot(str(tmp_path / "p.png"))
+    assert (tmp_path / "p.png").stat().st_size > 10000 and out.endswith("p.png")
+    assert "cheapest" in res.table()

@@ -1,0 +1,427 @@
+"""Deployment planning: the cheapest fleet that meets TTFT/TPOT SLOs at a request rate.
+
+:func:`plan` searches, for each candidate chip (a fabric preset the replicas run on):
+
+- **colocated** deployments over TP (x EP) degrees and batch limits; for each, the fewest replicas that
+  meet the SLOs, found by growing the count from a throughput lower bound until the simulation meets them
+  and then bisecting (assumes more replicas never hurt, true for the least-loaded router);
+- **disaggregated** deployments for every (prefill chip, decode chip) pair, each at the TP of its chip's
+  best colocated deployment (or its smallest TP that fits): first the fewest prefill replicas that meet
+  the TTFT objective with a generous decode pool, then the fewest decode replicas that meet both. The
+  prefill:decode ratio is the outcome.
+
+Every figure comes from :func:`simulate_serving` of the same synthetic trace (``rate`` x ``duration``
+under ``seed``). A deployment *meets the SLOs* when at least ``attainment`` (default 0.9, DistServe's
+convention) of its requests have TTFT <= ``slo_ttft`` and TPOT <= ``slo_tpot``. The plan is the feasible
+deployment of lowest fleet $/h (at a fixed rate, also the lowest $/token); the others are listed with why
+they lost. A plan is only ever returned from a simulation that met the SLOs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from topo import ScaleupError, SpecError
+
+from .sim import ServingResult, build_step_model, simulate_serving
+from .spec import FleetSpec, KVNetworkSpec, PoolSpec
+from .stepmodel import StepCache, StepModelLike
+from .trace import Trace, poisson_trace
+
+__all__ = ["PlanCandidate", "PlanPoint", "PlanResult", "plan"]
+
+
+@dataclass
+class PlanPoint:
+    """One simulated deployment (costs in $, times in s)."""
+
+    label: str
+    mode: str
+    fleet: FleetSpec
+    cost_per_hour: float
+    cost_per_mtok: float
+    ttft_p90: float
+    tpot_p90: float
+    latency_p90: float
+    attainment: float
+    feasible: bool
+    summary: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label, "mode": self.mode, "cost_per_hour_usd": self.cost_per_hour,
+            "cost_per_mtok_output_usd": self.cost_per_mtok, "ttft_p90_s": self.ttft_p90,
+            "tpot_p90_s": self.tpot_p90, "latency_p90_s": self.latency_p90, "slo_attainment": self.attainment,
+            "meets_slo": self.feasible,
+            "pools": [{"name": p.name, "fabric": p.fabric, "role": p.role, "tp": p.tp, "ep": p.ep,
+                       "batch": p.batch, "replicas": p.replicas} for p in self.fleet.pools],
+        }
+
+
+@dataclass
+class PlanCandidate:
+    """A deployment family (chip, TP/EP, batch, mode) with its smallest deployment meeting the SLOs."""
+
+    config: str
+    mode: str
+    best: PlanPoint | None
+    tried: list[PlanPoint]
+    reason: str = ""
+
+    @property
+    def feasible(self) -> bool:
+        return self.best is not None
+
+
+@dataclass
+class PlanResult:
+    """Outcome of :func:`plan`: the chosen deployment, the ranked candidates, and every simulated point."""
+
+    best: PlanCandidate | None
+    candidates: list[PlanCandidate]
+    points: list[PlanPoint]
+    settings: dict[str, Any]
+
+    def table(self) -> str:
+        """The ranked candidates as a text table (units in the headers)."""
+        head = (f"{'rank':>4}  {'deployment':<58} {'$/h':>9} {'$/Mtok':>8} {'TTFT p90 s':>10} "
+                f"{'TPOT p90 ms':>11} {'SLO met':>7}  why")
+        lines = [head, "-" * len(head)]
+        for i, c in enumerate(self.candidates, 1):
+            p = c.best or (c.tried[-1] if c.tried else None)
+            if p is None:
+                lines.append(f"{i:>4}  {c.config:<58} {'-':>9} {'-':>8} {'-':>10} {'-':>11} {'-':>7}  {c.reason}")
+                continue
+            lines.append(
+                f"{i:>4}  {p.label:<58} {p.cost_per_hour:>9.2f} {p.cost_per_mtok:>8.3f} {p.ttft_p90:>10.3f} "
+                f"{p.tpot_p90 * 1e3:>11.1f} {p.attainment:>7.1%}  {c.reason}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "best": self.best.best.to_dict() if self.best and self.best.best else None,
+            "candidates": [
+                {"config": c.config, "mode": c.mode, "feasible": c.feasible, "reason": c.reason,
+                 "best": c.best.to_dict() if c.best else None,
+                 "last_tried": c.tried[-1].to_dict() if c.tried and not c.best else None}
+                for c in self.candidates
+            ],
+            "points": [p.to_dict() for p in self.points],
+        }
+
+    def plot(self, path: str) -> str:
+        """Cost ($/Mtok output) vs P90 TTFT and vs P90 TPOT of every simulated deployment, with the
+        Pareto fronts and the SLOs; writes a PNG and returns its path."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        pts = [p for p in self.points if np.isfinite(p.cost_per_mtok)]
+        fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+        chosen = self.best.best if self.best else None
+        for ax, attr, slo, unit, scale in (
+            (axes[0], "ttft_p90", self.settings["slo_ttft_s"], "s", 1.0),
+            (axes[1], "tpot_p90", self.settings["slo_tpot_s"], "ms", 1e3),
+        ):
+            groups: dict[str, list[PlanPoint]] = {}
+            for p in pts:
+                groups.setdefault(p.label.split(" x")[0] if p.mode == "colocated" else "disagg " +
+                                  p.label.split(" -> ")[0].split()[1] + "->" + p.label.split(" -> ")[1].split()[1],
+                                  []).append(p)
+            cmap = plt.get_cmap("tab20")
+            for gi, (gname, gp) in enumerate(sorted(groups.items())):
+                x = np.array([getattr(p, attr) * scale for p in gp])
+                y = np.array([p.cost_per_mtok for p in gp])
+                ok = np.array([p.feasible for p in gp])
+                col = cmap(gi % 20)
+                ax.scatter(x[ok], y[ok], s=28, color=col, label=gname)
+                ax.scatter(x[~ok], y[~ok], s=28, facecolors="none", edgecolors=[col])
+            xs = np.array([getattr(p, attr) * scale for p in pts])
+            ys = np.array([p.cost_per_mtok for p in pts])
+            order = np.lexsort((ys, xs))
+            fx, fy, best = [], [], np.inf
+            for i in order:
+                if ys[i] < best:
+                    best = ys[i]
+                    fx.append(xs[i])
+                    fy.append(ys[i])
+            ax.step(fx, fy, where="post", color="k", lw=1.2, label="Pareto front")
+            ax.axvline(slo * scale, color="r", ls="--", lw=1, label=f"SLO {slo * scale:g} {unit}")
+            if chosen is not None:
+                ax.scatter([getattr(chosen, attr) * scale], [chosen.cost_per_mtok], marker="*", s=260,
+                           color="gold", edgecolors="k", zorder=5, label="plan")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(f"P90 {'TTFT' if attr == 'ttft_p90' else 'TPOT'} ({unit})")
+            ax.set_ylabel("cost ($ per million output tokens)")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[1].legend(fontsize=7, loc="best")
+        s = self.settings
+        fig.suptitle(f"scaleup plan: {s['model']} at {s['rate_rps']:g} req/s (filled: meets SLOs at "
+                     f"{s['attainment']:.0%}; hollow: misses)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
+
+def _mean_lengths(trace: Trace) -> tuple[float, float]:
+    return float(trace.prompt.mean()), float(trace.output.mean())
+
+
+def plan(
+    model: Any,
+    rate: float,
+    slo_ttft: float,
+    slo_tpot: float,
+    candidates: Sequence[str],
+    *,
+    prices: dict[str, float] | None = None,
+    duration: float = 60.0,
+    workload: str = "azure-conv",
+    trace: Trace | None = None,
+    seed: int = 0,
+    attainment: float = 0.9,
+    tps: Sequence[int] = (1, 2, 4, 8),
+    eps: Sequence[int] = (1,),
+    batches: Sequence[int] = (32, 128),
+    modes: Sequence[str] = ("colocated", "disaggregated"),
+    prefill_batch: int = 16,
+    token_budget: int = 8192,
+    kv_network: KVNetworkSpec | None = None,
+    router: str | Callable = "least-loaded",
+    max_replicas: int = 512,
+    step_model_factory: Callable[[str, int, int], StepModelLike] | None = None,
+) -> PlanResult:
+    """Find the cheapest deployment of ``model`` meeting the SLOs at ``rate`` (see the module docstring).
+
+    Args:
+        model: model name or spec (for ``inference.StepModel``).
+        rate: request rate, requests/s.
+        slo_ttft, slo_tpot: objectives, s.
+        candidates: chip / fabric preset names, e.g. ``["maia200", "gb200-nvl72", "dgx-h100"]``.
+        prices: $ per chip-hour by candidate name (default: inference's cost model).
+        duration: simulated trace length, s. workload, trace, seed: the requests (a given ``trace`` wins).
+        attainment: fraction of requests that must meet both SLOs.
+        tps, eps, batches: TP and EP degrees and batch limits searched.
+        modes: ``colocated`` and/or ``disaggregated``.
+        prefill_batch, token_budget: prefill pool batch limit and tokens per iteration.
+        kv_network: KV network of disaggregated deployments (default 400 Gb/s per replica, 2 us).
+        router: router used in every simulation.
+        max_replicas: largest pool searched.
+        step_model_factory: ``(chip, tp, ep) -> step model``; default ``inference.StepModel``.
+
+    Returns:
+        :class:`PlanResult`; ``best`` is None when nothing meets the SLOs within ``max_replicas``.
+    """
+    if not candidates:
+        raise SpecError("candidates: give at least one chip/fabric preset, e.g. maia200,gb200-nvl72")
+    if not (0 < attainment <= 1):
+        raise SpecError(f"attainment: must be in (0, 1], got {attainment!r}")
+    bad = set(modes) - {"colocated", "disaggregated"}
+    if bad:
+        raise SpecError(f"modes: unknown {sorted(bad)}; use colocated and/or disaggregated")
+    prices = dict(prices or {})
+    if trace is None:
+        trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
+    kvspec = kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6)
+    p_mean, o_mean = _mean_lengths(trace)
+    p_med = float(np.median(trace.prompt))
+    ctx = p_mean + o_mean / 2
+    models: dict[tuple[str, int, int], StepModelLike | str] = {}
+
+    def get_model(chip: str, tp: int, ep: int) -> StepModelLike | str:
+        key = (chip, tp, ep)
+        if key not in models:
+            try:
+                if step_model_factory is not None:
+                    m = step_model_factory(chip, tp, ep)
+                else:
+                    m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, price=prices.get(chip)),
+                                         model)
+                if m.max_batch(int(p_mean + o_mean)) < 1:
+                    models[key] = "KV cache of one mean request does not fit next to the weights"
+                else:
+                    models[key] = m
+            except ScaleupError as exc:
+                models[key] = f"does not fit: {exc}"
+        return models[key]
+
+    points: list[PlanPoint] = []
+
+    def evaluate(label: str, mode: str, pools: list[PoolSpec], sms: dict[str, StepModelLike],
+                 criterion: str = "both") -> tuple[PlanPoint | None, bool, str]:
+        fl = FleetSpec(pools=tuple(pools), kv_network=kvspec, name=label)
+        try:
+            res: ServingResult = simulate_serving(fl, trace, model=model, slo_ttft=slo_ttft, slo_tpot=slo_tpot,
+                                                  router=router, step_models=sms)
+        except ScaleupError as exc:
+            return None, False, str(exc)
+        s = res.summary()
+        met = res.slo_attainment >= attainment
+        pt = PlanPoint(label, mode, fl, res.fleet_cost_per_hour, res.cost_per_mtok, s["ttft_p90_s"],
+                       s["tpot_p90_s"], s["latency_p90_s"], res.slo_attainment, met, s)
+        points.append(pt)
+        if criterion == "ttft":
+            ok = float(np.mean(res.ttft <= slo_ttft)) >= attainment
+        else:
+            ok = met
+        return pt, ok, ""
+
+    def min_replicas(make: Callable[[int], tuple[str, list[PoolSpec]]], sms: dict[str, StepModelLike],
+                     lo_guess: int, mode: str, criterion: str = "both") -> tuple[PlanPoint | None, list, str]:
+        """Fewest replicas (of the pool ``make`` varies) passing ``criterion``; (point, tried, reason)."""
+        tried: list[PlanPoint] = []
+        n = max(1, min(lo_guess, max_replicas))
+        fail_n = 0
+        ok_pt: PlanPoint | None = None
+        ok_n = 0
+        last_reason = ""
+        while True:
+            label, pools = make(n)
+            pt, ok, err = evaluate(label, mode, pools, sms, criterion)
+            if pt is None:
+                return None, tried, err
+            tried.append(pt)
+            if ok:
+                ok_pt, ok_n = pt, n
+                break
+            fail_n = n
+            last_reason = (f"misses the SLOs even at {n} replicas (attainment {pt.attainment:.0%}, "
+                           f"P90 TTFT {pt.ttft_p90:.3g} s, P90 TPOT {pt.tpot_p90 * 1e3:.3g} ms)")
+            if n >= max_replicas:
+                return None, tried, last_reason
+            n = min(max_replicas, max(n + 1, math.ceil(n * 1.5)))
+        while ok_n - fail_n > 1:
+            mid = (ok_n + fail_n) // 2
+            label, pools = make(mid)
+            pt, ok, _ = evaluate(label, mode, pools, sms, criterion)
+            if pt is None:
+                break
+            tried.append(pt)
+            if ok:
+                ok_pt, ok_n = pt, mid
+            else:
+                fail_n = mid
+        return ok_pt, tried, ""
+
+    def busy_per_request(m: StepModelLike, batch: int) -> tuple[float, float, float]:
+        """(prefill s, decode s) of replica time one mean request costs at full batching, and TPOT floor."""
+        sc = StepCache.of(m)
+        kcap = max(1.0, max(m.max_batch(c) * c for c in (1024, 4096, 16384)))
+        b = max(1, min(batch, int(kcap // max(1.0, p_mean + o_mean))))
+        k = max(1, int(token_budget // max(1.0, p_mean)))
+        pre = sc.prefill(p_mean * k, k) / k
+        dec = max(o_mean - 1, 0) * sc.decode1(b, ctx) / b
+        return pre, dec, sc.decode1(1, ctx)
+
+    cands: list[PlanCandidate] = []
+    best_colocated_tp: dict[str, int] = {}
+    # ------------------------------------------------------------------ colocated
+    if "colocated" in modes:
+        for chip in candidates:
+            best_cost = np.inf
+            for tp in tps:
+                for ep in eps:
+                    m = get_model(chip, tp, ep)
+                    for batch in batches:
+                        cfg = f"{chip} tp{tp}" + (f" ep{ep}" if ep > 1 else "") + f" b{batch}"
+                        if isinstance(m, str):
+                            cands.append(PlanCandidate(cfg, "colocated", None, [], m))
+                            break
+                        pre, dec, tpot1 = busy_per_request(m, batch)
+                        ttft1 = StepCache.of(m).prefill(p_med, 1)
+                        if attainment > 0.5 and tpot1 > slo_tpot:
+                            cands.append(PlanCandidate(cfg, "colocated", None, [],
+                                                       f"TPOT at batch 1 is {tpot1 * 1e3:.3g} ms > SLO"))
+                            break
+                        if attainment > 0.5 and ttft1 > slo_ttft:
+                            cands.append(PlanCandidate(cfg, "colocated", None, [],
+                                                       f"prefill of a median prompt takes {ttft1:.3g} s > TTFT SLO"))
+                            break
+                        lo = max(1, math.floor(rate * (pre + dec)))
+
+                        def make(n: int, chip=chip, tp=tp, ep=ep, batch=batch, cfg=cfg):
+                            return f"{cfg} x{n}", [PoolSpec(name="pool", fabric=chip, tp=tp, ep=ep, batch=batch,
+                                                            replicas=n, token_budget=token_budget)]
+
+                        pt, tried, why = min_replicas(make, {"pool": m}, lo, "colocated")
+                        cands.append(PlanCandidate(cfg, "colocated", pt, tried, why))
+                        if pt is not None and pt.cost_per_hour < best_cost:
+                            best_cost = pt.cost_per_hour
+                            best_colocated_tp[chip] = tp
+    # ------------------------------------------------------------------ disaggregated
+    if "disaggregated" in modes:
+        def chip_tp(chip: str) -> int | None:
+            if chip in best_colocated_tp:
+                return best_colocated_tp[chip]
+            for tp in sorted(tps):
+                if not isinstance(get_model(chip, tp, 1), str):
+                    return tp
+            return None
+
+        dbatch = max(batches)
+        for pchip in candidates:
+            for dchip in candidates:
+                ptp, dtp = chip_tp(pchip), chip_tp(dchip)
+                cfg = f"P {pchip} tp{ptp} -> D {dchip} tp{dtp} b{dbatch}"
+                if ptp is None or dtp is None:
+                    cands.append(PlanCandidate(cfg, "disaggregated", None, [],
+                                               f"{pchip if ptp is None else dchip}: no TP degree fits"))
+                    continue
+                pm, dm = get_model(pchip, ptp, 1), get_model(dchip, dtp, 1)
+                assert not isinstance(pm, str) and not isinstance(dm, str)
+                pre, _, _ = busy_per_request(pm, prefill_batch)
+                _, dec, tpot1 = busy_per_request(dm, dbatch)
+                if attainment > 0.5 and tpot1 > slo_tpot:
+                    cands.append(PlanCandidate(cfg, "disaggregated", None, [],
+                                               f"decode TPOT at batch 1 is {tpot1 * 1e3:.3g} ms > SLO"))
+                    continue
+                sms = {"prefill": pm, "decode": dm}
+                nd_big = min(max_replicas, 2 * max(1, math.ceil(rate * dec)) + 1)
+
+                def pools(n_p: int, n_d: int, pchip=pchip, dchip=dchip, ptp=ptp, dtp=dtp):
+                    return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, role="prefill", replicas=n_p,
+                                     batch=prefill_batch, token_budget=token_budget),
+                            PoolSpec(name="decode", fabric=dchip, tp=dtp, role="decode", replicas=n_d, batch=dbatch)]
+
+                def label(n_p: int, n_d: int, pchip=pchip, dchip=dchip, ptp=ptp, dtp=dtp):
+                    return f"P {pchip} tp{ptp} x{n_p} -> D {dchip} tp{dtp} b{dbatch} x{n_d}"
+
+                ppt, tried1, why = min_replicas(lambda n, nd=nd_big: (label(n, nd), pools(n, nd)), sms,
+                                                max(1, math.floor(rate * pre)), "disaggregated", "ttft")
+                if ppt is None:
+                    cands.append(PlanCandidate(cfg, "disaggregated", None, tried1, "prefill pool: " + why))
+                    continue
+                n_p = ppt.fleet.pools[0].replicas
+                dpt, tried2, why = min_replicas(lambda n, n_p=n_p: (label(n_p, n), pools(n_p, n)), sms,
+                                                max(1, math.floor(rate * dec)), "disaggregated")
+                cands.append(PlanCandidate(cfg, "disaggregated", dpt, tried1 + tried2,
+                                           "decode pool: " + why if dpt is None else ""))
+    # ------------------------------------------------------------------ rank and explain
+    feas = sorted([c for c in cands if c.best is not None],
+                  key=lambda c: (c.best.cost_per_hour, c.best.cost_per_mtok, c.config))
+    infeas = [c for c in cands if c.best is None]
+    best = feas[0] if feas else None
+    if best is not None:
+        best.reason = "cheapest meeting the SLOs"
+        for c in feas[1:]:
+            d = c.best.cost_per_hour - best.best.cost_per_hour
+            c.reason = f"costs ${d:.2f}/h more (+{d / best.best.cost_per_hour:.0%})"
+            if c.best.cost_per_hour == best.best.cost_per_hour:
+                c.reason = "same $/h; more $/Mtok over this trace" if c.best.cost_per_mtok > best.best.cost_per_mtok \
+                    else "same cost; ranked by name"
+    for c in infeas:
+        c.reason = c.reason or "misses the SLOs"
+    settings = {"model": str(getattr(model, "name", model)), "rate_rps": rate, "slo_ttft_s": slo_ttft,
+                "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
+                "workload": workload, "seed": seed, "candidates": list(candidates), "simulations": len(points)}
+    return PlanResult(best, feas + infeas, points, settings)
