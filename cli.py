@@ -195,6 +195,118 @@ def plot_cmd(results: str, kind: str, x: str | None, y: str | None, hue: str | N
 
 # ====================================================================== serving commands (issue 7)
 # (serving section: `scaleup serve`, `scaleup plan`)
+def _time_opt(value: str, field: str) -> float:
+    from topo import parse_positive
+
+    return parse_positive(value, "time", field)
+
+
+@main.command("serve")
+@click.option("--model", "model", default=None, help="model preset or YAML (default: the fleet's 'model')")
+@click.option("--fleet", "fleet_path", required=True,
+              help="FLEET.yaml path or a bundled fleet (disagg-gb200-maia200, colocated-maia200)")
+@click.option("--rate", default=None, type=float, help="Poisson arrival rate, requests/s (without --trace)")
+@click.option("--duration", default="600s", show_default=True, help="arrival window (e.g. 600s, 10min)")
+@click.option("--slo-ttft", default="1s", show_default=True, help="time-to-first-token objective")
+@click.option("--slo-tpot", default="50ms", show_default=True, help="time-per-output-token objective")
+@click.option("--trace", "trace_path", default=None, help="CSV trace: arrival_s,prompt_tokens,output_tokens")
+@click.option("--workload", default="azure-conv", show_default=True,
+              help="synthetic lengths: azure-conv, azure-code, sharegpt")
+@click.option("--router", default="least-loaded", show_default=True,
+              help="round-robin | least-loaded | shortest-expected | cost-aware | module:function")
+@click.option("--seed", default=0, show_default=True, type=int, help="seed of the synthetic trace")
+@click.option("--json", "as_json", is_flag=True, help="print the figures (and queue series) as JSON")
+@click.option("--out", "out_csv", default=None, help="write per-request results to this CSV")
+def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path, workload, router, seed, as_json,
+              out_csv) -> None:
+    """Simulate serving a request stream on a fleet (fleet.simulate_serving)."""
+    import json
+
+    import fleet as fl
+
+    trace = fl.load_trace(trace_path) if trace_path else None
+    if trace is None and rate is None:
+        raise ScaleupError("--rate: give a request rate (requests/s) or a --trace file")
+    res = fl.simulate_serving(fleet_path, trace, model=model, rate=rate, duration=_time_opt(duration, "--duration"),
+                              workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
+                              slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, seed=seed)
+    if out_csv:
+        import csv
+
+        with open(out_csv, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["arrival_s", "prompt_tokens", "output_tokens", "ttft_s", "tpot_s", "latency_s",
+                        "queue_s", "kv_transfer_s", "prefill_replica", "decode_replica", "met_slo"])
+            for row in zip(res.arrival.tolist(), res.prompt.tolist(), res.output.tolist(), res.ttft.tolist(),
+                           res.tpot.tolist(), res.latency.tolist(), res.queue_delay.tolist(), res.kv_time.tolist(),
+                           res.prefill_replica.tolist(), res.decode_replica.tolist(), res.met_slo.tolist()):
+                w.writerow(row)
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), indent=2))
+    else:
+        click.echo(res.table())
+
+
+@main.command("plan")
+@click.option("--model", "model", required=True, help="model preset or YAML path")
+@click.option("--rate", required=True, type=float, help="request rate to serve, requests/s")
+@click.option("--slo-ttft", default="1s", show_default=True, help="time-to-first-token objective")
+@click.option("--slo-tpot", default="50ms", show_default=True, help="time-per-output-token objective")
+@click.option("--candidates", default="maia200,gb200-nvl72,dgx-h100", show_default=True,
+              help="comma-separated chip/fabric presets")
+@click.option("--prices", "prices_path", default=None, help="YAML of $ per chip-hour by candidate")
+@click.option("--duration", default="60s", show_default=True, help="simulated trace length per candidate")
+@click.option("--workload", default="azure-conv", show_default=True, help="azure-conv, azure-code, sharegpt")
+@click.option("--attainment", default=0.9, show_default=True, type=float,
+              help="fraction of requests that must meet both SLOs")
+@click.option("--tp", "tps", default="1,2,4,8", show_default=True, help="TP degrees to search")
+@click.option("--ep", "eps", default="1", show_default=True, help="EP degrees to search")
+@click.option("--batch", "batches", default="32,128", show_default=True, help="batch limits to search")
+@click.option("--modes", default="colocated,disaggregated", show_default=True, help="deployment modes")
+@click.option("--router", default="least-loaded", show_default=True, help="router of every simulation")
+@click.option("--seed", default=0, show_default=True, type=int, help="seed of the synthetic trace")
+@click.option("--plot", "plot_path", is_flag=False, flag_value="plan.png", default=None,
+              help="draw cost vs latency with the Pareto front (PNG; default plan.png)")
+@click.option("--json", "as_json", is_flag=True, help="print the plan and every point as JSON")
+def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration, workload, attainment, tps, eps,
+             batches, modes, router, seed, plot_path, as_json) -> None:
+    """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan)."""
+    import json
+
+    import fleet as fl
+
+    def ints(text: str, name: str) -> tuple[int, ...]:
+        try:
+            vals = tuple(int(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            raise ScaleupError(f"{name}: expected comma-separated integers, got {text!r}") from None
+        if not vals or min(vals) < 1:
+            raise ScaleupError(f"{name}: expected integers >= 1, got {text!r}")
+        return vals
+
+    res = fl.plan(model, rate, _time_opt(slo_ttft, "--slo-ttft"), _time_opt(slo_tpot, "--slo-tpot"),
+                  [c.strip() for c in candidates.split(",") if c.strip()],
+                  prices=fl.load_prices(prices_path) if prices_path else None,
+                  duration=_time_opt(duration, "--duration"), workload=workload, seed=seed, attainment=attainment,
+                  tps=ints(tps, "--tp"), eps=ints(eps, "--ep"), batches=ints(batches, "--batch"),
+                  modes=[m.strip() for m in modes.split(",") if m.strip()], router=router)
+    if plot_path:
+        res.plot(plot_path)
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), indent=2))
+        return
+    s = res.settings
+    click.echo(f"{s['model']} at {s['rate_rps']:g} req/s, SLOs TTFT <= {s['slo_ttft_s'] * 1e3:g} ms and TPOT <= "
+               f"{s['slo_tpot_s'] * 1e3:g} ms for {s['attainment']:.0%} of requests; {s['requests']} requests "
+               f"({s['workload']}, {s['duration_s']:g} s), {s['simulations']} simulations")
+    if res.best is None:
+        click.echo("no deployment meets the SLOs within the search; closest candidates:")
+    else:
+        b = res.best.best
+        click.echo(f"plan: {b.label}  (${b.cost_per_hour:,.2f}/h, ${b.cost_per_mtok:.3f} per M output tokens)")
+    click.echo(res.table())
+    if plot_path:
+        click.echo(f"plot: {plot_path}")
 
 
 if __name__ == "__main__":

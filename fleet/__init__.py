@@ -16,7 +16,7 @@ Public API:
 """
 
 from .kvnet import KVNetwork, build_kv_fabric
-from .plan import PlanCandidate, PlanPoint, PlanResult, plan
+from .plan import PlanCandidate, PlanPoint, PlanResult, load_prices, plan
 from .routers import ROUTERS, CostAware, LeastLoaded, RoundRobin, ShortestExpected, get_router
 from .sim import Pool, RequestView, ServingResult, build_step_model, simulate_serving
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec, bundled_fleets, fleet_from_dict, load_fleet
@@ -51,6 +51,7 @@ __all__ = [
     "fleet_from_dict",
     "get_router",
     "load_fleet",
+    "load_prices",
     "load_trace",
     "plan",
     "poisson_trace",

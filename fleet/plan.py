@@ -33,7 +33,33 @@ from .spec import FleetSpec, KVNetworkSpec, PoolSpec
 from .stepmodel import StepCache, StepModelLike
 from .trace import Trace, poisson_trace
 
-__all__ = ["PlanCandidate", "PlanPoint", "PlanResult", "plan"]
+__all__ = ["PlanCandidate", "PlanPoint", "PlanResult", "load_prices", "plan"]
+
+
+def load_prices(path: str) -> dict[str, float]:
+    """Read a prices YAML: ``{chip or fabric preset: $ per chip-hour}`` (numbers or ``"$2.50"``)."""
+    from pathlib import Path
+
+    import yaml
+
+    from topo import parse_quantity
+
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(f"prices: file {path!r} not found")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"prices {p.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(d, dict):
+        raise SpecError(f"prices {p.name}: must map chip names to $ per chip-hour, e.g. 'maia200: 3.0'")
+    out = {}
+    for k, v in d.items():
+        v = v.strip().lstrip("$") if isinstance(v, str) else v
+        out[str(k)] = parse_quantity(v, "number", f"prices.{k}")
+        if out[str(k)] < 0:
+            raise SpecError(f"prices.{k}: must be >= 0 $ per chip-hour, got {v!r}")
+    return out
 
 
 @dataclass

@@ -684,6 +684,37 @@ class ServingResult:
                 out[f"{name}_{k}_s"] = v
         return out
 
+    def table(self) -> str:
+        """A human-readable report: headline figures, latency percentiles, pools (units in labels)."""
+        s = self.summary()
+        out = [
+            f"requests {self.n}   offered {s['offered_rate_rps']:.2f} req/s   makespan {self.makespan:.1f} s   "
+            f"SLOs: TTFT <= {self.slo_ttft * 1e3:g} ms, TPOT <= {self.slo_tpot * 1e3:g} ms",
+            f"throughput {s['throughput_rps']:.2f} req/s, {s['output_tokens_per_s']:,.0f} output tokens/s   "
+            f"goodput {s['goodput_rps']:.2f} req/s   SLO attainment {s['slo_attainment']:.1%}",
+            f"fleet ${self.fleet_cost_per_hour:,.2f}/h   cost ${s['cost_per_mtok_output_usd']:.3f} per M output "
+            f"tokens (${s['cost_per_mtok_total_usd']:.3f} per M prompt+output tokens)",
+            "",
+            f"{'latency':<22}{'mean':>10}{'P50':>10}{'P90':>10}{'P99':>10}",
+        ]
+        for name, key, scale in (("TTFT ms", "ttft", 1e3), ("TPOT ms", "tpot", 1e3),
+                                 ("end-to-end s", "latency", 1.0), ("queueing ms", "queue_delay", 1e3),
+                                 ("KV transfer ms", "kv_time", 1e3)):
+            if not np.isfinite(s[f"{key}_mean_s"]):
+                continue
+            out.append(f"{name:<22}" + "".join(f"{s[f'{key}_{q}_s'] * scale:>10.3f}"
+                                                 for q in ("mean", "p50", "p90", "p99")))
+        out += ["", f"{'pool':<20}{'role':<11}{'replicas':>9}{'chips':>7}{'$/h':>11}{'requests':>10}"
+                    f"{'util mean':>10}{'util max':>10}{'max queue':>10}"]
+        for p in self.pools:
+            out.append(f"{p['name']:<20}{p['role']:<11}{p['replicas']:>9}{p['chips_per_replica'] * p['replicas']:>7}"
+                       f"{p['cost_per_hour_usd']:>11,.2f}{p['requests']:>10}{p['mean_utilisation']:>10.1%}"
+                       f"{p['max_utilisation']:>10.1%}{p['max_queue']:>10}")
+        if self.kv_transfers:
+            out.append(f"KV transfers {self.kv_transfers}, {float(self.kv_link_bytes.sum()) / 1e9:,.1f} GB "
+                       f"link-bytes, {self.extra.get('kv_solves', 0)} max-min solves")
+        return "\n".join(out)
+
     def to_dict(self) -> dict[str, Any]:
         """Summary plus per-pool figures and queue-length series (JSON-ready)."""
         d = self.summary()
