@@ -1,1 +1,70 @@
-"""collectives package."""
+"""collectives: algorithms compiled to flow schedules, simulated with contention, reported like nccl-tests.
+
+Public names:
+- :func:`all_reduce`, :func:`all_gather`, :func:`reduce_scatter`, :func:`all_to_all`, :func:`broadcast`,
+  :func:`reduce`, :func:`send_recv` -> :class:`CollectiveResult` (``.time`` s, ``.algbw``/``.busbw``
+  bytes/s, ``.bound`` s, ``.algorithm``, ``.schedule``, ``.link_stats``).
+- :class:`AllReduce`, :class:`AllGather`, ... and :func:`run` for many collectives at once.
+- :data:`ALGORITHMS` ``[(collective, name)] -> fn(group, size, fabric, **opts) -> Schedule``.
+- :mod:`collectives.bounds`: alpha-beta closed forms and lower bounds.
+- :class:`Schedule`, :class:`Phase`, :func:`verify` (symbolic correctness check of a schedule).
+"""
+
+from . import bounds
+from .algorithms import ALGORITHMS, COLLECTIVES, DESCRIPTIONS, algorithms_for, describe, double_btree
+from .api import (
+    BUSBW_FACTOR,
+    AllGather,
+    AllReduce,
+    AllToAll,
+    Broadcast,
+    CollectiveResult,
+    LinkStats,
+    Op,
+    Reduce,
+    ReduceScatter,
+    SendRecv,
+    all_gather,
+    all_reduce,
+    all_to_all,
+    broadcast,
+    collective,
+    reduce,
+    reduce_scatter,
+    run,
+    send_recv,
+)
+from .schedule import Phase, Schedule, verify
+
+__all__ = [
+    "ALGORITHMS",
+    "BUSBW_FACTOR",
+    "COLLECTIVES",
+    "DESCRIPTIONS",
+    "AllGather",
+    "AllReduce",
+    "AllToAll",
+    "Broadcast",
+    "CollectiveResult",
+    "LinkStats",
+    "Op",
+    "Phase",
+    "Reduce",
+    "ReduceScatter",
+    "Schedule",
+    "SendRecv",
+    "algorithms_for",
+    "all_gather",
+    "all_reduce",
+    "all_to_all",
+    "bounds",
+    "broadcast",
+    "collective",
+    "describe",
+    "double_btree",
+    "reduce",
+    "reduce_scatter",
+    "run",
+    "send_recv",
+    "verify",
+]

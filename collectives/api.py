@@ -1,0 +1,534 @@
+"""Public API: one function per collective, op classes, and :func:`run` for concurrent collectives.
+
+Sizes and bus bandwidth follow nccl-tests (PERFORMANCE.md): ``size`` is the buffer for all-reduce,
+broadcast and reduce, the gathered output for all-gather, the input for reduce-scatter, the per-rank send
+buffer for all-to-all, the message for send/recv. ``algbw = size / time``; ``busbw = algbw x factor``
+with factor 2(n-1)/n for all-reduce, (n-1)/n for all-gather, reduce-scatter and all-to-all, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import traffic
+from topo import Fabric, ScheduleError, parse_positive
+
+from . import bounds
+from .algorithms import ALGORITHMS, COLLECTIVES, algorithms_for
+from .schedule import Schedule
+
+#: schedules with at most this many flows run in exact dependency mode when ``mode="auto"``
+EXACT_MAX_FLOWS = 20_000
+#: ``algorithm="auto"`` skips candidates whose largest step has more flows than this (reported)
+AUTO_MAX_STEP_FLOWS = 1_000_000
+
+BUSBW_FACTOR = {
+    "all_reduce": lambda n: 2 * (n - 1) / n,
+    "all_gather": lambda n: (n - 1) / n,
+    "reduce_scatter": lambda n: (n - 1) / n,
+    "all_to_all": lambda n: (n - 1) / n,
+    "broadcast": lambda n: 1.0,
+    "reduce": lambda n: 1.0,
+    "send_recv": lambda n: 1.0,
+}
+
+
+@dataclass
+class LinkStats:
+    """Per-link traffic of one simulation (arrays indexed by fabric edge id).
+
+    Attributes:
+        link_bytes: bytes carried by each directed link.
+        link_busy: seconds each link carried traffic.
+        capacity: bytes/s the engine shared on each link.
+        time: the simulated duration, s.
+    """
+
+    link_bytes: np.ndarray
+    link_busy: np.ndarray
+    capacity: np.ndarray
+    time: float
+
+    @property
+    def utilisation(self) -> np.ndarray:
+        """Mean utilisation of each link over the run (0..1)."""
+        if self.time <= 0:
+            return np.zeros_like(self.link_bytes)
+        return self.link_bytes / (self.capacity * self.time)
+
+    @property
+    def max_utilisation(self) -> float:
+        u = self.utilisation
+        return float(u.max()) if len(u) else 0.0
+
+    @property
+    def total_bytes(self) -> float:
+        return float(self.link_bytes.sum())
+
+
+@dataclass
+class CollectiveResult:
+    """Outcome of one collective.
+
+    Attributes:
+        collective: e.g. ``"all_reduce"``. algorithm: the algorithm run (the winner for ``auto``).
+        size: bytes (nccl-tests convention). n: ranks. time: simulated time, s.
+        algbw, busbw: bytes/s (nccl-tests definitions).
+        bound: alpha-beta time of the algorithm's steps on this fabric with no other traffic, s.
+        schedule: the compiled :class:`Schedule`. link_stats: :class:`LinkStats`.
+        mode: ``"exact"`` or ``"steps"``. candidates: for ``auto``, {algorithm: time s or reason skipped}.
+    """
+
+    collective: str
+    algorithm: str
+    size: float
+    n: int
+    time: float
+    bound: float
+    schedule: Schedule | None
+    link_stats: LinkStats | None
+    mode: str
+    candidates: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def algbw(self) -> float:
+        return self.size / self.time if self.time > 0 else float("inf")
+
+    @property
+    def busbw(self) -> float:
+        return self.algbw * BUSBW_FACTOR[self.collective](self.n)
+
+    @property
+    def efficiency(self) -> float:
+        """bound / time (1 = the algorithm runs at its alpha-beta time)."""
+        return self.bound / self.time if self.time > 0 else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"collective": self.collective, "algorithm": self.algorithm, "size": self.size, "n": self.n,
+                "time": self.time, "algbw": self.algbw, "busbw": self.busbw, "bound": self.bound,
+                "efficiency": self.efficiency, "mode": self.mode}
+
+
+# ---------------------------------------------------------------------- validation
+def _group(fab: Fabric, group) -> np.ndarray:
+    if group is None:
+        return np.arange(fab.n_chips, dtype=np.int64)
+    if isinstance(group, (str, bytes)) or not hasattr(group, "__iter__"):
+        raise ScheduleError(f"group: expected a list of chips (ranks or node ids), got {group!r}")
+    items = list(group)
+    if not items:
+        raise ScheduleError("group: is empty; name at least one chip")
+    idx = []
+    for x in items:
+        if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+            if not 0 <= int(x) < fab.n_chips:
+                raise ScheduleError(
+                    f"group: chip {int(x)} does not exist in {fab.name!r}; ranks are 0..{fab.n_chips - 1}")
+            idx.append(int(x))
+            continue
+        i = fab.node_index.get(x)
+        if i is None or i >= fab.n_chips:
+            raise ScheduleError(
+                f"group: {x!r} is not a chip of {fab.name!r}; use ranks 0..{fab.n_chips - 1} or chip ids "
+                f"such as {fab.chips[0]!r}")
+        idx.append(i)
+    arr = np.asarray(idx, dtype=np.int64)
+    if len(np.unique(arr)) != len(arr):
+        raise ScheduleError("group: names a chip more than once")
+    return arr
+
+
+def _size(size) -> float:
+    try:
+        v = parse_positive(size, "size", "size") if isinstance(size, str) else float(size)
+    except (TypeError, ValueError):
+        raise ScheduleError(f"size: expected bytes (a number or e.g. '64MiB'), got {size!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise ScheduleError(f"size: must be > 0 bytes, got {size!r}")
+    return float(v)
+
+
+def _lookup(collective: str, algorithm: str):
+    fn = ALGORITHMS.get((collective, algorithm))
+    if fn is None:
+        valid = ", ".join(algorithms_for(collective) + ["auto"])
+        raise ScheduleError(f"algorithm: {algorithm!r} is not an algorithm for {collective}; valid: {valid}")
+    return fn
+
+
+def _accepted(fn, opts: dict) -> dict:
+    params = inspect.signature(fn).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()) and fn.__name__ == "fn":
+        return {k: v for k, v in opts.items() if k in ("root", "chunks")}
+    return {k: v for k, v in opts.items() if k in params}
+
+
+# ---------------------------------------------------------------------- simulation
+_RUN_KEYS = ("mode", "overhead", "reduce_bandwidth", "routing", "seed", "stats")
+
+
+def _split_opts(opts: dict) -> tuple[dict, dict]:
+    run = {k: opts.pop(k) for k in list(opts) if k in _RUN_KEYS}
+    return opts, run
+
+
+def _reduce_bw(fab: Fabric, rb) -> float | None:
+    if rb in (None, False, 0):
+        return None
+    if rb is True or rb == "chip":
+        c = fab.chip
+        if not c.hbm_bandwidth > 0:
+            raise ScheduleError(f"reduce_bandwidth='chip': chip {c.name!r} has no hbm_bandwidth; give bytes/s")
+        # a reduction reads two operands and writes one: 3 bytes of memory traffic per byte reduced
+        return c.hbm_bandwidth * c.memory_efficiency / 3.0
+    v = parse_positive(rb, "bandwidth", "reduce_bandwidth") if isinstance(rb, str) else float(rb)
+    if not v > 0:
+        raise ScheduleError(f"reduce_bandwidth: must be > 0 bytes/s, 'chip' or None, got {rb!r}")
+    return v
+
+
+def _step_extras(steps, overhead: float, rbw: float | None) -> np.ndarray:
+    """Per-step software overhead (x the most messages one rank sends) plus reduction compute, s."""
+    out = np.zeros(len(steps))
+    if not overhead and not rbw:
+        return out
+    for k, (src, _dst, _size, _key, comp) in enumerate(steps):
+        if overhead and len(src):
+            out[k] += overhead * np.bincount(src).max()
+        if rbw:
+            out[k] += comp / rbw
+    return out
+
+
+def _max_step_flows(s: Schedule) -> int:
+    return max((len(src) for src, *_ in s.steps()), default=0)
+
+
+def _choose_mode(schedules: Sequence[Schedule], mode: str, overhead: float, rbw) -> str:
+    if mode not in ("auto", "exact", "steps"):
+        raise ScheduleError(f"mode: must be 'auto', 'exact' or 'steps', got {mode!r}")
+    extras = bool(overhead) or bool(rbw)
+    if mode == "exact" and extras:
+        raise ScheduleError("mode='exact' does not model overhead or reduce_bandwidth (per-step costs); use 'steps'")
+    if mode != "auto":
+        return mode
+    if extras:
+        return "steps"
+    return "exact" if sum(s.n_flows for s in schedules) <= EXACT_MAX_FLOWS else "steps"
+
+
+def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: str, seed: int,
+              overhead: float, rbw: float | None, stats: bool = True):
+    """Run schedules concurrently; returns (per-schedule times, total time, LinkStats)."""
+    if mode == "exact":
+        parts = [s.flow_arrays() for s in schedules]
+        off = 0
+        src, dst, size, ptrs, idxs, owner = [], [], [], [np.zeros(1, dtype=np.int64)], [], []
+        dep_off = 0
+        for i, (a, b, z, ptr, idx) in enumerate(parts):
+            src.append(a)
+            dst.append(b)
+            size.append(z)
+            ptrs.append(ptr[1:] + dep_off)
+            idxs.append(idx + off)
+            owner.append(np.full(len(a), i))
+            off += len(a)
+            dep_off += int(ptr[-1])
+        if off == 0:
+            z = np.zeros(fab.n_edges)
+            return [0.0] * len(schedules), 0.0, LinkStats(z, z.copy(), fab.edge_capacity, 0.0)
+        res = traffic.simulate_arrays(fab, np.concatenate(src), np.concatenate(dst), np.concatenate(size),
+                                      dep_ptr=np.concatenate(ptrs), dep_idx=np.concatenate(idxs),
+                                      routing=routing, seed=seed)
+        own = np.concatenate(owner)
+        times = [float(res.arrival[own == i].max()) if np.any(own == i) else 0.0 for i in range(len(schedules))]
+        ls = LinkStats(res.link_bytes, res.link_busy, res.capacity, float(res.makespan))
+        return times, float(res.makespan), ls
+    # step mode: the k-th steps of every schedule run together
+    per = [s.steps() for s in schedules]
+    n_steps = max((len(p) for p in per), default=0)
+    steps = []
+    merged: dict = {}
+    flat = []
+    for k in range(n_steps):
+        items = [p[k] for p in per if k < len(p)]
+        if len(items) == 1:
+            src, dst, size, key, comp = items[0]
+        else:
+            keys = tuple(it[3] for it in items)
+            key = None if any(x is None for x in keys) else ("run", keys)
+            hit = merged.get(key) if key is not None else None
+            if hit is None:
+                src = np.concatenate([it[0] for it in items])
+                dst = np.concatenate([it[1] for it in items])
+                size = np.concatenate([np.broadcast_to(np.asarray(it[2], dtype=np.float64), it[0].shape)
+                                       for it in items])
+                if key is not None:
+                    merged[key] = (src, dst, size)
+            else:
+                src, dst, size = hit
+            comp = max(it[4] for it in items)
+        flat.append((src, dst, size, key, comp))
+        steps.append(traffic.Step(src, dst, size, key=key))
+    if not steps:
+        z = np.zeros(fab.n_edges)
+        return [0.0] * len(schedules), 0.0, LinkStats(z, z.copy(), fab.edge_capacity, 0.0)
+    res = traffic.simulate_steps(fab, steps, routing=routing, seed=seed, stats=stats)
+    st = np.asarray(res.step_times, dtype=np.float64) + _step_extras(flat, overhead, rbw)
+    cum = np.concatenate([[0.0], np.cumsum(st)])
+    times = [float(cum[len(p)]) for p in per]
+    total = float(cum[-1])
+    return times, total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
+
+
+def _bound(s: Schedule, fab: Fabric, overhead: float, rbw) -> float:
+    steps = s.steps()
+    base = bounds.schedule_bound(s, fab)
+    return base + float(_step_extras(steps, overhead, rbw).sum())
+
+
+def _compile(collective: str, algorithm: str, G: np.ndarray, size: float, fab: Fabric, opts: dict) -> Schedule:
+    fn = _lookup(collective, algorithm)
+    return fn(G, size, fab, **dict(opts))
+
+
+def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+    """Simulate one collective; see :func:`all_reduce` for the arguments."""
+    if collective not in COLLECTIVES:
+        raise ScheduleError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
+    if not isinstance(fab, Fabric):
+        raise ScheduleError(f"fabric: expected a topo.Fabric, got {type(fab).__name__}")
+    S = _size(size)
+    G = _group(fab, group)
+    if collective == "send_recv" and group is None:
+        G = G[:2]
+    opts, run = _split_opts(dict(opts))
+    mode = run.get("mode", "auto")
+    overhead = float(run.get("overhead", 0.0) or 0.0)
+    if overhead < 0:
+        raise ScheduleError(f"overhead: must be >= 0 s per message, got {overhead!r}")
+    rbw = _reduce_bw(fab, run.get("reduce_bandwidth"))
+    routing = run.get("routing", "ecmp")
+    seed = int(run.get("seed", 0))
+    stats = bool(run.get("stats", True))
+    candidates: dict[str, Any] = {}
+    if algorithm == "auto":
+        names = algorithms_for(collective)
+        best = None
+        for name in names:
+            fn = ALGORITHMS[(collective, name)]
+            try:
+                sch = fn(G, S, fab, **_accepted(fn, opts))
+            except ScheduleError as exc:
+                candidates[name] = f"n/a: {exc}"
+                continue
+            mf = _max_step_flows(sch)
+            if mf > AUTO_MAX_STEP_FLOWS:
+                candidates[name] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
+                continue
+            md = _choose_mode([sch], mode, overhead, rbw)
+            times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=False)
+            candidates[name] = total
+            if best is None or total < best[0]:
+                best = (total, name, sch, md)
+        if best is None:
+            raise ScheduleError(f"auto: no algorithm applies to {collective} on this group: {candidates}")
+        _, algorithm, sch, md = best
+        times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
+    else:
+        fn = _lookup(collective, algorithm)
+        sch = fn(G, S, fab, **opts)
+        md = _choose_mode([sch], mode, overhead, rbw)
+        times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
+    return CollectiveResult(collective, algorithm, S, len(G), total, _bound(sch, fab, overhead, rbw), sch, ls, md,
+                            candidates)
+
+
+def all_reduce(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+    """Simulate an all-reduce of ``size`` bytes (each rank's buffer) over ``group``.
+
+    Args:
+        fab: the :class:`topo.Fabric`.
+        size: bytes (or a string such as ``"256MiB"``).
+        group: chips (ranks or node ids), default all chips.
+        algorithm: a registered name (``collectives.ALGORITHMS``) or ``"auto"`` (simulate every applicable
+            algorithm alone and keep the fastest; ``result.candidates`` lists them).
+        **opts: algorithm options (``chunks``, ``bidirectional``, ``intra``, ``inter``, ``root``) and run
+            options: ``mode`` (``"auto"`` | ``"exact"`` | ``"steps"``), ``overhead`` (s per message a
+            rank sends, per step; default 0), ``reduce_bandwidth`` (bytes/s a rank reduces at, or
+            ``"chip"`` = HBM bandwidth x memory efficiency / 3; default None = free), ``routing``
+            (``"ecmp"`` | ``"hash"``), ``seed``.
+
+    Returns:
+        :class:`CollectiveResult` (``.time`` s, ``.algbw``/``.busbw`` bytes/s, ``.bound`` s, ...).
+    """
+    return collective("all_reduce", fab, size, group, algorithm, **opts)
+
+
+def all_gather(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+    """All-gather; ``size`` = gathered output bytes (each rank contributes size/n). See :func:`all_reduce`."""
+    return collective("all_gather", fab, size, group, algorithm, **opts)
+
+
+def reduce_scatter(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+    """Reduce-scatter; ``size`` = input bytes per rank (each ends with size/n). See :func:`all_reduce`."""
+    return collective("reduce_scatter", fab, size, group, algorithm, **opts)
+
+
+def all_to_all(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+    """All-to-all; ``size`` = bytes each rank sends in total (size/n per peer). See :func:`all_reduce`."""
+    return collective("all_to_all", fab, size, group, algorithm, **opts)
+
+
+def broadcast(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+    """Broadcast of ``size`` bytes from ``root`` (a rank position in the group, default 0)."""
+    return collective("broadcast", fab, size, group, algorithm, **opts)
+
+
+def reduce(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+    """Reduce of ``size`` bytes to ``root`` (a rank position in the group, default 0)."""
+    return collective("reduce", fab, size, group, algorithm, **opts)
+
+
+def send_recv(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+    """One transfer of ``size`` bytes from ``group[0]`` to ``group[1]`` (default chips 0 and 1)."""
+    return collective("send_recv", fab, size, group, algorithm, **opts)
+
+
+# ---------------------------------------------------------------------- ops and run
+@dataclass
+class Op:
+    """A collective to run concurrently with others in :func:`run`.
+
+    Attributes:
+        size: bytes (nccl-tests convention). group: chips (default all). algorithm: name or "auto".
+        opts: algorithm options (chunks, root, ...).
+    """
+
+    size: Any
+    group: Any = None
+    algorithm: str = "auto"
+    opts: dict = field(default_factory=dict)
+    collective: str = ""
+
+    def __init__(self, size, group=None, algorithm: str = "auto", **opts):
+        self.size = size
+        self.group = group
+        self.algorithm = algorithm
+        self.opts = opts
+
+
+class AllReduce(Op):
+    """Concurrent all-reduce op (see :func:`all_reduce`)."""
+
+    collective = "all_reduce"
+
+
+class AllGather(Op):
+    """Concurrent all-gather op."""
+
+    collective = "all_gather"
+
+
+class ReduceScatter(Op):
+    """Concurrent reduce-scatter op."""
+
+    collective = "reduce_scatter"
+
+
+class AllToAll(Op):
+    """Concurrent all-to-all op."""
+
+    collective = "all_to_all"
+
+
+class Broadcast(Op):
+    """Concurrent broadcast op."""
+
+    collective = "broadcast"
+
+
+class Reduce(Op):
+    """Concurrent reduce op."""
+
+    collective = "reduce"
+
+
+class SendRecv(Op):
+    """Concurrent point-to-point transfer."""
+
+    collective = "send_recv"
+
+
+def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "ecmp", seed: int = 0,
+        overhead: float = 0.0, reduce_bandwidth=None) -> list[CollectiveResult]:
+    """Simulate many collectives at once on one fabric (they contend for its links).
+
+    Ops of the same collective, algorithm, size, group size and options are compiled as one batched
+    schedule (one row per group), so 768 tensor-parallel groups cost about as much as one. ``"auto"``
+    is resolved once per such class by simulating its first group alone. In step mode the k-th steps of
+    all ops run together and an op's time is the sum of the durations of the steps up to its last; in
+    exact mode an op's time is its last flow's arrival.
+
+    Returns:
+        one :class:`CollectiveResult` per op, in order (``bound`` is the op's time alone, no contention).
+    """
+    if not isinstance(fabric, Fabric):
+        raise ScheduleError(f"run: the second argument must be a topo.Fabric, got {type(fabric).__name__}")
+    ops = list(ops)
+    for i, op in enumerate(ops):
+        if not isinstance(op, Op) or not op.collective:
+            raise ScheduleError(f"run: op {i} is not a collectives op (AllReduce, AllGather, ...): {op!r}")
+    rbw = _reduce_bw(fabric, reduce_bandwidth)
+    prepared = []
+    classes: dict[tuple, list[int]] = {}
+    for i, op in enumerate(ops):
+        S = _size(op.size)
+        G = _group(fabric, op.group)
+        if op.collective == "send_recv" and op.group is None:
+            G = G[:2]
+        key = (op.collective, op.algorithm, S, len(G), tuple(sorted((k, repr(v)) for k, v in op.opts.items())))
+        classes.setdefault(key, []).append(i)
+        prepared.append((S, G))
+    schedules: list[Schedule] = []
+    members: list[list[int]] = []
+    algo_of: dict[int, str] = {}
+    for key, idx in classes.items():
+        coll, algo, S, m, _ = key
+        opts = dict(ops[idx[0]].opts)
+        if algo == "auto":
+            r = collective(coll, fabric, S, prepared[idx[0]][1], "auto", mode=mode, routing=routing, seed=seed,
+                           overhead=overhead, reduce_bandwidth=reduce_bandwidth, stats=False, **opts)
+            algo = r.algorithm
+            opts = _accepted(ALGORITHMS[(coll, algo)], opts)
+        G = np.stack([prepared[i][1] for i in idx])
+        try:
+            sch = _compile(coll, algo, G, S, fabric, opts)
+            schedules.append(sch)
+            members.append(idx)
+        except ScheduleError as exc:
+            if "one group at a time" not in str(exc):
+                raise
+            for i in idx:
+                schedules.append(_compile(coll, algo, prepared[i][1], S, fabric, opts))
+                members.append([i])
+        for i in idx:
+            algo_of[i] = algo
+    md = _choose_mode(schedules, mode, overhead, rbw)
+    times, total, ls = _simulate(fabric, schedules, md, routing, seed, overhead, rbw)
+    out: list[CollectiveResult | None] = [None] * len(ops)
+    for sch, idx, t in zip(schedules, members, times):
+        b = None
+        for i in idx:
+            if b is None:
+                one = _compile(sch.collective, sch.algorithm, prepared[i][1], sch.size, fabric,
+                               dict(_accepted(ALGORITHMS[(sch.collective, sch.algorithm)], ops[i].opts)))
+                b = _bound(one, fabric, overhead, rbw)
+            out[i] = CollectiveResult(sch.collective, sch.algorithm, sch.size, len(prepared[i][1]), t, b, sch, ls,
+                                      md)
+    return out  # type: ignore[return-value]

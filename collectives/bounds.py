@@ -1,0 +1,321 @@
+"""Alpha-beta closed forms of every algorithm, a lower bound, and the bound of a compiled schedule.
+
+Notation: ``n`` ranks, ``size`` S bytes (nccl-tests convention: the buffer for all-reduce, the gathered
+output for all-gather, the input for reduce-scatter, the per-rank send buffer for all-to-all),
+``bandwidth`` B bytes/s (what one flow gets alone on the bottleneck of its path; for the
+``direct``/``oneshot``/all-to-all forms, a rank's single port), ``latency`` alpha s (path latency of one
+step), ``chunks`` c. The forms assume every step runs with no contention from other traffic; the
+simulation reproduces them exactly on such fabrics (tests/test_collectives_closed_forms.py).
+
+==================  ============================================================================
+all_reduce ring     2(n-1)/n * S/B + (2(n-1) + c - 1) * alpha
+all_reduce bidir    2(n-1)/n * S/(2B) + (2(n-1) + c - 1) * alpha   (each direction its own links)
+all_reduce hd       2(p-1)/p * S/B + 2 log2(p) * alpha [+ 2(S/B + alpha) if n != p], p = 2^floor(log2 n)
+all_reduce direct   2(n-1)/n * S/B + 2 alpha                      (two-shot)
+all_reduce oneshot  (n-1) * S/B + alpha
+all_reduce dbt      sum over pipeline slots of (busiest port's chunks) * S/(2cB) + alpha
+all_reduce inr      (2L + c - 1) * (S/(k c B) + alpha_hop)       (L switch levels, k slices)
+all_gather ring     (n-1)/n * S/B + (n - 2 + c) * alpha
+all_gather rd       (n-1)/n * S/B + ceil(log2 n) * alpha
+all_gather direct   (n-1)/n * S/B + alpha
+reduce_scatter      as all_gather (ring, direct); hd: (n-1)/n * S/B + log2(n) * alpha
+all_to_all direct   (n-1)/n * S/B + alpha
+all_to_all pairwise (n-1) * (S/(nB) + alpha)
+broadcast/reduce    ring (chain): (n - 2 + c) * (S/(cB) + alpha); direct: (n-1) S/B + alpha
+send_recv           S/B + alpha
+==================  ============================================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from topo import ScheduleError
+
+__all__ = [
+    "all_gather",
+    "all_reduce",
+    "all_to_all",
+    "broadcast",
+    "formula",
+    "lower_bound",
+    "reduce",
+    "reduce_scatter",
+    "schedule_bound",
+    "send_recv",
+]
+
+
+def _check(n: int, size: float, bandwidth: float, latency: float, chunks: int) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ScheduleError(f"n: must be a positive integer number of ranks, got {n!r}")
+    if not size > 0:
+        raise ScheduleError(f"size: must be > 0 bytes, got {size!r}")
+    if not bandwidth > 0:
+        raise ScheduleError(f"bandwidth: must be > 0 bytes/s, got {bandwidth!r}")
+    if not latency >= 0:
+        raise ScheduleError(f"latency: must be >= 0 s, got {latency!r}")
+    if not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        raise ScheduleError(f"chunks: must be a positive integer, got {chunks!r}")
+
+
+def _unknown(coll: str, algorithm: str, valid: list[str]) -> ScheduleError:
+    return ScheduleError(f"bounds.{coll}: no closed form for algorithm {algorithm!r}; valid: {', '.join(valid)}")
+
+
+def _port_slots(n: int, trees: list[np.ndarray], up: bool, down: bool, chunks: int) -> np.ndarray:
+    """Busiest port load (in chunks) per pipeline slot of pipelined trees, one full-duplex port per rank."""
+    from .algorithms import _tree_levels
+
+    loads: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for par in trees:
+        height, depth = _tree_levels(par)
+        root = int(np.flatnonzero(par < 0)[0])
+        H = int(height[root]) if up else 0
+        for j in range(chunks):
+            sends = []
+            if up:
+                for r in range(n):
+                    if par[r] >= 0:
+                        sends.append((int(height[r]) + j, r, int(par[r])))
+            if down:
+                for r in range(n):
+                    if par[r] >= 0:
+                        sends.append((H + int(depth[r]) - 1 + j, int(par[r]), r))
+            for slot, a, b in sends:
+                out, inn = loads.setdefault(slot, (np.zeros(n), np.zeros(n)))
+                out[a] += 1
+                inn[b] += 1
+    return np.array([max(o.max(), i.max()) for _, (o, i) in sorted(loads.items())])
+
+
+def all_reduce(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
+               chunks: int = 1, levels: int = 1, slices: int = 1) -> float:
+    """Alpha-beta time of an all-reduce, s (see the module table).
+
+    Args:
+        n: ranks. size: bytes per rank's buffer. bandwidth: bytes/s. latency: alpha, s per step.
+        algorithm: ring, bidir, hd, direct, oneshot, dbt, inr. chunks: pipelining chunks (ring, dbt, inr).
+        levels, slices: switch levels and data slices of the in-network reduction tree (inr).
+    """
+    _check(n, size, bandwidth, latency, chunks)
+    S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
+    if n == 1:
+        return 0.0
+    if algorithm == "ring":
+        return 2 * (n - 1) / n * S / B + (2 * (n - 1) + c - 1) * a
+    if algorithm == "bidir":
+        return 2 * (n - 1) / n * S / (2 * B) + (2 * (n - 1) + c - 1) * a
+    if algorithm == "hd":
+        p = 1 << (n.bit_length() - 1)
+        t = 2 * (p - 1) / p * S / B + 2 * math.log2(p) * a
+        return t + (2 * (S / B + a) if n != p else 0.0)
+    if algorithm == "direct":
+        return 2 * (n - 1) / n * S / B + 2 * a
+    if algorithm == "oneshot":
+        return (n - 1) * S / B + a
+    if algorithm == "dbt":
+        from .algorithms import double_btree
+
+        loads = _port_slots(n, list(double_btree(n)), True, True, c)
+        return float(np.sum(loads * (S / (2 * c * B)) + a))
+    if algorithm == "inr":
+        return (2 * levels + c - 1) * (S / (slices * c * B) + a)
+    raise _unknown("all_reduce", algorithm, ["ring", "bidir", "hd", "direct", "oneshot", "dbt", "inr"])
+
+
+def all_gather(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
+               chunks: int = 1) -> float:
+    """Alpha-beta time of an all-gather of ``size`` gathered bytes, s."""
+    _check(n, size, bandwidth, latency, chunks)
+    S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
+    if n == 1:
+        return 0.0
+    if algorithm == "ring":
+        return (n - 1) / n * S / B + (n - 2 + c) * a
+    if algorithm == "rd":
+        return (n - 1) / n * S / B + math.ceil(math.log2(n)) * a
+    if algorithm == "direct":
+        return (n - 1) / n * S / B + a
+    raise _unknown("all_gather", algorithm, ["ring", "rd", "direct"])
+
+
+def reduce_scatter(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
+                   chunks: int = 1) -> float:
+    """Alpha-beta time of a reduce-scatter of ``size`` input bytes per rank, s."""
+    _check(n, size, bandwidth, latency, chunks)
+    S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
+    if n == 1:
+        return 0.0
+    if algorithm == "ring":
+        return (n - 1) / n * S / B + (n - 2 + c) * a
+    if algorithm == "hd":
+        return (n - 1) / n * S / B + math.log2(n) * a
+    if algorithm == "direct":
+        return (n - 1) / n * S / B + a
+    raise _unknown("reduce_scatter", algorithm, ["ring", "hd", "direct"])
+
+
+def all_to_all(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "direct") -> float:
+    """Alpha-beta time of an all-to-all of ``size`` bytes per rank (size/n to each peer), s."""
+    _check(n, size, bandwidth, latency, 1)
+    S, B, a = float(size), float(bandwidth), float(latency)
+    if n == 1:
+        return 0.0
+    if algorithm == "direct":
+        return (n - 1) / n * S / B + a
+    if algorithm == "pairwise":
+        return (n - 1) * (S / (n * B) + a)
+    raise _unknown("all_to_all", algorithm, ["direct", "pairwise"])
+
+
+def broadcast(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
+              chunks: int = 1, root: int = 0) -> float:
+    """Alpha-beta time of a broadcast of ``size`` bytes, s."""
+    return _rooted("broadcast", n, size, bandwidth, latency, algorithm, chunks, root)
+
+
+def reduce(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
+           chunks: int = 1, root: int = 0) -> float:
+    """Alpha-beta time of a reduce of ``size`` bytes to the root, s."""
+    return _rooted("reduce", n, size, bandwidth, latency, algorithm, chunks, root)
+
+
+def _rooted(coll, n, size, bandwidth, latency, algorithm, chunks, root):
+    _check(n, size, bandwidth, latency, chunks)
+    S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
+    if n == 1:
+        return 0.0
+    if algorithm == "ring":
+        return (n - 2 + c) * (S / (c * B) + a)
+    if algorithm == "direct":
+        return (n - 1) * S / B + a
+    if algorithm == "dbt":
+        from .algorithms import _rooted_double_tree
+
+        trees = list(_rooted_double_tree(n, root))
+        loads = _port_slots(n, trees, coll == "reduce", coll == "broadcast", c)
+        return float(np.sum(loads * (S / (2 * c * B)) + a))
+    raise _unknown(coll, algorithm, ["ring", "dbt", "direct"])
+
+
+def send_recv(size: float, bandwidth: float, latency: float = 0.0) -> float:
+    """Alpha-beta time of one transfer, s."""
+    _check(2, size, bandwidth, latency, 1)
+    return float(size) / float(bandwidth) + float(latency)
+
+
+def formula(collective: str, algorithm: str, n: int, size: float, bandwidth: float, latency: float = 0.0,
+            **opts) -> float:
+    """Dispatch to the closed form of ``collective`` (e.g. ``"all_reduce"``) and ``algorithm``."""
+    fn = {"all_reduce": all_reduce, "all_gather": all_gather, "reduce_scatter": reduce_scatter,
+          "all_to_all": all_to_all, "broadcast": broadcast, "reduce": reduce}.get(collective)
+    if collective == "send_recv":
+        return send_recv(size, bandwidth, latency)
+    if fn is None:
+        raise ScheduleError(f"bounds: unknown collective {collective!r}")
+    return fn(n, size, bandwidth, latency, algorithm=algorithm, **opts)
+
+
+def lower_bound(collective: str, n: int, size: float, bandwidth: float, latency: float = 0.0) -> float:
+    """A time no algorithm can beat when each rank has ``bandwidth`` bytes/s in and out, s.
+
+    all-reduce: every rank must send and receive 2(n-1)/n S without in-network reduction (Patarasuk and
+    Yuan's bound); all-gather, reduce-scatter, all-to-all: (n-1)/n S; broadcast, reduce, send/recv: S;
+    plus one ``latency``.
+    """
+    _check(n, size, bandwidth, latency, 1)
+    if n == 1:
+        return 0.0
+    f = {"all_reduce": 2 * (n - 1) / n, "all_gather": (n - 1) / n, "reduce_scatter": (n - 1) / n,
+         "all_to_all": (n - 1) / n, "broadcast": 1.0, "reduce": 1.0, "send_recv": 1.0}.get(collective)
+    if f is None:
+        raise ScheduleError(f"bounds: unknown collective {collective!r}")
+    return f * size / bandwidth + latency
+
+
+# ---------------------------------------------------------------------- bound of a compiled schedule
+_ROUTE_LIMIT = 2_000_000
+
+
+def step_bound(fabric, src: np.ndarray, dst: np.ndarray, size) -> float:
+    """Alpha-beta time of one step of flows started together with no other traffic, s.
+
+    max over links of (bytes on the link / capacity + smallest path latency of the flows crossing it),
+    and over flows of (latency + size / its solo rate): both are lower bounds of the step's makespan
+    under max-min sharing, and equal it on uniform steps (every flow alike). ECMP splits evenly. Steps
+    with more than 2 M flows use the chips' injection and ejection capacity instead of routing.
+    """
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    size = np.broadcast_to(np.asarray(size, dtype=np.float64), src.shape)
+    if len(src) == 0:
+        return 0.0
+    cap = fabric.edge_capacity
+    if len(src) > _ROUTE_LIMIT:
+        n = fabric.n_nodes
+        out_cap = np.bincount(fabric.edge_src, weights=cap, minlength=n)
+        in_cap = np.bincount(fabric.edge_dst, weights=cap, minlength=n)
+        out_b = np.bincount(src, weights=size, minlength=n)
+        in_b = np.bincount(dst, weights=size, minlength=n)
+        # smallest latency of a chip's links as a safe alpha
+        lat = float(fabric.edge_latency.min()) if fabric.n_edges else 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = max(np.nanmax(np.where(out_b > 0, out_b / out_cap, 0)), np.nanmax(np.where(in_b > 0, in_b / in_cap, 0)))
+        return float(t + 2 * lat)
+    uniq, inv = np.unique(np.stack([src, dst]), axis=1, return_inverse=True)
+    inv = inv.ravel()
+    r = fabric.routes(uniq[0], uniq[1])
+    counts = r.path_counts()
+    plen = r.path_lengths()
+    el = fabric.edge_latency[r.path_edges]
+    csum = np.concatenate([[0.0], np.cumsum(el)])
+    path_lat = csum[r.path_ptr[1:]] - csum[r.path_ptr[:-1]]
+    n_pairs = len(counts)
+    pair_lat = np.maximum.reduceat(np.concatenate([path_lat, [0.0]]), r.pair_ptr[:-1]) if n_pairs else np.zeros(0)
+    pair_of_path = np.repeat(np.arange(n_pairs), counts)
+    rows = np.repeat(pair_of_path, plen)
+    frac = np.repeat(1.0 / counts[pair_of_path], plen)
+    # per pair and edge: fraction (duplicates summed)
+    key = rows * fabric.n_edges + r.path_edges
+    ukey, kinv = np.unique(key, return_inverse=True)
+    kfrac = np.bincount(kinv.ravel(), weights=frac)
+    kpair = ukey // fabric.n_edges
+    kedge = ukey % fabric.n_edges
+    pair_bytes = np.bincount(inv, weights=size, minlength=n_pairs)
+    pair_max = np.zeros(n_pairs)
+    np.maximum.at(pair_max, inv, size)
+    load = np.bincount(kedge, weights=kfrac * pair_bytes[kpair], minlength=fabric.n_edges)
+    minlat = np.full(fabric.n_edges, np.inf)
+    np.minimum.at(minlat, kedge, pair_lat[kpair])
+    used = load > 0
+    t_link = float(np.max(load[used] / cap[used] + minlat[used])) if used.any() else 0.0
+    # solo rate of each pair: min over its edges of cap / fraction
+    solo = np.full(n_pairs, np.inf)
+    np.minimum.at(solo, kpair, cap[kedge] / kfrac)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_flow = float(np.max(pair_lat + np.where(np.isfinite(solo), pair_max / solo, 0.0)))
+    return max(t_link, t_flow)
+
+
+def schedule_bound(schedule, fabric, overhead: float = 0.0, reduce_bandwidth: float | None = None) -> float:
+    """Alpha-beta time of a compiled schedule on a fabric with no other traffic, s.
+
+    The sum over its bulk-synchronous steps of :func:`step_bound` (memoised by the steps' template keys),
+    plus the per-step software ``overhead`` and reduction compute (bytes / ``reduce_bandwidth``) when set.
+    """
+    memo: dict = {}
+    total = 0.0
+    for src, dst, size, key, comp in schedule.steps():
+        if key is not None and key in memo:
+            t = memo[key]
+        else:
+            t = step_bound(fabric, src, dst, size)
+            if key is not None:
+                memo[key] = t
+        total += t + overhead
+        if reduce_bandwidth:
+            total += comp / reduce_bandwidth
+    return total
