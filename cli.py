@@ -31,7 +31,85 @@ def main() -> None:
 
 
 # ====================================================================== topo commands (issue 2)
-# (topo section: `scaleup topo show|plot|export`)
+# (topo section: `scaleup topo show|plot|export|list`)
+
+
+def _topo_overrides(items: tuple[str, ...]) -> dict:
+    """Parse ``--set key=value`` items; values are YAML scalars/lists (``chips=256``, ``dims=[8,8,8]``)."""
+    import yaml
+
+    from topo import SpecError
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SpecError(f"--set: expected key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            raise SpecError(f"--set {k}: cannot parse value {v!r}") from None
+    return out
+
+
+_SET_HELP = "Override a key of the fabric file, e.g. --set chips=256 (repeatable)."
+
+
+@main.group("topo")
+def topo_group() -> None:
+    """Fabrics: list, show a summary, plot, export."""
+
+
+@topo_group.command("list")
+def topo_list() -> None:
+    """List the bundled fabrics (topologies/*.yaml)."""
+    import topo
+
+    for name, desc in topo.describe_fabrics().items():
+        click.echo(f"{name:<16} {desc}")
+
+
+@topo_group.command("show")
+@click.argument("fabric")
+@click.option("--set", "sets", multiple=True, help=_SET_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (SI units).")
+def topo_show(fabric: str, sets: tuple[str, ...], as_json: bool) -> None:
+    """Summarise FABRIC (a bundled name or a YAML path): counts, bandwidths, bisection, diameter."""
+    import json
+
+    import topo
+    from topo.summary import format_summary, summarize
+
+    s = summarize(topo.load(fabric, **_topo_overrides(sets)))
+    click.echo(json.dumps(s, indent=1, default=str) if as_json else format_summary(s))
+
+
+@topo_group.command("plot")
+@click.argument("fabric")
+@click.option("-o", "--output", default="fabric.png", show_default=True, help="Image file (png, svg, pdf).")
+@click.option("--set", "sets", multiple=True, help=_SET_HELP)
+def topo_plot(fabric: str, output: str, sets: tuple[str, ...]) -> None:
+    """Draw FABRIC: every node when small, grouped trays/leaves/planes when large."""
+    import topo
+    from topo.draw import plot_fabric
+
+    plot_fabric(topo.load(fabric, **_topo_overrides(sets)), output)
+    click.echo(f"wrote {output}")
+
+
+@topo_group.command("export")
+@click.argument("fabric")
+@click.option("--format", "fmt", type=click.Choice(["graphml", "json"]), default=None,
+              help="Output format (default: from the file suffix).")
+@click.option("-o", "--output", required=True, help="Output file.")
+@click.option("--set", "sets", multiple=True, help=_SET_HELP)
+def topo_export(fabric: str, fmt: str | None, output: str, sets: tuple[str, ...]) -> None:
+    """Write FABRIC's graph as GraphML or node-link JSON (bandwidth bytes/s per direction, latency s)."""
+    import topo
+    from topo.export import export_fabric
+
+    path = export_fabric(topo.load(fabric, **_topo_overrides(sets)), output, fmt)
+    click.echo(f"wrote {path}")
 
 
 # ====================================================================== traffic commands (issue 3)

@@ -174,18 +174,28 @@ class Block:
 
 
 def assemble_routes(n_pairs: int, blocks: Sequence[Block], max_entries: int = 1 << 22) -> Routes:
-    """Build a :class:`Routes` from blocks covering every pair exactly once (vectorised, chunked)."""
+    """Build a :class:`Routes` from blocks covering every pair exactly once (vectorised, chunked).
+
+    Edges are written with slice assignments over runs of pairs that are consecutive both in the batch
+    and in the block, so a block never materialises an index array as large as its edge list.
+    """
     paths_per_pair = np.zeros(n_pairs, dtype=np.int64)
+    hops_per_pair = np.zeros(n_pairs, dtype=np.int64)
     covered = np.zeros(n_pairs, dtype=bool)
+    ragged = []
     for b in blocks:
         paths_per_pair[b.idx] = len(b.lens)
         covered[b.idx] = True
+        if len(b.lens) and np.all(b.lens == b.lens[0]):
+            hops_per_pair[b.idx] = b.lens[0]
+        else:
+            ragged.append(b)
     if not covered.all():  # pragma: no cover - a router bug
         raise RuntimeError("formula router left pairs without routes")
     pair_ptr = np.zeros(n_pairs + 1, dtype=np.int64)
     np.cumsum(paths_per_pair, out=pair_ptr[1:])
-    path_len = np.zeros(int(pair_ptr[-1]), dtype=np.int64)
-    for b in blocks:
+    path_len = np.repeat(hops_per_pair, paths_per_pair)
+    for b in ragged:
         if len(b.idx) == 0 or len(b.lens) == 0:
             continue
         pos = pair_ptr[b.idx][:, None] + np.arange(len(b.lens))
@@ -195,19 +205,26 @@ def assemble_routes(n_pairs: int, blocks: Sequence[Block], max_entries: int = 1 
     path_edges = np.empty(int(path_ptr[-1]), dtype=np.int64)
     for b in blocks:
         width = int(b.lens.sum())
-        if len(b.idx) == 0 or width == 0:
+        nb = len(b.idx)
+        if nb == 0 or width == 0:
             continue
         start = path_ptr[pair_ptr[b.idx]]
+        # runs of block pairs whose outputs are adjacent (consecutive in the batch)
+        brk = np.flatnonzero(np.diff(b.idx) != 1) + 1
+        run_lo = np.r_[0, brk]
+        run_hi = np.r_[brk, nb]
         chunk = max(1, max_entries // width)
-        ar = np.arange(width)
-        for lo in range(0, len(b.idx), chunk):
-            sel = np.arange(lo, min(lo + chunk, len(b.idx)))
-            e = b.make(sel)
-            st = start[sel]
-            if len(sel) > 1 and np.all(np.diff(st) == width):
-                path_edges[st[0]:st[0] + width * len(sel)] = e.ravel()
-            else:
-                path_edges[(st[:, None] + ar).ravel()] = e.ravel()
+        lo = 0
+        while lo < nb:
+            hi = min(lo + chunk, nb)
+            e = b.make(np.arange(lo, hi)).reshape(hi - lo, width)
+            # runs intersecting [lo, hi)
+            r0 = np.searchsorted(run_hi, lo, side="right")
+            r1 = np.searchsorted(run_lo, hi, side="left")
+            for a_, z_ in zip(np.maximum(run_lo[r0:r1], lo).tolist(), np.minimum(run_hi[r0:r1], hi).tolist()):
+                st = int(start[a_])
+                path_edges[st:st + width * (z_ - a_)] = e[a_ - lo:z_ - lo].ravel()
+            lo = hi
     return Routes(pair_ptr, path_ptr, path_edges)
 
 

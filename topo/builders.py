@@ -280,6 +280,9 @@ def two_tier(
         "links_per_leaf_spine": per_pair, "oversubscription": down / up_ports, "link_latency": lat,
         "tray_latency": tlat, "switch_latency": swlat, "tray_forwarding": fwd,
         "in_network_reduction": inr, "levels": ["tray", "leaf"], "max_chips": (R // per_pair) * C if S else C,
+        # every chip of a full leaf is equivalent to chip 0 under the fabric's symmetries; the last leaf
+        # may be partly filled
+        "representative_chips": sorted({0, (L - 1) * C}),
     }
     fab = ga.build(name, c, meta)
     if T > 1:
@@ -367,16 +370,20 @@ def switch(
     ga = GraphAssembler()
     ids, attrs = _chip_nodes(N, ranks // T, False)
     ga.add_nodes(ids, attrs)
+    radix_attr = {} if switch_radix is None else {"radix": int(switch_radix)}
     sw0 = ga.add_nodes([f"sw{p}" for p in range(P)],
-                       [{"kind": "switch", "tier": 1, "plane": p, "index": 0, "in_network_reduction": inr}
-                        for p in range(P)])
+                       [{"kind": "switch", "tier": 1, "plane": p, "index": 0, "in_network_reduction": inr,
+                         **radix_attr} for p in range(P)])
     cc = np.repeat(ranks, P)
     pp = np.tile(np.arange(P), N)
-    links = (n_ports // P) if (n_ports and n_ports % P == 0) else 1
+    # physical links per (chip, plane): the chip's ports dealt over the planes (18 over 4 -> 5,5,4,4, the
+    # DGX H100 multiset 5/4/4/5); bandwidth is split evenly (NCCL stripes over all links)
+    per_plane = (n_ports // P + (np.arange(P) < n_ports % P)) if n_ports else np.ones(P, dtype=np.int64)
+    links = np.maximum(per_plane, 1)[pp]
     up_ids, dn_ids = ga.add_links(cc, sw0 + pp, total / P, lat, lat + swlat, eff, links)
     meta = {"builder": "switch", "chips": N, "planes": P, "bandwidth": total, "tray_size": T,
             "link_latency": lat, "switch_latency": swlat, "in_network_reduction": inr,
-            "levels": ["tray"], "switch_radix": switch_radix}
+            "levels": ["tray"], "switch_radix": switch_radix, "representative_chips": [0]}
     fab = ga.build(name, c, meta)
     fab.router = SwitchRouter(ga.final(up_ids).reshape(N, P), ga.final(dn_ids).reshape(N, P))
     return fab
@@ -458,7 +465,7 @@ def full_mesh(
     eids = ga.add_directed(u[keep], v[keep], k * bw, lat, eff, k)
     meta = {"builder": "full_mesh", "chips": N, "link_bandwidth": bw, "links_per_pair": k,
             "link_latency": lat, "forwarding": fwd, "two_hop": th, "tray_size": T,
-            "in_network_reduction": False, "levels": ["tray"]}
+            "in_network_reduction": False, "levels": ["tray"], "representative_chips": [0]}
     fab = ga.build(name, c, meta)
     edge = np.full((N, N), -1, dtype=np.int64)
     edge[u[keep], v[keep]] = ga.final(eids)
@@ -684,7 +691,7 @@ def torus(
         step_prov[has_minus, i, 1] = e
     meta = {"builder": "torus", "chips": N, "dims": list(dims_t), "wrap": list(wraps), "link_bandwidth": bw,
             "links_per_neighbor": k, "link_latency": lat, "routing": routing, "tray": list(tshape),
-            "in_network_reduction": False, "levels": levels}
+            "in_network_reduction": False, "levels": levels, "representative_chips": [0]}
     fab = ga.build(name, c, meta)
     step = np.where(step_prov >= 0, ga.final(np.maximum(step_prov, 0)), -1)
     fab.router = TorusRouter(dims_t, wraps, step, routing, mp)
@@ -881,7 +888,7 @@ def clos(
             "server_fabric": server_fabric, "server_bandwidth": sbw, "leaf_radix": R, "leaf_down": down,
             "leaf_uplinks": up_ports, "leaves": L, "spines": S, "rail_optimised": rail,
             "oversubscription": down / up_ports, "in_network_reduction": inr or sinr,
-            "levels": ["tray", "leaf_group"]}
+            "levels": ["tray", "leaf_group"], "representative_chips": sorted({0, N - K})}
     fab = ga.build(name, c, meta)
     mode = server_fabric if K > 1 else "none"
     if server_fabric == "switch":
@@ -1056,7 +1063,7 @@ def dragonfly(
         g_ab, g_ba = ga.add_links(r0 + us, r0 + ud, cnt * gbw, glat + swlat, glat + swlat, eff, cnt)
     meta = {"builder": "dragonfly", "chips": N, "groups": G, "routers_per_group": a, "chips_per_router": p,
             "global_links_per_router": h, "links_per_group_pair": m, "in_network_reduction": False,
-            "levels": ["tray", "group"]}
+            "levels": ["tray", "group"], "representative_chips": list(range(0, N, p))}
     fab = ga.build(name, c, meta)
     local = np.full((NR, a), -1, dtype=np.int64)
     local[rr[keep], jj[keep]] = ga.final(loc_ids)

@@ -1,0 +1,280 @@
+"""What a fabric is, in figures: counts, injection and bisection bandwidth, diameter, radix use.
+
+Everything is computed from the graph (never copied from the YAML):
+
+- **bisection bandwidth** (bytes/s, one direction, line rate): the minimum, over balanced partitions of
+  the chips into two halves, of the capacity that must cross from one half to the other, switches placed
+  on whichever side minimises it. For a given chip partition that minimum is a max-flow/min-cut
+  (scipy's Dinic). Which partitions: exhaustively all of them for small fabrics (``exact``, <= 16 chips),
+  else the structure-aware candidates the builder knows (contiguous rank halves, which split trays,
+  leaves and servers cleanly; the halves along each torus dimension) plus a spectral (Fiedler) split; the
+  smallest is reported with its cut. For the builders' symmetric structures the contiguous/dimension
+  halves are the known minimum bisections (tests check fat trees, tori and meshes against closed forms and
+  against the exhaustive search).
+- **diameter** (hops): the largest shortest-path hop count between two chips, with non-forwarding chips
+  as endpoints only (C BFS from scipy). Sources: every chip for small fabrics, else the builder's
+  representative chips (one per structural symmetry class: e.g. chip 0 of a torus), else a sample
+  (marked ``diameter_exact: False``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import maximum_flow, shortest_path
+
+from .fabric import Fabric
+
+EXACT_BISECTION_MAX_CHIPS = 16
+
+
+# --------------------------------------------------------------------------------------------- cuts
+
+
+def _unit(fab: Fabric) -> float:
+    """Capacity unit (bytes/s) that keeps max-flow capacities integral and below 2**31."""
+    bw = fab.edge_bandwidth
+    total = float(np.bincount(fab.edge_src, weights=bw, minlength=fab.n_nodes)[: fab.n_chips].sum())
+    unit = 1e6
+    while total / unit > 1.5e9 or bw.max() / unit > 1.5e9:
+        unit *= 10
+    return unit
+
+
+def cut_capacity(fab: Fabric, side_a: np.ndarray) -> float:
+    """Least capacity (bytes/s, line rate) crossing from chip set A to its complement, switches free.
+
+    ``side_a``: bool per chip rank. Computed as a max-flow from a super source (feeding A) to a super sink
+    (fed by the other chips) over the fabric's directed edges; non-forwarding chips do relay here, as a cut
+    is a property of the wires (a bisection is a bound on any routing).
+    """
+    n, N = fab.n_nodes, fab.n_chips
+    a = np.asarray(side_a, dtype=bool)
+    unit = _unit(fab)
+    cap = np.rint(fab.edge_bandwidth / unit).astype(np.int64)
+    out_bw = np.bincount(fab.edge_src, weights=cap, minlength=n)[:N].astype(np.int64)
+    big = int(out_bw.sum()) + 1
+    s_node, t_node = n, n + 1
+    ia, ib = np.flatnonzero(a), np.flatnonzero(~a)
+    src = np.r_[fab.edge_src, np.full(len(ia), s_node), ib]
+    dst = np.r_[fab.edge_dst, ia, np.full(len(ib), t_node)]
+    c = np.r_[cap, np.full(len(ia), big), np.full(len(ib), big)]
+    if big >= 2**31:
+        raise OverflowError("capacities too large for the max-flow solver")  # pragma: no cover
+    m = sp.csr_matrix((c.astype(np.int32), (src, dst)), shape=(n + 2, n + 2))
+    m.sum_duplicates()
+    return float(maximum_flow(m, s_node, t_node, method="dinic").flow_value) * unit
+
+
+def _candidate_cuts(fab: Fabric) -> list[tuple[str, np.ndarray]]:
+    N = fab.n_chips
+    ranks = np.arange(N)
+    out = [("first half of ranks", ranks < N // 2)]
+    meta = fab.meta
+    if meta.get("builder") == "torus":
+        dims = np.asarray(meta["dims"])
+        strides = np.cumprod(np.r_[1, dims[:-1]])
+        coords = (ranks[:, None] // strides) % dims
+        for i, d in enumerate(dims):
+            if d >= 2 and (N // d) * (d // 2) * 2 == N:
+                out.append((f"half of dimension {i}", coords[:, i] < d // 2))
+    if meta.get("builder") is None and fab.n_nodes <= 20000 and N >= 4:
+        f = _fiedler_split(fab)
+        if f is not None:
+            out.append(("spectral split", f))
+    return out
+
+
+def _fiedler_split(fab: Fabric) -> np.ndarray | None:
+    """Balanced chip split by the median of the Fiedler vector of the undirected Laplacian."""
+    from scipy.sparse.csgraph import laplacian
+
+    n = fab.n_nodes
+    w = sp.csr_matrix((fab.edge_bandwidth, (fab.edge_src, fab.edge_dst)), shape=(n, n))
+    w = (w + w.T) / 2
+    lap = laplacian(w).toarray() if n <= 3000 else None
+    if lap is None:
+        return None
+    vals, vecs = np.linalg.eigh(lap)
+    v = vecs[:, 1][: fab.n_chips]
+    order = np.argsort(v, kind="stable")
+    a = np.zeros(fab.n_chips, dtype=bool)
+    a[order[: fab.n_chips // 2]] = True
+    return a
+
+
+def bisection_bandwidth(fab: Fabric, exact: bool | None = None) -> dict[str, Any]:
+    """Bisection bandwidth of the fabric (bytes/s per direction, line rate) and the cut achieving it.
+
+    Args:
+        exact: search every balanced partition (feasible up to ~16 chips). ``None``: exact when the fabric
+            has at most :data:`EXACT_BISECTION_MAX_CHIPS` chips.
+
+    Returns:
+        ``{"bandwidth": bytes/s, "cut": description, "exact": bool}``.
+    """
+    N = fab.n_chips
+    if N < 2:
+        return {"bandwidth": 0.0, "cut": "single chip", "exact": True}
+    if exact is None:
+        exact = N <= EXACT_BISECTION_MAX_CHIPS
+    best = (math.inf, "")
+    if exact:
+        half = N // 2
+        for rest in itertools.combinations(range(1, N), half - 1 if N % 2 == 0 else half):
+            a = np.zeros(N, dtype=bool)
+            a[0] = True
+            a[list(rest)] = True
+            v = min(cut_capacity(fab, a), cut_capacity(fab, ~a))
+            if v < best[0]:
+                best = (v, "ranks " + ",".join(map(str, np.flatnonzero(a))) + " | rest")
+        return {"bandwidth": best[0], "cut": best[1], "exact": True}
+    for label, a in _candidate_cuts(fab):
+        v = min(cut_capacity(fab, a), cut_capacity(fab, ~a))
+        if v < best[0]:
+            best = (v, label)
+    return {"bandwidth": best[0], "cut": best[1], "exact": False}
+
+
+# --------------------------------------------------------------------------------------------- diameter
+
+
+def hop_distances(fab: Fabric, sources: np.ndarray) -> np.ndarray:
+    """Hop counts (sources x chips) of shortest paths; chips relay only if they forward (inf if none)."""
+    n, N = fab.n_nodes, fab.n_chips
+    fwd = fab.forwards
+    # non-forwarding chips get an extra "in" node that receives their in-edges and has no out-edges
+    nf = np.flatnonzero(~fwd[:N])
+    in_node = np.arange(n)
+    in_node[nf] = n + np.arange(len(nf))
+    dst = in_node[fab.edge_dst]
+    m = sp.csr_matrix((np.ones(fab.n_edges), (fab.edge_src, dst)), shape=(n + len(nf), n + len(nf)))
+    d = shortest_path(m, directed=True, unweighted=True, indices=np.asarray(sources))
+    d = np.atleast_2d(d)
+    return d[:, in_node[:N]]
+
+
+def diameter(fab: Fabric, max_sources: int = 512) -> dict[str, Any]:
+    """Diameter in hops between chips (see module docstring) and whether it is exact."""
+    N = fab.n_chips
+    rep = fab.meta.get("representative_chips")
+    if N <= max_sources:
+        sources, exact = np.arange(N), True
+    elif rep is not None:
+        sources, exact = np.asarray(rep, dtype=np.int64), True
+    else:
+        sources = np.unique(np.r_[0, np.random.default_rng(0).choice(N, max_sources, replace=False)])
+        exact = False
+    d = hop_distances(fab, sources)
+    d[np.arange(len(sources)), sources] = 0
+    val = float(d.max())
+    return {"hops": int(val) if math.isfinite(val) else None, "exact": exact}
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
+    """Figures describing ``fab`` (SI units): a flat-ish dict for printing or ``--json``.
+
+    Keys: ``name``, ``builder``, ``chip``, ``chips``, ``switches`` (total), ``switches_by_tier``,
+    ``links`` (adjacent node pairs, merged parallel links counted once), ``cables`` (physical links),
+    ``injection_bandwidth`` (bytes/s per direction per chip, line rate; min/max over chips),
+    ``injection_to_switches`` / ``injection_to_chips`` (of which), ``bisection_bandwidth`` (bytes/s per
+    direction) with ``bisection_cut`` and ``bisection_exact``, ``bisection_per_chip`` (bytes/s per chip
+    of the smaller half), ``diameter_hops`` and ``diameter_exact``, ``radix_use`` per switch tier
+    (max ports used, radix), ``switch_can_reduce``, ``levels`` (group sizes), ``meta``.
+    """
+    g = fab.graph
+    N = fab.n_chips
+    tiers: dict[str, int] = {}
+    radix_use: dict[str, dict[str, Any]] = {}
+    ports_used = np.bincount(fab.edge_src, weights=fab.edge_links, minlength=fab.n_nodes)
+    for i, s in enumerate(fab.switches, start=N):
+        a = g.nodes[s]
+        t = f"tier{a.get('tier', '?')}"
+        tiers[t] = tiers.get(t, 0) + 1
+        r = radix_use.setdefault(t, {"max_ports_used": 0, "radix": a.get("radix")})
+        r["max_ports_used"] = max(r["max_ports_used"], int(ports_used[i]))
+    for r in radix_use.values():
+        if r["radix"]:
+            r["use"] = r["max_ports_used"] / r["radix"]
+    src, dst, bw = fab.edge_src, fab.edge_dst, fab.edge_bandwidth
+    from_chip = src < N
+    inj = np.bincount(src[from_chip], weights=bw[from_chip], minlength=N)
+    to_sw = from_chip & (dst >= N)
+    inj_sw = np.bincount(src[to_sw], weights=bw[to_sw], minlength=N)
+    pair = np.minimum(src, dst) * fab.n_nodes + np.maximum(src, dst)
+    n_links = len(np.unique(pair))
+    cables = int(round(fab.edge_links.sum() / 2))
+    out: dict[str, Any] = {
+        "name": fab.name,
+        "builder": fab.meta.get("builder", "custom"),
+        "chip": fab.chip.name,
+        "chips": N,
+        "switches": len(fab.switches),
+        "switches_by_tier": dict(sorted(tiers.items())),
+        "links": n_links,
+        "directed_edges": fab.n_edges,
+        "cables": cables,
+        "injection_bandwidth": float(inj.min()) if inj.min() == inj.max() else [float(inj.min()), float(inj.max())],
+        "injection_to_switches": float(inj_sw.max()),
+        "injection_to_chips": float((inj - inj_sw).max()),
+        "mean_link_efficiency": float(np.average(fab.edge_efficiency, weights=fab.edge_bandwidth)),
+        "switch_can_reduce": fab.switch_can_reduce,
+        "radix_use": radix_use,
+        "levels": [len(level[0]) for level in fab.levels()],
+    }
+    if bisection:
+        b = bisection_bandwidth(fab)
+        out["bisection_bandwidth"] = b["bandwidth"]
+        out["bisection_cut"] = b["cut"]
+        out["bisection_exact"] = b["exact"]
+        out["bisection_per_chip"] = b["bandwidth"] / max(1, N // 2)
+    d = diameter(fab)
+    out["diameter_hops"] = d["hops"]
+    out["diameter_exact"] = d["exact"]
+    out["meta"] = {k: v for k, v in fab.meta.items() if k not in ("representative_chips",)}
+    return out
+
+
+def _bw(v: float) -> str:
+    return f"{v / 1e12:.4g} TB/s" if v >= 1e12 else f"{v / 1e9:.4g} GB/s"
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """Human-readable lines for a :func:`summarize` dict (units named on every figure)."""
+    tiers = ", ".join(f"{k}: {v}" for k, v in s["switches_by_tier"].items())
+    inj = s["injection_bandwidth"]
+    inj_txt = _bw(inj) if not isinstance(inj, list) else f"{_bw(inj[0])} - {_bw(inj[1])}"
+    lines = [
+        f"fabric            {s['name']}  (builder {s['builder']}, chip {s['chip']})",
+        f"chips             {s['chips']}",
+        f"switches          {s['switches']}" + (f"  ({tiers})" if tiers else ""),
+        f"links             {s['links']} node pairs linked, {s['cables']} cables (physical links)",
+        f"injection         {inj_txt} per chip per direction (to switches {_bw(s['injection_to_switches'])}, "
+        f"to chips {_bw(s['injection_to_chips'])}); line rate, mean link efficiency "
+        f"{s['mean_link_efficiency']:.3g}",
+    ]
+    if "bisection_bandwidth" in s:
+        how = "exhaustive search" if s["bisection_exact"] else f"cut: {s['bisection_cut']}"
+        lines.append(f"bisection         {_bw(s['bisection_bandwidth'])} per direction, "
+                     f"{_bw(s['bisection_per_chip'])} per chip of a half ({how})")
+    d = s["diameter_hops"]
+    lines.append(f"diameter          {d if d is not None else 'disconnected'} hops between chips"
+                 + ("" if s["diameter_exact"] else " (sampled sources: a lower bound)"))
+    ru = []
+    for t, r in s["radix_use"].items():
+        if r.get("radix"):
+            ru.append(f"{t}: {r['max_ports_used']}/{r['radix']} ports ({100 * r['use']:.0f}%)")
+        else:
+            ru.append(f"{t}: {r['max_ports_used']} ports used")
+    if ru:
+        lines.append("radix use         " + ", ".join(ru))
+    lines.append(f"in-network reduce {'yes' if s['switch_can_reduce'] else 'no'}")
+    lines.append("levels            group sizes " + ", ".join(map(str, s["levels"])) + " chips")
+    return "\n".join(lines)
