@@ -151,7 +151,7 @@ class PlanResult:
         import matplotlib.pyplot as plt
 
         pts = [p for p in self.points if np.isfinite(p.cost_per_mtok)]
-        fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+        fig, axes = plt.subplots(1, 2, figsize=(13, 6.4))
         chosen = self.best.best if self.best else None
         for ax, attr, slo, unit, scale in (
             (axes[0], "ttft_p90", self.settings["slo_ttft_s"], "s", 1.0),
@@ -159,17 +159,20 @@ class PlanResult:
         ):
             groups: dict[str, list[PlanPoint]] = {}
             for p in pts:
-                groups.setdefault(p.label.split(" x")[0] if p.mode == "colocated" else "disagg " +
-                                  p.label.split(" -> ")[0].split()[1] + "->" + p.label.split(" -> ")[1].split()[1],
-                                  []).append(p)
+                if p.mode == "colocated":
+                    g = p.fleet.pools[0].fabric + " colocated"
+                else:
+                    g = f"{p.fleet.pools[0].fabric} -> {p.fleet.pools[1].fabric} disagg"
+                groups.setdefault(g, []).append(p)
             cmap = plt.get_cmap("tab20")
             for gi, (gname, gp) in enumerate(sorted(groups.items())):
                 x = np.array([getattr(p, attr) * scale for p in gp])
                 y = np.array([p.cost_per_mtok for p in gp])
                 ok = np.array([p.feasible for p in gp])
                 col = cmap(gi % 20)
-                ax.scatter(x[ok], y[ok], s=28, color=col, label=gname)
-                ax.scatter(x[~ok], y[~ok], s=28, facecolors="none", edgecolors=[col])
+                mk = "o" if gname.endswith("colocated") else "^"
+                ax.scatter(x[ok], y[ok], s=30, color=col, marker=mk, label=gname if ax is axes[0] else None)
+                ax.scatter(x[~ok], y[~ok], s=30, marker=mk, facecolors="none", edgecolors=[col])
             xs = np.array([getattr(p, attr) * scale for p in pts])
             ys = np.array([p.cost_per_mtok for p in pts])
             order = np.lexsort((ys, xs))
@@ -179,21 +182,22 @@ class PlanResult:
                     best = ys[i]
                     fx.append(xs[i])
                     fy.append(ys[i])
-            ax.step(fx, fy, where="post", color="k", lw=1.2, label="Pareto front")
-            ax.axvline(slo * scale, color="r", ls="--", lw=1, label=f"SLO {slo * scale:g} {unit}")
+            first = ax is axes[0]
+            ax.step(fx, fy, where="post", color="k", lw=1.2, label="Pareto front" if first else None)
+            ax.axvline(slo * scale, color="r", ls="--", lw=1, label="SLO" if first else None)
             if chosen is not None:
                 ax.scatter([getattr(chosen, attr) * scale], [chosen.cost_per_mtok], marker="*", s=260,
-                           color="gold", edgecolors="k", zorder=5, label="plan")
+                           color="gold", edgecolors="k", zorder=5, label="plan" if first else None)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(f"P90 {'TTFT' if attr == 'ttft_p90' else 'TPOT'} ({unit})")
             ax.set_ylabel("cost ($ per million output tokens)")
             ax.grid(True, which="both", alpha=0.3)
-        axes[1].legend(fontsize=7, loc="best")
+        fig.legend(loc="lower center", ncol=4, fontsize=8, frameon=False)
         s = self.settings
         fig.suptitle(f"scaleup plan: {s['model']} at {s['rate_rps']:g} req/s (filled: meets SLOs at "
                      f"{s['attainment']:.0%}; hollow: misses)")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.17, 1, 1))
         fig.savefig(path, dpi=110)
         plt.close(fig)
         return path
