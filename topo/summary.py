@@ -5,7 +5,7 @@ Everything is computed from the graph (never copied from the YAML):
 - **bisection bandwidth** (bytes/s, one direction, line rate): the minimum, over balanced partitions of
   the chips into two halves, of the capacity that must cross from one half to the other, switches placed
   on whichever side minimises it. For a given chip partition that minimum is a max-flow/min-cut
-  (scipy's Dinic). Which partitions: exhaustively all of them for small fabrics (``exact``, <= 16 chips),
+  (scipy's Dinic). Which partitions: exhaustively all of them for small fabrics (``exact``, <= 12 chips by default),
   else the structure-aware candidates the builder knows (contiguous rank halves, which split trays,
   leaves and servers cleanly; the halves along each torus dimension) plus a spectral (Fiedler) split; the
   smallest is reported with its cut. For the builders' symmetric structures the contiguous/dimension
@@ -29,7 +29,7 @@ from scipy.sparse.csgraph import maximum_flow, shortest_path
 
 from .fabric import Fabric
 
-EXACT_BISECTION_MAX_CHIPS = 16
+EXACT_BISECTION_MAX_CHIPS = 12
 
 
 # --------------------------------------------------------------------------------------------- cuts
@@ -111,7 +111,7 @@ def bisection_bandwidth(fab: Fabric, exact: bool | None = None) -> dict[str, Any
     """Bisection bandwidth of the fabric (bytes/s per direction, line rate) and the cut achieving it.
 
     Args:
-        exact: search every balanced partition (feasible up to ~16 chips). ``None``: exact when the fabric
+        exact: search every balanced partition (feasible up to ~16 chips; C(n-1, n/2-1) max-flows). ``None``: exact when the fabric
             has at most :data:`EXACT_BISECTION_MAX_CHIPS` chips.
 
     Returns:

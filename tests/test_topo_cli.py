@@ -1,0 +1,61 @@
+"""`scaleup topo ...`: output, JSON, files written, and exit code 2 without traceback on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+from click.testing import CliRunner
+
+from cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_topo_list():
+    r = run("topo", "list")
+    assert r.exit_code == 0 and "maia200 " in r.output and "tpu-v5p" in r.output
+
+
+def test_topo_show_text_and_json():
+    r = run("topo", "show", "maia200-small")
+    assert r.exit_code == 0, r.output
+    assert "bisection" in r.output and "TB/s per direction" in r.output and "diameter          4 hops" in r.output
+    r = run("topo", "show", "dgx-h100", "--json")
+    d = json.loads(r.output)
+    assert d["chips"] == 8 and d["bisection_bandwidth"] == 4 * 450e9 and d["switch_can_reduce"]
+
+
+def test_topo_show_set_override():
+    r = run("topo", "show", "tpu-v5p", "--set", "dims=[4,4,2]", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["chips"] == 32
+
+
+def test_bad_input_exit_2_one_line_no_traceback():
+    for args in (["topo", "show", "maia200", "--set", "chips=9000"],
+                 ["topo", "show", "maia200", "--set", "bogus=1"],
+                 ["topo", "show", "maia200", "--set", "novalue"],
+                 ["topo", "show", "nope"],
+                 ["topo", "plot", "maia200-small", "--set", "planes=40"]):
+        r = run(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "Traceback" not in r.output and r.output.startswith("error: ")
+        assert r.output.strip().count("\n") == 0
+
+
+def test_topo_plot_and_export(tmp_path):
+    png = tmp_path / "f.png"
+    r = run("topo", "plot", "mi300x", "-o", str(png))
+    assert r.exit_code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+    gml = tmp_path / "f.graphml"
+    r = run("topo", "export", "dgx-h100", "--format", "graphml", "-o", str(gml))
+    assert r.exit_code == 0
+    g = nx.read_graphml(gml)
+    assert g.number_of_nodes() == 12 and g.number_of_edges() == 64
+    js = tmp_path / "f.json"
+    r = run("topo", "export", "tpu-v5p", "-o", str(js))
+    d = json.loads(js.read_text())
+    assert len(d["nodes"]) == 64 and d["graph"]["chip"]["name"] == "tpu-v5p"
