@@ -362,3 +362,28 @@ def test_planner_reports_infeasible_and_plots(tmp_path):
     out = res.plot(str(tmp_path / "p.png"))
     assert (tmp_path / "p.png").stat().st_size > 10000 and out.endswith("p.png")
     assert "cheapest" in res.table()
+
+
+def test_queue_length_series_obeys_littles_law():
+    """Time-averaged queue length = arrival rate x mean wait (Little), from the sampled series."""
+    lam, S = 5.0, 0.1
+    tr = poisson_trace(lam, 2000.0, prompt=100, output=1, seed=3)
+    lin = LinearStepModel(prefill_per_token=S / 100, decode_base=0.01)
+    res = simulate_serving(colocated(replicas=1, batch=1), tr, step_models={"c": lin}, queue_samples=200_001)
+    q = res.queue_len["c"]
+    # the series counts requests waiting (arrived, not admitted); Little: L_q = lambda_hat x W_q
+    lam_hat = res.n / res.makespan
+    assert q.mean() == pytest.approx(lam_hat * res.queue_delay.mean(), rel=0.03)
+    assert q.min() >= 0
+
+
+def test_router_from_file(tmp_path):
+    from fleet import get_router
+
+    f = tmp_path / "myrouter.py"
+    f.write_text("def pick(req, pools):\n    return pools[-1].name\n")
+    r = get_router(f"{f}:pick")
+    res = simulate_serving(two_pools(), rate=3.0, duration=5.0, router=r)
+    assert set(res.prefill_replica.tolist()) <= {2, 3}
+    with pytest.raises(SpecError, match="cannot load"):
+        get_router(f"{f}:missing")
