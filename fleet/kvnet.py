@@ -119,6 +119,7 @@ class KVNetwork:
         self._t = 0.0
         self._gen = 0
         self.link_bytes = np.zeros(fabric.n_edges)
+        self._users = np.zeros(fabric.n_edges, dtype=np.int64)  # active transfers per edge
         self.n_transfers = 0
         self.n_solves = 0
 
@@ -175,13 +176,19 @@ class KVNetwork:
             env.timeout(lat).callbacks.append(lambda _e: ev.succeed())
             return ev
         self._advance()
+        shared = bool(self._users[eids].any())
+        self._users[eids] += 1
         self._cols.append(eids)
         self._vals.append(vals)
         self._lat.append(lat)
         self._evs.append(ev)
         self._rem = np.append(self._rem, float(size))
         self.link_bytes[eids] += vals * float(size)
-        self._resolve()
+        if shared:
+            self._resolve()
+        else:  # its own component of the sharing graph: the others' max-min rates are unchanged
+            self._rate = np.append(self._rate, float(np.min(self.cap[eids] / vals)))
+            self._arm()
         return ev
 
     def _advance(self) -> None:
@@ -191,11 +198,15 @@ class KVNetwork:
         self._t = now
 
     def _resolve(self) -> None:
-        """Recompute fair rates of the active transfers and arm the timer for the next finish."""
-        self._gen += 1
+        """Recompute fair rates of the active transfers (the engine's max-min solver), arm the timer."""
         n = len(self._rem)
         if n == 0:
+            self._gen += 1
             self._rate = np.zeros(0)
+            return
+        if n == 1:  # progressive filling of one flow: its bottleneck link
+            self._rate = np.array([float(np.min(self.cap[self._cols[0]] / self._vals[0]))])
+            self._arm()
             return
         lens = [len(c) for c in self._cols]
         indptr = np.concatenate([[0], np.cumsum(lens)])
@@ -205,6 +216,11 @@ class KVNetwork:
         inc = sp.csr_matrix((vals, local, indptr), shape=(n, len(used)))
         self._rate = maxmin(inc, self.cap[used])
         self.n_solves += 1
+        self._arm()
+
+    def _arm(self) -> None:
+        """Schedule the timer for the earliest finish under the current rates."""
+        self._gen += 1
         with np.errstate(divide="ignore"):
             ttf = np.where(self._rate > 0, np.maximum(self._rem, 0.0) / self._rate, np.inf)
         dt = float(ttf.min())
@@ -224,7 +240,11 @@ class KVNetwork:
             done = np.array([int(np.argmin(ttf))])
         keep = np.ones(len(self._rem), dtype=bool)
         keep[done] = False
+        shared = False
         for i in done.tolist():
+            self._users[self._cols[i]] -= 1
+        for i in done.tolist():
+            shared = shared or bool(self._users[self._cols[i]].any())
             ev = self._evs[i]
             self.env.timeout(self._lat[i]).callbacks.append(lambda _e, ev=ev: ev.succeed())
         idx = np.flatnonzero(keep).tolist()
@@ -234,4 +254,9 @@ class KVNetwork:
         self._evs = [self._evs[i] for i in idx]
         self._rem = self._rem[keep]
         self._rate = self._rate[keep]
-        self._resolve()
+        if shared:
+            self._resolve()
+        elif len(self._rem):  # the finished flows shared no link with the others: rates unchanged
+            self._arm()
+        else:
+            self._gen += 1
