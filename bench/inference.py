@@ -12,10 +12,16 @@ Usage: python bench/inference.py [--fabric maia200] [--model llama3.1-70b]
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
-from inference import clear_cache, estimate
-from topo import CapacityError, load
+# this file is named like the package it benchmarks: drop bench/ from the path so `import inference` finds it
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+from inference import clear_cache, estimate  # noqa: E402
+from topo import CapacityError, load  # noqa: E402
 
 
 def main() -> None:

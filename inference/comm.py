@@ -83,12 +83,7 @@ def _simulate(fabric: Fabric, kind: str, size: float, groups: Groups, **opts: ob
         raise SpecError(
             f"communication: collectives.{cls_name} / collectives.run are not available yet; "
             "use tp=ep=pp=1 or update the tree")
-    ops = []
-    for g in groups.groups.tolist():
-        if kind == "send_recv":
-            ops.append(cls(size, src=int(g[0]), dst=int(g[1]), **opts))
-        else:
-            ops.append(cls(size, group=[int(r) for r in g], **opts))
+    ops = [cls(size, group=g, **opts) for g in groups.groups.tolist()]  # send_recv: group = [src, dst]
     results = run(ops, fabric)
     return float(max(r.time for r in results))
 

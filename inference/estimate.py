@@ -114,7 +114,8 @@ class Deployment:
                  dp: int | None = None, dtype: str = "fp8", kv_dtype: str | None = None,
                  compute_efficiency: float | None = None, memory_efficiency: float | None = None,
                  op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
-                 prefill_chunk: int | None = 8192, placement: str = "tray", **_: Any) -> None:
+                 prefill_chunk: int | None = 8192, placement: str = "tray", act_dtype: str | None = None,
+                 **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
@@ -136,7 +137,13 @@ class Deployment:
         self.dtype = dtype
         self.kv_dtype = kv_dtype or dtype
         self.w = _dtype_bytes(dtype, "dtype")
-        self.a = max(self.w, 1.0) if dtype != "fp4" else 0.5  # activations in the compute dtype
+        # Activations (residual stream, GEMM outputs, TP/EP/PP messages) stay in BF16 when the weights are
+        # 8-bit or narrower, as in FP8/FP4 serving engines (GEMM inputs are quantised on the fly);
+        # wider dtypes keep their own width. Override with act_dtype.
+        if act_dtype is None:
+            act_dtype = dtype if self.w >= 2 else "bf16"
+        self.act_dtype = act_dtype
+        self.a = _dtype_bytes(act_dtype, "act_dtype")
         self.kv = _dtype_bytes(self.kv_dtype, "kv_dtype")
         self.peak = self.chip.peak_flops(dtype)
         self.ce = compute_efficiency if compute_efficiency is not None else self.chip.compute_efficiency

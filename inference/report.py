@@ -18,7 +18,7 @@ def format_bytes(n: float) -> str:
 
 _COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor")
 _KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
-              "placement")
+              "placement", "act_dtype")
 
 
 @dataclass
@@ -201,13 +201,15 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int 
         dp: replicas; default fills the fabric (chips // (max(tp, ep) x pp)).
         batch: sequences per replica decoded together.
         prompt, output: tokens per request.
-        dtype: weights and activations (``fp8``, ``bf16``, ``fp4``...); ``kv_dtype`` defaults to it.
+        dtype: weights and GEMM compute (``fp8``, ``bf16``, ``fp4``...); ``kv_dtype`` defaults to it.
+            Activations and messages are BF16 for 8-bit-or-narrower dtypes (``act_dtype`` overrides).
         overlap: hide each layer's communication behind its compute (both figures are reported).
         price_per_chip_hour: $/chip-hour; else capex + power (``capex_per_chip``, ``amortisation_years``,
             ``power_price`` $/kWh, ``pue``; defaults in :data:`inference.DEFAULTS`, assumptions).
         decode_points: contexts sampled over the output to average the decode step.
         knobs: ``compute_efficiency``, ``memory_efficiency``, ``op_overhead`` (s), ``hbm_usable``,
-            ``sram`` (False to ignore on-die SRAM), ``power_factor``.
+            ``sram`` (False to ignore on-die SRAM), ``prefill_chunk`` (tokens, None = unchunked),
+            ``placement`` (``tray``/``strided``/``random``), ``act_dtype``, ``power_factor``.
 
     Raises:
         CapacityError: the deployment does not fit in HBM (says by how much and what would fit).

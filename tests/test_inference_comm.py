@@ -1,0 +1,102 @@
+"""inference communication: the times in a Report equal the collectives' own results for the same groups."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+import collectives
+from inference import ModelSpec, StepModel, clear_cache, estimate
+from topo import ChipSpec, Fabric
+
+CHIP = ChipSpec("testchip", flops={"fp8": 1000e12, "bf16": 500e12}, hbm_bytes=80e9, hbm_bandwidth=2e12,
+                tdp=500.0, ports=1, port_bandwidth=100e9)
+SMALL = ModelSpec("small", layers=4, hidden=1024, heads=16, kv_heads=8, head_dim=64, ffn=4096, vocab=1000)
+MOE = ModelSpec("smallmoe", layers=4, hidden=1024, heads=16, kv_heads=8, head_dim=64, ffn=4096, vocab=1000,
+                experts=16, top_k=2, moe_ffn=1024)
+
+
+def star(n: int, bw: float = 100e9, lat: float = 1e-6) -> Fabric:
+    """n chips on one non-blocking switch."""
+    g = nx.DiGraph()
+    for r in range(n):
+        g.add_node(f"c{r}", kind="chip", rank=r, tray=r)
+    g.add_node("sw", kind="switch", tier=1)
+    for r in range(n):
+        g.add_edge(f"c{r}", "sw", bandwidth=bw, latency=lat)
+        g.add_edge("sw", f"c{r}", bandwidth=bw, latency=lat)
+    return Fabric.from_graph(g, chip=CHIP, name=f"star{n}")
+
+
+def direct(fab: Fabric, kind: str, size: float, groups: list[list[int]]) -> float:
+    cls = {"all_reduce": collectives.AllReduce, "all_to_all": collectives.AllToAll,
+           "reduce_scatter": collectives.ReduceScatter, "all_gather": collectives.AllGather}[kind]
+    return max(r.time for r in collectives.run([cls(size, group=g) for g in groups], fab))
+
+
+def test_tp_all_reduce_time_equals_collectives():
+    fab = star(16)
+    clear_cache()
+    r = estimate(SMALL, fab, tp=8, batch=4, prompt=64, output=4)
+    assert r.dp == 2 and r.comm
+    groups = [list(range(0, 8)), list(range(8, 16))]
+    for row in r.comm:
+        assert row["collective"] == "all_reduce" and row["groups"] == 2 and row["group_size"] == 8
+        assert row["time"] == pytest.approx(direct(fab, "all_reduce", row["size"], groups), rel=1e-12)
+    dec = [x for x in r.comm if x["phase"] == "decode"][0]
+    assert dec["size"] == 4 * 1024 * 2  # batch x hidden x 2 bytes (BF16 activations with FP8 weights)
+    step = [x for x in r.layers if x["phase"] == "decode" and x["scope"] == "step"][0]
+    assert step["communication"] == pytest.approx(4 * 2 * dec["time"])  # 4 layers x 2 all-reduces
+
+
+def test_overlap_hides_communication():
+    fab = star(8)
+    a = estimate(SMALL, fab, tp=8, batch=4, prompt=64, output=4, overlap=False)
+    b = estimate(SMALL, fab, tp=8, batch=4, prompt=64, output=4, overlap=True)
+    da, db = a.to_dict(), b.to_dict()
+    assert da["decode_exposed_communication_s"] == pytest.approx(da["decode_communication_s"])
+    assert db["decode_exposed_communication_s"] <= db["decode_communication_s"]
+    assert b.tpot <= a.tpot
+    assert da["tpot_overlapped_s"] == pytest.approx(b.tpot)
+
+
+def test_ep_all_to_all_time_equals_collectives():
+    fab = star(8)
+    r = estimate(MOE, fab, tp=1, ep=8, batch=16, prompt=32, output=4)
+    a2a = [x for x in r.comm if x["collective"] == "all_to_all"]
+    assert {x["op"] for x in a2a} == {"ep_dispatch", "ep_combine"}
+    for row in a2a:
+        assert row["time"] == pytest.approx(direct(fab, "all_to_all", row["size"], [list(range(8))]), rel=1e-12)
+    dec = [x for x in a2a if x["phase"] == "decode"][0]
+    assert dec["size"] == 16 / 8 * 2 * 1024 * 2  # tokens per chip x top_k x hidden x 2 bytes (bf16)
+
+
+def test_pipeline_send_and_step_model():
+    fab = star(4)
+    r = estimate(SMALL, fab, tp=1, pp=4, batch=8, prompt=64, output=4)
+    assert r.extra["pp_send_decode_s"] > 0
+    sm = StepModel(SMALL, fab, tp=2)
+    assert sm.chips == 2
+    assert sm.decode_time(4, 100) == pytest.approx(
+        estimate(SMALL, fab, tp=2, batch=4, prompt=100, output=2).tpot, rel=1e-12)
+
+
+def test_contention_between_replicas_shows():
+    """Two TP groups forced to share one slow link take longer than one group alone."""
+    g = nx.DiGraph()
+    for r in range(4):
+        g.add_node(r, kind="chip", rank=r, tray=r // 2)
+    g.add_node("a", kind="switch", tier=1)
+    g.add_node("b", kind="switch", tier=1)
+    for r in range(4):
+        sw = "a" if r % 2 == 0 else "b"
+        g.add_edge(r, sw, bandwidth=100e9, latency=1e-6)
+        g.add_edge(sw, r, bandwidth=100e9, latency=1e-6)
+    g.add_edge("a", "b", bandwidth=50e9, latency=1e-6)
+    g.add_edge("b", "a", bandwidth=50e9, latency=1e-6)
+    fab = Fabric.from_graph(g, chip=CHIP, name="bottleneck")
+    one = estimate(SMALL, fab, tp=2, dp=1, batch=64, prompt=16, output=2)
+    two = estimate(SMALL, fab, tp=2, dp=2, batch=64, prompt=16, output=2)
+    t1 = [x["time"] for x in one.comm if x["phase"] == "decode"][0]
+    t2 = [x["time"] for x in two.comm if x["phase"] == "decode"][0]
+    assert t2 > t1
