@@ -61,6 +61,10 @@ SETUPS: tuple[Setup, ...] = (
           2048, 2048, 2296),
     Setup("Llama-3.1-405B FP8, 8x H200 TP8, 1000/1000", "llama3.1-405b", "h200", "dgx-h200", 8, 1, "fp8",
           1000, 1000, 3330),
+    # MoE: the benchmark's MoE options enable attention data parallelism with expert parallelism over the
+    # 8 GPUs; here tp=1 (8 attention groups) and ep=8, all-to-all dispatch/combine simulated on the fabric.
+    Setup("Qwen3-235B-A22B FP8, 8x H100 (DP-attn + EP8), 1000/1000", "qwen3-235b-a22b", "h100-sxm", "dgx-h100",
+          1, 8, "fp8", 1000, 1000, 14898),
 )
 
 BATCH_CAP = 2048
