@@ -39,7 +39,7 @@ def _fmt_bw(v: float) -> str:
 def _title(fab: Fabric) -> str:
     tiers: dict[Any, int] = defaultdict(int)
     for s in fab.switches:
-        tiers[fab.graph.nodes[s].get("tier", "?")] += 1
+        tiers[fab.node_data[s].get("tier", "?")] += 1
     sw = ", ".join(f"{n} tier-{t} switches" for t, n in sorted(tiers.items(), key=lambda x: str(x[0])))
     inj = np.bincount(fab.edge_src, weights=fab.edge_bandwidth, minlength=fab.n_nodes)[: fab.n_chips].max()
     parts = [f"{fab.name}: {fab.n_chips} x {fab.chip.name}"]
@@ -54,7 +54,7 @@ def _title(fab: Fabric) -> str:
 
 def _positions_detailed(fab: Fabric) -> tuple[dict[int, tuple[float, float]], set[int]]:
     """Node index -> (x, y), and the set of edges to draw as arcs (wrap-around)."""
-    g = fab.graph
+    nd = fab.node_data
     N = fab.n_chips
     pos: dict[int, tuple[float, float]] = {}
     arcs: set[int] = set()
@@ -82,15 +82,26 @@ def _positions_detailed(fab: Fabric) -> tuple[dict[int, tuple[float, float]], se
             t = 2 * np.pi * r / N
             pos[r] = (np.cos(t), np.sin(t))
         return pos, arcs
+    if meta.get("builder") == "dragonfly":
+        # groups around a circle; a group's routers on an arc (radius 1), their chips just outside
+        G, a, p = meta["groups"], meta["routers_per_group"], meta["chips_per_router"]
+        for i in range(G * a):
+            grp, j = divmod(i, a)
+            t = 2 * np.pi * (grp + 0.15 + 0.7 * (j + 0.5) / a) / G
+            pos[N + i] = (np.cos(t), np.sin(t))
+            for k in range(p):
+                tk = t + 2 * np.pi * 0.7 / (G * a) * ((k + 0.5) / p - 0.5)
+                pos[i * p + k] = (1.18 * np.cos(tk), 1.18 * np.sin(tk))
+        return pos, arcs
     width = max(N, 1)
     for r in range(N):
         pos[r] = (r / max(width - 1, 1), 0.0)
     by_tier: dict[Any, list[int]] = defaultdict(list)
     for i in range(N, fab.n_nodes):
-        a = g.nodes[fab.nodes[i]]
+        a = nd[fab.nodes[i]]
         by_tier[a.get("tier", 1)].append(i)
     for t, nodes in by_tier.items():
-        nodes.sort(key=lambda i: (g.nodes[fab.nodes[i]].get("plane", 0), g.nodes[fab.nodes[i]].get("index", 0), i))
+        nodes.sort(key=lambda i: (nd[fab.nodes[i]].get("plane", 0), nd[fab.nodes[i]].get("index", 0), i))
         k = len(nodes)
         for j, i in enumerate(nodes):
             x = 0.5 if k == 1 else j / (k - 1)
@@ -99,33 +110,36 @@ def _positions_detailed(fab: Fabric) -> tuple[dict[int, tuple[float, float]], se
 
 
 def _draw_detailed(fab: Fabric, ax) -> None:
+    from matplotlib.collections import LineCollection
     from matplotlib.patches import FancyArrowPatch
 
     pos, arcs = _positions_detailed(fab)
     bw = fab.edge_bandwidth
     wmax = bw.max() if len(bw) else 1.0
-    seen = set()
-    for e in range(fab.n_edges):
-        u, v = int(fab.edge_src[e]), int(fab.edge_dst[e])
-        key = (min(u, v), max(u, v))
-        if key in seen or (-1 - e) in arcs:
+    u_all, v_all = fab.edge_src, fab.edge_dst
+    keep = (u_all < v_all) | ~np.isin(u_all * fab.n_nodes + v_all, v_all * fab.n_nodes + u_all)
+    N = fab.n_chips
+    alpha = float(np.clip(150.0 / max(keep.sum(), 1), 0.08, 0.45))
+    segs, widths, colors = [], [], []
+    for e in np.flatnonzero(keep).tolist():
+        if (-1 - e) in arcs:
             continue
-        seen.add(key)
+        u, v = int(u_all[e]), int(v_all[e])
         lw = 0.4 + 2.2 * bw[e] / wmax
         (x0, y0), (x1, y1) = pos[u], pos[v]
-        chipchip = u < fab.n_chips and v < fab.n_chips
-        color = "#d62728" if chipchip and fab.switches else "#555555"
-        if e in arcs:
-            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle="arc3,rad=0.25", arrowstyle="-",
-                                         lw=lw * 0.7, color="#999999", alpha=0.6))
-        elif chipchip and fab.switches and abs(x1 - x0) > 0:
-            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle="arc3,rad=0.6", arrowstyle="-",
-                                         lw=lw, color=color, alpha=0.7))
-        else:
-            ax.plot([x0, x1], [y0, y1], color=color, lw=lw, alpha=0.45, zorder=1)
+        chipchip = u < N and v < N
+        if e in arcs or (chipchip and fab.switches and abs(x1 - x0) > 0):
+            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={0.25 if e in arcs else 0.6}",
+                                         arrowstyle="-", lw=lw * (0.7 if e in arcs else 1.0),
+                                         color="#999999" if e in arcs else "#d62728", alpha=0.6))
+            continue
+        segs.append(((x0, y0), (x1, y1)))
+        widths.append(lw)
+        colors.append((0.33, 0.33, 0.33, alpha))
+    if segs:
+        ax.add_collection(LineCollection(segs, linewidths=widths, colors=colors, zorder=1))
     trays = fab.trays
     cmap = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-    N = fab.n_chips
     xs = np.array([pos[i][0] for i in range(N)])
     ys = np.array([pos[i][1] for i in range(N)])
     ax.scatter(xs, ys, s=max(8, 1600 / max(N, 1)), c=[cmap[t % len(cmap)] for t in trays], zorder=3,
@@ -140,7 +154,7 @@ def _draw_detailed(fab: Fabric, ax) -> None:
                     "in the neighbouring slices, with wrap-around: not drawn. Arcs: wrap-around links.",
                     (0, 0), xycoords="axes fraction", fontsize=8, xytext=(0, -4), textcoords="offset points",
                     va="top")
-    if fab.meta.get("builder") == "torus":
+    if fab.meta.get("builder") in ("torus", "dragonfly", "full_mesh"):
         ax.set_aspect("equal")
     n_lab = fab.n_nodes <= 80
     if n_lab:
@@ -158,9 +172,12 @@ def _chip_clusters(fab: Fabric, max_groups: int) -> tuple[np.ndarray, str, int]:
     """Cluster id per chip, a label for a cluster, and the number of clusters."""
     N = fab.n_chips
     best = None
-    for level in fab.levels():
+    names = list(fab.meta.get("levels", [])) + ["all"]
+    lname = ""
+    for j, level in enumerate(fab.levels()):
         if len(level) <= max_groups:
             best = level
+            lname = names[j] if j < len(names) else ""
             break
     if best is None or len(best) == 1:
         k = min(max_groups, N)
@@ -173,18 +190,20 @@ def _chip_clusters(fab: Fabric, max_groups: int) -> tuple[np.ndarray, str, int]:
     sizes = {len(g) for g in best}
     n_trays = len(np.unique(fab.trays[best[0]]))
     label = f"{max(sizes)} chips" + (f" ({n_trays} trays)" if 1 < n_trays < max(sizes) else "")
+    if lname and lname not in ("tray", "all"):
+        label += f", one per {lname.replace('_', ' ')}"
     return cid, label, len(best)
 
 
 def _draw_grouped(fab: Fabric, ax, max_groups: int = 128) -> None:
-    g = fab.graph
+    nd = fab.node_data
     N = fab.n_chips
     cid, clabel, n_cl = _chip_clusters(fab, max_groups)
     # switch clusters: (tier, index) merged across planes
     sw_key: dict[int, tuple] = {}
     planes: dict[tuple, set] = defaultdict(set)
     for i in range(N, fab.n_nodes):
-        a = g.nodes[fab.nodes[i]]
+        a = nd[fab.nodes[i]]
         k = (a.get("tier", 1), a.get("group", -1), a.get("index", i))
         sw_key[i] = k
         planes[k].add(a.get("plane", 0))

@@ -209,10 +209,14 @@ class Fabric:
         meta: dict[str, Any] | None = None,
         validate: bool = True,
         arrays: dict[str, np.ndarray] | None = None,
+        edge_filler: Any = None,
     ) -> None:
         if not isinstance(graph, nx.DiGraph):
             raise SpecError(f"Fabric graph: expected a networkx.DiGraph, got {type(graph).__name__}")
-        self.graph = graph
+        self._graph = graph
+        # builders pass a nodes-only graph, the edge arrays, and a callable adding the edges to the graph
+        # on first access of .graph (the arrays are what hot loops use; see topo._build.EdgeFiller)
+        self._edge_filler = edge_filler
         self.chip = chip if chip is not None else ChipSpec(name="generic")
         self.name = name
         self.router: Router = router if router is not None else BFSRouter()
@@ -222,6 +226,25 @@ class Fabric:
             self._validate()
 
     # ------------------------------------------------------------------ construction
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The fabric's ``networkx.DiGraph`` (builders' edges are added on first access)."""
+        if self._edge_filler is not None:
+            filler, self._edge_filler = self._edge_filler, None
+            filler(self._graph)
+        return self._graph
+
+    @property
+    def node_data(self) -> Any:
+        """Node attribute view (``graph.nodes``) that does not materialise a builder's edges."""
+        return self._graph.nodes
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_edge_lookup", None)
+        state["_edge_lookup"] = None
+        return state
+
     @classmethod
     def from_graph(
         cls, graph: nx.DiGraph | nx.Graph, chip: ChipSpec | None = None, name: str = "custom", **meta: Any
@@ -249,7 +272,7 @@ class Fabric:
         ``efficiency`` and optional ``links`` in the graph's edge iteration order; skips the Python loop
         over the edges, which dominates construction time at 6,144 chips.
         """
-        g = self.graph
+        g = self._graph
         chips = []
         others = []
         for n, a in g.nodes(data=True):
@@ -283,7 +306,7 @@ class Fabric:
             self.edge_links = (
                 np.ones(len(self.edge_src), dtype=np.int64) if links is None else np.asarray(links, dtype=np.int64)
             )
-            if len(self.edge_src) != g.number_of_edges():
+            if self._edge_filler is None and len(self.edge_src) != g.number_of_edges():
                 raise SpecError("Fabric arrays: edge count differs from the graph's")
             return
         n_edges = g.number_of_edges()
@@ -361,7 +384,7 @@ class Fabric:
     def forwards(self) -> np.ndarray:
         """Bool per node index: may this node relay traffic for others? Switches always do."""
         out = np.ones(self.n_nodes, dtype=bool)
-        g = self.graph
+        g = self._graph
         for i, n in enumerate(self.chips):
             out[i] = bool(g.nodes[n].get("forward", False))
         return out
@@ -369,7 +392,7 @@ class Fabric:
     @cached_property
     def trays(self) -> np.ndarray:
         """Tray id of each chip, in rank order."""
-        g = self.graph
+        g = self._graph
         return np.asarray([g.nodes[n].get("tray", i) for i, n in enumerate(self.chips)], dtype=np.int64)
 
     @cached_property
@@ -510,7 +533,7 @@ class Fabric:
         more than one chip, else ``[all]``.
         """
         names = self.meta.get("levels")
-        g = self.graph
+        g = self._graph
         out: list[list[list[int]]] = []
         if names is None:
             names = ["tray"] if len(np.unique(self.trays)) < self.n_chips else []
@@ -539,7 +562,7 @@ class Fabric:
         """
         if "in_network_reduction" in self.meta:
             return bool(self.meta["in_network_reduction"]) and bool(self.switches)
-        g = self.graph
+        g = self._graph
         return bool(self.switches) and all(g.nodes[s].get("in_network_reduction", False) for s in self.switches)
 
     # ------------------------------------------------------------------ misc

@@ -189,13 +189,13 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
     of the smaller half), ``diameter_hops`` and ``diameter_exact``, ``radix_use`` per switch tier
     (max ports used, radix), ``switch_can_reduce``, ``levels`` (group sizes), ``meta``.
     """
-    g = fab.graph
+    nodes = fab.node_data
     N = fab.n_chips
     tiers: dict[str, int] = {}
     radix_use: dict[str, dict[str, Any]] = {}
     ports_used = np.bincount(fab.edge_src, weights=fab.edge_links, minlength=fab.n_nodes)
     for i, s in enumerate(fab.switches, start=N):
-        a = g.nodes[s]
+        a = nodes[s]
         t = f"tier{a.get('tier', '?')}"
         tiers[t] = tiers.get(t, 0) + 1
         r = radix_use.setdefault(t, {"max_ports_used": 0, "radix": a.get("radix")})
