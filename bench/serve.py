@@ -12,9 +12,14 @@ Run: ``python bench/serve.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
-from fleet import LinearStepModel, poisson_trace, simulate_serving
+# this script's folder holds bench/inference.py, which would shadow the inference package
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+from fleet import LinearStepModel, poisson_trace, simulate_serving  # noqa: E402
 
 
 def step_models():

@@ -387,3 +387,34 @@ def test_router_from_file(tmp_path):
     assert set(res.prefill_replica.tolist()) <= {2, 3}
     with pytest.raises(SpecError, match="cannot load"):
         get_router(f"{f}:missing")
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 0.01), st.integers(0, 6), st.integers(0, 6), st.floats(1e3, 5e7)),
+                min_size=1, max_size=25),
+       st.booleans())
+def test_kv_network_online_equals_engine(transfers, uplink):
+    """Online max-min transfers (with the independent-component shortcut) = traffic.simulate_arrays."""
+    import simpy
+
+    from fleet import KVNetwork, KVNetworkSpec
+
+    spec = KVNetworkSpec(bandwidth=12.5e9, latency=1e-6, pool_uplink=20e9 if uplink else None)
+    fab = build_kv_fabric(spec, [3, 4], ["a", "b"])
+    transfers = [(t, s, d if d != s else (d + 1) % 7, z) for t, s, d, z in transfers]
+    env = simpy.Environment()
+    net = KVNetwork(env, fab)
+    got = np.full(len(transfers), np.nan)
+
+    def start(i, t, s, d, z):
+        yield env.timeout(t)
+        ev = net.transfer(s, d, z)
+        yield ev
+        got[i] = env.now
+
+    for i, tr in enumerate(transfers):
+        env.process(start(i, *tr))
+    env.run()
+    t, s, d, z = (np.array(x) for x in zip(*transfers))
+    want = _engine_arrivals(fab, s, d, z, t)
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-12)
