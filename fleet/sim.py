@@ -719,6 +719,10 @@ class ServingResult:
         """Summary plus per-pool figures and queue-length series (JSON-ready)."""
         d = self.summary()
         d["pools"] = self.pools
+        d["replica_utilisation"] = [
+            {"replica": i, "pool": self.pools[int(p)]["name"], "utilisation": float(u)}
+            for i, (p, u) in enumerate(zip(self.replica_pool.tolist(), self.utilisation.tolist()))
+        ]
         d["queue_len"] = {"time_s": self.queue_time.tolist(), **{k: v.tolist() for k, v in self.queue_len.items()}}
         return d
 
