@@ -1,1 +1,27 @@
-"""traffic package."""
+"""traffic: flows on a fabric, the max-min contention engine, step schedules, traffic patterns.
+
+Public names:
+- :func:`maxmin_rates`: progressive filling on a sparse flows x links incidence.
+- :class:`Flow`, :func:`simulate`, :func:`simulate_arrays`, :class:`SimResult`: dependency mode (exact).
+- :class:`Step`, :func:`simulate_steps`, :class:`StepResult`: bulk-synchronous step mode (memoised).
+- :mod:`traffic.patterns`: ring, permutation, all_to_all, incast, tornado, bit_reversal.
+"""
+
+from . import patterns
+from .engine import Flow, SimResult, simulate, simulate_arrays
+from .maxmin import HAVE_NUMBA, maxmin_rates
+from .steps import Step, StepResult, simulate_steps, uniform_all_to_all
+
+__all__ = [
+    "HAVE_NUMBA",
+    "Flow",
+    "SimResult",
+    "Step",
+    "StepResult",
+    "maxmin_rates",
+    "patterns",
+    "simulate",
+    "simulate_arrays",
+    "simulate_steps",
+    "uniform_all_to_all",
+]

@@ -1,0 +1,470 @@
+"""Dependency mode: flows with start times and dependencies, max-min fair sharing, simpy clock.
+
+Model (issue 3, a contract):
+- a flow is *ready* at max(start, arrival of every flow it depends on);
+- from then on it sends at its max-min fair rate among the flows sending at that instant, recomputed at
+  every event (a flow becoming ready, a flow's last byte leaving); between events rates are constant;
+- its *arrival* is the time its last byte is sent plus its path latency (cut-through fluid); with ECMP
+  the flow is sent as equal parts over its equal-cost paths, each part at the same share of the flow's
+  rate, and it arrives when its last part does (the largest path latency);
+- a 0-byte flow arrives after its path latency; a flow whose src equals dst arrives when ready.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from topo import Fabric, RoutingError, ScheduleError
+
+from .maxmin import (
+    HAVE_NUMBA,
+    NONBINDING_RTOL,
+    TIE_RTOL,
+    _batch_kernel,
+    _col_bytes,
+    _comp_batch,
+    _components,
+    _solve,
+)
+from .routing import Problem, build_problem, check_sizes
+from .structure import structured_problem
+
+#: two finish times closer than this (relative) are one event
+FINISH_RTOL = 1e-12
+#: batches up to this many flows are split into independent components first (see maxmin._components)
+COMPONENT_MAX_FLOWS = 2_000_000
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One transfer.
+
+    Attributes:
+        src, dst: node ids of the fabric, or chip ranks (ints).
+        size: bytes (>= 0).
+        start: earliest time it may start, s.
+        deps: indices into the flow list (or the Flow objects themselves) whose arrival it waits for.
+        path: optional explicit node list from src to dst, used as is (validated against the graph).
+    """
+
+    src: Hashable
+    dst: Hashable
+    size: float
+    start: float = 0.0
+    deps: Sequence = ()
+    path: Sequence | None = None
+
+
+@dataclass
+class SimResult:
+    """Outcome of a simulation. Times in s, bytes in bytes; link arrays indexed by fabric edge id.
+
+    Attributes:
+        arrival: arrival time of each input flow (last byte sent + path latency), s.
+        ready: time each flow became ready (max of start and its dependencies' arrivals), s.
+        finish: time each flow's last byte left its source, s.
+        makespan: the latest arrival (0 for no flows), s.
+        link_bytes: bytes carried by each directed link.
+        link_busy: time each link carried traffic, s.
+        link_peak: peak utilisation of each link (load / capacity at the busiest instant, 0..1).
+        capacity: the capacity of each link used by the engine (bandwidth x efficiency), bytes/s.
+        events: number of rate allocations performed.
+    """
+
+    arrival: np.ndarray
+    ready: np.ndarray
+    finish: np.ndarray
+    makespan: float
+    link_bytes: np.ndarray
+    link_busy: np.ndarray
+    link_peak: np.ndarray
+    capacity: np.ndarray
+    events: int = 0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def utilisation(self) -> np.ndarray:
+        """Mean utilisation of each link over the makespan: link_bytes / (capacity x makespan)."""
+        if self.makespan <= 0:
+            return np.zeros_like(self.link_bytes)
+        return self.link_bytes / (self.capacity * self.makespan)
+
+    @property
+    def completion(self) -> np.ndarray:
+        """Completion time of each flow measured from its start (arrival - ready), s."""
+        return self.arrival - self.ready
+
+
+# ---------------------------------------------------------------------------------------------- core
+def _dependents(n: int, dep_ptr: np.ndarray, dep_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reverse CSR: for each flow, the flows that depend on it."""
+    owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(dep_ptr))
+    order = np.argsort(dep_idx, kind="stable")
+    rev_idx = owner[order]
+    rev_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(dep_idx, minlength=n), out=rev_ptr[1:])
+    return rev_ptr, rev_idx
+
+
+def _check_deps(n: int, dep_ptr: np.ndarray, dep_idx: np.ndarray) -> None:
+    if len(dep_ptr) != n + 1 or dep_ptr[0] != 0 or (np.diff(dep_ptr) < 0).any() or dep_ptr[-1] != len(dep_idx):
+        raise ScheduleError(f"dep_ptr: expected a CSR pointer of length {n + 1} from 0 to len(dep_idx)")
+    if len(dep_idx) and (dep_idx.min() < 0 or dep_idx.max() >= n):
+        k = int(np.flatnonzero((dep_idx < 0) | (dep_idx >= n))[0])
+        f = int(np.searchsorted(dep_ptr, k, side="right") - 1)
+        raise ScheduleError(f"flow {f}: dependency {int(dep_idx[k])} is not a flow index 0..{n - 1}")
+    # Kahn's algorithm, vectorised by frontier
+    indeg = np.diff(dep_ptr).copy()
+    rev_ptr, rev_idx = _dependents(n, dep_ptr, dep_idx)
+    frontier = np.flatnonzero(indeg == 0)
+    done = 0
+    from .routing import _gather_ranges
+
+    while len(frontier):
+        done += len(frontier)
+        pos, _ = _gather_ranges(rev_ptr, frontier)
+        d = rev_idx[pos]
+        if not len(d):
+            break
+        np.subtract.at(indeg, d, 1)
+        frontier = np.unique(d[indeg[d] == 0])
+    if done < n:
+        # walk back along unresolved dependencies until a flow repeats: it lies on a cycle
+        f = int(np.flatnonzero(indeg > 0)[0])
+        seen: dict[int, int] = {}
+        while f not in seen:
+            seen[f] = len(seen)
+            ds = dep_idx[dep_ptr[f]:dep_ptr[f + 1]]
+            f = int(ds[indeg[ds] > 0][0])
+        raise ScheduleError(f"flow {f}: its dependencies form a cycle (it waits, indirectly, for itself)")
+
+
+@dataclass
+class _Out:
+    arrival: np.ndarray
+    ready: np.ndarray
+    finish: np.ndarray
+    col_busy: np.ndarray
+    col_peak: np.ndarray
+    events: int
+
+
+def run_problem(
+    p: Problem,
+    size: np.ndarray,
+    start: np.ndarray | None = None,
+    dep_ptr: np.ndarray | None = None,
+    dep_idx: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    method: str = "auto",
+) -> _Out:
+    """The event loop on a built problem (internal; the public entry points validate first)."""
+    n = p.n_flows
+    size = np.asarray(size, dtype=np.float64)
+    start = np.zeros(n) if start is None else np.asarray(start, dtype=np.float64)
+    weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+    has_deps = dep_ptr is not None and dep_idx is not None and len(dep_idx) > 0
+    if has_deps:
+        ndep = np.diff(dep_ptr).astype(np.int64)
+        rev_ptr, rev_idx = _dependents(n, dep_ptr, dep_idx)
+    else:
+        ndep = np.zeros(n, dtype=np.int64)
+        rev_ptr = rev_idx = None
+    nolink = p.row_lengths() == 0
+    instant = (size <= 0) | nolink  # never enter the allocation
+    lat = p.lat
+    cap = p.col_cap
+    ncols = p.n_cols
+
+    rem = size.copy()
+    ready = np.full(n, np.inf)
+    finish = np.full(n, np.inf)
+    arrival = np.full(n, np.inf)
+    cand = start.copy()
+    col_busy = np.zeros(ncols)
+    col_peak = np.zeros(ncols)
+    heap: list[tuple[float, int, np.ndarray]] = []
+    seq = [0]
+
+    def push(flows: np.ndarray, times: np.ndarray) -> None:
+        if not len(flows):
+            return
+        if len(flows) == 1:
+            heapq.heappush(heap, (float(times[0]), seq[0], flows))
+            seq[0] += 1
+            return
+        ut, inv = np.unique(times, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(ut) + 1))
+        for k in range(len(ut)):
+            heapq.heappush(heap, (float(ut[k]), seq[0], flows[order[bounds[k]:bounds[k + 1]]]))
+            seq[0] += 1
+
+    def release(fin: np.ndarray) -> None:
+        """Flows ``fin`` have finished sending (arrival known): update their dependents."""
+        if rev_ptr is None or not len(fin):
+            return
+        from .routing import _gather_ranges
+
+        pos, ptr = _gather_ranges(rev_ptr, fin)
+        if not len(pos):
+            return
+        d = rev_idx[pos]
+        arr = np.repeat(arrival[fin], np.diff(ptr))
+        np.maximum.at(cand, d, arr)
+        np.subtract.at(ndep, d, 1)
+        newly = np.unique(d[ndep[d] == 0])
+        push(newly, cand[newly])
+
+    push(np.flatnonzero(ndep == 0), start[ndep == 0])
+
+    state = {"events": 0}
+
+    def loop(env: simpy.Environment):
+        t = 0.0
+        active = np.zeros(0, dtype=np.int64)
+        rate = np.zeros(0)
+        live = np.zeros(0, dtype=np.int64)
+        while True:
+            tr = heap[0][0] if heap else np.inf
+            if len(active):
+                tf = rem[active] / rate
+                dtf = float(tf.min())
+                tnext = min(tr, t + dtf)
+            else:
+                tf = None
+                tnext = tr
+            if tnext == np.inf:
+                return
+            dt = max(tnext - t, 0.0)
+            if dt > 0:
+                yield env.timeout(dt)
+            changed = False
+            if len(active):
+                col_busy[live] += dt
+                if tnext == t + dtf:
+                    done = tf <= dtf * (1.0 + FINISH_RTOL)
+                else:
+                    done = tf <= dt * (1.0 + FINISH_RTOL)
+                rem[active] -= rate * dt
+                if done.any():
+                    fin = active[done]
+                    rem[fin] = 0.0
+                    finish[fin] = tnext
+                    arrival[fin] = tnext + lat[fin]
+                    keep = ~done
+                    active = active[keep]
+                    rate = rate[keep]
+                    changed = True
+                    release(fin)
+            t = tnext
+            # flows becoming ready now (possibly cascading through 0-latency instant flows)
+            while heap and heap[0][0] <= t:
+                new = [heapq.heappop(heap)[2]]
+                while heap and heap[0][0] <= t:
+                    new.append(heapq.heappop(heap)[2])
+                new = np.concatenate(new) if len(new) > 1 else new[0]
+                ready[new] = t
+                inst = instant[new]
+                if inst.any():
+                    fi = new[inst]
+                    finish[fi] = t
+                    rem[fi] = 0.0
+                    arrival[fi] = t + lat[fi]
+                    release(fi)
+                    new = new[~inst]
+                if len(new):
+                    active = np.concatenate([active, new])
+                    changed = True
+            if changed and len(active):
+                active.sort()
+                state["events"] += 1
+                rate, load = _solve(p.indptr, p.indices, p.data, cap, weight, active, method, True)
+                live = np.flatnonzero(load > 0)
+                np.maximum.at(col_peak, live, load[live] / cap[live])
+            elif not len(active):
+                live = np.zeros(0, dtype=np.int64)
+
+    env = simpy.Environment()
+    env.process(loop(env))
+    env.run()
+    return _Out(arrival, ready, finish, col_busy, col_peak, state["events"])
+
+
+def run_batch(
+    p: Problem, size: np.ndarray, start: np.ndarray | None = None, weight: np.ndarray | None = None
+) -> _Out:
+    """Flows without dependencies: the whole event loop in one compiled kernel (same model and events
+    as :func:`run_problem`, without per-event Python overhead)."""
+    n = p.n_flows
+    weight = np.ones(n) if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
+    instant = (size <= 0) | (p.indptr[1:] == p.indptr[:-1])
+    finish = np.full(n, np.inf)
+    col_busy = np.zeros(p.n_cols)
+    col_peak = np.zeros(p.n_cols)
+    if start is None or not (start > 0).any():
+        order = np.zeros(0, dtype=np.int64)
+        st = np.zeros(1)
+        ready = np.zeros(n)
+    else:
+        order = np.argsort(start, kind="stable")
+        st = start
+        ready = start
+    events = -1
+    if n <= COMPONENT_MAX_FLOWS:
+        comp, n_comp, _ = _components(p.indptr, p.indices, p.data, p.col_cap, weight, NONBINDING_RTOL)
+        if n_comp > 1 and np.bincount(comp[comp >= 0]).max() <= 0.5 * n:
+            events = _comp_batch(p.indptr, p.indices, p.data, p.col_cap, weight, size, instant, st, order,
+                                 comp, n_comp, TIE_RTOL, FINISH_RTOL, finish, col_busy, col_peak)
+    if events < 0:
+        events = _batch_kernel(p.indptr, p.indices, p.data, p.col_cap, weight, size, instant, st, order,
+                               TIE_RTOL, FINISH_RTOL, finish, col_busy, col_peak)
+    arrival = finish + p.lat
+    return _Out(arrival, ready, finish, col_busy, col_peak, int(events))
+
+
+def col_bytes(p: Problem, wsize: np.ndarray) -> np.ndarray:
+    """Bytes per column for per-flow bytes ``wsize`` (size x multiplicity)."""
+    if p.n_cols == 0:
+        return np.zeros(0)
+    if HAVE_NUMBA:
+        return _col_bytes(p.indptr, p.indices, p.data, np.ascontiguousarray(wsize, dtype=np.float64), p.n_cols)
+    return p.matrix().T @ wsize
+
+
+# ---------------------------------------------------------------------------------------------- API
+def simulate_arrays(
+    fabric: Fabric,
+    src: np.ndarray,
+    dst: np.ndarray,
+    size: np.ndarray | float,
+    start: np.ndarray | None = None,
+    dep_ptr: np.ndarray | None = None,
+    dep_idx: np.ndarray | None = None,
+    routing: str = "ecmp",
+    seed: int = 0,
+    paths: Sequence | None = None,
+    method: str = "auto",
+) -> SimResult:
+    """Simulate flows given as arrays (structure of arrays; no Python object per flow).
+
+    Args:
+        fabric: the :class:`topo.Fabric`.
+        src, dst: node indices (chip rank == node index), int arrays of equal length.
+        size: bytes per flow (array or scalar), >= 0.
+        start: earliest start per flow, s (default 0).
+        dep_ptr, dep_idx: dependencies as CSR: flow ``i`` waits for flows ``dep_idx[dep_ptr[i]:dep_ptr[i+1]]``.
+        routing: ``"ecmp"`` (even split over the equal-cost paths) or ``"hash"`` (one path per flow).
+        seed: seed of the hash routing.
+        paths: optional per-flow explicit node paths (``None`` entries are routed).
+        method: max-min solver, ``"auto"`` / ``"numba"`` / ``"numpy"``.
+
+    Returns:
+        :class:`SimResult`.
+    """
+    src = fabric.indices(np.asarray(src)) if not isinstance(src, np.ndarray) else fabric.indices(src)
+    dst = fabric.indices(np.asarray(dst)) if not isinstance(dst, np.ndarray) else fabric.indices(dst)
+    n = len(src)
+    if len(dst) != n:
+        raise ScheduleError(f"simulate_arrays: src and dst differ in length ({n} vs {len(dst)})")
+    size = np.broadcast_to(np.asarray(size, dtype=np.float64), (n,)).copy()
+    check_sizes(size)
+    if start is None:
+        start = np.zeros(n)
+    else:
+        start = np.broadcast_to(np.asarray(start, dtype=np.float64), (n,)).copy()
+        bad = ~(np.isfinite(start) & (start >= 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ScheduleError(f"flow {i}: start must be a finite time >= 0 s, got {start[i]!r}")
+    if (dep_ptr is None) != (dep_idx is None):
+        raise ScheduleError("simulate_arrays: give both dep_ptr and dep_idx (a CSR of dependencies) or neither")
+    if dep_ptr is not None:
+        dep_ptr = np.asarray(dep_ptr, dtype=np.int64)
+        dep_idx = np.asarray(dep_idx, dtype=np.int64)
+        _check_deps(n, dep_ptr, dep_idx)
+    if paths is not None and len(paths) != n:
+        raise ScheduleError(f"paths: expected one entry (or None) per flow ({n}), got {len(paths)}")
+    p = structured_problem(fabric, src, dst, routing, seed) if paths is None else None
+    if p is None:
+        p = build_problem(fabric, src, dst, routing, seed, paths)
+    if dep_ptr is None and HAVE_NUMBA and method != "numpy":
+        out = run_batch(p, size, start)
+    else:
+        out = run_problem(p, size, start, dep_ptr, dep_idx, method=method)
+    return _result(fabric, p, size, out)
+
+
+def _result(fabric: Fabric, p: Problem, size: np.ndarray, out: _Out, weight=None) -> SimResult:
+    w = size if weight is None else size * weight
+    cb = col_bytes(p, w)
+    arrival = out.arrival
+    makespan = float(arrival.max()) if len(arrival) else 0.0
+    return SimResult(
+        arrival=arrival,
+        ready=out.ready,
+        finish=out.finish,
+        makespan=makespan,
+        link_bytes=p.edge_values(cb),
+        link_busy=p.edge_values(out.col_busy, scaled=False),
+        link_peak=p.edge_values(out.col_peak, scaled=False),
+        capacity=fabric.edge_capacity.astype(np.float64),
+        events=out.events,
+    )
+
+
+def simulate(fabric: Fabric, flows: Sequence[Flow], routing: str = "ecmp", seed: int = 0, method: str = "auto") -> SimResult:
+    """Simulate a list of :class:`Flow` (dependency mode, exact). See the module docstring for the model.
+
+    ``deps`` of a flow hold indices into ``flows`` or the Flow objects themselves. Arrays of the
+    result are in input order. Raises :class:`topo.ScaleupError` subclasses on bad input (unknown node,
+    invalid path, negative size, dependency cycle, zero-capacity link on a used path).
+    """
+    flows = list(flows)
+    n = len(flows)
+    ident = {id(f): i for i, f in enumerate(flows)}
+    src = np.empty(n, dtype=np.int64)
+    dst = np.empty(n, dtype=np.int64)
+    size = np.empty(n)
+    start = np.empty(n)
+    dep_ptr = np.zeros(n + 1, dtype=np.int64)
+    dep_list: list[int] = []
+    paths: list | None = None
+    for i, f in enumerate(flows):
+        if not isinstance(f, Flow):
+            raise ScheduleError(f"flow {i}: expected a traffic.Flow, got {type(f).__name__}")
+        try:
+            src[i] = fabric.index(f.src)
+            dst[i] = fabric.index(f.dst)
+        except RoutingError as exc:
+            raise RoutingError(f"flow {i}: {exc}") from None
+        try:
+            size[i] = float(f.size)
+            start[i] = float(f.start)
+        except (TypeError, ValueError):
+            raise ScheduleError(f"flow {i}: size and start must be numbers (bytes, s)") from None
+        for d in f.deps:
+            if isinstance(d, Flow):
+                j = ident.get(id(d))
+                if j is None:
+                    raise ScheduleError(f"flow {i}: depends on a Flow that is not in the list")
+            elif isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+                j = int(d)
+            else:
+                raise ScheduleError(f"flow {i}: deps must be flow indices or Flow objects, got {d!r}")
+            dep_list.append(j)
+        dep_ptr[i + 1] = len(dep_list)
+        if f.path is not None:
+            if paths is None:
+                paths = [None] * n
+            paths[i] = list(f.path)
+    dep_idx = np.asarray(dep_list, dtype=np.int64)
+    return simulate_arrays(
+        fabric, src, dst, size, start, dep_ptr if dep_list else None, dep_idx if dep_list else None,
+        routing=routing, seed=seed, paths=paths, method=method,
+    )

@@ -1,0 +1,709 @@
+"""Max-min fair rate allocation by progressive filling (water-filling).
+
+The problem: flows ``f`` cross links ``l`` with a non-negative coefficient ``a[f, l]`` (1 for a flow that
+crosses the link whole, ``1/k`` for one of ``k`` even ECMP parts, ...). A flow of rate ``r_f`` puts
+``a[f, l] * r_f`` bytes/s on link ``l``; a flow with multiplicity ``m_f`` stands for ``m_f`` identical flows
+(aggregation), so link ``l`` carries ``sum_f m_f a[f, l] r_f <= c_l``. The max-min fair allocation raises
+every unfrozen flow's rate together; when a link saturates, the flows crossing it freeze at the current
+level; repeat until every flow is frozen. A flow crossing no link gets ``inf``.
+
+Two implementations give the same answer (to floating-point rounding, tested):
+- a numba kernel (default when numba imports): total cost ``O(nnz + levels * live links)``, it
+  decrements link weights as flows freeze instead of recomputing them;
+- a numpy / scipy.sparse fallback: a few sparse mat-vecs per bottleneck level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from topo import CapacityError, ScheduleError
+
+#: links whose fill increment is within this relative distance of the smallest saturate together
+TIE_RTOL = 1e-12
+
+try:  # numba is optional at run time; the numpy path is the reference
+    import numba
+
+    HAVE_NUMBA = True
+except Exception:  # pragma: no cover - exercised only without numba
+    numba = None
+    HAVE_NUMBA = False
+
+
+def _mm_kernel_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_rtol):  # pragma: no cover
+    """Progressive filling over the rows ``flows[:nf]`` of a CSR matrix (numba-compiled below).
+
+    ``weight`` is indexed by row (flow id). Writes ``rate[k]`` for row ``flows[k]`` (inf when the row is
+    empty) and adds each link's load (bytes/s) into ``load`` (the caller zeroes it). Returns the live
+    links (those carrying a selected row) as an array.
+    """
+    n_links = cap.shape[0]
+    w = np.zeros(n_links)
+    cnt = np.zeros(n_links, np.int64)
+    slot = np.empty(n_links, np.int64)
+    live = np.empty(n_links, np.int64)
+    n_live = _mm_core(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_rtol, True, w, cnt, slot, live)
+    return live[:n_live].copy()
+
+
+#: above this many flows, frozen flows are found by sequential scans instead of a column index (less
+#: memory and cache-friendlier when there are few bottleneck levels, as in very large uniform batches)
+SCAN_MIN_FLOWS = 500_000
+
+
+def _mm_scan_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_rtol, add_load, w, cnt,
+                live):  # pragma: no cover - compiled below
+    """Same algorithm as ``_mm_core``; each level scans the unfrozen rows instead of a column index."""
+    n_links = cap.shape[0]
+    n_live = 0
+    unf = np.empty(nf, np.int32)
+    n_unf = 0
+    for k in range(nf):
+        f = flows[k]
+        wf = weight[f]
+        empty = True
+        for p in range(indptr[f], indptr[f + 1]):
+            a = data[p]
+            if a > 0.0:
+                empty = False
+                lk = indices[p]
+                if cnt[lk] == 0:
+                    live[n_live] = lk
+                    n_live += 1
+                cnt[lk] += 1
+                w[lk] += wf * a
+        if empty:
+            rate[k] = np.inf
+        else:
+            unf[n_unf] = k
+            n_unf += 1
+    rem = np.empty(n_links)
+    for i in range(n_live):
+        rem[live[i]] = cap[live[i]]
+    sat = np.zeros(n_links, np.bool_)
+    level = 0.0
+    while n_unf > 0:
+        t = np.inf
+        for i in range(n_live):
+            lk = live[i]
+            if cnt[lk] > 0:
+                d = rem[lk] / w[lk]
+                if d < t:
+                    t = d
+        if t < 0.0:
+            t = 0.0
+        level += t
+        thr = t * (1.0 + tie_rtol)
+        for i in range(n_live):
+            lk = live[i]
+            if cnt[lk] > 0:
+                if rem[lk] / w[lk] <= thr:
+                    sat[lk] = True
+                rem[lk] -= t * w[lk]
+        j = 0
+        for q in range(n_unf):
+            k = unf[q]
+            f = flows[k]
+            hit = False
+            for p in range(indptr[f], indptr[f + 1]):
+                if data[p] > 0.0 and sat[indices[p]]:
+                    hit = True
+                    break
+            if hit:
+                rate[k] = level
+                wf = weight[f]
+                for p in range(indptr[f], indptr[f + 1]):
+                    a = data[p]
+                    if a > 0.0:
+                        lk = indices[p]
+                        cnt[lk] -= 1
+                        if cnt[lk] == 0:
+                            w[lk] = 0.0
+                        else:
+                            w[lk] -= wf * a
+            else:
+                unf[j] = k
+                j += 1
+        n_unf = j
+        for i in range(n_live):
+            sat[live[i]] = False
+    for i in range(n_live):
+        w[live[i]] = 0.0
+        cnt[live[i]] = 0
+    if add_load:
+        for k in range(nf):
+            r = rate[k]
+            if r == np.inf:
+                continue
+            f = flows[k]
+            wf = weight[f]
+            for p in range(indptr[f], indptr[f + 1]):
+                a = data[p]
+                if a > 0.0:
+                    load[indices[p]] += wf * a * r
+    return n_live
+
+
+def _mm_core_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_rtol, add_load, w, cnt, slot,
+                live):  # pragma: no cover
+    """Progressive filling with caller-provided scratch (``w``, ``cnt`` zero on entry and on exit;
+    ``slot``, ``live`` of one entry per link). Returns the number of live links, listed in ``live``."""
+    if nf > SCAN_MIN_FLOWS:
+        return _mm_scan(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_rtol, add_load, w, cnt,
+                        live)
+    n_live = 0
+    for k in range(nf):
+        f = flows[k]
+        wf = weight[f]
+        for p in range(indptr[f], indptr[f + 1]):
+            a = data[p]
+            if a > 0.0:
+                lk = indices[p]
+                if cnt[lk] == 0:
+                    live[n_live] = lk
+                    n_live += 1
+                cnt[lk] += 1
+                w[lk] += wf * a
+    cptr = np.zeros(n_live + 1, np.int64)
+    rem = np.empty(n_live)
+    for i in range(n_live):
+        lk = live[i]
+        slot[lk] = i
+        cptr[i + 1] = cptr[i] + cnt[lk]
+        rem[i] = cap[lk]
+    fill = cptr[:-1].copy()
+    crow = np.empty(cptr[n_live], np.int32)
+    frozen = np.zeros(nf, np.bool_)
+    n_active = 0
+    for k in range(nf):
+        f = flows[k]
+        empty = True
+        for p in range(indptr[f], indptr[f + 1]):
+            if data[p] > 0.0:
+                empty = False
+                i = slot[indices[p]]
+                crow[fill[i]] = k
+                fill[i] += 1
+        if empty:
+            rate[k] = np.inf
+            frozen[k] = True
+        else:
+            n_active += 1
+    wl = np.empty(n_live)
+    cl = np.empty(n_live, np.int64)
+    for i in range(n_live):
+        wl[i] = w[live[i]]
+        cl[i] = cnt[live[i]]
+    level = 0.0
+    sat = np.empty(n_live, np.int64)
+    while n_active > 0:
+        t = np.inf
+        for i in range(n_live):
+            if cl[i] > 0:
+                d = rem[i] / wl[i]
+                if d < t:
+                    t = d
+        if t < 0.0:
+            t = 0.0
+        level += t
+        thr = t * (1.0 + tie_rtol)
+        n_sat = 0
+        for i in range(n_live):
+            if cl[i] > 0:
+                if rem[i] / wl[i] <= thr:
+                    sat[n_sat] = i
+                    n_sat += 1
+                rem[i] -= t * wl[i]
+        for j in range(n_sat):
+            i = sat[j]
+            for q in range(cptr[i], cptr[i + 1]):
+                k = crow[q]
+                if frozen[k]:
+                    continue
+                frozen[k] = True
+                n_active -= 1
+                rate[k] = level
+                f = flows[k]
+                wf = weight[f]
+                for p in range(indptr[f], indptr[f + 1]):
+                    a = data[p]
+                    if a > 0.0:
+                        i2 = slot[indices[p]]
+                        cl[i2] -= 1
+                        if cl[i2] == 0:
+                            wl[i2] = 0.0
+                        else:
+                            wl[i2] -= wf * a
+    for i in range(n_live):
+        w[live[i]] = 0.0
+        cnt[live[i]] = 0
+    if add_load:
+        for k in range(nf):
+            r = rate[k]
+            if r == np.inf:
+                continue
+            f = flows[k]
+            wf = weight[f]
+            for p in range(indptr[f], indptr[f + 1]):
+                a = data[p]
+                if a > 0.0:
+                    load[indices[p]] += wf * a * r
+    return n_live
+
+
+if HAVE_NUMBA:
+    _mm_scan = numba.njit(cache=True, nogil=True)(_mm_scan_py)
+    _mm_core = numba.njit(cache=True, nogil=True)(_mm_core_py)
+    _mm_kernel = numba.njit(cache=True, nogil=True)(_mm_kernel_py)
+else:  # pragma: no cover
+    _mm_kernel = None
+
+
+def _mm_numpy(indptr, indices, data, cap, weight, flows, tie_rtol):
+    """Reference implementation: progressive filling with scipy.sparse mat-vecs per level."""
+    n_links = cap.shape[0]
+    weight = weight[flows]
+    a = sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, n_links))[flows]
+    a.data[a.data < 0] = 0.0
+    a.eliminate_zeros()
+    nf = len(flows)
+    rate = np.full(nf, np.inf)
+    active = np.diff(a.indptr) > 0
+    at = a.T.tocsr()
+    rem = cap.astype(np.float64).copy()
+    level = 0.0
+    while active.any():
+        w = at @ np.where(active, weight, 0.0)
+        cnt = at @ active.astype(np.float64)
+        live = cnt > 0
+        d = np.full(n_links, np.inf)
+        d[live] = rem[live] / w[live]
+        t = max(float(d.min()), 0.0)
+        level += t
+        sat = live & (d <= t * (1.0 + tie_rtol))
+        rem[live] -= t * w[live]
+        hit = (a @ sat.astype(np.float64)) > 0
+        newly = active & hit
+        rate[newly] = level
+        active &= ~newly
+    return rate
+
+
+def maxmin_rates(
+    incidence: sp.spmatrix | np.ndarray,
+    capacity: np.ndarray,
+    weights: np.ndarray | None = None,
+    method: str = "auto",
+) -> np.ndarray:
+    """Max-min fair rates (bytes/s) of the flows (rows) of a flows x links incidence matrix.
+
+    Args:
+        incidence: scipy.sparse (CSR preferred) or dense array, shape (flows, links); entry ``a[f, lk] >= 0``
+            is the fraction of flow ``f``'s rate that crosses link ``l`` (fractions allowed for ECMP).
+        capacity: link capacities, bytes/s, shape (links,); must be > 0 on every link a flow uses.
+        weights: optional multiplicity per row (a row standing for ``m`` identical flows), default 1.
+        method: ``"auto"`` (numba when available), ``"numba"`` or ``"numpy"``.
+
+    Returns:
+        float64 array (flows,): each flow's rate, bytes/s; ``inf`` for a flow that crosses no link.
+    """
+    a = sp.csr_matrix(incidence, dtype=np.float64)
+    cap = np.ascontiguousarray(capacity, dtype=np.float64)
+    nf, nl = a.shape
+    if cap.shape != (nl,):
+        raise ScheduleError(f"maxmin_rates: capacity has shape {cap.shape}, expected ({nl},) (one per link)")
+    if a.nnz and (a.data < 0).any():
+        raise ScheduleError("maxmin_rates: incidence entries must be >= 0 (fraction of a flow on a link)")
+    if weights is None:
+        w = np.ones(nf)
+    else:
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        if w.shape != (nf,) or (w <= 0).any():
+            raise ScheduleError("maxmin_rates: weights must be one positive multiplicity per flow")
+    used = np.zeros(nl, dtype=bool)
+    used[a.indices[a.data > 0]] = True
+    bad = used & ~(cap > 0)
+    if bad.any():
+        raise CapacityError(
+            f"maxmin_rates: link {int(np.flatnonzero(bad)[0])} has capacity "
+            f"{cap[bad][0]!r} bytes/s but carries flows; capacities must be > 0"
+        )
+    flows = np.arange(nf, dtype=np.int64)
+    return _solve(a.indptr.astype(np.int64), a.indices.astype(np.int64), a.data, cap, w, flows, method)[0]
+
+
+def _solve(indptr, indices, data, cap, weight, flows, method="auto", want_load=False):
+    """Internal: rates of rows ``flows`` (and link loads when ``want_load``)."""
+    if method not in ("auto", "numba", "numpy"):
+        raise ScheduleError(f"maxmin method: {method!r}; use 'auto', 'numba' or 'numpy'")
+    use_numba = HAVE_NUMBA and method != "numpy"
+    if method == "numba" and not HAVE_NUMBA:  # pragma: no cover
+        raise ScheduleError("maxmin method 'numba': numba is not installed; use 'numpy'")
+    if use_numba:
+        rate = np.empty(len(flows))
+        load = np.zeros(len(cap))
+        _mm_kernel(indptr, indices, data, cap, weight, flows, len(flows), rate, load, TIE_RTOL)
+        return rate, load
+    rate = _mm_numpy(indptr, indices, data, cap, weight, flows, TIE_RTOL)
+    load = None
+    if want_load:
+        a = sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, len(cap)))[flows]
+        r = np.where(np.isfinite(rate), rate, 0.0)
+        load = a.T @ (weight[flows] * r)
+    return rate, load
+
+
+def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, order, tie_rtol, finish_rtol,
+                     finish, col_busy, col_peak):  # pragma: no cover - compiled below
+    """The whole event loop for flows without dependencies (numba-compiled below).
+
+    Flows enter at ``start`` (visited in ``order``; an empty ``order`` means every flow starts at 0 in
+    index order), send at max-min rates recomputed at every event, and leave when their last byte is
+    sent: ``finish[f]`` receives that time. ``instant`` flows (0 bytes, or no link) finish on entry.
+    Accumulates per-link busy time and peak utilisation. Returns the number of allocations.
+    """
+    n = size.shape[0]
+    n_links = cap.shape[0]
+    act = np.empty(n, np.int32)
+    rate = np.empty(n)
+    rem = np.empty(n)
+    load = np.zeros(n_links)
+    live = np.empty(0, np.int64)
+    n_act = 0
+    ptr = 0
+    t = 0.0
+    events = 0
+    all_zero = order.shape[0] == 0
+    changed = False
+    while True:
+        if all_zero:
+            if ptr == 0:
+                for f in range(n):
+                    if instant[f]:
+                        finish[f] = 0.0
+                    else:
+                        act[n_act] = f
+                        rem[n_act] = size[f]
+                        n_act += 1
+                        changed = True
+                ptr = n
+        else:
+            while ptr < n and start[order[ptr]] <= t:
+                f = order[ptr]
+                ptr += 1
+                if instant[f]:
+                    finish[f] = t
+                else:
+                    act[n_act] = f
+                    rem[n_act] = size[f]
+                    n_act += 1
+                    changed = True
+        if changed and n_act > 0:
+            for i in range(live.shape[0]):
+                load[live[i]] = 0.0
+            live = _mm_kernel(indptr, indices, data, cap, weight, act, n_act, rate, load, tie_rtol)
+            for i in range(live.shape[0]):
+                lk = live[i]
+                u = load[lk] / cap[lk]
+                if u > col_peak[lk]:
+                    col_peak[lk] = u
+            events += 1
+        changed = False
+        if n_act == 0 and ptr >= n:
+            break
+        dtf = np.inf
+        for k in range(n_act):
+            x = rem[k] / rate[k]
+            if x < dtf:
+                dtf = x
+        tr = np.inf
+        if ptr < n:
+            tr = start[order[ptr]]
+        tnext = t + dtf
+        fin_event = True
+        if tr < tnext:
+            tnext = tr
+            fin_event = False
+        dt = tnext - t
+        if dt < 0.0:
+            dt = 0.0
+        if n_act > 0:
+            for i in range(live.shape[0]):
+                col_busy[live[i]] += dt
+            thr = (dtf if fin_event else dt) * (1.0 + finish_rtol)
+            j = 0
+            for k in range(n_act):
+                x = rem[k] / rate[k]
+                if x <= thr:
+                    finish[act[k]] = tnext
+                    changed = True
+                else:
+                    act[j] = act[k]
+                    rem[j] = rem[k] - rate[k] * dt
+                    rate[j] = rate[k]
+                    j += 1
+            n_act = j
+        t = tnext
+    return events
+
+
+def _col_bytes_py(indptr, indices, data, wsize, n_cols):  # pragma: no cover - compiled below
+    """Bytes per column: sum over rows of data x wsize[row] (no temporaries of the incidence's size)."""
+    out = np.zeros(n_cols)
+    for f in range(indptr.shape[0] - 1):
+        w = wsize[f]
+        if w == 0.0:
+            continue
+        for p in range(indptr[f], indptr[f + 1]):
+            out[indices[p]] += data[p] * w
+    return out
+
+
+if HAVE_NUMBA:
+    _batch_kernel = numba.njit(cache=True, nogil=True)(_batch_kernel_py)
+    _col_bytes = numba.njit(cache=True, nogil=True)(_col_bytes_py)
+else:  # pragma: no cover
+    _batch_kernel = None
+    _col_bytes = None
+
+
+#: a link that can never bind (load bound <= capacity x (1 + this)) is left out of the components
+NONBINDING_RTOL = 1e-9
+
+
+def _components_py(indptr, indices, data, cap, weight, rtol):  # pragma: no cover - compiled below
+    """Split flows into independent max-min subproblems.
+
+    Every flow keeps its *anchor* (the link with the smallest capacity / (multiplicity x fraction), which
+    bounds its rate in every allocation). A link whose load can never exceed its capacity given those
+    bounds (sum of multiplicity x fraction x bound <= capacity) never binds; the connected components of
+    the flow / binding-link graph then have independent max-min allocations. Returns (component of each
+    flow, number of components, binding flag per link).
+    """
+    n = indptr.shape[0] - 1
+    n_links = cap.shape[0]
+    keep = np.zeros(n_links, np.bool_)
+    bound = np.full(n, np.inf)
+    for f in range(n):
+        best = -1
+        bv = np.inf
+        for p in range(indptr[f], indptr[f + 1]):
+            a = data[p]
+            if a > 0.0:
+                v = cap[indices[p]] / (weight[f] * a)
+                if v < bv:
+                    bv = v
+                    best = indices[p]
+        if best >= 0:
+            keep[best] = True
+            bound[f] = bv
+    s = np.zeros(n_links)
+    for f in range(n):
+        if bound[f] == np.inf:
+            continue
+        for p in range(indptr[f], indptr[f + 1]):
+            a = data[p]
+            if a > 0.0:
+                s[indices[p]] += weight[f] * a * bound[f]
+    for lk in range(n_links):
+        if s[lk] > cap[lk] * (1.0 + rtol):
+            keep[lk] = True
+    parent = np.arange(n_links)
+    for f in range(n):
+        root = -1
+        for p in range(indptr[f], indptr[f + 1]):
+            if data[p] > 0.0 and keep[indices[p]]:
+                x = indices[p]
+                while parent[x] != x:
+                    parent[x] = parent[parent[x]]
+                    x = parent[x]
+                if root < 0:
+                    root = x
+                elif x != root:
+                    parent[x] = root
+    label = np.full(n_links, -1, np.int64)
+    comp = np.full(n, -1, np.int64)
+    nc = 0
+    for f in range(n):
+        for p in range(indptr[f], indptr[f + 1]):
+            if data[p] > 0.0 and keep[indices[p]]:
+                x = indices[p]
+                while parent[x] != x:
+                    x = parent[x]
+                if label[x] < 0:
+                    label[x] = nc
+                    nc += 1
+                comp[f] = label[x]
+                break
+    return comp, nc, keep
+
+
+def _comp_batch_py(indptr, indices, data, cap, weight, size, instant, start, order, comp, n_comp, tie_rtol,
+                   finish_rtol, finish, col_busy, col_peak):  # pragma: no cover - compiled below
+    """Event loop that re-solves only the components whose flow set changed (same answers as
+    ``_batch_kernel`` up to the non-binding tolerance). ``comp[f] = -1`` for flows crossing no link."""
+    n = size.shape[0]
+    n_links = cap.shape[0]
+    # component -> flows (CSR)
+    cptr = np.zeros(n_comp + 1, np.int64)
+    for f in range(n):
+        if comp[f] >= 0:
+            cptr[comp[f] + 1] += 1
+    for c in range(n_comp):
+        cptr[c + 1] += cptr[c]
+    cfill = cptr[:-1].copy()
+    cflows = np.empty(cptr[n_comp], np.int64)
+    for f in range(n):
+        c = comp[f]
+        if c >= 0:
+            cflows[cfill[c]] = f
+            cfill[c] += 1
+    active = np.zeros(n, np.bool_)
+    rate = np.zeros(n)
+    rem = np.zeros(n)
+    act = np.empty(n, np.int64)
+    n_act = 0
+    load = np.zeros(n_links)
+    cnt = np.zeros(n_links, np.int64)
+    since = np.zeros(n_links)
+    touched = np.zeros(n_links, np.bool_)
+    tlist = np.empty(n_links, np.int64)
+    n_t = 0
+    dirty = np.zeros(n_comp, np.bool_)
+    dlist = np.empty(n_comp, np.int64)
+    n_d = 0
+    # scratch for the solver
+    w = np.zeros(n_links)
+    cn = np.zeros(n_links, np.int64)
+    slot = np.empty(n_links, np.int64)
+    live = np.empty(n_links, np.int64)
+    buf = np.empty(n, np.int64)
+    rbuf = np.empty(n)
+    dummy = np.zeros(1)
+    ptr = 0
+    t = 0.0
+    events = 0
+    all_zero = order.shape[0] == 0
+    while True:
+        # admissions
+        while ptr < n:
+            f = ptr if all_zero else order[ptr]
+            if not all_zero and start[f] > t:
+                break
+            ptr += 1
+            if instant[f]:
+                finish[f] = t
+                continue
+            active[f] = True
+            rem[f] = size[f]
+            rate[f] = 0.0
+            act[n_act] = f
+            n_act += 1
+            for p in range(indptr[f], indptr[f + 1]):
+                if data[p] > 0.0:
+                    lk = indices[p]
+                    if cnt[lk] == 0:
+                        since[lk] = t
+                    cnt[lk] += 1
+            c = comp[f]
+            if not dirty[c]:
+                dirty[c] = True
+                dlist[n_d] = c
+                n_d += 1
+        # re-solve dirty components
+        if n_d > 0:
+            events += 1
+        for j in range(n_d):
+            c = dlist[j]
+            dirty[c] = False
+            nb = 0
+            for q in range(cptr[c], cptr[c + 1]):
+                f = cflows[q]
+                if active[f]:
+                    buf[nb] = f
+                    nb += 1
+            if nb > 0:
+                _mm_core(indptr, indices, data, cap, weight, buf, nb, rbuf, dummy, tie_rtol, False, w, cn, slot,
+                         live)
+            for k in range(nb):
+                f = buf[k]
+                dr = rbuf[k] - rate[f]
+                rate[f] = rbuf[k]
+                if dr != 0.0:
+                    for p in range(indptr[f], indptr[f + 1]):
+                        a = data[p]
+                        if a > 0.0:
+                            lk = indices[p]
+                            load[lk] += weight[f] * a * dr
+                            if not touched[lk]:
+                                touched[lk] = True
+                                tlist[n_t] = lk
+                                n_t += 1
+        n_d = 0
+        for i in range(n_t):
+            lk = tlist[i]
+            touched[lk] = False
+            u = load[lk] / cap[lk]
+            if u > col_peak[lk]:
+                col_peak[lk] = u
+        n_t = 0
+        if n_act == 0 and ptr >= n:
+            break
+        dtf = np.inf
+        for k in range(n_act):
+            f = act[k]
+            x = rem[f] / rate[f]
+            if x < dtf:
+                dtf = x
+        tr = np.inf
+        if ptr < n and not all_zero:
+            tr = start[order[ptr]]
+        tnext = t + dtf
+        fin_event = True
+        if tr < tnext:
+            tnext = tr
+            fin_event = False
+        dt = tnext - t
+        if dt < 0.0:
+            dt = 0.0
+        thr = (dtf if fin_event else dt) * (1.0 + finish_rtol)
+        j2 = 0
+        for k in range(n_act):
+            f = act[k]
+            x = rem[f] / rate[f]
+            if x <= thr:
+                finish[f] = tnext
+                active[f] = False
+                rem[f] = 0.0
+                for p in range(indptr[f], indptr[f + 1]):
+                    a = data[p]
+                    if a > 0.0:
+                        lk = indices[p]
+                        load[lk] -= weight[f] * a * rate[f]
+                        cnt[lk] -= 1
+                        if cnt[lk] == 0:
+                            col_busy[lk] += tnext - since[lk]
+                            load[lk] = 0.0
+                rate[f] = 0.0
+                c = comp[f]
+                if not dirty[c]:
+                    dirty[c] = True
+                    dlist[n_d] = c
+                    n_d += 1
+            else:
+                rem[f] -= rate[f] * dt
+                act[j2] = f
+                j2 += 1
+        n_act = j2
+        t = tnext
+    return events
+
+
+if HAVE_NUMBA:
+    _components = numba.njit(cache=True, nogil=True)(_components_py)
+    _comp_batch = numba.njit(cache=True, nogil=True)(_comp_batch_py)
+else:  # pragma: no cover
+    _components = None
+    _comp_batch = None

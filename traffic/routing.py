@@ -1,0 +1,319 @@
+"""From (src, dst) pairs to the engine's sparse problem: a flows x links incidence with fractions.
+
+A :class:`Problem` is what the event loop and the max-min solver work on:
+
+- ``indptr, indices, data``: CSR rows = flows, columns = *link columns*; ``data`` is the fraction of the
+  flow's rate on that column (``1/k`` per part of an even ``k``-way ECMP split, summed over the paths
+  through a link);
+- ``col_cap``: capacity of each column, bytes/s;
+- ``lat``: per-flow latency, s (the largest path latency over the flow's paths: it arrives when its last
+  part does);
+- ``edge_col``, ``edge_scale``: how columns map back to the fabric's directed edges (``-1`` = unused);
+  an edge carries ``edge_scale[e] x`` the load of its column.
+
+Columns are merged edges that provably carry the same load, which is exact and shrinks the solve:
+*identical columns* (the same flows with the same fractions: e.g. the 512 leaf->spine links a cross-leaf
+flow spreads over) are merged into one column of the common capacity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from topo import CapacityError, Fabric, RoutingError, ScheduleError
+
+ROUTINGS = ("ecmp", "hash")
+
+
+@dataclass
+class Problem:
+    """Sparse flow/link problem (see the module docstring). Arrays are int64 / float64."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    col_cap: np.ndarray
+    lat: np.ndarray
+    edge_col: np.ndarray
+    edge_scale: np.ndarray
+
+    @property
+    def n_flows(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.col_cap)
+
+    def matrix(self) -> sp.csr_matrix:
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_flows, self.n_cols))
+
+    def row_lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def edge_values(self, col_values: np.ndarray, scaled: bool = True, fill: float = 0.0) -> np.ndarray:
+        """Expand a per-column array to the fabric's edges (scaled by ``edge_scale`` when ``scaled``)."""
+        out = np.full(len(self.edge_col), fill, dtype=np.float64)
+        m = self.edge_col >= 0
+        v = col_values[self.edge_col[m]]
+        out[m] = v * self.edge_scale[m] if scaled else v
+        return out
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (uint64 -> uint64), vectorised; deterministic across platforms."""
+    x = x.astype(np.uint64, copy=True)
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def hash_choice(src: np.ndarray, dst: np.ndarray, index: np.ndarray, seed: int, n: np.ndarray) -> np.ndarray:
+    """Deterministic path choice in ``0..n-1`` from a hash of (src, dst, flow index, seed)."""
+    with np.errstate(over="ignore"):
+        h = _mix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) + np.uint64(0x9E3779B97F4A7C15) * np.ones(len(src), np.uint64))
+        for part in (src, dst, index):
+            h = _mix64(h ^ (part.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)))
+    return (h % np.maximum(n, 1).astype(np.uint64)).astype(np.int64)
+
+
+def _gather_ranges(ptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate ranges ``ptr[w]:ptr[w+1]`` for w in ``which``: returns (positions, new indptr)."""
+    lens = ptr[which + 1] - ptr[which]
+    newptr = np.zeros(len(which) + 1, dtype=np.int64)
+    np.cumsum(lens, out=newptr[1:])
+    total = int(newptr[-1])
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), newptr
+    offs = np.arange(total, dtype=np.int64) - np.repeat(newptr[:-1], lens)
+    return np.repeat(ptr[which], lens) + offs, newptr
+
+
+def _edge_incidence(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str, seed: int):
+    """Per-flow edge fractions from the fabric's router: (indptr, indices, data, lat) over edges."""
+    n = len(src)
+    r = fab.routes(src, dst)
+    if r.n_pairs != n:
+        raise RoutingError(f"router returned {r.n_pairs} routes for {n} pairs")
+    counts = r.path_counts()
+    if n and (counts < 1).any():
+        i = int(np.flatnonzero(counts < 1)[0])
+        raise RoutingError(f"flow {i}: no route from node {int(src[i])} to node {int(dst[i])}")
+    plen = r.path_lengths()
+    # latency of every path, then per pair
+    el = fab.edge_latency[r.path_edges]
+    csum = np.concatenate([[0.0], np.cumsum(el)])
+    path_lat = csum[r.path_ptr[1:]] - csum[r.path_ptr[:-1]]
+    if routing == "hash":
+        pick = r.pair_ptr[:-1] + hash_choice(src, dst, np.arange(n, dtype=np.int64), seed, counts)
+        pos, indptr = _gather_ranges(r.path_ptr, pick)
+        indices = r.path_edges[pos]
+        data = np.ones(len(indices))
+        lat = path_lat[pick]
+    else:
+        pair_of_path = np.repeat(np.arange(n, dtype=np.int64), counts)
+        rows = np.repeat(pair_of_path, plen)
+        frac = np.repeat(1.0 / counts[pair_of_path], plen)
+        m = sp.csr_matrix((frac, (rows, r.path_edges)), shape=(n, fab.n_edges))
+        m.sum_duplicates()
+        indptr, indices, data = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
+        if n:
+            lat = np.maximum.reduceat(np.concatenate([path_lat, [0.0]]), r.pair_ptr[:-1])
+            lat[counts == 0] = 0.0
+        else:
+            lat = np.zeros(0)
+    return indptr, indices, data, lat
+
+
+def _path_incidence(fab: Fabric, paths: Sequence, rows: np.ndarray, src: np.ndarray, dst: np.ndarray):
+    """Explicit node paths -> edge ids (validated) per flow in ``rows``."""
+    out = []
+    for i in rows.tolist():
+        p = paths[i]
+        try:
+            idx = [fab.index(v) for v in p]
+        except RoutingError as exc:
+            raise RoutingError(f"flow {i}: path has {exc}") from None
+        if not idx or idx[0] != src[i] or idx[-1] != dst[i]:
+            raise RoutingError(
+                f"flow {i}: path must run from its src {fab.nodes[src[i]]!r} to its dst "
+                f"{fab.nodes[dst[i]]!r}, got {list(p)!r}"
+            )
+        edges = []
+        for u, v in zip(idx[:-1], idx[1:]):
+            try:
+                edges.append(fab.edge_id(fab.nodes[u], fab.nodes[v]))
+            except RoutingError:
+                raise RoutingError(
+                    f"flow {i}: path {list(p)!r} is not a path of the fabric: no link "
+                    f"{fab.nodes[u]!r} -> {fab.nodes[v]!r}"
+                ) from None
+        out.append(edges)
+    return out
+
+
+def build_edge_problem(
+    fab: Fabric,
+    src: np.ndarray,
+    dst: np.ndarray,
+    routing: str = "ecmp",
+    seed: int = 0,
+    paths: Sequence | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr, indices, data, lat) over the fabric's edges for flows src -> dst (node indices)."""
+    if routing not in ROUTINGS:
+        raise RoutingError(f"routing={routing!r}: use one of {', '.join(ROUTINGS)}")
+    n = len(src)
+    explicit = np.zeros(n, dtype=bool)
+    if paths is not None:
+        explicit = np.asarray([p is not None for p in paths], dtype=bool)
+    auto = np.flatnonzero(~explicit)
+    if not explicit.any():
+        return _edge_incidence(fab, src, dst, routing, seed)
+    # mix: routed flows and explicit-path flows
+    lens = np.zeros(n, dtype=np.int64)
+    lat = np.zeros(n)
+    parts_idx: list[np.ndarray] = [np.zeros(0, np.int64)] * n
+    parts_val: list[np.ndarray] = [np.zeros(0)] * n
+    if len(auto):
+        if routing == "hash":  # hash the original flow index
+            ip, ix, dv, lt = _hash_with_index(fab, src[auto], dst[auto], auto, seed)
+        else:
+            ip, ix, dv, lt = _edge_incidence(fab, src[auto], dst[auto], routing, seed)
+        for k, i in enumerate(auto.tolist()):
+            parts_idx[i] = ix[ip[k]:ip[k + 1]]
+            parts_val[i] = dv[ip[k]:ip[k + 1]]
+            lat[i] = lt[k]
+    ex_rows = np.flatnonzero(explicit)
+    for i, edges in zip(ex_rows.tolist(), _path_incidence(fab, paths, ex_rows, src, dst)):
+        e = np.asarray(edges, dtype=np.int64)
+        u, c = np.unique(e, return_counts=True)
+        parts_idx[i] = u
+        parts_val[i] = c.astype(np.float64)
+        lat[i] = float(fab.edge_latency[e].sum()) if len(e) else 0.0
+    for i in range(n):
+        lens[i] = len(parts_idx[i])
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    indices = np.concatenate(parts_idx) if n else np.zeros(0, np.int64)
+    data = np.concatenate(parts_val) if n else np.zeros(0)
+    return indptr, indices.astype(np.int64), data.astype(np.float64), lat
+
+
+def _hash_with_index(fab, src, dst, index, seed):
+    r = fab.routes(src, dst)
+    counts = r.path_counts()
+    el = fab.edge_latency[r.path_edges]
+    csum = np.concatenate([[0.0], np.cumsum(el)])
+    path_lat = csum[r.path_ptr[1:]] - csum[r.path_ptr[:-1]]
+    pick = r.pair_ptr[:-1] + hash_choice(src, dst, index, seed, counts)
+    pos, indptr = _gather_ranges(r.path_ptr, pick)
+    return indptr, r.path_edges[pos], np.ones(len(pos)), path_lat[pick]
+
+
+_RNG_A = None
+
+
+def _projections(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two fixed pseudo-random vectors (deterministic) used to fingerprint rows/columns."""
+    global _RNG_A
+    if _RNG_A is None or len(_RNG_A[0]) < n:
+        rng = np.random.default_rng(0x5CA1E)
+        m = max(n, 1024)
+        _RNG_A = (rng.random(m) + 0.5, rng.random(m) + 0.5)
+    return _RNG_A[0][:n], _RNG_A[1][:n]
+
+
+def merge_identical_columns(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_rows: int, cap: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge columns with identical contents and equal capacity (exact: they carry the same load).
+
+    Returns (indptr, indices, data, col_cap, col_of_input_column) with ``-1`` for unused columns.
+    Identity of columns is tested by two random projections plus the entry count (a false merge
+    needs a floating-point coincidence of two independent random sums).
+    """
+    n_cols = len(cap)
+    p1, p2 = _projections(n_rows)
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
+    h1 = np.bincount(indices, weights=data * p1[rows], minlength=n_cols)
+    h2 = np.bincount(indices, weights=data * p2[rows], minlength=n_cols)
+    cnt = np.bincount(indices, minlength=n_cols)
+    used = np.flatnonzero(cnt > 0)
+    col_of = np.full(n_cols, -1, dtype=np.int64)
+    if len(used) == 0:
+        return indptr, indices, data, np.zeros(0), col_of
+    keys = np.stack([h1[used], h2[used], cnt[used].astype(np.float64), cap[used]])
+    order = np.lexsort(keys[::-1])
+    ks = keys[:, order]
+    new = np.ones(len(used), dtype=bool)
+    new[1:] = (ks[:, 1:] != ks[:, :-1]).any(axis=0)
+    grp = np.cumsum(new) - 1
+    col_of[used[order]] = grp
+    rep = used[order][new]  # the representative input column of each group
+    col_cap = cap[rep]
+    is_rep = np.zeros(n_cols, dtype=bool)
+    is_rep[rep] = True
+    keep = is_rep[indices]
+    new_indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[keep], minlength=n_rows), out=new_indptr[1:])
+    return new_indptr, col_of[indices[keep]], data[keep], col_cap, col_of
+
+
+def build_problem(
+    fab: Fabric,
+    src: np.ndarray,
+    dst: np.ndarray,
+    routing: str = "ecmp",
+    seed: int = 0,
+    paths: Sequence | None = None,
+    merge: bool = True,
+) -> Problem:
+    """Route flows and build the merged :class:`Problem` (see module docstring)."""
+    indptr, indices, data, lat = build_edge_problem(fab, src, dst, routing, seed, paths)
+    cap = fab.edge_capacity
+    n = len(src)
+    if merge:
+        indptr, indices, data, col_cap, col_of = merge_identical_columns(indptr, indices, data, n, cap)
+        scale = np.ones(fab.n_edges)
+    else:
+        col_of = np.arange(fab.n_edges, dtype=np.int64)
+        col_cap = cap.astype(np.float64)
+        scale = np.ones(fab.n_edges)
+    p = Problem(indptr, indices, data, col_cap, lat, col_of, scale)
+    check_capacity(fab, p)
+    return p
+
+
+def check_capacity(fab: Fabric, p: Problem) -> None:
+    """A zero-capacity (or non-finite) link on a used path is a CapacityError naming flow and link."""
+    if p.n_cols == 0:
+        return
+    bad_col = ~(p.col_cap > 0) | ~np.isfinite(p.col_cap)
+    if not bad_col.any():
+        return
+    hit = bad_col[p.indices]
+    k = int(np.flatnonzero(hit)[0])
+    flow = int(np.searchsorted(p.indptr, k, side="right") - 1)
+    col = int(p.indices[k])
+    e = int(np.flatnonzero(p.edge_col == col)[0]) if (p.edge_col == col).any() else col
+    u, v = fab.nodes[fab.edge_src[e]], fab.nodes[fab.edge_dst[e]]
+    raise CapacityError(
+        f"flow {flow}: its path uses link {u!r} -> {v!r} of capacity {p.col_cap[col]!r} bytes/s; "
+        "every used link needs a bandwidth (x efficiency) > 0"
+    )
+
+
+def check_sizes(size: np.ndarray, what: str = "flow") -> None:
+    bad = ~(np.isfinite(size) & (size >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ScheduleError(f"{what} {i}: size must be a finite number of bytes >= 0, got {size[i]!r}")

@@ -1,0 +1,454 @@
+"""Structural shortcuts for chip -> leaf -> spine fabrics: exact link merging and class grouping.
+
+Detected from the graph alone (node ``kind``/``tier`` attributes and the edges), never from a builder's
+internals, then checked against the fabric's own router on sample pairs, so a fabric that does not fit
+simply falls back to the general path. A fabric qualifies when:
+
+- chips do not relay traffic (``forward`` false), every chip has uplinks to tier-1 switches ("leaves"),
+  chips may also have direct chip-chip links (trays);
+- chips that share the same set of leaves form a *group*; every leaf serves exactly one group; tier-2
+  switches ("spines") connect leaves only; a leaf's spine set defines its *plane*; each group has exactly
+  one leaf in every plane, every plane has the same number of spines and no spine serves two planes;
+- links of each class below have equal capacity and latency.
+
+Under even ECMP splitting, then, these edge classes always carry identical load per member and are merged
+into one column of summed capacity (exact, see DESIGN.md performance notes):
+
+- ``up(c)``: the uplinks of chip ``c`` (one per plane), ``down(c)`` its downlinks;
+- ``gup(g)``: every leaf->spine link of group ``g``'s leaves, ``gdown(g)`` every spine->leaf link into them;
+- each direct chip-chip edge stays its own column.
+
+A pair's row is then ``[direct]``, ``[up(s), down(d)]`` (same group) or ``[up(s), gup(gs), gdown(gd),
+down(d)]`` (cross-group): at most 4 entries instead of ~2,000 on ``maia200``.
+
+Grouping (``grouping="structure"`` in step mode, :func:`uniform_all_to_all`) goes further: flows are
+classed by (relation, source group, destination group) and every chip / direct-link column is summed
+over the group. Exact when the traffic is uniform over the classes (equal sizes within a class, and
+every member link of a summed column carries the same number of flows of each class); the general
+entry point checks that and falls back otherwise.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from topo import Fabric
+
+from .maxmin import HAVE_NUMBA
+from .routing import Problem, build_edge_problem
+
+try:
+    import numba
+except Exception:  # pragma: no cover
+    numba = None
+
+
+@dataclass
+class Structure:
+    nc: int
+    group: np.ndarray  # group id per chip (int32)
+    n_groups: int
+    cc_ptr: np.ndarray  # CSR of direct chip->chip edges by source chip
+    cc_dst: np.ndarray
+    cc_col: np.ndarray  # column of each direct edge (0..n_direct-1)
+    up_col: np.ndarray  # per chip
+    down_col: np.ndarray
+    gup_col: np.ndarray  # per group
+    gdown_col: np.ndarray
+    col_cap: np.ndarray
+    col_lat: np.ndarray
+    edge_col: np.ndarray
+    edge_scale: np.ndarray
+    n_direct: int
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def structure(fab: Fabric) -> Structure | None:
+    """The fabric's two-tier structure (cached), or None when it does not qualify (see module doc)."""
+    try:
+        return _CACHE[fab]
+    except KeyError:
+        pass
+    except TypeError:  # pragma: no cover - unhashable
+        return None
+    s = _detect(fab)
+    if s is not None and not _verify(fab, s):
+        s = None
+    _CACHE[fab] = s
+    return s
+
+
+def _all_equal_by(keys: np.ndarray, values: np.ndarray, n: int) -> bool:
+    """Are ``values`` equal within each key (keys in 0..n-1)?"""
+    if not len(keys):
+        return True
+    mx = np.full(n, -np.inf)
+    mn = np.full(n, np.inf)
+    np.maximum.at(mx, keys, values)
+    np.minimum.at(mn, keys, values)
+    used = np.isfinite(mx)
+    return bool(np.all(mx[used] == mn[used]))
+
+
+def _detect(fab: Fabric) -> Structure | None:
+    nc, nn = fab.n_chips, fab.n_nodes
+    if nc < 2 or fab.forwards[:nc].any() or not (fab.edge_capacity > 0).all():
+        return None
+    g = fab.graph
+    tier = np.zeros(nn, dtype=np.int64)
+    for i in range(nc, nn):
+        t = g.nodes[fab.nodes[i]].get("tier")
+        if t not in (1, 2):
+            return None
+        tier[i] = t
+    es, ed = fab.edge_src, fab.edge_dst
+    ts, td = tier[es], tier[ed]
+    is_chip = np.arange(nn) < nc
+    cs, cd = is_chip[es], is_chip[ed]
+    cc = cs & cd
+    up = cs & ~cd & (td == 1)
+    down = ~cs & cd & (ts == 1)
+    lu = ~cs & ~cd & (ts == 1) & (td == 2)
+    ld = ~cs & ~cd & (ts == 2) & (td == 1)
+    if not (cc | up | down | lu | ld).all() or not up.any():
+        return None
+    cap, lat = fab.edge_capacity, fab.edge_latency
+    rng = np.random.default_rng(12345)
+    r1 = rng.random(nn) + 0.5
+    # chips: the set of leaves above (up) and below (down) must coincide
+    h_up = np.bincount(es[up], weights=r1[ed[up]], minlength=nn)[:nc]
+    n_up = np.bincount(es[up], minlength=nn)[:nc]
+    h_dn = np.bincount(ed[down], weights=r1[es[down]], minlength=nn)[:nc]
+    n_dn = np.bincount(ed[down], minlength=nn)[:nc]
+    if (n_up == 0).any() or not np.array_equal(n_up, n_dn) or not np.allclose(h_up, h_dn, rtol=1e-12, atol=0):
+        return None
+    key = np.round(h_up, 9) * 1e3 + n_up
+    _, group = np.unique(key, return_inverse=True)
+    group = group.astype(np.int32)
+    G = int(group.max()) + 1
+    gsize = np.bincount(group, minlength=G)
+    # leaves: each serves exactly one group, all of its chips, both directions
+    leaves = np.flatnonzero(tier == 1)
+    leaf_of_up = ed[up]
+    lgmax = np.full(nn, -1)
+    lgmin = np.full(nn, G + 1)
+    np.maximum.at(lgmax, leaf_of_up, group[es[up]])
+    np.minimum.at(lgmin, leaf_of_up, group[es[up]])
+    if (lgmax[leaves] != lgmin[leaves]).any() or (lgmax[leaves] < 0).any():
+        return None
+    leaf_group = lgmax
+    n_leaf_chips = np.bincount(leaf_of_up, minlength=nn)
+    if (n_leaf_chips[leaves] != gsize[leaf_group[leaves]]).any():
+        return None
+    # equal capacity/latency within each chip's up and down classes
+    for mask, owner in ((up, es), (down, ed)):
+        o = owner[mask]
+        if not (_all_equal_by(o, cap[mask], nc) and _all_equal_by(o, lat[mask], nc)):
+            return None
+    # spines
+    spines = np.flatnonzero(tier == 2)
+    if len(spines):
+        r2 = rng.random(nn) + 0.5
+        hs = np.bincount(es[lu], weights=r2[ed[lu]], minlength=nn)
+        ns = np.bincount(es[lu], minlength=nn)
+        hs_in = np.bincount(ed[ld], weights=r2[es[ld]], minlength=nn)
+        ns_in = np.bincount(ed[ld], minlength=nn)
+        if not np.array_equal(ns[leaves], ns_in[leaves]) or not np.allclose(hs[leaves], hs_in[leaves], rtol=1e-12):
+            return None
+        if (ns[leaves] == 0).any() or len(np.unique(ns[leaves])) != 1:
+            return None
+        _, plane_l = np.unique(np.round(hs[leaves], 9), return_inverse=True)
+        P = int(plane_l.max()) + 1
+        plane = np.full(nn, -1)
+        plane[leaves] = plane_l
+        # one leaf per (group, plane)
+        cnt = np.bincount(leaf_group[leaves] * P + plane_l, minlength=G * P)
+        if (cnt != 1).any():
+            return None
+        # no spine serves two planes
+        pmax = np.full(nn, -1)
+        pmin = np.full(nn, P + 1)
+        np.maximum.at(pmax, es[ld], plane[ed[ld]])
+        np.minimum.at(pmin, es[ld], plane[ed[ld]])
+        if (pmax[spines] != pmin[spines]).any():
+            return None
+        for mask, owner in ((lu, leaf_group[es]), (ld, leaf_group[ed])):
+            o = owner[mask]
+            if not (_all_equal_by(o, cap[mask], G) and _all_equal_by(o, lat[mask], G)):
+                return None
+    elif G > 1:
+        return None
+    # columns
+    cc_e = np.flatnonzero(cc)
+    order = np.lexsort((ed[cc_e], es[cc_e]))
+    cc_e = cc_e[order]
+    n_direct = len(cc_e)
+    cc_ptr = np.zeros(nc + 1, dtype=np.int64)
+    np.cumsum(np.bincount(es[cc_e], minlength=nc), out=cc_ptr[1:])
+    base_up = n_direct
+    base_dn = base_up + nc
+    base_gu = base_dn + nc
+    base_gd = base_gu + G
+    ncol = base_gd + G
+    edge_col = np.full(fab.n_edges, -1, dtype=np.int64)
+    edge_col[cc_e] = np.arange(n_direct)
+    edge_col[up] = base_up + es[up]
+    edge_col[down] = base_dn + ed[down]
+    edge_col[lu] = base_gu + leaf_group[es[lu]]
+    edge_col[ld] = base_gd + leaf_group[ed[ld]]
+    col_cap = np.bincount(edge_col, weights=cap, minlength=ncol)
+    col_lat = np.zeros(ncol)
+    col_lat[edge_col] = lat  # equal within a class (checked)
+    edge_scale = cap / col_cap[edge_col]
+    return Structure(
+        nc=nc, group=group, n_groups=G, cc_ptr=cc_ptr, cc_dst=ed[cc_e].astype(np.int64),
+        cc_col=np.arange(n_direct, dtype=np.int64), up_col=base_up + np.arange(nc, dtype=np.int64),
+        down_col=base_dn + np.arange(nc, dtype=np.int64), gup_col=base_gu + np.arange(G, dtype=np.int64),
+        gdown_col=base_gd + np.arange(G, dtype=np.int64), col_cap=col_cap, col_lat=col_lat,
+        edge_col=edge_col, edge_scale=edge_scale, n_direct=n_direct,
+    )
+
+
+def _rows_py(src, dst, group, cc_ptr, cc_dst, cc_col, up_col, down_col, gup_col, gdown_col, col_lat,
+             indptr, indices, lat):  # pragma: no cover - compiled below
+    """Structural rows of pairs (one pass, no temporaries of the batch's size)."""
+    n = src.shape[0]
+    p = 0
+    for i in range(n):
+        s = src[i]
+        d = dst[i]
+        indptr[i] = p
+        if s == d:
+            lat[i] = 0.0
+            continue
+        direct = -1
+        for q in range(cc_ptr[s], cc_ptr[s + 1]):
+            if cc_dst[q] == d:
+                direct = cc_col[q]
+                break
+        if direct >= 0:
+            indices[p] = direct
+            lat[i] = col_lat[direct]
+            p += 1
+            continue
+        gs = group[s]
+        gd = group[d]
+        a = up_col[s]
+        b = down_col[d]
+        if gs == gd:
+            indices[p] = a
+            indices[p + 1] = b
+            lat[i] = col_lat[a] + col_lat[b]
+            p += 2
+        else:
+            c = gup_col[gs]
+            e = gdown_col[gd]
+            indices[p] = a
+            indices[p + 1] = c
+            indices[p + 2] = e
+            indices[p + 3] = b
+            lat[i] = col_lat[a] + col_lat[c] + col_lat[e] + col_lat[b]
+            p += 4
+    indptr[n] = p
+    return p
+
+
+_rows = numba.njit(cache=True, nogil=True)(_rows_py) if HAVE_NUMBA else _rows_py
+
+
+def _struct_problem(fab: Fabric, st: Structure, src: np.ndarray, dst: np.ndarray) -> Problem:
+    n = len(src)
+    indptr = np.empty(n + 1, dtype=np.int64)
+    idx_dtype = np.int32 if len(st.col_cap) < 2**31 else np.int64
+    indices = np.empty(4 * n, dtype=idx_dtype)
+    lat = np.empty(n)
+    if HAVE_NUMBA:
+        nnz = _rows(src, dst, st.group, st.cc_ptr, st.cc_dst, st.cc_col, st.up_col, st.down_col, st.gup_col,
+                    st.gdown_col, st.col_lat, indptr, indices, lat)
+    else:  # pragma: no cover - slow pure-Python fallback
+        nnz = _rows_py(src, dst, st.group, st.cc_ptr, st.cc_dst, st.cc_col, st.up_col, st.down_col,
+                       st.gup_col, st.gdown_col, st.col_lat, indptr, indices, lat)
+    indices = indices[:nnz]
+    data = np.broadcast_to(np.float64(1.0), (nnz,))
+    return Problem(indptr, indices, data, st.col_cap, lat, st.edge_col, st.edge_scale)
+
+
+def _verify(fab: Fabric, st: Structure) -> bool:
+    """Check the structural rows against the fabric's router on sample pairs of every relation."""
+    nc = st.nc
+    rng = np.random.default_rng(7)
+    s = rng.integers(0, nc, 48)
+    d = rng.integers(0, nc, 48)
+    # make sure each relation appears: direct neighbours, same group, other group
+    extra_s, extra_d = [], []
+    for c in rng.integers(0, nc, 8).tolist():
+        if st.cc_ptr[c + 1] > st.cc_ptr[c]:
+            extra_s.append(c)
+            extra_d.append(int(st.cc_dst[st.cc_ptr[c]]))
+        same = np.flatnonzero(st.group == st.group[c])
+        extra_s.append(c)
+        extra_d.append(int(same[-1]))
+    s = np.concatenate([s, extra_s]).astype(np.int64)
+    d = np.concatenate([d, extra_d]).astype(np.int64)
+    try:
+        ip, ix, dv, lat = build_edge_problem(fab, s, d, "ecmp", 0)
+    except Exception:
+        return False
+    p = _struct_problem(fab, st, s, d)
+    col_size = np.bincount(st.edge_col[st.edge_col >= 0], minlength=len(st.col_cap))
+    for i in range(len(s)):
+        edges = ix[ip[i]:ip[i + 1]]
+        frac = dv[ip[i]:ip[i + 1]]
+        cols = np.asarray(p.indices[p.indptr[i]:p.indptr[i + 1]], dtype=np.int64)
+        ec = st.edge_col[edges]
+        if set(ec.tolist()) != set(cols.tolist()):
+            return False
+        # every member edge of each column carries its capacity share of the flow
+        if int(col_size[cols].sum()) != len(edges):
+            return False
+        if not np.allclose(frac, st.edge_scale[edges], rtol=1e-9, atol=0):
+            return False
+        if not np.isclose(lat[i], p.lat[i], rtol=1e-9, atol=1e-18):
+            return False
+    return True
+
+
+def structured_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str, seed: int) -> Problem | None:
+    """The merged-column problem of chip pairs under even ECMP, or None if the shortcut does not apply."""
+    if routing != "ecmp" or len(src) == 0:
+        return None
+    st = structure(fab)
+    if st is None:
+        return None
+    if src.max() >= st.nc or dst.max() >= st.nc:
+        return None
+    return _struct_problem(fab, st, np.ascontiguousarray(src), np.ascontiguousarray(dst))
+
+
+# --------------------------------------------------------------------------------------------- grouping
+def _coarse_maps(st: Structure):
+    """Map every structural column to a coarse column: chips and direct links summed per group."""
+    nd, nc, G = st.n_direct, st.nc, st.n_groups
+    # direct edge j: group of its source chip
+    src_of_direct = np.repeat(np.arange(nc), np.diff(st.cc_ptr))
+    coarse = np.empty(len(st.col_cap), dtype=np.int64)
+    coarse[:nd] = st.group[src_of_direct]  # 0..G-1 : direct links of group g
+    coarse[st.up_col] = G + st.group  # G..2G-1 : chip uplinks of group g
+    coarse[st.down_col] = 2 * G + st.group
+    coarse[st.gup_col] = 3 * G + np.arange(G)
+    coarse[st.gdown_col] = 4 * G + np.arange(G)
+    return coarse, 5 * G
+
+
+def grouped_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray, routing: str, seed: int):
+    """Class-grouped problem for step mode, or None when not exact for this traffic (see module doc).
+
+    Returns (problem over class rows, sizes, multiplicities, info).
+    """
+    p = structured_problem(fab, src, dst, routing, seed)
+    if p is None:
+        return None
+    st = structure(fab)
+    G = st.n_groups
+    n = len(src)
+    lens = np.diff(p.indptr)
+    rel = np.select([lens == 0, lens == 1, lens == 2], [0, 1, 2], 3)
+    cls = (rel * G + st.group[src]) * G + st.group[dst]
+    ucls, inv, mult = np.unique(cls, return_inverse=True, return_counts=True)
+    # sizes equal within a class
+    if not _all_equal_by(inv, size, len(ucls)):
+        return None
+    coarse, ncoarse = _coarse_maps(st)
+    idx = np.asarray(p.indices, dtype=np.int64)
+    rows = np.repeat(inv, lens)
+    # every member column of a coarse column carries the same number of flows of each class
+    pair = rows * len(st.col_cap) + idx
+    up_, cnt = np.unique(pair, return_counts=True)
+    cl_of, col_of = np.divmod(up_, len(st.col_cap))
+    # members per coarse column
+    members = np.bincount(coarse, minlength=ncoarse)
+    key = cl_of * ncoarse + coarse[col_of]
+    uk, kinv, kn = np.unique(key, return_inverse=True, return_counts=True)
+    if (kn != members[uk % ncoarse]).any() or not _all_equal_by(kinv, cnt.astype(np.float64), len(uk)):
+        return None
+    if not (_all_equal_by(coarse, st.col_cap, ncoarse) and _all_equal_by(coarse, st.col_lat, ncoarse)):
+        return None
+    reps = np.zeros(len(ucls), dtype=np.int64)
+    reps[inv[::-1]] = np.arange(n)[::-1]  # first flow of each class
+    from .routing import _gather_ranges
+
+    pos, indptr = _gather_ranges(p.indptr, reps)
+    ccap = np.bincount(coarse, weights=st.col_cap, minlength=ncoarse)
+    # coefficient of a class row on its coarse column: flows of the class per member column, normalised
+    # so that multiplicity x coefficient x rate = load on the coarse column (sum over members)
+    ncls_on = np.ones(len(pos))
+    # flows of class c cross each member column with count cnt; total over members = cnt * members;
+    # the class has mult flows, each crossing one member: coefficient 1 on the summed column is exact.
+    edge_col = np.where(st.edge_col >= 0, coarse[np.maximum(st.edge_col, 0)], -1)
+    edge_scale = fab.edge_capacity / np.where(edge_col >= 0, ccap[np.maximum(edge_col, 0)], 1.0)
+    q = Problem(indptr, coarse[idx[pos]], ncls_on, ccap, p.lat[reps], edge_col, edge_scale)
+    return q, size[reps], mult.astype(np.float64), {"flows": n, "rows": len(reps), "cols": ncoarse}
+
+
+def uniform_all_to_all_problem(fab: Fabric, size: float):
+    """Grouped problem of a uniform all-to-all among all chips (every ordered pair s != d), built from
+    counts only (no per-pair arrays). Returns (problem, sizes, multiplicities) or None if not applicable."""
+    st = structure(fab)
+    if st is None:
+        return None
+    G, nc = st.n_groups, st.nc
+    gsize = np.bincount(st.group, minlength=G)
+    src_of_direct = np.repeat(np.arange(nc), np.diff(st.cc_ptr))
+    n_direct_g = np.bincount(st.group[src_of_direct], minlength=G)
+    # exactness: every chip of a group has the same number of direct peers, equal capacities per class
+    deg = np.diff(st.cc_ptr)
+    if not _all_equal_by(st.group.astype(np.int64), deg.astype(np.float64), G):
+        return None
+    coarse, ncoarse = _coarse_maps(st)
+    if not (_all_equal_by(coarse, st.col_cap, ncoarse) and _all_equal_by(coarse, st.col_lat, ncoarse)):
+        return None
+    if n_direct_g.sum() and st.n_direct and np.any(st.group[st.cc_dst] != st.group[src_of_direct]):
+        return None  # direct links across groups: not handled by the counting form
+    ccap = np.bincount(coarse, weights=st.col_cap, minlength=ncoarse)
+    rows_cols: list[list[int]] = []
+    mult: list[float] = []
+    lat: list[float] = []
+    one_chip = st.up_col[0]
+    first = np.zeros(G, dtype=np.int64)
+    first[st.group[::-1]] = np.arange(nc)[::-1]
+    for g in range(G):
+        c = int(first[g])
+        lu_, ld_ = st.col_lat[st.up_col[c]], st.col_lat[st.down_col[c]]
+        if n_direct_g[g]:
+            j = int(np.flatnonzero(coarse[: st.n_direct] == g)[0])
+            rows_cols.append([g])
+            mult.append(float(n_direct_g[g]))
+            lat.append(float(st.col_lat[j]))
+        same = gsize[g] * (gsize[g] - 1) - n_direct_g[g]
+        if same:
+            rows_cols.append([G + g, 2 * G + g])
+            mult.append(float(same))
+            lat.append(float(lu_ + ld_))
+        for h in range(G):
+            if h == g:
+                continue
+            d = int(first[h])
+            rows_cols.append([G + g, 3 * G + g, 4 * G + h, 2 * G + h])
+            mult.append(float(gsize[g] * gsize[h]))
+            lat.append(float(lu_ + st.col_lat[st.gup_col[g]] + st.col_lat[st.gdown_col[h]]
+                             + st.col_lat[st.down_col[d]]))
+    del one_chip
+    lens = np.array([len(r) for r in rows_cols], dtype=np.int64)
+    indptr = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    indices = np.array([c for r in rows_cols for c in r], dtype=np.int64)
+    edge_col = np.where(st.edge_col >= 0, coarse[np.maximum(st.edge_col, 0)], -1)
+    edge_scale = fab.edge_capacity / np.where(edge_col >= 0, ccap[np.maximum(edge_col, 0)], 1.0)
+    q = Problem(indptr, indices, np.ones(len(indices)), ccap, np.asarray(lat), edge_col, edge_scale)
+    m = np.asarray(mult)
+    return q, np.full(len(m), float(size)), m
