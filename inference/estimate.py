@@ -53,15 +53,27 @@ DEFAULTS: dict[str, float] = {
 HOURS_PER_YEAR = 8766.0
 
 
+_FABRICS: dict[tuple[str, float], Fabric] = {}
+
+
 def _resolve_fabric(fabric: Fabric | str) -> Fabric:
+    """A Fabric object as given, or loaded by name / path (memoised, so that repeated estimates on the same
+    fabric name reuse its routes and the memoised collective times)."""
     if isinstance(fabric, Fabric):
         return fabric
     if isinstance(fabric, str):
-        try:
-            from topo import load
-        except ImportError as exc:
-            raise SpecError(f"fabric {fabric!r}: topo.load is not available yet; pass a Fabric object") from exc
-        return load(fabric)
+        import os
+
+        from topo import load
+
+        key = (fabric, os.path.getmtime(fabric) if os.path.exists(fabric) else 0.0)
+        fab = _FABRICS.get(key)
+        if fab is None:
+            fab = load(fabric)
+            if len(_FABRICS) >= 8:
+                _FABRICS.pop(next(iter(_FABRICS)))
+            _FABRICS[key] = fab
+        return fab
     raise SpecError(f"fabric: expected a preset name, a YAML path or a topo.Fabric, got {type(fabric).__name__}")
 
 
