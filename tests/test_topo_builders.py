@@ -228,3 +228,71 @@ def test_levels_are_nested_and_structural():
         assert all(len({owner[r] for r in g}) == 1 for g in lvl_in)
     assert [len(x) for x in topo.load("tpu-v5p").levels()] == [16, 4, 1]
     assert [len(x) for x in topo.load("h100-clos").levels()] == [128, 4, 1]
+
+
+# ------------------------------------------------------------------------------------------ property tests
+@given(
+    tray=st.sampled_from([1, 2, 4]),
+    planes=st.integers(1, 3),
+    chips_per_leaf_trays=st.integers(1, 3),
+    leaves=st.integers(1, 4),
+    spines=st.sampled_from([1, 2, 4]),
+    seed=st.integers(0, 100),
+)
+@settings(max_examples=25, deadline=None)
+def test_two_tier_random_shapes_match_bfs_and_closed_forms(tray, planes, chips_per_leaf_trays, leaves, spines,
+                                                            seed):
+    C = tray * chips_per_leaf_trays
+    N = C * leaves
+    fab = topo.two_tier(chips=N, tray_size=tray, planes=planes, tray_ports=(tray - 1), ports=tray - 1 + planes,
+                        switch_radix=64, leaf_down=C, leaf_uplinks=4, spines=spines,
+                        chip="maia200")
+    S = spines if leaves > 1 else 0
+    assert fab.n_edges == N * (tray - 1) + 2 * N * planes + 2 * planes * leaves * S
+    rng = np.random.default_rng(seed)
+    pairs = list(zip(rng.integers(0, N, 40).tolist(), rng.integers(0, N, 40).tolist()))
+    assert_formula_equals_bfs(fab, pairs)
+    counts = fab.routes(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])).path_counts()
+    for (s, d), c in zip(pairs, counts):
+        if s == d or s // tray == d // tray:
+            assert c == 1
+        elif s // C == d // C:
+            assert c == planes
+        else:
+            assert c == planes * spines
+
+
+@given(dims=st.lists(st.integers(2, 5), min_size=1, max_size=3), seed=st.integers(0, 50))
+@settings(max_examples=20, deadline=None)
+def test_torus_random_shapes_minimal_equals_bfs(dims, seed):
+    fab = topo.torus(dims=dims, routing="minimal")
+    rng = np.random.default_rng(seed)
+    n = fab.n_chips
+    pairs = list(zip(rng.integers(0, n, 25).tolist(), rng.integers(0, n, 25).tolist()))
+    assert_formula_equals_bfs(fab, pairs)
+
+
+def test_lazy_graph_matches_arrays_and_add_edges_from():
+    import networkx as nx
+
+    fab = topo.load("maia200-small")
+    g = fab.graph
+    idx = fab.node_index
+    assert [(idx[u], idx[v]) for u, v in g.edges()] == list(zip(fab.edge_src.tolist(), fab.edge_dst.tolist()))
+    ref = nx.DiGraph()
+    ref.add_nodes_from(g.nodes(data=True))
+    ref.add_edges_from(g.edges(data=True))
+    assert list(ref.edges(data=True)) == list(g.edges(data=True))
+    assert all(list(ref.pred[n]) == list(g.pred[n]) for n in g)
+    bw = np.array([d["bandwidth"] for _, _, d in g.edges(data=True)])
+    assert np.array_equal(bw, fab.edge_bandwidth)
+
+
+def test_node_naming_and_edge_ids():
+    fab = topo.load("maia200-small")
+    p = fab.paths("c0", "c100")[0]
+    assert p[0] == "c0" and p[1] == "p0.leaf0" and p[2] == "p0.spine0" and p[3] == "p0.leaf1"
+    e = fab.edge_ids(np.array([0, 0]), np.array([1, fab.index("p3.leaf0")]))
+    assert e[0] == fab.edge_id("c0", "c1") and e[1] == fab.edge_id("c0", "p3.leaf0")
+    with pytest.raises(topo.RoutingError):
+        fab.edge_ids(np.array([0]), np.array([100]))
