@@ -142,6 +142,8 @@ class Deployment:
                 raise SpecError(f"ep: must be 1 or a multiple of tp={tp} (experts spread over the stage), got {ep}")
             if m.experts % ep:
                 raise SpecError(f"ep: must divide experts={m.experts}, got {ep}")
+        if m.heads % tp:
+            raise SpecError(f"tp: must divide the {m.heads} attention heads of {m.name}, got {tp}")
         if pp > m.layers:
             raise SpecError(f"pp: at most layers={m.layers}, got {pp}")
         self.shard = Shard(int(tp), int(ep), int(pp))
@@ -259,9 +261,11 @@ class Deployment:
         act = max(self.activation_bytes(pf[0], pf[1]), self.activation_bytes(mb, 1))
         placement = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
         sram_left = self.chip.sram_bytes if self.use_sram else 0.0
+        # greedy, most reused first: decode activations, then the whole weight set, then the whole KV
+        # cache; prefill activations use SRAM only if they fit in what is left (plus the decode share)
         act_decode = self.activation_bytes(mb, 1)
         if act_decode <= sram_left:
-            placement["activations"] = "sram" if act <= sram_left else "sram (decode) / hbm (prefill)"
+            placement["activations"] = "sram (decode) / hbm (prefill)"
             sram_left -= act_decode
         if weights <= sram_left:
             placement["weights"] = "sram"
@@ -269,6 +273,9 @@ class Deployment:
         if 0 < kv <= sram_left:
             placement["kv_cache"] = "sram"
             sram_left -= kv
+        if placement["activations"] != "hbm" and act - act_decode <= sram_left:
+            placement["activations"] = "sram"
+            sram_left -= act - act_decode
         hbm_need = (0 if placement["weights"] == "sram" else weights) + (0 if placement["kv_cache"] == "sram" else kv)
         hbm_need += 0 if placement["activations"] == "sram" else act
         cap = self.chip.hbm_bytes * self.hbm_usable

@@ -305,3 +305,28 @@ def test_sliding_window_caps_kv_reads():
     long = ops_by_name(layer_ops(m, Shard(1, 1, 1), 1, 1, 10_000, w=1.0, a=1.0, kv=1.0, decode=True))
     assert short["attention_swa"].kv_bytes == long["attention_swa"].kv_bytes == 128 * 2 * 8 * 64
     assert long["attention"].kv_bytes == 10_001 * 2 * 8 * 64
+
+
+def test_tp_must_divide_heads():
+    with pytest.raises(SpecError, match="tp: must divide the 4 attention heads"):
+        estimate(TINY, one_chip(), tp=3)
+
+
+def test_kv_cache_in_sram_when_weights_do_not_fit():
+    chip = CHIP.replace(sram_bytes=300e6, sram_bandwidth=20e12)
+    r = estimate("llama3.1-8b", one_chip(chip), tp=1, batch=1, prompt=256, output=16)
+    assert r.memory["placement"]["weights"] == "hbm" and r.memory["placement"]["kv_cache"] == "sram"
+    slow = estimate("llama3.1-8b", one_chip(chip), tp=1, batch=1, prompt=256, output=16, sram=False)
+    assert slow.memory["placement"]["kv_cache"] == "hbm" and slow.tpot > r.tpot
+
+
+@given(b1=st.integers(1, 256), b2=st.integers(1, 256), c1=st.integers(0, 8192), c2=st.integers(0, 8192))
+@settings(max_examples=40, deadline=None)
+def test_decode_time_monotone_in_batch_and_context(b1, b2, c1, c2):
+    sm = _SM
+    lo_b, hi_b = sorted((b1, b2))
+    lo_c, hi_c = sorted((c1, c2))
+    assert sm.decode_time(lo_b, lo_c) <= sm.decode_time(hi_b, lo_c) <= sm.decode_time(hi_b, hi_c)
+
+
+_SM = StepModel("llama3.1-8b", one_chip(CHIP.replace(hbm_bytes=1e13)), tp=1)
