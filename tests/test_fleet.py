@@ -418,3 +418,20 @@ def test_kv_network_online_equals_engine(transfers, uplink):
     t, s, d, z = (np.array(x) for x in zip(*transfers))
     want = _engine_arrivals(fab, s, d, z, t)
     assert np.allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_chunked_prefill_timeline_by_hand():
+    """Budget 64 tokens/iteration, prefill 1 ms/token, decode 10 ms/iteration (worked by hand).
+
+    r0 (prompt 100, output 3) at 0: chunks 64 + 36 -> first token at 0.100; decode -> 0.110.
+    r1 (prompt 50, output 2) at 0.105: admitted at the 0.110 boundary; the next iteration carries r0's
+    decode and r1's whole prompt (50 <= 64 - 1): 0.050 + 0.010 -> 0.170 (r0 done, r1's first token);
+    r1 decodes alone -> 0.180.
+    """
+    tr = Trace(np.array([0.0, 0.105]), np.array([100, 50]), np.array([3, 2]))
+    lin = LinearStepModel(prefill_per_token=1e-3, decode_base=0.01)
+    res = simulate_serving(colocated(replicas=1, batch=4, chunked_prefill=True, token_budget=64), tr,
+                           step_models={"c": lin})
+    assert np.allclose(res.ttft, [0.100, 0.170 - 0.105])
+    assert np.allclose(res.latency, [0.170, 0.180 - 0.105])
+    assert np.allclose(res.tpot, [0.035, 0.010])
