@@ -191,7 +191,10 @@ def _suggest(dep: Deployment, batch: int, prompt: int, output: int, kw: dict) ->
 def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int = 1, pp: int = 1,
              dp: int | None = None, batch: int = 32, prompt: int = 2048, output: int = 256,
              dtype: str = "fp8", kv_dtype: str | None = None, overlap: bool = False,
-             price_per_chip_hour: float | None = None, decode_points: int = 8, **knobs: Any) -> Report:
+             price_per_chip_hour: float | None = None, decode_points: int = 8,
+             compute_efficiency: float | None = None, memory_efficiency: float | None = None,
+             op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
+             prefill_chunk: int | None = 8192, act_dtype: str | None = None, **knobs: Any) -> Report:
     """Token latency, throughput, memory, energy and cost of serving ``model`` on ``fabric``.
 
     Args:
@@ -221,6 +224,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int 
     if unknown:
         raise SpecError(f"estimate: unknown option(s) {', '.join(sorted(unknown))}; known: "
                         f"{', '.join(_COST_KEYS + _KNOB_KEYS)}")
+    knobs.update(compute_efficiency=compute_efficiency, memory_efficiency=memory_efficiency,
+                 op_overhead=op_overhead, hbm_usable=hbm_usable, sram=sram, prefill_chunk=prefill_chunk,
+                 act_dtype=act_dtype)
     dep_kw = {k: v for k, v in knobs.items() if k in _KNOB_KEYS}
     cost_kw = {k: v for k, v in knobs.items() if k in _COST_KEYS}
     dep = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype, **dep_kw)
