@@ -59,3 +59,9 @@ def test_topo_plot_and_export(tmp_path):
     r = run("topo", "export", "tpu-v5p", "-o", str(js))
     d = json.loads(js.read_text())
     assert len(d["nodes"]) == 64 and d["graph"]["chip"]["name"] == "tpu-v5p"
+
+
+def test_topo_plot_grouped_large_fabric(tmp_path):
+    png = tmp_path / "g.png"
+    r = run("topo", "plot", "maia200-small", "-o", str(png))
+    assert r.exit_code == 0 and png.stat().st_size > 10_000

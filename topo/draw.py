@@ -257,8 +257,9 @@ def _draw_grouped(fab: Fabric, ax, max_groups: int = 128) -> None:
     segs = np.stack([xy[pa], xy[pb]], axis=1)
     rgba = np.zeros((len(pa), 4))
     rgba[:, :3] = 0.2
-    rgba[:, 3] = np.clip(60.0 / cls_cnt[cls_inv], 0.06, 0.7)
-    ax.add_collection(LineCollection(segs, colors=rgba, linewidths=0.3 + 2.5 * wsum / wmax, zorder=1))
+    cnt = cls_cnt[cls_inv]
+    rgba[:, 3] = np.clip(60.0 / cnt, np.where(cnt > 2000, 0.05, 0.12), 0.7)
+    ax.add_collection(LineCollection(segs, colors=rgba, linewidths=0.3 + 2.5 * np.sqrt(wsum / wmax), zorder=1))
     xs = [pos[(0, 0, c)][0] for c in range(n_cl)]
     ys = [pos[(0, 0, c)][1] for c in range(n_cl)]
     ax.scatter(xs, ys, s=max(10, 4000 / n_cl), c="#1f77b4", zorder=3, edgecolors="black", linewidths=0.3)
@@ -281,7 +282,7 @@ def _draw_grouped(fab: Fabric, ax, max_groups: int = 128) -> None:
         txt += f"; links inside a group: {_fmt_bw(intra.max())} total"
     ax.annotate(txt, (xs[0] if fab.switches else -1.0, lab_y), xytext=(0, -16), textcoords="offset points",
                 fontsize=8)
-    ax.annotate(f"line width ~ aggregated bandwidth (max {_fmt_bw(wmax)} per direction between two boxes)",
+    ax.annotate(f"line width ~ sqrt of aggregated bandwidth (max {_fmt_bw(wmax)} per direction between two boxes)",
                 (0, 0), xycoords="axes fraction", fontsize=7, xytext=(0, -4), textcoords="offset points",
                 va="top")
     ax.set_axis_off()
