@@ -435,3 +435,17 @@ def test_chunked_prefill_timeline_by_hand():
     assert np.allclose(res.ttft, [0.100, 0.170 - 0.105])
     assert np.allclose(res.latency, [0.170, 0.180 - 0.105])
     assert np.allclose(res.tpot, [0.035, 0.010])
+
+
+def test_load_prices(tmp_path):
+    from fleet import load_prices
+
+    p = tmp_path / "prices.yaml"
+    p.write_text("maia200: 3.0\ngb200-nvl72: '$6.5'\n")
+    assert load_prices(p) == {"maia200": 3.0, "gb200-nvl72": 6.5}
+    p.write_text("maia200: -1\n")
+    with pytest.raises(SpecError, match="prices.maia200"):
+        load_prices(p)
+    p.write_text("- 3\n")
+    with pytest.raises(SpecError, match="must map"):
+        load_prices(p)
