@@ -191,6 +191,15 @@ def test_dragonfly_counts_and_minimal_routes():
     r = fab.routes(src, dst)
     glob = np.array([fab.graph.nodes[fab.nodes[u]]["group"] != fab.graph.nodes[fab.nodes[v]]["group"]
                      if u >= n and v >= n else False for u, v in zip(fab.edge_src, fab.edge_dst)])
+    # balanced dragonfly: one global link per group pair -> exactly one minimal path per pair, whose
+    # length is 2 (same router), 3 (same group) or 3..5 (local? global local?) by the closed form
+    assert (r.path_counts() == 1).all()
+    router = np.arange(n) // p
+    same_r = router[src] == router[dst]
+    same_g = (router[src] // a) == (router[dst] // a)
+    L = r.path_lengths()
+    assert (L[(src != dst) & same_r] == 2).all() and (L[~same_r & same_g] == 3).all()
+    assert ((L[~same_g] >= 3) & (L[~same_g] <= 5)).all()
     for j in range(r.n_paths):
         e = r.path_edges[r.path_ptr[j]:r.path_ptr[j + 1]]
         assert glob[e].sum() <= 1 and len(e) <= 5  # chip, local, global, local, chip

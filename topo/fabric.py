@@ -496,8 +496,9 @@ class Fabric:
 
         Args:
             k: group size (chips); must divide :attr:`n_chips`.
-            placement: ``"tray"`` (consecutive ranks: builders number chips tray-first, then by leaf or
-                server, so a group fills trays, then leaves), ``"strided"`` (group ``i`` holds ranks
+            placement: ``"tray"`` (consecutive ranks: builders number chips tray-first, then by leaf,
+                server or router, so a group fills trays, then leaves; a torus numbers dimension 0
+                fastest, so a group fills x-lines, then xy-planes), ``"strided"`` (group ``i`` holds ranks
                 ``i, i + n/k, i + 2n/k, ...``: one chip per block, the worst case for locality), or
                 ``"random"`` (a seeded random permutation, then consecutive blocks).
             seed: seed of the ``"random"`` placement.

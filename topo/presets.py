@@ -46,13 +46,13 @@ CHIPS: dict[str, ChipSpec] = {
     "maia200": ChipSpec(
         name="maia200",
         flops={
-            "fp4": 10.14 * P,  # [maia200] ">10 PFLOP/s"; 10.14 is the figure in Microsoft's comparison table
-            "fp8": 5.07 * P,  # [maia200] ">5 PFLOP/s"
+            "fp4": 10.0 * P,  # [maia200] "over 10 PFLOP/s" FP4: the public lower bound
+            "fp8": 5.0 * P,  # [maia200] "over 5 PFLOP/s" FP8: the public lower bound
             # ASSUMPTION: no public BF16 figure; the matrix engine is FP8/FP6/FP4 and BF16 runs on the vector
-            # engine (glennklockwood.com). We take 1/4 of FP8 (1.27 PFLOP/s), the FP8:BF16 ratio of a
+            # engine (glennklockwood.com). We take 1/4 of FP8 (1.25 PFLOP/s), the FP8:BF16 ratio of a
             # matrix engine that upcasts BF16 in two passes; change with ChipSpec.replace if you know better.
-            "bf16": 1.27 * P,
-            "fp32": 0.32 * P,  # ASSUMPTION: 1/4 of the BF16 assumption (vector engine)
+            "bf16": 1.25 * P,
+            "fp32": 0.3125 * P,  # ASSUMPTION: 1/4 of the BF16 assumption (vector engine)
         },
         hbm_bytes=216 * GB,  # [maia200] 216 GB HBM3e (6 x 36 GB 12-high)
         hbm_bandwidth=7.0 * T,  # [maia200] ~7 TB/s
@@ -175,6 +175,9 @@ SWITCHES: dict[str, SwitchSpec] = {
     # 51.2 Tb/s Ethernet switch ASIC (Broadcom Tomahawk 5 class: 64 x 800G or 128 x 400G). Tomahawk 5 is
     # quoted at < 1 us port-to-port; ASSUMPTION: 600 ns cut-through latency used for scale-up Ethernet.
     "eth-51.2t-128x400g": SwitchSpec(radix=128, port_bandwidth=50e9, latency=600e-9, name="51.2T Ethernet 128x400G"),
+    # 51.2 Tb/s Ethernet built for scale-up (Broadcom Tomahawk Ultra class): quoted at 250 ns port to port
+    # (Broadcom press release, July 2025). Used by maia200.yaml (that Maia uses this class is an assumption).
+    "eth-51.2t-scaleup": SwitchSpec(radix=128, port_bandwidth=50e9, latency=250e-9, name="51.2T scale-up Ethernet"),
     "eth-51.2t-64x800g": SwitchSpec(radix=64, port_bandwidth=100e9, latency=600e-9, name="51.2T Ethernet 64x800G"),
     # 25.6 Tb/s Ethernet (Tomahawk 4 class) 64 x 400G, as used under Maia 100 (assumption: same latency).
     "eth-25.6t-64x400g": SwitchSpec(radix=64, port_bandwidth=50e9, latency=600e-9, name="25.6T Ethernet 64x400G"),
