@@ -116,6 +116,36 @@ def topo_export(fabric: str, fmt: str | None, output: str, sets: tuple[str, ...]
 # (traffic section: `scaleup traffic`)
 
 
+@main.command("traffic")
+@click.option("--fabric", "fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
+@click.option("--pattern", default="permutation", show_default=True,
+              type=click.Choice(["ring", "permutation", "all_to_all", "all-to-all", "incast", "tornado",
+                                 "bit_reversal", "bit-reversal"]),
+              help="traffic pattern over all chips")
+@click.option("--size", default="64MiB", show_default=True, help="bytes per flow, e.g. 64MiB, 1MB")
+@click.option("--spread", default=0.0, show_default=True, type=float,
+              help="unequal sizes: uniform in size x [1-spread, 1+spread]")
+@click.option("--seed", default=0, show_default=True, type=int, help="seed of permutation, sizes, hash routing")
+@click.option("--routing", default="ecmp", show_default=True, type=click.Choice(["ecmp", "hash"]),
+              help="ecmp: even split over equal-cost paths; hash: one path per flow")
+@click.option("--k", "k", default=None, type=int, help="incast: number of senders (default all others)")
+@click.option("--top", default=5, show_default=True, type=int, help="how many hottest links to list")
+@click.option("--plot", "plot", default=None, help="write a link-utilisation heatmap (png/svg/pdf)")
+@click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
+def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets) -> None:
+    """Run a synthetic traffic pattern on a fabric with max-min contention; print completion times
+    (us), per-chip throughput vs injection bandwidth (GB/s) and the hottest links."""
+    import topo
+    from traffic.report import format_report, plot_utilisation, run_pattern
+
+    fab = topo.load(fabric, **_topo_overrides(sets))
+    rep = run_pattern(fab, pattern, topo.parse_quantity(size, "size", "--size"), seed=seed, routing=routing,
+                      spread=spread, k=k)
+    click.echo(format_report(fab, rep, top=top))
+    if plot:
+        click.echo(f"wrote {plot_utilisation(fab, rep, plot)}")
+
+
 # ====================================================================== collective commands (issue 4)
 # (collective section: `scaleup collective all-reduce|...`)
 
