@@ -65,8 +65,8 @@ def describe_fabrics() -> dict[str, str]:
 
 def _resolve_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
+    if p.suffix in (".yaml", ".yml") or p.is_file():
+        if not p.is_file():
             raise SpecError(f"fabric file {str(p)!r} does not exist")
         return p
     cand = TOPOLOGIES_DIR / f"{name_or_path}.yaml"
