@@ -100,3 +100,28 @@ def test_contention_between_replicas_shows():
     t1 = [x["time"] for x in one.comm if x["phase"] == "decode"][0]
     t2 = [x["time"] for x in two.comm if x["phase"] == "decode"][0]
     assert t2 > t1
+
+
+def test_tray_first_placement_beats_strided_on_maia_design():
+    """TP groups inside a tray (direct links) communicate faster than groups strided across leaves."""
+    from topo import load
+
+    fab = load("maia200-small")
+    tray = estimate("llama3.1-8b", fab, tp=4, batch=16, prompt=512, output=16, placement="tray")
+    strided = estimate("llama3.1-8b", fab, tp=4, batch=16, prompt=512, output=16, placement="strided")
+    t_tray = [c["time"] for c in tray.comm if c["phase"] == "decode"][0]
+    t_str = [c["time"] for c in strided.comm if c["phase"] == "decode"][0]
+    assert t_tray < t_str and tray.tpot < strided.tpot
+    assert tray.dp == 64
+
+
+def test_ep_with_tp_uses_reduce_scatter_all_to_all_all_gather():
+    fab = star(8)
+    r = estimate(MOE, fab, tp=2, ep=8, batch=16, prompt=32, output=4)
+    dec = {x["op"]: x for x in r.comm if x["phase"] == "decode"}
+    assert set(dec) == {"attn_reduce_scatter", "ep_dispatch", "ep_combine", "moe_all_gather"}
+    # 4 attention groups of tp=2 share the 16 sequences: 4 tokens each, hidden 1024, bf16
+    assert dec["attn_reduce_scatter"]["size"] == dec["moe_all_gather"]["size"] == 4 * 1024 * 2
+    assert dec["attn_reduce_scatter"]["groups"] == 4 and dec["ep_dispatch"]["group_size"] == 8
+    assert dec["attn_reduce_scatter"]["time"] == pytest.approx(
+        direct(fab, "reduce_scatter", 4 * 1024 * 2, [[0, 1], [2, 3], [4, 5], [6, 7]]), rel=1e-12)
