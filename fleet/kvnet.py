@@ -98,16 +98,14 @@ class KVNetwork:
     Args:
         env: the simpy environment of the serving simulation.
         fabric: the KV fabric (see :func:`build_kv_fabric`); endpoints are chip ranks.
-        pool_of: pool index of each endpoint (for the formula routes of a kv-star fabric).
     """
 
-    def __init__(self, env: simpy.Environment, fabric: Fabric, pool_of: np.ndarray | None = None) -> None:
+    def __init__(self, env: simpy.Environment, fabric: Fabric) -> None:
         self.env = env
         self.fab = fabric
         self.cap = np.asarray(fabric.edge_capacity, dtype=np.float64)
         self._route_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, float]] = {}
         self._star = fabric.meta.get("builder") == "kv-star"
-        self.pool_of = pool_of
         # active transfers (parallel lists)
         self._cols: list[np.ndarray] = []
         self._vals: list[np.ndarray] = []
