@@ -18,6 +18,7 @@ flow spreads over) are merged into one column of the common capacity.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ import scipy.sparse as sp
 from topo import CapacityError, Fabric, RoutingError, ScheduleError
 
 ROUTINGS = ("ecmp", "hash")
+_EDGE_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -133,31 +135,59 @@ def _edge_incidence(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str,
     return indptr, indices, data, lat
 
 
+def _edge_keys(fab: Fabric) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (src * n_nodes + dst) keys of the fabric's edges and the edge id of each (cached)."""
+    cached = _EDGE_KEYS.get(fab)
+    if cached is None:
+        key = fab.edge_src * fab.n_nodes + fab.edge_dst
+        order = np.argsort(key, kind="stable")
+        cached = (key[order], order)
+        _EDGE_KEYS[fab] = cached
+    return cached
+
+
 def _path_incidence(fab: Fabric, paths: Sequence, rows: np.ndarray, src: np.ndarray, dst: np.ndarray):
-    """Explicit node paths -> edge ids (validated) per flow in ``rows``."""
-    out = []
-    for i in rows.tolist():
+    """Explicit node paths -> edge ids (validated) per flow in ``rows``: a list of edge-id arrays."""
+    index = fab.node_index
+    nodes_flat: list[int] = []
+    lens = np.empty(len(rows), dtype=np.int64)
+    for k, i in enumerate(rows.tolist()):
         p = paths[i]
         try:
-            idx = [fab.index(v) for v in p]
+            idx = [index[v] if v in index else fab.index(v) for v in p]
         except RoutingError as exc:
             raise RoutingError(f"flow {i}: path has {exc}") from None
+        except TypeError:
+            raise RoutingError(f"flow {i}: path must be a list of node ids, got {p!r}") from None
         if not idx or idx[0] != src[i] or idx[-1] != dst[i]:
             raise RoutingError(
                 f"flow {i}: path must run from its src {fab.nodes[src[i]]!r} to its dst "
                 f"{fab.nodes[dst[i]]!r}, got {list(p)!r}"
             )
-        edges = []
-        for u, v in zip(idx[:-1], idx[1:]):
-            try:
-                edges.append(fab.edge_id(fab.nodes[u], fab.nodes[v]))
-            except RoutingError:
-                raise RoutingError(
-                    f"flow {i}: path {list(p)!r} is not a path of the fabric: no link "
-                    f"{fab.nodes[u]!r} -> {fab.nodes[v]!r}"
-                ) from None
-        out.append(edges)
-    return out
+        nodes_flat.extend(idx)
+        lens[k] = len(idx)
+    nf = np.asarray(nodes_flat, dtype=np.int64)
+    ends = np.cumsum(lens)
+    hop = np.ones(len(nf), dtype=bool)
+    hop[ends - 1] = False  # the last node of each path starts no hop
+    u = nf[hop]
+    v = nf[np.flatnonzero(hop) + 1]
+    keys, order = _edge_keys(fab)
+    q = u * fab.n_nodes + v
+    pos = np.minimum(np.searchsorted(keys, q), max(len(keys) - 1, 0))
+    ok = (keys[pos] == q) if len(keys) else np.zeros(len(q), dtype=bool)
+    edges = order[pos] if len(keys) else np.zeros(0, dtype=np.int64)
+    hop_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lens - 1, out=hop_ptr[1:])
+    if not ok.all():
+        j = int(np.flatnonzero(~ok)[0])
+        k = int(np.searchsorted(hop_ptr, j, side="right") - 1)
+        i = int(rows[k])
+        raise RoutingError(
+            f"flow {i}: path {list(paths[i])!r} is not a path of the fabric: no link "
+            f"{fab.nodes[u[j]]!r} -> {fab.nodes[v[j]]!r}"
+        )
+    return [edges[hop_ptr[k]:hop_ptr[k + 1]] for k in range(len(rows))]
 
 
 def build_edge_problem(
