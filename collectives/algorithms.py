@@ -617,6 +617,14 @@ def _pick(table: dict, name: str, what: str):
     return f
 
 
+def _two_level(G, levels):
+    """Only the innermost level that splits the group (two-level hierarchy: it, then the rest)."""
+    for ids in levels:
+        if _split_rows(G, ids) is not None:
+            return [ids]
+    return []
+
+
 def hier_all_reduce_segs(G, D, levels, bt=None, nbl=0, intra="direct", inter="ring", chunks=1):
     """Multi-level all-reduce: reduce-scatter inside each level-0 part, all-reduce of the shares
     across parts per local rank (recursively over the next levels), all-gather back inside the part."""
@@ -974,17 +982,19 @@ def _hier_nbl_ar(G, levels, inter, c):
 
 
 @register("all_reduce", "hier", "hierarchical: reduce-scatter in tray, all-reduce across (per level), all-gather")
-def ar_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", **opts):
+def ar_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", multilevel=False,
+        **opts):
     _no_more(opts, "hier")
     c = _int_opt({"chunks": chunks}, "chunks", 1)
     G = _G(group)
     levels = _levels(fabric, G[0])
     if not any(_split_rows(G, ids) is not None for ids in levels):
         raise ScheduleError("hier: the group lies inside one part of every level (e.g. one tray); use direct")
+    levels = levels if multilevel else _two_level(G, levels)
     nbl = _hier_nbl_ar(G, levels, inter, c) if symbolic else 0
     segs = hier_all_reduce_segs(G, size, levels, _table(nbl, symbolic, G.shape[0]), nbl, intra, inter, c)
     return _sched("all_reduce", "hier", group, size, segs, nbl, symbolic,
-                  {"chunks": c, "intra": intra, "inter": inter})
+                  {"chunks": c, "intra": intra, "inter": inter, "multilevel": bool(multilevel)})
 
 
 @register("all_reduce", "inr", "in-network reduction: chips send up once, switches reduce and send down")
@@ -1031,7 +1041,8 @@ def ag_direct(group, size, fabric, symbolic=False, **opts):
 
 
 @register("all_gather", "hier", "hierarchical: all-gather across trays per local rank, then inside the tray")
-def ag_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", **opts):
+def ag_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", multilevel=False,
+        **opts):
     _no_more(opts, "hier")
     c = _int_opt({"chunks": chunks}, "chunks", 1)
     G = _G(group)
@@ -1039,10 +1050,11 @@ def ag_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter
     levels = _levels(fabric, G[0])
     if not any(_split_rows(G, ids) is not None for ids in levels):
         raise ScheduleError("hier: the group lies inside one part of every level (e.g. one tray); use direct")
+    levels = levels if multilevel else _two_level(G, levels)
     nbl = m * c
     segs = hier_all_gather_segs(G, size, levels, _table(nbl, symbolic, G.shape[0]), nbl, intra, inter, c)
     return _sched("all_gather", "hier", group, size, segs, nbl, symbolic,
-                  {"chunks": c, "intra": intra, "inter": inter})
+                  {"chunks": c, "intra": intra, "inter": inter, "multilevel": bool(multilevel)})
 
 
 # reduce-scatter -----------------------------------------------------------------------------------
@@ -1076,7 +1088,8 @@ def rs_direct(group, size, fabric, symbolic=False, **opts):
 
 
 @register("reduce_scatter", "hier", "hierarchical: reduce-scatter inside the tray, then across trays")
-def rs_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", **opts):
+def rs_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", multilevel=False,
+        **opts):
     _no_more(opts, "hier")
     c = _int_opt({"chunks": chunks}, "chunks", 1)
     G = _G(group)
@@ -1084,10 +1097,30 @@ def rs_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter
     levels = _levels(fabric, G[0])
     if not any(_split_rows(G, ids) is not None for ids in levels):
         raise ScheduleError("hier: the group lies inside one part of every level (e.g. one tray); use direct")
+    levels = levels if multilevel else _two_level(G, levels)
     nbl = m * c
     segs = hier_reduce_scatter_segs(G, size, levels, _table(nbl, symbolic, G.shape[0]), nbl, intra, inter, c)
     return _sched("reduce_scatter", "hier", group, size, segs, nbl, symbolic,
-                  {"chunks": c, "intra": intra, "inter": inter})
+                  {"chunks": c, "intra": intra, "inter": inter, "multilevel": bool(multilevel)})
+
+
+def _ml(coll, base, doc):
+    @register(coll, "hier_ml", doc)
+    def fn_ml(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", **opts):
+        levels = _levels(fabric, _G(group)[0])
+        if sum(_split_rows(_G(group), ids) is not None for ids in levels) < 2:
+            raise ScheduleError("hier_ml: the group spans fewer than two splitting levels; use hier")
+        s = base(group, size, fabric, symbolic=symbolic, chunks=chunks, intra=intra, inter=inter,
+                 multilevel=True, **opts)
+        s.algorithm = "hier_ml"
+        return s
+
+    return fn_ml
+
+
+_ml("all_reduce", ar_hier, "multi-level hierarchical over every level of fab.levels() (tray, leaf, ...)")
+_ml("all_gather", ag_hier, "multi-level hierarchical all-gather over every level of fab.levels()")
+_ml("reduce_scatter", rs_hier, "multi-level hierarchical reduce-scatter over every level of fab.levels()")
 
 
 # all-to-all ---------------------------------------------------------------------------------------

@@ -252,6 +252,16 @@ def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: st
     # step mode: the k-th steps of every schedule run together
     per = [s.steps() for s in schedules]
     n_steps = max((len(p) for p in per), default=0)
+    if len(per) == 1:
+        flat = per[0]
+        steps = [traffic.Step(a, b, z, key=k) for a, b, z, k, _ in flat]
+        if not steps:
+            z = np.zeros(fab.n_edges)
+            return [0.0], 0.0, LinkStats(z, z.copy(), fab.edge_capacity, 0.0)
+        res = traffic.simulate_steps(fab, steps, routing=routing, seed=seed, stats=stats)
+        st = np.asarray(res.step_times, dtype=np.float64) + _step_extras(flat, overhead, rbw)
+        total = float(st.sum())
+        return [total], total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
     steps = []
     merged: dict = {}
     flat = []
@@ -318,9 +328,10 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
     stats = bool(run.get("stats", True))
     candidates: dict[str, Any] = {}
     if algorithm == "auto":
-        names = algorithms_for(collective)
-        best = None
-        for name in names:
+        # branch and bound: every candidate's alpha-beta bound first (cheap: one routing per distinct
+        # step), then simulate in increasing bound order until the next bound exceeds the best time.
+        cands = []
+        for name in algorithms_for(collective):
             fn = ALGORITHMS[(collective, name)]
             try:
                 sch = fn(G, S, fab, **_accepted(fn, opts))
@@ -331,20 +342,26 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
             if mf > AUTO_MAX_STEP_FLOWS:
                 candidates[name] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
                 continue
+            cands.append((_bound(sch, fab, overhead, rbw), name, sch))
+        if not cands:
+            raise ScheduleError(f"auto: no algorithm applies to {collective} on this group: {candidates}")
+        cands.sort(key=lambda t: t[0])
+        best = None
+        for b, name, sch in cands:
+            if best is not None and b >= best[0]:
+                candidates[name] = f"pruned: bound {b:.6g} s >= best {best[0]:.6g} s"
+                continue
             md = _choose_mode([sch], mode, overhead, rbw)
-            times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=False)
+            times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
             candidates[name] = total
             if best is None or total < best[0]:
-                best = (total, name, sch, md)
-        if best is None:
-            raise ScheduleError(f"auto: no algorithm applies to {collective} on this group: {candidates}")
-        _, algorithm, sch, md = best
-        times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
-    else:
-        fn = _lookup(collective, algorithm)
-        sch = fn(G, S, fab, **opts)
-        md = _choose_mode([sch], mode, overhead, rbw)
-        times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
+                best = (total, name, sch, md, ls, b)
+        total, algorithm, sch, md, ls, bnd = best
+        return CollectiveResult(collective, algorithm, S, len(G), total, bnd, sch, ls, md, candidates)
+    fn = _lookup(collective, algorithm)
+    sch = fn(G, S, fab, **opts)
+    md = _choose_mode([sch], mode, overhead, rbw)
+    times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
     return CollectiveResult(collective, algorithm, S, len(G), total, _bound(sch, fab, overhead, rbw), sch, ls, md,
                             candidates)
 

@@ -7,10 +7,11 @@ that one logical step of the algorithm sends, possibly for many groups at once (
 Two execution modes (see docs/collectives.md):
 
 - **exact** (:meth:`Schedule.flow_arrays`): every flow becomes one engine flow with per-rank dependencies.
-  Each phase belongs to a *stream* ``(chain, chunk)`` of its segment. A flow sent by rank ``s`` waits for
-  the arrival of every flow ``s`` took part in (sent or received) in that stream since ``s``'s latest send
-  in the stream (a rank runs its program in order: post the sends of a step, wait for them and for the
-  receives of the step). With pipelining, chunk ``j`` of a stage also waits for the delivery of ``s``'s
+  Each phase belongs to a *stream* ``(chain, chunk)`` of its segment. A flow from rank ``s`` to rank
+  ``d`` waits for the arrival of every flow ``s`` took part in (sent or received) in that stream since
+  ``s``'s latest send in the stream (a rank runs its program in order: post the sends of a step, wait for
+  them and for the receives of the step), and likewise for ``d`` (rendezvous: the receiver's buffer for
+  this step is free only once it finished its previous step, as with NCCL's per-step credits). With pipelining, chunk ``j`` of a stage also waits for the delivery of ``s``'s
   own chunk ``j-1`` of the same stage (a rank sends its chunks in order). Ring step k of rank r thus waits
   for step k-1 from rank r-1 and for the delivery of its own step k-1: no global barrier. Segments join:
   the first flow of a rank in a segment waits for everything that rank did in the previous segment.
@@ -110,6 +111,7 @@ class Schedule:
     params: dict[str, Any] = field(default_factory=dict)
     rows: np.ndarray | None = None
     _sig: Hashable | None = None
+    _steps: list | None = None
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -159,26 +161,37 @@ class Schedule:
         return [s for s in out if s]
 
     def steps(self) -> list[tuple[np.ndarray, np.ndarray, Any, Hashable | None, float]]:
-        """Bulk-synchronous steps: list of (src, dst, size, key, compute_bytes).
+        """Bulk-synchronous steps: list of (src, dst, size, key, compute_bytes). Cached.
 
-        ``key`` is ``(signature, tuple of the slot's phase keys)`` when every phase of the slot has a key,
-        else None. ``compute_bytes`` is the largest number of bytes a rank reduces after the step.
+        ``key`` is ``(signature, ((segment, phase key), ...))`` when every phase of the slot has a key,
+        else None (phase keys are promises inside one segment, so the segment index is part of the key).
+        Steps with equal keys share the very same arrays (the engine then skips even the comparison).
+        ``compute_bytes`` is the largest number of bytes a rank reduces after the step.
         """
+        if self._steps is not None:
+            return self._steps
         sig = self.signature
         out = []
+        canon: dict = {}
         for slot in self.slot_layout():
-            phases = [p for _, p in slot]
-            keys = [p.key for p in phases]
-            key = None if any(k is None for k in keys) else (sig, tuple(keys))
-            comp = max((p.compute for p in phases), default=0.0)
-            if len(phases) == 1:
-                p = phases[0]
-                out.append((p.src, p.dst, p.size, key, comp))
+            keys = [(si, p.key) for si, p in slot]
+            key = None if any(k[1] is None for k in keys) else (sig, tuple(keys))
+            comp = max((p.compute for _, p in slot), default=0.0)
+            hit = canon.get(key) if key is not None else None
+            if hit is not None:
+                out.append((hit[0], hit[1], hit[2], key, comp))
+                continue
+            if len(slot) == 1:
+                p = slot[0][1]
+                src, dst, size = p.src, p.dst, p.size
             else:
-                src = np.concatenate([p.src for p in phases])
-                dst = np.concatenate([p.dst for p in phases])
-                size = np.concatenate([p.sizes() for p in phases])
-                out.append((src, dst, size, key, comp))
+                src = np.concatenate([p.src for _, p in slot])
+                dst = np.concatenate([p.dst for _, p in slot])
+                size = np.concatenate([p.sizes() for _, p in slot])
+            if key is not None:
+                canon[key] = (src, dst, size)
+            out.append((src, dst, size, key, comp))
+        self._steps = out
         return out
 
     # ------------------------------------------------------------------ exact mode
@@ -204,10 +217,15 @@ class Schedule:
                 n = len(src)
                 ids = list(range(offset, offset + n))
                 prev_chunk = sent_in.get((p.chain, p.chunk - 1, p.stage)) if p.chunk > 0 else None
-                for s in src:
+                for s, t in zip(src, dst):
                     d = st.get(s)
                     if d is None:
                         d = base.get(s, [])
+                    e = st.get(t)
+                    if e is None:
+                        e = base.get(t, [])
+                    if e:
+                        d = sorted(set(d).union(e)) if d else e
                     if prev_chunk is not None:
                         extra = prev_chunk.get(s)
                         if extra:
