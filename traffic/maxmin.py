@@ -146,6 +146,56 @@ def _mm_scan_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_r
     return n_live
 
 
+def _hpush_py(hk, hc, hv, hn, key, col, ver):  # pragma: no cover - compiled below
+    """Push onto an array binary min-heap (grown by doubling); returns (size, arrays)."""
+    if hn == hk.shape[0]:
+        nk = np.empty(2 * hn)
+        nc = np.empty(2 * hn, np.int64)
+        nv = np.empty(2 * hn, np.int64)
+        nk[:hn] = hk
+        nc[:hn] = hc
+        nv[:hn] = hv
+        hk, hc, hv = nk, nc, nv
+    i = hn
+    while i > 0:
+        par = (i - 1) >> 1
+        if hk[par] <= key:
+            break
+        hk[i] = hk[par]
+        hc[i] = hc[par]
+        hv[i] = hv[par]
+        i = par
+    hk[i] = key
+    hc[i] = col
+    hv[i] = ver
+    return hn + 1, hk, hc, hv
+
+
+def _hpop_py(hk, hc, hv, hn):  # pragma: no cover - compiled below
+    """Remove the minimum of an array binary heap; returns the new size."""
+    hn -= 1
+    if hn == 0:
+        return 0
+    key, col, ver = hk[hn], hc[hn], hv[hn]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= hn:
+            break
+        if c + 1 < hn and hk[c + 1] < hk[c]:
+            c += 1
+        if hk[c] >= key:
+            break
+        hk[i] = hk[c]
+        hc[i] = hc[c]
+        hv[i] = hv[c]
+        i = c
+    hk[i] = key
+    hc[i] = col
+    hv[i] = ver
+    return hn
+
+
 def _mm_core_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_rtol, add_load, w, cnt, slot,
                 live):  # pragma: no cover
     """Progressive filling with caller-provided scratch (``w``, ``cnt`` zero on entry and on exit;
@@ -196,26 +246,38 @@ def _mm_core_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_r
     for i in range(n_live):
         wl[i] = w[live[i]]
         cl[i] = cnt[live[i]]
-    level = 0.0
+    # Saturation levels in a lazy heap: column i saturates at level last[i] + rem[i] / wl[i] (rem[i] is
+    # its remaining capacity at level last[i]); entries are re-pushed with a new version when wl changes.
+    last = np.zeros(n_live)
+    ver = np.zeros(n_live, np.int64)
+    cap_h = n_live + 16
+    hk = np.empty(cap_h)
+    hc = np.empty(cap_h, np.int64)
+    hv = np.empty(cap_h, np.int64)
+    hn = 0
+    for i in range(n_live):
+        hn, hk, hc, hv = _hpush(hk, hc, hv, hn, rem[i] / wl[i], i, 0)
     sat = np.empty(n_live, np.int64)
-    while n_active > 0:
-        t = np.inf
-        for i in range(n_live):
-            if cl[i] > 0:
-                d = rem[i] / wl[i]
-                if d < t:
-                    t = d
-        if t < 0.0:
-            t = 0.0
-        level += t
-        thr = t * (1.0 + tie_rtol)
-        n_sat = 0
-        for i in range(n_live):
-            if cl[i] > 0:
-                if rem[i] / wl[i] <= thr:
-                    sat[n_sat] = i
-                    n_sat += 1
-                rem[i] -= t * wl[i]
+    while n_active > 0 and hn > 0:
+        key = hk[0]
+        i0 = hc[0]
+        v0 = hv[0]
+        hn = _hpop(hk, hc, hv, hn)
+        if v0 != ver[i0] or cl[i0] == 0:
+            continue
+        level = key if key > 0.0 else 0.0
+        thr = level * (1.0 + tie_rtol)
+        sat[0] = i0
+        n_sat = 1
+        while hn > 0 and hk[0] <= thr:
+            i1 = hc[0]
+            v1 = hv[0]
+            hn = _hpop(hk, hc, hv, hn)
+            if v1 == ver[i1] and cl[i1] > 0:
+                sat[n_sat] = i1
+                n_sat += 1
+        for j in range(n_sat):
+            ver[sat[j]] += 1  # saturated: no further entries for it are valid
         for j in range(n_sat):
             i = sat[j]
             for q in range(cptr[i], cptr[i + 1]):
@@ -231,11 +293,17 @@ def _mm_core_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_r
                     a = data[p]
                     if a > 0.0:
                         i2 = slot[indices[p]]
+                        rem[i2] -= (level - last[i2]) * wl[i2]
+                        last[i2] = level
                         cl[i2] -= 1
                         if cl[i2] == 0:
                             wl[i2] = 0.0
                         else:
                             wl[i2] -= wf * a
+                            ver[i2] += 1
+                            if wl[i2] > 0.0:
+                                nxt = level + (rem[i2] / wl[i2] if rem[i2] > 0.0 else 0.0)
+                                hn, hk, hc, hv = _hpush(hk, hc, hv, hn, nxt, i2, ver[i2])
     for i in range(n_live):
         w[live[i]] = 0.0
         cnt[live[i]] = 0
@@ -254,6 +322,8 @@ def _mm_core_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_r
 
 
 if HAVE_NUMBA:
+    _hpush = numba.njit(cache=True, nogil=True)(_hpush_py)
+    _hpop = numba.njit(cache=True, nogil=True)(_hpop_py)
     _mm_scan = numba.njit(cache=True, nogil=True)(_mm_scan_py)
     _mm_core = numba.njit(cache=True, nogil=True)(_mm_core_py)
     _mm_kernel = numba.njit(cache=True, nogil=True)(_mm_kernel_py)

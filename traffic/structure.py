@@ -99,10 +99,10 @@ def _detect(fab: Fabric) -> Structure | None:
     nc, nn = fab.n_chips, fab.n_nodes
     if nc < 2 or fab.forwards[:nc].any() or not (fab.edge_capacity > 0).all():
         return None
-    g = fab.graph
+    nodes = fab.node_data if hasattr(fab, "node_data") else fab.graph.nodes  # no edge materialisation
     tier = np.zeros(nn, dtype=np.int64)
     for i in range(nc, nn):
-        t = g.nodes[fab.nodes[i]].get("tier")
+        t = nodes[fab.nodes[i]].get("tier")
         if t not in (1, 2):
             return None
         tier[i] = t
