@@ -357,7 +357,30 @@ def _infer_job(p: dict[str, Any]) -> dict[str, Any]:
     kw = {k: v for k, v in p.items() if k not in _INFER_FIXED and "." not in k and v is not None}
     kw.update(_opts(p, "cost."))
     report = inference.estimate(p["model"], fab, **kw)
-    return _flatten(report.to_dict())
+    out = _flatten(report.to_dict())
+    out.update(_bound_split(report, out))
+    return out
+
+
+def _bound_split(report: Any, d: Mapping[str, Any]) -> dict[str, float]:
+    """Split each phase's compute time (``{phase}_compute_s``) between compute-bound and memory-bound ops.
+
+    The time of every op (roofline max plus its overhead, times its layer count; ``Report.ops``) goes
+    to its bottleneck; the shares scale ``{phase}_compute_s`` (which counts every prefill chunk), so
+    ``{phase}_compute_bound_s + {phase}_memory_bound_s == {phase}_compute_s``.
+    """
+    out: dict[str, float] = {}
+    for phase in ("prefill", "decode"):
+        total = d.get(f"{phase}_compute_s")
+        rows = [o for o in getattr(report, "ops", []) or [] if o.get("phase") == phase]
+        if total is None or not rows:
+            continue
+        cb = sum(o["time"] * o["layers"] for o in rows if o["bottleneck"] == "compute")
+        allt = sum(o["time"] * o["layers"] for o in rows)
+        frac = cb / allt if allt > 0 else 0.0
+        out[f"{phase}_compute_bound_s"] = total * frac
+        out[f"{phase}_memory_bound_s"] = total - total * frac
+    return out
 
 
 def _traffic_job(p: dict[str, Any]) -> dict[str, Any]:
@@ -366,13 +389,11 @@ def _traffic_job(p: dict[str, Any]) -> dict[str, Any]:
     import traffic
 
     fab = fabric_for(p)
-    pattern = getattr(traffic.patterns, p["pattern"])
     n = fab.n_chips
     k = p["group"] if p["group"] is not None else n
-    try:
-        src, dst = pattern(k, **_opts(p, "pattern."))
-    except TypeError:
-        src, dst = pattern(k)
+    if not 2 <= k <= n:
+        raise SpecError(f"group: {k} chips requested on a fabric of {n} chips (need 2..{n})")
+    src, dst = traffic.patterns.make(p["pattern"], k, seed=p["seed"], **_opts(p, "pattern."))
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     size = np.full(len(src), float(p["size"]))

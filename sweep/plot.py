@@ -76,7 +76,7 @@ SUFFIX_UNITS = [
 RESCALE = {"ttft_s": ("ms", 1e3), "tpot_s": ("ms", 1e3), "latency_s": ("s", 1.0)}
 
 
-def _load(data: Any):
+def _load(data: Any, where: str | None = None):
     import pandas as pd
 
     from .runner import read_results
@@ -84,9 +84,38 @@ def _load(data: Any):
     df = data if isinstance(data, pd.DataFrame) else read_results(data)
     if "error" in df.columns:
         df = df[df["error"].isna()]
+    if where:
+        try:
+            df = df.query(where)
+        except Exception as exc:
+            raise SpecError(f"--where: cannot apply {where!r} ({exc}); write e.g. \"batch == 64\"") from None
     if df.empty:
-        raise SpecError("plot: the table has no successful rows to plot")
+        raise SpecError("plot: no successful rows to plot" + (f" where {where}" if where else ""))
     return df
+
+
+def independent(df, cols: Sequence[str], context: Sequence[str | None] = ()) -> list[str]:
+    """``cols`` without those determined by the others (e.g. ``dp`` once ``tp`` and ``batch`` are known)
+    and the ``context`` columns (facet, hue): the columns worth naming in a label. Checked from the
+    last column to the first."""
+    ctx = [c for c in context if c is not None and c in df.columns]
+    keep = list(cols)
+    for c in reversed(list(cols)):
+        others = [o for o in keep if o != c] + [o for o in ctx if o != c]
+        if others and df.groupby(others, dropna=False)[c].nunique(dropna=False).max() <= 1:
+            keep.remove(c)
+    return keep
+
+
+def _plain_log(ax, axis: str = "y") -> None:
+    """Log axis labelled 0.2, 0.5, 1, 2 rather than 2x10^-1."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    a.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    a.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    a.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    a.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
 
 
 def _check_out(out: str | os.PathLike) -> str:
@@ -226,6 +255,7 @@ def plot_table(
     logy: bool = False,
     title: str | None = None,
     bound: str | None = None,
+    where: str | None = None,
 ) -> str:
     """Line plot of column ``y`` against ``x``: one line per ``hue`` value, one panel per ``facet`` value.
 
@@ -235,12 +265,15 @@ def plot_table(
             is None or True; other columns get a log10 axis when ``logx``/``logy`` is True.
         hue, facet: optional column names.
         bound: optional column drawn dashed in the same colour (e.g. a bound on ``y``).
+        where: optional row filter, a pandas query such as ``"batch == 64"`` (every plot takes it).
 
     When several rows share (facet, hue, x) - a parameter varies that is neither hue nor facet - the
     median is drawn with a band from min to max, and the legend says so.
     """
+    from matplotlib.ticker import NullLocator
+
     plt = _style()
-    df = _load(data)
+    df = _load(data, where)
     out = _check_out(out)
     _need(df, x, y, hue, facet, bound)
     xlabel, xf = axis_label(x)
@@ -274,9 +307,16 @@ def plot_table(
         if size_x and logx:
             _byte_axis(ax, [v * xf for v in fdf[x]])
         elif logx:
-            ax.set_xscale("log")
+            vals = sorted({float(v) * xf for v in fdf[x] if v > 0})
+            if vals and all(math.log2(v).is_integer() for v in vals):
+                ax.set_xscale("log", base=2)  # powers of two (TP, group sizes): label them as they are
+                ax.set_xticks(vals, [_fmt_value(v) for v in vals])
+                ax.xaxis.set_minor_locator(NullLocator())
+            else:
+                ax.set_xscale("log")
         if logy:
             ax.set_yscale("log")
+            _plain_log(ax, "y")
         ax.set_xlabel(xlabel)
         if facet is not None:
             ax.set_title(f"{facet} = {_fmt_value(fkey)}")
@@ -284,7 +324,13 @@ def plot_table(
     for a in axes[1:]:
         if a.get_subplotspec().colspan.start == 0:
             a.set_ylabel(ylabel)
-    handles, labels = axes[0].get_legend_handles_labels()
+    seen: dict[str, Any] = {}
+    for a in axes:
+        for h, lab in zip(*a.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    order = [_fmt_value(k) for k in hue_keys if _fmt_value(k) in seen] if hue is not None else list(seen)
+    labels = order + [lab for lab in seen if lab not in order]
+    handles = [seen[lab] for lab in labels]
     if bound is not None:
         from matplotlib.lines import Line2D
 
@@ -296,7 +342,8 @@ def plot_table(
         handles.append(Patch(color="0.5", alpha=0.2))
         labels.append("min-max over other parameters")
     if handles:
-        axes[-1].legend(handles, labels, title=None if hue is None else _words(hue), frameon=False, loc="best")
+        where = {"loc": "best"} if len(axes) == 1 else {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}
+        axes[-1].legend(handles, labels, title=None if hue is None else _words(hue), frameon=False, **where)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -311,14 +358,16 @@ def plot_busbw(
     y: str = "busbw_GBps",
     title: str | None = None,
     logy: bool = False,
+    where: str | None = None,
 ) -> str:
     """Bus bandwidth vs message size, one line per algorithm (or fabric), nccl-tests style.
 
     Defaults: ``hue`` is ``fabric`` when several fabrics and one algorithm were swept, else
     ``algorithm``; ``facet`` is ``fabric`` when both vary. The alpha-beta bound is drawn dashed when the
-    table has ``bound_us`` (busbw at the bound = busbw x time / bound).
+    table has ``bound_us`` and the simulation departs from it by more than 1% somewhere (busbw at the
+    bound = busbw x time / bound).
     """
-    df = _load(data)
+    df = _load(data, where)
     _need(df, "size", y)
     varies = {c: df[c].nunique() > 1 for c in ("fabric", "algorithm", "collective") if c in df.columns}
     if hue is None:
@@ -329,22 +378,27 @@ def plot_busbw(
     if facet is None and hue != "fabric" and varies.get("fabric"):
         facet = "fabric"
     bound = None
-    if "bound_us" in df.columns and "time_us" in df.columns and y in ("busbw_GBps", "algbw_GBps"):
+    if (
+        "bound_us" in df.columns
+        and "time_us" in df.columns
+        and y in ("busbw_GBps", "algbw_GBps")
+        # drawn only where it differs visibly from the simulation (contention, overheads)
+        and ((df["time_us"] / df["bound_us"] - 1).abs() > 0.01).any()
+    ):
         df = df.copy()
         df["bound_" + y] = df[y] * df["time_us"] / df["bound_us"]
         bound = "bound_" + y
         NAMES.setdefault(bound, "Alpha-beta bound")
     if title is None and "collective" in df.columns and df["collective"].nunique() == 1:
-        title = f"{df['collective'].iloc[0]} bus bandwidth"
+        title = f"{df['collective'].iloc[0].replace('_', '-').capitalize()} bus bandwidth"
     return plot_table(df, "size", y, out, hue=hue, facet=facet, logx=True, logy=logy, title=title, bound=bound)
 
 
-#: stacked components of the latency breakdown: (label, columns summed)
+#: stacked components of the latency breakdown: (label, column pattern, colour)
 BREAKDOWN = [
-    ("compute-bound ops", "{p}_flop_s"),
-    ("memory-bound ops", "{p}_memory_s"),
-    ("op overhead", None),
-    ("exposed communication", "{p}_exposed_communication_s"),
+    ("compute-bound ops", "{p}_compute_bound_s", "#4C72B0"),
+    ("memory-bound ops", "{p}_memory_bound_s", "#55A868"),
+    ("exposed communication", "{p}_exposed_communication_s", "#C44E52"),
 ]
 
 
@@ -355,22 +409,28 @@ def plot_latency_breakdown(
     phase: str = "decode",
     facet: str | None = None,
     title: str | None = None,
+    where: str | None = None,
 ) -> str:
-    """Stacked bars of one step's time per point: compute-bound ops, memory-bound ops, op overhead,
-    exposed communication (from ``inference`` Report columns ``{phase}_flop_s``, ``{phase}_memory_s``,
-    ``{phase}_compute_s``, ``{phase}_exposed_communication_s``), in ms.
+    """Stacked bars of one step of one pipeline stage per point, in ms: compute-bound ops, memory-bound
+    ops (each op's roofline time plus overhead, attributed to its bottleneck) and exposed
+    communication. Columns (``sweep`` infer job): ``{phase}_compute_bound_s``,
+    ``{phase}_memory_bound_s``, ``{phase}_exposed_communication_s``; a table with only
+    ``{phase}_compute_s`` gets one "compute (roofline)" segment instead of the first two.
 
-    ``x`` labels the bars (default: the swept parameters among tp, ep, pp, dp, batch, model, fabric).
-    ``phase`` is ``decode`` (the time per output token of one pipeline stage) or ``prefill``.
+    ``x`` labels the bars (default: the swept parameters among model, fabric, tp, ep, pp, dp, batch,
+    prompt, leaving out those the others determine, such as dp). ``phase``: ``decode`` or ``prefill``.
     """
     plt = _style()
-    df = _load(data)
+    df = _load(data, where)
     out = _check_out(out)
-    cols = [f"{phase}_flop_s", f"{phase}_memory_s", f"{phase}_compute_s", f"{phase}_exposed_communication_s"]
-    _need(df, *cols)
+    comm = f"{phase}_exposed_communication_s"
+    parts = [(lab, pat.format(p=phase), col) for lab, pat, col in BREAKDOWN]
+    if not all(c in df.columns for _, c, _ in parts[:2]):
+        parts = [("compute (roofline)", f"{phase}_compute_s", "#4C72B0"), parts[2]]
+    _need(df, comm, *[c for _, c, _ in parts])
     if x is None:
         cand = [c for c in ("model", "fabric", "tp", "ep", "pp", "dp", "batch", "prompt") if c in df.columns]
-        swept = [c for c in cand if df[c].nunique() > 1 and c != facet]
+        swept = independent(df, [c for c in cand if df[c].nunique() > 1 and c != facet], [facet])
         label_cols = swept or [c for c in cand if c != facet][:1]
         x = label_cols[0] if len(label_cols) == 1 else None
     else:
@@ -379,23 +439,17 @@ def plot_latency_breakdown(
     panels = _groups(df, facet)
     nbars = max(len(fdf) for _, fdf in panels)
     fig, axes = _panels(plt, len(panels), width=max(4.5, 0.5 * nbars + 2.0))
-    colours = ["#4C72B0", "#55A868", "#8C8C8C", "#C44E52"]
     for ax, (fkey, fdf) in zip(axes, panels):
         fdf = fdf.sort_values(label_cols, kind="stable")
         if x is not None:
             labels = [_fmt_value(v) for v in fdf[x]]
         else:
             labels = [", ".join(f"{c}={_fmt_value(r[c])}" for c in label_cols) for _, r in fdf.iterrows()]
-        flop = fdf[cols[0]].to_numpy() * 1e3
-        mem = fdf[cols[1]].to_numpy() * 1e3
-        other = (fdf[cols[2]].to_numpy() * 1e3 - flop - mem).clip(min=0)
-        comm = fdf[cols[3]].to_numpy() * 1e3
         pos = list(range(len(fdf)))
         bottom = [0.0] * len(fdf)
-        for (name, _), vals, col in zip(BREAKDOWN, (flop, mem, other, comm), colours):
-            if name == "op overhead" and not (vals > 0).any():
-                continue
-            ax.bar(pos, vals, 0.7, bottom=bottom, label=name, color=col, edgecolor="white", linewidth=0.5)
+        for name, col, colour in parts:
+            vals = fdf[col].to_numpy() * 1e3
+            ax.bar(pos, vals, 0.7, bottom=bottom, label=name, color=colour, edgecolor="white", linewidth=0.5)
             bottom = [b + v for b, v in zip(bottom, vals)]
         crowded = len(labels) > 8 or max(len(t) for t in labels) * len(labels) > 60
         ax.set_xticks(pos, labels, rotation=40 if crowded else 0, ha="right" if crowded else "center")
@@ -403,7 +457,10 @@ def plot_latency_breakdown(
         ax.grid(axis="x", visible=False)
         if facet is not None:
             ax.set_title(f"{facet} = {_fmt_value(fkey)}")
-    what = "Decode step time" if phase == "decode" else "Prefill step time"
+    top = max((b.get_y() + b.get_height()) for a in axes for b in a.patches)
+    for a in axes:
+        a.set_ylim(0, top * 1.06)
+    what = "Decode step time" if phase == "decode" else "Prefill time"
     axes[0].set_ylabel(f"{what} (ms)")
     axes[-1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
@@ -433,13 +490,14 @@ def plot_cost_pareto(
     logx: bool = False,
     logy: bool = False,
     title: str | None = None,
+    where: str | None = None,
 ) -> str:
     """Cost per million tokens vs TPOT (or TTFT with ``x="ttft_s"``), one colour per ``hue``
     (default: fabric, model or tp, whichever varies). Each hue's Pareto front (the configurations no
     other of that hue beats on both axes) is a step line, its points labelled with ``label`` (default:
     the swept parallelism/batch parameters); dominated configurations are faint dots."""
     plt = _style()
-    df = _load(data)
+    df = _load(data, where)
     out = _check_out(out)
     _need(df, x, y, hue, label)
     df = df[df[x].notna() & df[y].notna()]
@@ -451,9 +509,11 @@ def plot_cost_pareto(
                 hue = c
                 break
     cand = [c for c in ("tp", "ep", "pp", "dp", "batch") if c in df.columns and df[c].nunique() > 1]
-    label_cols = [label] if label else [c for c in cand if c != hue] or cand
+    cand = independent(df, [c for c in cand if c != hue], [hue])
+    label_cols = [label] if label else cand
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    notes = []
     for i, (hkey, hdf) in enumerate(_groups(df, hue)):
         colour = colours[i % len(colours)] if hue is not None else "0.15"
         xs, ys = (hdf[x] * xf).tolist(), (hdf[y] * yf).tolist()
@@ -466,11 +526,22 @@ def plot_cost_pareto(
         for (_, r), px, py in zip(hdf.iloc[front].iterrows(), fx, fy):
             text = ", ".join(f"{c}={_fmt_value(r[c])}" for c in label_cols)
             if text:
-                ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour)
+                notes.append((px, py, text, colour))
     if logx:
         ax.set_xscale("log")
+        _plain_log(ax, "x")
     if logy:
         ax.set_yscale("log")
+        _plain_log(ax, "y")
+    # label front points, skipping any that would sit on a label already placed (axes fraction)
+    to_axes = ax.transData + ax.transAxes.inverted()
+    placed: list[tuple[float, float]] = []
+    for px, py, text, colour in notes:
+        ux, uy = to_axes.transform((px, py))
+        if any(abs(ux - qx) < 0.16 and abs(uy - qy) < 0.045 for qx, qy in placed):
+            continue
+        placed.append((ux, uy))
+        ax.annotate(text, (px, py), textcoords="offset points", xytext=(5, 3), fontsize=7, color=colour)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False, title="Pareto front" if hue is None else f"Pareto front per {hue}")

@@ -340,3 +340,40 @@ def test_topo_job_summarises_each_fabric(tmp_path):
     df = run_sweep(spec, tmp_path / "t.csv", workers=1, progress=False).table()
     assert list(df["chips"]) == [256, 72]
     assert df["error"].isna().all()
+
+
+# ------------------------------------------------------------------------------------------ real jobs
+def test_collective_job_matches_nccl_tests_conventions(tmp_path):
+    spec = {"job": "collective", "params": {"fabric": "gb200-nvl72", "algorithm": "ring"},
+            "grid": {"zip": {"collective": ["all_reduce", "all_gather"], "group": [8, 8]}, "size": ["1MiB", "64MiB"]}}
+    df = run_sweep(spec, tmp_path / "c.parquet", workers=1, progress=False).table()
+    assert df["error"].isna().all() and (df["ranks"] == 8).all() and (df["algorithm"] == "ring").all()
+    # busbw = algbw x nccl-tests factor: 2(n-1)/n for all-reduce, (n-1)/n for all-gather
+    factor = df["collective"].map({"all_reduce": 2 * 7 / 8, "all_gather": 7 / 8})
+    assert (df["busbw_GBps"] / df["algbw_GBps"]).tolist() == pytest.approx(factor.tolist(), rel=1e-12)
+    # algbw = size / time, in GB/s and us
+    assert (df["size"] / (df["time_us"] * 1e-6) / 1e9).tolist() == pytest.approx(df["algbw_GBps"].tolist(), rel=1e-12)
+    # one 8-rank group alone on a non-blocking switch: the simulation meets the alpha-beta bound
+    assert df["time_over_bound"].tolist() == pytest.approx([1.0] * 4, abs=1e-6)
+
+
+def test_traffic_job_ring_on_a_switch_runs_at_line_rate(tmp_path):
+    # gb200-nvl72: 900 GB/s per direction per GPU at efficiency 0.8 (topologies/gb200-nvl72.yaml)
+    spec = {"job": "traffic", "params": {"fabric": "gb200-nvl72", "pattern": "ring", "size": "1GiB"},
+            "grid": {"group": [4, 72]}}
+    df = run_sweep(spec, tmp_path / "t.csv", workers=1, progress=False).table()
+    assert df["error"].isna().all()
+    expect_us = 2**30 / (0.8 * 900e9) * 1e6
+    assert df["makespan_us"].tolist() == pytest.approx([expect_us] * 2, rel=1e-3)
+    assert df["flows"].tolist() == [4, 72]
+
+
+def test_infer_job_splits_compute_time_by_bottleneck(tmp_path):
+    spec = {"job": "infer", "params": {"model": "llama3.1-8b", "fabric": "gb200-nvl72", "prompt": 512, "output": 16},
+            "grid": {"zip": {"tp": [1, 4], "batch": [1, 64]}}}
+    df = run_sweep(spec, tmp_path / "i.parquet", workers=1, progress=False).table()
+    assert df["error"].isna().all()
+    for ph in ("prefill", "decode"):
+        total = df[f"{ph}_compute_bound_s"] + df[f"{ph}_memory_bound_s"]
+        assert total.tolist() == pytest.approx(df[f"{ph}_compute_s"].tolist(), rel=1e-12)
+    assert (df["decode_memory_bound_s"] > 0).all()

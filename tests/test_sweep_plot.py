@@ -55,8 +55,9 @@ def infer_table():
                 comm = 0 if tp == 1 else 0.4e-3 * np.log2(tp) * (1.5 if fabric == "f2" else 1)
                 rows.append(
                     {
-                        "fabric": fabric, "tp": tp, "batch": batch,
-                        "decode_flop_s": flop, "decode_memory_s": mem, "decode_compute_s": flop + mem + 1e-4,
+                        "fabric": fabric, "tp": tp, "batch": batch, "dp": 64 // tp,
+                        "decode_compute_bound_s": flop, "decode_memory_bound_s": mem,
+                        "decode_compute_s": flop + mem,
                         "decode_exposed_communication_s": comm, "tpot_s": flop + mem + 1e-4 + comm,
                         "ttft_s": 50 * (flop + mem + comm),
                         "cost_per_mtok_usd": 3.0 * tp * (flop + mem + comm) / batch * 1e3,
