@@ -283,13 +283,14 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
 @click.option("--phase", default="decode", type=click.Choice(["decode", "prefill"]),
               help="latency-breakdown: which step")
 @click.option("--title", default=None, help="figure title")
+@click.option("--where", default=None, help='row filter, a pandas query, e.g. "batch == 64"')
 @click.option("--output", "-o", "out", required=True, help="figure file: .png, .svg or .pdf")
 def plot_cmd(results: str, kind: str, x: str | None, y: str | None, hue: str | None, facet: str | None,
-             logx: bool | None, logy: bool, phase: str, title: str | None, out: str) -> None:
+             logx: bool | None, logy: bool, phase: str, title: str | None, where: str | None, out: str) -> None:
     """Draw a figure from a sweep's RESULTS (.parquet or .csv)."""
     from sweep import plot as sweep_plot
 
-    kw = {"x": x, "y": y, "hue": hue, "facet": facet, "logx": logx, "logy": logy, "title": title}
+    kw = {"x": x, "y": y, "hue": hue, "facet": facet, "logx": logx, "logy": logy, "title": title, "where": where}
     if kind == "latency-breakdown":
         kw["phase"] = phase
     if kind in ("busbw", "cost-pareto") and y is None:
