@@ -347,14 +347,14 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-_INFER_FIXED = ("model", "fabric", "placement", "seed")
+_INFER_FIXED = ("model", "fabric")
 
 
 def _infer_job(p: dict[str, Any]) -> dict[str, Any]:
     import inference
 
     fab = fabric_for(p)
-    kw = {k: v for k, v in p.items() if k not in _INFER_FIXED and "." not in k and v is not None}
+    kw = {k: v for k, v in p.items() if k not in _INFER_FIXED and "." not in k}
     kw.update(_opts(p, "cost."))
     report = inference.estimate(p["model"], fab, **kw)
     out = _flatten(report.to_dict())
