@@ -308,29 +308,38 @@ def _as_done(futs):
         yield from done
 
 
-def _run_dask(job, todo, record, scheduler: Any, workers: int):
-    from distributed import Client, LocalCluster, as_completed
+SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "inproc://", "ucx://")
 
-    own_cluster = own_client = None
+
+def _check_scheduler(scheduler: Any) -> None:
+    if isinstance(scheduler, str) and scheduler != "local" and not scheduler.startswith(SCHEMES):
+        raise SpecError(f"--scheduler: {scheduler!r} must be 'local' or an address like tcp://HOST:8786")
+
+
+def _dask_client(scheduler: Any, workers: int):
+    """(client, things to close): connect to / start the Dask cluster before anything is written."""
+    from distributed import Client, LocalCluster
+
     if isinstance(scheduler, str):
         if scheduler == "local":
-            own_cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-            own_client = Client(own_cluster)
-        else:
-            if not scheduler.startswith(("tcp://", "tls://", "ws://", "wss://", "inproc://", "ucx://")):
-                raise SpecError(f"--scheduler: {scheduler!r} must be 'local' or an address like tcp://HOST:8786")
-            try:
-                own_client = Client(scheduler, timeout="20s")
-            except OSError as exc:
-                raise SpecError(f"--scheduler: cannot reach {scheduler!r} ({exc})") from None
-        client = own_client
-    elif hasattr(scheduler, "submit"):
-        client = scheduler  # a distributed.Client
-    else:
-        own_client = Client(scheduler)  # a Cluster object
-        client = own_client
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+            return client, [client, cluster]
+        _check_scheduler(scheduler)
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise SpecError(f"--scheduler: cannot reach {scheduler!r} ({exc})") from None
+        return client, [client]
+    if hasattr(scheduler, "submit"):
+        return scheduler, []  # a distributed.Client owned by the caller
+    client = Client(scheduler)  # a Cluster object
+    return client, [client]
+
+
+def _run_dask(job, todo, record, client: Any):
+    from distributed import as_completed
+
     futures = []
     try:
         by_key = {}
@@ -349,10 +358,6 @@ def _run_dask(job, todo, record, scheduler: Any, workers: int):
         for f in futures:
             if not f.done():
                 f.cancel()
-        if own_client is not None:
-            own_client.close()
-        if own_cluster is not None:
-            own_cluster.close()
 
 
 def run_sweep(
@@ -389,6 +394,9 @@ def run_sweep(
     t0 = time.perf_counter()
     out = os.fspath(out)
     output_format(out)
+    _check_scheduler(scheduler)
+    if workers is not None and workers < 1:
+        raise SpecError(f"--workers: must be >= 1, got {workers}")
     spec = load_spec(spec)
     job = resolve_job(spec.job)
     points = expand_points(spec)
@@ -419,8 +427,6 @@ def run_sweep(
             print(f"sweep: dropping {dropped} rows of {out} that are not points of this spec", file=sys.stderr)
     else:
         done_ids = set()
-    if os.path.exists(jpath):
-        os.remove(jpath)
 
     todo = [p for p in points if p.id not in done_ids]
     # group by fabric so that each worker builds each fabric once (points keep their index)
@@ -430,6 +436,11 @@ def run_sweep(
     todo.sort(key=lambda p: (first[fabric_key(p.params)], p.index))
 
     skipped = total - len(todo)
+    client, closers = (None, [])
+    if scheduler is not None and todo:
+        client, closers = _dask_client(scheduler, workers or os.cpu_count() or 1)
+    if os.path.exists(jpath):  # its rows are in `previous` (resume) or are being replaced
+        os.remove(jpath)
     bar = _progress_bar(total, skipped, progress)
     hook = progress if callable(progress) else None
     counters = {"ran": 0, "failed": 0}
@@ -452,8 +463,8 @@ def run_sweep(
     try:
         if not todo:
             pass
-        elif scheduler is not None:
-            _run_dask(job, todo, record, scheduler, workers or os.cpu_count() or 1)
+        elif client is not None:
+            _run_dask(job, todo, record, client)
         else:
             n = workers if workers is not None else (os.cpu_count() or 1)
             if n < 1:
@@ -470,6 +481,8 @@ def run_sweep(
         jf.close()
         if bar is not None:
             bar.close()
+        for c in closers:
+            c.close()
         rows = _compact(out, points, previous)
         if interrupted:
             print(

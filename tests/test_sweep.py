@@ -302,8 +302,14 @@ def test_dask_local_cluster_gives_the_same_rows(tmp_path):
 def test_bad_output_and_scheduler_are_spec_errors(tmp_path):
     with pytest.raises(SpecError, match="--out"):
         run_sweep(SPEC, tmp_path / "r.xlsx", workers=1)
+    (tmp_path / "r.csv").write_text("keep me")
     with pytest.raises(SpecError, match="--scheduler"):
         run_sweep(SPEC, tmp_path / "r.csv", scheduler="http://nowhere")
+    with pytest.raises(SpecError, match="--workers"):
+        run_sweep(SPEC, tmp_path / "r.csv", workers=0)
+    with pytest.raises(SpecError, match="grid.sise"):
+        run_sweep({"job": "test_ring", "grid": {"sise": [1]}}, tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text() == "keep me"  # a user error clobbers nothing
 
 
 # ------------------------------------------------------------------------------------------ fabrics
