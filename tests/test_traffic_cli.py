@@ -1,0 +1,40 @@
+"""`scaleup traffic`: output with units, plot file, user errors exit 2 without a traceback."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from cli import main
+
+
+def test_traffic_command_prints_units_and_plots(tmp_path):
+    out = tmp_path / "util.png"
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--pattern", "permutation", "--size",
+                                  "4MiB", "--seed", "1", "--plot", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "completion time (us)" in r.output and "throughput per chip (GB/s)" in r.output
+    assert "injection bandwidth per chip (GB/s" in r.output and "hottest links" in r.output
+    assert out.exists() and out.stat().st_size > 1000
+    # every chip sends 4 MiB; per-chip throughput can never exceed the injection bandwidth
+    thr = [float(x.replace(",", "")) for x in re.findall(r"max\s+([\d,\.]+)", r.output.split("throughput")[1])[:1]]
+    inj = float(re.search(r"line rate\): ([\d,\.]+)", r.output).group(1).replace(",", ""))
+    assert thr and thr[0] <= inj
+
+
+def test_traffic_all_to_all_grouped_and_hash_routing():
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--pattern", "all-to-all", "--size", "64KiB"])
+    assert r.exit_code == 0 and "structural classes" in r.output
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--pattern", "tornado", "--routing", "hash"])
+    assert r.exit_code == 0 and "routing hash" in r.output
+
+
+def test_traffic_bad_input_exits_2():
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--size", "-3MB"])
+    assert r.exit_code == 2 and "size" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--size", "lots"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--pattern", "bit-reversal", "--size", "1MB",
+                                  "--set", "chips=96"])
+    assert r.exit_code == 2 and "power of two" in r.output
