@@ -422,7 +422,19 @@ def _topo_job(p: dict[str, Any]) -> dict[str, Any]:
     summarize = getattr(topo, "summarize", None)
     if summarize is not None:
         s = summarize(fab)
-        return _flatten(s if isinstance(s, Mapping) else vars(s))
+        flat = _flatten(s if isinstance(s, Mapping) else vars(s))
+        out: dict[str, Any] = {}
+        for k, v in flat.items():  # name the unit of every SI figure in its column
+            if k in ("meta.description", "meta.source_file"):
+                continue
+            numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if numeric and ("bandwidth" in k or k.startswith("injection") or k == "bisection_per_chip"):
+                out[f"{k}_GBps"] = v / GBPS
+            elif numeric and "latency" in k:
+                out[f"{k}_s"] = v
+            else:
+                out[k] = v
+        return out
     # fallback until topo.summarize exists: counts, injection bandwidth, builder parameters
     chip_out = np.bincount(fab.edge_src, weights=fab.edge_bandwidth, minlength=fab.n_nodes)[: fab.n_chips]
     out = {
