@@ -102,6 +102,8 @@ def _gather_ranges(ptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.n
 def _edge_incidence(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str, seed: int):
     """Per-flow edge fractions from the fabric's router: (indptr, indices, data, lat) over edges."""
     n = len(src)
+    if routing == "hash":
+        return _hash_with_index(fab, src, dst, np.arange(n, dtype=np.int64), seed)
     r = fab.routes(src, dst)
     if r.n_pairs != n:
         raise RoutingError(f"router returned {r.n_pairs} routes for {n} pairs")
@@ -114,24 +116,17 @@ def _edge_incidence(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str,
     el = fab.edge_latency[r.path_edges]
     csum = np.concatenate([[0.0], np.cumsum(el)])
     path_lat = csum[r.path_ptr[1:]] - csum[r.path_ptr[:-1]]
-    if routing == "hash":
-        pick = r.pair_ptr[:-1] + hash_choice(src, dst, np.arange(n, dtype=np.int64), seed, counts)
-        pos, indptr = _gather_ranges(r.path_ptr, pick)
-        indices = r.path_edges[pos]
-        data = np.ones(len(indices))
-        lat = path_lat[pick]
+    pair_of_path = np.repeat(np.arange(n, dtype=np.int64), counts)
+    rows = np.repeat(pair_of_path, plen)
+    frac = np.repeat(1.0 / counts[pair_of_path], plen)
+    m = sp.csr_matrix((frac, (rows, r.path_edges)), shape=(n, fab.n_edges))
+    m.sum_duplicates()
+    indptr, indices, data = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
+    if n:
+        lat = np.maximum.reduceat(np.concatenate([path_lat, [0.0]]), r.pair_ptr[:-1])
+        lat[counts == 0] = 0.0
     else:
-        pair_of_path = np.repeat(np.arange(n, dtype=np.int64), counts)
-        rows = np.repeat(pair_of_path, plen)
-        frac = np.repeat(1.0 / counts[pair_of_path], plen)
-        m = sp.csr_matrix((frac, (rows, r.path_edges)), shape=(n, fab.n_edges))
-        m.sum_duplicates()
-        indptr, indices, data = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
-        if n:
-            lat = np.maximum.reduceat(np.concatenate([path_lat, [0.0]]), r.pair_ptr[:-1])
-            lat[counts == 0] = 0.0
-        else:
-            lat = np.zeros(0)
+        lat = np.zeros(0)
     return indptr, indices, data, lat
 
 
@@ -238,15 +233,34 @@ def build_edge_problem(
     return indptr, indices.astype(np.int64), data.astype(np.float64), lat
 
 
-def _hash_with_index(fab, src, dst, index, seed):
-    r = fab.routes(src, dst)
-    counts = r.path_counts()
-    el = fab.edge_latency[r.path_edges]
-    csum = np.concatenate([[0.0], np.cumsum(el)])
-    path_lat = csum[r.path_ptr[1:]] - csum[r.path_ptr[:-1]]
-    pick = r.pair_ptr[:-1] + hash_choice(src, dst, index, seed, counts)
-    pos, indptr = _gather_ranges(r.path_ptr, pick)
-    return indptr, r.path_edges[pos], np.ones(len(pos)), path_lat[pick]
+def _hash_with_index(fab, src, dst, index, seed, chunk: int = 1024):
+    """One hashed ECMP path per pair: (indptr, edge ids, ones, path latency). Routed in chunks of pairs
+    so that the full ECMP path sets (1,024 paths per cross-leaf pair on maia200) never sit in memory."""
+    n = len(src)
+    ptrs = [np.zeros(1, dtype=np.int64)]
+    edges = []
+    lats = []
+    off = 0
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        r = fab.routes(src[lo:hi], dst[lo:hi])
+        counts = r.path_counts()
+        if (counts < 1).any():
+            i = lo + int(np.flatnonzero(counts < 1)[0])
+            raise RoutingError(f"flow {int(index[i])}: no route from node {int(src[i])} to node {int(dst[i])}")
+        pick = r.pair_ptr[:-1] + hash_choice(src[lo:hi], dst[lo:hi], index[lo:hi], seed, counts)
+        pos, ip = _gather_ranges(r.path_ptr, pick)
+        e = r.path_edges[pos]
+        edges.append(e)
+        ptrs.append(ip[1:] + off)
+        off += len(e)
+        el = fab.edge_latency[e]
+        csum = np.concatenate([[0.0], np.cumsum(el)])
+        lats.append(csum[ip[1:]] - csum[ip[:-1]])
+    indptr = np.concatenate(ptrs)
+    e = np.concatenate(edges) if edges else np.zeros(0, dtype=np.int64)
+    lat = np.concatenate(lats) if lats else np.zeros(0)
+    return indptr, e, np.ones(len(e)), lat
 
 
 _RNG_A = None
