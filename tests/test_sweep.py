@@ -383,3 +383,26 @@ def test_infer_job_splits_compute_time_by_bottleneck(tmp_path):
         total = df[f"{ph}_compute_bound_s"] + df[f"{ph}_memory_bound_s"]
         assert total.tolist() == pytest.approx(df[f"{ph}_compute_s"].tolist(), rel=1e-12)
     assert (df["decode_memory_bound_s"] > 0).all()
+
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".yaml")) if os.path.isdir(EXAMPLES) else [])
+def test_example_specs_expand(name):
+    import yaml
+
+    with open(os.path.join(EXAMPLES, name)) as fh:
+        raw = yaml.safe_load(fh)
+    if not isinstance(raw, dict) or raw.get("job") not in ("collective", "infer", "traffic", "topo"):
+        pytest.skip(f"{name} is not a sweep spec")
+    spec = load_spec(os.path.join(EXAMPLES, name))
+    pts = expand_points(spec)
+    assert 1 <= len(pts) <= 200  # small enough to run in about a minute
+    assert len({p.id for p in pts}) == len(pts)
+
+
+def test_quiet_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    run_sweep(SPEC, tmp_path / "q.parquet", workers=1)  # progress=None: a bar only on a TTY
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
