@@ -695,12 +695,13 @@ def hier_reduce_scatter_segs(G, D, levels, bt=None, nbl=0, intra="direct", inter
 
 
 def hier_all_to_all_segs(G, D, levels, bt=None, nbl=0):
-    """Two-level all-to-all over the innermost splitting level: (1) inside each part, member i sends
+    """Two-level all-to-all over the outermost splitting level below the whole group (e.g. the leaf on
+    a two-tier fabric, the tray on a fabric of trays): (1) inside each part, member i sends
     member j everything destined to local rank j of any part; (2) across parts per local rank j, each
     member sends part b everything its part holds for (b, j). Direct exchanges in both."""
     g, m = G.shape
     P = None
-    for ids in levels:
+    for ids in reversed(levels):  # the outermost splitting level: fewest, largest cross-part messages
         P = _split_rows(G, ids)
         if P is not None:
             break

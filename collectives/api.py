@@ -27,6 +27,16 @@ EXACT_MAX_FLOWS = 20_000
 #: ``algorithm="auto"`` skips candidates whose largest step has more flows than this (reported)
 AUTO_MAX_STEP_FLOWS = 1_000_000
 
+#: step-mode grouping passed to ``traffic.simulate_steps``: "structure" solves structural classes of
+#: flows as one (exact for uniform traffic; the engine falls back to per-flow rows otherwise)
+GROUPING = "structure"
+#: algorithms with a step of m(m-1) flows
+_QUADRATIC = {"direct", "oneshot"}
+#: algorithms whose m-1 steps all differ (no template key), per collective
+_SERIAL = {"all_to_all": ("pairwise",), "broadcast": ("ring",), "reduce": ("ring",)}
+#: ``auto`` skips the serial algorithms above beyond this many ranks
+AUTO_MAX_SERIAL = 1024
+
 BUSBW_FACTOR = {
     "all_reduce": lambda n: 2 * (n - 1) / n,
     "all_gather": lambda n: (n - 1) / n,
@@ -169,7 +179,7 @@ def _accepted(fn, opts: dict) -> dict:
 
 
 # ---------------------------------------------------------------------- simulation
-_RUN_KEYS = ("mode", "overhead", "reduce_bandwidth", "routing", "seed", "stats")
+_RUN_KEYS = ("mode", "overhead", "reduce_bandwidth", "routing", "seed", "stats", "grouping")
 
 
 def _split_opts(opts: dict) -> tuple[dict, dict]:
@@ -258,7 +268,7 @@ def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: st
         if not steps:
             z = np.zeros(fab.n_edges)
             return [0.0], 0.0, LinkStats(z, z.copy(), fab.edge_capacity, 0.0)
-        res = traffic.simulate_steps(fab, steps, routing=routing, seed=seed, stats=stats)
+        res = traffic.simulate_steps(fab, steps, routing=routing, seed=seed, stats=stats, grouping=GROUPING)
         st = np.asarray(res.step_times, dtype=np.float64) + _step_extras(flat, overhead, rbw)
         total = float(st.sum())
         return [total], total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
@@ -288,7 +298,7 @@ def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: st
     if not steps:
         z = np.zeros(fab.n_edges)
         return [0.0] * len(schedules), 0.0, LinkStats(z, z.copy(), fab.edge_capacity, 0.0)
-    res = traffic.simulate_steps(fab, steps, routing=routing, seed=seed, stats=stats)
+    res = traffic.simulate_steps(fab, steps, routing=routing, seed=seed, stats=stats, grouping=GROUPING)
     st = np.asarray(res.step_times, dtype=np.float64) + _step_extras(flat, overhead, rbw)
     cum = np.concatenate([[0.0], np.cumsum(st)])
     times = [float(cum[len(p)]) for p in per]
@@ -296,9 +306,9 @@ def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: st
     return times, total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
 
 
-def _bound(s: Schedule, fab: Fabric, overhead: float, rbw) -> float:
+def _bound(s: Schedule, fab: Fabric, overhead: float, rbw, cheap: bool = False) -> float:
     steps = s.steps()
-    base = bounds.schedule_bound(s, fab)
+    base = bounds.schedule_bound(s, fab, cheap=cheap)
     return base + float(_step_extras(steps, overhead, rbw).sum())
 
 
@@ -331,8 +341,15 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
         # branch and bound: every candidate's alpha-beta bound first (cheap: one routing per distinct
         # step), then simulate in increasing bound order until the next bound exceeds the best time.
         cands = []
+        m = len(G)
         for name in algorithms_for(collective):
             fn = ALGORITHMS[(collective, name)]
+            if name in _QUADRATIC and m * (m - 1) > AUTO_MAX_STEP_FLOWS:
+                candidates[name] = f"skipped: {m * (m - 1)} flows in one step (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
+                continue
+            if name in _SERIAL.get(collective, ()) and m > AUTO_MAX_SERIAL:
+                candidates[name] = f"skipped: {m - 1} distinct steps to solve (> {AUTO_MAX_SERIAL}); ask for it by name"
+                continue
             try:
                 sch = fn(G, S, fab, **_accepted(fn, opts))
             except ScheduleError as exc:
@@ -342,7 +359,7 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
             if mf > AUTO_MAX_STEP_FLOWS:
                 candidates[name] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
                 continue
-            cands.append((_bound(sch, fab, overhead, rbw), name, sch))
+            cands.append((_bound(sch, fab, overhead, rbw, cheap=True), name, sch))
         if not cands:
             raise ScheduleError(f"auto: no algorithm applies to {collective} on this group: {candidates}")
         cands.sort(key=lambda t: t[0])
@@ -355,9 +372,10 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
             times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
             candidates[name] = total
             if best is None or total < best[0]:
-                best = (total, name, sch, md, ls, b)
-        total, algorithm, sch, md, ls, bnd = best
-        return CollectiveResult(collective, algorithm, S, len(G), total, bnd, sch, ls, md, candidates)
+                best = (total, name, sch, md, ls)
+        total, algorithm, sch, md, ls = best
+        return CollectiveResult(collective, algorithm, S, len(G), total, _bound(sch, fab, overhead, rbw), sch, ls,
+                                md, candidates)
     fn = _lookup(collective, algorithm)
     sch = fn(G, S, fab, **opts)
     md = _choose_mode([sch], mode, overhead, rbw)

@@ -43,7 +43,9 @@ __all__ = [
     "lower_bound",
     "reduce",
     "reduce_scatter",
+    "endpoint_step_bound",
     "schedule_bound",
+    "step_bound",
     "send_recv",
 ]
 
@@ -237,82 +239,146 @@ def lower_bound(collective: str, n: int, size: float, bandwidth: float, latency:
 
 
 # ---------------------------------------------------------------------- bound of a compiled schedule
-_ROUTE_LIMIT = 2_000_000
+#: steps whose ECMP routes have more edge entries than this are bounded by the engine's solo solve
+_ROUTE_ENTRIES = 4_000_000
+
+
+def _direct_edges(fabric):
+    """Sorted keys (src * n_nodes + dst) of the direct chip-to-chip edges and their edge ids (cached)."""
+    c = getattr(fabric, "_coll_direct", None)
+    if c is None:
+        nc = fabric.n_chips
+        m = (fabric.edge_src < nc) & (fabric.edge_dst < nc)
+        e = np.flatnonzero(m)
+        key = fabric.edge_src[e] * fabric.n_nodes + fabric.edge_dst[e]
+        o = np.argsort(key)
+        cap = fabric.edge_capacity
+        n = fabric.n_nodes
+        fwd = np.asarray(fabric.forwards)
+        # capacity of each chip's links to relaying nodes (switches, forwarding chips), out and in
+        up = ~m | fwd[fabric.edge_dst]
+        dn = ~m | fwd[fabric.edge_src]
+        out_cap = np.bincount(fabric.edge_src[up], weights=cap[up], minlength=n)
+        in_cap = np.bincount(fabric.edge_dst[dn], weights=cap[dn], minlength=n)
+        c = (key[o], e[o], out_cap, in_cap)
+        fabric._coll_direct = c
+    return c
+
+
+def endpoint_step_bound(fabric, src: np.ndarray, dst: np.ndarray, size) -> float:
+    """Cheap lower bound of a step, s.
+
+    A flow between directly linked chips can only use that link (its one-hop shortest path); any other
+    flow leaves its source through the source's links to relaying nodes (switches or forwarding chips) and
+    enters its destination likewise. The bound is the busiest of those link groups (bytes / capacity)
+    plus the smallest link latency. Valid on any fabric; exact for uniform steps on switched fabrics.
+    """
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    if len(src) == 0:
+        return 0.0
+    size = np.broadcast_to(np.asarray(size, dtype=np.float64), src.shape)
+    n = fabric.n_nodes
+    keys, eids, out_cap, in_cap = _direct_edges(fabric)
+    q = src * n + dst
+    t = 0.0
+    direct = np.zeros(len(src), dtype=bool)
+    if len(keys):
+        pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
+        direct = keys[pos] == q
+        if direct.any():
+            e = eids[pos[direct]]
+            load = np.bincount(e, weights=size[direct], minlength=fabric.n_edges)
+            u = load > 0
+            t = float(np.max(load[u] / fabric.edge_capacity[u]))
+    other = ~direct
+    if other.any():
+        ob = np.bincount(src[other], weights=size[other], minlength=n)
+        ib = np.bincount(dst[other], weights=size[other], minlength=n)
+        with np.errstate(divide="ignore"):
+            t = max(t, float(np.max(ob[ob > 0] / out_cap[ob > 0])), float(np.max(ib[ib > 0] / in_cap[ib > 0])))
+    return t + (float(fabric.edge_latency.min()) if fabric.n_edges else 0.0)
 
 
 def step_bound(fabric, src: np.ndarray, dst: np.ndarray, size) -> float:
     """Alpha-beta time of one step of flows started together with no other traffic, s.
 
-    max over links of (bytes on the link / capacity + smallest path latency of the flows crossing it),
-    and over flows of (latency + size / its solo rate): both are lower bounds of the step's makespan
-    under max-min sharing, and equal it on uniform steps (every flow alike). ECMP splits evenly. Steps
-    with more than 2 M flows use the chips' injection and ejection capacity instead of routing.
+    The larger of: max over links of (bytes on the link / capacity + smallest path latency of the flows
+    crossing it), and max over flows of (path latency + size / the flow's solo rate). Both are lower
+    bounds of the step's makespan under max-min sharing and equal it when the step is uniform. ECMP
+    splits evenly; a flow's latency is its longest path's (as in the engine). Steps whose routes have
+    more than 4 M edge entries are bounded by the engine's solve of the step alone instead.
     """
+    import scipy.sparse as sp
+
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     size = np.broadcast_to(np.asarray(size, dtype=np.float64), src.shape)
     if len(src) == 0:
         return 0.0
     cap = fabric.edge_capacity
-    if len(src) > _ROUTE_LIMIT:
-        n = fabric.n_nodes
-        out_cap = np.bincount(fabric.edge_src, weights=cap, minlength=n)
-        in_cap = np.bincount(fabric.edge_dst, weights=cap, minlength=n)
-        out_b = np.bincount(src, weights=size, minlength=n)
-        in_b = np.bincount(dst, weights=size, minlength=n)
-        # smallest latency of a chip's links as a safe alpha
-        lat = float(fabric.edge_latency.min()) if fabric.n_edges else 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = max(np.nanmax(np.where(out_b > 0, out_b / out_cap, 0)), np.nanmax(np.where(in_b > 0, in_b / in_cap, 0)))
-        return float(t + 2 * lat)
-    uniq, inv = np.unique(np.stack([src, dst]), axis=1, return_inverse=True)
+    E = fabric.n_edges
+    code = src * fabric.n_nodes + dst
+    ucode, inv = np.unique(code, return_inverse=True)
     inv = inv.ravel()
-    r = fabric.routes(uniq[0], uniq[1])
+    us, ud = ucode // fabric.n_nodes, ucode % fabric.n_nodes
+    k = min(len(us), 256)
+    probe = fabric.routes(us[:: max(1, len(us) // k)][:k], ud[:: max(1, len(us) // k)][:k])
+    big = len(probe.path_edges) / k * len(us) > _ROUTE_ENTRIES
+    r = None if big else fabric.routes(us, ud)
+    if big or len(r.path_edges) > _ROUTE_ENTRIES:
+        import traffic
+
+        res = traffic.simulate_steps(fabric, [traffic.Step(src, dst, size)], stats=False, grouping="structure")
+        return float(res.time)
     counts = r.path_counts()
     plen = r.path_lengths()
+    n_pairs = len(counts)
     el = fabric.edge_latency[r.path_edges]
     csum = np.concatenate([[0.0], np.cumsum(el)])
     path_lat = csum[r.path_ptr[1:]] - csum[r.path_ptr[:-1]]
-    n_pairs = len(counts)
-    pair_lat = np.maximum.reduceat(np.concatenate([path_lat, [0.0]]), r.pair_ptr[:-1]) if n_pairs else np.zeros(0)
+    pair_lat = np.maximum.reduceat(np.concatenate([path_lat, [0.0]]), r.pair_ptr[:-1])
+    pair_lat[counts == 0] = 0.0
     pair_of_path = np.repeat(np.arange(n_pairs), counts)
     rows = np.repeat(pair_of_path, plen)
     frac = np.repeat(1.0 / counts[pair_of_path], plen)
-    # per pair and edge: fraction (duplicates summed)
-    key = rows * fabric.n_edges + r.path_edges
-    ukey, kinv = np.unique(key, return_inverse=True)
-    kfrac = np.bincount(kinv.ravel(), weights=frac)
-    kpair = ukey // fabric.n_edges
-    kedge = ukey % fabric.n_edges
+    M = sp.csr_matrix((frac, (rows, r.path_edges)), shape=(n_pairs, E))
+    M.sum_duplicates()
     pair_bytes = np.bincount(inv, weights=size, minlength=n_pairs)
     pair_max = np.zeros(n_pairs)
     np.maximum.at(pair_max, inv, size)
-    load = np.bincount(kedge, weights=kfrac * pair_bytes[kpair], minlength=fabric.n_edges)
-    minlat = np.full(fabric.n_edges, np.inf)
-    np.minimum.at(minlat, kedge, pair_lat[kpair])
-    used = load > 0
-    t_link = float(np.max(load[used] / cap[used] + minlat[used])) if used.any() else 0.0
-    # solo rate of each pair: min over its edges of cap / fraction
-    solo = np.full(n_pairs, np.inf)
-    np.minimum.at(solo, kpair, cap[kedge] / kfrac)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_flow = float(np.max(pair_lat + np.where(np.isfinite(solo), pair_max / solo, 0.0)))
+    load = M.T @ pair_bytes
+    Mc = M.tocsc()
+    Mc.sort_indices()
+    used = np.flatnonzero(np.diff(Mc.indptr) > 0)
+    t_link = 0.0
+    if len(used):
+        minlat = np.minimum.reduceat(pair_lat[Mc.indices], Mc.indptr[used])
+        t_link = float(np.max(load[used] / cap[used] + minlat))
+    nz = np.flatnonzero(np.diff(M.indptr) > 0)
+    t_flow = float(np.max(pair_lat)) if n_pairs else 0.0
+    if len(nz):
+        inv_rate = np.maximum.reduceat(M.data / cap[M.indices], M.indptr[nz])
+        t_flow = max(t_flow, float(np.max(pair_lat[nz] + pair_max[nz] * inv_rate)))
     return max(t_link, t_flow)
 
 
-def schedule_bound(schedule, fabric, overhead: float = 0.0, reduce_bandwidth: float | None = None) -> float:
+def schedule_bound(schedule, fabric, overhead: float = 0.0, reduce_bandwidth: float | None = None,
+                   cheap: bool = False) -> float:
     """Alpha-beta time of a compiled schedule on a fabric with no other traffic, s.
 
-    The sum over its bulk-synchronous steps of :func:`step_bound` (memoised by the steps' template keys),
-    plus the per-step software ``overhead`` and reduction compute (bytes / ``reduce_bandwidth``) when set.
+    The sum over its bulk-synchronous steps of :func:`step_bound` (memoised by the steps' template keys;
+    ``cheap=True`` uses :func:`endpoint_step_bound`, a looser but much faster lower bound), plus per-step
+    software ``overhead`` and reduction compute (bytes / ``reduce_bandwidth``) when set.
     """
+    f = endpoint_step_bound if cheap else step_bound
     memo: dict = {}
     total = 0.0
     for src, dst, size, key, comp in schedule.steps():
         if key is not None and key in memo:
             t = memo[key]
         else:
-            t = step_bound(fabric, src, dst, size)
+            t = f(fabric, src, dst, size)
             if key is not None:
                 memo[key] = t
         total += t + overhead
