@@ -270,6 +270,10 @@ def _run_processes(job, todo, record, workers: int, batch: int, started_path: st
                 except BrokenProcessPool:
                     broken = True
                     break
+                except Exception as exc:  # the task could not be sent or returned (pickling)
+                    pickling = "pickl" in (str(exc) + type(exc).__name__).lower()
+                    hint = " (a job must be a module-level function for multi-process runs)" if pickling else ""
+                    results = [(None, f"{type(exc).__name__}: {exc}{hint}")] * len(futs[f])
                 for p, (out, err) in zip(futs[f], results):
                     record(p, out, err)
                     finished.add(p.id)

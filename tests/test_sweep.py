@@ -406,3 +406,13 @@ def test_quiet_when_stderr_is_not_a_terminal(tmp_path, capsys):
     run_sweep(SPEC, tmp_path / "q.parquet", workers=1)  # progress=None: a bar only on a TTY
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_an_unpicklable_job_fails_its_points_not_the_sweep(tmp_path):
+    register_job("test_lambda", lambda p: {"y": 1}, params={"i": Param("int")})
+    res = run_sweep({"job": "test_lambda", "grid": {"i": [1, 2, 3]}}, tmp_path / "l.csv", workers=2, progress=False)
+    df = read_results(res.path)
+    assert res.failed == 3 and len(df) == 3
+    assert all("module-level function" in e for e in df["error"])
+    # in one process the same job runs fine
+    assert run_sweep({"job": "test_lambda", "grid": {"i": [1, 2, 3]}}, tmp_path / "m.csv", workers=1, progress=False).ok
