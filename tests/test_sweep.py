@@ -416,3 +416,24 @@ def test_an_unpicklable_job_fails_its_points_not_the_sweep(tmp_path):
     assert all("module-level function" in e for e in df["error"])
     # in one process the same job runs fine
     assert run_sweep({"job": "test_lambda", "grid": {"i": [1, 2, 3]}}, tmp_path / "m.csv", workers=1, progress=False).ok
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 17), st.sampled_from(["parquet", "csv"]))
+def test_resume_after_any_interruption_point_equals_one_run(stop_after, ext):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        full = run_sweep(SPEC, os.path.join(d, f"full.{ext}"), workers=1, progress=False)
+        out = os.path.join(d, f"part.{ext}")
+
+        def ctrl_c(done, total, row):
+            if done == stop_after:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(SPEC, out, workers=1, progress=ctrl_c)
+        assert len(read_results(out)) == stop_after
+        res = run_sweep(SPEC, out, workers=1, resume=True, progress=False)
+        assert res.skipped == stop_after and res.ran == 18 - stop_after
+        assert_frame_equal(read_results(out), read_results(full.path))
