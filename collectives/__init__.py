@@ -34,6 +34,7 @@ from .api import (
     run,
     send_recv,
 )
+from .report import benchmark, format_table, plot_busbw, to_csv, to_json
 from .schedule import Phase, Schedule, verify
 
 __all__ = [
@@ -54,6 +55,11 @@ __all__ = [
     "Schedule",
     "SendRecv",
     "algorithms_for",
+    "benchmark",
+    "format_table",
+    "plot_busbw",
+    "to_csv",
+    "to_json",
     "all_gather",
     "all_reduce",
     "all_to_all",

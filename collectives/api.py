@@ -500,6 +500,10 @@ class SendRecv(Op):
     collective = "send_recv"
 
 
+_OPS = {"all_reduce": AllReduce, "all_gather": AllGather, "reduce_scatter": ReduceScatter, "all_to_all": AllToAll,
+        "broadcast": Broadcast, "reduce": Reduce, "send_recv": SendRecv}
+
+
 def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "ecmp", seed: int = 0,
         overhead: float = 0.0, reduce_bandwidth=None) -> list[CollectiveResult]:
     """Simulate many collectives at once on one fabric (they contend for its links).

@@ -1,0 +1,136 @@
+"""nccl-tests-like sweeps over message sizes: rows, a text table, CSV/JSON and a busbw plot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from topo import DTYPE_BYTES, Fabric, ScheduleError
+
+from .algorithms import COLLECTIVES, algorithms_for
+from .api import _OPS, _RUN_KEYS, collective, run
+
+#: element types for the count column (nccl-tests names plus scaleup's dtypes), bytes per element
+TYPES = {"float": 4.0, "half": 2.0, "double": 8.0, "int8": 1.0, **DTYPE_BYTES}
+
+COLUMNS = ("size", "count", "type", "algorithm", "time_us", "algbw_GBps", "busbw_GBps", "bound_us",
+           "efficiency")
+
+
+def benchmark(collective_name: str, fab: Fabric, sizes: Sequence[float], group_size: int | None = None,
+              algorithms: Sequence[str] = ("auto",), placement: str = "tray", concurrent: bool = False,
+              dtype: str = "float", seed: int = 0, **opts: Any) -> list[dict[str, Any]]:
+    """Simulate one collective over several sizes and algorithms (nccl-tests style).
+
+    Args:
+        collective_name: ``"all_reduce"``, ``"all_gather"``, ``"reduce_scatter"``, ``"all_to_all"``,
+            ``"broadcast"``, ``"reduce"`` or ``"send_recv"``.
+        fab: the fabric. sizes: bytes (nccl-tests convention, see :mod:`collectives.api`).
+        group_size: ranks per group (default: every chip; send_recv: 2). The group is the first of
+            ``fab.groups(group_size, placement)``.
+        algorithms: names or ``"auto"``. placement: ``"tray"``, ``"strided"`` or ``"random"``.
+        concurrent: run every group of that size at once (their contention is the point) and report
+            the slowest group.
+        dtype: element type for the count column. **opts: passed to the collective (chunks, mode, ...).
+
+    Returns:
+        one dict per (size, algorithm): size (B), count, type, algorithm (the winner for auto, as
+        ``auto:<name>``), time_us, algbw_GBps, busbw_GBps (1e9 bytes/s), bound_us, efficiency (bound/time),
+        n, groups.
+    """
+    if collective_name not in COLLECTIVES:
+        raise ScheduleError(f"collective: unknown {collective_name!r}; valid: {', '.join(COLLECTIVES)}")
+    if dtype not in TYPES:
+        raise ScheduleError(f"dtype: unknown {dtype!r}; valid: {', '.join(TYPES)}")
+    valid = algorithms_for(collective_name) + ["auto"]
+    for a in algorithms:
+        if a not in valid:
+            raise ScheduleError(f"algorithm: {a!r} is not an algorithm for {collective_name}; valid: {', '.join(valid)}")
+    k = group_size if group_size is not None else (2 if collective_name == "send_recv" else fab.n_chips)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= fab.n_chips:
+        raise ScheduleError(f"group_size: must be 1..{fab.n_chips} chips of {fab.name!r}, got {k!r}")
+    if fab.n_chips % k:
+        groups = [list(range(k))] if not concurrent else None
+        if groups is None:
+            raise ScheduleError(f"group_size: {k} does not divide the {fab.n_chips} chips, so --concurrent-groups "
+                                "cannot tile the fabric; pick a divisor")
+    else:
+        groups = fab.groups(int(k), placement=placement, seed=seed)
+    if not concurrent:
+        groups = groups[:1]
+    rows = []
+    el = TYPES[dtype]
+    for size in sizes:
+        for a in algorithms:
+            if concurrent and len(groups) > 1:
+                op_cls = _OPS[collective_name]
+                algo_opts = {x: v for x, v in opts.items() if x not in _RUN_KEYS}
+                run_opts = {x: opts[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth") if x in opts}
+                res = run([op_cls(size, group=g, algorithm=a, **algo_opts) for g in groups], fab, **run_opts)
+                worst = max(res, key=lambda r: r.time)
+                r = worst
+            else:
+                r = collective(collective_name, fab, size, groups[0], a, **opts)
+            name = f"auto:{r.algorithm}" if a == "auto" else r.algorithm
+            rows.append({
+                "size": float(size), "count": int(size // el), "type": dtype, "algorithm": name,
+                "time_us": r.time * 1e6, "algbw_GBps": r.algbw / 1e9, "busbw_GBps": r.busbw / 1e9,
+                "bound_us": r.bound * 1e6, "efficiency": r.efficiency, "n": r.n, "groups": len(groups),
+            })
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """nccl-tests-like text table of :func:`benchmark` rows (units in the header)."""
+    head = (f"{'size (B)':>12} {'count (elts)':>12} {'type':>6} {'algorithm':>14} {'time (us)':>11} "
+            f"{'algbw (GB/s)':>12} {'busbw (GB/s)':>12} {'bound (us)':>11} {'eff vs bound':>12}")
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{int(r['size']):>12d} {r['count']:>12d} {r['type']:>6} {r['algorithm']:>14} {r['time_us']:>11.2f} "
+            f"{r['algbw_GBps']:>12.2f} {r['busbw_GBps']:>12.2f} {r['bound_us']:>11.2f} {100 * r['efficiency']:>11.1f}%")
+    return "\n".join(lines)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV text (header + one line per row; SI-prefixed units named in the header)."""
+    cols = list(COLUMNS) + ["n", "groups"]
+    out = [",".join(cols)]
+    for r in rows:
+        out.append(",".join(repr(r[c]) if isinstance(r[c], float) else str(r[c]) for c in cols))
+    return "\n".join(out)
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, indent=1)
+
+
+def plot_busbw(rows: list[dict[str, Any]], path: str, title: str = "") -> None:
+    """Bus bandwidth (GB/s) against message size, one line per algorithm; written to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    algs: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        key = "auto" if r["algorithm"].startswith("auto:") else r["algorithm"]
+        algs.setdefault(key, []).append((r["size"], r["busbw_GBps"]))
+    for a, pts in algs.items():
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=a,
+                ls="--" if a == "auto" else "-", lw=2.2 if a == "auto" else 1.4)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("message size (bytes)")
+    ax.set_ylabel("bus bandwidth (GB/s)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,96 @@
+"""CLI: `scaleup collective ...` prints an nccl-tests-like table; bad input exits 2 without a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import pytest
+from click.testing import CliRunner
+
+import collectives as C
+import topo
+from cli import main
+
+
+@pytest.fixture()
+def small_fabric(tmp_path):
+    """A YAML-free route: use the bundled small preset when present, else skip."""
+    try:
+        topo.load("maia200-small")
+    except topo.ScaleupError:
+        pytest.skip("maia200-small preset not available")
+    return "maia200-small"
+
+
+def test_table_has_nccl_columns_and_consistent_figures(small_fabric):
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", small_fabric, "--group-size", "8",
+                                  "--sizes", "1MiB,4MiB", "--algorithm", "ring,auto"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert "busbw (GB/s)" in lines[1] and "bound (us)" in lines[1] and "count (elts)" in lines[1]
+    assert len(lines) == 2 + 4
+    size, count, typ, alg, t_us, algbw, busbw = lines[2].split()[:7]
+    assert int(size) == 2**20 and int(count) == 2**20 // 4 and typ == "float" and alg == "ring"
+    assert float(algbw) == pytest.approx(2**20 / float(t_us) / 1e3, rel=1e-2)
+    assert float(busbw) == pytest.approx(float(algbw) * 2 * 7 / 8, rel=1e-2)
+    assert "auto:" in lines[3]
+
+
+def test_csv_json_and_plot(small_fabric, tmp_path):
+    png = tmp_path / "b.png"
+    r = CliRunner().invoke(main, ["collective", "all-gather", "--fabric", small_fabric, "--group-size", "4",
+                                  "--sizes", "64KiB", "--algorithm", "ring", "--json", "--plot", str(png)])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert rows[0]["algorithm"] == "ring" and rows[0]["n"] == 4
+    assert png.stat().st_size > 1000
+    r = CliRunner().invoke(main, ["collective", "sendrecv", "--fabric", small_fabric, "--sizes", "1MiB", "--csv"])
+    assert r.exit_code == 0, r.output
+    head, first = r.output.strip().splitlines()[:2]
+    assert head.startswith("size,count,type,algorithm,time_us")
+    assert first.split(",")[3] == "auto:direct"
+
+
+def test_concurrent_groups_flag(small_fabric):
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", small_fabric, "--group-size", "4",
+                                  "--sizes", "1MiB", "--algorithm", "ring", "--concurrent-groups", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert rows[0]["groups"] == topo.load(small_fabric).n_chips // 4
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--algorithm", "bogus"], "valid:"),
+    (["--sizes", "0B"], "sizes"),
+    (["--group-size", "0"], "group_size"),
+    (["--fabric", "no-such-fabric"], ""),
+])
+def test_bad_input_exits_2_with_one_line(small_fabric, args, needle):
+    base = ["collective", "all-reduce", "--fabric", small_fabric, "--sizes", "1MiB", "--group-size", "4"]
+    r = CliRunner().invoke(main, base + args)
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    assert needle in r.output
+
+
+def test_list_names_every_algorithm():
+    r = CliRunner().invoke(main, ["collective", "list"])
+    assert r.exit_code == 0
+    for (_, name) in C.ALGORITHMS:
+        assert name in r.output
+
+
+def test_benchmark_rows_from_python(tmp_path):
+    g = nx.DiGraph()
+    for i in range(4):
+        g.add_node(i, kind="chip", rank=i, tray=i)
+    g.add_node("s", kind="switch", tier=1)
+    for i in range(4):
+        g.add_edge(i, "s", bandwidth=1e9, latency=1e-6)
+        g.add_edge("s", i, bandwidth=1e9, latency=1e-6)
+    fab = topo.Fabric.from_graph(g)
+    rows = C.benchmark("all_reduce", fab, [2.0**20], group_size=4, algorithms=["ring"])
+    want = 2 * 3 / 4 * 2**20 / 1e9 + 6 * 2e-6
+    assert rows[0]["time_us"] == pytest.approx(want * 1e6, rel=1e-12)
+    assert rows[0]["efficiency"] == pytest.approx(1.0)
