@@ -150,6 +150,86 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
 # (collective section: `scaleup collective all-reduce|...`)
 
 
+@main.group("collective")
+def collective_group() -> None:
+    """Simulate collectives on a fabric and print an nccl-tests-like table (size, algbw, busbw, bound)."""
+
+
+def _collective_command(cli_name: str, coll: str) -> None:
+    default_k = 2 if coll == "send_recv" else 64
+
+    @collective_group.command(cli_name)
+    @click.option("--fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
+    @click.option("--group-size", "group_size", default=default_k, show_default=True, type=int,
+                  help="ranks per group (the first group of fab.groups(k)); 'all' chips: use the chip count")
+    @click.option("--sizes", default="1KiB:4GiB:x4" if coll != "send_recv" else "1KiB:1GiB:x4", show_default=True,
+                  help="bytes: START:STOP[:xF], or a list 1MiB,64MiB (nccl-tests sizes)")
+    @click.option("--algorithm", "algorithms", default="auto", show_default=True,
+                  help="comma-separated algorithms (see `scaleup collective list`) or auto")
+    @click.option("--placement", default="tray", show_default=True, type=click.Choice(["tray", "strided", "random"]),
+                  help="how groups are cut from the fabric")
+    @click.option("--concurrent-groups", "concurrent", is_flag=True,
+                  help="run every group of --group-size at once and report the slowest")
+    @click.option("--chunks", default=None, type=int, help="pipelining chunks (ring, dbt, inr)")
+    @click.option("--root", default=None, type=int, help="root rank position (broadcast, reduce)")
+    @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "exact", "steps"]),
+                  help="engine mode: exact per-rank dependencies, or bulk-synchronous memoised steps")
+    @click.option("--overhead", default=None, help="software overhead per message, e.g. 2us (default 0)")
+    @click.option("--dtype", default="float", show_default=True, help="element type for the count column")
+    @click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
+    @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of the table")
+    @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the table")
+    @click.option("--plot", "plot", default=None, help="write busbw vs size per algorithm (png/svg/pdf)")
+    def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, chunks, root, mode, overhead, dtype, sets,
+            as_csv, as_json, plot) -> None:
+        import collectives
+        import topo
+
+        fab = topo.load(fabric, **_topo_overrides(sets))
+        opts: dict = {"mode": mode}
+        if chunks is not None:
+            opts["chunks"] = chunks
+        if root is not None:
+            opts["root"] = root
+        if overhead is not None:
+            opts["overhead"] = topo.parse_quantity(overhead, "time", "overhead")
+        algs = [a.strip() for a in algorithms.split(",") if a.strip()]
+        rows = collectives.benchmark(coll, fab, topo.parse_size_range(sizes), group_size, algs, placement,
+                                     concurrent, dtype, **opts)
+        if as_json:
+            click.echo(collectives.to_json(rows))
+        elif as_csv:
+            click.echo(collectives.to_csv(rows))
+        else:
+            n_groups = rows[0]["groups"] if rows else 1
+            conc = f", {n_groups} groups at once (slowest shown)" if concurrent else ""
+            click.echo(f"# {coll} on {fab.name}: {rows[0]['n'] if rows else group_size} ranks per group, "
+                       f"placement {placement}{conc}; busbw per nccl-tests PERFORMANCE.md")
+            click.echo(collectives.format_table(rows))
+        if plot:
+            collectives.plot_busbw(rows, plot, title=f"{coll} on {fab.name}, {group_size} ranks")
+            click.echo(f"wrote {plot}", err=True)
+
+    cmd.__doc__ = f"Simulate {coll.replace('_', '-')} over message sizes (nccl-tests-like table)."
+
+
+for _cli, _coll in (("all-reduce", "all_reduce"), ("all-gather", "all_gather"), ("reduce-scatter", "reduce_scatter"),
+                    ("all-to-all", "all_to_all"), ("broadcast", "broadcast"), ("reduce", "reduce"),
+                    ("sendrecv", "send_recv")):
+    _collective_command(_cli, _coll)
+
+
+@collective_group.command("list")
+def collective_list() -> None:
+    """List the registered algorithms of every collective."""
+    import collectives
+
+    for coll, algs in collectives.describe().items():
+        click.echo(coll.replace("_", "-"))
+        for name, doc in algs.items():
+            click.echo(f"  {name:<9} {doc}")
+
+
 # ====================================================================== inference commands (issue 5)
 # (inference section: `scaleup infer`)
 _INFER_ROWS = (  # (label with unit, Report.to_dict key, scale, format)
