@@ -25,6 +25,7 @@ from .maxmin import (
     HAVE_NUMBA,
     NONBINDING_RTOL,
     TIE_RTOL,
+    _active_load,
     _batch_kernel,
     _col_bytes,
     _comp_batch,
@@ -225,12 +226,23 @@ def run_problem(
 
     state = {"events": 0}
 
+    # independent components (numba path): an event re-solves only the components whose flows changed
+    comp = None
+    if HAVE_NUMBA and method != "numpy" and 0 < n <= COMPONENT_MAX_FLOWS:
+        comp, n_comp, _ = _components(p.indptr, p.indices, p.data, cap, weight, NONBINDING_RTOL)
+        if n_comp <= 1:
+            comp = None
+        else:
+            dmask = np.zeros(n_comp, dtype=bool)
+            rate_of = np.zeros(n)
+
     def loop(env: simpy.Environment):
         t = 0.0
         active = np.zeros(0, dtype=np.int64)
         rate = np.zeros(0)
         live = np.zeros(0, dtype=np.int64)
         while True:
+            touched: list[np.ndarray] = []
             tr = heap[0][0] if heap else np.inf
             if len(active):
                 tf = rem[active] / rate
@@ -261,6 +273,7 @@ def run_problem(
                     active = active[keep]
                     rate = rate[keep]
                     changed = True
+                    touched.append(fin)
                     release(fin)
             t = tnext
             # flows becoming ready now (possibly cascading through 0-latency instant flows)
@@ -281,10 +294,22 @@ def run_problem(
                 if len(new):
                     active = np.concatenate([active, new])
                     changed = True
+                    touched.append(new)
             if changed and len(active):
                 active.sort()
                 state["events"] += 1
-                rate, load = _solve(p.indptr, p.indices, p.data, cap, weight, active, method, True)
+                if comp is None:
+                    rate, load = _solve(p.indptr, p.indices, p.data, cap, weight, active, method, True)
+                else:
+                    ch = np.concatenate(touched) if len(touched) > 1 else touched[0]
+                    dmask[comp[ch]] = True
+                    sel = active[dmask[comp[active]]]
+                    dmask[comp[ch]] = False
+                    if len(sel):
+                        rate_of[sel] = _solve(p.indptr, p.indices, p.data, cap, weight, sel, method, False)[0]
+                    rate = rate_of[active]
+                    load = np.zeros(ncols)
+                    _active_load(p.indptr, p.indices, p.data, weight, rate, active, load)
                 live = np.flatnonzero(load > 0)
                 np.maximum.at(col_peak, live, load[live] / cap[live])
             elif not len(active):

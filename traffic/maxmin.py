@@ -542,10 +542,23 @@ def _col_bytes_py(indptr, indices, data, wsize, n_cols):  # pragma: no cover - c
     return out
 
 
+def _active_load_py(indptr, indices, data, weight, rate, flows, load):  # pragma: no cover - compiled below
+    """Add each selected flow's load (multiplicity x fraction x rate, bytes/s) to its links."""
+    for k in range(flows.shape[0]):
+        f = flows[k]
+        r = rate[k] * weight[f]
+        for p in range(indptr[f], indptr[f + 1]):
+            a = data[p]
+            if a > 0.0:
+                load[indices[p]] += a * r
+
+
 if HAVE_NUMBA:
+    _active_load = numba.njit(cache=True, nogil=True)(_active_load_py)
     _batch_kernel = numba.njit(cache=True, nogil=True)(_batch_kernel_py)
     _col_bytes = numba.njit(cache=True, nogil=True)(_col_bytes_py)
 else:  # pragma: no cover
+    _active_load = None
     _batch_kernel = None
     _col_bytes = None
 
