@@ -341,23 +341,27 @@ def _dask_client(scheduler: Any, workers: int):
     return client, [client]
 
 
-def _run_dask(job, todo, record, client: Any):
+def _run_dask(job, todo, record, client: Any, batch: int):
+    """Submit points in batches (consecutive points share a fabric); record each batch as it ends."""
     from distributed import as_completed
 
     futures = []
     try:
         by_key = {}
-        for p in todo:
-            f = client.submit(execute_point, job, p.params, key=f"sweep-{p.id}", pure=False)
-            by_key[f.key] = p
+        for i in range(0, len(todo), batch):
+            chunk = todo[i : i + batch]
+            key = "sweep-" + "-".join(p.id for p in chunk[:1]) + f"-{len(chunk)}"
+            f = client.submit(_execute_many, job, [(p.id, p.params) for p in chunk], key=key, pure=False)
+            by_key[f.key] = chunk
             futures.append(f)
         for f in as_completed(futures):
-            p = by_key[f.key]
+            chunk = by_key[f.key]
             try:
-                out, err = f.result()
+                results = f.result()
             except Exception as exc:  # the worker died (KilledWorker) or the task could not run
-                out, err = None, f"{type(exc).__name__}: {exc}"
-            record(p, out, err)
+                results = [(None, f"{type(exc).__name__}: {exc}")] * len(chunk)
+            for p, (out, err) in zip(chunk, results):
+                record(p, out, err)
     finally:
         for f in futures:
             if not f.done():
@@ -385,8 +389,8 @@ def run_sweep(
         resume: keep the successful rows already in ``out`` (or its journal) and run only the rest.
         progress: ``None`` shows a tqdm bar when stderr is a terminal; ``True``/``False`` force it;
             a callable ``hook(done, total, row)`` is called after every finished point instead.
-        batch: points per task for local processes (default: 1 per task up to 1,000 points, then
-            larger so that IPC stays a small part of cheap points). Rows are journalled per task.
+        batch: points per task (default: 1 per task below 128 points per worker, then up to 64, so
+            that IPC stays a small part of cheap points). Rows are journalled as each task ends.
 
     Returns:
         A :class:`SweepResult`; ``.ok`` is False when a point failed or the run was interrupted.
@@ -468,11 +472,10 @@ def run_sweep(
         if not todo:
             pass
         elif client is not None:
-            _run_dask(job, todo, record, client)
+            n = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
+            _run_dask(job, todo, record, client, batch or max(1, min(64, len(todo) // (n * 64))))
         else:
             n = workers if workers is not None else (os.cpu_count() or 1)
-            if n < 1:
-                raise SpecError(f"--workers: must be >= 1, got {n}")
             if n == 1 or len(todo) == 1:
                 _run_inprocess(job, todo, record)
             else:
