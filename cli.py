@@ -161,7 +161,7 @@ def _collective_command(cli_name: str, coll: str) -> None:
     @collective_group.command(cli_name)
     @click.option("--fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
     @click.option("--group-size", "group_size", default=default_k, show_default=True, type=int,
-                  help="ranks per group (the first group of fab.groups(k)); 'all' chips: use the chip count")
+                  help="ranks per group: the first of fab.groups(k) (give the chip count for the whole fabric)")
     @click.option("--sizes", default="1KiB:4GiB:x4" if coll != "send_recv" else "1KiB:1GiB:x4", show_default=True,
                   help="bytes: START:STOP[:xF], or a list 1MiB,64MiB (nccl-tests sizes)")
     @click.option("--algorithm", "algorithms", default="auto", show_default=True,
