@@ -444,6 +444,11 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
     index order), send at max-min rates recomputed at every event, and leave when their last byte is
     sent: ``finish[f]`` receives that time. ``instant`` flows (0 bytes, or no link) finish on entry.
     Accumulates per-link busy time and peak utilisation. Returns the number of allocations.
+
+    An event where flows only leave re-solves only the flows whose rate is at least the smallest rate
+    that left: removing a flow of rate x leaves every rate below x unchanged (progressive filling reaches
+    the same saturations below x without it), and no remaining flow drops below x. Those flows are filled
+    from level x on the capacity the others leave.
     """
     n = size.shape[0]
     n_links = cap.shape[0]
@@ -451,47 +456,113 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
     rate = np.empty(n)
     rem = np.empty(n)
     load = np.zeros(n_links)
-    live = np.empty(0, np.int64)
+    cnt = np.zeros(n_links, np.int64)
+    since = np.zeros(n_links)
+    # solver scratch (kept zero between calls)
+    sw = np.zeros(n_links)
+    scn = np.zeros(n_links, np.int64)
+    sslot = np.empty(n_links, np.int64)
+    slive = np.empty(n_links, np.int64)
+    capw = np.empty(n_links)
+    upos = np.empty(0, np.int64)
+    uflow = np.empty(0, np.int64)
+    ubuf = np.empty(0)
     n_act = 0
     ptr = 0
     t = 0.0
     events = 0
     all_zero = order.shape[0] == 0
-    changed = False
+    added = False
+    x_min = np.inf
     while True:
-        if all_zero:
-            if ptr == 0:
-                for f in range(n):
-                    if instant[f]:
-                        finish[f] = 0.0
-                    else:
-                        act[n_act] = f
-                        rem[n_act] = size[f]
-                        n_act += 1
-                        changed = True
-                ptr = n
-        else:
-            while ptr < n and start[order[ptr]] <= t:
-                f = order[ptr]
-                ptr += 1
-                if instant[f]:
-                    finish[f] = t
-                else:
-                    act[n_act] = f
-                    rem[n_act] = size[f]
-                    n_act += 1
-                    changed = True
-        if changed and n_act > 0:
-            for i in range(live.shape[0]):
-                load[live[i]] = 0.0
-            live = _mm_kernel(indptr, indices, data, cap, weight, act, n_act, rate, load, tie_rtol)
-            for i in range(live.shape[0]):
-                lk = live[i]
-                u = load[lk] / cap[lk]
-                if u > col_peak[lk]:
-                    col_peak[lk] = u
+        while ptr < n:
+            f = ptr if all_zero else order[ptr]
+            if not all_zero and start[f] > t:
+                break
+            ptr += 1
+            if instant[f]:
+                finish[f] = t
+                continue
+            act[n_act] = f
+            rem[n_act] = size[f]
+            n_act += 1
+            added = True
+            for p in range(indptr[f], indptr[f + 1]):
+                if data[p] > 0.0:
+                    lk = indices[p]
+                    if cnt[lk] == 0:
+                        since[lk] = t
+                    cnt[lk] += 1
+        if n_act > 0 and (added or x_min < np.inf):
             events += 1
-        changed = False
+            if added:
+                load[:] = 0.0
+                n_live = _mm_core(indptr, indices, data, cap, weight, act, n_act, rate, load, tie_rtol, True, sw,
+                                  scn, sslot, slive)
+                for i in range(n_live):
+                    lk = slive[i]
+                    u = load[lk] / cap[lk]
+                    if u > col_peak[lk]:
+                        col_peak[lk] = u
+            else:
+                # flows at or above x_min are re-filled from level x_min
+                thr_u = x_min * (1.0 - 1e-12)
+                nu = 0
+                for k in range(n_act):
+                    if rate[k] >= thr_u:
+                        nu += 1
+                if nu > 0:
+                    if upos.shape[0] < nu:
+                        upos = np.empty(2 * nu, np.int64)
+                        uflow = np.empty(2 * nu, np.int64)
+                        ubuf = np.empty(2 * nu)
+                    j = 0
+                    for k in range(n_act):
+                        if rate[k] >= thr_u:
+                            upos[j] = k
+                            uflow[j] = act[k]
+                            j += 1
+                    # capacity left at level x_min by the fixed flows and the re-filled ones
+                    for j in range(nu):
+                        f = uflow[j]
+                        for p in range(indptr[f], indptr[f + 1]):
+                            if data[p] > 0.0:
+                                capw[indices[p]] = cap[indices[p]] - load[indices[p]]
+                    for j in range(nu):
+                        k = upos[j]
+                        f = uflow[j]
+                        d = weight[f] * (rate[k] - x_min)
+                        for p in range(indptr[f], indptr[f + 1]):
+                            a = data[p]
+                            if a > 0.0:
+                                capw[indices[p]] += a * d
+                    for j in range(nu):
+                        f = uflow[j]
+                        for p in range(indptr[f], indptr[f + 1]):
+                            if data[p] > 0.0 and capw[indices[p]] < 0.0:
+                                capw[indices[p]] = 0.0
+                    _mm_core(indptr, indices, data, capw, weight, uflow, nu, ubuf, load, tie_rtol, False, sw, scn,
+                             sslot, slive)
+                    for j in range(nu):
+                        k = upos[j]
+                        f = uflow[j]
+                        r_new = x_min + ubuf[j]
+                        d = weight[f] * (r_new - rate[k])
+                        rate[k] = r_new
+                        for p in range(indptr[f], indptr[f + 1]):
+                            a = data[p]
+                            if a > 0.0:
+                                load[indices[p]] += a * d
+                    for j in range(nu):
+                        f = uflow[j]
+                        for p in range(indptr[f], indptr[f + 1]):
+                            if data[p] > 0.0:
+                                lk = indices[p]
+                                u = load[lk] / cap[lk]
+                                if u > col_peak[lk]:
+                                    col_peak[lk] = u
+        added = False
+        x_min = np.inf
         if n_act == 0 and ptr >= n:
             break
         dtf = np.inf
@@ -500,7 +571,7 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
             if x < dtf:
                 dtf = x
         tr = np.inf
-        if ptr < n:
+        if ptr < n and not all_zero:
             tr = start[order[ptr]]
         tnext = t + dtf
         fin_event = True
@@ -511,15 +582,25 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
         if dt < 0.0:
             dt = 0.0
         if n_act > 0:
-            for i in range(live.shape[0]):
-                col_busy[live[i]] += dt
             thr = (dtf if fin_event else dt) * (1.0 + finish_rtol)
             j = 0
             for k in range(n_act):
                 x = rem[k] / rate[k]
                 if x <= thr:
-                    finish[act[k]] = tnext
-                    changed = True
+                    f = act[k]
+                    finish[f] = tnext
+                    if rate[k] < x_min:
+                        x_min = rate[k]
+                    wr = weight[f] * rate[k]
+                    for p in range(indptr[f], indptr[f + 1]):
+                        a = data[p]
+                        if a > 0.0:
+                            lk = indices[p]
+                            load[lk] -= a * wr
+                            cnt[lk] -= 1
+                            if cnt[lk] == 0:
+                                col_busy[lk] += tnext - since[lk]
+                                load[lk] = 0.0
                 else:
                     act[j] = act[k]
                     rem[j] = rem[k] - rate[k] * dt
