@@ -485,3 +485,39 @@ def test_size_strings_and_single_rank():
     assert r.size == 2**20
     r = C.all_reduce(fab, S, group=[2], algorithm="ring")
     assert r.time == 0.0 and r.n == 1
+
+
+# ---------------------------------------------------------------------- bundled fabrics
+def _small():
+    try:
+        return topo.load("maia200-small", in_network_reduction=True)
+    except topo.ScaleupError:  # pragma: no cover - preset missing
+        pytest.skip("maia200-small preset not available")
+
+
+def test_in_network_reduction_through_two_switch_tiers():
+    """Multi-plane two-tier fabric: slices per plane (and spine); every rank gets the full sum."""
+    fab = _small()
+    for k in (8, 64):
+        s = C.ALGORITHMS[("all_reduce", "inr")](np.arange(k), 2.0**20, fab, symbolic=True, chunks=2)
+        C.verify(s, fab.n_nodes)
+    r = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm="inr")
+    # inside one leaf: chip -> leaf -> chip per plane, c = 8 chunks of x = S/(c B_up) (B_up: 16 uplinks);
+    # c + 1 slots: up only (x + h_up), c - 1 slots up and down (x + max(h_up, h_down)), down only (x + h_down)
+    up = [e for e in range(fab.n_edges) if fab.edge_src[e] == 0 and fab.edge_dst[e] >= fab.n_chips]
+    dn = [e for e in range(fab.n_edges) if fab.edge_dst[e] == 0 and fab.edge_src[e] >= fab.n_chips]
+    b_up = float(fab.edge_capacity[up].sum())
+    h_up, h_dn = float(fab.edge_latency[up[0]]), float(fab.edge_latency[dn[0]])
+    x = 2**24 / (8 * b_up)
+    assert rel(r.time, (x + h_up) + 7 * (x + max(h_up, h_dn)) + (x + h_dn)) < 1e-9
+
+
+def test_ring_steps_share_one_template_and_modes_agree_on_a_two_tier_fabric():
+    fab = _small()
+    s = C.ALGORITHMS[("all_reduce", "ring")](np.arange(fab.n_chips), 2.0**26, fab)
+    keys = {k for *_, k, _c in s.steps()}
+    assert len(s.steps()) == 2 * (fab.n_chips - 1) and len(keys) == 1
+    for alg in ("ring", "hd", "hier"):
+        a = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm=alg, mode="exact")
+        b = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm=alg, mode="steps")
+        assert rel(a.time, b.time) < 1e-9
