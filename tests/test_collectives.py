@@ -521,3 +521,13 @@ def test_ring_steps_share_one_template_and_modes_agree_on_a_two_tier_fabric():
         a = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm=alg, mode="exact")
         b = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm=alg, mode="steps")
         assert rel(a.time, b.time) < 1e-9
+
+
+def test_whole_fabric_direct_all_to_all_uses_the_counting_form_exactly():
+    """A direct all-to-all over every chip is solved by traffic.uniform_all_to_all; it equals the per-flow solve."""
+    fab = _small()
+    r = C.all_to_all(fab, 2**26, algorithm="direct", mode="steps")
+    src, dst, size, _, _ = r.schedule.steps()[0]
+    per_flow = traffic.simulate_steps(fab, [traffic.Step(src, dst, size)], grouping="none")
+    assert rel(r.time, per_flow.time) < 1e-12
+    assert rel(r.link_stats.total_bytes, per_flow.link_bytes.sum()) < 1e-9
