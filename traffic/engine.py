@@ -360,7 +360,7 @@ def col_bytes(p: Problem, wsize: np.ndarray) -> np.ndarray:
     if p.n_cols == 0:
         return np.zeros(0)
     if HAVE_NUMBA:
-        return _col_bytes(p.indptr, p.indices, p.data, np.ascontiguousarray(wsize, dtype=np.float64), p.n_cols)
+        return _col_bytes(p.indptr, p.indices, p.data, np.asarray(wsize, dtype=np.float64), p.n_cols)
     return p.matrix().T @ wsize
 
 
