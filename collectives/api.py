@@ -320,7 +320,7 @@ def _uniform_a2a(s: Schedule, fab: Fabric) -> bool:
 
 def _bound(s: Schedule, fab: Fabric, overhead: float, rbw, cheap: bool = False) -> float:
     steps = s.steps()
-    if not cheap and _uniform_a2a(s, fab) and len(s.group) > 4096:
+    if _uniform_a2a(s, fab) and len(s.group) > 4096:
         # one step of n(n-1) flows: its alpha-beta bound is the engine's solve of it alone
         res = traffic.uniform_all_to_all(fab, s.size / s.n, stats=False)
         return float(res.time) + float(_step_extras(steps, overhead, rbw).sum())
@@ -360,7 +360,9 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
         m = len(G)
         for name in algorithms_for(collective):
             fn = ALGORITHMS[(collective, name)]
-            if name in _QUADRATIC and m * (m - 1) > AUTO_MAX_STEP_FLOWS:
+            whole_a2a = (collective == "all_to_all" and name == "direct" and m == fab.n_chips
+                         and bool(np.all(G == np.arange(m))))
+            if name in _QUADRATIC and m * (m - 1) > AUTO_MAX_STEP_FLOWS and not whole_a2a:
                 candidates[name] = f"skipped: {m * (m - 1)} flows in one step (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
                 continue
             if name in _SERIAL.get(collective, ()) and m > AUTO_MAX_SERIAL:
@@ -372,6 +374,9 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
                 candidates[name] = f"n/a: {exc}"
                 continue
             mf = _max_step_flows(sch)
+            if whole_a2a:
+                cands.append((_bound(sch, fab, overhead, rbw), name, sch))
+                continue
             if mf > AUTO_MAX_STEP_FLOWS:
                 candidates[name] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
                 continue
