@@ -1178,6 +1178,7 @@ def _rooted(coll, name, doc, builder, default_chunks=1):
         return _sched(coll, name, group, size, _flat_seg(ph), nbl, symbolic, {"chunks": c, "root": root},
                       root=root)
 
+    fn.options = ("root",) if builder == "direct" else ("root", "chunks")
     return fn
 
 

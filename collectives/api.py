@@ -172,10 +172,10 @@ def _lookup(collective: str, algorithm: str):
 
 
 def _accepted(fn, opts: dict) -> dict:
-    params = inspect.signature(fn).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()) and fn.__name__ == "fn":
-        return {k: v for k, v in opts.items() if k in ("root", "chunks")}
-    return {k: v for k, v in opts.items() if k in params}
+    names = getattr(fn, "options", None)
+    if names is None:
+        names = tuple(inspect.signature(fn).parameters)
+    return {k: v for k, v in opts.items() if k in names}
 
 
 # ---------------------------------------------------------------------- simulation

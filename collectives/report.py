@@ -10,8 +10,8 @@ import numpy as np
 
 from topo import DTYPE_BYTES, Fabric, ScheduleError
 
-from .algorithms import COLLECTIVES, algorithms_for
-from .api import _OPS, _RUN_KEYS, collective, run
+from .algorithms import ALGORITHMS, COLLECTIVES, algorithms_for
+from .api import _OPS, _RUN_KEYS, _accepted, collective, run
 
 #: element types for the count column (nccl-tests names plus scaleup's dtypes), bytes per element
 TYPES = {"float": 4.0, "half": 2.0, "double": 8.0, "int8": 1.0, **DTYPE_BYTES}
@@ -63,17 +63,27 @@ def benchmark(collective_name: str, fab: Fabric, sizes: Sequence[float], group_s
         groups = groups[:1]
     rows = []
     el = TYPES[dtype]
+    def opts_for(a: str) -> dict:
+        """Options an algorithm accepts (a list like ring,direct shares --chunks only where it applies)."""
+        if a == "auto" or len(algorithms) == 1:
+            return dict(opts)
+        algo = {x: v for x, v in opts.items() if x not in _RUN_KEYS}
+        run_o = {x: v for x, v in opts.items() if x in _RUN_KEYS}
+        return {**_accepted(ALGORITHMS[(collective_name, a)], algo), **run_o}
+
     for size in sizes:
         for a in algorithms:
+            opts_a = opts_for(a)
             if concurrent and len(groups) > 1:
                 op_cls = _OPS[collective_name]
-                algo_opts = {x: v for x, v in opts.items() if x not in _RUN_KEYS}
-                run_opts = {x: opts[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth") if x in opts}
+                algo_opts = {x: v for x, v in opts_a.items() if x not in _RUN_KEYS}
+                run_opts = {x: opts_a[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth")
+                            if x in opts_a}
                 res = run([op_cls(size, group=g, algorithm=a, **algo_opts) for g in groups], fab, **run_opts)
                 worst = max(res, key=lambda r: r.time)
                 r = worst
             else:
-                r = collective(collective_name, fab, size, groups[0], a, **opts)
+                r = collective(collective_name, fab, size, groups[0], a, **opts_a)
             name = f"auto:{r.algorithm}" if a == "auto" else r.algorithm
             rows.append({
                 "size": float(size), "count": int(size // el), "type": dtype, "algorithm": name,
