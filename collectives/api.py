@@ -30,6 +30,11 @@ AUTO_MAX_STEP_FLOWS = 1_000_000
 #: step-mode grouping passed to ``traffic.simulate_steps``: "structure" solves structural classes of
 #: flows as one (exact for uniform traffic; the engine falls back to per-flow rows otherwise)
 GROUPING = "structure"
+#: pipelined algorithms for which ``auto`` also tries ``chunks`` in AUTO_CHUNKS (when none is given) ...
+_CHUNKABLE = {"broadcast": ("ring", "dbt"), "reduce": ("ring", "dbt"), "all_reduce": ("dbt", "inr")}
+AUTO_CHUNKS = (8, 64)
+#: ... on groups of at most this many ranks
+AUTO_MAX_CHUNKED = 1024
 #: algorithms with a step of m(m-1) flows
 _QUADRATIC = {"direct", "oneshot"}
 #: algorithms whose m-1 steps all differ (no template key), per collective
@@ -368,19 +373,23 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
             if name in _SERIAL.get(collective, ()) and m > AUTO_MAX_SERIAL:
                 candidates[name] = f"skipped: {m - 1} distinct steps to solve (> {AUTO_MAX_SERIAL}); ask for it by name"
                 continue
-            try:
-                sch = fn(G, S, fab, **_accepted(fn, opts))
-            except ScheduleError as exc:
-                candidates[name] = f"n/a: {exc}"
-                continue
-            mf = _max_step_flows(sch)
-            if whole_a2a:
-                cands.append((_bound(sch, fab, overhead, rbw), name, sch))
-                continue
-            if mf > AUTO_MAX_STEP_FLOWS:
-                candidates[name] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
-                continue
-            cands.append((_bound(sch, fab, overhead, rbw, cheap=True), name, sch))
+            variants = [(name, _accepted(fn, opts))]
+            if name in _CHUNKABLE.get(collective, ()) and "chunks" not in opts and m <= AUTO_MAX_CHUNKED:
+                variants += [(f"{name}(chunks={k})", {**_accepted(fn, opts), "chunks": k}) for k in AUTO_CHUNKS]
+            for label, vopts in variants:
+                try:
+                    sch = fn(G, S, fab, **vopts)
+                except ScheduleError as exc:
+                    candidates[label] = f"n/a: {exc}"
+                    continue
+                mf = _max_step_flows(sch)
+                if whole_a2a:
+                    cands.append((_bound(sch, fab, overhead, rbw), label, sch))
+                    continue
+                if mf > AUTO_MAX_STEP_FLOWS:
+                    candidates[label] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
+                    continue
+                cands.append((_bound(sch, fab, overhead, rbw, cheap=True), label, sch))
         if not cands:
             raise ScheduleError(f"auto: no algorithm applies to {collective} on this group: {candidates}")
         cands.sort(key=lambda t: t[0])
@@ -394,9 +403,9 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
             candidates[name] = total
             if best is None or total < best[0]:
                 best = (total, name, sch, md, ls)
-        total, algorithm, sch, md, ls = best
-        return CollectiveResult(collective, algorithm, S, len(G), total, _bound(sch, fab, overhead, rbw), sch, ls,
-                                md, candidates)
+        total, _label, sch, md, ls = best
+        return CollectiveResult(collective, sch.algorithm, S, len(G), total, _bound(sch, fab, overhead, rbw), sch,
+                                ls, md, candidates)
     fn = _lookup(collective, algorithm)
     sch = fn(G, S, fab, **opts)
     md = _choose_mode([sch], mode, overhead, rbw)

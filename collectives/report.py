@@ -84,7 +84,12 @@ def benchmark(collective_name: str, fab: Fabric, sizes: Sequence[float], group_s
                 r = worst
             else:
                 r = collective(collective_name, fab, size, groups[0], a, **opts_a)
-            name = f"auto:{r.algorithm}" if a == "auto" else r.algorithm
+            name = r.algorithm
+            c = r.schedule.params.get("chunks", 1) if r.schedule is not None else 1
+            if c and c > 1 and r.algorithm in ("ring", "dbt", "inr", "hier", "hier_ml"):
+                name += f"/c{c}"
+            if a == "auto":
+                name = f"auto:{name}"
             rows.append({
                 "size": float(size), "count": int(size // el), "type": dtype, "algorithm": name,
                 "time_us": r.time * 1e6, "algbw_GBps": r.algbw / 1e9, "busbw_GBps": r.busbw / 1e9,

@@ -531,3 +531,12 @@ def test_whole_fabric_direct_all_to_all_uses_the_counting_form_exactly():
     per_flow = traffic.simulate_steps(fab, [traffic.Step(src, dst, size)], grouping="none")
     assert rel(r.time, per_flow.time) < 1e-12
     assert rel(r.link_stats.total_bytes, per_flow.link_bytes.sum()) < 1e-9
+
+
+def test_auto_tries_pipelined_variants_for_rooted_collectives():
+    """A 1 GiB broadcast: chunked pipelines beat the unchunked chain, and auto finds one."""
+    fab = star(8)
+    r = C.broadcast(fab, 2.0**30)
+    assert r.schedule.params["chunks"] > 1
+    assert any("chunks=" in k for k in r.candidates)
+    assert r.time < C.broadcast(fab, 2.0**30, algorithm="ring").time
