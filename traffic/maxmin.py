@@ -445,10 +445,11 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
     sent: ``finish[f]`` receives that time. ``instant`` flows (0 bytes, or no link) finish on entry.
     Accumulates per-link busy time and peak utilisation. Returns the number of allocations.
 
-    An event where flows only leave re-solves only the flows whose rate is at least the smallest rate
-    that left: removing a flow of rate x leaves every rate below x unchanged (progressive filling reaches
-    the same saturations below x without it), and no remaining flow drops below x. Those flows are filled
-    from level x on the capacity the others leave.
+    Events are incremental: removing a flow of rate x leaves every rate below x unchanged (progressive
+    filling reaches the same saturations below x without it) and no remaining flow drops below x; an
+    arriving flow is guaranteed min over its links of capacity / total weight, so adding it leaves every
+    rate below that unchanged too. Only the arriving flows and those at or above the smallest such level
+    are re-filled, from that level, on the capacity the others leave.
     """
     n = size.shape[0]
     n_links = cap.shape[0]
@@ -464,17 +465,18 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
     sslot = np.empty(n_links, np.int64)
     slive = np.empty(n_links, np.int64)
     capw = np.empty(n_links)
-    upos = np.empty(0, np.int64)
-    uflow = np.empty(0, np.int64)
+    upos = np.empty(0, np.int32)
+    uflow = np.empty(0, np.int32)
     ubuf = np.empty(0)
+    wtot = np.zeros(n_links)
     n_act = 0
     ptr = 0
     t = 0.0
     events = 0
     all_zero = order.shape[0] == 0
-    added = False
     x_min = np.inf
     while True:
+        n_old = n_act
         while ptr < n:
             f = ptr if all_zero else order[ptr]
             if not all_zero and start[f] > t:
@@ -486,17 +488,20 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
             act[n_act] = f
             rem[n_act] = size[f]
             n_act += 1
-            added = True
             for p in range(indptr[f], indptr[f + 1]):
-                if data[p] > 0.0:
+                a = data[p]
+                if a > 0.0:
                     lk = indices[p]
                     if cnt[lk] == 0:
                         since[lk] = t
                     cnt[lk] += 1
-        if n_act > 0 and (added or x_min < np.inf):
+                    wtot[lk] += weight[f] * a
+        if n_act > 0 and (n_act > n_old or x_min < np.inf):
             events += 1
-            if added:
-                load[:] = 0.0
+            # Every flow below level x keeps its rate: x = the smallest departing rate, and at most each
+            # arriving flow's guaranteed level min over its links of capacity / total weight (no link of
+            # it can saturate earlier). The others are re-filled from level x.
+            if n_old == 0:  # nothing was sending: a plain allocation
                 n_live = _mm_core(indptr, indices, data, cap, weight, act, n_act, rate, load, tie_rtol, True, sw,
                                   scn, sslot, slive)
                 for i in range(n_live):
@@ -505,63 +510,70 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
                     if u > col_peak[lk]:
                         col_peak[lk] = u
             else:
-                # flows at or above x_min are re-filled from level x_min
-                thr_u = x_min * (1.0 - 1e-12)
+                x = x_min
+                for k in range(n_old, n_act):
+                    f = act[k]
+                    for p in range(indptr[f], indptr[f + 1]):
+                        if data[p] > 0.0:
+                            lk = indices[p]
+                            v = cap[lk] / wtot[lk]
+                            if v < x:
+                                x = v
+                thr_u = x * (1.0 - 1e-12)
                 nu = 0
                 for k in range(n_act):
-                    if rate[k] >= thr_u:
+                    if k >= n_old or rate[k] >= thr_u:
                         nu += 1
-                if nu > 0:
-                    if upos.shape[0] < nu:
-                        upos = np.empty(2 * nu, np.int64)
-                        uflow = np.empty(2 * nu, np.int64)
-                        ubuf = np.empty(2 * nu)
-                    j = 0
-                    for k in range(n_act):
-                        if rate[k] >= thr_u:
-                            upos[j] = k
-                            uflow[j] = act[k]
-                            j += 1
-                    # capacity left at level x_min by the fixed flows and the re-filled ones
-                    for j in range(nu):
-                        f = uflow[j]
-                        for p in range(indptr[f], indptr[f + 1]):
-                            if data[p] > 0.0:
-                                capw[indices[p]] = cap[indices[p]] - load[indices[p]]
-                    for j in range(nu):
-                        k = upos[j]
-                        f = uflow[j]
-                        d = weight[f] * (rate[k] - x_min)
-                        for p in range(indptr[f], indptr[f + 1]):
-                            a = data[p]
-                            if a > 0.0:
-                                capw[indices[p]] += a * d
-                    for j in range(nu):
-                        f = uflow[j]
-                        for p in range(indptr[f], indptr[f + 1]):
-                            if data[p] > 0.0 and capw[indices[p]] < 0.0:
-                                capw[indices[p]] = 0.0
-                    _mm_core(indptr, indices, data, capw, weight, uflow, nu, ubuf, load, tie_rtol, False, sw, scn,
-                             sslot, slive)
-                    for j in range(nu):
-                        k = upos[j]
-                        f = uflow[j]
-                        r_new = x_min + ubuf[j]
-                        d = weight[f] * (r_new - rate[k])
-                        rate[k] = r_new
-                        for p in range(indptr[f], indptr[f + 1]):
-                            a = data[p]
-                            if a > 0.0:
-                                load[indices[p]] += a * d
-                    for j in range(nu):
-                        f = uflow[j]
-                        for p in range(indptr[f], indptr[f + 1]):
-                            if data[p] > 0.0:
-                                lk = indices[p]
-                                u = load[lk] / cap[lk]
-                                if u > col_peak[lk]:
-                                    col_peak[lk] = u
-        added = False
+                if upos.shape[0] < nu:
+                    m = max(nu, upos.shape[0] + upos.shape[0] // 2)
+                    upos = np.empty(m, np.int32)
+                    uflow = np.empty(m, np.int32)
+                    ubuf = np.empty(m)
+                j = 0
+                for k in range(n_act):
+                    if k >= n_old or rate[k] >= thr_u:
+                        upos[j] = k
+                        uflow[j] = act[k]
+                        j += 1
+                # capacity left at level x by the fixed flows and the re-filled ones (at rate x)
+                for j in range(nu):
+                    f = uflow[j]
+                    for p in range(indptr[f], indptr[f + 1]):
+                        if data[p] > 0.0:
+                            capw[indices[p]] = cap[indices[p]] - load[indices[p]]
+                for j in range(nu):
+                    k = upos[j]
+                    f = uflow[j]
+                    d = weight[f] * ((rate[k] if k < n_old else 0.0) - x)
+                    for p in range(indptr[f], indptr[f + 1]):
+                        a = data[p]
+                        if a > 0.0:
+                            capw[indices[p]] += a * d
+                for j in range(nu):
+                    f = uflow[j]
+                    for p in range(indptr[f], indptr[f + 1]):
+                        if data[p] > 0.0 and capw[indices[p]] < 0.0:
+                            capw[indices[p]] = 0.0
+                _mm_core(indptr, indices, data, capw, weight, uflow, nu, ubuf, load, tie_rtol, False, sw, scn, sslot,
+                         slive)
+                for j in range(nu):
+                    k = upos[j]
+                    f = uflow[j]
+                    r_new = x + ubuf[j]
+                    d = weight[f] * (r_new - (rate[k] if k < n_old else 0.0))
+                    rate[k] = r_new
+                    for p in range(indptr[f], indptr[f + 1]):
+                        a = data[p]
+                        if a > 0.0:
+                            load[indices[p]] += a * d
+                for j in range(nu):
+                    f = uflow[j]
+                    for p in range(indptr[f], indptr[f + 1]):
+                        if data[p] > 0.0:
+                            lk = indices[p]
+                            u = load[lk] / cap[lk]
+                            if u > col_peak[lk]:
+                                col_peak[lk] = u
         x_min = np.inf
         if n_act == 0 and ptr >= n:
             break
@@ -597,10 +609,12 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
                         if a > 0.0:
                             lk = indices[p]
                             load[lk] -= a * wr
+                            wtot[lk] -= weight[f] * a
                             cnt[lk] -= 1
                             if cnt[lk] == 0:
                                 col_busy[lk] += tnext - since[lk]
                                 load[lk] = 0.0
+                                wtot[lk] = 0.0
                 else:
                     act[j] = act[k]
                     rem[j] = rem[k] - rate[k] * dt
