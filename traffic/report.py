@@ -221,7 +221,7 @@ def plot_utilisation(fab: Fabric, rep: PatternReport, path: str, max_buckets: in
                    interpolation="nearest")
     ax.axhline(bc - 0.5, color="w", lw=0.6)
     ax.axvline(bc - 0.5, color="w", lw=0.6)
-    ax.set_xlabel(f"to node bucket (0..{bc - 1}: chips by rank, {bc}..{nb - 1}: switches)")
+    ax.set_xlabel(f"to node bucket (0..{bc - 1}: chips by rank" + (f", {bc}..{nb - 1}: switches)" if bs else ")"))
     ax.set_ylabel("from node bucket")
     ax.set_title(f"max link utilisation per bucket pair (%), {rep.pattern} on {rep.fabric}", fontsize=10)
     fig.colorbar(im, ax=ax, label="mean utilisation over the makespan (%)")
