@@ -907,6 +907,33 @@ def _levels(fab, group) -> list[np.ndarray]:
     return out
 
 
+def _hier_levels(fabric, G: np.ndarray, multilevel: bool = True) -> list[np.ndarray]:
+    """Levels a hierarchical schedule of the rows of ``G`` splits over (all of them, or the two-level cut)."""
+    levels = _levels(fabric, G[0])
+    if not any(_split_rows(G, ids) is not None for ids in levels):
+        raise ScheduleError("hier: the group lies inside one part of every level (e.g. one tray); use direct")
+    return levels if multilevel else _two_level(G, levels)
+
+
+def _single(coll: str, name: str, doc: str, builder, blocks, piece: bool = False):
+    """Register an option-free algorithm whose phases come from one ``builder(G, size, bt, nbl)`` call.
+
+    ``blocks(m)`` is the number of symbolic blocks for a group of m ranks; ``piece`` passes size/m (bytes
+    per rank's piece) to the builder instead of size (bytes).
+    """
+
+    @register(coll, name, doc)
+    def fn(group, size, fabric, symbolic=False, **opts):
+        _no_more(opts, name)
+        G = _G(group)
+        m = G.shape[1]
+        nbl = blocks(m)
+        ph = builder(G, size / m if piece else size, _table(nbl, symbolic, G.shape[0]), nbl)
+        return _sched(coll, name, group, size, _flat_seg(ph), nbl, symbolic, {})
+
+    return fn
+
+
 @register("all_reduce", "ring", "ring reduce-scatter + ring all-gather; chunks= pipelining, bidirectional=")
 def ar_ring(group, size, fabric, symbolic=False, chunks=1, bidirectional=False, **opts):
     _no_more(opts, "ring")
@@ -957,12 +984,8 @@ def ar_direct(group, size, fabric, symbolic=False, **opts):
     return _sched("all_reduce", "direct", group, size, segs, m, symbolic, {})
 
 
-@register("all_reduce", "oneshot", "one-shot: every rank sends its whole buffer to every other rank")
-def ar_oneshot(group, size, fabric, symbolic=False, **opts):
-    _no_more(opts, "oneshot")
-    G = _G(group)
-    ph = oneshot_all_reduce_ph(G, size, _table(1, symbolic, G.shape[0]), 1)
-    return _sched("all_reduce", "oneshot", group, size, _flat_seg(ph), 1, symbolic, {})
+ar_oneshot = _single("all_reduce", "oneshot", "one-shot: every rank sends its whole buffer to every other rank",
+                     oneshot_all_reduce_ph, lambda m: 1)
 
 
 def _hier_nbl_ar(G, levels, inter, c):
@@ -988,10 +1011,7 @@ def ar_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter
     _no_more(opts, "hier")
     c = _int_opt({"chunks": chunks}, "chunks", 1)
     G = _G(group)
-    levels = _levels(fabric, G[0])
-    if not any(_split_rows(G, ids) is not None for ids in levels):
-        raise ScheduleError("hier: the group lies inside one part of every level (e.g. one tray); use direct")
-    levels = levels if multilevel else _two_level(G, levels)
+    levels = _hier_levels(fabric, G, multilevel)
     nbl = _hier_nbl_ar(G, levels, inter, c) if symbolic else 0
     segs = hier_all_reduce_segs(G, size, levels, _table(nbl, symbolic, G.shape[0]), nbl, intra, inter, c)
     return _sched("all_reduce", "hier", group, size, segs, nbl, symbolic,
@@ -1023,39 +1043,32 @@ def ag_ring(group, size, fabric, symbolic=False, chunks=1, **opts):
     return _sched("all_gather", "ring", group, size, _flat_seg(_sorted(ph)), nbl, symbolic, {"chunks": c})
 
 
-@register("all_gather", "rd", "recursive doubling (Bruck's algorithm for non-powers of two)")
-def ag_rd(group, size, fabric, symbolic=False, **opts):
-    _no_more(opts, "rd")
-    G = _G(group)
-    m = G.shape[1]
-    ph = rd_all_gather_ph(G, size / m, _table(m, symbolic, G.shape[0]), m)
-    return _sched("all_gather", "rd", group, size, _flat_seg(ph), m, symbolic, {})
+ag_rd = _single("all_gather", "rd", "recursive doubling (Bruck's algorithm for non-powers of two)",
+                rd_all_gather_ph, lambda m: m, piece=True)
+ag_direct = _single("all_gather", "direct", "every rank sends its piece to every other rank at once",
+                    direct_all_gather_ph, lambda m: m, piece=True)
 
 
-@register("all_gather", "direct", "every rank sends its piece to every other rank at once")
-def ag_direct(group, size, fabric, symbolic=False, **opts):
-    _no_more(opts, "direct")
-    G = _G(group)
-    m = G.shape[1]
-    ph = direct_all_gather_ph(G, size / m, _table(m, symbolic, G.shape[0]), m)
-    return _sched("all_gather", "direct", group, size, _flat_seg(ph), m, symbolic, {})
+def _hier_pieces(coll: str, doc: str, segs_fn):
+    """Register the hierarchical all-gather / reduce-scatter (m * chunks blocks; same options)."""
+
+    @register(coll, "hier", doc)
+    def fn(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", multilevel=False,
+           **opts):
+        _no_more(opts, "hier")
+        c = _int_opt({"chunks": chunks}, "chunks", 1)
+        G = _G(group)
+        levels = _hier_levels(fabric, G, multilevel)
+        nbl = G.shape[1] * c
+        segs = segs_fn(G, size, levels, _table(nbl, symbolic, G.shape[0]), nbl, intra, inter, c)
+        return _sched(coll, "hier", group, size, segs, nbl, symbolic,
+                      {"chunks": c, "intra": intra, "inter": inter, "multilevel": bool(multilevel)})
+
+    return fn
 
 
-@register("all_gather", "hier", "hierarchical: all-gather across trays per local rank, then inside the tray")
-def ag_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", multilevel=False,
-        **opts):
-    _no_more(opts, "hier")
-    c = _int_opt({"chunks": chunks}, "chunks", 1)
-    G = _G(group)
-    m = G.shape[1]
-    levels = _levels(fabric, G[0])
-    if not any(_split_rows(G, ids) is not None for ids in levels):
-        raise ScheduleError("hier: the group lies inside one part of every level (e.g. one tray); use direct")
-    levels = levels if multilevel else _two_level(G, levels)
-    nbl = m * c
-    segs = hier_all_gather_segs(G, size, levels, _table(nbl, symbolic, G.shape[0]), nbl, intra, inter, c)
-    return _sched("all_gather", "hier", group, size, segs, nbl, symbolic,
-                  {"chunks": c, "intra": intra, "inter": inter, "multilevel": bool(multilevel)})
+ag_hier = _hier_pieces("all_gather", "hierarchical: all-gather across trays per local rank, then inside the tray",
+                       hier_all_gather_segs)
 
 
 # reduce-scatter -----------------------------------------------------------------------------------
@@ -1070,39 +1083,14 @@ def rs_ring(group, size, fabric, symbolic=False, chunks=1, **opts):
     return _sched("reduce_scatter", "ring", group, size, _flat_seg(_sorted(ph)), nbl, symbolic, {"chunks": c})
 
 
-@register("reduce_scatter", "hd", "recursive halving (powers of two only)")
-def rs_hd(group, size, fabric, symbolic=False, **opts):
-    _no_more(opts, "hd")
-    G = _G(group)
-    m = G.shape[1]
-    ph = hd_reduce_scatter_ph(G, size, _table(m, symbolic, G.shape[0]), m)
-    return _sched("reduce_scatter", "hd", group, size, _flat_seg(ph), m, symbolic, {})
+rs_hd = _single("reduce_scatter", "hd", "recursive halving (powers of two only)", hd_reduce_scatter_ph,
+                lambda m: m)
+rs_direct = _single("reduce_scatter", "direct", "every rank sends piece j to rank j at once",
+                    direct_reduce_scatter_ph, lambda m: m)
 
 
-@register("reduce_scatter", "direct", "every rank sends piece j to rank j at once")
-def rs_direct(group, size, fabric, symbolic=False, **opts):
-    _no_more(opts, "direct")
-    G = _G(group)
-    m = G.shape[1]
-    ph = direct_reduce_scatter_ph(G, size, _table(m, symbolic, G.shape[0]), m)
-    return _sched("reduce_scatter", "direct", group, size, _flat_seg(ph), m, symbolic, {})
-
-
-@register("reduce_scatter", "hier", "hierarchical: reduce-scatter inside the tray, then across trays")
-def rs_hier(group, size, fabric, symbolic=False, chunks=1, intra="direct", inter="ring", multilevel=False,
-        **opts):
-    _no_more(opts, "hier")
-    c = _int_opt({"chunks": chunks}, "chunks", 1)
-    G = _G(group)
-    m = G.shape[1]
-    levels = _levels(fabric, G[0])
-    if not any(_split_rows(G, ids) is not None for ids in levels):
-        raise ScheduleError("hier: the group lies inside one part of every level (e.g. one tray); use direct")
-    levels = levels if multilevel else _two_level(G, levels)
-    nbl = m * c
-    segs = hier_reduce_scatter_segs(G, size, levels, _table(nbl, symbolic, G.shape[0]), nbl, intra, inter, c)
-    return _sched("reduce_scatter", "hier", group, size, segs, nbl, symbolic,
-                  {"chunks": c, "intra": intra, "inter": inter, "multilevel": bool(multilevel)})
+rs_hier = _hier_pieces("reduce_scatter", "hierarchical: reduce-scatter inside the tray, then across trays",
+                       hier_reduce_scatter_segs)
 
 
 def _ml(coll, base, doc):
@@ -1125,22 +1113,10 @@ _ml("reduce_scatter", rs_hier, "multi-level hierarchical reduce-scatter over eve
 
 
 # all-to-all ---------------------------------------------------------------------------------------
-@register("all_to_all", "direct", "every rank sends size/n to every other rank at once")
-def a2a_direct(group, size, fabric, symbolic=False, **opts):
-    _no_more(opts, "direct")
-    G = _G(group)
-    m = G.shape[1]
-    ph = direct_all_to_all_ph(G, size, _table(m * m, symbolic, G.shape[0]), m * m)
-    return _sched("all_to_all", "direct", group, size, _flat_seg(ph), m * m, symbolic, {})
-
-
-@register("all_to_all", "pairwise", "pairwise exchange: m-1 steps, step s sends to rank r+s")
-def a2a_pairwise(group, size, fabric, symbolic=False, **opts):
-    _no_more(opts, "pairwise")
-    G = _G(group)
-    m = G.shape[1]
-    ph = pairwise_all_to_all_ph(G, size, _table(m * m, symbolic, G.shape[0]), m * m)
-    return _sched("all_to_all", "pairwise", group, size, _flat_seg(ph), m * m, symbolic, {})
+a2a_direct = _single("all_to_all", "direct", "every rank sends size/n to every other rank at once",
+                     direct_all_to_all_ph, lambda m: m * m)
+a2a_pairwise = _single("all_to_all", "pairwise", "pairwise exchange: m-1 steps, step s sends to rank r+s",
+                       pairwise_all_to_all_ph, lambda m: m * m)
 
 
 @register("all_to_all", "hier", "two-level: aggregate inside the tray, then exchange across trays per rank")
@@ -1148,9 +1124,7 @@ def a2a_hier(group, size, fabric, symbolic=False, **opts):
     _no_more(opts, "hier")
     G = _G(group)
     m = G.shape[1]
-    levels = _levels(fabric, G[0])
-    if not any(_split_rows(G, ids) is not None for ids in levels):
-        raise ScheduleError("hier: the group lies inside one part of every level (e.g. one tray); use direct")
+    levels = _hier_levels(fabric, G)
     segs = hier_all_to_all_segs(G, size, levels, _table(m * m, symbolic, G.shape[0]), m * m)
     return _sched("all_to_all", "hier", group, size, segs, m * m, symbolic, {})
 
