@@ -14,7 +14,8 @@ all_reduce hd       2(p-1)/p * S/B + 2 log2(p) * alpha [+ 2(S/B + alpha) if n !=
 all_reduce direct   2(n-1)/n * S/B + 2 alpha                      (two-shot)
 all_reduce oneshot  (n-1) * S/B + alpha
 all_reduce dbt      sum over pipeline slots of (busiest port's chunks) * S/(2cB) + alpha
-all_reduce inr      (2L + c - 1) * (S/(k c B) + alpha_hop)       (L switch levels, k slices)
+all_reduce inr      (2L + c - 1) * (S/(k c B) + alpha_hop)       (L switch levels, k slices; switch reduction
+                    rate R < B: (L + c - 1)(S/(k c R) + alpha) + L (S/(k c B) + alpha))
 all_gather ring     (n-1)/n * S/B + (n - 2 + c) * alpha
 all_gather rd       (n-1)/n * S/B + ceil(log2 n) * alpha
 all_gather direct   (n-1)/n * S/B + alpha
@@ -94,13 +95,17 @@ def _port_slots(n: int, trees: list[np.ndarray], up: bool, down: bool, chunks: i
 
 
 def all_reduce(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
-               chunks: int = 1, levels: int = 1, slices: int = 1) -> float:
+               chunks: int = 1, levels: int = 1, slices: int = 1,
+               reduction_bandwidth: float | None = None) -> float:
     """Alpha-beta time of an all-reduce, s (see the module table).
 
     Args:
         n: ranks. size: bytes per rank's buffer. bandwidth: bytes/s. latency: alpha, s per step.
         algorithm: ring, bidir, hd, direct, oneshot, dbt, inr. chunks: pipelining chunks (ring, dbt, inr).
         levels, slices: switch levels and data slices of the in-network reduction tree (inr).
+        reduction_bandwidth: inr only: bytes/s at which a switch reduces one child's slice stream (per
+            attached edge; None = line rate). The L + c - 1 pipeline slots that carry a chunk upwards run
+            at min(bandwidth, reduction_bandwidth); the last L slots (down only) at bandwidth.
     """
     _check(n, size, bandwidth, latency, chunks)
     S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
@@ -124,40 +129,41 @@ def all_reduce(n: int, size: float, bandwidth: float, latency: float = 0.0, algo
         loads = _port_slots(n, list(double_btree(n)), True, True, c)
         return float(np.sum(loads * (S / (2 * c * B)) + a))
     if algorithm == "inr":
-        return (2 * levels + c - 1) * (S / (slices * c * B) + a)
+        if reduction_bandwidth is None or reduction_bandwidth >= B:
+            return (2 * levels + c - 1) * (S / (slices * c * B) + a)
+        if not reduction_bandwidth > 0:
+            raise ScheduleError(f"reduction_bandwidth: must be > 0 bytes/s or None, got {reduction_bandwidth!r}")
+        R = float(reduction_bandwidth)
+        return (levels + c - 1) * (S / (slices * c * R) + a) + levels * (S / (slices * c * B) + a)
     raise _unknown("all_reduce", algorithm, ["ring", "bidir", "hd", "direct", "oneshot", "dbt", "inr"])
 
 
 def all_gather(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
                chunks: int = 1) -> float:
     """Alpha-beta time of an all-gather of ``size`` gathered bytes, s."""
-    _check(n, size, bandwidth, latency, chunks)
-    S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
-    if n == 1:
-        return 0.0
-    if algorithm == "ring":
-        return (n - 1) / n * S / B + (n - 2 + c) * a
-    if algorithm == "rd":
-        return (n - 1) / n * S / B + math.ceil(math.log2(n)) * a
-    if algorithm == "direct":
-        return (n - 1) / n * S / B + a
-    raise _unknown("all_gather", algorithm, ["ring", "rd", "direct"])
+    return _pieces("all_gather", "rd", lambda n: math.ceil(math.log2(n)), n, size, bandwidth, latency, algorithm,
+                   chunks)
 
 
 def reduce_scatter(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
                    chunks: int = 1) -> float:
     """Alpha-beta time of a reduce-scatter of ``size`` input bytes per rank, s."""
+    return _pieces("reduce_scatter", "hd", math.log2, n, size, bandwidth, latency, algorithm, chunks)
+
+
+def _pieces(coll, log_name, log_steps, n, size, bandwidth, latency, algorithm, chunks):
+    """All-gather and reduce-scatter: each rank moves (n-1)/n of ``size``; only the step counts differ."""
     _check(n, size, bandwidth, latency, chunks)
     S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
     if n == 1:
         return 0.0
     if algorithm == "ring":
         return (n - 1) / n * S / B + (n - 2 + c) * a
-    if algorithm == "hd":
-        return (n - 1) / n * S / B + math.log2(n) * a
+    if algorithm == log_name:
+        return (n - 1) / n * S / B + log_steps(n) * a
     if algorithm == "direct":
         return (n - 1) / n * S / B + a
-    raise _unknown("reduce_scatter", algorithm, ["ring", "hd", "direct"])
+    raise _unknown(coll, algorithm, ["ring", log_name, "direct"])
 
 
 def all_to_all(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "direct") -> float:
