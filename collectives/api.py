@@ -8,7 +8,9 @@ with factor 2(n-1)/n for all-reduce, (n-1)/n for all-gather, reduce-scatter and 
 
 from __future__ import annotations
 
+import copy
 import inspect
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -317,6 +319,46 @@ def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: st
     return times, total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
 
 
+_RED_VIEWS: weakref.WeakKeyDictionary[Fabric, Fabric] = weakref.WeakKeyDictionary()
+
+
+def _reduction_caps(fab: Fabric) -> np.ndarray | None:
+    """Per-edge reduction rate (bytes/s) of edges into switches whose node attribute ``reduction_bandwidth``
+    is set (in-network reduction throughput per attached edge), inf elsewhere; None if no switch sets it."""
+    nd = fab.node_data
+    rate = np.full(fab.n_nodes, np.inf)
+    found = False
+    for i in range(fab.n_chips, fab.n_nodes):
+        r = nd[fab.nodes[i]].get("reduction_bandwidth")
+        if r is not None:
+            rate[i] = float(r)
+            found = True
+    return rate[fab.edge_dst] if found else None
+
+
+def _fab_for(fab: Fabric, schedules: Sequence[Schedule]) -> Fabric:
+    """The fabric an in-network reduction runs on: edges into a reducing switch carry at most the switch's
+    ``reduction_bandwidth`` (the reduction engine's rate per attached edge; SwitchSpec.reduction_bandwidth).
+
+    Modelled as the capacity of the child -> switch edges, which in an ``inr`` schedule carry only the
+    reduction's operands; other collectives run concurrently with it in :func:`run` see the same cap on
+    those edges (a documented approximation). Fabrics without the attribute are returned unchanged.
+    """
+    if not any(s.algorithm == "inr" for s in schedules):
+        return fab
+    view = _RED_VIEWS.get(fab)
+    if view is None:
+        caps = _reduction_caps(fab)
+        if caps is None:
+            view = fab
+        else:
+            view = copy.copy(fab)  # shares the graph, routers and cached arrays; only capacities differ
+            view.edge_capacity = np.minimum(fab.edge_capacity, caps)
+            view.edge_efficiency = view.edge_capacity / fab.edge_bandwidth
+        _RED_VIEWS[fab] = view
+    return view
+
+
 def _uniform_a2a(s: Schedule, fab: Fabric) -> bool:
     """A direct all-to-all over every chip of the fabric (one uniform step)."""
     return (s.collective == "all_to_all" and s.algorithm == "direct" and s.rows is None
@@ -384,12 +426,12 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
                     continue
                 mf = _max_step_flows(sch)
                 if whole_a2a:
-                    cands.append((_bound(sch, fab, overhead, rbw), label, sch))
+                    cands.append((_bound(sch, _fab_for(fab, [sch]), overhead, rbw), label, sch))
                     continue
                 if mf > AUTO_MAX_STEP_FLOWS:
                     candidates[label] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
                     continue
-                cands.append((_bound(sch, fab, overhead, rbw, cheap=True), label, sch))
+                cands.append((_bound(sch, _fab_for(fab, [sch]), overhead, rbw, cheap=True), label, sch))
         if not cands:
             raise ScheduleError(f"auto: no algorithm applies to {collective} on this group: {candidates}")
         cands.sort(key=lambda t: t[0])
@@ -399,18 +441,18 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
                 candidates[name] = f"pruned: bound {b:.6g} s >= best {best[0]:.6g} s"
                 continue
             md = _choose_mode([sch], mode, overhead, rbw)
-            times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
+            times, total, ls = _simulate(_fab_for(fab, [sch]), [sch], md, routing, seed, overhead, rbw, stats=stats)
             candidates[name] = total
             if best is None or total < best[0]:
                 best = (total, name, sch, md, ls)
         total, _label, sch, md, ls = best
-        return CollectiveResult(collective, sch.algorithm, S, len(G), total, _bound(sch, fab, overhead, rbw), sch,
+        return CollectiveResult(collective, sch.algorithm, S, len(G), total, _bound(sch, _fab_for(fab, [sch]), overhead, rbw), sch,
                                 ls, md, candidates)
     fn = _lookup(collective, algorithm)
     sch = fn(G, S, fab, **opts)
     md = _choose_mode([sch], mode, overhead, rbw)
-    times, total, ls = _simulate(fab, [sch], md, routing, seed, overhead, rbw, stats=stats)
-    return CollectiveResult(collective, algorithm, S, len(G), total, _bound(sch, fab, overhead, rbw), sch, ls, md,
+    times, total, ls = _simulate(_fab_for(fab, [sch]), [sch], md, routing, seed, overhead, rbw, stats=stats)
+    return CollectiveResult(collective, algorithm, S, len(G), total, _bound(sch, _fab_for(fab, [sch]), overhead, rbw), sch, ls, md,
                             candidates)
 
 
@@ -589,7 +631,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
         for i in idx:
             algo_of[i] = algo
     md = _choose_mode(schedules, mode, overhead, rbw)
-    times, total, ls = _simulate(fabric, schedules, md, routing, seed, overhead, rbw)
+    times, total, ls = _simulate(_fab_for(fabric, schedules), schedules, md, routing, seed, overhead, rbw)
     out: list[CollectiveResult | None] = [None] * len(ops)
     for sch, idx, t in zip(schedules, members, times):
         b = None
@@ -597,7 +639,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
             if b is None:
                 one = _compile(sch.collective, sch.algorithm, prepared[i][1], sch.size, fabric,
                                dict(_accepted(ALGORITHMS[(sch.collective, sch.algorithm)], ops[i].opts)))
-                b = _bound(one, fabric, overhead, rbw)
+                b = _bound(one, _fab_for(fabric, [one]), overhead, rbw)
             out[i] = CollectiveResult(sch.collective, sch.algorithm, sch.size, len(prepared[i][1]), t, b, sch, ls,
                                       md)
     return out  # type: ignore[return-value]

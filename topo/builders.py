@@ -331,6 +331,7 @@ def switch(
     efficiency: Any = 1.0,
     in_network_reduction: bool = False,
     name: str = "switch",
+    reduction_bandwidth: Any = None,
 ) -> Fabric:
     """A single-tier switched domain (NVSwitch-like): every chip links to each of ``planes`` switches.
 
@@ -338,6 +339,10 @@ def switch(
     chip) is split evenly over the planes, one merged edge per chip and plane. ``switch_radix`` (ports per
     switch) is checked against ``chips x ceil(ports / planes)``. ``tray_size`` groups chips into trays for
     ``Fabric.levels()`` (e.g. 4 GPUs per GB200 compute tray) without adding links.
+    ``reduction_bandwidth`` (bytes/s per chip per direction, summed over the planes like ``bandwidth``;
+    None = line rate) is the rate at which the switches reduce one chip's data in an in-network
+    reduction (NVLS): each switch gets the node attribute ``reduction_bandwidth`` = it / ``planes``
+    (bytes/s per attached chip), which caps the chip -> switch flows of collectives' ``inr``.
     """
     c = resolve_chip(chip, "h100-sxm")
     N = as_int("chips", chips)
@@ -358,6 +363,10 @@ def switch(
     swlat = as_quantity("switch_latency", switch_latency, "time", positive=False)
     eff = as_fraction("efficiency", efficiency)
     inr = as_bool("in_network_reduction", in_network_reduction)
+    red = None if reduction_bandwidth is None else as_quantity("reduction_bandwidth", reduction_bandwidth,
+                                                               "bandwidth")
+    if red is not None and not inr:
+        raise SpecError("reduction_bandwidth: set only with in_network_reduction: true (the switches must reduce)")
     if switch_radix is not None:
         R = as_int("switch_radix", switch_radix, 2)
         per = math.ceil(n_ports / P) if n_ports else 1
@@ -371,6 +380,8 @@ def switch(
     ids, attrs = _chip_nodes(N, ranks // T, False)
     ga.add_nodes(ids, attrs)
     radix_attr = {} if switch_radix is None else {"radix": int(switch_radix)}
+    if red is not None:
+        radix_attr["reduction_bandwidth"] = red / P
     sw0 = ga.add_nodes([f"sw{p}" for p in range(P)],
                        [{"kind": "switch", "tier": 1, "plane": p, "index": 0, "in_network_reduction": inr,
                          **radix_attr} for p in range(P)])
@@ -383,6 +394,7 @@ def switch(
     up_ids, dn_ids = ga.add_links(cc, sw0 + pp, total / P, lat, lat + swlat, eff, links)
     meta = {"builder": "switch", "chips": N, "planes": P, "bandwidth": total, "tray_size": T,
             "link_latency": lat, "switch_latency": swlat, "in_network_reduction": inr,
+            "reduction_bandwidth": red,
             "levels": ["tray"], "switch_radix": switch_radix, "representative_chips": [0]}
     fab = ga.build(name, c, meta)
     fab.router = SwitchRouter(ga.final(up_ids).reshape(N, P), ga.final(dn_ids).reshape(N, P))

@@ -183,12 +183,17 @@ SWITCHES: dict[str, SwitchSpec] = {
     "eth-25.6t-64x400g": SwitchSpec(radix=64, port_bandwidth=50e9, latency=600e-9, name="25.6T Ethernet 64x400G"),
     # NVSwitch gen 3 (DGX H100): 64 NVLink 4 ports of 25 GB/s per direction, NVLink SHARP in-network reduction.
     # ASSUMPTION: ~100 ns of switch latency (NVIDIA does not publish port-to-port latency).
+    # Reduction rate calibrated, not published: NVLS all-reduce on 8 x H100 peaks at algbw ~275 GB/s per GPU
+    # (NCCL maintainer, github.com/NVIDIA/nccl-tests/issues/212) over 18 NVLink ports: 275/18 = 15.3 GB/s per port.
     "nvswitch3": SwitchSpec(radix=64, port_bandwidth=25e9, latency=100e-9, in_network_reduction=True,
-                            name="NVSwitch gen3"),
+                            name="NVSwitch gen3", reduction_bandwidth=275e9 / 18),
     # NVSwitch gen 4 (GB200 NVL72 switch tray chip): 72 NVLink 5 ports of 50 GB/s per direction, SHARP.
+    # ASSUMPTION: 100 ns latency as gen 3. Reduction rate calibrated: a 72-GPU all_reduce_perf on GB200 NVL72
+    # peaks at algbw ~425 GB/s (github.com/coreweave/nccl-tests pull 43), over 18 ports: 23.6 GB/s per port.
     "nvswitch4": SwitchSpec(radix=72, port_bandwidth=50e9, latency=100e-9, in_network_reduction=True,
-                            name="NVSwitch gen4"),
-    # InfiniBand NDR (Quantum-2 class): 64 x 400 Gb/s, SHARPv3 in-network reduction. ASSUMPTION: 200 ns.
+                            name="NVSwitch gen4", reduction_bandwidth=425e9 / 18),
+    # InfiniBand NDR (Quantum-2 class): 64 x 400 Gb/s, SHARPv3 in-network reduction. ASSUMPTION: 200 ns;
+    # ASSUMPTION: SHARP reduces at line rate (reduction_bandwidth None; no public per-port figure used).
     "ib-ndr-64x400g": SwitchSpec(radix=64, port_bandwidth=50e9, latency=200e-9, in_network_reduction=True,
                                  name="InfiniBand NDR 64x400G"),
 }

@@ -144,6 +144,11 @@ class SwitchSpec:
         latency: port-to-port latency, seconds (added to each link leaving the switch by builders).
         in_network_reduction: whether the switch can reduce (SHARP / NVLS style).
         name: e.g. ``"51.2T Ethernet"``.
+        reduction_bandwidth: bytes/s per port per direction at which the switch folds the stream arriving
+            on one port into an in-network reduction (SHARP / NVLS engine throughput as seen by one port);
+            ``None`` = line rate (the reduction keeps up with the links). Collectives' ``inr`` caps each
+            child -> switch reduction flow at this rate (builders carry it as the switch node attribute
+            ``reduction_bandwidth``, per attached edge).
     """
 
     radix: int
@@ -151,9 +156,12 @@ class SwitchSpec:
     latency: float = 0.0
     in_network_reduction: bool = False
     name: str = "switch"
+    reduction_bandwidth: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.radix, int) or self.radix < 2:
             raise SpecError(f"SwitchSpec.radix: must be an integer >= 2, got {self.radix!r}")
         _require_positive(self, "port_bandwidth", self.port_bandwidth)
         _require_positive(self, "latency", self.latency, allow_zero=True)
+        if self.reduction_bandwidth is not None:
+            _require_positive(self, "reduction_bandwidth", self.reduction_bandwidth)
