@@ -165,14 +165,19 @@ def _int(v: Any, field_: str) -> int:
     return int(v)
 
 
+def _no_unknown(d: dict, valid, prefix: str) -> None:
+    """Raise on the first (sorted) key of ``d`` not in ``valid``, named as ``prefix + key``."""
+    unknown = set(d) - set(valid)
+    if unknown:
+        k = sorted(map(str, unknown))[0]
+        raise SpecError(f"{prefix}{k}: unknown key; valid keys: {', '.join(sorted(valid))}")
+
+
 def _pool(d: Any, i: int) -> PoolSpec:
     where = f"pools[{i}]"
     if not isinstance(d, dict):
         raise SpecError(f"{where}: must be a mapping of pool keys, got {type(d).__name__}")
-    unknown = set(d) - _POOL_KEYS
-    if unknown:
-        k = sorted(map(str, unknown))[0]
-        raise SpecError(f"{where}.{k}: unknown key; valid keys: {', '.join(sorted(_POOL_KEYS))}")
+    _no_unknown(d, _POOL_KEYS, f"{where}.")
     if "name" not in d:
         raise SpecError(f"{where}.name: missing; every pool needs a name")
     name = str(d["name"])
@@ -221,10 +226,7 @@ def fleet_from_dict(d: Any, name: str = "fleet") -> FleetSpec:
     """Build a :class:`FleetSpec` from a parsed YAML mapping (keys as in the module docstring)."""
     if not isinstance(d, dict):
         raise SpecError(f"fleet {name!r}: top level must be a mapping with a 'pools' list")
-    unknown = set(d) - _TOP_KEYS
-    if unknown:
-        k = sorted(map(str, unknown))[0]
-        raise SpecError(f"fleet {name!r}: {k}: unknown key; valid keys: {', '.join(sorted(_TOP_KEYS))}")
+    _no_unknown(d, _TOP_KEYS, f"fleet {name!r}: ")
     name = str(d.get("name", name))
     pools = d.get("pools")
     if not isinstance(pools, list) or not pools:
@@ -232,10 +234,7 @@ def fleet_from_dict(d: Any, name: str = "fleet") -> FleetSpec:
     kv = d.get("kv_network") or {}
     if not isinstance(kv, dict):
         raise SpecError(f"fleet {name!r}: kv_network: must be a mapping of {', '.join(sorted(_KV_KEYS))}")
-    unknown = set(kv) - _KV_KEYS
-    if unknown:
-        k = sorted(map(str, unknown))[0]
-        raise SpecError(f"fleet {name!r}: kv_network.{k}: unknown key; valid keys: {', '.join(sorted(_KV_KEYS))}")
+    _no_unknown(kv, _KV_KEYS, f"fleet {name!r}: kv_network.")
     kvkw: dict[str, Any] = {}
     if "bandwidth" in kv:
         kvkw["bandwidth"] = parse_positive(kv["bandwidth"], "bandwidth", "kv_network.bandwidth")

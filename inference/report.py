@@ -176,13 +176,7 @@ def _suggest(dep: Deployment, batch: int, prompt: int, output: int, kw: dict) ->
             except Exception:  # noqa: BLE001 - an infeasible candidate just is not suggested
                 pass
         tp *= 2
-    lo, hi = 0, batch
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if dep.memory(mid, prompt, output)["fits"]:
-            lo = mid
-        else:
-            hi = mid - 1
+    lo = max_batch(dep, prompt, output, limit=batch)
     hints.append(f"largest batch that fits at tp={dep.tp}: {lo}" if lo else
                  f"no batch fits at tp={dep.tp} (weights alone exceed HBM)")
     return "; ".join(hints)
