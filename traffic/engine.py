@@ -4,9 +4,11 @@ Model (issue 3, a contract):
 - a flow is *ready* at max(start, arrival of every flow it depends on);
 - from then on it sends at its max-min fair rate among the flows sending at that instant, recomputed at
   every event (a flow becoming ready, a flow's last byte leaving); between events rates are constant;
-- its *arrival* is the time its last byte is sent plus its path latency (cut-through fluid); with ECMP
-  the flow is sent as equal parts over its equal-cost paths, each part at the same share of the flow's
-  rate, and it arrives when its last part does (the largest path latency);
+- its *arrival* is the time its last byte is sent plus its path latency (cut-through fluid); with
+  ``routing="ecmp"`` the flow is sent as equal parts over its equal-cost paths, each part at the same
+  share of the flow's rate, and it arrives when its last part does (the largest path latency); with
+  ``routing="ecmp-subflows"`` the parts are independent sub-flows of ``size / k`` bytes, each with its own
+  max-min rate, and the flow arrives at the max over its parts of (last byte + that part's latency);
 - a 0-byte flow arrives after its path latency; a flow whose src equals dst arrives when ready.
 """
 
@@ -32,7 +34,7 @@ from .maxmin import (
     _components,
     _solve,
 )
-from .routing import Problem, build_problem, check_sizes
+from .routing import Parts, Problem, build_part_problem, build_problem, check_routing, check_sizes
 from .structure import structured_problem
 
 #: two finish times closer than this (relative) are one event
@@ -386,7 +388,9 @@ def simulate_arrays(
         size: bytes per flow (array or scalar), >= 0.
         start: earliest start per flow, s (default 0).
         dep_ptr, dep_idx: dependencies as CSR: flow ``i`` waits for flows ``dep_idx[dep_ptr[i]:dep_ptr[i+1]]``.
-        routing: ``"ecmp"`` (even split over the equal-cost paths) or ``"hash"`` (one path per flow).
+        routing: ``"ecmp"`` (even spray over the equal-cost paths, parts keep pace: one rate per flow),
+            ``"ecmp-subflows"`` (one independent sub-flow of ``size / k`` per equal-cost path, each with its
+            own max-min rate; the flow arrives when its last part does) or ``"hash"`` (one path per flow).
         seed: seed of the hash routing.
         paths: optional per-flow explicit node paths (``None`` entries are routed).
         method: max-min solver, ``"auto"`` / ``"numba"`` / ``"numpy"``.
@@ -417,6 +421,9 @@ def simulate_arrays(
         _check_deps(n, dep_ptr, dep_idx)
     if paths is not None and len(paths) != n:
         raise ScheduleError(f"paths: expected one entry (or None) per flow ({n}), got {len(paths)}")
+    check_routing(routing)
+    if routing == "ecmp-subflows":
+        return _simulate_parts(fabric, src, dst, size, start, dep_ptr, dep_idx, paths, method)
     p = structured_problem(fabric, src, dst, routing, seed) if paths is None else None
     if p is None:
         p = build_problem(fabric, src, dst, routing, seed, paths)
@@ -425,6 +432,59 @@ def simulate_arrays(
     else:
         out = run_problem(p, size, start, dep_ptr, dep_idx, method=method)
     return _result(fabric, p, size, out)
+
+
+def _simulate_parts(fabric, src, dst, size, start, dep_ptr, dep_idx, paths, method) -> SimResult:
+    """``routing="ecmp-subflows"``: every flow is ``k`` independent parts of ``size / k`` bytes, one per
+    equal-cost path. Without dependencies the parts are simply flows. With dependencies two instant
+    (0-byte, link-free) nodes per flow keep the dependency graph linear in size: a *gate* that waits for
+    the flow's start and its dependencies' *joins*, and a *join* that waits for all of the flow's parts;
+    every part waits for its flow's gate. A flow is ready when its gate is, and arrives when its join does
+    (the max over its parts of last byte + that part's path latency)."""
+    parts: Parts = build_part_problem(fabric, src, dst, paths)
+    q, owner = parts.problem, parts.owner
+    n, n_parts = len(src), len(owner)
+    psize = size[owner] * parts.share
+    pstart = start[owner]
+    if dep_ptr is None:
+        if HAVE_NUMBA and method != "numpy":
+            out = run_batch(q, psize, pstart)
+        else:
+            out = run_problem(q, psize, pstart, method=method)
+        arrival = parts.per_flow_max(out.arrival)
+        finish = parts.per_flow_max(out.finish)
+        ready = start.copy()
+        part_out = out
+    else:
+        # nodes: parts 0..P-1, gates P..P+n-1, joins P+n..P+2n-1
+        gate0, join0 = n_parts, n_parts + n
+        empty = np.full(2 * n, q.indptr[-1], dtype=np.int64)
+        x = Problem(np.concatenate([q.indptr, empty]), q.indices, q.data, q.col_cap,
+                    np.concatenate([q.lat, np.zeros(2 * n)]), q.edge_col, q.edge_scale)
+        lens = np.concatenate([np.ones(n_parts, np.int64), np.diff(dep_ptr), np.diff(parts.ptr)])
+        xptr = np.zeros(n_parts + 2 * n + 1, dtype=np.int64)
+        np.cumsum(lens, out=xptr[1:])
+        xidx = np.concatenate([gate0 + owner, join0 + dep_idx, np.arange(n_parts, dtype=np.int64)])
+        xsize = np.concatenate([psize, np.zeros(2 * n)])
+        xstart = np.concatenate([pstart, start, np.zeros(n)])
+        out = run_problem(x, xsize, xstart, xptr, xidx, method=method)
+        arrival = out.arrival[join0:]
+        ready = out.ready[gate0:join0]
+        finish = parts.per_flow_max(out.finish[:n_parts])
+        part_out = out
+    cb = col_bytes(q, psize)
+    return SimResult(
+        arrival=arrival,
+        ready=ready,
+        finish=finish,
+        makespan=float(arrival.max()) if n else 0.0,
+        link_bytes=q.edge_values(cb),
+        link_busy=q.edge_values(part_out.col_busy, scaled=False),
+        link_peak=q.edge_values(part_out.col_peak, scaled=False),
+        capacity=fabric.edge_capacity.astype(np.float64),
+        events=part_out.events,
+        meta={"parts": n_parts},
+    )
 
 
 def _result(fabric: Fabric, p: Problem, size: np.ndarray, out: _Out, weight=None) -> SimResult:

@@ -89,7 +89,7 @@ def run_pattern(
         size: bytes per flow; ``spread`` in [0, 1] draws sizes uniformly in size x [1 - spread, 1 + spread]
             (seeded by ``seed``).
         seed: seeds the permutation, the sizes and the hash routing.
-        routing: ``"ecmp"`` or ``"hash"``.
+        routing: ``"ecmp"``, ``"ecmp-subflows"`` or ``"hash"``.
         k: senders of ``incast`` (default all other chips).
     """
     n = fabric.n_chips

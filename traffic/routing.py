@@ -27,7 +27,9 @@ import scipy.sparse as sp
 
 from topo import CapacityError, Fabric, RoutingError, ScheduleError
 
-ROUTINGS = ("ecmp", "hash")
+#: routings without an explicit path: even spray (one rate per flow), independent sub-flows per path, one
+#: hashed path (see docs/engine.md)
+ROUTINGS = ("ecmp", "ecmp-subflows", "hash")
 _EDGE_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -194,8 +196,9 @@ def build_edge_problem(
     paths: Sequence | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(indptr, indices, data, lat) over the fabric's edges for flows src -> dst (node indices)."""
-    if routing not in ROUTINGS:
-        raise RoutingError(f"routing={routing!r}: use one of {', '.join(ROUTINGS)}")
+    check_routing(routing)
+    if routing == "ecmp-subflows":
+        raise RoutingError("routing='ecmp-subflows' has one row per path: use build_part_problem")
     n = len(src)
     explicit = np.zeros(n, dtype=bool)
     if paths is not None:
@@ -231,6 +234,100 @@ def build_edge_problem(
     indices = np.concatenate(parts_idx) if n else np.zeros(0, np.int64)
     data = np.concatenate(parts_val) if n else np.zeros(0)
     return indptr, indices.astype(np.int64), data.astype(np.float64), lat
+
+
+def check_routing(routing: str) -> None:
+    """Raise a RoutingError naming the valid values unless ``routing`` is one of :data:`ROUTINGS`."""
+    if routing not in ROUTINGS:
+        raise RoutingError(f"routing={routing!r}: use one of {', '.join(ROUTINGS)}")
+
+
+@dataclass
+class Parts:
+    """Flows expanded to parts (``routing="ecmp-subflows"``): one row of ``problem`` per equal-cost path.
+
+    Parts of flow ``i`` are rows ``ptr[i]:ptr[i+1]`` (contiguous, in flow order); ``owner[j]`` is the flow
+    of part ``j`` and ``share[j]`` its fraction of the flow's bytes (``1/k`` for a ``k``-path flow).
+    """
+
+    problem: Problem
+    ptr: np.ndarray
+    owner: np.ndarray
+    share: np.ndarray
+
+    def per_flow_max(self, part_values: np.ndarray) -> np.ndarray:
+        """Max over each flow's parts (every flow has at least one part)."""
+        if len(self.ptr) <= 1:
+            return np.zeros(0)
+        return np.maximum.reduceat(part_values, self.ptr[:-1])
+
+
+def build_part_problem(
+    fab: Fabric,
+    src: np.ndarray,
+    dst: np.ndarray,
+    paths: Sequence | None = None,
+    merge: bool = True,
+) -> Parts:
+    """Split every flow into independent sub-flows, one per equal-cost path (an explicit path is one part).
+
+    Each part is a row with weight 1 on every edge of its path (twice if the path crosses it twice) and
+    its own path latency; rows are built from the router's two-level CSR with array operations only.
+    """
+    n = len(src)
+    explicit = np.zeros(n, dtype=bool)
+    if paths is not None:
+        explicit = np.asarray([p is not None for p in paths], dtype=bool)
+    auto = np.flatnonzero(~explicit)
+    owners, lens, edges = [], [], []
+    if len(auto):
+        r = fab.routes(src[auto], dst[auto])
+        if r.n_pairs != len(auto):
+            raise RoutingError(f"router returned {r.n_pairs} routes for {len(auto)} pairs")
+        counts = r.path_counts()
+        if (counts < 1).any():
+            i = int(auto[np.flatnonzero(counts < 1)[0]])
+            raise RoutingError(f"flow {i}: no route from node {int(src[i])} to node {int(dst[i])}")
+        owners.append(np.repeat(auto, counts))
+        lens.append(r.path_lengths())
+        edges.append(r.path_edges)
+    ex_rows = np.flatnonzero(explicit)
+    if len(ex_rows):
+        ex = _path_incidence(fab, paths, ex_rows, src, dst)
+        owners.append(ex_rows)
+        lens.append(np.asarray([len(e) for e in ex], dtype=np.int64))
+        edges.append(np.concatenate(ex).astype(np.int64))
+    owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+    plen = np.concatenate(lens) if lens else np.zeros(0, np.int64)
+    pedges = np.concatenate(edges) if edges else np.zeros(0, np.int64)
+    if len(owners) > 1:  # interleave routed and explicit parts back into flow order
+        eptr = np.zeros(len(plen) + 1, dtype=np.int64)
+        np.cumsum(plen, out=eptr[1:])
+        order = np.argsort(owner, kind="stable")
+        pos, _ = _gather_ranges(eptr, order)
+        owner, plen, pedges = owner[order], plen[order], pedges[pos]
+    n_parts = len(owner)
+    k = np.bincount(owner, minlength=n)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(k, out=ptr[1:])
+    rows = np.repeat(np.arange(n_parts, dtype=np.int64), plen)
+    m = sp.csr_matrix((np.ones(len(pedges)), (rows, pedges)), shape=(n_parts, fab.n_edges))
+    m.sum_duplicates()
+    indptr, indices, data = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
+    csum = np.concatenate([[0.0], np.cumsum(fab.edge_latency[pedges])])
+    eptr = np.zeros(n_parts + 1, dtype=np.int64)
+    np.cumsum(plen, out=eptr[1:])
+    lat = csum[eptr[1:]] - csum[eptr[:-1]]
+    cap = fab.edge_capacity
+    if merge:
+        indptr, indices, data, col_cap, col_of = merge_identical_columns(indptr, indices, data, n_parts, cap)
+    else:
+        col_of = np.arange(fab.n_edges, dtype=np.int64)
+        col_cap = cap.astype(np.float64)
+    p = Problem(indptr, indices, data, col_cap, lat, col_of, np.ones(fab.n_edges))
+    check_capacity(fab, p, owner)
+    share = 1.0 / k[owner] if n_parts else np.zeros(0)
+    return Parts(p, ptr, owner, share)
 
 
 def _hash_with_index(fab, src, dst, index, seed, chunk: int = 1024):
@@ -337,8 +434,9 @@ def build_problem(
     return p
 
 
-def check_capacity(fab: Fabric, p: Problem) -> None:
-    """A zero-capacity (or non-finite) link on a used path is a CapacityError naming flow and link."""
+def check_capacity(fab: Fabric, p: Problem, owner: np.ndarray | None = None) -> None:
+    """A zero-capacity (or non-finite) link on a used path is a CapacityError naming flow and link
+    (``owner`` maps rows to flows when rows are parts of flows)."""
     if p.n_cols == 0:
         return
     bad_col = ~(p.col_cap > 0) | ~np.isfinite(p.col_cap)
@@ -347,6 +445,8 @@ def check_capacity(fab: Fabric, p: Problem) -> None:
     hit = bad_col[p.indices]
     k = int(np.flatnonzero(hit)[0])
     flow = int(np.searchsorted(p.indptr, k, side="right") - 1)
+    if owner is not None:
+        flow = int(owner[flow])
     col = int(p.indices[k])
     e = int(np.flatnonzero(p.edge_col == col)[0]) if (p.edge_col == col).any() else col
     u, v = fab.nodes[fab.edge_src[e]], fab.nodes[fab.edge_dst[e]]

@@ -24,7 +24,7 @@ import numpy as np
 from topo import Fabric, ScheduleError
 
 from .engine import HAVE_NUMBA, col_bytes, run_batch, run_problem
-from .routing import Problem, _projections, build_problem, check_sizes
+from .routing import Problem, _projections, build_part_problem, build_problem, check_routing, check_sizes
 
 #: steps with more flows than this are not aggregated nor memoised by content (hashing would dominate)
 AGGREGATE_MAX_FLOWS = 1_000_000
@@ -160,8 +160,12 @@ def solve_step(
             return _pack(p, sz, mult, out, info)
     elif grouping != "none":
         raise ScheduleError(f"grouping={grouping!r}: use 'none' or 'structure'")
-    p = _build(fabric, src, dst, routing, seed)
-    if len(src) <= AGGREGATE_MAX_FLOWS:
+    if routing == "ecmp-subflows":  # one independent flow of size / k per equal-cost path
+        parts = build_part_problem(fabric, src, dst)
+        p, size = parts.problem, size[parts.owner] * parts.share
+    else:
+        p = _build(fabric, src, dst, routing, seed)
+    if p.n_flows <= AGGREGATE_MAX_FLOWS:
         q, sz, mult, _ = aggregate_rows(p, size)
     else:  # structural rows of distinct pairs rarely coincide; aggregation would cost more than it saves
         q, sz, mult = p, size, None
@@ -208,7 +212,7 @@ def simulate_steps(
     Args:
         fabric: the :class:`topo.Fabric`.
         steps: sequence of :class:`Step`; arrays may hold the flows of many concurrent groups at once.
-        routing: ``"ecmp"`` or ``"hash"``.
+        routing: ``"ecmp"``, ``"ecmp-subflows"`` or ``"hash"`` (see :func:`traffic.simulate_arrays`).
         seed: hash-routing seed.
         stats: accumulate link bytes / busy time / peak utilisation (default on). A keyed step reused
             with the same arrays adds its memoised statistics; reused with different arrays (a shifted
@@ -222,6 +226,7 @@ def simulate_steps(
     Returns:
         :class:`StepResult`.
     """
+    check_routing(routing)
     n_e = fabric.n_edges
     step_times = np.zeros(len(steps))
     by_key: dict[Hashable, _Memo] = {}
