@@ -126,8 +126,10 @@ def topo_export(fabric: str, fmt: str | None, output: str, sets: tuple[str, ...]
 @click.option("--spread", default=0.0, show_default=True, type=float,
               help="unequal sizes: uniform in size x [1-spread, 1+spread]")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of permutation, sizes, hash routing")
-@click.option("--routing", default="ecmp", show_default=True, type=click.Choice(["ecmp", "hash"]),
-              help="ecmp: even split over equal-cost paths; hash: one path per flow")
+@click.option("--routing", default="ecmp", show_default=True,
+              type=click.Choice(["ecmp", "ecmp-subflows", "hash"]),
+              help="ecmp: even spray over equal-cost paths (one rate per flow); ecmp-subflows: one "
+                   "independent sub-flow per path; hash: one path per flow")
 @click.option("--k", "k", default=None, type=int, help="incast: number of senders (default all others)")
 @click.option("--top", default=5, show_default=True, type=int, help="how many hottest links to list")
 @click.option("--plot", "plot", default=None, help="write a link-utilisation heatmap (png/svg/pdf)")
@@ -279,7 +281,9 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
         knobs["compute_efficiency"] = compute_efficiency
     if memory_efficiency is not None:
         knobs["memory_efficiency"] = memory_efficiency
-    fabrics = [f.strip() for f in compare.split(",") if f.strip()] if compare else [fabric]
+    fabrics = [f.strip() for f in compare.split(",") if f.strip()] if compare is not None else [fabric]
+    if not fabrics:
+        raise ScaleupError(f"--compare: expected comma-separated fabrics, e.g. maia200,gb200-nvl72, got {compare!r}")
     reports = [estimate(model, f, tp=tp, ep=ep, pp=pp, dp=dp, batch=batch, prompt=prompt, output=output_len,
                         dtype=dtype, kv_dtype=kv_dtype, overlap=overlap, price_per_chip_hour=price, **knobs)
                for f in fabrics]

@@ -28,6 +28,13 @@ def test_traffic_all_to_all_grouped_and_hash_routing():
     assert r.exit_code == 0 and "structural classes" in r.output
     r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--pattern", "tornado", "--routing", "hash"])
     assert r.exit_code == 0 and "routing hash" in r.output
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--pattern", "tornado", "--routing",
+                                  "ecmp-subflows"])
+    assert r.exit_code == 0 and "routing ecmp-subflows" in r.output
+    e = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--pattern", "tornado"])
+    # same flows, same bytes on the wire whichever way they are split
+    sent = re.compile(r"bytes sent: ([\d\.]+) GB")
+    assert sent.search(r.output).group(1) == sent.search(e.output).group(1)
 
 
 def test_traffic_bad_input_exits_2():
