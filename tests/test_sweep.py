@@ -361,6 +361,17 @@ def test_collective_job_matches_nccl_tests_conventions(tmp_path):
     assert (df["size"] / (df["time_us"] * 1e-6) / 1e9).tolist() == pytest.approx(df["algbw_GBps"].tolist(), rel=1e-12)
     # one 8-rank group alone on a non-blocking switch: the simulation meets the alpha-beta bound
     assert df["time_over_bound"].tolist() == pytest.approx([1.0] * 4, abs=1e-6)
+    # and the time is the ring closed form, worked from the fabric's own links (B: chip 0's capacity over
+    # all planes; alpha: chip -> switch -> chip latency): AR 2(n-1)/n S/B + 2(n-1) alpha, AG (n-1)/n S/B + (n-1) alpha
+    import topo
+
+    fab = topo.load("gb200-nvl72")
+    up, down = (fab.edge_src == 0).nonzero()[0], (fab.edge_dst == 0).nonzero()[0]
+    B = float(fab.edge_capacity[up].sum())
+    alpha = float(fab.edge_latency[up[0]] + fab.edge_latency[down[0]])
+    steps = df["collective"].map({"all_reduce": 2, "all_gather": 1})
+    want_us = (steps * (7 / 8 * df["size"] / B + 7 * alpha) * 1e6).tolist()
+    assert df["time_us"].tolist() == pytest.approx(want_us, rel=1e-9)
 
 
 def test_traffic_job_ring_on_a_switch_runs_at_line_rate(tmp_path):

@@ -138,6 +138,8 @@ def test_cut_capacity_is_symmetric_on_symmetric_fabrics():
     fab = topo.load("tpu-v5p")
     a = np.arange(64) < 32
     assert cut_capacity(fab, a) == pytest.approx(cut_capacity(fab, ~a))
+    # 4x4x4 torus cut into z < 2 and z >= 2: each of the 16 z-rings crosses twice, 100 GB/s per link
+    assert cut_capacity(fab, a) == pytest.approx(2 * 16 * 100e9)
 
 
 @given(dims=st.lists(st.integers(2, 6), min_size=1, max_size=3))
