@@ -140,3 +140,22 @@ def test_switch_builder_splits_the_rate_over_planes():
     rates = [fab.node_data[s]["reduction_bandwidth"] for s in fab.switches]
     assert rates == [50e9] * 4
     assert topo.SWITCHES["nvswitch3"].reduction_bandwidth is not None
+
+
+def test_two_tier_reduction_rate_per_port():
+    """maia200-small with reducing switches at 25 GB/s per port (half the 50 GB/s line rate): 16 planes x
+    1 port x 25 GB/s = 400 GB/s of reduction per chip bounds algbw; the simulation equals the bound."""
+    try:
+        fab = topo.load("maia200-small", in_network_reduction=True, reduction_bandwidth="25GB/s")
+    except topo.ScaleupError:  # pragma: no cover - preset missing
+        pytest.skip("maia200-small preset not available")
+    m = fab.meta
+    cap = m["planes"] * m["ports_per_plane"] * 25e9
+    r = C.all_reduce(fab, 2**30, group=list(range(fab.n_chips)), algorithm="inr", chunks=64)
+    assert 0.95 * cap < r.algbw <= cap
+    assert rel(r.time, r.bound) < 1e-9
+    spine = [s for s in fab.switches if fab.node_data[s]["tier"] == 2][0]
+    assert fab.node_data[spine]["reduction_bandwidth"] == 25e9 * m["links_per_leaf_spine"]
+    free = C.all_reduce(topo.load("maia200-small", in_network_reduction=True), 2**30,
+                        group=list(range(fab.n_chips)), algorithm="inr", chunks=64)
+    assert free.algbw > 1.2 * cap

@@ -147,6 +147,7 @@ def two_tier(
     tray_forwarding: bool = False,
     in_network_reduction: bool = False,
     name: str = "two_tier",
+    reduction_bandwidth: Any = None,
 ) -> Fabric:
     """A two-tier multi-plane Ethernet scale-up fabric (Maia 200 style).
 
@@ -169,6 +170,10 @@ def two_tier(
         efficiency: fraction of line rate achieved on every link (``tray_efficiency`` for tray links).
         tray_forwarding: whether chips may relay traffic for tray peers (not used by minimal routes).
         in_network_reduction: whether the switches can reduce (sets ``Fabric.switch_can_reduce``).
+        reduction_bandwidth: bytes/s per switch port at which a switch reduces the stream arriving on it
+            (``SwitchSpec.reduction_bandwidth``; None = line rate). Leaves get the node attribute
+            ``reduction_bandwidth`` = it x ``ports_per_plane`` (per chip edge), spines it x the links
+            per leaf-spine edge; collectives' ``inr`` caps the upward reduction flows at it.
 
     Raises:
         SpecError: invalid parameters; CapacityError: ports beyond the chip's ports or the switch radix.
@@ -191,6 +196,10 @@ def two_tier(
     teff = eff if tray_efficiency is None else as_fraction("tray_efficiency", tray_efficiency)
     fwd = as_bool("tray_forwarding", tray_forwarding)
     inr = as_bool("in_network_reduction", in_network_reduction)
+    red = None if reduction_bandwidth is None else as_quantity("reduction_bandwidth", reduction_bandwidth,
+                                                               "bandwidth")
+    if red is not None and not inr:
+        raise SpecError("reduction_bandwidth: set only with in_network_reduction: true (the switches must reduce)")
     if N % T:
         raise SpecError(f"chips: {N} is not a multiple of tray_size={T}")
     if T > 1 and tp % (T - 1):
@@ -242,15 +251,17 @@ def two_tier(
     ga = GraphAssembler()
     ids, attrs = _chip_nodes(N, tray, fwd, {"leaf": leaf})
     ga.add_nodes(ids, attrs)
+    red_leaf = {} if red is None else {"reduction_bandwidth": red * ppp}
+    red_spine = {} if red is None else {"reduction_bandwidth": red * max(per_pair, 1)}
     leaf0 = ga.add_nodes(
         [f"p{p}.leaf{q}" for p in range(P) for q in range(L)],
-        [{"kind": "switch", "tier": 1, "plane": p, "index": q, "radix": R, "in_network_reduction": inr}
-         for p in range(P) for q in range(L)],
+        [{"kind": "switch", "tier": 1, "plane": p, "index": q, "radix": R, "in_network_reduction": inr,
+          **red_leaf} for p in range(P) for q in range(L)],
     )
     spine0 = ga.add_nodes(
         [f"p{p}.spine{k}" for p in range(P) for k in range(S)],
-        [{"kind": "switch", "tier": 2, "plane": p, "index": k, "radix": R, "in_network_reduction": inr}
-         for p in range(P) for k in range(S)],
+        [{"kind": "switch", "tier": 2, "plane": p, "index": k, "radix": R, "in_network_reduction": inr,
+          **red_spine} for p in range(P) for k in range(S)],
     )
     # ---- tray mesh: chip c -> peer (tray*T + j), j != c % T
     tray_edge = np.full((N, T), -1, dtype=np.int64)
@@ -279,7 +290,8 @@ def two_tier(
         "leaf_uplinks": up_ports, "chips_per_leaf": C, "leaves_per_plane": L, "spines_per_plane": S,
         "links_per_leaf_spine": per_pair, "oversubscription": down / up_ports, "link_latency": lat,
         "tray_latency": tlat, "switch_latency": swlat, "tray_forwarding": fwd,
-        "in_network_reduction": inr, "levels": ["tray", "leaf"], "max_chips": (R // per_pair) * C if S else C,
+        "in_network_reduction": inr, "reduction_bandwidth": red, "levels": ["tray", "leaf"],
+        "max_chips": (R // per_pair) * C if S else C,
         # every chip of a full leaf is equivalent to chip 0 under the fabric's symmetries; the last leaf
         # may be partly filled
         "representative_chips": sorted({0, (L - 1) * C}),
