@@ -207,6 +207,30 @@ def _mean_lengths(trace: Trace) -> tuple[float, float]:
     return float(trace.prompt.mean()), float(trace.output.mean())
 
 
+def _check_inputs(model: Any, candidates: Sequence[str], tps: Sequence[int], router: Any, real: bool) -> None:
+    """Fail early, in one line, on a model, candidate, TP list or router that no point could use."""
+    import os
+
+    import topo
+    from inference import load_model
+
+    from .routers import get_router
+
+    if not isinstance(router, type) and not callable(router):
+        get_router(router)
+    if not real:
+        return
+    known = topo.list_fabrics()
+    for c in candidates:
+        if isinstance(c, str) and c not in known and not os.path.isfile(c):
+            raise SpecError(f"candidates: {c!r} is not a bundled fabric or a file; bundled: {', '.join(known)}")
+    spec = load_model(model) if isinstance(model, str) else model
+    heads = getattr(spec, "heads", None)
+    if isinstance(heads, int) and tps and not any(t >= 1 and heads % t == 0 for t in tps):
+        raise SpecError(f"tps: none of {', '.join(map(str, tps))} divides the {heads} attention heads of "
+                        f"{getattr(spec, 'name', model)}; use divisors of {heads}")
+
+
 def plan(
     model: Any,
     rate: float,
@@ -259,6 +283,9 @@ def plan(
     bad = set(modes) - {"colocated", "disaggregated"}
     if bad:
         raise SpecError(f"modes: unknown {sorted(bad)}; use colocated and/or disaggregated")
+    if not modes:
+        raise SpecError("modes: give at least one of colocated, disaggregated")
+    _check_inputs(model, candidates, tps, router, step_model_factory is None)
     prices = dict(prices or {})
     if trace is None:
         trace = poisson_trace(rate, duration, prompt=workload, seed=seed)

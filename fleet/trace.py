@@ -125,6 +125,10 @@ def _lognormal_int(rng: np.random.Generator, n: int, median: float, sigma: float
     return np.clip(np.rint(x), 1, hi).astype(np.int64)
 
 
+#: most requests a synthetic trace may hold (a typo such as --rate 1e9 would otherwise exhaust memory)
+MAX_REQUESTS = 10_000_000
+
+
 def poisson_trace(
     rate: float,
     duration: float,
@@ -146,6 +150,9 @@ def poisson_trace(
         raise SpecError(f"rate: must be a positive number of requests/s, got {rate!r}")
     if not (isinstance(duration, (int, float)) and duration > 0 and math.isfinite(duration)):
         raise SpecError(f"duration: must be a positive number of seconds, got {duration!r}")
+    if rate * duration > MAX_REQUESTS:
+        raise SpecError(f"rate x duration: {rate:g} requests/s for {duration:g} s is about {rate * duration:.3g} "
+                        f"requests, more than {MAX_REQUESTS:,}; lower the rate or shorten the duration")
     rng = np.random.default_rng(seed)
     # draw a few more gaps than expected, then cut at the window (exact Poisson process)
     n_guess = int(rate * duration + 10 * math.sqrt(rate * duration) + 20)

@@ -177,8 +177,12 @@ def _suggest(dep: Deployment, batch: int, prompt: int, output: int, kw: dict) ->
                 pass
         tp *= 2
     lo = max_batch(dep, prompt, output, limit=batch)
-    hints.append(f"largest batch that fits at tp={dep.tp}: {lo}" if lo else
-                 f"no batch fits at tp={dep.tp} (weights alone exceed HBM)")
+    if lo:
+        hints.append(f"largest batch that fits at tp={dep.tp}: {lo}")
+    elif dep.memory(1, 1, 1)["fits"]:
+        hints.append(f"no batch fits at tp={dep.tp} (one sequence of {prompt}+{output} tokens is too long)")
+    else:
+        hints.append(f"no batch fits at tp={dep.tp} (weights alone exceed HBM)")
     return "; ".join(hints)
 
 

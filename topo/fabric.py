@@ -343,14 +343,14 @@ class Fabric:
         for e in np.flatnonzero(~(self.edge_bandwidth > 0)):
             u, v = self.nodes[self.edge_src[e]], self.nodes[self.edge_dst[e]]
             raise SpecError(
-                f"edge {u!r}->{v!r}: bandwidth must be > 0 bytes/s, got {self.edge_bandwidth[e]!r}"
+                f"edge {u!r}->{v!r}: bandwidth must be > 0 bytes/s, got {float(self.edge_bandwidth[e])!r}"
             )
         for e in np.flatnonzero(~(self.edge_latency >= 0)):
             u, v = self.nodes[self.edge_src[e]], self.nodes[self.edge_dst[e]]
-            raise SpecError(f"edge {u!r}->{v!r}: latency must be >= 0 s, got {self.edge_latency[e]!r}")
+            raise SpecError(f"edge {u!r}->{v!r}: latency must be >= 0 s, got {float(self.edge_latency[e])!r}")
         for e in np.flatnonzero(~((self.edge_efficiency > 0) & (self.edge_efficiency <= 1))):
             u, v = self.nodes[self.edge_src[e]], self.nodes[self.edge_dst[e]]
-            raise SpecError(f"edge {u!r}->{v!r}: efficiency must be in (0, 1], got {self.edge_efficiency[e]!r}")
+            raise SpecError(f"edge {u!r}->{v!r}: efficiency must be in (0, 1], got {float(self.edge_efficiency[e])!r}")
         if self.n_nodes > 1 and (comps := self._n_components()) > 1:
             raise SpecError(
                 f"fabric {self.name!r}: the graph is disconnected ({comps} components); every chip must "

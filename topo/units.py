@@ -136,6 +136,10 @@ def format_bytes(n: float) -> str:
     return f"{int(n)}B" if float(n).is_integer() else f"{n:.3g}B"
 
 
+#: most sizes a START:STOP range may expand to (a typo such as x1.0001 would otherwise exhaust memory)
+MAX_RANGE_POINTS = 10_000
+
+
 def parse_size_range(text: str, field: str = "sizes") -> list[float]:
     """Parse a size list or range: ``"1KiB:4GiB"`` (x2 steps), ``"1KiB:1GiB:x4"``, ``"8MiB,64MiB"``.
 
@@ -160,12 +164,16 @@ def parse_size_range(text: str, field: str = "sizes") -> list[float]:
         f = parse_quantity(step[1:], "number", field)
         if not f > 1:
             raise UnitError(f"{field}: factor in {text!r} must be > 1")
+        if math.log(hi / lo) / math.log(f) + 1 > MAX_RANGE_POINTS:
+            raise UnitError(f"{field}: range {text!r} has more than {MAX_RANGE_POINTS} sizes; use a larger factor")
         v = lo
         while v <= hi * (1 + 1e-12):
             out.append(v)
             v *= f
     else:
         s = parse_positive(step.lstrip("+"), "size", field)
+        if (hi - lo) / s + 1 > MAX_RANGE_POINTS:
+            raise UnitError(f"{field}: range {text!r} has more than {MAX_RANGE_POINTS} sizes; use a larger step")
         v = lo
         while v <= hi * (1 + 1e-12):
             out.append(v)
