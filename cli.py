@@ -166,11 +166,11 @@ def _collective_command(cli_name: str, coll: str) -> None:
                   help="ranks per group: the first of fab.groups(k) (give the chip count for the whole fabric)")
     @click.option("--sizes", default="1KiB:4GiB:x4" if coll != "send_recv" else "1KiB:1GiB:x4", show_default=True,
                   help="bytes: START:STOP[:xF], or a list 1MiB,64MiB (nccl-tests sizes)")
-    @click.option("--algorithm", "algorithms", default="auto", show_default=True,
+    @click.option("--algorithm", "--algorithms", "algorithms", default="auto", show_default=True,
                   help="comma-separated algorithms (see `scaleup collective list`) or auto")
     @click.option("--placement", default="tray", show_default=True, type=click.Choice(["tray", "strided", "random"]),
                   help="how groups are cut from the fabric")
-    @click.option("--concurrent-groups", "concurrent", is_flag=True,
+    @click.option("--concurrent-groups", "--concurrent", "concurrent", is_flag=True,
                   help="run every group of --group-size at once and report the slowest")
     @click.option("--chunks", default=None, type=int, help="pipelining chunks (ring, dbt, inr)")
     @click.option("--root", default=None, type=int, help="root rank position (broadcast, reduce)")
@@ -264,7 +264,7 @@ _INFER_ROWS = (  # (label with unit, Report.to_dict key, scale, format)
 @click.option("--dtype", default="fp8", show_default=True, help="weights/activations dtype (fp4, fp8, bf16, ...)")
 @click.option("--kv-dtype", default=None, help="KV-cache dtype (default: --dtype)")
 @click.option("--overlap/--no-overlap", default=False, show_default=True, help="hide communication behind compute")
-@click.option("--price", "price", default=None, type=float, help="$ per chip-hour (default: capex + power model)")
+@click.option("--price", "--price-per-chip-hour", "price", default=None, type=float, help="$ per chip-hour (default: capex + power model)")
 @click.option("--compute-efficiency", default=None, type=float, help="fraction of peak FLOP/s (default: chip's)")
 @click.option("--memory-efficiency", default=None, type=float, help="fraction of memory bandwidth (default: chip's)")
 @click.option("--compare", default=None, help="comma-separated fabrics to compare side by side")
@@ -424,16 +424,7 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
                               workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
                               slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, seed=seed)
     if out_csv:
-        import csv
-
-        with open(out_csv, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["arrival_s", "prompt_tokens", "output_tokens", "ttft_s", "tpot_s", "latency_s",
-                        "queue_s", "kv_transfer_s", "prefill_replica", "decode_replica", "met_slo"])
-            for row in zip(res.arrival.tolist(), res.prompt.tolist(), res.output.tolist(), res.ttft.tolist(),
-                           res.tpot.tolist(), res.latency.tolist(), res.queue_delay.tolist(), res.kv_time.tolist(),
-                           res.prefill_replica.tolist(), res.decode_replica.tolist(), res.met_slo.tolist()):
-                w.writerow(row)
+        res.to_csv(out_csv)
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2))
     else:
@@ -452,9 +443,9 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
 @click.option("--workload", default="azure-conv", show_default=True, help="azure-conv, azure-code, sharegpt")
 @click.option("--attainment", default=0.9, show_default=True, type=float,
               help="fraction of requests that must meet both SLOs")
-@click.option("--tp", "tps", default="1,2,4,8", show_default=True, help="TP degrees to search")
-@click.option("--ep", "eps", default="1", show_default=True, help="EP degrees to search")
-@click.option("--batch", "batches", default="32,128", show_default=True, help="batch limits to search")
+@click.option("--tp", "--tps", "tps", default="1,2,4,8", show_default=True, help="TP degrees to search")
+@click.option("--ep", "--eps", "eps", default="1", show_default=True, help="EP degrees to search")
+@click.option("--batch", "--batches", "batches", default="32,128", show_default=True, help="batch limits to search")
 @click.option("--modes", default="colocated,disaggregated", show_default=True, help="deployment modes")
 @click.option("--router", default="least-loaded", show_default=True, help="router of every simulation")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of the synthetic trace")

@@ -33,6 +33,7 @@ the makespan (first arrival at t=0 to last completion) divided by tokens served.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from topo import CapacityError, SpecError
 from .kvnet import KVNetwork, build_kv_fabric
 from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepCache, StepModelLike
-from .trace import Trace, poisson_trace
+from .trace import Trace, load_trace, poisson_trace
 
 __all__ = ["Pool", "RequestView", "ServingResult", "build_step_model", "simulate_serving"]
 
@@ -715,6 +716,22 @@ class ServingResult:
                        f"link-bytes, {self.extra.get('kv_solves', 0)} max-min solves")
         return "\n".join(out)
 
+    #: columns of :meth:`to_csv` (s for times) and the attribute each comes from
+    CSV_COLUMNS = (("arrival_s", "arrival"), ("prompt_tokens", "prompt"), ("output_tokens", "output"),
+                   ("ttft_s", "ttft"), ("tpot_s", "tpot"), ("latency_s", "latency"), ("queue_s", "queue_delay"),
+                   ("kv_transfer_s", "kv_time"), ("prefill_replica", "prefill_replica"),
+                   ("decode_replica", "decode_replica"), ("met_slo", "met_slo"))
+
+    def to_csv(self, path: str | os.PathLike) -> str:
+        """Write one row per request (times in s; ``scaleup serve --out``); returns the path."""
+        import csv
+
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow([c for c, _ in self.CSV_COLUMNS])
+            w.writerows(zip(*(getattr(self, a).tolist() for _, a in self.CSV_COLUMNS)))
+        return str(path)
+
     def to_dict(self) -> dict[str, Any]:
         """Summary plus per-pool figures and queue-length series (JSON-ready)."""
         d = self.summary()
@@ -736,7 +753,7 @@ def _queue_series(enq: np.ndarray, deq: np.ndarray, grid: np.ndarray) -> np.ndar
 
 def simulate_serving(
     fleet: FleetSpec | str | dict,
-    trace: Trace | None = None,
+    trace: Trace | str | os.PathLike | None = None,
     *,
     model: Any = None,
     rate: float | None = None,
@@ -754,7 +771,7 @@ def simulate_serving(
 
     Args:
         fleet: a :class:`FleetSpec`, a FLEET.yaml path, a bundled fleet name or a dict.
-        trace: the requests; if None, a synthetic Poisson trace of ``rate`` requests/s over ``duration``
+        trace: the requests (a :class:`Trace` or a CSV path as for :func:`load_trace`); if None, a synthetic Poisson trace of ``rate`` requests/s over ``duration``
             s with ``workload`` lengths (see :mod:`fleet.trace`) under ``seed``.
         model: model name/spec for pools built from a fabric (``inference.StepModel``).
         slo_ttft: TTFT objective, s. slo_tpot: TPOT objective, s.
@@ -771,6 +788,8 @@ def simulate_serving(
 
     spec = load_fleet(fleet)
     model = model if model is not None else spec.model
+    if isinstance(trace, (str, os.PathLike)):
+        trace = load_trace(trace)
     if trace is None:
         if rate is None or duration is None:
             raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s)")

@@ -451,3 +451,23 @@ def test_load_prices(tmp_path):
     p.write_text("- 3\n")
     with pytest.raises(SpecError, match="must map"):
         load_prices(p)
+
+
+def test_trace_path_and_per_request_csv_match_the_objects(tmp_path):
+    """Python parity with `scaleup serve --trace F --out G`: a CSV path works as the trace, and
+    ServingResult.to_csv writes one row per request with the per-request arrays."""
+    import csv
+
+    tr = synthetic_trace(4.0, 5.0, "azure-conv", seed=2)
+    path = tmp_path / "t.csv"
+    tr.save(path)
+    a = simulate_serving(colocated(replicas=1), tr)
+    b = simulate_serving(colocated(replicas=1), str(path))
+    assert np.array_equal(a.latency, b.latency)
+    out = b.to_csv(tmp_path / "req.csv")
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(tr)
+    assert [float(r["ttft_s"]) for r in rows] == b.ttft.tolist()
+    assert [int(r["prompt_tokens"]) for r in rows] == tr.prompt.tolist()
+    assert [r["met_slo"] == "True" for r in rows] == b.met_slo.tolist()
