@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from topo import DTYPE_BYTES, Fabric, ScheduleError
+from topo import DTYPE_BYTES, Fabric, ScheduleError, load, parse_size_range
 
 from .algorithms import ALGORITHMS, COLLECTIVES, algorithms_for
 from .api import _OPS, _RUN_KEYS, _accepted, collective, run
@@ -20,18 +20,19 @@ COLUMNS = ("size", "count", "type", "algorithm", "time_us", "algbw_GBps", "busbw
            "efficiency")
 
 
-def benchmark(collective_name: str, fab: Fabric, sizes: Sequence[float], group_size: int | None = None,
-              algorithms: Sequence[str] = ("auto",), placement: str = "tray", concurrent: bool = False,
+def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | str, group_size: int | None = None,
+              algorithms: Sequence[str] | str = ("auto",), placement: str = "tray", concurrent: bool = False,
               dtype: str = "float", seed: int = 0, **opts: Any) -> list[dict[str, Any]]:
     """Simulate one collective over several sizes and algorithms (nccl-tests style).
 
     Args:
         collective_name: ``"all_reduce"``, ``"all_gather"``, ``"reduce_scatter"``, ``"all_to_all"``,
             ``"broadcast"``, ``"reduce"`` or ``"send_recv"``.
-        fab: the fabric. sizes: bytes (nccl-tests convention, see :mod:`collectives.api`).
+        fab: the fabric (or a preset name / YAML path, as ``--fabric``). sizes: bytes (nccl-tests
+            convention, see :mod:`collectives.api`), or a range string as ``--sizes`` (``"1KiB:4GiB:x4"``).
         group_size: ranks per group (default: every chip; send_recv: 2). The group is the first of
             ``fab.groups(group_size, placement)``.
-        algorithms: names or ``"auto"``. placement: ``"tray"``, ``"strided"`` or ``"random"``.
+        algorithms: names or ``"auto"`` (a list, or a comma-separated string as ``--algorithm``). placement: ``"tray"``, ``"strided"`` or ``"random"``.
         concurrent: run every group of that size at once (their contention is the point) and report
             the slowest group.
         dtype: element type for the count column. **opts: passed to the collective (chunks, mode, ...).
@@ -41,6 +42,12 @@ def benchmark(collective_name: str, fab: Fabric, sizes: Sequence[float], group_s
         ``auto:<name>``), time_us, algbw_GBps, busbw_GBps (1e9 bytes/s), bound_us, efficiency (bound/time),
         n, groups.
     """
+    if isinstance(fab, str):
+        fab = load(fab)
+    if isinstance(sizes, str):
+        sizes = parse_size_range(sizes)
+    if isinstance(algorithms, str):
+        algorithms = [a.strip() for a in algorithms.split(",") if a.strip()]
     if collective_name not in COLLECTIVES:
         raise ScheduleError(f"collective: unknown {collective_name!r}; valid: {', '.join(COLLECTIVES)}")
     if dtype not in TYPES:

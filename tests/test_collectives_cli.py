@@ -94,3 +94,17 @@ def test_benchmark_rows_from_python(tmp_path):
     want = 2 * 3 / 4 * 2**20 / 1e9 + 6 * 2e-6
     assert rows[0]["time_us"] == pytest.approx(want * 1e6, rel=1e-12)
     assert rows[0]["efficiency"] == pytest.approx(1.0)
+
+
+def test_python_benchmark_takes_the_cli_arguments(small_fabric):
+    """Parity: benchmark() accepts what `scaleup collective` takes (fabric name, size range, algorithm list)
+    and returns the rows the CLI prints as JSON."""
+    args = ["collective", "all-gather", "--fabric", small_fabric, "--group-size", "4", "--sizes", "64KiB:128KiB",
+            "--algorithm", "ring,direct", "--json"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    cli_rows = json.loads(r.stdout)
+    rows = C.benchmark("all_gather", small_fabric, "64KiB:128KiB", group_size=4, algorithms="ring,direct")
+    assert [(x["size"], x["algorithm"]) for x in rows] == [(65536, "ring"), (65536, "direct"), (131072, "ring"),
+                                                          (131072, "direct")]
+    assert [x["time_us"] for x in rows] == pytest.approx([x["time_us"] for x in cli_rows], rel=1e-12)
