@@ -17,18 +17,28 @@ Sources (short names used below):
   bidirectional = 18 links x 25 GB/s per direction.
 - [h200] NVIDIA H200 datasheet: compute as H100 SXM; 141 GB HBM3e at 4.8 TB/s; 700 W; NVLink 900 GB/s.
 - [b200] NVIDIA HGX/DGX B200 datasheets (per-GPU = system / 8, sparse / 2): FP4 9 / FP8 4.5 / BF16 2.25
-  PFLOP/s dense, TF32 1.1 PFLOP/s; 192 GB HBM3e (180 GB usable in DGX B200), 8 TB/s; 1,000 W;
+  PFLOP/s dense, TF32 1.1 PFLOP/s, FP32 600 TFLOP/s per 8 GPUs = 75 per GPU (the Blackwell technical brief,
+  as tabulated by glennklockwood.com/garden/processors/B200, gives 80 for the 1,000 W HGX part); "180 GB"
+  HBM3e per GPU (1,440 GB per DGX B200; see the hbm_bytes note), 8 TB/s (64 TB/s per DGX B200); 1,000 W;
   NVLink 5 1.8 TB/s bidirectional = 18 links x 50 GB/s per direction.
-- [mi300x] AMD Instinct MI300X datasheet: FP8 2,614.9 / BF16 1,307.4 / FP32 (matrix) 163.4 TFLOP/s dense;
+- [gb200] NVIDIA GB200 NVL72 datasheet (72 GPUs, sparse / 2): FP4 1,440 / FP8 720 / BF16 360 PFLOP/s sparse
+  per rack = 10 / 5 / 2.5 PFLOP/s dense per GPU; up to 13.4 TB HBM3e (186 GB per GPU) at 576 TB/s (8 TB/s per
+  GPU); the B200 of a GB200 runs at 1,200 W (glennklockwood.com/garden/processors/B200, from NVIDIA's
+  Blackwell technical brief: FP32 90 TFLOP/s, FP64 45); NVLink 5 as [b200].
+- [mi300x] AMD Instinct MI300X datasheet: FP8 2,614.9 / INT8 2,614.9 / BF16 1,307.4 / FP32 (matrix) 163.4
+  TFLOP/s dense; AMD CDNA 3 white paper: 256 MB Infinity Cache at 17.2 TB/s peak;
   192 GB HBM3 at 5.3 TB/s; 750 W; 7 Infinity Fabric links, 896 GB/s aggregate bidirectional peer to peer
   (64 GB/s per direction per link).
 - [v5p] Google Cloud TPU v5p docs (docs.cloud.google.com/tpu/docs/v5p): 459 TFLOP/s BF16 and 459 FP8 per chip,
-  95 GiB usable HBM (96 GiB physical), 2,765 GB/s; ICI 1,200 GB/s bidirectional per chip, 3D torus,
-  8,960 chips per pod.
-- [ironwood] Google Cloud Next 2025 / Hot Chips 2025 (nextplatform.com 2025-04-09; Google blog): 4,614
-  TFLOP/s FP8 per chip, 192 GB HBM3e at 7.37 TB/s, ICI 1.2 TB/s bidirectional, 9,216 chips per pod.
+  95 GiB usable HBM (96 GiB physical), 2,765 GB/s (= 2,575 GiB/s); ICI 1,200 GB/s bidirectional per chip
+  (older revisions: "4,800 Gbps"), 3D torus, 8,960 chips per pod. INT8 918 TOPS: Google Cloud v5p launch
+  blog (Dec 2023).
+- [ironwood] Google Cloud TPU7x (Ironwood) docs (docs.cloud.google.com/tpu/docs/tpu7x): 2,307 TFLOP/s BF16 and
+  4,614 FP8 per chip, 192 GiB HBM per chip, 9,216 chips per pod. Google blog / Cloud Next 2025 (also
+  nextplatform.com 2025-04-09): 7.37 TB/s HBM3e, ICI 1.2 TB/s bidirectional.
 - [trn2] AWS Neuron docs, "Trainium2 Architecture" (awsdocs-neuron.readthedocs-hosted.com): 1,299 FP8,
-  667 BF16/FP16, 181 FP32 TFLOP/s dense; 96 GiB HBM at 2.9 TB/s; NeuronLink-v3.
+  667 BF16/FP16/TF32, 181 FP32 TFLOP/s dense; 96 GiB HBM at 2.9 TB/s; SBUF 224 MiB (8 NeuronCore-v3 x 28);
+  NeuronLink-v3 1.28 TB/s per chip; "Trainium2 Architecture Guide for NKI": 4 NeuronLink-v3 per chip.
 """
 
 from __future__ import annotations
@@ -108,14 +118,31 @@ CHIPS: dict[str, ChipSpec] = {
         name="b200",
         flops={"fp4": 9 * P, "fp6": 4.5 * P, "fp8": 4.5 * P, "int8": 4.5 * P, "bf16": 2.25 * P,
                "fp16": 2.25 * P, "fp32": 0.075 * P},  # [b200] dense; fp32 = 75 TFLOP/s (non-tensor)
+        # [b200] 192 GB physical (8 x 24 GB stacks); an HGX B200 GPU exposes ~179 GiB = 192e9 B (nvidia-smi, as
+        # shown in docs.vultr.com's HGX B200 overview: "179 GB"). ASSUMPTION: the datasheet's "180 GB" is that
+        # figure in binary units, so 192e9 B is kept as the usable capacity.
         hbm_bytes=192 * GB,
-        hbm_bandwidth=8.0 * T,
+        hbm_bandwidth=8.0 * T,  # [b200]
         sram_bytes=126 * MB,  # ASSUMPTION: L2 size as commonly reported for B200 (two dies)
         sram_bandwidth=20 * T,  # ASSUMPTION: not public
         tdp=1000.0,
         ports=18,  # [b200] 18 NVLink 5 links
         port_bandwidth=50 * GB,  # 50 GB/s per direction per link (1.8 TB/s bidirectional)
         source="NVIDIA HGX/DGX B200 datasheets, per GPU, dense; L2 figures assumed",
+    ),
+    "gb200": ChipSpec(
+        name="gb200",
+        # [gb200] the B200 GPU of a GB200 superchip (NVL72), per GPU, dense, at its 1,200 W configuration
+        flops={"fp4": 10 * P, "fp6": 5 * P, "fp8": 5 * P, "int8": 5 * P, "bf16": 2.5 * P, "fp16": 2.5 * P,
+               "fp32": 0.09 * P},
+        hbm_bytes=186 * GB,  # [gb200] 13.4 TB HBM3e per 72 GPUs
+        hbm_bandwidth=8.0 * T,  # [gb200] 576 TB/s per 72 GPUs
+        sram_bytes=126 * MB,  # ASSUMPTION: as b200
+        sram_bandwidth=20 * T,  # ASSUMPTION: as b200 (not public)
+        tdp=1200.0,  # [gb200] 1,200 W per GPU
+        ports=18,  # [b200] 18 NVLink 5 links
+        port_bandwidth=50 * GB,
+        source="NVIDIA GB200 NVL72 datasheet and Blackwell technical brief, per GPU, dense; L2 figures assumed",
     ),
     "mi300x": ChipSpec(
         name="mi300x",
@@ -124,7 +151,7 @@ CHIPS: dict[str, ChipSpec] = {
         hbm_bytes=192 * GB,
         hbm_bandwidth=5.3 * T,
         sram_bytes=256 * MB,  # [mi300x] 256 MB Infinity Cache
-        sram_bandwidth=17 * T,  # [mi300x] peak Infinity Cache bandwidth 17 TB/s (AMD CDNA3 white paper)
+        sram_bandwidth=17.2 * T,  # [mi300x] peak Infinity Cache bandwidth 17.2 TB/s (AMD CDNA 3 white paper)
         tdp=750.0,
         ports=7,  # [mi300x] 7 Infinity Fabric links (one to each peer in an 8-GPU platform)
         port_bandwidth=64 * GB,  # 896 GB/s bidirectional aggregate / 7 / 2
@@ -144,26 +171,25 @@ CHIPS: dict[str, ChipSpec] = {
     ),
     "ironwood": ChipSpec(
         name="ironwood",
-        # [ironwood] 4,614 TFLOP/s FP8. ASSUMPTION: BF16 at half the FP8 rate (not published per chip)
-        flops={"fp8": 4614 * T, "bf16": 2307 * T},
-        hbm_bytes=192 * GB,
-        hbm_bandwidth=7.37 * T,
+        flops={"fp8": 4614 * T, "bf16": 2307 * T},  # [ironwood] TPU7x docs: 4,614 FP8, 2,307 BF16 dense
+        hbm_bytes=192 * GIB,  # [ironwood] TPU7x docs table: 192 GiB per chip (was 192e9 B before this check)
+        hbm_bandwidth=7.37 * T,  # [ironwood] 7.37 TB/s (Google blog, Cloud Next 2025)
         tdp=0.0,  # not public per chip
         # [ironwood] 1.2 TB/s bidirectional ICI; ASSUMPTION: 6 torus links like v5p -> 100 GB/s per direction
         ports=6,
         port_bandwidth=100 * GB,
-        source="Google Cloud Next 2025 / Hot Chips 2025 Ironwood figures; bf16 and link split assumed",
+        source="Google Cloud TPU7x docs and Cloud Next 2025 Ironwood figures; ICI link split assumed",
     ),
     "trainium2": ChipSpec(
         name="trainium2",
         flops={"fp8": 1299 * T, "bf16": 667 * T, "fp16": 667 * T, "fp32": 181 * T},  # [trn2] dense
         hbm_bytes=96 * GIB,
         hbm_bandwidth=2.9 * T,
-        sram_bytes=8 * 28 * MB,  # [trn2] 28 MB SRAM per NeuronCore-v3, 8 cores
+        sram_bytes=224 * 2.0**20,  # [trn2] SBUF 224 MiB = 8 NeuronCore-v3 x 28 MiB
         sram_bandwidth=0.0,
         tdp=0.0,  # not public
-        # ASSUMPTION: NeuronLink-v3 at 1.28 TB/s per chip (AWS re:Invent 2024 Trn2 figure), taken as
-        # bidirectional, over 4 links (the 2D torus of a Trn2 instance) -> 160 GB/s per direction per link
+        # [trn2] NeuronLink-v3 1.28 TB/s per chip over 4 NeuronLink-v3. ASSUMPTION: the figure is bidirectional
+        # (AWS does not say) -> 640 GB/s per direction, 160 GB/s per direction per link
         ports=4,
         port_bandwidth=160 * GB,
         source="AWS Neuron Trainium2 architecture docs; NeuronLink split assumed",
