@@ -24,6 +24,11 @@ from . import bounds
 from .algorithms import ALGORITHMS, COLLECTIVES, algorithms_for
 from .schedule import Schedule
 
+#: a message size: bytes, or a string such as ``"256MiB"``
+Size = float | str
+#: a group: chip ranks or node ids (a sequence or 1-D array); None = every chip
+Group = Sequence[Any] | np.ndarray | None
+
 #: schedules with at most this many flows run in exact dependency mode when ``mode="auto"``
 EXACT_MAX_FLOWS = 20_000
 #: ``algorithm="auto"`` skips candidates whose largest step has more flows than this (reported)
@@ -323,17 +328,24 @@ _RED_VIEWS: weakref.WeakKeyDictionary[Fabric, Fabric] = weakref.WeakKeyDictionar
 
 
 def _reduction_caps(fab: Fabric) -> np.ndarray | None:
-    """Per-edge reduction rate (bytes/s) of edges into switches whose node attribute ``reduction_bandwidth``
-    is set (in-network reduction throughput per attached edge), inf elsewhere; None if no switch sets it."""
+    """Per-edge reduction rate (bytes/s) of the upward edges (from a chip, or from a lower switch tier) into
+    switches whose node attribute ``reduction_bandwidth`` is set (in-network reduction throughput per
+    attached edge), inf elsewhere; None if no switch sets it. Downward edges (the multicast) are not capped."""
     nd = fab.node_data
     rate = np.full(fab.n_nodes, np.inf)
+    tier = np.full(fab.n_nodes, -1.0)  # chips below every switch tier
     found = False
     for i in range(fab.n_chips, fab.n_nodes):
-        r = nd[fab.nodes[i]].get("reduction_bandwidth")
+        a = nd[fab.nodes[i]]
+        tier[i] = float(a.get("tier", 1))
+        r = a.get("reduction_bandwidth")
         if r is not None:
             rate[i] = float(r)
             found = True
-    return rate[fab.edge_dst] if found else None
+    if not found:
+        return None
+    up = tier[fab.edge_src] < tier[fab.edge_dst]
+    return np.where(up, rate[fab.edge_dst], np.inf)
 
 
 def _fab_for(fab: Fabric, schedules: Sequence[Schedule]) -> Fabric:
@@ -375,12 +387,33 @@ def _bound(s: Schedule, fab: Fabric, overhead: float, rbw, cheap: bool = False) 
     return base + float(_step_extras(steps, overhead, rbw).sum())
 
 
+def _check_auto_opts(collective: str, opts: dict, m: int) -> None:
+    """``auto`` passes each algorithm only the options it takes; check them once here instead (one line)."""
+    known: set[str] = set()
+    for name in algorithms_for(collective):
+        fn = ALGORITHMS[(collective, name)]
+        known |= set(getattr(fn, "options", None) or
+                     [q.name for q in list(inspect.signature(fn).parameters.values())[3:]
+                      if q.kind is not q.VAR_KEYWORD])
+    for k in opts:
+        if k not in known:
+            raise ScheduleError(f"{k}: not an option of any {collective} algorithm; valid: "
+                                f"{', '.join(sorted(known | set(_RUN_KEYS)))}")
+    c = opts.get("chunks")
+    if c is not None and (isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1):
+        raise ScheduleError(f"chunks: must be a positive integer, got {c!r}")
+    r = opts.get("root")
+    if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= r < m):
+        raise ScheduleError(f"root: must be a rank position 0..{m - 1} of the group, got {r!r}")
+
+
 def _compile(collective: str, algorithm: str, G: np.ndarray, size: float, fab: Fabric, opts: dict) -> Schedule:
     fn = _lookup(collective, algorithm)
     return fn(G, size, fab, **dict(opts))
 
 
-def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+def collective(collective: str, fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+               **opts: Any) -> CollectiveResult:
     """Simulate one collective; see :func:`all_reduce` for the arguments."""
     if collective not in COLLECTIVES:
         raise ScheduleError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
@@ -401,6 +434,7 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
     stats = bool(run.get("stats", True))
     candidates: dict[str, Any] = {}
     if algorithm == "auto":
+        _check_auto_opts(collective, opts, len(G))
         # branch and bound: every candidate's alpha-beta bound first (cheap: one routing per distinct
         # step), then simulate in increasing bound order until the next bound exceeds the best time.
         cands = []
@@ -433,7 +467,11 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
                     continue
                 cands.append((_bound(sch, _fab_for(fab, [sch]), overhead, rbw, cheap=True), label, sch))
         if not cands:
-            raise ScheduleError(f"auto: no algorithm applies to {collective} on this group: {candidates}")
+            why = sorted({str(v).removeprefix("n/a: ") for v in candidates.values()})
+            if len(why) == 1:
+                raise ScheduleError(why[0])
+            raise ScheduleError(f"auto: no algorithm applies to {collective} on this group of {len(G)}: "
+                                + "; ".join(f"{k}: {v}" for k, v in candidates.items()))
         cands.sort(key=lambda t: t[0])
         best = None
         for b, name, sch in cands:
@@ -456,7 +494,8 @@ def collective(collective: str, fab: Fabric, size, group=None, algorithm: str = 
                             candidates)
 
 
-def all_reduce(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+               **opts: Any) -> CollectiveResult:
     """Simulate an all-reduce of ``size`` bytes (each rank's buffer) over ``group``.
 
     Args:
@@ -477,32 +516,38 @@ def all_reduce(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -
     return collective("all_reduce", fab, size, group, algorithm, **opts)
 
 
-def all_gather(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+def all_gather(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+               **opts: Any) -> CollectiveResult:
     """All-gather; ``size`` = gathered output bytes (each rank contributes size/n). See :func:`all_reduce`."""
     return collective("all_gather", fab, size, group, algorithm, **opts)
 
 
-def reduce_scatter(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+def reduce_scatter(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+                   **opts: Any) -> CollectiveResult:
     """Reduce-scatter; ``size`` = input bytes per rank (each ends with size/n). See :func:`all_reduce`."""
     return collective("reduce_scatter", fab, size, group, algorithm, **opts)
 
 
-def all_to_all(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+def all_to_all(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+               **opts: Any) -> CollectiveResult:
     """All-to-all; ``size`` = bytes each rank sends in total (size/n per peer). See :func:`all_reduce`."""
     return collective("all_to_all", fab, size, group, algorithm, **opts)
 
 
-def broadcast(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+def broadcast(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+              **opts: Any) -> CollectiveResult:
     """Broadcast of ``size`` bytes from ``root`` (a rank position in the group, default 0)."""
     return collective("broadcast", fab, size, group, algorithm, **opts)
 
 
-def reduce(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+def reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+           **opts: Any) -> CollectiveResult:
     """Reduce of ``size`` bytes to ``root`` (a rank position in the group, default 0)."""
     return collective("reduce", fab, size, group, algorithm, **opts)
 
 
-def send_recv(fab: Fabric, size, group=None, algorithm: str = "auto", **opts) -> CollectiveResult:
+def send_recv(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+              **opts: Any) -> CollectiveResult:
     """One transfer of ``size`` bytes from ``group[0]`` to ``group[1]`` (default chips 0 and 1)."""
     return collective("send_recv", fab, size, group, algorithm, **opts)
 
@@ -577,7 +622,7 @@ _OPS = {"all_reduce": AllReduce, "all_gather": AllGather, "reduce_scatter": Redu
 
 
 def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "ecmp", seed: int = 0,
-        overhead: float = 0.0, reduce_bandwidth=None) -> list[CollectiveResult]:
+        overhead: float = 0.0, reduce_bandwidth: float | str | None = None) -> list[CollectiveResult]:
     """Simulate many collectives at once on one fabric (they contend for its links).
 
     Ops of the same collective, algorithm, size, group size and options are compiled as one batched

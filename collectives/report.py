@@ -127,11 +127,15 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
+    """The rows of :func:`benchmark` as JSON (sizes in bytes, times in us, bandwidths in GB/s = 1e9 bytes/s)."""
     return json.dumps(rows, indent=1)
 
 
 def plot_busbw(rows: list[dict[str, Any]], path: str, title: str = "") -> None:
     """Bus bandwidth (GB/s) against message size, one line per algorithm; written to ``path``."""
+    from topo.draw import check_figure_path
+
+    check_figure_path(path, "--plot")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -96,16 +96,21 @@ class LinearStepModel:
         if not (isinstance(self.chips, int) and self.chips >= 1):
             raise SpecError(f"LinearStepModel.chips: must be an integer >= 1, got {self.chips!r}")
 
-    def prefill_time(self, tokens, batch):  # noqa: ANN001 - vectorised over numpy arrays too
+    def prefill_time(self, tokens: int | np.ndarray, batch: int | np.ndarray) -> float | np.ndarray:
+        """``prefill_base + prefill_per_token x tokens``, s (``tokens`` in total over ``batch`` sequences;
+        vectorised over numpy arrays)."""
         return self.prefill_base + self.prefill_per_token * np.asarray(tokens, dtype=np.float64) + 0.0 * np.asarray(batch)
 
-    def decode_time(self, batch, context):  # noqa: ANN001
+    def decode_time(self, batch: int | np.ndarray, context: int | np.ndarray) -> float | np.ndarray:
+        """``decode_base + decode_per_seq x batch + decode_per_kv_token x batch x context``, s (one token for
+        each of ``batch`` sequences of mean ``context`` tokens; vectorised over numpy arrays)."""
         b = np.asarray(batch, dtype=np.float64)
         c = np.asarray(context, dtype=np.float64)
         out = self.decode_base + self.decode_per_seq * b + self.decode_per_kv_token * b * c
         return float(out) if np.ndim(out) == 0 else out
 
     def max_batch(self, context: int) -> int:
+        """Most sequences of ``context`` tokens whose KV cache fits ``kv_capacity_tokens``."""
         return max(0, int(self.kv_capacity_tokens // max(1, int(context))))
 
 

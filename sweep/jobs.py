@@ -27,11 +27,14 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from topo import SpecError, parse_quantity
 
 from .spec import _intify, canonical
+
+if TYPE_CHECKING:
+    from topo import Fabric
 
 REQUIRED: Any = object()
 
@@ -238,7 +241,7 @@ def fabric_key(params: Mapping[str, Any]) -> str:
     return canonical("fabric", spec)
 
 
-def fabric_for(params: Mapping[str, Any]):
+def fabric_for(params: Mapping[str, Any]) -> Fabric:
     """The :class:`topo.Fabric` of a point: ``topo.load(params["fabric"], **overrides)``, cached per process.
 
     The cache is keyed by :func:`fabric_key` and holds the ``SCALEUP_SWEEP_FABRICS`` (default 4) most

@@ -22,12 +22,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from topo import SpecError
 
 from .jobs import Job, fabric_key, resolve_job
 from .spec import Point, SweepSpec, expand_points, load_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 META = ("point", "id")
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -67,7 +70,7 @@ class SweepResult:
         """Points run per second of wall time (points/s)."""
         return self.ran / self.seconds if self.seconds > 0 else float("nan")
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """The results as a pandas DataFrame (see :func:`read_results`)."""
         return read_results(self.path)
 
@@ -110,11 +113,11 @@ def _plain(v: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ files
-def output_format(out: str | os.PathLike) -> str:
-    """``"parquet"`` or ``"csv"`` from the output file's extension; SpecError otherwise."""
+def output_format(out: str | os.PathLike, field: str = "--out") -> str:
+    """``"parquet"`` or ``"csv"`` from the output file's extension; SpecError (naming ``field``) otherwise."""
     ext = os.path.splitext(str(out))[1].lower()
     if ext not in FORMATS:
-        raise SpecError(f"--out: {str(out)!r} must end in .parquet or .csv")
+        raise SpecError(f"{field}: {str(out)!r} must end in .parquet or .csv")
     return FORMATS[ext]
 
 
@@ -123,7 +126,7 @@ def journal_path(out: str | os.PathLike) -> str:
     return str(out) + ".journal.jsonl"
 
 
-def read_results(path: str | os.PathLike):
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
     """Read a sweep's output (Parquet or CSV) into a pandas DataFrame, exactly as written.
 
     CSV floats are read with round-trip precision and ``id``/``error`` as strings.
@@ -133,7 +136,7 @@ def read_results(path: str | os.PathLike):
     path = str(path)
     if not os.path.exists(path):
         raise SpecError(f"results: file {path!r} does not exist")
-    fmt = output_format(path)
+    fmt = output_format(path, "results")
     if fmt == "parquet":
         return pd.read_parquet(path)
     kw = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}

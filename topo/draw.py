@@ -288,12 +288,32 @@ def _draw_grouped(fab: Fabric, ax, max_groups: int = 128) -> None:
     ax.set_axis_off()
 
 
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_figure_path(path: str | Path, field: str = "-o") -> str:
+    """Fail early, naming ``field``, when ``path`` is not a .png/.svg/.pdf in an existing directory."""
+    import os
+
+    from .errors import SpecError
+
+    text = os.fspath(path)
+    if os.path.splitext(text)[1].lower() not in FIGURE_SUFFIXES:
+        raise SpecError(f"{field}: {text!r} must end in .png, .svg or .pdf")
+    parent = os.path.dirname(text) or "."
+    if not os.path.isdir(parent):
+        raise SpecError(f"{field}: directory {parent!r} of {text!r} does not exist; create it or pick another path")
+    return text
+
+
 def plot_fabric(fab: Fabric, path: str | Path | None = None, max_nodes: int = 300, max_groups: int = 128,
-                title: str | None = None):
+                title: str | None = None) -> Any:
     """Draw ``fab``; write a PNG/SVG/PDF to ``path`` if given. Returns the matplotlib Figure.
 
     Fabrics with more than ``max_nodes`` nodes are drawn grouped (see module docstring).
     """
+    if path is not None:
+        check_figure_path(path)
     plt = _mpl()
     fig, ax = plt.subplots(figsize=(14, 7))
     if fab.n_nodes <= max_nodes:
