@@ -54,6 +54,24 @@ def _chip_nodes(n: int, tray: np.ndarray, forward: bool, extra: dict[str, np.nda
     return ids, attrs
 
 
+def _leaf_uplinks(down: int, leaf_uplinks: Any, oversubscription: Any) -> int:
+    """Uplink ports of a leaf: ``leaf_uplinks`` if given, else ``down / oversubscription`` rounded."""
+    if leaf_uplinks is not None:
+        return as_int("leaf_uplinks", leaf_uplinks)
+    osub = as_quantity("oversubscription", oversubscription, "number")
+    if osub < 1:
+        raise SpecError(f"oversubscription: must be >= 1, got {oversubscription!r}")
+    return int(round(down / osub))
+
+
+def _spines(spines: Any, up_ports: int) -> tuple[int, int]:
+    """(spines per plane, links from each leaf to each spine): the leaf's uplinks split evenly."""
+    S = as_int("spines", spines if spines is not None else up_ports)
+    if up_ports % S:
+        raise SpecError(f"spines: leaf_uplinks={up_ports} must split evenly over {S} spines")
+    return S, up_ports // S
+
+
 def _default_port_bw(chip: ChipSpec, value: Any, name: str) -> float:
     if value is None:
         if chip.port_bandwidth > 0:
@@ -217,13 +235,7 @@ def two_tier(
     C = down // ppp  # chips per leaf
     if C % T:
         raise SpecError(f"leaf_down: each leaf must serve whole trays ({C} chips per leaf, tray_size={T})")
-    if leaf_uplinks is None:
-        osub = as_quantity("oversubscription", oversubscription, "number")
-        if osub < 1:
-            raise SpecError(f"oversubscription: must be >= 1, got {oversubscription!r}")
-        up_ports = int(round(down / osub))
-    else:
-        up_ports = as_int("leaf_uplinks", leaf_uplinks)
+    up_ports = _leaf_uplinks(down, leaf_uplinks, oversubscription)
     if down + up_ports > R:
         raise CapacityError(
             f"switch_radix: a leaf needs {down} down + {up_ports} up ports > radix {R}; lower leaf_down or "
@@ -233,10 +245,7 @@ def two_tier(
     S = 0
     per_pair = 0
     if L > 1:
-        S = as_int("spines", spines if spines is not None else up_ports)
-        if up_ports % S:
-            raise SpecError(f"spines: leaf_uplinks={up_ports} must split evenly over {S} spines")
-        per_pair = up_ports // S
+        S, per_pair = _spines(spines, up_ports)
         if L * per_pair > R:
             max_leaves = R // per_pair
             raise CapacityError(
@@ -839,13 +848,7 @@ def clos(
     seff = eff if server_efficiency is None else as_fraction("server_efficiency", server_efficiency)
     inr = as_bool("in_network_reduction", in_network_reduction)
     sinr = as_bool("server_in_network_reduction", server_in_network_reduction)
-    if leaf_uplinks is None:
-        osub = as_quantity("oversubscription", oversubscription, "number")
-        if osub < 1:
-            raise SpecError(f"oversubscription: must be >= 1, got {oversubscription!r}")
-        up_ports = int(round(down / osub))
-    else:
-        up_ports = as_int("leaf_uplinks", leaf_uplinks)
+    up_ports = _leaf_uplinks(down, leaf_uplinks, oversubscription)
     if down + up_ports > R:
         raise CapacityError(f"leaf_radix: {down} down + {up_ports} up ports exceed radix {R}")
     N = NS * K
@@ -869,10 +872,7 @@ def clos(
     S = 0
     per_pair = 0
     if L > 1:
-        S = as_int("spines", spines if spines is not None else up_ports)
-        if up_ports % S:
-            raise SpecError(f"spines: leaf_uplinks={up_ports} must split evenly over {S} spines")
-        per_pair = up_ports // S
+        S, per_pair = _spines(spines, up_ports)
         if L * per_pair > RS:
             max_leaves = RS // per_pair
             max_chips = (max_leaves // K) * down * K if rail else max_leaves * (down // K) * K
