@@ -165,37 +165,33 @@ def chain_ph(G, D, root, bt=None, nbl=0, chunks=1, reduce=False, chain=0):
 # ---------------------------------------------------------------------- direct family
 
 
-def direct_reduce_scatter_ph(G, D, bt=None, nbl=0, stage=0, key="drs"):
-    """Direct reduce-scatter: every member sends piece j to member j at once; receivers add."""
+def _direct_pieces(G, bt, nbl, receiver_piece: bool):
+    """Every ordered pair (i -> j) of each row of G, and the block labels of the piece it carries: piece j
+    (the receiver's, reduce-scatter) or piece i (the sender's, all-gather); nbl // m blocks per piece."""
     g, m = G.shape
-    if m < 2:
-        return []
     i, j = np.nonzero(~np.eye(m, dtype=bool))
-    src = G[:, i].ravel()
-    dst = G[:, j].ravel()
-    K = nbl // m if bt is not None else 0
     blocks = None
     if bt is not None:
-        rows = _rows_idx(g, len(i))
-        jj = np.tile(j, g)
-        blocks = _lab(bt, rows, jj[:, None] * K + np.arange(K)[None, :])
+        K = nbl // m
+        piece = np.tile(j if receiver_piece else i, g)
+        blocks = _lab(bt, _rows_idx(g, len(i)), piece[:, None] * K + np.arange(K)[None, :])
+    return G[:, i].ravel(), G[:, j].ravel(), blocks
+
+
+def direct_reduce_scatter_ph(G, D, bt=None, nbl=0, stage=0, key="drs"):
+    """Direct reduce-scatter: every member sends piece j to member j at once; receivers add."""
+    m = G.shape[1]
+    if m < 2:
+        return []
+    src, dst, blocks = _direct_pieces(G, bt, nbl, True)
     return [Phase(src, dst, D / m, key=key, stage=stage, reduce=True, blocks=blocks, compute=D / m * (m - 1))]
 
 
 def direct_all_gather_ph(G, P, bt=None, nbl=0, stage=0, key="dag"):
     """Direct all-gather: every member sends its piece (P bytes) to every other member at once."""
-    g, m = G.shape
-    if m < 2:
+    if G.shape[1] < 2:
         return []
-    i, j = np.nonzero(~np.eye(m, dtype=bool))
-    src = G[:, i].ravel()
-    dst = G[:, j].ravel()
-    K = nbl // m if bt is not None else 0
-    blocks = None
-    if bt is not None:
-        rows = _rows_idx(g, len(i))
-        ii = np.tile(i, g)
-        blocks = _lab(bt, rows, ii[:, None] * K + np.arange(K)[None, :])
+    src, dst, blocks = _direct_pieces(G, bt, nbl, False)
     return [Phase(src, dst, P, key=key, stage=stage, blocks=blocks)]
 
 
