@@ -31,41 +31,31 @@ _NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 _RE = re.compile(r"^\s*" + _NUM + r"\s*([A-Za-zµ/_]*)\s*$")
 
 
+_D = r"([kKMGTPE]?)"  # decimal prefix
+_B = r"(Ki|Mi|Gi|Ti|Pi)"  # binary prefix
+#: (unit pattern with the prefix as group 1, dimension, prefix table, factor), tried in order
+_UNITS = (
+    (_D + r"(?:bps|bit/s|b/s)", "bandwidth", _DEC, 1 / 8),  # bits per second: bps, Gbps, Gbit/s, Gb/s
+    (_B + r"(?:bps|bit/s|b/s)", "bandwidth", _BIN, 1 / 8),
+    (_D + r"(?:B/s|Bps)", "bandwidth", _DEC, 1.0),  # bytes per second: GB/s, GBps, GiB/s
+    (_B + r"(?:B/s|Bps)", "bandwidth", _BIN, 1.0),
+    (_D + r"B", "size", _DEC, 1.0),  # sizes: B, KB, GB, KiB, GiB; bits: Gb, Gbit
+    (_B + r"B", "size", _BIN, 1.0),
+    (_D + r"(?:bit|b)", "size", _DEC, 1 / 8),
+    (_D + r"(?:FLOPS|FLOP/s|flops|flop/s|OPS|OP/s)", "flops", _DEC, 1.0),  # FLOPS, TFLOPS, PFLOP/s, TOPS
+    (r"([kKMG]?)W", "power", _DEC, 1.0),
+)
+_UNIT_RES = tuple((re.compile(p), dim, table, f) for p, dim, table, f in _UNITS)
+
+
 def _unit_factor(unit: str) -> tuple[str, float] | None:
     """Return (dimension, factor to SI) for a unit string, or None if unknown."""
     if unit in _TIME:
         return "time", _TIME[unit]
-    # bandwidth in bits per second: bps, Gbps, Gbit/s, Gb/s
-    m = re.fullmatch(r"([kKMGTPE]?)(?:bps|bit/s|b/s)", unit)
-    if m:
-        return "bandwidth", _DEC[m.group(1)] / 8.0
-    m = re.fullmatch(r"(Ki|Mi|Gi|Ti|Pi)(?:bps|bit/s|b/s)", unit)
-    if m:
-        return "bandwidth", _BIN[m.group(1)] / 8.0
-    # bandwidth in bytes per second: GB/s, GBps, GiB/s
-    m = re.fullmatch(r"([kKMGTPE]?)(?:B/s|Bps)", unit)
-    if m:
-        return "bandwidth", _DEC[m.group(1)]
-    m = re.fullmatch(r"(Ki|Mi|Gi|Ti|Pi)(?:B/s|Bps)", unit)
-    if m:
-        return "bandwidth", _BIN[m.group(1)]
-    # sizes: B, KB, GB, KiB, GiB; bits: Gb, Gbit
-    m = re.fullmatch(r"([kKMGTPE]?)B", unit)
-    if m:
-        return "size", _DEC[m.group(1)]
-    m = re.fullmatch(r"(Ki|Mi|Gi|Ti|Pi)B", unit)
-    if m:
-        return "size", _BIN[m.group(1)]
-    m = re.fullmatch(r"([kKMGTPE]?)(?:bit|b)", unit)
-    if m:
-        return "size", _DEC[m.group(1)] / 8.0
-    # compute: FLOPS, TFLOPS, PFLOP/s, TOPS
-    m = re.fullmatch(r"([kKMGTPE]?)(?:FLOPS|FLOP/s|flops|flop/s|OPS|OP/s)", unit)
-    if m:
-        return "flops", _DEC[m.group(1)]
-    m = re.fullmatch(r"([kKMG]?)W", unit)
-    if m:
-        return "power", _DEC[m.group(1)]
+    for pattern, dim, table, f in _UNIT_RES:
+        m = pattern.fullmatch(unit)
+        if m:
+            return dim, table[m.group(1)] * f
     return None
 
 
