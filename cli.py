@@ -234,23 +234,6 @@ def collective_list() -> None:
 
 # ====================================================================== inference commands (issue 5)
 # (inference section: `scaleup infer`)
-_INFER_ROWS = (  # (label with unit, Report.to_dict key, scale, format)
-    ("TTFT ms", "ttft_s", 1e3, "{:.2f}"),
-    ("TPOT ms", "tpot_s", 1e3, "{:.3f}"),
-    ("latency s", "latency_s", 1.0, "{:.3f}"),
-    ("tokens/s per replica", "tokens_per_s_replica", 1.0, "{:,.0f}"),
-    ("tokens/s per chip", "tokens_per_s_chip", 1.0, "{:,.1f}"),
-    ("tokens/s fabric", "tokens_per_s_fabric", 1.0, "{:,.0f}"),
-    ("replicas", "dp", 1, "{:d}"),
-    ("chips per replica", "chips_per_replica", 1, "{:d}"),
-    ("decode exposed comm ms/step", "decode_exposed_communication_s", 1e3, "{:.3f}"),
-    ("prefill exposed comm ms", "prefill_exposed_communication_s", 1e3, "{:.2f}"),
-    ("HBM needed GB/chip", "mem_hbm_needed_bytes", 1e-9, "{:.1f}"),
-    ("energy J/token", "energy_per_token_j", 1.0, "{:.4f}"),
-    ("cost $/Mtok", "cost_per_mtok_usd", 1.0, "{:.4f}"),
-)
-
-
 @main.command("infer")
 @click.option("--model", "model", required=True, help="model preset (llama3.1-70b, ...) or YAML path")
 @click.option("--fabric", "fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
@@ -274,40 +257,22 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
 
-    from inference import estimate
-
     knobs = {}
     if compute_efficiency is not None:
         knobs["compute_efficiency"] = compute_efficiency
     if memory_efficiency is not None:
         knobs["memory_efficiency"] = memory_efficiency
-    fabrics = [f.strip() for f in compare.split(",") if f.strip()] if compare is not None else [fabric]
-    if not fabrics:
-        raise ScaleupError(f"--compare: expected comma-separated fabrics, e.g. maia200,gb200-nvl72, got {compare!r}")
-    reports = [estimate(model, f, tp=tp, ep=ep, pp=pp, dp=dp, batch=batch, prompt=prompt, output=output_len,
-                        dtype=dtype, kv_dtype=kv_dtype, overlap=overlap, price_per_chip_hour=price, **knobs)
-               for f in fabrics]
+    from inference import compare as compare_fabrics
+    from inference import compare_table
+
+    reports = compare_fabrics(model, compare if compare is not None else [fabric], tp=tp, ep=ep, pp=pp, dp=dp,
+                              batch=batch, prompt=prompt, output=output_len, dtype=dtype, kv_dtype=kv_dtype,
+                              overlap=overlap, price_per_chip_hour=price, **knobs)
     if as_json:
         out = [r.to_dict() for r in reports]
         click.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
         return
-    if len(reports) == 1:
-        click.echo(reports[0].table())
-        return
-    r0 = reports[0]
-    click.echo(f"{r0.model}: tp={tp} ep={ep} pp={pp}, batch={batch}, prompt={prompt}, output={output_len}, "
-               f"dtype={dtype}, overlap={overlap}")
-    dicts = [r.to_dict() for r in reports]
-    width = max(14, *(len(r.fabric) + 2 for r in reports))
-    click.echo(f"{'':30s}" + "".join(f"{r.fabric:>{width}s}" for r in reports))
-    click.echo(f"{'chip':30s}" + "".join(f"{r.chip:>{width}s}" for r in reports))
-    for label, key, scale, fmt in _INFER_ROWS:
-        cells = []
-        for d in dicts:
-            v = d.get(key, 0)
-            v = int(v) if fmt == "{:d}" else v * scale
-            cells.append(f"{fmt.format(v):>{width}s}")
-        click.echo(f"{label:30s}" + "".join(cells))
+    click.echo(reports[0].table() if len(reports) == 1 else compare_table(reports))
 
 
 # ====================================================================== sweep and plot commands (issue 6)

@@ -4,7 +4,7 @@ from .comm import clear_cache, collective_time
 from .estimate import DEFAULTS, Deployment, chip_cost_per_hour
 from .models import MODELS, ModelSpec, load_model, model_from_dict
 from .ops import Op, Shard, causal_pairs, distinct_experts, head_ops, layer_ops
-from .report import Report, estimate, max_batch
+from .report import Report, compare, compare_table, estimate, max_batch
 from .step import StepModel
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "chip_cost_per_hour",
     "clear_cache",
     "collective_time",
+    "compare",
+    "compare_table",
     "distinct_experts",
     "estimate",
     "head_ops",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,3 +292,53 @@ def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -
 
 
 
+
+
+#: rows of :func:`compare_table`: (label with unit, :meth:`Report.to_dict` key, scale, format)
+COMPARE_ROWS = (
+    ("TTFT ms", "ttft_s", 1e3, "{:.2f}"),
+    ("TPOT ms", "tpot_s", 1e3, "{:.3f}"),
+    ("latency s", "latency_s", 1.0, "{:.3f}"),
+    ("tokens/s per replica", "tokens_per_s_replica", 1.0, "{:,.0f}"),
+    ("tokens/s per chip", "tokens_per_s_chip", 1.0, "{:,.1f}"),
+    ("tokens/s fabric", "tokens_per_s_fabric", 1.0, "{:,.0f}"),
+    ("replicas", "dp", 1, "{:d}"),
+    ("chips per replica", "chips_per_replica", 1, "{:d}"),
+    ("decode exposed comm ms/step", "decode_exposed_communication_s", 1e3, "{:.3f}"),
+    ("prefill exposed comm ms", "prefill_exposed_communication_s", 1e3, "{:.2f}"),
+    ("HBM needed GB/chip", "mem_hbm_needed_bytes", 1e-9, "{:.1f}"),
+    ("energy J/token", "energy_per_token_j", 1.0, "{:.4f}"),
+    ("cost $/Mtok", "cost_per_mtok_usd", 1.0, "{:.4f}"),
+)
+
+
+def compare(model: ModelSpec | str, fabrics: Sequence[Fabric | str] | str, **kw: Any) -> list[Report]:
+    """:func:`estimate` of one deployment on each of ``fabrics`` (``scaleup infer --compare``).
+
+    ``fabrics``: Fabric objects, preset names / YAML paths, or one comma-separated string of them.
+    ``kw``: as :func:`estimate` (tp, batch, prompt, output, ...). Returns one :class:`Report` per fabric.
+    """
+    if isinstance(fabrics, str):
+        fabrics = [f.strip() for f in fabrics.split(",") if f.strip()]
+    if not fabrics:
+        raise SpecError("--compare: expected comma-separated fabrics, e.g. maia200,gb200-nvl72")
+    return [estimate(model, f, **kw) for f in fabrics]
+
+
+def compare_table(reports: Sequence[Report]) -> str:
+    """Reports side by side, one column per fabric; units in the row labels (ms, s, tokens/s, GB, J, $)."""
+    r0 = reports[0]
+    lines = [f"{r0.model}: tp={r0.tp} ep={r0.ep} pp={r0.pp}, batch={r0.batch}, prompt={r0.prompt}, "
+             f"output={r0.output}, dtype={r0.dtype}, overlap={r0.overlap}"]
+    dicts = [r.to_dict() for r in reports]
+    width = max(14, *(len(r.fabric) + 2 for r in reports))
+    lines.append(f"{'':30s}" + "".join(f"{r.fabric:>{width}s}" for r in reports))
+    lines.append(f"{'chip':30s}" + "".join(f"{r.chip:>{width}s}" for r in reports))
+    for label, key, scale, fmt in COMPARE_ROWS:
+        cells = []
+        for d in dicts:
+            v = d.get(key, 0)
+            v = int(v) if fmt == "{:d}" else v * scale
+            cells.append(f"{fmt.format(v):>{width}s}")
+        lines.append(f"{label:30s}" + "".join(cells))
+    return "\n".join(lines)

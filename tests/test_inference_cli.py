@@ -37,3 +37,17 @@ def test_infer_user_errors_exit_2():
     assert res.exit_code == 2 and "smallest tp that fits" in res.output
     res = CliRunner().invoke(main, ["infer", "--model", "nope", "--fabric", "dgx-h100"])
     assert res.exit_code == 2 and "unknown preset" in res.output
+
+
+def test_compare_from_python_equals_cli():
+    """Parity: inference.compare / compare_table are what `scaleup infer --compare` prints."""
+    from inference import compare, compare_table
+
+    args = ARGS[:3] + ["--compare", "dgx-h100,dgx-h200"] + ARGS[5:]
+    reps = compare("llama3.1-8b", "dgx-h100,dgx-h200", tp=8, batch=4, prompt=128, output=8)
+    assert [r.fabric for r in reps] == ["dgx-h100", "dgx-h200"]
+    assert reps[0].tpot == estimate("llama3.1-8b", "dgx-h100", tp=8, batch=4, prompt=128, output=8).tpot
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0 and res.output.strip() == compare_table(reps)
+    res = CliRunner().invoke(main, args + ["--json"])
+    assert [d["tpot_s"] for d in json.loads(res.output)] == [r.tpot for r in reps]
