@@ -22,6 +22,11 @@ class ScaleupGroup(click.Group):
         except ScaleupError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except OSError as exc:  # a file the user named cannot be read or written (missing directory, ...)
+            if exc.filename is None:
+                raise
+            click.echo(f"error: {exc.filename}: {exc.strerror or exc}; check the path", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=ScaleupGroup)
@@ -187,6 +192,10 @@ def _collective_command(cli_name: str, coll: str) -> None:
         import collectives
         import topo
 
+        if plot:
+            from topo.draw import check_figure_path
+
+            check_figure_path(plot, "--plot")
         fab = topo.load(fabric, **_topo_overrides(sets))
         opts: dict = {"mode": mode}
         if chunks is not None:
@@ -433,6 +442,10 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
             raise ScaleupError(f"{name}: expected integers >= 1, got {text!r}")
         return vals
 
+    if plot_path:
+        from topo.draw import check_figure_path
+
+        check_figure_path(plot_path, "--plot")
     res = fl.plan(model, rate, _time_opt(slo_ttft, "--slo-ttft"), _time_opt(slo_tpot, "--slo-tpot"),
                   [c.strip() for c in candidates.split(",") if c.strip()],
                   prices=fl.load_prices(prices_path) if prices_path else None,

@@ -53,12 +53,17 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
     if dtype not in TYPES:
         raise ScheduleError(f"dtype: unknown {dtype!r}; valid: {', '.join(TYPES)}")
     valid = algorithms_for(collective_name) + ["auto"]
+    if not algorithms:
+        raise ScheduleError(f"algorithm: give at least one of {', '.join(valid)}")
+    if len(sizes) == 0:
+        raise ScheduleError("sizes: give at least one message size, e.g. 1MiB or 1KiB:1GiB:x4")
     for a in algorithms:
         if a not in valid:
             raise ScheduleError(f"algorithm: {a!r} is not an algorithm for {collective_name}; valid: {', '.join(valid)}")
     k = group_size if group_size is not None else (2 if collective_name == "send_recv" else fab.n_chips)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= fab.n_chips:
-        raise ScheduleError(f"group_size: must be 1..{fab.n_chips} chips of {fab.name!r}, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= fab.n_chips:
+        raise ScheduleError(f"group_size: must be 2..{fab.n_chips} chips of {fab.name!r} (a collective needs "
+                            f"two ranks), got {k!r}")
     if fab.n_chips % k:
         groups = [list(range(k))] if not concurrent else None
         if groups is None:

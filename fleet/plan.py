@@ -145,6 +145,9 @@ class PlanResult:
     def plot(self, path: str) -> str:
         """Cost ($/Mtok output) vs P90 TTFT and vs P90 TPOT of every simulated deployment, with the
         Pareto fronts and the SLOs; writes a PNG and returns its path."""
+        from topo.draw import check_figure_path
+
+        check_figure_path(path, "--plot")
         import matplotlib
 
         matplotlib.use("Agg")

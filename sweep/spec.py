@@ -166,6 +166,12 @@ def is_range(value: Any) -> bool:
     return True
 
 
+#: most values one range may expand to, and most points one spec may expand to (a typo such as
+#: ``1:1e9:+1`` would otherwise hang or exhaust memory)
+MAX_RANGE_POINTS = 10_000
+MAX_POINTS = 1_000_000
+
+
 def parse_range(text: str, field: str = "value") -> list[int | float]:
     """Expand a range string into SI values.
 
@@ -203,6 +209,8 @@ def parse_range(text: str, field: str = "value") -> list[int | float]:
                 raise SpecError(f"{field}: factor in range {text!r} must be > 1")
             if not lo > 0:
                 raise SpecError(f"{field}: a geometric range {text!r} must start above 0")
+            if math.log(hi / lo) / math.log(f) + 1 > MAX_RANGE_POINTS:
+                raise SpecError(f"{field}: range {text!r} has more than {MAX_RANGE_POINTS} values; use a larger factor")
             k = 0
             while True:
                 v = lo * f**k
@@ -214,6 +222,8 @@ def parse_range(text: str, field: str = "value") -> list[int | float]:
             s = parse_quantity(step.lstrip("+"), dim, field)
             if not s > 0:
                 raise SpecError(f"{field}: step in range {text!r} must be > 0")
+            if (hi - lo) / s + 1 > MAX_RANGE_POINTS:
+                raise SpecError(f"{field}: range {text!r} has more than {MAX_RANGE_POINTS} values; use a larger step")
             k = 0
             while True:
                 v = lo + k * s
@@ -280,6 +290,10 @@ def expand_raw(spec: SweepSpec) -> list[dict[str, Any]]:
                 if k in seen:
                     raise SpecError(f"{where}.{k}: parameter appears twice in the grid")
                 seen[k] = k
+        total = len(points) + math.prod(len(vals) for _, vals in axes)
+        if total > MAX_POINTS:
+            raise SpecError(f"{where}: expands to {total:,} points, more than {MAX_POINTS:,}; split the sweep or "
+                            "use fewer values per axis")
         for combo in itertools.product(*[vals for _, vals in axes]):
             p = dict(fixed)
             for (keys, _), vals in zip(axes, combo):
