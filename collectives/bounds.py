@@ -30,10 +30,16 @@ send_recv           S/B + alpha
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from topo import ScheduleError
+
+if TYPE_CHECKING:
+    from topo import Fabric
+
+    from .schedule import Schedule
 
 __all__ = [
     "all_gather",
@@ -271,7 +277,7 @@ def _direct_edges(fabric):
     return c
 
 
-def endpoint_step_bound(fabric, src: np.ndarray, dst: np.ndarray, size) -> float:
+def endpoint_step_bound(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: float | np.ndarray) -> float:
     """Cheap lower bound of a step, s.
 
     A flow between directly linked chips can only use that link (its one-hop shortest path); any other
@@ -306,7 +312,7 @@ def endpoint_step_bound(fabric, src: np.ndarray, dst: np.ndarray, size) -> float
     return t + (float(fabric.edge_latency.min()) if fabric.n_edges else 0.0)
 
 
-def step_bound(fabric, src: np.ndarray, dst: np.ndarray, size) -> float:
+def step_bound(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: float | np.ndarray) -> float:
     """Alpha-beta time of one step of flows started together with no other traffic, s.
 
     The larger of: max over links of (bytes on the link / capacity + smallest path latency of the flows
@@ -369,7 +375,7 @@ def step_bound(fabric, src: np.ndarray, dst: np.ndarray, size) -> float:
     return max(t_link, t_flow)
 
 
-def schedule_bound(schedule, fabric, overhead: float = 0.0, reduce_bandwidth: float | None = None,
+def schedule_bound(schedule: Schedule, fabric: Fabric, overhead: float = 0.0, reduce_bandwidth: float | None = None,
                    cheap: bool = False) -> float:
     """Alpha-beta time of a compiled schedule on a fabric with no other traffic, s.
 

@@ -19,9 +19,12 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from topo import SpecError, format_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FIG_FORMATS = (".png", ".svg", ".pdf")
 KINDS = ("xy", "busbw", "latency-breakdown", "cost-pareto")
@@ -94,7 +97,7 @@ def _load(data: Any, where: str | None = None):
     return df
 
 
-def independent(df, cols: Sequence[str], context: Sequence[str | None] = ()) -> list[str]:
+def independent(df: pd.DataFrame, cols: Sequence[str], context: Sequence[str | None] = ()) -> list[str]:
     """``cols`` without those determined by the others (e.g. ``dp`` once ``tp`` and ``batch`` are known)
     and the ``context`` columns (facet, hue): the columns worth naming in a label. Checked from the
     last column to the first."""
