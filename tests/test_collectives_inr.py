@@ -143,19 +143,56 @@ def test_switch_builder_splits_the_rate_over_planes():
 
 
 def test_two_tier_reduction_rate_per_port():
-    """maia200-small with reducing switches at 25 GB/s per port (half the 50 GB/s line rate): 16 planes x
-    1 port x 25 GB/s = 400 GB/s of reduction per chip bounds algbw; the simulation equals the bound."""
-    try:
-        fab = topo.load("maia200-small", in_network_reduction=True, reduction_bandwidth="25GB/s")
-    except topo.ScaleupError:  # pragma: no cover - preset missing
-        pytest.skip("maia200-small preset not available")
-    m = fab.meta
-    cap = m["planes"] * m["ports_per_plane"] * 25e9
-    r = C.all_reduce(fab, 2**30, group=list(range(fab.n_chips)), algorithm="inr", chunks=64)
+    """A small two_tier (2 planes x 2 ports per chip, 4 leaves, 4 spines, 2 links per leaf-spine pair) with
+    switches reducing at 25 GB/s per port: 2 x 2 x 25 GB/s = 100 GB/s of reduction per chip bounds algbw;
+    node rates scale with the links an edge merges; the simulation equals the bound."""
+    kw = dict(chips=16, tray_size=2, tray_ports=2, planes=2, ports_per_plane=2, switch_radix=16, leaf_down=8,
+              leaf_uplinks=8, spines=4, in_network_reduction=True)
+    fab = topo.two_tier(reduction_bandwidth="25GB/s", **kw)
+    cap = 2 * 2 * 25e9
+    r = C.all_reduce(fab, 2**30, algorithm="inr", chunks=64)
     assert 0.95 * cap < r.algbw <= cap
     assert rel(r.time, r.bound) < 1e-9
-    spine = [s for s in fab.switches if fab.node_data[s]["tier"] == 2][0]
-    assert fab.node_data[spine]["reduction_bandwidth"] == 25e9 * m["links_per_leaf_spine"]
-    free = C.all_reduce(topo.load("maia200-small", in_network_reduction=True), 2**30,
-                        group=list(range(fab.n_chips)), algorithm="inr", chunks=64)
-    assert free.algbw > 1.2 * cap
+    tiers = {fab.node_data[s]["tier"]: fab.node_data[s]["reduction_bandwidth"] for s in fab.switches}
+    assert tiers == {1: 25e9 * 2, 2: 25e9 * fab.meta["links_per_leaf_spine"]}
+    free = C.all_reduce(topo.two_tier(**kw), 2**30, algorithm="inr", chunks=64)
+    assert free.algbw > 1.5 * cap
+
+
+def two_level(leaves, per_leaf, red, bw=B, hop=H):
+    """leaves x per_leaf chips; each leaf one link up to a single spine; every switch reduces at ``red``."""
+    g = nx.DiGraph()
+    n = leaves * per_leaf
+    for r in range(n):
+        g.add_node(f"c{r}", kind="chip", rank=r, tray=r)
+    g.add_node("spine", kind="switch", tier=2, in_network_reduction=True, reduction_bandwidth=red)
+    for q in range(leaves):
+        g.add_node(f"leaf{q}", kind="switch", tier=1, in_network_reduction=True, reduction_bandwidth=red)
+        for a, b in ((f"leaf{q}", "spine"), ("spine", f"leaf{q}")):
+            g.add_edge(a, b, bandwidth=bw, latency=hop)
+        for r in range(q * per_leaf, (q + 1) * per_leaf):
+            for a, b in ((f"c{r}", f"leaf{q}"), (f"leaf{q}", f"c{r}")):
+                g.add_edge(a, b, bandwidth=bw, latency=hop)
+    return topo.Fabric.from_graph(g)
+
+
+@pytest.mark.parametrize("mode", ["exact", "steps"])
+def test_two_switch_levels_cap_only_the_upward_edges(mode):
+    """L = 2: the L + c - 1 slots holding an upward chunk run at R, the last L (multicast down, including
+    spine -> leaf) at B. Capping the downward spine -> leaf edge too would add a slot at R."""
+    R, c = 0.3 * B, 4
+    r = C.all_reduce(two_level(3, 2, R), S, algorithm="inr", chunks=c, mode=mode)
+    want = C.bounds.all_reduce(6, S, B, H, "inr", chunks=c, levels=2, reduction_bandwidth=R)
+    assert rel(want, closed_form(S, R, B, c, L=2)) < 1e-15
+    assert rel(r.time, want) < 1e-9
+
+
+def test_clos_reduction_keys():
+    fab = topo.clos(servers=4, chips_per_server=4, leaf_radix=8, in_network_reduction=True,
+                    server_in_network_reduction=True, reduction_bandwidth="40GB/s",
+                    server_reduction_bandwidth="200GB/s")
+    rates = {fab.node_data[s]["tier"]: fab.node_data[s].get("reduction_bandwidth") for s in fab.switches}
+    assert rates[0] == 200e9 and rates[1] == 40e9
+    with pytest.raises(topo.SpecError, match="server_reduction_bandwidth"):
+        topo.clos(servers=4, chips_per_server=4, leaf_radix=8, server_reduction_bandwidth="200GB/s")
+    assert topo.load("h100-clos").meta["server_reduction_bandwidth"] == pytest.approx(275e9)

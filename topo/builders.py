@@ -811,6 +811,8 @@ def clos(
     in_network_reduction: bool = False,
     server_in_network_reduction: bool = False,
     name: str = "clos",
+    reduction_bandwidth: Any = None,
+    server_reduction_bandwidth: Any = None,
 ) -> Fabric:
     """A two-level leaf/spine Clos (fat tree) of servers with several chips each, for GPU clusters.
 
@@ -820,7 +822,9 @@ def clos(
     to every spine (``leaf_uplinks`` split evenly, default ``leaf_down / oversubscription``; ``spines``
     default ``leaf_uplinks``). ``server_fabric``: ``"switch"`` (an NVSwitch-like server switch, chips at
     ``server_bandwidth`` per direction, default the chip's NVLink total), ``"mesh"`` (direct links,
-    ``server_bandwidth`` split over the peers) or ``"none"``.
+    ``server_bandwidth`` split over the peers) or ``"none"``. In-network reduction rates (None = line
+    rate; see ``SwitchSpec.reduction_bandwidth``): ``reduction_bandwidth`` per leaf/spine port,
+    ``server_reduction_bandwidth`` per chip on the server switch (NVLS-like).
     """
     c = resolve_chip(chip, "h100-sxm")
     NS = as_int("servers", servers)
@@ -848,6 +852,15 @@ def clos(
     seff = eff if server_efficiency is None else as_fraction("server_efficiency", server_efficiency)
     inr = as_bool("in_network_reduction", in_network_reduction)
     sinr = as_bool("server_in_network_reduction", server_in_network_reduction)
+    red = None if reduction_bandwidth is None else as_quantity("reduction_bandwidth", reduction_bandwidth,
+                                                               "bandwidth")
+    sred = None if server_reduction_bandwidth is None else as_quantity(
+        "server_reduction_bandwidth", server_reduction_bandwidth, "bandwidth")
+    if red is not None and not inr:
+        raise SpecError("reduction_bandwidth: set only with in_network_reduction: true (the switches must reduce)")
+    if sred is not None and not (sinr and server_fabric == "switch"):
+        raise SpecError("server_reduction_bandwidth: set only with server_fabric: switch and "
+                        "server_in_network_reduction: true")
     up_ports = _leaf_uplinks(down, leaf_uplinks, oversubscription)
     if down + up_ports > R:
         raise CapacityError(f"leaf_radix: {down} down + {up_ports} up ports exceed radix {R}")
@@ -886,13 +899,16 @@ def clos(
     srv0 = None
     if server_fabric == "switch":
         srv0 = ga.add_nodes([f"s{i}.nvsw" for i in range(NS)],
-                            [{"kind": "switch", "tier": 0, "server": i, "in_network_reduction": sinr}
+                            [{"kind": "switch", "tier": 0, "server": i, "in_network_reduction": sinr,
+                              **({} if sred is None else {"reduction_bandwidth": sred})}
                              for i in range(NS)])
     leaf0 = ga.add_nodes([f"leaf{q}" for q in range(L)],
-                         [{"kind": "switch", "tier": 1, "index": q, "radix": R, "in_network_reduction": inr}
+                         [{"kind": "switch", "tier": 1, "index": q, "radix": R, "in_network_reduction": inr,
+                           **({} if red is None else {"reduction_bandwidth": red})}
                           for q in range(L)])
     spine0 = ga.add_nodes([f"spine{k}" for k in range(S)],
-                          [{"kind": "switch", "tier": 2, "index": k, "radix": RS, "in_network_reduction": inr}
+                          [{"kind": "switch", "tier": 2, "index": k, "radix": RS, "in_network_reduction": inr,
+                            **({} if red is None else {"reduction_bandwidth": red * max(per_pair, 1)})}
                            for k in range(S)])
     srv_edge = None
     if server_fabric == "switch":
@@ -912,6 +928,7 @@ def clos(
             "server_fabric": server_fabric, "server_bandwidth": sbw, "leaf_radix": R, "leaf_down": down,
             "leaf_uplinks": up_ports, "leaves": L, "spines": S, "rail_optimised": rail,
             "oversubscription": down / up_ports, "in_network_reduction": inr or sinr,
+            "reduction_bandwidth": red, "server_reduction_bandwidth": sred,
             "levels": ["tray", "leaf_group"], "representative_chips": sorted({0, N - K})}
     fab = ga.build(name, c, meta)
     mode = server_fabric if K > 1 else "none"
