@@ -20,6 +20,7 @@ they lost. A plan is only ever returned from a simulation that met the SLOs.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,7 @@ from .trace import Trace, poisson_trace
 __all__ = ["PlanCandidate", "PlanPoint", "PlanResult", "load_prices", "plan"]
 
 
-def load_prices(path: str) -> dict[str, float]:
+def load_prices(path: str | os.PathLike) -> dict[str, float]:
     """Read a prices YAML: ``{chip or fabric preset: $ per chip-hour}`` (numbers or ``"$2.50"``)."""
     from pathlib import Path
 
@@ -241,7 +242,7 @@ def plan(
     slo_tpot: float,
     candidates: Sequence[str],
     *,
-    prices: dict[str, float] | None = None,
+    prices: dict[str, float] | str | os.PathLike | None = None,
     duration: float = 60.0,
     workload: str = "azure-conv",
     trace: Trace | None = None,
@@ -265,7 +266,8 @@ def plan(
         rate: request rate, requests/s.
         slo_ttft, slo_tpot: objectives, s.
         candidates: chip / fabric preset names, e.g. ``["maia200", "gb200-nvl72", "dgx-h100"]``.
-        prices: $ per chip-hour by candidate name (default: inference's cost model).
+        prices: $ per chip-hour by candidate name, or a prices YAML path as ``--prices`` (:func:`load_prices`)
+            (default: inference's cost model).
         duration: simulated trace length, s. workload, trace, seed: the requests (a given ``trace`` wins).
         attainment: fraction of requests that must meet both SLOs.
         tps, eps, batches: TP and EP degrees and batch limits searched.
@@ -289,7 +291,7 @@ def plan(
     if not modes:
         raise SpecError("modes: give at least one of colocated, disaggregated")
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
-    prices = dict(prices or {})
+    prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})
     if trace is None:
         trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
     kvspec = kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6)

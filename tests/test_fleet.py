@@ -471,3 +471,19 @@ def test_trace_path_and_per_request_csv_match_the_objects(tmp_path):
     assert [float(r["ttft_s"]) for r in rows] == b.ttft.tolist()
     assert [int(r["prompt_tokens"]) for r in rows] == tr.prompt.tolist()
     assert [r["met_slo"] == "True" for r in rows] == b.met_slo.tolist()
+
+
+def test_plan_takes_a_prices_path_as_the_cli_does(tmp_path):
+    """Parity with `scaleup plan --prices FILE`: a path is read with load_prices (a bad file names it)."""
+    from fleet import plan
+
+    with pytest.raises(SpecError, match="prices"):
+        plan("m", 5.0, 1.0, 0.05, ["fast"], duration=5.0, step_model_factory=_factory, tps=(8,), batches=(32,),
+             prices=str(tmp_path / "missing.yaml"))
+    p = tmp_path / "prices.yaml"
+    p.write_text("fast: 1.0\n")
+    a = plan("m", 5.0, 1.0, 0.05, ["fast"], duration=5.0, step_model_factory=_factory, tps=(8,), batches=(32,),
+             prices=p)
+    b = plan("m", 5.0, 1.0, 0.05, ["fast"], duration=5.0, step_model_factory=_factory, tps=(8,), batches=(32,),
+             prices={"fast": 1.0})
+    assert a.table() == b.table()
