@@ -196,3 +196,11 @@ def test_clos_reduction_keys():
     with pytest.raises(topo.SpecError, match="server_reduction_bandwidth"):
         topo.clos(servers=4, chips_per_server=4, leaf_radix=8, server_reduction_bandwidth="200GB/s")
     assert topo.load("h100-clos").meta["server_reduction_bandwidth"] == pytest.approx(275e9)
+
+
+def test_summary_shows_the_reduction_rate():
+    s = topo.summary.summarize(topo.load("dgx-h100"), bisection=False)
+    assert s["reduction_bandwidth"] == pytest.approx(275e9)
+    assert "reduce 275 GB/s per chip" in topo.summary.format_summary(s)
+    s = topo.summary.summarize(topo.load("dgx-h100", reduction_bandwidth=None), bisection=False)
+    assert s["reduction_bandwidth"] is None and "at line rate" in topo.summary.format_summary(s)

@@ -226,6 +226,7 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
         "injection_to_chips": float((inj - inj_sw).max()),
         "mean_link_efficiency": float(np.average(fab.edge_efficiency, weights=fab.edge_bandwidth)),
         "switch_can_reduce": fab.switch_can_reduce,
+        "reduction_bandwidth": _reduction_per_chip(fab),
         "radix_use": radix_use,
         "levels": [len(level[0]) for level in fab.levels()],
     }
@@ -240,6 +241,18 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
     out["diameter_exact"] = d["exact"]
     out["meta"] = {k: v for k, v in fab.meta.items() if k not in ("representative_chips",)}
     return out
+
+
+def _reduction_per_chip(fab: Fabric) -> float | None:
+    """Bytes/s at which chip 0's first-level switches reduce its data (sum of their ``reduction_bandwidth``
+    node attributes over chip 0's switch edges), or None when they reduce at line rate / cannot reduce."""
+    if not fab.switch_can_reduce or fab.n_chips == 0:
+        return None
+    nd = fab.node_data
+    out = fab.edge_dst[fab.edge_src == 0]
+    rates = [nd[fab.nodes[v]].get("reduction_bandwidth") for v in out if v >= fab.n_chips]
+    rates = [float(r) for r in rates if r is not None]
+    return float(sum(rates)) if rates else None
 
 
 def _bw(v: float) -> str:
@@ -275,6 +288,9 @@ def format_summary(s: dict[str, Any]) -> str:
             ru.append(f"{t}: {r['max_ports_used']} ports used")
     if ru:
         lines.append("radix use         " + ", ".join(ru))
-    lines.append(f"in-network reduce {'yes' if s['switch_can_reduce'] else 'no'}")
+    red = s.get("reduction_bandwidth")
+    rate = "" if not s["switch_can_reduce"] else (" (at line rate)" if red is None else
+                                                  f" (switches reduce {_bw(red)} per chip)")
+    lines.append(f"in-network reduce {'yes' if s['switch_can_reduce'] else 'no'}{rate}")
     lines.append("levels            group sizes " + ", ".join(map(str, s["levels"])) + " chips")
     return "\n".join(lines)
