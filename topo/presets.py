@@ -34,8 +34,9 @@ Sources (short names used below):
   (older revisions: "4,800 Gbps"), 3D torus, 8,960 chips per pod. INT8 918 TOPS: Google Cloud v5p launch
   blog (Dec 2023).
 - [ironwood] Google Cloud TPU7x (Ironwood) docs (docs.cloud.google.com/tpu/docs/tpu7x): 2,307 TFLOP/s BF16 and
-  4,614 FP8 per chip, 192 GiB HBM per chip, 9,216 chips per pod. Google blog / Cloud Next 2025 (also
-  nextplatform.com 2025-04-09): 7.37 TB/s HBM3e, ICI 1.2 TB/s bidirectional.
+  4,614 FP8 per chip, "192 GiB" HBM per chip, 9,216 chips per pod. Google blog / Cloud Next 2025 (also
+  nextplatform.com 2025-04-09): 192 GB HBM3e at 7.37 TB/s, ICI 1.2 TB/s bidirectional; Hot Chips 2025
+  (TechRadar): 1.77 PB of HBM per 9,216-chip pod, ~7.3 TB/s per chip.
 - [trn2] AWS Neuron docs, "Trainium2 Architecture" (awsdocs-neuron.readthedocs-hosted.com): 1,299 FP8,
   667 BF16/FP16/TF32, 181 FP32 TFLOP/s dense; 96 GiB HBM at 2.9 TB/s; SBUF 224 MiB (8 NeuronCore-v3 x 28);
   NeuronLink-v3 1.28 TB/s per chip; "Trainium2 Architecture Guide for NKI": 4 NeuronLink-v3 per chip.
@@ -172,7 +173,9 @@ CHIPS: dict[str, ChipSpec] = {
     "ironwood": ChipSpec(
         name="ironwood",
         flops={"fp8": 4614 * T, "bf16": 2307 * T},  # [ironwood] TPU7x docs: 4,614 FP8, 2,307 BF16 dense
-        hbm_bytes=192 * GIB,  # [ironwood] TPU7x docs table: 192 GiB per chip (was 192e9 B before this check)
+        # [ironwood] 192 GB: the pod's 1.77 PB of HBM over 9,216 chips (Hot Chips 2025, as reported by TechRadar)
+        # is 192e9 B per chip; the TPU7x docs table labels the same 192 "GiB" (taken as loose units)
+        hbm_bytes=192 * GB,
         hbm_bandwidth=7.37 * T,  # [ironwood] 7.37 TB/s (Google blog, Cloud Next 2025)
         tdp=0.0,  # not public per chip
         # [ironwood] 1.2 TB/s bidirectional ICI; ASSUMPTION: 6 torus links like v5p -> 100 GB/s per direction
