@@ -290,6 +290,12 @@ def plan(
         raise SpecError(f"modes: unknown {sorted(bad)}; use colocated and/or disaggregated")
     if not modes:
         raise SpecError("modes: give at least one of colocated, disaggregated")
+    for name, v in (("slo_ttft", slo_ttft), ("slo_tpot", slo_tpot)):
+        if not (isinstance(v, (int, float)) and v > 0):
+            raise SpecError(f"{name}: must be > 0 s, got {v!r}")
+    for name, vals in (("tps", tps), ("eps", eps), ("batches", batches)):
+        if not vals or any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1 for x in vals):
+            raise SpecError(f"{name}: expected a non-empty list of integers >= 1, got {list(vals)!r}")
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})
     if trace is None:

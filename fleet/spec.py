@@ -265,6 +265,9 @@ def load_fleet(source: str | Path | dict | FleetSpec) -> FleetSpec:
         return source
     if isinstance(source, dict):
         return fleet_from_dict(source)
+    if not isinstance(source, (str, Path)):
+        raise SpecError(f"fleet: expected a FleetSpec, a dict, a FLEET.yaml path or a bundled name "
+                        f"({', '.join(bundled_fleets())}), got {type(source).__name__}")
     path = Path(source)
     if not path.is_file():
         cand = DATA / f"{source}.yaml"

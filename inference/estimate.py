@@ -166,6 +166,8 @@ class Deployment:
             if not 0 < v <= 1:
                 raise SpecError(f"{name}: must be in (0, 1], got {v!r}")
         self.op_overhead = DEFAULTS["op_overhead"] if op_overhead is None else float(op_overhead)
+        if not self.op_overhead >= 0:
+            raise SpecError(f"op_overhead: must be >= 0 s per op, got {op_overhead}")
         self.hbm_usable = DEFAULTS["hbm_usable"] if hbm_usable is None else float(hbm_usable)
         if prefill_chunk is not None and (not isinstance(prefill_chunk, (int, np.integer)) or prefill_chunk < 1):
             raise SpecError(f"prefill_chunk: must be a positive integer (tokens) or None, got {prefill_chunk!r}")
@@ -463,6 +465,13 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
     price = DEFAULTS["power_price"] if power_price is None else power_price
     p = DEFAULTS["pue"] if pue is None else pue
     pf = DEFAULTS["power_factor"] if power_factor is None else power_factor
-    if years <= 0:
+    if not years > 0:
         raise SpecError(f"amortisation_years: must be > 0, got {years}")
+    for name, v in (("capex_per_chip", capex), ("power_price", price)):
+        if not v >= 0:
+            raise SpecError(f"{name}: must be >= 0, got {v}")
+    if not p >= 1:
+        raise SpecError(f"pue: power usage effectiveness must be >= 1 (1.0 = no overhead), got {p}")
+    if not 0 < pf <= 1:
+        raise SpecError(f"power_factor: fraction of TDP drawn must be in (0, 1], got {pf}")
     return capex / (years * HOURS_PER_YEAR) + chip.tdp * pf * p * price / 1000.0
