@@ -325,7 +325,13 @@ def _check_scheduler(scheduler: Any) -> None:
 
 def _dask_client(scheduler: Any, workers: int):
     """(client, things to close): connect to / start the Dask cluster before anything is written."""
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SpecError(
+            "--scheduler: Dask is not installed; install it with pip install 'scaleup-sim[dask]' "
+            "(or drop --scheduler to run on local processes)"
+        ) from None
 
     if isinstance(scheduler, str):
         if scheduler == "local":
