@@ -143,7 +143,7 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
     """Run a synthetic traffic pattern on a fabric with max-min contention; print completion times
     (us), per-chip throughput vs injection bandwidth (GB/s) and the hottest links."""
     import topo
-    from traffic.report import format_report, plot_utilisation, run_pattern
+    from traffic import format_report, plot_utilisation, run_pattern
 
     fab = topo.load(fabric, **_topo_overrides(sets))
     rep = run_pattern(fab, pattern, topo.parse_quantity(size, "size", "--size"), seed=seed, routing=routing,

@@ -513,7 +513,7 @@ register_job(
             "pattern": Param("str", "ring", choices=PATTERNS),
             "size": Param("size", help="bytes per flow"),
             "group": Param("int", None, "chips taking part (ranks 0..group-1; default all)", nullable=True),
-            "routing": Param("str", "ecmp", choices=("ecmp", "hash")),
+            "routing": Param("str", "ecmp", choices=("ecmp", "ecmp-subflows", "hash")),
             "seed": Param("int", 0),
         },
     ),
