@@ -71,6 +71,8 @@ CASES = [
     (["topo", "show", "maia200-small", "--set", "noequals"], "--set"),
     (["topo", "show", "maia200-small", "--set", "switch_radix=2"], "switch_radix"),
     (["topo", "show", "torus-8x8", "--set", "dims=[0,8]"], "dims"),
+    (["topo", "show", "h100-clos", "--set", "oversubscription=-1"], "oversubscription"),
+    (["topo", "show", "maia200-small", "--set", "oversubscription=2"], "oversubscription"),
     (["topo", "plot", "dgx-h100", "-o", "{d}/x.unknownext"], "-o"),
     (["topo", "plot", "dgx-h100", "-o", "{d}/a_file/x.png"], "-o"),
     (["topo", "export", "dgx-h100", "-o", "{d}/x.txt"], "format"),

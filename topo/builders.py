@@ -56,11 +56,14 @@ def _chip_nodes(n: int, tray: np.ndarray, forward: bool, extra: dict[str, np.nda
 
 def _leaf_uplinks(down: int, leaf_uplinks: Any, oversubscription: Any) -> int:
     """Uplink ports of a leaf: ``leaf_uplinks`` if given, else ``down / oversubscription`` rounded."""
-    if leaf_uplinks is not None:
-        return as_int("leaf_uplinks", leaf_uplinks)
     osub = as_quantity("oversubscription", oversubscription, "number")
-    if osub < 1:
+    if not osub >= 1:
         raise SpecError(f"oversubscription: must be >= 1, got {oversubscription!r}")
+    if leaf_uplinks is not None:
+        if osub != 1:
+            raise SpecError(f"oversubscription: {oversubscription!r} conflicts with leaf_uplinks={leaf_uplinks!r}; "
+                            "give one of them (e.g. --set leaf_uplinks=null)")
+        return as_int("leaf_uplinks", leaf_uplinks)
     return int(round(down / osub))
 
 
