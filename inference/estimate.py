@@ -457,8 +457,9 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
     """$ per chip-hour: ``price_per_chip_hour`` if given, else capex / (years x 8766 h) + TDP x power
     factor x PUE x $/kWh (defaults in :data:`DEFAULTS`, all assumptions)."""
     if price_per_chip_hour is not None:
-        if price_per_chip_hour < 0:
-            raise SpecError(f"price_per_chip_hour: must be >= 0, got {price_per_chip_hour}")
+        if not 0 <= price_per_chip_hour < math.inf:
+            raise SpecError(f"price_per_chip_hour: must be a finite number >= 0 ($ per chip-hour), "
+                            f"got {price_per_chip_hour}")
         return float(price_per_chip_hour)
     capex = DEFAULTS["capex_per_chip"] if capex_per_chip is None else capex_per_chip
     years = DEFAULTS["amortisation_years"] if amortisation_years is None else amortisation_years

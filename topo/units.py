@@ -91,6 +91,8 @@ def parse_quantity(value: object, dimension: str | None = None, field: str = "va
             "'500ns', '64MiB', '5PFLOPS', '750W'"
         )
     number = float(m.group(1))
+    if not math.isfinite(number):
+        raise UnitError(f"{field}: {value!r} is too large; expected a finite number")
     unit = m.group(2)
     if unit == "":
         return number
@@ -104,6 +106,8 @@ def parse_quantity(value: object, dimension: str | None = None, field: str = "va
         raise UnitError(
             f"{field}: {value!r} is a {dim}, expected a {dimension} (in {DIMENSIONS.get(dimension, '?')})"
         )
+    if not math.isfinite(number * factor):
+        raise UnitError(f"{field}: {value!r} is too large; expected a finite number")
     return number * factor
 
 
