@@ -153,6 +153,9 @@ def _group(fab: Fabric, group) -> np.ndarray:
                     f"group: chip {int(x)} does not exist in {fab.name!r}; ranks are 0..{fab.n_chips - 1}")
             idx.append(int(x))
             continue
+        if isinstance(x, (list, tuple, np.ndarray)):
+            raise ScheduleError("group: expected one flat list of chips; for several groups at once use "
+                                "collectives.run([op(size, group=g) for g in groups], fabric)")
         i = fab.node_index.get(x)
         if i is None or i >= fab.n_chips:
             raise ScheduleError(

@@ -277,6 +277,7 @@ API_CASES = [
     ("group names missing chip", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 999]), ScheduleError, "999"),
     ("group duplicate chip", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 0, 1]), ScheduleError, "group"),
     ("group empty", lambda f, d: collectives.all_reduce(f, 1e6, group=[]), ScheduleError, "group"),
+    ("group of groups", lambda f, d: collectives.all_reduce(f, 1e6, group=[[0, 1], [2]]), ScheduleError, "group"),
     ("size zero", lambda f, d: collectives.all_reduce(f, 0, group=[0, 1]), ScheduleError, "size"),
     ("size nan", lambda f, d: collectives.all_reduce(f, float("nan"), group=[0, 1]), ScheduleError, "size"),
     ("unknown algorithm", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1], algorithm="zz"), ScheduleError,
