@@ -273,7 +273,7 @@ def load_model(name_or_path: str | ModelSpec) -> ModelSpec:
         return MODELS[key]
     if key.lower() in MODELS:
         return MODELS[key.lower()]
-    if os.path.exists(key):
+    if os.path.isfile(key):
         import yaml
 
         with open(key) as fh:

@@ -137,10 +137,15 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     if not os.path.exists(path):
         raise SpecError(f"results: file {path!r} does not exist")
     fmt = output_format(path, "results")
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    kw = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-    return pd.read_csv(path, dtype={"id": str, "error": str}, **kw)
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        kw = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+        return pd.read_csv(path, dtype={"id": str, "error": str}, **kw)
+    except (ValueError, OSError) as exc:  # pandas' EmptyDataError/ParserError and pyarrow's ArrowInvalid
+        first = (str(exc).splitlines() or [""])[0][:160]
+        raise SpecError(f"results: cannot read {path!r} as {fmt} ({type(exc).__name__}: {first}); "
+                        "is it a sweep's output?") from None
 
 
 def _missing(v: Any) -> bool:

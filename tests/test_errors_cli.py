@@ -42,6 +42,9 @@ FILES = {
                           "vocab: 100\nbogus: 1\n"),
     "model_neg.yaml": "name: m\nlayers: -2\nhidden: 64\nheads: 2\nkv_heads: 2\nhead_dim: 32\nffn: 128\nvocab: 100\n",
     "results.csv": "a,b\n1,2\n",
+    "empty.csv": "",
+    "corrupt.parquet": "not a parquet file\n",
+    "sweep_ok.yaml": "job: topo\nparams: {fabric: dgx-h100}\n",
     "a_file": "not a directory\n",
 }
 
@@ -182,6 +185,9 @@ CASES = [
     (["plot", "{d}/results.csv", "-o", "{d}/x.png", "--x", "a", "--y", "b", "--where", "zz == 3"], "--where"),
     (["plot", "{d}/results.csv", "-o", "{d}/x.bogus", "--x", "a", "--y", "b"], "-o"),
     (["plot", "{d}/broken.yaml", "-o", "{d}/x.png", "--x", "a", "--y", "b"], "results"),
+    (["plot", "{d}/empty.csv", "-o", "{d}/x.png", "--x", "a", "--y", "b"], "results"),
+    (["plot", "{d}/corrupt.parquet", "-o", "{d}/x.png", "--x", "a", "--y", "b"], "results"),
+    (["sweep", "{d}/sweep_ok.yaml", "-j", "1", "-o", "{d}/corrupt.parquet", "--resume"], "results"),
     # traffic (the engine's own CLI section)
     (["traffic", "--fabric", "nosuch"], "nosuch"),
     (["traffic", "--fabric", "dgx-h100", "--size", "-1MiB"], "size"),
@@ -190,6 +196,18 @@ CASES = [
     (["traffic", "--fabric", "dgx-h100", "--pattern", "incast", "--k", "100"], "k"),
     (["traffic", "--fabric", "dgx-h100", "--pattern", "bit_reversal", "--set", "chips=6"], "bit_reversal"),
 ]
+
+def test_bad_input_loses_nothing(files):
+    """A failing command leaves the files it was pointed at as they were."""
+    before = (files / "corrupt.parquet").read_bytes()
+    r = _run(["sweep", "{d}/sweep_ok.yaml", "-j", "1", "-o", "{d}/corrupt.parquet", "--resume"], files)
+    assert r.exit_code == 2 and (files / "corrupt.parquet").read_bytes() == before
+    out = files / "kept.csv"
+    assert _run(["sweep", "{d}/sweep_ok.yaml", "-j", "1", "-o", str(out)], files).exit_code == 0
+    kept = out.read_bytes()
+    r = _run(["sweep", "{d}/sweep_badparam.yaml", "-j", "1", "-o", str(out)], files)
+    assert r.exit_code == 2 and out.read_bytes() == kept
+
 
 # click's own usage errors (choices, missing arguments): exit 2, "Error: ..." naming the option
 USAGE_CASES = [
