@@ -51,6 +51,8 @@ class Param:
     help: str = ""
     choices: tuple[Any, ...] = ()
     nullable: bool = False
+    #: a further check of the converted value (``check(value, field_)`` raises SpecError), e.g. a known name
+    check: Callable[[Any, str], None] | None = None
 
     def convert(self, value: Any, field_: str) -> Any:
         """Convert a raw YAML value to this parameter's SI value; SpecError naming ``field_`` if bad."""
@@ -94,7 +96,26 @@ class Param:
             raise SpecError(f"{field_}: expected a {k}, got {value!r}") from None
         if self.choices and value not in self.choices:
             raise SpecError(f"{field_}: {value!r} is not one of {', '.join(map(str, self.choices))}")
+        if self.check is not None:
+            self.check(value, field_)
         return value
+
+
+def _known_fabric(value: Any, field_: str) -> None:
+    """A bundled fabric name or an existing file: caught when the spec is expanded, not per point."""
+    import topo
+
+    names = topo.list_fabrics()
+    if value not in names and not os.path.isfile(str(value)):
+        raise SpecError(f"{field_}: {value!r} is not a bundled fabric or a file; bundled: {', '.join(names)}")
+
+
+def _known_model(value: Any, field_: str) -> None:
+    """A model preset name or an existing file."""
+    from inference import MODELS
+
+    if str(value).lower() not in MODELS and not os.path.isfile(str(value)):
+        raise SpecError(f"{field_}: {value!r} is not a model preset or a file; presets: {', '.join(MODELS)}")
 
 
 @dataclass
@@ -464,7 +485,7 @@ register_job(
         prefixes=("opt.",),
         help="one collective on a fabric: time_us, algbw_GBps, busbw_GBps (nccl-tests), bound_us, algorithm",
         params={
-            "fabric": Param("str", help="fabric preset name or YAML path"),
+            "fabric": Param("str", help="fabric preset name or YAML path", check=_known_fabric),
             "collective": Param("str", "all_reduce", choices=COLLECTIVES),
             "size": Param("size", help="message size (bytes; nccl-tests convention)"),
             "group": Param("int", None, "ranks per group (default: every chip)", nullable=True),
@@ -485,8 +506,8 @@ register_job(
         prefixes=("cost.",),
         help="token latency and cost of a model on a fabric: inference.estimate(...).to_dict()",
         params={
-            "model": Param("str", help="model preset name or YAML path"),
-            "fabric": Param("str"),
+            "model": Param("str", help="model preset name or YAML path", check=_known_model),
+            "fabric": Param("str", check=_known_fabric),
             "tp": Param("int", 8),
             "ep": Param("int", 1),
             "pp": Param("int", 1),
@@ -509,7 +530,7 @@ register_job(
         prefixes=("pattern.",),
         help="a traffic pattern through the contention engine: makespan_us, throughput_GBps, link utilisation",
         params={
-            "fabric": Param("str"),
+            "fabric": Param("str", check=_known_fabric),
             "pattern": Param("str", "ring", choices=PATTERNS),
             "size": Param("size", help="bytes per flow"),
             "group": Param("int", None, "chips taking part (ranks 0..group-1; default all)", nullable=True),
@@ -525,7 +546,7 @@ register_job(
         fn=_topo_job,
         fabric=True,
         help="structural summary of a fabric (topo.summarize): chips, switches, links, bisection, cost",
-        params={"fabric": Param("str")},
+        params={"fabric": Param("str", check=_known_fabric)},
     ),
 )
 

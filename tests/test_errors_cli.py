@@ -45,6 +45,8 @@ FILES = {
     "empty.csv": "",
     "corrupt.parquet": "not a parquet file\n",
     "sweep_ok.yaml": "job: topo\nparams: {fabric: dgx-h100}\n",
+    "sweep_nomodel.yaml": "job: infer\nparams: {model: nosuch, fabric: dgx-h100}\n",
+    "sweep_nofabric.yaml": "job: collective\nparams: {fabric: nosuch, size: 1MiB}\n",
     "a_file": "not a directory\n",
 }
 
@@ -175,6 +177,8 @@ CASES = [
     (["sweep", "{d}/sweep_badrange.yaml", "--dry-run"], "grid.tp"),
     (["sweep", "{d}/sweep_badparam.yaml", "--dry-run"], "params.wat"),
     (["sweep", "{d}/sweep_huge.yaml", "--dry-run"], "grid.tp"),
+    (["sweep", "{d}/sweep_nomodel.yaml", "-j", "1", "-o", "{d}/nm.csv"], "params.model"),
+    (["sweep", "{d}/sweep_nofabric.yaml", "--dry-run"], "params.fabric"),
     (["sweep", "{d}/sweep_prod.yaml", "--dry-run"], "grid"),
     (["sweep", "{d}/broken.yaml", "--dry-run"], "YAML"),
     (["sweep", "{d}/sweep_badparam.yaml", "-o", "{d}/o.txt"], "--out"),
