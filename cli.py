@@ -143,11 +143,18 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
     """Run a synthetic traffic pattern on a fabric with max-min contention; print completion times
     (us), per-chip throughput vs injection bandwidth (GB/s) and the hottest links."""
     import topo
+    from topo.draw import check_figure_path
     from traffic import format_report, plot_utilisation, run_pattern
 
+    if plot:
+        check_figure_path(plot, "--plot")
+    if top < 0:
+        raise topo.SpecError(f"--top: must be >= 0, got {top}")
+    if k is not None and pattern != "incast":
+        raise topo.SpecError(f"--k: applies to --pattern incast only, not {pattern!r}")
+    size_bytes = topo.parse_positive(size, "size", "--size")
     fab = topo.load(fabric, **_topo_overrides(sets))
-    rep = run_pattern(fab, pattern, topo.parse_quantity(size, "size", "--size"), seed=seed, routing=routing,
-                      spread=spread, k=k)
+    rep = run_pattern(fab, pattern, size_bytes, seed=seed, routing=routing, spread=spread, k=k)
     click.echo(format_report(fab, rep, top=top))
     if plot:
         click.echo(f"wrote {plot_utilisation(fab, rep, plot)}")

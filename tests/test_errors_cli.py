@@ -199,6 +199,10 @@ CASES = [
     (["traffic", "--fabric", "dgx-h100", "--spread", "2"], "spread"),
     (["traffic", "--fabric", "dgx-h100", "--pattern", "incast", "--k", "100"], "k"),
     (["traffic", "--fabric", "dgx-h100", "--pattern", "bit_reversal", "--set", "chips=6"], "bit_reversal"),
+    (["traffic", "--fabric", "dgx-h100", "--plot", "{d}/util.bogus"], "--plot"),
+    (["traffic", "--fabric", "dgx-h100", "--size", "0"], "--size"),
+    (["traffic", "--fabric", "dgx-h100", "--top", "-1"], "--top"),
+    (["traffic", "--fabric", "dgx-h100", "--pattern", "ring", "--k", "3"], "--k"),
 ]
 
 def test_bad_input_loses_nothing(files):

@@ -412,7 +412,7 @@ def simulate_arrays(
         bad = ~(np.isfinite(start) & (start >= 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ScheduleError(f"flow {i}: start must be a finite time >= 0 s, got {start[i]!r}")
+            raise ScheduleError(f"flow {i}: start must be a finite time >= 0 s, got {float(start[i])!r}")
     if (dep_ptr is None) != (dep_idx is None):
         raise ScheduleError("simulate_arrays: give both dep_ptr and dep_idx (a CSR of dependencies) or neither")
     if dep_ptr is not None:

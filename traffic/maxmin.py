@@ -397,7 +397,7 @@ def maxmin_rates(
     if bad.any():
         raise CapacityError(
             f"maxmin_rates: link {int(np.flatnonzero(bad)[0])} has capacity "
-            f"{cap[bad][0]!r} bytes/s but carries flows; capacities must be > 0"
+            f"{float(cap[bad][0])!r} bytes/s but carries flows; capacities must be > 0"
         )
     flows = np.arange(nf, dtype=np.int64)
     return _solve(a.indptr.astype(np.int64), a.indices.astype(np.int64), a.data, cap, w, flows, method)[0]

@@ -451,7 +451,7 @@ def check_capacity(fab: Fabric, p: Problem, owner: np.ndarray | None = None) -> 
     e = int(np.flatnonzero(p.edge_col == col)[0]) if (p.edge_col == col).any() else col
     u, v = fab.nodes[fab.edge_src[e]], fab.nodes[fab.edge_dst[e]]
     raise CapacityError(
-        f"flow {flow}: its path uses link {u!r} -> {v!r} of capacity {p.col_cap[col]!r} bytes/s; "
+        f"flow {flow}: its path uses link {u!r} -> {v!r} of capacity {float(p.col_cap[col])!r} bytes/s; "
         "every used link needs a bandwidth (x efficiency) > 0"
     )
 
@@ -460,4 +460,4 @@ def check_sizes(size: np.ndarray, what: str = "flow") -> None:
     bad = ~(np.isfinite(size) & (size >= 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ScheduleError(f"{what} {i}: size must be a finite number of bytes >= 0, got {size[i]!r}")
+        raise ScheduleError(f"{what} {i}: size must be a finite number of bytes >= 0, got {float(size[i])!r}")
