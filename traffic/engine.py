@@ -43,6 +43,13 @@ FINISH_RTOL = 1e-12
 COMPONENT_MAX_FLOWS = 2_000_000
 
 
+def mean_utilisation(link_bytes: np.ndarray, capacity: np.ndarray, duration: float) -> np.ndarray:
+    """Mean utilisation (0..1) of each link over ``duration`` seconds: bytes / (capacity x duration)."""
+    if duration <= 0:
+        return np.zeros_like(link_bytes)
+    return link_bytes / (capacity * duration)
+
+
 @dataclass(frozen=True)
 class Flow:
     """One transfer.
@@ -93,9 +100,7 @@ class SimResult:
     @property
     def utilisation(self) -> np.ndarray:
         """Mean utilisation of each link over the makespan: link_bytes / (capacity x makespan)."""
-        if self.makespan <= 0:
-            return np.zeros_like(self.link_bytes)
-        return self.link_bytes / (self.capacity * self.makespan)
+        return mean_utilisation(self.link_bytes, self.capacity, self.makespan)
 
     @property
     def completion(self) -> np.ndarray:

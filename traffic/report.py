@@ -15,7 +15,7 @@ import numpy as np
 from topo import Fabric, ScheduleError
 
 from . import patterns
-from .engine import run_batch, run_problem, simulate_arrays
+from .engine import mean_utilisation, run_batch, run_problem, simulate_arrays
 from .maxmin import HAVE_NUMBA
 
 
@@ -55,9 +55,7 @@ class PatternReport:
     @property
     def utilisation(self) -> np.ndarray:
         """Mean utilisation of each link over the makespan (0..1)."""
-        if self.makespan <= 0:
-            return np.zeros_like(self.link_bytes)
-        return self.link_bytes / (self.capacity * self.makespan)
+        return mean_utilisation(self.link_bytes, self.capacity, self.makespan)
 
 
 def injection_bandwidth(fab: Fabric) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 
 from topo import Fabric, ScheduleError
 
-from .engine import HAVE_NUMBA, col_bytes, run_batch, run_problem
+from .engine import HAVE_NUMBA, col_bytes, mean_utilisation, run_batch, run_problem
 from .routing import Problem, _projections, build_part_problem, build_problem, check_routing, check_sizes
 
 #: steps with more flows than this are not aggregated nor memoised by content (hashing would dominate)
@@ -73,9 +73,7 @@ class StepResult:
     @property
     def utilisation(self) -> np.ndarray:
         """Mean utilisation of each link over the schedule: link_bytes / (capacity x time)."""
-        if self.time <= 0:
-            return np.zeros_like(self.link_bytes)
-        return self.link_bytes / (self.capacity * self.time)
+        return mean_utilisation(self.link_bytes, self.capacity, self.time)
 
 
 def aggregate_rows(p: Problem, size: np.ndarray) -> tuple[Problem, np.ndarray, np.ndarray, np.ndarray]:
