@@ -646,6 +646,22 @@ def hier_all_reduce_segs(G, D, levels, bt=None, nbl=0, intra="direct", inter="ri
     return segs
 
 
+def _level_split(G, P, bt, nbl):
+    """Cut group rows ``G`` (g x m) at one level, ``P`` (g x parts x m1 positions): the intra-part rows
+    ``Gi`` ((g*parts) x m1), the cross-part rows per local rank ``Gc`` ((g*m1) x parts), and the block
+    tables of each (``bti``, ``btc``; None without a table) with ``K`` blocks per rank."""
+    g, parts, m1 = P.shape
+    m = G.shape[1]
+    rowsel = np.repeat(np.arange(g), parts)
+    Gi = G[rowsel[:, None], P.reshape(g * parts, m1)]
+    colsel = np.repeat(np.arange(g), m1)
+    Gc = G[colsel[:, None], np.transpose(P, (0, 2, 1)).reshape(g * m1, parts)]
+    K = nbl // m if bt is not None else 0
+    btc = _col_table(bt, P, K) if bt is not None else None
+    bti = _intra_table(bt, P, K) if bt is not None else None
+    return parts, m1, Gi, Gc, K, bti, btc
+
+
 def hier_all_gather_segs(G, S, levels, bt=None, nbl=0, intra="direct", inter="ring", chunks=1):
     """Multi-level all-gather (S = gathered bytes per row): all-gather across parts per local rank
     (recursively), then all-gather inside each level-0 part of everything gathered so far."""
@@ -655,14 +671,7 @@ def hier_all_gather_segs(G, S, levels, bt=None, nbl=0, intra="direct", inter="ri
     P = _split_rows(G, levels[0])
     if P is None:
         return hier_all_gather_segs(G, S, levels[1:], bt, nbl, intra, inter, chunks)
-    g, parts, m1 = P.shape
-    rowsel = np.repeat(np.arange(g), parts)
-    Gi = G[rowsel[:, None], P.reshape(g * parts, m1)]
-    colsel = np.repeat(np.arange(g), m1)
-    Gc = G[colsel[:, None], np.transpose(P, (0, 2, 1)).reshape(g * m1, parts)]
-    K = nbl // m if bt is not None else 0
-    btc = _col_table(bt, P, K) if bt is not None else None
-    bti = _intra_table(bt, P, K) if bt is not None else None
+    parts, m1, Gi, Gc, K, bti, btc = _level_split(G, P, bt, nbl)
     segs = hier_all_gather_segs(Gc, S / m1, levels[1:], btc, parts * K, intra, inter, chunks)
     segs += _flat_seg(_pick(_INTRA_AG, intra, "intra")(Gi, S / m1, bti, nbl, chunks))
     return segs
@@ -677,14 +686,7 @@ def hier_reduce_scatter_segs(G, D, levels, bt=None, nbl=0, intra="direct", inter
     P = _split_rows(G, levels[0])
     if P is None:
         return hier_reduce_scatter_segs(G, D, levels[1:], bt, nbl, intra, inter, chunks)
-    g, parts, m1 = P.shape
-    rowsel = np.repeat(np.arange(g), parts)
-    Gi = G[rowsel[:, None], P.reshape(g * parts, m1)]
-    colsel = np.repeat(np.arange(g), m1)
-    Gc = G[colsel[:, None], np.transpose(P, (0, 2, 1)).reshape(g * m1, parts)]
-    K = nbl // m if bt is not None else 0
-    btc = _col_table(bt, P, K) if bt is not None else None
-    bti = _intra_table(bt, P, K) if bt is not None else None
+    parts, m1, Gi, Gc, K, bti, btc = _level_split(G, P, bt, nbl)
     segs = _flat_seg(_pick(_INTRA_RS, intra, "intra")(Gi, D, bti, nbl, chunks))
     segs += hier_reduce_scatter_segs(Gc, D / m1, levels[1:], btc, parts * K, intra, inter, chunks)
     return segs
