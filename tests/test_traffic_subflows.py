@@ -195,3 +195,34 @@ def test_subflows_match_reference_on_random_fabrics(case, method):
     assert np.all(r.link_peak <= 1 + 1e-9)
     assert np.all(r.link_busy <= r.makespan * (1 + 1e-12) + 1e-15)
     np.testing.assert_allclose(r.ready, start)
+
+
+def test_ecmp_subflows_refuses_an_all_to_all_that_would_not_fit_in_memory():
+    """37.7 M pairs x ~1,000 paths each on maia200 is far past the budget: a CapacityError naming the
+    routing and the alternative, raised from a routed sample before any large array is built."""
+    import topo
+    import traffic
+
+    fab = topo.load("maia200")
+    src, dst = traffic.patterns.all_to_all(fab.n_chips)
+    with pytest.raises(topo.CapacityError, match="ecmp-subflows.*routing='ecmp'"):
+        traffic.simulate_arrays(fab, src, dst, 1e6, routing="ecmp-subflows")
+
+
+def test_ecmp_subflows_budget_does_not_refuse_a_problem_that_fits():
+    """2,500 flows (enough to take the sampled budget check) on a star, where every pair has one path:
+    the budget lets it through and sub-flows equal the spray exactly."""
+    g = nx.DiGraph()
+    for r in range(16):
+        g.add_node(r, kind="chip", rank=r)
+        g.add_edge(r, "sw", bandwidth=GB, latency=1e-6)
+        g.add_edge("sw", r, bandwidth=GB, latency=1e-6)
+    g.nodes["sw"]["kind"] = "switch"
+    fab = Fabric(g)
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 16, 2500)
+    dst = (src + 1 + rng.integers(0, 15, 2500)) % 16
+    size = rng.uniform(1e5, 1e6, 2500)
+    sub = simulate_arrays(fab, src, dst, size, routing="ecmp-subflows")
+    spray = simulate_arrays(fab, src, dst, size, routing="ecmp")
+    np.testing.assert_allclose(sub.arrival, spray.arrival, rtol=1e-9)

@@ -262,6 +262,26 @@ class Parts:
         return np.maximum.reduceat(part_values, self.ptr[:-1])
 
 
+#: edge entries (sum over sub-flows of their path lengths) ecmp-subflows may build: ~8 bytes each in
+#: several arrays, so 1e8 entries is a few GiB. Past it the spray model (routing="ecmp") is the tool.
+MAX_PART_EDGES = 100_000_000
+_PART_SAMPLE = 2048
+
+
+def _check_part_budget(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
+    """Estimate, from an evenly spaced sample of pairs, how many edge entries one sub-flow per
+    equal-cost path would need, and refuse with a CapacityError before memory runs out."""
+    pick = np.linspace(0, len(src) - 1, _PART_SAMPLE).astype(np.int64)
+    r = fab.routes(src[pick], dst[pick])
+    est = len(r.path_edges) / _PART_SAMPLE * len(src)
+    if est > MAX_PART_EDGES:
+        raise CapacityError(
+            f"routing='ecmp-subflows': {len(src):,} flows would need about {est:.3g} path-edge entries "
+            f"(one sub-flow per equal-cost path; limit {MAX_PART_EDGES:.0e}); use routing='ecmp' (the even "
+            "spray: same answers under symmetric load) or fewer flows"
+        )
+
+
 def build_part_problem(
     fab: Fabric,
     src: np.ndarray,
@@ -280,6 +300,8 @@ def build_part_problem(
         explicit = np.asarray([p is not None for p in paths], dtype=bool)
     auto = np.flatnonzero(~explicit)
     owners, lens, edges = [], [], []
+    if len(auto) > _PART_SAMPLE:
+        _check_part_budget(fab, src[auto], dst[auto])
     if len(auto):
         r = fab.routes(src[auto], dst[auto])
         if r.n_pairs != len(auto):
