@@ -133,17 +133,23 @@ def _mm_scan_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_r
         w[live[i]] = 0.0
         cnt[live[i]] = 0
     if add_load:
-        for k in range(nf):
-            r = rate[k]
-            if r == np.inf:
-                continue
-            f = flows[k]
-            wf = weight[f]
-            for p in range(indptr[f], indptr[f + 1]):
-                a = data[p]
-                if a > 0.0:
-                    load[indices[p]] += wf * a * r
+        _add_load(indptr, indices, data, weight, rate, flows, nf, load)
     return n_live
+
+
+def _add_load_py(indptr, indices, data, weight, rate, flows, nf, load):  # pragma: no cover - compiled below
+    """Add the load (multiplicity x fraction x rate, bytes/s) of the first ``nf`` solved flows to their
+    links; flows left at an infinite rate (no capacity constraint) add none. Shared by the two solvers."""
+    for k in range(nf):
+        r = rate[k]
+        if r == np.inf:
+            continue
+        f = flows[k]
+        wf = weight[f]
+        for p in range(indptr[f], indptr[f + 1]):
+            a = data[p]
+            if a > 0.0:
+                load[indices[p]] += wf * a * r
 
 
 def _hpush_py(hk, hc, hn, key, col):  # pragma: no cover - compiled below
@@ -307,22 +313,14 @@ def _mm_core_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_r
         w[live[i]] = 0.0
         cnt[live[i]] = 0
     if add_load:
-        for k in range(nf):
-            r = rate[k]
-            if r == np.inf:
-                continue
-            f = flows[k]
-            wf = weight[f]
-            for p in range(indptr[f], indptr[f + 1]):
-                a = data[p]
-                if a > 0.0:
-                    load[indices[p]] += wf * a * r
+        _add_load(indptr, indices, data, weight, rate, flows, nf, load)
     return n_live
 
 
 if HAVE_NUMBA:
     _hpush = numba.njit(cache=True, nogil=True, inline="always")(_hpush_py)
     _hpop = numba.njit(cache=True, nogil=True, inline="always")(_hpop_py)
+    _add_load = numba.njit(cache=True, nogil=True, inline="always")(_add_load_py)
     _mm_scan = numba.njit(cache=True, nogil=True)(_mm_scan_py)
     _mm_core = numba.njit(cache=True, nogil=True)(_mm_core_py)
     _mm_kernel = numba.njit(cache=True, nogil=True)(_mm_kernel_py)
