@@ -55,33 +55,41 @@ def _is_pow2(m: int) -> bool:
 # ---------------------------------------------------------------------- ring family
 
 
-def ring_reduce_scatter_ph(G, D, bt=None, nbl=0, chunks=1, chain=0, stage0=0, key="rs", reverse=False):
-    """Ring reduce-scatter: member r ends with piece r of the D bytes, reduced over the row.
-
-    Step s (0..m-2): member r sends piece (r-s-1) mod m to r+1, which adds it. ``reverse`` runs the
-    ring the other way (r -> r-1, piece (r+s+1)).
-    """
+def _ring_ph(G, size, bt, nbl, chunks, chain, stage0, key, reverse, offset, reduce):
+    """The m-1 steps x ``chunks`` phases of a ring over each row of ``G`` (g x m): in step s member r
+    sends piece (r - s - offset) mod m (``reverse``: (r + s + offset), to r-1) of ``size`` bytes per chunk
+    to its ring neighbour, which adds it when ``reduce`` (reduce-scatter) or keeps it (all-gather)."""
     g, m = G.shape
     if m < 2:
         return []
     c = chunks
     nxt = np.roll(G, 1 if reverse else -1, axis=1)
     src, dst = G.ravel(), nxt.ravel()
-    size = D / (m * c)
     K = nbl // (m * c) if bt is not None else 0
     rows = _rows_idx(g, m)
     r = np.tile(np.arange(m), g)
+    extra = {"reduce": True, "compute": size} if reduce else {}
     out = []
     for j in range(c):
         for s in range(m - 1):
             blocks = None
             if bt is not None:
-                piece = (r + s + 1) % m if reverse else (r - s - 1) % m
+                piece = (r + s + offset) % m if reverse else (r - s - offset) % m
                 loc = (piece * c + j)[:, None] * K + np.arange(K)[None, :]
                 blocks = _lab(bt, rows, loc)
             out.append(Phase(src, dst, size, key=(key, reverse), chain=chain, chunk=j, stage=stage0 + s,
-                             reduce=True, blocks=blocks, compute=size))
+                             blocks=blocks, **extra))
     return out
+
+
+def ring_reduce_scatter_ph(G, D, bt=None, nbl=0, chunks=1, chain=0, stage0=0, key="rs", reverse=False):
+    """Ring reduce-scatter: member r ends with piece r of the D bytes, reduced over the row.
+
+    Step s (0..m-2): member r sends piece (r-s-1) mod m to r+1, which adds it. ``reverse`` runs the
+    ring the other way (r -> r-1, piece (r+s+1)).
+    """
+    m = G.shape[1]
+    return _ring_ph(G, D / (max(m, 1) * chunks), bt, nbl, chunks, chain, stage0, key, reverse, offset=1, reduce=True)
 
 
 def ring_all_gather_ph(G, P, bt=None, nbl=0, chunks=1, chain=0, stage0=0, key="ag", reverse=False):
@@ -89,27 +97,7 @@ def ring_all_gather_ph(G, P, bt=None, nbl=0, chunks=1, chain=0, stage0=0, key="a
 
     Step s (0..m-2): member r sends piece (r-s) mod m to r+1 (``reverse``: piece (r+s) to r-1).
     """
-    g, m = G.shape
-    if m < 2:
-        return []
-    c = chunks
-    nxt = np.roll(G, 1 if reverse else -1, axis=1)
-    src, dst = G.ravel(), nxt.ravel()
-    size = P / c
-    K = nbl // (m * c) if bt is not None else 0
-    rows = _rows_idx(g, m)
-    r = np.tile(np.arange(m), g)
-    out = []
-    for j in range(c):
-        for s in range(m - 1):
-            blocks = None
-            if bt is not None:
-                piece = (r + s) % m if reverse else (r - s) % m
-                loc = (piece * c + j)[:, None] * K + np.arange(K)[None, :]
-                blocks = _lab(bt, rows, loc)
-            out.append(Phase(src, dst, size, key=(key, reverse), chain=chain, chunk=j, stage=stage0 + s,
-                             blocks=blocks))
-    return out
+    return _ring_ph(G, P / chunks, bt, nbl, chunks, chain, stage0, key, reverse, offset=0, reduce=False)
 
 
 def ring_all_reduce_ph(G, D, bt=None, nbl=0, chunks=1, bidirectional=False):
