@@ -40,8 +40,8 @@ def small_two_tier(**kw):
 
 
 # ------------------------------------------------------------------------------------------ two_tier
-def test_maia200_counts_match_closed_forms():
-    fab = topo.load("maia200")
+def test_maia200_16plane_counts_match_closed_forms():
+    fab = topo.load("maia200-16plane")
     N, T, P, L, S = 6144, 4, 16, 96, 64
     assert fab.n_chips == N
     tiers = [fab.graph.nodes[s]["tier"] for s in fab.switches]
@@ -57,9 +57,9 @@ def test_maia200_counts_match_closed_forms():
     assert np.allclose(inj, 1.4e12)
 
 
-def test_maia200_capacity_error_names_largest_size():
+def test_maia200_16plane_capacity_error_names_largest_size():
     with pytest.raises(CapacityError, match="8192"):
-        topo.load("maia200", chips=8196)
+        topo.load("maia200-16plane", chips=8196)
 
 
 def test_two_tier_formula_routes_equal_bfs():
@@ -68,7 +68,7 @@ def test_two_tier_formula_routes_equal_bfs():
 
 
 def test_two_tier_ecmp_counts_closed_form():
-    fab = topo.load("maia200-small")
+    fab = topo.load("maia200-16plane", chips=256)
     P, S = 16, 64
     r = fab.routes(np.array([0, 0, 0, 0]), np.array([0, 1, 4, 64]))
     assert r.path_counts().tolist() == [1, 1, P, P * S]
@@ -229,7 +229,7 @@ def test_groups_partition_the_chips(k, placement, seed):
 
 
 def test_levels_are_nested_and_structural():
-    fab = topo.load("maia200-small")
+    fab = topo.load("maia200-16plane", chips=256)
     trays, leaves, everything = fab.levels()
     assert len(trays) == 64 and len(leaves) == 4 and everything == [list(range(256))]
     for lvl_in, lvl_out in [(trays, leaves), (leaves, everything)]:
@@ -298,7 +298,7 @@ def test_lazy_graph_matches_arrays_and_add_edges_from():
 
 
 def test_node_naming_and_edge_ids():
-    fab = topo.load("maia200-small")
+    fab = topo.load("maia200-16plane", chips=256)
     p = fab.paths("c0", "c100")[0]
     assert p[0] == "c0" and p[1] == "p0.leaf0" and p[2] == "p0.spine0" and p[3] == "p0.leaf1"
     e = fab.edge_ids(np.array([0, 0]), np.array([1, fab.index("p3.leaf0")]))

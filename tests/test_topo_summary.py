@@ -100,8 +100,8 @@ def test_two_tier_bisection_exhaustive_small():
     assert bisection_bandwidth(f, exact=False)["bandwidth"] == pytest.approx(exact)
 
 
-def test_maia200_summary_closed_forms():
-    s = summarize(topo.load("maia200"))
+def test_maia200_16plane_summary_closed_forms():
+    s = summarize(topo.load("maia200-16plane"))
     assert s["chips"] == 6144 and s["switches_by_tier"] == {"tier1": 1536, "tier2": 1024}
     assert s["injection_bandwidth"] == pytest.approx(1.4e12)
     assert s["injection_to_switches"] == pytest.approx(16 * 50e9)
@@ -115,8 +115,8 @@ def test_maia200_summary_closed_forms():
 
 
 def test_oversubscribed_two_tier_halves_bisection():
-    base = topo.load("maia200-small")
-    over = topo.load("maia200-small", leaf_uplinks=32, spines=32)
+    base = topo.load("maia200-16plane", chips=256)
+    over = topo.load("maia200-16plane", chips=256, leaf_uplinks=32, spines=32)
     b0 = bisection_bandwidth(base)["bandwidth"]
     b1 = bisection_bandwidth(over)["bandwidth"]
     assert b1 == pytest.approx(b0 / 2)

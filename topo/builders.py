@@ -85,6 +85,88 @@ def _default_port_bw(chip: ChipSpec, value: Any, name: str) -> float:
 
 # ============================================================================================ two_tier
 
+#: Named tray wirings for ``two_tier(tray_links=...)``: layout -> (tray size, link classes with their default
+#: link counts, class of each chip pair). ``hammingmesh-2x2``: the Maia 200 tray (Microsoft, arXiv 2608.24664,
+#: Hot Chips 38, as quoted by github.com/Yufeng98/AI-datacenter chips/microsoft-maia/hw-architecture.md sec. 6
+#: and 9): four chips on a 2 x 2 grid (tray rank r at row r // 2, column r % 2), "a 2x2 1D HammingMesh with
+#: cross-links": north-south 300 GB/s = 6 x 400G, east-west 350 GB/s = 7, diagonal 350 GB/s = 7 per direction.
+TRAY_LAYOUTS: dict[str, tuple[int, dict[str, int], Any]] = {
+    "hammingmesh-2x2": (
+        4,
+        {"north_south": 6, "east_west": 7, "diagonal": 7},
+        lambda i, j: ("east_west" if i // 2 == j // 2 else "north_south" if i % 2 == j % 2 else "diagonal"),
+    ),
+}
+
+
+def _tray_links(T: int, tray_ports: Any, tray_links: Any) -> tuple[np.ndarray, str]:
+    """Links between each pair of tray ranks (T x T ints, symmetric, zero diagonal) and a layout label.
+
+    ``tray_links``: None (``tray_ports``, default 12, split evenly over the peers), an int (links to every
+    peer), a T x T matrix of links per peer, a layout name of :data:`TRAY_LAYOUTS`, or a mapping
+    ``{layout: NAME, <class>: links, ...}`` overriding the layout's link counts.
+    """
+    if T == 1:
+        return np.zeros((1, 1), dtype=np.int64), "single chip"
+    if tray_links is None:
+        tp = as_int("tray_ports", 12 if tray_ports is None else tray_ports, 0)
+        if tp == 0:
+            raise SpecError("tray_ports: trays of more than one chip need tray ports (> 0)")
+        if tp % (T - 1):
+            raise SpecError(f"tray_ports: {tp} must split evenly over the {T - 1} tray peers "
+                            "(or give tray_links per peer)")
+        m = np.full((T, T), tp // (T - 1), dtype=np.int64)
+        np.fill_diagonal(m, 0)
+        return m, f"full mesh, {tp // (T - 1)} links per peer"
+    label = "full mesh"
+    if isinstance(tray_links, str) or isinstance(tray_links, dict):
+        spec = {"layout": tray_links} if isinstance(tray_links, str) else dict(tray_links)
+        name = spec.pop("layout", None)
+        if name not in TRAY_LAYOUTS:
+            raise SpecError(f"tray_links: unknown layout {name!r}; known: {', '.join(TRAY_LAYOUTS)} "
+                            "(or give links per peer: an integer or a tray_size x tray_size matrix)")
+        size, counts, cls = TRAY_LAYOUTS[name]
+        if T != size:
+            raise SpecError(f"tray_links: layout {name!r} needs tray_size={size}, got {T}")
+        counts = dict(counts)
+        for k, v in spec.items():
+            if k not in counts:
+                raise SpecError(f"tray_links.{k}: not a link class of {name!r}; classes: {', '.join(counts)}")
+            counts[k] = as_int(f"tray_links.{k}", v)
+        m = np.zeros((T, T), dtype=np.int64)
+        for i in range(T):
+            for j in range(T):
+                if i != j:
+                    m[i, j] = counts[cls(i, j)]
+        label = name + " (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + " links)"
+    elif isinstance(tray_links, (int, np.integer)) and not isinstance(tray_links, bool):
+        m = np.full((T, T), as_int("tray_links", tray_links), dtype=np.int64)
+        np.fill_diagonal(m, 0)
+        label = f"full mesh, {int(tray_links)} links per peer"
+    else:
+        try:
+            m = np.asarray(tray_links)
+        except (TypeError, ValueError):
+            m = np.zeros(0)
+        if m.shape != (T, T) or not np.issubdtype(m.dtype, np.integer):
+            raise SpecError(f"tray_links: expected an integer, a layout name ({', '.join(TRAY_LAYOUTS)}) or a "
+                            f"{T} x {T} matrix of integer links per peer, got {tray_links!r}")
+        m = m.astype(np.int64)
+        if np.any(np.diag(m) != 0) or not np.array_equal(m, m.T):
+            raise SpecError("tray_links: the matrix must be symmetric (links are physical) with a zero diagonal")
+        off = ~np.eye(T, dtype=bool)
+        if np.any(m[off] < 1):
+            raise SpecError("tray_links: every pair of tray chips needs at least one link (a full mesh)")
+        label = "per-peer matrix"
+    rows = m.sum(axis=1)
+    if tray_ports is not None:
+        tp = as_int("tray_ports", tray_ports, 0)
+        if np.any(rows != tp):
+            raise SpecError(f"tray_ports: {tp} conflicts with tray_links ({rows.tolist()} links per chip); "
+                            "give one of them (e.g. --set tray_ports=null)")
+    return m, label
+
+
 
 class TwoTierRouter(FormulaRouter):
     """ECMP routes of a two-tier multi-plane fabric, by formula.
@@ -151,7 +233,8 @@ def two_tier(
     tray_size: int = 4,
     port_bandwidth: Any = None,
     ports: int | None = None,
-    tray_ports: int = 12,
+    tray_ports: int | None = None,
+    tray_links: Any = None,
     planes: int = 16,
     ports_per_plane: int = 1,
     switch_radix: int = 128,
@@ -172,8 +255,11 @@ def two_tier(
 ) -> Fabric:
     """A two-tier multi-plane Ethernet scale-up fabric (Maia 200 style).
 
-    Trays of ``tray_size`` chips are wired directly (full mesh: ``tray_ports`` per chip split evenly over
-    the ``tray_size - 1`` peers, merged into one edge per peer and direction). Each chip's remaining ports
+    Trays of ``tray_size`` chips are wired directly as a full mesh, the parallel links to one peer merged
+    into one edge per peer and direction: ``tray_ports`` per chip split evenly over the ``tray_size - 1``
+    peers, or uneven wiring by ``tray_links`` (links per peer, or a named layout such as
+    ``"hammingmesh-2x2"``, the Maia 200 tray: 6 north-south, 7 east-west, 7 diagonal links; see
+    :data:`TRAY_LAYOUTS`). Each chip's remaining ports
     go to ``planes`` independent planes, ``ports_per_plane`` each (merged). In a plane, each leaf switch
     takes ``leaf_down`` chip ports (default radix/2) and has ``leaf_uplinks`` ports (default
     ``leaf_down / oversubscription``) spread evenly over the plane's ``spines`` (default ``leaf_uplinks``:
@@ -185,6 +271,11 @@ def two_tier(
         chip: ChipSpec or preset name.
         port_bandwidth: bytes/s per direction of one chip port (default: the chip's).
         ports: ports per chip (default: the chip's); tray + switch ports must fit.
+        tray_ports: tray ports per chip, split evenly over the peers (default 12 when ``tray_links`` is not
+            given; with ``tray_links`` it must equal each chip's total, or be left out).
+        tray_links: links per tray peer: an int (every peer), a ``tray_size x tray_size`` symmetric matrix
+            with zero diagonal and every pair >= 1, a layout name, or ``{layout: NAME, <class>: links}``.
+        oversubscription: leaf down ports / up ports when ``leaf_uplinks`` is not given (e.g. 3 for 3:1).
         switch_radix: ports per switch. More chips than the spines' radix allows -> CapacityError.
         link_latency: cable + PHY latency of a switch link, s. ``tray_latency`` for tray links (default same).
         switch_latency: port-to-port latency of a switch, s (added to links leaving a switch).
@@ -204,7 +295,8 @@ def two_tier(
     T = as_int("tray_size", tray_size)
     pbw = _default_port_bw(c, port_bandwidth, "port_bandwidth")
     n_ports = as_int("ports", ports if ports is not None else c.ports, 1) if (ports is not None or c.ports) else None
-    tp = as_int("tray_ports", tray_ports, 0) if T > 1 else 0
+    tray_m, tray_label = _tray_links(T, tray_ports, tray_links)
+    tp = int(tray_m.sum(axis=1).max())
     P = as_int("planes", planes)
     ppp = as_int("ports_per_plane", ports_per_plane)
     R = as_int("switch_radix", switch_radix, 2)
@@ -223,10 +315,6 @@ def two_tier(
         raise SpecError("reduction_bandwidth: set only with in_network_reduction: true (the switches must reduce)")
     if N % T:
         raise SpecError(f"chips: {N} is not a multiple of tray_size={T}")
-    if T > 1 and tp % (T - 1):
-        raise SpecError(f"tray_ports: {tp} must split evenly over the {T - 1} tray peers")
-    if T > 1 and tp == 0:
-        raise SpecError("tray_ports: trays of more than one chip need tray ports (> 0)")
     if n_ports is not None and tp + P * ppp > n_ports:
         raise CapacityError(
             f"ports: {tp} tray ports + {P} planes x {ppp} = {tp + P * ppp} exceed the chip's {n_ports} ports; "
@@ -278,13 +366,13 @@ def two_tier(
     # ---- tray mesh: chip c -> peer (tray*T + j), j != c % T
     tray_edge = np.full((N, T), -1, dtype=np.int64)
     if T > 1:
-        per_peer = tp // (T - 1)
         cc = np.repeat(ranks, T)
         jj = np.tile(np.arange(T), N)
         peer = (cc // T) * T + jj
         keep = peer != cc
         cc, jj, peer = cc[keep], jj[keep], peer[keep]
-        ids_t = ga.add_directed(cc, peer, per_peer * pbw, tlat, teff, per_peer)
+        n_links = tray_m[cc % T, jj]
+        ids_t = ga.add_directed(cc, peer, n_links * pbw, tlat, teff, n_links)
     # ---- chip <-> leaf, one merged edge per plane
     cc = np.repeat(ranks, P)
     pp = np.tile(np.arange(P), N)
@@ -298,7 +386,7 @@ def two_tier(
                                       lat + swlat, lat + swlat, eff, per_pair)
     meta = {
         "builder": "two_tier", "chips": N, "tray_size": T, "planes": P, "ports_per_plane": ppp,
-        "tray_ports": tp, "port_bandwidth": pbw, "switch_radix": R, "leaf_down": down,
+        "tray_ports": tp, "tray_links": tray_m.tolist(), "tray_layout": tray_label, "port_bandwidth": pbw, "switch_radix": R, "leaf_down": down,
         "leaf_uplinks": up_ports, "chips_per_leaf": C, "leaves_per_plane": L, "spines_per_plane": S,
         "links_per_leaf_spine": per_pair, "oversubscription": down / up_ports, "link_latency": lat,
         "tray_latency": tlat, "switch_latency": swlat, "tray_forwarding": fwd,

@@ -187,7 +187,11 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
     ``injection_to_switches`` / ``injection_to_chips`` (of which), ``bisection_bandwidth`` (bytes/s per
     direction) with ``bisection_cut`` and ``bisection_exact``, ``bisection_per_chip`` (bytes/s per chip
     of the smaller half), ``diameter_hops`` and ``diameter_exact``, ``radix_use`` per switch tier
-    (max ports used, radix), ``switch_can_reduce``, ``levels`` (group sizes), ``meta``.
+    (max ports used, radix), ``tiers`` (per switch tier: switch count, planes, ports used per switch
+    split into ``down`` (to chips or a lower tier) and ``up`` (to a higher tier), min and max over the tier's
+    switches, and ``oversubscription`` = down / up capacity at line rate), ``chip_ports`` (physical links
+    per chip: ``to_chips``, ``to_switches``, ``ports`` of the chip spec, ``tray_links_per_peer`` of chip 0
+    sorted), ``switch_can_reduce``, ``levels`` (group sizes), ``meta``. Every figure comes from the edges.
     """
     nodes = fab.node_data
     N = fab.n_chips
@@ -228,6 +232,8 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
         "switch_can_reduce": fab.switch_can_reduce,
         "reduction_bandwidth": _reduction_per_chip(fab),
         "radix_use": radix_use,
+        "tiers": _tier_ports(fab),
+        "chip_ports": _chip_ports(fab),
         "levels": [len(level[0]) for level in fab.levels()],
     }
     if bisection:
@@ -243,6 +249,71 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
     return out
 
 
+def _node_tiers(fab: Fabric) -> np.ndarray:
+    """Tier of every node: 0 for chips, the ``tier`` attribute for switches (-1 if a switch has none)."""
+    nd = fab.node_data
+    t = np.zeros(fab.n_nodes, dtype=np.int64)
+    for i, s in enumerate(fab.switches, start=fab.n_chips):
+        t[i] = int(nd[s].get("tier", -1))
+    return t
+
+
+def _span(a: np.ndarray) -> int | list[int]:
+    lo, hi = int(a.min()), int(a.max())
+    return lo if lo == hi else [lo, hi]
+
+
+def _tier_ports(fab: Fabric) -> dict[str, dict[str, Any]]:
+    """Per switch tier: ports used down / up per switch (physical links), radix and oversubscription."""
+    N = fab.n_chips
+    if fab.n_nodes == N:
+        return {}
+    tier = _node_tiers(fab)
+    src, dst, lk, bw = fab.edge_src, fab.edge_dst, fab.edge_links, fab.edge_bandwidth
+    ts, td = tier[src], tier[dst]
+    down_e = (src >= N) & (td < ts)
+    up_e = (src >= N) & (td > ts)
+    n = fab.n_nodes
+    down_l = np.bincount(src[down_e], weights=lk[down_e], minlength=n)
+    up_l = np.bincount(src[up_e], weights=lk[up_e], minlength=n)
+    all_l = np.bincount(src, weights=lk, minlength=n)
+    down_b = np.bincount(src[down_e], weights=bw[down_e], minlength=n)
+    up_b = np.bincount(src[up_e], weights=bw[up_e], minlength=n)
+    nd = fab.node_data
+    out: dict[str, dict[str, Any]] = {}
+    for t in sorted(set(tier[N:].tolist())):
+        ids = N + np.flatnonzero(tier[N:] == t)
+        radix = nd[fab.nodes[int(ids[0])]].get("radix")
+        planes = {nd[fab.nodes[int(i)]].get("plane") for i in ids}
+        r: dict[str, Any] = {
+            "switches": len(ids),
+            "planes": len(planes) if None not in planes else None,
+            "ports_used": _span(all_l[ids]),
+            "down": _span(down_l[ids]),
+            "up": _span(up_l[ids]),
+            "radix": radix,
+        }
+        if up_b[ids].min() > 0:
+            o = down_b[ids] / up_b[ids]
+            r["oversubscription"] = float(o.max())
+        out[f"tier{t}"] = r
+    return out
+
+
+def _chip_ports(fab: Fabric) -> dict[str, Any]:
+    """Physical links per chip to chips and to switches (min-max over chips), chip 0's links per peer."""
+    N = fab.n_chips
+    src, dst, lk = fab.edge_src, fab.edge_dst, fab.edge_links
+    fc = src < N
+    to_c = fc & (dst < N)
+    to_s = fc & (dst >= N)
+    c_l = np.bincount(src[to_c], weights=lk[to_c], minlength=N)
+    s_l = np.bincount(src[to_s], weights=lk[to_s], minlength=N)
+    peers = sorted(int(x) for x in lk[to_c & (src == 0)])
+    return {"to_chips": _span(c_l), "to_switches": _span(s_l), "ports": fab.chip.ports or None,
+            "tray_links_per_peer": peers}
+
+
 def _reduction_per_chip(fab: Fabric) -> float | None:
     """Bytes/s at which chip 0's first-level switches reduce its data (sum of their ``reduction_bandwidth``
     node attributes over chip 0's switch edges), or None when they reduce at line rate / cannot reduce."""
@@ -253,6 +324,10 @@ def _reduction_per_chip(fab: Fabric) -> float | None:
     rates = [nd[fab.nodes[v]].get("reduction_bandwidth") for v in out if v >= fab.n_chips]
     rates = [float(r) for r in rates if r is not None]
     return float(sum(rates)) if rates else None
+
+
+def _fmt_span(v: int | list[int]) -> str:
+    return f"{v[0]}-{v[1]}" if isinstance(v, list) else str(v)
 
 
 def _bw(v: float) -> str:
@@ -280,6 +355,20 @@ def format_summary(s: dict[str, Any]) -> str:
     d = s["diameter_hops"]
     lines.append(f"diameter          {d if d is not None else 'disconnected'} hops between chips"
                  + ("" if s["diameter_exact"] else " (sampled sources: a lower bound)"))
+    cp = s.get("chip_ports")
+    if cp:
+        peers = "/".join(map(str, cp["tray_links_per_peer"]))
+        lines.append(f"chip ports        {_fmt_span(cp['to_chips'])} to chips"
+                     + (f" (links per peer {peers})" if peers else "")
+                     + f", {_fmt_span(cp['to_switches'])} to switches"
+                     + (f"; chip has {cp['ports']}" if cp.get("ports") else ""))
+    for t, r in s.get("tiers", {}).items():
+        pl = f" ({r['planes']} planes, {r['switches'] // r['planes']} per plane)" if r.get("planes") else ""
+        rad = f"/{r['radix']}" if r.get("radix") else ""
+        osub = (f"; oversubscription {r['oversubscription']:.3g}:1" if "oversubscription" in r else "")
+        role = {"tier0": " (in-server)", "tier1": " (leaf)", "tier2": " (spine)"}.get(t, "")
+        lines.append(f"{t + role:<18}{r['switches']} switches{pl}: ports used {_fmt_span(r['ports_used'])}{rad} per "
+                     f"switch = {_fmt_span(r['down'])} down + {_fmt_span(r['up'])} up{osub}")
     ru = []
     for t, r in s["radix_use"].items():
         if r.get("radix"):
