@@ -300,62 +300,111 @@ def plan(
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})
     if trace is None:
         trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
-    kvspec = kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6)
-    p_mean, o_mean = _mean_lengths(trace)
-    p_med = float(np.median(trace.prompt))
-    ctx = p_mean + o_mean / 2
-    models: dict[tuple[str, int, int], StepModelLike | str] = {}
+    planner = _Planner(model, rate, slo_ttft, slo_tpot, candidates, prices=prices, trace=trace,
+                       attainment=attainment, tps=tps, eps=eps, batches=batches, prefill_batch=prefill_batch,
+                       token_budget=token_budget, kv_network=kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6),
+                       router=router, max_replicas=max_replicas, step_model_factory=step_model_factory)
+    if "colocated" in modes:
+        planner._search_colocated()
+    if "disaggregated" in modes:
+        planner._search_disaggregated()
+    best, ranked = planner._rank()
+    settings = {"model": str(getattr(model, "name", model)), "rate_rps": rate, "slo_ttft_s": slo_ttft,
+                "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
+                "workload": workload, "seed": seed, "candidates": list(candidates),
+                "simulations": len(planner.points)}
+    return PlanResult(best, ranked, planner.points, settings)
 
-    def get_model(chip: str, tp: int, ep: int) -> StepModelLike | str:
+
+class _Planner:
+    """The search of :func:`plan` (validated arguments; SI units), in named steps.
+
+    :meth:`_search_colocated` and :meth:`_search_disaggregated` append :class:`PlanCandidate` rows to
+    ``cands`` (every simulation to ``points``); :meth:`_rank` orders them and says why each lost.
+    """
+
+    def __init__(self, model: Any, rate: float, slo_ttft: float, slo_tpot: float, candidates: Sequence[str], *,
+                 prices: dict[str, float], trace: Trace, attainment: float, tps: Sequence[int], eps: Sequence[int],
+                 batches: Sequence[int], prefill_batch: int, token_budget: int, kv_network: KVNetworkSpec,
+                 router: str | Callable, max_replicas: int,
+                 step_model_factory: Callable[[str, int, int], StepModelLike] | None) -> None:
+        self.model = model
+        self.rate = rate
+        self.slo_ttft = slo_ttft
+        self.slo_tpot = slo_tpot
+        self.candidates = candidates
+        self.prices = prices
+        self.trace = trace
+        self.attainment = attainment
+        self.tps, self.eps, self.batches = tps, eps, batches
+        self.prefill_batch = prefill_batch
+        self.token_budget = token_budget
+        self.kvspec = kv_network
+        self.router = router
+        self.max_replicas = max_replicas
+        self.step_model_factory = step_model_factory
+        self.p_mean, self.o_mean = _mean_lengths(trace)
+        self.p_med = float(np.median(trace.prompt))
+        self.ctx = self.p_mean + self.o_mean / 2
+        self.models: dict[tuple[str, int, int], StepModelLike | str] = {}
+        self.points: list[PlanPoint] = []
+        self.cands: list[PlanCandidate] = []
+        self.best_colocated_tp: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ building blocks
+    def get_model(self, chip: str, tp: int, ep: int) -> StepModelLike | str:
+        """The step model of one replica of ``chip`` at (tp, ep), or why it does not fit (memoised)."""
         key = (chip, tp, ep)
-        if key not in models:
+        if key not in self.models:
             try:
-                if step_model_factory is not None:
-                    m = step_model_factory(chip, tp, ep)
+                if self.step_model_factory is not None:
+                    m = self.step_model_factory(chip, tp, ep)
                 else:
-                    m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, price=prices.get(chip)),
-                                         model)
-                if m.max_batch(int(p_mean + o_mean)) < 1:
-                    models[key] = "KV cache of one mean request does not fit next to the weights"
+                    m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, price=self.prices.get(chip)),
+                                         self.model)
+                if m.max_batch(int(self.p_mean + self.o_mean)) < 1:
+                    self.models[key] = "KV cache of one mean request does not fit next to the weights"
                 else:
-                    models[key] = m
+                    self.models[key] = m
             except ScaleupError as exc:
-                models[key] = f"does not fit: {exc}"
-        return models[key]
+                self.models[key] = f"does not fit: {exc}"
+        return self.models[key]
 
-    points: list[PlanPoint] = []
-
-    def evaluate(label: str, mode: str, pools: list[PoolSpec], sms: dict[str, StepModelLike],
+    def evaluate(self, label: str, mode: str, pools: list[PoolSpec], sms: dict[str, StepModelLike],
                  criterion: str = "both") -> tuple[PlanPoint | None, bool, str]:
-        fl = FleetSpec(pools=tuple(pools), kv_network=kvspec, name=label)
+        """Simulate one fleet; (point, passes ``criterion`` ("both" SLOs or "ttft" only), error)."""
+        fl = FleetSpec(pools=tuple(pools), kv_network=self.kvspec, name=label)
         try:
-            res: ServingResult = simulate_serving(fl, trace, model=model, slo_ttft=slo_ttft, slo_tpot=slo_tpot,
-                                                  router=router, step_models=sms)
+            res: ServingResult = simulate_serving(fl, self.trace, model=self.model, slo_ttft=self.slo_ttft,
+                                                  slo_tpot=self.slo_tpot, router=self.router, step_models=sms)
         except ScaleupError as exc:
             return None, False, str(exc)
         s = res.summary()
-        met = res.slo_attainment >= attainment
+        met = res.slo_attainment >= self.attainment
         pt = PlanPoint(label, mode, fl, res.fleet_cost_per_hour, res.cost_per_mtok, s["ttft_p90_s"],
                        s["tpot_p90_s"], s["latency_p90_s"], res.slo_attainment, met, s)
-        points.append(pt)
+        self.points.append(pt)
         if criterion == "ttft":
-            ok = float(np.mean(res.ttft <= slo_ttft)) >= attainment
+            ok = float(np.mean(res.ttft <= self.slo_ttft)) >= self.attainment
         else:
             ok = met
         return pt, ok, ""
 
-    def min_replicas(make: Callable[[int], tuple[str, list[PoolSpec]]], sms: dict[str, StepModelLike],
+    def min_replicas(self, make: Callable[[int], tuple[str, list[PoolSpec]]], sms: dict[str, StepModelLike],
                      lo_guess: int, mode: str, criterion: str = "both") -> tuple[PlanPoint | None, list, str]:
-        """Fewest replicas (of the pool ``make`` varies) passing ``criterion``; (point, tried, reason)."""
+        """Fewest replicas (of the pool ``make`` varies) passing ``criterion``; (point, tried, reason).
+
+        Grows the count by x1.5 from ``lo_guess`` until a simulation passes, then bisects between the last
+        failing and the first passing count."""
         tried: list[PlanPoint] = []
-        n = max(1, min(lo_guess, max_replicas))
+        n = max(1, min(lo_guess, self.max_replicas))
         fail_n = 0
         ok_pt: PlanPoint | None = None
         ok_n = 0
         last_reason = ""
         while True:
             label, pools = make(n)
-            pt, ok, err = evaluate(label, mode, pools, sms, criterion)
+            pt, ok, err = self.evaluate(label, mode, pools, sms, criterion)
             if pt is None:
                 return None, tried, err
             tried.append(pt)
@@ -365,13 +414,13 @@ def plan(
             fail_n = n
             last_reason = (f"misses the SLOs even at {n} replicas (attainment {pt.attainment:.0%}, "
                            f"P90 TTFT {pt.ttft_p90:.3g} s, P90 TPOT {pt.tpot_p90 * 1e3:.3g} ms)")
-            if n >= max_replicas:
+            if n >= self.max_replicas:
                 return None, tried, last_reason
-            n = min(max_replicas, max(n + 1, math.ceil(n * 1.5)))
+            n = min(self.max_replicas, max(n + 1, math.ceil(n * 1.5)))
         while ok_n - fail_n > 1:
             mid = (ok_n + fail_n) // 2
             label, pools = make(mid)
-            pt, ok, _ = evaluate(label, mode, pools, sms, criterion)
+            pt, ok, _ = self.evaluate(label, mode, pools, sms, criterion)
             if pt is None:
                 break
             tried.append(pt)
@@ -381,115 +430,131 @@ def plan(
                 fail_n = mid
         return ok_pt, tried, ""
 
-    def busy_per_request(m: StepModelLike, batch: int) -> tuple[float, float, float]:
+    def busy_per_request(self, m: StepModelLike, batch: int) -> tuple[float, float, float]:
         """(prefill s, decode s) of replica time one mean request costs at full batching, and TPOT floor."""
         sc = StepCache.of(m)
         kcap = max(1.0, max(m.max_batch(c) * c for c in (1024, 4096, 16384)))
-        b = max(1, min(batch, int(kcap // max(1.0, p_mean + o_mean))))
-        k = max(1, int(token_budget // max(1.0, p_mean)))
-        pre = sc.prefill(p_mean * k, k) / k
-        dec = max(o_mean - 1, 0) * sc.decode1(b, ctx) / b
-        return pre, dec, sc.decode1(1, ctx)
+        b = max(1, min(batch, int(kcap // max(1.0, self.p_mean + self.o_mean))))
+        k = max(1, int(self.token_budget // max(1.0, self.p_mean)))
+        pre = sc.prefill(self.p_mean * k, k) / k
+        dec = max(self.o_mean - 1, 0) * sc.decode1(b, self.ctx) / b
+        return pre, dec, sc.decode1(1, self.ctx)
 
-    cands: list[PlanCandidate] = []
-    best_colocated_tp: dict[str, int] = {}
-    # ------------------------------------------------------------------ colocated
-    if "colocated" in modes:
-        for chip in candidates:
+    # ------------------------------------------------------------------ the searches
+    def _search_colocated(self) -> None:
+        """Every (chip, tp, ep, batch): the fewest colocated replicas meeting the SLOs."""
+        for chip in self.candidates:
             best_cost = np.inf
-            for tp in tps:
-                for ep in eps:
-                    m = get_model(chip, tp, ep)
-                    for batch in batches:
+            for tp in self.tps:
+                for ep in self.eps:
+                    m = self.get_model(chip, tp, ep)
+                    for batch in self.batches:
                         cfg = f"{chip} tp{tp}" + (f" ep{ep}" if ep > 1 else "") + f" b{batch}"
-                        if isinstance(m, str):
-                            cands.append(PlanCandidate(cfg, "colocated", None, [], m))
+                        pt = self._colocated_one(chip, tp, ep, batch, cfg, m)
+                        if pt is False:
                             break
-                        pre, dec, tpot1 = busy_per_request(m, batch)
-                        ttft1 = StepCache.of(m).prefill(p_med, 1)
-                        if attainment > 0.5 and tpot1 > slo_tpot:
-                            cands.append(PlanCandidate(cfg, "colocated", None, [],
-                                                       f"TPOT at batch 1 is {tpot1 * 1e3:.3g} ms > SLO"))
-                            break
-                        if attainment > 0.5 and ttft1 > slo_ttft:
-                            cands.append(PlanCandidate(cfg, "colocated", None, [],
-                                                       f"prefill of a median prompt takes {ttft1:.3g} s > TTFT SLO"))
-                            break
-                        lo = max(1, math.floor(rate * (pre + dec)))
-
-                        def make(n: int, chip=chip, tp=tp, ep=ep, batch=batch, cfg=cfg):
-                            return f"{cfg} x{n}", [PoolSpec(name="pool", fabric=chip, tp=tp, ep=ep, batch=batch,
-                                                            replicas=n, token_budget=token_budget)]
-
-                        pt, tried, why = min_replicas(make, {"pool": m}, lo, "colocated")
-                        cands.append(PlanCandidate(cfg, "colocated", pt, tried, why))
                         if pt is not None and pt.cost_per_hour < best_cost:
                             best_cost = pt.cost_per_hour
-                            best_colocated_tp[chip] = tp
-    # ------------------------------------------------------------------ disaggregated
-    if "disaggregated" in modes:
-        def chip_tp(chip: str) -> int | None:
-            if chip in best_colocated_tp:
-                return best_colocated_tp[chip]
-            for tp in sorted(tps):
-                if not isinstance(get_model(chip, tp, 1), str):
-                    return tp
-            return None
+                            self.best_colocated_tp[chip] = tp
 
-        dbatch = max(batches)
-        for pchip in candidates:
-            for dchip in candidates:
-                ptp, dtp = chip_tp(pchip), chip_tp(dchip)
-                cfg = f"P {pchip} tp{ptp} -> D {dchip} tp{dtp} b{dbatch}"
-                if ptp is None or dtp is None:
-                    cands.append(PlanCandidate(cfg, "disaggregated", None, [],
-                                               f"{pchip if ptp is None else dchip}: no TP degree fits"))
-                    continue
-                pm, dm = get_model(pchip, ptp, 1), get_model(dchip, dtp, 1)
-                assert not isinstance(pm, str) and not isinstance(dm, str)
-                pre, _, _ = busy_per_request(pm, prefill_batch)
-                _, dec, tpot1 = busy_per_request(dm, dbatch)
-                if attainment > 0.5 and tpot1 > slo_tpot:
-                    cands.append(PlanCandidate(cfg, "disaggregated", None, [],
-                                               f"decode TPOT at batch 1 is {tpot1 * 1e3:.3g} ms > SLO"))
-                    continue
-                sms = {"prefill": pm, "decode": dm}
-                nd_big = min(max_replicas, 2 * max(1, math.ceil(rate * dec)) + 1)
+    def _colocated_one(self, chip: str, tp: int, ep: int, batch: int, cfg: str,
+                       m: StepModelLike | str) -> PlanPoint | None | bool:
+        """One colocated configuration; its best point, None if it misses, False when larger batches need
+        not be tried (the model does not fit, or batch-1 latency already misses an SLO)."""
+        if isinstance(m, str):
+            self.cands.append(PlanCandidate(cfg, "colocated", None, [], m))
+            return False
+        pre, dec, tpot1 = self.busy_per_request(m, batch)
+        ttft1 = StepCache.of(m).prefill(self.p_med, 1)
+        if self.attainment > 0.5 and tpot1 > self.slo_tpot:
+            self.cands.append(PlanCandidate(cfg, "colocated", None, [],
+                                            f"TPOT at batch 1 is {tpot1 * 1e3:.3g} ms > SLO"))
+            return False
+        if self.attainment > 0.5 and ttft1 > self.slo_ttft:
+            self.cands.append(PlanCandidate(cfg, "colocated", None, [],
+                                            f"prefill of a median prompt takes {ttft1:.3g} s > TTFT SLO"))
+            return False
+        lo = max(1, math.floor(self.rate * (pre + dec)))
+        token_budget = self.token_budget
 
-                def pools(n_p: int, n_d: int, pchip=pchip, dchip=dchip, ptp=ptp, dtp=dtp):
-                    return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, role="prefill", replicas=n_p,
-                                     batch=prefill_batch, token_budget=token_budget),
-                            PoolSpec(name="decode", fabric=dchip, tp=dtp, role="decode", replicas=n_d, batch=dbatch)]
+        def make(n: int) -> tuple[str, list[PoolSpec]]:
+            return f"{cfg} x{n}", [PoolSpec(name="pool", fabric=chip, tp=tp, ep=ep, batch=batch,
+                                            replicas=n, token_budget=token_budget)]
 
-                def label(n_p: int, n_d: int, pchip=pchip, dchip=dchip, ptp=ptp, dtp=dtp):
-                    return f"P {pchip} tp{ptp} x{n_p} -> D {dchip} tp{dtp} b{dbatch} x{n_d}"
+        pt, tried, why = self.min_replicas(make, {"pool": m}, lo, "colocated")
+        self.cands.append(PlanCandidate(cfg, "colocated", pt, tried, why))
+        return pt
 
-                ppt, tried1, why = min_replicas(lambda n, nd=nd_big: (label(n, nd), pools(n, nd)), sms,
-                                                max(1, math.floor(rate * pre)), "disaggregated", "ttft")
-                if ppt is None:
-                    cands.append(PlanCandidate(cfg, "disaggregated", None, tried1, "prefill pool: " + why))
-                    continue
-                n_p = ppt.fleet.pools[0].replicas
-                dpt, tried2, why = min_replicas(lambda n, n_p=n_p: (label(n_p, n), pools(n_p, n)), sms,
-                                                max(1, math.floor(rate * dec)), "disaggregated")
-                cands.append(PlanCandidate(cfg, "disaggregated", dpt, tried1 + tried2,
-                                           "decode pool: " + why if dpt is None else ""))
+    def _chip_tp(self, chip: str) -> int | None:
+        """TP of a chip in disaggregated pools: that of its best colocated plan, else its smallest that fits."""
+        if chip in self.best_colocated_tp:
+            return self.best_colocated_tp[chip]
+        for tp in sorted(self.tps):
+            if not isinstance(self.get_model(chip, tp, 1), str):
+                return tp
+        return None
+
+    def _search_disaggregated(self) -> None:
+        """Every (prefill chip, decode chip): fewest prefill replicas meeting TTFT, then fewest decode ones."""
+        for pchip in self.candidates:
+            for dchip in self.candidates:
+                self._disaggregated_one(pchip, dchip)
+
+    def _disaggregated_one(self, pchip: str, dchip: str) -> None:
+        dbatch = max(self.batches)
+        ptp, dtp = self._chip_tp(pchip), self._chip_tp(dchip)
+        cfg = f"P {pchip} tp{ptp} -> D {dchip} tp{dtp} b{dbatch}"
+        if ptp is None or dtp is None:
+            self.cands.append(PlanCandidate(cfg, "disaggregated", None, [],
+                                            f"{pchip if ptp is None else dchip}: no TP degree fits"))
+            return
+        pm, dm = self.get_model(pchip, ptp, 1), self.get_model(dchip, dtp, 1)
+        assert not isinstance(pm, str) and not isinstance(dm, str)
+        pre, _, _ = self.busy_per_request(pm, self.prefill_batch)
+        _, dec, tpot1 = self.busy_per_request(dm, dbatch)
+        if self.attainment > 0.5 and tpot1 > self.slo_tpot:
+            self.cands.append(PlanCandidate(cfg, "disaggregated", None, [],
+                                            f"decode TPOT at batch 1 is {tpot1 * 1e3:.3g} ms > SLO"))
+            return
+        sms = {"prefill": pm, "decode": dm}
+        nd_big = min(self.max_replicas, 2 * max(1, math.ceil(self.rate * dec)) + 1)
+        prefill_batch, token_budget = self.prefill_batch, self.token_budget
+
+        def pools(n_p: int, n_d: int) -> list[PoolSpec]:
+            return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, role="prefill", replicas=n_p,
+                             batch=prefill_batch, token_budget=token_budget),
+                    PoolSpec(name="decode", fabric=dchip, tp=dtp, role="decode", replicas=n_d, batch=dbatch)]
+
+        def label(n_p: int, n_d: int) -> str:
+            return f"P {pchip} tp{ptp} x{n_p} -> D {dchip} tp{dtp} b{dbatch} x{n_d}"
+
+        ppt, tried1, why = self.min_replicas(lambda n: (label(n, nd_big), pools(n, nd_big)), sms,
+                                             max(1, math.floor(self.rate * pre)), "disaggregated", "ttft")
+        if ppt is None:
+            self.cands.append(PlanCandidate(cfg, "disaggregated", None, tried1, "prefill pool: " + why))
+            return
+        n_p = ppt.fleet.pools[0].replicas
+        dpt, tried2, why = self.min_replicas(lambda n: (label(n_p, n), pools(n_p, n)), sms,
+                                             max(1, math.floor(self.rate * dec)), "disaggregated")
+        self.cands.append(PlanCandidate(cfg, "disaggregated", dpt, tried1 + tried2,
+                                        "decode pool: " + why if dpt is None else ""))
+
     # ------------------------------------------------------------------ rank and explain
-    feas = sorted([c for c in cands if c.best is not None],
-                  key=lambda c: (c.best.cost_per_hour, c.best.cost_per_mtok, c.config))
-    infeas = [c for c in cands if c.best is None]
-    best = feas[0] if feas else None
-    if best is not None:
-        best.reason = "cheapest meeting the SLOs"
-        for c in feas[1:]:
-            d = c.best.cost_per_hour - best.best.cost_per_hour
-            c.reason = f"costs ${d:.2f}/h more (+{d / best.best.cost_per_hour:.0%})"
-            if c.best.cost_per_hour == best.best.cost_per_hour:
-                c.reason = "same $/h; more $/Mtok over this trace" if c.best.cost_per_mtok > best.best.cost_per_mtok \
-                    else "same cost; ranked by name"
-    for c in infeas:
-        c.reason = c.reason or "misses the SLOs"
-    settings = {"model": str(getattr(model, "name", model)), "rate_rps": rate, "slo_ttft_s": slo_ttft,
-                "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
-                "workload": workload, "seed": seed, "candidates": list(candidates), "simulations": len(points)}
-    return PlanResult(best, feas + infeas, points, settings)
+    def _rank(self) -> tuple[PlanCandidate | None, list[PlanCandidate]]:
+        """(cheapest feasible candidate or None, feasible by $/h then $/Mtok then name + infeasible),
+        each with its ``reason``."""
+        feas = sorted([c for c in self.cands if c.best is not None],
+                      key=lambda c: (c.best.cost_per_hour, c.best.cost_per_mtok, c.config))
+        infeas = [c for c in self.cands if c.best is None]
+        best = feas[0] if feas else None
+        if best is not None:
+            best.reason = "cheapest meeting the SLOs"
+            for c in feas[1:]:
+                d = c.best.cost_per_hour - best.best.cost_per_hour
+                c.reason = f"costs ${d:.2f}/h more (+{d / best.best.cost_per_hour:.0%})"
+                if c.best.cost_per_hour == best.best.cost_per_hour:
+                    c.reason = "same $/h; more $/Mtok over this trace" \
+                        if c.best.cost_per_mtok > best.best.cost_per_mtok else "same cost; ranked by name"
+        for c in infeas:
+            c.reason = c.reason or "misses the SLOs"
+        return best, feas + infeas

@@ -28,7 +28,7 @@ import numpy as np
 
 from topo import SpecError
 
-from .sim import Pool, RequestView
+from .pool import Pool, RequestView
 
 __all__ = ["ROUTERS", "CostAware", "LeastLoaded", "RoundRobin", "ShortestExpected", "get_router"]
 

@@ -45,8 +45,10 @@ import simpy
 from topo import CapacityError, SpecError
 
 from .kvnet import KVNetwork, build_kv_fabric
+from .pool import Pool, RequestView
+from .routers import get_router
 from .spec import FleetSpec, PoolSpec, load_fleet
-from .stepmodel import LinearStepModel, StepCache, StepModelLike
+from .stepmodel import LinearStepModel, StepModelLike
 from .trace import Trace, load_trace, poisson_trace
 
 __all__ = ["Pool", "RequestView", "ServingResult", "build_step_model", "simulate_serving"]
@@ -122,90 +124,6 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
         _STEP_MODELS.clear()
     _STEP_MODELS[key] = out
     return out
-
-
-def _kv_capacity(pool: PoolSpec, sm: StepModelLike) -> float:
-    if pool.kv_capacity_tokens is not None:
-        return float(pool.kv_capacity_tokens)
-    best = 0.0
-    for c in (1024, 4096, 16384):
-        best = max(best, float(sm.max_batch(c)) * c)
-    return best
-
-
-@dataclass
-class RequestView:
-    """What a router sees of a request: index, arrival (s), prompt and output tokens, phase."""
-
-    id: int
-    arrival: float
-    prompt: int
-    output: int
-    phase: str  # "prefill" (first placement) or "decode" (after a disaggregated prefill)
-
-
-class Pool:
-    """Runtime state of one pool, as routers see it (read-only for routers).
-
-    Attributes:
-        name, role, spec: from the fleet spec; ``index``: position in the fleet.
-        model: the replica step model; ``step``: its :class:`StepCache`.
-        n: replicas; ``offset``: global index of replica 0 (KV endpoint rank).
-        cost_per_hour: $/h per replica; ``chips``: chips per replica.
-        kv_capacity: KV tokens per replica.
-        load: outstanding tokens per replica (prompt + output of requests assigned, not finished).
-        queued: requests waiting for admission per replica; ``running``: sequences in the batch per replica.
-    """
-
-    def __init__(self, spec: PoolSpec, index: int, model: StepModelLike, offset: int) -> None:
-        self.spec = spec
-        self.name = spec.name
-        self.role = spec.role
-        self.index = index
-        self.model = model
-        self.step = StepCache.of(model)
-        self.n = spec.replicas
-        self.offset = offset
-        self.chips = int(model.chips)
-        self.cost_per_hour = float(model.cost_per_hour)
-        self.kv_capacity = _kv_capacity(spec, model)
-        self.kv_bytes_per_token = float(model.kv_bytes_per_token)
-        self.load = np.zeros(self.n)
-        self.queued = np.zeros(self.n, dtype=np.int64)
-        self.running = np.zeros(self.n, dtype=np.int64)
-        self.replicas: list[_Replica] = []
-        self._cpt: dict[int, float] = {}
-
-    def __repr__(self) -> str:
-        return f"Pool({self.name!r}, role={self.role}, replicas={self.n})"
-
-    def estimate(self, prompt: int, output: int, replica: int | None = None) -> tuple[float, float]:
-        """Rough (TTFT s, TPOT s) a new request would see on ``replica`` (default: least loaded).
-
-        Queued work ahead is taken as prefill at the pool's token budget; TPOT is one decode iteration at
-        the replica's batch plus this request. Used by the built-in routers; not a simulation.
-        """
-        r = int(np.argmin(self.load)) if replica is None else replica
-        rep = self.replicas[r]
-        tb = self.spec.token_budget
-        ahead = rep.queued_tokens
-        per_tok = self.step.prefill(min(tb, max(prompt, 1)), 1) / max(1, min(tb, prompt))
-        ttft = ahead * per_tok + self.step.prefill(prompt, 1) if self.role != "decode" else 0.0
-        b = min(self.spec.batch, int(self.running[r]) + 1)
-        ctx = prompt + output / 2
-        tpot = self.step.decode1(b, ctx)
-        return ttft, tpot
-
-    def cost_per_token(self, context: int = 1024) -> float:
-        """$ per output token of one replica decoding at its batch limit (KV permitting), $/token."""
-        key = int(context)
-        hit = self._cpt.get(key)
-        if hit is None:
-            b = max(1, min(self.spec.batch, int(self.kv_capacity // max(1, context))))
-            t = self.step.decode1(b, context)
-            hit = self.cost_per_hour / 3600.0 * t / b if t > 0 else 0.0
-            self._cpt[key] = hit
-        return hit
 
 
 class _Sim:
@@ -396,117 +314,128 @@ class _Replica:
         self.pool.load[self.idx] -= need
 
     # ------------------------------------------------------------------ the loop
-    def run(self):  # noqa: C901 - one scheduler, kept in one place
-        env = self.env
-        sim = self.sim
-        pool = self.pool
-        step = pool.step
+    def run(self):
+        """Scheduler loop (simpy process): one iteration, or a wait for work, per pass."""
         while True:
             if not self.queue and not self.run_ids and not self.pre:
-                self.wake = env.event()
-                yield self.wake
-                self.wake = None
-                continue
-            # --- decode-role replicas: admit arrived KV caches (no compute), then decode
-            if self.role == "decode":
-                while self.can_admit():
-                    rid = self._pop()
-                    sim.t_dec_admit[rid] = env.now
-                    self.run_ids.append(rid)
-                    self.run_rem.append(sim.output_l[rid] - 1)
-                    self.ctx_sum += sim.prompt_l[rid] + 1
-                self.pool.running[self.idx] = len(self.run_ids)
-                if not self.run_ids:
-                    self.wake = env.event()
-                    yield self.wake
-                    self.wake = None
-                    continue
+                yield from self._sleep()
+            elif self.role == "decode":
+                yield from self._decode_iteration()
+            elif self.chunked:
+                yield from self._chunked_iteration()
+            elif self.can_admit():
+                yield from self._prefill_iteration()
+            elif self.run_ids:
                 yield from self._decode_macro()
-                continue
-            # --- chunked prefill (colocated)
-            if self.chunked:
-                while self.can_admit():
-                    rid = self._pop()
-                    sim.t_admit[rid] = env.now
-                    self.pre.append([rid, 0])
-                self.pool.running[self.idx] = len(self.run_ids) + len(self.pre)
-                if self.pre:
-                    left = self.budget - len(self.run_ids)
-                    chunks: list[tuple[int, int]] = []
-                    for i, (rid, done) in enumerate(self.pre):
-                        if left <= 0:
-                            break
-                        c = min(sim.prompt_l[rid] - done, left)
-                        chunks.append((i, c))
-                        left -= c
-                    b = len(self.run_ids)
-                    dt = 0.0
-                    if chunks:
-                        dt += step.prefill(sum(c for _, c in chunks), len(chunks))
-                    if b:
-                        dt += step.decode1(b, self.ctx_sum / b)
-                    if dt <= 0 and not chunks:  # only decodes could run but budget starved prefill
-                        yield from self._decode_macro()
-                        continue
-                    yield env.timeout(dt)
-                    self.busy += dt
-                    self.n_iter += 1
-                    now = env.now
-                    if b:
-                        self._advance_decodes(1, now)
-                    completed = []
-                    for i, c in chunks:
-                        self.pre[i][1] += c
-                        if self.pre[i][1] >= sim.prompt_l[self.pre[i][0]]:
-                            completed.append(i)
-                    for i in completed:
-                        rid = self.pre[i][0]
-                        sim.t_first[rid] = now
-                        sim.generated[rid] = 1
-                    done_ids = [self.pre[i][0] for i in completed]
-                    if completed:
-                        cs = set(completed)
-                        self.pre = [x for j, x in enumerate(self.pre) if j not in cs]
-                    for rid in done_ids:
-                        self._start_decode(rid, now)
-                    continue
-                yield from self._decode_macro()
-                continue
-            # --- prefill-first continuous batching (colocated and prefill pools)
-            if self.can_admit():
-                ids: list[int] = []
-                toks = 0
-                while self.can_admit():
-                    p = sim.prompt_l[self.queue[0]]
-                    if ids and toks + p > self.budget:
-                        break
-                    rid = self._pop()
-                    ids.append(rid)
-                    toks += p
-                    self.run_ids.append(-1)  # placeholder so can_admit counts the slot
-                del self.run_ids[len(self.run_ids) - len(ids):]
-                for rid in ids:
-                    sim.t_admit[rid] = env.now
-                self.pool.running[self.idx] = len(self.run_ids) + len(ids)
-                dt = step.prefill(toks, len(ids))
-                yield env.timeout(dt)
-                self.busy += dt
-                self.n_iter += 1
-                now = env.now
-                for rid in ids:
-                    sim.t_first[rid] = now
-                    sim.generated[rid] = 1
-                for rid in ids:
-                    self._start_decode(rid, now)
-                self.pool.running[self.idx] = len(self.run_ids)
-                continue
-            if self.run_ids:
-                yield from self._decode_macro()
-                continue
-            # queue non-empty but nothing admissible and nothing running: wait for a release
-            self.wake = env.event()
-            yield self.wake
-            self.wake = None
+            else:  # queue non-empty but nothing admissible and nothing running: wait for a release
+                yield from self._sleep()
+
+    def _sleep(self):
+        """Wait until :meth:`enqueue` or :meth:`release` wakes the replica (new work or freed KV)."""
+        self.wake = self.env.event()
+        yield self.wake
+        self.wake = None
+
+    def _decode_iteration(self):
+        """Decode-role replica: admit arrived KV caches (no compute), then decode the batch (or sleep)."""
+        sim = self.sim
+        while self.can_admit():
+            rid = self._pop()
+            sim.t_dec_admit[rid] = self.env.now
+            self.run_ids.append(rid)
+            self.run_rem.append(sim.output_l[rid] - 1)
+            self.ctx_sum += sim.prompt_l[rid] + 1
+        self.pool.running[self.idx] = len(self.run_ids)
+        if not self.run_ids:
+            yield from self._sleep()
+            return
+        yield from self._decode_macro()
+
+    def _chunked_iteration(self):
+        """Chunked prefill (colocated): one token per decoding sequence plus prompt chunks up to the budget.
+
+        Time: ``prefill(chunk tokens, chunks) + decode1(batch, mean context)``; prompts whose last chunk
+        ran have their first token at the iteration's end."""
+        env = self.env
+        sim = self.sim
+        step = self.pool.step
+        while self.can_admit():
+            rid = self._pop()
+            sim.t_admit[rid] = env.now
+            self.pre.append([rid, 0])
+        self.pool.running[self.idx] = len(self.run_ids) + len(self.pre)
+        if not self.pre:
+            yield from self._decode_macro()
+            return
+        left = self.budget - len(self.run_ids)
+        chunks: list[tuple[int, int]] = []
+        for i, (rid, done) in enumerate(self.pre):
+            if left <= 0:
+                break
+            c = min(sim.prompt_l[rid] - done, left)
+            chunks.append((i, c))
+            left -= c
+        b = len(self.run_ids)
+        dt = 0.0
+        if chunks:
+            dt += step.prefill(sum(c for _, c in chunks), len(chunks))
+        if b:
+            dt += step.decode1(b, self.ctx_sum / b)
+        if dt <= 0 and not chunks:  # only decodes could run but budget starved prefill
+            yield from self._decode_macro()
+            return
+        yield env.timeout(dt)
+        self.busy += dt
+        self.n_iter += 1
+        now = env.now
+        if b:
+            self._advance_decodes(1, now)
+        completed = []
+        for i, c in chunks:
+            self.pre[i][1] += c
+            if self.pre[i][1] >= sim.prompt_l[self.pre[i][0]]:
+                completed.append(i)
+        for i in completed:
+            rid = self.pre[i][0]
+            sim.t_first[rid] = now
+            sim.generated[rid] = 1
+        done_ids = [self.pre[i][0] for i in completed]
+        if completed:
+            cs = set(completed)
+            self.pre = [x for j, x in enumerate(self.pre) if j not in cs]
+        for rid in done_ids:
+            self._start_decode(rid, now)
+
+    def _prefill_iteration(self):
+        """Prefill-first continuous batching (colocated and prefill pools): admit FCFS up to the token
+        budget and prefill them in one iteration, ``prefill(prompt tokens, n)``; its end is their first token."""
+        env = self.env
+        sim = self.sim
+        ids: list[int] = []
+        toks = 0
+        while self.can_admit():
+            p = sim.prompt_l[self.queue[0]]
+            if ids and toks + p > self.budget:
+                break
+            rid = self._pop()
+            ids.append(rid)
+            toks += p
+            self.run_ids.append(-1)  # placeholder so can_admit counts the slot
+        del self.run_ids[len(self.run_ids) - len(ids):]
+        for rid in ids:
+            sim.t_admit[rid] = env.now
+        self.pool.running[self.idx] = len(self.run_ids) + len(ids)
+        dt = self.pool.step.prefill(toks, len(ids))
+        yield env.timeout(dt)
+        self.busy += dt
+        self.n_iter += 1
+        now = env.now
+        for rid in ids:
+            sim.t_first[rid] = now
+            sim.generated[rid] = 1
+        for rid in ids:
+            self._start_decode(rid, now)
+        self.pool.running[self.idx] = len(self.run_ids)
 
     def _advance_decodes(self, m: int, now: float) -> None:
         """Every running sequence gains ``m`` tokens; finish those that reach their output length."""
@@ -784,10 +713,27 @@ def simulate_serving(
     Returns:
         :class:`ServingResult`.
     """
-    from .routers import get_router
-
     spec = load_fleet(fleet)
     model = model if model is not None else spec.model
+    trace = _requests(trace, rate, duration, workload, seed)
+    if not (slo_ttft > 0 and slo_tpot > 0):
+        raise SpecError(f"SLOs must be > 0 s, got ttft={slo_ttft!r}, tpot={slo_tpot!r}")
+    route_fn = get_router(router, slo_ttft=slo_ttft, slo_tpot=slo_tpot)
+    env = simpy.Environment()
+    pools = _build_pools(spec, model, step_models)
+    _check_requests_fit(pools, trace)
+    kvnet = _build_kv_network(env, spec, pools) if spec.disaggregated else None
+    sim = _Sim(env, trace, pools, route_fn, kvnet, macro_cap)
+    for p in pools:
+        p.replicas = [_Replica(sim, p, r) for r in range(p.n)]
+    env.process(sim.arrivals())
+    env.run()
+    return _collect_results(sim, trace, pools, kvnet, slo_ttft, slo_tpot, queue_samples)
+
+
+def _requests(trace: Trace | str | os.PathLike | None, rate: float | None, duration: float | None, workload: str,
+              seed: int) -> Trace:
+    """The trace to simulate: given, read from a CSV path, or Poisson ``rate`` x ``duration``."""
     if isinstance(trace, (str, os.PathLike)):
         trace = load_trace(trace)
     if trace is None:
@@ -796,10 +742,11 @@ def simulate_serving(
         trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
     if len(trace) == 0:
         raise SpecError("trace: no requests to simulate")
-    if not (slo_ttft > 0 and slo_tpot > 0):
-        raise SpecError(f"SLOs must be > 0 s, got ttft={slo_ttft!r}, tpot={slo_tpot!r}")
-    route_fn = get_router(router, slo_ttft=slo_ttft, slo_tpot=slo_tpot)
-    env = simpy.Environment()
+    return trace
+
+
+def _build_pools(spec: FleetSpec, model: Any, step_models: dict[str, StepModelLike] | None) -> list[Pool]:
+    """One :class:`Pool` per pool of ``spec``, with its step model; replicas numbered globally in pool order."""
     pools: list[Pool] = []
     off = 0
     for i, ps in enumerate(spec.pools):
@@ -808,7 +755,11 @@ def simulate_serving(
             raise SpecError(f"pool {ps.name!r}: step model {type(sm).__name__} lacks the StepModel methods")
         pools.append(Pool(ps, i, sm, off))
         off += ps.replicas
-    # requests that can never fit stop the run early with a readable error
+    return pools
+
+
+def _check_requests_fit(pools: list[Pool], trace: Trace) -> None:
+    """Requests that can never fit a replica's KV cache stop the run early with a readable error."""
     longest = int((trace.prompt + trace.output).max())
     for p in pools:
         need = int(trace.prompt.max()) if p.role == "prefill" else longest
@@ -817,26 +768,28 @@ def simulate_serving(
                 f"pool {p.name!r}: a request of {need} tokens does not fit the replica's KV cache "
                 f"({int(p.kv_capacity)} tokens); raise tp, lower kv_dtype, or clip the trace"
             )
-    kvnet = None
-    if spec.disaggregated:
-        if spec.kv_network.fabric is not None:
-            import topo
 
-            kfab = topo.load(spec.kv_network.fabric)  # type: ignore[attr-defined]
-            if kfab.n_chips < off:
-                raise SpecError(
-                    f"kv_network.fabric: {spec.kv_network.fabric!r} has {kfab.n_chips} chips but the fleet has "
-                    f"{off} replicas (one endpoint each)"
-                )
-        else:
-            kfab = build_kv_fabric(spec.kv_network, [p.n for p in pools], [p.name for p in pools])
-        kvnet = KVNetwork(env, kfab)
-    sim = _Sim(env, trace, pools, route_fn, kvnet, macro_cap)
-    for p in pools:
-        p.replicas = [_Replica(sim, p, r) for r in range(p.n)]
-    env.process(sim.arrivals())
-    env.run()
-    # ---------------------------------------------------------------- results
+
+def _build_kv_network(env: simpy.Environment, spec: FleetSpec, pools: list[Pool]) -> KVNetwork:
+    """The KV-transfer network of a disaggregated fleet: the declared fabric, or a leaf/core one built here."""
+    n_replicas = sum(p.n for p in pools)
+    if spec.kv_network.fabric is not None:
+        import topo
+
+        kfab = topo.load(spec.kv_network.fabric)  # type: ignore[attr-defined]
+        if kfab.n_chips < n_replicas:
+            raise SpecError(
+                f"kv_network.fabric: {spec.kv_network.fabric!r} has {kfab.n_chips} chips but the fleet has "
+                f"{n_replicas} replicas (one endpoint each)"
+            )
+    else:
+        kfab = build_kv_fabric(spec.kv_network, [p.n for p in pools], [p.name for p in pools])
+    return KVNetwork(env, kfab)
+
+
+def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwork | None, slo_ttft: float,
+                     slo_tpot: float, queue_samples: int) -> ServingResult:
+    """Per-request metrics, per-pool figures and queue series of a finished run."""
     if np.any(sim.finished != 1):
         bad = int(np.flatnonzero(sim.finished != 1)[0])
         raise CapacityError(f"simulation ended with request {bad} unfinished (the fleet cannot serve it)")
