@@ -1,16 +1,70 @@
 """topo: what the fabric is. Chip/link/switch specs, builders, routing, YAML loading, drawing."""
 
-from . import presets
-from .builders import BUILDERS, clos, dragonfly, full_mesh, switch, torus, two_tier
-from .draw import plot_fabric
+# Public names are imported on first use (PEP 562): ``import topo`` stays cheap, so ``scaleup --help`` and a
+# small collective do not pay for networkx, scipy.sparse.csgraph or matplotlib they never touch.
+# ``from topo import load`` and ``topo.load`` work as before. Errors are imported eagerly (the CLI needs them).
+from ._lazy import lazy_exports
 from .errors import CapacityError, RoutingError, ScaleupError, ScheduleError, SpecError, UnitError
-from .export import export_fabric, fabric_to_json
-from .fabric import BFSRouter, Fabric, Routes
-from .loader import TOPOLOGIES_DIR, build, describe_fabrics, list_fabrics, load, parse_chip
-from .presets import CHIPS, SWITCHES, chip_preset, switch_preset
-from .specs import DTYPE_BYTES, DTYPES, ChipSpec, LinkSpec, SwitchSpec
-from .summary import bisection_bandwidth, cut_capacity, diameter, format_summary, hop_distances, summarize
-from .units import format_bytes, parse_positive, parse_quantity, parse_size_range
+
+_EXPORTS = {
+    "builders": ".builders",
+    "draw": ".draw",
+    "export": ".export",
+    "fabric": ".fabric",
+    "loader": ".loader",
+    "presets": ".presets",
+    "specs": ".specs",
+    "summary": ".summary",
+    "units": ".units",
+    "BUILDERS": ".builders",
+    "clos": ".builders",
+    "dragonfly": ".builders",
+    "full_mesh": ".builders",
+    "switch": ".builders",
+    "torus": ".builders",
+    "two_tier": ".builders",
+    "systems": ".systems",
+    "groq_dragonfly": ".systems",
+    "ocs_torus": ".systems",
+    "ultraserver": ".systems",
+    "plot_fabric": ".draw",
+    "export_fabric": ".export",
+    "fabric_to_json": ".export",
+    "BFSRouter": ".fabric",
+    "Fabric": ".fabric",
+    "Routes": ".fabric",
+    "TOPOLOGIES_DIR": ".loader",
+    "build": ".loader",
+    "describe_fabrics": ".loader",
+    "list_fabrics": ".loader",
+    "load": ".loader",
+    "parse_chip": ".loader",
+    "parse_comm": ".loader",
+    "COMM": ".presets",
+    "comm_preset": ".presets",
+    "CommSpec": ".specs",
+    "PROTOCOLS": ".specs",
+    "CHIPS": ".presets",
+    "SWITCHES": ".presets",
+    "chip_preset": ".presets",
+    "switch_preset": ".presets",
+    "DTYPE_BYTES": ".specs",
+    "DTYPES": ".specs",
+    "ChipSpec": ".specs",
+    "LinkSpec": ".specs",
+    "SwitchSpec": ".specs",
+    "bisection_bandwidth": ".summary",
+    "cut_capacity": ".summary",
+    "diameter": ".summary",
+    "format_summary": ".summary",
+    "hop_distances": ".summary",
+    "summarize": ".summary",
+    "format_bytes": ".units",
+    "parse_positive": ".units",
+    "parse_quantity": ".units",
+    "parse_size_range": ".units",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "BFSRouter",
@@ -41,6 +95,9 @@ __all__ = [
     "switch_preset",
     "torus",
     "two_tier",
+    "groq_dragonfly",
+    "ocs_torus",
+    "ultraserver",
     "CapacityError",
     "ChipSpec",
     "DTYPES",

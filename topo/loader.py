@@ -16,20 +16,21 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from . import builders as _builders
 from .errors import ScaleupError, SpecError
-from .fabric import Fabric
-from .presets import chip_preset
-from .specs import DTYPES, ChipSpec
+from .presets import chip_preset, comm_preset
+from .specs import DTYPES, PROTOCOLS, ChipSpec, CommSpec
 from .units import parse_quantity
+
+if TYPE_CHECKING:
+    from .fabric import Fabric
 
 TOPOLOGIES_DIR = Path(__file__).resolve().parents[1] / "topologies"
 
-_RESERVED = ("builder", "name", "description", "chip")
+_RESERVED = ("builder", "name", "description", "chip", "comm")
 
 _CHIP_FIELDS = {
     "name": "str",
@@ -43,6 +44,10 @@ _CHIP_FIELDS = {
     "compute_efficiency": "number",
     "memory_efficiency": "number",
     "source": "str",
+    "cores": "int",
+    "clusters": "int",
+    "core_sram_bytes": "size",
+    "cluster_sram_bytes": "size",
 }
 
 
@@ -58,9 +63,22 @@ def describe_fabrics() -> dict[str, str]:
         try:
             spec = yaml.safe_load((TOPOLOGIES_DIR / f"{name}.yaml").read_text()) or {}
             out[name] = str(spec.get("description", "")).strip().splitlines()[0] if spec.get("description") else ""
-        except (yaml.YAMLError, OSError):
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
             out[name] = "(unreadable)"
     return out
+
+
+def read_text_utf8(path: str | Path, what: str = "file") -> str:
+    """The text of ``path`` decoded as UTF-8; a binary or otherwise non-UTF-8 file is a :class:`SpecError`
+    naming the file and the byte offset (YAML and CSV inputs are UTF-8 text)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{what} {str(path)!r}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8 YAML"
+        ) from None
 
 
 def _resolve_path(name_or_path: str | Path) -> Path:
@@ -113,13 +131,104 @@ def parse_chip(spec: Any, field: str = "chip") -> ChipSpec | str | None:
     return base.replace(**changes) if changes else base
 
 
+def _quantity(v: Any, kind: str, field: str) -> float:
+    if kind == "number":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise SpecError(f"{field}: expected a number, got {v!r}")
+        return float(v)
+    if v in ("inf", float("inf")):
+        return float("inf")
+    return parse_quantity(v, kind, field)
+
+
+def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
+    """A ``comm:`` entry of a fabric file: a preset name (``nccl-h100``), a :class:`CommSpec`, or a mapping
+    with an optional ``preset`` and overrides in human units::
+
+        comm:
+          preset: nccl-h100
+          call: 12us                  # per collective call
+          buffer_bandwidth: 1.2TB/s   # per-call pass over the buffer
+          step: {ll: 0.6us, ll128: 1.2us, simple: 4us}
+          bandwidth: {ll: 0.5, ll128: 0.9}
+          algorithms: {all_reduce: {ring: 0.9, inr: 0.6}}
+          custom: {oneshot: {call: 3us, step: 0.5us, efficiency: 0.5, max_ranks: 8, max_size: 64MiB}}
+          provenance: {call: "fit: ...", step: "ASSUMPTION: ..."}
+
+    Raises:
+        SpecError: unknown preset or key, a value of the wrong kind (one line naming ``comm.<key>``).
+    """
+    if spec is None or isinstance(spec, CommSpec):
+        return spec
+    if isinstance(spec, str):
+        return comm_preset(spec)
+    if not isinstance(spec, dict):
+        raise SpecError(f"{field}: expected a preset name or a mapping, got {type(spec).__name__}")
+    spec = dict(spec)
+    preset = spec.pop("preset", None)
+    base = comm_preset(preset).to_dict() if preset is not None else {}
+    out: dict[str, Any] = dict(base)
+    for k, v in spec.items():
+        f = f"{field}.{k}"
+        if k == "name":
+            out[k] = str(v)
+        elif k == "call":
+            out[k] = _quantity(v, "time", f)
+        elif k == "buffer_bandwidth":
+            out[k] = _quantity(v, "bandwidth", f)
+        elif k in ("step", "bandwidth"):
+            if not isinstance(v, dict):
+                raise SpecError(f"{f}: expected a mapping protocol -> value ({', '.join(PROTOCOLS)})")
+            cur = dict(base.get(k, {}))
+            for p, x in v.items():
+                if p not in PROTOCOLS:
+                    raise SpecError(f"{f}: unknown protocol {p!r}; valid: {', '.join(PROTOCOLS)}")
+                cur[p] = _quantity(x, "time" if k == "step" else "number", f"{f}.{p}")
+            out[k] = cur
+        elif k == "algorithms":
+            if not isinstance(v, dict) or not all(isinstance(a, dict) for a in v.values()):
+                raise SpecError(f"{f}: expected {{collective: {{algorithm: efficiency}}}}")
+            cur = {c: dict(a) for c, a in base.get(k, {}).items()}
+            for c, algs in v.items():
+                cur[str(c)] = {str(a): _quantity(e, "number", f"{f}.{c}.{a}") for a, e in algs.items()}
+            out[k] = cur
+        elif k == "custom":
+            if not isinstance(v, dict) or not all(isinstance(a, dict) for a in v.values()):
+                raise SpecError(f"{f}: expected {{algorithm: {{call: .., step: .., efficiency: ..}}}}")
+            cur = {a: dict(kv) for a, kv in base.get(k, {}).items()}
+            kinds = {"call": "time", "step": "time", "efficiency": "number", "max_ranks": "number",
+                     "max_size": "size"}
+            for a, kv in v.items():
+                d = dict(cur.get(str(a), {}))
+                for kk, x in kv.items():
+                    if kk not in kinds:
+                        raise SpecError(f"{f}.{a}: unknown key {kk!r}; valid: {', '.join(kinds)}")
+                    d[kk] = _quantity(x, kinds[kk], f"{f}.{a}.{kk}")
+                cur[str(a)] = d
+            out[k] = cur
+        elif k == "provenance":
+            if not isinstance(v, dict):
+                raise SpecError(f"{f}: expected a mapping field -> text")
+            out[k] = {**base.get(k, {}), **{str(a): str(b) for a, b in v.items()}}
+        else:
+            valid = "preset, name, call, buffer_bandwidth, step, bandwidth, algorithms, custom, provenance"
+            raise SpecError(f"{field}: unknown key {k!r}; valid keys: {valid}")
+    try:
+        return CommSpec(**out)
+    except SpecError as exc:
+        raise SpecError(f"{field}: {exc}") from None
+
+
 def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fabric:
     """Build a fabric from a parsed spec mapping (the contents of a fabric file) plus overrides."""
     if not isinstance(spec, dict):
         raise SpecError(f"{source}: a fabric file must be a mapping of keys to values")
+    from . import builders as _builders  # networkx and numpy: imported when a fabric is built, not at import
+    from . import systems as _systems  # noqa: F401 - registers ultraserver, ocs_torus, groq_dragonfly
+
     spec = {**spec, **overrides}
     builder_name = spec.get("builder")
-    if builder_name not in _builders.BUILDERS:
+    if not isinstance(builder_name, str) or builder_name not in _builders.BUILDERS:
         raise SpecError(
             f"{source}: builder must be one of {', '.join(_builders.BUILDERS)}, got {builder_name!r}"
         )
@@ -137,6 +246,7 @@ def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fab
         chip = parse_chip(spec.get("chip"))
         name = str(spec.get("name") or Path(source).stem)
         fab = fn(chip=chip, name=name, **kwargs)
+        fab.comm = parse_comm(spec.get("comm"))
     except ScaleupError as exc:
         raise type(exc)(f"{source}: {exc}") from None
     fab.meta.setdefault("description", str(spec.get("description", "")).strip())
@@ -155,7 +265,7 @@ def load(name_or_path: str | Path, **overrides: Any) -> Fabric:
     """
     path = _resolve_path(name_or_path)
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yaml.safe_load(read_text_utf8(path, "fabric file"))
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise SpecError(f"{path.name}: invalid YAML ({first})") from None

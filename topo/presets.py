@@ -9,6 +9,10 @@ Sources (short names used below):
   etn.fi, itc.ua, lemondeinformatique.fr, Techzine Global: >10 PFLOP/s FP4, >5 PFLOP/s FP8, 216 GB HBM3e at
   ~7 TB/s, 272 MB on-die SRAM, 750 W, 2.8 TB/s bidirectional scale-up (1.4 TB/s per direction),
   trays of 4, two-tier Ethernet scale-up up to 6,144 accelerators.
+- [maia200-hc38] Xu et al., "Maia 200: A Software Defined Dataflow System for Large-scale AI Acceleration",
+  arXiv 2608.24664 (Hot Chips 38, 2026-08-25) and the Microsoft Tech Community post of the same date, as quoted
+  parameter by parameter by the public notes github.com/Yufeng98/AI-datacenter
+  chips/microsoft-maia/hw-architecture.md sections 1-4, 6 and 9 (as of 2026-09-13): SECONDARY, quoting the paper.
 - [maia100] Microsoft, "Inside Maia 100", Hot Chips 2024 (slides; glennklockwood.com/garden/processors/maia-100):
   dense tensor 3 POPS (6-bit), 1.5 POPS (9-bit), 0.8 PFLOP/s BF16; 64 GB HBM2E at 1.8 TB/s; 500 MB L1/L2;
   12 x 400 GbE; 700 W design TDP (500 W provisioned).
@@ -40,12 +44,19 @@ Sources (short names used below):
 - [trn2] AWS Neuron docs, "Trainium2 Architecture" (awsdocs-neuron.readthedocs-hosted.com): 1,299 FP8,
   667 BF16/FP16/TF32, 181 FP32 TFLOP/s dense; 96 GiB HBM at 2.9 TB/s; SBUF 224 MiB (8 NeuronCore-v3 x 28);
   NeuronLink-v3 1.28 TB/s per chip; "Trainium2 Architecture Guide for NKI": 4 NeuronLink-v3 per chip.
+- [trn3] aws-neuron/aws-neuron-sdk@6e694cb about-neuron/arch/neuron-hardware/trainium3.rst and trn3-arch.rst
+  (Dec 2025), neuron-core-v4.rst; nki/guides/architecture/trainium3_arch.rst (Mar 2026).
+- [cs3] Cerebras WSE-3 / CS-3 launch (2024-03-13; tweaktown.com, nextbigfuture.com), Argonne SC24 tutorial and
+  ALCF user guide, The Register (Hot Chips 2024), vengineer.hatenablog.com (12 x 100 GbE).
+- [groq] Groq ISCA 2022 (doi 10.1145/3470496.3527405), ALCF GroqRack docs (argonne-lcf/user-guides),
+  linleygroup.com newsletter 6233 (2020), nextplatform.com 2020-09-29, techpowerup.com (2024-02).
+  All compiled with their tags in ../shared/reference/seed_systems.md.
 """
 
 from __future__ import annotations
 
 from .errors import SpecError
-from .specs import ChipSpec, SwitchSpec
+from .specs import ChipSpec, CommSpec, SwitchSpec
 
 T = 1e12
 P = 1e15
@@ -54,28 +65,69 @@ GIB = 2.0**30
 MB = 1e6
 
 CHIPS: dict[str, ChipSpec] = {
+    # Maia 200 as Microsoft described it at Hot Chips 38 [maia200-hc38] (figures quoted by the secondary notes),
+    # launch figures [maia200] where the paper does not restate them. Chip: 2 GHz, 4 clusters x 10 tiles (9
+    # enabled per cluster in the paper's benchmarks: 36 tiles); per tile a tensor unit (MACs/cycle FP4 65,536,
+    # FP8/FP6 32,768, BF16 8,192) and a vector unit (256 lanes <= 16-bit, 3.07 TFLOP/s; 128 lanes FP32, 1.54).
+    # Two peak sets, both stated by the paper and not reconciled by it:
+    #   headline (abstract, 750 W): FP4 10,145 / FP8 5,072 TFLOP/s (= 40 tiles at ~1.94 GHz);
+    #   benchmark configuration (36 tiles, unthrottled): BF16 1,180 / FP8 4,785 TFLOP/s.
+    # DEFAULT: the benchmark configuration, because the measured matmul efficiencies below were measured on it
+    # (headline peaks x 96% would exceed the 36-tile peak). The headline peaks: chip preset maia200-headline.
     "maia200": ChipSpec(
         name="maia200",
         flops={
-            "fp4": 10.0 * P,  # [maia200] "over 10 PFLOP/s" FP4: the public lower bound
-            "fp8": 5.0 * P,  # [maia200] "over 5 PFLOP/s" FP8: the public lower bound
-            # ASSUMPTION: no public BF16 figure; the matrix engine is FP8/FP6/FP4 and BF16 runs on the vector
-            # engine (glennklockwood.com). We take 1/4 of FP8 (1.25 PFLOP/s), the FP8:BF16 ratio of a
-            # matrix engine that upcasts BF16 in two passes; change with ChipSpec.replace if you know better.
-            "bf16": 1.25 * P,
-            "fp32": 0.3125 * P,  # ASSUMPTION: 1/4 of the BF16 assumption (vector engine)
+            "fp8": 4785 * T,  # [maia200-hc38] benchmark configuration, 36 tiles
+            "fp6": 4785 * T,  # [maia200-hc38] FP6 runs at the FP8 MAC rate (32,768 MACs/cycle per tile)
+            # derived: FP4 MACs/cycle are 2x FP8's (65,536 vs 32,768), so 2 x 4,785 in the same configuration
+            "fp4": 2 * 4785 * T,
+            "bf16": 1180 * T,  # [maia200-hc38] benchmark configuration (= 36 x 8,192 x 2 x 2 GHz)
+            "fp32": 36 * 1.54 * T,  # derived: 36 vector units x 1.54 TFLOP/s FP32 [maia200-hc38]
         },
-        hbm_bytes=216 * GB,  # [maia200] 216 GB HBM3e (6 x 36 GB 12-high)
-        hbm_bandwidth=7.0 * T,  # [maia200] ~7 TB/s
-        sram_bytes=272 * MB,  # [maia200] 272 MB on-die SRAM (cluster + tile)
+        hbm_bytes=216 * GB,  # [maia200] 216 GB HBM3e (secondary: TrendForce; the paper gives no capacity)
+        hbm_bandwidth=7.0 * T,  # [maia200-hc38] 7 TB/s, 6 HBM3e stacks (the paper's intro says 7 TiB/s: 7 TB/s kept)
+        # [maia200] 272 MB on-die SRAM (launch); the paper's tiers sum to 36 x 3 MiB + 4 x 35 MB = 253 MB enabled
+        # (266 MB with all 40 tiles): the two sources are not reconciled, the launch total is kept for placement
+        sram_bytes=272 * MB,
         # ASSUMPTION: SRAM bandwidth is not public; 4x HBM bandwidth, a conservative figure for on-die SRAM
         sram_bandwidth=28.0 * T,
-        tdp=750.0,  # [maia200] 750 W
-        # ASSUMPTION (port split not public): 28 x 400 GbE per chip = 28 x 50 GB/s = 1.4 TB/s per direction,
-        # matching the public 2.8 TB/s bidirectional figure
+        tdp=750.0,  # [maia200] [maia200-hc38] 750 W SoC TDP
+        # [maia200-hc38] 28 x 400 GbE integrated AI Network Controllers = 1.4 TB/s full duplex (20 tray + 8 switched)
         ports=28,
         port_bandwidth=50 * GB,
-        source="Microsoft Maia 200 launch materials (see topo/presets.py); bf16/fp32, SRAM bw, ports assumed",
+        # [maia200-hc38] measured matmul: up to 99.7% (BF16) / 96% (FP8) of peak when compute-bound, 51.4% (BF16) /
+        # 56% (FP8) of peak HBM bandwidth when memory-bound. The FP8 pair is the calibrated default (scaleup
+        # infer's default dtype is fp8); BF16 runs: ChipSpec.replace(compute_efficiency=0.997,
+        # memory_efficiency=0.514). Validation: none of these is fitted; they are the paper's measurements.
+        compute_efficiency=0.96,
+        memory_efficiency=0.56,
+        cores=36,  # [maia200-hc38] 4 clusters x 9 enabled tiles (10 physical per cluster)
+        clusters=4,  # [maia200-hc38]
+        core_sram_bytes=3 * 2.0**20,  # [maia200-hc38] 3 MiB tile SRAM (TSRAM)
+        cluster_sram_bytes=35 * MB,  # [maia200-hc38] 35 MB cluster SRAM (CSRAM)
+        source="Microsoft Maia 200, Hot Chips 38 / arXiv 2608.24664 (secondary notes, see topo/presets.py), benchmark "
+               "configuration (36 tiles); launch figures for HBM capacity and SRAM total; SRAM bandwidth assumed",
+    ),
+    # The same chip at the paper's headline peaks (abstract: 10,145 FP4 / 5,072 FP8 TFLOP/s within 750 W, i.e. all
+    # 40 tiles at ~1.94 GHz). BF16 is not stated for this configuration: derived as FP8 x 8,192 / 32,768 (MAC
+    # ratio) = 1,268. The measured efficiencies are kept (ASSUMPTION: the 36-tile measurements transfer).
+    "maia200-headline": ChipSpec(
+        name="maia200-headline",
+        flops={"fp4": 10145 * T, "fp8": 5072 * T, "fp6": 5072 * T, "bf16": 5072 * T / 4, "fp32": 40 * 1.54 * T},
+        hbm_bytes=216 * GB,
+        hbm_bandwidth=7.0 * T,
+        sram_bytes=272 * MB,
+        sram_bandwidth=28.0 * T,  # ASSUMPTION: as maia200
+        tdp=750.0,
+        ports=28,
+        port_bandwidth=50 * GB,
+        compute_efficiency=0.96,
+        memory_efficiency=0.56,
+        cores=40,
+        clusters=4,
+        core_sram_bytes=3 * 2.0**20,
+        cluster_sram_bytes=35 * MB,
+        source="Microsoft Maia 200, Hot Chips 38 / arXiv 2608.24664 headline peaks (secondary notes); bf16 derived",
     ),
     "maia100": ChipSpec(
         name="maia100",
@@ -197,6 +249,59 @@ CHIPS: dict[str, ChipSpec] = {
         port_bandwidth=160 * GB,
         source="AWS Neuron Trainium2 architecture docs; NeuronLink split assumed",
     ),
+    # ---- the systems the mission names beside Maia 200 (issue 12; figures: ../shared/reference/seed_systems.md)
+    "trainium3": ChipSpec(
+        name="trainium3",
+        # [trn3] aws-neuron-sdk trainium3.rst / neuron-core-v4.rst (Dec 2025): MXFP8 = MXFP4 = 2,517 TFLOP/s dense
+        # (MXFP4 is converted to MXFP8 before the tensor engine), BF16/FP16/TF32 671, FP32 183
+        flops={"fp4": 2517 * T, "fp8": 2517 * T, "bf16": 671 * T, "fp16": 671 * T, "fp32": 183 * T},
+        hbm_bytes=144 * GIB,  # [trn3] 144 GiB HBM3e, 4 stacks
+        hbm_bandwidth=4.9 * T,  # [trn3] 4.9 TB/s (the NKI guide says 4.7 TB/s: a -4% sensitivity)
+        sram_bytes=256 * 2.0**20,  # [trn3] SBUF 32 MiB per NeuronCore-v4 x 8
+        # ASSUMPTION: SBUF bandwidth is not public; 4x HBM as for the other presets' on-die SRAM
+        sram_bandwidth=19.6 * T,
+        # ASSUMPTION: power not published; ~1 kW (an AWS VP's liquid-cooling remark, DatacenterDynamics 2024)
+        tdp=1000.0,
+        # [trn3] 4 NeuronLink-v4 interfaces per chip, 2.56 TB/s per device (INFERRED bidirectional from 160
+        # PCIe Gen6 lanes) -> 1.28 TB/s per direction, 320 GB/s per direction per interface
+        ports=4,
+        port_bandwidth=320 * GB,
+        source="AWS Neuron docs (trainium3.rst, trn3-arch.rst, neuron-core-v4.rst); SRAM bw, power assumed",
+    ),
+    "cs3": ChipSpec(
+        name="cs3",
+        # [cs3] one WSE-3 wafer per CS-3 system (Cerebras launch 2024-03, TweakTown/NextBigFuture; Argonne SC24).
+        # "125 PFLOPS peak AI" is "highly sparse FP16" (The Register). ASSUMPTION: dense FP16/BF16 = 125/8 =
+        # 15.6 PFLOP/s (a 900,000-core wafer with 8 FP16 FMAs per core per cycle at ~1.1 GHz gives 15.8;
+        # neither figure is public). Decode at small batch is not compute-bound, so TPOT barely moves with it.
+        flops={"bf16": 15.6 * P, "fp16": 15.6 * P},
+        hbm_bytes=0.0,  # no HBM: the weights live in on-wafer SRAM (inference mode)
+        hbm_bandwidth=0.0,
+        sram_bytes=44 * GB,  # [cs3] 44 GB on-wafer SRAM (48 KB per core)
+        sram_bandwidth=21 * P,  # [cs3] 21 PB/s (one blog says 27 PB/s, not used)
+        tdp=23_000.0,  # ASSUMPTION: ~23 kW per CS-3 (aggregator figure only; CS-1 was ~20 kW)
+        # [cs3] system I/O 1.2 Tb/s = 12 x 100 GbE (unchanged since CS-1)
+        ports=12,
+        port_bandwidth=12.5 * GB,
+        source="Cerebras WSE-3 launch figures (44 GB SRAM, 21 PB/s, 12x100GbE); dense FLOP/s and power assumed",
+    ),
+    "groq-lpu": ChipSpec(
+        name="groq-lpu",
+        # [groq] GroqChip v1 / TSP (ISCA 2020/2022; ALCF GroqRack docs quoting Groq briefs): 750 TOPS INT8,
+        # 188 TFLOP/s FP16 at 900 MHz (FP8 weights run at the INT8 rate: ChipSpec.peak_flops falls back)
+        flops={"int8": 750 * T, "fp16": 188 * T, "bf16": 188 * T},
+        hbm_bytes=0.0,  # no HBM, no DRAM: SRAM only
+        hbm_bandwidth=0.0,
+        sram_bytes=230 * MB,  # [groq] 220 MiB (ISCA) = 230 MB (product briefs)
+        sram_bandwidth=80 * T,  # [groq] 80 TB/s on-die SRAM bandwidth (TechPowerUp, 2024-02)
+        # ASSUMPTION: chip power not in a primary source; 300 W (a blog's estimate; Chinese notes say ~40 W
+        # typical: the cost model's power share moves by < $0.03 per chip-hour between the two)
+        tdp=300.0,
+        # [groq] 16 C2C links per chip, 4 lanes x 30 Gb/s, ~14 GB/s per link per direction (Linley 2020)
+        ports=16,
+        port_bandwidth=14 * GB,
+        source="Groq ISCA 2022, ALCF GroqRack docs, Linley/Next Platform 2020; power assumed",
+    ),
 }
 
 #: Switch presets. Latency figures are port-to-port, from the vendors' public material where cited.
@@ -246,3 +351,22 @@ def switch_preset(name: str) -> SwitchSpec:
         return SWITCHES[str(name).lower()]
     except KeyError:
         raise SpecError(f"switch: unknown preset {name!r}; known: {', '.join(sorted(SWITCHES))}") from None
+
+
+# ---------------------------------------------------------------------- communication software (comm:)
+#: Calibrated communication stacks (``comm:`` of a fabric file; see docs/collectives.md). Each value names
+#: its source: ``fit:`` values come from ``scaleup calibrate`` on the named measured tables (read at run
+#: time from aiconfigurator-core, never copied here); ``ASSUMPTION:`` values are stated with a reason.
+COMM: dict[str, CommSpec] = {}
+
+
+def comm_preset(name: str) -> CommSpec:
+    """The :class:`CommSpec` preset called ``name`` (see :data:`COMM`).
+
+    Raises:
+        SpecError: if the name is unknown, listing the known ones.
+    """
+    try:
+        return COMM[str(name).lower()]
+    except KeyError:
+        raise SpecError(f"comm: unknown preset {name!r}; known: {', '.join(sorted(COMM))}") from None
