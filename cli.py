@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from topo import ScaleupError
+from topo.errors import ScaleupError
 
 
 class ScaleupGroup(click.Group):
@@ -55,6 +55,21 @@ def _topo_overrides(items: tuple[str, ...]) -> dict:
         except yaml.YAMLError:
             raise SpecError(f"--set {k}: cannot parse value {v!r}") from None
     return out
+
+
+def _quantity_opt(value: str, dimension: str, field: str) -> float:
+    """A command-line quantity in SI units. Times and sizes need a unit on the command line (a bare non-zero
+    number is refused with a hint such as ``write e.g. '2us'``), so ``--overhead 2`` cannot mean 2 seconds."""
+    from topo import parse_quantity
+
+    return parse_quantity(value, dimension, field, require_unit=True)
+
+
+def _size_opt(value: str, field: str) -> float:
+    """A positive size option with a unit (``64MiB``; ``64B`` for bytes)."""
+    from topo import parse_positive
+
+    return parse_positive(value, "size", field, require_unit=True)
 
 
 _SET_HELP = "Override a key of the fabric file, e.g. --set chips=256 (repeatable)."
@@ -152,7 +167,7 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
         raise topo.SpecError(f"--top: must be >= 0, got {top}")
     if k is not None and pattern != "incast":
         raise topo.SpecError(f"--k: applies to --pattern incast only, not {pattern!r}")
-    size_bytes = topo.parse_positive(size, "size", "--size")
+    size_bytes = _size_opt(size, "--size")
     fab = topo.load(fabric, **_topo_overrides(sets))
     rep = run_pattern(fab, pattern, size_bytes, seed=seed, routing=routing, spread=spread, k=k)
     click.echo(format_report(fab, rep, top=top))
@@ -169,33 +184,58 @@ def collective_group() -> None:
     """Simulate collectives on a fabric and print an nccl-tests-like table (size, algbw, busbw, bound)."""
 
 
-def _collective_command(cli_name: str, coll: str) -> None:
-    default_k = 2 if coll == "send_recv" else 64
+#: one line per collective subcommand: what it does, and which options apply (chunks: pipelining of the
+#: ring, tree and hierarchical algorithms; root: the rooted collectives)
+_COLLECTIVES = {
+    "all-reduce": ("all_reduce", "Every rank ends with the element-wise sum of all ranks' buffers.", True, False),
+    "all-gather": ("all_gather", "Every rank ends with every rank's shard (size = the gathered buffer).", True, False),
+    "reduce-scatter": ("reduce_scatter", "Every rank ends with its shard of the element-wise sum.", True, False),
+    "all-to-all": ("all_to_all", "Every rank sends a distinct block to every other rank (MoE dispatch).", False, False),
+    "broadcast": ("broadcast", "The root's buffer is copied to every rank of the group.", True, True),
+    "reduce": ("reduce", "The element-wise sum of all ranks' buffers lands on the root.", True, True),
+    "sendrecv": ("send_recv", "Point to point: one rank sends its buffer to the next.", False, False),
+}
 
-    @collective_group.command(cli_name)
+
+def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool, has_root: bool) -> None:
+    default_k = 2 if coll == "send_recv" else 64
+    extra = []
+    if has_chunks:
+        extra.append(click.option("--chunks", default=None, type=int,
+                                  help="pipelining chunks (ring, dbt, hier, inr algorithms)"))
+    if has_root:
+        extra.append(click.option("--root", default=None, type=int, help="root rank position in the group [0]"))
+
+    def with_extra(f):
+        for deco in reversed(extra):
+            f = deco(f)
+        return f
+
+    @collective_group.command(cli_name, help=f"{summary} Simulated over message sizes; prints an nccl-tests-like "
+                              "table (time, algbw, busbw, alpha-beta bound).", short_help=summary)
     @click.option("--fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
-    @click.option("--group-size", "group_size", default=default_k, show_default=True, type=int,
-                  help="ranks per group: the first of fab.groups(k) (give the chip count for the whole fabric)")
+    @click.option("--group-size", "group_size", default=None, type=int,
+                  help=f"ranks per group: the first of fab.groups(k) [min({default_k}, chips)]; give the chip "
+                       "count for the whole fabric")
     @click.option("--sizes", default="1KiB:4GiB:x4" if coll != "send_recv" else "1KiB:1GiB:x4", show_default=True,
-                  help="bytes: START:STOP[:xF], or a list 1MiB,64MiB (nccl-tests sizes)")
+                  help="bytes with a unit: START:STOP[:xF], or a list 1MiB,64MiB (nccl-tests sizes)")
     @click.option("--algorithm", "--algorithms", "algorithms", default="auto", show_default=True,
                   help="comma-separated algorithms (see `scaleup collective list`) or auto")
     @click.option("--placement", default="tray", show_default=True, type=click.Choice(["tray", "strided", "random"]),
                   help="how groups are cut from the fabric")
     @click.option("--concurrent-groups", "--concurrent", "concurrent", is_flag=True,
                   help="run every group of --group-size at once and report the slowest")
-    @click.option("--chunks", default=None, type=int, help="pipelining chunks (ring, dbt, inr)")
-    @click.option("--root", default=None, type=int, help="root rank position (broadcast, reduce)")
+    @with_extra
     @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "exact", "steps"]),
                   help="engine mode: exact per-rank dependencies, or bulk-synchronous memoised steps")
-    @click.option("--overhead", default=None, help="software overhead per message, e.g. 2us (default 0)")
+    @click.option("--overhead", default=None, help="software overhead per message with a time unit, e.g. 2us [0]")
     @click.option("--dtype", default="float", show_default=True, help="element type for the count column")
     @click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
     @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of the table")
     @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the table")
     @click.option("--plot", "plot", default=None, help="write busbw vs size per algorithm (png/svg/pdf)")
-    def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, chunks, root, mode, overhead, dtype, sets,
-            as_csv, as_json, plot) -> None:
+    def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, dtype, sets,
+            as_csv, as_json, plot, chunks=None, root=None) -> None:
         import collectives
         import topo
 
@@ -203,17 +243,21 @@ def _collective_command(cli_name: str, coll: str) -> None:
             from topo.draw import check_figure_path
 
             check_figure_path(plot, "--plot")
-        fab = topo.load(fabric, **_topo_overrides(sets))
+        size_list = topo.parse_size_range(sizes, "--sizes", require_unit=True)
         opts: dict = {"mode": mode}
+        if overhead is not None:
+            opts["overhead"] = _quantity_opt(overhead, "time", "--overhead")
+        fab = topo.load(fabric, **_topo_overrides(sets))
         if chunks is not None:
             opts["chunks"] = chunks
         if root is not None:
             opts["root"] = root
-        if overhead is not None:
-            opts["overhead"] = topo.parse_quantity(overhead, "time", "overhead")
+        default_note = ""
+        if group_size is None:
+            group_size = min(default_k, fab.n_chips)
+            default_note = f" (default min({default_k}, chips))"
         algs = [a.strip() for a in algorithms.split(",") if a.strip()]
-        rows = collectives.benchmark(coll, fab, topo.parse_size_range(sizes), group_size, algs, placement,
-                                     concurrent, dtype, **opts)
+        rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype, **opts)
         if as_json:
             click.echo(collectives.to_json(rows))
         elif as_csv:
@@ -221,20 +265,16 @@ def _collective_command(cli_name: str, coll: str) -> None:
         else:
             n_groups = rows[0]["groups"] if rows else 1
             conc = f", {n_groups} groups at once (slowest shown)" if concurrent else ""
-            click.echo(f"# {coll} on {fab.name}: {rows[0]['n'] if rows else group_size} ranks per group, "
+            click.echo(f"# {coll} on {fab.name}: {rows[0]['n'] if rows else group_size} ranks per group{default_note}, "
                        f"placement {placement}{conc}; busbw per nccl-tests PERFORMANCE.md")
             click.echo(collectives.format_table(rows))
         if plot:
             collectives.plot_busbw(rows, plot, title=f"{coll} on {fab.name}, {group_size} ranks")
             click.echo(f"wrote {plot}", err=True)
 
-    cmd.__doc__ = f"Simulate {coll.replace('_', '-')} over message sizes (nccl-tests-like table)."
 
-
-for _cli, _coll in (("all-reduce", "all_reduce"), ("all-gather", "all_gather"), ("reduce-scatter", "reduce_scatter"),
-                    ("all-to-all", "all_to_all"), ("broadcast", "broadcast"), ("reduce", "reduce"),
-                    ("sendrecv", "send_recv")):
-    _collective_command(_cli, _coll)
+for _cli, (_coll, _summary, _chunks, _root) in _COLLECTIVES.items():
+    _collective_command(_cli, _coll, _summary, _chunks, _root)
 
 
 @collective_group.command("list")
@@ -370,9 +410,10 @@ def plot_cmd(results: str, kind: str, x: str | None, y: str | None, hue: str | N
 # ====================================================================== serving commands (issue 7)
 # (serving section: `scaleup serve`, `scaleup plan`)
 def _time_opt(value: str, field: str) -> float:
+    """A positive time option; a bare number is refused (``--slo-tpot 50`` would mean 50 s)."""
     from topo import parse_positive
 
-    return parse_positive(value, "time", field)
+    return parse_positive(value, "time", field, require_unit=True)
 
 
 @main.command("serve")

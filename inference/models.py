@@ -276,13 +276,14 @@ def load_model(name_or_path: str | ModelSpec) -> ModelSpec:
     if os.path.isfile(key):
         import yaml
 
-        with open(key) as fh:
-            try:
-                data = yaml.safe_load(fh)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                where = f" line {mark.line + 1}" if mark is not None else ""
-                raise SpecError(f"model: {key}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+        from topo.loader import read_text_utf8
+
+        try:
+            data = yaml.safe_load(read_text_utf8(key, "model file"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise SpecError(f"model: {key}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
         if isinstance(data, dict) and "model" in data and isinstance(data["model"], dict):
             data = data["model"]
         stem = os.path.splitext(os.path.basename(key))[0]

@@ -33,11 +33,16 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from topo import SpecError, UnitError, parse_quantity, parse_size_range
+from topo.loader import read_text_utf8
+
+#: the bundled sweep specs (``examples/*.yaml``), accepted by name as fabrics are (``scaleup sweep tp-llama70b``)
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
 #: top-level keys a spec may hold
 SPEC_KEYS = ("job", "name", "description", "params", "grid")
@@ -73,6 +78,20 @@ class Point:
     params: dict[str, Any]
 
 
+def list_examples() -> list[str]:
+    """Names of the bundled sweep specs (``examples/*.yaml``), sorted."""
+    return sorted(p.stem for p in EXAMPLES_DIR.glob("*.yaml"))
+
+
+def _example_path(text: str) -> Path | None:
+    """The bundled example ``text`` names (``tp-llama70b`` or ``tp-llama70b.yaml``), when ``text`` is not an
+    existing path itself; None otherwise."""
+    if not text or os.path.exists(text) or "/" in text or "\\" in text or "\n" in text:
+        return None
+    cand = EXAMPLES_DIR / (text if text.endswith((".yaml", ".yml")) else f"{text}.yaml")
+    return cand if cand.is_file() else None
+
+
 def load_spec(source: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> SweepSpec:
     """Read a spec from a YAML file path, a YAML string, a dict, or pass a :class:`SweepSpec` through.
 
@@ -86,18 +105,25 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> Swee
         data: Any = dict(source)
     else:
         text = str(source)
+        example = _example_path(text)
+        if example is not None:
+            text = str(example)
         if os.path.exists(text) or text.endswith((".yaml", ".yml")):
             if not os.path.exists(text):
                 raise SpecError(f"sweep spec: file {text!r} does not exist")
             name = os.path.splitext(os.path.basename(text))[0]
-            with open(text, encoding="utf-8") as fh:
-                text = fh.read()
+            text = read_text_utf8(text, "sweep spec")
+        elif "\n" not in text and ":" not in text:  # a bare word: meant as a file or an example name
+            raise SpecError(
+                f"sweep spec: {text!r} is neither a file nor a bundled example; bundled: "
+                f"{', '.join(list_examples())} (or give a path to a YAML spec)"
+            )
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise SpecError(f"sweep spec: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, Mapping):
-        raise SpecError("sweep spec: expected a mapping with keys job, params, grid")
+        raise SpecError(f"sweep spec: expected a mapping with keys job, params, grid, got {type(data).__name__}")
     unknown = [k for k in data if k not in SPEC_KEYS]
     if unknown:
         raise SpecError(f"sweep spec: unknown key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")

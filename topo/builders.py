@@ -33,6 +33,7 @@ from ._build import (
     resolve_chip,
     split_by_key,
 )
+from ._capacity import check_graph_size
 from .errors import CapacityError, RoutingError, SpecError
 from .fabric import Fabric
 from .specs import ChipSpec
@@ -487,6 +488,7 @@ def switch(
                 f"chips: {N} chips x {per} port(s) per switch exceed switch_radix {R}; the largest domain "
                 f"with these settings has {R // per} chips"
             )
+    check_graph_size("switch", "chips", N, N + P, 2 * N * P, 1 + 2 * P, P)  # before allocating anything
     ranks = np.arange(N)
     ga = GraphAssembler()
     ids, attrs = _chip_nodes(N, ranks // T, False)
@@ -765,6 +767,7 @@ def torus(
     N = math.prod(dims_t)
     if N < 2:
         raise SpecError("dims: a torus needs at least 2 chips")
+    check_graph_size("torus", "dims", list(dims_t), N, 2 * D * N, 1 + 2 * D)  # before allocating anything
     dims_a = np.asarray(dims_t, dtype=np.int64)
     strides = np.cumprod(np.r_[1, dims_a[:-1]]).astype(np.int64)
     ranks = np.arange(N)

@@ -221,6 +221,9 @@ class Fabric:
         self.name = name
         self.router: Router = router if router is not None else BFSRouter()
         self.meta: dict[str, Any] = dict(meta or {})
+        #: the communication software (a :class:`topo.specs.CommSpec`) from the fabric file's ``comm:`` key;
+        #: None = collectives use their documented generic default (see docs/collectives.md)
+        self.comm: Any = None
         self._index_nodes(arrays)
         if validate:
             self._validate()
@@ -358,14 +361,21 @@ class Fabric:
             )
 
     def _n_components(self) -> int:
-        """Number of weakly connected components (scipy on the edge arrays; fast at 6,144 chips)."""
-        import scipy.sparse as sp
-        from scipy.sparse.csgraph import connected_components
-
-        n = self.n_nodes
-        adj = sp.coo_matrix((np.ones(len(self.edge_src)), (self.edge_src, self.edge_dst)), shape=(n, n))
-        k, _ = connected_components(adj.tocsr(), directed=True, connection="weak")
-        return int(k)
+        """Number of weakly connected components: min-label propagation with pointer jumping on the edge
+        arrays (numpy only, so building a fabric does not import scipy.sparse.csgraph; a few passes at
+        6,144 chips). Each node's label is the smallest node index it has reached; at the fixed point every
+        edge joins equal labels, so the distinct labels are the components."""
+        labels = np.arange(self.n_nodes)
+        src, dst = np.asarray(self.edge_src, dtype=np.int64), np.asarray(self.edge_dst, dtype=np.int64)
+        while True:
+            low = np.minimum(labels[src], labels[dst])
+            new = labels.copy()
+            np.minimum.at(new, src, low)
+            np.minimum.at(new, dst, low)
+            new = new[new]  # pointer jumping: adopt the label of one's label
+            if np.array_equal(new, labels):
+                return int(np.unique(labels).size)
+            labels = new
 
     # ------------------------------------------------------------------ sizes and lookups
     @property

@@ -27,6 +27,23 @@ DIMENSIONS = {
     "number": "",
 }
 
+#: units to suggest in messages, per dimension
+UNIT_HINTS = {
+    "bandwidth": "Gbps, GB/s, TB/s",
+    "size": "B, KiB, MiB, GiB, GB",
+    "time": "ns, us, ms, s, min",
+    "flops": "TFLOPS, PFLOPS",
+    "power": "W, kW",
+}
+
+#: an example unit per dimension, for "write 50ms" hints
+_EXAMPLE_UNIT = {"bandwidth": "GB/s", "size": "MiB", "time": "ms", "flops": "TFLOPS", "power": "W"}
+
+
+def _hint(dimension: str | None) -> str:
+    return UNIT_HINTS.get(dimension or "", "Gbps, GB/s, GiB, us, ns, TFLOPS, W")
+
+
 _NUM = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 _RE = re.compile(r"^\s*" + _NUM + r"\s*([A-Za-zµ/_]*)\s*$")
 
@@ -59,7 +76,8 @@ def _unit_factor(unit: str) -> tuple[str, float] | None:
     return None
 
 
-def parse_quantity(value: object, dimension: str | None = None, field: str = "value") -> float:
+def parse_quantity(value: object, dimension: str | None = None, field: str = "value",
+                   require_unit: bool = False) -> float:
     """Parse ``value`` into a float in SI units.
 
     Args:
@@ -68,6 +86,8 @@ def parse_quantity(value: object, dimension: str | None = None, field: str = "va
         dimension: expected dimension (``"bandwidth"``, ``"size"``, ``"time"``, ``"flops"``,
             ``"power"``, ``"number"``); ``None`` accepts any.
         field: name used in the error message.
+        require_unit: refuse a bare non-zero number (the command line sets this for times and sizes, so
+            ``--slo-tpot 50`` is an error naming ``50ms``/``50s`` instead of silently meaning 50 seconds).
 
     Returns:
         The value in bytes/s, bytes, seconds, FLOP/s, watts, or a plain number.
@@ -86,21 +106,21 @@ def parse_quantity(value: object, dimension: str | None = None, field: str = "va
         raise UnitError(f"{field}: expected a number or a string with units, got {type(value).__name__}")
     m = _RE.match(value)
     if not m:
-        raise UnitError(
-            f"{field}: cannot parse {value!r}; write a number with a unit, e.g. '400Gbps', '1.4TB/s', "
-            "'500ns', '64MiB', '5PFLOPS', '750W'"
-        )
+        raise UnitError(f"{field}: cannot parse {value!r}; write a number with a unit ({_hint(dimension)})")
     number = float(m.group(1))
     if not math.isfinite(number):
         raise UnitError(f"{field}: {value!r} is too large; expected a finite number")
     unit = m.group(2)
     if unit == "":
+        if require_unit and number != 0 and dimension in _EXAMPLE_UNIT:
+            raise UnitError(
+                f"{field}: {value!r} has no unit; write e.g. '{m.group(1)}{_EXAMPLE_UNIT[dimension]}' "
+                f"(units: {_hint(dimension)})"
+            )
         return number
     found = _unit_factor(unit)
     if found is None:
-        raise UnitError(
-            f"{field}: unknown unit {unit!r} in {value!r}; use e.g. Gbps, GB/s, GiB, us, ns, TFLOPS, W"
-        )
+        raise UnitError(f"{field}: unknown unit {unit!r} in {value!r}; use e.g. {_hint(dimension)}")
     dim, factor = found
     if dimension is not None and dimension != "number" and dim != dimension:
         raise UnitError(
@@ -111,9 +131,10 @@ def parse_quantity(value: object, dimension: str | None = None, field: str = "va
     return number * factor
 
 
-def parse_positive(value: object, dimension: str | None = None, field: str = "value") -> float:
+def parse_positive(value: object, dimension: str | None = None, field: str = "value",
+                   require_unit: bool = False) -> float:
     """Like :func:`parse_quantity` but the result must be > 0."""
-    v = parse_quantity(value, dimension, field)
+    v = parse_quantity(value, dimension, field, require_unit)
     if not v > 0:
         raise UnitError(f"{field}: must be > 0, got {value!r}")
     return v
@@ -134,7 +155,7 @@ def format_bytes(n: float) -> str:
 MAX_RANGE_POINTS = 10_000
 
 
-def parse_size_range(text: str, field: str = "sizes") -> list[float]:
+def parse_size_range(text: str, field: str = "sizes", require_unit: bool = False) -> list[float]:
     """Parse a size list or range: ``"1KiB:4GiB"`` (x2 steps), ``"1KiB:1GiB:x4"``, ``"8MiB,64MiB"``.
 
     Returns byte counts (floats). A range ``A:B[:xF|:+S]`` goes from A to B inclusive, multiplying by F
@@ -142,14 +163,14 @@ def parse_size_range(text: str, field: str = "sizes") -> list[float]:
     """
     text = str(text).strip()
     if "," in text:
-        return [v for part in text.split(",") for v in parse_size_range(part, field)]
+        return [v for part in text.split(",") for v in parse_size_range(part, field, require_unit)]
     if ":" not in text:
-        return [parse_positive(text, "size", field)]
+        return [parse_positive(text, "size", field, require_unit)]
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise UnitError(f"{field}: range {text!r} must be START:STOP or START:STOP:xFACTOR or START:STOP:+STEP")
-    lo = parse_positive(parts[0], "size", field)
-    hi = parse_positive(parts[1], "size", field)
+    lo = parse_positive(parts[0], "size", field, require_unit)
+    hi = parse_positive(parts[1], "size", field, require_unit)
     if hi < lo:
         raise UnitError(f"{field}: range {text!r} ends before it starts")
     step = parts[2] if len(parts) == 3 else "x2"

@@ -93,6 +93,8 @@ def run_pattern(
     n = fabric.n_chips
     if not size >= 0:
         raise ScheduleError(f"size: must be >= 0 bytes, got {size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ScheduleError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
     inj = injection_bandwidth(fabric)
     name = pattern.replace("-", "_")
     if name == "all_to_all" and spread == 0 and routing == "ecmp":
