@@ -41,6 +41,10 @@ class ChipSpec:
         compute_efficiency: achievable fraction of peak FLOP/s for large matmuls (calibration knob).
         memory_efficiency: achievable fraction of HBM/SRAM bandwidth for streaming reads (calibration knob).
         source: where the figures come from, and which are assumptions.
+        cores: enabled matrix cores the peak counts (Maia tiles, GPU SMs); 0 = not modelled.
+        clusters: groups of cores sharing the second SRAM tier (Maia clusters); 0 = none modelled.
+        core_sram_bytes: SRAM tier 1, per core, bytes (Maia tile SRAM); 0 = not modelled.
+        cluster_sram_bytes: SRAM tier 2, per cluster, bytes (Maia cluster SRAM); 0 = not modelled.
     """
 
     name: str
@@ -55,6 +59,10 @@ class ChipSpec:
     compute_efficiency: float = 0.7
     memory_efficiency: float = 0.8
     source: str = ""
+    cores: int = 0
+    clusters: int = 0
+    core_sram_bytes: float = 0.0
+    cluster_sram_bytes: float = 0.0
 
     def __post_init__(self) -> None:
         flops = self.flops
@@ -67,7 +75,8 @@ class ChipSpec:
                 raise SpecError(f"ChipSpec.flops: unknown dtype {k!r}; known: {', '.join(DTYPES)}")
             _require_positive(self, f"flops[{k}]", v)
         object.__setattr__(self, "flops", pairs)
-        for name in ("hbm_bytes", "hbm_bandwidth", "sram_bytes", "sram_bandwidth", "tdp", "port_bandwidth"):
+        for name in ("hbm_bytes", "hbm_bandwidth", "sram_bytes", "sram_bandwidth", "tdp", "port_bandwidth",
+                     "core_sram_bytes", "cluster_sram_bytes", "cores", "clusters"):
             _require_positive(self, name, getattr(self, name), allow_zero=True)
         if self.ports < 0:
             raise SpecError(f"ChipSpec.ports: must be >= 0, got {self.ports!r}")
@@ -165,3 +174,124 @@ class SwitchSpec:
         _require_positive(self, "latency", self.latency, allow_zero=True)
         if self.reduction_bandwidth is not None:
             _require_positive(self, "reduction_bandwidth", self.reduction_bandwidth)
+
+
+#: NCCL's protocols, in the order its tuner lists them (latency first, bandwidth last)
+PROTOCOLS = ("ll", "ll128", "simple")
+
+
+def _pairs(mapping: Mapping | tuple) -> tuple:
+    """A mapping as sorted (key, value) pairs, nested mappings too (keeps a frozen spec hashable)."""
+    if isinstance(mapping, tuple):
+        return mapping
+    return tuple(sorted((str(k), _pairs(v) if isinstance(v, Mapping) else v) for k, v in mapping.items()))
+
+
+@dataclass(frozen=True)
+class CommSpec:
+    """The communication software between a compiled collective schedule and the wire (one platform).
+
+    ``collectives`` interprets it (see docs/collectives.md, "Calibrated communication model"): a call costs
+    ``call`` plus a pass over the buffer at ``buffer_bandwidth``; each bulk-synchronous step of the schedule
+    starts ``step[protocol]`` later; each flow moves at ``bandwidth[protocol] x efficiency(algorithm)`` of
+    the links the engine gives it (its bytes on the wire are divided by that fraction), so contention
+    between concurrent groups still comes from the engine. The protocol of an (algorithm, size) is the
+    one with the least predicted time, as NCCL's tuner chooses.
+
+    Attributes:
+        name: label, e.g. ``"nccl-h100"``.
+        call: seconds per collective call (kernel launch + synchronisation).
+        buffer_bandwidth: bytes/s of the per-call pass over the user buffer (``inf`` = none).
+        step: (protocol, seconds per step) pairs for the protocols in :data:`PROTOCOLS`.
+        bandwidth: (protocol, fraction of link capacity in (0, 1]) pairs.
+        algorithms: (collective, ((algorithm, efficiency), ...)) pairs: the algorithms the stack runs for a
+            collective and the fraction of its protocol bandwidth each achieves; a collective not listed
+            may use every registered algorithm at efficiency 1.
+        custom: (algorithm, ((key, value), ...)) pairs for algorithms with their own costs outside the
+            protocol model (custom all-reduce: ``call`` s, ``step`` s, ``efficiency``, ``max_ranks``,
+            ``max_size`` bytes).
+        provenance: (field, text) pairs: ``fit: <data, version, subset>``, ``source: <doc>`` or
+            ``ASSUMPTION: <why>``.
+    """
+
+    name: str = "generic"
+    call: float = 0.0
+    buffer_bandwidth: float = float("inf")
+    step: tuple = ()
+    bandwidth: tuple = ()
+    algorithms: tuple = ()
+    custom: tuple = ()
+    provenance: tuple = ()
+
+    def __post_init__(self) -> None:
+        for f in ("step", "bandwidth", "algorithms", "custom", "provenance"):
+            object.__setattr__(self, f, _pairs(getattr(self, f)))
+        _require_positive(self, "call", self.call, allow_zero=True)
+        _require_positive(self, "buffer_bandwidth", self.buffer_bandwidth)
+        for p, v in self.step:
+            if p not in PROTOCOLS:
+                raise SpecError(f"CommSpec.step: unknown protocol {p!r}; valid: {', '.join(PROTOCOLS)}")
+            if not (isinstance(v, (int, float)) and v >= 0):
+                raise SpecError(f"CommSpec.step.{p}: must be >= 0 s, got {v!r}")
+        for p, v in self.bandwidth:
+            if p not in PROTOCOLS:
+                raise SpecError(f"CommSpec.bandwidth: unknown protocol {p!r}; valid: {', '.join(PROTOCOLS)}")
+            if not (isinstance(v, (int, float)) and 0 < v <= 1):
+                raise SpecError(f"CommSpec.bandwidth.{p}: must be a fraction in (0, 1], got {v!r}")
+        if not self.step:
+            object.__setattr__(self, "step", (("simple", 0.0),))
+        for coll, algs in self.algorithms:
+            for a, e in algs:
+                if not (isinstance(e, (int, float)) and 0 < e <= 1):
+                    raise SpecError(f"CommSpec.algorithms.{coll}.{a}: efficiency must be in (0, 1], got {e!r}")
+        for a, kv in self.custom:
+            d = dict(kv)
+            bad = set(d) - {"call", "step", "efficiency", "max_ranks", "max_size"}
+            if bad:
+                raise SpecError(f"CommSpec.custom.{a}: unknown key {sorted(bad)[0]!r}; valid: call, step, "
+                                "efficiency, max_ranks, max_size")
+            e = d.get("efficiency", 1.0)
+            if not 0 < e <= 1:
+                raise SpecError(f"CommSpec.custom.{a}.efficiency: must be in (0, 1], got {e!r}")
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        """The protocols this stack has (those with a step latency), in :data:`PROTOCOLS` order."""
+        have = {p for p, _ in self.step}
+        return tuple(p for p in PROTOCOLS if p in have)
+
+    def step_of(self, protocol: str) -> float:
+        """Seconds per step of ``protocol``."""
+        return float(dict(self.step)[protocol])
+
+    def bandwidth_of(self, protocol: str) -> float:
+        """Fraction of link capacity of ``protocol`` (1 if not given)."""
+        return float(dict(self.bandwidth).get(protocol, 1.0))
+
+    def algorithms_of(self, collective: str) -> dict[str, float] | None:
+        """{algorithm: efficiency} the stack runs for ``collective``, or None (every algorithm, efficiency 1)."""
+        for c, algs in self.algorithms:
+            if c == collective:
+                return dict(algs)
+        return None
+
+    def custom_of(self, algorithm: str) -> dict[str, float] | None:
+        """The own costs of a custom algorithm (``call``, ``step``, ``efficiency``, ...), or None."""
+        for a, kv in self.custom:
+            if a == algorithm:
+                return dict(kv)
+        return None
+
+    def replace(self, **changes: object) -> CommSpec:
+        """A copy with some fields changed (mappings accepted for the pair fields)."""
+        import dataclasses
+
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain nested mapping in SI units (what :func:`topo.loader.parse_comm` reads back)."""
+        def un(v):
+            return {k: un(x) for k, x in v} if isinstance(v, tuple) else v
+        return {"name": self.name, "call": self.call, "buffer_bandwidth": self.buffer_bandwidth,
+                "step": un(self.step), "bandwidth": un(self.bandwidth), "algorithms": un(self.algorithms),
+                "custom": un(self.custom), "provenance": un(self.provenance)}

@@ -332,17 +332,28 @@ def structured_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: s
 
 # --------------------------------------------------------------------------------------------- grouping
 def _coarse_maps(st: Structure):
-    """Map every structural column to a coarse column: chips and direct links summed per group."""
+    """Map every structural column to a coarse column: chips and direct links summed per group.
+
+    Direct links are summed per (group of their source, capacity, latency) class, so uneven tray wiring
+    (e.g. 6 / 7 / 7 links per peer) stays exact: D direct classes first, then chip uplinks of group g at
+    ``D + g``, downlinks ``D + G + g``, group uplinks ``D + 2G + g``, group downlinks ``D + 3G + g``.
+    Returns (coarse column per structural column, number of coarse columns, D).
+    """
     nd, nc, G = st.n_direct, st.nc, st.n_groups
-    # direct edge j: group of its source chip
+    # direct edge j: group of its source chip, then its capacity and latency
     src_of_direct = np.repeat(np.arange(nc), np.diff(st.cc_ptr))
     coarse = np.empty(len(st.col_cap), dtype=np.int64)
-    coarse[:nd] = st.group[src_of_direct]  # 0..G-1 : direct links of group g
-    coarse[st.up_col] = G + st.group  # G..2G-1 : chip uplinks of group g
-    coarse[st.down_col] = 2 * G + st.group
-    coarse[st.gup_col] = 3 * G + np.arange(G)
-    coarse[st.gdown_col] = 4 * G + np.arange(G)
-    return coarse, 5 * G
+    D = 0
+    if nd:
+        key = np.stack([st.group[src_of_direct].astype(np.float64), st.col_cap[:nd], st.col_lat[:nd]], axis=1)
+        _, dcls = np.unique(key, axis=0, return_inverse=True)
+        coarse[:nd] = dcls.ravel()  # 0..D-1: direct links of one (group, capacity, latency) class
+        D = int(dcls.max()) + 1
+    coarse[st.up_col] = D + st.group  # chip uplinks of group g
+    coarse[st.down_col] = D + G + st.group
+    coarse[st.gup_col] = D + 2 * G + np.arange(G)
+    coarse[st.gdown_col] = D + 3 * G + np.arange(G)
+    return coarse, D + 4 * G, D
 
 
 def grouped_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray, routing: str, seed: int):
@@ -358,13 +369,18 @@ def grouped_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndar
     n = len(src)
     lens = np.diff(p.indptr)
     rel = np.select([lens == 0, lens == 1, lens == 2], [0, 1, 2], 3)
-    cls = (rel * G + st.group[src]) * G + st.group[dst]
+    coarse, ncoarse, D = _coarse_maps(st)
+    idx = np.asarray(p.indices, dtype=np.int64)
+    # direct flows are further classed by their direct-link class (uneven tray wiring)
+    sub = np.zeros(n, dtype=np.int64)
+    if len(idx):
+        first_col = idx[np.minimum(p.indptr[:-1], len(idx) - 1)]
+        sub = np.where(lens == 1, coarse[first_col] + 1, 0)
+    cls = ((rel * G + st.group[src]) * G + st.group[dst]) * (D + 1) + sub
     ucls, inv, mult = np.unique(cls, return_inverse=True, return_counts=True)
     # sizes equal within a class
     if not _all_equal_by(inv, size, len(ucls)):
         return None
-    coarse, ncoarse = _coarse_maps(st)
-    idx = np.asarray(p.indices, dtype=np.int64)
     rows = np.repeat(inv, lens)
     # every member column of a coarse column carries the same number of flows of each class
     pair = rows * len(st.col_cap) + idx
@@ -409,11 +425,19 @@ def uniform_all_to_all_problem(fab: Fabric, size: float):
     deg = np.diff(st.cc_ptr)
     if not _all_equal_by(st.group.astype(np.int64), deg.astype(np.float64), G):
         return None
-    coarse, ncoarse = _coarse_maps(st)
+    coarse, ncoarse, D = _coarse_maps(st)
     if not (_all_equal_by(coarse, st.col_cap, ncoarse) and _all_equal_by(coarse, st.col_lat, ncoarse)):
         return None
     if n_direct_g.sum() and st.n_direct and np.any(st.group[st.cc_dst] != st.group[src_of_direct]):
         return None  # direct links across groups: not handled by the counting form
+    n_direct_cls = np.bincount(coarse[: st.n_direct], minlength=D)  # direct links (= flows) per class
+    group_of_cls = np.zeros(D, dtype=np.int64)
+    group_of_cls[coarse[: st.n_direct]] = st.group[src_of_direct]
+    first_of_cls = np.zeros(D, dtype=np.int64)  # one member direct link per class
+    first_of_cls[coarse[: st.n_direct][::-1]] = np.arange(st.n_direct)[::-1]
+    cls_of_group = [[] for _ in range(G)]
+    for k, g in enumerate(group_of_cls.tolist()):
+        cls_of_group[g].append(k)
     ccap = np.bincount(coarse, weights=st.col_cap, minlength=ncoarse)
     rows_cols: list[list[int]] = []
     mult: list[float] = []
@@ -424,21 +448,21 @@ def uniform_all_to_all_problem(fab: Fabric, size: float):
     for g in range(G):
         c = int(first[g])
         lu_, ld_ = st.col_lat[st.up_col[c]], st.col_lat[st.down_col[c]]
-        if n_direct_g[g]:
-            j = int(np.flatnonzero(coarse[: st.n_direct] == g)[0])
-            rows_cols.append([g])
-            mult.append(float(n_direct_g[g]))
+        for k in cls_of_group[g]:
+            j = int(first_of_cls[k])
+            rows_cols.append([k])
+            mult.append(float(n_direct_cls[k]))
             lat.append(float(st.col_lat[j]))
         same = gsize[g] * (gsize[g] - 1) - n_direct_g[g]
         if same:
-            rows_cols.append([G + g, 2 * G + g])
+            rows_cols.append([D + g, D + G + g])
             mult.append(float(same))
             lat.append(float(lu_ + ld_))
         for h in range(G):
             if h == g:
                 continue
             d = int(first[h])
-            rows_cols.append([G + g, 3 * G + g, 4 * G + h, 2 * G + h])
+            rows_cols.append([D + g, D + 2 * G + g, D + 3 * G + h, D + G + h])
             mult.append(float(gsize[g] * gsize[h]))
             lat.append(float(lu_ + st.col_lat[st.gup_col[g]] + st.col_lat[st.gdown_col[h]]
                              + st.col_lat[st.down_col[d]]))
