@@ -49,27 +49,38 @@ class Groups:
         return int(self.groups.shape[0])
 
 
-def collective_time(fabric: Fabric, kind: str, size: float, groups: Groups, **opts: object) -> float:
+def collective_time(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: bool = False,
+                    **opts: object) -> float:
     """Time (s) for every group of ``groups`` to run collective ``kind`` of ``size`` bytes concurrently.
 
     ``size`` follows nccl-tests: the per-rank buffer for all-reduce, the whole (gathered) buffer for
     all-gather / reduce-scatter, the bytes each rank sends in total for all-to-all, the message for
     send/recv (groups are then (src, dst) pairs). The slowest group sets the time (the step waits for it).
-    A group of one chip, or a size of zero, costs nothing.
+    A group of one chip, or a size of zero, costs nothing. ``ideal=True`` asks ``collectives.run`` for
+    physics only (no calibrated software costs) when it offers that switch (``stack="ideal"``).
     """
     if size <= 0 or groups.size <= 1 or len(groups) == 0:
         return 0.0
     cache = _CACHE.setdefault(fabric, {})
-    key = (kind, float(size), groups.key, tuple(sorted(opts.items())))
+    key = (kind, float(size), groups.key, tuple(sorted(opts.items())), bool(ideal))
     hit = cache.get(key)
     if hit is not None:
         return hit
-    t = _simulate(fabric, kind, float(size), groups, **opts)
+    t = _simulate(fabric, kind, float(size), groups, ideal=bool(ideal), **opts)
     cache[key] = t
     return t
 
 
-def _simulate(fabric: Fabric, kind: str, size: float, groups: Groups, **opts: object) -> float:
+def _run_accepts_ideal(run: object) -> bool:
+    import inspect
+
+    try:
+        return "ideal" in inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _simulate(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: bool = False, **opts: object) -> float:
     try:
         import collectives
     except ImportError as exc:  # pragma: no cover - the package exists in the tree
@@ -84,7 +95,7 @@ def _simulate(fabric: Fabric, kind: str, size: float, groups: Groups, **opts: ob
             f"communication: collectives.{cls_name} / collectives.run are not available yet; "
             "use tp=ep=pp=1 or update the tree")
     ops = [cls(size, group=g, **opts) for g in groups.groups.tolist()]  # send_recv: group = [src, dst]
-    results = run(ops, fabric)
+    results = run(ops, fabric, ideal=True) if ideal and _run_accepts_ideal(run) else run(ops, fabric)
     return float(max(r.time for r in results))
 
 

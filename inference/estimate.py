@@ -34,6 +34,9 @@ import numpy as np
 
 from topo import DTYPE_BYTES, CapacityError, ChipSpec, Fabric, SpecError
 
+from . import kernels as _kernels
+from . import measured as _measured
+from . import placement as _placement
 from .comm import Groups, collective_time
 from .models import ModelSpec, load_model
 from .ops import Op, Shard, head_ops, layer_ops
@@ -127,7 +130,7 @@ class Deployment:
                  compute_efficiency: float | None = None, memory_efficiency: float | None = None,
                  op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
                  prefill_chunk: int | None = 8192, placement: str = "tray", act_dtype: str | None = None,
-                 **_: Any) -> None:
+                 stack: str | None = None, backend: str = "auto", **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
@@ -151,6 +154,12 @@ class Deployment:
         self.dtype = dtype
         self.kv_dtype = kv_dtype or dtype
         self.w = _dtype_bytes(dtype, "dtype")
+        supported = self.chip.supported_dtypes() if hasattr(self.chip, "supported_dtypes") else None
+        if supported is not None and dtype not in supported:
+            raise SpecError(f"dtype: {self.chip.name} cannot run {dtype} GEMMs; it supports "
+                            f"{', '.join(supported)} (pick one of those, or another chip)")
+        # SRAM-only chips (Groq, CS-3) have no GPU serving stack: roofline + op_overhead (inference/placement.py)
+        self._set_stack("ideal" if stack is None and _placement.sram_only(self.chip) else stack, backend)
         # Activations (residual stream, GEMM outputs, TP/EP/PP messages) stay in BF16 when the weights are
         # 8-bit or narrower, as in FP8/FP4 serving engines (GEMM inputs are quantised on the fly);
         # wider dtypes keep their own width. Override with act_dtype.
@@ -174,7 +183,7 @@ class Deployment:
         self.prefill_chunk = prefill_chunk
         self.placement = placement
         self.use_sram = bool(sram) and self.chip.sram_bytes > 0 and self.chip.sram_bandwidth > 0
-        if self.chip.hbm_bandwidth <= 0:
+        if self.chip.hbm_bandwidth <= 0 and not _placement.sram_only(self.chip):
             raise SpecError(f"chip {self.chip.name!r}: hbm_bandwidth must be > 0 for inference estimates")
 
         self.replica_chips = self.shard.stage_chips * self.pp
@@ -191,6 +200,50 @@ class Deployment:
         self.dp = int(dp)
         self._groups_built = False
         self._step_cache: dict[tuple, StepTime] = {}
+
+    # ------------------------------------------------------------------ stack and kernel backend
+    def _set_stack(self, stack: str | None, backend: str) -> None:
+        """Stack profile (``ideal`` = roofline) and kernel backend (``measured`` tables or ``analytic``)."""
+        stack = _kernels.DEFAULT_STACK if stack is None else str(stack).lower()
+        if stack not in _kernels.STACKS:
+            raise SpecError(f"stack: must be one of {', '.join(_kernels.STACKS)}, got {stack!r}")
+        if backend not in ("auto", "measured", "analytic"):
+            raise SpecError(f"backend: must be 'auto', 'measured' or 'analytic', got {backend!r}")
+        self.stack = stack
+        self.ideal = stack == "ideal"
+        self.profile = None if self.ideal else _kernels.profile_for(self.chip, stack)
+        self.tables = None
+        if not self.ideal and backend != "analytic":
+            system = _kernels.CHIP_FAMILY.get(self.chip.name, (None, None))[1]
+            self.tables = _measured.tables(system, stack)
+            if self.tables is None and backend == "measured":
+                why = ("aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')"
+                       if not _measured.available() else f"no {stack} kernel tables for chip {self.chip.name}")
+                raise SpecError(f"backend: 'measured' unavailable: {why}; use backend='analytic'")
+        self._kernel_counts: dict[str, int] = {"measured": 0, "analytic": 0}
+
+    def provenance(self) -> dict[str, Any]:
+        """Which backend and assumptions produced the step times (for reports and the CLI)."""
+        if self.ideal:
+            return {"stack": "ideal", "backend": "roofline",
+                    "assumptions": ["roofline: peak x compute_efficiency, bandwidth x memory_efficiency, "
+                                    f"op_overhead {self.op_overhead * 1e6:.1f} us per op; no kernel floors"]}
+        tab = self.tables
+        backend = "analytic"
+        if tab is not None:
+            backend = ("measured" if self._kernel_counts["analytic"] == 0 else "measured+analytic")
+        out = {"stack": self.stack, "backend": backend, "family": self.profile.family,
+               "kernels_measured": self._kernel_counts["measured"], "kernels_analytic": self._kernel_counts["analytic"],
+               "assumptions": list(self.profile.assumptions)}
+        if tab is not None:
+            out["tables"] = f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(tab.sources))
+            if self._kernel_counts["analytic"]:
+                out["assumptions"].append("kernels outside the measured grid use the analytic model "
+                                          f"({self.profile.family} {self.stack} profile)")
+        else:
+            out["assumptions"].append(f"analytic kernel model, {self.profile.family} {self.stack} profile "
+                                      "(inference/kernels.py)")
+        return out
 
     # ------------------------------------------------------------------ placement and groups
     def _build_groups(self) -> None:
@@ -256,6 +309,8 @@ class Deployment:
 
     def memory(self, batch: int, prompt: int, output: int) -> dict[str, Any]:
         """Per-chip footprint of a replica serving ``batch`` sequences of prompt + output tokens, bytes."""
+        if _placement.sram_only(self.chip):  # no HBM: everything in SRAM, chips from capacity
+            return _placement.sram_memory(self, batch, prompt, output)
         weights = self.held_weight_bytes()["total"]
         mb = math.ceil(batch / min(self.pp, batch))
         kv = self.kv_bytes_chip(batch, prompt + output)
@@ -287,6 +342,76 @@ class Deployment:
 
     # ------------------------------------------------------------------ one step of one stage
     def _op_row(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> dict:
+        row = self._roofline_row(op, phase, placement, act_in_sram)
+        if not self.ideal and op.kind:
+            row["time"] = self._kernel_time(op, phase, placement, act_in_sram)
+        return row
+
+    def _kernel_time(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> float:
+        """Time (s) of one op per layer under the stack profile: measured tables where they cover the
+        shape, else the analytic per-kernel forms of :mod:`inference.kernels`; plus launch costs."""
+        prof, tab, chip = self.profile, self.tables, self.chip
+        ce, me = self.ce, self.me
+        sram_bw = chip.sram_bandwidth if self.use_sram else 0.0
+        w_bw = sram_bw if placement.get("weights") == "sram" and sram_bw else chip.hbm_bandwidth
+        kv_bw = sram_bw if placement.get("kv_cache") == "sram" and sram_bw else chip.hbm_bandwidth
+        a_bw = sram_bw if act_in_sram and sram_bw else chip.hbm_bandwidth
+        counts = self._kernel_counts
+        times: list[float] = []
+
+        def measured_or(value: float | None, analytic: float) -> float:
+            if value is None:
+                counts["analytic"] += 1
+                return analytic
+            counts["measured"] += 1
+            return value
+
+        for m, n, k in op.gemms:
+            byt = n * k * self.w + m * (k + n) * self.a
+            bw = w_bw if a_bw == w_bw else (n * k * self.w + m * (k + n) * self.a) / (
+                n * k * self.w / w_bw + m * (k + n) * self.a / a_bw)
+            an = _kernels.gemm_time(m, n, k, prof=prof, dtype=self.dtype, peak=self.peak, ce=ce, me=me,
+                                    bytes_moved=byt, bandwidth=bw)
+            times.append(measured_or(tab.gemm(m, n, k, self.dtype) if tab else None, an))
+        for byt in op.elementwise:
+            times.append(_kernels.elementwise_time(byt, prof=prof, me=me, bandwidth=a_bw))
+        if op.kind == "elementwise" and op.name == "norms":
+            # the attention block's norm / rope / residual / quantise kernels (per layer count of the stack)
+            times = times * prof.elem_kernels_per_layer
+        if op.attn:
+            seqs, q, ctx, heads, kvh, hd, win, decode = op.attn
+            heads = int(round(heads))
+            if decode:
+                an = _kernels.decode_attention_time(op.kv_bytes, prof=prof, me=me, bandwidth=kv_bw)
+                span = min(ctx + q, win) if win else ctx + q
+                got = tab.decode_attention(seqs, span, heads, kvh, hd, self.kv_dtype) if tab and not win else None
+            else:
+                span = (min(ctx + q, win) if win else ctx + q) / 2.0 + 0.5
+                an = _kernels.fmha_time(op.flops, span, op.kv_bytes + op.act_bytes, prof=prof,
+                                        peak_bf16=chip.peak_flops("bf16"), ce=ce, me=me, bandwidth=kv_bw)
+                got = (tab.prefill_attention(seqs, q, heads, kvh, hd, self.kv_dtype)
+                       if tab and not win and ctx == 0 else None)
+            times.append(measured_or(got, an))
+        if op.moe:
+            t_in, assign, e_loc, h, fm, k, E, tp, ep = op.moe
+            got = tab.moe(t_in, h, fm, k, E, tp, ep, self.dtype) if tab else None
+            # grouped GEMM of the hottest rank: its token copies over its active experts, each expert's rows
+            # padded to a 64-row tile; gate/up and down taken as one n = 3 x ffn GEMM (same FLOPs and bytes)
+            hot = _kernels.hot_rank_tokens(assign * ep, ep, prof.moe_skew) if ep > 1 else assign
+            active = max(1.0, _kernels.distinct_active(e_loc, 1.0 / e_loc, hot))  # experts hit on that rank
+            m_pad = active * 64.0 * math.ceil(hot / active / 64.0)
+            f_loc = fm / tp
+            byt = active * 3 * h * f_loc * self.w + hot * (2 * h + 3 * f_loc) * self.a
+            an = prof.moe_floor + _kernels.gemm_time(
+                m_pad, 3 * f_loc, h, prof=prof, dtype=self.dtype, peak=self.peak, ce=ce, me=me,
+                bytes_moved=byt, bandwidth=w_bw) - prof.by_dtype(prof.gemm_floor, self.dtype)
+            times.append(measured_or(got, an))
+        graph = phase == "decode" and prof.cuda_graph_decode
+        if graph:
+            return sum(times) + prof.launch_graph * len(times)
+        return sum(max(t, prof.launch_eager) for t in times)
+
+    def _roofline_row(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> dict:
         peak = self.peak * self.ce
         hbm_bw = self.chip.hbm_bandwidth * self.me
         sram_bw = self.chip.sram_bandwidth * self.me if self.use_sram else 0.0
@@ -301,7 +426,7 @@ class Deployment:
         else:
             hbm += op.act_bytes
         t_flop = op.flops / peak
-        t_hbm = hbm / hbm_bw
+        t_hbm = hbm / hbm_bw if hbm else 0.0
         t_sram = sram / sram_bw if sram else 0.0
         t_mem = max(t_hbm, t_sram)
         t = max(t_flop, t_mem)
@@ -312,10 +437,16 @@ class Deployment:
                 "flop_time": t_flop, "memory_time": t_mem, "time": total, "bottleneck": bottleneck,
                 "intensity": op.flops / max(hbm + sram, 1e-30)}
 
-    def step(self, seqs: int, q: int, context: int, phase: str, placement: dict[str, str] | None = None) -> StepTime:
-        """Time of one stage processing ``seqs`` sequences x ``q`` new tokens after ``context`` cached ones."""
+    def step(self, seqs: int, q: int, context: int, phase: str, placement: dict[str, str] | None = None,
+             spatial: bool = True) -> StepTime:
+        """Time of one stage processing ``seqs`` sequences x ``q`` new tokens after ``context`` cached ones.
+
+        On a wafer-scale chip (``spatial``) the stage's layers run as a spatial pipeline
+        (:func:`inference.placement.spatial_step`); ``spatial=False`` gives the full-wafer roofline."""
         if placement is None:
             placement = self.memory(seqs, q + context, 0)["placement"]
+        if spatial and _placement.is_spatial(self.chip):
+            return _placement.spatial_step(self, seqs, q, context, phase, placement)
         key = (seqs, q, context, phase, tuple(sorted(placement.items())))
         hit = self._step_cache.get(key)
         if hit is not None:
@@ -327,6 +458,13 @@ class Deployment:
         act = placement["activations"]
         act_sram = act == "sram" or (act.startswith("sram (decode)") and decode)
         rows = [self._op_row(op, phase, placement, act_sram) for op in ops]
+        if not self.ideal:  # the serving stack's per-step cost (scheduling, sampling), once per step
+            prof = self.profile
+            fw = (prof.step_overhead + prof.step_overhead_per_seq * seqs if decode
+                  else prof.prefill_step_overhead)
+            rows.append({"phase": phase, "op": "framework", "block": "head", "layers": 1, "flops": 0.0,
+                         "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
+                         "time": fw, "bottleneck": "host", "intensity": 0.0})
         # communication per layer
         comm_rows = self._comm(seqs, q, phase)
         # per layer kind: compute of the layers vs their communication
@@ -357,7 +495,8 @@ class Deployment:
         send = 0.0
         if self.pp > 1:
             b_a = math.ceil(seqs / self.shard.attn_groups)
-            send = collective_time(self.fabric, "send_recv", b_a * q * m.hidden * self.a, self._pp_pairs())
+            send = collective_time(self.fabric, "send_recv", b_a * q * m.hidden * self.a, self._pp_pairs(),
+                                   ideal=self.ideal)
         st = StepTime(rows, compute, flop_time, mem_time, comm, 0.0, serial, overl, send, comm_rows)
         self._step_cache[key] = st
         return st
@@ -381,7 +520,7 @@ class Deployment:
         fab = self.fabric
 
         def add(block: str, name: str, kind: str, size: float, groups: Groups) -> None:
-            t = collective_time(fab, kind, size, groups)
+            t = collective_time(fab, kind, size, groups, ideal=self.ideal)
             rows.append({"phase": phase, "block": block, "op": name, "collective": kind, "size": size,
                          "group_size": groups.size, "groups": len(groups), "time": t})
 

@@ -68,6 +68,18 @@ class Op:
     weight_bytes: float
     kv_bytes: float = 0.0
     act_bytes: float = 0.0
+    # Shapes for the per-kernel model (:mod:`inference.kernels`, ignored by the ideal roofline):
+    # kind: "gemm", "attention", "elementwise", "moe" or "" (roofline only);
+    # gemms: (m, n, k) of each GEMM kernel the op runs, per chip;
+    # elementwise: bytes of each memory-bound kernel it runs besides its GEMMs;
+    # attn: (seqs, q, context, heads, kv_heads, head_dim, window, decode) per chip;
+    # moe: (tokens in, token copies routed to this chip, local experts, hidden, expert ffn, top_k,
+    #       experts, tp, ep).
+    kind: str = ""
+    gemms: tuple = ()
+    elementwise: tuple = ()
+    attn: tuple = ()
+    moe: tuple = ()
 
 
 def causal_pairs(q: int, context: int, window: int = 0) -> float:
@@ -120,26 +132,28 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
     heads_c = model.heads / tp
 
     # ---------------------------------------------------------------- attention block
-    ops.append(Op("norms", "attention", L, 10.0 * Ta * h, 2 * h * w, 0.0, 4.0 * Ta * h * a))
+    ops.append(Op("norms", "attention", L, 10.0 * Ta * h, 2 * h * w, 0.0, 4.0 * Ta * h * a, kind="elementwise",
+                  elementwise=(2.0 * Ta * h * a,)))
     full_layers = model.layers - model.sliding_layers
     attn_layers = [(full_layers * frac, 0), (model.sliding_layers * frac, model.sliding_window)]
     if model.is_mla:
         nope, rope, vd = model.qk_nope_dim, model.qk_rope_dim, model.v_head_dim
         ql, kvl = model.q_lora_rank, model.kv_lora_rank
         if ql:
-            ops.append(Op("q_a", "attention", L, 2.0 * Ta * h * ql, h * ql * w, 0.0, Ta * (h + ql) * a))
+            ops.append(Op("q_a", "attention", L, 2.0 * Ta * h * ql, h * ql * w, 0.0, Ta * (h + ql) * a,
+                          kind="gemm", gemms=((Ta, ql, h),)))
             qin = ql
         else:
             qin = h
         qcols = heads_c * (nope + rope)
         ops.append(Op("q_b", "attention", L, 2.0 * Ta * qin * qcols, qin * qcols * w, 0.0,
-                      Ta * (qin + qcols) * a))
+                      Ta * (qin + qcols) * a, kind="gemm", gemms=((Ta, qcols, qin),)))
         ops.append(Op("kv_a", "attention", L, 2.0 * Ta * h * (kvl + rope), h * (kvl + rope) * w,
-                      Ta * (kvl + rope) * kv, Ta * h * a))
+                      Ta * (kvl + rope) * kv, Ta * h * a, kind="gemm", gemms=((Ta, kvl + rope, h),)))
         kvb_cols = heads_c * (nope + vd)
         kvb_tokens = Ta if decode else b_a * (context + q)
         ops.append(Op("kv_b", "attention", L, 2.0 * kvb_tokens * kvl * kvb_cols, kvl * kvb_cols * w, 0.0,
-                      kvb_tokens * (kvl + kvb_cols) * a))
+                      kvb_tokens * (kvl + kvb_cols) * a, kind="gemm", gemms=((kvb_tokens, kvb_cols, kvl),)))
         for n_layers, win in attn_layers:
             if n_layers <= 0:
                 continue
@@ -153,7 +167,8 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
                 fl = 2.0 * heads_c * (nope + rope + vd) * pairs
                 kvr = b_a * span * (kvl + rope) * kv
                 act = b_a * span * heads_c * (nope + rope + vd) * a + Ta * heads_c * (nope + rope + vd) * a
-            ops.append(Op("attention" if not win else "attention_swa", "attention", n_layers, fl, 0.0, kvr, act))
+            ops.append(Op("attention" if not win else "attention_swa", "attention", n_layers, fl, 0.0, kvr, act,
+                          kind="attention", attn=(b_a, q, context, heads_c, 1, kvl + rope, win, decode)))
         ocols = heads_c * vd
     else:
         d = model.head_dim
@@ -161,7 +176,7 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
         cols = heads_c * d + 2 * kvh * d
         bias = cols * w if model.attn_bias else 0.0
         ops.append(Op("qkv", "attention", L, 2.0 * Ta * h * cols, h * cols * w + bias, Ta * 2 * kvh * d * kv,
-                      Ta * (h + cols) * a))
+                      Ta * (h + cols) * a, kind="gemm", gemms=((Ta, cols, h),)))
         for n_layers, win in attn_layers:
             if n_layers <= 0:
                 continue
@@ -170,38 +185,44 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
             fl = 4.0 * heads_c * d * pairs
             kvr = b_a * span * 2 * kvh * d * kv
             act = 2.0 * Ta * heads_c * d * a
-            ops.append(Op("attention" if not win else "attention_swa", "attention", n_layers, fl, 0.0, kvr, act))
+            ops.append(Op("attention" if not win else "attention_swa", "attention", n_layers, fl, 0.0, kvr, act,
+                          kind="attention", attn=(b_a, q, context, heads_c, kvh, d, win, decode)))
         ocols = heads_c * d
     ops.append(Op("o_proj", "attention", L, 2.0 * Ta * ocols * h, ocols * h * w + (h * w if model.attn_bias else 0),
-                  0.0, Ta * (ocols + h) * a))
+                  0.0, Ta * (ocols + h) * a, kind="gemm", gemms=((Ta, h, ocols),)))
 
     # ---------------------------------------------------------------- MLP / MoE
     n_dense = model.mlp_dense_layers * frac
     n_moe = model.moe_layers * frac
     if n_dense > 0:
         f = model.ffn / tp
-        ops.append(Op("mlp", "mlp", n_dense, 6.0 * Ta * h * f, 3 * h * f * w, 0.0, Ta * (2 * h + 3 * f) * a))
+        ops.append(Op("mlp", "mlp", n_dense, 6.0 * Ta * h * f, 3 * h * f * w, 0.0, Ta * (2 * h + 3 * f) * a,
+                      kind="gemm", gemms=((Ta, 2 * f, h), (Ta, h, f)), elementwise=(3.0 * Ta * f * a,)))
     if n_moe > 0:
         E, k, fm = model.experts, model.top_k, model.moe_ffn
         per_expert_w = 3 * h * fm * w + ((2 * fm + h) * w if model.moe_bias else 0.0)
         if ep == 1:
             Tr = Ta
-            ops.append(Op("router", "moe", n_moe, 2.0 * Tr * h * E, h * E * w, 0.0, Tr * (h + E) * a))
+            ops.append(Op("router", "moe", n_moe, 2.0 * Tr * h * E, h * E * w, 0.0, Tr * (h + E) * a,
+                          kind="gemm", gemms=((Tr, E, h),)))
             assign = Tr * k
             dist = distinct_experts(E, k, Tr)
             ops.append(Op("experts", "moe", n_moe, 6.0 * assign * h * fm / tp, dist * per_expert_w / tp, 0.0,
-                          assign * (2 * h + 3 * fm / tp) * a))
+                          assign * (2 * h + 3 * fm / tp) * a, kind="moe",
+                          moe=(Tr, assign, E, h, fm, k, E, tp, 1)))
         else:
             Tr = Ts / shard.stage_chips  # tokens split over the stage before dispatch
-            ops.append(Op("router", "moe", n_moe, 2.0 * Tr * h * E, h * E * w, 0.0, Tr * (h + E) * a))
+            ops.append(Op("router", "moe", n_moe, 2.0 * Tr * h * E, h * E * w, 0.0, Tr * (h + E) * a,
+                          kind="gemm", gemms=((Tr, E, h),)))
             assign = Ts * k / ep  # routed token copies arriving per chip (uniform routing)
             dist = (E / ep) * (1.0 - (1.0 - k / E) ** Ts)
             ops.append(Op("experts", "moe", n_moe, 6.0 * assign * h * fm, dist * per_expert_w, 0.0,
-                          assign * (2 * h + 3 * fm) * a))
+                          assign * (2 * h + 3 * fm) * a, kind="moe", moe=(Ts, assign, E // ep, h, fm, k, E, 1, ep)))
         if model.shared_experts:
             fs = model.shared_experts * fm / tp
             ops.append(Op("shared_experts", "moe", n_moe, 6.0 * Ta * h * fs, 3 * h * fs * w, 0.0,
-                          Ta * (2 * h + 3 * fs) * a))
+                          Ta * (2 * h + 3 * fs) * a, kind="gemm", gemms=((Ta, 2 * fs, h), (Ta, h, fs)),
+                          elementwise=(3.0 * Ta * fs * a,)))
     return ops
 
 
@@ -214,9 +235,11 @@ def head_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, *, w: float, a: 
     b_a = math.ceil(seqs / shard.attn_groups)
     Ta = b_a * q
     ops = [
-        Op("embedding", "head", 1, 0.0, Ta * h * w, 0.0, Ta * h * a),
-        Op("final_norm", "head", 1, 5.0 * b_a * h, h * w, 0.0, 2.0 * b_a * h * a),
+        Op("embedding", "head", 1, 0.0, Ta * h * w, 0.0, Ta * h * a, kind="elementwise",
+           elementwise=(Ta * h * (w + a),)),
+        Op("final_norm", "head", 1, 5.0 * b_a * h, h * w, 0.0, 2.0 * b_a * h * a, kind="elementwise",
+           elementwise=(2.0 * b_a * h * a,)),
         Op("lm_head", "head", 1, 2.0 * b_a * h * V / shard.tp, h * V * w / shard.tp, 0.0,
-           b_a * (h + V / shard.tp) * a),
+           b_a * (h + V / shard.tp) * a, kind="gemm", gemms=((b_a, math.ceil(V / shard.tp), h),)),
     ]
     return ops

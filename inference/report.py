@@ -8,6 +8,7 @@ from typing import Any
 
 from topo import CapacityError, Fabric, SpecError
 
+from . import placement as _placement
 from .estimate import DEFAULTS, Deployment, StepTime
 from .models import ModelSpec
 
@@ -19,7 +20,7 @@ def format_bytes(n: float) -> str:
 
 _COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor")
 _KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
-              "placement", "act_dtype")
+              "placement", "act_dtype", "stack", "backend")
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Report:
     cost_per_mtok: float
     cost_per_hour: float
     extra: dict[str, float] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat dict of scalar figures (SI units; for sweeps and ``--json``)."""
@@ -92,6 +94,9 @@ class Report:
             for k in ("compute", "flop", "memory", "communication", "exposed_communication"):
                 d[f"{p}_{k}_s"] = row[k]
         d.update(self.extra)
+        if self.provenance:
+            d["stack"] = self.provenance.get("stack", "")
+            d["backend"] = self.provenance.get("backend", "")
         return d
 
     def table(self) -> str:
@@ -109,9 +114,23 @@ class Report:
             f"  energy          {self.energy_per_token:12.4f} J/token",
             f"  cost            {self.cost_per_mtok:12.4f} $/Mtok   ({self.cost_per_hour:,.2f} $/h per replica)",
             f"  memory/chip     weights {format_bytes(m['weights'])}, KV {format_bytes(m['kv_cache'])}, "
-            f"activations {format_bytes(m['activations'])}; HBM need {format_bytes(m['hbm_needed'])} "
-            f"of {format_bytes(m['hbm_capacity'])}",
+            f"activations {format_bytes(m['activations'])}; {'SRAM' if m.get('sram_only') else 'HBM'} need "
+            f"{format_bytes(m['hbm_needed'])} of {format_bytes(m['hbm_capacity'])}",
+            f"  capacity        the model needs >= {m.get('chips_needed', 0)} "
+            f"{'systems' if m.get('sram_only') and self.chip in _placement.SPATIAL_CHIPS else 'chips'} "
+            f"(weights + KV of the batch over usable memory); this replica has {self.chips_per_replica}",
             "  placement       " + ", ".join(f"{k}: {v}" for k, v in m["placement"].items()),
+        ]
+        p = self.provenance
+        if p:
+            counts = (f" ({p['kernels_measured']} kernel lookups measured, {p['kernels_analytic']} analytic)"
+                      if "kernels_measured" in p else "")
+            lines.append(f"  stack/backend   {p.get('stack')} / {p.get('backend')}{counts}")
+            if p.get("tables"):
+                lines.append(f"  tables          {p['tables']}")
+            for a in p.get("assumptions", []):
+                lines.append(f"  assumption      {a}")
+        lines += [
             "",
             f"  {'phase':8s} {'scope':6s} {'compute ms':>11s} {'flop ms':>9s} {'memory ms':>10s} "
             f"{'comm ms':>9s} {'exposed ms':>11s}",
@@ -187,19 +206,22 @@ def _suggest(dep: Deployment, batch: int, prompt: int, output: int, kw: dict) ->
     return "; ".join(hints)
 
 
-def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int = 1, pp: int = 1,
+def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, ep: int = 1, pp: int | None = 1,
              dp: int | None = None, batch: int = 32, prompt: int = 2048, output: int = 256,
              dtype: str = "fp8", kv_dtype: str | None = None, overlap: bool = False,
              price_per_chip_hour: float | None = None, decode_points: int = 8,
              compute_efficiency: float | None = None, memory_efficiency: float | None = None,
              op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
-             prefill_chunk: int | None = 8192, act_dtype: str | None = None, **knobs: Any) -> Report:
+             prefill_chunk: int | None = 8192, act_dtype: str | None = None, stack: str | None = None,
+             backend: str = "auto", **knobs: Any) -> Report:
     """Token latency, throughput, memory, energy and cost of serving ``model`` on ``fabric``.
 
     Args:
         model: a preset name (:data:`inference.MODELS`), a YAML path or a :class:`ModelSpec`.
         fabric: a preset name / YAML path (``topo.load``) or a :class:`topo.Fabric`.
         tp, ep, pp: tensor-, expert- and pipeline-parallel degrees (``ep`` is 1 or a multiple of ``tp``).
+            ``None``: chosen by :func:`inference.placement.auto_layout` (8 and 1 on HBM chips; on SRAM-only
+            chips the fewest chips that hold the model: one stage per CS-3 wafer, LPU nodes of 8 x stages).
         dp: replicas; default fills the fabric (chips // (max(tp, ep) x pp)).
         batch: sequences per replica decoded together.
         prompt, output: tokens per request.
@@ -212,6 +234,10 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int 
         knobs: ``compute_efficiency``, ``memory_efficiency``, ``op_overhead`` (s), ``hbm_usable``,
             ``sram`` (False to ignore on-die SRAM), ``prefill_chunk`` (tokens, None = unchunked),
             ``placement`` (``tray``/``strided``/``random``), ``act_dtype``, ``power_factor``.
+        stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
+            (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).
+        backend: ``auto`` (measured kernel tables of aiconfigurator-core when installed and the chip has
+            them, else analytic), ``measured`` (error if unavailable) or ``analytic``.
 
     Raises:
         CapacityError: the deployment does not fit in HBM (says by how much and what would fit).
@@ -225,11 +251,18 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int 
                         f"{', '.join(_COST_KEYS + _KNOB_KEYS)}")
     knobs.update(compute_efficiency=compute_efficiency, memory_efficiency=memory_efficiency,
                  op_overhead=op_overhead, hbm_usable=hbm_usable, sram=sram, prefill_chunk=prefill_chunk,
-                 act_dtype=act_dtype)
+                 act_dtype=act_dtype, stack=stack, backend=backend)
     dep_kw = {k: v for k, v in knobs.items() if k in _KNOB_KEYS}
     cost_kw = {k: v for k, v in knobs.items() if k in _COST_KEYS}
+    if tp is None or pp is None:
+        tp, pp = _placement.auto_layout(model, fabric, dtype=dtype, kv_dtype=kv_dtype, batch=batch, prompt=prompt,
+                                        output=output, tp=tp, pp=pp, hbm_usable=hbm_usable)
     dep = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype, **dep_kw)
     mem = dep.memory(batch, prompt, output)
+    mem.setdefault("chips_needed", _placement.chips_needed(dep.model, dep.chip, dep.w, dep.kv, batch,
+                                                            prompt + output, dep.hbm_usable))
+    if not mem["fits"] and mem.get("sram_only"):
+        raise CapacityError(_placement.capacity_message(dep, mem, batch, prompt, output))
     if not mem["fits"]:
         over = mem["hbm_needed"] - mem["hbm_usable"]
         raise CapacityError(
@@ -276,7 +309,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int 
         chips_per_replica=chips, batch=batch, prompt=prompt, output=output, dtype=dtype, kv_dtype=dep.kv_dtype,
         overlap=bool(overlap), ttft=ttft, tpot=tpot, latency=latency, tokens_per_s=tps, layers=rows,
         ops=pf_steps[0][0].rows + mid.rows, comm=pf_steps[0][0].comm_rows + mid.comm_rows, memory=mem, energy_per_token=energy,
-        cost_per_mtok=cost, cost_per_hour=cph, extra=extra)
+        cost_per_mtok=cost, cost_per_hour=cph, extra=extra, provenance=dep.provenance())
 
 
 def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -> int:

@@ -9,19 +9,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functools import partial
+
 from inference import (
     MODELS,
     ModelSpec,
     Shard,
-    StepModel,
     causal_pairs,
     distinct_experts,
-    estimate,
     layer_ops,
     load_model,
     model_from_dict,
 )
+from inference import StepModel as _StepModel
+from inference import estimate as _estimate
 from topo import CapacityError, ChipSpec, Fabric, SpecError
+
+# These tests check the physics layer (the roofline closed forms): stack="ideal". The serving-stack
+# model (default stack) is tested in tests/test_inference_kernels.py.
+estimate = partial(_estimate, stack="ideal")
+StepModel = partial(_StepModel, stack="ideal")
 
 # ---------------------------------------------------------------------- helpers
 CHIP = ChipSpec("testchip", flops={"fp8": 1000e12, "bf16": 500e12}, hbm_bytes=80e9, hbm_bandwidth=2e12,

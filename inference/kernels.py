@@ -1,0 +1,264 @@
+"""Per-kernel efficiency model of a serving stack: what deployed engines achieve, not the roofline.
+
+A :class:`StackProfile` holds, per chip family and serving stack, how close each kind of kernel gets to
+the chip's limits. Every figure is relative to the chip's own asymptotes (``ChipSpec.compute_efficiency``
+and ``memory_efficiency``), so a chip's calibrated efficiencies flow through; floors and launch costs are
+seconds. Closed forms (all times in s; ``ce``/``me`` the chip's efficiencies, ``P`` peak FLOP/s of the
+dtype, ``B`` the bandwidth of the tier the bytes come from):
+
+* GEMM ``m x k @ k x n``: ``floor[d] + max(2 Mq Nq K / (P ce g_c[d]), bytes / (B me g_m[d]))`` where the
+  output tiles (``tile_m x tile_n``) run in waves over the chip's ``cores``:
+  ``Mq Nq = waves x cores x tile_m x tile_n`` with ``waves = ceil(ceil(m/tile_m) ceil(n/tile_n) / cores)``
+  (tile and wave quantisation). Large GEMM -> ``2mnk / (P ce g_c)``; tiny GEMM -> ``floor``; a small-m
+  GEMM streams its weights at ``me g_m`` (the small-M plateau, weight-bandwidth bound).
+* prefill attention (flash): ``fmha_floor + FLOPs / (P_attn ce a_c s / (s + s_half))`` with ``s`` the
+  attended length per query, so efficiency rises with the sequence towards ``a_c``.
+* decode attention (paged): ``dec_floor + KV bytes / (B me a_m)``.
+* elementwise / norm / rope / activation: ``max(elem_floor, bytes / (B me e_m))`` per kernel.
+* MoE grouped GEMM: GEMM form with the *hottest* rank's token count under routing skew
+  (:func:`hot_rank_tokens`) and ``m`` padded to ``tile_m`` per active expert.
+* launch: per kernel ``launch_graph`` under CUDA-graph capture (decode); eager (prefill) the GPU waits
+  for the CPU when a kernel is shorter than ``launch_eager``: ``max(t, launch_eager)``.
+* per step: ``step_overhead + step_overhead_per_seq x seqs`` (scheduling, sampling, detokenise).
+
+``stack="ideal"`` bypasses all of this (today's roofline); see :mod:`inference.estimate`.
+
+Sources: ``fit:`` figures were fitted (least squares, ``bench/fit_kernels`` procedure in docs/inference.md)
+to aiconfigurator-core 0.12.0 kernel tables, TRT-LLM 1.3.0rc20, ``h100_sxm`` / ``h200_sxm`` / ``b200_sxm``;
+everything else is an ASSUMPTION with the reason given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from topo import ChipSpec, SpecError
+
+STACKS = ("trtllm", "vllm", "sglang", "ideal")
+#: the default stack: the one whose profile is calibrated (TensorRT-LLM kernel tables and throughput rows)
+DEFAULT_STACK = "trtllm"
+
+
+@dataclass(frozen=True)
+class StackProfile:
+    """Kernel efficiencies and overheads of one serving stack on one chip family (see module docstring).
+
+    Dicts are keyed by compute dtype (``bf16``, ``fp8``, ``fp4``; others fall back to the nearest wider).
+    """
+
+    name: str
+    family: str
+    gemm_compute: dict[str, float]  # g_c: large-GEMM efficiency / chip compute_efficiency
+    gemm_memory: dict[str, float]  # g_m: small-M weight streaming efficiency / chip memory_efficiency
+    gemm_floor: dict[str, float]  # s per GEMM (incl. activation quantisation of per-tensor FP8/FP4)
+    cores: int  # SMs / compute units the output tiles are spread over
+    tile_m: int = 128
+    tile_n: int = 128
+    fmha_compute: float = 1.0  # a_c, relative to compute_efficiency, at BF16 peak
+    fmha_half: float = 2048.0  # s_half, tokens
+    fmha_floor: float = 16e-6
+    decode_attn_memory: float = 0.8  # a_m relative to memory_efficiency
+    decode_attn_floor: float = 6e-6
+    elem_memory: float = 0.6  # e_m relative to memory_efficiency
+    elem_floor: float = 2.5e-6
+    elem_kernels_per_layer: int = 4  # norm / rope / residual / quantise kernels per layer outside GEMMs
+    moe_floor: float = 20e-6
+    moe_skew: float = 1.0  # 0: perfectly balanced; 1: uniform random top-k; > 1: popular experts
+    launch_graph: float = 1.0e-6
+    launch_eager: float = 5.0e-6
+    cuda_graph_decode: bool = True
+    step_overhead: float = 1.0e-3
+    step_overhead_per_seq: float = 2.0e-6
+    prefill_step_overhead: float = 1.0e-3
+    assumptions: tuple[str, ...] = field(default_factory=tuple)
+
+    def by_dtype(self, table: dict[str, float], dtype: str) -> float:
+        """The entry for ``dtype``, else the nearest wider dtype's (fp6 -> fp8, fp16 -> bf16, ...)."""
+        order = ["fp4", "fp6", "fp8", "int8", "bf16", "fp16", "fp32"]
+        i = order.index(dtype) if dtype in order else order.index("bf16")
+        for d in order[i:]:
+            if d in table:
+                return table[d]
+        return table.get("bf16", next(iter(table.values())))
+
+
+# --------------------------------------------------------------------------- profiles
+# Hopper (H100 SXM, H200), TensorRT-LLM. fit: aiconfigurator-core 0.12.0, h100_sxm + h200_sxm,
+# gemm/trtllm/1.3.0rc20 gemm_perf (m <= 16 rows for floor and g_m, m, n, k >= 4096 median for g_c), chip
+# presets' compute_efficiency 0.7 / memory_efficiency 0.8 as the reference:
+#   bf16: ce 0.78, weight streaming 0.84, floor 3.9 us; fp8 (per tensor): ce 0.62, 0.84, 13.5 us.
+# attention/trtllm/1.3.0rc20: context FMHA reaches ~0.75 of BF16 peak at 8-16k tokens, half of that at
+# ~2k (s_half), floor ~16 us; generation (paged, FP8 KV) streams KV at ~0.6 of HBM, floor ~6 us.
+_HOPPER_TRT = StackProfile(
+    name="trtllm", family="hopper",
+    gemm_compute={"bf16": 0.78 / 0.7, "fp8": 0.62 / 0.7},
+    gemm_memory={"bf16": 0.84 / 0.8, "fp8": 0.84 / 0.8},
+    gemm_floor={"bf16": 3.9e-6, "fp8": 13.5e-6},
+    cores=132,  # H100/H200 SXM: 132 SMs (NVIDIA H100 whitepaper)
+    fmha_compute=0.75 / 0.7, fmha_half=2048.0, fmha_floor=16e-6,
+    decode_attn_memory=0.6 / 0.8, decode_attn_floor=6e-6,
+    # ASSUMPTION: norm/rope/residual/quantise kernels stream at 0.5 of HBM with a 2.5 us floor (small
+    # kernels do not fill the GPU); 4 per layer (2 RMSNorm+residual, rope/KV write, FP8 quantise).
+    # The issue's aiconfigurator breakdown (Llama-70B TP8 decode: ~0.72 ms over 80 layers = 9 us/layer)
+    # is consistent with 4 x ~2.3 us.
+    elem_memory=0.5 / 0.8, elem_floor=2.5e-6, elem_kernels_per_layer=4,
+    # ASSUMPTION: MoE grouped GEMM floor 20 us (aiconfigurator moe tables, smallest token counts, ~20-30 us)
+    moe_floor=20e-6, moe_skew=1.0,
+    # ASSUMPTION: ~1 us gap per kernel inside a CUDA graph, ~5 us per eager launch (PyTorch launch cost)
+    launch_graph=1.0e-6, launch_eager=5.0e-6, cuda_graph_decode=True,
+    # fit: TensorRT-LLM throughput rows for H100 (calibration subset of inference.validation): per decode
+    # step 0.6 ms + 4 us per sequence (scheduler, sampling, overlap-scheduler bubbles), per prefill step 1 ms.
+    step_overhead=0.6e-3, step_overhead_per_seq=1e-6, prefill_step_overhead=1.0e-3,
+)
+
+# Blackwell (B200, GB200), TensorRT-LLM. fit: aiconfigurator-core 0.12.0 b200_sxm gemm/trtllm/1.3.0rc20:
+#   bf16: ce 0.65, streaming 0.80, floor 4.3 us; fp8: ce 0.53, 0.75, 15 us; nvfp4: ce 0.39, 0.56, 20.6 us.
+# attention/trtllm/1.3.0rc20: context FMHA ~0.45 of BF16 peak at long sequences, floor ~15 us;
+# generation ~0.5 of HBM, floor ~11 us.
+_BLACKWELL_TRT = StackProfile(
+    name="trtllm", family="blackwell",
+    gemm_compute={"bf16": 0.65 / 0.7, "fp8": 0.53 / 0.7, "fp4": 0.39 / 0.7},
+    gemm_memory={"bf16": 0.80 / 0.8, "fp8": 0.75 / 0.8, "fp4": 0.56 / 0.8},
+    gemm_floor={"bf16": 4.3e-6, "fp8": 15.1e-6, "fp4": 20.6e-6},
+    cores=148,  # B200: 148 SMs (NVIDIA Blackwell technical brief)
+    fmha_compute=0.45 / 0.7, fmha_half=1800.0, fmha_floor=15e-6,
+    decode_attn_memory=0.5 / 0.8, decode_attn_floor=11e-6,
+    elem_memory=0.5 / 0.8, elem_floor=2.5e-6, elem_kernels_per_layer=4,  # ASSUMPTION: as Hopper
+    moe_floor=20e-6, moe_skew=1.0,  # ASSUMPTION: as Hopper
+    launch_graph=1.0e-6, launch_eager=5.0e-6, cuda_graph_decode=True,  # ASSUMPTION: as Hopper
+    # fit: TensorRT-LLM B200 throughput row (calibration subset), as Hopper
+    step_overhead=0.6e-3, step_overhead_per_seq=1e-6, prefill_step_overhead=1.0e-3,
+)
+
+#: chip preset name -> (family, measured aiconfigurator system)
+CHIP_FAMILY: dict[str, tuple[str, str | None]] = {
+    "h100-sxm": ("hopper", "h100_sxm"),
+    "h200": ("hopper", "h200_sxm"),
+    "b200": ("blackwell", "b200_sxm"),
+    "gb200": ("blackwell", "gb200"),
+}
+
+_REFERENCE = {"hopper": _HOPPER_TRT, "blackwell": _BLACKWELL_TRT}
+
+# Other stacks: same kernels class (their measured tables are read by the measured backend), different
+# overheads. ASSUMPTION (no fit): vLLM V1 and SGLang schedule on the CPU between steps (vLLM ~2x TRT-LLM's
+# per-step cost without async scheduling); kernels 5% less efficient than TRT-LLM's hand-tuned ones.
+_STACK_OVERHEAD = {
+    "trtllm": (1.0, 1.0, 1.0),
+    "vllm": (2.0, 1.5, 0.95),
+    "sglang": (1.5, 1.2, 0.97),
+}
+
+
+def _transfer_note(chip: ChipSpec, family: str) -> str:
+    return (f"ASSUMPTION: {chip.name} has no measured kernel tables; kernel efficiencies transferred from "
+            f"the {family} profile (closest measured family by machine balance, peak FP8 FLOP/s per HBM byte/s) "
+            f"and applied to {chip.name}'s own compute_efficiency/memory_efficiency")
+
+
+def _closest_family(chip: ChipSpec) -> str:
+    """Measured family whose machine balance (peak FLOP/s per HBM byte/s) is closest to ``chip``'s (log scale).
+
+    Reference balances: Hopper 1,979 TFLOP/s FP8 / 3.35 TB/s = 591; Blackwell 4.5 PFLOP/s / 8 TB/s = 563.
+    """
+    try:
+        peak = chip.peak_flops("fp8")
+    except SpecError:
+        peak = chip.peak_flops("bf16") * 2.0
+    bal = peak / max(chip.hbm_bandwidth, 1.0)
+    refs = {"hopper": 1979e12 / 3.35e12, "blackwell": 4.5e15 / 8e12}
+    return min(refs, key=lambda k: abs(math.log(bal / refs[k])))
+
+
+def profile_for(chip: ChipSpec, stack: str) -> StackProfile:
+    """The :class:`StackProfile` of ``stack`` on ``chip`` (raises SpecError for an unknown stack or ``ideal``)."""
+    if stack not in STACKS or stack == "ideal":
+        raise SpecError(f"stack: must be one of {', '.join(STACKS)} (profile lookup excludes 'ideal'), got {stack!r}")
+    fam = CHIP_FAMILY.get(chip.name, (None, None))[0]
+    notes: tuple[str, ...] = ()
+    if fam is None:
+        fam = _closest_family(chip)
+        notes = (_transfer_note(chip, fam),)
+    ref = _REFERENCE[fam]
+    step_f, launch_f, kern_f = _STACK_OVERHEAD[stack]
+    if stack != "trtllm":
+        notes += (f"ASSUMPTION: {stack} overheads scaled from TRT-LLM's (step x{step_f}, launch x{launch_f}, "
+                  f"analytic kernel efficiency x{kern_f}); not fitted",)
+    # ASSUMPTION for chips without tables: the reference family's core count (wave quantisation as on
+    # that GPU); their tile engines are not public in the same terms
+    cores = ref.cores
+    import dataclasses
+
+    return dataclasses.replace(
+        ref, name=stack, cores=cores,
+        gemm_compute={k: v * kern_f for k, v in ref.gemm_compute.items()},
+        gemm_memory={k: v * kern_f for k, v in ref.gemm_memory.items()},
+        step_overhead=ref.step_overhead * step_f, step_overhead_per_seq=ref.step_overhead_per_seq * step_f,
+        prefill_step_overhead=ref.prefill_step_overhead * step_f,
+        launch_graph=ref.launch_graph * launch_f, launch_eager=ref.launch_eager * launch_f,
+        assumptions=ref.assumptions + notes)
+
+
+# --------------------------------------------------------------------------- closed forms
+def _eff(chip_eff: float, rel: float) -> float:
+    return min(1.0, chip_eff * rel)
+
+
+def gemm_time(m: float, n: float, k: float, *, prof: StackProfile, dtype: str, peak: float, ce: float,
+              me: float, bytes_moved: float, bandwidth: float) -> float:
+    """Time (s) of one GEMM of ``m x k`` by ``k x n`` moving ``bytes_moved`` at ``bandwidth`` (bytes/s).
+
+    ``floor + max(2 Mq Nq K / (peak ce g_c), bytes / (bandwidth me g_m))`` (module docstring)."""
+    if m <= 0 or n <= 0 or k <= 0:
+        return 0.0
+    # small-m kernels use a 64-row tile (and split-K when the tiles do not fill the chip): the m padding
+    tm = 64 if m <= 64 else prof.tile_m
+    m_tiles, n_tiles = math.ceil(m / tm), math.ceil(n / prof.tile_n)
+    tiles = m_tiles * n_tiles
+    util = 1.0 if tiles <= prof.cores else tiles / (math.ceil(tiles / prof.cores) * prof.cores)  # last wave
+    q_flops = 2.0 * (m_tiles * tm) * (n_tiles * prof.tile_n) * k / util
+    t_c = q_flops / (peak * _eff(ce, prof.by_dtype(prof.gemm_compute, dtype)))
+    t_m = bytes_moved / (bandwidth * _eff(me, prof.by_dtype(prof.gemm_memory, dtype)))
+    return prof.by_dtype(prof.gemm_floor, dtype) + max(t_c, t_m)
+
+
+def fmha_time(flops: float, span: float, bytes_moved: float, *, prof: StackProfile, peak_bf16: float, ce: float,
+              me: float, bandwidth: float) -> float:
+    """Prefill (flash) attention: ``floor + max(FLOPs / (P ce a_c s/(s + s_half)), bytes / (B me))``, s."""
+    if flops <= 0:
+        return 0.0
+    eff = _eff(ce, prof.fmha_compute) * span / (span + prof.fmha_half)
+    return prof.fmha_floor + max(flops / (peak_bf16 * eff), bytes_moved / (bandwidth * me))
+
+
+def decode_attention_time(kv_bytes: float, *, prof: StackProfile, me: float, bandwidth: float) -> float:
+    """Decode (paged) attention: ``floor + KV bytes / (B me a_m)``, s."""
+    return prof.decode_attn_floor + kv_bytes / (bandwidth * _eff(me, prof.decode_attn_memory))
+
+
+def elementwise_time(bytes_moved: float, *, prof: StackProfile, me: float, bandwidth: float) -> float:
+    """One memory-bound kernel (norm, rope, activation, residual): ``max(floor, bytes / (B me e_m))``, s."""
+    return max(prof.elem_floor, bytes_moved / (bandwidth * _eff(me, prof.elem_memory)))
+
+
+def hot_rank_tokens(assignments: float, ranks: int, skew: float) -> float:
+    """Token copies on the most loaded of ``ranks`` expert ranks when ``assignments`` copies are routed.
+
+    Balls into bins: mean ``mu = assignments / ranks``, hottest ``mu + skew sqrt(2 mu ln ranks)`` (the
+    max-load approximation for uniform random routing, Raab & Steger 1998), capped at ``assignments``.
+    ``skew = 0`` is perfect balance; 1 is uniform random top-k; > 1 models popular experts.
+    """
+    if ranks <= 1 or assignments <= 0:
+        return float(assignments)
+    mu = assignments / ranks
+    return min(float(assignments), mu + skew * math.sqrt(2.0 * mu * math.log(ranks)))
+
+
+def distinct_active(experts: int, p_pick: float, tokens: float) -> float:
+    """Expected experts of ``experts`` touched when ``tokens`` tokens each pick a given one with
+    probability ``p_pick`` (``E (1 - (1 - p)^T)``)."""
+    if tokens <= 0:
+        return 0.0
+    p = min(max(p_pick, 0.0), 1.0)
+    return experts * (1.0 - (1.0 - p) ** tokens)

@@ -1,0 +1,262 @@
+"""Measured-kernel backend: GEMM, attention and MoE timings of aiconfigurator-core's tables.
+
+The optional extra ``measured`` (``pip install 'scaleup-sim[measured]'``) installs ``aiconfigurator-core``,
+which ships kernel timings measured per system (``h100_sxm``, ``h200_sxm``, ``b200_sxm``, ``gb200``, ...),
+serving stack and version as parquet files under ``aiconfigurator_core/systems/data/<system>/<op>/<stack>/
+<version>/``. They are read here at run time from the installed package (never copied into this repo),
+one dense grid per table, and looked up by multilinear interpolation in log2 coordinates:
+
+* exact on grid points (the weights are 0 or 1 there);
+* monotone between neighbouring grid points along each axis (a convex combination of the two values);
+* ``None`` outside the grid or where a corner was not measured: the caller then uses the analytic model
+  (:mod:`inference.kernels`).
+
+Tables used: ``gemm/gemm_perf`` (m, n, k per dtype), ``attention/context_attention_perf`` (batch x ISL per
+heads/KV heads/head dim/dtypes), ``attention/generation_attention_perf`` (batch x context), ``moe/moe_perf``
+(tokens per shape, parallelism and routing distribution). Latencies in the tables are ms; returned in s.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+
+import numpy as np
+
+#: scaleup dtype -> aiconfigurator gemm/moe dtype label
+GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}
+KV_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8"}
+#: routing distribution used for MoE lookups (aiconfigurator's default workload, power law alpha 1.01)
+MOE_DISTRIBUTION = "power_law_1.01"
+
+
+def available() -> bool:
+    """Whether aiconfigurator-core is installed (the ``measured`` extra)."""
+    return _data_root() is not None
+
+
+@lru_cache(maxsize=1)
+def _data_root() -> str | None:
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("aiconfigurator_core")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = os.path.join(list(spec.submodule_search_locations)[0], "systems", "data")
+    return root if os.path.isdir(root) else None
+
+
+def package_version() -> str:
+    """Installed aiconfigurator-core version (for the report's provenance line)."""
+    try:
+        from importlib.metadata import version
+
+        return version("aiconfigurator-core")
+    except Exception:  # noqa: BLE001 - provenance only
+        return "unknown"
+
+
+def _version_key(v: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\-]|(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)", v) if p)
+
+
+def table_paths(system: str, op: str, stack: str, filename: str) -> list[str]:
+    """Paths of ``filename`` for (system, op, stack), newest version first."""
+    root = _data_root()
+    if root is None:
+        return []
+    d = os.path.join(root, system, op, stack)
+    if not os.path.isdir(d):
+        return []
+    versions = sorted(os.listdir(d), key=lambda v: _version_key(v), reverse=True)
+    return [p for p in (os.path.join(d, v, filename) for v in versions) if os.path.exists(p)]
+
+
+def table_path(system: str, op: str, stack: str, filename: str) -> str | None:
+    """Path of the newest version's ``filename`` for (system, op, stack), or None."""
+    paths = table_paths(system, op, stack, filename)
+    return paths[0] if paths else None
+
+
+class Grid:
+    """A dense grid of values (NaN = not measured) over sorted axes, looked up in log2 coordinates."""
+
+    def __init__(self, axes: list[np.ndarray], values: np.ndarray) -> None:
+        self.axes = [np.asarray(a, dtype=float) for a in axes]
+        self.logs = [np.log2(a) for a in self.axes]
+        self.values = np.asarray(values, dtype=float)
+        self.source = ""
+
+    @classmethod
+    def from_rows(cls, cols: list[np.ndarray], value: np.ndarray) -> Grid:
+        axes = [np.unique(c) for c in cols]
+        vals = np.full(tuple(len(a) for a in axes), np.nan)
+        idx = tuple(np.searchsorted(a, c) for a, c in zip(axes, cols))
+        vals[idx] = value
+        return cls(axes, vals)
+
+    def __call__(self, *point: float) -> float | None:
+        """Multilinear interpolation at ``point`` (same units as the axes); None outside or on a hole."""
+        lo_idx, weights = [], []
+        for x, ax, lg in zip(point, self.axes, self.logs):
+            if x < ax[0] or x > ax[-1] or x <= 0:
+                return None
+            j = int(np.searchsorted(ax, x, side="right") - 1)
+            if j >= len(ax) - 1:
+                j, w = len(ax) - 2, 1.0
+            else:
+                w = (np.log2(x) - lg[j]) / (lg[j + 1] - lg[j])
+            if len(ax) == 1:
+                j, w = 0, 0.0
+            lo_idx.append(j)
+            weights.append(w)
+        total = 0.0
+        n = len(point)
+        for corner in range(1 << n):
+            wgt = 1.0
+            idx = []
+            for d in range(n):
+                bit = (corner >> d) & 1
+                w = weights[d]
+                wd = w if bit else 1.0 - w
+                if wd == 0.0:
+                    wgt = 0.0
+                    break
+                wgt *= wd
+                idx.append(lo_idx[d] + bit)
+            if wgt == 0.0:
+                continue
+            v = self.values[tuple(idx)]
+            if np.isnan(v):
+                return None
+            total += wgt * v
+        return float(total)
+
+
+def _read(path: str, columns: list[str]):
+    import pandas as pd
+
+    return pd.read_parquet(path, columns=columns)
+
+
+class KernelTables:
+    """The measured tables of one system and stack, read lazily; one grid built per key looked up (memoised)."""
+
+    def __init__(self, system: str, stack: str) -> None:
+        self.system, self.stack = system, stack
+        self._frames: dict[str, object] = {}
+        self._grids: dict[tuple, Grid | None] = {}
+        self.sources: set[str] = set()
+
+    def _frame(self, name: str, op: str, filename: str, columns: list[str], prepare=None, all_versions: bool = False):
+        """The table ``name`` as a DataFrame (None if absent or unreadable); ``all_versions``: every version's
+        rows with a ``_rank`` column (0 = newest), a key then uses the newest version that measured it."""
+        if name in self._frames:
+            return self._frames[name]
+        frames = []
+        for rank, p in enumerate(table_paths(self.system, op, self.stack, filename) if all_versions else
+                                 table_paths(self.system, op, self.stack, filename)[:1]):
+            try:
+                df = _read(p, columns)
+                if prepare is not None:
+                    df = prepare(df)
+            except Exception:  # noqa: BLE001 - a table of another schema: skipped (analytic model instead)
+                continue
+            frames.append(df.assign(_rank=rank, _source=os.path.relpath(p, _data_root() or "")))
+        if not frames:
+            self._frames[name] = None
+            return None
+        import pandas as pd
+
+        df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        self._frames[name] = df
+        return df
+
+    def _lookup(self, name: str, df, key_cols: list[str], key: tuple, axes: list[str], point: tuple,
+                agg: str = "median") -> float | None:
+        if df is None:
+            return None
+        gkey = (name, key)
+        if gkey not in self._grids:
+            sel = df
+            for c, v in zip(key_cols, key):
+                sel = sel[sel[c] == v]
+            if len(sel) == 0:
+                self._grids[gkey] = None
+            else:
+                sel = sel[sel._rank == sel._rank.min()]
+                g = sel.groupby(axes, as_index=False)["latency"].agg(agg)
+                grid = Grid.from_rows([g[a].values for a in axes], g["latency"].values)
+                grid.source = str(sel._source.iloc[0])
+                self._grids[gkey] = grid
+        grid = self._grids[gkey]
+        v = None if grid is None else grid(*point)
+        if v is None:
+            return None
+        self.sources.add(grid.source)
+        return v * 1e-3
+
+    # ----------------------------------------------------------------- GEMM
+    def gemm(self, m: float, n: float, k: float, dtype: str) -> float | None:
+        """Measured time (s) of an ``m x k @ k x n`` GEMM in ``dtype``, or None."""
+        df = self._frame("gemm", "gemm", "gemm_perf.parquet", ["gemm_dtype", "m", "n", "k", "latency"])
+        return self._lookup("gemm", df, ["gemm_dtype"], (GEMM_DTYPE.get(dtype, ""),), ["m", "n", "k"], (m, n, k))
+
+    # ----------------------------------------------------------------- attention
+    _ATTN_COLS = ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "window_size", "attn_dtype",
+                  "kv_cache_dtype", "step", "latency"]
+
+    def decode_attention(self, batch: int, context: float, heads: int, kv_heads: int, head_dim: int,
+                         kv_dtype: str) -> float | None:
+        """Measured decode (generation) attention time (s) for ``batch`` sequences at ``context`` tokens."""
+        df = self._frame("gen", "attention", "generation_attention_perf.parquet", self._ATTN_COLS,
+                         lambda d: d[d.window_size == 0].assign(ctx=lambda x: x.isl + x.step))
+        return self._lookup("gen", df, ["num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype"],
+                            (heads, kv_heads, head_dim, KV_DTYPE.get(kv_dtype, "")), ["batch_size", "ctx"],
+                            (batch, context))
+
+    def prefill_attention(self, batch: int, isl: int, heads: int, kv_heads: int, head_dim: int,
+                          kv_dtype: str) -> float | None:
+        """Measured context (prefill) attention time (s), BF16 FMHA, no prefix."""
+        df = self._frame("ctx", "attention", "context_attention_perf.parquet", self._ATTN_COLS,
+                         lambda d: d[d.window_size == 0])
+        return self._lookup("ctx", df, ["num_heads", "num_key_value_heads", "head_dim", "attn_dtype",
+                                        "kv_cache_dtype"],
+                            (heads, kv_heads, head_dim, "bfloat16", KV_DTYPE.get(kv_dtype, "")),
+                            ["batch_size", "isl"], (batch, isl))
+
+    # ----------------------------------------------------------------- MoE
+    def moe(self, tokens: float, hidden: int, inter: int, top_k: int, experts: int, tp: int, ep: int,
+            dtype: str) -> float | None:
+        """Measured MoE layer time (s) for ``tokens`` input tokens (routing + grouped GEMMs), or None.
+
+        Gated (SwiGLU) kernels only, routing distribution :data:`MOE_DISTRIBUTION`, fastest kernel source."""
+        df = self._frame("moe", "moe", "moe_perf.parquet",
+                         ["moe_dtype", "kernel_source", "num_tokens", "hidden_size", "inter_size", "topk",
+                          "num_experts", "moe_tp_size", "moe_ep_size", "distribution", "latency"],
+                         lambda d: d[(d.distribution == MOE_DISTRIBUTION) & ~d.kernel_source.str.contains("nongated")],
+                         all_versions=True)
+        return self._lookup("moe", df, ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size",
+                                        "moe_ep_size"],
+                            (GEMM_DTYPE.get(dtype, ""), hidden, inter, top_k, experts, tp, ep), ["num_tokens"],
+                            (tokens,), agg="min")
+
+
+_TABLES: dict[tuple[str, str], KernelTables] = {}
+
+
+def tables(system: str | None, stack: str) -> KernelTables | None:
+    """The (memoised) :class:`KernelTables` of ``system`` under ``stack``; None without the extra or tables."""
+    if system is None or not available():
+        return None
+    if table_path(system, "gemm", stack, "gemm_perf.parquet") is None:
+        return None
+    key = (system, stack)
+    t = _TABLES.get(key)
+    if t is None:
+        t = _TABLES[key] = KernelTables(system, stack)
+    return t
