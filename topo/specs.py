@@ -45,6 +45,10 @@ class ChipSpec:
         clusters: groups of cores sharing the second SRAM tier (Maia clusters); 0 = none modelled.
         core_sram_bytes: SRAM tier 1, per core, bytes (Maia tile SRAM); 0 = not modelled.
         cluster_sram_bytes: SRAM tier 2, per cluster, bytes (Maia cluster SRAM); 0 = not modelled.
+        capex: purchase price per chip incl. its share of server and network, $ (0 = not given; the cost
+            model then uses its default assumption).
+        price_per_hour: public cloud price per chip-hour, $ (0 = not given).
+        price_source: where ``capex`` / ``price_per_hour`` come from, or ``ASSUMPTION: <why>``.
     """
 
     name: str
@@ -63,6 +67,9 @@ class ChipSpec:
     clusters: int = 0
     core_sram_bytes: float = 0.0
     cluster_sram_bytes: float = 0.0
+    capex: float = 0.0
+    price_per_hour: float = 0.0
+    price_source: str = ""
 
     def __post_init__(self) -> None:
         flops = self.flops
@@ -76,7 +83,7 @@ class ChipSpec:
             _require_positive(self, f"flops[{k}]", v)
         object.__setattr__(self, "flops", pairs)
         for name in ("hbm_bytes", "hbm_bandwidth", "sram_bytes", "sram_bandwidth", "tdp", "port_bandwidth",
-                     "core_sram_bytes", "cluster_sram_bytes", "cores", "clusters"):
+                     "core_sram_bytes", "cluster_sram_bytes", "cores", "clusters", "capex", "price_per_hour"):
             _require_positive(self, name, getattr(self, name), allow_zero=True)
         if self.ports < 0:
             raise SpecError(f"ChipSpec.ports: must be >= 0, got {self.ports!r}")
@@ -104,6 +111,15 @@ class ChipSpec:
             if d in table:
                 return table[d]
         raise SpecError(f"ChipSpec {self.name!r} lists no FLOP/s for {dtype} or any wider dtype")
+
+    def supported_dtypes(self) -> tuple[str, ...]:
+        """Dtypes the chip runs: those it lists FLOP/s for, same-width formats (fp8 on an int8 engine, fp16
+        on bf16), and 8-bit weights upcast to a wider listed format (fp8 on a BF16-only chip runs at its BF16
+        rate, as :meth:`peak_flops` says). Sub-byte formats (fp4, fp6) need native support: fp4 on H100 is not
+        supported."""
+        widths = {DTYPE_BYTES[k] for k, _ in self.flops}
+        return tuple(d for d in DTYPES if DTYPE_BYTES[d] in widths
+                     or (DTYPE_BYTES[d] == 1.0 and any(w > 1.0 for w in widths)))
 
     @property
     def injection_bandwidth(self) -> float:
