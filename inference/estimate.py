@@ -589,12 +589,78 @@ class Deployment:
         return self.replica_chips * chip_cost_per_hour(self.chip, price_per_chip_hour, **cost)
 
 
+def load_prices(prices: str | dict | None) -> dict[str, dict[str, float]]:
+    """Per-chip price overrides: ``{chip: {"capex": $, "price_per_hour": $/h}}`` or ``{chip: $/h}``, from a
+    dict or a YAML file of that shape (optionally under a top-level ``prices:`` key)."""
+    if prices is None:
+        return {}
+    data: Any = prices
+    if isinstance(prices, str):
+        import os
+
+        import yaml
+
+        if not os.path.isfile(prices):
+            raise SpecError(f"prices: no such file {prices!r}; expected a YAML mapping chip -> $/chip-hour "
+                            "or chip -> {{capex: $, price_per_hour: $/h}}")
+        with open(prices) as fh:
+            try:
+                data = yaml.safe_load(fh)
+            except yaml.YAMLError as exc:
+                raise SpecError(f"prices: {prices}: not valid YAML ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("prices"), dict):
+        data = data["prices"]
+    if not isinstance(data, dict):
+        raise SpecError(f"prices: expected a mapping chip -> $/chip-hour or {{capex, price_per_hour}}, got "
+                        f"{type(data).__name__}")
+    out: dict[str, dict[str, float]] = {}
+    for chip, v in data.items():
+        entry = {"price_per_hour": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+        if not isinstance(entry, dict) or not set(entry) <= {"capex", "price_per_hour"} or not entry:
+            raise SpecError(f"prices.{chip}: expected a number ($/chip-hour) or {{capex: $, price_per_hour: $/h}}, "
+                            f"got {v!r}")
+        for k, x in entry.items():
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x < math.inf:
+                raise SpecError(f"prices.{chip}.{k}: must be a finite number >= 0, got {x!r}")
+        out[str(chip).lower()] = {k: float(x) for k, x in entry.items()}
+    return out
+
+
+def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
+                capex_per_chip: float | None = None) -> str:
+    """One line saying where the chip-hour price comes from (for reports)."""
+    over = load_prices(prices).get(chip.name, {})
+    if price_per_chip_hour is not None:
+        return f"price: {price_per_chip_hour:g} $/chip-hour (given)"
+    if "price_per_hour" in over:
+        return f"price: {over['price_per_hour']:g} $/chip-hour (prices override)"
+    if capex_per_chip is not None or "capex" in over:
+        return f"price: capex {capex_per_chip if capex_per_chip is not None else over['capex']:,.0f} $ (given) + power"
+    if chip.capex > 0:
+        return f"price: capex {chip.capex:,.0f} $ + power ({chip.price_source})"
+    if chip.price_per_hour > 0:
+        return f"price: {chip.price_per_hour:g} $/chip-hour cloud ({chip.price_source})"
+    return (f"price: ASSUMPTION capex {DEFAULTS['capex_per_chip']:,.0f} $ + power ({chip.name} has no public price; "
+            "override with --price or --prices)")
+
+
 def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None, *,
                        capex_per_chip: float | None = None, amortisation_years: float | None = None,
                        power_price: float | None = None, pue: float | None = None,
-                       power_factor: float | None = None, **_: Any) -> float:
-    """$ per chip-hour: ``price_per_chip_hour`` if given, else capex / (years x 8766 h) + TDP x power
-    factor x PUE x $/kWh (defaults in :data:`DEFAULTS`, all assumptions)."""
+                       power_factor: float | None = None, prices: str | dict | None = None, **_: Any) -> float:
+    """$ per chip-hour, first that applies: ``price_per_chip_hour``; the ``prices`` override for this chip
+    ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the preset's cloud ``price_per_hour``;
+    the default capex assumption. Capex costs capex / (years x 8766 h) + TDP x power factor x PUE x $/kWh
+    (defaults in :data:`DEFAULTS`, all assumptions)."""
+    over = load_prices(prices).get(chip.name, {})
+    if price_per_chip_hour is None and "price_per_hour" in over:
+        price_per_chip_hour = over["price_per_hour"]
+    if capex_per_chip is None and "capex" in over:
+        capex_per_chip = over["capex"]
+    if price_per_chip_hour is None and capex_per_chip is None and chip.capex <= 0 and chip.price_per_hour > 0:
+        price_per_chip_hour = chip.price_per_hour
+    if capex_per_chip is None and chip.capex > 0:
+        capex_per_chip = chip.capex
     if price_per_chip_hour is not None:
         if not 0 <= price_per_chip_hour < math.inf:
             raise SpecError(f"price_per_chip_hour: must be a finite number >= 0 ($ per chip-hour), "

@@ -9,7 +9,7 @@ from typing import Any
 from topo import CapacityError, Fabric, SpecError
 
 from . import placement as _placement
-from .estimate import DEFAULTS, Deployment, StepTime
+from .estimate import DEFAULTS, Deployment, StepTime, price_basis
 from .models import ModelSpec
 
 
@@ -18,7 +18,7 @@ def format_bytes(n: float) -> str:
     return f"{n / 1e9:.2f} GB" if abs(n) >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
-_COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor")
+_COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
 _KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
               "placement", "act_dtype", "stack", "backend")
 
@@ -128,6 +128,8 @@ class Report:
             lines.append(f"  stack/backend   {p.get('stack')} / {p.get('backend')}{counts}")
             if p.get("tables"):
                 lines.append(f"  tables          {p['tables']}")
+            if p.get("price"):
+                lines.append(f"  cost basis      {p['price']}")
             for a in p.get("assumptions", []):
                 lines.append(f"  assumption      {a}")
         lines += [
@@ -309,7 +311,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
         chips_per_replica=chips, batch=batch, prompt=prompt, output=output, dtype=dtype, kv_dtype=dep.kv_dtype,
         overlap=bool(overlap), ttft=ttft, tpot=tpot, latency=latency, tokens_per_s=tps, layers=rows,
         ops=pf_steps[0][0].rows + mid.rows, comm=pf_steps[0][0].comm_rows + mid.comm_rows, memory=mem, energy_per_token=energy,
-        cost_per_mtok=cost, cost_per_hour=cph, extra=extra, provenance=dep.provenance())
+        cost_per_mtok=cost, cost_per_hour=cph, extra=extra,
+        provenance={**dep.provenance(), "price": price_basis(dep.chip, price_per_chip_hour, cost_kw.get("prices"),
+                                                             cost_kw.get("capex_per_chip"))})
 
 
 def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -> int:

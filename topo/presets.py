@@ -154,6 +154,8 @@ CHIPS: dict[str, ChipSpec] = {
         ports=18,  # [h100] 18 NVLink 4 links
         port_bandwidth=25 * GB,  # 25 GB/s per direction per link (900 GB/s bidirectional total)
         source="NVIDIA H100 datasheet (SXM5), dense figures; L2 bandwidth assumed",
+        capex=30_000.0,  # $ per chip, see price_source
+        price_source="street price ~$30,000 per GPU, chip only: www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco (mid-2026 street prices from trade press / analyst notes, +-20-40%)",
     ),
     "h200": ChipSpec(
         name="h200",
@@ -166,6 +168,8 @@ CHIPS: dict[str, ChipSpec] = {
         ports=18,
         port_bandwidth=25 * GB,
         source="NVIDIA H200 datasheet, dense figures; L2 bandwidth assumed",
+        capex=35_000.0,  # $ per chip, see price_source
+        price_source="street price ~$35,000 per GPU, chip only: www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco (mid-2026 street prices from trade press / analyst notes, +-20-40%)",
     ),
     "b200": ChipSpec(
         name="b200",
@@ -182,6 +186,8 @@ CHIPS: dict[str, ChipSpec] = {
         ports=18,  # [b200] 18 NVLink 5 links
         port_bandwidth=50 * GB,  # 50 GB/s per direction per link (1.8 TB/s bidirectional)
         source="NVIDIA HGX/DGX B200 datasheets, per GPU, dense; L2 figures assumed",
+        capex=40_000.0,  # $ per chip, see price_source
+        price_source="street price ~$40,000 per GPU, chip only: www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco (mid-2026 street prices from trade press / analyst notes, +-20-40%)",
     ),
     "gb200": ChipSpec(
         name="gb200",
@@ -196,6 +202,8 @@ CHIPS: dict[str, ChipSpec] = {
         ports=18,  # [b200] 18 NVLink 5 links
         port_bandwidth=50 * GB,
         source="NVIDIA GB200 NVL72 datasheet and Blackwell technical brief, per GPU, dense; L2 figures assumed",
+        capex=43_000.0,  # $ per chip, see price_source
+        price_source="GB200 NVL72 rack ~$3.1M (fetchlogic.net, citing SemiAnalysis) / 72 GPUs = ~$43,000 per GPU incl. its share of Grace, NVLink switches and rack",
     ),
     "mi300x": ChipSpec(
         name="mi300x",
@@ -209,6 +217,8 @@ CHIPS: dict[str, ChipSpec] = {
         ports=7,  # [mi300x] 7 Infinity Fabric links (one to each peer in an 8-GPU platform)
         port_bandwidth=64 * GB,  # 896 GB/s bidirectional aggregate / 7 / 2
         source="AMD Instinct MI300X datasheet and CDNA3 white paper, dense",
+        capex=15_000.0,  # $ per chip, see price_source
+        price_source="ASSUMPTION: no list price; ~$15,000 per GPU, the order of magnitude reported for large buyers (half an H100; sensitivity: $/Mtok scales with the capex share)",
     ),
     "tpu-v5p": ChipSpec(
         name="tpu-v5p",
@@ -221,6 +231,10 @@ CHIPS: dict[str, ChipSpec] = {
         ports=6,
         port_bandwidth=100 * GB,
         source="Google Cloud TPU v5p documentation",
+        # public cloud price, on-demand, per chip-hour (cloud.google.com/tpu/pricing, us-east5, 2024; not
+        # re-checked since): used as the chip's cost when no capex is given
+        price_per_hour=4.20,
+        price_source="Google Cloud TPU pricing page, v5p on-demand $4.20 per chip-hour (2024)",
     ),
     "ironwood": ChipSpec(
         name="ironwood",
@@ -229,7 +243,9 @@ CHIPS: dict[str, ChipSpec] = {
         # is 192e9 B per chip; the TPU7x docs table labels the same 192 "GiB" (taken as loose units)
         hbm_bytes=192 * GB,
         hbm_bandwidth=7.37 * T,  # [ironwood] 7.37 TB/s (Google blog, Cloud Next 2025)
-        tdp=0.0,  # not public per chip
+        # ASSUMPTION: per-chip power is not public; HPCwire says "roughly 1 kW per chip" (10 MW / 9,216 chips is
+        # ~1.1 kW including overheads, Hot Chips 2025 coverage)
+        tdp=1000.0,
         # [ironwood] 1.2 TB/s bidirectional ICI; ASSUMPTION: 6 torus links like v5p -> 100 GB/s per direction
         ports=6,
         port_bandwidth=100 * GB,
