@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from topo import SpecError, parse_quantity
 
-from .spec import _intify, canonical
+from ._canon import _intify, canonical
 
 if TYPE_CHECKING:
     from topo import Fabric

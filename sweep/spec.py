@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import math
 import os
 import re
@@ -40,6 +39,9 @@ import yaml
 
 from topo import SpecError, UnitError, parse_quantity, parse_size_range
 from topo.loader import read_text_utf8
+
+from ._canon import _intify, canonical
+from .jobs import resolve_job
 
 #: the bundled sweep specs (``examples/*.yaml``), accepted by name as fabrics are (``scaleup sweep tp-llama70b``)
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -156,10 +158,6 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> Swee
 
 
 # ---------------------------------------------------------------------------------------- ranges
-def _intify(v: float) -> int | float:
-    return int(v) if float(v).is_integer() and abs(v) < 2**63 else v
-
-
 def _quantity_dim(text: str) -> str | None:
     """Dimension of a quantity string (None for a plain number); raises UnitError if not a quantity."""
     m = re.match(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*(.*?)\s*$", text)
@@ -346,29 +344,6 @@ def expand_grid(spec: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> list
     return [p.params for p in expand_points(spec)]
 
 
-def canonical(job: str, params: Mapping[str, Any]) -> str:
-    """Canonical JSON text of a point (sorted keys, exact float repr): what its id hashes."""
-
-    def norm(v: Any) -> Any:
-        if isinstance(v, bool) or v is None or isinstance(v, str):
-            return v
-        if isinstance(v, int):
-            return int(v)
-        if isinstance(v, float):
-            if v.is_integer() and math.isfinite(v) and abs(v) < 2**53:
-                return int(v)
-            return v
-        if hasattr(v, "item"):  # numpy scalars
-            return norm(v.item())
-        if isinstance(v, Mapping):
-            return {str(k): norm(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [norm(x) for x in v]
-        return str(v)
-
-    return json.dumps({"job": job, "params": norm(dict(params))}, sort_keys=True, separators=(",", ":"))
-
-
 def point_id(job: str, params: Mapping[str, Any]) -> str:
     """Stable 16-hex-digit id of a point (BLAKE2b of :func:`canonical`), prefixed ``p`` to stay a string."""
     return "p" + hashlib.blake2b(canonical(job, params).encode(), digest_size=8).hexdigest()
@@ -376,8 +351,6 @@ def point_id(job: str, params: Mapping[str, Any]) -> str:
 
 def expand_points(spec: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> list[Point]:
     """Like :func:`expand_grid` but returns :class:`Point` objects with index and stable id."""
-    from .jobs import resolve_job  # jobs imports nothing from here at module level
-
     spec = load_spec(spec)
     job = resolve_job(spec.job)
     raw = expand_raw(spec)
