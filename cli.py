@@ -293,9 +293,9 @@ def collective_list() -> None:
 @main.command("infer")
 @click.option("--model", "model", required=True, help="model preset (llama3.1-70b, ...) or YAML path")
 @click.option("--fabric", "fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
-@click.option("--tp", default=8, show_default=True, type=int, help="tensor-parallel degree")
+@click.option("--tp", default=None, type=int, help="tensor-parallel degree [8; SRAM-only chips: fewest chips that hold the model]")
 @click.option("--ep", default=1, show_default=True, type=int, help="expert-parallel degree (1 or a multiple of tp)")
-@click.option("--pp", default=1, show_default=True, type=int, help="pipeline stages")
+@click.option("--pp", default=None, type=int, help="pipeline stages [1; SRAM-only chips: one per CS-3 wafer / as many as the LPUs need]")
 @click.option("--dp", default=None, type=int, help="replicas (default: fill the fabric)")
 @click.option("--batch", default=32, show_default=True, type=int, help="sequences per replica")
 @click.option("--prompt", default=2048, show_default=True, type=int, help="prompt tokens")
@@ -307,13 +307,21 @@ def collective_list() -> None:
 @click.option("--compute-efficiency", default=None, type=float, help="fraction of peak FLOP/s (default: chip's)")
 @click.option("--memory-efficiency", default=None, type=float, help="fraction of memory bandwidth (default: chip's)")
 @click.option("--compare", default=None, help="comma-separated fabrics to compare side by side")
+@click.option("--stack", default="trtllm", show_default=True,
+              type=click.Choice(["trtllm", "vllm", "sglang", "ideal"]),
+              help="serving stack profile (kernel efficiencies and overheads); ideal = physics roofline")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "measured", "analytic"]),
+              help="kernel times: measured tables (aiconfigurator-core extra) where they exist, or analytic")
+@click.option("--prices", "prices", default=None, help="YAML of per-chip prices: chip: $/h or {capex, price_per_hour}")
 @click.option("--json", "as_json", is_flag=True, help="print the flat figures as JSON")
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
-              compute_efficiency, memory_efficiency, compare, as_json) -> None:
+              compute_efficiency, memory_efficiency, compare, stack, backend, prices, as_json) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
 
-    knobs = {}
+    knobs = {"stack": stack, "backend": backend}
+    if prices is not None:
+        knobs["prices"] = prices
     if compute_efficiency is not None:
         knobs["compute_efficiency"] = compute_efficiency
     if memory_efficiency is not None:

@@ -158,8 +158,9 @@ class Deployment:
         if supported is not None and dtype not in supported:
             raise SpecError(f"dtype: {self.chip.name} cannot run {dtype} GEMMs; it supports "
                             f"{', '.join(supported)} (pick one of those, or another chip)")
-        # SRAM-only chips (Groq, CS-3) have no GPU serving stack: roofline + op_overhead (inference/placement.py)
-        self._set_stack("ideal" if stack is None and _placement.sram_only(self.chip) else stack, backend)
+        # SRAM-only chips (Groq, CS-3) run no GPU serving stack: always the roofline + op_overhead
+        # (inference/placement.py)
+        self._set_stack("ideal" if _placement.sram_only(self.chip) else stack, backend)
         # Activations (residual stream, GEMM outputs, TP/EP/PP messages) stay in BF16 when the weights are
         # 8-bit or narrower, as in FP8/FP4 serving engines (GEMM inputs are quantised on the fly);
         # wider dtypes keep their own width. Override with act_dtype.
