@@ -415,93 +415,29 @@ def run_sweep(
     """
     t0 = time.perf_counter()
     out = os.fspath(out)
-    output_format(out)
-    _check_scheduler(scheduler)
-    if workers is not None and workers < 1:
-        raise SpecError(f"--workers: must be >= 1, got {workers}")
+    _check_run_args(out, scheduler, workers)
     spec = load_spec(spec)
     job = resolve_job(spec.job)
     points = expand_points(spec)
     total = len(points)
     jpath = journal_path(out)
-
-    previous: list[dict[str, Any]] = []
-    if resume:
-        previous = _read_rows(out)
-        for j in _read_journal(jpath):
-            previous.append({"id": j.get("id"), "_journal": j})
-        by_id = {p.id: p for p in points}
-        prev_rows = []
-        for r in previous:
-            if "_journal" in r:
-                p = by_id.get(r["id"])
-                if p is not None:
-                    j = r["_journal"]
-                    prev_rows.append(_row(p, j.get("out"), j.get("error")))
-            else:
-                prev_rows.append(r)
-        previous = prev_rows
-        done_ids = {r["id"] for r in previous if _missing(r.get("error")) and r.get("id") in by_id}
-        # failed rows are run again: drop them so that the new outcome replaces them
-        previous = [r for r in previous if r.get("id") in done_ids]
-        dropped = len({r.get("id") for r in _read_rows(out)} - set(by_id)) if os.path.exists(out) else 0
-        if dropped:
-            print(f"sweep: dropping {dropped} rows of {out} that are not points of this spec", file=sys.stderr)
-    else:
-        done_ids = set()
-
-    todo = [p for p in points if p.id not in done_ids]
-    # group by fabric so that each worker builds each fabric once (points keep their index)
-    first: dict[str, int] = {}
-    for p in todo:
-        first.setdefault(fabric_key(p.params), len(first))
-    todo.sort(key=lambda p: (first[fabric_key(p.params)], p.index))
-
+    previous, done_ids = _previous_rows(out, jpath, points) if resume else ([], set())
+    todo = _order_by_fabric([p for p in points if p.id not in done_ids])
     skipped = total - len(todo)
     client, closers = (None, [])
     if scheduler is not None and todo:
         client, closers = _dask_client(scheduler, workers or os.cpu_count() or 1)
     if os.path.exists(jpath):  # its rows are in `previous` (resume) or are being replaced
         os.remove(jpath)
-    bar = _progress_bar(total, skipped, progress)
-    hook = progress if callable(progress) else None
-    counters = {"ran": 0, "failed": 0}
-    jf = open(jpath, "a", encoding="utf-8")
-
-    def record(p: Point, out_: dict[str, Any] | None, err: str | None) -> None:
-        jf.write(json.dumps({"id": p.id, "point": p.index, "out": out_, "error": err}, default=str) + "\n")
-        jf.flush()
-        counters["ran"] += 1
-        if err is not None:
-            counters["failed"] += 1
-        if bar is not None:
-            bar.update(1)
-            if counters["failed"]:
-                bar.set_postfix(failed=counters["failed"], refresh=False)
-        if hook is not None:
-            hook(skipped + counters["ran"], total, _row(p, out_, err))
-
+    rec = _Recorder(jpath, total, skipped, progress)
     interrupted = False
     try:
-        if not todo:
-            pass
-        elif client is not None:
-            n = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
-            _run_dask(job, todo, record, client, batch or max(1, min(64, len(todo) // (n * 64))))
-        else:
-            n = workers if workers is not None else (os.cpu_count() or 1)
-            if n == 1 or len(todo) == 1:
-                _run_inprocess(job, todo, record)
-            else:
-                b = batch or max(1, min(64, len(todo) // (n * 64)))
-                _run_processes(job, todo, record, min(n, len(todo)), b, jpath + ".started")
+        _dispatch(job, todo, rec.record, client, workers, batch, jpath)
     except KeyboardInterrupt:
         interrupted = True
         raise
     finally:
-        jf.close()
-        if bar is not None:
-            bar.close()
+        rec.close()
         for c in closers:
             c.close()
         rows = _compact(out, points, previous)
@@ -514,9 +450,101 @@ def run_sweep(
     return SweepResult(
         path=out,
         total=total,
-        ran=counters["ran"],
+        ran=rec.ran,
         skipped=skipped,
         failed=failed,
         interrupted=len(rows) < total,
         seconds=time.perf_counter() - t0,
     )
+
+
+# ------------------------------------------------------------------ the steps of run_sweep, in order
+def _check_run_args(out: str, scheduler: Any, workers: int | None) -> None:
+    """Step 1: refuse a bad output path, scheduler or worker count before anything runs."""
+    output_format(out)
+    _check_scheduler(scheduler)
+    if workers is not None and workers < 1:
+        raise SpecError(f"--workers: must be >= 1, got {workers}")
+
+
+def _previous_rows(out: str, jpath: str, points: list[Point]) -> tuple[list[dict[str, Any]], set[str]]:
+    """Step 2 (``resume``): the successful rows of ``out`` and of its journal that are points of this spec,
+    and their ids. Failed rows are dropped so that they run again and their new outcome replaces them."""
+    previous = _read_rows(out)
+    for j in _read_journal(jpath):
+        previous.append({"id": j.get("id"), "_journal": j})
+    by_id = {p.id: p for p in points}
+    prev_rows = []
+    for r in previous:
+        if "_journal" in r:
+            p = by_id.get(r["id"])
+            if p is not None:
+                j = r["_journal"]
+                prev_rows.append(_row(p, j.get("out"), j.get("error")))
+        else:
+            prev_rows.append(r)
+    done_ids = {r["id"] for r in prev_rows if _missing(r.get("error")) and r.get("id") in by_id}
+    kept = [r for r in prev_rows if r.get("id") in done_ids]
+    dropped = len({r.get("id") for r in _read_rows(out)} - set(by_id)) if os.path.exists(out) else 0
+    if dropped:
+        print(f"sweep: dropping {dropped} rows of {out} that are not points of this spec", file=sys.stderr)
+    return kept, done_ids
+
+
+def _order_by_fabric(todo: list[Point]) -> list[Point]:
+    """Step 3: group the points to run by fabric (first appearance order), so that each worker builds each
+    fabric once; within a fabric, points keep their index order."""
+    first: dict[str, int] = {}
+    for p in todo:
+        first.setdefault(fabric_key(p.params), len(first))
+    return sorted(todo, key=lambda p: (first[fabric_key(p.params)], p.index))
+
+
+class _Recorder:
+    """Step 4: journal every finished point (one JSON line, flushed: crash-safe) and report progress
+    (a tqdm bar and/or the caller's ``hook(done, total, row)``)."""
+
+    def __init__(self, jpath: str, total: int, skipped: int, progress: Any) -> None:
+        self.total, self.skipped = total, skipped
+        self.ran = 0
+        self.failed = 0
+        self.bar = _progress_bar(total, skipped, progress)
+        self.hook = progress if callable(progress) else None
+        self.jf = open(jpath, "a", encoding="utf-8")
+
+    def record(self, p: Point, out_: dict[str, Any] | None, err: str | None) -> None:
+        self.jf.write(json.dumps({"id": p.id, "point": p.index, "out": out_, "error": err}, default=str) + "\n")
+        self.jf.flush()
+        self.ran += 1
+        if err is not None:
+            self.failed += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.failed:
+                self.bar.set_postfix(failed=self.failed, refresh=False)
+        if self.hook is not None:
+            self.hook(self.skipped + self.ran, self.total, _row(p, out_, err))
+
+    def close(self) -> None:
+        self.jf.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _dispatch(job: Job, todo: list[Point], record: Callable, client: Any, workers: int | None,
+              batch: int | None, jpath: str) -> None:
+    """Step 5: run ``todo`` on Dask (``client``), in this process (one worker or one point) or on local
+    processes, in batches of ``batch`` points (default: 1 per task below 128 points per worker, then up
+    to 64)."""
+    if not todo:
+        return
+    if client is not None:
+        n = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
+        _run_dask(job, todo, record, client, batch or max(1, min(64, len(todo) // (n * 64))))
+        return
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if n == 1 or len(todo) == 1:
+        _run_inprocess(job, todo, record)
+    else:
+        b = batch or max(1, min(64, len(todo) // (n * 64)))
+        _run_processes(job, todo, record, min(n, len(todo)), b, jpath + ".started")
