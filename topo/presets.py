@@ -246,6 +246,9 @@ CHIPS: dict[str, ChipSpec] = {
         # ASSUMPTION: per-chip power is not public; HPCwire says "roughly 1 kW per chip" (10 MW / 9,216 chips is
         # ~1.1 kW including overheads, Hot Chips 2025 coverage)
         tdp=1000.0,
+        capex=20_000.0,
+        price_source="ASSUMPTION: Google sells no TPU and had published no TPU7x chip-hour price here; $20,000 per "
+                     "chip incl. its share of the cube, OCS and host (as trainium3); $/Mtok scales with it",
         # [ironwood] 1.2 TB/s bidirectional ICI; ASSUMPTION: 6 torus links like v5p -> 100 GB/s per direction
         ports=6,
         port_bandwidth=100 * GB,
@@ -283,6 +286,10 @@ CHIPS: dict[str, ChipSpec] = {
         ports=4,
         port_bandwidth=320 * GB,
         source="AWS Neuron docs (trainium3.rst, trn3-arch.rst, neuron-core-v4.rst); SRAM bw, power assumed",
+        capex=20_000.0,
+        price_source="ASSUMPTION: AWS sells no Trainium3 and publishes no chip cost; $20,000 per chip incl. its share "
+                     "of server and NeuronSwitch (below a B200's ~$40,000: an in-house ASIC without a vendor margin); "
+                     "$/Mtok scales with it (docs/inference.md shows the range)",
     ),
     "cs3": ChipSpec(
         name="cs3",
@@ -300,6 +307,9 @@ CHIPS: dict[str, ChipSpec] = {
         ports=12,
         port_bandwidth=12.5 * GB,
         source="Cerebras WSE-3 launch figures (44 GB SRAM, 21 PB/s, 12x100GbE); dense FLOP/s and power assumed",
+        capex=2_500_000.0,
+        price_source="ASSUMPTION: no list price; press reports put a CS-2/CS-3 system at $2-3 million each; "
+                      "$2.5M per system (one wafer); $/Mtok scales with it",
     ),
     "groq-lpu": ChipSpec(
         name="groq-lpu",
@@ -317,6 +327,9 @@ CHIPS: dict[str, ChipSpec] = {
         ports=16,
         port_bandwidth=14 * GB,
         source="Groq ISCA 2022, ALCF GroqRack docs, Linley/Next Platform 2020; power assumed",
+        capex=20_000.0,
+        price_source="ASSUMPTION: the GroqCard was listed at ~$20,000 by a distributor (Mouser, 2023, as widely "
+                     "reported); taken as the cost per chip incl. its share of node and rack",
     ),
 }
 
