@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import networkx as nx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from functools import partial
 
 from inference import (
     MODELS,

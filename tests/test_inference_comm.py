@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import networkx as nx
 import pytest
 
 import collectives
-from functools import partial
-
 from inference import ModelSpec, clear_cache
 from inference import StepModel as _StepModel
 from inference import estimate as _estimate

@@ -1,0 +1,224 @@
+"""Serving-stack kernel model (inference.kernels), measured-kernel backend (inference.measured), prices.
+
+Each efficiency curve is checked against its closed form at its limits; stack="ideal" against the roofline
+computed by hand from the op counts; the measured interpolation against the table values themselves.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inference import estimate
+from inference.kernels import (
+    decode_attention_time,
+    elementwise_time,
+    fmha_time,
+    gemm_time,
+    hot_rank_tokens,
+    profile_for,
+)
+from inference.measured import Grid
+from topo import ChipSpec, Fabric, SpecError
+from topo.presets import chip_preset
+
+H100 = chip_preset("h100-sxm")
+PROF = profile_for(H100, "trtllm")
+
+
+def one_chip(chip: ChipSpec) -> Fabric:
+    g = nx.Graph()
+    g.add_node(0, kind="chip")
+    return Fabric.from_graph(g, chip=chip, name=f"1x {chip.name}")
+
+
+# ---------------------------------------------------------------------- closed forms at their limits
+def test_large_gemm_runs_at_peak_times_efficiency():
+    """Tiles filling whole waves: time -> floor + 2mnk / (peak x ce x g_c), exactly."""
+    tm, tn = PROF.tile_m, PROF.tile_n
+    m, n = tm * 12 * 4, tn * 11 * 4  # 48 x 44 tiles = 2112 = 16 waves of 132 SMs
+    k = 16384
+    peak = H100.peak_flops("bf16")
+    t = gemm_time(m, n, k, prof=PROF, dtype="bf16", peak=peak, ce=0.7, me=0.8, bytes_moved=0.0, bandwidth=1e12)
+    eff = min(1.0, 0.7 * PROF.gemm_compute["bf16"])
+    assert t == pytest.approx(PROF.gemm_floor["bf16"] + 2.0 * m * n * k / (peak * eff), rel=1e-12)
+
+
+def test_gemm_efficiency_follows_the_chip_asymptote():
+    """The chip's compute_efficiency is the asymptote: halving it doubles a large GEMM's compute time."""
+    args = dict(prof=PROF, dtype="bf16", peak=1e15, me=0.8, bytes_moved=0.0, bandwidth=1e12)
+    m = n = 128 * 132
+    t1 = gemm_time(m, n, 8192, ce=0.4, **args) - PROF.gemm_floor["bf16"]
+    t2 = gemm_time(m, n, 8192, ce=0.2, **args) - PROF.gemm_floor["bf16"]
+    assert t2 == pytest.approx(2 * t1, rel=1e-12)
+
+
+def test_wave_quantisation_last_wave():
+    """One tile more than a full wave costs a whole second wave."""
+    k, peak = 4096, 1e15
+    args = dict(prof=PROF, dtype="bf16", peak=peak, ce=0.7, me=0.8, bytes_moved=0.0, bandwidth=1e12)
+    full = gemm_time(128 * PROF.cores, 128, k, **args)
+    over = gemm_time(128 * (PROF.cores + 1), 128, k, **args)
+    floor = PROF.gemm_floor["bf16"]
+    assert (over - floor) == pytest.approx(2 * (full - floor), rel=1e-12)
+
+
+def test_small_m_gemm_is_weight_bandwidth_bound():
+    """m = 1: time = floor + weight bytes / (bw x me x g_m) (the small-M plateau)."""
+    n, k, bw = 8192, 8192, 3.35e12
+    byt = n * k * 1.0
+    t = gemm_time(1, n, k, prof=PROF, dtype="fp8", peak=H100.peak_flops("fp8"), ce=0.7, me=0.8, bytes_moved=byt,
+                  bandwidth=bw)
+    assert t == pytest.approx(PROF.gemm_floor["fp8"] + byt / (bw * min(1.0, 0.8 * PROF.gemm_memory["fp8"])))
+
+
+def test_tiny_kernels_cost_their_floor():
+    assert elementwise_time(1.0, prof=PROF, me=0.8, bandwidth=3.35e12) == PROF.elem_floor
+    t = gemm_time(1, 1, 1, prof=PROF, dtype="bf16", peak=1e15, ce=0.7, me=0.8, bytes_moved=1.0, bandwidth=1e12)
+    assert t == pytest.approx(PROF.gemm_floor["bf16"], rel=1e-4)  # + one padded tile of work (~2e-11 s)
+    assert decode_attention_time(0.0, prof=PROF, me=0.8, bandwidth=1e12) == PROF.decode_attn_floor
+
+
+def test_large_elementwise_streams_at_bandwidth():
+    byt = 1e10
+    t = elementwise_time(byt, prof=PROF, me=0.8, bandwidth=3.35e12)
+    assert t == pytest.approx(byt / (3.35e12 * 0.8 * PROF.elem_memory))
+
+
+def test_fmha_efficiency_rises_to_its_asymptote():
+    """Long sequences: FLOPs / (peak x ce x a_c); the efficiency at s = s_half is half of it."""
+    peak, fl = 1e15, 1e15
+    eff = min(1.0, 0.7 * PROF.fmha_compute)
+    t_long = fmha_time(fl, 1e9, 0.0, prof=PROF, peak_bf16=peak, ce=0.7, me=0.8, bandwidth=1e12)
+    assert t_long == pytest.approx(PROF.fmha_floor + fl / (peak * eff), rel=1e-5)
+    t_half = fmha_time(fl, PROF.fmha_half, 0.0, prof=PROF, peak_bf16=peak, ce=0.7, me=0.8, bandwidth=1e12)
+    assert t_half - PROF.fmha_floor == pytest.approx(2 * fl / (peak * eff), rel=1e-12)
+
+
+def test_routing_skew_limits():
+    """skew 0: perfect balance; one rank: everything; skew grows the hottest rank's load."""
+    assert hot_rank_tokens(800, 8, 0.0) == 100
+    assert hot_rank_tokens(800, 1, 1.0) == 800
+    loads = [hot_rank_tokens(800, 8, s) for s in (0.0, 0.5, 1.0, 2.0)]
+    assert loads == sorted(loads) and loads[-1] <= 800
+    assert hot_rank_tokens(800, 8, 1.0) == pytest.approx(100 + math.sqrt(2 * 100 * math.log(8)))
+
+
+# ---------------------------------------------------------------------- stacks
+def test_ideal_equals_the_roofline():
+    """stack='ideal': every op time is max(FLOPs/(peak ce), bytes/(bw me)) + op_overhead, nothing else."""
+    chip = ChipSpec("t", flops={"fp8": 1000e12, "bf16": 500e12}, hbm_bytes=80e9, hbm_bandwidth=2e12,
+                    compute_efficiency=0.5, memory_efficiency=0.8)
+    r = estimate("llama3.1-8b", one_chip(chip), tp=1, batch=4, prompt=256, output=8, stack="ideal", sram=False)
+    for o in r.ops:
+        assert o["op"] != "framework"
+        expect = max(o["flops"] / (1000e12 * 0.5), o["bytes"] / (2e12 * 0.8)) + 1.5e-6
+        assert o["time"] == pytest.approx(expect, rel=1e-12)
+    assert r.provenance["backend"] == "roofline"
+
+
+def test_stacks_are_slower_than_ideal_and_ordered():
+    fab = one_chip(H100)
+    kw = dict(tp=1, batch=8, prompt=512, output=32, backend="analytic")
+    t = {s: estimate("llama3.1-8b", fab, stack=s, **kw).tpot for s in ("ideal", "trtllm", "vllm", "sglang")}
+    assert t["ideal"] < t["trtllm"] < t["sglang"] < t["vllm"]
+
+
+def test_unknown_stack_is_a_spec_error():
+    with pytest.raises(SpecError, match="stack"):
+        estimate("llama3.1-8b", one_chip(H100), tp=1, stack="tensorrt")
+
+
+def test_chip_without_tables_states_the_transfer_assumption():
+    r = estimate("llama3.1-8b", one_chip(chip_preset("mi300x")), tp=1, batch=4, prompt=256, output=8)
+    assert r.provenance["backend"] == "analytic"
+    assert any("ASSUMPTION" in a and "mi300x" in a for a in r.provenance["assumptions"])
+
+
+# ---------------------------------------------------------------------- dtypes and prices
+def test_fp4_on_h100_names_supported_dtypes():
+    with pytest.raises(SpecError, match="fp8, int8, bf16"):
+        estimate("llama3.1-8b", one_chip(H100), tp=1, dtype="fp4")
+
+
+def test_prices_move_cost_per_mtok_in_the_expected_direction():
+    fab = one_chip(H100)
+    kw = dict(tp=1, batch=8, prompt=256, output=16, backend="analytic")
+    base = estimate("llama3.1-8b", fab, **kw)
+    cheap = estimate("llama3.1-8b", fab, prices={"h100-sxm": {"capex": 10_000}}, **kw)
+    dear = estimate("llama3.1-8b", fab, prices={"h100-sxm": 20.0}, **kw)
+    given_ = estimate("llama3.1-8b", fab, price_per_chip_hour=2.0, **kw)
+    assert cheap.cost_per_mtok < base.cost_per_mtok < dear.cost_per_mtok
+    assert given_.cost_per_mtok == pytest.approx(2.0 / (given_.tokens_per_s["replica"] * 3600) * 1e6)
+    # a pricier chip preset costs more per token at equal speed
+    pricier = H100.replace(name="h100-sxm", capex=2 * H100.capex)
+    assert estimate("llama3.1-8b", one_chip(pricier), **kw).cost_per_mtok > base.cost_per_mtok
+
+
+def test_bad_prices_are_spec_errors():
+    with pytest.raises(SpecError, match="prices.h100-sxm"):
+        estimate("llama3.1-8b", one_chip(H100), tp=1, prices={"h100-sxm": {"capex": -1}})
+    with pytest.raises(SpecError, match="prices"):
+        estimate("llama3.1-8b", one_chip(H100), tp=1, prices="/nonexistent/prices.yaml")
+
+
+# ---------------------------------------------------------------------- measured-table interpolation
+def test_grid_exact_on_grid_points_and_none_outside():
+    axes = [np.array([1.0, 2.0, 8.0]), np.array([16.0, 64.0])]
+    vals = np.array([[1.0, 2.0], [3.0, 5.0], [4.0, np.nan]])
+    g = Grid(axes, vals)
+    for i, x in enumerate(axes[0]):
+        for j, y in enumerate(axes[1]):
+            v = g(x, y)
+            assert (v is None) if np.isnan(vals[i, j]) else v == vals[i, j]
+    assert g(0.5, 16.0) is None and g(1.0, 100.0) is None
+    assert g(4.0, 64.0) is None  # a corner was not measured
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.1, 100.0), min_size=3, max_size=6), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_grid_monotone_between_neighbours(values, u, v):
+    """Along an axis, between two neighbouring grid points the interpolant stays between their values and
+    moves monotonically."""
+    vals = np.sort(np.asarray(values))
+    xs = 2.0 ** np.arange(len(vals), dtype=float)
+    g = Grid([xs], vals)
+    for j in range(len(xs) - 1):
+        a, b = sorted((u, v))
+        xa = 2.0 ** (j + a)
+        xb = 2.0 ** (j + b)
+        ya, yb = g(xa), g(xb)
+        assert vals[j] - 1e-9 <= ya <= yb + 1e-12 <= vals[j + 1] + 1e-9
+
+
+def test_measured_tables_exact_on_grid_points():
+    pytest.importorskip("aiconfigurator_core")
+    import pandas as pd
+
+    from inference.measured import table_path, tables
+
+    p = table_path("h100_sxm", "gemm", "trtllm", "gemm_perf.parquet")
+    df = pd.read_parquet(p, columns=["gemm_dtype", "m", "n", "k", "latency"])
+    df = df[df.gemm_dtype == "fp8"].groupby(["m", "n", "k"], as_index=False)["latency"].median()
+    tab = tables("h100_sxm", "trtllm")
+    for _, row in df.sample(20, random_state=0).iterrows():
+        assert tab.gemm(row.m, row.n, row.k, "fp8") == pytest.approx(row.latency * 1e-3, rel=1e-12)
+    # monotone between two neighbouring m grid points of one (n, k)
+    sub = df[(df.n == 8192) & (df.k == 8192)].sort_values("m")
+    m0, m1 = int(sub.m.iloc[20]), int(sub.m.iloc[21])
+    t0, t1 = sub.latency.iloc[20] * 1e-3, sub.latency.iloc[21] * 1e-3
+    ts = [tab.gemm(m, 8192, 8192, "fp8") for m in np.linspace(m0, m1, 7)]
+    assert all(min(t0, t1) - 1e-15 <= t <= max(t0, t1) + 1e-15 for t in ts)
+    assert ts == sorted(ts) or ts == sorted(ts, reverse=True)
+
+
+def test_measured_backend_reports_its_tables():
+    pytest.importorskip("aiconfigurator_core")
+    r = estimate("llama3.1-8b", one_chip(H100), tp=1, batch=8, prompt=512, output=16, backend="measured")
+    assert r.provenance["backend"].startswith("measured")
+    assert "gemm_perf" in r.provenance["tables"]
