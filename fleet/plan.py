@@ -347,6 +347,7 @@ class _Planner:
         self.p_med = float(np.median(trace.prompt))
         self.ctx = self.p_mean + self.o_mean / 2
         self.models: dict[tuple[str, int, int], StepModelLike | str] = {}
+        self.pps: dict[tuple[str, int], int] = {}  # pipeline stages per (chip, tp): > 1 on SRAM-only chips
         self.points: list[PlanPoint] = []
         self.cands: list[PlanCandidate] = []
         self.best_colocated_tp: dict[str, int] = {}
@@ -360,8 +361,11 @@ class _Planner:
                 if self.step_model_factory is not None:
                     m = self.step_model_factory(chip, tp, ep)
                 else:
-                    m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, price=self.prices.get(chip)),
-                                         self.model)
+                    from inference.placement import pipeline_stages  # CS-3 / Groq: stages from SRAM capacity
+
+                    pp = self.pps[(chip, tp)] = pipeline_stages(self.model, chip, tp)
+                    m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, pp=pp,
+                                                  price=self.prices.get(chip)), self.model)
                 if m.max_batch(int(self.p_mean + self.o_mean)) < 1:
                     self.models[key] = "KV cache of one mean request does not fit next to the weights"
                 else:
@@ -479,7 +483,7 @@ class _Planner:
 
         def make(n: int) -> tuple[str, list[PoolSpec]]:
             return f"{cfg} x{n}", [PoolSpec(name="pool", fabric=chip, tp=tp, ep=ep, batch=batch,
-                                            replicas=n, token_budget=token_budget)]
+                                            pp=self.pps.get((chip, tp), 1), replicas=n, token_budget=token_budget)]
 
         pt, tried, why = self.min_replicas(make, {"pool": m}, lo, "colocated")
         self.cands.append(PlanCandidate(cfg, "colocated", pt, tried, why))
@@ -521,9 +525,10 @@ class _Planner:
         prefill_batch, token_budget = self.prefill_batch, self.token_budget
 
         def pools(n_p: int, n_d: int) -> list[PoolSpec]:
-            return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, role="prefill", replicas=n_p,
-                             batch=prefill_batch, token_budget=token_budget),
-                    PoolSpec(name="decode", fabric=dchip, tp=dtp, role="decode", replicas=n_d, batch=dbatch)]
+            return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, pp=self.pps.get((pchip, ptp), 1), role="prefill",
+                             replicas=n_p, batch=prefill_batch, token_budget=token_budget),
+                    PoolSpec(name="decode", fabric=dchip, tp=dtp, pp=self.pps.get((dchip, dtp), 1), role="decode",
+                             replicas=n_d, batch=dbatch)]
 
         def label(n_p: int, n_d: int) -> str:
             return f"P {pchip} tp{ptp} x{n_p} -> D {dchip} tp{dtp} b{dbatch} x{n_d}"

@@ -42,8 +42,8 @@ from topo import CapacityError, ChipSpec, SpecError
 if TYPE_CHECKING:  # pragma: no cover
     from .estimate import Deployment, StepTime
 
-__all__ = ["SPATIAL_CHIPS", "auto_layout", "capacity_message", "chips_needed", "is_spatial", "sram_memory",
-           "sram_only", "spatial_step"]
+__all__ = ["SPATIAL_CHIPS", "auto_layout", "capacity_message", "chips_needed", "is_spatial", "pipeline_stages",
+           "sram_memory", "sram_only", "spatial_step"]
 
 #: chip presets whose layers are laid out spatially on one wafer (add a custom wafer's name here)
 SPATIAL_CHIPS = frozenset({"cs3"})
@@ -184,6 +184,23 @@ def auto_layout(model: Any, fabric: Any, *, dtype: str = "fp8", kv_dtype: str | 
                             f"{min(m.layers, fab.n_chips // tp)} layout of {fab.name!r} holds it with its KV "
                             f"cache and activations; use a larger fabric or a smaller batch")
     return tp, pp
+
+
+def pipeline_stages(model: Any, fabric: Any, tp: int, *, dtype: str = "fp8", kv_dtype: str | None = None,
+                    batch: int = 1, prompt: int = 2048, output: int = 256) -> int:
+    """Pipeline stages a planner should give one replica at ``tp``: 1 on HBM chips; on SRAM-only chips the
+    fewest stages that hold the model at this ``tp`` (:func:`auto_layout`), so ``scaleup plan`` can size
+    CS-3 and Groq replicas.
+
+    Raises:
+        CapacityError: no stage count up to the model's layers (and the fabric's chips) holds it.
+    """
+    from .estimate import _resolve_fabric
+
+    if not sram_only(_resolve_fabric(fabric).chip):
+        return 1
+    return auto_layout(model, fabric, dtype=dtype, kv_dtype=kv_dtype, batch=batch, prompt=prompt, output=output,
+                       tp=tp)[1]
 
 
 def spatial_step(dep: Deployment, seqs: int, q: int, context: int, phase: str,
