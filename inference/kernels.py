@@ -98,15 +98,16 @@ _HOPPER_TRT = StackProfile(
     cores=132,  # H100/H200 SXM: 132 SMs (NVIDIA H100 whitepaper)
     fmha_compute=0.75 / 0.7, fmha_half=2048.0, fmha_floor=16e-6,
     decode_attn_memory=0.6 / 0.8, decode_attn_floor=6e-6,
-    # ASSUMPTION: norm/rope/residual/quantise kernels stream at 0.5 of HBM with a 2.5 us floor (small
-    # kernels do not fill the GPU); 4 per layer (2 RMSNorm+residual, rope/KV write, FP8 quantise).
-    # The aiconfigurator breakdown (Llama-70B TP8 decode: ~0.72 ms over 80 layers = 9 us/layer)
-    # is consistent with 4 x ~2.3 us.
-    elem_memory=0.5 / 0.8, elem_floor=2.5e-6, elem_kernels_per_layer=4,
+    # source: aiconfigurator-core 0.12.0 TRT-LLM op list (sdk/models/llama.py): two fused add+RMSNorm
+    # kernels per layer (rope and the KV write are fused into attention; the SwiGLU activation is the MLP
+    # op's own elementwise kernel). fit: their decode time in aiconfigurator's Llama-3.1-8B H100 estimate,
+    # ~3 us each at batch 1 (floor 2.5 us + 0.5 us graph gap). ASSUMPTION: 0.5 of HBM when large.
+    elem_memory=0.5 / 0.8, elem_floor=2.5e-6, elem_kernels_per_layer=2,
     # ASSUMPTION: MoE grouped GEMM floor 20 us (aiconfigurator moe tables, smallest token counts, ~20-30 us)
     moe_floor=20e-6, moe_skew=1.0,
-    # ASSUMPTION: ~1 us gap per kernel inside a CUDA graph, ~5 us per eager launch (PyTorch launch cost)
-    launch_graph=1.0e-6, launch_eager=5.0e-6, cuda_graph_decode=True,
+    # ASSUMPTION: ~0.5 us gap per kernel inside a CUDA graph, ~5 us per eager launch (PyTorch launch cost);
+    # sensitivity: Llama-70B TP8 decode runs ~8 kernels x 80 layers, so +1 us per kernel = +0.64 ms/token
+    launch_graph=0.5e-6, launch_eager=5.0e-6, cuda_graph_decode=True,
     # fit: TensorRT-LLM throughput rows for H100 (calibration subset of inference.validation): per decode
     # step 0.6 ms + 4 us per sequence (scheduler, sampling, overlap-scheduler bubbles), per prefill step 1 ms.
     step_overhead=0.6e-3, step_overhead_per_seq=1e-6, prefill_step_overhead=1.0e-3,
@@ -124,9 +125,9 @@ _BLACKWELL_TRT = StackProfile(
     cores=148,  # B200: 148 SMs (NVIDIA Blackwell technical brief)
     fmha_compute=0.45 / 0.7, fmha_half=1800.0, fmha_floor=15e-6,
     decode_attn_memory=0.5 / 0.8, decode_attn_floor=11e-6,
-    elem_memory=0.5 / 0.8, elem_floor=2.5e-6, elem_kernels_per_layer=4,  # ASSUMPTION: as Hopper
+    elem_memory=0.5 / 0.8, elem_floor=2.5e-6, elem_kernels_per_layer=2,  # ASSUMPTION: as Hopper
     moe_floor=20e-6, moe_skew=1.0,  # ASSUMPTION: as Hopper
-    launch_graph=1.0e-6, launch_eager=5.0e-6, cuda_graph_decode=True,  # ASSUMPTION: as Hopper
+    launch_graph=0.5e-6, launch_eager=5.0e-6, cuda_graph_decode=True,  # ASSUMPTION: as Hopper
     # fit: TensorRT-LLM B200 throughput row (calibration subset), as Hopper
     step_overhead=0.6e-3, step_overhead_per_seq=1e-6, prefill_step_overhead=1.0e-3,
 )

@@ -4,10 +4,12 @@ The optional extra ``measured`` (``pip install 'scaleup-sim[measured]'``) instal
 which ships kernel timings measured per system (``h100_sxm``, ``h200_sxm``, ``b200_sxm``, ``gb200``, ...),
 serving stack and version as parquet files under ``aiconfigurator_core/systems/data/<system>/<op>/<stack>/
 <version>/``. They are read here at run time from the installed package (never copied into this repo),
-one dense grid per table, and looked up by multilinear interpolation in log2 coordinates:
+one dense grid per table, and looked up by multilinear interpolation of log(latency) in log2 coordinates
+(power-law between grid points: exact for a kernel whose time scales as a power of its size, e.g. linear
+in n for a memory-bound GEMM, where interpolating the latency itself in log coordinates would be biased):
 
 * exact on grid points (the weights are 0 or 1 there);
-* monotone between neighbouring grid points along each axis (a convex combination of the two values);
+* monotone between neighbouring grid points along each axis (log of a convex combination of the two logs);
 * ``None`` outside the grid or where a corner was not measured: the caller then uses the analytic model
   (:mod:`inference.kernels`).
 
@@ -18,6 +20,7 @@ heads/KV heads/head dim/dtypes), ``attention/generation_attention_perf`` (batch 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from functools import lru_cache
@@ -83,7 +86,7 @@ def table_path(system: str, op: str, stack: str, filename: str) -> str | None:
 
 
 class Grid:
-    """A dense grid of values (NaN = not measured) over sorted axes, looked up in log2 coordinates."""
+    """A dense grid of positive values (NaN = not measured) over sorted axes, interpolated log-log."""
 
     def __init__(self, axes: list[np.ndarray], values: np.ndarray) -> None:
         self.axes = [np.asarray(a, dtype=float) for a in axes]
@@ -100,7 +103,7 @@ class Grid:
         return cls(axes, vals)
 
     def __call__(self, *point: float) -> float | None:
-        """Multilinear interpolation at ``point`` (same units as the axes); None outside or on a hole."""
+        """Multilinear interpolation of log(value) over log(axes) at ``point``; None outside or on a hole."""
         lo_idx, weights = [], []
         for x, ax, lg in zip(point, self.axes, self.logs):
             if x < ax[0] or x > ax[-1] or x <= 0:
@@ -131,10 +134,10 @@ class Grid:
             if wgt == 0.0:
                 continue
             v = self.values[tuple(idx)]
-            if np.isnan(v):
+            if np.isnan(v) or v <= 0:
                 return None
-            total += wgt * v
-        return float(total)
+            total += wgt * math.log(v)
+        return float(math.exp(total))
 
 
 def _read(path: str, columns: list[str]):

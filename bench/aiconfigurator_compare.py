@@ -1,0 +1,125 @@
+"""scaleup's token latency beside NVIDIA aiconfigurator's estimate on 10 cases (prints a table; no assertions).
+
+aiconfigurator-core (the ``measured`` extra) ships aiconfigurator's estimator as well as its kernel tables:
+its ``backend.run_static`` (the engine behind ``aiconfigurator cli estimate``, static mode) gives TTFT and
+TPOT for a model, system, stack and parallelism. scaleup's figures are ``inference.estimate`` with
+``stack="trtllm"`` (default backend: the same measured kernel tables where they cover a shape, plus
+scaleup's own op counts, communication simulated on the fabric, and overheads).
+
+Cases: dense and MoE, bf16 and fp8, TP 1-8, batch 1-64, H100/H200/B200 (one DGX each).
+Skipped (exit 0 with a note) when aiconfigurator-core is not installed.
+
+Usage: python bench/aiconfigurator_compare.py [--stride 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+#: (label, scaleup model, aiconfigurator model id, aic system, scaleup fabric, tp, moe, dtype, batch, isl, osl)
+CASES = (
+    ("Llama-3.1-8B bf16 TP1 b1 H100", "llama3.1-8b", "meta-llama/Meta-Llama-3.1-8B", "h100_sxm", "dgx-h100",
+     1, False, "bf16", 1, 1024, 128),
+    ("Llama-3.1-8B fp8 TP1 b64 H100", "llama3.1-8b", "meta-llama/Meta-Llama-3.1-8B", "h100_sxm", "dgx-h100",
+     1, False, "fp8", 64, 1024, 128),
+    ("Llama-3.1-70B fp8 TP8 b8 H100", "llama3.1-70b", "meta-llama/Meta-Llama-3.1-70B", "h100_sxm", "dgx-h100",
+     8, False, "fp8", 8, 1024, 128),
+    ("Llama-3.1-70B fp8 TP4 b32 H200", "llama3.1-70b", "meta-llama/Meta-Llama-3.1-70B", "h200_sxm", "dgx-h200",
+     4, False, "fp8", 32, 2048, 256),
+    ("Llama-3.1-70B bf16 TP8 b16 H200", "llama3.1-70b", "meta-llama/Meta-Llama-3.1-70B", "h200_sxm", "dgx-h200",
+     8, False, "bf16", 16, 1024, 128),
+    ("Llama-3.1-405B fp8 TP8 b1 H200", "llama3.1-405b", "meta-llama/Meta-Llama-3.1-405B", "h200_sxm", "dgx-h200",
+     8, False, "fp8", 1, 1024, 128),
+    ("Llama-3.1-70B fp8 TP2 b64 B200", "llama3.1-70b", "meta-llama/Meta-Llama-3.1-70B", "b200_sxm", "dgx-b200",
+     2, False, "fp8", 64, 1024, 128),
+    ("Llama-3.1-8B bf16 TP1 b16 B200", "llama3.1-8b", "meta-llama/Meta-Llama-3.1-8B", "b200_sxm", "dgx-b200",
+     1, False, "bf16", 16, 2048, 128),
+    ("Qwen3-235B-A22B fp8 TP8 b8 H200", "qwen3-235b-a22b", "Qwen/Qwen3-235B-A22B", "h200_sxm", "dgx-h200",
+     8, True, "fp8", 8, 1024, 128),
+    ("Qwen3-235B-A22B fp8 TP8 b64 H100", "qwen3-235b-a22b", "Qwen/Qwen3-235B-A22B", "h100_sxm", "dgx-h100",
+     8, True, "fp8", 64, 1024, 128),
+)
+
+
+def aic_estimate(model_id: str, system: str, tp: int, moe: bool, dtype: str, batch: int, isl: int, osl: int,
+                 stride: int) -> tuple[float, float]:
+    """aiconfigurator's static-mode TTFT and TPOT (s) for one case (TRT-LLM, newest database version)."""
+    from aiconfigurator_core.sdk import common, config
+    from aiconfigurator_core.sdk.backends.factory import get_backend
+    from aiconfigurator_core.sdk.models import get_model
+    from aiconfigurator_core.sdk.perf_database import get_database, get_latest_database_version
+
+    version = get_latest_database_version(system, "trtllm")
+    db = get_database(system, "trtllm", version)
+    q = common.GEMMQuantMode.fp8 if dtype == "fp8" else common.GEMMQuantMode.bfloat16
+    kv = common.KVCacheQuantMode.fp8 if dtype == "fp8" else common.KVCacheQuantMode.bfloat16
+    kw = dict(tp_size=tp, pp_size=1, gemm_quant_mode=q, kvcache_quant_mode=kv,
+              fmha_quant_mode=common.FMHAQuantMode.bfloat16)
+    if moe:
+        kw.update(moe_tp_size=tp, moe_ep_size=1,
+                  moe_quant_mode=common.MoEQuantMode.fp8 if dtype == "fp8" else common.MoEQuantMode.bfloat16)
+    model = get_model(model_id, config.ModelConfig(**kw), "trtllm")
+    summary = get_backend("trtllm").run_static(model, db, config.RuntimeConfig(batch_size=batch, isl=isl, osl=osl),
+                                               "static", stride=stride)
+    row = summary.get_summary_df().iloc[0]
+    return float(row["ttft"]) * 1e-3, float(row["tpot"]) * 1e-3
+
+
+def scaleup_estimate(model: str, fabric: str, tp: int, dtype: str, batch: int, isl: int, osl: int):
+    from inference import estimate
+
+    r = estimate(model, fabric, tp=tp, dp=1, batch=batch, prompt=isl, output=osl, dtype=dtype, stack="trtllm")
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stride", type=int, default=32, help="aiconfigurator decode-step stride")
+    args = ap.parse_args()
+    try:
+        import aiconfigurator_core  # noqa: F401
+    except ImportError:
+        print("skipped: aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')")
+        return
+    import logging
+
+    logging.disable(logging.WARNING)
+    print("| case | aic TTFT ms | scaleup TTFT ms | ratio | aic TPOT ms | scaleup TPOT ms | ratio | scaleup backend |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    r_ttft, r_tpot = [], []
+    t0 = time.perf_counter()
+    for label, model, hf, system, fabric, tp, moe, dtype, batch, isl, osl in CASES:
+        try:
+            a_ttft, a_tpot = aic_estimate(hf, system, tp, moe, dtype, batch, isl, osl, args.stride)
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            print(f"| {label} | aiconfigurator failed: {type(exc).__name__}: {str(exc)[:80]} |||||||")
+            continue
+        try:
+            r = scaleup_estimate(model, fabric, tp, dtype, batch, isl, osl)
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            print(f"| {label} | {a_ttft * 1e3:.1f} | scaleup failed: {type(exc).__name__}: {str(exc)[:80]} ||||||")
+            continue
+        rt, rp = r.ttft / a_ttft, r.tpot / a_tpot
+        r_ttft.append(rt)
+        r_tpot.append(rp)
+        prov = r.provenance
+        print(f"| {label} | {a_ttft * 1e3:.1f} | {r.ttft * 1e3:.1f} | {rt:.2f} | {a_tpot * 1e3:.2f} | "
+              f"{r.tpot * 1e3:.2f} | {rp:.2f} | {prov['backend']} ({prov.get('kernels_analytic', 0)} analytic) |")
+
+    def med_err(xs: list[float]) -> str:
+        return f"{statistics.median(abs(x - 1) for x in xs):.1%}" if xs else "-"
+
+    print(f"\nmedian |scaleup/aiconfigurator - 1|: TTFT {med_err(r_ttft)}, TPOT {med_err(r_tpot)} "
+          f"over {len(r_tpot)} cases; worst TTFT {max((abs(x - 1) for x in r_ttft), default=0):.1%}, "
+          f"worst TPOT {max((abs(x - 1) for x in r_tpot), default=0):.1%} ({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
