@@ -136,6 +136,8 @@ class Grid:
             v = self.values[tuple(idx)]
             if np.isnan(v) or v <= 0:
                 return None
+            if wgt == 1.0:  # on a grid point: the measured value itself, bit for bit
+                return float(v)
             total += wgt * math.log(v)
         return float(math.exp(total))
 
