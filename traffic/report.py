@@ -123,7 +123,7 @@ def run_pattern(
 def _grouped_all_to_all(fab: Fabric, size: float, seed: int, inj: np.ndarray) -> PatternReport | None:
     """Uniform all-to-all solved as structural classes (exact; see traffic.structure)."""
     from .steps import _pack
-    from .structure import structure, uniform_all_to_all_problem
+    from .structure import _coarse_maps, structure, uniform_all_to_all_problem
 
     g = uniform_all_to_all_problem(fab, size)
     if g is None:
@@ -137,10 +137,15 @@ def _grouped_all_to_all(fab: Fabric, size: float, seed: int, inj: np.ndarray) ->
     comp = out.arrival
     lo, med, hi = _weighted_quantiles(comp, mult, [0.0, 0.5, 1.0])
     st = structure(fab)
-    # the rows of group g are the ones whose first column is a direct/uplink column of g
+    # the rows of group g are the ones whose first column is a direct-link class or the uplink column of g
     G = st.n_groups
-    first_col = p.indices[p.indptr[:-1]]
-    grp_of_row = np.where(first_col < G, first_col, first_col - G)
+    coarse, ncoarse, D = _coarse_maps(st)
+    src_of_direct = np.repeat(np.arange(st.nc), np.diff(st.cc_ptr))
+    col_group = np.full(ncoarse, -1, dtype=np.int64)
+    col_group[coarse[: st.n_direct]] = st.group[src_of_direct]
+    col_group[D:D + G] = np.arange(G)
+    first_col = np.asarray(p.indices[p.indptr[:-1]], dtype=np.int64)
+    grp_of_row = col_group[first_col]
     last_g = np.full(G, 0.0)
     np.maximum.at(last_g, grp_of_row, comp)
     n = fab.n_chips
