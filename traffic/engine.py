@@ -26,6 +26,7 @@ from topo import Fabric, RoutingError, ScheduleError
 from .maxmin import (
     HAVE_NUMBA,
     NONBINDING_RTOL,
+    STALLED,
     TIE_RTOL,
     _active_load,
     _batch_kernel,
@@ -37,8 +38,28 @@ from .maxmin import (
 from .routing import Parts, Problem, build_part_problem, build_problem, check_routing, check_sizes
 from .structure import structured_problem
 
-#: two finish times closer than this (relative) are one event
+#: two finish times closer than this (relative) are one event; a flow whose remaining bytes are within this
+#: fraction of its size finishes (see "Termination" in docs/engine.md)
 FINISH_RTOL = 1e-12
+#: absolute part of the finish tolerance, relative to the clock: finish times closer than a few ulps of the
+#: current time cannot be told apart in float64 and are one event
+FINISH_CLOCK_EPS = 4.0 * np.finfo(np.float64).eps
+#: an event loop that goes this many iterations in a row without a flow starting or finishing raises
+#: :class:`EngineStallError` (a bug guard: with the finish rules above every iteration makes progress)
+MAX_STALL = 64
+
+
+class EngineStallError(RuntimeError):
+    """Internal invariant failure: the event loop stopped making progress (no flow started or finished
+    for :data:`MAX_STALL` iterations in a row). Not a user error: please report the input."""
+
+
+def _stall(flow: int, t: float, rem: float, rate: float) -> EngineStallError:
+    return EngineStallError(
+        f"traffic engine: no progress at t={t!r} s (no flow starts or finishes; guard: {MAX_STALL} events): "
+        f"flow {flow} (problem row) has {rem!r} bytes left at {rate!r} bytes/s (internal error: please "
+        f"report this input)"
+    )
 #: batches up to this many flows are split into independent components first (see maxmin._components)
 COMPONENT_MAX_FLOWS = 2_000_000
 
@@ -248,29 +269,41 @@ def run_problem(
         active = np.zeros(0, dtype=np.int64)
         rate = np.zeros(0)
         live = np.zeros(0, dtype=np.int64)
+        stall = 0
         while True:
             touched: list[np.ndarray] = []
             tr = heap[0][0] if heap else np.inf
+            fin_event = False
             if len(active):
-                tf = rem[active] / rate
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    tf = rem[active] / rate  # >= 0: remaining bytes never go below zero
                 dtf = float(tf.min())
-                tnext = min(tr, t + dtf)
+                fin_event = t + dtf <= tr
+                tnext = t + dtf if fin_event else tr
             else:
                 tf = None
                 tnext = tr
-            if tnext == np.inf:
+            if not tnext < np.inf:
+                if len(active):  # flows left that can never finish (no positive rate): an invariant broke
+                    raise _stall(int(active[0]), t, float(rem[active[0]]), float(rate[0]))
                 return
-            dt = max(tnext - t, 0.0)
+            tnext = max(tnext, t)
+            dt = tnext - t
             if dt > 0:
                 yield env.timeout(dt)
             changed = False
             if len(active):
                 col_busy[live] += dt
-                if tnext == t + dtf:
-                    done = tf <= dtf * (1.0 + FINISH_RTOL)
-                else:
-                    done = tf <= dt * (1.0 + FINISH_RTOL)
-                rem[active] -= rate * dt
+                # Finish every flow due by the event: the sending time elapsed (dt, or the smallest time to
+                # finish when t + dtf rounded below it) widened by a relative and a clock tolerance, and every
+                # flow left with at most FINISH_RTOL of its size. Both bounds are >= 0, so neither sign nor ties
+                # can defeat them; on a finish event the earliest flow always meets the first.
+                horizon = max(dt, dtf) if fin_event else dt
+                with np.errstate(invalid="ignore"):
+                    left = rem[active] - rate * dt
+                    done = (tf <= horizon * (1.0 + FINISH_RTOL) + FINISH_CLOCK_EPS * tnext) | (
+                        left <= FINISH_RTOL * size[active])
+                rem[active] = np.maximum(left, 0.0)
                 if done.any():
                     fin = active[done]
                     rem[fin] = 0.0
@@ -282,6 +315,14 @@ def run_problem(
                     changed = True
                     touched.append(fin)
                     release(fin)
+                    stall = 0
+                elif heap and heap[0][0] <= tnext:
+                    stall = 0
+                else:
+                    stall += 1
+                    if stall >= MAX_STALL:
+                        k = int(np.argmin(tf))
+                        raise _stall(int(active[k]), tnext, float(rem[active[k]]), float(rate[k]))
             t = tnext
             # flows becoming ready now (possibly cascading through 0-latency instant flows)
             while heap and heap[0][0] <= t:
@@ -350,14 +391,19 @@ def run_batch(
         st = start
         ready = start
     events = -1
+    diag = np.zeros(4)
     if n <= COMPONENT_MAX_FLOWS:
         comp, n_comp, _ = _components(p.indptr, p.indices, p.data, p.col_cap, weight, NONBINDING_RTOL)
         if n_comp > 1 and np.bincount(comp[comp >= 0]).max() <= 0.5 * n:
             events = _comp_batch(p.indptr, p.indices, p.data, p.col_cap, weight, size, instant, st, order,
-                                 comp, n_comp, TIE_RTOL, FINISH_RTOL, finish, col_busy, col_peak)
-    if events < 0:
+                                 comp, n_comp, TIE_RTOL, FINISH_RTOL, FINISH_CLOCK_EPS, MAX_STALL, finish,
+                                 col_busy, col_peak, diag)
+    if events == -1:
         events = _batch_kernel(p.indptr, p.indices, p.data, p.col_cap, weight, size, instant, st, order,
-                               TIE_RTOL, FINISH_RTOL, finish, col_busy, col_peak)
+                               TIE_RTOL, FINISH_RTOL, FINISH_CLOCK_EPS, MAX_STALL, finish, col_busy, col_peak,
+                               diag)
+    if events == STALLED:
+        raise _stall(int(diag[0]), float(diag[1]), float(diag[2]), float(diag[3]))
     arrival = finish + p.lat
     return _Out(arrival, ready, finish, col_busy, col_peak, int(events))
 

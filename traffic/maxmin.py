@@ -92,6 +92,10 @@ def _mm_scan_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_r
                 d = rem[lk] / w[lk]
                 if d < t:
                     t = d
+        if t == np.inf:  # no link with a positive weight left (rounding): the rest take the current level
+            for q in range(n_unf):
+                rate[unf[q]] = level
+            break
         if t < 0.0:
             t = 0.0
         level += t
@@ -422,14 +426,35 @@ def _solve(indptr, indices, data, cap, weight, flows, method="auto", want_load=F
     return rate, load
 
 
+#: what the compiled event loops return when they stop making progress (see ``diag``)
+STALLED = -2
+
+
+def _stall_diag_py(diag, f, t, rem, rate):  # pragma: no cover - compiled below
+    """Record the flow due next when an event loop stalls: [flow, time s, remaining bytes, rate bytes/s]."""
+    diag[0] = f
+    diag[1] = t
+    diag[2] = rem
+    diag[3] = rate
+
+
+if HAVE_NUMBA:
+    _stall_diag = numba.njit(cache=True, nogil=True, inline="always")(_stall_diag_py)
+else:  # pragma: no cover
+    _stall_diag = _stall_diag_py
+
+
 def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, order, tie_rtol, finish_rtol,
-                     finish, col_busy, col_peak):  # pragma: no cover - compiled below
+                     clock_eps, max_stall, finish, col_busy, col_peak, diag):  # pragma: no cover - compiled below
     """The whole event loop for flows without dependencies (numba-compiled below).
 
     Flows enter at ``start`` (visited in ``order``; an empty ``order`` means every flow starts at 0 in
     index order), send at max-min rates recomputed at every event, and leave when their last byte is
     sent: ``finish[f]`` receives that time. ``instant`` flows (0 bytes, or no link) finish on entry.
-    Accumulates per-link busy time and peak utilisation. Returns the number of allocations.
+    Accumulates per-link busy time and peak utilisation. Returns the number of allocations, or
+    ``STALLED`` after ``max_stall`` iterations in a row in which no flow started or finished, with
+    ``diag = [flow, time s, remaining bytes, rate bytes/s]`` of the flow due next (finish rules: see
+    ``engine.FINISH_RTOL``; the caller raises ``engine.EngineStallError``).
 
     Events are incremental: removing a flow of rate x leaves every rate below x unchanged (progressive
     filling reaches the same saturations below x without it) and no remaining flow drops below x; an
@@ -461,13 +486,16 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
     events = 0
     all_zero = order.shape[0] == 0
     x_min = np.inf
+    stall = 0
     while True:
         n_old = n_act
+        moved = False
         while ptr < n:
             f = ptr if all_zero else order[ptr]
             if not all_zero and start[f] > t:
                 break
             ptr += 1
+            moved = True
             if instant[f]:
                 finish[f] = t
                 continue
@@ -564,10 +592,12 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
         if n_act == 0 and ptr >= n:
             break
         dtf = np.inf
+        kmin = -1
         for k in range(n_act):
             x = rem[k] / rate[k]
             if x < dtf:
                 dtf = x
+                kmin = k
         tr = np.inf
         if ptr < n and not all_zero:
             tr = start[order[ptr]]
@@ -576,16 +606,28 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
         if tr < tnext:
             tnext = tr
             fin_event = False
+        if not tnext < np.inf:  # active flows that can never finish: an invariant broke
+            k = kmin if kmin >= 0 else 0
+            _stall_diag(diag, act[k], t, rem[k], rate[k])
+            return STALLED
+        if tnext < t:
+            tnext = t
         dt = tnext - t
-        if dt < 0.0:
-            dt = 0.0
         if n_act > 0:
-            thr = (dtf if fin_event else dt) * (1.0 + finish_rtol)
+            # finish rules (engine.FINISH_RTOL): time to finish within the elapsed sending time (or the
+            # smallest time to finish, when t + dtf rounded below it) plus relative and clock tolerances, or
+            # remaining bytes within finish_rtol of the size; bounds >= 0 and remaining bytes stay >= 0
+            hor = dt
+            if fin_event and dtf > dt:
+                hor = dtf
+            thr = hor * (1.0 + finish_rtol) + clock_eps * tnext
             j = 0
             for k in range(n_act):
+                f = act[k]
                 x = rem[k] / rate[k]
-                if x <= thr:
-                    f = act[k]
+                left = rem[k] - rate[k] * dt
+                if x <= thr or left <= finish_rtol * size[f]:
+                    moved = True
                     finish[f] = tnext
                     if rate[k] < x_min:
                         x_min = rate[k]
@@ -602,11 +644,19 @@ def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, o
                                 load[lk] = 0.0
                                 wtot[lk] = 0.0
                 else:
-                    act[j] = act[k]
-                    rem[j] = rem[k] - rate[k] * dt
+                    act[j] = f
+                    rem[j] = left
                     rate[j] = rate[k]
                     j += 1
             n_act = j
+        if moved:
+            stall = 0
+        else:
+            stall += 1
+            if stall >= max_stall:
+                k = kmin if kmin >= 0 else 0
+                _stall_diag(diag, act[k], tnext, rem[k], rate[k])
+                return STALLED
         t = tnext
     return events
 
@@ -716,9 +766,11 @@ def _components_py(indptr, indices, data, cap, weight, rtol):  # pragma: no cove
 
 
 def _comp_batch_py(indptr, indices, data, cap, weight, size, instant, start, order, comp, n_comp, tie_rtol,
-                   finish_rtol, finish, col_busy, col_peak):  # pragma: no cover - compiled below
+                   finish_rtol, clock_eps, max_stall, finish, col_busy, col_peak,
+                   diag):  # pragma: no cover - compiled below
     """Event loop that re-solves only the components whose flow set changed (same answers as
-    ``_batch_kernel`` up to the non-binding tolerance). ``comp[f] = -1`` for flows crossing no link."""
+    ``_batch_kernel`` up to the non-binding tolerance, same finish rules and stall guard).
+    ``comp[f] = -1`` for flows crossing no link."""
     n = size.shape[0]
     n_links = cap.shape[0]
     # component -> flows (CSR)
@@ -761,13 +813,16 @@ def _comp_batch_py(indptr, indices, data, cap, weight, size, instant, start, ord
     t = 0.0
     events = 0
     all_zero = order.shape[0] == 0
+    stall = 0
     while True:
+        moved = False
         # admissions
         while ptr < n:
             f = ptr if all_zero else order[ptr]
             if not all_zero and start[f] > t:
                 break
             ptr += 1
+            moved = True
             if instant[f]:
                 finish[f] = t
                 continue
@@ -827,11 +882,13 @@ def _comp_batch_py(indptr, indices, data, cap, weight, size, instant, start, ord
         if n_act == 0 and ptr >= n:
             break
         dtf = np.inf
+        fmin = -1
         for k in range(n_act):
             f = act[k]
             x = rem[f] / rate[f]
             if x < dtf:
                 dtf = x
+                fmin = f
         tr = np.inf
         if ptr < n and not all_zero:
             tr = start[order[ptr]]
@@ -840,15 +897,24 @@ def _comp_batch_py(indptr, indices, data, cap, weight, size, instant, start, ord
         if tr < tnext:
             tnext = tr
             fin_event = False
+        if not tnext < np.inf:  # active flows that can never finish: an invariant broke
+            f = fmin if fmin >= 0 else act[0]
+            _stall_diag(diag, f, t, rem[f], rate[f])
+            return STALLED
+        if tnext < t:
+            tnext = t
         dt = tnext - t
-        if dt < 0.0:
-            dt = 0.0
-        thr = (dtf if fin_event else dt) * (1.0 + finish_rtol)
+        hor = dt  # finish rules: as in _batch_kernel
+        if fin_event and dtf > dt:
+            hor = dtf
+        thr = hor * (1.0 + finish_rtol) + clock_eps * tnext
         j2 = 0
         for k in range(n_act):
             f = act[k]
             x = rem[f] / rate[f]
-            if x <= thr:
+            left = rem[f] - rate[f] * dt
+            if x <= thr or left <= finish_rtol * size[f]:
+                moved = True
                 finish[f] = tnext
                 active[f] = False
                 rem[f] = 0.0
@@ -868,10 +934,18 @@ def _comp_batch_py(indptr, indices, data, cap, weight, size, instant, start, ord
                     dlist[n_d] = c
                     n_d += 1
             else:
-                rem[f] -= rate[f] * dt
+                rem[f] = left
                 act[j2] = f
                 j2 += 1
         n_act = j2
+        if moved:
+            stall = 0
+        else:
+            stall += 1
+            if stall >= max_stall:
+                f = fmin if fmin >= 0 else 0
+                _stall_diag(diag, f, tnext, rem[f], rate[f])
+                return STALLED
         t = tnext
     return events
 
