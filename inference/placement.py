@@ -108,13 +108,13 @@ def sram_memory(dep: Deployment, batch: int, prompt: int, output: int) -> dict[s
 
 def _cap_prefill_chunk(dep: Deployment) -> None:
     """Shrink ``dep.prefill_chunk`` (once) to the largest power of two whose prefill activations fit in a
-    quarter of the chip's usable SRAM. ASSUMPTION: an SRAM-only system streams a prompt through its
+    eighth of the chip's usable SRAM. ASSUMPTION: an SRAM-only system streams a prompt through its
     pipeline in such chunks (Groq's compiler, Cerebras's wafer pipeline); a GPU-sized 8,192-token chunk
     would need more SRAM for activations than a 230 MB LPU has."""
     if getattr(dep, "_sram_chunk_capped", False):
         return
     dep._sram_chunk_capped = True
-    budget = 0.25 * dep.chip.sram_bytes * dep.hbm_usable
+    budget = 0.125 * dep.chip.sram_bytes * dep.hbm_usable
     chunk = dep.prefill_chunk or 8192
     while chunk > 16 and dep.activation_bytes(1, chunk) > budget:
         chunk //= 2
@@ -169,17 +169,21 @@ def auto_layout(model: Any, fabric: Any, *, dtype: str = "fp8", kv_dtype: str | 
         raise CapacityError(f"memory: {m.name} ({dtype}, batch={batch}, {prompt}+{output} tokens) needs {n} {unit} "
                             f"of {chip.sram_bytes / 1e9:g} GB SRAM (no HBM); the fabric {fab.name!r} has "
                             f"{fab.n_chips}; use a larger fabric (e.g. cs3-cluster, groq-rack)")
+    tps = [tp]
     if tp is None:
         tp = 1 if is_spatial(chip) else int(fab.meta.get("node_size", 8))
         while tp > 1 and m.heads % tp:
             tp //= 2
+        # more stages than layers: widen the tensor-parallel group (while it divides the heads)
+        tps = [tp * 2**k for k in range(8) if m.heads % (tp * 2**k) == 0 and tp * 2**k <= fab.n_chips]
     if pp is None:
-        pp = max(1, math.ceil(n / tp))
-        while pp <= m.layers and tp * pp <= fab.n_chips:
-            dep = Deployment(m, fab, tp=tp, pp=pp, dp=1, dtype=dtype, kv_dtype=kv_dtype, hbm_usable=hbm_usable)
-            if dep.memory(batch, prompt, output)["fits"]:
-                return tp, pp
-            pp += 1
+        for tp in tps:
+            pp = max(1, math.ceil(n / tp))
+            while pp <= m.layers and tp * pp <= fab.n_chips:
+                dep = Deployment(m, fab, tp=tp, pp=pp, dp=1, dtype=dtype, kv_dtype=kv_dtype, hbm_usable=hbm_usable)
+                if dep.memory(batch, prompt, output)["fits"]:
+                    return tp, pp
+                pp += 1
         raise CapacityError(f"memory: {m.name} ({dtype}) needs at least {n} {unit}; no tp={tp} x pp <= "
                             f"{min(m.layers, fab.n_chips // tp)} layout of {fab.name!r} holds it with its KV "
                             f"cache and activations; use a larger fabric or a smaller batch")

@@ -222,7 +222,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
         model: a preset name (:data:`inference.MODELS`), a YAML path or a :class:`ModelSpec`.
         fabric: a preset name / YAML path (``topo.load``) or a :class:`topo.Fabric`.
         tp, ep, pp: tensor-, expert- and pipeline-parallel degrees (``ep`` is 1 or a multiple of ``tp``).
-            ``None``: chosen by :func:`inference.placement.auto_layout` (8 and 1 on HBM chips; on SRAM-only
+            ``None`` or ``"auto"``: chosen by :func:`inference.placement.auto_layout` (8 and 1 on HBM chips; on SRAM-only
             chips the fewest chips that hold the model: one stage per CS-3 wafer, LPU nodes of 8 x stages).
         dp: replicas; default fills the fabric (chips // (max(tp, ep) x pp)).
         batch: sequences per replica decoded together.
@@ -256,6 +256,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
                  act_dtype=act_dtype, stack=stack, backend=backend)
     dep_kw = {k: v for k, v in knobs.items() if k in _KNOB_KEYS}
     cost_kw = {k: v for k, v in knobs.items() if k in _COST_KEYS}
+    tp = None if tp == "auto" else tp  # "auto" (sweep specs, where null means "missing") = None
+    pp = None if pp == "auto" else pp
     if tp is None or pp is None:
         tp, pp = _placement.auto_layout(model, fabric, dtype=dtype, kv_dtype=kv_dtype, batch=batch, prompt=prompt,
                                         output=output, tp=tp, pp=pp, hbm_usable=hbm_usable)
