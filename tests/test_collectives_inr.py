@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
+from conftest import star_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,17 +22,10 @@ def rel(a, b):
 
 def star(n, red=None, bw=B, hop=H, planes=1):
     """n chips on ``planes`` reducing switches (one link each per plane); switches reduce at ``red``/edge."""
-    g = nx.DiGraph()
-    for r in range(n):
-        g.add_node(f"c{r}", kind="chip", rank=r, tray=r)
-    for p in range(planes):
-        a = {"kind": "switch", "tier": 1, "plane": p, "in_network_reduction": True}
-        if red is not None:
-            a["reduction_bandwidth"] = red
-        g.add_node(f"sw{p}", **a)
-        for r in range(n):
-            g.add_edge(f"c{r}", f"sw{p}", bandwidth=bw, latency=hop)
-            g.add_edge(f"sw{p}", f"c{r}", bandwidth=bw, latency=hop)
+    g = star_graph(n, bw, hop, switch="sw", planes=planes, inr=True, reduction_bandwidth=red)
+    if planes == 1:  # one plane keeps the name sw0 and its plane attribute
+        g = nx.relabel_nodes(g, {"sw": "sw0"})
+        g.nodes["sw0"]["plane"] = 0
     return topo.Fabric.from_graph(g)
 
 

@@ -7,6 +7,7 @@ import itertools
 import networkx as nx
 import numpy as np
 import pytest
+from conftest import star_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,14 +117,7 @@ def test_link_and_switch_specs_validate():
 
 # ---------------------------------------------------------------------------------------------- fabric
 def _star(n: int, bw: float = 1e9, lat: float = 1e-6) -> nx.DiGraph:
-    g = nx.DiGraph()
-    for r in range(n):
-        g.add_node(f"c{r}", kind="chip", rank=r, tray=r)
-    g.add_node("sw", kind="switch", tier=1)
-    for r in range(n):
-        g.add_edge(f"c{r}", "sw", bandwidth=bw, latency=lat)
-        g.add_edge("sw", f"c{r}", bandwidth=bw, latency=lat)
-    return g
+    return star_graph(n, bw, lat)
 
 
 def test_fabric_indexes_chips_first_in_rank_order():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import networkx as nx
+from conftest import star_graph
 
 from topo import Fabric
 
@@ -10,14 +11,8 @@ GB = 1e9
 
 
 def star(n: int = 4, bw: float = 1 * GB, lat: float = 1e-6) -> Fabric:
-    """n chips on one switch."""
-    g = nx.Graph()
-    for i in range(n):
-        g.add_node(f"c{i}", kind="chip")
-    g.add_node("s", kind="switch", tier=1)
-    for i in range(n):
-        g.add_edge(f"c{i}", "s", bandwidth=bw, latency=lat)
-    return Fabric.from_graph(g)
+    """n chips on one switch ``s``."""
+    return Fabric.from_graph(star_graph(n, bw, lat, switch="s"))
 
 
 def chain(bws=(10 * GB, 5 * GB, 8 * GB), lats=(1e-6, 2e-6, 3e-6)) -> Fabric:
