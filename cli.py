@@ -229,12 +229,13 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
     @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "exact", "steps"]),
                   help="engine mode: exact per-rank dependencies, or bulk-synchronous memoised steps")
     @click.option("--overhead", default=None, help="software overhead per message with a time unit, e.g. 2us [0]")
+    @click.option("--ideal", is_flag=True, help="the physics alone: no calibrated communication software (comm:)")
     @click.option("--dtype", default="float", show_default=True, help="element type for the count column")
     @click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
     @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of the table")
     @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the table")
     @click.option("--plot", "plot", default=None, help="write busbw vs size per algorithm (png/svg/pdf)")
-    def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, dtype, sets,
+    def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, ideal, dtype, sets,
             as_csv, as_json, plot, chunks=None, root=None) -> None:
         import collectives
         import topo
@@ -245,6 +246,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             check_figure_path(plot, "--plot")
         size_list = topo.parse_size_range(sizes, "--sizes", require_unit=True)
         opts: dict = {"mode": mode}
+        if ideal:
+            opts["ideal"] = True
         if overhead is not None:
             opts["overhead"] = _quantity_opt(overhead, "time", "--overhead")
         fab = topo.load(fabric, **_topo_overrides(sets))
@@ -267,6 +270,9 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             conc = f", {n_groups} groups at once (slowest shown)" if concurrent else ""
             click.echo(f"# {coll} on {fab.name}: {rows[0]['n'] if rows else group_size} ranks per group{default_note}, "
                        f"placement {placement}{conc}; busbw per nccl-tests PERFORMANCE.md")
+            click.echo("# " + ("ideal: the physics alone (no communication software)" if ideal else
+                               f"calibrated communication model: {collectives.comm_of(fab).name} "
+                               "(--ideal for the physics alone)"))
             click.echo(collectives.format_table(rows))
         if plot:
             collectives.plot_busbw(rows, plot, title=f"{coll} on {fab.name}, {group_size} ranks")

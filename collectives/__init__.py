@@ -34,6 +34,9 @@ from .api import (
     run,
     send_recv,
 )
+from .calibrate import Calibration, calibrate
+from .comm import comm_of
+from .nccl_tests import parse_nccl_tests, read_nccl_tests
 from .report import benchmark, format_table, plot_busbw, to_csv, to_json
 from .schedule import Phase, Schedule, verify
 
@@ -46,6 +49,7 @@ __all__ = [
     "AllReduce",
     "AllToAll",
     "Broadcast",
+    "Calibration",
     "CollectiveResult",
     "LinkStats",
     "Op",
@@ -65,9 +69,13 @@ __all__ = [
     "all_to_all",
     "bounds",
     "broadcast",
+    "calibrate",
     "collective",
+    "comm_of",
     "describe",
     "double_btree",
+    "parse_nccl_tests",
+    "read_nccl_tests",
     "reduce",
     "reduce_scatter",
     "run",

@@ -21,6 +21,7 @@ import traffic
 from topo import Fabric, ScheduleError, parse_positive
 
 from . import bounds
+from . import comm as _comm
 from .algorithms import ALGORITHMS, COLLECTIVES, algorithms_for
 from .schedule import Schedule
 
@@ -104,6 +105,8 @@ class CollectiveResult:
         bound: alpha-beta time of the algorithm's steps on this fabric with no other traffic, s.
         schedule: the compiled :class:`Schedule`. link_stats: :class:`LinkStats`.
         mode: ``"exact"`` or ``"steps"``. candidates: for ``auto``, {algorithm: time s or reason skipped}.
+        protocol: the communication protocol the calibrated model chose (``"ll"``, ``"ll128"``,
+            ``"simple"``, ``"custom"``), None for ``ideal=True`` (the physics alone).
     """
 
     collective: str
@@ -116,6 +119,7 @@ class CollectiveResult:
     link_stats: LinkStats | None
     mode: str
     candidates: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None
 
     @property
     def algbw(self) -> float:
@@ -133,7 +137,7 @@ class CollectiveResult:
     def to_dict(self) -> dict[str, Any]:
         return {"collective": self.collective, "algorithm": self.algorithm, "size": self.size, "n": self.n,
                 "time": self.time, "algbw": self.algbw, "busbw": self.busbw, "bound": self.bound,
-                "efficiency": self.efficiency, "mode": self.mode}
+                "efficiency": self.efficiency, "mode": self.mode, "protocol": self.protocol}
 
 
 # ---------------------------------------------------------------------- validation
@@ -194,7 +198,7 @@ def _accepted(fn, opts: dict) -> dict:
 
 
 # ---------------------------------------------------------------------- simulation
-_RUN_KEYS = ("mode", "overhead", "reduce_bandwidth", "routing", "seed", "stats", "grouping")
+_RUN_KEYS = ("mode", "overhead", "reduce_bandwidth", "routing", "seed", "stats", "grouping", "ideal")
 
 
 def _split_opts(opts: dict) -> tuple[dict, dict]:
@@ -247,9 +251,104 @@ def _choose_mode(schedules: Sequence[Schedule], mode: str, overhead: float, rbw)
     return "exact" if sum(s.n_flows for s in schedules) <= EXACT_MAX_FLOWS else "steps"
 
 
+def _inflated(schedules: Sequence[Schedule], costs) -> list[list]:
+    """Each schedule's bulk-synchronous steps with flow bytes divided by its protocol's bandwidth fraction
+    (arrays shared between equal-key steps stay shared)."""
+    out = []
+    for s, c in zip(schedules, costs):
+        f = c.inflation
+        seen: dict[int, Any] = {}
+        steps = []
+        for src, dst, size, key, comp in s.steps():
+            z = seen.get(id(size))
+            if z is None:
+                z = size * f if isinstance(size, np.ndarray) else float(size) * f
+                seen[id(size)] = z
+            steps.append((src, dst, z, key, comp))
+        out.append(steps)
+    return out
+
+
+def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: str, seed: int,
+                   overhead: float, rbw: float | None, stats: bool, costs) -> tuple:
+    """The calibrated run: as :func:`_simulate`, each schedule's flows inflated by its protocol's bandwidth
+    fraction, each step later by its protocol's step latency, each call longer by its fixed cost."""
+    if mode == "exact":
+        parts = [s.flow_arrays() for s in schedules]
+        off = 0
+        src, dst, size, ptrs, idxs, owner = [], [], [], [np.zeros(1, dtype=np.int64)], [], []
+        dep_off = 0
+        for i, ((a, b, z, ptr, idx), c) in enumerate(zip(parts, costs)):
+            src.append(a)
+            dst.append(b)
+            size.append(np.asarray(z, dtype=np.float64) * c.inflation)
+            ptrs.append(ptr[1:] + dep_off)
+            idxs.append(idx + off)
+            owner.append(np.full(len(a), i))
+            off += len(a)
+            dep_off += int(ptr[-1])
+        fixed = [c.fixed(s.size, s.n, len(s.steps())) for s, c in zip(schedules, costs)]
+        if off == 0:
+            z = np.zeros(fab.n_edges)
+            return fixed, max(fixed, default=0.0), LinkStats(z, z.copy(), fab.edge_capacity, max(fixed, default=0.0))
+        res = traffic.simulate_arrays(fab, np.concatenate(src), np.concatenate(dst), np.concatenate(size),
+                                      dep_ptr=np.concatenate(ptrs), dep_idx=np.concatenate(idxs),
+                                      routing=routing, seed=seed)
+        own = np.concatenate(owner)
+        times = [(float(res.arrival[own == i].max()) if np.any(own == i) else 0.0) + fixed[i]
+                 for i in range(len(schedules))]
+        total = max(times)
+        return times, total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
+    once = [c.once(s.size, s.n) for s, c in zip(schedules, costs)]
+    if len(schedules) == 1 and _uniform_a2a(schedules[0], fab) and routing == "ecmp":
+        s0, c0 = schedules[0], costs[0]
+        res = traffic.uniform_all_to_all(fab, s0.size / s0.n * c0.inflation, routing=routing, seed=seed,
+                                         stats=stats)
+        total = (float(res.time) + float(_step_extras(s0.steps(), overhead, rbw).sum())
+                 + len(s0.steps()) * c0.step + once[0])
+        return [total], total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
+    per = _inflated(schedules, costs)
+    n_steps = max((len(p) for p in per), default=0)
+    steps, flat, lat, merged = [], [], np.zeros(n_steps), {}
+    for k in range(n_steps):
+        items = [p[k] for p in per if k < len(p)]
+        lat[k] = max(c.step for p, c in zip(per, costs) if k < len(p))
+        if len(items) == 1:
+            src, dst, size, key, comp = items[0]
+        else:
+            keys = tuple(it[3] for it in items)
+            key = None if any(x is None for x in keys) else ("run", keys)
+            hit = merged.get(key) if key is not None else None
+            if hit is None:
+                src = np.concatenate([it[0] for it in items])
+                dst = np.concatenate([it[1] for it in items])
+                size = np.concatenate([np.broadcast_to(np.asarray(it[2], dtype=np.float64), it[0].shape)
+                                       for it in items])
+                if key is not None:
+                    merged[key] = (src, dst, size)
+            else:
+                src, dst, size = hit
+            comp = max(it[4] for it in items)
+        flat.append((src, dst, size, key, comp))
+        steps.append(traffic.Step(src, dst, size, key=key))
+    if not steps:
+        z = np.zeros(fab.n_edges)
+        return once, max(once, default=0.0), LinkStats(z, z.copy(), fab.edge_capacity, max(once, default=0.0))
+    res = traffic.simulate_steps(fab, steps, routing=routing, seed=seed, stats=stats, grouping=GROUPING)
+    st = np.asarray(res.step_times, dtype=np.float64) + _step_extras(flat, overhead, rbw) + lat
+    cum = np.concatenate([[0.0], np.cumsum(st)])
+    times = [float(cum[len(p)]) + o for p, o in zip(per, once)]
+    total = max(times)
+    return times, total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
+
+
 def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: str, seed: int,
-              overhead: float, rbw: float | None, stats: bool = True):
-    """Run schedules concurrently; returns (per-schedule times, total time, LinkStats)."""
+              overhead: float, rbw: float | None, stats: bool = True, costs=None):
+    """Run schedules concurrently; returns (per-schedule times, total time, LinkStats).
+
+    ``costs``: one :class:`collectives.comm.Cost` per schedule (the calibrated model), or None (physics)."""
+    if costs is not None:
+        return _simulate_comm(fab, schedules, mode, routing, seed, overhead, rbw, stats, costs)
     if mode == "exact":
         parts = [s.flow_arrays() for s in schedules]
         off = 0
@@ -435,15 +534,32 @@ def collective(collective: str, fab: Fabric, size: Size, group: Group = None, al
     routing = run.get("routing", "ecmp")
     seed = int(run.get("seed", 0))
     stats = bool(run.get("stats", True))
+    comm = _comm.resolve(fab, bool(run.get("ideal", False)))
+    fabc = _comm.view(fab, comm)  # the fabric itself for the physics
     candidates: dict[str, Any] = {}
+
+    def cand(b: float, label: str, sch: Schedule) -> tuple:
+        # (what branch and bound orders by, label, schedule, software cost): the alpha-beta bound for the
+        # physics; the tuner's estimate (bound stretched by the protocol, plus fixed costs) when calibrated
+        if comm is None:
+            return (b, label, sch, None)
+        c = _comm.choose(comm, collective, sch.algorithm, S, sch.n, len(sch.steps()), b)
+        return (c.estimate(S, sch.n, len(sch.steps()), b), label, sch, c)
+
     if algorithm == "auto":
         _check_auto_opts(collective, opts, len(G))
         # branch and bound: every candidate's alpha-beta bound first (cheap: one routing per distinct
         # step), then simulate in increasing bound order until the next bound exceeds the best time.
         cands = []
         m = len(G)
-        for name in algorithms_for(collective):
+        allowed = _comm.algorithm_set(comm, collective)
+        names = [a for a in algorithms_for(collective) if allowed is None or a in allowed]
+        for name in names or algorithms_for(collective):
             fn = ALGORITHMS[(collective, name)]
+            why = _comm.applies(comm, collective, name, m, S) if comm is not None else None
+            if why is not None:
+                candidates[name] = f"n/a: {why}"
+                continue
             whole_a2a = (collective == "all_to_all" and name == "direct" and m == fab.n_chips
                          and bool(np.all(G == np.arange(m))))
             if name in _QUADRATIC and m * (m - 1) > AUTO_MAX_STEP_FLOWS and not whole_a2a:
@@ -463,12 +579,12 @@ def collective(collective: str, fab: Fabric, size: Size, group: Group = None, al
                     continue
                 mf = _max_step_flows(sch)
                 if whole_a2a:
-                    cands.append((_bound(sch, _fab_for(fab, [sch]), overhead, rbw), label, sch))
+                    cands.append(cand(_bound(sch, _fab_for(fabc, [sch]), overhead, rbw), label, sch))
                     continue
                 if mf > AUTO_MAX_STEP_FLOWS:
                     candidates[label] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
                     continue
-                cands.append((_bound(sch, _fab_for(fab, [sch]), overhead, rbw, cheap=True), label, sch))
+                cands.append(cand(_bound(sch, _fab_for(fabc, [sch]), overhead, rbw, cheap=True), label, sch))
         if not cands:
             why = sorted({str(v).removeprefix("n/a: ") for v in candidates.values()})
             if len(why) == 1:
@@ -477,24 +593,31 @@ def collective(collective: str, fab: Fabric, size: Size, group: Group = None, al
                                 + "; ".join(f"{k}: {v}" for k, v in candidates.items()))
         cands.sort(key=lambda t: t[0])
         best = None
-        for b, name, sch in cands:
+        for b, name, sch, cost in cands:
             if best is not None and b >= best[0]:
                 candidates[name] = f"pruned: bound {b:.6g} s >= best {best[0]:.6g} s"
                 continue
             md = _choose_mode([sch], mode, overhead, rbw)
-            times, total, ls = _simulate(_fab_for(fab, [sch]), [sch], md, routing, seed, overhead, rbw, stats=stats)
+            times, total, ls = _simulate(_fab_for(fabc, [sch]), [sch], md, routing, seed, overhead, rbw, stats=stats,
+                                         costs=None if cost is None else [cost])
             candidates[name] = total
             if best is None or total < best[0]:
-                best = (total, name, sch, md, ls)
-        total, _label, sch, md, ls = best
+                best = (total, name, sch, md, ls, cost)
+        total, _label, sch, md, ls, cost = best
         return CollectiveResult(collective, sch.algorithm, S, len(G), total, _bound(sch, _fab_for(fab, [sch]), overhead, rbw), sch,
-                                ls, md, candidates)
+                                ls, md, candidates, None if cost is None else cost.protocol)
     fn = _lookup(collective, algorithm)
+    if comm is not None:
+        why = _comm.applies(comm, collective, algorithm, len(G), S)
+        if why is not None:
+            raise ScheduleError(f"{why} on {fab.name!r} (its comm: block); use another algorithm or ideal=True")
     sch = fn(G, S, fab, **opts)
     md = _choose_mode([sch], mode, overhead, rbw)
-    times, total, ls = _simulate(_fab_for(fab, [sch]), [sch], md, routing, seed, overhead, rbw, stats=stats)
+    cost = None if comm is None else cand(_bound(sch, _fab_for(fabc, [sch]), overhead, rbw, cheap=True), algorithm, sch)[3]
+    times, total, ls = _simulate(_fab_for(fabc, [sch]), [sch], md, routing, seed, overhead, rbw, stats=stats,
+                                 costs=None if cost is None else [cost])
     return CollectiveResult(collective, algorithm, S, len(G), total, _bound(sch, _fab_for(fab, [sch]), overhead, rbw), sch, ls, md,
-                            candidates)
+                            candidates, None if cost is None else cost.protocol)
 
 
 def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
@@ -625,14 +748,18 @@ _OPS = {"all_reduce": AllReduce, "all_gather": AllGather, "reduce_scatter": Redu
 
 
 def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "ecmp", seed: int = 0,
-        overhead: float = 0.0, reduce_bandwidth: float | str | None = None) -> list[CollectiveResult]:
+        overhead: float = 0.0, reduce_bandwidth: float | str | None = None,
+        ideal: bool = False) -> list[CollectiveResult]:
     """Simulate many collectives at once on one fabric (they contend for its links).
 
     Ops of the same collective, algorithm, size, group size and options are compiled as one batched
     schedule (one row per group), so 768 tensor-parallel groups cost about as much as one. ``"auto"``
     is resolved once per such class by simulating its first group alone. In step mode the k-th steps of
     all ops run together and an op's time is the sum of the durations of the steps up to its last; in
-    exact mode an op's time is its last flow's arrival.
+    exact mode an op's time is its last flow's arrival. The calibrated communication model (the fabric's
+    ``comm:``; see :mod:`collectives.comm`) applies unless ``ideal=True``: each class's protocol is chosen
+    on its first group alone, its flows are stretched by the protocol's bandwidth fraction before the
+    engine runs (groups contend as bytes on the wire), and its steps and call carry the protocol's costs.
 
     Returns:
         one :class:`CollectiveResult` per op, in order (``bound`` is the op's time alone, no contention).
@@ -644,6 +771,8 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
         if not isinstance(op, Op) or not op.collective:
             raise ScheduleError(f"run: op {i} is not a collectives op (AllReduce, AllGather, ...): {op!r}")
     rbw = _reduce_bw(fabric, reduce_bandwidth)
+    ideal = bool(ideal) or any(bool(op.opts.get("ideal", False)) for op in ops)  # also accepted per op
+    comm = _comm.resolve(fabric, ideal)
     prepared = []
     classes: dict[tuple, list[int]] = {}
     for i, op in enumerate(ops):
@@ -656,38 +785,48 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
         prepared.append((S, G))
     schedules: list[Schedule] = []
     members: list[list[int]] = []
+    costs: list = []
     algo_of: dict[int, str] = {}
     for key, idx in classes.items():
         coll, algo, S, m, _ = key
-        opts = dict(ops[idx[0]].opts)
-        if algo == "auto":
-            r = collective(coll, fabric, S, prepared[idx[0]][1], "auto", mode=mode, routing=routing, seed=seed,
-                           overhead=overhead, reduce_bandwidth=reduce_bandwidth, stats=False, **opts)
-            algo = r.algorithm
-            opts = _accepted(ALGORITHMS[(coll, algo)], opts)
+        opts = {k: v for k, v in ops[idx[0]].opts.items() if k != "ideal"}
+        cost = None
+        if algo == "auto" or comm is not None:
+            # the class's algorithm (auto) and protocol (calibrated) are chosen on its first group alone
+            r = collective(coll, fabric, S, prepared[idx[0]][1], algo, mode=mode, routing=routing, seed=seed,
+                           overhead=overhead, reduce_bandwidth=reduce_bandwidth, stats=False, ideal=ideal, **opts)
+            if algo == "auto":
+                algo = r.algorithm
+                opts = _accepted(ALGORITHMS[(coll, algo)], opts)
+            if comm is not None:
+                cost = next(c for c in _comm.costs(comm, coll, algo) if c.protocol == r.protocol)
         G = np.stack([prepared[i][1] for i in idx])
         try:
             sch = _compile(coll, algo, G, S, fabric, opts)
             schedules.append(sch)
             members.append(idx)
+            costs.append(cost)
         except ScheduleError as exc:
             if "one group at a time" not in str(exc):
                 raise
             for i in idx:
                 schedules.append(_compile(coll, algo, prepared[i][1], S, fabric, opts))
                 members.append([i])
+                costs.append(cost)
         for i in idx:
             algo_of[i] = algo
     md = _choose_mode(schedules, mode, overhead, rbw)
-    times, total, ls = _simulate(_fab_for(fabric, schedules), schedules, md, routing, seed, overhead, rbw)
+    times, total, ls = _simulate(_fab_for(_comm.view(fabric, comm), schedules), schedules, md, routing, seed, overhead, rbw,
+                                 costs=None if comm is None else costs)
     out: list[CollectiveResult | None] = [None] * len(ops)
-    for sch, idx, t in zip(schedules, members, times):
+    for sch, idx, t, cost in zip(schedules, members, times, costs):
         b = None
         for i in idx:
             if b is None:
                 one = _compile(sch.collective, sch.algorithm, prepared[i][1], sch.size, fabric,
-                               dict(_accepted(ALGORITHMS[(sch.collective, sch.algorithm)], ops[i].opts)))
+                               dict(_accepted(ALGORITHMS[(sch.collective, sch.algorithm)],
+                                              {k: v for k, v in ops[i].opts.items() if k != "ideal"})))
                 b = _bound(one, _fab_for(fabric, [one]), overhead, rbw)
             out[i] = CollectiveResult(sch.collective, sch.algorithm, sch.size, len(prepared[i][1]), t, b, sch, ls,
-                                      md)
+                                      md, protocol=None if cost is None else cost.protocol)
     return out  # type: ignore[return-value]

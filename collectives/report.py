@@ -35,12 +35,13 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         algorithms: names or ``"auto"`` (a list, or a comma-separated string as ``--algorithm``). placement: ``"tray"``, ``"strided"`` or ``"random"``.
         concurrent: run every group of that size at once (their contention is the point) and report
             the slowest group.
-        dtype: element type for the count column. **opts: passed to the collective (chunks, mode, ...).
+        dtype: element type for the count column. **opts: passed to the collective (chunks, mode,
+            ``ideal=True`` for the physics alone without the calibrated communication model, ...).
 
     Returns:
         one dict per (size, algorithm): size (B), count, type, algorithm (the winner for auto, as
         ``auto:<name>``), time_us, algbw_GBps, busbw_GBps (1e9 bytes/s), bound_us, efficiency (bound/time),
-        n, groups.
+        n, groups, protocol (the calibrated model's choice; ``"ideal"`` for ``ideal=True``).
     """
     if isinstance(fab, str):
         fab = load(fab)
@@ -89,7 +90,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             if concurrent and len(groups) > 1:
                 op_cls = _OPS[collective_name]
                 algo_opts = {x: v for x, v in opts_a.items() if x not in _RUN_KEYS}
-                run_opts = {x: opts_a[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth")
+                run_opts = {x: opts_a[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth", "ideal")
                             if x in opts_a}
                 res = run([op_cls(size, group=g, algorithm=a, **algo_opts) for g in groups], fab, **run_opts)
                 worst = max(res, key=lambda r: r.time)
@@ -106,6 +107,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
                 "size": float(size), "count": int(size // el), "type": dtype, "algorithm": name,
                 "time_us": r.time * 1e6, "algbw_GBps": r.algbw / 1e9, "busbw_GBps": r.busbw / 1e9,
                 "bound_us": r.bound * 1e6, "efficiency": r.efficiency, "n": r.n, "groups": len(groups),
+                "protocol": r.protocol or "ideal",
             })
     return rows
 

@@ -147,8 +147,10 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
 
         comm:
           preset: nccl-h100
+          link_efficiency: 1.0        # replaces the fabric's efficiency under this stack (None: keep it)
           call: 12us                  # per collective call
           buffer_bandwidth: 1.2TB/s   # per-call pass over the buffer
+          base: {ll128: 2us, simple: 40us}  # per call, per protocol (NCCL's baseLat)
           step: {ll: 0.6us, ll128: 1.2us, simple: 4us}
           bandwidth: {ll: 0.5, ll128: 0.9}
           algorithms: {all_reduce: {ring: 0.9, inr: 0.6}}
@@ -176,14 +178,16 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
             out[k] = _quantity(v, "time", f)
         elif k == "buffer_bandwidth":
             out[k] = _quantity(v, "bandwidth", f)
-        elif k in ("step", "bandwidth"):
+        elif k == "link_efficiency":
+            out[k] = None if v is None else _quantity(v, "number", f)
+        elif k in ("base", "step", "bandwidth"):
             if not isinstance(v, dict):
                 raise SpecError(f"{f}: expected a mapping protocol -> value ({', '.join(PROTOCOLS)})")
             cur = dict(base.get(k, {}))
             for p, x in v.items():
                 if p not in PROTOCOLS:
                     raise SpecError(f"{f}: unknown protocol {p!r}; valid: {', '.join(PROTOCOLS)}")
-                cur[p] = _quantity(x, "time" if k == "step" else "number", f"{f}.{p}")
+                cur[p] = _quantity(x, "number" if k == "bandwidth" else "time", f"{f}.{p}")
             out[k] = cur
         elif k == "algorithms":
             if not isinstance(v, dict) or not all(isinstance(a, dict) for a in v.values()):
@@ -211,7 +215,8 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
                 raise SpecError(f"{f}: expected a mapping field -> text")
             out[k] = {**base.get(k, {}), **{str(a): str(b) for a, b in v.items()}}
         else:
-            valid = "preset, name, call, buffer_bandwidth, step, bandwidth, algorithms, custom, provenance"
+            valid = ("preset, name, link_efficiency, call, buffer_bandwidth, base, step, bandwidth, algorithms, "
+                     "custom, provenance")
             raise SpecError(f"{field}: unknown key {k!r}; valid keys: {valid}")
     try:
         return CommSpec(**out)

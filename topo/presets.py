@@ -386,7 +386,74 @@ def switch_preset(name: str) -> SwitchSpec:
 #: Calibrated communication stacks (``comm:`` of a fabric file; see docs/collectives.md). Each value names
 #: its source: ``fit:`` values come from ``scaleup calibrate`` on the named measured tables (read at run
 #: time from aiconfigurator-core, never copied here); ``ASSUMPTION:`` values are stated with a reason.
-COMM: dict[str, CommSpec] = {}
+#: Held-out systems take a fitted stack by this rule, never a fit of their own: same NVLink / NVSwitch
+#: generation and NCCL version -> same stack (dgx-h200 -> nccl-h100, gb200-nvl72 -> nccl-b200).
+COMM: dict[str, CommSpec] = {
+    "nccl-h100": CommSpec(
+        name="nccl-h100",
+        link_efficiency=1.0,  # the fitted protocol bandwidths carry NCCL"s overhead (the YAML"s 0.8 is the physics stand-in)
+        call=5.022e-06,
+        buffer_bandwidth=5.437e+11,
+        base={"ll128": 1.142e-05, "simple": 6.248e-06},
+        step={"ll": 5.219e-07, "ll128": 7.022e-07, "simple": 5.967e-06},
+        bandwidth={"ll": 0.3772, "ll128": 0.8694, "simple": 1.0},
+        algorithms={"all_gather": {"ring": 0.8535}, "all_reduce": {"inr": 0.9999, "ring": 0.9141}, "reduce_scatter": {"ring": 0.9137}},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter",
+                    "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
+                    "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr); source: NCCL tuning.cc"},
+    ),
+    "trtllm-h100": CommSpec(
+        name="trtllm-h100",
+        link_efficiency=1.0,
+        call=5.022e-06,
+        buffer_bandwidth=5.437e+11,
+        base={"ll128": 1.142e-05, "simple": 6.248e-06},
+        step={"ll": 5.219e-07, "ll128": 7.022e-07, "simple": 5.967e-06},
+        bandwidth={"ll": 0.3772, "ll128": 0.8694, "simple": 1.0},
+        algorithms={"all_gather": {"ring": 0.8535}, "all_reduce": {"inr": 0.9999, "ring": 0.9141, "oneshot": 1.0, "direct": 1.0}, "reduce_scatter": {"ring": 0.9137}},
+        custom={"direct": {"call": 1.001e-05, "efficiency": 0.4283, "step": 2.916e-06}, "oneshot": {"call": 2.333e-06, "efficiency": 0.5987, "step": 2.914e-07}},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter",
+                    "custom": "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce h100_sxm, ranks 2-8, all sizes (NCCL part held fixed)",
+                    "algorithms": "TensorRT-LLM custom all-reduce (one-shot; two-shot = direct) beside NCCL"},
+    ),
+    "nccl-b200": CommSpec(
+        name="nccl-b200",
+        link_efficiency=1.0,  # the fitted protocol bandwidths carry NCCL"s overhead (the YAML"s 0.8 is the physics stand-in)
+        call=8.172e-06,
+        buffer_bandwidth=9.766e+11,
+        base={"ll128": 6.03e-06, "simple": 3.36e-06},
+        step={"ll": 9.544e-07, "ll128": 3.539e-06, "simple": 6.814e-06},
+        bandwidth={"ll": 0.3116, "ll128": 0.4676, "simple": 1.0},
+        algorithms={"all_gather": {"ring": 0.8451}, "all_reduce": {"inr": 0.9667, "ring": 0.8954}, "reduce_scatter": {"ring": 0.8550}},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter",
+                    "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
+                    "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr); source: NCCL tuning.cc"},
+    ),
+    "trtllm-b200": CommSpec(
+        name="trtllm-b200",
+        link_efficiency=1.0,
+        call=8.172e-06,
+        buffer_bandwidth=9.766e+11,
+        base={"ll128": 6.03e-06, "simple": 3.36e-06},
+        step={"ll": 9.544e-07, "ll128": 3.539e-06, "simple": 6.814e-06},
+        bandwidth={"ll": 0.3116, "ll128": 0.4676, "simple": 1.0},
+        algorithms={"all_gather": {"ring": 0.8451}, "all_reduce": {"inr": 0.9667, "ring": 0.8954, "oneshot": 1.0, "direct": 1.0}, "reduce_scatter": {"ring": 0.8550}},
+        custom={"direct": {"call": 1.383e-05, "efficiency": 0.5358, "step": 4.31e-06}, "oneshot": {"call": 3.95e-06, "efficiency": 0.5824, "step": 7.174e-07}},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter",
+                    "custom": "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce b200_sxm, ranks 2-8, all sizes (NCCL part held fixed)",
+                    "algorithms": "TensorRT-LLM custom all-reduce (one-shot; two-shot = direct) beside NCCL"},
+    ),
+}
+#: ASSUMPTION: platforms without public nccl-tests-like tables (Maia 200/100, TPU, Trainium, MI300X, tori,
+#: Clos, dragonfly, hand-built fabrics) get the NCCL 2.29 costs fitted on H100 (the closest measured
+#: stack: the same software structure of launch, per-step protocol latency and copy engines) on their own
+#: link efficiency (framing overhead kept). Sensitivity: examples/comm-sensitivity.yaml sweeps call and
+#: step latency on maia200 (docs/collectives.md).
+COMM["assumed"] = COMM["nccl-h100"].replace(
+    name="assumed", link_efficiency=None,
+    provenance={"*": "ASSUMPTION: no public measured tables for this platform; NCCL 2.29 costs fitted on 8x H100 "
+                     "(aiconfigurator-core 0.12.0 h100_sxm) on the fabric's own link efficiency; see "
+                     "examples/comm-sensitivity.yaml for the sensitivity"})
 
 
 def comm_preset(name: str) -> CommSpec:

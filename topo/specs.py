@@ -218,6 +218,8 @@ class CommSpec:
         name: label, e.g. ``"nccl-h100"``.
         call: seconds per collective call (kernel launch + synchronisation).
         buffer_bandwidth: bytes/s of the per-call pass over the user buffer (``inf`` = none).
+        base: (protocol, seconds) pairs: the protocol's own cost per call on top of ``call`` (NCCL's
+            ``baseLat``; default 0).
         step: (protocol, seconds per step) pairs for the protocols in :data:`PROTOCOLS`.
         bandwidth: (protocol, fraction of link capacity in (0, 1]) pairs.
         algorithms: (collective, ((algorithm, efficiency), ...)) pairs: the algorithms the stack runs for a
@@ -228,11 +230,16 @@ class CommSpec:
             ``max_size`` bytes).
         provenance: (field, text) pairs: ``fit: <data, version, subset>``, ``source: <doc>`` or
             ``ASSUMPTION: <why>``.
+        link_efficiency: fraction of line rate the links carry under this stack, replacing the fabric's
+            ``efficiency`` (which on NVLink presets stands for NCCL's protocol overhead, now modelled by
+            ``bandwidth``); None keeps the fabric's (e.g. Ethernet framing).
     """
 
     name: str = "generic"
+    link_efficiency: float | None = None
     call: float = 0.0
     buffer_bandwidth: float = float("inf")
+    base: tuple = ()
     step: tuple = ()
     bandwidth: tuple = ()
     algorithms: tuple = ()
@@ -240,15 +247,18 @@ class CommSpec:
     provenance: tuple = ()
 
     def __post_init__(self) -> None:
-        for f in ("step", "bandwidth", "algorithms", "custom", "provenance"):
+        for f in ("base", "step", "bandwidth", "algorithms", "custom", "provenance"):
             object.__setattr__(self, f, _pairs(getattr(self, f)))
         _require_positive(self, "call", self.call, allow_zero=True)
+        if self.link_efficiency is not None and not 0 < self.link_efficiency <= 1:
+            raise SpecError(f"CommSpec.link_efficiency: must be in (0, 1] or None, got {self.link_efficiency!r}")
         _require_positive(self, "buffer_bandwidth", self.buffer_bandwidth)
-        for p, v in self.step:
-            if p not in PROTOCOLS:
-                raise SpecError(f"CommSpec.step: unknown protocol {p!r}; valid: {', '.join(PROTOCOLS)}")
-            if not (isinstance(v, (int, float)) and v >= 0):
-                raise SpecError(f"CommSpec.step.{p}: must be >= 0 s, got {v!r}")
+        for f in ("base", "step"):
+            for p, v in getattr(self, f):
+                if p not in PROTOCOLS:
+                    raise SpecError(f"CommSpec.{f}: unknown protocol {p!r}; valid: {', '.join(PROTOCOLS)}")
+                if not (isinstance(v, (int, float)) and v >= 0):
+                    raise SpecError(f"CommSpec.{f}.{p}: must be >= 0 s, got {v!r}")
         for p, v in self.bandwidth:
             if p not in PROTOCOLS:
                 raise SpecError(f"CommSpec.bandwidth: unknown protocol {p!r}; valid: {', '.join(PROTOCOLS)}")
@@ -280,6 +290,10 @@ class CommSpec:
         """Seconds per step of ``protocol``."""
         return float(dict(self.step)[protocol])
 
+    def base_of(self, protocol: str) -> float:
+        """Seconds per call of ``protocol`` on top of ``call`` (0 if not given)."""
+        return float(dict(self.base).get(protocol, 0.0))
+
     def bandwidth_of(self, protocol: str) -> float:
         """Fraction of link capacity of ``protocol`` (1 if not given)."""
         return float(dict(self.bandwidth).get(protocol, 1.0))
@@ -308,6 +322,6 @@ class CommSpec:
         """Plain nested mapping in SI units (what :func:`topo.loader.parse_comm` reads back)."""
         def un(v):
             return {k: un(x) for k, x in v} if isinstance(v, tuple) else v
-        return {"name": self.name, "call": self.call, "buffer_bandwidth": self.buffer_bandwidth,
-                "step": un(self.step), "bandwidth": un(self.bandwidth), "algorithms": un(self.algorithms),
+        return {"name": self.name, "link_efficiency": self.link_efficiency, "call": self.call, "buffer_bandwidth": self.buffer_bandwidth,
+                "base": un(self.base), "step": un(self.step), "bandwidth": un(self.bandwidth), "algorithms": un(self.algorithms),
                 "custom": un(self.custom), "provenance": un(self.provenance)}

@@ -1,0 +1,423 @@
+"""Fit a platform's communication-software parameters (a ``comm:`` block) to measured collective times.
+
+``calibrate(fabric, measurements)`` takes measurements as nccl-tests stdout files, CSV/Parquet tables of
+``(collective, ranks, bytes, seconds)``, the aiconfigurator-core tables (``aiconfigurator:h100_sxm``; the
+optional extra ``scaleup-sim[measured]``, read at run time from the installed package, never copied), or a
+DataFrame / list of rows. It fits the :class:`topo.CommSpec` the calibrated model (:mod:`collectives.comm`)
+uses, by least squares on log(predicted / measured), and reports the error per size bucket.
+
+How the fit stays fast and exact: for every measured point and every candidate (algorithm, chunking) the
+fabric is probed once in the engine at two flow inflations (1 and 2). Engine time is affine in a uniform
+stretch of the flow bytes (max-min rates do not depend on sizes; latency adds), so the calibrated model's
+prediction for any parameters is a closed form of the probes, the step count and the alpha-beta bound;
+``tests/test_comm_calibrate.py`` checks it against full runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from topo import Fabric, ScheduleError, SpecError
+from topo.specs import PROTOCOLS, CommSpec
+
+from . import api
+from . import comm as _comm
+from .algorithms import ALGORITHMS, algorithms_for
+
+#: aiconfigurator-core system directory -> bundled fabric
+SYSTEMS = {"h100_sxm": "dgx-h100", "b200_sxm": "dgx-b200", "h200_sxm": "dgx-h200", "gb200": "gb200-nvl72"}
+#: systems the presets are fitted on; the others are held out (reported, never tuned)
+FIT_SYSTEMS = ("h100_sxm", "b200_sxm")
+HELD_OUT = ("h200_sxm", "gb200")
+NCCL_VERSION = "2.29.2"
+#: (framework, version) of the custom all-reduce tables used
+CUSTOM_TABLE = ("trtllm", "1.3.0rc20")
+AICONFIGURATOR_VERSION = "0.12.0"
+_OPS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "reduce_scatter": "reduce_scatter",
+        "alltoall": "all_to_all"}
+_DTYPE_BYTES = {"half": 2, "float16": 2, "bfloat16": 2, "int8": 1, "float": 4, "float32": 4}
+#: NCCL's algorithm set per collective on one NVLink domain (NVLS where the switch reduces)
+NCCL_ALGORITHMS = {"all_reduce": ("ring", "inr"), "all_gather": ("ring",), "reduce_scatter": ("ring",),
+                   "all_to_all": ("direct",)}
+#: collectives the presets are fitted on (NCCL's all-to-all is grouped point-to-point with its own
+#: costs; its table is reported, not fitted)
+FIT_COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter")
+#: the custom all-reduce algorithms (TensorRT-LLM / vLLM): one-shot, and two-shot = scaleup's ``direct``
+CUSTOM_ALGORITHMS = ("oneshot", "direct")
+#: size buckets of the error report, bytes (lower edges)
+BUCKETS = ((0, "< 64 KiB"), (64 * 2**10, "64 KiB - 1 MiB"), (2**20, "1 - 16 MiB"), (16 * 2**20, "16 - 64 MiB"),
+           (64 * 2**20, ">= 64 MiB"))
+
+
+# ---------------------------------------------------------------------- measurements
+def _pd():
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise SpecError(f"measurements: pandas is needed ({exc})") from None
+    return pd
+
+
+def aiconfigurator_dir() -> Path:
+    """The installed aiconfigurator-core system data directory.
+
+    Raises:
+        SpecError: when the optional extra is not installed.
+    """
+    try:
+        import aiconfigurator_core
+    except ImportError:
+        raise SpecError("measurements: aiconfigurator-core is not installed; pip install 'scaleup-sim[measured]' "
+                        "(Python >= 3.11)") from None
+    return Path(aiconfigurator_core.__file__).resolve().parent / "systems" / "data"
+
+
+def aiconfigurator_table(system: str, kind: str = "nccl", version: str | None = None, dtype: str = "half"):
+    """Measured rows of one aiconfigurator-core system as a DataFrame (collective, ranks, bytes, seconds).
+
+    Args:
+        system: e.g. ``"h100_sxm"`` (see :data:`SYSTEMS`).
+        kind: ``"nccl"`` (nccl_perf: all-reduce, all-gather, reduce-scatter, all-to-all) or ``"custom"``
+            (the custom all-reduce of :data:`CUSTOM_TABLE`; rows get ``stack = "custom"``).
+        version: table version (default :data:`NCCL_VERSION` / the custom table's).
+        dtype: nccl_perf element type (``message_size`` is an element count; ``latency`` is ms).
+    """
+    pd = _pd()
+    base = aiconfigurator_dir() / system / "comm"
+    if kind == "nccl":
+        f = base / "nccl" / (version or NCCL_VERSION) / "nccl_perf.parquet"
+    elif kind == "custom":
+        f = base / CUSTOM_TABLE[0] / (version or CUSTOM_TABLE[1]) / "custom_allreduce_perf.parquet"
+    else:
+        raise SpecError(f"kind: must be 'nccl' or 'custom', got {kind!r}")
+    if not f.is_file():
+        raise SpecError(f"measurements: no table {f.relative_to(base.parent.parent)} in aiconfigurator-core; "
+                        f"systems: {', '.join(sorted(p.name for p in base.parent.parent.iterdir()))}")
+    df = pd.read_parquet(f)
+    if kind == "nccl":
+        df = df[df["nccl_dtype"] == dtype]
+        el = _DTYPE_BYTES[dtype]
+        coll = df["op_name"].map(_OPS)
+    else:
+        el = df["allreduce_dtype"].map(_DTYPE_BYTES).astype(float)
+        coll = "all_reduce"
+    out = pd.DataFrame({"collective": coll, "ranks": df["num_gpus"].astype(int),
+                        "bytes": df["message_size"].astype(float) * el, "seconds": df["latency"].astype(float) * 1e-3})
+    out["stack"] = "custom" if kind == "custom" else "nccl"
+    out["system"] = system
+    return out.dropna().reset_index(drop=True)
+
+
+def read_measurements(source: Any, collective: str | None = None):
+    """Measurements as a DataFrame with columns collective, ranks, bytes, seconds (and stack).
+
+    ``source``: a DataFrame; a list of row dicts; a path to CSV / Parquet (those columns) or to nccl-tests
+    stdout (any other extension); ``"aiconfigurator:<system>"`` or ``"aiconfigurator-custom:<system>"``;
+    or a list of those (concatenated).
+    """
+    pd = _pd()
+    if isinstance(source, (list, tuple)) and source and not isinstance(source[0], dict):
+        return pd.concat([read_measurements(s, collective) for s in source], ignore_index=True)
+    if isinstance(source, pd.DataFrame):
+        df = source.copy()
+    elif isinstance(source, (list, tuple)):
+        df = pd.DataFrame(list(source))
+    elif isinstance(source, str) and source.startswith("aiconfigurator"):
+        kind, _, system = source.partition(":")
+        return aiconfigurator_table(system, "custom" if kind.endswith("custom") else "nccl")
+    else:
+        p = Path(source)
+        if not p.is_file():
+            raise SpecError(f"measurements: {str(p)!r} is not a file (nccl-tests stdout, .csv or .parquet)")
+        if p.suffix == ".csv":
+            df = pd.read_csv(p)
+        elif p.suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(p)
+        else:
+            from .nccl_tests import read_nccl_tests
+            df = pd.DataFrame(read_nccl_tests(p, collective))
+    missing = {"collective", "ranks", "bytes", "seconds"} - set(df.columns)
+    if missing:
+        raise SpecError(f"measurements: missing column(s) {', '.join(sorted(missing))}; need collective, ranks, "
+                        "bytes, seconds")
+    df["collective"] = df["collective"].astype(str).str.replace("-", "_")
+    bad = sorted(set(df["collective"]) - set(NCCL_ALGORITHMS) - {"broadcast", "reduce", "send_recv"})
+    if bad:
+        raise SpecError(f"measurements: unknown collective {bad[0]!r}")
+    if "stack" not in df.columns:
+        df["stack"] = "nccl"
+    if not (df["seconds"] > 0).all() or not (df["bytes"] > 0).all():
+        raise SpecError("measurements: bytes and seconds must be > 0")
+    return df.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------- probes
+@dataclass
+class Probes:
+    """Engine probes of every (point, candidate): arrays over rows, ``point`` maps a row to its point."""
+
+    point: np.ndarray
+    algorithm: list[str]
+    collective: list[str]
+    size: np.ndarray
+    n_steps: np.ndarray
+    bound: np.ndarray
+    t1: np.ndarray
+    t2: np.ndarray
+    n_points: int
+    ranks: np.ndarray
+    labels: list[str] = field(default_factory=list)
+
+
+def _variants(coll: str, m: int, algs: Sequence[str]) -> list[tuple[str, str, dict]]:
+    out = []
+    for name in algs:
+        if (coll, name) not in ALGORITHMS:
+            continue
+        out.append((name, name, {}))
+        if name in api._CHUNKABLE.get(coll, ()) and m <= api.AUTO_MAX_CHUNKED:
+            out += [(f"{name}(chunks={k})", name, {"chunks": k}) for k in api.AUTO_CHUNKS]
+    return out
+
+
+def probe(fab: Fabric, rows: Iterable[tuple[str, int, float]], algorithms: dict[str, Sequence[str]],
+          link_efficiency: float | None = None) -> Probes:
+    """Probe ``fab`` for each (collective, ranks, bytes) row (group = the first ``ranks`` chips) and each
+    candidate of ``algorithms[collective]`` (with ``auto``'s chunked variants), on links at
+    ``link_efficiency`` of line rate (None: the fabric's efficiency)."""
+    link = None if link_efficiency is None else CommSpec(link_efficiency=link_efficiency)
+    keys = ("point", "algorithm", "collective", "size", "n_steps", "bound", "t1", "t2", "labels", "ranks")
+    cols: dict[str, list] = {k: [] for k in keys}
+    rows = list(rows)
+    for i, (coll, m, S) in enumerate(rows):
+        G = api._group(fab, list(range(int(m))))
+        for label, name, opts in _variants(coll, int(m), algorithms.get(coll, algorithms_for(coll))):
+            try:
+                sch = ALGORITHMS[(coll, name)](G, float(S), fab, **opts)
+            except ScheduleError:
+                continue
+            fv = api._fab_for(_comm.view(fab, link), [sch])
+            b = api._bound(sch, fv, 0.0, None, cheap=True)
+            md = api._choose_mode([sch], "auto", 0.0, None)
+            ts = [api._simulate(fv, [sch], md, "ecmp", 0, 0.0, None, stats=False,
+                                costs=[_comm.Cost("simple", c, 0.0, 0.0)])[1] for c in (1.0, 2.0)]
+            for k, v in zip(keys, (i, name, coll, float(S), len(sch.steps()), b, ts[0], ts[1], label, int(m))):
+                cols[k].append(v)
+    return Probes(np.asarray(cols["point"]), cols["algorithm"], cols["collective"], np.asarray(cols["size"]),
+                  np.asarray(cols["n_steps"], dtype=float), np.asarray(cols["bound"]), np.asarray(cols["t1"]),
+                  np.asarray(cols["t2"]), len(rows), np.asarray(cols["ranks"]), cols["labels"])
+
+
+def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
+    """The calibrated model's time of every probed point under ``spec`` (closed form of the probes), s."""
+    best = np.full(pr.n_points, np.inf)
+    for r in range(len(pr.point)):
+        cands = _comm.costs(spec, pr.collective[r], pr.algorithm[r])
+        if _comm.applies(spec, pr.collective[r], pr.algorithm[r], int(pr.ranks[r]), pr.size[r]) is not None:
+            continue
+        allowed = _comm.algorithm_set(spec, pr.collective[r])
+        if allowed is not None and pr.algorithm[r] not in allowed:
+            continue
+        m, k = int(pr.ranks[r]), int(pr.n_steps[r])
+        c = min(cands, key=lambda c: c.estimate(pr.size[r], m, k, pr.bound[r]))
+        t = c.fixed(pr.size[r], m, k) + pr.t1[r] + (c.inflation - 1.0) * (pr.t2[r] - pr.t1[r])
+        best[pr.point[r]] = min(best[pr.point[r]], t)
+    return best
+
+
+# ---------------------------------------------------------------------- the fit
+def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict,
+               link_efficiency: float | None) -> CommSpec:
+    # ordered like NCCL's protocols: step latency LL <= LL128 <= Simple, bandwidth LL <= LL128 <= Simple
+    call, tb, s_ll, d_ll128, d_simple, r_ll, b_ll128, base_ll128, base_simple = x[:9]
+    s_ll128 = s_ll + d_ll128
+    s_simple = s_ll128 + d_simple
+    b_ll = b_ll128 * r_ll
+    algs: dict[str, dict[str, float]] = {}
+    for (coll, a), e in zip(effs, x[9:]):
+        algs.setdefault(coll, {})[a] = float(e)
+    return CommSpec(name=name, link_efficiency=link_efficiency, call=float(call), buffer_bandwidth=1.0 / tb if tb > 0 else float("inf"),
+                    base={"ll128": float(base_ll128), "simple": float(base_simple)},
+                    step={"ll": float(s_ll), "ll128": float(s_ll128), "simple": float(s_simple)},
+                    bandwidth={"ll": float(b_ll), "ll128": float(b_ll128), "simple": 1.0}, algorithms=algs,
+                    provenance=prov)
+
+
+def _custom_spec(base: CommSpec, x: np.ndarray, name: str, prov: dict) -> CommSpec:
+    custom = {a: {"call": float(x[3 * i]), "step": float(x[3 * i + 1]), "efficiency": float(x[3 * i + 2])}
+              for i, a in enumerate(CUSTOM_ALGORITHMS)}
+    algs = {c: dict(a) for c, a in base.algorithms}
+    algs["all_reduce"] = {**algs.get("all_reduce", {}), **{a: 1.0 for a in CUSTOM_ALGORITHMS}}
+    return base.replace(name=name, custom=custom, algorithms=algs,
+                        provenance={**dict(base.provenance), **prov})
+
+
+def _lsq(fun, x0s: list[np.ndarray], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    from scipy.optimize import least_squares
+
+    best = None
+    for x0 in x0s:
+        r = least_squares(fun, np.clip(x0, lo, hi), bounds=(lo, hi), x_scale=np.maximum(np.abs(x0), 1e-12),
+                          loss="linear", max_nfev=400)
+        if best is None or r.cost < best.cost:
+            best = r
+    return best.x
+
+
+@dataclass
+class Calibration:
+    """Outcome of :func:`calibrate`.
+
+    Attributes:
+        comm: the fitted :class:`topo.CommSpec`. ratios: predicted / measured per point.
+        data: the measurements (DataFrame) with a ``predicted`` column, s.
+    """
+
+    comm: CommSpec
+    data: Any
+    ratios: np.ndarray
+
+    def yaml(self) -> str:
+        """The fitted ``comm:`` block as fabric-file YAML (human units)."""
+        return comm_yaml(self.comm)
+
+    def table(self) -> str:
+        """Fit error per (stack, collective, ranks, size bucket): median |ratio - 1| and worst ratio."""
+        return error_table(self.data)
+
+
+def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, source: str | None = None,
+              custom: bool | None = None, link_efficiency: float | None = 1.0) -> Calibration:
+    """Fit the communication parameters of ``fabric`` to ``measurements`` (see :func:`read_measurements`).
+
+    NCCL rows fit ``call``, ``buffer_bandwidth``, per-protocol ``step`` and ``bandwidth`` and per-algorithm
+    efficiencies (NCCL's algorithm set, :data:`NCCL_ALGORITHMS`); rows with ``stack == "custom"`` then fit
+    the custom all-reduce (one-shot, two-shot) on top, NCCL's fit held fixed.
+
+    Args:
+        fabric: a :class:`topo.Fabric` or a fabric name (groups are its first ``ranks`` chips).
+        measurements: as :func:`read_measurements` accepts.
+        name: the fitted spec's name (default ``"<fabric>-fit"``).
+        source: provenance text (default: the measurement sources).
+        custom: fit the custom all-reduce (default: when custom rows are present).
+        link_efficiency: the links' fraction of line rate under the fitted stack (default 1: the fitted
+            protocol bandwidths carry the software's share); None keeps the fabric's ``efficiency``.
+    """
+    import topo
+
+    fab = topo.load(fabric) if isinstance(fabric, str) else fabric
+    df = read_measurements(measurements)
+    name = name or f"{fab.name}-fit"
+    src = source or (f"fit: {measurements}" if isinstance(measurements, str) else "fit: user measurements")
+    nccl = df[df["stack"] != "custom"].reset_index(drop=True)
+    cust = df[df["stack"] == "custom"].reset_index(drop=True)
+    if len(nccl) == 0:
+        raise SpecError("measurements: no NCCL rows to fit (stack != 'custom')")
+    # ---- NCCL stack
+    colls = sorted(set(nccl["collective"]))
+    algsets = {c: NCCL_ALGORITHMS.get(c, tuple(algorithms_for(c))) for c in colls}
+    if not fab.switch_can_reduce:
+        algsets = {c: tuple(a for a in v if a != "inr") or v for c, v in algsets.items()}
+    pr = probe(fab, zip(nccl["collective"], nccl["ranks"], nccl["bytes"]), algsets, link_efficiency)
+    meas = nccl["seconds"].to_numpy()
+    effs = [(c, a) for c in colls for a in algsets[c]]
+    prov = {k: src for k in ("call", "buffer_bandwidth", "step", "bandwidth", "algorithms")}
+    prov["bandwidth.simple"] = "reference: Simple's fraction is 1 (the algorithm efficiencies carry it)"
+
+    def resid(x):
+        return np.log(predict(_nccl_spec(x, effs, name, prov, link_efficiency), pr) / meas)
+
+    lo = np.array([0, 0, 0, 0, 0, 0.05, 0.05, 0, 0] + [0.05] * len(effs))
+    hi = np.array([100e-6, 1e-10, 20e-6, 20e-6, 50e-6, 1, 1, 100e-6, 200e-6] + [1] * len(effs))
+    x0s = [np.array([8e-6, 1e-12, 0.6e-6, 0.7e-6, 3e-6, 0.5, 0.9, 2e-6, 40e-6] + [0.8] * len(effs)),
+           np.array([15e-6, 5e-13, 0.3e-6, 0.7e-6, 1e-6, 0.3, 0.7, 5e-6, 10e-6] + [0.6] * len(effs)),
+           np.array([5e-6, 1e-12, 0.5e-6, 0.2e-6, 0.5e-6, 0.4, 0.8, 5e-6, 50e-6] + [0.85] * len(effs))]
+    x = _lsq(resid, x0s, lo, hi)
+    spec = _nccl_spec(x, effs, name, prov, link_efficiency)
+    df.loc[df["stack"] != "custom", "predicted"] = predict(spec, pr)
+    # ---- custom all-reduce on top
+    if custom is None:
+        custom = len(cust) > 0
+    if custom and len(cust):
+        algsets_c = {"all_reduce": (*algsets.get("all_reduce", ("ring",)), *CUSTOM_ALGORITHMS)}
+        prc = probe(fab, zip(cust["collective"], cust["ranks"], cust["bytes"]), algsets_c, link_efficiency)
+        measc = cust["seconds"].to_numpy()
+        cprov = {"custom": src.replace("fit:", "fit (custom all-reduce):", 1)}
+
+        def resid_c(x):
+            return np.log(predict(_custom_spec(spec, x, name, cprov), prc) / measc)
+
+        lo_c = np.array([0, 0, 0.05] * len(CUSTOM_ALGORITHMS))
+        hi_c = np.array([30e-6, 10e-6, 1] * len(CUSTOM_ALGORITHMS))
+        x0c = [np.array([2.5e-6, 0.2e-6, 0.5, 3e-6, 0.5e-6, 0.8]), np.array([4e-6, 0.5e-6, 0.3, 5e-6, 1e-6, 0.5])]
+        xc = _lsq(resid_c, x0c, lo_c, hi_c)
+        spec = _custom_spec(spec, xc, name, cprov)
+        df.loc[df["stack"] == "custom", "predicted"] = predict(spec, prc)
+    df["ratio"] = df["predicted"] / df["seconds"]
+    return Calibration(spec, df, df["ratio"].to_numpy())
+
+
+# ---------------------------------------------------------------------- reports
+def _bucket(b: float) -> str:
+    lab = BUCKETS[0][1]
+    for lo, name in BUCKETS:
+        if b >= lo:
+            lab = name
+    return lab
+
+
+def error_table(df, by: Sequence[str] = ("stack", "collective", "ranks")) -> str:
+    """Markdown table: per group and size bucket, points, median |ratio - 1| and worst ratio (pred / meas)."""
+    d = df.copy()
+    d["bucket"] = d["bytes"].map(_bucket)
+    order = {name: i for i, (_, name) in enumerate(BUCKETS)}
+    keys = [k for k in by if k in d.columns]
+    lines = ["| " + " | ".join([*keys, "size", "points", "median abs err", "worst ratio"]) + " |",
+             "|" + "---|" * (len(keys) + 4)]
+    for gk, g in sorted(d.groupby([*keys, "bucket"]), key=lambda kv: (*kv[0][:-1], order[kv[0][-1]])):
+        r = g["ratio"].to_numpy()
+        worst = r[np.argmax(np.abs(np.log(r)))]
+        lines.append("| " + " | ".join([*(str(v) for v in gk), str(len(r)), f"{np.median(np.abs(r - 1)):.1%}",
+                                        f"{worst:.2f}"]) + " |")
+    return "\n".join(lines)
+
+
+def comm_yaml(spec: CommSpec) -> str:
+    """A ``comm:`` block in fabric-file YAML with human units (us, GB/s)."""
+    def us(v: float) -> str:
+        return f"{v * 1e6:.4g}us"
+    lines = ["comm:", f"  name: {spec.name}"]
+    if spec.link_efficiency is not None:
+        lines.append(f"  link_efficiency: {spec.link_efficiency:.4g}")
+    lines.append(f"  call: {us(spec.call)}")
+    bb = spec.buffer_bandwidth
+    lines.append(f"  buffer_bandwidth: {'inf' if not np.isfinite(bb) else f'{bb / 1e9:.4g}GB/s'}")
+    if spec.base:
+        lines.append("  base: {" + ", ".join(f"{p}: {us(v)}" for p, v in spec.base) + "}")
+    lines.append("  step: {" + ", ".join(f"{p}: {us(v)}" for p, v in spec.step) + "}")
+    if spec.bandwidth:
+        lines.append("  bandwidth: {" + ", ".join(f"{p}: {v:.4g}" for p, v in spec.bandwidth) + "}")
+    if spec.algorithms:
+        lines.append("  algorithms:")
+        for c, algs in spec.algorithms:
+            lines.append(f"    {c}: {{" + ", ".join(f"{a}: {e:.4g}" for a, e in algs) + "}")
+    if spec.custom:
+        lines.append("  custom:")
+        for a, kv in spec.custom:
+            d = dict(kv)
+            parts = [f"{k}: {us(v) if k in ('call', 'step') else f'{v:.4g}'}" for k, v in d.items()]
+            lines.append(f"    {a}: {{" + ", ".join(parts) + "}")
+    if spec.provenance:
+        lines.append("  provenance:")
+        for k, v in spec.provenance:
+            lines.append(f"    {k}: {v!r}".replace("'", '"') if '"' not in v else f"    {k}: {v!r}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["Calibration", "Probes", "aiconfigurator_table", "calibrate", "comm_yaml", "error_table", "predict",
+           "probe", "read_measurements", "PROTOCOLS"]

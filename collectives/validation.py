@@ -1,0 +1,88 @@
+"""The calibrated communication model beside measured nccl-tests tables: ``python -m collectives.validation``.
+
+For every system of :data:`collectives.calibrate.SYSTEMS` (H100 and B200: fitted; H200 and GB200: held out,
+never tuned) and every measured point of the aiconfigurator-core tables (NCCL 2.29.2 all-reduce,
+all-gather, reduce-scatter, all-to-all; the TensorRT-LLM custom all-reduce), the bundled fabric is run by
+the public API (``collectives.collective(..., algorithm="auto")`` on its first ``ranks`` chips, the default
+calibrated model of its ``comm:`` block; ``comm: trtllm-*`` for the custom all-reduce) and the ratio
+predicted / measured is reported per system, collective, ranks and size bucket. Needs the optional extra
+``scaleup-sim[measured]``. Every figure comes from the model; the tables are read from the installed
+package at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+import topo
+
+from .api import collective
+from .calibrate import FIT_SYSTEMS, SYSTEMS, aiconfigurator_table, error_table
+
+#: the custom all-reduce stack of each system (same transfer rule as the NCCL presets)
+CUSTOM_STACK = {"h100_sxm": "trtllm-h100", "h200_sxm": "trtllm-h100", "b200_sxm": "trtllm-b200",
+                "gb200": "trtllm-b200"}
+
+
+def validate(systems: list[str] | None = None, ideal: bool = False):
+    """Every measured point with the model's time: a DataFrame (system, role, stack, collective, ranks,
+    bytes, seconds, predicted, ratio)."""
+    import pandas as pd
+
+    frames = []
+    for system in systems or list(SYSTEMS):
+        fab = topo.load(SYSTEMS[system])
+        fab_c = topo.load(SYSTEMS[system], comm=CUSTOM_STACK[system])
+        for kind, f in (("nccl", fab), ("custom", fab_c)):
+            d = aiconfigurator_table(system, kind)
+            pred = [collective(c, f, b, group=list(range(int(m))), ideal=ideal).time
+                    for c, m, b in zip(d["collective"], d["ranks"], d["bytes"])]
+            d["predicted"] = pred
+            frames.append(d)
+    out = pd.concat(frames, ignore_index=True)
+    out["role"] = np.where(out["system"].isin(FIT_SYSTEMS), "fit", "held-out")
+    out["ratio"] = out["predicted"] / out["seconds"]
+    return out
+
+
+def summary(df) -> str:
+    """Markdown: per system, stack and collective: points, median |ratio - 1|, worst ratio, median at >= 64 MiB."""
+    lines = ["| system | role | stack | collective | points | median abs err | worst ratio | median abs err >= 64 MiB |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    for (system, role, stack, coll), g in df.groupby(["system", "role", "stack", "collective"], sort=False):
+        r = g["ratio"].to_numpy()
+        big = g[g["bytes"] >= 64 * 2**20]["ratio"].to_numpy()
+        worst = r[np.argmax(np.abs(np.log(r)))]
+        lines.append(f"| {system} | {role} | {stack} | {coll} | {len(r)} | {np.median(np.abs(r - 1)):.1%} | "
+                     f"{worst:.2f} | {np.median(np.abs(big - 1)):.1%} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m collectives.validation", description=__doc__.splitlines()[0])
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated aiconfigurator systems")
+    ap.add_argument("--detail", action="store_true", help="also print the per-ranks, per-size-bucket table")
+    ap.add_argument("--ideal", action="store_true", help="the physics alone (to see what calibration changes)")
+    args = ap.parse_args(argv)
+    try:
+        df = validate([s.strip() for s in args.systems.split(",") if s.strip()], ideal=args.ideal)
+    except topo.ScaleupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(df))
+    if args.detail:
+        for system, g in df.groupby("system", sort=False):
+            print(f"\n## {system} ({g['role'].iloc[0]})\n")
+            print(error_table(g))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__: list[Any] = ["validate", "summary", "main"]
