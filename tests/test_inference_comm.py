@@ -33,7 +33,8 @@ def star(n: int, bw: float = 100e9, lat: float = 1e-6) -> Fabric:
 def direct(fab: Fabric, kind: str, size: float, groups: list[list[int]]) -> float:
     cls = {"all_reduce": collectives.AllReduce, "all_to_all": collectives.AllToAll,
            "reduce_scatter": collectives.ReduceScatter, "all_gather": collectives.AllGather}[kind]
-    return max(r.time for r in collectives.run([cls(size, group=g) for g in groups], fab))
+    # stack="ideal" asks collectives for the physics alone (ideal=True)
+    return max(r.time for r in collectives.run([cls(size, group=g) for g in groups], fab, ideal=True))
 
 
 def test_tp_all_reduce_time_equals_collectives():

@@ -222,3 +222,22 @@ def test_measured_backend_reports_its_tables():
     r = estimate("llama3.1-8b", one_chip(H100), tp=1, batch=8, prompt=512, output=16, backend="measured")
     assert r.provenance["backend"].startswith("measured")
     assert "gemm_perf" in r.provenance["tables"]
+
+
+def test_ideal_stack_uses_physics_comm_and_default_the_calibrated_one():
+    """stack='ideal' = physics for compute AND communication (collectives.run(ideal=True)); the serving stacks
+    take collectives' default (calibrated) model."""
+    from conftest import star_graph
+
+    import collectives
+
+    chip = ChipSpec("t", flops={"fp8": 1000e12, "bf16": 500e12}, hbm_bytes=80e9, hbm_bandwidth=2e12,
+                    ports=1, port_bandwidth=100e9)
+    fab = Fabric.from_graph(star_graph(8, 100e9, 1e-6), chip=chip, name="star8")
+    groups = [list(range(8))]
+    for stack, ideal in (("ideal", True), ("trtllm", False)):
+        r = estimate("llama3.1-8b", fab, tp=8, batch=4, prompt=64, output=4, stack=stack, backend="analytic")
+        row = [x for x in r.comm if x["phase"] == "decode"][0]
+        want = max(x.time for x in collectives.run([collectives.AllReduce(row["size"], group=g) for g in groups],
+                                                   fab, ideal=ideal))
+        assert row["time"] == pytest.approx(want, rel=1e-12)
