@@ -261,3 +261,20 @@ def test_infer_llama70b_runs_and_names_the_chip_count(name):
         return
     assert r.exit_code == 0, r.output
     assert "TPOT" in r.output and "the model needs >=" in r.output
+
+
+def test_plan_mixes_the_systems_and_its_plans_resimulate_within_slo():
+    from fleet import plan, simulate_serving
+
+    res = plan("llama3.1-70b", 2.0, 1.0, 0.02, ["trn3-ultraserver-gen1", "cs3-cluster"], duration=10.0,
+               tps=(1, 8), batches=(32,))
+    assert res.best is not None
+    cs3 = [p for p in res.points if p.feasible and any(q.fabric == "cs3-cluster" for q in p.fleet.pools)]
+    assert cs3, "a CS-3 deployment (colocated or as the decode pool) should meet the SLOs"
+    # CS-3 replicas span at least the wafers their SRAM needs (fp8: 2; pipelined at tp 1), never one wafer
+    assert all(q.tp * q.pp >= 2 for p in cs3 for q in p.fleet.pools if q.fabric == "cs3-cluster")
+    assert any(q.tp == 1 and q.pp == 2 for p in cs3 for q in p.fleet.pools if q.fabric == "cs3-cluster")
+    for p in (res.best.best, cs3[0]):
+        again = simulate_serving(p.fleet, model="llama3.1-70b", rate=2.0, duration=10.0, slo_ttft=1.0,
+                                 slo_tpot=0.02)
+        assert np.mean(again.met_slo) >= 0.9
