@@ -329,7 +329,7 @@ def test_fabrics_are_built_once_per_distinct_spec(tmp_path, monkeypatch):
     monkeypatch.setenv("SCALEUP_SWEEP_FABRICS", "1")  # even a one-entry cache suffices: points are grouped
     clear_fabric_cache()
     # the fabric varies fastest in grid order; dispatch groups points by fabric anyway
-    spec = {"job": "test_fabric", "params": {"fabric": "maia200-small"},
+    spec = {"job": "test_fabric", "params": {"fabric": "maia200-16plane", "fabric.chips": 256},
             "grid": {"size": "1MiB:16MiB", "fabric.tray_size": [2, 4]}}
     res = run_sweep(spec, tmp_path / "f.parquet", workers=1, progress=False)
     assert res.ok
@@ -342,9 +342,11 @@ def test_fabrics_are_built_once_per_distinct_spec(tmp_path, monkeypatch):
 
 
 def test_topo_job_summarises_each_fabric(tmp_path):
+    import topo
+
     spec = {"job": "topo", "grid": {"fabric": ["maia200-small", "gb200-nvl72"]}}
     df = run_sweep(spec, tmp_path / "t.csv", workers=1, progress=False).table()
-    assert list(df["chips"]) == [256, 72]
+    assert list(df["chips"]) == [topo.load("maia200-small").n_chips, 72]
     assert df["error"].isna().all()
 
 
