@@ -269,10 +269,9 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             n_groups = rows[0]["groups"] if rows else 1
             conc = f", {n_groups} groups at once (slowest shown)" if concurrent else ""
             click.echo(f"# {coll} on {fab.name}: {rows[0]['n'] if rows else group_size} ranks per group{default_note}, "
-                       f"placement {placement}{conc}; busbw per nccl-tests PERFORMANCE.md")
-            click.echo("# " + ("ideal: the physics alone (no communication software)" if ideal else
-                               f"calibrated communication model: {collectives.comm_of(fab).name} "
-                               "(--ideal for the physics alone)"))
+                       f"placement {placement}{conc}; busbw per nccl-tests PERFORMANCE.md; "
+                       + ("ideal: the physics alone" if ideal else
+                          f"calibrated comm: {collectives.comm_of(fab).name} (--ideal: the physics alone)"))
             click.echo(collectives.format_table(rows))
         if plot:
             collectives.plot_busbw(rows, plot, title=f"{coll} on {fab.name}, {group_size} ranks")

@@ -153,7 +153,7 @@ S = 3 * 2**20  # bytes
 @pytest.mark.parametrize("mode", ["exact", "steps"])
 def test_ring_all_reduce_on_a_switch(n, chunks, mode):
     """ring all-reduce on a switch: 2(n-1)/n S/B + (2(n-1) + c - 1) alpha, alpha = 2 hops."""
-    r = C.all_reduce(star(n), S, algorithm="ring", chunks=chunks, mode=mode)
+    r = C.all_reduce(star(n), S, algorithm="ring", chunks=chunks, mode=mode, ideal=True)
     want = 2 * (n - 1) / n * S / B + (2 * (n - 1) + chunks - 1) * 2 * H
     assert rel(r.time, want) < 1e-12
     assert rel(r.bound, want) < 1e-12
@@ -164,9 +164,9 @@ def test_ring_all_reduce_on_a_switch(n, chunks, mode):
 def test_ring_and_bidirectional_ring_on_a_ring_fabric(n):
     """On a ring of links: ring = 2(n-1)/n S/B + 2(n-1) alpha; bidir = 2(n-1)/n S/(2B) + 2(n-1) alpha."""
     fab = ring_fabric(n)
-    r = C.all_reduce(fab, S, algorithm="ring")
+    r = C.all_reduce(fab, S, algorithm="ring", ideal=True)
     assert rel(r.time, 2 * (n - 1) / n * S / B + 2 * (n - 1) * H) < 1e-12
-    r = C.all_reduce(fab, S, algorithm="bidir", mode="steps")
+    r = C.all_reduce(fab, S, algorithm="bidir", mode="steps", ideal=True)
     want = 2 * (n - 1) / n * S / (2 * B) + 2 * (n - 1) * H
     assert rel(r.time, want) < 1e-12
     assert rel(C.bounds.all_reduce(n, S, B, H, "bidir"), want) < 1e-15
@@ -175,11 +175,11 @@ def test_ring_and_bidirectional_ring_on_a_ring_fabric(n):
 def test_exact_and_step_modes_agree_on_uniform_rings():
     for n, c in ((7, 1), (8, 3)):
         fab = star(n, eff=0.9)
-        a = C.all_reduce(fab, S, algorithm="ring", chunks=c, mode="exact").time
-        b = C.all_reduce(fab, S, algorithm="ring", chunks=c, mode="steps").time
+        a = C.all_reduce(fab, S, algorithm="ring", chunks=c, mode="exact", ideal=True).time
+        b = C.all_reduce(fab, S, algorithm="ring", chunks=c, mode="steps", ideal=True).time
         assert rel(a, b) < 1e-12
-        a = C.all_gather(fab, S, algorithm="ring", mode="exact").time
-        b = C.all_gather(fab, S, algorithm="ring", mode="steps").time
+        a = C.all_gather(fab, S, algorithm="ring", mode="exact", ideal=True).time
+        b = C.all_gather(fab, S, algorithm="ring", mode="steps", ideal=True).time
         assert rel(a, b) < 1e-12
 
 
@@ -190,7 +190,7 @@ def test_halving_doubling_all_reduce(n):
     a = 2 * H
     want = 2 * (p - 1) / p * S / B + 2 * math.log2(p) * a + (2 * (S / B + a) if n != p else 0)
     for mode in ("exact", "steps"):
-        r = C.all_reduce(star(n), S, algorithm="hd", mode=mode)
+        r = C.all_reduce(star(n), S, algorithm="hd", mode=mode, ideal=True)
         assert rel(r.time, want) < 1e-12
 
 
@@ -198,14 +198,14 @@ def test_halving_doubling_all_reduce(n):
 def test_direct_and_oneshot_all_reduce_on_a_switch(n):
     """two-shot direct: 2(n-1)/n S/B + 2 alpha; one-shot: (n-1) S/B + alpha (one port per rank)."""
     fab = star(n)
-    assert rel(C.all_reduce(fab, S, algorithm="direct").time, 2 * (n - 1) / n * S / B + 4 * H) < 1e-12
-    assert rel(C.all_reduce(fab, S, algorithm="oneshot").time, (n - 1) * S / B + 2 * H) < 1e-12
+    assert rel(C.all_reduce(fab, S, algorithm="direct", ideal=True).time, 2 * (n - 1) / n * S / B + 4 * H) < 1e-12
+    assert rel(C.all_reduce(fab, S, algorithm="oneshot", ideal=True).time, (n - 1) * S / B + 2 * H) < 1e-12
 
 
 def test_oneshot_on_a_full_mesh_is_one_transfer():
     """Inside a fully connected tray each pair has its own link: one-shot = S/B_link + alpha."""
     fab = tray_fabric(1, 4, bt=2 * B)
-    r = C.all_reduce(fab, S, algorithm="oneshot")
+    r = C.all_reduce(fab, S, algorithm="oneshot", ideal=True)
     assert rel(r.time, S / (2 * B) + H / 2) < 1e-12
 
 
@@ -213,7 +213,7 @@ def test_oneshot_on_a_full_mesh_is_one_transfer():
 @pytest.mark.parametrize("chunks", [1, 4])
 def test_double_binary_tree_all_reduce(n, chunks):
     """dbt on a switch: sum over pipeline slots of (busiest port's chunks) x S/(2cB) + alpha."""
-    r = C.all_reduce(star(n), S, algorithm="dbt", chunks=chunks, mode="steps")
+    r = C.all_reduce(star(n), S, algorithm="dbt", chunks=chunks, mode="steps", ideal=True)
     want = C.bounds.all_reduce(n, S, B, 2 * H, "dbt", chunks=chunks)
     assert rel(r.time, want) < 1e-12
     # a binary tree per half: never better than the bandwidth of moving S/2 up and down once
@@ -227,21 +227,21 @@ def test_all_gather_and_reduce_scatter(n, chunks):
     fab = star(n)
     a = 2 * H
     bw = (n - 1) / n * S / B
-    assert rel(C.all_gather(fab, S, algorithm="ring", chunks=chunks).time, bw + (n - 2 + chunks) * a) < 1e-12
-    assert rel(C.reduce_scatter(fab, S, algorithm="ring", chunks=chunks).time, bw + (n - 2 + chunks) * a) < 1e-12
-    assert rel(C.all_gather(fab, S, algorithm="rd").time, bw + math.ceil(math.log2(n)) * a) < 1e-12
-    assert rel(C.all_gather(fab, S, algorithm="direct").time, bw + a) < 1e-12
-    assert rel(C.reduce_scatter(fab, S, algorithm="direct").time, bw + a) < 1e-12
+    assert rel(C.all_gather(fab, S, algorithm="ring", chunks=chunks, ideal=True).time, bw + (n - 2 + chunks) * a) < 1e-12
+    assert rel(C.reduce_scatter(fab, S, algorithm="ring", chunks=chunks, ideal=True).time, bw + (n - 2 + chunks) * a) < 1e-12
+    assert rel(C.all_gather(fab, S, algorithm="rd", ideal=True).time, bw + math.ceil(math.log2(n)) * a) < 1e-12
+    assert rel(C.all_gather(fab, S, algorithm="direct", ideal=True).time, bw + a) < 1e-12
+    assert rel(C.reduce_scatter(fab, S, algorithm="direct", ideal=True).time, bw + a) < 1e-12
     if n & (n - 1) == 0:
-        assert rel(C.reduce_scatter(fab, S, algorithm="hd").time, bw + math.log2(n) * a) < 1e-12
+        assert rel(C.reduce_scatter(fab, S, algorithm="hd", ideal=True).time, bw + math.log2(n) * a) < 1e-12
 
 
 @pytest.mark.parametrize("n", [3, 8])
 def test_all_to_all(n):
     """direct: (n-1)/n S/B + alpha; pairwise: (n-1)(S/(nB) + alpha)."""
     fab = star(n)
-    assert rel(C.all_to_all(fab, S, algorithm="direct").time, (n - 1) / n * S / B + 2 * H) < 1e-12
-    assert rel(C.all_to_all(fab, S, algorithm="pairwise").time, (n - 1) * (S / (n * B) + 2 * H)) < 1e-12
+    assert rel(C.all_to_all(fab, S, algorithm="direct", ideal=True).time, (n - 1) / n * S / B + 2 * H) < 1e-12
+    assert rel(C.all_to_all(fab, S, algorithm="pairwise", ideal=True).time, (n - 1) * (S / (n * B) + 2 * H)) < 1e-12
 
 
 @pytest.mark.parametrize("n,root", [(2, 0), (5, 2), (8, 7)])
@@ -251,17 +251,17 @@ def test_broadcast_and_reduce(n, root, chunks):
     fab = star(n)
     a = 2 * H
     for f in (C.broadcast, C.reduce):
-        r = f(fab, S, algorithm="ring", chunks=chunks, root=root)
+        r = f(fab, S, algorithm="ring", chunks=chunks, root=root, ideal=True)
         assert rel(r.time, (n - 2 + chunks) * (S / (chunks * B) + a)) < 1e-12
-        assert rel(f(fab, S, algorithm="direct", root=root).time, (n - 1) * S / B + a) < 1e-12
-        r = f(fab, S, algorithm="dbt", chunks=chunks, root=root, mode="steps")
+        assert rel(f(fab, S, algorithm="direct", root=root, ideal=True).time, (n - 1) * S / B + a) < 1e-12
+        r = f(fab, S, algorithm="dbt", chunks=chunks, root=root, mode="steps", ideal=True)
         want = C.bounds.formula(f.__name__, "dbt", n, S, B, a, chunks=chunks, root=root)
         assert rel(r.time, want) < 1e-12
 
 
 def test_send_recv():
     """one flow: S/B + alpha."""
-    r = C.send_recv(star(4), S, group=[1, 3])
+    r = C.send_recv(star(4), S, group=[1, 3], ideal=True)
     assert rel(r.time, S / B + 2 * H) < 1e-12
     assert r.busbw == pytest.approx(r.algbw)
 
@@ -277,13 +277,13 @@ def test_hierarchical_on_trays(trays, m1):
     T, n, a = trays, trays * m1, 2 * hs
     want = 2 * (S / (m1 * bt) + ht) + 2 * (T - 1) / T * S / (m1 * bs) + 2 * (T - 1) * a
     for mode in ("exact", "steps"):
-        assert rel(C.all_reduce(fab, S, algorithm="hier", mode=mode).time, want) < 1e-12
+        assert rel(C.all_reduce(fab, S, algorithm="hier", mode=mode, ideal=True).time, want) < 1e-12
     want = (T - 1) * (S / (n * bs) + a) + S / (m1 * bt) + ht
-    assert rel(C.all_gather(fab, S, algorithm="hier").time, want) < 1e-12
+    assert rel(C.all_gather(fab, S, algorithm="hier", ideal=True).time, want) < 1e-12
     want = (T - 1) * (S / (n * bs) + a) + S / (m1 * bt) + ht  # reduce-scatter mirrors all-gather
-    assert rel(C.reduce_scatter(fab, S, algorithm="hier").time, want) < 1e-12
+    assert rel(C.reduce_scatter(fab, S, algorithm="hier", ideal=True).time, want) < 1e-12
     want = T * S / (n * bt) + ht + (T - 1) * m1 * S / (n * bs) + a
-    assert rel(C.all_to_all(fab, S, algorithm="hier").time, want) < 1e-12
+    assert rel(C.all_to_all(fab, S, algorithm="hier", ideal=True).time, want) < 1e-12
 
 
 @pytest.mark.parametrize("chunks", [1, 8])
@@ -291,19 +291,19 @@ def test_in_network_reduction_on_a_switch(chunks):
     """inr, one switch level: (2L + c - 1)(S/(cB) + hop) with L = 1."""
     fab = star(6, inr=True)
     assert fab.switch_can_reduce
-    r = C.all_reduce(fab, S, algorithm="inr", chunks=chunks)
+    r = C.all_reduce(fab, S, algorithm="inr", chunks=chunks, ideal=True)
     want = (chunks + 1) * (S / (chunks * B) + H)
     assert rel(r.time, want) < 1e-12
     assert rel(C.bounds.all_reduce(6, S, B, H, "inr", chunks=chunks), want) < 1e-15
     # the switch carries the reduction: every chip sends S once and receives S once
     assert rel(r.link_stats.total_bytes, 2 * 6 * S) < 1e-12
     with pytest.raises(topo.ScheduleError, match="cannot reduce"):
-        C.all_reduce(star(6), S, algorithm="inr")
+        C.all_reduce(star(6), S, algorithm="inr", ideal=True)
 
 
 def test_link_efficiency_scales_bandwidth():
     """A link efficiency of 0.8 is a bandwidth of 0.8 B in every closed form."""
-    r = C.all_reduce(star(8, eff=0.8), S, algorithm="ring")
+    r = C.all_reduce(star(8, eff=0.8), S, algorithm="ring", ideal=True)
     assert rel(r.time, 2 * 7 / 8 * S / (0.8 * B) + 14 * 2 * H) < 1e-12
 
 
@@ -311,29 +311,29 @@ def test_overhead_and_reduction_cost_are_explicit():
     """Per-message overhead o: ring adds 2(n-1) o; reduction at R bytes/s adds (n-1) S/(nR)."""
     n, o, R = 6, 3e-6, 50e9
     fab = star(n)
-    base = C.all_reduce(fab, S, algorithm="ring").time
-    t = C.all_reduce(fab, S, algorithm="ring", overhead=o).time
+    base = C.all_reduce(fab, S, algorithm="ring", ideal=True).time
+    t = C.all_reduce(fab, S, algorithm="ring", overhead=o, ideal=True).time
     assert rel(t, base + 2 * (n - 1) * o) < 1e-12
-    t = C.all_reduce(fab, S, algorithm="ring", reduce_bandwidth=R).time
+    t = C.all_reduce(fab, S, algorithm="ring", reduce_bandwidth=R, ideal=True).time
     assert rel(t, base + (n - 1) * S / n / R) < 1e-12
     with pytest.raises(topo.ScheduleError):
-        C.all_reduce(fab, S, algorithm="ring", overhead=o, mode="exact")
+        C.all_reduce(fab, S, algorithm="ring", overhead=o, mode="exact", ideal=True)
 
 
 # ---------------------------------------------------------------------- auto, factors
 def test_auto_picks_the_fastest_and_reports_candidates():
     fab = star(8)
-    r = C.all_reduce(fab, S)
+    r = C.all_reduce(fab, S, ideal=True)
     times = {k: v for k, v in r.candidates.items() if isinstance(v, float)}
     assert r.algorithm in times and r.time == min(times.values())
     for name in C.algorithms_for("all_reduce"):
         assert name in r.candidates
     # small messages are latency-bound: of the closed forms on a star (alpha = 2 hops) one-shot's single step,
     # (n-1) S/B + alpha = 2.45 us, beats two-shot direct (4.1 us), hd (6.1 us) and ring (14.1 us)
-    r = C.all_reduce(fab, 64.0, algorithm="auto")
+    r = C.all_reduce(fab, 64.0, algorithm="auto", ideal=True)
     assert r.algorithm == "oneshot"
     assert rel(r.time, 7 * 64.0 / B + 2 * H) < 1e-12
-    assert r.time < C.all_reduce(fab, 64.0, algorithm="ring").time
+    assert r.time < C.all_reduce(fab, 64.0, algorithm="ring", ideal=True).time
 
 
 @pytest.mark.parametrize("coll,factor", [
@@ -342,7 +342,7 @@ def test_auto_picks_the_fastest_and_reports_candidates():
     ("broadcast", lambda n: 1.0), ("reduce", lambda n: 1.0)])
 def test_busbw_factors_follow_nccl_tests(coll, factor):
     n = 6
-    r = C.collective(coll, star(n), S, algorithm="direct")
+    r = C.collective(coll, star(n), S, algorithm="direct", ideal=True)
     assert r.algbw == pytest.approx(S / r.time, rel=1e-15)
     assert r.busbw == pytest.approx(r.algbw * factor(n), rel=1e-15)
     assert r.n == n and r.size == S
@@ -350,7 +350,7 @@ def test_busbw_factors_follow_nccl_tests(coll, factor):
 
 def test_ring_busbw_reaches_line_rate_for_large_messages():
     """nccl-tests' point: ring all-reduce busbw -> B as S grows (latency term vanishes)."""
-    r = C.all_reduce(star(8), 2.0**34, algorithm="ring")
+    r = C.all_reduce(star(8), 2.0**34, algorithm="ring", ideal=True)
     assert r.busbw == pytest.approx(B, rel=1e-5)
 
 
@@ -358,9 +358,9 @@ def test_ring_busbw_reaches_line_rate_for_large_messages():
 def test_concurrent_groups_on_disjoint_hardware_take_one_groups_time():
     fab = tray_fabric(4, 4)
     trays = [list(range(4 * t, 4 * t + 4)) for t in range(4)]
-    one = C.all_reduce(fab, S, group=trays[0], algorithm="ring").time
+    one = C.all_reduce(fab, S, group=trays[0], algorithm="ring", ideal=True).time
     for mode in ("exact", "steps"):
-        res = C.run([C.AllReduce(S, group=g, algorithm="ring") for g in trays], fab, mode=mode)
+        res = C.run([C.AllReduce(S, group=g, algorithm="ring") for g in trays], fab, mode=mode, ideal=True)
         assert len(res) == 4
         for r in res:
             assert rel(r.time, one) < 1e-12
@@ -386,10 +386,10 @@ def dumbbell():
 def test_groups_sharing_a_link_are_slowed_as_the_engine_says(mode):
     """Two 2-rank rings crossing the same A-B link: each flow gets B/2, so each step takes S/B + 3 hops."""
     fab = dumbbell()
-    alone = C.all_reduce(fab, S, group=[0, 2], algorithm="ring").time
+    alone = C.all_reduce(fab, S, group=[0, 2], algorithm="ring", ideal=True).time
     assert rel(alone, 2 * (S / 2 / B + 3 * H)) < 1e-12
     res = C.run([C.AllReduce(S, group=[0, 2], algorithm="ring"), C.AllReduce(S, group=[1, 3], algorithm="ring")],
-                fab, mode=mode)
+                fab, mode=mode, ideal=True)
     want = 2 * (S / B + 3 * H)
     for r in res:
         assert rel(r.time, want) < 1e-12
@@ -422,9 +422,9 @@ def test_never_faster_than_the_bound(n_groups, m, size, eff, algo, seed):
     ranks = rng.permutation(16)
     ops = [C.AllReduce(size, group=ranks[i * m:(i + 1) * m].tolist(), algorithm=algo)
            for i in range(min(n_groups, 16 // m))]
-    for r in C.run(ops, fab, mode="steps"):
+    for r in C.run(ops, fab, mode="steps", ideal=True):
         assert r.time >= r.bound * (1 - 1e-12)
-    alone = C.all_reduce(fab, size, group=ops[0].group, algorithm=algo, mode="steps")
+    alone = C.all_reduce(fab, size, group=ops[0].group, algorithm=algo, mode="steps", ideal=True)
     assert alone.time >= alone.bound * (1 - 1e-12)
 
 
@@ -440,7 +440,7 @@ def test_bounds_lower_bound_is_below_every_algorithm():
 def test_link_stats_conserve_bytes():
     """Bytes on links = sum over flows of size x hops (every ring flow crosses 2 links of the star)."""
     n = 6
-    r = C.all_reduce(star(n), S, algorithm="ring")
+    r = C.all_reduce(star(n), S, algorithm="ring", ideal=True)
     assert rel(r.link_stats.total_bytes, 2 * r.schedule.total_bytes) < 1e-12
     assert rel(r.schedule.total_bytes, 2 * (n - 1) * S) < 1e-12
 
@@ -449,36 +449,36 @@ def test_link_stats_conserve_bytes():
 def test_bad_input_is_a_scaleup_error():
     fab = star(4)
     with pytest.raises(topo.ScaleupError, match="chip 9 does not exist"):
-        C.all_reduce(fab, S, group=[0, 9])
+        C.all_reduce(fab, S, group=[0, 9], ideal=True)
     with pytest.raises(topo.ScaleupError, match="not a chip"):
-        C.all_reduce(fab, S, group=["c0", "sw"])
+        C.all_reduce(fab, S, group=["c0", "sw"], ideal=True)
     with pytest.raises(topo.ScaleupError, match="size"):
-        C.all_reduce(fab, 0)
+        C.all_reduce(fab, 0, ideal=True)
     with pytest.raises(topo.ScaleupError, match="size"):
-        C.all_reduce(fab, -5.0)
+        C.all_reduce(fab, -5.0, ideal=True)
     with pytest.raises(topo.ScaleupError, match="valid: .*ring"):
-        C.all_reduce(fab, S, algorithm="bogus")
+        C.all_reduce(fab, S, algorithm="bogus", ideal=True)
     with pytest.raises(topo.ScaleupError, match="more than once"):
-        C.all_reduce(fab, S, group=[1, 1])
+        C.all_reduce(fab, S, group=[1, 1], ideal=True)
     with pytest.raises(topo.ScaleupError, match="chunks"):
-        C.all_reduce(fab, S, algorithm="ring", chunks=0)
+        C.all_reduce(fab, S, algorithm="ring", chunks=0, ideal=True)
     with pytest.raises(topo.ScaleupError, match="root"):
-        C.broadcast(fab, S, algorithm="ring", root=7)
+        C.broadcast(fab, S, algorithm="ring", root=7, ideal=True)
     with pytest.raises(topo.ScaleupError, match="unknown option"):
-        C.all_reduce(fab, S, algorithm="hd", chunks=2)
+        C.all_reduce(fab, S, algorithm="hd", chunks=2, ideal=True)
     with pytest.raises(topo.ScaleupError, match="exactly 2"):
-        C.send_recv(fab, S, group=[0, 1, 2])
+        C.send_recv(fab, S, group=[0, 1, 2], ideal=True)
     with pytest.raises(topo.ScaleupError, match="mode"):
-        C.all_reduce(fab, S, mode="fast")
+        C.all_reduce(fab, S, mode="fast", ideal=True)
     with pytest.raises(topo.ScaleupError):
-        C.run([object()], fab)
+        C.run([object()], fab, ideal=True)
 
 
 def test_size_strings_and_single_rank():
     fab = star(4)
-    r = C.all_reduce(fab, "1MiB", algorithm="ring")
+    r = C.all_reduce(fab, "1MiB", algorithm="ring", ideal=True)
     assert r.size == 2**20
-    r = C.all_reduce(fab, S, group=[2], algorithm="ring")
+    r = C.all_reduce(fab, S, group=[2], algorithm="ring", ideal=True)
     assert r.time == 0.0 and r.n == 1
 
 
@@ -496,7 +496,7 @@ def test_in_network_reduction_through_two_switch_tiers():
     for k in (8, 64):
         s = C.ALGORITHMS[("all_reduce", "inr")](np.arange(k), 2.0**20, fab, symbolic=True, chunks=2)
         C.verify(s, fab.n_nodes)
-    r = C.all_reduce(fab, 2**24, group=list(range(48)), algorithm="inr")
+    r = C.all_reduce(fab, 2**24, group=list(range(48)), algorithm="inr", ideal=True)
     # inside one leaf (48 chips on maia200-small): chip -> leaf -> chip per plane, c = 8 chunks of x = S/(c B_up) (B_up: 16 uplinks);
     # c + 1 slots: up only (x + h_up), c - 1 slots up and down (x + max(h_up, h_down)), down only (x + h_down)
     up = [e for e in range(fab.n_edges) if fab.edge_src[e] == 0 and fab.edge_dst[e] >= fab.n_chips]
@@ -513,15 +513,15 @@ def test_ring_steps_share_one_template_and_modes_agree_on_a_two_tier_fabric():
     keys = {k for *_, k, _c in s.steps()}
     assert len(s.steps()) == 2 * (fab.n_chips - 1) and len(keys) == 1
     for alg in ("ring", "hd", "hier"):
-        a = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm=alg, mode="exact")
-        b = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm=alg, mode="steps")
+        a = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm=alg, mode="exact", ideal=True)
+        b = C.all_reduce(fab, 2**24, group=list(range(64)), algorithm=alg, mode="steps", ideal=True)
         assert rel(a.time, b.time) < 1e-9
 
 
 def test_whole_fabric_direct_all_to_all_uses_the_counting_form_exactly():
     """A direct all-to-all over every chip is solved by traffic.uniform_all_to_all; it equals the per-flow solve."""
     fab = _small()
-    r = C.all_to_all(fab, 2**26, algorithm="direct", mode="steps")
+    r = C.all_to_all(fab, 2**26, algorithm="direct", mode="steps", ideal=True)
     src, dst, size, _, _ = r.schedule.steps()[0]
     per_flow = traffic.simulate_steps(fab, [traffic.Step(src, dst, size)], grouping="none")
     assert rel(r.time, per_flow.time) < 1e-12
@@ -531,7 +531,7 @@ def test_whole_fabric_direct_all_to_all_uses_the_counting_form_exactly():
 def test_auto_tries_pipelined_variants_for_rooted_collectives():
     """A 1 GiB broadcast: chunked pipelines beat the unchunked chain, and auto finds one."""
     fab = star(8)
-    r = C.broadcast(fab, 2.0**30)
+    r = C.broadcast(fab, 2.0**30, ideal=True)
     assert r.schedule.params["chunks"] > 1
     assert any("chunks=" in k for k in r.candidates)
-    assert r.time < C.broadcast(fab, 2.0**30, algorithm="ring").time
+    assert r.time < C.broadcast(fab, 2.0**30, algorithm="ring", ideal=True).time

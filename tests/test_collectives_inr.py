@@ -40,7 +40,7 @@ def closed_form(S, R, B, c, k=1, L=1, a=H):
 def test_reduction_rate_caps_the_upward_slots(mode, chunks):
     R = 0.4 * B
     fab = star(6, red=R)
-    r = C.all_reduce(fab, S, algorithm="inr", chunks=chunks, mode=mode)
+    r = C.all_reduce(fab, S, algorithm="inr", chunks=chunks, mode=mode, ideal=True)
     want = closed_form(S, R, B, chunks)
     assert rel(r.time, want) < 1e-12
     assert rel(C.bounds.all_reduce(6, S, B, H, "inr", chunks=chunks, reduction_bandwidth=R), want) < 1e-15
@@ -51,7 +51,7 @@ def test_reduction_rate_caps_the_upward_slots(mode, chunks):
 
 def test_reduction_rate_at_or_above_line_rate_changes_nothing():
     for red in (None, B, 3 * B):
-        r = C.all_reduce(star(5, red=red), S, algorithm="inr", chunks=4)
+        r = C.all_reduce(star(5, red=red), S, algorithm="inr", chunks=4, ideal=True)
         assert rel(r.time, 5 * (S / (4 * B) + H)) < 1e-12
     assert C.bounds.all_reduce(5, S, B, H, "inr", chunks=4, reduction_bandwidth=2 * B) == \
         C.bounds.all_reduce(5, S, B, H, "inr", chunks=4)
@@ -63,7 +63,7 @@ def test_reduction_rate_at_or_above_line_rate_changes_nothing():
 def test_simulation_equals_closed_form(n, planes, chunks, frac, mode):
     """k planes = k slices; per-edge rate R = frac x B (capped at B when frac > 1)."""
     R = frac * B
-    r = C.all_reduce(star(n, red=R, planes=planes), S, algorithm="inr", chunks=chunks, mode=mode)
+    r = C.all_reduce(star(n, red=R, planes=planes), S, algorithm="inr", chunks=chunks, mode=mode, ideal=True)
     want = C.bounds.all_reduce(n, S, B, H, "inr", chunks=chunks, slices=planes, reduction_bandwidth=R)
     assert rel(want, closed_form(S, R, B, chunks, k=planes)) < 1e-12
     assert rel(r.time, want) < 1e-9
@@ -74,12 +74,12 @@ def test_inr_beats_ring_only_when_the_reduction_rate_allows():
     R > B n / (2(n-1)). R = 0.6 B: wins on 8 ranks (needs > 0.571 B), loses on 2 (needs > B)."""
     for n, wins in ((8, True), (2, False)):
         fab = star(n, red=0.6 * B, hop=0.0)
-        inr = C.all_reduce(fab, S, algorithm="inr", chunks=64)
-        ring = C.all_reduce(fab, S, algorithm="ring")
+        inr = C.all_reduce(fab, S, algorithm="inr", chunks=64, ideal=True)
+        ring = C.all_reduce(fab, S, algorithm="ring", ideal=True)
         assert (inr.time < ring.time) == wins
         assert inr.algbw <= 0.6 * B * (1 + 1e-12)  # never faster than the switch reduces
     # without a cap the same switch would give algbw ~B (twice ring's on many ranks)
-    assert C.all_reduce(star(8, hop=0.0), S, algorithm="inr", chunks=64).algbw > 0.98 * B
+    assert C.all_reduce(star(8, hop=0.0), S, algorithm="inr", chunks=64, ideal=True).algbw > 0.98 * B
 
 
 def test_concurrent_groups_keep_their_own_cap():
@@ -87,7 +87,7 @@ def test_concurrent_groups_keep_their_own_cap():
     R = 0.5 * B
     fab = star(8, red=R)
     ops = [C.AllReduce(S, group=g, algorithm="inr") for g in ([0, 1, 2, 3], [4, 5, 6, 7])]
-    res = C.run(ops, fab)
+    res = C.run(ops, fab, ideal=True)
     want = closed_form(S, R, B, 8)
     for r in res:
         assert rel(r.time, want) < 1e-9
@@ -98,21 +98,21 @@ def test_dgx_h100_reproduces_nvls_measurements():
     (github.com/NVIDIA/nccl-tests/issues/212); the preset's 0.8 efficiency and 275 GB/s reduction rate."""
     fab = topo.load("dgx-h100")
     assert fab.meta["reduction_bandwidth"] == pytest.approx(275e9)
-    inr = C.all_reduce(fab, 2**32, algorithm="inr", chunks=64)
-    ring = C.all_reduce(fab, 2**32, algorithm="ring")
+    inr = C.all_reduce(fab, 2**32, algorithm="inr", chunks=64, ideal=True)
+    ring = C.all_reduce(fab, 2**32, algorithm="ring", ideal=True)
     assert 450e9 < inr.busbw < 490e9
     assert inr.algbw <= 275e9
     assert 350e9 < ring.busbw < 375e9
     assert rel(inr.time, inr.bound) < 1e-9
     # with the switch at line rate the model would overstate NVLS (the pre-calibration ~620 GB/s)
-    free = C.all_reduce(topo.load("dgx-h100", reduction_bandwidth=None), 2**32, algorithm="inr", chunks=64)
+    free = C.all_reduce(topo.load("dgx-h100", reduction_bandwidth=None), 2**32, algorithm="inr", chunks=64, ideal=True)
     assert free.busbw > 600e9
 
 
 def test_gb200_nvl72_reduction_rate():
     """72-GPU all_reduce_perf on GB200 NVL72 peaks at algbw ~425 GB/s (coreweave/nccl-tests pull 43)."""
     fab = topo.load("gb200-nvl72")
-    r = C.all_reduce(fab, 2**32, algorithm="inr", chunks=64)
+    r = C.all_reduce(fab, 2**32, algorithm="inr", chunks=64, ideal=True)
     assert 400e9 < r.algbw <= 425e9
     assert 800e9 < r.busbw < 850e9
 
@@ -144,12 +144,12 @@ def test_two_tier_reduction_rate_per_port():
               leaf_uplinks=8, spines=4, in_network_reduction=True)
     fab = topo.two_tier(reduction_bandwidth="25GB/s", **kw)
     cap = 2 * 2 * 25e9
-    r = C.all_reduce(fab, 2**30, algorithm="inr", chunks=64)
+    r = C.all_reduce(fab, 2**30, algorithm="inr", chunks=64, ideal=True)
     assert 0.95 * cap < r.algbw <= cap
     assert rel(r.time, r.bound) < 1e-9
     tiers = {fab.node_data[s]["tier"]: fab.node_data[s]["reduction_bandwidth"] for s in fab.switches}
     assert tiers == {1: 25e9 * 2, 2: 25e9 * fab.meta["links_per_leaf_spine"]}
-    free = C.all_reduce(topo.two_tier(**kw), 2**30, algorithm="inr", chunks=64)
+    free = C.all_reduce(topo.two_tier(**kw), 2**30, algorithm="inr", chunks=64, ideal=True)
     assert free.algbw > 1.5 * cap
 
 
@@ -175,7 +175,7 @@ def test_two_switch_levels_cap_only_the_upward_edges(mode):
     """L = 2: the L + c - 1 slots holding an upward chunk run at R, the last L (multicast down, including
     spine -> leaf) at B. Capping the downward spine -> leaf edge too would add a slot at R."""
     R, c = 0.3 * B, 4
-    r = C.all_reduce(two_level(3, 2, R), S, algorithm="inr", chunks=c, mode=mode)
+    r = C.all_reduce(two_level(3, 2, R), S, algorithm="inr", chunks=c, mode=mode, ideal=True)
     want = C.bounds.all_reduce(6, S, B, H, "inr", chunks=c, levels=2, reduction_bandwidth=R)
     assert rel(want, closed_form(S, R, B, c, L=2)) < 1e-15
     assert rel(r.time, want) < 1e-9
