@@ -367,13 +367,18 @@ class Deployment:
             counts["measured"] += 1
             return value
 
+        # FP8/FP4 checkpoints keep the router (MoE gate) and the LM head in BF16 (source: TensorRT Model
+        # Optimizer's default quantisation configs exclude "*router*"/"*mlp.gate*" and "*lm_head*"; vLLM's FP8
+        # checkpoints likewise): those GEMMs run in BF16 on the serving stacks
+        g_dtype, g_w, g_peak = self.dtype, self.w, self.peak
+        if op.name in ("router", "lm_head") and self.w < 2 and "bf16" in chip.supported_dtypes():
+            g_dtype, g_w, g_peak = "bf16", 2.0, chip.peak_flops("bf16")
         for m, n, k in op.gemms:
-            byt = n * k * self.w + m * (k + n) * self.a
-            bw = w_bw if a_bw == w_bw else (n * k * self.w + m * (k + n) * self.a) / (
-                n * k * self.w / w_bw + m * (k + n) * self.a / a_bw)
-            an = _kernels.gemm_time(m, n, k, prof=prof, dtype=self.dtype, peak=self.peak, ce=ce, me=me,
+            byt = n * k * g_w + m * (k + n) * self.a
+            bw = w_bw if a_bw == w_bw else byt / (n * k * g_w / w_bw + m * (k + n) * self.a / a_bw)
+            an = _kernels.gemm_time(m, n, k, prof=prof, dtype=g_dtype, peak=g_peak, ce=ce, me=me,
                                     bytes_moved=byt, bandwidth=bw)
-            times.append(measured_or(tab.gemm(m, n, k, self.dtype) if tab else None, an))
+            times.append(measured_or(tab.gemm(m, n, k, g_dtype) if tab else None, an))
         for byt in op.elementwise:
             times.append(_kernels.elementwise_time(byt, prof=prof, me=me, bandwidth=a_bw))
         if op.kind == "elementwise" and op.name == "norms":

@@ -89,7 +89,8 @@ class StackProfile:
 # presets' compute_efficiency 0.7 / memory_efficiency 0.8 as the reference:
 #   bf16: ce 0.78, weight streaming 0.84, floor 3.9 us; fp8 (per tensor): ce 0.62, 0.84, 13.5 us.
 # attention/trtllm/1.3.0rc20: context FMHA reaches ~0.75 of BF16 peak at 8-16k tokens, half of that at
-# ~2k (s_half), floor ~16 us; generation (paged, FP8 KV) streams KV at ~0.6 of HBM, floor ~6 us.
+# ~2k (s_half), floor ~16 us; generation (paged, FP8 KV): median KV streaming efficiency of the rows moving
+# > 200 MB 0.755 (H100) / 0.622 (H200), taken as 0.7; floor = median of the rows moving < 1 MB, 8.7 us.
 _HOPPER_TRT = StackProfile(
     name="trtllm", family="hopper",
     gemm_compute={"bf16": 0.78 / 0.7, "fp8": 0.62 / 0.7},
@@ -97,7 +98,7 @@ _HOPPER_TRT = StackProfile(
     gemm_floor={"bf16": 3.9e-6, "fp8": 13.5e-6},
     cores=132,  # H100/H200 SXM: 132 SMs (NVIDIA H100 whitepaper)
     fmha_compute=0.75 / 0.7, fmha_half=2048.0, fmha_floor=16e-6,
-    decode_attn_memory=0.6 / 0.8, decode_attn_floor=6e-6,
+    decode_attn_memory=0.7 / 0.8, decode_attn_floor=8.7e-6,
     # source: aiconfigurator-core 0.12.0 TRT-LLM op list (sdk/models/llama.py): two fused add+RMSNorm
     # kernels per layer (rope and the KV write are fused into attention; the SwiGLU activation is the MLP
     # op's own elementwise kernel). fit: their decode time in aiconfigurator's Llama-3.1-8B H100 estimate,
@@ -118,7 +119,7 @@ _HOPPER_TRT = StackProfile(
 # Blackwell (B200, GB200), TensorRT-LLM. fit: aiconfigurator-core 0.12.0 b200_sxm gemm/trtllm/1.3.0rc20:
 #   bf16: ce 0.65, streaming 0.80, floor 4.3 us; fp8: ce 0.53, 0.75, 15 us; nvfp4: ce 0.39, 0.56, 20.6 us.
 # attention/trtllm/1.3.0rc20: context FMHA ~0.45 of BF16 peak at long sequences, floor ~15 us;
-# generation ~0.5 of HBM, floor ~11 us.
+# generation (FP8 KV): 0.72 of HBM for rows moving > 200 MB, floor 11.2 us (rows < 1 MB).
 _BLACKWELL_TRT = StackProfile(
     name="trtllm", family="blackwell",
     gemm_compute={"bf16": 0.65 / 0.7, "fp8": 0.53 / 0.7, "fp4": 0.39 / 0.7},
@@ -126,7 +127,7 @@ _BLACKWELL_TRT = StackProfile(
     gemm_floor={"bf16": 4.3e-6, "fp8": 15.1e-6, "fp4": 20.6e-6},
     cores=148,  # B200: 148 SMs (NVIDIA Blackwell technical brief)
     fmha_compute=0.45 / 0.7, fmha_half=1800.0, fmha_floor=15e-6,
-    decode_attn_memory=0.5 / 0.8, decode_attn_floor=11e-6,
+    decode_attn_memory=0.72 / 0.8, decode_attn_floor=11.2e-6,
     elem_memory=0.5 / 0.8, elem_floor=2.5e-6, elem_kernels_per_layer=2,  # ASSUMPTION: as Hopper
     moe_floor=20e-6, moe_skew=1.0,  # ASSUMPTION: as Hopper
     launch_graph=0.5e-6, launch_eager=5.0e-6, cuda_graph_decode=True,  # ASSUMPTION: as Hopper

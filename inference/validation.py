@@ -120,12 +120,13 @@ def predict(s: Setup, stack: str | None = None, **knobs) -> dict:
     kw = {**KNOBS, **knobs}
     if stack is not None:
         kw["stack"] = stack
+    kv = "fp8"  # the benchmarks' checkpoints run an FP8 KV cache (FP4 checkpoints too)
     b = s.batch
     if b is None:
-        dep = Deployment(s.model, fab, tp=s.tp, ep=s.ep, dp=1, dtype=s.dtype, **kw)
+        dep = Deployment(s.model, fab, tp=s.tp, ep=s.ep, dp=1, dtype=s.dtype, kv_dtype=kv, **kw)
         b = min(BATCH_CAP, max_batch(dep, s.prompt, s.output))
     r = estimate(s.model, fab, tp=s.tp, ep=s.ep, dp=1, batch=b, prompt=s.prompt, output=s.output, dtype=s.dtype,
-                 **kw)
+                 kv_dtype=kv, **kw)
     value = {"throughput": r.tokens_per_s["replica"], "ttft": r.ttft, "tpot": r.tpot}[s.metric]
     return {"batch": b, "predicted": value, "ttft": r.ttft, "tpot": r.tpot, "backend": r.provenance.get("backend", "")}
 
