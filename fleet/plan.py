@@ -29,6 +29,7 @@ import numpy as np
 
 from topo import ScaleupError, SpecError
 
+from .pool import kv_capacity_tokens
 from .sim import ServingResult, build_step_model, simulate_serving
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec
 from .stepmodel import StepCache, StepModelLike
@@ -437,7 +438,7 @@ class _Planner:
     def busy_per_request(self, m: StepModelLike, batch: int) -> tuple[float, float, float]:
         """(prefill s, decode s) of replica time one mean request costs at full batching, and TPOT floor."""
         sc = StepCache.of(m)
-        kcap = max(1.0, max(m.max_batch(c) * c for c in (1024, 4096, 16384)))
+        kcap = max(1.0, kv_capacity_tokens(m, self.token_budget, batch))
         b = max(1, min(batch, int(kcap // max(1.0, self.p_mean + self.o_mean))))
         k = max(1, int(self.token_budget // max(1.0, self.p_mean)))
         pre = sc.prefill(self.p_mean * k, k) / k

@@ -6,6 +6,7 @@ module; it imports neither, so the two never import each other in a circle.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,16 +15,70 @@ import numpy as np
 from .spec import PoolSpec
 from .stepmodel import StepCache, StepModelLike
 
-__all__ = ["Pool", "RequestView"]
+__all__ = ["KV_TOKENS_CAP", "Pool", "RequestView", "kv_capacity_tokens"]
+
+
+#: most KV tokens a replica is taken to hold (a model whose every layer has a sliding window caches no
+#: growing KV at all); large enough never to bind, small enough for integer arithmetic
+KV_TOKENS_CAP = float(2**53)
+
+
+def kv_capacity_tokens(sm: StepModelLike, token_budget: int = 8192, batch: int = 1) -> float:
+    """KV-cache tokens one replica of step model ``sm`` holds (all sequences together), tokens.
+
+    In order: the step model's declared ``kv_capacity_tokens`` (e.g. :class:`LinearStepModel`); for an
+    ``inference.StepModel``, exactly ``(usable HBM - weights - activations) / KV bytes per token`` per chip,
+    times the chips that hold different sequences (attention data-parallel groups), with the activations of a
+    prefill iteration of ``token_budget`` tokens or a decode iteration of ``batch`` sequences, whichever is
+    larger, and weights or activations placed in on-chip SRAM not counted; otherwise the longest single
+    context with ``max_batch(context) >= 1`` (bisection; exact when memory is linear in tokens).
+    """
+    declared = getattr(sm, "kv_capacity_tokens", None)
+    if isinstance(declared, (int, float)) and not isinstance(declared, bool):
+        return min(float(declared), KV_TOKENS_CAP)
+    dep = getattr(sm, "deployment", None)
+    if dep is not None and all(hasattr(dep, a) for a in ("memory", "kv_bytes_per_seq_token", "activation_bytes")):
+        return _deployment_kv_tokens(dep, token_budget, batch)
+    return _longest_context(sm)
+
+
+def _deployment_kv_tokens(dep: Any, token_budget: int, batch: int) -> float:
+    """Bytes free per chip after weights and activations over KV bytes per token per chip (see above)."""
+    mem = dep.memory(1, max(1, int(token_budget)), 0)
+    place = mem["placement"]
+    mb = max(1, math.ceil(batch / max(1, min(getattr(dep, "pp", 1), batch))))
+    act = max(float(mem["activations"]), float(dep.activation_bytes(mb, 1)))
+    used = (0.0 if place.get("weights") == "sram" else float(mem["weights"]))
+    used += 0.0 if place.get("activations") == "sram" else act
+    free = float(mem["hbm_usable"]) - used
+    per_token = float(dep.kv_bytes_per_seq_token())
+    if free <= 0:
+        return 0.0
+    if per_token <= 0:
+        return KV_TOKENS_CAP
+    groups = getattr(getattr(dep, "shard", None), "attn_groups", 1) or 1
+    return min(float(math.floor(free / per_token)) * groups, KV_TOKENS_CAP)
+
+
+def _longest_context(sm: StepModelLike, limit: int = 1 << 24) -> float:
+    """Largest ``c`` with ``sm.max_batch(c) >= 1`` (0 if none), by bisection over 1..``limit``."""
+    if sm.max_batch(1) < 1:
+        return 0.0
+    lo, hi = 1, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sm.max_batch(mid) >= 1:
+            lo = mid
+        else:
+            hi = mid - 1
+    return float(lo)
 
 
 def _kv_capacity(pool: PoolSpec, sm: StepModelLike) -> float:
+    """KV tokens per replica of ``pool``: its declared ``kv_capacity_tokens``, else :func:`kv_capacity_tokens`."""
     if pool.kv_capacity_tokens is not None:
         return float(pool.kv_capacity_tokens)
-    best = 0.0
-    for c in (1024, 4096, 16384):
-        best = max(best, float(sm.max_batch(c)) * c)
-    return best
+    return kv_capacity_tokens(sm, pool.token_budget, pool.batch)
 
 
 @dataclass

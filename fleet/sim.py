@@ -84,6 +84,12 @@ class _Priced:
     def cost_per_hour(self) -> float:
         return self._price * self._inner.chips
 
+    def __getattr__(self, name: str) -> Any:
+        # anything else (kv_capacity_tokens, deployment, ...) is the wrapped model's
+        if name.startswith("__") or name in ("_inner", "_price"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
 
 def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     """The step model of one replica of ``pool`` (memoised across calls).
@@ -100,7 +106,10 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     if pool.step_model is not None:
         kw: dict[str, Any] = dict(pool.step_model)
         kw["chips"] = int(kw.get("chips", max(pool.tp, pool.ep) * pool.pp))
-        inner: StepModelLike = LinearStepModel(**kw)
+        try:
+            inner: StepModelLike = LinearStepModel(**kw)
+        except SpecError as exc:
+            raise SpecError(f"pool {pool.name!r}: step_model: {exc}") from None
     else:
         if m is None:
             raise SpecError(f"pool {pool.name!r}: no model; pass --model or set 'model' in the fleet YAML")
@@ -376,14 +385,19 @@ class _Replica:
             chunks.append((i, c))
             left -= c
         b = len(self.run_ids)
-        dt = 0.0
-        if chunks:
-            dt += step.prefill(sum(c for _, c in chunks), len(chunks))
-        if b:
-            dt += step.decode1(b, self.ctx_sum / b)
-        if dt <= 0 and not chunks:  # only decodes could run but budget starved prefill
+        if not chunks:  # decodes fill the token budget: decode-only iterations until the batch changes
             yield from self._decode_macro()
             return
+        head_rid, head_done = self.pre[0]
+        rest, chunk = sim.prompt_l[head_rid] - head_done, self.budget - b
+        if rest > chunk:  # the oldest prompt takes the whole budget for several iterations: one event
+            k = min(-(-rest // chunk) - 1, min(self.run_rem) if b else rest, sim.macro_cap)
+            if k > 1:
+                yield from self._chunk_run(k, chunk, b)
+                return
+        dt = step.prefill(sum(c for _, c in chunks), len(chunks))
+        if b:
+            dt += step.decode1(b, self.ctx_sum / b)
         yield env.timeout(dt)
         self.busy += dt
         self.n_iter += 1
@@ -477,7 +491,16 @@ class _Replica:
             self._advance_decodes(1, env.now)
             return
         times = self.pool.step.decode(b, cbar + np.arange(k))
-        cum = np.cumsum(times)
+        m, end = yield from self._timed_run(np.cumsum(times))
+        self.busy += end
+        self.n_iter += m
+        self._advance_decodes(m, self.env.now)
+
+    def _timed_run(self, cum: np.ndarray):
+        """Run identical-shape iterations ending at ``t0 + cum`` (s), cut at the first iteration boundary after
+        an admissible arrival (or at once if one is already admissible). Returns (iterations run, time s)."""
+        env = self.env
+        k = len(cum)
         total = float(cum[-1])
         t0 = env.now
         wake = env.event()
@@ -490,17 +513,30 @@ class _Replica:
         self.wake = None
         elapsed = env.now - t0
         if elapsed >= total * (1 - 1e-12):
-            m = k
-            end = total
+            return k, total
+        m = min(int(np.searchsorted(cum, elapsed, side="left")) + 1, k)
+        end = float(cum[m - 1])
+        if end > elapsed:
+            yield env.timeout(end - elapsed)
+        return m, end
+
+    def _chunk_run(self, k: int, chunk: int, b: int):
+        """Up to ``k`` identical chunked-prefill iterations in one event (closed form): each runs ``chunk``
+        prompt tokens of the oldest prefilling request (which none of them completes) plus one token for
+        each of ``b`` decoding sequences (which none finishes before the last), so iteration ``j`` takes
+        ``prefill(chunk, 1) + decode1(b, mean context + j)``, exactly as stepping one by one."""
+        step = self.pool.step
+        pre_t = step.prefill(chunk, 1)
+        if b:
+            times = pre_t + step.decode(b, self.ctx_sum / b + np.arange(k))
         else:
-            m = int(np.searchsorted(cum, elapsed, side="left")) + 1
-            m = min(m, k)
-            end = float(cum[m - 1])
-            if end > elapsed:
-                yield env.timeout(end - elapsed)
+            times = np.full(k, pre_t)
+        m, end = yield from self._timed_run(np.cumsum(times))
         self.busy += end
         self.n_iter += m
-        self._advance_decodes(m, env.now)
+        if b:
+            self._advance_decodes(m, self.env.now)
+        self.pre[0][1] += m * chunk
 
 
 @dataclass
@@ -511,6 +547,9 @@ class ServingResult:
     one-token outputs), ``latency`` (end to end), ``queue_delay`` (arrival to prefill admission),
     ``kv_time`` (KV transfer, NaN when colocated), ``prefill_replica``, ``decode_replica`` (global
     replica indices; decode = prefill when colocated), ``met_slo`` (bool).
+
+    ``makespan``: t = 0 to the last completion, s; ``duration``: t = 0 to the last arrival, s (0 when every
+    request arrives at t = 0; :attr:`offered_rate` is then NaN, undefined).
     """
 
     arrival: np.ndarray
@@ -595,7 +634,7 @@ class ServingResult:
         out: dict[str, Any] = {
             "requests": self.n,
             "makespan_s": self.makespan,
-            "offered_rate_rps": self.n / self.duration if self.duration > 0 else float("nan"),
+            "offered_rate_rps": self.offered_rate,
             "throughput_rps": self.throughput,
             "goodput_rps": self.goodput,
             "slo_attainment": self.slo_attainment,
@@ -614,11 +653,23 @@ class ServingResult:
                 out[f"{name}_{k}_s"] = v
         return out
 
+    @property
+    def offered_rate(self) -> float:
+        """Offered load, requests/s: requests over the arrival window from t = 0 to the last arrival.
+
+        NaN (undefined) when every request arrives at t = 0: a burst has no rate. Compare the throughput
+        with the makespan then."""
+        return self.n / self.duration if self.duration > 0 else float("nan")
+
+    @staticmethod
+    def _offered_text(rate: float) -> str:
+        return f"{rate:.2f} req/s" if np.isfinite(rate) else "undefined (every request arrives at t = 0)"
+
     def table(self) -> str:
         """A human-readable report: headline figures, latency percentiles, pools (units in labels)."""
         s = self.summary()
         out = [
-            f"requests {self.n}   offered {s['offered_rate_rps']:.2f} req/s   makespan {self.makespan:.1f} s   "
+            f"requests {self.n}   offered {self._offered_text(s['offered_rate_rps'])}   makespan {self.makespan:.1f} s   "
             f"SLOs: TTFT <= {self.slo_ttft * 1e3:g} ms, TPOT <= {self.slo_tpot * 1e3:g} ms",
             f"throughput {s['throughput_rps']:.2f} req/s, {s['output_tokens_per_s']:,.0f} output tokens/s   "
             f"goodput {s['goodput_rps']:.2f} req/s   SLO attainment {s['slo_attainment']:.1%}",
@@ -831,7 +882,7 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
         queue_delay=sim.t_admit - arrival, kv_time=sim.t_kv_end - sim.t_kv_start,
         prefill_replica=sim.rep_p.copy(), decode_replica=dec_rep, met_slo=met, finished_count=sim.finished,
         generated=sim.generated, slo_ttft=float(slo_ttft), slo_tpot=float(slo_tpot), makespan=makespan,
-        duration=max(trace.duration, 1e-12), pools=pool_rows, replica_pool=rpool, replica_busy=busy,
+        duration=trace.duration, pools=pool_rows, replica_pool=rpool, replica_busy=busy,
         queue_time=grid, queue_len=qlen, fleet_cost_per_hour=float(fleet_cost),
         kv_link_bytes=kvnet.link_bytes if kvnet else None, kv_transfers=kvnet.n_transfers if kvnet else 0,
         extra={"kv_solves": kvnet.n_solves if kvnet else 0,

@@ -147,8 +147,13 @@ class FleetSpec:
         roles = {p.role for p in self.pools}
         if "prefill" in roles and "decode" not in roles:
             raise SpecError(f"fleet {self.name!r}: pools: a 'prefill' pool needs a 'decode' pool to hand off to")
-        if "decode" in roles and "prefill" not in roles and "colocated" not in roles:
-            raise SpecError(f"fleet {self.name!r}: pools: a 'decode' pool needs a 'prefill' pool feeding it")
+        if "decode" in roles and "prefill" not in roles:
+            # colocated pools prefill and decode themselves; only a 'prefill' pool hands requests to a decode pool
+            dec = next(p.name for p in self.pools if p.role == "decode")
+            raise SpecError(
+                f"fleet {self.name!r}: pool {dec!r} (role decode) has no 'prefill' pool to hand requests to it "
+                "(colocated pools decode their own requests); add a pool with role: prefill, or remove it"
+            )
 
     @property
     def disaggregated(self) -> bool:

@@ -91,6 +91,12 @@ class LinearStepModel:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise SpecError(f"LinearStepModel.{name}: must be a number >= 0, got {v!r}")
+        if not self.prefill_base + self.prefill_per_token > 0:
+            raise SpecError("LinearStepModel.prefill_per_token: prefill_base and prefill_per_token are both 0 (a "
+                            "prefill would take no time); give one of them > 0 s")
+        if not self.decode_base + self.decode_per_seq + self.decode_per_kv_token > 0:
+            raise SpecError("LinearStepModel.decode_base: decode_base, decode_per_seq and decode_per_kv_token are all "
+                            "0 (a decode step would take no time); give one of them > 0 s")
         if not self.kv_capacity_tokens > 0:
             raise SpecError(f"LinearStepModel.kv_capacity_tokens: must be > 0, got {self.kv_capacity_tokens!r}")
         if not (isinstance(self.chips, int) and self.chips >= 1):
@@ -178,8 +184,8 @@ class StepCache:
             t, b = int(_GRID[jt]), int(_GRID[jb])
             self.calls += 1
             v = float(self.model.prefill_time(max(t, b), b))
-            if not (math.isfinite(v) and v >= 0):
-                raise SpecError(f"step model: prefill_time({max(t, b)}, {b}) returned {v!r}")
+            if not (math.isfinite(v) and v > 0):
+                raise SpecError(f"step model: prefill_time({max(t, b)}, {b}) returned {v!r}; step times must be finite and > 0 s")
             self._pre[key] = v
         return v
 
@@ -190,8 +196,8 @@ class StepCache:
             b, c = int(_GRID[jb]), int(_GRID[jc])
             self.calls += 1
             v = float(self.model.decode_time(b, c))
-            if not (math.isfinite(v) and v >= 0):
-                raise SpecError(f"step model: decode_time({b}, {c}) returned {v!r}")
+            if not (math.isfinite(v) and v > 0):
+                raise SpecError(f"step model: decode_time({b}, {c}) returned {v!r}; step times must be finite and > 0 s")
             self._dec[key] = v
         return v
 
