@@ -139,6 +139,22 @@ class CollectiveResult:
                 "time": self.time, "algbw": self.algbw, "busbw": self.busbw, "bound": self.bound,
                 "efficiency": self.efficiency, "mode": self.mode, "protocol": self.protocol}
 
+    def to_frame(self):
+        """One-row ``pandas.DataFrame`` of :meth:`to_dict` (SI units: bytes, s, bytes/s); concatenate the
+        frames of many results for a table (``pd.concat([r.to_frame() for r in rs])``)."""
+        import pandas as pd
+
+        return pd.DataFrame([self.to_dict()])
+
+    def __repr__(self) -> str:
+        """One line: what ran and how fast, without the schedule and link arrays (``r.schedule`` has them)."""
+        from topo.units import format_bytes
+
+        proto = f", protocol={self.protocol}" if self.protocol else ""
+        return (f"CollectiveResult({self.collective} {self.algorithm}, {format_bytes(self.size)} x {self.n} ranks: "
+                f"time={self.time * 1e6:.3g} us, busbw={self.busbw / 1e9:.4g} GB/s, "
+                f"bound={self.bound * 1e6:.3g} us, mode={self.mode}{proto})")
+
 
 # ---------------------------------------------------------------------- validation
 def _group(fab: Fabric, group) -> np.ndarray:

@@ -440,6 +440,11 @@ def plot_latency_breakdown(
         _need(df, x)
         label_cols = [x]
     panels = _groups(df, facet)
+    # a segment under 1% of the tallest bar everywhere would be a legend entry with no visible bar: drop it
+    # and say so under the figure
+    tallest = float(sum(df[c] for _, c, _ in parts).max()) * 1e3
+    hidden = [name for name, col, _ in parts if not float(df[col].max()) * 1e3 >= 0.01 * tallest]
+    parts = [p for p in parts if p[0] not in hidden] or parts
     nbars = max(len(fdf) for _, fdf in panels)
     fig, axes = _panels(plt, len(panels), width=max(4.5, 0.5 * nbars + 2.0))
     for ax, (fkey, fdf) in zip(axes, panels):
@@ -469,6 +474,10 @@ def plot_latency_breakdown(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    if hidden:
+        fig.text(0.01, 0.005, f"not drawn: {', '.join(hidden)} (< 1% of the tallest bar everywhere)",
+                 fontsize=8, color="0.4", ha="left", va="bottom")
+        fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, 0.2))
     return _save(fig, out)
 
 

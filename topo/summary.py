@@ -245,6 +245,8 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
     d = diameter(fab)
     out["diameter_hops"] = d["hops"]
     out["diameter_exact"] = d["exact"]
+    out["link_classes"] = link_classes(fab)
+    out["path_latency"] = path_latency_range(fab)
     out["meta"] = {k: v for k, v in fab.meta.items() if k not in ("representative_chips",)}
     return out
 
@@ -330,6 +332,46 @@ def _fmt_span(v: int | list[int]) -> str:
     return f"{v[0]}-{v[1]}" if isinstance(v, list) else str(v)
 
 
+def link_classes(fab: Fabric) -> dict[str, dict[str, Any]]:
+    """Per class of link (``chip->chip``, ``chip->switch``, ``switch->chip``, ``switch->switch``): directed
+    edge count, latency range (s) and efficiency range (fraction of line rate)."""
+    n = fab.n_chips
+    is_sw_src, is_sw_dst = fab.edge_src >= n, fab.edge_dst >= n
+    out: dict[str, dict[str, Any]] = {}
+    for name, sel in (("chip->chip", ~is_sw_src & ~is_sw_dst), ("chip->switch", ~is_sw_src & is_sw_dst),
+                      ("switch->chip", is_sw_src & ~is_sw_dst), ("switch->switch", is_sw_src & is_sw_dst)):
+        if not sel.any():
+            continue
+        lat, eff = fab.edge_latency[sel], fab.edge_efficiency[sel]
+        out[name] = {"edges": int(sel.sum()), "latency": [float(lat.min()), float(lat.max())],
+                     "efficiency": [float(eff.min()), float(eff.max())]}
+    return out
+
+
+def path_latency_range(fab: Fabric, samples: int = 64) -> dict[str, Any]:
+    """Zero-load latency (s, sum of link latencies) of the routed paths from chip 0 to up to ``samples``
+    chips spread evenly over the ranks: ``min`` and ``max`` over those paths, and how many chips were
+    sampled (all of them when the fabric has at most ``samples + 1``)."""
+    n = fab.n_chips
+    if n < 2:
+        return {"min": 0.0, "max": 0.0, "sampled": 0}
+    dst = np.unique(np.linspace(1, n - 1, min(samples, n - 1)).round().astype(np.int64))
+    r = fab.routes(np.zeros(len(dst), dtype=np.int64), dst)
+    lat = fab.edge_latency[r.path_edges]
+    sums = np.add.reduceat(lat, r.path_ptr[:-1]) if len(lat) else np.zeros(r.n_paths)
+    sums = np.where(np.diff(r.path_ptr) > 0, sums, 0.0)
+    return {"min": float(sums.min()), "max": float(sums.max()), "sampled": int(len(dst))}
+
+
+def _ns(v: float) -> str:
+    return f"{v * 1e9:.4g} ns" if v < 1e-6 else f"{v * 1e6:.4g} us"
+
+
+def _range_txt(lo_hi: list[float], fmt) -> str:
+    lo, hi = lo_hi
+    return fmt(lo) if lo == hi else f"{fmt(lo)} - {fmt(hi)}"
+
+
 def _bw(v: float) -> str:
     return f"{v / 1e12:.4g} TB/s" if v >= 1e12 else f"{v / 1e9:.4g} GB/s"
 
@@ -382,4 +424,14 @@ def format_summary(s: dict[str, Any]) -> str:
                                                   f" (switches reduce {_bw(red)} per chip)")
     lines.append(f"in-network reduce {'yes' if s['switch_can_reduce'] else 'no'}{rate}")
     lines.append("levels            group sizes " + ", ".join(map(str, s["levels"])) + " chips")
+    classes = s.get("link_classes", {})
+    if classes:
+        lat = ", ".join(f"{k} {_range_txt(c['latency'], _ns)}" for k, c in classes.items())
+        pl = s.get("path_latency")
+        if pl and pl["sampled"]:
+            lat += (f"; chip to chip {_range_txt([pl['min'], pl['max']], _ns)} at zero load "
+                    f"({pl['sampled']} chips sampled)")
+        lines.append(f"latency           {lat} (a link leaving a switch includes the switch's latency)")
+        eff = ", ".join(f"{k} {_range_txt(c['efficiency'], lambda v: f'{v:.3g}')}" for k, c in classes.items())
+        lines.append(f"efficiency        {eff} (fraction of line rate achieved)")
     return "\n".join(lines)

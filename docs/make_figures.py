@@ -1,0 +1,264 @@
+"""Regenerate every figure in docs/img/ and every number quoted in README.md and docs/*.md.
+
+Run (from anywhere; the full run takes several minutes on 2 cores)::
+
+    python docs/make_figures.py              # every figure, then every tagged number
+    python docs/make_figures.py --fast       # only the quick figures and numbers (what the test runs)
+    python docs/make_figures.py --check      # numbers only: print the stale ones, change nothing (exit 1 if any)
+    python docs/make_figures.py --list       # what would run
+
+Where the commands come from (one source of truth each, the commands a user types):
+
+- Figures: the ``# Run`` block at the top of each ``examples/*.yaml`` (lines ``#   scaleup ...``; a line
+  ending in ``\\`` continues), plus ``<!-- make: COMMAND -->`` comments in README.md and docs/*.md for
+  figures that no sweep makes (a topology drawing). Every block or comment whose commands write into
+  ``docs/img/`` is run, in a scratch directory, with ``docs/`` and ``examples/`` paths mapped to this
+  checkout. A block whose commands all take a few seconds may say ``# Run (fast)``.
+- Numbers: a number quoted in the docs is wrapped in a tag::
+
+      <!-- num: COMMAND :: PICK :: FORMAT -->TEXT<!-- /num -->
+
+  COMMAND runs once per distinct command line. PICK chooses the value from its output: a JSON path of
+  the stdout (``cost_per_mtok_usd``, ``0.busbw_GBps``), optionally scaled (``0.busbw_GBps*1``,
+  ``ttft_s*1e3``, ``x/1e9``), or ``re:REGEX`` whose first group is read from the stdout as text.
+  FORMAT is a Python format string (``{:.0f}``, ``{:+.0f}%``, ``{:,.2f}``); a ``re:`` pick with FORMAT
+  ``{}`` is copied as printed. ``<!-- num slow: ...`` marks a command of more than a few seconds: the
+  test (tests/test_docs_figures.py) skips it; this script runs it.
+
+This script never invents a value: every figure and number is what the named command prints now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+NUM_RE = re.compile(r"<!-- num( slow)?: (.*?) :: (.*?) :: (.*?) -->(.*?)<!-- /num -->", re.S)
+MAKE_RE = re.compile(r"<!-- make( fast)?: (.*?) -->", re.S)
+IMG_RE = re.compile(r"(?:\]\(|src=\")((?:docs/)?img/[\w.\-]+\.(?:png|svg|pdf))")
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    """Commands that together write one or more figures into docs/img/."""
+
+    source: str  # where the commands were found (file name)
+    commands: tuple[str, ...]
+    fast: bool
+
+    @property
+    def outputs(self) -> list[str]:
+        """The docs/img/ files the commands write (paths relative to the repository root)."""
+        out = []
+        for cmd in self.commands:
+            out += [t for t in shlex.split(cmd) if t.startswith("docs/img/")]
+        return out
+
+
+@dataclass(frozen=True)
+class NumberTag:
+    """One ``<!-- num: ... -->TEXT<!-- /num -->`` tag of a document."""
+
+    file: Path
+    slow: bool
+    command: str
+    pick: str
+    fmt: str
+    text: str
+    span: tuple[int, int]
+
+
+# ------------------------------------------------------------------------------------------ discovery
+def example_commands(path: Path) -> tuple[list[str], bool]:
+    """The commands of the ``# Run`` block at the top of an example spec, and whether it says ``(fast)``."""
+    cmds: list[str] = []
+    fast = False
+    in_block = False
+    pending = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        body = line[1:]
+        if re.match(r"\s*Run\b", body):
+            in_block, fast = True, "(fast" in body
+            continue
+        if not in_block:
+            continue
+        text = body.strip()
+        if not text:
+            continue
+        if not pending and not re.match(r"(scaleup|python)\b", text):
+            break
+        text = re.sub(r"\s{2,}\(.*\)\s*$", "", text)  # a trailing "  (remark)"
+        if text.endswith("\\"):
+            pending += text[:-1].strip() + " "
+            continue
+        cmds.append(pending + text)
+        pending = ""
+    return cmds, fast
+
+
+def figure_jobs() -> list[FigureJob]:
+    """Every command group that writes into docs/img/: example Run blocks, then ``make:`` comments."""
+    jobs = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        cmds, fast = example_commands(path)
+        if any("docs/img/" in c for c in cmds):
+            jobs.append(FigureJob(f"examples/{path.name}", tuple(cmds), fast))
+    for doc in DOC_FILES:
+        for m in MAKE_RE.finditer(doc.read_text(encoding="utf-8")):
+            cmds = tuple(c.strip() for c in m.group(2).split(" && ") if c.strip())
+            jobs.append(FigureJob(str(doc.relative_to(ROOT)), cmds, bool(m.group(1))))
+    return jobs
+
+
+def referenced_images() -> set[str]:
+    """docs/img/ files that README.md and docs/*.md show (as repository-relative paths)."""
+    out = set()
+    for doc in DOC_FILES:
+        for m in IMG_RE.finditer(doc.read_text(encoding="utf-8")):
+            rel = m.group(1)
+            out.add(rel if rel.startswith("docs/") else f"docs/{rel}")
+    return out
+
+
+def number_tags(files: list[Path] | None = None) -> list[NumberTag]:
+    """Every number tag in README.md and docs/*.md."""
+    tags = []
+    for doc in files or DOC_FILES:
+        text = doc.read_text(encoding="utf-8")
+        for m in NUM_RE.finditer(text):
+            tags.append(NumberTag(doc, bool(m.group(1)), " ".join(m.group(2).split()), m.group(3).strip(),
+                                  m.group(4).strip(), m.group(5), m.span(5)))
+    return tags
+
+
+# ------------------------------------------------------------------------------------------ running
+def argv_of(command: str, img_dir: str | os.PathLike | None = None) -> list[str]:
+    """A command line as typed by a user -> argv run with this interpreter, docs/ and examples/ mapped to
+    this checkout (the scratch directory stays the working directory for everything else); ``img_dir``
+    redirects ``docs/img/`` outputs (the test writes into a temporary directory)."""
+    args = shlex.split(command)
+    if args[0] == "scaleup":
+        args = [sys.executable, "-m", "cli", *args[1:]]
+    elif args[0] == "python":
+        args = [sys.executable, *args[1:]]
+    else:
+        raise ValueError(f"not a scaleup or python command: {command!r}")
+    if img_dir is not None:
+        args = [str(Path(img_dir) / a[len("docs/img/"):]) if a.startswith("docs/img/") else a for a in args]
+    return [str(ROOT / a) if a.startswith(("docs/", "examples/")) else a for a in args]
+
+
+def run(command: str, cwd: str | os.PathLike, img_dir: str | os.PathLike | None = None) -> str:
+    """Run ``command`` in ``cwd``; its stdout (raises RuntimeError with the stderr tail when it fails)."""
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
+        "PYTHONPATH", "")]).rstrip(os.pathsep)}
+    proc = subprocess.run(argv_of(command, img_dir), cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{command}: exit {proc.returncode}: {proc.stderr.strip()[-800:]}")
+    return proc.stdout
+
+
+def pick_value(stdout: str, pick: str) -> float | str:
+    """The value ``pick`` names in a command's stdout (see the module docstring)."""
+    if pick.startswith("re:"):
+        m = re.search(pick[3:], stdout, re.M)
+        if not m:
+            raise LookupError(f"pattern {pick[3:]!r} not found in the output")
+        return m.group(1)
+    m = re.fullmatch(r"([\w.\-]+)\s*(?:([*/])\s*([0-9.eE+\-]+))?", pick)
+    if not m:
+        raise ValueError(f"pick {pick!r}: expected a JSON path with an optional *F or /F, or re:REGEX")
+    value = json.loads(stdout)
+    for key in m.group(1).split("."):
+        value = value[int(key)] if isinstance(value, list) else value[key]
+    value = float(value)
+    if m.group(2) == "*":
+        value *= float(m.group(3))
+    elif m.group(2) == "/":
+        value /= float(m.group(3))
+    return value
+
+
+def render(tag: NumberTag, stdout: str) -> str:
+    value = pick_value(stdout, tag.pick)
+    return tag.fmt.format(value)
+
+
+def evaluate_tags(tags: list[NumberTag], cwd: str | os.PathLike) -> list[tuple[NumberTag, str]]:
+    """(tag, text the code prints now) for each tag; each distinct command runs once."""
+    outputs: dict[str, str] = {}
+    out = []
+    for tag in tags:
+        if tag.command not in outputs:
+            outputs[tag.command] = run(tag.command, cwd)
+        out.append((tag, render(tag, outputs[tag.command])))
+    return out
+
+
+def rewrite_numbers(results: list[tuple[NumberTag, str]]) -> int:
+    """Write the new texts into the documents; returns how many changed."""
+    changed = 0
+    by_file: dict[Path, list[tuple[NumberTag, str]]] = {}
+    for tag, new in results:
+        by_file.setdefault(tag.file, []).append((tag, new))
+    for path, items in by_file.items():
+        text = path.read_text(encoding="utf-8")
+        for tag, new in sorted(items, key=lambda x: -x[0].span[0]):  # back to front keeps spans valid
+            if new != tag.text:
+                text = text[: tag.span[0]] + new + text[tag.span[1]:]
+                changed += 1
+        path.write_text(text, encoding="utf-8")
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fast", action="store_true", help="only figures and numbers marked fast / not slow")
+    ap.add_argument("--check", action="store_true", help="numbers only; report stale ones, change nothing")
+    ap.add_argument("--list", action="store_true", help="print the figure commands and number tags")
+    ap.add_argument("--no-figures", action="store_true", help="skip the figures")
+    ap.add_argument("--no-numbers", action="store_true", help="skip the numbers")
+    args = ap.parse_args(argv)
+    jobs = [j for j in figure_jobs() if j.fast or not args.fast]
+    tags = [t for t in number_tags() if not (args.fast and t.slow)]
+    if args.list:
+        for j in jobs:
+            print(f"[figure{' fast' if j.fast else ''}] {j.source}: " + " && ".join(j.commands))
+        for t in tags:
+            print(f"[number{' slow' if t.slow else ''}] {t.file.name}: {t.text!r} <- {t.command} :: {t.pick}")
+        return 0
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="scaleup-figures-") as scratch:
+        if not (args.check or args.no_figures):
+            for j in jobs:
+                print(f"{j.source}: {', '.join(j.outputs)}", flush=True)
+                for cmd in j.commands:
+                    run(cmd, scratch)
+        if not args.no_numbers:
+            results = evaluate_tags(tags, scratch)
+            stale = [(t, new) for t, new in results if new != t.text]
+            for t, new in stale:
+                print(f"{t.file.relative_to(ROOT)}: {t.text!r} -> {new!r}  ({t.command} :: {t.pick})")
+            if args.check:
+                status = 1 if stale else 0
+            else:
+                print(f"{rewrite_numbers(results)} of {len(results)} quoted numbers updated")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
