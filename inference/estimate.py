@@ -222,6 +222,7 @@ class Deployment:
                        if not _measured.available() else f"no {stack} kernel tables for chip {self.chip.name}")
                 raise SpecError(f"backend: 'measured' unavailable: {why}; use backend='analytic'")
         self._kernel_counts: dict[str, int] = {"measured": 0, "analytic": 0}
+        self._analytic_ops: set[str] = set()
 
     def provenance(self) -> dict[str, Any]:
         """Which backend and assumptions produced the step times (for reports and the CLI)."""
@@ -240,7 +241,8 @@ class Deployment:
             out["tables"] = f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(tab.sources))
             if self._kernel_counts["analytic"]:
                 out["assumptions"].append("kernels outside the measured grid use the analytic model "
-                                          f"({self.profile.family} {self.stack} profile)")
+                                          f"({self.profile.family} {self.stack} profile): "
+                                          + ", ".join(sorted(self._analytic_ops)))
         else:
             out["assumptions"].append(f"analytic kernel model, {self.profile.family} {self.stack} profile "
                                       "(inference/kernels.py)")
@@ -363,6 +365,8 @@ class Deployment:
         def measured_or(value: float | None, analytic: float) -> float:
             if value is None:
                 counts["analytic"] += 1
+                if tab is not None:
+                    self._analytic_ops.add(f"{phase} {op.name}")
                 return analytic
             counts["measured"] += 1
             return value
