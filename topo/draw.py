@@ -265,8 +265,8 @@ def _draw_grouped(fab: Fabric, ax, max_groups: int = 128) -> None:
     ax.scatter(xs, ys, s=max(10, 4000 / n_cl), c="#1f77b4", zorder=3, edgecolors="black", linewidths=0.3)
     for t in tiers:
         cls = [v for v in pos if v[0] == 1 and v[1] == t]
-        ax.scatter([pos[v][0] for v in cls], [pos[v][1] for v in cls], s=max(10, 3000 / max(len(cls), 1)),
-                   marker="s", c="#444444", zorder=3)
+        size = max(10, 3000 / max(len(cls), 1))  # marker area, points^2
+        ax.scatter([pos[v][0] for v in cls], [pos[v][1] for v in cls], s=size, marker="s", c="#444444", zorder=3)
         n_pl = max(len(planes[k]) for k in sw_key.values() if k[0] == t)
         n_sw = sum(1 for k in sw_key.values() if k[0] == t)
         name = {0: "server switches", 1: "tier-1 (leaf) switches", 2: "tier-2 (spine) switches"}.get(
@@ -274,8 +274,11 @@ def _draw_grouped(fab: Fabric, ax, max_groups: int = 128) -> None:
         per = n_sw // len(cls)
         txt = f"{len(cls)} x {name}" + (f", each box = {per} switches" if per > 1 else "") + \
             (f" (one per plane, {n_pl} planes)" if n_pl > 1 and per == n_pl else "")
-        ax.annotate(txt, (0.0, pos[cls[0]][1]), xytext=(0, 12), textcoords="offset points", fontsize=8,
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+        # above the boxes: half a box side (sqrt of the marker area) plus a gap, so the label never
+        # covers the first box
+        ax.annotate(txt, (0.0, pos[cls[0]][1]), xytext=(0, np.sqrt(size) / 2 + 6), textcoords="offset points",
+                    fontsize=8, va="bottom", zorder=4,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
     lab_y = ys[0] if fab.switches else 1.0
     txt = f"{n_cl} chip groups of {clabel}"
     if intra.max() > 0:
