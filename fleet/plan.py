@@ -362,7 +362,7 @@ class _Planner:
                 if self.step_model_factory is not None:
                     m = self.step_model_factory(chip, tp, ep)
                 else:
-                    from inference.placement import pipeline_stages  # CS-3 / Groq: stages from SRAM capacity
+                    from inference.layout import pipeline_stages  # CS-3 / Groq: stages from SRAM capacity
 
                     pp = self.pps[(chip, tp)] = pipeline_stages(self.model, chip, tp)
                     m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, pp=pp,

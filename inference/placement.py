@@ -10,7 +10,7 @@ Two kinds of SRAM-only chip change the inference model:
       chips_needed = ceil((W + KV) / (sram_bytes x usable))
 
   with ``W = params x bytes(dtype)`` and ``KV = batch x (prompt + output) x kv_bytes_per_token`` is what
-  :func:`chips_needed` returns; :func:`auto_layout` picks the smallest ``tp x pp`` at least that large
+  :func:`chips_needed` returns; :func:`inference.layout.auto_layout` picks the smallest ``tp x pp`` at least that large
   that fits (``usable`` is the ``hbm_usable`` knob, default 0.9: the share the runtime may fill).
 * **Wafer-scale chips** (:data:`SPATIAL_CHIPS`; Cerebras CS-3): a wafer is not a GPU with big SRAM. Its
   ``Lw = layers / pp`` layers are laid out side by side, each on ``1/Lw`` of the cores, SRAM bandwidth and
@@ -27,7 +27,7 @@ Two kinds of SRAM-only chip change the inference model:
   ``send`` (activations only), so TPOT = pp x T_stage + (pp - 1) x send.
 
 Hooks: :class:`inference.Deployment` calls :func:`sram_memory` from ``memory()``, :func:`spatial_step`
-from ``step()``; :func:`inference.estimate` calls :func:`auto_layout` when ``tp``/``pp`` are None and
+from ``step()``; :func:`inference.estimate` calls :func:`inference.layout.auto_layout` when ``tp``/``pp`` are None and
 :func:`capacity_message` when an SRAM-only deployment does not fit.
 """
 
@@ -35,15 +35,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from topo import CapacityError, ChipSpec, SpecError
+from topo import ChipSpec, SpecError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .estimate import Deployment, StepTime
+# ``dep`` arguments are :class:`inference.Deployment` objects (not imported: estimate imports this module)
+Deployment = Any
+StepTime = Any
 
-__all__ = ["SPATIAL_CHIPS", "auto_layout", "capacity_message", "chips_needed", "is_spatial", "pipeline_stages",
-           "sram_memory", "sram_only", "spatial_step"]
+__all__ = ["DEFAULT_USABLE", "SPATIAL_CHIPS", "capacity_message", "chips_needed", "is_spatial", "sram_memory",
+           "sram_only", "spatial_step", "unit"]
 
 #: chip presets whose layers are laid out spatially on one wafer (add a custom wafer's name here)
 SPATIAL_CHIPS = frozenset({"cs3"})
@@ -62,7 +63,8 @@ def is_spatial(chip: ChipSpec) -> bool:
     return sram_only(chip) and chip.name in SPATIAL_CHIPS
 
 
-def _unit(chip: ChipSpec) -> str:
+def unit(chip: ChipSpec) -> str:
+    """``"systems"`` for a wafer (one per CS-3 system), else ``"chips"``: the word the memory check uses."""
     return "systems" if is_spatial(chip) else "chips"
 
 
@@ -124,7 +126,7 @@ def _cap_prefill_chunk(dep: Deployment) -> None:
 def capacity_message(dep: Deployment, mem: dict[str, Any], batch: int, prompt: int, output: int) -> str:
     """The one-line CapacityError of an SRAM-only deployment that does not fit: how many chips/systems."""
     n = mem["chips_needed"]
-    unit = _unit(dep.chip)
+    what = unit(dep.chip)
     fab_n = dep.fabric.n_chips
     gb = dep.chip.sram_bytes / 1e9
     where = (f"the fabric {dep.fabric.name!r} has {fab_n}; use a fabric with at least {n} (e.g. cs3-cluster, "
@@ -134,77 +136,11 @@ def capacity_message(dep: Deployment, mem: dict[str, Any], batch: int, prompt: i
     return (f"memory: {dep.model.name} ({dep.dtype}, batch={batch}, {prompt}+{output} tokens) needs "
             f"{_fmt(mem['hbm_needed'])} per chip (weights {_fmt(mem['weights'])}, KV {_fmt(mem['kv_cache'])}, "
             f"activations {_fmt(mem['activations'])}) but {dep.chip.name} has {_fmt(mem['hbm_usable'])} usable SRAM "
-            f"and no HBM: the model needs {n} {unit} of {gb:g} GB SRAM; {where}")
+            f"and no HBM: the model needs {n} {what} of {gb:g} GB SRAM; {where}")
 
 
 def _fmt(n: float) -> str:
     return f"{n / 1e9:.2f} GB" if abs(n) >= 1e8 else f"{n / 1e6:.1f} MB"
-
-
-def auto_layout(model: Any, fabric: Any, *, dtype: str = "fp8", kv_dtype: str | None = None, batch: int = 1,
-                prompt: int = 2048, output: int = 256, tp: int | None = None, pp: int | None = None,
-                hbm_usable: float | None = None, **_: Any) -> tuple[int, int]:
-    """``(tp, pp)`` for ``tp``/``pp`` left unset: 8 and 1 on HBM chips; on SRAM-only chips the fewest
-    chips that hold the model (a wafer: ``tp=1``, one pipeline stage per wafer; an LPU: ``tp`` = the
-    fabric's node size (8), ``pp`` = the stages the remaining chips need).
-
-    Raises:
-        CapacityError: the model needs more chips/systems than the fabric has, or more stages than layers.
-    """
-    from topo import DTYPE_BYTES
-
-    from .estimate import Deployment, _resolve_fabric
-    from .models import load_model
-
-    fab = _resolve_fabric(fabric)
-    m = load_model(model)
-    chip = fab.chip
-    if not sram_only(chip):
-        return (8 if tp is None else tp, 1 if pp is None else pp)
-    w, kv = DTYPE_BYTES.get(dtype, 1.0), DTYPE_BYTES.get(kv_dtype or dtype, 1.0)
-    usable = DEFAULT_USABLE if hbm_usable is None else hbm_usable
-    n = chips_needed(m, chip, w, kv, batch, prompt + output, usable)
-    unit = _unit(chip)
-    if n > fab.n_chips:
-        raise CapacityError(f"memory: {m.name} ({dtype}, batch={batch}, {prompt}+{output} tokens) needs {n} {unit} "
-                            f"of {chip.sram_bytes / 1e9:g} GB SRAM (no HBM); the fabric {fab.name!r} has "
-                            f"{fab.n_chips}; use a larger fabric (e.g. cs3-cluster, groq-rack)")
-    tps = [tp]
-    if tp is None:
-        tp = 1 if is_spatial(chip) else int(fab.meta.get("node_size", 8))
-        while tp > 1 and m.heads % tp:
-            tp //= 2
-        # more stages than layers: widen the tensor-parallel group (while it divides the heads)
-        tps = [tp * 2**k for k in range(8) if m.heads % (tp * 2**k) == 0 and tp * 2**k <= fab.n_chips]
-    if pp is None:
-        for tp in tps:
-            pp = max(1, math.ceil(n / tp))
-            while pp <= m.layers and tp * pp <= fab.n_chips:
-                dep = Deployment(m, fab, tp=tp, pp=pp, dp=1, dtype=dtype, kv_dtype=kv_dtype, hbm_usable=hbm_usable)
-                if dep.memory(batch, prompt, output)["fits"]:
-                    return tp, pp
-                pp += 1
-        raise CapacityError(f"memory: {m.name} ({dtype}) needs at least {n} {unit}; no tp={tp} x pp <= "
-                            f"{min(m.layers, fab.n_chips // tp)} layout of {fab.name!r} holds it with its KV "
-                            f"cache and activations; use a larger fabric or a smaller batch")
-    return tp, pp
-
-
-def pipeline_stages(model: Any, fabric: Any, tp: int, *, dtype: str = "fp8", kv_dtype: str | None = None,
-                    batch: int = 1, prompt: int = 2048, output: int = 256) -> int:
-    """Pipeline stages a planner should give one replica at ``tp``: 1 on HBM chips; on SRAM-only chips the
-    fewest stages that hold the model at this ``tp`` (:func:`auto_layout`), so ``scaleup plan`` can size
-    CS-3 and Groq replicas.
-
-    Raises:
-        CapacityError: no stage count up to the model's layers (and the fabric's chips) holds it.
-    """
-    from .estimate import _resolve_fabric
-
-    if not sram_only(_resolve_fabric(fabric).chip):
-        return 1
-    return auto_layout(model, fabric, dtype=dtype, kv_dtype=kv_dtype, batch=batch, prompt=prompt, output=output,
-                       tp=tp)[1]
 
 
 def spatial_step(dep: Deployment, seqs: int, q: int, context: int, phase: str,

@@ -8,6 +8,7 @@ from typing import Any
 
 from topo import CapacityError, Fabric, SpecError
 
+from . import layout as _layout
 from . import placement as _placement
 from .estimate import DEFAULTS, Deployment, StepTime, price_basis
 from .models import ModelSpec
@@ -222,7 +223,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
         model: a preset name (:data:`inference.MODELS`), a YAML path or a :class:`ModelSpec`.
         fabric: a preset name / YAML path (``topo.load``) or a :class:`topo.Fabric`.
         tp, ep, pp: tensor-, expert- and pipeline-parallel degrees (``ep`` is 1 or a multiple of ``tp``).
-            ``None`` or ``"auto"``: chosen by :func:`inference.placement.auto_layout` (8 and 1 on HBM chips; on SRAM-only
+            ``None`` or ``"auto"``: chosen by :func:`inference.layout.auto_layout` (8 and 1 on HBM chips; on SRAM-only
             chips the fewest chips that hold the model: one stage per CS-3 wafer, LPU nodes of 8 x stages).
         dp: replicas; default fills the fabric (chips // (max(tp, ep) x pp)).
         batch: sequences per replica decoded together.
@@ -259,7 +260,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
     tp = None if tp == "auto" else tp  # "auto" (sweep specs, where null means "missing") = None
     pp = None if pp == "auto" else pp
     if tp is None or pp is None:
-        tp, pp = _placement.auto_layout(model, fabric, dtype=dtype, kv_dtype=kv_dtype, batch=batch, prompt=prompt,
+        tp, pp = _layout.auto_layout(model, fabric, dtype=dtype, kv_dtype=kv_dtype, batch=batch, prompt=prompt,
                                         output=output, tp=tp, pp=pp, hbm_usable=hbm_usable)
     dep = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype, **dep_kw)
     mem = dep.memory(batch, prompt, output)

@@ -3,7 +3,7 @@
 Run ``python -m inference.systems_validation`` to recompute the table of docs/inference.md and
 docs/fabrics.md. Each measured figure is copied from ../shared/reference/seed_systems.md (section 7, with
 its source and tag); each prediction is ``1 / TPOT`` of :func:`inference.estimate` at batch 1 with the
-default knobs and the layout :func:`inference.placement.auto_layout` picks (or the published chip count
+default knobs and the layout :func:`inference.layout.auto_layout` picks (or the published chip count
 where there is one). Nothing here is fitted to these figures; the errors are reported as they come out.
 
 ASSUMPTION (the sources do not give them): 1,024 prompt tokens and 256 output tokens per request; the

@@ -508,7 +508,7 @@ register_job(
         params={
             "model": Param("str", help="model preset name or YAML path", check=_known_model),
             "fabric": Param("str", check=_known_fabric),
-            "tp": Param("int", 8, "null: chosen per fabric (inference.placement.auto_layout)", nullable=True),
+            "tp": Param("int", 8, "null: chosen per fabric (inference.layout.auto_layout)", nullable=True),
             "ep": Param("int", 1),
             "pp": Param("int", 1, "null: chosen per fabric (SRAM-only chips: stages from capacity)", nullable=True),
             "dp": Param("int", None, nullable=True),

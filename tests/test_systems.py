@@ -17,7 +17,8 @@ from click.testing import CliRunner
 import topo
 from cli import main
 from inference import MODELS, Deployment, estimate
-from inference.placement import auto_layout, chips_needed, pipeline_stages
+from inference.layout import auto_layout, pipeline_stages
+from inference.placement import chips_needed
 from topo import BFSRouter, CapacityError, SpecError
 
 NEW_FABRICS = ["trn3-ultraserver", "trn3-ultraserver-gen1", "trn3-ultraserver-x4", "cs3", "cs3-cluster",
