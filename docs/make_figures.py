@@ -100,7 +100,9 @@ def example_commands(path: Path) -> tuple[list[str], bool]:
         if not text:
             continue
         if not pending and not re.match(r"(scaleup|python)\b", text):
-            break
+            if cmds:
+                break
+            continue  # the Run line's remark continued
         text = re.sub(r"\s{2,}\(.*\)\s*$", "", text)  # a trailing "  (remark)"
         if text.endswith("\\"):
             pending += text[:-1].strip() + " "

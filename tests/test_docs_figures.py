@@ -1,0 +1,110 @@
+"""The docs stay reproducible: every figure in docs/img/ is made by a command a user can run
+(docs/make_figures.py collects them), the quick ones regenerate here, every number quoted in the docs with a
+``<!-- num: ... -->`` tag equals what its command prints now, and the builder defaults in docs/fabrics.md are
+the code's. When a test here fails after a model change, run ``python docs/make_figures.py`` (one command:
+figures and numbers) and commit docs/."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("make_figures", ROOT / "docs" / "make_figures.py")
+mf = importlib.util.module_from_spec(_spec)
+sys.modules["make_figures"] = mf  # dataclasses look their module up
+_spec.loader.exec_module(mf)
+
+
+def test_every_docs_image_is_made_by_a_command():
+    """Each image the docs show, and each file in docs/img/, is an output of an example's Run block or of a
+    ``<!-- make: ... -->`` comment (so `python docs/make_figures.py` regenerates all of them)."""
+    made = {o for job in mf.figure_jobs() for o in job.outputs}
+    shown = mf.referenced_images()
+    on_disk = {f"docs/img/{p.name}" for p in (ROOT / "docs" / "img").glob("*") if p.suffix in (".png", ".svg", ".pdf")}
+    assert shown <= on_disk, f"shown but missing: {sorted(shown - on_disk)}"
+    assert not (on_disk - made), f"no command makes {sorted(on_disk - made)}; add a Run line or a make: comment"
+
+
+def test_readme_figures_come_from_the_examples():
+    """The README's figures are made by the Run lines of examples/*.yaml (what a user reads next to them)."""
+    readme_imgs = {m.group(1) for m in mf.IMG_RE.finditer((ROOT / "README.md").read_text(encoding="utf-8"))}
+    from_examples = {o for job in mf.figure_jobs() if job.source.startswith("examples/") for o in job.outputs}
+    assert readme_imgs and readme_imgs <= from_examples, sorted(readme_imgs - from_examples)
+
+
+@pytest.mark.parametrize("job", [j for j in mf.figure_jobs() if j.fast], ids=lambda j: ",".join(j.outputs))
+def test_fast_figures_regenerate(job, tmp_path):
+    scratch, img = tmp_path / "work", tmp_path / "img"
+    scratch.mkdir()
+    img.mkdir()
+    for cmd in job.commands:
+        mf.run(cmd, scratch, img_dir=img)
+    for out in job.outputs:
+        data = (img / Path(out).name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" or out.endswith((".svg", ".pdf")), out
+        assert len(data) > 10_000, out  # a drawing, not an empty canvas
+
+
+def test_quoted_numbers_match_the_code(tmp_path):
+    """Every fast ``<!-- num: ... -->`` tag in README.md and docs/*.md prints what its command prints now."""
+    tags = [t for t in mf.number_tags() if not t.slow]
+    assert tags, "no tagged numbers found"
+    stale = [(t, new) for t, new in mf.evaluate_tags(tags, tmp_path) if new != t.text]
+    msg = "; ".join(f"{t.file.name}: {t.text!r} is now {new!r} ({t.command} :: {t.pick})" for t, new in stale)
+    assert not stale, msg + " -- run `python docs/make_figures.py` and commit docs/"
+
+
+def test_run_block_parser(tmp_path):
+    spec = tmp_path / "x.yaml"
+    spec.write_text("# What it is.\n# Run (fast; a remark\n# that continues):\n#   scaleup sweep x --out x.parquet\n"
+                    "#   scaleup plot x.parquet --kind xy \\\n#       -o docs/img/x.png   (a remark)\n#\n"
+                    "# Other text.\njob: topo\n", encoding="utf-8")
+    cmds, fast = mf.example_commands(spec)
+    assert fast and cmds == ["scaleup sweep x --out x.parquet", "scaleup plot x.parquet --kind xy -o docs/img/x.png"]
+    job = mf.FigureJob("x", tuple(cmds), fast)
+    assert job.outputs == ["docs/img/x.png"]
+    argv = mf.argv_of(cmds[1], img_dir=tmp_path)
+    assert argv[-1] == str(tmp_path / "x.png") and argv[1:3] == ["-m", "cli"]
+
+
+def test_pick_value_and_rewrite(tmp_path):
+    out = '[{"busbw_GBps": 354.45, "n": 8}]'
+    assert mf.pick_value(out, "0.busbw_GBps") == 354.45
+    assert mf.pick_value(out, "0.busbw_GBps*1e9") == pytest.approx(354.45e9)
+    assert mf.pick_value('{"a": {"b": 2000}}', "a.b/1e3") == 2.0
+    assert mf.pick_value("405B  H100  +48%\n", r"re:405B\s+H100\s+([+-]\d+%)") == "+48%"
+    doc = tmp_path / "d.md"
+    doc.write_text("x <!-- num: scaleup topo list :: n :: {:.0f} -->7<!-- /num --> y", encoding="utf-8")
+    (tag,) = mf.number_tags([doc])
+    assert tag.text == "7" and tag.fmt == "{:.0f}"
+    assert mf.rewrite_numbers([(tag, "9")]) == 1
+    assert doc.read_text(encoding="utf-8") == "x <!-- num: scaleup topo list :: n :: {:.0f} -->9<!-- /num --> y"
+
+
+def _doc_default(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return str(v)
+
+
+@pytest.mark.parametrize("builder", ["two_tier", "switch", "torus", "clos", "full_mesh", "dragonfly"])
+def test_builder_keys_and_defaults_are_documented(builder):
+    """docs/fabrics.md lists every key of every builder with the default the code uses."""
+    from topo.builders import BUILDERS
+
+    text = (ROOT / "docs" / "fabrics.md").read_text(encoding="utf-8")
+    m = re.search(rf"### `{builder}` keys\n(.*?)(?:\n\n|\Z)", text, re.S)
+    assert m, f"no '### `{builder}` keys' table in docs/fabrics.md"
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]*) \|", m.group(1), re.M))
+    params = {k: p.default for k, p in inspect.signature(BUILDERS[builder]).parameters.items() if k != "name"}
+    assert set(rows) == set(params), (sorted(set(params) - set(rows)), sorted(set(rows) - set(params)))
+    for k, default in params.items():
+        assert rows[k].strip() == _doc_default(default), (k, rows[k], default)
