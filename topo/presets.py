@@ -107,6 +107,8 @@ CHIPS: dict[str, ChipSpec] = {
         cluster_sram_bytes=35 * MB,  # [maia200-hc38] 35 MB cluster SRAM (CSRAM)
         source="Microsoft Maia 200, Hot Chips 38 / arXiv 2608.24664 (secondary notes, see topo/presets.py), benchmark "
                "configuration (36 tiles); launch figures for HBM capacity and SRAM total; SRAM bandwidth assumed",
+        capex=20_000.0,  # $ per chip, see price_source
+        price_source="ASSUMPTION: Microsoft sells no Maia and publishes no chip cost; $20,000 per chip, about half a B200 street price (a custom ASIC at cost, no vendor margin; sensitivity: $/Mtok moves with the capex share)",
     ),
     # The same chip at the paper's headline peaks (abstract: 10,145 FP4 / 5,072 FP8 TFLOP/s within 750 W, i.e. all
     # 40 tiles at ~1.94 GHz). BF16 is not stated for this configuration: derived as FP8 x 8,192 / 32,768 (MAC
@@ -128,6 +130,8 @@ CHIPS: dict[str, ChipSpec] = {
         core_sram_bytes=3 * 2.0**20,
         cluster_sram_bytes=35 * MB,
         source="Microsoft Maia 200, Hot Chips 38 / arXiv 2608.24664 headline peaks (secondary notes); bf16 derived",
+        capex=20_000.0,  # $ per chip, see price_source
+        price_source="ASSUMPTION: Microsoft sells no Maia and publishes no chip cost; $20,000 per chip, about half a B200 street price (a custom ASIC at cost, no vendor margin; sensitivity: $/Mtok moves with the capex share)",
     ),
     "maia100": ChipSpec(
         name="maia100",
@@ -142,6 +146,8 @@ CHIPS: dict[str, ChipSpec] = {
         ports=12,  # [maia100] 12 x 400 GbE
         port_bandwidth=50 * GB,
         source="Microsoft, Inside Maia 100, Hot Chips 2024; SRAM bandwidth assumed",
+        capex=10_000.0,  # $ per chip, see price_source
+        price_source="ASSUMPTION: no public cost; $10,000 per chip (HBM2E generation, half the Maia 200 assumption)",
     ),
     "h100-sxm": ChipSpec(
         name="h100-sxm",
@@ -267,6 +273,8 @@ CHIPS: dict[str, ChipSpec] = {
         ports=4,
         port_bandwidth=160 * GB,
         source="AWS Neuron Trainium2 architecture docs; NeuronLink split assumed",
+        capex=15_000.0,  # $ per chip, see price_source
+        price_source="ASSUMPTION: AWS sells no Trainium2 and publishes no chip cost; $15,000 per chip (a custom ASIC at cost, between MI300X and the Trainium3 assumption)",
     ),
     # ---- the systems the mission names beside Maia 200 (issue 12; figures: ../shared/reference/seed_systems.md)
     "trainium3": ChipSpec(
