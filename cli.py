@@ -293,6 +293,36 @@ def collective_list() -> None:
             click.echo(f"  {name:<9} {doc}")
 
 
+@main.command("calibrate")
+@click.option("--fabric", required=True, help="fabric preset or YAML path whose chips ran the measurements")
+@click.option("--measurements", "measurements", multiple=True, required=True,
+              help="nccl-tests stdout file, CSV/Parquet of (collective, ranks, bytes, seconds), or "
+                   "aiconfigurator:<system> / aiconfigurator-custom:<system> (extra scaleup-sim[measured]); repeatable")
+@click.option("--collective", "collective_name", default=None,
+              help="collective of nccl-tests stdout that does not name its binary (all_reduce, ...)")
+@click.option("--name", default=None, help="name of the fitted comm block [<fabric>-fit]")
+@click.option("-o", "--output", default=None, help="write the fitted comm: block (YAML) to this file")
+@click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
+def calibrate_cmd(fabric, measurements, collective_name, name, output, sets) -> None:
+    """Fit a platform's communication software (comm: block) to measured collective times; print the block
+    and the fit error per size bucket."""
+    import collectives
+    import topo
+
+    fab = topo.load(fabric, **_topo_overrides(sets))
+    src = [m if m.startswith("aiconfigurator") else m for m in measurements]
+    df = collectives.calibrate_module.read_measurements(src if len(src) > 1 else src[0], collective_name)
+    cal = collectives.calibrate(fab, df, name=name, source=f"fit: {', '.join(measurements)}")
+    text = cal.yaml()
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+        click.echo(f"wrote {output}", err=True)
+    click.echo(text)
+    click.echo("# fit error (predicted / measured) per size bucket")
+    click.echo(cal.table())
+
+
 # ====================================================================== inference commands (issue 5)
 # (inference section: `scaleup infer`)
 @main.command("infer")
@@ -452,6 +482,8 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
 
     import fleet as fl
 
+    if out_csv:
+        fl.check_csv_path(out_csv, "--out")  # before minutes of simulation
     trace = fl.load_trace(trace_path) if trace_path else None
     if trace is None and rate is None:
         raise ScaleupError("--rate: give a request rate (requests/s) or a --trace file")

@@ -8,7 +8,8 @@ Public API:
   :func:`bundled_fleets`;
 - step models: :class:`StepModelLike` (what ``inference.StepModel`` provides), :class:`LinearStepModel`,
   :func:`build_step_model`;
-- simulation: :func:`simulate_serving` -> :class:`ServingResult`; KV network: :class:`KVNetwork`,
+- simulation: :func:`simulate_serving` -> :class:`ServingResult`, :func:`check_serving_size` (memory
+  estimate), :func:`check_csv_path`, :func:`kv_capacity_tokens`; KV network: :class:`KVNetwork`,
   :func:`build_kv_fabric`;
 - routers: :data:`ROUTERS`, :func:`get_router`, :class:`RoundRobin`, :class:`LeastLoaded`,
   :class:`ShortestExpected`, :class:`CostAware`;
@@ -17,13 +18,24 @@ Public API:
 
 from .kvnet import KVNetwork, build_kv_fabric
 from .plan import PlanCandidate, PlanPoint, PlanResult, load_prices, plan
-from .routers import ROUTERS, CostAware, LeastLoaded, RoundRobin, ShortestExpected, get_router
-from .sim import Pool, RequestView, ServingResult, build_step_model, simulate_serving
+from .pool import kv_capacity_tokens
+from .routers import ROUTERS, CostAware, LeastLoaded, RoundRobin, ShortestExpected, check_router, get_router
+from .sim import (
+    MEMORY_BUDGET,
+    Pool,
+    RequestView,
+    ServingResult,
+    build_step_model,
+    check_csv_path,
+    check_serving_size,
+    simulate_serving,
+)
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec, bundled_fleets, fleet_from_dict, load_fleet
 from .stepmodel import LinearStepModel, StepCache, StepModelLike
 from .trace import WORKLOADS, Trace, Workload, load_trace, poisson_trace, synthetic_trace
 
 __all__ = [
+    "MEMORY_BUDGET",
     "ROUTERS",
     "WORKLOADS",
     "CostAware",
@@ -47,9 +59,13 @@ __all__ = [
     "Workload",
     "build_kv_fabric",
     "build_step_model",
+    "check_csv_path",
+    "check_router",
+    "check_serving_size",
     "bundled_fleets",
     "fleet_from_dict",
     "get_router",
+    "kv_capacity_tokens",
     "load_fleet",
     "load_prices",
     "load_trace",

@@ -30,7 +30,7 @@ import numpy as np
 from topo import ScaleupError, SpecError
 
 from .pool import kv_capacity_tokens
-from .sim import ServingResult, build_step_model, simulate_serving
+from .sim import ServingResult, build_step_model, check_serving_size, simulate_serving
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec
 from .stepmodel import StepCache, StepModelLike
 from .trace import Trace, poisson_trace
@@ -45,12 +45,13 @@ def load_prices(path: str | os.PathLike) -> dict[str, float]:
     import yaml
 
     from topo import parse_quantity
+    from topo.loader import read_text_utf8
 
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"prices: file {path!r} not found")
     try:
-        d = yaml.safe_load(p.read_text())
+        d = yaml.safe_load(read_text_utf8(p, "prices"))
     except yaml.YAMLError as exc:
         raise SpecError(f"prices {p.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(d, dict):
@@ -300,6 +301,8 @@ def plan(
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})
     if trace is None:
+        if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0:
+            check_serving_size(rate * duration, max_replicas, "disaggregated" in modes, rate=rate)
         trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
     planner = _Planner(model, rate, slo_ttft, slo_tpot, candidates, prices=prices, trace=trace,
                        attainment=attainment, tps=tps, eps=eps, batches=batches, prefill_batch=prefill_batch,

@@ -125,12 +125,50 @@ ROUTERS: dict[str, type] = {
 }
 
 
+#: what a router must accept and return, for error messages
+ROUTER_SIGNATURE = ("a router must accept (request, pools) and return a pool, a pool name or index, or a "
+                    "(pool, replica) pair")
+
+
+def check_router(fn: Any, name: str) -> Callable:
+    """``fn`` if it is callable with two positional arguments ``(request, pools)``; else a :class:`SpecError`.
+
+    Callables whose signature Python cannot read (some C builtins) pass and are checked when called."""
+    import inspect
+
+    if not callable(fn):
+        raise SpecError(f"router: {name} is not callable; {ROUTER_SIGNATURE}")
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn
+    try:
+        sig.bind(None, ())
+    except TypeError:
+        raise SpecError(f"router: {name} takes {sig}; {ROUTER_SIGNATURE}") from None
+    return fn
+
+
+def _instantiate(cls: type, name: str, slo_ttft: float, slo_tpot: float) -> Callable:
+    """A router class called with the SLOs as keywords (as the built-ins are), then checked."""
+    try:
+        obj = cls(slo_ttft=slo_ttft, slo_tpot=slo_tpot)
+    except TypeError as exc:
+        raise SpecError(f"router: class {name} cannot be built as {cls.__name__}(slo_ttft=..., slo_tpot=...) "
+                        f"({exc}); accept those keywords or **kwargs") from None
+    return check_router(obj, f"an instance of {name}")
+
+
 def get_router(router: str | Callable, slo_ttft: float = 1.0, slo_tpot: float = 0.05) -> Callable:
-    """A fresh router: a built-in by name (with the SLOs for ``cost-aware``) or the callable itself."""
+    """A fresh router: a built-in by name (with the SLOs for ``cost-aware``) or the callable itself.
+
+    Raises:
+        SpecError: an unknown name, a module that cannot be loaded, or a callable that does not accept
+            ``(request, pools)``."""
     if callable(router) and not isinstance(router, type):
-        return router
+        return check_router(router, repr(getattr(router, "__name__", router)))
     if isinstance(router, type):
-        return router(slo_ttft=slo_ttft, slo_tpot=slo_tpot)
+        return _instantiate(router, router.__name__, slo_ttft, slo_tpot)
     if isinstance(router, str):
         if router.startswith("py:") or (":" in router and router not in ROUTERS):
             return _import_router(router.removeprefix("py:"), slo_ttft, slo_tpot)
@@ -159,10 +197,8 @@ def _import_router(ref: str, slo_ttft: float, slo_tpot: float) -> Callable:
         else:
             mod = importlib.import_module(mod_name)
         obj = getattr(mod, attr)
-    except (ImportError, AttributeError, FileNotFoundError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything while it loads
         raise SpecError(f"router: cannot load {ref!r} ({type(exc).__name__}: {exc})") from None
     if isinstance(obj, type):
-        return obj(slo_ttft=slo_ttft, slo_tpot=slo_tpot)
-    if not callable(obj):
-        raise SpecError(f"router: {ref!r} is not callable")
-    return obj
+        return _instantiate(obj, repr(ref), slo_ttft, slo_tpot)
+    return check_router(obj, repr(ref))

@@ -51,9 +51,50 @@ from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepModelLike
 from .trace import Trace, load_trace, poisson_trace
 
-__all__ = ["Pool", "RequestView", "ServingResult", "build_step_model", "simulate_serving"]
+__all__ = ["MEMORY_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
+           "check_serving_size", "simulate_serving"]
 
 _STEP_MODELS: dict[tuple, StepModelLike] = {}
+
+#: memory one simulation may use, bytes: a run estimated above it is refused before anything is allocated
+#: (a fixed budget, not the free memory, so the same inputs always give the same answer)
+MEMORY_BUDGET = 4 * 2**30
+#: bytes per request and per replica, rounded up from tracemalloc peaks of whole runs (222 B per request;
+#: 2.1 KB per colocated replica, 4.1 KB per disaggregated replica with its KV-network endpoint)
+BYTES_PER_REQUEST = 512
+BYTES_PER_REPLICA = 4096
+BYTES_PER_KV_ENDPOINT = 4096
+
+
+def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool = False,
+                       rate: float | None = None) -> None:
+    """Refuse a run whose estimated memory exceeds :data:`MEMORY_BUDGET`, naming the largest that fits.
+
+    Estimate: ``n_requests x BYTES_PER_REQUEST + n_replicas x (BYTES_PER_REPLICA [+ BYTES_PER_KV_ENDPOINT
+    when disaggregated])`` bytes. ``rate`` (requests/s of a synthetic trace) lets the message name the
+    longest duration that fits.
+
+    Raises:
+        CapacityError: naming the replicas or the requests (duration) to cut.
+    """
+    per_rep = BYTES_PER_REPLICA + (BYTES_PER_KV_ENDPOINT if disaggregated else 0)
+    rep_bytes = float(n_replicas) * per_rep
+    req_bytes = float(n_requests) * BYTES_PER_REQUEST
+    if rep_bytes + req_bytes <= MEMORY_BUDGET:
+        return
+    need = f"~{(rep_bytes + req_bytes) / 2**30:,.1f} GiB, more than the {MEMORY_BUDGET / 2**30:g} GiB budget"
+    if rep_bytes >= req_bytes:
+        most = max(0, int((MEMORY_BUDGET - req_bytes) // per_rep))
+        raise CapacityError(
+            f"replicas: {int(n_replicas):,} replicas (with {int(n_requests):,} requests) need {need}; the largest "
+            f"fleet that fits has {most:,} replicas in all"
+        )
+    most = max(0, int((MEMORY_BUDGET - rep_bytes) // BYTES_PER_REQUEST))
+    hint = f", a duration of {most / rate:,.0f} s at {rate:g} requests/s" if rate else ""
+    raise CapacityError(
+        f"duration: {int(n_requests):,} requests (on {int(n_replicas):,} replicas) need {need}; the largest trace "
+        f"that fits has {most:,} requests{hint}"
+    )
 
 
 class _Priced:
@@ -703,13 +744,20 @@ class ServingResult:
                    ("decode_replica", "decode_replica"), ("met_slo", "met_slo"))
 
     def to_csv(self, path: str | os.PathLike) -> str:
-        """Write one row per request (times in s; ``scaleup serve --out``); returns the path."""
+        """Write one row per request (times in s; ``scaleup serve --out``); returns the path.
+
+        Raises:
+            SpecError: the file cannot be written (see :func:`check_csv_path`)."""
         import csv
 
-        with open(path, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow([c for c, _ in self.CSV_COLUMNS])
-            w.writerows(zip(*(getattr(self, a).tolist() for _, a in self.CSV_COLUMNS)))
+        try:
+            with open(path, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow([c for c, _ in self.CSV_COLUMNS])
+                w.writerows(zip(*(getattr(self, a).tolist() for _, a in self.CSV_COLUMNS)))
+        except OSError as exc:
+            raise SpecError(f"out: cannot write {os.fspath(path)!r} ({exc.strerror or exc}); pick a writable "
+                            "file path") from None
         return str(path)
 
     def to_dict(self) -> dict[str, Any]:
@@ -722,6 +770,29 @@ class ServingResult:
         ]
         d["queue_len"] = {"time_s": self.queue_time.tolist(), **{k: v.tolist() for k, v in self.queue_len.items()}}
         return d
+
+
+def check_csv_path(path: str | os.PathLike, field: str = "out") -> str:
+    """Fail early, naming ``field``, when ``path`` cannot be written as a CSV file (a directory, a missing
+    directory, a read-only or special file such as ``/proc/version``). Leaves no file behind.
+
+    Raises:
+        SpecError: naming ``field`` and the path."""
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        raise SpecError(f"{field}: {text!r} is a directory; give a file path such as results.csv")
+    parent = os.path.dirname(text) or "."
+    if not os.path.isdir(parent):
+        raise SpecError(f"{field}: directory {parent!r} of {text!r} does not exist; create it or pick another path")
+    existed = os.path.exists(text)
+    try:
+        with open(text, "a"):
+            pass
+    except OSError as exc:
+        raise SpecError(f"{field}: cannot write {text!r} ({exc.strerror or exc}); pick a writable file path") from None
+    if not existed:
+        os.remove(text)
+    return text
 
 
 def _queue_series(enq: np.ndarray, deq: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -766,7 +837,7 @@ def simulate_serving(
     """
     spec = load_fleet(fleet)
     model = model if model is not None else spec.model
-    trace = _requests(trace, rate, duration, workload, seed)
+    trace = _requests(spec, trace, rate, duration, workload, seed)
     if not (slo_ttft > 0 and slo_tpot > 0):
         raise SpecError(f"SLOs must be > 0 s, got ttft={slo_ttft!r}, tpot={slo_tpot!r}")
     route_fn = get_router(router, slo_ttft=slo_ttft, slo_tpot=slo_tpot)
@@ -782,17 +853,21 @@ def simulate_serving(
     return _collect_results(sim, trace, pools, kvnet, slo_ttft, slo_tpot, queue_samples)
 
 
-def _requests(trace: Trace | str | os.PathLike | None, rate: float | None, duration: float | None, workload: str,
-              seed: int) -> Trace:
-    """The trace to simulate: given, read from a CSV path, or Poisson ``rate`` x ``duration``."""
+def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: float | None,
+              duration: float | None, workload: str, seed: int) -> Trace:
+    """The trace to simulate: given, read from a CSV path, or Poisson ``rate`` x ``duration``; the run's
+    memory is estimated (:func:`check_serving_size`) before a synthetic trace or the fleet is allocated."""
     if isinstance(trace, (str, os.PathLike)):
         trace = load_trace(trace)
     if trace is None:
         if rate is None or duration is None:
             raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s)")
+        if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0:
+            check_serving_size(rate * duration, spec.n_replicas, spec.disaggregated, rate=rate)
         trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
     if len(trace) == 0:
         raise SpecError("trace: no requests to simulate")
+    check_serving_size(len(trace), spec.n_replicas, spec.disaggregated)
     return trace
 
 

@@ -32,6 +32,7 @@ A pool may give ``step_model: {prefill_per_token: 80us, decode_base: 20ms, ...}`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,7 @@ class FleetSpec:
 
 
 def _int(v: Any, field_: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or float(v) != int(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or float(v) != int(v):
         raise SpecError(f"{field_}: must be an integer, got {v!r}")
     return int(v)
 
@@ -283,7 +284,9 @@ def load_fleet(source: str | Path | dict | FleetSpec) -> FleetSpec:
                 f"fleet: {str(source)!r} is neither a file nor a bundled fleet ({', '.join(bundled_fleets())})"
             )
     try:
-        d = yaml.safe_load(path.read_text())
+        from topo.loader import read_text_utf8
+
+        d = yaml.safe_load(read_text_utf8(path, "fleet"))
     except yaml.YAMLError as exc:
         raise SpecError(f"fleet {path.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return fleet_from_dict(d, name=path.stem)

@@ -20,9 +20,11 @@ which this package does not bundle. Lengths are clipped to ``[min, max]`` tokens
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +93,7 @@ class Trace:
         if len(a) and (not np.all(np.isfinite(a)) or np.any(a < 0)):
             raise SpecError(f"trace {self.name!r}: arrival times must be finite and >= 0 s")
         for label, arr in (("prompt", p), ("output", o)):
-            if len(arr) and (np.any(arr < 1) or np.any(arr != np.floor(arr))):
+            if len(arr) and (not np.all(np.isfinite(arr)) or np.any(arr < 1) or np.any(arr != np.floor(arr))):
                 raise SpecError(f"trace {self.name!r}: {label} tokens must be integers >= 1")
         order = np.argsort(a, kind="stable")
         object.__setattr__(self, "arrival", a[order])
@@ -153,6 +155,8 @@ def poisson_trace(
     if rate * duration > MAX_REQUESTS:
         raise SpecError(f"rate x duration: {rate:g} requests/s for {duration:g} s is about {rate * duration:.3g} "
                         f"requests, more than {MAX_REQUESTS:,}; lower the rate or shorten the duration")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise SpecError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
     rng = np.random.default_rng(seed)
     # draw a few more gaps than expected, then cut at the window (exact Poisson process)
     n_guess = int(rate * duration + 10 * math.sqrt(rate * duration) + 20)
@@ -188,6 +192,14 @@ def synthetic_trace(rate: float, duration: float, workload: str = "azure-conv", 
     return poisson_trace(rate, duration, prompt=workload, seed=seed)
 
 
+def _rows(reader: Any, name: str) -> Any:
+    """The rows of a csv reader; a malformed file (NUL bytes, ...) is a :class:`SpecError`."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise SpecError(f"trace {name} line {reader.line_num}: not a CSV of numbers ({exc})") from None
+
+
 def load_trace(path: str | Path) -> Trace:
     """Read a CSV trace: columns arrival time (s), prompt tokens, output tokens.
 
@@ -197,24 +209,30 @@ def load_trace(path: str | Path) -> Trace:
     if not path.is_file():
         raise SpecError(f"trace: file {str(path)!r} not found")
     rows: list[tuple[float, float, float]] = []
-    with open(path, newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh), start=1):
-            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-                continue
-            if len(row) < 3:
-                raise SpecError(
-                    f"trace {path.name} line {lineno}: need 3 columns (arrival_s, prompt_tokens, "
-                    f"output_tokens), got {len(row)}"
-                )
-            try:
-                rows.append((float(row[0]), float(row[1]), float(row[2])))
-            except ValueError:
-                if lineno == 1 and not rows:
-                    continue  # header
-                raise SpecError(
-                    f"trace {path.name} line {lineno}: arrival_s, prompt_tokens, output_tokens must be "
-                    f"numbers, got {row[:3]!r}"
-                ) from None
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"trace {path.name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                        "save it as a UTF-8 CSV of arrival_s,prompt_tokens,output_tokens") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for lineno, row in enumerate(_rows(reader, path.name), start=1):
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) < 3:
+            raise SpecError(
+                f"trace {path.name} line {lineno}: need 3 columns (arrival_s, prompt_tokens, "
+                f"output_tokens), got {len(row)}"
+            )
+        try:
+            rows.append((float(row[0]), float(row[1]), float(row[2])))
+        except ValueError:
+            if lineno == 1 and not rows:
+                continue  # header
+            raise SpecError(
+                f"trace {path.name} line {lineno}: arrival_s, prompt_tokens, output_tokens must be "
+                f"numbers, got {row[:3]!r}"
+            ) from None
     if not rows:
         raise SpecError(f"trace {path.name}: no requests")
     arr = np.array(rows, dtype=np.float64)
