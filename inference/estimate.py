@@ -405,16 +405,8 @@ class Deployment:
         if op.moe:
             t_in, assign, e_loc, h, fm, k, E, tp, ep = op.moe
             got = tab.moe(t_in, h, fm, k, E, tp, ep, self.dtype) if tab else None
-            # grouped GEMM of the hottest rank: its token copies over its active experts, each expert's rows
-            # padded to a 64-row tile; gate/up and down taken as one n = 3 x ffn GEMM (same FLOPs and bytes)
-            hot = _kernels.hot_rank_tokens(assign * ep, ep, prof.moe_skew) if ep > 1 else assign
-            active = max(1.0, _kernels.distinct_active(e_loc, 1.0 / e_loc, hot))  # experts hit on that rank
-            m_pad = active * 64.0 * math.ceil(hot / active / 64.0)
-            f_loc = fm / tp
-            byt = active * 3 * h * f_loc * self.w + hot * (2 * h + 3 * f_loc) * self.a
-            an = prof.moe_floor + _kernels.gemm_time(
-                m_pad, 3 * f_loc, h, prof=prof, dtype=self.dtype, peak=self.peak, ce=ce, me=me,
-                bytes_moved=byt, bandwidth=w_bw) - prof.by_dtype(prof.gemm_floor, self.dtype)
+            an = _kernels.moe_time(assign * ep, ep, e_loc, h, fm / tp, prof=prof, dtype=self.dtype, peak=self.peak,
+                                   ce=ce, me=me, w=self.w, a=self.a, bandwidth=w_bw)
             times.append(measured_or(got, an))
         graph = phase == "decode" and prof.cuda_graph_decode
         if graph:

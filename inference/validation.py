@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description="scaleup inference validation table (docs/inference.md)")
     ap.add_argument("--stack", default=None, help="serving stack (default: trtllm); ideal = roofline")
+    ap.add_argument("--backend", default=None, help="kernel backend: auto (default), measured or analytic")
     ap.add_argument("--fit", action="store_true", help="refit the per-step framework cost on the calibration rows")
     args = ap.parse_args(argv)
     if args.fit:
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"fit (calibration rows only): step_overhead {step * 1e3:.2f} ms, per sequence {per_seq * 1e6:.2f} us, "
               f"calibration median |error| {med:.1%}")
         return
-    rows = table(stack=args.stack)
+    rows = table(stack=args.stack, **({"backend": args.backend} if args.backend else {}))
     print("| setup | metric | role | measured | predicted | error | batch used | backend |")
     print("|---|---|---|---:|---:|---:|---:|---|")
     for r in rows:

@@ -241,3 +241,28 @@ def test_ideal_stack_uses_physics_comm_and_default_the_calibrated_one():
         want = max(x.time for x in collectives.run([collectives.AllReduce(row["size"], group=g) for g in groups],
                                                    fab, ideal=ideal))
         assert row["time"] == pytest.approx(want, rel=1e-12)
+
+
+def test_moe_time_limits():
+    """Balanced routing, many tokens: floor + grouped-GEMM FLOPs at moe_compute x the dense efficiency + the
+    per-copy activation passes; one token: floor + its experts' weight stream."""
+    import dataclasses
+
+    from inference.kernels import moe_time
+
+    prof = dataclasses.replace(PROF, moe_skew=0.0)
+    h, f, ranks, e_loc = 4096, 1536, 8, 16
+    peak, bw = H100.peak_flops("fp8"), H100.hbm_bandwidth
+    kw = dict(prof=prof, dtype="fp8", peak=peak, ce=0.7, me=0.8, w=1.0, a=2.0, bandwidth=bw)
+    copies = 64 * e_loc * 132 * ranks  # per rank: 64 rows per expert, whole waves
+    t = moe_time(copies, ranks, e_loc, h, f, **kw)
+    hot = copies / ranks
+    eff = min(1.0, 0.7 * prof.gemm_compute["fp8"] * prof.moe_compute)
+    tok = hot * prof.moe_token_passes * h * 2.0 / (bw * min(1.0, 0.8 * prof.elem_memory))
+    n_tiles = math.ceil(3 * f / prof.tile_n) * prof.tile_n
+    assert t == pytest.approx(prof.moe_floor + 2 * hot * n_tiles * h / (peak * eff) + tok, rel=1e-9)
+    one = moe_time(1, 1, e_loc, h, f, **kw)
+    weights = 3 * h * f * 1.0 + (2 * h + 3 * f) * 2.0
+    tok1 = prof.moe_token_passes * h * 2.0 / (bw * min(1.0, 0.8 * prof.elem_memory))
+    assert one == pytest.approx(prof.moe_floor + weights / (bw * min(1.0, 0.8 * prof.gemm_memory["fp8"])) + tok1,
+                                rel=1e-9)
