@@ -11,6 +11,7 @@ Public names:
 """
 
 from . import bounds
+from . import calibrate as calibrate_module
 from .algorithms import ALGORITHMS, COLLECTIVES, DESCRIPTIONS, algorithms_for, describe, double_btree
 from .api import (
     BUSBW_FACTOR,
@@ -70,6 +71,7 @@ __all__ = [
     "bounds",
     "broadcast",
     "calibrate",
+    "calibrate_module",
     "collective",
     "comm_of",
     "describe",

@@ -15,6 +15,8 @@ prediction for any parameters is a closed form of the probes, the step count and
 
 from __future__ import annotations
 
+import json
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,8 @@ NCCL_ALGORITHMS = {"all_reduce": ("ring", "inr"), "all_gather": ("ring",), "redu
 FIT_COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter")
 #: the custom all-reduce algorithms (TensorRT-LLM / vLLM): one-shot, and two-shot = scaleup's ``direct``
 CUSTOM_ALGORITHMS = ("oneshot", "direct")
+#: random (seeded) restarts of the least-squares fit beside the fixed starting points
+RESTARTS = 6
 #: size buckets of the error report, bytes (lower edges)
 BUCKETS = ((0, "< 64 KiB"), (64 * 2**10, "64 KiB - 1 MiB"), (2**20, "1 - 16 MiB"), (16 * 2**20, "16 - 64 MiB"),
            (64 * 2**20, ">= 64 MiB"))
@@ -214,19 +218,30 @@ def probe(fab: Fabric, rows: Iterable[tuple[str, int, float]], algorithms: dict[
 
 
 def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
-    """The calibrated model's time of every probed point under ``spec`` (closed form of the probes), s."""
+    """The calibrated model's time of every probed point under ``spec`` (closed form of the probes), s.
+
+    Per candidate: the protocol by the tuner's estimate (fixed costs + bound x inflation), then fixed costs
+    + the engine time stretched by the inflation (affine in it); per point: the fastest candidate."""
     best = np.full(pr.n_points, np.inf)
-    for r in range(len(pr.point)):
-        cands = _comm.costs(spec, pr.collective[r], pr.algorithm[r])
-        if _comm.applies(spec, pr.collective[r], pr.algorithm[r], int(pr.ranks[r]), pr.size[r]) is not None:
-            continue
-        allowed = _comm.algorithm_set(spec, pr.collective[r])
-        if allowed is not None and pr.algorithm[r] not in allowed:
-            continue
-        m, k = int(pr.ranks[r]), int(pr.n_steps[r])
-        c = min(cands, key=lambda c: c.estimate(pr.size[r], m, k, pr.bound[r]))
-        t = c.fixed(pr.size[r], m, k) + pr.t1[r] + (c.inflation - 1.0) * (pr.t2[r] - pr.t1[r])
-        best[pr.point[r]] = min(best[pr.point[r]], t)
+    coll = np.asarray(pr.collective)
+    alg = np.asarray(pr.algorithm)
+    for c_name in np.unique(coll):
+        allowed = _comm.algorithm_set(spec, str(c_name))
+        for a_name in np.unique(alg[coll == c_name]):
+            if allowed is not None and a_name not in allowed:
+                continue
+            rows = np.flatnonzero((coll == c_name) & (alg == a_name))
+            S, m, k, b = pr.size[rows], pr.ranks[rows], pr.n_steps[rows], pr.bound[rows]
+            ok = np.array([_comm.applies(spec, str(c_name), str(a_name), int(mm), float(ss)) is None
+                           for mm, ss in zip(m, S)]) if spec.custom_of(str(a_name)) else np.ones(len(rows), bool)
+            cands = _comm.costs(spec, str(c_name), str(a_name))
+            fixed = np.array([c.call + S / m / c.buffer_bandwidth + k * c.step for c in cands])
+            infl = np.array([c.inflation for c in cands])[:, None]
+            pick = np.argmin(fixed + b * infl, axis=0)  # ties: the earlier protocol, as min() does
+            j = np.arange(len(rows))
+            t = fixed[pick, j] + pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
+            t = np.where(ok, t, np.inf)
+            np.minimum.at(best, pr.point[rows], t)
     return best
 
 
@@ -261,9 +276,26 @@ def _lsq(fun, x0s: list[np.ndarray], lo: np.ndarray, hi: np.ndarray) -> np.ndarr
     from scipy.optimize import least_squares
 
     best = None
+    rng = np.random.default_rng(0)  # deterministic extra starts: the protocol choice makes the cost piecewise
+    x0s = list(x0s) + [lo + (hi - lo) * rng.uniform(0.05, 0.6, len(lo)) for _ in range(RESTARTS)]
+    def safe(x):
+        if not np.all(np.isfinite(x)):
+            return np.full(n_res, 1e3)
+        r = fun(np.clip(x, lo, hi))
+        return np.where(np.isfinite(r), r, 1e3)
+
+    n_res = len(fun(np.clip(x0s[0], lo, hi)))
+    scale = np.maximum(np.abs(x0s[0]), 1e-15)  # typical magnitudes (the first start is a typical stack)
     for x0 in x0s:
-        r = least_squares(fun, np.clip(x0, lo, hi), bounds=(lo, hi), x_scale=np.maximum(np.abs(x0), 1e-12),
-                          loss="linear", max_nfev=400)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # scipy's trust region at a degenerate start
+                r = least_squares(safe, np.clip(x0, lo, hi), bounds=(lo, hi), x_scale=scale,
+                                  loss="linear", max_nfev=3000)
+        except (ValueError, FloatingPointError):  # a degenerate start: skip it
+            continue
+        if not np.all(np.isfinite(r.x)):
+            continue
         if best is None or r.cost < best.cost:
             best = r
     return best.x
@@ -292,7 +324,8 @@ class Calibration:
 
 
 def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, source: str | None = None,
-              custom: bool | None = None, link_efficiency: float | None = 1.0) -> Calibration:
+              custom: bool | None = None, link_efficiency: float | None = 1.0,
+              algorithms: dict[str, Sequence[str]] | None = None) -> Calibration:
     """Fit the communication parameters of ``fabric`` to ``measurements`` (see :func:`read_measurements`).
 
     NCCL rows fit ``call``, ``buffer_bandwidth``, per-protocol ``step`` and ``bandwidth`` and per-algorithm
@@ -307,6 +340,8 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         custom: fit the custom all-reduce (default: when custom rows are present).
         link_efficiency: the links' fraction of line rate under the fitted stack (default 1: the fitted
             protocol bandwidths carry the software's share); None keeps the fabric's ``efficiency``.
+        algorithms: {collective: algorithms the stack runs} (default :data:`NCCL_ALGORITHMS`; ``inr`` only
+            where the fabric's switches reduce).
     """
     import topo
 
@@ -320,7 +355,7 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         raise SpecError("measurements: no NCCL rows to fit (stack != 'custom')")
     # ---- NCCL stack
     colls = sorted(set(nccl["collective"]))
-    algsets = {c: NCCL_ALGORITHMS.get(c, tuple(algorithms_for(c))) for c in colls}
+    algsets = {c: tuple((algorithms or NCCL_ALGORITHMS).get(c, algorithms_for(c))) for c in colls}
     if not fab.switch_can_reduce:
         algsets = {c: tuple(a for a in v if a != "inr") or v for c, v in algsets.items()}
     pr = probe(fab, zip(nccl["collective"], nccl["ranks"], nccl["bytes"]), algsets, link_efficiency)
@@ -415,7 +450,7 @@ def comm_yaml(spec: CommSpec) -> str:
     if spec.provenance:
         lines.append("  provenance:")
         for k, v in spec.provenance:
-            lines.append(f"    {k}: {v!r}".replace("'", '"') if '"' not in v else f"    {k}: {v!r}")
+            lines.append(f"    {json.dumps(k)}: {json.dumps(v)}")
     return "\n".join(lines) + "\n"
 
 
