@@ -149,6 +149,51 @@ def test_groq_rack_preset_counts():
     assert _out_bandwidth(fab, 0) == pytest.approx(16 * 14e9)
 
 
+def _all_pairs(n):
+    return (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(n), indexing="ij"))
+
+
+def test_groq_router_two_racks_equals_bfs():
+    fab = topo.groq_dragonfly(node_size=4, nodes_per_rack=1, racks=2, rack_ports=1, global_ports=1,
+                              link_bandwidth="10GB/s")
+    assert fab.meta["routing"] == "hierarchical-minimal"
+    s, d = _all_pairs(fab.n_chips)
+    assert _same_paths(fab, s, d) == 0
+
+
+@pytest.mark.parametrize("kw", [dict(node_size=2, nodes_per_rack=3, racks=1), dict(node_size=3, nodes_per_rack=4, racks=1),
+                                dict(node_size=2, nodes_per_rack=3, racks=4), dict(node_size=4, racks=4, global_ports=3)])
+def test_groq_router_paths_are_minimal_hierarchical(kw):
+    """Every route is a walk s -> d; where BFS's shortest paths are as short, the routes are among them;
+    BFS is shorter only through a third rack (a detour hierarchical minimal routing never takes)."""
+    kw = {"rack_ports": 1, "global_ports": 1, "link_bandwidth": "10GB/s", "nodes_per_rack": 1, **kw}
+    fab = topo.groq_dragonfly(**kw)
+    assert fab.meta["routing"] == "hierarchical-minimal"
+    s, d = _all_pairs(fab.n_chips)
+    a, b = fab.routes(s, d), BFSRouter().routes(fab, s, d)
+    src, dst = fab.edge_src, fab.edge_dst
+    per_rack = kw["node_size"] * kw["nodes_per_rack"]
+    for i in range(len(s)):
+        mine, bfs = set(map(tuple, a.edges_of(i))), set(map(tuple, b.edges_of(i)))
+        for p in map(np.asarray, mine):
+            if len(p):
+                assert src[p[0]] == s[i] and dst[p[-1]] == d[i] and (dst[p[:-1]] == src[p[1:]]).all()
+        lm, lb = min(map(len, mine)), min(map(len, bfs))
+        assert lm >= lb
+        if lm == lb:
+            assert mine <= bfs
+        else:
+            assert kw["racks"] > 2 and s[i] // per_rack != d[i] // per_rack
+
+
+def test_groq_router_scales():
+    fab = topo.groq_dragonfly(racks=145)  # the published maximum: 10,440 chips
+    assert fab.n_chips == 10_440 and fab.meta["links_per_rack_pair"] == 2
+    n = fab.n_chips
+    r = fab.routes(np.arange(n), (np.arange(n) + 1) % n)  # a ring: vectorised, no graph search
+    assert (r.path_counts() >= 1).all() and r.path_lengths().max() <= 7
+
+
 def test_groq_rejects_uneven_rack_ports():
     with pytest.raises(SpecError, match="rack_ports"):
         topo.groq_dragonfly(node_size=8, nodes_per_rack=4, rack_ports=5)

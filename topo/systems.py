@@ -7,7 +7,7 @@
   torus, and any slice shape the OCS allows. Delegates to :func:`topo.builders.torus`.
 - :func:`groq_dragonfly`: Groq LPU systems. Chips are endpoints and routers at once: nodes of 8 fully
   connected chips, racks of nodes, racks joined by global links (the published software-scheduled
-  dragonfly). Shortest paths (:class:`topo.BFSRouter`, i.e. the compiler's minimal routes).
+  dragonfly). Hierarchical minimal routes (:class:`GroqRouter`), as the compiler fixes them.
 
 Figures and their sources are in the YAML files of ``topologies/`` (``trn3-*``, ``ironwood-*``,
 ``groq-*``, ``cs3*``; CS-3 clusters use the generic ``switch`` builder) and in docs/fabrics.md.
@@ -22,12 +22,21 @@ from typing import Any
 
 import numpy as np
 
-from ._build import Block, FormulaRouter, GraphAssembler, as_fraction, as_int, as_quantity, resolve_chip
+from ._build import (
+    Block,
+    FormulaRouter,
+    GraphAssembler,
+    as_fraction,
+    as_int,
+    as_quantity,
+    resolve_chip,
+    split_by_key,
+)
 from .builders import BUILDERS, ChipArg, _chip_nodes, torus
 from .errors import CapacityError, SpecError
 from .fabric import BFSRouter, Fabric
 
-__all__ = ["UltraServerRouter", "groq_dragonfly", "ocs_torus", "ultraserver"]
+__all__ = ["GroqRouter", "UltraServerRouter", "groq_dragonfly", "ocs_torus", "ultraserver"]
 
 
 # ============================================================================================ UltraServer
@@ -277,6 +286,82 @@ def ocs_torus(
 # ============================================================================================ Groq dragonfly
 
 
+class GroqRouter(FormulaRouter):
+    """Hierarchical minimal routes of a :func:`groq_dragonfly` system, vectorised (chips relay).
+
+    A leg inside a rack from ``x`` to ``y``: the direct local link when they share a node; otherwise
+    ``x -> a -> b -> y`` where ``a``-``b`` is the rack link between their nodes (``x == a`` or ``b == y``
+    drop a hop). Across racks: ``leg(s, g) + (g -> h) + leg(h, d)`` over the rack pair's global links
+    ``g``-``h``; those with the fewest hops are the ECMP set. Like dragonfly minimal routing (and Groq's
+    compile-time routes) a detour through a third node or rack is never taken, so a BFS can find shorter
+    paths through one; with two nodes per rack and two racks the sets are equal (tested).
+    """
+
+    def __init__(self, K: int, Nn: int, R: int, node_gate: np.ndarray, rack_gates: list[list[np.ndarray]]) -> None:
+        super().__init__()
+        self.K, self.Nn, self.R = K, Nn, R
+        self.per_rack = K * Nn
+        self.node_gate = node_gate  # (Nn, Nn, 2): slot of the gateway chip in node i and its peer's slot in j
+        self.rack_gates = rack_gates  # [ri][rj] -> (G, 2) global chip ids (a in ri, b in rj)
+
+    def _leg(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(n, 4) chip sequence of the in-rack leg x -> y; repeated chips mean no hop."""
+        K, pr = self.K, self.per_rack
+        base = (x // pr) * pr
+        nx, ny = (x % pr) // K, (y % pr) // K
+        g = self.node_gate[nx, ny]
+        a = base + nx * K + g[:, 0]
+        b = base + ny * K + g[:, 1]
+        same_node = nx == ny
+        a = np.where(same_node, y, a)
+        b = np.where(same_node, y, b)
+        return np.stack([x, a, b, y], axis=1)
+
+    def _edges(self, fabric, seq: np.ndarray, hops: int) -> np.ndarray:
+        """Edge ids of the ``hops`` transitions of each row of a chip sequence (duplicates skipped)."""
+        move = seq[:, 1:] != seq[:, :-1]
+        src = seq[:, :-1][move].reshape(len(seq), hops)
+        dst = seq[:, 1:][move].reshape(len(seq), hops)
+        return fabric.edge_ids(src.ravel(), dst.ravel()).reshape(len(seq), hops)
+
+    def blocks(self, fabric, s, d, idx):
+        pr = self.per_rack
+        rs, rd = s // pr, d // pr
+        out = []
+        inside = np.flatnonzero(rs == rd)
+        if len(inside):
+            seq = self._leg(s[inside], d[inside])
+            hops = (seq[:, 1:] != seq[:, :-1]).sum(axis=1)
+            for h, pos in split_by_key(hops):
+                sq = seq[pos]
+                out.append(Block(idx[inside[pos]], np.array([int(h)]),
+                                 lambda k, sq=sq, h=int(h): self._edges(fabric, sq[k], h)))
+        across = np.flatnonzero(rs != rd)
+        for key, pos in split_by_key(rs[across] * self.R + rd[across]):
+            sel = across[pos]
+            gates = self.rack_gates[int(key) // self.R][int(key) % self.R]  # (G, 2)
+            ss, dd = s[sel], d[sel]
+            n, G = len(sel), len(gates)
+            seqs = np.concatenate([self._leg(np.repeat(ss, G), np.tile(gates[:, 0], n)),
+                                   self._leg(np.tile(gates[:, 1], n), np.repeat(dd, G))], axis=1).reshape(n, G, 8)
+            hops = (seqs[:, :, 1:] != seqs[:, :, :-1]).sum(axis=2)  # (n, G), the global hop included
+            best = hops.min(axis=1)
+            mask = hops == best[:, None]
+            rows, inv = np.unique(np.concatenate([best[:, None], mask], axis=1), axis=0, return_inverse=True)
+            for r, row in enumerate(rows):
+                pos2 = np.flatnonzero(inv.ravel() == r)
+                h, chosen = int(row[0]), np.flatnonzero(row[1:])
+                n_opt = len(chosen)
+                sq = seqs[pos2][:, chosen, :].reshape(len(pos2) * n_opt, 8)
+
+                def make(k, sq=sq, h=h, m=n_opt):
+                    rows_k = (k[:, None] * m + np.arange(m)).ravel()
+                    return self._edges(fabric, sq[rows_k], h).reshape(len(k), m * h)
+
+                out.append(Block(idx[sel[pos2]], np.full(len(chosen), h), make))
+        return out
+
+
 def groq_dragonfly(
     node_size: int = 8,
     nodes_per_rack: int = 9,
@@ -300,8 +385,9 @@ def groq_dragonfly(
     - global: ``racks`` racks; each chip has ``global_ports`` links to other racks, dealt the same way
       (``chips_per_rack x global_ports / (racks - 1)`` links per rack pair).
     Parallel links between the same chip pair are merged into one edge. ``link_bandwidth`` is bytes/s per
-    direction of one link (default: the chip's port bandwidth). Routes are the shortest paths (BFS), as
-    Groq's compiler schedules them statically.
+    direction of one link (default: the chip's port bandwidth). Routes: :class:`GroqRouter` (hierarchical
+    minimal, fixed as Groq's compiler fixes them), or BFS shortest paths when a node pair's links land on
+    several chip pairs.
 
     Raises:
         SpecError: port counts that do not divide evenly over the node or rack pairs.
@@ -350,9 +436,11 @@ def groq_dragonfly(
     sv = (base + v[keep][None, :]).ravel()
     ga.add_links(su, sv, kl * bw, lat, lat, eff, kl)
 
-    def tier(n_groups: int, group_size: int, ports: int, m: int, outer: int, unit: int) -> None:
-        """Deal ``ports`` per chip of each group over the other groups of its ``outer`` block; merge pairs."""
+    def tier(n_groups: int, ports: int, m: int, outer: int, unit: int) -> dict[tuple[int, int], set]:
+        """Deal ``ports`` per chip of each group over the other groups of its ``outer`` block; merge pairs.
+        Returns the gateway pairs (chip offsets inside groups i and j) of each group pair (i, j) of block 0."""
         src, dst = [], []
+        gates: dict[tuple[int, int], set] = {}
         for o in range(outer):
             for i in range(n_groups):
                 for j in range(i + 1, n_groups):
@@ -360,22 +448,38 @@ def groq_dragonfly(
                         pi, pj = (j - 1) * m + k, i * m + k
                         src.append(o * n_groups * unit + i * unit + pi // ports)
                         dst.append(o * n_groups * unit + j * unit + pj // ports)
-        if not src:
-            return
-        key = np.asarray(src) * N + np.asarray(dst)
-        uk, cnt = np.unique(key, return_counts=True)
-        ga.add_links(uk // N, uk % N, cnt * bw, lat, lat, eff, cnt)
+                        if o == 0:
+                            gates.setdefault((i, j), set()).add((pi // ports, pj // ports))
+        if src:
+            key = np.asarray(src) * N + np.asarray(dst)
+            uk, cnt = np.unique(key, return_counts=True)
+            ga.add_links(uk // N, uk % N, cnt * bw, lat, lat, eff, cnt)
+        return gates
 
-    if Nn > 1:
-        tier(Nn, K, rp, m_r, R, K)
-    if R > 1:
-        tier(R, per_rack, gp, m_g, 1, per_rack)
+    node_gates = tier(Nn, rp, m_r, R, K) if Nn > 1 else {}
+    rack_gates = tier(R, gp, m_g, 1, per_rack) if R > 1 else {}
     meta = {"builder": "groq_dragonfly", "chips": N, "node_size": K, "nodes_per_rack": Nn, "racks": R,
             "local_links": kl, "rack_ports": rp, "global_ports": gp, "links_per_node_pair": m_r,
             "links_per_rack_pair": m_g, "link_bandwidth": bw, "link_latency": lat, "in_network_reduction": False,
             "levels": ["tray", "rack"] if R > 1 else ["tray"], "representative_chips": [0]}
     fab = ga.build(name, c, meta)
-    fab.router = BFSRouter()
+    if any(len(v) > 1 for v in node_gates.values()):
+        fab.router = BFSRouter()  # a node pair split over several chip pairs: shortest paths by search
+        fab.meta["routing"] = "bfs"
+        return fab
+    node_gate = np.zeros((Nn, Nn, 2), dtype=np.int64)
+    for (i, j), v in node_gates.items():
+        (a_, b_), = v
+        node_gate[i, j] = (a_, b_)
+        node_gate[j, i] = (b_, a_)
+    empty = np.zeros((0, 2), dtype=np.int64)
+    gates = [[empty for _ in range(R)] for _ in range(R)]
+    for (i, j), v in rack_gates.items():
+        g = np.asarray(sorted(v), dtype=np.int64)
+        gates[i][j] = np.stack([i * per_rack + g[:, 0], j * per_rack + g[:, 1]], axis=1)
+        gates[j][i] = gates[i][j][:, ::-1].copy()
+    fab.router = GroqRouter(K, Nn, R, node_gate, gates)
+    fab.meta["routing"] = "hierarchical-minimal"
     return fab
 
 
