@@ -9,7 +9,9 @@ scaleup's own op counts, communication simulated on the fabric, and overheads).
 Cases: dense and MoE, bf16 and fp8, TP 1-8, batch 1-64, H100/H200/B200 (one DGX each).
 Skipped (exit 0 with a note) when aiconfigurator-core is not installed.
 
-Usage: python bench/aiconfigurator_compare.py [--stride 32]
+``--backend analytic`` compares scaleup's analytic kernel model alone (what chips without tables get).
+
+Usage: python bench/aiconfigurator_compare.py [--stride 32] [--backend auto|analytic]
 """
 
 from __future__ import annotations
@@ -72,16 +74,18 @@ def aic_estimate(model_id: str, system: str, tp: int, moe: bool, dtype: str, bat
     return float(row["ttft"]) * 1e-3, float(row["tpot"]) * 1e-3
 
 
-def scaleup_estimate(model: str, fabric: str, tp: int, dtype: str, batch: int, isl: int, osl: int):
+def scaleup_estimate(model: str, fabric: str, tp: int, dtype: str, batch: int, isl: int, osl: int,
+                     backend: str = "auto"):
     from inference import estimate
 
-    r = estimate(model, fabric, tp=tp, dp=1, batch=batch, prompt=isl, output=osl, dtype=dtype, stack="trtllm")
-    return r
+    return estimate(model, fabric, tp=tp, dp=1, batch=batch, prompt=isl, output=osl, dtype=dtype, stack="trtllm",
+                    backend=backend)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stride", type=int, default=32, help="aiconfigurator decode-step stride")
+    ap.add_argument("--backend", default="auto", help="scaleup kernel backend: auto, measured or analytic")
     args = ap.parse_args()
     try:
         import aiconfigurator_core  # noqa: F401
@@ -102,7 +106,7 @@ def main() -> None:
             print(f"| {label} | aiconfigurator failed: {type(exc).__name__}: {str(exc)[:80]} |||||||")
             continue
         try:
-            r = scaleup_estimate(model, fabric, tp, dtype, batch, isl, osl)
+            r = scaleup_estimate(model, fabric, tp, dtype, batch, isl, osl, args.backend)
         except Exception as exc:  # noqa: BLE001 - reported in the table
             print(f"| {label} | {a_ttft * 1e3:.1f} | scaleup failed: {type(exc).__name__}: {str(exc)[:80]} ||||||")
             continue

@@ -82,6 +82,21 @@ SETUPS: tuple[Setup, ...] = (
     # 8 GPUs; here tp=1 (8 attention groups) and ep=8, all-to-all dispatch/combine simulated on the fabric.
     Setup("Qwen3-235B-A22B FP8, 8x H100 (DP-attn + EP8), 1000/1000", "qwen3-235b-a22b", "h100-sxm", "dgx-h100",
           1, 8, "fp8", 1000, 1000, 14898),
+    # rows added with issue 11 (same source and method; never used to fit anything: held out)
+    Setup("Qwen3-235B-A22B FP8, 8x H200 (DP-attn + EP8), 1000/1000", "qwen3-235b-a22b", "h200", "dgx-h200",
+          1, 8, "fp8", 1000, 1000, 23789),
+    Setup("Qwen3-235B-A22B FP8, 8x H100 (DP-attn + EP8), 2048/2048", "qwen3-235b-a22b", "h100-sxm", "dgx-h100",
+          1, 8, "fp8", 2048, 2048, 9924),
+    Setup("Qwen3-235B-A22B FP8, 8x H200 (DP-attn + EP8), 2048/2048", "qwen3-235b-a22b", "h200", "dgx-h200",
+          1, 8, "fp8", 2048, 2048, 16672),
+    Setup("Llama-3.1-8B FP8, 1x H100, 1000/1000", "llama3.1-8b", "h100-sxm", None, 1, 1, "fp8", 1000, 1000, 15220),
+    Setup("Llama-3.1-8B FP8, 1x H200, 128/2048", "llama3.1-8b", "h200", None, 1, 1, "fp8", 128, 2048, 26221),
+    Setup("Llama-3.3-70B FP8, 2x H100 TP2, 5000/500", "llama3.1-70b", "h100-sxm", "dgx-h100", 2, 1, "fp8",
+          5000, 500, 898),
+    Setup("Llama-3.3-70B FP4, 1x GB200, 1000/1000", "llama3.1-70b", "gb200", None, 1, 1, "fp4", 1000, 1000, 7326),
+    Setup("Llama-3.3-70B FP4, 1x B200, 2048/2048", "llama3.1-70b", "b200", None, 1, 1, "fp4", 2048, 2048, 4783),
+    Setup("Llama-3.1-405B FP8, 8x H200 TP8, 2048/2048", "llama3.1-405b", "h200", "dgx-h200", 8, 1, "fp8",
+          2048, 2048, 2948),
     # single-request latency (batch 1), NIM (TensorRT-LLM engine): TTFT and ITL in ms as published
     Setup("Llama-3.3-70B FP8, 2x H100 TP2, 5000/500, batch 1: TTFT", "llama3.1-70b", "h100-sxm", "dgx-h100", 2, 1,
           "fp8", 5000, 500, 406.77e-3, source=NIM, metric="ttft", batch=1),
