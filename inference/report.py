@@ -344,6 +344,8 @@ COMPARE_ROWS = (
     ("tokens/s fabric", "tokens_per_s_fabric", 1.0, "{:,.0f}"),
     ("replicas", "dp", 1, "{:d}"),
     ("chips per replica", "chips_per_replica", 1, "{:d}"),
+    ("tp", "tp", 1, "{:d}"),
+    ("pp", "pp", 1, "{:d}"),
     ("decode exposed comm ms/step", "decode_exposed_communication_s", 1e3, "{:.3f}"),
     ("prefill exposed comm ms", "prefill_exposed_communication_s", 1e3, "{:.2f}"),
     ("HBM needed GB/chip", "mem_hbm_needed_bytes", 1e-9, "{:.1f}"),
