@@ -90,7 +90,7 @@ def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool =
             f"fleet that fits has {most:,} replicas in all"
         )
     most = max(0, int((MEMORY_BUDGET - rep_bytes) // BYTES_PER_REQUEST))
-    hint = f", a duration of {most / rate:,.0f} s at {rate:g} requests/s" if rate else ""
+    hint = f", a duration of {int(most // rate):,} s at {rate:g} requests/s" if rate else ""
     raise CapacityError(
         f"duration: {int(n_requests):,} requests (on {int(n_replicas):,} replicas) need {need}; the largest trace "
         f"that fits has {most:,} requests{hint}"
@@ -295,6 +295,7 @@ class _Replica:
         self.busy = 0.0
         self.wake: simpy.Event | None = None
         self.n_iter = 0
+        self.n_passes = 0  # scheduler passes: iterations or runs of iterations simulated as one event, and waits
         self.proc = self.env.process(self.run())
 
     # ------------------------------------------------------------------ admission
@@ -367,6 +368,7 @@ class _Replica:
     def run(self):
         """Scheduler loop (simpy process): one iteration, or a wait for work, per pass."""
         while True:
+            self.n_passes += 1
             if not self.queue and not self.run_ids and not self.pre:
                 yield from self._sleep()
             elif self.role == "decode":
@@ -959,6 +961,7 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
         generated=sim.generated, slo_ttft=float(slo_ttft), slo_tpot=float(slo_tpot), makespan=makespan,
         duration=trace.duration, pools=pool_rows, replica_pool=rpool, replica_busy=busy,
         queue_time=grid, queue_len=qlen, fleet_cost_per_hour=float(fleet_cost),
+        sim_events=int(sum(r.n_passes for p in pools for r in p.replicas)),
         kv_link_bytes=kvnet.link_bytes if kvnet else None, kv_transfers=kvnet.n_transfers if kvnet else 0,
         extra={"kv_solves": kvnet.n_solves if kvnet else 0,
                "iterations": int(sum(r.n_iter for p in pools for r in p.replicas))},

@@ -1,0 +1,154 @@
+"""Bad input to the serving commands (issues 14 and 20): one ``error:`` line naming the field and exit code 2
+from the CLI, a typed ScaleupError from the Python API, never a traceback.
+
+Table-driven like tests/test_errors_cli.py. Fleets here use declared step models, so no case builds an
+inference model and every case is fast.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import fleet
+from cli import main
+from topo import CapacityError, SpecError
+
+LIN = "{prefill_per_token: 40us, decode_base: 15ms, kv_capacity_tokens: 300000}"
+OK = f"pools:\n  - name: c\n    step_model: {LIN}\n    replicas: 2\n"
+
+FILES = {
+    "ok.yaml": OK.encode(),
+    "huge.yaml": f"pools:\n  - name: c\n    step_model: {LIN}\n    replicas: 1000000000\n".encode(),
+    "huge_float.yaml": f"pools:\n  - name: c\n    step_model: {LIN}\n    replicas: 1.0e+9\n".encode(),
+    "inf.yaml": f"pools:\n  - name: c\n    step_model: {LIN}\n    replicas: .inf\n".encode(),
+    "fleet_latin1.yaml": f"name: caf\xe9\n{OK}".encode("latin-1"),
+    "fleet_binary.yaml": bytes(range(256)),
+    "trace_latin1.csv": "arrival_s,prompt_tokens,output_tokens\n0,100,10 # caf\xe9\n".encode("latin-1"),
+    "trace_binary.csv": bytes(range(256)) * 4,
+    "trace_nul.csv": b"0,100,10\n0\x00,100,10\n",
+    "trace_inf.csv": b"0,inf,10\n",
+    "prices_latin1.yaml": "dgx-h100: 3.0 # caf\xe9\n".encode("latin-1"),
+    "decode_no_prefill.yaml": (f"pools:\n  - name: c\n    step_model: {LIN}\n  - name: lonely\n    role: decode\n"
+                               f"    step_model: {LIN}\n").encode(),
+    "zero_steps.yaml": (b"pools:\n  - name: c\n    step_model: {prefill_per_token: 0, decode_base: 0}\n"),
+    "router_bad_init.py": b"class R:\n    def __init__(self, x):\n        pass\n",
+    "router_syntax.py": b"def r(req, pools:\n",
+    "router_ok.py": b"def r(req, pools):\n    return pools[0]\n",
+}
+
+SERVE = ["serve", "--fleet", "{d}/ok.yaml", "--rate", "2", "--duration", "5s"]
+PLAN = ["plan", "--model", "llama3.1-8b", "--candidates", "dgx-h100", "--rate", "1"]
+
+# (argv with {d} = directory of FILES, a fragment the one-line message must contain)
+CASES = [
+    ([*SERVE, "--seed", "-1"], "seed"),
+    ([*PLAN, "--seed", "-1"], "seed"),
+    ([*SERVE, "--out", "{d}"], "--out"),
+    ([*SERVE, "--out", "{d}/no/such/dir/r.csv"], "--out"),
+    # checked before anything else: the huge fleet would be refused too, but --out is named first
+    (["serve", "--fleet", "{d}/huge.yaml", "--rate", "1", "--out", "{d}"], "--out"),
+    ([*SERVE, "--router", "os:getcwd"], "(request, pools)"),
+    ([*SERVE, "--router", "os:sep"], "not callable"),
+    ([*SERVE, "--router", "{d}/router_bad_init.py:R"], "slo_ttft"),
+    ([*SERVE, "--router", "{d}/router_syntax.py:r"], "cannot load"),
+    (["serve", "--fleet", "{d}/huge.yaml", "--rate", "1", "--duration", "10s"], "largest"),
+    (["serve", "--fleet", "{d}/huge_float.yaml", "--rate", "1", "--duration", "10s"], "replicas"),
+    (["serve", "--fleet", "{d}/inf.yaml", "--rate", "1"], "replicas"),
+    (["serve", "--fleet", "{d}/ok.yaml", "--rate", "100", "--duration", "100000s"], "largest"),
+    (["serve", "--fleet", "{d}/fleet_latin1.yaml", "--rate", "1"], "UTF-8"),
+    (["serve", "--fleet", "{d}/fleet_binary.yaml", "--rate", "1"], "UTF-8"),
+    (["serve", "--fleet", "{d}/ok.yaml", "--trace", "{d}/trace_latin1.csv"], "UTF-8"),
+    (["serve", "--fleet", "{d}/ok.yaml", "--trace", "{d}/trace_binary.csv"], "UTF-8"),
+    (["serve", "--fleet", "{d}/ok.yaml", "--trace", "{d}/trace_nul.csv"], "trace_nul.csv"),
+    (["serve", "--fleet", "{d}/ok.yaml", "--trace", "{d}/trace_inf.csv"], "prompt"),
+    ([*PLAN, "--prices", "{d}/prices_latin1.yaml"], "UTF-8"),
+    (["serve", "--fleet", "{d}/decode_no_prefill.yaml", "--rate", "1"], "lonely"),
+    (["serve", "--fleet", "{d}/zero_steps.yaml", "--rate", "1"], "step_model"),
+]
+if os.path.exists("/proc/version"):
+    CASES.append(([*SERVE, "--out", "/proc/version"], "--out"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fleet_errors")
+    for name, data in FILES.items():
+        (d / name).write_bytes(data)
+    return d
+
+
+def _run(argv, d):
+    return CliRunner().invoke(main, [a.replace("{d}", str(d)) for a in argv])
+
+
+@pytest.mark.parametrize("argv,field", CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_bad_input_one_line_exit_2(files, argv, field):
+    r = _run(argv, files)
+    assert r.exit_code == 2, (r.exit_code, r.output, r.exception)
+    assert isinstance(r.exception, SystemExit), repr(r.exception)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert field in lines[0], (field, r.stderr)
+
+
+def test_good_input_still_runs_and_writes_the_csv(files, tmp_path):
+    out = tmp_path / "r.csv"
+    r = _run([*SERVE, "--out", str(out), "--router", "{d}/router_ok.py:r"], files)
+    assert r.exit_code == 0, r.output
+    assert out.read_text().count("\n") == 1 + len(fleet.poisson_trace(2.0, 5.0, prompt="azure-conv", seed=0))
+
+
+def _bad_init_router():
+    class R:
+        def __init__(self, x):
+            pass
+
+    return R
+
+
+API_CASES = [
+    ("negative seed", lambda d: fleet.poisson_trace(1.0, 10.0, seed=-1), SpecError, "seed"),
+    ("float seed", lambda d: fleet.poisson_trace(1.0, 10.0, seed=1.5), SpecError, "seed"),
+    ("router of no arguments", lambda d: fleet.get_router(os.getcwd), SpecError, "(request, pools)"),
+    ("router of one argument", lambda d: fleet.get_router(lambda req: 0), SpecError, "(request, pools)"),
+    ("router class with a bad __init__", lambda d: fleet.get_router(_bad_init_router()), SpecError, "slo_ttft"),
+    ("unwritable csv", lambda d: fleet.check_csv_path(d, "--out"), SpecError, "--out"),
+    ("huge fleet", lambda d: fleet.simulate_serving(str(d / "huge.yaml"), rate=1.0, duration=10.0),
+     CapacityError, "largest"),
+    ("huge trace", lambda d: fleet.simulate_serving(str(d / "ok.yaml"), rate=100.0, duration=1e5),
+     CapacityError, "a duration of 83,8"),
+    ("huge plan trace", lambda d: fleet.plan("llama3.1-8b", 100.0, 1.0, 0.05, ["dgx-h100"], duration=1e5),
+     CapacityError, "largest"),
+    ("size estimate", lambda d: fleet.check_serving_size(1e3, 10**9), CapacityError, "replicas"),
+    ("non-UTF-8 fleet", lambda d: fleet.load_fleet(d / "fleet_latin1.yaml"), SpecError, "UTF-8"),
+    ("binary fleet", lambda d: fleet.load_fleet(d / "fleet_binary.yaml"), SpecError, "UTF-8"),
+    ("non-UTF-8 trace", lambda d: fleet.load_trace(d / "trace_latin1.csv"), SpecError, "UTF-8"),
+    ("binary trace", lambda d: fleet.load_trace(d / "trace_binary.csv"), SpecError, "UTF-8"),
+    ("non-UTF-8 prices", lambda d: fleet.load_prices(d / "prices_latin1.yaml"), SpecError, "UTF-8"),
+    ("infinite prompt", lambda d: fleet.Trace(np.zeros(1), np.array([np.inf]), np.ones(1)), SpecError, "prompt"),
+    ("infinite replicas", lambda d: fleet.fleet_from_dict({"pools": [{"name": "c", "step_model": {},
+                                                                       "replicas": float("inf")}]}),
+     SpecError, "replicas"),
+    ("decode pool unreachable", lambda d: fleet.load_fleet(d / "decode_no_prefill.yaml"), SpecError, "lonely"),
+]
+
+
+@pytest.mark.parametrize("name,call,exc,fragment", API_CASES, ids=[c[0] for c in API_CASES])
+def test_api_raises_typed_error(files, name, call, exc, fragment):
+    with pytest.raises(exc) as info:
+        call(files)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_size_estimate_names_the_largest_that_fits_and_that_size_is_accepted():
+    """The largest trace named in the message passes the same check; one more request does not."""
+    with pytest.raises(CapacityError) as info:
+        fleet.check_serving_size(1e7, 12, rate=100.0)
+    most = int(str(info.value).split("has ")[1].split(" requests")[0].replace(",", ""))
+    fleet.check_serving_size(most, 12)
+    with pytest.raises(CapacityError):
+        fleet.check_serving_size(most + 1, 12)
