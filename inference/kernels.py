@@ -197,9 +197,9 @@ def profile_for(chip: ChipSpec, stack: str) -> StackProfile:
     if stack != "trtllm":
         notes += (f"ASSUMPTION: {stack} = TRT-LLM profile + {step_add * 1e3:g} ms and {seq_add * 1e6:g} us per "
                   f"sequence per decode step, launch x{launch_f}, analytic kernel efficiency x{kern_f}; not fitted",)
-    # ASSUMPTION for chips without tables: the reference family's core count (wave quantisation as on
-    # that GPU); their tile engines are not public in the same terms
-    cores = ref.cores
+    # waves over the chip's own cores when its preset gives them (ChipSpec.cores: Maia tiles, SMs), else the
+    # reference family's SM count. ASSUMPTION: a 128 x 128 output tile per core per wave on every chip
+    cores = int(getattr(chip, "cores", 0) or 0) or ref.cores
     return dataclasses.replace(
         ref, name=stack, cores=cores,
         gemm_compute={k: v * kern_f for k, v in ref.gemm_compute.items()},
