@@ -354,7 +354,7 @@ def build_part_problem(
 
 def _hash_with_index(fab, src, dst, index, seed, chunk: int = 1024):
     """One hashed ECMP path per pair: (indptr, edge ids, ones, path latency). Routed in chunks of pairs
-    so that the full ECMP path sets (1,024 paths per cross-leaf pair on maia200) never sit in memory."""
+    so that the full ECMP path sets (1,024 paths per cross-leaf pair on maia200-16plane, 128 on maia200) never sit in memory."""
     n = len(src)
     ptrs = [np.zeros(1, dtype=np.int64)]
     edges = []
