@@ -197,9 +197,10 @@ def format_report(fab: Fabric, rep: PatternReport, top: int = 5) -> str:
 
 
 def plot_utilisation(fab: Fabric, rep: PatternReport, path: str, max_buckets: int = 64) -> str:
-    """Write a link-utilisation heatmap: links binned by (source node, destination node) in index order
-    (chips by rank, then switches), each cell the largest mean utilisation of the links it holds; plus a
-    histogram of utilisation per link kind. Returns ``path``."""
+    """Write a link-utilisation heatmap: nodes in index order (chips by rank, then switches) grouped into at
+    most ``max_buckets`` buckets; each cell holds the links from one bucket to another and shows the largest
+    of their mean utilisations over the makespan (cells with a link at >= 95% are ringed); plus side-by-side
+    histograms of the mean utilisation per link kind. Returns ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,15 +222,26 @@ def plot_utilisation(fab: Fabric, rep: PatternReport, path: str, max_buckets: in
     np.maximum.at(flat, bi * nb + bj, u)
     m = np.isfinite(flat)
     grid.ravel()[m] = flat[m]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [1.25, 1]})
-    im = ax.imshow(grid * 100, cmap="inferno", vmin=0, vmax=max(1e-9, np.nanmax(grid) * 100) if m.any() else 1,
-                   interpolation="nearest")
-    ax.axhline(bc - 0.5, color="w", lw=0.6)
-    ax.axvline(bc - 0.5, color="w", lw=0.6)
-    ax.set_xlabel(f"to node bucket (0..{bc - 1}: chips by rank" + (f", {bc}..{nb - 1}: switches)" if bs else ")"))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 6.2), gridspec_kw={"width_ratios": [1.25, 1]})
+    # reversed colours: a busy link is dark and a saturated one black, visible against the white of "no link"
+    # (a light end of the scale would vanish into the background); cells of a link at >= 95% get a ring
+    vmax = 100.0
+    im = ax.imshow(grid * 100, cmap="inferno_r", vmin=0, vmax=vmax, interpolation="nearest")
+    hot_i, hot_j = np.nonzero(np.nan_to_num(grid, nan=0.0) >= 0.95)
+    if len(hot_i):
+        ax.scatter(hot_j, hot_i, s=max(4.0, 2400.0 / nb), marker="s", facecolors="none", edgecolors="#00b4d8",
+                   linewidths=0.8, label="a link >= 95% busy")
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    ax.axhline(bc - 0.5, color="0.5", lw=0.6)
+    ax.axvline(bc - 0.5, color="0.5", lw=0.6)
+    per_chip = -(-nc // bc)
+    per_sw = -(-ns // bs) if bs else 0
+    ax.set_xlabel(f"to node bucket (0..{bc - 1}: chips by rank, ~{per_chip} per bucket"
+                  + (f"; {bc}..{nb - 1}: switches, ~{per_sw} per bucket)" if bs else ")"))
     ax.set_ylabel("from node bucket")
-    ax.set_title(f"max link utilisation per bucket pair (%), {rep.pattern} on {rep.fabric}", fontsize=10)
-    fig.colorbar(im, ax=ax, label="mean utilisation over the makespan (%)")
+    ax.set_title(f"Link utilisation, {rep.pattern} on {rep.fabric}: each cell = the busiest link\n"
+                 "from one node bucket to another (white: no link)", fontsize=10)
+    fig.colorbar(im, ax=ax, label="busiest link's mean utilisation over the makespan (%)")
     is_chip = np.arange(nn) < nc
     kinds = {
         "chip->chip": is_chip[fab.edge_src] & is_chip[fab.edge_dst],
@@ -237,15 +249,18 @@ def plot_utilisation(fab: Fabric, rep: PatternReport, path: str, max_buckets: in
         "switch->switch": ~is_chip[fab.edge_src] & ~is_chip[fab.edge_dst],
         "switch->chip": ~is_chip[fab.edge_src] & is_chip[fab.edge_dst],
     }
-    bins = np.linspace(0, 100, 41)
-    for label, mask in kinds.items():
-        if mask.any():
-            ax2.hist(u[mask] * 100, bins=bins, histtype="step", lw=1.6, label=f"{label} ({int(mask.sum()):,})")
+    present = [(label, mask) for label, mask in kinds.items() if mask.any()]
+    bins = np.linspace(0, 100, 21)
+    # side-by-side bars per bin: kinds with the same distribution stay visible (step outlines overlapped)
+    ax2.hist([u[mask] * 100 for _, mask in present], bins=bins, histtype="bar", rwidth=0.9,
+             label=[f"{label} ({int(mask.sum()):,} links)" for label, mask in present])
     ax2.set_yscale("log")
-    ax2.set_xlabel("mean link utilisation (%)")
+    ax2.set_xlabel("mean link utilisation over the makespan (%)")
     ax2.set_ylabel("links")
     ax2.legend(fontsize=8)
-    ax2.set_title(f"makespan {rep.makespan * 1e6:,.1f} us", fontsize=10)
+    ax2.set_title(f"links per utilisation bin, by link kind; makespan {rep.makespan * 1e6:,.1f} us", fontsize=10)
+    fig.text(0.01, 0.005, "node bucket: consecutive nodes in index order (chips by rank, then switches) drawn as "
+             "one row/column; a cell holds every link from one bucket to another", fontsize=8, color="0.35")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
