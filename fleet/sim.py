@@ -33,6 +33,7 @@ the makespan (first arrival at t=0 to last completion) divided by tokens served.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -90,10 +91,16 @@ def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool =
             f"fleet that fits has {most:,} replicas in all"
         )
     most = max(0, int((MEMORY_BUDGET - rep_bytes) // BYTES_PER_REQUEST))
-    hint = f", a duration of {int(most // rate):,} s at {rate:g} requests/s" if rate else ""
+    if rate:
+        longest = most / rate
+        longest_text = f"{int(longest):,}" if longest >= 10 else f"{math.floor(longest * 1e3) / 1e3:g}"
+        raise CapacityError(
+            f"rate x duration: {int(n_requests):,} requests (on {int(n_replicas):,} replicas) need {need}; the "
+            f"largest trace that fits has {most:,} requests, a duration of {longest_text} s at {rate:g} requests/s"
+        )
     raise CapacityError(
-        f"duration: {int(n_requests):,} requests (on {int(n_replicas):,} replicas) need {need}; the largest trace "
-        f"that fits has {most:,} requests{hint}"
+        f"trace: {int(n_requests):,} requests (on {int(n_replicas):,} replicas) need {need}; the largest trace "
+        f"that fits has {most:,} requests"
     )
 
 
