@@ -435,44 +435,41 @@ def uniform_all_to_all_problem(fab: Fabric, size: float):
     group_of_cls[coarse[: st.n_direct]] = st.group[src_of_direct]
     first_of_cls = np.zeros(D, dtype=np.int64)  # one member direct link per class
     first_of_cls[coarse[: st.n_direct][::-1]] = np.arange(st.n_direct)[::-1]
-    cls_of_group = [[] for _ in range(G)]
-    for k, g in enumerate(group_of_cls.tolist()):
-        cls_of_group[g].append(k)
     ccap = np.bincount(coarse, weights=st.col_cap, minlength=ncoarse)
-    rows_cols: list[list[int]] = []
-    mult: list[float] = []
-    lat: list[float] = []
-    one_chip = st.up_col[0]
+    # rows, vectorised: per source group g, its direct-link classes, then its same-group row, then one
+    # cross row per destination group h != g (columns padded to 4, cut by each row's length)
     first = np.zeros(G, dtype=np.int64)
     first[st.group[::-1]] = np.arange(nc)[::-1]
-    for g in range(G):
-        c = int(first[g])
-        lu_, ld_ = st.col_lat[st.up_col[c]], st.col_lat[st.down_col[c]]
-        for k in cls_of_group[g]:
-            j = int(first_of_cls[k])
-            rows_cols.append([k])
-            mult.append(float(n_direct_cls[k]))
-            lat.append(float(st.col_lat[j]))
-        same = gsize[g] * (gsize[g] - 1) - n_direct_g[g]
-        if same:
-            rows_cols.append([D + g, D + G + g])
-            mult.append(float(same))
-            lat.append(float(lu_ + ld_))
-        for h in range(G):
-            if h == g:
-                continue
-            d = int(first[h])
-            rows_cols.append([D + g, D + 2 * G + g, D + 3 * G + h, D + G + h])
-            mult.append(float(gsize[g] * gsize[h]))
-            lat.append(float(lu_ + st.col_lat[st.gup_col[g]] + st.col_lat[st.gdown_col[h]]
-                             + st.col_lat[st.down_col[d]]))
-    del one_chip
-    lens = np.array([len(r) for r in rows_cols], dtype=np.int64)
+    lu_g = st.col_lat[st.up_col[first]]
+    ld_g = st.col_lat[st.down_col[first]]
+    same = gsize * (gsize - 1) - n_direct_g
+    dk = np.arange(D)
+    sg = np.flatnonzero(same > 0)
+    cg, ch = np.divmod(np.arange(G * G), G)
+    keep = cg != ch
+    cg, ch = cg[keep], ch[keep]
+    grp = np.concatenate([group_of_cls, sg, cg])
+    kind = np.concatenate([np.zeros(D, np.int64), np.ones(len(sg), np.int64), np.full(len(cg), 2)])
+    sub = np.concatenate([dk, np.zeros(len(sg), np.int64), ch])
+    cols = np.full((len(grp), 4), -1, dtype=np.int64)
+    cols[:D, 0] = dk
+    cols[D:D + len(sg), :2] = np.stack([D + sg, D + G + sg], axis=1)
+    cols[D + len(sg):] = np.stack([D + cg, D + 2 * G + cg, D + 3 * G + ch, D + G + ch], axis=1)
+    lens_all = np.concatenate([np.ones(D, np.int64), np.full(len(sg), 2), np.full(len(cg), 4)])
+    mult_all = np.concatenate([n_direct_cls.astype(np.float64), same[sg].astype(np.float64),
+                               (gsize[cg] * gsize[ch]).astype(np.float64)])
+    lat_all = np.concatenate([st.col_lat[first_of_cls], lu_g[sg] + ld_g[sg],
+                              lu_g[cg] + st.col_lat[st.gup_col[cg]] + st.col_lat[st.gdown_col[ch]]
+                              + st.col_lat[st.down_col[first[ch]]]])
+    order = np.lexsort((sub, kind, grp))
+    lens = lens_all[order]
     indptr = np.zeros(len(lens) + 1, dtype=np.int64)
     np.cumsum(lens, out=indptr[1:])
-    indices = np.array([c for r in rows_cols for c in r], dtype=np.int64)
+    c = cols[order]
+    indices = c[c >= 0]
+    lat = lat_all[order]
+    mult = mult_all[order]
     edge_col = np.where(st.edge_col >= 0, coarse[np.maximum(st.edge_col, 0)], -1)
     edge_scale = fab.edge_capacity / np.where(edge_col >= 0, ccap[np.maximum(edge_col, 0)], 1.0)
-    q = Problem(indptr, indices, np.ones(len(indices)), ccap, np.asarray(lat), edge_col, edge_scale)
-    m = np.asarray(mult)
-    return q, np.full(len(m), float(size)), m
+    q = Problem(indptr, indices, np.ones(len(indices)), ccap, lat, edge_col, edge_scale)
+    return q, np.full(len(mult), float(size)), mult
