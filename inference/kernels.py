@@ -164,9 +164,10 @@ _STACK_OVERHEAD = {
 
 
 def _transfer_note(chip: ChipSpec, family: str) -> str:
-    return (f"ASSUMPTION: {chip.name} has no measured kernel tables; kernel efficiencies transferred from "
-            f"the {family} profile (closest measured family by machine balance, peak FP8 FLOP/s per HBM byte/s) "
-            f"and applied to {chip.name}'s own compute_efficiency/memory_efficiency")
+    return (f"ASSUMPTION: {chip.name} has no measured kernel tables; GEMMs at {chip.name}'s own "
+            f"compute_efficiency/memory_efficiency ({chip.compute_efficiency:g}/{chip.memory_efficiency:g}); "
+            f"kernel floors, attention/elementwise/MoE factors, launch and step costs transferred from the "
+            f"{family} profile (closest measured family by machine balance, peak FP8 FLOP/s per HBM byte/s)")
 
 
 def _closest_family(chip: ChipSpec) -> str:
@@ -188,8 +189,9 @@ def profile_for(chip: ChipSpec, stack: str) -> StackProfile:
     if stack not in STACKS or stack == "ideal":
         raise SpecError(f"stack: must be one of {', '.join(STACKS)} (profile lookup excludes 'ideal'), got {stack!r}")
     fam = CHIP_FAMILY.get(chip.name, (None, None))[0]
+    transferred = fam is None
     notes: tuple[str, ...] = ()
-    if fam is None:
+    if transferred:
         fam = _closest_family(chip)
         notes = (_transfer_note(chip, fam),)
     ref = _REFERENCE[fam]
@@ -200,10 +202,22 @@ def profile_for(chip: ChipSpec, stack: str) -> StackProfile:
     # waves over the chip's own cores when its preset gives them (ChipSpec.cores: Maia tiles, SMs), else the
     # reference family's SM count. ASSUMPTION: a 128 x 128 output tile per core per wave on every chip
     cores = int(getattr(chip, "cores", 0) or 0) or ref.cores
+    g_c, g_m, g_floor = ref.gemm_compute, ref.gemm_memory, ref.gemm_floor
+    if transferred:
+        # ASSUMPTION: the GEMM floor of a transferred chip is the reference family's BF16 one for every dtype
+        # (the intrinsic kernel floor); the larger FP8/FP4 floors of TRT-LLM on NVIDIA include its separate
+        # activation-quantisation kernels, a software property that does not transfer. Sensitivity (Llama-3.1-70B
+        # TP8 decode on maia200, batch 32): TPOT 7.3 ms with this floor, 10.4 ms with Hopper's FP8 floor.
+        g_floor = {k: ref.gemm_floor["bf16"] for k in g_floor}
+        # a transferred chip's own compute_efficiency / memory_efficiency are its GEMM asymptotes as they stand
+        # (e.g. Maia 200's measured 96 % / 56 %): the NVIDIA GEMM factors, which are relative to the NVIDIA
+        # presets' unmeasured 0.7 / 0.8, are not carried over; floors and the other kernels' factors are
+        g_c = {k: 1.0 for k in g_c}
+        g_m = {k: 1.0 for k in g_m}
     return dataclasses.replace(
         ref, name=stack, cores=cores,
-        gemm_compute={k: v * kern_f for k, v in ref.gemm_compute.items()},
-        gemm_memory={k: v * kern_f for k, v in ref.gemm_memory.items()},
+        gemm_compute={k: v * kern_f for k, v in g_c.items()},
+        gemm_memory={k: v * kern_f for k, v in g_m.items()}, gemm_floor=dict(g_floor),
         step_overhead=ref.step_overhead + step_add, step_overhead_per_seq=ref.step_overhead_per_seq + seq_add,
         prefill_step_overhead=ref.prefill_step_overhead + step_add,
         launch_graph=ref.launch_graph * launch_f, launch_eager=ref.launch_eager * launch_f,
