@@ -266,3 +266,19 @@ def test_moe_time_limits():
     tok1 = prof.moe_token_passes * h * 2.0 / (bw * min(1.0, 0.8 * prof.elem_memory))
     assert one == pytest.approx(prof.moe_floor + weights / (bw * min(1.0, 0.8 * prof.gemm_memory["fp8"])) + tok1,
                                 rel=1e-9)
+
+
+def test_transferred_chip_uses_its_own_efficiency_as_asymptote():
+    """A chip without tables: a large GEMM runs at peak x its compute_efficiency exactly (e.g. Maia 200's
+    measured 96 %), plus the reference family's BF16 floor."""
+    chip = ChipSpec("newchip", flops={"fp8": 5000e12, "bf16": 1250e12}, hbm_bytes=200e9, hbm_bandwidth=7e12,
+                    compute_efficiency=0.96, memory_efficiency=0.56)
+    prof = profile_for(chip, "trtllm")
+    assert any("ASSUMPTION" in a and "newchip" in a for a in prof.assumptions)
+    m, n, k = 128 * 12 * 4, 128 * 11 * 4, 8192
+    t = gemm_time(m, n, k, prof=prof, dtype="fp8", peak=5000e12, ce=0.96, me=0.56, bytes_moved=0.0, bandwidth=7e12)
+    assert t == pytest.approx(prof.gemm_floor["bf16"] + 2.0 * m * n * k / (5000e12 * 0.96), rel=1e-12)
+    byt = 1e9
+    t1 = gemm_time(1, 8192, 8192, prof=prof, dtype="fp8", peak=5000e12, ce=0.96, me=0.56, bytes_moved=byt,
+                   bandwidth=7e12)
+    assert t1 == pytest.approx(prof.gemm_floor["bf16"] + byt / (7e12 * 0.56), rel=1e-12)
