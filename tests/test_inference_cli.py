@@ -51,3 +51,26 @@ def test_compare_from_python_equals_cli():
     assert res.exit_code == 0 and res.output.strip() == compare_table(reps)
     res = CliRunner().invoke(main, args + ["--json"])
     assert [d["tpot_s"] for d in json.loads(res.output)] == [r.tpot for r in reps]
+
+
+def test_infer_stack_backend_prices_and_dtype(tmp_path):
+    """--stack / --backend / --prices reach estimate; the report names stack, backend and cost basis;
+    fp4 on H100 is exit 2 naming the supported dtypes."""
+    res = CliRunner().invoke(main, ARGS + ["--stack", "ideal", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["stack"] == "ideal" and d["backend"] == "roofline"
+    assert d["tpot_s"] == estimate("llama3.1-8b", "dgx-h100", tp=8, batch=4, prompt=128, output=8, stack="ideal").tpot
+    res = CliRunner().invoke(main, ARGS + ["--backend", "analytic"])
+    assert res.exit_code == 0 and "stack/backend   trtllm / analytic" in res.output and "cost basis" in res.output
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("prices:\n  h100-sxm: 9.5\n")
+    res = CliRunner().invoke(main, ARGS + ["--backend", "analytic", "--prices", str(prices), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["cost_per_hour_usd"] == 8 * 9.5
+    res = CliRunner().invoke(main, ARGS + ["--dtype", "fp4"])
+    assert res.exit_code == 2 and "supports fp8, int8, bf16" in res.output and "Traceback" not in res.output
+    prices.write_text("h100-sxm: {capex: -3}\n")
+    res = CliRunner().invoke(main, ARGS + ["--prices", str(prices)])
+    assert res.exit_code == 2 and "prices.h100-sxm.capex" in res.output
