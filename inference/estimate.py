@@ -130,7 +130,8 @@ class Deployment:
                  compute_efficiency: float | None = None, memory_efficiency: float | None = None,
                  op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
                  prefill_chunk: int | None = 8192, placement: str = "tray", act_dtype: str | None = None,
-                 stack: str | None = None, backend: str = "auto", **_: Any) -> None:
+                 stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
+                 **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
@@ -161,6 +162,13 @@ class Deployment:
         # SRAM-only chips (Groq, CS-3) run no GPU serving stack: always the roofline + op_overhead
         # (inference/placement.py)
         self._set_stack("ideal" if _placement.sram_only(self.chip) else stack, backend)
+        if moe_skew is not None:
+            if isinstance(moe_skew, bool) or not isinstance(moe_skew, (int, float)) or not 0 <= moe_skew < math.inf:
+                raise SpecError(f"moe_skew: must be a finite number >= 0 (0 balanced, 1 uniform top-k), got {moe_skew!r}")
+            if self.profile is not None:
+                import dataclasses
+
+                self.profile = dataclasses.replace(self.profile, moe_skew=float(moe_skew))
         # Activations (residual stream, GEMM outputs, TP/EP/PP messages) stay in BF16 when the weights are
         # 8-bit or narrower, as in FP8/FP4 serving engines (GEMM inputs are quantised on the fly);
         # wider dtypes keep their own width. Override with act_dtype.
@@ -408,10 +416,7 @@ class Deployment:
             an = _kernels.moe_time(assign * ep, ep, e_loc, h, fm / tp, prof=prof, dtype=self.dtype, peak=self.peak,
                                    ce=ce, me=me, w=self.w, a=self.a, bandwidth=w_bw)
             times.append(measured_or(got, an))
-        graph = phase == "decode" and prof.cuda_graph_decode
-        if graph:
-            return sum(times) + prof.launch_graph * len(times)
-        return sum(max(t, prof.launch_eager) for t in times)
+        return _kernels.launched(times, prof, graph=phase == "decode" and prof.cuda_graph_decode)
 
     def _roofline_row(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> dict:
         peak = self.peak * self.ce

@@ -312,3 +312,13 @@ def moe_time(assignments: float, ranks: int, local_experts: int, hidden: int, ff
                        bandwidth=bandwidth)
     t_tok = hot * prof.moe_token_passes * hidden * a / (bandwidth * _eff(me, prof.elem_memory))
     return prof.moe_floor + t_gemm + t_tok
+
+
+def launched(kernel_times: list[float], prof: StackProfile, graph: bool) -> float:
+    """Time (s) of a sequence of kernels with their launch costs.
+
+    Under CUDA-graph capture (decode) each kernel adds ``launch_graph``; eager (prefill) the GPU idles when a
+    kernel is shorter than the host's ``launch_eager`` per launch: ``sum(max(t, launch_eager))``."""
+    if graph:
+        return sum(kernel_times) + prof.launch_graph * len(kernel_times)
+    return sum(max(t, prof.launch_eager) for t in kernel_times)

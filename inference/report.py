@@ -21,7 +21,7 @@ def format_bytes(n: float) -> str:
 
 _COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
 _KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
-              "placement", "act_dtype", "stack", "backend")
+              "placement", "act_dtype", "stack", "backend", "moe_skew")
 
 
 @dataclass
@@ -236,7 +236,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
         decode_points: contexts sampled over the output to average the decode step.
         knobs: ``compute_efficiency``, ``memory_efficiency``, ``op_overhead`` (s), ``hbm_usable``,
             ``sram`` (False to ignore on-die SRAM), ``prefill_chunk`` (tokens, None = unchunked),
-            ``placement`` (``tray``/``strided``/``random``), ``act_dtype``, ``power_factor``.
+            ``placement`` (``tray``/``strided``/``random``), ``act_dtype``, ``power_factor``, ``moe_skew``
+            (routing skew of the analytic MoE kernels: 0 balanced, 1 uniform top-k, default the profile's),
+            ``prices`` (per-chip price overrides, dict or YAML path).
         stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
             (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).
         backend: ``auto`` (measured kernel tables of aiconfigurator-core when installed and the chip has

@@ -282,3 +282,24 @@ def test_transferred_chip_uses_its_own_efficiency_as_asymptote():
     t1 = gemm_time(1, 8192, 8192, prof=prof, dtype="fp8", peak=5000e12, ce=0.96, me=0.56, bytes_moved=byt,
                    bandwidth=7e12)
     assert t1 == pytest.approx(prof.gemm_floor["bf16"] + byt / (7e12 * 0.56), rel=1e-12)
+
+
+def test_launch_cost_with_and_without_graphs():
+    from inference.kernels import launched
+
+    times = [1e-7, 2e-6, 50e-6]
+    assert launched(times, PROF, graph=True) == pytest.approx(sum(times) + 3 * PROF.launch_graph)
+    assert launched(times, PROF, graph=False) == pytest.approx(2 * PROF.launch_eager + 50e-6)
+
+
+def test_moe_skew_knob_slows_expert_parallel_moe():
+    """More routing skew -> a hotter rank -> slower analytic MoE layers; 0 = perfect balance."""
+    from conftest import star_graph
+
+    chip = chip_preset("h100-sxm")
+    fab = Fabric.from_graph(star_graph(8, 25e9 * 18, 1e-6), chip=chip, name="star8")
+    kw = dict(tp=1, ep=8, dp=1, batch=64, prompt=128, output=4, backend="analytic")
+    t = [estimate("qwen3-235b-a22b", fab, moe_skew=s, **kw).tpot for s in (0.0, 1.0, 3.0)]
+    assert t[0] < t[1] < t[2]
+    with pytest.raises(SpecError, match="moe_skew"):
+        estimate("qwen3-235b-a22b", fab, moe_skew=-1, **kw)
