@@ -629,10 +629,14 @@ def collective(collective: str, fab: Fabric, size: Size, group: Group = None, al
             raise ScheduleError(f"{why} on {fab.name!r} (its comm: block); use another algorithm or ideal=True")
     sch = fn(G, S, fab, **opts)
     md = _choose_mode([sch], mode, overhead, rbw)
-    cost = None if comm is None else cand(_bound(sch, _fab_for(fabc, [sch]), overhead, rbw, cheap=True), algorithm, sch)[3]
+    bound = _bound(sch, _fab_for(fab, [sch]), overhead, rbw)
+    cost = None
+    if comm is not None:  # the tuner's estimate uses the bound on the links the stack sees
+        b = bound if fabc is fab else _bound(sch, _fab_for(fabc, [sch]), overhead, rbw, cheap=True)
+        cost = cand(b, algorithm, sch)[3]
     times, total, ls = _simulate(_fab_for(fabc, [sch]), [sch], md, routing, seed, overhead, rbw, stats=stats,
                                  costs=None if cost is None else [cost])
-    return CollectiveResult(collective, algorithm, S, len(G), total, _bound(sch, _fab_for(fab, [sch]), overhead, rbw), sch, ls, md,
+    return CollectiveResult(collective, algorithm, S, len(G), total, bound, sch, ls, md,
                             candidates, None if cost is None else cost.protocol)
 
 
@@ -807,15 +811,23 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
         coll, algo, S, m, _ = key
         opts = {k: v for k, v in ops[idx[0]].opts.items() if k != "ideal"}
         cost = None
-        if algo == "auto" or comm is not None:
-            # the class's algorithm (auto) and protocol (calibrated) are chosen on its first group alone
+        if algo == "auto":
+            # the class's algorithm (and protocol, calibrated) are chosen on its first group alone
             r = collective(coll, fabric, S, prepared[idx[0]][1], algo, mode=mode, routing=routing, seed=seed,
                            overhead=overhead, reduce_bandwidth=reduce_bandwidth, stats=False, ideal=ideal, **opts)
-            if algo == "auto":
-                algo = r.algorithm
-                opts = _accepted(ALGORITHMS[(coll, algo)], opts)
+            algo = r.algorithm
+            opts = _accepted(ALGORITHMS[(coll, algo)], opts)
             if comm is not None:
                 cost = next(c for c in _comm.costs(comm, coll, algo) if c.protocol == r.protocol)
+        elif comm is not None:
+            # a named algorithm: the tuner's protocol from the first group's bound (no simulation)
+            why = _comm.applies(comm, coll, algo, m, S)
+            if why is not None:
+                raise ScheduleError(f"{why} on {fabric.name!r} (its comm: block); use another algorithm or ideal=True")
+            one = _compile(coll, algo, prepared[idx[0]][1], S, fabric, opts)
+            fabc = _comm.view(fabric, comm)
+            b = _bound(one, _fab_for(fabc, [one]), overhead, rbw, cheap=True)
+            cost = _comm.choose(comm, coll, algo, S, one.n, len(one.steps()), b)
         G = np.stack([prepared[i][1] for i in idx])
         try:
             sch = _compile(coll, algo, G, S, fabric, opts)

@@ -121,7 +121,7 @@ def algorithm_set(comm: CommSpec | None, collective: str) -> list[str] | None:
     if comm is None:
         return None
     algs = comm.algorithms_of(collective)
-    return None if algs is None else list(algs)
+    return None if algs is None or "*" in algs else list(algs)
 
 
 def costs(comm: CommSpec, collective: str, algorithm: str) -> list[Cost]:
@@ -131,7 +131,7 @@ def costs(comm: CommSpec, collective: str, algorithm: str) -> list[Cost]:
         return [Cost("custom", 1.0 / float(cust.get("efficiency", 1.0)), float(cust.get("call", comm.call)),
                      float(cust.get("step", 0.0)))]
     algs = comm.algorithms_of(collective)
-    eff = float(algs.get(algorithm, 1.0)) if algs else 1.0
+    eff = float(algs.get(algorithm, algs.get("*", 1.0))) if algs else 1.0
     protos = comm.protocols
     if algorithm in SIMPLE_ONLY and "simple" in protos:
         protos = ("simple",)

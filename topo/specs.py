@@ -223,8 +223,9 @@ class CommSpec:
         step: (protocol, seconds per step) pairs for the protocols in :data:`PROTOCOLS`.
         bandwidth: (protocol, fraction of link capacity in (0, 1]) pairs.
         algorithms: (collective, ((algorithm, efficiency), ...)) pairs: the algorithms the stack runs for a
-            collective and the fraction of its protocol bandwidth each achieves; a collective not listed
-            may use every registered algorithm at efficiency 1.
+            collective and the fraction of its protocol bandwidth each achieves; ``"*"`` stands for every
+            other registered algorithm (and lets ``auto`` pick any); a collective not listed may use every
+            registered algorithm at efficiency 1.
         custom: (algorithm, ((key, value), ...)) pairs for algorithms with their own costs outside the
             protocol model (custom all-reduce: ``call`` s, ``step`` s, ``efficiency``, ``max_ranks``,
             ``max_size`` bytes).
