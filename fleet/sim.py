@@ -14,7 +14,8 @@ Model (what a replica does, vLLM / Sarathi-Serve / DistServe conventions):
   decode_time(batch, mean context)`` (an assumption: it counts the weight reads of a mixed iteration
   twice, so it is conservative).
 - **KV-cache admission**: a request reserves prompt + output tokens of KV cache on admission (no
-  preemption); capacity is the ``kv_capacity_tokens`` of the pool or ``max_batch(C) * C`` of its model.
+  preemption); capacity is the ``kv_capacity_tokens`` of the pool, else :func:`fleet.pool.kv_capacity_tokens`
+  of its step model (declared, or free bytes after weights and activations over KV bytes per token).
 - **Disaggregation**: a prefill-pool replica prefills (its end is the first token, as in Splitwise and
   DistServe), then the request's KV cache, ``kv_bytes_per_token x prompt`` bytes of the *prefill* pool's
   model, crosses the KV network (:class:`KVNetwork`, max-min fair with every other transfer in flight) to
@@ -23,7 +24,10 @@ Model (what a replica does, vLLM / Sarathi-Serve / DistServe conventions):
 - Decode iterations with an unchanged batch are simulated together (a "macro step": up to the next
   completion, interrupted at the next iteration boundary when a request arrives that could be admitted),
   so the cost is per request and per batch change, never per token, with the same times as stepping one
-  by one.
+  by one. Chunked-prefill iterations in which the oldest prompt fills the whole chunk budget are advanced
+  the same way (closed form), so a token budget of 1 costs no more events than a large one.
+- Before anything is allocated, the run's memory is estimated (:func:`check_serving_size`) and a run over
+  :data:`MEMORY_BUDGET` is a :class:`CapacityError` naming the largest fleet or trace that fits.
 
 Metrics: TTFT = first token - arrival; TPOT = (finish - first token) / (output - 1) (requests of one
 output token have none); end-to-end latency = finish - arrival. A request meets the SLOs when TTFT <=
@@ -599,7 +603,8 @@ class ServingResult:
     replica indices; decode = prefill when colocated), ``met_slo`` (bool).
 
     ``makespan``: t = 0 to the last completion, s; ``duration``: t = 0 to the last arrival, s (0 when every
-    request arrives at t = 0; :attr:`offered_rate` is then NaN, undefined).
+    request arrives at t = 0; :attr:`offered_rate` is then NaN, undefined). ``sim_events``: scheduler
+    events of all replicas (iterations, runs of iterations simulated as one, and waits).
     """
 
     arrival: np.ndarray
