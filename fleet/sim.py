@@ -47,11 +47,11 @@ from typing import Any
 import numpy as np
 import simpy
 
-from topo import CapacityError, SpecError
+from topo import CapacityError, ScaleupError, SpecError
 
 from .kvnet import KVNetwork, build_kv_fabric
 from .pool import Pool, RequestView
-from .routers import get_router
+from .routers import ROUTER_SIGNATURE, ROUTERS, get_router
 from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepModelLike
 from .trace import Trace, load_trace, poisson_trace
@@ -223,7 +223,15 @@ class _Sim:
     def _choose(self, rid: int, phase: str) -> tuple[Pool, int]:
         cands = self.prefill_pools if phase == "prefill" else self.decode_pools
         view = RequestView(rid, float(self.arrival[rid]), self.prompt_l[rid], self.output_l[rid], phase)
-        choice: Any = self.router(view, cands)
+        try:
+            choice: Any = self.router(view, cands)
+        except (ScaleupError, AssertionError):
+            raise
+        except Exception as exc:
+            if type(self.router) in ROUTERS.values():
+                raise  # a built-in router failing is a bug, not a user error
+            raise SpecError(f"router: {getattr(self.router, '__name__', self.router)!r} raised "
+                            f"{type(exc).__name__}: {exc}; {ROUTER_SIGNATURE}") from None
         replica = None
         if isinstance(choice, tuple):
             choice, replica = choice

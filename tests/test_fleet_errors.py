@@ -38,6 +38,7 @@ FILES = {
     "router_bad_init.py": b"class R:\n    def __init__(self, x):\n        pass\n",
     "router_syntax.py": b"def r(req, pools:\n",
     "router_ok.py": b"def r(req, pools):\n    return pools[0]\n",
+    "router_raises.py": b"def r(req, pools):\n    return 1 / 0\n",
 }
 
 SERVE = ["serve", "--fleet", "{d}/ok.yaml", "--rate", "2", "--duration", "5s"]
@@ -55,6 +56,7 @@ CASES = [
     ([*SERVE, "--router", "os:sep"], "not callable"),
     ([*SERVE, "--router", "{d}/router_bad_init.py:R"], "slo_ttft"),
     ([*SERVE, "--router", "{d}/router_syntax.py:r"], "cannot load"),
+    ([*SERVE, "--router", "{d}/router_raises.py:r"], "ZeroDivisionError"),
     (["serve", "--fleet", "{d}/huge.yaml", "--rate", "1", "--duration", "10s"], "largest"),
     (["serve", "--fleet", "{d}/huge_float.yaml", "--rate", "1", "--duration", "10s"], "replicas"),
     (["serve", "--fleet", "{d}/inf.yaml", "--rate", "1"], "replicas"),
