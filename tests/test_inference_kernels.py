@@ -14,16 +14,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inference import estimate
-from inference.kernels import (
+from inference import (
+    Grid,
     decode_attention_time,
     elementwise_time,
+    estimate,
     fmha_time,
     gemm_time,
     hot_rank_tokens,
     profile_for,
 )
-from inference.measured import Grid
 from topo import ChipSpec, Fabric, SpecError
 from topo.presets import chip_preset
 
@@ -200,7 +200,8 @@ def test_measured_tables_exact_on_grid_points():
     pytest.importorskip("aiconfigurator_core")
     import pandas as pd
 
-    from inference.measured import table_path, tables
+    from inference import measured_tables as tables
+    from inference import table_path
 
     p = table_path("h100_sxm", "gemm", "trtllm", "gemm_perf.parquet")
     df = pd.read_parquet(p, columns=["gemm_dtype", "m", "n", "k", "latency"])
@@ -248,7 +249,7 @@ def test_moe_time_limits():
     per-copy activation passes; one token: floor + its experts' weight stream."""
     import dataclasses
 
-    from inference.kernels import moe_time
+    from inference import moe_time
 
     prof = dataclasses.replace(PROF, moe_skew=0.0)
     h, f, ranks, e_loc = 4096, 1536, 8, 16
@@ -285,7 +286,7 @@ def test_transferred_chip_uses_its_own_efficiency_as_asymptote():
 
 
 def test_launch_cost_with_and_without_graphs():
-    from inference.kernels import launched
+    from inference import launched
 
     times = [1e-7, 2e-6, 50e-6]
     assert launched(times, PROF, graph=True) == pytest.approx(sum(times) + 3 * PROF.launch_graph)
