@@ -352,7 +352,7 @@ def test_topo_job_summarises_each_fabric(tmp_path):
 
 # ------------------------------------------------------------------------------------------ real jobs
 def test_collective_job_matches_nccl_tests_conventions(tmp_path):
-    spec = {"job": "collective", "params": {"fabric": "gb200-nvl72", "algorithm": "ring"},
+    spec = {"job": "collective", "params": {"fabric": "gb200-nvl72", "algorithm": "ring", "opt.ideal": True},
             "grid": {"zip": {"collective": ["all_reduce", "all_gather"], "group": [8, 8]}, "size": ["1MiB", "64MiB"]}}
     df = run_sweep(spec, tmp_path / "c.parquet", workers=1, progress=False).table()
     assert df["error"].isna().all() and (df["ranks"] == 8).all() and (df["algorithm"] == "ring").all()
