@@ -105,13 +105,14 @@ def test_tray_is_the_2x2_hammingmesh_6_7_7(maia):
 def test_topo_show_reports_the_published_figures(maia):
     s = summarize(maia, bisection=False)
     assert s["chips"] == 6144 and s["levels"] == [4, 48, 6144]
-    assert s["chip_ports"] == {"to_chips": 20, "to_switches": 8, "ports": 28, "tray_links_per_peer": [6, 7, 7]}
+    assert s["chip_ports"] == {"to_chips": 20, "to_switches": 8, "ports": 28, "tray_links_per_peer": [6, 7, 7],
+                               "trays": 1536, "tray_size": 4}
     t1, t2 = s["tiers"]["tier1"], s["tiers"]["tier2"]
     assert (t1["switches"], t1["planes"], t1["down"], t1["up"], t1["ports_used"]) == (512, 4, 96, 32, 128)
     assert t1["oversubscription"] == pytest.approx(3.0)
     assert (t2["switches"], t2["planes"], t2["down"], t2["up"]) == (128, 4, 128, 0)
     text = format_summary(s)
-    assert "links per peer 6/7/7" in text and "oversubscription 3:1" in text
+    assert "links per peer 6/7/7" in text and "oversubscription 3:1" in text and "1536 trays of 4 chips" in text
     assert "512 switches (4 planes, 128 per plane)" in text and "96 down + 32 up" in text
 
 

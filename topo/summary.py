@@ -312,8 +312,9 @@ def _chip_ports(fab: Fabric) -> dict[str, Any]:
     c_l = np.bincount(src[to_c], weights=lk[to_c], minlength=N)
     s_l = np.bincount(src[to_s], weights=lk[to_s], minlength=N)
     peers = sorted(int(x) for x in lk[to_c & (src == 0)])
+    sizes = np.bincount(np.unique(fab.trays, return_inverse=True)[1].ravel())
     return {"to_chips": _span(c_l), "to_switches": _span(s_l), "ports": fab.chip.ports or None,
-            "tray_links_per_peer": peers}
+            "tray_links_per_peer": peers, "trays": len(sizes), "tray_size": _span(sizes)}
 
 
 def _reduction_per_chip(fab: Fabric) -> float | None:
@@ -400,6 +401,8 @@ def format_summary(s: dict[str, Any]) -> str:
     cp = s.get("chip_ports")
     if cp:
         peers = "/".join(map(str, cp["tray_links_per_peer"]))
+        if cp.get("trays") and cp["trays"] < s["chips"]:
+            lines.append(f"trays             {cp['trays']} trays of {_fmt_span(cp['tray_size'])} chips")
         lines.append(f"chip ports        {_fmt_span(cp['to_chips'])} to chips"
                      + (f" (links per peer {peers})" if peers else "")
                      + f", {_fmt_span(cp['to_switches'])} to switches"
