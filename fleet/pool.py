@@ -31,15 +31,19 @@ def kv_capacity_tokens(sm: StepModelLike, token_budget: int = 8192, batch: int =
     times the chips that hold different sequences (attention data-parallel groups), with the activations of a
     prefill iteration of ``token_budget`` tokens or a decode iteration of ``batch`` sequences, whichever is
     larger, and weights or activations placed in on-chip SRAM not counted; otherwise the longest single
-    context with ``max_batch(context) >= 1`` (bisection; exact when memory is linear in tokens).
+    context with ``max_batch(context) >= 1`` (bisection; exact when memory is linear in tokens), which is
+    also what SRAM-only chips (no HBM) get.
     """
     declared = getattr(sm, "kv_capacity_tokens", None)
     if isinstance(declared, (int, float)) and not isinstance(declared, bool):
         return min(float(declared), KV_TOKENS_CAP)
     dep = getattr(sm, "deployment", None)
-    if dep is not None and all(hasattr(dep, a) for a in ("memory", "kv_bytes_per_seq_token", "activation_bytes")):
-        return _deployment_kv_tokens(dep, token_budget, batch)
-    return _longest_context(sm)
+    if dep is not None and float(getattr(getattr(dep, "chip", None), "hbm_bytes", 0.0) or 0.0) > 0:
+        try:
+            return _deployment_kv_tokens(dep, token_budget, batch)
+        except (AttributeError, KeyError, TypeError):  # a memory model without these parts: ask max_batch
+            pass
+    return _longest_context(sm)  # also SRAM-only chips (no HBM), whose KV placement max_batch knows
 
 
 def _deployment_kv_tokens(dep: Any, token_budget: int, batch: int) -> float:
