@@ -237,6 +237,26 @@ def _check_inputs(model: Any, candidates: Sequence[str], tps: Sequence[int], rou
                         f"{getattr(spec, 'name', model)}; use divisors of {heads}")
 
 
+def _check_plan_args(candidates: Sequence[str], attainment: float, modes: Sequence[str], slo_ttft: float,
+                     slo_tpot: float, tps: Sequence[int], eps: Sequence[int], batches: Sequence[int]) -> None:
+    """The search settings of :func:`plan`, each a :class:`SpecError` naming the argument when wrong."""
+    if not candidates:
+        raise SpecError("candidates: give at least one chip/fabric preset, e.g. maia200,gb200-nvl72")
+    if not (0 < attainment <= 1):
+        raise SpecError(f"attainment: must be in (0, 1], got {attainment!r}")
+    bad = set(modes) - {"colocated", "disaggregated"}
+    if bad:
+        raise SpecError(f"modes: unknown {sorted(bad)}; use colocated and/or disaggregated")
+    if not modes:
+        raise SpecError("modes: give at least one of colocated, disaggregated")
+    for name, v in (("slo_ttft", slo_ttft), ("slo_tpot", slo_tpot)):
+        if not (isinstance(v, (int, float)) and v > 0):
+            raise SpecError(f"{name}: must be > 0 s, got {v!r}")
+    for name, vals in (("tps", tps), ("eps", eps), ("batches", batches)):
+        if not vals or any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1 for x in vals):
+            raise SpecError(f"{name}: expected a non-empty list of integers >= 1, got {list(vals)!r}")
+
+
 def plan(
     model: Any,
     rate: float,
@@ -283,21 +303,7 @@ def plan(
     Returns:
         :class:`PlanResult`; ``best`` is None when nothing meets the SLOs within ``max_replicas``.
     """
-    if not candidates:
-        raise SpecError("candidates: give at least one chip/fabric preset, e.g. maia200,gb200-nvl72")
-    if not (0 < attainment <= 1):
-        raise SpecError(f"attainment: must be in (0, 1], got {attainment!r}")
-    bad = set(modes) - {"colocated", "disaggregated"}
-    if bad:
-        raise SpecError(f"modes: unknown {sorted(bad)}; use colocated and/or disaggregated")
-    if not modes:
-        raise SpecError("modes: give at least one of colocated, disaggregated")
-    for name, v in (("slo_ttft", slo_ttft), ("slo_tpot", slo_tpot)):
-        if not (isinstance(v, (int, float)) and v > 0):
-            raise SpecError(f"{name}: must be > 0 s, got {v!r}")
-    for name, vals in (("tps", tps), ("eps", eps), ("batches", batches)):
-        if not vals or any(isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1 for x in vals):
-            raise SpecError(f"{name}: expected a non-empty list of integers >= 1, got {list(vals)!r}")
+    _check_plan_args(candidates, attainment, modes, slo_ttft, slo_tpot, tps, eps, batches)
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})
     if trace is None:
