@@ -6,25 +6,27 @@ and ``memory_efficiency``), so a chip's calibrated efficiencies flow through; fl
 seconds. Closed forms (all times in s; ``ce``/``me`` the chip's efficiencies, ``P`` peak FLOP/s of the
 dtype, ``B`` the bandwidth of the tier the bytes come from):
 
-* GEMM ``m x k @ k x n``: ``floor[d] + max(2 Mq Nq K / (P ce g_c[d]), bytes / (B me g_m[d]))`` where the
-  output tiles (``tile_m x tile_n``) run in waves over the chip's ``cores``:
-  ``Mq Nq = waves x cores x tile_m x tile_n`` with ``waves = ceil(ceil(m/tile_m) ceil(n/tile_n) / cores)``
-  (tile and wave quantisation). Large GEMM -> ``2mnk / (P ce g_c)``; tiny GEMM -> ``floor``; a small-m
-  GEMM streams its weights at ``me g_m`` (the small-M plateau, weight-bandwidth bound).
+* GEMM ``m x k @ k x n``: ``floor[d] + max(2 Mq Nq k / (P ce g_c[d] u), bytes / (B me g_m[d]))`` where
+  ``Mq, Nq`` are ``m, n`` padded to whole ``tile_m x tile_n`` tiles (64 rows when m <= 64) and ``u`` the
+  last-wave utilisation when the tiles need more than one wave over the chip's ``cores`` (fewer tiles than
+  cores are split along k and count as full). Large GEMM -> ``2mnk / (P ce g_c)``; tiny GEMM -> ``floor``;
+  a small-m GEMM streams its weights at ``me g_m`` (the small-M plateau, weight-bandwidth bound).
 * prefill attention (flash): ``fmha_floor + FLOPs / (P_attn ce a_c s / (s + s_half))`` with ``s`` the
   attended length per query, so efficiency rises with the sequence towards ``a_c``.
 * decode attention (paged): ``dec_floor + KV bytes / (B me a_m)``.
 * elementwise / norm / rope / activation: ``max(elem_floor, bytes / (B me e_m))`` per kernel.
-* MoE grouped GEMM: GEMM form with the *hottest* rank's token count under routing skew
-  (:func:`hot_rank_tokens`) and ``m`` padded to ``tile_m`` per active expert.
+* MoE grouped GEMM (:func:`moe_time`): the GEMM form on the *hottest* rank's token copies under routing
+  skew (:func:`hot_rank_tokens`), rows padded to a 64-row tile per active expert, at ``moe_compute`` of a
+  dense GEMM's efficiency, plus ``moe_token_passes`` activation streams per routed copy.
 * launch: per kernel ``launch_graph`` under CUDA-graph capture (decode); eager (prefill) the GPU waits
   for the CPU when a kernel is shorter than ``launch_eager``: ``max(t, launch_eager)``.
 * per step: ``step_overhead + step_overhead_per_seq x seqs`` (scheduling, sampling, detokenise).
 
 ``stack="ideal"`` bypasses all of this (today's roofline); see :mod:`inference.estimate`.
 
-Sources: ``fit:`` figures were fitted (least squares, ``bench/fit_kernels`` procedure in docs/inference.md)
-to aiconfigurator-core 0.12.0 kernel tables, TRT-LLM 1.3.0rc20, ``h100_sxm`` / ``h200_sxm`` / ``b200_sxm``;
+Sources: ``fit:`` figures were fitted to aiconfigurator-core 0.12.0 kernel tables, TRT-LLM 1.3.0rc20,
+``h100_sxm`` / ``h200_sxm`` / ``b200_sxm`` (``python bench/fit_kernels.py`` reruns every fit and prints the
+values used here); the per-step cost on the calibration rows of :mod:`inference.validation` (``--fit``);
 everything else is an ASSUMPTION with the reason given.
 """
 
@@ -91,8 +93,9 @@ class StackProfile:
 # gemm/trtllm/1.3.0rc20 gemm_perf (m <= 16 rows for floor and g_m, m, n, k >= 4096 median for g_c), chip
 # presets' compute_efficiency 0.7 / memory_efficiency 0.8 as the reference:
 #   bf16: ce 0.78, weight streaming 0.84, floor 3.9 us; fp8 (per tensor): ce 0.62, 0.84, 13.5 us.
-# attention/trtllm/1.3.0rc20: context FMHA reaches ~0.75 of BF16 peak at 8-16k tokens, half of that at
-# ~2k (s_half), floor ~16 us; generation (paged, FP8 KV): median KV streaming efficiency of the rows moving
+# attention/trtllm/1.3.0rc20 (bench/fit_kernels.py): context FMHA 0.38 of BF16 peak at 2k tokens and 0.72 at
+# 8-16k -> a_c s/(s + s_half) with a_c 0.92, s_half 1,440 (H100; H200 0.93, 1,400), floor 17 us; generation
+# (paged, FP8 KV): median KV streaming efficiency of the rows moving
 # > 200 MB 0.755 (H100) / 0.622 (H200), taken as 0.7; floor = median of the rows moving < 1 MB, 8.7 us.
 _HOPPER_TRT = StackProfile(
     name="trtllm", family="hopper",
@@ -100,7 +103,7 @@ _HOPPER_TRT = StackProfile(
     gemm_memory={"bf16": 0.84 / 0.8, "fp8": 0.84 / 0.8},
     gemm_floor={"bf16": 3.9e-6, "fp8": 13.5e-6},
     cores=132,  # H100/H200 SXM: 132 SMs (NVIDIA H100 whitepaper)
-    fmha_compute=0.75 / 0.7, fmha_half=2048.0, fmha_floor=16e-6,
+    fmha_compute=0.92 / 0.7, fmha_half=1440.0, fmha_floor=17e-6,
     decode_attn_memory=0.7 / 0.8, decode_attn_floor=8.7e-6,
     # source: aiconfigurator-core 0.12.0 TRT-LLM op list (sdk/models/llama.py): two fused add+RMSNorm
     # kernels per layer (rope and the KV write are fused into attention; the SwiGLU activation is the MLP
@@ -124,7 +127,8 @@ _HOPPER_TRT = StackProfile(
 
 # Blackwell (B200, GB200), TensorRT-LLM. fit: aiconfigurator-core 0.12.0 b200_sxm gemm/trtllm/1.3.0rc20:
 #   bf16: ce 0.65, streaming 0.80, floor 4.3 us; fp8: ce 0.53, 0.75, 15 us; nvfp4: ce 0.39, 0.56, 20.6 us.
-# attention/trtllm/1.3.0rc20: context FMHA ~0.45 of BF16 peak at long sequences, floor ~15 us;
+# attention/trtllm/1.3.0rc20: context FMHA 0.26 of BF16 peak at 2k, 0.51 at 8-16k -> a_c 0.68, s_half 1,690,
+# floor 15.5 us;
 # generation (FP8 KV): 0.72 of HBM for rows moving > 200 MB, floor 11.2 us (rows < 1 MB).
 _BLACKWELL_TRT = StackProfile(
     name="trtllm", family="blackwell",
@@ -132,7 +136,7 @@ _BLACKWELL_TRT = StackProfile(
     gemm_memory={"bf16": 0.80 / 0.8, "fp8": 0.75 / 0.8, "fp4": 0.56 / 0.8},
     gemm_floor={"bf16": 4.3e-6, "fp8": 15.1e-6, "fp4": 20.6e-6},
     cores=148,  # B200: 148 SMs (NVIDIA Blackwell technical brief)
-    fmha_compute=0.45 / 0.7, fmha_half=1800.0, fmha_floor=15e-6,
+    fmha_compute=0.68 / 0.7, fmha_half=1690.0, fmha_floor=15.5e-6,
     decode_attn_memory=0.72 / 0.8, decode_attn_floor=11.2e-6,
     elem_memory=0.5 / 0.8, elem_floor=2.5e-6, elem_kernels_per_layer=2,  # ASSUMPTION: as Hopper
     # fit: as Hopper on b200_sxm moe_perf (FP8; mean |log error| 0.24, median 16 %)
