@@ -348,13 +348,19 @@ def calibrate_cmd(fabric, measurements, collective_name, name, output, sets) -> 
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "measured", "analytic"]),
               help="kernel times: measured tables (aiconfigurator-core extra) where they exist, or analytic")
 @click.option("--prices", "prices", default=None, help="YAML of per-chip prices: chip: $/h or {capex, price_per_hour}")
-@click.option("--json", "as_json", is_flag=True, help="print the flat figures as JSON")
+@click.option("--kernels", "kernels", default=None,
+              help="kernel table written by `scaleup measure` (CSV/Parquet): measured where it covers an op, "
+                   "analytic model elsewhere")
+@click.option("--json", "as_json", is_flag=True,
+              help="print the figures as JSON, with per-op (ops) and per-collective (collectives) rows")
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
-              compute_efficiency, memory_efficiency, compare, stack, backend, prices, as_json) -> None:
+              compute_efficiency, memory_efficiency, compare, stack, backend, prices, kernels, as_json) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
 
     knobs = {"stack": stack, "backend": backend}
+    if kernels is not None:
+        knobs["kernels"] = kernels
     if prices is not None:
         knobs["prices"] = prices
     if compute_efficiency is not None:
@@ -368,10 +374,54 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
                               batch=batch, prompt=prompt, output=output_len, dtype=dtype, kv_dtype=kv_dtype,
                               overlap=overlap, price_per_chip_hour=price, **knobs)
     if as_json:
-        out = [r.to_dict() for r in reports]
+        out = [{**r.to_dict(), **r.breakdown()} for r in reports]
         click.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
         return
     click.echo(reports[0].table() if len(reports) == 1 else compare_table(reports))
+
+
+# ====================================================================== measure command (issue 17)
+# (measure section: `scaleup measure`)
+@main.command("measure")
+@click.option("--model", "model", default=None, help="model preset or YAML whose kernels to time")
+@click.option("--tp", default=1, show_default=True, type=int, help="tensor-parallel degree of the shapes")
+@click.option("--ep", default=1, show_default=True, type=int, help="expert-parallel degree of the MoE shapes")
+@click.option("--out", "out", required=True, help="table to write or resume (.csv or .parquet)")
+@click.option("--device", default="cuda", show_default=True, help="cuda, cuda:N (ROCm too) or cpu (dry run)")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "torch", "numpy"]),
+              help="torch (extra scaleup-sim[measure]) or numpy (host only, a dry run)")
+@click.option("--dtypes", default=None, help="GEMM dtypes, comma-separated [bf16 + every lower precision the device runs]")
+@click.option("--kinds", default=None,
+              help="sections: floor,gemm,elementwise,attn_decode,attn_prefill,moe,hbm,collective [all]")
+@click.option("--max-m", "max_m", default=None, type=int, help="largest GEMM/elementwise/MoE token count [16384; cpu: 64]")
+@click.option("--repeats", default=None, type=int, help="samples per point (the median is kept)")
+@click.option("--time-limit", "time_limit", default=None, help="stop after this long (e.g. 110s); run again to resume")
+@click.option("--compare", "do_compare", is_flag=True,
+              help="print each measured kernel beside the analytic model and the deviation (without --model: "
+                   "compare the existing --out table only)")
+@click.option("--chip", default=None, help="chip preset of the analytic model for --compare [from the device name]")
+@click.option("--stack", default="trtllm", show_default=True, type=click.Choice(["trtllm", "vllm", "sglang"]),
+              help="stack profile of the analytic model for --compare")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
+def measure_cmd(model, tp, ep, out, device, backend, dtypes, kinds, max_m, repeats, time_limit, do_compare, chip,
+                stack, progress) -> None:
+    """Time a model's kernels, memory and collectives on this machine; write one versioned table
+    (inference.measure.measure); --compare sets it beside the analytic model."""
+    from inference import measure as _measure
+    from topo import SpecError
+
+    if model is None and not do_compare:
+        raise SpecError("model: required (e.g. --model llama3.1-8b), or --compare to compare an existing --out table")
+    if model is not None:
+        limit = _time_opt(time_limit, "time_limit") if time_limit is not None else None
+        res = _measure.measure(model, out, tp=tp, ep=ep, dtypes=dtypes, device=device, backend=backend, kinds=kinds,
+                               max_m=max_m, repeats=repeats, time_limit=limit, progress=progress)
+        click.echo(res.summary())
+        if res.collectives:
+            click.echo(_measure.format_collectives(res.collectives))
+    if do_compare:
+        rows = _measure.compare(out, chip, stack)
+        click.echo(_measure.compare_table(rows, chip or ""))
 
 
 # ====================================================================== sweep and plot commands (issue 6)
@@ -385,7 +435,8 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
 @click.option("--dry-run", is_flag=True, help="expand the grid and print the points; run nothing")
 def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | None, resume: bool,
               dry_run: bool) -> None:
-    """Run a sweep SPEC (YAML: job, params, grid) and write one row per point to --out.
+    """Run a sweep SPEC (a YAML path, or a bundled example by name: busbw-maia200-vs-gb200, tp-llama70b,
+    ...; see examples/) and write one row per point to --out.
 
     Exit code 0 when every point succeeded, 1 when some failed (their error is in the row), 2 for a bad
     spec, 130 when interrupted (finished rows are kept; rerun with --resume).

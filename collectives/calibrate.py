@@ -117,12 +117,23 @@ def aiconfigurator_table(system: str, kind: str = "nccl", version: str | None = 
     return out.dropna().reset_index(drop=True)
 
 
+def _from_measure_table(df, path: Path):
+    """The collective rows of a ``scaleup measure`` table (kind ``collective``: name, ranks, bytes, time_s)
+    as (collective, ranks, bytes, seconds); its size convention is nccl-tests' (the whole buffer)."""
+    sel = df[df["kind"] == "collective"]
+    if len(sel) == 0:
+        raise SpecError(f"measurements: {path} is a scaleup measure table without collective rows (measure on "
+                        ">= 2 devices with --kinds collective)")
+    return _pd().DataFrame({"collective": sel["name"].astype(str), "ranks": sel["ranks"].astype(int),
+                            "bytes": sel["bytes"].astype(float), "seconds": sel["time_s"].astype(float)})
+
+
 def read_measurements(source: Any, collective: str | None = None):
     """Measurements as a DataFrame with columns collective, ranks, bytes, seconds (and stack).
 
-    ``source``: a DataFrame; a list of row dicts; a path to CSV / Parquet (those columns) or to nccl-tests
-    stdout (any other extension); ``"aiconfigurator:<system>"`` or ``"aiconfigurator-custom:<system>"``;
-    or a list of those (concatenated).
+    ``source``: a DataFrame; a list of row dicts; a path to CSV / Parquet (those columns, or a table written
+    by ``scaleup measure``: its collective rows) or to nccl-tests stdout (any other extension);
+    ``"aiconfigurator:<system>"`` or ``"aiconfigurator-custom:<system>"``; or a list of those (concatenated).
     """
     pd = _pd()
     if isinstance(source, (list, tuple)) and source and not isinstance(source[0], dict):
@@ -139,9 +150,13 @@ def read_measurements(source: Any, collective: str | None = None):
         if not p.is_file():
             raise SpecError(f"measurements: {str(p)!r} is not a file (nccl-tests stdout, .csv or .parquet)")
         if p.suffix == ".csv":
-            df = pd.read_csv(p)
+            with open(p, errors="replace") as fh:
+                own = fh.readline().startswith("# scaleup-kernels")
+            df = _from_measure_table(pd.read_csv(p, comment="#"), p) if own else pd.read_csv(p)
         elif p.suffix in (".parquet", ".pq"):
             df = pd.read_parquet(p)
+            if "kind" in df.columns and "time_s" in df.columns:
+                df = _from_measure_table(df, p)
         else:
             from .nccl_tests import read_nccl_tests
             df = pd.DataFrame(read_nccl_tests(p, collective))

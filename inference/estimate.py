@@ -131,7 +131,7 @@ class Deployment:
                  op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
                  prefill_chunk: int | None = 8192, placement: str = "tray", act_dtype: str | None = None,
                  stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
-                 **_: Any) -> None:
+                 kernels: Any = None, **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
@@ -161,7 +161,7 @@ class Deployment:
                             f"{', '.join(supported)} (pick one of those, or another chip)")
         # SRAM-only chips (Groq, CS-3) run no GPU serving stack: always the roofline + op_overhead
         # (inference/placement.py)
-        self._set_stack("ideal" if _placement.sram_only(self.chip) else stack, backend)
+        self._set_stack("ideal" if _placement.sram_only(self.chip) else stack, backend, kernels)
         if moe_skew is not None:
             if isinstance(moe_skew, bool) or not isinstance(moe_skew, (int, float)) or not 0 <= moe_skew < math.inf:
                 raise SpecError(f"moe_skew: must be a finite number >= 0 (0 balanced, 1 uniform top-k), got {moe_skew!r}")
@@ -211,8 +211,11 @@ class Deployment:
         self._step_cache: dict[tuple, StepTime] = {}
 
     # ------------------------------------------------------------------ stack and kernel backend
-    def _set_stack(self, stack: str | None, backend: str) -> None:
-        """Stack profile (``ideal`` = roofline) and kernel backend (``measured`` tables or ``analytic``)."""
+    def _set_stack(self, stack: str | None, backend: str, kernels: Any = None) -> None:
+        """Stack profile (``ideal`` = roofline) and kernel backend (``measured`` tables or ``analytic``).
+
+        ``kernels``: a table written by ``scaleup measure`` (path or :class:`inference.measure.KernelTable`;
+        default: the chip preset's ``kernel_table``), used instead of aiconfigurator-core's tables."""
         stack = _kernels.DEFAULT_STACK if stack is None else str(stack).lower()
         if stack not in _kernels.STACKS:
             raise SpecError(f"stack: must be one of {', '.join(_kernels.STACKS)}, got {stack!r}")
@@ -229,6 +232,18 @@ class Deployment:
                 why = ("aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')"
                        if not _measured.available() else f"no {stack} kernel tables for chip {self.chip.name}")
                 raise SpecError(f"backend: 'measured' unavailable: {why}; use backend='analytic'")
+        if kernels is None and getattr(self.chip, "kernel_table", ""):
+            kernels = self.chip.kernel_table
+        if kernels is not None:
+            if self.ideal:
+                raise SpecError("kernels: stack 'ideal' is the roofline and uses no kernel table; pick another "
+                                "stack (trtllm, vllm, sglang) or drop the table")
+            if backend == "analytic":
+                raise SpecError("kernels: backend 'analytic' ignores measured tables; use backend 'auto' or "
+                                "'measured' with a kernel table")
+            from .measure.table import load_table
+
+            self.tables = load_table(kernels)
         self._kernel_counts: dict[str, int] = {"measured": 0, "analytic": 0}
         self._analytic_ops: set[str] = set()
 
@@ -246,7 +261,8 @@ class Deployment:
                "kernels_measured": self._kernel_counts["measured"], "kernels_analytic": self._kernel_counts["analytic"],
                "assumptions": list(self.profile.assumptions)}
         if tab is not None:
-            out["tables"] = f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(tab.sources))
+            out["tables"] = (tab.describe() if hasattr(tab, "describe") else
+                             f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(tab.sources)))
             if self._kernel_counts["analytic"]:
                 out["assumptions"].append("kernels outside the measured grid use the analytic model "
                                           f"({self.profile.family} {self.stack} profile): "
@@ -354,8 +370,11 @@ class Deployment:
     # ------------------------------------------------------------------ one step of one stage
     def _op_row(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> dict:
         row = self._roofline_row(op, phase, placement, act_in_sram)
+        row["source"] = "roofline"
         if not self.ideal and op.kind:
             row["time"] = self._kernel_time(op, phase, placement, act_in_sram)
+            # where the op's kernel times came from: the measured table, the analytic model, or both
+            row["source"] = self._op_source
         return row
 
     def _kernel_time(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> float:
@@ -369,8 +388,12 @@ class Deployment:
         a_bw = sram_bw if act_in_sram and sram_bw else chip.hbm_bandwidth
         counts = self._kernel_counts
         times: list[float] = []
+        from_table: list[bool] = []  # per kernel of ``times``: looked up in the measured table
+        own = getattr(tab, "own", False)  # a `scaleup measure` table: elementwise kernels too, launch included
+        graph = phase == "decode" and prof.cuda_graph_decode
 
         def measured_or(value: float | None, analytic: float) -> float:
+            from_table.append(value is not None)
             if value is None:
                 counts["analytic"] += 1
                 if tab is not None:
@@ -392,10 +415,16 @@ class Deployment:
                                     bytes_moved=byt, bandwidth=bw)
             times.append(measured_or(tab.gemm(m, n, k, g_dtype) if tab else None, an))
         for byt in op.elementwise:
-            times.append(_kernels.elementwise_time(byt, prof=prof, me=me, bandwidth=a_bw))
+            an = _kernels.elementwise_time(byt, prof=prof, me=me, bandwidth=a_bw)
+            if own:
+                times.append(measured_or(tab.elementwise(byt, "graph" if graph else "eager"), an))
+            else:
+                times.append(an)
+                from_table.append(False)
         if op.kind == "elementwise" and op.name == "norms":
             # the attention block's norm / rope / residual / quantise kernels (per layer count of the stack)
             times = times * prof.elem_kernels_per_layer
+            from_table = from_table * prof.elem_kernels_per_layer
         if op.attn:
             seqs, q, ctx, heads, kvh, hd, win, decode = op.attn
             heads = int(round(heads))
@@ -416,7 +445,16 @@ class Deployment:
             an = _kernels.moe_time(assign * ep, ep, e_loc, h, fm / tp, prof=prof, dtype=self.dtype, peak=self.peak,
                                    ce=ce, me=me, w=self.w, a=self.a, bandwidth=w_bw)
             times.append(measured_or(got, an))
-        return _kernels.launched(times, prof, graph=phase == "decode" and prof.cuda_graph_decode)
+        n_tab = sum(from_table)
+        self._op_source = "model" if n_tab == 0 else ("table" if n_tab == len(from_table) else "table+model")
+        if own and n_tab:
+            # a `scaleup measure` table times kernels inside a captured graph (the in-graph gap included);
+            # eager, a kernel shorter than the measured eager launch floor waits for the host
+            floor = tab.launch_eager or prof.launch_eager
+            mine = [t for t, f in zip(times, from_table) if f]
+            rest = [t for t, f in zip(times, from_table) if not f]
+            return (sum(mine) if graph else sum(max(t, floor) for t in mine)) + _kernels.launched(rest, prof, graph)
+        return _kernels.launched(times, prof, graph=graph)
 
     def _roofline_row(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> dict:
         peak = self.peak * self.ce
@@ -471,7 +509,7 @@ class Deployment:
                   else prof.prefill_step_overhead)
             rows.append({"phase": phase, "op": "framework", "block": "head", "layers": 1, "flops": 0.0,
                          "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
-                         "time": fw, "bottleneck": "host", "intensity": 0.0})
+                         "time": fw, "bottleneck": "host", "intensity": 0.0, "source": "model"})
         # communication per layer
         comm_rows = self._comm(seqs, q, phase)
         # per layer kind: compute of the layers vs their communication

@@ -21,7 +21,7 @@ def format_bytes(n: float) -> str:
 
 _COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
 _KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
-              "placement", "act_dtype", "stack", "backend", "moe_skew")
+              "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels")
 
 
 @dataclass
@@ -100,6 +100,20 @@ class Report:
             d["backend"] = self.provenance.get("backend", "")
         return d
 
+    def breakdown(self) -> dict[str, list[dict]]:
+        """Per-op and per-collective rows (SI units; for ``--json``): ``ops`` (phase, op, block, layers,
+        flops, bytes, time_s per layer, bound, source: ``table`` / ``model`` / ``table+model`` /
+        ``roofline``) and ``collectives`` (phase, op, collective, size_bytes, group_size, groups, time_s)."""
+        ops = [{"phase": r["phase"], "op": r["op"], "block": r["block"], "layers": r["layers"], "flops": r["flops"],
+                "bytes": r["bytes"], "hbm_bytes": r.get("hbm_bytes", 0.0), "sram_bytes": r.get("sram_bytes", 0.0),
+                "flop_time_s": r.get("flop_time", 0.0), "memory_time_s": r.get("memory_time", 0.0),
+                "time_s": r["time"], "bound": r["bottleneck"], "source": r.get("source", "model")}
+               for r in self.ops]
+        colls = [{"phase": r["phase"], "block": r.get("block", ""), "op": r["op"], "collective": r.get("collective", ""),
+                  "size_bytes": r["size"], "group_size": r["group_size"], "groups": r["groups"], "time_s": r["time"]}
+                 for r in self.comm]
+        return {"ops": ops, "collectives": colls}
+
     def table(self) -> str:
         """Human-readable summary (units in every label)."""
         m = self.memory
@@ -143,10 +157,11 @@ class Report:
                          f"{r['memory'] * 1e3:10.4f} {r['communication'] * 1e3:9.4f} "
                          f"{r['exposed_communication'] * 1e3:11.4f}")
         lines += ["", f"  {'phase':8s} {'op':16s} {'layers':>6s} {'GFLOP':>10s} {'MB':>10s} {'time us':>10s} "
-                      f"{'bound':>8s}"]
+                      f"{'bound':>8s} {'source':>11s}"]
         for r in self.ops:
             lines.append(f"  {r['phase']:8s} {r['op']:16s} {r['layers']:6.1f} {r['flops'] / 1e9:10.3f} "
-                         f"{r['bytes'] / 1e6:10.3f} {r['time'] * 1e6:10.2f} {r['bottleneck']:>8s}")
+                         f"{r['bytes'] / 1e6:10.3f} {r['time'] * 1e6:10.2f} {r['bottleneck']:>8s} "
+                         f"{r.get('source', ''):>11s}")
         if self.comm:
             lines += ["", f"  {'phase':8s} {'collective':20s} {'size KB':>10s} {'group':>6s} {'groups':>7s} "
                           f"{'time us':>10s}"]

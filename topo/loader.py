@@ -34,6 +34,7 @@ _RESERVED = ("builder", "name", "description", "chip", "comm")
 
 _CHIP_FIELDS = {
     "name": "str",
+    "kernel_table": "str",
     "hbm_bytes": "size",
     "hbm_bandwidth": "bandwidth",
     "sram_bytes": "size",

@@ -49,6 +49,8 @@ class ChipSpec:
             model then uses its default assumption).
         price_per_hour: public cloud price per chip-hour, $ (0 = not given).
         price_source: where ``capex`` / ``price_per_hour`` come from, or ``ASSUMPTION: <why>``.
+        kernel_table: a ``scaleup measure`` table (path) the measured-kernel backend of ``inference`` uses for
+            this chip ("" = none; ``scaleup infer --kernels`` overrides it).
     """
 
     name: str
@@ -70,6 +72,7 @@ class ChipSpec:
     capex: float = 0.0
     price_per_hour: float = 0.0
     price_source: str = ""
+    kernel_table: str = ""
 
     def __post_init__(self) -> None:
         flops = self.flops
