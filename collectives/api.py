@@ -806,6 +806,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
     schedules: list[Schedule] = []
     members: list[list[int]] = []
     costs: list = []
+    known_bound: dict[int, float] = {}  # first op of a class -> its bound, when already computed
     algo_of: dict[int, str] = {}
     for key, idx in classes.items():
         coll, algo, S, m, _ = key
@@ -826,7 +827,8 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
                 raise ScheduleError(f"{why} on {fabric.name!r} (its comm: block); use another algorithm or ideal=True")
             one = _compile(coll, algo, prepared[idx[0]][1], S, fabric, opts)
             fabc = _comm.view(fabric, comm)
-            b = _bound(one, _fab_for(fabc, [one]), overhead, rbw, cheap=True)
+            known_bound[idx[0]] = _bound(one, _fab_for(fabric, [one]), overhead, rbw)  # the result's bound
+            b = known_bound[idx[0]] if fabc is fabric else _bound(one, _fab_for(fabc, [one]), overhead, rbw, cheap=True)
             cost = _comm.choose(comm, coll, algo, S, one.n, len(one.steps()), b)
         G = np.stack([prepared[i][1] for i in idx])
         try:
@@ -850,6 +852,8 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
     for sch, idx, t, cost in zip(schedules, members, times, costs):
         b = None
         for i in idx:
+            if b is None:
+                b = known_bound.get(i)
             if b is None:
                 one = _compile(sch.collective, sch.algorithm, prepared[i][1], sch.size, fabric,
                                dict(_accepted(ALGORITHMS[(sch.collective, sch.algorithm)],
