@@ -238,9 +238,12 @@ CHIPS: dict[str, ChipSpec] = {
         port_bandwidth=100 * GB,
         source="Google Cloud TPU v5p documentation",
         # public cloud price, on-demand, per chip-hour (cloud.google.com/tpu/pricing, us-east5, 2024; not
-        # re-checked since): used as the chip's cost when no capex is given
+        # re-checked since): kept for reference (--price 4.2); the default basis is capex as for every preset, so
+        # that chips compare on one basis (a cloud price carries the provider's margin)
         price_per_hour=4.20,
-        price_source="Google Cloud TPU pricing page, v5p on-demand $4.20 per chip-hour (2024)",
+        capex=15_000.0,
+        price_source="ASSUMPTION: Google sells no TPU; capex $15,000 per chip (v5p class, like the MI300X/Trainium2 "
+                     "assumptions); public reference: Google Cloud TPU pricing, v5p on-demand $4.20 per chip-hour (2024)",
     ),
     "ironwood": ChipSpec(
         name="ironwood",
