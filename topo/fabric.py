@@ -576,6 +576,23 @@ class Fabric:
         g = self._graph
         return bool(self.switches) and all(g.nodes[s].get("in_network_reduction", False) for s in self.switches)
 
+    # ------------------------------------------------------------------ what-if (topo.faults)
+    def with_faults(self, faults: Any) -> Fabric:
+        """A new Fabric with ``faults`` applied (failed links removed, degraded links slower; routing reacts).
+
+        ``faults``: strings ``KIND:TARGET[@FACTOR]`` such as ``"plane:3"``, ``"cable:c0-p0.leaf0"``,
+        ``"chip:c5"``, ``"link:c0->c1@0.5"`` (see :mod:`topo.faults`). This fabric is unchanged.
+        """
+        from .faults import apply_faults
+
+        return apply_faults(self, faults)
+
+    def with_stragglers(self, speeds: Any, seed: int = 0) -> Fabric:
+        """A new Fabric whose chips run at per-chip speed factors (see :func:`topo.faults.with_stragglers`)."""
+        from .faults import with_stragglers
+
+        return with_stragglers(self, speeds, seed)
+
     # ------------------------------------------------------------------ misc
     def __repr__(self) -> str:
         return (
