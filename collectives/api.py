@@ -273,6 +273,9 @@ def _inflated(schedules: Sequence[Schedule], costs) -> list[list]:
     out = []
     for s, c in zip(schedules, costs):
         f = c.inflation
+        if f == 1.0:  # Simple at efficiency 1: the very same arrays (no copies of large steps)
+            out.append(s.steps())
+            continue
         seen: dict[int, Any] = {}
         steps = []
         for src, dst, size, key, comp in s.steps():
@@ -297,7 +300,7 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
         for i, ((a, b, z, ptr, idx), c) in enumerate(zip(parts, costs)):
             src.append(a)
             dst.append(b)
-            size.append(np.asarray(z, dtype=np.float64) * c.inflation)
+            size.append(np.asarray(z, dtype=np.float64) * c.inflation if c.inflation != 1.0 else z)
             ptrs.append(ptr[1:] + dep_off)
             idxs.append(idx + off)
             owner.append(np.full(len(a), i))
