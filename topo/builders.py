@@ -319,7 +319,7 @@ def two_tier(
     if n_ports is not None and tp + P * ppp > n_ports:
         raise CapacityError(
             f"ports: {tp} tray ports + {P} planes x {ppp} = {tp + P * ppp} exceed the chip's {n_ports} ports; "
-            "lower planes/tray_ports or raise ports"
+            "lower planes, tray_ports or tray_links, or raise ports"
         )
     down = as_int("leaf_down", leaf_down if leaf_down is not None else R // 2)
     if down % ppp:
