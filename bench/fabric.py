@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import sys
 import time
 import tracemalloc
 
 import numpy as np
+
+# bench/collectives.py sits beside this file: keep this directory from shadowing the collectives package
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 
 def _rss_mib() -> float:
