@@ -263,6 +263,8 @@ class Deployment:
         if tab is not None:
             out["tables"] = (tab.describe() if hasattr(tab, "describe") else
                              f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(tab.sources)))
+            if hasattr(tab, "mismatch") and tab.mismatch(self.chip.name):
+                out["assumptions"].append(tab.mismatch(self.chip.name))
             if self._kernel_counts["analytic"]:
                 out["assumptions"].append("kernels outside the measured grid use the analytic model "
                                           f"({self.profile.family} {self.stack} profile): "
@@ -417,7 +419,9 @@ class Deployment:
         for byt in op.elementwise:
             an = _kernels.elementwise_time(byt, prof=prof, me=me, bandwidth=a_bw)
             if own:
-                times.append(measured_or(tab.elementwise(byt, "graph" if graph else "eager"), an))
+                # a GEMM op's elementwise kernel is its activation (SwiGLU), the others norms / residuals
+                kernel = "silu_mul" if op.kind == "gemm" else "rmsnorm"
+                times.append(measured_or(tab.elementwise(byt, "graph" if graph else "eager", kernel), an))
             else:
                 times.append(an)
                 from_table.append(False)

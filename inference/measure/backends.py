@@ -279,6 +279,8 @@ class TorchBackend(Backend):
             self.target_sample_s = 1e-3
         elif dev == "cpu":
             self.gpu = False
+            # one thread: a CPU dry run on a shared host is otherwise dominated by threads waiting for a core
+            torch.set_num_threads(1)
             self.max_rotation_bytes = 512 << 20
             self.target_sample_s = 2e-4
         else:

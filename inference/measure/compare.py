@@ -117,12 +117,13 @@ def compare_table(rows: list[dict], chip: str = "", detail: bool = True) -> str:
                          f"{r['measured_s'] * 1e6:12.2f} {r['model_s'] * 1e6:10.2f} {r['deviation'] * 100:+6.0f}%")
         lines.append("")
     lines.append(f"per op (model{' on ' + chip if chip else ''} vs measured): median and worst deviation")
-    lines.append(f"{'kind':12s} {'op':10s} {'dtype':5s} {'mode':5s} {'rows':>5s} {'median':>8s} {'worst':>8s}")
+    lines.append(f"{'kind':12s} {'op':10s} {'dtype':5s} {'mode':5s} {'rows':>5s} {'median':>8s} {'worst':>8s} "
+                 f"{'model/measured':>15s}")
     groups: dict[tuple, list[float]] = {}
     for r in rows:
         groups.setdefault((r["kind"], r["op"], r["dtype"], r["mode"]), []).append(r["deviation"])
     for (kind, op, dt, mode), devs in groups.items():
         worst = max(devs, key=abs)
         lines.append(f"{kind:12s} {op:10s} {dt:5s} {mode:5s} {len(devs):5d} {statistics.median(devs) * 100:+7.0f}% "
-                     f"{worst * 100:+7.0f}%")
+                     f"{worst * 100:+7.0f}% {statistics.median(devs) + 1:15.3g}")
     return "\n".join(lines)

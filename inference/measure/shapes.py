@@ -87,8 +87,12 @@ def points(model: ModelSpec | str, tp: int = 1, ep: int = 1, dtypes: tuple[str, 
     if "floor" in sections:
         rows += [{"kind": "floor", "name": "empty", "dtype": "fp32", "mode": mode} for mode in ("eager", "graph")]
     if "gemm" in sections:
+        seen: set[tuple] = set()
         for name, (n, k) in gemm_shapes(m, tp, ep).items():
             for dt in (dtypes if name not in ("router", "lm_head") else ("bf16",)):
+                if (n, k, dt) in seen:  # two ops of one shape (e.g. a tied width): measured once
+                    continue
+                seen.add((n, k, dt))
                 top = grid.max_lm_head_m if name == "lm_head" else grid.max_m
                 rows += [{"kind": "gemm", "name": name, "dtype": dt, "mode": "graph", "m": mm, "n": n, "k": k}
                          for mm in ms if mm <= top]

@@ -59,7 +59,8 @@ KEY_COLUMNS = ("kind", "name", "dtype", "mode", "m", "n", "k", "batch", "seq", "
 VALUE_COLUMNS = ("time_s", "min_s", "repeats", "algbw", "busbw")
 COLUMNS = KEY_COLUMNS + VALUE_COLUMNS
 _STR_COLUMNS = ("kind", "name", "dtype", "mode")
-#: elementwise kernel the model's memory-bound ops are looked up on (bytes read + written -> time)
+#: elementwise kernel the model's norms, residuals and embedding are looked up on (bytes read + written ->
+#: time); the MLP activation is looked up on ``silu_mul``
 ELEMENTWISE_REFERENCE = "rmsnorm"
 
 
@@ -277,6 +278,16 @@ class KernelTable:
         return (f"scaleup measure table {os.path.basename(self.path)} ({len(self.rows)} rows; device "
                 f"{p.get('device', '?')}, backend {p.get('backend', '?')}, {p.get('date', '?')})")
 
+    def mismatch(self, chip: str) -> str:
+        """An assumption line when the table was not measured on ``chip`` (a chip preset name), else ""."""
+        from .collect import device_chip
+
+        dev = str(self.provenance.get("device", "?"))
+        if device_chip(dev) == chip:
+            return ""
+        return (f"ASSUMPTION: kernel table {os.path.basename(self.path)} was measured on {dev!r}, not on {chip}; "
+                "its times are used as they are")
+
     def _grid(self, kind: str, match: dict, axes: tuple[str, ...]) -> Grid | None:
         key = (kind, tuple(sorted(match.items())), axes)
         if key not in self._grids:
@@ -331,8 +342,9 @@ class KernelTable:
                                     "experts": float(experts), "tp": float(tp), "ep": float(ep)},
                             ("m",), (tokens,))
 
-    def elementwise(self, bytes_moved: float, mode: str = "graph") -> float | None:
-        """A memory-bound kernel moving ``bytes_moved`` bytes (read + written), looked up on the
-        :data:`ELEMENTWISE_REFERENCE` kernel's rows of ``mode`` (``graph`` / ``eager``), s; or None."""
-        return self._lookup("elementwise", {"name": ELEMENTWISE_REFERENCE, "mode": mode}, ("bytes",),
-                            (bytes_moved,))
+    def elementwise(self, bytes_moved: float, mode: str = "graph", kernel: str = ELEMENTWISE_REFERENCE
+                    ) -> float | None:
+        """A memory-bound kernel moving ``bytes_moved`` bytes (read + written), looked up over bytes on the rows
+        of ``kernel`` (``rmsnorm``, ``silu_mul``, ``add``, ``rope``) in ``mode`` (``graph`` / ``eager``), s;
+        or None."""
+        return self._lookup("elementwise", {"name": kernel, "mode": mode}, ("bytes",), (bytes_moved,))

@@ -1,0 +1,232 @@
+"""scaleup measure (issue 17): the numpy backend writes a table that infer reads back; the table reader on a
+hand-made sample; interpolation; resume; bad input; the torch path only where torch is installed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cli
+from inference import estimate, model_from_dict
+from inference.measure import TINY, compare, gemm_shapes, load_table, measure, points, read_table
+from inference.measure.table import COLUMNS, KernelTable
+from topo import SpecError
+
+HERE = os.path.dirname(__file__)
+SAMPLE = os.path.join(HERE, "data", "kernels_sample.csv")
+TINY_MODEL = model_from_dict({"layers": 2, "hidden": 64, "heads": 4, "kv_heads": 2, "head_dim": 16, "ffn": 128,
+                              "vocab": 512}, name="tiny")
+KINDS = "floor,gemm,elementwise,attn_decode"
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    """The numpy backend on a tiny model (GEMM tokens 1..16), written as CSV."""
+    path = str(tmp_path_factory.mktemp("measure") / "tiny.csv")
+    res = measure(TINY_MODEL, path, device="cpu", backend="numpy", kinds=KINDS, max_m=16, repeats=3,
+                  progress=False)
+    assert res.measured > 0 and not res.failed
+    return path
+
+
+def test_table_round_trip_and_provenance(tiny_table):
+    t = read_table(tiny_table)
+    assert t.provenance["backend"] == "numpy" and t.provenance["model"] == "tiny"
+    for key in ("device", "date", "numpy", "python", "method"):
+        assert t.provenance[key]
+    want = points(TINY_MODEL, 1, 1, ("bf16",), dataclasses.replace(TINY, max_m=16, max_lm_head_m=16),
+                  tuple(KINDS.split(",")))
+    assert len(t) == len(want)  # every point measured once
+    assert all(r["time_s"] > 0 and r["min_s"] <= r["time_s"] for r in t.rows)
+    # the GEMM shapes are the estimator's own (n, k) shards
+    shapes = {(r["n"], r["k"]) for r in t.rows if r["kind"] == "gemm"}
+    assert shapes == set(gemm_shapes(TINY_MODEL).values())
+    assert len(shapes) == len(gemm_shapes(TINY_MODEL))  # qkv, o_proj, gate_up, down, lm_head all differ
+
+
+def test_infer_reproduces_measured_ops_on_grid_points(tiny_table):
+    """Decode ops of one GEMM (qkv, o_proj, lm_head) and the MLP (gate_up + down + silu_mul) take exactly the
+    measured times: the decode batch is a grid point, and graph-mode times already hold the launch gap."""
+    t = read_table(tiny_table)
+    batch = 8
+    rep = estimate(TINY_MODEL, "dgx-h100", tp=1, dp=1, batch=batch, prompt=32, output=4, dtype="bf16",
+                   kernels=tiny_table)
+    gemm = {r["name"]: r["time_s"] for r in t.rows if r["kind"] == "gemm" and r["m"] == batch}
+    silu = next(r["time_s"] for r in t.rows if r["kind"] == "elementwise" and r["name"] == "silu_mul"
+                and r["mode"] == "graph" and r["m"] == batch)
+    ops = {r["op"]: r for r in rep.ops if r["phase"] == "decode"}
+    expect = {"qkv": gemm["qkv"], "o_proj": gemm["o_proj"], "lm_head": gemm["lm_head"],
+              "mlp": gemm["gate_up"] + gemm["down"] + silu}
+    for op, want in expect.items():
+        assert ops[op]["source"] == "table"
+        assert ops[op]["time"] == pytest.approx(want, rel=0.03)
+    assert rep.provenance["tables"].startswith("scaleup measure table")
+
+
+def test_outside_grid_falls_back_to_the_model(tiny_table):
+    # prefill of 4 x 32 = 128 tokens > the grid's 16: GEMMs analytic, per-op source says so
+    rep = estimate(TINY_MODEL, "dgx-h100", tp=1, dp=1, batch=4, prompt=32, output=4, dtype="bf16",
+                   kernels=tiny_table)
+    pre = {r["op"]: r for r in rep.ops if r["phase"] == "prefill"}
+    assert pre["qkv"]["source"] == "model" and pre["o_proj"]["source"] == "model"
+    assert rep.provenance["backend"] == "measured+analytic"
+    ana = estimate(TINY_MODEL, "dgx-h100", tp=1, dp=1, batch=4, prompt=32, output=4, dtype="bf16",
+                   backend="analytic")
+    assert {r["op"]: r["time"] for r in ana.ops if r["phase"] == "prefill"}["qkv"] == pytest.approx(
+        pre["qkv"]["time"], rel=1e-12)
+
+
+def test_interpolation_is_monotone_between_grid_points():
+    rows = [{c: ("" if c in ("kind", "name", "dtype", "mode") else 0.0) for c in COLUMNS} for _ in range(4)]
+    for r, m, t in zip(rows, (1, 16, 256, 4096), (2e-5, 2.2e-5, 4e-5, 4e-4)):
+        r.update(kind="gemm", name="qkv", dtype="bf16", mode="graph", m=float(m), n=64.0, k=32.0, time_s=t)
+    tab = KernelTable(rows, {"device": "x"})
+    ms = np.unique(np.round(np.geomspace(1, 4096, 200)))
+    ts = [tab.gemm(m, 64, 32, "bf16") for m in ms]
+    assert all(x is not None for x in ts)
+    assert all(b >= a for a, b in zip(ts, ts[1:]))
+    for r in rows:  # exact on grid points
+        assert tab.gemm(r["m"], 64, 32, "bf16") == r["time_s"]
+    # power law between neighbours: the geometric mean at the log midpoint
+    assert tab.gemm(4, 64, 32, "bf16") == pytest.approx(math.sqrt(2e-5 * 2.2e-5), rel=1e-9)
+    assert tab.gemm(8192, 64, 32, "bf16") is None and tab.gemm(16, 64, 33, "bf16") is None
+
+
+def test_sample_reader():
+    t = read_table(SAMPLE)
+    assert len(t) == 18 and t.provenance["model"] == "llama3.1-8b"
+    assert t.launch_eager == 4.8e-6
+    assert t.gemm(256, 6144, 4096, "bf16") == 3.6e-5
+    assert 3.6e-5 < t.gemm(1024, 6144, 4096, "bf16") < 3.45e-4
+    assert t.gemm(4096, 6144, 4096, "fp8") == 2.05e-4
+    assert t.decode_attention(8, 4096, 32, 8, 128, "bf16") == 6.8e-5
+    assert t.decode_attention(8, 4096, 32, 8, 128, "fp8") is None  # no fp8-KV rows
+    assert t.elementwise(16384) == 3.1e-6
+    # the collective rows are what scaleup calibrate reads, with busbw = algbw x 2(n-1)/n
+    ar = [r for r in t.rows if r["kind"] == "collective" and r["name"] == "all_reduce"]
+    for r in ar:
+        assert r["algbw"] == pytest.approx(r["bytes"] / r["time_s"], rel=1e-4)
+        assert r["busbw"] == pytest.approx(r["algbw"] * 2 * 7 / 8, rel=1e-4)
+
+
+def test_calibrate_reads_measure_collective_rows():
+    import collectives
+
+    df = collectives.calibrate_module.read_measurements(SAMPLE)
+    assert list(df["collective"]) == ["all_reduce", "all_reduce", "all_gather"]
+    assert (df["ranks"] == 8).all() and df["seconds"].iloc[1] == 4.12e-4
+
+
+def test_parquet_and_resume(tmp_path):
+    out = str(tmp_path / "t.parquet")
+    first = measure(TINY_MODEL, out, device="cpu", backend="numpy", kinds="floor,gemm", max_m=2, repeats=2,
+                    progress=False)
+    again = measure(TINY_MODEL, out, device="cpu", backend="numpy", kinds="floor,gemm", max_m=4, repeats=2,
+                    progress=False)
+    assert again.skipped == first.measured  # the points already there are not measured again
+    t = load_table(out)
+    keys = [(r["kind"], r["name"], r["mode"], r["m"]) for r in t.rows]
+    assert len(keys) == len(set(keys)) == first.measured + again.measured
+
+
+def test_resume_refuses_another_device(tmp_path):
+    out = tmp_path / "t.csv"
+    text = open(SAMPLE).read()
+    out.write_text(text)
+    with pytest.raises(SpecError, match="^out: .*measured on"):
+        measure(TINY_MODEL, str(out), device="cpu", backend="numpy", kinds="floor", progress=False)
+
+
+def test_compare_rows(tiny_table):
+    rows = compare(tiny_table, "h100-sxm")
+    assert rows and all(r["model_s"] > 0 and r["measured_s"] > 0 for r in rows)
+    for r in rows:
+        assert r["deviation"] == pytest.approx(r["model_s"] / r["measured_s"] - 1)
+
+
+def test_cli_measure_infer_json_compare(tmp_path):
+    out = str(tmp_path / "k.csv")
+    model = tmp_path / "tiny.yaml"
+    model.write_text("model: {layers: 2, hidden: 64, heads: 4, kv_heads: 2, head_dim: 16, ffn: 128, vocab: 512}\n")
+    run = CliRunner().invoke
+    r = run(cli.main, ["measure", "--model", str(model), "--out", out, "--device", "cpu", "--backend", "numpy",
+                       "--kinds", "gemm", "--max-m", "4", "--repeats", "2", "--no-progress", "--compare",
+                       "--chip", "h100-sxm"])
+    assert r.exit_code == 0, r.output
+    assert "per op" in r.output and "qkv" in r.output
+    r = run(cli.main, ["infer", "--model", str(model), "--fabric", "dgx-h100", "--tp", "1", "--dp", "1",
+                       "--batch", "4", "--prompt", "16", "--output", "4", "--dtype", "bf16", "--kernels", out,
+                       "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    row = next(o for o in d["ops"] if o["phase"] == "decode" and o["op"] == "qkv")
+    assert row["source"] == "table" and set(row) >= {"phase", "op", "layers", "flops", "bytes", "time_s", "bound"}
+    assert "collectives" in d and d["ttft_s"] > 0
+
+
+def test_infer_json_collectives_rows():
+    r = CliRunner().invoke(cli.main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "8",
+                                      "--dp", "1", "--batch", "4", "--prompt", "128", "--output", "4", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    ar = [c for c in d["collectives"] if c["collective"] == "all_reduce"]
+    assert ar and all(c["group_size"] == 8 and c["time_s"] > 0 for c in ar)
+    assert all(o["source"] in ("table", "model", "table+model", "roofline") for o in d["ops"])
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--model", "no-such-model", "--backend", "numpy", "--device", "cpu"], "model"),
+    (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "cpu", "--dtypes", "fp8"], "dtypes"),
+    (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "tpu9"], "device"),
+    (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "cpu", "--tp", "3"], "tp"),
+    (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "cpu", "--kinds", "gemmz"], "kinds"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, args, field):
+    r = CliRunner().invoke(cli.main, ["measure", "--out", str(tmp_path / "x.csv"), "--no-progress", *args])
+    assert r.exit_code == 2
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}:"), r.output
+
+
+def test_bad_kernel_table(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("kind,time_s\ngemm,1\n")
+    r = CliRunner().invoke(cli.main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--kernels",
+                                      str(bad)])
+    assert r.exit_code == 2 and r.output.startswith("error: kernels:")
+    with pytest.raises(SpecError, match="^kernels: .*stack 'ideal'"):
+        estimate("llama3.1-8b", "dgx-h100", kernels=SAMPLE, stack="ideal")
+
+
+def test_torch_absent_says_how_to_install(tmp_path, monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_torch(name, *a, **k):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("no torch")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    r = CliRunner().invoke(cli.main, ["measure", "--model", "llama3.1-8b", "--out", str(tmp_path / "x.csv")])
+    assert r.exit_code == 2 and "pip install 'scaleup-sim[measure]'" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_torch_cpu_backend(tmp_path):
+    pytest.importorskip("torch")
+    out = str(tmp_path / "t.csv")
+    res = measure(TINY_MODEL, out, device="cpu", backend="torch", kinds="floor,gemm,attn_decode,elementwise",
+                  max_m=4, repeats=2, progress=False)
+    assert res.measured > 0 and not res.failed
+    t = read_table(out)
+    assert t.provenance["backend"] == "torch" and "torch" in t.provenance
+    n, k = gemm_shapes(TINY_MODEL)["qkv"]
+    assert t.gemm(4, n, k, "bf16") > 0
