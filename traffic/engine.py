@@ -34,6 +34,7 @@ from .maxmin import (
     _comp_batch,
     _components,
     _solve,
+    resolve_method,
 )
 from .routing import Parts, Problem, build_part_problem, build_problem, check_routing, check_sizes
 from .structure import structured_problem
@@ -412,7 +413,7 @@ def col_bytes(p: Problem, wsize: np.ndarray) -> np.ndarray:
     """Bytes per column for per-flow bytes ``wsize`` (size x multiplicity)."""
     if p.n_cols == 0:
         return np.zeros(0)
-    if HAVE_NUMBA:
+    if resolve_method("auto", p.n_flows) == "numba":
         return _col_bytes(p.indptr, p.indices, p.data, np.asarray(wsize, dtype=np.float64), p.n_cols)
     return p.matrix().T @ wsize
 
@@ -473,6 +474,7 @@ def simulate_arrays(
     if paths is not None and len(paths) != n:
         raise ScheduleError(f"paths: expected one entry (or None) per flow ({n}), got {len(paths)}")
     check_routing(routing)
+    method = resolve_method(method, len(src))  # small problems: numpy, numba never imported (issue 14)
     if routing == "ecmp-subflows":
         return _simulate_parts(fabric, src, dst, size, start, dep_ptr, dep_idx, paths, method)
     p = structured_problem(fabric, src, dst, routing, seed) if paths is None else None

@@ -15,6 +15,8 @@ Two implementations give the same answer (to floating-point rounding, tested):
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -23,13 +25,69 @@ from topo import CapacityError, ScheduleError
 #: links whose fill increment is within this relative distance of the smallest saturate together
 TIE_RTOL = 1e-12
 
-try:  # numba is optional at run time; the numpy path is the reference
-    import numba
+#: numba is optional at run time (the numpy path is the reference) and imported on first use of a compiled
+#: kernel, not at import: ``import numba`` and its first kernel load cost ~0.6 s a process, more than a
+#: small simulation takes on the numpy path (see :func:`resolve_method`)
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
-    HAVE_NUMBA = True
-except Exception:  # pragma: no cover - exercised only without numba
-    numba = None
-    HAVE_NUMBA = False
+#: problems of at most this many flows (or rows) run on the numpy path with ``method="auto"``: a small
+#: collective or pattern then never imports numba (start-up of a short command, issue 14). The choice
+#: depends on the problem size only, so the same inputs always take the same path (same bits).
+SMALL_PROBLEM_FLOWS = 256
+
+
+def resolve_method(method: str, n_flows: int) -> str:
+    """The solver a problem of ``n_flows`` rows runs on: ``"auto"`` becomes ``"numpy"`` without numba or
+    for at most :data:`SMALL_PROBLEM_FLOWS` rows, ``"numba"`` otherwise; explicit methods stay."""
+    if method != "auto":
+        return method
+    return "numba" if HAVE_NUMBA and n_flows > SMALL_PROBLEM_FLOWS else "numpy"
+
+
+_LAZY: list[tuple[dict, str, object, dict]] = []  # (module globals, name, python function, njit options)
+_COMPILED: dict[str, object] = {}
+
+
+def lazy_kernel(module_globals: dict, name: str, py_fn, **options):
+    """Register ``py_fn`` to be compiled with ``numba.njit(cache=True, nogil=True, **options)`` as
+    ``module_globals[name]`` on first use; returns a stand-in that compiles every registered kernel at its
+    first call (helpers first, so the kernels that call them see compiled helpers) and then forwards.
+    Without numba, returns ``py_fn``."""
+    if not HAVE_NUMBA:
+        return py_fn
+    _LAZY.append((module_globals, name, py_fn, options))
+    return _LazyKernel(name)
+
+
+def _compile_kernels() -> dict[str, object]:
+    global numba
+    if len(_COMPILED) < len(_LAZY):
+        import numba as _numba
+
+        numba = _numba
+        for glb, name, fn, options in _LAZY:
+            if name not in _COMPILED:
+                _COMPILED[name] = glb[name] = numba.njit(cache=True, nogil=True, **options)(fn)
+    return _COMPILED
+
+
+class _LazyKernel:
+    """Stand-in for a numba kernel until its first call (see :func:`lazy_kernel`)."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.fn = None
+
+    def __call__(self, *args):
+        fn = self.fn
+        if fn is None:
+            fn = self.fn = _compile_kernels()[self.name]
+        return fn(*args)
+
+
+numba = None  # the module, once a kernel is compiled
 
 
 def _mm_kernel_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_rtol):  # pragma: no cover
@@ -321,15 +379,12 @@ def _mm_core_py(indptr, indices, data, cap, weight, flows, nf, rate, load, tie_r
     return n_live
 
 
-if HAVE_NUMBA:
-    _hpush = numba.njit(cache=True, nogil=True, inline="always")(_hpush_py)
-    _hpop = numba.njit(cache=True, nogil=True, inline="always")(_hpop_py)
-    _add_load = numba.njit(cache=True, nogil=True, inline="always")(_add_load_py)
-    _mm_scan = numba.njit(cache=True, nogil=True)(_mm_scan_py)
-    _mm_core = numba.njit(cache=True, nogil=True)(_mm_core_py)
-    _mm_kernel = numba.njit(cache=True, nogil=True)(_mm_kernel_py)
-else:  # pragma: no cover
-    _mm_kernel = None
+_hpush = lazy_kernel(globals(), "_hpush", _hpush_py, inline="always")
+_hpop = lazy_kernel(globals(), "_hpop", _hpop_py, inline="always")
+_add_load = lazy_kernel(globals(), "_add_load", _add_load_py, inline="always")
+_mm_scan = lazy_kernel(globals(), "_mm_scan", _mm_scan_py)
+_mm_core = lazy_kernel(globals(), "_mm_core", _mm_core_py)
+_mm_kernel = lazy_kernel(globals(), "_mm_kernel", _mm_kernel_py) if HAVE_NUMBA else None
 
 
 def _mm_numpy(indptr, indices, data, cap, weight, flows, tie_rtol):
@@ -438,10 +493,7 @@ def _stall_diag_py(diag, f, t, rem, rate):  # pragma: no cover - compiled below
     diag[3] = rate
 
 
-if HAVE_NUMBA:
-    _stall_diag = numba.njit(cache=True, nogil=True, inline="always")(_stall_diag_py)
-else:  # pragma: no cover
-    _stall_diag = _stall_diag_py
+_stall_diag = lazy_kernel(globals(), "_stall_diag", _stall_diag_py, inline="always")
 
 
 def _batch_kernel_py(indptr, indices, data, cap, weight, size, instant, start, order, tie_rtol, finish_rtol,
@@ -684,14 +736,9 @@ def _active_load_py(indptr, indices, data, weight, rate, flows, load):  # pragma
                 load[indices[p]] += a * r
 
 
-if HAVE_NUMBA:
-    _active_load = numba.njit(cache=True, nogil=True)(_active_load_py)
-    _batch_kernel = numba.njit(cache=True, nogil=True)(_batch_kernel_py)
-    _col_bytes = numba.njit(cache=True, nogil=True)(_col_bytes_py)
-else:  # pragma: no cover
-    _active_load = None
-    _batch_kernel = None
-    _col_bytes = None
+_active_load = lazy_kernel(globals(), "_active_load", _active_load_py) if HAVE_NUMBA else None
+_batch_kernel = lazy_kernel(globals(), "_batch_kernel", _batch_kernel_py) if HAVE_NUMBA else None
+_col_bytes = lazy_kernel(globals(), "_col_bytes", _col_bytes_py) if HAVE_NUMBA else None
 
 
 #: a link that can never bind (load bound <= capacity x (1 + this)) is left out of the components
@@ -950,9 +997,5 @@ def _comp_batch_py(indptr, indices, data, cap, weight, size, instant, start, ord
     return events
 
 
-if HAVE_NUMBA:
-    _components = numba.njit(cache=True, nogil=True)(_components_py)
-    _comp_batch = numba.njit(cache=True, nogil=True)(_comp_batch_py)
-else:  # pragma: no cover
-    _components = None
-    _comp_batch = None
+_components = lazy_kernel(globals(), "_components", _components_py) if HAVE_NUMBA else None
+_comp_batch = lazy_kernel(globals(), "_comp_batch", _comp_batch_py) if HAVE_NUMBA else None

@@ -24,6 +24,7 @@ import numpy as np
 from topo import Fabric, ScheduleError
 
 from .engine import HAVE_NUMBA, col_bytes, mean_utilisation, run_batch, run_problem
+from .maxmin import resolve_method
 from .routing import Problem, _projections, build_part_problem, build_problem, check_routing, check_sizes
 
 #: steps with more flows than this are not aggregated nor memoised by content (hashing would dominate)
@@ -172,6 +173,7 @@ def solve_step(
 
 
 def _run(p: Problem, size: np.ndarray, mult: np.ndarray | None, method: str):
+    method = resolve_method(method, p.n_flows)  # small problems: numpy, numba never imported
     if HAVE_NUMBA and method != "numpy":
         return run_batch(p, size, None, mult)
     return run_problem(p, size, weight=mult, method=method)

@@ -37,13 +37,8 @@ import numpy as np
 
 from topo import Fabric
 
-from .maxmin import HAVE_NUMBA
+from .maxmin import lazy_kernel, resolve_method
 from .routing import Problem, build_edge_problem
-
-try:
-    import numba
-except Exception:  # pragma: no cover
-    numba = None
 
 
 @dataclass
@@ -258,7 +253,7 @@ def _rows_py(src, dst, group, cc_ptr, cc_dst, cc_col, up_col, down_col, gup_col,
     return p
 
 
-_rows = numba.njit(cache=True, nogil=True)(_rows_py) if HAVE_NUMBA else _rows_py
+_rows = lazy_kernel(globals(), "_rows", _rows_py)
 
 
 def _struct_problem(fab: Fabric, st: Structure, src: np.ndarray, dst: np.ndarray) -> Problem:
@@ -267,10 +262,10 @@ def _struct_problem(fab: Fabric, st: Structure, src: np.ndarray, dst: np.ndarray
     idx_dtype = np.int32 if len(st.col_cap) < 2**31 else np.int64
     indices = np.empty(4 * n, dtype=idx_dtype)
     lat = np.empty(n)
-    if HAVE_NUMBA:
+    if resolve_method("auto", n) == "numba":
         nnz = _rows(src, dst, st.group, st.cc_ptr, st.cc_dst, st.cc_col, st.up_col, st.down_col, st.gup_col,
                     st.gdown_col, st.col_lat, indptr, indices, lat)
-    else:  # pragma: no cover - slow pure-Python fallback
+    else:  # small problems (and no numba): the same loop in Python
         nnz = _rows_py(src, dst, st.group, st.cc_ptr, st.cc_dst, st.cc_col, st.up_col, st.down_col,
                        st.gup_col, st.gdown_col, st.col_lat, indptr, indices, lat)
     indices = indices[:nnz]
