@@ -251,8 +251,9 @@ class TorchBackend(Backend):
     GEMMs: ``bf16``/``fp16``/``fp32`` with ``torch.matmul``; ``fp8`` (e4m3, per-tensor scales) with
     ``torch._scaled_mm`` on devices of compute capability >= 8.9 (``m`` padded to 16, as the kernel needs);
     ``fp4`` with ``torch._scaled_mm`` on ``float4_e2m1fn_x2`` where the device and build have it (capability
-    >= 10). Attention: ``scaled_dot_product_attention`` (causal prefill; decode = one query over the context),
-    GQA through ``enable_gqa``. MoE: top-k routing, permutation and a loop of expert GEMMs (captured in the
+    >= 10; untested here: a point that raises is reported as failed and skipped). Attention:
+    ``scaled_dot_product_attention``: causal prefill with GQA through ``enable_gqa``; decode packs the query
+    heads of each KV head as that head's queries (one token each), so K/V are read once. MoE: top-k routing, permutation and a loop of expert GEMMs (captured in the
     graph), balanced routing."""
 
     name = "torch"
@@ -286,7 +287,8 @@ class TorchBackend(Backend):
         else:
             raise SpecError(f"device: unknown device {dev!r}; use cuda, cuda:N or cpu")
         self.device = torch.device(dev)
-        self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        # operands drawn on the device itself (a 1 GB LM-head weight drawn on the host would take seconds)
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
 
     # ----------------------------------------------------------------- capabilities and provenance
     def capability(self) -> tuple[int, int]:
@@ -374,8 +376,8 @@ class TorchBackend(Backend):
     def _t(self, *shape, dtype="bf16"):
         torch = self.torch
         shape = tuple(int(round(s)) for s in shape)
-        x = torch.randn(shape, generator=self.gen, dtype=torch.float32)
-        return x.to(device=self.device, dtype=getattr(torch, _TORCH_DTYPE.get(dtype, "bfloat16")))
+        return torch.randn(shape, generator=self.gen, device=self.device,
+                           dtype=getattr(torch, _TORCH_DTYPE.get(dtype, "bfloat16")))
 
     def _rotated(self, make, bytes_per_set: float) -> list:
         return [make() for _ in range(self.sets_for(bytes_per_set))]
@@ -433,6 +435,11 @@ class TorchBackend(Backend):
             gqa = False
 
         def make():
+            if decode:
+                # GQA decode: the hq / kvh query heads sharing a KV head are that head's queries (one token
+                # each, no mask), so K/V are read once and never repeated in memory
+                q, k, v = self._t(b, kvh, hq // kvh, d), self._t(b, kvh, s, d), self._t(b, kvh, s, d)
+                return lambda: F.scaled_dot_product_attention(q, k, v)
             q, k, v = self._t(b, hq, sq, d), self._t(b, kvh, s, d), self._t(b, kvh, s, d)
             if gqa:
                 return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=not decode, enable_gqa=True)

@@ -43,7 +43,7 @@ class Grid:
     prefill_tokens: int = 65536  # batch x seq cap (prefill)
     decode_batches: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     max_context: int = 32768
-    decode_tokens: int = 1 << 21  # batch x context cap (decode KV memory)
+    decode_tokens: int = 1 << 20  # batch x context cap (decode KV: 4.3 GB for 8 KV heads of 128 in bf16)
     hbm_sizes: tuple[int, ...] = tuple(1 << e for e in range(20, 33, 2))  # 1 MiB .. 4 GiB
     coll_sizes: tuple[int, ...] = tuple(1 << e for e in range(10, 31, 2))  # 1 KiB .. 1 GiB
 
