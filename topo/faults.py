@@ -292,8 +292,10 @@ class FaultedRouter:
 
     kind = "faulted"
 
-    def __init__(self, base: Fabric, alive: np.ndarray, new_id: np.ndarray, faults: Sequence[Fault]) -> None:
+    def __init__(self, base: Fabric, alive: np.ndarray, new_id: np.ndarray, faults: Sequence[Fault],
+                 base_of_new: np.ndarray | None = None) -> None:
         self.base = base
+        self.base_of_new = base_of_new
         self.inner = base.router
         self.alive = alive
         self.new_id = new_id
@@ -305,7 +307,11 @@ class FaultedRouter:
     def routes(self, fabric: Fabric, src: np.ndarray, dst: np.ndarray) -> Routes:
         s = np.asarray(src, dtype=np.int64)
         d = np.asarray(dst, dtype=np.int64)
-        r = self.inner.routes(self.base, s, d)
+        nc = fabric.n_chips
+        if self.base_of_new is not None and len(s) and (s.max() >= nc or d.max() >= nc):
+            r = self.inner.routes(self.base, self.base_of_new[s], self.base_of_new[d])  # switch endpoints
+        else:
+            r = self.inner.routes(self.base, s, d)
         n = r.n_pairs
         counts = r.path_counts()
         plen = r.path_lengths()
@@ -400,18 +406,32 @@ def apply_faults(fab: Fabric, faults: Iterable[str | dict | Fault] | str | None)
     alive = factor > 0
     new_id = np.full(base.n_edges, -1, dtype=np.int64)
     new_id[alive] = np.arange(int(alive.sum()))
+    # switches left without any link are dropped (chips stay, so ranks do not move): a failed plane then
+    # looks like a fabric with one plane fewer, which keeps the engine's structural shortcuts exact
+    keep = np.zeros(base.n_nodes, dtype=bool)
+    keep[: base.n_chips] = True
+    keep[base.edge_src[alive]] = True
+    keep[base.edge_dst[alive]] = True
+    node_new = np.full(base.n_nodes, -1, dtype=np.int64)
+    node_new[keep] = np.arange(int(keep.sum()))
     g = nx.DiGraph()
     nd = base.node_data
-    g.add_nodes_from((n, dict(nd[n])) for n in base.nodes)
-    src, dst = base.edge_src[alive], base.edge_dst[alive]
+    kept_nodes = [n for n, k in zip(base.nodes, keep.tolist()) if k]
+    g.add_nodes_from((n, dict(nd[n])) for n in kept_nodes)
+    src, dst = node_new[base.edge_src[alive]], node_new[base.edge_dst[alive]]
     arrays = {"src": src, "dst": dst, "bandwidth": base.edge_bandwidth[alive] * factor[alive],
               "latency": base.edge_latency[alive], "efficiency": base.edge_efficiency[alive],
               "links": base.edge_links[alive]}
-    filler = _SubsetFiller(list(base.nodes), arrays)
+    filler = _SubsetFiller(kept_nodes, arrays)
     meta = dict(base.meta)
     meta["faults"] = [str(f) for f in flts]
     meta["fault_notes"] = notes
-    router = FaultedRouter(base, alive, new_id, flts)
+    dropped = [str(n) for n, k in zip(base.nodes, keep.tolist()) if not k]
+    if dropped:
+        meta["fault_notes"] = notes + [f"{len(dropped)} switches left without links: "
+                                       + ", ".join(dropped[:6]) + (", ..." if len(dropped) > 6 else "")]
+    base_of_new = np.flatnonzero(keep)
+    router = FaultedRouter(base, alive, new_id, flts, base_of_new)
     out = Fabric(g, chip=base.chip, name=base.name, router=router, meta=meta, validate=False, arrays=arrays,
                  edge_filler=filler)
     out.comm = base.comm
@@ -602,21 +622,21 @@ def _scaled_copy(fab: Fabric, scale: np.ndarray) -> Fabric:
 
 
 # ------------------------------------------------------------------------------------------ random faults
-#: Per-component failure rates in FIT (failures per 1e9 device-hours) and repair times (hours).
-#: ASSUMPTION values, with the public figures they lean on:
-#: - optic: 400G/800G transceivers: hyperscaler field reports give annualised failure rates of ~0.5-2%
-#:   per module (Meta "Llama 3" paper, 2024: network/optics among the top interruption causes; Microsoft/
-#:   Google OFC talks quote AFR ~1%); 1% AFR = 1.14e6 FIT. Sensitivity: P99 scales ~linearly with it.
-#: - switch: a 51.2T switch box ~250k FIT (MTBF ~4e6 h, typical vendor datasheet MTBF 3-5e5 h for a whole
-#:   chassis with fans/PSUs is lower: ASSUMPTION 2.5e6 FIT, MTBF 4e5 h).
-#: - chip: an accelerator package + HBM: Llama 3 (16k H100, 54 days): 148 GPU + 72 HBM3 interruptions
-#:   of 419 total, i.e. ~220 / (16,384 x 1,296 h) = 1.04e4 FIT... per GPU-hour 1.0e-5 -> 1.0e4 FIT.
-#: - repair (mean time to repair, hours): optic 4 h, switch 8 h, chip 24 h (ASSUMPTION: on-site spares).
+#: Per-component failure rates in FIT (failures per 1e9 device-hours) and mean times to repair (hours).
+#: ASSUMPTION values, with the public figures they lean on (sensitivity: unavailability, and so the number
+#: of parts down at an instant, is linear in FIT x MTTR; scale them with ``--fail-random x10``):
+#: - optic: 400G/800G transceivers, annualised failure rate ~1% per module (figure quoted by hyperscalers
+#:   at OFC; Meta's Llama 3 paper, 2024, lists network/optics among the top interruption causes):
+#:   1% per year = 1.14e-6 per hour = 1,140 FIT. A switch-attached cable has two optics.
+#: - switch: a 51.2T switch box with an MTBF of 4e5 h (typical vendor datasheet order): 2,500 FIT.
+#: - chip: accelerator package + HBM. Llama 3 (16,384 H100 for 54 days): 148 GPU + 72 HBM3 interruptions,
+#:   220 / (16,384 x 1,296 h) = 1.04e-5 per hour = 1.0e4 FIT.
+#: - repair: optic 4 h, switch 8 h, chip 24 h (ASSUMPTION: on-site spares).
 #: A component is down at a random instant with probability ``MTTR / (MTBF + MTTR)`` (steady-state
 #: unavailability), which is what a snapshot Monte Carlo draws.
 COMPONENT_RATES: dict[str, dict[str, float]] = {
-    "optic": {"fit": 1.14e6, "mttr_h": 4.0},
-    "switch": {"fit": 2.5e6, "mttr_h": 8.0},
+    "optic": {"fit": 1.14e3, "mttr_h": 4.0},
+    "switch": {"fit": 2.5e3, "mttr_h": 8.0},
     "chip": {"fit": 1.0e4, "mttr_h": 24.0},
 }
 

@@ -1,0 +1,395 @@
+"""What-if studies above the fabric: Monte Carlo over random faults, and jobs that share a fabric.
+
+- :func:`collective_monte_carlo`: a collective (one group or every group of a size, at once) on a fabric
+  under random faults drawn per sample (:func:`topo.faults.random_faults`); the distribution (P50/P99)
+  of its time over the samples where every member is reachable, and the availability (the fraction of
+  samples where it is). Deterministic under ``seed``.
+- :func:`serve_monte_carlo`: a fleet's serving simulation under random faults: a replica whose chips
+  include a failed chip is down and is replaced from the fabric's spare groups when there are any; the
+  distribution of goodput and TPOT and the availability (all replicas up) over the samples.
+- :func:`place` and :func:`run_jobs`: several jobs on one fabric at once, placed by a policy (tray-first,
+  strided, random, or a callable); each job keeps its own result and the report shows its time alone
+  and together.
+
+Faults change the fabric (:meth:`topo.Fabric.with_faults`); the collectives and the engine see a faulted
+fabric like any other, so nothing below this module knows about faults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import collectives
+import topo
+from topo import RoutingError, SpecError
+from topo.faults import random_faults
+
+__all__ = [
+    "Job",
+    "JobsResult",
+    "MonteCarloResult",
+    "collective_monte_carlo",
+    "place",
+    "run_jobs",
+    "serve_monte_carlo",
+]
+
+
+def _fabric(fabric: Any) -> topo.Fabric:
+    return fabric if isinstance(fabric, topo.Fabric) else topo.load(fabric)
+
+
+# ------------------------------------------------------------------------------------------ Monte Carlo
+@dataclass
+class MonteCarloResult:
+    """Samples of one metric under random faults.
+
+    Attributes:
+        metric: name with unit (``"time_s"``, ``"goodput_rps"``). values: one per sample (NaN where the job
+        was unavailable). healthy: the metric with no fault. available: bool per sample. draws: counts of
+        failed parts per sample. seed, samples: as given. extra: other per-sample series (e.g. ``tpot_s``).
+    """
+
+    metric: str
+    values: np.ndarray
+    healthy: float
+    available: np.ndarray
+    draws: list[dict[str, int]]
+    seed: int
+    samples: int
+    label: str = ""
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def availability(self) -> float:
+        """Fraction of samples in which the job could run at all."""
+        return float(self.available.mean()) if len(self.available) else 1.0
+
+    def quantile(self, q: float, values: np.ndarray | None = None) -> float:
+        v = self.values if values is None else values
+        v = v[np.isfinite(v)]
+        return float(np.quantile(v, q)) if len(v) else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"metric": self.metric, "label": self.label, "samples": self.samples, "seed": self.seed,
+               "healthy": self.healthy, "p50": self.quantile(0.5), "p99": self.quantile(0.99),
+               "p01": self.quantile(0.01), "mean": float(np.nanmean(self.values)) if self.available.any() else None,
+               "availability": self.availability,
+               "mean_failed_parts": {k: float(np.mean([d.get(k, 0) for d in self.draws])) for k in
+                                     (self.draws[0] if self.draws else {})}}
+        for k, v in self.extra.items():
+            out[f"{k}_p50"] = self.quantile(0.5, v)
+            out[f"{k}_p99"] = self.quantile(0.99, v)
+            out[f"{k}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else None
+        return out
+
+    def table(self) -> str:
+        d = self.to_dict()
+        scale, unit = (1e6, "us") if self.metric == "time_s" else (1.0, self.metric.split("_")[-1])
+        name = self.metric.rsplit("_", 1)[0]
+        lines = [f"# {self.label}: {self.samples} samples (seed {self.seed})",
+                 f"{name} healthy   {self.healthy * scale:,.4g} {unit}",
+                 f"{name} P50       {d['p50'] * scale:,.4g} {unit}",
+                 f"{name} P99       {d['p99'] * scale:,.4g} {unit}   (P01 {d['p01'] * scale:,.4g} {unit})",
+                 f"availability     {d['availability']:.1%} of samples (every member reachable / every replica up)"]
+        for k in self.extra:
+            u, sc = ("ms", 1e3) if k.endswith("_s") else ("", 1.0)
+            lines.append(f"{k:<16} P50 {d[f'{k}_p50'] * sc:,.4g} {u}, P99 {d[f'{k}_p99'] * sc:,.4g} {u}")
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in d["mean_failed_parts"].items())
+        lines.append(f"failed per sample mean: {parts}")
+        return "\n".join(lines)
+
+    def plot(self, path: str) -> str:
+        """Histogram of the metric over the available samples, with the healthy value and P50/P99 marked."""
+        from topo.draw import _mpl, check_figure_path
+
+        check_figure_path(path)
+        plt = _mpl()
+        scale, unit = (1e6, "us") if self.metric == "time_s" else (1.0, self.metric.split("_")[-1])
+        v = self.values[np.isfinite(self.values)] * scale
+        fig, ax = plt.subplots(figsize=(7, 4))
+        if len(v):
+            ax.hist(v, bins=min(40, max(5, len(v) // 3)), color="#4C72B0", alpha=0.8)
+        ax.axvline(self.healthy * scale, color="k", ls="--", label="healthy")
+        for q, c in ((0.5, "#DD8452"), (0.99, "#C44E52")):
+            x = self.quantile(q) * scale
+            if np.isfinite(x):
+                ax.axvline(x, color=c, label=f"P{int(q * 100)} {x:,.4g} {unit}")
+        ax.set_xlabel(f"{self.metric.rsplit('_', 1)[0]} ({unit})")
+        ax.set_ylabel("samples")
+        ax.set_title(f"{self.label}\n{self.samples} samples, availability {self.availability:.1%}", fontsize=9)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=130)
+        plt.close(fig)
+        return path
+
+
+def _seeds(seed: int, n: int) -> list[int]:
+    """Independent per-sample seeds derived from one seed (numpy SeedSequence)."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+def collective_monte_carlo(
+    collective: str,
+    fabric: Any,
+    size: Any,
+    group_size: int | None = None,
+    *,
+    groups: Sequence[Sequence[int]] | None = None,
+    placement: str = "tray",
+    concurrent: bool = True,
+    rates: Any = None,
+    scale: float = 1.0,
+    samples: int = 100,
+    seed: int = 0,
+    algorithm: str = "auto",
+    faults: Any = None,
+    **opts: Any,
+) -> MonteCarloResult:
+    """Distribution of a collective's time under random faults (see the module docstring).
+
+    In a sample, a group that has a failed chip is down: the surviving groups run (their time is the
+    sample's value, ``extra["groups_lost"]`` counts the others) and the sample counts as unavailable;
+    a sample where failed links cut a live group from a member has no value (NaN).
+
+    Args:
+        collective: ``"all_reduce"``, ... fabric: a Fabric or preset name. size: bytes or ``"256MiB"``.
+        group_size: ranks per group (groups cut by ``placement``); or ``groups`` explicitly.
+        concurrent: every group at once (True) or the first group alone.
+        rates: failure rates (:func:`topo.faults.parse_rates`); scale: multiplies every probability.
+        samples, seed: Monte Carlo samples, deterministic under ``seed``.
+        faults: fixed faults applied in every sample (on top of the random ones).
+        opts: passed to :func:`collectives.run` (mode, ideal, ...).
+    """
+    fab = _fabric(fabric)
+    if samples < 1:
+        raise SpecError(f"samples: must be >= 1, got {samples}")
+    if groups is None:
+        k = group_size or min(64, fab.n_chips)
+        groups = fab.groups(k, placement)
+        if not concurrent:
+            groups = groups[:1]
+    groups = [list(map(int, g)) for g in groups]
+    members = np.zeros(fab.n_chips, dtype=bool)
+    members[np.concatenate([np.asarray(g) for g in groups])] = True
+    cls = collectives.api._OPS.get(collective)
+    if cls is None:
+        raise SpecError(f"collective: {collective!r} is not one of {', '.join(collectives.api._OPS)}")
+    run_kw = {k: opts.pop(k) for k in ("mode", "routing", "ideal", "overhead") if k in opts}
+
+    def run(f: topo.Fabric, live: tuple[int, ...]) -> float:
+        res = collectives.run([cls(size, groups[i], algorithm, **opts) for i in live], f, **run_kw)
+        return max(r.time for r in res)
+
+    base = fab.with_faults(faults) if faults else fab
+    everyone = tuple(range(len(groups)))
+    healthy = run(base, everyone)
+    memo: dict[tuple, float] = {((), everyone): healthy}
+    group_of = np.full(fab.n_chips, -1)
+    for gi, g in enumerate(groups):
+        group_of[g] = gi
+    values = np.full(samples, np.nan)
+    avail = np.zeros(samples, dtype=bool)
+    lost = np.zeros(samples)
+    draws = []
+    for i, s in enumerate(_seeds(seed, samples)):
+        d = random_faults(fab, rates, seed=s, scale=scale)
+        draws.append(d.counts)
+        dead = {int(f[6:]) for f in d.faults if f.startswith("chip:c") and f[6:].isdigit()}
+        down = {int(group_of[c]) for c in dead if members[c]}
+        live = tuple(g for g in everyone if g not in down)
+        lost[i] = len(down)
+        if not live:
+            continue
+        key = (tuple(sorted(f for f in d.faults if not f.startswith("chip:"))), live)
+        if key not in memo:
+            try:
+                memo[key] = run(base.with_faults(list(key[0])) if key[0] else base, live)
+            except RoutingError:
+                memo[key] = float("nan")  # a live group lost a member to the cut
+        values[i] = memo[key]
+        avail[i] = not down and np.isfinite(values[i])
+    n = len(groups)
+    label = (f"{collective} {topo.format_bytes(collectives.api._size(size))} on {fab.name}, "
+             f"{n} group{'s' if n > 1 else ''} of {len(groups[0])}" + (" at once" if n > 1 else ""))
+    out = MonteCarloResult("time_s", values, healthy, avail, draws, seed, samples, label)
+    out.extra["groups_lost"] = lost
+    return out
+
+
+def serve_monte_carlo(
+    fleet: Any,
+    *,
+    rates: Any = None,
+    scale: float = 1.0,
+    samples: int = 20,
+    seed: int = 0,
+    **serve_kw: Any,
+) -> MonteCarloResult:
+    """Goodput distribution of :func:`fleet.simulate_serving` under random faults.
+
+    Model (documented): in each sample, faults are drawn on each pool's fabric; the pool's chips are cut
+    into tray-first groups of one replica's chips (``max(tp, ep) x pp``); a group containing a failed chip
+    is down; the pool runs ``min(replicas, healthy groups)`` replicas (spare groups replace failed ones).
+    Failed cables and switches degrade bandwidth but do not take a replica down here (their effect on a
+    collective's time is what :func:`collective_monte_carlo` measures). Identical replica counts share one
+    simulation (memoised), so the cost grows with the distinct outcomes, not the samples.
+    """
+    from .sim import simulate_serving
+    from .spec import load_fleet
+
+    spec = load_fleet(fleet)
+    pools = [p for p in spec.pools]
+    fabs = {p.name: _fabric(p.fabric) for p in pools if p.fabric is not None}
+
+    def sim(counts: tuple[int, ...]):
+        new = [dataclasses.replace(p, replicas=c) for p, c in zip(pools, counts)]
+        return simulate_serving(dataclasses.replace(spec, pools=tuple(new) if isinstance(spec.pools, tuple)
+                                                    else new), seed=seed, **serve_kw)
+
+    full = tuple(p.replicas for p in pools)
+    healthy_res = sim(full)
+    memo = {full: healthy_res}
+    values = np.full(samples, np.nan)
+    tpot = np.full(samples, np.nan)
+    avail = np.zeros(samples, dtype=bool)
+    draws = []
+    for i, s in enumerate(_seeds(seed, samples)):
+        counts = []
+        tot: dict[str, int] = {}
+        for j, p in enumerate(pools):
+            if p.name not in fabs:
+                counts.append(p.replicas)
+                continue
+            f = fabs[p.name]
+            d = random_faults(f, rates, seed=s + j, scale=scale)
+            for k, v in d.counts.items():
+                tot[k] = tot.get(k, 0) + v
+            k_chips = max(p.tp, p.ep) * p.pp
+            n_groups = f.n_chips // k_chips
+            dead = np.zeros(f.n_chips, dtype=bool)
+            for flt in d.faults:
+                if flt.startswith("chip:c") and flt[6:].isdigit():
+                    dead[int(flt[6:])] = True
+            bad = dead[: n_groups * k_chips].reshape(n_groups, k_chips).any(axis=1)
+            counts.append(min(p.replicas, int((~bad).sum())))
+        draws.append(tot)
+        key = tuple(counts)
+        avail[i] = key == full
+        if min(key) < 1:
+            values[i] = 0.0
+            continue
+        if key not in memo:
+            memo[key] = sim(key)
+        values[i] = memo[key].goodput
+        tpot[i] = float(np.nanmean(memo[key].tpot))
+    label = f"serving {spec.name} under random faults (goodput, requests/s meeting both SLOs)"
+    out = MonteCarloResult("goodput_rps", values, healthy_res.goodput, avail, draws, seed, samples, label)
+    out.extra["tpot_s"] = tpot
+    return out
+
+
+# ------------------------------------------------------------------------------------------ sharing
+def place(fabric: Any, n_groups: int, k: int, policy: str | Callable = "tray", seed: int = 0,
+          free: np.ndarray | None = None) -> list[list[int]]:
+    """``n_groups`` groups of ``k`` chips among the ``free`` chips (bool mask; default all).
+
+    Policies: ``"tray"`` (consecutive free ranks: fills trays, then leaves), ``"strided"`` (group i takes
+    every ``n_groups``-th free chip: spread over the fabric), ``"random"`` (a seeded permutation of the
+    free chips), or a callable ``(fabric, n_groups, k, free_ranks) -> list of rank lists``.
+    """
+    fab = _fabric(fabric)
+    ranks = np.flatnonzero(np.ones(fab.n_chips, dtype=bool) if free is None else free)
+    need = n_groups * k
+    if need > len(ranks):
+        raise SpecError(f"place: {n_groups} groups of {k} chips need {need} chips; {len(ranks)} are free")
+    if callable(policy):
+        out = [list(map(int, g)) for g in policy(fab, n_groups, k, ranks)]
+        flat = np.concatenate([np.asarray(g) for g in out]) if out else np.zeros(0, int)
+        if len(out) != n_groups or any(len(g) != k for g in out) or len(np.unique(flat)) != need \
+                or not np.isin(flat, ranks).all():
+            raise SpecError(f"place: the placement callable must return {n_groups} disjoint groups of {k} free chips")
+        return out
+    if policy == "tray":
+        return ranks[:need].reshape(n_groups, k).tolist()
+    if policy == "strided":
+        step = len(ranks) // need
+        return ranks[: need * step: step].reshape(k, n_groups).T.tolist()
+    if policy == "random":
+        return np.random.default_rng(seed).permutation(ranks)[:need].reshape(n_groups, k).tolist()
+    raise SpecError(f"place: policy must be 'tray', 'strided', 'random' or a callable, got {policy!r}")
+
+
+@dataclass
+class Job:
+    """One tenant's collectives: ``n_groups`` groups of ``group_size`` chips, each running ``collective``
+    of ``size`` bytes, placed by ``placement`` (or ``groups`` given explicitly)."""
+
+    name: str
+    collective: str = "all_reduce"
+    size: Any = "64MiB"
+    group_size: int = 8
+    n_groups: int = 1
+    placement: str | Callable = "tray"
+    groups: list[list[int]] | None = None
+    algorithm: str = "auto"
+    opts: dict = field(default_factory=dict)
+
+
+@dataclass
+class JobsResult:
+    """Per job: its groups, time alone and time together (s), and the slowdown (together / alone)."""
+
+    jobs: list[Job]
+    alone: list[float]
+    together: list[float]
+
+    def slowdown(self) -> list[float]:
+        return [t / a if a > 0 else float("nan") for a, t in zip(self.alone, self.together)]
+
+    def table(self) -> str:
+        lines = [f"{'job':<12} {'collective':<14} {'groups':>7} {'alone us':>10} {'together us':>12} {'slowdown':>9}"]
+        for j, a, t, s in zip(self.jobs, self.alone, self.together, self.slowdown()):
+            lines.append(f"{j.name:<12} {j.collective:<14} {len(j.groups or []):>7} {a * 1e6:>10,.1f} "
+                         f"{t * 1e6:>12,.1f} {s:>8.3f}x")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"jobs": [{"name": j.name, "collective": j.collective, "groups": j.groups, "alone_s": a,
+                          "together_s": t, "slowdown": s}
+                         for j, a, t, s in zip(self.jobs, self.alone, self.together, self.slowdown())]}
+
+
+def run_jobs(fabric: Any, jobs: Sequence[Job], seed: int = 0, **run_kw: Any) -> JobsResult:
+    """Run each job alone, then all at once on one fabric (:func:`collectives.run`); jobs without explicit
+    groups are placed in order on the chips the earlier jobs left free."""
+    fab = _fabric(fabric)
+    free = np.ones(fab.n_chips, dtype=bool)
+    placed = []
+    for j in jobs:
+        g = j.groups if j.groups is not None else place(fab, j.n_groups, j.group_size, j.placement, seed, free)
+        used = np.concatenate([np.asarray(x) for x in g])
+        if not free[used].all():
+            raise SpecError(f"job {j.name!r}: its groups overlap chips of an earlier job")
+        free[used] = False
+        placed.append(dataclasses.replace(j, groups=[list(map(int, x)) for x in g]))
+    ops_of = []
+    for j in placed:
+        cls = collectives.api._OPS.get(j.collective)
+        if cls is None:
+            raise SpecError(f"job {j.name!r}: collective {j.collective!r} is not one of {', '.join(collectives.api._OPS)}")
+        ops_of.append([cls(j.size, g, j.algorithm, **j.opts) for g in j.groups])
+    alone = [max(r.time for r in collectives.run(ops, fab, seed=seed, **run_kw)) for ops in ops_of]
+    flat = [op for ops in ops_of for op in ops]
+    res = collectives.run(flat, fab, seed=seed, **run_kw)
+    together, k = [], 0
+    for ops in ops_of:
+        together.append(max(r.time for r in res[k:k + len(ops)]))
+        k += len(ops)
+    return JobsResult(placed, alone, together)
