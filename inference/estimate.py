@@ -225,15 +225,8 @@ class Deployment:
         self.ideal = stack == "ideal"
         self.profile = None if self.ideal else _kernels.profile_for(self.chip, stack)
         self.tables = None
-        if not self.ideal and backend != "analytic":
-            system = _kernels.CHIP_FAMILY.get(self.chip.name, (None, None))[1]
-            self.tables = _measured.tables(system, stack)
-            if self.tables is None and backend == "measured":
-                why = ("aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')"
-                       if not _measured.available() else f"no {stack} kernel tables for chip {self.chip.name}")
-                raise SpecError(f"backend: 'measured' unavailable: {why}; use backend='analytic'")
-        if kernels is None and getattr(self.chip, "kernel_table", ""):
-            kernels = self.chip.kernel_table
+        if kernels is None and getattr(self.chip, "kernel_table", "") and not self.ideal and backend != "analytic":
+            kernels = self.chip.kernel_table  # the chip preset's own table (ignored by ideal / analytic)
         if kernels is not None:
             if self.ideal:
                 raise SpecError("kernels: stack 'ideal' is the roofline and uses no kernel table; pick another "
@@ -244,6 +237,13 @@ class Deployment:
             from .measure.table import load_table
 
             self.tables = load_table(kernels)
+        elif not self.ideal and backend != "analytic":
+            system = _kernels.CHIP_FAMILY.get(self.chip.name, (None, None))[1]
+            self.tables = _measured.tables(system, stack)
+            if self.tables is None and backend == "measured":
+                why = ("aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')"
+                       if not _measured.available() else f"no {stack} kernel tables for chip {self.chip.name}")
+                raise SpecError(f"backend: 'measured' unavailable: {why}; use backend='analytic'")
         self._kernel_counts: dict[str, int] = {"measured": 0, "analytic": 0}
         self._analytic_ops: set[str] = set()
 

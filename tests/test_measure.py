@@ -230,3 +230,19 @@ def test_torch_cpu_backend(tmp_path):
     assert t.provenance["backend"] == "torch" and "torch" in t.provenance
     n, k = gemm_shapes(TINY_MODEL)["qkv"]
     assert t.gemm(4, n, k, "bf16") > 0
+
+
+def test_chip_preset_names_a_table(tiny_table, tmp_path):
+    """A chip whose YAML sets kernel_table uses it by default; --backend analytic and --stack ideal ignore it."""
+    text = open(os.path.join(HERE, "..", "topologies", "dgx-h100.yaml")).read()
+    fab = tmp_path / "mine.yaml"
+    fab.write_text(text.replace("chip: h100-sxm", f"chip: {{preset: h100-sxm, kernel_table: {tiny_table}}}")
+                   .replace("name: dgx-h100", "name: mine"))
+    kw = dict(tp=1, dp=1, batch=8, prompt=32, output=4, dtype="bf16")
+    with_table = estimate(TINY_MODEL, str(fab), **kw)
+    explicit = estimate(TINY_MODEL, "dgx-h100", kernels=tiny_table, **kw)
+    assert with_table.tpot == explicit.tpot
+    assert {r["source"] for r in with_table.ops if r["phase"] == "decode" and r["op"] == "qkv"} == {"table"}
+    assert estimate(TINY_MODEL, str(fab), backend="analytic", **kw).tpot == estimate(
+        TINY_MODEL, "dgx-h100", backend="analytic", **kw).tpot
+    assert all(r["source"] == "roofline" for r in estimate(TINY_MODEL, str(fab), stack="ideal", **kw).ops)
