@@ -75,6 +75,42 @@ def _size_opt(value: str, field: str) -> float:
 _SET_HELP = "Override a key of the fabric file, e.g. --set chips=256 (repeatable)."
 
 
+def _fail_options(f):
+    """What-if options shared by the commands that take a fabric (issue 13, topo.faults): ``--fail``
+    (repeatable) and ``--straggler``."""
+    f = click.option("--straggler", "straggler", default=None,
+                     help="per-chip speed factors: K@F (K chips at speed F), cN@F (chip N), normal:MEAN,SD or "
+                          "uniform:LO,HI (see docs/whatif.md)")(f)
+    return click.option("--fail", "fail", multiple=True,
+                        help="fail or degrade parts: KIND:TARGET[@FACTOR], KIND link|cable|switch|plane|tray|chip|"
+                             "flap, e.g. plane:3, cable:c0-p0.leaf0, chip:c[0-3], link:c0->c1@0.5 (repeatable)")(f)
+
+
+def _mc_options(f):
+    """Monte Carlo options (issue 13): ``--fail-random``, ``--samples``, ``--fail-seed``, ``--fail-plot``."""
+    f = click.option("--fail-plot", "fail_plot", default=None, help="write the Monte Carlo distribution (png/svg/pdf)")(f)
+    f = click.option("--fail-seed", "fail_seed", default=0, show_default=True, type=int,
+                     help="seed of the random fault draws")(f)
+    f = click.option("--samples", "samples", default=None, type=int, help="Monte Carlo samples [collective 100, serve 20]")(f)
+    return click.option("--fail-random", "fail_random", default=None, is_flag=False, flag_value="default",
+                        help="random faults from per-component failure rates: 'default' (sourced/ASSUMPTION FIT and "
+                             "MTTR per optic, switch, chip), or overrides optic=FIT,chip=mtbf:1e5h,x10")(f)
+
+
+def _whatif_fabric(fab, fail: tuple[str, ...] = (), straggler: str | None = None, seed: int = 0):
+    """``fab`` with the --fail faults and --straggler speeds applied; one line on stderr says what."""
+    if fail:
+        fab = fab.with_faults(list(fail))
+        for note in fab.meta.get("fault_notes", []):
+            click.echo(f"# fault {note}", err=True)
+    if straggler:
+        fab = fab.with_stragglers(straggler, seed)
+        sp = fab.meta.get("chip_speed")
+        if sp is not None:
+            click.echo(f"# stragglers: {int((sp < 1).sum())} chips below nominal speed, slowest {sp.min():g}", err=True)
+    return fab
+
+
 @main.group("topo")
 def topo_group() -> None:
     """Fabrics: list, show a summary, plot, export."""
@@ -93,14 +129,23 @@ def topo_list() -> None:
 @click.argument("fabric")
 @click.option("--set", "sets", multiple=True, help=_SET_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (SI units).")
-def topo_show(fabric: str, sets: tuple[str, ...], as_json: bool) -> None:
+@click.option("--fail", "fail", multiple=True,
+              help="fail or degrade parts (KIND:TARGET[@FACTOR], e.g. plane:3, chip:c5); shows what was lost")
+def topo_show(fabric: str, sets: tuple[str, ...], as_json: bool, fail: tuple[str, ...] = ()) -> None:
     """Summarise FABRIC (a bundled name or a YAML path): counts, bandwidths, bisection, diameter."""
     import json
 
     import topo
     from topo.summary import format_summary, summarize
 
-    s = summarize(topo.load(fabric, **_topo_overrides(sets)))
+    fab = topo.load(fabric, **_topo_overrides(sets))
+    if fail:
+        from topo.faults import fault_summary, format_fault_summary
+
+        lost = fault_summary(fab, fab.with_faults(list(fail)))
+        click.echo(json.dumps(lost, indent=1, default=str) if as_json else format_fault_summary(lost))
+        return
+    s = summarize(fab)
     click.echo(json.dumps(s, indent=1, default=str) if as_json else format_summary(s))
 
 
@@ -108,12 +153,20 @@ def topo_show(fabric: str, sets: tuple[str, ...], as_json: bool) -> None:
 @click.argument("fabric")
 @click.option("-o", "--output", default="fabric.png", show_default=True, help="Image file (png, svg, pdf).")
 @click.option("--set", "sets", multiple=True, help=_SET_HELP)
-def topo_plot(fabric: str, output: str, sets: tuple[str, ...]) -> None:
+@click.option("--fail", "fail", multiple=True, help="mark failed/degraded parts (KIND:TARGET[@FACTOR], repeatable)")
+def topo_plot(fabric: str, output: str, sets: tuple[str, ...], fail: tuple[str, ...] = ()) -> None:
     """Draw FABRIC: every node when small, grouped trays/leaves/planes when large."""
     import topo
     from topo.draw import plot_fabric
 
-    plot_fabric(topo.load(fabric, **_topo_overrides(sets)), output)
+    fab = topo.load(fabric, **_topo_overrides(sets))
+    if fail:
+        from topo.faults import plot_faults
+
+        plot_faults(fab, fab.with_faults(list(fail)), output)
+        click.echo(f"wrote {output}")
+        return
+    plot_fabric(fab, output)
     click.echo(f"wrote {output}")
 
 
@@ -154,7 +207,8 @@ def topo_export(fabric: str, fmt: str | None, output: str, sets: tuple[str, ...]
 @click.option("--top", default=5, show_default=True, type=int, help="how many hottest links to list")
 @click.option("--plot", "plot", default=None, help="write a link-utilisation heatmap (png/svg/pdf)")
 @click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
-def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets) -> None:
+@_fail_options
+def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets, fail=(), straggler=None) -> None:
     """Run a synthetic traffic pattern on a fabric with max-min contention; print completion times
     (us), per-chip throughput vs injection bandwidth (GB/s) and the hottest links."""
     import topo
@@ -168,7 +222,7 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
     if k is not None and pattern != "incast":
         raise topo.SpecError(f"--k: applies to --pattern incast only, not {pattern!r}")
     size_bytes = _size_opt(size, "--size")
-    fab = topo.load(fabric, **_topo_overrides(sets))
+    fab = _whatif_fabric(topo.load(fabric, **_topo_overrides(sets)), fail, straggler, seed)
     rep = run_pattern(fab, pattern, size_bytes, seed=seed, routing=routing, spread=spread, k=k)
     click.echo(format_report(fab, rep, top=top))
     if plot:
@@ -235,8 +289,11 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
     @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of the table")
     @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the table")
     @click.option("--plot", "plot", default=None, help="write busbw vs size per algorithm (png/svg/pdf)")
+    @_fail_options
+    @_mc_options
     def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, ideal, dtype, sets,
-            as_csv, as_json, plot, chunks=None, root=None) -> None:
+            as_csv, as_json, plot, chunks=None, root=None, fail=(), straggler=None, fail_random=None, samples=None,
+            fail_seed=0, fail_plot=None) -> None:
         import collectives
         import topo
 
@@ -250,7 +307,7 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             opts["ideal"] = True
         if overhead is not None:
             opts["overhead"] = _quantity_opt(overhead, "time", "--overhead")
-        fab = topo.load(fabric, **_topo_overrides(sets))
+        fab = _whatif_fabric(topo.load(fabric, **_topo_overrides(sets)), fail, straggler, fail_seed)
         if chunks is not None:
             opts["chunks"] = chunks
         if root is not None:
@@ -260,6 +317,29 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             group_size = min(default_k, fab.n_chips)
             default_note = f" (default min({default_k}, chips))"
         algs = [a.strip() for a in algorithms.split(",") if a.strip()]
+        if fail_random is not None:  # Monte Carlo over random faults (fleet.whatif), one size at a time
+            import json
+
+            from fleet.whatif import collective_monte_carlo
+
+            if fail_plot:
+                from topo.draw import check_figure_path
+
+                check_figure_path(fail_plot, "--fail-plot")
+            out = []
+            for sz in size_list:
+                mc = collective_monte_carlo(coll, fab, sz, group_size, placement=placement, concurrent=concurrent,
+                                            rates=fail_random, samples=samples or 100, seed=fail_seed,
+                                            algorithm=algs[0] if len(algs) == 1 else "auto", **opts)
+                out.append(mc)
+                if not as_json:
+                    click.echo(mc.table())
+            if as_json:
+                click.echo(json.dumps([m.to_dict() for m in out], indent=1))
+            if fail_plot:
+                out[-1].plot(fail_plot)
+                click.echo(f"wrote {fail_plot}", err=True)
+            return
         rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype, **opts)
         if as_json:
             click.echo(collectives.to_json(rows))
@@ -270,6 +350,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             conc = f", {n_groups} groups at once (slowest shown)" if concurrent else ""
             click.echo(f"# {coll} on {fab.name}: {rows[0]['n'] if rows else group_size} ranks per group{default_note}, "
                        f"placement {placement}{conc}; busbw per nccl-tests PERFORMANCE.md; "
+                       + (f"faults: {', '.join(fail)}; " if fail else "")
+                       + (f"stragglers: {straggler}; " if straggler else "")
                        + ("ideal: the physics alone" if ideal else
                           f"calibrated comm: {collectives.comm_of(fab).name} (--ideal: the physics alone)"))
             click.echo(collectives.format_table(rows))
@@ -353,10 +435,25 @@ def calibrate_cmd(fabric, measurements, collective_name, name, output, sets) -> 
                    "analytic model elsewhere")
 @click.option("--json", "as_json", is_flag=True,
               help="print the figures as JSON, with per-op (ops) and per-collective (collectives) rows")
+@_fail_options
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
-              compute_efficiency, memory_efficiency, compare, stack, backend, prices, kernels, as_json) -> None:
+              compute_efficiency, memory_efficiency, compare, stack, backend, prices, kernels, as_json, fail=(),
+              straggler=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
+
+    if fail or straggler:  # what-if (issue 13): the deployment on a faulted fabric / with slow chips
+        import topo
+
+        if compare is not None:
+            raise ScaleupError("--fail/--straggler: apply to one --fabric, not to --compare")
+        fab = _whatif_fabric(topo.load(fabric), fail, straggler)
+        sp = fab.meta.get("chip_speed")
+        if sp is not None:  # a replica's step is as slow as its slowest chip (the slowest replica reported)
+            s_min = float(sp.min())
+            compute_efficiency = (compute_efficiency or fab.chip.compute_efficiency) * s_min
+            memory_efficiency = (memory_efficiency or fab.chip.memory_efficiency) * s_min
+        fabric = fab
 
     knobs = {"stack": stack, "backend": backend}
     if kernels is not None:
@@ -526,8 +623,9 @@ def _time_opt(value: str, field: str) -> float:
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of the synthetic trace")
 @click.option("--json", "as_json", is_flag=True, help="print the figures (and queue series) as JSON")
 @click.option("--out", "out_csv", default=None, help="write per-request results to this CSV")
+@_mc_options
 def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path, workload, router, seed, as_json,
-              out_csv) -> None:
+              out_csv, fail_random=None, samples=None, fail_seed=0, fail_plot=None) -> None:
     """Simulate serving a request stream on a fleet (fleet.simulate_serving)."""
     import json
 
@@ -538,6 +636,22 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
     trace = fl.load_trace(trace_path) if trace_path else None
     if trace is None and rate is None:
         raise ScaleupError("--rate: give a request rate (requests/s) or a --trace file")
+    if fail_random is not None:  # Monte Carlo over random faults (issue 13, fleet.whatif)
+        from fleet.whatif import serve_monte_carlo
+
+        if fail_plot:
+            from topo.draw import check_figure_path
+
+            check_figure_path(fail_plot, "--fail-plot")
+        mc = serve_monte_carlo(fleet_path, rates=fail_random, samples=samples or 20, seed=fail_seed, trace=trace,
+                               model=model, rate=rate, duration=_time_opt(duration, "--duration"), workload=workload,
+                               slo_ttft=_time_opt(slo_ttft, "--slo-ttft"), slo_tpot=_time_opt(slo_tpot, "--slo-tpot"),
+                               router=router)
+        click.echo(json.dumps(mc.to_dict(), indent=2) if as_json else mc.table())
+        if fail_plot:
+            mc.plot(fail_plot)
+            click.echo(f"wrote {fail_plot}", err=True)
+        return
     res = fl.simulate_serving(fleet_path, trace, model=model, rate=rate, duration=_time_opt(duration, "--duration"),
                               workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
                               slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, seed=seed)

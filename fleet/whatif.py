@@ -248,10 +248,11 @@ def serve_monte_carlo(
     pools = [p for p in spec.pools]
     fabs = {p.name: _fabric(p.fabric) for p in pools if p.fabric is not None}
 
+    serve_kw.setdefault("seed", seed)
+
     def sim(counts: tuple[int, ...]):
         new = [dataclasses.replace(p, replicas=c) for p, c in zip(pools, counts)]
-        return simulate_serving(dataclasses.replace(spec, pools=tuple(new) if isinstance(spec.pools, tuple)
-                                                    else new), seed=seed, **serve_kw)
+        return simulate_serving(dataclasses.replace(spec, pools=tuple(new)), **serve_kw)
 
     full = tuple(p.replicas for p in pools)
     healthy_res = sim(full)

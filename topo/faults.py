@@ -715,3 +715,55 @@ def random_faults(fab: Fabric, rates: Any = None, seed: int = 0, scale: float = 
     out += [f"switch:{names[i]}" for i in down_s.tolist()]
     out += [f"chip:{names[i]}" for i in down_chip.tolist()]
     return FaultDraw(tuple(out), {"cable": len(down_c), "switch": len(down_s), "chip": len(down_chip)})
+
+
+# ------------------------------------------------------------------------------------------ drawing
+def plot_faults(healthy: Fabric, faulted: Fabric, path: str | None = None, title: str | None = None) -> Any:
+    """Draw the fabric as rows of nodes (chips at the bottom, then each switch tier, one column block per
+    plane) with the parts that lost links marked: colour = fraction of the node's link capacity lost
+    (grey healthy, red failed), crosses on nodes that lost every link. Returns the matplotlib Figure."""
+    from .draw import _mpl, check_figure_path
+
+    if path is not None:
+        check_figure_path(path)
+    plt = _mpl()
+    nd = healthy.node_data
+    n = healthy.n_nodes
+    cap_h = np.bincount(healthy.edge_src, weights=healthy.edge_capacity, minlength=n)
+    cap_h += np.bincount(healthy.edge_dst, weights=healthy.edge_capacity, minlength=n)
+    fidx = np.asarray([healthy.node_index[v] for v in faulted.nodes], dtype=np.int64)
+    cap_f = np.zeros(n)
+    np.add.at(cap_f, fidx[faulted.edge_src], faulted.edge_capacity)
+    np.add.at(cap_f, fidx[faulted.edge_dst], faulted.edge_capacity)
+    lost = np.where(cap_h > 0, 1 - cap_f / np.maximum(cap_h, 1e-300), 0.0).clip(0, 1)
+    tier = np.zeros(n, dtype=np.int64)
+    plane = np.zeros(n, dtype=np.int64)
+    for i in range(healthy.n_chips, n):
+        a = nd[healthy.nodes[i]]
+        tier[i] = int(a.get("tier", 1))
+        plane[i] = int(a.get("plane", 0) or 0)
+    x = np.zeros(n)
+    for t in np.unique(tier):
+        m = np.flatnonzero(tier == t)
+        order = np.lexsort((m, plane[m]))
+        x[m[order]] = (np.arange(len(m)) + 0.5) / len(m)
+    fig, ax = plt.subplots(figsize=(14, 4 + np.unique(tier).size))
+    size = np.where(tier == 0, max(2.0, 4000.0 / max(healthy.n_chips, 1)), max(6.0, 6000.0 / max(n - healthy.n_chips, 1)))
+    ok = lost == 0
+    ax.scatter(x[ok], tier[ok], s=size[ok], c="#B0B0B0", marker="s", linewidths=0)
+    sc = ax.scatter(x[~ok], tier[~ok], s=size[~ok] * 3, c=lost[~ok], cmap="autumn_r", vmin=0, vmax=1, marker="s",
+                    linewidths=0)
+    dead = lost >= 1 - 1e-12
+    ax.scatter(x[dead], tier[dead], s=size[dead] * 6, c="k", marker="x")
+    ax.set_yticks(sorted(np.unique(tier)))
+    ax.set_yticklabels(["chips" if t == 0 else f"tier {t}" for t in sorted(np.unique(tier))])
+    ax.set_xticks([])
+    ax.set_xlabel("nodes of each row, grouped by plane (left to right)")
+    fig.colorbar(sc, ax=ax, label="fraction of link capacity lost")
+    faults = ", ".join(faulted.meta.get("faults", []))
+    ax.set_title(title or f"{healthy.name}: failed parts marked ({faults})", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=130)
+        plt.close(fig)
+    return fig
