@@ -33,6 +33,12 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
+#: deferred imports allowed to close a circle: a class method that delegates to the module which needs the
+#: class (``Fabric.with_faults`` -> ``topo.faults``, whose functions take a Fabric). Listed, so that a new
+#: circle fails until someone decides it is of this kind.
+ALLOWED_DEFERRED = {("topo.fabric", "topo.faults")}
+
+
 def _module_graph(package: str) -> dict[str, set[str]]:
     files = sorted((ROOT / package).glob("*.py"))
     names = {".".join(f.relative_to(ROOT).with_suffix("").parts): f for f in files}
@@ -41,7 +47,7 @@ def _module_graph(package: str) -> dict[str, set[str]]:
         if f.name == "__init__.py":
             continue  # the package's exports import everything by design
         deps = {d for d in _imports(f) if d in names and not d.endswith("__init__")}
-        graph[name] = deps - {name}
+        graph[name] = {d for d in deps - {name} if (name, d) not in ALLOWED_DEFERRED}
     return graph
 
 
