@@ -396,10 +396,13 @@ class TorchBackend(Backend):
         if dt == "fp8":
             mp = max(16, 16 * math.ceil(m / 16))
             one = torch.ones((), device=self.device)
+            # MI300 (gfx94x) runs the "fnuz" e4m3 variant; NVIDIA and later AMD parts OCP e4m3
+            arch = str(getattr(getattr(self, "props", None), "gcnArchName", ""))
+            f8 = torch.float8_e4m3fnuz if "gfx94" in arch else torch.float8_e4m3fn
 
             def make():
-                a = self._t(mp, k).to(torch.float8_e4m3fn)
-                w = self._t(n, k).to(torch.float8_e4m3fn)  # row-major (n, k): w.t() is column-major
+                a = self._t(mp, k).to(f8)
+                w = self._t(n, k).to(f8)  # row-major (n, k): w.t() is column-major
                 return lambda: torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
             return self._rotated(make, mp * k + n * k + 2 * mp * n)
         if dt == "fp4":

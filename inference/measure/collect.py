@@ -150,6 +150,7 @@ def measure(model: ModelSpec | str, out: str, *, tp: int = 1, ep: int = 1, dtype
                 bar.update(1)
         coll = [p for p in pts if p["kind"] == "collective" and row_key(_complete(p)) not in writer.done]
         if coll and res.remaining == 0:
+            _free(be)  # the parent's cached blocks back to the driver before one process per GPU starts
             left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
             rows = run_collectives(coll, ranks, be.repeats, left)
             for r in rows:
