@@ -6,6 +6,7 @@ Run (from anywhere; the full run takes several minutes on 2 cores)::
     python docs/make_figures.py --fast       # only the quick figures and numbers (what the test runs)
     python docs/make_figures.py --check      # numbers only: print the stale ones, change nothing (exit 1 if any)
     python docs/make_figures.py --list       # what would run
+    python docs/make_figures.py --only tp-llama70b --img-dir /tmp/img --no-numbers   # one job, a trial run
 
 Where the commands come from (one source of truth each, the commands a user types):
 
@@ -234,8 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="print the figure commands and number tags")
     ap.add_argument("--no-figures", action="store_true", help="skip the figures")
     ap.add_argument("--no-numbers", action="store_true", help="skip the numbers")
+    ap.add_argument("--only", default=None, help="only figure jobs whose source or outputs contain this text")
+    ap.add_argument("--img-dir", default=None, help="write the figures here instead of docs/img/ (a trial run)")
     args = ap.parse_args(argv)
-    jobs = [j for j in figure_jobs() if j.fast or not args.fast]
+    jobs = [j for j in figure_jobs() if (j.fast or not args.fast)
+            and (args.only is None or args.only in j.source or any(args.only in o for o in j.outputs))]
     tags = [t for t in number_tags() if not (args.fast and t.slow)]
     if args.list:
         for j in jobs:
@@ -249,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             for j in jobs:
                 print(f"{j.source}: {', '.join(j.outputs)}", flush=True)
                 for cmd in j.commands:
-                    run(cmd, scratch)
+                    run(cmd, scratch, img_dir=args.img_dir)
         if not args.no_numbers:
             results = evaluate_tags(tags, scratch)
             stale = [(t, new) for t, new in results if new != t.text]
