@@ -375,7 +375,8 @@ class FaultedRouter:
                 break
         out_deg = np.bincount(fab.edge_src, minlength=fab.n_nodes)
         in_deg = np.bincount(fab.edge_dst, minlength=fab.n_nodes)
-        faults = ", ".join(map(str, self.faults))
+        faults = ", ".join(map(str, self.faults[:6])) + (f", ... ({len(self.faults)} in all)" if len(self.faults) > 6
+                                                           else "")
         na, nb = fab.nodes[a], fab.nodes[b]
         if out_deg[a] == 0:
             why = f"{na!r} has no surviving link (every link of {na!r} failed)"

@@ -1,0 +1,251 @@
+"""What-if (issue 13): faults and routing around them, stragglers, Monte Carlo, jobs sharing a fabric.
+
+Every check is against a closed form or an invariant: a failed path of two halves the rate, a failed plane
+costs its share of switch bandwidth, a straggler stretches a ring by 1/f, disjoint jobs do not interact,
+no route crosses a failed part, and a Monte Carlo is a function of its seed.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import topo
+from topo import Fabric, RoutingError, SpecError
+from topo.faults import FaultedRouter, fault_summary, parse_fault, parse_speeds, random_faults
+from traffic import simulate_arrays
+
+GB = 1e9
+
+
+def two_path(bw: float = 100 * GB) -> Fabric:
+    """a -> {s1, s2} -> b: two equal-cost paths, every link ``bw`` each way, no latency."""
+    g = nx.Graph()
+    g.add_node("a", kind="chip", rank=0)
+    g.add_node("b", kind="chip", rank=1)
+    for s in ("s1", "s2"):
+        g.add_node(s, kind="switch", tier=1)
+        g.add_edge("a", s, bandwidth=bw, latency=0.0)
+        g.add_edge(s, "b", bandwidth=bw, latency=0.0)
+    return Fabric.from_graph(g, name="two-path")
+
+
+def star(n: int = 8, bw: float = 100 * GB, lat: float = 1e-6) -> Fabric:
+    g = nx.Graph()
+    g.add_node("sw", kind="switch", tier=1)
+    for i in range(n):
+        g.add_node(f"c{i}", kind="chip", rank=i)
+        g.add_edge(f"c{i}", "sw", bandwidth=bw, latency=lat)
+    return Fabric.from_graph(g, name="star")
+
+
+@pytest.fixture(scope="module")
+def small():
+    return topo.load("maia200-small")
+
+
+# ------------------------------------------------------------------------------------------ faults
+def test_failed_link_on_two_path_fabric_halves_the_rate():
+    fab = two_path()
+    size = 8e9
+    healthy = simulate_arrays(fab, np.array([0]), np.array([1]), size).makespan
+    assert healthy == pytest.approx(size / (200 * GB), rel=1e-12)  # two paths of 100 GB/s
+    for spec in ("cable:a-s1", "link:a->s1", "switch:s2", "link:s2->b"):
+        f = fab.with_faults(spec)
+        t = simulate_arrays(f, np.array([0]), np.array([1]), size).makespan
+        assert t == pytest.approx(2 * healthy, rel=1e-12), spec
+    # the reverse direction of a failed one-way link is untouched
+    f = fab.with_faults("link:a->s1")
+    assert simulate_arrays(f, np.array([1]), np.array([0]), size).makespan == pytest.approx(healthy, rel=1e-12)
+    # degradation: one path at half rate; the even ECMP spray sends half the bytes on each path, so the
+    # flow's rate is 2 x min(100, 50) = 100 GB/s (the spray is limited by its slower path)
+    f = fab.with_faults("cable:a-s1@0.5")
+    assert simulate_arrays(f, np.array([0]), np.array([1]), size).makespan == pytest.approx(2 * healthy, rel=1e-12)
+
+
+def test_failed_plane_costs_its_share_of_switch_bandwidth(small):
+    # every chip sends to the chip half the fabric away (another leaf, no tray link): the flows cross the
+    # switches only, spread evenly over the 4 planes, so losing one plane leaves 3/4 of the bandwidth
+    n = small.n_chips
+    src = np.arange(n)
+    dst = (src + n // 2) % n
+    size = 1e12  # large enough that hop latencies (< 2 us) are below the tolerance
+    t0 = simulate_arrays(small, src, dst, size).makespan
+    f = small.with_faults("plane:3")
+    t1 = simulate_arrays(f, src, dst, size).makespan
+    assert t1 / t0 == pytest.approx(4 / 3, rel=1e-6)
+    s = fault_summary(small, f)
+    assert s["bisection_bandwidth"][1] == pytest.approx(0.75 * s["bisection_bandwidth"][0], rel=1e-12)
+    assert s["reachable_pairs"][0] == s["reachable_pairs"][1] == n * (n - 1)
+
+
+def _assert_routes_avoid(healthy: Fabric, f: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
+    try:
+        r = f.routes(src, dst)
+    except RoutingError:  # some pair is cut off: keep the pairs that are not (checked against networkx)
+        g = f.graph
+        fw = {n for n in f.nodes[f.n_chips:]}
+        ok = []
+        for a, b in zip(src.tolist(), dst.tolist()):
+            sub = g.subgraph(fw | {f.nodes[a], f.nodes[b]})
+            ok.append(a == b or nx.has_path(sub, f.nodes[a], f.nodes[b]))
+            if not ok[-1]:
+                with pytest.raises(RoutingError, match="cut every path|no surviving link"):
+                    f.routes(np.array([a]), np.array([b]))
+        ok = np.asarray(ok)
+        src, dst = src[ok], dst[ok]
+        r = f.routes(src, dst)
+    assert (r.path_counts() >= 1).all()
+    router = f.router
+    assert isinstance(router, FaultedRouter)
+    dead_nodes = {healthy.nodes[i] for i in range(healthy.n_nodes)} - set(f.nodes)
+    failed = {(healthy.nodes[a], healthy.nodes[b]) for a, b, ok in
+              zip(healthy.edge_src, healthy.edge_dst, router.alive) if not ok}
+    for p in range(r.n_pairs):
+        for edges in r.edges_of(p):
+            nodes = [f.nodes[f.edge_src[edges[0]]]] + [f.nodes[v] for v in f.edge_dst[edges]] if len(edges) else []
+            for a, b in zip(nodes, nodes[1:]):
+                assert (a, b) not in failed
+                healthy.edge_id(a, b)  # a real link of the healthy fabric
+            assert not dead_nodes.intersection(nodes)
+            if nodes:  # a path from src to dst, continuous
+                assert nodes[0] == f.nodes[src[p]] and nodes[-1] == f.nodes[dst[p]]
+                assert np.array_equal(f.edge_dst[edges[:-1]], f.edge_src[edges[1:]])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_route_crosses_a_failed_part(small, seed):
+    rng = np.random.default_rng(seed)
+    d = random_faults(small, "x1000", seed=seed)
+    faults = [x for x in d.faults if not x.startswith("chip:")]
+    faults += ["cable:c0-c1", f"switch:p{seed}.leaf{seed}", f"cable:c8-p{(seed + 1) % 4}.leaf0"]
+    f = small.with_faults(faults)
+    src = rng.integers(0, small.n_chips, 400)
+    dst = rng.integers(0, small.n_chips, 400)
+    src = np.r_[src, 0, 1]
+    dst = np.r_[dst, 1, 0]  # the failed tray cable: next-shortest paths through a leaf
+    _assert_routes_avoid(small, f, src, dst)
+    assert f.router.stats["next_shortest"] >= 2
+    assert [len(p) for p in f.paths(0, 1)] == [3] * len(f.paths(0, 1))  # c0 -> leaf -> c1
+
+
+def test_unreachable_member_is_a_routing_error_naming_the_cut(small):
+    f = small.with_faults("chip:c5")
+    with pytest.raises(RoutingError, match="c5.*no surviving link"):
+        f.routes(np.array([0]), np.array([5]))
+    import collectives
+
+    with pytest.raises(RoutingError, match="c5"):
+        collectives.all_reduce(f, "1MiB", group=list(range(8)), ideal=True)
+
+
+def test_fault_parsing_and_selection(small):
+    assert parse_fault("plane:3") == parse_fault({"kind": "plane", "target": 3})
+    assert parse_fault("link:c0->c1@0.5").factor == 0.5
+    f = small.with_faults(["switch:p0.leaf[0-1]", "chip:c[4-7]", "tray:5"])
+    assert f.n_chips == small.n_chips  # ranks do not move
+    assert "p0.leaf0" not in f.nodes and "p0.leaf2" in f.nodes
+    for bad in ("plane", "plane:9", "bogus:1", "cable:c0-nothing", "link:c0->c1@1.5", "flap:c0-c1", "switch:c0"):
+        with pytest.raises(SpecError):
+            small.with_faults(bad)
+    # faults compose onto the healthy base
+    g = small.with_faults("plane:0").with_faults("plane:1")
+    assert g.meta["faults"] == ["plane:0", "plane:1"]
+
+
+def test_flap_is_its_mean_rate():
+    fab = two_path()
+    a = fab.with_faults("flap:a-s1@0.25")
+    b = fab.with_faults("cable:a-s1@0.25")
+    assert np.array_equal(a.edge_capacity, b.edge_capacity)
+    assert sorted(a.edge_capacity / GB)[:2] == [25.0, 25.0]
+
+
+# ------------------------------------------------------------------------------------------ stragglers
+@pytest.mark.parametrize("f", [0.5, 0.8])
+def test_straggler_stretches_ring_by_closed_form(f):
+    import collectives
+
+    n, size, bw = 8, 64 * 2**20, 100 * GB
+    fab = star(n, bw)
+    healthy = collectives.all_reduce(fab, size, algorithm="ring", ideal=True, mode="steps")
+    slow = collectives.all_reduce(fab.with_stragglers(f"c3@{f}"), size, algorithm="ring", ideal=True, mode="steps")
+    # bulk-synchronous ring: 2(n-1) steps of size/n bytes; every step waits for the straggler's send
+    beta = 2 * (n - 1) / n * size / bw
+    assert slow.time - healthy.time == pytest.approx(beta * (1 / f - 1), rel=1e-9)
+    assert healthy.time == pytest.approx(healthy.bound, rel=1e-9)
+
+
+def test_speed_specs():
+    assert np.array_equal(parse_speeds("c2@0.5", 4), [1, 1, 0.5, 1])
+    v = parse_speeds("3@0.7", 16, seed=1)
+    assert (v == 0.7).sum() == 3 and np.array_equal(v, parse_speeds("3@0.7", 16, seed=1))
+    assert parse_speeds("normal:0.9,0.05", 100, seed=2).max() <= 1
+    with pytest.raises(SpecError):
+        parse_speeds("c9@0.5", 4)
+
+
+# ------------------------------------------------------------------------------------------ sharing, Monte Carlo
+def test_identical_jobs_on_disjoint_chips_and_links_equal_one_alone(small):
+    from fleet.whatif import Job, run_jobs
+
+    # two trays (4 chips each, fully meshed inside the tray): a ring in each uses only its tray's links
+    jobs = [Job("a", "all_reduce", "16MiB", groups=[[0, 1, 2, 3]], algorithm="ring"),
+            Job("b", "all_reduce", "16MiB", groups=[[4, 5, 6, 7]], algorithm="ring")]
+    res = run_jobs(small, jobs, ideal=True)
+    assert res.alone[0] == res.alone[1]
+    assert res.together == pytest.approx(res.alone, rel=1e-12)
+    # and two jobs that do share links slow each other (a sanity check that the test can fail)
+    share = [Job("x", "all_to_all", "64MiB", groups=[list(range(0, 192, 4))], algorithm="direct"),
+             Job("y", "all_to_all", "64MiB", groups=[list(range(1, 192, 4))], algorithm="direct")]
+    r2 = run_jobs(small, share, ideal=True)
+    assert min(r2.slowdown()) > 1.01
+
+
+def test_placement_policies(small):
+    from fleet.whatif import place
+
+    assert place(small, 2, 4, "tray") == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    s = place(small, 2, 4, "strided")
+    assert len({c for g in s for c in g}) == 8 and s[0][1] - s[0][0] > 4
+    assert place(small, 3, 8, "random", seed=3) == place(small, 3, 8, "random", seed=3)
+    got = place(small, 1, 2, lambda fab, n, k, free: [[int(free[-1]), int(free[-2])]])
+    assert got == [[383, 382]]
+    with pytest.raises(SpecError):
+        place(small, 1, 2, lambda fab, n, k, free: [[0, 0]])
+
+
+def test_monte_carlo_is_deterministic_under_a_seed(small):
+    from fleet.whatif import collective_monte_carlo
+
+    kw = dict(samples=6, scale=300, ideal=True)
+    a = collective_monte_carlo("all_reduce", small, "4MiB", 8, seed=7, **kw)
+    b = collective_monte_carlo("all_reduce", small, "4MiB", 8, seed=7, **kw)
+    c = collective_monte_carlo("all_reduce", small, "4MiB", 8, seed=8, **kw)
+    assert np.array_equal(a.values, b.values, equal_nan=True) and a.draws == b.draws
+    assert a.draws != c.draws
+    assert 0 <= a.availability <= 1 and np.all(a.values[np.isfinite(a.values)] >= a.healthy * (1 - 1e-12))
+    assert random_faults(small, seed=3) == random_faults(small, seed=3)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def test_cli_fail_options(tmp_path):
+    from cli import main
+
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "maia200-small", "--group-size", "8",
+                                  "--sizes", "1MiB", "--fail", "plane:3", "--ideal"])
+    assert r.exit_code == 0, r.output
+    assert "faults: plane:3" in r.output
+    r = CliRunner().invoke(main, ["topo", "show", "maia200-small", "--fail", "plane:3"])
+    assert r.exit_code == 0 and "bisection" in r.output and "-25.0%" in r.output
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "maia200-small", "--group-size", "8",
+                                  "--sizes", "1MiB", "--fail", "plane:9"])
+    assert r.exit_code == 2 and "plane" in r.output
+    out = tmp_path / "mc.png"
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "maia200-small", "--group-size", "8",
+                                  "--sizes", "1MiB", "--fail-random", "x100", "--samples", "3", "--ideal",
+                                  "--fail-plot", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "availability" in r.output and out.exists()
