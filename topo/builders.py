@@ -924,17 +924,7 @@ def clos(
     NS = as_int("servers", servers)
     K = as_int("chips_per_server", chips_per_server)
     nic = as_quantity("nic_bandwidth", nic_bandwidth, "bandwidth")
-    if server_fabric not in ("switch", "mesh", "none"):
-        raise SpecError(f"server_fabric: must be 'switch', 'mesh' or 'none', got {server_fabric!r}")
-    if server_fabric != "none":
-        if server_bandwidth is None:
-            if not c.injection_bandwidth:
-                raise SpecError(f"server_bandwidth: chip {c.name!r} lists no scale-up ports; give it")
-            sbw = c.injection_bandwidth
-        else:
-            sbw = as_quantity("server_bandwidth", server_bandwidth, "bandwidth")
-    else:
-        sbw = 0.0
+    sbw = _clos_server_bandwidth(c, server_fabric, server_bandwidth)
     R = as_int("leaf_radix", leaf_radix, 2)
     RS = as_int("spine_radix", spine_radix if spine_radix is not None else R, 2)
     down = as_int("leaf_down", leaf_down if leaf_down is not None else R // 2)
@@ -958,35 +948,76 @@ def clos(
     up_ports = _leaf_uplinks(down, leaf_uplinks, oversubscription)
     if down + up_ports > R:
         raise CapacityError(f"leaf_radix: {down} down + {up_ports} up ports exceed radix {R}")
+    server, leaf, L, leaf_group = _clos_leaves(NS, K, down, rail)
+    S, per_pair = _clos_spines(L, spines, up_ports, RS, NS, K, down, rail)
     N = NS * K
-    ranks = np.arange(N)
+    meta = {"builder": "clos", "chips": N, "servers": NS, "chips_per_server": K, "nic_bandwidth": nic,
+            "server_fabric": server_fabric, "server_bandwidth": sbw, "leaf_radix": R, "leaf_down": down,
+            "leaf_uplinks": up_ports, "leaves": L, "spines": S, "rail_optimised": rail,
+            "oversubscription": down / up_ports, "in_network_reduction": inr or sinr,
+            "reduction_bandwidth": red, "server_reduction_bandwidth": sred,
+            "levels": ["tray", "leaf_group"], "representative_chips": sorted({0, N - K})}
+    return _clos_assemble(name, c, meta, server, leaf, leaf_group, L, S, per_pair, server_fabric, K, sbw, nic,
+                          lat, slat, swlat, eff, seff, inr, sinr, red, sred, R, RS)
+
+
+def _clos_server_bandwidth(c: ChipSpec, server_fabric: str, server_bandwidth: Any) -> float:
+    """Step 1 of :func:`clos`: bytes/s per chip per direction inside a server (0 without a server fabric;
+    default the chip's scale-up port total)."""
+    if server_fabric not in ("switch", "mesh", "none"):
+        raise SpecError(f"server_fabric: must be 'switch', 'mesh' or 'none', got {server_fabric!r}")
+    if server_fabric == "none":
+        return 0.0
+    if server_bandwidth is not None:
+        return as_quantity("server_bandwidth", server_bandwidth, "bandwidth")
+    if not c.injection_bandwidth:
+        raise SpecError(f"server_bandwidth: chip {c.name!r} lists no scale-up ports; give it")
+    return c.injection_bandwidth
+
+
+def _clos_leaves(NS: int, K: int, down: int, rail: bool) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Step 2 of :func:`clos`: which leaf each chip's NIC goes to. Returns ``(server, leaf, L, leaf_group)``
+    per chip rank. Without rail optimisation a leaf hosts ``down // K`` whole servers; with it, chip ``r`` of
+    every server in a group of ``down`` servers goes to the group's rail-``r`` leaf (``K`` leaves a group)."""
+    ranks = np.arange(NS * K)
     server = ranks // K
     local = ranks % K
     if rail:
-        spg = down  # servers per rail group
-        group = server // spg
+        group = server // down  # `down` servers per rail group
         leaf = group * K + local
-        n_groups = -(-NS // spg)
-        L = n_groups * K
-        leaf_group = group
-    else:
-        if down < K:
-            raise CapacityError(f"leaf_down: {down} ports cannot host a server of {K} chips")
-        spl = down // K
-        leaf = server // spl
-        L = -(-NS // spl)
-        leaf_group = leaf
-    S = 0
-    per_pair = 0
-    if L > 1:
-        S, per_pair = _spines(spines, up_ports)
-        if L * per_pair > RS:
-            max_leaves = RS // per_pair
-            max_chips = (max_leaves // K) * down * K if rail else max_leaves * (down // K) * K
-            raise CapacityError(
-                f"servers: {NS} servers need {L} leaves, a spine of radix {RS} reaches {max_leaves}; the "
-                f"largest clos with these settings has {max_chips} chips ({int(max_chips // K)} servers)"
-            )
+        return server, leaf, -(-NS // down) * K, group
+    if down < K:
+        raise CapacityError(f"leaf_down: {down} ports cannot host a server of {K} chips")
+    spl = down // K
+    leaf = server // spl
+    return server, leaf, -(-NS // spl), leaf
+
+
+def _clos_spines(L: int, spines: Any, up_ports: int, RS: int, NS: int, K: int, down: int,
+                 rail: bool) -> tuple[int, int]:
+    """Step 3 of :func:`clos`: ``(spines, links from each leaf to each spine)``; none for a single leaf.
+    Every leaf reaches every spine, so a spine needs ``L x per_pair`` ports: CapacityError naming the
+    largest clos that fits the spine radix ``RS``."""
+    if L <= 1:
+        return 0, 0
+    S, per_pair = _spines(spines, up_ports)
+    if L * per_pair > RS:
+        max_leaves = RS // per_pair
+        max_chips = (max_leaves // K) * down * K if rail else max_leaves * (down // K) * K
+        raise CapacityError(
+            f"servers: {NS} servers need {L} leaves, a spine of radix {RS} reaches {max_leaves}; the "
+            f"largest clos with these settings has {max_chips} chips ({int(max_chips // K)} servers)"
+        )
+    return S, per_pair
+
+
+def _clos_assemble(name, c, meta, server, leaf, leaf_group, L, S, per_pair, server_fabric, K, sbw, nic, lat,
+                   slat, swlat, eff, seff, inr, sinr, red, sred, R, RS) -> Fabric:
+    """Step 4 of :func:`clos`: nodes (chips, server switches, leaves, spines), links (server fabric, NICs,
+    leaf-spine bundles of ``per_pair`` links) and the formula router over the final edge ids."""
+    N = len(server)
+    ranks = np.arange(N)
+    NS = N // K
     ga = GraphAssembler()
     ids, attrs = _chip_nodes(N, server, False, {"server": server, "leaf_group": leaf_group})
     ga.add_nodes(ids, attrs)
@@ -1018,12 +1049,6 @@ def clos(
         l2, k2 = np.meshgrid(np.arange(L), np.arange(S), indexing="ij")
         lu_ids, ld_ids = ga.add_links(leaf0 + l2, spine0 + k2, per_pair * nic, lat + swlat, lat + swlat, eff,
                                       per_pair)
-    meta = {"builder": "clos", "chips": N, "servers": NS, "chips_per_server": K, "nic_bandwidth": nic,
-            "server_fabric": server_fabric, "server_bandwidth": sbw, "leaf_radix": R, "leaf_down": down,
-            "leaf_uplinks": up_ports, "leaves": L, "spines": S, "rail_optimised": rail,
-            "oversubscription": down / up_ports, "in_network_reduction": inr or sinr,
-            "reduction_bandwidth": red, "server_reduction_bandwidth": sred,
-            "levels": ["tray", "leaf_group"], "representative_chips": sorted({0, N - K})}
     fab = ga.build(name, c, meta)
     mode = server_fabric if K > 1 else "none"
     if server_fabric == "switch":
