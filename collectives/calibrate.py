@@ -252,7 +252,13 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
             cands = _comm.costs(spec, str(c_name), str(a_name))
             fixed = np.array([c.call + S / m / c.buffer_bandwidth + k * c.step for c in cands])
             infl = np.array([c.inflation for c in cands])[:, None]
-            pick = np.argmin(fixed + b * infl, axis=0)  # ties: the earlier protocol, as min() does
+            est = fixed + b * infl
+            if str(c_name) in _comm.P2P:  # NCCL's point-to-point LL threshold
+                for q, c in enumerate(cands):
+                    if c.protocol == "ll":
+                        est[q] = np.where(_comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD, est[q],
+                                          np.inf)
+            pick = np.argmin(est, axis=0)  # ties: the earlier protocol, as min() does
             j = np.arange(len(rows))
             t = fixed[pick, j] + pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
             t = np.where(ok, t, np.inf)
@@ -343,9 +349,11 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
               algorithms: dict[str, Sequence[str]] | None = None) -> Calibration:
     """Fit the communication parameters of ``fabric`` to ``measurements`` (see :func:`read_measurements`).
 
-    NCCL rows fit ``call``, ``buffer_bandwidth``, per-protocol ``step`` and ``bandwidth`` and per-algorithm
-    efficiencies (NCCL's algorithm set, :data:`NCCL_ALGORITHMS`); rows with ``stack == "custom"`` then fit
-    the custom all-reduce (one-shot, two-shot) on top, NCCL's fit held fixed.
+    NCCL rows of :data:`FIT_COLLECTIVES` fit ``call``, ``buffer_bandwidth``, per-protocol ``base``, ``step``
+    and ``bandwidth`` and per-algorithm efficiencies (NCCL's algorithm set, :data:`NCCL_ALGORITHMS`); rows of
+    other collectives (all-to-all: NCCL's grouped send/recv) then fit only their algorithm efficiency, the
+    shared costs held fixed; rows with ``stack == "custom"`` last fit the custom all-reduce (one-shot,
+    two-shot) on top.
 
     Args:
         fabric: a :class:`topo.Fabric` or a fabric name (groups are its first ``ranks`` chips).
@@ -368,13 +376,19 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     cust = df[df["stack"] == "custom"].reset_index(drop=True)
     if len(nccl) == 0:
         raise SpecError("measurements: no NCCL rows to fit (stack != 'custom')")
-    # ---- NCCL stack
-    colls = sorted(set(nccl["collective"]))
-    algsets = {c: tuple((algorithms or NCCL_ALGORITHMS).get(c, algorithms_for(c))) for c in colls}
+    # ---- NCCL stack: the shared costs on the ring-family collectives (FIT_COLLECTIVES) when present,
+    # then each other collective's algorithm efficiency alone with the shared costs held fixed
+    allsets = {c: tuple((algorithms or NCCL_ALGORITHMS).get(c, algorithms_for(c))) for c in set(nccl["collective"])}
     if not fab.switch_can_reduce:
-        algsets = {c: tuple(a for a in v if a != "inr") or v for c, v in algsets.items()}
-    pr = probe(fab, zip(nccl["collective"], nccl["ranks"], nccl["bytes"]), algsets, link_efficiency)
-    meas = nccl["seconds"].to_numpy()
+        allsets = {c: tuple(a for a in v if a != "inr") or v for c, v in allsets.items()}
+    main_mask = nccl["collective"].isin(FIT_COLLECTIVES).to_numpy()
+    if not main_mask.any():
+        main_mask[:] = True
+    first, rest = nccl[main_mask], nccl[~main_mask]
+    colls = sorted(set(first["collective"]))
+    algsets = {c: allsets[c] for c in colls}
+    pr = probe(fab, zip(first["collective"], first["ranks"], first["bytes"]), algsets, link_efficiency)
+    meas = first["seconds"].to_numpy()
     effs = [(c, a) for c in colls for a in algsets[c]]
     prov = {k: src for k in ("call", "buffer_bandwidth", "step", "bandwidth", "algorithms")}
     prov["bandwidth.simple"] = "reference: Simple's fraction is 1 (the algorithm efficiencies carry it)"
@@ -389,7 +403,27 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
            np.array([5e-6, 1e-12, 0.5e-6, 0.2e-6, 0.5e-6, 0.4, 0.8, 5e-6, 50e-6] + [0.85] * len(effs))]
     x = _lsq(resid, x0s, lo, hi)
     spec = _nccl_spec(x, effs, name, prov, link_efficiency)
-    df.loc[df["stack"] != "custom", "predicted"] = predict(spec, pr)
+    pred = np.empty(len(nccl))
+    pred[main_mask] = predict(spec, pr)
+    if len(rest):
+        rcolls = sorted(set(rest["collective"]))
+        reffs = [(c, a) for c in rcolls for a in allsets[c]]
+        prr = probe(fab, zip(rest["collective"], rest["ranks"], rest["bytes"]), {c: allsets[c] for c in rcolls},
+                    link_efficiency)
+        measr = rest["seconds"].to_numpy()
+        base_algs = {c: dict(a) for c, a in spec.algorithms}
+
+        def with_effs(xr):
+            algs = dict(base_algs)
+            for (c, a), e in zip(reffs, xr):
+                algs.setdefault(c, {})[a] = float(e)
+            return spec.replace(algorithms=algs)
+
+        xr = _lsq(lambda xr: np.log(predict(with_effs(xr), prr) / measr), [np.full(len(reffs), 0.8)],
+                  np.full(len(reffs), 0.05), np.ones(len(reffs)))
+        spec = with_effs(xr)
+        pred[~main_mask] = predict(spec, prr)
+    df.loc[df["stack"] != "custom", "predicted"] = pred
     # ---- custom all-reduce on top
     if custom is None:
         custom = len(cust) > 0

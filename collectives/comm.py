@@ -36,6 +36,25 @@ from topo.specs import CommSpec
 
 #: algorithms that run one protocol only (NCCL: NVLS supports Simple only)
 SIMPLE_ONLY = frozenset({"inr"})
+#: collectives NCCL runs as grouped point-to-point send/recv: LL or Simple (no LL128), LL only while a
+#: peer's message is at most P2P_LL_THRESHOLD bytes (NCCL_P2P_LL_THRESHOLD, default 16384: NCCL's
+#: environment-variable documentation)
+P2P = frozenset({"all_to_all", "send_recv"})
+P2P_LL_THRESHOLD = 16384.0
+
+
+def peer_bytes(collective: str, size: float, n: int) -> float:
+    """Bytes one rank sends one peer in a point-to-point collective (all-to-all: size / n)."""
+    return size / np.maximum(n, 1) if collective == "all_to_all" else size
+
+
+def allowed(collective: str, protocol: str, size: float, n: int) -> bool:
+    """Whether ``protocol`` may carry ``collective`` at this size (NCCL's point-to-point rule)."""
+    if collective not in P2P:
+        return True
+    if protocol == "ll128":
+        return False
+    return protocol != "ll" or peer_bytes(collective, size, n) <= P2P_LL_THRESHOLD
 
 #: What a fabric without a ``comm:`` block gets (hand-built Python fabrics, user YAML without the key):
 #: ASSUMPTION: preset ``assumed`` = the NCCL 2.29 costs fitted on 8x H100 SXM (the closest measured stack)
@@ -135,6 +154,8 @@ def costs(comm: CommSpec, collective: str, algorithm: str) -> list[Cost]:
     protos = comm.protocols
     if algorithm in SIMPLE_ONLY and "simple" in protos:
         protos = ("simple",)
+    if collective in P2P and len(protos) > 1:
+        protos = tuple(p for p in protos if p != "ll128") or protos
     return [Cost(p, 1.0 / (comm.bandwidth_of(p) * eff), comm.call + comm.base_of(p), comm.step_of(p),
                  comm.buffer_bandwidth) for p in protos]
 
@@ -155,4 +176,5 @@ def choose(comm: CommSpec, collective: str, algorithm: str, size: float, n: int,
            bound: float) -> Cost:
     """NCCL's tuner rule: the protocol variant with the least predicted time (ties: the earlier protocol)."""
     cands = costs(comm, collective, algorithm)
-    return min(cands, key=lambda c: c.estimate(size, n, n_steps, bound))
+    ok = [c for c in cands if c.protocol == "custom" or allowed(collective, c.protocol, size, n)] or cands
+    return min(ok, key=lambda c: c.estimate(size, n, n_steps, bound))

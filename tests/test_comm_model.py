@@ -164,3 +164,11 @@ def test_dgx_b200_preset():
     assert fab.comm.name == "nccl-b200"
     inj = np.bincount(fab.edge_src, weights=fab.edge_bandwidth, minlength=fab.n_nodes)[:8]
     assert np.allclose(inj, 900e9)
+
+
+def test_point_to_point_collectives_follow_nccls_ll_threshold():
+    """All-to-all is grouped send/recv in NCCL: LL up to 16 KiB per peer, then Simple; never LL128."""
+    fab = topo.load("dgx-h100")
+    protos = {s: C.all_to_all(fab, s, group=list(range(8)), algorithm="direct").protocol
+              for s in (8 * 2**10, 8 * 16 * 2**10, 8 * 16 * 2**10 + 8, 8 * 2**20)}
+    assert list(protos.values()) == ["ll", "ll", "simple", "simple"]

@@ -402,55 +402,55 @@ def switch_preset(name: str) -> SwitchSpec:
 COMM: dict[str, CommSpec] = {
     "nccl-h100": CommSpec(
         name="nccl-h100",
-        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL"s overhead (the YAML"s 0.8 is the physics stand-in)
+        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
         call=5.022e-06,
         buffer_bandwidth=5.437e+11,
         base={"ll128": 1.142e-05, "simple": 6.248e-06},
         step={"ll": 5.219e-07, "ll128": 7.022e-07, "simple": 5.967e-06},
         bandwidth={"ll": 0.3772, "ll128": 0.8694, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8536}, "all_reduce": {"inr": 1.0, "ring": 0.9142}, "reduce_scatter": {"ring": 0.9138}},
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter",
+        algorithms={"all_gather": {"ring": 0.8536}, "all_reduce": {"inr": 1.0, "ring": 0.9142}, "all_to_all": {"direct": 0.8225}, "reduce_scatter": {"ring": 0.9138}},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
                     "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
-                    "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr); source: NCCL src/graph/tuning.cc"},
+                    "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),
     "trtllm-h100": CommSpec(
         name="trtllm-h100",
-        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL"s overhead (the YAML"s 0.8 is the physics stand-in)
+        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
         call=5.022e-06,
         buffer_bandwidth=5.437e+11,
         base={"ll128": 1.142e-05, "simple": 6.248e-06},
         step={"ll": 5.219e-07, "ll128": 7.022e-07, "simple": 5.967e-06},
         bandwidth={"ll": 0.3772, "ll128": 0.8694, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8536}, "all_reduce": {"inr": 1.0, "ring": 0.9142, "oneshot": 1.0, "direct": 1.0}, "reduce_scatter": {"ring": 0.9138}},
+        algorithms={"all_gather": {"ring": 0.8536}, "all_reduce": {"inr": 1.0, "ring": 0.9142, "oneshot": 1.0, "direct": 1.0}, "all_to_all": {"direct": 0.8225}, "reduce_scatter": {"ring": 0.9138}},
         custom={"direct": {"call": 8.036e-06, "efficiency": 0.4283, "step": 3.904e-06}, "oneshot": {"call": 1.825e-06, "efficiency": 0.5987, "step": 8e-07}},
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter",
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
                     "custom": "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce h100_sxm, ranks 2-8, all sizes (NCCL part held fixed)",
                     "algorithms": "TensorRT-LLM custom all-reduce (one-shot; two-shot = direct) beside NCCL"},
     ),
     "nccl-b200": CommSpec(
         name="nccl-b200",
-        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL"s overhead (the YAML"s 0.8 is the physics stand-in)
+        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
         call=8.159e-06,
         buffer_bandwidth=8.876e+11,
         base={"ll128": 1.249e-05, "simple": 3.232e-06},
         step={"ll": 9.59e-07, "ll128": 3.063e-06, "simple": 6.733e-06},
         bandwidth={"ll": 0.3072, "ll128": 0.4996, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8662}, "all_reduce": {"inr": 0.9432, "ring": 0.924}, "reduce_scatter": {"ring": 0.8785}},
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter",
+        algorithms={"all_gather": {"ring": 0.8662}, "all_reduce": {"inr": 0.9432, "ring": 0.924}, "all_to_all": {"direct": 0.6261}, "reduce_scatter": {"ring": 0.8785}},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
                     "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
-                    "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr); source: NCCL src/graph/tuning.cc"},
+                    "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),
     "trtllm-b200": CommSpec(
         name="trtllm-b200",
-        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL"s overhead (the YAML"s 0.8 is the physics stand-in)
+        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
         call=8.159e-06,
         buffer_bandwidth=8.876e+11,
         base={"ll128": 1.249e-05, "simple": 3.232e-06},
         step={"ll": 9.59e-07, "ll128": 3.063e-06, "simple": 6.733e-06},
         bandwidth={"ll": 0.3072, "ll128": 0.4996, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8662}, "all_reduce": {"inr": 0.9432, "ring": 0.924, "oneshot": 1.0, "direct": 1.0}, "reduce_scatter": {"ring": 0.8785}},
+        algorithms={"all_gather": {"ring": 0.8662}, "all_reduce": {"inr": 0.9432, "ring": 0.924, "oneshot": 1.0, "direct": 1.0}, "all_to_all": {"direct": 0.6261}, "reduce_scatter": {"ring": 0.8785}},
         custom={"direct": {"call": 1.514e-05, "efficiency": 0.5358, "step": 3.654e-06}, "oneshot": {"call": 3.813e-06, "efficiency": 0.582, "step": 8.54e-07}},
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter",
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
                     "custom": "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce b200_sxm, ranks 2-8, all sizes (NCCL part held fixed)",
                     "algorithms": "TensorRT-LLM custom all-reduce (one-shot; two-shot = direct) beside NCCL"},
     ),
@@ -463,7 +463,7 @@ COMM: dict[str, CommSpec] = {
 COMM["assumed"] = COMM["nccl-h100"].replace(
     name="assumed", link_efficiency=None,
     # every registered algorithm may run ("*"): the fitted ring efficiency stands for the others
-    algorithms={c: {"*": e["ring"], **({"inr": e["inr"]} if "inr" in e else {})}
+    algorithms={c: {"*": e.get("ring", min(e.values())), **({"inr": e["inr"]} if "inr" in e else {})}
                 for c, e in ((c, dict(a)) for c, a in COMM["nccl-h100"].algorithms)},
     provenance={"*": "ASSUMPTION: no public measured tables for this platform; NCCL 2.29 costs fitted on 8x H100 "
                      "(aiconfigurator-core 0.12.0 h100_sxm) on the fabric's own link efficiency; see "
