@@ -150,6 +150,13 @@ def test_fault_parsing_and_selection(small):
     for bad in ("plane", "plane:9", "bogus:1", "cable:c0-nothing", "link:c0->c1@1.5", "flap:c0-c1", "switch:c0"):
         with pytest.raises(SpecError):
             small.with_faults(bad)
+    # a port is one physical cable of a bundle of parallel links (maia200-small: 2 per chip and plane)
+    e = small.edge_id("c0", "p0.leaf0")
+    g = small.with_faults("port:c0-p0.leaf0")
+    e2 = g.edge_id("c0", "p0.leaf0")
+    assert small.edge_links[e] == 2 and g.edge_links[e2] == 1
+    assert g.edge_capacity[e2] == pytest.approx(small.edge_capacity[e] / 2, rel=1e-12)
+    assert "p0.leaf0" not in [p[1] for p in g.with_faults("port:c0-p0.leaf0").paths(0, 300)]
     # faults compose onto the healthy base
     g = small.with_faults("plane:0").with_faults("plane:1")
     assert g.meta["faults"] == ["plane:0", "plane:1"]

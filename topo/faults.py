@@ -7,7 +7,10 @@ strings or of ``{kind, target, factor}`` maps):
 kind          target                                          what fails
 ============  =============================================  ===========================================
 ``link``      ``A->B`` (one direction)                        the directed edge(s) A -> B
-``cable``     ``A-B`` (or ``A->B``)                           both directions between A and B
+``cable``     ``A-B`` (or ``A->B``)                           both directions between A and B (every
+                                                              parallel physical link of the connection)
+``port``      ``A-B``                                         one physical cable of the A-B bundle (both
+                                                              directions): the bundle keeps (n-1)/n
 ``switch``    a switch name (``p3.leaf0``, ``sw2``)           every link of the switch
 ``plane``     a plane number (``3``, ``0-1``)                 every link of every switch of the plane(s)
 ``tray``      a tray number (``5``, ``0-3``)                  every link of every chip of the tray(s)
@@ -48,7 +51,7 @@ import numpy as np
 from .errors import RoutingError, SpecError
 from .fabric import BFSRouter, Fabric, Routes
 
-KINDS = ("link", "cable", "switch", "plane", "tray", "chip", "flap")
+KINDS = ("link", "cable", "port", "switch", "plane", "tray", "chip", "flap")
 
 __all__ = [
     "COMPONENT_RATES",
@@ -224,14 +227,16 @@ def _split_pair(target: str, what: str) -> tuple[str, str, bool]:
     raise SpecError(f"{what}: expected two node names A-B (a cable) or A->B (a link), got {target!r}")
 
 
-def _edge_factor(fab: Fabric, faults: Sequence[Fault]) -> tuple[np.ndarray, list[str]]:
-    """Per-edge rate factor (1 healthy, 0 failed, else degraded; several faults multiply) and notes."""
+def _edge_factor(fab: Fabric, faults: Sequence[Fault]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per-edge rate factor (1 healthy, 0 failed, else degraded; several faults multiply), physical links
+    lost per edge (``port`` faults), and notes."""
     f = np.ones(fab.n_edges)
+    lost = np.zeros(fab.n_edges, dtype=np.int64)
     src, dst = fab.edge_src, fab.edge_dst
     notes = []
     for flt in faults:
         what = f"fault {flt}"
-        if flt.kind in ("link", "cable", "flap"):
+        if flt.kind in ("link", "cable", "flap", "port"):
             a, b, directed = _split_pair(flt.target, what)
             ma, mb = _match_nodes(fab, a, what), _match_nodes(fab, b, what)
             hit = ma[src] & mb[dst]  # a link is one direction (A-B read as A->B)
@@ -244,10 +249,17 @@ def _edge_factor(fab: Fabric, faults: Sequence[Fault]) -> tuple[np.ndarray, list
             hit = nodes[src] | nodes[dst]
             if not hit.any():
                 raise SpecError(f"{what}: the selected nodes have no links")
+        if flt.kind == "port":  # one physical link of each hit bundle: 1/links of its original capacity
+            f[hit] = np.maximum(0.0, f[hit] - (1 - flt.factor) / fab.edge_links[hit])
+            lost[hit] += flt.factor == 0
+            f[np.abs(f) < 1e-12] = 0.0
+            notes.append(f"{flt}: one physical link of {int(hit.sum())} directed bundles "
+                         + ("failed" if flt.factor == 0 else f"at {flt.factor:g} of its rate"))
+            continue
         f[hit] *= flt.factor
         notes.append(f"{flt}: {int(hit.sum())} directed links " + ("failed" if flt.factor == 0 else
                                                                    f"at {flt.factor:g} of their rate"))
-    return f, notes
+    return f, lost, notes
 
 
 def _fault_nodes(fab: Fabric, flt: Fault, what: str) -> np.ndarray:
@@ -403,7 +415,7 @@ def apply_faults(fab: Fabric, faults: Iterable[str | dict | Fault] | str | None)
         flts = fab.router.faults + flts
     else:
         base = fab
-    factor, notes = _edge_factor(base, flts)
+    factor, lost_links, notes = _edge_factor(base, flts)
     alive = factor > 0
     new_id = np.full(base.n_edges, -1, dtype=np.int64)
     new_id[alive] = np.arange(int(alive.sum()))
@@ -422,7 +434,7 @@ def apply_faults(fab: Fabric, faults: Iterable[str | dict | Fault] | str | None)
     src, dst = node_new[base.edge_src[alive]], node_new[base.edge_dst[alive]]
     arrays = {"src": src, "dst": dst, "bandwidth": base.edge_bandwidth[alive] * factor[alive],
               "latency": base.edge_latency[alive], "efficiency": base.edge_efficiency[alive],
-              "links": base.edge_links[alive]}
+              "links": np.maximum(1, base.edge_links[alive] - lost_links[alive])}
     filler = _SubsetFiller(kept_nodes, arrays)
     meta = dict(base.meta)
     meta["faults"] = [str(f) for f in flts]
@@ -694,8 +706,9 @@ class FaultDraw:
 def random_faults(fab: Fabric, rates: Any = None, seed: int = 0, scale: float = 1.0) -> FaultDraw:
     """Draw which components are down at a random instant (steady-state unavailability per component).
 
-    Components: every cable (two optics: a cable is down when either end's optic is), every switch, every
-    chip. Chip-to-chip links inside a tray are copper (no optics; ASSUMPTION: they do not fail here).
+    Components: every physical cable to a switch (two optics: a cable is down when either end's optic
+    is; a bundle of n parallel cables loses each independently, drawn as ``port`` faults), every switch,
+    every chip. Chip-to-chip links inside a tray are copper (no optics; ASSUMPTION: they do not fail here).
     Deterministic under ``seed``; ``scale`` multiplies every probability (stress tests).
     """
     r = parse_rates(rates)
@@ -706,13 +719,14 @@ def random_faults(fab: Fabric, rates: Any = None, seed: int = 0, scale: float = 
     ce = np.flatnonzero(cable)
     p_opt = min(1.0, _unavailability(r["optic"]) * scale)
     p_cable = 1 - (1 - p_opt) ** 2
-    down_c = ce[rng.random(len(ce)) < p_cable]
+    k = rng.binomial(fab.edge_links[ce], p_cable)  # failed physical cables per bundle
+    down_c = np.repeat(ce, k)
     p_sw = min(1.0, _unavailability(r["switch"]) * scale)
     down_s = np.flatnonzero(rng.random(len(fab.switches)) < p_sw) + nc
     p_chip = min(1.0, _unavailability(r["chip"]) * scale)
     down_chip = np.flatnonzero(rng.random(nc) < p_chip)
     names = fab.nodes
-    out = [f"cable:{names[s[e]]}-{names[d[e]]}" for e in down_c.tolist()]
+    out = [f"port:{names[s[e]]}-{names[d[e]]}" for e in down_c.tolist()]
     out += [f"switch:{names[i]}" for i in down_s.tolist()]
     out += [f"chip:{names[i]}" for i in down_chip.tolist()]
     return FaultDraw(tuple(out), {"cable": len(down_c), "switch": len(down_s), "chip": len(down_chip)})
