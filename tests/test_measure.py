@@ -246,3 +246,21 @@ def test_chip_preset_names_a_table(tiny_table, tmp_path):
     assert estimate(TINY_MODEL, str(fab), backend="analytic", **kw).tpot == estimate(
         TINY_MODEL, "dgx-h100", backend="analytic", **kw).tpot
     assert all(r["source"] == "roofline" for r in estimate(TINY_MODEL, str(fab), stack="ideal", **kw).ops)
+
+
+def test_infer_interpolates_between_grid_points_monotonically(tiny_table):
+    """Decode batches between two measured m (4 and 8) give qkv times between the two measured times, moving
+    monotonically from one to the other."""
+    t = read_table(tiny_table)
+    n, k = gemm_shapes(TINY_MODEL)["qkv"]
+    at = {r["m"]: r["time_s"] for r in t.rows if r["kind"] == "gemm" and (r["n"], r["k"]) == (n, k)}
+    times = []
+    for batch in (4, 5, 6, 7, 8):
+        rep = estimate(TINY_MODEL, "dgx-h100", tp=1, dp=1, batch=batch, prompt=16, output=2, dtype="bf16",
+                       kernels=tiny_table)
+        times.append(next(r["time"] for r in rep.ops if r["phase"] == "decode" and r["op"] == "qkv"))
+    assert times[0] == at[4] and times[-1] == at[8]
+    lo, hi = sorted((at[4], at[8]))
+    assert all(lo <= x <= hi for x in times)
+    steps = np.diff(times)
+    assert (steps >= 0).all() or (steps <= 0).all()
