@@ -427,6 +427,8 @@ def calibrate_cmd(fabric, measurements, collective_name, name, output, sets) -> 
 @click.option("--stack", default="trtllm", show_default=True,
               type=click.Choice(["trtllm", "vllm", "sglang", "ideal"]),
               help="serving stack profile (kernel efficiencies and overheads); ideal = physics roofline")
+@click.option("--ideal", "ideal_flag", is_flag=True,
+              help="the physics alone (same as --stack ideal: roofline kernels, collectives without comm: software)")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "measured", "analytic"]),
               help="kernel times: measured tables (aiconfigurator-core extra) where they exist, or analytic")
 @click.option("--prices", "prices", default=None, help="YAML of per-chip prices: chip: $/h or {capex, price_per_hour}")
@@ -437,10 +439,13 @@ def calibrate_cmd(fabric, measurements, collective_name, name, output, sets) -> 
               help="print the figures as JSON, with per-op (ops) and per-collective (collectives) rows")
 @_fail_options
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
-              compute_efficiency, memory_efficiency, compare, stack, backend, prices, kernels, as_json, fail=(),
-              straggler=None) -> None:
+              compute_efficiency, memory_efficiency, compare, stack, ideal_flag, backend, prices, kernels, as_json,
+              fail=(), straggler=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
+
+    if ideal_flag:
+        stack = "ideal"
 
     if fail or straggler:  # what-if (issue 13): the deployment on a faulted fabric / with slow chips
         import topo
@@ -624,8 +629,11 @@ def _time_opt(value: str, field: str) -> float:
 @click.option("--json", "as_json", is_flag=True, help="print the figures (and queue series) as JSON")
 @click.option("--out", "out_csv", default=None, help="write per-request results to this CSV")
 @_mc_options
+@click.option("--straggler", "straggler", default=None,
+              help="per-chip speed factors on each pool's fabric (K@F, cN@F, normal:MEAN,SD); a replica runs at its "
+                   "slowest chip's speed")
 def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path, workload, router, seed, as_json,
-              out_csv, fail_random=None, samples=None, fail_seed=0, fail_plot=None) -> None:
+              out_csv, fail_random=None, samples=None, fail_seed=0, fail_plot=None, straggler=None) -> None:
     """Simulate serving a request stream on a fleet (fleet.simulate_serving)."""
     import json
 
@@ -652,9 +660,16 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
             mc.plot(fail_plot)
             click.echo(f"wrote {fail_plot}", err=True)
         return
+    step_models = None
+    if straggler:  # issue 13: replicas at their slowest chip's speed (fleet.whatif.straggler_fleet)
+        from fleet.whatif import straggler_fleet
+
+        fleet_path, step_models = straggler_fleet(fleet_path, straggler, seed=fail_seed, model=model)
+        click.echo("# stragglers: pools " + ", ".join(f"{p.name} x{p.replicas}" for p in fleet_path.pools), err=True)
     res = fl.simulate_serving(fleet_path, trace, model=model, rate=rate, duration=_time_opt(duration, "--duration"),
                               workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
-                              slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, seed=seed)
+                              slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, seed=seed,
+                              step_models=step_models)
     if out_csv:
         res.to_csv(out_csv)
     if as_json:
