@@ -520,7 +520,7 @@ def measure_cmd(model, tp, ep, out, device, backend, dtypes, kinds, max_m, repea
                                max_m=max_m, repeats=repeats, time_limit=limit, progress=progress)
         click.echo(res.summary())
         if res.collectives:
-            click.echo(_measure.format_collectives(res.collectives))
+            click.echo(_measure.format_collectives(res.collectives, str(res.provenance.get("device", ""))))
     if do_compare:
         rows = _measure.compare(out, chip, stack)
         click.echo(_measure.compare_table(rows, chip or ""))

@@ -264,3 +264,17 @@ def test_infer_interpolates_between_grid_points_monotonically(tiny_table):
     assert all(lo <= x <= hi for x in times)
     steps = np.diff(times)
     assert (steps >= 0).all() or (steps <= 0).all()
+
+
+def test_collective_printout_reads_as_nccl_tests_stdout():
+    """`scaleup measure` prints collectives like nccl-tests; calibrate's nccl-tests parser reads them back."""
+    from collectives import parse_nccl_tests
+    from inference.measure import format_collectives
+
+    rows = [r for r in read_table(SAMPLE).rows if r["kind"] == "collective"]
+    text = "wrote k.csv: 3 rows measured\n" + format_collectives(rows, "NVIDIA H100 80GB HBM3")
+    got = parse_nccl_tests(text)
+    assert [(g["collective"], g["ranks"], g["bytes"]) for g in got] == [
+        (r["name"], 8, r["bytes"]) for r in sorted(rows, key=lambda r: r["name"] != "all_reduce")]
+    for g, r in zip(got, sorted(rows, key=lambda r: r["name"] != "all_reduce")):
+        assert g["seconds"] == pytest.approx(r["time_s"], rel=1e-3)

@@ -288,9 +288,11 @@ def _collective_call(dist, coll: str, full, part):  # pragma: no cover - needs >
     return lambda: dist.all_to_all_single(out, full)
 
 
-def format_collectives(rows: list[dict]) -> str:
+def format_collectives(rows: list[dict], device: str = "") -> str:
     """Collective rows as nccl-tests prints them (size B, count, type, redop, root, time us, algbw and busbw
-    GB/s, #wrong), one block per collective, headed by the nccl-tests binary name."""
+    GB/s, #wrong), one block per collective with nccl-tests' header lines (binary name, ``nGpus``, one
+    ``Rank`` line per device), so ``scaleup calibrate --measurements`` reads the printout like nccl-tests
+    stdout."""
     binaries = {"all_reduce": "all_reduce_perf", "all_gather": "all_gather_perf",
                 "reduce_scatter": "reduce_scatter_perf", "all_to_all": "alltoall_perf"}
     out = []
@@ -298,7 +300,10 @@ def format_collectives(rows: list[dict]) -> str:
         sel = [r for r in rows if r["kind"] == "collective" and r["name"] == coll]
         if not sel:
             continue
-        out.append(f"# {binaries[coll]} (scaleup measure, {int(sel[0]['ranks'])} ranks, torch.distributed)")
+        n = int(sel[0]["ranks"])
+        out.append(f"# {binaries[coll]} (scaleup measure, torch.distributed)")
+        out.append(f"# nThread 1 nGpus {n} minBytes {int(sel[0]['bytes'])} maxBytes {int(sel[-1]['bytes'])}")
+        out += [f"#  Rank {i:2d} Group  0 Pid      0 on localhost device {i:2d} [0x00] {device}" for i in range(n)]
         out.append(f"# {'size':>10s} {'count':>12s} {'type':>8s} {'redop':>6s} {'root':>5s} {'time':>9s} "
                    f"{'algbw':>7s} {'busbw':>7s} {'#wrong':>6s}")
         out.append(f"# {'(B)':>10s} {'(elements)':>12s} {'':>8s} {'':>6s} {'':>5s} {'(us)':>9s} "
