@@ -37,6 +37,7 @@ __all__ = [
     "place",
     "run_jobs",
     "serve_monte_carlo",
+    "straggler_fleet",
 ]
 
 
@@ -294,6 +295,78 @@ def serve_monte_carlo(
     out = MonteCarloResult("goodput_rps", values, healthy_res.goodput, avail, draws, seed, samples, label)
     out.extra["tpot_s"] = tpot
     return out
+
+
+# ------------------------------------------------------------------------------------------ stragglers
+class _Slowed:
+    """A step model whose iterations take ``1 / speed`` as long (its slowest chip's speed)."""
+
+    def __init__(self, inner: Any, speed: float) -> None:
+        self._inner = inner
+        self._speed = float(speed)
+
+    def prefill_time(self, tokens, batch):  # noqa: ANN001
+        return self._inner.prefill_time(tokens, batch) / self._speed
+
+    def decode_time(self, batch, context):  # noqa: ANN001
+        return self._inner.decode_time(batch, context) / self._speed
+
+    def max_batch(self, context: int) -> int:
+        return self._inner.max_batch(context)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        return self._inner.kv_bytes_per_token
+
+    @property
+    def chips(self) -> int:
+        return self._inner.chips
+
+    @property
+    def cost_per_hour(self) -> float:
+        return self._inner.cost_per_hour
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_inner", "_speed"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def straggler_fleet(fleet: Any, stragglers: Any, seed: int = 0, model: Any = None):
+    """A fleet whose replicas run at their slowest chip's speed: ``(spec, step_models)`` for
+    :func:`fleet.simulate_serving`.
+
+    Each pool built on a fabric gets per-chip speeds (:func:`topo.faults.parse_speeds` of ``stragglers``,
+    seeded); replica ``r`` holds the tray-first chips ``r*k .. r*k+k-1`` (``k = max(tp, ep) x pp``) and
+    its iterations take ``1 / min(speed)`` as long (ASSUMPTION: the whole iteration slows, communication
+    included; decode iterations are compute/memory bound). Replicas of equal speed stay one pool; the
+    others become pools named ``<pool>@<speed>`` with the same role, so the router sees them apart.
+    """
+    from topo.faults import parse_speeds
+
+    from .sim import build_step_model
+    from .spec import load_fleet
+
+    spec = load_fleet(fleet)
+    new_pools, models = [], {}
+    for j, p in enumerate(spec.pools):
+        if p.fabric is None:
+            new_pools.append(p)
+            continue
+        fab = _fabric(p.fabric)
+        k = max(p.tp, p.ep) * p.pp
+        if p.replicas * k > fab.n_chips:
+            raise SpecError(f"pool {p.name!r}: {p.replicas} replicas of {k} chips exceed the {fab.n_chips} chips of "
+                            f"{fab.name!r}, so stragglers cannot be placed")
+        v = parse_speeds(stragglers, fab.n_chips, seed + j)
+        rs = v[: p.replicas * k].reshape(p.replicas, k).min(axis=1)
+        inner = build_step_model(p, model if model is not None else spec.model)
+        for sp in sorted(set(rs.tolist()), reverse=True):
+            n = int((rs == sp).sum())
+            name = p.name if sp == 1.0 else f"{p.name}@{sp:g}"
+            new_pools.append(dataclasses.replace(p, name=name, replicas=n))
+            models[name] = inner if sp == 1.0 else _Slowed(inner, sp)
+    return dataclasses.replace(spec, pools=tuple(new_pools)), models
 
 
 # ------------------------------------------------------------------------------------------ sharing

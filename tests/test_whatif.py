@@ -256,3 +256,16 @@ def test_cli_fail_options(tmp_path):
                                   "--fail-plot", str(out)])
     assert r.exit_code == 0, r.output
     assert "availability" in r.output and out.exists()
+
+
+def test_straggler_replica_runs_at_its_slowest_chip():
+    from fleet.whatif import straggler_fleet
+
+    fleet = {"name": "t", "model": "llama3.1-70b",
+             "pools": [{"name": "p", "fabric": "maia200-small", "tp": 8, "replicas": 4, "batch": 16}]}
+    spec, models = straggler_fleet(fleet, "c3@0.5,c9@0.8,c10@0.6")  # replica 0 at 0.5, replica 1 at 0.6
+    assert [(p.name, p.replicas) for p in spec.pools] == [("p", 2), ("p@0.6", 1), ("p@0.5", 1)]
+    base = models["p"]
+    for name, s in (("p@0.6", 0.6), ("p@0.5", 0.5)):
+        assert models[name].decode_time(8, 1024) == pytest.approx(base.decode_time(8, 1024) / s, rel=1e-12)
+        assert models[name].prefill_time(4096, 2) == pytest.approx(base.prefill_time(4096, 2) / s, rel=1e-12)
