@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 TOPOLOGIES_DIR = Path(__file__).resolve().parents[1] / "topologies"
 
-_RESERVED = ("builder", "name", "description", "chip", "comm")
+_RESERVED = ("builder", "name", "description", "chip", "comm", "faults", "stragglers")
 
 _CHIP_FIELDS = {
     "name": "str",
@@ -257,6 +257,14 @@ def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fab
         raise type(exc)(f"{source}: {exc}") from None
     fab.meta.setdefault("description", str(spec.get("description", "")).strip())
     fab.meta["source_file"] = source
+    if spec.get("faults") or spec.get("stragglers") is not None:  # what-if keys (topo.faults, issue 13)
+        try:
+            if spec.get("faults"):
+                fab = fab.with_faults(spec["faults"])
+            if spec.get("stragglers") is not None:
+                fab = fab.with_stragglers(spec["stragglers"])
+        except ScaleupError as exc:
+            raise type(exc)(f"{source}: {exc}") from None
     return fab
 
 
