@@ -184,6 +184,7 @@ def test_infer_json_collectives_rows():
     (["--model", "no-such-model", "--backend", "numpy", "--device", "cpu"], "model"),
     (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "cpu", "--dtypes", "fp8"], "dtypes"),
     (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "tpu9"], "device"),
+    (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "cudax"], "device"),
     (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "cpu", "--tp", "3"], "tp"),
     (["--model", "llama3.1-8b", "--backend", "numpy", "--device", "cpu", "--kinds", "gemmz"], "kinds"),
 ])
@@ -230,6 +231,15 @@ def test_torch_cpu_backend(tmp_path):
     assert t.provenance["backend"] == "torch" and "torch" in t.provenance
     n, k = gemm_shapes(TINY_MODEL)["qkv"]
     assert t.gemm(4, n, k, "bf16") > 0
+    import torch
+
+    from inference.measure.backends import TorchBackend
+
+    if not torch.cuda.is_available():  # a device that does not exist: one line naming the field
+        with pytest.raises(SpecError, match="^device: 'cuda:3' does not exist"):
+            TorchBackend("cuda:3")
+    with pytest.raises(SpecError, match="^dtypes: torch on cpu cannot run fp8"):
+        measure(TINY_MODEL, str(tmp_path / "u.csv"), device="cpu", backend="torch", dtypes="fp8", progress=False)
 
 
 def test_chip_preset_names_a_table(tiny_table, tmp_path):

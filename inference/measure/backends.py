@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -253,8 +254,8 @@ class TorchBackend(Backend):
     ``fp4`` with ``torch._scaled_mm`` on ``float4_e2m1fn_x2`` where the device and build have it (capability
     >= 10; untested here: a point that raises is reported as failed and skipped). Attention:
     ``scaled_dot_product_attention``: causal prefill with GQA through ``enable_gqa``; decode packs the query
-    heads of each KV head as that head's queries (one token each), so K/V are read once. MoE: top-k routing, permutation and a loop of expert GEMMs (captured in the
-    graph), balanced routing."""
+    heads of each KV head as that head's queries (one token each), so K/V are read once. MoE: top-k routing,
+    permutation and a loop of expert GEMMs (captured in the graph), balanced routing."""
 
     name = "torch"
 
@@ -262,7 +263,7 @@ class TorchBackend(Backend):
         super().__init__(repeats, warmup)
         torch = self.torch = torch_or_exit()
         dev = str(device)
-        if dev.startswith("cuda"):
+        if re.fullmatch(r"cuda(:\d+)?", dev):
             if not torch.cuda.is_available():
                 raise SpecError(f"device: {dev!r} does not exist here (torch sees no CUDA/ROCm device); "
                                 "use --device cpu for a dry run")
@@ -562,7 +563,7 @@ def make_backend(backend: str, device: str, repeats: int | None = None, seed: in
         SpecError: an unknown backend or device, a device that does not exist, torch absent for ``torch``."""
     if backend not in ("auto", "torch", "numpy"):
         raise SpecError(f"backend: must be auto, torch or numpy, got {backend!r}")
-    if device != "cpu" and not str(device).startswith("cuda"):
+    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", str(device)):
         raise SpecError(f"device: unknown device {device!r}; use cuda, cuda:N or cpu")
     if backend == "auto":
         try:
