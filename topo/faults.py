@@ -186,7 +186,7 @@ def _match_nodes(fab: Fabric, pattern: str, what: str) -> np.ndarray:
     for p in _expand_ranges(pattern):
         i = fab.node_index.get(p)
         if i is None:
-            i = _NAME_INDEX_CACHE.get(id(fab), {}).get(p)
+            i = fab.__dict__["_fault_name_index"].get(p)
         if i is not None:
             mask[i] = True
             continue
@@ -201,15 +201,13 @@ def _match_nodes(fab: Fabric, pattern: str, what: str) -> np.ndarray:
     return mask
 
 
-_NAME_INDEX_CACHE: dict[int, dict[str, int]] = {}
-
-
 def _node_names(fab: Fabric) -> list[str]:
+    """Node ids as strings, cached on the fabric with their index (``_fault_name_index``)."""
     names = fab.__dict__.get("_fault_names")
     if names is None:
         names = [str(n) for n in fab.nodes]
         fab.__dict__["_fault_names"] = names
-        _NAME_INDEX_CACHE[id(fab)] = {n: i for i, n in enumerate(names)}
+        fab.__dict__["_fault_name_index"] = {n: i for i, n in enumerate(names)}
     return names
 
 
@@ -629,7 +627,7 @@ def _scaled_copy(fab: Fabric, scale: np.ndarray) -> Fabric:
     out.meta = dict(fab.meta)
     out.edge_bandwidth = fab.edge_bandwidth * scale
     out.edge_capacity = out.edge_bandwidth * fab.edge_efficiency
-    for k in ("_fault_names",):
+    for k in ("_fault_names", "_fault_name_index"):
         out.__dict__.pop(k, None)
     return out
 
