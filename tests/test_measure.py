@@ -14,8 +14,17 @@ from click.testing import CliRunner
 
 import cli
 from inference import estimate, model_from_dict
-from inference.measure import TINY, compare, gemm_shapes, load_table, measure, points, read_table
-from inference.measure.table import COLUMNS, KernelTable
+from inference.measure import (
+    COLUMNS,
+    TINY,
+    KernelTable,
+    compare,
+    gemm_shapes,
+    load_table,
+    measure,
+    points,
+    read_table,
+)
 from topo import SpecError
 
 HERE = os.path.dirname(__file__)
@@ -233,7 +242,7 @@ def test_torch_cpu_backend(tmp_path):
     assert t.gemm(4, n, k, "bf16") > 0
     import torch
 
-    from inference.measure.backends import TorchBackend
+    from inference.measure import TorchBackend
 
     if not torch.cuda.is_available():  # a device that does not exist: one line naming the field
         with pytest.raises(SpecError, match="^device: 'cuda:3' does not exist"):

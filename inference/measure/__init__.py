@@ -10,12 +10,14 @@ Backends: PyTorch (the ``measure`` extra, ``pip install 'scaleup-sim[measure]'``
 and NumPy on the host (a dry run for CI).
 """
 
+from .backends import NumpyBackend, TorchBackend, make_backend
 from .collect import MeasureResult, format_collectives, measure
 from .compare import compare, compare_table
 from .shapes import SECTIONS, TINY, Grid, gemm_shapes, points
-from .table import FORMAT, FORMAT_VERSION, KernelTable, load_table, read_table
+from .table import COLUMNS, FORMAT, FORMAT_VERSION, KernelTable, load_table, read_table
 
 __all__ = [
+    "COLUMNS",
     "FORMAT",
     "FORMAT_VERSION",
     "SECTIONS",
@@ -23,11 +25,14 @@ __all__ = [
     "Grid",
     "KernelTable",
     "MeasureResult",
+    "NumpyBackend",
+    "TorchBackend",
     "compare",
     "compare_table",
     "format_collectives",
     "gemm_shapes",
     "load_table",
+    "make_backend",
     "measure",
     "points",
     "read_table",
