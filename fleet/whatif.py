@@ -155,7 +155,8 @@ def collective_monte_carlo(
 ) -> MonteCarloResult:
     """Distribution of a collective's time under random faults (see the module docstring).
 
-    In a sample, a group that has a failed chip is down: the surviving groups run (their time is the
+    ``algorithm="auto"`` is resolved once, on the healthy run, and kept in every sample (a tuner's static
+    choice). In a sample, a group that has a failed chip is down: the surviving groups run (their time is the
     sample's value, ``extra["groups_lost"]`` counts the others) and the sample counts as unavailable;
     a sample where failed links cut a live group from a member has no value (NaN).
 
@@ -184,8 +185,11 @@ def collective_monte_carlo(
         raise SpecError(f"collective: {collective!r} is not one of {', '.join(collectives.api._OPS)}")
     run_kw = {k: opts.pop(k) for k in ("mode", "routing", "ideal", "overhead") if k in opts}
 
+    chosen = [algorithm]
+
     def run(f: topo.Fabric, live: tuple[int, ...]) -> float:
-        res = collectives.run([cls(size, groups[i], algorithm, **opts) for i in live], f, **run_kw)
+        res = collectives.run([cls(size, groups[i], chosen[0], **opts) for i in live], f, **run_kw)
+        chosen[0] = res[0].algorithm  # the healthy run's choice of "auto" holds for every sample
         return max(r.time for r in res)
 
     base = fab.with_faults(faults) if faults else fab
