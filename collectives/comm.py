@@ -77,7 +77,13 @@ def resolve(fab: Fabric, ideal: bool = False) -> CommSpec | None:
     if ideal:
         return None
     spec = getattr(fab, "comm", None)
-    return spec if spec is not None else generic()
+    if spec is None:
+        return generic()
+    if not isinstance(spec, CommSpec):  # a preset name or a mapping set on the fabric in Python
+        from topo.loader import parse_comm
+
+        spec = parse_comm(spec)
+    return spec
 
 
 _VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
