@@ -1,5 +1,6 @@
 """Every command of the README's fenced blocks runs, as CI would on a clean clone: from an empty temporary
-directory, as a separate process, with the bundled fabrics and examples found by name. Large cases are made
+directory, as a separate process, with the bundled fabrics and examples found by name (a file the README says
+is the user's own, an nccl-tests log, is written there first). Large cases are made
 small by the substitutions below (the 384-chip Maia 200 slice for the 6,144-chip fabric, one message size,
 seconds of serving instead of minutes); every other word of the command is the README's. A README command
 that no longer runs, or a new one that fails, fails this test."""
@@ -40,6 +41,27 @@ grid:
 """
 
 
+def nccl_tests_log() -> str:
+    """A stand-in for the user's own measurement file the README's ``scaleup calibrate`` line reads: an
+    all_reduce_perf stdout of 8 GPUs (1 KiB to 1 GiB, 10 us + size / 300 GB/s), in nccl-tests' format."""
+    lines = ["# ./build/all_reduce_perf -b 1K -e 1G -f 4 -g 8",
+             "# nThread 1 nGpus 8 minBytes 1024 maxBytes 1073741824 step: 4(factor) warmup iters: 5 iters: 20",
+             "#", "# Using devices"]
+    lines += [f"#  Rank  {i} Group  0 Pid   1000 on host device  {i} [0x00] NVIDIA H100 80GB HBM3" for i in range(8)]
+    lines += ["#", "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   "
+              "algbw   busbw #wrong",
+              "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  "
+              "(GB/s)"]
+    size = 1024
+    while size <= 2**30:
+        t = 10 + size / 300e3  # us
+        a = size / t / 1e3
+        row = f"{t:8.2f}  {a:6.2f}  {a * 1.75:6.2f}      0"
+        lines.append(f"  {size:>10d}  {size // 4:>12d}     float     sum      -1  {row}  {row}")
+        size *= 4
+    return "\n".join(lines) + "\n"
+
+
 def readme_blocks() -> list[tuple[str, str]]:
     """(language, text) of each fenced sh/python block of README.md."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -77,6 +99,7 @@ def _argv(cmd: str) -> list[str]:
 def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("clean")
     (d / "busbw-small.yaml").write_text(SMALL_BUSBW, encoding="utf-8")
+    (d / "all_reduce_perf.log").write_text(nccl_tests_log(), encoding="utf-8")  # the user's own file
     return d
 
 
