@@ -13,7 +13,10 @@ Public API:
   :func:`build_kv_fabric`;
 - routers: :data:`ROUTERS`, :func:`get_router`, :class:`RoundRobin`, :class:`LeastLoaded`,
   :class:`ShortestExpected`, :class:`CostAware`;
-- planning: :func:`plan` -> :class:`PlanResult`.
+- planning: :func:`plan` -> :class:`PlanResult`;
+- what-if (:mod:`fleet.whatif`): :func:`collective_monte_carlo`, :func:`serve_monte_carlo` ->
+  :class:`MonteCarloResult`, :func:`straggler_fleet`, :func:`place`, :class:`Job`, :func:`run_jobs` ->
+  :class:`JobsResult`.
 """
 
 from .kvnet import KVNetwork, build_kv_fabric
@@ -33,6 +36,16 @@ from .sim import (
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec, bundled_fleets, fleet_from_dict, load_fleet
 from .stepmodel import LinearStepModel, StepCache, StepModelLike
 from .trace import WORKLOADS, Trace, Workload, load_trace, poisson_trace, synthetic_trace
+from .whatif import (
+    Job,
+    JobsResult,
+    MonteCarloResult,
+    collective_monte_carlo,
+    place,
+    run_jobs,
+    serve_monte_carlo,
+    straggler_fleet,
+)
 
 __all__ = [
     "MEMORY_BUDGET",
@@ -73,4 +86,13 @@ __all__ = [
     "poisson_trace",
     "simulate_serving",
     "synthetic_trace",
+    # what-if (issue 13): fleet.whatif
+    "Job",
+    "JobsResult",
+    "MonteCarloResult",
+    "collective_monte_carlo",
+    "place",
+    "run_jobs",
+    "serve_monte_carlo",
+    "straggler_fleet",
 ]

@@ -196,7 +196,7 @@ def test_speed_specs():
 
 # ------------------------------------------------------------------------------------------ sharing, Monte Carlo
 def test_identical_jobs_on_disjoint_chips_and_links_equal_one_alone(small):
-    from fleet.whatif import Job, run_jobs
+    from fleet import Job, run_jobs
 
     # two trays (4 chips each, fully meshed inside the tray): a ring in each uses only its tray's links
     jobs = [Job("a", "all_reduce", "16MiB", groups=[[0, 1, 2, 3]], algorithm="ring"),
@@ -212,7 +212,7 @@ def test_identical_jobs_on_disjoint_chips_and_links_equal_one_alone(small):
 
 
 def test_placement_policies(small):
-    from fleet.whatif import place
+    from fleet import place
 
     assert place(small, 2, 4, "tray") == [[0, 1, 2, 3], [4, 5, 6, 7]]
     s = place(small, 2, 4, "strided")
@@ -225,7 +225,7 @@ def test_placement_policies(small):
 
 
 def test_monte_carlo_is_deterministic_under_a_seed(small):
-    from fleet.whatif import collective_monte_carlo
+    from fleet import collective_monte_carlo
 
     kw = dict(samples=6, scale=300, ideal=True)
     a = collective_monte_carlo("all_reduce", small, "4MiB", 8, seed=7, **kw)
@@ -259,7 +259,7 @@ def test_cli_fail_options(tmp_path):
 
 
 def test_straggler_replica_runs_at_its_slowest_chip():
-    from fleet.whatif import straggler_fleet
+    from fleet import straggler_fleet
 
     fleet = {"name": "t", "model": "llama3.1-70b",
              "pools": [{"name": "p", "fabric": "maia200-small", "tp": 8, "replicas": 4, "batch": 16}]}
