@@ -678,6 +678,27 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
         click.echo(res.table())
 
 
+@main.command("jobs")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--mode", default="exact", show_default=True, type=click.Choice(["exact", "steps"]),
+              help="exact: each rank's flows on their own dependencies; steps: jobs' k-th steps together (faster)")
+@click.option("--json", "as_json", is_flag=True, help="print the jobs' results as JSON")
+@_fail_options
+def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
+    """Several jobs on one fabric at once (issue 13, fleet.run_jobs): each job's time alone and together.
+
+    SPEC is a YAML file: fabric, optional faults, and jobs (name, collective, size, group_size, n_groups,
+    placement tray|strided|random, or explicit groups)."""
+    import json
+
+    from fleet.whatif import load_jobs, run_jobs
+
+    fab, jobs = load_jobs(spec)
+    fab = _whatif_fabric(fab, fail, straggler)
+    res = run_jobs(fab, jobs, mode=mode)
+    click.echo(json.dumps(res.to_dict(), indent=1) if as_json else f"# {len(jobs)} jobs on {fab.name}\n" + res.table())
+
+
 @main.command("plan")
 @click.option("--model", "model", required=True, help="model preset or YAML path")
 @click.option("--rate", required=True, type=float, help="request rate to serve, requests/s")

@@ -34,6 +34,7 @@ __all__ = [
     "JobsResult",
     "MonteCarloResult",
     "collective_monte_carlo",
+    "load_jobs",
     "place",
     "run_jobs",
     "serve_monte_carlo",
@@ -420,6 +421,33 @@ class Job:
     opts: dict = field(default_factory=dict)
 
 
+def load_jobs(source: Any) -> tuple[Any, list[Job]]:
+    """``(fabric, jobs)`` from a YAML path or mapping ``{fabric: NAME, faults: [...], jobs: [{name, collective,
+    size, group_size, n_groups, placement, groups, algorithm}, ...]}`` (``faults`` optional)."""
+    import yaml
+
+    from topo.loader import read_text_utf8
+
+    if not isinstance(source, dict):
+        source = yaml.safe_load(read_text_utf8(source, "jobs file")) or {}
+    if not isinstance(source, dict) or not isinstance(source.get("jobs"), list) or not source["jobs"]:
+        raise SpecError("jobs file: expected a mapping with 'fabric' and a non-empty list 'jobs'")
+    unknown = set(source) - {"fabric", "faults", "jobs", "name", "description"}
+    if unknown:
+        raise SpecError(f"jobs file: unknown key(s) {sorted(unknown)}; use fabric, faults, jobs")
+    fab = _fabric(source.get("fabric", "maia200"))
+    if source.get("faults"):
+        fab = fab.with_faults(source["faults"])
+    names = {f.name for f in dataclasses.fields(Job)} - {"opts"}
+    jobs = []
+    for i, j in enumerate(source["jobs"]):
+        if not isinstance(j, dict):
+            raise SpecError(f"jobs[{i}]: expected a mapping (name, collective, size, group_size, n_groups, ...)")
+        opts = {k: v for k, v in j.items() if k not in names}
+        jobs.append(Job(**{"name": f"job{i}", **{k: v for k, v in j.items() if k in names}}, opts=opts))
+    return fab, jobs
+
+
 @dataclass
 class JobsResult:
     """Per job: its groups, time alone and time together (s), and the slowdown (together / alone)."""
@@ -444,10 +472,16 @@ class JobsResult:
                          for j, a, t, s in zip(self.jobs, self.alone, self.together, self.slowdown())]}
 
 
-def run_jobs(fabric: Any, jobs: Sequence[Job], seed: int = 0, **run_kw: Any) -> JobsResult:
+def run_jobs(fabric: Any, jobs: Sequence[Job], seed: int = 0, mode: str = "exact", **run_kw: Any) -> JobsResult:
     """Run each job alone, then all at once on one fabric (:func:`collectives.run`); jobs without explicit
-    groups are placed in order on the chips the earlier jobs left free."""
+    groups are placed in order on the chips the earlier jobs left free.
+
+    ``mode="exact"`` (the default) runs every rank's flows on their own dependencies, so a job of short steps
+    is not held to the step boundaries of a job of long ones; ``mode="steps"`` (faster at scale) runs the
+    k-th steps of all jobs together, which makes jobs with different step lengths wait for each other (an
+    over-estimate of the interference)."""
     fab = _fabric(fabric)
+    run_kw["mode"] = mode
     free = np.ones(fab.n_chips, dtype=bool)
     placed = []
     for j in jobs:

@@ -269,3 +269,27 @@ def test_straggler_replica_runs_at_its_slowest_chip():
     for name, s in (("p@0.6", 0.6), ("p@0.5", 0.5)):
         assert models[name].decode_time(8, 1024) == pytest.approx(base.decode_time(8, 1024) / s, rel=1e-12)
         assert models[name].prefill_time(4096, 2) == pytest.approx(base.prefill_time(4096, 2) / s, rel=1e-12)
+
+
+def test_jobs_file_and_cli(tmp_path):
+    from cli import main
+    from fleet import load_jobs
+
+    spec = tmp_path / "jobs.yaml"
+    spec.write_text("fabric: maia200-small\nfaults: [plane:3]\njobs:\n"
+                    "  - {name: a, collective: all_reduce, size: 1MiB, group_size: 4, n_groups: 2}\n"
+                    "  - {name: b, collective: all_gather, size: 1MiB, group_size: 8, n_groups: 1, placement: strided}\n")
+    fab, jobs = load_jobs(str(spec))
+    assert fab.meta["faults"] == ["plane:3"] and [j.name for j in jobs] == ["a", "b"]
+    r = CliRunner().invoke(main, ["jobs", str(spec), "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    d = json.loads(r.output)
+    assert [j["name"] for j in d["jobs"]] == ["a", "b"]
+    assert d["jobs"][0]["groups"] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert all(j["together_s"] >= j["alone_s"] * (1 - 1e-12) for j in d["jobs"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("fabric: maia200-small\njobs: []\n")
+    r = CliRunner().invoke(main, ["jobs", str(bad)])
+    assert r.exit_code == 2 and "jobs" in r.output
