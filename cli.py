@@ -632,8 +632,10 @@ def _time_opt(value: str, field: str) -> float:
 @click.option("--straggler", "straggler", default=None,
               help="per-chip speed factors on each pool's fabric (K@F, cN@F, normal:MEAN,SD); a replica runs at its "
                    "slowest chip's speed")
+@click.option("--fail", "fail", multiple=True,
+              help="fail or degrade parts of each pool's fabric (KIND:TARGET[@FACTOR], e.g. plane:3; repeatable)")
 def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path, workload, router, seed, as_json,
-              out_csv, fail_random=None, samples=None, fail_seed=0, fail_plot=None, straggler=None) -> None:
+              out_csv, fail_random=None, samples=None, fail_seed=0, fail_plot=None, straggler=None, fail=()) -> None:
     """Simulate serving a request stream on a fleet (fleet.simulate_serving)."""
     import json
 
@@ -661,6 +663,14 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
             click.echo(f"wrote {fail_plot}", err=True)
         return
     step_models = None
+    if fail and straggler:
+        raise ScaleupError("--fail and --straggler: give one of them per serve run")
+    if fail:  # issue 13: pools on faulted fabrics (fleet.whatif.fault_fleet)
+        from fleet.whatif import fault_fleet
+
+        fleet_path, step_models = fault_fleet(fleet_path, list(fail), model=model)
+        click.echo("# faults " + ", ".join(fail) + ": pools " + ", ".join(f"{p.name} x{p.replicas}"
+                                                                         for p in fleet_path.pools), err=True)
     if straggler:  # issue 13: replicas at their slowest chip's speed (fleet.whatif.straggler_fleet)
         from fleet.whatif import straggler_fleet
 

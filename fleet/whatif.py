@@ -35,6 +35,7 @@ __all__ = [
     "MonteCarloResult",
     "collective_monte_carlo",
     "load_jobs",
+    "fault_fleet",
     "place",
     "run_jobs",
     "serve_monte_carlo",
@@ -371,6 +372,45 @@ def straggler_fleet(fleet: Any, stragglers: Any, seed: int = 0, model: Any = Non
             name = p.name if sp == 1.0 else f"{p.name}@{sp:g}"
             new_pools.append(dataclasses.replace(p, name=name, replicas=n))
             models[name] = inner if sp == 1.0 else _Slowed(inner, sp)
+    return dataclasses.replace(spec, pools=tuple(new_pools)), models
+
+
+def fault_fleet(fleet: Any, faults: Any, model: Any = None):
+    """A fleet on faulted fabrics: ``(spec, step_models)`` for :func:`fleet.simulate_serving`.
+
+    Each pool built on a fabric gets ``faults`` (:meth:`topo.Fabric.with_faults`; names as that fabric prints
+    them): its step model (``inference.StepModel``) simulates the replica's communication on the faulted
+    fabric, and a replica (tray-first group of ``max(tp, ep) x pp`` chips) holding a chip that lost every link
+    is down; the pool keeps ``min(replicas, healthy groups)`` replicas (spare groups replace failed ones).
+    """
+    from inference import StepModel  # type: ignore[attr-defined]
+
+    from .spec import load_fleet
+
+    spec = load_fleet(fleet)
+    new_pools, models = [], {}
+    for p in spec.pools:
+        if p.fabric is None:
+            new_pools.append(p)
+            continue
+        fab = _fabric(p.fabric).with_faults(faults)
+        k = max(p.tp, p.ep) * p.pp
+        n_groups = fab.n_chips // k
+        deg = np.bincount(fab.edge_src, minlength=fab.n_nodes)[: fab.n_chips]
+        bad = (deg[: n_groups * k] == 0).reshape(n_groups, k).any(axis=1)
+        n = min(p.replicas, int((~bad).sum()))
+        if n < 1:
+            raise SpecError(f"pool {p.name!r}: no replica of {k} healthy chips is left on {fab.name!r} under the faults")
+        new_pools.append(dataclasses.replace(p, replicas=n))
+        m = p.model or model or spec.model
+        kw: dict[str, Any] = {"tp": p.tp, "ep": p.ep, "pp": p.pp, "dtype": p.dtype}
+        if p.kv_dtype is not None:
+            kw["kv_dtype"] = p.kv_dtype
+        good = np.flatnonzero(~bad)[:1]
+        if len(good) and good[0] > 0:  # the replica the step model simulates must be whole
+            raise SpecError(f"pool {p.name!r}: the faults take down chips of the first replica's group; the step "
+                            "model simulates that group (fail chips beyond it)")
+        models[p.name] = StepModel(m, fab, **kw)
     return dataclasses.replace(spec, pools=tuple(new_pools)), models
 
 

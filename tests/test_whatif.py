@@ -293,3 +293,15 @@ def test_jobs_file_and_cli(tmp_path):
     bad.write_text("fabric: maia200-small\njobs: []\n")
     r = CliRunner().invoke(main, ["jobs", str(bad)])
     assert r.exit_code == 2 and "jobs" in r.output
+
+
+def test_fault_fleet_loses_replicas_and_keeps_spares():
+    from fleet.whatif import fault_fleet
+
+    fleet = {"name": "t", "model": "llama3.1-70b",
+             "pools": [{"name": "p", "fabric": "maia200-small", "tp": 8, "replicas": 47, "batch": 16}]}
+    spec, models = fault_fleet(fleet, ["chip:c100", "chip:c200"])  # two groups down, one spare of 48
+    assert spec.pools[0].replicas == 46
+    spec, _ = fault_fleet(fleet, ["chip:c100"])
+    assert spec.pools[0].replicas == 47  # the spare group replaces the failed one
+    assert models["p"].fabric.meta["faults"] == ["chip:c100", "chip:c200"]
