@@ -97,6 +97,17 @@ def _mc_options(f):
                              "MTTR per optic, switch, chip), or overrides optic=FIT,chip=mtbf:1e5h,x10")(f)
 
 
+def _routing_note(fab) -> str | None:
+    """One line on how routing reacted to the faults (``FaultedRouter.stats``), or None on a healthy fabric."""
+    st = getattr(fab.router, "stats", None)
+    if not isinstance(st, dict) or "next_shortest" not in st:
+        return None
+    ex = ", ".join(f"{fab.nodes[a]}->{fab.nodes[b]}" for a, b in list(dict.fromkeys(fab.router.fallback_pairs))[:3])
+    return (f"# routing under faults: {st['pairs']:,} pairs routed, {st['ecmp_reduced']:,} on fewer equal-cost paths "
+            f"(ECMP over the survivors), {st['next_shortest']:,} on next-shortest paths (no shortest path survived"
+            + (f", e.g. {ex})" if ex else ")"))
+
+
 def _whatif_fabric(fab, fail: tuple[str, ...] = (), straggler: str | None = None, seed: int = 0):
     """``fab`` with the --fail faults and --straggler speeds applied; one line on stderr says what."""
     if fail:
@@ -225,6 +236,8 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
     fab = _whatif_fabric(topo.load(fabric, **_topo_overrides(sets)), fail, straggler, seed)
     rep = run_pattern(fab, pattern, size_bytes, seed=seed, routing=routing, spread=spread, k=k)
     click.echo(format_report(fab, rep, top=top))
+    if fail and (note := _routing_note(fab)):
+        click.echo(note)
     if plot:
         click.echo(f"wrote {plot_utilisation(fab, rep, plot)}")
 
@@ -355,6 +368,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                        + ("ideal: the physics alone" if ideal else
                           f"calibrated comm: {collectives.comm_of(fab).name} (--ideal: the physics alone)"))
             click.echo(collectives.format_table(rows))
+            if fail and (note := _routing_note(fab)):
+                click.echo(note)
         if plot:
             collectives.plot_busbw(rows, plot, title=f"{coll} on {fab.name}, {group_size} ranks")
             click.echo(f"wrote {plot}", err=True)

@@ -131,6 +131,18 @@ def test_no_route_crosses_a_failed_part(small, seed):
     assert [len(p) for p in f.paths(0, 1)] == [3] * len(f.paths(0, 1))  # c0 -> leaf -> c1
 
 
+@pytest.mark.parametrize("name", ["torus-8x8", "dragonfly-small", "trn3-ultraserver", "gb200-nvl72"])
+def test_no_route_crosses_a_failed_part_on_other_routers(name):
+    # formula routers of other shapes (torus with forwarding chips, dragonfly, ultraserver, one switch tier)
+    fab = topo.load(name)
+    d = random_faults(fab, "x3000", seed=1)
+    faults = [x for x in d.faults if not x.startswith("chip:")][:20]
+    faults.append(f"cable:{fab.nodes[fab.edge_src[0]]}-{fab.nodes[fab.edge_dst[0]]}")
+    f = fab.with_faults(faults)
+    rng = np.random.default_rng(0)
+    _assert_routes_avoid(fab, f, rng.integers(0, fab.n_chips, 200), rng.integers(0, fab.n_chips, 200))
+
+
 def test_unreachable_member_is_a_routing_error_naming_the_cut(small):
     f = small.with_faults("chip:c5")
     with pytest.raises(RoutingError, match="c5.*no surviving link"):
