@@ -153,6 +153,18 @@ def test_unreachable_member_is_a_routing_error_naming_the_cut(small):
         collectives.all_reduce(f, "1MiB", group=list(range(8)), ideal=True)
 
 
+def test_reachable_pairs_closed_forms(small):
+    from topo.faults import reachable_pairs
+
+    n = small.n_chips
+    assert reachable_pairs(small) == n * (n - 1)
+    assert reachable_pairs(small.with_faults("chip:c5")) == (n - 1) * (n - 2)
+    # c0 loses every switch link: it reaches (and is reached by) only its 3 tray peers
+    assert reachable_pairs(small.with_faults("cable:c0-p[0-3].leaf0")) == n * (n - 1) - 2 * (n - 1 - 3)
+    torus = topo.load("torus-8x8")  # chips forward: one failed chip leaves the rest connected
+    assert reachable_pairs(torus.with_faults("chip:c9")) == 63 * 62
+
+
 def test_fault_parsing_and_selection(small):
     assert parse_fault("plane:3") == parse_fault({"kind": "plane", "target": 3})
     assert parse_fault("link:c0->c1@0.5").factor == 0.5
