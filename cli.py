@@ -664,6 +664,9 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
     if fail_random is not None:  # Monte Carlo over random faults (issue 13, fleet.whatif)
         from fleet.whatif import serve_monte_carlo
 
+        if fail or straggler:
+            raise ScaleupError("--fail-random: runs on the healthy fleet; drop --fail/--straggler (one what-if per run)")
+
         if fail_plot:
             from topo.draw import check_figure_path
 
