@@ -446,6 +446,9 @@ def apply_faults(fab: Fabric, faults: Iterable[str | dict | Fault] | str | None)
     out = Fabric(g, chip=base.chip, name=base.name, router=router, meta=meta, validate=False, arrays=arrays,
                  edge_filler=filler)
     out.comm = base.comm
+    speeds = fab.meta.get("chip_speed")
+    if speeds is not None and isinstance(fab.router, FaultedRouter):  # composed onto the healthy base: keep them
+        out = with_stragglers(out, speeds)
     return out
 
 
