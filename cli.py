@@ -453,9 +453,10 @@ def calibrate_cmd(fabric, measurements, collective_name, name, output, sets) -> 
 @click.option("--json", "as_json", is_flag=True,
               help="print the figures as JSON, with per-op (ops) and per-collective (collectives) rows")
 @_fail_options
+@_mc_options
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
               compute_efficiency, memory_efficiency, compare, stack, ideal_flag, backend, prices, kernels, as_json,
-              fail=(), straggler=None) -> None:
+              fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0, fail_plot=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
 
@@ -487,6 +488,23 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
     from inference import compare as compare_fabrics
     from inference import compare_table
 
+    if fail_random is not None:  # Monte Carlo of TPOT under random faults (issue 13, fleet.whatif)
+        from fleet.whatif import infer_monte_carlo
+
+        if compare is not None:
+            raise ScaleupError("--fail-random: applies to one --fabric, not to --compare")
+        if fail_plot:
+            from topo.draw import check_figure_path
+
+            check_figure_path(fail_plot, "--fail-plot")
+        mc = infer_monte_carlo(model, fabric, rates=fail_random, samples=samples or 20, seed=fail_seed, tp=tp, ep=ep,
+                               pp=pp, dp=dp, batch=batch, prompt=prompt, output=output_len, dtype=dtype,
+                               kv_dtype=kv_dtype, overlap=overlap, price_per_chip_hour=price, **knobs)
+        click.echo(json.dumps(mc.to_dict(), indent=2) if as_json else mc.table())
+        if fail_plot:
+            mc.plot(fail_plot)
+            click.echo(f"wrote {fail_plot}", err=True)
+        return
     reports = compare_fabrics(model, compare if compare is not None else [fabric], tp=tp, ep=ep, pp=pp, dp=dp,
                               batch=batch, prompt=prompt, output=output_len, dtype=dtype, kv_dtype=kv_dtype,
                               overlap=overlap, price_per_chip_hour=price, **knobs)

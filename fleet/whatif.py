@@ -36,6 +36,7 @@ __all__ = [
     "collective_monte_carlo",
     "load_jobs",
     "fault_fleet",
+    "infer_monte_carlo",
     "place",
     "run_jobs",
     "serve_monte_carlo",
@@ -91,9 +92,16 @@ class MonteCarloResult:
             out[f"{k}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else None
         return out
 
+    def _unit(self) -> tuple[float, str]:
+        if self.metric == "time_s":
+            return 1e6, "us"
+        if self.metric.endswith("_s"):
+            return 1e3, "ms"
+        return 1.0, self.metric.split("_")[-1]
+
     def table(self) -> str:
         d = self.to_dict()
-        scale, unit = (1e6, "us") if self.metric == "time_s" else (1.0, self.metric.split("_")[-1])
+        scale, unit = self._unit()
         name = self.metric.rsplit("_", 1)[0]
         lines = [f"# {self.label}: {self.samples} samples (seed {self.seed})",
                  f"{name} healthy   {self.healthy * scale:,.4g} {unit}",
@@ -113,7 +121,7 @@ class MonteCarloResult:
 
         check_figure_path(path)
         plt = _mpl()
-        scale, unit = (1e6, "us") if self.metric == "time_s" else (1.0, self.metric.split("_")[-1])
+        scale, unit = self._unit()
         v = self.values[np.isfinite(self.values)] * scale
         fig, ax = plt.subplots(figsize=(7, 4))
         if len(v):
@@ -227,6 +235,57 @@ def collective_monte_carlo(
              f"{n} group{'s' if n > 1 else ''} of {len(groups[0])}" + (" at once" if n > 1 else ""))
     out = MonteCarloResult("time_s", values, healthy, avail, draws, seed, samples, label)
     out.extra["groups_lost"] = lost
+    return out
+
+
+def infer_monte_carlo(
+    model: Any,
+    fabric: Any,
+    *,
+    rates: Any = None,
+    scale: float = 1.0,
+    samples: int = 20,
+    seed: int = 0,
+    **estimate_kw: Any,
+) -> MonteCarloResult:
+    """TPOT distribution of :func:`inference.estimate` under random faults.
+
+    In each sample the failed cables and switches are applied to the fabric and the deployment's TPOT is
+    estimated on it (every replica's collectives run concurrently on the faulted fabric, as ``estimate``
+    does); failed chips do not enter the fabric: a sample with a failed chip among the deployment's chips
+    (tray-first replicas of ``chips_per_replica`` chips, ``dp`` of them) counts as unavailable (a replica is
+    down) and its TPOT is still reported for the replicas that remain. ``extra["replicas_down"]`` counts
+    them. Deterministic under ``seed``.
+    """
+    from inference import estimate
+
+    fab = _fabric(fabric)
+    if samples < 1:
+        raise SpecError(f"samples: must be >= 1, got {samples}")
+    healthy_rep = estimate(model, fab, **estimate_kw)
+    k = int(healthy_rep.chips_per_replica)
+    used = min(int(healthy_rep.dp) * k, fab.n_chips)
+    memo: dict[tuple, float] = {(): float(healthy_rep.tpot)}
+    values = np.full(samples, np.nan)
+    avail = np.zeros(samples, dtype=bool)
+    down = np.zeros(samples)
+    draws = []
+    for i, s in enumerate(_seeds(seed, samples)):
+        d = random_faults(fab, rates, seed=s, scale=scale)
+        draws.append(d.counts)
+        dead = {int(f[6:]) for f in d.faults if f.startswith("chip:c") and f[6:].isdigit()}
+        down[i] = len({c // k for c in dead if c < used})
+        key = tuple(sorted(f for f in d.faults if not f.startswith("chip:")))
+        if key not in memo:
+            try:
+                memo[key] = float(estimate(model, fab.with_faults(list(key)), **estimate_kw).tpot)
+            except RoutingError:
+                memo[key] = float("nan")
+        values[i] = memo[key]
+        avail[i] = down[i] == 0 and np.isfinite(values[i])
+    label = f"TPOT of {healthy_rep.model} on {fab.name}, tp={healthy_rep.tp}, {healthy_rep.dp} replicas"
+    out = MonteCarloResult("tpot_s", values, float(healthy_rep.tpot), avail, draws, seed, samples, label)
+    out.extra["replicas_down"] = down
     return out
 
 
