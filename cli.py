@@ -187,12 +187,13 @@ def topo_plot(fabric: str, output: str, sets: tuple[str, ...], fail: tuple[str, 
               help="Output format (default: from the file suffix).")
 @click.option("-o", "--output", required=True, help="Output file.")
 @click.option("--set", "sets", multiple=True, help=_SET_HELP)
-def topo_export(fabric: str, fmt: str | None, output: str, sets: tuple[str, ...]) -> None:
+@click.option("--fail", "fail", multiple=True, help="export the faulted fabric (KIND:TARGET[@FACTOR], repeatable)")
+def topo_export(fabric: str, fmt: str | None, output: str, sets: tuple[str, ...], fail: tuple[str, ...] = ()) -> None:
     """Write FABRIC's graph as GraphML or node-link JSON (bandwidth bytes/s per direction, latency s)."""
     import topo
     from topo.export import export_fabric
 
-    path = export_fabric(topo.load(fabric, **_topo_overrides(sets)), output, fmt)
+    path = export_fabric(_whatif_fabric(topo.load(fabric, **_topo_overrides(sets)), fail), output, fmt)
     click.echo(f"wrote {path}")
 
 
