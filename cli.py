@@ -321,7 +321,9 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             opts["ideal"] = True
         if overhead is not None:
             opts["overhead"] = _quantity_opt(overhead, "time", "--overhead")
-        fab = _whatif_fabric(topo.load(fabric, **_topo_overrides(sets)), fail, straggler, fail_seed)
+        # under --fail-random the stragglers are drawn anew in every Monte Carlo sample (below)
+        fab = _whatif_fabric(topo.load(fabric, **_topo_overrides(sets)), fail,
+                             None if fail_random is not None else straggler, fail_seed)
         if chunks is not None:
             opts["chunks"] = chunks
         if root is not None:
@@ -344,7 +346,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             for sz in size_list:
                 mc = collective_monte_carlo(coll, fab, sz, group_size, placement=placement, concurrent=concurrent,
                                             rates=fail_random, samples=samples or 100, seed=fail_seed,
-                                            algorithm=algs[0] if len(algs) == 1 else "auto", **opts)
+                                            algorithm=algs[0] if len(algs) == 1 else "auto", stragglers=straggler,
+                                            **opts)
                 out.append(mc)
                 if not as_json:
                     click.echo(mc.table())

@@ -161,6 +161,7 @@ def collective_monte_carlo(
     seed: int = 0,
     algorithm: str = "auto",
     faults: Any = None,
+    stragglers: Any = None,
     **opts: Any,
 ) -> MonteCarloResult:
     """Distribution of a collective's time under random faults (see the module docstring).
@@ -177,6 +178,8 @@ def collective_monte_carlo(
         rates: failure rates (:func:`topo.faults.parse_rates`); scale: multiplies every probability.
         samples, seed: Monte Carlo samples, deterministic under ``seed``.
         faults: fixed faults applied in every sample (on top of the random ones).
+        stragglers: a straggler spec (:func:`topo.faults.parse_speeds`) drawn anew in every sample with the
+            sample's seed (``"normal:0.95,0.03"``, ``"2@0.5"``); the healthy value has no stragglers.
         opts: passed to :func:`collectives.run` (mode, ideal, ...).
     """
     fab = _fabric(fabric)
@@ -222,10 +225,13 @@ def collective_monte_carlo(
         lost[i] = len(down)
         if not live:
             continue
-        key = (tuple(sorted(f for f in d.faults if not f.startswith("chip:"))), live)
+        key = (tuple(sorted(f for f in d.faults if not f.startswith("chip:"))), live, s if stragglers else None)
         if key not in memo:
+            f = base.with_faults(list(key[0])) if key[0] else base
+            if stragglers is not None:
+                f = f.with_stragglers(stragglers, seed=s)
             try:
-                memo[key] = run(base.with_faults(list(key[0])) if key[0] else base, live)
+                memo[key] = run(f, live)
             except RoutingError:
                 memo[key] = float("nan")  # a live group lost a member to the cut
         values[i] = memo[key]

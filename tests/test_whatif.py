@@ -262,6 +262,12 @@ def test_monte_carlo_is_deterministic_under_a_seed(small):
     clean = [i for i, d in enumerate(a.draws) if d["cable"] == d["switch"] == 0 and a.extra["groups_lost"][i] == 0]
     assert all(a.values[i] == a.healthy for i in clean)
     assert random_faults(small, seed=3) == random_faults(small, seed=3)
+    # stragglers drawn per sample, no failures ("x0"): every sample runs, deterministic, a ring only slows
+    kw = dict(samples=5, rates="x0", stragglers="normal:0.8,0.1", ideal=True, algorithm="ring", mode="steps")
+    s1 = collective_monte_carlo("all_reduce", small, "16MiB", 8, concurrent=False, seed=2, **kw)
+    s2 = collective_monte_carlo("all_reduce", small, "16MiB", 8, concurrent=False, seed=2, **kw)
+    assert np.array_equal(s1.values, s2.values) and s1.availability == 1.0
+    assert np.all(s1.values > s1.healthy) and len(np.unique(s1.values)) > 1
 
 
 # ------------------------------------------------------------------------------------------ CLI

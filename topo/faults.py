@@ -663,6 +663,8 @@ COMPONENT_RATES: dict[str, dict[str, float]] = {
 
 
 def _unavailability(rate: dict[str, float]) -> float:
+    if rate["fit"] <= 0:
+        return 0.0  # never fails ("x0": stragglers alone in a Monte Carlo)
     mtbf = 1e9 / rate["fit"]
     return rate["mttr_h"] / (mtbf + rate["mttr_h"])
 
@@ -698,7 +700,9 @@ def parse_rates(spec: Any = None) -> dict[str, dict[str, float]]:
                 rates[k]["mttr_h"] = float(v[5:].rstrip("h"))
             else:
                 rates[k]["fit"] = float(v)
-        except ValueError:
+            if not (rates[k]["fit"] >= 0 and rates[k]["mttr_h"] >= 0):
+                raise ValueError
+        except (ValueError, ZeroDivisionError):
             raise SpecError(f"--fail-random {part!r}: {v!r} is not a number") from None
     return rates
 
