@@ -181,6 +181,14 @@ def test_fault_parsing_and_selection(small):
     assert small.edge_links[e] == 2 and g.edge_links[e2] == 1
     assert g.edge_capacity[e2] == pytest.approx(small.edge_capacity[e] / 2, rel=1e-12)
     assert "p0.leaf0" not in [p[1] for p in g.with_faults("port:c0-p0.leaf0").paths(0, 300)]
+    # a faulted, straggled fabric crosses process boundaries (sweeps) intact
+    import pickle
+
+    h = small.with_faults(["plane:3", "cable:c0-c1"]).with_stragglers("c2@0.5")
+    h2 = pickle.loads(pickle.dumps(h))
+    src, dst = np.arange(0, 384, 7), (np.arange(0, 384, 7) * 5 + 1) % 384
+    assert np.array_equal(h.routes(src, dst).path_edges, h2.routes(src, dst).path_edges)
+    assert np.array_equal(h.edge_capacity, h2.edge_capacity)
     # faults compose onto the healthy base
     g = small.with_faults("plane:0").with_faults("plane:1")
     assert g.meta["faults"] == ["plane:0", "plane:1"]
@@ -280,6 +288,14 @@ def test_cli_fail_options(tmp_path):
     assert "faults: plane:3" in r.output
     r = CliRunner().invoke(main, ["topo", "show", "maia200-small", "--fail", "plane:3"])
     assert r.exit_code == 0 and "bisection" in r.output and "-25.0%" in r.output
+    import json
+
+    r = CliRunner().invoke(main, ["topo", "show", "maia200-small", "--fail", "plane:3", "--json"])
+    d = json.loads(r.output)
+    assert d["bisection_bandwidth"][1] == pytest.approx(0.75 * d["bisection_bandwidth"][0], rel=1e-12)
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "maia200-small", "--group-size", "8",
+                                  "--sizes", "1MiB", "--fail", "chip:c3"])
+    assert r.exit_code == 2 and "c3" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "maia200-small", "--group-size", "8",
                                   "--sizes", "1MiB", "--fail", "plane:9"])
     assert r.exit_code == 2 and "plane" in r.output
