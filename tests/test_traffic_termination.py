@@ -193,7 +193,7 @@ def agree(a: traffic.SimResult, b: traffic.SimResult) -> None:
     np.testing.assert_allclose(a.link_bytes, b.link_bytes, rtol=1e-9, atol=1e-6)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_random_inputs_terminate_and_satisfy_invariants(case):
     results = [run(case, m) for m in METHODS]
