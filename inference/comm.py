@@ -5,12 +5,23 @@ with *all* groups of the deployment running it at once (every DP replica, every 
 ``collectives.run``, so contention between groups on shared links shows. Results are memoised per fabric
 by (collective, size, group structure): all layers repeat the same collectives, so one estimate simulates
 only a handful of distinct ones.
+
+Serving stacks (``stack=``) pick the communication software of their tensor-parallel all-reduce as the
+real engines do (:func:`tp_all_reduce_plan`): TensorRT-LLM, vLLM and SGLang run their own custom
+all-reduce (one-shot, or two-shot = ``direct``) over NVLink peer memory up to a size limit and NCCL above
+it. The custom algorithms' costs are the ``trtllm-h100`` / ``trtllm-b200`` presets of :mod:`topo.presets`
+(calibrated by :mod:`collectives`); the run happens on a view of the fabric whose ``comm`` is that preset,
+with every group of the deployment at once, so contention still comes from the engine. NCCL and every
+other collective keep the fabric's own ``comm:`` block; chips without a calibrated custom all-reduce
+(Maia, TPU, Trainium, MI300X, ...) keep it for the all-reduce too. ``stack="ideal"`` is the physics.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +37,175 @@ _OPS = {
 }
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+KiB = 1024.0
+MiB = 1024.0 * 1024.0
+
+
+@dataclass(frozen=True)
+class CustomAllReduce:
+    """How one serving stack runs its tensor-parallel all-reduce on one chip family.
+
+    Attributes:
+        stack: serving stack (``trtllm``, ``vllm``, ``sglang``).
+        family: chip family (``hopper``, ``blackwell``; :data:`inference.kernels.CHIP_FAMILY`).
+        preset: :data:`topo.presets.COMM` preset whose ``custom`` entries give the one-shot (``oneshot``) and
+            two-shot (``direct``) costs.
+        limits: (ranks, custom all-reduce up to bytes) pairs; ranks not listed, and larger sizes, run NCCL.
+        inclusive: whether a size equal to the limit still runs the custom all-reduce (TRT-LLM's table lists
+            the power-of-two token counts that run it; vLLM / SGLang compare with ``<``).
+        source: where the selection rule comes from. assumption: what is transferred, and why ('' = none).
+
+    Between one-shot and two-shot the faster calibrated variant runs: the presets were fitted that way (each
+    measured point is the faster of the two: :mod:`collectives.calibrate`), and the engines' own crossovers
+    are tuned to the same end (TensorRT-LLM's ``AllReduceBestStrategyTable``; vLLM's 256 KiB / 512 KiB
+    one-stage limits, "tuned for A100 and H100").
+    """
+
+    stack: str
+    family: str
+    preset: str
+    limits: tuple[tuple[int, float], ...]
+    inclusive: bool
+    source: str
+    assumption: str = ""
+
+    def applies(self, size: float, n: int) -> bool:
+        """Whether a ``size``-byte all-reduce on ``n`` ranks runs the custom all-reduce (else NCCL)."""
+        for ranks, cap in self.limits:
+            if ranks == n:
+                return size <= cap if self.inclusive else size < cap
+        return False
+
+
+# TensorRT-LLM AllReduceStrategy.AUTO: the strategy lookup table of cpp/tensorrt_llm/common/customAllReduceUtils.h
+# (AllReduceBestStrategyTable, SM90 and SM100, fusion NONE, hidden 8192 rows; 4 = ONESHOT, 5 = TWOSHOT, 0 = NCCL),
+# read in bytes of a BF16 message: TP4 / TP8 run the custom kernels up to 256 tokens (4 MiB) and NCCL from 512;
+# TP2 up to 512 tokens (8 MiB). (Its one-shot / two-shot crossover there: 16 tokens = 256 KiB on SM90 TP4/8,
+# 64-128 tokens = 1-2 MiB on SM100.) Other TP sizes fall outside the table: NCCL.
+_TRT_SOURCE = ("source: TensorRT-LLM cpp/tensorrt_llm/common/customAllReduceUtils.h, AllReduceStrategy AUTO "
+               "lookup table (SM90/SM100, fusion NONE, hidden 8192): custom <= 4 MiB (TP4/8), <= 8 MiB (TP2)")
+_TRT_LIMITS = ((2, 8 * MiB), (4, 4 * MiB), (8, 4 * MiB))
+# vLLM: vllm/distributed/device_communicators/custom_all_reduce.py (world sizes 2, 4, 6, 8; max_size 8 MiB,
+# ``inp_size < max_size``, fully NVLink-connected) and csrc/custom_all_reduce.cuh (1-stage when 2 ranks, or
+# <= 4 ranks and < 512 KiB, or <= 8 ranks and < 256 KiB; else 2-stage). SGLang's custom all-reduce
+# (python/sglang/srt/distributed/device_communicators/custom_all_reduce.py, _MAX_CAR_SIZE = 8192 * 1024;
+# sgl-kernel custom_all_reduce.cuh) is adapted from vLLM's with the same rule.
+_VLLM_LIMITS = ((2, 8 * MiB), (4, 8 * MiB), (6, 8 * MiB), (8, 8 * MiB))
+_VLLM_ASSUMPTION = ("ASSUMPTION: {stack}'s custom all-reduce costs = TensorRT-LLM's ({preset}, the closest "
+                    "calibrated stack: the same one-shot / two-shot kernels over NVLink peer memory); "
+                    "aiconfigurator-core's own {stack} custom_allreduce tables are not fitted")
+_TRANSFER = {"h200": "ASSUMPTION: H200 uses the H100 fit (same NVLink 4 / NVSwitch generation)",
+             "gb200": "ASSUMPTION: GB200 uses the B200 fit (same NVLink 5 generation)"}
+
+#: (stack, chip family) -> its tensor-parallel all-reduce policy
+TP_ALL_REDUCE: dict[tuple[str, str], CustomAllReduce] = {
+    ("trtllm", "hopper"): CustomAllReduce("trtllm", "hopper", "trtllm-h100", _TRT_LIMITS, True, _TRT_SOURCE),
+    ("trtllm", "blackwell"): CustomAllReduce("trtllm", "blackwell", "trtllm-b200", _TRT_LIMITS, True, _TRT_SOURCE),
+}
+for _stack, _src in (("vllm", "source: vLLM custom_all_reduce.py (max_size 8 MiB, strict) and csrc/custom_all_reduce.cuh"),
+                     ("sglang", "source: SGLang custom_all_reduce.py (_MAX_CAR_SIZE 8 MiB, vLLM's rule)")):
+    for _fam, _preset in (("hopper", "trtllm-h100"), ("blackwell", "trtllm-b200")):
+        TP_ALL_REDUCE[(_stack, _fam)] = CustomAllReduce(
+            _stack, _fam, _preset, _VLLM_LIMITS, False, _src,
+            _VLLM_ASSUMPTION.format(stack=_stack, preset=_preset))
+#: comm presets calibrated on one NVLink / NVSwitch domain: a fabric carrying one is a single NVLink domain
+NVLINK_PRESETS = frozenset({"nccl-h100", "nccl-b200", "trtllm-h100", "trtllm-b200"})
+
+
+def tp_policy(fabric: Fabric, stack: str | None) -> CustomAllReduce | None:
+    """The custom all-reduce policy of ``stack`` on ``fabric``'s chips, or None (NCCL / the fabric's ``comm:``).
+
+    None for ``stack`` None or ``"ideal"``, and for chips outside :data:`inference.kernels.CHIP_FAMILY` (no
+    calibrated custom all-reduce: their fabric's ``comm:`` block stays)."""
+    if stack is None or stack == "ideal":
+        return None
+    from .kernels import CHIP_FAMILY
+
+    fam = CHIP_FAMILY.get(getattr(fabric.chip, "name", ""), (None, None))[0]
+    return TP_ALL_REDUCE.get((str(stack), fam)) if fam else None
+
+
+def _one_nvlink_domain(fabric: Fabric, groups: Groups) -> bool:
+    """Whether every group lies on one NVLink domain (custom all-reduce needs peer memory between all ranks):
+    the whole fabric when its ``comm:`` is a preset calibrated on one NVLink domain, else one tray."""
+    comm = getattr(fabric, "comm", None)
+    if getattr(comm, "name", comm) in NVLINK_PRESETS:
+        return True
+    trays = np.asarray(fabric.trays)[groups.groups]
+    return bool(np.all(trays == trays[:, :1]))
+
+
+@dataclass(frozen=True)
+class CommChoice:
+    """Which software runs one collective: ``comm`` (preset name, ``"physics"`` for ideal), ``algorithm``
+    (``"auto"`` = NCCL's tuner picks among the stack's algorithms; ``"custom"`` = the faster of the stack's
+    one-shot and two-shot custom all-reduce; after the run, the algorithm that ran), and why."""
+
+    comm: str
+    algorithm: str
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.comm}/{self.algorithm}"
+
+
+def tp_all_reduce_plan(fabric: Fabric, stack: str | None, size: float, groups: Groups,
+                       ideal: bool = False) -> CommChoice:
+    """The communication stack and algorithm ``stack`` uses for an all-reduce of ``size`` bytes per rank on
+    ``groups`` (the real engines' rule; see :data:`TP_ALL_REDUCE`)."""
+    if ideal or stack == "ideal":
+        return CommChoice("physics", "auto", "ideal: no communication software")
+    own = _fabric_comm_name(fabric)
+    pol = tp_policy(fabric, stack)
+    if pol is None:
+        return CommChoice(own, "auto", f"{stack}: no calibrated custom all-reduce for {fabric.chip.name}")
+    if not pol.applies(size, groups.size):
+        return CommChoice(own, "auto", f"{stack}: above its custom all-reduce limit (or {groups.size} ranks): NCCL")
+    if not _one_nvlink_domain(fabric, groups):
+        return CommChoice(own, "auto", f"{stack}: TP group spans NVLink domains: NCCL")
+    note = pol.source + ("; " + pol.assumption if pol.assumption else "")
+    t = _TRANSFER.get(fabric.chip.name)
+    return CommChoice(pol.preset, "custom", note + ("; " + t if t else ""))
+
+
+def tp_comm_note(fabric: Fabric, stack: str, tp: int) -> str:
+    """One line: which communication software the stack's TP all-reduce runs on this fabric (and its sources)."""
+    own = _fabric_comm_name(fabric)
+    pol = tp_policy(fabric, stack)
+    lim = dict(pol.limits).get(tp) if pol is not None else None
+    if lim is None:
+        why = "no calibrated custom all-reduce for this chip" if pol is None else f"no custom all-reduce on {tp} ranks"
+        return f"TP all-reduce: {stack} runs NCCL, comm {own!r} ({why})"
+    extra = "; ".join(x for x in (pol.source, pol.assumption, _TRANSFER.get(fabric.chip.name, "")) if x)
+    return (f"TP all-reduce: {stack} custom all-reduce (comm {pol.preset!r}: one-shot / two-shot, the faster) up to "
+            f"{lim / 2**20:g} MiB on one NVLink domain, NCCL (comm {own!r}) above; {extra}")
+
+
+def _fabric_comm_name(fabric: Fabric) -> str:
+    comm = getattr(fabric, "comm", None)
+    if comm is None:
+        return "assumed"
+    return str(getattr(comm, "name", comm))
+
+
+def _comm_view(fabric: Fabric, preset: str) -> Fabric:
+    """A shallow copy of ``fabric`` whose ``comm`` is the preset ``preset`` (cached per fabric)."""
+    per = _VIEWS.setdefault(fabric, {})
+    v = per.get(preset)
+    if v is None:
+        from topo.presets import comm_preset
+
+        spec = comm_preset(preset)
+        # the custom all-reduce alone (one-shot, two-shot = direct): NCCL runs above its limit on the fabric itself
+        algs = {c: dict(a) for c, a in spec.algorithms}
+        algs["all_reduce"] = {a: 1.0 for a, _ in spec.custom}
+        v = copy.copy(fabric)  # shares graph, routes and arrays; only the communication software differs
+        v.comm = spec.replace(algorithms=algs)
+        per[preset] = v
+    return v
 
 
 class Groups:
@@ -50,25 +230,40 @@ class Groups:
 
 
 def collective_time(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: bool = False,
-                    **opts: object) -> float:
+                    stack: str | None = None, **opts: object) -> float:
     """Time (s) for every group of ``groups`` to run collective ``kind`` of ``size`` bytes concurrently.
 
     ``size`` follows nccl-tests: the per-rank buffer for all-reduce, the whole (gathered) buffer for
     all-gather / reduce-scatter, the bytes each rank sends in total for all-to-all, the message for
     send/recv (groups are then (src, dst) pairs). The slowest group sets the time (the step waits for it).
     A group of one chip, or a size of zero, costs nothing. ``ideal=True`` asks ``collectives.run`` for
-    physics only (no calibrated software costs) when it offers that switch (``stack="ideal"``).
+    physics only (no calibrated software costs) when it offers that switch (``stack="ideal"``). ``stack``
+    (a serving stack) picks the all-reduce's software as that stack does (:func:`tp_all_reduce_plan`).
     """
+    return collective_choice(fabric, kind, size, groups, ideal=ideal, stack=stack, **opts)[0]
+
+
+def collective_choice(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: bool = False,
+                      stack: str | None = None, **opts: object) -> tuple[float, CommChoice]:
+    """:func:`collective_time` and the :class:`CommChoice` (communication stack / algorithm) that produced it."""
+    if ideal or stack == "ideal":
+        choice = CommChoice("physics", "auto")
+    elif kind == "all_reduce" and stack is not None and "algorithm" not in opts:
+        choice = tp_all_reduce_plan(fabric, stack, size, groups)
+    else:
+        choice = CommChoice(_fabric_comm_name(fabric), str(opts.get("algorithm", "auto")))
     if size <= 0 or groups.size <= 1 or len(groups) == 0:
-        return 0.0
+        return 0.0, CommChoice(choice.comm, "none", choice.note)
     cache = _CACHE.setdefault(fabric, {})
-    key = (kind, float(size), groups.key, tuple(sorted(opts.items())), bool(ideal))
+    key = (kind, float(size), groups.key, tuple(sorted(opts.items())), bool(ideal), choice.comm, choice.algorithm)
     hit = cache.get(key)
     if hit is not None:
         return hit
-    t = _simulate(fabric, kind, float(size), groups, ideal=bool(ideal), **opts)
-    cache[key] = t
-    return t
+    run_fab = _comm_view(fabric, choice.comm) if choice.algorithm == "custom" else fabric
+    t, alg = _simulate(run_fab, kind, float(size), groups, ideal=bool(ideal or stack == "ideal"), **opts)
+    out = (t, CommChoice(choice.comm, alg, choice.note))
+    cache[key] = out
+    return out
 
 
 def _run_accepts_ideal(run: object) -> bool:
@@ -80,7 +275,8 @@ def _run_accepts_ideal(run: object) -> bool:
         return False
 
 
-def _simulate(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: bool = False, **opts: object) -> float:
+def _simulate(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: bool = False,
+              **opts: object) -> tuple[float, str]:
     try:
         import collectives
     except ImportError as exc:  # pragma: no cover - the package exists in the tree
@@ -96,7 +292,10 @@ def _simulate(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: boo
             "use tp=ep=pp=1 or update the tree")
     ops = [cls(size, group=g, **opts) for g in groups.groups.tolist()]  # send_recv: group = [src, dst]
     results = run(ops, fabric, ideal=True) if ideal and _run_accepts_ideal(run) else run(ops, fabric)
-    return float(max(r.time for r in results))
+    slow = max(results, key=lambda r: r.time)
+    alg = str(getattr(slow, "algorithm", opts.get("algorithm", "auto")))
+    proto = getattr(slow, "protocol", None)
+    return float(slow.time), (f"{alg}({proto})" if proto and proto != "custom" else alg)
 
 
 def clear_cache(fabric: Fabric | None = None) -> None:

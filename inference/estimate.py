@@ -37,7 +37,7 @@ from topo import DTYPE_BYTES, CapacityError, ChipSpec, Fabric, SpecError
 from . import kernels as _kernels
 from . import measured as _measured
 from . import placement as _placement
-from .comm import Groups, collective_time
+from .comm import Groups, collective_choice, collective_time, tp_comm_note
 from .models import ModelSpec, load_model
 from .ops import Op, Shard, head_ops, layer_ops
 
@@ -260,6 +260,8 @@ class Deployment:
         out = {"stack": self.stack, "backend": backend, "family": self.profile.family,
                "kernels_measured": self._kernel_counts["measured"], "kernels_analytic": self._kernel_counts["analytic"],
                "assumptions": list(self.profile.assumptions)}
+        if self.tp > 1:
+            out["assumptions"].append(tp_comm_note(self.fabric, self.stack, self.tp))
         if tab is not None:
             out["tables"] = (tab.describe() if hasattr(tab, "describe") else
                              f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(tab.sources)))
@@ -569,9 +571,11 @@ class Deployment:
         fab = self.fabric
 
         def add(block: str, name: str, kind: str, size: float, groups: Groups) -> None:
-            t = collective_time(fab, kind, size, groups, ideal=self.ideal)
+            # the serving stack picks the all-reduce's software (custom one-/two-shot or NCCL) as it does
+            t, how = collective_choice(fab, kind, size, groups, ideal=self.ideal, stack=self.stack)
             rows.append({"phase": phase, "block": block, "op": name, "collective": kind, "size": size,
-                         "group_size": groups.size, "groups": len(groups), "time": t})
+                         "group_size": groups.size, "groups": len(groups), "time": t,
+                         "comm": how.comm, "algorithm": how.algorithm})
 
         if m.mlp_dense_layers and tp > 1:
             add("mlp", "attn_all_reduce", "all_reduce", act, self.tp_groups)

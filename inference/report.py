@@ -103,14 +103,16 @@ class Report:
     def breakdown(self) -> dict[str, list[dict]]:
         """Per-op and per-collective rows (SI units; for ``--json``): ``ops`` (phase, op, block, layers,
         flops, bytes, time_s per layer, bound, source: ``table`` / ``model`` / ``table+model`` /
-        ``roofline``) and ``collectives`` (phase, op, collective, size_bytes, group_size, groups, time_s)."""
+        ``roofline``) and ``collectives`` (phase, op, collective, size_bytes, group_size, groups, time_s,
+        comm: the communication stack, algorithm: the one that ran)."""
         ops = [{"phase": r["phase"], "op": r["op"], "block": r["block"], "layers": r["layers"], "flops": r["flops"],
                 "bytes": r["bytes"], "hbm_bytes": r.get("hbm_bytes", 0.0), "sram_bytes": r.get("sram_bytes", 0.0),
                 "flop_time_s": r.get("flop_time", 0.0), "memory_time_s": r.get("memory_time", 0.0),
                 "time_s": r["time"], "bound": r["bottleneck"], "source": r.get("source", "model")}
                for r in self.ops]
         colls = [{"phase": r["phase"], "block": r.get("block", ""), "op": r["op"], "collective": r.get("collective", ""),
-                  "size_bytes": r["size"], "group_size": r["group_size"], "groups": r["groups"], "time_s": r["time"]}
+                  "size_bytes": r["size"], "group_size": r["group_size"], "groups": r["groups"], "time_s": r["time"],
+                  "comm": r.get("comm", ""), "algorithm": r.get("algorithm", "")}
                  for r in self.comm]
         return {"ops": ops, "collectives": colls}
 
@@ -164,10 +166,11 @@ class Report:
                          f"{r.get('source', ''):>11s}")
         if self.comm:
             lines += ["", f"  {'phase':8s} {'collective':20s} {'size KB':>10s} {'group':>6s} {'groups':>7s} "
-                          f"{'time us':>10s}"]
+                          f"{'time us':>10s}  comm stack/algorithm"]
             for r in self.comm:
+                how = f"{r['comm']}/{r['algorithm']}" if r.get("comm") else ""
                 lines.append(f"  {r['phase']:8s} {r['op']:20s} {r['size'] / 1e3:10.1f} {r['group_size']:6d} "
-                             f"{r['groups']:7d} {r['time'] * 1e6:10.2f}")
+                             f"{r['groups']:7d} {r['time'] * 1e6:10.2f}  {how}")
         return "\n".join(lines)
 
 
