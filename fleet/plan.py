@@ -155,12 +155,13 @@ class PlanResult:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         pts = [p for p in self.points if np.isfinite(p.cost_per_mtok)]
         fig, axes = plt.subplots(1, 2, figsize=(13, 6.4))
         chosen = self.best.best if self.best else None
         for ax, attr, slo, unit, scale in (
-            (axes[0], "ttft_p90", self.settings["slo_ttft_s"], "s", 1.0),
+            (axes[0], "ttft_p90", self.settings["slo_ttft_s"], "ms", 1e3),
             (axes[1], "tpot_p90", self.settings["slo_tpot_s"], "ms", 1e3),
         ):
             groups: dict[str, list[PlanPoint]] = {}
@@ -196,6 +197,11 @@ class PlanResult:
                            color="gold", edgecolors="k", zorder=5, label="plan" if first else None)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            # plain tick labels (1, 2, 5 per decade: "200 ms", not "2x10^-1" s) on both log axes
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:.3g}"))
+                axis.set_minor_formatter(NullFormatter())
             ax.set_xlabel(f"P90 {'TTFT' if attr == 'ttft_p90' else 'TPOT'} ({unit})")
             ax.set_ylabel("cost ($ per million output tokens)")
             ax.grid(True, which="both", alpha=0.3)
