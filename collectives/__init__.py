@@ -5,14 +5,27 @@ Public names:
   :func:`reduce`, :func:`send_recv` -> :class:`CollectiveResult` (``.time`` s, ``.algbw``/``.busbw``
   bytes/s, ``.bound`` s, ``.algorithm``, ``.schedule``, ``.link_stats``).
 - :class:`AllReduce`, :class:`AllGather`, ... and :func:`run` for many collectives at once.
-- :data:`ALGORITHMS` ``[(collective, name)] -> fn(group, size, fabric, **opts) -> Schedule``.
+- :data:`REGISTRY` (alias :data:`ALGORITHMS`) ``[(collective, name)]`` -> :class:`Algorithm` record (compiler,
+  block count, closed form, options, doc); calling it, ``rec(group, size, fabric, **opts)``, compiles a
+  :class:`Schedule`. :func:`register` adds one (docs/collectives.md, "Adding an algorithm").
 - :mod:`collectives.bounds`: alpha-beta closed forms and lower bounds.
 - :class:`Schedule`, :class:`Phase`, :func:`verify` (symbolic correctness check of a schedule).
 """
 
 from . import bounds
 from . import calibrate as calibrate_module
-from .algorithms import ALGORITHMS, COLLECTIVES, DESCRIPTIONS, algorithms_for, describe, double_btree
+from .algorithms import (
+    ALGORITHMS,
+    COLLECTIVES,
+    DESCRIPTIONS,
+    REGISTRY,
+    Algorithm,
+    Option,
+    algorithms_for,
+    describe,
+    double_btree,
+    register,
+)
 from .api import (
     BUSBW_FACTOR,
     AllGather,
@@ -46,6 +59,8 @@ __all__ = [
     "BUSBW_FACTOR",
     "COLLECTIVES",
     "DESCRIPTIONS",
+    "REGISTRY",
+    "Algorithm",
     "AllGather",
     "AllReduce",
     "AllToAll",
@@ -54,6 +69,7 @@ __all__ = [
     "CollectiveResult",
     "LinkStats",
     "Op",
+    "Option",
     "Phase",
     "Reduce",
     "ReduceScatter",
@@ -80,6 +96,7 @@ __all__ = [
     "read_nccl_tests",
     "reduce",
     "reduce_scatter",
+    "register",
     "run",
     "send_recv",
     "verify",

@@ -9,7 +9,6 @@ with factor 2(n-1)/n for all-reduce, (n-1)/n for all-gather, reduce-scatter and 
 from __future__ import annotations
 
 import copy
-import inspect
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from topo import Fabric, ScheduleError, parse_positive
 
 from . import bounds
 from . import comm as _comm
-from .algorithms import ALGORITHMS, COLLECTIVES, algorithms_for
+from .algorithms import COLLECTIVES, REGISTRY, Algorithm, algorithms_for
+from .algorithms import record as _record
 from .schedule import Schedule
 
 #: a message size: bytes, or a string such as ``"256MiB"``
@@ -38,17 +38,15 @@ AUTO_MAX_STEP_FLOWS = 1_000_000
 #: step-mode grouping passed to ``traffic.simulate_steps``: "structure" solves structural classes of
 #: flows as one (exact for uniform traffic; the engine falls back to per-flow rows otherwise)
 GROUPING = "structure"
-#: pipelined algorithms for which ``auto`` also tries ``chunks`` in AUTO_CHUNKS (when none is given) ...
-_CHUNKABLE = {"broadcast": ("ring", "dbt"), "reduce": ("ring", "dbt"), "all_reduce": ("dbt", "inr")}
+#: ``auto`` also tries the pipelined algorithms (``Algorithm.auto_chunks``) with ``chunks`` in AUTO_CHUNKS
+#: (when none is given) ...
 AUTO_CHUNKS = (8, 64)
 #: ... on groups of at most this many ranks
 AUTO_MAX_CHUNKED = 1024
-#: algorithms with a step of m(m-1) flows
-_QUADRATIC = {"direct", "oneshot"}
-#: algorithms whose m-1 steps all differ (no template key), per collective
-_SERIAL = {"all_to_all": ("pairwise",), "broadcast": ("ring",), "reduce": ("ring",)}
-#: ``auto`` skips the serial algorithms above beyond this many ranks
+#: ``auto`` skips the algorithms whose m-1 steps all differ (``Algorithm.serial``) beyond this many ranks
 AUTO_MAX_SERIAL = 1024
+#: {collective: names of its pipelined algorithms}, derived from the registry (read by collectives.calibrate)
+_CHUNKABLE = {c: tuple(n for (c2, n), rec in REGISTRY.items() if c2 == c and rec.auto_chunks) for c in COLLECTIVES}
 
 BUSBW_FACTOR = {
     "all_reduce": lambda n: 2 * (n - 1) / n,
@@ -198,18 +196,14 @@ def _size(size) -> float:
     return float(v)
 
 
-def _lookup(collective: str, algorithm: str):
-    fn = ALGORITHMS.get((collective, algorithm))
-    if fn is None:
-        valid = ", ".join(algorithms_for(collective) + ["auto"])
-        raise ScheduleError(f"algorithm: {algorithm!r} is not an algorithm for {collective}; valid: {valid}")
-    return fn
+def _lookup(collective: str, algorithm: str) -> Algorithm:
+    """The registry record (raises a ScheduleError listing the valid names)."""
+    return _record(collective, algorithm)
 
 
-def _accepted(fn, opts: dict) -> dict:
-    names = getattr(fn, "options", None)
-    if names is None:
-        names = tuple(inspect.signature(fn).parameters)
+def _accepted(rec: Algorithm, opts: dict) -> dict:
+    """The options of ``opts`` that algorithm ``rec`` takes (``auto`` and lists pass each only its own)."""
+    names = rec.option_names
     return {k: v for k, v in opts.items() if k in names}
 
 
@@ -477,7 +471,7 @@ def _fab_for(fab: Fabric, schedules: Sequence[Schedule]) -> Fabric:
     reduction's operands; other collectives run concurrently with it in :func:`run` see the same cap on
     those edges (a documented approximation). Fabrics without the attribute are returned unchanged.
     """
-    if not any(s.algorithm == "inr" for s in schedules):
+    if not any(REGISTRY[(s.collective, s.algorithm)].in_network for s in schedules):
         return fab
     view = _RED_VIEWS.get(fab)
     if view is None:
@@ -493,8 +487,8 @@ def _fab_for(fab: Fabric, schedules: Sequence[Schedule]) -> Fabric:
 
 
 def _uniform_a2a(s: Schedule, fab: Fabric) -> bool:
-    """A direct all-to-all over every chip of the fabric (one uniform step)."""
-    return (s.collective == "all_to_all" and s.algorithm == "direct" and s.rows is None
+    """A uniform exchange (``Algorithm.uniform_exchange``: the direct all-to-all) over every chip of the fabric."""
+    return (REGISTRY[(s.collective, s.algorithm)].uniform_exchange and s.rows is None
             and s.n == fab.n_chips and s.n > 1 and bool(np.all(s.group == np.arange(fab.n_chips))))
 
 
@@ -509,28 +503,21 @@ def _bound(s: Schedule, fab: Fabric, overhead: float, rbw, cheap: bool = False) 
 
 
 def _check_auto_opts(collective: str, opts: dict, m: int) -> None:
-    """``auto`` passes each algorithm only the options it takes; check them once here instead (one line)."""
-    known: set[str] = set()
-    for name in algorithms_for(collective):
-        fn = ALGORITHMS[(collective, name)]
-        known |= set(getattr(fn, "options", None) or
-                     [q.name for q in list(inspect.signature(fn).parameters.values())[3:]
-                      if q.kind is not q.VAR_KEYWORD])
+    """``auto`` passes each algorithm only the options it takes; check them once here instead (one line):
+    every option must belong to some algorithm of the collective; integer options (chunks, root) are
+    checked as their records declare (string choices are left to each candidate)."""
+    known = {o.name: o for name in algorithms_for(collective) for o in REGISTRY[(collective, name)].options}
     for k in opts:
         if k not in known:
             raise ScheduleError(f"{k}: not an option of any {collective} algorithm; valid: "
-                                f"{', '.join(sorted(known | set(_RUN_KEYS)))}")
-    c = opts.get("chunks")
-    if c is not None and (isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1):
-        raise ScheduleError(f"chunks: must be a positive integer, got {c!r}")
-    r = opts.get("root")
-    if r is not None and (isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= r < m):
-        raise ScheduleError(f"root: must be a rank position 0..{m - 1} of the group, got {r!r}")
+                                f"{', '.join(sorted(set(known) | {'symbolic'} | set(_RUN_KEYS)))}")
+    for k, v in opts.items():
+        if known[k].type is int:
+            known[k].parse(v, m)
 
 
 def _compile(collective: str, algorithm: str, G: np.ndarray, size: float, fab: Fabric, opts: dict) -> Schedule:
-    fn = _lookup(collective, algorithm)
-    return fn(G, size, fab, **dict(opts))
+    return _lookup(collective, algorithm)(G, size, fab, **dict(opts))
 
 
 def collective(collective: str, fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
@@ -574,21 +561,21 @@ def collective(collective: str, fab: Fabric, size: Size, group: Group = None, al
         allowed = _comm.algorithm_set(comm, collective)
         names = [a for a in algorithms_for(collective) if allowed is None or a in allowed]
         for name in names or algorithms_for(collective):
-            fn = ALGORITHMS[(collective, name)]
+            fn = REGISTRY[(collective, name)]
             why = _comm.applies(comm, collective, name, m, S) if comm is not None else None
             if why is not None:
                 candidates[name] = f"n/a: {why}"
                 continue
-            whole_a2a = (collective == "all_to_all" and name == "direct" and m == fab.n_chips
-                         and bool(np.all(G == np.arange(m))))
-            if name in _QUADRATIC and m * (m - 1) > AUTO_MAX_STEP_FLOWS and not whole_a2a:
-                candidates[name] = f"skipped: {m * (m - 1)} flows in one step (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
+            whole_a2a = fn.uniform_exchange and m == fab.n_chips and bool(np.all(G == np.arange(m)))
+            n_flows = fn.max_step_flows(m) if fn.max_step_flows is not None else 0
+            if n_flows > AUTO_MAX_STEP_FLOWS and not whole_a2a:
+                candidates[name] = f"skipped: {n_flows} flows in one step (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
                 continue
-            if name in _SERIAL.get(collective, ()) and m > AUTO_MAX_SERIAL:
+            if fn.serial and m > AUTO_MAX_SERIAL:
                 candidates[name] = f"skipped: {m - 1} distinct steps to solve (> {AUTO_MAX_SERIAL}); ask for it by name"
                 continue
             variants = [(name, _accepted(fn, opts))]
-            if name in _CHUNKABLE.get(collective, ()) and "chunks" not in opts and m <= AUTO_MAX_CHUNKED:
+            if fn.auto_chunks and "chunks" not in opts and m <= AUTO_MAX_CHUNKED:
                 variants += [(f"{name}(chunks={k})", {**_accepted(fn, opts), "chunks": k}) for k in AUTO_CHUNKS]
             for label, vopts in variants:
                 try:
@@ -820,7 +807,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
             r = collective(coll, fabric, S, prepared[idx[0]][1], algo, mode=mode, routing=routing, seed=seed,
                            overhead=overhead, reduce_bandwidth=reduce_bandwidth, stats=False, ideal=ideal, **opts)
             algo = r.algorithm
-            opts = _accepted(ALGORITHMS[(coll, algo)], opts)
+            opts = _accepted(REGISTRY[(coll, algo)], opts)
             if comm is not None:
                 cost = next(c for c in _comm.costs(comm, coll, algo) if c.protocol == r.protocol)
         elif comm is not None:
@@ -834,14 +821,11 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
             b = known_bound[idx[0]] if fabc is fabric else _bound(one, _fab_for(fabc, [one]), overhead, rbw, cheap=True)
             cost = _comm.choose(comm, coll, algo, S, one.n, len(one.steps()), b)
         G = np.stack([prepared[i][1] for i in idx])
-        try:
-            sch = _compile(coll, algo, G, S, fabric, opts)
-            schedules.append(sch)
+        if _lookup(coll, algo).batched:
+            schedules.append(_compile(coll, algo, G, S, fabric, opts))
             members.append(idx)
             costs.append(cost)
-        except ScheduleError as exc:
-            if "one group at a time" not in str(exc):
-                raise
+        else:  # the algorithm compiles one group at a time (Algorithm.batched: in-network reduction trees)
             for i in idx:
                 schedules.append(_compile(coll, algo, prepared[i][1], S, fabric, opts))
                 members.append([i])
@@ -859,7 +843,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
                 b = known_bound.get(i)
             if b is None:
                 one = _compile(sch.collective, sch.algorithm, prepared[i][1], sch.size, fabric,
-                               dict(_accepted(ALGORITHMS[(sch.collective, sch.algorithm)],
+                               dict(_accepted(REGISTRY[(sch.collective, sch.algorithm)],
                                               {k: v for k, v in ops[i].opts.items() if k != "ideal"})))
                 b = _bound(one, _fab_for(fabric, [one]), overhead, rbw)
             out[i] = CollectiveResult(sch.collective, sch.algorithm, sch.size, len(prepared[i][1]), t, b, sch, ls,

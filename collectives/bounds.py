@@ -1,40 +1,29 @@
-"""Alpha-beta closed forms of every algorithm, a lower bound, and the bound of a compiled schedule.
+"""Alpha-beta closed forms of every algorithm (read from the registry), a lower bound, and the bound of a
+compiled schedule.
 
 Notation: ``n`` ranks, ``size`` S bytes (nccl-tests convention: the buffer for all-reduce, the gathered
 output for all-gather, the input for reduce-scatter, the per-rank send buffer for all-to-all),
 ``bandwidth`` B bytes/s (what one flow gets alone on the bottleneck of its path; for the
 ``direct``/``oneshot``/all-to-all forms, a rank's single port), ``latency`` alpha s (path latency of one
-step), ``chunks`` c. The forms assume every step runs with no contention from other traffic; the
-simulation reproduces them exactly on such fabrics (tests/test_collectives_closed_forms.py).
+step; one hop for ``inr``), ``chunks`` c. The forms assume every step runs with no contention from other
+traffic; the simulation reproduces them exactly on such fabrics (the fabric kind each record names in
+``exact_on``; tests/test_collectives_registry.py walks every record, tests/test_collectives.py checks
+them one by one on hand-built fabrics).
 
-==================  ============================================================================
-all_reduce ring     2(n-1)/n * S/B + (2(n-1) + c - 1) * alpha
-all_reduce bidir    2(n-1)/n * S/(2B) + (2(n-1) + c - 1) * alpha   (each direction its own links)
-all_reduce hd       2(p-1)/p * S/B + 2 log2(p) * alpha [+ 2(S/B + alpha) if n != p], p = 2^floor(log2 n)
-all_reduce direct   2(n-1)/n * S/B + 2 alpha                      (two-shot)
-all_reduce oneshot  (n-1) * S/B + alpha
-all_reduce dbt      sum over pipeline slots of (busiest port's chunks) * S/(2cB) + alpha
-all_reduce inr      (2L + c - 1) * (S/(k c B) + alpha_hop)       (L switch levels, k slices; switch reduction
-                    rate R < B: (L + c - 1)(S/(k c R) + alpha) + L (S/(k c B) + alpha))
-all_gather ring     (n-1)/n * S/B + (n - 2 + c) * alpha
-all_gather rd       (n-1)/n * S/B + ceil(log2 n) * alpha
-all_gather direct   (n-1)/n * S/B + alpha
-reduce_scatter      as all_gather (ring, direct); hd: (n-1)/n * S/B + log2(n) * alpha
-all_to_all direct   (n-1)/n * S/B + alpha
-all_to_all pairwise (n-1) * (S/(nB) + alpha)
-broadcast/reduce    ring (chain): (n - 2 + c) * (S/(cB) + alpha); direct: (n-1) S/B + alpha
-send_recv           S/B + alpha
-==================  ============================================================================
+Each algorithm's closed form lives in its registry record (``collectives.algorithms.REGISTRY[(collective,
+name)].closed_form``, written out in the compiler's docstring). The functions here check the arguments
+and dispatch to the record.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from topo import ScheduleError
+
+from .algorithms import REGISTRY, algorithms_for
 
 if TYPE_CHECKING:
     from topo import Fabric
@@ -70,160 +59,86 @@ def _check(n: int, size: float, bandwidth: float, latency: float, chunks: int) -
         raise ScheduleError(f"chunks: must be a positive integer, got {chunks!r}")
 
 
-def _unknown(coll: str, algorithm: str, valid: list[str]) -> ScheduleError:
-    return ScheduleError(f"bounds.{coll}: no closed form for algorithm {algorithm!r}; valid: {', '.join(valid)}")
-
-
-def _port_slots(n: int, trees: list[np.ndarray], up: bool, down: bool, chunks: int) -> np.ndarray:
-    """Busiest port load (in chunks) per pipeline slot of pipelined trees, one full-duplex port per rank."""
-    from .algorithms import _tree_levels
-
-    loads: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for par in trees:
-        height, depth = _tree_levels(par)
-        root = int(np.flatnonzero(par < 0)[0])
-        H = int(height[root]) if up else 0
-        for j in range(chunks):
-            sends = []
-            if up:
-                for r in range(n):
-                    if par[r] >= 0:
-                        sends.append((int(height[r]) + j, r, int(par[r])))
-            if down:
-                for r in range(n):
-                    if par[r] >= 0:
-                        sends.append((H + int(depth[r]) - 1 + j, int(par[r]), r))
-            for slot, a, b in sends:
-                out, inn = loads.setdefault(slot, (np.zeros(n), np.zeros(n)))
-                out[a] += 1
-                inn[b] += 1
-    return np.array([max(o.max(), i.max()) for _, (o, i) in sorted(loads.items())])
+def _closed_form(collective: str, algorithm: str, n: int, size: float, bandwidth: float, latency: float,
+                 chunks: int = 1, **params) -> float:
+    """Check the arguments and evaluate the registry record's closed form, s."""
+    _check(n, size, bandwidth, latency, chunks)
+    rec = REGISTRY.get((collective, algorithm))
+    if rec is None:
+        raise ScheduleError(f"bounds.{collective}: no closed form for algorithm {algorithm!r}; valid: "
+                            f"{', '.join(algorithms_for(collective))}")
+    if n == 1:
+        return 0.0
+    return float(rec.closed_form(int(n), float(size), float(bandwidth), float(latency), chunks=int(chunks),
+                                 **params))
 
 
 def all_reduce(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
                chunks: int = 1, levels: int = 1, slices: int = 1,
-               reduction_bandwidth: float | None = None) -> float:
-    """Alpha-beta time of an all-reduce, s (see the module table).
+               reduction_bandwidth: float | None = None, **params) -> float:
+    """Alpha-beta time of an all-reduce, s (the record's closed form).
 
     Args:
         n: ranks. size: bytes per rank's buffer. bandwidth: bytes/s. latency: alpha, s per step.
-        algorithm: ring, bidir, hd, direct, oneshot, dbt, inr. chunks: pipelining chunks (ring, dbt, inr).
+        algorithm: a registered all-reduce (ring, bidir, hd, dbt, direct, oneshot, hier, hier_ml, inr).
+        chunks: pipelining chunks (ring, dbt, inr, hier).
         levels, slices: switch levels and data slices of the in-network reduction tree (inr).
         reduction_bandwidth: inr only: bytes/s at which a switch reduces one child's slice stream (per
             attached edge; None = line rate). The L + c - 1 pipeline slots that carry a chunk upwards run
             at min(bandwidth, reduction_bandwidth); the last L slots (down only) at bandwidth.
-    """
-    _check(n, size, bandwidth, latency, chunks)
-    S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
-    if n == 1:
-        return 0.0
-    if algorithm == "ring":
-        return 2 * (n - 1) / n * S / B + (2 * (n - 1) + c - 1) * a
-    if algorithm == "bidir":
-        return 2 * (n - 1) / n * S / (2 * B) + (2 * (n - 1) + c - 1) * a
-    if algorithm == "hd":
-        p = 1 << (n.bit_length() - 1)
-        t = 2 * (p - 1) / p * S / B + 2 * math.log2(p) * a
-        return t + (2 * (S / B + a) if n != p else 0.0)
-    if algorithm == "direct":
-        return 2 * (n - 1) / n * S / B + 2 * a
-    if algorithm == "oneshot":
-        return (n - 1) * S / B + a
-    if algorithm == "dbt":
-        from .algorithms import double_btree
+        **params: other parameters of the closed form (``part_sizes``, ``intra``, ``inter`` of hier).
 
-        loads = _port_slots(n, list(double_btree(n)), True, True, c)
-        return float(np.sum(loads * (S / (2 * c * B)) + a))
-    if algorithm == "inr":
-        if reduction_bandwidth is None or reduction_bandwidth >= B:
-            return (2 * levels + c - 1) * (S / (slices * c * B) + a)
-        if not reduction_bandwidth > 0:
-            raise ScheduleError(f"reduction_bandwidth: must be > 0 bytes/s or None, got {reduction_bandwidth!r}")
-        R = float(reduction_bandwidth)
-        return (levels + c - 1) * (S / (slices * c * R) + a) + levels * (S / (slices * c * B) + a)
-    raise _unknown("all_reduce", algorithm, ["ring", "bidir", "hd", "direct", "oneshot", "dbt", "inr"])
+    Raises:
+        ScheduleError: a bad argument, or no such algorithm.
+    """
+    return _closed_form("all_reduce", algorithm, n, size, bandwidth, latency, chunks, levels=levels,
+                        slices=slices, reduction_bandwidth=reduction_bandwidth, **params)
 
 
 def all_gather(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
-               chunks: int = 1) -> float:
+               chunks: int = 1, **params) -> float:
     """Alpha-beta time of an all-gather of ``size`` gathered bytes, s."""
-    return _pieces("all_gather", "rd", lambda n: math.ceil(math.log2(n)), n, size, bandwidth, latency, algorithm,
-                   chunks)
+    return _closed_form("all_gather", algorithm, n, size, bandwidth, latency, chunks, **params)
 
 
 def reduce_scatter(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
-                   chunks: int = 1) -> float:
+                   chunks: int = 1, **params) -> float:
     """Alpha-beta time of a reduce-scatter of ``size`` input bytes per rank, s."""
-    return _pieces("reduce_scatter", "hd", math.log2, n, size, bandwidth, latency, algorithm, chunks)
+    return _closed_form("reduce_scatter", algorithm, n, size, bandwidth, latency, chunks, **params)
 
 
-def _pieces(coll, log_name, log_steps, n, size, bandwidth, latency, algorithm, chunks):
-    """All-gather and reduce-scatter: each rank moves (n-1)/n of ``size``; only the step counts differ."""
-    _check(n, size, bandwidth, latency, chunks)
-    S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
-    if n == 1:
-        return 0.0
-    if algorithm == "ring":
-        return (n - 1) / n * S / B + (n - 2 + c) * a
-    if algorithm == log_name:
-        return (n - 1) / n * S / B + log_steps(n) * a
-    if algorithm == "direct":
-        return (n - 1) / n * S / B + a
-    raise _unknown(coll, algorithm, ["ring", log_name, "direct"])
-
-
-def all_to_all(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "direct") -> float:
+def all_to_all(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "direct",
+               **params) -> float:
     """Alpha-beta time of an all-to-all of ``size`` bytes per rank (size/n to each peer), s."""
-    _check(n, size, bandwidth, latency, 1)
-    S, B, a = float(size), float(bandwidth), float(latency)
-    if n == 1:
-        return 0.0
-    if algorithm == "direct":
-        return (n - 1) / n * S / B + a
-    if algorithm == "pairwise":
-        return (n - 1) * (S / (n * B) + a)
-    raise _unknown("all_to_all", algorithm, ["direct", "pairwise"])
+    return _closed_form("all_to_all", algorithm, n, size, bandwidth, latency, **params)
 
 
 def broadcast(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
               chunks: int = 1, root: int = 0) -> float:
     """Alpha-beta time of a broadcast of ``size`` bytes, s."""
-    return _rooted("broadcast", n, size, bandwidth, latency, algorithm, chunks, root)
+    return _closed_form("broadcast", algorithm, n, size, bandwidth, latency, chunks, root=root)
 
 
 def reduce(n: int, size: float, bandwidth: float, latency: float = 0.0, algorithm: str = "ring",
            chunks: int = 1, root: int = 0) -> float:
     """Alpha-beta time of a reduce of ``size`` bytes to the root, s."""
-    return _rooted("reduce", n, size, bandwidth, latency, algorithm, chunks, root)
-
-
-def _rooted(coll, n, size, bandwidth, latency, algorithm, chunks, root):
-    _check(n, size, bandwidth, latency, chunks)
-    S, B, a, c = float(size), float(bandwidth), float(latency), int(chunks)
-    if n == 1:
-        return 0.0
-    if algorithm == "ring":
-        return (n - 2 + c) * (S / (c * B) + a)
-    if algorithm == "direct":
-        return (n - 1) * S / B + a
-    if algorithm == "dbt":
-        from .algorithms import _rooted_double_tree
-
-        trees = list(_rooted_double_tree(n, root))
-        loads = _port_slots(n, trees, coll == "reduce", coll == "broadcast", c)
-        return float(np.sum(loads * (S / (2 * c * B)) + a))
-    raise _unknown(coll, algorithm, ["ring", "dbt", "direct"])
+    return _closed_form("reduce", algorithm, n, size, bandwidth, latency, chunks, root=root)
 
 
 def send_recv(size: float, bandwidth: float, latency: float = 0.0) -> float:
     """Alpha-beta time of one transfer, s."""
-    _check(2, size, bandwidth, latency, 1)
-    return float(size) / float(bandwidth) + float(latency)
+    return _closed_form("send_recv", "direct", 2, size, bandwidth, latency)
 
 
 def formula(collective: str, algorithm: str, n: int, size: float, bandwidth: float, latency: float = 0.0,
             **opts) -> float:
-    """Dispatch to the closed form of ``collective`` (e.g. ``"all_reduce"``) and ``algorithm``."""
+    """The closed form of ``collective`` (e.g. ``"all_reduce"``) and ``algorithm``, s.
+
+    ``opts``: the algorithm's options (``chunks``, ``root``, ...) and closed-form parameters.
+
+    Raises:
+        ScheduleError: an unknown collective or algorithm, or a bad argument.
+    """
     fn = {"all_reduce": all_reduce, "all_gather": all_gather, "reduce_scatter": reduce_scatter,
           "all_to_all": all_to_all, "broadcast": broadcast, "reduce": reduce}.get(collective)
     if collective == "send_recv":

@@ -10,7 +10,7 @@ import numpy as np
 
 from topo import DTYPE_BYTES, Fabric, ScheduleError, load, parse_size_range
 
-from .algorithms import ALGORITHMS, COLLECTIVES, algorithms_for
+from .algorithms import ALGORITHMS, COLLECTIVES, REGISTRY, algorithms_for
 from .api import _OPS, _RUN_KEYS, _accepted, collective, run
 
 #: element types for the count column (nccl-tests names plus scaleup's dtypes), bytes per element
@@ -99,7 +99,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
                 r = collective(collective_name, fab, size, groups[0], a, **opts_a)
             name = r.algorithm
             c = r.schedule.params.get("chunks", 1) if r.schedule is not None else 1
-            if c and c > 1 and r.algorithm in ("ring", "dbt", "inr", "hier", "hier_ml"):
+            if c and c > 1 and "chunks" in REGISTRY[(r.collective, r.algorithm)].option_names:
                 name += f"/c{c}"
             if a == "auto":
                 name = f"auto:{name}"
