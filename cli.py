@@ -247,7 +247,41 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
 # (collective section: `scaleup collective all-reduce|...`)
 
 
-@main.group("collective")
+def _algorithm_rows(collective: str | None = None) -> list[tuple[str, str]]:
+    """(name, summary and options) of the registered algorithms (collectives.algorithms.REGISTRY)."""
+    from collectives import COLLECTIVES, REGISTRY, algorithms_for
+
+    rows = []
+    for coll in COLLECTIVES if collective is None else (collective,):
+        for name in algorithms_for(coll):
+            rec = REGISTRY[(coll, name)]
+            opts = ", ".join(f"{o.name}={o.default!r}" for o in rec.options)
+            label = name if collective else f"{coll.replace('_', '-')} {name}"
+            rows.append((label, rec.summary + (f" [{opts}]" if opts else "")))
+    return rows
+
+
+class _CollectiveGroup(click.Group):
+    """The ``collective`` group: its --help ends with the registered algorithms (read from the registry)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Algorithms (collectives.REGISTRY; `scaleup collective list`)"):
+            formatter.write_dl(_algorithm_rows())
+        super().format_epilog(ctx, formatter)
+
+
+class _CollectiveCommand(click.Command):
+    """A collective subcommand: its --help ends with that collective's algorithms and their options."""
+
+    collective = ""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Algorithms (--algorithm)"):
+            formatter.write_dl(_algorithm_rows(self.collective) + [("auto", "simulate the candidates, keep the fastest")])
+        super().format_epilog(ctx, formatter)
+
+
+@main.group("collective", cls=_CollectiveGroup)
 def collective_group() -> None:
     """Simulate collectives on a fabric and print an nccl-tests-like table (size, algbw, busbw, bound)."""
 
@@ -279,7 +313,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             f = deco(f)
         return f
 
-    @collective_group.command(cli_name, help=f"{summary} Simulated over message sizes; prints an nccl-tests-like "
+    @collective_group.command(cli_name, cls=_CollectiveCommand,
+                              help=f"{summary} Simulated over message sizes; prints an nccl-tests-like "
                               "table (time, algbw, busbw, alpha-beta bound).", short_help=summary)
     @click.option("--fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
     @click.option("--group-size", "group_size", default=None, type=int,
@@ -377,6 +412,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
         if plot:
             collectives.plot_busbw(rows, plot, title=f"{coll} on {fab.name}, {group_size} ranks")
             click.echo(f"wrote {plot}", err=True)
+
+    cmd.collective = coll  # its --help lists this collective's registered algorithms
 
 
 for _cli, (_coll, _summary, _chunks, _root) in _COLLECTIVES.items():

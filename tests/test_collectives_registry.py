@@ -96,3 +96,20 @@ def test_simulated_time_is_the_closed_form(key):
             assert r.time == pytest.approx(want, rel=1e-9), (key, n, opts)
             ran += 1
     assert ran, f"{key}: no group size applied"
+
+
+def test_cli_help_and_list_read_the_registry():
+    """`scaleup collective --help`, each subcommand's --help and `scaleup collective list` name every record."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    runner = CliRunner()
+    group_help = runner.invoke(main, ["collective", "--help"]).output
+    listing = runner.invoke(main, ["collective", "list"]).output
+    for coll, name in REGISTRY:
+        cli_name = coll.replace("_", "-")
+        assert f"{cli_name} {name} " in " ".join(group_help.split()), (coll, name)
+        assert f"  {name} " in listing
+        sub = "sendrecv" if coll == "send_recv" else cli_name
+        assert f"  {name} " in runner.invoke(main, ["collective", sub, "--help"]).output, (coll, name)
