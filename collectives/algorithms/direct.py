@@ -108,6 +108,7 @@ def send_recv_time(n, size, bandwidth, latency=0.0, **_):
 
 
 def _quadratic(m: int) -> int:
+    """Flows in the one step of an all-pairs exchange of m ranks: m(m-1)."""
     return m * (m - 1)
 
 

@@ -161,6 +161,7 @@ INTER = {
 
 
 def _options(collective: str) -> tuple[Option, ...]:
+    """chunks, intra and inter options of a hierarchical record (inter choices per collective)."""
     return (CHUNKS,
             Option("intra", str, "direct", "algorithm inside each part (tray)", choices=tuple(INTRA_ALL_GATHER)),
             Option("inter", str, "ring", "algorithm across parts, per local rank", choices=tuple(INTER[collective])))
@@ -234,6 +235,7 @@ def hier_reduce_scatter_segments(rows, size, levels, block_table=None, n_blocks=
 
 
 def _all_reduce_blocks(multilevel: bool):
+    """The block count of the two-level (or, ``multilevel``, every-level) hierarchical all-reduce."""
     def n_blocks(rows, fabric, options):
         """Blocks of a hierarchical all-reduce such that every level divides them evenly: the product of
         the part sizes times the blocks of the ``inter`` algorithm on the top-level group."""
@@ -280,6 +282,7 @@ def outermost_part_size(fabric, group: np.ndarray) -> tuple[int, ...]:
 
 
 def _closed_form_params(multilevel: bool):
+    """The ``closed_form_params`` of the two-level (or every-level) hierarchical records."""
     def params(fabric, group) -> dict:
         """The part sizes of the cuts (``part_sizes``)."""
         return {"part_sizes": part_sizes(fabric, group, multilevel)}
@@ -288,6 +291,7 @@ def _closed_form_params(multilevel: bool):
 
 
 def _needs_parts(part_sizes) -> None:
+    """Raise a ScheduleError when a hierarchical closed form is asked without its part sizes."""
     if not part_sizes:
         raise ScheduleError("hier: the closed form needs part_sizes=(m1, ...), the members per part of each "
                             "level cut (innermost first)")
@@ -322,6 +326,7 @@ def hier_pieces_time(n, size, bandwidth, latency=0.0, chunks=1, intra="direct", 
 
 
 def _pieces_time(collective: str):
+    """The closed form of the hierarchical all-gather or reduce-scatter."""
     def closed_form(n, size, bandwidth, latency=0.0, **params):
         """Per level cut: intra of S over m1 ranks; then inter of S / prod(m1) over n / prod(m1) ranks."""
         return hier_pieces_time(n, size, bandwidth, latency, collective=collective, **params)
@@ -340,6 +345,7 @@ def hier_all_to_all_time(n, size, bandwidth, latency=0.0, part_sizes=(), **_):
 
 
 def _multilevel_check(rows, fabric) -> None:
+    """Raise a ScheduleError unless at least two levels split the group (``hier_ml``)."""
     if sum(split_rows(rows, ids) is not None for ids in fabric_levels(fabric)) < 2:
         raise ScheduleError("hier_ml: the group spans fewer than two splitting levels; use hier")
 

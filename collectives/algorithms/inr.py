@@ -47,6 +47,7 @@ def inr_tree(fabric, group: np.ndarray) -> list[tuple[float, list[tuple[np.ndarr
         plane[i] = int(p) if isinstance(p, (int, np.integer)) else -1
 
     def upper_switches(x: int) -> list[int]:
+        """Switches one tier above node x that x links to, by plane then index."""
         nb = out_dst[out_ptr[x]:out_ptr[x + 1]]
         nb = [int(v) for v in nb if is_switch[v] and tier[v] > tier[x]]
         return sorted(set(nb), key=lambda v: (plane[v], v))
@@ -136,11 +137,13 @@ def inr_closed_form_params(fabric, group) -> dict:
 
 
 def _check_switches_reduce(fabric) -> None:
+    """Raise a ScheduleError unless the fabric's switches can reduce."""
     if not fabric.switch_can_reduce:
         raise ScheduleError(f"inr: the switches of {fabric.name!r} cannot reduce (switch_can_reduce is False)")
 
 
 def _slice_chunk_blocks(rows, fabric, options):
+    """Block count: one block per (reduction slice, chunk)."""
     _check_switches_reduce(fabric)
     return len(inr_tree(fabric, rows[0])) * options["chunks"]
 

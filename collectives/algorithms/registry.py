@@ -153,6 +153,7 @@ class Algorithm:
 
     @property
     def option_names(self) -> tuple[str, ...]:
+        """Names of the options this algorithm takes."""
         return tuple(o.name for o in self.options)
 
     def parse_options(self, opts: dict, m: int) -> dict:
@@ -203,6 +204,7 @@ def register(collective: str, name: str, summary: str, *, n_blocks: Callable[[np
         raise RuntimeError(f"register: unknown collective {collective!r}")
 
     def deco(compile_fn):
+        """Record ``compile_fn`` in REGISTRY and return it unchanged."""
         if (collective, name) in REGISTRY:
             raise RuntimeError(f"register: {collective} {name!r} is registered twice")
         if not (compile_fn.__doc__ or "").strip():
@@ -280,6 +282,7 @@ def flat_segment(phases: list[Phase]) -> list[list[Phase]]:
 
 
 def is_pow2(m: int) -> bool:
+    """Whether m is a power of two."""
     return m > 0 and (m & (m - 1)) == 0
 
 

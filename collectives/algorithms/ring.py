@@ -106,6 +106,7 @@ def ring_pieces_time(n, size, bandwidth, latency=0.0, chunks=1, **_):
 
 
 def _bidir_time(n, size, bandwidth, latency=0.0, chunks=1, **_):
+    """Closed form of the bidirectional ring all-reduce."""
     return ring_all_reduce_time(n, size, bandwidth, latency, chunks, bidirectional=True)
 
 
@@ -114,6 +115,7 @@ BIDIRECTIONAL = Option("bidirectional", bool, False, "half the bytes each way ro
 
 
 def _ring_all_reduce_blocks(rows, fabric, options):
+    """Block count: one block per rank, chunk and ring direction."""
     return rows.shape[1] * options["chunks"] * (2 if options.get("bidirectional") else 1)
 
 

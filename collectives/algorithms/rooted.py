@@ -103,6 +103,7 @@ def direct_root_time(n, size, bandwidth, latency=0.0, **_):
 
 
 def _tree_time(reduce: bool):
+    """The two-tree closed form of reduce (``reduce``) or broadcast."""
     def closed_form(n, size, bandwidth, latency=0.0, chunks=1, root=0, **_):
         """Sum over pipeline slots of (busiest port's chunks) * S/(2cB) + alpha (two rooted trees)."""
         if n == 1:
@@ -114,10 +115,12 @@ def _tree_time(reduce: bool):
 
 
 def _chunk_blocks(rows, fabric, options):
+    """Block count: one block per chunk (the whole buffer travels)."""
     return options["chunks"]
 
 
 def _two_tree_blocks(rows, fabric, options):
+    """Block count: one block per (tree, chunk)."""
     return 2 * options["chunks"]
 
 
