@@ -33,7 +33,7 @@ from .registry import (
 
 #: the family modules, imported (so registered) in this order: the order ``algorithms_for``, the CLI list
 #: and ``auto`` use. A new family module goes here.
-FAMILIES = ("ring", "halving_doubling", "trees", "direct", "hierarchical", "inr", "rooted")
+FAMILIES = ("ring", "halving_doubling", "trees", "direct", "hierarchical", "inr", "rooted", "multirail")
 for _family in FAMILIES:
     importlib.import_module(f".{_family}", __name__)
 

@@ -1,0 +1,198 @@
+"""All-port (multi-rail) algorithms: keep the tray links and the switched links busy at the same time.
+
+A hierarchical all-reduce (:mod:`.hierarchical`) runs its tray phase, its across-tray phase and its tray
+phase again one after the other, so the tray mesh idles while the switched links (rails) work and the
+other way round. On a fabric whose chips have both kinds of port (Maia 200: 20 tray links and 8 switched
+links per chip, docs/maia200.md) the all-port schedule below cuts the data into ``c`` chunks and runs
+them as a pipeline whose stages alternate between the two kinds: while chunk ``j`` crosses the trays
+on the rails (every chip of a tray drives its own switched links), chunk ``j+1`` is reduce-scattered and
+chunk ``j-k-1`` all-gathered inside the tray on the tray links.
+
+Notation: the innermost level of ``fabric.levels()`` that splits the group cuts it into ``T`` parts
+(trays) of ``m1`` ranks; ``n = m1 T``; ``S`` bytes; ``c`` chunks; ``k = 2 (T-1)`` ring steps across the
+trays. Per-class figures of the closed form (``closed_form_params``): ``B_t`` the slowest tray-peer
+edge (bytes/s per direction), ``alpha_t`` its latency; ``B_r`` a chip's rail bandwidth to its
+across-tray neighbour (all equal-cost paths, every plane), ``alpha_r`` that path's latency. Where tray
+peers talk through the switches (no direct tray links), both kinds share the chip's port: ``B`` and
+``alpha`` of the closed form's arguments.
+
+Reference: Thakur, Rabenseifner and Gropp, IJHPCA 2005 (reduce-scatter + all-reduce + all-gather);
+NCCL's multi-rail / PXN inter-node schemes; Microsoft, "Maia 200: A Software Defined Dataflow System
+for Large-scale AI Acceleration" (Hot Chips 38, 2026; quoted by the notes in docs/maia200.md): the
+collective library drives tray and switched links together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from topo import ScheduleError
+
+from ..schedule import Phase
+from .hierarchical import hierarchy, level_split, split_rows
+from .registry import Option, flat_segment, label, register
+from .ring import ring_all_gather_phases, ring_reduce_scatter_phases
+
+#: the pipeline depth option (default 8: enough chunks to overlap the classes without many tiny steps)
+MR_CHUNKS = Option("chunks", int, 8, "pipeline depth: chunks whose tray and rail stages overlap")
+
+
+def _cut(rows: np.ndarray, fabric) -> np.ndarray:
+    """Positions (g, T, m1) of the innermost level that splits the rows.
+
+    Raises:
+        ScheduleError: no level splits the group, or it splits unevenly.
+    """
+    (ids,) = hierarchy(fabric, rows, multilevel=False)
+    positions = split_rows(rows, ids)
+    assert positions is not None
+    return positions
+
+
+def _n_blocks(rows, fabric, options) -> int:
+    """Block count: c chunks x m1 tray pieces x T ring pieces = m x c."""
+    _cut(rows, fabric)
+    return rows.shape[1] * options["chunks"]
+
+
+def _tray_exchange(intra, T, m1, piece_bytes, table, KT, j, stage, reduce):
+    """Direct exchange of chunk ``j`` inside every part: member i sends member i2 piece i2 (``reduce``:
+    its partial of the piece member i2 owns) or piece i (all-gather: its reduced piece)."""
+    ii, jj = np.nonzero(~np.eye(m1, dtype=bool))
+    n_intra = intra.shape[0]
+    flow_row = np.repeat(np.arange(n_intra), len(ii))
+    src = intra[flow_row, np.tile(ii, n_intra)]
+    dst = intra[flow_row, np.tile(jj, n_intra)]
+    blocks = None
+    if table is not None:
+        piece = np.tile(jj if reduce else ii, n_intra)
+        local = (j * m1 + piece)[:, None] * KT + np.arange(KT)[None, :]
+        blocks = label(table, flow_row // T, local)
+    extra = {"reduce": True, "compute": piece_bytes * (m1 - 1)} if reduce else {}
+    return Phase(src, dst, piece_bytes, key="mr_tray", chunk=j, stage=stage, blocks=blocks, **extra)
+
+
+def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8) -> list[Phase]:
+    """The phases of the all-port all-reduce (see :func:`multirail_all_reduce`)."""
+    positions = _cut(rows, fabric)
+    g, T, m1 = positions.shape
+    c = chunks
+    intra, columns = level_split(rows, positions)  # (g*T, m1), (g*m1, T)
+    KT = n_blocks // (c * m1) if block_table is not None else 0  # blocks per (chunk, tray piece)
+    piece = size / (c * m1)
+    k = 2 * (T - 1)
+    out: list[Phase] = []
+    for j in range(c):
+        out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, 0, True))
+        col_table = None
+        if block_table is not None:
+            # column row (row, i) carries tray piece i of chunk j: T ring pieces of KT / T blocks
+            i_of = np.tile(np.arange(m1), g)
+            local = (j * m1 + i_of)[:, None] * KT + np.arange(KT)[None, :]
+            col_table = block_table[np.repeat(np.arange(g), m1)[:, None], local]
+        ring = ring_reduce_scatter_phases(columns, piece, col_table, KT, 1, 0, 1, "mr_rail")
+        ring += ring_all_gather_phases(columns, piece / T, col_table, KT, 1, 0, T, "mr_rail")
+        for p in ring:
+            p.chunk, p.slot = j, p.stage + j
+        out += ring
+        out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, k + 1, False))
+    return out
+
+
+# ---------------------------------------------------------------------- closed form
+
+
+def multirail_slots(T: int, chunks: int) -> list[tuple[int, int]]:
+    """(tray phases, rail phases) running in each pipeline slot: chunk j's stage s runs in slot j + s;
+    stage 0 and k+1 are tray phases, stages 1..k rail (ring) steps, k = 2 (T-1)."""
+    c, k = chunks, 2 * (T - 1)
+    out = []
+    for t in range(c + k + 1):
+        n_tray = int(0 <= t < c) + int(0 <= t - k - 1 < c)
+        n_rail = max(0, min(c - 1, t - 1) - max(0, t - k) + 1)
+        out.append((n_tray, n_rail))
+    return out
+
+
+def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, part_sizes=(), tray_bandwidth=None,
+                              rail_bandwidth=None, tray_latency=0.0, rail_latency=0.0, **_):
+    """Sum over the c + k + 1 pipeline slots of the slowest link class in the slot.
+
+    A slot with ``a`` tray phases and ``b`` rail steps takes, on separate tray and rail ports,
+    max(a S/(c m1 B_t) + alpha_t, b S/(c m1 T B_r) + alpha_r) (a class absent from the slot counts 0);
+    on one shared port (no ``tray_bandwidth``): (a (m1-1) S/(c m1) + b S/(c m1 T)) / B + alpha.
+    For large c this tends to max(2 S/(m1 B_t), 2 (T-1) S/(n B_r)): the all-ports bound, where a
+    sequential hierarchical all-reduce takes the sum.
+    """
+    if not part_sizes:
+        raise ScheduleError("multirail: the closed form needs part_sizes=(m1,), the members per tray")
+    m1 = int(part_sizes[0])
+    T = n // m1
+    c = int(chunks)
+    tray_bytes = size / (c * m1)
+    rail_bytes = tray_bytes / T
+    total = 0.0
+    for a, b in multirail_slots(T, c):
+        if tray_bandwidth is None:
+            total += (a * (m1 - 1) * tray_bytes + b * rail_bytes) / bandwidth + latency
+        else:
+            t_tray = a * tray_bytes / tray_bandwidth + tray_latency if a else 0.0
+            t_rail = b * rail_bytes / rail_bandwidth + rail_latency if b else 0.0
+            total += max(t_tray, t_rail)
+    return total
+
+
+def multirail_params(fabric, group) -> dict:
+    """Per-class bandwidths and latencies of ``group`` on ``fabric`` for the closed form: the tray size;
+    where tray peers have direct links, the slowest peer edge's capacity and latency (seen from the
+    group's first rank) and the rail bandwidth (equal-cost paths x their bottleneck) and latency to its
+    across-tray ring neighbour."""
+    rows = np.asarray(group, dtype=np.int64)[None, :]
+    positions = _cut(rows, fabric)
+    m1 = positions.shape[2]
+    intra, columns = level_split(rows, positions)
+    out: dict = {"part_sizes": (m1,)}
+    a = int(intra[0, 0])
+    peers = intra[0, 1:]
+    routes = fabric.routes(np.full(len(peers), a), peers)
+    if not np.all(routes.path_lengths() == 1) or np.any(routes.path_counts() != 1):
+        return out  # tray peers through the switches: one shared port
+    cap = fabric.edge_capacity[routes.path_edges]
+    lat = fabric.edge_latency[routes.path_edges]
+    out["tray_bandwidth"] = float(cap.min())
+    out["tray_latency"] = float(lat[np.argmin(cap)])
+    b = int(columns[0, 1])
+    rr = fabric.routes(np.array([a]), np.array([b]))
+    paths = rr.edges_of(0)
+    out["rail_bandwidth"] = float(len(paths) * min(fabric.edge_capacity[p].min() for p in paths))
+    out["rail_latency"] = float(max(fabric.path_latency(p) for p in paths))
+    return out
+
+
+# ---------------------------------------------------------------------- registered algorithms
+
+
+@register("all_reduce", "multirail",
+          "all-port hierarchical: tray reduce-scatter/all-gather of some chunks overlap the rail all-reduce of "
+          "others (tray and switched links at once)",
+          n_blocks=_n_blocks, closed_form=multirail_all_reduce_time, options=(MR_CHUNKS,),
+          closed_form_params=multirail_params)
+def multirail_all_reduce(rows, size, fabric, block_table, n_blocks, *, chunks):
+    """All-port (multi-rail) all-reduce: a hierarchical all-reduce pipelined over ``chunks`` so that the
+    tray links and the switched links (rails) carry different chunks at the same time.
+
+    Steps: chunk j (S/c bytes) runs the stages (0) direct reduce-scatter inside the tray: every rank sends
+    each tray peer S/(c m1) bytes, so each owns one quarter (m1 = 4) of the chunk; (1..k) ring all-reduce
+    of its S/(c m1) bytes with the ranks of equal tray position in the other T-1 trays: k = 2 (T-1) steps
+    of S/(c m1 T) bytes on the rank's own switched links (all m1 ranks of a tray, every plane, at once);
+    (k+1) direct all-gather inside the tray, S/(c m1) bytes to each peer. Stage s of chunk j runs in slot
+    j + s: c + k + 1 slots, the tray stages of two chunks beside the ring steps of up to min(c, k) others.
+
+    Closed form: sum over slots of max(a S/(c m1 B_t) + alpha_t, b S/(c m1 T B_r) + alpha_r) for a slot
+    of a tray and b rail phases (shared port: (a (m1-1) S/(c m1) + b S/(c m1 T)) / B + alpha); for large c
+    it tends to the all-ports bound max(2 S/(m1 B_t), 2 (T-1)/T S/(m1 B_r)) instead of hier's sum.
+
+    Reference: Thakur, Rabenseifner and Gropp, IJHPCA 2005; NCCL multi-rail / PXN; Maia 200 (Hot Chips 38,
+    2026): the collective library drives tray and switched links together.
+    """
+    return flat_segment(multirail_phases(rows, size, fabric, block_table, n_blocks, chunks))
