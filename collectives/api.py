@@ -757,6 +757,26 @@ _OPS = {"all_reduce": AllReduce, "all_gather": AllGather, "reduce_scatter": Redu
         "broadcast": Broadcast, "reduce": Reduce, "send_recv": SendRecv}
 
 
+def _compilable(coll: str, algo: str, idx: list[int], prepared: list, S: float, fabric: Fabric,
+                opts: dict) -> tuple[list[int], list[int]]:
+    """Split ops ``idx`` (the first compiles) into those whose groups ``algo`` compiles on and the rest."""
+    if not _lookup(coll, algo).batched:
+        return idx, []
+    try:
+        _compile(coll, algo, np.stack([prepared[i][1] for i in idx]), S, fabric, opts)
+        return idx, []
+    except ScheduleError:
+        pass
+    ok, rest = [], []
+    for i in idx:
+        try:
+            _compile(coll, algo, prepared[i][1], S, fabric, opts)
+            ok.append(i)
+        except ScheduleError:
+            rest.append(i)
+    return ok, rest
+
+
 def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "ecmp", seed: int = 0,
         overhead: float = 0.0, reduce_bandwidth: float | str | None = None,
         ideal: bool = False) -> list[CollectiveResult]:
@@ -798,7 +818,9 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
     costs: list = []
     known_bound: dict[int, float] = {}  # first op of a class -> its bound, when already computed
     algo_of: dict[int, str] = {}
-    for key, idx in classes.items():
+    work = list(classes.items())
+    while work:
+        key, idx = work.pop(0)
         coll, algo, S, m, _ = key
         opts = {k: v for k, v in ops[idx[0]].opts.items() if k != "ideal"}
         cost = None
@@ -807,7 +829,12 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
             r = collective(coll, fabric, S, prepared[idx[0]][1], algo, mode=mode, routing=routing, seed=seed,
                            overhead=overhead, reduce_bandwidth=reduce_bandwidth, stats=False, ideal=ideal, **opts)
             algo = r.algorithm
-            opts = _accepted(REGISTRY[(coll, algo)], opts)
+            opts = {**_accepted(REGISTRY[(coll, algo)], opts), **r.schedule.params}  # the chosen variant's options
+            # groups the choice does not apply to (spread otherwise over trays or leaves, e.g. around a
+            # faulted chip) form a class of their own, resolved by auto on its first group
+            idx, rest = _compilable(coll, algo, idx, prepared, S, fabric, opts)
+            if rest:
+                work.append((key, rest))
             if comm is not None:
                 cost = next(c for c in _comm.costs(comm, coll, algo) if c.protocol == r.protocol)
         elif comm is not None:

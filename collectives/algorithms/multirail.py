@@ -10,7 +10,7 @@ chunk ``j-k-1`` all-gathered inside the tray on the tray links.
 
 Notation: the innermost level of ``fabric.levels()`` that splits the group cuts it into ``T`` parts
 (trays) of ``m1`` ranks; ``n = m1 T``; ``S`` bytes; ``c`` chunks; ``k = 2 (T-1)`` ring steps across the
-trays. Per-class figures of the closed form (``closed_form_params``): ``B_t`` the slowest tray-peer
+trays (``inter="direct"``: k = 2). Per-class figures of the closed form (``closed_form_params``): ``B_t`` the slowest tray-peer
 edge (bytes/s per direction), ``alpha_t`` its latency; ``B_r`` a chip's rail bandwidth to its
 across-tray neighbour (all equal-cost paths, every plane), ``alpha_r`` that path's latency. Where tray
 peers talk through the switches (no direct tray links), both kinds share the chip's port: ``B`` and
@@ -29,12 +29,22 @@ import numpy as np
 from topo import ScheduleError
 
 from ..schedule import Phase
+from .direct import direct_all_gather_phases, direct_reduce_scatter_phases
 from .hierarchical import hierarchy, level_split, split_rows
 from .registry import Option, flat_segment, label, register
 from .ring import ring_all_gather_phases, ring_reduce_scatter_phases
 
 #: the pipeline depth option (default 8: enough chunks to overlap the classes without many tiny steps)
 MR_CHUNKS = Option("chunks", int, 8, "pipeline depth: chunks whose tray and rail stages overlap")
+#: the across-tray all-reduce of each quarter: direct (2 steps, T-1 flows per rank: a short pipeline) or ring
+#: (2 (T-1) steps of one flow: for thousands of trays)
+MR_INTER = Option("inter", str, "direct", "across-tray all-reduce per tray position: direct (2 steps) or ring",
+                  choices=("direct", "ring"))
+
+
+def rail_steps(T: int, inter: str) -> int:
+    """k: the across-tray steps of one chunk (direct: reduce-scatter + all-gather; ring: 2 (T-1))."""
+    return 2 if inter == "direct" else 2 * (T - 1)
 
 
 def _cut(rows: np.ndarray, fabric) -> np.ndarray:
@@ -72,7 +82,7 @@ def _tray_exchange(intra, T, m1, piece_bytes, table, KT, j, stage, reduce):
     return Phase(src, dst, piece_bytes, key="mr_tray", chunk=j, stage=stage, blocks=blocks, **extra)
 
 
-def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8) -> list[Phase]:
+def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8, inter="direct") -> list[Phase]:
     """The phases of the all-port all-reduce (see :func:`multirail_all_reduce`)."""
     positions = _cut(rows, fabric)
     g, T, m1 = positions.shape
@@ -80,7 +90,7 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8)
     intra, columns = level_split(rows, positions)  # (g*T, m1), (g*m1, T)
     KT = n_blocks // (c * m1) if block_table is not None else 0  # blocks per (chunk, tray piece)
     piece = size / (c * m1)
-    k = 2 * (T - 1)
+    k = rail_steps(T, inter)
     out: list[Phase] = []
     for j in range(c):
         out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, 0, True))
@@ -90,8 +100,12 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8)
             i_of = np.tile(np.arange(m1), g)
             local = (j * m1 + i_of)[:, None] * KT + np.arange(KT)[None, :]
             col_table = block_table[np.repeat(np.arange(g), m1)[:, None], local]
-        ring = ring_reduce_scatter_phases(columns, piece, col_table, KT, 1, 0, 1, "mr_rail")
-        ring += ring_all_gather_phases(columns, piece / T, col_table, KT, 1, 0, T, "mr_rail")
+        if inter == "direct":
+            ring = direct_reduce_scatter_phases(columns, piece, col_table, KT, stage=1, key="mr_rail")
+            ring += direct_all_gather_phases(columns, piece / T, col_table, KT, stage=2, key="mr_rail")
+        else:
+            ring = ring_reduce_scatter_phases(columns, piece, col_table, KT, 1, 0, 1, "mr_rail")
+            ring += ring_all_gather_phases(columns, piece / T, col_table, KT, 1, 0, T, "mr_rail")
         for p in ring:
             p.chunk, p.slot = j, p.stage + j
         out += ring
@@ -102,10 +116,10 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8)
 # ---------------------------------------------------------------------- closed form
 
 
-def multirail_slots(T: int, chunks: int) -> list[tuple[int, int]]:
+def multirail_slots(T: int, chunks: int, inter: str = "direct") -> list[tuple[int, int]]:
     """(tray phases, rail phases) running in each pipeline slot: chunk j's stage s runs in slot j + s;
-    stage 0 and k+1 are tray phases, stages 1..k rail (ring) steps, k = 2 (T-1)."""
-    c, k = chunks, 2 * (T - 1)
+    stage 0 and k+1 are tray phases, stages 1..k rail steps (:func:`rail_steps`)."""
+    c, k = chunks, rail_steps(T, inter)
     out = []
     for t in range(c + k + 1):
         n_tray = int(0 <= t < c) + int(0 <= t - k - 1 < c)
@@ -114,15 +128,16 @@ def multirail_slots(T: int, chunks: int) -> list[tuple[int, int]]:
     return out
 
 
-def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, part_sizes=(), tray_bandwidth=None,
-                              rail_bandwidth=None, tray_latency=0.0, rail_latency=0.0, **_):
+def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, inter="direct", part_sizes=(),
+                              tray_bandwidth=None, rail_bandwidth=None, tray_latency=0.0, rail_latency=0.0, **_):
     """Sum over the c + k + 1 pipeline slots of the slowest link class in the slot.
 
     A slot with ``a`` tray phases and ``b`` rail steps takes, on separate tray and rail ports,
-    max(a S/(c m1 B_t) + alpha_t, b S/(c m1 T B_r) + alpha_r) (a class absent from the slot counts 0);
-    on one shared port (no ``tray_bandwidth``): (a (m1-1) S/(c m1) + b S/(c m1 T)) / B + alpha.
-    For large c this tends to max(2 S/(m1 B_t), 2 (T-1) S/(n B_r)): the all-ports bound, where a
-    sequential hierarchical all-reduce takes the sum.
+    max(a S/(c m1 B_t) + alpha_t, b q S/(c m1 T B_r) + alpha_r) (a class absent from the slot counts 0;
+    q = T-1 pieces per rail step for ``inter="direct"``, 1 for ring); on one shared port (no
+    ``tray_bandwidth``): (a (m1-1) S/(c m1) + b q S/(c m1 T)) / B + alpha. For large c this tends to
+    max(2 S/(m1 B_t), 2 (T-1) S/(n B_r)): the all-ports bound, where a sequential hierarchical all-reduce
+    takes the sum.
     """
     if not part_sizes:
         raise ScheduleError("multirail: the closed form needs part_sizes=(m1,), the members per tray")
@@ -130,9 +145,9 @@ def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, part_si
     T = n // m1
     c = int(chunks)
     tray_bytes = size / (c * m1)
-    rail_bytes = tray_bytes / T
+    rail_bytes = tray_bytes / T * (T - 1 if inter == "direct" else 1)
     total = 0.0
-    for a, b in multirail_slots(T, c):
+    for a, b in multirail_slots(T, c, inter):
         if tray_bandwidth is None:
             total += (a * (m1 - 1) * tray_bytes + b * rail_bytes) / bandwidth + latency
         else:
@@ -175,24 +190,27 @@ def multirail_params(fabric, group) -> dict:
 @register("all_reduce", "multirail",
           "all-port hierarchical: tray reduce-scatter/all-gather of some chunks overlap the rail all-reduce of "
           "others (tray and switched links at once)",
-          n_blocks=_n_blocks, closed_form=multirail_all_reduce_time, options=(MR_CHUNKS,),
-          closed_form_params=multirail_params)
-def multirail_all_reduce(rows, size, fabric, block_table, n_blocks, *, chunks):
+          n_blocks=_n_blocks, closed_form=multirail_all_reduce_time, options=(MR_CHUNKS, MR_INTER),
+          closed_form_params=multirail_params, auto_chunks=True)
+def multirail_all_reduce(rows, size, fabric, block_table, n_blocks, *, chunks, inter):
     """All-port (multi-rail) all-reduce: a hierarchical all-reduce pipelined over ``chunks`` so that the
     tray links and the switched links (rails) carry different chunks at the same time.
 
     Steps: chunk j (S/c bytes) runs the stages (0) direct reduce-scatter inside the tray: every rank sends
-    each tray peer S/(c m1) bytes, so each owns one quarter (m1 = 4) of the chunk; (1..k) ring all-reduce
-    of its S/(c m1) bytes with the ranks of equal tray position in the other T-1 trays: k = 2 (T-1) steps
-    of S/(c m1 T) bytes on the rank's own switched links (all m1 ranks of a tray, every plane, at once);
+    each tray peer S/(c m1) bytes, so each owns one quarter (m1 = 4) of the chunk; (1..k) all-reduce of
+    its S/(c m1) bytes with the ranks of equal tray position in the other T-1 trays on the rank's own
+    switched links (all m1 ranks of a tray, every plane, at once): ``inter="direct"`` (default) a direct
+    reduce-scatter and all-gather, k = 2 steps of T-1 pieces of S/(c m1 T) bytes; ``inter="ring"``
+    k = 2 (T-1) ring steps of one piece;
     (k+1) direct all-gather inside the tray, S/(c m1) bytes to each peer. Stage s of chunk j runs in slot
     j + s: c + k + 1 slots, the tray stages of two chunks beside the ring steps of up to min(c, k) others.
 
-    Closed form: sum over slots of max(a S/(c m1 B_t) + alpha_t, b S/(c m1 T B_r) + alpha_r) for a slot
-    of a tray and b rail phases (shared port: (a (m1-1) S/(c m1) + b S/(c m1 T)) / B + alpha); for large c
+    Closed form: sum over slots of max(a S/(c m1 B_t) + alpha_t, b q S/(c m1 T B_r) + alpha_r) for a slot
+    of a tray and b rail phases, q = T-1 (direct) or 1 (ring) (shared port: (a (m1-1) S/(c m1) +
+    b q S/(c m1 T)) / B + alpha); for large c
     it tends to the all-ports bound max(2 S/(m1 B_t), 2 (T-1)/T S/(m1 B_r)) instead of hier's sum.
 
     Reference: Thakur, Rabenseifner and Gropp, IJHPCA 2005; NCCL multi-rail / PXN; Maia 200 (Hot Chips 38,
     2026): the collective library drives tray and switched links together.
     """
-    return flat_segment(multirail_phases(rows, size, fabric, block_table, n_blocks, chunks))
+    return flat_segment(multirail_phases(rows, size, fabric, block_table, n_blocks, chunks, inter))
