@@ -510,7 +510,7 @@ def _check_auto_opts(collective: str, opts: dict, m: int) -> None:
     for k in opts:
         if k not in known:
             raise ScheduleError(f"{k}: not an option of any {collective} algorithm; valid: "
-                                f"{', '.join(sorted(set(known) | {'symbolic'} | set(_RUN_KEYS)))}")
+                                f"{', '.join(sorted(set(known) | set(_RUN_KEYS)))}")
     for k, v in opts.items():
         if known[k].type is int:
             known[k].parse(v, m)
