@@ -30,16 +30,29 @@ from topo import ScheduleError
 
 from ..schedule import Phase
 from .direct import direct_all_gather_phases, direct_reduce_scatter_phases
-from .hierarchical import hierarchy, level_split, split_rows
+from .hierarchical import fabric_levels, hierarchy, level_split, split_rows
 from .registry import Option, flat_segment, label, register
 from .ring import ring_all_gather_phases, ring_reduce_scatter_phases
 
 #: the pipeline depth option (default 8: enough chunks to overlap the classes without many tiny steps)
 MR_CHUNKS = Option("chunks", int, 8, "pipeline depth: chunks whose tray and rail stages overlap")
-#: the across-tray all-reduce of each quarter: direct (2 steps, T-1 flows per rank: a short pipeline) or ring
-#: (2 (T-1) steps of one flow: for thousands of trays)
-MR_INTER = Option("inter", str, "direct", "across-tray all-reduce per tray position: direct (2 steps) or ring",
-                  choices=("direct", "ring"))
+#: the across-tray all-reduce of each quarter: direct (2 steps, T-1 flows per rank: a short pipeline), ring
+#: (2 (T-1) steps of one flow: crosses a tier-0 switch boundary only once per switch), or auto: direct when
+#: the group's trays share one tier-0 switch (the next level), else ring
+MR_INTER = Option("inter", str, "auto", "across-tray all-reduce per tray position: direct (2 steps), ring, or "
+                  "auto (direct inside one tier-0 switch, else ring)", choices=("auto", "direct", "ring"))
+
+
+def spans_outer_level(fabric, rows: np.ndarray) -> bool:
+    """Whether the group's ranks lie in more than one part of a level above the tray (e.g. two leaves)."""
+    levels = fabric_levels(fabric)
+    split = [len(np.unique(ids[rows[0]])) > 1 for ids in levels]
+    return sum(split) > 1
+
+
+def resolve_inter(inter: str, spans: bool) -> str:
+    """``inter="auto"``: ring when the group spans an outer level (``spans``), else direct."""
+    return ("ring" if spans else "direct") if inter == "auto" else inter
 
 
 def rail_steps(T: int, inter: str) -> int:
@@ -90,6 +103,7 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8,
     intra, columns = level_split(rows, positions)  # (g*T, m1), (g*m1, T)
     KT = n_blocks // (c * m1) if block_table is not None else 0  # blocks per (chunk, tray piece)
     piece = size / (c * m1)
+    inter = resolve_inter(inter, spans_outer_level(fabric, rows))
     k = rail_steps(T, inter)
     out: list[Phase] = []
     for j in range(c):
@@ -128,8 +142,9 @@ def multirail_slots(T: int, chunks: int, inter: str = "direct") -> list[tuple[in
     return out
 
 
-def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, inter="direct", part_sizes=(),
-                              tray_bandwidth=None, rail_bandwidth=None, tray_latency=0.0, rail_latency=0.0, **_):
+def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, inter="auto", part_sizes=(),
+                              tray_bandwidth=None, rail_bandwidth=None, tray_latency=0.0, rail_latency=0.0,
+                              spans=False, **_):
     """Sum over the c + k + 1 pipeline slots of the slowest link class in the slot.
 
     A slot with ``a`` tray phases and ``b`` rail steps takes, on separate tray and rail ports,
@@ -143,6 +158,7 @@ def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, inter="
         raise ScheduleError("multirail: the closed form needs part_sizes=(m1,), the members per tray")
     m1 = int(part_sizes[0])
     T = n // m1
+    inter = resolve_inter(inter, spans)
     c = int(chunks)
     tray_bytes = size / (c * m1)
     rail_bytes = tray_bytes / T * (T - 1 if inter == "direct" else 1)
@@ -166,7 +182,7 @@ def multirail_params(fabric, group) -> dict:
     positions = _cut(rows, fabric)
     m1 = positions.shape[2]
     intra, columns = level_split(rows, positions)
-    out: dict = {"part_sizes": (m1,)}
+    out: dict = {"part_sizes": (m1,), "spans": spans_outer_level(fabric, rows)}
     a = int(intra[0, 0])
     peers = intra[0, 1:]
     routes = fabric.routes(np.full(len(peers), a), peers)
@@ -199,9 +215,10 @@ def multirail_all_reduce(rows, size, fabric, block_table, n_blocks, *, chunks, i
     Steps: chunk j (S/c bytes) runs the stages (0) direct reduce-scatter inside the tray: every rank sends
     each tray peer S/(c m1) bytes, so each owns one quarter (m1 = 4) of the chunk; (1..k) all-reduce of
     its S/(c m1) bytes with the ranks of equal tray position in the other T-1 trays on the rank's own
-    switched links (all m1 ranks of a tray, every plane, at once): ``inter="direct"`` (default) a direct
+    switched links (all m1 ranks of a tray, every plane, at once): ``inter="direct"`` a direct
     reduce-scatter and all-gather, k = 2 steps of T-1 pieces of S/(c m1 T) bytes; ``inter="ring"``
-    k = 2 (T-1) ring steps of one piece;
+    k = 2 (T-1) ring steps of one piece (``"auto"``, the default: direct when the group's trays share one
+    tier-0 switch, ring when it spans several, whose uplinks are oversubscribed);
     (k+1) direct all-gather inside the tray, S/(c m1) bytes to each peer. Stage s of chunk j runs in slot
     j + s: c + k + 1 slots, the tray stages of two chunks beside the ring steps of up to min(c, k) others.
 
