@@ -251,7 +251,7 @@ def parse_range(text: str, field: str = "value") -> list[int | float]:
             k = 0
             while True:
                 v = lo + k * s
-                if v > hi * (1 + 1e-12) + 1e-300:
+                if v > hi + abs(hi) * 1e-12 + 1e-300:  # a tolerance that widens for negative ends too
                     break
                 out.append(v)
                 k += 1

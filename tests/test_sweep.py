@@ -450,3 +450,12 @@ def test_resume_after_any_interruption_point_equals_one_run(stop_after, ext):
         res = run_sweep(SPEC, out, workers=1, resume=True, progress=False)
         assert res.skipped == stop_after and res.ran == 18 - stop_after
         assert_frame_equal(read_results(out), read_results(full.path))
+
+
+def test_linear_range_keeps_a_negative_end():
+    """-0.3 + 2 x 0.1 lands a hair above -0.1 in floats; the end tolerance must widen for negative ends too."""
+    from sweep.spec import parse_range
+
+    assert parse_range("-0.3:-0.1:+0.1") == [-0.3, -0.2, -0.1]
+    assert parse_range("-3:-1:+1") == [-3, -2, -1]
+    assert parse_range("0.1:0.3:+0.1") == [0.1, 0.2, 0.3]
