@@ -10,13 +10,14 @@ Public names:
 """
 
 from . import patterns
-from .engine import Flow, SimResult, simulate, simulate_arrays
+from .engine import EngineStallError, Flow, SimResult, simulate, simulate_arrays
 from .maxmin import HAVE_NUMBA, maxmin_rates
 from .report import PatternReport, format_report, hottest_links, plot_utilisation, run_pattern
 from .steps import Step, StepResult, simulate_steps, uniform_all_to_all
 
 __all__ = [
     "HAVE_NUMBA",
+    "EngineStallError",
     "Flow",
     "PatternReport",
     "SimResult",
