@@ -38,11 +38,12 @@ def _closed(fab, group, **opts):
 
 
 @pytest.mark.parametrize("n,opts", [(8, {}), (12, {"chunks": 3}), (16, {"chunks": 1, "inter": "ring"}),
-                                    (32, {"inter": "ring"}), (48, {"chunks": 5})])
+                                    (32, {"inter": "ring"}), (48, {"chunks": 5}), (4, {}), (-4, {"chunks": 2})])
 def test_multirail_time_is_its_closed_form(small, n, opts):
     """Simulated (physics, step mode) = the record's closed form on the published design within one tier-0
-    switch; the symbolic schedule delivers the all-reduce."""
-    group = list(range(n))
+    switch (4: one tray, tray stages alone; -4: one chip in each of 4 trays, rail stages alone); the
+    symbolic schedule delivers the all-reduce."""
+    group = list(range(n)) if n > 0 else list(range(0, -4 * n, 4))
     C.verify(REGISTRY[KEY](group, S, small, symbolic=True, **opts), small.n_nodes)
     r = C.all_reduce(small, S, group, "multirail", mode="steps", ideal=True, stats=False, **opts)
     assert r.time == pytest.approx(_closed(small, group, **opts), rel=1e-9)

@@ -30,46 +30,72 @@ from topo import ScheduleError
 
 from ..schedule import Phase
 from .direct import direct_all_gather_phases, direct_reduce_scatter_phases
-from .hierarchical import fabric_levels, hierarchy, level_split, split_rows
+from .hierarchical import fabric_levels, level_split, split_rows
 from .registry import Option, flat_segment, label, register
 from .ring import ring_all_gather_phases, ring_reduce_scatter_phases
 
 #: the pipeline depth option (default 8: enough chunks to overlap the classes without many tiny steps)
 MR_CHUNKS = Option("chunks", int, 8, "pipeline depth: chunks whose tray and rail stages overlap")
 #: the across-tray all-reduce of each quarter: direct (2 steps, T-1 flows per rank: a short pipeline), ring
-#: (2 (T-1) steps of one flow: crosses a tier-0 switch boundary only once per switch), or auto: direct when
-#: the group's trays share one tier-0 switch (the next level), else ring
+#: (2 (T-1) steps of one flow: crosses a tier-0 switch boundary only once per switch), or auto: direct unless
+#: its traffic out of a tier-0 switch would exceed the switch's (oversubscribed) uplinks, then ring
 MR_INTER = Option("inter", str, "auto", "across-tray all-reduce per tray position: direct (2 steps), ring, or "
-                  "auto (direct inside one tier-0 switch, else ring)", choices=("auto", "direct", "ring"))
+                  "auto (direct unless it would overload oversubscribed uplinks)", choices=("auto", "direct", "ring"))
 
 
 def spans_outer_level(fabric, rows: np.ndarray) -> bool:
-    """Whether the group's ranks lie in more than one part of a level above the tray (e.g. two leaves)."""
+    """Whether a direct exchange across the group's trays would overload an oversubscribed outer level:
+    for some part p of a level above the tray (a tier-0 switch) holding n_p of the group's ranks in T_p of
+    its T trays, n_p (T - T_p) / (T - 1) ranks' worth of rail traffic leaves p, more than the part's
+    chips / ``fabric.meta["oversubscription"]`` uplinks carry."""
     levels = fabric_levels(fabric)
-    split = [len(np.unique(ids[rows[0]])) > 1 for ids in levels]
-    return sum(split) > 1
+    if len(levels) < 2:
+        return False
+    over = float(fabric.meta.get("oversubscription", 1.0) or 1.0)
+    tray_of = levels[0][rows[0]]
+    T = len(np.unique(tray_of))
+    if T < 2:
+        return False
+    for ids in levels[1:]:
+        part_of = ids[rows[0]]
+        for p in np.unique(part_of):
+            inside = part_of == p
+            n_p, T_p = int(inside.sum()), len(np.unique(tray_of[inside]))
+            if n_p * (T - T_p) / (T - 1) > np.count_nonzero(ids == p) / over + 1e-9:
+                return True
+    return False
 
 
 def resolve_inter(inter: str, spans: bool) -> str:
-    """``inter="auto"``: ring when the group spans an outer level (``spans``), else direct."""
+    """``inter="auto"``: ring when a direct exchange would overload an outer level (``spans``), else direct."""
     return ("ring" if spans else "direct") if inter == "auto" else inter
 
 
 def rail_steps(T: int, inter: str) -> int:
-    """k: the across-tray steps of one chunk (direct: reduce-scatter + all-gather; ring: 2 (T-1))."""
+    """k: the across-tray steps of one chunk (direct: reduce-scatter + all-gather; ring: 2 (T-1)); 0 for
+    one tray."""
+    if T == 1:
+        return 0
     return 2 if inter == "direct" else 2 * (T - 1)
 
 
 def _cut(rows: np.ndarray, fabric) -> np.ndarray:
-    """Positions (g, T, m1) of the innermost level that splits the rows.
+    """Positions (g, T, m1) of the innermost level that splits the rows; a group inside one tray is one
+    part (T = 1: the tray stages alone), a group of one rank per tray m parts of one (m1 = 1: the rail
+    stages alone).
 
     Raises:
-        ScheduleError: no level splits the group, or it splits unevenly.
+        ScheduleError: the level splits the group unevenly.
     """
-    (ids,) = hierarchy(fabric, rows, multilevel=False)
-    positions = split_rows(rows, ids)
-    assert positions is not None
-    return positions
+    g, m = rows.shape
+    levels = fabric_levels(fabric)
+    for ids in levels:  # as hierarchy(multilevel=False): the innermost level that splits the group
+        positions = split_rows(rows, ids)
+        if positions is not None:
+            return positions
+    one_tray = bool(levels) and len(np.unique(levels[0][rows[0]])) == 1
+    shape = (g, 1, m) if one_tray else (g, m, 1)
+    return np.broadcast_to(np.arange(m).reshape(shape[1:]), shape).copy()
 
 
 def _n_blocks(rows, fabric, options) -> int:
@@ -107,7 +133,11 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8,
     k = rail_steps(T, inter)
     out: list[Phase] = []
     for j in range(c):
-        out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, 0, True))
+        if m1 > 1:
+            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, 0, True))
+        if T == 1:
+            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, k + 1, False))
+            continue
         col_table = None
         if block_table is not None:
             # column row (row, i) carries tray piece i of chunk j: T ring pieces of KT / T blocks
@@ -123,7 +153,8 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8,
         for p in ring:
             p.chunk, p.slot = j, p.stage + j
         out += ring
-        out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, k + 1, False))
+        if m1 > 1:
+            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, k + 1, False))
     return out
 
 
@@ -150,7 +181,7 @@ def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, inter="
     A slot with ``a`` tray phases and ``b`` rail steps takes, on separate tray and rail ports,
     max(a S/(c m1 B_t) + alpha_t, b q S/(c m1 T B_r) + alpha_r) (a class absent from the slot counts 0;
     q = T-1 pieces per rail step for ``inter="direct"``, 1 for ring); on one shared port (no
-    ``tray_bandwidth``): (a (m1-1) S/(c m1) + b q S/(c m1 T)) / B + alpha. For large c this tends to
+    ``tray_bandwidth`` nor ``rail_bandwidth``): (a (m1-1) S/(c m1) + b q S/(c m1 T)) / B + alpha. For large c this tends to
     max(2 S/(m1 B_t), 2 (T-1) S/(n B_r)): the all-ports bound, where a sequential hierarchical all-reduce
     takes the sum.
     """
@@ -164,7 +195,10 @@ def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, inter="
     rail_bytes = tray_bytes / T * (T - 1 if inter == "direct" else 1)
     total = 0.0
     for a, b in multirail_slots(T, c, inter):
-        if tray_bandwidth is None:
+        a = a if m1 > 1 else 0  # one rank per tray: no tray stages (their slots are empty)
+        if a == 0 and b == 0:
+            continue
+        if tray_bandwidth is None and rail_bandwidth is None:
             total += (a * (m1 - 1) * tray_bytes + b * rail_bytes) / bandwidth + latency
         else:
             t_tray = a * tray_bytes / tray_bandwidth + tray_latency if a else 0.0
@@ -184,14 +218,20 @@ def multirail_params(fabric, group) -> dict:
     intra, columns = level_split(rows, positions)
     out: dict = {"part_sizes": (m1,), "spans": spans_outer_level(fabric, rows)}
     a = int(intra[0, 0])
-    peers = intra[0, 1:]
-    routes = fabric.routes(np.full(len(peers), a), peers)
-    if not np.all(routes.path_lengths() == 1) or np.any(routes.path_counts() != 1):
-        return out  # tray peers through the switches: one shared port
-    cap = fabric.edge_capacity[routes.path_edges]
-    lat = fabric.edge_latency[routes.path_edges]
-    out["tray_bandwidth"] = float(cap.min())
-    out["tray_latency"] = float(lat[np.argmin(cap)])
+    T = columns.shape[1]
+    if m1 > 1:
+        peers = intra[0, 1:]
+        routes = fabric.routes(np.full(len(peers), a), peers)
+        if not np.all(routes.path_lengths() == 1) or np.any(routes.path_counts() != 1):
+            return out  # tray peers through the switches: one shared port
+        cap = fabric.edge_capacity[routes.path_edges]
+        lat = fabric.edge_latency[routes.path_edges]
+        out["tray_bandwidth"] = float(cap.min())
+        out["tray_latency"] = float(lat[np.argmin(cap)])
+    if T == 1:
+        out.setdefault("tray_bandwidth", 1.0)
+        out["rail_bandwidth"] = 1.0  # unused: no rail stages
+        return out
     b = int(columns[0, 1])
     rr = fabric.routes(np.array([a]), np.array([b]))
     paths = rr.edges_of(0)
@@ -217,8 +257,8 @@ def multirail_all_reduce(rows, size, fabric, block_table, n_blocks, *, chunks, i
     its S/(c m1) bytes with the ranks of equal tray position in the other T-1 trays on the rank's own
     switched links (all m1 ranks of a tray, every plane, at once): ``inter="direct"`` a direct
     reduce-scatter and all-gather, k = 2 steps of T-1 pieces of S/(c m1 T) bytes; ``inter="ring"``
-    k = 2 (T-1) ring steps of one piece (``"auto"``, the default: direct when the group's trays share one
-    tier-0 switch, ring when it spans several, whose uplinks are oversubscribed);
+    k = 2 (T-1) ring steps of one piece (``"auto"``, the default: direct unless its traffic out of a tier-0
+    switch would exceed the switch's oversubscribed uplinks, then ring; see :func:`spans_outer_level`);
     (k+1) direct all-gather inside the tray, S/(c m1) bytes to each peer. Stage s of chunk j runs in slot
     j + s: c + k + 1 slots, the tray stages of two chunks beside the ring steps of up to min(c, k) others.
 
