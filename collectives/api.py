@@ -870,8 +870,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
                 b = known_bound.get(i)
             if b is None:
                 one = _compile(sch.collective, sch.algorithm, prepared[i][1], sch.size, fabric,
-                               dict(_accepted(REGISTRY[(sch.collective, sch.algorithm)],
-                                              {k: v for k, v in ops[i].opts.items() if k != "ideal"})))
+                               dict(sch.params))  # the options the class ran with (auto's chosen variant)
                 b = _bound(one, _fab_for(fabric, [one]), overhead, rbw)
             out[i] = CollectiveResult(sch.collective, sch.algorithm, sch.size, len(prepared[i][1]), t, b, sch, ls,
                                       md, protocol=None if cost is None else cost.protocol)

@@ -90,12 +90,31 @@ def test_closed_form_between_the_all_ports_bound_and_hier():
         assert sum(a for a, _ in slots) == 2 * 7 and sum(b for _, b in slots) == k * 7
 
 
-def test_registry_walk_covers_multirail():
-    rec = REGISTRY[KEY]
-    assert rec.auto_chunks and rec.closed_form_params is not None
+@pytest.mark.parametrize("coll", ["reduce_scatter", "all_gather"])
+@pytest.mark.parametrize("group,opts", [(list(range(8)), {}), (list(range(12)), {"chunks": 3, "inter": "ring"}),
+                                        (list(range(48)), {"chunks": 5}), (list(range(4)), {"chunks": 2}),
+                                        ([0, 4, 8, 12], {"chunks": 3})])
+def test_multirail_pieces_time_is_its_closed_form(small, coll, group, opts):
+    """Reduce-scatter and all-gather: simulated (physics, steps) = closed form; the symbolic check passes."""
+    rec = REGISTRY[(coll, "multirail")]
+    C.verify(rec(group, S, small, symbolic=True, **opts), small.n_nodes)
+    r = C.collective(coll, small, S, group, "multirail", mode="steps", ideal=True, stats=False, **opts)
+    params = dict(rec.parse_options(opts, len(group)))
+    params.update(rec.closed_form_params(small, np.asarray(group)))
+    assert r.time == pytest.approx(rec.closed_form(len(group), S, 0.0, 0.0, **params), rel=1e-9)
+    if len(group) >= 8 and opts.get("chunks", 8) > 1:  # the overlap beats the sequential hierarchy
+        assert r.time < C.collective(coll, small, S, group, "hier", mode="steps", ideal=True, stats=False).time
+
+
+@pytest.mark.parametrize("coll", ["all_reduce", "reduce_scatter", "all_gather"])
+def test_registry_walk_covers_multirail(coll):
+    """The registry walk (tests/test_collectives_registry.py) parametrizes over REGISTRY: these records are
+    in it, complete, with their fabric parameters."""
+    rec = REGISTRY[(coll, "multirail")]
+    assert rec.auto_chunks and rec.closed_form_params is not None and rec.exact_on == "switch"
     for part in ("Steps", "Closed form", "Reference"):
         assert part in rec.doc
-    assert "multirail" in C.algorithms.algorithms_for("all_reduce")
+    assert "multirail" in C.algorithms.algorithms_for(coll)
 
 
 @pytest.mark.parametrize("n", [32, 384])

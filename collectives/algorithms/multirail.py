@@ -271,3 +271,153 @@ def multirail_all_reduce(rows, size, fabric, block_table, n_blocks, *, chunks, i
     2026): the collective library drives tray and switched links together.
     """
     return flat_segment(multirail_phases(rows, size, fabric, block_table, n_blocks, chunks, inter))
+
+
+# ---------------------------------------------------------------------- reduce-scatter and all-gather
+# Rank r's piece of the S bytes (reduce-scatter: of its input; all-gather: gathered) is S/n, cut into c
+# chunks: block (r, j) = local id r * c + j (per_rank_chunk layout, one block each). Tray position i of
+# every tray forms column i; the tray stage moves, per chunk, the T blocks of a column (S/(c m1) bytes).
+
+
+def _tray_columns(intra, positions, c, j, table, stage, reduce, piece_bytes):
+    """Direct exchange inside every tray of chunk j's column blocks: member i sends member i2 the T
+    blocks of column i2 (reduce-scatter: its partial sums) or of column i (all-gather: what it holds)."""
+    g, T, m1 = positions.shape
+    ii, jj = np.nonzero(~np.eye(m1, dtype=bool))
+    n_intra = intra.shape[0]
+    flow_row = np.repeat(np.arange(n_intra), len(ii))
+    src = intra[flow_row, np.tile(ii, n_intra)]
+    dst = intra[flow_row, np.tile(jj, n_intra)]
+    blocks = None
+    if table is not None:
+        col = np.tile(jj if reduce else ii, n_intra)
+        g_of = flow_row // T
+        local = positions[g_of[:, None], np.arange(T)[None, :], col[:, None]] * c + j
+        blocks = label(table, g_of, local)
+    extra = {"reduce": True, "compute": piece_bytes * (m1 - 1)} if reduce else {}
+    return Phase(src, dst, piece_bytes, key="mr_tray", chunk=j, stage=stage, blocks=blocks, **extra)
+
+
+def multirail_pieces_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8, inter="auto",
+                            collective="reduce_scatter") -> list[Phase]:
+    """The phases of the all-port reduce-scatter / all-gather (see :func:`multirail_reduce_scatter`)."""
+    positions = _cut(rows, fabric)
+    g, T, m1 = positions.shape
+    c = chunks
+    inter = resolve_inter(inter, spans_outer_level(fabric, rows))
+    k = rail_steps(T, inter) // 2
+    intra, columns = level_split(rows, positions)
+    tray_bytes = size / (c * m1)
+    block = size / (rows.shape[1] * c)
+    rs = collective == "reduce_scatter"
+    out: list[Phase] = []
+    i_of = np.tile(np.arange(m1), g)
+    for j in range(c):
+        if rs and m1 > 1:
+            out.append(_tray_columns(intra, positions, c, j, block_table, 0, True, tray_bytes))
+        if T > 1:
+            col_table = None
+            if block_table is not None:
+                local = positions[np.repeat(np.arange(g), m1)[:, None], np.arange(T)[None, :], i_of[:, None]] * c + j
+                col_table = block_table[np.repeat(np.arange(g), m1)[:, None], local]
+            s0 = 1 if rs else 0
+            if inter == "direct":
+                rail = (direct_reduce_scatter_phases(columns, block * T, col_table, T, stage=s0, key="mr_rail") if rs
+                        else direct_all_gather_phases(columns, block, col_table, T, stage=s0, key="mr_rail"))
+            else:
+                rail = (ring_reduce_scatter_phases(columns, block * T, col_table, T, 1, 0, s0, "mr_rail") if rs
+                        else ring_all_gather_phases(columns, block, col_table, T, 1, 0, s0, "mr_rail"))
+            for p in rail:
+                p.chunk, p.slot = j, p.stage + j
+            out += rail
+        if not rs and m1 > 1:
+            out.append(_tray_columns(intra, positions, c, j, block_table, k, False, tray_bytes))
+    return out
+
+
+def multirail_pieces_time(n, size, bandwidth, latency=0.0, chunks=8, inter="auto", part_sizes=(),
+                          tray_bandwidth=None, rail_bandwidth=None, tray_latency=0.0, rail_latency=0.0,
+                          spans=False, collective="reduce_scatter", **_):
+    """Sum over the pipeline slots of the slower class, as :func:`multirail_all_reduce_time`, with one
+    tray stage (first for reduce-scatter, last for all-gather) and k/2 rail steps per chunk."""
+    if not part_sizes:
+        raise ScheduleError("multirail: the closed form needs part_sizes=(m1,), the members per tray")
+    m1 = int(part_sizes[0])
+    T = n // m1
+    c = int(chunks)
+    inter = resolve_inter(inter, spans)
+    k = rail_steps(T, inter) // 2
+    rail = ["R"] * k
+    stages = (["T"] + rail) if collective == "reduce_scatter" else (rail + ["T"])
+    if m1 == 1:
+        stages = rail
+    tray_bytes = size / (c * m1)
+    rail_bytes = tray_bytes / T * (T - 1 if inter == "direct" else 1)
+    total = 0.0
+    for t in range(c + len(stages) - 1):
+        a = sum(1 for j in range(c) if 0 <= t - j < len(stages) and stages[t - j] == "T")
+        b = sum(1 for j in range(c) if 0 <= t - j < len(stages) and stages[t - j] == "R")
+        if a == 0 and b == 0:
+            continue
+        if tray_bandwidth is None and rail_bandwidth is None:
+            total += (a * (m1 - 1) * tray_bytes + b * rail_bytes) / bandwidth + latency
+        else:
+            t_tray = a * tray_bytes / tray_bandwidth + tray_latency if a else 0.0
+            t_rail = b * rail_bytes / rail_bandwidth + rail_latency if b else 0.0
+            total += max(t_tray, t_rail)
+    return total
+
+
+def _pieces_time(collective):
+    def closed_form(n, size, bandwidth, latency=0.0, **params):
+        """:func:`multirail_pieces_time` of this collective."""
+        return multirail_pieces_time(n, size, bandwidth, latency, collective=collective, **params)
+
+    return closed_form
+
+
+@register("reduce_scatter", "multirail",
+          "all-port hierarchical: the tray reduce-scatter of some chunks overlaps the rail reduce-scatter of others",
+          n_blocks=_n_blocks, closed_form=_pieces_time("reduce_scatter"), options=(MR_CHUNKS, MR_INTER),
+          closed_form_params=multirail_params, auto_chunks=True)
+def multirail_reduce_scatter(rows, size, fabric, block_table, n_blocks, *, chunks, inter):
+    """All-port reduce-scatter of ``size`` input bytes per rank, pipelined over ``chunks`` so the tray links
+    and the switched links carry different chunks at once.
+
+    Steps: chunk j runs (0) a direct reduce-scatter inside the tray: rank (a, i) sends each peer (a, i2)
+    its partial sums of chunk j of the pieces of column i2 (the ranks at tray position i2 of every tray):
+    T blocks of S/(n c), S/(c m1) bytes; (1..k) a reduce-scatter of those S/(c m1) bytes among column i on
+    the switched links: ``inter="direct"`` one step of T-1 blocks, ``"ring"`` T-1 steps of one block
+    (``"auto"``: direct unless it would overload oversubscribed tier-0 uplinks). Stage s of chunk j runs
+    in slot j + s.
+
+    Closed form: sum over the c + k slots of max(a S/(c m1 B_t) + alpha_t, b q S/(c n B_r) + alpha_r)
+    (a tray and b rail phases in the slot; q = T-1 direct, 1 ring; shared port: (a (m1-1) S/(c m1) +
+    b q S/(c n)) / B + alpha); it tends to the all-ports bound max(S/(m1 B_t), (T-1)/T S/(m1 B_r)).
+
+    Reference: Thakur, Rabenseifner and Gropp, IJHPCA 2005; NCCL multi-rail / PXN; Maia 200 (Hot Chips 38).
+    """
+    return flat_segment(multirail_pieces_phases(rows, size, fabric, block_table, n_blocks, chunks, inter,
+                                                "reduce_scatter"))
+
+
+@register("all_gather", "multirail",
+          "all-port hierarchical: the rail all-gather of some chunks overlaps the tray all-gather of others",
+          n_blocks=_n_blocks, closed_form=_pieces_time("all_gather"), options=(MR_CHUNKS, MR_INTER),
+          closed_form_params=multirail_params, auto_chunks=True)
+def multirail_all_gather(rows, size, fabric, block_table, n_blocks, *, chunks, inter):
+    """All-port all-gather of ``size`` gathered bytes, pipelined over ``chunks``: the mirror of
+    :func:`multirail_reduce_scatter`.
+
+    Steps: chunk j runs (0..k-1) an all-gather among column i (tray position i of every tray) on the
+    switched links of the ranks' chunk-j blocks (S/(n c) each): ``inter="direct"`` one step, ``"ring"``
+    T-1 steps; then (k) a direct all-gather inside the tray: each rank sends its peers the T blocks of its
+    column, S/(c m1) bytes. Stage s of chunk j runs in slot j + s.
+
+    Closed form: as the reduce-scatter's, the tray stage last: sum over slots of max(a S/(c m1 B_t) +
+    alpha_t, b q S/(c n B_r) + alpha_r).
+
+    Reference: Thakur, Rabenseifner and Gropp, IJHPCA 2005; NCCL multi-rail / PXN; Maia 200 (Hot Chips 38).
+    """
+    return flat_segment(multirail_pieces_phases(rows, size, fabric, block_table, n_blocks, chunks, inter,
+                                                "all_gather"))
