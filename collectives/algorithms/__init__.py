@@ -2,7 +2,8 @@
 
 Modules by family: :mod:`.ring`, :mod:`.direct` (one-step exchanges, pairwise all-to-all, send/recv),
 :mod:`.halving_doubling`, :mod:`.trees`, :mod:`.rooted` (broadcast, reduce), :mod:`.hierarchical`,
-:mod:`.inr` (in-network reduction); :mod:`.registry` holds the :class:`Algorithm` records.
+:mod:`.inr` (in-network reduction), :mod:`.multirail` (all-port: tray and switched links at once);
+:mod:`.registry` holds the :class:`Algorithm` records.
 
 ``REGISTRY[(collective, name)]`` is the record (compiler, block count, closed form, options, doc);
 calling it, ``REGISTRY[(c, n)](group, size, fabric, symbolic=False, **opts)``, compiles a

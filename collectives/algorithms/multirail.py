@@ -6,7 +6,8 @@ other way round. On a fabric whose chips have both kinds of port (Maia 200: 20 t
 links per chip, docs/maia200.md) the all-port schedule below cuts the data into ``c`` chunks and runs
 them as a pipeline whose stages alternate between the two kinds: while chunk ``j`` crosses the trays
 on the rails (every chip of a tray drives its own switched links), chunk ``j+1`` is reduce-scattered and
-chunk ``j-k-1`` all-gathered inside the tray on the tray links.
+chunk ``j-k-1`` all-gathered inside the tray on the tray links. Reduce-scatter and all-gather
+``multirail`` are the two halves of the same pipeline (tray stage first, or last).
 
 Notation: the innermost level of ``fabric.levels()`` that splits the group cuts it into ``T`` parts
 (trays) of ``m1`` ranks; ``n = m1 T``; ``S`` bytes; ``c`` chunks; ``k = 2 (T-1)`` ring steps across the
