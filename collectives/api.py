@@ -784,7 +784,9 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
 
     Ops of the same collective, algorithm, size, group size and options are compiled as one batched
     schedule (one row per group), so 768 tensor-parallel groups cost about as much as one. ``"auto"``
-    is resolved once per such class by simulating its first group alone. In step mode the k-th steps of
+    is resolved once per such class by simulating its first group alone (with the options of the variant
+    it chose); groups the choice does not compile on (spread otherwise over trays or leaves, e.g. around a
+    faulted chip) form a class of their own, resolved the same way. In step mode the k-th steps of
     all ops run together and an op's time is the sum of the durations of the steps up to its last; in
     exact mode an op's time is its last flow's arrival. The calibrated communication model (the fabric's
     ``comm:``; see :mod:`collectives.comm`) applies unless ``ideal=True``: each class's protocol is chosen
