@@ -326,22 +326,7 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
     for k in range(n_steps):
         items = [p[k] for p in per if k < len(p)]
         lat[k] = max(c.step for p, c in zip(per, costs) if k < len(p))
-        if len(items) == 1:
-            src, dst, size, key, comp = items[0]
-        else:
-            keys = tuple(it[3] for it in items)
-            key = None if any(x is None for x in keys) else ("run", keys)
-            hit = merged.get(key) if key is not None else None
-            if hit is None:
-                src = np.concatenate([it[0] for it in items])
-                dst = np.concatenate([it[1] for it in items])
-                size = np.concatenate([np.broadcast_to(np.asarray(it[2], dtype=np.float64), it[0].shape)
-                                       for it in items])
-                if key is not None:
-                    merged[key] = (src, dst, size)
-            else:
-                src, dst, size = hit
-            comp = max(it[4] for it in items)
+        src, dst, size, key, comp = _merge_step_items(items, merged)
         flat.append((src, dst, size, key, comp))
         steps.append(traffic.Step(src, dst, size, key=key))
     if not steps:
@@ -353,6 +338,30 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
     times = [float(cum[len(p)]) + o for p, o in zip(per, once)]
     total = max(times)
     return times, total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
+
+
+def _merge_step_items(items: list[tuple], merged: dict) -> tuple:
+    """One bulk-synchronous step of several concurrent schedules as one flow set.
+
+    ``items`` are the schedules' ``(src, dst, size, key, compute_s)`` at this step. The flows are
+    concatenated; the step's template key is the tuple of the members' keys (None when any is None, so the
+    engine does not memoise it), and ``merged`` caches the concatenation per key so a repeated step is
+    built once. The step's compute time is the slowest member's.
+    """
+    if len(items) == 1:
+        return items[0]
+    keys = tuple(it[3] for it in items)
+    key = None if any(x is None for x in keys) else ("run", keys)
+    hit = merged.get(key) if key is not None else None
+    if hit is None:
+        src = np.concatenate([it[0] for it in items])
+        dst = np.concatenate([it[1] for it in items])
+        size = np.concatenate([np.broadcast_to(np.asarray(it[2], dtype=np.float64), it[0].shape) for it in items])
+        if key is not None:
+            merged[key] = (src, dst, size)
+    else:
+        src, dst, size = hit
+    return src, dst, size, key, max(it[4] for it in items)
 
 
 def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: str, seed: int,
@@ -410,22 +419,7 @@ def _simulate(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: st
     flat = []
     for k in range(n_steps):
         items = [p[k] for p in per if k < len(p)]
-        if len(items) == 1:
-            src, dst, size, key, comp = items[0]
-        else:
-            keys = tuple(it[3] for it in items)
-            key = None if any(x is None for x in keys) else ("run", keys)
-            hit = merged.get(key) if key is not None else None
-            if hit is None:
-                src = np.concatenate([it[0] for it in items])
-                dst = np.concatenate([it[1] for it in items])
-                size = np.concatenate([np.broadcast_to(np.asarray(it[2], dtype=np.float64), it[0].shape)
-                                       for it in items])
-                if key is not None:
-                    merged[key] = (src, dst, size)
-            else:
-                src, dst, size = hit
-            comp = max(it[4] for it in items)
+        src, dst, size, key, comp = _merge_step_items(items, merged)
         flat.append((src, dst, size, key, comp))
         steps.append(traffic.Step(src, dst, size, key=key))
     if not steps:

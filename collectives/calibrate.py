@@ -29,7 +29,7 @@ from topo.specs import PROTOCOLS, CommSpec
 
 from . import api
 from . import comm as _comm
-from .algorithms import ALGORITHMS, algorithms_for
+from .algorithms import ALGORITHMS, REGISTRY, algorithms_for
 
 #: aiconfigurator-core system directory -> bundled fabric
 SYSTEMS = {"h100_sxm": "dgx-h100", "b200_sxm": "dgx-b200", "h200_sxm": "dgx-h200", "gb200": "gb200-nvl72"}
@@ -199,7 +199,7 @@ def _variants(coll: str, m: int, algs: Sequence[str]) -> list[tuple[str, str, di
         if (coll, name) not in ALGORITHMS:
             continue
         out.append((name, name, {}))
-        if name in api._CHUNKABLE.get(coll, ()) and m <= api.AUTO_MAX_CHUNKED:
+        if REGISTRY[(coll, name)].auto_chunks and m <= api.AUTO_MAX_CHUNKED:
             out += [(f"{name}(chunks={k})", name, {"chunks": k}) for k in api.AUTO_CHUNKS]
     return out
 

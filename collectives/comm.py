@@ -34,8 +34,8 @@ import numpy as np
 from topo import Fabric
 from topo.specs import CommSpec
 
-#: algorithms that run one protocol only (NCCL: NVLS supports Simple only)
-SIMPLE_ONLY = frozenset({"inr"})
+from .algorithms.registry import REGISTRY
+
 #: collectives NCCL runs as grouped point-to-point send/recv: LL or Simple (no LL128), LL only while a
 #: peer's message is at most P2P_LL_THRESHOLD bytes (NCCL_P2P_LL_THRESHOLD, default 16384: NCCL's
 #: environment-variable documentation)
@@ -158,8 +158,9 @@ def costs(comm: CommSpec, collective: str, algorithm: str) -> list[Cost]:
     algs = comm.algorithms_of(collective)
     eff = float(algs.get(algorithm, algs.get("*", 1.0))) if algs else 1.0
     protos = comm.protocols
-    if algorithm in SIMPLE_ONLY and "simple" in protos:
-        protos = ("simple",)
+    record = REGISTRY.get((collective, algorithm))
+    if record is not None and record.in_network and "simple" in protos:
+        protos = ("simple",)  # NCCL runs NVLS (in-network reduction) with the Simple protocol only
     if collective in P2P and len(protos) > 1:
         protos = tuple(p for p in protos if p != "ll128") or protos
     return [Cost(p, 1.0 / (comm.bandwidth_of(p) * eff), comm.call + comm.base_of(p), comm.step_of(p),

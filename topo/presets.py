@@ -413,20 +413,6 @@ COMM: dict[str, CommSpec] = {
                     "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
                     "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),
-    "trtllm-h100": CommSpec(
-        name="trtllm-h100",
-        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
-        call=5.022e-06,
-        buffer_bandwidth=5.437e+11,
-        base={"ll128": 1.142e-05, "simple": 6.248e-06},
-        step={"ll": 5.219e-07, "ll128": 7.022e-07, "simple": 5.967e-06},
-        bandwidth={"ll": 0.3772, "ll128": 0.8694, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8536}, "all_reduce": {"inr": 1.0, "ring": 0.9142, "oneshot": 1.0, "direct": 1.0}, "all_to_all": {"direct": 0.8225}, "reduce_scatter": {"ring": 0.9138}},
-        custom={"direct": {"call": 8.036e-06, "efficiency": 0.4283, "step": 3.904e-06}, "oneshot": {"call": 1.825e-06, "efficiency": 0.5987, "step": 8e-07}},
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
-                    "custom": "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce h100_sxm, ranks 2-8, all sizes (NCCL part held fixed)",
-                    "algorithms": "TensorRT-LLM custom all-reduce (one-shot; two-shot = direct) beside NCCL"},
-    ),
     "nccl-b200": CommSpec(
         name="nccl-b200",
         link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
@@ -440,21 +426,32 @@ COMM: dict[str, CommSpec] = {
                     "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
                     "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),
-    "trtllm-b200": CommSpec(
-        name="trtllm-b200",
-        link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
-        call=8.159e-06,
-        buffer_bandwidth=8.876e+11,
-        base={"ll128": 1.249e-05, "simple": 3.232e-06},
-        step={"ll": 9.59e-07, "ll128": 3.063e-06, "simple": 6.733e-06},
-        bandwidth={"ll": 0.3072, "ll128": 0.4996, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8662}, "all_reduce": {"inr": 0.9432, "ring": 0.924, "oneshot": 1.0, "direct": 1.0}, "all_to_all": {"direct": 0.6261}, "reduce_scatter": {"ring": 0.8785}},
-        custom={"direct": {"call": 1.514e-05, "efficiency": 0.5358, "step": 3.654e-06}, "oneshot": {"call": 3.813e-06, "efficiency": 0.582, "step": 8.54e-07}},
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
-                    "custom": "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce b200_sxm, ranks 2-8, all sizes (NCCL part held fixed)",
-                    "algorithms": "TensorRT-LLM custom all-reduce (one-shot; two-shot = direct) beside NCCL"},
-    ),
 }
+def _custom_all_reduce(nccl: str, name: str, custom: dict, fit: str) -> CommSpec:
+    """A TensorRT-LLM stack: the NCCL preset ``nccl`` (its fitted costs held fixed) plus the custom all-reduce
+    algorithms (one-shot; two-shot = ``direct``) with their own fitted costs."""
+    base = COMM[nccl]
+    algorithms = {c: dict(a) for c, a in base.algorithms}
+    algorithms["all_reduce"].update({name_: 1.0 for name_ in custom})
+    provenance = dict(base.provenance)
+    provenance.pop("bandwidth.simple", None)
+    provenance.update({"custom": fit,
+                       "algorithms": "TensorRT-LLM custom all-reduce (one-shot; two-shot = direct) beside NCCL"})
+    return base.replace(name=name, algorithms=algorithms, custom=custom, provenance=provenance)
+
+
+COMM["trtllm-h100"] = _custom_all_reduce(
+    "nccl-h100", "trtllm-h100",
+    {"oneshot": {"call": 1.825e-06, "efficiency": 0.5987, "step": 8e-07},
+     "direct": {"call": 8.036e-06, "efficiency": 0.4283, "step": 3.904e-06}},
+    "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce h100_sxm, ranks 2-8, all sizes (NCCL part held fixed)")
+COMM["trtllm-b200"] = _custom_all_reduce(
+    "nccl-b200", "trtllm-b200",
+    {"oneshot": {"call": 3.813e-06, "efficiency": 0.582, "step": 8.54e-07},
+     "direct": {"call": 1.514e-05, "efficiency": 0.5358, "step": 3.654e-06}},
+    "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce b200_sxm, ranks 2-8, all sizes (NCCL part held fixed)")
+
+
 #: ASSUMPTION: platforms without public nccl-tests-like tables (Maia 200/100, TPU, Trainium, MI300X, tori,
 #: Clos, dragonfly, hand-built fabrics) get the NCCL 2.29 costs fitted on H100 (the closest measured
 #: stack: the same software structure of launch, per-step protocol latency and copy engines) on their own
