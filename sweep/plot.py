@@ -507,7 +507,8 @@ def plot_cost_pareto(
     """Cost per million tokens vs TPOT (or TTFT with ``x="ttft_s"``), one colour per ``hue``
     (default: fabric, model or tp, whichever varies). Each hue's Pareto front (the configurations no
     other of that hue beats on both axes) is a step line, its points labelled with ``label`` (default:
-    the swept parallelism/batch parameters); dominated configurations are faint dots."""
+    the swept parallelism/batch parameters); dominated configurations are faint dots. With several hues
+    the front across all of them is a dashed black line."""
     plt = _style()
     df = _load(data, where)
     out = _check_out(out)
@@ -539,6 +540,12 @@ def plot_cost_pareto(
             text = ", ".join(f"{c}={_fmt_value(r[c])}" for c in label_cols)
             if text:
                 notes.append((px, py, text, colour))
+    if hue is not None and df[hue].nunique() > 1:
+        # the front across every hue: the configurations nothing else on the plot beats on both axes
+        xs, ys = (df[x] * xf).tolist(), (df[y] * yf).tolist()
+        front = pareto_front(xs, ys)
+        ax.step([xs[j] for j in front], [ys[j] for j in front], where="post", color="black", lw=0.9, ls="--",
+                zorder=5, label="front across all")
     if logx:
         ax.set_xscale("log")
         _plain_log(ax, "x")

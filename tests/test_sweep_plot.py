@@ -86,6 +86,18 @@ def test_cost_pareto_plot(infer_table, tmp_path):
     assert_figure(plot_cost_pareto(infer_table, tmp_path / "c2.png", x="ttft_s", logx=True))
 
 
+def test_cost_pareto_draws_the_front_across_all_hues(infer_table, tmp_path):
+    """With several fabrics, the legend names the front across all of them (text kept as text in the SVG)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        svg = open(plot_cost_pareto(infer_table, tmp_path / "c.svg", hue="fabric")).read()
+        one = infer_table[infer_table.fabric == infer_table.fabric.iloc[0]]
+        svg_one = open(plot_cost_pareto(one, tmp_path / "c1.svg", hue="fabric")).read()
+    assert "front across all" in svg
+    assert "front across all" not in svg_one
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 100), st.floats(0, 100)), min_size=1, max_size=30))
 def test_pareto_front_is_exactly_the_non_dominated_points(pts):
