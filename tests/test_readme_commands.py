@@ -28,6 +28,8 @@ SUBSTITUTIONS = [
     (r"(scaleup (?:serve|plan) .*)--rate \d+", r"\1--rate 2"),  # a few requests per simulation
     (r"(scaleup plan .*)", r"\1 --duration 5s --tp 8 --batch 32 --modes colocated"),
     (r"(scaleup collective all-\w+ (?!.*--sizes).*)", r"\1 --sizes 1MiB"),
+    # no GPU and no torch here: the collector's numpy dry run on the host, two quick sections
+    (r"(scaleup measure .*)", r"\1 --device cpu --backend numpy --kinds floor,elementwise --max-m 4 --repeats 1"),
     # the example sweep with 2 sizes instead of 11 (the same job, fabrics and algorithms)
     (r"scaleup sweep busbw-maia200-vs-gb200\b", "scaleup sweep {tmp}/busbw-small.yaml"),
 ]
