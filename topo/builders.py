@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -228,6 +229,202 @@ class TwoTierRouter(FormulaRouter):
         return out
 
 
+@dataclass(frozen=True)
+class _TwoTierPlan:
+    """The checked parameters of :func:`two_tier`, in SI units, and the leaf/spine layout derived from them."""
+
+    chip: ChipSpec
+    N: int  # chips
+    T: int  # tray size
+    pbw: float  # chip port bandwidth, bytes/s
+    tray_m: np.ndarray  # T x T links between tray ranks
+    tray_label: str
+    tp: int  # tray ports per chip (the largest row of tray_m)
+    P: int  # planes
+    ppp: int  # ports per plane
+    R: int  # switch radix
+    sw_bw: float  # switch port bandwidth, bytes/s
+    lat: float  # switch-link latency, s
+    tlat: float  # tray-link latency, s
+    swlat: float  # switch port-to-port latency, s
+    eff: float
+    teff: float
+    fwd: bool
+    inr: bool
+    red: float | None  # reduction bandwidth per switch port, bytes/s
+    down: int  # leaf down ports
+    C: int  # chips per leaf
+    up_ports: int  # leaf uplinks
+    L: int  # leaves per plane
+    S: int  # spines per plane
+    per_pair: int  # links per leaf-spine pair
+
+
+def _check_two_tier_args(chips, chip, tray_size, port_bandwidth, ports, tray_ports, tray_links, planes,
+                         ports_per_plane, switch_radix, switch_port_bandwidth, leaf_down, leaf_uplinks,
+                         oversubscription, spines, link_latency, tray_latency, switch_latency, efficiency,
+                         tray_efficiency, tray_forwarding, in_network_reduction,
+                         reduction_bandwidth) -> _TwoTierPlan:
+    """Parse and check :func:`two_tier`'s arguments (in this order: the first bad one raises) into a plan."""
+    c = resolve_chip(chip, "maia200")
+    N = as_int("chips", chips)
+    T = as_int("tray_size", tray_size)
+    pbw = _default_port_bw(c, port_bandwidth, "port_bandwidth")
+    n_ports = as_int("ports", ports if ports is not None else c.ports, 1) if (ports is not None or c.ports) else None
+    tray_m, tray_label = _tray_links(T, tray_ports, tray_links)
+    tp = int(tray_m.sum(axis=1).max())
+    P = as_int("planes", planes)
+    ppp = as_int("ports_per_plane", ports_per_plane)
+    R = as_int("switch_radix", switch_radix, 2)
+    sw_bw = pbw if switch_port_bandwidth is None else as_quantity("switch_port_bandwidth", switch_port_bandwidth,
+                                                                  "bandwidth")
+    lat = as_quantity("link_latency", link_latency, "time", positive=False)
+    tlat = lat if tray_latency is None else as_quantity("tray_latency", tray_latency, "time", positive=False)
+    swlat = as_quantity("switch_latency", switch_latency, "time", positive=False)
+    eff = as_fraction("efficiency", efficiency)
+    teff = eff if tray_efficiency is None else as_fraction("tray_efficiency", tray_efficiency)
+    fwd = as_bool("tray_forwarding", tray_forwarding)
+    inr = as_bool("in_network_reduction", in_network_reduction)
+    red = None if reduction_bandwidth is None else as_quantity("reduction_bandwidth", reduction_bandwidth,
+                                                               "bandwidth")
+    if red is not None and not inr:
+        raise SpecError("reduction_bandwidth: set only with in_network_reduction: true (the switches must reduce)")
+    if N % T:
+        raise SpecError(f"chips: {N} is not a multiple of tray_size={T}")
+    if n_ports is not None and tp + P * ppp > n_ports:
+        raise CapacityError(
+            f"ports: {tp} tray ports + {P} planes x {ppp} = {tp + P * ppp} exceed the chip's {n_ports} ports; "
+            "lower planes, tray_ports or tray_links, or raise ports"
+        )
+    down, C, up_ports, L, S, per_pair = _leaf_and_spine_layout(N, T, ppp, R, leaf_down, leaf_uplinks,
+                                                               oversubscription, spines)
+    return _TwoTierPlan(c, N, T, pbw, tray_m, tray_label, tp, P, ppp, R, sw_bw, lat, tlat, swlat, eff, teff, fwd,
+                        inr, red, down, C, up_ports, L, S, per_pair)
+
+
+def _leaf_and_spine_layout(N: int, T: int, ppp: int, R: int, leaf_down: Any, leaf_uplinks: Any,
+                           oversubscription: Any, spines: Any) -> tuple[int, int, int, int, int, int]:
+    """(leaf down ports, chips per leaf, leaf uplinks, leaves per plane, spines per plane, links per leaf-spine
+    pair) of one plane, checked against the switch radix; no spines (S = per_pair = 0) with a single leaf."""
+    down = as_int("leaf_down", leaf_down if leaf_down is not None else R // 2)
+    if down % ppp:
+        raise SpecError(f"leaf_down: {down} must be a multiple of ports_per_plane={ppp}")
+    C = down // ppp  # chips per leaf
+    if C % T:
+        raise SpecError(f"leaf_down: each leaf must serve whole trays ({C} chips per leaf, tray_size={T})")
+    up_ports = _leaf_uplinks(down, leaf_uplinks, oversubscription)
+    if down + up_ports > R:
+        raise CapacityError(
+            f"switch_radix: a leaf needs {down} down + {up_ports} up ports > radix {R}; lower leaf_down or "
+            "leaf_uplinks, or raise switch_radix"
+        )
+    L = -(-N // C)  # leaves per plane
+    S = 0
+    per_pair = 0
+    if L > 1:
+        S, per_pair = _spines(spines, up_ports)
+        if L * per_pair > R:
+            max_leaves = R // per_pair
+            raise CapacityError(
+                f"chips: {N} chips need {L} leaves per plane, but a spine of radix {R} reaches at most "
+                f"{max_leaves} leaves ({per_pair} link(s) each); the largest two_tier fabric with these "
+                f"settings has {max_leaves * C} chips"
+            )
+    return down, C, up_ports, L, S, per_pair
+
+
+def _add_two_tier_nodes(ga: GraphAssembler, p: _TwoTierPlan) -> tuple[int, int]:
+    """Add the chips, then every plane's leaves, then every plane's spines; returns the first leaf's and the
+    first spine's node index (leaf ``q`` of plane ``k`` is ``leaf0 + k * L + q``, spines likewise)."""
+    ranks = np.arange(p.N)
+    ids, attrs = _chip_nodes(p.N, ranks // p.T, p.fwd, {"leaf": ranks // p.C})
+    ga.add_nodes(ids, attrs)
+    red_leaf = {} if p.red is None else {"reduction_bandwidth": p.red * p.ppp}
+    red_spine = {} if p.red is None else {"reduction_bandwidth": p.red * max(p.per_pair, 1)}
+    leaf0 = ga.add_nodes(
+        [f"p{k}.leaf{q}" for k in range(p.P) for q in range(p.L)],
+        [{"kind": "switch", "tier": 1, "plane": k, "index": q, "radix": p.R, "in_network_reduction": p.inr,
+          **red_leaf} for k in range(p.P) for q in range(p.L)],
+    )
+    spine0 = ga.add_nodes(
+        [f"p{k}.spine{s}" for k in range(p.P) for s in range(p.S)],
+        [{"kind": "switch", "tier": 2, "plane": k, "index": s, "radix": p.R, "in_network_reduction": p.inr,
+          **red_spine} for k in range(p.P) for s in range(p.S)],
+    )
+    return leaf0, spine0
+
+
+def _tray_pairs(p: _TwoTierPlan) -> tuple[np.ndarray, np.ndarray]:
+    """(chip, tray rank of its peer) for every ordered pair of distinct chips of a tray, chip-major."""
+    src = np.repeat(np.arange(p.N), p.T)
+    j = np.tile(np.arange(p.T), p.N)
+    keep = ((src // p.T) * p.T + j) != src
+    return src[keep], j[keep]
+
+
+def _add_tray_links(ga: GraphAssembler, p: _TwoTierPlan) -> Any:
+    """The tray mesh: chip c -> peer (tray*T + j), j != c % T, one merged edge per direction carrying
+    ``tray_m[c % T, j]`` links; returns the assembler's ids of those edges (None for single-chip trays)."""
+    if p.T == 1:
+        return None
+    cc, jj = _tray_pairs(p)
+    peer = (cc // p.T) * p.T + jj
+    n_links = p.tray_m[cc % p.T, jj]
+    return ga.add_directed(cc, peer, n_links * p.pbw, p.tlat, p.teff, n_links)
+
+
+def _add_plane_links(ga: GraphAssembler, p: _TwoTierPlan, leaf0: int, spine0: int) -> tuple[Any, Any, Any, Any]:
+    """Chip <-> leaf (one merged edge per chip and plane, ``ppp`` links) and leaf <-> spine (``per_pair`` links)
+    edges; returns the assembler's ids (chip->leaf, leaf->chip, leaf->spine, spine->leaf; the last two None
+    without spines)."""
+    ranks = np.arange(p.N)
+    cc = np.repeat(ranks, p.P)
+    pp = np.tile(np.arange(p.P), p.N)
+    lf = leaf0 + pp * p.L + (ranks // p.C)[cc]
+    bw_cl = p.ppp * min(p.pbw, p.sw_bw)
+    up_ids, down_ids = ga.add_links(cc, lf, bw_cl, p.lat, p.lat + p.swlat, p.eff, p.ppp)
+    lu_ids = ld_ids = None
+    if p.S:
+        p3, l3, k3 = np.meshgrid(np.arange(p.P), np.arange(p.L), np.arange(p.S), indexing="ij")
+        lu_ids, ld_ids = ga.add_links(leaf0 + p3 * p.L + l3, spine0 + p3 * p.S + k3, p.per_pair * p.sw_bw,
+                                      p.lat + p.swlat, p.lat + p.swlat, p.eff, p.per_pair)
+    return up_ids, down_ids, lu_ids, ld_ids
+
+
+def _two_tier_meta(p: _TwoTierPlan) -> dict[str, Any]:
+    """``Fabric.meta`` of a two_tier fabric (builder parameters, for summaries and exports)."""
+    return {
+        "builder": "two_tier", "chips": p.N, "tray_size": p.T, "planes": p.P, "ports_per_plane": p.ppp,
+        "tray_ports": p.tp, "tray_links": p.tray_m.tolist(), "tray_layout": p.tray_label, "port_bandwidth": p.pbw,
+        "switch_radix": p.R, "leaf_down": p.down,
+        "leaf_uplinks": p.up_ports, "chips_per_leaf": p.C, "leaves_per_plane": p.L, "spines_per_plane": p.S,
+        "links_per_leaf_spine": p.per_pair, "oversubscription": p.down / p.up_ports, "link_latency": p.lat,
+        "tray_latency": p.tlat, "switch_latency": p.swlat, "tray_forwarding": p.fwd,
+        "in_network_reduction": p.inr, "reduction_bandwidth": p.red, "levels": ["tray", "leaf"],
+        "max_chips": (p.R // p.per_pair) * p.C if p.S else p.C,
+        # every chip of a full leaf is equivalent to chip 0 under the fabric's symmetries; the last leaf
+        # may be partly filled
+        "representative_chips": sorted({0, (p.L - 1) * p.C}),
+    }
+
+
+def _two_tier_router(ga: GraphAssembler, p: _TwoTierPlan, tray_ids: Any, up_ids: Any, down_ids: Any, lu_ids: Any,
+                     ld_ids: Any) -> TwoTierRouter:
+    """The formula router, from the final edge ids of the built fabric (call after ``ga.build``)."""
+    tray_edge = np.full((p.N, p.T), -1, dtype=np.int64)
+    if p.T > 1:
+        src_t, j_t = _tray_pairs(p)
+        tray_edge[src_t, j_t] = ga.final(tray_ids)
+    up = ga.final(up_ids).reshape(p.N, p.P)
+    dn = ga.final(down_ids).reshape(p.N, p.P)
+    if p.S:
+        lu = ga.final(lu_ids).reshape(p.P, p.L, p.S)
+        ld = ga.final(ld_ids).reshape(p.P, p.L, p.S).transpose(0, 2, 1).copy()
+    else:
+        lu = ld = np.zeros((p.P, p.L, 0), dtype=np.int64)
+    return TwoTierRouter(p.T, p.C, tray_edge, up, dn, lu, ld)
+
+
 def two_tier(
     chips: int = 6144,
     chip: ChipArg = "maia200",
@@ -291,126 +488,16 @@ def two_tier(
     Raises:
         SpecError: invalid parameters; CapacityError: ports beyond the chip's ports or the switch radix.
     """
-    c = resolve_chip(chip, "maia200")
-    N = as_int("chips", chips)
-    T = as_int("tray_size", tray_size)
-    pbw = _default_port_bw(c, port_bandwidth, "port_bandwidth")
-    n_ports = as_int("ports", ports if ports is not None else c.ports, 1) if (ports is not None or c.ports) else None
-    tray_m, tray_label = _tray_links(T, tray_ports, tray_links)
-    tp = int(tray_m.sum(axis=1).max())
-    P = as_int("planes", planes)
-    ppp = as_int("ports_per_plane", ports_per_plane)
-    R = as_int("switch_radix", switch_radix, 2)
-    sw_bw = pbw if switch_port_bandwidth is None else as_quantity("switch_port_bandwidth", switch_port_bandwidth,
-                                                                  "bandwidth")
-    lat = as_quantity("link_latency", link_latency, "time", positive=False)
-    tlat = lat if tray_latency is None else as_quantity("tray_latency", tray_latency, "time", positive=False)
-    swlat = as_quantity("switch_latency", switch_latency, "time", positive=False)
-    eff = as_fraction("efficiency", efficiency)
-    teff = eff if tray_efficiency is None else as_fraction("tray_efficiency", tray_efficiency)
-    fwd = as_bool("tray_forwarding", tray_forwarding)
-    inr = as_bool("in_network_reduction", in_network_reduction)
-    red = None if reduction_bandwidth is None else as_quantity("reduction_bandwidth", reduction_bandwidth,
-                                                               "bandwidth")
-    if red is not None and not inr:
-        raise SpecError("reduction_bandwidth: set only with in_network_reduction: true (the switches must reduce)")
-    if N % T:
-        raise SpecError(f"chips: {N} is not a multiple of tray_size={T}")
-    if n_ports is not None and tp + P * ppp > n_ports:
-        raise CapacityError(
-            f"ports: {tp} tray ports + {P} planes x {ppp} = {tp + P * ppp} exceed the chip's {n_ports} ports; "
-            "lower planes, tray_ports or tray_links, or raise ports"
-        )
-    down = as_int("leaf_down", leaf_down if leaf_down is not None else R // 2)
-    if down % ppp:
-        raise SpecError(f"leaf_down: {down} must be a multiple of ports_per_plane={ppp}")
-    C = down // ppp  # chips per leaf
-    if C % T:
-        raise SpecError(f"leaf_down: each leaf must serve whole trays ({C} chips per leaf, tray_size={T})")
-    up_ports = _leaf_uplinks(down, leaf_uplinks, oversubscription)
-    if down + up_ports > R:
-        raise CapacityError(
-            f"switch_radix: a leaf needs {down} down + {up_ports} up ports > radix {R}; lower leaf_down or "
-            "leaf_uplinks, or raise switch_radix"
-        )
-    L = -(-N // C)  # leaves per plane
-    S = 0
-    per_pair = 0
-    if L > 1:
-        S, per_pair = _spines(spines, up_ports)
-        if L * per_pair > R:
-            max_leaves = R // per_pair
-            raise CapacityError(
-                f"chips: {N} chips need {L} leaves per plane, but a spine of radix {R} reaches at most "
-                f"{max_leaves} leaves ({per_pair} link(s) each); the largest two_tier fabric with these "
-                f"settings has {max_leaves * C} chips"
-            )
-    # ---- nodes
-    ranks = np.arange(N)
-    tray = ranks // T
-    leaf = ranks // C
+    p = _check_two_tier_args(chips, chip, tray_size, port_bandwidth, ports, tray_ports, tray_links, planes,
+                             ports_per_plane, switch_radix, switch_port_bandwidth, leaf_down, leaf_uplinks,
+                             oversubscription, spines, link_latency, tray_latency, switch_latency, efficiency,
+                             tray_efficiency, tray_forwarding, in_network_reduction, reduction_bandwidth)
     ga = GraphAssembler()
-    ids, attrs = _chip_nodes(N, tray, fwd, {"leaf": leaf})
-    ga.add_nodes(ids, attrs)
-    red_leaf = {} if red is None else {"reduction_bandwidth": red * ppp}
-    red_spine = {} if red is None else {"reduction_bandwidth": red * max(per_pair, 1)}
-    leaf0 = ga.add_nodes(
-        [f"p{p}.leaf{q}" for p in range(P) for q in range(L)],
-        [{"kind": "switch", "tier": 1, "plane": p, "index": q, "radix": R, "in_network_reduction": inr,
-          **red_leaf} for p in range(P) for q in range(L)],
-    )
-    spine0 = ga.add_nodes(
-        [f"p{p}.spine{k}" for p in range(P) for k in range(S)],
-        [{"kind": "switch", "tier": 2, "plane": p, "index": k, "radix": R, "in_network_reduction": inr,
-          **red_spine} for p in range(P) for k in range(S)],
-    )
-    # ---- tray mesh: chip c -> peer (tray*T + j), j != c % T
-    tray_edge = np.full((N, T), -1, dtype=np.int64)
-    if T > 1:
-        cc = np.repeat(ranks, T)
-        jj = np.tile(np.arange(T), N)
-        peer = (cc // T) * T + jj
-        keep = peer != cc
-        cc, jj, peer = cc[keep], jj[keep], peer[keep]
-        n_links = tray_m[cc % T, jj]
-        ids_t = ga.add_directed(cc, peer, n_links * pbw, tlat, teff, n_links)
-    # ---- chip <-> leaf, one merged edge per plane
-    cc = np.repeat(ranks, P)
-    pp = np.tile(np.arange(P), N)
-    lf = leaf0 + pp * L + leaf[cc]
-    bw_cl = ppp * min(pbw, sw_bw)
-    up_ids, down_ids = ga.add_links(cc, lf, bw_cl, lat, lat + swlat, eff, ppp)
-    # ---- leaf <-> spine
-    if S:
-        p3, l3, k3 = np.meshgrid(np.arange(P), np.arange(L), np.arange(S), indexing="ij")
-        lu_ids, ld_ids = ga.add_links(leaf0 + p3 * L + l3, spine0 + p3 * S + k3, per_pair * sw_bw,
-                                      lat + swlat, lat + swlat, eff, per_pair)
-    meta = {
-        "builder": "two_tier", "chips": N, "tray_size": T, "planes": P, "ports_per_plane": ppp,
-        "tray_ports": tp, "tray_links": tray_m.tolist(), "tray_layout": tray_label, "port_bandwidth": pbw, "switch_radix": R, "leaf_down": down,
-        "leaf_uplinks": up_ports, "chips_per_leaf": C, "leaves_per_plane": L, "spines_per_plane": S,
-        "links_per_leaf_spine": per_pair, "oversubscription": down / up_ports, "link_latency": lat,
-        "tray_latency": tlat, "switch_latency": swlat, "tray_forwarding": fwd,
-        "in_network_reduction": inr, "reduction_bandwidth": red, "levels": ["tray", "leaf"],
-        "max_chips": (R // per_pair) * C if S else C,
-        # every chip of a full leaf is equivalent to chip 0 under the fabric's symmetries; the last leaf
-        # may be partly filled
-        "representative_chips": sorted({0, (L - 1) * C}),
-    }
-    fab = ga.build(name, c, meta)
-    if T > 1:
-        src_t = np.repeat(ranks, T)
-        j_t = np.tile(np.arange(T), N)
-        keep = ((src_t // T) * T + j_t) != src_t
-        tray_edge[src_t[keep], j_t[keep]] = ga.final(ids_t)
-    up = ga.final(up_ids).reshape(N, P)
-    dn = ga.final(down_ids).reshape(N, P)
-    if S:
-        lu = ga.final(lu_ids).reshape(P, L, S)
-        ld = ga.final(ld_ids).reshape(P, L, S).transpose(0, 2, 1).copy()
-    else:
-        lu = ld = np.zeros((P, L, 0), dtype=np.int64)
-    fab.router = TwoTierRouter(T, C, tray_edge, up, dn, lu, ld)
+    leaf0, spine0 = _add_two_tier_nodes(ga, p)
+    tray_ids = _add_tray_links(ga, p)
+    up_ids, down_ids, lu_ids, ld_ids = _add_plane_links(ga, p, leaf0, spine0)
+    fab = ga.build(name, p.chip, _two_tier_meta(p))
+    fab.router = _two_tier_router(ga, p, tray_ids, up_ids, down_ids, lu_ids, ld_ids)
     return fab
 
 
