@@ -184,6 +184,245 @@ class _Out:
     events: int
 
 
+class _EventLoop:
+    """The event loop of :func:`run_problem`, one named step per phase of an event.
+
+    Per-flow state (problem rows): ``rem`` bytes left, ``ready``/``finish``/``arrival`` times (inf until
+    known), ``cand`` the ready time so far (max of start and the arrivals of the dependencies released),
+    ``ndep`` dependencies not yet arrived. Loop state: the clock ``t``, the flows sending (``active``, sorted)
+    with their ``rate``, the columns carrying load (``live``), a heap of (ready time, seq, flows) not yet
+    started, and the count of iterations without progress (``stall``, see :data:`MAX_STALL`).
+
+    One event (:meth:`run`): :meth:`_next_event` (the earliest of the next ready time and the next finish;
+    none left: done) -> wait -> :meth:`_finish_due` (charge the interval, finish the flows due, guard
+    progress) -> :meth:`_start_ready` (flows whose ready time has come; 0-byte or link-free ones finish at
+    once) -> :meth:`_reallocate` (max-min rates of the flows now sending, when the set changed).
+    """
+
+    def __init__(
+        self,
+        p: Problem,
+        size: np.ndarray,
+        start: np.ndarray | None,
+        dep_ptr: np.ndarray | None,
+        dep_idx: np.ndarray | None,
+        weight: np.ndarray | None,
+        method: str,
+    ) -> None:
+        n = p.n_flows
+        self.p = p
+        self.method = method
+        self.size = np.asarray(size, dtype=np.float64)
+        start = np.zeros(n) if start is None else np.asarray(start, dtype=np.float64)
+        self.weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+        has_deps = dep_ptr is not None and dep_idx is not None and len(dep_idx) > 0
+        if has_deps:
+            self.ndep = np.diff(dep_ptr).astype(np.int64)
+            self.rev_ptr, self.rev_idx = _dependents(n, dep_ptr, dep_idx)
+        else:
+            self.ndep = np.zeros(n, dtype=np.int64)
+            self.rev_ptr = self.rev_idx = None
+        nolink = p.row_lengths() == 0
+        self.instant = (self.size <= 0) | nolink  # never enter the allocation
+        self.lat = p.lat
+        self.cap = p.col_cap
+        self.ncols = p.n_cols
+
+        self.rem = self.size.copy()
+        self.ready = np.full(n, np.inf)
+        self.finish = np.full(n, np.inf)
+        self.arrival = np.full(n, np.inf)
+        self.cand = start.copy()
+        self.col_busy = np.zeros(self.ncols)
+        self.col_peak = np.zeros(self.ncols)
+        self.heap: list[tuple[float, int, np.ndarray]] = []
+        self.seq = 0
+        self.events = 0
+
+        self.t = 0.0
+        self.active = np.zeros(0, dtype=np.int64)
+        self.rate = np.zeros(0)
+        self.live = np.zeros(0, dtype=np.int64)
+        self.stall = 0
+
+        self.push(np.flatnonzero(self.ndep == 0), start[self.ndep == 0])
+
+        # independent components (numba path): an event re-solves only the components whose flows changed
+        self.comp = None
+        if HAVE_NUMBA and method != "numpy" and 0 < n <= COMPONENT_MAX_FLOWS:
+            comp, n_comp, _ = _components(p.indptr, p.indices, p.data, self.cap, self.weight, NONBINDING_RTOL)
+            if n_comp > 1:
+                self.comp = comp
+                self.dmask = np.zeros(n_comp, dtype=bool)
+                self.rate_of = np.zeros(n)
+
+    # ------------------------------------------------------------------ the ready heap and dependencies
+    def push(self, flows: np.ndarray, times: np.ndarray) -> None:
+        """Queue ``flows`` to become ready at ``times`` (one heap entry per distinct time, in seq order)."""
+        if not len(flows):
+            return
+        if len(flows) == 1:
+            heapq.heappush(self.heap, (float(times[0]), self.seq, flows))
+            self.seq += 1
+            return
+        ut, inv = np.unique(times, return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(ut) + 1))
+        for k in range(len(ut)):
+            heapq.heappush(self.heap, (float(ut[k]), self.seq, flows[order[bounds[k]:bounds[k + 1]]]))
+            self.seq += 1
+
+    def release(self, fin: np.ndarray) -> None:
+        """Flows ``fin`` have finished sending (arrival known): update their dependents."""
+        if self.rev_ptr is None or not len(fin):
+            return
+        from .routing import _gather_ranges
+
+        pos, ptr = _gather_ranges(self.rev_ptr, fin)
+        if not len(pos):
+            return
+        d = self.rev_idx[pos]
+        arr = np.repeat(self.arrival[fin], np.diff(ptr))
+        np.maximum.at(self.cand, d, arr)
+        np.subtract.at(self.ndep, d, 1)
+        newly = np.unique(d[self.ndep[d] == 0])
+        self.push(newly, self.cand[newly])
+
+    # ------------------------------------------------------------------ one event, step by step
+    def run(self, env: simpy.Environment):
+        """The simpy process: events until no flow is left to start or finish."""
+        while True:
+            touched: list[np.ndarray] = []
+            nxt = self._next_event()
+            if nxt is None:
+                return
+            tnext, dt, fin_event, tf, dtf = nxt
+            if dt > 0:
+                yield env.timeout(dt)
+            changed = False
+            if len(self.active):
+                changed = self._finish_due(tnext, dt, fin_event, tf, dtf, touched)
+            self.t = tnext
+            changed = self._start_ready(touched) or changed
+            self._reallocate(changed, touched)
+
+    def _next_event(self) -> tuple[float, float, bool, np.ndarray | None, float] | None:
+        """(event time, time to it, whether it is a finish, each active flow's time to finish, the smallest),
+        or None when nothing is left; raises EngineStallError when flows are left that can never finish."""
+        t = self.t
+        tr = self.heap[0][0] if self.heap else np.inf
+        fin_event = False
+        dtf = 0.0
+        if len(self.active):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tf = self.rem[self.active] / self.rate  # >= 0: remaining bytes never go below zero
+            dtf = float(tf.min())
+            fin_event = t + dtf <= tr
+            tnext = t + dtf if fin_event else tr
+        else:
+            tf = None
+            tnext = tr
+        if not tnext < np.inf:
+            if len(self.active):  # flows left that can never finish (no positive rate): an invariant broke
+                raise _stall(int(self.active[0]), t, float(self.rem[self.active[0]]), float(self.rate[0]))
+            return None
+        tnext = max(tnext, t)
+        return tnext, tnext - t, fin_event, tf, dtf
+
+    def _finish_due(self, tnext: float, dt: float, fin_event: bool, tf: np.ndarray, dtf: float,
+                    touched: list[np.ndarray]) -> bool:
+        """Charge ``dt`` of sending to the active flows and finish those due at ``tnext``; True if any did.
+        Counts iterations without progress and raises EngineStallError at :data:`MAX_STALL`."""
+        active, rate = self.active, self.rate
+        self.col_busy[self.live] += dt
+        # Finish every flow due by the event: the sending time elapsed (dt, or the smallest time to
+        # finish when t + dtf rounded below it) widened by a relative and a clock tolerance, and every
+        # flow left with at most FINISH_RTOL of its size. Both bounds are >= 0, so neither sign nor ties
+        # can defeat them; on a finish event the earliest flow always meets the first.
+        horizon = max(dt, dtf) if fin_event else dt
+        with np.errstate(invalid="ignore"):
+            left = self.rem[active] - rate * dt
+            done = (tf <= horizon * (1.0 + FINISH_RTOL) + FINISH_CLOCK_EPS * tnext) | (
+                left <= FINISH_RTOL * self.size[active])
+        self.rem[active] = np.maximum(left, 0.0)
+        if done.any():
+            fin = active[done]
+            self.rem[fin] = 0.0
+            self.finish[fin] = tnext
+            self.arrival[fin] = tnext + self.lat[fin]
+            keep = ~done
+            self.active = active[keep]
+            self.rate = rate[keep]
+            touched.append(fin)
+            self.release(fin)
+            self.stall = 0
+            return True
+        if self.heap and self.heap[0][0] <= tnext:
+            self.stall = 0
+        else:
+            self.stall += 1
+            if self.stall >= MAX_STALL:
+                k = int(np.argmin(tf))
+                raise _stall(int(active[k]), tnext, float(self.rem[active[k]]), float(rate[k]))
+        return False
+
+    def _start_ready(self, touched: list[np.ndarray]) -> bool:
+        """Start the flows ready by the clock (possibly cascading through 0-latency instant flows, which
+        finish at once); True if any joined the active set."""
+        t, heap = self.t, self.heap
+        changed = False
+        while heap and heap[0][0] <= t:
+            new = [heapq.heappop(heap)[2]]
+            while heap and heap[0][0] <= t:
+                new.append(heapq.heappop(heap)[2])
+            new = np.concatenate(new) if len(new) > 1 else new[0]
+            self.ready[new] = t
+            inst = self.instant[new]
+            if inst.any():
+                fi = new[inst]
+                self.finish[fi] = t
+                self.rem[fi] = 0.0
+                self.arrival[fi] = t + self.lat[fi]
+                self.release(fi)
+                new = new[~inst]
+            if len(new):
+                self.active = np.concatenate([self.active, new])
+                changed = True
+                touched.append(new)
+        return changed
+
+    def _reallocate(self, changed: bool, touched: list[np.ndarray]) -> None:
+        """When the active set changed: max-min rates (only the components touched, on the component path),
+        the columns carrying load and their peak utilisation; one counted event."""
+        p = self.p
+        if changed and len(self.active):
+            active = self.active
+            active.sort()
+            self.events += 1
+            if self.comp is None:
+                self.rate, load = _solve(p.indptr, p.indices, p.data, self.cap, self.weight, active, self.method,
+                                         True)
+            else:
+                comp, dmask = self.comp, self.dmask
+                ch = np.concatenate(touched) if len(touched) > 1 else touched[0]
+                dmask[comp[ch]] = True
+                sel = active[dmask[comp[active]]]
+                dmask[comp[ch]] = False
+                if len(sel):
+                    self.rate_of[sel] = _solve(p.indptr, p.indices, p.data, self.cap, self.weight, sel,
+                                               self.method, False)[0]
+                self.rate = self.rate_of[active]
+                load = np.zeros(self.ncols)
+                _active_load(p.indptr, p.indices, p.data, self.weight, self.rate, active, load)
+            self.live = np.flatnonzero(load > 0)
+            np.maximum.at(self.col_peak, self.live, load[self.live] / self.cap[self.live])
+        elif not len(self.active):
+            self.live = np.zeros(0, dtype=np.int64)
+
+    def out(self) -> _Out:
+        return _Out(self.arrival, self.ready, self.finish, self.col_busy, self.col_peak, self.events)
+
+
 def run_problem(
     p: Problem,
     size: np.ndarray,
@@ -193,181 +432,13 @@ def run_problem(
     weight: np.ndarray | None = None,
     method: str = "auto",
 ) -> _Out:
-    """The event loop on a built problem (internal; the public entry points validate first)."""
-    n = p.n_flows
-    size = np.asarray(size, dtype=np.float64)
-    start = np.zeros(n) if start is None else np.asarray(start, dtype=np.float64)
-    weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
-    has_deps = dep_ptr is not None and dep_idx is not None and len(dep_idx) > 0
-    if has_deps:
-        ndep = np.diff(dep_ptr).astype(np.int64)
-        rev_ptr, rev_idx = _dependents(n, dep_ptr, dep_idx)
-    else:
-        ndep = np.zeros(n, dtype=np.int64)
-        rev_ptr = rev_idx = None
-    nolink = p.row_lengths() == 0
-    instant = (size <= 0) | nolink  # never enter the allocation
-    lat = p.lat
-    cap = p.col_cap
-    ncols = p.n_cols
-
-    rem = size.copy()
-    ready = np.full(n, np.inf)
-    finish = np.full(n, np.inf)
-    arrival = np.full(n, np.inf)
-    cand = start.copy()
-    col_busy = np.zeros(ncols)
-    col_peak = np.zeros(ncols)
-    heap: list[tuple[float, int, np.ndarray]] = []
-    seq = [0]
-
-    def push(flows: np.ndarray, times: np.ndarray) -> None:
-        if not len(flows):
-            return
-        if len(flows) == 1:
-            heapq.heappush(heap, (float(times[0]), seq[0], flows))
-            seq[0] += 1
-            return
-        ut, inv = np.unique(times, return_inverse=True)
-        order = np.argsort(inv, kind="stable")
-        bounds = np.searchsorted(inv[order], np.arange(len(ut) + 1))
-        for k in range(len(ut)):
-            heapq.heappush(heap, (float(ut[k]), seq[0], flows[order[bounds[k]:bounds[k + 1]]]))
-            seq[0] += 1
-
-    def release(fin: np.ndarray) -> None:
-        """Flows ``fin`` have finished sending (arrival known): update their dependents."""
-        if rev_ptr is None or not len(fin):
-            return
-        from .routing import _gather_ranges
-
-        pos, ptr = _gather_ranges(rev_ptr, fin)
-        if not len(pos):
-            return
-        d = rev_idx[pos]
-        arr = np.repeat(arrival[fin], np.diff(ptr))
-        np.maximum.at(cand, d, arr)
-        np.subtract.at(ndep, d, 1)
-        newly = np.unique(d[ndep[d] == 0])
-        push(newly, cand[newly])
-
-    push(np.flatnonzero(ndep == 0), start[ndep == 0])
-
-    state = {"events": 0}
-
-    # independent components (numba path): an event re-solves only the components whose flows changed
-    comp = None
-    if HAVE_NUMBA and method != "numpy" and 0 < n <= COMPONENT_MAX_FLOWS:
-        comp, n_comp, _ = _components(p.indptr, p.indices, p.data, cap, weight, NONBINDING_RTOL)
-        if n_comp <= 1:
-            comp = None
-        else:
-            dmask = np.zeros(n_comp, dtype=bool)
-            rate_of = np.zeros(n)
-
-    def loop(env: simpy.Environment):
-        t = 0.0
-        active = np.zeros(0, dtype=np.int64)
-        rate = np.zeros(0)
-        live = np.zeros(0, dtype=np.int64)
-        stall = 0
-        while True:
-            touched: list[np.ndarray] = []
-            tr = heap[0][0] if heap else np.inf
-            fin_event = False
-            if len(active):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    tf = rem[active] / rate  # >= 0: remaining bytes never go below zero
-                dtf = float(tf.min())
-                fin_event = t + dtf <= tr
-                tnext = t + dtf if fin_event else tr
-            else:
-                tf = None
-                tnext = tr
-            if not tnext < np.inf:
-                if len(active):  # flows left that can never finish (no positive rate): an invariant broke
-                    raise _stall(int(active[0]), t, float(rem[active[0]]), float(rate[0]))
-                return
-            tnext = max(tnext, t)
-            dt = tnext - t
-            if dt > 0:
-                yield env.timeout(dt)
-            changed = False
-            if len(active):
-                col_busy[live] += dt
-                # Finish every flow due by the event: the sending time elapsed (dt, or the smallest time to
-                # finish when t + dtf rounded below it) widened by a relative and a clock tolerance, and every
-                # flow left with at most FINISH_RTOL of its size. Both bounds are >= 0, so neither sign nor ties
-                # can defeat them; on a finish event the earliest flow always meets the first.
-                horizon = max(dt, dtf) if fin_event else dt
-                with np.errstate(invalid="ignore"):
-                    left = rem[active] - rate * dt
-                    done = (tf <= horizon * (1.0 + FINISH_RTOL) + FINISH_CLOCK_EPS * tnext) | (
-                        left <= FINISH_RTOL * size[active])
-                rem[active] = np.maximum(left, 0.0)
-                if done.any():
-                    fin = active[done]
-                    rem[fin] = 0.0
-                    finish[fin] = tnext
-                    arrival[fin] = tnext + lat[fin]
-                    keep = ~done
-                    active = active[keep]
-                    rate = rate[keep]
-                    changed = True
-                    touched.append(fin)
-                    release(fin)
-                    stall = 0
-                elif heap and heap[0][0] <= tnext:
-                    stall = 0
-                else:
-                    stall += 1
-                    if stall >= MAX_STALL:
-                        k = int(np.argmin(tf))
-                        raise _stall(int(active[k]), tnext, float(rem[active[k]]), float(rate[k]))
-            t = tnext
-            # flows becoming ready now (possibly cascading through 0-latency instant flows)
-            while heap and heap[0][0] <= t:
-                new = [heapq.heappop(heap)[2]]
-                while heap and heap[0][0] <= t:
-                    new.append(heapq.heappop(heap)[2])
-                new = np.concatenate(new) if len(new) > 1 else new[0]
-                ready[new] = t
-                inst = instant[new]
-                if inst.any():
-                    fi = new[inst]
-                    finish[fi] = t
-                    rem[fi] = 0.0
-                    arrival[fi] = t + lat[fi]
-                    release(fi)
-                    new = new[~inst]
-                if len(new):
-                    active = np.concatenate([active, new])
-                    changed = True
-                    touched.append(new)
-            if changed and len(active):
-                active.sort()
-                state["events"] += 1
-                if comp is None:
-                    rate, load = _solve(p.indptr, p.indices, p.data, cap, weight, active, method, True)
-                else:
-                    ch = np.concatenate(touched) if len(touched) > 1 else touched[0]
-                    dmask[comp[ch]] = True
-                    sel = active[dmask[comp[active]]]
-                    dmask[comp[ch]] = False
-                    if len(sel):
-                        rate_of[sel] = _solve(p.indptr, p.indices, p.data, cap, weight, sel, method, False)[0]
-                    rate = rate_of[active]
-                    load = np.zeros(ncols)
-                    _active_load(p.indptr, p.indices, p.data, weight, rate, active, load)
-                live = np.flatnonzero(load > 0)
-                np.maximum.at(col_peak, live, load[live] / cap[live])
-            elif not len(active):
-                live = np.zeros(0, dtype=np.int64)
-
+    """The event loop on a built problem (internal; the public entry points validate first).
+    See :class:`_EventLoop` for its steps."""
+    loop = _EventLoop(p, size, start, dep_ptr, dep_idx, weight, method)
     env = simpy.Environment()
-    env.process(loop(env))
+    env.process(loop.run(env))
     env.run()
-    return _Out(arrival, ready, finish, col_busy, col_peak, state["events"])
+    return loop.out()
 
 
 def run_batch(
