@@ -401,18 +401,46 @@ def test_infer_job_splits_compute_time_by_bottleneck(tmp_path):
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
-@pytest.mark.parametrize("name", sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".yaml")) if os.path.isdir(EXAMPLES) else [])
-def test_example_specs_expand(name):
+def _example_kind(name: str) -> str:
+    """What an examples/ YAML is: a sweep spec (``job:``), a fabric file (``builder:``), a what-if jobs file
+    (``jobs:``) or a fleet (``pools:``)."""
     import yaml
 
-    with open(os.path.join(EXAMPLES, name)) as fh:
+    with open(os.path.join(EXAMPLES, name), encoding="utf-8") as fh:
         raw = yaml.safe_load(fh)
-    if not isinstance(raw, dict) or raw.get("job") not in ("collective", "infer", "traffic", "topo"):
-        pytest.skip(f"{name} is not a sweep spec")
+    for key, kind in (("job", "sweep"), ("builder", "fabric"), ("jobs", "jobs"), ("pools", "fleet")):
+        if isinstance(raw, dict) and key in raw:
+            return kind
+    return "unknown"
+
+
+EXAMPLE_FILES = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".yaml")) if os.path.isdir(EXAMPLES) else []
+
+
+@pytest.mark.parametrize("name", [f for f in EXAMPLE_FILES if _example_kind(f) == "sweep"])
+def test_example_specs_expand(name):
     spec = load_spec(os.path.join(EXAMPLES, name))
     pts = expand_points(spec)
     assert 1 <= len(pts) <= 200  # small enough to run in about a minute
     assert len({p.id for p in pts}) == len(pts)
+
+
+@pytest.mark.parametrize("name", [f for f in EXAMPLE_FILES if _example_kind(f) != "sweep"])
+def test_other_examples_load_as_what_they_are(name):
+    """Every example that is not a sweep spec is a fabric, a what-if jobs file or a fleet, and loads as one."""
+    import fleet
+    import topo
+
+    path = os.path.join(EXAMPLES, name)
+    kind = _example_kind(name)
+    assert kind != "unknown", f"{name}: neither a sweep spec, a fabric, a jobs file nor a fleet"
+    if kind == "fabric":
+        assert topo.load(path).n_chips > 0
+    elif kind == "jobs":
+        fab, jobs = fleet.load_jobs(path)
+        assert jobs
+    else:
+        assert fleet.load_fleet(path).pools
 
 
 def test_quiet_when_stderr_is_not_a_terminal(tmp_path, capsys):
