@@ -33,3 +33,24 @@ def star_graph(n: int, bw: float = 1e9, lat: float = 1e-6, *, switch: str = "sw"
             g.add_edge(f"c{r}", sw, **link)
             g.add_edge(sw, f"c{r}", **link)
     return g
+
+
+def write_files(directory, files: dict) -> None:
+    """Write ``{name: bytes}`` into ``directory`` (a pathlib.Path): the bad-input tests' fixture files."""
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+
+
+def assert_cli_error(argv: list, directory, field: str) -> None:
+    """Run the CLI with ``{d}`` in ``argv`` replaced by ``directory``; it must exit 2 with exactly one
+    ``error: ...`` line on stderr that names ``field`` (no traceback)."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    r = CliRunner().invoke(main, [a.replace("{d}", str(directory)) for a in argv])
+    assert r.exit_code == 2, (r.exit_code, r.output, r.exception)
+    assert isinstance(r.exception, SystemExit), repr(r.exception)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert field in lines[0], (field, r.stderr)

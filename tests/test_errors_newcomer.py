@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from conftest import assert_cli_error, write_files
 
 import inference
 import sweep
@@ -65,23 +66,13 @@ CASES = [
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("newcomer")
-    for name, data in FILES.items():
-        (d / name).write_bytes(data)
+    write_files(d, FILES)
     return d
-
-
-def _run(argv, d):
-    return CliRunner().invoke(main, [a.replace("{d}", str(d)) for a in argv])
 
 
 @pytest.mark.parametrize("argv,field", CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_bad_input_one_line_exit_2(files, argv, field):
-    r = _run(argv, files)
-    assert r.exit_code == 2, (r.exit_code, r.output, r.exception)
-    assert isinstance(r.exception, SystemExit), repr(r.exception)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    assert field in lines[0], (field, r.stderr)
+    assert_cli_error(argv, files, field)
 
 
 API_CASES = [

@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import assert_cli_error, write_files
 
 import fleet
 from cli import main
@@ -78,8 +79,7 @@ if os.path.exists("/proc/version"):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("fleet_errors")
-    for name, data in FILES.items():
-        (d / name).write_bytes(data)
+    write_files(d, FILES)
     return d
 
 
@@ -89,12 +89,7 @@ def _run(argv, d):
 
 @pytest.mark.parametrize("argv,field", CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_bad_input_one_line_exit_2(files, argv, field):
-    r = _run(argv, files)
-    assert r.exit_code == 2, (r.exit_code, r.output, r.exception)
-    assert isinstance(r.exception, SystemExit), repr(r.exception)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-    assert field in lines[0], (field, r.stderr)
+    assert_cli_error(argv, files, field)
 
 
 def test_good_input_still_runs_and_writes_the_csv(files, tmp_path):
