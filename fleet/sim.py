@@ -53,7 +53,7 @@ from .kvnet import KVNetwork, build_kv_fabric
 from .pool import Pool, RequestView
 from .routers import ROUTER_SIGNATURE, ROUTERS, get_router
 from .spec import FleetSpec, PoolSpec, load_fleet
-from .stepmodel import LinearStepModel, StepModelLike
+from .stepmodel import LinearStepModel, StepModelLike, StepModelWrapper
 from .trace import Trace, load_trace, poisson_trace
 
 __all__ = ["MEMORY_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
@@ -108,39 +108,16 @@ def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool =
     )
 
 
-class _Priced:
+class _Priced(StepModelWrapper):
     """A step model with its replica price replaced ($/h = price per chip-hour x chips)."""
 
     def __init__(self, inner: StepModelLike, price_per_chip_hour: float) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._price = float(price_per_chip_hour)
-
-    def prefill_time(self, tokens, batch):  # noqa: ANN001
-        return self._inner.prefill_time(tokens, batch)
-
-    def decode_time(self, batch, context):  # noqa: ANN001
-        return self._inner.decode_time(batch, context)
-
-    def max_batch(self, context: int) -> int:
-        return self._inner.max_batch(context)
-
-    @property
-    def kv_bytes_per_token(self) -> float:
-        return self._inner.kv_bytes_per_token
-
-    @property
-    def chips(self) -> int:
-        return self._inner.chips
 
     @property
     def cost_per_hour(self) -> float:
         return self._price * self._inner.chips
-
-    def __getattr__(self, name: str) -> Any:
-        # anything else (kv_capacity_tokens, deployment, ...) is the wrapped model's
-        if name.startswith("__") or name in ("_inner", "_price"):
-            raise AttributeError(name)
-        return getattr(self._inner, name)
 
 
 def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:

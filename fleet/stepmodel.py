@@ -21,7 +21,7 @@ import numpy as np
 
 from topo import SpecError
 
-__all__ = ["LinearStepModel", "StepCache", "StepModelLike"]
+__all__ = ["LinearStepModel", "StepCache", "StepModelLike", "StepModelWrapper"]
 
 
 @runtime_checkable
@@ -118,6 +118,41 @@ class LinearStepModel:
     def max_batch(self, context: int) -> int:
         """Most sequences of ``context`` tokens whose KV cache fits ``kv_capacity_tokens``."""
         return max(0, int(self.kv_capacity_tokens // max(1, int(context))))
+
+
+class StepModelWrapper:
+    """A step model that answers everything by its wrapped ``inner`` model; subclasses override what they
+    change (a price, a speed). Attributes beyond the protocol (``kv_capacity_tokens``, ``deployment``, ...)
+    are the wrapped model's too."""
+
+    def __init__(self, inner: StepModelLike) -> None:
+        self._inner = inner
+
+    def prefill_time(self, tokens, batch):  # noqa: ANN001
+        return self._inner.prefill_time(tokens, batch)
+
+    def decode_time(self, batch, context):  # noqa: ANN001
+        return self._inner.decode_time(batch, context)
+
+    def max_batch(self, context: int) -> int:
+        return self._inner.max_batch(context)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        return self._inner.kv_bytes_per_token
+
+    @property
+    def chips(self) -> int:
+        return self._inner.chips
+
+    @property
+    def cost_per_hour(self) -> float:
+        return self._inner.cost_per_hour
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
 
 
 def _grid(limit: int = 1 << 22) -> np.ndarray:

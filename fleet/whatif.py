@@ -29,6 +29,8 @@ import topo
 from topo import RoutingError, SpecError
 from topo.faults import random_faults
 
+from .stepmodel import StepModelWrapper
+
 __all__ = [
     "Job",
     "JobsResult",
@@ -369,11 +371,11 @@ def serve_monte_carlo(
 
 
 # ------------------------------------------------------------------------------------------ stragglers
-class _Slowed:
+class _Slowed(StepModelWrapper):
     """A step model whose iterations take ``1 / speed`` as long (its slowest chip's speed)."""
 
     def __init__(self, inner: Any, speed: float) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._speed = float(speed)
 
     def prefill_time(self, tokens, batch):  # noqa: ANN001
@@ -381,26 +383,6 @@ class _Slowed:
 
     def decode_time(self, batch, context):  # noqa: ANN001
         return self._inner.decode_time(batch, context) / self._speed
-
-    def max_batch(self, context: int) -> int:
-        return self._inner.max_batch(context)
-
-    @property
-    def kv_bytes_per_token(self) -> float:
-        return self._inner.kv_bytes_per_token
-
-    @property
-    def chips(self) -> int:
-        return self._inner.chips
-
-    @property
-    def cost_per_hour(self) -> float:
-        return self._inner.cost_per_hour
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_inner", "_speed"):
-            raise AttributeError(name)
-        return getattr(self._inner, name)
 
 
 def straggler_fleet(fleet: Any, stragglers: Any, seed: int = 0, model: Any = None):
