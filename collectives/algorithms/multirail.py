@@ -192,11 +192,20 @@ def multirail_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=8, inter="
     T = n // m1
     inter = resolve_inter(inter, spans)
     c = int(chunks)
-    tray_bytes = size / (c * m1)
+    # one rank per tray: no tray stages (their slots are empty)
+    slots = [(a if m1 > 1 else 0, b) for a, b in multirail_slots(T, c, inter)]
+    return _slots_time(slots, size / (c * m1), m1, T, inter, bandwidth, latency,
+                       tray_bandwidth, rail_bandwidth, tray_latency, rail_latency)
+
+
+def _slots_time(slots, tray_bytes, m1, T, inter, bandwidth, latency,
+                tray_bandwidth, rail_bandwidth, tray_latency, rail_latency) -> float:
+    """Seconds of a pipeline given as (tray phases a, rail steps b) per slot: each slot lasts as long as its
+    slower link class (on one shared port, as the two added). ``tray_bytes`` = S / (c m1) per tray phase;
+    a rail step moves tray_bytes / T x (T-1 pieces for ``inter="direct"``, 1 for ring)."""
     rail_bytes = tray_bytes / T * (T - 1 if inter == "direct" else 1)
     total = 0.0
-    for a, b in multirail_slots(T, c, inter):
-        a = a if m1 > 1 else 0  # one rank per tray: no tray stages (their slots are empty)
+    for a, b in slots:
         if a == 0 and b == 0:
             continue
         if tray_bandwidth is None and rail_bandwidth is None:
@@ -352,21 +361,12 @@ def multirail_pieces_time(n, size, bandwidth, latency=0.0, chunks=8, inter="auto
     stages = (["T"] + rail) if collective == "reduce_scatter" else (rail + ["T"])
     if m1 == 1:
         stages = rail
-    tray_bytes = size / (c * m1)
-    rail_bytes = tray_bytes / T * (T - 1 if inter == "direct" else 1)
-    total = 0.0
-    for t in range(c + len(stages) - 1):
-        a = sum(1 for j in range(c) if 0 <= t - j < len(stages) and stages[t - j] == "T")
-        b = sum(1 for j in range(c) if 0 <= t - j < len(stages) and stages[t - j] == "R")
-        if a == 0 and b == 0:
-            continue
-        if tray_bandwidth is None and rail_bandwidth is None:
-            total += (a * (m1 - 1) * tray_bytes + b * rail_bytes) / bandwidth + latency
-        else:
-            t_tray = a * tray_bytes / tray_bandwidth + tray_latency if a else 0.0
-            t_rail = b * rail_bytes / rail_bandwidth + rail_latency if b else 0.0
-            total += max(t_tray, t_rail)
-    return total
+    slots = []
+    for t in range(c + len(stages) - 1):  # chunk j runs stage t - j in slot t
+        running = [stages[t - j] for j in range(c) if 0 <= t - j < len(stages)]
+        slots.append((running.count("T"), running.count("R")))
+    return _slots_time(slots, size / (c * m1), m1, T, inter, bandwidth, latency,
+                       tray_bandwidth, rail_bandwidth, tray_latency, rail_latency)
 
 
 def _pieces_time(collective):
