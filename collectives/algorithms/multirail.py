@@ -105,14 +105,21 @@ def _n_blocks(rows, fabric, options) -> int:
     return rows.shape[1] * options["chunks"]
 
 
-def _tray_exchange(intra, T, m1, piece_bytes, table, KT, j, stage, reduce):
-    """Direct exchange of chunk ``j`` inside every part: member i sends member i2 piece i2 (``reduce``:
-    its partial of the piece member i2 owns) or piece i (all-gather: its reduced piece)."""
+def _pairs_in_parts(intra: np.ndarray, m1: int):
+    """Every ordered pair (i, i2), i != i2, of positions inside every row of ``intra`` (parts of m1
+    ranks): ``(flow_row, ii, jj, src, dst)`` with ``ii``/``jj`` the m1 (m1 - 1) position pairs, one flow per
+    (row, pair), rows outermost."""
     ii, jj = np.nonzero(~np.eye(m1, dtype=bool))
     n_intra = intra.shape[0]
     flow_row = np.repeat(np.arange(n_intra), len(ii))
-    src = intra[flow_row, np.tile(ii, n_intra)]
-    dst = intra[flow_row, np.tile(jj, n_intra)]
+    return flow_row, ii, jj, intra[flow_row, np.tile(ii, n_intra)], intra[flow_row, np.tile(jj, n_intra)]
+
+
+def _tray_exchange(intra, T, m1, piece_bytes, table, KT, j, stage, reduce):
+    """Direct exchange of chunk ``j`` inside every part: member i sends member i2 piece i2 (``reduce``:
+    its partial of the piece member i2 owns) or piece i (all-gather: its reduced piece)."""
+    flow_row, ii, jj, src, dst = _pairs_in_parts(intra, m1)
+    n_intra = intra.shape[0]
     blocks = None
     if table is not None:
         piece = np.tile(jj if reduce else ii, n_intra)
@@ -293,11 +300,8 @@ def _tray_columns(intra, positions, c, j, table, stage, reduce, piece_bytes):
     """Direct exchange inside every tray of chunk j's column blocks: member i sends member i2 the T
     blocks of column i2 (reduce-scatter: its partial sums) or of column i (all-gather: what it holds)."""
     g, T, m1 = positions.shape
-    ii, jj = np.nonzero(~np.eye(m1, dtype=bool))
+    flow_row, ii, jj, src, dst = _pairs_in_parts(intra, m1)
     n_intra = intra.shape[0]
-    flow_row = np.repeat(np.arange(n_intra), len(ii))
-    src = intra[flow_row, np.tile(ii, n_intra)]
-    dst = intra[flow_row, np.tile(jj, n_intra)]
     blocks = None
     if table is not None:
         col = np.tile(jj if reduce else ii, n_intra)
