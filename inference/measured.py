@@ -16,6 +16,26 @@ in n for a memory-bound GEMM, where interpolating the latency itself in log coor
 Tables used: ``gemm/gemm_perf`` (m, n, k per dtype), ``attention/context_attention_perf`` (batch x ISL per
 heads/KV heads/head dim/dtypes), ``attention/generation_attention_perf`` (batch x context), ``moe/moe_perf``
 (tokens per shape, parallelism and routing distribution). Latencies in the tables are ms; returned in s.
+
+Which table answers a stack (the documented rule; :func:`tables`, :meth:`KernelTables.sources`):
+
+1. **The stack's own tables**: ``stack="vllm"`` reads ``<system>/<op>/vllm/...``, ``"sglang"`` reads
+   ``.../sglang/...``, ``"trtllm"`` reads ``.../trtllm/...``; never another stack's. Version: the newest
+   version directory holding the file (GEMM and attention) or the newest that measured the looked-up key
+   (MoE). With aiconfigurator-core 0.12.0 that is TRT-LLM 1.3.0rc20, vLLM 0.24.0 and SGLang 0.5.14 for
+   GEMM and attention on h100_sxm / h200_sxm / b200_sxm / gb200 (aiconfigurator's own ``current`` slots).
+2. **One kernel per lookup** (a table can hold several kernels, ``kernel_source``, for one shape): the
+   stack's framework-default attention kernel for the chip's SM version as aiconfigurator-core itself
+   declares it (``systems/attention_lane_defaults.yaml``, read at run time: SGLang 0.5.14 ``fa3`` on
+   Hopper, ``triton`` on Blackwell; vLLM 0.24.0 declares none); else (or when that kernel did not measure
+   the key) the kernel with the most rows in the table (vLLM: FlashAttention-3 on Hopper, FlashInfer's
+   TRT-LLM prefill/decode kernels on Blackwell). MoE: the fastest kernel measured for the key.
+3. **Dtype**: MoE FP8 from per-tensor ``fp8`` rows; a stack that ships only block-scaled FP8 MoE kernels
+   (SGLang) answers from its ``fp8_block`` rows. Context attention runs BF16 FMHA; over an FP8 KV cache, a
+   stack that measured no BF16 FMHA for the shape answers from its FP8 FMHA rows (SGLang's FA3 on Hopper).
+4. **Nothing of the stack's own**: no GEMM table for (system, stack) -> no measured backend (the analytic
+   profile of that stack, :func:`inference.kernels.profile_for`); a missing op table, key, kernel or a
+   point outside the grid -> the analytic model for that kernel only (reported per op).
 """
 
 from __future__ import annotations
@@ -23,7 +43,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -32,6 +52,8 @@ GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp
 KV_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8"}
 #: routing distribution used for MoE lookups (aiconfigurator's default workload, power law alpha 1.01)
 MOE_DISTRIBUTION = "power_law_1.01"
+#: MoE dtype label tried when a stack measured no rows of the plain one (SGLang ships block-scaled FP8 only)
+MOE_DTYPE_FALLBACK = {"fp8": "fp8_block"}
 
 
 def available() -> bool:
@@ -83,6 +105,55 @@ def table_path(system: str, op: str, stack: str, filename: str) -> str | None:
     """Path of the newest version's ``filename`` for (system, op, stack), or None."""
     paths = table_paths(system, op, stack, filename)
     return paths[0] if paths else None
+
+
+@cache
+def _package_yaml(relpath: str) -> dict:
+    """A YAML file of the installed aiconfigurator-core ``systems/`` folder ({} when absent or unreadable)."""
+    root = _data_root()
+    if root is None:
+        return {}
+    try:
+        import yaml
+
+        with open(os.path.join(os.path.dirname(root), relpath), encoding="utf-8") as f:
+            return yaml.safe_load(f) or {}
+    except Exception:  # noqa: BLE001 - optional metadata: the density rule answers without it
+        return {}
+
+
+def sm_version(system: str) -> int | None:
+    """The SM version aiconfigurator-core records for ``system`` (``systems/<system>.yaml``), or None."""
+    v = (_package_yaml(f"{system}.yaml").get("gpu") or {}).get("sm_version")
+    return int(v) if v is not None else None
+
+
+def default_lanes(system: str, stack: str, version: str) -> tuple[str, ...]:
+    """The stack's framework-default attention kernel (``kernel_source``) for ``system`` at ``version``.
+
+    From aiconfigurator-core's ``systems/attention_lane_defaults.yaml`` (floor-matched version, the system's
+    SM version); ``()`` when it declares none or only ``default`` (then the densest kernel answers)."""
+    by_version = _package_yaml("attention_lane_defaults.yaml").get(stack) or {}
+    sm = sm_version(system)
+    older = [v for v in by_version if _version_key(str(v)) <= _version_key(version)]
+    if sm is None or not older:
+        return ()
+    lane = (by_version[max(older, key=lambda v: _version_key(str(v)))] or {}).get(sm)
+    return () if lane in (None, "default") else (str(lane),)
+
+
+def pick_lane(sel, density: dict[str, int], pinned: tuple[str, ...] = ()):
+    """The rows of one kernel (``kernel_source``) of ``sel``: the first of ``pinned`` present in ``sel``, else the
+    one with the most rows in its table (``density``; ties by name). Rows without the column pass through."""
+    if "kernel_source" not in sel.columns:
+        return sel
+    lanes = sorted(set(sel.kernel_source))
+    if len(lanes) <= 1:
+        return sel
+    lane = next((p for p in pinned if p in lanes), None)
+    if lane is None:
+        lane = min(lanes, key=lambda k: (-density.get(k, 0), k))
+    return sel[sel.kernel_source == lane]
 
 
 class Grid:
@@ -194,9 +265,18 @@ class KernelTables:
                 self._grids[gkey] = None
             else:
                 sel = sel[sel._rank == sel._rank.min()]
+                lane = ""
+                if agg != "min":  # one kernel per lookup (module docstring, rule 2); MoE: the fastest kernel
+                    version = str(sel._source.iloc[0]).split(os.sep)[-2]
+                    pinned = default_lanes(self.system, self.stack, version) if name in ("ctx", "gen") else ()
+                    density = df[df._rank == sel._rank.iloc[0]].kernel_source.value_counts().to_dict() \
+                        if "kernel_source" in df.columns else {}
+                    sel = pick_lane(sel, density, pinned)
+                    if "kernel_source" in sel.columns:
+                        lane = f" [{sel.kernel_source.iloc[0]}]"
                 g = sel.groupby(axes, as_index=False)["latency"].agg(agg)
                 grid = Grid.from_rows([g[a].values for a in axes], g["latency"].values)
-                grid.source = str(sel._source.iloc[0])
+                grid.source = str(sel._source.iloc[0]) + lane
                 self._grids[gkey] = grid
         grid = self._grids[gkey]
         v = None if grid is None else grid(*point)
@@ -208,11 +288,11 @@ class KernelTables:
     # ----------------------------------------------------------------- GEMM
     def gemm(self, m: float, n: float, k: float, dtype: str) -> float | None:
         """Measured time (s) of an ``m x k @ k x n`` GEMM in ``dtype``, or None."""
-        df = self._frame("gemm", "gemm", "gemm_perf.parquet", ["gemm_dtype", "m", "n", "k", "latency"])
+        df = self._frame("gemm", "gemm", "gemm_perf.parquet", ["gemm_dtype", "kernel_source", "m", "n", "k", "latency"])
         return self._lookup("gemm", df, ["gemm_dtype"], (GEMM_DTYPE.get(dtype, ""),), ["m", "n", "k"], (m, n, k))
 
     # ----------------------------------------------------------------- attention
-    _ATTN_COLS = ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "window_size", "attn_dtype",
+    _ATTN_COLS = ["kernel_source", "batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "window_size", "attn_dtype",
                   "kv_cache_dtype", "step", "latency"]
 
     def decode_attention(self, batch: int, context: float, heads: int, kv_heads: int, head_dim: int,
@@ -226,28 +306,41 @@ class KernelTables:
 
     def prefill_attention(self, batch: int, isl: int, heads: int, kv_heads: int, head_dim: int,
                           kv_dtype: str) -> float | None:
-        """Measured context (prefill) attention time (s), BF16 FMHA, no prefix."""
+        """Measured context (prefill) attention time (s), BF16 FMHA, no prefix; with an FP8 KV cache, the FP8 FMHA
+        rows when the stack measured no BF16 FMHA over an FP8 cache for the shape (SGLang's FA3, rule 3)."""
         df = self._frame("ctx", "attention", "context_attention_perf.parquet", self._ATTN_COLS,
                          lambda d: d[d.window_size == 0])
-        return self._lookup("ctx", df, ["num_heads", "num_key_value_heads", "head_dim", "attn_dtype",
-                                        "kv_cache_dtype"],
-                            (heads, kv_heads, head_dim, "bfloat16", KV_DTYPE.get(kv_dtype, "")),
-                            ["batch_size", "isl"], (batch, isl))
+        kv = KV_DTYPE.get(kv_dtype, "")
+        cols = ["num_heads", "num_key_value_heads", "head_dim", "attn_dtype", "kv_cache_dtype"]
+        got = self._lookup("ctx", df, cols, (heads, kv_heads, head_dim, "bfloat16", kv), ["batch_size", "isl"],
+                           (batch, isl))
+        if got is None and kv == "fp8" and self._grids.get(("ctx", (heads, kv_heads, head_dim, "bfloat16", kv)),
+                                                           0) is None:
+            got = self._lookup("ctx", df, cols, (heads, kv_heads, head_dim, "fp8", kv), ["batch_size", "isl"],
+                               (batch, isl))
+        return got
 
     # ----------------------------------------------------------------- MoE
     def moe(self, tokens: float, hidden: int, inter: int, top_k: int, experts: int, tp: int, ep: int,
             dtype: str) -> float | None:
         """Measured MoE layer time (s) for ``tokens`` input tokens (routing + grouped GEMMs), or None.
 
-        Gated (SwiGLU) kernels only, routing distribution :data:`MOE_DISTRIBUTION`, fastest kernel source."""
+        Gated (SwiGLU) kernels only, routing distribution :data:`MOE_DISTRIBUTION`, fastest kernel source; FP8
+        from the block-scaled rows when the stack measured no per-tensor FP8 MoE (:data:`MOE_DTYPE_FALLBACK`)."""
         df = self._frame("moe", "moe", "moe_perf.parquet",
                          ["moe_dtype", "kernel_source", "num_tokens", "hidden_size", "inter_size", "topk",
                           "num_experts", "moe_tp_size", "moe_ep_size", "distribution", "latency"],
                          lambda d: d[(d.distribution == MOE_DISTRIBUTION) & ~d.kernel_source.str.contains("nongated")],
                          all_versions=True)
+        label = GEMM_DTYPE.get(dtype, "")
+        if df is not None and label in MOE_DTYPE_FALLBACK:
+            if "moe_dtypes" not in self._frames:
+                self._frames["moe_dtypes"] = frozenset(df.moe_dtype.unique())
+            if label not in self._frames["moe_dtypes"]:
+                label = MOE_DTYPE_FALLBACK[label]  # rule 3: the stack measured block-scaled FP8 only
         return self._lookup("moe", df, ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size",
                                         "moe_ep_size"],
-                            (GEMM_DTYPE.get(dtype, ""), hidden, inter, top_k, experts, tp, ep), ["num_tokens"],
+                            (label, hidden, inter, top_k, experts, tp, ep), ["num_tokens"],
                             (tokens,), agg="min")
 
 
