@@ -39,6 +39,10 @@ HELD_OUT = ("h200_sxm", "gb200")
 NCCL_VERSION = "2.29.2"
 #: (framework, version) of the custom all-reduce tables used
 CUSTOM_TABLE = ("trtllm", "1.3.0rc20")
+#: serving stack -> (version, backend) of its all-reduce table (the newest aiconfigurator-core 0.12.0 ships on
+#: h100_sxm, b200_sxm, h200_sxm, gb200): the stack's whole ``tensor_model_parallel_all_reduce`` timed inside
+#: a CUDA graph (its eager rows add the host's per-call dispatch, which a served prefill overlaps)
+STACK_TABLES = {"vllm": ("0.24.0", "vllm_graph"), "sglang": ("0.5.14", "sglang_graph")}
 AICONFIGURATOR_VERSION = "0.12.0"
 _OPS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "reduce_scatter": "reduce_scatter",
         "alltoall": "all_to_all"}
@@ -86,9 +90,10 @@ def aiconfigurator_table(system: str, kind: str = "nccl", version: str | None = 
 
     Args:
         system: e.g. ``"h100_sxm"`` (see :data:`SYSTEMS`).
-        kind: ``"nccl"`` (nccl_perf: all-reduce, all-gather, reduce-scatter, all-to-all) or ``"custom"``
-            (the custom all-reduce of :data:`CUSTOM_TABLE`; rows get ``stack = "custom"``).
-        version: table version (default :data:`NCCL_VERSION` / the custom table's).
+        kind: ``"nccl"`` (nccl_perf: all-reduce, all-gather, reduce-scatter, all-to-all), ``"custom"``
+            (the custom all-reduce of :data:`CUSTOM_TABLE`; rows get ``stack = "custom"``), or ``"vllm"`` /
+            ``"sglang"`` (the stack's TP all-reduce of :data:`STACK_TABLES`, CUDA-graph rows; ``stack`` = kind).
+        version: table version (default :data:`NCCL_VERSION` / the custom table's / :data:`STACK_TABLES`).
         dtype: nccl_perf element type (``message_size`` is an element count; ``latency`` is ms).
     """
     pd = _pd()
@@ -97,12 +102,16 @@ def aiconfigurator_table(system: str, kind: str = "nccl", version: str | None = 
         f = base / "nccl" / (version or NCCL_VERSION) / "nccl_perf.parquet"
     elif kind == "custom":
         f = base / CUSTOM_TABLE[0] / (version or CUSTOM_TABLE[1]) / "custom_allreduce_perf.parquet"
+    elif kind in STACK_TABLES:
+        f = base / kind / (version or STACK_TABLES[kind][0]) / "custom_allreduce_perf.parquet"
     else:
-        raise SpecError(f"kind: must be 'nccl' or 'custom', got {kind!r}")
+        raise SpecError(f"kind: must be 'nccl', 'custom', {', '.join(map(repr, STACK_TABLES))}, got {kind!r}")
     if not f.is_file():
         raise SpecError(f"measurements: no table {f.relative_to(base.parent.parent)} in aiconfigurator-core; "
                         f"systems: {', '.join(sorted(p.name for p in base.parent.parent.iterdir()))}")
     df = pd.read_parquet(f)
+    if kind in STACK_TABLES and "backend" in df.columns:
+        df = df[df["backend"] == STACK_TABLES[kind][1]]
     if kind == "nccl":
         df = df[df["nccl_dtype"] == dtype]
         el = _DTYPE_BYTES[dtype]
@@ -112,7 +121,7 @@ def aiconfigurator_table(system: str, kind: str = "nccl", version: str | None = 
         coll = "all_reduce"
     out = pd.DataFrame({"collective": coll, "ranks": df["num_gpus"].astype(int),
                         "bytes": df["message_size"].astype(float) * el, "seconds": df["latency"].astype(float) * 1e-3})
-    out["stack"] = "custom" if kind == "custom" else "nccl"
+    out["stack"] = kind if kind in STACK_TABLES else ("custom" if kind == "custom" else "nccl")
     out["system"] = system
     return out.dropna().reset_index(drop=True)
 

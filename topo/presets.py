@@ -452,6 +452,73 @@ COMM["trtllm-b200"] = _custom_all_reduce(
     "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce b200_sxm, ranks 2-8, all sizes (NCCL part held fixed)")
 
 
+# vLLM 0.24.0 and SGLang 0.5.14 TP all-reduce (collectives.stacks: which implementation runs which size).
+# Values from collectives.stacks.calibrate_stack(stack, system) on the aiconfigurator-core 0.12.0 tables
+# <system>/comm/{vllm/0.24.0, sglang/0.5.14}/custom_allreduce_perf.parquet (CUDA-graph rows, bf16), each
+# implementation fitted on the points its stack runs on it (provenance per algorithm below); H100 and B200
+# only (H200 and GB200 are held out and use these by the H100 -> H200, B200 -> GB200 rule).
+_FIT_SRC = "fit: aiconfigurator-core 0.12.0 {stack} custom_allreduce {system} ({stack_}_graph, bf16), the points {name} runs on it: {where}; NCCL part held fixed"
+
+
+def _stack_all_reduce(nccl: str, name: str, what: str, custom: dict, where: dict, stack: str, system: str) -> CommSpec:
+    """A serving stack's all-reduce implementation: the NCCL preset ``nccl`` (held fixed, for what runs
+    above it) plus the implementation's algorithms with their own fitted costs (``where``: per algorithm,
+    the measured points it was fitted on)."""
+    base = COMM[nccl]
+    algorithms = {c: dict(a) for c, a in base.algorithms}
+    algorithms["all_reduce"].update({a: 1.0 for a in custom})
+    provenance = dict(base.provenance)
+    provenance.pop("bandwidth.simple", None)
+    provenance["algorithms"] = what
+    for a in custom:
+        provenance[f"custom.{a}"] = _FIT_SRC.format(stack=stack, stack_=stack.split()[0], system=system,
+                                                    name=stack.split()[0], where=where[a])
+    return base.replace(name=name, algorithms=algorithms, custom=custom, provenance=provenance)
+
+
+COMM["vllm-h100"] = _stack_all_reduce(
+    "nccl-h100", "vllm-h100", "vLLM custom all-reduce: oneshot = 1-stage, direct = 2-stage (csrc/custom_all_reduce.cuh)",
+    {"oneshot": {"call": 4.05e-06, "efficiency": 0.6017, "step": 1.54e-07},
+     "direct": {"call": 7.261e-06, "efficiency": 0.6589, "step": 1.965e-07}},
+    {"oneshot": "ranks 2: 256 B - 4 MiB, ranks 4: 256 B - 256 KiB, ranks 8: 256 B - 128 KiB",
+     "direct": "ranks 4: 512 KiB - 4 MiB"}, "vllm 0.24.0", "h100_sxm")
+COMM["vllm-h100-symm"] = _stack_all_reduce(
+    "nccl-h100", "vllm-h100-symm", "vLLM symm-mem all-reduce (torch symmetric memory): inr = multimem_all_reduce_, "
+    "direct = two_shot_all_reduce_ (vllm symm_mem.py)",
+    {"inr": {"call": 5.638e-06, "efficiency": 0.7682, "step": 2.919e-07},
+     "direct": {"call": 6.433e-06, "efficiency": 0.5041, "step": 4.304e-07}},
+    {"inr": "ranks 4: 8 MiB - 16 MiB, ranks 8: 256 KiB - 32 MiB", "direct": "ranks 2: 8 MiB - 32 MiB"},
+    "vllm 0.24.0", "h100_sxm")
+COMM["vllm-b200"] = _stack_all_reduce(
+    "nccl-b200", "vllm-b200", "vLLM custom all-reduce: oneshot = 1-stage, direct = 2-stage (csrc/custom_all_reduce.cuh)",
+    {"oneshot": {"call": 4.866e-06, "efficiency": 0.3373, "step": 1.91e-06},
+     "direct": {"call": 4.377e-06, "efficiency": 1.0, "step": 7.992e-06}},
+    {"oneshot": "ranks 2: 256 B - 1 MiB, ranks 4: 256 B - 256 KiB, ranks 8: 256 B - 128 KiB",
+     "direct": "ranks 4: 512 KiB - 1 MiB, ranks 8: 256 KiB - 512 KiB (4 points: the least determined values)"},
+    "vllm 0.24.0", "b200_sxm")
+COMM["vllm-b200-symm"] = _stack_all_reduce(
+    "nccl-b200", "vllm-b200-symm", "vLLM symm-mem all-reduce (torch symmetric memory): inr = multimem_all_reduce_, "
+    "direct = two_shot_all_reduce_ (vllm symm_mem.py)",
+    {"inr": {"call": 1.124e-06, "efficiency": 0.8345, "step": 1.33e-06},
+     "direct": {"call": 8.813e-06, "efficiency": 0.6058, "step": 5.588e-06}},
+    {"inr": "ranks 8: 1 MiB - 64 MiB", "direct": "ranks 2: 2 MiB - 4 MiB, ranks 4: 2 MiB - 16 MiB"},
+    "vllm 0.24.0", "b200_sxm")
+COMM["sglang-h100"] = _stack_all_reduce(
+    "nccl-h100", "sglang-h100", "SGLang custom all-reduce v2: oneshot = one-shot push/pull, direct = two-shot pull "
+    "(the faster runs)",
+    {"oneshot": {"call": 1.987e-06, "efficiency": 0.6741, "step": 5.041e-07},
+     "direct": {"call": 5.194e-06, "efficiency": 0.6852, "step": 7.763e-07}},
+    {a: "ranks 2, 4, 8: 256 B - 16 MiB (each point the faster of the two)" for a in ("oneshot", "direct")},
+    "sglang 0.5.14", "h100_sxm")
+COMM["sglang-b200"] = _stack_all_reduce(
+    "nccl-b200", "sglang-b200", "SGLang custom all-reduce v2: oneshot = one-shot push/pull, direct = two-shot pull "
+    "(the faster runs)",
+    {"oneshot": {"call": 4.127e-06, "efficiency": 0.5866, "step": 1.516e-07},
+     "direct": {"call": 9.701e-06, "efficiency": 0.7229, "step": 1.187e-06}},
+    {a: "ranks 2, 4, 8: 256 B - 16 MiB (each point the faster of the two)" for a in ("oneshot", "direct")},
+    "sglang 0.5.14", "b200_sxm")
+
+
 #: ASSUMPTION: platforms without public nccl-tests-like tables (Maia 200/100, TPU, Trainium, MI300X, tori,
 #: Clos, dragonfly, hand-built fabrics) get the NCCL 2.29 costs fitted on H100 (the closest measured
 #: stack: the same software structure of launch, per-step protocol latency and copy engines) on their own

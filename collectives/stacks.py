@@ -1,0 +1,291 @@
+"""Serving stacks' tensor-parallel all-reduce (vLLM, SGLang): which software runs which size, and the fit of
+its costs to aiconfigurator-core's measured tables. See docs/collectives.md, "Serving-stack all-reduce".
+
+A stack's ``tensor_model_parallel_all_reduce`` is a ladder of implementations tried in order, each up to a
+size limit (:func:`all_reduce_tier`; above the last one NCCL runs, the fabric's own ``comm:``):
+
+- **vLLM** (``vllm/distributed/device_communicators/cuda_communicator.py``, ``all_reduce``): its custom
+  all-reduce (``custom_all_reduce.py``, ``csrc/custom_all_reduce.cuh``) while ``bytes < max_size``, then
+  PyTorch symmetric memory (``symm_mem.py``) while ``bytes < SYMM_MEM_ALL_REDUCE_MAX_SIZES``, then pynccl.
+  With symmetric memory on (``VLLM_ALLREDUCE_USE_SYMM_MEM``, the default), the custom all-reduce's
+  ``max_size`` is ``min(8 MiB, CUSTOM_ALL_REDUCE_MAX_SIZES[capability][ranks])``
+  (``all_reduce_utils.py``). Inside it the kernel is 1-stage (every rank reads every peer's whole buffer
+  and reduces: scaleup's ``oneshot``) for 2 ranks, or <= 4 ranks below 512 KiB, or <= 8 ranks below
+  256 KiB, else 2-stage (reduce-scatter then all-gather over peer memory: ``direct``). Symmetric memory
+  runs ``multimem_all_reduce_`` (NVLink SHARP multicast: scaleup's in-network ``inr``) on the world sizes
+  of ``_WORLD_SIZES_MULTIMEM`` (SM90: 4, 6, 8; SM100: 6, 8), else ``two_shot_all_reduce_`` (``direct``).
+  Each implementation's costs are a :data:`topo.presets.COMM` preset: ``vllm-<chip>`` (custom all-reduce:
+  ``oneshot`` 1-stage, ``direct`` 2-stage) and ``vllm-<chip>-symm`` (``inr`` multimem, ``direct`` two-shot).
+- **SGLang** (``python/sglang/srt/distributed/device_communicators/custom_all_reduce_v2.py``): its JIT
+  custom all-reduce (one-shot push / pull, two-shot pull) while ``bytes <= 16 MiB`` (``max_pull_size``),
+  NCCL above; between one-shot and two-shot it takes the hand-tuned crossover of
+  ``configs/custom_all_reduce_v2.py`` ("sweeps ... fastest first"), modelled as the faster calibrated
+  variant (``algorithm = "custom"``) of preset ``sglang-<chip>``.
+
+Every preset is fitted by :func:`calibrate_stack` on the H100 and B200 tables only (each measured point
+assigned to the implementation the ladder runs at its size); H200 and GB200 take them by the transfer rule
+of :data:`FAMILY_OF_SYSTEM` (same NVLink generation) and are held out (``python -m collectives.validation``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from topo import Fabric, SpecError
+from topo.specs import CommSpec
+
+KiB = 1024.0
+MiB = 1024.0 * 1024.0
+
+#: serving stacks with a ladder here (TensorRT-LLM's custom all-reduce lives in inference.comm)
+STACKS = ("vllm", "sglang")
+#: chip family -> the chip whose tables fit that family's presets
+FAMILY_CHIP = {"hopper": "h100", "blackwell": "b200"}
+#: aiconfigurator-core system -> chip family (H200 = SM90 like H100; GB200 = SM100 like B200)
+FAMILY_OF_SYSTEM = {"h100_sxm": "hopper", "h200_sxm": "hopper", "b200_sxm": "blackwell", "gb200": "blackwell"}
+#: chip family -> the NCCL preset that runs above a ladder (the fabric's own comm: on the DGX presets)
+NCCL_PRESET = {"hopper": "nccl-h100", "blackwell": "nccl-b200"}
+
+# vLLM all_reduce_utils.py (CUSTOM_ALL_REDUCE_MAX_SIZES / SYMM_MEM_ALL_REDUCE_MAX_SIZES, keyed by compute
+# capability "9.0" / "10.0") and symm_mem.py (_WORLD_SIZES_MULTIMEM); custom_all_reduce.py max_size 8 MiB
+_VLLM_CUSTOM_MAX = {"hopper": {2: 64 * MiB, 4: 32 * MiB, 6: 512 * KiB, 8: 256 * KiB},
+                    "blackwell": {2: 2 * MiB, 4: 2 * MiB, 6: 1 * MiB, 8: 1 * MiB}}
+_VLLM_DEFAULT_MAX = 8 * MiB
+_VLLM_SYMM_MAX = {"hopper": {2: 64 * MiB, 4: 32 * MiB, 6: 64 * MiB, 8: 64 * MiB},
+                  "blackwell": {2: 8 * MiB, 4: 32 * MiB, 6: 128 * MiB, 8: 128 * MiB}}
+_VLLM_MULTIMEM = {"hopper": (4, 6, 8), "blackwell": (6, 8)}
+# SGLang custom_all_reduce_v2.py: max_pull_size 16 MiB, ``inp_size <= max_pull_size``; world sizes 2-8
+_SGLANG_MAX = 16 * MiB
+_SGLANG_RANKS = (2, 3, 4, 5, 6, 7, 8)
+
+SOURCES = {
+    "vllm": "source: vLLM cuda_communicator.py all_reduce (custom -> symm-mem -> pynccl), all_reduce_utils.py "
+            "CUSTOM_ALL_REDUCE_MAX_SIZES / SYMM_MEM_ALL_REDUCE_MAX_SIZES, csrc/custom_all_reduce.cuh "
+            "(1-stage: 2 ranks, <= 4 ranks < 512 KiB, <= 8 ranks < 256 KiB), symm_mem.py (multimem world sizes)",
+    "sglang": "source: SGLang custom_all_reduce_v2.py (max_pull_size 16 MiB, inclusive; one-shot / two-shot by "
+              "hand-tuned crossovers: the faster)",
+}
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One rung of a stack's all-reduce ladder.
+
+    Attributes:
+        limit: bytes this implementation takes, up to (``inclusive``) or below ``limit``.
+        comm: :data:`topo.presets.COMM` preset with its costs.
+        algorithm: the registered algorithm it runs (``oneshot``, ``direct``, ``inr``), or ``"custom"``: the
+            faster of the preset's custom algorithms.
+        what: the engine's name for it.
+        inclusive: ``size <= limit`` (SGLang) rather than ``size < limit`` (vLLM).
+    """
+
+    limit: float
+    comm: str
+    algorithm: str
+    what: str
+    inclusive: bool = False
+
+    def covers(self, size: float) -> bool:
+        """Whether a ``size``-byte all-reduce runs on this rung (given it did not fit an earlier one)."""
+        return size <= self.limit if self.inclusive else size < self.limit
+
+
+def ladder(stack: str, family: str, n: int) -> tuple[Tier, ...]:
+    """The rungs of ``stack``'s TP all-reduce on ``n`` ranks of a ``family`` chip (empty: NCCL only)."""
+    chip = FAMILY_CHIP.get(family)
+    if chip is None or stack not in STACKS:
+        return ()
+    if stack == "sglang":
+        if n not in _SGLANG_RANKS:
+            return ()
+        return (Tier(_SGLANG_MAX, f"sglang-{chip}", "custom", "custom all-reduce v2 (one-shot / two-shot)", True),)
+    tiers: list[Tier] = []
+    cap = _VLLM_CUSTOM_MAX[family].get(n)
+    if cap is not None:
+        cap = min(cap, _VLLM_DEFAULT_MAX)
+        one = cap if n == 2 else min(cap, 512 * KiB if n <= 4 else 256 * KiB)
+        tiers.append(Tier(one, f"vllm-{chip}", "oneshot", "custom all-reduce 1-stage"))
+        if cap > one:
+            tiers.append(Tier(cap, f"vllm-{chip}", "direct", "custom all-reduce 2-stage"))
+    symm = _VLLM_SYMM_MAX[family].get(n)
+    if symm is not None and symm > (tiers[-1].limit if tiers else 0.0):
+        mm = n in _VLLM_MULTIMEM[family]
+        tiers.append(Tier(symm, f"vllm-{chip}-symm", "inr" if mm else "direct",
+                          "symm-mem multimem all-reduce" if mm else "symm-mem two-shot all-reduce"))
+    return tuple(tiers)
+
+
+def all_reduce_tier(stack: str, family: str, n: int, size: float) -> Tier | None:
+    """The rung that runs a ``size``-byte all-reduce on ``n`` ranks under ``stack``, or None (NCCL)."""
+    for t in ladder(stack, family, n):
+        if t.covers(size):
+            return t
+    return None
+
+
+def tier_comm(tier: Tier) -> CommSpec:
+    """The comm spec that runs ``tier`` alone: its preset with the all-reduce restricted to the tier's
+    algorithm(s) (``auto`` then picks its chunking, or the faster custom variant for ``"custom"``)."""
+    from topo.presets import comm_preset
+
+    spec = comm_preset(tier.comm)
+    algs = {c: dict(a) for c, a in spec.algorithms}
+    names = [a for a, _ in spec.custom] if tier.algorithm == "custom" else [tier.algorithm]
+    algs["all_reduce"] = {a: 1.0 for a in names}
+    return spec.replace(algorithms=algs)
+
+
+# ---------------------------------------------------------------------- the fit
+@dataclass
+class StackCalibration:
+    """Outcome of :func:`calibrate_stack`.
+
+    Attributes:
+        comms: {preset name: fitted :class:`topo.CommSpec`} (the NCCL base plus the rung's custom costs).
+        data: the measured points (DataFrame) with ``tier`` (``"<preset>/<algorithm>"`` or ``"nccl"``),
+            ``predicted`` (s) and ``ratio`` (predicted / measured).
+    """
+
+    comms: dict[str, CommSpec]
+    data: Any
+
+    def table(self) -> str:
+        """Fit error per (tier, ranks, size bucket)."""
+        from .calibrate import error_table
+
+        return error_table(self.data, by=("stack", "tier", "ranks"))
+
+
+def _points(df, tiers: list[Tier | None], preset: str, algorithm: str) -> str:
+    """'ranks 2: 256 B - 4 MiB, ...': where the points fitting ``preset``'s ``algorithm`` lie."""
+    def fmt(b: float) -> str:
+        return f"{b / MiB:g} MiB" if b >= MiB else (f"{b / KiB:g} KiB" if b >= KiB else f"{b:g} B")
+    out = []
+    for m in sorted(set(int(x) for x in df["ranks"])):
+        b = [float(df["bytes"][i]) for i, t in enumerate(tiers) if t is not None and t.comm == preset
+             and int(df["ranks"][i]) == m and algorithm in (("oneshot", "direct") if t.algorithm == "custom"
+                                                             else (t.algorithm,))]
+        if b:
+            out.append(f"ranks {m}: {fmt(min(b))} - {fmt(max(b))}")
+    return ", ".join(out)
+
+
+def _custom(base: CommSpec, name: str, algs: Sequence[str], x: np.ndarray, prov: dict) -> CommSpec:
+    custom = {a: {"call": float(x[3 * i]), "step": float(x[3 * i + 1]), "efficiency": float(x[3 * i + 2])}
+              for i, a in enumerate(algs)}
+    al = {c: dict(a) for c, a in base.algorithms}
+    al["all_reduce"] = {**al.get("all_reduce", {}), **{a: 1.0 for a in algs}}
+    return base.replace(name=name, custom=custom, algorithms=al, provenance={**dict(base.provenance), **prov})
+
+
+#: scale of the soft-L1 loss of :func:`calibrate_stack` (a 10% log error): residuals well past it count
+#: linearly, not squared, so an isolated glitch in a table (8x H100 SGLang at 1 KiB: 38 us between 3.3 and
+#: 3.5 us neighbours) does not pull the fit
+ROBUST_SCALE = 0.1
+
+
+def _soft_l1(r: np.ndarray, scale: float = ROBUST_SCALE) -> np.ndarray:
+    """Residuals whose sum of squares is scipy's soft-L1 loss: scale^2 x sum 2 (sqrt(1 + (r / scale)^2) - 1)."""
+    rho = 2.0 * (np.sqrt(1.0 + (r / scale) ** 2) - 1.0)
+    return np.sign(r) * scale * np.sqrt(rho)
+
+
+def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None, base: CommSpec | str | None = None,
+                    measurements: Any = None) -> StackCalibration:
+    """Fit the costs of ``stack``'s all-reduce rungs (:func:`ladder`) to one system's measured table.
+
+    Each measured point is assigned to the rung the stack runs at its size and rank count; each preset's
+    custom algorithms get ``call``, ``step`` and ``efficiency`` by least squares (soft-L1,
+    :data:`ROBUST_SCALE`) on log(predicted / measured) over its points (the engine probed once per point: :func:`collectives.calibrate.probe`), the
+    NCCL part of ``base`` held fixed. Points above the ladder run ``base`` (NCCL) and are reported only.
+
+    Args:
+        stack: ``"vllm"`` or ``"sglang"``.
+        system: aiconfigurator-core system (:data:`FAMILY_OF_SYSTEM`); picks the family and the table.
+        fabric: the fabric probed (default the system's bundled one, :data:`collectives.calibrate.SYSTEMS`).
+        base: the NCCL stack underneath (default :data:`NCCL_PRESET` of the family).
+        measurements: rows (collective, ranks, bytes, seconds) instead of the installed table (tests).
+    """
+    import topo
+
+    from .calibrate import (
+        AICONFIGURATOR_VERSION,
+        NCCL_ALGORITHMS,
+        STACK_TABLES,
+        SYSTEMS,
+        _lsq,
+        aiconfigurator_table,
+        predict,
+        probe,
+        read_measurements,
+    )
+
+    if stack not in STACKS:
+        raise SpecError(f"stack: must be one of {', '.join(STACKS)}, got {stack!r}")
+    family = FAMILY_OF_SYSTEM.get(system)
+    if family is None:
+        raise SpecError(f"system: must be one of {', '.join(FAMILY_OF_SYSTEM)}, got {system!r}")
+    fab = topo.load(fabric or SYSTEMS[system]) if not isinstance(fabric, Fabric) else fabric
+    from topo.presets import comm_preset
+
+    base_spec = comm_preset(base or NCCL_PRESET[family]) if not isinstance(base, CommSpec) else base
+    if measurements is None:
+        df = aiconfigurator_table(system, stack)
+        src = (f"fit: aiconfigurator-core {AICONFIGURATOR_VERSION} {stack} {STACK_TABLES[stack][0]} "
+               f"custom_allreduce {system} ({STACK_TABLES[stack][1]}, bf16)")
+    else:
+        df = read_measurements(measurements)
+        src = "fit: user measurements"
+    df = df[df["collective"] == "all_reduce"].reset_index(drop=True)
+    df["stack"] = stack
+    tiers = [all_reduce_tier(stack, family, int(m), float(b)) for m, b in zip(df["ranks"], df["bytes"])]
+    df["tier"] = [f"{t.comm}/{t.algorithm}" if t else "nccl" for t in tiers]
+    pred = np.full(len(df), np.nan)
+    comms: dict[str, CommSpec] = {}
+    meas = df["seconds"].to_numpy()
+    for preset in sorted({t.comm for t in tiers if t is not None}):
+        rows = [i for i, t in enumerate(tiers) if t is not None and t.comm == preset]
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i in rows:
+            t = tiers[i]
+            assert t is not None
+            key = ("oneshot", "direct") if t.algorithm == "custom" else (t.algorithm,)
+            groups.setdefault(key, []).append(i)
+        algs = sorted({a for k in groups for a in k})
+        probes = [(probe(fab, [("all_reduce", int(df["ranks"][i]), float(df["bytes"][i])) for i in idx],
+                         {"all_reduce": k}, base_spec.link_efficiency), np.asarray(idx)) for k, idx in groups.items()]
+        prov = {f"custom.{a}": f"{src}, the points {stack} runs on it: " + _points(df, tiers, preset, a) +
+                "; NCCL part held fixed" for a in algs}
+
+        def resid(x, preset=preset, algs=algs, probes=probes, prov=prov):
+            spec = _custom(base_spec, preset, algs, x, prov)
+            return _soft_l1(np.concatenate([np.log(predict(spec, pr) / meas[idx]) for pr, idx in probes]))
+
+        k = len(algs)
+        lo = np.array([0.0, 0.0, 0.05] * k)
+        hi = np.array([60e-6, 20e-6, 1.0] * k)
+        x0s = [np.array([4e-6, 0.5e-6, 0.5] * k), np.array([2e-6, 1e-6, 0.8] * k),
+               np.array([8e-6, 0.2e-6, 0.3] * k)]
+        x = _lsq(resid, x0s, lo, hi)
+        spec = _custom(base_spec, preset, algs, x, prov)
+        comms[preset] = spec
+        for pr, idx in probes:
+            pred[idx] = predict(spec, pr)
+    rest = [i for i, t in enumerate(tiers) if t is None]
+    if rest:
+        algs_n = NCCL_ALGORITHMS["all_reduce"] if fab.switch_can_reduce else ("ring",)
+        pr = probe(fab, [("all_reduce", int(df["ranks"][i]), float(df["bytes"][i])) for i in rest],
+                   {"all_reduce": algs_n}, base_spec.link_efficiency)
+        pred[np.asarray(rest)] = predict(base_spec, pr)
+    df["predicted"] = pred
+    df["ratio"] = df["predicted"] / df["seconds"]
+    return StackCalibration(comms, df)
+
+
+__all__ = ["FAMILY_OF_SYSTEM", "NCCL_PRESET", "SOURCES", "STACKS", "StackCalibration", "Tier", "all_reduce_tier",
+           "calibrate_stack", "ladder", "tier_comm"]
