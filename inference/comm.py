@@ -9,11 +9,14 @@ only a handful of distinct ones.
 Serving stacks (``stack=``) pick the communication software of their tensor-parallel all-reduce as the
 real engines do (:func:`tp_all_reduce_plan`): TensorRT-LLM, vLLM and SGLang run their own custom
 all-reduce (one-shot, or two-shot = ``direct``) over NVLink peer memory up to a size limit and NCCL above
-it. The custom algorithms' costs are the ``trtllm-h100`` / ``trtllm-b200`` presets of :mod:`topo.presets`
-(calibrated by :mod:`collectives`); the run happens on a view of the fabric whose ``comm`` is that preset,
-with every group of the deployment at once, so contention still comes from the engine. NCCL and every
-other collective keep the fabric's own ``comm:`` block; chips without a calibrated custom all-reduce
-(Maia, TPU, Trainium, MI300X, ...) keep it for the all-reduce too. ``stack="ideal"`` is the physics.
+it; vLLM puts PyTorch symmetric memory (multimem = ``inr``, or two-shot) between the two
+(:mod:`collectives.stacks` holds the vLLM / SGLang ladders). The costs are presets of :mod:`topo.presets`
+calibrated by :mod:`collectives` on each stack's own measured tables (``trtllm-*``, ``vllm-*``,
+``vllm-*-symm``, ``sglang-*``, H100 and B200); the run happens on a view of the fabric whose ``comm`` is
+that preset, with every group of the deployment at once, so contention still comes from the engine. NCCL
+and every other collective keep the fabric's own ``comm:`` block; chips without a calibrated custom
+all-reduce (Maia, TPU, Trainium, MI300X, ...) keep it for the all-reduce too. ``stack="ideal"`` is the
+physics.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ class CustomAllReduce:
         inclusive: whether a size equal to the limit still runs the custom all-reduce (TRT-LLM's table lists
             the power-of-two token counts that run it; vLLM / SGLang compare with ``<``).
         source: where the selection rule comes from. assumption: what is transferred, and why ('' = none).
+        ladder: True when the stack's rungs come from :func:`collectives.stacks.ladder` (vLLM, SGLang: each
+            size runs the implementation the engine runs, each with its own fitted preset); ``preset`` and
+            ``limits`` then summarise it (its custom all-reduce preset, and where its last rung ends).
 
     Between one-shot and two-shot the faster calibrated variant runs: the presets were fitted that way (each
     measured point is the faster of the two: :mod:`collectives.calibrate`), and the engines' own crossovers
@@ -70,9 +76,19 @@ class CustomAllReduce:
     inclusive: bool
     source: str
     assumption: str = ""
+    ladder: bool = False
+
+    def tier(self, size: float, n: int):
+        """The :class:`collectives.stacks.Tier` running a ``size``-byte all-reduce on ``n`` ranks (None: NCCL);
+        only for ``ladder`` policies."""
+        from collectives.stacks import all_reduce_tier
+
+        return all_reduce_tier(self.stack, self.family, n, size)
 
     def applies(self, size: float, n: int) -> bool:
         """Whether a ``size``-byte all-reduce on ``n`` ranks runs the custom all-reduce (else NCCL)."""
+        if self.ladder:
+            return self.tier(size, n) is not None
         for ranks, cap in self.limits:
             if ranks == n:
                 return size <= cap if self.inclusive else size < cap
@@ -87,15 +103,10 @@ class CustomAllReduce:
 _TRT_SOURCE = ("source: TensorRT-LLM cpp/tensorrt_llm/common/customAllReduceUtils.h, AllReduceStrategy AUTO "
                "lookup table (SM90/SM100, fusion NONE, hidden 8192): custom <= 4 MiB (TP4/8), <= 8 MiB (TP2)")
 _TRT_LIMITS = ((2, 8 * MiB), (4, 4 * MiB), (8, 4 * MiB))
-# vLLM: vllm/distributed/device_communicators/custom_all_reduce.py (world sizes 2, 4, 6, 8; max_size 8 MiB,
-# ``inp_size < max_size``, fully NVLink-connected) and csrc/custom_all_reduce.cuh (1-stage when 2 ranks, or
-# <= 4 ranks and < 512 KiB, or <= 8 ranks and < 256 KiB; else 2-stage). SGLang's custom all-reduce
-# (python/sglang/srt/distributed/device_communicators/custom_all_reduce.py, _MAX_CAR_SIZE = 8192 * 1024;
-# sgl-kernel custom_all_reduce.cuh) is adapted from vLLM's with the same rule.
-_VLLM_LIMITS = ((2, 8 * MiB), (4, 8 * MiB), (6, 8 * MiB), (8, 8 * MiB))
-_VLLM_ASSUMPTION = ("ASSUMPTION: {stack}'s custom all-reduce costs = TensorRT-LLM's ({preset}, the closest "
-                    "calibrated stack: the same one-shot / two-shot kernels over NVLink peer memory); "
-                    "aiconfigurator-core's own {stack} custom_allreduce tables are not fitted")
+# vLLM and SGLang: the ladders of collectives.stacks (vLLM: custom all-reduce 1-stage / 2-stage below
+# min(8 MiB, CUSTOM_ALL_REDUCE_MAX_SIZES), symm-mem multimem / two-shot below SYMM_MEM_ALL_REDUCE_MAX_SIZES,
+# pynccl above; SGLang: custom all-reduce v2 up to 16 MiB, NCCL above), each rung with its preset fitted on
+# the stack's own aiconfigurator-core table (vllm 0.24.0 / sglang 0.5.14, H100 and B200).
 _TRANSFER = {"h200": "ASSUMPTION: H200 uses the H100 fit (same NVLink 4 / NVSwitch generation)",
              "gb200": "ASSUMPTION: GB200 uses the B200 fit (same NVLink 5 generation)"}
 
@@ -104,14 +115,22 @@ TP_ALL_REDUCE: dict[tuple[str, str], CustomAllReduce] = {
     ("trtllm", "hopper"): CustomAllReduce("trtllm", "hopper", "trtllm-h100", _TRT_LIMITS, True, _TRT_SOURCE),
     ("trtllm", "blackwell"): CustomAllReduce("trtllm", "blackwell", "trtllm-b200", _TRT_LIMITS, True, _TRT_SOURCE),
 }
-for _stack, _src in (("vllm", "source: vLLM custom_all_reduce.py (max_size 8 MiB, strict) and csrc/custom_all_reduce.cuh"),
-                     ("sglang", "source: SGLang custom_all_reduce.py (_MAX_CAR_SIZE 8 MiB, vLLM's rule)")):
-    for _fam, _preset in (("hopper", "trtllm-h100"), ("blackwell", "trtllm-b200")):
-        TP_ALL_REDUCE[(_stack, _fam)] = CustomAllReduce(
-            _stack, _fam, _preset, _VLLM_LIMITS, False, _src,
-            _VLLM_ASSUMPTION.format(stack=_stack, preset=_preset))
+
+
+def _ladder_policy(stack: str, family: str) -> CustomAllReduce:
+    from collectives.stacks import FAMILY_CHIP, SOURCES, ladder
+
+    limits = tuple((n, rungs[-1].limit) for n in range(2, 9) if (rungs := ladder(stack, family, n)))
+    return CustomAllReduce(stack, family, f"{stack}-{FAMILY_CHIP[family]}", limits, stack == "sglang",
+                           SOURCES[stack], ladder=True)
+
+
+for _stack in ("vllm", "sglang"):
+    for _fam in ("hopper", "blackwell"):
+        TP_ALL_REDUCE[(_stack, _fam)] = _ladder_policy(_stack, _fam)
 #: comm presets calibrated on one NVLink / NVSwitch domain: a fabric carrying one is a single NVLink domain
-NVLINK_PRESETS = frozenset({"nccl-h100", "nccl-b200", "trtllm-h100", "trtllm-b200"})
+NVLINK_PRESETS = frozenset({"nccl-h100", "nccl-b200", "trtllm-h100", "trtllm-b200", "vllm-h100", "vllm-b200",
+                            "vllm-h100-symm", "vllm-b200-symm", "sglang-h100", "sglang-b200"})
 
 
 def tp_policy(fabric: Fabric, stack: str | None) -> CustomAllReduce | None:
@@ -141,7 +160,8 @@ def _one_nvlink_domain(fabric: Fabric, groups: Groups) -> bool:
 class CommChoice:
     """Which software runs one collective: ``comm`` (preset name, ``"physics"`` for ideal), ``algorithm``
     (``"auto"`` = NCCL's tuner picks among the stack's algorithms; ``"custom"`` = the faster of the stack's
-    one-shot and two-shot custom all-reduce; after the run, the algorithm that ran), and why."""
+    one-shot and two-shot custom all-reduce; ``"oneshot"`` / ``"direct"`` / ``"inr"`` = the one the stack's
+    ladder runs at this size (vLLM); after the run, the algorithm that ran), and why."""
 
     comm: str
     algorithm: str
@@ -168,6 +188,10 @@ def tp_all_reduce_plan(fabric: Fabric, stack: str | None, size: float, groups: G
         return CommChoice(own, "auto", f"{stack}: TP group spans NVLink domains: NCCL")
     note = pol.source + ("; " + pol.assumption if pol.assumption else "")
     t = _TRANSFER.get(fabric.chip.name)
+    if pol.ladder:
+        rung = pol.tier(size, groups.size)
+        assert rung is not None  # pol.applies said so
+        return CommChoice(rung.comm, rung.algorithm, f"{stack} {rung.what}; " + note + ("; " + t if t else ""))
     return CommChoice(pol.preset, "custom", note + ("; " + t if t else ""))
 
 
@@ -180,6 +204,12 @@ def tp_comm_note(fabric: Fabric, stack: str, tp: int) -> str:
         why = "no calibrated custom all-reduce for this chip" if pol is None else f"no custom all-reduce on {tp} ranks"
         return f"TP all-reduce: {stack} runs NCCL, comm {own!r} ({why})"
     extra = "; ".join(x for x in (pol.source, pol.assumption, _TRANSFER.get(fabric.chip.name, "")) if x)
+    if pol.ladder:
+        from collectives.stacks import ladder
+
+        rungs = ", ".join(f"{r.what} (comm {r.comm!r}) {'<=' if r.inclusive else '<'} {r.limit / 2**20:g} MiB"
+                          for r in ladder(pol.stack, pol.family, tp))
+        return f"TP all-reduce: {stack} runs {rungs} on one NVLink domain, NCCL (comm {own!r}) above; {extra}"
     return (f"TP all-reduce: {stack} custom all-reduce (comm {pol.preset!r}: one-shot / two-shot, the faster) up to "
             f"{lim / 2**20:g} MiB on one NVLink domain, NCCL (comm {own!r}) above; {extra}")
 
@@ -191,20 +221,21 @@ def _fabric_comm_name(fabric: Fabric) -> str:
     return str(getattr(comm, "name", comm))
 
 
-def _comm_view(fabric: Fabric, preset: str) -> Fabric:
-    """A shallow copy of ``fabric`` whose ``comm`` is the preset ``preset`` (cached per fabric)."""
+def _comm_view(fabric: Fabric, preset: str, algorithm: str = "custom") -> Fabric:
+    """A shallow copy of ``fabric`` whose ``comm`` is the preset ``preset`` with the all-reduce restricted to
+    ``algorithm`` (``"custom"``: the preset's custom algorithms, the faster runs); cached per fabric."""
     per = _VIEWS.setdefault(fabric, {})
-    v = per.get(preset)
+    v = per.get((preset, algorithm))
     if v is None:
         from topo.presets import comm_preset
 
         spec = comm_preset(preset)
         # the custom all-reduce alone (one-shot, two-shot = direct): NCCL runs above its limit on the fabric itself
         algs = {c: dict(a) for c, a in spec.algorithms}
-        algs["all_reduce"] = {a: 1.0 for a, _ in spec.custom}
+        algs["all_reduce"] = {a: 1.0 for a, _ in spec.custom} if algorithm == "custom" else {algorithm: 1.0}
         v = copy.copy(fabric)  # shares graph, routes and arrays; only the communication software differs
         v.comm = spec.replace(algorithms=algs)
-        per[preset] = v
+        per[(preset, algorithm)] = v
     return v
 
 
@@ -246,10 +277,12 @@ def collective_time(fabric: Fabric, kind: str, size: float, groups: Groups, idea
 def collective_choice(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: bool = False,
                       stack: str | None = None, **opts: object) -> tuple[float, CommChoice]:
     """:func:`collective_time` and the :class:`CommChoice` (communication stack / algorithm) that produced it."""
+    planned = False  # the stack's plan picked a preset (and algorithm) of its own
     if ideal or stack == "ideal":
         choice = CommChoice("physics", "auto")
     elif kind == "all_reduce" and stack is not None and "algorithm" not in opts:
         choice = tp_all_reduce_plan(fabric, stack, size, groups)
+        planned = choice.algorithm != "auto"
     else:
         choice = CommChoice(_fabric_comm_name(fabric), str(opts.get("algorithm", "auto")))
     if size <= 0 or groups.size <= 1 or len(groups) == 0:
@@ -259,7 +292,7 @@ def collective_choice(fabric: Fabric, kind: str, size: float, groups: Groups, id
     hit = cache.get(key)
     if hit is not None:
         return hit
-    run_fab = _comm_view(fabric, choice.comm) if choice.algorithm == "custom" else fabric
+    run_fab = _comm_view(fabric, choice.comm, choice.algorithm) if planned else fabric
     t, alg = _simulate(run_fab, kind, float(size), groups, ideal=bool(ideal or stack == "ideal"), **opts)
     out = (t, CommChoice(choice.comm, alg, choice.note))
     cache[key] = out

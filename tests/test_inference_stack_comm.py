@@ -75,7 +75,7 @@ def test_trtllm_above_limit_runs_nccl(h100):
 def test_vllm_limit_is_strict_and_ideal_is_physics(h100):
     groups = Groups([list(range(8))])
     lim = dict(TP_ALL_REDUCE[("vllm", "hopper")].limits)[8]
-    assert collective_choice(h100, "all_reduce", lim - 16, groups, stack="vllm")[1].comm == "trtllm-h100"
+    assert collective_choice(h100, "all_reduce", lim - 16, groups, stack="vllm")[1].comm == "vllm-h100-symm"
     assert collective_choice(h100, "all_reduce", lim, groups, stack="vllm")[1].comm == "nccl-h100"
     # ideal: the physics of collectives alone, unchanged by any stack
     r = estimate(h100, "ideal", 8)
