@@ -579,8 +579,10 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
 @click.option("--stack", default="trtllm", show_default=True, type=click.Choice(["trtllm", "vllm", "sglang"]),
               help="stack profile of the analytic model for --compare")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")
+@click.option("--ranks", default=None, type=int,
+              help="processes of the collectives [every GPU torch sees; cpu: 1]; --device cpu --ranks 2: gloo dry run")
 def measure_cmd(model, tp, ep, out, device, backend, dtypes, kinds, max_m, repeats, time_limit, do_compare, chip,
-                stack, progress) -> None:
+                stack, progress, ranks) -> None:
     """Time a model's kernels, memory and collectives on this machine; write one versioned table
     (inference.measure.measure); --compare sets it beside the analytic model."""
     from inference import measure as _measure
@@ -591,7 +593,7 @@ def measure_cmd(model, tp, ep, out, device, backend, dtypes, kinds, max_m, repea
     if model is not None:
         limit = _time_opt(time_limit, "time_limit") if time_limit is not None else None
         res = _measure.measure(model, out, tp=tp, ep=ep, dtypes=dtypes, device=device, backend=backend, kinds=kinds,
-                               max_m=max_m, repeats=repeats, time_limit=limit, progress=progress)
+                               max_m=max_m, repeats=repeats, time_limit=limit, progress=progress, ranks=ranks)
         click.echo(res.summary())
         if res.collectives:
             click.echo(_measure.format_collectives(res.collectives, str(res.provenance.get("device", ""))))

@@ -247,8 +247,90 @@ def test_torch_cpu_backend(tmp_path):
     if not torch.cuda.is_available():  # a device that does not exist: one line naming the field
         with pytest.raises(SpecError, match="^device: 'cuda:3' does not exist"):
             TorchBackend("cuda:3")
-    with pytest.raises(SpecError, match="^dtypes: torch on cpu cannot run fp8"):
-        measure(TINY_MODEL, str(tmp_path / "u.csv"), device="cpu", backend="torch", dtypes="fp8", progress=False)
+    # fp4 GEMMs are never run on a CPU (torch has none there): a dtype the device cannot run
+    with pytest.raises(SpecError, match="^dtypes: torch on cpu cannot run fp4"):
+        measure(TINY_MODEL, str(tmp_path / "u.csv"), device="cpu", backend="torch", dtypes="fp4", progress=False)
+
+
+TINY_MOE = model_from_dict({"layers": 2, "hidden": 64, "heads": 4, "kv_heads": 2, "head_dim": 16, "ffn": 128,
+                            "vocab": 512, "experts": 4, "top_k": 2, "moe_ffn": 32}, name="tiny-moe")
+
+
+def test_torch_cpu_every_section_resume_and_infer(tmp_path):
+    """The torch path on the CPU end to end: every local section (GQA prefill through enable_gqa, MoE through
+    torch._grouped_mm), written, read back, resumed without re-measuring, and used by infer on grid points."""
+    torch = pytest.importorskip("torch")
+    from inference.measure import TorchBackend
+
+    out = str(tmp_path / "moe.csv")
+    kinds = "floor,gemm,elementwise,attn_decode,attn_prefill,moe,hbm"
+    first = measure(TINY_MOE, out, device="cpu", backend="torch", kinds=kinds, max_m=4, repeats=2, progress=False)
+    assert first.measured > 0 and not first.failed and not first.notes, first.summary()  # grouped MoE GEMMs
+    t = read_table(out)
+    assert {r["kind"] for r in t.rows} == {"floor", "gemm", "elementwise", "attn_decode", "attn_prefill", "moe",
+                                           "hbm_read", "hbm_copy"}
+    assert t.provenance["torch"] == torch.__version__ and t.provenance["threads"] == 1
+    assert t.provenance["dtypes"] == ["bf16"]  # the CPU default: no fp8 unless asked for
+    assert t.moe(4, 64, 32, 2, 4, 1, 1, "bf16") > 0 and t.prefill_attention(1, 16, 4, 2, 16, "bf16") > 0
+    be = TorchBackend("cpu")
+    if hasattr(torch.nn.functional, "scaled_dot_product_attention") and torch.__version__ >= "2.5":
+        assert be.sdpa_gqa()  # the builtin has no inspectable signature: the probe must not say False
+    again = measure(TINY_MOE, out, device="cpu", backend="torch", kinds=kinds, max_m=4, repeats=2, progress=False)
+    assert again.measured == 0 and again.skipped == first.measured
+    assert len(read_table(out)) == len(t)
+    # infer on a grid point (decode batch 4): qkv takes exactly the measured time
+    rep = estimate(TINY_MOE, "dgx-h100", tp=1, dp=1, batch=4, prompt=8, output=2, dtype="bf16", kernels=out)
+    n, k = gemm_shapes(TINY_MOE)["qkv"]
+    qkv = next(r for r in rep.ops if r["phase"] == "decode" and r["op"] == "qkv")
+    assert qkv["source"] == "table" and qkv["time"] == pytest.approx(t.gemm(4, n, k, "bf16"), rel=1e-9)
+
+
+def test_torch_cpu_fp8_gemm_where_scaled_mm_runs(tmp_path):
+    """fp8 GEMMs through torch._scaled_mm: offered where a probe call runs (torch's CPU kernel in recent
+    builds), timed on the model's shapes; the probe decides, not the device name."""
+    pytest.importorskip("torch")
+    from inference.measure import TorchBackend
+
+    be = TorchBackend("cpu")
+    if "fp8" not in be.dtypes():
+        pytest.skip("this torch build has no CPU fp8 GEMM")
+    a, w, one = be._fp8_operands(3, 32, 32)
+    assert tuple(be._fp8_mm(a, w, one).shape) == (3, 32)
+    out = str(tmp_path / "f8.csv")
+    res = measure(TINY_MODEL, out, device="cpu", backend="torch", kinds="gemm", dtypes="bf16,fp8", max_m=2,
+                  repeats=1, progress=False)
+    assert not res.failed, res.summary()
+    t = read_table(out)
+    n, k = gemm_shapes(TINY_MODEL)["qkv"]
+    assert t.gemm(2, n, k, "fp8") > 0 and t.gemm(2, n, k, "bf16") > 0
+
+
+def test_torch_cpu_collectives_over_gloo(tmp_path):
+    """--device cpu --ranks 2: the collective code of the GPU run in two host processes over gloo; rows like
+    nccl-tests (busbw = algbw x the bus factor) that calibrate reads."""
+    pytest.importorskip("torch")
+    import collectives
+
+    out = str(tmp_path / "c.csv")
+    res = measure(TINY_MODEL, out, device="cpu", backend="torch", kinds="collective", repeats=2, ranks=2,
+                  progress=False)
+    names = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
+    got = {r["name"] for r in res.collectives}
+    assert got | {f.split()[1].rstrip(":") for f in res.failed} == set(names)  # each run or reported
+    assert "all_reduce" in got and res.provenance["collective_backend"].startswith("gloo")
+    for r in res.collectives:
+        assert r["ranks"] == 2 and r["algbw"] == pytest.approx(r["bytes"] / r["time_s"])
+        assert r["busbw"] == pytest.approx(r["algbw"] * (2 if r["name"] == "all_reduce" else 1) * 1 / 2)
+    df = collectives.calibrate_module.read_measurements(out)
+    assert set(df["collective"]) == got and (df["ranks"] == 2).all()
+
+
+def test_host_collectives_need_torch(tmp_path):
+    with pytest.raises(SpecError, match="^ranks: .*gloo"):
+        measure(TINY_MODEL, str(tmp_path / "c.csv"), device="cpu", backend="numpy", kinds="collective", ranks=2,
+                progress=False)
+    with pytest.raises(SpecError, match="^ranks: must be a positive integer"):
+        measure(TINY_MODEL, str(tmp_path / "c.csv"), device="cpu", backend="numpy", ranks=0, progress=False)
 
 
 def test_chip_preset_names_a_table(tiny_table, tmp_path):

@@ -48,6 +48,11 @@ class Backend:
     def dtypes(self) -> tuple[str, ...]:
         raise NotImplementedError
 
+    def default_dtypes(self) -> tuple[str, ...]:
+        """GEMM dtypes measured when none are asked for: bf16 and every lower precision the device runs."""
+        runs = self.dtypes()
+        return tuple(d for d in ("bf16", "fp8", "fp4") if d in runs)
+
     def provenance(self) -> dict:
         return {"backend": self.name, "python": platform.python_version(), "numpy": np.__version__}
 
@@ -233,6 +238,13 @@ class NumpyBackend(Backend):
 
 
 # ================================================================================================ torch
+def gpu_inner(est: float, sets: int, mode: str, target_s: float) -> int:
+    """Calls per timed sample on a GPU: enough that a sample lasts ``target_s`` (s) at ``est`` s per call, at
+    least one pass over the ``sets`` rotated operand sets, at most 500 in a graph (capture and instantiation
+    cost grows with it) and 2,000 eagerly."""
+    return max(sets, min(2000 if mode == "eager" else 500, math.ceil(target_s / max(est, 1e-7))))
+
+
 def torch_or_exit():
     """``import torch``, or a SpecError saying how to install the ``measure`` extra."""
     try:
@@ -250,9 +262,10 @@ class TorchBackend(Backend):
     """PyTorch on ``device`` (``cuda``, ``cuda:N``, ``cpu``; ROCm GPUs are ``cuda`` in torch).
 
     GEMMs: ``bf16``/``fp16``/``fp32`` with ``torch.matmul``; ``fp8`` (e4m3, per-tensor scales) with
-    ``torch._scaled_mm`` on devices of compute capability >= 8.9 (``m`` padded to 16, as the kernel needs);
-    ``fp4`` with ``torch._scaled_mm`` on ``float4_e2m1fn_x2`` where the device and build have it (capability
-    >= 10; untested here: a point that raises is reported as failed and skipped). Attention:
+    ``torch._scaled_mm`` where a probe call runs (compute capability >= 8.9, MI300; on the CPU only when asked
+    for: torch's CPU kernel is a slow reference; ``m`` padded to 16 only where the build refuses other m);
+    ``fp4`` with ``torch._scaled_mm`` on ``float4_e2m1fn_x2`` where a probe call runs (capability >= 10;
+    experimental: a point that raises is reported as failed and skipped). Attention:
     ``scaled_dot_product_attention``: causal prefill with GQA through ``enable_gqa``; decode packs the query
     heads of each KV head as that head's queries (one token each), so K/V are read once. MoE: top-k routing,
     permutation, the experts' gate/up and down projections as two ``torch._grouped_mm`` calls (a loop of expert
@@ -289,25 +302,100 @@ class TorchBackend(Backend):
         else:
             raise SpecError(f"device: unknown device {dev!r}; use cuda, cuda:N or cpu")
         self.moe_loop_fallbacks = 0  # MoE points timed as a loop of expert GEMMs (no torch._grouped_mm)
+        self.graph_fallbacks = 0  # graph-mode points whose capture raised: timed eagerly instead
+        self.graph_error = ""  # the first such error, one line (reported in the run's summary)
         self.device = torch.device(dev)
         # operands drawn on the device itself (a 1 GB LM-head weight drawn on the host would take seconds)
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self._runs: tuple[str, ...] | None = None  # GEMM dtypes this device and build run (probed once)
+        self._gqa: bool | None = None  # scaled_dot_product_attention takes enable_gqa (probed once)
+        self.fp8_pad_m = 1  # fp8 GEMM rows padded to a multiple of this (16 where m % 16 != 0 is refused)
 
     # ----------------------------------------------------------------- capabilities and provenance
     def capability(self) -> tuple[int, int]:
         return tuple(self.torch.cuda.get_device_capability(self.device)) if self.gpu else (0, 0)
 
     def dtypes(self) -> tuple[str, ...]:
-        out = ["bf16", "fp16", "fp32"]
-        if self.gpu:
-            hip = getattr(self.torch.version, "hip", None)
-            cap = self.capability()
-            if hasattr(self.torch, "_scaled_mm") and (cap >= (8, 9) or (hip and "gfx94" in str(
-                    getattr(self.props, "gcnArchName", "")))):
+        """GEMM dtypes this device and torch build run: bf16/fp16/fp32, and fp8 / fp4 where a tiny
+        ``torch._scaled_mm`` of that dtype runs here (probed once: compute capability, ROCm arch and the
+        build's kernels all decide it, so the call itself is asked)."""
+        if self._runs is None:
+            out = ["bf16", "fp16", "fp32"]
+            if self._probe_fp8():
                 out.append("fp8")
-            if cap >= (10, 0) and hasattr(self.torch, "float4_e2m1fn_x2"):
+            if self._probe_fp4():
                 out.append("fp4")
-        return tuple(out)
+            self._runs = tuple(out)
+        return self._runs
+
+    def default_dtypes(self) -> tuple[str, ...]:
+        # CPU dry run: bf16 only (torch's CPU fp8 GEMM is a slow reference kernel; --dtypes fp8 still runs it)
+        return super().default_dtypes() if self.gpu else ("bf16",)
+
+    def _f8(self):
+        # MI300 (gfx94x) runs the "fnuz" e4m3 variant; NVIDIA and later AMD parts OCP e4m3
+        arch = str(getattr(getattr(self, "props", None), "gcnArchName", ""))
+        return self.torch.float8_e4m3fnuz if "gfx94" in arch else self.torch.float8_e4m3fn
+
+    def _fp8_operands(self, m: int, n: int, k: int):
+        """(a (m, k), w (n, k), scale) in e4m3 with a per-tensor scale of 1."""
+        f8 = self._f8()
+        return self._t(m, k).to(f8), self._t(n, k).to(f8), self.torch.ones((), device=self.device)
+
+    def _fp8_mm(self, a, w, one):
+        return self.torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=self.torch.bfloat16)
+
+    def _probe_fp8(self) -> bool:
+        if not hasattr(self.torch, "_scaled_mm") or not hasattr(self.torch, "float8_e4m3fn"):
+            return False
+        for pad in (1, 16):  # some builds refuse m % 16 != 0: then rows are padded to 16
+            try:
+                self._fp8_mm(*self._fp8_operands(pad, 32, 32))
+                self._sync()
+            except Exception:  # noqa: BLE001 - capability, arch or build without fp8 GEMMs
+                continue
+            self.fp8_pad_m = pad
+            return True
+        return False
+
+    def _fp4_operands(self, m: int, n: int, k: int):
+        """(a (m, k/2), w (n, k/2)) packed e2m1 pairs and their e4m3 block-16 scales (NVFP4 layout)."""
+        torch = self.torch
+
+        def packed(rows):
+            return torch.randint(0, 255, (rows, k // 2), dtype=torch.uint8, device=self.device,
+                                 generator=self.gen).view(torch.float4_e2m1fn_x2)
+        sa = torch.ones(m * k // 16, device=self.device).to(torch.float8_e4m3fn)
+        sb = torch.ones(n * k // 16, device=self.device).to(torch.float8_e4m3fn)
+        return packed(m), packed(n), sa, sb
+
+    def _fp4_mm(self, a, w, sa, sb):
+        return self.torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sb, out_dtype=self.torch.bfloat16)
+
+    def _probe_fp4(self) -> bool:
+        # experimental (capability >= 10 builds): never tried on a CPU, where torch has no fp4 GEMM
+        if not self.gpu or not hasattr(self.torch, "float4_e2m1fn_x2") or not hasattr(self.torch, "_scaled_mm"):
+            return False
+        try:
+            self._fp4_mm(*self._fp4_operands(128, 128, 64))
+            self._sync()
+        except Exception:  # noqa: BLE001 - no fp4 GEMM here
+            return False
+        return True
+
+    def sdpa_gqa(self) -> bool:
+        """Whether ``scaled_dot_product_attention`` takes ``enable_gqa`` here (torch >= 2.5), asked by a tiny
+        call (its signature cannot be inspected: it is a builtin)."""
+        if self._gqa is None:
+            F = self.torch.nn.functional
+            try:
+                q, kv = self._t(1, 4, 2, 8), self._t(1, 2, 2, 8)
+                F.scaled_dot_product_attention(q, kv, kv, is_causal=True, enable_gqa=True)
+                self._sync()
+                self._gqa = True
+            except (TypeError, RuntimeError):
+                self._gqa = False
+        return self._gqa
 
     def provenance(self) -> dict:
         torch = self.torch
@@ -345,7 +433,7 @@ class TorchBackend(Backend):
         end.record()
         end.synchronize()
         est = start.elapsed_time(end) * 1e-3 / len(calls)
-        inner = max(len(calls), min(2000 if mode == "eager" else 500, math.ceil(self.target_sample_s / max(est, 1e-7))))
+        inner = gpu_inner(est, len(calls), mode, self.target_sample_s)
         run = None
         if mode == "graph":
             try:
@@ -362,8 +450,15 @@ class TorchBackend(Backend):
                 g.replay()
                 self._sync()
                 run = g.replay
-            except Exception:  # noqa: BLE001 - a kernel that cannot be captured: timed eagerly below
+            except Exception as exc:  # noqa: BLE001 - a kernel that cannot be captured: timed eagerly below
                 run = None
+                self.graph_fallbacks += 1
+                if not self.graph_error:
+                    self.graph_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                try:
+                    self._sync()
+                except Exception:  # noqa: BLE001 - the failed capture's error surfaces at the next call if sticky
+                    pass
         if run is None:
             def run():
                 for i in range(inner):
@@ -399,28 +494,18 @@ class TorchBackend(Backend):
         torch = self.torch
         m, n, k, dt = int(row["m"]), int(round(row["n"])), int(round(row["k"])), row["dtype"]
         if dt == "fp8":
-            mp = max(16, 16 * math.ceil(m / 16))
-            one = torch.ones((), device=self.device)
-            # MI300 (gfx94x) runs the "fnuz" e4m3 variant; NVIDIA and later AMD parts OCP e4m3
-            arch = str(getattr(getattr(self, "props", None), "gcnArchName", ""))
-            f8 = torch.float8_e4m3fnuz if "gfx94" in arch else torch.float8_e4m3fn
+            mp = self.fp8_pad_m * math.ceil(m / self.fp8_pad_m)
 
             def make():
-                a = self._t(mp, k).to(f8)
-                w = self._t(n, k).to(f8)  # row-major (n, k): w.t() is column-major
-                return lambda: torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+                a, w, one = self._fp8_operands(mp, n, k)  # w row-major (n, k): w.t() is column-major
+                return lambda: self._fp8_mm(a, w, one)
             return self._rotated(make, mp * k + n * k + 2 * mp * n)
         if dt == "fp4":
             mp = max(128, 128 * math.ceil(m / 128))
 
             def make():
-                a = torch.randint(0, 255, (mp, k // 2), dtype=torch.uint8, device=self.device).view(
-                    torch.float4_e2m1fn_x2)
-                w = torch.randint(0, 255, (n, k // 2), dtype=torch.uint8, device=self.device).view(
-                    torch.float4_e2m1fn_x2)
-                sa = torch.ones(mp * k // 16, device=self.device).to(torch.float8_e4m3fn)
-                sb = torch.ones(n * k // 16, device=self.device).to(torch.float8_e4m3fn)
-                return lambda: torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16)
+                ops = self._fp4_operands(mp, n, k)
+                return lambda: self._fp4_mm(*ops)
             return self._rotated(make, (mp * k + n * k) / 2 + 2 * mp * n)
         size = {"bf16": 2, "fp16": 2, "fp32": 4}[dt]
 
@@ -435,12 +520,7 @@ class TorchBackend(Backend):
         b, s = int(row["batch"]), int(row["seq"])
         hq, kvh, d = int(round(row["heads"])), int(row["kv_heads"]), int(row["head_dim"])
         sq = 1 if decode else s
-        try:
-            import inspect
-
-            gqa = "enable_gqa" in inspect.signature(F.scaled_dot_product_attention).parameters
-        except (TypeError, ValueError):
-            gqa = False
+        gqa = self.sdpa_gqa()
 
         def make():
             if decode:

@@ -4,7 +4,8 @@
 (:func:`inference.measure.shapes.points`), skips those the output table already holds (resume), times the
 rest with a backend (:mod:`inference.measure.backends`) under a progress bar, and appends each row as it is
 measured. With two or more GPUs, collectives run in one process per device through torch.distributed
-(NCCL / RCCL) and are reported like nccl-tests (time, algbw, busbw).
+(NCCL / RCCL) and are reported like nccl-tests (time, algbw, busbw); ``--device cpu --ranks N`` runs the same
+collective code in N host processes over gloo (a dry run).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class MeasureResult:
     seconds: float = 0.0
     provenance: dict[str, Any] = field(default_factory=dict)
     collectives: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how some points were timed (graph fallbacks, MoE loop)
 
     def summary(self) -> str:
         lines = [f"wrote {self.path}: {self.measured} rows measured, {self.skipped} already there, "
@@ -46,6 +48,7 @@ class MeasureResult:
         lines += [f"  failed: {f}" for f in self.failed[:10]]
         if len(self.failed) > 10:
             lines.append(f"  ... and {len(self.failed) - 10} more")
+        lines += [f"  note: {n}" for n in self.notes]
         if self.remaining:
             lines.append("  run the same command again to measure the rest (the table resumes)")
         return "\n".join(lines)
@@ -65,7 +68,7 @@ def measure(model: ModelSpec | str, out: str, *, tp: int = 1, ep: int = 1, dtype
             device: str = "cuda", backend: str = "auto", kinds: str | tuple | None = None,
             grid: _shapes.Grid | None = None, max_m: int | None = None, repeats: int | None = None,
             time_limit: float | None = None, progress: bool = True, seed: int = 0,
-            backend_obj: Backend | None = None) -> MeasureResult:
+            backend_obj: Backend | None = None, ranks: int | None = None) -> MeasureResult:
     """Measure ``model``'s kernels under tensor/expert parallelism ``tp``/``ep`` on ``device``; write ``out``.
 
     Args:
@@ -78,10 +81,13 @@ def measure(model: ModelSpec | str, out: str, *, tp: int = 1, ep: int = 1, dtype
         grid: sizes; default :class:`~inference.measure.shapes.Grid` on a GPU, ``TINY`` on the host.
         max_m: cap on GEMM / elementwise / MoE tokens (overrides the grid's).
         time_limit: stop after this many seconds (s); the table keeps what was measured and resumes.
+        ranks: processes of the collective section: default every GPU torch sees (1 on the CPU, so none);
+            on a GPU at most that many; with ``device="cpu"`` N host processes over gloo (a dry run).
 
     Raises:
         SpecError: unknown model, a tp/ep the model cannot split by, a dtype the device cannot run, a device
-            that does not exist, torch absent (the message says ``pip install 'scaleup-sim[measure]'``).
+            that does not exist, torch absent (the message says ``pip install 'scaleup-sim[measure]'``), a
+            ``ranks`` the device cannot give.
     """
     m = load_model(model)
     for name, v in (("tp", tp), ("ep", ep)):
@@ -93,11 +99,13 @@ def measure(model: ModelSpec | str, out: str, *, tp: int = 1, ep: int = 1, dtype
         raise SpecError(f"ep: {m.name} has {m.experts} experts; ep must divide them (or be 1), got {ep}")
     if time_limit is not None and not time_limit > 0:
         raise SpecError(f"time_limit: must be > 0 s, got {time_limit}")
+    if ranks is not None and (isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1):
+        raise SpecError(f"ranks: must be a positive integer (processes of the collectives), got {ranks!r}")
     sections = _parse_list(kinds, "kinds", _shapes.SECTIONS) or _shapes.SECTIONS
     be = backend_obj or make_backend(backend, device, repeats, seed)
     runs = be.dtypes()
     if dtypes is None:
-        chosen = tuple(d for d in ("bf16", "fp8", "fp4") if d in runs)
+        chosen = be.default_dtypes()
     else:
         chosen = _parse_list(dtypes, "dtypes", ("bf16", "fp16", "fp32", "fp8", "fp4"))
         for d in chosen:
@@ -111,13 +119,15 @@ def measure(model: ModelSpec | str, out: str, *, tp: int = 1, ep: int = 1, dtype
         import dataclasses
 
         grid = dataclasses.replace(grid, max_m=max_m, max_lm_head_m=min(grid.max_lm_head_m, max_m))
-    ranks = _device_count(be)
+    ranks = _ranks(be, ranks)
     prov = {**be.provenance(), "format": FORMAT, "version": FORMAT_VERSION,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "scaleup": _scaleup_version(), "model": m.name, "tp": tp, "ep": ep, "dtypes": list(chosen),
             "devices": ranks,
             "method": "warm-up; operands rotated over > 3x last-level cache; GPU: calls captured in a graph, "
                       "device events per replay; CPU: perf_counter; median of repeats"}
+    if ranks >= 2 and "collective" in sections:
+        prov["collective_backend"] = "nccl" if getattr(be, "gpu", False) else "gloo (host processes, a dry run)"
     writer = TableWriter(out, prov)
     pts = _shapes.points(m, tp, ep, chosen, grid, sections, ranks=ranks)
     local = [p for p in pts if p["kind"] != "collective"]
@@ -149,19 +159,29 @@ def measure(model: ModelSpec | str, out: str, *, tp: int = 1, ep: int = 1, dtype
             if bar is not None:
                 bar.update(1)
         coll = [p for p in pts if p["kind"] == "collective" and row_key(_complete(p)) not in writer.done]
+        res.skipped += sum(1 for p in pts if p["kind"] == "collective") - len(coll)
         if coll and res.remaining == 0:
             _free(be)  # the parent's cached blocks back to the driver before one process per GPU starts
             left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
-            rows = run_collectives(coll, ranks, be.repeats, left)
+            rows, lacking = run_collectives(coll, ranks, be.repeats, left,
+                                            device="cuda" if getattr(be, "gpu", False) else "cpu")
             for r in rows:
                 writer.add(r)
             res.collectives = rows
             res.measured += len(rows)
+            res.failed += [f"collective {c}: the process group cannot run it" for c in lacking]
+            res.remaining += sum(1 for p in coll if p["name"] not in lacking) - len(rows)
     finally:
         if bar is not None:
             bar.close()
         writer.close()
     res.seconds = time.perf_counter() - t0
+    if getattr(be, "graph_fallbacks", 0):
+        res.notes.append(f"{be.graph_fallbacks} graph-mode point(s) could not be captured in a graph and were "
+                         f"timed eagerly (first: {be.graph_error})")
+    if getattr(be, "moe_loop_fallbacks", 0):
+        res.notes.append(f"{be.moe_loop_fallbacks} MoE operand set(s) timed as a loop of expert GEMMs "
+                         "(torch._grouped_mm raised)")
     return res
 
 
@@ -194,10 +214,17 @@ def _scaleup_version() -> str:
         return "unknown"
 
 
-def _device_count(be: Backend) -> int:
+def _ranks(be: Backend, ranks: int | None) -> int:
+    """Processes of the collective section: every GPU torch sees by default; on the host 1 unless asked."""
     if getattr(be, "gpu", False):
-        return int(be.torch.cuda.device_count())
-    return 1
+        have = int(be.torch.cuda.device_count())
+        if ranks is not None and ranks > have:
+            raise SpecError(f"ranks: {ranks} asked for, torch sees {have} GPU(s) here; use --ranks <= {have}")
+        return have if ranks is None else ranks
+    if ranks is not None and ranks > 1 and getattr(be, "torch", None) is None:
+        raise SpecError(f"ranks: host collectives run through torch.distributed (gloo); the {be.name} backend "
+                        "times none: use --backend torch (pip install 'scaleup-sim[measure]') or --ranks 1")
+    return 1 if ranks is None else ranks
 
 
 # ================================================================================================ collectives
@@ -207,13 +234,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_collectives(points: list[dict], ranks: int, repeats: int = 11, time_limit: float | None = None) -> list[dict]:
-    """Time the collective ``points`` over ``ranks`` GPUs (one process each, torch.distributed NCCL/RCCL).
+def run_collectives(points: list[dict], ranks: int, repeats: int = 11, time_limit: float | None = None,
+                    device: str = "cuda") -> tuple[list[dict], list[str]]:
+    """Time the collective ``points`` over ``ranks`` processes through torch.distributed: one per GPU over
+    NCCL/RCCL (``device="cuda"``), or host processes over gloo (``device="cpu"``, a dry run).
 
-    Each size: 5 warm-up calls, then ``repeats`` samples of 20 back-to-back calls between device events;
-    a sample's time is the slowest rank's; the row is the median sample. ``bytes`` follows nccl-tests
-    (the whole buffer: the all-gather output, the reduce-scatter input); algbw = bytes / time, busbw =
-    algbw x :func:`~inference.measure.shapes.busbw_factor`."""
+    Each size: 5 warm-up calls, then ``repeats`` samples of 20 back-to-back calls between device events
+    (``perf_counter`` on the host); a sample's time is the slowest rank's; the row is the median sample.
+    ``bytes`` follows nccl-tests (the whole buffer: the all-gather output, the reduce-scatter input);
+    algbw = bytes / time, busbw = algbw x :func:`~inference.measure.shapes.busbw_factor`. ``time_limit``
+    (s) stops every rank at the same point (rank 0 decides, all follow). A collective the process group
+    lacks is skipped with one warning line on stderr, the others still run.
+
+    Returns:
+        (rows measured, names of the collectives the process group could not run)."""
     import json
     import tempfile
 
@@ -222,68 +256,109 @@ def run_collectives(points: list[dict], ranks: int, repeats: int = 11, time_limi
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
     try:
-        tmp.spawn(_collective_worker, args=(ranks, _free_port(), points, repeats, time_limit, path), nprocs=ranks,
-                  join=True)
+        tmp.spawn(_collective_worker, args=(ranks, _free_port(), points, repeats, time_limit, path, device),
+                  nprocs=ranks, join=True)
         with open(path) as fh:
-            return json.load(fh)
+            out = json.load(fh)
+        return out["rows"], out["lacking"]
     finally:
         os.unlink(path)
 
 
 def _collective_worker(rank: int, ranks: int, port: int, points: list[dict], repeats: int,
-                       time_limit: float | None, path: str) -> None:  # pragma: no cover - needs >= 2 GPUs
+                       time_limit: float | None, path: str, device: str = "cuda") -> None:
     import json
+    import sys
+    import warnings
 
     import torch
     import torch.distributed as dist
 
-    torch.cuda.set_device(rank)
-    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=ranks)
+    gpu = device != "cpu"
+    if gpu:
+        torch.cuda.set_device(rank)
+    else:
+        torch.set_num_threads(1)  # one core per host process (a dry run on a shared host)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.distributed")
+    dev = f"cuda:{rank}" if gpu else "cpu"
+    dist.init_process_group("nccl" if gpu else "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=ranks)
     t0 = time.perf_counter()
-    rows = []
+    rows, lacking = [], set()
+
+    def slowest(x: float, op=dist.ReduceOp.MAX) -> float:
+        t = torch.tensor([x], dtype=torch.float64 if not gpu else torch.float32, device=dev)
+        dist.all_reduce(t, op=op)
+        return float(t.item())
+
     try:
         for p in points:
-            if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            # one decision for every rank: a rank that stopped alone would leave the others in a collective
+            late = time_limit is not None and time.perf_counter() - t0 > time_limit
+            if slowest(1.0 if late else 0.0) > 0:
                 break
-            n = int(p["bytes"]) // 2  # bf16 elements of the whole buffer
             coll = p["name"]
-            full = torch.ones(n, dtype=torch.bfloat16, device="cuda")
-            part = torch.ones(n // ranks, dtype=torch.bfloat16, device="cuda")
+            if coll in lacking:
+                continue
+            n = int(p["bytes"]) // 2  # bf16 elements of the whole buffer
+            full = torch.ones(n, dtype=torch.bfloat16, device=dev)
+            part = torch.ones(n // ranks, dtype=torch.bfloat16, device=dev)
             call = _collective_call(dist, coll, full, part)
-            for _ in range(5):
+            try:
                 call()
-            torch.cuda.synchronize()
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                ok = 1.0
+            except (RuntimeError, NotImplementedError, ValueError) as exc:  # e.g. a collective gloo lacks
+                ok = 0.0
+                err = f"{type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
+            if slowest(ok, dist.ReduceOp.MIN) == 0.0:  # every rank skips it if one could not run it
+                lacking.add(coll)
+                if rank == 0:
+                    print(f"warning: collective {coll} skipped: the {dist.get_backend()} process group cannot run "
+                          f"it ({err if not ok else 'another rank failed'})", file=sys.stderr)
+                continue
+            for _ in range(4):
+                call()
             samples = []
+            if gpu:
+                torch.cuda.synchronize()
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             for _ in range(repeats):
                 dist.barrier()
-                a.record()
-                for _ in range(20):
-                    call()
-                b.record()
-                b.synchronize()
-                t = torch.tensor([a.elapsed_time(b) * 1e-3 / 20], device="cuda")
-                dist.all_reduce(t, op=dist.ReduceOp.MAX)
-                samples.append(float(t.item()))
+                if gpu:
+                    a.record()
+                    for _ in range(20):
+                        call()
+                    b.record()
+                    b.synchronize()
+                    local = a.elapsed_time(b) * 1e-3 / 20
+                else:
+                    c0 = time.perf_counter()
+                    for _ in range(20):
+                        call()
+                    local = (time.perf_counter() - c0) / 20
+                samples.append(slowest(local))
             med = statistics.median(samples)
             algbw = p["bytes"] / med
             rows.append({**p, "time_s": med, "min_s": min(samples), "repeats": repeats, "algbw": algbw,
                          "busbw": algbw * _shapes.busbw_factor(coll, ranks)})
         if rank == 0:
             with open(path, "w") as fh:
-                json.dump([_complete(r) for r in rows], fh)
+                json.dump({"rows": [_complete(r) for r in rows], "lacking": sorted(lacking)}, fh)
     finally:
         dist.destroy_process_group()
 
 
-def _collective_call(dist, coll: str, full, part):  # pragma: no cover - needs >= 2 GPUs
-    """One call of ``coll`` on the whole buffer ``full`` (and the per-rank ``part``)."""
+def _collective_call(dist, coll: str, full, part):
+    """One call of ``coll`` on the whole buffer ``full`` (and the per-rank ``part``); the ``*_single`` names
+    of torch >= 2.13 where they exist (the ``*_tensor`` ones are deprecated there)."""
     if coll == "all_reduce":
         return lambda: dist.all_reduce(full)
     if coll == "all_gather":
-        return lambda: dist.all_gather_into_tensor(full, part)
+        gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+        return lambda: gather(full, part)
     if coll == "reduce_scatter":
-        return lambda: dist.reduce_scatter_tensor(part, full)
+        scatter = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
+        return lambda: scatter(part, full)
     out = full.new_empty(full.shape)
     return lambda: dist.all_to_all_single(out, full)
 
