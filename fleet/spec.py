@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 from topo import SpecError, parse_positive, parse_quantity
+from topo.bundled import bundled_file
 
 __all__ = ["FleetSpec", "KVNetworkSpec", "PoolSpec", "ROLES", "bundled_fleets", "load_fleet"]
 
@@ -274,7 +275,7 @@ def load_fleet(source: str | Path | dict | FleetSpec) -> FleetSpec:
     if not isinstance(source, (str, Path)):
         raise SpecError(f"fleet: expected a FleetSpec, a dict, a FLEET.yaml path or a bundled name "
                         f"({', '.join(bundled_fleets())}), got {type(source).__name__}")
-    path = Path(source)
+    path = bundled_file(source) or Path(source)  # examples/whatif-serve.yaml works outside a checkout
     if not path.is_file():
         cand = DATA / f"{source}.yaml"
         if cand.is_file():

@@ -513,9 +513,11 @@ def load_jobs(source: Any) -> tuple[Any, list[Job]]:
     size, group_size, n_groups, placement, groups, algorithm}, ...]}`` (``faults`` optional)."""
     import yaml
 
+    from topo.bundled import bundled_file
     from topo.loader import read_text_utf8
 
     if not isinstance(source, dict):
+        source = bundled_file(source) or source  # examples/whatif-jobs.yaml works outside a checkout
         source = yaml.safe_load(read_text_utf8(source, "jobs file")) or {}
     if not isinstance(source, dict) or not isinstance(source.get("jobs"), list) or not source["jobs"]:
         raise SpecError("jobs file: expected a mapping with 'fabric' and a non-empty list 'jobs'")

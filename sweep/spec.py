@@ -38,13 +38,14 @@ from typing import Any
 import yaml
 
 from topo import SpecError, UnitError, parse_quantity, parse_size_range
+from topo.bundled import bundled_dir, bundled_file
 from topo.loader import read_text_utf8
 
 from ._canon import _intify, canonical
 from .jobs import resolve_job
 
 #: the bundled sweep specs (``examples/*.yaml``), accepted by name as fabrics are (``scaleup sweep tp-llama70b``)
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES_DIR = bundled_dir("examples")  # the repository's examples/, or the installed package data
 
 #: top-level keys a spec may hold
 SPEC_KEYS = ("job", "name", "description", "params", "grid")
@@ -87,8 +88,11 @@ def list_examples() -> list[str]:
 
 def _example_path(text: str) -> Path | None:
     """The bundled example ``text`` names (``tp-llama70b`` or ``tp-llama70b.yaml``), when ``text`` is not an
-    existing path itself; None otherwise."""
-    if not text or os.path.exists(text) or "/" in text or "\\" in text or "\n" in text:
+    existing path itself; the bundled file a repository-relative path ``examples/NAME.yaml`` names when that
+    path does not exist here (outside a checkout); None otherwise."""
+    if "/" in text or "\\" in text:
+        return bundled_file(text)
+    if not text or os.path.exists(text) or "\n" in text:
         return None
     cand = EXAMPLES_DIR / (text if text.endswith((".yaml", ".yml")) else f"{text}.yaml")
     return cand if cand.is_file() else None

@@ -8,8 +8,8 @@ A fabric file is a mapping with
   1PFLOPS}, ...}`` whose other keys are :class:`ChipSpec` fields in human units;
 - every other key: a keyword argument of the builder (see :mod:`topo.builders`), in human units.
 
-Bundled files live in ``topologies/`` next to the packages. Validation errors are :class:`SpecError` lines
-naming the file and the key.
+Bundled files live in ``topologies/`` next to the packages (package data in a regular install: see
+:mod:`topo.bundled`). Validation errors are :class:`SpecError` lines naming the file and the key.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .bundled import bundled_dir, bundled_file
 from .errors import ScaleupError, SpecError
 from .presets import chip_preset, comm_preset
 from .specs import DTYPES, PROTOCOLS, ChipSpec, CommSpec
@@ -28,7 +29,8 @@ from .units import parse_quantity
 if TYPE_CHECKING:
     from .fabric import Fabric
 
-TOPOLOGIES_DIR = Path(__file__).resolve().parents[1] / "topologies"
+#: the bundled fabric files (``topologies/`` of the repository, or the installed package data: see :mod:`topo.bundled`)
+TOPOLOGIES_DIR = bundled_dir("topologies")
 
 _RESERVED = ("builder", "name", "description", "chip", "comm", "faults", "stragglers")
 
@@ -83,7 +85,7 @@ def read_text_utf8(path: str | Path, what: str = "file") -> str:
 
 
 def _resolve_path(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
+    p = bundled_file(name_or_path) or Path(name_or_path)  # examples/fabrics/x.yaml works outside a checkout
     if p.suffix in (".yaml", ".yml") or p.is_file():
         if not p.is_file():
             raise SpecError(f"fabric file {str(p)!r} does not exist")
