@@ -18,6 +18,10 @@ ISL + OSL tokens + activations, ``hbm_usable=0.95``), capped at 2048; throughput
 Latency rows (NVIDIA NIM benchmarking, concurrency 1) are predicted at batch 1: TTFT and the mean time per
 output token (NIM's inter-token latency, ITL).
 
+MLPerf Inference rows (:mod:`inference.mlperf`: NVIDIA closed-division Offline, Server and Interactive results
+on 8x H100 / H200 / B200, and the mean TPOT of Server runs at their offered load) are predicted at the
+scenario's steady-state operating point with the dataset's mean lengths; all held out.
+
 Honesty rule (issue 11): the serving-stack parameters that are fitted to end-to-end numbers (the per-step
 framework cost of :mod:`inference.kernels`) are fitted on the rows marked ``calibration`` only (TensorRT-LLM
 dense throughput rows on H100 and B200; ``python -m inference.validation --fit`` reruns that fit); every other
@@ -33,6 +37,7 @@ import networkx as nx
 from topo import Fabric
 
 from .estimate import Deployment
+from .mlperf import MLPERF_SETUPS, MLPerfSetup, predict_mlperf
 from .report import estimate, max_batch
 
 TRTLLM = "TensorRT-LLM perf-overview.md (commit 00f37686), trtllm-bench throughput"
@@ -107,6 +112,9 @@ SETUPS: tuple[Setup, ...] = (
     Setup("Llama-3.3-70B FP8, 2x H100 TP2, 500/2000, batch 1: TPOT", "llama3.1-70b", "h100-sxm", "dgx-h100", 2, 1,
           "fp8", 500, 2000, 18.91e-3, source=NIM, metric="tpot", batch=1),
 )
+# MLPerf Inference rows (NVIDIA closed results, Offline / Server / Interactive, and TPOT at the offered load):
+# held out, modelled at the scenario's operating point by inference/mlperf.py
+SETUPS = SETUPS + MLPERF_SETUPS
 
 BATCH_CAP = 2048
 KNOBS = {"hbm_usable": 0.95}
@@ -129,8 +137,10 @@ def fabric_for(s: Setup) -> Fabric:
     return load(s.fabric)
 
 
-def predict(s: Setup, stack: str | None = None, **knobs) -> dict:
+def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
     """Predicted figures for one setup: batch used, the row's metric (``predicted``), TTFT, TPOT, backend."""
+    if isinstance(s, MLPerfSetup):
+        return predict_mlperf(s, stack, **{**KNOBS, **knobs})
     fab = fabric_for(s)
     kw = {**KNOBS, **knobs}
     if stack is not None:

@@ -1,0 +1,325 @@
+"""MLPerf Inference rows of the validation table (issue 11): NVIDIA closed-division results, held out.
+
+Run ``python -m inference.mlperf`` for these rows with their sensitivity to the sequence lengths, or
+``python -m inference.validation`` for the whole table. Nothing here is fitted to these rows.
+
+**Measured figures** are copied from the submissions' ``mlperf_log_summary.txt`` (one per row, path in
+``source``): ``Tokens per second`` (Offline) or ``Completed tokens per second`` (Server, Interactive), for the
+whole 8-GPU system; ``Mean Time to Output Token`` / ``Mean First Token latency`` for the TPOT / TTFT rows. Public results repositories:
+github.com/mlcommons/inference_results_v4.1 at commit 198fc467 and inference_results_v5.1 at 965182b0,
+``closed/NVIDIA/results/<system>/<benchmark>/<scenario>/performance/run_1/``. Deployment facts come from the
+same submission's ``closed/NVIDIA/configs`` (v4.1: ``configs/llama2-70b/<Scenario>/__init__.py``; v5.1:
+``configs/B200-SXM-180GBx8/<Scenario>/<benchmark>.py``): tensor/pipeline/expert parallelism, engines per
+system, precision (FP8 on Hopper, NVFP4 on Blackwell, FP8 KV cache everywhere), ``gpu_batch_size`` (the
+engine's batch cap) and ``max_num_tokens`` (the engine's token budget per step).
+
+**Latency constraints** (loadgen/mlperf.conf of github.com/mlcommons/inference at commit b66003e1, 99th
+percentile): Llama-2-70B Server TTFT 2 s / TPOT 200 ms, Interactive 450 ms / 40 ms; Llama-3.1-405B Server
+6 s / 175 ms; Llama-3.1-8B Server 2 s / 100 ms, Interactive 500 ms / 30 ms; DeepSeek-R1 Server 2 s / 80 ms.
+
+**Sequence lengths.** Mean input tokens of each benchmark's dataset, computed from the per-sample token
+counts of the official MLCommons pickles (``tok_input_length`` / ``tok_input_len``) as exported by
+github.com/openshift-psap/performance-dashboard (commit 71007029, ``mlperf-data/summaries/*.csv``):
+Llama-2-70B OpenOrca 24,576 samples, mean 222.3 (median 152, max 1,021); Llama-3.1-8B CNN/DailyMail
+13,368 samples, mean 870.7; Llama-3.1-405B 8,313 samples, mean 9,428.6; DeepSeek-R1 4,388 samples, mean
+803.8. Mean output tokens: what the run itself generated, ``Tokens per second / Samples per second`` of the
+same log (e.g. 290.3 for the v4.1 H100 Llama-2-70B Offline run; the reference FP16 generation averages
+294.45, language/llama2-70b/README.md of mlcommons/inference). This is the workload's size, not its speed.
+ASSUMPTION: the means stand in for the distributions (inputs 48-1,021 tokens for OpenOrca); the
+sensitivity to +-20 % lengths is printed by ``python -m inference.mlperf`` and quoted in docs/inference.md.
+
+**Model of a scenario** (steady-state in-flight batching, one engine of ``tp x pp`` (x ``ep``) chips, the
+system's throughput = engines x one engine's):
+
+- ``b`` sequences in flight; each scheduler iteration decodes one token for each of them at the mean
+  context ``prompt + output / 2`` and, to keep ``b`` constant, admits ``b / output`` new requests whose
+  ``n = b x prompt / output`` prompt tokens are prefilled in the same iteration (chunked context). Iteration
+  time ``T(b) = decode_time(b / pp, ctx) + prefill_time(n) / pp``
+  (:class:`StepModel`; with ``pp`` stages, ``pp`` micro-batches of ``b / pp`` sequences are in flight and
+  each stage also prefills the new tokens once per iteration). Throughput ``b / T(b)``; TPOT ``T(b)``.
+  ASSUMPTION: the decode and prefill parts of a mixed iteration add. TRT-LLM runs them as one forward
+  pass: where the GEMMs are compute-bound (large ``b``) their times add as modelled, but the prefill
+  pass's weight reads, kernel floors and per-pass costs are counted twice where they are not hidden. The
+  opposite bound, ``one_pass=True``, subtracts a whole one-token pass (``prefill_time(new sequences)``)
+  from the prefill part; ``python -m inference.mlperf`` prints both, the table uses the additive model.
+- ``b`` is at most the engine's batch cap, the sequences whose KV cache at the mean context fits in HBM
+  (``hbm_usable`` 0.95, paged KV), and ``pp x max_num_tokens / (1 + prompt / output)`` (every iteration's
+  tokens within the budget).
+- **Offline**: the largest such ``b``.
+- **Server / Interactive**: the largest ``b`` whose iteration time meets the TPOT limit and whose TTFT
+  estimate ``(0.5 + ceil(prompt / (budget - b / pp))) x T(b)`` (half an iteration of waiting, then the
+  prompt in chunks of the iteration's spare budget) meets the TTFT limit. ASSUMPTION: the mean iteration
+  time stands in for the 99th percentile (the logs show p99 TPOT 1.07-1.18 x the mean) and queueing is
+  ignored.
+- **TPOT at the offered load** (metric ``tpot``): with ``rate`` requests/s per system (the log's
+  ``Scheduled samples per second``) and Little's law, the in-flight count ``b`` solves ``b = rate /
+  engines x output x T(b)`` (the smallest ``b`` that keeps up; the cap when none does); predicted TPOT
+  ``T(b)``. This is ill-conditioned near saturation: the runs are loaded to 85-95 % of their capacity,
+  where a few per cent of throughput error moves the in-flight count, hence TPOT, by tens of per cent.
+- **TTFT at the offered load** (metric ``ttft``): the TTFT estimate above at that operating point.
+  ASSUMPTION: no queueing before admission (the engine admits every arrival at the next iteration), so
+  it is a lower bound where requests wait for KV space or batch slots.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["MLPERF_SETUPS", "MLPerfSetup", "predict_mlperf", "sensitivity", "steady_state"]
+
+_V41 = ("MLPerf Inference v4.1 closed, NVIDIA (github.com/mlcommons/inference_results_v4.1@198fc467, "
+        "closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
+_V51 = ("MLPerf Inference v5.1 closed, NVIDIA, result 5.1-0069 (github.com/mlcommons/inference_results_v5.1"
+        "@965182b0, closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
+_H100, _H200, _B200 = "DGX-H100_H100-SXM-80GBx8_TRT", "H200-SXM-141GBx8_TRT", "B200-SXM-180GBx8_TRT"
+
+#: mean input tokens of each benchmark's dataset (see the module docstring for the source)
+OPENORCA_IN, CNNDM_IN, L405_IN, R1_IN = 222.3, 870.7, 9428.6, 803.8
+
+
+@dataclass(frozen=True)
+class MLPerfSetup:
+    """One MLPerf Inference result, with the deployment its submission configured."""
+
+    label: str
+    model: str  # model preset (inference.MODELS)
+    chip: str  # chip preset (for reference; the fabric preset carries it)
+    fabric: str  # fabric preset of the 8-GPU system
+    tp: int
+    pp: int
+    ep: int
+    engines: int  # engines (data-parallel replicas) on the system
+    dtype: str  # weights and GEMMs as submitted (KV cache FP8)
+    prompt: float  # mean input tokens of the dataset
+    output: float  # mean generated tokens per sample of this run
+    scenario: str  # "offline", "server" or "interactive"
+    measured: float  # tokens/s of the system (metric throughput) or s (metric tpot)
+    batch_cap: int  # gpu_batch_size of the submitted config, per engine
+    token_budget: int  # max_num_tokens of the submitted config, per engine and iteration
+    source: str
+    ttft_limit: float | None = None  # s, 99th percentile (server/interactive)
+    tpot_limit: float | None = None  # s, 99th percentile
+    rate: float | None = None  # offered requests/s of the system (metrics tpot, ttft)
+    metric: str = "throughput"  # "throughput", or "tpot" / "ttft" (means at the offered load)
+    role: str = "held-out"
+
+
+def _src(tmpl: str, system: str, bench: str, scen: str) -> str:
+    return tmpl.format(sys=system, bench=bench, scen=scen)
+
+
+_L2_SRV = {"ttft_limit": 2.0, "tpot_limit": 0.2}
+_L2_INT = {"ttft_limit": 0.45, "tpot_limit": 0.04}
+
+MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
+    # v4.1, DGX H100: 4 engines of TP2, FP8; batch cap 896 (Offline) / 1024 (Server), max_num_tokens 4096
+    MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Offline", "llama2-70b", "h100-sxm", "dgx-h100",
+                2, 1, 1, 4, "fp8", OPENORCA_IN, 24524.9 / 84.4792, "offline", 24524.9, 896, 4096,
+                _src(_V41, _H100, "llama2-70b-99", "Offline")),
+    MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Server", "llama2-70b", "h100-sxm", "dgx-h100",
+                2, 1, 1, 4, "fp8", OPENORCA_IN, 21605.79 / 74.42, "server", 21605.79, 1024, 4096,
+                _src(_V41, _H100, "llama2-70b-99", "Server"), **_L2_SRV),
+    MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Server at 75.1 req/s: TPOT", "llama2-70b",
+                "h100-sxm", "dgx-h100", 2, 1, 1, 4, "fp8", OPENORCA_IN, 21605.79 / 74.42, "server", 154.960e-3,
+                1024, 4096, _src(_V41, _H100, "llama2-70b-99", "Server"), rate=75.10, metric="tpot", **_L2_SRV),
+    # v4.1, H200 (8x H200-SXM-141GB): 8 engines of TP1, FP8; cap 806 / 896
+    MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Offline", "llama2-70b", "h200", "dgx-h200",
+                1, 1, 1, 8, "fp8", OPENORCA_IN, 31302.7 / 107.477, "offline", 31302.7, 806, 4096,
+                _src(_V41, _H200, "llama2-70b-99", "Offline")),
+    MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server", "llama2-70b", "h200", "dgx-h200",
+                1, 1, 1, 8, "fp8", OPENORCA_IN, 29228.22 / 100.35, "server", 29228.22, 896, 4096,
+                _src(_V41, _H200, "llama2-70b-99", "Server"), **_L2_SRV),
+    MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server at 101.3 req/s: TPOT", "llama2-70b",
+                "h200", "dgx-h200", 1, 1, 1, 8, "fp8", OPENORCA_IN, 29228.22 / 100.35, "server", 123.263e-3,
+                896, 4096, _src(_V41, _H200, "llama2-70b-99", "Server"), rate=101.25, metric="tpot", **_L2_SRV),
+    # v5.1, DGX B200 (8x B200-SXM-180GB): 8 engines of TP1, NVFP4; cap 2048, max_num_tokens 3584
+    MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Offline", "llama2-70b", "b200", "dgx-b200",
+                1, 1, 1, 8, "fp4", OPENORCA_IN, 101527 / 371.423, "offline", 101527, 2048, 3584,
+                _src(_V51, _B200, "llama2-70b-99", "Offline")),
+    MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Server", "llama2-70b", "b200", "dgx-b200",
+                1, 1, 1, 8, "fp4", OPENORCA_IN, 99123.04 / 361.30, "server", 99123.04, 2048, 3584,
+                _src(_V51, _B200, "llama2-70b-99", "Server"), **_L2_SRV),
+    MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Server at 363.8 req/s: TPOT", "llama2-70b",
+                "b200", "dgx-b200", 1, 1, 1, 8, "fp4", OPENORCA_IN, 99123.04 / 361.30, "server", 123.320e-3,
+                2048, 3584, _src(_V51, _B200, "llama2-70b-99", "Server"), rate=363.79, metric="tpot", **_L2_SRV),
+    # Interactive: cap 768, max_num_tokens 768
+    MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Interactive", "llama2-70b", "b200", "dgx-b200",
+                1, 1, 1, 8, "fp4", OPENORCA_IN, 59545.45 / 218.82, "interactive", 59545.45, 768, 768,
+                _src(_V51, _B200, "llama2-70b-99", "Interactive"), **_L2_INT),
+    MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Interactive at 220.1 req/s: TPOT", "llama2-70b",
+                "b200", "dgx-b200", 1, 1, 1, 8, "fp4", OPENORCA_IN, 59545.45 / 218.82, "interactive", 34.210e-3,
+                768, 768, _src(_V51, _B200, "llama2-70b-99", "Interactive"), rate=220.11, metric="tpot",
+                **_L2_INT),
+    # Llama-3.1-8B (CNN/DailyMail): 8 engines of TP1, NVFP4; cap 6000, max_num_tokens 12000
+    MLPerfSetup("MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Offline", "llama3.1-8b", "b200", "dgx-b200",
+                1, 1, 1, 8, "fp4", CNNDM_IN, 136752 / 1060.23, "offline", 136752, 6000, 12000,
+                _src(_V51, _B200, "llama3.1-8b", "Offline")),
+    MLPerfSetup("MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Server", "llama3.1-8b", "b200", "dgx-b200",
+                1, 1, 1, 8, "fp4", CNNDM_IN, 128540.95 / 996.53, "server", 128540.95, 6000, 12000,
+                _src(_V51, _B200, "llama3.1-8b", "Server"), ttft_limit=2.0, tpot_limit=0.1),
+    MLPerfSetup("MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Interactive", "llama3.1-8b", "b200", "dgx-b200",
+                1, 1, 1, 8, "fp4", CNNDM_IN, 102902.54 / 797.76, "interactive", 102902.54, 6000, 12000,
+                _src(_V51, _B200, "llama3.1-8b", "Interactive"), ttft_limit=0.5, tpot_limit=0.03),
+    # Llama-3.1-405B: Offline 2 engines of TP2 x PP2 (cap 128, max_num_tokens 1536); Server 2 engines of TP4
+    # (cap 256, max_num_tokens 2048); NVFP4
+    MLPerfSetup("MLPerf v5.1 Llama-3.1-405B FP4, 8x B200 (2x TP2 PP2), Offline", "llama3.1-405b", "b200",
+                "dgx-b200", 2, 2, 1, 2, "fp4", L405_IN, 1624.11 / 2.49245, "offline", 1624.11, 128, 1536,
+                _src(_V51, _B200, "llama3.1-405b", "Offline")),
+    MLPerfSetup("MLPerf v5.1 Llama-3.1-405B FP4, 8x B200 (2x TP4), Server", "llama3.1-405b", "b200", "dgx-b200",
+                4, 1, 1, 2, "fp4", L405_IN, 1240.42 / 1.90, "server", 1240.42, 256, 2048,
+                _src(_V51, _B200, "llama3.1-405b", "Server"), ttft_limit=6.0, tpot_limit=0.175),
+    # DeepSeek-R1 (the DeepSeek-V3 architecture): one engine, attention DP over 8 GPUs + EP8 (tp=1, ep=8),
+    # NVFP4; gpu_batch_size 512 per attention-DP rank (cap 4096), max_num_tokens 4608 per rank
+    MLPerfSetup("MLPerf v5.1 DeepSeek-R1 FP4, 8x B200 (DP-attn + EP8), Offline", "deepseek-v3", "b200", "dgx-b200",
+                1, 1, 8, 1, "fp4", R1_IN, 33379 / 8.93431, "offline", 33379, 4096, 8 * 4608,
+                _src(_V51, _B200, "deepseek-r1", "Offline")),
+    MLPerfSetup("MLPerf v5.1 DeepSeek-R1 FP4, 8x B200 (DP-attn + EP8), Server", "deepseek-v3", "b200", "dgx-b200",
+                1, 1, 8, 1, "fp4", R1_IN, 18592.24 / 4.96, "server", 18592.24, 4096, 8 * 4608,
+                _src(_V51, _B200, "deepseek-r1", "Server"), ttft_limit=2.0, tpot_limit=0.08),
+)
+
+#: mean TTFT (s) of the same runs as the TPOT rows ("Mean First Token latency (ns)" of the same logs)
+_MEAN_TTFT = {
+    "MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Server at 75.1 req/s": 275.926e-3,
+    "MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server at 101.3 req/s": 198.269e-3,
+    "MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Server at 363.8 req/s": 245.905e-3,
+    "MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Interactive at 220.1 req/s": 69.026e-3,
+}
+MLPERF_SETUPS = MLPERF_SETUPS + tuple(
+    replace(s, label=s.label.replace(": TPOT", ": TTFT"), metric="ttft", measured=_MEAN_TTFT[s.label.split(":")[0]])
+    for s in MLPERF_SETUPS if s.metric == "tpot")
+
+
+class _Engine:
+    """Iteration times of one engine of a setup (memoised through :class:`inference.StepModel`)."""
+
+    def __init__(self, s: MLPerfSetup, stack: str | None, knobs: dict[str, Any], one_pass: bool = False) -> None:
+        from topo import load
+
+        from .step import StepModel
+
+        kw = {"hbm_usable": 0.95, **knobs}
+        if stack is not None:
+            kw["stack"] = stack
+        self.s = s
+        self.one_pass = one_pass
+        self.sm = StepModel(s.model, load(s.fabric), tp=s.tp, pp=s.pp, ep=s.ep, dtype=s.dtype, kv_dtype="fp8", **kw)
+        self.ctx = int(round(s.prompt + s.output / 2))
+        self.b_max = min(s.batch_cap, self.sm.max_batch(self.ctx),
+                         int(s.pp * s.token_budget / (1.0 + s.prompt / s.output)))
+        if self.b_max < 1:
+            raise RuntimeError(f"{s.label}: no sequence fits (batch cap, HBM or token budget)")
+
+    def iteration(self, b: int) -> float:
+        """Time (s) of one scheduler iteration with ``b`` sequences in flight."""
+        s = self.s
+        t = float(self.sm.decode_time(max(1, round(b / s.pp)), self.ctx))
+        new = int(round(b * s.prompt / s.output))
+        if new >= 1:
+            seqs = max(1, round(b / s.output))
+            pf = float(self.sm.prefill_time(new, seqs))
+            if self.one_pass:  # bound: the prefill's marginal cost over a one-token pass (weights read once)
+                pf -= float(self.sm.prefill_time(seqs, seqs))
+            t += pf / s.pp
+        return t
+
+    def ttft(self, b: int) -> float:
+        """Estimated time to first token (s) with ``b`` in flight: half an iteration, then the prompt's chunks."""
+        spare = max(1.0, self.s.token_budget - b / self.s.pp)
+        return (0.5 + math.ceil(self.s.prompt / spare)) * self.iteration(b)
+
+    def meets(self, b: int) -> bool:
+        s = self.s
+        return ((s.tpot_limit is None or self.iteration(b) <= s.tpot_limit)
+                and (s.ttft_limit is None or self.ttft(b) <= s.ttft_limit))
+
+
+def _largest(ok, hi: int) -> int:
+    """Largest b in [1, hi] with ok(b), assuming ok is monotone (true up to a point); 0 if none."""
+    if ok(hi):
+        return hi
+    if not ok(1):
+        return 0
+    lo = 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def steady_state(s: MLPerfSetup, stack: str | None = None, one_pass: bool = False,
+                 **knobs: Any) -> dict[str, float]:
+    """The operating point of a setup: in-flight sequences per engine ``batch``, iteration time ``tpot`` (s),
+    ``ttft`` estimate (s) and system ``throughput`` (output tokens/s), per the module docstring's model
+    (``one_pass``: the mixed iteration's lower bound, prefill at its marginal cost)."""
+    eng = _Engine(s, stack, knobs, one_pass)
+    if s.metric in ("tpot", "ttft"):
+        lam = s.rate / s.engines  # requests/s per engine
+
+        def keeps_up(b: int) -> bool:
+            return b >= lam * s.output * eng.iteration(b)
+
+        if not keeps_up(eng.b_max):
+            b = eng.b_max  # the offered load exceeds the modelled capacity: the batch saturates
+        else:
+            b = 1 if keeps_up(1) else _first_true(keeps_up, eng.b_max)
+    elif s.scenario == "offline":
+        b = eng.b_max
+    else:
+        b = _largest(eng.meets, eng.b_max)
+        if b == 0:
+            raise RuntimeError(f"{s.label}: even one sequence misses the latency limits")
+    t = eng.iteration(b)
+    return {"batch": b, "tpot": t, "ttft": eng.ttft(b), "throughput": s.engines * b / t, "b_max": eng.b_max,
+            "backend": eng.sm.deployment.provenance().get("backend", "")}
+
+
+def _first_true(ok, hi: int) -> int:
+    """Smallest b in [1, hi] with ok(b), given not ok(1) and ok(hi) (ok monotone)."""
+    lo = 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
+def predict_mlperf(s: MLPerfSetup, stack: str | None = None, one_pass: bool = False, **knobs: Any) -> dict:
+    """Predicted figures for one MLPerf setup, in :func:`inference.validation.predict`'s form."""
+    st = steady_state(s, stack, one_pass, **knobs)
+    value = st[s.metric]
+    return {"batch": st["batch"], "predicted": value, "ttft": st["ttft"], "tpot": st["tpot"],
+            "backend": st["backend"]}
+
+
+def sensitivity(s: MLPerfSetup, factor: float, stack: str | None = None, **knobs: Any) -> float:
+    """The row's prediction with input and output lengths scaled by ``factor`` (the mean-length assumption)."""
+    return predict_mlperf(replace(s, prompt=s.prompt * factor, output=s.output * factor), stack, **knobs)["predicted"]
+
+
+def _fmt(v: float, metric: str) -> str:
+    return f"{v:,.0f} tok/s" if metric == "throughput" else f"{v * 1e3:,.1f} ms"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="MLPerf Inference rows of the validation table, with sensitivity")
+    ap.add_argument("--stack", default=None, help="serving stack (default: trtllm); ideal = roofline")
+    args = ap.parse_args(argv)
+    print("| setup | metric | measured | predicted | error | in flight / engine | lengths x0.8 | lengths x1.2 | "
+          "one-pass bound |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for s in MLPERF_SETUPS:
+        p = predict_mlperf(s, args.stack)
+        lo, hi = sensitivity(s, 0.8, args.stack), sensitivity(s, 1.2, args.stack)
+        one = predict_mlperf(s, args.stack, one_pass=True)["predicted"]
+        print(f"| {s.label} | {s.metric} | {_fmt(s.measured, s.metric)} | {_fmt(p['predicted'], s.metric)} | "
+              f"{(p['predicted'] - s.measured) / s.measured:+.0%} | {p['batch']} | "
+              f"{(lo - p['predicted']) / p['predicted']:+.0%} | {(hi - p['predicted']) / p['predicted']:+.0%} | "
+              f"{(one - s.measured) / s.measured:+.0%} |")
+
+
+if __name__ == "__main__":
+    main()
