@@ -2,11 +2,13 @@
 
 For every system of :data:`collectives.calibrate.SYSTEMS` (H100 and B200: fitted; H200 and GB200: held out,
 never tuned) and every measured point of the aiconfigurator-core tables (NCCL 2.29.2 all-reduce,
-all-gather, reduce-scatter, all-to-all; the TensorRT-LLM custom all-reduce), the bundled fabric is run by
-the public API (``collectives.collective(..., algorithm="auto")`` on its first ``ranks`` chips, the default
-calibrated model of its ``comm:`` block; ``comm: trtllm-*`` for the custom all-reduce) and the ratio
-predicted / measured is reported per system, collective, ranks and size bucket. Needs the optional extra
-``scaleup-sim[measured]``. Every figure comes from the model; the tables are read from the installed
+all-gather, reduce-scatter, all-to-all; the TensorRT-LLM custom all-reduce; the vLLM 0.24.0 and SGLang
+0.5.14 TP all-reduce, CUDA-graph rows), the bundled fabric is run by the public API
+(``collectives.collective(..., algorithm="auto")`` on its first ``ranks`` chips, the default calibrated
+model of its ``comm:`` block; ``comm: trtllm-*`` for the custom all-reduce; for vLLM / SGLang the rung of
+:func:`collectives.stacks.all_reduce_tier` that the stack runs at that size, on its preset, NCCL above) and
+the ratio predicted / measured is reported per system, collective, ranks and size bucket. Needs the optional
+extra ``scaleup-sim[measured]``. Every figure comes from the model; the tables are read from the installed
 package at run time.
 """
 
@@ -22,6 +24,7 @@ import topo
 
 from .api import collective
 from .calibrate import FIT_SYSTEMS, SYSTEMS, aiconfigurator_table, error_table
+from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, tier_comm
 
 #: the custom all-reduce stack of each system (same transfer rule as the NCCL presets)
 CUSTOM_STACK = {"h100_sxm": "trtllm-h100", "h200_sxm": "trtllm-h100", "b200_sxm": "trtllm-b200",
@@ -43,10 +46,31 @@ def validate(systems: list[str] | None = None, ideal: bool = False):
                     for c, m, b in zip(d["collective"], d["ranks"], d["bytes"])]
             d["predicted"] = pred
             frames.append(d)
+        for stack in STACKS:
+            frames.append(_stack_rows(system, stack, fab, ideal))
     out = pd.concat(frames, ignore_index=True)
     out["role"] = np.where(out["system"].isin(FIT_SYSTEMS), "fit", "held-out")
     out["ratio"] = out["predicted"] / out["seconds"]
     return out
+
+
+def _stack_rows(system: str, stack: str, fab, ideal: bool):
+    """The serving stack's measured all-reduce points with the model's time: each on the rung the stack runs
+    at its size (its preset, restricted to that rung's algorithm), NCCL (the fabric's comm:) above."""
+    d = aiconfigurator_table(system, stack)
+    fam = FAMILY_OF_SYSTEM[system]
+    views: dict[tuple[str, str], Any] = {}
+    pred = []
+    for m, b in zip(d["ranks"], d["bytes"]):
+        t = all_reduce_tier(stack, fam, int(m), float(b))
+        f = fab
+        if t is not None:
+            f = views.get((t.comm, t.algorithm))
+            if f is None:
+                f = views[(t.comm, t.algorithm)] = topo.load(SYSTEMS[system], comm=tier_comm(t))
+        pred.append(collective("all_reduce", f, b, group=list(range(int(m))), ideal=ideal).time)
+    d["predicted"] = pred
+    return d
 
 
 def summary(df) -> str:
