@@ -27,6 +27,7 @@ assumption), ``hbm_usable`` (fraction of HBM the runtime may fill, default 0.9 a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,29 @@ def _dtype_bytes(name: str, field_name: str) -> float:
     return DTYPE_BYTES[name]
 
 
+def _graph_batches(sizes: Sequence[int] | None) -> tuple[int, ...]:
+    """Sorted CUDA-graph batch sizes (empty: no padding); a SpecError names a bad entry."""
+    if sizes is None:
+        return ()
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise SpecError(f"graph_batches: must be a list of positive integers (captured decode batch sizes), "
+                        f"got {sizes!r}")
+    for v in sizes:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise SpecError(f"graph_batches: every entry must be a positive integer, got {v!r}")
+    return tuple(sorted({int(v) for v in sizes}))
+
+
+def padded_batch(b: int, sizes: Sequence[int]) -> int:
+    """Batch a CUDA-graph decode step of ``b`` sequences runs as: the smallest captured size >= ``b``.
+
+    ``b`` itself when no size holds it (the step runs eagerly, unpadded) or ``sizes`` is empty."""
+    for v in sizes:
+        if v >= b:
+            return int(v)
+    return int(b)
+
+
 def replica_groups(fabric: Fabric, size: int, count: int, placement: str = "tray") -> np.ndarray:
     """``count`` disjoint groups of ``size`` chip ranks, tray-first (``fab.groups`` when available)."""
     if placement not in ("tray", "strided", "random"):
@@ -131,7 +155,7 @@ class Deployment:
                  op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
                  prefill_chunk: int | None = 8192, placement: str = "tray", act_dtype: str | None = None,
                  stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
-                 kernels: Any = None, **_: Any) -> None:
+                 kernels: Any = None, graph_batches: Sequence[int] | None = None, **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
@@ -190,6 +214,10 @@ class Deployment:
         if prefill_chunk is not None and (not isinstance(prefill_chunk, (int, np.integer)) or prefill_chunk < 1):
             raise SpecError(f"prefill_chunk: must be a positive integer (tokens) or None, got {prefill_chunk!r}")
         self.prefill_chunk = prefill_chunk
+        # CUDA-graph batch sizes captured for decode with padding (TensorRT-LLM ``cuda_graph_config:
+        # enable_padding, batch_sizes``): a decode step's per-attention-group batch runs as the smallest
+        # captured size that holds it (dummy sequences fill the rest; ``decode_padded``)
+        self.graph_batches = _graph_batches(graph_batches)
         self.placement = placement
         self.use_sram = bool(sram) and self.chip.sram_bytes > 0 and self.chip.sram_bandwidth > 0
         if self.chip.hbm_bandwidth <= 0 and not _placement.sram_only(self.chip):
@@ -512,7 +540,7 @@ class Deployment:
         if not self.ideal:  # the serving stack's per-step cost (scheduling, sampling), once per step
             prof = self.profile
             fw = (prof.step_overhead + prof.step_overhead_per_seq * seqs if decode
-                  else prof.prefill_step_overhead)
+                  else prof.prefill_step_overhead + prof.prefill_overhead_per_layer * m.layers / self.pp)
             rows.append({"phase": phase, "op": "framework", "block": "head", "layers": 1, "flops": 0.0,
                          "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
                          "time": fw, "bottleneck": "host", "intensity": 0.0, "source": "model"})

@@ -20,12 +20,14 @@ dtype, ``B`` the bandwidth of the tier the bytes come from):
   dense GEMM's efficiency, plus ``moe_token_passes`` activation streams per routed copy.
 * launch: per kernel ``launch_graph`` under CUDA-graph capture (decode); eager (prefill) the GPU waits
   for the CPU when a kernel is shorter than ``launch_eager``: ``max(t, launch_eager)``.
-* per step: ``step_overhead + step_overhead_per_seq x seqs`` (scheduling, sampling, detokenise).
+* per step: ``step_overhead + step_overhead_per_seq x seqs`` (scheduling, sampling, detokenise) in decode;
+  ``prefill_step_overhead + prefill_overhead_per_layer x layers`` per prefill step.
 
 ``stack="ideal"`` bypasses all of this (today's roofline); see :mod:`inference.estimate`.
 
-Sources: ``fit:`` figures were fitted to aiconfigurator-core 0.12.0 kernel tables, TRT-LLM 1.3.0rc20,
-``h100_sxm`` / ``h200_sxm`` / ``b200_sxm`` (``python bench/fit_kernels.py`` reruns every fit and prints the
+Sources: ``fit:`` figures were fitted to aiconfigurator-core 0.12.0 kernel tables, each stack on its own:
+TRT-LLM 1.3.0rc20 on ``h100_sxm`` / ``h200_sxm`` / ``b200_sxm``, vLLM 0.24.0 and SGLang 0.5.14 on ``h100_sxm``
+(Hopper) and ``b200_sxm`` (Blackwell) (``python bench/fit_kernels.py`` reruns every fit and prints the
 values used here); the per-step cost on the calibration rows of :mod:`inference.validation` (``--fit``);
 everything else is an ASSUMPTION with the reason given.
 """
@@ -76,6 +78,7 @@ class StackProfile:
     step_overhead: float = 1.0e-3
     step_overhead_per_seq: float = 2.0e-6
     prefill_step_overhead: float = 1.0e-3
+    prefill_overhead_per_layer: float = 0.0  # s per layer per prefill step (host dispatch; vLLM)
     assumptions: tuple[str, ...] = field(default_factory=tuple)
 
     def by_dtype(self, table: dict[str, float], dtype: str) -> float:
@@ -156,15 +159,97 @@ CHIP_FAMILY: dict[str, tuple[str, str | None]] = {
 
 _REFERENCE = {"hopper": _HOPPER_TRT, "blackwell": _BLACKWELL_TRT}
 
-# Other stacks: same kernel classes (their own measured tables are read by the measured backend), different
-# overheads: (added per-step host cost s, added per-sequence s, launch-cost factor, analytic-kernel factor).
-# ASSUMPTION (no fit, no validation row): vLLM V1 and SGLang schedule and sample on the host between steps,
-# exposed ~1 ms / ~0.5 ms per decode step and ~2 us / ~1 us per sequence; kernels 5% / 3% below TRT-LLM's.
-_STACK_OVERHEAD = {
-    "trtllm": (0.0, 0.0, 1.0, 1.0),
-    "vllm": (1.0e-3, 2e-6, 1.5, 0.95),
-    "sglang": (0.5e-3, 1e-6, 1.2, 0.97),
-}
+# vLLM and SGLang: the same closed forms, each kernel parameter fitted on that stack's own aiconfigurator-core
+# 0.12.0 tables (``python bench/fit_kernels.py --stack vllm|sglang``; h100_sxm for Hopper, b200_sxm for
+# Blackwell; the kernel per shape the measured backend reads, inference/measured.py rule 2). Host-side
+# costs the tables cannot see are ASSUMPTIONs with sources:
+# * decode step (scheduling, sampling): 0 exposed, as TRT-LLM's fit. vLLM V1 turns async scheduling on by
+#   default (vllm/config/scheduler.py ``async_scheduling: bool | None = None`` -> auto on in vllm/config/vllm.py
+#   unless pooling / unsupported speculative decoding: "Async scheduling helps to avoid gaps in GPU
+#   utilization"); SGLang overlaps the CPU scheduler with the GPU by default since v0.4 ("zero-overhead batch
+#   scheduler", lmsys.org/blog/2024-12-04-sglang-v0-4: no GPU idle between 5 consecutive decode batches in
+#   Nsight). Sensitivity: each 1 ms exposed per step adds 1 ms to TPOT (Llama-3.1-8B FP8 on one H100, batch 8:
+#   ~5 ms -> +20 %).
+# * decode under full CUDA graphs, as TRT-LLM (vLLM V1 ``cudagraph_mode`` FULL_AND_PIECEWISE; SGLang captures
+#   decode up to ``cuda_graph_max_bs``): launch costs as TRT-LLM's.
+# * elementwise: 4 kernels per layer, not TRT-LLM's 2 (source: vLLM and SGLang model code, e.g. llama.py: two
+#   fused add+RMSNorm kernels, a separate rotary-embedding kernel and a separate KV-cache write, vLLM
+#   ``reshape_and_cache_flash`` / SGLang ``set_kv_buffer``; TRT-LLM fuses rope and the KV write into its
+#   attention kernel). ASSUMPTION for the count across versions; sensitivity: 2 more kernels x 3 us x 32
+#   layers = +0.19 ms per Llama-3.1-8B decode step.
+# * prefill: 1 ms per step as TRT-LLM (ASSUMPTION); vLLM adds 0.8 ms per layer per prefill step (source:
+#   aiconfigurator-core 0.12.0 sdk/backends/vllm_backend.py ``_prefill_dispatch_overhead_ms``, "CPU-side dispatch
+#   overhead ... recalibrated at ~0.8 ms/layer against the full silicon corpus"; aiconfigurator adds it once per
+#   request, here once per prefill step). Sensitivity: Llama-3.1-70B (80 layers) TTFT +64 ms.
+_VLLM_HOST = dict(step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
+                  prefill_overhead_per_layer=0.8e-3, elem_kernels_per_layer=4)
+_SGLANG_HOST = dict(step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
+                    prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4)
+
+# Hopper, vLLM. fit: aiconfigurator-core 0.12.0 h100_sxm vllm/0.24.0: gemm (bf16 torch linear, fp8
+# CutlassFP8ScaledMM) bf16 ce 0.795, streaming 0.887, floor 4.6 us; fp8 ce 0.532, 0.910, 10.0 us. attention
+# (FlashAttention-3): context 0.36 of BF16 peak at 2k, 0.60 at 8-16k -> a_c 0.71, s_half 1,004, floor 15 us;
+# generation (FP8 KV) 0.641 of HBM, floor 13.6 us. moe (per-tensor fp8, ModelOpt FlashInfer-CUTLASS kernel, 3-4x
+# slower than TRT-LLM's at 50-1k tokens): 0.15 of dense efficiency, 8 passes, floor 80 us, at the edge of the
+# fit grid (mean |log error| 0.40, median 48 %: the form fits this kernel poorly).
+_HOPPER_VLLM = dataclasses.replace(
+    _HOPPER_TRT, name="vllm",
+    gemm_compute={"bf16": 0.795 / 0.7, "fp8": 0.532 / 0.7},
+    gemm_memory={"bf16": 0.887 / 0.8, "fp8": 0.910 / 0.8},
+    gemm_floor={"bf16": 4.6e-6, "fp8": 10.0e-6},
+    fmha_compute=0.71 / 0.7, fmha_half=1004.0, fmha_floor=15.0e-6,
+    decode_attn_memory=0.641 / 0.8, decode_attn_floor=13.6e-6,
+    moe_floor=80e-6, moe_compute=0.15, moe_token_passes=8.0, **_VLLM_HOST)
+
+# Blackwell, vLLM. fit: b200_sxm vllm/0.24.0: gemm bf16 ce 0.690, 0.818, 3.7 us; fp8 0.475, 0.729, 13.4 us;
+# nvfp4 (FlashInfer CuTe DSL) 0.436, 0.613, 9.1 us. attention (FlashInfer TRT-LLM kernels): context a_c 0.75,
+# s_half 1,525, floor 10.9 us; generation 0.673 of HBM, floor 10.7 us. moe (fp8): 0.5, 0 passes, 20 us (0.30,
+# median 28 %).
+_BLACKWELL_VLLM = dataclasses.replace(
+    _BLACKWELL_TRT, name="vllm",
+    gemm_compute={"bf16": 0.690 / 0.7, "fp8": 0.475 / 0.7, "fp4": 0.436 / 0.7},
+    gemm_memory={"bf16": 0.818 / 0.8, "fp8": 0.729 / 0.8, "fp4": 0.613 / 0.8},
+    gemm_floor={"bf16": 3.7e-6, "fp8": 13.4e-6, "fp4": 9.1e-6},
+    fmha_compute=0.75 / 0.7, fmha_half=1525.0, fmha_floor=10.9e-6,
+    decode_attn_memory=0.673 / 0.8, decode_attn_floor=10.7e-6,
+    moe_floor=20e-6, moe_compute=0.5, moe_token_passes=0.0, **_VLLM_HOST)
+
+# Hopper, SGLang. fit: h100_sxm sglang/0.5.14: gemm (bf16 torch linear, fp8 sgl-kernel fp8_scaled_mm) bf16 ce
+# 0.724, 0.853, 4.1 us; fp8 0.514, 0.808, 6.2 us. attention (FA3, SGLang's declared default on SM90): context
+# from its FP8 FMHA rows (no BF16 FMHA over an FP8 cache measured) 0.48 of BF16 peak at 2k, 0.70 at 8-16k ->
+# a_c 0.79, s_half 643, floor 10.9 us; generation 0.599 of HBM, floor 15.2 us. moe (block-scaled fp8, Triton
+# fused_moe): 0.4, 8 passes, 30 us (0.35, median 23 %).
+_HOPPER_SGLANG = dataclasses.replace(
+    _HOPPER_TRT, name="sglang",
+    gemm_compute={"bf16": 0.724 / 0.7, "fp8": 0.514 / 0.7},
+    gemm_memory={"bf16": 0.853 / 0.8, "fp8": 0.808 / 0.8},
+    gemm_floor={"bf16": 4.1e-6, "fp8": 6.2e-6},
+    fmha_compute=0.79 / 0.7, fmha_half=643.0, fmha_floor=10.9e-6,
+    decode_attn_memory=0.599 / 0.8, decode_attn_floor=15.2e-6,
+    moe_floor=30e-6, moe_compute=0.4, moe_token_passes=8.0, **_SGLANG_HOST)
+
+# Blackwell, SGLang. fit: b200_sxm sglang/0.5.14: gemm bf16 ce 0.651, 0.818, 4.3 us; fp8 0.476, 0.777, 10.2 us;
+# nvfp4 (FlashInfer CuTe DSL) 0.443, 0.607, 8.7 us. attention (SGLang's declared SM100 default, Triton, measured
+# only head dims 192/256; other shapes TRT-LLM MHA 81 % / FlashInfer): context a_c 0.59, s_half 1,628, floor
+# 16.7 us; generation 0.601 of HBM, floor 16.7 us. moe (block-scaled fp8): 0.4, 8 passes, 30 us (0.33, median 24 %).
+_BLACKWELL_SGLANG = dataclasses.replace(
+    _BLACKWELL_TRT, name="sglang",
+    gemm_compute={"bf16": 0.651 / 0.7, "fp8": 0.476 / 0.7, "fp4": 0.443 / 0.7},
+    gemm_memory={"bf16": 0.818 / 0.8, "fp8": 0.777 / 0.8, "fp4": 0.607 / 0.8},
+    gemm_floor={"bf16": 4.3e-6, "fp8": 10.2e-6, "fp4": 8.7e-6},
+    fmha_compute=0.59 / 0.7, fmha_half=1628.0, fmha_floor=16.7e-6,
+    decode_attn_memory=0.601 / 0.8, decode_attn_floor=16.7e-6,
+    moe_floor=30e-6, moe_compute=0.4, moe_token_passes=8.0, **_SGLANG_HOST)
+
+#: (family, stack) -> fitted profile of the stacks other than TRT-LLM (TRT-LLM: ``_REFERENCE``)
+_STACK_PROFILES = {("hopper", "vllm"): _HOPPER_VLLM, ("blackwell", "vllm"): _BLACKWELL_VLLM,
+                   ("hopper", "sglang"): _HOPPER_SGLANG, ("blackwell", "sglang"): _BLACKWELL_SGLANG}
+
+
+def stack_reference(family: str, stack: str) -> StackProfile:
+    """The fitted profile of ``stack`` on a measured ``family`` (``hopper`` / ``blackwell``), before any chip
+    adjustment (:func:`profile_for` applies the chip's cores and the transfer rule)."""
+    return _REFERENCE[family] if stack == "trtllm" else _STACK_PROFILES[(family, stack)]
 
 
 def _transfer_note(chip: ChipSpec, family: str) -> str:
@@ -198,11 +283,12 @@ def profile_for(chip: ChipSpec, stack: str) -> StackProfile:
     if transferred:
         fam = _closest_family(chip)
         notes = (_transfer_note(chip, fam),)
-    ref = _REFERENCE[fam]
-    step_add, seq_add, launch_f, kern_f = _STACK_OVERHEAD[stack]
+    ref = stack_reference(fam, stack)
     if stack != "trtllm":
-        notes += (f"ASSUMPTION: {stack} = TRT-LLM profile + {step_add * 1e3:g} ms and {seq_add * 1e6:g} us per "
-                  f"sequence per decode step, launch x{launch_f}, analytic kernel efficiency x{kern_f}; not fitted",)
+        notes += (f"ASSUMPTION: {stack} host costs not in kernel tables: {ref.step_overhead * 1e3:g} ms per decode "
+                  f"step exposed (overlapped scheduling), {ref.prefill_step_overhead * 1e3:g} ms + "
+                  f"{ref.prefill_overhead_per_layer * 1e3:g} ms per layer per prefill step, "
+                  f"{ref.elem_kernels_per_layer} elementwise kernels per layer (inference/kernels.py)",)
     # waves over the chip's own cores when its preset gives them (ChipSpec.cores: Maia tiles, SMs), else the
     # reference family's SM count. ASSUMPTION: a 128 x 128 output tile per core per wave on every chip
     cores = int(getattr(chip, "cores", 0) or 0) or ref.cores
@@ -218,14 +304,8 @@ def profile_for(chip: ChipSpec, stack: str) -> StackProfile:
         # presets' unmeasured 0.7 / 0.8, are not carried over; floors and the other kernels' factors are
         g_c = {k: 1.0 for k in g_c}
         g_m = {k: 1.0 for k in g_m}
-    return dataclasses.replace(
-        ref, name=stack, cores=cores,
-        gemm_compute={k: v * kern_f for k, v in g_c.items()},
-        gemm_memory={k: v * kern_f for k, v in g_m.items()}, gemm_floor=dict(g_floor),
-        step_overhead=ref.step_overhead + step_add, step_overhead_per_seq=ref.step_overhead_per_seq + seq_add,
-        prefill_step_overhead=ref.prefill_step_overhead + step_add,
-        launch_graph=ref.launch_graph * launch_f, launch_eager=ref.launch_eager * launch_f,
-        assumptions=ref.assumptions + notes)
+    return dataclasses.replace(ref, name=stack, cores=cores, gemm_compute=dict(g_c), gemm_memory=dict(g_m),
+                               gemm_floor=dict(g_floor), assumptions=ref.assumptions + notes)
 
 
 # --------------------------------------------------------------------------- closed forms

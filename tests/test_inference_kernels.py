@@ -122,11 +122,70 @@ def test_ideal_equals_the_roofline():
     assert r.provenance["backend"] == "roofline"
 
 
-def test_stacks_are_slower_than_ideal_and_ordered():
+def test_stacks_are_slower_than_ideal():
+    """Every serving stack's kernels sit below the roofline (floors, efficiencies <= the chip's asymptotes)."""
     fab = one_chip(H100)
     kw = dict(tp=1, batch=8, prompt=512, output=32, backend="analytic")
-    t = {s: estimate("llama3.1-8b", fab, stack=s, **kw).tpot for s in ("ideal", "trtllm", "vllm", "sglang")}
-    assert t["ideal"] < t["trtllm"] < t["sglang"] < t["vllm"]
+    t = {s: estimate("llama3.1-8b", fab, stack=s, **kw) for s in ("ideal", "trtllm", "vllm", "sglang")}
+    for s in ("trtllm", "vllm", "sglang"):
+        assert t["ideal"].tpot < t[s].tpot and t["ideal"].ttft < t[s].ttft
+
+
+@pytest.mark.parametrize("chip_name", ["h100-sxm", "b200"])
+@pytest.mark.parametrize("stack", ["vllm", "sglang"])
+def test_stack_curves_at_their_limits(stack, chip_name):
+    """vLLM / SGLang fitted profiles: each curve against its closed form at both limits (large kernel ->
+    peak or bandwidth x the chip's efficiency x the stack's factor; tiny kernel -> the stack's floor)."""
+    chip = chip_preset(chip_name)
+    prof = profile_for(chip, stack)
+    assert prof.name == stack and prof.cores == {"h100-sxm": 132, "b200": 148}[chip_name]  # SMs
+    ce, me, bw = chip.compute_efficiency, chip.memory_efficiency, chip.hbm_bandwidth
+    for dtype in ("bf16", "fp8"):
+        peak = chip.peak_flops(dtype)
+        m, n, k = prof.tile_m * prof.cores * 4, prof.tile_n * 8, 16384  # whole waves
+        t = gemm_time(m, n, k, prof=prof, dtype=dtype, peak=peak, ce=ce, me=me, bytes_moved=0.0, bandwidth=bw)
+        assert t == pytest.approx(prof.gemm_floor[dtype] + 2.0 * m * n * k / (peak * min(1.0, ce * prof.gemm_compute[
+            dtype])), rel=1e-12)
+        byt = 8192 * 8192 * 2.0
+        t1 = gemm_time(1, 8192, 8192, prof=prof, dtype=dtype, peak=peak, ce=ce, me=me, bytes_moved=byt, bandwidth=bw)
+        assert t1 == pytest.approx(prof.gemm_floor[dtype] + byt / (bw * min(1.0, me * prof.gemm_memory[dtype])),
+                                   rel=1e-12)
+        tiny = gemm_time(1, 1, 1, prof=prof, dtype=dtype, peak=peak, ce=ce, me=me, bytes_moved=1.0, bandwidth=bw)
+        assert tiny == pytest.approx(prof.gemm_floor[dtype], rel=1e-4)
+    fl, peak = 1e15, chip.peak_flops("bf16")
+    t_long = fmha_time(fl, 1e9, 0.0, prof=prof, peak_bf16=peak, ce=ce, me=me, bandwidth=bw)
+    assert t_long == pytest.approx(prof.fmha_floor + fl / (peak * min(1.0, ce * prof.fmha_compute)), rel=1e-5)
+    assert decode_attention_time(0.0, prof=prof, me=me, bandwidth=bw) == prof.decode_attn_floor
+    kv = 1e10
+    assert decode_attention_time(kv, prof=prof, me=me, bandwidth=bw) == pytest.approx(
+        prof.decode_attn_floor + kv / (bw * min(1.0, me * prof.decode_attn_memory)), rel=1e-12)
+    assert elementwise_time(1.0, prof=prof, me=me, bandwidth=bw) == prof.elem_floor
+
+
+@pytest.mark.parametrize("stack", ["vllm", "sglang"])
+def test_stack_profiles_are_their_own_fits(stack):
+    """vllm / sglang carry their own fitted kernel parameters (not TRT-LLM's scaled), with fit provenance
+    in inference/kernels.py and the host-side costs stated as assumptions in the report."""
+    for chip in (H100, chip_preset("b200")):
+        trt, prof = profile_for(chip, "trtllm"), profile_for(chip, stack)
+        assert prof.gemm_floor["fp8"] != trt.gemm_floor["fp8"]
+        assert prof.decode_attn_floor != trt.decode_attn_floor
+        assert any(a.startswith(f"ASSUMPTION: {stack} host costs") for a in prof.assumptions)
+
+
+def test_prefill_overhead_per_layer_is_added_once_per_prefill_step():
+    """framework row of a prefill step = prefill_step_overhead + prefill_overhead_per_layer x layers (vLLM)."""
+    from inference.estimate import Deployment
+
+    for stack in ("vllm", "sglang", "trtllm"):
+        dep = Deployment("llama3.1-8b", one_chip(H100), tp=1, dp=1, stack=stack, backend="analytic")
+        prof = dep.profile
+        rows = dep.step(2, 256, 0, "prefill").rows
+        fw = [r for r in rows if r["op"] == "framework"]
+        assert len(fw) == 1
+        assert fw[0]["time"] == pytest.approx(prof.prefill_step_overhead + prof.prefill_overhead_per_layer * 32,
+                                              rel=1e-12)
+    assert profile_for(H100, "vllm").prefill_overhead_per_layer > 0
 
 
 def test_unknown_stack_is_a_spec_error():
@@ -216,6 +275,66 @@ def test_measured_tables_exact_on_grid_points():
     ts = [tab.gemm(m, 8192, 8192, "fp8") for m in np.linspace(m0, m1, 7)]
     assert all(min(t0, t1) - 1e-15 <= t <= max(t0, t1) + 1e-15 for t in ts)
     assert ts == sorted(ts) or ts == sorted(ts, reverse=True)
+
+
+@pytest.mark.parametrize("stack", ["vllm", "sglang"])
+def test_measured_backend_reads_the_stacks_own_table(stack):
+    """stack='vllm'/'sglang' look GEMMs up in that stack's newest table (values equal its rows, not TRT-LLM's)."""
+    pytest.importorskip("aiconfigurator_core")
+    import os
+
+    import pandas as pd
+
+    from inference import measured_tables as tables
+    from inference import table_path
+
+    p = table_path("h100_sxm", "gemm", stack, "gemm_perf.parquet")
+    assert f"{os.sep}{stack}{os.sep}" in p
+    versions = os.listdir(os.path.dirname(os.path.dirname(p)))
+    assert os.path.basename(os.path.dirname(p)) in versions  # the newest holding the file (measured rule 1)
+    df = pd.read_parquet(p, columns=["gemm_dtype", "m", "n", "k", "latency"])
+    df = df[df.gemm_dtype == "fp8"].groupby(["m", "n", "k"], as_index=False)["latency"].median()
+    trt = pd.read_parquet(table_path("h100_sxm", "gemm", "trtllm", "gemm_perf.parquet"),
+                          columns=["gemm_dtype", "m", "n", "k", "latency"])
+    trt = trt[trt.gemm_dtype == "fp8"].groupby(["m", "n", "k"])["latency"].median()
+    tab = tables("h100_sxm", stack)
+    differ = 0
+    for _, row in df.sample(20, random_state=1).iterrows():
+        assert tab.gemm(row.m, row.n, row.k, "fp8") == pytest.approx(row.latency * 1e-3, rel=1e-12)
+        key = (row.m, row.n, row.k)
+        differ += key in trt.index and abs(trt[key] - row.latency) > 1e-9
+    assert differ > 0
+    assert all(f"/{stack}/" in src for src in tab.sources)
+    r = estimate("llama3.1-8b", one_chip(H100), tp=1, batch=8, prompt=512, output=16, stack=stack, backend="measured")
+    assert f"/{stack}/" in r.provenance["tables"] and "/trtllm/" not in r.provenance["tables"]
+
+
+def test_measured_backend_picks_one_kernel_per_lookup():
+    """Several kernels measured one shape: the stack's declared default (SGLang on SM100: triton) wins where it
+    measured the key; else the kernel with the most rows in the table (SGLang on B200: TRT-LLM MHA over
+    FlashInfer)."""
+    pytest.importorskip("aiconfigurator_core")
+    import pandas as pd
+
+    from inference import measured_tables as tables
+    from inference import table_path
+    from inference.measured import default_lanes
+
+    def expected(stack, heads, kvh, hd, lane):
+        g = pd.read_parquet(table_path("b200_sxm", "attention", stack, "generation_attention_perf.parquet"))
+        g = g[(g.window_size == 0) & (g.kv_cache_dtype == "fp8") & (g.num_heads == heads) &
+              (g.num_key_value_heads == kvh) & (g.head_dim == hd)].assign(ctx=lambda x: x.isl + x.step)
+        assert g.kernel_source.nunique() > 1  # a key where the choice matters
+        return g[g.kernel_source == lane].groupby(["batch_size", "ctx"]).latency.median()
+
+    assert default_lanes("b200_sxm", "sglang", "0.5.14") == ("triton",)
+    assert default_lanes("b200_sxm", "vllm", "0.24.0") == ()
+    for stack, (heads, kvh, hd), lane in (("sglang", (2, 1, 256), "triton"), ("sglang", (8, 1, 128), "trtllm_mha")):
+        exp = expected(stack, heads, kvh, hd, lane)
+        tab = tables("b200_sxm", stack)
+        for (b, ctx), lat in exp.iloc[:: max(1, len(exp) // 10)].items():
+            assert tab.decode_attention(b, ctx, heads, kvh, hd, "fp8") == pytest.approx(lat * 1e-3, rel=1e-12)
+        assert any(f"[{lane}]" in s for s in tab.sources)
 
 
 def test_measured_backend_reports_its_tables():
