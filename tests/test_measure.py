@@ -379,3 +379,94 @@ def test_collective_printout_reads_as_nccl_tests_stdout():
         (r["name"], 8, r["bytes"]) for r in sorted(rows, key=lambda r: r["name"] != "all_reduce")]
     for g, r in zip(got, sorted(rows, key=lambda r: r["name"] != "all_reduce")):
         assert g["seconds"] == pytest.approx(r["time_s"], rel=1e-3)
+
+
+class _FakeEvent:
+    """torch.cuda.Event on the host clock (ms, as elapsed_time gives it)."""
+
+    def __init__(self, enable_timing: bool = False) -> None:
+        self.t = 0.0
+
+    def record(self, stream=None) -> None:
+        import time
+
+        self.t = time.perf_counter()
+
+    def synchronize(self) -> None:
+        pass
+
+    def elapsed_time(self, other: _FakeEvent) -> float:
+        return (other.t - self.t) * 1e3
+
+
+def _fake_cuda(monkeypatch, torch, capture_fails: bool) -> None:
+    """torch.cuda's functions as the GPU path calls them, answered on the host (an H100's properties); graph
+    capture either raises at once or is done by the patched _capture."""
+    import contextlib
+    import types
+
+    cuda = torch.cuda
+    props = types.SimpleNamespace(name="NVIDIA H100 80GB HBM3", multi_processor_count=132, total_memory=80 << 30,
+                                  L2_cache_size=50 << 20)
+    stream = types.SimpleNamespace(wait_stream=lambda other: None)
+    for name, value in {"is_available": lambda: True, "device_count": lambda: 1, "set_device": lambda i: None,
+                        "get_device_properties": lambda i: props, "mem_get_info": lambda *a: (70 << 30, 80 << 30),
+                        "get_device_capability": lambda *a: (9, 0), "synchronize": lambda *a: None,
+                        "empty_cache": lambda: None, "Event": _FakeEvent, "Stream": lambda *a, **k: stream,
+                        "current_stream": lambda *a: stream, "stream": lambda s: contextlib.nullcontext(),
+                        "CUDAGraph": lambda: types.SimpleNamespace()}.items():
+        monkeypatch.setattr(cuda, name, value, raising=False)
+
+    def graph(g, *a, **k):
+        raise RuntimeError("fake capture: operation not permitted when stream is capturing")
+    monkeypatch.setattr(cuda, "graph", graph, raising=False)
+    real_generator = torch.Generator
+    monkeypatch.setattr(torch, "Generator", lambda device=None: real_generator())
+
+
+@pytest.mark.parametrize("capture_fails", [True, False])
+def test_torch_gpu_code_path_on_a_fake_device(tmp_path, monkeypatch, capture_fails):
+    """The GPU-only Python of the torch backend (device set-up from its properties, probes, device-event timing
+    with graph replays or the eager fallback, GPU provenance, the default GPU dtypes) runs here with torch.cuda
+    answered on the host and the tensors on the CPU: what only a GPU can check is the kernels themselves."""
+    torch = pytest.importorskip("torch")
+    from inference.measure import TorchBackend
+    from inference.measure.backends import gpu_inner
+
+    _fake_cuda(monkeypatch, torch, capture_fails)
+    be = TorchBackend("cuda")
+    assert be.gpu and be.cache_bytes == 50 << 20 and be.max_rotation_bytes == int(0.3 * (70 << 30))
+    be.device = torch.device("cpu")  # the kernels run on the host
+    be.gen = torch.Generator().manual_seed(0)
+    be.cache_bytes, be.target_sample_s = 1 << 14, 1e-4  # few operand sets, short samples: a fast test
+    if not capture_fails:
+        def capture(calls, inner):  # what the graph's replay runs: the same inner calls
+            def replay():
+                for i in range(inner):
+                    calls[i % len(calls)]()
+            return replay
+        monkeypatch.setattr(be, "_capture", capture)
+    out = str(tmp_path / "gpu.csv")
+    res = measure(TINY_MODEL, out, backend_obj=be, kinds="floor,gemm,attn_decode", grid=TINY, max_m=2,
+                  repeats=2, progress=False)
+    assert not res.failed, res.summary()
+    t = read_table(out)
+    p = t.provenance
+    assert p["device"] == "NVIDIA H100 80GB HBM3" and p["capability"] == "9.0" and p["sms"] == 132
+    assert p["l2_bytes"] == 50 << 20 and p["devices"] == 1
+    graph_rows = [r for r in t.rows if r["mode"] == "graph"]
+    assert graph_rows and all(r["time_s"] > 0 for r in t.rows)
+    if capture_fails:  # every graph-mode point timed eagerly, and the summary says so
+        assert be.graph_fallbacks == len(graph_rows) and "could not be captured" in res.summary()
+    else:
+        assert be.graph_fallbacks == 0 and not res.notes
+    # the GPU default dtypes: bf16 and each lower precision a probe call runs (fp8 where _scaled_mm does)
+    assert p["dtypes"] == list(be.default_dtypes()) and p["dtypes"][0] == "bf16"
+    assert "fp4" not in be.dtypes()  # no fp4 GEMM on the host: the probe says so
+    # calls per sample: at least one pass over the rotated sets, at most 500 in a graph / 2,000 eagerly
+    assert gpu_inner(1e-7, 3, "graph", 1e-3) == 500 and gpu_inner(1e-7, 3, "eager", 1e-3) == 2000
+    assert gpu_inner(2.5e-4, 3, "graph", 1e-3) == 4
+    assert gpu_inner(1e-2, 7, "graph", 1e-3) == 7
+    # --compare takes the chip from the device name
+    rows = compare(out)
+    assert rows and all(r["model_s"] > 0 for r in rows)

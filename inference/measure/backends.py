@@ -406,7 +406,7 @@ class TorchBackend(Backend):
             props = self.props
             p.update(device=props.name, capability=".".join(map(str, self.capability())),
                      sms=int(props.multi_processor_count), memory_bytes=int(props.total_memory),
-                     l2_bytes=int(self.cache_bytes), cuda=torch.version.cuda, hip=getattr(torch.version, "hip", None),
+                     l2_bytes=int(getattr(props, "L2_cache_size", 0) or 0), cuda=torch.version.cuda, hip=getattr(torch.version, "hip", None),
                      cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None)
             p.update(_nvidia_smi())
         else:
@@ -437,19 +437,7 @@ class TorchBackend(Backend):
         run = None
         if mode == "graph":
             try:
-                s = torch.cuda.Stream()
-                s.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(s):
-                    for c in calls:
-                        c()
-                torch.cuda.current_stream().wait_stream(s)
-                g = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(g):
-                    for i in range(inner):
-                        calls[i % len(calls)]()
-                g.replay()
-                self._sync()
-                run = g.replay
+                run = self._capture(calls, inner)
             except Exception as exc:  # noqa: BLE001 - a kernel that cannot be captured: timed eagerly below
                 run = None
                 self.graph_fallbacks += 1
@@ -471,6 +459,24 @@ class TorchBackend(Backend):
             end.synchronize()
             samples.append(start.elapsed_time(end) * 1e-3 / inner)
         return statistics.median(samples), min(samples), self.repeats
+
+    def _capture(self, calls, inner: int):
+        """``inner`` calls (rotating over ``calls``) captured in one CUDA/HIP graph, after a warm-up pass on a
+        side stream (as torch's graph docs do it); returns the graph's replay, replayed once already."""
+        torch = self.torch
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for c in calls:
+                c()
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            for i in range(inner):
+                calls[i % len(calls)]()
+        g.replay()
+        self._sync()
+        return g.replay
 
     # ----------------------------------------------------------------- kernels
     def _t(self, *shape, dtype="bf16"):
