@@ -142,7 +142,8 @@ def read_measurements(source: Any, collective: str | None = None):
 
     ``source``: a DataFrame; a list of row dicts; a path to CSV / Parquet (those columns, or a table written
     by ``scaleup measure``: its collective rows) or to nccl-tests stdout (any other extension);
-    ``"aiconfigurator:<system>"`` or ``"aiconfigurator-custom:<system>"``; or a list of those (concatenated).
+    ``"aiconfigurator:<system>"``, ``"aiconfigurator-custom:<system>"``, ``"aiconfigurator-vllm:<system>"`` or
+    ``"aiconfigurator-sglang:<system>"``; or a list of those (concatenated).
     """
     pd = _pd()
     if isinstance(source, (list, tuple)) and source and not isinstance(source[0], dict):
@@ -153,7 +154,8 @@ def read_measurements(source: Any, collective: str | None = None):
         df = pd.DataFrame(list(source))
     elif isinstance(source, str) and source.startswith("aiconfigurator"):
         kind, _, system = source.partition(":")
-        return aiconfigurator_table(system, "custom" if kind.endswith("custom") else "nccl")
+        sub = kind.partition("-")[2]
+        return aiconfigurator_table(system, sub if sub in ("custom", *STACK_TABLES) else "nccl")
     else:
         p = Path(source)
         if not p.is_file():
@@ -381,6 +383,10 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     df = read_measurements(measurements)
     name = name or f"{fab.name}-fit"
     src = source or (f"fit: {measurements}" if isinstance(measurements, str) else "fit: user measurements")
+    stacks = sorted(set(df["stack"]) & set(STACK_TABLES))
+    if stacks:
+        raise SpecError(f"measurements: {stacks[0]} rows are a serving stack's TP all-reduce ladder; fit them with "
+                        f"collectives.stacks.calibrate_stack({stacks[0]!r}, system)")
     nccl = df[df["stack"] != "custom"].reset_index(drop=True)
     cust = df[df["stack"] == "custom"].reset_index(drop=True)
     if len(nccl) == 0:

@@ -147,6 +147,12 @@ def test_presets_name_their_fit_per_algorithm():
             assert ("h100_sxm" if "h100" in name else "b200_sxm") in prov[f"custom.{a}"]
 
 
+def test_nccl_calibrate_refuses_stack_rows_and_names_the_fit_that_takes_them():
+    rows = [{"collective": "all_reduce", "ranks": 8, "bytes": 1024.0, "seconds": 5e-6, "stack": "vllm"}]
+    with pytest.raises(topo.SpecError, match=r"calibrate_stack\('vllm'"):
+        C.calibrate("dgx-h100", rows)
+
+
 # ---------------------------------------------------------------------- the installed tables
 def test_stack_tables_are_read_and_the_fit_reproduces_the_presets():
     pytest.importorskip("aiconfigurator_core")
@@ -156,6 +162,7 @@ def test_stack_tables_are_read_and_the_fit_reproduces_the_presets():
     assert set(d["stack"]) == {"sglang"} and set(d["ranks"]) == {2, 4, 8}
     assert d["bytes"].min() == 256.0  # message_size is an element count (128 BF16 elements)
     assert d.groupby("ranks").size().max() == 23  # the CUDA-graph rows only
+    assert set(C.calibrate_module.read_measurements("aiconfigurator-vllm:b200_sxm")["stack"]) == {"vllm"}
     cal = calibrate_stack("sglang", "h100_sxm")
     got, want = cal.comms["sglang-h100"], comm_preset("sglang-h100")
     for a in ("oneshot", "direct"):
