@@ -532,8 +532,13 @@ class Deployment:
             return hit
         decode = phase == "decode"
         m = self.model
-        ops = layer_ops(m, self.shard, seqs, q, context, w=self.w, a=self.a, kv=self.kv, decode=decode)
-        ops += head_ops(m, self.shard, seqs, q, w=self.w, a=self.a)
+        run = self.decode_padded(seqs) if decode else seqs  # CUDA-graph padding: dummy sequences ride along
+        ops = layer_ops(m, self.shard, run, q, context, w=self.w, a=self.a, kv=self.kv, decode=decode)
+        if run != seqs:  # the dummies have no KV cache: attention reads the real sequences' only
+            real = iter([op for op in layer_ops(m, self.shard, seqs, q, context, w=self.w, a=self.a, kv=self.kv,
+                                                decode=decode) if op.attn])
+            ops = [next(real) if op.attn else op for op in ops]
+        ops += head_ops(m, self.shard, run, q, w=self.w, a=self.a)
         act = placement["activations"]
         act_sram = act == "sram" or (act.startswith("sram (decode)") and decode)
         rows = [self._op_row(op, phase, placement, act_sram) for op in ops]
@@ -544,8 +549,8 @@ class Deployment:
             rows.append({"phase": phase, "op": "framework", "block": "head", "layers": 1, "flops": 0.0,
                          "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
                          "time": fw, "bottleneck": "host", "intensity": 0.0, "source": "model"})
-        # communication per layer
-        comm_rows = self._comm(seqs, q, phase)
+        # communication per layer (padded decode steps move the dummies' tokens too)
+        comm_rows = self._comm(run, q, phase)
         # per layer kind: compute of the layers vs their communication
         frac = 1.0 / self.pp
         n_dense_layers = m.mlp_dense_layers * frac
@@ -579,6 +584,20 @@ class Deployment:
         st = StepTime(rows, compute, flop_time, mem_time, comm, 0.0, serial, overl, send, comm_rows)
         self._step_cache[key] = st
         return st
+
+    def decode_padded(self, seqs: int) -> int:
+        """Sequences a decode step of ``seqs`` real ones computes under CUDA-graph padding (``graph_batches``).
+
+        Each attention group's share ``ceil(seqs / groups)`` is padded to the smallest captured size that
+        holds it; with data-parallel attention every group pads to that common size (the engine replays one
+        graph shape on all ranks). ``seqs`` when padding is off (no sizes, the ``ideal`` stack, a stack
+        without CUDA-graph decode) or no captured size holds the share (eager step)."""
+        if not self.graph_batches or self.ideal or not self.profile.cuda_graph_decode:
+            return seqs
+        groups = self.shard.attn_groups
+        share = math.ceil(seqs / groups)
+        pad = padded_batch(share, self.graph_batches)
+        return seqs if pad == share else pad * groups
 
     def _pp_pairs(self) -> Groups:
         self._build_groups()

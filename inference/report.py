@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ def format_bytes(n: float) -> str:
 
 _COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
 _KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
-              "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels")
+              "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels", "graph_batches")
 
 
 @dataclass
@@ -256,6 +257,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
             ``sram`` (False to ignore on-die SRAM), ``prefill_chunk`` (tokens, None = unchunked),
             ``placement`` (``tray``/``strided``/``random``), ``act_dtype``, ``power_factor``, ``moe_skew``
             (routing skew of the analytic MoE kernels: 0 balanced, 1 uniform top-k, default the profile's),
+            ``graph_batches`` (CUDA-graph decode batch sizes captured with padding: each attention group's
+            decode batch runs padded to the smallest size that holds it; default none, no padding),
             ``prices`` (per-chip price overrides, dict or YAML path).
         stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
             (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).
@@ -327,6 +330,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
         "prefill_steps": sum(n for _, n in pf_steps),
         "tpot_serial_s": tpot_serial, "tpot_overlapped_s": tpot_overl,
         "decode_tokens_per_s_replica": batch / tpot,
+        "decode_padded_batch": dep.decode_padded(math.ceil(batch / min(pp, batch))),
         "pp_send_prefill_s": st_pf.send, "pp_send_decode_s": mid.send,
     }
     return Report(

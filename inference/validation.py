@@ -8,12 +8,17 @@ Source for the throughput rows: TensorRT-LLM "Performance Overview" (docs/source
 perf-overview.md, github.com/NVIDIA/TensorRT-LLM, version at commit 00f37686), ``trtllm-bench
 throughput``: all requests queued at once, synthetic prompts of exactly ISL tokens and outputs of
 exactly OSL tokens, in-flight batching, "Total Output Throughput (tokens/sec)" of the whole TP group,
-ModelOpt FP8/FP4 checkpoints (FP8 KV cache), ``max_batch_size`` 2048 (the PyTorch backend default),
-KV cache up to 0.95 of free memory. Llama-3.3-70B has the Llama-3.1-70B architecture.
+ModelOpt FP8/FP4 checkpoints (FP8 KV cache), KV cache up to 0.95 of free memory, ``$num_requests``
+requests per ISL/OSL (:data:`TRTLLM_NUM_REQUESTS`), CUDA graphs with padding over the listed batch sizes
+(:data:`TRTLLM_GRAPH_BATCHES`), no ``--max_batch_size`` / ``--max_num_tokens`` (trtllm-bench then derives
+both, :func:`bench_settings`); MoE models with attention data parallelism. Llama-3.3-70B has the
+Llama-3.1-70B architecture.
 
 How we predict a max-throughput run: the batch is the largest that fits in HBM (weights + KV cache for
-ISL + OSL tokens + activations, ``hbm_usable=0.95``), capped at 2048; throughput is the replica's
-``tokens_per_s`` (batch x OSL / (prefill of the batch + OSL decode steps)).
+ISL + OSL tokens + activations, ``hbm_usable=0.95``), capped by trtllm-bench's ``max_batch_size`` per
+scheduler (one per attention data-parallel rank) and by the request count; decode steps run the CUDA-graph
+padded batch (``graph_batches``); throughput = requests x OSL / the time of the waves they run in (each wave
+the prefill of its batch plus OSL decode steps).
 
 Latency rows (NVIDIA NIM benchmarking, concurrency 1) are predicted at batch 1: TTFT and the mean time per
 output token (NIM's inter-token latency, ITL).
@@ -30,6 +35,7 @@ row is ``held-out`` and reported as it comes out, however large the error.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import networkx as nx
@@ -118,6 +124,15 @@ SETUPS = SETUPS + MLPERF_SETUPS
 
 BATCH_CAP = 2048
 KNOBS = {"hbm_usable": 0.95}
+#: CUDA-graph decode batch sizes the TensorRT-LLM throughput rows ran with, padding on (source: perf-overview.md,
+#: "Running the Benchmark", ``llm_options.yml`` of dense and MoE models: ``cuda_graph_config: enable_padding:
+#: true, batch_sizes: [1, 2, 4, ..., 8192]``)
+TRTLLM_GRAPH_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192)
+#: requests per (ISL, OSL) of the TensorRT-LLM throughput rows (source: perf-overview.md, "Preparing a
+#: Dataset", ``$num_requests``): all queued at once, so the run's concurrency is at most this many
+TRTLLM_NUM_REQUESTS = {(128, 128): 30000, (128, 2048): 3000, (128, 4096): 1500, (1000, 2000): 1500,
+                       (2048, 128): 3000, (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000,
+                       (500, 2000): 3000, (20000, 2000): 1000}
 
 
 def single_chip_fabric(chip_name: str) -> Fabric:
@@ -147,13 +162,82 @@ def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
         kw["stack"] = stack
     kv = "fp8"  # the benchmarks' checkpoints run an FP8 KV cache (FP4 checkpoints too)
     b = s.batch
+    n_req = None
     if b is None:
         dep = Deployment(s.model, fab, tp=s.tp, ep=s.ep, dp=1, dtype=s.dtype, kv_dtype=kv, **kw)
-        b = min(BATCH_CAP, max_batch(dep, s.prompt, s.output))
+        cap = BATCH_CAP
+        if s.source == TRTLLM:
+            cap, ntok = bench_settings(s, dep)
+            kw.setdefault("graph_batches", graph_batches(cap, ntok))
+        # max_batch_size caps each scheduler: one per attention data-parallel group (ep / tp of them)
+        b = min(cap * dep.shard.attn_groups, max_batch(dep, s.prompt, s.output))
+        if s.source == TRTLLM:
+            n_req = TRTLLM_NUM_REQUESTS.get((s.prompt, s.output))
+            b = min(b, n_req) if n_req else b
     r = estimate(s.model, fab, tp=s.tp, ep=s.ep, dp=1, batch=b, prompt=s.prompt, output=s.output, dtype=s.dtype,
                  kv_dtype=kv, **kw)
-    value = {"throughput": r.tokens_per_s["replica"], "ttft": r.ttft, "tpot": r.tpot}[s.metric]
+    tps = r.tokens_per_s["replica"]
+    if n_req and n_req > b:
+        tps = _waves_throughput(r, n_req, s, fab, kv, kw)
+    value = {"throughput": tps, "ttft": r.ttft, "tpot": r.tpot}[s.metric]
     return {"batch": b, "predicted": value, "ttft": r.ttft, "tpot": r.tpot, "backend": r.provenance.get("backend", "")}
+
+
+def bench_settings(s: Setup, dep: Deployment, kv_fraction: float = 0.95) -> tuple[int, int]:
+    """``(max_batch_size, max_num_tokens)`` trtllm-bench derives for a throughput row when the command gives neither.
+
+    Source: TensorRT-LLM ``tensorrt_llm/bench/build/tuning.py`` (``calc_engine_setting``, ``finetune_setting``),
+    called by ``trtllm-bench throughput`` through ``get_benchmark_engine_settings`` (the perf-overview commands
+    pass no ``--max_batch_size`` / ``--max_num_tokens``). Its estimate: KV memory = fraction x (device memory x
+    GPUs - weights), a token's KV = 2 x layers x max(tp, KV heads) x head dim x KV bytes (the TP view, blind to
+    attention data parallelism), requests = KV memory / (token KV x (ISL + OSL)); max_batch_size = that (<= 4096)
+    rounded up to 32 (at least 64) below 256, to 128 below 1024, else to 256; max_num_tokens = requests x
+    (1 + ISL / OSL) (<= 32768) rounded up to 256 (at least 2048) below 4096, to 512 below 8192, else to 1024.
+    Device memory is the chip preset's ``hbm_bytes`` in GiB (trtllm-bench reads the device's total memory).
+    Under attention data parallelism the engine applies both limits per attention rank."""
+    m = dep.model
+    gib = 1024.0 ** 3
+    n_gpu = dep.shard.stage_chips * dep.pp
+    w = {"fp8": 1.0, "fp4": 0.5}.get(s.dtype, 2.0)
+    tok = 2 * m.layers * max(n_gpu // dep.pp, m.kv_heads) * m.head_dim * dep.kv / gib
+    cache = (dep.chip.hbm_bytes / gib * n_gpu - m.param_count() * w / gib) * kv_fraction
+    req = cache / (tok * (s.prompt + s.output))
+    raw_bs = min(req, 4096) / dep.pp
+    raw_tok = min(raw_bs * (1 + s.prompt / s.output), 32768)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tok < 4096:
+        ntok = max(2048, 256 * math.ceil(raw_tok / 256))
+    elif raw_tok < 8192:
+        ntok = 512 * math.ceil(raw_tok / 512)
+    else:
+        ntok = 1024 * math.ceil(raw_tok / 1024)
+    return int(bs), int(ntok)
+
+
+def graph_batches(max_batch_size: int, max_num_tokens: int) -> tuple[int, ...]:
+    """CUDA-graph decode batch sizes captured for a TensorRT-LLM throughput row: the ``llm_options.yml`` list
+    (:data:`TRTLLM_GRAPH_BATCHES`) up to the engine's max batch (and max tokens per step), plus that max
+    (padding on: every batch up to it runs a captured graph)."""
+    top = min(max_batch_size, max_num_tokens)
+    return tuple(v for v in TRTLLM_GRAPH_BATCHES if v < top) + (top,)
+
+
+def _waves_throughput(r, n_req: int, s: Setup, fab: Fabric, kv: str, kw: dict) -> float:
+    """Output tokens/s of ``n_req`` identical requests queued at once through a batch of ``r.batch``.
+
+    With fixed ISL/OSL and in-flight batching the requests run in waves: ``n_req // batch`` full ones (each
+    the prefill of the batch plus OSL decode steps, ``r.latency``), then one of the remainder."""
+    full, rest = divmod(n_req, r.batch)
+    t = full * r.latency
+    if rest:
+        t += estimate(s.model, fab, tp=s.tp, ep=s.ep, dp=1, batch=rest, prompt=s.prompt, output=s.output,
+                      dtype=s.dtype, kv_dtype=kv, **kw).latency
+    return n_req * s.output / t
 
 
 def table(setups: tuple[Setup, ...] = SETUPS, stack: str | None = None, **knobs) -> list[dict]:

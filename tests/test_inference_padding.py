@@ -1,0 +1,116 @@
+"""CUDA-graph decode padding (inference.estimate ``graph_batches``) and the trtllm-bench run representation
+of the TensorRT-LLM validation rows (inference.validation: engine settings, request count, waves).
+
+Padding is checked against its definition: the padded step equals, op by op, an unpadded step at the padded
+batch except the attention kernel, which equals the unpadded step at the real batch (the dummies hold no KV
+cache). The trtllm-bench settings against the heuristic's arithmetic done by hand.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from inference.estimate import Deployment, padded_batch
+from inference.validation import (
+    TRTLLM_GRAPH_BATCHES,
+    Setup,
+    _waves_throughput,
+    bench_settings,
+    fabric_for,
+    graph_batches,
+)
+from topo import SpecError
+
+SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024)
+
+
+def test_padded_batch_closed_form() -> None:
+    assert [padded_batch(b, SIZES) for b in (1, 3, 5, 128, 129, 204, 256, 257, 1000, 1024)] == \
+        [1, 4, 8, 128, 256, 256, 256, 384, 1024, 1024]
+    assert padded_batch(1025, SIZES) == 1025  # above every captured size: eager, unpadded
+    assert padded_batch(7, ()) == 7
+
+
+def _qwen_ep8(**kw) -> Deployment:
+    return Deployment("qwen3-235b-a22b", "dgx-h100", tp=1, ep=8, dp=1, dtype="fp8", kv_dtype="fp8",
+                      backend="analytic", **kw)
+
+
+def test_decode_padded_per_attention_group() -> None:
+    dep = _qwen_ep8(graph_batches=(128, 256))
+    assert dep.shard.attn_groups == 8
+    assert dep.decode_padded(1632) == 8 * 256  # 204 per rank -> 256 on every rank
+    assert dep.decode_padded(2048) == 2048  # exactly a captured size
+    assert dep.decode_padded(2100) == 2100  # 263 per rank: no captured size holds it (eager)
+    assert dep.decode_padded(8) == 8 * 128
+    assert _qwen_ep8().decode_padded(1632) == 1632  # no sizes: no padding
+    ideal = Deployment("qwen3-235b-a22b", "dgx-h100", tp=1, ep=8, dp=1, stack="ideal", graph_batches=(256,))
+    assert ideal.decode_padded(1632) == 1632  # the roofline runs no graphs
+
+
+def test_padded_step_is_unpadded_step_at_padded_batch_but_attention() -> None:
+    padded = _qwen_ep8(graph_batches=SIZES)
+    plain = _qwen_ep8()
+    real, run, ctx = 1632, 2048, 1500
+    st = padded.step(real, 1, ctx, "decode")
+    at_run = {r["op"]: r["time"] for r in plain.step(run, 1, ctx, "decode").rows}
+    at_real = {r["op"]: r["time"] for r in plain.step(real, 1, ctx, "decode").rows}
+    for r in st.rows:
+        if r["op"] in ("attention", "framework"):  # no KV for dummies; the host works per real sequence
+            assert r["time"] == pytest.approx(at_real[r["op"]], rel=1e-12)
+        else:
+            assert r["time"] == pytest.approx(at_run[r["op"]], rel=1e-12)
+    assert st.comm == pytest.approx(plain.step(run, 1, ctx, "decode").comm, rel=1e-12)
+    # padding only adds work: the padded step is never faster than the unpadded one
+    assert st.serial >= plain.step(real, 1, ctx, "decode").serial
+    # prefill is never padded
+    assert padded.step(8, 1000, 0, "prefill").serial == pytest.approx(plain.step(8, 1000, 0, "prefill").serial)
+
+
+@pytest.mark.parametrize("bad", [(0, 8), (4, -1), (2.5,), "1,2", 8, (True,)])
+def test_graph_batches_rejects_bad_sizes(bad) -> None:
+    with pytest.raises(SpecError, match="graph_batches"):
+        _qwen_ep8(graph_batches=bad)
+
+
+def test_estimate_reports_padded_batch() -> None:
+    from inference import estimate
+
+    r = estimate("llama3.1-8b", "dgx-h100", tp=1, dp=1, batch=100, prompt=128, output=16, dtype="fp8",
+                 backend="analytic", graph_batches=SIZES)
+    assert r.to_dict()["decode_padded_batch"] == 128
+    r0 = estimate("llama3.1-8b", "dgx-h100", tp=1, dp=1, batch=100, prompt=128, output=16, dtype="fp8",
+                  backend="analytic")
+    assert r0.to_dict()["decode_padded_batch"] == 100 and r.tpot >= r0.tpot
+
+
+QWEN_H100 = Setup("q", "qwen3-235b-a22b", "h100-sxm", "dgx-h100", 1, 8, "fp8", 1000, 1000, 1.0)
+
+
+def test_bench_settings_hand_arithmetic() -> None:
+    """trtllm-bench's heuristic (tuning.py) by hand, Qwen3-235B FP8 on 8 x H100 (80e9 B preset), 1000/1000:
+    memory 8 x 80e9 / 2^30 = 596.05 GiB, weights 235.09e9 B = 218.95 GiB, KV 0.95 x 377.10 = 358.25 GiB; a
+    token 2 x 94 layers x max(8, 4 KV heads) x 128 x 1 B = 192,512 B; requests 358.25 GiB / (192,512 B x 2000)
+    = 999.1 -> max_batch_size 128 x ceil(999.1 / 128) = 1024; tokens 999.1 x 2 = 1998 -> at least 2048."""
+    dep = Deployment("qwen3-235b-a22b", fabric_for(QWEN_H100), tp=1, ep=8, dp=1, dtype="fp8", kv_dtype="fp8",
+                     backend="analytic")
+    gib = 2.0 ** 30
+    req = 0.95 * (8 * 80e9 - dep.model.param_count()) / gib / (2 * 94 * 8 * 128 / gib * 2000)
+    assert req == pytest.approx(999.1, abs=0.1)
+    assert bench_settings(QWEN_H100, dep) == (128 * math.ceil(req / 128), 2048) == (1024, 2048)
+    assert graph_batches(1024, 2048) == TRTLLM_GRAPH_BATCHES[:TRTLLM_GRAPH_BATCHES.index(1024) + 1]
+    assert graph_batches(1280, 2304) == TRTLLM_GRAPH_BATCHES[:TRTLLM_GRAPH_BATCHES.index(1024) + 1] + (1280,)
+
+
+def test_waves_throughput_conserves_tokens() -> None:
+    """Requests in whole waves: throughput equals one wave's; a remainder wave only lowers it."""
+    from inference import estimate
+
+    s = Setup("l", "llama3.1-8b", "h100-sxm", None, 1, 1, "fp8", 128, 64, 1.0)
+    fab = fabric_for(s)
+    kw = {"backend": "analytic"}
+    r = estimate(s.model, fab, tp=1, dp=1, batch=64, prompt=128, output=64, dtype="fp8", kv_dtype="fp8", **kw)
+    assert _waves_throughput(r, 3 * 64, s, fab, "fp8", kw) == pytest.approx(r.tokens_per_s["replica"], rel=1e-12)
+    assert _waves_throughput(r, 3 * 64 + 1, s, fab, "fp8", kw) < r.tokens_per_s["replica"]
