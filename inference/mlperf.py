@@ -9,7 +9,7 @@ whole 8-GPU system; ``Mean Time to Output Token`` / ``Mean First Token latency``
 github.com/mlcommons/inference_results_v4.1 at commit 198fc467 and inference_results_v5.1 at 965182b0,
 ``closed/NVIDIA/results/<system>/<benchmark>/<scenario>/performance/run_1/``. Deployment facts come from the
 same submission's ``closed/NVIDIA/configs`` (v4.1: ``configs/llama2-70b/<Scenario>/__init__.py``; v5.1:
-``configs/B200-SXM-180GBx8/<Scenario>/<benchmark>.py``): tensor/pipeline/expert parallelism, engines per
+``configs/<system>/<Scenario>/<benchmark>.py``): tensor/pipeline/expert parallelism, engines per
 system, precision (FP8 on Hopper, NVFP4 on Blackwell, FP8 KV cache everywhere), ``gpu_batch_size`` (the
 engine's batch cap) and ``max_num_tokens`` (the engine's token budget per step).
 
@@ -71,9 +71,11 @@ __all__ = ["MLPERF_SETUPS", "MLPerfSetup", "predict_mlperf", "sensitivity", "ste
 
 _V41 = ("MLPerf Inference v4.1 closed, NVIDIA (github.com/mlcommons/inference_results_v4.1@198fc467, "
         "closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
-_V51 = ("MLPerf Inference v5.1 closed, NVIDIA, result 5.1-0069 (github.com/mlcommons/inference_results_v5.1"
-        "@965182b0, closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
+_V51 = ("MLPerf Inference v5.1 closed, NVIDIA, result 5.1-0069 (DGX B200) / 5.1-0070 (4x GB200) "
+        "(github.com/mlcommons/inference_results_v5.1@965182b0, "
+        "closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
 _H100, _H200, _B200 = "DGX-H100_H100-SXM-80GBx8_TRT", "H200-SXM-141GBx8_TRT", "B200-SXM-180GBx8_TRT"
+_GB200X4 = "GB200-NVL72_GB200-186GB_aarch64x4_TRT"
 
 #: mean input tokens of each benchmark's dataset (see the module docstring for the source)
 OPENORCA_IN, CNNDM_IN, L405_IN, R1_IN = 222.3, 870.7, 9428.6, 803.8
@@ -144,6 +146,17 @@ MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Server at 363.8 req/s: TPOT", "llama2-70b",
                 "b200", "dgx-b200", 1, 1, 1, 8, "fp4", OPENORCA_IN, 99123.04 / 361.30, "server", 123.320e-3,
                 2048, 3584, _src(_V51, _B200, "llama2-70b-99", "Server"), rate=363.79, metric="tpot", **_L2_SRV),
+    # v5.1, 4x GB200 (GB200-NVL72_GB200-186GB_aarch64x4): 4 engines of TP1, NVFP4; cap 2048, max_num_tokens 3584
+    MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 4x GB200 (4x TP1), Offline", "llama2-70b", "gb200", "gb200-nvl72",
+                1, 1, 1, 4, "fp4", OPENORCA_IN, 51736.9 / 187.748, "offline", 51736.9, 2048, 3584,
+                _src(_V51, _GB200X4, "llama2-70b-99", "Offline")),
+    MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 4x GB200 (4x TP1), Server", "llama2-70b", "gb200", "gb200-nvl72",
+                1, 1, 1, 4, "fp4", OPENORCA_IN, 49359.61 / 178.48, "server", 49359.61, 2048, 3584,
+                _src(_V51, _GB200X4, "llama2-70b-99", "Server"), **_L2_SRV),
+    MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 4x GB200 (4x TP1), Server at 182.0 req/s: TPOT", "llama2-70b",
+                "gb200", "gb200-nvl72", 1, 1, 1, 4, "fp4", OPENORCA_IN, 49359.61 / 178.48, "server", 115.853e-3,
+                2048, 3584, _src(_V51, _GB200X4, "llama2-70b-99", "Server"), rate=182.04, metric="tpot",
+                **_L2_SRV),
     # Interactive: cap 768, max_num_tokens 768
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Interactive", "llama2-70b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", OPENORCA_IN, 59545.45 / 218.82, "interactive", 59545.45, 768, 768,
@@ -190,6 +203,7 @@ _MEAN_TTFT = {
     "MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server at 101.3 req/s": 198.269e-3,
     "MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Server at 363.8 req/s": 245.905e-3,
     "MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Interactive at 220.1 req/s": 69.026e-3,
+    "MLPerf v5.1 Llama-2-70B FP4, 4x GB200 (4x TP1), Server at 182.0 req/s": 217.699e-3,
 }
 MLPERF_SETUPS = MLPERF_SETUPS + tuple(
     replace(s, label=s.label.replace(": TPOT", ": TTFT"), metric="ttft", measured=_MEAN_TTFT[s.label.split(":")[0]])
