@@ -207,7 +207,10 @@ def tp_comm_note(fabric: Fabric, stack: str, tp: int) -> str:
     if pol.ladder:
         from collectives.stacks import ladder
 
-        rungs = ", ".join(f"{r.what} (comm {r.comm!r}) {'<=' if r.inclusive else '<'} {r.limit / 2**20:g} MiB"
+        def mib(b: float) -> str:
+            return f"{b / 2**20:g} MiB" if b >= 2**20 else f"{b / 2**10:g} KiB"
+
+        rungs = ", ".join(f"{r.what} (comm {r.comm!r}) {'<=' if r.inclusive else '<'} {mib(r.limit)}"
                           for r in ladder(pol.stack, pol.family, tp))
         return f"TP all-reduce: {stack} runs {rungs} on one NVLink domain, NCCL (comm {own!r}) above; {extra}"
     return (f"TP all-reduce: {stack} custom all-reduce (comm {pol.preset!r}: one-shot / two-shot, the faster) up to "
