@@ -5,8 +5,8 @@ Run ``python -m inference.mlperf`` for these rows with their sensitivity to the 
 
 **Measured figures** are copied from the submissions' ``mlperf_log_summary.txt`` (one per row, path in
 ``source``): ``Tokens per second`` (Offline) or ``Completed tokens per second`` (Server, Interactive), for the
-whole 8-GPU system; ``Mean Time to Output Token`` / ``Mean First Token latency`` for the TPOT / TTFT rows. Public results repositories:
-github.com/mlcommons/inference_results_v4.1 at commit 198fc467 and inference_results_v5.1 at 965182b0,
+whole system (8 GPUs; 4 for GB200); ``Mean Time to Output Token`` / ``Mean First Token latency`` for the
+TPOT / TTFT rows. Public results repositories: github.com/mlcommons/inference_results_v4.1 at commit 198fc467 and inference_results_v5.1 at 965182b0,
 ``closed/NVIDIA/results/<system>/<benchmark>/<scenario>/performance/run_1/``. Deployment facts come from the
 same submission's ``closed/NVIDIA/configs`` (v4.1: ``configs/llama2-70b/<Scenario>/__init__.py``; v5.1:
 ``configs/<system>/<Scenario>/<benchmark>.py``): tensor/pipeline/expert parallelism, engines per
@@ -15,7 +15,8 @@ engine's batch cap) and ``max_num_tokens`` (the engine's token budget per step).
 
 **Latency constraints** (loadgen/mlperf.conf of github.com/mlcommons/inference at commit b66003e1, 99th
 percentile): Llama-2-70B Server TTFT 2 s / TPOT 200 ms, Interactive 450 ms / 40 ms; Llama-3.1-405B Server
-6 s / 175 ms, Interactive 4.5 s / 80 ms; Llama-3.1-8B Server 2 s / 100 ms, Interactive 500 ms / 30 ms; DeepSeek-R1 Server 2 s / 80 ms.
+6 s / 175 ms, Interactive 4.5 s / 80 ms; Llama-3.1-8B Server 2 s / 100 ms, Interactive 500 ms / 30 ms;
+DeepSeek-R1 Server 2 s / 80 ms.
 
 **Sequence lengths.** Mean input tokens of each benchmark's dataset, computed from the per-sample token
 counts of the official MLCommons pickles (``tok_input_length`` / ``tok_input_len``) as exported by
