@@ -174,18 +174,20 @@ def test_stack_profiles_are_their_own_fits(stack):
 
 
 def test_prefill_overhead_per_layer_is_added_once_per_prefill_step():
-    """framework row of a prefill step = prefill_step_overhead + prefill_overhead_per_layer x layers (vLLM)."""
+    """framework row of a prefill step = prefill_step_overhead + prefill_overhead_per_layer x layers (the
+    per-layer host dispatch aiconfigurator's serving-mode vLLM estimate adds; 0 in the default profiles)."""
+    import dataclasses
+
     from inference.estimate import Deployment
 
-    for stack in ("vllm", "sglang", "trtllm"):
+    for stack, per_layer in (("vllm", 0.8e-3), ("sglang", 0.0), ("trtllm", 0.0)):
         dep = Deployment("llama3.1-8b", one_chip(H100), tp=1, dp=1, stack=stack, backend="analytic")
-        prof = dep.profile
+        assert dep.profile.prefill_overhead_per_layer == 0.0
+        dep.profile = dataclasses.replace(dep.profile, prefill_overhead_per_layer=per_layer)
         rows = dep.step(2, 256, 0, "prefill").rows
         fw = [r for r in rows if r["op"] == "framework"]
         assert len(fw) == 1
-        assert fw[0]["time"] == pytest.approx(prof.prefill_step_overhead + prof.prefill_overhead_per_layer * 32,
-                                              rel=1e-12)
-    assert profile_for(H100, "vllm").prefill_overhead_per_layer > 0
+        assert fw[0]["time"] == pytest.approx(dep.profile.prefill_step_overhead + per_layer * 32, rel=1e-12)
 
 
 def test_unknown_stack_is_a_spec_error():
