@@ -54,7 +54,7 @@ def test_ladder_limits_strict_for_vllm_inclusive_for_sglang():
     assert all_reduce_tier("vllm", "hopper", 8, 64 * MiB) is None
     assert all_reduce_tier("sglang", "blackwell", 8, 16 * MiB).algorithm == "custom"
     assert all_reduce_tier("sglang", "blackwell", 8, 16 * MiB + 16) is None
-    assert ladder("vllm", "maia", 8) == () and ladder("trtllm", "hopper", 8) == ()
+    assert ladder("vllm", "maia", 8) == () and ladder("sglang", "hopper", 16) == ()
     for stack in ("vllm", "sglang"):
         for fam in ("hopper", "blackwell"):
             for n in (2, 4, 8):
