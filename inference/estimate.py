@@ -539,18 +539,32 @@ class Deployment:
                                                 decode=decode) if op.attn])
             ops = [next(real) if op.attn else op for op in ops]
         ops += head_ops(m, self.shard, run, q, w=self.w, a=self.a)
+        # communication per layer (padded decode steps move the dummies' tokens too)
+        return self._timed_step(key, ops, phase, placement, self._framework(decode, seqs), run, q,
+                                math.ceil(seqs / self.shard.attn_groups) * q)
+
+    def _framework(self, decode: bool, seqs: int) -> float:
+        """The serving stack's per-step host cost (scheduling, sampling) of a decode step of ``seqs`` sequences
+        or of a prefill step, s (0 for the ``ideal`` roofline)."""
+        if self.ideal:
+            return 0.0
+        prof = self.profile
+        return (prof.step_overhead + prof.step_overhead_per_seq * seqs if decode
+                else prof.prefill_step_overhead + prof.prefill_overhead_per_layer * self.model.layers / self.pp)
+
+    def _timed_step(self, key: tuple, ops: list[Op], phase: str, placement: dict[str, str], fw: float,
+                    comm_seqs: int, comm_q: int, send_tokens: int) -> StepTime:
+        """A stage's :class:`StepTime` from its ops (per layer), the per-step host cost ``fw`` (s), the
+        communication of ``comm_seqs x comm_q`` tokens per layer and the pipeline send of ``send_tokens``."""
+        m = self.model
         act = placement["activations"]
-        act_sram = act == "sram" or (act.startswith("sram (decode)") and decode)
+        act_sram = act == "sram" or (act.startswith("sram (decode)") and phase == "decode")
         rows = [self._op_row(op, phase, placement, act_sram) for op in ops]
         if not self.ideal:  # the serving stack's per-step cost (scheduling, sampling), once per step
-            prof = self.profile
-            fw = (prof.step_overhead + prof.step_overhead_per_seq * seqs if decode
-                  else prof.prefill_step_overhead + prof.prefill_overhead_per_layer * m.layers / self.pp)
             rows.append({"phase": phase, "op": "framework", "block": "head", "layers": 1, "flops": 0.0,
                          "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
                          "time": fw, "bottleneck": "host", "intensity": 0.0, "source": "model"})
-        # communication per layer (padded decode steps move the dummies' tokens too)
-        comm_rows = self._comm(run, q, phase)
+        comm_rows = self._comm(comm_seqs, comm_q, phase)
         # per layer kind: compute of the layers vs their communication
         frac = 1.0 / self.pp
         n_dense_layers = m.mlp_dense_layers * frac
@@ -578,8 +592,7 @@ class Deployment:
         mem_time = sum(r["memory_time"] * r["layers"] for r in rows)
         send = 0.0
         if self.pp > 1:
-            b_a = math.ceil(seqs / self.shard.attn_groups)
-            send = collective_time(self.fabric, "send_recv", b_a * q * m.hidden * self.a, self._pp_pairs(),
+            send = collective_time(self.fabric, "send_recv", send_tokens * m.hidden * self.a, self._pp_pairs(),
                                    ideal=self.ideal)
         st = StepTime(rows, compute, flop_time, mem_time, comm, 0.0, serial, overl, send, comm_rows)
         self._step_cache[key] = st
@@ -646,17 +659,21 @@ class Deployment:
     def prefill_plan(self, batch: int, prompt: int) -> list[tuple[int, int, int, int]]:
         """Steps of a batch's prefill as (sequences, new tokens, context, repeat count).
 
-        Prefill is chunked to at most ``prefill_chunk`` tokens per replica step (vLLM / TensorRT-LLM
+        Prefill is chunked to at most ``prefill_chunk`` tokens per scheduler step (vLLM / TensorRT-LLM
         ``max_num_tokens``): whole prompts are grouped while they fit, a longer prompt is split into
-        chunks that attend to the chunks before them. With pipeline stages and an unchunked batch, the
-        batch is split into ``min(pp, batch)`` micro-batches."""
+        chunks that attend to the chunks before them. With data-parallel attention (``ep > tp``) each of
+        the ``attn_groups`` attention groups schedules its own sequences under its own budget (TensorRT-LLM
+        and SGLang attention DP: ``max_num_tokens`` per rank), so a replica step holds up to
+        ``attn_groups x prefill_chunk`` tokens, whole prompts within each group's share. With pipeline
+        stages and an unchunked batch, the batch is split into ``min(pp, batch)`` micro-batches."""
         chunk = self.prefill_chunk
-        if chunk is None or batch * prompt <= chunk:
+        g = self.shard.attn_groups
+        if chunk is None or math.ceil(batch / g) * prompt <= chunk:
             m = min(self.pp, batch)
             mb = math.ceil(batch / m)
             return [(mb, prompt, 0, m)]
         if prompt <= chunk:
-            per = max(1, chunk // prompt)
+            per = max(1, chunk // prompt) * g
             full, rem = divmod(batch, per)
             plan = [(per, prompt, 0, full)] if full else []
             if rem:
@@ -664,9 +681,10 @@ class Deployment:
             return plan
         plan = []
         done = 0
+        seqs = min(g, batch)  # one chunk per attention group per step
         while done < prompt:
             q = min(chunk, prompt - done)
-            plan.append((1, q, done, batch))
+            plan.append((seqs, q, done, math.ceil(batch / seqs)))
             done += q
         return plan
 
@@ -683,6 +701,63 @@ class Deployment:
         m_count = min(self.pp, batch)
         mb = math.ceil(batch / m_count)
         return self.step(mb, 1, context, "decode", placement)
+
+    def mixed_step(self, decode_seqs: int, context: int, prefill_seqs: int, prefill_q: int, prefill_context: int = 0,
+                   placement: dict[str, str] | None = None) -> StepTime:
+        """One stage's fused in-flight-batching step: ``decode_seqs`` sequences decode one token each at
+        ``context`` cached tokens and ``prefill_seqs`` sequences prefill ``prefill_q`` prompt tokens each after
+        ``prefill_context`` already cached (a chunk), in ONE forward pass, as TensorRT-LLM's in-flight batching
+        and vLLM / SGLang chunked prefill run them.
+
+        Every token-wise op (norms, QKV/O projections, MLP, router, experts, their communication, the
+        embedding) runs once over ``decode_seqs + prefill_seqs x prefill_q`` tokens, so weights are read once;
+        attention runs per request: paged decode attention for the decoding sequences, prefill (flash)
+        attention of each chunk over its context (MLA: the absorbed form for decode, the decompressed form
+        with its ``kv_b`` GEMM for the chunk); the LM head computes logits of the decoding sequences and of each
+        chunk's last token. The step runs eagerly: TensorRT-LLM captures CUDA graphs for generation-only steps
+        (source: TensorRT-LLM PyTorch backend, ``can_run_cuda_graph`` requires no context requests), so no
+        graph padding and eager launch costs. Its host cost is the larger of a decode step's and a prefill
+        step's (one scheduler iteration). With no prefill it is :meth:`decode_step`'s stage step of
+        ``decode_seqs``; with no decode it is :meth:`step` of the prefill (phase ``prefill``)."""
+        for name, v in (("decode_seqs", decode_seqs), ("prefill_seqs", prefill_seqs), ("prefill_q", prefill_q),
+                        ("context", context), ("prefill_context", prefill_context)):
+            if v < 0:
+                raise SpecError(f"mixed_step: {name} must be >= 0, got {v}")
+        if prefill_seqs == 0 or prefill_q == 0:
+            if decode_seqs == 0:
+                raise SpecError("mixed_step: nothing to run (decode_seqs and prefill tokens are both 0)")
+            return self.step(decode_seqs, 1, context, "decode", placement)
+        if decode_seqs == 0:
+            return self.step(prefill_seqs, prefill_q, prefill_context, "prefill", placement)
+        if placement is None:
+            placement = self.memory(decode_seqs + prefill_seqs, max(context + 1, prefill_q + prefill_context),
+                                    0)["placement"]
+        if _placement.is_spatial(self.chip):  # a spatial pipeline has no fused form here: the parts add
+            d = self.step(decode_seqs, 1, context, "decode", placement)
+            p = self.step(prefill_seqs, prefill_q, prefill_context, "prefill", placement)
+            return StepTime(d.rows + p.rows, d.compute + p.compute, d.flop_time + p.flop_time,
+                            d.mem_time + p.mem_time, d.comm + p.comm, 0.0, d.serial + p.serial,
+                            d.overlapped + p.overlapped, d.send + p.send, d.comm_rows + p.comm_rows)
+        key = ("mixed", decode_seqs, context, prefill_seqs, prefill_q, prefill_context,
+               tuple(sorted(placement.items())))
+        hit = self._step_cache.get(key)
+        if hit is not None:
+            return hit
+        m, kw = self.model, {"w": self.w, "a": self.a, "kv": self.kv}
+        tokens = decode_seqs + prefill_seqs * prefill_q
+
+        def per_request(op: Op) -> bool:  # attention, and MLA's kv_b (absorbed in decode, decompressing in prefill)
+            return bool(op.attn) or op.name == "kv_b"
+
+        shared = [op for op in layer_ops(m, self.shard, tokens, 1, 0, decode=True, **kw) if not per_request(op)]
+        dec = [op for op in layer_ops(m, self.shard, decode_seqs, 1, context, decode=True, **kw) if per_request(op)]
+        pre = [op for op in layer_ops(m, self.shard, prefill_seqs, prefill_q, prefill_context, decode=False, **kw)
+               if per_request(op)]
+        heads = head_ops(m, self.shard, tokens, 1, w=self.w, a=self.a)[:1]  # embedding of every token
+        heads += head_ops(m, self.shard, decode_seqs + prefill_seqs, 1, w=self.w, a=self.a)[1:]  # a logit row per seq
+        fw = max(self._framework(True, decode_seqs), self._framework(False, prefill_seqs))
+        return self._timed_step(key, shared + dec + pre + heads, "mixed", placement, fw, tokens, 1,
+                                math.ceil(tokens / self.shard.attn_groups))
 
     def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
         """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power."""

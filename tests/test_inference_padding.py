@@ -114,3 +114,20 @@ def test_waves_throughput_conserves_tokens() -> None:
     r = estimate(s.model, fab, tp=1, dp=1, batch=64, prompt=128, output=64, dtype="fp8", kv_dtype="fp8", **kw)
     assert _waves_throughput(r, 3 * 64, s, fab, "fp8", kw) == pytest.approx(r.tokens_per_s["replica"], rel=1e-12)
     assert _waves_throughput(r, 3 * 64 + 1, s, fab, "fp8", kw) < r.tokens_per_s["replica"]
+
+
+def test_prefill_budget_per_attention_group() -> None:
+    """Data-parallel attention: each of the 8 groups fills its own prefill_chunk with whole prompts."""
+    dp = _qwen_ep8(prefill_chunk=8192)
+    assert dp.prefill_plan(100, 1000) == [(64, 1000, 0, 1), (36, 1000, 0, 1)]  # 8 prompts x 8 groups per step
+    assert dp.prefill_plan(8, 5000) == [(8, 5000, 0, 1)]  # one prompt per group fits: a single step
+    assert dp.prefill_plan(16, 20000) == [(8, 8192, 0, 2), (8, 8192, 8192, 2), (8, 3616, 16384, 2)]
+    dense = Deployment("llama3.1-8b", "dgx-h100", tp=1, dp=1, backend="analytic", prefill_chunk=8192)
+    assert dense.prefill_plan(100, 1000) == [(8, 1000, 0, 12), (4, 1000, 0, 1)]  # one scheduler: unchanged
+    for dep, batch, prompt in ((dp, 100, 1000), (dp, 37, 3000), (dp, 16, 20000), (dense, 100, 1000)):
+        plan = dep.prefill_plan(batch, prompt)
+        # every prompt token is prefilled once (chunked prompts: per sequence, chunks sum to the prompt)
+        if plan[0][2] == 0 and plan[0][1] == prompt:
+            assert sum(s * n for s, _, _, n in plan) == batch
+        else:
+            assert sum(q for _, q, _, _ in plan) == prompt and all(s * n >= batch for s, _, _, n in plan)
