@@ -1,9 +1,15 @@
-"""Serving stacks' tensor-parallel all-reduce (vLLM, SGLang): which software runs which size, and the fit of
+"""Serving stacks' tensor-parallel all-reduce (TensorRT-LLM, vLLM, SGLang): which software runs which size, and the fit of
 its costs to aiconfigurator-core's measured tables. See docs/collectives.md, "Serving-stack all-reduce".
 
 A stack's ``tensor_model_parallel_all_reduce`` is a ladder of implementations tried in order, each up to a
 size limit (:func:`all_reduce_tier`; above the last one NCCL runs, the fabric's own ``comm:``):
 
+- **TensorRT-LLM** (``AllReduceStrategy.AUTO``, ``cpp/tensorrt_llm/thop/allreduceOp.cpp``): NCCL above its
+  64 MiB workspace, else the strategy of ``AllReduceBestStrategyTable`` (``customAllReduceUtils.h``, SM90 /
+  SM100, by TP size and power-of-two token count): ONESHOT (scaleup's ``oneshot``), TWOSHOT (``direct``) or
+  NCCL, read at hidden 4096 (the token width of aiconfigurator's collector) as byte rungs; preset
+  ``trtllm-<chip>``. Its tables (TP2 / TP4 / TP8) send 16 / 8 / 4 MiB and up to NCCL on SM90 (TP8 also at
+  1 MiB), 32 / 32 / 64 MiB and up on SM100; the measured custom table equals the nccl-tests one there.
 - **vLLM** (``vllm/distributed/device_communicators/cuda_communicator.py``, ``all_reduce``): its custom
   all-reduce (``custom_all_reduce.py``, ``csrc/custom_all_reduce.cuh``) while ``bytes < max_size``, then
   PyTorch symmetric memory (``symm_mem.py``) while ``bytes < SYMM_MEM_ALL_REDUCE_MAX_SIZES``, then pynccl.
@@ -41,8 +47,8 @@ from topo.specs import CommSpec
 KiB = 1024.0
 MiB = 1024.0 * 1024.0
 
-#: serving stacks with a ladder here (TensorRT-LLM's custom all-reduce lives in inference.comm)
-STACKS = ("vllm", "sglang")
+#: serving stacks with a ladder here
+STACKS = ("trtllm", "vllm", "sglang")
 #: chip family -> the chip whose tables fit that family's presets
 FAMILY_CHIP = {"hopper": "h100", "blackwell": "b200"}
 #: aiconfigurator-core system -> chip family (H200 = SM90 like H100; GB200 = SM100 like B200)
@@ -58,11 +64,29 @@ _VLLM_DEFAULT_MAX = 8 * MiB
 _VLLM_SYMM_MAX = {"hopper": {2: 64 * MiB, 4: 32 * MiB, 6: 64 * MiB, 8: 64 * MiB},
                   "blackwell": {2: 8 * MiB, 4: 32 * MiB, 6: 128 * MiB, 8: 128 * MiB}}
 _VLLM_MULTIMEM = {"hopper": (4, 6, 8), "blackwell": (6, 8)}
+# TensorRT-LLM AllReduceStrategy.AUTO (cpp/tensorrt_llm/thop/allreduceOp.cpp selectImplementation ->
+# cpp/tensorrt_llm/common/customAllReduceUtils.h selectStrategyLookUpTable, AllReduceBestStrategyTable SM90 /
+# SM100 with the 64 MiB getMaxRequiredWorkspaceSize): the strategy per (SM family, TP size, log2 num_tokens
+# 0..14), fusion NONE, hidden 4096 rows (the token width of aiconfigurator's collector,
+# collect_all_reduce.py get_input_shape_and_comm_size): one character per row entry, 4 = ONESHOT,
+# 5 = TWOSHOT, 0 = NCCL; beyond the table, or above the workspace, NCCL. A size of S bytes is
+# S / (4096 x 2 B) tokens; the table index is floor(log2(tokens)).
+_TRT_TABLE = {"hopper": {2: "444444444444000", 4: "444444445550000", 8: "444444405500000"},
+              "blackwell": {2: "444444444444000", 4: "444444444455000", 8: "444444444555500"}}
+_TRT_TOKEN_BYTES = 4096 * 2.0
+_TRT_RUNG = {"4": ("oneshot", "custom all-reduce one-shot (Lamport)"),
+             "5": ("direct", "custom all-reduce two-shot (reduce-scatter + all-gather over peer memory)"),
+             "0": ("auto", "NCCL (AUTO's table)")}
+#: a rung whose ``comm`` is this runs NCCL (the fabric's own ``comm:``), as above the last rung
+NCCL_RUNG = "nccl"
 # SGLang custom_all_reduce_v2.py: max_pull_size 16 MiB, ``inp_size <= max_pull_size``; world sizes 2-8
 _SGLANG_MAX = 16 * MiB
 _SGLANG_RANKS = (2, 3, 4, 5, 6, 7, 8)
 
 SOURCES = {
+    "trtllm": "source: TensorRT-LLM allreduceOp.cpp selectImplementation (AUTO: NCCL above the 64 MiB workspace, "
+              "else customAllReduceUtils.h AllReduceBestStrategyTable SM90/SM100, fusion NONE, hidden 4096: "
+              "ONESHOT / TWOSHOT / NCCL per power-of-two token count)",
     "vllm": "source: vLLM cuda_communicator.py all_reduce (custom -> symm-mem -> pynccl), all_reduce_utils.py "
             "CUSTOM_ALL_REDUCE_MAX_SIZES / SYMM_MEM_ALL_REDUCE_MAX_SIZES, csrc/custom_all_reduce.cuh "
             "(1-stage: 2 ranks, <= 4 ranks < 512 KiB, <= 8 ranks < 256 KiB), symm_mem.py (multimem world sizes)",
@@ -100,6 +124,8 @@ def ladder(stack: str, family: str, n: int) -> tuple[Tier, ...]:
     chip = FAMILY_CHIP.get(family)
     if chip is None or stack not in STACKS:
         return ()
+    if stack == "trtllm":
+        return _trtllm_ladder(family, chip, n)
     if stack == "sglang":
         if n not in _SGLANG_RANKS:
             return ()
@@ -120,12 +146,44 @@ def ladder(stack: str, family: str, n: int) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
+def _trtllm_ladder(family: str, chip: str, n: int) -> tuple[Tier, ...]:
+    """TensorRT-LLM AUTO's table row as rungs: runs of one strategy, each up to (excluding) twice the bytes of
+    its last token count (the table index is floor(log2(tokens))); NCCL rungs have comm :data:`NCCL_RUNG`."""
+    row = _TRT_TABLE[family].get(n)
+    if row is None:
+        return ()
+    tiers: list[Tier] = []
+    for k, c in enumerate(row):
+        algorithm, what = _TRT_RUNG[c]
+        comm = NCCL_RUNG if c == "0" else f"trtllm-{chip}"
+        limit = 2.0 ** (k + 1) * _TRT_TOKEN_BYTES
+        if tiers and tiers[-1].comm == comm and tiers[-1].algorithm == algorithm:
+            tiers[-1] = Tier(limit, comm, algorithm, what)
+        else:
+            tiers.append(Tier(limit, comm, algorithm, what))
+    while tiers and tiers[-1].comm == NCCL_RUNG:  # NCCL past the end anyway
+        tiers.pop()
+    return tuple(tiers)
+
+
 def all_reduce_tier(stack: str, family: str, n: int, size: float) -> Tier | None:
     """The rung that runs a ``size``-byte all-reduce on ``n`` ranks under ``stack``, or None (NCCL)."""
     for t in ladder(stack, family, n):
         if t.covers(size):
-            return t
+            return None if t.comm == NCCL_RUNG else t
     return None
+
+
+def stack_table(system: str, stack: str):
+    """The measured TP all-reduce rows of ``stack`` on an aiconfigurator-core system (``stack`` column set;
+    TensorRT-LLM's are the ``custom`` table of :data:`collectives.calibrate.CUSTOM_TABLE`)."""
+    from .calibrate import aiconfigurator_table
+
+    if stack == "trtllm":
+        d = aiconfigurator_table(system, "custom")
+        d["stack"] = "trtllm"
+        return d
+    return aiconfigurator_table(system, stack)
 
 
 def tier_comm(tier: Tier) -> CommSpec:
@@ -205,7 +263,7 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
     NCCL part of ``base`` held fixed. Points above the ladder run ``base`` (NCCL) and are reported only.
 
     Args:
-        stack: ``"vllm"`` or ``"sglang"``.
+        stack: ``"trtllm"``, ``"vllm"`` or ``"sglang"``.
         system: aiconfigurator-core system (:data:`FAMILY_OF_SYSTEM`); picks the family and the table.
         fabric: the fabric probed (default the system's bundled one, :data:`collectives.calibrate.SYSTEMS`).
         base: the NCCL stack underneath (default :data:`NCCL_PRESET` of the family).
@@ -215,11 +273,11 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
 
     from .calibrate import (
         AICONFIGURATOR_VERSION,
+        CUSTOM_TABLE,
         NCCL_ALGORITHMS,
         STACK_TABLES,
         SYSTEMS,
         _lsq,
-        aiconfigurator_table,
         predict,
         probe,
         read_measurements,
@@ -235,8 +293,10 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
 
     base_spec = comm_preset(base or NCCL_PRESET[family]) if not isinstance(base, CommSpec) else base
     if measurements is None:
-        df = aiconfigurator_table(system, stack)
-        src = (f"fit: aiconfigurator-core {AICONFIGURATOR_VERSION} {stack} {STACK_TABLES[stack][0]} "
+        df = stack_table(system, stack)
+        src = (f"fit: aiconfigurator-core {AICONFIGURATOR_VERSION} {stack} {CUSTOM_TABLE[1]} custom_allreduce {system} "
+               "(bf16)" if stack == "trtllm" else
+               f"fit: aiconfigurator-core {AICONFIGURATOR_VERSION} {stack} {STACK_TABLES[stack][0]} "
                f"custom_allreduce {system} ({STACK_TABLES[stack][1]}, bf16)")
     else:
         df = read_measurements(measurements)
@@ -287,5 +347,5 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
     return StackCalibration(comms, df)
 
 
-__all__ = ["FAMILY_OF_SYSTEM", "NCCL_PRESET", "SOURCES", "STACKS", "StackCalibration", "Tier", "all_reduce_tier",
-           "calibrate_stack", "ladder", "tier_comm"]
+__all__ = ["FAMILY_OF_SYSTEM", "NCCL_PRESET", "NCCL_RUNG", "SOURCES", "STACKS", "StackCalibration", "Tier", "all_reduce_tier",
+           "calibrate_stack", "ladder", "stack_table", "tier_comm"]

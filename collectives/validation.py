@@ -2,11 +2,11 @@
 
 For every system of :data:`collectives.calibrate.SYSTEMS` (H100 and B200: fitted; H200 and GB200: held out,
 never tuned) and every measured point of the aiconfigurator-core tables (NCCL 2.29.2 all-reduce,
-all-gather, reduce-scatter, all-to-all; the TensorRT-LLM custom all-reduce; the vLLM 0.24.0 and SGLang
-0.5.14 TP all-reduce, CUDA-graph rows), the bundled fabric is run by the public API
+all-gather, reduce-scatter, all-to-all; the TP all-reduce of TensorRT-LLM 1.3.0rc20 (AUTO), vLLM 0.24.0 and
+SGLang 0.5.14, CUDA-graph rows), the bundled fabric is run by the public API
 (``collectives.collective(..., algorithm="auto")`` on its first ``ranks`` chips, the default calibrated
-model of its ``comm:`` block; ``comm: trtllm-*`` for the custom all-reduce; for vLLM / SGLang the rung of
-:func:`collectives.stacks.all_reduce_tier` that the stack runs at that size, on its preset, NCCL above) and
+model of its ``comm:`` block; for the serving stacks the rung of :func:`collectives.stacks.all_reduce_tier`
+that the stack runs at that size, on its preset (``trtllm-*``, ``vllm-*``, ``sglang-*``), NCCL above) and
 the ratio predicted / measured is reported per system, collective, ranks and size bucket. Needs the optional
 extra ``scaleup-sim[measured]``. Every figure comes from the model; the tables are read from the installed
 package at run time.
@@ -24,11 +24,7 @@ import topo
 
 from .api import collective
 from .calibrate import FIT_SYSTEMS, SYSTEMS, aiconfigurator_table, error_table
-from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, tier_comm
-
-#: the custom all-reduce stack of each system (same transfer rule as the NCCL presets)
-CUSTOM_STACK = {"h100_sxm": "trtllm-h100", "h200_sxm": "trtllm-h100", "b200_sxm": "trtllm-b200",
-                "gb200": "trtllm-b200"}
+from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, stack_table, tier_comm
 
 
 def validate(systems: list[str] | None = None, ideal: bool = False):
@@ -39,13 +35,10 @@ def validate(systems: list[str] | None = None, ideal: bool = False):
     frames = []
     for system in systems or list(SYSTEMS):
         fab = topo.load(SYSTEMS[system])
-        fab_c = topo.load(SYSTEMS[system], comm=CUSTOM_STACK[system])
-        for kind, f in (("nccl", fab), ("custom", fab_c)):
-            d = aiconfigurator_table(system, kind)
-            pred = [collective(c, f, b, group=list(range(int(m))), ideal=ideal).time
-                    for c, m, b in zip(d["collective"], d["ranks"], d["bytes"])]
-            d["predicted"] = pred
-            frames.append(d)
+        d = aiconfigurator_table(system, "nccl")
+        d["predicted"] = [collective(c, fab, b, group=list(range(int(m))), ideal=ideal).time
+                          for c, m, b in zip(d["collective"], d["ranks"], d["bytes"])]
+        frames.append(d)
         for stack in STACKS:
             frames.append(_stack_rows(system, stack, fab, ideal))
     out = pd.concat(frames, ignore_index=True)
@@ -57,7 +50,7 @@ def validate(systems: list[str] | None = None, ideal: bool = False):
 def _stack_rows(system: str, stack: str, fab, ideal: bool):
     """The serving stack's measured all-reduce points with the model's time: each on the rung the stack runs
     at its size (its preset, restricted to that rung's algorithm), NCCL (the fabric's comm:) above."""
-    d = aiconfigurator_table(system, stack)
+    d = stack_table(system, stack)
     fam = FAMILY_OF_SYSTEM[system]
     views: dict[tuple[str, str], Any] = {}
     pred = []

@@ -427,29 +427,37 @@ COMM: dict[str, CommSpec] = {
                     "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),
 }
-def _custom_all_reduce(nccl: str, name: str, custom: dict, fit: str) -> CommSpec:
-    """A TensorRT-LLM stack: the NCCL preset ``nccl`` (its fitted costs held fixed) plus the custom all-reduce
-    algorithms (one-shot; two-shot = ``direct``) with their own fitted costs."""
+def _custom_all_reduce(nccl: str, name: str, custom: dict, where: dict, system: str) -> CommSpec:
+    """A TensorRT-LLM stack: the NCCL preset ``nccl`` (its fitted costs held fixed: what AUTO runs above its
+    custom kernels) plus the custom all-reduce algorithms (one-shot; two-shot = ``direct``) with their own
+    fitted costs (``where``: per algorithm, the measured points AUTO runs it on)."""
     base = COMM[nccl]
     algorithms = {c: dict(a) for c, a in base.algorithms}
     algorithms["all_reduce"].update({name_: 1.0 for name_ in custom})
     provenance = dict(base.provenance)
     provenance.pop("bandwidth.simple", None)
-    provenance.update({"custom": fit,
-                       "algorithms": "TensorRT-LLM custom all-reduce (one-shot; two-shot = direct) beside NCCL"})
+    provenance["algorithms"] = ("TensorRT-LLM custom all-reduce (oneshot = ONESHOT, direct = TWOSHOT) beside NCCL; "
+                                "which runs which size: collectives.stacks (AUTO's AllReduceBestStrategyTable)")
+    for a in custom:
+        provenance[f"custom.{a}"] = (f"fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce {system} "
+                                     f"(bf16), the points AUTO runs on it: {where[a]}; NCCL part held fixed")
     return base.replace(name=name, algorithms=algorithms, custom=custom, provenance=provenance)
 
 
+# Values from collectives.stacks.calibrate_stack("trtllm", system): each kernel fitted on the points
+# TensorRT-LLM's AUTO runs it on (collectives.stacks._TRT_TABLE); the points AUTO sends to NCCL are not fitted.
 COMM["trtllm-h100"] = _custom_all_reduce(
     "nccl-h100", "trtllm-h100",
-    {"oneshot": {"call": 1.825e-06, "efficiency": 0.5987, "step": 8e-07},
-     "direct": {"call": 8.036e-06, "efficiency": 0.4283, "step": 3.904e-06}},
-    "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce h100_sxm, ranks 2-8, all sizes (NCCL part held fixed)")
+    {"oneshot": {"call": 2.311e-06, "efficiency": 0.6193, "step": 3.169e-07},
+     "direct": {"call": 1.264e-06, "efficiency": 0.5674, "step": 7.584e-06}},
+    {"oneshot": "ranks 2: 256 B - 16 MiB, ranks 4: 256 B - 1 MiB, ranks 8: 256 B - 512 KiB",
+     "direct": "ranks 4: 2 MiB - 8 MiB, ranks 8: 2 MiB - 4 MiB"}, "h100_sxm")
 COMM["trtllm-b200"] = _custom_all_reduce(
     "nccl-b200", "trtllm-b200",
-    {"oneshot": {"call": 3.813e-06, "efficiency": 0.582, "step": 8.54e-07},
-     "direct": {"call": 1.514e-05, "efficiency": 0.5358, "step": 3.654e-06}},
-    "fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce b200_sxm, ranks 2-8, all sizes (NCCL part held fixed)")
+    {"oneshot": {"call": 3.634e-06, "efficiency": 0.6583, "step": 1.073e-06},
+     "direct": {"call": 1.258e-05, "efficiency": 0.5405, "step": 5.171e-06}},
+    {"oneshot": "ranks 2: 256 B - 16 MiB, ranks 4: 256 B - 4 MiB, ranks 8: 256 B - 2 MiB",
+     "direct": "ranks 4: 8 MiB - 16 MiB, ranks 8: 4 MiB - 32 MiB"}, "b200_sxm")
 
 
 # vLLM 0.24.0 and SGLang 0.5.14 TP all-reduce (collectives.stacks: which implementation runs which size).
