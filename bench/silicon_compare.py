@@ -1,0 +1,160 @@
+"""scaleup's serving stacks beside measured end-to-end serving runs (aiconfigurator-core's silicon sample).
+
+aiconfigurator-core (the ``measured`` extra) ships ``systems/silicon_sample.csv``: TTFT and TPOT measured on
+real deployments (``silicon_data_source`` names the run and container image per row) of TRT-LLM, vLLM and
+SGLang in aggregated serving (``mode == agg``: in-flight batching, ``batch_size`` requests kept in flight
+by a closed-loop client, fixed ISL / OSL). The file is read from the installed package at run time (never
+copied here). Every row is **held out**: nothing in scaleup was fitted to it (the kernel profiles come
+from the kernel tables, bench/fit_kernels.py; the TRT-LLM per-step cost from the validation's calibration
+rows). Skipped (exit 0) when aiconfigurator-core is absent.
+
+Rows used: dense models scaleup has (Llama-3.1-8B and -70B, any checkpoint of them), on h100_sxm, h200_sxm
+and b200_sxm, pipeline 1, no attention DP, TP 1-8 on one DGX; precision ``fp8`` / ``fp8_block`` -> FP8
+(per-tensor kernel tables: ASSUMPTION for the block-scaled rows), ``fp4`` -> FP4, none given -> BF16. KV
+cache: FP8 with FP8/FP4 weights under TRT-LLM (its FP8 checkpoints quantise the KV cache); ASSUMPTION:
+BF16 under vLLM and SGLang (their ``kv_cache_dtype`` default ``auto`` = the model's dtype).
+
+Model of a row (steady state of a closed loop of ``c = batch_size`` requests; ``StepModel`` of one
+replica, the stack's profile and kernel tables, communication simulated):
+
+* ``T_dec = decode_time(c, ISL + OSL / 2)``; each request is prefilled once in its OSL iterations, so an
+  iteration carries ``c / OSL`` prefills on average: ``TPOT = T_dec + (c / OSL) x prefill_time(ISL, 1)``.
+  ``T_dec`` alone is the bracket's other end (prefills free, e.g. all requests admitted together): both printed.
+* ``TTFT = prefill_time(ISL, 1) + 1.5 x T_dec``: half an iteration of waiting for admission, then the prompt's
+  prefill in an iteration that also decodes the others. ASSUMPTION: no queueing for admission and no burst
+  of simultaneous arrivals, so TTFT is a lower bound at high concurrency.
+
+Usage: python bench/silicon_compare.py [--stack all|trtllm|vllm|sglang] [--rows] [--backend auto|analytic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+#: aiconfigurator system -> (scaleup fabric preset with 8 chips)
+FABRICS = {"h100_sxm": "dgx-h100", "h200_sxm": "dgx-h200", "b200_sxm": "dgx-b200"}
+#: substring of the HF model path -> scaleup model
+MODELS = (("Llama-3.1-8B", "llama3.1-8b"), ("Llama-3.1-70B", "llama3.1-70b"))
+DTYPE = {"fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "nvfp4": "fp4"}
+
+
+def silicon_rows(stacks: tuple[str, ...]):
+    """The usable agg rows of the installed silicon sample (a DataFrame), or None without the extra."""
+    import pandas as pd
+
+    from inference.measured import _data_root
+
+    root = _data_root()
+    if root is None:
+        return None
+    path = os.path.join(os.path.dirname(root), "silicon_sample.csv")
+    if not os.path.exists(path):
+        return None
+    d = pd.read_csv(path)
+    d = d[(d["mode"] == "agg") & d.backend.isin(stacks) & d.system.isin(list(FABRICS))]
+    d = d[(d.pp_size.fillna(1) == 1) & (d.attention_dp_size.fillna(1) == 1) & (d.tp_size <= 8)]
+    d = d.assign(model=d.model_path.map(lambda p: next((m for k, m in MODELS if k in p), None)))
+    d = d[d.model.notna() & d.silicon_tpot_ms.notna() & d.silicon_ttft_ms.notna()]
+    return d.sort_values(["backend", "model", "system", "tp_size", "isl", "osl", "batch_size", "id"])
+
+
+def dtypes(row) -> tuple[str, str]:
+    """(weight dtype, KV dtype) of a silicon row (module docstring)."""
+    prec = row.precision if isinstance(row.precision, str) else row.gemm_quant_mode
+    w = DTYPE.get(prec, "bf16") if isinstance(prec, str) else "bf16"
+    kv = "fp8" if (w != "bf16" and row.backend == "trtllm") else "bf16"
+    return w, kv
+
+
+def predict(models: dict, row, backend: str) -> tuple[float, float, float, str]:
+    """(TTFT s, TPOT s, TPOT without prefill interference s, scaleup backend) of one row (module docstring)."""
+    from inference import StepModel
+
+    w, kv = dtypes(row)
+    tp = int(row.tp_size)
+    key = (row.backend, row.model, row.system, tp, w, kv)
+    sm = models.get(key)
+    if sm is None:
+        sm = models[key] = StepModel(row.model, FABRICS[row.system], tp=tp, dp=1, dtype=w, kv_dtype=kv,
+                                     stack=row.backend, backend=backend)
+    c, isl, osl = int(row.batch_size), int(row.isl), int(row.osl)
+    t_dec = float(sm.decode_time(c, isl + osl // 2))
+    t_pre = float(sm.prefill_time(isl, 1))
+    return t_pre + 1.5 * t_dec, t_dec + c / osl * t_pre, t_dec, sm.deployment.provenance().get("backend", "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stack", default="all", choices=("all", "trtllm", "vllm", "sglang"))
+    ap.add_argument("--backend", default="auto", help="scaleup kernel backend: auto, measured or analytic")
+    ap.add_argument("--rows", action="store_true", help="print every row, not only the summary")
+    args = ap.parse_args()
+    try:
+        import aiconfigurator_core  # noqa: F401
+    except ImportError:
+        print("skipped: aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')")
+        return
+    import logging
+
+    logging.disable(logging.WARNING)
+    stacks = ("trtllm", "vllm", "sglang") if args.stack == "all" else (args.stack,)
+    d = silicon_rows(stacks)
+    if d is None or not len(d):
+        print("skipped: no silicon_sample.csv rows in the installed aiconfigurator-core")
+        return
+    models: dict = {}
+    errs: dict = {}
+    t0 = time.perf_counter()
+    if args.rows:
+        print("| stack | version | model | system | dtype/kv | TP | conc. | ISL/OSL | TTFT ms meas/pred | err "
+              "| TPOT ms meas/pred | err | backend |")
+        print("|---|---|---|---|---|---:|---:|---|---|---:|---|---:|---|")
+    for row in d.itertuples():
+        try:
+            ttft, tpot, t_dec, be = predict(models, row, args.backend)
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            print(f"| {row.backend} | {row.id} | not computed: {type(exc).__name__}: {str(exc)[:100]} |")
+            continue
+        e_ttft = ttft / (row.silicon_ttft_ms * 1e-3) - 1
+        e_tpot = tpot / (row.silicon_tpot_ms * 1e-3) - 1
+        grp = (row.backend, row.model, row.system)
+        errs.setdefault(grp, []).append((e_ttft, e_tpot, t_dec / (row.silicon_tpot_ms * 1e-3) - 1))
+        if args.rows:
+            w, kv = dtypes(row)
+            print(f"| {row.backend} | {row.backend_version} | {row.model} | {row.system} | {w}/{kv} | "
+                  f"{int(row.tp_size)} | {int(row.batch_size)} | {int(row.isl)}/{int(row.osl)} | "
+                  f"{row.silicon_ttft_ms:.1f} / {ttft * 1e3:.1f} | {e_ttft:+.0%} | {row.silicon_tpot_ms:.2f} / "
+                  f"{tpot * 1e3:.2f} | {e_tpot:+.0%} | {be} |")
+
+    def med(xs: list[float]) -> str:
+        return f"{statistics.median(abs(x) for x in xs):.1%}"
+
+    def signed(xs: list[float]) -> str:
+        return f"{statistics.median(xs):+.1%}"
+
+    print("\n| stack | model | system | rows | TTFT median abs err (signed) | TPOT median abs err (signed) | "
+          "TPOT worst | TPOT decode only (signed) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for (stack, model, system), e in sorted(errs.items()):
+        tt, tp, lo = [x[0] for x in e], [x[1] for x in e], [x[2] for x in e]
+        print(f"| {stack} | {model} | {system} | {len(e)} | {med(tt)} ({signed(tt)}) | {med(tp)} ({signed(tp)}) | "
+              f"{max(abs(x) for x in tp):.0%} | {med(lo)} ({signed(lo)}) |")
+    for stack in stacks:
+        e = [x for (s, _, _), v in errs.items() if s == stack for x in v]
+        if e:
+            tt, tp, lo = [x[0] for x in e], [x[1] for x in e], [x[2] for x in e]
+            print(f"\n{stack}: {len(e)} held-out rows, TTFT median |error| {med(tt)} (signed {signed(tt)}), "
+                  f"TPOT median |error| {med(tp)} (signed {signed(tp)}), worst TPOT {max(abs(x) for x in tp):.0%}; "
+                  f"decode-only TPOT {med(lo)} (signed {signed(lo)})")
+    print(f"\n({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
