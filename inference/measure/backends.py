@@ -373,8 +373,11 @@ class TorchBackend(Backend):
         return self.torch._scaled_mm(a, w.t(), scale_a=sa, scale_b=sb, out_dtype=self.torch.bfloat16)
 
     def _probe_fp4(self) -> bool:
-        # experimental (capability >= 10 builds): never tried on a CPU, where torch has no fp4 GEMM
+        # experimental: tried only where fp4 GEMMs exist (NVIDIA capability >= 10, AMD gfx95x), never on a CPU
         if not self.gpu or not hasattr(self.torch, "float4_e2m1fn_x2") or not hasattr(self.torch, "_scaled_mm"):
+            return False
+        arch = str(getattr(getattr(self, "props", None), "gcnArchName", ""))
+        if not ("gfx95" in arch if getattr(self.torch.version, "hip", None) else self.capability() >= (10, 0)):
             return False
         try:
             self._fp4_mm(*self._fp4_operands(128, 128, 64))
