@@ -121,6 +121,9 @@ def main() -> None:
           + f" {total:9.2f}")
     print(f"startup (ASSUMPTION)     {STARTUP_S:.0f} s; estimated wall time of `scaleup measure`: "
           f"{total + STARTUP_S:.0f} s (bar: 120 s)")
+    # sensitivity: every host-side cost 4x (a slow host), the device's kernel time unchanged
+    host = tot["python"] + tot["operands"] + tot["warm-up"] + tot["capture"]
+    print(f"sensitivity: host costs x4 and start-up x2 -> {4 * host + tot['samples'] + 2 * STARTUP_S:.0f} s")
 
 
 if __name__ == "__main__":
