@@ -323,29 +323,33 @@ class FaultedRouter:
         else:
             r = self.inner.routes(self.base, s, d)
         n = r.n_pairs
+        # failed edges are few: map every path edge once (-1 = failed), find the paths through failed ones
+        # from their positions (searchsorted on the pointers), and drop those paths' edges from the mapping
+        mapped = self.new_id[r.path_edges]
+        if not len(mapped) or mapped.min() >= 0:
+            self.stats["pairs"] += n
+            return Routes(r.pair_ptr, r.path_ptr, mapped)
+        bad_pos = np.flatnonzero(mapped < 0)
         counts = r.path_counts()
         plen = r.path_lengths()
-        bad_edge = ~self.alive[r.path_edges]
-        if not bad_edge.any():
-            self.stats["pairs"] += n
-            return Routes(r.pair_ptr, r.path_ptr, self.new_id[r.path_edges])
-        path_of_edge = np.repeat(np.arange(r.n_paths, dtype=np.int64), plen)
-        path_bad = np.bincount(path_of_edge[bad_edge], minlength=r.n_paths) > 0
-        pair_of_path = np.repeat(np.arange(n, dtype=np.int64), counts)
-        good = np.bincount(pair_of_path[~path_bad], minlength=n)
-        lost = np.bincount(pair_of_path[path_bad], minlength=n) > 0
+        bad_paths = np.unique(np.searchsorted(r.path_ptr, bad_pos, side="right") - 1)
+        lost_paths = np.bincount(np.searchsorted(r.pair_ptr, bad_paths, side="right") - 1, minlength=n)
+        good = counts - lost_paths
+        lost = lost_paths > 0
         dead = good == 0
         self.stats["pairs"] += n
         self.stats["ecmp_reduced"] += int((lost & ~dead).sum())
         # keep the surviving paths (ECMP over the surviving equal-cost set)
-        keep_path = ~path_bad
-        keep_edge = np.repeat(keep_path, plen)
+        keep_path = np.ones(r.n_paths, dtype=bool)
+        keep_path[bad_paths] = False
         kept_len = plen[keep_path]
         pair_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(good, out=pair_ptr[1:])
         path_ptr = np.zeros(len(kept_len) + 1, dtype=np.int64)
         np.cumsum(kept_len, out=path_ptr[1:])
-        kept = Routes(pair_ptr, path_ptr, self.new_id[r.path_edges[keep_edge]])
+        blen = plen[bad_paths]  # the edges of the dropped paths: ranges path_ptr[b] .. path_ptr[b + 1]
+        bstart = np.repeat(r.path_ptr[bad_paths] - np.concatenate([[0], np.cumsum(blen)[:-1]]), blen)
+        kept = Routes(pair_ptr, path_ptr, np.delete(mapped, bstart + np.arange(int(blen.sum()), dtype=np.int64)))
         if not dead.any():
             return kept
         idx = np.flatnonzero(dead)

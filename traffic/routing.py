@@ -27,6 +27,8 @@ import scipy.sparse as sp
 
 from topo import CapacityError, Fabric, RoutingError, ScheduleError
 
+from .maxmin import HAVE_NUMBA
+
 #: routings without an explicit path: even spray (one rate per flow), independent sub-flows per path, one
 #: hashed path (see docs/engine.md)
 ROUTINGS = ("ecmp", "ecmp-subflows", "hash")
@@ -101,6 +103,111 @@ def _gather_ranges(ptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.n
     return np.repeat(ptr[which], lens) + offs, newptr
 
 
+#: routes with more path edges than this build their incidence with the compiled kernel (same bits as the
+#: scipy path, which stays the reference and serves small problems without importing numba)
+KERNEL_MIN_PATH_EDGES = 200_000
+
+
+def _incidence_kernel_py(pair_ptr, path_ptr, path_edges, edge_latency, indptr, indices, data, lat):  # pragma: no cover
+    """CSR rows of the even-ECMP incidence straight from routes (numba-compiled below): per pair, its paths'
+    edges sorted with duplicates summed, each path adding ``1/k`` (``k`` paths) to every edge it crosses, and
+    the pair's latency, the largest path latency. Bit for bit what :func:`_incidence_scipy` computes: the
+    fraction of an edge crossed by ``m`` paths is the sequential sum of ``m`` copies of ``1.0 / k`` (scipy's
+    duplicate summation), and path latencies are differences of one running sum over all path edges in order
+    (``np.cumsum``). Returns the number of entries written."""
+    n = pair_ptr.shape[0] - 1
+    acc = 0.0  # running sum of edge latencies over every path edge so far (np.cumsum, sequential)
+    nnz = 0
+    indptr[0] = 0
+    buf = np.empty(0, np.int64)
+    for i in range(n):
+        p0, p1 = pair_ptr[i], pair_ptr[i + 1]
+        e0, e1 = path_ptr[p0], path_ptr[p1]
+        m = 0.0
+        for p in range(p0, p1):
+            start = acc
+            for j in range(path_ptr[p], path_ptr[p + 1]):
+                acc += edge_latency[path_edges[j]]
+            v = acc - start
+            if p == p0:
+                m = v
+            elif m == m and (v > m or v != v):  # np.maximum: NaN propagates
+                m = v
+        if i == n - 1 and m == m and m < 0.0:  # reduceat's last slice also holds the appended 0.0
+            m = 0.0
+        lat[i] = m
+        k = p1 - p0
+        if e1 > e0:
+            if buf.shape[0] < e1 - e0:
+                buf = np.empty(2 * (e1 - e0), np.int64)
+            seg = buf[: e1 - e0]
+            seg[:] = path_edges[e0:e1]
+            seg.sort()
+            f = 1.0 / k
+            j = 0
+            while j < seg.shape[0]:
+                e = seg[j]
+                x = f
+                j += 1
+                while j < seg.shape[0] and seg[j] == e:
+                    x += f
+                    j += 1
+                indices[nnz] = e
+                data[nnz] = x
+                nnz += 1
+        indptr[i + 1] = nnz
+    return nnz
+
+
+def _lazy_incidence_kernel():
+    from .maxmin import lazy_kernel
+
+    return lazy_kernel(globals(), "_incidence_kernel", _incidence_kernel_py)
+
+
+_incidence_kernel = None
+
+
+def _incidence_compiled(r, edge_latency: np.ndarray):
+    """(indptr, indices, data, lat) of routes ``r`` through the compiled kernel (see above)."""
+    global _incidence_kernel
+    if _incidence_kernel is None:
+        _incidence_kernel = _lazy_incidence_kernel()
+    n = r.n_pairs
+    indptr = np.empty(n + 1, dtype=np.int64)
+    indices = np.empty(len(r.path_edges), dtype=np.int64)
+    data = np.empty(len(r.path_edges))
+    lat = np.empty(n)
+    nnz = _incidence_kernel(np.ascontiguousarray(r.pair_ptr, dtype=np.int64),
+                            np.ascontiguousarray(r.path_ptr, dtype=np.int64),
+                            np.ascontiguousarray(r.path_edges, dtype=np.int64),
+                            np.ascontiguousarray(edge_latency, dtype=np.float64), indptr, indices, data, lat)
+    return indptr, indices[:nnz], data[:nnz], lat  # views: the problem built from them copies what it keeps
+
+
+def _incidence_scipy(r, edge_latency: np.ndarray, n_edges: int):
+    """(indptr, indices, data, lat) of routes ``r`` with numpy and scipy.sparse (the reference)."""
+    n = r.n_pairs
+    counts = r.path_counts()
+    plen = r.path_lengths()
+    # latency of every path, then per pair
+    el = edge_latency[r.path_edges]
+    csum = np.concatenate([[0.0], np.cumsum(el)])
+    path_lat = csum[r.path_ptr[1:]] - csum[r.path_ptr[:-1]]
+    pair_of_path = np.repeat(np.arange(n, dtype=np.int64), counts)
+    rows = np.repeat(pair_of_path, plen)
+    frac = np.repeat(1.0 / counts[pair_of_path], plen)
+    m = sp.csr_matrix((frac, (rows, r.path_edges)), shape=(n, n_edges))
+    m.sum_duplicates()
+    indptr, indices, data = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
+    if n:
+        lat = np.maximum.reduceat(np.concatenate([path_lat, [0.0]]), r.pair_ptr[:-1])
+        lat[counts == 0] = 0.0
+    else:
+        lat = np.zeros(0)
+    return indptr, indices, data, lat
+
+
 def _edge_incidence(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str, seed: int):
     """Per-flow edge fractions from the fabric's router: (indptr, indices, data, lat) over edges."""
     n = len(src)
@@ -113,23 +220,9 @@ def _edge_incidence(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str,
     if n and (counts < 1).any():
         i = int(np.flatnonzero(counts < 1)[0])
         raise RoutingError(f"flow {i}: no route from node {int(src[i])} to node {int(dst[i])}")
-    plen = r.path_lengths()
-    # latency of every path, then per pair
-    el = fab.edge_latency[r.path_edges]
-    csum = np.concatenate([[0.0], np.cumsum(el)])
-    path_lat = csum[r.path_ptr[1:]] - csum[r.path_ptr[:-1]]
-    pair_of_path = np.repeat(np.arange(n, dtype=np.int64), counts)
-    rows = np.repeat(pair_of_path, plen)
-    frac = np.repeat(1.0 / counts[pair_of_path], plen)
-    m = sp.csr_matrix((frac, (rows, r.path_edges)), shape=(n, fab.n_edges))
-    m.sum_duplicates()
-    indptr, indices, data = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
-    if n:
-        lat = np.maximum.reduceat(np.concatenate([path_lat, [0.0]]), r.pair_ptr[:-1])
-        lat[counts == 0] = 0.0
-    else:
-        lat = np.zeros(0)
-    return indptr, indices, data, lat
+    if n and len(r.path_edges) > KERNEL_MIN_PATH_EDGES and HAVE_NUMBA:
+        return _incidence_compiled(r, fab.edge_latency)
+    return _incidence_scipy(r, fab.edge_latency, fab.n_edges)
 
 
 def _edge_keys(fab: Fabric) -> tuple[np.ndarray, np.ndarray]:
