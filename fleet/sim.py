@@ -10,9 +10,11 @@ Model (what a replica does, vLLM / Sarathi-Serve / DistServe conventions):
   each admitted request's first token. Otherwise it runs a decode iteration for all running sequences,
   ``decode_time(batch, mean context)``; every sequence gains one token.
 - **Chunked prefill** (pool option): every iteration carries one token per decoding sequence plus prompt
-  chunks filling the rest of ``token_budget``; its time is ``prefill_time(chunk tokens, chunks) +
-  decode_time(batch, mean context)`` (an assumption: it counts the weight reads of a mixed iteration
-  twice, so it is conservative).
+  chunks filling the rest of ``token_budget``, in one forward pass (TensorRT-LLM in-flight batching, vLLM /
+  SGLang chunked prefill): with a step model that has ``mixed_time`` (``inference.StepModel``) its time is
+  that fused step (weights read once, attention per request; :meth:`StepCache.mixed`); a step model
+  without it (:class:`LinearStepModel`) adds ``prefill_time(chunk tokens, chunks) + decode_time(batch, mean
+  context)``.
 - **KV-cache admission**: a request reserves prompt + output tokens of KV cache on admission (no
   preemption); capacity is the ``kv_capacity_tokens`` of the pool, else :func:`fleet.pool.kv_capacity_tokens`
   of its step model (declared, or free bytes after weights and activations over KV bytes per token).
@@ -402,8 +404,8 @@ class _Replica:
     def _chunked_iteration(self):
         """Chunked prefill (colocated): one token per decoding sequence plus prompt chunks up to the budget.
 
-        Time: ``prefill(chunk tokens, chunks) + decode1(batch, mean context)``; prompts whose last chunk
-        ran have their first token at the iteration's end."""
+        Time: ``mixed(chunk tokens, chunks, batch, mean context)`` (:meth:`StepCache.mixed`); prompts whose
+        last chunk ran have their first token at the iteration's end."""
         env = self.env
         sim = self.sim
         step = self.pool.step
@@ -434,9 +436,7 @@ class _Replica:
             if k > 1:
                 yield from self._chunk_run(k, chunk, b)
                 return
-        dt = step.prefill(sum(c for _, c in chunks), len(chunks))
-        if b:
-            dt += step.decode1(b, self.ctx_sum / b)
+        dt = step.mixed(sum(c for _, c in chunks), len(chunks), b, self.ctx_sum / b if b else 1.0)
         yield env.timeout(dt)
         self.busy += dt
         self.n_iter += 1
@@ -563,13 +563,9 @@ class _Replica:
         """Up to ``k`` identical chunked-prefill iterations in one event (closed form): each runs ``chunk``
         prompt tokens of the oldest prefilling request (which none of them completes) plus one token for
         each of ``b`` decoding sequences (which none finishes before the last), so iteration ``j`` takes
-        ``prefill(chunk, 1) + decode1(b, mean context + j)``, exactly as stepping one by one."""
+        ``mixed(chunk, 1, b, mean context + j)``, exactly as stepping one by one."""
         step = self.pool.step
-        pre_t = step.prefill(chunk, 1)
-        if b:
-            times = pre_t + step.decode(b, self.ctx_sum / b + np.arange(k))
-        else:
-            times = np.full(k, pre_t)
+        times = step.mixed(chunk, 1, b, (self.ctx_sum / b if b else 1.0) + np.arange(k))
         m, end = yield from self._timed_run(np.cumsum(times))
         self.busy += end
         self.n_iter += m

@@ -210,6 +210,9 @@ class StepCache:
         self.model = model
         self._pre: dict[tuple[int, int], float] = {}
         self._dec: dict[tuple[int, int], float] = {}
+        self._mpre: dict[tuple[int, int], float] = {}
+        self._sav: dict[tuple[int, int, int], float] = {}
+        self.fused = callable(getattr(model, "mixed_time", None))
         self.calls = 0
 
     def _pre_at(self, jt: int, jb: int) -> float:
@@ -235,6 +238,69 @@ class StepCache:
                 raise SpecError(f"step model: decode_time({b}, {c}) returned {v!r}; step times must be finite and > 0 s")
             self._dec[key] = v
         return v
+
+    def _mpre_at(self, jt: int, jb: int) -> float:
+        key = (jt, jb)
+        v = self._mpre.get(key)
+        if v is None:
+            t, b = int(_GRID[jt]), int(_GRID[jb])
+            self.calls += 1
+            v = float(self.model.mixed_time(0, 0, max(t, b), b))
+            self._mpre[key] = v
+        return v
+
+    def _sav_at(self, jb: int, jt: int, jc: int) -> float:
+        """Time a fused step of ``b`` decoding sequences (context ``c``) and a ``t``-token chunk saves against
+        the two run apart: ``decode(b, c) + mixed(0, t) - mixed(b, t)``, s (grid point, exact evaluations)."""
+        key = (jb, jt, jc)
+        v = self._sav.get(key)
+        if v is None:
+            b, t, c = int(_GRID[jb]), int(_GRID[jt]), int(_GRID[jc])
+            self.calls += 3
+            m = self.model
+            v = float(m.decode_time(b, c)) + float(m.mixed_time(0, 0, t, 1)) - float(m.mixed_time(b, c, t, 1))
+            self._sav[key] = v
+        return v
+
+    def _fused_prefill(self, tokens: float, chunks: int) -> float:
+        """A prefill-only fused step of ``tokens`` over ``chunks`` sequences (one forward pass), interpolated."""
+        jt, wt = _cell(max(float(tokens), 1.0))
+        jb, wb = _cell(float(chunks))
+        v = (1 - wb) * ((1 - wt) * self._mpre_at(jt, jb) + (wt * self._mpre_at(jt + 1, jb) if wt else 0.0))
+        if wb:
+            v += wb * ((1 - wt) * self._mpre_at(jt, jb + 1) + (wt * self._mpre_at(jt + 1, jb + 1) if wt else 0.0))
+        return v
+
+    def mixed(self, tokens: float, chunks: int, batch: int, contexts: np.ndarray | float) -> np.ndarray | float:
+        """Time of a chunked-prefill iteration: ``tokens`` prompt tokens in ``chunks`` chunks plus one token for
+        each of ``batch`` decoding sequences at each mean context in ``contexts``, s.
+
+        With a step model that has ``mixed_time`` (``inference.StepModel``: one fused forward pass, weights
+        read once) it is ``fused prefill(tokens, chunks) + decode(batch, context) - saving(batch, tokens)``,
+        each term interpolated on the grid (the saving, which depends on the context only through the
+        memory placement, at the grid point of the smallest context at or below it); otherwise the two
+        add (``prefill(tokens, chunks) + decode(batch, context)``, e.g. :class:`LinearStepModel`)."""
+        scalar = np.ndim(contexts) == 0
+        c = np.atleast_1d(np.asarray(contexts, dtype=np.float64))
+        if tokens <= 0 or chunks <= 0:
+            out = self.decode(batch, c)
+            return float(out[0]) if scalar else out
+        if batch <= 0:
+            v = self._fused_prefill(tokens, chunks) if self.fused else self.prefill(tokens, chunks)
+            return v if scalar else np.full(len(c), v)
+        if not self.fused:
+            out = self.prefill(tokens, chunks) + self.decode(batch, c)
+            return float(out[0]) if scalar else out
+        jt, wt = _cell(max(float(tokens), 1.0))
+        jb, wb = _cell(float(batch))
+        jc, _ = _cell(max(float(c.min()), 1.0))
+        sav = (1 - wb) * ((1 - wt) * self._sav_at(jb, jt, jc) + (wt * self._sav_at(jb, jt + 1, jc) if wt else 0.0))
+        if wb:
+            sav += wb * ((1 - wt) * self._sav_at(jb + 1, jt, jc) + (wt * self._sav_at(jb + 1, jt + 1, jc) if wt else 0.0))
+        out = self._fused_prefill(tokens, chunks) + self.decode(batch, c) - sav
+        if not np.all(out > 0):
+            raise RuntimeError(f"step model: fused step of {batch} decodes + {tokens:g} prompt tokens came out <= 0 s")
+        return float(out[0]) if scalar else out
 
     def prefill(self, tokens: float, batch: int) -> float:
         """Prefill iteration time for ``tokens`` prompt tokens in total over ``batch`` sequences, s."""

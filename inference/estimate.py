@@ -553,9 +553,10 @@ class Deployment:
                 else prof.prefill_step_overhead + prof.prefill_overhead_per_layer * self.model.layers / self.pp)
 
     def _timed_step(self, key: tuple, ops: list[Op], phase: str, placement: dict[str, str], fw: float,
-                    comm_seqs: int, comm_q: int, send_tokens: int) -> StepTime:
+                    comm_seqs: int, comm_q: int, send_tokens: int, group_tokens: int | None = None) -> StepTime:
         """A stage's :class:`StepTime` from its ops (per layer), the per-step host cost ``fw`` (s), the
-        communication of ``comm_seqs x comm_q`` tokens per layer and the pipeline send of ``send_tokens``."""
+        communication of ``comm_seqs x comm_q`` tokens per layer (``group_tokens`` of them in the busiest
+        attention group, default ``ceil(comm_seqs / groups) x comm_q``) and the pipeline send of ``send_tokens``."""
         m = self.model
         act = placement["activations"]
         act_sram = act == "sram" or (act.startswith("sram (decode)") and phase == "decode")
@@ -564,7 +565,7 @@ class Deployment:
             rows.append({"phase": phase, "op": "framework", "block": "head", "layers": 1, "flops": 0.0,
                          "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
                          "time": fw, "bottleneck": "host", "intensity": 0.0, "source": "model"})
-        comm_rows = self._comm(comm_seqs, comm_q, phase)
+        comm_rows = self._comm(comm_seqs, comm_q, phase, group_tokens)
         # per layer kind: compute of the layers vs their communication
         frac = 1.0 / self.pp
         n_dense_layers = m.mlp_dense_layers * frac
@@ -616,12 +617,13 @@ class Deployment:
         self._build_groups()
         return self.pp_pairs
 
-    def _comm(self, seqs: int, q: int, phase: str) -> list[dict]:
-        """Communication of one layer of each kind (dense-MLP layers, MoE layers), per chip, s."""
+    def _comm(self, seqs: int, q: int, phase: str, group_tokens: int | None = None) -> list[dict]:
+        """Communication of one layer of each kind (dense-MLP layers, MoE layers), per chip, s (``group_tokens``:
+        tokens of the busiest attention group when not ``ceil(seqs / groups) x q``, as in a mixed step)."""
         m = self.model
         tp, ep = self.tp, self.ep
         b_a = math.ceil(seqs / self.shard.attn_groups)
-        Ta = b_a * q
+        Ta = b_a * q if group_tokens is None else group_tokens
         Ts = seqs * q
         act = Ta * m.hidden * self.a
         rows: list[dict] = []
@@ -744,20 +746,32 @@ class Deployment:
         if hit is not None:
             return hit
         m, kw = self.model, {"w": self.w, "a": self.a, "kv": self.kv}
-        tokens = decode_seqs + prefill_seqs * prefill_q
+        g = self.shard.attn_groups
+        tokens = decode_seqs + prefill_seqs * prefill_q  # of the stage
+        # with data-parallel attention (g groups) each group runs its own sequences: the busiest holds
+        # ceil(decode / g) decoding ones and ceil(prefill / g) chunks; routed experts see the stage's tokens
+        seqs_g = math.ceil(decode_seqs / g) + math.ceil(prefill_seqs / g)
+        tokens_g = math.ceil(decode_seqs / g) + math.ceil(prefill_seqs / g) * prefill_q
 
         def per_request(op: Op) -> bool:  # attention, and MLA's kv_b (absorbed in decode, decompressing in prefill)
             return bool(op.attn) or op.name == "kv_b"
 
-        shared = [op for op in layer_ops(m, self.shard, tokens, 1, 0, decode=True, **kw) if not per_request(op)]
+        def stage_wide(op: Op) -> bool:  # ops over the stage's tokens after dispatch (expert parallelism)
+            return self.ep > 1 and op.name in ("router", "experts")
+
+        grouped = layer_ops(m, self.shard, g * tokens_g, 1, 0, decode=True, **kw)
+        if g > 1:
+            stage = iter([op for op in layer_ops(m, self.shard, tokens, 1, 0, decode=True, **kw) if stage_wide(op)])
+            grouped = [next(stage) if stage_wide(op) else op for op in grouped]
+        shared = [op for op in grouped if not per_request(op)]
         dec = [op for op in layer_ops(m, self.shard, decode_seqs, 1, context, decode=True, **kw) if per_request(op)]
         pre = [op for op in layer_ops(m, self.shard, prefill_seqs, prefill_q, prefill_context, decode=False, **kw)
                if per_request(op)]
-        heads = head_ops(m, self.shard, tokens, 1, w=self.w, a=self.a)[:1]  # embedding of every token
-        heads += head_ops(m, self.shard, decode_seqs + prefill_seqs, 1, w=self.w, a=self.a)[1:]  # a logit row per seq
+        heads = head_ops(m, self.shard, g * tokens_g, 1, w=self.w, a=self.a)[:1]  # embedding of every token
+        heads += head_ops(m, self.shard, g * seqs_g, 1, w=self.w, a=self.a)[1:]  # a logit row per sequence
         fw = max(self._framework(True, decode_seqs), self._framework(False, prefill_seqs))
-        return self._timed_step(key, shared + dec + pre + heads, "mixed", placement, fw, tokens, 1,
-                                math.ceil(tokens / self.shard.attn_groups))
+        return self._timed_step(key, shared + dec + pre + heads, "mixed", placement, fw, tokens, 1, tokens_g,
+                                group_tokens=tokens_g)
 
     def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
         """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power."""

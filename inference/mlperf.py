@@ -33,25 +33,28 @@ sensitivity to +-20 % lengths is printed by ``python -m inference.mlperf`` and q
 system's throughput = engines x one engine's):
 
 - ``b`` sequences in flight; each scheduler iteration decodes one token for each of them at the mean
-  context ``prompt + output / 2`` and, to keep ``b`` constant, admits ``b / output`` new requests whose
-  ``n = b x prompt / output`` prompt tokens are prefilled in the same iteration (chunked context). Iteration
-  time ``T(b) = decode_time(b / pp, ctx) + prefill_time(n) / pp``
-  (:class:`StepModel`; with ``pp`` stages, ``pp`` micro-batches of ``b / pp`` sequences are in flight and
-  each stage also prefills the new tokens once per iteration). Throughput ``b / T(b)``; TPOT ``T(b)``.
-  ASSUMPTION: the decode and prefill parts of a mixed iteration add. TRT-LLM runs them as one forward
-  pass: where the GEMMs are compute-bound (large ``b``) their times add as modelled, but the prefill
-  pass's weight reads, kernel floors and per-pass costs are counted twice where they are not hidden. The
-  opposite bound, ``one_pass=True``, subtracts a whole one-token pass (``prefill_time(new sequences)``)
-  from the prefill part; ``python -m inference.mlperf`` prints both, the table uses the additive model.
-- ``b`` is at most the engine's batch cap, the sequences whose KV cache at the mean context fits in HBM
-  (``hbm_usable`` 0.95, paged KV), and ``pp x max_num_tokens / (1 + prompt / output)`` (every iteration's
-  tokens within the budget).
+  context ``prompt + output / 2`` and, to keep ``b`` constant, prefills ``b x prompt / output`` prompt tokens
+  on average, in chunks of ``min(prompt, max_num_tokens - b / pp)`` tokens (a whole prompt, or the budget
+  the decodes leave: chunked context; a chunk of a longer prompt attends to half the prompt before it on
+  average). With ``k`` chunks per iteration on average, iterations carry ``floor(k)`` or ``ceil(k)`` chunks
+  in the proportion that gives ``k``; ``T(b)`` is their mean time. Each iteration is ONE fused forward
+  pass per micro-batch (:meth:`inference.StepModel.mixed_time`): GEMMs over decode + chunk tokens (weights
+  read once), attention per request, one step's host cost, no CUDA graph (TensorRT-LLM captures graphs for
+  generation-only steps). With ``pp`` stages TensorRT-LLM runs ``pp`` micro-batches, each up to
+  ``gpu_batch_size`` sequences and ``max_num_tokens`` tokens (its capacity scheduler holds ``max_batch_size
+  x micro-batches``; batch_manager ``trtGptModelInflightBatching.cpp``). Throughput ``b / T(b)``; TPOT
+  ``T(b)``. ``python -m inference.mlperf`` also prints the former additive bound (a decode step plus a
+  separate prefill step, ``additive=True``).
+- ``b`` is at most ``pp x`` the engine's batch cap, the sequences whose KV cache at the mean context fits
+  in HBM (``hbm_usable`` 0.95, paged KV), and ``pp x max_num_tokens / (1 + prompt / output)`` (every
+  iteration's tokens within the budget).
 - **Offline**: the largest such ``b``.
 - **Server / Interactive**: the largest ``b`` whose iteration time meets the TPOT limit and whose TTFT
-  estimate ``(0.5 + ceil(prompt / (budget - b / pp))) x T(b)`` (half an iteration of waiting, then the
-  prompt in chunks of the iteration's spare budget) meets the TTFT limit. ASSUMPTION: the mean iteration
-  time stands in for the 99th percentile (the logs show p99 TPOT 1.07-1.18 x the mean) and queueing is
-  ignored.
+  estimate ``0.5 T(b) + ceil(prompt / chunk) x T_carry(b)`` (half an iteration of waiting, then the prompt
+  in chunks of the iteration's spare budget, each iteration carrying a chunk: ``T_carry`` is the fused step
+  with one chunk when fewer than one chunk runs per iteration on average, else ``T(b)``) meets the TTFT
+  limit. ASSUMPTION: the mean iteration time stands in for the 99th percentile (the logs show p99 TPOT
+  1.07-1.18 x the mean) and queueing is ignored.
 - **TPOT at the offered load** (metric ``tpot``): with ``rate`` requests/s per system (the log's
   ``Scheduled samples per second``) and Little's law, the in-flight count ``b`` solves ``b = rate /
   engines x output x T(b)`` (the smallest ``b`` that keeps up; the cap when none does); predicted TPOT
@@ -60,6 +63,10 @@ system's throughput = engines x one engine's):
 - **TTFT at the offered load** (metric ``ttft``): the TTFT estimate above at that operating point.
   ASSUMPTION: no queueing before admission (the engine admits every arrival at the next iteration), so
   it is a lower bound where requests wait for KV space or batch slots.
+- Both latency rows are also simulated request by request (Poisson arrivals at the offered rate, queueing
+  included) by :mod:`fleet.mlperf` (``python -m fleet.mlperf``), which ``inference`` cannot import; the
+  table of docs/inference.md uses the simulated figures (``python -m fleet.mlperf --table``); this module's
+  figures are the analytic steady state.
 """
 
 from __future__ import annotations
@@ -68,7 +75,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["MLPERF_SETUPS", "MLPerfSetup", "predict_mlperf", "sensitivity", "steady_state"]
+__all__ = ["MLPERF_SETUPS", "MLPerfSetup", "engine_limits", "predict_mlperf", "sensitivity", "steady_state",
+           "step_model"]
 
 _V41 = ("MLPerf Inference v4.1 closed, NVIDIA (github.com/mlcommons/inference_results_v4.1@198fc467, "
         "closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
@@ -107,6 +115,7 @@ class MLPerfSetup:
     rate: float | None = None  # offered requests/s of the system (metrics tpot, ttft)
     metric: str = "throughput"  # "throughput", or "tpot" / "ttft" (means at the offered load)
     role: str = "held-out"
+    graph_batches: tuple[int, ...] = ()  # CUDA-graph decode batch sizes per attention rank, padding on (if given)
 
 
 def _src(tmpl: str, system: str, bench: str, scen: str) -> str:
@@ -189,13 +198,16 @@ MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
                 "dgx-b200", 4, 1, 1, 2, "fp4", L405_IN, 751.37 / 1.15, "interactive", 751.37, 256, 1536,
                 _src(_V51, _B200, "llama3.1-405b", "Interactive"), ttft_limit=4.5, tpot_limit=0.08),
     # DeepSeek-R1 (the DeepSeek-V3 architecture): one engine, attention DP over 8 GPUs + EP8 (tp=1, ep=8),
-    # NVFP4; gpu_batch_size 512 per attention-DP rank (cap 4096), max_num_tokens 4608 per rank
+    # NVFP4; gpu_batch_size 512 per attention-DP rank (cap 4096); max_num_tokens 4608 per rank (Offline), 3456
+    # (Server); enable_chunked_context False (a prompt runs whole); cuda_graph_batch_sizes [128, 256, 384, 512]
+    # with cuda_graph_padding_enabled (configs/B200-SXM-180GBx8/{Offline,Server}/deepseek-r1.py)
     MLPerfSetup("MLPerf v5.1 DeepSeek-R1 FP4, 8x B200 (DP-attn + EP8), Offline", "deepseek-v3", "b200", "dgx-b200",
                 1, 1, 8, 1, "fp4", R1_IN, 33379 / 8.93431, "offline", 33379, 4096, 8 * 4608,
-                _src(_V51, _B200, "deepseek-r1", "Offline")),
+                _src(_V51, _B200, "deepseek-r1", "Offline"), graph_batches=(128, 256, 384, 512)),
     MLPerfSetup("MLPerf v5.1 DeepSeek-R1 FP4, 8x B200 (DP-attn + EP8), Server", "deepseek-v3", "b200", "dgx-b200",
-                1, 1, 8, 1, "fp4", R1_IN, 18592.24 / 4.96, "server", 18592.24, 4096, 8 * 4608,
-                _src(_V51, _B200, "deepseek-r1", "Server"), ttft_limit=2.0, tpot_limit=0.08),
+                1, 1, 8, 1, "fp4", R1_IN, 18592.24 / 4.96, "server", 18592.24, 4096, 8 * 3456,
+                _src(_V51, _B200, "deepseek-r1", "Server"), ttft_limit=2.0, tpot_limit=0.08,
+                graph_batches=(128, 256, 384, 512)),
 )
 
 #: mean TTFT (s) of the same runs as the TPOT rows ("Mean First Token latency (ns)" of the same logs)
@@ -214,40 +226,73 @@ MLPERF_SETUPS = MLPERF_SETUPS + tuple(
 class _Engine:
     """Iteration times of one engine of a setup (memoised through :class:`inference.StepModel`)."""
 
-    def __init__(self, s: MLPerfSetup, stack: str | None, knobs: dict[str, Any], one_pass: bool = False) -> None:
+    def __init__(self, s: MLPerfSetup, stack: str | None, knobs: dict[str, Any], additive: bool = False) -> None:
         from topo import load
 
         from .step import StepModel
 
         kw = {"hbm_usable": 0.95, **knobs}
+        if s.graph_batches:
+            kw.setdefault("graph_batches", s.graph_batches)
         if stack is not None:
             kw["stack"] = stack
         self.s = s
-        self.one_pass = one_pass
+        self.additive = additive
         self.sm = StepModel(s.model, load(s.fabric), tp=s.tp, pp=s.pp, ep=s.ep, dtype=s.dtype, kv_dtype="fp8", **kw)
         self.ctx = int(round(s.prompt + s.output / 2))
-        self.b_max = min(s.batch_cap, self.sm.max_batch(self.ctx),
+        # TensorRT-LLM in-flight batching runs pp micro-batches, each up to gpu_batch_size sequences and
+        # max_num_tokens tokens (capacity scheduler: max_batch_size x micro-batches)
+        self.b_max = min(s.pp * s.batch_cap, self.sm.max_batch(self.ctx),
                          int(s.pp * s.token_budget / (1.0 + s.prompt / s.output)))
         if self.b_max < 1:
             raise RuntimeError(f"{s.label}: no sequence fits (batch cap, HBM or token budget)")
 
-    def iteration(self, b: int) -> float:
-        """Time (s) of one scheduler iteration with ``b`` sequences in flight."""
+    def chunk(self, b: int) -> int:
+        """Prompt tokens one micro-batch prefills per chunk with ``b`` in flight: the whole prompt, or the
+        token budget left after the decoding sequences (chunked context), tokens."""
         s = self.s
-        t = float(self.sm.decode_time(max(1, round(b / s.pp)), self.ctx))
-        new = int(round(b * s.prompt / s.output))
-        if new >= 1:
-            seqs = max(1, round(b / s.output))
-            pf = float(self.sm.prefill_time(new, seqs))
-            if self.one_pass:  # bound: the prefill's marginal cost over a one-token pass (weights read once)
-                pf -= float(self.sm.prefill_time(seqs, seqs))
-            t += pf / s.pp
+        return max(1, min(int(round(s.prompt)), s.token_budget - math.ceil(b / s.pp)))
+
+    def iteration(self, b: int) -> float:
+        """Mean time (s) of one scheduler iteration with ``b`` sequences in flight.
+
+        Each iteration decodes ``b`` tokens and, to keep ``b`` in flight, prefills ``b x prompt / output``
+        prompt tokens on average, in chunks of :meth:`chunk` tokens (a chunk of a longer prompt attends to
+        the half of the prompt before it on average); ``k`` chunks per iteration on average means
+        ``floor(k)`` or ``ceil(k)`` chunks, mixed in the proportion that gives ``k``."""
+        s = self.s
+        new = b * s.prompt / s.output
+        c = self.chunk(b)
+        pctx = int(round(max(0.0, s.prompt - c) / 2.0))
+        k = new / c
+        lo = math.floor(k)
+        frac = k - lo
+        t = (1.0 - frac) * self._step(b, lo, c, pctx)
+        if frac > 0:
+            t += frac * self._step(b, lo + 1, c, pctx)
         return t
 
+    def _step(self, b: int, chunks: int, c: int, pctx: int) -> float:
+        """One iteration: ``b`` decoding sequences and ``chunks`` prompt chunks of ``c`` tokens, fused in one
+        forward pass per micro-batch (``additive``: the upper bound, a decode step plus a separate prefill step)."""
+        if chunks == 0:
+            return float(self.sm.decode_time(b, self.ctx))
+        if self.additive:
+            return float(self.sm.decode_time(b, self.ctx)) + float(
+                self.sm.mixed_time(0, 0, chunks * c, chunks, pctx))
+        return float(self.sm.mixed_time(b, self.ctx, chunks * c, chunks, pctx))
+
     def ttft(self, b: int) -> float:
-        """Estimated time to first token (s) with ``b`` in flight: half an iteration, then the prompt's chunks."""
-        spare = max(1.0, self.s.token_budget - b / self.s.pp)
-        return (0.5 + math.ceil(self.s.prompt / spare)) * self.iteration(b)
+        """Estimated time to first token (s) with ``b`` in flight, no queueing: half a mean iteration of waiting,
+        then one iteration per chunk of the prompt, each carrying that chunk (a fused step with at least one
+        chunk: the mean iteration when every iteration carries chunks, else a step with exactly one)."""
+        s = self.s
+        c = self.chunk(b)
+        k = b * s.prompt / s.output / c
+        pctx = int(round(max(0.0, s.prompt - c) / 2.0))
+        t = self.iteration(b)
+        carry = self._step(b, 1, c, pctx) if k < 1 else t
+        return 0.5 * t + math.ceil(s.prompt / c) * carry
 
     def meets(self, b: int) -> bool:
         s = self.s
@@ -268,12 +313,12 @@ def _largest(ok, hi: int) -> int:
     return lo
 
 
-def steady_state(s: MLPerfSetup, stack: str | None = None, one_pass: bool = False,
+def steady_state(s: MLPerfSetup, stack: str | None = None, additive: bool = False,
                  **knobs: Any) -> dict[str, float]:
     """The operating point of a setup: in-flight sequences per engine ``batch``, iteration time ``tpot`` (s),
     ``ttft`` estimate (s) and system ``throughput`` (output tokens/s), per the module docstring's model
-    (``one_pass``: the mixed iteration's lower bound, prefill at its marginal cost)."""
-    eng = _Engine(s, stack, knobs, one_pass)
+    (``additive``: the mixed iteration's upper bound, a decode step plus a separate prefill step)."""
+    eng = _Engine(s, stack, knobs, additive)
     if s.metric in ("tpot", "ttft"):
         lam = s.rate / s.engines  # requests/s per engine
 
@@ -295,6 +340,19 @@ def steady_state(s: MLPerfSetup, stack: str | None = None, one_pass: bool = Fals
             "backend": eng.sm.deployment.provenance().get("backend", "")}
 
 
+def step_model(s: MLPerfSetup, stack: str | None = None, **knobs: Any):
+    """The :class:`inference.StepModel` of one engine of ``s`` as the scenario model runs it (``hbm_usable``
+    0.95, FP8 KV cache, the submission's CUDA-graph sizes), for the request-level simulation
+    (:mod:`fleet.mlperf`)."""
+    return _Engine(s, stack, knobs).sm
+
+
+def engine_limits(s: MLPerfSetup) -> dict[str, int]:
+    """The engine's scheduler limits as submitted: sequences in flight (``gpu_batch_size`` per micro-batch x
+    ``pp`` micro-batches) and tokens per iteration (``max_num_tokens`` per micro-batch x ``pp``)."""
+    return {"batch": s.pp * s.batch_cap, "token_budget": s.pp * s.token_budget}
+
+
 def _first_true(ok, hi: int) -> int:
     """Smallest b in [1, hi] with ok(b), given not ok(1) and ok(hi) (ok monotone)."""
     lo = 1
@@ -304,9 +362,9 @@ def _first_true(ok, hi: int) -> int:
     return hi
 
 
-def predict_mlperf(s: MLPerfSetup, stack: str | None = None, one_pass: bool = False, **knobs: Any) -> dict:
+def predict_mlperf(s: MLPerfSetup, stack: str | None = None, additive: bool = False, **knobs: Any) -> dict:
     """Predicted figures for one MLPerf setup, in :func:`inference.validation.predict`'s form."""
-    st = steady_state(s, stack, one_pass, **knobs)
+    st = steady_state(s, stack, additive, **knobs)
     value = st[s.metric]
     return {"batch": st["batch"], "predicted": value, "ttft": st["ttft"], "tpot": st["tpot"],
             "backend": st["backend"]}
@@ -328,12 +386,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stack", default=None, help="serving stack (default: trtllm); ideal = roofline")
     args = ap.parse_args(argv)
     print("| setup | metric | measured | predicted | error | in flight / engine | lengths x0.8 | lengths x1.2 | "
-          "one-pass bound |")
+          "additive (decode + separate prefill) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for s in MLPERF_SETUPS:
         p = predict_mlperf(s, args.stack)
         lo, hi = sensitivity(s, 0.8, args.stack), sensitivity(s, 1.2, args.stack)
-        one = predict_mlperf(s, args.stack, one_pass=True)["predicted"]
+        one = predict_mlperf(s, args.stack, additive=True)["predicted"]
         print(f"| {s.label} | {s.metric} | {_fmt(s.measured, s.metric)} | {_fmt(p['predicted'], s.metric)} | "
               f"{(p['predicted'] - s.measured) / s.measured:+.0%} | {p['batch']} | "
               f"{(lo - p['predicted']) / p['predicted']:+.0%} | {(hi - p['predicted']) / p['predicted']:+.0%} | "

@@ -41,6 +41,7 @@ class StepModel:
         self._price = price_per_chip_hour
         self._prefill = lru_cache(maxsize=65536)(self._prefill_one)
         self._decode = lru_cache(maxsize=65536)(self._decode_one)
+        self._mixed = lru_cache(maxsize=65536)(self._mixed_one)
         self._max_batch = lru_cache(maxsize=4096)(self._max_batch_one)
 
     # ------------------------------------------------------------------ scalars
@@ -76,6 +77,25 @@ class StepModel:
         st = d.decode_step(batch, context, placement)
         return d.pp * st.time(self.overlap) + (d.pp - 1) * st.send
 
+    def _mixed_one(self, batch: int, context: int, tokens: int, seqs: int, prefill_context: int) -> float:
+        d = self.deployment
+        if tokens == 0:
+            return self._decode(batch, context)
+        q = math.ceil(tokens / seqs)
+        placement = d.memory(batch + seqs, max(context + 1 if batch else 0, q + prefill_context), 0)["placement"]
+        # pp micro-batches per iteration (TensorRT-LLM in-flight batching: one per pipeline stage), each a fused
+        # step of its share: decode sequences as decode_time splits them, prefill sequences round-robin
+        mb = math.ceil(batch / min(d.pp, batch)) if batch else 0
+        total, send = 0.0, 0.0
+        for i in range(d.pp):
+            n_i = seqs // d.pp + (1 if i < seqs % d.pp else 0)
+            if mb == 0 and n_i == 0:
+                continue
+            st = d.mixed_step(mb, context, n_i, q if n_i else 0, prefill_context, placement)
+            total += st.time(self.overlap)
+            send = st.send
+        return total + (d.pp - 1) * send
+
     def _max_batch_one(self, context: int) -> int:
         return max_batch(self.deployment, context, 0)
 
@@ -100,6 +120,27 @@ class StepModel:
         if np.any(np.asarray(batch) < 1) or np.any(np.asarray(context) < 0):
             raise SpecError("decode_time: batch must be >= 1 and context >= 0")
         return self._vec(self._decode, batch, context)
+
+    def mixed_time(self, batch: int, context: int, prefill_tokens: int, prefill_seqs: int,
+                   prefill_context: int = 0) -> float:
+        """Time (s) of one in-flight-batching iteration that decodes one token for each of ``batch`` sequences
+        at ``context`` cached tokens and prefills ``prefill_tokens`` prompt tokens spread over ``prefill_seqs``
+        sequences (chunks after ``prefill_context`` cached tokens each), fused in one forward pass per pipeline
+        micro-batch (:meth:`inference.estimate.Deployment.mixed_step`: weights read once, attention per
+        request, one step's host cost).
+
+        ``mixed_time(b, c, 0, 0) == decode_time(b, c)``; ``mixed_time(0, 0, p, n) == prefill_time(p, n)`` for
+        ``pp = 1`` and a prefill within ``prefill_chunk``."""
+        for name, v in (("batch", batch), ("context", context), ("prefill_tokens", prefill_tokens),
+                        ("prefill_seqs", prefill_seqs), ("prefill_context", prefill_context)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise SpecError(f"mixed_time: {name} must be an integer >= 0, got {v!r}")
+        if (prefill_tokens == 0) != (prefill_seqs == 0) or prefill_seqs > prefill_tokens:
+            raise SpecError(f"mixed_time: prefill_seqs must be in 1..prefill_tokens when prefill_tokens > 0 (0 with "
+                            f"0), got {prefill_seqs} sequences for {prefill_tokens} tokens")
+        if batch == 0 and prefill_tokens == 0:
+            raise SpecError("mixed_time: nothing to run; give batch >= 1 or prefill_tokens >= 1")
+        return self._mixed(int(batch), int(context), int(prefill_tokens), int(prefill_seqs), int(prefill_context))
 
     def max_batch(self, context: int) -> int:
         """Largest number of sequences of ``context`` tokens whose KV cache fits next to the weights."""

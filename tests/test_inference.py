@@ -283,14 +283,25 @@ def test_chunked_prefill_same_flops_compute_bound():
     assert b.memory["activations"] < a.memory["activations"]
 
 
-def test_validation_rows_within_factor_of_three():
-    """The documented validation table: recomputed, and no prediction off by 3x or more."""
+def test_validation_table_computes_and_unconstrained_throughput_within_2x():
+    """The documented validation table: every row computes, and every throughput row without a latency limit
+    (fixed-concurrency benchmarks, MLPerf Offline) is within 2x of its measurement. Rows at a latency limit or
+    at an offered load are excluded from the bound: they sit on a knee where a throughput error of a few per
+    cent moves the operating point by tens of per cent (their own consistency is tested in
+    test_inference_mlperf.py and test_fleet_mlperf.py)."""
+    import math
+
     from inference.validation import SETUPS, table
 
     rows = table(SETUPS)
-    assert len(rows) >= 5
+    assert len(rows) == len(SETUPS) >= 5
     for r in rows:
-        assert 1 / 3 < r["predicted"] / r["measured"] < 3, r
+        assert not r["note"] and math.isfinite(r["predicted"]) and r["predicted"] > 0, r
+    scen = {s.label: getattr(s, "scenario", "offline") for s in SETUPS}
+    free = [r for r in rows if r["metric"] == "throughput" and scen[r["setup"]] == "offline"]
+    assert len(free) >= 20
+    for r in free:
+        assert 0.5 < r["predicted"] / r["measured"] < 2.0, r
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -1,0 +1,160 @@
+"""MLPerf Inference Server / Interactive runs simulated request by request (issue 11).
+
+:mod:`inference.mlperf` models each scenario analytically at a steady state; its latency rows (mean TPOT /
+TTFT at the run's offered load) solve Little's law and ignore queueing. Here those runs are replayed in the
+request-level serving simulator (:func:`fleet.simulate_serving`), which ``inference`` cannot import
+(layering): each engine of the submission is one colocated replica with the submission's scheduler limits
+(``gpu_batch_size`` sequences and ``max_num_tokens`` tokens per iteration, per micro-batch x ``pp``;
+:func:`inference.mlperf.engine_limits`), in-flight batching with chunked context (every iteration one token
+per decoding sequence plus prompt chunks filling the budget, one fused forward pass:
+``inference.StepModel.mixed_time``), KV cache reserved per request on admission, step times from
+:func:`inference.mlperf.step_model`. Requests arrive as a Poisson process at the run's offered rate (the
+log's ``Scheduled samples per second``) for loadgen's ``min_duration`` of 600 s (mlperf.conf
+``*.Server.min_duration = 600000``; Interactive is a Server run with tighter limits), with the dataset's mean
+input and the run's mean output lengths, a fixed seed, assigned to engines round-robin (ASSUMPTION: the
+harness's dispatch; sensitivity: ``--router least-loaded``). Mean TTFT and mean TPOT are over every request,
+as loadgen reports them.
+
+Run ``python -m fleet.mlperf`` for the latency rows side by side with the analytic figures, or
+``python -m fleet.mlperf --table`` for the whole validation table with the simulated latency rows
+(docs/inference.md). ASSUMPTION: fixed lengths (the means) stand in for the datasets' distributions;
+real prompts of 48-1,021 tokens (OpenOrca) make TTFT and the batch composition vary more.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from inference.mlperf import MLPERF_SETUPS, MLPerfSetup, engine_limits, predict_mlperf, step_model
+
+from .sim import ServingResult, simulate_serving
+from .spec import FleetSpec, PoolSpec
+from .trace import poisson_trace
+
+__all__ = ["MLPERF_DURATION", "MLPerfRun", "latency_rows", "simulate_mlperf", "validation_table"]
+
+#: loadgen's minimum run length for Server / Interactive, s (mlperf.conf ``*.Server.min_duration = 600000`` ms)
+MLPERF_DURATION = 600.0
+
+
+@dataclass(frozen=True)
+class MLPerfRun:
+    """Outcome of one simulated MLPerf run: means over all requests (s), system throughput (output tokens/s),
+    in-flight sequences per engine (time average, Little's law on the simulated latencies), and the result."""
+
+    setup: MLPerfSetup
+    ttft: float
+    tpot: float
+    throughput: float
+    in_flight: float
+    result: ServingResult
+
+    def value(self, metric: str) -> float:
+        """The figure of ``metric`` (``ttft``, ``tpot`` or ``throughput``)."""
+        return {"ttft": self.ttft, "tpot": self.tpot, "throughput": self.throughput}[metric]
+
+
+def simulate_mlperf(s: MLPerfSetup, duration: float = MLPERF_DURATION, seed: int = 0, stack: str | None = None,
+                    router: str = "round-robin", **knobs: Any) -> MLPerfRun:
+    """Simulate the Server / Interactive run of ``s`` at its offered ``rate`` for ``duration`` s (see the
+    module docstring); ``knobs`` go to the step model as in :func:`inference.mlperf.predict_mlperf`."""
+    if s.rate is None:
+        raise ValueError(f"{s.label}: no offered rate (only the latency rows carry one)")
+    lim = engine_limits(s)
+    pool = PoolSpec(name="engine", role="colocated", replicas=s.engines, fabric=s.fabric, model=s.model, tp=s.tp,
+                    ep=s.ep, pp=s.pp, batch=lim["batch"], token_budget=lim["token_budget"], dtype=s.dtype,
+                    kv_dtype="fp8", chunked_prefill=True)
+    fleet = FleetSpec(pools=(pool,), name=f"mlperf-{s.model}", model=s.model)
+    trace = poisson_trace(s.rate, duration, prompt=int(round(s.prompt)), output=int(round(s.output)), seed=seed)
+    sm = step_model(s, stack, **knobs)
+    res = simulate_serving(fleet, trace, step_models={"engine": sm}, router=router,
+                           slo_ttft=s.ttft_limit or math.inf, slo_tpot=s.tpot_limit or math.inf)
+    summ = res.summary()
+    lat = res.latency
+    in_flight = float(lat.sum() / res.makespan / s.engines) if res.makespan > 0 else 0.0
+    return MLPerfRun(s, summ["ttft_mean_s"], summ["tpot_mean_s"], summ["output_tokens_per_s"], in_flight, res)
+
+
+def latency_rows(setups: tuple[MLPerfSetup, ...] = MLPERF_SETUPS, duration: float = MLPERF_DURATION,
+                 seed: int = 0, stack: str | None = None, **knobs: Any) -> list[dict]:
+    """One row per latency setup (metric ``tpot`` / ``ttft``): measured, simulated, analytic (Little's law,
+    no queueing), errors; each run simulated once for both of its metrics."""
+    runs: dict[tuple, MLPerfRun] = {}
+    rows = []
+    for s in setups:
+        if s.metric not in ("tpot", "ttft"):
+            continue
+        key = (s.model, s.fabric, s.rate, s.tp, s.pp, s.ep, s.engines, s.scenario)
+        if key not in runs:
+            runs[key] = simulate_mlperf(s, duration, seed, stack, **knobs)
+        run = runs[key]
+        sim = run.value(s.metric)
+        ana = predict_mlperf(s, stack, **knobs)["predicted"]
+        rows.append({"setup": s.label, "metric": s.metric, "role": s.role, "measured": s.measured,
+                     "predicted": sim, "error": (sim - s.measured) / s.measured, "analytic": ana,
+                     "analytic_error": (ana - s.measured) / s.measured, "in_flight": run.in_flight,
+                     "run": run})
+    return rows
+
+
+def validation_table(duration: float = MLPERF_DURATION, seed: int = 0, stack: str | None = None,
+                     **knobs: Any) -> list[dict]:
+    """The whole validation table of :func:`inference.validation.table`, with the MLPerf latency rows
+    (mean TPOT / TTFT at the offered load) from the simulation instead of the analytic steady state."""
+    from inference.validation import table
+
+    rows = table(stack=stack, **knobs)
+    sim = {r["setup"]: r for r in latency_rows(duration=duration, seed=seed, stack=stack, **knobs)}
+    out = []
+    for r in rows:
+        hit = sim.get(r["setup"])
+        if hit is not None and not r["note"]:
+            r = {**r, "predicted": hit["predicted"], "error": hit["error"], "batch": round(hit["in_flight"]),
+                 "backend": f"{r['backend']}, simulated"}
+        out.append(r)
+    return out
+
+
+def _fmt(v: float, metric: str) -> str:
+    return f"{v:,.0f} tok/s" if metric == "throughput" else f"{v * 1e3:,.1f} ms"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from inference.validation import summary
+
+    ap = argparse.ArgumentParser(description="MLPerf Server/Interactive latency rows simulated request by request")
+    ap.add_argument("--table", action="store_true", help="print the whole validation table with the simulated rows")
+    ap.add_argument("--duration", type=float, default=MLPERF_DURATION, help="arrival window, s (default 600)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stack", default=None, help="serving stack (default: trtllm)")
+    args = ap.parse_args(argv)
+    if args.table:
+        rows = validation_table(args.duration, args.seed, args.stack)
+        print("| setup | metric | role | measured | predicted | error | batch used | backend |")
+        print("|---|---|---|---:|---:|---:|---:|---|")
+        for r in rows:
+            if r["note"]:
+                print(f"| {r['setup']} | {r['metric']} | {r['role']} | {_fmt(r['measured'], r['metric'])} | - | - | - "
+                      f"| {r['note']} |")
+            else:
+                print(f"| {r['setup']} | {r['metric']} | {r['role']} | {_fmt(r['measured'], r['metric'])} | "
+                      f"{_fmt(r['predicted'], r['metric'])} | {r['error']:+.0%} | {r['batch']} | {r['backend']} |")
+        sm = summary(rows)
+        print(f"\nheld-out: median |error| {sm['held-out median']:.1%}, worst {sm['held-out worst']:.1%} "
+              f"({sm['held-out n']} rows); calibration: median {sm['calibration median']:.1%}, worst "
+              f"{sm['calibration worst']:.1%} ({sm['calibration n']} rows)")
+        return
+    print("| setup | metric | measured | simulated | error | analytic (no queueing) | error | in flight / engine |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in latency_rows(duration=args.duration, seed=args.seed, stack=args.stack):
+        print(f"| {r['setup']} | {r['metric']} | {_fmt(r['measured'], r['metric'])} | "
+              f"{_fmt(r['predicted'], r['metric'])} | {r['error']:+.0%} | {_fmt(r['analytic'], r['metric'])} | "
+              f"{r['analytic_error']:+.0%} | {r['in_flight']:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

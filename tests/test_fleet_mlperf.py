@@ -1,0 +1,80 @@
+"""MLPerf Server runs simulated request by request (fleet.mlperf) and the simulator's fused chunked-prefill step."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from fleet import LinearStepModel, StepCache
+from fleet.mlperf import simulate_mlperf
+from fleet.stepmodel import _GRID, StepModelWrapper
+from inference.mlperf import MLPerfSetup, predict_mlperf, step_model
+
+#: a small, fast Server setup: Llama-3.1-8B on two H100 engines of TP1
+LOAD = MLPerfSetup("test 8B", "llama3.1-8b", "h100-sxm", "dgx-h100", 1, 1, 1, 2, "fp8", 800.0, 150.0, "server",
+                   1.0, 512, 4096, "test", ttft_limit=2.0, tpot_limit=0.05, rate=40.0, metric="tpot")
+
+
+class _Additive(StepModelWrapper):
+    """The same step model without a fused step: the simulator adds a decode and a prefill step."""
+
+    mixed_time = None
+
+
+def test_fused_mixed_step_is_exact_on_grid_points():
+    sm = step_model(LOAD)
+    cache = StepCache(sm)
+    for b, t, c in ((int(_GRID[6]), int(_GRID[10]), int(_GRID[12])), (int(_GRID[9]), int(_GRID[8]), int(_GRID[14]))):
+        assert cache.mixed(t, 1, b, float(c)) == pytest.approx(sm.mixed_time(b, c, t, 1), rel=1e-12)
+    assert cache.mixed(0, 0, 16, 512.0) == pytest.approx(cache.decode1(16, 512.0))
+
+
+def test_a_step_model_without_a_fused_step_adds_prefill_and_decode():
+    lin = LinearStepModel(prefill_base=1e-3, prefill_per_token=1e-5, decode_base=5e-3, decode_per_seq=1e-5)
+    cache = StepCache(lin)
+    assert cache.mixed(300, 2, 24, 900.0) == pytest.approx(cache.prefill(300, 2) + cache.decode1(24, 900.0))
+
+
+def test_simulation_conserves_requests_and_tokens_and_is_deterministic():
+    a = simulate_mlperf(LOAD, duration=20)
+    res = a.result
+    n = res.n
+    assert n > 0 and np.all(res.finished_count == 1)
+    assert int(res.generated.sum()) == n * round(LOAD.output)
+    assert a.throughput * res.makespan == pytest.approx(n * round(LOAD.output))
+    # the run's time-average sequences in flight never exceed the engines' batch caps
+    assert 0 < a.in_flight <= LOAD.batch_cap
+    b = simulate_mlperf(LOAD, duration=20)
+    assert np.array_equal(a.result.ttft, b.result.ttft) and np.array_equal(a.result.tpot, b.result.tpot)
+
+
+@pytest.mark.parametrize("rate", [10.0, 40.0, 80.0])
+def test_simulation_agrees_with_the_analytic_steady_state_below_saturation(rate):
+    """Two independent evaluations of the same engine model: well below capacity (no queueing) the simulated
+    mean TPOT and in-flight count match the analytic Little's-law operating point."""
+    s = replace(LOAD, rate=rate)
+    sim = simulate_mlperf(s, duration=30)
+    ana = predict_mlperf(s)
+    assert sim.tpot == pytest.approx(ana["tpot"], rel=0.05)
+    assert sim.in_flight == pytest.approx(ana["batch"], rel=0.2, abs=2)
+
+
+def test_more_load_more_latency():
+    lo, hi = simulate_mlperf(replace(LOAD, rate=30.0), duration=20), simulate_mlperf(replace(LOAD, rate=90.0),
+                                                                                    duration=20)
+    assert hi.tpot > lo.tpot and hi.ttft > lo.ttft and hi.in_flight > lo.in_flight
+
+
+def test_fused_steps_are_faster_than_additive_ones_in_the_simulator():
+    """The same trace and engines as simulate_mlperf, with the fused step hidden: decode + prefill add."""
+    from fleet import poisson_trace, simulate_serving
+    from fleet.spec import FleetSpec, PoolSpec
+
+    fused = simulate_mlperf(LOAD, duration=20)
+    pool = PoolSpec(name="engine", replicas=2, fabric="dgx-h100", model=LOAD.model, tp=1, batch=512,
+                    token_budget=4096, chunked_prefill=True)
+    trace = poisson_trace(LOAD.rate, 20, prompt=800, output=150, seed=0)
+    add = simulate_serving(FleetSpec(pools=(pool,)), trace, router="round-robin",
+                           step_models={"engine": _Additive(step_model(LOAD))})
+    assert add.n == fused.result.n
+    assert np.nanmean(add.tpot) > fused.tpot
