@@ -291,6 +291,22 @@ def _fault_nodes(fab: Fabric, flt: Fault, what: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ the faulted fabric
+def _drop_ranges(a: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``a`` without the entries ``start[i]:end[i]`` (sorted, disjoint ranges): the kept runs copied as slices
+    when the ranges (merged where they touch) are few, else through a boolean mask."""
+    if len(start) == 0:
+        return a
+    touch = start[1:] == end[:-1]
+    s, e = start[np.concatenate([[True], ~touch])], end[np.concatenate([~touch, [True]])]
+    if len(s) <= 4096:
+        cuts = np.stack([np.concatenate([[0], e]), np.concatenate([s, [len(a)]])], axis=1).tolist()
+        return np.concatenate([a[x:y] for x, y in cuts])
+    keep = np.ones(len(a), dtype=bool)
+    lens = e - s
+    keep[np.repeat(s - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(int(lens.sum()))] = False
+    return a[keep]
+
+
 class FaultedRouter:
     """ECMP routing on a faulted fabric, wrapping the healthy fabric's router (see the module docstring).
 
@@ -347,9 +363,7 @@ class FaultedRouter:
         np.cumsum(good, out=pair_ptr[1:])
         path_ptr = np.zeros(len(kept_len) + 1, dtype=np.int64)
         np.cumsum(kept_len, out=path_ptr[1:])
-        blen = plen[bad_paths]  # the edges of the dropped paths: ranges path_ptr[b] .. path_ptr[b + 1]
-        bstart = np.repeat(r.path_ptr[bad_paths] - np.concatenate([[0], np.cumsum(blen)[:-1]]), blen)
-        kept = Routes(pair_ptr, path_ptr, np.delete(mapped, bstart + np.arange(int(blen.sum()), dtype=np.int64)))
+        kept = Routes(pair_ptr, path_ptr, _drop_ranges(mapped, r.path_ptr[bad_paths], r.path_ptr[bad_paths + 1]))
         if not dead.any():
             return kept
         idx = np.flatnonzero(dead)
