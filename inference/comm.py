@@ -10,7 +10,7 @@ Serving stacks (``stack=``) pick the communication software of their tensor-para
 real engines do (:func:`tp_all_reduce_plan`): TensorRT-LLM, vLLM and SGLang run their own custom
 all-reduce (one-shot, or two-shot = ``direct``) over NVLink peer memory up to a size limit and NCCL above
 it; vLLM puts PyTorch symmetric memory (multimem = ``inr``, or two-shot) between the two
-(:mod:`collectives.stacks` holds the vLLM / SGLang ladders). The costs are presets of :mod:`topo.presets`
+(:mod:`collectives.stacks` holds every stack's ladder: TensorRT-LLM's is AUTO's strategy table). The costs are presets of :mod:`topo.presets`
 calibrated by :mod:`collectives` on each stack's own measured tables (``trtllm-*``, ``vllm-*``,
 ``vllm-*-symm``, ``sglang-*``, H100 and B200); the run happens on a view of the fabric whose ``comm`` is
 that preset, with every group of the deployment at once, so contention still comes from the engine. NCCL
@@ -59,11 +59,11 @@ class CustomAllReduce:
         inclusive: whether a size equal to the limit still runs the custom all-reduce (TRT-LLM's table lists
             the power-of-two token counts that run it; vLLM / SGLang compare with ``<``).
         source: where the selection rule comes from. assumption: what is transferred, and why ('' = none).
-        ladder: True when the stack's rungs come from :func:`collectives.stacks.ladder` (vLLM, SGLang: each
+        ladder: True when the stack's rungs come from :func:`collectives.stacks.ladder` (every stack: each
             size runs the implementation the engine runs, each with its own fitted preset); ``preset`` and
             ``limits`` then summarise it (its custom all-reduce preset, and where its last rung ends).
 
-    Between one-shot and two-shot the faster calibrated variant runs: the presets were fitted that way (each
+    Where a rung's algorithm is ``"custom"`` (SGLang), the faster calibrated variant of one-shot and two-shot runs: the presets were fitted that way (each
     measured point is the faster of the two: :mod:`collectives.calibrate`), and the engines' own crossovers
     are tuned to the same end (TensorRT-LLM's ``AllReduceBestStrategyTable``; vLLM's 256 KiB / 512 KiB
     one-stage limits, "tuned for A100 and H100").
@@ -95,26 +95,17 @@ class CustomAllReduce:
         return False
 
 
-# TensorRT-LLM AllReduceStrategy.AUTO: the strategy lookup table of cpp/tensorrt_llm/common/customAllReduceUtils.h
-# (AllReduceBestStrategyTable, SM90 and SM100, fusion NONE, hidden 8192 rows; 4 = ONESHOT, 5 = TWOSHOT, 0 = NCCL),
-# read in bytes of a BF16 message: TP4 / TP8 run the custom kernels up to 256 tokens (4 MiB) and NCCL from 512;
-# TP2 up to 512 tokens (8 MiB). (Its one-shot / two-shot crossover there: 16 tokens = 256 KiB on SM90 TP4/8,
-# 64-128 tokens = 1-2 MiB on SM100.) Other TP sizes fall outside the table: NCCL.
-_TRT_SOURCE = ("source: TensorRT-LLM cpp/tensorrt_llm/common/customAllReduceUtils.h, AllReduceStrategy AUTO "
-               "lookup table (SM90/SM100, fusion NONE, hidden 8192): custom <= 4 MiB (TP4/8), <= 8 MiB (TP2)")
-_TRT_LIMITS = ((2, 8 * MiB), (4, 4 * MiB), (8, 4 * MiB))
-# vLLM and SGLang: the ladders of collectives.stacks (vLLM: custom all-reduce 1-stage / 2-stage below
-# min(8 MiB, CUSTOM_ALL_REDUCE_MAX_SIZES), symm-mem multimem / two-shot below SYMM_MEM_ALL_REDUCE_MAX_SIZES,
-# pynccl above; SGLang: custom all-reduce v2 up to 16 MiB, NCCL above), each rung with its preset fitted on
-# the stack's own aiconfigurator-core table (vllm 0.24.0 / sglang 0.5.14, H100 and B200).
+# Every stack: the ladders of collectives.stacks, the one source of truth (TensorRT-LLM: AUTO's
+# AllReduceBestStrategyTable, SM90 / SM100, hidden 4096 rows: ONESHOT / TWOSHOT / NCCL per power-of-two token
+# count, NCCL above; vLLM: custom all-reduce 1-stage / 2-stage below min(8 MiB, CUSTOM_ALL_REDUCE_MAX_SIZES),
+# symm-mem multimem / two-shot below SYMM_MEM_ALL_REDUCE_MAX_SIZES, pynccl above; SGLang: custom all-reduce v2
+# up to 16 MiB, NCCL above), each rung with its preset fitted on the stack's own aiconfigurator-core table
+# (trtllm / vllm 0.24.0 / sglang 0.5.14, H100 and B200).
 _TRANSFER = {"h200": "ASSUMPTION: H200 uses the H100 fit (same NVLink 4 / NVSwitch generation)",
              "gb200": "ASSUMPTION: GB200 uses the B200 fit (same NVLink 5 generation)"}
 
 #: (stack, chip family) -> its tensor-parallel all-reduce policy
-TP_ALL_REDUCE: dict[tuple[str, str], CustomAllReduce] = {
-    ("trtllm", "hopper"): CustomAllReduce("trtllm", "hopper", "trtllm-h100", _TRT_LIMITS, True, _TRT_SOURCE),
-    ("trtllm", "blackwell"): CustomAllReduce("trtllm", "blackwell", "trtllm-b200", _TRT_LIMITS, True, _TRT_SOURCE),
-}
+TP_ALL_REDUCE: dict[tuple[str, str], CustomAllReduce] = {}
 
 
 def _ladder_policy(stack: str, family: str) -> CustomAllReduce:
@@ -125,7 +116,7 @@ def _ladder_policy(stack: str, family: str) -> CustomAllReduce:
                            SOURCES[stack], ladder=True)
 
 
-for _stack in ("vllm", "sglang"):
+for _stack in ("trtllm", "vllm", "sglang"):
     for _fam in ("hopper", "blackwell"):
         TP_ALL_REDUCE[(_stack, _fam)] = _ladder_policy(_stack, _fam)
 #: comm presets calibrated on one NVLink / NVSwitch domain: a fabric carrying one is a single NVLink domain
@@ -161,7 +152,7 @@ class CommChoice:
     """Which software runs one collective: ``comm`` (preset name, ``"physics"`` for ideal), ``algorithm``
     (``"auto"`` = NCCL's tuner picks among the stack's algorithms; ``"custom"`` = the faster of the stack's
     one-shot and two-shot custom all-reduce; ``"oneshot"`` / ``"direct"`` / ``"inr"`` = the one the stack's
-    ladder runs at this size (vLLM); after the run, the algorithm that ran), and why."""
+    ladder runs at this size; after the run, the algorithm that ran), and why."""
 
     comm: str
     algorithm: str
@@ -205,13 +196,13 @@ def tp_comm_note(fabric: Fabric, stack: str, tp: int) -> str:
         return f"TP all-reduce: {stack} runs NCCL, comm {own!r} ({why})"
     extra = "; ".join(x for x in (pol.source, pol.assumption, _TRANSFER.get(fabric.chip.name, "")) if x)
     if pol.ladder:
-        from collectives.stacks import ladder
+        from collectives.stacks import NCCL_RUNG, ladder
 
         def mib(b: float) -> str:
             return f"{b / 2**20:g} MiB" if b >= 2**20 else f"{b / 2**10:g} KiB"
 
-        rungs = ", ".join(f"{r.what} (comm {r.comm!r}) {'<=' if r.inclusive else '<'} {mib(r.limit)}"
-                          for r in ladder(pol.stack, pol.family, tp))
+        rungs = ", ".join(f"{r.what} (comm {own if r.comm == NCCL_RUNG else r.comm!r}) "
+                          f"{'<=' if r.inclusive else '<'} {mib(r.limit)}" for r in ladder(pol.stack, pol.family, tp))
         return f"TP all-reduce: {stack} runs {rungs} on one NVLink domain, NCCL (comm {own!r}) above; {extra}"
     return (f"TP all-reduce: {stack} custom all-reduce (comm {pol.preset!r}: one-shot / two-shot, the faster) up to "
             f"{lim / 2**20:g} MiB on one NVLink domain, NCCL (comm {own!r}) above; {extra}")

@@ -57,12 +57,15 @@ def test_trtllm_tp8_decode_uses_custom_all_reduce(h100):
 
 
 def test_trtllm_above_limit_runs_nccl(h100):
-    """Above TensorRT-LLM's custom limit (4 MiB on TP8) the fabric's own NCCL model runs."""
+    """At and above TensorRT-LLM's custom limit (AUTO's SM90 TP8 row: two-shot up to 512 tokens of hidden 4096,
+    i.e. below 8 MiB) the fabric's own NCCL model runs."""
     limit = dict(TP_ALL_REDUCE[("trtllm", "hopper")].limits)[8]
+    assert limit == 8 * 2**20
     groups = Groups([list(range(8))])
-    t_in, c_in = collective_choice(h100, "all_reduce", limit, groups, stack="trtllm")
-    assert c_in.comm == "trtllm-h100" and c_in.algorithm in ("oneshot", "direct")
-    assert t_in == pytest.approx(custom_alone(h100, limit, c_in.algorithm), rel=1e-12)
+    t_in, c_in = collective_choice(h100, "all_reduce", limit - 16, groups, stack="trtllm")
+    assert c_in.comm == "trtllm-h100" and c_in.algorithm == "direct"
+    assert t_in == pytest.approx(custom_alone(h100, limit - 16, c_in.algorithm), rel=1e-12)
+    assert collective_choice(h100, "all_reduce", limit, groups, stack="trtllm")[1].comm == "nccl-h100"
     above = 2 * limit
     t, c = collective_choice(h100, "all_reduce", above, groups, stack="trtllm")
     assert c.comm == "nccl-h100" and c.algorithm.split("(")[0] in ("ring", "inr")
@@ -70,6 +73,28 @@ def test_trtllm_above_limit_runs_nccl(h100):
     # a decode batch past the limit: 1024 x 4096 x 2 bytes = 8 MiB
     rows = decode_rows(estimate(h100, "trtllm", 1024))
     assert rows and all(x["comm"] == "nccl-h100" for x in rows)
+
+
+@pytest.mark.parametrize("family", ["hopper", "blackwell"])
+def test_trtllm_policy_is_the_stacks_ladder(family):
+    """inference's TensorRT-LLM TP all-reduce is collectives.stacks' trtllm ladder (one source of truth): at every
+    power-of-two token count of AUTO's table (hidden 4096, BF16) and its neighbours, on 2 / 4 / 8 ranks, the
+    policy runs the rung's preset and algorithm, NCCL where the table says NCCL (the SM90 TP8 row's 128 tokens)."""
+    from collectives.stacks import all_reduce_tier
+
+    pol = TP_ALL_REDUCE[("trtllm", family)]
+    assert pol.ladder and pol.preset == f"trtllm-{'h100' if family == 'hopper' else 'b200'}"
+    rows = {"hopper": {2: "444444444444000", 4: "444444445550000", 8: "444444405500000"},
+            "blackwell": {2: "444444444444000", 4: "444444444455000", 8: "444444444555500"}}[family]
+    for n, row in rows.items():
+        for k, c in enumerate(row):
+            for size in (2.0**k * 8192, 2.0**k * 8192 * 1.5, 2.0 ** (k + 1) * 8192 - 2):
+                tier = all_reduce_tier("trtllm", family, n, size)
+                assert pol.applies(size, n) == (c != "0") == (tier is not None)
+                if tier is not None:
+                    assert (tier.comm, tier.algorithm) == (pol.preset, {"4": "oneshot", "5": "direct"}[c])
+        assert not pol.applies(2.0 ** len(row) * 8192, n)  # beyond the table: NCCL
+    assert not pol.applies(4096.0, 3)  # a TP size outside the table: NCCL
 
 
 def test_vllm_limit_is_strict_and_ideal_is_physics(h100):
