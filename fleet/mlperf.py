@@ -12,8 +12,12 @@ per decoding sequence plus prompt chunks filling the budget, one fused forward p
 log's ``Scheduled samples per second``) for loadgen's ``min_duration`` of 600 s (mlperf.conf
 ``*.Server.min_duration = 600000``; Interactive is a Server run with tighter limits), with the dataset's mean
 input and the run's mean output lengths, a fixed seed, assigned to engines round-robin (ASSUMPTION: the
-harness's dispatch; sensitivity: ``--router least-loaded``). Mean TTFT and mean TPOT are over every request,
-as loadgen reports them.
+harness's dispatch). Mean TTFT and mean TPOT are over every request, as loadgen reports them. KV cache:
+the submissions schedule with ``batch_scheduler_policy: max_util`` (KV blocks allocated as a sequence grows,
+a request holding prompt + output / 2 tokens on average) where the simulator reserves prompt + output on
+admission; the engine's KV capacity is set to (sequences whose cache fits at the mean context, as in
+:mod:`inference.mlperf`) x (prompt + output), so both admit the same mean number (ASSUMPTION: no pauses or
+evictions when sequences grow into a full cache).
 
 Run ``python -m fleet.mlperf`` for the latency rows side by side with the analytic figures, or
 ``python -m fleet.mlperf --table`` for the whole validation table with the simulated latency rows
@@ -63,12 +67,17 @@ def simulate_mlperf(s: MLPerfSetup, duration: float = MLPERF_DURATION, seed: int
     if s.rate is None:
         raise ValueError(f"{s.label}: no offered rate (only the latency rows carry one)")
     lim = engine_limits(s)
+    sm = step_model(s, stack, **knobs)
+    p, o = int(round(s.prompt)), int(round(s.output))
+    # max_util scheduling (the configs' batch_scheduler_policy) allocates KV blocks as sequences grow, so a request
+    # holds prompt + output / 2 tokens on average; the simulator reserves prompt + output on admission: a KV
+    # capacity of (sequences that fit at the mean context) x (prompt + output) admits the same number
+    kv = float(sm.max_batch(int(round(p + o / 2))) * (p + o))
     pool = PoolSpec(name="engine", role="colocated", replicas=s.engines, fabric=s.fabric, model=s.model, tp=s.tp,
                     ep=s.ep, pp=s.pp, batch=lim["batch"], token_budget=lim["token_budget"], dtype=s.dtype,
-                    kv_dtype="fp8", chunked_prefill=True)
+                    kv_dtype="fp8", chunked_prefill=True, kv_capacity_tokens=kv)
     fleet = FleetSpec(pools=(pool,), name=f"mlperf-{s.model}", model=s.model)
-    trace = poisson_trace(s.rate, duration, prompt=int(round(s.prompt)), output=int(round(s.output)), seed=seed)
-    sm = step_model(s, stack, **knobs)
+    trace = poisson_trace(s.rate, duration, prompt=p, output=o, seed=seed)
     res = simulate_serving(fleet, trace, step_models={"engine": sm}, router=router,
                            slo_ttft=s.ttft_limit or math.inf, slo_tpot=s.tpot_limit or math.inf)
     summ = res.summary()

@@ -292,7 +292,7 @@ class _Engine:
         pctx = int(round(max(0.0, s.prompt - c) / 2.0))
         t = self.iteration(b)
         carry = self._step(b, 1, c, pctx) if k < 1 else t
-        return 0.5 * t + math.ceil(s.prompt / c) * carry
+        return 0.5 * t + math.ceil(round(s.prompt) / c) * carry
 
     def meets(self, b: int) -> bool:
         s = self.s
