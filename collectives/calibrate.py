@@ -29,7 +29,6 @@ from topo.specs import PROTOCOLS, CommSpec
 
 from . import api
 from . import comm as _comm
-from . import nccl_tuner as _tuner
 from .algorithms import ALGORITHMS, REGISTRY, algorithms_for
 
 #: aiconfigurator-core system directory -> bundled fabric
@@ -254,15 +253,6 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
     alg = np.asarray(pr.algorithm)
     for c_name in np.unique(coll):
         allowed = _comm.algorithm_set(spec, str(c_name))
-        tuner = _comm.tuner_of(spec, str(c_name))
-        nccl_pick: dict[int, str | None] = {}  # point -> NCCL's algorithm among those probed (tuner only)
-        if tuner is not None:
-            sel = coll == c_name
-            for i in np.unique(pr.point[sel]):
-                names = sorted({str(a) for a in alg[sel & (pr.point == i)] if allowed is None or a in allowed})
-                j = int(np.flatnonzero(sel & (pr.point == i))[0])
-                nccl_pick[int(i)] = _comm.tuned_algorithm(spec, str(c_name), int(pr.ranks[j]), float(pr.size[j]),
-                                                          names)
         for a_name in np.unique(alg[coll == c_name]):
             if allowed is not None and a_name not in allowed:
                 continue
@@ -279,17 +269,6 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
                     if c.protocol == "ll":
                         est[q] = np.where(_comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD, est[q],
                                           np.inf)
-            if tuner is not None and str(a_name) in _comm.NCCL_ALGO:
-                # NCCL's tuner: its algorithm only, with its protocol (the prediction plays no part)
-                protos = [c.protocol for c in cands]
-                for r, (i, mm, ss) in enumerate(zip(pr.point[rows], m, S)):
-                    if nccl_pick.get(int(i)) not in (None, str(a_name)):
-                        ok[r] = False
-                        continue
-                    p = _tuner.protocol(tuner, str(c_name), str(a_name), int(mm), float(ss), tuple(protos))
-                    if p in protos:
-                        est[:, r] = np.inf
-                        est[protos.index(p), r] = 0.0
             pick = np.argmin(est, axis=0)  # ties: the earlier protocol, as min() does
             j = np.arange(len(rows))
             t = fixed[pick, j] + pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
@@ -300,7 +279,7 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
 
 # ---------------------------------------------------------------------- the fit
 def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict,
-               link_efficiency: float | None, tuner: str = "") -> CommSpec:
+               link_efficiency: float | None) -> CommSpec:
     # ordered like NCCL's protocols: step latency LL <= LL128 <= Simple, bandwidth LL <= LL128 <= Simple
     call, tb, s_ll, d_ll128, d_simple, r_ll, b_ll128, base_ll128, base_simple = x[:9]
     s_ll128 = s_ll + d_ll128
@@ -313,7 +292,7 @@ def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict
                     base={"ll128": float(base_ll128), "simple": float(base_simple)},
                     step={"ll": float(s_ll), "ll128": float(s_ll128), "simple": float(s_simple)},
                     bandwidth={"ll": float(b_ll), "ll128": float(b_ll128), "simple": 1.0}, algorithms=algs,
-                    provenance=prov, tuner=tuner)
+                    provenance=prov)
 
 
 def _custom_spec(base: CommSpec, x: np.ndarray, name: str, prov: dict) -> CommSpec:
@@ -378,7 +357,7 @@ class Calibration:
 
 def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, source: str | None = None,
               custom: bool | None = None, link_efficiency: float | None = 1.0,
-              algorithms: dict[str, Sequence[str]] | None = None, tuner: str = "") -> Calibration:
+              algorithms: dict[str, Sequence[str]] | None = None) -> Calibration:
     """Fit the communication parameters of ``fabric`` to ``measurements`` (see :func:`read_measurements`).
 
     NCCL rows of :data:`FIT_COLLECTIVES` fit ``call``, ``buffer_bandwidth``, per-protocol ``base``, ``step``
@@ -397,9 +376,6 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
             protocol bandwidths carry the software's share); None keeps the fabric's ``efficiency``.
         algorithms: {collective: algorithms the stack runs} (default :data:`NCCL_ALGORITHMS`; ``inr`` only
             where the fabric's switches reduce).
-        tuner: NCCL's tuner that chooses the algorithm and protocol of every point (``comm.tuner``, e.g.
-            ``"nccl-2.29-sm90"``; its constants are NCCL's, not fitted; the fitted spec carries it); ``""``:
-            the least predicted time of the model being fitted.
     """
     import topo
 
@@ -431,11 +407,9 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     effs = [(c, a) for c in colls for a in algsets[c]]
     prov = {k: src for k in ("call", "buffer_bandwidth", "step", "bandwidth", "algorithms")}
     prov["bandwidth.simple"] = "reference: Simple's fraction is 1 (the algorithm efficiencies carry it)"
-    if tuner:
-        prov["tuner"] = "NCCL's own algorithm / protocol choice, constants not fitted; " + _tuner.SOURCE
 
     def resid(x):
-        return np.log(predict(_nccl_spec(x, effs, name, prov, link_efficiency, tuner), pr) / meas)
+        return np.log(predict(_nccl_spec(x, effs, name, prov, link_efficiency), pr) / meas)
 
     lo = np.array([0, 0, 0, 0, 0, 0.05, 0.05, 0, 0] + [0.05] * len(effs))
     hi = np.array([100e-6, 1e-10, 20e-6, 20e-6, 50e-6, 1, 1, 100e-6, 200e-6] + [1] * len(effs))
@@ -443,7 +417,7 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
            np.array([15e-6, 5e-13, 0.3e-6, 0.7e-6, 1e-6, 0.3, 0.7, 5e-6, 10e-6] + [0.6] * len(effs)),
            np.array([5e-6, 1e-12, 0.5e-6, 0.2e-6, 0.5e-6, 0.4, 0.8, 5e-6, 50e-6] + [0.85] * len(effs))]
     x = _lsq(resid, x0s, lo, hi)
-    spec = _nccl_spec(x, effs, name, prov, link_efficiency, tuner)
+    spec = _nccl_spec(x, effs, name, prov, link_efficiency)
     pred = np.empty(len(nccl))
     pred[main_mask] = predict(spec, pr)
     if len(rest):
@@ -525,8 +499,6 @@ def comm_yaml(spec: CommSpec) -> str:
     if spec.base:
         lines.append("  base: {" + ", ".join(f"{p}: {us(v)}" for p, v in spec.base) + "}")
     lines.append("  step: {" + ", ".join(f"{p}: {us(v)}" for p, v in spec.step) + "}")
-    if spec.tuner:
-        lines.append(f"  tuner: {spec.tuner}")
     if spec.bandwidth:
         lines.append("  bandwidth: {" + ", ".join(f"{p}: {v:.4g}" for p, v in spec.bandwidth) + "}")
     if spec.algorithms:

@@ -1,6 +1,6 @@
 """NCCL's own tuner (collectives.nccl_tuner): the graphs its search finds on one NVSwitch node, its predicted
 times and the (algorithm, protocol) it picks, against values computed by hand from NCCL 2.29.2's
-src/graph/tuning.cc formula and constants; the calibrated model runs what it picks."""
+src/graph/tuning.cc formula and constants."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import math
 
 import pytest
 
-import collectives
-import topo
 from collectives import nccl_tuner as T
 
 H100 = T.TUNERS["nccl-2.29-sm90"]
@@ -80,31 +78,3 @@ def test_choice_monotone_and_tree_never_least(tuner, coll, n):
         best = T.predicted(tuner, coll, T.NCCL_ALGO[a], p, n, s)
         for q in T.PROTOS:
             assert T.predicted(tuner, coll, "tree", q, n, s) > best
-
-
-def test_calibrated_model_runs_the_tuners_pick():
-    """Under a comm: with a tuner, auto runs NCCL's algorithm and protocol (not the fastest delivered)."""
-    fab = topo.load("dgx-h100")
-    spec = fab.comm.replace(tuner="nccl-2.29-sm90")
-    import copy
-
-    v = copy.copy(fab)
-    v.comm = spec
-    for size, want in ((64 * 1024, ("ring", "ll")), (1 * MiB, ("ring", "ll")), (8 * MiB, ("inr", "simple"))):
-        r = collectives.all_reduce(v, size, list(range(8)))
-        assert (r.algorithm, r.protocol) == want
-        assert T.choice(H100, "all_reduce", 8, size) == want
-    r = collectives.all_reduce(v, 4 * MiB, list(range(4)))
-    assert (r.algorithm, r.protocol) == ("ring", "ll128")
-    # a named algorithm gets NCCL's protocol for it
-    assert collectives.all_reduce(v, 64 * MiB, list(range(8)), algorithm="ring").protocol == "simple"
-    # ideal stays the physics
-    assert collectives.all_reduce(v, MiB, list(range(8)), ideal=True).protocol is None
-
-
-def test_unknown_tuner_is_a_spec_error():
-    from topo.loader import parse_comm
-
-    with pytest.raises(topo.SpecError, match="comm: CommSpec.tuner"):
-        parse_comm({"preset": "nccl-h100", "tuner": "nccl-9"})
-    assert parse_comm({"preset": "nccl-h100", "tuner": "nccl-2.29-sm90"}).tuner == "nccl-2.29-sm90"

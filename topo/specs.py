@@ -206,11 +206,6 @@ def _pairs(mapping: Mapping | tuple) -> tuple:
     return tuple(sorted((str(k), _pairs(v) if isinstance(v, Mapping) else v) for k, v in mapping.items()))
 
 
-#: NCCL tuner models a :class:`CommSpec` may name (``collectives.nccl_tuner.TUNERS``: NCCL 2.29.2's cost
-#: formula on one NVSwitch node of Hopper (sm90) or Blackwell (sm100) GPUs)
-COMM_TUNERS = ("nccl-2.29-sm90", "nccl-2.29-sm100")
-
-
 @dataclass(frozen=True)
 class CommSpec:
     """The communication software between a compiled collective schedule and the wire (one platform).
@@ -242,9 +237,6 @@ class CommSpec:
         link_efficiency: fraction of line rate the links carry under this stack, replacing the fabric's
             ``efficiency`` (which on NVLink presets stands for NCCL's protocol overhead, now modelled by
             ``bandwidth``); None keeps the fabric's (e.g. Ethernet framing).
-        tuner: how the stack chooses its algorithm and protocol: ``""`` = the least predicted time of this
-            model; a name of :data:`COMM_TUNERS` = NCCL's own tuner (its cost formula and constants, not
-            fitted: ``collectives.nccl_tuner``), the delivered time staying this model's.
     """
 
     name: str = "generic"
@@ -257,11 +249,8 @@ class CommSpec:
     algorithms: tuple = ()
     custom: tuple = ()
     provenance: tuple = ()
-    tuner: str = ""
 
     def __post_init__(self) -> None:
-        if self.tuner not in ("", *COMM_TUNERS):
-            raise SpecError(f"CommSpec.tuner: unknown tuner {self.tuner!r}; valid: {', '.join(COMM_TUNERS)} or '' (none)")
         for f in ("base", "step", "bandwidth", "algorithms", "custom", "provenance"):
             object.__setattr__(self, f, _pairs(getattr(self, f)))
         _require_positive(self, "call", self.call, allow_zero=True)
@@ -339,4 +328,4 @@ class CommSpec:
             return {k: un(x) for k, x in v} if isinstance(v, tuple) else v
         return {"name": self.name, "link_efficiency": self.link_efficiency, "call": self.call, "buffer_bandwidth": self.buffer_bandwidth,
                 "base": un(self.base), "step": un(self.step), "bandwidth": un(self.bandwidth), "algorithms": un(self.algorithms),
-                "custom": un(self.custom), "provenance": un(self.provenance), "tuner": self.tuner}
+                "custom": un(self.custom), "provenance": un(self.provenance)}
