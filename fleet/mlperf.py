@@ -9,8 +9,9 @@ request-level serving simulator (:func:`fleet.simulate_serving`), which ``infere
 per decoding sequence plus prompt chunks filling the budget, one fused forward pass:
 ``inference.StepModel.mixed_time``), KV cache reserved per request on admission, step times from
 :func:`inference.mlperf.step_model`. Requests arrive as a Poisson process at the run's offered rate (the
-log's ``Scheduled samples per second``) for loadgen's ``min_duration`` of 600 s (mlperf.conf
-``*.Server.min_duration = 600000``; Interactive is a Server run with tighter limits), with the dataset's mean
+log's ``Scheduled samples per second``) for the run's loadgen ``min_duration`` as its config sets it (600 s,
+mlperf.conf's default; 2,400 s for the v4.1 Hopper and v5.1 B200 Llama-2-70B Server runs, 1,200 s for B200
+Interactive: :attr:`inference.mlperf.MLPerfSetup.min_duration`), with the dataset's mean
 input and the run's mean output lengths, a fixed seed, assigned to engines round-robin (ASSUMPTION: the
 harness's dispatch). Mean TTFT and mean TPOT are over every request, as loadgen reports them. KV cache:
 the submissions schedule with ``batch_scheduler_policy: max_util`` (KV blocks allocated as a sequence grows,
@@ -19,17 +20,21 @@ admission; the engine's KV capacity is set to (sequences whose cache fits at the
 :mod:`inference.mlperf`) x (prompt + output), so both admit the same mean number (ASSUMPTION: no pauses or
 evictions when sequences grow into a full cache).
 
-Run ``python -m fleet.mlperf`` for the latency rows side by side with the analytic figures, or
+Run ``python -m fleet.mlperf`` for the latency rows side by side with the analytic figures,
 ``python -m fleet.mlperf --table`` for the whole validation table with the simulated latency rows
-(docs/inference.md). ASSUMPTION: fixed lengths (the means) stand in for the datasets' distributions;
+(docs/inference.md), or ``python -m fleet.mlperf --server`` for the Server / Interactive throughput rows
+as the scenario defines them (:func:`server_throughput`: the highest rate whose simulated p99 TTFT and TPOT
+meet the limits; the completed output tokens/s of that run over its makespan, drain included). ASSUMPTION: fixed lengths (the means) stand in for the datasets' distributions;
 real prompts of 48-1,021 tokens (OpenOrca) make TTFT and the batch composition vary more.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from inference.mlperf import MLPERF_SETUPS, MLPerfSetup, engine_limits, predict_mlperf, step_model
 
@@ -37,9 +42,11 @@ from .sim import ServingResult, simulate_serving
 from .spec import FleetSpec, PoolSpec
 from .trace import poisson_trace
 
-__all__ = ["MLPERF_DURATION", "MLPerfRun", "latency_rows", "simulate_mlperf", "validation_table"]
+__all__ = ["MLPERF_DURATION", "MLPerfRun", "latency_rows", "meets_limits", "server_throughput", "simulate_mlperf",
+           "validation_table"]
 
-#: loadgen's minimum run length for Server / Interactive, s (mlperf.conf ``*.Server.min_duration = 600000`` ms)
+#: loadgen's default minimum run length, s (mlperf.conf ``*.Server.min_duration = 600000`` ms); runs whose configs
+#: set another carry it in ``MLPerfSetup.min_duration``
 MLPERF_DURATION = 600.0
 
 
@@ -60,10 +67,12 @@ class MLPerfRun:
         return {"ttft": self.ttft, "tpot": self.tpot, "throughput": self.throughput}[metric]
 
 
-def simulate_mlperf(s: MLPerfSetup, duration: float = MLPERF_DURATION, seed: int = 0, stack: str | None = None,
+def simulate_mlperf(s: MLPerfSetup, duration: float | None = None, seed: int = 0, stack: str | None = None,
                     router: str = "round-robin", **knobs: Any) -> MLPerfRun:
-    """Simulate the Server / Interactive run of ``s`` at its offered ``rate`` for ``duration`` s (see the
-    module docstring); ``knobs`` go to the step model as in :func:`inference.mlperf.predict_mlperf`."""
+    """Simulate the Server / Interactive run of ``s`` at its offered ``rate`` for ``duration`` s (default: the
+    run's configured ``min_duration``; see the module docstring); ``knobs`` go to the step model as in
+    :func:`inference.mlperf.predict_mlperf`."""
+    duration = s.min_duration if duration is None else duration
     if s.rate is None:
         raise ValueError(f"{s.label}: no offered rate (only the latency rows carry one)")
     lim = engine_limits(s)
@@ -86,7 +95,47 @@ def simulate_mlperf(s: MLPerfSetup, duration: float = MLPERF_DURATION, seed: int
     return MLPerfRun(s, summ["ttft_mean_s"], summ["tpot_mean_s"], summ["output_tokens_per_s"], in_flight, res)
 
 
-def latency_rows(setups: tuple[MLPerfSetup, ...] = MLPERF_SETUPS, duration: float = MLPERF_DURATION,
+def meets_limits(run: MLPerfRun) -> bool:
+    """loadgen's Server condition: the 99th-percentile TTFT and TPOT of the run within the scenario's limits."""
+    s, res = run.setup, run.result
+    ttft99 = float(np.percentile(res.ttft, 99))
+    tpot = res.tpot[np.isfinite(res.tpot)]
+    tpot99 = float(np.percentile(tpot, 99)) if len(tpot) else 0.0
+    return (s.ttft_limit is None or ttft99 <= s.ttft_limit) and (s.tpot_limit is None or tpot99 <= s.tpot_limit)
+
+
+def server_throughput(s: MLPerfSetup, duration: float | None = None, seed: int = 0, stack: str | None = None,
+                      rel_tol: float = 0.02, **knobs: Any) -> tuple[float, MLPerfRun]:
+    """A Server / Interactive throughput row as the scenario defines it: the highest Poisson rate whose
+    simulated run (:func:`simulate_mlperf`) keeps the 99th-percentile TTFT and TPOT within the limits
+    (:func:`meets_limits`), found by bisection to ``rel_tol`` between 0.2 and 1.1 x the engines' modelled
+    Offline capacity; returns (completed output tokens/s at that rate, its run)."""
+    if s.scenario == "offline":
+        raise ValueError(f"{s.label}: an Offline row has no latency limits")
+    cap = predict_mlperf(replace(s, scenario="offline", metric="throughput", rate=None), stack, **knobs)["predicted"]
+    cap_rate = cap / s.output
+
+    def run_at(rate: float) -> MLPerfRun:
+        return simulate_mlperf(replace(s, rate=rate, metric="tpot"), duration, seed, stack, **knobs)
+
+    lo, hi = 0.2 * cap_rate, 1.1 * cap_rate
+    top = run_at(hi)
+    if meets_limits(top):
+        return top.throughput, top
+    best = run_at(lo)
+    if not meets_limits(best):
+        raise RuntimeError(f"{s.label}: misses its latency limits even at {lo:.3g} requests/s")
+    while hi / lo > 1 + rel_tol:
+        mid = math.sqrt(lo * hi)
+        r = run_at(mid)
+        if meets_limits(r):
+            lo, best = mid, r
+        else:
+            hi = mid
+    return best.throughput, best
+
+
+def latency_rows(setups: tuple[MLPerfSetup, ...] = MLPERF_SETUPS, duration: float | None = None,
                  seed: int = 0, stack: str | None = None, **knobs: Any) -> list[dict]:
     """One row per latency setup (metric ``tpot`` / ``ttft``): measured, simulated, analytic (Little's law,
     no queueing), errors; each run simulated once for both of its metrics."""
@@ -108,7 +157,7 @@ def latency_rows(setups: tuple[MLPerfSetup, ...] = MLPERF_SETUPS, duration: floa
     return rows
 
 
-def validation_table(duration: float = MLPERF_DURATION, seed: int = 0, stack: str | None = None,
+def validation_table(duration: float | None = None, seed: int = 0, stack: str | None = None,
                      **knobs: Any) -> list[dict]:
     """The whole validation table of :func:`inference.validation.table`, with the MLPerf latency rows
     (mean TPOT / TTFT at the offered load) from the simulation instead of the analytic steady state."""
@@ -137,10 +186,29 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description="MLPerf Server/Interactive latency rows simulated request by request")
     ap.add_argument("--table", action="store_true", help="print the whole validation table with the simulated rows")
-    ap.add_argument("--duration", type=float, default=MLPERF_DURATION, help="arrival window, s (default 600)")
+    ap.add_argument("--duration", type=float, default=None,
+                    help="arrival window, s (default: each run's configured loadgen min_duration, 600-2,400 s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stack", default=None, help="serving stack (default: trtllm)")
+    ap.add_argument("--server", action="store_true", help="also simulate the Server/Interactive throughput rows: "
+                    "the highest Poisson rate meeting the p99 TTFT/TPOT limits (slow: a bisection per row)")
     args = ap.parse_args(argv)
+    if args.server:
+        print("| setup | measured | simulated (p99 limits, queueing) | error | analytic (mean iteration) | error | "
+              "rate req/s | p99 TTFT | p99 TPOT |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for s in MLPERF_SETUPS:
+            if s.metric != "throughput" or s.scenario == "offline":
+                continue
+            thr, run = server_throughput(s, args.duration, args.seed, args.stack)
+            ana = predict_mlperf(s, args.stack)["predicted"]
+            res = run.result
+            print(f"| {s.label} | {_fmt(s.measured, 'throughput')} | {_fmt(thr, 'throughput')} | "
+                  f"{(thr - s.measured) / s.measured:+.0%} | {_fmt(ana, 'throughput')} | "
+                  f"{(ana - s.measured) / s.measured:+.0%} | {run.setup.rate:,.3g} | "
+                  f"{_fmt(float(np.percentile(res.ttft, 99)), 'ttft')} | "
+                  f"{_fmt(float(np.nanpercentile(res.tpot, 99)), 'tpot')} |", flush=True)
+        return
     if args.table:
         rows = validation_table(args.duration, args.seed, args.stack)
         print("| setup | metric | role | measured | predicted | error | batch used | backend |")

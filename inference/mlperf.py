@@ -116,6 +116,7 @@ class MLPerfSetup:
     metric: str = "throughput"  # "throughput", or "tpot" / "ttft" (means at the offered load)
     role: str = "held-out"
     graph_batches: tuple[int, ...] = ()  # CUDA-graph decode batch sizes per attention rank, padding on (if given)
+    min_duration: float = 600.0  # s, loadgen's min_duration of the run as configured (fleet.mlperf simulates it)
 
 
 def _src(tmpl: str, system: str, bench: str, scen: str) -> str:
@@ -124,6 +125,11 @@ def _src(tmpl: str, system: str, bench: str, scen: str) -> str:
 
 _L2_SRV = {"ttft_limit": 2.0, "tpot_limit": 0.2}
 _L2_INT = {"ttft_limit": 0.45, "tpot_limit": 0.04}
+# loadgen min_duration as the configs set it (``min_duration`` / ``loadgen_fields.min_duration``, ms): v4.1
+# llama2-70b Server 2,400,000 (configs/llama2-70b/Server/__init__.py); v5.1 B200 llama2-70b Server 2,400,000,
+# Interactive 1,200,000; GB200 and the other v5.1 benchmarks 600,000
+_RUN_2400 = {"min_duration": 2400.0}
+_RUN_1200 = {"min_duration": 1200.0}
 
 MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
     # v4.1, DGX H100: 4 engines of TP2, FP8; batch cap 896 (Offline) / 1024 (Server), max_num_tokens 4096
@@ -132,30 +138,33 @@ MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
                 _src(_V41, _H100, "llama2-70b-99", "Offline")),
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Server", "llama2-70b", "h100-sxm", "dgx-h100",
                 2, 1, 1, 4, "fp8", OPENORCA_IN, 21605.79 / 74.42, "server", 21605.79, 1024, 4096,
-                _src(_V41, _H100, "llama2-70b-99", "Server"), **_L2_SRV),
+                _src(_V41, _H100, "llama2-70b-99", "Server"), **_L2_SRV, **_RUN_2400),
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Server at 75.1 req/s: TPOT", "llama2-70b",
                 "h100-sxm", "dgx-h100", 2, 1, 1, 4, "fp8", OPENORCA_IN, 21605.79 / 74.42, "server", 154.960e-3,
-                1024, 4096, _src(_V41, _H100, "llama2-70b-99", "Server"), rate=75.10, metric="tpot", **_L2_SRV),
+                1024, 4096, _src(_V41, _H100, "llama2-70b-99", "Server"), rate=75.10, metric="tpot", **_L2_SRV,
+                **_RUN_2400),
     # v4.1, H200 (8x H200-SXM-141GB): 8 engines of TP1, FP8; cap 806 / 896
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Offline", "llama2-70b", "h200", "dgx-h200",
                 1, 1, 1, 8, "fp8", OPENORCA_IN, 31302.7 / 107.477, "offline", 31302.7, 806, 4096,
                 _src(_V41, _H200, "llama2-70b-99", "Offline")),
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server", "llama2-70b", "h200", "dgx-h200",
                 1, 1, 1, 8, "fp8", OPENORCA_IN, 29228.22 / 100.35, "server", 29228.22, 896, 4096,
-                _src(_V41, _H200, "llama2-70b-99", "Server"), **_L2_SRV),
+                _src(_V41, _H200, "llama2-70b-99", "Server"), **_L2_SRV, **_RUN_2400),
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server at 101.3 req/s: TPOT", "llama2-70b",
                 "h200", "dgx-h200", 1, 1, 1, 8, "fp8", OPENORCA_IN, 29228.22 / 100.35, "server", 123.263e-3,
-                896, 4096, _src(_V41, _H200, "llama2-70b-99", "Server"), rate=101.25, metric="tpot", **_L2_SRV),
+                896, 4096, _src(_V41, _H200, "llama2-70b-99", "Server"), rate=101.25, metric="tpot", **_L2_SRV,
+                **_RUN_2400),
     # v5.1, DGX B200 (8x B200-SXM-180GB): 8 engines of TP1, NVFP4; cap 2048, max_num_tokens 3584
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Offline", "llama2-70b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", OPENORCA_IN, 101527 / 371.423, "offline", 101527, 2048, 3584,
                 _src(_V51, _B200, "llama2-70b-99", "Offline")),
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Server", "llama2-70b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", OPENORCA_IN, 99123.04 / 361.30, "server", 99123.04, 2048, 3584,
-                _src(_V51, _B200, "llama2-70b-99", "Server"), **_L2_SRV),
+                _src(_V51, _B200, "llama2-70b-99", "Server"), **_L2_SRV, **_RUN_2400),
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Server at 363.8 req/s: TPOT", "llama2-70b",
                 "b200", "dgx-b200", 1, 1, 1, 8, "fp4", OPENORCA_IN, 99123.04 / 361.30, "server", 123.320e-3,
-                2048, 3584, _src(_V51, _B200, "llama2-70b-99", "Server"), rate=363.79, metric="tpot", **_L2_SRV),
+                2048, 3584, _src(_V51, _B200, "llama2-70b-99", "Server"), rate=363.79, metric="tpot", **_L2_SRV,
+                **_RUN_2400),
     # v5.1, 4x GB200 (GB200-NVL72_GB200-186GB_aarch64x4): 4 engines of TP1, NVFP4; cap 2048, max_num_tokens 3584
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 4x GB200 (4x TP1), Offline", "llama2-70b", "gb200", "gb200-nvl72",
                 1, 1, 1, 4, "fp4", OPENORCA_IN, 51736.9 / 187.748, "offline", 51736.9, 2048, 3584,
@@ -170,11 +179,11 @@ MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
     # Interactive: cap 768, max_num_tokens 768
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Interactive", "llama2-70b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", OPENORCA_IN, 59545.45 / 218.82, "interactive", 59545.45, 768, 768,
-                _src(_V51, _B200, "llama2-70b-99", "Interactive"), **_L2_INT),
+                _src(_V51, _B200, "llama2-70b-99", "Interactive"), **_L2_INT, **_RUN_1200),
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Interactive at 220.1 req/s: TPOT", "llama2-70b",
                 "b200", "dgx-b200", 1, 1, 1, 8, "fp4", OPENORCA_IN, 59545.45 / 218.82, "interactive", 34.210e-3,
                 768, 768, _src(_V51, _B200, "llama2-70b-99", "Interactive"), rate=220.11, metric="tpot",
-                **_L2_INT),
+                **_L2_INT, **_RUN_1200),
     # Llama-3.1-8B (CNN/DailyMail): 8 engines of TP1, NVFP4; cap 6000, max_num_tokens 12000
     MLPerfSetup("MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Offline", "llama3.1-8b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", CNNDM_IN, 136752 / 1060.23, "offline", 136752, 6000, 12000,

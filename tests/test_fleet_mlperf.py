@@ -78,3 +78,15 @@ def test_fused_steps_are_faster_than_additive_ones_in_the_simulator():
                            step_models={"engine": _Additive(step_model(LOAD))})
     assert add.n == fused.result.n
     assert np.nanmean(add.tpot) > fused.tpot
+
+
+def test_server_throughput_is_the_highest_rate_meeting_the_p99_limits():
+    """The bisection's answer meets loadgen's p99 condition and a rate rel_tol x 1.5 above it does not."""
+    from fleet.mlperf import meets_limits, server_throughput
+
+    s = replace(LOAD, metric="throughput", rate=None, tpot_limit=0.02)
+    thr, run = server_throughput(s, duration=20, rel_tol=0.05)
+    assert meets_limits(run) and thr == run.throughput
+    above = simulate_mlperf(replace(s, rate=run.setup.rate * 1.08, metric="tpot"), duration=20)
+    assert not meets_limits(above)
+    assert float(np.nanpercentile(run.result.tpot, 99)) <= 0.02
