@@ -554,13 +554,8 @@ def collective(collective: str, fab: Fabric, size: Size, group: Group = None, al
         m = len(G)
         allowed = _comm.algorithm_set(comm, collective)
         names = [a for a in algorithms_for(collective) if allowed is None or a in allowed]
-        # NCCL's own pick among its algorithms (NVLS only where the switches reduce)
-        nccl = _comm.tuned_algorithm(comm, collective, m, S, [a for a in names if a != "inr" or fab.switch_can_reduce])
         for name in names or algorithms_for(collective):
             fn = REGISTRY[(collective, name)]
-            if nccl is not None and name != nccl and _comm.is_nccl(comm, name):
-                candidates[name] = f"n/a: NCCL's tuner runs {nccl} at this size"
-                continue
             why = _comm.applies(comm, collective, name, m, S) if comm is not None else None
             if why is not None:
                 candidates[name] = f"n/a: {why}"

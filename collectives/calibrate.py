@@ -29,7 +29,6 @@ from topo.specs import PROTOCOLS, CommSpec
 
 from . import api
 from . import comm as _comm
-from . import nccl_tuner as _tuner
 from .algorithms import ALGORITHMS, REGISTRY, algorithms_for
 
 #: aiconfigurator-core system directory -> bundled fabric
@@ -254,15 +253,6 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
     alg = np.asarray(pr.algorithm)
     for c_name in np.unique(coll):
         allowed = _comm.algorithm_set(spec, str(c_name))
-        tuner = _comm.tuner_of(spec, str(c_name))
-        nccl_pick: dict[int, str | None] = {}  # point -> NCCL's algorithm among those probed (tuner only)
-        if tuner is not None:
-            sel = coll == c_name
-            for i in np.unique(pr.point[sel]):
-                names = sorted({str(a) for a in alg[sel & (pr.point == i)] if allowed is None or a in allowed})
-                j = int(np.flatnonzero(sel & (pr.point == i))[0])
-                nccl_pick[int(i)] = _comm.tuned_algorithm(spec, str(c_name), int(pr.ranks[j]), float(pr.size[j]),
-                                                          names)
         for a_name in np.unique(alg[coll == c_name]):
             if allowed is not None and a_name not in allowed:
                 continue
@@ -279,17 +269,6 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
                     if c.protocol == "ll":
                         est[q] = np.where(_comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD, est[q],
                                           np.inf)
-            if tuner is not None and _comm.is_nccl(spec, str(a_name)):
-                # NCCL's tuner: its algorithm only, with its protocol (the prediction plays no part)
-                protos = [c.protocol for c in cands]
-                for r, (i, mm, ss) in enumerate(zip(pr.point[rows], m, S)):
-                    if nccl_pick.get(int(i)) not in (None, str(a_name)):
-                        ok[r] = False
-                        continue
-                    p = _tuner.protocol(tuner, str(c_name), str(a_name), int(mm), float(ss), tuple(protos))
-                    if p in protos:
-                        est[:, r] = np.inf
-                        est[protos.index(p), r] = 0.0
             pick = np.argmin(est, axis=0)  # ties: the earlier protocol, as min() does
             j = np.arange(len(rows))
             t = fixed[pick, j] + pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
@@ -299,36 +278,21 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the fit
-def _tuned_protocols(tuner: str, rows, algsets: dict, fab: Fabric) -> set[str]:
-    """The protocols NCCL's ``tuner`` runs at the measured ``rows`` (collective, ranks, bytes)."""
-    t = _tuner.get(tuner)
-    out = set()
-    for c, m, b in zip(rows["collective"], rows["ranks"], rows["bytes"]):
-        names = tuple(a for a in algsets.get(c, ()) if a in _tuner.NCCL_ALGO and (a != "inr" or fab.switch_can_reduce))
-        if c in _tuner.TUNED and int(m) >= 2 and names:
-            pick = _tuner.choice(t, str(c), int(m), float(b), names)
-            if pick is not None:
-                out.add(pick[1])
-    return out
-
-
 def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict,
-               link_efficiency: float | None, tuner: str = "", own: Sequence[str] = ()) -> CommSpec:
+               link_efficiency: float | None) -> CommSpec:
     # ordered like NCCL's protocols: step latency LL <= LL128 <= Simple, bandwidth LL <= LL128 <= Simple
     call, tb, s_ll, d_ll128, d_simple, r_ll, b_ll128, base_ll128, base_simple = x[:9]
     s_ll128 = s_ll + d_ll128
     s_simple = s_ll128 + d_simple
     b_ll = b_ll128 * r_ll
     algs: dict[str, dict[str, float]] = {}
-    for (coll, a), e in zip(effs, x[9:9 + len(effs)]):
+    for (coll, a), e in zip(effs, x[9:]):
         algs.setdefault(coll, {})[a] = float(e)
-    # the algorithms with their own per-call latency (NVLS under NCCL's tuner) follow the efficiencies
-    latency = {a: float(v) for a, v in zip(own, x[9 + len(effs):])}
     return CommSpec(name=name, link_efficiency=link_efficiency, call=float(call), buffer_bandwidth=1.0 / tb if tb > 0 else float("inf"),
                     base={"ll128": float(base_ll128), "simple": float(base_simple)},
                     step={"ll": float(s_ll), "ll128": float(s_ll128), "simple": float(s_simple)},
                     bandwidth={"ll": float(b_ll), "ll128": float(b_ll128), "simple": 1.0}, algorithms=algs,
-                    provenance=prov, tuner=tuner, latency=latency)
+                    provenance=prov)
 
 
 def _custom_spec(base: CommSpec, x: np.ndarray, name: str, prov: dict) -> CommSpec:
@@ -393,8 +357,7 @@ class Calibration:
 
 def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, source: str | None = None,
               custom: bool | None = None, link_efficiency: float | None = 1.0,
-              algorithms: dict[str, Sequence[str]] | None = None, tuner: str = "",
-              hold: CommSpec | None = None) -> Calibration:
+              algorithms: dict[str, Sequence[str]] | None = None) -> Calibration:
     """Fit the communication parameters of ``fabric`` to ``measurements`` (see :func:`read_measurements`).
 
     NCCL rows of :data:`FIT_COLLECTIVES` fit ``call``, ``buffer_bandwidth``, per-protocol ``base``, ``step``
@@ -413,12 +376,6 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
             protocol bandwidths carry the software's share); None keeps the fabric's ``efficiency``.
         algorithms: {collective: algorithms the stack runs} (default :data:`NCCL_ALGORITHMS`; ``inr`` only
             where the fabric's switches reduce).
-        tuner: NCCL's tuner that chooses the algorithm and protocol of every point (``comm.tuner``, e.g.
-            ``"nccl-2.29-sm90"``; its constants are NCCL's, not fitted; the fitted spec carries it); ``""``:
-            the least predicted time of the model being fitted.
-        hold: under a tuner, LL128's costs (base, step above LL, bandwidth) are taken from this spec, not
-            fitted, when the tuner runs LL128 at no measured point (they are not determined by the data;
-            provenance says so); None leaves them free.
     """
     import topo
 
@@ -450,37 +407,17 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     effs = [(c, a) for c in colls for a in algsets[c]]
     prov = {k: src for k in ("call", "buffer_bandwidth", "step", "bandwidth", "algorithms")}
     prov["bandwidth.simple"] = "reference: Simple's fraction is 1 (the algorithm efficiencies carry it)"
-    # under NCCL's tuner, NVLS (inr) has its own per-call latency and no per-step term, as in NCCL's model
-    own = [a for a in algsets.get("all_reduce", ()) if tuner and REGISTRY[("all_reduce", a)].in_network]
-    if tuner:
-        prov["tuner"] = "NCCL's own algorithm / protocol choice, constants not fitted; " + _tuner.SOURCE
-    if own:
-        prov["latency"] = src
 
     def resid(x):
-        return np.log(predict(_nccl_spec(x, effs, name, prov, link_efficiency, tuner, own), pr) / meas)
+        return np.log(predict(_nccl_spec(x, effs, name, prov, link_efficiency), pr) / meas)
 
-    k = len(own)
-    lo = np.array([0, 0, 0, 0, 0, 0.05, 0.05, 0, 0] + [0.05] * len(effs) + [0.0] * k)
-    hi = np.array([100e-6, 1e-10, 20e-6, 20e-6, 50e-6, 1, 1, 100e-6, 200e-6] + [1] * len(effs) + [200e-6] * k)
-    x0s = [np.array([8e-6, 1e-12, 0.6e-6, 0.7e-6, 3e-6, 0.5, 0.9, 2e-6, 40e-6] + [0.8] * len(effs) + [30e-6] * k),
-           np.array([15e-6, 5e-13, 0.3e-6, 0.7e-6, 1e-6, 0.3, 0.7, 5e-6, 10e-6] + [0.6] * len(effs) + [20e-6] * k),
-           np.array([5e-6, 1e-12, 0.5e-6, 0.2e-6, 0.5e-6, 0.4, 0.8, 5e-6, 50e-6] + [0.85] * len(effs) + [40e-6] * k)]
-    if tuner and "ll128" not in _tuned_protocols(tuner, first, algsets, fab):
-        if hold is not None:  # LL128 runs at no measured point: its costs come from ``hold``
-            fixed = {3: hold.step_of("ll128") - hold.step_of("ll"), 6: hold.bandwidth_of("ll128"),
-                     7: hold.base_of("ll128")}
-            for i, v in fixed.items():
-                lo[i], hi[i] = v, v * (1 + 1e-9) + 1e-18
-                for x0 in x0s:
-                    x0[i] = v
-            prov["step.ll128"] = prov["bandwidth.ll128"] = prov["base.ll128"] = (
-                f"ASSUMPTION: {hold.name}'s LL128 (NCCL's tuner runs LL128 at no measured point of this table)")
-        else:
-            prov["step.ll128"] = prov["bandwidth.ll128"] = prov["base.ll128"] = (
-                "not determined: NCCL's tuner runs LL128 at no measured point (where the fit left it)")
+    lo = np.array([0, 0, 0, 0, 0, 0.05, 0.05, 0, 0] + [0.05] * len(effs))
+    hi = np.array([100e-6, 1e-10, 20e-6, 20e-6, 50e-6, 1, 1, 100e-6, 200e-6] + [1] * len(effs))
+    x0s = [np.array([8e-6, 1e-12, 0.6e-6, 0.7e-6, 3e-6, 0.5, 0.9, 2e-6, 40e-6] + [0.8] * len(effs)),
+           np.array([15e-6, 5e-13, 0.3e-6, 0.7e-6, 1e-6, 0.3, 0.7, 5e-6, 10e-6] + [0.6] * len(effs)),
+           np.array([5e-6, 1e-12, 0.5e-6, 0.2e-6, 0.5e-6, 0.4, 0.8, 5e-6, 50e-6] + [0.85] * len(effs))]
     x = _lsq(resid, x0s, lo, hi)
-    spec = _nccl_spec(x, effs, name, prov, link_efficiency, tuner, own)
+    spec = _nccl_spec(x, effs, name, prov, link_efficiency)
     pred = np.empty(len(nccl))
     pred[main_mask] = predict(spec, pr)
     if len(rest):
@@ -562,10 +499,6 @@ def comm_yaml(spec: CommSpec) -> str:
     if spec.base:
         lines.append("  base: {" + ", ".join(f"{p}: {us(v)}" for p, v in spec.base) + "}")
     lines.append("  step: {" + ", ".join(f"{p}: {us(v)}" for p, v in spec.step) + "}")
-    if spec.tuner:
-        lines.append(f"  tuner: {spec.tuner}")
-    if spec.latency:
-        lines.append("  latency: {" + ", ".join(f"{a}: {us(v)}" for a, v in spec.latency) + "}")
     if spec.bandwidth:
         lines.append("  bandwidth: {" + ", ".join(f"{p}: {v:.4g}" for p, v in spec.bandwidth) + "}")
     if spec.algorithms:

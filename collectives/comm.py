@@ -15,10 +15,7 @@ The model adds software costs where the stack adds them and nowhere else:
   extra bytes are literally on the wire: flags; for Simple it stands for the SM copy engine falling short
   of the link). Contention between concurrent groups therefore still comes from the engine.
 
-Which (algorithm, protocol) runs: where ``comm.tuner`` names NCCL's tuner (the NCCL presets), NCCL's own
-choice, by its cost formula and compiled-in constants (:mod:`collectives.nccl_tuner`: ring vs NVLS = ``inr``,
-LL / LL128 / Simple), not by what this model delivers; the delivered time is then this model's for the chosen
-pair. Without a tuner, the protocol of an (algorithm, size) is the least predicted time
+The protocol of an (algorithm, size) is NCCL's tuner rule: the least predicted time
 ``nsteps x step[p] + bound x inflation[p]``, with ``bound`` the schedule's alpha-beta time; since each
 protocol's prediction is a line in ``bound`` whose slope falls as its intercept rises, the choice is
 monotone in size (LL, then LL128, then Simple). ``inr`` (NVLS) runs Simple only, as in NCCL.
@@ -37,7 +34,6 @@ import numpy as np
 from topo import Fabric
 from topo.specs import CommSpec
 
-from . import nccl_tuner as _tuner
 from .algorithms.registry import REGISTRY
 
 #: collectives NCCL runs as grouped point-to-point send/recv: LL or Simple (no LL128), LL only while a
@@ -167,10 +163,6 @@ def costs(comm: CommSpec, collective: str, algorithm: str) -> list[Cost]:
         protos = ("simple",)  # NCCL runs NVLS (in-network reduction) with the Simple protocol only
     if collective in P2P and len(protos) > 1:
         protos = tuple(p for p in protos if p != "ll128") or protos
-    own = comm.latency_of(algorithm)
-    if own is not None:  # its own per-call latency, no per-step protocol latency (NCCL's NVLS)
-        return [Cost(p, 1.0 / (comm.bandwidth_of(p) * eff), comm.call + own, 0.0, comm.buffer_bandwidth)
-                for p in protos]
     return [Cost(p, 1.0 / (comm.bandwidth_of(p) * eff), comm.call + comm.base_of(p), comm.step_of(p),
                  comm.buffer_bandwidth) for p in protos]
 
@@ -187,45 +179,9 @@ def applies(comm: CommSpec, collective: str, algorithm: str, n: int, size: float
     return None
 
 
-#: scaleup algorithms NCCL's tuner chooses between (ring; NVLS = ``inr``)
-NCCL_ALGO = _tuner.NCCL_ALGO
-
-
-def tuner_of(comm: CommSpec | None, collective: str):
-    """The NCCL tuner (:class:`collectives.nccl_tuner.Tuner`) choosing for ``collective`` under ``comm``, or None
-    (no ``comm.tuner``, or a collective NCCL's tuner does not choose for: point-to-point ones)."""
-    if comm is None or not comm.tuner or collective not in _tuner.TUNED:
-        return None
-    return _tuner.get(comm.tuner)
-
-
-def is_nccl(comm: CommSpec | None, algorithm: str) -> bool:
-    """Whether ``algorithm`` stands for one of NCCL's own (ring, NVLS) under ``comm`` (not a custom kernel)."""
-    return algorithm in _tuner.NCCL_ALGO and (comm is None or comm.custom_of(algorithm) is None)
-
-
-def tuned_algorithm(comm: CommSpec | None, collective: str, n: int, size: float, names) -> str | None:
-    """Of the algorithms ``names``, the one NCCL's tuner runs (:func:`collectives.nccl_tuner.choice` over those
-    with an NCCL counterpart: ring, NVLS = ``inr``), or None (no tuner, or none of them is NCCL's)."""
-    t = tuner_of(comm, collective)
-    if t is None or n < 2:
-        return None
-    pick = _tuner.choice(t, collective, int(n), float(size), tuple(a for a in names if is_nccl(comm, a)),
-                         tuple(comm.protocols) if comm is not None else _tuner.PROTOS)
-    return None if pick is None else pick[0]
-
-
 def choose(comm: CommSpec, collective: str, algorithm: str, size: float, n: int, n_steps: int,
            bound: float) -> Cost:
-    """The protocol variant that runs: NCCL's own choice where ``comm.tuner`` names NCCL's tuner and the
-    algorithm is one of NCCL's (:func:`tuner_of`); else the least predicted time of this model (ties: the
-    earlier protocol)."""
+    """NCCL's tuner rule: the protocol variant with the least predicted time (ties: the earlier protocol)."""
     cands = costs(comm, collective, algorithm)
-    t = tuner_of(comm, collective)
-    if t is not None and is_nccl(comm, algorithm) and n >= 2:
-        p = _tuner.protocol(t, collective, algorithm, int(n), float(size), tuple(c.protocol for c in cands))
-        hit = [c for c in cands if c.protocol == p]
-        if hit:
-            return hit[0]
     ok = [c for c in cands if c.protocol == "custom" or allowed(collective, c.protocol, size, n)] or cands
     return min(ok, key=lambda c: c.estimate(size, n, n_steps, bound))

@@ -159,8 +159,6 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
           algorithms: {all_reduce: {ring: 0.9, inr: 0.6}}
           custom: {oneshot: {call: 3us, step: 0.5us, efficiency: 0.5, max_ranks: 8, max_size: 64MiB}}
           provenance: {call: "fit: ...", step: "ASSUMPTION: ..."}
-          tuner: nccl-2.29-sm90       # choose algorithm / protocol by NCCL's own tuner ('' = least predicted time)
-          latency: {inr: 30us}        # an algorithm's own per-call latency instead of base + per-step (NVLS)
 
     Raises:
         SpecError: unknown preset or key, a value of the wrong kind (one line naming ``comm.<key>``).
@@ -215,19 +213,13 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
                     d[kk] = _quantity(x, kinds[kk], f"{f}.{a}.{kk}")
                 cur[str(a)] = d
             out[k] = cur
-        elif k == "latency":
-            if not isinstance(v, dict):
-                raise SpecError(f"{f}: expected a mapping algorithm -> time (e.g. {{inr: 30us}})")
-            out[k] = {**base.get(k, {}), **{str(a): _quantity(x, "time", f"{f}.{a}") for a, x in v.items()}}
-        elif k == "tuner":
-            out[k] = "" if v in (None, "", "none") else str(v)
         elif k == "provenance":
             if not isinstance(v, dict):
                 raise SpecError(f"{f}: expected a mapping field -> text")
             out[k] = {**base.get(k, {}), **{str(a): str(b) for a, b in v.items()}}
         else:
             valid = ("preset, name, link_efficiency, call, buffer_bandwidth, base, step, bandwidth, algorithms, "
-                     "custom, provenance, tuner, latency")
+                     "custom, provenance")
             raise SpecError(f"{field}: unknown key {k!r}; valid keys: {valid}")
     try:
         return CommSpec(**out)

@@ -403,37 +403,27 @@ COMM: dict[str, CommSpec] = {
     "nccl-h100": CommSpec(
         name="nccl-h100",
         link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
-        call=5.042e-06,
-        buffer_bandwidth=5.145e+11,
-        base={"ll128": 8.03e-06, "simple": 6.836e-06},
-        step={"ll": 5.327e-07, "ll128": 7.518e-07, "simple": 3.917e-06},
-        bandwidth={"ll": 0.4158, "ll128": 0.7967, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8634}, "all_reduce": {"inr": 0.9251, "ring": 0.9268}, "all_to_all": {"direct": 0.8134}, "reduce_scatter": {"ring": 0.9247}},
-        latency={"inr": 2.712e-05},
-        tuner="nccl-2.29-sm90",
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only); each point run with NCCL's own (algorithm, protocol) choice (tuner)",
+        call=5.022e-06,
+        buffer_bandwidth=5.437e+11,
+        base={"ll128": 1.142e-05, "simple": 6.248e-06},
+        step={"ll": 5.219e-07, "ll128": 7.022e-07, "simple": 5.967e-06},
+        bandwidth={"ll": 0.3772, "ll128": 0.8694, "simple": 1.0},
+        algorithms={"all_gather": {"ring": 0.8536}, "all_reduce": {"inr": 1.0, "ring": 0.9142}, "all_to_all": {"direct": 0.8225}, "reduce_scatter": {"ring": 0.9138}},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
                     "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
-                    "latency.inr": "fit (as '*'): NVLS's own per-call latency (no per-step term), as NCCL's tuner models NVLS",
-                    "tuner": "NCCL's algorithm / protocol choice by its own cost formula, constants not fitted: NCCL v2.29.2-1 src/graph/tuning.cc, search.cc, topo.h (collectives.nccl_tuner)",
                     "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),
     "nccl-b200": CommSpec(
         name="nccl-b200",
         link_efficiency=1.0,  # fitted protocol bandwidths carry NCCL's overhead (the YAML's 0.8 is the physics stand-in)
-        call=8.206e-06,
-        buffer_bandwidth=7.65e+11,
-        base={"ll128": 8.03e-06, "simple": 1.518e-07},
-        step={"ll": 9.803e-07, "ll128": 1.199e-06, "simple": 8.922e-06},
-        bandwidth={"ll": 0.3433, "ll128": 0.7967, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.9636}, "all_reduce": {"inr": 0.9336, "ring": 1.0}, "all_to_all": {"direct": 0.6394}, "reduce_scatter": {"ring": 0.9694}},
-        latency={"inr": 3.874e-05},
-        tuner="nccl-2.29-sm100",
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only); each point run with NCCL's own (algorithm, protocol) choice (tuner)",
+        call=8.159e-06,
+        buffer_bandwidth=8.876e+11,
+        base={"ll128": 1.249e-05, "simple": 3.232e-06},
+        step={"ll": 9.59e-07, "ll128": 3.063e-06, "simple": 6.733e-06},
+        bandwidth={"ll": 0.3072, "ll128": 0.4996, "simple": 1.0},
+        algorithms={"all_gather": {"ring": 0.8662}, "all_reduce": {"inr": 0.9432, "ring": 0.924}, "all_to_all": {"direct": 0.6261}, "reduce_scatter": {"ring": 0.8785}},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
                     "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
-                    "latency.inr": "fit (as '*'): NVLS's own per-call latency (no per-step term), as NCCL's tuner models NVLS",
-                    "tuner": "NCCL's algorithm / protocol choice by its own cost formula, constants not fitted: NCCL v2.29.2-1 src/graph/tuning.cc, search.cc, topo.h (collectives.nccl_tuner)",
-                    "step.ll128": "ASSUMPTION: nccl-h100's LL128 (NCCL's tuner runs LL128 at no measured point of the B200 table: only 8-GPU all-gather / reduce-scatter of ~12-16 MiB)",
-                    "bandwidth.ll128": "ASSUMPTION: nccl-h100's LL128 (as step.ll128)", "base.ll128": "ASSUMPTION: nccl-h100's LL128 (as step.ll128)",
                     "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),
 }
@@ -543,7 +533,7 @@ COMM["sglang-b200"] = _stack_all_reduce(
 #: link efficiency (framing overhead kept). Sensitivity: examples/comm-sensitivity.yaml sweeps call and
 #: step latency on maia200 (docs/collectives.md).
 COMM["assumed"] = COMM["nccl-h100"].replace(
-    name="assumed", link_efficiency=None, tuner="",  # NCCL's tuner describes an NVSwitch node: least predicted time here
+    name="assumed", link_efficiency=None,
     # every registered algorithm may run ("*"): the fitted ring efficiency stands for the others
     algorithms={c: {"*": e.get("ring", min(e.values())), **({"inr": e["inr"]} if "inr" in e else {})}
                 for c, e in ((c, dict(a)) for c, a in COMM["nccl-h100"].algorithms)},

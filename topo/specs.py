@@ -206,11 +206,6 @@ def _pairs(mapping: Mapping | tuple) -> tuple:
     return tuple(sorted((str(k), _pairs(v) if isinstance(v, Mapping) else v) for k, v in mapping.items()))
 
 
-#: NCCL tuner models a :class:`CommSpec` may name (``collectives.nccl_tuner.TUNERS``: NCCL 2.29.2's cost
-#: formula on one NVSwitch node of Hopper (sm90) or Blackwell (sm100) GPUs)
-COMM_TUNERS = ("nccl-2.29-sm90", "nccl-2.29-sm100")
-
-
 @dataclass(frozen=True)
 class CommSpec:
     """The communication software between a compiled collective schedule and the wire (one platform).
@@ -242,12 +237,6 @@ class CommSpec:
         link_efficiency: fraction of line rate the links carry under this stack, replacing the fabric's
             ``efficiency`` (which on NVLink presets stands for NCCL's protocol overhead, now modelled by
             ``bandwidth``); None keeps the fabric's (e.g. Ethernet framing).
-        latency: (algorithm, seconds) pairs: algorithms with a per-call latency of their own in place of the
-            protocol's ``base`` and per-step ``step`` (NCCL's NVLS = ``inr``: one latency per call,
-            ``hwLatencies[NVLS]`` in NCCL's tuner, no per-hop term).
-        tuner: how the stack chooses its algorithm and protocol: ``""`` = the least predicted time of this
-            model; a name of :data:`COMM_TUNERS` = NCCL's own tuner (its cost formula and constants, not
-            fitted: ``collectives.nccl_tuner``), the delivered time staying this model's.
     """
 
     name: str = "generic"
@@ -260,17 +249,10 @@ class CommSpec:
     algorithms: tuple = ()
     custom: tuple = ()
     provenance: tuple = ()
-    tuner: str = ""
-    latency: tuple = ()
 
     def __post_init__(self) -> None:
-        if self.tuner not in ("", *COMM_TUNERS):
-            raise SpecError(f"CommSpec.tuner: unknown tuner {self.tuner!r}; valid: {', '.join(COMM_TUNERS)} or '' (none)")
-        for f in ("base", "step", "bandwidth", "algorithms", "custom", "provenance", "latency"):
+        for f in ("base", "step", "bandwidth", "algorithms", "custom", "provenance"):
             object.__setattr__(self, f, _pairs(getattr(self, f)))
-        for a, v in self.latency:
-            if not (isinstance(v, (int, float)) and v >= 0):
-                raise SpecError(f"CommSpec.latency.{a}: must be >= 0 s, got {v!r}")
         _require_positive(self, "call", self.call, allow_zero=True)
         if self.link_efficiency is not None and not 0 < self.link_efficiency <= 1:
             raise SpecError(f"CommSpec.link_efficiency: must be in (0, 1] or None, got {self.link_efficiency!r}")
@@ -316,13 +298,6 @@ class CommSpec:
         """Seconds per call of ``protocol`` on top of ``call`` (0 if not given)."""
         return float(dict(self.base).get(protocol, 0.0))
 
-    def latency_of(self, algorithm: str) -> float | None:
-        """The own per-call latency of ``algorithm`` (s), or None (it pays ``base`` + per-step ``step``)."""
-        for a, v in self.latency:
-            if a == algorithm:
-                return float(v)
-        return None
-
     def bandwidth_of(self, protocol: str) -> float:
         """Fraction of link capacity of ``protocol`` (1 if not given)."""
         return float(dict(self.bandwidth).get(protocol, 1.0))
@@ -353,5 +328,4 @@ class CommSpec:
             return {k: un(x) for k, x in v} if isinstance(v, tuple) else v
         return {"name": self.name, "link_efficiency": self.link_efficiency, "call": self.call, "buffer_bandwidth": self.buffer_bandwidth,
                 "base": un(self.base), "step": un(self.step), "bandwidth": un(self.bandwidth), "algorithms": un(self.algorithms),
-                "custom": un(self.custom), "provenance": un(self.provenance), "tuner": self.tuner,
-                "latency": un(self.latency)}
+                "custom": un(self.custom), "provenance": un(self.provenance)}
