@@ -103,3 +103,4 @@ def test_rows_are_held_out_and_cite_their_logs():
         assert (s.rate is not None) == (s.metric != "throughput")
         if s.scenario != "offline":
             assert s.tpot_limit is not None and s.ttft_limit is not None
+            assert s.min_duration >= 600.0  # loadgen's default minimum run, or longer as configured
