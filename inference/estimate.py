@@ -717,8 +717,11 @@ class Deployment:
         attention of each chunk over its context (MLA: the absorbed form for decode, the decompressed form
         with its ``kv_b`` GEMM for the chunk); the LM head computes logits of the decoding sequences and of each
         chunk's last token. The step runs eagerly: TensorRT-LLM captures CUDA graphs for generation-only steps
-        (source: TensorRT-LLM PyTorch backend, ``can_run_cuda_graph`` requires no context requests), so no
-        graph padding and eager launch costs. Its host cost is the larger of a decode step's and a prefill
+        (source: TensorRT-LLM ``tensorrt_llm/_torch/pyexecutor/scheduler.py``,
+        ``ScheduledRequests.can_run_cuda_graph``: no context requests), so no graph padding and eager launch
+        costs. With data-parallel attention the busiest group holds ``ceil(decode / groups)`` decoding
+        sequences and ``ceil(prefill / groups)`` chunks; routed experts see the stage's tokens. Its host cost
+        is the larger of a decode step's and a prefill
         step's (one scheduler iteration). With no prefill it is :meth:`decode_step`'s stage step of
         ``decode_seqs``; with no decode it is :meth:`step` of the prefill (phase ``prefill``)."""
         for name, v in (("decode_seqs", decode_seqs), ("prefill_seqs", prefill_seqs), ("prefill_q", prefill_q),
