@@ -22,15 +22,15 @@ published constants, nothing fitted:
   (nsteps = 2 (n - 1) all-reduce, n - 1 all-gather / reduce-scatter), ``2 (n - 1) x hwLat`` plus the base for
   Tree, ``hwLatencies[NVLINK][NVLS][Simple]`` (25 us) alone for NVLS; NVLS runs Simple only.
 
-What NCCL then *delivers* is not this prediction. Status (issue 10): this module is not wired into the
-calibrated model. Making ``auto`` run NCCL's pick (with the calibrated delivered time for it) and refitting
-nccl-h100 / nccl-b200 under that rule did not improve the fit systems (H100 all / all-gather / reduce-scatter
-rms log error 0.072 -> 0.071, median 4.6% both; B200 0.083 -> 0.084, all-reduce worst 0.79 -> 1.51 at 8 GPUs,
-4 MiB): NCCL's formula keeps ring LL up to ~1.5 MiB (8x H100) / 3 MiB (8x B200), so the measured 8 -> 16-32
-KiB steps are not protocol switches, and above 3 MiB on 8x B200 it runs NVLS, whose delivered time the
-calibrated model (NVLS sharing the ring's Simple costs) does not follow (it ran ring Simple there, closer to
-the measurements). The integration is commit 58d6f8e (opt-in ``comm.tuner``), reverted; the next step is
-NVLS's own delivered costs. Used by tests/test_comm_tuner.py.
+What NCCL then *delivers* is not this prediction. Status (issue 10): not wired into the calibrated model.
+Running NCCL's pick with the calibrated delivered time for it (NVLS with its own per-call latency) and
+refitting nccl-h100 / nccl-b200 under that rule lowered the rms log error (H100 0.072 -> 0.070, B200 0.083 ->
+0.073) but not the medians (4.6% -> 4.9%, 4.5% -> 4.6%) nor the >= 64 MiB medians (4.0% -> 4.3%, 3.8% ->
+7.1%): NCCL runs NVLS for 8-GPU all-reduces above ~1.2 / 2.6 MiB, and scaleup's ``inr`` time is linear in
+size (the switch's reduction bandwidth) where measured NVLS gets faster per byte as messages grow. That
+integration is commit 7c50909, reverted by 5e31a64 (docs/collectives.md, "NCCL's tuner vs what it delivers").
+What this module shows on its own: NCCL runs ring LL from 256 B to 1-3 MiB, so the measured 8 -> 16-32 KiB
+steps are not protocol switches; the 8x B200 2 -> 4 MiB step is its ring LL -> NVLS switch.
 Source: github.com/NVIDIA/nccl tag v2.29.2-1 (the version of aiconfigurator-core's nccl-tests tables):
 src/graph/tuning.cc, src/graph/search.cc, src/graph/topo.h, src/enqueue.cc (updateCollCostTable,
 topoGetAlgoInfo).
