@@ -30,7 +30,8 @@ def kv_capacity_tokens(sm: StepModelLike, token_budget: int = 8192, batch: int =
     ``inference.StepModel``, exactly ``(usable HBM - weights - activations) / KV bytes per token`` per chip,
     times the chips that hold different sequences (attention data-parallel groups), with the activations of a
     prefill iteration of ``token_budget`` tokens or a decode iteration of ``batch`` sequences, whichever is
-    larger, and weights or activations placed in on-chip SRAM not counted; otherwise the longest single
+    larger, and weights or activations placed in on-chip SRAM not counted (under a serving stack, the KV
+    budget that stack sizes at start-up, ``memory()["kv_budget"]``: :mod:`inference.memory`); otherwise the longest single
     context with ``max_batch(context) >= 1`` (bisection; exact when memory is linear in tokens), which is
     also what SRAM-only chips (no HBM) get.
     """
@@ -55,6 +56,8 @@ def _deployment_kv_tokens(dep: Any, token_budget: int, batch: int) -> float:
     used = (0.0 if place.get("weights") == "sram" else float(mem["weights"]))
     used += 0.0 if place.get("activations") == "sram" else act
     free = float(mem["hbm_usable"]) - used
+    if "kv_budget" in mem:  # a serving stack's start-up KV pool (inference/memory.py)
+        free = float(mem["kv_budget"])
     per_token = float(dep.kv_bytes_per_seq_token())
     if free <= 0:
         return 0.0

@@ -37,6 +37,7 @@ from topo import DTYPE_BYTES, CapacityError, ChipSpec, Fabric, SpecError
 
 from . import kernels as _kernels
 from . import measured as _measured
+from . import memory as _memory
 from . import placement as _placement
 from .comm import Groups, collective_choice, collective_time, tp_comm_note
 from .models import ModelSpec, load_model
@@ -155,7 +156,8 @@ class Deployment:
                  op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
                  prefill_chunk: int | None = 8192, placement: str = "tray", act_dtype: str | None = None,
                  stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
-                 kernels: Any = None, graph_batches: Sequence[int] | None = None, **_: Any) -> None:
+                 kernels: Any = None, graph_batches: Sequence[int] | None = None,
+                 max_num_tokens: int | None = None, max_seqs: int | None = None, **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
@@ -218,6 +220,15 @@ class Deployment:
         # enable_padding, batch_sizes``): a decode step's per-attention-group batch runs as the smallest
         # captured size that holds it (dummy sequences fill the rest; ``decode_padded``)
         self.graph_batches = _graph_batches(graph_batches)
+        # the engine's start-up memory profile (inference/memory.py): tokens per rank of its estimation forward
+        # pass (TensorRT-LLM max_num_tokens, vLLM max_num_batched_tokens; default the prefill budget, else 8192),
+        # sequence slots (vLLM max_num_seqs; ASSUMPTION 256 by default) and the largest captured decode graph
+        for name, v in (("max_num_tokens", max_num_tokens), ("max_seqs", max_seqs)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+                raise SpecError(f"{name}: must be a positive integer, got {v!r}")
+        self.max_num_tokens = int(max_num_tokens or prefill_chunk or 8192)
+        self.max_seqs = int(max_seqs or 256)
+        self.graph_batch_max = max(self.graph_batches) if self.graph_batches else _memory.DEFAULT_GRAPH_BATCH
         self.placement = placement
         self.use_sram = bool(sram) and self.chip.sram_bytes > 0 and self.chip.sram_bandwidth > 0
         if self.chip.hbm_bandwidth <= 0 and not _placement.sram_only(self.chip):
@@ -395,9 +406,22 @@ class Deployment:
         hbm_need = (0 if placement["weights"] == "sram" else weights) + (0 if placement["kv_cache"] == "sram" else kv)
         hbm_need += 0 if placement["activations"] == "sram" else act
         cap = self.chip.hbm_bytes * self.hbm_usable
-        return {"weights": weights, "kv_cache": kv, "activations": act, "hbm_needed": hbm_need,
-                "hbm_capacity": self.chip.hbm_bytes, "hbm_usable": cap, "fits": hbm_need <= cap,
-                "sram_bytes": self.chip.sram_bytes, "sram_free": sram_left, "placement": placement}
+        out = {"weights": weights, "kv_cache": kv, "activations": act, "hbm_needed": hbm_need,
+               "hbm_capacity": self.chip.hbm_bytes, "hbm_usable": cap, "fits": hbm_need <= cap,
+               "sram_bytes": self.chip.sram_bytes, "sram_free": sram_left, "placement": placement}
+        if self.ideal:
+            return out
+        # a serving stack sizes its KV pool at start-up (inference/memory.py): KV must fit the budget left by
+        # the weights, the profiled activations at max_num_tokens, graphs, buffers and the runtime
+        eng = _memory.engine_memory(self, weights=0.0 if placement["weights"] == "sram" else None,
+                                    kv_per_rank=0.0 if placement["kv_cache"] == "sram" else kv)
+        kv_hbm = 0.0 if placement["kv_cache"] == "sram" else kv
+        out.update(weights=eng["weights"] if placement["weights"] != "sram" else weights,
+                   activations=max(act, eng["activations"]), hbm_needed=eng["held"] + kv_hbm,
+                   hbm_usable=eng["held"] + eng["kv_budget"], fits=eng["fits"] or (kv_hbm == 0 and
+                                                                               eng["kv_budget"] > 0),
+                   kv_budget=eng["kv_budget"], engine=eng)
+        return out
 
     # ------------------------------------------------------------------ one step of one stage
     def _op_row(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> dict:
@@ -440,7 +464,11 @@ class Deployment:
         g_dtype, g_w, g_peak = self.dtype, self.w, self.peak
         if op.name in ("router", "lm_head") and self.w < 2 and "bf16" in chip.supported_dtypes():
             g_dtype, g_w, g_peak = "bf16", 2.0, chip.peak_flops("bf16")
-        for m, n, k in op.gemms:
+        bmm = tab.mla_bmm(op.mla_bmm[0], int(round(op.mla_bmm[1])), g_dtype) \
+            if op.mla_bmm and hasattr(tab, "mla_bmm") else None
+        if bmm is not None:  # MLA's absorbed decode BMMs, measured (pre and post attention)
+            times.extend(measured_or(t, t) for t in bmm)
+        for m, n, k in (() if bmm is not None else op.gemms):
             byt = n * k * g_w + m * (k + n) * self.a
             bw = w_bw if a_bw == w_bw else byt / (n * k * g_w / w_bw + m * (k + n) * self.a / a_bw)
             an = _kernels.gemm_time(m, n, k, prof=prof, dtype=g_dtype, peak=g_peak, ce=ce, me=me,
@@ -462,16 +490,23 @@ class Deployment:
         if op.attn:
             seqs, q, ctx, heads, kvh, hd, win, decode = op.attn
             heads = int(round(heads))
+            mla = self.model.is_mla and hasattr(tab, "mla_decode")  # MLA kernels have their own tables
             if decode:
-                an = _kernels.decode_attention_time(op.kv_bytes, prof=prof, me=me, bandwidth=kv_bw)
+                an = _kernels.decode_attention_time(op.kv_bytes, prof=prof, me=me, bandwidth=kv_bw, flops=op.flops,
+                                                    peak_bf16=chip.peak_flops("bf16"), ce=ce)
                 span = min(ctx + q, win) if win else ctx + q
-                got = tab.decode_attention(seqs, span, heads, kvh, hd, self.kv_dtype) if tab and not win else None
+                got = None
+                if tab and not win:
+                    got = (tab.mla_decode(seqs, span, heads, self.kv_dtype) if mla else
+                           tab.decode_attention(seqs, span, heads, kvh, hd, self.kv_dtype))
             else:
                 span = (min(ctx + q, win) if win else ctx + q) / 2.0 + 0.5
                 an = _kernels.fmha_time(op.flops, span, op.kv_bytes + op.act_bytes, prof=prof,
                                         peak_bf16=chip.peak_flops("bf16"), ce=ce, me=me, bandwidth=kv_bw)
-                got = (tab.prefill_attention(seqs, q, heads, kvh, hd, self.kv_dtype)
-                       if tab and not win and ctx == 0 else None)
+                got = None
+                if tab and not win and ctx == 0:
+                    got = (tab.mla_prefill(seqs, q, heads, self.kv_dtype) if mla else
+                           tab.prefill_attention(seqs, q, heads, kvh, hd, self.kv_dtype))
             times.append(measured_or(got, an))
         if op.moe:
             t_in, assign, e_loc, h, fm, k, E, tp, ep = op.moe

@@ -243,6 +243,8 @@ class _Engine:
         kw = {"hbm_usable": 0.95, **knobs}
         if s.graph_batches:
             kw.setdefault("graph_batches", s.graph_batches)
+        # the engine sizes its KV pool after profiling a forward pass of max_num_tokens (inference/memory.py)
+        kw.setdefault("max_num_tokens", s.token_budget)
         if stack is not None:
             kw["stack"] = stack
         self.s = s

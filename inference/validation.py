@@ -169,6 +169,9 @@ def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
         if s.source == TRTLLM:
             cap, ntok = bench_settings(s, dep)
             kw.setdefault("graph_batches", graph_batches(cap, ntok))
+            # the engine profiles its start-up forward pass at trtllm-bench's max_num_tokens (inference/memory.py)
+            kw.setdefault("max_num_tokens", ntok)
+            dep = Deployment(s.model, fab, tp=s.tp, ep=s.ep, dp=1, dtype=s.dtype, kv_dtype=kv, **kw)
         # max_batch_size caps each scheduler: one per attention data-parallel group (ep / tp of them)
         b = min(cap * dep.shard.attn_groups, max_batch(dep, s.prompt, s.output))
         if s.source == TRTLLM:

@@ -92,8 +92,15 @@ def test_kv_capacity_of_an_inference_step_model_matches_its_max_batch():
     for c in (chunk // 2, chunk):
         mb = sm.max_batch(c)
         assert mb * c <= cap < (mb + 1) * c
+    # under a serving stack the KV pool is sized once at start-up (inference/memory.py), so max_batch brackets
+    # the capacity at every context; under the roofline rule (stack ideal) within 1% elsewhere
+    exact = "kv_budget" in sm.deployment.memory(1, 1, 0)
     for c in (1000, 3000, 7777, 20000):
-        assert sm.max_batch(c) * c == pytest.approx(cap, rel=0.01)
+        mb = sm.max_batch(c)
+        if exact:
+            assert mb * c <= cap < (mb + 1) * c
+        else:
+            assert mb * c == pytest.approx(cap, rel=0.01)
 
 
 # ------------------------------------------------------------------------------ 2. unreachable decode pool
