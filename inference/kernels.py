@@ -13,7 +13,8 @@ dtype, ``B`` the bandwidth of the tier the bytes come from):
   a small-m GEMM streams its weights at ``me g_m`` (the small-M plateau, weight-bandwidth bound).
 * prefill attention (flash): ``fmha_floor + FLOPs / (P_attn ce a_c s / (s + s_half))`` with ``s`` the
   attended length per query, so efficiency rises with the sequence towards ``a_c``.
-* decode attention (paged): ``dec_floor + KV bytes / (B me a_m)``.
+* decode attention (paged): ``dec_floor + max(KV bytes / (B me a_m), FLOPs / (P_attn ce a_c))`` (the
+  compute term binds for MLA's absorbed decode, many heads over one latent).
 * elementwise / norm / rope / activation: ``max(elem_floor, bytes / (B me e_m))`` per kernel.
 * MoE grouped GEMM (:func:`moe_time`): the GEMM form on the *hottest* rank's token copies under routing
   skew (:func:`hot_rank_tokens`), rows padded to a 64-row tile per active expert, at ``moe_compute`` of a
@@ -344,9 +345,18 @@ def fmha_time(flops: float, span: float, bytes_moved: float, *, prof: StackProfi
     return prof.fmha_floor + max(flops / (peak_bf16 * eff), bytes_moved / (bandwidth * me))
 
 
-def decode_attention_time(kv_bytes: float, *, prof: StackProfile, me: float, bandwidth: float) -> float:
-    """Decode (paged) attention: ``floor + KV bytes / (B me a_m)``, s."""
-    return prof.decode_attn_floor + kv_bytes / (bandwidth * _eff(me, prof.decode_attn_memory))
+def decode_attention_time(kv_bytes: float, *, prof: StackProfile, me: float, bandwidth: float, flops: float = 0.0,
+                          peak_bf16: float = 0.0, ce: float = 1.0) -> float:
+    """Decode (paged) attention: ``floor + max(KV bytes / (B me a_m), FLOPs / (P_bf16 ce a_c))``, s.
+
+    The compute term (at the prefill kernel's asymptote ``a_c = fmha_compute``) binds where many query heads share
+    one cached K/V: MLA's absorbed decode (DeepSeek-V3, 128 heads per rank over a 576-wide latent: ~480 FLOP per
+    FP8 cache byte against B200's ~280 FLOP/s per byte/s) is compute-bound; GQA decode (4-16 heads per KV head,
+    <= 32 FLOP per byte) stays memory-bound. ``flops = 0`` (or no ``peak_bf16``) is the memory-bound form alone."""
+    t = kv_bytes / (bandwidth * _eff(me, prof.decode_attn_memory))
+    if flops > 0 and peak_bf16 > 0:
+        t = max(t, flops / (peak_bf16 * _eff(ce, prof.fmha_compute)))
+    return prof.decode_attn_floor + t
 
 
 def elementwise_time(bytes_moved: float, *, prof: StackProfile, me: float, bandwidth: float) -> float:

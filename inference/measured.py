@@ -15,7 +15,9 @@ in n for a memory-bound GEMM, where interpolating the latency itself in log coor
 
 Tables used: ``gemm/gemm_perf`` (m, n, k per dtype), ``attention/context_attention_perf`` (batch x ISL per
 heads/KV heads/head dim/dtypes), ``attention/generation_attention_perf`` (batch x context), ``moe/moe_perf``
-(tokens per shape, parallelism and routing distribution). Latencies in the tables are ms; returned in s.
+(tokens per shape, parallelism and routing distribution), and for MLA (DeepSeek-V3) ``mla/context_mla_perf``
+(batch x ISL per heads), ``mla/generation_mla_perf`` (batch x context per heads) and ``mla_bmm/mla_bmm_perf``
+(the absorbed decode BMMs, tokens per heads). Latencies in the tables are ms; returned in s.
 
 Which table answers a stack (the documented rule; :func:`tables`, :meth:`KernelTables.sources`):
 
@@ -29,7 +31,8 @@ Which table answers a stack (the documented rule; :func:`tables`, :meth:`KernelT
    declares it (``systems/attention_lane_defaults.yaml``, read at run time: SGLang 0.5.14 ``fa3`` on
    Hopper, ``triton`` on Blackwell; vLLM 0.24.0 declares none); else (or when that kernel did not measure
    the key) the kernel with the most rows in the table (vLLM: FlashAttention-3 on Hopper, FlashInfer's
-   TRT-LLM prefill/decode kernels on Blackwell). MoE: the fastest kernel measured for the key.
+   TRT-LLM prefill/decode kernels on Blackwell). MoE: the fastest kernel measured for the key, the
+   min-latency kernels only up to :data:`MOE_MIN_LATENCY_TOKENS` tokens (TensorRT-LLM's min-latency mode).
 3. **Dtype**: MoE FP8 from per-tensor ``fp8`` rows; a stack that ships only block-scaled FP8 MoE kernels
    (SGLang) answers from its ``fp8_block`` rows. Context attention runs BF16 FMHA; over an FP8 KV cache, a
    stack that measured no BF16 FMHA for the shape answers from its FP8 FMHA rows (SGLang's FA3 on Hopper).
@@ -54,6 +57,16 @@ KV_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8"}
 MOE_DISTRIBUTION = "power_law_1.01"
 #: MoE dtype label tried when a stack measured no rows of the plain one (SGLang ships block-scaled FP8 only)
 MOE_DTYPE_FALLBACK = {"fp8": "fp8_block"}
+#: MoE kernels TensorRT-LLM runs only in its min-latency mode, and the largest step (tokens entering the MoE
+#: layer) that mode serves. source: TensorRT-LLM ``tensorrt_llm/_torch/models/modeling_deepseekv3.py``,
+#: ``min_latency_mode = hidden_states.size(0) <= 128 and ... and self.is_nvfp4``; aiconfigurator-core 0.12.0's
+#: static estimate switches at the same count (DeepSeek-V3 NVFP4 EP8 on b200_sxm: 128 tokens read the
+#: ``moe_torch_flow_min_latency`` rows, 136 tokens the ``moe_torch_flow_cutlass`` rows). Above it the
+#: throughput kernels answer, even where a min-latency row is faster (at 4,096 tokens: 0.34 ms against 0.54 ms).
+MOE_MIN_LATENCY_LANE = "min_latency"
+MOE_MIN_LATENCY_TOKENS = 128
+#: absorbed-MLA decode BMMs (TensorRT-LLM ``mla_gen_pre``: q_nope x W_UK, ``mla_gen_post``: latent x W_UV)
+MLA_BMM_OPS = ("mla_gen_pre", "mla_gen_post")
 
 
 def available() -> bool:
@@ -338,10 +351,55 @@ class KernelTables:
                 self._frames["moe_dtypes"] = frozenset(df.moe_dtype.unique())
             if label not in self._frames["moe_dtypes"]:
                 label = MOE_DTYPE_FALLBACK[label]  # rule 3: the stack measured block-scaled FP8 only
-        return self._lookup("moe", df, ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size",
-                                        "moe_ep_size"],
-                            (label, hidden, inter, top_k, experts, tp, ep), ["num_tokens"],
-                            (tokens,), agg="min")
+        name = "moe"
+        if df is not None and tokens > MOE_MIN_LATENCY_TOKENS:  # rule 2: min-latency kernels serve small steps only
+            name = "moe_throughput"
+            if name not in self._frames:
+                self._frames[name] = df[~df.kernel_source.str.contains(MOE_MIN_LATENCY_LANE)]
+            df = self._frames[name]
+        key_cols = ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size"]
+        key = (label, hidden, inter, top_k, experts, tp, ep)
+        got = self._lookup(name, df, key_cols, key, ["num_tokens"], (tokens,), agg="min")
+        grid = self._grids.get((name, key))
+        if got is None and grid is not None and tokens > grid.axes[0][-1]:
+            # ASSUMPTION: above the largest measured step (16,384 tokens in aiconfigurator-core 0.12.0) the layer's
+            # time grows in proportion to its tokens (every expert active, compute-bound grouped GEMMs); the tables'
+            # last doubling 8,192 -> 16,384 grows x1.95 (B200 NVFP4 DeepSeek-V3 EP8) and x1.87 (H100 FP8 Qwen3 EP8).
+            # Sensitivity: a prefill step of 32,768 tokens reads 2 x the 16,384-token time (aiconfigurator's own
+            # static estimate extrapolates to 2.0 x on B200 and 2.7 x on H100 for these shapes)
+            top = float(grid.axes[0][-1])
+            at_top = self._lookup(name, df, key_cols, key, ["num_tokens"], (top,), agg="min")
+            got = None if at_top is None else at_top * tokens / top
+        return got
+
+    # ----------------------------------------------------------------- MLA (DeepSeek-V3 attention)
+    _MLA_COLS = ["kernel_source", "mla_dtype", "kv_cache_dtype", "num_heads", "batch_size", "isl", "step", "latency"]
+
+    def mla_decode(self, batch: int, context: float, heads: int, kv_dtype: str) -> float | None:
+        """Measured absorbed-MLA decode attention time (s): ``batch`` sequences at ``context`` cached tokens,
+        ``heads`` query heads on the chip, over the latent cache (``generation_mla_perf``, BF16 MLA kernel)."""
+        df = self._frame("mla_gen", "mla", "generation_mla_perf.parquet", self._MLA_COLS,
+                         lambda d: d[d.mla_dtype == "bfloat16"].assign(ctx=lambda x: x.isl + x.step))
+        return self._lookup("mla_gen", df, ["num_heads", "kv_cache_dtype"], (heads, KV_DTYPE.get(kv_dtype, "")),
+                            ["batch_size", "ctx"], (batch, context))
+
+    def mla_prefill(self, batch: int, isl: int, heads: int, kv_dtype: str) -> float | None:
+        """Measured MLA context (prefill) attention time (s), no cached prefix (``context_mla_perf``)."""
+        df = self._frame("mla_ctx", "mla", "context_mla_perf.parquet", self._MLA_COLS,
+                         lambda d: d[(d.mla_dtype == "bfloat16") & (d.step == 0)])
+        return self._lookup("mla_ctx", df, ["num_heads", "kv_cache_dtype"], (heads, KV_DTYPE.get(kv_dtype, "")),
+                            ["batch_size", "isl"], (batch, isl))
+
+    def mla_bmm(self, tokens: float, heads: int, dtype: str) -> tuple[float, float] | None:
+        """Measured absorbed-MLA decode BMMs (s): (pre, post) for ``tokens`` tokens and ``heads`` heads, FP8 BMMs
+        (dequantised to BF16 output) for 8-bit-or-narrower checkpoints, else BF16 (aiconfigurator-core's rule:
+        the absorbed kv_b BMMs inherit the kv projection's dtype, FP8 whenever the GEMMs are quantised)."""
+        df = self._frame("mla_bmm", "mla_bmm", "mla_bmm_perf.parquet",
+                         ["op_name", "kernel_source", "bmm_dtype", "num_tokens", "num_heads", "latency"])
+        label = "bfloat16" if GEMM_DTYPE.get(dtype, "bfloat16") == "bfloat16" else "fp8"
+        out = [self._lookup("mla_bmm", df, ["op_name", "bmm_dtype", "num_heads"], (op, label, heads), ["num_tokens"],
+                            (tokens,)) for op in MLA_BMM_OPS]
+        return None if None in out else (out[0], out[1])
 
 
 _TABLES: dict[tuple[str, str], KernelTables] = {}

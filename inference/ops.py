@@ -74,12 +74,15 @@ class Op:
     # elementwise: bytes of each memory-bound kernel it runs besides its GEMMs;
     # attn: (seqs, q, context, heads, kv_heads, head_dim, window, decode) per chip;
     # moe: (tokens in, token copies routed to this chip, local experts, hidden, expert ffn, top_k,
-    #       experts, tp, ep).
+    #       experts, tp, ep);
+    # mla_bmm: (tokens, heads) of MLA's absorbed decode BMMs (kv_b in decode; ``gemms`` holds the same work as
+    #       one GEMM for backends without a BMM table).
     kind: str = ""
     gemms: tuple = ()
     elementwise: tuple = ()
     attn: tuple = ()
     moe: tuple = ()
+    mla_bmm: tuple = ()
 
 
 def causal_pairs(q: int, context: int, window: int = 0) -> float:
@@ -140,20 +143,28 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
         nope, rope, vd = model.qk_nope_dim, model.qk_rope_dim, model.v_head_dim
         ql, kvl = model.q_lora_rank, model.kv_lora_rank
         if ql:
-            ops.append(Op("q_a", "attention", L, 2.0 * Ta * h * ql, h * ql * w, 0.0, Ta * (h + ql) * a,
-                          kind="gemm", gemms=((Ta, ql, h),)))
+            # q_a and kv_a read the same input: one fused down-projection GEMM (h -> ql + kvl + rope), as
+            # TensorRT-LLM's DeepSeek-V3 ``fused_a`` (modeling_deepseekv3.py) and aiconfigurator's
+            # ``downscale_gemm`` run it; it writes the new token's latent K/V
+            na = ql + kvl + rope
+            ops.append(Op("qkv_a", "attention", L, 2.0 * Ta * h * na, h * na * w, Ta * (kvl + rope) * kv,
+                          Ta * (h + ql) * a, kind="gemm", gemms=((Ta, na, h),)))
             qin = ql
         else:
             qin = h
         qcols = heads_c * (nope + rope)
         ops.append(Op("q_b", "attention", L, 2.0 * Ta * qin * qcols, qin * qcols * w, 0.0,
                       Ta * (qin + qcols) * a, kind="gemm", gemms=((Ta, qcols, qin),)))
-        ops.append(Op("kv_a", "attention", L, 2.0 * Ta * h * (kvl + rope), h * (kvl + rope) * w,
-                      Ta * (kvl + rope) * kv, Ta * h * a, kind="gemm", gemms=((Ta, kvl + rope, h),)))
+        if not ql:
+            ops.append(Op("kv_a", "attention", L, 2.0 * Ta * h * (kvl + rope), h * (kvl + rope) * w,
+                          Ta * (kvl + rope) * kv, Ta * h * a, kind="gemm", gemms=((Ta, kvl + rope, h),)))
         kvb_cols = heads_c * (nope + vd)
         kvb_tokens = Ta if decode else b_a * (context + q)
+        # decode (absorbed): two per-head BMMs, q_nope x W_UK before attention and latent x W_UV after it
+        # (``mla_bmm``: tokens, heads), the same FLOPs and weight bytes as one GEMM over kvb_cols columns
         ops.append(Op("kv_b", "attention", L, 2.0 * kvb_tokens * kvl * kvb_cols, kvl * kvb_cols * w, 0.0,
-                      kvb_tokens * (kvl + kvb_cols) * a, kind="gemm", gemms=((kvb_tokens, kvb_cols, kvl),)))
+                      kvb_tokens * (kvl + kvb_cols) * a, kind="gemm", gemms=((kvb_tokens, kvb_cols, kvl),),
+                      mla_bmm=(kvb_tokens, heads_c) if decode else ()))
         for n_layers, win in attn_layers:
             if n_layers <= 0:
                 continue

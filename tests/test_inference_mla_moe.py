@@ -1,0 +1,162 @@
+"""MoE + attention-DP step mechanisms (issue 11): MLA's fused down-projection and absorbed decode BMMs,
+compute-bound decode attention, and how the measured MoE / MLA tables are read (lanes, extrapolation)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from inference import decode_attention_time, load_model
+from inference.kernels import profile_for
+from inference.ops import Shard, layer_ops
+from topo import load
+
+DSV3 = load_model("deepseek-v3")
+
+
+def _prof():
+    return profile_for(load("dgx-b200").chip, "trtllm")
+
+
+# --------------------------------------------------------------------------- closed forms
+def test_decode_attention_memory_form_without_flops():
+    prof = _prof()
+    t = decode_attention_time(1e9, prof=prof, me=0.8, bandwidth=8e12)
+    assert t == pytest.approx(prof.decode_attn_floor + 1e9 / (8e12 * min(1.0, 0.8 * prof.decode_attn_memory)))
+
+
+def test_decode_attention_compute_bound_limit():
+    """Many heads over one latent (MLA absorbed decode): the FLOP term binds, floor + FLOPs / (P ce a_c)."""
+    prof = _prof()
+    flops, peak, ce = 3e11, 2.25e15, 0.7
+    t = decode_attention_time(1e6, prof=prof, me=0.8, bandwidth=8e12, flops=flops, peak_bf16=peak, ce=ce)
+    assert t == pytest.approx(prof.decode_attn_floor + flops / (peak * min(1.0, ce * prof.fmha_compute)))
+
+
+def test_decode_attention_gqa_stays_memory_bound():
+    """GQA decode (<= 32 FLOP per cache byte) is unchanged by the compute term."""
+    prof = _prof()
+    kv = 4e8
+    mem = decode_attention_time(kv, prof=prof, me=0.8, bandwidth=8e12)
+    both = decode_attention_time(kv, prof=prof, me=0.8, bandwidth=8e12, flops=32 * kv, peak_bf16=2.25e15, ce=0.7)
+    assert both == mem
+
+
+@pytest.mark.parametrize("decode", [True, False])
+def test_mla_fused_down_projection_conserves_flops(decode):
+    m = DSV3
+    tokens = 64
+    ops = {op.name: op for op in layer_ops(m, Shard(1, 8, 1), 8 * tokens, 1, 100, w=0.5, a=2.0, kv=1.0,
+                                            decode=decode)}
+    assert "q_a" not in ops and "kv_a" not in ops
+    fused = ops["qkv_a"]
+    h, ql, kvl, rope = m.hidden, m.q_lora_rank, m.kv_lora_rank, m.qk_rope_dim
+    # the separate q_a (h -> ql) and kv_a (h -> kvl + rope) GEMMs' FLOPs, weights and cache writes, as one GEMM
+    assert fused.flops == pytest.approx(2.0 * tokens * h * ql + 2.0 * tokens * h * (kvl + rope))
+    assert fused.weight_bytes == pytest.approx(h * (ql + kvl + rope) * 0.5)
+    assert fused.kv_bytes == pytest.approx(tokens * (kvl + rope) * 1.0)
+    assert fused.gemms == ((tokens, ql + kvl + rope, h),)
+
+
+def test_mla_absorbed_bmm_shape_only_in_decode():
+    m = DSV3
+    dec = {op.name: op for op in layer_ops(m, Shard(1, 8, 1), 64, 1, 100, w=0.5, a=2.0, kv=1.0, decode=True)}
+    pre = {op.name: op for op in layer_ops(m, Shard(1, 8, 1), 8, 64, 0, w=0.5, a=2.0, kv=1.0, decode=False)}
+    assert dec["kv_b"].mla_bmm == (8, m.heads)  # 64 sequences over 8 attention groups, all 128 heads per rank
+    # the same work as one GEMM over heads x (nope + v) columns: 2 x tokens x kv_lora x columns
+    assert dec["kv_b"].flops == pytest.approx(2.0 * 8 * m.kv_lora_rank * m.heads * (m.qk_nope_dim + m.v_head_dim))
+    assert pre["kv_b"].mla_bmm == ()
+
+
+# --------------------------------------------------------------------------- measured tables
+def _expected(system: str, op: str, filename: str, match: dict, pick: str = "median"):
+    """The value of the newest table version holding ``match``, read independently of inference.measured."""
+    import pandas as pd
+
+    from inference import measured
+
+    for path in measured.table_paths(system, op, "trtllm", filename):
+        df = pd.read_parquet(path)
+        for c, v in match.items():
+            df = df[df[c] == v] if not callable(v) else df[v(df[c])]
+        if len(df):
+            return getattr(df.latency, pick)() * 1e-3
+    return None
+
+
+MOE_KEY = dict(moe_dtype="nvfp4", hidden_size=7168, inter_size=2048, topk=8, num_experts=256, moe_tp_size=1,
+               moe_ep_size=8, distribution="power_law_1.01")
+
+
+def _tables():
+    pytest.importorskip("aiconfigurator_core")
+    from inference import measured
+
+    tab = measured.tables("b200_sxm", "trtllm")
+    if tab is None:
+        pytest.skip("no b200_sxm TRT-LLM tables in the installed aiconfigurator-core")
+    return tab, measured
+
+
+def test_moe_min_latency_kernels_serve_small_steps_only():
+    tab, measured = _tables()
+    gated = lambda s: ~s.str.contains("nongated")  # noqa: E731
+    small = _expected("b200_sxm", "moe", "moe_perf.parquet", {**MOE_KEY, "num_tokens": 64, "kernel_source": gated},
+                      "min")
+    big = _expected("b200_sxm", "moe", "moe_perf.parquet",
+                    {**MOE_KEY, "num_tokens": 4096,
+                     "kernel_source": lambda s: ~s.str.contains("nongated") & ~s.str.contains(
+                         measured.MOE_MIN_LATENCY_LANE)}, "min")
+    if small is None or big is None:
+        pytest.skip("DeepSeek-V3 NVFP4 EP8 MoE rows not in this aiconfigurator-core")
+    assert tab.moe(64, 7168, 2048, 8, 256, 1, 8, "fp4") == pytest.approx(small)
+    assert tab.moe(4096, 7168, 2048, 8, 256, 1, 8, "fp4") == pytest.approx(big)
+    fastest = _expected("b200_sxm", "moe", "moe_perf.parquet", {**MOE_KEY, "num_tokens": 4096,
+                                                                 "kernel_source": gated}, "min")
+    assert big >= fastest  # the min-latency kernel is not taken above 128 tokens even where it is faster
+
+
+def test_moe_extrapolates_in_proportion_above_the_grid():
+    tab, _ = _tables()
+    top = tab.moe(16384, 7168, 2048, 8, 256, 1, 8, "fp4")
+    if top is None:
+        pytest.skip("no 16,384-token MoE row")
+    grid = next(g for (name, key), g in tab._grids.items() if name == "moe_throughput" and key[0] == "nvfp4")
+    t_max = float(grid.axes[0][-1])
+    at_max = tab.moe(t_max, 7168, 2048, 8, 256, 1, 8, "fp4")
+    for factor in (1.5, 2.0, 4.0):
+        assert tab.moe(factor * t_max, 7168, 2048, 8, 256, 1, 8, "fp4") == pytest.approx(factor * at_max)
+
+
+def test_mla_tables_exact_on_grid_points():
+    tab, _ = _tables()
+    want = _expected("b200_sxm", "mla", "generation_mla_perf.parquet",
+                     dict(mla_dtype="bfloat16", kv_cache_dtype="fp8", num_heads=128, batch_size=64, step=2047, isl=1))
+    if want is None:
+        pytest.skip("no generation MLA rows")
+    assert tab.mla_decode(64, 2048, 128, "fp8") == pytest.approx(want)
+    want = _expected("b200_sxm", "mla", "context_mla_perf.parquet",
+                     dict(mla_dtype="bfloat16", kv_cache_dtype="fp8", num_heads=128, batch_size=1, isl=4096, step=0))
+    assert tab.mla_prefill(1, 4096, 128, "fp8") == pytest.approx(want)
+    pre = _expected("b200_sxm", "mla_bmm", "mla_bmm_perf.parquet",
+                    dict(op_name="mla_gen_pre", bmm_dtype="fp8", num_heads=128, num_tokens=512))
+    post = _expected("b200_sxm", "mla_bmm", "mla_bmm_perf.parquet",
+                     dict(op_name="mla_gen_post", bmm_dtype="fp8", num_heads=128, num_tokens=512))
+    assert tab.mla_bmm(512, 128, "fp4") == pytest.approx((pre, post))
+    # monotone in context between grid points
+    ts = [tab.mla_decode(64, c, 128, "fp8") for c in (2048, 2500, 3000, 4096)]
+    assert ts == sorted(ts)
+
+
+def test_deepseek_decode_step_reads_mla_tables():
+    _tables()
+    from inference.estimate import Deployment
+
+    dep = Deployment("deepseek-v3", "dgx-b200", tp=1, ep=8, dtype="fp4", kv_dtype="fp8")
+    hbm = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+    rows = {r["op"]: r for r in dep.step(8 * 64, 1, 2048, "decode", hbm).rows}
+    assert rows["attention"]["source"] == "table" and rows["kv_b"]["source"] == "table"
+    # the measured MLA kernel is slower than the memory-bound roofline of its cache reads (compute-bound)
+    assert rows["attention"]["time"] > rows["attention"]["memory_time"]
+    assert not math.isnan(rows["experts"]["time"])
