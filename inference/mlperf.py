@@ -243,8 +243,9 @@ class _Engine:
         kw = {"hbm_usable": 0.95, **knobs}
         if s.graph_batches:
             kw.setdefault("graph_batches", s.graph_batches)
-        # the engine sizes its KV pool after profiling a forward pass of max_num_tokens (inference/memory.py)
-        kw.setdefault("max_num_tokens", s.token_budget)
+        # the engine sizes its KV pool after profiling a forward pass of max_num_tokens per rank (inference/memory.py;
+        # token_budget is the engine's: per attention-DP rank it is that over the ep / tp ranks)
+        kw.setdefault("max_num_tokens", max(1, s.token_budget // max(1, s.ep // s.tp)))
         if stack is not None:
             kw["stack"] = stack
         self.s = s
