@@ -16,7 +16,14 @@ Skipped (exit 0 with a note) when aiconfigurator-core is not installed.
 
 ``--backend analytic`` compares scaleup's analytic kernel model alone (what chips without tables get).
 
+``--per-op`` prints, instead, the per-op breakdown of one decode step and one prefill step for the MoE +
+attention-DP cases (``ADP_CASES``: DeepSeek-V3 NVFP4 on B200 as MLPerf v5.1's DeepSeek-R1 runs it, Qwen3-235B-A22B
+FP8 on H100; attention DP 8 + EP 8, TRT-LLM) beside aiconfigurator's static estimate of the same step, op by op:
+aiconfigurator's overlapped groups (shared experts beside the routed path) are listed op by op and its MLA module
+row replaced by its granular kernels, so every op has its own time; its step totals are given as it composes them.
+
 Usage: python bench/aiconfigurator_compare.py [--stride 32] [--backend auto|analytic] [--stack all|trtllm|vllm|sglang]
+       python bench/aiconfigurator_compare.py --per-op
 """
 
 from __future__ import annotations
@@ -117,12 +124,136 @@ def cases(stack: str) -> list[tuple]:
     return list(STACK_CASES[stack])
 
 
+#: MoE + attention-DP cases for ``--per-op``: (label, scaleup model, aic model id, aic system, fabric, dtype, aic
+#: GEMM / MoE quant names). Attention DP 8 (tp 1) + EP 8 on one DGX; decode batches are per attention rank.
+ADP_CASES = (
+    ("DeepSeek-V3 NVFP4 ADP8 EP8 B200", "deepseek-v3", "deepseek-ai/DeepSeek-V3", "b200_sxm", "dgx-b200", "fp4",
+     "nvfp4", "nvfp4"),
+    ("Qwen3-235B-A22B FP8 ADP8 EP8 H100", "qwen3-235b-a22b", "Qwen/Qwen3-235B-A22B", "h100_sxm", "dgx-h100", "fp8",
+     "fp8", "fp8"),
+)
+ADP_DECODE_BATCHES = (8, 32, 128, 512)  # sequences per attention rank (x 8 per engine)
+ADP_CONTEXT = 2048  # cached tokens per decoding sequence
+ADP_PREFILL = (1, 4096)  # (sequences, prompt tokens) per attention rank
+
+#: aiconfigurator op name (without its phase prefix) -> scaleup op row
+AIC_TO_SCALEUP = {
+    "embedding": "embedding", "add_norm_1": "norms", "add_norm_2": "norms", "downscale_gemm": "qkv_a",
+    "q_b_proj_gemm": "q_b", "kv_b_proj_gemm": "kv_b", "bmm_pre": "kv_b", "bmm_post": "kv_b", "attention": "attention",
+    "proj_gemm": "o_proj", "qkv_gemm": "qkv", "router_gemm": "router", "moe": "experts",
+    "moe_pre_dispatch": "ep_dispatch", "moe_post_dispatch": "ep_combine", "shared_gate_up_gemm": "shared_experts",
+    "shared_act_gate": "shared_experts", "shared_ffn2_gemm": "shared_experts", "logits_gemm": "lm_head",
+}
+
+
+def _clear_aic_engine_cache() -> None:
+    try:
+        from aiconfigurator_core.sdk import rust_engine_step
+
+        rust_engine_step._engine_handle_cache_clear()
+    except (ImportError, AttributeError):  # another aiconfigurator-core: nothing cached to clear
+        pass
+
+
+def _aic_adp_steps(model_id: str, system: str, gemm: str, moe: str) -> tuple[dict, dict]:
+    """aiconfigurator's per-op times (s, summed over layers) of each decode batch and of the prefill, and its
+    step totals as it composes them (overlap, MLA module table): ({step: {op: s}}, {step: s})."""
+    from aiconfigurator_core.sdk import common, config
+    from aiconfigurator_core.sdk.backends.factory import get_backend
+    from aiconfigurator_core.sdk.models import get_model
+    from aiconfigurator_core.sdk.perf_database import get_database, get_latest_database_version
+
+    db = get_database(system, "trtllm", get_latest_database_version(system, "trtllm"))
+    kw = dict(tp_size=1, pp_size=1, gemm_quant_mode=getattr(common.GEMMQuantMode, gemm),
+              kvcache_quant_mode=common.KVCacheQuantMode.fp8, fmha_quant_mode=common.FMHAQuantMode.bfloat16,
+              moe_quant_mode=getattr(common.MoEQuantMode, moe), moe_tp_size=1, moe_ep_size=8, attention_dp_size=8)
+
+    def flatten(ops: list) -> list:
+        out = []
+        for op in ops:
+            ga, gb, fb = (getattr(op, a, None) for a in ("_group_a", "_group_b", "_fallback"))
+            if ga is not None and gb is not None:
+                out += flatten(list(ga) + list(gb))
+            elif fb is not None:
+                out += flatten(list(fb))
+            else:
+                out.append(op)
+        return out
+
+    per_op, totals = {}, {}
+    steps = [(f"decode {b}/rank", b, ADP_CONTEXT, "gen") for b in ADP_DECODE_BATCHES]
+    steps.append((f"prefill {ADP_PREFILL[0]}x{ADP_PREFILL[1]}/rank", ADP_PREFILL[0], ADP_PREFILL[1], "ctx"))
+    for label, b, isl, phase in steps:
+        rc = config.RuntimeConfig(batch_size=b, isl=isl, osl=2)
+        for flat in (False, True):
+            _clear_aic_engine_cache()  # its compiled-engine cache keys on the model config, not on the op list
+            model = get_model(model_id, config.ModelConfig(**kw), "trtllm")
+            if flat:
+                model.generation_ops[:] = flatten(model.generation_ops)
+                model.context_ops[:] = flatten(model.context_ops)
+            summ = get_backend("trtllm").run_static(model, db, rc, "static", stride=1)
+            d = summ.get_generation_latency_dict() if phase == "gen" else summ.get_context_latency_dict()
+            if flat:
+                per_op[label] = {k.split("_", 1)[1]: v * 1e-3 for k, v in d.items()}
+            else:
+                totals[label] = sum(d.values()) * 1e-3
+    return per_op, totals
+
+
+def _scaleup_adp_steps(model: str, fabric: str, dtype: str, backend: str) -> dict:
+    """scaleup's per-op times (s, summed over layers; communication per MoE layer x MoE layers) and serial step."""
+    from inference.estimate import Deployment
+
+    dep = Deployment(model, fabric, tp=1, ep=8, dtype=dtype, kv_dtype="fp8", backend=backend)
+    hbm = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+    out = {}
+    steps = [(f"decode {b}/rank", 8 * b, 1, ADP_CONTEXT, "decode") for b in ADP_DECODE_BATCHES]
+    steps.append((f"prefill {ADP_PREFILL[0]}x{ADP_PREFILL[1]}/rank", 8 * ADP_PREFILL[0], ADP_PREFILL[1], 0, "prefill"))
+    for label, seqs, q, ctx, phase in steps:
+        st = dep.step(seqs, q, ctx, phase, hbm)
+        ops: dict[str, float] = {}
+        for r in st.rows:
+            ops[r["op"]] = ops.get(r["op"], 0.0) + r["time"] * r["layers"]
+        for r in st.comm_rows:
+            ops[r["op"]] = ops.get(r["op"], 0.0) + r["time"] * dep.model.moe_layers
+        out[label] = (ops, st.serial)
+    return out
+
+
+def per_op(backend: str) -> None:
+    """Print the per-op tables of :data:`ADP_CASES` (ms per step, all layers)."""
+    for label, model, hf, system, fabric, dtype, gemm, moe in ADP_CASES:
+        aic_ops, aic_tot = _aic_adp_steps(hf, system, gemm, moe)
+        ours = _scaleup_adp_steps(model, fabric, dtype, backend)
+        print(f"\n### {label} (ms per step, summed over layers; aic = aiconfigurator-core static, TRT-LLM)\n")
+        steps = list(aic_ops)
+        print("| op | " + " | ".join(f"{s} aic | scaleup" for s in steps) + " |")
+        print("|---|" + "---:|---:|" * len(steps))
+        names: list[str] = []
+        for s in steps:
+            for k in list(ours[s][0]) + [AIC_TO_SCALEUP.get(k, k) for k in aic_ops[s]]:
+                if k not in names and k not in ("framework", "final_norm", "p2p", "embedding_ar"):
+                    names.append(k)
+        for name in names:
+            cells = []
+            for s in steps:
+                a = sum(v for k, v in aic_ops[s].items() if AIC_TO_SCALEUP.get(k, k) == name)
+                o = ours[s][0].get(name, 0.0)
+                cells.append(f"{a * 1e3:.2f} | {o * 1e3:.2f}")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+        print("| **step** (aic as composed: overlap, MLA module; scaleup serial) | " + " | ".join(
+            f"**{aic_tot[s] * 1e3:.1f}** | **{ours[s][1] * 1e3:.1f}**" for s in steps) + " |")
+        print("| scaleup / aic | " + " | ".join(f" | {ours[s][1] / aic_tot[s]:.2f}" for s in steps) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stride", type=int, default=32, help="aiconfigurator decode-step stride")
     ap.add_argument("--backend", default="auto", help="scaleup kernel backend: auto, measured or analytic")
     ap.add_argument("--stack", default="all", choices=("all", "trtllm", "vllm", "sglang"),
                     help="serving stack(s) compared (all: TRT-LLM's 10 cases, then vLLM's and SGLang's 5)")
+    ap.add_argument("--per-op", action="store_true",
+                    help="per-op decode/prefill breakdown of the MoE + attention-DP cases (ADP_CASES) instead")
     args = ap.parse_args()
     try:
         import aiconfigurator_core  # noqa: F401
@@ -132,6 +263,9 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
+    if args.per_op:
+        per_op(args.backend)
+        return
 
     def med_err(xs: list[float]) -> str:
         return f"{statistics.median(abs(x - 1) for x in xs):.1%}" if xs else "-"
