@@ -23,7 +23,14 @@ import numpy as np
 import topo
 
 from .api import collective
-from .calibrate import FIT_SYSTEMS, SYSTEMS, aiconfigurator_table, error_table
+from .calibrate import (
+    FIT_SYSTEMS,
+    NCCL_VERSION,
+    SYSTEMS,
+    aiconfigurator_dir,
+    aiconfigurator_table,
+    error_table,
+)
 from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, stack_table, tier_comm
 
 
@@ -66,6 +73,73 @@ def _stack_rows(system: str, stack: str, fab, ideal: bool):
     return d
 
 
+def nccl_versions(system: str) -> list[str]:
+    """The NCCL versions whose nccl-tests table (``comm/nccl/<version>/nccl_perf.parquet``) the installed
+    aiconfigurator-core ships for ``system``, oldest first (needs ``scaleup-sim[measured]``)."""
+    base = aiconfigurator_dir() / system / "comm" / "nccl"
+    found = [p.name for p in base.iterdir() if (p / "nccl_perf.parquet").is_file()] if base.is_dir() else []
+    return sorted(found, key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.split(".")))
+
+
+def nccl_version_ratios(system: str, reference: str = NCCL_VERSION, min_bytes: float = 0.0):
+    """Measured all-reduce times of every NCCL version shipped for ``system`` against ``reference``, and of
+    each serving stack's NCCL rung against every version: a DataFrame indexed by (ranks, bytes).
+
+    Columns ``<v>/<reference>``: the nccl-tests table of version ``v`` over the reference's (half, median of
+    repeats; only versions that measured all-reduce). Columns ``<stack>/<v>``: the stack's measured TP
+    all-reduce (:func:`collectives.stacks.stack_table`) over version ``v``, on the points its ladder runs on
+    NCCL (:func:`collectives.stacks.all_reduce_tier` is None); NaN elsewhere; none for a system outside
+    :data:`collectives.stacks.FAMILY_OF_SYSTEM` or without the stack's table. Sizes below ``min_bytes`` (bytes)
+    are dropped. Measurements only, no model: whether the NCCL a stack links explains its distance from
+    nccl-tests (docs/collectives.md, "Which NCCL the stacks link").
+    """
+    import pandas as pd
+
+    def times(d):
+        d = d[d["collective"] == "all_reduce"]
+        return d.groupby(["ranks", "bytes"])["seconds"].median()
+
+    tables = {}
+    for v in nccl_versions(system):
+        t = times(aiconfigurator_table(system, "nccl", v))
+        if len(t):
+            tables[v] = t
+    if reference not in tables:
+        raise topo.SpecError(f"reference: no NCCL {reference} all-reduce table for {system}; "
+                             f"shipped: {', '.join(tables) or 'none'}")
+    cols = {f"{v}/{reference}": t / tables[reference] for v, t in tables.items() if v != reference}
+    fam = FAMILY_OF_SYSTEM.get(system)
+    for stack in STACKS if fam else ():  # the ladders know H100/H200 (hopper) and B200/GB200 (blackwell)
+        try:
+            s = times(stack_table(system, stack))
+        except topo.SpecError:  # no table of this stack for the system
+            continue
+        on_nccl = [all_reduce_tier(stack, fam, int(m), float(b)) is None for m, b in s.index]
+        s = s[np.asarray(on_nccl, dtype=bool)]
+        for v, t in tables.items():
+            cols[f"{stack}/{v}"] = s / t
+    out = pd.DataFrame(cols)
+    return out[out.index.get_level_values("bytes") >= min_bytes]
+
+
+def _ratio_table(r) -> str:
+    """Markdown of :func:`nccl_version_ratios` (sizes in MiB; blank where a table has no point), then the
+    median of each column over the points >= 64 MiB per rank count."""
+    r = r.dropna(how="all")
+    head = ["|---:|---:|" + "---:|" * len(r.columns)]
+
+    def cells(row) -> str:
+        return " | ".join("" if np.isnan(x) else f"{x:.3f}" for x in np.asarray(row, dtype=float))
+
+    lines = ["| ranks | MiB | " + " | ".join(r.columns) + " |", *head]
+    for (m, b), row in r.iterrows():
+        lines.append(f"| {int(m)} | {b / 2**20:g} | {cells(row)} |")
+    big = r[r.index.get_level_values("bytes") >= 64 * 2**20].groupby(level="ranks").median()
+    lines += ["", "Median over the points >= 64 MiB:", "", "| ranks | | " + " | ".join(r.columns) + " |", *head]
+    lines += [f"| {int(m)} | | {cells(row)} |" for m, row in big.iterrows()]
+    return "\n".join(lines)
+
+
 def summary(df) -> str:
     """Markdown: per system, stack and collective: points, median |ratio - 1|, worst ratio, median at >= 64 MiB."""
     lines = ["| system | role | stack | collective | points | median abs err | worst ratio | median abs err >= 64 MiB |",
@@ -84,7 +158,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated aiconfigurator systems")
     ap.add_argument("--detail", action="store_true", help="also print the per-ranks, per-size-bucket table")
     ap.add_argument("--ideal", action="store_true", help="the physics alone (to see what calibration changes)")
+    ap.add_argument("--nccl-versions", action="store_true",
+                    help="print the measured all-reduce ratios between the shipped NCCL versions' tables and of each "
+                         "stack's NCCL rung to each version (>= 1 MiB; measurements, no model)")
     args = ap.parse_args(argv)
+    if args.nccl_versions:
+        try:
+            for system in [s.strip() for s in args.systems.split(",") if s.strip()]:
+                r = nccl_version_ratios(system, min_bytes=2.0**20)
+                print(f"\n## {system}: measured all-reduce time ratios\n")
+                print(_ratio_table(r))
+        except topo.ScaleupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         df = validate([s.strip() for s in args.systems.split(",") if s.strip()], ideal=args.ideal)
     except topo.ScaleupError as exc:
@@ -102,4 +189,4 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-__all__: list[Any] = ["validate", "summary", "main"]
+__all__: list[Any] = ["validate", "summary", "nccl_versions", "nccl_version_ratios", "main"]
