@@ -418,7 +418,7 @@ class Deployment:
         kv_hbm = 0.0 if placement["kv_cache"] == "sram" else kv
         out.update(weights=eng["weights"] if placement["weights"] != "sram" else weights,
                    activations=max(act, eng["activations"]), hbm_needed=eng["held"] + kv_hbm,
-                   hbm_usable=eng["held"] + eng["kv_budget"], fits=eng["fits"] or (kv_hbm == 0 and
+                   hbm_usable=eng["usable"], fits=eng["fits"] or (kv_hbm == 0 and
                                                                                eng["kv_budget"] > 0),
                    kv_budget=eng["kv_budget"], engine=eng)
         return out
@@ -601,6 +601,9 @@ class Deployment:
                          "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
                          "time": fw, "bottleneck": "host", "intensity": 0.0, "source": "model"})
         comm_rows = self._comm(comm_seqs, comm_q, phase, group_tokens)
+        if phase == "decode" and not self.ideal and self.profile.cuda_graph_decode and \
+                self.profile.shared_expert_overlap:
+            _hide_shared_experts(rows, comm_rows)
         # per layer kind: compute of the layers vs their communication
         frac = 1.0 / self.pp
         n_dense_layers = m.mlp_dense_layers * frac
@@ -814,6 +817,21 @@ class Deployment:
     def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
         """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power."""
         return self.replica_chips * chip_cost_per_hour(self.chip, price_per_chip_hour, **cost)
+
+
+def _hide_shared_experts(rows: list[dict], comm_rows: list[dict]) -> None:
+    """Shared experts on a side stream beside the routed path (TensorRT-LLM decode, ``shared_expert_overlap``):
+    per MoE layer the ``shared_experts`` row keeps ``max(0, shared - routed)`` where ``routed`` = router + routed
+    experts + the MoE layer's EP dispatch / combine (or TP all-reduce) communication; the hidden part goes to
+    ``hidden_time``. A layer then costs ``max(shared, routed)`` (aiconfigurator's ``OverlapOp``)."""
+    shared = next((r for r in rows if r["op"] == "shared_experts"), None)
+    if shared is None:
+        return
+    routed = sum(r["time"] for r in rows if r["block"] == "moe" and r["op"] in ("router", "experts"))
+    routed += sum(r["time"] for r in comm_rows if r["block"] == "moe")
+    hidden = min(shared["time"], routed)
+    shared["time"] -= hidden
+    shared["hidden_time"] = hidden
 
 
 def load_prices(prices: str | dict | None) -> dict[str, dict[str, float]]:

@@ -169,8 +169,12 @@ def engine_memory(dep: Any, *, weights: float | None = None, kv_per_rank: float 
     else:  # static: activations and graphs live in the (1 - f) headroom
         budget = f * hbm - (w + comm + runtime)
         held = w + comm + runtime
-    budget = max(0.0, budget)
+    raw, budget = budget, max(0.0, budget)
+    # what the engine may fill: held + the KV budget; when nothing is left for KV, the fraction of HBM (so that
+    # need - usable is the excess a CapacityError reports)
+    usable = held + budget if raw > 0 else f * hbm
     return {"rule": rule, "fraction": f, "max_num_tokens": T, "weights": w, "activations": act,
             "cuda_graphs": graphs, "comm_buffers": comm, "runtime": runtime, "held": held, "kv_budget": budget,
+            "usable": usable,
             "kv_tokens": (budget / dep.kv_bytes_per_seq_token()) if dep.kv_bytes_per_seq_token() > 0 else math.inf,
             "fits": kv_per_rank <= budget and budget > 0}

@@ -140,6 +140,14 @@ class Report:
             f"(weights + KV of the batch over usable memory); this replica has {self.chips_per_replica}",
             "  placement       " + ", ".join(f"{k}: {v}" for k, v in m["placement"].items()),
         ]
+        e = m.get("engine")
+        if e:  # the serving stack's start-up KV sizing (inference/memory.py)
+            rule = {"free": "of free memory", "total": "of total memory", "static": "static pool"}[e["rule"]]
+            lines.append(f"  KV budget       {format_bytes(e['kv_budget'])} per chip ({e['kv_tokens']:,.0f} tokens; "
+                         f"{e['fraction']:g} {rule} after weights {format_bytes(e['weights'])}, activations at "
+                         f"{e['max_num_tokens']} tokens {format_bytes(e['activations'])}, CUDA graphs "
+                         f"{format_bytes(e['cuda_graphs'])}, buffers {format_bytes(e['comm_buffers'])}, runtime "
+                         f"{format_bytes(e['runtime'])})")
         p = self.provenance
         if p:
             counts = (f" ({p['kernels_measured']} kernel lookups measured, {p['kernels_analytic']} analytic)"

@@ -109,6 +109,9 @@ def test_model_that_does_not_fit_errors_one_line() -> None:
         estimate("llama3.1-405b", single_chip_fabric("h100-sxm"), tp=1, batch=1, prompt=128, output=128)
     msg = str(exc.value)
     assert "\n" not in msg and msg.startswith("memory:")
+    mem = _dep(model="llama3.1-405b").memory(1, 128, 128)
+    assert not mem["fits"] and mem["kv_budget"] == 0.0
+    assert mem["hbm_needed"] - mem["hbm_usable"] > mem["weights"] - mem["hbm_capacity"]  # the excess is reported
 
 
 @pytest.mark.parametrize("field", ["max_num_tokens", "max_seqs"])
