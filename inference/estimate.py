@@ -20,8 +20,11 @@ Model of one step (DESIGN.md, "Token latency"):
 Calibration knobs (keyword arguments of :func:`estimate` / :class:`StepModel`, defaults below):
 ``compute_efficiency`` / ``memory_efficiency`` (default: the chip spec's, e.g. 0.7 / 0.8),
 ``op_overhead`` (s per op per layer, default 1.5 us: kernel launch gaps with CUDA graphs, an
-assumption), ``hbm_usable`` (fraction of HBM the runtime may fill, default 0.9 as vLLM's
-``gpu_memory_utilization``), ``power_factor`` (average draw / TDP, default 0.7, an assumption).
+assumption), ``hbm_usable`` (default 0.9: the stack's KV fraction, TensorRT-LLM's ``free_gpu_memory_fraction``
+of the memory free after weights, activations, graphs and buffers, vLLM's ``gpu_memory_utilization`` /
+SGLang's ``mem_fraction_static`` of the total; under ``ideal`` the share of HBM weights + KV + activations may
+fill: :mod:`inference.memory`), ``max_num_tokens`` (tokens per rank of the engine's start-up profiling pass),
+``power_factor`` (average draw / TDP, default 0.7, an assumption).
 """
 
 from __future__ import annotations
