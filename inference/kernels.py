@@ -19,6 +19,9 @@ dtype, ``B`` the bandwidth of the tier the bytes come from):
 * MoE grouped GEMM (:func:`moe_time`): the GEMM form on the *hottest* rank's token copies under routing
   skew (:func:`hot_rank_tokens`), rows padded to a 64-row tile per active expert, at ``moe_compute`` of a
   dense GEMM's efficiency, plus ``moe_token_passes`` activation streams per routed copy.
+* shared experts (``shared_expert_overlap``, TRT-LLM decode): on a side stream, so a MoE layer's shared
+  experts cost ``max(0, shared - routed path)`` where the routed path is router + routed experts + EP dispatch
+  and combine (:meth:`inference.Deployment.step`; the hidden part is reported per row as ``hidden_time``).
 * launch: per kernel ``launch_graph`` under CUDA-graph capture (decode); eager (prefill) the GPU waits
   for the CPU when a kernel is shorter than ``launch_eager``: ``max(t, launch_eager)``.
 * per step: ``step_overhead + step_overhead_per_seq x seqs`` (scheduling, sampling, detokenise) in decode;
@@ -76,6 +79,7 @@ class StackProfile:
     launch_graph: float = 1.0e-6
     launch_eager: float = 5.0e-6
     cuda_graph_decode: bool = True
+    shared_expert_overlap: bool = False  # decode: shared experts on a side stream beside the routed path
     step_overhead: float = 1.0e-3
     step_overhead_per_seq: float = 2.0e-6
     prefill_step_overhead: float = 1.0e-3
@@ -122,6 +126,13 @@ _HOPPER_TRT = StackProfile(
     # ASSUMPTION: ~0.5 us gap per kernel inside a CUDA graph, ~5 us per eager launch (PyTorch launch cost);
     # sensitivity: Llama-70B TP8 decode runs ~8 kernels x 80 layers, so +1 us per kernel = +0.64 ms/token
     launch_graph=0.5e-6, launch_eager=5.0e-6, cuda_graph_decode=True,
+    # source: TensorRT-LLM ``tensorrt_llm/_torch/models/modeling_deepseekv3.py`` (Deepseekv3MoE.forward:
+    # ``maybe_execute_in_parallel(_compute_shared_output, _compute_routed_output, ..., self.aux_stream)``): the
+    # shared experts run on an auxiliary stream beside the router, dispatch, routed experts and combine;
+    # aiconfigurator-core 0.12.0 models it for generation steps only (``OverlapOp`` latency = max of the two
+    # paths; context steps sequential), as here. ASSUMPTION: not in prefill / mixed steps; sensitivity: the
+    # DeepSeek-V3 B200 mixed step at 4,096 sequences holds 4.0 ms of shared experts in 94 ms
+    shared_expert_overlap=True,
     # fit: `python -m inference.validation --fit` on the calibration rows only (TensorRT-LLM dense throughput
     # rows, H100 and B200; mean |log error|, grid 0-2 ms x 0-4 us per sequence): 0 and 0, i.e. TRT-LLM's
     # overlap scheduler hides the host's per-step work at these batches (weakly determined: the rows are
@@ -146,6 +157,7 @@ _BLACKWELL_TRT = StackProfile(
     # fit: as Hopper on b200_sxm moe_perf (FP8; mean |log error| 0.24, median 16 %)
     moe_floor=30e-6, moe_skew=1.0, moe_compute=0.6, moe_token_passes=8.0,
     launch_graph=0.5e-6, launch_eager=5.0e-6, cuda_graph_decode=True,  # ASSUMPTION: as Hopper
+    shared_expert_overlap=True,  # source: as Hopper (the same TensorRT-LLM model code)
     # fit: as Hopper (the same fit covers the B200 calibration row)
     step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
 )
@@ -186,10 +198,12 @@ _REFERENCE = {"hopper": _HOPPER_TRT, "blackwell": _BLACKWELL_TRT}
 #   (32 layers), +64 ms on Llama-3.1-70B. Left out by default because it is fitted to serving runs (queueing,
 #   API server included) and the engine-level comparison with aiconfigurator's static estimate doubles at
 #   batch 1 with it (Llama-3.1-8B H100 TTFT 49 ms against 22 ms).
+# * shared experts in series with the routed path (ASSUMPTION: the TRT-LLM side-stream overlap is not assumed for
+#   vLLM / SGLang; sensitivity: DeepSeek-V3 B200 decode at 64 sequences per rank, 2.0 ms of ~18 ms).
 _VLLM_HOST = dict(step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
-                  prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4)
+                  prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4, shared_expert_overlap=False)
 _SGLANG_HOST = dict(step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
-                    prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4)
+                    prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4, shared_expert_overlap=False)
 
 # Hopper, vLLM. fit: aiconfigurator-core 0.12.0 h100_sxm vllm/0.24.0: gemm (bf16 torch linear, fp8
 # CutlassFP8ScaledMM) bf16 ce 0.795, streaming 0.887, floor 4.6 us; fp8 ce 0.532, 0.910, 10.0 us. attention

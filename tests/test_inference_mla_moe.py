@@ -160,3 +160,41 @@ def test_deepseek_decode_step_reads_mla_tables():
     # the measured MLA kernel is slower than the memory-bound roofline of its cache reads (compute-bound)
     assert rows["attention"]["time"] > rows["attention"]["memory_time"]
     assert not math.isnan(rows["experts"]["time"])
+
+
+# --------------------------------------------------------------------------- shared experts beside the routed path
+def test_hide_shared_experts_closed_form():
+    from inference.estimate import _hide_shared_experts
+
+    def rows(shared):
+        return [{"op": "router", "block": "moe", "time": 1.0}, {"op": "experts", "block": "moe", "time": 5.0},
+                {"op": "shared_experts", "block": "moe", "time": shared}, {"op": "qkv", "block": "attention",
+                                                                          "time": 9.0}]
+    comm = [{"op": "ep_dispatch", "block": "moe", "time": 2.0}, {"op": "ep_combine", "block": "moe", "time": 2.0}]
+    for shared in (3.0, 10.0, 15.0):  # routed path = 1 + 5 + 2 + 2 = 10
+        rs = rows(shared)
+        _hide_shared_experts(rs, comm)
+        sh = rs[2]
+        assert sh["time"] == pytest.approx(max(0.0, shared - 10.0))
+        assert sh["time"] + sh["hidden_time"] == pytest.approx(shared)
+        # the layer's MoE block costs max(shared, routed)
+        assert sum(r["time"] for r in rs if r["block"] == "moe") + 4.0 == pytest.approx(max(shared, 10.0))
+
+
+def test_shared_experts_hidden_in_trtllm_decode_only():
+    from inference.estimate import Deployment
+
+    hbm = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+    dep = Deployment("deepseek-v3", "dgx-b200", tp=1, ep=8, dtype="fp4", kv_dtype="fp8", backend="analytic")
+    dec = dep.step(8 * 32, 1, 1024, "decode", hbm)
+    sh = next(r for r in dec.rows if r["op"] == "shared_experts")
+    routed = sum(r["time"] for r in dec.rows if r["op"] in ("router", "experts"))
+    routed += sum(r["time"] for r in dec.comm_rows if r["block"] == "moe")
+    assert sh["time"] == pytest.approx(max(0.0, sh["time"] + sh["hidden_time"] - routed))
+    assert dec.compute == pytest.approx(sum(r["time"] * r["layers"] for r in dec.rows))
+    pre = dep.step(8, 512, 0, "prefill", hbm)
+    assert "hidden_time" not in next(r for r in pre.rows if r["op"] == "shared_experts")
+    vllm = Deployment("deepseek-v3", "dgx-b200", tp=1, ep=8, dtype="fp4", kv_dtype="fp8", backend="analytic",
+                      stack="vllm")
+    assert "hidden_time" not in next(r for r in vllm.step(8 * 32, 1, 1024, "decode", hbm).rows
+                                     if r["op"] == "shared_experts")
