@@ -32,7 +32,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["CONTEXT_BYTES", "DEFAULT_GRAPH_BATCH", "NCCL_BYTES", "activation_peak", "comm_buffer_bytes",
+__all__ = ["CONTEXT_BYTES", "DEFAULT_GRAPH_BATCH", "NCCL_BYTES", "activation_peak", "block_scale_factor",
+           "comm_buffer_bytes",
            "cuda_graph_bytes", "engine_memory", "engine_weight_bytes", "kv_rule"]
 
 #: NCCL communicator buffers per rank by group size (source: aiconfigurator-core 0.12.0 ``systems/h100_sxm.yaml``,
@@ -60,12 +61,23 @@ def engine_weight_bytes(dep: Any) -> float:
     """Weights one rank holds as the engine loads them, bytes: :meth:`Deployment.held_weight_bytes` (attention
     replicated on every attention-DP rank, experts sharded by ``ep``), with the embedding and the LM head in BF16
     when the GEMM dtype is 8-bit or narrower (ModelOpt FP8/FP4 checkpoints list ``lm_head`` in
-    ``exclude_modules``; embeddings are never quantised)."""
+    ``exclude_modules``; embeddings are never quantised) and FP4 GEMM weights with their block scales
+    (:func:`block_scale_factor`)."""
     held = dep.held_weight_bytes()
     w = dep.w
     if w >= 2:
         return float(held["total"])
-    return float(held["total"] + held["embeddings"] * (2.0 / w - 1.0))
+    gemm = held["total"] - held["embeddings"]
+    return float(gemm * block_scale_factor(dep.dtype) + held["embeddings"] * 2.0 / w)
+
+
+def block_scale_factor(dtype: str) -> float:
+    """Stored bytes per weight over the element bytes: NVFP4 keeps one FP8 (E4M3) scale per 16 FP4 values,
+    ``1 + 1 / (16 x 0.5)`` = 1.125 (source: NVIDIA, "Introducing NVFP4 for efficient and accurate low-precision
+    inference", 2025: 16-value micro-blocks with an E4M3 scale, plus one FP32 scale per tensor; ASSUMPTION:
+    ``fp4`` weights are NVFP4, as ModelOpt's FP4 checkpoints); 1 for other dtypes (per-tensor or per-channel
+    scales are negligible)."""
+    return 1.0 + 1.0 / (16 * 0.5) if dtype == "fp4" else 1.0
 
 
 def _moe_tokens(dep: Any, tokens: int) -> int:

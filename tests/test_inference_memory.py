@@ -29,6 +29,12 @@ def test_weights_lm_head_and_embedding_in_bf16() -> None:
     assert M.engine_weight_bytes(d) == pytest.approx(held["total"] - held["embeddings"] + 2 * m.vocab * m.hidden * 2)
     b = Deployment("llama3.1-8b", single_chip_fabric("h100-sxm"), tp=1, dp=1, dtype="bf16")
     assert M.engine_weight_bytes(b) == pytest.approx(b.held_weight_bytes()["total"])
+    # NVFP4: one FP8 scale per 16 half-byte values -> 4.5 bits per GEMM weight
+    f4 = Deployment("llama3.1-8b", single_chip_fabric("b200"), tp=1, dp=1, dtype="fp4")
+    h4 = f4.held_weight_bytes()
+    assert M.block_scale_factor("fp4") == 1.125
+    assert M.engine_weight_bytes(f4) == pytest.approx((h4["total"] - h4["embeddings"]) * 4.5 / 4
+                                                      + 2 * m.vocab * m.hidden * 2)
 
 
 def test_activation_peak_dense_closed_form() -> None:
