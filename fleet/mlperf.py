@@ -12,20 +12,22 @@ per decoding sequence plus prompt chunks filling the budget, one fused forward p
 log's ``Scheduled samples per second``) for the run's loadgen ``min_duration`` as its config sets it (600 s,
 mlperf.conf's default; 2,400 s for the v4.1 Hopper and v5.1 B200 Llama-2-70B Server runs, 1,200 s for B200
 Interactive: :attr:`inference.mlperf.MLPerfSetup.min_duration`), with the dataset's mean
-input and the run's mean output lengths, a fixed seed, assigned to engines round-robin (ASSUMPTION: the
-harness's dispatch). Mean TTFT and mean TPOT are over every request, as loadgen reports them. KV cache:
+input and the run's mean output lengths as means of per-request lengths drawn from the run's distribution
+(:func:`inference.mlperf.run_lengths`, :class:`inference.lengths.Lengths`: the dataset's quantiles and rank
+correlation, outputs scaled to the run's mean under the benchmark's cap), fixed seeds, assigned to engines
+round-robin (ASSUMPTION: the harness's dispatch). Mean TTFT and mean TPOT are over every request, as loadgen reports them. KV cache:
 the submissions schedule with ``batch_scheduler_policy: max_util`` (KV blocks allocated as a sequence grows,
-a request holding prompt + output / 2 tokens on average) where the simulator reserves prompt + output on
-admission; the engine's KV capacity is set to (sequences whose cache fits at the mean context, as in
-:mod:`inference.mlperf`) x (prompt + output), so both admit the same mean number (ASSUMPTION: no pauses or
-evictions when sequences grow into a full cache).
+a slot holding its length-biased time-average context, :meth:`inference.lengths.Lengths.slot_context`) where the
+simulator reserves prompt + output on admission; the engine's KV capacity is set to (sequences whose cache fits
+at that context, as in :mod:`inference.mlperf`) x (the reservation a slot holds on average,
+:meth:`inference.lengths.Lengths.reserved_per_slot`), so both admit the same mean number (ASSUMPTION: no pauses
+or evictions when sequences grow into a full cache).
 
 Run ``python -m fleet.mlperf`` for the latency rows side by side with the analytic figures,
 ``python -m fleet.mlperf --table`` for the whole validation table with the simulated latency rows
 (docs/inference.md), or ``python -m fleet.mlperf --server`` for the Server / Interactive throughput rows
 as the scenario defines them (:func:`server_throughput`: the highest rate whose simulated p99 TTFT and TPOT
-meet the limits; the completed output tokens/s of that run over its makespan, drain included). ASSUMPTION: fixed lengths (the means) stand in for the datasets' distributions;
-real prompts of 48-1,021 tokens (OpenOrca) make TTFT and the batch composition vary more.
+meet the limits; the completed output tokens/s of that run over its makespan, drain included).
 """
 
 from __future__ import annotations
@@ -36,11 +38,18 @@ from typing import Any
 
 import numpy as np
 
-from inference.mlperf import MLPERF_SETUPS, MLPerfSetup, engine_limits, predict_mlperf, step_model
+from inference.mlperf import (
+    MLPERF_SETUPS,
+    MLPerfSetup,
+    engine_limits,
+    predict_mlperf,
+    run_lengths,
+    step_model,
+)
 
 from .sim import ServingResult, simulate_serving
 from .spec import FleetSpec, PoolSpec
-from .trace import poisson_trace
+from .trace import Trace, poisson_trace
 
 __all__ = ["MLPERF_DURATION", "MLPerfRun", "latency_rows", "meets_limits", "server_throughput", "simulate_mlperf",
            "validation_table"]
@@ -77,16 +86,21 @@ def simulate_mlperf(s: MLPerfSetup, duration: float | None = None, seed: int = 0
         raise ValueError(f"{s.label}: no offered rate (only the latency rows carry one)")
     lim = engine_limits(s)
     sm = step_model(s, stack, **knobs)
-    p, o = int(round(s.prompt)), int(round(s.output))
-    # max_util scheduling (the configs' batch_scheduler_policy) allocates KV blocks as sequences grow, so a request
-    # holds prompt + output / 2 tokens on average; the simulator reserves prompt + output on admission: a KV
-    # capacity of (sequences that fit at the mean context) x (prompt + output) admits the same number
-    kv = float(sm.max_batch(int(round(p + o / 2))) * (p + o))
+    lengths = run_lengths(s)
+    # max_util scheduling (the configs' batch_scheduler_policy) allocates KV blocks as sequences grow, so a slot
+    # holds its time-average context (length-biased: inference.lengths.Lengths.slot_context; prompt + output / 2 for
+    # constant lengths); the simulator reserves prompt + output on admission, a slot then holding
+    # Lengths.reserved_per_slot on average: a KV capacity of (sequences that fit at the slot context) x that
+    # admits the same mean number
+    kv = float(sm.max_batch(int(round(lengths.slot_context()))) * lengths.reserved_per_slot())
     pool = PoolSpec(name="engine", role="colocated", replicas=s.engines, fabric=s.fabric, model=s.model, tp=s.tp,
                     ep=s.ep, pp=s.pp, batch=lim["batch"], token_budget=lim["token_budget"], dtype=s.dtype,
                     kv_dtype="fp8", chunked_prefill=True, kv_capacity_tokens=kv)
     fleet = FleetSpec(pools=(pool,), name=f"mlperf-{s.model}", model=s.model)
-    trace = poisson_trace(s.rate, duration, prompt=p, output=o, seed=seed)
+    trace = poisson_trace(s.rate, duration, prompt=int(round(s.prompt)), output=int(round(s.output)), seed=seed)
+    if s.lengths:  # per-request lengths drawn from the run's distribution (seeded apart from the arrivals)
+        prompt, output = lengths.sample(len(trace), seed=seed + 1)
+        trace = Trace(trace.arrival, prompt, output, name=trace.name)
     res = simulate_serving(fleet, trace, step_models={"engine": sm}, router=router,
                            slo_ttft=s.ttft_limit or math.inf, slo_tpot=s.tpot_limit or math.inf)
     summ = res.summary()

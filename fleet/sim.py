@@ -288,6 +288,8 @@ class _Replica:
         self.run_ids: list[int] = []
         self.run_rem: list[int] = []
         self.ctx_sum = 0
+        self.slot_iters = 0  # decoding sequences summed over iterations
+        self.slot_ctx = 0  # their contexts (tokens) summed likewise
         self.pre: list[list[int]] = []  # chunked: [rid, prompt tokens done]
         self.kv_used = 0.0
         self.busy = 0.0
@@ -494,6 +496,9 @@ class _Replica:
         """Every running sequence gains ``m`` tokens; finish those that reach their output length."""
         sim = self.sim
         b = len(self.run_ids)
+        # decode slots x iterations and their contexts (iteration i of the m sees ctx_sum + b i)
+        self.slot_iters += b * m
+        self.slot_ctx += m * self.ctx_sum + b * m * (m - 1) // 2
         self.ctx_sum += b * m
         rem = self.run_rem
         finished = False
@@ -946,6 +951,10 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
             "kv_capacity_tokens": p.kv_capacity, "kv_bytes_per_token": p.kv_bytes_per_token,
             "max_queue": int(qlen[p.name].max()),
             "step_model_calls": p.step.calls,
+            # iteration-average context of a decode slot, tokens (inference.lengths.slot_context)
+            "decode_slot_iterations": int(sum(r.slot_iters for r in p.replicas)),
+            "mean_slot_context": (float(sum(r.slot_ctx for r in p.replicas) / sum(r.slot_iters for r in p.replicas))
+                                  if any(r.slot_iters for r in p.replicas) else 0.0),
         })
     return ServingResult(
         arrival=arrival, prompt=trace.prompt, output=trace.output, ttft=ttft, tpot=tpot, latency=latency,

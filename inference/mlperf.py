@@ -73,10 +73,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
-__all__ = ["MLPERF_SETUPS", "MLPerfSetup", "engine_limits", "predict_mlperf", "sensitivity", "steady_state",
-           "step_model"]
+__all__ = ["MLPERF_SETUPS", "MLPerfSetup", "engine_limits", "predict_mlperf", "run_lengths", "sensitivity",
+           "steady_state", "step_model"]
 
 _V41 = ("MLPerf Inference v4.1 closed, NVIDIA (github.com/mlcommons/inference_results_v4.1@198fc467, "
         "closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
@@ -117,6 +118,8 @@ class MLPerfSetup:
     role: str = "held-out"
     graph_batches: tuple[int, ...] = ()  # CUDA-graph decode batch sizes per attention rank, padding on (if given)
     min_duration: float = 600.0  # s, loadgen's min_duration of the run as configured (fleet.mlperf simulates it)
+    lengths: str = ""  # dataset key of inference.lengths.DATASETS ("": every request the mean lengths)
+    length_spread: float = 1.0  # the length distributions stretched about their means (sensitivity)
 
 
 def _src(tmpl: str, system: str, bench: str, scen: str) -> str:
@@ -230,6 +233,23 @@ _MEAN_TTFT = {
 MLPERF_SETUPS = MLPERF_SETUPS + tuple(
     replace(s, label=s.label.replace(": TPOT", ": TTFT"), metric="ttft", measured=_MEAN_TTFT[s.label.split(":")[0]])
     for s in MLPERF_SETUPS if s.metric == "tpot")
+#: each benchmark's dataset (per-sample length distributions: inference.lengths)
+_DATASET = {"llama2-70b": "openorca", "llama3.1-8b": "cnndm", "llama3.1-405b": "llama3.1-405b",
+            "deepseek-v3": "deepseek-r1"}
+MLPERF_SETUPS = tuple(replace(s, lengths=_DATASET[s.model]) for s in MLPERF_SETUPS)
+
+
+@lru_cache(maxsize=256)
+def run_lengths(s: MLPerfSetup):
+    """The (prompt, output) token distribution of the run of ``s`` (:class:`inference.lengths.Lengths`): the
+    dataset's, with the mean input ``s.prompt`` and the run's mean output ``s.output`` under the benchmark's
+    max-output cap (:meth:`inference.lengths.Lengths.scaled`), stretched by ``s.length_spread``; constant mean
+    lengths when ``s.lengths`` is empty."""
+    from .lengths import OUTPUT_CAPS, Lengths
+
+    if not s.lengths:
+        return Lengths.constant(s.prompt, s.output)
+    return Lengths.of_dataset(s.lengths).scaled(s.prompt, s.output, OUTPUT_CAPS[s.lengths], s.length_spread)
 
 
 class _Engine:
@@ -251,7 +271,11 @@ class _Engine:
         self.s = s
         self.additive = additive
         self.sm = StepModel(s.model, load(s.fabric), tp=s.tp, pp=s.pp, ep=s.ep, dtype=s.dtype, kv_dtype="fp8", **kw)
-        self.ctx = int(round(s.prompt + s.output / 2))
+        # time-average context of a decode slot (length-biased over the run's distribution: inference.lengths);
+        # prompt + output / 2 for constant lengths
+        self.lengths = run_lengths(s)
+        self._prior: dict[int, int] = {}
+        self.ctx = int(round(self.lengths.slot_context()))
         # TensorRT-LLM in-flight batching runs pp micro-batches, each up to gpu_batch_size sequences and
         # max_num_tokens tokens (capacity scheduler: max_batch_size x micro-batches)
         self.b_max = min(s.pp * s.batch_cap, self.sm.max_batch(self.ctx),
@@ -265,6 +289,14 @@ class _Engine:
         s = self.s
         return max(1, min(int(round(s.prompt)), s.token_budget - math.ceil(b / s.pp)))
 
+    def prior(self, c: int) -> int:
+        """Mean earlier prompt tokens a prefill chunk of ``c`` tokens attends to (the prompts' causal attention
+        work conserved over the prompt distribution: :meth:`inference.lengths.Lengths.chunk_prior_context`;
+        ``(prompt - c) / 2`` for a constant prompt)."""
+        if c not in self._prior:
+            self._prior[c] = int(round(self.lengths.chunk_prior_context(c)))
+        return self._prior[c]
+
     def iteration(self, b: int) -> float:
         """Mean time (s) of one scheduler iteration with ``b`` sequences in flight.
 
@@ -275,7 +307,7 @@ class _Engine:
         s = self.s
         new = b * s.prompt / s.output
         c = self.chunk(b)
-        pctx = int(round(max(0.0, s.prompt - c) / 2.0))
+        pctx = self.prior(c)
         k = new / c
         lo = math.floor(k)
         frac = k - lo
@@ -301,7 +333,7 @@ class _Engine:
         s = self.s
         c = self.chunk(b)
         k = b * s.prompt / s.output / c
-        pctx = int(round(max(0.0, s.prompt - c) / 2.0))
+        pctx = self.prior(c)
         t = self.iteration(b)
         carry = self._step(b, 1, c, pctx) if k < 1 else t
         return 0.5 * t + math.ceil(round(s.prompt) / c) * carry

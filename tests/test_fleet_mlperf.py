@@ -90,3 +90,22 @@ def test_server_throughput_is_the_highest_rate_meeting_the_p99_limits():
     above = simulate_mlperf(replace(s, rate=run.setup.rate * 1.08, metric="tpot"), duration=20)
     assert not meets_limits(above)
     assert float(np.nanpercentile(run.result.tpot, 99)) <= 0.02
+
+
+def test_simulated_slot_context_is_the_length_biased_closed_form():
+    """Per-request lengths drawn from the OpenOrca distribution: the simulator's iteration-average context of a
+    decode slot equals the per-request sum formula on the sampled lengths (every iteration accounted, exact), and
+    the closed form over the distribution within a few per cent (a long run); constant lengths give prompt +
+    output / 2."""
+    from inference.lengths import slot_context
+    from inference.mlperf import run_lengths
+
+    s = replace(LOAD, lengths="openorca", prompt=222.3, output=290.3)
+    run = simulate_mlperf(s, duration=150)
+    res, pool = run.result, run.result.pools[0]
+    assert pool["mean_slot_context"] == pytest.approx(slot_context(res.prompt, res.output), rel=1e-12)
+    assert pool["decode_slot_iterations"] == int((res.output - 1).sum())
+    assert pool["mean_slot_context"] == pytest.approx(run_lengths(s).slot_context(), rel=0.03)
+    assert pool["mean_slot_context"] > 1.1 * (s.prompt + s.output / 2)  # long outputs hold their slots longer
+    flat = simulate_mlperf(LOAD, duration=20).result.pools[0]
+    assert flat["mean_slot_context"] == pytest.approx(LOAD.prompt + round(LOAD.output) / 2)
