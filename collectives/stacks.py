@@ -8,8 +8,8 @@ size limit (:func:`all_reduce_tier`; above the last one NCCL runs, the fabric's 
   64 MiB workspace, else the strategy of ``AllReduceBestStrategyTable`` (``customAllReduceUtils.h``, SM90 /
   SM100, by TP size and power-of-two token count): ONESHOT (scaleup's ``oneshot``), TWOSHOT (``direct``) or
   NCCL, read at hidden 4096 (the token width of aiconfigurator's collector) as byte rungs; preset
-  ``trtllm-<chip>``. Its tables (TP2 / TP4 / TP8) send 16 / 8 / 4 MiB and up to NCCL on SM90 (TP8 also at
-  1 MiB), 32 / 32 / 64 MiB and up on SM100; the measured custom table equals the nccl-tests one there.
+  ``trtllm-<chip>``. Its tables (TP2 / TP4 / TP8) send 32 / 16 / 8 MiB and up to NCCL on SM90 (TP8 also at
+  1 - 2 MiB), 32 / 32 / 64 MiB and up on SM100; the measured custom table equals the nccl-tests one there.
 - **vLLM** (``vllm/distributed/device_communicators/cuda_communicator.py``, ``all_reduce``): its custom
   all-reduce (``custom_all_reduce.py``, ``csrc/custom_all_reduce.cuh``) while ``bytes < max_size``, then
   PyTorch symmetric memory (``symm_mem.py``) while ``bytes < SYMM_MEM_ALL_REDUCE_MAX_SIZES``, then pynccl.

@@ -63,10 +63,10 @@ class CustomAllReduce:
             size runs the implementation the engine runs, each with its own fitted preset); ``preset`` and
             ``limits`` then summarise it (its custom all-reduce preset, and where its last rung ends).
 
-    Where a rung's algorithm is ``"custom"`` (SGLang), the faster calibrated variant of one-shot and two-shot runs: the presets were fitted that way (each
-    measured point is the faster of the two: :mod:`collectives.calibrate`), and the engines' own crossovers
-    are tuned to the same end (TensorRT-LLM's ``AllReduceBestStrategyTable``; vLLM's 256 KiB / 512 KiB
-    one-stage limits, "tuned for A100 and H100").
+    Where a rung's algorithm is ``"custom"`` (SGLang), the faster calibrated variant of one-shot and
+    two-shot runs: the preset was fitted that way (:func:`collectives.stacks.calibrate_stack`: each measured
+    point is the faster of the two), as SGLang's hand-tuned crossovers pick the faster kernel. TensorRT-LLM
+    and vLLM rungs name their algorithm (AUTO's table; vLLM's 1-stage / 2-stage limits).
     """
 
     stack: str
@@ -150,9 +150,10 @@ def _one_nvlink_domain(fabric: Fabric, groups: Groups) -> bool:
 @dataclass(frozen=True)
 class CommChoice:
     """Which software runs one collective: ``comm`` (preset name, ``"physics"`` for ideal), ``algorithm``
-    (``"auto"`` = NCCL's tuner picks among the stack's algorithms; ``"custom"`` = the faster of the stack's
-    one-shot and two-shot custom all-reduce; ``"oneshot"`` / ``"direct"`` / ``"inr"`` = the one the stack's
-    ladder runs at this size; after the run, the algorithm that ran), and why."""
+    (``"auto"`` = the calibrated model's ``auto`` picks among the stack's algorithms, not NCCL's own tuner;
+    ``"custom"`` = the faster of the stack's one-shot and two-shot custom all-reduce; ``"oneshot"`` /
+    ``"direct"`` / ``"inr"`` = the one the stack's ladder runs at this size; after the run, the algorithm that
+    ran), and why."""
 
     comm: str
     algorithm: str

@@ -65,6 +65,7 @@ def test_concurrent_groups_flag(small_fabric):
     (["--sizes", "0B"], "sizes"),
     (["--group-size", "0"], "group_size"),
     (["--fabric", "no-such-fabric"], ""),
+    (["--set", "comm=no-such-stack"], "comm: unknown preset 'no-such-stack'; known: assumed"),
 ])
 def test_bad_input_exits_2_with_one_line(small_fabric, args, needle):
     base = ["collective", "all-reduce", "--fabric", small_fabric, "--sizes", "1MiB", "--group-size", "4"]
@@ -72,6 +73,20 @@ def test_bad_input_exits_2_with_one_line(small_fabric, args, needle):
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output
     assert needle in r.output
+
+
+@pytest.mark.parametrize("preset", sorted(topo.COMM))
+def test_every_comm_preset_runs_from_the_cli_and_names_its_sources(preset):
+    """A serving stack's (or NCCL's) calibrated costs are chosen with `--set comm=<preset>`; `auto` then runs
+    among that preset's algorithms. Every provenance entry says fit:, source: or ASSUMPTION (or is the
+    normalisation: Simple's bandwidth fraction is the reference 1)."""
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "dgx-h100", "--group-size", "8",
+                                  "--sizes", "1KiB", "--set", f"comm={preset}", "--json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)[0]
+    assert row["algorithm"].startswith("auto:") and row["time_us"] > 1.0  # the per-call cost is there
+    for key, text in topo.COMM[preset].provenance:
+        assert any(m in text for m in ("fit:", "source:", "ASSUMPTION", "reference 1")), (preset, key, text)
 
 
 def test_list_names_every_algorithm():

@@ -436,8 +436,8 @@ def _custom_all_reduce(nccl: str, name: str, custom: dict, where: dict, system: 
     algorithms["all_reduce"].update({name_: 1.0 for name_ in custom})
     provenance = dict(base.provenance)
     provenance.pop("bandwidth.simple", None)
-    provenance["algorithms"] = ("TensorRT-LLM custom all-reduce (oneshot = ONESHOT, direct = TWOSHOT) beside NCCL; "
-                                "which runs which size: collectives.stacks (AUTO's AllReduceBestStrategyTable)")
+    provenance["algorithms"] = ("source: TensorRT-LLM custom all-reduce (oneshot = ONESHOT, direct = TWOSHOT) beside "
+                                "NCCL; which runs which size: collectives.stacks (AUTO's AllReduceBestStrategyTable)")
     for a in custom:
         provenance[f"custom.{a}"] = (f"fit: aiconfigurator-core 0.12.0 trtllm 1.3.0rc20 custom_allreduce {system} "
                                      f"(bf16), the points AUTO runs on it: {where[a]}; NCCL part held fixed")
@@ -477,7 +477,7 @@ def _stack_all_reduce(nccl: str, name: str, what: str, custom: dict, where: dict
     algorithms["all_reduce"].update({a: 1.0 for a in custom})
     provenance = dict(base.provenance)
     provenance.pop("bandwidth.simple", None)
-    provenance["algorithms"] = what
+    provenance["algorithms"] = "source: " + what
     for a in custom:
         provenance[f"custom.{a}"] = _FIT_SRC.format(stack=stack, stack_=stack.split()[0], system=system,
                                                     name=stack.split()[0], where=where[a])
