@@ -26,17 +26,26 @@ Llama-2-70B OpenOrca 24,576 samples, mean 222.3 (median 152, max 1,021); Llama-3
 803.8. Mean output tokens: what the run itself generated, ``Tokens per second / Samples per second`` of the
 same log (e.g. 290.3 for the v4.1 H100 Llama-2-70B Offline run; the reference FP16 generation averages
 294.45, language/llama2-70b/README.md of mlcommons/inference). This is the workload's size, not its speed.
-ASSUMPTION: the means stand in for the distributions (inputs 48-1,021 tokens for OpenOrca); the
-sensitivity to +-20 % lengths is printed by ``python -m inference.mlperf`` and quoted in docs/inference.md.
+**Distributions, not means**: the lengths vary per request (OpenOrca inputs 48-1,021 tokens, outputs 3-1,016;
+DeepSeek-R1 reasoning outputs 209-32,768), and a request holds its decode slot for its output length, so the
+in-flight batch is length-biased: :func:`run_lengths` gives each run's joint distribution
+(:mod:`inference.lengths`: the dataset's per-sample quantiles and rank correlation, outputs scaled to the run's
+logged mean under the benchmark's max output tokens) and the decode context ``ctx`` below is its slot
+average ``E[(O - 1)(I + O / 2)] / E[O - 1]`` (``prompt + output / 2`` for constant lengths; Llama-2-70B 442
+against 367 tokens, DeepSeek-R1 4,899 against 2,672, Llama-3.1-405B 9,620 against 9,754, 8B unchanged: its
+outputs all run to the 128-token cap). ``lengths=""`` on a setup restores the mean-length model;
+``length_spread`` stretches the distributions (sensitivity, printed by ``python -m inference.mlperf`` with the
++-20 % mean lengths). ASSUMPTION: the scheduler's mean iteration stands in for its mix of iterations (the
+iteration time is linear in the batch's context sum, so the mean context gives the mean decode attention).
 
 **Model of a scenario** (steady-state in-flight batching, one engine of ``tp x pp`` (x ``ep``) chips, the
 system's throughput = engines x one engine's):
 
-- ``b`` sequences in flight; each scheduler iteration decodes one token for each of them at the mean
-  context ``prompt + output / 2`` and, to keep ``b`` constant, prefills ``b x prompt / output`` prompt tokens
+- ``b`` sequences in flight; each scheduler iteration decodes one token for each of them at the slot
+  context ``ctx`` (above) and, to keep ``b`` constant, prefills ``b x prompt / output`` prompt tokens
   on average, in chunks of ``min(prompt, max_num_tokens - b / pp)`` tokens (a whole prompt, or the budget
-  the decodes leave: chunked context; a chunk of a longer prompt attends to half the prompt before it on
-  average). With ``k`` chunks per iteration on average, iterations carry ``floor(k)`` or ``ceil(k)`` chunks
+  the decodes leave: chunked context; a chunk attends to ``(E[I^2] / E[I] - chunk) / 2`` earlier prompt tokens,
+  which conserves the prompts' causal attention work; half the prompt before it for constant prompts). With ``k`` chunks per iteration on average, iterations carry ``floor(k)`` or ``ceil(k)`` chunks
   in the proportion that gives ``k``; ``T(b)`` is their mean time. Each iteration is ONE fused forward
   pass per micro-batch (:meth:`inference.StepModel.mixed_time`): GEMMs over decode + chunk tokens (weights
   read once), attention per request, one step's host cost, no CUDA graph (TensorRT-LLM captures graphs for
@@ -45,7 +54,7 @@ system's throughput = engines x one engine's):
   x micro-batches``; batch_manager ``trtGptModelInflightBatching.cpp``). Throughput ``b / T(b)``; TPOT
   ``T(b)``. ``python -m inference.mlperf`` also prints the former additive bound (a decode step plus a
   separate prefill step, ``additive=True``).
-- ``b`` is at most ``pp x`` the engine's batch cap, the sequences whose KV cache at the mean context fits
+- ``b`` is at most ``pp x`` the engine's batch cap, the sequences whose KV cache at the slot context fits
   in HBM (``hbm_usable`` 0.95, paged KV), and ``pp x max_num_tokens / (1 + prompt / output)`` (every
   iteration's tokens within the budget).
 - **Offline**: the largest such ``b``.
@@ -415,7 +424,8 @@ def predict_mlperf(s: MLPerfSetup, stack: str | None = None, additive: bool = Fa
 
 
 def sensitivity(s: MLPerfSetup, factor: float, stack: str | None = None, **knobs: Any) -> float:
-    """The row's prediction with input and output lengths scaled by ``factor`` (the mean-length assumption)."""
+    """The row's prediction with the mean input and output lengths scaled by ``factor`` (the distributions
+    scaled with them)."""
     return predict_mlperf(replace(s, prompt=s.prompt * factor, output=s.output * factor), stack, **knobs)["predicted"]
 
 
@@ -429,17 +439,26 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="MLPerf Inference rows of the validation table, with sensitivity")
     ap.add_argument("--stack", default=None, help="serving stack (default: trtllm); ideal = roofline")
     args = ap.parse_args(argv)
-    print("| setup | metric | measured | predicted | error | in flight / engine | lengths x0.8 | lengths x1.2 | "
+    print("| setup | metric | measured | predicted | error | in flight / engine | slot context (tokens) | "
+          "mean lengths only: error | spread x0.8 | spread x1.2 | lengths x0.8 | lengths x1.2 | "
           "additive (decode + separate prefill) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in MLPERF_SETUPS:
         p = predict_mlperf(s, args.stack)
+        v = p["predicted"]
         lo, hi = sensitivity(s, 0.8, args.stack), sensitivity(s, 1.2, args.stack)
+        narrow, wide = (predict_mlperf(replace(s, length_spread=k), args.stack)["predicted"] for k in (0.8, 1.2))
+        flat = predict_mlperf(replace(s, lengths=""), args.stack)["predicted"]
         one = predict_mlperf(s, args.stack, additive=True)["predicted"]
-        print(f"| {s.label} | {s.metric} | {_fmt(s.measured, s.metric)} | {_fmt(p['predicted'], s.metric)} | "
-              f"{(p['predicted'] - s.measured) / s.measured:+.0%} | {p['batch']} | "
-              f"{(lo - p['predicted']) / p['predicted']:+.0%} | {(hi - p['predicted']) / p['predicted']:+.0%} | "
-              f"{(one - s.measured) / s.measured:+.0%} |")
+        ctx = run_lengths(s).slot_context()
+
+        def rel(x: float, v: float = v) -> str:
+            return f"{(x - v) / v:+.0%}"
+
+        print(f"| {s.label} | {s.metric} | {_fmt(s.measured, s.metric)} | {_fmt(v, s.metric)} | "
+              f"{(v - s.measured) / s.measured:+.0%} | {p['batch']} | {ctx:,.0f} (mean lengths "
+              f"{s.prompt + s.output / 2:,.0f}) | {(flat - s.measured) / s.measured:+.0%} | {rel(narrow)} | "
+              f"{rel(wide)} | {rel(lo)} | {rel(hi)} | {(one - s.measured) / s.measured:+.0%} |", flush=True)
 
 
 if __name__ == "__main__":
