@@ -314,15 +314,191 @@ def _verify(fab: Fabric, st: Structure) -> bool:
 
 
 def structured_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str, seed: int) -> Problem | None:
-    """The merged-column problem of chip pairs under even ECMP, or None if the shortcut does not apply."""
+    """The merged-column problem of chip pairs under even ECMP, or None if the shortcut does not apply.
+
+    A faulted fabric whose own graph no longer qualifies (a failed cable, leaf or degraded port breaks the
+    symmetry) is served by :func:`faulted_problem` on its healthy base's structure when that qualifies."""
     if routing != "ecmp" or len(src) == 0:
         return None
     st = structure(fab)
     if st is None:
-        return None
+        fb = _faulted_base(fab)
+        if fb is None or src.max() >= fb.st.nc or dst.max() >= fb.st.nc:
+            return None
+        return faulted_problem(fab, fb, np.ascontiguousarray(src), np.ascontiguousarray(dst))
     if src.max() >= st.nc or dst.max() >= st.nc:
         return None
     return _struct_problem(fab, st, np.ascontiguousarray(src), np.ascontiguousarray(dst))
+
+
+# --------------------------------------------------------------------------------------------- faults
+@dataclass
+class _FaultBase:
+    """A faulted fabric seen through its healthy base's structure (see :func:`faulted_problem`)."""
+
+    base: Fabric
+    st: Structure
+    bcol: np.ndarray  # base structural column of each faulted-fabric edge
+    members: np.ndarray  # base edges per base column (all alive for a column without a dead member)
+    dead_col: np.ndarray  # bool per base column: holds a failed edge
+    split_col: np.ndarray  # bool per base column: its surviving members' capacities differ
+    col_cap: np.ndarray  # base columns' capacity on the faulted fabric (summed surviving members; 1 if none)
+
+
+_FAULT_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _faulted_base(fab: Fabric) -> _FaultBase | None:
+    """The healthy base's structure of a faulted fabric (cached), or None (not faulted, base does not qualify)."""
+    try:
+        return _FAULT_CACHE[fab]
+    except KeyError:
+        pass
+    except TypeError:  # pragma: no cover - unhashable
+        return None
+    out = None
+    rt = fab.router
+    alive = getattr(rt, "alive", None)
+    base = getattr(rt, "base", None)
+    if getattr(rt, "kind", None) == "faulted" and alive is not None and base is not None \
+            and base.n_chips == fab.n_chips and int(alive.sum()) == fab.n_edges:
+        st = structure(base)
+        if st is not None:
+            ncol = len(st.col_cap)
+            base_of_new = np.flatnonzero(alive)  # the faulted fabric keeps surviving edges in base order
+            bcol = st.edge_col[base_of_new]
+            cap = fab.edge_capacity
+            members = np.bincount(st.edge_col, minlength=ncol)
+            dead_col = np.bincount(st.edge_col[~alive], minlength=ncol) > 0
+            hi = np.full(ncol, -np.inf)
+            lo = np.full(ncol, np.inf)
+            np.maximum.at(hi, bcol, cap)
+            np.minimum.at(lo, bcol, cap)
+            split_col = np.isfinite(hi) & (hi != lo)
+            col_cap = np.bincount(bcol, weights=cap, minlength=ncol)
+            col_cap[col_cap <= 0] = 1.0  # no surviving member: no flow can use it
+            out = _FaultBase(base, st, bcol, members, dead_col, split_col, col_cap)
+    _FAULT_CACHE[fab] = out
+    return out
+
+
+def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarray) -> Problem:
+    """Merged-column problem of chip pairs on a faulted two-tier fabric, exact, without routing every pair.
+
+    A pair whose healthy ECMP paths avoid every failed edge keeps those paths under faults (the faulted router
+    only drops paths through failed edges), so its row is its healthy structural row: it spreads evenly over
+    every member of each of its (at most 4) base columns. Only *affected* pairs (a base column of theirs holds
+    a failed edge) are routed by the fabric's router (surviving equal-cost paths, or next-shortest ones) and
+    built edge by edge. Base columns that affected pairs use, or whose surviving members' capacities differ
+    (degraded ports), are split into sub-columns of members with equal capacity and identical affected load
+    (hashed like :func:`traffic.routing.merge_identical_columns`): every flow then loads each member of a
+    sub-column by the same fraction of its capacity, so merging them is exact. An unaffected pair's entry
+    on a split base column becomes one entry per sub-column of ``members / base members``.
+    """
+    st = fb.st
+    n = len(src)
+    p = _struct_problem(fb.base, st, src, dst)
+    lens = np.diff(p.indptr)
+    idx = np.asarray(p.indices, dtype=np.int64)
+    rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+    aff = np.zeros(n, dtype=bool)
+    aff[rows[fb.dead_col[idx]]] = True
+    nb = len(st.col_cap)
+    cap = fab.edge_capacity
+    # affected pairs, edge by edge through the fabric's own router
+    a_rows = np.flatnonzero(aff)
+    if len(a_rows):
+        from .routing import _edge_incidence
+
+        a_ptr, a_edge, a_val, a_lat = _edge_incidence(fab, src[a_rows], dst[a_rows], "ecmp", 0)
+        a_edge = np.asarray(a_edge, dtype=np.int64)
+    else:
+        a_ptr, a_edge, a_val, a_lat = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    # base columns to split: used by affected pairs, or uneven capacities among surviving members
+    touched = fb.split_col.copy()
+    touched[fb.bcol[a_edge]] = True
+    col_of_edge = fb.bcol.copy()  # column of each faulted edge in the new problem
+    t_edges = np.flatnonzero(touched[fb.bcol])
+    ncols = nb
+    sub_ptr = np.zeros(nb + 1, dtype=np.int64)  # sub-columns of each base column (touched only)
+    sub_ids = np.zeros(0, dtype=np.int64)
+    sub_n = np.zeros(0)
+    if len(t_edges):
+        na = len(a_rows)
+        r1, r2 = _sub_projections(na)
+        a_row_of = np.repeat(np.arange(na, dtype=np.int64), np.diff(a_ptr))
+        h1 = np.bincount(a_edge, weights=a_val * r1[a_row_of], minlength=fab.n_edges)[t_edges]
+        h2 = np.bincount(a_edge, weights=a_val * r2[a_row_of], minlength=fab.n_edges)[t_edges]
+        keys = np.stack([fb.bcol[t_edges].astype(np.float64), cap[t_edges], h1, h2])
+        order = np.lexsort(keys[::-1])
+        ks = keys[:, order]
+        new = np.ones(len(t_edges), dtype=bool)
+        new[1:] = (ks[:, 1:] != ks[:, :-1]).any(axis=0)
+        grp = np.cumsum(new) - 1
+        n_sub = int(grp[-1]) + 1
+        col_of_edge[t_edges[order]] = nb + grp
+        ncols = nb + n_sub
+        sub_base = ks[0, new].astype(np.int64)  # base column of each sub-column (sorted by it)
+        sub_ids = nb + np.arange(n_sub, dtype=np.int64)
+        sub_n = np.bincount(grp, minlength=n_sub).astype(np.float64)
+        np.cumsum(np.bincount(sub_base, minlength=nb), out=sub_ptr[1:])
+    col_cap = np.bincount(col_of_edge, weights=cap, minlength=ncols)
+    col_cap[:nb] = fb.col_cap
+    col_cap[:nb][touched] = 1.0  # replaced by their sub-columns: no flow uses them
+    col_lat = np.zeros(ncols)
+    col_lat[:nb] = st.col_lat
+    # unaffected rows: base entries, a split base column spread over its sub-columns (members / base members)
+    u_keep = ~aff[rows]
+    u_rows, u_col = rows[u_keep], idx[u_keep]
+    nsub = np.diff(sub_ptr)[u_col]
+    split = touched[u_col]
+    rep = np.where(split, nsub, 1)
+    u_rows2 = np.repeat(u_rows, rep)
+    pos0 = np.repeat(sub_ptr[u_col], rep) + (np.arange(int(rep.sum()), dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep))
+    sp_e = np.repeat(split, rep)
+    u_idx_base = np.repeat(u_col, rep)
+    u_idx = u_idx_base.copy()
+    u_idx[sp_e] = sub_ids[pos0[sp_e]]
+    u_val = np.ones(len(u_idx))
+    if sp_e.any():
+        u_val[sp_e] = sub_n[pos0[sp_e]] / fb.members[u_idx_base[sp_e]]
+    # affected rows: edges -> columns, duplicates summed
+    if len(a_rows):
+        import scipy.sparse as sps
+
+        m = sps.csr_matrix((a_val, col_of_edge[a_edge], a_ptr), shape=(len(a_rows), ncols))
+        m.sum_duplicates()
+        m.sort_indices()
+        a_ptr2, a_idx, a_dat = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
+    else:
+        a_ptr2, a_idx, a_dat = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    # interleave in flow order
+    out_len = np.bincount(u_rows2, minlength=n)
+    out_len[a_rows] = np.diff(a_ptr2)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(out_len, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), dtype=np.int64)
+    data = np.empty(int(indptr[-1]))
+    u_cnt = np.where(aff, 0, out_len)
+    u_first = np.cumsum(u_cnt) - u_cnt  # u_rows2 is sorted: each unaffected row's first entry in it
+    u_pos = indptr[u_rows2] + np.arange(len(u_rows2), dtype=np.int64) - u_first[u_rows2]
+    indices[u_pos] = u_idx
+    data[u_pos] = u_val
+    if len(a_rows):
+        alens = np.diff(a_ptr2)
+        a_pos = np.repeat(indptr[a_rows], alens) + (np.arange(len(a_idx), dtype=np.int64) - np.repeat(a_ptr2[:-1], alens))
+        indices[a_pos] = a_idx
+        data[a_pos] = a_dat
+    lat = p.lat.copy()
+    lat[a_rows] = a_lat
+    edge_scale = cap / col_cap[col_of_edge]
+    return Problem(indptr, indices, data, col_cap, lat, col_of_edge, edge_scale)
+
+
+def _sub_projections(n: int) -> tuple[np.ndarray, np.ndarray]:
+    from .routing import _projections
+
+    return _projections(max(n, 1))
 
 
 # --------------------------------------------------------------------------------------------- grouping
@@ -356,6 +532,8 @@ def grouped_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndar
 
     Returns (problem over class rows, sizes, multiplicities, info).
     """
+    if structure(fab) is None:  # (a faulted fabric's rows on its base's structure are not class-uniform)
+        return None
     p = structured_problem(fab, src, dst, routing, seed)
     if p is None:
         return None
