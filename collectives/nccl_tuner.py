@@ -26,7 +26,7 @@ What NCCL then *delivers* is not this prediction. Status (issue 10): not wired i
 Running NCCL's pick with the calibrated delivered time for it (NVLS with its own per-call latency) and
 refitting nccl-h100 / nccl-b200 under that rule lowered the rms log error (H100 0.072 -> 0.070, B200 0.083 ->
 0.073) but not the medians (4.6% -> 4.9%, 4.5% -> 4.6%) nor the >= 64 MiB medians (4.0% -> 4.3%, 3.8% ->
-7.1%): NCCL runs NVLS for 8-GPU all-reduces above ~1.2 / 2.6 MiB, and scaleup's ``inr`` time is linear in
+7.1%): NCCL runs NVLS for 8-GPU all-reduces above ~1.1 / 2.5 MiB, and scaleup's ``inr`` time is linear in
 size (the switch's reduction bandwidth) where measured NVLS gets faster per byte as messages grow. That
 integration is commit 7c50909, reverted by 5e31a64 (docs/collectives.md, "NCCL's tuner vs what it delivers").
 What this module shows on its own: NCCL runs ring LL from 256 B to 1-3 MiB, so the measured 8 -> 16-32 KiB

@@ -29,7 +29,6 @@ from .calibrate import (
     SYSTEMS,
     aiconfigurator_dir,
     aiconfigurator_table,
-    error_table,
 )
 from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, stack_table, tier_comm
 
@@ -153,10 +152,36 @@ def summary(df) -> str:
     return "\n".join(lines)
 
 
+def by_bucket(df) -> str:
+    """Markdown: per system (role), stack, collective and rank count, one column per size bucket
+    (:data:`collectives.calibrate.BUCKETS`) and one over every size, each cell ``median |ratio - 1| / worst
+    ratio`` ("-" where the table has no point); the rows in the order of :func:`summary`."""
+    from .calibrate import BUCKETS, _bucket
+
+    names = [name for _, name in BUCKETS]
+    bucket = df["bytes"].map(_bucket)
+
+    def cell(r: np.ndarray) -> str:
+        if len(r) == 0:
+            return "-"
+        return f"{np.median(np.abs(r - 1)):.0%} / {r[np.argmax(np.abs(np.log(r)))]:.2f}"
+
+    lines = ["| system (role) | stack | collective | ranks | " + " | ".join(names) + " | all points |",
+             "|---|---|---|---:|" + "---:|" * (len(names) + 1)]
+    for (system, role, stack, coll), g in df.groupby(["system", "role", "stack", "collective"], sort=False):
+        for m in sorted(set(int(x) for x in g["ranks"])):
+            h = g[g["ranks"] == m]
+            cells = [cell(h[bucket[h.index] == b]["ratio"].to_numpy()) for b in names]
+            cells.append(cell(h["ratio"].to_numpy()))
+            lines.append(f"| {system} ({role}) | {stack} | {coll} | {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m collectives.validation", description=__doc__.splitlines()[0])
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated aiconfigurator systems")
-    ap.add_argument("--detail", action="store_true", help="also print the per-ranks, per-size-bucket table")
+    ap.add_argument("--detail", action="store_true",
+                    help="also print, per rank count, each size bucket's median abs error / worst ratio")
     ap.add_argument("--ideal", action="store_true", help="the physics alone (to see what calibration changes)")
     ap.add_argument("--nccl-versions", action="store_true",
                     help="print the measured all-reduce ratios between the shipped NCCL versions' tables and of each "
@@ -179,9 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(summary(df))
     if args.detail:
-        for system, g in df.groupby("system", sort=False):
-            print(f"\n## {system} ({g['role'].iloc[0]})\n")
-            print(error_table(g))
+        print("\nPer GPU count and size bucket (median |ratio - 1| / worst ratio):\n")
+        print(by_bucket(df))
     return 0
 
 
@@ -189,4 +213,4 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-__all__: list[Any] = ["validate", "summary", "nccl_versions", "nccl_version_ratios", "main"]
+__all__: list[Any] = ["validate", "summary", "by_bucket", "nccl_versions", "nccl_version_ratios", "main"]

@@ -123,3 +123,20 @@ def test_python_benchmark_takes_the_cli_arguments(small_fabric):
     assert [(x["size"], x["algorithm"]) for x in rows] == [(65536, "ring"), (65536, "direct"), (131072, "ring"),
                                                           (131072, "direct")]
     assert [x["time_us"] for x in rows] == pytest.approx([x["time_us"] for x in cli_rows], rel=1e-12)
+
+
+def test_validation_by_bucket_cells_by_hand():
+    """`python -m collectives.validation --detail`'s table: one row per (system, stack, collective, ranks), each
+    bucket's cell median |ratio - 1| / worst ratio (the farthest from 1 in log), "-" where no point lies."""
+    pd = pytest.importorskip("pandas")
+    from collectives.validation import by_bucket
+
+    df = pd.DataFrame({"system": "s", "role": "fit", "stack": "nccl", "collective": "all_reduce",
+                       "ranks": [4, 4, 4, 2], "bytes": [1024.0, 2048.0, 2.0**27, 1024.0],
+                       "ratio": [1.10, 0.80, 1.02, 1.0]})
+    lines = by_bucket(df).splitlines()
+    assert lines[0].split("|")[5:11] == [" < 64 KiB ", " 64 KiB - 1 MiB ", " 1 - 16 MiB ", " 16 - 64 MiB ",
+                                         " >= 64 MiB ", " all points "]
+    assert lines[2] == "| s (fit) | nccl | all_reduce | 2 | 0% / 1.00 | - | - | - | - | 0% / 1.00 |"
+    # ranks 4: small bucket {1.10, 0.80}: median |r-1| 15%, worst 0.80; >= 64 MiB {1.02}; all: median 10%
+    assert lines[3] == "| s (fit) | nccl | all_reduce | 4 | 15% / 0.80 | - | - | - | 2% / 1.02 | 10% / 0.80 |"
