@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-NUM_RE = re.compile(r"<!-- num( slow)?: (.*?) :: (.*?) :: (.*?) -->(.*?)<!-- /num -->", re.S)
+_NC = r"((?:(?!<!--).)*?)"  # a field that does not run into another comment (prose may quote "<!-- num: ... -->")
+NUM_RE = re.compile(rf"<!-- num( slow)?: {_NC} :: {_NC} :: {_NC} -->{_NC}<!-- /num -->", re.S)
 MAKE_RE = re.compile(r"<!-- make( fast)?: (.*?) -->", re.S)
 IMG_RE = re.compile(r"(?:\]\(|src=\")((?:docs/)?img/[\w.\-]+\.(?:png|svg|pdf))")
 
