@@ -25,7 +25,8 @@ or evictions when sequences grow into a full cache).
 
 Run ``python -m fleet.mlperf`` for the latency rows side by side with the analytic figures,
 ``python -m fleet.mlperf --table`` for the whole validation table with the simulated latency rows
-(docs/inference.md), or ``python -m fleet.mlperf --server`` for the Server / Interactive throughput rows
+(docs/inference.md), ``python -m fleet.mlperf --offline`` for the Offline runs of at most 50,000 samples
+simulated as they ran (:func:`simulate_offline`: every sample issued at once, ramp-up and drain), or ``python -m fleet.mlperf --server`` for the Server / Interactive throughput rows
 as the scenario defines them (:func:`server_throughput`: the highest rate whose simulated p99 TTFT and TPOT
 meet the limits; the completed output tokens/s of that run over its makespan, drain included).
 """
@@ -52,7 +53,7 @@ from .spec import FleetSpec, PoolSpec
 from .trace import Trace, poisson_trace
 
 __all__ = ["MLPERF_DURATION", "MLPerfRun", "latency_rows", "meets_limits", "server_throughput", "simulate_mlperf",
-           "validation_table"]
+           "simulate_offline", "validation_table"]
 
 #: loadgen's default minimum run length, s (mlperf.conf ``*.Server.min_duration = 600000`` ms); runs whose configs
 #: set another carry it in ``MLPerfSetup.min_duration``
@@ -106,6 +107,32 @@ def simulate_mlperf(s: MLPerfSetup, duration: float | None = None, seed: int = 0
     summ = res.summary()
     lat = res.latency
     in_flight = float(lat.sum() / res.makespan / s.engines) if res.makespan > 0 else 0.0
+    return MLPerfRun(s, summ["ttft_mean_s"], summ["tpot_mean_s"], summ["output_tokens_per_s"], in_flight, res)
+
+
+def simulate_offline(s: MLPerfSetup, samples: int | None = None, seed: int = 0, stack: str | None = None,
+                     **knobs: Any) -> MLPerfRun:
+    """Simulate an Offline run request by request: ``samples`` requests (default: the run's
+    ``MLPerfSetup.samples``) all issued at t = 0, lengths drawn from the run's distribution, engines round-robin,
+    the scheduler limits and KV capacity of :func:`simulate_mlperf`; the throughput is the output tokens over the
+    makespan, so the ramp-up and the drain (the last, longest outputs running at a shrinking batch) count as
+    they do in the run."""
+    n = int(samples if samples is not None else s.samples)
+    if n < 1:
+        raise ValueError(f"{s.label}: no sample count (MLPerfSetup.samples) for an Offline simulation")
+    lim = engine_limits(s)
+    sm = step_model(s, stack, **knobs)
+    lengths = run_lengths(s)
+    kv = float(sm.max_batch(int(round(lengths.slot_context()))) * lengths.reserved_per_slot())
+    pool = PoolSpec(name="engine", role="colocated", replicas=s.engines, fabric=s.fabric, model=s.model, tp=s.tp,
+                    ep=s.ep, pp=s.pp, batch=lim["batch"], token_budget=lim["token_budget"], dtype=s.dtype,
+                    kv_dtype="fp8", chunked_prefill=True, kv_capacity_tokens=kv)
+    fleet = FleetSpec(pools=(pool,), name=f"mlperf-{s.model}", model=s.model)
+    prompt, output = lengths.sample(n, seed=seed + 1)
+    trace = Trace(np.zeros(n), prompt, output, name=f"mlperf-offline-{s.model}")
+    res = simulate_serving(fleet, trace, step_models={"engine": sm}, router="round-robin")
+    summ = res.summary()
+    in_flight = float(res.latency.sum() / res.makespan / s.engines) if res.makespan > 0 else 0.0
     return MLPerfRun(s, summ["ttft_mean_s"], summ["tpot_mean_s"], summ["output_tokens_per_s"], in_flight, res)
 
 
@@ -206,7 +233,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stack", default=None, help="serving stack (default: trtllm)")
     ap.add_argument("--server", action="store_true", help="also simulate the Server/Interactive throughput rows: "
                     "the highest Poisson rate meeting the p99 TTFT/TPOT limits (slow: a bisection per row)")
+    ap.add_argument("--offline", action="store_true", help="simulate the Offline rows whose runs have at most "
+                    "50,000 samples (all issued at once: ramp-up and drain included)")
     args = ap.parse_args(argv)
+    if args.offline:
+        print("| setup | samples | measured | simulated | error | analytic (steady state) | error | makespan |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for s in MLPERF_SETUPS:
+            if s.scenario != "offline" or not 0 < s.samples <= 50_000:
+                continue
+            run = simulate_offline(s, seed=args.seed, stack=args.stack)
+            ana = predict_mlperf(s, args.stack)["predicted"]
+            print(f"| {s.label} | {s.samples:,} | {_fmt(s.measured, 'throughput')} | {_fmt(run.throughput, 'throughput')} "
+                  f"| {(run.throughput - s.measured) / s.measured:+.0%} | {_fmt(ana, 'throughput')} | "
+                  f"{(ana - s.measured) / s.measured:+.0%} | {run.result.makespan:,.0f} s |", flush=True)
+        return
     if args.server:
         print("| setup | measured | simulated (p99 limits, queueing) | error | analytic (mean iteration) | error | "
               "rate req/s | p99 TTFT | p99 TPOT |")

@@ -129,6 +129,7 @@ class MLPerfSetup:
     min_duration: float = 600.0  # s, loadgen's min_duration of the run as configured (fleet.mlperf simulates it)
     lengths: str = ""  # dataset key of inference.lengths.DATASETS ("": every request the mean lengths)
     length_spread: float = 1.0  # the length distributions stretched about their means (sensitivity)
+    samples: int = 0  # Offline: samples in the run's one query (the log's effective_samples_per_query); 0 unknown
 
 
 def _src(tmpl: str, system: str, bench: str, scen: str) -> str:
@@ -245,7 +246,19 @@ MLPERF_SETUPS = MLPERF_SETUPS + tuple(
 #: each benchmark's dataset (per-sample length distributions: inference.lengths)
 _DATASET = {"llama2-70b": "openorca", "llama3.1-8b": "cnndm", "llama3.1-405b": "llama3.1-405b",
             "deepseek-v3": "deepseek-r1"}
-MLPERF_SETUPS = tuple(replace(s, lengths=_DATASET[s.model]) for s in MLPERF_SETUPS)
+#: samples of each Offline run's one query ("effective_samples_per_query" of the same run's mlperf_log_detail.txt;
+#: loadgen issues them all at once, the run ends when the last completes)
+_OFFLINE_SAMPLES = {
+    "MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Offline": 200640,
+    "MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Offline": 274560,
+    "MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Offline": 992640,
+    "MLPerf v5.1 Llama-2-70B FP4, 4x GB200 (4x TP1), Offline": 992640,
+    "MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Offline": 726000,
+    "MLPerf v5.1 Llama-3.1-405B FP4, 8x B200 (2x TP2 PP2), Offline": 8313,
+    "MLPerf v5.1 DeepSeek-R1 FP4, 8x B200 (DP-attn + EP8), Offline": 26328,
+}
+MLPERF_SETUPS = tuple(replace(s, lengths=_DATASET[s.model], samples=_OFFLINE_SAMPLES.get(s.label, 0))
+                      for s in MLPERF_SETUPS)
 
 
 @lru_cache(maxsize=256)

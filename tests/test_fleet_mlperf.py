@@ -109,3 +109,17 @@ def test_simulated_slot_context_is_the_length_biased_closed_form():
     assert pool["mean_slot_context"] > 1.1 * (s.prompt + s.output / 2)  # long outputs hold their slots longer
     flat = simulate_mlperf(LOAD, duration=20).result.pools[0]
     assert flat["mean_slot_context"] == pytest.approx(LOAD.prompt + round(LOAD.output) / 2)
+
+
+def test_offline_simulation_conserves_tokens_and_drains_every_sample():
+    from fleet.mlperf import simulate_offline
+
+    s = replace(LOAD, scenario="offline", metric="throughput", rate=None, lengths="openorca", prompt=222.3,
+                output=290.3, samples=300)
+    run = simulate_offline(s)
+    res = run.result
+    assert res.n == 300 and np.all(res.finished_count == 1)
+    assert int(res.generated.sum()) == int(res.output.sum())
+    assert run.throughput * res.makespan == pytest.approx(float(res.output.sum()))
+    assert res.output.mean() == pytest.approx(290.3, rel=0.1)  # drawn from the run's distribution
+    assert np.array_equal(simulate_offline(s).result.output, res.output)  # deterministic
