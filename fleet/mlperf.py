@@ -223,7 +223,7 @@ def _fmt(v: float, metric: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from inference.validation import summary
+    from inference.validation import print_table
 
     ap = argparse.ArgumentParser(description="MLPerf Server/Interactive latency rows simulated request by request")
     ap.add_argument("--table", action="store_true", help="print the whole validation table with the simulated rows")
@@ -265,20 +265,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{_fmt(float(np.nanpercentile(res.tpot, 99)), 'tpot')} |", flush=True)
         return
     if args.table:
-        rows = validation_table(args.duration, args.seed, args.stack)
-        print("| setup | metric | role | measured | predicted | error | batch used | backend |")
-        print("|---|---|---|---:|---:|---:|---:|---|")
-        for r in rows:
-            if r["note"]:
-                print(f"| {r['setup']} | {r['metric']} | {r['role']} | {_fmt(r['measured'], r['metric'])} | - | - | - "
-                      f"| {r['note']} |")
-            else:
-                print(f"| {r['setup']} | {r['metric']} | {r['role']} | {_fmt(r['measured'], r['metric'])} | "
-                      f"{_fmt(r['predicted'], r['metric'])} | {r['error']:+.0%} | {r['batch']} | {r['backend']} |")
-        sm = summary(rows)
-        print(f"\nheld-out: median |error| {sm['held-out median']:.1%}, worst {sm['held-out worst']:.1%} "
-              f"({sm['held-out n']} rows); calibration: median {sm['calibration median']:.1%}, worst "
-              f"{sm['calibration worst']:.1%} ({sm['calibration n']} rows)")
+        print_table(validation_table(args.duration, args.seed, args.stack))
         return
     print("| setup | metric | measured | simulated | error | analytic (no queueing) | error | in flight / engine |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

@@ -308,6 +308,24 @@ def _fmt(v: float, metric: str) -> str:
     return f"{v:,.0f} tok/s" if metric == "throughput" else f"{v * 1e3:,.1f} ms"
 
 
+def print_table(rows: list[dict]) -> None:
+    """Print validation rows (from :func:`table`) as a Markdown table, then the held-out and calibration
+    summary of :func:`summary`."""
+    print("| setup | metric | role | measured | predicted | error | batch used | backend |")
+    print("|---|---|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        measured = _fmt(r["measured"], r["metric"])
+        if r["note"]:
+            print(f"| {r['setup']} | {r['metric']} | {r['role']} | {measured} | - | - | - | {r['note']} |")
+        else:
+            print(f"| {r['setup']} | {r['metric']} | {r['role']} | {measured} | "
+                  f"{_fmt(r['predicted'], r['metric'])} | {r['error']:+.0%} | {r['batch']} | {r['backend']} |")
+    sm = summary(rows)
+    print(f"\nheld-out: median |error| {sm['held-out median']:.1%}, worst {sm['held-out worst']:.1%} "
+          f"({sm['held-out n']} rows); calibration: median {sm['calibration median']:.1%}, worst "
+          f"{sm['calibration worst']:.1%} ({sm['calibration n']} rows)")
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -321,20 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"fit (calibration rows only): step_overhead {step * 1e3:.2f} ms, per sequence {per_seq * 1e6:.2f} us, "
               f"calibration median |error| {med:.1%}")
         return
-    rows = table(stack=args.stack, **({"backend": args.backend} if args.backend else {}))
-    print("| setup | metric | role | measured | predicted | error | batch used | backend |")
-    print("|---|---|---|---:|---:|---:|---:|---|")
-    for r in rows:
-        if r["note"]:
-            print(f"| {r['setup']} | {r['metric']} | {r['role']} | {_fmt(r['measured'], r['metric'])} | - | - | - | "
-                  f"{r['note']} |")
-        else:
-            print(f"| {r['setup']} | {r['metric']} | {r['role']} | {_fmt(r['measured'], r['metric'])} | "
-                  f"{_fmt(r['predicted'], r['metric'])} | {r['error']:+.0%} | {r['batch']} | {r['backend']} |")
-    sm = summary(rows)
-    print(f"\nheld-out: median |error| {sm['held-out median']:.1%}, worst {sm['held-out worst']:.1%} "
-          f"({sm['held-out n']} rows); calibration: median {sm['calibration median']:.1%}, worst "
-          f"{sm['calibration worst']:.1%} ({sm['calibration n']} rows)")
+    print_table(table(stack=args.stack, **({"backend": args.backend} if args.backend else {})))
 
 
 if __name__ == "__main__":
