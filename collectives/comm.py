@@ -15,8 +15,9 @@ The model adds software costs where the stack adds them and nowhere else:
   extra bytes are literally on the wire: flags; for Simple it stands for the SM copy engine falling short
   of the link). Contention between concurrent groups therefore still comes from the engine.
 
-The protocol of an (algorithm, size) is NCCL's tuner rule: the least predicted time
-``nsteps x step[p] + bound x inflation[p]``, with ``bound`` the schedule's alpha-beta time; since each
+The protocol of an (algorithm, size) follows the rule of NCCL's tuner, the least predicted time, on this
+model's own prediction ``nsteps x step[p] + bound x inflation[p]`` (not NCCL's constants, which choose
+differently: :mod:`collectives.nccl_tuner`), with ``bound`` the schedule's alpha-beta time; since each
 protocol's prediction is a line in ``bound`` whose slope falls as its intercept rises, the choice is
 monotone in size (LL, then LL128, then Simple). ``inr`` (NVLS) runs Simple only, as in NCCL.
 
@@ -181,7 +182,8 @@ def applies(comm: CommSpec, collective: str, algorithm: str, n: int, size: float
 
 def choose(comm: CommSpec, collective: str, algorithm: str, size: float, n: int, n_steps: int,
            bound: float) -> Cost:
-    """NCCL's tuner rule: the protocol variant with the least predicted time (ties: the earlier protocol)."""
+    """The protocol variant with the least predicted time of this model (NCCL's tuner's rule, not its constants;
+    ties: the earlier protocol)."""
     cands = costs(comm, collective, algorithm)
     ok = [c for c in cands if c.protocol == "custom" or allowed(collective, c.protocol, size, n)] or cands
     return min(ok, key=lambda c: c.estimate(size, n, n_steps, bound))

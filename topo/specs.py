@@ -215,7 +215,7 @@ class CommSpec:
     starts ``step[protocol]`` later; each flow moves at ``bandwidth[protocol] x efficiency(algorithm)`` of
     the links the engine gives it (its bytes on the wire are divided by that fraction), so contention
     between concurrent groups still comes from the engine. The protocol of an (algorithm, size) is the
-    one with the least predicted time, as NCCL's tuner chooses.
+    one with the least predicted time of this model (NCCL's tuner's rule, not its constants).
 
     Attributes:
         name: label, e.g. ``"nccl-h100"``.
