@@ -182,8 +182,8 @@ def applies(comm: CommSpec, collective: str, algorithm: str, n: int, size: float
 
 def choose(comm: CommSpec, collective: str, algorithm: str, size: float, n: int, n_steps: int,
            bound: float) -> Cost:
-    """The protocol variant with the least predicted time of this model (NCCL's tuner's rule, not its constants;
-    ties: the earlier protocol)."""
+    """The protocol variant with the least predicted time of this model (NCCL's tuner's rule, not its
+    constants; ties: the earlier protocol)."""
     cands = costs(comm, collective, algorithm)
     ok = [c for c in cands if c.protocol == "custom" or allowed(collective, c.protocol, size, n)] or cands
     return min(ok, key=lambda c: c.estimate(size, n, n_steps, bound))
