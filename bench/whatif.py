@@ -68,6 +68,7 @@ def main() -> None:
         ("one port", ["port:c100-p1.leaf2"]),
         ("one cable bundle", ["cable:c100-p1.leaf2"]),
         ("one leaf switch", ["switch:p0.leaf7"]),
+        ("one spine switch", ["switch:p0.spine5"]),
     ]
     for label, k, size in (("768 groups x 8, 256MiB", 8, "256MiB"), ("96 groups x 64, 256MiB", 64, "256MiB")):
         groups = fab.groups(k)

@@ -118,6 +118,22 @@ def test_the_shortcut_is_taken_and_routes_only_affected_pairs(fabrics):
     assert 0 < routed <= expect < len(s)
 
 
+def test_a_failed_spine_routes_one_pair_per_class(fabrics):
+    """A failed spine lies on every cross-leaf pair's paths; healthy chips of a leaf group are one class, so one
+    pair per (source group, destination group) is routed, and the rows still equal the general path's."""
+    fab = fabrics["maia200-small"]
+    f = fab.with_faults(["switch:p1.spine2"])
+    s, d, size = _pairs(f.n_chips, 2000, 4)
+    st_ = structure.structure(fab)
+    before = f.router.stats["pairs"]
+    structured_problem(f, s, d, "ecmp", 0)
+    routed = f.router.stats["pairs"] - before
+    cross = st_.group[s] != st_.group[d]
+    classes = len(set(zip(st_.group[s][cross].tolist(), st_.group[d][cross].tolist())))
+    assert 0 < routed <= classes < int(cross.sum())
+    _check_against_general(f, s, d, size)
+
+
 def _collective_times(f: topo.Fabric, k: int, size: str, algorithm: str) -> list[float]:
     groups = [g for g in f.groups(k)]
     ops = [collectives.AllReduce(size, g, algorithm=algorithm) for g in groups]

@@ -343,6 +343,11 @@ class _FaultBase:
     dead_col: np.ndarray  # bool per base column: holds a failed edge
     split_col: np.ndarray  # bool per base column: its surviving members' capacities differ
     col_cap: np.ndarray  # base columns' capacity on the faulted fabric (summed surviving members; 1 if none)
+    chip_cls: np.ndarray  # interchangeable chips share a class (see faulted_problem); the others one each
+    n_cls: int
+    up_by_rank: np.ndarray  # (chips, k): a chip's surviving uplinks (faulted edge ids) by leaf order, -1 pad
+    down_by_rank: np.ndarray
+    rank: np.ndarray  # per faulted edge: its rank among its chip's uplinks (or downlinks); -1 otherwise
 
 
 _FAULT_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -377,9 +382,40 @@ def _faulted_base(fab: Fabric) -> _FaultBase | None:
             split_col = np.isfinite(hi) & (hi != lo)
             col_cap = np.bincount(bcol, weights=cap, minlength=ncol)
             col_cap[col_cap <= 0] = 1.0  # no surviving member: no flow can use it
-            out = _FaultBase(base, st, bcol, members, dead_col, split_col, col_cap)
+            out = _FaultBase(base, st, bcol, members, dead_col, split_col, col_cap, *_chip_classes(fab, st, bcol,
+                                                                                                   dead_col, split_col,
+                                                                                                   col_cap))
     _FAULT_CACHE[fab] = out
     return out
+
+
+def _chip_classes(fab: Fabric, st: Structure, bcol, dead_col, split_col, col_cap):
+    """Chip classes and uplink/downlink rank tables of a faulted fabric (see :func:`faulted_problem`)."""
+    nc = st.nc
+    up, dn = st.up_col, st.down_col
+    healthy = ~(dead_col[up] | dead_col[dn] | split_col[up] | split_col[dn])
+    key = np.stack([st.group.astype(np.float64), col_cap[up], st.col_lat[up], col_cap[dn], st.col_lat[dn]], axis=1)
+    cls = np.empty(nc, dtype=np.int64)
+    k = 0
+    if healthy.any():
+        _, inv = np.unique(key[healthy], axis=0, return_inverse=True)
+        cls[healthy] = inv.ravel()
+        k = int(inv.max()) + 1
+    cls[~healthy] = k + np.arange(int((~healthy).sum()))
+    n_cls = k + int((~healthy).sum())
+    es, ed = fab.edge_src, fab.edge_dst
+    rank = np.full(fab.n_edges, -1, dtype=np.int64)
+    tables = []
+    for own, other, cols in ((es, ed, up), (ed, es, dn)):
+        e = np.flatnonzero((bcol >= 0) & (bcol >= cols[0]) & (bcol <= cols[-1]))
+        e = e[np.lexsort((other[e], own[e]))]
+        cnt = np.bincount(own[e], minlength=nc)
+        r = np.arange(len(e)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        rank[e] = r
+        t = np.full((nc, max(int(cnt.max()) if len(cnt) else 0, 1)), -1, dtype=np.int64)
+        t[own[e], r] = e
+        tables.append(t)
+    return cls, n_cls, tables[0], tables[1], rank
 
 
 def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarray) -> Problem:
@@ -388,11 +424,16 @@ def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarra
     A pair whose healthy ECMP paths avoid every failed edge keeps those paths under faults (the faulted router
     only drops paths through failed edges), so its row is its healthy structural row: it spreads evenly over
     every member of each of its (at most 4) base columns. Only *affected* pairs (a base column of theirs holds
-    a failed edge) are routed by the fabric's router (surviving equal-cost paths, or next-shortest ones) and
-    built edge by edge. Base columns that affected pairs use, or whose surviving members' capacities differ
-    (degraded ports), are split into sub-columns of members with equal capacity and identical affected load
-    (hashed like :func:`traffic.routing.merge_identical_columns`): every flow then loads each member of a
-    sub-column by the same fraction of its capacity, so merging them is exact. An unaffected pair's entry
+    a failed edge) need the fabric's router (surviving equal-cost paths, or next-shortest ones), and only one
+    pair per class: chips of one leaf group whose own links all survive at equal capacity and latency are
+    interchangeable (chips do not relay, so swapping two maps every path of one onto the other's), so pairs
+    of the same (relation, source chip class, destination chip class) have the same row up to their own
+    links; a chip with a failed or degraded link is a class of its own, a pair on a failed direct link too.
+    Every affected chip's columns are split into one column per link (the member's links taken by rank,
+    leaf order); other base columns that affected pairs use, or whose surviving members' capacities differ
+    (degraded ports), are split into sub-columns of members with equal capacity and identical load from every
+    class (hashed like :func:`traffic.routing.merge_identical_columns`): every flow then loads each member of
+    a sub-column by the same fraction of its capacity, so merging them is exact. An unaffected pair's entry
     on a split base column becomes one entry per sub-column of ``members / base members``.
     """
     st = fb.st
@@ -405,18 +446,31 @@ def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarra
     aff[rows[fb.dead_col[idx]]] = True
     nb = len(st.col_cap)
     cap = fab.edge_capacity
-    # affected pairs, edge by edge through the fabric's own router
+    # affected pairs, classed by (relation, chip class of the source, of the destination); one representative
+    # of each class is routed by the fabric's own router (a pair on a failed direct link is its own class)
     a_rows = np.flatnonzero(aff)
-    if len(a_rows):
+    na = len(a_rows)
+    sa, da = src[a_rows], dst[a_rows]
+    touched = fb.split_col.copy()  # base columns to split
+    if na:
         from .routing import _edge_incidence
 
-        a_ptr, a_edge, a_val, a_lat = _edge_incidence(fab, src[a_rows], dst[a_rows], "ecmp", 0)
-        a_edge = np.asarray(a_edge, dtype=np.int64)
-    else:
-        a_ptr, a_edge, a_val, a_lat = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-    # base columns to split: used by affected pairs, or uneven capacities among surviving members
-    touched = fb.split_col.copy()
-    touched[fb.bcol[a_edge]] = True
+        rel = lens[a_rows].astype(np.int64)
+        C = fb.n_cls
+        key = np.where(rel == 1, -1 - np.arange(na), (rel * C + fb.chip_cls[sa]) * C + fb.chip_cls[da])
+        _, rep_i, cls_of = np.unique(key, return_index=True, return_inverse=True)
+        cls_of = cls_of.ravel()
+        nk = len(rep_i)
+        r_ptr, r_edge, r_val, r_lat = _edge_incidence(fab, sa[rep_i], da[rep_i], "ecmp", 0)
+        r_edge = np.asarray(r_edge, dtype=np.int64)
+        r_row = np.repeat(np.arange(nk, dtype=np.int64), np.diff(r_ptr))
+        rb = fb.bcol[r_edge]
+        is_u = rb == st.up_col[sa[rep_i]][r_row]
+        is_d = rb == st.down_col[da[rep_i]][r_row]
+        is_m = ~(is_u | is_d)
+        touched[rb[is_m]] = True
+        touched[st.up_col[sa]] = True  # the chips' own columns: one column per link
+        touched[st.down_col[da]] = True
     col_of_edge = fb.bcol.copy()  # column of each faulted edge in the new problem
     t_edges = np.flatnonzero(touched[fb.bcol])
     ncols = nb
@@ -424,12 +478,18 @@ def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarra
     sub_ids = np.zeros(0, dtype=np.int64)
     sub_n = np.zeros(0)
     if len(t_edges):
-        na = len(a_rows)
-        r1, r2 = _sub_projections(na)
-        a_row_of = np.repeat(np.arange(na, dtype=np.int64), np.diff(a_ptr))
-        h1 = np.bincount(a_edge, weights=a_val * r1[a_row_of], minlength=fab.n_edges)[t_edges]
-        h2 = np.bincount(a_edge, weights=a_val * r2[a_row_of], minlength=fab.n_edges)[t_edges]
-        keys = np.stack([fb.bcol[t_edges].astype(np.float64), cap[t_edges], h1, h2])
+        h1 = np.zeros(fab.n_edges)
+        h2 = np.zeros(fab.n_edges)
+        if na:
+            r1, r2 = _sub_projections(nk)
+            me, mv, mr = r_edge[is_m], r_val[is_m], r_row[is_m]
+            h1 += np.bincount(me, weights=mv * r1[mr], minlength=fab.n_edges)
+            h2 += np.bincount(me, weights=mv * r2[mr], minlength=fab.n_edges)
+        tb = fb.bcol[t_edges]
+        chip_col = (tb >= st.up_col[0]) & (tb <= st.down_col[-1])
+        h1, h2 = h1[t_edges], h2[t_edges]
+        h1[chip_col] = t_edges[chip_col]  # a chip's links: one sub-column each
+        keys = np.stack([tb.astype(np.float64), cap[t_edges], h1, h2])
         order = np.lexsort(keys[::-1])
         ks = keys[:, order]
         new = np.ones(len(t_edges), dtype=bool)
@@ -442,6 +502,45 @@ def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarra
         sub_ids = nb + np.arange(n_sub, dtype=np.int64)
         sub_n = np.bincount(grp, minlength=n_sub).astype(np.float64)
         np.cumsum(np.bincount(sub_base, minlength=nb), out=sub_ptr[1:])
+    # affected rows: each pair takes its class's row, the source's and destination's links by rank
+    if na:
+        import scipy.sparse as sps
+
+        from .routing import _gather_ranges
+
+        m = sps.csr_matrix((r_val[is_m], (r_row[is_m], col_of_edge[r_edge[is_m]])), shape=(nk, ncols))
+        m.sum_duplicates()
+        parts = []  # (ptr by class, column of each entry given its member, value)
+        for sel, table, who in ((is_u, fb.up_by_rank, sa), (is_d, fb.down_by_rank, da)):
+            ptr = np.zeros(nk + 1, dtype=np.int64)
+            np.cumsum(np.bincount(r_row[sel], minlength=nk), out=ptr[1:])
+            parts.append((ptr, fb.rank[r_edge[sel]], r_val[sel], table, who))
+        lu = np.diff(parts[0][0])[cls_of]
+        lm = np.diff(m.indptr)[cls_of].astype(np.int64)
+        ld = np.diff(parts[1][0])[cls_of]
+        a_ptr2 = np.zeros(na + 1, dtype=np.int64)
+        np.cumsum(lu + lm + ld, out=a_ptr2[1:])
+        a_idx = np.empty(int(a_ptr2[-1]), dtype=np.int64)
+        a_dat = np.empty(int(a_ptr2[-1]))
+        for k, (ptr, offset) in enumerate(((parts[0][0], 0 * lu), (m.indptr.astype(np.int64), lu),
+                                           (parts[1][0], lu + lm))):
+            pos, nptr = _gather_ranges(ptr, cls_of)
+            cnt = np.diff(nptr)
+            mem = np.repeat(np.arange(na, dtype=np.int64), cnt)
+            out = a_ptr2[mem] + offset[mem] + np.arange(len(pos), dtype=np.int64) - nptr[mem]
+            if k == 1:
+                a_idx[out] = m.indices[pos]
+                a_dat[out] = m.data[pos]
+            else:
+                _, rank, val, table, who = parts[0 if k == 0 else 1]
+                e = table[who[mem], rank[pos]]
+                if len(e) and e.min() < 0:
+                    raise RuntimeError("faulted_problem: a member chip lacks its class representative's link")
+                a_idx[out] = col_of_edge[e]
+                a_dat[out] = val[pos]
+        a_lat = r_lat[cls_of]
+    else:
+        a_ptr2, a_idx, a_dat, a_lat = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     col_cap = np.bincount(col_of_edge, weights=cap, minlength=ncols)
     col_cap[:nb] = fb.col_cap
     col_cap[:nb][touched] = 1.0  # replaced by their sub-columns: no flow uses them
@@ -462,16 +561,6 @@ def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarra
     u_val = np.ones(len(u_idx))
     if sp_e.any():
         u_val[sp_e] = sub_n[pos0[sp_e]] / fb.members[u_idx_base[sp_e]]
-    # affected rows: edges -> columns, duplicates summed
-    if len(a_rows):
-        import scipy.sparse as sps
-
-        m = sps.csr_matrix((a_val, col_of_edge[a_edge], a_ptr), shape=(len(a_rows), ncols))
-        m.sum_duplicates()
-        m.sort_indices()
-        a_ptr2, a_idx, a_dat = m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data
-    else:
-        a_ptr2, a_idx, a_dat = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
     # interleave in flow order
     out_len = np.bincount(u_rows2, minlength=n)
     out_len[a_rows] = np.diff(a_ptr2)
