@@ -299,6 +299,10 @@ _COLLECTIVES = {
 }
 
 
+#: serving stacks with an all-reduce ladder (collectives.stacks.STACKS; a literal keeps `import cli` light)
+_STACKS = ("trtllm", "vllm", "sglang")
+
+
 def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool, has_root: bool) -> None:
     default_k = 2 if coll == "send_recv" else 64
     extra = []
@@ -333,6 +337,10 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                   help="engine mode: exact per-rank dependencies, or bulk-synchronous memoised steps")
     @click.option("--overhead", default=None, help="software overhead per message with a time unit, e.g. 2us [0]")
     @click.option("--ideal", is_flag=True, help="the physics alone: no calibrated communication software (comm:)")
+    @click.option("--stack", default=None,
+                  help="all-reduce only: trtllm, vllm or sglang: each size runs on the rung the serving stack's TP "
+                       "all-reduce ladder picks (its calibrated preset; NCCL above; H100/H200/B200/GB200 fabrics) "
+                       "[nccl: the fabric's comm:]")
     @click.option("--dtype", default="float", show_default=True, help="element type for the count column")
     @click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
     @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of the table")
@@ -340,11 +348,21 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
     @click.option("--plot", "plot", default=None, help="write busbw vs size per algorithm (png/svg/pdf)")
     @_fail_options
     @_mc_options
-    def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, ideal, dtype, sets,
+    def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, ideal, stack, dtype, sets,
             as_csv, as_json, plot, chunks=None, root=None, fail=(), straggler=None, fail_random=None, samples=None,
             fail_seed=0, fail_plot=None) -> None:
         import collectives
         import topo
+
+        stack = None if stack == "nccl" else stack
+        if stack is not None and stack not in _STACKS:
+            raise topo.SpecError(f"--stack: must be nccl, {', '.join(_STACKS)}, got {stack!r}")
+        if stack is not None and coll != "all_reduce":
+            raise topo.SpecError(f"--stack {stack}: supported by all-reduce only (a serving stack's TP all-reduce "
+                                 f"ladder); {cli_name} runs NCCL (the fabric's comm:): drop --stack")
+        if stack is not None and fail_random is not None:
+            raise topo.SpecError(f"--stack {stack}: not with --fail-random (Monte Carlo runs the fabric's comm:); "
+                                 "use --fail for given faults")
 
         if plot:
             from topo.draw import check_figure_path
@@ -392,6 +410,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                 out[-1].plot(fail_plot)
                 click.echo(f"wrote {fail_plot}", err=True)
             return
+        if stack is not None:
+            opts["stack"] = stack
         rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype, **opts)
         if as_json:
             click.echo(collectives.to_json(rows))
@@ -405,6 +425,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                        + (f"faults: {', '.join(fail)}; " if fail else "")
                        + (f"stragglers: {straggler}; " if straggler else "")
                        + ("ideal: the physics alone" if ideal else
+                          f"serving stack {stack}: its TP all-reduce ladder (collectives.stacks; algorithm = "
+                          f"<stack>:<rung>), NCCL (comm {collectives.comm_of(fab).name}) above" if stack else
                           f"calibrated comm: {collectives.comm_of(fab).name} (--ideal: the physics alone)"))
             click.echo(collectives.format_table(rows))
             if fail and (note := _routing_note(fab)):
@@ -432,21 +454,33 @@ def collective_list() -> None:
 
 
 @main.command("calibrate")
-@click.option("--fabric", required=True, help="fabric preset or YAML path whose chips ran the measurements")
+@click.option("--fabric", default=None,
+              help="fabric preset or YAML path whose chips ran the measurements [--stack: the system's bundled one]")
 @click.option("--measurements", "measurements", multiple=True, required=True,
               help="nccl-tests stdout file, CSV/Parquet of (collective, ranks, bytes, seconds), or "
-                   "aiconfigurator:<system> / aiconfigurator-custom:<system> (extra scaleup-sim[measured]); repeatable")
+                   "aiconfigurator:<system> / aiconfigurator-custom:<system> (extra scaleup-sim[measured]); repeatable; "
+                   "with --stack: aiconfigurator-<stack>:<system> (trtllm: aiconfigurator-custom:) or one file")
+@click.option("--stack", default=None,
+              help="trtllm, vllm or sglang: fit a serving stack's all-reduce presets (trtllm-*, vllm-*(-symm), sglang-*) on its TP "
+                   "all-reduce table: each point on the rung its ladder runs (collectives.stacks.calibrate_stack)")
 @click.option("--collective", "collective_name", default=None,
               help="collective of nccl-tests stdout that does not name its binary (all_reduce, ...)")
 @click.option("--name", default=None, help="name of the fitted comm block [<fabric>-fit]")
 @click.option("-o", "--output", default=None, help="write the fitted comm: block (YAML) to this file")
 @click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
-def calibrate_cmd(fabric, measurements, collective_name, name, output, sets) -> None:
+def calibrate_cmd(fabric, measurements, stack, collective_name, name, output, sets) -> None:
     """Fit a platform's communication software (comm: block) to measured collective times; print the block
-    and the fit error per size bucket."""
+    and the fit error per size bucket. With --stack: a serving stack's all-reduce presets instead."""
     import collectives
     import topo
 
+    if stack is not None:
+        if stack not in _STACKS:
+            raise topo.SpecError(f"--stack: must be one of {', '.join(_STACKS)}, got {stack!r}")
+        _calibrate_stack_cmd(stack, fabric, measurements, collective_name, name, output, sets)
+        return
+    if fabric is None:
+        raise topo.SpecError("--fabric: required (the fabric whose chips ran the measurements), unless --stack")
     fab = topo.load(fabric, **_topo_overrides(sets))
     src = [m if m.startswith("aiconfigurator") else m for m in measurements]
     df = collectives.calibrate_module.read_measurements(src if len(src) > 1 else src[0], collective_name)
@@ -458,6 +492,52 @@ def calibrate_cmd(fabric, measurements, collective_name, name, output, sets) -> 
         click.echo(f"wrote {output}", err=True)
     click.echo(text)
     click.echo("# fit error (predicted / measured) per size bucket")
+    click.echo(cal.table())
+
+
+def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str, ...], collective_name: str | None,
+                         name: str | None, output: str | None, sets: tuple[str, ...]) -> None:
+    """``scaleup calibrate --stack``: :func:`collectives.stacks.calibrate_stack` on one aiconfigurator-core
+    table (``aiconfigurator-<stack>:<system>``) or one file of measurements (the system from --fabric's chip)."""
+    import topo
+    from collectives.calibrate import comm_yaml
+    from collectives.stacks import FAMILY_OF_SYSTEM, SYSTEM_OF_CHIP, calibrate_stack, chip_family
+
+    if name is not None:
+        raise topo.SpecError(f"--name: not with --stack {stack} (the fitted blocks keep the presets' names)")
+    if len(measurements) != 1:
+        raise topo.SpecError(f"--measurements: --stack {stack} fits one table, got {len(measurements)}")
+    src = measurements[0]
+    fab = topo.load(fabric, **_topo_overrides(sets)) if fabric is not None else None
+    rows = None
+    if src.startswith("aiconfigurator"):
+        kind, _, system = src.partition(":")
+        own = ("aiconfigurator", f"aiconfigurator-{stack}") + (("aiconfigurator-custom",) if stack == "trtllm" else ())
+        if kind not in own:
+            raise topo.SpecError(f"--measurements: --stack {stack} fits {stack}'s own table; use "
+                                 f"aiconfigurator-{stack}:<system>, got {src!r}")
+        if fab is not None and system in FAMILY_OF_SYSTEM and chip_family(fab) != FAMILY_OF_SYSTEM[system]:
+            raise topo.SpecError(f"--fabric: {fab.name!r} ({fab.chip.name}) is not of {system}'s chip family "
+                                 f"({FAMILY_OF_SYSTEM[system]}); drop --fabric")
+    else:
+        if fab is None:
+            raise topo.SpecError(f"--fabric: required with --stack {stack} and a file of measurements (its chip "
+                                 "picks the ladder)")
+        chip_family(fab)
+        system = SYSTEM_OF_CHIP[fab.chip.name]
+        from collectives.calibrate import read_measurements
+
+        rows = read_measurements(src, collective_name)
+    cal = calibrate_stack(stack, system, fabric=fab, measurements=rows)
+    text = "---\n".join(comm_yaml(spec) for _, spec in sorted(cal.comms.items()))
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+        click.echo(f"wrote {output}", err=True)
+    click.echo(f"# {stack} on {system}: one comm: block per preset its ladder runs (collectives.stacks.calibrate_stack); "
+               "NCCL above held fixed")
+    click.echo(text)
+    click.echo("# fit error (predicted / measured) per rung, ranks and size bucket (nccl: the NCCL preset, not fitted)")
     click.echo(cal.table())
 
 

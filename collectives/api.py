@@ -105,6 +105,8 @@ class CollectiveResult:
         mode: ``"exact"`` or ``"steps"``. candidates: for ``auto``, {algorithm: time s or reason skipped}.
         protocol: the communication protocol the calibrated model chose (``"ll"``, ``"ll128"``,
             ``"simple"``, ``"custom"``), None for ``ideal=True`` (the physics alone).
+        rung: for ``all_reduce(..., stack=)``, the serving stack's rung that ran (``"trtllm:oneshot"``,
+            ``"vllm:symm/inr"``, ``"nccl:ring"``: :func:`collectives.stacks.rung_label`); None otherwise.
     """
 
     collective: str
@@ -118,6 +120,7 @@ class CollectiveResult:
     mode: str
     candidates: dict[str, Any] = field(default_factory=dict)
     protocol: str | None = None
+    rung: str | None = None
 
     @property
     def algbw(self) -> float:
@@ -624,7 +627,7 @@ def collective(collective: str, fab: Fabric, size: Size, group: Group = None, al
                             candidates, None if cost is None else cost.protocol)
 
 
-def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto", stack: str | None = None,
                **opts: Any) -> CollectiveResult:
     """Simulate an all-reduce of ``size`` bytes (each rank's buffer) over ``group``.
 
@@ -639,10 +642,21 @@ def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "a
             rank sends, per step; default 0), ``reduce_bandwidth`` (bytes/s a rank reduces at, or
             ``"chip"`` = HBM bandwidth x memory efficiency / 3; default None = free), ``routing``
             (``"ecmp"`` | ``"hash"``), ``seed``.
+        stack: a serving stack's TP all-reduce ladder (``"trtllm"``, ``"vllm"``, ``"sglang"``): each size runs
+            on the rung the stack picks for (chip family, ranks, bytes), with that rung's calibrated preset,
+            NCCL (the fabric's ``comm:``) above; ``result.rung`` names it
+            (:func:`collectives.stacks.stack_all_reduce`). None or ``"nccl"``: the fabric's ``comm:`` alone.
 
     Returns:
         :class:`CollectiveResult` (``.time`` s, ``.algbw``/``.busbw`` bytes/s, ``.bound`` s, ...).
     """
+    if stack is not None and stack != "nccl":
+        from .stacks import stack_all_reduce
+
+        if algorithm != "auto":
+            raise ScheduleError(f"algorithm: stack={stack!r} picks the algorithm of every size; leave "
+                                f"algorithm='auto' (got {algorithm!r}) or drop stack")
+        return stack_all_reduce(fab, size, group, stack, **opts)
     return collective("all_reduce", fab, size, group, algorithm, **opts)
 
 

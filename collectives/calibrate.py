@@ -155,7 +155,11 @@ def read_measurements(source: Any, collective: str | None = None):
     elif isinstance(source, str) and source.startswith("aiconfigurator"):
         kind, _, system = source.partition(":")
         sub = kind.partition("-")[2]
-        return aiconfigurator_table(system, sub if sub in ("custom", *STACK_TABLES) else "nccl")
+        if kind != "aiconfigurator" and sub not in ("custom", *STACK_TABLES):
+            raise SpecError(f"measurements: {kind!r} is not a table; use aiconfigurator:<system> (nccl-tests), "
+                            f"aiconfigurator-custom:<system> (TensorRT-LLM's) or "
+                            f"{', '.join(f'aiconfigurator-{k}:<system>' for k in STACK_TABLES)}")
+        return aiconfigurator_table(system, sub or "nccl")
     else:
         p = Path(source)
         if not p.is_file():
@@ -385,8 +389,10 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     src = source or (f"fit: {measurements}" if isinstance(measurements, str) else "fit: user measurements")
     stacks = sorted(set(df["stack"]) & set(STACK_TABLES))
     if stacks:
+        systems = sorted(set(df["system"])) if "system" in df.columns else []
         raise SpecError(f"measurements: {stacks[0]} rows are a serving stack's TP all-reduce ladder; fit them with "
-                        f"collectives.stacks.calibrate_stack({stacks[0]!r}, system)")
+                        f"`scaleup calibrate --stack {stacks[0]} --measurements aiconfigurator-{stacks[0]}:"
+                        f"{systems[0] if systems else '<system>'}` (collectives.stacks.calibrate_stack)")
     nccl = df[df["stack"] != "custom"].reset_index(drop=True)
     cust = df[df["stack"] == "custom"].reset_index(drop=True)
     if len(nccl) == 0:

@@ -22,7 +22,7 @@ COLUMNS = ("size", "count", "type", "algorithm", "time_us", "algbw_GBps", "busbw
 
 def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | str, group_size: int | None = None,
               algorithms: Sequence[str] | str = ("auto",), placement: str = "tray", concurrent: bool = False,
-              dtype: str = "float", seed: int = 0, **opts: Any) -> list[dict[str, Any]]:
+              dtype: str = "float", seed: int = 0, stack: str | None = None, **opts: Any) -> list[dict[str, Any]]:
     """Simulate one collective over several sizes and algorithms (nccl-tests style).
 
     Args:
@@ -37,10 +37,15 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             the slowest group.
         dtype: element type for the count column. **opts: passed to the collective (chunks, mode,
             ``ideal=True`` for the physics alone without the calibrated communication model, ...).
+        stack: all-reduce only: a serving stack's ladder (``"trtllm"``, ``"vllm"``, ``"sglang"``): each size
+            runs on the rung :func:`collectives.stacks.stack_plan` picks, with that rung's preset, NCCL (the
+            fabric's ``comm:``) above, as ``collectives.all_reduce(..., stack=)``; the algorithm column is
+            :func:`collectives.stacks.rung_label` (``trtllm:oneshot``, ``vllm:symm/inr``, ``nccl:ring``).
+            None or ``"nccl"``: the fabric's ``comm:`` alone.
 
     Returns:
         one dict per (size, algorithm): size (B), count, type, algorithm (the winner for auto, as
-        ``auto:<name>``), time_us, algbw_GBps, busbw_GBps (1e9 bytes/s), bound_us, efficiency (bound/time),
+        ``auto:<name>``; with ``stack``, the rung), time_us, algbw_GBps, busbw_GBps (1e9 bytes/s), bound_us, efficiency (bound/time),
         n, groups, protocol (the calibrated model's choice; ``"ideal"`` for ``ideal=True``).
     """
     if isinstance(fab, str):
@@ -74,6 +79,23 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         groups = fab.groups(int(k), placement=placement, seed=seed)
     if not concurrent:
         groups = groups[:1]
+    if stack == "nccl":
+        stack = None
+    if stack is not None:
+        from .stacks import STACKS, chip_family
+
+        if collective_name != "all_reduce":
+            raise ScheduleError(f"stack: a serving stack's ladder is the TP all-reduce's; {collective_name} runs "
+                                "NCCL (the fabric's comm:): drop --stack")
+        if stack not in STACKS:
+            raise ScheduleError(f"stack: must be one of nccl, {', '.join(STACKS)}, got {stack!r}")
+        if list(algorithms) != ["auto"]:
+            raise ScheduleError(f"algorithm: --stack {stack} picks the algorithm of every size; drop --algorithm "
+                                f"(got {','.join(algorithms)})")
+        if opts.get("ideal"):
+            raise ScheduleError(f"ideal: --stack {stack} is communication software, --ideal the physics without "
+                                "it; drop one")
+        chip_family(fab)
     rows = []
     el = TYPES[dtype]
     def opts_for(a: str) -> dict:
@@ -85,6 +107,11 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         return {**_accepted(ALGORITHMS[(collective_name, a)], algo), **run_o}
 
     for size in sizes:
+        tier, fab_s = None, fab
+        if stack is not None:
+            from .stacks import stack_plan
+
+            tier, fab_s = stack_plan(fab, stack, float(size), groups)
         for a in algorithms:
             opts_a = opts_for(a)
             if concurrent and len(groups) > 1:
@@ -92,16 +119,20 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
                 algo_opts = {x: v for x, v in opts_a.items() if x not in _RUN_KEYS}
                 run_opts = {x: opts_a[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth", "ideal")
                             if x in opts_a}
-                res = run([op_cls(size, group=g, algorithm=a, **algo_opts) for g in groups], fab, **run_opts)
+                res = run([op_cls(size, group=g, algorithm=a, **algo_opts) for g in groups], fab_s, **run_opts)
                 worst = max(res, key=lambda r: r.time)
                 r = worst
             else:
-                r = collective(collective_name, fab, size, groups[0], a, **opts_a)
+                r = collective(collective_name, fab_s, size, groups[0], a, **opts_a)
             name = r.algorithm
             c = r.schedule.params.get("chunks", 1) if r.schedule is not None else 1
             if c and c > 1 and "chunks" in REGISTRY[(r.collective, r.algorithm)].option_names:
                 name += f"/c{c}"
-            if a == "auto":
+            if stack is not None:
+                from .stacks import rung_label
+
+                name = rung_label(stack, tier, name)
+            elif a == "auto":
                 name = f"auto:{name}"
             rows.append({
                 "size": float(size), "count": int(size // el), "type": dtype, "algorithm": name,
@@ -114,12 +145,13 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """nccl-tests-like text table of :func:`benchmark` rows (units in the header)."""
-    head = (f"{'size (B)':>12} {'count (elts)':>12} {'type':>6} {'algorithm':>14} {'time (us)':>11} "
+    w = max([14, *(len(str(r["algorithm"])) for r in rows)])
+    head = (f"{'size (B)':>12} {'count (elts)':>12} {'type':>6} {'algorithm':>{w}} {'time (us)':>11} "
             f"{'algbw (GB/s)':>12} {'busbw (GB/s)':>12} {'bound (us)':>11} {'eff vs bound':>12}")
     lines = [head]
     for r in rows:
         lines.append(
-            f"{int(r['size']):>12d} {r['count']:>12d} {r['type']:>6} {r['algorithm']:>14} {r['time_us']:>11.2f} "
+            f"{int(r['size']):>12d} {r['count']:>12d} {r['type']:>6} {r['algorithm']:>{w}} {r['time_us']:>11.2f} "
             f"{r['algbw_GBps']:>12.2f} {r['busbw_GBps']:>12.2f} {r['bound_us']:>11.2f} {100 * r['efficiency']:>11.1f}%")
     return "\n".join(lines)
 

@@ -35,6 +35,8 @@ of :data:`FAMILY_OF_SYSTEM` (same NVLink generation) and are held out (``python 
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -174,6 +176,120 @@ def all_reduce_tier(stack: str, family: str, n: int, size: float) -> Tier | None
     return None
 
 
+# ---------------------------------------------------------------------- running a stack on a fabric
+#: chip preset name (``topo`` chips) -> the aiconfigurator-core system measured on it
+SYSTEM_OF_CHIP = {"h100-sxm": "h100_sxm", "h200": "h200_sxm", "b200": "b200_sxm", "gb200": "gb200"}
+#: chip preset name -> the family whose ladder it runs: H100 / H200 are SM90 (``hopper``), B200 / GB200 SM100
+#: (``blackwell``); chips not here have no serving-stack ladder
+FAMILY_OF_CHIP = {c: FAMILY_OF_SYSTEM[s] for c, s in SYSTEM_OF_CHIP.items()}
+#: comm presets calibrated on one NVLink / NVSwitch domain: a fabric carrying one is a single NVLink domain
+NVLINK_PRESETS = frozenset({"nccl-h100", "nccl-b200", "trtllm-h100", "trtllm-b200", "vllm-h100", "vllm-b200",
+                            "vllm-h100-symm", "vllm-b200-symm", "sglang-h100", "sglang-b200"})
+#: the label of NCCL (the fabric's own ``comm:``) in :func:`rung_label` and ``--stack``
+NCCL = "nccl"
+
+
+def chip_family(fabric: Fabric) -> str:
+    """The chip family of ``fabric``'s chips whose ladders apply (:data:`FAMILY_OF_CHIP`); SpecError if none."""
+    name = str(getattr(fabric.chip, "name", ""))
+    fam = FAMILY_OF_CHIP.get(name)
+    if fam is None:
+        raise SpecError(f"stack: the chips of {fabric.name!r} ({name}) have no serving-stack all-reduce ladder; "
+                        f"chips with one: {', '.join(FAMILY_OF_CHIP)} (SM90 / SM100); drop --stack (NCCL)")
+    return fam
+
+
+def one_nvlink_domain(fabric: Fabric, groups: Any) -> bool:
+    """Whether every group (rows of chip indices) lies on one NVLink domain (a custom all-reduce needs peer
+    memory between all its ranks): the whole fabric when its ``comm:`` is one of :data:`NVLINK_PRESETS`,
+    else one tray."""
+    comm = getattr(fabric, "comm", None)
+    if getattr(comm, "name", comm) in NVLINK_PRESETS:
+        return True
+    g = np.atleast_2d(np.asarray(groups, dtype=np.int64))
+    trays = np.asarray(fabric.trays)[g]
+    return bool(np.all(trays == trays[:, :1]))
+
+
+def restricted_comm(preset: str, algorithm: str) -> CommSpec:
+    """Preset ``preset`` with its all-reduce restricted to ``algorithm`` (``"custom"``: the preset's custom
+    algorithms; ``auto`` then picks the faster and its chunking)."""
+    from topo.presets import comm_preset
+
+    spec = comm_preset(preset)
+    algs = {c: dict(a) for c, a in spec.algorithms}
+    names = [a for a, _ in spec.custom] if algorithm == "custom" else [algorithm]
+    algs["all_reduce"] = {a: 1.0 for a in names}
+    return spec.replace(algorithms=algs)
+
+
+_VIEWS: weakref.WeakKeyDictionary[Fabric, dict] = weakref.WeakKeyDictionary()
+
+
+def comm_view(fabric: Fabric, preset: str, algorithm: str) -> Fabric:
+    """A shallow copy of ``fabric`` whose ``comm`` is :func:`restricted_comm` (shares graph, routes and arrays;
+    only the communication software differs); memoised per fabric."""
+    per = _VIEWS.setdefault(fabric, {})
+    v = per.get((preset, algorithm))
+    if v is None:
+        v = copy.copy(fabric)
+        v.comm = restricted_comm(preset, algorithm)
+        per[(preset, algorithm)] = v
+    return v
+
+
+def stack_plan(fabric: Fabric, stack: str, size: float, groups: Any) -> tuple[Tier | None, Fabric]:
+    """The rung ``stack`` runs a ``size``-byte all-reduce on (None: NCCL) and the fabric view that runs it.
+
+    ``groups``: one group or rows of groups (chip indices, all the same size: the rank count). The rung is
+    :func:`all_reduce_tier` for the family of :func:`chip_family`, when the groups lie on one NVLink domain
+    (:func:`one_nvlink_domain`); the view is ``fabric`` itself for NCCL (its own ``comm:``), else
+    :func:`comm_view` of the rung's preset and algorithm. What ``collectives.all_reduce(..., stack=)``,
+    ``collectives.benchmark(..., stack=)`` (``scaleup collective all-reduce --stack``) and
+    ``python -m collectives.validation`` run.
+    """
+    if stack not in STACKS:
+        raise SpecError(f"stack: must be one of {NCCL}, {', '.join(STACKS)}, got {stack!r}")
+    fam = chip_family(fabric)
+    g = np.atleast_2d(np.asarray(groups, dtype=np.int64))
+    t = all_reduce_tier(stack, fam, int(g.shape[1]), float(size)) if one_nvlink_domain(fabric, g) else None
+    return t, (fabric if t is None else comm_view(fabric, t.comm, t.algorithm))
+
+
+def rung_label(stack: str, tier: Tier | None, algorithm: str) -> str:
+    """``<stack>:<rung>`` for a table's algorithm column: ``trtllm:oneshot``, ``vllm:custom/direct``,
+    ``vllm:symm/inr``, ``sglang:oneshot``; ``nccl:<algorithm>`` when NCCL ran (``algorithm``: what ran)."""
+    if tier is None:
+        return f"{NCCL}:{algorithm}"
+    if stack == "vllm":
+        return f"vllm:{'symm' if tier.comm.endswith('-symm') else 'custom'}/{algorithm}"
+    return f"{stack}:{algorithm}"
+
+
+def stack_all_reduce(fab: Fabric, size: Any, group: Any = None, stack: str = "trtllm", **opts: Any):
+    """An all-reduce as serving stack ``stack`` runs it: on the rung of :func:`stack_plan` (its preset, ``auto``
+    among the rung's algorithms), NCCL (``fab``'s own ``comm:``) above; ``result.rung`` says which
+    (:func:`rung_label`). ``collectives.all_reduce(fab, size, group, stack=stack)`` calls this.
+
+    Args:
+        fab: the fabric (its chips need a ladder: :data:`FAMILY_OF_CHIP`). size: bytes (or ``"4MiB"``).
+        group: chips, default all. stack: ``"trtllm"``, ``"vllm"`` or ``"sglang"``.
+        **opts: run options of :func:`collectives.all_reduce` (not ``ideal``: a stack is software).
+    """
+    from topo import ScheduleError
+
+    from .api import _group, _size, collective
+
+    if opts.get("ideal"):
+        raise ScheduleError(f"ideal: stack={stack!r} is communication software; drop one of the two")
+    S = _size(size)
+    G = _group(fab, group)
+    t, f = stack_plan(fab, stack, S, G)
+    r = collective("all_reduce", f, S, G.tolist(), "auto", **opts)
+    r.rung = rung_label(stack, t, r.algorithm)
+    return r
+
+
 def stack_table(system: str, stack: str):
     """The measured TP all-reduce rows of ``stack`` on an aiconfigurator-core system (``stack`` column set;
     TensorRT-LLM's are the ``custom`` table of :data:`collectives.calibrate.CUSTOM_TABLE`)."""
@@ -189,13 +305,7 @@ def stack_table(system: str, stack: str):
 def tier_comm(tier: Tier) -> CommSpec:
     """The comm spec that runs ``tier`` alone: its preset with the all-reduce restricted to the tier's
     algorithm(s) (``auto`` then picks its chunking, or the faster custom variant for ``"custom"``)."""
-    from topo.presets import comm_preset
-
-    spec = comm_preset(tier.comm)
-    algs = {c: dict(a) for c, a in spec.algorithms}
-    names = [a for a, _ in spec.custom] if tier.algorithm == "custom" else [tier.algorithm]
-    algs["all_reduce"] = {a: 1.0 for a in names}
-    return spec.replace(algorithms=algs)
+    return restricted_comm(tier.comm, tier.algorithm)
 
 
 # ---------------------------------------------------------------------- the fit
@@ -347,5 +457,7 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
     return StackCalibration(comms, df)
 
 
-__all__ = ["FAMILY_OF_SYSTEM", "NCCL_PRESET", "NCCL_RUNG", "SOURCES", "STACKS", "StackCalibration", "Tier", "all_reduce_tier",
-           "calibrate_stack", "ladder", "stack_table", "tier_comm"]
+__all__ = ["FAMILY_OF_CHIP", "FAMILY_OF_SYSTEM", "NCCL", "NCCL_PRESET", "NCCL_RUNG", "NVLINK_PRESETS", "SOURCES", "STACKS",
+           "SYSTEM_OF_CHIP", "StackCalibration", "Tier", "all_reduce_tier", "calibrate_stack", "chip_family", "comm_view", "ladder",
+           "one_nvlink_domain", "restricted_comm", "rung_label", "stack_all_reduce", "stack_plan", "stack_table",
+           "tier_comm"]

@@ -30,7 +30,7 @@ from .calibrate import (
     aiconfigurator_dir,
     aiconfigurator_table,
 )
-from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, stack_table, tier_comm
+from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, chip_family, stack_all_reduce, stack_table
 
 
 def validate(systems: list[str] | None = None, ideal: bool = False):
@@ -57,18 +57,13 @@ def _stack_rows(system: str, stack: str, fab, ideal: bool):
     """The serving stack's measured all-reduce points with the model's time: each on the rung the stack runs
     at its size (its preset, restricted to that rung's algorithm), NCCL (the fabric's comm:) above."""
     d = stack_table(system, stack)
-    fam = FAMILY_OF_SYSTEM[system]
-    views: dict[tuple[str, str], Any] = {}
-    pred = []
-    for m, b in zip(d["ranks"], d["bytes"]):
-        t = all_reduce_tier(stack, fam, int(m), float(b))
-        f = fab
-        if t is not None:
-            f = views.get((t.comm, t.algorithm))
-            if f is None:
-                f = views[(t.comm, t.algorithm)] = topo.load(SYSTEMS[system], comm=tier_comm(t))
-        pred.append(collective("all_reduce", f, b, group=list(range(int(m))), ideal=ideal).time)
-    d["predicted"] = pred
+    if ideal:
+        d["predicted"] = [collective("all_reduce", fab, b, group=list(range(int(m))), ideal=True).time
+                          for m, b in zip(d["ranks"], d["bytes"])]
+        return d
+    # the bundled fabric's chip family is the system's (FAMILY_OF_SYSTEM); the CLI's --stack runs the same
+    assert chip_family(fab) == FAMILY_OF_SYSTEM[system], (system, fab.chip.name)
+    d["predicted"] = [stack_all_reduce(fab, b, list(range(int(m))), stack).time for m, b in zip(d["ranks"], d["bytes"])]
     return d
 
 

@@ -21,7 +21,6 @@ physics.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import weakref
 from dataclasses import dataclass
@@ -40,7 +39,6 @@ _OPS = {
 }
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 KiB = 1024.0
 MiB = 1024.0 * 1024.0
@@ -119,9 +117,6 @@ def _ladder_policy(stack: str, family: str) -> CustomAllReduce:
 for _stack in ("trtllm", "vllm", "sglang"):
     for _fam in ("hopper", "blackwell"):
         TP_ALL_REDUCE[(_stack, _fam)] = _ladder_policy(_stack, _fam)
-#: comm presets calibrated on one NVLink / NVSwitch domain: a fabric carrying one is a single NVLink domain
-NVLINK_PRESETS = frozenset({"nccl-h100", "nccl-b200", "trtllm-h100", "trtllm-b200", "vllm-h100", "vllm-b200",
-                            "vllm-h100-symm", "vllm-b200-symm", "sglang-h100", "sglang-b200"})
 
 
 def tp_policy(fabric: Fabric, stack: str | None) -> CustomAllReduce | None:
@@ -140,11 +135,9 @@ def tp_policy(fabric: Fabric, stack: str | None) -> CustomAllReduce | None:
 def _one_nvlink_domain(fabric: Fabric, groups: Groups) -> bool:
     """Whether every group lies on one NVLink domain (custom all-reduce needs peer memory between all ranks):
     the whole fabric when its ``comm:`` is a preset calibrated on one NVLink domain, else one tray."""
-    comm = getattr(fabric, "comm", None)
-    if getattr(comm, "name", comm) in NVLINK_PRESETS:
-        return True
-    trays = np.asarray(fabric.trays)[groups.groups]
-    return bool(np.all(trays == trays[:, :1]))
+    from collectives.stacks import one_nvlink_domain
+
+    return one_nvlink_domain(fabric, groups.groups)
 
 
 @dataclass(frozen=True)
@@ -218,20 +211,11 @@ def _fabric_comm_name(fabric: Fabric) -> str:
 
 def _comm_view(fabric: Fabric, preset: str, algorithm: str = "custom") -> Fabric:
     """A shallow copy of ``fabric`` whose ``comm`` is the preset ``preset`` with the all-reduce restricted to
-    ``algorithm`` (``"custom"``: the preset's custom algorithms, the faster runs); cached per fabric."""
-    per = _VIEWS.setdefault(fabric, {})
-    v = per.get((preset, algorithm))
-    if v is None:
-        from topo.presets import comm_preset
+    ``algorithm`` (``"custom"``: the preset's custom algorithms, the faster runs); cached per fabric
+    (:func:`collectives.stacks.comm_view`, what the CLI's ``--stack`` and the validation run too)."""
+    from collectives.stacks import comm_view
 
-        spec = comm_preset(preset)
-        # the custom all-reduce alone (one-shot, two-shot = direct): NCCL runs above its limit on the fabric itself
-        algs = {c: dict(a) for c, a in spec.algorithms}
-        algs["all_reduce"] = {a: 1.0 for a, _ in spec.custom} if algorithm == "custom" else {algorithm: 1.0}
-        v = copy.copy(fabric)  # shares graph, routes and arrays; only the communication software differs
-        v.comm = spec.replace(algorithms=algs)
-        per[(preset, algorithm)] = v
-    return v
+    return comm_view(fabric, preset, algorithm)
 
 
 class Groups:

@@ -149,7 +149,7 @@ def test_presets_name_their_fit_per_algorithm():
 
 def test_nccl_calibrate_refuses_stack_rows_and_names_the_fit_that_takes_them():
     rows = [{"collective": "all_reduce", "ranks": 8, "bytes": 1024.0, "seconds": 5e-6, "stack": "vllm"}]
-    with pytest.raises(topo.SpecError, match=r"calibrate_stack\('vllm'"):
+    with pytest.raises(topo.SpecError, match=r"scaleup calibrate --stack vllm --measurements aiconfigurator-vllm:"):
         C.calibrate("dgx-h100", rows)
 
 
