@@ -28,6 +28,11 @@ size limit (:func:`all_reduce_tier`; above the last one NCCL runs, the fabric's 
   ``configs/custom_all_reduce_v2.py`` ("sweeps ... fastest first"), modelled as the faster calibrated
   variant (``algorithm = "custom"``) of preset ``sglang-<chip>``.
 
+On a fabric, :func:`stack_plan` picks the rung for the fabric's chip family (:func:`chip_family`), the group's
+ranks and the bytes, and the fabric view that runs it: ``collectives.all_reduce(fab, size, stack=...)``
+(:func:`stack_all_reduce`), ``scaleup collective all-reduce --stack``, the validation and ``inference.comm``
+all run that. ``scaleup calibrate --stack`` runs :func:`calibrate_stack`.
+
 Every preset is fitted by :func:`calibrate_stack` on the H100 and B200 tables only (each measured point
 assigned to the implementation the ladder runs at its size); H200 and GB200 take them by the transfer rule
 of :data:`FAMILY_OF_SYSTEM` (same NVLink generation) and are held out (``python -m collectives.validation``).
