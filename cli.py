@@ -303,6 +303,19 @@ _COLLECTIVES = {
 _STACKS = ("trtllm", "vllm", "sglang")
 
 
+def _stack_transfer_note(fab) -> str:
+    """'; <chip> runs the <fitted chip> presets (...)' where the fabric's chip is not the one the presets were
+    fitted on (H200, GB200: collectives.stacks.FAMILY_OF_SYSTEM's transfer rule), else ''."""
+    from collectives.stacks import FAMILY_CHIP, FAMILY_OF_CHIP, SYSTEM_OF_CHIP
+
+    fam = FAMILY_OF_CHIP.get(fab.chip.name)
+    fitted = FAMILY_CHIP.get(fam or "")
+    if fitted is None or SYSTEM_OF_CHIP[fab.chip.name].startswith(fitted):
+        return ""
+    return (f"; {fab.chip.name} runs the {fitted}-fitted presets (same NVLink generation; held out: "
+            "python -m collectives.validation)")
+
+
 def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool, has_root: bool) -> None:
     default_k = 2 if coll == "send_recv" else 64
     extra = []
@@ -426,7 +439,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                        + (f"stragglers: {straggler}; " if straggler else "")
                        + ("ideal: the physics alone" if ideal else
                           f"serving stack {stack}: its TP all-reduce ladder (collectives.stacks; algorithm = "
-                          f"<stack>:<rung>), NCCL (comm {collectives.comm_of(fab).name}) above" if stack else
+                          f"<stack>:<rung>), NCCL (comm {collectives.comm_of(fab).name}) above"
+                          + _stack_transfer_note(fab) if stack else
                           f"calibrated comm: {collectives.comm_of(fab).name} (--ideal: the physics alone)"))
             click.echo(collectives.format_table(rows))
             if fail and (note := _routing_note(fab)):

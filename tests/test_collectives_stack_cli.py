@@ -112,6 +112,10 @@ def test_below_the_ladder_the_stack_differs_from_nccl_and_the_header_names_it():
                                   "--stack", "vllm"])
     assert r.exit_code == 0, r.output
     assert "serving stack vllm" in r.output and "vllm:custom/oneshot" in r.output and "nccl:" in r.output
+    assert "fitted presets" not in r.output
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "dgx-h200", "--sizes", "64KiB",
+                                  "--stack", "vllm"])
+    assert r.exit_code == 0 and "h200 runs the h100-fitted presets" in r.output and "vllm:custom/oneshot" in r.output
 
 
 def test_concurrent_groups_run_the_rung_too():
