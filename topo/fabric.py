@@ -542,7 +542,16 @@ class Fabric:
         Each level is a list of rank lists; every group of a level lies inside one group of the next.
         A user graph gets ``[trays, all]`` (trays from the chips' ``tray`` attribute) when trays group
         more than one chip, else ``[all]``.
+
+        Computed once per fabric (like :attr:`trays`: from ``meta["levels"]`` and the chips' node attributes
+        as they are at the first call; a faulted fabric shares its base's, whose chips it keeps); each call
+        returns a fresh copy.
         """
+        return [[list(part) for part in level] for level in self._levels]
+
+    @cached_property
+    def _levels(self) -> tuple[tuple[tuple[int, ...], ...], ...]:
+        """:meth:`levels`, computed once (immutable tuples)."""
         names = self.meta.get("levels")
         g = self._graph
         out: list[list[list[int]]] = []
@@ -562,7 +571,7 @@ class Fabric:
                 continue
             out.append(level)
         out.append([list(range(self.n_chips))])
-        return out
+        return tuple(tuple(tuple(part) for part in level) for level in out)
 
     @property
     def switch_can_reduce(self) -> bool:

@@ -464,6 +464,9 @@ def apply_faults(fab: Fabric, faults: Iterable[str | dict | Fault] | str | None)
     out = Fabric(g, chip=base.chip, name=base.name, router=router, meta=meta, validate=False, arrays=arrays,
                  edge_filler=filler)
     out.comm = base.comm
+    for key in ("trays", "_levels"):  # same chips, chip attributes and meta["levels"]: the base's, if computed
+        if key in base.__dict__:
+            out.__dict__[key] = base.__dict__[key]
     speeds = fab.meta.get("chip_speed")
     if speeds is not None and isinstance(fab.router, FaultedRouter):  # composed onto the healthy base: keep them
         out = with_stragglers(out, speeds)

@@ -16,6 +16,8 @@ non-minimal communication", PPoPP 2012.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from topo import ScheduleError
@@ -39,15 +41,25 @@ from .trees import double_btree, double_tree_phases
 # ---------------------------------------------------------------------- cutting groups at a level
 
 
+_LEVELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def fabric_levels(fabric) -> list[np.ndarray]:
-    """Part id per node index for each level of ``fabric.levels()`` below the top."""
-    out = []
-    for level in fabric.levels()[:-1]:
-        ids = np.full(fabric.n_nodes, -1, dtype=np.int64)
-        for k, part in enumerate(level):
-            ids[np.asarray(part, dtype=np.int64)] = k
-        out.append(ids)
-    return out
+    """Part id per node index for each level of ``fabric.levels()`` below the top (read-only arrays).
+
+    Memoised per fabric object (weakly): ``fabric.levels()`` is itself computed once per fabric.
+    """
+    out = _LEVELS.get(fabric)
+    if out is None:
+        out = []
+        for level in fabric.levels()[:-1]:
+            ids = np.full(fabric.n_nodes, -1, dtype=np.int64)
+            for k, part in enumerate(level):
+                ids[np.asarray(part, dtype=np.int64)] = k
+            ids.flags.writeable = False
+            out.append(ids)
+        _LEVELS[fabric] = out
+    return list(out)
 
 
 def split_rows(rows: np.ndarray, part_of_node: np.ndarray) -> np.ndarray | None:
