@@ -77,14 +77,9 @@ class MLPerfRun:
         return {"ttft": self.ttft, "tpot": self.tpot, "throughput": self.throughput}[metric]
 
 
-def simulate_mlperf(s: MLPerfSetup, duration: float | None = None, seed: int = 0, stack: str | None = None,
-                    router: str = "round-robin", **knobs: Any) -> MLPerfRun:
-    """Simulate the Server / Interactive run of ``s`` at its offered ``rate`` for ``duration`` s (default: the
-    run's configured ``min_duration``; see the module docstring); ``knobs`` go to the step model as in
-    :func:`inference.mlperf.predict_mlperf`."""
-    duration = s.min_duration if duration is None else duration
-    if s.rate is None:
-        raise ValueError(f"{s.label}: no offered rate (only the latency rows carry one)")
+def _engines(s: MLPerfSetup, stack: str | None, **knobs: Any) -> tuple[Any, Any, FleetSpec]:
+    """The run's engines as one colocated pool: (step model, the run's length distribution, fleet) with the
+    submission's batch cap and token budget (:func:`inference.mlperf.engine_limits`) and its KV capacity."""
     lim = engine_limits(s)
     sm = step_model(s, stack, **knobs)
     lengths = run_lengths(s)
@@ -97,7 +92,18 @@ def simulate_mlperf(s: MLPerfSetup, duration: float | None = None, seed: int = 0
     pool = PoolSpec(name="engine", role="colocated", replicas=s.engines, fabric=s.fabric, model=s.model, tp=s.tp,
                     ep=s.ep, pp=s.pp, batch=lim["batch"], token_budget=lim["token_budget"], dtype=s.dtype,
                     kv_dtype="fp8", chunked_prefill=True, kv_capacity_tokens=kv)
-    fleet = FleetSpec(pools=(pool,), name=f"mlperf-{s.model}", model=s.model)
+    return sm, lengths, FleetSpec(pools=(pool,), name=f"mlperf-{s.model}", model=s.model)
+
+
+def simulate_mlperf(s: MLPerfSetup, duration: float | None = None, seed: int = 0, stack: str | None = None,
+                    router: str = "round-robin", **knobs: Any) -> MLPerfRun:
+    """Simulate the Server / Interactive run of ``s`` at its offered ``rate`` for ``duration`` s (default: the
+    run's configured ``min_duration``; see the module docstring); ``knobs`` go to the step model as in
+    :func:`inference.mlperf.predict_mlperf`."""
+    duration = s.min_duration if duration is None else duration
+    if s.rate is None:
+        raise ValueError(f"{s.label}: no offered rate (only the latency rows carry one)")
+    sm, lengths, fleet = _engines(s, stack, **knobs)
     trace = poisson_trace(s.rate, duration, prompt=int(round(s.prompt)), output=int(round(s.output)), seed=seed)
     if s.lengths:  # per-request lengths drawn from the run's distribution (seeded apart from the arrivals)
         prompt, output = lengths.sample(len(trace), seed=seed + 1)
@@ -120,14 +126,7 @@ def simulate_offline(s: MLPerfSetup, samples: int | None = None, seed: int = 0, 
     n = int(samples if samples is not None else s.samples)
     if n < 1:
         raise ValueError(f"{s.label}: no sample count (MLPerfSetup.samples) for an Offline simulation")
-    lim = engine_limits(s)
-    sm = step_model(s, stack, **knobs)
-    lengths = run_lengths(s)
-    kv = float(sm.max_batch(int(round(lengths.slot_context()))) * lengths.reserved_per_slot())
-    pool = PoolSpec(name="engine", role="colocated", replicas=s.engines, fabric=s.fabric, model=s.model, tp=s.tp,
-                    ep=s.ep, pp=s.pp, batch=lim["batch"], token_budget=lim["token_budget"], dtype=s.dtype,
-                    kv_dtype="fp8", chunked_prefill=True, kv_capacity_tokens=kv)
-    fleet = FleetSpec(pools=(pool,), name=f"mlperf-{s.model}", model=s.model)
+    sm, lengths, fleet = _engines(s, stack, **knobs)
     prompt, output = lengths.sample(n, seed=seed + 1)
     trace = Trace(np.zeros(n), prompt, output, name=f"mlperf-offline-{s.model}")
     res = simulate_serving(fleet, trace, step_models={"engine": sm}, router="round-robin")
