@@ -418,6 +418,96 @@ def _chip_classes(fab: Fabric, st: Structure, bcol, dead_col, split_col, col_cap
     return cls, n_cls, tables[0], tables[1], rank
 
 
+def _split_columns(fab: Fabric, fb: _FaultBase, touched: np.ndarray, middle: tuple | None
+                   ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Split the ``touched`` base columns of a faulted two-tier fabric into sub-columns of members with equal
+    capacity and identical load from every routed class (a chip's own links: one sub-column each).
+
+    ``middle`` = (classes, edge, value, class) of the routed representatives' entries on non-chip columns, or
+    None when no pair is affected. Returns (column of each faulted edge, number of columns, sub-column
+    pointer per base column, sub-column ids, members per sub-column)."""
+    st = fb.st
+    nb = len(st.col_cap)
+    cap = fab.edge_capacity
+    col_of_edge = fb.bcol.copy()  # column of each faulted edge in the new problem
+    t_edges = np.flatnonzero(touched[fb.bcol])
+    ncols = nb
+    sub_ptr = np.zeros(nb + 1, dtype=np.int64)  # sub-columns of each base column (touched only)
+    sub_ids = np.zeros(0, dtype=np.int64)
+    sub_n = np.zeros(0)
+    if len(t_edges):
+        h1 = np.zeros(fab.n_edges)
+        h2 = np.zeros(fab.n_edges)
+        if middle is not None:
+            nk, me, mv, mr = middle
+            r1, r2 = _sub_projections(nk)
+            h1 += np.bincount(me, weights=mv * r1[mr], minlength=fab.n_edges)
+            h2 += np.bincount(me, weights=mv * r2[mr], minlength=fab.n_edges)
+        tb = fb.bcol[t_edges]
+        chip_col = (tb >= st.up_col[0]) & (tb <= st.down_col[-1])
+        h1, h2 = h1[t_edges], h2[t_edges]
+        h1[chip_col] = t_edges[chip_col]  # a chip's links: one sub-column each
+        keys = np.stack([tb.astype(np.float64), cap[t_edges], h1, h2])
+        order = np.lexsort(keys[::-1])
+        ks = keys[:, order]
+        new = np.ones(len(t_edges), dtype=bool)
+        new[1:] = (ks[:, 1:] != ks[:, :-1]).any(axis=0)
+        grp = np.cumsum(new) - 1
+        n_sub = int(grp[-1]) + 1
+        col_of_edge[t_edges[order]] = nb + grp
+        ncols = nb + n_sub
+        sub_base = ks[0, new].astype(np.int64)  # base column of each sub-column (sorted by it)
+        sub_ids = nb + np.arange(n_sub, dtype=np.int64)
+        sub_n = np.bincount(grp, minlength=n_sub).astype(np.float64)
+        np.cumsum(np.bincount(sub_base, minlength=nb), out=sub_ptr[1:])
+    return col_of_edge, ncols, sub_ptr, sub_ids, sub_n
+
+
+def _unaffected_entries(fb: _FaultBase, u_rows: np.ndarray, u_col: np.ndarray, touched: np.ndarray,
+                        sub_ptr: np.ndarray, sub_ids: np.ndarray, sub_n: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries (row, column, value) of the unaffected pairs: their base entries (``u_rows``, ``u_col``), a split
+    base column spread over its sub-columns by members / base members (see :func:`_split_columns`)."""
+    nsub = np.diff(sub_ptr)[u_col]
+    split = touched[u_col]
+    rep = np.where(split, nsub, 1)
+    u_rows2 = np.repeat(u_rows, rep)
+    pos0 = np.repeat(sub_ptr[u_col], rep) + (np.arange(int(rep.sum()), dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep))
+    sp_e = np.repeat(split, rep)
+    u_idx_base = np.repeat(u_col, rep)
+    u_idx = u_idx_base.copy()
+    u_idx[sp_e] = sub_ids[pos0[sp_e]]
+    u_val = np.ones(len(u_idx))
+    if sp_e.any():
+        u_val[sp_e] = sub_n[pos0[sp_e]] / fb.members[u_idx_base[sp_e]]
+    return u_rows2, u_idx, u_val
+
+
+def _interleave_rows(n: int, aff: np.ndarray, unaffected: tuple, a_rows: np.ndarray, affected: tuple
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR rows of all ``n`` flows in flow order from the unaffected entries (row, column, value; rows sorted)
+    and the affected rows ``a_rows`` (pointer, column, value); ``aff`` marks the affected flows."""
+    u_rows2, u_idx, u_val = unaffected
+    a_ptr2, a_idx, a_dat = affected
+    out_len = np.bincount(u_rows2, minlength=n)
+    out_len[a_rows] = np.diff(a_ptr2)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(out_len, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), dtype=np.int64)
+    data = np.empty(int(indptr[-1]))
+    u_cnt = np.where(aff, 0, out_len)
+    u_first = np.cumsum(u_cnt) - u_cnt  # u_rows2 is sorted: each unaffected row's first entry in it
+    u_pos = indptr[u_rows2] + np.arange(len(u_rows2), dtype=np.int64) - u_first[u_rows2]
+    indices[u_pos] = u_idx
+    data[u_pos] = u_val
+    if len(a_rows):
+        alens = np.diff(a_ptr2)
+        a_pos = np.repeat(indptr[a_rows], alens) + (np.arange(len(a_idx), dtype=np.int64) - np.repeat(a_ptr2[:-1], alens))
+        indices[a_pos] = a_idx
+        data[a_pos] = a_dat
+    return indptr, indices, data
+
+
 def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarray) -> Problem:
     """Merged-column problem of chip pairs on a faulted two-tier fabric, exact, without routing every pair.
 
@@ -471,37 +561,8 @@ def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarra
         touched[rb[is_m]] = True
         touched[st.up_col[sa]] = True  # the chips' own columns: one column per link
         touched[st.down_col[da]] = True
-    col_of_edge = fb.bcol.copy()  # column of each faulted edge in the new problem
-    t_edges = np.flatnonzero(touched[fb.bcol])
-    ncols = nb
-    sub_ptr = np.zeros(nb + 1, dtype=np.int64)  # sub-columns of each base column (touched only)
-    sub_ids = np.zeros(0, dtype=np.int64)
-    sub_n = np.zeros(0)
-    if len(t_edges):
-        h1 = np.zeros(fab.n_edges)
-        h2 = np.zeros(fab.n_edges)
-        if na:
-            r1, r2 = _sub_projections(nk)
-            me, mv, mr = r_edge[is_m], r_val[is_m], r_row[is_m]
-            h1 += np.bincount(me, weights=mv * r1[mr], minlength=fab.n_edges)
-            h2 += np.bincount(me, weights=mv * r2[mr], minlength=fab.n_edges)
-        tb = fb.bcol[t_edges]
-        chip_col = (tb >= st.up_col[0]) & (tb <= st.down_col[-1])
-        h1, h2 = h1[t_edges], h2[t_edges]
-        h1[chip_col] = t_edges[chip_col]  # a chip's links: one sub-column each
-        keys = np.stack([tb.astype(np.float64), cap[t_edges], h1, h2])
-        order = np.lexsort(keys[::-1])
-        ks = keys[:, order]
-        new = np.ones(len(t_edges), dtype=bool)
-        new[1:] = (ks[:, 1:] != ks[:, :-1]).any(axis=0)
-        grp = np.cumsum(new) - 1
-        n_sub = int(grp[-1]) + 1
-        col_of_edge[t_edges[order]] = nb + grp
-        ncols = nb + n_sub
-        sub_base = ks[0, new].astype(np.int64)  # base column of each sub-column (sorted by it)
-        sub_ids = nb + np.arange(n_sub, dtype=np.int64)
-        sub_n = np.bincount(grp, minlength=n_sub).astype(np.float64)
-        np.cumsum(np.bincount(sub_base, minlength=nb), out=sub_ptr[1:])
+    middle = (nk, r_edge[is_m], r_val[is_m], r_row[is_m]) if na else None
+    col_of_edge, ncols, sub_ptr, sub_ids, sub_n = _split_columns(fab, fb, touched, middle)
     # affected rows: each pair takes its class's row, the source's and destination's links by rank
     if na:
         import scipy.sparse as sps
@@ -546,38 +607,9 @@ def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarra
     col_cap[:nb][touched] = 1.0  # replaced by their sub-columns: no flow uses them
     col_lat = np.zeros(ncols)
     col_lat[:nb] = st.col_lat
-    # unaffected rows: base entries, a split base column spread over its sub-columns (members / base members)
     u_keep = ~aff[rows]
-    u_rows, u_col = rows[u_keep], idx[u_keep]
-    nsub = np.diff(sub_ptr)[u_col]
-    split = touched[u_col]
-    rep = np.where(split, nsub, 1)
-    u_rows2 = np.repeat(u_rows, rep)
-    pos0 = np.repeat(sub_ptr[u_col], rep) + (np.arange(int(rep.sum()), dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep))
-    sp_e = np.repeat(split, rep)
-    u_idx_base = np.repeat(u_col, rep)
-    u_idx = u_idx_base.copy()
-    u_idx[sp_e] = sub_ids[pos0[sp_e]]
-    u_val = np.ones(len(u_idx))
-    if sp_e.any():
-        u_val[sp_e] = sub_n[pos0[sp_e]] / fb.members[u_idx_base[sp_e]]
-    # interleave in flow order
-    out_len = np.bincount(u_rows2, minlength=n)
-    out_len[a_rows] = np.diff(a_ptr2)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(out_len, out=indptr[1:])
-    indices = np.empty(int(indptr[-1]), dtype=np.int64)
-    data = np.empty(int(indptr[-1]))
-    u_cnt = np.where(aff, 0, out_len)
-    u_first = np.cumsum(u_cnt) - u_cnt  # u_rows2 is sorted: each unaffected row's first entry in it
-    u_pos = indptr[u_rows2] + np.arange(len(u_rows2), dtype=np.int64) - u_first[u_rows2]
-    indices[u_pos] = u_idx
-    data[u_pos] = u_val
-    if len(a_rows):
-        alens = np.diff(a_ptr2)
-        a_pos = np.repeat(indptr[a_rows], alens) + (np.arange(len(a_idx), dtype=np.int64) - np.repeat(a_ptr2[:-1], alens))
-        indices[a_pos] = a_idx
-        data[a_pos] = a_dat
+    u_rows2, u_idx, u_val = _unaffected_entries(fb, rows[u_keep], idx[u_keep], touched, sub_ptr, sub_ids, sub_n)
+    indptr, indices, data = _interleave_rows(n, aff, (u_rows2, u_idx, u_val), a_rows, (a_ptr2, a_idx, a_dat))
     lat = p.lat.copy()
     lat[a_rows] = a_lat
     edge_scale = cap / col_cap[col_of_edge]
