@@ -24,18 +24,102 @@ import topo
 
 from .api import collective
 from .calibrate import (
+    CUSTOM_TABLE,
     FIT_SYSTEMS,
     NCCL_VERSION,
+    STACK_TABLES,
     SYSTEMS,
     aiconfigurator_dir,
     aiconfigurator_table,
 )
 from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, chip_family, stack_all_reduce, stack_table
 
+#: a measured point is flagged as a measurement outlier (:func:`outlier_flags`) when it is more than this
+#: factor slower than both its size neighbours in its own table (against the monotone growth of time with
+#: size) and than the median of the other shipped versions' tables at the same point. ASSUMPTION: 1.25, above
+#: the repeat-to-repeat spread of one collection (B200 NCCL 2.27.3, 3 repeats of every point: median 0.3 %,
+#: 90th percentile 5 %, 99th 17 %, 2 of 756 beyond 25 %). Sensitivity (docs/collectives.md, "Validation"):
+#: 1.15 flags 9 points (5 more, H200 small messages, all within 1.5x of the model), 1.25 flags 4, 1.5 and 2.0
+#: flag 3 (the B200 all-gather point, 1.44x its larger neighbour, is no longer flagged).
+OUTLIER_FACTOR = 1.25
+
+
+def _kind(stack: str) -> tuple[str, str]:
+    """(aiconfigurator_table kind, the version the validation uses) of a table's ``stack`` column."""
+    if stack == "nccl":
+        return "nccl", NCCL_VERSION
+    if stack == "trtllm":
+        return "custom", CUSTOM_TABLE[1]
+    return stack, STACK_TABLES[stack][0]
+
+
+def table_versions(system: str, stack: str) -> list[str]:
+    """The versions of ``stack``'s table (``nccl``, ``trtllm``, ``vllm``, ``sglang``) the installed
+    aiconfigurator-core ships for ``system``, oldest first (directories holding the table's parquet)."""
+    folder, name = {"nccl": ("nccl", "nccl_perf.parquet"), "trtllm": (CUSTOM_TABLE[0], "custom_allreduce_perf.parquet")
+                    }.get(stack, (stack, "custom_allreduce_perf.parquet"))
+    base = aiconfigurator_dir() / system / "comm" / folder
+    found = [p.name for p in base.iterdir() if (p / name).is_file()] if base.is_dir() else []
+    return sorted(found, key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.replace("rc", ".").split(".")))
+
+
+def outlier_flags(points, others, factor: float = OUTLIER_FACTOR) -> np.ndarray:
+    """Which measured points are measurement outliers: a bool array aligned with the rows of ``points``.
+
+    A point (collective, ranks, bytes; the median of its repeats in ``points``) is flagged when both hold:
+
+    - **its own table**: it is a spike, more than ``factor`` x the time of the next larger size (time does
+      not fall as a message grows) and, when a smaller size exists, more than ``factor`` x its time too;
+    - **the other versions**: ``others`` (the other shipped tables of the same system and kind,
+      concatenated) measured the same point, and ``factor`` x their median is below it.
+
+    Only spikes: a timing glitch (interference, a late clock ramp) makes a point slower; a point faster than
+    both neighbours is, on these tables, the neighbour of a spike (8x H100 SGLang: 512 B at 3.3 us between
+    256 B at 4.8 and the 38 us glitch at 1 KiB), not a glitch of its own.
+
+    Only measurements are used (never the model), so the flag cannot follow the model's misses; the
+    validation prints the raw worst ratio as its headline and the worst without flagged points beside it.
+
+    Args:
+        points: DataFrame (collective, ranks, bytes, seconds) of one table. others: the same columns, the
+            other versions (may be empty). factor: :data:`OUTLIER_FACTOR`.
+    """
+    keys = ["collective", "ranks", "bytes"]
+    med = points.groupby(keys)["seconds"].median().sort_index()
+    flagged: set = set()
+    alt = others.groupby(keys)["seconds"].median() if len(others) else None
+    for _, t in med.groupby(level=[0, 1]):
+        v = t.to_numpy(dtype=float)
+        prev = np.concatenate([[np.nan], v[:-1]])
+        nxt = np.concatenate([v[1:], [np.nan]])
+        o = (alt.reindex(t.index).to_numpy(dtype=float) if alt is not None else np.full(len(v), np.nan))
+        with np.errstate(invalid="ignore"):
+            spike = (v > factor * nxt) & (np.isnan(prev) | (v > factor * prev)) & (v > factor * o)
+        flagged.update(k for k, f in zip(t.index, spike) if f)
+    return np.array([k in flagged for k in zip(points["collective"], points["ranks"], points["bytes"])], dtype=bool)
+
+
+def _flag(system: str, stack: str, d):
+    """``d`` (one table's rows) with ``outlier``: :func:`outlier_flags` against the other shipped versions."""
+    import pandas as pd
+
+    kind, used = _kind(stack)
+    others = []
+    for v in table_versions(system, stack):
+        if v != used:
+            try:
+                others.append(aiconfigurator_table(system, kind, v))
+            except topo.SpecError:  # a version without rows of this kind
+                continue
+    cols = ["collective", "ranks", "bytes", "seconds"]
+    o = pd.concat([x[cols] for x in others], ignore_index=True) if others else pd.DataFrame(columns=cols)
+    d["outlier"] = outlier_flags(d, o)
+    return d
+
 
 def validate(systems: list[str] | None = None, ideal: bool = False):
     """Every measured point with the model's time: a DataFrame (system, role, stack, collective, ranks,
-    bytes, seconds, predicted, ratio)."""
+    bytes, seconds, predicted, ratio, outlier: :func:`outlier_flags`)."""
     import pandas as pd
 
     frames = []
@@ -44,9 +128,9 @@ def validate(systems: list[str] | None = None, ideal: bool = False):
         d = aiconfigurator_table(system, "nccl")
         d["predicted"] = [collective(c, fab, b, group=list(range(int(m))), ideal=ideal).time
                           for c, m, b in zip(d["collective"], d["ranks"], d["bytes"])]
-        frames.append(d)
+        frames.append(_flag(system, "nccl", d))
         for stack in STACKS:
-            frames.append(_stack_rows(system, stack, fab, ideal))
+            frames.append(_flag(system, stack, _stack_rows(system, stack, fab, ideal)))
     out = pd.concat(frames, ignore_index=True)
     out["role"] = np.where(out["system"].isin(FIT_SYSTEMS), "fit", "held-out")
     out["ratio"] = out["predicted"] / out["seconds"]
@@ -134,16 +218,25 @@ def _ratio_table(r) -> str:
     return "\n".join(lines)
 
 
+def _worst(r: np.ndarray) -> float:
+    """The ratio farthest from 1 in log (NaN for no points)."""
+    return float(r[np.argmax(np.abs(np.log(r)))]) if len(r) else float("nan")
+
+
 def summary(df) -> str:
-    """Markdown: per system, stack and collective: points, median |ratio - 1|, worst ratio, median at >= 64 MiB."""
-    lines = ["| system | role | stack | collective | points | median abs err | worst ratio | median abs err >= 64 MiB |",
-             "|---|---|---|---|---:|---:|---:|---:|"]
+    """Markdown: per system, stack and collective: points, median |ratio - 1|, worst ratio (the headline: every
+    point), median at >= 64 MiB; then the points :func:`outlier_flags` flags (column ``outlier``, when
+    present) and the worst ratio without them ("-" when none is flagged)."""
+    lines = ["| system | role | stack | collective | points | median abs err | worst ratio | median abs err >= 64 MiB "
+             "| flagged outliers | worst ratio, flagged excluded |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for (system, role, stack, coll), g in df.groupby(["system", "role", "stack", "collective"], sort=False):
         r = g["ratio"].to_numpy()
         big = g[g["bytes"] >= 64 * 2**20]["ratio"].to_numpy()
-        worst = r[np.argmax(np.abs(np.log(r)))]
+        out = g["outlier"].to_numpy(dtype=bool) if "outlier" in g else np.zeros(len(r), dtype=bool)
+        rest = f"{_worst(r[~out]):.2f}" if out.any() else "-"
         lines.append(f"| {system} | {role} | {stack} | {coll} | {len(r)} | {np.median(np.abs(r - 1)):.1%} | "
-                     f"{worst:.2f} | {np.median(np.abs(big - 1)):.1%} |")
+                     f"{_worst(r):.2f} | {np.median(np.abs(big - 1)):.1%} | {int(out.sum())} | {rest} |")
     return "\n".join(lines)
 
 
@@ -208,4 +301,5 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-__all__: list[Any] = ["validate", "summary", "by_bucket", "nccl_versions", "nccl_version_ratios", "main"]
+__all__: list[Any] = ["OUTLIER_FACTOR", "validate", "summary", "by_bucket", "outlier_flags", "table_versions",
+                      "nccl_versions", "nccl_version_ratios", "main"]
