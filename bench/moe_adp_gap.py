@@ -21,11 +21,15 @@ aiconfigurator's kernels") reports, each against its source, so the numbers ther
    Best_perf_practice_on_DeepSeek-R1_in_TensorRT-LLM.md, trtllm-bench, ISL/OSL 1K/2K fixed, attention DP 8 + EP 8):
    the iteration time their tokens/s imply at their concurrency beside our iteration with the contexts of an
    iteration spread one per rank (ADP ranks out of lockstep) or all ranks' contexts in one iteration (lockstep).
+6. **aiconfigurator's silicon sample, MoE rows** (TRT-LLM aggregated serving runs of DeepSeek-R1/V3 and
+   Qwen3-235B, ``systems/silicon_sample.csv``): TPOT by ``bench/silicon_compare.py``'s model (decode at ISL + OSL / 2
+   plus ``concurrency / OSL`` prefills per iteration), rows whose parallelism columns are consistent (attention
+   TP x DP = MoE TP x EP <= 8, MoE TP 1; concurrency from the run id where it carries one), per group.
 
 Every figure comes from the model or the installed package; nothing is fitted. Skipped (exit 0) without the
 ``measured`` extra. ~1-2 minutes on a quiet core.
 
-Usage: python bench/moe_adp_gap.py [--skip-routing] [--skip-sensitivity]
+Usage: python bench/moe_adp_gap.py [--skip-routing] [--skip-sensitivity] [--skip-silicon]
 """
 
 from __future__ import annotations
@@ -164,10 +168,63 @@ def best_perf() -> None:
         print(f"   {kv} | {conc} | {conc / tps * 1e3:.1f} | {dec * 1e3:.1f} | {spread * 1e3:.1f} | {lock * 1e3:.1f}")
 
 
+def silicon() -> None:
+    """aiconfigurator's measured MoE serving runs beside our TPOT (check 6)."""
+    import re
+    import statistics
+
+    import pandas as pd
+
+    from inference import StepModel
+    from inference.measured import _data_root
+
+    path = os.path.join(os.path.dirname(_data_root()), "silicon_sample.csv")
+    if not os.path.exists(path):
+        print("\n6. no silicon_sample.csv in the installed aiconfigurator-core")
+        return
+    d = pd.read_csv(path)
+    d = d[(d["mode"] == "agg") & (d.backend == "trtllm") & d.model_path.str.contains("DeepSeek-R1|DeepSeek-V3|Qwen3-235B")]
+    fabrics = {"h100_sxm": "dgx-h100", "h200_sxm": "dgx-h200", "b200_sxm": "dgx-b200"}
+    models: dict = {}
+    groups: dict = {}
+    seen = set()
+    for r in d.itertuples():
+        adp = int(r.attention_dp_size) if r.attention_dp_size == r.attention_dp_size else 1
+        tp, ep, mtp = int(r.tp_size), int(r.moe_ep_size), int(r.moe_tp_size)
+        if r.system not in fabrics or tp * adp != mtp * ep or tp * adp > 8 or mtp != 1:
+            continue
+        m = re.search(r"_c(\d+)_", r.id)
+        conc = int(m.group(1)) if m else int(r.batch_size)
+        if m and conc not in (int(r.batch_size), int(r.batch_size) * adp):
+            continue
+        model = "qwen3-235b-a22b" if "Qwen3" in r.model_path else "deepseek-v3"
+        w = "fp4" if r.precision == "fp4" else "fp8"
+        ident = (model, r.system, r.backend_version, w, tp, adp, ep, conc, int(r.isl), int(r.osl), r.silicon_tpot_ms)
+        if ident in seen:
+            continue
+        seen.add(ident)
+        key = (model, r.system, 1 if adp > 1 else tp, ep, w)
+        sm = models.get(key)
+        if sm is None:
+            sm = models[key] = StepModel(model, fabrics[r.system], tp=key[2], ep=ep, dp=1, dtype=w, kv_dtype="fp8")
+        isl, osl = int(r.isl), int(r.osl)
+        tpot = float(sm.decode_time(conc, isl + osl // 2)) + conc / osl * float(sm.prefill_time(isl, 1))
+        groups.setdefault((model, r.system, w, f"TP{tp} ADP{adp} EP{ep}"), []).append(
+            (tpot / (r.silicon_tpot_ms * 1e-3) - 1.0, r.silicon_tpot_ms, conc // max(adp, 1)))
+    print("\n6. aiconfigurator silicon sample, TRT-LLM MoE agg runs: our TPOT / measured - 1 per group")
+    print("   model | system | dtype | parallelism | rows | sequences per attention rank | measured TPOT ms | "
+          "median error")
+    for (model, system, w, par), v in sorted(groups.items()):
+        errs, meas, per = [x[0] for x in v], [x[1] for x in v], [x[2] for x in v]
+        print(f"   {model} | {system} | {w} | {par} | {len(v)} | {min(per)}-{max(per)} | {min(meas):.1f}-{max(meas):.1f} "
+              f"| {statistics.median(errs):+.0%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-routing", action="store_true")
-    ap.add_argument("--skip-sensitivity", action="store_true", help="omit check 4 (the slowest, ~1 minute)")
+    ap.add_argument("--skip-sensitivity", action="store_true", help="omit check 4 (~1 minute)")
+    ap.add_argument("--skip-silicon", action="store_true", help="omit check 6 (~1 minute)")
     args = ap.parse_args()
     try:
         import aiconfigurator_core  # noqa: F401
@@ -182,6 +239,8 @@ def main() -> None:
     if not args.skip_sensitivity:
         eager_sensitivity()
     best_perf()
+    if not args.skip_silicon:
+        silicon()
 
 
 if __name__ == "__main__":
