@@ -58,20 +58,64 @@ system's throughput = engines x one engine's):
   in HBM (``hbm_usable`` 0.95, paged KV), and ``pp x max_num_tokens / (1 + prompt / output)`` (every
   iteration's tokens within the budget).
 - **Offline**: the largest such ``b``.
-- **Server / Interactive**: the largest ``b`` whose iteration time meets the TPOT limit and whose TTFT
-  estimate ``0.5 T(b) + ceil(prompt / chunk) x T_carry(b)`` (half an iteration of waiting, then the prompt
-  in chunks of the iteration's spare budget, each iteration carrying a chunk: ``T_carry`` is the fused step
-  with one chunk when fewer than one chunk runs per iteration on average, else ``T(b)``) meets the TTFT
-  limit. ASSUMPTION: the mean iteration time stands in for the 99th percentile (the logs show p99 TPOT
-  1.07-1.18 x the mean) and queueing is ignored.
+- **Server / Interactive**: loadgen bounds the 99th percentile over requests of each request's TPOT
+  (``(latency - first-token latency) / (tokens - 1)``, loadgen ``logging.cc``) and TTFT. The throughput is
+  that of the largest mean in-flight count ``b`` (offered rate ``lam = b / (output x T(b))`` per engine,
+  Little's law; system tokens/s ``engines x lam x output``, what loadgen's "Completed tokens per second"
+  reports) whose *predicted 99th percentiles* meet the limits (:meth:`_Engine.tails`, closed forms in
+  :mod:`inference.tails`; ``latency="mean"`` restores the former criterion, the mean iteration ``T(b)`` and
+  the TTFT estimate of the at-load rows below within the limits). The percentile model, per engine:
+
+  * **the iteration as a linear function of what it carries**, from three fused steps of the step model at
+    ``b``: ``t_dec`` (no prompt), ``jump`` (the extra cost of any prompt chunk: no CUDA graph, launches) and
+    ``beta`` per prompt token (slope over ``1 .. ceil(k) + 1`` chunks); the lane ``C = budget - b`` prompt
+    tokens per iteration (chunked context). A prompt of ``I`` tokens costs the iterations it lands in
+    ``y(I) = beta I + jump (ceil(I / C) - 1 + (1 - e^-m) / m)`` (its share of the jump of a busy iteration,
+    ``m = b / output`` prompts arriving per iteration).
+  * **TPOT of a request with ``O`` output tokens** = the mean of its ``n = O - 1`` iteration times. The
+    prompts arriving during its life (mean ``m n``) add their cost: a count of variance ``d m n`` (``d = 1``
+    Poisson at the engine; ``1 / engines`` plus a rounding term where the harness dispatches round robin or
+    to the least-busy engine, :func:`inference.tails.count_dispersion`) of ``y(I)`` each, distribution exact
+    by its characteristic function (:func:`inference.tails.window_cost_cf`), so short outputs spread most.
+    Slower noise is added as a Gaussian: the in-flight count (M/G/infinity: Poisson at an instant, its
+    window average :func:`inference.tails.window_count_var`) and the **load's feedback** (a longer iteration
+    lets more requests arrive, which lengthens later iterations: a linear stationary response in the
+    iteration index, loop gain ``lam (gamma E[O] + beta E[I])``, ``gamma`` the decode step's secant slope per
+    sequence over ``b +- 25 %``; it diverges as the engine nears saturation, which is why a Server run sits
+    below its Offline throughput; :func:`inference.tails.feedback_window_var`). The p99 is over the
+    requests' output-length mixture (18 classes, finer at the short end) around the mean ``T(b)``.
+  * **TTFT** = the rest of the iteration in progress (uniform over ``T(b)`` while the engine is busy,
+    probability ``1 - e^-b``) + the prompt's own iterations (``ceil(I / C)``, the first carrying the other
+    prompts that arrived with it) + the prefill lane's backlog beyond what the prompt's first iteration can
+    still carry (``max(0, V - headroom)``, ``V`` the M/G/1 Pollaczek-Khinchine wait of a lane serving a prompt
+    in ``I / C`` full iterations, a fluid FCFS lane) + the wait for a slot when all ``b_max`` are taken
+    (Erlang C on ``b_max`` slots, the wait exponential with mean ``E[L] / (b_max - b) x (1 + CV_L^2) / 2``),
+    as one probability mass on a time grid (:func:`inference.tails.ttft_pmf`). ``b -> 0``: the unloaded
+    prefill step.
+
+  Measured p99s are never fitted: :data:`MEASURED_LATENCY` holds each run's means and p99s, printed beside
+  the model's at the same offered rate (:func:`latency_percentiles`, ``python -m inference.mlperf``).
+  ASSUMPTIONS (sensitivity in docs/inference.md): arrivals Poisson at the system, split by the harness's
+  dispatch (:func:`_dispatch_noise`: least busy for Server, round robin for Interactive, pooled perfectly;
+  Poisson at each engine is the printed sensitivity); iterations' costs linear in the prompt tokens they
+  carry about ``b`` (the step model's bumps over ``b``, e.g. tile quantisation at a token count, averaged by
+  the +-25 % secant: a request-level simulation that sees them, :mod:`fleet.mlperf`, is the cross-check);
+  the mean iteration ``T(b)`` is this module's (chunks spread evenly, below), the percentile model supplies
+  the spread about it; the lane is a fluid queue; the run is stationary (DeepSeek-R1 Server is not: its
+  in-flight count still ramps over the 600 s window, ``lam int_0^t P(L > s) ds`` with lifetimes up to
+  20,000 tokens; not modelled).
 - **TPOT at the offered load** (metric ``tpot``): with ``rate`` requests/s per system (the log's
   ``Scheduled samples per second``) and Little's law, the in-flight count ``b`` solves ``b = rate /
   engines x output x T(b)`` (the smallest ``b`` that keeps up; the cap when none does); predicted TPOT
   ``T(b)``. This is ill-conditioned near saturation: the runs are loaded to 85-95 % of their capacity,
   where a few per cent of throughput error moves the in-flight count, hence TPOT, by tens of per cent.
-- **TTFT at the offered load** (metric ``ttft``): the TTFT estimate above at that operating point.
-  ASSUMPTION: no queueing before admission (the engine admits every arrival at the next iteration), so
-  it is a lower bound where requests wait for KV space or batch slots.
+- **TTFT at the offered load** (metric ``ttft``): the TTFT estimate ``0.5 T(b) + ceil(prompt / chunk) x
+  T_carry(b)`` at that operating point (half an iteration of waiting, then the prompt in chunks of the
+  iteration's spare budget, each iteration carrying a chunk: ``T_carry`` is the fused step with one chunk when
+  fewer than one chunk runs per iteration on average, else ``T(b)``). ASSUMPTION: no queueing before
+  admission, so it is a lower bound where requests wait for KV space, slots or the prefill lane. These rows
+  compare means and are kept as they were; the percentile model's mean and p99 TTFT at the same rate
+  (queueing included) are printed beside the logs' by :func:`latency_percentiles`.
 - Both latency rows are also simulated request by request (Poisson arrivals at the offered rate, queueing
   included) by :mod:`fleet.mlperf` (``python -m fleet.mlperf``), which ``inference`` cannot import; the
   table of docs/inference.md uses the simulated figures (``python -m fleet.mlperf --table``); this module's
@@ -82,11 +126,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
-__all__ = ["MLPERF_SETUPS", "MLPerfSetup", "engine_limits", "predict_mlperf", "run_lengths", "sensitivity",
-           "steady_state", "step_model"]
+import numpy as np
+
+__all__ = ["MEASURED_LATENCY", "MLPERF_SETUPS", "MLPerfSetup", "engine_limits", "latency_percentiles",
+           "latency_table", "predict_mlperf", "run_lengths", "sensitivity", "steady_state", "step_model"]
 
 _V41 = ("MLPerf Inference v4.1 closed, NVIDIA (github.com/mlcommons/inference_results_v4.1@198fc467, "
         "closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
@@ -95,6 +141,12 @@ _V51 = ("MLPerf Inference v5.1 closed, NVIDIA, result 5.1-0069 (DGX B200) / 5.1-
         "closed/NVIDIA/results/{sys}/{bench}/{scen}/performance/run_1/mlperf_log_summary.txt)")
 _H100, _H200, _B200 = "DGX-H100_H100-SXM-80GBx8_TRT", "H200-SXM-141GBx8_TRT", "B200-SXM-180GBx8_TRT"
 _GB200X4 = "GB200-NVL72_GB200-186GB_aarch64x4_TRT"
+
+#: percentile model (inference.tails): equal-probability prompt bins, and output bins (probability edges) finer at
+#: the short end, where the per-request TPOT spreads most
+_PROMPT_BINS = 24
+_OUTPUT_EDGES = (0.0, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8,
+                 0.9, 1.0)
 
 #: mean input tokens of each benchmark's dataset (see the module docstring for the source)
 OPENORCA_IN, CNNDM_IN, L405_IN, R1_IN = 222.3, 870.7, 9428.6, 803.8
@@ -130,6 +182,7 @@ class MLPerfSetup:
     lengths: str = ""  # dataset key of inference.lengths.DATASETS ("": every request the mean lengths)
     length_spread: float = 1.0  # the length distributions stretched about their means (sensitivity)
     samples: int = 0  # Offline: samples in the run's one query (the log's effective_samples_per_query); 0 unknown
+    dispatch: str = ""  # "": the harness's (least busy for Server, round robin else); "poisson": none (sensitivity)
 
 
 def _src(tmpl: str, system: str, bench: str, scen: str) -> str:
@@ -243,6 +296,28 @@ _MEAN_TTFT = {
 MLPERF_SETUPS = MLPERF_SETUPS + tuple(
     replace(s, label=s.label.replace(": TPOT", ": TTFT"), metric="ttft", measured=_MEAN_TTFT[s.label.split(":")[0]])
     for s in MLPERF_SETUPS if s.metric == "tpot")
+#: the latency distributions each Server / Interactive run measured (same logs as the throughput rows:
+#: ``Scheduled samples per second``; ``Mean`` / ``99.00 percentile`` ``Time to Output Token`` and ``First Token
+#: latency``): (offered requests/s of the system, mean TPOT, p99 TPOT, mean TTFT, p99 TTFT), s. Held out: printed
+#: beside the percentile model's figures at the same offered rate (:func:`latency_percentiles`), never fitted.
+MEASURED_LATENCY: dict[str, tuple[float, float, float, float, float]] = {
+    "MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Server": (75.10, 154.960e-3, 175.354e-3, 275.926e-3, 461.278e-3),
+    "MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server": (101.25, 123.263e-3, 146.040e-3, 198.269e-3, 452.744e-3),
+    "MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Server": (363.79, 123.320e-3, 132.366e-3, 245.905e-3, 436.316e-3),
+    "MLPerf v5.1 Llama-2-70B FP4, 4x GB200 (4x TP1), Server": (182.04, 115.853e-3, 129.867e-3, 217.699e-3,
+                                                               405.592e-3),
+    "MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Interactive": (220.11, 34.210e-3, 38.149e-3, 69.026e-3,
+                                                                    140.376e-3),
+    "MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Server": (999.47, 28.483e-3, 42.112e-3, 586.774e-3, 1749.395e-3),
+    "MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Interactive": (798.75, 23.388e-3, 27.910e-3, 113.398e-3,
+                                                                     270.457e-3),
+    "MLPerf v5.1 Llama-3.1-405B FP4, 8x B200 (2x TP4), Server": (1.90, 101.335e-3, 138.245e-3, 1626.050e-3,
+                                                                 5134.163e-3),
+    "MLPerf v5.1 Llama-3.1-405B FP4, 8x B200 (2x TP4), Interactive": (1.15, 62.316e-3, 77.697e-3, 999.821e-3,
+                                                                      2510.582e-3),
+    "MLPerf v5.1 DeepSeek-R1 FP4, 8x B200 (DP-attn + EP8), Server": (5.02, 66.461e-3, 72.180e-3, 726.163e-3,
+                                                                     1695.862e-3),
+}
 #: each benchmark's dataset (per-sample length distributions: inference.lengths)
 _DATASET = {"llama2-70b": "openorca", "llama3.1-8b": "cnndm", "llama3.1-405b": "llama3.1-405b",
             "deepseek-v3": "deepseek-r1"}
@@ -297,6 +372,7 @@ class _Engine:
         # prompt + output / 2 for constant lengths
         self.lengths = run_lengths(s)
         self._prior: dict[int, int] = {}
+        self._tails: dict[tuple, dict[str, float]] = {}
         self.ctx = int(round(self.lengths.slot_context()))
         # TensorRT-LLM in-flight batching runs pp micro-batches, each up to gpu_batch_size sequences and
         # max_num_tokens tokens (capacity scheduler: max_batch_size x micro-batches)
@@ -361,9 +437,190 @@ class _Engine:
         return 0.5 * t + math.ceil(round(s.prompt) / c) * carry
 
     def meets(self, b: int) -> bool:
+        """The former criterion (``latency="mean"``): the mean iteration time and the TTFT estimate within the
+        p99 limits."""
         s = self.s
         return ((s.tpot_limit is None or self.iteration(b) <= s.tpot_limit)
                 and (s.ttft_limit is None or self.ttft(b) <= s.ttft_limit))
+
+    def meets_p99(self, b: int) -> bool:
+        """The Server / Interactive criterion: the predicted 99th percentiles of TPOT and TTFT (:meth:`tails`)
+        within the limits, the slot queue and the prefill lane stable."""
+        s = self.s
+        t = self.tails(b)
+        return ((s.tpot_limit is None or t["tpot_p99"] <= s.tpot_limit)
+                and (s.ttft_limit is None or t["ttft_p99"] <= s.ttft_limit))
+
+    # ------------------------------------------------------------------ percentiles (inference.tails)
+    @cached_property
+    def _bins(self) -> dict[str, np.ndarray]:
+        """The run's lengths compressed for the percentile model: prompt bins of equal probability (mean tokens,
+        probability), output bins finer at the short end (harmonic-mean decode iterations ``O - 1`` of the
+        outputs of two tokens or more, probability renormalised over them) and the joint nodes."""
+        i, o, w = self.lengths._nodes
+        i, o, w = np.asarray(i, float), np.asarray(o, float), np.asarray(w, float) / np.sum(w)
+
+        def split(v: np.ndarray, wt: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            order = np.argsort(v, kind="stable")
+            v, wt = v[order], wt[order]
+            cum = np.cumsum(wt) / wt.sum()
+            idx = np.searchsorted(edges[1:-1], cum - 0.5 * wt / wt.sum(), side="right")
+            pw = np.bincount(idx, weights=wt, minlength=len(edges) - 1)
+            mean = np.bincount(idx, weights=wt * v, minlength=len(edges) - 1)
+            inv = np.bincount(idx, weights=wt / v, minlength=len(edges) - 1)
+            keep = pw > 0
+            return pw[keep] / pw.sum(), mean[keep] / pw[keep], pw[keep] / inv[keep]
+
+        pw, pmean, _ = split(i, w, np.linspace(0.0, 1.0, _PROMPT_BINS + 1))
+        dec = o >= 2.0
+        if not dec.any():
+            ow, on = np.array([1.0]), np.array([1.0])
+        else:
+            ow, _, on = split(o[dec] - 1.0, w[dec], np.array(_OUTPUT_EDGES))
+        return {"pw": pw, "prompt": pmean, "ow": ow, "n": np.maximum(1.0, np.round(on)), "i": i, "o": o, "w": w}
+
+    def _costs(self, b: int) -> tuple[float, float, float, float]:
+        """The iteration time as a linear function of what it carries, at ``b`` in flight: (``t_dec`` s, the
+        decode-only step; ``jump`` s, the extra cost of an iteration that carries any prompt tokens; ``beta``
+        s per prompt token; ``lane`` tokens per iteration left to prompts after the decodes). Three fused steps
+        of the step model: no chunk, one chunk and ``max(2, ceil(k) + 1)`` chunks of :meth:`chunk` tokens (``k``
+        the mean chunks per iteration), ``beta`` their slope, ``jump`` the intercept above the decode step."""
+        s = self.s
+        c = self.chunk(b)
+        pctx = self.prior(c)
+        lane = float(max(1, s.pp * s.token_budget - b))
+        t_dec = self._step(b, 0, c, pctx) if b >= 1 else 0.0
+        k2 = max(2, math.ceil(b * s.prompt / s.output / c) + 1)
+        a1, a2 = self._step(b, 1, c, pctx), self._step(b, k2, c, pctx)
+        beta = max(0.0, (a2 - a1) / ((k2 - 1) * c))
+        return t_dec, max(0.0, a1 - t_dec - beta * c), beta, lane
+
+    def tails(self, b: int, q: float = 0.99, count_noise: bool = True) -> dict[str, float]:
+        """Per-request TPOT and TTFT at ``b`` sequences in flight on average (``b = 0``: the limit of no load),
+        Poisson arrivals at the rate Little's law gives, ``lam = b / (output x T(b))`` per engine: means and
+        ``q`` quantiles (s), per the module docstring's percentile model (:mod:`inference.tails`).
+        ``count_noise=False`` drops the in-flight count's fluctuation (sensitivity, tests). Infinite
+        percentiles where a queue is unstable (the prefill lane, or the slots at ``b >= b_max``)."""
+        key = (b, q, count_noise)
+        if key in self._tails:
+            return self._tails[key]
+        from .tails import (
+            cdf_from_cf,
+            count_dispersion,
+            feedback_window_var,
+            mg1_wait_cf,
+            mixture_quantile,
+            slot_wait_cf,
+            ttft_pmf,
+            window_cost_cf,
+        )
+
+        s = self.s
+        bins = self._bins
+        t_mean = self.iteration(b) if b >= 1 else float(self.sm.decode_time(1, self.ctx))
+        lam = b / (s.output * t_mean)  # requests/s per engine (Little's law)
+        m = lam * t_mean  # prompts arriving per iteration
+        t_dec, jump, beta, lane = self._costs(b)
+        prompt, pw = bins["prompt"], bins["pw"]
+        # a prompt's cost to the iterations it lands in: beta per token, a jump per extra iteration it spans, and
+        # its share of the jump of the iteration it starts in (busy iterations per arrival, Poisson in an iteration)
+        share = (1.0 - math.exp(-m)) / m if m > 0 else 1.0
+        y = beta * prompt + jump * (np.ceil(prompt / lane) - 1.0 + share)
+        ey, ey2 = float(y @ pw), float((y * y) @ pw)
+        x_mean = m * ey  # mean prefill part of an iteration
+        count_cv2, thin = _dispatch_noise(s)
+        # the rest of the spread, slower than one iteration: the in-flight count (M/G/infinity) and the load's
+        # feedback on the iteration time (inference.tails.feedback_window_var), less the direct part above
+        gamma = 0.0
+        if count_noise and b >= 1:  # decode step's slope per sequence, a secant over +-25 % (module docstring)
+            lo_b, hi_b = max(1, b - max(1, b // 4)), b + max(1, b // 4)
+            gamma = max(0.0, (self._step(hi_b, 0, 1, 0) - self._step(lo_b, 0, 1, 0)) / (hi_b - lo_b))
+        mi = float(prompt @ pw)
+        var_i = float((prompt - mi) ** 2 @ pw)
+        slow = np.zeros(len(bins["n"]))
+        if count_noise and b >= 1:
+            slow = feedback_window_var(bins["n"], m, lam, gamma, beta, mi, var_i, bins["o"], bins["w"], count_cv2,
+                                       thin)
+            slow = np.maximum(0.0, slow - beta * beta * m * (var_i + count_cv2 * mi * mi) / bins["n"])
+        eps = 1e-6 * t_mean
+        grids = []
+        for n, g in zip(bins["n"], slow):
+            disp = count_dispersion(m * n, s.engines, count_cv2 < 1.0)
+            sd = math.sqrt((m * n * (ey2 - ey * ey) + disp * m * n * ey * ey) / (n * n) + g) + eps
+            lo, hi = t_mean - 8.0 * sd, t_mean + 14.0 * sd + 2.0 * float(y.max()) / n
+
+            def cf(u: np.ndarray, n: float = n, g: float = g, disp: float = disp) -> np.ndarray:
+                return (np.exp(1j * u * (t_mean - x_mean)) * window_cost_cf(u / n, m * n, disp, y, pw)
+                        * np.exp(-0.5 * g * u * u))
+
+            grids.append(cdf_from_cf(cf, lo, hi, 1024) if math.isfinite(sd) else None)
+        tpot_q = math.inf if any(gr is None for gr in grids) else mixture_quantile(grids, bins["ow"], q)
+        # TTFT: rest of the iteration in progress + prefill-lane wait (M/G/1) + slot wait (M/G/c) + own chunks
+        busy = 1.0 - math.exp(-b)
+        t_full = t_dec + jump + beta * lane
+        x = prompt / lane * t_full  # a prompt's service time in the prefill lane
+        rho = lam * float(x @ pw)
+        kk = np.ceil(prompt / lane)
+        own = (kk - 1.0) * t_full + t_dec + jump + beta * np.minimum(lane, prompt - (kk - 1.0) * lane
+                                                                  + m * float(prompt @ pw))
+        out = {"batch": b, "rate": lam, "tpot_mean": t_mean, "tpot_p99": tpot_q, "lane_util": rho,
+               "slot_wait": 0.0, "ttft_mean": math.inf, "ttft_p99": math.inf}
+        a = b  # Erlangs offered to the slots (mean in flight)
+        if rho >= 1.0 or (b >= 1 and a >= self.b_max):
+            out["slot_wait"] = 1.0 if a >= self.b_max else 0.0
+            self._tails[key] = out
+            return out
+        ex2, ex3 = float((x ** 2) @ pw), float((x ** 3) @ pw)
+        w1 = lam * ex2 / (2.0 * (1.0 - rho))
+        w2 = 2.0 * w1 * w1 + lam * ex3 / (3.0 * (1.0 - rho))
+        mean_life = s.output * t_mean
+        cv2 = float((bins["o"] * t_mean - mean_life) ** 2 @ bins["w"]) / mean_life ** 2
+        if b >= 1:
+            _, pwait, theta = slot_wait_cf(np.zeros(1), self.b_max, a, mean_life, cv2)
+        else:
+            pwait, theta = 0.0, 0.0
+        r1 = busy * t_mean / 2.0
+        o1 = float(own @ pw)
+        # the lane's backlog V (M/G/1 fluid, Pollaczek-Khinchine) delays a prompt only beyond the lane time its
+        # first iteration has left beside it: extra = max(0, V - headroom) (inference.tails.ttft_pmf)
+        headroom = np.where(prompt <= lane, t_full - x, 0.0)
+        upper = r1 + w1 + pwait * theta + o1  # the mean with the whole backlog as wait: an upper bound
+        sd = math.sqrt(max(0.0, busy * t_mean ** 2 / 3.0 - r1 ** 2 + max(0.0, w2 - w1 * w1)
+                           + pwait * theta ** 2 * (2.0 - pwait) + float((own - o1) ** 2 @ pw))) + eps
+        cells = 4096
+        dx = (upper + 16.0 * sd + float(own.max()) + t_mean) / cells
+        wait = None
+        if rho > 0:  # cells below 0 catch the smoothing of the atom at 0 (folded back into it)
+            pad = 64
+            _, fw = cdf_from_cf(lambda u: mg1_wait_cf(u, lam, x, pw), -(pad + 0.5) * dx, (cells - 0.5) * dx,
+                                cells + pad)
+            wait = np.diff(np.concatenate(([0.0], fw)))
+            wait = np.concatenate(([wait[:pad + 1].sum()], wait[pad + 1:]))
+        pmf = ttft_pmf(dx, cells, t_mean, busy, own, pw, headroom, wait, pwait, theta)
+        cdf = np.cumsum(pmf)
+        vals = np.arange(cells) * dx
+        mean = float(pmf @ vals) / max(float(pmf.sum()), 1e-300)
+        p99 = float(np.interp(q, cdf, vals)) if cdf[-1] >= q else math.inf
+        out.update(ttft_mean=mean, ttft_p99=p99, slot_wait=pwait)
+        self._tails[key] = out
+        return out
+
+
+def _dispatch_noise(s: MLPerfSetup) -> tuple[float, float]:
+    """How the harness's dispatch over the engines shapes the slow load noise one engine sees: (variance factor
+    of its arrival counts, of its in-flight count's thinning noise). NVIDIA's harness sends Server queries to
+    the least-busy engine (v5.1 ``code/llmlib/config.py``: Server ``load_balancing``, other scenarios
+    ``round_robin``; ``code/llmlib/factory.py``: the core with the fewest pending samples; v4.1
+    ``code/harness/harness_llm/main_llm.cc``: ``traffic_distribution_policy`` default 2, load balancing).
+    Round robin: every ``engines``-th arrival of a Poisson stream, counts with variance ``1 / engines`` of
+    Poisson over windows of many arrivals (Erlang interarrivals), lifetimes still the engine's own; least
+    busy: the engines' in-flight counts kept even, so both noises pooled over the engines. ASSUMPTION: the
+    pooling is perfect (sensitivity: Poisson at each engine, ``python -m inference.mlperf`` column)."""
+    if s.engines <= 1 or s.dispatch == "poisson":
+        return 1.0, 1.0
+    if s.dispatch == "round-robin" or (s.dispatch == "" and s.scenario != "server"):
+        return 1.0 / s.engines, 1.0
+    return 1.0 / s.engines, 1.0 / s.engines
 
 
 def _largest(ok, hi: int) -> int:
@@ -379,11 +636,15 @@ def _largest(ok, hi: int) -> int:
     return lo
 
 
-def steady_state(s: MLPerfSetup, stack: str | None = None, additive: bool = False,
+def steady_state(s: MLPerfSetup, stack: str | None = None, additive: bool = False, latency: str = "p99",
                  **knobs: Any) -> dict[str, float]:
     """The operating point of a setup: in-flight sequences per engine ``batch``, iteration time ``tpot`` (s),
     ``ttft`` estimate (s) and system ``throughput`` (output tokens/s), per the module docstring's model
-    (``additive``: the mixed iteration's upper bound, a decode step plus a separate prefill step)."""
+    (``additive``: the mixed iteration's upper bound, a decode step plus a separate prefill step). Server /
+    Interactive: ``latency="p99"`` holds the predicted 99th percentiles of TPOT and TTFT within the limits
+    (:meth:`_Engine.tails`); ``"mean"`` the former criterion, the mean iteration and the TTFT estimate."""
+    if latency not in ("p99", "mean"):
+        raise ValueError(f"steady_state: latency must be 'p99' or 'mean', got {latency!r}")
     eng = _Engine(s, stack, knobs, additive)
     if s.metric in ("tpot", "ttft"):
         lam = s.rate / s.engines  # requests/s per engine
@@ -397,13 +658,42 @@ def steady_state(s: MLPerfSetup, stack: str | None = None, additive: bool = Fals
             b = 1 if keeps_up(1) else _first_true(keeps_up, eng.b_max)
     elif s.scenario == "offline":
         b = eng.b_max
-    else:
+    elif latency == "mean":
         b = _largest(eng.meets, eng.b_max)
         if b == 0:
             raise RuntimeError(f"{s.label}: even one sequence misses the latency limits")
+    else:  # the slots are a queue: a stable one needs fewer sequences in flight on average than slots
+        b = _largest(eng.meets_p99, eng.b_max - 1)
+        if b == 0:
+            raise RuntimeError(f"{s.label}: even one sequence in flight misses the p99 latency limits")
     t = eng.iteration(b)
-    return {"batch": b, "tpot": t, "ttft": eng.ttft(b), "throughput": s.engines * b / t, "b_max": eng.b_max,
-            "backend": eng.sm.deployment.provenance().get("backend", "")}
+    out = {"batch": b, "tpot": t, "ttft": eng.ttft(b), "throughput": s.engines * b / t, "b_max": eng.b_max,
+           "backend": eng.sm.deployment.provenance().get("backend", "")}
+    if s.scenario != "offline" and latency == "p99":
+        tl = eng.tails(b)
+        out.update(tpot_p99=tl["tpot_p99"], ttft_p99=tl["ttft_p99"], ttft_mean=tl["ttft_mean"])
+    return out
+
+
+def latency_percentiles(s: MLPerfSetup, rate: float | None = None, stack: str | None = None,
+                        **knobs: Any) -> dict[str, float]:
+    """The percentile model at an offered load: ``rate`` requests/s of the system (default: the run's
+    measured ``Scheduled samples per second``, :data:`MEASURED_LATENCY`), shared evenly by the engines; the
+    in-flight count per engine is the smallest that keeps up (Little's law, as for the at-load rows), or the
+    largest modelled when none does (``saturated``). Returns ``batch``, ``saturated`` and the means and 99th
+    percentiles of TPOT and TTFT (s) of :meth:`_Engine.tails`."""
+    if rate is None:
+        rate = MEASURED_LATENCY[s.label][0]
+    eng = _Engine(s, stack, knobs)
+    lam = rate / s.engines
+
+    def keeps_up(b: int) -> bool:
+        return b >= lam * s.output * eng.iteration(b)
+
+    top = eng.b_max - 1
+    saturated = not keeps_up(top)
+    b = top if saturated else (1 if keeps_up(1) else _first_true(keeps_up, top))
+    return {**eng.tails(b), "saturated": saturated}
 
 
 def step_model(s: MLPerfSetup, stack: str | None = None, **knobs: Any):
@@ -428,9 +718,11 @@ def _first_true(ok, hi: int) -> int:
     return hi
 
 
-def predict_mlperf(s: MLPerfSetup, stack: str | None = None, additive: bool = False, **knobs: Any) -> dict:
-    """Predicted figures for one MLPerf setup, in :func:`inference.validation.predict`'s form."""
-    st = steady_state(s, stack, additive, **knobs)
+def predict_mlperf(s: MLPerfSetup, stack: str | None = None, additive: bool = False, latency: str = "p99",
+                   **knobs: Any) -> dict:
+    """Predicted figures for one MLPerf setup, in :func:`inference.validation.predict`'s form (``latency``: the
+    Server / Interactive criterion of :func:`steady_state`)."""
+    st = steady_state(s, stack, additive, latency, **knobs)
     value = st[s.metric]
     return {"batch": st["batch"], "predicted": value, "ttft": st["ttft"], "tpot": st["tpot"],
             "backend": st["backend"]}
@@ -446,32 +738,80 @@ def _fmt(v: float, metric: str) -> str:
     return f"{v:,.0f} tok/s" if metric == "throughput" else f"{v * 1e3:,.1f} ms"
 
 
+def latency_table(stack: str | None = None) -> list[dict]:
+    """Each Server / Interactive run of :data:`MEASURED_LATENCY`: the logged means and p99s of TPOT and TTFT
+    beside the percentile model's at the same offered rate (:func:`latency_percentiles`; held out)."""
+    rows = []
+    for s in MLPERF_SETUPS:
+        if s.label not in MEASURED_LATENCY or s.metric != "throughput":
+            continue
+        rate, tpot, tpot99, ttft, ttft99 = MEASURED_LATENCY[s.label]
+        p = latency_percentiles(s, rate, stack)
+        rows.append({"setup": s.label, "rate": rate, "batch": p["batch"], "saturated": p["saturated"],
+                     "measured": {"tpot": tpot, "tpot_p99": tpot99, "ttft": ttft, "ttft_p99": ttft99},
+                     "predicted": {"tpot": p["tpot_mean"], "tpot_p99": p["tpot_p99"], "ttft": p["ttft_mean"],
+                                   "ttft_p99": p["ttft_p99"]}})
+    return rows
+
+
+def _ms(v: float) -> str:
+    return "inf" if not math.isfinite(v) else f"{v * 1e3:,.1f}"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if math.isfinite(a) and math.isfinite(b) and b > 0 else "-"
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description="MLPerf Inference rows of the validation table, with sensitivity")
     ap.add_argument("--stack", default=None, help="serving stack (default: trtllm); ideal = roofline")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="print only the measured-vs-predicted latency percentiles at the runs' offered rates")
     args = ap.parse_args(argv)
-    print("| setup | metric | measured | predicted | error | in flight / engine | slot context (tokens) | "
-          "mean lengths only: error | spread x0.8 | spread x1.2 | lengths x0.8 | lengths x1.2 | "
-          "additive (decode + separate prefill) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for s in MLPERF_SETUPS:
-        p = predict_mlperf(s, args.stack)
-        v = p["predicted"]
-        lo, hi = sensitivity(s, 0.8, args.stack), sensitivity(s, 1.2, args.stack)
-        narrow, wide = (predict_mlperf(replace(s, length_spread=k), args.stack)["predicted"] for k in (0.8, 1.2))
-        flat = predict_mlperf(replace(s, lengths=""), args.stack)["predicted"]
-        one = predict_mlperf(s, args.stack, additive=True)["predicted"]
-        ctx = run_lengths(s).slot_context()
+    if not args.latency_only:
+        print("| setup | metric | measured | predicted | error | in flight / engine | slot context (tokens) | "
+              "mean lengths only: error | spread x0.8 | spread x1.2 | lengths x0.8 | lengths x1.2 | "
+              "additive (decode + separate prefill) | mean-iteration criterion (former): error | "
+              "Poisson at each engine: error |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for s in MLPERF_SETUPS:
+            p = predict_mlperf(s, args.stack)
+            v = p["predicted"]
+            lo, hi = sensitivity(s, 0.8, args.stack), sensitivity(s, 1.2, args.stack)
+            narrow, wide = (predict_mlperf(replace(s, length_spread=k), args.stack)["predicted"] for k in (0.8, 1.2))
+            flat = predict_mlperf(replace(s, lengths=""), args.stack)["predicted"]
+            one = predict_mlperf(s, args.stack, additive=True)["predicted"]
+            ctx = run_lengths(s).slot_context()
+            former = poisson = ""
+            if s.scenario != "offline" and s.metric == "throughput":
+                f = predict_mlperf(s, args.stack, latency="mean")["predicted"]
+                q = predict_mlperf(replace(s, dispatch="poisson"), args.stack)["predicted"]
+                former, poisson = f"{(f - s.measured) / s.measured:+.0%}", f"{(q - s.measured) / s.measured:+.0%}"
 
-        def rel(x: float, v: float = v) -> str:
-            return f"{(x - v) / v:+.0%}"
+            def rel(x: float, v: float = v) -> str:
+                return f"{(x - v) / v:+.0%}"
 
-        print(f"| {s.label} | {s.metric} | {_fmt(s.measured, s.metric)} | {_fmt(v, s.metric)} | "
-              f"{(v - s.measured) / s.measured:+.0%} | {p['batch']} | {ctx:,.0f} (mean lengths "
-              f"{s.prompt + s.output / 2:,.0f}) | {(flat - s.measured) / s.measured:+.0%} | {rel(narrow)} | "
-              f"{rel(wide)} | {rel(lo)} | {rel(hi)} | {(one - s.measured) / s.measured:+.0%} |", flush=True)
+            print(f"| {s.label} | {s.metric} | {_fmt(s.measured, s.metric)} | {_fmt(v, s.metric)} | "
+                  f"{(v - s.measured) / s.measured:+.0%} | {p['batch']} | {ctx:,.0f} (mean lengths "
+                  f"{s.prompt + s.output / 2:,.0f}) | {(flat - s.measured) / s.measured:+.0%} | {rel(narrow)} | "
+                  f"{rel(wide)} | {rel(lo)} | {rel(hi)} | {(one - s.measured) / s.measured:+.0%} | {former} | "
+                  f"{poisson} |", flush=True)
+        print()
+    print("Latency percentiles at each run's offered rate (ms; measured: the run's log, held out; predicted: the "
+          "percentile model at the same rate, * = beyond the modelled capacity)")
+    print()
+    print("| run | offered req/s | in flight / engine | TPOT mean meas / pred | TPOT p99 meas / pred | "
+          "p99/mean meas / pred | TTFT mean meas / pred | TTFT p99 meas / pred | p99/mean meas / pred |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in latency_table(args.stack):
+        m, p = r["measured"], r["predicted"]
+        print(f"| {r['setup']} | {r['rate']:,.2f} | {r['batch']}{'*' if r['saturated'] else ''} | "
+              f"{_ms(m['tpot'])} / {_ms(p['tpot'])} | {_ms(m['tpot_p99'])} / {_ms(p['tpot_p99'])} | "
+              f"{_ratio(m['tpot_p99'], m['tpot'])} / {_ratio(p['tpot_p99'], p['tpot'])} | "
+              f"{_ms(m['ttft'])} / {_ms(p['ttft'])} | {_ms(m['ttft_p99'])} / {_ms(p['ttft_p99'])} | "
+              f"{_ratio(m['ttft_p99'], m['ttft'])} / {_ratio(p['ttft_p99'], p['ttft'])} |", flush=True)
 
 
 if __name__ == "__main__":

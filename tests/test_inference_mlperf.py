@@ -28,12 +28,94 @@ def test_offline_batch_is_the_tightest_of_cap_memory_and_token_budget():
 
 
 def test_server_point_is_the_largest_batch_meeting_the_tpot_limit():
+    """The former criterion (latency="mean"): the mean iteration and the TTFT estimate within the limits."""
     eng = _Engine(SERVER, None, {})
-    b = steady_state(SERVER)["batch"]
+    b = steady_state(SERVER, latency="mean")["batch"]
     assert 1 <= b <= eng.b_max
     assert eng.iteration(b) <= SERVER.tpot_limit and eng.ttft(b) <= SERVER.ttft_limit
     if b < eng.b_max:
         assert not eng.meets(b + 1)
+
+
+def test_server_point_is_the_largest_batch_whose_p99s_meet_the_limits():
+    """The default criterion: the predicted 99th percentiles within the limits, and below the former point
+    (a percentile is above the mean)."""
+    eng = _Engine(SERVER, None, {})
+    st = steady_state(SERVER)
+    b = st["batch"]
+    assert 1 <= b < eng.b_max  # the slots are a queue: stable only below the cap
+    t = eng.tails(b)
+    assert t["tpot_p99"] <= SERVER.tpot_limit and t["ttft_p99"] <= SERVER.ttft_limit
+    assert st["tpot_p99"] == t["tpot_p99"] and st["throughput"] == pytest.approx(BASE.engines * b / eng.iteration(b))
+    if b < eng.b_max - 1:
+        assert not eng.meets_p99(b + 1)
+    assert b <= steady_state(SERVER, latency="mean")["batch"]
+
+
+def test_without_prefill_traffic_the_p99_tpot_is_the_mean_iteration():
+    """Outputs so long that almost no prompt arrives during a request's life, the in-flight count held fixed:
+    every request sees the mean iteration."""
+    s = replace(SERVER, output=1e5)
+    eng = _Engine(s, None, {})
+    for b in (8, 64):
+        t = eng.tails(b, count_noise=False)
+        assert t["tpot_p99"] == pytest.approx(eng.iteration(b), rel=2e-3)
+
+
+def test_with_no_load_the_ttft_is_the_unloaded_prefill():
+    """lambda -> 0 (no sequence in flight): no iteration to wait for, no queue; the first token comes after the
+    prompt's own fused prefill step, for every request (constant prompt: the p99 is the mean)."""
+    eng = _Engine(SERVER, None, {})
+    c = eng.chunk(0)
+    assert c == round(SERVER.prompt)  # the whole prompt fits the token budget
+    alone = float(eng.sm.mixed_time(0, 0, c, 1, eng.prior(c)))
+    t = eng.tails(0)
+    assert t["rate"] == 0.0 and t["lane_util"] == 0.0 and t["slot_wait"] == 0.0
+    assert t["ttft_mean"] == pytest.approx(alone, rel=5e-3)
+    assert t["ttft_p99"] == pytest.approx(alone, rel=5e-3)
+
+
+def test_percentiles_grow_with_the_load():
+    eng = _Engine(SERVER, None, {})
+    rows = [eng.tails(b) for b in (4, 32, 96, 192, 320)]
+    for r in rows:
+        assert r["tpot_p99"] >= r["tpot_mean"] and r["ttft_p99"] >= r["ttft_mean"]
+    for key in ("rate", "tpot_mean", "tpot_p99", "ttft_mean", "ttft_p99", "lane_util"):
+        vals = [r[key] for r in rows]
+        assert vals == sorted(vals), key
+
+
+def test_pooled_dispatch_narrows_the_tpot_tail():
+    """Poisson arrivals at each engine (no dispatcher evening them out) spread TPOT more than round robin."""
+    b = 192
+    rr = _Engine(replace(SERVER, scenario="interactive"), None, {}).tails(b)
+    poisson = _Engine(replace(SERVER, scenario="interactive", dispatch="poisson"), None, {}).tails(b)
+    assert rr["tpot_mean"] == poisson["tpot_mean"]
+    assert rr["tpot_p99"] < poisson["tpot_p99"]
+
+
+def test_offered_rate_beyond_capacity_saturates():
+    from inference.mlperf import latency_percentiles
+
+    light = latency_percentiles(SERVER, rate=5.0)
+    assert not light["saturated"] and light["ttft_p99"] < SERVER.ttft_limit
+    heavy = latency_percentiles(SERVER, rate=1e5)
+    assert heavy["saturated"] and heavy["batch"] == _Engine(SERVER, None, {}).b_max - 1
+
+
+@pytest.mark.parametrize("label", [
+    "MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server",
+    "MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Interactive",
+    "MLPerf v5.1 Llama-3.1-405B FP4, 8x B200 (2x TP4), Interactive",
+])
+def test_server_rows_hold_fewer_sequences_than_the_mean_criterion(label):
+    """The p99 criterion admits at most the former (mean-iteration) in-flight count; where the throughput
+    curve b / T(b) rises with b, the predicted throughput falls too."""
+    s = next(x for x in MLPERF_SETUPS if x.label == label)
+    new, old = steady_state(s), steady_state(s, latency="mean")
+    assert new["batch"] <= old["batch"]
+    assert new["throughput"] <= old["throughput"]
+    assert new["tpot_p99"] <= s.tpot_limit and new["ttft_p99"] <= s.ttft_limit
 
 
 @pytest.mark.parametrize("limit", [0.02, 0.03, 0.06])
