@@ -467,6 +467,13 @@ class Deployment:
         g_dtype, g_w, g_peak = self.dtype, self.w, self.peak
         if op.name in ("router", "lm_head") and self.w < 2 and "bf16" in chip.supported_dtypes():
             g_dtype, g_w, g_peak = "bf16", 2.0, chip.peak_flops("bf16")
+        # a block-scaled FP8 checkpoint (DeepSeek-V3 / R1) runs the stacks' block-scale FP8 GEMM and MoE kernels:
+        # their table rows first, the per-tensor FP8 rows where a stack measured none (inference/measured.py,
+        # rule 3); the router and LM head stay BF16
+        def lookup(fn, *args, dtype: str):
+            got = fn(*args, "fp8_block") if dtype == "fp8" and self.model.fp8_block > 0 else None
+            return fn(*args, dtype) if got is None else got
+
         bmm = tab.mla_bmm(op.mla_bmm[0], int(round(op.mla_bmm[1])), g_dtype) \
             if op.mla_bmm and hasattr(tab, "mla_bmm") else None
         if bmm is not None:  # MLA's absorbed decode BMMs, measured (pre and post attention)
@@ -476,7 +483,7 @@ class Deployment:
             bw = w_bw if a_bw == w_bw else byt / (n * k * g_w / w_bw + m * (k + n) * self.a / a_bw)
             an = _kernels.gemm_time(m, n, k, prof=prof, dtype=g_dtype, peak=g_peak, ce=ce, me=me,
                                     bytes_moved=byt, bandwidth=bw)
-            times.append(measured_or(tab.gemm(m, n, k, g_dtype) if tab else None, an))
+            times.append(measured_or(lookup(tab.gemm, m, n, k, dtype=g_dtype) if tab else None, an))
         for byt in op.elementwise:
             an = _kernels.elementwise_time(byt, prof=prof, me=me, bandwidth=a_bw)
             if own:
@@ -513,7 +520,7 @@ class Deployment:
             times.append(measured_or(got, an))
         if op.moe:
             t_in, assign, e_loc, h, fm, k, E, tp, ep = op.moe
-            got = tab.moe(t_in, h, fm, k, E, tp, ep, self.dtype) if tab else None
+            got = lookup(tab.moe, t_in, h, fm, k, E, tp, ep, dtype=self.dtype) if tab else None
             an = _kernels.moe_time(assign * ep, ep, e_loc, h, fm / tp, prof=prof, dtype=self.dtype, peak=self.peak,
                                    ce=ce, me=me, w=self.w, a=self.a, bandwidth=w_bw)
             times.append(measured_or(got, an))
@@ -684,7 +691,13 @@ class Deployment:
             add("mlp", "attn_all_reduce", "all_reduce", act, self.tp_groups)
             add("mlp", "mlp_all_reduce", "all_reduce", act, self.tp_groups)
         if m.moe_layers:
-            if ep == 1:
+            if ep == 1 or self.shard.attn_groups == 1:
+                # experts tensor-parallel (ep 1), or expert-parallel over the TP group itself (ep == tp, no
+                # attention DP): after the attention all-reduce every rank holds every token, runs its own
+                # experts' share on them and one all-reduce sums routed + shared outputs; no all-to-all (source:
+                # TensorRT-LLM modeling_deepseekv3.py Deepseekv3MoE: ``if not self.use_dp and
+                # self.mapping.tp_size > 1: final_hidden_states = self.allreduce(...)``, experts fed the
+                # replicated hidden states; vLLM / SGLang FusedMoE without DP attention reduce the same way)
                 if tp > 1:
                     add("moe", "attn_all_reduce", "all_reduce", act, self.tp_groups)
                     add("moe", "moe_all_reduce", "all_reduce", act, self.tp_groups)
@@ -825,13 +838,16 @@ class Deployment:
 def _hide_shared_experts(rows: list[dict], comm_rows: list[dict]) -> None:
     """Shared experts on a side stream beside the routed path (TensorRT-LLM decode, ``shared_expert_overlap``):
     per MoE layer the ``shared_experts`` row keeps ``max(0, shared - routed)`` where ``routed`` = router + routed
-    experts + the MoE layer's EP dispatch / combine (or TP all-reduce) communication; the hidden part goes to
-    ``hidden_time``. A layer then costs ``max(shared, routed)`` (aiconfigurator's ``OverlapOp``)."""
+    experts + the MoE layer's EP dispatch / combine (the all-to-alls inside the routed branch); the hidden part
+    goes to ``hidden_time``. A layer then costs ``max(shared, routed)`` (aiconfigurator's ``OverlapOp``). The
+    all-reduces of a layer without attention DP are not in either branch: the attention all-reduce runs before
+    both, the MoE all-reduce sums their outputs after both (TensorRT-LLM ``Deepseekv3MoE.forward``:
+    ``maybe_execute_in_parallel(shared, routed)``, then ``shared_output + routed_output``, then the all-reduce)."""
     shared = next((r for r in rows if r["op"] == "shared_experts"), None)
     if shared is None:
         return
     routed = sum(r["time"] for r in rows if r["block"] == "moe" and r["op"] in ("router", "experts"))
-    routed += sum(r["time"] for r in comm_rows if r["block"] == "moe")
+    routed += sum(r["time"] for r in comm_rows if r["block"] == "moe" and r["collective"] == "all_to_all")
     hidden = min(shared["time"], routed)
     shared["time"] -= hidden
     shared["hidden_time"] = hidden

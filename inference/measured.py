@@ -34,7 +34,10 @@ Which table answers a stack (the documented rule; :func:`tables`, :meth:`KernelT
    TRT-LLM prefill/decode kernels on Blackwell). MoE: the fastest kernel measured for the key, the
    min-latency kernels only up to :data:`MOE_MIN_LATENCY_TOKENS` tokens (TensorRT-LLM's min-latency mode).
 3. **Dtype**: MoE FP8 from per-tensor ``fp8`` rows; a stack that ships only block-scaled FP8 MoE kernels
-   (SGLang) answers from its ``fp8_block`` rows. Context attention runs BF16 FMHA; over an FP8 KV cache, a
+   (SGLang) answers from its ``fp8_block`` rows. A model whose published FP8 checkpoint is block-scaled
+   (:attr:`inference.models.ModelSpec.fp8_block`, DeepSeek-V3 / R1) asks for the ``fp8_block`` GEMM and MoE
+   rows (aiconfigurator-core's own rule: ``sdk/utils.py`` maps ``quant_method fp8`` + ``weight_block_size`` to
+   ``fp8_block``), and the per-tensor ``fp8`` rows where a stack measured no block-scaled kernel. Context attention runs BF16 FMHA; over an FP8 KV cache, a
    stack that measured no BF16 FMHA for the shape answers from its FP8 FMHA rows (SGLang's FA3 on Hopper).
 4. **Nothing of the stack's own**: no GEMM table for (system, stack) -> no measured backend (the analytic
    profile of that stack, :func:`inference.kernels.profile_for`); a missing op table, key, kernel or a
@@ -51,12 +54,13 @@ from functools import cache, lru_cache
 import numpy as np
 
 #: scaleup dtype -> aiconfigurator gemm/moe dtype label
-GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}
+GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4", "fp8_block": "fp8_block"}
 KV_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8"}
 #: routing distribution used for MoE lookups (aiconfigurator's default workload, power law alpha 1.01)
 MOE_DISTRIBUTION = "power_law_1.01"
-#: MoE dtype label tried when a stack measured no rows of the plain one (SGLang ships block-scaled FP8 only)
-MOE_DTYPE_FALLBACK = {"fp8": "fp8_block"}
+#: MoE dtype label tried when a stack measured no rows of the asked one (SGLang ships block-scaled FP8 only; a
+#: block-scaled checkpoint on a stack that measured per-tensor FP8 only reads those)
+MOE_DTYPE_FALLBACK = {"fp8": "fp8_block", "fp8_block": "fp8"}
 #: MoE kernels TensorRT-LLM runs only in its min-latency mode, and the largest step (tokens entering the MoE
 #: layer) that mode serves. source: TensorRT-LLM ``tensorrt_llm/_torch/models/modeling_deepseekv3.py``,
 #: ``min_latency_mode = hidden_states.size(0) <= 128 and ... and self.is_nvfp4``; aiconfigurator-core 0.12.0's

@@ -40,6 +40,10 @@ class ModelSpec:
         tied_embeddings: whether the LM head shares the embedding matrix.
         attn_bias: q/k/v/o projections carry biases (GPT-OSS).
         moe_bias: experts carry biases (GPT-OSS).
+        fp8_block: side of the weight-scale blocks of the model's published FP8 checkpoint (DeepSeek-V3 / R1:
+            128, ``quantization_config.weight_block_size [128, 128]``); 0 = per-tensor scales. With ``dtype="fp8"``
+            the measured backend reads the block-scaled FP8 GEMM / MoE kernels (``fp8_block``) the serving
+            stacks run for such a checkpoint (ignored by the analytic model: same bytes and peak).
         source: where the figures come from.
     """
 
@@ -66,6 +70,7 @@ class ModelSpec:
     tied_embeddings: bool = False
     attn_bias: bool = False
     moe_bias: bool = False
+    fp8_block: int = 0
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -75,7 +80,7 @@ class ModelSpec:
                 raise SpecError(f"ModelSpec.{f}: must be a positive integer, got {v!r}")
         for f in ("kv_heads", "ffn", "experts", "top_k", "shared_experts", "moe_ffn", "dense_layers",
                   "q_lora_rank", "kv_lora_rank", "qk_nope_dim", "qk_rope_dim", "v_head_dim",
-                  "sliding_window", "sliding_layers"):
+                  "sliding_window", "sliding_layers", "fp8_block"):
             v = getattr(self, f)
             if not isinstance(v, int) or v < 0:
                 raise SpecError(f"ModelSpec.{f}: must be an integer >= 0, got {v!r}")
@@ -229,6 +234,7 @@ MODELS: dict[str, ModelSpec] = {
         "deepseek-v3", layers=61, hidden=7168, heads=128, kv_heads=128, head_dim=128, ffn=18432,
         vocab=129280, experts=256, top_k=8, shared_experts=1, moe_ffn=2048, dense_layers=3,
         q_lora_rank=1536, kv_lora_rank=512, qk_nope_dim=128, qk_rope_dim=64, v_head_dim=128,
+        fp8_block=128,  # config.json quantization_config: fp8 e4m3, weight_block_size [128, 128] (V3 and R1)
         source="deepseek-ai/DeepSeek-V3 config.json"),
     # https://huggingface.co/openai/gpt-oss-120b/blob/main/config.json ; 116.8 B total, 5.1 B active
     # (model card). Alternating sliding-window (128 tokens) and full attention layers; attention sinks

@@ -222,7 +222,9 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
                           assign * (2 * h + 3 * fm / tp) * a, kind="moe",
                           moe=(Tr, assign, E, h, fm, k, E, tp, 1)))
         else:
-            Tr = Ts / shard.stage_chips  # tokens split over the stage before dispatch
+            # tokens split over the stage before dispatch (attention DP); without attention DP (ep == tp) every
+            # rank holds every token after the attention all-reduce and routes them all
+            Tr = Ts / shard.stage_chips if shard.attn_groups > 1 else Ta
             ops.append(Op("router", "moe", n_moe, 2.0 * Tr * h * E, h * E * w, 0.0, Tr * (h + E) * a,
                           kind="gemm", gemms=((Tr, E, h),)))
             assign = Ts * k / ep  # routed token copies arriving per chip (uniform routing)

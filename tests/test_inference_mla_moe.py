@@ -89,14 +89,14 @@ MOE_KEY = dict(moe_dtype="nvfp4", hidden_size=7168, inter_size=2048, topk=8, num
                moe_ep_size=8, distribution="power_law_1.01")
 
 
-def _tables():
+def _tables(system: str = ""):
     pytest.importorskip("aiconfigurator_core")
     from inference import measured
 
-    tab = measured.tables("b200_sxm", "trtllm")
+    tab = measured.tables(system or "b200_sxm", "trtllm")
     if tab is None:
-        pytest.skip("no b200_sxm TRT-LLM tables in the installed aiconfigurator-core")
-    return tab, measured
+        pytest.skip(f"no {system or 'b200_sxm'} TRT-LLM tables in the installed aiconfigurator-core")
+    return tab if system else (tab, measured)
 
 
 def test_moe_min_latency_kernels_serve_small_steps_only():
@@ -170,10 +170,13 @@ def test_hide_shared_experts_closed_form():
         return [{"op": "router", "block": "moe", "time": 1.0}, {"op": "experts", "block": "moe", "time": 5.0},
                 {"op": "shared_experts", "block": "moe", "time": shared}, {"op": "qkv", "block": "attention",
                                                                           "time": 9.0}]
-    comm = [{"op": "ep_dispatch", "block": "moe", "time": 2.0}, {"op": "ep_combine", "block": "moe", "time": 2.0}]
+    comm = [{"op": "ep_dispatch", "block": "moe", "collective": "all_to_all", "time": 2.0},
+            {"op": "ep_combine", "block": "moe", "collective": "all_to_all", "time": 2.0}]
+    # an all-reduce of the MoE layer (no attention DP) runs after both branches: it hides nothing
+    reduce = [{"op": "moe_all_reduce", "block": "moe", "collective": "all_reduce", "time": 7.0}]
     for shared in (3.0, 10.0, 15.0):  # routed path = 1 + 5 + 2 + 2 = 10
         rs = rows(shared)
-        _hide_shared_experts(rs, comm)
+        _hide_shared_experts(rs, comm + reduce)
         sh = rs[2]
         assert sh["time"] == pytest.approx(max(0.0, shared - 10.0))
         assert sh["time"] + sh["hidden_time"] == pytest.approx(shared)
@@ -198,3 +201,64 @@ def test_shared_experts_hidden_in_trtllm_decode_only():
                       stack="vllm")
     assert "hidden_time" not in next(r for r in vllm.step(8 * 32, 1, 1024, "decode", hbm).rows
                                      if r["op"] == "shared_experts")
+
+
+# --------------------------------------------------------------------------- attention TP + EP without attention DP
+def test_tp_ep_without_attention_dp_all_reduces_like_tp_moe():
+    """ep == tp (one attention group): every rank holds every token after the attention all-reduce, so a MoE
+    layer's communication is two TP all-reduces of the activations (TensorRT-LLM ``Deepseekv3MoE``: no all-to-all
+    when attention DP is off), the same rows as experts split tensor-parallel (ep 1); the all-to-alls and the
+    reduce-scatter / all-gather pair of attention DP belong to ep > tp only. The router sees every token."""
+    from inference.estimate import Deployment
+
+    hbm = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+    kw = dict(dtype="fp8", kv_dtype="fp8", backend="analytic")
+    tpep = Deployment("deepseek-v3", "dgx-h200", tp=8, ep=8, dp=1, **kw).step(8, 1, 2048, "decode", hbm)
+    tpmoe = Deployment("deepseek-v3", "dgx-h200", tp=8, ep=1, dp=1, **kw).step(8, 1, 2048, "decode", hbm)
+    moe = {r["op"]: r for r in tpep.comm_rows if r["block"] == "moe"}
+    assert set(moe) == {"attn_all_reduce", "moe_all_reduce"}
+    assert all(r["collective"] == "all_reduce" and r["size"] == 8 * 7168 * 2 and r["group_size"] == 8
+               for r in moe.values())
+    ref = {r["op"]: r["time"] for r in tpmoe.comm_rows if r["block"] == "moe"}
+    assert {k: r["time"] for k, r in moe.items()} == pytest.approx(ref, rel=1e-12)
+    assert tpep.comm == pytest.approx(tpmoe.comm, rel=1e-12)
+    # the shared expert hides behind router + experts only: the all-reduces are outside both branches
+    rows = {r["op"]: r for r in tpep.rows}
+    routed = rows["router"]["time"] + rows["experts"]["time"]
+    sh = rows["shared_experts"]
+    assert sh["time"] == pytest.approx(max(0.0, sh["time"] + sh["hidden_time"] - routed))
+    # the router GEMM runs over the 8 tokens every rank holds (not 8 / 8 of them)
+    router = [op for op in layer_ops(DSV3, Shard(8, 8), 8, 1, 2048, w=1.0, a=2.0, kv=1.0, decode=True)
+              if op.name == "router"][0]
+    assert router.gemms == ((8, 256, 7168),)
+    # with attention DP (ep > tp) the tokens are split and dispatched: all-to-alls stay
+    adp = Deployment("deepseek-v3", "dgx-h200", tp=1, ep=8, dp=1, **kw).step(64, 1, 2048, "decode", hbm)
+    assert {r["collective"] for r in adp.comm_rows} == {"all_to_all"}
+
+
+def test_block_scaled_fp8_checkpoint_reads_fp8_block_rows():
+    """DeepSeek-V3 / R1 publish block-scaled FP8 weights (config.json weight_block_size [128, 128]): with dtype fp8
+    the measured GEMM and MoE lookups read the tables' ``fp8_block`` rows; the same model with per-tensor scales
+    (``fp8_block=0``) reads the ``fp8`` rows; the BF16 router keeps its BF16 row."""
+    tab = _tables("h200_sxm")
+    from inference import kernels
+    from inference.estimate import Deployment
+
+    assert DSV3.fp8_block == 128
+    hbm = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+
+    def rows(model):
+        dep = Deployment(model, "dgx-h200", tp=8, ep=8, dp=1, dtype="fp8", kv_dtype="fp8")
+        return {r["op"]: r for r in dep.step(8, 1, 2048, "decode", hbm).rows}
+
+    block, tensor = rows(DSV3), rows(DSV3.replace(name="dsv3-per-tensor", fp8_block=0))
+    prof = profile_for(load("dgx-h200").chip, "trtllm")
+    for model_rows, label in ((block, "fp8_block"), (tensor, "fp8")):
+        moe = tab.moe(8, 7168, 2048, 8, 256, 1, 8, label)
+        assert moe is not None
+        assert model_rows["experts"]["time"] == pytest.approx(kernels.launched([moe], prof, graph=True), rel=1e-12)
+        gemm = tab.gemm(8, 7168, 16 * 128, label)  # o_proj: 16 heads x 128 -> hidden
+        assert model_rows["o_proj"]["time"] == pytest.approx(kernels.launched([gemm], prof, graph=True), rel=1e-12)
+        assert model_rows["router"]["time"] == pytest.approx(
+            kernels.launched([tab.gemm(8, 256, 7168, "bf16")], prof, graph=True), rel=1e-12)
+    assert tab.moe(8, 7168, 2048, 8, 256, 1, 8, "fp8_block") != tab.moe(8, 7168, 2048, 8, 256, 1, 8, "fp8")
