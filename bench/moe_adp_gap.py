@@ -31,11 +31,18 @@ aiconfigurator's kernels") reports, each against its source, so the numbers ther
    :func:`inference.validation.predict`. The simulator admits by the KV the requests hold now, trtllm-bench's
    default capacity policy reserves ISL + OSL per request (GUARANTEED_NO_EVICT), so the KV-bound H100 rows admit
    more there; the request-bound H200 rows compare like for like.
+8. **The attention TP 8 + EP 8 silicon rows against the physics floor** (DeepSeek-R1, no attention DP): per row the
+   measured TPOT, our decode step (``StepModel``, the TRT-LLM profile) and the floor of a plain (non-speculative)
+   decode step: scaleup's roofline at 100 % of peak HBM bandwidth and FLOPs, no launch or host cost, physics
+   communication, routed experts read by the mean EP rank under uniform routing (``stack="ideal"``,
+   ``compute_efficiency = memory_efficiency = 1``, ``op_overhead = 0``). A measured TPOT near or below that floor
+   cannot come from one token per sequence per step at the recorded concurrency (speculative decoding, which the
+   sample does not record, would do it).
 
 Every figure comes from the model or the installed package; nothing is fitted. Skipped (exit 0) without the
 ``measured`` extra. ~1-2 minutes on a quiet core.
 
-Usage: python bench/moe_adp_gap.py [--skip-routing] [--skip-sensitivity] [--skip-silicon]
+Usage: python bench/moe_adp_gap.py [--skip-routing] [--skip-sensitivity] [--skip-silicon] [--only-floor]
 """
 
 from __future__ import annotations
@@ -260,11 +267,52 @@ def in_flight() -> None:
               f"{(run.throughput - s.measured) / s.measured:+.0%} | {run.in_flight:,.0f}")
 
 
+def tp_floor() -> None:
+    """The attention-TP 8 + EP 8 DeepSeek-R1 silicon rows beside our decode step and the physics floor (check 8)."""
+    import re
+
+    import pandas as pd
+
+    from inference import StepModel
+    from inference.measured import _data_root
+
+    path = os.path.join(os.path.dirname(_data_root()), "silicon_sample.csv")
+    if not os.path.exists(path):
+        print("\n8. no silicon_sample.csv in the installed aiconfigurator-core")
+        return
+    d = pd.read_csv(path)
+    d = d[(d["mode"] == "agg") & (d.backend == "trtllm") & d.model_path.str.contains("DeepSeek-R1|DeepSeek-V3")]
+    d = d[(d.tp_size == 8) & (d.attention_dp_size.fillna(1) == 1) & (d.moe_tp_size == 1) & (d.moe_ep_size == 8)]
+    fabrics = {"h200_sxm": "dgx-h200", "b200_sxm": "dgx-b200", "h100_sxm": "dgx-h100"}
+    print("\n8. DeepSeek-R1 attention TP 8 + EP 8 (no attention DP), silicon TPOT vs our decode step vs the physics "
+          "floor, ms")
+    print("   system | dtype | TRT-LLM | concurrency | ISL/OSL | measured TPOT | our decode step | floor | "
+          "measured / floor")
+    models: dict = {}
+    for r in d.sort_values(["system", "isl", "osl", "batch_size"]).itertuples():
+        m = re.search(r"_c(\d+)_", r.id)
+        conc = int(m.group(1)) if m else int(r.batch_size)
+        if r.system not in fabrics or conc != int(r.batch_size):
+            continue
+        w = "fp4" if r.precision == "fp4" else "fp8"
+        key = (r.system, w)
+        if key not in models:
+            models[key] = (StepModel("deepseek-v3", fabrics[r.system], tp=8, ep=8, dp=1, dtype=w, kv_dtype="fp8"),
+                           StepModel("deepseek-v3", fabrics[r.system], tp=8, ep=8, dp=1, dtype=w, kv_dtype="fp8",
+                                     stack="ideal", compute_efficiency=1.0, memory_efficiency=1.0, op_overhead=0.0))
+        ours, floor = models[key]
+        ctx = int(r.isl) + int(r.osl) // 2
+        dec, fl = float(ours.decode_time(conc, ctx)), float(floor.decode_time(conc, ctx))
+        print(f"   {r.system} | {w} | {r.backend_version} | {conc} | {r.isl}/{r.osl} | {r.silicon_tpot_ms:.2f} | "
+              f"{dec * 1e3:.2f} | {fl * 1e3:.2f} | {r.silicon_tpot_ms * 1e-3 / fl:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-routing", action="store_true")
     ap.add_argument("--skip-sensitivity", action="store_true", help="omit check 4 (~1 minute)")
     ap.add_argument("--skip-silicon", action="store_true", help="omit check 6 (~1 minute)")
+    ap.add_argument("--only-floor", action="store_true", help="check 8 alone")
     args = ap.parse_args()
     try:
         import aiconfigurator_core  # noqa: F401
@@ -272,6 +320,9 @@ def main() -> None:
         print("skipped: aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')")
         return
     logging.disable(logging.WARNING)
+    if args.only_floor:
+        tp_floor()
+        return
     if not args.skip_routing:
         routing()
     tables()
@@ -282,6 +333,7 @@ def main() -> None:
     if not args.skip_silicon:
         silicon()
     in_flight()
+    tp_floor()
 
 
 if __name__ == "__main__":
