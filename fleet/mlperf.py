@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{(ana - s.measured) / s.measured:+.0%} | {run.result.makespan:,.0f} s |", flush=True)
         return
     if args.server:
-        print("| setup | measured | simulated (p99 limits, queueing) | error | analytic (mean iteration) | error | "
+        print("| setup | measured | simulated (p99 limits, queueing) | error | analytic (p99 model) | error | "
               "rate req/s | p99 TTFT | p99 TPOT |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in MLPERF_SETUPS:

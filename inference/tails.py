@@ -237,7 +237,7 @@ def ttft_pmf(dx: float, n: int, t_iter: float, busy: float, own: np.ndarray, w_o
             extra = np.zeros(n)
             extra[0] = 1.0
         else:
-            k = int(round(h / dx))
+            k = min(int(round(h / dx)), n - 1)
             extra = np.zeros(n)
             extra[0] = wait[:k + 1].sum()
             extra[1:n - k] = wait[k + 1:]

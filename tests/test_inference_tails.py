@@ -14,6 +14,7 @@ from inference.tails import (
     mg1_wait_cf,
     mixture_quantile,
     slot_wait_cf,
+    ttft_pmf,
     window_cost_cf,
     window_count_var,
 )
@@ -119,3 +120,21 @@ def test_count_dispersion():
     assert count_dispersion(5.0, 1, True) == 1.0 and count_dispersion(5.0, 8, False) == 1.0
     assert count_dispersion(1e6, 8, True) == pytest.approx(1 / 8, rel=1e-3)
     assert count_dispersion(0.01, 8, True) == 1.0  # a short window: at most Poisson
+
+
+def test_ttft_pmf_pieces():
+    """Mass is conserved; with nothing to wait for, the first token comes after the prompt's own iterations;
+    the backlog delays a prompt only beyond its headroom (also when the headroom spans the whole grid)."""
+    dx, n = 1e-3, 2000
+    own, w = np.array([0.05]), np.ones(1)
+    alone = ttft_pmf(dx, n, 0.02, 0.0, own, w, np.zeros(1), None)
+    assert alone.sum() == pytest.approx(1.0) and int(np.argmax(alone)) == 50
+    wait = np.zeros(n)
+    wait[0], wait[30] = 0.5, 0.5  # half the prompts find 30 ms of backlog ahead
+    short = ttft_pmf(dx, n, 0.02, 0.0, own, w, np.array([0.01]), wait)
+    assert short[50] == pytest.approx(0.5) and short[70] == pytest.approx(0.5)  # 30 - 10 ms headroom
+    roomy = ttft_pmf(dx, n, 0.02, 0.0, own, w, np.array([5.0]), wait)  # headroom beyond the grid
+    assert roomy[50] == pytest.approx(1.0)
+    busy = ttft_pmf(dx, n, 0.02, 1.0, own, w, np.zeros(1), None)
+    mean = float(busy @ (np.arange(n) * dx))
+    assert busy.sum() == pytest.approx(1.0) and mean == pytest.approx(0.05 + 0.01, abs=1e-3)
