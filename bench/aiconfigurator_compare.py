@@ -16,9 +16,9 @@ Skipped (exit 0 with a note) when aiconfigurator-core is not installed.
 
 ``--backend analytic`` compares scaleup's analytic kernel model alone (what chips without tables get).
 
-``--per-op`` prints, instead, the per-op breakdown of one decode step and one prefill step for the MoE +
-attention-DP cases (``ADP_CASES``: DeepSeek-V3 NVFP4 on B200 as MLPerf v5.1's DeepSeek-R1 runs it, Qwen3-235B-A22B
-FP8 on H100; attention DP 8 + EP 8, TRT-LLM) beside aiconfigurator's static estimate of the same step, op by op:
+``--per-op`` prints, instead, the per-op breakdown of one decode step and one prefill step for the MoE + EP 8
+cases (``ADP_CASES``: DeepSeek-V3 NVFP4 on B200 as MLPerf v5.1's DeepSeek-R1 runs it, Qwen3-235B-A22B FP8 on H100,
+attention DP 8 + EP 8; DeepSeek-R1 block-scaled FP8 on H200 with attention TP 8 + EP 8; TRT-LLM) beside aiconfigurator's static estimate of the same step, op by op:
 aiconfigurator's overlapped groups (shared experts beside the routed path) are listed op by op and its MLA module
 row replaced by its granular kernels, so every op has its own time; its step totals are given as it composes them.
 
@@ -124,13 +124,17 @@ def cases(stack: str) -> list[tuple]:
     return list(STACK_CASES[stack])
 
 
-#: MoE + attention-DP cases for ``--per-op``: (label, scaleup model, aic model id, aic system, fabric, dtype, aic
-#: GEMM / MoE quant names). Attention DP 8 (tp 1) + EP 8 on one DGX; decode batches are per attention rank.
+#: MoE + EP 8 cases for ``--per-op``: (label, scaleup model, aic model id, aic system, fabric, dtype, aic GEMM / MoE
+#: quant names, attention TP). Attention DP 8 (tp 1) + EP 8 on one DGX, or attention TP 8 + EP 8 (no attention DP;
+#: DeepSeek-R1's FP8 checkpoint is block-scaled: aiconfigurator's fp8_block modes, scaleup's ModelSpec.fp8_block);
+#: decode batches are per attention rank.
 ADP_CASES = (
     ("DeepSeek-V3 NVFP4 ADP8 EP8 B200", "deepseek-v3", "deepseek-ai/DeepSeek-V3", "b200_sxm", "dgx-b200", "fp4",
-     "nvfp4", "nvfp4"),
+     "nvfp4", "nvfp4", 1),
     ("Qwen3-235B-A22B FP8 ADP8 EP8 H100", "qwen3-235b-a22b", "Qwen/Qwen3-235B-A22B", "h100_sxm", "dgx-h100", "fp8",
-     "fp8", "fp8"),
+     "fp8", "fp8", 1),
+    ("DeepSeek-R1 FP8 TP8 EP8 H200", "deepseek-v3", "deepseek-ai/DeepSeek-V3", "h200_sxm", "dgx-h200", "fp8",
+     "fp8_block", "fp8_block", 8),
 )
 ADP_DECODE_BATCHES = (8, 32, 128, 512)  # sequences per attention rank (x 8 per engine)
 ADP_CONTEXT = 2048  # cached tokens per decoding sequence
@@ -155,7 +159,7 @@ def _clear_aic_engine_cache() -> None:
         pass
 
 
-def _aic_adp_steps(model_id: str, system: str, gemm: str, moe: str) -> tuple[dict, dict]:
+def _aic_adp_steps(model_id: str, system: str, gemm: str, moe: str, tp: int = 1) -> tuple[dict, dict]:
     """aiconfigurator's per-op times (s, summed over layers) of each decode batch and of the prefill, and its
     step totals as it composes them (overlap, MLA module table): ({step: {op: s}}, {step: s})."""
     from aiconfigurator_core.sdk import common, config
@@ -164,9 +168,10 @@ def _aic_adp_steps(model_id: str, system: str, gemm: str, moe: str) -> tuple[dic
     from aiconfigurator_core.sdk.perf_database import get_database, get_latest_database_version
 
     db = get_database(system, "trtllm", get_latest_database_version(system, "trtllm"))
-    kw = dict(tp_size=1, pp_size=1, gemm_quant_mode=getattr(common.GEMMQuantMode, gemm),
+    kw = dict(tp_size=tp, pp_size=1, gemm_quant_mode=getattr(common.GEMMQuantMode, gemm),
               kvcache_quant_mode=common.KVCacheQuantMode.fp8, fmha_quant_mode=common.FMHAQuantMode.bfloat16,
-              moe_quant_mode=getattr(common.MoEQuantMode, moe), moe_tp_size=1, moe_ep_size=8, attention_dp_size=8)
+              moe_quant_mode=getattr(common.MoEQuantMode, moe), moe_tp_size=1, moe_ep_size=8,
+              attention_dp_size=8 // tp)
 
     def flatten(ops: list) -> list:
         out = []
@@ -200,31 +205,34 @@ def _aic_adp_steps(model_id: str, system: str, gemm: str, moe: str) -> tuple[dic
     return per_op, totals
 
 
-def _scaleup_adp_steps(model: str, fabric: str, dtype: str, backend: str) -> dict:
-    """scaleup's per-op times (s, summed over layers; communication per MoE layer x MoE layers) and serial step."""
+def _scaleup_adp_steps(model: str, fabric: str, dtype: str, backend: str, tp: int = 1) -> dict:
+    """scaleup's per-op times (s, summed over layers; communication per layer x the layers of its block) and serial
+    step."""
     from inference.estimate import Deployment
 
-    dep = Deployment(model, fabric, tp=1, ep=8, dtype=dtype, kv_dtype="fp8", backend=backend)
+    dep = Deployment(model, fabric, tp=tp, ep=8, dtype=dtype, kv_dtype="fp8", backend=backend)
     hbm = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
     out = {}
-    steps = [(f"decode {b}/rank", 8 * b, 1, ADP_CONTEXT, "decode") for b in ADP_DECODE_BATCHES]
-    steps.append((f"prefill {ADP_PREFILL[0]}x{ADP_PREFILL[1]}/rank", 8 * ADP_PREFILL[0], ADP_PREFILL[1], 0, "prefill"))
+    g = 8 // tp  # attention groups
+    steps = [(f"decode {b}/rank", g * b, 1, ADP_CONTEXT, "decode") for b in ADP_DECODE_BATCHES]
+    steps.append((f"prefill {ADP_PREFILL[0]}x{ADP_PREFILL[1]}/rank", g * ADP_PREFILL[0], ADP_PREFILL[1], 0, "prefill"))
     for label, seqs, q, ctx, phase in steps:
         st = dep.step(seqs, q, ctx, phase, hbm)
         ops: dict[str, float] = {}
         for r in st.rows:  # kernel time, including what a side stream hides (the step total counts it once)
             ops[r["op"]] = ops.get(r["op"], 0.0) + (r["time"] + r.get("hidden_time", 0.0)) * r["layers"]
-        for r in st.comm_rows:
-            ops[r["op"]] = ops.get(r["op"], 0.0) + r["time"] * dep.model.moe_layers
+        for r in st.comm_rows:  # per layer of its block (dense-MLP layers, MoE layers)
+            n = dep.model.mlp_dense_layers if r["block"] == "mlp" else dep.model.moe_layers
+            ops[r["op"]] = ops.get(r["op"], 0.0) + r["time"] * n
         out[label] = (ops, st.serial)
     return out
 
 
 def per_op(backend: str) -> None:
     """Print the per-op tables of :data:`ADP_CASES` (ms per step, all layers)."""
-    for label, model, hf, system, fabric, dtype, gemm, moe in ADP_CASES:
-        aic_ops, aic_tot = _aic_adp_steps(hf, system, gemm, moe)
-        ours = _scaleup_adp_steps(model, fabric, dtype, backend)
+    for label, model, hf, system, fabric, dtype, gemm, moe, tp in ADP_CASES:
+        aic_ops, aic_tot = _aic_adp_steps(hf, system, gemm, moe, tp)
+        ours = _scaleup_adp_steps(model, fabric, dtype, backend, tp)
         print(f"\n### {label} (ms per step, summed over layers; aic = aiconfigurator-core static, TRT-LLM)\n")
         steps = list(aic_ops)
         print("| op | " + " | ".join(f"{s} aic | scaleup" for s in steps) + " |")
