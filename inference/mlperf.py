@@ -80,9 +80,10 @@ system's throughput = engines x one engine's):
     Slower noise is added as a Gaussian: the in-flight count (M/G/infinity: Poisson at an instant, its
     window average :func:`inference.tails.window_count_var`) and the **load's feedback** (a longer iteration
     lets more requests arrive, which lengthens later iterations: a linear stationary response in the
-    iteration index, loop gain ``lam (gamma E[O] + beta E[I])``, ``gamma`` the decode step's secant slope per
-    sequence over ``b +- 25 %``; it diverges as the engine nears saturation, which is why a Server run sits
-    below its Offline throughput; :func:`inference.tails.feedback_window_var`). The p99 is over the
+    iteration index, loop gain ``lam (gamma E[O] + beta E[I])`` = ``b T'(b) / T(b)``, with ``T'`` the chord
+    ``(T(b) - T(1)) / (b - 1)`` of the mean iteration and ``gamma`` its decode side, ``T' - beta E[I] / E[O]``;
+    the spread diverges as the engine nears saturation, which is why a Server run sits below its Offline
+    throughput; :func:`inference.tails.feedback_window_var`). The p99 is over the
     requests' output-length mixture (18 classes, finer at the short end) around the mean ``T(b)``.
   * **TTFT** = the rest of the iteration in progress (uniform over ``T(b)`` while the engine is busy,
     probability ``1 - e^-b``) + the prompt's own iterations (``ceil(I / C)``, the first carrying the other
@@ -98,8 +99,9 @@ system's throughput = engines x one engine's):
   ASSUMPTIONS (sensitivity in docs/inference.md): arrivals Poisson at the system, split by the harness's
   dispatch (:func:`_dispatch_noise`: least busy for Server, round robin for Interactive, pooled perfectly;
   Poisson at each engine is the printed sensitivity); iterations' costs linear in the prompt tokens they
-  carry about ``b`` (the step model's bumps over ``b``, e.g. tile quantisation at a token count, averaged by
-  the +-25 % secant: a request-level simulation that sees them, :mod:`fleet.mlperf`, is the cross-check);
+  carry about ``b``, and the loop gain from the chord of ``T(b)`` (exact for a linear ``T(b)``; the step
+  model's bumps over ``b``, e.g. tile quantisation at a token count, make local slopes erratic: a
+  request-level simulation that sees them, :mod:`fleet.mlperf`, is the cross-check);
   the mean iteration ``T(b)`` is this module's (chunks spread evenly, below), the percentile model supplies
   the spread about it; the lane is a fluid queue; the run is stationary (DeepSeek-R1 Server is not: its
   in-flight count still ramps over the 600 s window, ``lam int_0^t P(L > s) ds`` with lifetimes up to
@@ -532,9 +534,12 @@ class _Engine:
         # the rest of the spread, slower than one iteration: the in-flight count (M/G/infinity) and the load's
         # feedback on the iteration time (inference.tails.feedback_window_var), less the direct part above
         gamma = 0.0
-        if count_noise and b >= 1:  # decode step's slope per sequence, a secant over +-25 % (module docstring)
-            lo_b, hi_b = max(1, b - max(1, b // 4)), b + max(1, b // 4)
-            gamma = max(0.0, (self._step(hi_b, 0, 1, 0) - self._step(lo_b, 0, 1, 0)) / (hi_b - lo_b))
+        if count_noise and b >= 2:
+            # the mean iteration's slope per sequence in flight, its chord from one sequence (module docstring:
+            # robust to the step model's bumps), less the prompts' part (b x prompt / output tokens per
+            # iteration): the decode side's slope
+            slope = (t_mean - self.iteration(1)) / (b - 1)
+            gamma = max(0.0, slope - beta * s.prompt / s.output)
         mi = float(prompt @ pw)
         var_i = float((prompt - mi) ** 2 @ pw)
         slow = np.zeros(len(bins["n"]))

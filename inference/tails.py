@@ -6,30 +6,35 @@ characteristic function (CF) in closed form, turned into a distribution by one F
 result is deterministic and cheap (no sampling).
 
 **Per-request TPOT.** An engine's iteration decodes one token for each of ``b`` sequences in flight and carries
-the prompt chunks that arrived since the last iteration. Its time is modelled as
-``t_dec + jump x 1[any prompt] + sum over prompts of y(I)`` (:func:`iteration_cf`): a decode part, a fixed cost of
-an iteration that carries any prompt (the step without a CUDA graph, attention launches) and a per-prompt cost
-linear in its tokens. Prompts arrive as a Poisson process of ``m`` per iteration, so an iteration carries a
-Poisson number of them (compound Poisson). A request whose output has ``O`` tokens lives ``n = O - 1`` decode
-iterations, and loadgen's TPOT of that request is the mean of those ``n`` iteration times: its CF is
-``psi(u / n) ** n`` with ``psi`` the per-iteration CF (iterations independent: Poisson arrivals in disjoint
-intervals are independent). Its spread falls like ``1 / sqrt(n)``, so the short outputs make the p99.
-The in-flight count itself fluctuates (an M/G/infinity system: Poisson about its mean ``b``, correlated over a
-request's life): its average over a window of ``w`` seconds has variance (:func:`window_count_var`)
+the prompt chunks that arrived since the last one. Its time is modelled as ``t_dec + jump x 1[any prompt] +
+sum over prompts of beta I``: a decode part, a fixed cost of an iteration that carries any prompt (the step
+without a CUDA graph, attention launches) and a cost per prompt token. A request whose output has ``O`` tokens
+lives ``n = O - 1`` decode iterations, and loadgen's TPOT of that request, ``(latency - first token) / (O -
+1)``, is the mean of those ``n`` iteration times: the mean iteration plus ``1 / n`` of the cost of the prompts
+that arrive during its life, a count of mean ``m n`` (``m`` prompts per iteration) with each prompt's cost
+``y(I)`` (:func:`window_cost_cf`: Poisson, or under-dispersed where a dispatcher spreads the arrivals evenly over
+the engines, :func:`count_dispersion`). Its spread falls like ``1 / sqrt(n)``, so the short outputs make the
+p99. The slower noise is added as a Gaussian (:func:`feedback_window_var`): the in-flight count (an
+M/G/infinity system, Poisson about its mean at an instant; its average over a window of ``w`` seconds has
+variance ``(2 lam / w^2) E[h(L, w)]``, ``h = L w^2 / 2 - w^3 / 6`` for ``L >= w``, ``w L^2 / 2 - L^3 / 6``
+else, :func:`window_count_var`, for arrivals at ``lam`` per second with lifetimes ``L``) and **the load's
+feedback**: a longer iteration lets more requests arrive, which lengthens the iterations after it. Linear in the
+deviations and stationary, in the iteration index ``k``: ``tau_k = gamma db_k + beta dP_k``, the count
+``db_k = sum_j S(j) dA_{k-j}`` (+ the thinning noise of which arrivals are still in flight), the prompt tokens
+``dP_k = E[I] dA_{k-1} + (size noise)``, the arrivals ``dA_i = lam tau_i + (count noise)``; in frequency
+``tau = (sources) / (1 - lam (gamma S^(w) + beta E[I] e^{-iw}))``, one FFT gives its autocovariance and the
+variance of the mean over ``n`` iterations. The loop gain at zero frequency, ``lam (gamma E[O] + beta E[I])``,
+is the share of the iteration that grows with the load; the spread diverges as it nears 1 (saturation), as a
+processor-sharing queue's does.
 
-    Var = (2 lam / w^2) E[h(L, w)],   h = L w^2 / 2 - w^3 / 6 (L >= w),  w L^2 / 2 - L^3 / 6 (L < w)
-
-for arrivals at ``lam`` per second with lifetimes ``L`` (``b`` at ``w -> 0``: Poisson; ``lam E[L^2] / w`` for long
-windows), added as a Gaussian term (with its covariance with the prompts arriving in the window,
-:func:`window_cov`).
-
-**TTFT** is the sum of independent parts, multiplied as CFs (:func:`ttft_quantiles` in :mod:`inference.mlperf`):
-the rest of the iteration in progress at arrival (uniform over one iteration while the engine is busy); the wait
-for the prefill lane (the chunk budget an iteration has left after its decodes, ``C`` tokens per iteration,
-served first come first served: an M/G/1 queue whose service time is a prompt's ``I / C`` full iterations,
-Pollaczek-Khinchine, :func:`mg1_wait_cf`); the wait for a decode slot when every slot is taken (M/G/c with ``c``
-slots: Erlang C, :func:`erlang_c`, the wait given a wait exponential with mean ``E[L] / (c - a) x (1 + CV_L^2) /
-2``, the M/M/c figure scaled by Lee and Longton's factor, ASSUMPTION); and the prompt's own chunks.
+**TTFT** (:func:`ttft_pmf`) is the sum of independent parts: the rest of the iteration in progress at arrival
+(uniform over one iteration while the engine is busy); the prompt's own iterations; the prefill lane's backlog
+beyond what the prompt's first iteration can still carry (the lane is the chunk budget an iteration has left
+after its decodes, ``C`` tokens per iteration, served first come first served; its backlog is the waiting time
+of an M/G/1 queue whose service time is a prompt's ``I / C`` full iterations, Pollaczek-Khinchine,
+:func:`mg1_wait_cf`; ASSUMPTION: a fluid lane); and the wait for a decode slot when every slot is taken (M/G/c
+with ``c`` slots: Erlang C, :func:`erlang_c`, the wait given a wait exponential with mean ``E[L] / (c - a) x (1 +
+CV_L^2) / 2``, the M/M/c figure scaled by Lee and Longton's factor, ASSUMPTION, :func:`slot_wait_cf`).
 """
 
 from __future__ import annotations
