@@ -102,10 +102,10 @@ system's throughput = engines x one engine's):
   carry about ``b``, and the loop gain from the chord of ``T(b)`` (exact for a linear ``T(b)``; the step
   model's bumps over ``b``, e.g. tile quantisation at a token count, make local slopes erratic: a
   request-level simulation that sees them, :mod:`fleet.mlperf`, is the cross-check);
-  the mean iteration ``T(b)`` is this module's (chunks spread evenly, below), the percentile model supplies
+  the mean iteration ``T(b)`` is this module's (chunks spread evenly, above), the percentile model supplies
   the spread about it; the lane is a fluid queue; the run is stationary (DeepSeek-R1 Server is not: its
   in-flight count still ramps over the 600 s window, ``lam int_0^t P(L > s) ds`` with lifetimes up to
-  20,000 tokens; not modelled).
+  20,000 tokens; not modelled: it would hold fewer in flight at a given rate, raising that row's prediction).
 - **TPOT at the offered load** (metric ``tpot``): with ``rate`` requests/s per system (the log's
   ``Scheduled samples per second``) and Little's law, the in-flight count ``b`` solves ``b = rate /
   engines x output x T(b)`` (the smallest ``b`` that keeps up; the cap when none does); predicted TPOT
