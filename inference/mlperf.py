@@ -89,9 +89,10 @@ system's throughput = engines x one engine's):
     probability ``1 - e^-b``) + the prompt's own iterations (``ceil(I / C)``, the first carrying the other
     prompts that arrived with it) + the prefill lane's backlog beyond what the prompt's first iteration can
     still carry (``max(0, V - headroom)``, ``V`` the M/G/1 Pollaczek-Khinchine wait of a lane serving a prompt
-    in ``I / C`` full iterations, a fluid FCFS lane) + the wait for a slot when all ``b_max`` are taken
-    (Erlang C on ``b_max`` slots, the wait exponential with mean ``E[L] / (b_max - b) x (1 + CV_L^2) / 2``),
-    as one probability mass on a time grid (:func:`inference.tails.ttft_pmf`). ``b -> 0``: the unloaded
+    in ``I / C`` full iterations, a fluid FCFS lane, scaled by Kingman's ``(ca^2 + cs^2) / (1 + cs^2)`` for the
+    engine's smoother-than-Poisson arrivals under the dispatch, ``ca^2 = 1 / engines``) + the wait for a slot
+    when all ``b_max`` are taken (Erlang C on ``b_max`` slots, the wait exponential with mean ``E[L] / (b_max -
+    b) x (ca^2 + CV_L^2) / 2``, Allen-Cunneen), as one probability mass on a time grid (:func:`inference.tails.ttft_pmf`). ``b -> 0``: the unloaded
     prefill step.
 
   Measured p99s are never fitted: :data:`MEASURED_LATENCY` holds each run's means and p99s, printed beside
@@ -575,13 +576,18 @@ class _Engine:
             out["slot_wait"] = 1.0 if a >= self.b_max else 0.0
             self._tails[key] = out
             return out
-        ex2, ex3 = float((x ** 2) @ pw), float((x ** 3) @ pw)
-        w1 = lam * ex2 / (2.0 * (1.0 - rho))
-        w2 = 2.0 * w1 * w1 + lam * ex3 / (3.0 * (1.0 - rho))
+        # an engine's arrivals are smoother than Poisson under the harness's dispatch (interarrival CV^2
+        # count_cv2): the lane's M/G/1 wait scaled by Kingman's (ca^2 + cs^2) / (1 + cs^2), the slots' by
+        # Allen-Cunneen's (ca^2 + cs^2) / 2 (ASSUMPTION: heavy-traffic scalings, exact for the mean as rho -> 1)
+        ex, ex2, ex3 = float(x @ pw), float((x ** 2) @ pw), float((x ** 3) @ pw)
+        cs2 = ex2 / ex ** 2 - 1.0 if ex > 0 else 0.0
+        scale = (count_cv2 + cs2) / (1.0 + cs2)
+        w1 = scale * lam * ex2 / (2.0 * (1.0 - rho))
+        w2 = scale * scale * (2.0 * (w1 / scale) ** 2 + lam * ex3 / (3.0 * (1.0 - rho)))
         mean_life = s.output * t_mean
         cv2 = float((bins["o"] * t_mean - mean_life) ** 2 @ bins["w"]) / mean_life ** 2
         if b >= 1:
-            _, pwait, theta = slot_wait_cf(np.zeros(1), self.b_max, a, mean_life, cv2)
+            _, pwait, theta = slot_wait_cf(np.zeros(1), self.b_max, a, mean_life, cv2, count_cv2)
         else:
             pwait, theta = 0.0, 0.0
         r1 = busy * t_mean / 2.0
@@ -597,8 +603,8 @@ class _Engine:
         wait = None
         if rho > 0:  # cells below 0 catch the smoothing of the atom at 0 (folded back into it)
             pad = 64
-            _, fw = cdf_from_cf(lambda u: mg1_wait_cf(u, lam, x, pw), -(pad + 0.5) * dx, (cells - 0.5) * dx,
-                                cells + pad)
+            _, fw = cdf_from_cf(lambda u: mg1_wait_cf(scale * u, lam, x, pw), -(pad + 0.5) * dx,
+                                (cells - 0.5) * dx, cells + pad)
             wait = np.diff(np.concatenate(([0.0], fw)))
             wait = np.concatenate(([wait[:pad + 1].sum()], wait[pad + 1:]))
         pmf = ttft_pmf(dx, cells, t_mean, busy, own, pw, headroom, wait, pwait, theta)

@@ -33,8 +33,10 @@ beyond what the prompt's first iteration can still carry (the lane is the chunk 
 after its decodes, ``C`` tokens per iteration, served first come first served; its backlog is the waiting time
 of an M/G/1 queue whose service time is a prompt's ``I / C`` full iterations, Pollaczek-Khinchine,
 :func:`mg1_wait_cf`; ASSUMPTION: a fluid lane); and the wait for a decode slot when every slot is taken (M/G/c
-with ``c`` slots: Erlang C, :func:`erlang_c`, the wait given a wait exponential with mean ``E[L] / (c - a) x (1 +
-CV_L^2) / 2``, the M/M/c figure scaled by Lee and Longton's factor, ASSUMPTION, :func:`slot_wait_cf`).
+with ``c`` slots: Erlang C, :func:`erlang_c`, the wait given a wait exponential with mean ``E[L] / (c - a) x (ca^2
++ CV_L^2) / 2``, the M/M/c figure scaled by the Allen-Cunneen factor, ASSUMPTION, :func:`slot_wait_cf`). Where the
+arrivals at an engine are smoother than Poisson (interarrival CV^2 ``ca^2 < 1``, a dispatcher over several
+engines), :mod:`inference.mlperf` scales the lane's M/G/1 wait by Kingman's ``(ca^2 + cs^2) / (1 + cs^2)``.
 """
 
 from __future__ import annotations
@@ -200,15 +202,17 @@ def erlang_c(c: int, a: float) -> float:
     return c * bl / (c - a * (1.0 - bl))
 
 
-def slot_wait_cf(u: np.ndarray, c: int, a: float, mean_life: float, cv2_life: float) -> tuple[np.ndarray, float, float]:
-    """CF of the wait for one of ``c`` slots (M/G/c, ``a`` Erlangs offered, lifetimes of mean ``mean_life`` s and
-    squared coefficient of variation ``cv2_life``): an atom at 0 of mass ``1 - P_wait`` (Erlang C) and, given a
-    wait, an exponential of mean ``mean_life / (c - a) x (1 + cv2_life) / 2`` (M/M/c scaled by Lee and
-    Longton's factor; ASSUMPTION). Returns (CF, P_wait, mean wait given a wait); needs ``a < c``."""
+def slot_wait_cf(u: np.ndarray, c: int, a: float, mean_life: float, cv2_life: float,
+                 cv2_arrival: float = 1.0) -> tuple[np.ndarray, float, float]:
+    """CF of the wait for one of ``c`` slots (G/G/c, ``a`` Erlangs offered, lifetimes of mean ``mean_life`` s and
+    squared coefficient of variation ``cv2_life``, interarrival times of ``cv2_arrival``, 1 for Poisson): an
+    atom at 0 of mass ``1 - P_wait`` (Erlang C) and, given a wait, an exponential of mean ``mean_life / (c - a)
+    x (cv2_arrival + cv2_life) / 2`` (M/M/c scaled by the Allen-Cunneen factor, Lee and Longton's for Poisson
+    arrivals; ASSUMPTION). Returns (CF, P_wait, mean wait given a wait); needs ``a < c``."""
     if not a < c:
         raise ValueError(f"slot_wait_cf: unstable, {a:.1f} Erlangs on {c} slots")
     pw = erlang_c(c, a)
-    theta = mean_life / (c - a) * (1.0 + cv2_life) / 2.0
+    theta = mean_life / (c - a) * (cv2_arrival + cv2_life) / 2.0
     return (1.0 - pw) + pw / (1.0 - 1j * u * theta), pw, theta
 
 

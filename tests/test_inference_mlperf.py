@@ -92,6 +92,7 @@ def test_pooled_dispatch_narrows_the_tpot_tail():
     poisson = _Engine(replace(SERVER, scenario="interactive", dispatch="poisson"), None, {}).tails(b)
     assert rr["tpot_mean"] == poisson["tpot_mean"]
     assert rr["tpot_p99"] < poisson["tpot_p99"]
+    assert rr["ttft_p99"] <= poisson["ttft_p99"]  # the prefill lane's queue too (Kingman's scaling)
 
 
 def test_offered_rate_beyond_capacity_saturates():

@@ -69,7 +69,9 @@ def test_erlang_c_closed_forms():
     loads = [erlang_c(100, a) for a in (60, 80, 90, 95, 99)]
     assert loads == sorted(loads)
     cf, pw, theta = slot_wait_cf(np.array([0.0, 1.0]), 10, 8.0, 2.0, 1.0)
-    assert cf[0] == pytest.approx(1.0) and theta == pytest.approx(2.0 / 2.0)
+    assert cf[0] == pytest.approx(1.0) and theta == pytest.approx(2.0 / 2.0)  # M/M/c: mean life / (c - a)
+    # smoother arrivals (Allen-Cunneen): the wait given a wait scales by (ca^2 + cs^2) / 2
+    assert slot_wait_cf(np.zeros(1), 10, 8.0, 2.0, 1.0, 0.25)[2] == pytest.approx(theta * 1.25 / 2.0)
 
 
 def test_window_count_var_is_the_integral_of_the_mginf_covariance():
