@@ -499,52 +499,67 @@ class _Engine:
         return t_dec, max(0.0, a1 - t_dec - beta * c), beta, lane
 
     def tails(self, b: int, q: float = 0.99, count_noise: bool = True) -> dict[str, float]:
-        """Per-request TPOT and TTFT at ``b`` sequences in flight on average (``b = 0``: the limit of no load),
-        Poisson arrivals at the rate Little's law gives, ``lam = b / (output x T(b))`` per engine: means and
-        ``q`` quantiles (s), per the module docstring's percentile model (:mod:`inference.tails`).
-        ``count_noise=False`` drops the in-flight count's fluctuation (sensitivity, tests). Infinite
-        percentiles where a queue is unstable (the prefill lane, or the slots at ``b >= b_max``)."""
+        """Per-request TPOT and TTFT at ``b`` sequences in flight on average (``b = 0``: the limit of no load), at
+        the rate Little's law gives, ``lam = b / (output x T(b))`` per engine (Poisson at the system, spread over
+        the engines by the harness's dispatch, :func:`_dispatch_noise`): means and ``q`` quantiles (s) of
+        :meth:`_tpot_quantile` and :meth:`_ttft_distribution` (the module docstring's percentile model,
+        :mod:`inference.tails`), the prefill lane's utilisation ``lane_util`` and the probability of waiting for
+        a slot ``slot_wait``. ``count_noise=False`` drops the slow noise of the in-flight count and the load's
+        feedback (sensitivity, tests). Infinite percentiles where a queue is unstable (the prefill lane, or the
+        slots at ``b >= b_max``)."""
         key = (b, q, count_noise)
-        if key in self._tails:
-            return self._tails[key]
+        if key not in self._tails:
+            t_mean = self.iteration(b) if b >= 1 else float(self.sm.decode_time(1, self.ctx))
+            lam = b / (self.s.output * t_mean)  # requests/s per engine (Little's law)
+            costs = self._costs(b)
+            out = {"batch": b, "rate": lam, "tpot_mean": t_mean,
+                   "tpot_p99": self._tpot_quantile(b, q, count_noise, t_mean, lam, costs)}
+            out.update(self._ttft_distribution(b, q, t_mean, lam, costs))
+            self._tails[key] = out
+        return self._tails[key]
+
+    def _prompt_costs(self, m: float, costs: tuple[float, float, float, float]) -> np.ndarray:
+        """A prompt's cost (s) to the iterations it lands in, per prompt bin: ``beta`` per token, a ``jump`` per
+        extra iteration it spans, and its share of the jump of the iteration it starts in (busy iterations per
+        arrival with a Poisson number ``m`` of arrivals per iteration)."""
+        _, jump, beta, lane = costs
+        prompt = self._bins["prompt"]
+        share = (1.0 - math.exp(-m)) / m if m > 0 else 1.0
+        return beta * prompt + jump * (np.ceil(prompt / lane) - 1.0 + share)
+
+    def _tpot_quantile(self, b: int, q: float, count_noise: bool, t_mean: float, lam: float,
+                       costs: tuple[float, float, float, float]) -> float:
+        """The ``q`` quantile (s) over requests of loadgen's per-request TPOT: for each output-length class of
+        ``n`` decode iterations, the mean iteration plus ``1 / n`` of the cost of the prompts arriving during its
+        life (exact by its characteristic function, :func:`inference.tails.window_cost_cf`) plus, as a Gaussian,
+        the slower noise (the in-flight count and the load's feedback, :func:`inference.tails.feedback_window_var`,
+        less its direct part); the mixture's quantile over the classes."""
         from .tails import (
             cdf_from_cf,
             count_dispersion,
             feedback_window_var,
-            mg1_wait_cf,
             mixture_quantile,
-            slot_wait_cf,
-            ttft_pmf,
             window_cost_cf,
         )
 
-        s = self.s
-        bins = self._bins
-        t_mean = self.iteration(b) if b >= 1 else float(self.sm.decode_time(1, self.ctx))
-        lam = b / (s.output * t_mean)  # requests/s per engine (Little's law)
+        s, bins = self.s, self._bins
+        beta = costs[2]
         m = lam * t_mean  # prompts arriving per iteration
-        t_dec, jump, beta, lane = self._costs(b)
         prompt, pw = bins["prompt"], bins["pw"]
-        # a prompt's cost to the iterations it lands in: beta per token, a jump per extra iteration it spans, and
-        # its share of the jump of the iteration it starts in (busy iterations per arrival, Poisson in an iteration)
-        share = (1.0 - math.exp(-m)) / m if m > 0 else 1.0
-        y = beta * prompt + jump * (np.ceil(prompt / lane) - 1.0 + share)
+        y = self._prompt_costs(m, costs)
         ey, ey2 = float(y @ pw), float((y * y) @ pw)
-        x_mean = m * ey  # mean prefill part of an iteration
         count_cv2, thin = _dispatch_noise(s)
-        # the rest of the spread, slower than one iteration: the in-flight count (M/G/infinity) and the load's
-        # feedback on the iteration time (inference.tails.feedback_window_var), less the direct part above
-        gamma = 0.0
-        if count_noise and b >= 2:
-            # the mean iteration's slope per sequence in flight, its chord from one sequence (module docstring:
-            # robust to the step model's bumps), less the prompts' part (b x prompt / output tokens per
-            # iteration): the decode side's slope
-            slope = (t_mean - self.iteration(1)) / (b - 1)
-            gamma = max(0.0, slope - beta * s.prompt / s.output)
-        mi = float(prompt @ pw)
-        var_i = float((prompt - mi) ** 2 @ pw)
         slow = np.zeros(len(bins["n"]))
         if count_noise and b >= 1:
+            gamma = 0.0
+            if b >= 2:
+                # the mean iteration's slope per sequence in flight, its chord from one sequence (module docstring:
+                # robust to the step model's bumps), less the prompts' part (b x prompt / output tokens per
+                # iteration): the decode side's slope
+                slope = (t_mean - self.iteration(1)) / (b - 1)
+                gamma = max(0.0, slope - beta * s.prompt / s.output)
+            mi = float(prompt @ pw)
+            var_i = float((prompt - mi) ** 2 @ pw)
             slow = feedback_window_var(bins["n"], m, lam, gamma, beta, mi, var_i, bins["o"], bins["w"], count_cv2,
                                        thin)
             slow = np.maximum(0.0, slow - beta * beta * m * (var_i + count_cv2 * mi * mi) / bins["n"])
@@ -553,15 +568,29 @@ class _Engine:
         for n, g in zip(bins["n"], slow):
             disp = count_dispersion(m * n, s.engines, count_cv2 < 1.0)
             sd = math.sqrt((m * n * (ey2 - ey * ey) + disp * m * n * ey * ey) / (n * n) + g) + eps
+            if not math.isfinite(sd):
+                return math.inf
             lo, hi = t_mean - 8.0 * sd, t_mean + 14.0 * sd + 2.0 * float(y.max()) / n
 
             def cf(u: np.ndarray, n: float = n, g: float = g, disp: float = disp) -> np.ndarray:
-                return (np.exp(1j * u * (t_mean - x_mean)) * window_cost_cf(u / n, m * n, disp, y, pw)
+                return (np.exp(1j * u * (t_mean - m * ey)) * window_cost_cf(u / n, m * n, disp, y, pw)
                         * np.exp(-0.5 * g * u * u))
 
-            grids.append(cdf_from_cf(cf, lo, hi, 1024) if math.isfinite(sd) else None)
-        tpot_q = math.inf if any(gr is None for gr in grids) else mixture_quantile(grids, bins["ow"], q)
-        # TTFT: rest of the iteration in progress + prefill-lane wait (M/G/1) + slot wait (M/G/c) + own chunks
+            grids.append(cdf_from_cf(cf, lo, hi, 1024))
+        return mixture_quantile(grids, bins["ow"], q)
+
+    def _ttft_distribution(self, b: int, q: float, t_mean: float, lam: float,
+                           costs: tuple[float, float, float, float]) -> dict[str, float]:
+        """Mean and ``q`` quantile (s) of TTFT: the rest of the iteration in progress + the prompt's own
+        iterations + the prefill lane's backlog beyond the headroom of its first iteration (M/G/1, scaled for
+        the dispatch's smoother arrivals) + the wait for a slot (Erlang C), as one probability mass on a time
+        grid (:func:`inference.tails.ttft_pmf`); ``lane_util`` and ``slot_wait`` beside."""
+        from .tails import cdf_from_cf, mg1_wait_cf, slot_wait_cf, ttft_pmf
+
+        s, bins = self.s, self._bins
+        t_dec, jump, beta, lane = costs
+        prompt, pw = bins["prompt"], bins["pw"]
+        m = lam * t_mean
         busy = 1.0 - math.exp(-b)
         t_full = t_dec + jump + beta * lane
         x = prompt / lane * t_full  # a prompt's service time in the prefill lane
@@ -569,16 +598,15 @@ class _Engine:
         kk = np.ceil(prompt / lane)
         own = (kk - 1.0) * t_full + t_dec + jump + beta * np.minimum(lane, prompt - (kk - 1.0) * lane
                                                                   + m * float(prompt @ pw))
-        out = {"batch": b, "rate": lam, "tpot_mean": t_mean, "tpot_p99": tpot_q, "lane_util": rho,
-               "slot_wait": 0.0, "ttft_mean": math.inf, "ttft_p99": math.inf}
+        out = {"lane_util": rho, "slot_wait": 0.0, "ttft_mean": math.inf, "ttft_p99": math.inf}
         a = b  # Erlangs offered to the slots (mean in flight)
         if rho >= 1.0 or (b >= 1 and a >= self.b_max):
             out["slot_wait"] = 1.0 if a >= self.b_max else 0.0
-            self._tails[key] = out
             return out
         # an engine's arrivals are smoother than Poisson under the harness's dispatch (interarrival CV^2
         # count_cv2): the lane's M/G/1 wait scaled by Kingman's (ca^2 + cs^2) / (1 + cs^2), the slots' by
         # Allen-Cunneen's (ca^2 + cs^2) / 2 (ASSUMPTION: heavy-traffic scalings, exact for the mean as rho -> 1)
+        count_cv2 = _dispatch_noise(s)[0]
         ex, ex2, ex3 = float(x @ pw), float((x ** 2) @ pw), float((x ** 3) @ pw)
         cs2 = ex2 / ex ** 2 - 1.0 if ex > 0 else 0.0
         scale = (count_cv2 + cs2) / (1.0 + cs2)
@@ -586,10 +614,9 @@ class _Engine:
         w2 = scale * scale * (2.0 * (w1 / scale) ** 2 + lam * ex3 / (3.0 * (1.0 - rho)))
         mean_life = s.output * t_mean
         cv2 = float((bins["o"] * t_mean - mean_life) ** 2 @ bins["w"]) / mean_life ** 2
+        pwait, theta = 0.0, 0.0
         if b >= 1:
             _, pwait, theta = slot_wait_cf(np.zeros(1), self.b_max, a, mean_life, cv2, count_cv2)
-        else:
-            pwait, theta = 0.0, 0.0
         r1 = busy * t_mean / 2.0
         o1 = float(own @ pw)
         # the lane's backlog V (M/G/1 fluid, Pollaczek-Khinchine) delays a prompt only beyond the lane time its
@@ -597,7 +624,7 @@ class _Engine:
         headroom = np.where(prompt <= lane, t_full - x, 0.0)
         upper = r1 + w1 + pwait * theta + o1  # the mean with the whole backlog as wait: an upper bound
         sd = math.sqrt(max(0.0, busy * t_mean ** 2 / 3.0 - r1 ** 2 + max(0.0, w2 - w1 * w1)
-                           + pwait * theta ** 2 * (2.0 - pwait) + float((own - o1) ** 2 @ pw))) + eps
+                           + pwait * theta ** 2 * (2.0 - pwait) + float((own - o1) ** 2 @ pw))) + 1e-6 * t_mean
         cells = 4096
         dx = (upper + 16.0 * sd + float(own.max()) + t_mean) / cells
         wait = None
@@ -610,12 +637,9 @@ class _Engine:
         pmf = ttft_pmf(dx, cells, t_mean, busy, own, pw, headroom, wait, pwait, theta)
         cdf = np.cumsum(pmf)
         vals = np.arange(cells) * dx
-        mean = float(pmf @ vals) / max(float(pmf.sum()), 1e-300)
-        p99 = float(np.interp(q, cdf, vals)) if cdf[-1] >= q else math.inf
-        out.update(ttft_mean=mean, ttft_p99=p99, slot_wait=pwait)
-        self._tails[key] = out
+        out.update(ttft_mean=float(pmf @ vals) / max(float(pmf.sum()), 1e-300), slot_wait=pwait,
+                   ttft_p99=float(np.interp(q, cdf, vals)) if cdf[-1] >= q else math.inf)
         return out
-
 
 def _dispatch_noise(s: MLPerfSetup) -> tuple[float, float]:
     """How the harness's dispatch over the engines shapes the slow load noise one engine sees: (variance factor
