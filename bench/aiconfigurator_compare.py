@@ -265,10 +265,10 @@ def main() -> None:
     ap.add_argument("--per-op", action="store_true",
                     help="per-op decode/prefill breakdown of the MoE + attention-DP cases (ADP_CASES) instead")
     args = ap.parse_args()
-    try:
-        import aiconfigurator_core  # noqa: F401
-    except ImportError:
-        print("skipped: aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')")
+    from inference.measured import MISSING_EXTRA, available
+
+    if not available():
+        print("skipped: " + MISSING_EXTRA)
         return
     import logging
 

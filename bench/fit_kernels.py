@@ -183,10 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stack", default="all", choices=("all", *SYSTEMS), help="which stack's tables to fit")
     args = ap.parse_args(argv)
-    try:
-        import aiconfigurator_core  # noqa: F401
-    except ImportError:
-        print("skipped: aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')")
+    from inference.measured import MISSING_EXTRA, available
+
+    if not available():
+        print("skipped: " + MISSING_EXTRA)
         return
     from inference import table_path
     from topo.presets import chip_preset

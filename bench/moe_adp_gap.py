@@ -314,10 +314,10 @@ def main() -> None:
     ap.add_argument("--skip-silicon", action="store_true", help="omit check 6 (~1 minute)")
     ap.add_argument("--only-floor", action="store_true", help="check 8 alone")
     args = ap.parse_args()
-    try:
-        import aiconfigurator_core  # noqa: F401
-    except ImportError:
-        print("skipped: aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')")
+    from inference.measured import MISSING_EXTRA, available
+
+    if not available():
+        print("skipped: " + MISSING_EXTRA)
         return
     logging.disable(logging.WARNING)
     if args.only_floor:

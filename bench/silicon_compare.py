@@ -96,10 +96,10 @@ def main() -> None:
     ap.add_argument("--backend", default="auto", help="scaleup kernel backend: auto, measured or analytic")
     ap.add_argument("--rows", action="store_true", help="print every row, not only the summary")
     args = ap.parse_args()
-    try:
-        import aiconfigurator_core  # noqa: F401
-    except ImportError:
-        print("skipped: aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')")
+    from inference.measured import MISSING_EXTRA, available
+
+    if not available():
+        print("skipped: " + MISSING_EXTRA)
         return
     import logging
 

@@ -283,8 +283,7 @@ class Deployment:
             system = _kernels.CHIP_FAMILY.get(self.chip.name, (None, None))[1]
             self.tables = _measured.tables(system, stack)
             if self.tables is None and backend == "measured":
-                why = ("aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')"
-                       if not _measured.available() else f"no {stack} kernel tables for chip {self.chip.name}")
+                why = (_measured.MISSING_EXTRA if not _measured.available() else f"no {stack} kernel tables for chip {self.chip.name}")
                 raise SpecError(f"backend: 'measured' unavailable: {why}; use backend='analytic'")
         self._kernel_counts: dict[str, int] = {"measured": 0, "analytic": 0}
         self._analytic_ops: set[str] = set()

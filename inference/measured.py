@@ -73,6 +73,10 @@ MOE_MIN_LATENCY_TOKENS = 128
 MLA_BMM_OPS = ("mla_gen_pre", "mla_gen_post")
 
 
+#: what to tell a user when the ``measured`` extra is absent
+MISSING_EXTRA = "aiconfigurator-core is not installed (pip install 'scaleup-sim[measured]')"
+
+
 def available() -> bool:
     """Whether aiconfigurator-core is installed (the ``measured`` extra)."""
     return _data_root() is not None
