@@ -425,3 +425,18 @@ def test_moe_skew_knob_slows_expert_parallel_moe():
     assert t[0] < t[1] < t[2]
     with pytest.raises(SpecError, match="moe_skew"):
         estimate("qwen3-235b-a22b", fab, moe_skew=-1, **kw)
+
+
+def test_measured_backend_without_the_extra_names_the_install(monkeypatch):
+    """backend='measured' with aiconfigurator-core absent is a SpecError naming the extra to install; with the
+    package present but no tables for the chip, it names the chip instead."""
+    from inference import Deployment
+    from inference import measured as _m
+
+    monkeypatch.setattr(_m, "tables", lambda system, stack: None)
+    monkeypatch.setattr(_m, "available", lambda: False)
+    with pytest.raises(SpecError, match=r"scaleup-sim\[measured\]"):
+        Deployment("llama3.1-8b", "dgx-h100", tp=1, backend="measured")
+    monkeypatch.setattr(_m, "available", lambda: True)
+    with pytest.raises(SpecError, match="no trtllm kernel tables for chip"):
+        Deployment("llama3.1-8b", "dgx-h100", tp=1, backend="measured")
