@@ -416,7 +416,8 @@ class Deployment:
         # a serving stack sizes its KV pool at start-up (inference/memory.py): KV must fit the budget left by
         # the weights, the profiled activations at max_num_tokens, graphs, buffers and the runtime
         eng = _memory.engine_memory(self, weights=0.0 if placement["weights"] == "sram" else None,
-                                    kv_per_rank=0.0 if placement["kv_cache"] == "sram" else kv)
+                                    kv_per_rank=0.0 if placement["kv_cache"] == "sram" else kv,
+                                    seq_len=int(prompt + output))
         kv_hbm = 0.0 if placement["kv_cache"] == "sram" else kv
         out.update(weights=eng["weights"] if placement["weights"] != "sram" else weights,
                    activations=max(act, eng["activations"]), hbm_needed=eng["held"] + kv_hbm,

@@ -55,8 +55,8 @@ system's throughput = engines x one engine's):
   ``T(b)``. ``python -m inference.mlperf`` also prints the former additive bound (a decode step plus a
   separate prefill step, ``additive=True``).
 - ``b`` is at most ``pp x`` the engine's batch cap, the sequences whose KV cache at the slot context fits
-  in HBM (``hbm_usable`` 0.95, paged KV), and ``pp x max_num_tokens / (1 + prompt / output)`` (every
-  iteration's tokens within the budget).
+  in HBM (the KV fraction each submission configures, ``MLPerfSetup.kv_fraction``, paged KV), and
+  ``pp x max_num_tokens / (1 + prompt / output)`` (every iteration's tokens within the budget).
 - **Offline**: the largest such ``b``.
 - **Server / Interactive**: loadgen bounds the 99th percentile over requests of each request's TPOT
   (``(latency - first-token latency) / (tokens - 1)``, loadgen ``logging.cc``) and TTFT. The throughput is
@@ -186,6 +186,11 @@ class MLPerfSetup:
     length_spread: float = 1.0  # the length distributions stretched about their means (sensitivity)
     samples: int = 0  # Offline: samples in the run's one query (the log's effective_samples_per_query); 0 unknown
     dispatch: str = ""  # "": the harness's (least busy for Server, round robin else); "poisson": none (sensitivity)
+    # the submission's ``kvcache_free_gpu_mem_frac`` (the engine's KV fraction of free memory, ``hbm_usable``):
+    # v4.1 configs/llama2-70b/{Offline,Server}/__init__.py ``OfflineGPUBaseConfig`` / ``ServerGPUBaseConfig``
+    # 0.90 (H100_SXM_80GB_TP2x4 and H200_SXM_141GBx8 inherit it); v5.1 configs/<system>/<Scenario>/*.py
+    # ``trtllm_runtime_flags``: llama2-70b and llama3_1-405b 0.95, llama3_1-8b and deepseek-r1 0.9
+    kv_fraction: float = 0.95
 
 
 def _src(tmpl: str, system: str, bench: str, scen: str) -> str:
@@ -204,25 +209,25 @@ MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
     # v4.1, DGX H100: 4 engines of TP2, FP8; batch cap 896 (Offline) / 1024 (Server), max_num_tokens 4096
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Offline", "llama2-70b", "h100-sxm", "dgx-h100",
                 2, 1, 1, 4, "fp8", OPENORCA_IN, 24524.9 / 84.4792, "offline", 24524.9, 896, 4096,
-                _src(_V41, _H100, "llama2-70b-99", "Offline")),
+                _src(_V41, _H100, "llama2-70b-99", "Offline"), kv_fraction=0.9),
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Server", "llama2-70b", "h100-sxm", "dgx-h100",
                 2, 1, 1, 4, "fp8", OPENORCA_IN, 21605.79 / 74.42, "server", 21605.79, 1024, 4096,
-                _src(_V41, _H100, "llama2-70b-99", "Server"), **_L2_SRV, **_RUN_2400),
+                _src(_V41, _H100, "llama2-70b-99", "Server"), **_L2_SRV, **_RUN_2400, kv_fraction=0.9),
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H100 (4x TP2), Server at 75.1 req/s: TPOT", "llama2-70b",
                 "h100-sxm", "dgx-h100", 2, 1, 1, 4, "fp8", OPENORCA_IN, 21605.79 / 74.42, "server", 154.960e-3,
                 1024, 4096, _src(_V41, _H100, "llama2-70b-99", "Server"), rate=75.10, metric="tpot", **_L2_SRV,
-                **_RUN_2400),
+                **_RUN_2400, kv_fraction=0.9),
     # v4.1, H200 (8x H200-SXM-141GB): 8 engines of TP1, FP8; cap 806 / 896
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Offline", "llama2-70b", "h200", "dgx-h200",
                 1, 1, 1, 8, "fp8", OPENORCA_IN, 31302.7 / 107.477, "offline", 31302.7, 806, 4096,
-                _src(_V41, _H200, "llama2-70b-99", "Offline")),
+                _src(_V41, _H200, "llama2-70b-99", "Offline"), kv_fraction=0.9),
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server", "llama2-70b", "h200", "dgx-h200",
                 1, 1, 1, 8, "fp8", OPENORCA_IN, 29228.22 / 100.35, "server", 29228.22, 896, 4096,
-                _src(_V41, _H200, "llama2-70b-99", "Server"), **_L2_SRV, **_RUN_2400),
+                _src(_V41, _H200, "llama2-70b-99", "Server"), **_L2_SRV, **_RUN_2400, kv_fraction=0.9),
     MLPerfSetup("MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server at 101.3 req/s: TPOT", "llama2-70b",
                 "h200", "dgx-h200", 1, 1, 1, 8, "fp8", OPENORCA_IN, 29228.22 / 100.35, "server", 123.263e-3,
                 896, 4096, _src(_V41, _H200, "llama2-70b-99", "Server"), rate=101.25, metric="tpot", **_L2_SRV,
-                **_RUN_2400),
+                **_RUN_2400, kv_fraction=0.9),
     # v5.1, DGX B200 (8x B200-SXM-180GB): 8 engines of TP1, NVFP4; cap 2048, max_num_tokens 3584
     MLPerfSetup("MLPerf v5.1 Llama-2-70B FP4, 8x B200 (8x TP1), Offline", "llama2-70b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", OPENORCA_IN, 101527 / 371.423, "offline", 101527, 2048, 3584,
@@ -256,13 +261,13 @@ MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
     # Llama-3.1-8B (CNN/DailyMail): 8 engines of TP1, NVFP4; cap 6000, max_num_tokens 12000
     MLPerfSetup("MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Offline", "llama3.1-8b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", CNNDM_IN, 136752 / 1060.23, "offline", 136752, 6000, 12000,
-                _src(_V51, _B200, "llama3.1-8b", "Offline")),
+                _src(_V51, _B200, "llama3.1-8b", "Offline"), kv_fraction=0.9),
     MLPerfSetup("MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Server", "llama3.1-8b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", CNNDM_IN, 128540.95 / 996.53, "server", 128540.95, 6000, 12000,
-                _src(_V51, _B200, "llama3.1-8b", "Server"), ttft_limit=2.0, tpot_limit=0.1),
+                _src(_V51, _B200, "llama3.1-8b", "Server"), ttft_limit=2.0, tpot_limit=0.1, kv_fraction=0.9),
     MLPerfSetup("MLPerf v5.1 Llama-3.1-8B FP4, 8x B200 (8x TP1), Interactive", "llama3.1-8b", "b200", "dgx-b200",
                 1, 1, 1, 8, "fp4", CNNDM_IN, 102902.54 / 797.76, "interactive", 102902.54, 6000, 12000,
-                _src(_V51, _B200, "llama3.1-8b", "Interactive"), ttft_limit=0.5, tpot_limit=0.03),
+                _src(_V51, _B200, "llama3.1-8b", "Interactive"), ttft_limit=0.5, tpot_limit=0.03, kv_fraction=0.9),
     # Llama-3.1-405B: Offline 2 engines of TP2 x PP2 (cap 128, max_num_tokens 1536); Server 2 engines of TP4
     # (cap 256, max_num_tokens 2048); NVFP4
     MLPerfSetup("MLPerf v5.1 Llama-3.1-405B FP4, 8x B200 (2x TP2 PP2), Offline", "llama3.1-405b", "b200",
@@ -281,11 +286,11 @@ MLPERF_SETUPS: tuple[MLPerfSetup, ...] = (
     # with cuda_graph_padding_enabled (configs/B200-SXM-180GBx8/{Offline,Server}/deepseek-r1.py)
     MLPerfSetup("MLPerf v5.1 DeepSeek-R1 FP4, 8x B200 (DP-attn + EP8), Offline", "deepseek-v3", "b200", "dgx-b200",
                 1, 1, 8, 1, "fp4", R1_IN, 33379 / 8.93431, "offline", 33379, 4096, 8 * 4608,
-                _src(_V51, _B200, "deepseek-r1", "Offline"), graph_batches=(128, 256, 384, 512)),
+                _src(_V51, _B200, "deepseek-r1", "Offline"), graph_batches=(128, 256, 384, 512), kv_fraction=0.9),
     MLPerfSetup("MLPerf v5.1 DeepSeek-R1 FP4, 8x B200 (DP-attn + EP8), Server", "deepseek-v3", "b200", "dgx-b200",
                 1, 1, 8, 1, "fp4", R1_IN, 18592.24 / 4.96, "server", 18592.24, 4096, 8 * 3456,
                 _src(_V51, _B200, "deepseek-r1", "Server"), ttft_limit=2.0, tpot_limit=0.08,
-                graph_batches=(128, 256, 384, 512)),
+                graph_batches=(128, 256, 384, 512), kv_fraction=0.9),
 )
 
 #: mean TTFT (s) of the same runs as the TPOT rows ("Mean First Token latency (ns)" of the same logs)
@@ -360,7 +365,7 @@ class _Engine:
 
         from .step import StepModel
 
-        kw = {"hbm_usable": 0.95, **knobs}
+        kw = {"hbm_usable": s.kv_fraction, **knobs}
         if s.graph_batches:
             kw.setdefault("graph_batches", s.graph_batches)
         # the engine sizes its KV pool after profiling a forward pass of max_num_tokens per rank (inference/memory.py;
@@ -732,8 +737,8 @@ def latency_percentiles(s: MLPerfSetup, rate: float | None = None, stack: str | 
 
 
 def step_model(s: MLPerfSetup, stack: str | None = None, **knobs: Any):
-    """The :class:`inference.StepModel` of one engine of ``s`` as the scenario model runs it (``hbm_usable``
-    0.95, FP8 KV cache, the submission's CUDA-graph sizes), for the request-level simulation
+    """The :class:`inference.StepModel` of one engine of ``s`` as the scenario model runs it (``hbm_usable`` the
+    submission's ``kv_fraction``, FP8 KV cache, the submission's CUDA-graph sizes), for the request-level simulation
     (:mod:`fleet.mlperf`)."""
     return _Engine(s, stack, knobs).sm
 

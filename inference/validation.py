@@ -155,7 +155,8 @@ def fabric_for(s: Setup) -> Fabric:
 def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
     """Predicted figures for one setup: batch used, the row's metric (``predicted``), TTFT, TPOT, backend."""
     if isinstance(s, MLPerfSetup):
-        return predict_mlperf(s, stack, **{**KNOBS, **knobs})
+        # the MLPerf rows carry each submission's own KV fraction (MLPerfSetup.kv_fraction), not KNOBS'
+        return predict_mlperf(s, stack, **knobs)
     fab = fabric_for(s)
     kw = {**KNOBS, **knobs}
     if stack is not None:

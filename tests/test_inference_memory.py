@@ -55,10 +55,49 @@ def test_activation_peak_moe_workspace_gathers_attention_dp_tokens() -> None:
     act = M.activation_peak(d, T)
     tm = T * 8  # eight attention-DP ranks all-gather before the experts
     rows = tm * m.top_k
-    ws = rows * (max(m.hidden, m.moe_ffn) * 1.0 + max(2 * m.moe_ffn, m.hidden) * 2.0)
+    H, I = m.hidden, m.moe_ffn  # noqa: E741
+    # CUTLASS workspace (FP8 in, BF16 GEMM outputs): the input slot holds the permuted FP8 input, the BF16 FC2
+    # result or the FP8 FC1 result; the output slot the BF16 GLU intermediate or the BF16 FC2 result; + 20 B a row
+    ws = rows * (max(H * 1, H * 2, I * 1) + max(2 * I * 2, H * 2, I * 1) + 20)
     assert act["moe_tokens"] == tm
-    assert act["moe"] == pytest.approx(tm * m.hidden * 2 + tm * m.experts * 4 + ws)
+    assert act["moe_workspace"] == pytest.approx(ws)
+    # FP8 gathered input + rank's router logits + gathered experts/scales + workspace + BF16 output
+    assert act["moe"] == pytest.approx(tm * H * 1 + T * m.experts * 4 + tm * m.top_k * 8 + ws + tm * H * 2)
     assert act["largest"] == "moe"
+    # Qwen3 (H = 4096 > 2 I = 3072): both slots are the BF16 FC2 result, 16 kB + 20 B per expanded row
+    assert ws == pytest.approx(rows * (4 * H + 20))
+
+
+def test_moe_bf16_without_attention_dp_reuses_the_normed_input() -> None:
+    d = Deployment("qwen3-235b-a22b", "dgx-h100", tp=8, ep=8, dp=1, dtype="bf16", kv_dtype="fp8")
+    m, T = d.model, 1024
+    act = M.activation_peak(d, T)
+    rows = T * m.top_k
+    ws = rows * (max(m.hidden, m.moe_ffn) * 2 + max(2 * m.moe_ffn, m.hidden) * 2 + 20)
+    assert act["moe_tokens"] == T  # no gather: the rank's own tokens, no separate input copy
+    assert act["moe"] == pytest.approx(T * m.experts * 4 + T * m.top_k * 8 + ws + T * m.hidden * 2)
+
+
+def test_estimation_kv_blocks_closed_form() -> None:
+    # attention DP: one prompt of max_num_tokens per rank, copied for the 8 ranks, +2 tokens, 32-token blocks
+    assert M.estimation_kv_blocks(_moe(max_num_tokens=2048), 4096) == 8 * math.ceil(2050 / 32)
+    # max_seq_len 2000 cuts 2048 tokens into 1999 + 49
+    assert M.estimation_kv_blocks(_moe(max_num_tokens=2048), 2000) == 8 * (math.ceil(2001 / 32) + math.ceil(51 / 32))
+    assert M.estimation_kv_blocks(_dep(max_num_tokens=8192), 1000) == 8 * math.ceil(1001 / 32) + math.ceil(194 / 32)
+    assert M.estimation_kv_blocks(_dep(max_num_tokens=4096)) == math.ceil(4098 / 32)
+
+
+def test_graph_pool_is_the_largest_graph_the_estimation_cache_holds() -> None:
+    sizes = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024)
+    moe = _moe(max_num_tokens=2048, graph_batches=sizes)
+    assert M.estimation_kv_blocks(moe, 2000) == 520
+    assert M.estimation_graph_batch(moe, 2000) == 512  # 1024 > 520 free blocks: captured after the KV pool
+    dense = _dep(max_num_tokens=2048, graph_batches=sizes)
+    assert M.estimation_graph_batch(dense, 4096) == 64  # 65 blocks
+    e = M.engine_memory(moe, seq_len=2000)
+    assert e["graph_batch"] == 512 and e["cuda_graphs"] == pytest.approx(M.cuda_graph_bytes(moe, 512))
+    assert _dep().graph_batch_max == M.DEFAULT_GRAPH_BATCH
+    assert M.estimation_graph_batch(_dep(max_num_tokens=8192)) == M.DEFAULT_GRAPH_BATCH
 
 
 def test_cuda_graph_pool_is_decode_peak_of_largest_graph() -> None:
@@ -66,15 +105,29 @@ def test_cuda_graph_pool_is_decode_peak_of_largest_graph() -> None:
     assert d.graph_batch_max == 256
     assert M.cuda_graph_bytes(d, 256) == pytest.approx(M.activation_peak(d, 256, logit_rows=256)["total"])
     assert M.cuda_graph_bytes(d, 0) == 0.0
-    assert _dep().graph_batch_max == M.DEFAULT_GRAPH_BATCH
 
 
 def test_comm_buffers_closed_form() -> None:
-    assert M.comm_buffer_bytes(_dep(), 8192) == 0.0  # one chip: no communicator
+    assert M.comm_buffer_bytes(_dep()) == 0.0  # one chip: no communicator
+    # custom all-reduce workspace: IPC size x tp + barriers 256 x tp + Lamport 3 x size x tp
+    assert M.allreduce_workspace_bytes(1) == 0.0
+    assert M.allreduce_workspace_bytes(2) == 4 * 16_000_000 * 2 + 256 * 2
+    assert M.allreduce_workspace_bytes(8) == 4 * 8_000_000 * 8 + 256 * 8
     tp8 = Deployment("llama3.1-70b", "dgx-h100", tp=8, dp=1, dtype="fp8")
-    T = 2048
-    assert M.comm_buffer_bytes(tp8, T) == pytest.approx(M.NCCL_BYTES[8] + 3 * T * tp8.model.hidden * 2)
-    assert M.comm_buffer_bytes(_moe(), T) == M.NCCL_BYTES[8]  # attention DP: no TP all-reduce workspace
+    assert M.comm_buffer_bytes(tp8) == pytest.approx(M.NCCL_BYTES[8] + M.allreduce_workspace_bytes(8))
+    # attention DP keeps TensorRT-LLM's tp_size at 8: the MoE layers' AllReduce allocates the same workspace
+    assert M.comm_buffer_bytes(_moe()) == pytest.approx(M.NCCL_BYTES[8] + M.allreduce_workspace_bytes(8))
+    assert M.comm_buffer_bytes(_moe(stack="vllm")) == M.NCCL_BYTES[8]
+
+
+def test_a_consumer_added_lowers_budget_by_fraction_and_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    d = _moe(max_num_tokens=2048, hbm_usable=0.95, graph_batches=(1, 64, 512))
+    with_ws = M.engine_memory(d, seq_len=4096)
+    b_with = max_batch(d, 2048, 2048)
+    monkeypatch.setattr(M, "allreduce_workspace_bytes", lambda tp: 0.0)
+    without = M.engine_memory(d, seq_len=4096)
+    assert without["kv_budget"] - with_ws["kv_budget"] == pytest.approx(0.95 * (4 * 8_000_000 * 8 + 2048))
+    assert max_batch(d, 2048, 2048) > b_with  # 0.24 GB per rank is ~2,500 tokens: one 4k request on each rank
 
 
 @pytest.mark.parametrize("stack", ["trtllm", "vllm", "sglang"])

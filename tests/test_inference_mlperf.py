@@ -187,3 +187,17 @@ def test_rows_are_held_out_and_cite_their_logs():
         if s.scenario != "offline":
             assert s.tpot_limit is not None and s.ttft_limit is not None
             assert s.min_duration >= 600.0  # loadgen's default minimum run, or longer as configured
+
+
+def test_each_row_runs_its_submissions_kv_fraction():
+    # kvcache_free_gpu_mem_frac of the configs: v4.1 llama2-70b 0.90; v5.1 llama2-70b / 405B 0.95, 8B / R1 0.9
+    frac = {s.label: s.kv_fraction for s in MLPERF_SETUPS}
+    for label, f in frac.items():
+        want = 0.9 if ("v4.1" in label or "8B" in label or "DeepSeek" in label) else 0.95
+        assert f == want, label
+    s = next(s for s in MLPERF_SETUPS if s.label == "MLPerf v4.1 Llama-2-70B FP8, 8x H200 (8x TP1), Server")
+    eng, at95 = _Engine(s, None, {}), _Engine(s, None, {"hbm_usable": 0.95})
+    assert eng.sm.deployment.hbm_usable == 0.9
+    # the KV pool scales with the fraction of free memory: fewer sequences fit, here below the batch cap
+    assert eng.sm.max_batch(eng.ctx) < at95.sm.max_batch(at95.ctx)
+    assert eng.b_max == eng.sm.max_batch(eng.ctx) < s.batch_cap
