@@ -6,24 +6,36 @@
 
 * **TensorRT-LLM** (PyTorch backend; source: ``tensorrt_llm/_torch/pyexecutor/_util.py``, ``KvCacheCreator``:
   ``configure_kv_cache_capacity`` runs dummy context requests of ``max_num_tokens`` tokens per rank (times the
-  attention-DP ranks) through the engine, reads the torch peak and the memory used outside torch, and
-  ``_cal_max_memory``: ``available_kv_mem = (total - peak + estimation KV) x free_gpu_memory_fraction``)::
+  attention-DP ranks) through an estimation executor with a small KV cache, after ``empty_cache()`` and
+  ``reset_peak_memory_stats()``; peak = torch's ``allocated_bytes.all.peak`` (allocated, not reserved: the
+  caching allocator's slack during the pass is not charged) + the memory used outside torch after a second
+  ``empty_cache()`` (NCCL, IPC workspaces, the CUDA context, and the private pool of the CUDA graphs the estimation
+  executor captured in its warm-up); ``_cal_max_memory``: ``available_kv_mem = (total - peak + estimation KV) x
+  free_gpu_memory_fraction``, ``total`` the runtime's ``mem_get_info`` total)::
 
-      KV = f x (HBM - weights - activations(max_num_tokens) - CUDA-graph pool - comm buffers - runtime)
+      KV = f x (total - weights - activations(max_num_tokens) - CUDA-graph pool - comm buffers - runtime)
 
   ``f`` is ``KvCacheConfig.free_gpu_memory_fraction`` (default 0.9; trtllm-bench's perf-overview runs 0.95);
+  ``total`` is :func:`device_total_bytes` (what the runtime reports: 79.15 GiB on an "80 GB" H100, not the
+  datasheet's decimal GB); the activations are the estimation pass's live set, MoE included as the CUTLASS
+  fused MoE allocates it (:func:`activation_peak`); the graph pool is that of the largest graph the estimation
+  executor could capture in its small KV cache (:func:`estimation_graph_batch`: larger graphs are captured
+  after the KV pool is sized, from the ``1 - f`` rest); the comm buffers are NCCL's plus the custom all-reduce
+  IPC workspace (:func:`allreduce_workspace_bytes`, allocated under attention DP too);
 * **vLLM** (``gpu_memory_utilization`` of TOTAL memory; ``Worker.determine_available_memory``: a profile run at
   ``max_num_batched_tokens`` with ``max_num_seqs`` sampled rows; CUDA graphs are captured after the KV cache is
   allocated, from the headroom)::
 
-      KV = f x HBM - (weights + activations(max_num_tokens) + comm buffers + runtime)
+      KV = f x total - (weights + activations(max_num_tokens) + comm buffers + runtime)
 
 * **SGLang** (``mem_fraction_static`` of TOTAL memory holds weights + KV; activations and CUDA graphs use the
   rest; ``ModelRunner.profile_max_num_token``: ``rest = free after load - total x (1 - f)``)::
 
-      KV = f x HBM - (weights + comm buffers + runtime)
+      KV = f x total - (weights + comm buffers + runtime)
 
-Every term is one rank's, bytes; each is a closed form below with its source or marked ASSUMPTION with its
+Not charged (each below 0.1 GB a rank on the validation rows, or not derivable): the attention op's persistent
+workspace, sampler and scheduler buffers sized by ``max_batch_size``, cuBLAS workspaces (inside ``runtime``), the
+caching allocator's fragmentation (the peak read is allocated bytes). Every term is one rank's, bytes; each is a closed form below with its source or marked ASSUMPTION with its
 sensitivity (docs/inference.md, "Memory"). ``f`` is the ``hbm_usable`` knob under every stack.
 """
 
@@ -32,9 +44,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["CONTEXT_BYTES", "DEFAULT_GRAPH_BATCH", "ESTIMATION_EXTRA_TOKENS", "MOE_GEMM_OUT_BYTES", "NCCL_BYTES",
+__all__ = ["CONTEXT_BYTES", "DEFAULT_GRAPH_BATCH", "DEVICE_TOTAL_BYTES", "ESTIMATION_EXTRA_TOKENS", "MOE_GEMM_OUT_BYTES", "NCCL_BYTES",
            "TOKENS_PER_BLOCK", "activation_peak", "allreduce_workspace_bytes", "block_scale_factor",
-           "comm_buffer_bytes", "cuda_graph_bytes", "engine_memory", "engine_weight_bytes", "estimation_graph_batch",
+           "comm_buffer_bytes", "cuda_graph_bytes", "device_total_bytes", "engine_memory", "engine_weight_bytes", "estimation_graph_batch",
            "estimation_kv_blocks", "kv_rule"]
 
 #: NCCL communicator buffers per rank by group size (source: aiconfigurator-core 0.12.0 ``systems/h100_sxm.yaml``,
@@ -48,6 +60,17 @@ CONTEXT_BYTES: float = 551e6
 #: largest CUDA-graph decode batch per rank TensorRT-LLM captures when no list is given (ASSUMPTION:
 #: ``CudaGraphConfig`` captures up to 128 by default; the pool holds one decode step's activations)
 DEFAULT_GRAPH_BATCH: int = 128
+#: the device's total memory as the CUDA runtime reports it (``torch.cuda.mem_get_info()[1]``), which every
+#: engine's rule starts from (TensorRT-LLM ``configure_kv_cache_capacity``, vLLM ``total_gpu_memory``, SGLang),
+#: per chip preset, bytes; chips not listed use ``ChipSpec.hbm_bytes`` (B200's preset is already the exposed
+#: figure). Sources: H100 SXM 80 GB: vLLM start-up logs "total_gpu_memory (79.11GiB)" .. "(79.33GiB)" across
+#: drivers (vllm-project/vllm PR #10511: 79.22 GiB; nvidia-smi shows 81,559 MiB), taken as 79.15 GiB; H200:
+#: vLLM log "total_gpu_memory (139.81GiB)" (nvidia-smi 143,771 MiB); GB200: aiconfigurator-core 0.12.0
+#: ``systems/gb200.yaml`` ``mem_capacity`` 189,471 MiB "reported by nvidia-smi" less 0.5 GiB, the gap between
+#: nvidia-smi and the runtime's total on H100 / H200 (ASSUMPTION, +-0.2 GiB). The presets' datasheet 80 / 141 /
+#: 186 GB are decimal marketing capacities: 6 % (H100, H200) and 6.5 % (GB200) below what the engine sizes from.
+DEVICE_TOTAL_BYTES: dict[str, float] = {"h100-sxm": 79.15 * 2**30, "h200": 139.81 * 2**30,
+                                        "gb200": (189471 - 512) * 2**20}
 #: KV-cache block size, tokens (source: TensorRT-LLM ``KvCacheConfig.tokens_per_block`` default 32, PyTorch
 #: backend; the MLPerf v5.1 NVIDIA configs build with ``tokens_per_block: 32`` too)
 TOKENS_PER_BLOCK: int = 32
@@ -62,6 +85,12 @@ MOE_GEMM_OUT_BYTES: float = 2.0
 
 #: how each stack applies its fraction: of the memory free after everything else, or of the total
 _RULES: dict[str, str] = {"trtllm": "free", "vllm": "total", "sglang": "static", "ideal": "ideal"}
+
+
+def device_total_bytes(chip: Any) -> float:
+    """The chip's total memory as the CUDA runtime reports it to an engine, bytes (:data:`DEVICE_TOTAL_BYTES`,
+    else ``chip.hbm_bytes``)."""
+    return float(DEVICE_TOTAL_BYTES.get(getattr(chip, "name", ""), chip.hbm_bytes))
 
 
 def kv_rule(stack: str) -> str:
@@ -249,7 +278,7 @@ def engine_memory(dep: Any, *, weights: float | None = None, kv_per_rank: float 
     ``kv_per_rank``: the KV bytes asked for (reported with ``fits``). ``seq_len``: the engine's longest sequence
     (prompt + output), which cuts the estimation pass's dummy prompts (:func:`estimation_kv_blocks`)."""
     rule = kv_rule(dep.stack)
-    hbm = float(dep.chip.hbm_bytes)
+    hbm = device_total_bytes(dep.chip)
     f = float(dep.hbm_usable)
     T = int(dep.max_num_tokens)
     w = engine_weight_bytes(dep) if weights is None else float(weights)

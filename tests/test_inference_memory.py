@@ -134,13 +134,26 @@ def test_a_consumer_added_lowers_budget_by_fraction_and_batch(monkeypatch: pytes
 def test_budget_rules(stack: str) -> None:
     d = _dep(stack=stack, hbm_usable=0.9, max_num_tokens=4096)
     e = M.engine_memory(d)
-    hbm, f = d.chip.hbm_bytes, 0.9
+    hbm, f = M.device_total_bytes(d.chip), 0.9
     w, act, g, c, r = e["weights"], e["activations"], e["cuda_graphs"], e["comm_buffers"], e["runtime"]
     expect = {"trtllm": f * (hbm - w - act - g - c - r), "vllm": f * hbm - (w + act + c + r),
               "sglang": f * hbm - (w + c + r)}[stack]
     assert e["kv_budget"] == pytest.approx(expect)
     assert e["kv_tokens"] == pytest.approx(expect / d.kv_bytes_per_seq_token())
     assert (g > 0) == (stack == "trtllm")
+
+
+def test_engines_size_from_the_runtimes_total_not_the_datasheet() -> None:
+    # the CUDA runtime reports ~79.15 GiB on an H100 SXM "80 GB" (85.0e9 B, 6 % above the datasheet's decimal GB)
+    h100 = _dep()
+    assert M.device_total_bytes(h100.chip) == pytest.approx(79.15 * 2**30)
+    assert M.device_total_bytes(h100.chip) > h100.chip.hbm_bytes
+    b200 = _dep(chip="b200")
+    assert M.device_total_bytes(b200.chip) == b200.chip.hbm_bytes  # the preset is already the exposed figure
+    e = M.engine_memory(h100)
+    assert e["kv_budget"] == pytest.approx(h100.hbm_usable * (79.15 * 2**30 - e["held"]))
+    ideal = _dep(stack="ideal").memory(1, 1000, 1000)
+    assert ideal["hbm_capacity"] == h100.chip.hbm_bytes  # the roofline rule keeps the datasheet figure
 
 
 @pytest.mark.parametrize("stack", ["trtllm", "vllm"])
