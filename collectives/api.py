@@ -311,8 +311,8 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
                                       dep_ptr=np.concatenate(ptrs), dep_idx=np.concatenate(idxs),
                                       routing=routing, seed=seed)
         own = np.concatenate(owner)
-        times = [(float(res.arrival[own == i].max()) if np.any(own == i) else 0.0) + fixed[i]
-                 for i in range(len(schedules))]
+        times = [c.data_time(float(res.arrival[own == i].max()) if np.any(own == i) else 0.0, s.size, s.n,
+                             len(s.steps())) + fixed[i] for i, (s, c) in enumerate(zip(schedules, costs))]
         total = max(times)
         return times, total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
     once = [c.once(s.size, s.n) for s, c in zip(schedules, costs)]
@@ -320,7 +320,8 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
         s0, c0 = schedules[0], costs[0]
         res = traffic.uniform_all_to_all(fab, s0.size / s0.n * c0.inflation, routing=routing, seed=seed,
                                          stats=stats)
-        total = (float(res.time) + float(_step_extras(s0.steps(), overhead, rbw).sum())
+        total = (c0.data_time(float(res.time), s0.size, s0.n, len(s0.steps()))
+                 + float(_step_extras(s0.steps(), overhead, rbw).sum())
                  + len(s0.steps()) * c0.step + once[0])
         return [total], total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
     per = _inflated(schedules, costs)
@@ -336,7 +337,15 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
         z = np.zeros(fab.n_edges)
         return once, max(once, default=0.0), LinkStats(z, z.copy(), fab.edge_capacity, max(once, default=0.0))
     res = traffic.simulate_steps(fab, steps, routing=routing, seed=seed, stats=stats, grouping=GROUPING)
-    st = np.asarray(res.step_times, dtype=np.float64) + _step_extras(flat, overhead, rbw) + lat
+    st = np.asarray(res.step_times, dtype=np.float64)
+    if any(np.isfinite(c.channel_rate) for c in costs):  # NCCL's point-to-point: each step paced by channels
+        floor, fill = np.zeros(n_steps), np.zeros(n_steps)
+        for p, c, s in zip(per, costs, schedules):
+            f, g = c.pace(s.size, s.n)
+            floor[:len(p)] = np.maximum(floor[:len(p)], f)
+            fill[:len(p)] = np.maximum(fill[:len(p)], g)
+        st = np.maximum(st, floor) + fill
+    st = st + _step_extras(flat, overhead, rbw) + lat
     cum = np.concatenate([[0.0], np.cumsum(st)])
     times = [float(cum[len(p)]) + o for p, o in zip(per, once)]
     total = max(times)

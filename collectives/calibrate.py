@@ -267,15 +267,27 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
             cands = _comm.costs(spec, str(c_name), str(a_name))
             fixed = np.array([c.call + S / m / c.buffer_bandwidth + k * c.step for c in cands])
             infl = np.array([c.inflation for c in cands])[:, None]
-            est = fixed + b * infl
-            if str(c_name) in _comm.P2P:  # NCCL's point-to-point LL threshold
+            p2p = str(c_name) in _comm.P2P and spec.p2p_of() is not None
+            if p2p:  # NCCL's grouped send/recv: per-peer cost; LL by the threshold rule, not least time
+                fixed = fixed + np.array([c.peer_cost * (m - 1) for c in cands])
+                ll_ok = _comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD
+                est = np.array([np.where(ll_ok, 0.0, np.inf) if c.protocol == "ll" else np.full(len(rows), 1.0)
+                                for c in cands])
+            else:
+                est = fixed + b * infl
+            if str(c_name) in _comm.P2P and not p2p:  # NCCL's point-to-point LL threshold
                 for q, c in enumerate(cands):
                     if c.protocol == "ll":
                         est[q] = np.where(_comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD, est[q],
                                           np.inf)
             pick = np.argmin(est, axis=0)  # ties: the earlier protocol, as min() does
             j = np.arange(len(rows))
-            t = fixed[pick, j] + pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
+            if p2p:  # the channels' pace and the chunk pipeline's fill (comm.Cost.data_time)
+                data = pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
+                t = fixed[pick, j] + np.array([cands[q].data_time(float(e), float(ss), int(mm), int(kk))
+                                               for q, e, ss, mm, kk in zip(pick, data, S, m, k)])
+            else:
+                t = fixed[pick, j] + pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
             t = np.where(ok, t, np.inf)
             np.minimum.at(best, pr.point[rows], t)
     return best
@@ -434,14 +446,27 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         measr = rest["seconds"].to_numpy()
         base_algs = {c: dict(a) for c, a in spec.algorithms}
 
+        # NCCL's grouped send/recv (all-to-all): its own per-call, per-peer and channel costs beside the
+        # efficiency (channels and chunk size are NCCL's, not fitted: comm.P2P_DEFAULTS)
+        n_p2p = 5 if set(rcolls) & _comm.P2P else 0
+        pprov = {"p2p": src + " (all_to_all: base_ll, base_simple, peer, channel_bandwidth, fill)",
+                 "p2p.channels": _comm.P2P_DEFAULTS_SOURCE, "p2p.chunk": _comm.P2P_DEFAULTS_SOURCE} if n_p2p else {}
+
         def with_effs(xr):
             algs = dict(base_algs)
-            for (c, a), e in zip(reffs, xr):
+            for (c, a), e in zip(reffs, xr[n_p2p:]):
                 algs.setdefault(c, {})[a] = float(e)
-            return spec.replace(algorithms=algs)
+            if not n_p2p:
+                return spec.replace(algorithms=algs)
+            p2p = dict(zip(("base_ll", "base_simple", "peer", "channel_bandwidth", "fill"), map(float, xr[:5])))
+            return spec.replace(algorithms=algs, p2p={**p2p, **_comm.P2P_DEFAULTS},
+                                provenance={**dict(spec.provenance), **pprov})
 
-        xr = _lsq(lambda xr: np.log(predict(with_effs(xr), prr) / measr), [np.full(len(reffs), 0.8)],
-                  np.full(len(reffs), 0.05), np.ones(len(reffs)))
+        lo_r = np.array([0.0, 0.0, 0.0, 1e9, 0.0][:n_p2p] + [0.05] * len(reffs))
+        hi_r = np.array([50e-6, 50e-6, 5e-6, 500e9, 4.0][:n_p2p] + [1.0] * len(reffs))
+        x0r = [np.array([1e-6, 4e-6, 0.4e-6, 20e9, 0.5][:n_p2p] + [0.8] * len(reffs)),
+               np.array([0.5e-6, 8e-6, 0.2e-6, 40e9, 1.0][:n_p2p] + [0.6] * len(reffs))]
+        xr = _lsq(lambda xr: np.log(predict(with_effs(xr), prr) / measr), x0r, lo_r, hi_r)
         spec = with_effs(xr)
         pred[~main_mask] = predict(spec, prr)
     df.loc[df["stack"] != "custom", "predicted"] = pred
@@ -517,6 +542,10 @@ def comm_yaml(spec: CommSpec) -> str:
             d = dict(kv)
             parts = [f"{k}: {us(v) if k in ('call', 'step') else f'{v:.4g}'}" for k, v in d.items()]
             lines.append(f"    {a}: {{" + ", ".join(parts) + "}")
+    if spec.p2p:
+        kinds = {"base_ll": us, "base_simple": us, "peer": us, "channel_bandwidth": lambda v: f"{v / 1e9:.4g}GB/s",
+                 "chunk": lambda v: f"{v / 1024:.4g}KiB"}
+        lines.append("  p2p: {" + ", ".join(f"{k}: {kinds.get(k, lambda v: f'{v:.4g}')(v)}" for k, v in spec.p2p) + "}")
     if spec.provenance:
         lines.append("  provenance:")
         for k, v in spec.provenance:

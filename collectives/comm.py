@@ -49,6 +49,38 @@ def peer_bytes(collective: str, size: float, n: int) -> float:
     return size / np.maximum(n, 1) if collective == "all_to_all" else size
 
 
+#: NCCL's point-to-point constants on one NVLink node, not fitted: ``chunk`` = NCCL_P2P_NVL_CHUNKSIZE's default
+#: (512 KiB, init.cc); ``channels`` = p2pnChannels = pow2Up(comm->nChannels), comm->nChannels = twice the
+#: ring search's channels (connect.cc ncclTopoPostset): 2 x 12 on H100 / H200, 2 x 16 on B200 / GB200
+#: (:func:`collectives.nccl_tuner.graphs`) -> 32; p2pnChannelsPerPeer = min(p2pnChannels, pow2Up(2 x 18
+#: NVLinks)) = 32 too (paths.cc ncclTopoComputeP2pChannels)
+P2P_DEFAULTS = {"channels": 32, "chunk": 512.0 * 1024}
+P2P_DEFAULTS_SOURCE = ("source: NCCL v2.29.2-1 src/init.cc (NCCL_P2P_NVL_CHUNKSIZE 512 KiB), src/graph/paths.cc "
+                       "(ncclTopoComputeP2pChannels), src/graph/connect.cc (channel duplication), src/enqueue.cc "
+                       "(scheduleP2pTasksToPlan, addP2pToPlan)")
+
+
+def p2p_channels(peer: float, n: int, channels: int, chunk: float) -> int:
+    """Channels NCCL gives one peer's ``peer`` bytes in a grouped send/recv of ``n`` ranks (one NVLink node).
+
+    NCCL's enqueue.cc (scheduleP2pTasksToPlan, addP2pToPlan): a peer may use up to ``channels``
+    (p2pnChannelsPerPeer), at least ``nChannelsMin`` = ``channels`` halved until ``nChannelsMin x n <=
+    channels`` (p2pnChannels: every peer of the group at once); ``min(nChannelsMin, ceil(peer / (chunk / 8)))``
+    channels, doubled while a channel's part exceeds ``32 x chunk``. Non-decreasing in ``peer``.
+    """
+    mx = max(int(channels), 1)
+    mn = mx
+    while mn * n > mx and mn > 1:
+        mn //= 2
+    min_part, max_part = chunk / 8.0, chunk * 32.0
+    k = int(min(mn, max(1.0, np.ceil(peer / min_part))))
+    part = max(min_part, np.ceil(peer / k))
+    while part > max_part and k <= mx // 2:
+        k *= 2
+        part = np.ceil(peer / k)
+    return k
+
+
 def allowed(collective: str, protocol: str, size: float, n: int) -> bool:
     """Whether ``protocol`` may carry ``collective`` at this size (NCCL's point-to-point rule)."""
     if collective not in P2P:
@@ -121,6 +153,11 @@ class Cost:
         inflation: bytes the engine moves per payload byte (1 / (protocol bandwidth x algorithm efficiency)).
         call: seconds per call. step: seconds added to each bulk-synchronous step.
         buffer_bandwidth: bytes/s of the per-call pass over the rank's shard, size / n (inf = none).
+        channel_rate: bytes/s one channel moves a peer's part with this protocol (NCCL's grouped
+            point-to-point; inf = no channel limit: every other collective). channels, chunk, fill: NCCL's
+            p2pnChannels, its chunk size (bytes) and the fraction of a chunk's channel time the chunk pipeline
+            adds (see :meth:`pace`). collective: what the cost is for (the peer's bytes follow from it).
+        peer_cost: seconds per call per peer (n - 1 of them: NCCL's per-peer work in a grouped send/recv).
     """
 
     protocol: str
@@ -128,18 +165,52 @@ class Cost:
     call: float
     step: float
     buffer_bandwidth: float = float("inf")
+    channel_rate: float = float("inf")
+    channels: int = 0
+    chunk: float = 0.0
+    fill: float = 0.0
+    collective: str = ""
+    peer_cost: float = 0.0
 
     def once(self, size: float, n: int) -> float:
-        """Seconds the call adds once: call + the pass over the rank's shard (size / n bytes)."""
-        return self.call + size / max(n, 1) / self.buffer_bandwidth
+        """Seconds the call adds once: call (+ peer_cost per peer) + the pass over the rank's shard (size / n
+        bytes)."""
+        return self.call + self.peer_cost * max(n - 1, 0) + size / max(n, 1) / self.buffer_bandwidth
 
     def fixed(self, size: float, n: int, n_steps: int) -> float:
         """Seconds the call adds outside the engine: :meth:`once` + n_steps x step."""
         return self.once(size, n) + n_steps * self.step
 
+    def pace(self, size: float, n: int) -> tuple[float, float]:
+        """(floor, fill) of one step of NCCL's grouped point-to-point, s; (0, 0) for every other cost.
+
+        Each peer's bytes are split over :func:`p2p_channels` channels; a channel moves its part at
+        ``channel_rate`` (SM-driven copies: what bounds a peer with few channels), so the step's data takes
+        at least ``floor`` = part / channel_rate whatever the links allow, times the parts a channel carries
+        one after the other when the n operations (n - 1 peers and the self copy) hold more parts than there
+        are channels (NCCL maps the rounds' parts onto ``channels`` channels: large groups, or parts doubled
+        past 32 chunks); its chunks of ``chunk`` bytes are pipelined through the connection's buffer, which
+        adds ``fill`` x min(part, chunk) / channel_rate before the last chunk lands."""
+        if not np.isfinite(self.channel_rate):
+            return 0.0, 0.0
+        peer = float(peer_bytes(self.collective, size, n))
+        k = p2p_channels(peer, n, self.channels, self.chunk)
+        part = peer / k
+        share = -(-max(n, 1) * k // max(self.channels, 1))
+        return share * part / self.channel_rate, self.fill * min(part, self.chunk) / self.channel_rate
+
+    def data_time(self, engine: float, size: float, n: int, n_steps: int = 1) -> float:
+        """Seconds the data of a call takes given the engine's time for its (inflated) flows: the engine's
+        time, or the channels' pace where that is slower (NCCL's point-to-point), plus the pipeline fill."""
+        if not np.isfinite(self.channel_rate):
+            return engine
+        floor, fill = self.pace(size, n)
+        return max(engine, n_steps * floor) + n_steps * fill
+
     def estimate(self, size: float, n: int, n_steps: int, bound: float) -> float:
-        """The tuner's prediction: fixed costs plus the alpha-beta bound stretched by the inflation, s."""
-        return self.fixed(size, n, n_steps) + bound * self.inflation
+        """The tuner's prediction: fixed costs plus the alpha-beta bound stretched by the inflation (or the
+        point-to-point channels' pace where slower), s."""
+        return self.fixed(size, n, n_steps) + self.data_time(bound * self.inflation, size, n, n_steps)
 
 
 def algorithm_set(comm: CommSpec | None, collective: str) -> list[str] | None:
@@ -164,6 +235,15 @@ def costs(comm: CommSpec, collective: str, algorithm: str) -> list[Cost]:
         protos = ("simple",)  # NCCL runs NVLS (in-network reduction) with the Simple protocol only
     if collective in P2P and len(protos) > 1:
         protos = tuple(p for p in protos if p != "ll128") or protos
+    p2p = comm.p2p_of() if collective in P2P else None
+    if p2p is not None:
+        # NCCL's grouped send/recv: its own per-call cost per protocol and per peer (no ring steps), the self
+        # copy concurrent with the peers (no serial buffer pass), each peer paced by its channels
+        protos = tuple(p for p in ("ll", "simple") if p in protos or p == "simple")
+        return [Cost(p, 1.0 / (comm.bandwidth_of(p) * eff), comm.call + float(p2p[f"base_{p}"]), 0.0,
+                     channel_rate=float(p2p["channel_bandwidth"]) * comm.bandwidth_of(p),
+                     channels=int(p2p["channels"]), chunk=float(p2p["chunk"]), fill=float(p2p["fill"]),
+                     collective=collective, peer_cost=float(p2p["peer"])) for p in protos]
     return [Cost(p, 1.0 / (comm.bandwidth_of(p) * eff), comm.call + comm.base_of(p), comm.step_of(p),
                  comm.buffer_bandwidth) for p in protos]
 
@@ -186,4 +266,8 @@ def choose(comm: CommSpec, collective: str, algorithm: str, size: float, n: int,
     constants; ties: the earlier protocol)."""
     cands = costs(comm, collective, algorithm)
     ok = [c for c in cands if c.protocol == "custom" or allowed(collective, c.protocol, size, n)] or cands
+    if collective in P2P and comm.p2p_of() is not None:
+        # NCCL's addP2pToPlan: LL whenever the peer's bytes are within the LL threshold, else Simple (a
+        # rule on size, not a least-time choice; monotone in size)
+        return next((c for c in ok if c.protocol == "ll"), ok[-1])
     return min(ok, key=lambda c: c.estimate(size, n, n_steps, bound))

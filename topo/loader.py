@@ -23,7 +23,7 @@ import yaml
 from .bundled import bundled_dir, bundled_file
 from .errors import ScaleupError, SpecError
 from .presets import chip_preset, comm_preset
-from .specs import DTYPES, PROTOCOLS, ChipSpec, CommSpec
+from .specs import DTYPES, P2P_KEYS, PROTOCOLS, ChipSpec, CommSpec
 from .units import parse_quantity
 
 if TYPE_CHECKING:
@@ -158,6 +158,8 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
           bandwidth: {ll: 0.5, ll128: 0.9}
           algorithms: {all_reduce: {ring: 0.9, inr: 0.6}}
           custom: {oneshot: {call: 3us, step: 0.5us, efficiency: 0.5, max_ranks: 8, max_size: 64MiB}}
+          p2p: {base_ll: 1us, base_simple: 4us, peer: 0.5us, channel_bandwidth: 20GB/s, fill: 0.4,
+                channels: 32, chunk: 512KiB}   # NCCL's grouped send/recv (all-to-all)
           provenance: {call: "fit: ...", step: "ASSUMPTION: ..."}
 
     Raises:
@@ -213,13 +215,24 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
                     d[kk] = _quantity(x, kinds[kk], f"{f}.{a}.{kk}")
                 cur[str(a)] = d
             out[k] = cur
+        elif k == "p2p":
+            if not isinstance(v, dict):
+                raise SpecError(f"{f}: expected a mapping {{{', '.join(P2P_KEYS)}}}")
+            kinds = {"base_ll": "time", "base_simple": "time", "peer": "time", "channel_bandwidth": "bandwidth",
+                     "fill": "number", "channels": "number", "chunk": "size"}
+            cur = dict(base.get(k, {}))
+            for kk, x in v.items():
+                if kk not in kinds:
+                    raise SpecError(f"{f}: unknown key {kk!r}; valid: {', '.join(P2P_KEYS)}")
+                cur[str(kk)] = _quantity(x, kinds[kk], f"{f}.{kk}")
+            out[k] = cur
         elif k == "provenance":
             if not isinstance(v, dict):
                 raise SpecError(f"{f}: expected a mapping field -> text")
             out[k] = {**base.get(k, {}), **{str(a): str(b) for a, b in v.items()}}
         else:
             valid = ("preset, name, link_efficiency, call, buffer_bandwidth, base, step, bandwidth, algorithms, "
-                     "custom, provenance")
+                     "custom, p2p, provenance")
             raise SpecError(f"{field}: unknown key {k!r}; valid keys: {valid}")
     try:
         return CommSpec(**out)

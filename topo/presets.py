@@ -408,8 +408,13 @@ COMM: dict[str, CommSpec] = {
         base={"ll128": 1.142e-05, "simple": 6.248e-06},
         step={"ll": 5.219e-07, "ll128": 7.022e-07, "simple": 5.967e-06},
         bandwidth={"ll": 0.3772, "ll128": 0.8694, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8536}, "all_reduce": {"inr": 1.0, "ring": 0.9142}, "all_to_all": {"direct": 0.8225}, "reduce_scatter": {"ring": 0.9138}},
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
+        algorithms={"all_gather": {"ring": 0.8536}, "all_reduce": {"inr": 1.0, "ring": 0.9142}, "all_to_all": {"direct": 0.6645}, "reduce_scatter": {"ring": 0.9138}},
+        # NCCL's grouped send/recv (all-to-all): base_ll/base_simple/peer/channel_bandwidth/fill and all_to_all.direct
+        # fitted on the all-to-all rows alone, the shared costs above held fixed; channels and chunk from NCCL's source
+        p2p={"base_ll": 1.165e-06, "base_simple": 4.304e-06, "peer": 4.524e-07, "channel_bandwidth": 3.298e+10, "fill": 0.8429, "channels": 32, "chunk": 524288},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 h100_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its p2p block and efficiency, shared costs fixed)",
+                    "p2p.channels": "source: NCCL v2.29.2-1 src/init.cc (NCCL_P2P_NVL_CHUNKSIZE 512 KiB), src/graph/paths.cc (ncclTopoComputeP2pChannels), src/graph/connect.cc (channel duplication), src/enqueue.cc (scheduleP2pTasksToPlan, addP2pToPlan)",
+                    "p2p.chunk": "source: NCCL v2.29.2-1 src/init.cc (NCCL_P2P_NVL_CHUNKSIZE 512 KiB), src/graph/paths.cc (ncclTopoComputeP2pChannels), src/graph/connect.cc (channel duplication), src/enqueue.cc (scheduleP2pTasksToPlan, addP2pToPlan)",
                     "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
                     "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),
@@ -421,8 +426,13 @@ COMM: dict[str, CommSpec] = {
         base={"ll128": 1.249e-05, "simple": 3.232e-06},
         step={"ll": 9.59e-07, "ll128": 3.063e-06, "simple": 6.733e-06},
         bandwidth={"ll": 0.3072, "ll128": 0.4996, "simple": 1.0},
-        algorithms={"all_gather": {"ring": 0.8662}, "all_reduce": {"inr": 0.9432, "ring": 0.924}, "all_to_all": {"direct": 0.6261}, "reduce_scatter": {"ring": 0.8785}},
-        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its efficiency only)",
+        algorithms={"all_gather": {"ring": 0.8662}, "all_reduce": {"inr": 0.9432, "ring": 0.924}, "all_to_all": {"direct": 0.6019}, "reduce_scatter": {"ring": 0.8785}},
+        # NCCL's grouped send/recv (all-to-all): base_ll/base_simple/peer/channel_bandwidth/fill and all_to_all.direct
+        # fitted on the all-to-all rows alone, the shared costs above held fixed; channels and chunk from NCCL's source
+        p2p={"base_ll": 1.289e-07, "base_simple": 4.144e-06, "peer": 4.463e-07, "channel_bandwidth": 2.114e+10, "fill": 0.3894, "channels": 32, "chunk": 524288},
+        provenance={"*": "fit: aiconfigurator-core 0.12.0 nccl 2.29.2 b200_sxm, ranks 2-8, all sizes, half; all_reduce/all_gather/reduce_scatter (all_to_all: its p2p block and efficiency, shared costs fixed)",
+                    "p2p.channels": "source: NCCL v2.29.2-1 src/init.cc (NCCL_P2P_NVL_CHUNKSIZE 512 KiB), src/graph/paths.cc (ncclTopoComputeP2pChannels), src/graph/connect.cc (channel duplication), src/enqueue.cc (scheduleP2pTasksToPlan, addP2pToPlan)",
+                    "p2p.chunk": "source: NCCL v2.29.2-1 src/init.cc (NCCL_P2P_NVL_CHUNKSIZE 512 KiB), src/graph/paths.cc (ncclTopoComputeP2pChannels), src/graph/connect.cc (channel duplication), src/enqueue.cc (scheduleP2pTasksToPlan, addP2pToPlan)",
                     "bandwidth.simple": "reference 1 (the algorithm efficiencies carry the Simple share)",
                     "algorithms": "NCCL on one NVLink domain: ring, NVLS (inr), p2p all-to-all; source: NCCL src/graph/tuning.cc"},
     ),

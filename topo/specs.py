@@ -199,6 +199,10 @@ class SwitchSpec:
 PROTOCOLS = ("ll", "ll128", "simple")
 
 
+#: keys of :attr:`CommSpec.p2p` (NCCL's grouped point-to-point; docs/collectives.md)
+P2P_KEYS = ("base_ll", "base_simple", "peer", "channel_bandwidth", "fill", "channels", "chunk")
+
+
 def _pairs(mapping: Mapping | tuple) -> tuple:
     """A mapping as sorted (key, value) pairs, nested mappings too (keeps a frozen spec hashable)."""
     if isinstance(mapping, tuple):
@@ -232,6 +236,12 @@ class CommSpec:
         custom: (algorithm, ((key, value), ...)) pairs for algorithms with their own costs outside the
             protocol model (custom all-reduce: ``call`` s, ``step`` s, ``efficiency``, ``max_ranks``,
             ``max_size`` bytes).
+        p2p: (key, value) pairs of NCCL's grouped point-to-point (all-to-all, send/recv), which runs outside
+            the ring's per-step model (:data:`P2P_KEYS`): ``base_ll`` / ``base_simple`` s per call on top of
+            ``call``, ``peer`` s per peer, ``channel_bandwidth`` bytes/s one channel moves with Simple (LL: x
+            ``bandwidth.ll``), ``fill`` the fraction of a chunk's channel time the chunk pipeline adds,
+            ``channels`` (NCCL's p2pnChannels) and ``chunk`` bytes (NCCL_P2P_NVL_CHUNKSIZE); empty = the
+            ring's ``base`` / ``step`` (the model before it).
         provenance: (field, text) pairs: ``fit: <data, version, subset>``, ``source: <doc>`` or
             ``ASSUMPTION: <why>``.
         link_efficiency: fraction of line rate the links carry under this stack, replacing the fabric's
@@ -249,9 +259,10 @@ class CommSpec:
     algorithms: tuple = ()
     custom: tuple = ()
     provenance: tuple = ()
+    p2p: tuple = ()
 
     def __post_init__(self) -> None:
-        for f in ("base", "step", "bandwidth", "algorithms", "custom", "provenance"):
+        for f in ("base", "step", "bandwidth", "algorithms", "custom", "provenance", "p2p"):
             object.__setattr__(self, f, _pairs(getattr(self, f)))
         _require_positive(self, "call", self.call, allow_zero=True)
         if self.link_efficiency is not None and not 0 < self.link_efficiency <= 1:
@@ -283,6 +294,18 @@ class CommSpec:
             e = d.get("efficiency", 1.0)
             if not 0 < e <= 1:
                 raise SpecError(f"CommSpec.custom.{a}.efficiency: must be in (0, 1], got {e!r}")
+        d = dict(self.p2p)
+        if d:
+            bad = set(d) - set(P2P_KEYS)
+            if bad:
+                raise SpecError(f"CommSpec.p2p: unknown key {sorted(bad)[0]!r}; valid: {', '.join(P2P_KEYS)}")
+            missing = [k for k in P2P_KEYS if k not in d]
+            if missing:
+                raise SpecError(f"CommSpec.p2p: missing key {missing[0]!r}; give all of {', '.join(P2P_KEYS)}")
+            for k, v in d.items():
+                if not (isinstance(v, (int, float)) and v >= 0) or (k in ("channel_bandwidth", "channels", "chunk")
+                                                                    and not v > 0):
+                    raise SpecError(f"CommSpec.p2p.{k}: must be {'> 0' if k in ('channel_bandwidth', 'channels', 'chunk') else '>= 0'}, got {v!r}")
 
     @property
     def protocols(self) -> tuple[str, ...]:
@@ -316,6 +339,10 @@ class CommSpec:
                 return dict(kv)
         return None
 
+    def p2p_of(self) -> dict[str, float] | None:
+        """NCCL's point-to-point parameters (:data:`P2P_KEYS`), or None (the ring's costs stand in)."""
+        return dict(self.p2p) or None
+
     def replace(self, **changes: object) -> CommSpec:
         """A copy with some fields changed (mappings accepted for the pair fields)."""
         import dataclasses
@@ -328,4 +355,4 @@ class CommSpec:
             return {k: un(x) for k, x in v} if isinstance(v, tuple) else v
         return {"name": self.name, "link_efficiency": self.link_efficiency, "call": self.call, "buffer_bandwidth": self.buffer_bandwidth,
                 "base": un(self.base), "step": un(self.step), "bandwidth": un(self.bandwidth), "algorithms": un(self.algorithms),
-                "custom": un(self.custom), "provenance": un(self.provenance)}
+                "custom": un(self.custom), "provenance": un(self.provenance), "p2p": un(self.p2p)}
