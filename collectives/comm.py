@@ -21,6 +21,12 @@ differently: :mod:`collectives.nccl_tuner`), with ``bound`` the schedule's alpha
 protocol's prediction is a line in ``bound`` whose slope falls as its intercept rises, the choice is
 monotone in size (LL, then LL128, then Simple). ``inr`` (NVLS) runs Simple only, as in NCCL.
 
+NCCL's grouped point-to-point (all-to-all, send/recv) under a ``comm.p2p`` block runs outside that model, as
+NCCL's enqueue.cc does: per call ``call + base_p + (n - 1) peer``, LL by NCCL's threshold rule (16 KiB per
+peer), each peer's bytes over :func:`p2p_channels` channels that move at most ``channel_bandwidth`` each (a
+floor under the engine's time), plus the fill of the chunk pipeline; the self copy concurrent (no buffer
+pass). See docs/collectives.md, "All-to-all as NCCL runs it".
+
 ``ideal=True`` bypasses all of it: the physics of the engine alone, bit for bit what it was before the model.
 """
 
