@@ -35,6 +35,16 @@ def star_graph(n: int, bw: float = 1e9, lat: float = 1e-6, *, switch: str = "sw"
     return g
 
 
+def star_fabric(n: int, bw: float = 1e9, lat: float = 1e-6, comm=None):
+    """:func:`star_graph` as a ``topo.Fabric`` carrying the communication-software model ``comm`` (a
+    ``topo.CommSpec``, or None for the physics alone)."""
+    import topo
+
+    fab = topo.Fabric.from_graph(star_graph(n, bw, lat))
+    fab.comm = comm
+    return fab
+
+
 def write_files(directory, files: dict) -> None:
     """Write ``{name: bytes}`` into ``directory`` (a pathlib.Path): the bad-input tests' fixture files."""
     for name, data in files.items():

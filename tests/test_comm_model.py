@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import star_fabric
 
 import collectives as C
 import topo
@@ -18,16 +18,7 @@ S = 3 * 2**20
 
 
 def star(n: int, comm: CommSpec | None = None) -> topo.Fabric:
-    g = nx.DiGraph()
-    for i in range(n):
-        g.add_node(i, kind="chip", rank=i, tray=i)
-    g.add_node("s", kind="switch", tier=1)
-    for i in range(n):
-        g.add_edge(i, "s", bandwidth=B, latency=H)
-        g.add_edge("s", i, bandwidth=B, latency=H)
-    fab = topo.Fabric.from_graph(g)
-    fab.comm = comm
-    return fab
+    return star_fabric(n, B, H, comm)
 
 
 def rel(a: float, b: float) -> float:

@@ -3,9 +3,9 @@ assigns them, the protocol rule, the closed form of a call, and calibration reco
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 import pytest
+from conftest import star_fabric
 
 import collectives as C
 import topo
@@ -20,17 +20,8 @@ SPEC = CommSpec(name="p2p", call=5e-6, buffer_bandwidth=50e9, base={"simple": 3e
                 bandwidth={"ll": 0.4, "simple": 1.0}, algorithms={"all_to_all": {"direct": 0.5}}, p2p=P2P)
 
 
-def star(n: int, comm: CommSpec | None) -> topo.Fabric:
-    g = nx.DiGraph()
-    for i in range(n):
-        g.add_node(i, kind="chip", rank=i, tray=i)
-    g.add_node("s", kind="switch", tier=1)
-    for i in range(n):
-        g.add_edge(i, "s", bandwidth=B, latency=H)
-        g.add_edge("s", i, bandwidth=B, latency=H)
-    fab = topo.Fabric.from_graph(g)
-    fab.comm = comm
-    return fab
+def star(n: int, comm: CommSpec | None = None) -> topo.Fabric:
+    return star_fabric(n, B, H, comm)
 
 
 def test_channels_per_peer_follow_nccls_enqueue():
