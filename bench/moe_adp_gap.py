@@ -181,22 +181,31 @@ def best_perf() -> None:
         print(f"   {kv} | {conc} | {conc / tps * 1e3:.1f} | {dec * 1e3:.1f} | {spread * 1e3:.1f} | {lock * 1e3:.1f}")
 
 
+def _silicon_rows(check: int, models: str):
+    """aiconfigurator-core's measured TensorRT-LLM aggregated serving runs of the models matching ``models`` (a
+    regex on the checkpoint path), or None (printed as check ``check``'s note) when the package ships none."""
+    import pandas as pd
+
+    from inference.measured import _data_root
+
+    path = os.path.join(os.path.dirname(_data_root()), "silicon_sample.csv")
+    if not os.path.exists(path):
+        print(f"\n{check}. no silicon_sample.csv in the installed aiconfigurator-core")
+        return None
+    d = pd.read_csv(path)
+    return d[(d["mode"] == "agg") & (d.backend == "trtllm") & d.model_path.str.contains(models)]
+
+
 def silicon() -> None:
     """aiconfigurator's measured MoE serving runs beside our TPOT (check 6)."""
     import re
     import statistics
 
-    import pandas as pd
-
     from inference import StepModel
-    from inference.measured import _data_root
 
-    path = os.path.join(os.path.dirname(_data_root()), "silicon_sample.csv")
-    if not os.path.exists(path):
-        print("\n6. no silicon_sample.csv in the installed aiconfigurator-core")
+    d = _silicon_rows(6, "DeepSeek-R1|DeepSeek-V3|Qwen3-235B")
+    if d is None:
         return
-    d = pd.read_csv(path)
-    d = d[(d["mode"] == "agg") & (d.backend == "trtllm") & d.model_path.str.contains("DeepSeek-R1|DeepSeek-V3|Qwen3-235B")]
     fabrics = {"h100_sxm": "dgx-h100", "h200_sxm": "dgx-h200", "b200_sxm": "dgx-b200"}
     models: dict = {}
     groups: dict = {}
@@ -271,17 +280,11 @@ def tp_floor() -> None:
     """The attention-TP 8 + EP 8 DeepSeek-R1 silicon rows beside our decode step and the physics floor (check 8)."""
     import re
 
-    import pandas as pd
-
     from inference import StepModel
-    from inference.measured import _data_root
 
-    path = os.path.join(os.path.dirname(_data_root()), "silicon_sample.csv")
-    if not os.path.exists(path):
-        print("\n8. no silicon_sample.csv in the installed aiconfigurator-core")
+    d = _silicon_rows(8, "DeepSeek-R1|DeepSeek-V3")
+    if d is None:
         return
-    d = pd.read_csv(path)
-    d = d[(d["mode"] == "agg") & (d.backend == "trtllm") & d.model_path.str.contains("DeepSeek-R1|DeepSeek-V3")]
     d = d[(d.tp_size == 8) & (d.attention_dp_size.fillna(1) == 1) & (d.moe_tp_size == 1) & (d.moe_ep_size == 8)]
     fabrics = {"h200_sxm": "dgx-h200", "b200_sxm": "dgx-b200", "h100_sxm": "dgx-h100"}
     print("\n8. DeepSeek-R1 attention TP 8 + EP 8 (no attention DP), silicon TPOT vs our decode step vs the physics "
