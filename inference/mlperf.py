@@ -444,6 +444,19 @@ class _Engine:
         carry = self._step(b, 1, c, pctx) if k < 1 else t
         return 0.5 * t + math.ceil(round(s.prompt) / c) * carry
 
+    def in_flight(self, lam: float, top: int) -> tuple[int, bool]:
+        """``(b, saturated)``: the sequences in flight per engine at ``lam`` requests/s per engine, by Little's law
+        the smallest ``b <= top`` that keeps up (``b >= lam x output x T(b)``); ``top`` and True when none does
+        (the offered load exceeds the modelled capacity: the batch saturates)."""
+        out = self.s.output
+
+        def keeps_up(b: int) -> bool:
+            return b >= lam * out * self.iteration(b)
+
+        if not keeps_up(top):
+            return top, True
+        return (1 if keeps_up(1) else _first_true(keeps_up, top)), False
+
     def meets(self, b: int) -> bool:
         """The former criterion (``latency="mean"``): the mean iteration time and the TTFT estimate within the
         p99 limits."""
@@ -687,15 +700,7 @@ def steady_state(s: MLPerfSetup, stack: str | None = None, additive: bool = Fals
         raise ValueError(f"steady_state: latency must be 'p99' or 'mean', got {latency!r}")
     eng = _Engine(s, stack, knobs, additive)
     if s.metric in ("tpot", "ttft"):
-        lam = s.rate / s.engines  # requests/s per engine
-
-        def keeps_up(b: int) -> bool:
-            return b >= lam * s.output * eng.iteration(b)
-
-        if not keeps_up(eng.b_max):
-            b = eng.b_max  # the offered load exceeds the modelled capacity: the batch saturates
-        else:
-            b = 1 if keeps_up(1) else _first_true(keeps_up, eng.b_max)
+        b, _ = eng.in_flight(s.rate / s.engines, eng.b_max)
     elif s.scenario == "offline":
         b = eng.b_max
     elif latency == "mean":
@@ -725,14 +730,7 @@ def latency_percentiles(s: MLPerfSetup, rate: float | None = None, stack: str | 
     if rate is None:
         rate = MEASURED_LATENCY[s.label][0]
     eng = _Engine(s, stack, knobs)
-    lam = rate / s.engines
-
-    def keeps_up(b: int) -> bool:
-        return b >= lam * s.output * eng.iteration(b)
-
-    top = eng.b_max - 1
-    saturated = not keeps_up(top)
-    b = top if saturated else (1 if keeps_up(1) else _first_true(keeps_up, top))
+    b, saturated = eng.in_flight(rate / s.engines, eng.b_max - 1)
     return {**eng.tails(b), "saturated": saturated}
 
 
