@@ -130,7 +130,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -357,6 +357,15 @@ def run_lengths(s: MLPerfSetup):
     return Lengths.of_dataset(s.lengths).scaled(s.prompt, s.output, OUTPUT_CAPS[s.lengths], s.length_spread)
 
 
+class _IterationCosts(NamedTuple):
+    """An iteration's time as a linear function of the prompt tokens it carries (:meth:`_Engine._costs`)."""
+
+    t_dec: float  # s, the decode-only iteration
+    jump: float  # s, the extra cost of an iteration that carries any prompt tokens
+    beta: float  # s per prompt token
+    lane: float  # tokens per iteration left to prompts after the decodes
+
+
 class _Engine:
     """Iteration times of one engine of a setup (memoised through :class:`inference.StepModel`)."""
 
@@ -500,7 +509,7 @@ class _Engine:
             ow, _, on = split(o[dec] - 1.0, w[dec], np.array(_OUTPUT_EDGES))
         return {"pw": pw, "prompt": pmean, "ow": ow, "n": np.maximum(1.0, np.round(on)), "i": i, "o": o, "w": w}
 
-    def _costs(self, b: int) -> tuple[float, float, float, float]:
+    def _costs(self, b: int) -> _IterationCosts:
         """The iteration time as a linear function of what it carries, at ``b`` in flight: (``t_dec`` s, the
         decode-only step; ``jump`` s, the extra cost of an iteration that carries any prompt tokens; ``beta``
         s per prompt token; ``lane`` tokens per iteration left to prompts after the decodes). Three fused steps
@@ -514,7 +523,7 @@ class _Engine:
         k2 = max(2, math.ceil(b * s.prompt / s.output / c) + 1)
         a1, a2 = self._step(b, 1, c, pctx), self._step(b, k2, c, pctx)
         beta = max(0.0, (a2 - a1) / ((k2 - 1) * c))
-        return t_dec, max(0.0, a1 - t_dec - beta * c), beta, lane
+        return _IterationCosts(t_dec, max(0.0, a1 - t_dec - beta * c), beta, lane)
 
     def tails(self, b: int, q: float = 0.99, count_noise: bool = True) -> dict[str, float]:
         """Per-request TPOT and TTFT at ``b`` sequences in flight on average (``b = 0``: the limit of no load), at
@@ -536,7 +545,7 @@ class _Engine:
             self._tails[key] = out
         return self._tails[key]
 
-    def _prompt_costs(self, m: float, costs: tuple[float, float, float, float]) -> np.ndarray:
+    def _prompt_costs(self, m: float, costs: _IterationCosts) -> np.ndarray:
         """A prompt's cost (s) to the iterations it lands in, per prompt bin: ``beta`` per token, a ``jump`` per
         extra iteration it spans, and its share of the jump of the iteration it starts in (busy iterations per
         arrival with a Poisson number ``m`` of arrivals per iteration)."""
@@ -546,7 +555,7 @@ class _Engine:
         return beta * prompt + jump * (np.ceil(prompt / lane) - 1.0 + share)
 
     def _tpot_quantile(self, b: int, q: float, count_noise: bool, t_mean: float, lam: float,
-                       costs: tuple[float, float, float, float]) -> float:
+                       costs: _IterationCosts) -> float:
         """The ``q`` quantile (s) over requests of loadgen's per-request TPOT: for each output-length class of
         ``n`` decode iterations, the mean iteration plus ``1 / n`` of the cost of the prompts arriving during its
         life (exact by its characteristic function, :func:`inference.tails.window_cost_cf`) plus, as a Gaussian,
@@ -561,7 +570,7 @@ class _Engine:
         )
 
         s, bins = self.s, self._bins
-        beta = costs[2]
+        beta = costs.beta
         m = lam * t_mean  # prompts arriving per iteration
         prompt, pw = bins["prompt"], bins["pw"]
         y = self._prompt_costs(m, costs)
@@ -598,7 +607,7 @@ class _Engine:
         return mixture_quantile(grids, bins["ow"], q)
 
     def _ttft_distribution(self, b: int, q: float, t_mean: float, lam: float,
-                           costs: tuple[float, float, float, float]) -> dict[str, float]:
+                           costs: _IterationCosts) -> dict[str, float]:
         """Mean and ``q`` quantile (s) of TTFT: the rest of the iteration in progress + the prompt's own
         iterations + the prefill lane's backlog beyond the headroom of its first iteration (M/G/1, scaled for
         the dispatch's smoother arrivals) + the wait for a slot (Erlang C), as one probability mass on a time
