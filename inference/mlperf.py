@@ -706,7 +706,9 @@ def steady_state(s: MLPerfSetup, stack: str | None = None, additive: bool = Fals
     Interactive: ``latency="p99"`` holds the predicted 99th percentiles of TPOT and TTFT within the limits
     (:meth:`_Engine.tails`); ``"mean"`` the former criterion, the mean iteration and the TTFT estimate."""
     if latency not in ("p99", "mean"):
-        raise ValueError(f"steady_state: latency must be 'p99' or 'mean', got {latency!r}")
+        from topo import SpecError
+
+        raise SpecError(f"steady_state: latency must be 'p99' or 'mean', got {latency!r}")
     eng = _Engine(s, stack, knobs, additive)
     if s.metric in ("tpot", "ttft"):
         b, _ = eng.in_flight(s.rate / s.engines, eng.b_max)

@@ -201,3 +201,12 @@ def test_each_row_runs_its_submissions_kv_fraction():
     # the KV pool scales with the fraction of free memory: fewer sequences fit (here still above the batch cap)
     assert eng.sm.max_batch(eng.ctx) < at95.sm.max_batch(at95.ctx)
     assert eng.b_max == min(s.batch_cap, eng.sm.max_batch(eng.ctx))
+
+
+def test_steady_state_rejects_an_unknown_latency_criterion():
+    """A latency criterion other than 'p99' / 'mean' is a user error naming the parameter (SpecError, one line)."""
+    from inference.mlperf import MLPERF_SETUPS, steady_state
+    from topo import SpecError
+
+    with pytest.raises(SpecError, match="latency must be 'p99' or 'mean'"):
+        steady_state(MLPERF_SETUPS[0], latency="p95")
