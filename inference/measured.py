@@ -11,7 +11,9 @@ in n for a memory-bound GEMM, where interpolating the latency itself in log coor
 * exact on grid points (the weights are 0 or 1 there);
 * monotone between neighbouring grid points along each axis (log of a convex combination of the two logs);
 * ``None`` outside the grid or where a corner was not measured: the caller then uses the analytic model
-  (:mod:`inference.kernels`).
+  (:mod:`inference.kernels`). Decode attention past its table's batch x context frontier is the exception:
+  the table's own rows are continued there (:meth:`Grid.beyond`; bench/attention_frontier.py checks the rule
+  on each table's hidden frontier).
 
 Tables used: ``gemm/gemm_perf`` (m, n, k per dtype), ``attention/context_attention_perf`` (batch x ISL per
 heads/KV heads/head dim/dtypes), ``attention/generation_attention_perf`` (batch x context), ``moe/moe_perf``
@@ -233,6 +235,94 @@ class Grid:
             total += wgt * math.log(v)
         return float(math.exp(total))
 
+    # ------------------------------------------------------------ beyond a 2-D grid's measured frontier
+    #: exponents tried for the per-sequence / streaming overlap of :meth:`overlap` (1 = additive, large = max)
+    OVERLAP_EXPONENTS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0)
+
+    def frontier_slope(self) -> float | None:
+        """Marginal value per unit of ``axis0 x axis1`` at the grid's measured frontier (2-D grids), or None.
+
+        Each row (axis 0) ends at its largest measured axis-1 point (the frontier); a row's slope is the rise
+        over its last measured step divided by ``axis0 x step``. Taken over the rows that reach the largest
+        product measured (the frontier's streaming end: a decode-attention row there moves the most KV per
+        call, its per-sequence cost the smallest share), their median. For generation attention (batch x
+        context) this is the table's own marginal cost per sequence-token of KV streamed."""
+        if len(self.axes) != 2:
+            return None
+        rows = []
+        for i, b in enumerate(self.axes[0]):
+            j = np.flatnonzero(~np.isnan(self.values[i]))
+            if len(j) < 2 or j[-1] != j[-2] + 1:
+                continue
+            c1, c0 = self.axes[1][j[-1]], self.axes[1][j[-2]]
+            rows.append((b * c1, (self.values[i, j[-1]] - self.values[i, j[-2]]) / (b * (c1 - c0))))
+        if not rows:
+            return None
+        top = max(p for p, _ in rows)
+        slopes = [k for p, k in rows if p >= top and k > 0]
+        return float(np.median(slopes)) if slopes else None
+
+    def overlap(self) -> tuple[float, float] | None:
+        """``(kappa, q)`` of the form ``f(b, x) = (P_b^q + (kappa b x)^q)^(1/q)`` over a 2-D grid, or None.
+
+        ``P_b`` is row ``b``'s value at its smallest measured ``x`` (a decode kernel's per-sequence cost at
+        tiny context), ``kappa`` :meth:`frontier_slope` (its KV-streaming cost), ``q`` how the two overlap
+        (1: they add; large: the larger hides the other), the exponent of :data:`OVERLAP_EXPONENTS` with the
+        smallest median |log error| over every measured point of the grid. Memoised per grid."""
+        if hasattr(self, "_overlap"):
+            return self._overlap
+        kappa = self.frontier_slope()
+        best = None
+        if kappa is not None:
+            b = self.axes[0][:, None]
+            x = self.axes[1][None, :]
+            first = np.array([row[~np.isnan(row)][0] if np.any(~np.isnan(row)) else np.nan for row in self.values])
+            ok = ~np.isnan(self.values) & (self.values > 0) & ~np.isnan(first)[:, None]
+            for q in self.OVERLAP_EXPONENTS:
+                f = (first[:, None] ** q + (kappa * b * x) ** q) ** (1.0 / q)
+                err = float(np.median(np.abs(np.log(f[ok] / self.values[ok]))))
+                if best is None or err < best[0]:
+                    best = (err, q)
+        self._overlap = None if best is None else (kappa, best[1])
+        return self._overlap
+
+    def _row_value(self, i: int, x: float, kappa: float, q: float) -> float | None:
+        """Row ``i`` at axis-1 value ``x``: log-log interpolation between its measured points; past its last
+        measured point ``x_e``, that point's value plus ``f(x) - f(x_e)`` (:meth:`overlap`'s form)."""
+        j = np.flatnonzero(~np.isnan(self.values[i]) & (self.values[i] > 0))
+        if len(j) == 0 or x < self.axes[1][j[0]]:
+            return None
+        xs, vs = self.axes[1][j], self.values[i, j]
+        if x <= xs[-1]:
+            return float(np.exp(np.interp(np.log2(x), np.log2(xs), np.log(vs))))
+        b = self.axes[0][i]
+
+        def f(c: float) -> float:
+            return (vs[0] ** q + (kappa * b * c) ** q) ** (1.0 / q)
+
+        return float(vs[-1] + f(x) - f(xs[-1]))
+
+    def beyond(self, b: float, x: float) -> float | None:
+        """A 2-D grid's value at ``(b, x)`` where :meth:`__call__` has no answer because the point lies past
+        the measured frontier (a row stops before ``x``) or past the last row: each bracketing row is
+        extended from its last measured point by the rise of :meth:`overlap`'s fitted form and the rows are
+        interpolated log-log in ``b``; past the last row, the last row scaled by ``b / b_last`` (a decode
+        kernel's per-sequence cost and its KV traffic are both linear in the batch). None below the grid or
+        without a frontier slope. bench/attention_frontier.py checks the rule on each table's own frontier."""
+        fit = self.overlap()
+        ax = self.axes[0]
+        if fit is None or b < ax[0] or x <= 0 or b <= 0:
+            return None
+        if b >= ax[-1]:
+            v = self._row_value(len(ax) - 1, x, *fit)
+            return None if v is None else v * b / ax[-1]
+        i = int(np.searchsorted(ax, b, side="right") - 1)
+        lo, hi = self._row_value(i, x, *fit), self._row_value(i + 1, x, *fit)
+        if lo is None or hi is None:
+            return None
+        w = (math.log2(b) - self.logs[0][i]) / (self.logs[0][i + 1] - self.logs[0][i])
+        return float(math.exp((1.0 - w) * math.log(lo) + w * math.log(hi)))
+
 
 def _read(path: str, columns: list[str]):
     import pandas as pd
@@ -274,7 +364,7 @@ class KernelTables:
         return df
 
     def _lookup(self, name: str, df, key_cols: list[str], key: tuple, axes: list[str], point: tuple,
-                agg: str = "median") -> float | None:
+                agg: str = "median", beyond: bool = False) -> float | None:
         if df is None:
             return None
         gkey = (name, key)
@@ -301,6 +391,8 @@ class KernelTables:
                 self._grids[gkey] = grid
         grid = self._grids[gkey]
         v = None if grid is None else grid(*point)
+        if v is None and beyond and grid is not None:
+            v = grid.beyond(*point)
         if v is None:
             return None
         self.sources.add(grid.source)
@@ -323,7 +415,7 @@ class KernelTables:
                          lambda d: d[d.window_size == 0].assign(ctx=lambda x: x.isl + x.step))
         return self._lookup("gen", df, ["num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype"],
                             (heads, kv_heads, head_dim, KV_DTYPE.get(kv_dtype, "")), ["batch_size", "ctx"],
-                            (batch, context))
+                            (batch, context), beyond=True)
 
     def prefill_attention(self, batch: int, isl: int, heads: int, kv_heads: int, head_dim: int,
                           kv_dtype: str) -> float | None:
