@@ -200,6 +200,65 @@ def nccl_version_ratios(system: str, reference: str = NCCL_VERSION, min_bytes: f
     return out[out.index.get_level_values("bytes") >= min_bytes]
 
 
+#: the size intervals (MiB) of :func:`marginal_busbw`: where the >= 64 MiB residual's shape shows
+MARGINAL_INTERVALS = ((32, 64), (64, 128), (128, 512))
+
+
+def marginal(sizes, seconds, ranks: int, a: float, b: float) -> tuple[float, float]:
+    """(marginal busbw between sizes ``a`` and ``b`` bytes, bytes/s; intercept of the line through them, s)
+    of one all-reduce curve (``sizes`` bytes, ``seconds``): busbw factor 2(n-1)/n x (b - a) / (t(b) - t(a)),
+    and t(a) - a x (t(b) - t(a)) / (b - a). An affine t = t0 + S / r gives r x 2(n-1)/n and t0 exactly."""
+    t = dict(zip(np.asarray(sizes, dtype=float), np.asarray(seconds, dtype=float)))
+    ta, tb = t[float(a)], t[float(b)]
+    slope = (tb - ta) / (b - a)
+    return 2.0 * (ranks - 1) / ranks / slope, ta - a * slope
+
+
+def marginal_busbw(system: str, intervals=MARGINAL_INTERVALS):
+    """Measured (nccl-tests all-reduce, NCCL 2.29.2, median of repeats) and modelled (the bundled fabric's
+    calibrated ``auto``) marginal busbw per rank count and size interval (MiB pairs), with the intercept of
+    the line through the last interval: a DataFrame indexed by ranks. Separates a slope error (the model's
+    marginal rate off, the same at every interval) from a shape (the measured marginal rate changing with
+    size); docs/collectives.md, "Shape of the >= 64 MiB residual"."""
+    import pandas as pd
+
+    fab = topo.load(SYSTEMS[system])
+    d = aiconfigurator_table(system, "nccl")
+    d = d[d["collective"] == "all_reduce"].groupby(["ranks", "bytes"])["seconds"].median()
+    rows = {}
+    for m in sorted({int(x) for x in d.index.get_level_values("ranks")}):
+        meas = d.loc[m]
+        need = sorted({float(x) * 2**20 for iv in intervals for x in iv})
+        if not set(need) <= set(meas.index.astype(float)):
+            continue
+        model = [collective("all_reduce", fab, S, group=list(range(m))).time for S in need]
+        row = {}
+        for lo, hi in intervals:
+            a, b = lo * 2.0**20, hi * 2.0**20
+            row[f"meas {lo}-{hi}"] = marginal(meas.index, meas.to_numpy(), m, a, b)[0] / 1e9
+            row[f"model {lo}-{hi}"] = marginal(need, model, m, a, b)[0] / 1e9
+        a, b = intervals[-1][0] * 2.0**20, intervals[-1][1] * 2.0**20
+        row["meas intercept us"] = marginal(meas.index, meas.to_numpy(), m, a, b)[1] * 1e6
+        row["model intercept us"] = marginal(need, model, m, a, b)[1] * 1e6
+        rows[m] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("ranks")
+
+
+def _marginal_table(frames: dict) -> str:
+    """Markdown of :func:`marginal_busbw` for several systems: per (system, ranks) ``measured / model`` GB/s per
+    interval, then the intercepts (us)."""
+    ivs = [f"{lo}-{hi}" for lo, hi in MARGINAL_INTERVALS]
+    lines = ["| system (role) | ranks | " + " | ".join(f"{iv} MiB" for iv in ivs) + " | intercept, us |",
+             "|---|---:|" + "---:|" * (len(ivs) + 1)]
+    for system, r in frames.items():
+        role = "fit" if system in FIT_SYSTEMS else "held out"
+        for m, row in r.iterrows():
+            cells = [f"{row[f'meas {iv}']:.0f} / {row[f'model {iv}']:.0f}" for iv in ivs]
+            cells.append(f"{row['meas intercept us']:.0f} / {row['model intercept us']:.0f}")
+            lines.append(f"| {system} ({role}) | {int(m)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _ratio_table(r) -> str:
     """Markdown of :func:`nccl_version_ratios` (sizes in MiB; blank where a table has no point), then the
     median of each column over the points >= 64 MiB per rank count."""
@@ -274,7 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nccl-versions", action="store_true",
                     help="print the measured all-reduce ratios between the shipped NCCL versions' tables and of each "
                          "stack's NCCL rung to each version (>= 1 MiB; measurements, no model)")
+    ap.add_argument("--marginal", action="store_true",
+                    help="print the measured and modelled marginal all-reduce busbw (GB/s) per rank count over "
+                         "32-64, 64-128, 128-512 MiB and the intercept of the 128-512 MiB line (marginal_busbw)")
     args = ap.parse_args(argv)
+    if args.marginal:
+        try:
+            systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+            print(_marginal_table({s: marginal_busbw(s) for s in systems}))
+        except topo.ScaleupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.nccl_versions:
         try:
             for system in [s.strip() for s in args.systems.split(",") if s.strip()]:
@@ -302,4 +372,5 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__: list[Any] = ["OUTLIER_FACTOR", "validate", "summary", "by_bucket", "outlier_flags", "table_versions",
-                      "nccl_versions", "nccl_version_ratios", "main"]
+                      "nccl_versions", "nccl_version_ratios", "MARGINAL_INTERVALS", "marginal", "marginal_busbw",
+                      "main"]
