@@ -248,7 +248,7 @@ def table(setups: tuple[Setup, ...] = SETUPS, stack: str | None = None, **knobs)
     """Rows of the validation table (a setup that cannot be computed is reported with its reason)."""
     rows = []
     for s in setups:
-        base = {"setup": s.label, "metric": s.metric, "role": s.role, "measured": s.measured}
+        base = {"setup": s.label, "metric": s.metric, "role": s.role, "measured": s.measured, "group": group_of(s)}
         try:
             p = predict(s, stack, **knobs)
         except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
@@ -259,6 +259,35 @@ def table(setups: tuple[Setup, ...] = SETUPS, stack: str | None = None, **knobs)
         rows.append({**base, "predicted": p["predicted"], "error": err, "batch": p["batch"],
                      "tpot_ms": p["tpot"] * 1e3, "backend": p["backend"], "note": ""})
     return rows
+
+
+#: the held-out groups :func:`print_table` summarises beside the whole set (docs/inference.md quotes them)
+GROUPS = ("serving", "MLPerf dense throughput", "MLPerf MoE throughput", "MLPerf at-load latency")
+
+
+def group_of(s: Setup | MLPerfSetup) -> str:
+    """A row's group: ``serving`` (TensorRT-LLM throughput and NIM batch-1 rows), or the MLPerf rows split
+    into dense throughput, MoE throughput and mean TPOT/TTFT at the run's offered load."""
+    if not isinstance(s, MLPerfSetup):
+        return "serving"
+    if s.metric != "throughput":
+        return "MLPerf at-load latency"
+    from .models import load_model
+
+    return "MLPerf MoE throughput" if load_model(s.model).is_moe else "MLPerf dense throughput"
+
+
+def group_summary(rows: list[dict]) -> dict[str, tuple[int, float, float]]:
+    """Held-out ``group -> (rows, median |error|, worst |error|)`` over :data:`GROUPS` (NaN rows excluded)."""
+    import statistics
+
+    out = {}
+    for g in GROUPS:
+        errs = [abs(r["error"]) for r in rows if r["role"] == "held-out" and r.get("group") == g
+                and r["error"] == r["error"]]
+        if errs:
+            out[g] = (len(errs), statistics.median(errs), max(errs))
+    return out
 
 
 def summary(rows: list[dict]) -> dict[str, float]:
@@ -325,6 +354,8 @@ def print_table(rows: list[dict]) -> None:
     print(f"\nheld-out: median |error| {sm['held-out median']:.1%}, worst {sm['held-out worst']:.1%} "
           f"({sm['held-out n']} rows); calibration: median {sm['calibration median']:.1%}, worst "
           f"{sm['calibration worst']:.1%} ({sm['calibration n']} rows)")
+    for g, (n, med, worst) in group_summary(rows).items():
+        print(f"held-out {g}: median |error| {med:.1%}, worst {worst:.1%} ({n} rows)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -210,3 +210,17 @@ def test_steady_state_rejects_an_unknown_latency_criterion():
 
     with pytest.raises(SpecError, match="latency must be 'p99' or 'mean'"):
         steady_state(MLPERF_SETUPS[0], latency="p95")
+
+
+def test_group_summary_splits_the_held_out_rows_by_kind():
+    from inference.mlperf import MLPERF_SETUPS
+    from inference.validation import GROUPS, SETUPS, group_of, group_summary
+
+    kinds = {group_of(s) for s in SETUPS}  # SETUPS holds the MLPerf rows too
+    assert kinds == set(GROUPS)
+    deepseek = next(s for s in MLPERF_SETUPS if s.model == "deepseek-v3" and s.metric == "throughput")
+    assert group_of(deepseek) == "MLPerf MoE throughput"
+    rows = [{"role": "held-out", "group": "serving", "error": e} for e in (0.1, -0.3, 0.2)]
+    rows += [{"role": "calibration", "group": "serving", "error": 5.0},  # calibration rows do not count
+             {"role": "held-out", "group": "MLPerf at-load latency", "error": float("nan")}]
+    assert group_summary(rows) == {"serving": (3, 0.2, 0.3)}
