@@ -391,11 +391,13 @@ class KernelTables:
                 self._grids[gkey] = grid
         grid = self._grids[gkey]
         v = None if grid is None else grid(*point)
+        source = None if grid is None else grid.source
         if v is None and beyond and grid is not None:
             v = grid.beyond(*point)
+            source = f"{grid.source} (continued past its measured frontier)"
         if v is None:
             return None
-        self.sources.add(grid.source)
+        self.sources.add(source)
         return v * 1e-3
 
     # ----------------------------------------------------------------- GEMM

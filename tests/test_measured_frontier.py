@@ -86,3 +86,5 @@ def test_the_rule_predicts_the_measured_frontier():
     edge = tab.decode_attention(256, 1024, 32, 8, 128, "fp8")
     past = [tab.decode_attention(256, c, 32, 8, 128, "fp8") for c in (1500, 3072, 6000)]
     assert edge < past[0] < past[1] < past[2]
+    # the report's provenance says the table was continued, not measured there
+    assert any("continued past its measured frontier" in src and "generation_attention" in src for src in tab.sources)
