@@ -187,6 +187,8 @@ class Grid:
         self.logs = [np.log2(a) for a in self.axes]
         self.values = np.asarray(values, dtype=float)
         self.source = ""
+        self._overlap: tuple[float, float] | None = None
+        self._overlap_done = False  # :meth:`overlap` memoised (its answer may be None)
 
     @classmethod
     def from_rows(cls, cols: list[np.ndarray], value: np.ndarray) -> Grid:
@@ -269,7 +271,7 @@ class Grid:
         tiny context), ``kappa`` :meth:`frontier_slope` (its KV-streaming cost), ``q`` how the two overlap
         (1: they add; large: the larger hides the other), the exponent of :data:`OVERLAP_EXPONENTS` with the
         smallest median |log error| over every measured point of the grid. Memoised per grid."""
-        if hasattr(self, "_overlap"):
+        if self._overlap_done:
             return self._overlap
         kappa = self.frontier_slope()
         best = None
@@ -284,6 +286,7 @@ class Grid:
                 if best is None or err < best[0]:
                     best = (err, q)
         self._overlap = None if best is None else (kappa, best[1])
+        self._overlap_done = True
         return self._overlap
 
     def _row_value(self, i: int, x: float, kappa: float, q: float) -> float | None:
