@@ -337,26 +337,23 @@ def main(argv: list[str] | None = None) -> int:
                     help="print the measured and modelled marginal all-reduce busbw (GB/s) per rank count over "
                          "32-64, 64-128, 128-512 MiB and the intercept of the 128-512 MiB line (marginal_busbw)")
     args = ap.parse_args(argv)
-    if args.marginal:
-        try:
-            systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        print(f"error: --systems: unknown system {', '.join(map(repr, unknown)) or '(none given)'}; "
+              f"known: {', '.join(SYSTEMS)}", file=sys.stderr)
+        return 2
+    try:
+        if args.marginal:
             print(_marginal_table({s: marginal_busbw(s) for s in systems}))
-        except topo.ScaleupError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    if args.nccl_versions:
-        try:
-            for system in [s.strip() for s in args.systems.split(",") if s.strip()]:
+            return 0
+        if args.nccl_versions:
+            for system in systems:
                 r = nccl_version_ratios(system, min_bytes=2.0**20)
                 print(f"\n## {system}: measured all-reduce time ratios\n")
                 print(_ratio_table(r))
-        except topo.ScaleupError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    try:
-        df = validate([s.strip() for s in args.systems.split(",") if s.strip()], ideal=args.ideal)
+            return 0
+        df = validate(systems, ideal=args.ideal)
     except topo.ScaleupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -49,3 +49,10 @@ def test_marginal_busbw_recomputed_from_the_table_and_the_model(capsys):
     assert V.main(["--marginal", "--systems", "h100_sxm"]) == 0
     out = capsys.readouterr().out
     assert "| h100_sxm (fit) | 8 |" in out and "128-512 MiB" in out
+
+
+@pytest.mark.parametrize("flag", [[], ["--marginal"], ["--nccl-versions"]])
+def test_unknown_system_is_one_line_and_exit_2(flag, capsys):
+    assert V.main([*flag, "--systems", "h100_sxm,bogus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'bogus'" in err and "h100_sxm" in err
