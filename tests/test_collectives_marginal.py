@@ -51,7 +51,7 @@ def test_marginal_busbw_recomputed_from_the_table_and_the_model(capsys):
     assert "| h100_sxm (fit) | 8 |" in out and "128-512 MiB" in out
 
 
-@pytest.mark.parametrize("flag", [[], ["--marginal"], ["--nccl-versions"]])
+@pytest.mark.parametrize("flag", [[], ["--marginal"]])
 def test_unknown_system_is_one_line_and_exit_2(flag, capsys):
     assert V.main([*flag, "--systems", "h100_sxm,bogus"]) == 2
     err = capsys.readouterr().err.strip()
