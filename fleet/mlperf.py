@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from inference.kernels import STACKS as _STACKS
 from inference.mlperf import (
     MLPERF_SETUPS,
     MLPerfSetup,
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--duration", type=float, default=None,
                     help="arrival window, s (default: each run's configured loadgen min_duration, 600-2,400 s)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--stack", default=None, help="serving stack (default: trtllm)")
+    ap.add_argument("--stack", default=None, choices=_STACKS, help="serving stack (default: trtllm)")
     ap.add_argument("--server", action="store_true", help="also simulate the Server/Interactive throughput rows: "
                     "the highest Poisson rate meeting the p99 TTFT/TPOT limits (slow: a bisection per row)")
     ap.add_argument("--offline", action="store_true", help="simulate the Offline rows whose runs have at most "

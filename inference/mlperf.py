@@ -134,6 +134,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .kernels import STACKS as _STACKS
+
 __all__ = ["MEASURED_LATENCY", "MLPERF_SETUPS", "MLPerfSetup", "engine_limits", "latency_percentiles",
            "latency_table", "predict_mlperf", "run_lengths", "sensitivity", "steady_state", "step_model"]
 
@@ -815,7 +817,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description="MLPerf Inference rows of the validation table, with sensitivity")
-    ap.add_argument("--stack", default=None, help="serving stack (default: trtllm); ideal = roofline")
+    ap.add_argument("--stack", default=None, choices=_STACKS, help="serving stack (default: trtllm); ideal = roofline")
     ap.add_argument("--latency-only", action="store_true",
                     help="print only the measured-vs-predicted latency percentiles at the runs' offered rates")
     args = ap.parse_args(argv)

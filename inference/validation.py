@@ -43,6 +43,7 @@ import networkx as nx
 from topo import Fabric
 
 from .estimate import Deployment
+from .kernels import STACKS as _STACKS
 from .mlperf import MLPERF_SETUPS, MLPerfSetup, predict_mlperf
 from .report import estimate, max_batch
 
@@ -362,8 +363,8 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description="scaleup inference validation table (docs/inference.md)")
-    ap.add_argument("--stack", default=None, help="serving stack (default: trtllm); ideal = roofline")
-    ap.add_argument("--backend", default=None, help="kernel backend: auto (default), measured or analytic")
+    ap.add_argument("--stack", default=None, choices=_STACKS, help="serving stack (default: trtllm); ideal = roofline")
+    ap.add_argument("--backend", default=None, choices=("auto", "measured", "analytic"), help="kernel backend: auto (default), measured or analytic")
     ap.add_argument("--fit", action="store_true", help="refit the per-step framework cost on the calibration rows")
     args = ap.parse_args(argv)
     if args.fit:

@@ -224,3 +224,17 @@ def test_group_summary_splits_the_held_out_rows_by_kind():
     rows += [{"role": "calibration", "group": "serving", "error": 5.0},  # calibration rows do not count
              {"role": "held-out", "group": "MLPerf at-load latency", "error": float("nan")}]
     assert group_summary(rows) == {"serving": (3, 0.2, 0.3)}
+
+
+@pytest.mark.parametrize("module,argv", [("inference.validation", ["--stack", "bogus"]),
+                                         ("inference.validation", ["--backend", "bogus"]),
+                                         ("inference.mlperf", ["--stack", "bogus"]),
+                                         ("fleet.mlperf", ["--table", "--stack", "bogus"])])
+def test_module_clis_reject_an_unknown_stack_in_one_line(module, argv, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(module).main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'bogus'" in err and "Traceback" not in err
