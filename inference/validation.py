@@ -70,6 +70,11 @@ class Setup:
     role: str = "held-out"  # "calibration" (fit on it) or "held-out"
     metric: str = "throughput"  # "throughput" (tokens/s), "ttft" (s) or "tpot" (s)
     batch: int | None = None  # None: the largest batch that fits (max-throughput runs)
+    kv_dtype: str = "fp8"  # KV-cache dtype the run used (the TensorRT-LLM and NIM checkpoints: FP8)
+    # requests a trtllm-bench throughput run of a source other than TRTLLM queued (that source's own
+    # ``$num_requests`` table, inference.perf_overview); set, the row gets trtllm-bench's settings like a TRTLLM
+    # row. TRTLLM rows leave it None and read TRTLLM_NUM_REQUESTS.
+    num_requests: int | None = None
 
 
 CAL = "calibration"
@@ -162,13 +167,14 @@ def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
     kw = {**KNOBS, **knobs}
     if stack is not None:
         kw["stack"] = stack
-    kv = "fp8"  # the benchmarks' checkpoints run an FP8 KV cache (FP4 checkpoints too)
+    kv = s.kv_dtype  # the run's KV cache (TensorRT-LLM rows: FP8, their checkpoints' KV quantisation)
+    bench = s.source == TRTLLM or s.num_requests is not None  # a trtllm-bench throughput run
     b = s.batch
     n_req = None
     if b is None:
         dep = Deployment(s.model, fab, tp=s.tp, ep=s.ep, dp=1, dtype=s.dtype, kv_dtype=kv, **kw)
         cap = BATCH_CAP
-        if s.source == TRTLLM:
+        if bench:
             cap, ntok = bench_settings(s, dep)
             kw.setdefault("graph_batches", graph_batches(cap, ntok))
             # the engine profiles its start-up forward pass at trtllm-bench's max_num_tokens (inference/memory.py)
@@ -176,8 +182,10 @@ def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
             dep = Deployment(s.model, fab, tp=s.tp, ep=s.ep, dp=1, dtype=s.dtype, kv_dtype=kv, **kw)
         # max_batch_size caps each scheduler: one per attention data-parallel group (ep / tp of them)
         b = min(cap * dep.shard.attn_groups, max_batch(dep, s.prompt, s.output))
-        if s.source == TRTLLM:
-            n_req = TRTLLM_NUM_REQUESTS.get((s.prompt, s.output))
+        if bench:
+            n_req = s.num_requests
+            if n_req is None:
+                n_req = TRTLLM_NUM_REQUESTS.get((s.prompt, s.output))
             b = min(b, n_req) if n_req else b
     r = estimate(s.model, fab, tp=s.tp, ep=s.ep, dp=1, batch=b, prompt=s.prompt, output=s.output, dtype=s.dtype,
                  kv_dtype=kv, **kw)
@@ -188,24 +196,83 @@ def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
     return {"batch": b, "predicted": value, "ttft": r.ttft, "tpot": r.tpot, "backend": r.provenance.get("backend", "")}
 
 
+#: trtllm-bench's source for :func:`bench_settings` (NVIDIA/TensorRT-LLM; the perf-overview rows were published at
+#: commit 03e27c7d, whose doc commit is not stored apart from the doc itself: the files below are read at the stored
+#: commits named, all before PR #13498 (merged 2026-04-27) changed the engine-size estimate, see bench_engine_elements)
+BENCH_SOURCE = ("NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py calc_engine_setting / finetune_setting "
+                "(a7e572fb, 04cba882), bench/build/dataclasses.py ModelConfig (04cba882), bench/build/build.py "
+                "get_benchmark_engine_settings (000a01de), bench/benchmark/utils/general.py get_settings (c0b2ee6e)")
+
+
+def bench_kv_bytes_per_token(model, tp: int, kv_bytes: float) -> float:
+    """KV bytes per token trtllm-bench's heuristic assumes for the whole TP group, bytes (not the engine's real KV).
+
+    Source: ``calc_engine_setting`` (:data:`BENCH_SOURCE`): ``2 x num_attention_layers x max(tp_size,
+    num_key_value_heads) x head_size x KV bytes``, the same rule for every attention kind. ``ModelConfig`` reads the
+    fields from the Hugging Face config (``AutoConfig.from_pretrained(..., trust_remote_code=True)``):
+    ``num_key_value_heads``, ``head_size`` from ``head_size`` / ``head_dim`` / ``attention_head_dim``, else
+    ``hidden_size // num_attention_heads`` (``set_values_if_none``); ``num_attention_layers`` = all hidden layers.
+
+    * GQA / MHA: the model's ``kv_heads`` and ``head_dim`` (the configs name them).
+    * MLA (DeepSeek-V3 / R1): the config lists ``num_key_value_heads: 128`` and no ``head_dim`` (its latent KV,
+      ``kv_lora_rank + qk_rope_head_dim`` = 576 values a layer, is not what the rule counts), so head_size =
+      ``hidden // heads`` = 7168 // 128 = 56: 2 x 61 x 128 x 56 = 874,496 bytes a token at FP8, 25x the engine's
+      real 35,136. ASSUMPTION: the checkpoint's own ``configuration_deepseek.DeepseekV3Config`` (its config.json's
+      ``auto_map``, loaded under ``trust_remote_code``) sets no ``head_dim``; transformers' built-in
+      ``DeepseekV3Config`` sets ``head_dim = qk_rope_head_dim`` (64): 14 % more per token (sensitivity in
+      docs/inference.md).
+    """
+    heads = max(tp, model.kv_heads)
+    head_size = model.hidden // model.heads if model.is_mla else model.head_dim
+    return 2.0 * model.layers * heads * head_size * kv_bytes
+
+
+def bench_engine_elements(model, dtype: str) -> float:
+    """``param_count`` trtllm-bench reads for a checkpoint: the element count of its safetensors, all dtypes summed.
+
+    Source: ``ModelConfig.get_param_count`` (``sum(metadata.parameter_count.values())``, :data:`BENCH_SOURCE`);
+    ``calc_engine_setting`` multiplies it by one byte width (NVFP4 0.5, FP8 1, else 2). An NVFP4 checkpoint stores two
+    FP4 weights per ``U8`` element plus one FP8 scale element per 16 weights, so its element count is about
+    ``GEMM weights x (1/2 + 1/16) + BF16 rest``, and the engine-size estimate about half the real one (PR #13498,
+    "Fix NVFP4 engine size estimation", merged 2026-04-27, after the perf-overview runs: "DeepSeek-V3.2-NVFP4:
+    buggy=183.70 GB vs fixed=386.54 GB"). ASSUMPTION: every GEMM weight but the embeddings and the LM head is NVFP4,
+    as :func:`inference.memory.engine_weight_bytes` assumes (DeepSeek-R1-0528-FP4-v2 keeps its attention projections
+    other than ``wo`` in BF16: +1.9e9 elements, +0.9 GiB of estimated engine; its MTP layer, if shipped, +5.5 GiB;
+    neither moves a perf-overview row's max_batch_size). FP8 and BF16 checkpoints: the parameter count (their scales
+    add < 0.01 %)."""
+    total = float(model.param_count())
+    if dtype != "fp4":
+        return total
+    emb = float(model.vocab * model.hidden * (1 if model.tied_embeddings else 2))
+    return (total - emb) * (0.5 + 1.0 / 16) + emb
+
+
 def bench_settings(s: Setup, dep: Deployment, kv_fraction: float = 0.95) -> tuple[int, int]:
     """``(max_batch_size, max_num_tokens)`` trtllm-bench derives for a throughput row when the command gives neither.
 
-    Source: TensorRT-LLM ``tensorrt_llm/bench/build/tuning.py`` (``calc_engine_setting``, ``finetune_setting``),
-    called by ``trtllm-bench throughput`` through ``get_benchmark_engine_settings`` (the perf-overview commands
-    pass no ``--max_batch_size`` / ``--max_num_tokens``). Its estimate: KV memory = fraction x (device memory x
-    GPUs - weights), a token's KV = 2 x layers x max(tp, KV heads) x head dim x KV bytes (the TP view, blind to
-    attention data parallelism), requests = KV memory / (token KV x (ISL + OSL)); max_batch_size = that (<= 4096)
-    rounded up to 32 (at least 64) below 256, to 128 below 1024, else to 256; max_num_tokens = requests x
-    (1 + ISL / OSL) (<= 32768) rounded up to 256 (at least 2048) below 4096, to 512 below 8192, else to 1024.
-    Device memory is the chip preset's ``hbm_bytes`` in GiB (trtllm-bench reads the device's total memory).
-    Under attention data parallelism the engine applies both limits per attention rank."""
+    Source (:data:`BENCH_SOURCE`): ``trtllm-bench throughput`` with the PyTorch backend calls ``get_settings``, which,
+    without ``--max_batch_size`` / ``--max_num_tokens`` (the perf-overview commands pass neither, nor does their
+    ``llm_options.yml``), takes both from ``get_benchmark_engine_settings`` -> ``calc_engine_setting`` +
+    ``finetune_setting`` (NVFP4 / FP8 / FP8-block / BF16 checkpoints), with ``tp_size`` = the command's ``--tp``
+    (DEP4 = ``--tp 4 --ep 4``: the TP view, blind to attention data parallelism). Its estimate: KV memory =
+    fraction x (device memory x GPUs - param_count x weight bytes) (:func:`bench_engine_elements`), a token's KV
+    per :func:`bench_kv_bytes_per_token`, requests = KV memory / (token KV x (ISL + OSL)); max_batch_size = that
+    (<= 4096) rounded up to 32 (at least 64) below 256, to 128 below 1024, else to 256; max_num_tokens = requests x
+    (1 + ISL / OSL) (<= 32768) rounded up to 256 (at least 2048) below 4096, to 512 below 8192, else to 1024;
+    then ``get_settings`` raises it to ``max ISL + max_batch_size`` because its ``enable_chunked_prefill`` is off
+    (it reads a ``params`` key the throughput CLI never sets: its flag is ``enable_chunked_context``; the runtime
+    still chunks). Device memory is NVML's total in GiB (``bench/build/utils.py get_device_memory``), taken as the
+    runtime's total (:func:`inference.memory.device_total_bytes`; NVML's is 0.5-0.6 GiB above on H100 / H200,
+    ASSUMPTION: < 0.5 % of the pool). The PyTorch executor applies both limits per attention-DP rank (each rank its
+    own scheduler of ``max_batch_size``; :func:`predict` multiplies by the ranks)."""
+    from .memory import device_total_bytes
+
     m = dep.model
     gib = 1024.0 ** 3
     n_gpu = dep.shard.stage_chips * dep.pp
     w = {"fp8": 1.0, "fp4": 0.5}.get(s.dtype, 2.0)
-    tok = 2 * m.layers * max(n_gpu // dep.pp, m.kv_heads) * m.head_dim * dep.kv / gib
-    cache = (dep.chip.hbm_bytes / gib * n_gpu - m.param_count() * w / gib) * kv_fraction
+    tok = bench_kv_bytes_per_token(m, n_gpu // dep.pp, dep.kv) / gib
+    cache = (device_total_bytes(dep.chip) / gib * n_gpu - bench_engine_elements(m, s.dtype) * w / gib) * kv_fraction
     req = cache / (tok * (s.prompt + s.output))
     raw_bs = min(req, 4096) / dep.pp
     raw_tok = min(raw_bs * (1 + s.prompt / s.output), 32768)
@@ -221,6 +288,7 @@ def bench_settings(s: Setup, dep: Deployment, kv_fraction: float = 0.95) -> tupl
         ntok = 512 * math.ceil(raw_tok / 512)
     else:
         ntok = 1024 * math.ceil(raw_tok / 1024)
+    ntok = max(ntok, s.prompt + bs)  # get_settings: chunked prefill off -> at least max ISL + max_batch_size
     return int(bs), int(ntok)
 
 

@@ -1,0 +1,412 @@
+"""Every row of TensorRT-LLM's perf-overview throughput tables, as a held-out validation set (issue 11).
+
+Run ``python -m inference.perf_overview [--source 00f37686|03e27c7d]`` for the rows (measured, predicted,
+error, batch, role) and their summaries. :mod:`inference.validation` keeps a hand-picked subset of the
+older release (``validation.SETUPS``); here every row of every table whose model scaleup has is predicted
+the same way (:func:`inference.validation.predict`: trtllm-bench's engine settings, CUDA-graph padding, the
+source's own request count, waves), nothing fitted to them. Rows that are ``validation.SETUPS`` calibration
+rows are reported as ``calibration``; every other row is held out.
+
+**Sources** (github.com/NVIDIA/TensorRT-LLM, "Performance Overview", ``trtllm-bench throughput``; the tables
+below are copied verbatim from the document, one Markdown table per model, column headers as published):
+
+- ``00f37686``: docs/source/performance/perf-overview.md at commit 00f37686aa854010d68bcbd0f4ab000221541ca6
+  (the release :data:`inference.validation.TRTLLM` cites). Metric "Total Output Throughput (tokens/sec)" of
+  the deployment. ISL/OSL 128/128 ... 20000/2000 (ten pairs).
+- ``03e27c7d``: docs/source/developer-guide/perf-overview.md at commit
+  03e27c7d5ff0c6e89f8328838c0a8e64f1b34f9d (a newer release). Metric "Output Throughput per GPU
+  (tokens/sec/GPU)": multiplied here by the column's GPU count to give the deployment's tokens/s.
+  ISL/OSL 1000/1000, 1024/1024, 1024/8192, 1024/32768, 8192/1024, 32768/1024.
+
+**Included** (document heading -> scaleup model): 00f37686: "Llama 3.3 70B" -> llama3.1-70b (the
+Llama-3.1-70B architecture), "Qwen3-235B-A22B" -> qwen3-235b-a22b, "Llama 3.1 405B" -> llama3.1-405b,
+"Llama 3.1 8B" -> llama3.1-8b. 03e27c7d: "Deepseek R1 0528" -> deepseek-v3 (the DeepSeek-V3 architecture; no
+speculative decoding in the command), "GPT-OSS 120B" -> gpt-oss-120b, "LLaMA v3.3 70B" -> llama3.1-70b,
+"Qwen3 235B A22B" -> qwen3-235b-a22b. Every B200 / GB200 / H200 / H100 column of those tables, every
+non-empty cell.
+
+**Skipped** (scaleup has no such model): 00f37686 "Llama 4 Scout", "Qwen3-30B-A3B", "Llama 4 Maverick";
+03e27c7d "GPT-OSS 20B", "LLaMA v4 Maverick", "Qwen3 30B A3B". Skipped (no RTX 6000 Pro chip preset, and
+pipeline-parallel layouts): every "RTX 6000 Pro Blackwell Server Edition" table (00f37686: those of Llama 4
+Scout, Llama 3.3 70B, Qwen3-235B-A22B, Qwen3-30B-A3B, Llama 4 Maverick, Llama 3.1 405B; 03e27c7d: those of
+LLaMA v3.3 70B, Qwen3 235B A22B, Qwen3 30B A3B). 00f37686 has no DeepSeek table (it points to a separate
+performance guide).
+
+**Deployments.** Column header -> chip (B200 -> b200, GB200 -> gb200, H200 -> h200, H100 -> h100-sxm), GPU
+count N (``TPn`` / ``DEPn``) and the precision of the checkpoint (``(FP8)`` / ``(FP4)``). Dense models run
+``tp=N``. MoE models run attention data parallelism with expert parallelism over the N GPUs (``tp=1,
+ep=N``): ``DEPn`` says so; 00f37686's MoE ``llm_options.yml`` enables attention DP for its ``TP8`` columns
+(as ``validation.SETUPS`` already models them); 03e27c7d's GPT-OSS / DeepSeek R1 / Qwen3 options set
+``enable_attention_dp: true``. One GPU: no fabric; N GPUs: the chip's DGX / NVL72 fabric preset.
+KV cache dtype (:data:`KV_DTYPE`): FP8 (the ModelOpt checkpoints' KV quantisation; 03e27c7d's DeepSeek R1
+options ``kv_cache_config: dtype: fp8``), except 03e27c7d's GPT-OSS on Hopper: its options say ``dtype:
+fp8  # Hopper: use auto``, and ``auto`` takes the checkpoint's dtype, BF16. Not modelled: 03e27c7d's MoE
+backend choices (CUTLASS, TRITON on Hopper for GPT-OSS) and DeepSeek R1's attention-DP balancing options.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import dataclass
+
+from .kernels import STACKS
+from .validation import CAL, SETUPS, TRTLLM, TRTLLM_NUM_REQUESTS, Setup, predict
+
+REPO = "NVIDIA/TensorRT-LLM"
+#: 03e27c7d rows' ``Setup.source`` (00f37686 rows use :data:`inference.validation.TRTLLM`, the same release)
+TRTLLM_03E27C7D = ("TensorRT-LLM developer-guide/perf-overview.md (commit 03e27c7d), trtllm-bench throughput, "
+                   "per-GPU output tokens/s x GPUs")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One model's throughput table of a perf-overview release, copied verbatim (Markdown)."""
+
+    heading: str  # the document's section heading
+    model: str  # scaleup model (inference.models.MODELS)
+    text: str  # the table as published: header row, rule, one row per ISL/OSL; an empty cell: not measured
+
+
+@dataclass(frozen=True)
+class Source:
+    """One release of TensorRT-LLM's perf-overview document."""
+
+    key: str  # short name (``--source``): the commit's first 8 hex digits
+    repo: str
+    path: str
+    commit: str
+    setup_source: str  # the ``Setup.source`` of its rows
+    per_gpu: bool  # published values are per GPU (x the column's GPU count = the deployment's tokens/s)
+    num_requests: dict[tuple[int, int], int]  # ``$num_requests`` per (ISL, OSL) ("Preparing a Dataset")
+    tables: tuple[Table, ...]
+
+
+# ------------------------------------------------------------------------------------------------ 00f37686
+# source: github.com/NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md @ 00f37686 ("Throughput
+# Measurements"), values verbatim. llm_options.yml (same document, "Running the Benchmark"): dense models
+# ``cuda_graph_config: {enable_padding: true, batch_sizes: [1, 2, 4, ..., 8192]}``; MoE models the same plus
+# ``enable_attention_dp: true``; ``--kv_cache_free_gpu_mem_fraction 0.95`` "in many cases".
+_00F_TABLES = (
+    Table("Llama 3.3 70B", "llama3.1-70b", """
+| Sequence Length (ISL/OSL) | B200<br/>TP1 (FP4) | GB200<br/>TP1 (FP4) | H200<br/>TP1 (FP8) | H100<br/>TP2 (FP8) |
+|---|---|---|---|---|
+| 128/128 | 11,147 | 12,189 | 3,803 | 6,378 |
+| 128/2048 | 9,922 | 11,309 | 4,336 | 6,651 |
+| 128/4096 | 6,831 | 7,849 | 2,872 | 4,199 |
+| 500/2000 | 7,762 | 9,028 | 3,666 | 5,222 |
+| 1000/1000 | 7,007 | 7,326 | 2,909 | 4,205 |
+| 1000/2000 | 6,271 | 6,513 | 2,994 | 4,146 |
+| 2048/128 | 1,339 | 1,450 | 442 | 762 |
+| 2048/2048 | 4,783 | 5,646 | 2,003 | 3,082 |
+| 5000/500 | 1,459 | 1,602 | 566 | 898 |
+| 20000/2000 | 665 | 755 | 283 | 437 |
+"""),
+    Table("Qwen3-235B-A22B", "qwen3-235b-a22b", """
+| Sequence Length (ISL/OSL) | B200<br/>TP8 (FP4) | H200<br/>TP8 (FP8) | H100<br/>TP8 (FP8) |
+|---|---|---|---|
+| 128/128 | 63,362 | 30,429 | |
+| 128/2048 | 66,057 | 42,821 | 19,658 |
+| 128/4096 | 39,496 | 26,852 | 12,447 |
+| 500/2000 | 57,117 | 28,026 | 18,351 |
+| 1000/1000 | 42,391 | 23,789 | 14,898 |
+| 1000/2000 | 34,105 | 22,061 | 15,136 |
+| 2048/128 | 7,329 | 3,331 | |
+| 2048/2048 | 26,854 | 16,672 | 9,924 |
+| 5000/500 | 8,190 | 3,623 | 3,225 |
+| 20000/2000 | 4,453 | 1,876 | |
+"""),
+    Table("Llama 3.1 405B", "llama3.1-405b", """
+| Sequence Length (ISL/OSL) | B200<br/>TP4 (FP4) | GB200<br/>TP4 (FP4) | H200<br/>TP8 (FP8) | H100<br/>TP8 (FP8) |
+|---|---|---|---|---|
+| 128/128 | 6,281 | 6,740 | 3,814 | 3,627 |
+| 128/2048 | 8,020 | 8,151 | 5,348 | 4,340 |
+| 128/4096 | 6,345 | 6,608 | 4,741 | 3,116 |
+| 500/2000 | 6,244 | 6,540 | 4,724 | 3,994 |
+| 1000/1000 | 5,209 | 5,389 | 3,330 | 2,919 |
+| 1000/2000 | 4,933 | 5,135 | 3,722 | 2,895 |
+| 2048/128 | 749 | 797 | 456 | 453 |
+| 2048/2048 | 4,212 | 4,407 | 2,948 | 2,296 |
+| 5000/500 | 1,048 | 1,112 | 650 | 610 |
+| 20000/2000 | 672 | 739 | 505 | 345 |
+"""),
+    Table("Llama 3.1 8B", "llama3.1-8b", """
+| Sequence Length (ISL/OSL) | H200<br/>TP1 (FP8) | H100<br/>TP1 (FP8) |
+|---|---|---|
+| 128/128 | 27,911 | 28,312 |
+| 128/2048 | 26,221 | 22,714 |
+| 128/4096 | 18,027 | 14,325 |
+| 500/2000 | 20,770 | 17,660 |
+| 1000/1000 | 17,744 | 15,220 |
+| 1000/2000 | 16,828 | 13,899 |
+| 2048/128 | 3,538 | 3,450 |
+| 2048/2048 | 12,194 | 9,305 |
+| 5000/500 | 3,902 | 3,459 |
+| 20000/2000 | 1,804 | 1,351 |
+"""),
+)
+
+# ------------------------------------------------------------------------------------------------ 03e27c7d
+# source: github.com/NVIDIA/TensorRT-LLM docs/source/developer-guide/perf-overview.md @ 03e27c7d, values
+# verbatim (unit: output tokens per second per GPU). llm_options.yml ("Running the Benchmark"): Llama 3.3 the
+# CUDA-graph list with padding; GPT-OSS ``enable_attention_dp: true``, ``kv_cache_config: {dtype: fp8  #
+# Hopper: use auto}``, ``moe_config: {backend: CUTLASS  # Hopper: use TRITON}``; DeepSeek R1
+# ``enable_attention_dp: true``, ``attention_dp_config: {batching_wait_iters: 0, enable_balance: true,
+# timeout_iters: 60}``, ``moe_config: {backend: CUTLASS}``, ``kv_cache_config: {dtype: fp8}``; Qwen3 MoE
+# ``enable_attention_dp: true``; all with the CUDA-graph list [1, 2, 4, ..., 8192] and padding.
+_03E_TABLES = (
+    Table("Deepseek R1 0528", "deepseek-v3", """
+| Sequence Length (ISL/OSL) | B200<br/>DEP4 (FP4) | GB200<br/>DEP4 (FP4) | H200<br/>DEP8 (FP8) |
+|---|---|---|---|
+| 1000/1000 | 6,463 | 6,939 | 1,627 |
+| 1024/1024 | 6,430 | 6,924 | 1,620 |
+| 1024/8192 | 3,862 | 4,379 | 1,218 |
+| 1024/32768 | 1,451 | 1,465 | 438 |
+| 8192/1024 | 1,168 | 1,192 | |
+"""),
+    Table("GPT-OSS 120B", "gpt-oss-120b", """
+| Sequence Length (ISL/OSL) | B200<br/>DEP2 (FP4) | GB200<br/>TP1 (FP4) | H200<br/>TP1 (FP8) | H100<br/>DEP4 (FP8) |
+|---|---|---|---|---|
+| 1000/1000 | 25,943 | 27,198 | 6,868 | 4,685 |
+| 1024/1024 | 25,870 | 26,609 | 6,798 | 4,715 |
+| 1024/8192 | 17,289 | 14,800 | 3,543 | |
+| 1024/32768 | 6,279 | 5,556 | | 1,177 |
+| 8192/1024 | 6,111 | 6,835 | 1,828 | 1,169 |
+| 32768/1024 | 1,392 | 1,645 | 519 | 333 |
+"""),
+    Table("LLaMA v3.3 70B", "llama3.1-70b", """
+| Sequence Length (ISL/OSL) | B200<br/>TP1 (FP4) | GB200<br/>TP1 (FP4) | H200<br/>TP2 (FP8) | H100<br/>TP2 (FP8) |
+|---|---|---|---|---|
+| 1000/1000 | 6,920 | 7,769 | 2,587 | 2,209 |
+| 1024/1024 | 6,842 | 7,751 | 2,582 | |
+| 1024/8192 | 3,242 | 3,805 | 2,009 | |
+| 8192/1024 | 1,362 | 1,491 | 537 | 398 |
+| 32768/1024 | 274 | 302 | 120 | |
+"""),
+    Table("Qwen3 235B A22B", "qwen3-235b-a22b", """
+| Sequence Length (ISL/OSL) | B200<br/>DEP4 (FP4) | GB200<br/>DEP4 (FP4) | H200<br/>DEP4 (FP8) | H100<br/>DEP8 (FP8) |
+|---|---|---|---|---|
+| 1000/1000 | 5,764 | 6,172 | 3,288 | 1,932 |
+| 1024/1024 | 5,756 | 5,862 | 3,268 | 1,935 |
+| 1024/8192 | 3,389 | 3,423 | 1,417 | 873 |
+| 1024/32768 | 1,255 | | | |
+| 8192/1024 | 1,410 | 1,464 | 627 | |
+| 32768/1024 | 319 | 333 | 134 | |
+"""),
+)
+
+#: ``$num_requests`` of the 03e27c7d release ("Preparing a Dataset": 1024/1024 3000, 8192/1024 1500, 1024/8192
+#: 1500, 32768/1024 1000, 1024/32768 1000)
+NUM_REQUESTS_03E27C7D = {(1024, 1024): 3000, (8192, 1024): 1500, (1024, 8192): 1500, (32768, 1024): 1000,
+                         (1024, 32768): 1000,
+                         # ASSUMPTION: 1000/1000 is in the tables but not in the document's request list; 3000
+                         # is what the same document lists for 1024/1024 (the nearly equal pair) and what the
+                         # 00f37686 release lists for 1000/1000. Sensitivity: docs/inference.md ("Every row
+                         # of the source tables").
+                         (1000, 1000): 3000}
+
+SOURCES: dict[str, Source] = {
+    "00f37686": Source("00f37686", REPO, "docs/source/performance/perf-overview.md",
+                       "00f37686aa854010d68bcbd0f4ab000221541ca6", TRTLLM, False, TRTLLM_NUM_REQUESTS, _00F_TABLES),
+    "03e27c7d": Source("03e27c7d", REPO, "docs/source/developer-guide/perf-overview.md",
+                       "03e27c7d5ff0c6e89f8328838c0a8e64f1b34f9d", TRTLLM_03E27C7D, True, NUM_REQUESTS_03E27C7D,
+                       _03E_TABLES),
+}
+
+#: column header chip -> (chip preset, fabric preset of a multi-GPU run; source: the documents' "Hardware":
+#: H100 SXM 80GB (DGX H100), H200 SXM 141GB (DGX H200), B200 180GB (DGX B200), GB200 192GB (GB200 NVL72))
+CHIPS = {"B200": ("b200", "dgx-b200"), "GB200": ("gb200", "gb200-nvl72"), "H200": ("h200", "dgx-h200"),
+         "H100": ("h100-sxm", "dgx-h100")}
+#: KV-cache dtype overrides ``(source, model, chip) -> dtype``; every other row runs an FP8 KV cache. Source:
+#: 03e27c7d's GPT-OSS llm_options ``kv_cache_config: dtype: fp8  # Hopper: use auto`` (auto: the checkpoint's
+#: dtype, BF16)
+KV_DTYPE = {("03e27c7d", "gpt-oss-120b", "h200"): "bf16", ("03e27c7d", "gpt-oss-120b", "h100-sxm"): "bf16"}
+
+_HEADER = re.compile(r"^(B200|GB200|H200|H100)<br/>(TP|DEP)(\d+) \((FP4|FP8)\)$")
+BEYOND = 0.30  # the issue's bound on any held-out row
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One published measurement of a perf-overview table, with the deployment it maps to."""
+
+    source: str  # Source.key
+    table: str  # Table.heading
+    column: str  # the column header as published ("H100<br/>TP2 (FP8)")
+    model: str
+    chip: str
+    gpus: int
+    published: float  # the value as printed (tokens/s, per GPU where Source.per_gpu)
+    setup: Setup  # what inference.validation.predict runs (measured = the deployment's output tokens/s)
+
+
+def cells(source: str | None = None) -> list[Cell]:
+    """Every non-empty cell of the included tables of one source (``None``: both), in document order."""
+    from .models import load_model
+
+    keys = list(SOURCES) if source is None else [source]
+    out = []
+    for key in keys:
+        src = SOURCES[key]
+        for t in src.tables:
+            moe = load_model(t.model).is_moe
+            lines = [ln.strip() for ln in t.text.strip().splitlines()]
+            headers = [c.strip() for c in lines[0].strip("|").split("|")][1:]
+            for line in lines[2:]:
+                vals = [c.strip() for c in line.strip("|").split("|")]
+                isl, osl = (int(x) for x in vals[0].split("/"))
+                for head, v in zip(headers, vals[1:]):
+                    if not v:
+                        continue  # not measured
+                    m = _HEADER.match(head)
+                    if m is None:
+                        raise RuntimeError(f"{key} {t.heading}: unparsed column header {head!r}")
+                    chip, fabric = CHIPS[m.group(1)]
+                    n = int(m.group(3))
+                    tp, ep = (1, n) if moe else (n, 1)
+                    published = float(v.replace(",", ""))
+                    measured = published * n if src.per_gpu else published
+                    col = head.replace("<br/>", " ")
+                    s = Setup(f"{t.heading}, {col}, {isl}/{osl}", t.model, chip, fabric if n > 1 else None, tp, ep,
+                              m.group(4).lower(), isl, osl, measured, source=src.setup_source,
+                              role=_role(src, t.model, chip, tp, ep, m.group(4).lower(), isl, osl),
+                              kv_dtype=KV_DTYPE.get((key, t.model, chip), "fp8"),
+                              num_requests=src.num_requests[(isl, osl)])
+                    out.append(Cell(key, t.heading, head, t.model, chip, n, published, s))
+    return out
+
+
+def _setups_key(s: Setup) -> tuple:
+    return (s.source, s.model, s.chip, s.tp, s.ep, s.dtype, s.prompt, s.output)
+
+
+def _subset() -> dict[tuple, Setup]:
+    """validation.SETUPS' trtllm-bench throughput rows by deployment key."""
+    return {_setups_key(s): s for s in SETUPS
+            if isinstance(s, Setup) and s.source == TRTLLM and s.metric == "throughput" and s.batch is None}
+
+
+def _role(src: Source, model: str, chip: str, tp: int, ep: int, dtype: str, isl: int, osl: int) -> str:
+    s = _subset().get((src.setup_source, model, chip, tp, ep, dtype, isl, osl))
+    return CAL if s is not None and s.role == CAL else "held-out"
+
+
+def rows(source: str | None = None, stack: str | None = None, **knobs) -> list[dict]:
+    """Measured beside predicted for every cell of :func:`cells` (a cell that cannot be computed is reported
+    with its reason in ``note``, prediction and error NaN). Throughput in output tokens/s of the deployment;
+    ``error`` = predicted / measured - 1; ``batch`` = the concurrency predicted; ``role`` = ``calibration`` for
+    validation.SETUPS' calibration rows, else ``held-out``; ``in_setups`` = the row is in validation.SETUPS."""
+    from .models import load_model
+
+    subset = _subset()
+    out = []
+    for c in cells(source):
+        s = c.setup
+        base = {"source": c.source, "table": c.table, "column": c.column.replace("<br/>", " "), "model": c.model,
+                "chip": c.chip, "gpus": c.gpus, "tp": s.tp, "ep": s.ep, "dtype": s.dtype, "kv_dtype": s.kv_dtype,
+                "prompt": s.prompt, "output": s.output, "published": c.published, "measured": s.measured,
+                "num_requests": s.num_requests, "role": s.role, "in_setups": _setups_key(s) in subset,
+                "moe": load_model(c.model).is_moe, "setup": s.label}
+        try:
+            p = predict(s, stack, **knobs)
+        except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
+            out.append({**base, "predicted": float("nan"), "error": float("nan"), "batch": 0, "backend": "",
+                        "note": f"not computed: {exc}"})
+            continue
+        out.append({**base, "predicted": p["predicted"], "error": (p["predicted"] - s.measured) / s.measured,
+                    "batch": p["batch"], "backend": p["backend"], "note": ""})
+    return out
+
+
+def summary(rows: list[dict]) -> dict[str, dict]:
+    """Summaries of :func:`rows`, in a stable order: ``name -> {n, median, worst, beyond, not_computed}``
+    (median and worst of |error| over the computed rows, ``beyond`` = rows with |error| > 30 %).
+
+    Names: ``all`` (every held-out row), ``dense`` / ``MoE``, then per source ``<source>``, ``<source> dense``,
+    ``<source> MoE``, ``<source> not in validation.SETUPS`` and ``<source> <model> <chip>``, held-out rows
+    only; last ``calibration`` (the validation.SETUPS calibration rows, reported, not counted)."""
+    groups: dict[str, list[dict]] = {"all": [], "dense": [], "MoE": []}
+    for r in rows:
+        if r["role"] != CAL:
+            groups["all"].append(r)
+            groups["MoE" if r["moe"] else "dense"].append(r)
+    for r in rows:
+        if r["role"] == CAL:
+            continue
+        src = r["source"]
+        names = [src, f"{src} {'MoE' if r['moe'] else 'dense'}"]
+        if not r["in_setups"]:
+            names.append(f"{src} not in validation.SETUPS")
+        names.append(f"{src} {r['model']} {r['chip']}")
+        for name in names:
+            groups.setdefault(name, []).append(r)
+    # stable order: the fixed groups, then per source in row order (source totals before their parts)
+    order = ["all", "dense", "MoE"]
+    for r in rows:
+        src = r["source"]
+        for name in (src, f"{src} dense", f"{src} MoE", f"{src} not in validation.SETUPS"):
+            if name in groups and name not in order:
+                order.append(name)
+    order += [n for n in groups if n not in order]
+    groups["calibration"] = [r for r in rows if r["role"] == CAL]
+    order.append("calibration")
+    return {name: _stats(groups[name]) for name in order if groups[name]}
+
+
+def _stats(rs: list[dict]) -> dict:
+    errs = [abs(r["error"]) for r in rs if not math.isnan(r["error"])]
+    return {"n": len(errs), "median": statistics.median(errs) if errs else float("nan"),
+            "worst": max(errs) if errs else float("nan"), "beyond": sum(e > BEYOND for e in errs),
+            "not_computed": len(rs) - len(errs)}
+
+
+def summary_line(name: str, st: dict) -> str:
+    """One summary as printed: ``held-out <name>: median |error| X%, worst Y% (N rows, K beyond 30%)``
+    (``calibration: ...`` for the calibration rows; ``, M not computed`` appended where rows failed)."""
+    head = "calibration" if name == "calibration" else f"held-out {name}"
+    tail = f", {st['not_computed']} not computed" if st["not_computed"] else ""
+    return (f"{head}: median |error| {st['median']:.1%}, worst {st['worst']:.1%} ({st['n']} rows, "
+            f"{st['beyond']} beyond 30%{tail})")
+
+
+def print_rows(rs: list[dict]) -> None:
+    """Print :func:`rows` as a Markdown table, then the summaries of :func:`summary` and the rows beyond 30 %."""
+    print("| source | model | GPUs | ISL/OSL | role | requests | measured tok/s | predicted tok/s | error | batch "
+          "| backend |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|---:|---|")
+    for r in rs:
+        role = r["role"] + (" (SETUPS)" if r["in_setups"] and r["role"] != CAL else "")
+        head = (f"| {r['source']} | {r['table']} | {r['column']} | {r['prompt']}/{r['output']} | {role} | "
+                f"{r['num_requests']} | {r['measured']:,.0f} |")
+        if r["note"]:
+            print(f"{head} - | - | - | {r['note']} |")
+        else:
+            print(f"{head} {r['predicted']:,.0f} | {r['error']:+.1%} | {r['batch']} | {r['backend']} |")
+    print()
+    for name, st in summary(rs).items():
+        print(summary_line(name, st))
+    for r in rs:
+        if r["role"] != CAL and not math.isnan(r["error"]) and abs(r["error"]) > BEYOND:
+            print(f"beyond 30%: {r['source']} {r['setup']}: {r['error']:+.1%}")
+        elif r["note"]:
+            print(f"not computed: {r['source']} {r['setup']}: {r['note']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="every row of TensorRT-LLM's perf-overview tables, predicted "
+                                             "(held-out validation, docs/inference.md)")
+    ap.add_argument("--source", default="all", choices=(*SOURCES, "all"),
+                    help="which release of the document (default: both)")
+    ap.add_argument("--stack", default=None, choices=STACKS, help="serving stack (default: trtllm)")
+    ap.add_argument("--backend", default=None, choices=("auto", "measured", "analytic"),
+                    help="kernel backend: auto (default), measured or analytic")
+    args = ap.parse_args(argv)
+    knobs = {"backend": args.backend} if args.backend else {}
+    print_rows(rows(None if args.source == "all" else args.source, args.stack, **knobs))
+
+
+if __name__ == "__main__":
+    main()

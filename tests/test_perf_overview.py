@@ -1,0 +1,129 @@
+"""inference.perf_overview: every row of TensorRT-LLM's perf-overview tables as a held-out set.
+
+Checked against independent facts: the row counts and spot values of the published tables (read off the
+documents), validation.SETUPS (the same rows must come out identical), the per-source request tables, and
+the summary arithmetic done by hand on a synthetic row list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from inference import perf_overview as po
+from inference.validation import CAL, SETUPS, TRTLLM, Setup, predict, table
+
+
+@pytest.fixture(scope="module")
+def all_rows() -> list[dict]:
+    return po.rows()
+
+
+def _subset() -> list[Setup]:
+    return [s for s in SETUPS if isinstance(s, Setup) and s.source == TRTLLM and s.metric == "throughput"
+            and s.batch is None]
+
+
+def test_cells_cover_the_published_tables() -> None:
+    """Non-empty cells of the included tables, counted off the documents: 00f37686 Llama 3.3 70B 40, Qwen3-235B
+    27 (three H100 cells empty), 405B 40, 8B 20; 03e27c7d DeepSeek 14, GPT-OSS 120B 22, Llama 70B 17, Qwen3 19."""
+    assert len(po.cells("00f37686")) == 127
+    assert len(po.cells("03e27c7d")) == 72
+    by = {(c.source, c.table, c.column, c.setup.prompt, c.setup.output): c for c in po.cells()}
+    c = by[("00f37686", "Llama 3.1 8B", "H100<br/>TP1 (FP8)", 128, 128)]
+    assert (c.setup.measured, c.setup.tp, c.setup.ep, c.setup.fabric) == (28312, 1, 1, None)
+    c = by[("00f37686", "Qwen3-235B-A22B", "H200<br/>TP8 (FP8)", 20000, 2000)]  # MoE "TP8": attention DP + EP8
+    assert (c.setup.measured, c.setup.tp, c.setup.ep, c.setup.fabric) == (1876, 1, 8, "dgx-h200")
+    c = by[("03e27c7d", "GPT-OSS 120B", "H100<br/>DEP4 (FP8)", 1000, 1000)]  # per GPU x 4 GPUs
+    assert (c.published, c.setup.measured, c.setup.tp, c.setup.ep) == (4685, 4 * 4685, 1, 4)
+    assert c.setup.kv_dtype == "bf16"  # "Hopper: use auto"
+    c = by[("03e27c7d", "Deepseek R1 0528", "B200<br/>DEP4 (FP4)", 8192, 1024)]
+    assert (c.setup.measured, c.setup.dtype, c.setup.kv_dtype, c.setup.model) == (4 * 1168, "fp4", "fp8",
+                                                                                    "deepseek-v3")
+    c = by[("03e27c7d", "LLaMA v3.3 70B", "H200<br/>TP2 (FP8)", 32768, 1024)]
+    assert (c.setup.measured, c.setup.tp, c.setup.ep, c.setup.fabric) == (240, 2, 1, "dgx-h200")
+    assert ("03e27c7d", "GPT-OSS 120B", "H200<br/>TP1 (FP8)", 1024, 32768) not in by  # an empty cell
+
+
+def test_every_cell_carries_its_own_sources_request_count() -> None:
+    for c in po.cells():
+        assert c.setup.num_requests == po.SOURCES[c.source].num_requests[(c.setup.prompt, c.setup.output)]
+    assert po.SOURCES["03e27c7d"].num_requests[(1024, 1024)] == 3000
+
+
+def test_setups_rows_are_present_identical(all_rows: list[dict]) -> None:
+    """Every validation.SETUPS row from 00f37686 is in the full table: same measured value, same role, the same
+    prediction bit for bit."""
+    sub = _subset()
+    assert len(sub) >= 19
+    want = {r["setup"]: r for r in table(tuple(sub))}
+    for s in sub:
+        hits = [r for r in all_rows if r["source"] == "00f37686" and
+                (r["model"], r["chip"], r["tp"], r["ep"], r["dtype"], r["prompt"], r["output"]) ==
+                (s.model, s.chip, s.tp, s.ep, s.dtype, s.prompt, s.output)]
+        assert len(hits) == 1, s.label
+        r, w = hits[0], want[s.label]
+        assert r["in_setups"] and r["role"] == s.role and r["measured"] == s.measured, s.label
+        assert (r["predicted"], r["batch"]) == (w["predicted"], w["batch"]), s.label
+    assert sum(r["role"] == CAL for r in all_rows) == sum(s.role == CAL for s in sub) == 5
+    assert not any(r["in_setups"] for r in all_rows if r["source"] == "03e27c7d")
+
+
+def test_every_row_predicts_a_finite_positive_throughput(all_rows: list[dict]) -> None:
+    assert len(all_rows) == 127 + 72
+    for r in all_rows:
+        assert not r["note"] and math.isfinite(r["predicted"]) and r["predicted"] > 0, r
+        assert 1 <= r["batch"] <= r["num_requests"], r  # all requests queued at once: never more in flight
+        assert r["error"] == pytest.approx(r["predicted"] / r["measured"] - 1)
+
+
+def test_the_request_count_limits_the_batch() -> None:
+    """A row of the newer source (1024/1024, whose request count only its own table lists) with fewer requests
+    than the batch that fits runs them all as one batch; with more, the fitted batch is kept."""
+    c = next(c for c in po.cells("03e27c7d") if c.table == "Qwen3 235B A22B" and c.column.startswith("B200")
+             and (c.setup.prompt, c.setup.output) == (1024, 1024))
+    free = predict(dataclasses.replace(c.setup, num_requests=10 ** 9))["batch"]
+    assert free > 64
+    few = free // 2
+    p = predict(dataclasses.replace(c.setup, num_requests=few))
+    assert p["batch"] == few
+    assert predict(dataclasses.replace(c.setup, num_requests=free * 3))["batch"] == free
+
+
+def _r(src: str, model: str, chip: str, err: float, role: str = "held-out", moe: bool = False,
+       in_setups: bool = False) -> dict:
+    return {"source": src, "model": model, "chip": chip, "error": err, "role": role, "moe": moe,
+            "in_setups": in_setups}
+
+
+def test_summary_arithmetic_by_hand() -> None:
+    rows = [_r("a", "m1", "c1", 0.10), _r("a", "m1", "c1", -0.40, in_setups=True), _r("a", "m1", "c1", 0.05),
+            _r("a", "m2", "c1", -0.20, moe=True), _r("a", "m2", "c1", float("nan"), moe=True),
+            _r("b", "m1", "c2", 0.31), _r("a", "m1", "c1", 0.90, role=CAL, in_setups=True)]
+    sm = po.summary(rows)
+    # held out: |e| = .10 .40 .05 .20 .31 (NaN not computed, the calibration row not counted)
+    assert sm["all"] == {"n": 5, "median": pytest.approx(0.20), "worst": pytest.approx(0.40), "beyond": 2,
+                         "not_computed": 1}
+    assert sm["dense"]["n"] == 4 and sm["dense"]["median"] == pytest.approx((0.10 + 0.31) / 2)
+    assert sm["MoE"] == {"n": 1, "median": pytest.approx(0.20), "worst": pytest.approx(0.20), "beyond": 0,
+                         "not_computed": 1}
+    assert sm["a"]["n"] == 4 and sm["a"]["median"] == pytest.approx(0.15) and sm["a"]["beyond"] == 1
+    assert sm["a not in validation.SETUPS"]["n"] == 3  # .10 .05 .20
+    assert sm["a m1 c1"]["median"] == pytest.approx(0.10) and sm["a m1 c1"]["worst"] == pytest.approx(0.40)
+    assert sm["b m1 c2"]["beyond"] == 1 and "b MoE" not in sm
+    assert sm["calibration"] == {"n": 1, "median": pytest.approx(0.90), "worst": pytest.approx(0.90), "beyond": 1,
+                                 "not_computed": 0}
+    names = list(sm)
+    assert names[:3] == ["all", "dense", "MoE"] and names[-1] == "calibration"
+    assert po.summary_line("a m1 c1", sm["a m1 c1"]) == \
+        "held-out a m1 c1: median |error| 10.0%, worst 40.0% (3 rows, 1 beyond 30%)"
+    assert po.summary_line("a", sm["a"]).endswith("(4 rows, 1 beyond 30%, 1 not computed)")
+    assert po.summary_line("all", sm["all"]).endswith("(5 rows, 2 beyond 30%, 1 not computed)")
+
+
+def test_cli_rejects_an_unknown_source() -> None:
+    with pytest.raises(SystemExit) as e:
+        po.main(["--source", "nope"])
+    assert e.value.code == 2
