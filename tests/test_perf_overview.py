@@ -47,6 +47,30 @@ def test_cells_cover_the_published_tables() -> None:
     assert ("03e27c7d", "GPT-OSS 120B", "H200<br/>TP1 (FP8)", 1024, 32768) not in by  # an empty cell
 
 
+def test_llm_options_match_what_predict_applies() -> None:
+    """Both releases' published llm_options capture the CUDA-graph sizes predict pads to
+    (validation.TRTLLM_GRAPH_BATCHES); the GPT-OSS KV-cache rule is the one its options state."""
+    import re
+
+    from inference.validation import TRTLLM_GRAPH_BATCHES
+
+    def sizes(text: str) -> tuple[int, ...]:
+        tail = text.split("batch_sizes:", 1)[1]
+        first = tail.split("\n", 1)[0]
+        if "[" in first:  # inline list
+            return tuple(int(v) for v in re.findall(r"\d+", first))
+        return tuple(int(v) for v in re.findall(r"^\s*- (\d+)$", tail, re.M))
+
+    for src in po.SOURCES.values():
+        assert len(src.llm_options) >= 2
+        for _, text in src.llm_options:
+            assert sizes(text) == TRTLLM_GRAPH_BATCHES
+    gpt = dict(po.SOURCES["03e27c7d"].llm_options)["GPT-OSS"]
+    assert "dtype: fp8\n  # Hopper: use auto" in gpt
+    kv = {(c.chip, c.setup.kv_dtype) for c in po.cells("03e27c7d") if c.model == "gpt-oss-120b"}
+    assert kv == {("b200", "fp8"), ("gb200", "fp8"), ("h200", "bf16"), ("h100-sxm", "bf16")}
+
+
 def test_every_cell_carries_its_own_sources_request_count() -> None:
     for c in po.cells():
         assert c.setup.num_requests == po.SOURCES[c.source].num_requests[(c.setup.prompt, c.setup.output)]
