@@ -151,3 +151,24 @@ def test_cli_rejects_an_unknown_source() -> None:
     with pytest.raises(SystemExit) as e:
         po.main(["--source", "nope"])
     assert e.value.code == 2
+
+
+def test_a_row_that_cannot_be_computed_is_reported(monkeypatch, capsys) -> None:
+    def fail(s, stack=None, **knobs):
+        if s.prompt == 32768:
+            raise RuntimeError("no room")
+        return {"predicted": s.measured * 1.5, "batch": 7, "backend": "stub"}
+
+    monkeypatch.setattr(po, "predict", fail)
+    rs = po.rows("03e27c7d")
+    bad = [r for r in rs if r["note"]]
+    assert len(rs) == 72 and len(bad) == sum(c.setup.prompt == 32768 for c in po.cells("03e27c7d")) > 0
+    assert all(r["note"] == "not computed: no room" and math.isnan(r["predicted"]) for r in bad)
+    sm = po.summary(rs)
+    assert sm["all"]["not_computed"] == len(bad) and sm["all"]["n"] == 72 - len(bad)
+    assert sm["all"]["median"] == pytest.approx(0.5) and sm["all"]["beyond"] == 72 - len(bad)
+    po.print_rows(rs)
+    out = capsys.readouterr().out
+    assert out.count("not computed: 03e27c7d") == len(bad)
+    assert f"held-out all: median |error| 50.0%, worst 50.0% ({72 - len(bad)} rows, {72 - len(bad)} beyond 30%, " \
+           f"{len(bad)} not computed)" in out
