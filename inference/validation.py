@@ -40,11 +40,12 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from topo import Fabric
+from topo import ChipSpec, Fabric
 
 from .estimate import Deployment
 from .kernels import STACKS as _STACKS
 from .mlperf import MLPERF_SETUPS, MLPerfSetup, predict_mlperf
+from .models import ModelSpec
 from .report import estimate, max_batch
 
 TRTLLM = "TensorRT-LLM perf-overview.md (commit 00f37686), trtllm-bench throughput"
@@ -196,15 +197,19 @@ def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
     return {"batch": b, "predicted": value, "ttft": r.ttft, "tpot": r.tpot, "backend": r.provenance.get("backend", "")}
 
 
-#: trtllm-bench's source for :func:`bench_settings` (NVIDIA/TensorRT-LLM; the perf-overview rows were published at
-#: commit 03e27c7d, whose doc commit is not stored apart from the doc itself: the files below are read at the stored
-#: commits named, all before PR #13498 (merged 2026-04-27) changed the engine-size estimate, see bench_engine_elements)
+#: trtllm-bench's source for :func:`bench_settings` (NVIDIA/TensorRT-LLM). The source files were read at the commits
+#: named (the perf-overview commits 00f37686 / 03e27c7d themselves were not available for them); the heuristic's
+#: arithmetic is the same in every version read, all before PR #13498 (merged 2026-04-27) changed the engine-size
+#: estimate (:func:`bench_engine_elements`). ASSUMPTION: 03e27c7d's runs predate it too (its wording is older than
+#: the 1.2.0 release docs' perf overview, and no stored version of the files has the fix).
+#: Not modelled: quantisations outside ``build.py``'s ``TUNED_QUANTS`` (NVFP4, FP8, FP8 block scales, none; e.g.
+#: MXFP4 checkpoints) get ``BuildConfig``'s defaults instead of the heuristic.
 BENCH_SOURCE = ("NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py calc_engine_setting / finetune_setting "
                 "(a7e572fb, 04cba882), bench/build/dataclasses.py ModelConfig (04cba882), bench/build/build.py "
                 "get_benchmark_engine_settings (000a01de), bench/benchmark/utils/general.py get_settings (c0b2ee6e)")
 
 
-def bench_kv_bytes_per_token(model, tp: int, kv_bytes: float) -> float:
+def bench_kv_bytes_per_token(model: ModelSpec, tp: int, kv_bytes: float) -> float:
     """KV bytes per token trtllm-bench's heuristic assumes for the whole TP group, bytes (not the engine's real KV).
 
     Source: ``calc_engine_setting`` (:data:`BENCH_SOURCE`): ``2 x num_attention_layers x max(tp_size,
@@ -227,7 +232,7 @@ def bench_kv_bytes_per_token(model, tp: int, kv_bytes: float) -> float:
     return 2.0 * model.layers * heads * head_size * kv_bytes
 
 
-def bench_engine_elements(model, dtype: str) -> float:
+def bench_engine_elements(model: ModelSpec, dtype: str) -> float:
     """``param_count`` trtllm-bench reads for a checkpoint: the element count of its safetensors, all dtypes summed.
 
     Source: ``ModelConfig.get_param_count`` (``sum(metadata.parameter_count.values())``, :data:`BENCH_SOURCE`);
@@ -247,6 +252,23 @@ def bench_engine_elements(model, dtype: str) -> float:
     return (total - emb) * (0.5 + 1.0 / 16) + emb
 
 
+#: NVML's total memory per chip preset, MiB, as ``nvidia-smi`` prints it (sources, as for
+#: :data:`inference.memory.DEVICE_TOTAL_BYTES`: H100 SXM 80 GB 81,559 MiB (vllm-project/vllm PR #10511), H200
+#: 143,771 MiB (vLLM start-up log), GB200 189,471 MiB (aiconfigurator-core 0.12.0 ``systems/gb200.yaml``
+#: ``mem_capacity``, "reported by nvidia-smi"))
+NVML_TOTAL_MIB: dict[str, float] = {"h100-sxm": 81559.0, "h200": 143771.0, "gb200": 189471.0}
+
+
+def bench_device_gib(chip: ChipSpec) -> float:
+    """``get_device_memory()`` of trtllm-bench: NVML's total of the device, GiB (:data:`NVML_TOTAL_MIB`; other chips:
+    the runtime's total, :func:`inference.memory.device_total_bytes`, for B200 the preset's 192e9 bytes; ASSUMPTION:
+    NVML's is within 0.6 GiB of it, as on H100 / H200: < 0.4 % of a chip)."""
+    from .memory import device_total_bytes
+
+    mib = NVML_TOTAL_MIB.get(getattr(chip, "name", ""))
+    return mib / 1024.0 if mib is not None else device_total_bytes(chip) / 1024.0 ** 3
+
+
 def bench_settings(s: Setup, dep: Deployment, kv_fraction: float = 0.95) -> tuple[int, int]:
     """``(max_batch_size, max_num_tokens)`` trtllm-bench derives for a throughput row when the command gives neither.
 
@@ -261,18 +283,16 @@ def bench_settings(s: Setup, dep: Deployment, kv_fraction: float = 0.95) -> tupl
     (1 + ISL / OSL) (<= 32768) rounded up to 256 (at least 2048) below 4096, to 512 below 8192, else to 1024;
     then ``get_settings`` raises it to ``max ISL + max_batch_size`` because its ``enable_chunked_prefill`` is off
     (it reads a ``params`` key the throughput CLI never sets: its flag is ``enable_chunked_context``; the runtime
-    still chunks). Device memory is NVML's total in GiB (``bench/build/utils.py get_device_memory``), taken as the
-    runtime's total (:func:`inference.memory.device_total_bytes`; NVML's is 0.5-0.6 GiB above on H100 / H200,
-    ASSUMPTION: < 0.5 % of the pool). The PyTorch executor applies both limits per attention-DP rank (each rank its
-    own scheduler of ``max_batch_size``; :func:`predict` multiplies by the ranks)."""
-    from .memory import device_total_bytes
-
+    still chunks). Device memory is NVML's total of GPU 0 in GiB (``bench/build/utils.py get_device_memory``:
+    ``nvmlDeviceGetMemoryInfo(...).total / 1024**3``; :func:`bench_device_gib`), not the datasheet's decimal GB.
+    The PyTorch executor applies both limits per attention-DP rank (each rank its own scheduler of
+    ``max_batch_size``; :func:`predict` multiplies by the ranks)."""
     m = dep.model
     gib = 1024.0 ** 3
     n_gpu = dep.shard.stage_chips * dep.pp
     w = {"fp8": 1.0, "fp4": 0.5}.get(s.dtype, 2.0)
     tok = bench_kv_bytes_per_token(m, n_gpu // dep.pp, dep.kv) / gib
-    cache = (device_total_bytes(dep.chip) / gib * n_gpu - bench_engine_elements(m, s.dtype) * w / gib) * kv_fraction
+    cache = (bench_device_gib(dep.chip) * n_gpu - bench_engine_elements(m, s.dtype) * w / gib) * kv_fraction
     req = cache / (tok * (s.prompt + s.output))
     raw_bs = min(req, 4096) / dep.pp
     raw_tok = min(raw_bs * (1 + s.prompt / s.output), 32768)

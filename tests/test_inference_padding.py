@@ -90,16 +90,17 @@ QWEN_H100 = Setup("q", "qwen3-235b-a22b", "h100-sxm", "dgx-h100", 1, 8, "fp8", 1
 
 
 def test_bench_settings_hand_arithmetic() -> None:
-    """trtllm-bench's heuristic (tuning.py) by hand, Qwen3-235B FP8 on 8 x H100 (80e9 B preset), 1000/1000:
-    memory 8 x 80e9 / 2^30 = 596.05 GiB, weights 235.09e9 B = 218.95 GiB, KV 0.95 x 377.10 = 358.25 GiB; a
-    token 2 x 94 layers x max(8, 4 KV heads) x 128 x 1 B = 192,512 B; requests 358.25 GiB / (192,512 B x 2000)
-    = 999.1 -> max_batch_size 128 x ceil(999.1 / 128) = 1024; tokens 999.1 x 2 = 1998 -> at least 2048."""
+    """trtllm-bench's heuristic (tuning.py calc_engine_setting, get_device_memory = NVML's total) by hand, Qwen3-235B
+    FP8 on 8 x H100 (NVML 81,559 MiB each), 1000/1000: memory 8 x 81,559 / 1024 = 637.18 GiB, weights 235.09e9 B =
+    218.95 GiB, KV 0.95 x 418.23 = 397.32 GiB; a token 2 x 94 layers x max(8, 4 KV heads) x 128 x 1 B = 192,512 B;
+    requests 397.32 GiB / (192,512 B x 2000) = 1108.0 -> max_batch_size 256 x ceil(1108.0 / 256) = 1280; tokens
+    1108.0 x 2 = 2216 -> 256 x ceil(2216 / 256) = 2304 (>= ISL + max_batch_size = 2280: get_settings' floor)."""
     dep = Deployment("qwen3-235b-a22b", fabric_for(QWEN_H100), tp=1, ep=8, dp=1, dtype="fp8", kv_dtype="fp8",
                      backend="analytic")
     gib = 2.0 ** 30
-    req = 0.95 * (8 * 80e9 - dep.model.param_count()) / gib / (2 * 94 * 8 * 128 / gib * 2000)
-    assert req == pytest.approx(999.1, abs=0.1)
-    assert bench_settings(QWEN_H100, dep) == (128 * math.ceil(req / 128), 2048) == (1024, 2048)
+    req = 0.95 * (8 * 81559 / 1024 - dep.model.param_count() / gib) / (2 * 94 * 8 * 128 / gib * 2000)
+    assert req == pytest.approx(1108.0, abs=0.1)
+    assert bench_settings(QWEN_H100, dep) == (256 * math.ceil(req / 256), 2304) == (1280, 2304)
     assert graph_batches(1024, 2048) == TRTLLM_GRAPH_BATCHES[:TRTLLM_GRAPH_BATCHES.index(1024) + 1]
     assert graph_batches(1280, 2304) == TRTLLM_GRAPH_BATCHES[:TRTLLM_GRAPH_BATCHES.index(1024) + 1] + (1280,)
 
