@@ -43,7 +43,7 @@ from . import measured as _measured
 from . import memory as _memory
 from . import placement as _placement
 from .comm import Groups, collective_choice, collective_time, tp_comm_note
-from .models import ModelSpec, load_model
+from .models import MXFP4_BYTES, ModelSpec, load_model
 from .ops import Op, Shard, head_ops, layer_ops
 
 #: default knobs (documented in the module docstring and docs/inference.md)
@@ -62,6 +62,25 @@ HOURS_PER_YEAR = 8766.0
 
 
 _FABRICS: dict[tuple[str, float], Fabric] = {}
+
+
+#: How each stack's KV-cache pool holds a sliding-window layer (GPT-OSS: 18 of 36 layers, window 128): ``"window"``
+#: (only the last ``window`` tokens: the cache stops growing) or ``"full"`` (every token, like a full-attention
+#: layer; the kernel still reads the window only).
+#: * trtllm ``"full"``: TensorRT-LLM's GPT-OSS passes the window per attention call
+#:   (``_torch/models/modeling_gpt_oss.py``: ``attention_window_size=self.sliding_window``, every other layer) while
+#:   its KV cache manager makes one pool per attention window it is configured with (docs/source/features/
+#:   kvcache.md: "A separate pool is created for each combination of attention window size and number of heads"),
+#:   from ``kv_cache_config.max_attention_window``, default every layer at the max sequence length; the
+#:   perf-overview's GPT-OSS options set none. ASSUMPTION: the release of those runs derives no per-layer window
+#:   from the Hugging Face config itself (NVIDIA/TensorRT-LLM PR #5722, which would have, was closed unmerged).
+#:   Sensitivity (docs/inference.md, GPT-OSS): perf-overview H200 TP1 1000/1000 at trtllm-bench's default batch
+#:   cap, batch 537 (full) against 1,009 (window), +8 % against +56 % error.
+#: * vllm ``"window"``: the hybrid KV cache manager reserves "slots only for the most recent sliding_window_size
+#:   tokens" on sliding-window layers, naming gpt-oss (docs.vllm.ai design/hybrid_kv_cache_manager).
+#: * sglang ``"window"``: ASSUMPTION: its hybrid SWA memory pool, on by default (``--disable-hybrid-swa-memory``).
+#: * ideal ``"window"``: the physical need.
+SWA_KV_POOL = {"trtllm": "full", "vllm": "window", "sglang": "window", "ideal": "window"}
 
 
 def _resolve_fabric(fabric: Fabric | str) -> Fabric:
@@ -207,6 +226,22 @@ class Deployment:
         self.a = _dtype_bytes(act_dtype, "act_dtype")
         self.kv = _dtype_bytes(self.kv_dtype, "kv_dtype")
         self.peak = self.chip.peak_flops(dtype)
+        # dtype of the dense GEMMs (attention, dense MLP) and of the MoE kernels, bytes per expert weight, MoE peak
+        self.gemm_dtype, self.moe_dtype, self.we, self.moe_peak = dtype, dtype, self.w, self.peak
+        if m.expert_dtype == "mxfp4" and dtype in ("fp8", "fp4"):
+            # An MXFP4-expert checkpoint (GPT-OSS) served at 8 bits or narrower runs as published: the experts stay
+            # MXFP4 (4.25 bits), every other weight BF16 (its ``modules_to_not_convert``). source: TensorRT-LLM
+            # ``examples/models/core/gpt_oss/README.md`` (MoE support matrix: Hopper bf16 activations x mxfp4
+            # weights, TRITON or CUTLASS; Blackwell mxfp8 activations x mxfp4 weights, CUTLASS or TRTLLM) and
+            # ``tensorrt_llm/_torch/model_config.py`` ``get_mxfp4_quant_algo`` (SM >= 100: W4A8_MXFP4_MXFP8, else
+            # W4A16_MXFP4); aiconfigurator-core maps ``quant_method mxfp4`` to BF16 GEMMs (sdk/models/helpers.py).
+            # Blackwell is told apart by its native FP4 (ChipSpec.supported_dtypes): its block-scaled MMA runs
+            # MXFP8 x MXFP4 at the FP8 rate; Hopper dequantises the weights to BF16 in the kernel (BF16 rate).
+            mx8 = "fp4" in supported if supported is not None else False
+            self.moe_dtype = "w4a8_mxfp4_mxfp8" if mx8 else "w4a16_mxfp4"
+            self.moe_peak = self.chip.peak_flops("fp8" if mx8 else "bf16")
+            self.we = MXFP4_BYTES
+            self.gemm_dtype, self.w, self.peak = "bf16", 2.0, self.chip.peak_flops("bf16")
         self.ce = compute_efficiency if compute_efficiency is not None else self.chip.compute_efficiency
         self.me = memory_efficiency if memory_efficiency is not None else self.chip.memory_efficiency
         for name, v in (("compute_efficiency", self.ce), ("memory_efficiency", self.me)):
@@ -288,19 +323,32 @@ class Deployment:
         self._kernel_counts: dict[str, int] = {"measured": 0, "analytic": 0}
         self._analytic_ops: set[str] = set()
 
+    def _format_notes(self) -> list[str]:
+        """What the model's published checkpoint and the stack's KV pool make of the deployment dtype."""
+        notes = []
+        if self.we != self.w:
+            notes.append(f"{self.model.name}'s published checkpoint served at {self.dtype}: MXFP4 experts "
+                         f"({self.we * 8:g} bits) on {self.moe_dtype} MoE kernels, attention / router / embeddings / "
+                         "LM head in BF16 (ModelSpec.expert_dtype)")
+        if self.swa_kv_full:
+            notes.append(f"{self.stack} KV pool holds the {self.model.sliding_layers} sliding-window layers at full "
+                         "length (the kernel reads the window only; estimate.SWA_KV_POOL)")
+        return notes
+
     def provenance(self) -> dict[str, Any]:
         """Which backend and assumptions produced the step times (for reports and the CLI)."""
         if self.ideal:
             return {"stack": "ideal", "backend": "roofline",
                     "assumptions": ["roofline: peak x compute_efficiency, bandwidth x memory_efficiency, "
-                                    f"op_overhead {self.op_overhead * 1e6:.1f} us per op; no kernel floors"]}
+                                    f"op_overhead {self.op_overhead * 1e6:.1f} us per op; no kernel floors",
+                                    *self._format_notes()]}
         tab = self.tables
         backend = "analytic"
         if tab is not None:
             backend = ("measured" if self._kernel_counts["analytic"] == 0 else "measured+analytic")
         out = {"stack": self.stack, "backend": backend, "family": self.profile.family,
                "kernels_measured": self._kernel_counts["measured"], "kernels_analytic": self._kernel_counts["analytic"],
-               "assumptions": list(self.profile.assumptions)}
+               "assumptions": list(self.profile.assumptions) + self._format_notes()}
         if self.tp > 1:
             out["assumptions"].append(tp_comm_note(self.fabric, self.stack, self.tp))
         if tab is not None:
@@ -341,12 +389,13 @@ class Deployment:
         m, tp, ep, w = self.model, self.tp, self.ep, self.w
         frac = 1.0 / self.pp
         attn = sum(op.weight_bytes * op.layers for op in layer_ops(m, self.shard, 1, 1, 0, w=w, a=self.a,
-                                                                    kv=self.kv, decode=True)
+                                                                    kv=self.kv, decode=True, we=self.we)
                    if op.block == "attention")
         mlp = m.mlp_dense_layers * frac * 3 * m.hidden * m.ffn / tp * w
         moe = 0.0
         if m.is_moe:
-            per_exp = m.expert_params() * w
+            # expert matrices at the expert dtype (MXFP4: 4.25 bits), their biases at the dense width
+            per_exp = m.expert_params() * w - 3 * m.hidden * m.moe_ffn * (w - self.we)
             routed = m.experts * per_exp / tp if ep == 1 else m.experts / ep * per_exp
             moe = m.moe_layers * frac * (routed + m.shared_experts * per_exp / tp + m.hidden * m.experts * w)
         emb = m.vocab * m.hidden * w / tp
@@ -354,10 +403,27 @@ class Deployment:
         return {"attention": attn, "mlp": mlp, "moe": moe, "embeddings": emb + head,
                 "total": attn + mlp + moe + emb + head}
 
-    def kv_bytes_per_seq_token(self) -> float:
-        """KV-cache bytes per token of one sequence on one chip (its stage's layers), full-attention layers only."""
+    @property
+    def mean_weight_bytes(self) -> float:
+        """Bytes per parameter over the whole model: ``w``, or with experts at ``we`` (MXFP4-expert checkpoints)
+        ``(params x w - expert matrix params x (w - we)) / params``."""
         m = self.model
-        L_full = (m.layers - m.sliding_layers) / self.pp
+        if self.we == self.w:
+            return self.w
+        n = m.param_count()
+        mx = m.moe_layers * (m.experts + m.shared_experts) * 3 * m.hidden * m.moe_ffn
+        return (n * self.w - mx * (self.w - self.we)) / n
+
+    @property
+    def swa_kv_full(self) -> bool:
+        """Whether the stack's KV pool holds sliding-window layers at full length (:data:`SWA_KV_POOL`)."""
+        return bool(self.model.sliding_layers) and SWA_KV_POOL.get(self.stack, "window") == "full"
+
+    def kv_bytes_per_seq_token(self) -> float:
+        """KV-cache bytes per token of one sequence on one chip (its stage's layers): full-attention layers only,
+        sliding-window layers too where the stack's pool keeps them at full length (:attr:`swa_kv_full`)."""
+        m = self.model
+        L_full = (m.layers - (0 if self.swa_kv_full else m.sliding_layers)) / self.pp
         if m.is_mla:
             per = m.kv_lora_rank + m.qk_rope_dim
         else:
@@ -370,12 +436,14 @@ class Deployment:
         b_a = math.ceil(seqs / self.shard.attn_groups)
         per = (m.kv_lora_rank + m.qk_rope_dim) if m.is_mla else 2 * math.ceil(m.kv_heads / self.tp) * m.head_dim
         L_sw = m.sliding_layers / self.pp
-        swa = L_sw * per * self.kv * min(context, m.sliding_window) if m.sliding_layers else 0.0
+        swa = L_sw * per * self.kv * min(context, m.sliding_window) if m.sliding_layers and not self.swa_kv_full \
+            else 0.0
         return b_a * (self.kv_bytes_per_seq_token() * context + swa)
 
     def activation_bytes(self, seqs: int, q: int) -> float:
         """Peak activation bytes of a step on one chip: the largest op's inputs + outputs (one layer), bytes."""
-        ops = layer_ops(self.model, self.shard, seqs, q, 0, w=self.w, a=self.a, kv=self.kv, decode=(q == 1))
+        ops = layer_ops(self.model, self.shard, seqs, q, 0, w=self.w, a=self.a, kv=self.kv, decode=(q == 1),
+                        we=self.we)
         ops += head_ops(self.model, self.shard, seqs, q, w=self.w, a=self.a)
         return max(op.act_bytes for op in ops)
 
@@ -464,7 +532,7 @@ class Deployment:
         # FP8/FP4 checkpoints keep the router (MoE gate) and the LM head in BF16 (source: TensorRT Model
         # Optimizer's default quantisation configs exclude "*router*"/"*mlp.gate*" and "*lm_head*"; vLLM's FP8
         # checkpoints likewise): those GEMMs run in BF16 on the serving stacks
-        g_dtype, g_w, g_peak = self.dtype, self.w, self.peak
+        g_dtype, g_w, g_peak = self.gemm_dtype, self.w, self.peak
         if op.name in ("router", "lm_head") and self.w < 2 and "bf16" in chip.supported_dtypes():
             g_dtype, g_w, g_peak = "bf16", 2.0, chip.peak_flops("bf16")
         # a block-scaled FP8 checkpoint (DeepSeek-V3 / R1) runs the stacks' block-scale FP8 GEMM and MoE kernels:
@@ -501,6 +569,9 @@ class Deployment:
             seqs, q, ctx, heads, kvh, hd, win, decode = op.attn
             heads = int(round(heads))
             mla = self.model.is_mla and hasattr(tab, "mla_decode")  # MLA kernels have their own tables
+            # aiconfigurator-core's attention tables carry sliding-window rows (``window_size``); a `scaleup measure`
+            # table does not (its windowed layers use the analytic kernel)
+            windowed = bool(win) and isinstance(tab, _measured.KernelTables)
             if decode:
                 an = _kernels.decode_attention_time(op.kv_bytes, prof=prof, me=me, bandwidth=kv_bw, flops=op.flops,
                                                     peak_bf16=chip.peak_flops("bf16"), ce=ce)
@@ -509,6 +580,9 @@ class Deployment:
                 if tab and not win:
                     got = (tab.mla_decode(seqs, span, heads, self.kv_dtype) if mla else
                            tab.decode_attention(seqs, span, heads, kvh, hd, self.kv_dtype))
+                elif tab and windowed and not mla:
+                    # a sliding-window layer: the measured windowed kernel (it reads the last ``win`` tokens only)
+                    got = tab.decode_attention(seqs, span, heads, kvh, hd, self.kv_dtype, window=win)
             else:
                 span = (min(ctx + q, win) if win else ctx + q) / 2.0 + 0.5
                 an = _kernels.fmha_time(op.flops, span, op.kv_bytes + op.act_bytes, prof=prof,
@@ -517,12 +591,17 @@ class Deployment:
                 if tab and not win and ctx == 0:
                     got = (tab.mla_prefill(seqs, q, heads, self.kv_dtype) if mla else
                            tab.prefill_attention(seqs, q, heads, kvh, hd, self.kv_dtype))
+                elif tab and windowed and not mla and ctx == 0:
+                    got = tab.prefill_attention(seqs, q, heads, kvh, hd, self.kv_dtype, window=win)
             times.append(measured_or(got, an))
         if op.moe:
             t_in, assign, e_loc, h, fm, k, E, tp, ep = op.moe
-            got = lookup(tab.moe, t_in, h, fm, k, E, tp, ep, dtype=self.dtype) if tab else None
-            an = _kernels.moe_time(assign * ep, ep, e_loc, h, fm / tp, prof=prof, dtype=self.dtype, peak=self.peak,
-                                   ce=ce, me=me, w=self.w, a=self.a, bandwidth=w_bw)
+            got = lookup(tab.moe, t_in, h, fm, k, E, tp, ep, dtype=self.moe_dtype) if tab else None
+            # the analytic grouped GEMMs of an MXFP4-expert checkpoint: their efficiency curves are those of the
+            # activation dtype the kernel computes in (FP8 for MXFP8 x MXFP4, BF16 for the weight-only kernel)
+            an_dtype = {"w4a8_mxfp4_mxfp8": "fp8", "w4a16_mxfp4": "bf16"}.get(self.moe_dtype, self.moe_dtype)
+            an = _kernels.moe_time(assign * ep, ep, e_loc, h, fm / tp, prof=prof, dtype=an_dtype, peak=self.moe_peak,
+                                   ce=ce, me=me, w=self.we, a=self.a, bandwidth=w_bw)
             times.append(measured_or(got, an))
         n_tab = sum(from_table)
         self._op_source = "model" if n_tab == 0 else ("table" if n_tab == len(from_table) else "table+model")
@@ -578,7 +657,7 @@ class Deployment:
         decode = phase == "decode"
         m = self.model
         run = self.decode_padded(seqs) if decode else seqs  # CUDA-graph padding: dummy sequences ride along
-        ops = layer_ops(m, self.shard, run, q, context, w=self.w, a=self.a, kv=self.kv, decode=decode)
+        ops = layer_ops(m, self.shard, run, q, context, w=self.w, a=self.a, kv=self.kv, decode=decode, we=self.we)
         if run != seqs:  # the dummies have no KV cache: attention reads the real sequences' only
             real = iter([op for op in layer_ops(m, self.shard, seqs, q, context, w=self.w, a=self.a, kv=self.kv,
                                                 decode=decode) if op.attn])
@@ -802,7 +881,7 @@ class Deployment:
         hit = self._step_cache.get(key)
         if hit is not None:
             return hit
-        m, kw = self.model, {"w": self.w, "a": self.a, "kv": self.kv}
+        m, kw = self.model, {"w": self.w, "a": self.a, "kv": self.kv, "we": self.we}
         g = self.shard.attn_groups
         tokens = decode_seqs + prefill_seqs * prefill_q  # of the stage
         # with data-parallel attention (g groups) each group runs its own sequences: the busiest holds

@@ -58,6 +58,9 @@ import numpy as np
 #: scaleup dtype -> aiconfigurator gemm/moe dtype label
 GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4", "fp8_block": "fp8_block"}
 KV_DTYPE = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8"}
+#: MoE kernel labels of an MXFP4-expert checkpoint (GPT-OSS), read as they are: ``w4a16_mxfp4`` (MXFP4 weights x
+#: BF16 activations, Hopper) and ``w4a8_mxfp4_mxfp8`` (x MXFP8 activations, Blackwell); see Deployment.moe_dtype
+MOE_MX_DTYPES = ("w4a16_mxfp4", "w4a8_mxfp4_mxfp8")
 #: routing distribution used for MoE lookups (aiconfigurator's default workload, power law alpha 1.01)
 MOE_DISTRIBUTION = "power_law_1.01"
 #: MoE dtype label tried when a stack measured no rows of the asked one (SGLang ships block-scaled FP8 only; a
@@ -382,7 +385,8 @@ class KernelTables:
                 lane = ""
                 if agg != "min":  # one kernel per lookup (module docstring, rule 2); MoE: the fastest kernel
                     version = str(sel._source.iloc[0]).split(os.sep)[-2]
-                    pinned = default_lanes(self.system, self.stack, version) if name in ("ctx", "gen") else ()
+                    pinned = (default_lanes(self.system, self.stack, version)
+                              if name in ("ctx", "gen", "ctx_w", "gen_w") else ())
                     density = df[df._rank == sel._rank.iloc[0]].kernel_source.value_counts().to_dict() \
                         if "kernel_source" in df.columns else {}
                     sel = pick_lane(sel, density, pinned)
@@ -414,27 +418,36 @@ class KernelTables:
                   "kv_cache_dtype", "step", "latency"]
 
     def decode_attention(self, batch: int, context: float, heads: int, kv_heads: int, head_dim: int,
-                         kv_dtype: str) -> float | None:
-        """Measured decode (generation) attention time (s) for ``batch`` sequences at ``context`` tokens."""
-        df = self._frame("gen", "attention", "generation_attention_perf.parquet", self._ATTN_COLS,
-                         lambda d: d[d.window_size == 0].assign(ctx=lambda x: x.isl + x.step))
-        return self._lookup("gen", df, ["num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype"],
-                            (heads, kv_heads, head_dim, KV_DTYPE.get(kv_dtype, "")), ["batch_size", "ctx"],
+                         kv_dtype: str, window: int = 0) -> float | None:
+        """Measured decode (generation) attention time (s) for ``batch`` sequences at ``context`` tokens.
+
+        ``window``: the sliding window of the layer (tokens; 0 = full attention), read from the table's rows of that
+        ``window_size`` (TensorRT-LLM's kernel then reads only the last ``window`` cached tokens; aiconfigurator-core
+        0.12.0 measured window 128, GPT-OSS's, for its head layout); None where the window was not measured."""
+        win = int(window)
+        name = "gen_w" if win else "gen"  # windowed rows apart (the full-attention lookups see the same frame)
+        df = self._frame(name, "attention", "generation_attention_perf.parquet", self._ATTN_COLS,
+                         lambda d: d[(d.window_size > 0) == bool(win)].assign(ctx=lambda x: x.isl + x.step))
+        return self._lookup(name, df, ["num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype", "window_size"],
+                            (heads, kv_heads, head_dim, KV_DTYPE.get(kv_dtype, ""), win), ["batch_size", "ctx"],
                             (batch, context), beyond=True)
 
     def prefill_attention(self, batch: int, isl: int, heads: int, kv_heads: int, head_dim: int,
-                          kv_dtype: str) -> float | None:
+                          kv_dtype: str, window: int = 0) -> float | None:
         """Measured context (prefill) attention time (s), BF16 FMHA, no prefix; with an FP8 KV cache, the FP8 FMHA
-        rows when the stack measured no BF16 FMHA over an FP8 cache for the shape (SGLang's FA3, rule 3)."""
-        df = self._frame("ctx", "attention", "context_attention_perf.parquet", self._ATTN_COLS,
-                         lambda d: d[d.window_size == 0])
+        rows when the stack measured no BF16 FMHA over an FP8 cache for the shape (SGLang's FA3, rule 3).
+        ``window``: the layer's sliding window (tokens, 0 = full), from the rows of that ``window_size``."""
+        win = int(window)
+        name = "ctx_w" if win else "ctx"
+        df = self._frame(name, "attention", "context_attention_perf.parquet", self._ATTN_COLS,
+                         lambda d: d[(d.window_size > 0) == bool(win)])
         kv = KV_DTYPE.get(kv_dtype, "")
-        cols = ["num_heads", "num_key_value_heads", "head_dim", "attn_dtype", "kv_cache_dtype"]
-        got = self._lookup("ctx", df, cols, (heads, kv_heads, head_dim, "bfloat16", kv), ["batch_size", "isl"],
+        cols = ["num_heads", "num_key_value_heads", "head_dim", "attn_dtype", "kv_cache_dtype", "window_size"]
+        got = self._lookup(name, df, cols, (heads, kv_heads, head_dim, "bfloat16", kv, win), ["batch_size", "isl"],
                            (batch, isl))
-        if got is None and kv == "fp8" and self._grids.get(("ctx", (heads, kv_heads, head_dim, "bfloat16", kv)),
+        if got is None and kv == "fp8" and self._grids.get((name, (heads, kv_heads, head_dim, "bfloat16", kv, win)),
                                                            0) is None:
-            got = self._lookup("ctx", df, cols, (heads, kv_heads, head_dim, "fp8", kv), ["batch_size", "isl"],
+            got = self._lookup(name, df, cols, (heads, kv_heads, head_dim, "fp8", kv, win), ["batch_size", "isl"],
                                (batch, isl))
         return got
 
@@ -450,7 +463,7 @@ class KernelTables:
                           "num_experts", "moe_tp_size", "moe_ep_size", "distribution", "latency"],
                          lambda d: d[(d.distribution == MOE_DISTRIBUTION) & ~d.kernel_source.str.contains("nongated")],
                          all_versions=True)
-        label = GEMM_DTYPE.get(dtype, "")
+        label = dtype if dtype in MOE_MX_DTYPES else GEMM_DTYPE.get(dtype, "")
         if df is not None and label in MOE_DTYPE_FALLBACK:
             if "moe_dtypes" not in self._frames:
                 self._frames["moe_dtypes"] = frozenset(df.moe_dtype.unique())

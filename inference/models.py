@@ -14,6 +14,12 @@ from dataclasses import dataclass
 
 from topo import SpecError
 
+#: bytes per weight of an MXFP4 tensor: a 4-bit E2M1 value plus one 8-bit E8M0 scale shared by a block of 32,
+#: ``(4 + 8 / 32) / 8`` = 0.53125 (source: OCP Microscaling Formats (MX) Specification v1.0, 2023: MXFP4 =
+#: block size 32, E8M0 scale, E2M1 elements; the gpt-oss checkpoint stores ``*_blocks`` (two values per byte)
+#: and ``*_scales`` (one byte per 32 values))
+MXFP4_BYTES = (4.0 + 8.0 / 32.0) / 8.0
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -44,6 +50,12 @@ class ModelSpec:
             128, ``quantization_config.weight_block_size [128, 128]``); 0 = per-tensor scales. With ``dtype="fp8"``
             the measured backend reads the block-scaled FP8 GEMM / MoE kernels (``fp8_block``) the serving
             stacks run for such a checkpoint (ignored by the analytic model: same bytes and peak).
+        expert_dtype: format of the routed-expert weights in the model's published checkpoint when only the experts
+            are quantised: ``"mxfp4"`` (GPT-OSS: ``quantization_config.quant_method mxfp4``, OCP MX FP4 E2M1 values
+            in blocks of 32 sharing one E8M0 scale, 4.25 bits per weight, with ``modules_to_not_convert`` = attention,
+            router, embeddings and LM head, which stay BF16); ``""``: none. A deployment at ``dtype`` fp8 or fp4
+            serves that checkpoint as published (see :class:`inference.estimate.Deployment`); bf16 / int8
+            deployments keep their uniform width.
         source: where the figures come from.
     """
 
@@ -71,6 +83,7 @@ class ModelSpec:
     attn_bias: bool = False
     moe_bias: bool = False
     fp8_block: int = 0
+    expert_dtype: str = ""
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -101,6 +114,10 @@ class ModelSpec:
             raise SpecError("ModelSpec.ffn: must be > 0 for a dense model")
         if self.dense_layers and self.ffn <= 0:
             raise SpecError("ModelSpec.ffn: dense_layers > 0 needs the dense MLP width ffn > 0")
+        if self.expert_dtype not in ("", "mxfp4"):
+            raise SpecError(f"ModelSpec.expert_dtype: must be '' or 'mxfp4', got {self.expert_dtype!r}")
+        if self.expert_dtype and not self.experts:
+            raise SpecError("ModelSpec.expert_dtype: needs a mixture-of-experts model (experts > 0)")
         if self.sliding_layers > self.layers:
             raise SpecError(f"ModelSpec.sliding_layers: must be <= layers={self.layers}")
         if self.sliding_layers and not self.sliding_window:
@@ -238,11 +255,14 @@ MODELS: dict[str, ModelSpec] = {
         source="deepseek-ai/DeepSeek-V3 config.json"),
     # https://huggingface.co/openai/gpt-oss-120b/blob/main/config.json ; 116.8 B total, 5.1 B active
     # (model card). Alternating sliding-window (128 tokens) and full attention layers; attention sinks
-    # (64 scalars per layer) omitted.
+    # (64 scalars per layer) omitted. Published checkpoint: MXFP4 experts, everything else BF16
+    # (config.json quantization_config: quant_method mxfp4, modules_to_not_convert self_attn / router /
+    # embed_tokens / lm_head; TensorRT-LLM examples/models/core/gpt_oss/README.md: "MoE weights quantized with
+    # mxfp4. All the other weights are in bf16")
     "gpt-oss-120b": ModelSpec(
         "gpt-oss-120b", layers=36, hidden=2880, heads=64, kv_heads=8, head_dim=64, ffn=2880, vocab=201088,
         experts=128, top_k=4, moe_ffn=2880, sliding_window=128, sliding_layers=18, attn_bias=True,
-        moe_bias=True, source="openai/gpt-oss-120b config.json"),
+        moe_bias=True, expert_dtype="mxfp4", source="openai/gpt-oss-120b config.json"),
 }
 
 _FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}

@@ -114,7 +114,7 @@ def distinct_experts(experts: int, top_k: int, tokens: float) -> float:
 
 
 def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *, w: float, a: float,
-              kv: float, decode: bool, stage_layers: float | None = None) -> list[Op]:
+              kv: float, decode: bool, stage_layers: float | None = None, we: float | None = None) -> list[Op]:
     """The ops of one step for one chip of a stage holding ``stage_layers`` layers (default: all / pp).
 
     Args:
@@ -122,6 +122,8 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
         q: new tokens per sequence (prompt length in prefill, 1 in decode).
         context: tokens already cached per sequence.
         w, a, kv: bytes per element of weights, activations and KV cache.
+        we: bytes per element of the routed (and shared) expert weight matrices (default ``w``; an MXFP4-expert
+            checkpoint such as GPT-OSS: :data:`inference.models.MXFP4_BYTES`, its biases stay at ``w``).
         decode: selects MLA's weight-absorbed form (decode) or the decompressed form (prefill).
     """
     tp, ep = shard.tp, shard.ep
@@ -211,7 +213,8 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
                       kind="gemm", gemms=((Ta, 2 * f, h), (Ta, h, f)), elementwise=(3.0 * Ta * f * a,)))
     if n_moe > 0:
         E, k, fm = model.experts, model.top_k, model.moe_ffn
-        per_expert_w = 3 * h * fm * w + ((2 * fm + h) * w if model.moe_bias else 0.0)
+        we = w if we is None else we
+        per_expert_w = 3 * h * fm * we + ((2 * fm + h) * w if model.moe_bias else 0.0)
         if ep == 1:
             Tr = Ta
             ops.append(Op("router", "moe", n_moe, 2.0 * Tr * h * E, h * E * w, 0.0, Tr * (h + E) * a,
@@ -233,7 +236,7 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
                           assign * (2 * h + 3 * fm) * a, kind="moe", moe=(Ts, assign, E // ep, h, fm, k, E, 1, ep)))
         if model.shared_experts:
             fs = model.shared_experts * fm / tp
-            ops.append(Op("shared_experts", "moe", n_moe, 6.0 * Ta * h * fs, 3 * h * fs * w, 0.0,
+            ops.append(Op("shared_experts", "moe", n_moe, 6.0 * Ta * h * fs, 3 * h * fs * we, 0.0,
                           Ta * (2 * h + 3 * fs) * a, kind="gemm", gemms=((Ta, 2 * fs, h), (Ta, h, fs)),
                           elementwise=(3.0 * Ta * fs * a,)))
     return ops
