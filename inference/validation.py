@@ -207,6 +207,10 @@ def predict(s: Setup | MLPerfSetup, stack: str | None = None, **knobs) -> dict:
 BENCH_SOURCE = ("NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py calc_engine_setting / finetune_setting "
                 "(a7e572fb, 04cba882), bench/build/dataclasses.py ModelConfig (04cba882), bench/build/build.py "
                 "get_benchmark_engine_settings (000a01de), bench/benchmark/utils/general.py get_settings (c0b2ee6e)")
+#: ``(max_batch_size, max_num_tokens)`` trtllm-bench uses for a checkpoint outside ``TUNED_QUANTS`` (bench/build/build.py
+#: ``DEFAULT_MAX_BATCH_SIZE`` / ``DEFAULT_MAX_NUM_TOKENS`` = the LLM API's ``max_batch_size`` / ``max_num_tokens`` field
+#: defaults, ``tensorrt_llm/llmapi/llm_args.py`` ``BaseLlmArgs``: 2048 and 8192)
+BENCH_UNTUNED_DEFAULTS = (2048, 8192)
 
 
 def bench_kv_bytes_per_token(model: ModelSpec, tp: int, kv_bytes: float) -> float:
@@ -286,8 +290,18 @@ def bench_settings(s: Setup, dep: Deployment, kv_fraction: float = 0.95) -> tupl
     still chunks). Device memory is NVML's total of GPU 0 in GiB (``bench/build/utils.py get_device_memory``:
     ``nvmlDeviceGetMemoryInfo(...).total / 1024**3``; :func:`bench_device_gib`), not the datasheet's decimal GB.
     The PyTorch executor applies both limits per attention-DP rank (each rank its own scheduler of
-    ``max_batch_size``; :func:`predict` multiplies by the ranks)."""
+    ``max_batch_size``; :func:`predict` multiplies by the ranks).
+
+    A checkpoint whose quantisation is not one the heuristic is tuned for skips it: ``get_benchmark_engine_settings``
+    runs ``calc_engine_setting`` only ``if quant_config.quant_algo in TUNED_QUANTS`` (NVFP4, FP8, FP8_BLOCK_SCALES,
+    NO_QUANT, None) and otherwise returns the LLM API defaults ``max_batch_size`` 2048, ``max_num_tokens`` 8192
+    (``BaseLlmArgs`` field defaults, ``llmapi/llm_args.py``; :data:`BENCH_UNTUNED_DEFAULTS`). ``get_settings`` takes
+    the quantisation from ``_torch.model_config.ModelConfig.from_pretrained``, which maps an MXFP4 checkpoint
+    (gpt-oss: ``ModelSpec.expert_dtype == "mxfp4"``) to W4A16_MXFP4 / W4A8_MXFP4_MXFP8, outside that set."""
     m = dep.model
+    if getattr(m, "expert_dtype", "") == "mxfp4" and s.dtype in ("fp8", "fp4"):
+        bs, ntok = BENCH_UNTUNED_DEFAULTS
+        return bs, max(ntok, s.prompt + bs)  # get_settings' chunked-prefill floor applies here too
     gib = 1024.0 ** 3
     n_gpu = dep.shard.stage_chips * dep.pp
     w = {"fp8": 1.0, "fp4": 0.5}.get(s.dtype, 2.0)

@@ -87,3 +87,20 @@ def test_r1_b200_dep4_by_hand(isl: int, osl: int, bs: int, ntok: int) -> None:
     want_bs = max(64, 32 * math.ceil(req / 32)) if req < 256 else 128 * math.ceil(req / 128)
     assert want_bs == bs
     assert bench_settings(s, dep) == (bs, ntok)
+
+
+@pytest.mark.parametrize("chip, fabric, dtype", [("h200", None, "fp8"), ("gb200", None, "fp4")])
+@pytest.mark.parametrize("isl, osl", [(1000, 1000), (8192, 1024), (32768, 1024)])
+def test_mxfp4_checkpoint_takes_the_untuned_defaults(chip: str, fabric: str | None, dtype: str, isl: int,
+                                                     osl: int) -> None:
+    """gpt-oss (MXFP4 experts: W4A16_MXFP4 / W4A8_MXFP4_MXFP8, outside TUNED_QUANTS) skips the heuristic:
+    BaseLlmArgs' defaults 2048 / 8192, then get_settings' floor ISL + 2048 (32768/1024 -> 34,816), whatever the
+    memory; a tuned checkpoint of the same shape would be sized by memory instead."""
+    s = Setup("gpt-oss", "gpt-oss-120b", chip, fabric, 1, 1, dtype, isl, osl, 1.0)
+    dep = Deployment("gpt-oss-120b", fabric_for(s), tp=1, ep=1, dp=1, dtype=dtype, kv_dtype="fp8",
+                     backend="analytic")
+    assert bench_settings(s, dep) == (2048, max(8192, isl + 2048))
+    # a tuned checkpoint (Llama-3.1-8B FP8 on one H200) is still sized by the heuristic, not the defaults
+    t = Setup("8b", "llama3.1-8b", "h200", None, 1, 1, "fp8", isl, osl, 1.0)
+    dep8 = Deployment("llama3.1-8b", fabric_for(t), tp=1, ep=1, dp=1, dtype="fp8", kv_dtype="fp8", backend="analytic")
+    assert bench_settings(t, dep8) != (2048, max(8192, isl + 2048))
