@@ -36,7 +36,10 @@ def auto_layout(model: Any, fabric: Any, *, dtype: str = "fp8", kv_dtype: str | 
     chip = fab.chip
     if not sram_only(chip):
         return (8 if tp is None else tp, 1 if pp is None else pp)
-    w, kv = DTYPE_BYTES.get(dtype, 1.0), DTYPE_BYTES.get(kv_dtype or dtype, 1.0)
+    # bytes per parameter as the deployment holds them (an MXFP4-expert checkpoint such as GPT-OSS at fp8 / fp4:
+    # its published mix, Deployment.mean_weight_bytes; else the dtype's width)
+    w = Deployment(m, fab, tp=1, pp=1, dp=1, dtype=dtype, kv_dtype=kv_dtype).mean_weight_bytes
+    kv = DTYPE_BYTES.get(kv_dtype or dtype, 1.0)
     usable = DEFAULT_USABLE if hbm_usable is None else hbm_usable
     n = chips_needed(m, chip, w, kv, batch, prompt + output, usable)
     what = unit(chip)

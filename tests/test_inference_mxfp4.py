@@ -161,3 +161,20 @@ def test_decode_step_reads_the_published_checkpoints_kernels():
     for op in ("experts", "attention_swa", "attention", "qkv", "o_proj"):
         assert src[op] == "table", (op, src[op])
     assert "moe_perf" in d.provenance()["tables"]
+
+
+def test_sram_only_auto_layout_sizes_the_published_checkpoint():
+    # On an SRAM-only fabric auto_layout picks the fewest stages that hold the model; GPT-OSS at fp8 is its
+    # published ~65 GB checkpoint (MXFP4 experts), not 116.8e9 parameters x 1 byte: on CS-3 (44 GB a wafer) one
+    # stage fewer than the layout chosen must not fit, and the layout is no larger than the closed-form count.
+    from inference.layout import auto_layout
+    from inference.placement import chips_needed
+
+    tp, pp = auto_layout("gpt-oss-120b", "cs3-cluster", dtype="fp8", batch=32, prompt=2048, output=256)
+    d = Deployment("gpt-oss-120b", "cs3-cluster", tp=tp, pp=pp, dp=1, dtype="fp8")
+    assert d.memory(32, 2048, 256)["fits"]
+    n = chips_needed(M, d.chip, d.mean_weight_bytes, d.kv, 32, 2048 + 256, d.hbm_usable)
+    assert tp * pp == n
+    if pp > 1:
+        fewer = Deployment("gpt-oss-120b", "cs3-cluster", tp=tp, pp=pp - 1, dp=1, dtype="fp8")
+        assert not fewer.memory(32, 2048, 256)["fits"]
