@@ -615,7 +615,8 @@ class Deployment:
         return _kernels.launched(times, prof, graph=graph)
 
     def _roofline_row(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> dict:
-        peak = self.peak * self.ce
+        # the routed experts run at the MoE kernels' peak (an MXFP4-expert checkpoint: ``moe_peak``; else ``peak``)
+        peak = (self.moe_peak if op.moe else self.peak) * self.ce
         hbm_bw = self.chip.hbm_bandwidth * self.me
         sram_bw = self.chip.sram_bandwidth * self.me if self.use_sram else 0.0
         hbm = sram = 0.0

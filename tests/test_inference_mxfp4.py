@@ -178,3 +178,17 @@ def test_sram_only_auto_layout_sizes_the_published_checkpoint():
     if pp > 1:
         fewer = Deployment("gpt-oss-120b", "cs3-cluster", tp=tp, pp=pp - 1, dp=1, dtype="fp8")
         assert not fewer.memory(32, 2048, 256)["fits"]
+
+
+@pytest.mark.parametrize("fabric,peak_dtype", [("maia200-small", "fp8"), ("dgx-h200", "bf16")])
+def test_roofline_runs_the_experts_at_the_moe_kernels_peak(fabric, peak_dtype):
+    # the physics roofline (stack ideal) and every row's flop_time: MXFP4 experts compute at the MoE kernel's rate
+    # (MXFP8 x MXFP4 at the FP8 rate with native FP4, BF16 without), attention GEMMs at the BF16 rate
+    d = Deployment("gpt-oss-120b", fabric, tp=1, dp=1, dtype="fp8", stack="ideal")
+    st = d.step(16, 2048, 0, "prefill")
+    rows = {r["op"]: r for r in st.rows}
+    ops = {op.name: op for op in layer_ops(M, Shard(1, 1, 1), 16, 2048, 0, w=2.0, a=2.0, kv=1.0, decode=False,
+                                           we=MXFP4_BYTES)}
+    assert rows["experts"]["flop_time"] == pytest.approx(
+        ops["experts"].flops / (d.chip.peak_flops(peak_dtype) * d.ce), rel=1e-12)
+    assert rows["qkv"]["flop_time"] == pytest.approx(ops["qkv"].flops / (d.chip.peak_flops("bf16") * d.ce), rel=1e-12)
