@@ -117,7 +117,8 @@ class ModelSpec:
         if self.expert_dtype not in ("", "mxfp4"):
             raise SpecError(f"ModelSpec.expert_dtype: must be '' or 'mxfp4', got {self.expert_dtype!r}")
         if self.expert_dtype and not self.experts:
-            raise SpecError("ModelSpec.expert_dtype: needs a mixture-of-experts model (experts > 0)")
+            raise SpecError(f"ModelSpec.expert_dtype: {self.expert_dtype!r} needs a mixture-of-experts model "
+                            f"(experts > 0, got {self.experts}); drop expert_dtype for a dense model")
         if self.sliding_layers > self.layers:
             raise SpecError(f"ModelSpec.sliding_layers: must be <= layers={self.layers}")
         if self.sliding_layers and not self.sliding_window:

@@ -192,3 +192,11 @@ def test_roofline_runs_the_experts_at_the_moe_kernels_peak(fabric, peak_dtype):
     assert rows["experts"]["flop_time"] == pytest.approx(
         ops["experts"].flops / (d.chip.peak_flops(peak_dtype) * d.ce), rel=1e-12)
     assert rows["qkv"]["flop_time"] == pytest.approx(ops["qkv"].flops / (d.chip.peak_flops("bf16") * d.ce), rel=1e-12)
+
+
+def test_expert_dtype_on_a_dense_model_is_one_line_naming_value_and_fix():
+    with pytest.raises(SpecError) as e:
+        MODELS["llama3.1-8b"].replace(expert_dtype="mxfp4")
+    msg = str(e.value)
+    assert "\n" not in msg and "ModelSpec.expert_dtype" in msg and "'mxfp4'" in msg and "experts" in msg
+    assert "drop" in msg or "remove" in msg  # the fix
