@@ -50,7 +50,8 @@ class ModelSpec:
             128, ``quantization_config.weight_block_size [128, 128]``); 0 = per-tensor scales. With ``dtype="fp8"``
             the measured backend reads the block-scaled FP8 GEMM / MoE kernels (``fp8_block``) the serving
             stacks run for such a checkpoint (ignored by the analytic model: same bytes and peak).
-        expert_dtype: format of the routed-expert weights in the model's published checkpoint when only the experts
+        expert_dtype: format of the expert weight matrices (routed and shared; their biases stay at the model
+            width) in the model's published checkpoint when only the experts
             are quantised: ``"mxfp4"`` (GPT-OSS: ``quantization_config.quant_method mxfp4``, OCP MX FP4 E2M1 values
             in blocks of 32 sharing one E8M0 scale, 4.25 bits per weight, with ``modules_to_not_convert`` = attention,
             router, embeddings and LM head, which stay BF16); ``""``: none. A deployment at ``dtype`` fp8 or fp4

@@ -104,7 +104,8 @@ def sram_memory(dep: Deployment, batch: int, prompt: int, output: int) -> dict[s
     return {"weights": weights, "kv_cache": kv, "activations": act, "hbm_needed": need,
             "hbm_capacity": dep.chip.sram_bytes, "hbm_usable": cap, "fits": need <= cap,
             "sram_bytes": dep.chip.sram_bytes, "sram_free": max(cap - need, 0.0), "sram_only": True,
-            "chips_needed": chips_needed(dep.model, dep.chip, dep.mean_weight_bytes, dep.kv, batch, prompt + output, dep.hbm_usable),
+            "chips_needed": chips_needed(dep.model, dep.chip, dep.mean_weight_bytes, dep.kv, batch, prompt + output,
+                                         dep.hbm_usable),
             "placement": {"activations": "sram", "weights": "sram", "kv_cache": "sram"}}
 
 

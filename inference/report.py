@@ -296,8 +296,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
                                         output=output, tp=tp, pp=pp, hbm_usable=hbm_usable)
     dep = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype, **dep_kw)
     mem = dep.memory(batch, prompt, output)
-    mem.setdefault("chips_needed", _placement.chips_needed(dep.model, dep.chip, dep.mean_weight_bytes, dep.kv, batch,
-                                                            prompt + output, dep.hbm_usable))
+    mem.setdefault("chips_needed", _placement.chips_needed(dep.model, dep.chip, dep.mean_weight_bytes, dep.kv,
+                                                            batch, prompt + output, dep.hbm_usable))
     if not mem["fits"] and mem.get("sram_only"):
         raise CapacityError(_placement.capacity_message(dep, mem, batch, prompt, output))
     if not mem["fits"]:
