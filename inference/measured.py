@@ -41,7 +41,13 @@ Which table answers a stack (the documented rule; :func:`tables`, :meth:`KernelT
    rows (aiconfigurator-core's own rule: ``sdk/utils.py`` maps ``quant_method fp8`` + ``weight_block_size`` to
    ``fp8_block``), and the per-tensor ``fp8`` rows where a stack measured no block-scaled kernel. Context attention runs BF16 FMHA; over an FP8 KV cache, a
    stack that measured no BF16 FMHA for the shape answers from its FP8 FMHA rows (SGLang's FA3 on Hopper).
-4. **Nothing of the stack's own**: no GEMM table for (system, stack) -> no measured backend (the analytic
+4. **Sibling check (MoE)**: B200 and GB200 carry the same GPU and HBM, so a kernel's times on the two differ by a
+   small, nearly constant factor. A MoE key (dtype, shape, parallelism, kernel source) of one of them whose
+   median time ratio to the other's, over the token counts both measured, exceeds that kernel's typical ratio
+   between the two (the median over every key both measured) by more than :data:`SIBLING_FLAG` is read from the
+   other chip's rows times the typical ratio (:func:`sibling_repair`; the report's sources name them). Only the
+   slower side is replaced: a run can slow a timing down, not make it faster than the silicon.
+5. **Nothing of the stack's own**: no GEMM table for (system, stack) -> no measured backend (the analytic
    profile of that stack, :func:`inference.kernels.profile_for`); a missing op table, key, kernel or a
    point outside the grid -> the analytic model for that kernel only (reported per op).
 """
@@ -74,6 +80,23 @@ MOE_DTYPE_FALLBACK = {"fp8": "fp8_block", "fp8_block": "fp8"}
 #: throughput kernels answer, even where a min-latency row is faster (at 4,096 tokens: 0.34 ms against 0.54 ms).
 MOE_MIN_LATENCY_LANE = "min_latency"
 MOE_MIN_LATENCY_TOKENS = 128
+#: aiconfigurator systems with the same GPU die and memory system (rule 4): B200 (HGX, 1,000 W) and GB200 (NVL72,
+#: 1,200 W) are one Blackwell GPU with 8 TB/s HBM3e (../shared/reference/hardware.md; NVIDIA Blackwell datasheets).
+#: H100 / H200 are not a pair: H200's HBM3e is 1.4x faster, so memory-bound kernels differ by design.
+SIBLING_SYSTEMS = {"b200_sxm": "gb200", "gb200": "b200_sxm"}
+#: a sibling key is a collection outlier when its median ratio to the other chip's exceeds the kernel's typical
+#: ratio by more than this factor. ASSUMPTION: 1.25, the factor collectives.validation.OUTLIER_FACTOR states for a
+#: measurement spike (set there, for issue 10, before this rule). aiconfigurator-core 0.12.0's TRT-LLM tables
+#: (python bench/moe_sibling_tables.py): GEMM 1,761 keys, context / generation attention 605 / 328 keys, none
+#: beyond it either way (typical ratios 0.99-1.05); MoE: CUTLASS 147 of 1,408 keys (125 slower on B200, by up to
+#: 2x, e.g. the DeepSeek-V3 shape at EP 1 / 4 / 8; 22 slower on GB200), TRT-LLM-Gen MXFP4 2 of 80 (B200 slower),
+#: DeepGEMM 0 of 479, min-latency 0 of 445. Sensitivity: MOE_SIBLING_CHECK off (docs/inference.md, "Reading the
+#: misses").
+SIBLING_FLAG = 1.25
+#: rule 4 on or off (a sensitivity switch: clear :data:`_TABLES` after changing it)
+MOE_SIBLING_CHECK = True
+#: the fewest token counts both chips must have measured for a key to be compared
+SIBLING_MIN_POINTS = 3
 #: absorbed-MLA decode BMMs (TensorRT-LLM ``mla_gen_pre``: q_nope x W_UK, ``mla_gen_post``: latent x W_UV)
 MLA_BMM_OPS = ("mla_gen_pre", "mla_gen_post")
 
@@ -344,6 +367,7 @@ class KernelTables:
         self._frames: dict[str, object] = {}
         self._grids: dict[tuple, Grid | None] = {}
         self.sources: set[str] = set()
+        self.sibling_replaced: list[tuple] = []  # MoE keys read from the sibling chip (rule 4)
 
     def _frame(self, name: str, op: str, filename: str, columns: list[str], prepare=None, all_versions: bool = False):
         """The table ``name`` as a DataFrame (None if absent or unreadable); ``all_versions``: every version's
@@ -452,17 +476,37 @@ class KernelTables:
         return got
 
     # ----------------------------------------------------------------- MoE
+    _MOE_COLS = ["moe_dtype", "kernel_source", "num_tokens", "hidden_size", "inter_size", "topk", "num_experts",
+                 "moe_tp_size", "moe_ep_size", "distribution", "latency"]
+    _MOE_KEY = ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size",
+                "kernel_source"]
+
+    @staticmethod
+    def _moe_prepare(d):
+        return d[(d.distribution == MOE_DISTRIBUTION) & ~d.kernel_source.str.contains("nongated")]
+
+    def _moe_frame(self):
+        """The MoE table after rule 4 (:func:`sibling_repair` against the :data:`SIBLING_SYSTEMS` chip, same stack),
+        memoised; the table as read where the rule is off, the chip has no sibling or nothing is flagged."""
+        if "moe_checked" in self._frames:
+            return self._frames["moe_checked"]
+        df = self._frame("moe", "moe", "moe_perf.parquet", self._MOE_COLS, self._moe_prepare, all_versions=True)
+        other = SIBLING_SYSTEMS.get(self.system)
+        if MOE_SIBLING_CHECK and df is not None and other is not None:
+            sib = tables(other, self.stack) or KernelTables(other, self.stack)
+            odf = sib._frame("moe", "moe", "moe_perf.parquet", self._MOE_COLS, self._moe_prepare, all_versions=True)
+            df, self.sibling_replaced = sibling_repair(df, odf, self._MOE_KEY, label=f"read for {self.system}")
+        self._frames["moe_checked"] = df
+        return df
+
     def moe(self, tokens: float, hidden: int, inter: int, top_k: int, experts: int, tp: int, ep: int,
             dtype: str) -> float | None:
         """Measured MoE layer time (s) for ``tokens`` input tokens (routing + grouped GEMMs), or None.
 
         Gated (SwiGLU) kernels only, routing distribution :data:`MOE_DISTRIBUTION`, fastest kernel source; FP8
-        from the block-scaled rows when the stack measured no per-tensor FP8 MoE (:data:`MOE_DTYPE_FALLBACK`)."""
-        df = self._frame("moe", "moe", "moe_perf.parquet",
-                         ["moe_dtype", "kernel_source", "num_tokens", "hidden_size", "inter_size", "topk",
-                          "num_experts", "moe_tp_size", "moe_ep_size", "distribution", "latency"],
-                         lambda d: d[(d.distribution == MOE_DISTRIBUTION) & ~d.kernel_source.str.contains("nongated")],
-                         all_versions=True)
+        from the block-scaled rows when the stack measured no per-tensor FP8 MoE (:data:`MOE_DTYPE_FALLBACK`);
+        B200 / GB200 keys that fail the sibling check from the other chip's rows (rule 4)."""
+        df = self._moe_frame()
         label = dtype if dtype in MOE_MX_DTYPES else GEMM_DTYPE.get(dtype, "")
         if df is not None and label in MOE_DTYPE_FALLBACK:
             if "moe_dtypes" not in self._frames:
@@ -521,6 +565,50 @@ class KernelTables:
 
 
 _TABLES: dict[tuple[str, str], KernelTables] = {}
+
+
+def sibling_repair(own, other, key_cols: list[str], axis: str = "num_tokens", flag: float = SIBLING_FLAG,
+                   label: str = "sibling"):
+    """Rule 4: ``own``'s MoE rows with its collection outliers replaced by ``other``'s (the sibling chip's) rows.
+
+    Both frames hold ``key_cols`` (the last one the kernel source), ``axis``, ``latency``, ``_rank`` (0 = newest
+    version) and ``_source``; each key is compared on its newest version. Per key the ratio ``own / other`` is
+    taken at every ``axis`` value both measured (at least :data:`SIBLING_MIN_POINTS` of them) and summarised by
+    its median; a kernel source's typical ratio is the median of those medians. A key whose median exceeds
+    ``flag`` x the typical ratio gets the other chip's newest rows x the typical ratio instead of its own (its
+    ``_source`` says so; its ``_rank`` stays its own newest).
+
+    Returns ``(frame, replaced)``: the frame (``own`` itself when nothing is replaced) and the replaced keys as
+    tuples of ``key_cols`` values, sorted."""
+    import pandas as pd
+
+    if own is None or other is None:
+        return own, []
+
+    def newest(df):
+        return df[df["_rank"] == df.groupby(key_cols)["_rank"].transform("min")]
+
+    a, b = newest(own), newest(other)
+    ga = a.groupby(key_cols + [axis], as_index=False)["latency"].min()
+    gb = b.groupby(key_cols + [axis], as_index=False)["latency"].min()
+    j = ga.merge(gb, on=key_cols + [axis], suffixes=("_own", "_other"))
+    if j.empty:
+        return own, []
+    j["ratio"] = j["latency_own"] / j["latency_other"]
+    per_key = j.groupby(key_cols)["ratio"].agg(["median", "count"]).reset_index()
+    per_key = per_key[per_key["count"] >= SIBLING_MIN_POINTS]
+    kernel = key_cols[-1]
+    per_key["typical"] = per_key[kernel].map(per_key.groupby(kernel)["median"].median())
+    bad = per_key[per_key["median"] > flag * per_key["typical"]][key_cols + ["typical"]]
+    if bad.empty:
+        return own, []
+    flagged = own[key_cols].merge(bad, on=key_cols, how="left")["typical"].notna().to_numpy()
+    rank = a.groupby(key_cols, as_index=False)["_rank"].min()
+    rows = b.drop(columns=["_rank"]).merge(bad, on=key_cols).merge(rank, on=key_cols)
+    rows["latency"] = rows["latency"] * rows["typical"]
+    rows["_source"] = [f"{src} ({label}, x{t:.3f})" for src, t in zip(rows["_source"], rows["typical"])]
+    out = pd.concat([own[~flagged], rows.drop(columns=["typical"])], ignore_index=True)
+    return out, sorted(tuple(v) for v in bad[key_cols].itertuples(index=False, name=None))
 
 
 def tables(system: str | None, stack: str) -> KernelTables | None:

@@ -99,8 +99,11 @@ def _tables(system: str = ""):
     return tab if system else (tab, measured)
 
 
-def test_moe_min_latency_kernels_serve_small_steps_only():
-    tab, measured = _tables()
+def test_moe_min_latency_kernels_serve_small_steps_only(monkeypatch):
+    _, measured = _tables()
+    # rule 2 on its own: the table as collected (rule 4, the sibling check, replaces this B200 CUTLASS key)
+    monkeypatch.setattr(measured, "MOE_SIBLING_CHECK", False)
+    tab = measured.KernelTables("b200_sxm", "trtllm")
     gated = lambda s: ~s.str.contains("nongated")  # noqa: E731
     small = _expected("b200_sxm", "moe", "moe_perf.parquet", {**MOE_KEY, "num_tokens": 64, "kernel_source": gated},
                       "min")
@@ -262,3 +265,67 @@ def test_block_scaled_fp8_checkpoint_reads_fp8_block_rows():
         assert model_rows["router"]["time"] == pytest.approx(
             kernels.launched([tab.gemm(8, 256, 7168, "bf16")], prof, graph=True), rel=1e-12)
     assert tab.moe(8, 7168, 2048, 8, 256, 1, 8, "fp8_block") != tab.moe(8, 7168, 2048, 8, 256, 1, 8, "fp8")
+
+
+# --------------------------------------------------------------------------- rule 4: the B200 / GB200 sibling check
+def _frame(slopes: dict, tokens=(64, 256, 1024, 4096), rank: int = 0, source: str = "x"):
+    """A MoE frame: ``slopes`` maps a (dtype, kernel) key to its time per token (ms per token)."""
+    import pandas as pd
+
+    rows = [{"moe_dtype": d, "kernel_source": k, "num_tokens": t, "latency": a * t, "_rank": rank, "_source": source}
+            for (d, k), a in slopes.items() for t in tokens]
+    return pd.DataFrame(rows)
+
+
+def test_sibling_repair_replaces_only_the_slower_outlier_key():
+    pytest.importorskip("pandas")
+    from inference import measured
+
+    key_cols = ["moe_dtype", "kernel_source"]
+    base = {("a", "k"): 1e-3, ("b", "k"): 2e-3, ("c", "k"): 3e-3, ("d", "k"): 4e-3, ("e", "k"): 5e-3}
+    other = _frame(base, source="other.parquet")
+    # own: every key 1.04 x the other's, except "d" 2 x slower than that (an outlier) and "e" 2 x faster (kept:
+    # a run cannot make a kernel faster than the silicon)
+    own = _frame({**{k: 1.04 * a for k, a in base.items()}, ("d", "k"): 2 * 1.04 * 4e-3, ("e", "k"): 0.5 * 1.04 * 5e-3},
+                 rank=1, source="own.parquet")
+    out, replaced = measured.sibling_repair(own, other, key_cols, label="test")
+    assert replaced == [("d", "k")]
+    d = out[out.moe_dtype == "d"].sort_values("num_tokens")
+    assert list(d.latency) == pytest.approx([1.04 * 4e-3 * t for t in d.num_tokens])  # typical ratio 1.04
+    assert set(d._rank) == {1} and all("other.parquet (test, x1.040)" == s for s in d._source)
+    for k in "abce":  # untouched rows are the own rows, bit for bit
+        mine = own[own.moe_dtype == k].sort_values("num_tokens").latency.to_numpy()
+        assert (out[out.moe_dtype == k].sort_values("num_tokens").latency.to_numpy() == mine).all()
+    assert len(out) == len(own)
+    # nothing flagged: the frame itself comes back
+    same, none = measured.sibling_repair(other, other, key_cols)
+    assert same is other and none == []
+    # too few common points: not compared
+    few = _frame({("f", "k"): 9.0}, tokens=(64, 256))
+    assert measured.sibling_repair(pd_concat(few, other), pd_concat(_frame({("f", "k"): 1.0}, tokens=(64, 256)),
+                                                                   other), key_cols)[1] == []
+
+
+def pd_concat(*frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_sibling_check_on_the_installed_b200_table(monkeypatch):
+    _, measured = _tables()
+    args = (4096, 7168, 2048, 8, 256, 1, 8, "fp4")
+    monkeypatch.setattr(measured, "MOE_SIBLING_CHECK", False)
+    raw_b200 = measured.KernelTables("b200_sxm", "trtllm").moe(*args)
+    raw_gb200 = measured.KernelTables("gb200", "trtllm").moe(*args)
+    monkeypatch.setattr(measured, "MOE_SIBLING_CHECK", True)
+    tab = measured.KernelTables("b200_sxm", "trtllm")
+    got = tab.moe(*args)
+    if raw_b200 is None or raw_gb200 is None or got is None:
+        pytest.skip("DeepSeek-V3 NVFP4 EP8 MoE rows not on both chips")
+    key = ("nvfp4", 7168, 2048, 8, 256, 1, 8, "moe_torch_flow_cutlass")
+    if key not in tab.sibling_replaced:
+        pytest.skip("this aiconfigurator-core's B200 CUTLASS key agrees with GB200's")
+    assert raw_b200 > measured.SIBLING_FLAG * raw_gb200  # the outlier as collected
+    assert 1 / measured.SIBLING_FLAG < got / raw_gb200 < measured.SIBLING_FLAG  # now the sibling's x typical
+    assert any("read for b200_sxm" in s for s in tab.sources)
