@@ -38,6 +38,13 @@ count N (``TPn`` / ``DEPn``) and the precision of the checkpoint (``(FP8)`` / ``
 ep=N``): ``DEPn`` says so; 00f37686's MoE ``llm_options.yml`` enables attention DP for its ``TP8`` columns
 (as ``validation.SETUPS`` already models them); 03e27c7d's GPT-OSS / DeepSeek R1 / Qwen3 options set
 ``enable_attention_dp: true``. One GPU: no fabric; N GPUs: the chip's DGX / NVL72 fabric preset.
+As published, 00f37686's MoE ``llm_options.yml`` nests ``enable_attention_dp: true`` inside ``cuda_graph_config``,
+where TensorRT-LLM's ``CudaGraphConfig`` (a ``StrictBaseModel``, ``extra = "forbid"``, ``tensorrt_llm/llmapi/
+llm_args.py``) would refuse the file, so the runs did not use it verbatim; 03e27c7d's options put the key at the top
+level, and its ``DEPn`` headers say attention DP. ASSUMPTION: the 00f37686 MoE runs used attention DP as the
+document says; ``--attention tp`` (:func:`rows`) is the sensitivity (attention TP + EP on the same GPUs). The
+checkpoints are the ones the document lists, ModelOpt's ``nvidia/<model>-FP8`` / ``-FP4`` (per-tensor FP8 for
+Qwen3-235B-A22B, not the block-scaled ``Qwen/Qwen3-235B-A22B-FP8``).
 KV cache dtype (:data:`KV_DTYPE`): FP8 (the ModelOpt checkpoints' KV quantisation; 03e27c7d's DeepSeek R1
 options ``kv_cache_config: dtype: fp8``), except 03e27c7d's GPT-OSS on Hopper: its options say ``dtype:
 fp8  # Hopper: use auto``, and ``auto`` takes the checkpoint's dtype, BF16. Not modelled: 03e27c7d's MoE
@@ -341,17 +348,29 @@ def _role(src: Source, model: str, chip: str, tp: int, ep: int, dtype: str, isl:
     return CAL if s is not None and s.role == CAL else "held-out"
 
 
-def rows(source: str | None = None, stack: str | None = None, **knobs) -> list[dict]:
+def rows(source: str | None = None, stack: str | None = None, attention: str = "dp", **knobs) -> list[dict]:
     """Measured beside predicted for every cell of :func:`cells` (a cell that cannot be computed is reported
     with its reason in ``note``, prediction and error NaN). Throughput in output tokens/s of the deployment;
     ``error`` = predicted / measured - 1; ``batch`` = the concurrency predicted; ``role`` = ``calibration`` for
-    validation.SETUPS' calibration rows, else ``held-out``; ``in_setups`` = the row is in validation.SETUPS."""
+    validation.SETUPS' calibration rows, else ``held-out``; ``in_setups`` = the row is in validation.SETUPS.
+
+    ``attention``: ``"dp"`` (default) runs the MoE columns as the options say, attention data parallelism with
+    expert parallelism over the N GPUs (``tp=1, ep=N``); ``"tp"`` runs them with attention tensor parallelism
+    instead (``tp=N, ep=N``: one attention group, the experts' outputs summed by one all-reduce), a sensitivity
+    (00f37686's MoE ``llm_options.yml`` nests ``enable_attention_dp`` inside ``cuda_graph_config``, module
+    docstring). Dense columns are the same either way."""
+    from dataclasses import replace
+
     from .models import load_model
 
+    if attention not in ("dp", "tp"):
+        raise ValueError(f"attention: 'dp' or 'tp', got {attention!r}")
     subset = _subset()
     out = []
     for c in cells(source):
         s = c.setup
+        if attention == "tp" and s.ep > 1:
+            s = replace(s, tp=s.ep)
         base = {"source": c.source, "table": c.table, "column": c.column.replace("<br/>", " "), "model": c.model,
                 "chip": c.chip, "gpus": c.gpus, "tp": s.tp, "ep": s.ep, "dtype": s.dtype, "kv_dtype": s.kv_dtype,
                 "prompt": s.prompt, "output": s.output, "published": c.published, "measured": s.measured,
@@ -452,9 +471,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stack", default=None, choices=STACKS, help="serving stack (default: trtllm)")
     ap.add_argument("--backend", default=None, choices=("auto", "measured", "analytic"),
                     help="kernel backend: auto (default), measured or analytic")
+    ap.add_argument("--attention", default="dp", choices=("dp", "tp"),
+                    help="MoE columns: attention data parallel + EP (dp, default, as the options say) or attention "
+                         "tensor parallel + EP (tp, a sensitivity)")
     args = ap.parse_args(argv)
     knobs = {"backend": args.backend} if args.backend else {}
-    print_rows(rows(None if args.source == "all" else args.source, args.stack, **knobs))
+    print_rows(rows(None if args.source == "all" else args.source, args.stack, args.attention, **knobs))
 
 
 if __name__ == "__main__":

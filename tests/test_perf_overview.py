@@ -172,3 +172,28 @@ def test_a_row_that_cannot_be_computed_is_reported(monkeypatch, capsys) -> None:
     assert out.count("not computed: 03e27c7d") == len(bad)
     assert f"held-out all: median |error| 50.0%, worst 50.0% ({72 - len(bad)} rows, {72 - len(bad)} beyond 30%, " \
            f"{len(bad)} not computed)" in out
+
+
+def test_attention_tp_sensitivity_changes_only_the_moe_columns(monkeypatch) -> None:
+    seen = []
+
+    def stub(s, stack=None, **knobs):
+        seen.append(s)
+        return {"predicted": s.measured, "batch": 1, "backend": "stub"}
+
+    monkeypatch.setattr(po, "predict", stub)
+    po.rows("03e27c7d")
+    dp = list(seen)
+    seen.clear()
+    po.rows("03e27c7d", attention="tp")
+    assert len(seen) == len(dp) == 72
+    moe = 0
+    for a, b in zip(dp, seen):
+        if a.ep > 1:  # MoE with attention DP over N GPUs -> attention TP over the same N, experts unchanged
+            moe += 1
+            assert (a.tp, b.tp, b.ep) == (1, a.ep, a.ep)
+        else:
+            assert b == a
+    assert moe > 0
+    with pytest.raises(ValueError, match="attention"):
+        po.rows("03e27c7d", attention="sp")
