@@ -322,6 +322,7 @@ class Deployment:
                 raise SpecError(f"backend: 'measured' unavailable: {why}; use backend='analytic'")
         self._kernel_counts: dict[str, int] = {"measured": 0, "analytic": 0}
         self._analytic_ops: set[str] = set()
+        self._table_sources: set[str] = set()  # the table files this model's own lookups read (provenance)
 
     def _format_notes(self) -> list[str]:
         """What the model's published checkpoint and the stack's KV pool make of the deployment dtype."""
@@ -352,10 +353,19 @@ class Deployment:
         if self.tp > 1:
             out["assumptions"].append(tp_comm_note(self.fabric, self.stack, self.tp))
         if tab is not None:
+            # this model's own lookups (the memoised tables' ``sources`` hold every lookup of the process)
+            used = self._table_sources or set(getattr(tab, "sources", ()))
             out["tables"] = (tab.describe() if hasattr(tab, "describe") else
-                             f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(tab.sources)))
+                             f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(used)))
             if hasattr(tab, "mismatch") and tab.mismatch(self.chip.name):
                 out["assumptions"].append(tab.mismatch(self.chip.name))
+            system = getattr(tab, "system", None)
+            if system in _measured.SIBLING_SYSTEMS and any(s and f"(read for {system}" in s for s in used):
+                out["assumptions"].append(
+                    f"MoE rows of {system} more than {_measured.SIBLING_FLAG}x slower than the same kernel on "
+                    f"{_measured.SIBLING_SYSTEMS[system]} (same GPU and HBM) are read from "
+                    f"{_measured.SIBLING_SYSTEMS[system]}'s rows x the kernel's typical ratio (measured.sibling_repair; "
+                    "ASSUMPTION: the slower collection is the outlier)")
             if self._kernel_counts["analytic"]:
                 out["assumptions"].append("kernels outside the measured grid use the analytic model "
                                           f"({self.profile.family} {self.stack} profile): "
@@ -527,6 +537,9 @@ class Deployment:
                     self._analytic_ops.add(f"{phase} {op.name}")
                 return analytic
             counts["measured"] += 1
+            src = getattr(tab, "last_source", None)
+            if src:
+                self._table_sources.add(src)
             return value
 
         # FP8/FP4 checkpoints keep the router (MoE gate) and the LM head in BF16 (source: TensorRT Model

@@ -368,6 +368,7 @@ class KernelTables:
         self._grids: dict[tuple, Grid | None] = {}
         self.sources: set[str] = set()
         self.sibling_replaced: list[tuple] = []  # MoE keys read from the sibling chip (rule 4)
+        self.last_source: str | None = None  # the table (and kernel) of the last lookup that answered
 
     def _frame(self, name: str, op: str, filename: str, columns: list[str], prepare=None, all_versions: bool = False):
         """The table ``name`` as a DataFrame (None if absent or unreadable); ``all_versions``: every version's
@@ -429,6 +430,7 @@ class KernelTables:
         if v is None:
             return None
         self.sources.add(source)
+        self.last_source = source
         return v * 1e-3
 
     # ----------------------------------------------------------------- GEMM

@@ -329,3 +329,18 @@ def test_sibling_check_on_the_installed_b200_table(monkeypatch):
     assert raw_b200 > measured.SIBLING_FLAG * raw_gb200  # the outlier as collected
     assert 1 / measured.SIBLING_FLAG < got / raw_gb200 < measured.SIBLING_FLAG  # now the sibling's x typical
     assert any("read for b200_sxm" in s for s in tab.sources)
+
+
+def test_report_names_the_sibling_rows_as_an_assumption():
+    _tables()
+    from inference import estimate
+
+    fab = load("dgx-b200")
+    moe = estimate("deepseek-v3", fab, tp=1, ep=8, dp=1, batch=256, prompt=1024, output=64, dtype="fp4",
+                   kv_dtype="fp8")
+    notes = [a for a in moe.provenance["assumptions"] if "read from gb200's rows" in a]
+    if not any("(read for b200_sxm" in s for s in moe.provenance.get("tables", "").split(", ")):
+        pytest.skip("no B200 MoE key fails the sibling check in this aiconfigurator-core")
+    assert len(notes) == 1 and "ASSUMPTION" in notes[0]
+    dense = estimate("llama3.1-8b", fab, tp=1, dp=1, batch=8, prompt=512, output=64, dtype="fp8")
+    assert not any("read from gb200's rows" in a for a in dense.provenance["assumptions"])
