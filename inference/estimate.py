@@ -353,10 +353,12 @@ class Deployment:
         if self.tp > 1:
             out["assumptions"].append(tp_comm_note(self.fabric, self.stack, self.tp))
         if tab is not None:
-            # this model's own lookups (the memoised tables' ``sources`` hold every lookup of the process)
-            used = self._table_sources or set(getattr(tab, "sources", ()))
+            # this model's own lookups (the memoised tables' ``sources`` hold every lookup of the process; a
+            # table without ``last_source`` describes itself); none where no lookup of this model answered
+            used = self._table_sources if hasattr(tab, "last_source") else set(getattr(tab, "sources", ()))
             out["tables"] = (tab.describe() if hasattr(tab, "describe") else
-                             f"aiconfigurator-core {_measured.package_version()}: " + ", ".join(sorted(used)))
+                             f"aiconfigurator-core {_measured.package_version()}: "
+                             + (", ".join(sorted(used)) or "no lookup answered (analytic model for every kernel)"))
             if hasattr(tab, "mismatch") and tab.mismatch(self.chip.name):
                 out["assumptions"].append(tab.mismatch(self.chip.name))
             system = getattr(tab, "system", None)

@@ -213,6 +213,7 @@ class Grid:
         self.logs = [np.log2(a) for a in self.axes]
         self.values = np.asarray(values, dtype=float)
         self.source = ""
+        self.point_sources: list[tuple[str, ...]] | None = None  # per point of a 1-D grid, where files differ
         self._overlap: tuple[float, float] | None = None
         self._overlap_done = False  # :meth:`overlap` memoised (its answer may be None)
 
@@ -353,6 +354,23 @@ class Grid:
         return float(math.exp((1.0 - w) * math.log(lo) + w * math.log(hi)))
 
 
+def _source_at(grid: Grid, point: tuple) -> str:
+    """The file(s) whose rows answer ``grid`` at ``point``: ``grid.source``, or where its grid points come from
+    several files (``point_sources``, a MoE key after rule 4), those of the points a 1-D lookup interpolates
+    between (every file of the key on a grid of more axes), joined by " + "."""
+    per = grid.point_sources
+    if per is None:
+        return grid.source
+    if len(grid.axes) == 1 and len(per) == len(grid.axes[0]):
+        ax, x = grid.axes[0], point[0]
+        lo = max(int(np.searchsorted(ax, x, side="right")) - 1, 0)
+        hi = min(int(np.searchsorted(ax, x, side="left")), len(ax) - 1)
+        names = set(per[lo]) | set(per[hi])
+    else:
+        names = {n for p in per for n in p}
+    return " + ".join(sorted(names))
+
+
 def _read(path: str, columns: list[str]):
     import pandas as pd
 
@@ -420,10 +438,16 @@ class KernelTables:
                 g = sel.groupby(axes, as_index=False)["latency"].agg(agg)
                 grid = Grid.from_rows([g[a].values for a in axes], g["latency"].values)
                 grid.source = str(sel._source.iloc[0]) + lane
+                if agg == "min" and sel._source.nunique() > 1:
+                    # rows of several files answer this key (rule 4: the sibling chip's rows beside the chip's
+                    # own): per grid point, the file(s) of its fastest row (order of ``g``, i.e. of the grid axes)
+                    best = sel[sel.latency == sel.groupby(axes)["latency"].transform("min")]
+                    grid.point_sources = [tuple(sorted(set(map(str, s))))
+                                          for _, s in best.groupby(axes)["_source"]]
                 self._grids[gkey] = grid
         grid = self._grids[gkey]
         v = None if grid is None else grid(*point)
-        source = None if grid is None else grid.source
+        source = None if grid is None else _source_at(grid, point)
         if v is None and beyond and grid is not None:
             v = grid.beyond(*point)
             source = f"{grid.source} (continued past its measured frontier)"

@@ -344,3 +344,54 @@ def test_report_names_the_sibling_rows_as_an_assumption():
     assert len(notes) == 1 and "ASSUMPTION" in notes[0]
     dense = estimate("llama3.1-8b", fab, tp=1, dp=1, batch=8, prompt=512, output=64, dtype="fp8")
     assert not any("read from gb200's rows" in a for a in dense.provenance["assumptions"])
+
+
+def test_moe_lookup_names_the_file_of_the_rows_that_answer():
+    """A MoE lookup takes the fastest kernel per token count; where rule 4 put the sibling chip's rows beside the
+    chip's own (another ``_source``), the lookup's source names the file(s) of the rows that answer that point,
+    not the first row of the key."""
+    pytest.importorskip("pandas")
+    import pandas as pd
+
+    from inference import measured
+
+    own, sib = "b200_sxm/moe/own.parquet", "gb200/moe/sib.parquet (read for b200_sxm, x1.044)"
+    key = dict(moe_dtype="bfloat16", hidden_size=64, inter_size=32, topk=2, num_experts=8, moe_tp_size=1,
+               moe_ep_size=1, distribution=measured.MOE_DISTRIBUTION, _rank=0)
+    # own min-latency kernel first in the frame, fastest at 8 and 16 tokens; the sibling's CUTLASS rows fastest at
+    # 32 and 64 tokens
+    rows = [dict(key, kernel_source="moe_torch_flow_min_latency", num_tokens=t, latency=lat, _source=own)
+            for t, lat in ((8, 1.0), (16, 1.5), (32, 4.0), (64, 8.0))]
+    rows += [dict(key, kernel_source="moe_torch_flow_cutlass", num_tokens=t, latency=lat, _source=sib)
+             for t, lat in ((8, 2.0), (16, 2.5), (32, 3.0), (64, 3.5))]
+    tab = measured.KernelTables("b200_sxm", "trtllm")
+    tab._frames["moe_checked"] = pd.DataFrame(rows)
+    args = (64, 32, 2, 8, 1, 1, "bf16")
+    assert tab.moe(8, *args) == pytest.approx(1.0e-3) and tab.last_source == own
+    assert tab.moe(64, *args) == pytest.approx(3.5e-3) and tab.last_source == sib
+    assert tab.moe(32, *args) == pytest.approx(3.0e-3) and tab.last_source == sib
+    tab.moe(24, *args)  # between 16 (own row) and 32 (sibling row): both files
+    assert own in tab.last_source and sib in tab.last_source
+    assert tab.moe(8, *args) is not None and tab.last_source == own  # bit for bit the same on a repeat
+
+
+def test_report_tables_name_no_lookup_when_none_answered(monkeypatch):
+    """An estimate whose every kernel misses the tables lists none of them (not the memoised tables' lookups of
+    other estimates) and names no sibling rows."""
+    pytest.importorskip("pandas")
+    from inference import estimate, measured
+
+    stale = "gb200/moe/trtllm/x/moe_perf.parquet (read for b200_sxm, x1.044)"
+
+    class Empty(measured.KernelTables):
+        def _frame(self, *a, **k):
+            return None
+
+    tab = Empty("b200_sxm", "trtllm")
+    tab.sources.add(stale)  # another estimate's lookup in this process
+    tab.last_source = stale
+    monkeypatch.setattr(measured, "tables", lambda system, stack: tab)
+    rep = estimate("llama3.1-8b", load("dgx-b200"), tp=1, dp=1, batch=8, prompt=512, output=64, dtype="fp8")
+    assert rep.provenance["kernels_measured"] == 0 and rep.provenance["kernels_analytic"] > 0
+    assert stale not in rep.provenance["tables"]
+    assert not any("read from gb200's rows" in a for a in rep.provenance["assumptions"])
