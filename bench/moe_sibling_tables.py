@@ -17,7 +17,10 @@ Why (issue 11, docs/inference.md "Reading the misses"): the DeepSeek R1 B200 DEP
 slow while the published B200 and GB200 figures agree within 7 %; scaleup reads the CUTLASS MoE rows there (the
 runs' ``moe_config: backend: CUTLASS``), and those are the rows where the two chips' collections disagree.
 
-Usage: python bench/moe_sibling_tables.py [--pair b200_sxm,gb200] [--table moe] [--all]
+The rule applies to every stack's MoE table; ``--stack sglang`` / ``vllm`` print those (aiconfigurator-core 0.12.0:
+SGLang's GB200 Triton BF16 MoE has 9 keys slower than B200's beyond the factor, vLLM none).
+
+Usage: python bench/moe_sibling_tables.py [--pair b200_sxm,gb200] [--stack trtllm] [--table moe] [--all]
        (skipped, exit 0, without aiconfigurator-core)
 """
 
@@ -45,7 +48,7 @@ TABLES = {
 }
 
 
-def ratios(first: str, second: str, table: str = "moe"):
+def ratios(first: str, second: str, table: str = "moe", stack: str = "trtllm"):
     """One row per key measured on both systems: the key columns, ``count`` (common points) and the ``median`` /
     ``min`` / ``max`` of ``time(first) / time(second)`` over them, ``typical`` (the kernel source's median of the
     medians) and ``flag`` (-1, 0, +1: median / typical below 1 / SIBLING_FLAG, within, above). A pandas DataFrame;
@@ -57,7 +60,7 @@ def ratios(first: str, second: str, table: str = "moe"):
     op, filename, key, axes, rows = TABLES[table]
     frames = []
     for system in (first, second):
-        paths = measured.table_paths(system, op, "trtllm", filename)
+        paths = measured.table_paths(system, op, stack, filename)
         if not paths:
             return None
         parts = []
@@ -68,6 +71,8 @@ def ratios(first: str, second: str, table: str = "moe"):
             if rows == "moe":
                 df = measured.KernelTables._moe_prepare(df)
             parts.append(df.assign(_rank=rank))
+        if not parts:  # no version of this schema
+            return None
         df = pd.concat(parts, ignore_index=True)
         df = df[df["_rank"] == df.groupby(key)["_rank"].transform("min")]
         frames.append(df.groupby(key + axes, as_index=False)["latency"].min())
@@ -84,6 +89,7 @@ def ratios(first: str, second: str, table: str = "moe"):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pair", default="b200_sxm,gb200", help="two aiconfigurator systems (default b200_sxm,gb200)")
+    ap.add_argument("--stack", default="trtllm", help="serving stack of the tables (default trtllm)")
     ap.add_argument("--table", default=None, choices=tuple(TABLES), help="one table (default: all four)")
     ap.add_argument("--all", action="store_true", help="list every key, not only the flagged ones")
     args = ap.parse_args(argv)
@@ -93,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {measured.MISSING_EXTRA}")
         return 0
     a, b = args.pair.split(",")
-    print(f"{a} / {b}: time ratio per key (median over the points both measured), flagged beyond "
+    print(f"{a} / {b} ({args.stack}): time ratio per key (median over the points both measured), flagged beyond "
           f"{measured.SIBLING_FLAG} x the kernel's typical ratio either way; MoE routing {measured.MOE_DISTRIBUTION}")
     print()
     print("| table | kernel source | keys on both | typical ratio | slower beyond | faster beyond |")
     print("|---|---|---:|---:|---:|---:|")
     listed = []
     for table in ([args.table] if args.table else TABLES):
-        r = ratios(a, b, table)
+        r = ratios(a, b, table, args.stack)
         if r is None:
             print(f"| {table} | (not on both) | | | | |")
             continue

@@ -90,8 +90,8 @@ SIBLING_SYSTEMS = {"b200_sxm": "gb200", "gb200": "b200_sxm"}
 #: (python bench/moe_sibling_tables.py): GEMM 1,761 keys, context / generation attention 605 / 328 keys, none
 #: beyond it either way (typical ratios 0.99-1.05); MoE: CUTLASS 147 of 1,408 keys (125 slower on B200, by up to
 #: 2x, e.g. the DeepSeek-V3 shape at EP 1 / 4 / 8; 22 slower on GB200), TRT-LLM-Gen MXFP4 2 of 80 (B200 slower),
-#: DeepGEMM 0 of 479, min-latency 0 of 445. Sensitivity: MOE_SIBLING_CHECK off (docs/inference.md, "Reading the
-#: misses").
+#: DeepGEMM 0 of 479, min-latency 0 of 445; the rule runs on every stack's MoE table: SGLang Triton 9 of 382 (GB200
+#: slower), vLLM none (``--stack``). Sensitivity: MOE_SIBLING_CHECK off (docs/inference.md, "Reading the misses").
 SIBLING_FLAG = 1.25
 #: rule 4 on or off (a sensitivity switch: clear :data:`_TABLES` after changing it)
 MOE_SIBLING_CHECK = True
