@@ -316,15 +316,24 @@ def main() -> None:
     ap.add_argument("--skip-sensitivity", action="store_true", help="omit check 4 (~1 minute)")
     ap.add_argument("--skip-silicon", action="store_true", help="omit check 6 (~1 minute)")
     ap.add_argument("--only-floor", action="store_true", help="check 8 alone")
+    ap.add_argument("--only-silicon", action="store_true", help="check 6 alone")
+    ap.add_argument("--no-sibling-check", action="store_true",
+                    help="read the B200 / GB200 MoE tables as collected (inference.measured.MOE_SIBLING_CHECK off)")
     args = ap.parse_args()
+    from inference import measured
     from inference.measured import MISSING_EXTRA, available
 
     if not available():
         print("skipped: " + MISSING_EXTRA)
         return
+    if args.no_sibling_check:
+        measured.MOE_SIBLING_CHECK = False
     logging.disable(logging.WARNING)
     if args.only_floor:
         tp_floor()
+        return
+    if args.only_silicon:
+        silicon()
         return
     if not args.skip_routing:
         routing()
