@@ -53,10 +53,16 @@ def _shipped_files(cfg: dict) -> dict[str, set[str]]:
     return out
 
 
+def _in_the_tree(top: str) -> bool:
+    """A top-level folder of the checkout that holds the project's own code: not a shipped-elsewhere folder, not a
+    hidden one (.git, .venv, .tox) and not a virtual environment a user made in the checkout (``pyvenv.cfg``)."""
+    return top not in NOT_SHIPPED and not top.startswith(".") and not (ROOT / top / "pyvenv.cfg").exists()
+
+
 def test_every_code_package_is_listed():
     """A folder with an ``__init__.py`` that pyproject.toml does not list would be missing from the wheel."""
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in ROOT.rglob("__init__.py")
-             if p.parent.relative_to(ROOT).parts[0] not in NOT_SHIPPED and ".egg-info" not in str(p)}
+             if _in_the_tree(p.parent.relative_to(ROOT).parts[0]) and ".egg-info" not in str(p)}
     listed = {p for p in _config()["packages"] if not p.startswith(DATA_PACKAGE + ".")}
     assert found == listed
 
