@@ -247,6 +247,11 @@ MODELS: dict[str, ModelSpec] = {
     "qwen3-235b-a22b": ModelSpec(
         "qwen3-235b-a22b", layers=94, hidden=4096, heads=64, kv_heads=4, head_dim=128, ffn=12288,
         vocab=151936, experts=128, top_k=8, moe_ffn=1536, source="Qwen/Qwen3-235B-A22B config.json"),
+    # https://huggingface.co/Qwen/Qwen3-30B-A3B/blob/main/config.json ; 30.5 B total, 3.3 B active (model card);
+    # every layer MoE (decoder_sparse_step 1, mlp_only_layers []); q/k RMS norms omitted as for the 235B
+    "qwen3-30b-a3b": ModelSpec(
+        "qwen3-30b-a3b", layers=48, hidden=2048, heads=32, kv_heads=4, head_dim=128, ffn=6144,
+        vocab=151936, experts=128, top_k=8, moe_ffn=768, source="Qwen/Qwen3-30B-A3B config.json"),
     # https://huggingface.co/deepseek-ai/DeepSeek-V3/blob/main/config.json ; 671 B main model (685 B with
     # the multi-token-prediction module, not modelled), 37 B active
     "deepseek-v3": ModelSpec(

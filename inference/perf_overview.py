@@ -19,14 +19,14 @@ below are copied verbatim from the document, one Markdown table per model, colum
   ISL/OSL 1000/1000, 1024/1024, 1024/8192, 1024/32768, 8192/1024, 32768/1024.
 
 **Included** (document heading -> scaleup model): 00f37686: "Llama 3.3 70B" -> llama3.1-70b (the
-Llama-3.1-70B architecture), "Qwen3-235B-A22B" -> qwen3-235b-a22b, "Llama 3.1 405B" -> llama3.1-405b,
-"Llama 3.1 8B" -> llama3.1-8b. 03e27c7d: "Deepseek R1 0528" -> deepseek-v3 (the DeepSeek-V3 architecture; no
-speculative decoding in the command), "GPT-OSS 120B" -> gpt-oss-120b, "LLaMA v3.3 70B" -> llama3.1-70b,
-"Qwen3 235B A22B" -> qwen3-235b-a22b. Every B200 / GB200 / H200 / H100 column of those tables, every
-non-empty cell.
+Llama-3.1-70B architecture), "Qwen3-235B-A22B" -> qwen3-235b-a22b, "Qwen3-30B-A3B" -> qwen3-30b-a3b, "Llama 3.1
+405B" -> llama3.1-405b, "Llama 3.1 8B" -> llama3.1-8b. 03e27c7d: "Deepseek R1 0528" -> deepseek-v3 (the
+DeepSeek-V3 architecture; no speculative decoding in the command), "GPT-OSS 120B" -> gpt-oss-120b, "LLaMA v3.3
+70B" -> llama3.1-70b, "Qwen3 235B A22B" -> qwen3-235b-a22b, "Qwen3 30B A3B" -> qwen3-30b-a3b. Every B200 / GB200
+/ H200 / H100 column of those tables, every non-empty cell.
 
-**Skipped** (scaleup has no such model): 00f37686 "Llama 4 Scout", "Qwen3-30B-A3B", "Llama 4 Maverick";
-03e27c7d "GPT-OSS 20B", "LLaMA v4 Maverick", "Qwen3 30B A3B". Skipped (no RTX 6000 Pro chip preset, and
+**Skipped** (scaleup has no such model): 00f37686 "Llama 4 Scout", "Llama 4 Maverick"; 03e27c7d "GPT-OSS 20B",
+"LLaMA v4 Maverick". Skipped (no RTX 6000 Pro chip preset, and
 pipeline-parallel layouts): every "RTX 6000 Pro Blackwell Server Edition" table (00f37686: those of Llama 4
 Scout, Llama 3.3 70B, Qwen3-235B-A22B, Qwen3-30B-A3B, Llama 4 Maverick, Llama 3.1 405B; 03e27c7d: those of
 LLaMA v3.3 70B, Qwen3 235B A22B, Qwen3 30B A3B). 00f37686 has no DeepSeek table (it points to a separate
@@ -149,6 +149,20 @@ _00F_TABLES = (
 | 5000/500 | 8,190 | 3,623 | 3,225 |
 | 20000/2000 | 4,453 | 1,876 | |
 """),
+    Table("Qwen3-30B-A3B", "qwen3-30b-a3b", """
+| Sequence Length (ISL/OSL) | B200<br/>TP1 (FP4) | GB200<br/>TP1 (FP4) |
+|---|---|---|
+| 128/128 | 39,827 | 24,107 |
+| 128/2048 | 37,844 | 31,311 |
+| 128/4096 | 24,953 | 26,337 |
+| 500/2000 | 27,817 | 20,604 |
+| 1000/1000 | 25,828 | 17,481 |
+| 1000/2000 | 22,051 | 17,177 |
+| 2048/128 | 6,251 | 6,595 |
+| 2048/2048 | 17,554 | 14,719 |
+| 5000/500 | 6,142 | 5,908 |
+| 20000/2000 | 2,944 | 3,203 |
+"""),
     Table("Llama 3.1 405B", "llama3.1-405b", """
 | Sequence Length (ISL/OSL) | B200<br/>TP4 (FP4) | GB200<br/>TP4 (FP4) | H200<br/>TP8 (FP8) | H100<br/>TP8 (FP8) |
 |---|---|---|---|---|
@@ -246,6 +260,16 @@ _03E_TABLES = (
 | 1024/32768 | 1,255 | | | |
 | 8192/1024 | 1,410 | 1,464 | 627 | |
 | 32768/1024 | 319 | 333 | 134 | |
+"""),
+    Table("Qwen3 30B A3B", "qwen3-30b-a3b", """
+| Sequence Length (ISL/OSL) | B200<br/>TP1 (FP4) | GB200<br/>TP1 (FP4) |
+|---|---|---|
+| 1000/1000 | 26,971 | 22,856 |
+| 1024/1024 | 26,611 | 22,201 |
+| 1024/8192 | 13,497 | 14,272 |
+| 1024/32768 | 4,494 | 4,925 |
+| 8192/1024 | 5,735 | 6,201 |
+| 32768/1024 | 1,265 | 1,380 |
 """),
 )
 
