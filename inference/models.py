@@ -270,6 +270,12 @@ MODELS: dict[str, ModelSpec] = {
         "gpt-oss-120b", layers=36, hidden=2880, heads=64, kv_heads=8, head_dim=64, ffn=2880, vocab=201088,
         experts=128, top_k=4, moe_ffn=2880, sliding_window=128, sliding_layers=18, attn_bias=True,
         moe_bias=True, expert_dtype="mxfp4", source="openai/gpt-oss-120b config.json"),
+    # https://huggingface.co/openai/gpt-oss-20b/blob/main/config.json ; 20.9 B total, 3.6 B active (model card);
+    # the 120B's layout at 24 layers (12 sliding-window) and 32 experts, the same published checkpoint format
+    "gpt-oss-20b": ModelSpec(
+        "gpt-oss-20b", layers=24, hidden=2880, heads=64, kv_heads=8, head_dim=64, ffn=2880, vocab=201088,
+        experts=32, top_k=4, moe_ffn=2880, sliding_window=128, sliding_layers=12, attn_bias=True,
+        moe_bias=True, expert_dtype="mxfp4", source="openai/gpt-oss-20b config.json"),
 }
 
 _FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}

@@ -21,12 +21,12 @@ below are copied verbatim from the document, one Markdown table per model, colum
 **Included** (document heading -> scaleup model): 00f37686: "Llama 3.3 70B" -> llama3.1-70b (the
 Llama-3.1-70B architecture), "Qwen3-235B-A22B" -> qwen3-235b-a22b, "Qwen3-30B-A3B" -> qwen3-30b-a3b, "Llama 3.1
 405B" -> llama3.1-405b, "Llama 3.1 8B" -> llama3.1-8b. 03e27c7d: "Deepseek R1 0528" -> deepseek-v3 (the
-DeepSeek-V3 architecture; no speculative decoding in the command), "GPT-OSS 120B" -> gpt-oss-120b, "LLaMA v3.3
-70B" -> llama3.1-70b, "Qwen3 235B A22B" -> qwen3-235b-a22b, "Qwen3 30B A3B" -> qwen3-30b-a3b. Every B200 / GB200
-/ H200 / H100 column of those tables, every non-empty cell.
+DeepSeek-V3 architecture; no speculative decoding in the command), "GPT-OSS 120B" -> gpt-oss-120b, "GPT-OSS 20B"
+-> gpt-oss-20b, "LLaMA v3.3 70B" -> llama3.1-70b, "Qwen3 235B A22B" -> qwen3-235b-a22b, "Qwen3 30B A3B" ->
+qwen3-30b-a3b. Every B200 / GB200 / H200 / H100 column of those tables, every non-empty cell.
 
-**Skipped** (scaleup has no such model): 00f37686 "Llama 4 Scout", "Llama 4 Maverick"; 03e27c7d "GPT-OSS 20B",
-"LLaMA v4 Maverick". Skipped (no RTX 6000 Pro chip preset, and
+**Skipped** (scaleup has no such model): 00f37686 "Llama 4 Scout", "Llama 4 Maverick"; 03e27c7d "LLaMA v4
+Maverick". Skipped (no RTX 6000 Pro chip preset, and
 pipeline-parallel layouts): every "RTX 6000 Pro Blackwell Server Edition" table (00f37686: those of Llama 4
 Scout, Llama 3.3 70B, Qwen3-235B-A22B, Qwen3-30B-A3B, Llama 4 Maverick, Llama 3.1 405B; 03e27c7d: those of
 LLaMA v3.3 70B, Qwen3 235B A22B, Qwen3 30B A3B). 00f37686 has no DeepSeek table (it points to a separate
@@ -242,6 +242,16 @@ _03E_TABLES = (
 | 8192/1024 | 6,111 | 6,835 | 1,828 | 1,169 |
 | 32768/1024 | 1,392 | 1,645 | 519 | 333 |
 """),
+    Table("GPT-OSS 20B", "gpt-oss-20b", """
+| Sequence Length (ISL/OSL) | B200<br/>TP1 (FP4) | GB200<br/>TP1 (FP4) | H200<br/>TP1 (FP8) | H100<br/>TP1 (FP8) |
+|---|---|---|---|---|
+| 1000/1000 | 53,812 | 55,823 | 13,858 | 11,557 |
+| 1024/1024 | 53,491 | 56,528 | 13,890 | 11,403 |
+| 1024/8192 | 34,702 | 38,100 | 12,743 | 8,617 |
+| 1024/32768 | 14,589 | 16,463 | | |
+| 8192/1024 | 11,904 | 12,941 | 4,015 | 3,366 |
+| 32768/1024 | 2,645 | 2,905 | 915 | 785 |
+"""),
     Table("LLaMA v3.3 70B", "llama3.1-70b", """
 | Sequence Length (ISL/OSL) | B200<br/>TP1 (FP4) | GB200<br/>TP1 (FP4) | H200<br/>TP2 (FP8) | H100<br/>TP2 (FP8) |
 |---|---|---|---|---|
@@ -300,8 +310,8 @@ CHIPS = {"B200": ("b200", "dgx-b200"), "GB200": ("gb200", "gb200-nvl72"), "H200"
          "H100": ("h100-sxm", "dgx-h100")}
 #: KV-cache dtype overrides ``(source, model, chip) -> dtype``; every other row runs an FP8 KV cache. Source:
 #: 03e27c7d's GPT-OSS llm_options ``kv_cache_config: dtype: fp8  # Hopper: use auto`` (auto: the checkpoint's
-#: dtype, BF16)
-KV_DTYPE = {("03e27c7d", "gpt-oss-120b", "h200"): "bf16", ("03e27c7d", "gpt-oss-120b", "h100-sxm"): "bf16"}
+#: dtype, BF16; the same options serve GPT-OSS 120B and 20B)
+KV_DTYPE = {("03e27c7d", m, chip): "bf16" for m in ("gpt-oss-120b", "gpt-oss-20b") for chip in ("h200", "h100-sxm")}
 
 _HEADER = re.compile(r"^(B200|GB200|H200|H100)<br/>(TP|DEP)(\d+) \((FP4|FP8)\)$")
 BEYOND = 0.30  # the issue's bound on any held-out row

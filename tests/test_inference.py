@@ -50,6 +50,7 @@ def ops_by_name(ops):
 PUBLISHED_TOTAL = {  # billions, from the model cards / papers
     "llama3.1-8b": 8.03, "llama3.1-70b": 70.6, "llama3.1-405b": 405.9, "mixtral-8x7b": 46.7,
     "qwen3-235b-a22b": 235.0, "qwen3-30b-a3b": 30.5, "deepseek-v3": 671.0, "gpt-oss-120b": 116.8,
+    "gpt-oss-20b": 20.9,
 }
 PUBLISHED_ACTIVE = {"mixtral-8x7b": 12.9, "qwen3-235b-a22b": 22.0, "qwen3-30b-a3b": 3.3, "deepseek-v3": 37.0}
 

@@ -29,9 +29,9 @@ def _subset() -> list[Setup]:
 def test_cells_cover_the_published_tables() -> None:
     """Non-empty cells of the included tables, counted off the documents: 00f37686 Llama 3.3 70B 40, Qwen3-235B
     27 (three H100 cells empty), Qwen3-30B-A3B 20, 405B 40, 8B 20; 03e27c7d DeepSeek 14, GPT-OSS 120B 22, Llama
-    70B 17, Qwen3 235B 19, Qwen3 30B 12."""
+    70B 17, Qwen3 235B 19, Qwen3 30B 12, GPT-OSS 20B 22."""
     assert len(po.cells("00f37686")) == 147
-    assert len(po.cells("03e27c7d")) == 84
+    assert len(po.cells("03e27c7d")) == 106
     by = {(c.source, c.table, c.column, c.setup.prompt, c.setup.output): c for c in po.cells()}
     c = by[("00f37686", "Llama 3.1 8B", "H100<br/>TP1 (FP8)", 128, 128)]
     assert (c.setup.measured, c.setup.tp, c.setup.ep, c.setup.fabric) == (28312, 1, 1, None)
@@ -51,6 +51,9 @@ def test_cells_cover_the_published_tables() -> None:
                                                                                           "qwen3-30b-a3b")
     c = by[("03e27c7d", "Qwen3 30B A3B", "B200<br/>TP1 (FP4)", 32768, 1024)]
     assert (c.published, c.setup.measured, c.setup.dtype) == (1265, 1265, "fp4")
+    c = by[("03e27c7d", "GPT-OSS 20B", "H100<br/>TP1 (FP8)", 8192, 1024)]
+    assert (c.setup.measured, c.setup.kv_dtype, c.setup.model) == (3366, "bf16", "gpt-oss-20b")  # Hopper: auto
+    assert ("03e27c7d", "GPT-OSS 20B", "H200<br/>TP1 (FP8)", 1024, 32768) not in by  # an empty cell
 
 
 def test_llm_options_match_what_predict_applies() -> None:
@@ -102,7 +105,7 @@ def test_setups_rows_are_present_identical(all_rows: list[dict]) -> None:
 
 
 def test_every_row_predicts_a_finite_positive_throughput(all_rows: list[dict]) -> None:
-    assert len(all_rows) == 147 + 84
+    assert len(all_rows) == 147 + 106
     for r in all_rows:
         assert not r["note"] and math.isfinite(r["predicted"]) and r["predicted"] > 0, r
         assert 1 <= r["batch"] <= r["num_requests"], r  # all requests queued at once: never more in flight
@@ -168,15 +171,15 @@ def test_a_row_that_cannot_be_computed_is_reported(monkeypatch, capsys) -> None:
     monkeypatch.setattr(po, "predict", fail)
     rs = po.rows("03e27c7d")
     bad = [r for r in rs if r["note"]]
-    assert len(rs) == 84 and len(bad) == sum(c.setup.prompt == 32768 for c in po.cells("03e27c7d")) > 0
+    assert len(rs) == 106 and len(bad) == sum(c.setup.prompt == 32768 for c in po.cells("03e27c7d")) > 0
     assert all(r["note"] == "not computed: no room" and math.isnan(r["predicted"]) for r in bad)
     sm = po.summary(rs)
-    assert sm["all"]["not_computed"] == len(bad) and sm["all"]["n"] == 84 - len(bad)
-    assert sm["all"]["median"] == pytest.approx(0.5) and sm["all"]["beyond"] == 84 - len(bad)
+    assert sm["all"]["not_computed"] == len(bad) and sm["all"]["n"] == 106 - len(bad)
+    assert sm["all"]["median"] == pytest.approx(0.5) and sm["all"]["beyond"] == 106 - len(bad)
     po.print_rows(rs)
     out = capsys.readouterr().out
     assert out.count("not computed: 03e27c7d") == len(bad)
-    assert f"held-out all: median |error| 50.0%, worst 50.0% ({84 - len(bad)} rows, {84 - len(bad)} beyond 30%, " \
+    assert f"held-out all: median |error| 50.0%, worst 50.0% ({106 - len(bad)} rows, {106 - len(bad)} beyond 30%, " \
            f"{len(bad)} not computed)" in out
 
 
@@ -192,7 +195,7 @@ def test_attention_tp_sensitivity_changes_only_the_moe_columns(monkeypatch) -> N
     dp = list(seen)
     seen.clear()
     po.rows("03e27c7d", attention="tp")
-    assert len(seen) == len(dp) == 84
+    assert len(seen) == len(dp) == 106
     moe = 0
     for a, b in zip(dp, seen):
         if a.ep > 1:  # MoE with attention DP over N GPUs -> attention TP over the same N, experts unchanged
