@@ -73,14 +73,8 @@ def ratios(first: str, second: str, table: str = "moe", stack: str = "trtllm"):
             parts.append(df.assign(_rank=rank))
         if not parts:  # no version of this schema
             return None
-        df = pd.concat(parts, ignore_index=True)
-        df = df[df["_rank"] == df.groupby(key)["_rank"].transform("min")]
-        frames.append(df.groupby(key + axes, as_index=False)["latency"].min())
-    j = frames[0].merge(frames[1], on=key + axes, suffixes=("_a", "_b"))
-    j["ratio"] = j["latency_a"] / j["latency_b"]
-    out = j.groupby(key)["ratio"].agg(["count", "median", "min", "max"]).reset_index()
-    out = out[out["count"] >= measured.SIBLING_MIN_POINTS]
-    out["typical"] = out["kernel_source"].map(out.groupby("kernel_source")["median"].median())
+        frames.append(pd.concat(parts, ignore_index=True))
+    out = measured.sibling_ratios(frames[0], frames[1], key, axes)  # the rule's own comparison
     rel = out["median"] / out["typical"]
     out["flag"] = (rel > measured.SIBLING_FLAG).astype(int) - (rel < 1 / measured.SIBLING_FLAG).astype(int)
     return out.sort_values(key).reset_index(drop=True)

@@ -593,16 +593,35 @@ class KernelTables:
 _TABLES: dict[tuple[str, str], KernelTables] = {}
 
 
+def sibling_ratios(own, other, key_cols: list[str], axes: list[str]):
+    """Rule 4's comparison: per key measured on both chips, ``time(own) / time(other)`` over the points both measured.
+
+    Both frames hold ``key_cols`` (the last one the kernel source), the point columns ``axes``, ``latency`` and
+    ``_rank`` (0 = newest version); each key is compared on its newest version, each point on its fastest row.
+    Returns a DataFrame, one row per key with at least :data:`SIBLING_MIN_POINTS` common points: the key columns,
+    ``count``, the ``median`` / ``min`` / ``max`` ratio, and ``typical``, the kernel source's median of the keys'
+    medians (dimensionless); empty where no point is common."""
+
+    def fastest(df):
+        df = df[df["_rank"] == df.groupby(key_cols)["_rank"].transform("min")]
+        return df.groupby(key_cols + axes, as_index=False)["latency"].min()
+
+    j = fastest(own).merge(fastest(other), on=key_cols + axes, suffixes=("_own", "_other"))
+    j["ratio"] = j["latency_own"] / j["latency_other"]
+    out = j.groupby(key_cols)["ratio"].agg(["count", "median", "min", "max"]).reset_index()
+    out = out[out["count"] >= SIBLING_MIN_POINTS].copy()
+    kernel = key_cols[-1]
+    out["typical"] = out[kernel].map(out.groupby(kernel)["median"].median())
+    return out.reset_index(drop=True)
+
+
 def sibling_repair(own, other, key_cols: list[str], axis: str = "num_tokens", flag: float = SIBLING_FLAG,
                    label: str = "sibling"):
     """Rule 4: ``own``'s MoE rows with its collection outliers replaced by ``other``'s (the sibling chip's) rows.
 
-    Both frames hold ``key_cols`` (the last one the kernel source), ``axis``, ``latency``, ``_rank`` (0 = newest
-    version) and ``_source``; each key is compared on its newest version. Per key the ratio ``own / other`` is
-    taken at every ``axis`` value both measured (at least :data:`SIBLING_MIN_POINTS` of them) and summarised by
-    its median; a kernel source's typical ratio is the median of those medians. A key whose median exceeds
-    ``flag`` x the typical ratio gets the other chip's newest rows x the typical ratio instead of its own (its
-    ``_source`` says so; its ``_rank`` stays its own newest).
+    The frames are as :func:`sibling_ratios` reads them, plus ``_source``. A key whose median ratio exceeds
+    ``flag`` x its kernel source's typical ratio gets the other chip's newest rows x the typical ratio instead of
+    its own (its ``_source`` says so; its ``_rank`` stays its own newest).
 
     Returns ``(frame, replaced)``: the frame (``own`` itself when nothing is replaced) and the replaced keys as
     tuples of ``key_cols`` values, sorted."""
@@ -610,27 +629,14 @@ def sibling_repair(own, other, key_cols: list[str], axis: str = "num_tokens", fl
 
     if own is None or other is None:
         return own, []
-
-    def newest(df):
-        return df[df["_rank"] == df.groupby(key_cols)["_rank"].transform("min")]
-
-    a, b = newest(own), newest(other)
-    ga = a.groupby(key_cols + [axis], as_index=False)["latency"].min()
-    gb = b.groupby(key_cols + [axis], as_index=False)["latency"].min()
-    j = ga.merge(gb, on=key_cols + [axis], suffixes=("_own", "_other"))
-    if j.empty:
-        return own, []
-    j["ratio"] = j["latency_own"] / j["latency_other"]
-    per_key = j.groupby(key_cols)["ratio"].agg(["median", "count"]).reset_index()
-    per_key = per_key[per_key["count"] >= SIBLING_MIN_POINTS]
-    kernel = key_cols[-1]
-    per_key["typical"] = per_key[kernel].map(per_key.groupby(kernel)["median"].median())
+    per_key = sibling_ratios(own, other, key_cols, [axis])
     bad = per_key[per_key["median"] > flag * per_key["typical"]][key_cols + ["typical"]]
     if bad.empty:
         return own, []
     flagged = own[key_cols].merge(bad, on=key_cols, how="left")["typical"].notna().to_numpy()
-    rank = a.groupby(key_cols, as_index=False)["_rank"].min()
-    rows = b.drop(columns=["_rank"]).merge(bad, on=key_cols).merge(rank, on=key_cols)
+    newest_other = other[other["_rank"] == other.groupby(key_cols)["_rank"].transform("min")]
+    rank = own.groupby(key_cols, as_index=False)["_rank"].min()
+    rows = newest_other.drop(columns=["_rank"]).merge(bad, on=key_cols).merge(rank, on=key_cols)
     rows["latency"] = rows["latency"] * rows["typical"]
     rows["_source"] = [f"{src} ({label}, x{t:.3f})" for src, t in zip(rows["_source"], rows["typical"])]
     out = pd.concat([own[~flagged], rows.drop(columns=["typical"])], ignore_index=True)

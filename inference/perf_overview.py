@@ -58,6 +58,8 @@ import re
 import statistics
 from dataclasses import dataclass
 
+from topo import SpecError
+
 from .kernels import STACKS
 from .validation import CAL, SETUPS, TRTLLM, TRTLLM_NUM_REQUESTS, Setup, predict
 
@@ -392,13 +394,17 @@ def rows(source: str | None = None, stack: str | None = None, attention: str = "
     expert parallelism over the N GPUs (``tp=1, ep=N``); ``"tp"`` runs them with attention tensor parallelism
     instead (``tp=N, ep=N``: one attention group, the experts' outputs summed by one all-reduce), a sensitivity
     (00f37686's MoE ``llm_options.yml`` nests ``enable_attention_dp`` inside ``cuda_graph_config``, module
-    docstring). Dense columns are the same either way."""
+    docstring). Dense columns are the same either way.
+
+    Raises:
+        SpecError: ``attention`` is neither ``"dp"`` nor ``"tp"``."""
     from dataclasses import replace
 
     from .models import load_model
 
     if attention not in ("dp", "tp"):
-        raise ValueError(f"attention: 'dp' or 'tp', got {attention!r}")
+        raise SpecError(f"attention: must be 'dp' (attention data parallel, as the options say) or 'tp', got "
+                        f"{attention!r}")
     subset = _subset()
     out = []
     for c in cells(source):

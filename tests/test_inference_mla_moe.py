@@ -419,3 +419,25 @@ def test_sibling_repair_drops_every_version_of_a_replaced_key():
     assert len(d) == 4 and set(d._rank) == {0} and all(s.startswith("other-new (") for s in d._source)
     assert list(d.sort_values("num_tokens").latency) == pytest.approx([4e-3 * t for t in (64, 256, 1024, 4096)])
     assert len(out[out.moe_dtype == "e"]) == 4  # an older-version key not on the other chip: kept
+
+
+def test_sibling_ratios_by_hand():
+    pd = pytest.importorskip("pandas")
+    from inference import measured
+
+    def frame(rows):
+        return pd.DataFrame(rows, columns=["moe_dtype", "kernel_source", "num_tokens", "latency", "_rank"])
+
+    # key a: ratios 1, 2, 3 at three token counts on the newest version (an older version, rank 1, would give 10)
+    own = frame([("a", "k", 8, 1.0, 0), ("a", "k", 16, 4.0, 0), ("a", "k", 32, 9.0, 0),
+                 ("a", "k", 8, 10.0, 1), ("a", "k", 16, 20.0, 1), ("a", "k", 32, 30.0, 1),
+                 ("b", "k", 8, 5.0, 0), ("b", "k", 16, 5.0, 0), ("b", "k", 32, 5.0, 0), ("b", "k", 64, 5.0, 0),
+                 ("c", "k", 8, 1.0, 0), ("c", "k", 16, 1.0, 0)])  # c: two common points, not compared
+    other = frame([("a", "k", 8, 1.0, 0), ("a", "k", 16, 2.0, 0), ("a", "k", 32, 3.0, 0), ("a", "k", 64, 7.0, 0),
+                   ("b", "k", 8, 1.0, 0), ("b", "k", 16, 1.0, 0), ("b", "k", 32, 1.0, 0), ("b", "k", 64, 1.0, 0),
+                   ("c", "k", 8, 1.0, 0), ("c", "k", 16, 1.0, 0)])
+    r = measured.sibling_ratios(own, other, ["moe_dtype", "kernel_source"], ["num_tokens"]).set_index("moe_dtype")
+    assert sorted(r.index) == ["a", "b"]
+    assert (r.loc["a", "count"], r.loc["a", "median"], r.loc["a", "min"], r.loc["a", "max"]) == (3, 2.0, 1.0, 3.0)
+    assert (r.loc["b", "count"], r.loc["b", "median"]) == (4, 5.0)
+    assert r.loc["a", "typical"] == r.loc["b", "typical"] == 3.5  # median of the keys' medians 2 and 5

@@ -204,5 +204,7 @@ def test_attention_tp_sensitivity_changes_only_the_moe_columns(monkeypatch) -> N
         else:
             assert b == a
     assert moe > 0
-    with pytest.raises(ValueError, match="attention"):
+    from topo import SpecError
+
+    with pytest.raises(SpecError, match="attention: must be 'dp'"):
         po.rows("03e27c7d", attention="sp")
