@@ -179,7 +179,8 @@ class Deployment:
                  prefill_chunk: int | None = 8192, placement: str = "tray", act_dtype: str | None = None,
                  stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
                  kernels: Any = None, graph_batches: Sequence[int] | None = None,
-                 max_num_tokens: int | None = None, max_seqs: int | None = None, **_: Any) -> None:
+                 max_num_tokens: int | None = None, max_seqs: int | None = None,
+                 host_per_seq: float | None = None, **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
@@ -217,6 +218,15 @@ class Deployment:
                 import dataclasses
 
                 self.profile = dataclasses.replace(self.profile, moe_skew=float(moe_skew))
+        if host_per_seq is not None and (isinstance(host_per_seq, bool) or not isinstance(host_per_seq, (int, float))
+                                         or not 0 <= host_per_seq < math.inf):
+            raise SpecError(f"host_per_seq: must be a finite number of seconds >= 0 (e.g. 20e-6), got {host_per_seq!r}")
+        #: the serving engine's host work per sequence per iteration on an x86 host, s (default: the stack
+        #: profile's; 0 under ``ideal``)
+        if self.ideal or self.profile is None:
+            self.host_per_seq = 0.0
+        else:
+            self.host_per_seq = self.profile.host_per_seq if host_per_seq is None else float(host_per_seq)
         # Activations (residual stream, GEMM outputs, TP/EP/PP messages) stay in BF16 when the weights are
         # 8-bit or narrower, as in FP8/FP4 serving engines (GEMM inputs are quantised on the fly);
         # wider dtypes keep their own width. Override with act_dtype.
@@ -681,7 +691,15 @@ class Deployment:
         ops += head_ops(m, self.shard, run, q, w=self.w, a=self.a)
         # communication per layer (padded decode steps move the dummies' tokens too)
         return self._timed_step(key, ops, phase, placement, self._framework(decode, seqs), run, q,
-                                math.ceil(seqs / self.shard.attn_groups) * q)
+                                math.ceil(seqs / self.shard.attn_groups) * q,
+                                host=self._host(math.ceil(seqs / self.shard.attn_groups)))
+
+    def _host(self, seqs: int) -> float:
+        """Host time (s) of one iteration of an attention group's ``seqs`` sequences under the ``host_per_seq``
+        knob, scaled by the chip's host CPU (:func:`inference.kernels.host_factor`); 0 when the knob is off."""
+        if not self.host_per_seq:
+            return 0.0
+        return self.host_per_seq * _kernels.host_factor(self.chip.name) * seqs
 
     def _framework(self, decode: bool, seqs: int) -> float:
         """The serving stack's per-step host cost (scheduling, sampling) of a decode step of ``seqs`` sequences
@@ -693,10 +711,15 @@ class Deployment:
                 else prof.prefill_step_overhead + prof.prefill_overhead_per_layer * self.model.layers / self.pp)
 
     def _timed_step(self, key: tuple, ops: list[Op], phase: str, placement: dict[str, str], fw: float,
-                    comm_seqs: int, comm_q: int, send_tokens: int, group_tokens: int | None = None) -> StepTime:
+                    comm_seqs: int, comm_q: int, send_tokens: int, group_tokens: int | None = None,
+                    host: float = 0.0) -> StepTime:
         """A stage's :class:`StepTime` from its ops (per layer), the per-step host cost ``fw`` (s), the
         communication of ``comm_seqs x comm_q`` tokens per layer (``group_tokens`` of them in the busiest
-        attention group, default ``ceil(comm_seqs / groups) x comm_q``) and the pipeline send of ``send_tokens``."""
+        attention group, default ``ceil(comm_seqs / groups) x comm_q``) and the pipeline send of ``send_tokens``.
+
+        ``host`` (s, the ``host_per_seq`` knob): the engine's host work for the iteration, which an overlap
+        scheduler runs beside the previous iteration's GPU work, so the step takes ``max(GPU, host)``; the
+        excess is a ``host (exposed)`` row."""
         m = self.model
         act = placement["activations"]
         act_sram = act == "sram" or (act.startswith("sram (decode)") and phase == "decode")
@@ -738,6 +761,12 @@ class Deployment:
         if self.pp > 1:
             send = collective_time(self.fabric, "send_recv", send_tokens * m.hidden * self.a, self._pp_pairs(),
                                    ideal=self.ideal)
+        if host > serial or host > overl:  # a host-bound iteration: the GPU waits for the scheduler
+            exposed, exposed_o = max(0.0, host - serial), max(0.0, host - overl)
+            rows.append({"phase": phase, "op": "host (exposed)", "block": "head", "layers": 1, "flops": 0.0,
+                         "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
+                         "time": exposed, "bottleneck": "host", "intensity": 0.0, "source": "model"})
+            compute, serial, overl = compute + exposed, serial + exposed, overl + exposed_o
         st = StepTime(rows, compute, flop_time, mem_time, comm, 0.0, serial, overl, send, comm_rows)
         self._step_cache[key] = st
         return st
@@ -923,7 +952,7 @@ class Deployment:
         heads += head_ops(m, self.shard, g * seqs_g, 1, w=self.w, a=self.a)[1:]  # a logit row per sequence
         fw = max(self._framework(True, decode_seqs), self._framework(False, prefill_seqs))
         return self._timed_step(key, shared + dec + pre + heads, "mixed", placement, fw, tokens, 1, tokens_g,
-                                group_tokens=tokens_g)
+                                group_tokens=tokens_g, host=self._host(seqs_g))
 
     def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
         """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power."""

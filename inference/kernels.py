@@ -84,6 +84,9 @@ class StackProfile:
     step_overhead_per_seq: float = 2.0e-6
     prefill_step_overhead: float = 1.0e-3
     prefill_overhead_per_layer: float = 0.0  # s per layer per prefill step (host dispatch; 0 in every fit profile)
+    # s of host work per sequence per iteration on an x86 host, run beside the GPU (overlap scheduler): an
+    # iteration takes max(GPU step, host_per_seq x host_factor(chip) x the busiest attention group's sequences)
+    host_per_seq: float = 0.0
     assumptions: tuple[str, ...] = field(default_factory=tuple)
 
     def by_dtype(self, table: dict[str, float], dtype: str) -> float:
@@ -138,6 +141,15 @@ _HOPPER_TRT = StackProfile(
     # overlap scheduler hides the host's per-step work at these batches (weakly determined: the rows are
     # large-batch runs where it is a small share). ASSUMPTION: 1 ms per prefill step (not fitted).
     step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
+    # host_per_seq: 0 (off). `python -m inference.validation --fit-host` on the calibration rows only: their mean
+    # |log error| is flat (0.0482) from 0 to 19 us per sequence and rises beyond (20 us: 0.0485, 30 us: 0.093, as
+    # Llama-3.1-8B H100 128/128 at 4,096 sequences turns host-bound), so the rows bound it (<= 19 us on an x86
+    # host) and do not determine it. TensorRT-LLM's PyTorch executor is reported host-bound at high concurrency
+    # (NVIDIA/TensorRT-LLM issue 13957: ~580 us per iteration exposed on B200, Llama-3.1-8B FP8, 64 sequences;
+    # PR 16313: a GPU-idle gap between decode steps at 256 sequences), but the held-out rows do not support one
+    # per-sequence cost either (docs/inference.md, "Host-bound iterations": 19 us with the Grace factor fixes
+    # Qwen3-30B-A3B GB200 and turns GPT-OSS 20B GB200 to -50..-69 %). Opt in with ``host_per_seq=...``.
+    host_per_seq=0.0,
 )
 
 # Blackwell (B200, GB200), TensorRT-LLM. fit: aiconfigurator-core 0.12.0 b200_sxm gemm/trtllm/1.3.0rc20:
@@ -160,6 +172,7 @@ _BLACKWELL_TRT = StackProfile(
     shared_expert_overlap=True,  # source: as Hopper (the same TensorRT-LLM model code)
     # fit: as Hopper (the same fit covers the B200 calibration row)
     step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
+    host_per_seq=0.0,  # as Hopper (off; the host is the server's CPU: HOST_CPU for GB200's Grace)
 )
 
 #: chip preset name -> (family, measured aiconfigurator system)
@@ -171,6 +184,20 @@ CHIP_FAMILY: dict[str, tuple[str, str | None]] = {
 }
 
 _REFERENCE = {"hopper": _HOPPER_TRT, "blackwell": _BLACKWELL_TRT}
+
+#: chip preset name -> (host CPU, its per-operation host time relative to the x86 host of a DGX / HGX system).
+#: source: NVIDIA/TransformerEngine issue #2053 (2025-08, "High CPU overhead on Grace systems"): the host time of
+#: one PyTorch ``nn.Linear`` forward is 37.08 us on GB200 (Grace) and 13.48 us on DGX H100 (Xeon Platinum 8480C),
+#: 2.75x (GH200: 33.17 us, 2.46x). ASSUMPTION: a serving engine's per-request Python work scales as PyTorch's op
+#: dispatch does; every other chip's host counts as that x86 host (factor 1; DGX B200's Xeon Platinum 8570 as
+#: the 8480C). Used only by the ``host_per_seq`` knob (:func:`host_factor`), which is 0 by default.
+HOST_CPU: dict[str, tuple[str, float]] = {"gb200": ("Grace", 37.08 / 13.48)}
+HOST_CPU_SOURCE = "NVIDIA/TransformerEngine issue #2053 (PyTorch Linear host time: GB200 37.08 us, DGX H100 13.48 us)"
+
+
+def host_factor(chip_name: str) -> float:
+    """The chip's host CPU time per operation relative to an x86 DGX host (:data:`HOST_CPU`; 1 when not listed)."""
+    return HOST_CPU.get(chip_name, ("x86", 1.0))[1]
 
 # vLLM and SGLang: the same closed forms, each kernel parameter fitted on that stack's own aiconfigurator-core
 # 0.12.0 tables (``python bench/fit_kernels.py --stack vllm|sglang``; h100_sxm for Hopper, b200_sxm for

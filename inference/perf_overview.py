@@ -514,8 +514,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--attention", default="dp", choices=("dp", "tp"),
                     help="MoE columns: attention data parallel + EP (dp, default, as the options say) or attention "
                          "tensor parallel + EP (tp, a sensitivity)")
+    ap.add_argument("--host-per-seq", default=None, type=float, metavar="US",
+                    help="host work per sequence per iteration on an x86 host, us (a sensitivity; default 0: off; "
+                         "Grace hosts x2.75, inference.kernels.HOST_CPU)")
     args = ap.parse_args(argv)
     knobs = {"backend": args.backend} if args.backend else {}
+    if args.host_per_seq is not None:
+        if not 0 <= args.host_per_seq < float("inf"):
+            ap.error(f"--host-per-seq: must be a finite number of microseconds >= 0, got {args.host_per_seq}")
+        knobs["host_per_seq"] = args.host_per_seq * 1e-6
     print_rows(rows(None if args.source == "all" else args.source, args.stack, args.attention, **knobs))
 
 

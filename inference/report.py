@@ -23,7 +23,7 @@ def format_bytes(n: float) -> str:
 _COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
 _KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
               "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels", "graph_batches",
-              "max_num_tokens", "max_seqs")
+              "max_num_tokens", "max_seqs", "host_per_seq")
 
 
 @dataclass

@@ -440,3 +440,64 @@ def test_measured_backend_without_the_extra_names_the_install(monkeypatch):
     monkeypatch.setattr(_m, "available", lambda: True)
     with pytest.raises(SpecError, match="no trtllm kernel tables for chip"):
         Deployment("llama3.1-8b", "dgx-h100", tp=1, backend="measured")
+
+
+# ---------------------------------------------------------------------------- host-bound iterations
+def _decode(fabric: str, host: float | None, seqs: int = 256, **kw):
+    from inference.estimate import Deployment
+
+    dep = Deployment("llama3.1-8b", fabric, tp=1, dtype="fp8", kv_dtype="fp8", stack="trtllm", backend="analytic",
+                     host_per_seq=host, **kw)
+    place = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+    return dep, dep.decode_step(seqs, 1024, place)
+
+
+def test_host_per_seq_is_off_by_default_and_hidden_when_small():
+    """Default 0 leaves the step as it was; a host cost below the GPU step hides behind it (max form), one above
+    makes the step exactly host_per_seq x seqs (x1 on an x86 host) with the excess as its own row."""
+    _, base = _decode("dgx-b200", None)
+    _, zero = _decode("dgx-b200", 0.0)
+    assert zero.serial == base.serial and zero.overlapped == base.overlapped
+    _, small = _decode("dgx-b200", 0.5 * base.serial / 256)
+    assert small.serial == base.serial
+    assert not any(r["op"] == "host (exposed)" for r in small.rows)
+    host = 4.0 * base.serial / 256
+    _, big = _decode("dgx-b200", host)
+    assert big.serial == pytest.approx(host * 256, rel=1e-12)
+    assert big.overlapped == pytest.approx(host * 256, rel=1e-12)
+    exposed = [r for r in big.rows if r["op"] == "host (exposed)"]
+    assert len(exposed) == 1 and exposed[0]["time"] == pytest.approx(host * 256 - base.serial, rel=1e-12)
+    assert big.compute + big.comm == pytest.approx(big.serial, rel=1e-12)
+
+
+def test_host_per_seq_scales_with_the_host_cpu_and_ignores_ideal():
+    """A Grace host (GB200) takes HOST_CPU's factor longer than the x86 host of the same GPU (B200); the ideal
+    roofline has no host."""
+    from inference.kernels import HOST_CPU, host_factor
+
+    assert host_factor("gb200") == pytest.approx(37.08 / 13.48) and host_factor("b200") == 1.0
+    assert "gb200" in HOST_CPU
+    host = 1e-3  # far above any GPU step of 64 sequences: both steps are host-bound
+    _, b = _decode("dgx-b200", host, seqs=64)
+    _, g = _decode("gb200-nvl72", host, seqs=64)
+    assert b.serial == pytest.approx(host * 64, rel=1e-12)
+    assert g.serial == pytest.approx(host * 64 * host_factor("gb200"), rel=1e-12)
+    from inference.estimate import Deployment
+
+    ideal = Deployment("llama3.1-8b", "dgx-b200", tp=1, dtype="fp8", stack="ideal", host_per_seq=host)
+    assert ideal.host_per_seq == 0.0
+
+
+@pytest.mark.parametrize("bad", [-1e-6, float("inf"), float("nan"), True, "20us"])
+def test_host_per_seq_rejects_bad_values(bad):
+    with pytest.raises(SpecError, match="host_per_seq"):
+        _decode("dgx-b200", bad)
+
+
+def test_fit_host_takes_the_largest_value_the_calibration_rows_leave_hidden():
+    """On a grid with a value far too large (100 us per sequence turns the 4,096-sequence calibration run
+    host-bound), the fit keeps the largest of the harmless ones."""
+    from inference.validation import fit_host
+
+    h, loss = fit_host(grid=(0.0, 1e-6, 100e-6))
+    assert h == 1e-6 and math.isfinite(loss)
