@@ -268,7 +268,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
             (routing skew of the analytic MoE kernels: 0 balanced, 1 uniform top-k, default the profile's),
             ``graph_batches`` (CUDA-graph decode batch sizes captured with padding: each attention group's
             decode batch runs padded to the smallest size that holds it; default none, no padding),
-            ``prices`` (per-chip price overrides, dict or YAML path).
+            ``host_per_seq`` (s of host work per sequence per iteration on an x86 host; an iteration takes
+            max(GPU step, host); default the profile's 0, off), ``prices`` (per-chip price overrides, dict or
+            YAML path).
         stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
             (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).
         backend: ``auto`` (measured kernel tables of aiconfigurator-core when installed and the chip has
