@@ -192,7 +192,6 @@ _REFERENCE = {"hopper": _HOPPER_TRT, "blackwell": _BLACKWELL_TRT}
 #: dispatch does; every other chip's host counts as that x86 host (factor 1; DGX B200's Xeon Platinum 8570 as
 #: the 8480C). Used only by the ``host_per_seq`` knob (:func:`host_factor`), which is 0 by default.
 HOST_CPU: dict[str, tuple[str, float]] = {"gb200": ("Grace", 37.08 / 13.48)}
-HOST_CPU_SOURCE = "NVIDIA/TransformerEngine issue #2053 (PyTorch Linear host time: GB200 37.08 us, DGX H100 13.48 us)"
 
 
 def host_factor(chip_name: str) -> float:
