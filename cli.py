@@ -585,13 +585,17 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @click.option("--kernels", "kernels", default=None,
               help="kernel table written by `scaleup measure` (CSV/Parquet): measured where it covers an op, "
                    "analytic model elsewhere")
+@click.option("--host-per-seq", "host_per_seq", default=None,
+              help="host work per sequence per iteration on an x86 host, e.g. 19us (x2.75 on GB200's Grace): an "
+                   "iteration takes max(GPU step, host); a sensitivity, default off (docs/inference.md)")
 @click.option("--json", "as_json", is_flag=True,
               help="print the figures as JSON, with per-op (ops) and per-collective (collectives) rows")
 @_fail_options
 @_mc_options
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
-              compute_efficiency, memory_efficiency, compare, stack, ideal_flag, backend, prices, kernels, as_json,
-              fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0, fail_plot=None) -> None:
+              compute_efficiency, memory_efficiency, compare, stack, ideal_flag, backend, prices, kernels,
+              host_per_seq, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
+              fail_plot=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
 
@@ -620,6 +624,8 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
         knobs["compute_efficiency"] = compute_efficiency
     if memory_efficiency is not None:
         knobs["memory_efficiency"] = memory_efficiency
+    if host_per_seq is not None:
+        knobs["host_per_seq"] = _quantity_opt(host_per_seq, "time", "--host-per-seq")
     from inference import compare as compare_fabrics
     from inference import compare_table
 

@@ -362,6 +362,11 @@ class Deployment:
                "assumptions": list(self.profile.assumptions) + self._format_notes()}
         if self.tp > 1:
             out["assumptions"].append(tp_comm_note(self.fabric, self.stack, self.tp))
+        if self.host_per_seq:
+            cpu, f = _kernels.HOST_CPU.get(self.chip.name, ("x86", 1.0))
+            out["assumptions"].append(
+                f"host_per_seq {self.host_per_seq * 1e6:g} us per sequence per iteration x{f:.2f} ({cpu} host): an "
+                "iteration takes max(GPU step, host) (ASSUMPTION, a sensitivity; docs/inference.md)")
         if tab is not None:
             # this model's own lookups (the memoised tables' ``sources`` hold every lookup of the process; a
             # table without ``last_source`` describes itself); none where no lookup of this model answered

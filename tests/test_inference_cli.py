@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from cli import main
@@ -74,3 +75,22 @@ def test_infer_stack_backend_prices_and_dtype(tmp_path):
     prices.write_text("h100-sxm: {capex: -3}\n")
     res = CliRunner().invoke(main, ARGS + ["--prices", str(prices)])
     assert res.exit_code == 2 and "prices.h100-sxm.capex" in res.output
+
+
+def test_infer_host_per_seq_matches_python_and_refuses_bare_numbers():
+    """``--host-per-seq 1ms`` is ``estimate(..., host_per_seq=1e-3)`` (a host-bound GB200 step: 64 sequences x 1 ms
+    x the Grace factor per iteration), says so in the assumptions, and a number without a unit exits 2."""
+    from inference.kernels import host_factor
+
+    args = ["infer", "--model", "llama3.1-8b", "--fabric", "gb200-nvl72", "--tp", "1", "--dp", "1", "--batch", "64",
+            "--prompt", "128", "--output", "16", "--stack", "trtllm", "--backend", "analytic", "--json"]
+    res = CliRunner().invoke(main, args + ["--host-per-seq", "1ms"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)
+    r = estimate("llama3.1-8b", "gb200-nvl72", tp=1, dp=1, batch=64, prompt=128, output=16, stack="trtllm",
+                 backend="analytic", host_per_seq=1e-3)
+    assert got["tpot_s"] == r.tpot
+    assert r.tpot == pytest.approx(64 * 1e-3 * host_factor("gb200"), rel=1e-9)
+    assert any("host_per_seq" in a for a in r.provenance["assumptions"])
+    res = CliRunner().invoke(main, args + ["--host-per-seq", "3"])
+    assert res.exit_code == 2 and "unit" in res.output
