@@ -164,6 +164,9 @@ class StepTime:
     overlapped: float  # stage time with overlap, s
     send: float = 0.0  # pipeline send to the next stage, s
     comm_rows: list[dict] = field(default_factory=list)
+    # host_per_seq knob: the overlapped path's wait for the host beyond the ``host (exposed)`` row that
+    # ``compute`` holds (that row is the serial path's), s; 0 when the step is not host-bound
+    host_wait: float = 0.0
 
     def time(self, overlap: bool) -> float:
         return self.overlapped if overlap else self.serial
@@ -772,7 +775,10 @@ class Deployment:
                          "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
                          "time": exposed, "bottleneck": "host", "intensity": 0.0, "source": "model"})
             compute, serial, overl = compute + exposed, serial + exposed, overl + exposed_o
-        st = StepTime(rows, compute, flop_time, mem_time, comm, 0.0, serial, overl, send, comm_rows)
+            host_wait = exposed_o - exposed
+        else:
+            host_wait = 0.0
+        st = StepTime(rows, compute, flop_time, mem_time, comm, 0.0, serial, overl, send, comm_rows, host_wait)
         self._step_cache[key] = st
         return st
 
@@ -925,7 +931,8 @@ class Deployment:
             p = self.step(prefill_seqs, prefill_q, prefill_context, "prefill", placement)
             return StepTime(d.rows + p.rows, d.compute + p.compute, d.flop_time + p.flop_time,
                             d.mem_time + p.mem_time, d.comm + p.comm, 0.0, d.serial + p.serial,
-                            d.overlapped + p.overlapped, d.send + p.send, d.comm_rows + p.comm_rows)
+                            d.overlapped + p.overlapped, d.send + p.send, d.comm_rows + p.comm_rows,
+                            d.host_wait + p.host_wait)
         key = ("mixed", decode_seqs, context, prefill_seqs, prefill_q, prefill_context,
                tuple(sorted(placement.items())))
         hit = self._step_cache.get(key)

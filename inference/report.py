@@ -191,11 +191,12 @@ def _combine(steps: list[tuple[StepTime, int]], pp: int) -> StepTime:
 
     first = steps[0][0]
     return StepTime(first.rows, tot("compute"), tot("flop_time"), tot("mem_time"), tot("comm"), 0.0,
-                    tot("serial"), tot("overlapped"), first.send, first.comm_rows)
+                    tot("serial"), tot("overlapped"), first.send, first.comm_rows, tot("host_wait"))
 
 
 def _phase_rows(phase: str, st: StepTime, layers: float, overlap: bool) -> list[dict]:
-    exposed = st.comm if not overlap else max(0.0, st.overlapped - st.compute)
+    # a host-bound step's overlapped wait for the host (host_per_seq) is not communication
+    exposed = st.comm if not overlap else max(0.0, st.overlapped - st.compute - st.host_wait)
     step = {"phase": phase, "scope": "step", "compute": st.compute, "flop": st.flop_time,
             "memory": st.mem_time, "communication": st.comm, "exposed_communication": exposed,
             "time": st.time(overlap), "time_serial": st.serial, "time_overlapped": st.overlapped}

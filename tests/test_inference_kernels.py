@@ -501,3 +501,37 @@ def test_fit_host_takes_the_largest_value_the_calibration_rows_leave_hidden():
 
     h, loss = fit_host(grid=(0.0, 1e-6, 100e-6))
     assert h == 1e-6 and math.isfinite(loss)
+
+
+def test_host_wait_is_not_reported_as_exposed_communication_under_overlap():
+    """With TP communication hidden behind compute (overlap), a host-bound step's wait for the host is host time:
+    the step breakdown's exposed communication stays the GPU step's (overlapped - compute), both when the host
+    lies between the overlapped and the serial step and when it exceeds both; compute + comm stays serial."""
+    from inference.estimate import Deployment
+    from inference.report import _combine, _phase_rows
+
+    place = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+
+    def step(host):
+        dep = Deployment("llama3.1-70b", "dgx-h100", tp=8, stack="trtllm", backend="analytic", host_per_seq=host)
+        return dep.decode_step(256, 2048, place)
+
+    base = step(None)
+    assert base.comm > 0 and base.overlapped < base.serial
+    want = _phase_rows("decode", base, 80, True)[1]["exposed_communication"]
+    for host_step in (0.5 * (base.overlapped + base.serial), 2.0 * base.serial):
+        st = step(host_step / 256)
+        assert st.overlapped == pytest.approx(host_step, rel=1e-12)
+        assert st.compute + st.comm == pytest.approx(st.serial, rel=1e-12)
+        got = _phase_rows("decode", st, 80, True)[1]
+        assert got["exposed_communication"] == pytest.approx(want, rel=1e-9, abs=1e-15)
+        assert _phase_rows("decode", _combine([(st, 3)], 1), 80, True)[1]["exposed_communication"] == \
+            pytest.approx(3 * want, rel=1e-9, abs=1e-15)
+
+
+def test_host_per_seq_counts_real_sequences_of_a_padded_decode_step():
+    """CUDA-graph padding adds dummy sequences to the GPU step, not to the host's per-request work."""
+    host = 1e-3  # host-bound
+    dep, st = _decode("dgx-b200", host, seqs=300, graph_batches=[512])
+    assert dep.decode_padded(300) == 512
+    assert st.serial == pytest.approx(300 * host, rel=1e-12)
