@@ -223,7 +223,8 @@ class Deployment:
                 self.profile = dataclasses.replace(self.profile, moe_skew=float(moe_skew))
         if host_per_seq is not None and (isinstance(host_per_seq, bool) or not isinstance(host_per_seq, (int, float))
                                          or not 0 <= host_per_seq < math.inf):
-            raise SpecError(f"host_per_seq: must be a finite number of seconds >= 0 (e.g. 20e-6), got {host_per_seq!r}")
+            got = f"{host_per_seq:.6g} s" if isinstance(host_per_seq, float) else repr(host_per_seq)
+            raise SpecError(f"host_per_seq: must be a finite number of seconds >= 0 (e.g. 20e-6), got {got}")
         #: the serving engine's host work per sequence per iteration on an x86 host, s (default: the stack
         #: profile's; 0 under ``ideal``)
         if self.ideal or self.profile is None:
