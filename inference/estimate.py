@@ -30,6 +30,7 @@ fill: :mod:`inference.memory`), ``max_num_tokens`` (tokens per rank of the engin
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,7 +222,7 @@ class Deployment:
                 import dataclasses
 
                 self.profile = dataclasses.replace(self.profile, moe_skew=float(moe_skew))
-        if host_per_seq is not None and (isinstance(host_per_seq, bool) or not isinstance(host_per_seq, (int, float))
+        if host_per_seq is not None and (isinstance(host_per_seq, bool) or not isinstance(host_per_seq, numbers.Real)
                                          or not 0 <= host_per_seq < math.inf):
             got = f"{host_per_seq:.6g} s" if isinstance(host_per_seq, float) else repr(host_per_seq)
             raise SpecError(f"host_per_seq: must be a finite number of seconds >= 0 (e.g. 20e-6), got {got}")
@@ -367,7 +368,7 @@ class Deployment:
         if self.tp > 1:
             out["assumptions"].append(tp_comm_note(self.fabric, self.stack, self.tp))
         if self.host_per_seq:
-            cpu, f = _kernels.HOST_CPU.get(self.chip.name, ("x86", 1.0))
+            cpu, f = _kernels.host_cpu(self.chip.name)
             out["assumptions"].append(
                 f"host_per_seq {self.host_per_seq * 1e6:g} us per sequence per iteration x{f:.2f} ({cpu} host): an "
                 "iteration takes max(GPU step, host) (ASSUMPTION, a sensitivity; docs/inference.md)")
@@ -734,9 +735,7 @@ class Deployment:
         act_sram = act == "sram" or (act.startswith("sram (decode)") and phase == "decode")
         rows = [self._op_row(op, phase, placement, act_sram) for op in ops]
         if not self.ideal:  # the serving stack's per-step cost (scheduling, sampling), once per step
-            rows.append({"phase": phase, "op": "framework", "block": "head", "layers": 1, "flops": 0.0,
-                         "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
-                         "time": fw, "bottleneck": "host", "intensity": 0.0, "source": "model"})
+            rows.append(_host_row(phase, "framework", fw))
         comm_rows = self._comm(comm_seqs, comm_q, phase, group_tokens)
         if phase == "decode" and not self.ideal and self.profile.cuda_graph_decode and \
                 self.profile.shared_expert_overlap:
@@ -770,11 +769,9 @@ class Deployment:
         if self.pp > 1:
             send = collective_time(self.fabric, "send_recv", send_tokens * m.hidden * self.a, self._pp_pairs(),
                                    ideal=self.ideal)
-        if host > serial or host > overl:  # a host-bound iteration: the GPU waits for the scheduler
-            exposed, exposed_o = max(0.0, host - serial), max(0.0, host - overl)
-            rows.append({"phase": phase, "op": "host (exposed)", "block": "head", "layers": 1, "flops": 0.0,
-                         "bytes": 0.0, "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0,
-                         "time": exposed, "bottleneck": "host", "intensity": 0.0, "source": "model"})
+        if host > overl:  # a host-bound iteration (overl <= serial): the GPU waits for the scheduler
+            exposed, exposed_o = max(0.0, host - serial), host - overl
+            rows.append(_host_row(phase, "host (exposed)", exposed))
             compute, serial, overl = compute + exposed, serial + exposed, overl + exposed_o
             host_wait = exposed_o - exposed
         else:
@@ -970,6 +967,13 @@ class Deployment:
     def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
         """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power."""
         return self.replica_chips * chip_cost_per_hour(self.chip, price_per_chip_hour, **cost)
+
+
+def _host_row(phase: str, op: str, time: float) -> dict:
+    """A step row of host time (s) that moves no data: the stack's per-step cost or a host-bound excess."""
+    return {"phase": phase, "op": op, "block": "head", "layers": 1, "flops": 0.0, "bytes": 0.0, "hbm_bytes": 0.0,
+            "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0, "time": time, "bottleneck": "host",
+            "intensity": 0.0, "source": "model"}
 
 
 def _hide_shared_experts(rows: list[dict], comm_rows: list[dict]) -> None:

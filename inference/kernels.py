@@ -194,9 +194,15 @@ _REFERENCE = {"hopper": _HOPPER_TRT, "blackwell": _BLACKWELL_TRT}
 HOST_CPU: dict[str, tuple[str, float]] = {"gb200": ("Grace", 37.08 / 13.48)}
 
 
+def host_cpu(chip_name: str) -> tuple[str, float]:
+    """(host CPU, its time per operation relative to an x86 DGX host) of the chip's servers (:data:`HOST_CPU`;
+    ``("x86", 1.0)`` when not listed)."""
+    return HOST_CPU.get(chip_name, ("x86", 1.0))
+
+
 def host_factor(chip_name: str) -> float:
-    """The chip's host CPU time per operation relative to an x86 DGX host (:data:`HOST_CPU`; 1 when not listed)."""
-    return HOST_CPU.get(chip_name, ("x86", 1.0))[1]
+    """The chip's host CPU time per operation relative to an x86 DGX host (:func:`host_cpu`)."""
+    return host_cpu(chip_name)[1]
 
 # vLLM and SGLang: the same closed forms, each kernel parameter fitted on that stack's own aiconfigurator-core
 # 0.12.0 tables (``python bench/fit_kernels.py --stack vllm|sglang``; h100_sxm for Hopper, b200_sxm for

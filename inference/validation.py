@@ -406,6 +406,15 @@ def summary(rows: list[dict]) -> dict[str, float]:
     return out
 
 
+def calibration_loss(rows: list[dict]) -> float:
+    """The fits' objective: mean |log(predicted / measured)| over ``rows`` (smooth, symmetric in over- and
+    under-prediction)."""
+    import math
+    import statistics
+
+    return statistics.fmean(abs(math.log1p(r["error"])) for r in rows)
+
+
 def fit_framework(setups: tuple[Setup, ...] = SETUPS) -> tuple[float, float, float]:
     """Grid fit of the TRT-LLM per-step cost (s) and per-sequence cost (s) on the calibration rows only.
 
@@ -413,7 +422,6 @@ def fit_framework(setups: tuple[Setup, ...] = SETUPS) -> tuple[float, float, flo
     engine's host side plausibly costs per step (0-2 ms, 0-4 us per sequence).
     Returns (step_overhead, step_overhead_per_seq, median |error| of the calibration rows)."""
     import dataclasses
-    import math
     import statistics
 
     from . import kernels
@@ -428,8 +436,7 @@ def fit_framework(setups: tuple[Setup, ...] = SETUPS) -> tuple[float, float, flo
                     kernels._REFERENCE[fam] = dataclasses.replace(prof, step_overhead=step,
                                                                   step_overhead_per_seq=per_seq)
                 rows = table(cal, "trtllm")
-                # mean |log(predicted / measured)|: smooth, symmetric in over/under prediction
-                loss = statistics.fmean(abs(math.log1p(r["error"])) for r in rows)
+                loss = calibration_loss(rows)
                 if loss < best[3]:
                     best = (step, per_seq, statistics.median(abs(r["error"]) for r in rows), loss)
     finally:
@@ -442,18 +449,14 @@ HOST_GRID = tuple(i * 1e-6 for i in range(41))
 
 
 def fit_host(setups: tuple[Setup, ...] = SETUPS, grid: tuple[float, ...] = HOST_GRID) -> tuple[float, float]:
-    """The TRT-LLM profiles' ``host_per_seq`` from the calibration rows only: the largest grid value (s) at which
-    their mean |log(predicted / measured)| stays at its minimum over the grid (within 1e-6).
+    """The bound the calibration rows put on ``host_per_seq``: the largest grid value (s) at which their
+    :func:`calibration_loss` stays at its minimum over the grid (within 1e-6).
 
-    The calibration rows bound the host's per-sequence work (a larger one would make their large-batch runs
-    host-bound); they cannot tell the values below the bound apart, so the rule takes the bound (ASSUMPTION,
-    inference/kernels.py). Returns (host_per_seq, the calibration rows' loss there)."""
-    import math
-    import statistics
-
+    A larger per-sequence host time would make their large-batch runs host-bound; below the bound the rows
+    cannot tell values apart, so it is a bound, not a fit: the stack profiles keep 0 (inference/kernels.py,
+    docs/inference.md "Host-bound iterations"). Returns (the bound, the calibration rows' loss there)."""
     cal = tuple(s for s in setups if s.role == CAL)
-    losses = [statistics.fmean(abs(math.log1p(r["error"])) for r in table(cal, "trtllm", host_per_seq=h))
-              for h in grid]
+    losses = [calibration_loss(table(cal, "trtllm", host_per_seq=h)) for h in grid]
     low = min(losses)
     i = max(j for j, v in enumerate(losses) if v <= low + 1e-6)
     return grid[i], losses[i]
@@ -491,12 +494,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--backend", default=None, choices=("auto", "measured", "analytic"), help="kernel backend: auto (default), measured or analytic")
     ap.add_argument("--fit", action="store_true", help="refit the per-step framework cost on the calibration rows")
     ap.add_argument("--fit-host", action="store_true",
-                    help="refit the per-sequence host time (host_per_seq) on the calibration rows")
+                    help="the bound the calibration rows put on the per-sequence host time (host_per_seq)")
     args = ap.parse_args(argv)
     if args.fit_host:
         h, loss = fit_host()
-        print(f"fit (calibration rows only): host_per_seq {h * 1e6:.0f} us (the largest value leaving their mean "
-              f"|log error| at its minimum, {loss:.4f})")
+        print(f"calibration rows only: host_per_seq <= {h * 1e6:.0f} us (the largest value leaving their mean "
+              f"|log error| at its minimum, {loss:.4f}); the profiles keep 0")
         return
     if args.fit:
         step, per_seq, med = fit_framework()

@@ -494,6 +494,13 @@ def test_host_per_seq_rejects_bad_values(bad):
         _decode("dgx-b200", bad)
 
 
+def test_host_per_seq_takes_numpy_scalars():
+    """A value from a numpy sweep grid is a number like any other (1 ms x 64 sequences: host-bound on B200)."""
+    dep, st = _decode("dgx-b200", np.float64(1e-3), seqs=64)
+    assert dep.host_per_seq == 1e-3 and st.serial == pytest.approx(64e-3, rel=1e-12)
+    assert _decode("dgx-b200", np.int64(0))[0].host_per_seq == 0.0
+
+
 def test_fit_host_takes_the_largest_value_the_calibration_rows_leave_hidden():
     """On a grid with a value far too large (100 us per sequence turns the 4,096-sequence calibration run
     host-bound), the fit keeps the largest of the harmless ones."""
