@@ -588,13 +588,16 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @click.option("--host-per-seq", "host_per_seq", default=None,
               help="host work per sequence per iteration on an x86 host, e.g. 19us (x2.75 on GB200's Grace): an "
                    "iteration takes max(GPU step, host); a sensitivity, default off (docs/inference.md)")
+@click.option("--nearest", "nearest_k", default=0, show_default=True, type=click.IntRange(min=0),
+              help="also print the K published measurements most like this deployment (same chip), each "
+                   "predicted now, with this model's error there (inference.perf_overview.nearest)")
 @click.option("--json", "as_json", is_flag=True,
               help="print the figures as JSON, with per-op (ops) and per-collective (collectives) rows")
 @_fail_options
 @_mc_options
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
               compute_efficiency, memory_efficiency, compare, stack, ideal_flag, backend, prices, kernels,
-              host_per_seq, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
+              host_per_seq, nearest_k, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
               fail_plot=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
@@ -634,6 +637,8 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
 
         if compare is not None:
             raise ScaleupError("--fail-random: applies to one --fabric, not to --compare")
+        if nearest_k:
+            raise ScaleupError("--nearest: applies to a plain estimate, not to --fail-random; drop one of them")
         if fail_plot:
             from topo.draw import check_figure_path
 
@@ -649,11 +654,33 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
     reports = compare_fabrics(model, compare if compare is not None else [fabric], tp=tp, ep=ep, pp=pp, dp=dp,
                               batch=batch, prompt=prompt, output=output_len, dtype=dtype, kv_dtype=kv_dtype,
                               overlap=overlap, price_per_chip_hour=price, **knobs)
+    near = [_nearest_rows(model, r, nearest_k, stack, knobs) for r in reports] if nearest_k else None
     if as_json:
         out = [{**r.to_dict(), **r.breakdown()} for r in reports]
+        if near is not None:
+            for o, rows in zip(out, near):
+                o["nearest"] = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+                                for row in rows]
         click.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
         return
     click.echo(reports[0].table() if len(reports) == 1 else compare_table(reports))
+    if near is not None:
+        from inference.perf_overview import format_nearest
+
+        for r, rows in zip(reports, near):
+            click.echo("")
+            click.echo((f"{r.fabric}: " if len(reports) > 1 else "") + format_nearest(rows, r.chip))
+
+
+def _nearest_rows(model, report, k: int, stack: str | None, knobs: dict) -> list[dict]:
+    """``scaleup infer --nearest K``: the published rows nearest ``report``'s deployment, predicted with the
+    run's backend and host knob under TensorRT-LLM (the stack that measured them; ``ideal`` stays ideal)."""
+    from inference.perf_overview import nearest
+
+    keep = {key: knobs[key] for key in ("backend", "host_per_seq") if key in knobs}
+    row_stack = "ideal" if stack == "ideal" else None
+    return nearest(model, report.chip, report.prompt, report.output, dtype=report.dtype,
+                   gpus=report.chips_per_replica, k=k, stack=row_stack, **keep)
 
 
 # ====================================================================== measure command (issue 17)

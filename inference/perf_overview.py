@@ -398,33 +398,108 @@ def rows(source: str | None = None, stack: str | None = None, attention: str = "
 
     Raises:
         SpecError: ``attention`` is neither ``"dp"`` nor ``"tp"``."""
-    from dataclasses import replace
-
-    from .models import load_model
-
     if attention not in ("dp", "tp"):
         raise SpecError(f"attention: must be 'dp' (attention data parallel, as the options say) or 'tp', got "
                         f"{attention!r}")
     subset = _subset()
-    out = []
-    for c in cells(source):
-        s = c.setup
-        if attention == "tp" and s.ep > 1:
-            s = replace(s, tp=s.ep)
-        base = {"source": c.source, "table": c.table, "column": c.column.replace("<br/>", " "), "model": c.model,
-                "chip": c.chip, "gpus": c.gpus, "tp": s.tp, "ep": s.ep, "dtype": s.dtype, "kv_dtype": s.kv_dtype,
-                "prompt": s.prompt, "output": s.output, "published": c.published, "measured": s.measured,
-                "num_requests": s.num_requests, "role": s.role, "in_setups": _setups_key(s) in subset,
-                "moe": load_model(c.model).is_moe, "setup": s.label}
-        try:
-            p = predict(s, stack, **knobs)
-        except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
-            out.append({**base, "predicted": float("nan"), "error": float("nan"), "batch": 0, "backend": "",
-                        "note": f"not computed: {exc}"})
-            continue
-        out.append({**base, "predicted": p["predicted"], "error": (p["predicted"] - s.measured) / s.measured,
-                    "batch": p["batch"], "backend": p["backend"], "note": ""})
-    return out
+    return [_row(c, stack, attention, subset, knobs) for c in cells(source)]
+
+
+def _row(c: Cell, stack: str | None, attention: str, subset: dict[tuple, Setup], knobs: dict) -> dict:
+    """One :func:`rows` row: the cell measured beside predicted (``note`` says why a prediction failed)."""
+    from dataclasses import replace
+
+    from .models import load_model
+
+    s = c.setup
+    if attention == "tp" and s.ep > 1:
+        s = replace(s, tp=s.ep)
+    base = {"source": c.source, "table": c.table, "column": c.column.replace("<br/>", " "), "model": c.model,
+            "chip": c.chip, "gpus": c.gpus, "tp": s.tp, "ep": s.ep, "dtype": s.dtype, "kv_dtype": s.kv_dtype,
+            "prompt": s.prompt, "output": s.output, "published": c.published, "measured": s.measured,
+            "num_requests": s.num_requests, "role": s.role, "in_setups": _setups_key(s) in subset,
+            "moe": load_model(c.model).is_moe, "setup": s.label}
+    try:
+        p = predict(s, stack, **knobs)
+    except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
+        return {**base, "predicted": float("nan"), "error": float("nan"), "batch": 0, "backend": "",
+                "note": f"not computed: {exc}"}
+    return {**base, "predicted": p["predicted"], "error": (p["predicted"] - s.measured) / s.measured,
+            "batch": p["batch"], "backend": p["backend"], "note": ""}
+
+
+#: weights of :func:`nearest`'s distance: |log| ratios of active parameters, ISL, OSL and GPU count, a
+#: different dense/MoE class and a different precision. ASSUMPTION: the model's error is shared most by rows of the same
+#: kind of model (size, dense or MoE), then of the same sequence shape; the weights only rank rows, every
+#: listed row is reported with its own error, and ``k`` more rows show the neighbourhood.
+NEAREST_WEIGHTS = {"params": 2.0, "prompt": 1.0, "output": 1.0, "gpus": 0.5, "moe": 4.0, "dtype": 0.5}
+
+
+def nearest(model: str, chip: str, prompt: int, output: int, dtype: str | None = None, gpus: int | None = None,
+            k: int = 3, stack: str | None = None, **knobs) -> list[dict]:
+    """The ``k`` published throughput measurements (every row of both perf-overview sources) most like a
+    deployment of ``model`` on ``chip`` at ``prompt`` / ``output`` tokens, each predicted now as :func:`rows`
+    does (its own deployment: the published GPUs, parallelism and concurrency), with the error.
+
+    This says how far the model has been off on the nearest measured cases, not what the deployment asked
+    about will measure. Only rows on ``chip`` itself qualify (a chip without rows returns ``[]``: its figures
+    are unvalidated); they are ranked by :data:`NEAREST_WEIGHTS` (ties: document order).
+
+    Args:
+        model: model preset name (``llama3.1-70b``...) or a spec with a ``name``; chip: chip preset name
+            (``b200``, ``h100-sxm``...); prompt, output: tokens; dtype: weights dtype (``fp8``, ``fp4``...);
+        gpus: chips of one replica (None: not ranked by it);
+        k: rows to return (>= 1); stack, knobs: as :func:`rows` (e.g. ``backend``, ``host_per_seq``).
+
+    Raises:
+        SpecError: ``k`` below 1, or ``prompt`` / ``output`` below 1.
+    """
+    from .models import load_model
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise SpecError(f"nearest: k must be an integer >= 1, got {k!r}")
+    if prompt < 1 or output < 1:
+        raise SpecError(f"nearest: prompt and output must be >= 1 token, got {prompt} / {output}")
+    m = load_model(model)
+    w = NEAREST_WEIGHTS
+    params = m.active_param_count()
+
+    def distance(c: Cell) -> float:
+        cm = load_model(c.model)
+        d = w["params"] * abs(math.log(params / cm.active_param_count()))
+        d += w["prompt"] * abs(math.log(prompt / c.setup.prompt)) + w["output"] * abs(math.log(output / c.setup.output))
+        d += w["moe"] * (cm.is_moe != m.is_moe)
+        if gpus is not None:
+            d += w["gpus"] * abs(math.log(max(gpus, 1) / c.gpus))
+        return d + w["dtype"] * (dtype is not None and dtype != c.setup.dtype)
+
+    cand = [c for c in cells() if c.chip == chip]
+    cand = sorted(cand, key=distance)[:k]  # stable: document order breaks ties
+    subset = _subset()
+    return [{**_row(c, stack, "dp", subset, knobs), "distance": distance(c)} for c in cand]
+
+
+def chips_with_rows() -> list[str]:
+    """Chip presets that :func:`nearest` has published rows for."""
+    return sorted({c.chip for c in cells()})
+
+
+def format_nearest(rs: list[dict], chip: str) -> str:
+    """:func:`nearest`'s rows as a short table (or the line saying the chip has none)."""
+    if not rs:
+        return (f"nearest measurements: none on {chip} (published TensorRT-LLM throughput rows exist for "
+                f"{', '.join(chips_with_rows())}): the figures above are not validated on this chip")
+    lines = ["nearest measurements (TensorRT-LLM perf overview, trtllm-bench throughput at its own concurrency; "
+             "predicted now by this model):",
+             f"  {'source':<9} {'model':<18} {'GPUs':<16} {'ISL/OSL':>11} {'measured':>10} {'predicted':>10} "
+             f"{'error':>7}"]
+    for r in rs:
+        pred, err = ("-", r["note"]) if r["note"] else (f"{r['predicted']:,.0f}", f"{r['error']:+.0%}")
+        lines.append(f"  {r['source']:<9} {r['table']:<18} {r['column']:<16} {str(r['prompt']) + '/' + str(r['output']):>11} "
+                     f"{r['measured']:>10,.0f} {pred:>10} {err:>7}")
+    lines.append("  (output tokens/s of the deployment; how far this model was off nearby, not a prediction of this "
+                 "run's error)")
+    return "\n".join(lines)
 
 
 def summary(rows: list[dict]) -> dict[str, dict]:

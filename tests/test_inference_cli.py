@@ -94,3 +94,30 @@ def test_infer_host_per_seq_matches_python_and_refuses_bare_numbers():
     assert any("host_per_seq" in a for a in r.provenance["assumptions"])
     res = CliRunner().invoke(main, args + ["--host-per-seq", "3"])
     assert res.exit_code == 2 and "unit" in res.output
+
+
+def test_infer_nearest_prints_the_rows_nearest_predicts():
+    """``--nearest 2`` adds the published rows nearest the run, the same rows and predictions as
+    ``perf_overview.nearest`` with the run's chip, lengths, dtype, chips and backend; JSON carries them too."""
+    from inference.perf_overview import nearest
+
+    args = ARGS + ["--backend", "analytic", "--nearest", "2"]
+    want = nearest("llama3.1-8b", "h100-sxm", 128, 8, dtype="fp8", gpus=8, k=2, backend="analytic")
+    res = CliRunner().invoke(main, args + ["--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)["nearest"]
+    assert [(g["setup"], g["predicted"]) for g in got] == [(w["setup"], w["predicted"]) for w in want]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "nearest measurements" in res.output and f"{want[0]['measured']:,.0f}" in res.output
+    res = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "maia200-small", "--tp", "4",
+                                    "--batch", "4", "--prompt", "128", "--output", "8", "--nearest", "1"])
+    assert res.exit_code == 0, res.output
+    assert "none on maia200" in res.output and "not validated" in res.output
+
+
+@pytest.mark.parametrize("extra", [["--nearest", "-1"], ["--nearest", "2", "--fail-random", "default"]])
+def test_infer_nearest_bad_input_exits_2(extra):
+    res = CliRunner().invoke(main, ARGS + extra)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "--nearest" in res.output or "nearest" in res.output

@@ -208,3 +208,53 @@ def test_attention_tp_sensitivity_changes_only_the_moe_columns(monkeypatch) -> N
 
     with pytest.raises(SpecError, match="attention: must be 'dp'"):
         po.rows("03e27c7d", attention="sp")
+
+
+# ------------------------------------------------------------------ nearest (scaleup infer --nearest)
+def test_nearest_ranks_rows_of_the_same_chip_by_the_stated_distance() -> None:
+    """Only rows on the asked chip; the same model at the same lengths first (distance 0); distances
+    non-decreasing; each row is exactly what rows() reports for that cell (its error recomputed by hand)."""
+    rs = po.nearest("llama3.1-70b", "h200", 1000, 1000, dtype="fp8", gpus=1, k=4, backend="analytic")
+    assert len(rs) == 4 and {r["chip"] for r in rs} == {"h200"}
+    d = [r["distance"] for r in rs]
+    assert d == sorted(d) and d[0] == 0.0
+    assert (rs[0]["model"], rs[0]["prompt"], rs[0]["output"], rs[0]["gpus"]) == ("llama3.1-70b", 1000, 1000, 1)
+    for r in rs:
+        assert r["error"] == pytest.approx(r["predicted"] / r["measured"] - 1, rel=1e-12)
+    by = {(c.source, c.setup.label): c for c in po.cells()}
+    c = by[(rs[0]["source"], rs[0]["setup"])]
+    assert rs[0]["predicted"] == predict(c.setup, backend="analytic")["predicted"]
+
+
+def test_nearest_distance_prefers_the_model_class_and_size() -> None:
+    """Llama-3.1-8B on B200 has no row of its own: the nearest is the dense Llama 70B at the same lengths, at
+    distance params x |log(active 8B / active 70B)| by hand, ahead of the MoE rows whose active parameters are
+    closer (Qwen3-30B-A3B, GPT-OSS 20B) because the class weight outweighs the size gap."""
+    import math
+
+    from inference.models import load_model
+
+    w = po.NEAREST_WEIGHTS
+    rs = po.nearest("llama3.1-8b", "b200", 1000, 1000, dtype="fp4", gpus=1, k=2, backend="analytic")
+    p8, p70 = (load_model(m).active_param_count() for m in ("llama3.1-8b", "llama3.1-70b"))
+    assert rs[0]["model"] == "llama3.1-70b" and (rs[0]["prompt"], rs[0]["output"], rs[0]["gpus"]) == (1000, 1000, 1)
+    assert rs[0]["distance"] == pytest.approx(w["params"] * abs(math.log(p8 / p70)), rel=1e-12)
+    moe = po.nearest("qwen3-30b-a3b", "b200", 1000, 1000, dtype="fp4", gpus=1, k=1, backend="analytic")[0]
+    assert moe["model"] == "qwen3-30b-a3b" and moe["distance"] == 0.0
+    pq = load_model("qwen3-30b-a3b").active_param_count()
+    assert w["params"] * abs(math.log(p8 / pq)) + w["moe"] > rs[0]["distance"]  # why the dense row wins
+
+
+def test_nearest_on_a_chip_without_rows_says_it_is_unvalidated() -> None:
+    assert po.nearest("llama3.1-70b", "maia200", 2048, 256) == []
+    line = po.format_nearest([], "maia200")
+    assert "none on maia200" in line and "not validated" in line
+    assert set(po.chips_with_rows()) == {"b200", "gb200", "h100-sxm", "h200"}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_nearest_rejects_a_bad_k(bad) -> None:
+    from topo import SpecError
+
+    with pytest.raises(SpecError, match="k must be an integer >= 1"):
+        po.nearest("llama3.1-70b", "h200", 128, 128, k=bad)
