@@ -129,12 +129,16 @@ def aiconfigurator_table(system: str, kind: str = "nccl", version: str | None = 
 def _from_measure_table(df, path: Path):
     """The collective rows of a ``scaleup measure`` table (kind ``collective``: name, ranks, bytes, time_s)
     as (collective, ranks, bytes, seconds); its size convention is nccl-tests' (the whole buffer)."""
+    missing = {"kind", "name", "ranks", "bytes", "time_s"} - set(df.columns)
+    if missing:
+        raise SpecError(f"measurements: {path.name}: missing column(s) {', '.join(sorted(missing))} of a scaleup "
+                        "measure table (kind, name, ranks, bytes, time_s)")
     sel = df[df["kind"] == "collective"]
     if len(sel) == 0:
         raise SpecError(f"measurements: {path} is a scaleup measure table without collective rows (measure on "
                         ">= 2 devices with --kinds collective)")
-    return _pd().DataFrame({"collective": sel["name"].astype(str), "ranks": sel["ranks"].astype(int),
-                            "bytes": sel["bytes"].astype(float), "seconds": sel["time_s"].astype(float)})
+    return _pd().DataFrame({"collective": sel["name"].astype(str), "ranks": sel["ranks"],
+                            "bytes": sel["bytes"], "seconds": sel["time_s"]})
 
 
 def read_measurements(source: Any, collective: str | None = None):
@@ -165,11 +169,29 @@ def read_measurements(source: Any, collective: str | None = None):
         if not p.is_file():
             raise SpecError(f"measurements: {str(p)!r} is not a file (nccl-tests stdout, .csv or .parquet)")
         if p.suffix == ".csv":
-            with open(p, errors="replace") as fh:
-                own = fh.readline().startswith("# scaleup-kernels")
-            df = _from_measure_table(pd.read_csv(p, comment="#"), p) if own else pd.read_csv(p)
+            import io
+
+            try:
+                text = p.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SpecError(f"measurements: {p.name}: not UTF-8 text (offset {exc.start}); expected a CSV of "
+                                "collective,ranks,bytes,seconds") from None
+            own = text.startswith("# scaleup-kernels")
+            try:
+                df = pd.read_csv(io.StringIO(text), comment="#" if own else None)
+            except pd.errors.EmptyDataError:
+                raise SpecError(f"measurements: {p.name} is empty; expected a CSV header collective,ranks,bytes,"
+                                "seconds and one row per measurement") from None
+            except pd.errors.ParserError as exc:
+                raise SpecError(f"measurements: {p.name}: not a valid CSV ({str(exc).splitlines()[0]})") from None
+            if own:
+                df = _from_measure_table(df, p)
         elif p.suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(p)
+            try:
+                df = pd.read_parquet(p)
+            except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError derive from these
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise SpecError(f"measurements: {p.name} is not a Parquet file pandas can read ({first})") from None
             if "kind" in df.columns and "time_s" in df.columns:
                 df = _from_measure_table(df, p)
         else:
@@ -185,8 +207,23 @@ def read_measurements(source: Any, collective: str | None = None):
         raise SpecError(f"measurements: unknown collective {bad[0]!r}")
     if "stack" not in df.columns:
         df["stack"] = "nccl"
+    for col in ("ranks", "bytes", "seconds"):
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            num = pd.to_numeric(df[col], errors="coerce")
+            bad = num.isna() & df[col].notna()
+            if bad.any():
+                raise SpecError(f"measurements: column {col} must hold numbers, got {df[col][bad].iloc[0]!r}")
+            df[col] = num
+    ranks = df["ranks"]
+    if not (ranks >= 1).all() or not (ranks % 1 == 0).all():
+        bad_r = ranks[~((ranks >= 1) & (ranks % 1 == 0))].iloc[0]
+        raise SpecError(f"measurements: ranks must be whole numbers >= 1, got {float(bad_r):g}")
+    if not pd.api.types.is_integer_dtype(ranks):
+        df["ranks"] = ranks.astype(int)
     if not (df["seconds"] > 0).all() or not (df["bytes"] > 0).all():
         raise SpecError("measurements: bytes and seconds must be > 0")
+    if not np.isfinite(df["seconds"].to_numpy(float)).all() or not np.isfinite(df["bytes"].to_numpy(float)).all():
+        raise SpecError("measurements: bytes and seconds must be finite numbers (got inf)")
     return df.reset_index(drop=True)
 
 

@@ -149,6 +149,45 @@ def test_bad_measurement_tables_are_spec_errors():
         C.calibrate_module.read_measurements([{"collective": "allreduce2", "ranks": 2, "bytes": 1.0, "seconds": 1.0}])
 
 
+HEAD = "collective,ranks,bytes,seconds\n"
+
+
+@pytest.mark.parametrize("name,content,match", [
+    ("empty.csv", "", "empty|no columns"),
+    ("bin.csv", b"\x7fELF\x02\x01\xd0\xff\x00garbage", "not UTF-8"),
+    ("text.parquet", "not parquet", "not a Parquet"),
+    ("words.csv", HEAD + "all_reduce,8,abc,1e-3\n", "bytes.*'abc'"),
+    ("ranks.csv", HEAD + "all_reduce,eight,1024,1e-3\n", "ranks.*'eight'"),
+    ("half.csv", HEAD + "all_reduce,8.5,1024,1e-3\n", "ranks.*whole"),
+    ("zero.csv", HEAD + "all_reduce,0,1024,1e-3\n", "ranks.*>= 1"),
+    ("inf.csv", HEAD + "all_reduce,8,inf,1e-3\n", "finite"),
+    ("own.csv", "# scaleup-kernels v1\nfoo,bar\n1,2\n", "missing column"),
+])
+def test_bad_measurement_files_are_one_line_spec_errors(tmp_path, name, content, match):
+    """A malformed measurements file is a one-line SpecError from read_measurements and exit 2 from the CLI,
+    never a pandas / pyarrow traceback (empty CSV, binary, a text file named .parquet, words in numeric
+    columns, a fractional or zero rank count, an infinite size, a scaleup measure table without its columns)."""
+    p = tmp_path / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(topo.SpecError, match=match) as exc:
+        C.calibrate_module.read_measurements(str(p))
+    assert "\n" not in str(exc.value)
+    r = CliRunner().invoke(main, ["calibrate", "--fabric", "dgx-h100", "--measurements", str(p)])
+    assert r.exit_code == 2 and r.output.startswith("error:") and r.output.count("\n") == 1, r.output
+
+
+def test_bad_measurement_parquet_columns_are_spec_errors(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    p = tmp_path / "m.parquet"
+    pd.DataFrame({"collective": ["all_reduce"], "ranks": ["x"], "bytes": [1.0], "seconds": [1.0]}).to_parquet(p)
+    with pytest.raises(topo.SpecError, match="ranks.*'x'"):
+        C.calibrate_module.read_measurements(str(p))
+    pd.DataFrame({"kind": ["collective"], "time_s": [1.0]}).to_parquet(p)  # a measure table without name/ranks
+    with pytest.raises(topo.SpecError, match="missing column"):
+        C.calibrate_module.read_measurements(str(p))
+
+
 def test_held_out_systems_meet_the_issue_targets():
     """H200 and GB200 were never fitted (their stacks come from H100 / B200 by the transfer rule)."""
     pytest.importorskip("aiconfigurator_core")
