@@ -1005,14 +1005,16 @@ def load_prices(prices: str | dict | None) -> dict[str, dict[str, float]]:
 
         import yaml
 
+        from topo.loader import read_text_utf8
+
         if not os.path.isfile(prices):
             raise SpecError(f"prices: no such file {prices!r}; expected a YAML mapping chip -> $/chip-hour "
-                            "or chip -> {{capex: $, price_per_hour: $/h}}")
-        with open(prices) as fh:
-            try:
-                data = yaml.safe_load(fh)
-            except yaml.YAMLError as exc:
-                raise SpecError(f"prices: {prices}: not valid YAML ({exc})") from None
+                            "or chip -> {capex: $, price_per_hour: $/h}")
+        try:
+            data = yaml.safe_load(read_text_utf8(prices, "prices"))
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+            raise SpecError(f"prices: {prices}: not valid YAML ({first})") from None
     if isinstance(data, dict) and isinstance(data.get("prices"), dict):
         data = data["prices"]
     if not isinstance(data, dict):

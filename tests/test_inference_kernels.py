@@ -228,6 +228,24 @@ def test_bad_prices_are_spec_errors():
         estimate("llama3.1-8b", one_chip(H100), tp=1, prices="/nonexistent/prices.yaml")
 
 
+@pytest.mark.parametrize("content,match", [
+    (b"a: [1, 2\n: :\n", "not valid YAML"),
+    (b"\x7fELF\x02\x01\xd0\xff\x00", "UTF-8"),
+])
+def test_bad_prices_files_are_one_line_spec_errors(tmp_path, content, match):
+    """A prices file that is not YAML, or not text, is a one-line SpecError (a binary file raised
+    UnicodeDecodeError; a YAML error spread over three lines)."""
+    from inference.estimate import load_prices
+
+    p = tmp_path / "prices.yaml"
+    p.write_bytes(content)
+    with pytest.raises(SpecError, match=match) as exc:
+        load_prices(str(p))
+    assert "\n" not in str(exc.value)
+    with pytest.raises(SpecError, match=r"chip -> \{capex") as exc:  # the hint prints single braces
+        load_prices(str(tmp_path / "missing.yaml"))
+
+
 # ---------------------------------------------------------------------- measured-table interpolation
 def test_grid_exact_on_grid_points_and_none_outside():
     axes = [np.array([1.0, 2.0, 8.0]), np.array([16.0, 64.0])]
