@@ -411,7 +411,7 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             out = []
             for sz in size_list:
                 mc = collective_monte_carlo(coll, fab, sz, group_size, placement=placement, concurrent=concurrent,
-                                            rates=fail_random, samples=samples or 100, seed=fail_seed,
+                                            rates=fail_random, samples=100 if samples is None else samples, seed=fail_seed,
                                             algorithm=algs[0] if len(algs) == 1 else "auto", stragglers=straggler,
                                             **opts)
                 out.append(mc)
@@ -643,7 +643,7 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
             from topo.draw import check_figure_path
 
             check_figure_path(fail_plot, "--fail-plot")
-        mc = infer_monte_carlo(model, fabric, rates=fail_random, samples=samples or 20, seed=fail_seed, tp=tp, ep=ep,
+        mc = infer_monte_carlo(model, fabric, rates=fail_random, samples=20 if samples is None else samples, seed=fail_seed, tp=tp, ep=ep,
                                pp=pp, dp=dp, batch=batch, prompt=prompt, output=output_len, dtype=dtype,
                                kv_dtype=kv_dtype, overlap=overlap, price_per_chip_hour=price, **knobs)
         click.echo(json.dumps(mc.to_dict(), indent=2) if as_json else mc.table())
@@ -859,7 +859,7 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
             from topo.draw import check_figure_path
 
             check_figure_path(fail_plot, "--fail-plot")
-        mc = serve_monte_carlo(fleet_path, rates=fail_random, samples=samples or 20, seed=fail_seed, trace=trace,
+        mc = serve_monte_carlo(fleet_path, rates=fail_random, samples=20 if samples is None else samples, seed=fail_seed, trace=trace,
                                model=model, rate=rate, duration=_time_opt(duration, "--duration"), workload=workload,
                                slo_ttft=_time_opt(slo_ttft, "--slo-ttft"), slo_tpot=_time_opt(slo_tpot, "--slo-tpot"),
                                router=router)

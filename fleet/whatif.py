@@ -318,6 +318,8 @@ def serve_monte_carlo(
     from .sim import simulate_serving
     from .spec import load_fleet
 
+    if samples < 1:
+        raise SpecError(f"samples: must be >= 1, got {samples}")
     spec = load_fleet(fleet)
     pools = [p for p in spec.pools]
     fabs = {p.name: _fabric(p.fabric) for p in pools if p.fabric is not None}

@@ -202,6 +202,10 @@ CASES = [
     (["traffic", "--fabric", "dgx-h100", "--size", "0"], "--size"),
     (["traffic", "--fabric", "dgx-h100", "--top", "-1"], "--top"),
     (["traffic", "--fabric", "dgx-h100", "--pattern", "ring", "--k", "3"], "--k"),
+    # Monte Carlo: --samples 0 is refused, not read as the default count
+    ([*INFER, "--fail-random", "default", "--samples", "0"], "samples"),
+    (["collective", "all-reduce", *SMALL, "--fail-random", "default", "--samples", "0"], "samples"),
+    ([*SERVE, "--rate", "1", "--duration", "5s", "--fail-random", "default", "--samples", "0"], "samples"),
 ]
 
 def test_bad_input_loses_nothing(files):
