@@ -520,7 +520,11 @@ def load_jobs(source: Any) -> tuple[Any, list[Job]]:
 
     if not isinstance(source, dict):
         source = bundled_file(source) or source  # examples/whatif-jobs.yaml works outside a checkout
-        source = yaml.safe_load(read_text_utf8(source, "jobs file")) or {}
+        try:
+            source = yaml.safe_load(read_text_utf8(source, "jobs file")) or {}
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+            raise SpecError(f"jobs file: not valid YAML ({first})") from None
     if not isinstance(source, dict) or not isinstance(source.get("jobs"), list) or not source["jobs"]:
         raise SpecError("jobs file: expected a mapping with 'fabric' and a non-empty list 'jobs'")
     unknown = set(source) - {"fabric", "faults", "jobs", "name", "description"}
@@ -576,8 +580,20 @@ def run_jobs(fabric: Any, jobs: Sequence[Job], seed: int = 0, mode: str = "exact
     free = np.ones(fab.n_chips, dtype=bool)
     placed = []
     for j in jobs:
+        if j.groups is None:
+            for name, v in (("group_size", j.group_size), ("n_groups", j.n_groups)):
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                    raise SpecError(f"job {j.name!r}: {name} must be a positive integer, got {v!r}")
         g = j.groups if j.groups is not None else place(fab, j.n_groups, j.group_size, j.placement, seed, free)
-        used = np.concatenate([np.asarray(x) for x in g])
+        if not isinstance(g, (list, tuple, np.ndarray)) or not len(g) or not all(
+                isinstance(x, (list, tuple, np.ndarray)) and len(x) and all(
+                    isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in x) for x in g):
+            raise SpecError(f"job {j.name!r}: groups must be a list of lists of chip ranks (integers), got {g!r}")
+        used = np.concatenate([np.asarray(x, dtype=np.int64) for x in g])
+        out = used[(used < 0) | (used >= fab.n_chips)]
+        if len(out):
+            raise SpecError(f"job {j.name!r}: chip {int(out[0])} does not exist in {fab.name!r}; ranks are "
+                            f"0..{fab.n_chips - 1}")
         if not free[used].all():
             raise SpecError(f"job {j.name!r}: its groups overlap chips of an earlier job")
         free[used] = False

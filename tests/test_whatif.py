@@ -344,6 +344,30 @@ def test_jobs_file_and_cli(tmp_path):
     assert r.exit_code == 2 and "jobs" in r.output
 
 
+@pytest.mark.parametrize("job,match", [
+    ("group_size: 0", "group_size"),
+    ("group_size: 8.5", "group_size"),
+    ("group_size: 4, n_groups: -1", "n_groups"),
+    ("groups: 5", "groups"),
+    ("groups: [[0, 99999]]", "99999"),
+    ("groups: [[-1, 0]]", "-1"),
+    ("groups: [[a, 1]]", "groups"),
+])
+def test_bad_jobs_are_one_line_errors(tmp_path, job, match):
+    """A job with a bad group size / count or explicit groups that are not chip ranks of the fabric is a SpecError
+    (exit 2), not an IndexError / TypeError traceback; a jobs file that is not YAML is one line too."""
+    from cli import main
+
+    spec = tmp_path / "jobs.yaml"
+    spec.write_text(f"fabric: maia200-small\njobs:\n  - {{name: a, collective: all_reduce, size: 1MiB, {job}}}\n")
+    r = CliRunner().invoke(main, ["jobs", str(spec)])
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), (r.output, r.exception)
+    assert r.output.startswith("error:") and r.output.count("\n") == 1 and match in r.output, r.output
+    spec.write_text(": :\n- x")
+    r = CliRunner().invoke(main, ["jobs", str(spec)])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "YAML" in r.output, r.output
+
+
 def test_fault_fleet_loses_replicas_and_keeps_spares():
     from fleet.whatif import fault_fleet
 
