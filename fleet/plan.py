@@ -312,10 +312,16 @@ def plan(
     _check_plan_args(candidates, attainment, modes, slo_ttft, slo_tpot, tps, eps, batches)
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})
+    given = trace is not None
     if trace is None:
-        if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0:
+        if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0 \
+                and math.isfinite(rate * duration):  # else poisson_trace names the bad rate or duration
             check_serving_size(rate * duration, max_replicas, "disaggregated" in modes, rate=rate)
         trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
+    if len(trace) == 0:  # the planner sizes replicas by the mean request: none is no answer
+        raise SpecError("trace: no requests to plan for" if given else
+                        f"duration: a {duration:g} s trace at {rate:g} requests/s drew no request; lengthen the "
+                        "duration or raise the rate")
     planner = _Planner(model, rate, slo_ttft, slo_tpot, candidates, prices=prices, trace=trace,
                        attainment=attainment, tps=tps, eps=eps, batches=batches, prefill_batch=prefill_batch,
                        token_budget=token_budget, kv_network=kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6),

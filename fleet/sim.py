@@ -84,6 +84,10 @@ def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool =
     Raises:
         CapacityError: naming the replicas or the requests (duration) to cut.
     """
+    if not (math.isfinite(n_requests) and math.isfinite(n_replicas)):
+        field = "replicas" if not math.isfinite(n_replicas) else "rate x duration" if rate else "trace"
+        raise SpecError(f"{field}: {n_requests:g} requests on {n_replicas:g} replicas is not a finite run; "
+                        "give a finite rate, duration and replica count")
     per_rep = BYTES_PER_REPLICA + (BYTES_PER_KV_ENDPOINT if disaggregated else 0)
     rep_bytes = float(n_replicas) * per_rep
     req_bytes = float(n_requests) * BYTES_PER_REQUEST
@@ -862,9 +866,13 @@ def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: fl
     if trace is None:
         if rate is None or duration is None:
             raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s)")
-        if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0:
+        if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0 \
+                and math.isfinite(rate * duration):  # else poisson_trace names the bad rate or duration
             check_serving_size(rate * duration, spec.n_replicas, spec.disaggregated, rate=rate)
         trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
+        if len(trace) == 0:
+            raise SpecError(f"duration: a {duration:g} s trace at {rate:g} requests/s drew no request; lengthen the "
+                            "duration or raise the rate")
     if len(trace) == 0:
         raise SpecError("trace: no requests to simulate")
     check_serving_size(len(trace), spec.n_replicas, spec.disaggregated)

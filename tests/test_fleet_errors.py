@@ -71,6 +71,13 @@ CASES = [
     ([*PLAN, "--prices", "{d}/prices_latin1.yaml"], "UTF-8"),
     (["serve", "--fleet", "{d}/decode_no_prefill.yaml", "--rate", "1"], "lonely"),
     (["serve", "--fleet", "{d}/zero_steps.yaml", "--rate", "1"], "step_model"),
+    # an infinite rate, or a product rate x duration past float range, was an OverflowError in the size estimate
+    (["serve", "--fleet", "{d}/ok.yaml", "--rate", "inf", "--duration", "5s"], "rate"),
+    (["serve", "--fleet", "{d}/ok.yaml", "--rate", "1e308", "--duration", "5s"], "rate x duration"),
+    (["plan", "--model", "llama3.1-8b", "--candidates", "dgx-h100", "--rate", "1e308"], "rate x duration"),
+    # a trace that drew no request names --duration (plan's mean request length was NaN: a ValueError)
+    (["serve", "--fleet", "{d}/ok.yaml", "--rate", "2", "--duration", "5ms"], "duration"),
+    (["plan", "--model", "llama3.1-8b", "--candidates", "dgx-h100", "--rate", "2", "--duration", "5ms"], "duration"),
 ]
 if os.path.exists("/proc/version"):
     CASES.append(([*SERVE, "--out", "/proc/version"], "--out"))
@@ -121,6 +128,11 @@ API_CASES = [
     ("huge plan trace", lambda d: fleet.plan("llama3.1-8b", 100.0, 1.0, 0.05, ["dgx-h100"], duration=1e5),
      CapacityError, "largest"),
     ("size estimate", lambda d: fleet.check_serving_size(1e3, 10**9), CapacityError, "replicas"),
+    ("infinite size estimate", lambda d: fleet.check_serving_size(float("inf"), 3, rate=1e308), SpecError,
+     "rate x duration"),
+    ("empty plan trace", lambda d: fleet.plan("llama3.1-8b", 1.0, 1.0, 0.05, ["dgx-h100"],
+                                              trace=fleet.Trace(np.zeros(0), np.zeros(0), np.zeros(0))),
+     SpecError, "trace"),
     ("non-UTF-8 fleet", lambda d: fleet.load_fleet(d / "fleet_latin1.yaml"), SpecError, "UTF-8"),
     ("binary fleet", lambda d: fleet.load_fleet(d / "fleet_binary.yaml"), SpecError, "UTF-8"),
     ("non-UTF-8 trace", lambda d: fleet.load_trace(d / "trace_latin1.csv"), SpecError, "UTF-8"),
