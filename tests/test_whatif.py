@@ -226,6 +226,22 @@ def test_speed_specs():
         parse_speeds("c9@0.5", 4)
 
 
+@pytest.mark.parametrize("spec,fragment", [
+    ("normal:0.9,-0.1", "SD"),            # numpy's ValueError 'scale < 0' escaped as a traceback
+    ("uniform:0.9,0.5", "LO <= HI"),      # numpy's ValueError 'high - low < 0'
+    ("uniform:nan,1", "finite"),          # numpy's OverflowError
+    ("normal:inf,0.1", "finite"),         # was silently every chip at speed 1
+    ("c1@0.5,c1@0.7", "named twice"),     # was silently the last speed
+])
+def test_bad_speed_specs_are_one_line_spec_errors(spec, fragment):
+    with pytest.raises(SpecError) as info:
+        parse_speeds(spec, 8)
+    assert fragment in str(info.value) and spec in str(info.value) and "\n" not in str(info.value)
+    # the edge values stay valid: a zero spread is every chip at the mean, an empty range its one value
+    assert np.array_equal(parse_speeds("normal:0.9,0", 8), np.full(8, 0.9))
+    assert np.array_equal(parse_speeds("uniform:0.5,0.5", 8), np.full(8, 0.5))
+
+
 # ------------------------------------------------------------------------------------------ sharing, Monte Carlo
 def test_identical_jobs_on_disjoint_chips_and_links_equal_one_alone(small):
     from fleet import Job, run_jobs

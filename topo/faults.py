@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -604,10 +605,18 @@ def parse_speeds(spec: Any, n_chips: int, seed: int = 0) -> np.ndarray:
                 a, b = (float(x) for x in args.split(","))
             except ValueError:
                 raise SpecError(f"stragglers {spec!r}: expected {dist}:A,B") from None
+            if not (math.isfinite(a) and math.isfinite(b)):
+                raise SpecError(f"stragglers {spec!r}: {dist}:A,B needs finite numbers, e.g. {dist}:0.8,"
+                                f"{'0.1' if dist == 'normal' else '1'}")
+            if dist == "normal" and b < 0:
+                raise SpecError(f"stragglers {spec!r}: the standard deviation SD of normal:MEAN,SD must be >= 0")
+            if dist == "uniform" and a > b:
+                raise SpecError(f"stragglers {spec!r}: uniform:LO,HI needs LO <= HI, e.g. uniform:{b:g},{a:g}")
             v = rng.normal(a, b, n_chips) if dist == "normal" else rng.uniform(a, b, n_chips)
             v = np.clip(v, 0.05, 1.0)
         else:
             v = np.ones(n_chips)
+            named: set[int] = set()
             for part in s.split(","):
                 part = part.strip()
                 m = re.fullmatch(r"(c?)(\d+)@([0-9.]+)", part)
@@ -618,6 +627,9 @@ def parse_speeds(spec: Any, n_chips: int, seed: int = 0) -> np.ndarray:
                 if m.group(1):
                     if k >= n_chips:
                         raise SpecError(f"stragglers {part!r}: chip c{k} out of range c0..c{n_chips - 1}")
+                    if k in named:
+                        raise SpecError(f"stragglers {spec!r}: chip c{k} is named twice; give each chip one speed")
+                    named.add(k)
                     v[k] = f
                 else:
                     if k > n_chips:
