@@ -252,6 +252,21 @@ def test_torch_cpu_backend(tmp_path):
         measure(TINY_MODEL, str(tmp_path / "u.csv"), device="cpu", backend="torch", dtypes="fp4", progress=False)
 
 
+@pytest.mark.parametrize("repeats", [0, -1, 2.5])
+def test_repeats_must_be_a_positive_integer(tmp_path, repeats):
+    """--repeats 0 was read as the default count (repeats or 5) and a negative count crashed in statistics.median
+    (no samples); both are a one-line SpecError naming the field, from measure() and the CLI."""
+    out = tmp_path / "r.csv"
+    with pytest.raises(SpecError, match="^repeats: must be a positive integer"):
+        measure(TINY_MODEL, str(out), device="cpu", backend="numpy", kinds="floor", repeats=repeats, progress=False)
+    assert not out.exists()
+    if isinstance(repeats, int):
+        r = CliRunner().invoke(cli.main, ["measure", "--model", "llama3.1-8b", "--device", "cpu", "--backend",
+                                          "numpy", "--kinds", "floor", "--repeats", str(repeats), "--no-progress",
+                                          "--out", str(out)])
+        assert r.exit_code == 2 and r.output.startswith("error: repeats:") and r.output.count("\n") == 1, r.output
+
+
 TINY_MOE = model_from_dict({"layers": 2, "hidden": 64, "heads": 4, "kv_heads": 2, "head_dim": 16, "ffn": 128,
                             "vocab": 512, "experts": 4, "top_k": 2, "moe_ffn": 32}, name="tiny-moe")
 

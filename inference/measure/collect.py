@@ -101,6 +101,8 @@ def measure(model: ModelSpec | str, out: str, *, tp: int = 1, ep: int = 1, dtype
         raise SpecError(f"time_limit: must be > 0 s, got {time_limit}")
     if ranks is not None and (isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1):
         raise SpecError(f"ranks: must be a positive integer (processes of the collectives), got {ranks!r}")
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+        raise SpecError(f"repeats: must be a positive integer (samples per point), got {repeats!r}")
     sections = _parse_list(kinds, "kinds", _shapes.SECTIONS) or _shapes.SECTIONS
     be = backend_obj or make_backend(backend, device, repeats, seed)
     runs = be.dtypes()
