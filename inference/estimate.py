@@ -265,6 +265,10 @@ class Deployment:
         self.op_overhead = DEFAULTS["op_overhead"] if op_overhead is None else float(op_overhead)
         if not self.op_overhead >= 0:
             raise SpecError(f"op_overhead: must be >= 0 s per op, got {op_overhead}")
+        if hbm_usable is not None and (isinstance(hbm_usable, bool) or not isinstance(hbm_usable, numbers.Real)
+                                       or not 0 < hbm_usable <= 1):
+            raise SpecError(f"hbm_usable: must be a fraction in (0, 1] of the chip's memory (the stack's KV / memory "
+                            f"fraction, e.g. 0.9), got {hbm_usable!r}")
         self.hbm_usable = DEFAULTS["hbm_usable"] if hbm_usable is None else float(hbm_usable)
         if prefill_chunk is not None and (not isinstance(prefill_chunk, (int, np.integer)) or prefill_chunk < 1):
             raise SpecError(f"prefill_chunk: must be a positive integer (tokens) or None, got {prefill_chunk!r}")

@@ -38,7 +38,7 @@ def auto_layout(model: Any, fabric: Any, *, dtype: str = "fp8", kv_dtype: str | 
         return (8 if tp is None else tp, 1 if pp is None else pp)
     # bytes per parameter as the deployment holds them (an MXFP4-expert checkpoint such as GPT-OSS at fp8 / fp4:
     # its published mix, Deployment.mean_weight_bytes; else the dtype's width)
-    w = Deployment(m, fab, tp=1, pp=1, dp=1, dtype=dtype, kv_dtype=kv_dtype).mean_weight_bytes
+    w = Deployment(m, fab, tp=1, pp=1, dp=1, dtype=dtype, kv_dtype=kv_dtype, hbm_usable=hbm_usable).mean_weight_bytes
     kv = DTYPE_BYTES.get(kv_dtype or dtype, 1.0)
     usable = DEFAULT_USABLE if hbm_usable is None else hbm_usable
     n = chips_needed(m, chip, w, kv, batch, prompt + output, usable)

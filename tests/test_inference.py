@@ -235,6 +235,19 @@ def test_estimate_consistency_and_to_dict():
         estimate("llama3.1-8b", one_chip(), tp=1, bogus=1)
 
 
+@pytest.mark.parametrize("stack", ["ideal", "trtllm"])
+@pytest.mark.parametrize("value", [0, -0.5, 1.5, float("nan"), "abc"])
+def test_hbm_usable_outside_0_1_is_a_spec_error(stack, value):
+    """hbm_usable is a fraction of memory: 1.5 sized a KV budget past the chip's HBM with no error, 0 / NaN
+    blamed the chip ('no HBM or SRAM'), a string raised ValueError. All name the knob; 1.0 stays valid."""
+    with pytest.raises(SpecError, match=r"^hbm_usable: must be a fraction in \(0, 1\]"):
+        _estimate("llama3.1-8b", one_chip(), tp=1, pp=1, batch=4, prompt=64, output=4, stack=stack, hbm_usable=value)
+    assert _estimate("llama3.1-8b", one_chip(), tp=1, pp=1, batch=4, prompt=64, output=4, stack=stack,
+                     hbm_usable=1.0).memory["fits"]
+    with pytest.raises(SpecError, match="^hbm_usable"):  # the SRAM-only auto layout reads it first
+        _estimate("llama3.1-8b", "groq-rack", tp=None, pp=None, batch=4, prompt=64, output=4, hbm_usable=value)
+
+
 def test_deterministic():
     a = estimate("mixtral-8x7b", one_chip(), tp=1, batch=4, prompt=128, output=8).to_dict()
     b = estimate("mixtral-8x7b", one_chip(), tp=1, batch=4, prompt=128, output=8).to_dict()
