@@ -195,13 +195,19 @@ class PlanResult:
             if chosen is not None:
                 ax.scatter([getattr(chosen, attr) * scale], [chosen.cost_per_mtok], marker="*", s=260,
                            color="gold", edgecolors="k", zorder=5, label="plan" if first else None)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            # plain tick labels (1, 2, 5 per decade: "200 ms", not "2x10^-1" s) on both log axes
-            for axis in (ax.xaxis, ax.yaxis):
-                axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-                axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:.3g}"))
-                axis.set_minor_formatter(NullFormatter())
+            if not (np.any(np.isfinite(xs) & (xs > 0)) and np.any(np.isfinite(ys) & (ys > 0))):
+                # nothing simulated (no deployment fits): an empty panel that says so, not log axes of no data
+                ax.text(0.5, 0.5, "no deployment was simulated\n(none fits: see the table's 'why')",
+                        transform=ax.transAxes, ha="center", va="center")
+                ax.set_yticks([])
+            else:
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                # plain tick labels (1, 2, 5 per decade: "200 ms", not "2x10^-1" s) on both log axes
+                for axis in (ax.xaxis, ax.yaxis):
+                    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:.3g}"))
+                    axis.set_minor_formatter(NullFormatter())
             ax.set_xlabel(f"P90 {'TTFT' if attr == 'ttft_p90' else 'TPOT'} ({unit})")
             ax.set_ylabel("cost ($ per million output tokens)")
             ax.grid(True, which="both", alpha=0.3)

@@ -366,6 +366,18 @@ def test_planner_reports_infeasible_and_plots(tmp_path):
     assert "cheapest" in res.table()
 
 
+def test_plan_plot_with_nothing_simulated_writes_an_empty_figure(tmp_path):
+    """A search where no deployment fits simulates nothing; its plot is a figure saying so (the log axes of no
+    data raised matplotlib's ValueError, a traceback from `scaleup plan --plot`)."""
+    from fleet import plan
+
+    res = plan("llama3.1-8b", 2.0, 1.0, 0.05, ["dgx-h100"], duration=5.0, tps=(16,), batches=(32,),
+               modes=("colocated",))
+    assert res.best is None and res.points == [] and "does not fit" in res.candidates[0].reason
+    assert res.plot(str(tmp_path / "p.png")).endswith("p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_queue_length_series_obeys_littles_law():
     """Time-averaged queue length = arrival rate x mean wait (Little), from the sampled series."""
     lam, S = 5.0, 0.1
