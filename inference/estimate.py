@@ -105,6 +105,12 @@ def _resolve_fabric(fabric: Fabric | str) -> Fabric:
     raise SpecError(f"fabric: expected a preset name, a YAML path or a topo.Fabric, got {type(fabric).__name__}")
 
 
+def _check_number(name: str, v: Any) -> None:
+    """A SpecError naming knob ``name`` unless ``v`` is None or a real number (not a bool, not a string)."""
+    if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+        raise SpecError(f"{name}: must be a number, got {v!r}")
+
+
 def _dtype_bytes(name: str, field_name: str) -> float:
     if name not in DTYPE_BYTES:
         raise SpecError(f"{field_name}: unknown dtype {name!r}; known: {', '.join(DTYPE_BYTES)}")
@@ -260,8 +266,10 @@ class Deployment:
         self.ce = compute_efficiency if compute_efficiency is not None else self.chip.compute_efficiency
         self.me = memory_efficiency if memory_efficiency is not None else self.chip.memory_efficiency
         for name, v in (("compute_efficiency", self.ce), ("memory_efficiency", self.me)):
+            _check_number(name, v)
             if not 0 < v <= 1:
                 raise SpecError(f"{name}: must be in (0, 1], got {v!r}")
+        _check_number("op_overhead", op_overhead)
         self.op_overhead = DEFAULTS["op_overhead"] if op_overhead is None else float(op_overhead)
         if not self.op_overhead >= 0:
             raise SpecError(f"op_overhead: must be >= 0 s per op, got {op_overhead}")
@@ -270,7 +278,8 @@ class Deployment:
             raise SpecError(f"hbm_usable: must be a fraction in (0, 1] of the chip's memory (the stack's KV / memory "
                             f"fraction, e.g. 0.9), got {hbm_usable!r}")
         self.hbm_usable = DEFAULTS["hbm_usable"] if hbm_usable is None else float(hbm_usable)
-        if prefill_chunk is not None and (not isinstance(prefill_chunk, (int, np.integer)) or prefill_chunk < 1):
+        if prefill_chunk is not None and (isinstance(prefill_chunk, bool) or not isinstance(prefill_chunk, (int, np.integer))
+                                          or prefill_chunk < 1):
             raise SpecError(f"prefill_chunk: must be a positive integer (tokens) or None, got {prefill_chunk!r}")
         self.prefill_chunk = prefill_chunk
         # CUDA-graph batch sizes captured for decode with padding (TensorRT-LLM ``cuda_graph_config:
@@ -1063,6 +1072,10 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
     ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the preset's cloud ``price_per_hour``;
     the default capex assumption. Capex costs capex / (years x 8766 h) + TDP x power factor x PUE x $/kWh
     (defaults in :data:`DEFAULTS`, all assumptions)."""
+    for name, v in (("price_per_chip_hour", price_per_chip_hour), ("capex_per_chip", capex_per_chip),
+                    ("amortisation_years", amortisation_years), ("power_price", power_price), ("pue", pue),
+                    ("power_factor", power_factor)):
+        _check_number(name, v)
     over = load_prices(prices).get(chip.name, {})
     if price_per_chip_hour is None and "price_per_hour" in over:
         price_per_chip_hour = over["price_per_hour"]

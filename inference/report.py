@@ -332,9 +332,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
     per_replica = batch * output / latency
     chips = dep.replica_chips
     tps = {"replica": per_replica, "chip": per_replica / chips, "fabric": per_replica * dep.dp}
+    cph = dep.cost_per_hour(price_per_chip_hour, **cost_kw)  # first: it checks the cost knobs, power_factor too
     pf = cost_kw.get("power_factor", DEFAULTS["power_factor"])
     energy = chips * dep.chip.tdp * pf * latency / (batch * output)
-    cph = dep.cost_per_hour(price_per_chip_hour, **cost_kw)
     cost = cph / (per_replica * 3600.0) * 1e6
     extra = {
         "ttft_serial_s": dep.prefill(batch, prompt, placement, False)[0],

@@ -248,6 +248,18 @@ def test_hbm_usable_outside_0_1_is_a_spec_error(stack, value):
         _estimate("llama3.1-8b", "groq-rack", tp=None, pp=None, batch=4, prompt=64, output=4, hbm_usable=value)
 
 
+@pytest.mark.parametrize("knob,value", [
+    ("compute_efficiency", "high"), ("memory_efficiency", True), ("op_overhead", "abc"), ("op_overhead", True),
+    ("prefill_chunk", True), ("amortisation_years", "x"), ("pue", "x"), ("power_price", "x"),
+    ("price_per_chip_hour", "x"), ("capex_per_chip", "x"), ("power_factor", "x"),
+])
+def test_non_numeric_knobs_are_spec_errors(knob, value):
+    """A knob that is not a number (a sweep YAML's 'high', a bool) is a SpecError naming it (was TypeError /
+    ValueError; prefill_chunk=True ran as a 1-token chunk)."""
+    with pytest.raises(SpecError, match=f"^{knob}: "):
+        estimate("llama3.1-8b", one_chip(), tp=1, batch=4, prompt=64, output=4, **{knob: value})
+
+
 def test_deterministic():
     a = estimate("mixtral-8x7b", one_chip(), tp=1, batch=4, prompt=128, output=8).to_dict()
     b = estimate("mixtral-8x7b", one_chip(), tp=1, batch=4, prompt=128, output=8).to_dict()
