@@ -356,16 +356,23 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                        "[nccl: the fabric's comm:]")
     @click.option("--dtype", default="float", show_default=True, help="element type for the count column")
     @click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
+    @click.option("--measured", is_flag=True,
+                  help="add the measured time of each size and the ratio model / measured (nccl-tests, or the "
+                       "--stack's table; dgx-h100/h200/b200, gb200-nvl72; the measured extra)")
     @click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of the table")
     @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the table")
     @click.option("--plot", "plot", default=None, help="write busbw vs size per algorithm (png/svg/pdf)")
     @_fail_options
     @_mc_options
     def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, ideal, stack, dtype, sets,
-            as_csv, as_json, plot, chunks=None, root=None, fail=(), straggler=None, fail_random=None, samples=None,
-            fail_seed=0, fail_plot=None) -> None:
+            measured, as_csv, as_json, plot, chunks=None, root=None, fail=(), straggler=None, fail_random=None,
+            samples=None, fail_seed=0, fail_plot=None) -> None:
         import collectives
         import topo
+
+        if measured and (fail or straggler or fail_random is not None or sets):
+            raise topo.SpecError("--measured: the tables measure the bundled, healthy node; drop --fail, "
+                                 "--straggler, --fail-random and --set, or drop --measured")
 
         stack = None if stack == "nccl" else stack
         if stack is not None and stack not in _STACKS:
@@ -425,7 +432,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             return
         if stack is not None:
             opts["stack"] = stack
-        rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype, **opts)
+        rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype,
+                                     measured=measured, **opts)
         if as_json:
             click.echo(collectives.to_json(rows))
         elif as_csv:
@@ -442,6 +450,12 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                           f"<stack>:<rung>), NCCL (comm {collectives.comm_of(fab).name}) above"
                           + _stack_transfer_note(fab) if stack else
                           f"calibrated comm: {collectives.comm_of(fab).name} (--ideal: the physics alone)"))
+            if measured:
+                from collectives.validation import measured_times
+
+                src = measured_times(fab, coll, rows[0]["n"] if rows else group_size, [], stack)[2]
+                click.echo(f"# measured: {src}; ~ = interpolated between the table's sizes, - = off its grid; "
+                           "ratio = time / measured")
             click.echo(collectives.format_table(rows))
             if fail and (note := _routing_note(fab)):
                 click.echo(note)

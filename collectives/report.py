@@ -22,7 +22,8 @@ COLUMNS = ("size", "count", "type", "algorithm", "time_us", "algbw_GBps", "busbw
 
 def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | str, group_size: int | None = None,
               algorithms: Sequence[str] | str = ("auto",), placement: str = "tray", concurrent: bool = False,
-              dtype: str = "float", seed: int = 0, stack: str | None = None, **opts: Any) -> list[dict[str, Any]]:
+              dtype: str = "float", seed: int = 0, stack: str | None = None, measured: bool = False,
+              **opts: Any) -> list[dict[str, Any]]:
     """Simulate one collective over several sizes and algorithms (nccl-tests style).
 
     Args:
@@ -42,6 +43,11 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             fabric's ``comm:``) above, as ``collectives.all_reduce(..., stack=)``; the algorithm column is
             :func:`collectives.stacks.rung_label` (``trtllm:oneshot``, ``vllm:symm/inr``, ``nccl:ring``).
             None or ``"nccl"``: the fabric's ``comm:`` alone.
+        measured: add each size's measured time on the system the fabric stands for
+            (:func:`collectives.validation.measured_times`: ``dgx-h100``, ``dgx-h200``, ``dgx-b200``,
+            ``gb200-nvl72``; the ``measured`` extra) as ``measured_us`` (NaN off the table's grid),
+            ``measured_interpolated`` and ``ratio`` = time / measured: validation beside the model, never
+            an input to it.
 
     Returns:
         one dict per (size, algorithm): size (B), count, type, algorithm (the winner for auto, as
@@ -96,6 +102,11 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             raise ScheduleError(f"ideal: --stack {stack} is communication software, --ideal the physics without "
                                 "it; drop one")
         chip_family(fab)
+    if measured:
+        from .validation import measured_times
+
+        n_ranks = len(groups[0])
+        meas, interp, _ = measured_times(fab, collective_name, n_ranks, sizes, stack)
     rows = []
     el = TYPES[dtype]
     def opts_for(a: str) -> dict:
@@ -106,7 +117,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         run_o = {x: v for x, v in opts.items() if x in _RUN_KEYS}
         return {**_accepted(ALGORITHMS[(collective_name, a)], algo), **run_o}
 
-    for size in sizes:
+    for i_size, size in enumerate(sizes):
         tier, fab_s = None, fab
         if stack is not None:
             from .stacks import stack_plan
@@ -140,6 +151,10 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
                 "bound_us": r.bound * 1e6, "efficiency": r.efficiency, "n": r.n, "groups": len(groups),
                 "protocol": r.protocol or "ideal",
             })
+            if measured:
+                m = float(meas[i_size]) * 1e6
+                rows[-1].update({"measured_us": m, "measured_interpolated": bool(interp[i_size]),
+                                 "ratio": rows[-1]["time_us"] / m if m == m else float("nan")})
     return rows
 
 
@@ -148,17 +163,26 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     w = max([14, *(len(str(r["algorithm"])) for r in rows)])
     head = (f"{'size (B)':>12} {'count (elts)':>12} {'type':>6} {'algorithm':>{w}} {'time (us)':>11} "
             f"{'algbw (GB/s)':>12} {'busbw (GB/s)':>12} {'bound (us)':>11} {'eff vs bound':>12}")
+    meas = bool(rows) and "measured_us" in rows[0]
+    if meas:
+        head += f" {'measured (us)':>14} {'ratio':>6}"
     lines = [head]
     for r in rows:
-        lines.append(
-            f"{int(r['size']):>12d} {r['count']:>12d} {r['type']:>6} {r['algorithm']:>{w}} {r['time_us']:>11.2f} "
-            f"{r['algbw_GBps']:>12.2f} {r['busbw_GBps']:>12.2f} {r['bound_us']:>11.2f} {100 * r['efficiency']:>11.1f}%")
+        line = (f"{int(r['size']):>12d} {r['count']:>12d} {r['type']:>6} {r['algorithm']:>{w}} {r['time_us']:>11.2f} "
+                f"{r['algbw_GBps']:>12.2f} {r['busbw_GBps']:>12.2f} {r['bound_us']:>11.2f} {100 * r['efficiency']:>11.1f}%")
+        if meas:
+            m = r["measured_us"]
+            mark = "~" if r["measured_interpolated"] else " "
+            line += f" {'-':>14} {'-':>6}" if m != m else f" {mark + format(m, '.2f'):>14} {r['ratio']:>6.2f}"
+        lines.append(line)
     return "\n".join(lines)
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
     """CSV text (header + one line per row; SI-prefixed units named in the header)."""
     cols = list(COLUMNS) + ["n", "groups"]
+    if rows and "measured_us" in rows[0]:
+        cols += ["measured_us", "measured_interpolated", "ratio"]
     out = [",".join(cols)]
     for r in rows:
         out.append(",".join(repr(r[c]) if isinstance(r[c], float) else str(r[c]) for c in cols))
@@ -166,8 +190,10 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
-    """The rows of :func:`benchmark` as JSON (sizes in bytes, times in us, bandwidths in GB/s = 1e9 bytes/s)."""
-    return json.dumps(rows, indent=1)
+    """The rows of :func:`benchmark` as JSON (sizes in bytes, times in us, bandwidths in GB/s = 1e9 bytes/s; a
+    NaN, e.g. ``measured_us`` off the table's grid, is null)."""
+    return json.dumps([{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows],
+                      indent=1)
 
 
 def plot_busbw(rows: list[dict[str, Any]], path: str, title: str = "") -> None:

@@ -44,6 +44,53 @@ from .stacks import FAMILY_OF_SYSTEM, STACKS, all_reduce_tier, chip_family, stac
 OUTLIER_FACTOR = 1.25
 
 
+def measured_times(fab: topo.Fabric | str, collective_name: str, ranks: int, sizes: Any,
+                   stack: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The measured time of each size on the system a bundled fabric stands for (``--measured``), s.
+
+    ``fab`` must be one of :data:`collectives.calibrate.SYSTEMS`' fabrics (``dgx-h100``, ``dgx-h200``,
+    ``dgx-b200``, ``gb200-nvl72``): its aiconfigurator-core table (nccl-tests 2.29.2, or the serving stack's TP
+    all-reduce with ``stack``) at ``ranks`` GPUs. A size on the table's grid is its measured point; a size
+    between two points is interpolated linearly in log time over log size (``interpolated`` True); a size
+    outside the grid, or a collective / rank count the table lacks, is NaN.
+
+    Returns:
+        (seconds, interpolated, source): arrays over ``sizes`` and a one-line description of the table.
+
+    Raises:
+        SpecError: the fabric is not one of those systems', or aiconfigurator-core (the ``measured`` extra) is
+            missing.
+    """
+    name = fab if isinstance(fab, str) else fab.name
+    by_fabric = {v: k for k, v in SYSTEMS.items()}
+    if name not in by_fabric:
+        raise topo.SpecError(f"--measured: no measured table for fabric {name!r}; tables exist for "
+                             f"{', '.join(sorted(by_fabric))} (aiconfigurator-core)")
+    system = by_fabric[name]
+    if stack in (None, "nccl"):
+        d = aiconfigurator_table(system, "nccl")
+        src = f"nccl-tests {NCCL_VERSION} {system} (aiconfigurator-core, half)"
+    else:
+        d = stack_table(system, stack)
+        src = f"{stack} TP all-reduce {system} (aiconfigurator-core, bf16, CUDA graphs)"
+    d = d[(d["collective"] == collective_name) & (d["ranks"] == int(ranks))]
+    grid = d.groupby("bytes")["seconds"].median().sort_index()
+    x, y = np.log(grid.index.to_numpy(float)), np.log(grid.to_numpy(float))
+    sz = np.atleast_1d(np.asarray(sizes, dtype=float))
+    out = np.full(len(sz), np.nan)
+    interp = np.zeros(len(sz), dtype=bool)
+    if len(x):
+        ls = np.log(np.maximum(sz, 1e-300))
+        inside = (ls >= x[0] - 1e-12) & (ls <= x[-1] + 1e-12)
+        out[inside] = np.exp(np.interp(ls[inside], x, y))
+        keys = grid.index.to_numpy(float)
+        j = np.clip(np.searchsorted(keys, sz), 0, len(keys) - 1)
+        exact = keys[j] == sz
+        out[exact] = grid.to_numpy(float)[j[exact]]  # the measured point itself, not exp(log(t))
+        interp = inside & ~exact
+    return out, interp, src
+
+
 def _kind(stack: str) -> tuple[str, str]:
     """(aiconfigurator_table kind, the version the validation uses) of a table's ``stack`` column."""
     if stack == "nccl":
