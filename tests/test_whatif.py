@@ -242,6 +242,21 @@ def test_bad_speed_specs_are_one_line_spec_errors(spec, fragment):
     assert np.array_equal(parse_speeds("uniform:0.5,0.5", 8), np.full(8, 0.5))
 
 
+@pytest.mark.parametrize("spec", ["x-1", "x1e400", "x1.2.3", "xe", {"optic": -1.0}, {"chip": "abc"},
+                                  {"chip": {"fti": 3}}])
+def test_bad_failure_rates_are_spec_errors(spec):
+    """x-1 gave negative rates (silently no faults); x1.2.3 and a word as a FIT were ValueError tracebacks."""
+    from topo.faults import parse_rates
+
+    with pytest.raises(SpecError, match="--fail-random"):
+        parse_rates(spec)
+    # the scale multiplies every default FIT (x0: nothing fails); a map sets the FIT it names
+    base = parse_rates("default")
+    assert all(r["fit"] == 3 * base[k]["fit"] for k, r in parse_rates("x3").items())
+    assert all(r["fit"] == 0 for r in parse_rates("x0").values())
+    assert parse_rates({"chip": {"fit": 7, "mttr_h": 2}})["chip"] == {"fit": 7.0, "mttr_h": 2.0}
+
+
 # ------------------------------------------------------------------------------------------ sharing, Monte Carlo
 def test_identical_jobs_on_disjoint_chips_and_links_equal_one_alone(small):
     from fleet import Job, run_jobs

@@ -712,13 +712,25 @@ def parse_rates(spec: Any = None) -> dict[str, dict[str, float]]:
         for k, v in spec.items():
             if k not in rates:
                 raise SpecError(f"--fail-random: unknown component {k!r}; use {', '.join(rates)}")
-            rates[k].update(v if isinstance(v, dict) else {"fit": float(v)})
+            try:
+                new = {kk: float(vv) for kk, vv in (v if isinstance(v, dict) else {"fit": v}).items()}
+            except (TypeError, ValueError):
+                new = {"fit": -1.0}
+            if set(new) - {"fit", "mttr_h"} or not all(x >= 0 for x in new.values()):
+                raise SpecError(f"--fail-random: {k}: expected a FIT >= 0 or {{fit: .., mttr_h: ..}} >= 0, got {v!r}")
+            rates[k].update(new)
         return rates
     for part in str(spec).split(","):
         part = part.strip()
         if re.fullmatch(r"x[0-9.eE+-]+", part):
+            try:
+                scale = float(part[1:])
+            except ValueError:
+                scale = -1.0
+            if not (math.isfinite(scale) and scale >= 0):  # a negative scale meant rates < 0: silently no faults
+                raise SpecError(f"--fail-random {part!r}: xSCALE needs a finite number >= 0, e.g. x10")
             for r in rates.values():
-                r["fit"] *= float(part[1:])
+                r["fit"] *= scale
             continue
         if "=" not in part:
             raise SpecError(f"--fail-random {part!r}: expected COMPONENT=FIT, COMPONENT=mtbf:HOURSh or xSCALE "
