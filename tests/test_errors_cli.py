@@ -95,6 +95,8 @@ CASES = [
     (["collective", "all-reduce", *SMALL[:4], "--sizes", "0"], "sizes"),
     (["collective", "all-reduce", *SMALL[:4], "--sizes", "-1MiB"], "sizes"),
     (["collective", "all-reduce", *SMALL[:4], "--sizes", "1s"], "sizes"),
+    (["collective", "all-reduce", *SMALL[:4], "--sizes", "0.5B,1KiB"], "one byte"),  # was a row of size 0
+    (["collective", "all-reduce", *SMALL[:4], "--sizes", "0.25B:1KiB"], "one byte"),
     (["collective", "all-reduce", *SMALL[:4], "--sizes", "1:1e30:x1.0000001"], "sizes"),
     (["collective", "all-reduce", *SMALL, "--algorithm", "nosuch"], "algorithm"),
     (["collective", "all-reduce", *SMALL, "--algorithm", ","], "algorithm"),

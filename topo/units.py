@@ -155,6 +155,13 @@ def format_bytes(n: float) -> str:
 MAX_RANGE_POINTS = 10_000
 
 
+def _at_least_a_byte(v: float, text: str, field: str) -> float:
+    """``v`` (bytes), or a UnitError: a message of less than one byte (``0.5B``) printed as a 0-byte row."""
+    if v < 1:
+        raise UnitError(f"{field}: {text!r} is less than one byte; messages are at least 1B")
+    return v
+
+
 def parse_size_range(text: str, field: str = "sizes", require_unit: bool = False) -> list[float]:
     """Parse a size list or range: ``"1KiB:4GiB"`` (x2 steps), ``"1KiB:1GiB:x4"``, ``"8MiB,64MiB"``.
 
@@ -165,11 +172,11 @@ def parse_size_range(text: str, field: str = "sizes", require_unit: bool = False
     if "," in text:
         return [v for part in text.split(",") for v in parse_size_range(part, field, require_unit)]
     if ":" not in text:
-        return [parse_positive(text, "size", field, require_unit)]
+        return [_at_least_a_byte(parse_positive(text, "size", field, require_unit), text, field)]
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise UnitError(f"{field}: range {text!r} must be START:STOP or START:STOP:xFACTOR or START:STOP:+STEP")
-    lo = parse_positive(parts[0], "size", field, require_unit)
+    lo = _at_least_a_byte(parse_positive(parts[0], "size", field, require_unit), parts[0], field)
     hi = parse_positive(parts[1], "size", field, require_unit)
     if hi < lo:
         raise UnitError(f"{field}: range {text!r} ends before it starts")
