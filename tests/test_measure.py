@@ -107,6 +107,24 @@ def test_interpolation_is_monotone_between_grid_points():
     assert tab.gemm(8192, 64, 32, "bf16") is None and tab.gemm(16, 64, 33, "bf16") is None
 
 
+@pytest.mark.parametrize("content", [
+    b"\x7fELF\x02\x01\xd0\xff\x00",  # not UTF-8 on the first line
+    b"# scaleup-kernels v1\n# provenance: {}\nkind,time_s\ngemm,1e-6\n\xd0\xff\n",  # further down
+    b"# scaleup-kernels v1\n# provenance: {}\nkind,time_s\ngemm,1e-6\x00\n",  # a NUL byte
+])
+def test_unreadable_kernel_tables_are_one_line_spec_errors(tmp_path, content):
+    """--kernels FILE that is binary or holds bytes the CSV reader rejects is a SpecError naming the file
+    (was a UnicodeDecodeError / csv.Error traceback)."""
+    p = tmp_path / "k.csv"
+    p.write_bytes(content)
+    with pytest.raises(SpecError, match=r"^kernels: .*k\.csv") as exc:
+        read_table(str(p))
+    assert "\n" not in str(exc.value)
+    r = CliRunner().invoke(cli.main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1",
+                                      "--kernels", str(p)])
+    assert r.exit_code == 2 and r.output.startswith("error: kernels:") and r.output.count("\n") == 1, r.output
+
+
 def test_sample_reader():
     t = read_table(SAMPLE)
     assert len(t) == 18 and t.provenance["model"] == "llama3.1-8b"

@@ -173,31 +173,46 @@ def read_table(path: str) -> KernelTable:
         meta = (t.schema.metadata or {}).get(FORMAT.encode())
         if meta is None:
             raise SpecError(f"kernels: {path}: no {FORMAT} metadata; not a table written by `scaleup measure`")
-        prov = json.loads(meta)
-        version = int(prov.pop("version", 0))
+        try:
+            prov = json.loads(meta)
+            version = int(prov.pop("version", 0))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise SpecError(f"kernels: {path}: bad {FORMAT} metadata ({exc})") from None
         records = t.to_pandas().to_dict("records")
     else:
-        with open(path, newline="") as fh:
-            first = fh.readline().strip()
-            if not first.startswith(f"# {FORMAT} v"):
-                raise SpecError(f"kernels: {path}: first line must be '# {FORMAT} v{FORMAT_VERSION}'; "
-                                "not a table written by `scaleup measure`")
-            try:
-                version = int(first.rsplit("v", 1)[1])
-            except ValueError:
-                raise SpecError(f"kernels: {path}: bad version in {first!r}") from None
-            second = fh.readline().strip()
-            prefix = "# provenance:"
-            if not second.startswith(prefix):
-                raise SpecError(f"kernels: {path}: second line must be '{prefix} {{json}}'")
-            try:
-                prov = json.loads(second[len(prefix):])
-            except json.JSONDecodeError as exc:
-                raise SpecError(f"kernels: {path}: provenance is not JSON ({exc.msg})") from None
-            records = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+        try:
+            version, prov, records = _read_csv(path)
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"kernels: {path}: not UTF-8 text (offset {exc.start}); not a table written by "
+                            "`scaleup measure`") from None
+        except csv.Error as exc:
+            raise SpecError(f"kernels: {path}: not a readable CSV ({exc})") from None
     if version != FORMAT_VERSION:
         raise SpecError(f"kernels: {path}: {FORMAT} version {version}, this scaleup reads v{FORMAT_VERSION}")
     return KernelTable(_normalise(records, path), prov, path)
+
+
+def _read_csv(path: str) -> tuple[int, dict, list[dict]]:
+    """(format version, provenance, rows) of a CSV ``scaleup-kernels`` table (:func:`read_table`)."""
+    with open(path, newline="") as fh:
+        first = fh.readline().strip()
+        if not first.startswith(f"# {FORMAT} v"):
+            raise SpecError(f"kernels: {path}: first line must be '# {FORMAT} v{FORMAT_VERSION}'; "
+                            "not a table written by `scaleup measure`")
+        try:
+            version = int(first.rsplit("v", 1)[1])
+        except ValueError:
+            raise SpecError(f"kernels: {path}: bad version in {first!r}") from None
+        second = fh.readline().strip()
+        prefix = "# provenance:"
+        if not second.startswith(prefix):
+            raise SpecError(f"kernels: {path}: second line must be '{prefix} {{json}}'")
+        try:
+            prov = json.loads(second[len(prefix):])
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"kernels: {path}: provenance is not JSON ({exc.msg})") from None
+        records = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    return version, prov, records
 
 
 def _normalise(records: list[dict], path: str) -> list[dict]:
