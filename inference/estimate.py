@@ -111,6 +111,16 @@ def _check_number(name: str, v: Any) -> None:
         raise SpecError(f"{name}: must be a number, got {v!r}")
 
 
+def _quantity(name: str, v: Any, dimension: str) -> Any:
+    """``v`` as given, or a string read by :func:`topo.parse_quantity` (a sweep YAML's ``'2e-6'``, which YAML
+    leaves a string, or ``'2us'``); a UnitError naming ``name`` when it cannot be read."""
+    if isinstance(v, str):
+        from topo import parse_quantity
+
+        return parse_quantity(v, dimension, name)
+    return v
+
+
 def _dtype_bytes(name: str, field_name: str) -> float:
     if name not in DTYPE_BYTES:
         raise SpecError(f"{field_name}: unknown dtype {name!r}; known: {', '.join(DTYPE_BYTES)}")
@@ -269,10 +279,12 @@ class Deployment:
             _check_number(name, v)
             if not 0 < v <= 1:
                 raise SpecError(f"{name}: must be in (0, 1], got {v!r}")
+        op_overhead = _quantity("op_overhead", op_overhead, "time")
         _check_number("op_overhead", op_overhead)
         self.op_overhead = DEFAULTS["op_overhead"] if op_overhead is None else float(op_overhead)
         if not self.op_overhead >= 0:
             raise SpecError(f"op_overhead: must be >= 0 s per op, got {op_overhead}")
+        hbm_usable = _quantity("hbm_usable", hbm_usable, "number")
         if hbm_usable is not None and (isinstance(hbm_usable, bool) or not isinstance(hbm_usable, numbers.Real)
                                        or not 0 < hbm_usable <= 1):
             raise SpecError(f"hbm_usable: must be a fraction in (0, 1] of the chip's memory (the stack's KV / memory "
@@ -401,6 +413,12 @@ class Deployment:
                     f"{_measured.SIBLING_SYSTEMS[system]} (same GPU and HBM) are read from "
                     f"{_measured.SIBLING_SYSTEMS[system]}'s rows x the kernel's typical ratio (measured.sibling_repair; "
                     "ASSUMPTION: the slower collection is the outlier)")
+            if any(s and " read as EP " in s for s in used):
+                out["assumptions"].append(
+                    "MoE keys with experts tensor-parallel that the table did not measure are read from its "
+                    "expert-parallel key of the same degree at the same tokens (measured rule 5; ASSUMPTION: same "
+                    "weights and FLOPs per rank; the tables' keys measured both ways agree, median TP / EP "
+                    "0.96-1.01: bench/moe_tp_vs_ep.py)")
             if self._kernel_counts["analytic"]:
                 out["assumptions"].append("kernels outside the measured grid use the analytic model "
                                           f"({self.profile.family} {self.stack} profile): "

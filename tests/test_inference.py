@@ -240,7 +240,7 @@ def test_estimate_consistency_and_to_dict():
 def test_hbm_usable_outside_0_1_is_a_spec_error(stack, value):
     """hbm_usable is a fraction of memory: 1.5 sized a KV budget past the chip's HBM with no error, 0 / NaN
     blamed the chip ('no HBM or SRAM'), a string raised ValueError. All name the knob; 1.0 stays valid."""
-    with pytest.raises(SpecError, match=r"^hbm_usable: must be a fraction in \(0, 1\]"):
+    with pytest.raises(SpecError, match=r"^hbm_usable: (must be a fraction in \(0, 1\]|cannot parse 'abc')"):
         _estimate("llama3.1-8b", one_chip(), tp=1, pp=1, batch=4, prompt=64, output=4, stack=stack, hbm_usable=value)
     assert _estimate("llama3.1-8b", one_chip(), tp=1, pp=1, batch=4, prompt=64, output=4, stack=stack,
                      hbm_usable=1.0).memory["fits"]
@@ -258,6 +258,15 @@ def test_non_numeric_knobs_are_spec_errors(knob, value):
     ValueError; prefill_chunk=True ran as a 1-token chunk)."""
     with pytest.raises(SpecError, match=f"^{knob}: "):
         estimate("llama3.1-8b", one_chip(), tp=1, batch=4, prompt=64, output=4, **{knob: value})
+
+
+def test_yaml_string_numbers_still_read():
+    """A sweep YAML's '2e-6' (YAML 1.1 leaves it a string) stays a number for op_overhead and hbm_usable, as
+    float() read it before; op_overhead also takes a time unit."""
+    kw = dict(tp=1, batch=4, prompt=64, output=4)
+    base = estimate("llama3.1-8b", one_chip(), op_overhead=2e-6, hbm_usable=0.9, **kw).tpot
+    assert estimate("llama3.1-8b", one_chip(), op_overhead="2e-6", hbm_usable="9e-1", **kw).tpot == base
+    assert estimate("llama3.1-8b", one_chip(), op_overhead="2us", **kw).tpot == base
 
 
 def test_deterministic():
