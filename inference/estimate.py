@@ -273,6 +273,8 @@ class Deployment:
             self.moe_peak = self.chip.peak_flops("fp8" if mx8 else "bf16")
             self.we = MXFP4_BYTES
             self.gemm_dtype, self.w, self.peak = "bf16", 2.0, self.chip.peak_flops("bf16")
+        compute_efficiency = _quantity("compute_efficiency", compute_efficiency, "number")
+        memory_efficiency = _quantity("memory_efficiency", memory_efficiency, "number")
         self.ce = compute_efficiency if compute_efficiency is not None else self.chip.compute_efficiency
         self.me = memory_efficiency if memory_efficiency is not None else self.chip.memory_efficiency
         for name, v in (("compute_efficiency", self.ce), ("memory_efficiency", self.me)):

@@ -267,6 +267,8 @@ def test_yaml_string_numbers_still_read():
     base = estimate("llama3.1-8b", one_chip(), op_overhead=2e-6, hbm_usable=0.9, **kw).tpot
     assert estimate("llama3.1-8b", one_chip(), op_overhead="2e-6", hbm_usable="9e-1", **kw).tpot == base
     assert estimate("llama3.1-8b", one_chip(), op_overhead="2us", **kw).tpot == base
+    assert estimate("llama3.1-8b", one_chip(), compute_efficiency="5e-1", **kw).tpot == \
+        estimate("llama3.1-8b", one_chip(), compute_efficiency=0.5, **kw).tpot
 
 
 def test_deterministic():
