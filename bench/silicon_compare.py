@@ -8,8 +8,9 @@ copied here). Every row is **held out**: nothing in scaleup was fitted to it (th
 from the kernel tables, bench/fit_kernels.py; the TRT-LLM per-step cost from the validation's calibration
 rows). Skipped (exit 0) when aiconfigurator-core is absent.
 
-Rows used: dense models scaleup has (Llama-3.1-8B and -70B, any checkpoint of them), on h100_sxm, h200_sxm
-and b200_sxm, pipeline 1, no attention DP, TP 1-8 on one DGX; precision ``fp8`` / ``fp8_block`` -> FP8
+Rows used: models scaleup has (dense Llama-3.1-8B and -70B, any checkpoint of them; MoE GPT-OSS-120B with its
+experts tensor-parallel over the TP group, ``moe_ep`` 1, or expert-parallel over it, ``moe_tp`` 1), on h100_sxm,
+h200_sxm and b200_sxm, pipeline 1, no attention DP, TP 1-8 on one DGX; precision ``fp8`` / ``fp8_block`` -> FP8
 (per-tensor kernel tables: ASSUMPTION for the block-scaled rows), ``fp4`` -> FP4, none given -> BF16. KV
 cache: FP8 with FP8/FP4 weights under TRT-LLM (its FP8 checkpoints quantise the KV cache); ASSUMPTION:
 BF16 under vLLM and SGLang (their ``kv_cache_dtype`` default ``auto`` = the model's dtype).
@@ -41,7 +42,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 #: aiconfigurator system -> (scaleup fabric preset with 8 chips)
 FABRICS = {"h100_sxm": "dgx-h100", "h200_sxm": "dgx-h200", "b200_sxm": "dgx-b200"}
 #: substring of the HF model path -> scaleup model
-MODELS = (("Llama-3.1-8B", "llama3.1-8b"), ("Llama-3.1-70B", "llama3.1-70b"))
+MODELS = (("Llama-3.1-8B", "llama3.1-8b"), ("Llama-3.1-70B", "llama3.1-70b"), ("gpt-oss-120b", "gpt-oss-120b"))
 DTYPE = {"fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "nvfp4": "fp4"}
 
 
@@ -62,6 +63,9 @@ def silicon_rows(stacks: tuple[str, ...]):
     d = d[(d.pp_size.fillna(1) == 1) & (d.attention_dp_size.fillna(1) == 1) & (d.tp_size <= 8)]
     d = d.assign(model=d.model_path.map(lambda p: next((m for k, m in MODELS if k in p), None)))
     d = d[d.model.notna() & d.silicon_tpot_ms.notna() & d.silicon_ttft_ms.notna()]
+    # MoE rows: experts tensor parallel over the TP group (moe_ep 1) or expert parallel over it (moe_tp 1)
+    ep, mtp = d.moe_ep_size.fillna(1), d.moe_tp_size.fillna(d.tp_size)
+    d = d[(ep == 1) | ((ep == d.tp_size) & (mtp == 1))].assign(ep=ep.astype(int))
     return d.sort_values(["backend", "model", "system", "tp_size", "isl", "osl", "batch_size", "id"])
 
 
@@ -79,11 +83,11 @@ def predict(models: dict, row, backend: str) -> tuple[float, float, float, str]:
 
     w, kv = dtypes(row)
     tp = int(row.tp_size)
-    key = (row.backend, row.model, row.system, tp, w, kv)
+    key = (row.backend, row.model, row.system, tp, int(row.ep), w, kv)
     sm = models.get(key)
     if sm is None:
-        sm = models[key] = StepModel(row.model, FABRICS[row.system], tp=tp, dp=1, dtype=w, kv_dtype=kv,
-                                     stack=row.backend, backend=backend)
+        sm = models[key] = StepModel(row.model, FABRICS[row.system], tp=tp, ep=int(row.ep), dp=1, dtype=w,
+                                     kv_dtype=kv, stack=row.backend, backend=backend)
     c, isl, osl = int(row.batch_size), int(row.isl), int(row.osl)
     t_dec = float(sm.decode_time(c, isl + osl // 2))
     t_pre = float(sm.prefill_time(isl, 1))

@@ -47,7 +47,16 @@ Which table answers a stack (the documented rule; :func:`tables`, :meth:`KernelT
    between the two (the median over every key both measured) by more than :data:`SIBLING_FLAG` is read from the
    other chip's rows times the typical ratio (:func:`sibling_repair`; the report's sources name them). Only the
    slower side is replaced: a run can slow a timing down, not make it faster than the silicon.
-5. **Nothing of the stack's own**: no GEMM table for (system, stack) -> no measured backend (the analytic
+5. **Expert TP from EP (MoE)**: a key with experts tensor-parallel (``moe_tp`` t > 1, ``moe_ep`` e) that the
+   table did not measure is read from its expert-parallel key of the same degree (``moe_tp`` 1, ``moe_ep``
+   t x e) at the same token count: both give each rank 1 / (t e) of every layer's expert weights and FLOPs
+   (ASSUMPTION, checked on the tables' own keys measured both ways, :func:`tp_ep_ratios`, ``python
+   bench/moe_tp_vs_ep.py``: over 1,234-1,406 TRT-LLM keys per chip (H100 / H200 / B200 / GB200) the median
+   TP / EP time ratio is 0.995-1.003, quartiles 0.89-1.15; vLLM 0.94-0.99; SGLang 0.82-0.94, so on SGLang an
+   EP-read TP key is up to ~18 % slow). aiconfigurator-core 0.12.0 measured GPT-OSS's MXFP4 experts at ``moe_tp`` 1
+   only, so a TP 2-8 GPT-OSS deployment reads its EP rows; the report's sources mark such a lookup "(expert TP
+   t read as EP t e)". Sensitivity: :data:`MOE_TP_FROM_EP` off (the analytic model for those keys).
+6. **Nothing of the stack's own**: no GEMM table for (system, stack) -> no measured backend (the analytic
    profile of that stack, :func:`inference.kernels.profile_for`); a missing op table, key, kernel or a
    point outside the grid -> the analytic model for that kernel only (reported per op).
 """
@@ -95,6 +104,8 @@ SIBLING_SYSTEMS = {"b200_sxm": "gb200", "gb200": "b200_sxm"}
 SIBLING_FLAG = 1.25
 #: rule 4 on or off (a sensitivity switch: clear :data:`_TABLES` after changing it)
 MOE_SIBLING_CHECK = True
+#: rule 5 on or off (a sensitivity switch: clear :data:`_TABLES` after changing it)
+MOE_TP_FROM_EP = True
 #: the fewest token counts both chips must have measured for a key to be compared
 SIBLING_MIN_POINTS = 3
 #: absorbed-MLA decode BMMs (TensorRT-LLM ``mla_gen_pre``: q_nope x W_UK, ``mla_gen_post``: latent x W_UV)
@@ -558,6 +569,12 @@ class KernelTables:
             top = float(grid.axes[0][-1])
             at_top = self._lookup(name, df, key_cols, key, ["num_tokens"], (top,), agg="min")
             got = None if at_top is None else at_top * tokens / top
+        if got is None and tp > 1 and MOE_TP_FROM_EP and (grid is None or tokens <= grid.axes[0][-1]):
+            # rule 5: an expert-TP key the table lacks reads its EP key of the same degree
+            got = self.moe(tokens, hidden, inter, top_k, experts, 1, tp * ep, dtype)
+            if got is not None and self.last_source:
+                self.last_source = f"{self.last_source} (expert TP {tp} read as EP {tp * ep})"
+                self.sources.add(self.last_source)
         return got
 
     # ----------------------------------------------------------------- MLA (DeepSeek-V3 attention)
@@ -591,6 +608,36 @@ class KernelTables:
 
 
 _TABLES: dict[tuple[str, str], KernelTables] = {}
+
+
+def tp_ep_ratios(system: str, stack: str = "trtllm"):
+    """Rule 5's check: per MoE key measured with experts tensor-parallel (``moe_tp`` t > 1, ``moe_ep`` e) whose
+    expert-parallel key of the same degree (``moe_tp`` 1, ``moe_ep`` t e) the same table (file) also measured,
+    the time ratio TP / EP over the token counts both have (routing :data:`MOE_DISTRIBUTION`, gated kernels,
+    the fastest kernel per point, every version file of the stack compared within itself).
+
+    Returns a DataFrame, one row per TP key with at least :data:`SIBLING_MIN_POINTS` common token counts:
+    ``version``, the key columns, ``count`` and the ``median`` / ``min`` / ``max`` ratio; None without the
+    extra or the table."""
+    import pandas as pd
+
+    key = ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts"]
+    out = []
+    for path in table_paths(system, "moe", stack, "moe_perf.parquet"):
+        d = pd.read_parquet(path)
+        if not set(key + ["moe_tp_size", "moe_ep_size", "num_tokens", "latency"]) <= set(d.columns):
+            continue
+        d = KernelTables._moe_prepare(d)
+        g = d.groupby(key + ["moe_tp_size", "moe_ep_size", "num_tokens"], as_index=False)["latency"].min()
+        tp = g[g.moe_tp_size > 1].assign(degree=lambda x: x.moe_tp_size * x.moe_ep_size)
+        ep = g[g.moe_tp_size == 1].assign(degree=lambda x: x.moe_ep_size)
+        j = tp.merge(ep, on=key + ["degree", "num_tokens"], suffixes=("", "_ep"))
+        if not len(j):
+            continue
+        j["ratio"] = j["latency"] / j["latency_ep"]
+        r = j.groupby(key + ["moe_tp_size", "moe_ep_size"])["ratio"].agg(["count", "median", "min", "max"])
+        out.append(r[r["count"] >= SIBLING_MIN_POINTS].reset_index().assign(version=path.split(os.sep)[-2]))
+    return pd.concat(out, ignore_index=True) if out else None
 
 
 def sibling_ratios(own, other, key_cols: list[str], axes: list[str]):

@@ -441,3 +441,86 @@ def test_sibling_ratios_by_hand():
     assert (r.loc["a", "count"], r.loc["a", "median"], r.loc["a", "min"], r.loc["a", "max"]) == (3, 2.0, 1.0, 3.0)
     assert (r.loc["b", "count"], r.loc["b", "median"]) == (4, 5.0)
     assert r.loc["a", "typical"] == r.loc["b", "typical"] == 3.5  # median of the keys' medians 2 and 5
+
+
+# --------------------------------------------------------------------------- rule 5: expert TP read as EP
+GPTOSS = (2880, 2880, 4, 128)  # hidden, inter, top-k, experts (GPT-OSS-120B)
+
+
+def test_expert_tp_key_missing_reads_the_ep_key_of_the_same_degree(monkeypatch):
+    """GPT-OSS's MXFP4 experts were measured at moe_tp 1 only: a TP 2 lookup equals the EP 2 key at the same
+    tokens (exactly: the same rows), names it in its source, and is None (analytic) with the rule off."""
+    _, measured = _tables()
+    tab = measured.KernelTables("b200_sxm", "trtllm")
+    ep2 = tab.moe(4, *GPTOSS, 1, 2, "w4a8_mxfp4_mxfp8")
+    if ep2 is None:
+        pytest.skip("no GPT-OSS MXFP4 EP 2 MoE rows in this aiconfigurator-core")
+    assert tab.moe(4, *GPTOSS, 2, 1, "w4a8_mxfp4_mxfp8") == ep2
+    assert "(expert TP 2 read as EP 2)" in tab.last_source
+    assert tab.moe(64, *GPTOSS, 2, 2, "w4a8_mxfp4_mxfp8") == tab.moe(64, *GPTOSS, 1, 4, "w4a8_mxfp4_mxfp8")
+    monkeypatch.setattr(measured, "MOE_TP_FROM_EP", False)
+    assert measured.KernelTables("b200_sxm", "trtllm").moe(4, *GPTOSS, 2, 1, "w4a8_mxfp4_mxfp8") is None
+
+
+def test_expert_tp_key_measured_is_read_as_measured():
+    """Where the table measured the TP key itself, rule 5 does not apply: the lookup is that key's own time
+    (read independently from the parquet) and its source carries no 'read as EP'."""
+    _, measured = _tables()
+    r = measured.tp_ep_ratios("b200_sxm", "trtllm")
+    if r is None or not len(r):
+        pytest.skip("no MoE key measured both ways")
+    k = r[(r.moe_dtype == "nvfp4") & (r.moe_tp_size == 2) & (r.moe_ep_size == 1)]
+    if not len(k):
+        pytest.skip("no NVFP4 moe_tp 2 key")
+    k = k.iloc[0]
+    want = _expected("b200_sxm", "moe", "moe_perf.parquet",
+                     dict(moe_dtype="nvfp4", hidden_size=int(k.hidden_size), inter_size=int(k.inter_size),
+                          topk=int(k.topk), num_experts=int(k.num_experts), moe_tp_size=2, moe_ep_size=1,
+                          distribution="power_law_1.01", num_tokens=256,
+                          kernel_source=lambda s: ~s.str.contains("nongated") & ~s.str.contains(
+                              measured.MOE_MIN_LATENCY_LANE)), "min")
+    if want is None:
+        pytest.skip("that key has no 256-token row")
+    tab = measured.KernelTables("b200_sxm", "trtllm")
+    got = tab.moe(256, int(k.hidden_size), int(k.inter_size), int(k.topk), int(k.num_experts), 2, 1, "fp4")
+    assert got == pytest.approx(want) and "read as EP" not in tab.last_source
+
+
+def test_tp_ep_ratios_are_the_per_key_medians_by_hand():
+    """tp_ep_ratios' median for one key equals the median of TP / EP over the common token counts, computed here
+    from the parquet; the keys measured both ways agree around 1 (TRT-LLM B200: the rule's premise)."""
+    import numpy as np
+    import pandas as pd
+
+    _, measured = _tables()
+    r = measured.tp_ep_ratios("b200_sxm", "trtllm")
+    if r is None or not len(r):
+        pytest.skip("no MoE key measured both ways")
+    assert 0.9 < r["median"].median() < 1.1
+    row = r.iloc[len(r) // 2]
+    path = next(p for p in measured.table_paths("b200_sxm", "moe", "trtllm", "moe_perf.parquet")
+                if p.split("/")[-2] == row.version)
+    d = pd.read_parquet(path)
+    d = d[(d.distribution == measured.MOE_DISTRIBUTION) & ~d.kernel_source.str.contains("nongated")]
+    sel = (d.moe_dtype == row.moe_dtype) & (d.hidden_size == row.hidden_size) & (d.inter_size == row.inter_size) \
+        & (d.topk == row.topk) & (d.num_experts == row.num_experts)
+    tp = d[sel & (d.moe_tp_size == row.moe_tp_size) & (d.moe_ep_size == row.moe_ep_size)]
+    ep = d[sel & (d.moe_tp_size == 1) & (d.moe_ep_size == row.moe_tp_size * row.moe_ep_size)]
+    a = tp.groupby("num_tokens")["latency"].min()
+    b = ep.groupby("num_tokens")["latency"].min()
+    common = a.index.intersection(b.index)
+    assert row["count"] == len(common)
+    assert row["median"] == pytest.approx(float(np.median(a[common] / b[common])), rel=1e-12)
+
+
+def test_report_says_when_an_expert_tp_key_was_read_as_ep():
+    _tables()
+    from inference import estimate
+
+    fab = load("dgx-b200")
+    r = estimate("gpt-oss-120b", fab, tp=2, dp=1, batch=4, prompt=1024, output=64, dtype="fp4", kv_dtype="fp8")
+    if "read as EP" not in r.provenance["tables"]:
+        pytest.skip("this aiconfigurator-core measured GPT-OSS's experts at moe_tp 2")
+    assert sum("measured rule 5" in a and "ASSUMPTION" in a for a in r.provenance["assumptions"]) == 1
+    one = estimate("gpt-oss-120b", fab, tp=1, dp=1, batch=4, prompt=1024, output=64, dtype="fp4", kv_dtype="fp8")
+    assert not any("measured rule 5" in a for a in one.provenance["assumptions"])
