@@ -65,6 +65,14 @@ HOURS_PER_YEAR = 8766.0
 _FABRICS: dict[tuple[str, float], Fabric] = {}
 
 
+#: serving stacks that run an MXFP4-expert checkpoint (GPT-OSS) with BF16 activations on Blackwell as well (the
+#: ``w4a16_mxfp4`` MoE kernels at the BF16 rate) rather than MXFP8 x MXFP4. source: vLLM
+#: ``vllm/model_executor/layers/quantization/mxfp4.py`` ``get_mxfp4_backend``: on SM100 with FlashInfer and none
+#: of ``VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8[_CUTLASS]`` set, ``SM100_FI_MXFP4_BF16``; aiconfigurator-core 0.12.0's
+#: vLLM 0.24.0 B200 / GB200 tables measured GPT-OSS's experts only as ``w4a16_mxfp4``
+#: (``vllm_gptossmxfp4moe_flashinfer_trtllm_mxfp4_bf16``). TensorRT-LLM and SGLang: MXFP8 activations.
+MXFP4_BF16_STACKS = ("vllm",)
+
 #: How each stack's KV-cache pool holds a sliding-window layer (GPT-OSS: 18 of 36 layers, window 128): ``"window"``
 #: (only the last ``window`` tokens: the cache stops growing) or ``"full"`` (every token, like a full-attention
 #: layer; the kernel still reads the window only).
@@ -268,7 +276,8 @@ class Deployment:
             # W4A16_MXFP4); aiconfigurator-core maps ``quant_method mxfp4`` to BF16 GEMMs (sdk/models/helpers.py).
             # Blackwell is told apart by its native FP4 (ChipSpec.supported_dtypes): its block-scaled MMA runs
             # MXFP8 x MXFP4 at the FP8 rate; Hopper dequantises the weights to BF16 in the kernel (BF16 rate).
-            mx8 = "fp4" in supported if supported is not None else False
+            # vLLM keeps BF16 activations on Blackwell too (MXFP4_BF16_STACKS).
+            mx8 = ("fp4" in supported if supported is not None else False) and self.stack not in MXFP4_BF16_STACKS
             self.moe_dtype = "w4a8_mxfp4_mxfp8" if mx8 else "w4a16_mxfp4"
             self.moe_peak = self.chip.peak_flops("fp8" if mx8 else "bf16")
             self.we = MXFP4_BYTES

@@ -47,6 +47,20 @@ def test_kernel_dtypes_follow_the_chip():
     assert dep("gb200-nvl72", "fp8").moe_dtype == "w4a8_mxfp4_mxfp8"
 
 
+def test_vllm_keeps_bf16_activations_on_blackwell():
+    """vLLM's default MXFP4 backend on SM100 is MXFP4 x BF16 (estimate.MXFP4_BF16_STACKS): the w4a16 kernels at
+    the BF16 rate on B200, where TensorRT-LLM and SGLang run MXFP8 x MXFP4 at the FP8 rate; Hopper is BF16 for all."""
+    def moe(fab, stack):
+        d = Deployment("gpt-oss-120b", fab, tp=1, dp=1, dtype="fp4" if "b200" in fab else "fp8", stack=stack,
+                       backend="analytic")
+        return d.moe_dtype, d.moe_peak / d.chip.peak_flops("bf16")
+
+    assert moe("dgx-b200", "vllm") == ("w4a16_mxfp4", 1.0)
+    assert moe("dgx-b200", "trtllm")[0] == moe("dgx-b200", "sglang")[0] == "w4a8_mxfp4_mxfp8"
+    assert moe("dgx-b200", "trtllm")[1] == pytest.approx(2.0)  # FP8 rate = 2 x BF16 on B200
+    assert moe("dgx-h200", "vllm") == moe("dgx-h200", "trtllm") == ("w4a16_mxfp4", 1.0)
+
+
 def test_uniform_dtypes_and_other_models_unchanged():
     # a bf16 deployment of GPT-OSS keeps one width (dequantised checkpoint): total = params x 2 exactly
     d = dep("dgx-h200", "bf16")
