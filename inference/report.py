@@ -283,6 +283,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
     _check_int("batch", batch)
     _check_int("prompt", prompt)
     _check_int("output", output)
+    _check_int("decode_points", decode_points)
     unknown = set(knobs) - set(_COST_KEYS) - set(_KNOB_KEYS)
     if unknown:
         raise SpecError(f"estimate: unknown option(s) {', '.join(sorted(unknown))}; known: "

@@ -50,7 +50,7 @@ def ops_by_name(ops):
 PUBLISHED_TOTAL = {  # billions, from the model cards / papers
     "llama3.1-8b": 8.03, "llama3.1-70b": 70.6, "llama3.1-405b": 405.9, "mixtral-8x7b": 46.7,
     "qwen3-235b-a22b": 235.0, "qwen3-30b-a3b": 30.5, "deepseek-v3": 671.0, "gpt-oss-120b": 116.8,
-    "gpt-oss-20b": 20.9,
+    "gpt-oss-20b": 20.9, "qwen3-32b": 32.8,
 }
 PUBLISHED_ACTIVE = {"mixtral-8x7b": 12.9, "qwen3-235b-a22b": 22.0, "qwen3-30b-a3b": 3.3, "deepseek-v3": 37.0}
 
@@ -258,6 +258,13 @@ def test_non_numeric_knobs_are_spec_errors(knob, value):
     ValueError; prefill_chunk=True ran as a 1-token chunk)."""
     with pytest.raises(SpecError, match=f"^{knob}: "):
         estimate("llama3.1-8b", one_chip(), tp=1, batch=4, prompt=64, output=4, **{knob: value})
+
+
+@pytest.mark.parametrize("value", [0, -3, "abc", 2.5, True])
+def test_decode_points_must_be_a_positive_integer(value):
+    """decode_points (a sweep parameter) below 1 ran silently as 1; a string raised TypeError."""
+    with pytest.raises(SpecError, match="^decode_points: must be an integer >= 1"):
+        estimate("llama3.1-8b", one_chip(), tp=1, batch=4, prompt=64, output=4, decode_points=value)
 
 
 def test_yaml_string_numbers_still_read():
