@@ -8,9 +8,10 @@ copied here). Every row is **held out**: nothing in scaleup was fitted to it (th
 from the kernel tables, bench/fit_kernels.py; the TRT-LLM per-step cost from the validation's calibration
 rows). Skipped (exit 0) when aiconfigurator-core is absent.
 
-Rows used: models scaleup has (dense Llama-3.1-8B and -70B, any checkpoint of them; MoE GPT-OSS-120B with its
-experts tensor-parallel over the TP group, ``moe_ep`` 1, or expert-parallel over it, ``moe_tp`` 1), on h100_sxm,
-h200_sxm and b200_sxm, pipeline 1, no attention DP, TP 1-8 on one DGX; precision ``fp8`` / ``fp8_block`` -> FP8
+Rows used: models scaleup has (dense Llama-3.1-8B and -70B and Qwen3-32B, any checkpoint of them; MoE GPT-OSS-120B
+with its experts tensor-parallel over the TP group, ``moe_ep`` 1, or expert-parallel over it, ``moe_tp`` 1; on
+Hopper its MXFP4 checkpoint, labelled ``fp4`` in the sample, runs MXFP4 x BF16 experts with a BF16 KV cache), on
+h100_sxm, h200_sxm, b200_sxm and gb200, pipeline 1, no attention DP, TP 1-8 on one DGX; precision ``fp8`` / ``fp8_block`` -> FP8
 (per-tensor kernel tables: ASSUMPTION for the block-scaled rows), ``fp4`` -> FP4, none given -> BF16. KV
 cache: FP8 with FP8/FP4 weights under TRT-LLM (its FP8 checkpoints quantise the KV cache); ASSUMPTION:
 BF16 under vLLM and SGLang (their ``kv_cache_dtype`` default ``auto`` = the model's dtype).
@@ -40,9 +41,12 @@ _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 #: aiconfigurator system -> (scaleup fabric preset with 8 chips)
-FABRICS = {"h100_sxm": "dgx-h100", "h200_sxm": "dgx-h200", "b200_sxm": "dgx-b200"}
+FABRICS = {"h100_sxm": "dgx-h100", "h200_sxm": "dgx-h200", "b200_sxm": "dgx-b200", "gb200": "gb200-nvl72"}
 #: substring of the HF model path -> scaleup model
-MODELS = (("Llama-3.1-8B", "llama3.1-8b"), ("Llama-3.1-70B", "llama3.1-70b"), ("gpt-oss-120b", "gpt-oss-120b"))
+MODELS = (("Llama-3.1-8B", "llama3.1-8b"), ("Llama-3.1-70B", "llama3.1-70b"), ("gpt-oss-120b", "gpt-oss-120b"),
+          ("Qwen3-32B", "qwen3-32b"))
+#: chips without native FP4 (the sample labels GPT-OSS's MXFP4 checkpoint ``fp4`` / ``nvfp4`` on Hopper too)
+HOPPER = ("h100_sxm", "h200_sxm")
 DTYPE = {"fp8": "fp8", "fp8_block": "fp8", "fp4": "fp4", "nvfp4": "fp4"}
 
 
@@ -74,6 +78,10 @@ def dtypes(row) -> tuple[str, str]:
     prec = row.precision if isinstance(row.precision, str) else row.gemm_quant_mode
     w = DTYPE.get(prec, "bf16") if isinstance(prec, str) else "bf16"
     kv = "fp8" if (w != "bf16" and row.backend == "trtllm") else "bf16"
+    if row.model.startswith("gpt-oss") and row.system in HOPPER and w != "bf16":
+        # the published MXFP4 checkpoint on Hopper: MXFP4 x BF16 experts (scaleup's fp8 path for an MXFP4-expert
+        # model) and the checkpoint's BF16 KV cache (TensorRT-LLM's GPT-OSS options: "Hopper: use auto")
+        w, kv = "fp8", "bf16"
     return w, kv
 
 

@@ -242,6 +242,11 @@ MODELS: dict[str, ModelSpec] = {
     "mixtral-8x7b": ModelSpec(
         "mixtral-8x7b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128, ffn=14336, vocab=32000,
         experts=8, top_k=2, moe_ffn=14336, source="mistralai/Mixtral-8x7B-v0.1 config.json"),
+    # https://huggingface.co/Qwen/Qwen3-32B/blob/main/config.json ; 32.8 B (model card); dense, untied LM head
+    # (tie_word_embeddings false), q/k RMS norms omitted as for the MoE Qwen3 models below
+    "qwen3-32b": ModelSpec(
+        "qwen3-32b", layers=64, hidden=5120, heads=64, kv_heads=8, head_dim=128, ffn=25600, vocab=151936,
+        source="Qwen/Qwen3-32B config.json"),
     # https://huggingface.co/Qwen/Qwen3-235B-A22B/blob/main/config.json ; 235 B total, 22 B active
     # (q/k RMS norms of width head_dim are omitted: 256 parameters per layer)
     "qwen3-235b-a22b": ModelSpec(
