@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,9 +207,10 @@ def _phase_rows(phase: str, st: StepTime, layers: float, overlap: bool) -> list[
 
 
 def _check_int(name: str, v: object, lo: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+    """``v`` as an int (numpy integers too); a SpecError naming ``name`` unless it is an integer >= ``lo``."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
         raise SpecError(f"{name}: must be an integer >= {lo}, got {v!r}")
-    return v
+    return int(v)
 
 
 def _suggest(dep: Deployment, batch: int, prompt: int, output: int, kw: dict) -> str:
@@ -280,9 +282,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
     Raises:
         CapacityError: the deployment does not fit in HBM (says by how much and what would fit).
     """
-    _check_int("batch", batch)
-    _check_int("prompt", prompt)
-    _check_int("output", output)
+    batch = _check_int("batch", batch)
+    prompt = _check_int("prompt", prompt)
+    output = _check_int("output", output)
     _check_int("decode_points", decode_points)
     unknown = set(knobs) - set(_COST_KEYS) - set(_KNOB_KEYS)
     if unknown:

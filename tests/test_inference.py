@@ -260,6 +260,17 @@ def test_non_numeric_knobs_are_spec_errors(knob, value):
         estimate("llama3.1-8b", one_chip(), tp=1, batch=4, prompt=64, output=4, **{knob: value})
 
 
+def test_numpy_integers_are_integers():
+    """batch / prompt / output as numpy integers (a loop over np.arange) run as the same ints (tp already took
+    them); they were refused with 'must be an integer >= 1, got np.int64(8)'."""
+    import numpy as np
+
+    kw = dict(tp=1, batch=8, prompt=64, output=4)
+    r = estimate("llama3.1-8b", one_chip(), **{k: np.int64(v) for k, v in kw.items()})
+    assert r.to_dict() == estimate("llama3.1-8b", one_chip(), **kw).to_dict()
+    assert type(r.batch) is int and type(r.prompt) is int and type(r.output) is int
+
+
 @pytest.mark.parametrize("value", [0, -3, "abc", 2.5, True])
 def test_decode_points_must_be_a_positive_integer(value):
     """decode_points (a sweep parameter) below 1 ran silently as 1; a string raised TypeError."""
