@@ -124,6 +124,20 @@ def test_mesh_without_wrap_equals_bfs():
     assert_formula_equals_bfs(topo.torus(dims=(4, 3), wrap=False, routing="minimal"))
 
 
+@pytest.mark.parametrize("build,kw,field", [
+    (topo.torus, {"dims": (4, 4), "tray": 2}, "tray"),             # was TypeError: 'int' object is not iterable
+    (topo.torus, {"dims": (4, 4), "wrap": 5}, "wrap"),             # the same
+    (topo.torus, {"dims": "abc"}, "dims"),                          # was dims[0]: a character of the string
+    (topo.ocs_torus, {"dims": (4, 4, 8), "cube": 4}, "cube"),
+    (topo.ocs_torus, {"dims": (4, 4, 8), "tray": 2}, "tray"),
+])
+def test_list_parameters_given_a_scalar_are_spec_errors(build, kw, field):
+    with pytest.raises(SpecError, match=f"^{field}: expected a list"):
+        build(**kw)
+    # the list forms build: a 4x4 torus of 2x2 trays has 4 trays of 4 chips
+    assert np.bincount(topo.torus(dims=[4, 4], tray=[2, 2], wrap=[True, False]).trays).tolist() == [4] * 4
+
+
 @pytest.mark.parametrize("dims", [(8,), (4, 6), (4, 4, 4), (3, 5, 2)])
 def test_torus_counts_and_degrees(dims):
     fab = topo.torus(dims=dims)

@@ -49,6 +49,13 @@ def as_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+def as_list(name: str, value: Any, example: str) -> list:
+    """A list parameter (a list, tuple or array; a scalar or a string is a SpecError showing ``example``)."""
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        raise SpecError(f"{name}: expected a list, e.g. {example}, got {value!r}")
+    return list(value)
+
+
 def as_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise SpecError(f"{name}: expected true or false, got {value!r}")

@@ -30,6 +30,7 @@ from ._build import (
     as_bool,
     as_fraction,
     as_int,
+    as_list,
     as_quantity,
     resolve_chip,
     split_by_key,
@@ -833,12 +834,12 @@ def torus(
     c = resolve_chip(chip, "tpu-v5p")
     if isinstance(dims, (int, np.integer)):
         dims = [dims]
-    dims_t = tuple(as_int(f"dims[{i}]", x) for i, x in enumerate(dims))
+    dims_t = tuple(as_int(f"dims[{i}]", x) for i, x in enumerate(as_list("dims", dims, "[8, 8]")))
     D = len(dims_t)
     if not 1 <= D <= 3:
         raise SpecError(f"dims: a torus has 1, 2 or 3 dimensions, got {len(dims_t)}")
     wraps = tuple([as_bool("wrap", wrap)] * D) if isinstance(wrap, (bool, np.bool_)) else \
-        tuple(as_bool(f"wrap[{i}]", w) for i, w in enumerate(wrap))
+        tuple(as_bool(f"wrap[{i}]", w) for i, w in enumerate(as_list("wrap", wrap, "true or [true, false]")))
     if len(wraps) != D:
         raise SpecError(f"wrap: give one flag or one per dimension ({D}), got {len(wraps)}")
     k = as_int("links_per_neighbor", links_per_neighbor)
@@ -848,7 +849,8 @@ def torus(
     if routing not in ("orders", "dor", "minimal"):
         raise SpecError(f"routing: must be 'orders', 'dor' or 'minimal', got {routing!r}")
     mp = as_int("max_paths", max_paths)
-    tshape = tuple([1] * D) if tray is None else tuple(as_int(f"tray[{i}]", x) for i, x in enumerate(tray))
+    tshape = tuple([1] * D) if tray is None else \
+        tuple(as_int(f"tray[{i}]", x) for i, x in enumerate(as_list("tray", tray, f"[{', '.join(['2'] * D)}]")))
     if len(tshape) != D or any(d % t for d, t in zip(dims_t, tshape)):
         raise SpecError(f"tray: shape {list(tshape)} must have {D} entries dividing dims {list(dims_t)}")
     N = math.prod(dims_t)

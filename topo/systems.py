@@ -28,6 +28,7 @@ from ._build import (
     GraphAssembler,
     as_fraction,
     as_int,
+    as_list,
     as_quantity,
     resolve_chip,
     split_by_key,
@@ -255,8 +256,8 @@ def ocs_torus(
     """
     if isinstance(dims, (int, np.integer)):
         dims = [dims]
-    d = [as_int(f"dims[{i}]", v) for i, v in enumerate(dims)]
-    cb = [as_int(f"cube[{i}]", v) for i, v in enumerate(cube)]
+    d = [as_int(f"dims[{i}]", v) for i, v in enumerate(as_list("dims", dims, "[4, 4, 8]"))]
+    cb = [as_int(f"cube[{i}]", v) for i, v in enumerate(as_list("cube", cube, "[4, 4, 4]"))]
     if len(d) != 3 or len(cb) != 3:
         raise SpecError(f"dims: an OCS pod slice has 3 dimensions (x, y, z), got {list(dims)}")
     n = math.prod(d)
@@ -272,7 +273,7 @@ def ocs_torus(
     wrap = [not inside] * 3
     tshape = None
     if tray is not None:
-        tshape = [as_int(f"tray[{i}]", t) for i, t in enumerate(tray)]
+        tshape = [as_int(f"tray[{i}]", t) for i, t in enumerate(as_list("tray", tray, "[2, 2, 1]"))]
         if any(v % t for v, t in zip(d, tshape)):
             tshape = None  # a slice thinner than a host board: no trays
     fab = torus(dims=d, chip=resolve_chip(chip, "ironwood"), link_bandwidth=link_bandwidth,
