@@ -242,6 +242,19 @@ def test_bad_speed_specs_are_one_line_spec_errors(spec, fragment):
     assert np.array_equal(parse_speeds("uniform:0.5,0.5", 8), np.full(8, 0.5))
 
 
+@pytest.mark.parametrize("key,value,fragment", [
+    ("faults", 3, "faults: expected a list"),            # TypeError: 'int' object is not iterable
+    ("faults", True, "faults: expected a list"),
+    ("stragglers", ["a", "b"], "one number"),             # numpy's ValueError: could not convert string to float
+])
+def test_fabric_file_whatif_keys_of_the_wrong_type_are_spec_errors(key, value, fragment):
+    with pytest.raises(SpecError, match=fragment):
+        topo.load("dgx-h100", **{key: value})
+    # the right types still apply: a failed plane of 4 leaves 3/4 of the links, a speed list is kept as given
+    assert topo.load("dgx-h100", faults=["plane:1"]).n_edges == 3 * topo.load("dgx-h100").n_edges // 4
+    assert topo.load("dgx-h100", stragglers=[0.5] + [1.0] * 7).meta["chip_speed"].tolist() == [0.5] + [1.0] * 7
+
+
 @pytest.mark.parametrize("spec", ["x-1", "x1e400", "x1.2.3", "xe", {"optic": -1.0}, {"chip": "abc"},
                                   {"chip": {"fti": 3}}])
 def test_bad_failure_rates_are_spec_errors(spec):

@@ -131,6 +131,9 @@ def parse_faults(specs: Iterable[str | dict | Fault] | str | None) -> list[Fault
         return []
     if isinstance(specs, (str, dict, Fault)):
         specs = [specs]
+    if not isinstance(specs, Iterable):  # a YAML scalar (faults: 3) was a TypeError: not iterable
+        raise SpecError(f"faults: expected a list of KIND:TARGET[@FACTOR] strings or maps, e.g. ['plane:3'], "
+                        f"got {specs!r}")
     out = []
     for s in specs:
         if isinstance(s, str):
@@ -593,7 +596,11 @@ def parse_speeds(spec: Any, n_chips: int, seed: int = 0) -> np.ndarray:
     if spec is None:
         return np.ones(n_chips)
     if isinstance(spec, (list, tuple, np.ndarray)):
-        v = np.asarray(spec, dtype=np.float64)
+        try:
+            v = np.asarray(spec, dtype=np.float64)
+        except (TypeError, ValueError):  # words or nested lists: numpy's ValueError escaped
+            raise SpecError(f"stragglers: a list needs one number (speed factor) per chip, got {spec!r}"[:300]) \
+                from None
         if v.shape != (n_chips,):
             raise SpecError(f"stragglers: a list needs one speed per chip ({n_chips}), got {v.shape}")
     elif isinstance(spec, str):
