@@ -138,6 +138,42 @@ def test_list_parameters_given_a_scalar_are_spec_errors(build, kw, field):
     assert np.bincount(topo.torus(dims=[4, 4], tray=[2, 2], wrap=[True, False]).trays).tolist() == [4] * 4
 
 
+SIZED = [  # builders whose size is checked before allocating (topo._capacity.check_graph_size)
+    ("h100-clos", {}),
+    ("h100-clos", {"rail_optimised": False}),
+    ("h100-clos", {"server_fabric": "mesh", "server_in_network_reduction": False, "server_reduction_bandwidth": None}),
+    ("h100-clos", {"server_fabric": "none", "server_in_network_reduction": False, "server_reduction_bandwidth": None}),
+    ("dragonfly-small", {}),
+    ("trn3-ultraserver-gen1", {}),
+    ("trn3-ultraserver", {}),
+    ("trn3-ultraserver-x4", {}),
+]
+
+
+@pytest.mark.parametrize("name,kw", SIZED, ids=[f"{n}{sorted(k)}" for n, k in SIZED])
+def test_graph_size_estimate_is_the_built_size(monkeypatch, name, kw):
+    """The estimate a builder checks before allocating equals the nodes + edges it then builds."""
+    import re
+
+    import topo._capacity as cap
+
+    fab = topo.load(name, **kw)
+    monkeypatch.setattr(cap, "MAX_GRAPH_ELEMENTS", 1)
+    with pytest.raises(CapacityError) as info:
+        topo.load(name, **kw)
+    est = int(re.search(r"fabric of ([\d,]+) nodes", str(info.value)).group(1).replace(",", ""))
+    assert est == fab.n_nodes + fab.n_edges
+
+
+@pytest.mark.parametrize("name,key", [("h100-clos", "chips_per_server"), ("dragonfly-small", "routers_per_group"),
+                                      ("dragonfly-small", "chips_per_router"), ("trn3-ultraserver-gen1", "ultraservers"),
+                                      ("trn3-ultraserver-gen1", "servers_per_rack")])
+def test_huge_clos_dragonfly_ultraserver_are_refused_before_allocating(name, key):
+    """A million of one part was a MemoryError (dragonfly routers_per_group) or minutes of allocation."""
+    with pytest.raises(CapacityError, match="4,000,000-element budget"):
+        topo.load(name, **{key: 10**6})
+
+
 @pytest.mark.parametrize("dims", [(8,), (4, 6), (4, 4, 4), (3, 5, 2)])
 def test_torus_counts_and_degrees(dims):
     fab = topo.torus(dims=dims)

@@ -1037,6 +1037,7 @@ def clos(
     up_ports = _leaf_uplinks(down, leaf_uplinks, oversubscription)
     if down + up_ports > R:
         raise CapacityError(f"leaf_radix: {down} down + {up_ports} up ports exceed radix {R}")
+    _clos_size_check(NS, K, down, rail, server_fabric, spines, up_ports)
     server, leaf, L, leaf_group = _clos_leaves(NS, K, down, rail)
     S, per_pair = _clos_spines(L, spines, up_ports, RS, NS, K, down, rail)
     N = NS * K
@@ -1062,6 +1063,20 @@ def _clos_server_bandwidth(c: ChipSpec, server_fabric: str, server_bandwidth: An
     if not c.injection_bandwidth:
         raise SpecError(f"server_bandwidth: chip {c.name!r} lists no scale-up ports; give it")
     return c.injection_bandwidth
+
+
+def _clos_size_check(NS: int, K: int, down: int, rail: bool, server_fabric: str, spines: Any,
+                     up_ports: int) -> None:
+    """:func:`check_graph_size` of a clos from its parameters alone, before any per-chip array: chips, server
+    switches, leaves and spines; NIC links, the server fabric and the leaf-spine bundles."""
+    if not (rail or down >= K):
+        return  # _clos_leaves refuses it: a leaf cannot host one server
+    N = NS * K
+    L = -(-NS // down) * K if rail else -(-NS // (down // K))
+    S = _spines(spines, up_ports)[0] if L > 1 else 0
+    srv_nodes, srv_edges = {"switch": (NS, 2 * N), "mesh": (0, N * (K - 1)), "none": (0, 0)}[server_fabric]
+    nodes, edges = N + srv_nodes + L + S, 2 * N + srv_edges + 2 * L * S
+    check_graph_size("clos", "servers x chips_per_server", f"{NS} x {K}", nodes, edges, (nodes + edges) / N)
 
 
 def _clos_leaves(NS: int, K: int, down: int, rail: bool) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
@@ -1276,6 +1291,9 @@ def dragonfly(
     eff = as_fraction("efficiency", efficiency)
     NR = G * a
     N = NR * p
+    # chips and routers; chip links, the local meshes, the global links (a*h ports a group): before allocating
+    check_graph_size("dragonfly", "groups x routers_per_group x chips_per_router", f"{G} x {a} x {p}", N + NR,
+                     2 * N + NR * (a - 1) + G * a * h, 3 + (1 + (a - 1) + h) / p)
     ranks = np.arange(N)
     router = ranks // p
     ga = GraphAssembler()

@@ -33,6 +33,7 @@ from ._build import (
     resolve_chip,
     split_by_key,
 )
+from ._capacity import check_graph_size
 from .builders import BUILDERS, ChipArg, _chip_nodes, torus
 from .errors import CapacityError, SpecError
 from .fabric import BFSRouter, Fabric
@@ -186,6 +187,11 @@ def ultraserver(
     eff = as_fraction("efficiency", efficiency)
     rack_n, us_n = C * S, C * S * R
     N = us_n * U
+    # chips and switches; server, rack, cross-rack and EFA links: before allocating anything
+    nodes = N + N // C + N // rack_n + (1 if U > 1 else 0)
+    edges = 4 * N + (N if R == 2 else 0) + (2 * N if U > 1 else 0)
+    check_graph_size("ultraserver", "servers_per_rack x chips_per_server x ultraservers", f"{S} x {C} x {U}",
+                     nodes, edges, (nodes + edges) / N)
     ranks = np.arange(N)
     server = ranks // C  # global server index
     rack = ranks // rack_n  # global rack index
