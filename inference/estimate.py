@@ -833,8 +833,10 @@ class Deployment:
             return seqs
         groups = self.shard.attn_groups
         share = math.ceil(seqs / groups)
-        pad = padded_batch(share, self.graph_batches)
-        return seqs if pad == share else pad * groups
+        if not any(v >= share for v in self.graph_batches):
+            return seqs  # no captured graph holds the share: an eager step, unpadded
+        # every group replays the common graph size, also when the busiest group's share is one exactly
+        return padded_batch(share, self.graph_batches) * groups
 
     def _pp_pairs(self) -> Groups:
         self._build_groups()

@@ -45,6 +45,11 @@ def test_decode_padded_per_attention_group() -> None:
     assert dep.decode_padded(2048) == 2048  # exactly a captured size
     assert dep.decode_padded(2100) == 2100  # 263 per rank: no captured size holds it (eager)
     assert dep.decode_padded(8) == 8 * 128
+    # the busiest rank's share is exactly a captured size, the others pad up to it: 1025 real sequences run
+    # 129 on the busiest rank -> 256 everywhere; 1 - 128 per rank (1,017 real) -> 128 on all 8 ranks
+    assert dep.decode_padded(1017) == 8 * 128 and dep.decode_padded(1025) == 8 * 256
+    sizes = _qwen_ep8(graph_batches=(1, 2, 4, 8, 16, 32))
+    assert sizes.decode_padded(9) == 8 * 2 and sizes.decode_padded(17) == 8 * 4  # 2 on the busiest, 2 everywhere
     assert _qwen_ep8().decode_padded(1632) == 1632  # no sizes: no padding
     ideal = Deployment("qwen3-235b-a22b", "dgx-h100", tp=1, ep=8, dp=1, stack="ideal", graph_batches=(256,))
     assert ideal.decode_padded(1632) == 1632  # the roofline runs no graphs
