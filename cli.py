@@ -625,14 +625,12 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
         if compare is not None:
             raise ScaleupError("--fail/--straggler: apply to one --fabric, not to --compare")
         fab = _whatif_fabric(topo.load(fabric), fail, straggler)
-        sp = fab.meta.get("chip_speed")
-        if sp is not None:  # a replica's step is as slow as its slowest chip (the slowest replica reported)
-            s_min = float(sp.min())
-            compute_efficiency = (compute_efficiency or fab.chip.compute_efficiency) * s_min
-            memory_efficiency = (memory_efficiency or fab.chip.memory_efficiency) * s_min
         fabric = fab
 
     knobs = {"stack": stack, "backend": backend}
+    sp = fabric.meta.get("chip_speed") if straggler else None
+    if sp is not None:  # a replica's step is as slow as its slowest chip (the slowest replica reported): every
+        knobs["speed"] = float(sp.min())  # kernel, measured-table ones included, takes 1 / speed as long
     if kernels is not None:
         knobs["kernels"] = kernels
     if prices is not None:

@@ -208,8 +208,14 @@ class Deployment:
                  stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
                  kernels: Any = None, graph_batches: Sequence[int] | None = None,
                  max_num_tokens: int | None = None, max_seqs: int | None = None,
-                 host_per_seq: float | None = None, **_: Any) -> None:
+                 host_per_seq: float | None = None, speed: float = 1.0, **_: Any) -> None:
         self.model = load_model(model)
+        if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not 0 < speed < math.inf:
+            raise SpecError(f"speed: must be a finite number > 0 (1 = nominal, 0.5 = every kernel twice as long), "
+                            f"got {speed!r}")
+        #: the chips' speed factor (a straggler's): every kernel of a step, measured or analytic, takes 1 / speed
+        #: as long; communication (the fabric's) and host costs do not change
+        self.speed = float(speed)
         self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
         for name, v in (("tp", tp), ("ep", ep), ("pp", pp)):
@@ -576,6 +582,8 @@ class Deployment:
             row["time"] = self._kernel_time(op, phase, placement, act_in_sram)
             # where the op's kernel times came from: the measured table, the analytic model, or both
             row["source"] = self._op_source
+        if self.speed != 1.0:  # a slow chip (straggler): its kernels, not the fabric or the host
+            row["time"] /= self.speed
         return row
 
     def _kernel_time(self, op: Op, phase: str, placement: dict[str, str], act_in_sram: bool) -> float:

@@ -24,7 +24,7 @@ def format_bytes(n: float) -> str:
 _COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
 _KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
               "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels", "graph_batches",
-              "max_num_tokens", "max_seqs", "host_per_seq")
+              "max_num_tokens", "max_seqs", "host_per_seq", "speed")
 
 
 @dataclass
@@ -272,8 +272,10 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
             ``graph_batches`` (CUDA-graph decode batch sizes captured with padding: each attention group's
             decode batch runs padded to the smallest size that holds it; default none, no padding),
             ``host_per_seq`` (s of host work per sequence per iteration on an x86 host; an iteration takes
-            max(GPU step, host); default the profile's 0, off), ``prices`` (per-chip price overrides, dict or
-            YAML path).
+            max(GPU step, host); default the profile's 0, off), ``speed`` (the chips' speed factor, default 1:
+            every kernel, measured or analytic, takes 1 / speed as long, communication and host costs unchanged;
+            ``scaleup infer --straggler`` passes the slowest chip's), ``prices`` (per-chip price overrides, dict
+            or YAML path).
         stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
             (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).
         backend: ``auto`` (measured kernel tables of aiconfigurator-core when installed and the chip has

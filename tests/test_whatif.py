@@ -434,3 +434,37 @@ def test_infer_monte_carlo_deterministic_and_never_faster_than_healthy():
     assert np.isfinite(a.values).all() and 0 <= a.availability <= 1
     assert all(v == a.healthy for v, d in zip(a.values, a.draws) if d["cable"] == d["switch"] == 0)
     assert any(d["cable"] for d in a.draws) and not np.all(a.values == a.healthy)  # the faults did matter
+
+
+def test_infer_straggler_slows_every_kernel_measured_ones_too():
+    """``estimate(speed=f)`` (what ``scaleup infer --straggler`` passes: the slowest chip's speed) divides every
+    kernel's time by f, table lookups included, and leaves communication alone; the CLI's TPOT equals it."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+    from inference import estimate
+
+    kw = dict(tp=8, batch=32, prompt=512, output=64, dtype="fp8")
+    for backend in ("auto", "analytic"):
+        base = estimate("llama3.1-8b", "dgx-h100", backend=backend, **kw)
+        slow = estimate("llama3.1-8b", "dgx-h100", backend=backend, speed=0.5, **kw)
+        db, ds = base.breakdown(), slow.breakdown()
+        assert [r["bound"] for r in ds["ops"]] == [r["bound"] for r in db["ops"]]
+        for rs, rb in zip(ds["ops"], db["ops"]):  # kernels x2; the host's per-step cost is not the chip's
+            assert rs["time_s"] == pytest.approx(rb["time_s"] * (1 if rb["bound"] == "host" else 2), rel=1e-12)
+        assert [r["time_s"] for r in ds["collectives"]] == [r["time_s"] for r in db["collectives"]]
+        assert slow.tpot > 1.5 * base.tpot
+        res = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "8",
+                                        "--batch", "32", "--prompt", "512", "--output", "64", "--backend", backend,
+                                        "--straggler", "c3@0.5", "--json"])
+        assert res.exit_code == 0, res.output
+        out = res.output[res.output.index("{"):]  # after the "# stragglers: ..." note (stderr, mixed in)
+        # the CLI: the slowest chip's speed for the kernels, the straggled fabric for the collectives
+        want = estimate("llama3.1-8b", topo.load("dgx-h100").with_stragglers("c3@0.5"), backend=backend,
+                        speed=0.5, **kw)
+        assert json.loads(out)["tpot_s"] == pytest.approx(want.tpot, rel=1e-12)
+    for bad in (0, -1.0, float("inf"), "x", True):
+        with pytest.raises(topo.SpecError, match="speed"):
+            estimate("llama3.1-8b", "dgx-h100", speed=bad, **kw)
