@@ -450,9 +450,16 @@ class Deployment:
         if self._groups_built:
             return
         reps = replica_groups(self.fabric, self.replica_chips, self.dp, self.placement)  # (dp, pp*s)
-        s = self.shard.stage_chips
-        stages = reps.reshape(self.dp, self.pp, s)
         self.replicas = reps
+        # a replica holding a chip the fabric's faults took out is down: it runs no collectives
+        dead = self._failed_chips()
+        up = reps[~np.isin(reps, dead).any(axis=1)] if len(dead) else reps
+        if not len(up):
+            raise SpecError(f"fail: every one of the {self.dp} replicas holds a failed chip "
+                            f"({', '.join(f'c{c}' for c in dead[:6])}{', ...' if len(dead) > 6 else ''}); fail fewer "
+                            "chips or place fewer replicas (dp)")
+        s = self.shard.stage_chips
+        stages = up.reshape(len(up), self.pp, s)
         self.tp_groups = Groups(stages.reshape(-1, self.tp))
         self.stage_groups = Groups(stages.reshape(-1, s))
         if self.pp > 1:
@@ -462,6 +469,20 @@ class Deployment:
         else:
             self.pp_pairs = Groups(np.zeros((0, 2), dtype=np.int64))
         self._groups_built = True
+
+    def live_replicas(self) -> int:
+        """Replicas whose chips all work: ``dp`` minus those holding a chip the fabric's faults took out
+        (:func:`topo.faults.failed_chips`; a failed chip takes its replica down, as in the Monte Carlo)."""
+        dead = self._failed_chips()
+        if not len(dead):
+            return self.dp
+        self._build_groups()
+        return int(self.dp - np.isin(self.replicas, dead).any(axis=1).sum())
+
+    def _failed_chips(self) -> np.ndarray:
+        from topo.faults import failed_chips
+
+        return failed_chips(self.fabric) if self.fabric.meta.get("faults") else np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ memory
     def held_weight_bytes(self) -> dict[str, float]:

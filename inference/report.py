@@ -35,7 +35,8 @@ class Report:
         ttft: time to first token of a request (prefill of the batch), s.
         tpot: mean time per output token over the output (decode steps), s.
         latency: end-to-end request time, ttft + (output - 1) x tpot, s.
-        tokens_per_s: output tokens/s per ``"replica"``, per ``"chip"`` and for the ``"fabric"`` (all DP replicas).
+        tokens_per_s: output tokens/s per ``"replica"``, per ``"chip"`` and for the ``"fabric"`` (the DP replicas
+            that are up: a replica holding a chip the fabric's faults took out is down, ``extra["replicas_down"]``).
         layers: per-phase breakdown of one average layer and of the whole step (compute, memory,
             communication, exposed communication), list of dicts.
         ops: per-op rows (FLOPs, bytes, times, bottleneck, tier) for prefill and decode (at mean context).
@@ -130,7 +131,10 @@ class Report:
             f"  TPOT            {self.tpot * 1e3:12.3f} ms   ({1 / self.tpot:,.1f} tokens/s per user)",
             f"  latency         {self.latency:12.3f} s",
             f"  throughput      {self.tokens_per_s['replica']:12,.0f} tokens/s per replica, "
-            f"{self.tokens_per_s['chip']:,.1f} per chip, {self.tokens_per_s['fabric']:,.0f} fabric",
+            f"{self.tokens_per_s['chip']:,.1f} per chip, {self.tokens_per_s['fabric']:,.0f} fabric"
+            + (f" ({self.dp - self.extra['replicas_down']} of {self.dp} replicas up: "
+               f"{self.extra['replicas_down']} hold{'s' if self.extra['replicas_down'] == 1 else ''} a failed chip)"
+               if self.extra.get("replicas_down") else ""),
             f"  energy          {self.energy_per_token:12.4f} J/token",
             f"  cost            {self.cost_per_mtok:12.4f} $/Mtok   ({self.cost_per_hour:,.2f} $/h per replica)",
             f"  memory/chip     weights {format_bytes(m['weights'])}, KV {format_bytes(m['kv_cache'])}, "
@@ -336,7 +340,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
     rows = _phase_rows("prefill", st_pf, layers_stage, overlap) + _phase_rows("decode", mid, layers_stage, overlap)
     per_replica = batch * output / latency
     chips = dep.replica_chips
-    tps = {"replica": per_replica, "chip": per_replica / chips, "fabric": per_replica * dep.dp}
+    live = dep.live_replicas()
+    tps = {"replica": per_replica, "chip": per_replica / chips, "fabric": per_replica * live}
     cph = dep.cost_per_hour(price_per_chip_hour, **cost_kw)  # first: it checks the cost knobs, power_factor too
     pf = cost_kw.get("power_factor", DEFAULTS["power_factor"])
     energy = chips * dep.chip.tdp * pf * latency / (batch * output)
@@ -349,6 +354,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
         "decode_tokens_per_s_replica": batch / tpot,
         "decode_padded_batch": dep.decode_padded(math.ceil(batch / min(pp, batch))),
         "pp_send_prefill_s": st_pf.send, "pp_send_decode_s": mid.send,
+        "replicas_down": dep.dp - live,  # replicas holding a chip the fabric's faults took out
     }
     return Report(
         model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,

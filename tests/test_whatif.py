@@ -468,3 +468,24 @@ def test_infer_straggler_slows_every_kernel_measured_ones_too():
     for bad in (0, -1.0, float("inf"), "x", True):
         with pytest.raises(topo.SpecError, match="speed"):
             estimate("llama3.1-8b", "dgx-h100", speed=bad, **kw)
+
+
+def test_failed_chip_takes_its_replica_down():
+    """A failed chip (no factor) takes down the replica that holds it: fabric throughput counts the replicas that
+    are up, their collectives run without the dead ones, a degraded chip (with a factor) stays up, and a
+    deployment with every replica down is a SpecError naming --fail."""
+    from inference import estimate
+    from topo.faults import failed_chips
+
+    fab = topo.load("dgx-h100")
+    assert failed_chips(fab).tolist() == []
+    assert failed_chips(fab.with_faults(["chip:c[1-2]", "chip:c5@0.5"])).tolist() == [1, 2]
+    kw = dict(tp=2, batch=8, prompt=256, output=16, dtype="fp8", backend="analytic")
+    healthy = estimate("llama3.1-8b", fab, **kw)
+    faulted = estimate("llama3.1-8b", fab.with_faults(["chip:c[1-2]", "chip:c5@0.5"]), **kw)
+    assert healthy.dp == faulted.dp == 4 and faulted.extra["replicas_down"] == 2  # replicas {0,1} and {2,3}
+    assert faulted.tokens_per_s["fabric"] == pytest.approx(2 * faulted.tokens_per_s["replica"], rel=1e-12)
+    assert healthy.tokens_per_s["fabric"] == pytest.approx(4 * healthy.tokens_per_s["replica"], rel=1e-12)
+    assert "2 of 4 replicas up" in faulted.table()
+    with pytest.raises(topo.SpecError, match="every one of the 1 replicas holds a failed chip"):
+        estimate("llama3.1-8b", fab.with_faults(["chip:c0"]), tp=8, batch=8, prompt=256, output=16)

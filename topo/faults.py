@@ -493,6 +493,16 @@ class _SubsetFiller:
 
 
 # ------------------------------------------------------------------------------------------ what was lost
+def failed_chips(fab: Fabric) -> np.ndarray:
+    """Chip ranks a faulted fabric's failures took out: its ``chip`` and ``tray`` faults without a factor (a
+    factor keeps the chip, its links degraded). Empty for a healthy fabric; sorted int64 ranks."""
+    dead = np.zeros(fab.n_chips, dtype=bool)
+    for flt in parse_faults(fab.meta.get("faults", [])):
+        if flt.factor == 0 and flt.kind in ("chip", "tray"):
+            dead |= _fault_nodes(fab, flt, f"fault {flt}")[: fab.n_chips]
+    return np.flatnonzero(dead).astype(np.int64)
+
+
 def reachable_pairs(fab: Fabric) -> int:
     """Ordered chip pairs (a != b) with a route, counting relays only through forwarding nodes.
 
