@@ -825,6 +825,8 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
     prepared = []
     classes: dict[tuple, list[int]] = {}
     for i, op in enumerate(ops):
+        if not isinstance(op.algorithm, str):  # it keys a dict below: a list was an unhashable-type TypeError
+            _lookup(op.collective, op.algorithm)  # the registry's one-line ScheduleError listing the valid names
         S = _size(op.size)
         G = _group(fabric, op.group)
         if op.collective == "send_recv" and op.group is None:

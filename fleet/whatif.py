@@ -600,7 +600,7 @@ def run_jobs(fabric: Any, jobs: Sequence[Job], seed: int = 0, mode: str = "exact
         placed.append(dataclasses.replace(j, groups=[list(map(int, x)) for x in g]))
     ops_of = []
     for j in placed:
-        cls = collectives.api._OPS.get(j.collective)
+        cls = collectives.api._OPS.get(j.collective) if isinstance(j.collective, str) else None
         if cls is None:
             raise SpecError(f"job {j.name!r}: collective {j.collective!r} is not one of {', '.join(collectives.api._OPS)}")
         ops_of.append([cls(j.size, g, j.algorithm, **j.opts) for g in j.groups])

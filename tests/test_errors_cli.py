@@ -316,6 +316,17 @@ API_CASES = [
      "algorithm"),
     ("unknown option (auto)", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1, 2, 3], bogus=1), ScheduleError,
      "bogus"),
+    # a list as the algorithm was an unhashable-type TypeError (a jobs file's `algorithm: [ring]`)
+    ("algorithm a list", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1], algorithm=["ring"]), ScheduleError,
+     "algorithm"),
+    ("run: algorithm a list", lambda f, d: collectives.run([collectives.AllReduce(1e6, [0, 1], ["ring"])], f),
+     ScheduleError, "algorithm"),
+    ("jobs: collective a list", lambda f, d: fleet.run_jobs(*fleet.load_jobs(
+        {"fabric": "dgx-h100", "jobs": [{"collective": ["all_reduce"], "group_size": 4}]})), SpecError, "collective"),
+    # 10**6 chunks on 4 ranks compiled millions of steps (minutes, gigabytes); the limit is chunks x ranks
+    ("chunks past the pipeline limit", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1, 2, 3], algorithm="ring",
+                                                                           chunks=2**17 + 1), ScheduleError,
+     "at most 131,072 chunks"),
     ("chunks 0 (auto)", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1, 2, 3], chunks=0), ScheduleError,
      "chunks"),
     ("root out of group (auto)", lambda f, d: collectives.broadcast(f, 1e6, group=[0, 1, 2, 3], root=4),

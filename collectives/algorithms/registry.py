@@ -88,6 +88,9 @@ class Option:
         return value
 
 
+#: most chunks x ranks of one schedule: a ring compiles 2 (m - 1) x chunks steps, ~1 KB each (1,000,000 chunks on
+#: 8 ranks took 7 GB and minutes); auto tries at most 64 chunks on 1,024 ranks (65,536)
+MAX_PIPELINE_BLOCKS = 2**19
 #: the pipelining option shared by ring, tree, hierarchical and in-network algorithms
 CHUNKS = Option("chunks", int, 1, "pipelining: cut the data into this many chunks that follow each other")
 #: the root option of broadcast and reduce
@@ -169,7 +172,12 @@ class Algorithm:
         unknown = sorted(k for k in opts if k not in self.option_names)
         if unknown:
             raise ScheduleError(f"{self.name}: unknown option(s) {', '.join(unknown)}")
-        return {o.name: o.parse(opts.get(o.name, o.default), m) for o in self.options}
+        out = {o.name: o.parse(opts.get(o.name, o.default), m) for o in self.options}
+        if out.get("chunks", 1) * m > MAX_PIPELINE_BLOCKS:  # steps (and memory) grow as chunks x ranks
+            raise ScheduleError(
+                f"chunks: {out['chunks']:,} chunks x {m} ranks = {out['chunks'] * m:,} pipeline blocks, more than the "
+                f"{MAX_PIPELINE_BLOCKS:,} a schedule may have; use at most {MAX_PIPELINE_BLOCKS // m:,} chunks here")
+        return out
 
     def __call__(self, group: Any, size: float, fabric: Fabric, symbolic: bool = False, **opts: Any) -> Schedule:
         """Compile this algorithm for ``group`` (ranks, or a g x m matrix of groups) and ``size`` bytes.
@@ -222,7 +230,7 @@ def record(collective: str, name: str) -> Algorithm:
     Raises:
         ScheduleError: no such algorithm (the message lists the valid ones).
     """
-    rec = REGISTRY.get((collective, name))
+    rec = REGISTRY.get((collective, name)) if isinstance(name, str) else None  # a list: unhashable, TypeError
     if rec is None:
         valid = ", ".join(algorithms_for(collective) + ["auto"])
         raise ScheduleError(f"algorithm: {name!r} is not an algorithm for {collective}; valid: {valid}")
