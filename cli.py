@@ -629,8 +629,8 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
 
     knobs = {"stack": stack, "backend": backend}
     sp = fabric.meta.get("chip_speed") if straggler else None
-    if sp is not None:  # a replica's step is as slow as its slowest chip (the slowest replica reported): every
-        knobs["speed"] = float(sp.min())  # kernel, measured-table ones included, takes 1 / speed as long
+    if sp is not None:  # a replica's step is as slow as its slowest chip (the slowest replica up reported): every
+        knobs["speed"] = sp  # kernel, measured-table ones included, takes 1 / speed as long
     if kernels is not None:
         knobs["kernels"] = kernels
     if prices is not None:

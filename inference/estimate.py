@@ -208,15 +208,27 @@ class Deployment:
                  stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
                  kernels: Any = None, graph_batches: Sequence[int] | None = None,
                  max_num_tokens: int | None = None, max_seqs: int | None = None,
-                 host_per_seq: float | None = None, speed: float = 1.0, **_: Any) -> None:
+                 host_per_seq: float | None = None, speed: float | Sequence[float] | np.ndarray = 1.0,
+                 **_: Any) -> None:
         self.model = load_model(model)
+        self.fabric = _resolve_fabric(fabric)
+        chip_speed = None
+        if isinstance(speed, (list, tuple, np.ndarray)):  # one factor per chip of the fabric (its stragglers)
+            try:
+                chip_speed = np.asarray(speed, dtype=np.float64)
+            except (TypeError, ValueError):
+                chip_speed = np.zeros(0)
+            if chip_speed.shape != (self.fabric.n_chips,) or not np.all((chip_speed > 0) & np.isfinite(chip_speed)):
+                raise SpecError(f"speed: per chip, one finite factor > 0 for each of the {self.fabric.n_chips} chips "
+                                f"of {self.fabric.name!r} (its meta['chip_speed']), got {str(speed)[:80]}")
+            speed = 1.0
         if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not 0 < speed < math.inf:
             raise SpecError(f"speed: must be a finite number > 0 (1 = nominal, 0.5 = every kernel twice as long), "
                             f"got {speed!r}")
         #: the chips' speed factor (a straggler's): every kernel of a step, measured or analytic, takes 1 / speed
-        #: as long; communication (the fabric's) and host costs do not change
+        #: as long; communication (the fabric's) and host costs do not change. Given per chip, the slowest chip
+        #: of the replicas that are up (set once the groups are built, at the end of __init__)
         self.speed = float(speed)
-        self.fabric = _resolve_fabric(fabric)
         self.chip: ChipSpec = self.fabric.chip
         for name, v in (("tp", tp), ("ep", ep), ("pp", pp)):
             if not isinstance(v, (int, np.integer)) or v < 1:
@@ -343,6 +355,9 @@ class Deployment:
         self.dp = int(dp)
         self._groups_built = False
         self._step_cache: dict[tuple, StepTime] = {}
+        if chip_speed is not None:  # a replica's step is as slow as its slowest chip; the slowest replica up
+            self._build_groups()
+            self.speed = float(chip_speed[self._up].min())
 
     # ------------------------------------------------------------------ stack and kernel backend
     def _set_stack(self, stack: str | None, backend: str, kernels: Any = None) -> None:
@@ -458,6 +473,7 @@ class Deployment:
             raise SpecError(f"fail: every one of the {self.dp} replicas holds a failed chip "
                             f"({', '.join(f'c{c}' for c in dead[:6])}{', ...' if len(dead) > 6 else ''}); fail fewer "
                             "chips or place fewer replicas (dp)")
+        self._up = up
         s = self.shard.stage_chips
         stages = up.reshape(len(up), self.pp, s)
         self.tp_groups = Groups(stages.reshape(-1, self.tp))

@@ -278,7 +278,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
             ``host_per_seq`` (s of host work per sequence per iteration on an x86 host; an iteration takes
             max(GPU step, host); default the profile's 0, off), ``speed`` (the chips' speed factor, default 1:
             every kernel, measured or analytic, takes 1 / speed as long, communication and host costs unchanged;
-            ``scaleup infer --straggler`` passes the slowest chip's), ``prices`` (per-chip price overrides, dict
+            or one factor per chip of the fabric, e.g. its ``meta["chip_speed"]``: the slowest chip of the
+            replicas that are up; ``scaleup infer --straggler`` passes the fabric's), ``prices`` (per-chip price overrides, dict
             or YAML path).
         stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
             (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).

@@ -489,3 +489,38 @@ def test_failed_chip_takes_its_replica_down():
     assert "2 of 4 replicas up" in faulted.table()
     with pytest.raises(topo.SpecError, match="every one of the 1 replicas holds a failed chip"):
         estimate("llama3.1-8b", fab.with_faults(["chip:c0"]), tp=8, batch=8, prompt=256, output=16)
+
+
+def test_infer_straggler_counts_the_chips_of_the_replicas_that_are_up_only():
+    """``--straggler`` slows a replica by its slowest chip (``speed`` given per chip, the fabric's
+    ``meta["chip_speed"]``): a straggler outside the deployment's chips (dp below the fabric's) or in a replica a
+    failed chip took down slows nothing (it was the slowest factor over the whole fabric: TPOT x2 for a chip no
+    replica used); one inside a replica that is up slows it as ``speed=`` of that factor does."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+    from inference import estimate
+
+    kw = dict(tp=4, batch=8, prompt=256, output=16, dtype="fp8", backend="analytic")
+    fab = topo.load("dgx-h100")
+    slow7 = fab.with_stragglers("c7@0.5")
+    base = estimate("llama3.1-8b", slow7, dp=1, **kw)  # replica c0-c3: c7 is in no replica
+    per_chip = estimate("llama3.1-8b", slow7, dp=1, speed=slow7.meta["chip_speed"], **kw)
+    assert per_chip.tpot == base.tpot
+    both = estimate("llama3.1-8b", slow7, speed=slow7.meta["chip_speed"], **kw)  # c7 in replica 1: x1/0.5
+    assert both.tpot == estimate("llama3.1-8b", slow7, speed=0.5, **kw).tpot
+    faulted = fab.with_faults(["chip:c0"]).with_stragglers("c1@0.5")  # the straggler's replica is down
+    down = estimate("llama3.1-8b", faulted, speed=faulted.meta["chip_speed"], **kw)
+    assert down.tpot == estimate("llama3.1-8b", faulted, **kw).tpot and down.extra["replicas_down"] == 1
+    cli = ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "4", "--batch", "8", "--prompt", "256",
+           "--output", "16", "--backend", "analytic", "--json"]
+    for extra, want in ((["--dp", "1", "--straggler", "c7@0.5"], base.tpot),
+                        (["--fail", "chip:c0", "--straggler", "c1@0.5"], down.tpot)):
+        res = CliRunner().invoke(main, cli + extra)
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output[res.output.index("{"):])["tpot_s"] == pytest.approx(want, rel=1e-12)
+    for bad in ([0.5, 1.0], np.zeros(fab.n_chips), np.full(fab.n_chips, np.nan)):
+        with pytest.raises(topo.SpecError, match="speed"):
+            estimate("llama3.1-8b", fab, speed=bad, **kw)
