@@ -208,11 +208,14 @@ class Deployment:
                  stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
                  kernels: Any = None, graph_batches: Sequence[int] | None = None,
                  max_num_tokens: int | None = None, max_seqs: int | None = None,
-                 host_per_seq: float | None = None, speed: float | Sequence[float] | np.ndarray = 1.0,
+                 host_per_seq: float | None = None, speed: float | Sequence[float] | np.ndarray | None = None,
                  **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         chip_speed = None
+        if speed is None:  # the fabric's stragglers (a fabric file's ``stragglers:``, ``--straggler``), else nominal
+            speed = self.fabric.meta.get("chip_speed")
+            speed = 1.0 if speed is None else speed
         if isinstance(speed, (list, tuple, np.ndarray)):  # one factor per chip of the fabric (its stragglers)
             try:
                 chip_speed = np.asarray(speed, dtype=np.float64)
@@ -226,8 +229,9 @@ class Deployment:
             raise SpecError(f"speed: must be a finite number > 0 (1 = nominal, 0.5 = every kernel twice as long), "
                             f"got {speed!r}")
         #: the chips' speed factor (a straggler's): every kernel of a step, measured or analytic, takes 1 / speed
-        #: as long; communication (the fabric's) and host costs do not change. Given per chip, the slowest chip
-        #: of the replicas that are up (set once the groups are built, at the end of __init__)
+        #: as long; communication (the fabric's) and host costs do not change. Given per chip (default: the
+        #: fabric's ``meta["chip_speed"]``), the slowest chip of the replicas that are up (set at the end of
+        #: __init__, once the groups are built)
         self.speed = float(speed)
         self.chip: ChipSpec = self.fabric.chip
         for name, v in (("tp", tp), ("ep", ep), ("pp", pp)):
@@ -356,8 +360,8 @@ class Deployment:
         self._groups_built = False
         self._step_cache: dict[tuple, StepTime] = {}
         if chip_speed is not None:  # a replica's step is as slow as its slowest chip; the slowest replica up
-            self._build_groups()
-            self.speed = float(chip_speed[self._up].min())
+            up = self._replica_split()[1]  # (none up: _build_groups names --fail when a step needs the groups)
+            self.speed = float(chip_speed[up].min()) if len(up) else 1.0
 
     # ------------------------------------------------------------------ stack and kernel backend
     def _set_stack(self, stack: str | None, backend: str, kernels: Any = None) -> None:
@@ -464,16 +468,12 @@ class Deployment:
     def _build_groups(self) -> None:
         if self._groups_built:
             return
-        reps = replica_groups(self.fabric, self.replica_chips, self.dp, self.placement)  # (dp, pp*s)
+        reps, up, dead = self._replica_split()
         self.replicas = reps
-        # a replica holding a chip the fabric's faults took out is down: it runs no collectives
-        dead = self._failed_chips()
-        up = reps[~np.isin(reps, dead).any(axis=1)] if len(dead) else reps
         if not len(up):
             raise SpecError(f"fail: every one of the {self.dp} replicas holds a failed chip "
                             f"({', '.join(f'c{c}' for c in dead[:6])}{', ...' if len(dead) > 6 else ''}); fail fewer "
                             "chips or place fewer replicas (dp)")
-        self._up = up
         s = self.shard.stage_chips
         stages = up.reshape(len(up), self.pp, s)
         self.tp_groups = Groups(stages.reshape(-1, self.tp))
@@ -485,6 +485,13 @@ class Deployment:
         else:
             self.pp_pairs = Groups(np.zeros((0, 2), dtype=np.int64))
         self._groups_built = True
+
+    def _replica_split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(every replica's chips (dp, pp x stage chips), those of the replicas that are up, the failed chips):
+        a replica holding a chip the fabric's faults took out is down, it runs no collectives."""
+        reps = replica_groups(self.fabric, self.replica_chips, self.dp, self.placement)  # (dp, pp*s)
+        dead = self._failed_chips()
+        return reps, (reps[~np.isin(reps, dead).any(axis=1)] if len(dead) else reps), dead
 
     def live_replicas(self) -> int:
         """Replicas whose chips all work: ``dp`` minus those holding a chip the fabric's faults took out

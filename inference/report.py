@@ -276,10 +276,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
             ``graph_batches`` (CUDA-graph decode batch sizes captured with padding: each attention group's
             decode batch runs padded to the smallest size that holds it; default none, no padding),
             ``host_per_seq`` (s of host work per sequence per iteration on an x86 host; an iteration takes
-            max(GPU step, host); default the profile's 0, off), ``speed`` (the chips' speed factor, default 1:
-            every kernel, measured or analytic, takes 1 / speed as long, communication and host costs unchanged;
-            or one factor per chip of the fabric, e.g. its ``meta["chip_speed"]``: the slowest chip of the
-            replicas that are up; ``scaleup infer --straggler`` passes the fabric's), ``prices`` (per-chip price overrides, dict
+            max(GPU step, host); default the profile's 0, off), ``speed`` (the chips' speed factor, default the fabric's
+            ``meta["chip_speed"]``, 1 without stragglers: every kernel, measured or analytic, takes 1 / speed as long, communication and host costs unchanged;
+            or one factor per chip of the fabric: the slowest chip of the replicas that are up), ``prices`` (per-chip price overrides, dict
             or YAML path).
         stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
             (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).

@@ -524,3 +524,31 @@ def test_infer_straggler_counts_the_chips_of_the_replicas_that_are_up_only():
     for bad in ([0.5, 1.0], np.zeros(fab.n_chips), np.full(fab.n_chips, np.nan)):
         with pytest.raises(topo.SpecError, match="speed"):
             estimate("llama3.1-8b", fab, speed=bad, **kw)
+
+
+def test_a_fabric_file_s_stragglers_slow_infer_as_the_straggler_option_does(tmp_path):
+    """A fabric file's ``stragglers:`` (or ``topo.load(..., stragglers=)``) slows the deployment's kernels as
+    ``--straggler`` does: ``estimate`` reads the fabric's ``meta["chip_speed"]`` unless ``speed`` is given (it
+    slowed only the collectives: Llama-8B TP8 dgx-h100, c3@0.5 in the file 3.84 ms, with --straggler 6.65 ms)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+    from inference import estimate
+
+    kw = dict(tp=8, batch=8, prompt=256, output=16, dtype="fp8", backend="analytic")
+    slow = topo.load("dgx-h100", stragglers="c3@0.5")
+    assert estimate("llama3.1-8b", slow, **kw).tpot == estimate("llama3.1-8b", slow, speed=0.5, **kw).tpot
+    assert estimate("llama3.1-8b", slow, speed=1.0, **kw).tpot < estimate("llama3.1-8b", slow, **kw).tpot
+    f = tmp_path / "slow.yaml"
+    from topo.bundled import bundled_dir
+
+    f.write_text((bundled_dir("topologies") / "dgx-h100.yaml").read_text() + "\nstragglers: c3@0.5\n")
+    cli = ["infer", "--model", "llama3.1-8b", "--tp", "8", "--batch", "8", "--prompt", "256", "--output", "16",
+           "--backend", "analytic", "--json"]
+    by_file = CliRunner().invoke(main, cli + ["--fabric", str(f)])
+    by_opt = CliRunner().invoke(main, cli + ["--fabric", "dgx-h100", "--straggler", "c3@0.5"])
+    assert by_file.exit_code == by_opt.exit_code == 0, (by_file.output, by_opt.output)
+    t_file = json.loads(by_file.output[by_file.output.index("{"):])["tpot_s"]
+    assert t_file == pytest.approx(json.loads(by_opt.output[by_opt.output.index("{"):])["tpot_s"], rel=1e-12)
