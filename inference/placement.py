@@ -96,7 +96,7 @@ def sram_memory(dep: Deployment, batch: int, prompt: int, output: int) -> dict[s
     chips = dep.replica_chips
     weights = dep.model.param_count() * dep.mean_weight_bytes / chips
     kv = dep.kv_bytes_chip(batch, prompt + output)
-    pf = max(dep.prefill_plan(batch, prompt), key=lambda t: t[0] * t[1])
+    pf = dep.largest_prefill_step(batch, prompt)
     mb = math.ceil(batch / min(dep.pp, batch))
     act = max(dep.activation_bytes(pf[0], pf[1]), dep.activation_bytes(mb, 1))
     need = weights + kv + act
@@ -163,7 +163,8 @@ def spatial_step(dep: Deployment, seqs: int, q: int, context: int, phase: str,
     if hit is not None:
         return hit
     base = dep.step(x_seqs, x_q, context, phase, placement, spatial=False)
-    overhead = sum(r["layers"] for r in base.rows) * dep.op_overhead  # per-op latencies of the stage
+    # per-op latencies of the stage (a straggler's ops take 1 / speed as long, overhead included: Deployment._op_row)
+    overhead = sum(r["layers"] for r in base.rows) * dep.op_overhead / dep.speed
     roofline = max(base.compute - overhead, 0.0)
     factor = (layers_w + m - 1) / layers_w  # layer time on its region = roofline (sum over Lw layers / Lw x Lw)
     per_layer = roofline + overhead / layers_w

@@ -552,3 +552,17 @@ def test_a_fabric_file_s_stragglers_slow_infer_as_the_straggler_option_does(tmp_
     assert by_file.exit_code == by_opt.exit_code == 0, (by_file.output, by_opt.output)
     t_file = json.loads(by_file.output[by_file.output.index("{"):])["tpot_s"]
     assert t_file == pytest.approx(json.loads(by_opt.output[by_opt.output.index("{"):])["tpot_s"], rel=1e-12)
+
+
+def test_a_straggler_slows_a_spatial_wafer_by_its_factor_only():
+    """An SRAM-only wafer (CS-3, its layers laid out spatially: inference.placement.spatial_step) at speed s takes
+    exactly 1 / s as long: one chip, no collectives, no host cost, so TPOT and TTFT scale by 1 / s (the per-op
+    latency was subtracted at nominal speed from the slowed step and multiplied by the layers: x28 at 0.5)."""
+    from inference import estimate
+
+    kw = dict(tp=None, pp=None, batch=32, prompt=2048, output=256)
+    base = estimate("llama3.1-8b", "cs3", **kw)
+    for s in (0.5, 0.9):
+        slow = estimate("llama3.1-8b", "cs3", speed=s, **kw)
+        assert slow.tpot == pytest.approx(base.tpot / s, rel=1e-9)
+        assert slow.ttft == pytest.approx(base.ttft / s, rel=1e-9)
