@@ -578,7 +578,7 @@ class Deployment:
         weights = self.held_weight_bytes()["total"]
         mb = math.ceil(batch / min(self.pp, batch))
         kv = self.kv_bytes_chip(batch, prompt + output)
-        pf = max(self.prefill_plan(batch, prompt), key=lambda t: t[0] * t[1])
+        pf = self.largest_prefill_step(batch, prompt)
         act = max(self.activation_bytes(pf[0], pf[1]), self.activation_bytes(mb, 1))
         placement = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
         sram_left = self.chip.sram_bytes if self.use_sram else 0.0
@@ -972,6 +972,19 @@ class Deployment:
             plan.append((seqs, q, done, math.ceil(batch / seqs)))
             done += q
         return plan
+
+    def largest_prefill_step(self, batch: int, prompt: int) -> tuple[int, int]:
+        """(sequences, new tokens) of the :meth:`prefill_plan` step with the most tokens (its first such step),
+        without building the plan: a long prompt's plan has one step per chunk, and memory() of a
+        10**12-token prompt (or a pool's token budget) spent minutes listing them before refusing it."""
+        chunk = self.prefill_chunk
+        g = self.shard.attn_groups
+        if chunk is None or math.ceil(batch / g) * prompt <= chunk:
+            return math.ceil(batch / min(self.pp, batch)), prompt
+        if prompt <= chunk:
+            per = max(1, chunk // prompt) * g
+            return (per if batch >= per else batch), prompt
+        return min(g, batch), chunk
 
     def prefill(self, batch: int, prompt: int, placement: dict[str, str],
                 overlap: bool = False) -> tuple[float, list[tuple[StepTime, int]]]:

@@ -120,6 +120,7 @@ CASES = [
     (["infer", "--model", "llama3.1-8b", "--fabric", "nosuch"], "nosuch"),
     (["infer", "--model", "llama3.1-405b", "--fabric", "dgx-h100", "--tp", "1", "--dtype", "bf16"], "memory"),
     ([*INFER, "--prompt", "10000000"], "memory"),
+    ([*INFER, "--prompt", "1000000000000"], "memory"),  # listed 10**8 prefill chunks (minutes) before refusing
     ([*INFER, "--tp", "0"], "tp"),
     ([*INFER, "--tp", "3"], "tp"),
     ([*INFER, "--tp", "16"], "tp"),

@@ -330,6 +330,18 @@ def test_prefill_plan_covers_every_prompt_token(batch, prompt, chunk):
     assert pairs == pytest.approx(batch * causal_pairs(prompt, 0))
 
 
+@given(batch=st.integers(1, 64), prompt=st.integers(1, 20_000), chunk=st.one_of(st.none(), st.integers(1, 16_384)))
+@settings(max_examples=100, deadline=None)
+def test_largest_prefill_step_is_the_plans_largest(batch, prompt, chunk):
+    """memory() sizes prefill activations by the plan's largest step without listing the plan (one step per
+    chunk: a 10**12-token prompt took minutes); same (sequences, tokens) as the first largest step listed."""
+    from inference import Deployment
+
+    dep = Deployment(TINY, one_chip(), tp=1, prefill_chunk=chunk)
+    s, q, _, _ = max(dep.prefill_plan(batch, prompt), key=lambda t: t[0] * t[1])
+    assert dep.largest_prefill_step(batch, prompt) == (s, q)
+
+
 def test_chunked_prefill_same_flops_compute_bound():
     m = MODELS["llama3.1-8b"]
     a = estimate(m, one_chip(), tp=1, batch=8, prompt=4096, output=2, prefill_chunk=None, op_overhead=0)

@@ -132,6 +132,7 @@ def test_prefill_budget_per_attention_group() -> None:
     assert dense.prefill_plan(100, 1000) == [(8, 1000, 0, 12), (4, 1000, 0, 1)]  # one scheduler: unchanged
     for dep, batch, prompt in ((dp, 100, 1000), (dp, 37, 3000), (dp, 16, 20000), (dense, 100, 1000)):
         plan = dep.prefill_plan(batch, prompt)
+        assert dep.largest_prefill_step(batch, prompt) == max(plan, key=lambda t: t[0] * t[1])[:2]
         # every prompt token is prefilled once (chunked prompts: per sequence, chunks sum to the prompt)
         if plan[0][2] == 0 and plan[0][1] == prompt:
             assert sum(s * n for s, _, _, n in plan) == batch
