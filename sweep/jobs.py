@@ -346,6 +346,7 @@ def _collective_extra() -> dict[str, Param]:
 def _infer_extra() -> dict[str, Param]:
     """Further keyword parameters of inference.estimate (from its signature), unchecked kinds."""
     import inference
+    from inference.report import _KNOB_KEYS
 
     sig = inspect.signature(inference.estimate)
     out = {}
@@ -353,6 +354,9 @@ def _infer_extra() -> dict[str, Param]:
         if name in ("model", "fabric") or prm.kind in (prm.VAR_KEYWORD, prm.VAR_POSITIONAL):
             continue
         out[name] = Param("any", default=prm.default if prm.default is not prm.empty else REQUIRED)
+    # the knobs estimate takes through **knobs (host_per_seq, speed, graph_batches, ...): None = its default
+    for name in _KNOB_KEYS:
+        out.setdefault(name, Param("any", default=None))
     return out
 
 
@@ -372,13 +376,17 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 _INFER_FIXED = ("model", "fabric")
+#: estimate's knobs outside its signature (inference.report._KNOB_KEYS less the named parameters), swept like them
+_KNOB_ONLY = ("placement", "moe_skew", "kernels", "graph_batches", "max_num_tokens", "max_seqs", "host_per_seq",
+              "speed")
 
 
 def _infer_job(p: dict[str, Any]) -> dict[str, Any]:
     import inference
 
     fab = fabric_for(p)
-    kw = {k: v for k, v in p.items() if k not in _INFER_FIXED and "." not in k}
+    kw = {k: v for k, v in p.items() if k not in _INFER_FIXED and "." not in k
+          and not (v is None and k in _KNOB_ONLY)}  # an unset **knobs key keeps estimate's own default
     kw.update(_opts(p, "cost."))
     report = inference.estimate(p["model"], fab, **kw)
     out = _flatten(report.to_dict())

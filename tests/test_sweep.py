@@ -398,6 +398,27 @@ def test_infer_job_splits_compute_time_by_bottleneck(tmp_path):
     assert (df["decode_memory_bound_s"] > 0).all()
 
 
+def test_infer_job_sweeps_estimate_s_knobs(tmp_path):
+    """The knobs estimate takes outside its signature (host_per_seq, speed, ...) are sweepable: each row equals
+    estimate with that knob, and a row that leaves one unset equals estimate without it."""
+    from inference import estimate
+
+    spec = {"job": "infer", "params": {"model": "llama3.1-8b", "fabric": "dgx-h100", "prompt": 256, "output": 8,
+                                       "backend": "analytic"},
+            "grid": {"host_per_seq": [0.0, 1e-3], "speed": [1.0, 0.5]}}
+    df = run_sweep(spec, tmp_path / "k.parquet", workers=1, progress=False).table()
+    assert df["error"].isna().all() and len(df) == 4
+    for r in df.itertuples():
+        want = estimate("llama3.1-8b", "dgx-h100", prompt=256, output=8, backend="analytic",
+                        host_per_seq=r.host_per_seq, speed=r.speed)
+        assert r.tpot_s == want.tpot
+    plain = run_sweep({"job": "infer", "params": {"model": "llama3.1-8b", "fabric": "dgx-h100", "prompt": 256,
+                                                  "output": 8, "backend": "analytic"}},
+                      tmp_path / "p.parquet", workers=1, progress=False).table()
+    assert plain["tpot_s"].iloc[0] == estimate("llama3.1-8b", "dgx-h100", prompt=256, output=8,
+                                               backend="analytic").tpot
+
+
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
