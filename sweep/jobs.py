@@ -376,17 +376,23 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 _INFER_FIXED = ("model", "fabric")
-#: estimate's knobs outside its signature (inference.report._KNOB_KEYS less the named parameters), swept like them
-_KNOB_ONLY = ("placement", "moe_skew", "kernels", "graph_batches", "max_num_tokens", "max_seqs", "host_per_seq",
-              "speed")
+
+
+def _knob_only() -> frozenset[str]:
+    """estimate's knobs outside its signature (inference.report._KNOB_KEYS less its named parameters)."""
+    import inference
+    from inference.report import _KNOB_KEYS
+
+    return frozenset(_KNOB_KEYS) - set(inspect.signature(inference.estimate).parameters)
 
 
 def _infer_job(p: dict[str, Any]) -> dict[str, Any]:
     import inference
 
     fab = fabric_for(p)
+    knob_only = _knob_only()
     kw = {k: v for k, v in p.items() if k not in _INFER_FIXED and "." not in k
-          and not (v is None and k in _KNOB_ONLY)}  # an unset **knobs key keeps estimate's own default
+          and not (v is None and k in knob_only)}  # an unset **knobs key keeps estimate's own default
     kw.update(_opts(p, "cost."))
     report = inference.estimate(p["model"], fab, **kw)
     out = _flatten(report.to_dict())
