@@ -66,10 +66,13 @@ def _quantity_opt(value: str, dimension: str, field: str) -> float:
 
 
 def _size_opt(value: str, field: str) -> float:
-    """A positive size option with a unit (``64MiB``; ``64B`` for bytes)."""
-    from topo import parse_positive
+    """A positive size option with a unit (``64MiB``; ``64B`` for bytes), at least one byte (as ``--sizes``)."""
+    from topo import UnitError, parse_positive
 
-    return parse_positive(value, "size", field, require_unit=True)
+    v = parse_positive(value, "size", field, require_unit=True)
+    if v < 1:
+        raise UnitError(f"{field}: {value!r} is less than one byte; messages are at least 1B")
+    return v
 
 
 _SET_HELP = "Override a key of the fabric file, e.g. --set chips=256 (repeatable)."

@@ -203,6 +203,7 @@ CASES = [
     (["traffic", "--fabric", "dgx-h100", "--pattern", "bit_reversal", "--set", "chips=6"], "bit_reversal"),
     (["traffic", "--fabric", "dgx-h100", "--plot", "{d}/util.bogus"], "--plot"),
     (["traffic", "--fabric", "dgx-h100", "--size", "0"], "--size"),
+    (["traffic", "--fabric", "dgx-h100", "--size", "0.5B"], "one byte"),  # ran flows of half a byte
     (["traffic", "--fabric", "dgx-h100", "--top", "-1"], "--top"),
     (["traffic", "--fabric", "dgx-h100", "--pattern", "ring", "--k", "3"], "--k"),
     # Monte Carlo: --samples 0 is refused, not read as the default count
