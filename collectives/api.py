@@ -819,6 +819,10 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
     for i, op in enumerate(ops):
         if not isinstance(op, Op) or not op.collective:
             raise ScheduleError(f"run: op {i} is not a collectives op (AllReduce, AllGather, ...): {op!r}")
+        clash = sorted(set(op.opts) & {"mode", "routing", "seed", "overhead", "reduce_bandwidth", "stats"})
+        if clash:  # passed twice to collective() below: a TypeError 'got multiple values'
+            raise ScheduleError(f"{clash[0]}: an option of the whole run (run(..., {clash[0]}=...)), not of one op "
+                                f"(op {i}, {op.collective}); a job of a jobs file takes its algorithm's options only")
     rbw = _reduce_bw(fabric, reduce_bandwidth)
     ideal = bool(ideal) or any(bool(op.opts.get("ideal", False)) for op in ops)  # also accepted per op
     comm = _comm.resolve(fabric, ideal)

@@ -323,6 +323,15 @@ API_CASES = [
      "algorithm"),
     ("run: algorithm a list", lambda f, d: collectives.run([collectives.AllReduce(1e6, [0, 1], ["ring"])], f),
      ScheduleError, "algorithm"),
+    # a run option among an op's options was passed twice (TypeError: got multiple values for 'mode')
+    ("run: op with a run option", lambda f, d: collectives.run([collectives.AllReduce(1e6, [0, 1], mode="steps")], f),
+     ScheduleError, "whole run"),
+    ("jobs: job with a run option", lambda f, d: fleet.run_jobs(*fleet.load_jobs(
+        {"fabric": "dgx-h100", "jobs": [{"group_size": 4, "routing": "hash"}]})), ScheduleError, "routing"),
+    # a jobs file's fabric: that is not a string (fabric: 1) was a TypeError from pathlib
+    ("jobs: fabric a number", lambda f, d: fleet.load_jobs({"fabric": 1, "jobs": [{"group_size": 4}]}), SpecError,
+     "fabric"),
+    ("load a number", lambda f, d: topo.load(None), SpecError, "fabric"),
     ("jobs: collective a list", lambda f, d: fleet.run_jobs(*fleet.load_jobs(
         {"fabric": "dgx-h100", "jobs": [{"collective": ["all_reduce"], "group_size": 4}]})), SpecError, "collective"),
     # 10**6 chunks on 4 ranks compiled millions of steps (minutes, gigabytes); the limit is chunks x ranks

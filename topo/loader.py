@@ -15,6 +15,7 @@ Bundled files live in ``topologies/`` next to the packages (package data in a re
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,9 @@ def read_text_utf8(path: str | Path, what: str = "file") -> str:
 
 
 def _resolve_path(name_or_path: str | Path) -> Path:
+    if not isinstance(name_or_path, (str, os.PathLike)):  # e.g. `fabric: 1` in a jobs file: Path() raised TypeError
+        raise SpecError(f"fabric: expected a bundled name or a YAML path, got {name_or_path!r}; bundled: "
+                        f"{', '.join(list_fabrics())}")
     p = bundled_file(name_or_path) or Path(name_or_path)  # examples/fabrics/x.yaml works outside a checkout
     if p.suffix in (".yaml", ".yml") or p.is_file():
         if not p.is_file():
