@@ -9,6 +9,8 @@ with factor 2(n-1)/n for all-reduce, (n-1)/n for all-gather, reduce-scatter and 
 from __future__ import annotations
 
 import copy
+import math
+import operator
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import traffic
-from topo import Fabric, ScheduleError, parse_positive
+from topo import Fabric, ScheduleError, parse_positive, parse_quantity
 
 from . import bounds
 from . import comm as _comm
@@ -219,6 +221,28 @@ def _split_opts(opts: dict) -> tuple[dict, dict]:
     return opts, run
 
 
+def _overhead(value: Any) -> float:
+    """Software overhead per message, s: a number or a time with its unit ('2us'); >= 0 and finite."""
+    try:
+        v = parse_quantity(value, "time", "overhead") if isinstance(value, str) else float(value or 0.0)
+    except (TypeError, ValueError):  # a list or a word: float() raised
+        raise ScheduleError(f"overhead: expected seconds per message (a number or e.g. '2us'), got {value!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise ScheduleError(f"overhead: must be >= 0 s per message, got {value!r}")
+    return v
+
+
+def _seed(value: Any) -> int:
+    """A random seed: an integer >= 0 (int('hash') and int(inf) raised ValueError/OverflowError)."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise ScheduleError(f"seed: expected an integer >= 0, got {value!r}") from None
+    if v < 0:
+        raise ScheduleError(f"seed: expected an integer >= 0, got {value!r}")
+    return int(v)
+
+
 def _reduce_bw(fab: Fabric, rb) -> float | None:
     if rb in (None, False, 0):
         return None
@@ -228,7 +252,11 @@ def _reduce_bw(fab: Fabric, rb) -> float | None:
             raise ScheduleError(f"reduce_bandwidth='chip': chip {c.name!r} has no hbm_bandwidth; give bytes/s")
         # a reduction reads two operands and writes one: 3 bytes of memory traffic per byte reduced
         return c.hbm_bandwidth * c.memory_efficiency / 3.0
-    v = parse_positive(rb, "bandwidth", "reduce_bandwidth") if isinstance(rb, str) else float(rb)
+    try:
+        v = parse_positive(rb, "bandwidth", "reduce_bandwidth") if isinstance(rb, str) else float(rb)
+    except (TypeError, ValueError):  # a list or a map: float() raised
+        raise ScheduleError(f"reduce_bandwidth: expected bytes/s (a number or e.g. '200GB/s'), 'chip' or None, "
+                            f"got {rb!r}") from None
     if not v > 0:
         raise ScheduleError(f"reduce_bandwidth: must be > 0 bytes/s, 'chip' or None, got {rb!r}")
     return v
@@ -539,12 +567,10 @@ def collective(collective: str, fab: Fabric, size: Size, group: Group = None, al
         G = G[:2]
     opts, run = _split_opts(dict(opts))
     mode = run.get("mode", "auto")
-    overhead = float(run.get("overhead", 0.0) or 0.0)
-    if overhead < 0:
-        raise ScheduleError(f"overhead: must be >= 0 s per message, got {overhead!r}")
+    overhead = _overhead(run.get("overhead", 0.0))
     rbw = _reduce_bw(fab, run.get("reduce_bandwidth"))
     routing = run.get("routing", "ecmp")
-    seed = int(run.get("seed", 0))
+    seed = _seed(run.get("seed", 0))
     stats = bool(run.get("stats", True))
     comm = _comm.resolve(fab, bool(run.get("ideal", False)))
     fabc = _comm.view(fab, comm)  # the fabric itself for the physics
@@ -824,6 +850,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
             raise ScheduleError(f"{clash[0]}: an option of the whole run (run(..., {clash[0]}=...)), not of one op "
                                 f"(op {i}, {op.collective}); a job of a jobs file takes its algorithm's options only")
     rbw = _reduce_bw(fabric, reduce_bandwidth)
+    overhead, seed = _overhead(overhead), _seed(seed)
     ideal = bool(ideal) or any(bool(op.opts.get("ideal", False)) for op in ops)  # also accepted per op
     comm = _comm.resolve(fabric, ideal)
     prepared = []

@@ -842,8 +842,12 @@ def simulate_serving(
     spec = load_fleet(fleet)
     model = model if model is not None else spec.model
     trace = _requests(spec, trace, rate, duration, workload, seed)
-    if not (slo_ttft > 0 and slo_tpot > 0):
+    if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and v > 0
+               for v in (slo_ttft, slo_tpot)):  # a string compared with 0 was a TypeError
         raise SpecError(f"SLOs must be > 0 s, got ttft={slo_ttft!r}, tpot={slo_tpot!r}")
+    for name, v in (("macro_cap", macro_cap), ("queue_samples", queue_samples)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise SpecError(f"{name}: must be an integer >= 1, got {v!r}")
     route_fn = get_router(router, slo_ttft=slo_ttft, slo_tpot=slo_tpot)
     env = simpy.Environment()
     pools = _build_pools(spec, model, step_models)

@@ -130,7 +130,7 @@ def _quantity(name: str, v: Any, dimension: str) -> Any:
 
 
 def _dtype_bytes(name: str, field_name: str) -> float:
-    if name not in DTYPE_BYTES:
+    if not isinstance(name, str) or name not in DTYPE_BYTES:  # a list or map: unhashable, a TypeError
         raise SpecError(f"{field_name}: unknown dtype {name!r}; known: {', '.join(DTYPE_BYTES)}")
     return DTYPE_BYTES[name]
 

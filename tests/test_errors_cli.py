@@ -17,6 +17,7 @@ import fleet
 import inference
 import sweep
 import topo
+import traffic
 from cli import main
 from topo import CapacityError, RoutingError, ScaleupError, ScheduleError, SpecError, UnitError
 
@@ -323,6 +324,26 @@ API_CASES = [
      "algorithm"),
     ("run: algorithm a list", lambda f, d: collectives.run([collectives.AllReduce(1e6, [0, 1], ["ring"])], f),
      ScheduleError, "algorithm"),
+    # words, lists and maps where numbers belong were ValueError / TypeError / OverflowError tracebacks (a sweep's
+    # params reach these keywords as written in its YAML)
+    ("overhead a word", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1], overhead="abc"), ScheduleError,
+     "overhead"),
+    ("overhead nan", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1], overhead=float("nan")), ScheduleError,
+     "overhead"),
+    ("seed a word", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1], seed="hash"), ScheduleError, "seed"),
+    ("seed inf", lambda f, d: collectives.run([collectives.AllReduce(1e6, [0, 1])], f, seed=float("inf")),
+     ScheduleError, "seed"),
+    ("reduce_bandwidth a list", lambda f, d: collectives.all_reduce(f, 1e6, group=[0, 1], reduce_bandwidth=[1]),
+     ScheduleError, "reduce_bandwidth"),
+    ("act_dtype a map", lambda f, d: inference.estimate("llama3.1-8b", d, tp=1, act_dtype={}), SpecError, "act_dtype"),
+    ("pattern spread a word", lambda f, d: traffic.run_pattern(d, "ring", 1e6, spread="abc"), ScheduleError, "spread"),
+    ("incast k a word", lambda f, d: traffic.run_pattern(d, "incast", 1e6, k="x"), ScheduleError, "k must"),
+    ("serving slo a word", lambda f, d: fleet.simulate_serving(
+        {"pools": [{"name": "c", "step_model": {"decode_base": "15ms"}, "replicas": 1}]}, rate=1.0, duration=2.0,
+        slo_tpot="50ms"), SpecError, "SLO"),
+    ("serving macro_cap None", lambda f, d: fleet.simulate_serving(
+        {"pools": [{"name": "c", "step_model": {"decode_base": "15ms"}, "replicas": 1}]}, rate=1.0, duration=2.0,
+        macro_cap=None), SpecError, "macro_cap"),
     # a run option among an op's options was passed twice (TypeError: got multiple values for 'mode')
     ("run: op with a run option", lambda f, d: collectives.run([collectives.AllReduce(1e6, [0, 1], mode="steps")], f),
      ScheduleError, "whole run"),

@@ -58,6 +58,9 @@ def all_to_all(n: int) -> tuple[np.ndarray, np.ndarray]:
 def incast(n: int, k: int | None = None, dst: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """k-to-1: ranks dst+1 .. dst+k (mod n) send to ``dst`` (default k = n - 1)."""
     n = _n(n)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer, float, np.floating))
+                          or not float(k).is_integer()):  # int('x'), int(nan) raised; 3.0 is 3
+        raise ScheduleError(f"incast: k must be an integer in 1..{n - 1}, got {k!r}")
     k = n - 1 if k is None else int(k)
     if not 1 <= k <= n - 1:
         raise ScheduleError(f"incast: k must be in 1..{n - 1}, got {k}")
@@ -93,7 +96,7 @@ def sizes(m: int, size: float, spread: float = 0.0, seed: int = 0) -> np.ndarray
     """``m`` flow sizes, bytes: ``size`` each, or uniform in [size (1 - spread), size (1 + spread)]."""
     if not size >= 0:
         raise ScheduleError(f"sizes: size must be >= 0 bytes, got {size!r}")
-    if not 0 <= spread <= 1:
+    if isinstance(spread, bool) or not isinstance(spread, (int, float, np.number)) or not 0 <= spread <= 1:
         raise ScheduleError(f"sizes: spread must be in [0, 1], got {spread!r}")
     if spread == 0:
         return np.full(m, float(size))

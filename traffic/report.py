@@ -91,7 +91,11 @@ def run_pattern(
         k: senders of ``incast`` (default all other chips).
     """
     n = fabric.n_chips
-    if not size >= 0:
+    if isinstance(size, str):  # '1MiB', as the CLI's --size
+        from topo import parse_quantity
+
+        size = parse_quantity(size, "size", "size")
+    if isinstance(size, bool) or not isinstance(size, (int, float, np.number)) or not size >= 0:
         raise ScheduleError(f"size: must be >= 0 bytes, got {size!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise ScheduleError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
