@@ -93,6 +93,14 @@ def test_ultraserver_rejects_three_racks():
         topo.ultraserver(racks=3)
 
 
+def test_gen1_ultraserver_refuses_cross_rack_bandwidth():
+    """One rack has no cross-rack links: the key was ignored whatever its value (--set cross_rack_bandwidth=nan)."""
+    with pytest.raises(SpecError, match="^cross_rack_bandwidth: a 1-rack"):
+        topo.ultraserver(racks=1, servers_per_rack=4, chips_per_server=16, cross_rack_bandwidth="100GB/s")
+    two = topo.ultraserver(racks=2, servers_per_rack=2, chips_per_server=2, cross_rack_bandwidth="100GB/s")
+    assert two.meta["cross_rack_bandwidth"] == 100e9
+
+
 # ---------------------------------------------------------------------------------------------- Ironwood
 def test_ironwood_pod_counts_and_links():
     fab = topo.load("ironwood-pod")

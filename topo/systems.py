@@ -171,6 +171,9 @@ def ultraserver(
     S = as_int("servers_per_rack", servers_per_rack)
     C = as_int("chips_per_server", chips_per_server)
     U = as_int("ultraservers", ultraservers)
+    if R == 1 and cross_rack_bandwidth is not None:  # it was ignored, whatever its value (nan included)
+        raise SpecError("cross_rack_bandwidth: a 1-rack (Gen1) UltraServer has no cross-rack links; drop the key "
+                        "or set racks: 2")
     weights = {"server": 4.0, "rack": 5.0} if R == 1 else {"server": 4.0, "rack": 5.0, "cross": 2.0}
     total = c.injection_bandwidth if bandwidth is None else as_quantity("bandwidth", bandwidth, "bandwidth")
     given = {"server": server_bandwidth, "rack": rack_bandwidth, "cross": cross_rack_bandwidth}
