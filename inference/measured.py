@@ -569,7 +569,7 @@ class KernelTables:
             top = float(grid.axes[0][-1])
             at_top = self._lookup(name, df, key_cols, key, ["num_tokens"], (top,), agg="min")
             got = None if at_top is None else at_top * tokens / top
-        if got is None and tp > 1 and MOE_TP_FROM_EP and (grid is None or tokens <= grid.axes[0][-1]):
+        if got is None and tp > 1 and MOE_TP_FROM_EP and grid is None:
             # rule 5: an expert-TP key the table lacks reads its EP key of the same degree
             got = self.moe(tokens, hidden, inter, top_k, experts, 1, tp * ep, dtype)
             if got is not None and self.last_source:
