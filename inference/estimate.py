@@ -401,8 +401,12 @@ class Deployment:
         self._table_sources: set[str] = set()  # the table files this model's own lookups read (provenance)
 
     def _format_notes(self) -> list[str]:
-        """What the model's published checkpoint and the stack's KV pool make of the deployment dtype."""
+        """Notes for every backend: what the model's published checkpoint and the stack's KV pool make of the
+        deployment dtype, and a straggler's speed."""
         notes = []
+        if self.speed != 1.0:
+            notes.append(f"kernels at speed {self.speed:g}: the slowest chip of the replicas that are up (a straggler); "
+                         "each kernel takes 1 / speed as long, communication and host costs unchanged")
         if self.we != self.w:
             notes.append(f"{self.model.name}'s published checkpoint served at {self.dtype}: MXFP4 experts "
                          f"({self.we * 8:g} bits) on {self.moe_dtype} MoE kernels, attention / router / embeddings / "

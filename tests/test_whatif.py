@@ -566,3 +566,12 @@ def test_a_straggler_slows_a_spatial_wafer_by_its_factor_only():
         slow = estimate("llama3.1-8b", "cs3", speed=s, **kw)
         assert slow.tpot == pytest.approx(base.tpot / s, rel=1e-9)
         assert slow.ttft == pytest.approx(base.ttft / s, rel=1e-9)
+
+
+def test_report_names_the_straggler_speed():
+    from inference import estimate
+
+    r = estimate("llama3.1-8b", "dgx-h100", tp=8, batch=8, prompt=256, output=8, backend="analytic", speed=0.5)
+    assert sum("kernels at speed 0.5" in a for a in r.provenance["assumptions"]) == 1
+    ok = estimate("llama3.1-8b", "dgx-h100", tp=8, batch=8, prompt=256, output=8, backend="analytic")
+    assert not any("kernels at speed" in a for a in ok.provenance["assumptions"])
