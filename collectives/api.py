@@ -233,7 +233,10 @@ def _overhead(value: Any) -> float:
 
 
 def _seed(value: Any) -> int:
-    """A random seed: an integer >= 0 (int('hash') and int(inf) raised ValueError/OverflowError)."""
+    """A random seed: an integer >= 0 (int('hash') and int(inf) raised ValueError/OverflowError); a whole float
+    (YAML ``seed: 3.0``) is that integer, as ``int()`` read it before."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        value = int(value)
     try:
         v = operator.index(value)
     except TypeError:

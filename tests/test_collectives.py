@@ -535,3 +535,19 @@ def test_auto_tries_pipelined_variants_for_rooted_collectives():
     assert r.schedule.params["chunks"] > 1
     assert any("chunks=" in k for k in r.candidates)
     assert r.time < C.broadcast(fab, 2.0**30, algorithm="ring", ideal=True).time
+
+
+@pytest.mark.parametrize("seed", [3.0, np.float64(3.0), np.int64(3)])
+def test_seed_whole_float_reads_as_int(seed):
+    """A whole-number seed written as a float (YAML ``seed: 3.0``) ran as int(3.0) before the seed check of
+    c492208 refused it; it runs as seed 3 again, in collective() and run(); a fraction is still refused."""
+    f = topo.load("maia200-small")
+    g = f.chips[::6][:32]
+    want = C.all_reduce(f, 2**20, group=g, algorithm="ring", routing="hash", seed=3)
+    got = C.all_reduce(f, 2**20, group=g, algorithm="ring", routing="hash", seed=seed)
+    assert got.time == want.time
+    ops = [C.AllReduce(2**20, group=g, algorithm="ring")]
+    assert C.run(ops, f, routing="hash", seed=seed)[0].time == C.run(ops, f, routing="hash", seed=3)[0].time
+    for bad in (3.5, float("inf"), float("nan"), -1.0):
+        with pytest.raises(topo.ScheduleError, match="^seed"):
+            C.all_reduce(f, 2**20, group=g, seed=bad)
