@@ -213,6 +213,7 @@ class Deployment:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         chip_speed = None
+        speed = _quantity("speed", speed, "number")  # a sweep YAML's 5e-1 is a string
         if speed is None:  # the fabric's stragglers (a fabric file's ``stragglers:``, ``--straggler``), else nominal
             speed = self.fabric.meta.get("chip_speed")
             speed = 1.0 if speed is None else speed
@@ -268,6 +269,7 @@ class Deployment:
                 import dataclasses
 
                 self.profile = dataclasses.replace(self.profile, moe_skew=float(moe_skew))
+        host_per_seq = _quantity("host_per_seq", host_per_seq, "time")  # a sweep YAML's 2e-5, or '20us'
         if host_per_seq is not None and (isinstance(host_per_seq, bool) or not isinstance(host_per_seq, numbers.Real)
                                          or not 0 <= host_per_seq < math.inf):
             got = f"{host_per_seq:.6g} s" if isinstance(host_per_seq, float) else repr(host_per_seq)

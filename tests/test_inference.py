@@ -289,6 +289,19 @@ def test_yaml_string_numbers_still_read():
         estimate("llama3.1-8b", one_chip(), compute_efficiency=0.5, **kw).tpot
 
 
+def test_yaml_string_numbers_host_per_seq_and_speed():
+    """host_per_seq and speed, sweepable since 5987995, read a sweep YAML's 1e-5 / 5e-1 (YAML 1.1 leaves them
+    strings) as op_overhead does: they were SpecErrors 'must be a finite number'; host_per_seq takes a time unit."""
+    kw = dict(tp=1, batch=4, prompt=64, output=4, overlap=True)
+    base = estimate("llama3.1-8b", one_chip(), host_per_seq=1e-5, **kw)
+    assert estimate("llama3.1-8b", one_chip(), host_per_seq="1e-5", **kw).to_dict() == base.to_dict()
+    assert estimate("llama3.1-8b", one_chip(), host_per_seq="10us", **kw).tpot == pytest.approx(base.tpot, rel=1e-12)
+    slow = estimate("llama3.1-8b", one_chip(), speed=0.5, **kw)
+    assert estimate("llama3.1-8b", one_chip(), speed="5e-1", **kw).to_dict() == slow.to_dict()
+    with pytest.raises(SpecError, match="^speed"):
+        estimate("llama3.1-8b", one_chip(), speed="fast", **kw)
+
+
 def test_deterministic():
     a = estimate("mixtral-8x7b", one_chip(), tp=1, batch=4, prompt=128, output=8).to_dict()
     b = estimate("mixtral-8x7b", one_chip(), tp=1, batch=4, prompt=128, output=8).to_dict()
