@@ -586,7 +586,7 @@ def run_jobs(fabric: Any, jobs: Sequence[Job], seed: int = 0, mode: str = "exact
                     raise SpecError(f"job {j.name!r}: {name} must be a positive integer, got {v!r}")
         g = j.groups if j.groups is not None else place(fab, j.n_groups, j.group_size, j.placement, seed, free)
         if not isinstance(g, (list, tuple, np.ndarray)) or not len(g) or not all(
-                isinstance(x, (list, tuple, np.ndarray)) and len(x) and all(
+                isinstance(x, (list, tuple, range, np.ndarray)) and len(x) and all(
                     isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in x) for x in g):
             raise SpecError(f"job {j.name!r}: groups must be a list of lists of chip ranks (integers), got {g!r}")
         used = np.concatenate([np.asarray(x, dtype=np.int64) for x in g])

@@ -412,6 +412,21 @@ def test_bad_jobs_are_one_line_errors(tmp_path, job, match):
     assert r.exit_code == 2 and r.output.count("\n") == 1 and "YAML" in r.output, r.output
 
 
+def test_jobs_groups_as_ranges_run():
+    """Explicit groups given as ranges (the Python API, Job(groups=[range(0, 4), ...])) ran as their lists before
+    90a1138's check refused them ('groups must be a list of lists'); they run again, the same as the lists."""
+    from fleet.whatif import load_jobs, run_jobs
+
+    def src(groups):
+        return {"fabric": "dgx-h100", "jobs": [{"name": "a", "collective": "all_reduce", "size": "1MiB",
+                                                "groups": groups}]}
+
+    want = run_jobs(*load_jobs(src([[0, 1, 2, 3], [4, 5, 6, 7]])))
+    got = run_jobs(*load_jobs(src([range(0, 4), range(4, 8)])))
+    assert got.together == want.together and got.alone == want.alone
+    assert got.jobs[0].groups == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
 def test_fault_fleet_loses_replicas_and_keeps_spares():
     from fleet.whatif import fault_fleet
 
