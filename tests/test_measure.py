@@ -270,6 +270,16 @@ def test_torch_cpu_backend(tmp_path):
         measure(TINY_MODEL, str(tmp_path / "u.csv"), device="cpu", backend="torch", dtypes="fp4", progress=False)
 
 
+def test_repeats_takes_a_numpy_integer(tmp_path):
+    """measure(repeats=np.int64(2)) ran before 2f33154's repeats check (plain int only) refused it; it runs again,
+    two samples per point as repeats=2."""
+    out = tmp_path / "n.csv"
+    res = measure(TINY_MODEL, str(out), device="cpu", backend="numpy", kinds="floor", repeats=np.int64(2),
+                  progress=False)
+    assert res.measured > 0 and not res.failed
+    assert {r["repeats"] for r in read_table(str(out)).rows} == {2}
+
+
 @pytest.mark.parametrize("repeats", [0, -1, 2.5])
 def test_repeats_must_be_a_positive_integer(tmp_path, repeats):
     """--repeats 0 was read as the default count (repeats or 5) and a negative count crashed in statistics.median

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import numbers
 import os
 import socket
 import statistics
@@ -101,8 +102,9 @@ def measure(model: ModelSpec | str, out: str, *, tp: int = 1, ep: int = 1, dtype
         raise SpecError(f"time_limit: must be > 0 s, got {time_limit}")
     if ranks is not None and (isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1):
         raise SpecError(f"ranks: must be a positive integer (processes of the collectives), got {ranks!r}")
-    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1):
         raise SpecError(f"repeats: must be a positive integer (samples per point), got {repeats!r}")
+    repeats = None if repeats is None else int(repeats)  # np.int64(5) ran before the check above
     sections = _parse_list(kinds, "kinds", _shapes.SECTIONS) or _shapes.SECTIONS
     be = backend_obj or make_backend(backend, device, repeats, seed)
     runs = be.dtypes()
