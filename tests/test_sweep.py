@@ -419,6 +419,26 @@ def test_infer_job_sweeps_estimate_s_knobs(tmp_path):
                                                backend="analytic").tpot
 
 
+def test_infer_job_knobs_in_e_notation_from_yaml(tmp_path):
+    """A spec file's host_per_seq: 1e-3 and speed: 5e-1 (YAML 1.1 reads them as strings) run as the numbers,
+    as op_overhead: 2e-6 does; they were SpecErrors in every row."""
+    from inference import estimate
+
+    path = tmp_path / "knobs.yaml"
+    path.write_text(textwrap.dedent("""\
+        job: infer
+        params: {model: llama3.1-8b, fabric: dgx-h100, prompt: 256, output: 8, backend: analytic}
+        grid:
+          host_per_seq: [1e-3]
+          speed: [5e-1]
+        """))
+    df = run_sweep(str(path), tmp_path / "k.parquet", workers=1, progress=False).table()
+    assert df["error"].isna().all() and len(df) == 1, df["error"].tolist()
+    want = estimate("llama3.1-8b", "dgx-h100", prompt=256, output=8, backend="analytic", host_per_seq=1e-3,
+                    speed=0.5)
+    assert df["tpot_s"].iloc[0] == want.tpot
+
+
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
