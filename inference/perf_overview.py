@@ -54,6 +54,7 @@ backend choices (CUTLASS, TRITON on Hopper for GPT-OSS) and DeepSeek R1's attent
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import statistics
 from dataclasses import dataclass
@@ -456,8 +457,9 @@ def nearest(model: str, chip: str, prompt: int, output: int, dtype: str | None =
     """
     from .models import load_model
 
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise SpecError(f"nearest: k must be an integer >= 1, got {k!r}")
+    k = int(k)
     if prompt < 1 or output < 1:
         raise SpecError(f"nearest: prompt and output must be >= 1 token, got {prompt} / {output}")
     m = load_model(model)

@@ -252,6 +252,14 @@ def test_nearest_on_a_chip_without_rows_says_it_is_unvalidated() -> None:
     assert set(po.chips_with_rows()) == {"b200", "gb200", "h100-sxm", "h200"}
 
 
+def test_nearest_takes_a_numpy_integer_k() -> None:
+    import numpy as np
+
+    assert len(po.nearest("llama3.1-70b", "maia200", 128, 128, k=np.int64(2))) == 0
+    assert [r["setup"] for r in po.nearest("llama3.1-8b", "h200", 128, 128, k=np.int64(2), backend="analytic")] == \
+        [r["setup"] for r in po.nearest("llama3.1-8b", "h200", 128, 128, k=2, backend="analytic")]
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
 def test_nearest_rejects_a_bad_k(bad) -> None:
     from topo import SpecError
