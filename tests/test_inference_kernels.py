@@ -506,10 +506,17 @@ def test_host_per_seq_scales_with_the_host_cpu_and_ignores_ideal():
     assert ideal.host_per_seq == 0.0
 
 
-@pytest.mark.parametrize("bad", [-1e-6, float("inf"), float("nan"), True, "20us"])
+@pytest.mark.parametrize("bad", [-1e-6, float("inf"), float("nan"), True, "20 parsecs", "-5us"])
 def test_host_per_seq_rejects_bad_values(bad):
     with pytest.raises(SpecError, match="host_per_seq"):
         _decode("dgx-b200", bad)
+
+
+def test_host_per_seq_reads_a_time_string_as_op_overhead_does():
+    """A sweep YAML's '1e-3' (a string under YAML 1.1) or '1ms' is that many seconds."""
+    for text in ("1e-3", "1ms"):
+        dep, st = _decode("dgx-b200", text, seqs=64)
+        assert dep.host_per_seq == pytest.approx(1e-3, rel=1e-12) and st.serial == pytest.approx(64e-3, rel=1e-12)
 
 
 def test_host_per_seq_takes_numpy_scalars():
