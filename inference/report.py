@@ -12,7 +12,7 @@ from topo import CapacityError, Fabric, SpecError
 
 from . import layout as _layout
 from . import placement as _placement
-from .estimate import DEFAULTS, Deployment, StepTime, price_basis
+from .estimate import DEFAULTS, Deployment, StepTime, _quantity, price_basis
 from .models import ModelSpec
 
 
@@ -300,7 +300,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
                  op_overhead=op_overhead, hbm_usable=hbm_usable, sram=sram, prefill_chunk=prefill_chunk,
                  act_dtype=act_dtype, stack=stack, backend=backend)
     dep_kw = {k: v for k, v in knobs.items() if k in _KNOB_KEYS}
-    cost_kw = {k: v for k, v in knobs.items() if k in _COST_KEYS}
+    # a sweep YAML's 3e4 / 1e-1 (strings under YAML 1.1) are numbers, as the other knobs' are
+    cost_kw = {k: (v if k == "prices" else _quantity(k, v, "number")) for k, v in knobs.items() if k in _COST_KEYS}
+    price_per_chip_hour = _quantity("price_per_chip_hour", price_per_chip_hour, "number")
     tp = None if tp == "auto" else tp  # "auto" (sweep specs, where null means "missing") = None
     pp = None if pp == "auto" else pp
     if tp is None or pp is None:

@@ -427,3 +427,17 @@ def test_decode_time_monotone_in_batch_and_context(b1, b2, c1, c2):
 
 
 _SM = StepModel("llama3.1-8b", one_chip(CHIP.replace(hbm_bytes=1e13)), tp=1)
+
+
+def test_cost_options_read_yaml_number_strings():
+    """A sweep YAML's cost.capex_per_chip: 3e4 or price_per_chip_hour: 2e0 (strings under YAML 1.1) are numbers;
+    a word is a one-line error naming the option."""
+    from topo import SpecError
+
+    kw = dict(tp=8, batch=8, prompt=128, output=8, backend="analytic")
+    a = estimate("llama3.1-8b", "dgx-h100", capex_per_chip="3e4", power_price="1e-1", **kw)
+    b = estimate("llama3.1-8b", "dgx-h100", capex_per_chip=3e4, power_price=1e-1, **kw)
+    assert a.cost_per_mtok == b.cost_per_mtok
+    assert estimate("llama3.1-8b", "dgx-h100", price_per_chip_hour="2e0", **kw).cost_per_hour == 8 * 2.0
+    with pytest.raises(SpecError, match="pue"):
+        estimate("llama3.1-8b", "dgx-h100", pue="high", **kw)
