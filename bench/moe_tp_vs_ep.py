@@ -46,32 +46,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             q = r["median"].quantile([0.25, 0.5, 0.75])
             print(f"| {system} | {stack} | {len(r)} | {q[0.5]:.3f} | {q[0.25]:.2f} - {q[0.75]:.2f} |", end="")
-            small = _small(measured, system, stack)
+            small = measured.tp_ep_ratios(system, stack, max_tokens=256)
             if small is None or not len(small):
                 print(" 0 | - | - |")
             else:
-                qs = small.quantile([0.25, 0.5, 0.75])
+                qs = small["median"].quantile([0.25, 0.5, 0.75])
                 print(f" {len(small)} | {qs[0.5]:.3f} | {qs[0.25]:.2f} - {qs[0.75]:.2f} |")
     return 0
-
-
-def _small(measured, system: str, stack: str):
-    """Per-key median TP / EP ratio over token counts <= 256 (the decode range), as tp_ep_ratios computes it."""
-    import pandas as pd
-
-    key = ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts"]
-    out = []
-    for path in measured.table_paths(system, "moe", stack, "moe_perf.parquet"):
-        d = measured.KernelTables._moe_prepare(pd.read_parquet(path))
-        d = d[d.num_tokens <= 256]
-        g = d.groupby(key + ["moe_tp_size", "moe_ep_size", "num_tokens"], as_index=False)["latency"].min()
-        tp = g[g.moe_tp_size > 1].assign(degree=lambda x: x.moe_tp_size * x.moe_ep_size)
-        ep = g[g.moe_tp_size == 1].assign(degree=lambda x: x.moe_ep_size)
-        j = tp.merge(ep, on=key + ["degree", "num_tokens"], suffixes=("", "_ep"))
-        if len(j):
-            out.append((j["latency"] / j["latency_ep"]).groupby([j[c] for c in key + ["moe_tp_size", "moe_ep_size"]])
-                       .median())
-    return pd.concat(out) if out else None
 
 
 if __name__ == "__main__":

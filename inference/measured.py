@@ -610,11 +610,12 @@ class KernelTables:
 _TABLES: dict[tuple[str, str], KernelTables] = {}
 
 
-def tp_ep_ratios(system: str, stack: str = "trtllm"):
+def tp_ep_ratios(system: str, stack: str = "trtllm", max_tokens: float | None = None):
     """Rule 5's check: per MoE key measured with experts tensor-parallel (``moe_tp`` t > 1, ``moe_ep`` e) whose
     expert-parallel key of the same degree (``moe_tp`` 1, ``moe_ep`` t e) the same table (file) also measured,
     the time ratio TP / EP over the token counts both have (routing :data:`MOE_DISTRIBUTION`, gated kernels,
-    the fastest kernel per point, every version file of the stack compared within itself).
+    the fastest kernel per point, every version file of the stack compared within itself); ``max_tokens``: only
+    token counts up to it (e.g. 256, the decode range).
 
     Returns a DataFrame, one row per TP key with at least :data:`SIBLING_MIN_POINTS` common token counts:
     ``version``, the key columns, ``count`` and the ``median`` / ``min`` / ``max`` ratio; None without the
@@ -628,6 +629,8 @@ def tp_ep_ratios(system: str, stack: str = "trtllm"):
         if not set(key + ["moe_tp_size", "moe_ep_size", "num_tokens", "latency"]) <= set(d.columns):
             continue
         d = KernelTables._moe_prepare(d)
+        if max_tokens is not None:
+            d = d[d.num_tokens <= max_tokens]
         g = d.groupby(key + ["moe_tp_size", "moe_ep_size", "num_tokens"], as_index=False)["latency"].min()
         tp = g[g.moe_tp_size > 1].assign(degree=lambda x: x.moe_tp_size * x.moe_ep_size)
         ep = g[g.moe_tp_size == 1].assign(degree=lambda x: x.moe_ep_size)

@@ -497,6 +497,10 @@ def test_tp_ep_ratios_are_the_per_key_medians_by_hand():
     if r is None or not len(r):
         pytest.skip("no MoE key measured both ways")
     assert 0.9 < r["median"].median() < 1.1
+    small = measured.tp_ep_ratios("b200_sxm", "trtllm", max_tokens=256)  # the decode range only: fewer points
+    both = r.merge(small, on=["version", "moe_dtype", "hidden_size", "inter_size", "topk", "num_experts",
+                              "moe_tp_size", "moe_ep_size"], suffixes=("", "_small"))
+    assert len(both) and (both["count_small"] <= both["count"]).all() and (both["count_small"] < both["count"]).any()
     row = r.iloc[len(r) // 2]
     path = next(p for p in measured.table_paths("b200_sxm", "moe", "trtllm", "moe_perf.parquet")
                 if p.split("/")[-2] == row.version)
