@@ -830,12 +830,33 @@ def _time_opt(value: str, field: str) -> float:
     return parse_positive(value, "time", field, require_unit=True)
 
 
+def _count_opt(value: str, field: str) -> int:
+    """An integer option >= 1 (``--concurrency 64``); anything else is one SpecError line naming ``field``."""
+    from topo import SpecError
+
+    text = str(value).strip()
+    try:
+        n = int(text)
+    except ValueError:
+        raise SpecError(f"{field}: must be an integer >= 1, got {value!r}") from None
+    if n < 1:
+        raise SpecError(f"{field}: must be an integer >= 1, got {value!r}")
+    return n
+
+
 @main.command("serve")
 @click.option("--model", "model", default=None, help="model preset or YAML (default: the fleet's 'model')")
 @click.option("--fleet", "fleet_path", required=True,
               help="FLEET.yaml path or a bundled fleet (disagg-gb200-maia200, colocated-maia200)")
 @click.option("--rate", default=None, type=float, help="Poisson arrival rate, requests/s (without --trace)")
-@click.option("--duration", default="600s", show_default=True, help="arrival window (e.g. 600s, 10min)")
+@click.option("--duration", default=None, help="arrival window of --rate (e.g. 600s, 10min) [600s]")
+@click.option("--concurrency", default=None,
+              help="closed loop: C requests in flight (sent at t = 0, each completion sends the next), as "
+                   "vllm bench serve --max-concurrency C; instead of --rate / --trace")
+@click.option("--requests", "n_requests", default=None, help="closed loop: requests sent in all [10 x concurrency]")
+@click.option("--prompt", "prompt_len", default=None, help="fixed prompt tokens of every request (with --output)")
+@click.option("--output", "output_len", default=None, help="fixed output tokens of every request (with --prompt)")
+@click.option("--think", default=None, help="closed loop: time from a completion to the next send, e.g. 500ms [0s]")
 @click.option("--slo-ttft", default="1s", show_default=True, help="time-to-first-token objective")
 @click.option("--slo-tpot", default="50ms", show_default=True, help="time-per-output-token objective")
 @click.option("--trace", "trace_path", default=None, help="CSV trace: arrival_s,prompt_tokens,output_tokens")
@@ -852,18 +873,41 @@ def _time_opt(value: str, field: str) -> float:
                    "slowest chip's speed")
 @click.option("--fail", "fail", multiple=True,
               help="fail or degrade parts of each pool's fabric (KIND:TARGET[@FACTOR], e.g. plane:3; repeatable)")
-def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path, workload, router, seed, as_json,
-              out_csv, fail_random=None, samples=None, fail_seed=0, fail_plot=None, straggler=None, fail=()) -> None:
-    """Simulate serving a request stream on a fleet (fleet.simulate_serving)."""
+def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt_len, output_len, think, slo_ttft,
+              slo_tpot, trace_path, workload, router, seed, as_json, out_csv, fail_random=None, samples=None,
+              fail_seed=0, fail_plot=None, straggler=None, fail=()) -> None:
+    """Simulate serving a request stream on a fleet (fleet.simulate_serving): open loop (--rate or --trace) or
+    closed loop (--concurrency C: C requests in flight)."""
     import json
 
     import fleet as fl
 
+    closed = {}
+    if concurrency is not None:
+        given = [n for n, v in (("--rate", rate), ("--trace", trace_path), ("--duration", duration)) if v is not None]
+        if given:
+            raise ScaleupError(f"--concurrency: a closed loop sends a request per completion; drop {' and '.join(given)}"
+                               " (open-loop arrivals) or --concurrency")
+        closed = {"concurrency": _count_opt(concurrency, "--concurrency"),
+                  "requests": _count_opt(n_requests, "--requests") if n_requests is not None else None,
+                  "think": _quantity_opt(think, "time", "--think") if think is not None else 0.0}
+    else:
+        for name, v in (("--requests", n_requests), ("--think", think)):
+            if v is not None:
+                raise ScaleupError(f"{name}: applies to a closed loop only; give --concurrency C too")
+    if (prompt_len is None) != (output_len is None):
+        raise ScaleupError(f"{'--prompt' if output_len is None else '--output'}: fixed lengths need both --prompt and "
+                           "--output tokens (or neither, for the --workload lengths)")
+    if prompt_len is not None:
+        if trace_path:
+            raise ScaleupError("--prompt/--output: a --trace has its own lengths; drop --prompt/--output or --trace")
+        closed.update(prompt=_count_opt(prompt_len, "--prompt"), output=_count_opt(output_len, "--output"))
+    duration = None if concurrency is not None else (duration or "600s")
     if out_csv:
         fl.check_csv_path(out_csv, "--out")  # before minutes of simulation
     trace = fl.load_trace(trace_path) if trace_path else None
-    if trace is None and rate is None:
-        raise ScaleupError("--rate: give a request rate (requests/s) or a --trace file")
+    if trace is None and rate is None and concurrency is None:
+        raise ScaleupError("--rate: give a request rate (requests/s), a --trace file or a --concurrency (closed loop)")
     if fail_random is not None:  # Monte Carlo over random faults (issue 13, fleet.whatif)
         from fleet.whatif import serve_monte_carlo
 
@@ -875,9 +919,9 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
 
             check_figure_path(fail_plot, "--fail-plot")
         mc = serve_monte_carlo(fleet_path, rates=fail_random, samples=20 if samples is None else samples, seed=fail_seed, trace=trace,
-                               model=model, rate=rate, duration=_time_opt(duration, "--duration"), workload=workload,
-                               slo_ttft=_time_opt(slo_ttft, "--slo-ttft"), slo_tpot=_time_opt(slo_tpot, "--slo-tpot"),
-                               router=router)
+                               model=model, rate=rate, duration=duration and _time_opt(duration, "--duration"),
+                               workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
+                               slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, **closed)
         click.echo(json.dumps(mc.to_dict(), indent=2) if as_json else mc.table())
         if fail_plot:
             mc.plot(fail_plot)
@@ -897,10 +941,10 @@ def serve_cmd(model, fleet_path, rate, duration, slo_ttft, slo_tpot, trace_path,
 
         fleet_path, step_models = straggler_fleet(fleet_path, straggler, seed=fail_seed, model=model)
         click.echo("# stragglers: pools " + ", ".join(f"{p.name} x{p.replicas}" for p in fleet_path.pools), err=True)
-    res = fl.simulate_serving(fleet_path, trace, model=model, rate=rate, duration=_time_opt(duration, "--duration"),
-                              workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
-                              slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, seed=seed,
-                              step_models=step_models)
+    res = fl.simulate_serving(fleet_path, trace, model=model, rate=rate,
+                              duration=duration and _time_opt(duration, "--duration"), workload=workload,
+                              slo_ttft=_time_opt(slo_ttft, "--slo-ttft"), slo_tpot=_time_opt(slo_tpot, "--slo-tpot"),
+                              router=router, seed=seed, step_models=step_models, **closed)
     if out_csv:
         res.to_csv(out_csv)
     if as_json:

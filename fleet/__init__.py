@@ -3,7 +3,7 @@
 Public API:
 
 - traces: :class:`Trace`, :func:`poisson_trace`, :func:`synthetic_trace`, :func:`load_trace`,
-  :data:`WORKLOADS`;
+  :func:`closed_loop_trace` (the requests of a closed loop), :data:`WORKLOADS`;
 - fleets: :class:`FleetSpec`, :class:`PoolSpec`, :class:`KVNetworkSpec`, :func:`load_fleet`,
   :func:`bundled_fleets`;
 - step models: :class:`StepModelLike` (what ``inference.StepModel`` provides), :class:`LinearStepModel`,
@@ -35,7 +35,7 @@ from .sim import (
 )
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec, bundled_fleets, fleet_from_dict, load_fleet
 from .stepmodel import LinearStepModel, StepCache, StepModelLike
-from .trace import WORKLOADS, Trace, Workload, load_trace, poisson_trace, synthetic_trace
+from .trace import WORKLOADS, Trace, Workload, closed_loop_trace, load_trace, poisson_trace, synthetic_trace
 from .whatif import (
     Job,
     JobsResult,
@@ -78,6 +78,7 @@ __all__ = [
     "check_csv_path",
     "check_router",
     "check_serving_size",
+    "closed_loop_trace",
     "bundled_fleets",
     "fleet_from_dict",
     "get_router",

@@ -56,7 +56,7 @@ from .pool import Pool, RequestView
 from .routers import ROUTER_SIGNATURE, ROUTERS, get_router
 from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepModelLike, StepModelWrapper
-from .trace import Trace, load_trace, poisson_trace
+from .trace import Trace, _count, closed_loop_trace, load_trace, poisson_trace
 
 __all__ = ["MEMORY_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
            "check_serving_size", "simulate_serving"]
@@ -74,19 +74,20 @@ BYTES_PER_KV_ENDPOINT = 4096
 
 
 def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool = False,
-                       rate: float | None = None) -> None:
+                       rate: float | None = None, field: str = "trace") -> None:
     """Refuse a run whose estimated memory exceeds :data:`MEMORY_BUDGET`, naming the largest that fits.
 
     Estimate: ``n_requests x BYTES_PER_REQUEST + n_replicas x (BYTES_PER_REPLICA [+ BYTES_PER_KV_ENDPOINT
     when disaggregated])`` bytes. ``rate`` (requests/s of a synthetic trace) lets the message name the
-    longest duration that fits.
+    longest duration that fits; ``field`` names the input a message blames for too many requests (``trace``;
+    ``requests`` for a closed loop).
 
     Raises:
         CapacityError: naming the replicas or the requests (duration) to cut.
     """
     if not (math.isfinite(n_requests) and math.isfinite(n_replicas)):
-        field = "replicas" if not math.isfinite(n_replicas) else "rate x duration" if rate else "trace"
-        raise SpecError(f"{field}: {n_requests:g} requests on {n_replicas:g} replicas is not a finite run; "
+        bad = "replicas" if not math.isfinite(n_replicas) else "rate x duration" if rate else field
+        raise SpecError(f"{bad}: {n_requests:g} requests on {n_replicas:g} replicas is not a finite run; "
                         "give a finite rate, duration and replica count")
     per_rep = BYTES_PER_REPLICA + (BYTES_PER_KV_ENDPOINT if disaggregated else 0)
     rep_bytes = float(n_replicas) * per_rep
@@ -109,8 +110,8 @@ def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool =
             f"largest trace that fits has {most:,} requests, a duration of {longest_text} s at {rate:g} requests/s"
         )
     raise CapacityError(
-        f"trace: {int(n_requests):,} requests (on {int(n_replicas):,} replicas) need {need}; the largest trace "
-        f"that fits has {most:,} requests"
+        f"{field}: {int(n_requests):,} requests (on {int(n_replicas):,} replicas) need {need}; the largest "
+        f"{'trace' if field == 'trace' else 'run'} that fits has {most:,} requests"
     )
 
 
@@ -130,11 +131,12 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     """The step model of one replica of ``pool`` (memoised across calls).
 
     A pool with ``step_model`` gets a :class:`LinearStepModel`; otherwise ``inference.StepModel(model,
-    fabric, tp=..., ep=..., ...)``. A pool ``price`` ($/chip-hour) overrides the model's own price.
+    fabric, tp=..., ep=..., stack=..., ...)`` (``stack``: the pool's serving stack, None for inference's
+    default). A pool ``price`` ($/chip-hour) overrides the model's own price.
     """
     m = pool.model or model
     key = (str(m) if pool.step_model is None else None, pool.fabric, pool.tp, pool.ep, pool.pp, pool.dtype,
-           pool.kv_dtype, pool.step_model, pool.price)
+           pool.kv_dtype, pool.stack, pool.step_model, pool.price)
     hit = _STEP_MODELS.get(key)
     if hit is not None:
         return hit
@@ -161,6 +163,8 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
             skw: dict[str, Any] = {"tp": pool.tp, "ep": pool.ep, "pp": pool.pp, "dtype": pool.dtype}
             if pool.kv_dtype is not None:
                 skw["kv_dtype"] = pool.kv_dtype
+            if pool.stack is not None:
+                skw["stack"] = pool.stack
             inner = StepModel(m, pool.fabric, **skw)
             _STEP_MODELS[ikey] = inner
     out = _Priced(inner, pool.price) if pool.price is not None else inner
@@ -174,14 +178,17 @@ class _Sim:
     """Holds the arrays and objects of one run (internal)."""
 
     def __init__(self, env: simpy.Environment, trace: Trace, pools: list[Pool], router: Callable,
-                 kvnet: KVNetwork | None, macro_cap: int) -> None:
+                 kvnet: KVNetwork | None, macro_cap: int, closed: tuple[int, float] | None = None) -> None:
         self.env = env
+        #: closed loop: (requests in flight, think time s); the arrival times are filled in as the run goes
+        self.closed = closed
+        self.next_rid = 0
         self.pools = pools
         self.router = router
         self.kvnet = kvnet
         self.macro_cap = macro_cap
         n = len(trace)
-        self.arrival = trace.arrival
+        self.arrival = trace.arrival.copy() if closed is not None else trace.arrival
         self.prompt = trace.prompt
         self.output = trace.output
         self.prompt_l = trace.prompt.tolist()
@@ -227,14 +234,23 @@ class _Sim:
 
     def arrivals(self):  # simpy process
         env = self.env
+        if self.closed is not None:  # closed loop: C requests at t = 0, then one per completion (finish)
+            self.next_rid = min(self.closed[0], len(self.arrival))
+            for rid in range(self.next_rid):
+                self.submit(rid)
+            return
         arr = self.arrival.tolist()
         for rid, t in enumerate(arr):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            pool, r = self._choose(rid, "prefill")
-            self.pool_p[rid] = pool.index
-            self.rep_p[rid] = pool.offset + r
-            pool.replicas[r].enqueue(rid)
+            self.submit(rid)
+
+    def submit(self, rid: int) -> None:
+        """Request ``rid`` arrives now: route it to a prefill (or colocated) replica's queue."""
+        pool, r = self._choose(rid, "prefill")
+        self.pool_p[rid] = pool.index
+        self.rep_p[rid] = pool.offset + r
+        pool.replicas[r].enqueue(rid)
 
     def handoff(self, rid: int, src: _Replica) -> None:
         """Prefill done on a prefill-pool replica: route to a decode replica, move the KV cache."""
@@ -255,8 +271,20 @@ class _Sim:
         self.kvnet.transfer(src.pool.offset + src.idx, pool.offset + r, size, on_arrival=arrived)
 
     def finish(self, rid: int) -> None:
-        self.t_finish[rid] = self.env.now
+        """Request ``rid`` has its last token now; in a closed loop the next request is released (at once, or
+        after the think time), its arrival time recorded."""
+        now = self.env.now
+        self.t_finish[rid] = now
         self.finished[rid] += 1
+        if self.closed is not None and self.next_rid < len(self.arrival):
+            nxt = self.next_rid
+            self.next_rid += 1
+            think = self.closed[1]
+            self.arrival[nxt] = now + think
+            if think > 0:
+                self.env.timeout(think).callbacks.append(lambda _e, nxt=nxt: self.submit(nxt))
+            else:
+                self.submit(nxt)
 
 
 def _resolve_pool(choice: Any, cands: Sequence[Pool], phase: str) -> Pool:
@@ -595,6 +623,9 @@ class ServingResult:
     ``makespan``: t = 0 to the last completion, s; ``duration``: t = 0 to the last arrival, s (0 when every
     request arrives at t = 0; :attr:`offered_rate` is then NaN, undefined). ``sim_events``: scheduler
     events of all replicas (iterations, runs of iterations simulated as one, and waits).
+
+    ``concurrency``: requests kept in flight by a closed-loop client (None: open-loop arrivals), ``think``
+    its think time, s; ``arrival`` then holds the times the client sent each request.
     """
 
     arrival: np.ndarray
@@ -624,6 +655,8 @@ class ServingResult:
     kv_transfers: int = 0
     sim_events: int = 0
     extra: dict = field(default_factory=dict)
+    concurrency: int | None = None
+    think: float = 0.0
 
     @property
     def n(self) -> int:
@@ -680,6 +713,9 @@ class ServingResult:
             "requests": self.n,
             "makespan_s": self.makespan,
             "offered_rate_rps": self.offered_rate,
+            "load": self.load_text,
+            "concurrency": self.concurrency,  # closed loop: requests in flight; None: open loop
+            "think_s": self.think if self.concurrency is not None else None,
             "throughput_rps": self.throughput,
             "goodput_rps": self.goodput,
             "slo_attainment": self.slo_attainment,
@@ -703,8 +739,19 @@ class ServingResult:
         """Offered load, requests/s: requests over the arrival window from t = 0 to the last arrival.
 
         NaN (undefined) when every request arrives at t = 0: a burst has no rate. Compare the throughput
-        with the makespan then."""
+        with the makespan then. NaN for a closed loop too: its load is ``concurrency`` requests in flight,
+        and the rate follows from the fleet's speed (the throughput)."""
+        if self.concurrency is not None:
+            return float("nan")
         return self.n / self.duration if self.duration > 0 else float("nan")
+
+    @property
+    def load_text(self) -> str:
+        """The load in words: ``closed loop, C in flight, N requests`` or ``open loop, R req/s offered``."""
+        if self.concurrency is not None:
+            think = f", think {self.think:g} s" if self.think else ""
+            return f"closed loop, {self.concurrency} in flight, {self.n} requests{think}"
+        return f"open loop, {self._offered_text(self.offered_rate)} offered"
 
     @staticmethod
     def _offered_text(rate: float) -> str:
@@ -714,7 +761,9 @@ class ServingResult:
         """A human-readable report: headline figures, latency percentiles, pools (units in labels)."""
         s = self.summary()
         out = [
-            f"requests {self.n}   offered {self._offered_text(s['offered_rate_rps'])}   makespan {self.makespan:.1f} s   "
+            (f"requests {self.n}   offered {self._offered_text(s['offered_rate_rps'])}" if self.concurrency is None
+             else f"{self.load_text}")
+            + f"   makespan {self.makespan:.1f} s   "
             f"SLOs: TTFT <= {self.slo_ttft * 1e3:g} ms, TPOT <= {self.slo_tpot * 1e3:g} ms",
             f"throughput {s['throughput_rps']:.2f} req/s, {s['output_tokens_per_s']:,.0f} output tokens/s   "
             f"goodput {s['goodput_rps']:.2f} req/s   SLO attainment {s['slo_attainment']:.1%}",
@@ -821,8 +870,14 @@ def simulate_serving(
     seed: int = 0,
     macro_cap: int = 1024,
     queue_samples: int = 200,
+    concurrency: int | None = None,
+    requests: int | None = None,
+    prompt: int | None = None,
+    output: int | None = None,
+    think: float = 0.0,
 ) -> ServingResult:
-    """Simulate serving ``trace`` (or Poisson ``rate`` x ``duration``) on ``fleet``.
+    """Simulate serving ``trace`` (or Poisson ``rate`` x ``duration``, or a closed loop of ``concurrency``
+    requests in flight) on ``fleet``.
 
     Args:
         fleet: a :class:`FleetSpec`, a FLEET.yaml path, a bundled fleet name or a dict.
@@ -835,13 +890,30 @@ def simulate_serving(
         seed: seed of the synthetic trace (the simulation itself has no randomness).
         macro_cap: most decode iterations simulated as one event (bounds the arrays; no effect on times).
         queue_samples: points of the queue-length series.
+        concurrency: closed loop (fixed concurrency, as ``vllm bench serve --max-concurrency C``, genai-perf
+            ``--concurrency C``): ``concurrency`` requests are sent at t = 0 and each completion (a request's
+            last token) sends the next one at that instant (``think`` s later if given), until ``requests``
+            have been sent; no ``trace``, ``rate`` or ``duration`` then. The arrival times in the result are
+            those send times, so TTFT / TPOT / end-to-end latency are measured as a benchmark client does.
+        requests: requests a closed loop sends in all (default ``10 x concurrency``; at least ``concurrency``).
+        prompt, output: fixed prompt and output tokens of every request (both or neither), for a closed
+            loop or a Poisson ``rate``; neither: ``workload`` lengths drawn under ``seed``.
+        think: closed loop: time between a completion and the request it releases, s (default 0).
 
     Returns:
-        :class:`ServingResult`.
+        :class:`ServingResult` (``concurrency`` and ``think`` set for a closed loop).
+
+    Raises:
+        SpecError: a closed loop given with a trace, rate or duration; a count that is not an integer >= 1;
+            fewer requests than the concurrency; only one of prompt / output.
     """
     spec = load_fleet(fleet)
     model = model if model is not None else spec.model
-    trace = _requests(spec, trace, rate, duration, workload, seed)
+    closed = _closed_loop(concurrency, requests, think, trace, rate, duration)
+    if closed is not None:
+        trace = _closed_requests(spec, closed[0], closed[1], prompt, output, workload, seed)
+    else:
+        trace = _requests(spec, trace, rate, duration, workload, seed, prompt, output)
     if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and v > 0
                for v in (slo_ttft, slo_tpot)):  # a string compared with 0 was a TypeError
         raise SpecError(f"SLOs must be > 0 s, got ttft={slo_ttft!r}, tpot={slo_tpot!r}")
@@ -853,27 +925,77 @@ def simulate_serving(
     pools = _build_pools(spec, model, step_models)
     _check_requests_fit(pools, trace)
     kvnet = _build_kv_network(env, spec, pools) if spec.disaggregated else None
-    sim = _Sim(env, trace, pools, route_fn, kvnet, macro_cap)
+    sim = _Sim(env, trace, pools, route_fn, kvnet, macro_cap,
+               closed=(closed[0], closed[2]) if closed is not None else None)
     for p in pools:
         p.replicas = [_Replica(sim, p, r) for r in range(p.n)]
     env.process(sim.arrivals())
     env.run()
-    return _collect_results(sim, trace, pools, kvnet, slo_ttft, slo_tpot, queue_samples)
+    if closed is not None:  # the send times the run filled in (non-decreasing: completions come in time order)
+        assert np.all(np.diff(sim.arrival) >= 0) and np.all(np.isfinite(sim.arrival))
+        trace = Trace(sim.arrival, trace.prompt, trace.output, name=trace.name)
+    res = _collect_results(sim, trace, pools, kvnet, slo_ttft, slo_tpot, queue_samples)
+    if closed is not None:
+        res.concurrency, res.think = closed[0], closed[2]
+    return res
+
+
+def _closed_loop(concurrency: Any, requests: Any, think: Any, trace: Any, rate: Any,
+                 duration: Any) -> tuple[int, int, float] | None:
+    """``(concurrency, requests, think s)`` of a closed loop, None for an open loop; bad or conflicting
+    inputs are a one-line :class:`SpecError` naming the fields."""
+    if concurrency is None:
+        for name, v in (("requests", requests), ("think", think or None)):
+            if v is not None:
+                raise SpecError(f"{name}: applies to a closed loop only; give concurrency (requests in flight) too")
+        return None
+    given = [n for n, v in (("trace", trace), ("rate", rate), ("duration", duration)) if v is not None]
+    if given:
+        raise SpecError(f"concurrency: a closed loop sends a request per completion; drop {' and '.join(given)} "
+                        "(open-loop arrivals) or concurrency")
+    c = _count(concurrency, "concurrency")
+    n = 10 * c if requests is None else _count(requests, "requests")
+    if n < c:
+        raise SpecError(f"requests: {n} is fewer than the concurrency {c}; give requests >= concurrency (default "
+                        f"10 x concurrency = {10 * c})")
+    if isinstance(think, bool) or not isinstance(think, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(think)) or think < 0:
+        raise SpecError(f"think: must be a time >= 0 s, got {think!r}")
+    return c, n, float(think)
+
+
+def _closed_requests(spec: FleetSpec, concurrency: int, requests: int, prompt: Any, output: Any, workload: str,
+                     seed: int) -> Trace:
+    """The requests of a closed loop (arrivals 0, filled in by the run), after the memory estimate."""
+    check_serving_size(requests, spec.n_replicas, spec.disaggregated, field="requests")
+    return closed_loop_trace(requests, prompt, output, workload=workload, seed=seed)
 
 
 def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: float | None,
-              duration: float | None, workload: str, seed: int) -> Trace:
-    """The trace to simulate: given, read from a CSV path, or Poisson ``rate`` x ``duration``; the run's
-    memory is estimated (:func:`check_serving_size`) before a synthetic trace or the fleet is allocated."""
+              duration: float | None, workload: str, seed: int, prompt: Any = None, output: Any = None) -> Trace:
+    """The trace to simulate: given, read from a CSV path, or Poisson ``rate`` x ``duration`` (fixed ``prompt`` /
+    ``output`` lengths or ``workload`` ones); the run's memory is estimated (:func:`check_serving_size`) before
+    a synthetic trace or the fleet is allocated."""
+    if trace is not None and (prompt is not None or output is not None):
+        raise SpecError("prompt/output: fixed lengths apply to a rate or a closed loop; a trace has its own "
+                        "lengths (drop prompt/output or the trace)")
     if isinstance(trace, (str, os.PathLike)):
         trace = load_trace(trace)
     if trace is None:
         if rate is None or duration is None:
-            raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s)")
+            raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s), or a "
+                            "concurrency (closed loop)")
         if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0 \
                 and math.isfinite(rate * duration):  # else poisson_trace names the bad rate or duration
             check_serving_size(rate * duration, spec.n_replicas, spec.disaggregated, rate=rate)
-        trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
+        if prompt is not None or output is not None:
+            if prompt is None or output is None:
+                raise SpecError(f"{'prompt' if output is None else 'output'}: fixed lengths need both prompt and "
+                                "output tokens (or neither, for the workload's lengths)")
+            trace = poisson_trace(rate, duration, prompt=_count(prompt, "prompt"), output=_count(output, "output"),
+                                  seed=seed)
+        else:
+            trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
         if len(trace) == 0:
             raise SpecError(f"duration: a {duration:g} s trace at {rate:g} requests/s drew no request; lengthen the "
                             "duration or raise the rate")

@@ -25,6 +25,10 @@ Example (the bundled ``fleet/data/disagg-gb200-maia200.yaml``)::
       pool_uplink: 6.4Tbps       # optional: each pool's leaf to the core (oversubscription)
       # fabric: <topo preset or YAML>  instead: replicas take chip ranks 0.. in pool order
 
+A pool built from a fabric may name its serving stack, ``stack: trtllm | vllm | sglang | ideal`` (default:
+inference's default, trtllm; ``ideal`` is the physics roofline), which sets the step model's kernel
+efficiencies and per-step host cost (``inference.StepModel(..., stack=...)``).
+
 A pool may give ``step_model: {prefill_per_token: 80us, decode_base: 20ms, ...}`` (a
 :class:`LinearStepModel`, e.g. fitted to a real engine) instead of ``fabric``. Every bad key gives a
 :class:`topo.SpecError` naming it.
@@ -49,8 +53,10 @@ DATA = Path(__file__).parent / "data"
 
 _POOL_KEYS = {
     "name", "fabric", "model", "tp", "ep", "pp", "role", "replicas", "batch", "token_budget", "price",
-    "dtype", "kv_dtype", "chunked_prefill", "step_model", "kv_capacity_tokens",
+    "dtype", "kv_dtype", "chunked_prefill", "step_model", "kv_capacity_tokens", "stack",
 }
+#: serving stacks a fabric-built pool may name (``inference.kernels.STACKS``; kept equal by a test)
+STACKS = ("trtllm", "vllm", "sglang", "ideal")
 _LINEAR_KEYS = {
     "prefill_base": "time", "prefill_per_token": "time", "decode_base": "time", "decode_per_seq": "time",
     "decode_per_kv_token": "time", "kv_bytes_per_token": "size", "kv_capacity_tokens": "number",
@@ -79,6 +85,9 @@ class PoolSpec:
         chunked_prefill: mix prefill chunks into decode iterations (Sarathi-Serve style).
         step_model: parameters of a :class:`LinearStepModel` (SI units) instead of a fabric.
         kv_capacity_tokens: override of the KV tokens a replica holds (None: from ``max_batch``).
+        stack: serving-stack profile of a fabric-built pool's step model, one of :data:`STACKS`
+            (``inference.StepModel(..., stack=...)``: kernel efficiencies, per-step host cost, KV pool);
+            None: inference's default stack (trtllm).
     """
 
     name: str
@@ -97,9 +106,15 @@ class PoolSpec:
     chunked_prefill: bool = False
     step_model: tuple[tuple[str, float], ...] | None = None
     kv_capacity_tokens: float | None = None
+    stack: str | None = None
 
     def __post_init__(self) -> None:
         where = f"pool {self.name!r}"
+        if self.stack is not None and self.stack not in STACKS:
+            raise SpecError(f"{where}: stack must be one of {', '.join(STACKS)}, got {self.stack!r}")
+        if self.stack is not None and self.step_model is not None:
+            raise SpecError(f"{where}: stack applies to a pool built from a fabric; a step_model pool has its own "
+                            "times (drop 'stack' or give 'fabric')")
         if self.role not in ROLES:
             raise SpecError(f"{where}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
         for k in ("replicas", "tp", "ep", "pp", "batch", "token_budget"):
@@ -207,6 +222,11 @@ def _pool(d: Any, i: int) -> PoolSpec:
     for k in ("fabric", "model", "dtype", "kv_dtype"):
         if k in d and d[k] is not None:
             kw[k] = str(d[k])
+    if d.get("stack") is not None:
+        st = str(d["stack"]).lower()
+        if st not in STACKS:
+            raise SpecError(f"{where}.stack: must be one of {', '.join(STACKS)}, got {d['stack']!r}")
+        kw["stack"] = st
     if "chunked_prefill" in d:
         if not isinstance(d["chunked_prefill"], bool):
             raise SpecError(f"{where}.chunked_prefill: must be true or false, got {d['chunked_prefill']!r}")

@@ -30,7 +30,7 @@ import numpy as np
 
 from topo import SpecError
 
-__all__ = ["Trace", "WORKLOADS", "Workload", "load_trace", "poisson_trace", "synthetic_trace"]
+__all__ = ["Trace", "WORKLOADS", "Workload", "closed_loop_trace", "load_trace", "poisson_trace", "synthetic_trace"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,48 @@ def poisson_trace(
         o = np.full(n, int(output), dtype=np.int64)
         name = f"poisson-{rate:g}rps-{int(prompt)}x{int(output)}"
     return Trace(t, p, o, name=name)
+
+
+def _count(v: object, field_: str, least: int = 1) -> int:
+    """``v`` as an integer >= ``least`` (numpy integers and integral floats too), else a one-line SpecError."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(v)) or float(v) != int(v) or int(v) < least:
+        raise SpecError(f"{field_}: must be an integer >= {least}, got {v!r}")
+    return int(v)
+
+
+def closed_loop_trace(requests: int, prompt: int | None = None, output: int | None = None,
+                      workload: str = "azure-conv", seed: int = 0) -> Trace:
+    """The ``requests`` requests of a closed-loop (fixed-concurrency) run, every arrival time 0 s.
+
+    :func:`fleet.simulate_serving` with ``concurrency`` fills the arrival times in as the run goes (each
+    completion releases the next request). Lengths: fixed ``prompt`` and ``output`` tokens (the benchmark
+    case, every request the same), or, when neither is given, lognormal lengths of ``workload``
+    (:data:`WORKLOADS`) drawn under ``seed`` (prompts first, then outputs, from one generator).
+
+    Raises:
+        SpecError: a count that is not an integer >= 1, only one of ``prompt`` / ``output``, an unknown workload.
+    """
+    n = _count(requests, "requests")
+    if n > MAX_REQUESTS:
+        raise SpecError(f"requests: {n:,} is more than {MAX_REQUESTS:,}; lower it")
+    if (prompt is None) != (output is None):
+        given = "prompt" if output is None else "output"
+        raise SpecError(f"{given}: fixed lengths need both prompt and output tokens (or neither, for the workload's "
+                        "lengths)")
+    if prompt is not None:
+        p, o = _count(prompt, "prompt"), _count(output, "output")
+        return Trace(np.zeros(n), np.full(n, p, dtype=np.int64), np.full(n, o, dtype=np.int64),
+                     name=f"closed-loop-{p}x{o}")
+    if workload not in WORKLOADS:
+        raise SpecError(f"workload {workload!r}: unknown; known: {', '.join(WORKLOADS)} (or fixed prompt/output)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise SpecError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
+    w = WORKLOADS[workload]
+    rng = np.random.default_rng(seed)
+    p_arr = _lognormal_int(rng, n, w.prompt_median, w.prompt_sigma, w.prompt_max)
+    o_arr = _lognormal_int(rng, n, w.output_median, w.output_sigma, w.output_max)
+    return Trace(np.zeros(n), p_arr, o_arr, name=f"closed-loop-{w.name}")
 
 
 def synthetic_trace(rate: float, duration: float, workload: str = "azure-conv", seed: int = 0) -> Trace:
