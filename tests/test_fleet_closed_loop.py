@@ -74,6 +74,19 @@ def test_exactly_c_in_flight_while_the_loop_is_full(c, extra, replicas, chunked,
     assert in_system(res, float(finish.max())) == 0
 
 
+@pytest.mark.parametrize("router", ["least-loaded", "round-robin", "shortest-expected", "cost-aware"])
+def test_little_law_on_a_disaggregated_fleet(router):
+    """The same identity when completions happen on decode replicas after a KV transfer: C x T* exactly."""
+    d = {"pools": [{"name": "p", "role": "prefill", "step_model": LIN, "replicas": 2, "batch": 8},
+                   {"name": "d", "role": "decode", "step_model": LIN, "replicas": 3, "batch": 64}],
+         "kv_network": {"bandwidth": "100Gbps", "latency": "3us"}}
+    res = simulate_serving(d, concurrency=16, requests=120, router=router, workload="azure-conv", seed=1)
+    t_star = float(res.arrival.max())
+    finish = res.arrival + res.latency
+    assert np.all(res.kv_time > 0)
+    assert np.sum(np.minimum(finish, t_star) - res.arrival) == pytest.approx(16 * t_star, rel=1e-12)
+
+
 def test_throughput_is_concurrency_over_latency_in_the_steady_state():
     """Fixed lengths on one replica: every cycle of the loop is identical, so throughput = C / latency exactly."""
     c, n = 4, 40
