@@ -86,6 +86,21 @@ def list_examples() -> list[str]:
     return sorted(p.stem for p in EXAMPLES_DIR.glob("*.yaml"))
 
 
+#: files under examples/ (or given to ``scaleup sweep``) that are another command's input, by a top-level key a
+#: sweep spec never has: (key, what the file is, the command that runs it; {path} = the file)
+_OTHER_INPUTS = (("builder", "a fabric file", "scaleup topo show {path}` or `--fabric {path}"),
+                 ("pools", "a fleet file", "scaleup serve --fleet {path}"),
+                 ("jobs", "a jobs file", "scaleup jobs {path}"))
+
+
+def sweep_examples() -> list[str]:
+    """Names of the bundled examples that are sweep specs (a top-level ``job:`` key), sorted; the others in
+    ``examples/`` are fabric, fleet or jobs files of other commands (``whatif-*.yaml``)."""
+    return [n for n in list_examples()
+            if re.search(r"^job\s*:", (EXAMPLES_DIR / f"{n}.yaml").read_text(encoding="utf-8", errors="replace"),
+                         re.M)]
+
+
 def _example_path(text: str) -> Path | None:
     """The bundled example ``text`` names (``tp-llama70b`` or ``tp-llama70b.yaml``), when ``text`` is not an
     existing path itself; the bundled file a repository-relative path ``examples/NAME.yaml`` names when that
@@ -107,13 +122,16 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> Swee
     if isinstance(source, SweepSpec):
         return source
     name = "sweep"
+    shown = "the spec"  # how an error names the input (the path as the user can pass it to another command)
     if isinstance(source, Mapping):
         data: Any = dict(source)
     else:
         text = str(source)
         example = _example_path(text)
+        shown = text
         if example is not None:
             text = str(example)
+            shown = f"examples/{example.name}"
         if os.path.exists(text) or text.endswith((".yaml", ".yml")):
             if not os.path.exists(text):
                 raise SpecError(f"sweep spec: file {text!r} does not exist")
@@ -122,7 +140,7 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> Swee
         elif "\n" not in text and ":" not in text:  # a bare word: meant as a file or an example name
             raise SpecError(
                 f"sweep spec: {text!r} is neither a file nor a bundled example; bundled: "
-                f"{', '.join(list_examples())} (or give a path to a YAML spec)"
+                f"{', '.join(sweep_examples())} (or give a path to a YAML spec)"
             )
         try:
             data = yaml.safe_load(text)
@@ -130,6 +148,10 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> Swee
             raise SpecError(f"sweep spec: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, Mapping):
         raise SpecError(f"sweep spec: expected a mapping with keys job, params, grid, got {type(data).__name__}")
+    for key, what, command in _OTHER_INPUTS:
+        if "job" not in data and key in data:
+            raise SpecError(f"sweep spec: {shown} is {what}, not a sweep spec (no 'job:' key); run it with "
+                            f"`{command.format(path=shown)}`")
     unknown = [k for k in data if k not in SPEC_KEYS]
     if unknown:
         raise SpecError(f"sweep spec: unknown key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")

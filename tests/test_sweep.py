@@ -484,6 +484,26 @@ def test_other_examples_load_as_what_they_are(name):
         assert fleet.load_fleet(path).pools
 
 
+@pytest.mark.parametrize("name", [f for f in EXAMPLE_FILES if _example_kind(f) != "sweep"])
+def test_other_examples_by_name_say_which_command_runs_them(name):
+    """`scaleup sweep whatif-serve` (a bundled fleet file, not a spec) names the command that runs it instead of
+    "unknown key 'model'"; the list of bundled examples offered for a misspelt name holds only sweep specs."""
+    from click.testing import CliRunner
+
+    from cli import main
+    from sweep.spec import sweep_examples
+
+    stem = name[:-5]
+    command = {"fabric": "scaleup topo show", "jobs": "scaleup jobs", "fleet": "scaleup serve --fleet"}
+    with pytest.raises(SpecError, match="not a sweep spec") as info:
+        load_spec(stem)
+    assert f"`{command[_example_kind(name)]} examples/{name}" in str(info.value)
+    r = CliRunner().invoke(main, ["sweep", stem, "--dry-run"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "not a sweep spec" in r.output
+    assert stem not in sweep_examples()
+    assert sorted(sweep_examples()) == sorted(f[:-5] for f in EXAMPLE_FILES if _example_kind(f) == "sweep")
+
+
 def test_quiet_when_stderr_is_not_a_terminal(tmp_path, capsys):
     run_sweep(SPEC, tmp_path / "q.parquet", workers=1)  # progress=None: a bar only on a TTY
     captured = capsys.readouterr()
