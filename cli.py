@@ -847,7 +847,8 @@ def _count_opt(value: str, field: str) -> int:
 @main.command("serve")
 @click.option("--model", "model", default=None, help="model preset or YAML (default: the fleet's 'model')")
 @click.option("--fleet", "fleet_path", required=True,
-              help="FLEET.yaml path or a bundled fleet (disagg-gb200-maia200, colocated-maia200)")
+              help="FLEET.yaml path or a bundled fleet (disagg-gb200-maia200, colocated-maia200, disagg-trn3-cs3, "
+                   "single-h100)")
 @click.option("--rate", default=None, type=float, help="Poisson arrival rate, requests/s (without --trace)")
 @click.option("--duration", default=None, help="arrival window of --rate (e.g. 600s, 10min) [600s]")
 @click.option("--concurrency", default=None,
@@ -861,7 +862,7 @@ def _count_opt(value: str, field: str) -> int:
 @click.option("--slo-tpot", default="50ms", show_default=True, help="time-per-output-token objective")
 @click.option("--trace", "trace_path", default=None, help="CSV trace: arrival_s,prompt_tokens,output_tokens")
 @click.option("--workload", default="azure-conv", show_default=True,
-              help="synthetic lengths: azure-conv, azure-code, sharegpt")
+              help="synthetic lengths (without --prompt/--output): azure-conv, azure-code, sharegpt")
 @click.option("--router", default="least-loaded", show_default=True,
               help="round-robin | least-loaded | shortest-expected | cost-aware | module:function")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of the synthetic trace")
