@@ -150,7 +150,8 @@ def test_one_wave_prefill_batches_in_closed_form(c, p, budget):
     (fleet(1, batch=16), {"workload": "sharegpt"}),
     (fleet(2, batch=16), {"workload": "sharegpt"}),
     (fleet(2, batch=16, chunked_prefill=True, token_budget=256), {"workload": "azure-conv"}),
-], ids=["fixed", "workload", "two-replicas", "chunked"])
+    (fleet(2, batch=16), {"workload": "sharegpt", "think": 0.137}),
+], ids=["fixed", "workload", "two-replicas", "chunked", "think"])
 def test_macro_steps_equal_single_steps(spec, kw):
     """A completion's send interrupts a decode macro step of another replica exactly as an open-loop arrival does:
     the result equals stepping one iteration at a time (macro_cap=1)."""
