@@ -1148,10 +1148,24 @@ def load_prices(prices: str | dict | None) -> dict[str, dict[str, float]]:
     return out
 
 
+def _price_override(chip: ChipSpec, prices: str | dict | None) -> dict[str, float]:
+    """This chip's entry of :func:`load_prices` (``{}`` when none). A key that names neither a chip preset nor
+    ``chip`` is a :class:`SpecError`: a misspelt chip ("h100" for ``h100-sxm``) would otherwise leave the
+    cost at the default without a word."""
+    table = load_prices(prices)
+    from topo import CHIPS
+
+    for key in table:
+        if key != chip.name.lower() and key not in CHIPS:
+            raise SpecError(f"prices.{key}: not a chip name; key prices by chip ({chip.name} here; presets: "
+                            f"{', '.join(sorted(CHIPS))})")
+    return table.get(chip.name.lower(), {})
+
+
 def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
                 capex_per_chip: float | None = None) -> str:
     """One line saying where the chip-hour price comes from (for reports)."""
-    over = load_prices(prices).get(chip.name, {})
+    over = _price_override(chip, prices)
     if price_per_chip_hour is not None:
         return f"price: {price_per_chip_hour:g} $/chip-hour (given)"
     if "price_per_hour" in over:
@@ -1178,7 +1192,7 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
                     ("amortisation_years", amortisation_years), ("power_price", power_price), ("pue", pue),
                     ("power_factor", power_factor)):
         _check_number(name, v)
-    over = load_prices(prices).get(chip.name, {})
+    over = _price_override(chip, prices)
     if price_per_chip_hour is None and "price_per_hour" in over:
         price_per_chip_hour = over["price_per_hour"]
     if capex_per_chip is None and "capex" in over:

@@ -228,6 +228,17 @@ def test_bad_prices_are_spec_errors():
         estimate("llama3.1-8b", one_chip(H100), tp=1, prices="/nonexistent/prices.yaml")
 
 
+def test_a_prices_key_that_names_no_chip_is_an_error_not_ignored():
+    """`--prices` with "h100: 2.5" (the chip is h100-sxm) left the default price without a word; a key naming no
+    chip preset is a one-line error naming it and this chip, while other presets' keys and case are fine."""
+    kw = dict(tp=1, batch=8, prompt=256, output=16, backend="analytic")
+    with pytest.raises(SpecError, match=r"prices\.h100: .*h100-sxm") as exc:
+        estimate("llama3.1-8b", one_chip(H100), prices={"h100": 2.5}, **kw)
+    assert "\n" not in str(exc.value)
+    shared = estimate("llama3.1-8b", one_chip(H100), prices={"H100-SXM": 2.5, "maia200": 9.0}, **kw)
+    assert shared.cost_per_mtok == estimate("llama3.1-8b", one_chip(H100), price_per_chip_hour=2.5, **kw).cost_per_mtok
+
+
 @pytest.mark.parametrize("content,match", [
     (b"a: [1, 2\n: :\n", "not valid YAML"),
     (b"\x7fELF\x02\x01\xd0\xff\x00", "UTF-8"),
