@@ -249,6 +249,30 @@ def _check_inputs(model: Any, candidates: Sequence[str], tps: Sequence[int], rou
                         f"{getattr(spec, 'name', model)}; use divisors of {heads}")
 
 
+def _prices_by_candidate(prices: dict[str, float], candidates: Sequence[str]) -> dict[str, float]:
+    """``{candidate: $ per chip-hour}`` from a prices table keyed by candidate (fabric) or by its chip preset
+    (``h100-sxm`` prices ``dgx-h100``); the candidate's own key wins. A key that names no bundled fabric, no
+    chip preset and no candidate is a :class:`SpecError` (a misspelt name would leave the default price)."""
+    if not prices:
+        return {}
+    import topo
+
+    chip_of = {}
+    for c in candidates:
+        try:
+            chip_of[c] = topo.load(c).chip.name
+        except topo.ScaleupError:  # the candidate's own error comes from the search, in its row
+            chip_of[c] = None
+    out = {c: prices[c] if c in prices else prices[chip_of[c]] for c in candidates
+           if c in prices or chip_of[c] in prices}
+    known = set(topo.list_fabrics()) | set(topo.CHIPS) | set(candidates) | {ch for ch in chip_of.values() if ch}
+    for key in prices:
+        if key not in known:
+            raise SpecError(f"prices.{key}: names no candidate ({', '.join(candidates)}), chip preset or bundled "
+                            "fabric; key prices by candidate (maia200: 3.0) or by chip (h100-sxm: 2.5)")
+    return out
+
+
 def _check_plan_args(candidates: Sequence[str], attainment: float, modes: Sequence[str], slo_ttft: float,
                      slo_tpot: float, tps: Sequence[int], eps: Sequence[int], batches: Sequence[int]) -> None:
     """The search settings of :func:`plan`, each a :class:`SpecError` naming the argument when wrong."""
@@ -300,8 +324,8 @@ def plan(
         rate: request rate, requests/s.
         slo_ttft, slo_tpot: objectives, s.
         candidates: chip / fabric preset names, e.g. ``["maia200", "gb200-nvl72", "dgx-h100"]``.
-        prices: $ per chip-hour by candidate name, or a prices YAML path as ``--prices`` (:func:`load_prices`)
-            (default: inference's cost model).
+        prices: $ per chip-hour by candidate name or by a candidate's chip preset (``h100-sxm``), or a prices
+            YAML path as ``--prices`` (:func:`load_prices`) (default: inference's cost model).
         duration: simulated trace length, s. workload, trace, seed: the requests (a given ``trace`` wins).
         attainment: fraction of requests that must meet both SLOs.
         tps, eps, batches: TP and EP degrees and batch limits searched.
@@ -318,6 +342,8 @@ def plan(
     _check_plan_args(candidates, attainment, modes, slo_ttft, slo_tpot, tps, eps, batches)
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})
+    if step_model_factory is None:
+        prices = _prices_by_candidate(prices, candidates)
     given = trace is not None
     if trace is None:
         if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0 \

@@ -499,3 +499,20 @@ def test_plan_takes_a_prices_path_as_the_cli_does(tmp_path):
     b = plan("m", 5.0, 1.0, 0.05, ["fast"], duration=5.0, step_model_factory=_factory, tps=(8,), batches=(32,),
              prices={"fast": 1.0})
     assert a.table() == b.table()
+
+
+def test_plan_prices_by_chip_name_and_a_misspelt_key_is_an_error():
+    """`scaleup plan --prices` keyed by a candidate's chip (h100-sxm for dgx-h100, as load_prices documents)
+    prices it as its fabric's key does (it was silently ignored), and a key naming nothing is a one-line error."""
+    from fleet import plan
+
+    kw = dict(duration=5.0, tps=(1,), batches=(32,), modes=("colocated",))
+    by_chip = plan("llama3.1-8b", 2.0, 1.0, 0.05, ["dgx-h100"], prices={"h100-sxm": 9.0}, **kw)
+    by_fabric = plan("llama3.1-8b", 2.0, 1.0, 0.05, ["dgx-h100"], prices={"dgx-h100": 9.0, "h100-sxm": 1.0}, **kw)
+    assert by_chip.best.best.cost_per_hour == pytest.approx(9.0 * by_chip.best.best.fleet.pools[0].replicas)
+    assert by_chip.table() == plan("llama3.1-8b", 2.0, 1.0, 0.05, ["dgx-h100"], prices={"dgx-h100": 9.0},
+                                   **kw).table()
+    assert by_fabric.best.best.cost_per_hour == by_chip.best.best.cost_per_hour  # the fabric's own key wins
+    with pytest.raises(SpecError, match=r"prices\.h100: names no candidate") as exc:
+        plan("llama3.1-8b", 2.0, 1.0, 0.05, ["dgx-h100"], prices={"h100": 9.0}, **kw)
+    assert "\n" not in str(exc.value)
