@@ -50,7 +50,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             an input to it.
 
     Returns:
-        one dict per (size, algorithm): size (B), count, type, algorithm (the winner for auto, as
+        one dict per (size, algorithm): size (B; an int, as nccl-tests prints it, unless fractional), count, type, algorithm (the winner for auto, as
         ``auto:<name>``; with ``stack``, the rung), time_us, algbw_GBps, busbw_GBps (1e9 bytes/s), bound_us, efficiency (bound/time),
         n, groups, protocol (the calibrated model's choice; ``"ideal"`` for ``ideal=True``).
     """
@@ -146,7 +146,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             elif a == "auto":
                 name = f"auto:{name}"
             rows.append({
-                "size": float(size), "count": int(size // el), "type": dtype, "algorithm": name,
+                "size": int(size) if float(size).is_integer() else float(size), "count": int(size // el), "type": dtype, "algorithm": name,
                 "time_us": r.time * 1e6, "algbw_GBps": r.algbw / 1e9, "busbw_GBps": r.busbw / 1e9,
                 "bound_us": r.bound * 1e6, "efficiency": r.efficiency, "n": r.n, "groups": len(groups),
                 "protocol": r.protocol or "ideal",

@@ -125,6 +125,21 @@ def test_python_benchmark_takes_the_cli_arguments(small_fabric):
     assert [x["time_us"] for x in rows] == pytest.approx([x["time_us"] for x in cli_rows], rel=1e-12)
 
 
+def test_csv_and_json_sizes_are_integers_as_nccl_tests_prints_them():
+    """`--csv` / `--json` wrote the size column as 1024.0 (a float for a byte count); now 1024, as the table and
+    nccl-tests print it (count too); a fractional size stays a float."""
+    args = ["collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1KiB,1MiB", "--algorithm", "ring"]
+    csv_out = CliRunner().invoke(main, [*args, "--csv"])
+    assert csv_out.exit_code == 0, csv_out.output
+    lines = csv_out.output.strip().splitlines()
+    assert lines[0].startswith("size,count,")
+    assert [ln.split(",")[:2] for ln in lines[1:]] == [["1024", "256"], ["1048576", "262144"]]
+    js = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert [(type(r["size"]), r["size"]) for r in js] == [(int, 1024), (int, 1048576)]
+    rows = C.benchmark("all_reduce", "dgx-h100", [1000.5], group_size=8, algorithms=["ring"])
+    assert rows[0]["size"] == 1000.5
+
+
 def test_validation_by_bucket_cells_by_hand():
     """`python -m collectives.validation --detail`'s table: one row per (system, stack, collective, ranks), each
     bucket's cell median |ratio - 1| / worst ratio (the farthest from 1 in log), "-" where no point lies."""
