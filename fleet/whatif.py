@@ -110,9 +110,9 @@ class MonteCarloResult:
                  f"{name} P50       {d['p50'] * scale:,.4g} {unit}",
                  f"{name} P99       {d['p99'] * scale:,.4g} {unit}   (P01 {d['p01'] * scale:,.4g} {unit})",
                  f"availability     {d['availability']:.1%} of samples (every member reachable / every replica up)"]
-        for k in self.extra:
-            u, sc = ("ms", 1e3) if k.endswith("_s") else ("", 1.0)
-            lines.append(f"{k:<16} P50 {d[f'{k}_p50'] * sc:,.4g} {u}, P99 {d[f'{k}_p99'] * sc:,.4g} {u}")
+        for k in self.extra:  # a series in s prints in ms under its name without the SI suffix; a count bare
+            u, sc, name = (" ms", 1e3, k[:-2]) if k.endswith("_s") else ("", 1.0, k)
+            lines.append(f"{name:<16} P50 {d[f'{k}_p50'] * sc:,.4g}{u}, P99 {d[f'{k}_p99'] * sc:,.4g}{u}")
         parts = ", ".join(f"{k} {v:.2f}" for k, v in d["mean_failed_parts"].items())
         lines.append(f"failed per sample mean: {parts}")
         return "\n".join(lines)

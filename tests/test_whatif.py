@@ -322,6 +322,19 @@ def test_monte_carlo_is_deterministic_under_a_seed(small):
     assert np.all(s1.values > s1.healthy) and len(np.unique(s1.values)) > 1
 
 
+def test_monte_carlo_table_extra_series_units():
+    """The extra series' lines: a count has no unit and no stray space ("groups_lost P50 1 , P99 2.81 " before),
+    a series in seconds prints in ms under its name without the "_s" suffix ("tpot_s ... ms" before)."""
+    from fleet.whatif import MonteCarloResult
+
+    r = MonteCarloResult("goodput_rps", np.array([1.0, 3.0]), 3.0, np.array([True, True]), [{"chip": 1}, {"chip": 0}],
+                         0, 2, "x", {"tpot_s": np.array([0.006, 0.008]), "groups_lost": np.array([1.0, 3.0])})
+    lines = r.table().splitlines()
+    assert "tpot             P50 7 ms, P99 7.98 ms" in lines
+    assert "groups_lost      P50 2, P99 2.98" in lines
+    assert all(ln == ln.rstrip() and " ," not in ln for ln in lines)
+
+
 # ------------------------------------------------------------------------------------------ CLI
 def test_cli_fail_options(tmp_path):
     from cli import main
