@@ -135,8 +135,10 @@ def topo_list() -> None:
     """List the bundled fabrics (topologies/*.yaml)."""
     import topo
 
-    for name, desc in topo.describe_fabrics().items():
-        click.echo(f"{name:<16} {desc}")
+    fabrics = topo.describe_fabrics()
+    width = max(map(len, fabrics), default=0)  # one column however long a name (trn3-ultraserver-gen1)
+    for name, desc in fabrics.items():
+        click.echo(f"{name:<{width}}  {desc}")
 
 
 @topo_group.command("show")

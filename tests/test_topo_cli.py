@@ -17,6 +17,13 @@ def run(*args):
 def test_topo_list():
     r = run("topo", "list")
     assert r.exit_code == 0 and "maia200 " in r.output and "tpu-v5p" in r.output
+    # one column of descriptions even past 16-character names (trn3-ultraserver-gen1 pushed its line out)
+    import topo
+
+    lines = r.output.splitlines()
+    assert len(lines) == len(topo.list_fabrics())
+    starts = {len(ln) - len(desc) for ln, desc in zip(lines, topo.describe_fabrics().values(), strict=True)}
+    assert len(starts) == 1 and all(ln.split()[0] in topo.list_fabrics() for ln in lines)
 
 
 def test_topo_show_text_and_json():
