@@ -85,8 +85,9 @@ def _fail_options(f):
                      help="per-chip speed factors: K@F (K chips at speed F), cN@F (chip N), normal:MEAN,SD or "
                           "uniform:LO,HI (see docs/whatif.md)")(f)
     return click.option("--fail", "fail", multiple=True,
-                        help="fail or degrade parts: KIND:TARGET[@FACTOR], KIND link|cable|switch|plane|tray|chip|"
-                             "flap, e.g. plane:3, cable:c0-p0.leaf0, chip:c[0-3], link:c0->c1@0.5 (repeatable)")(f)
+                        help="fail or degrade parts: KIND:TARGET[@FACTOR], KIND link|cable|port|switch|plane|tray|"
+                             "chip|flap, e.g. plane:3, cable:c0-p0.leaf0, port:c7-p1.leaf0 (one cable of a bundle), "
+                             "chip:c[0-3], link:c0->c1@0.5 (repeatable)")(f)
 
 
 def _mc_options(f):

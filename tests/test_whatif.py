@@ -364,6 +364,20 @@ def test_cli_fail_options(tmp_path):
     assert "availability" in r.output and out.exists()
 
 
+@pytest.mark.parametrize("cmd", [["collective", "all-reduce"], ["traffic"], ["infer"]])
+def test_fail_help_names_every_fault_kind(cmd):
+    """The --fail help listed link|cable|switch|plane|tray|chip|flap while docs/whatif.md uses port:A-B (one
+    cable of a bundle), which topo.faults accepts: the help names every kind topo.faults.KINDS has."""
+    import re
+
+    from cli import main
+    from topo.faults import KINDS
+
+    out = " ".join(CliRunner().invoke(main, [*cmd, "--help"]).output.split())
+    listed = re.search(r"KIND (\S+),", out)
+    assert listed and set(listed.group(1).split("|")) == set(KINDS), out
+
+
 def test_straggler_replica_runs_at_its_slowest_chip():
     from fleet import straggler_fleet
 
