@@ -37,6 +37,18 @@ def test_traffic_all_to_all_grouped_and_hash_routing():
     assert sent.search(r.output).group(1) == sent.search(e.output).group(1)
 
 
+def test_hottest_links_columns_stay_aligned_at_second_long_busy_times():
+    """A busy time of 1e6 us and more (a 64 GiB all-to-all) is wider than the 12-character column: the header
+    widens with it, so every value ends under "busy (us)" (it overran the header before)."""
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "dgx-h100", "--pattern", "all-to-all", "--size", "64GiB"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    i = next(k for k, ln in enumerate(lines) if "busy (us)" in ln)
+    rows = lines[i + 1:]
+    assert rows and all(float(ln.split()[-1].replace(",", "")) >= 1e6 for ln in rows)
+    assert {len(ln) for ln in rows} == {len(lines[i])}  # right-aligned under the header
+
+
 def test_traffic_bad_input_exits_2():
     r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--size", "-3MB"])
     assert r.exit_code == 2 and "size" in r.output and "Traceback" not in r.output

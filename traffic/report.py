@@ -194,9 +194,11 @@ def format_report(fab: Fabric, rep: PatternReport, top: int = 5) -> str:
     hot = hottest_links(fab, rep, top)
     if hot:
         lines.append(f"hottest links (top {len(hot)} by mean utilisation over the makespan):")
-        lines.append(f"  {'link':<40} {'util (%)':>9} {'peak (%)':>9} {'busy (us)':>12}")
-        for a, b, u, pk, busy in hot:
-            lines.append(f"  {a + ' -> ' + b:<40} {u * 100:>9.1f} {pk * 100:>9.1f} {busy * 1e6:>12,.3f}")
+        busy_us = [f"{h[4] * 1e6:,.3f}" for h in hot]
+        w = max(12, *map(len, busy_us))  # a busy time of seconds (1e6 us and more) ran into the peak column
+        lines.append(f"  {'link':<40} {'util (%)':>9} {'peak (%)':>9} {'busy (us)':>{w}}")
+        for (a, b, u, pk, _), busy in zip(hot, busy_us, strict=True):
+            lines.append(f"  {a + ' -> ' + b:<40} {u * 100:>9.1f} {pk * 100:>9.1f} {busy:>{w}}")
     return "\n".join(lines)
 
 
