@@ -26,7 +26,18 @@ replica, the stack's profile and kernel tables, communication simulated):
   prefill in an iteration that also decodes the others. ASSUMPTION: no queueing for admission and no burst
   of simultaneous arrivals, so TTFT is a lower bound at high concurrency.
 
+``--closed-loop``: each row is instead simulated as the benchmark ran it, a closed-loop client
+(``fleet.simulate_serving(concurrency=c, requests=N)``: ``c`` requests sent at t = 0, each completion sending
+the next) on one replica of the same step model, with the engine's iteration scheduler (continuous batching,
+chunked prefill mixed with the running decodes); TTFT and TPOT are the means over the N requests, as the
+client reports them. Nothing fitted; the run's settings the sample does not record are ASSUMPTIONS:
+``N = CLOSED_LOOP_REQUESTS x c`` (10; sensitivity ``--requests-factor 1`` / ``50``), a token budget of
+``CLOSED_LOOP_BUDGET`` (8,192: TensorRT-LLM's ``max_num_tokens`` default, vLLM's ``max_num_batched_tokens``
+for its server on large GPUs, SGLang's ``chunked_prefill_size`` on 80 GB GPUs) and every in-flight request
+admitted (slots = c; the KV cache still limits it). Slower: one simulation per row.
+
 Usage: python bench/silicon_compare.py [--stack all|trtllm|vllm|sglang] [--rows] [--backend auto|analytic]
+       [--closed-loop [--requests-factor K]]
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ import os
 import statistics
 import sys
 import time
+
+import numpy as np
 
 _here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
@@ -85,8 +98,8 @@ def dtypes(row) -> tuple[str, str]:
     return w, kv
 
 
-def predict(models: dict, row, backend: str) -> tuple[float, float, float, str]:
-    """(TTFT s, TPOT s, TPOT without prefill interference s, scaleup backend) of one row (module docstring)."""
+def _step_model(models: dict, row, backend: str):
+    """The row's replica step model (``inference.StepModel``), memoised in ``models``."""
     from inference import StepModel
 
     w, kv = dtypes(row)
@@ -96,10 +109,39 @@ def predict(models: dict, row, backend: str) -> tuple[float, float, float, str]:
     if sm is None:
         sm = models[key] = StepModel(row.model, FABRICS[row.system], tp=tp, ep=int(row.ep), dp=1, dtype=w,
                                      kv_dtype=kv, stack=row.backend, backend=backend)
+    return sm
+
+
+def predict(models: dict, row, backend: str) -> tuple[float, float, float, str]:
+    """(TTFT s, TPOT s, TPOT without prefill interference s, scaleup backend) of one row (module docstring)."""
+    sm = _step_model(models, row, backend)
     c, isl, osl = int(row.batch_size), int(row.isl), int(row.osl)
     t_dec = float(sm.decode_time(c, isl + osl // 2))
     t_pre = float(sm.prefill_time(isl, 1))
     return t_pre + 1.5 * t_dec, t_dec + c / osl * t_pre, t_dec, sm.deployment.provenance().get("backend", "")
+
+
+#: closed-loop view (``--closed-loop``): requests per in-flight slot, the engine's token budget per iteration
+#: (ASSUMPTIONS, module docstring)
+CLOSED_LOOP_REQUESTS = 10
+CLOSED_LOOP_BUDGET = 8192
+
+
+def closed_loop(models: dict, row, backend: str, factor: int = CLOSED_LOOP_REQUESTS) -> tuple[float, float, str]:
+    """(mean TTFT s, mean TPOT s, scaleup backend) of one row simulated as a closed loop of ``c`` clients
+    sending ``factor x c`` requests (module docstring)."""
+    from fleet import simulate_serving
+
+    w, kv = dtypes(row)
+    sm = _step_model(models, row, backend)
+    c, isl, osl = int(row.batch_size), int(row.isl), int(row.osl)
+    pool = {"name": "r", "fabric": FABRICS[row.system], "tp": int(row.tp_size), "ep": int(row.ep), "batch": c,
+            "token_budget": CLOSED_LOOP_BUDGET, "chunked_prefill": True, "dtype": w, "kv_dtype": kv,
+            "stack": row.backend}
+    res = simulate_serving({"name": "silicon", "pools": [pool]}, model=row.model, step_models={"r": sm},
+                           concurrency=c, requests=factor * c, prompt=isl, output=osl)
+    return (float(np.nanmean(res.ttft)), float(np.nanmean(res.tpot)),
+            sm.deployment.provenance().get("backend", ""))
 
 
 def main() -> None:
@@ -107,6 +149,11 @@ def main() -> None:
     ap.add_argument("--stack", default="all", choices=("all", "trtllm", "vllm", "sglang"))
     ap.add_argument("--backend", default="auto", help="scaleup kernel backend: auto, measured or analytic")
     ap.add_argument("--rows", action="store_true", help="print every row, not only the summary")
+    ap.add_argument("--closed-loop", action="store_true",
+                    help="TTFT / TPOT from a simulated closed-loop client (fleet.simulate_serving) instead of the "
+                         "steady-state formula")
+    ap.add_argument("--requests-factor", type=int, default=CLOSED_LOOP_REQUESTS,
+                    help="closed loop: requests sent per in-flight slot (ASSUMPTION, default %(default)s)")
     args = ap.parse_args()
     from inference.measured import MISSING_EXTRA, available
 
@@ -131,6 +178,8 @@ def main() -> None:
     for row in d.itertuples():
         try:
             ttft, tpot, t_dec, be = predict(models, row, args.backend)
+            if args.closed_loop:
+                ttft, tpot, be = closed_loop(models, row, args.backend, args.requests_factor)
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
             print(f"| {row.backend} | {row.id} | not computed: {type(exc).__name__}: {str(exc)[:100]} |")
             continue
@@ -165,6 +214,9 @@ def main() -> None:
             print(f"\n{stack}: {len(e)} held-out rows, TTFT median |error| {med(tt)} (signed {signed(tt)}), "
                   f"TPOT median |error| {med(tp)} (signed {signed(tp)}), worst TPOT {max(abs(x) for x in tp):.0%}; "
                   f"decode-only TPOT {med(lo)} (signed {signed(lo)})")
+    if args.closed_loop:
+        print(f"\nTTFT / TPOT: closed loop of c clients, {args.requests_factor} x c requests, token budget "
+              f"{CLOSED_LOOP_BUDGET}, chunked prefill (ASSUMPTIONS); decode only: the steady-state formula's T_dec")
     print(f"\n({time.perf_counter() - t0:.0f} s)")
 
 
