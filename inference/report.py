@@ -128,15 +128,15 @@ class Report:
             f"({self.chips_per_replica} chips/replica), batch={self.batch}, prompt={self.prompt}, "
             f"output={self.output}, dtype={self.dtype}, kv={self.kv_dtype}, overlap={self.overlap}",
             f"  TTFT            {self.ttft * 1e3:12.2f} ms",
-            f"  TPOT            {self.tpot * 1e3:12.3f} ms   ({1 / self.tpot:,.1f} tokens/s per user)",
+            f"  TPOT            {self.tpot * 1e3:12.3f} ms   ({1 / self.tpot:,.1f} output tokens/s per user)",
             f"  latency         {self.latency:12.3f} s",
-            f"  throughput      {self.tokens_per_s['replica']:12,.0f} tokens/s per replica, "
+            f"  throughput      {self.tokens_per_s['replica']:12,.0f} output tokens/s per replica, "
             f"{self.tokens_per_s['chip']:,.1f} per chip, {self.tokens_per_s['fabric']:,.0f} fabric"
             + (f" ({self.dp - self.extra['replicas_down']} of {self.dp} replicas up: "
                f"{self.extra['replicas_down']} hold{'s' if self.extra['replicas_down'] == 1 else ''} a failed chip)"
                if self.extra.get("replicas_down") else ""),
-            f"  energy          {self.energy_per_token:12.4f} J/token",
-            f"  cost            {self.cost_per_mtok:12.4f} $/Mtok   ({self.cost_per_hour:,.2f} $/h per replica)",
+            f"  energy          {self.energy_per_token:12.4f} J per output token",
+            f"  cost            {self.cost_per_mtok:12.4f} $ per M output tokens   ({self.cost_per_hour:,.2f} $/h per replica)",
             f"  memory/chip     weights {format_bytes(m['weights'])}, KV {format_bytes(m['kv_cache'])}, "
             f"activations {format_bytes(m['activations'])}; {'SRAM' if m.get('sram_only') else 'HBM'} need "
             f"{format_bytes(m['hbm_needed'])} of {format_bytes(m['hbm_capacity'])}",
@@ -388,9 +388,9 @@ COMPARE_ROWS = (
     ("TTFT ms", "ttft_s", 1e3, "{:.2f}"),
     ("TPOT ms", "tpot_s", 1e3, "{:.3f}"),
     ("latency s", "latency_s", 1.0, "{:.3f}"),
-    ("tokens/s per replica", "tokens_per_s_replica", 1.0, "{:,.0f}"),
-    ("tokens/s per chip", "tokens_per_s_chip", 1.0, "{:,.1f}"),
-    ("tokens/s fabric", "tokens_per_s_fabric", 1.0, "{:,.0f}"),
+    ("output tokens/s per replica", "tokens_per_s_replica", 1.0, "{:,.0f}"),
+    ("output tokens/s per chip", "tokens_per_s_chip", 1.0, "{:,.1f}"),
+    ("output tokens/s fabric", "tokens_per_s_fabric", 1.0, "{:,.0f}"),
     ("replicas", "dp", 1, "{:d}"),
     ("chips per replica", "chips_per_replica", 1, "{:d}"),
     ("tp", "tp", 1, "{:d}"),
@@ -398,8 +398,8 @@ COMPARE_ROWS = (
     ("decode exposed comm ms/step", "decode_exposed_communication_s", 1e3, "{:.3f}"),
     ("prefill exposed comm ms", "prefill_exposed_communication_s", 1e3, "{:.2f}"),
     ("HBM needed GB/chip", "mem_hbm_needed_bytes", 1e-9, "{:.1f}"),
-    ("energy J/token", "energy_per_token_j", 1.0, "{:.4f}"),
-    ("cost $/Mtok", "cost_per_mtok_usd", 1.0, "{:.4f}"),
+    ("energy J per output token", "energy_per_token_j", 1.0, "{:.4f}"),
+    ("cost $ per M output tokens", "cost_per_mtok_usd", 1.0, "{:.4f}"),
 )
 
 

@@ -30,6 +30,23 @@ def test_infer_table_and_compare():
     assert "dgx-h100" in res.output and "dgx-h200" in res.output and "TPOT ms" in res.output
 
 
+def test_infer_says_throughput_energy_and_cost_are_per_output_token():
+    """`throughput 2,896 tokens/s`, `J/token`, `$/Mtok` did not say which tokens (vLLM's benchmark prints output
+    and total token throughput apart; `scaleup serve` says "per M output tokens"): they are output tokens,
+    batch x output / latency, and the text says so."""
+    import re
+
+    r = estimate("llama3.1-8b", "dgx-h100", tp=8, batch=4, prompt=128, output=8)
+    assert r.tokens_per_s["replica"] == pytest.approx(4 * 8 / r.latency, rel=1e-9)
+    out = CliRunner().invoke(main, ARGS).output
+    shown = float(re.search(r"throughput\s+([\d,]+) output tokens/s per replica", out).group(1).replace(",", ""))
+    assert shown == pytest.approx(4 * 8 / r.latency, abs=0.5)
+    assert "J per output token" in out and "$ per M output tokens" in out
+    table = CliRunner().invoke(main, ARGS[:3] + ["--compare", "dgx-h100,dgx-h200"] + ARGS[5:]).output
+    for label in ("output tokens/s per replica", "energy J per output token", "cost $ per M output tokens"):
+        assert any(ln.startswith(label) for ln in table.splitlines()), label
+
+
 def test_infer_user_errors_exit_2():
     for extra in (["--ep", "3"], ["--batch", "0"], ["--dtype", "fp5"]):
         res = CliRunner().invoke(main, ARGS + extra)
