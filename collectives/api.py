@@ -557,13 +557,23 @@ def _compile(collective: str, algorithm: str, G: np.ndarray, size: float, fab: F
     return _lookup(collective, algorithm)(G, size, fab, **dict(opts))
 
 
-def collective(collective: str, fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
+def _as_fabric(fab: Fabric | str) -> Fabric:
+    """``fab`` itself, or the bundled preset / YAML path it names (``"maia200"``, as ``--fabric``)."""
+    if isinstance(fab, str):
+        from topo import load
+
+        return load(fab)
+    if not isinstance(fab, Fabric):
+        raise ScheduleError(f"fabric: expected a topo.Fabric or a preset name / YAML path, got {type(fab).__name__}")
+    return fab
+
+
+def collective(collective: str, fab: Fabric | str, size: Size, group: Group = None, algorithm: str = "auto",
                **opts: Any) -> CollectiveResult:
     """Simulate one collective; see :func:`all_reduce` for the arguments."""
     if collective not in COLLECTIVES:
         raise ScheduleError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
-    if not isinstance(fab, Fabric):
-        raise ScheduleError(f"fabric: expected a topo.Fabric, got {type(fab).__name__}")
+    fab = _as_fabric(fab)
     S = _size(size)
     G = _group(fab, group)
     if collective == "send_recv" and group is None:
@@ -670,7 +680,7 @@ def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "a
     """Simulate an all-reduce of ``size`` bytes (each rank's buffer) over ``group``.
 
     Args:
-        fab: the :class:`topo.Fabric`.
+        fab: the :class:`topo.Fabric`, or a preset name / YAML path as ``--fabric`` (``"maia200"``).
         size: bytes (or a string such as ``"256MiB"``).
         group: chips (ranks or node ids), default all chips.
         algorithm: a registered name (``collectives.ALGORITHMS``) or ``"auto"`` (simulate every applicable
@@ -694,7 +704,7 @@ def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "a
         if algorithm != "auto":
             raise ScheduleError(f"algorithm: stack={stack!r} picks the algorithm of every size; leave "
                                 f"algorithm='auto' (got {algorithm!r}) or drop stack")
-        return stack_all_reduce(fab, size, group, stack, **opts)
+        return stack_all_reduce(_as_fabric(fab), size, group, stack, **opts)
     return collective("all_reduce", fab, size, group, algorithm, **opts)
 
 

@@ -125,6 +125,19 @@ def test_python_benchmark_takes_the_cli_arguments(small_fabric):
     assert [x["time_us"] for x in rows] == pytest.approx([x["time_us"] for x in cli_rows], rel=1e-12)
 
 
+def test_collective_functions_take_a_fabric_name_as_benchmark_and_estimate_do():
+    """`collectives.all_reduce("dgx-h100", "64MiB")` raised "expected a topo.Fabric" while benchmark() and
+    inference.estimate() take the preset name the CLI's --fabric does: the name loads that fabric."""
+    fab = topo.load("dgx-h100")
+    for fn in (C.all_reduce, C.all_gather, C.all_to_all):
+        assert fn("dgx-h100", "1MiB").time == fn(fab, 2**20).time
+    assert C.all_reduce("dgx-h100", "1MiB", stack="vllm").time == C.all_reduce(fab, 2**20, stack="vllm").time
+    with pytest.raises(topo.SpecError, match="nosuch"):
+        C.all_reduce("nosuch", "1MiB")
+    with pytest.raises(topo.ScaleupError, match="fabric"):
+        C.all_reduce(8, "1MiB")
+
+
 def test_csv_and_json_sizes_are_integers_as_nccl_tests_prints_them():
     """`--csv` / `--json` wrote the size column as 1024.0 (a float for a byte count); now 1024, as the table and
     nccl-tests print it (count too); a fractional size stays a float."""

@@ -49,6 +49,21 @@ def test_hottest_links_columns_stay_aligned_at_second_long_busy_times():
     assert {len(ln) for ln in rows} == {len(lines[i])}  # right-aligned under the header
 
 
+def test_run_pattern_takes_a_fabric_name_as_the_cli_does():
+    """`traffic.run_pattern("dgx-h100", ...)` failed with AttributeError ('str' has no n_chips), a traceback where
+    every other public function takes the --fabric name: it loads the fabric; a non-fabric is a typed error."""
+    import pytest
+
+    import topo
+    from traffic import run_pattern
+
+    a = run_pattern("dgx-h100", "permutation", "64MiB", seed=3)
+    b = run_pattern(topo.load("dgx-h100"), "permutation", 2**26, seed=3)
+    assert a.makespan == b.makespan and a.flows == b.flows
+    with pytest.raises(topo.ScaleupError, match="fabric"):
+        run_pattern(None, "ring", 1.0)
+
+
 def test_traffic_bad_input_exits_2():
     r = CliRunner().invoke(main, ["traffic", "--fabric", "maia200-small", "--size", "-3MB"])
     assert r.exit_code == 2 and "size" in r.output and "Traceback" not in r.output

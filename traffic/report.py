@@ -72,7 +72,7 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs) -> list[float]:
 
 
 def run_pattern(
-    fabric: Fabric,
+    fabric: Fabric | str,
     pattern: str,
     size: float,
     seed: int = 0,
@@ -89,7 +89,15 @@ def run_pattern(
         seed: seeds the permutation, the sizes and the hash routing.
         routing: ``"ecmp"``, ``"ecmp-subflows"`` or ``"hash"``.
         k: senders of ``incast`` (default all other chips).
+        fabric: a :class:`topo.Fabric`, or a preset name / YAML path as ``--fabric`` (``"maia200"``).
     """
+    if isinstance(fabric, str):
+        from topo import load
+
+        fabric = load(fabric)
+    if not isinstance(fabric, Fabric):
+        raise ScheduleError(f"fabric: expected a topo.Fabric or a preset name / YAML path, got "
+                            f"{type(fabric).__name__}")
     n = fabric.n_chips
     if isinstance(size, str):  # '1MiB', as the CLI's --size
         from topo import parse_quantity
