@@ -247,7 +247,9 @@ class Deployment:
             if m.experts % ep:
                 raise SpecError(f"ep: must divide experts={m.experts}, got {ep}")
         if m.heads % tp:
-            raise SpecError(f"tp: must divide the {m.heads} attention heads of {m.name}, got {tp}")
+            divisors = ", ".join(str(d) for d in range(1, m.heads + 1) if m.heads % d == 0)
+            raise SpecError(f"tp: must divide the {m.heads} attention heads of {m.name}, got {tp}; use one of "
+                            f"{divisors}")
         if pp > m.layers:
             raise SpecError(f"pp: at most layers={m.layers}, got {pp}")
         self.shard = Shard(int(tp), int(ep), int(pp))

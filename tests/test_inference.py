@@ -407,6 +407,9 @@ def test_sliding_window_caps_kv_reads():
 def test_tp_must_divide_heads():
     with pytest.raises(SpecError, match="tp: must divide the 4 attention heads"):
         estimate(TINY, one_chip(), tp=3)
+    # the message names the degrees that would work (the divisors of the head count)
+    with pytest.raises(SpecError, match=r"got 3; use one of 1, 2, 4, 8, 16, 32, 64$"):
+        estimate("llama3.1-70b", "dgx-h100", tp=3)
 
 
 def test_kv_cache_in_sram_when_weights_do_not_fit():
