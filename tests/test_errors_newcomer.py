@@ -58,6 +58,10 @@ CASES = [
     ([*COLL, "--sizes", "1:1GiB"], "--sizes"),
     (["traffic", "--fabric", "dgx-h100", "--size", "64"], "--size"),
     ([*COLL, "--sizes", "1MiB", "--overhead", "2furlongs"], "us"),
+    # nccl-tests' size suffixes (-b 1M -e 1G: binary) name the byte units they mean
+    ([*COLL, "--sizes", "1M"], "'1MiB' (1 x 2^20 bytes"),
+    ([*COLL, "--sizes", "8K:1G"], "'8KiB' (8 x 2^10 bytes"),
+    (["traffic", "--fabric", "dgx-h100", "--size", "64M"], "or '64MB' (64 x 10^6 bytes)"),
     # a sweep by a name that is neither a file nor a bundled example: say so (was "expected a mapping")
     (["sweep", "no-such-example", "--dry-run"], "bundled"),
 ]

@@ -120,6 +120,11 @@ def parse_quantity(value: object, dimension: str | None = None, field: str = "va
         return number
     found = _unit_factor(unit)
     if found is None:
+        if dimension == "size" and unit in ("k", "K", "M", "G", "T"):  # nccl-tests' -b 1M / -e 1G: binary
+            p, k = unit.upper(), "KMGT".index(unit.upper()) + 1
+            raise UnitError(f"{field}: {value!r} lacks the byte unit; write '{m.group(1)}{p}iB' ({m.group(1)} x "
+                            f"2^{10 * k} bytes, what nccl-tests' {value} means) or '{m.group(1)}{p}B' "
+                            f"({m.group(1)} x 10^{3 * k} bytes)")
         raise UnitError(f"{field}: unknown unit {unit!r} in {value!r}; use e.g. {_hint(dimension)}")
     dim, factor = found
     if dimension is not None and dimension != "number" and dim != dimension:
