@@ -964,7 +964,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
 @click.option("--json", "as_json", is_flag=True, help="print the jobs' results as JSON")
 @_fail_options
 def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
-    """Several jobs on one fabric at once (issue 13, fleet.run_jobs): each job's time alone and together.
+    """Several jobs on one fabric at once (fleet.run_jobs): each job's time alone and together.
 
     SPEC is a YAML file: fabric, optional faults, and jobs (name, collective, size, group_size, n_groups,
     placement tray|strided|random, or explicit groups)."""

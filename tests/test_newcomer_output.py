@@ -136,3 +136,16 @@ def test_connected_components_without_scipy():
     ref.add_nodes_from(range(fab.n_nodes))
     ref.add_edges_from(zip(fab.edge_src.tolist(), fab.edge_dst.tolist()))
     assert fab._n_components() == nx.number_connected_components(ref) == 2
+
+
+def test_help_texts_name_no_internal_issue_numbers():
+    """`scaleup --help` read "Several jobs on one fabric at once (issue 13, ...)": a tracker number means nothing
+    to a user. No command's help (nor the top-level list) mentions one."""
+    import re
+
+    runner = CliRunner()
+    commands = [[], ["topo", "show"], ["topo", "plot"], ["traffic"], ["collective", "all-reduce"], ["calibrate"],
+                ["infer"], ["measure"], ["serve"], ["plan"], ["jobs"], ["sweep"], ["plot"]]
+    for cmd in commands:
+        out = runner.invoke(main, [*cmd, "--help"]).output
+        assert not re.search(r"\bissue \d+", out, re.I), (cmd, out)
