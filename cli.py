@@ -821,7 +821,7 @@ def plot_cmd(results: str, kind: str, x: str | None, y: str | None, hue: str | N
         kw["logx"] = bool(logx)
         if x is None:
             kw.pop("x")
-    click.echo(sweep_plot.plot(results, out, kind=kind, **kw))
+    click.echo(f"wrote {sweep_plot.plot(results, out, kind=kind, **kw)}")  # as topo plot / --plot say
 
 
 # ====================================================================== serving commands (issue 7)

@@ -152,6 +152,7 @@ def test_cli_sweep_and_plot(tmp_path):
     r = runner.invoke(main, ["plot", str(out), "--kind", "busbw", "--hue", "n", "-o", str(fig2)])
     assert r.exit_code == 0, r.output
     assert_figure(fig2)
+    assert r.output == f"wrote {fig2}\n"  # as `topo plot` and every --plot say (it printed the bare path)
     r = runner.invoke(main, ["sweep", str(spec), "--dry-run"])
     assert r.exit_code == 0 and r.output.startswith("12 points")
 
