@@ -324,6 +324,26 @@ def _factory(chip, tp, ep):
                            cost_per_hour=f[2] * tp)
 
 
+def test_planner_skips_simulations_that_cannot_keep_up():
+    """`scaleup plan --rate 100000` ran for hours: at offered load >= 2x what max_replicas serve at full batching
+    (rate x replica-time per request), the configuration is reported infeasible without simulating it; the
+    skipped case really misses the SLOs when simulated, and a search with room still finds its plan."""
+    from fleet import FleetSpec, PoolSpec, plan
+
+    tr = synthetic_trace(200.0, 20.0, "azure-conv", seed=3)
+    kw = dict(trace=tr, step_model_factory=_factory, tps=(8,), batches=(64,), modes=("colocated",))
+    room = plan("m", 200.0, 1.0, 0.05, ["fast"], max_replicas=64, **kw)
+    need = room.best.best.fleet.pools[0].replicas
+    for cap in (2, need // 2):
+        res = plan("m", 200.0, 1.0, 0.05, ["fast"], max_replicas=cap, **kw)
+        assert res.best is None and res.points == [] and "not simulated" in res.candidates[0].reason
+        fl = FleetSpec(pools=(PoolSpec(name="pool", fabric="fast", tp=8, batch=64, replicas=cap),))
+        assert simulate_serving(fl, tr, slo_ttft=1.0, slo_tpot=0.05,
+                                step_models={"pool": _factory("fast", 8, 1)}).slo_attainment < 0.9
+    near = plan("m", 200.0, 1.0, 0.05, ["fast"], max_replicas=need - 1, **kw)  # within 2x: simulated
+    assert near.points and "not simulated" not in near.candidates[0].reason
+
+
 @pytest.mark.parametrize("slo_ttft, slo_tpot", [(1.0, 0.05), (0.4, 0.03)])
 def test_planner_plan_meets_slos_in_its_own_simulation(slo_ttft, slo_tpot):
     from fleet import plan
