@@ -386,6 +386,15 @@ class _Slowed(StepModelWrapper):
     def decode_time(self, batch, context):  # noqa: ANN001
         return self._inner.decode_time(batch, context) / self._speed
 
+    def __getattr__(self, name: str):  # noqa: ANN204
+        # mixed_time (a chunked pool's fused prefill + decode iteration) slows as the others do; it stays absent
+        # when the wrapped model has none (the simulator then adds prefill_time and decode_time)
+        attr = super().__getattr__(name)
+        if name == "mixed_time":
+            speed = self._speed
+            return lambda *args, **kw: attr(*args, **kw) / speed
+        return attr
+
 
 def straggler_fleet(fleet: Any, stragglers: Any, seed: int = 0, model: Any = None):
     """A fleet whose replicas run at their slowest chip's speed: ``(spec, step_models)`` for

@@ -1,0 +1,35 @@
+"""Serving what-ifs (``scaleup serve --straggler / --fail / --fail-random``) on the closed-loop client and on
+chunked-prefill pools: the what-if changes what it claims to change, and nothing else.
+
+Expected values are independent of the simulator's code: a replica whose every iteration takes ``1 / s`` as long
+runs a closed loop (no think time) on a timeline stretched by exactly ``1 / s``; a fault far from the replica the
+step model simulates changes no time and no price.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleet import build_step_model, fleet_from_dict, simulate_serving, straggler_fleet
+
+#: one H100 of a DGX H100 under vLLM, chunked prefill (the bundled single-h100 fleet, small)
+CHUNKED = {"name": "one", "model": "llama3.1-8b",
+           "pools": [{"name": "g", "fabric": "dgx-h100", "tp": 1, "batch": 16, "token_budget": 1024,
+                      "chunked_prefill": True, "stack": "vllm"}]}
+LOOP = {"concurrency": 6, "requests": 18, "prompt": 1500, "output": 40}
+
+
+def test_straggler_slows_the_chunked_iterations_too():
+    """docs/whatif.md: a straggling replica's iterations take 1 / min(speed) as long, the whole iteration. A chunked
+    pool's iterations are fused prefill + decode steps (mixed_time): they slowed not at all before, so TTFT stayed
+    the healthy one. With every iteration 2x as long, the closed loop's whole timeline is 2x as long."""
+    spec, models = straggler_fleet(CHUNKED, "c0@0.5")
+    assert [p.name for p in spec.pools] == ["g@0.5"]
+    base = build_step_model(fleet_from_dict(CHUNKED).pools[0], "llama3.1-8b")
+    assert models["g@0.5"].mixed_time(4, 2000, 512, 2) == pytest.approx(2 * base.mixed_time(4, 2000, 512, 2), rel=1e-12)
+    healthy = simulate_serving(CHUNKED, **LOOP)
+    res = simulate_serving(spec, step_models=models, **LOOP)
+    for name in ("arrival", "ttft", "latency", "tpot"):
+        assert np.allclose(getattr(res, name), 2 * getattr(healthy, name), rtol=1e-9, atol=0), name
+    assert res.makespan == pytest.approx(2 * healthy.makespan, rel=1e-9)
