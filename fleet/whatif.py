@@ -443,6 +443,7 @@ def fault_fleet(fleet: Any, faults: Any, model: Any = None):
     """
     from inference import StepModel  # type: ignore[attr-defined]
 
+    from .sim import _Priced
     from .spec import load_fleet
 
     spec = load_fleet(fleet)
@@ -470,7 +471,9 @@ def fault_fleet(fleet: Any, faults: Any, model: Any = None):
         if len(good) and good[0] > 0:  # the replica the step model simulates must be whole
             raise SpecError(f"pool {p.name!r}: the faults take down chips of the first replica's group; the step "
                             "model simulates that group (fail chips beyond it)")
-        models[p.name] = StepModel(m, fab, **kw)
+        sm = StepModel(m, fab, **kw)
+        models[p.name] = _Priced(sm, p.price) if p.price is not None else sm  # the pool's $/chip-hour, as
+        # build_step_model (and so --straggler) applies it
     return dataclasses.replace(spec, pools=tuple(new_pools)), models
 
 

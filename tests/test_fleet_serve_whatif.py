@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fleet import build_step_model, fleet_from_dict, simulate_serving, straggler_fleet
+from fleet import build_step_model, fault_fleet, fleet_from_dict, simulate_serving, straggler_fleet
 
 #: one H100 of a DGX H100 under vLLM, chunked prefill (the bundled single-h100 fleet, small)
 CHUNKED = {"name": "one", "model": "llama3.1-8b",
@@ -33,3 +33,16 @@ def test_straggler_slows_the_chunked_iterations_too():
     for name in ("arrival", "ttft", "latency", "tpot"):
         assert np.allclose(getattr(res, name), 2 * getattr(healthy, name), rtol=1e-9, atol=0), name
     assert res.makespan == pytest.approx(2 * healthy.makespan, rel=1e-9)
+
+
+def test_fault_fleet_keeps_the_pool_price():
+    """A pool's ``price`` ($/chip-hour) set the fleet's cost under --straggler but was dropped under --fail (the
+    step model's own price came back). A fault on a chip no replica uses changes neither times nor cost."""
+    priced = {**CHUNKED, "pools": [{**CHUNKED["pools"][0], "price": 7.0}]}
+    healthy = simulate_serving(priced, **LOOP)
+    assert healthy.fleet_cost_per_hour == pytest.approx(7.0)
+    spec, models = fault_fleet(priced, ["chip:c5"])
+    res = simulate_serving(spec, step_models=models, **LOOP)
+    assert res.fleet_cost_per_hour == pytest.approx(7.0)
+    assert res.cost_per_mtok == pytest.approx(healthy.cost_per_mtok, rel=1e-12)
+    assert np.array_equal(res.latency, healthy.latency)
