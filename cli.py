@@ -922,7 +922,8 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
             from topo.draw import check_figure_path
 
             check_figure_path(fail_plot, "--fail-plot")
-        mc = serve_monte_carlo(fleet_path, rates=fail_random, samples=20 if samples is None else samples, seed=fail_seed, trace=trace,
+        mc = serve_monte_carlo(fleet_path, rates=fail_random, samples=20 if samples is None else samples, seed=fail_seed,
+                               trace_seed=seed, trace=trace,
                                model=model, rate=rate, duration=duration and _time_opt(duration, "--duration"),
                                workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
                                slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, **closed)

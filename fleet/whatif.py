@@ -304,9 +304,14 @@ def serve_monte_carlo(
     scale: float = 1.0,
     samples: int = 20,
     seed: int = 0,
+    trace_seed: int | None = None,
     **serve_kw: Any,
 ) -> MonteCarloResult:
     """Goodput distribution of :func:`fleet.simulate_serving` under random faults.
+
+    ``seed`` draws the faults; ``trace_seed`` the requests (``simulate_serving``'s ``seed``: Poisson arrivals,
+    workload lengths; default ``seed``), so ``scaleup serve --seed S --fail-random ...`` runs the requests of
+    ``scaleup serve --seed S``.
 
     Model (documented): in each sample, faults are drawn on each pool's fabric; the pool's chips are cut
     into tray-first groups of one replica's chips (``max(tp, ep) x pp``); a group containing a failed chip
@@ -324,7 +329,7 @@ def serve_monte_carlo(
     pools = [p for p in spec.pools]
     fabs = {p.name: _fabric(p.fabric) for p in pools if p.fabric is not None}
 
-    serve_kw.setdefault("seed", seed)
+    serve_kw["seed"] = seed if trace_seed is None else trace_seed
 
     def sim(counts: tuple[int, ...]):
         new = [dataclasses.replace(p, replicas=c) for p, c in zip(pools, counts)]

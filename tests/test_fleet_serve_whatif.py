@@ -8,9 +8,13 @@ step model simulates changes no time and no price.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from cli import main
 from fleet import build_step_model, fault_fleet, fleet_from_dict, simulate_serving, straggler_fleet
 
 #: one H100 of a DGX H100 under vLLM, chunked prefill (the bundled single-h100 fleet, small)
@@ -46,3 +50,24 @@ def test_fault_fleet_keeps_the_pool_price():
     assert res.fleet_cost_per_hour == pytest.approx(7.0)
     assert res.cost_per_mtok == pytest.approx(healthy.cost_per_mtok, rel=1e-12)
     assert np.array_equal(res.latency, healthy.latency)
+
+
+LIN_FLEET = ("pools:\n  - name: c\n    replicas: 2\n    batch: 8\n"
+             "    step_model: {prefill_per_token: 40us, decode_base: 15ms, decode_per_seq: 100us, "
+             "kv_capacity_tokens: 300000}\n")
+
+
+@pytest.mark.parametrize("load", [["--concurrency", "4", "--requests", "24"], ["--rate", "2", "--duration", "10s"]])
+def test_fail_random_uses_the_seed_of_the_requests(tmp_path, load):
+    """``--seed`` draws the requests (closed-loop lengths, Poisson arrivals) and ``--fail-seed`` the faults; under
+    --fail-random the requests were drawn under --fail-seed and --seed was ignored. The healthy figure is the plain
+    run's under --seed."""
+    f = tmp_path / "fleet.yaml"
+    f.write_text(LIN_FLEET)
+    kw = ({"concurrency": 4, "requests": 24} if load[0] == "--concurrency" else {"rate": 2.0, "duration": 10.0})
+    for seed in (3, 11):
+        r = CliRunner().invoke(main, ["serve", "--fleet", str(f), *load, "--seed", str(seed), "--fail-random",
+                                      "default", "--samples", "2", "--json"])
+        assert r.exit_code == 0, r.output
+        want = simulate_serving(str(f), seed=seed, **kw).goodput
+        assert json.loads(r.output)["healthy"] == pytest.approx(want, rel=1e-12)
