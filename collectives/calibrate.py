@@ -204,7 +204,8 @@ def read_measurements(source: Any, collective: str | None = None):
     df["collective"] = df["collective"].astype(str).str.replace("-", "_")
     bad = sorted(set(df["collective"]) - set(NCCL_ALGORITHMS) - {"broadcast", "reduce", "send_recv"})
     if bad:
-        raise SpecError(f"measurements: unknown collective {bad[0]!r}")
+        valid = sorted(set(NCCL_ALGORITHMS) | {"broadcast", "reduce", "send_recv"})
+        raise SpecError(f"measurements: unknown collective {bad[0]!r}; use one of {', '.join(valid)}")
     if "stack" not in df.columns:
         df["stack"] = "nccl"
     for col in ("ranks", "bytes", "seconds"):
@@ -408,6 +409,14 @@ class Calibration:
         return error_table(self.data)
 
 
+def check_ranks(df: Any, fab: Fabric) -> None:
+    """A measurement row of more ranks than ``fab`` has chips is a :class:`SpecError` naming the row's ranks and
+    the fabric (the probes run on the fabric's first ``ranks`` chips; it read "group: chip 8 does not exist")."""
+    if len(df) and int(df["ranks"].max()) > fab.n_chips:
+        raise SpecError(f"measurements: a row has ranks={int(df['ranks'].max())} but fabric {fab.name!r} has "
+                        f"{fab.n_chips} chips; calibrate on the fabric the measurements ran on (--fabric)")
+
+
 def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, source: str | None = None,
               custom: bool | None = None, link_efficiency: float | None = 1.0,
               algorithms: dict[str, Sequence[str]] | None = None) -> Calibration:
@@ -434,6 +443,7 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
 
     fab = topo.load(fabric) if isinstance(fabric, str) else fabric
     df = read_measurements(measurements)
+    check_ranks(df, fab)
     name = name or f"{fab.name}-fit"
     src = source or (f"fit: {measurements}" if isinstance(measurements, str) else "fit: user measurements")
     stacks = sorted(set(df["stack"]) & set(STACK_TABLES))

@@ -393,6 +393,7 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
         STACK_TABLES,
         SYSTEMS,
         _lsq,
+        check_ranks,
         predict,
         probe,
         read_measurements,
@@ -415,6 +416,7 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
                f"custom_allreduce {system} ({STACK_TABLES[stack][1]}, bf16)")
     else:
         df = read_measurements(measurements)
+        check_ranks(df, fab)
         src = "fit: user measurements"
     df = df[df["collective"] == "all_reduce"].reset_index(drop=True)
     df["stack"] = stack

@@ -147,6 +147,28 @@ def test_bad_measurement_tables_are_spec_errors():
         C.calibrate_module.read_measurements([{"collective": "all_reduce", "bytes": 1.0}])
     with pytest.raises(topo.SpecError, match="unknown collective"):
         C.calibrate_module.read_measurements([{"collective": "allreduce2", "ranks": 2, "bytes": 1.0, "seconds": 1.0}])
+    # the message names the collectives that are known (it did not)
+    with pytest.raises(topo.SpecError, match="'allreduce'; use one of all_gather, all_reduce, all_to_all"):
+        C.calibrate_module.read_measurements([{"collective": "allreduce", "ranks": 2, "bytes": 1.0, "seconds": 1.0}])
+
+
+@pytest.mark.parametrize("stack", [None, "sglang"])
+def test_rows_of_more_ranks_than_the_fabric_name_the_rows_not_a_group(tmp_path, stack):
+    """A 16-rank row calibrated on the 8-GPU dgx-h100 read "group: chip 8 does not exist"; it now names the row's
+    ranks and the fabric, as one line and exit 2 from the CLI."""
+    rows = [{"collective": "all_reduce", "ranks": 16, "bytes": 2.0**20, "seconds": 25e-6}]
+    with pytest.raises(topo.SpecError, match="ranks=16 but fabric 'dgx-h100' has 8 chips"):
+        if stack is None:
+            C.calibrate("dgx-h100", rows)
+        else:
+            from collectives.stacks import calibrate_stack
+
+            calibrate_stack(stack, "h100_sxm", "dgx-h100", measurements=rows)
+    path = tmp_path / "rows.csv"
+    path.write_text(HEAD + "all_reduce,16,1048576,2.5e-5\n")
+    argv = ["calibrate", "--fabric", "dgx-h100", "--measurements", str(path)] + (["--stack", stack] if stack else [])
+    r = CliRunner().invoke(main, argv)
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "ranks=16" in r.output, r.output
 
 
 HEAD = "collective,ranks,bytes,seconds\n"
