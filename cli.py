@@ -917,6 +917,9 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
 
         if fail or straggler:
             raise ScaleupError("--fail-random: runs on the healthy fleet; drop --fail/--straggler (one what-if per run)")
+        if out_csv:
+            raise ScaleupError("--out: per-request rows of one run; --fail-random runs one per fault outcome and "
+                               "writes none (drop --out, or --fail-random)")
 
         if fail_plot:
             from topo.draw import check_figure_path

@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import assert_cli_error
 
 from cli import main
 from fleet import build_step_model, fault_fleet, fleet_from_dict, simulate_serving, straggler_fleet
@@ -71,3 +72,13 @@ def test_fail_random_uses_the_seed_of_the_requests(tmp_path, load):
         assert r.exit_code == 0, r.output
         want = simulate_serving(str(f), seed=seed, **kw).goodput
         assert json.loads(r.output)["healthy"] == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("load", [["--concurrency", "2", "--requests", "6"], ["--rate", "1", "--duration", "5s"]])
+def test_fail_random_refuses_out(tmp_path, load):
+    """--out writes one run's per-request rows; --fail-random runs one simulation per fault outcome and wrote no
+    file, silently. It is a one-line error (exit 2) naming --out, and no file is left behind."""
+    (tmp_path / "fleet.yaml").write_text(LIN_FLEET)
+    assert_cli_error(["serve", "--fleet", "{d}/fleet.yaml", *load, "--fail-random", "default", "--samples", "2",
+                      "--out", "{d}/rows.csv"], tmp_path, "--out")
+    assert not (tmp_path / "rows.csv").exists()
