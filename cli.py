@@ -262,7 +262,7 @@ def _algorithm_rows(collective: str | None = None) -> list[tuple[str, str]]:
         for name in algorithms_for(coll):
             rec = REGISTRY[(coll, name)]
             opts = ", ".join(f"{o.name}={o.default!r}" for o in rec.options)
-            label = name if collective else f"{coll.replace('_', '-')} {name}"
+            label = name if collective else f"{_command_of(coll)} {name}"
             rows.append((label, rec.summary + (f" [{opts}]" if opts else "")))
     return rows
 
@@ -303,6 +303,11 @@ _COLLECTIVES = {
     "reduce": ("reduce", "The element-wise sum of all ranks' buffers lands on the root.", True, True),
     "sendrecv": ("send_recv", "Point to point: one rank sends its buffer to the next.", False, False),
 }
+
+
+def _command_of(coll: str) -> str:
+    """The subcommand that runs collective ``coll`` (``send_recv`` -> ``sendrecv``, nccl-tests' name)."""
+    return next((cmd for cmd, v in _COLLECTIVES.items() if v[0] == coll), coll.replace("_", "-"))
 
 
 #: serving stacks with an all-reduce ladder (collectives.stacks.STACKS; a literal keeps `import cli` light)
@@ -482,7 +487,7 @@ def collective_list() -> None:
     import collectives
 
     for coll, algs in collectives.describe().items():
-        click.echo(coll.replace("_", "-"))
+        click.echo(_command_of(coll))  # the subcommand's name, as `scaleup collective <it>` takes it
         for name, doc in algs.items():
             click.echo(f"  {name:<9} {doc}")
 
@@ -834,14 +839,23 @@ def _time_opt(value: str, field: str) -> float:
 
 
 def _count_opt(value: str, field: str) -> int:
-    """An integer option >= 1 (``--concurrency 64``); anything else is one SpecError line naming ``field``."""
+    """An integer option >= 1 (``--concurrency 64``; ``1e6`` too, an integer in scientific notation, as the Python
+    API takes ``1e6``); anything else is one SpecError line naming ``field``."""
+    import math
+
     from topo import SpecError
 
     text = str(value).strip()
     try:
         n = int(text)
     except ValueError:
-        raise SpecError(f"{field}: must be an integer >= 1, got {value!r}") from None
+        try:
+            f = float(text)
+        except ValueError:
+            f = math.nan
+        if not (math.isfinite(f) and f == int(f)):
+            raise SpecError(f"{field}: must be an integer >= 1, got {value!r}") from None
+        n = int(f)
     if n < 1:
         raise SpecError(f"{field}: must be an integer >= 1, got {value!r}")
     return n

@@ -266,6 +266,21 @@ def test_cli_bad_closed_loop_input_exits_2_with_one_line(tmp_path, extra, field)
     assert_cli_error(["serve", "--fleet", "{d}/fleet.yaml", *extra], tmp_path, field)
 
 
+def test_cli_counts_in_scientific_notation(tmp_path):
+    """``--requests 1e9`` is an integer (the Python API takes ``requests=1e9``): the memory estimate refuses it in one
+    line naming the largest run that fits, where the CLI said 'must be an integer' (untrue); ``1e1`` runs 10
+    requests; a fraction, an overflow, NaN and a negative stay one-line errors naming the option."""
+    (tmp_path / "fleet.yaml").write_text(FLEET_YAML)
+    base = ["serve", "--fleet", "{d}/fleet.yaml", "--concurrency", "2"]
+    assert_cli_error([*base, "--requests", "1e9"], tmp_path, "1,000,000,000 requests")
+    r = CliRunner().invoke(main, [a.replace("{d}", str(tmp_path)) for a in base]
+                           + ["--requests", "1e1", "--prompt", "10", "--output", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["requests"] == 10
+    for bad in ("2.5", "1e400", "nan", "-1e3", "0e0"):
+        assert_cli_error([*base, "--requests", bad], tmp_path, "--requests")
+
+
 # ---------------------------------------------------------------------------------------------- pool stack
 def test_fleet_stacks_are_inference_stacks():
     from fleet.spec import STACKS
