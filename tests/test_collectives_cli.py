@@ -138,6 +138,17 @@ def test_collective_functions_take_a_fabric_name_as_benchmark_and_estimate_do():
         C.all_reduce(8, "1MiB")
 
 
+def test_collective_list_names_the_subcommands_it_lists():
+    """`scaleup collective list` (and the group's --help) headed send_recv "send-recv", a command that does not
+    exist (it is `sendrecv`, nccl-tests' name): every heading is a subcommand that runs."""
+    runner = CliRunner()
+    heads = [ln for ln in runner.invoke(main, ["collective", "list"]).output.splitlines() if not ln.startswith(" ")]
+    assert "sendrecv" in heads and "send-recv" not in heads and len(heads) == len(C.COLLECTIVES)
+    for head in heads:
+        assert runner.invoke(main, ["collective", head, "--help"]).exit_code == 0, head
+    assert "send-recv" not in runner.invoke(main, ["collective", "--help"]).output
+
+
 def test_csv_and_json_sizes_are_integers_as_nccl_tests_prints_them():
     """`--csv` / `--json` wrote the size column as 1024.0 (a float for a byte count); now 1024, as the table and
     nccl-tests print it (count too); a fractional size stays a float."""
