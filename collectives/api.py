@@ -568,9 +568,21 @@ def _as_fabric(fab: Fabric | str) -> Fabric:
     return fab
 
 
+def canonical_collective(name: Any) -> Any:
+    """``name`` as :data:`COLLECTIVES` spells it when it is the CLI's spelling (``all-reduce``, ``sendrecv``: the
+    subcommand names, as nccl-tests' binaries), else unchanged (an unknown name stays unknown)."""
+    if isinstance(name, str) and name not in COLLECTIVES:
+        alias = "send_recv" if name == "sendrecv" else name.replace("-", "_")
+        if alias in COLLECTIVES:
+            return alias
+    return name
+
+
 def collective(collective: str, fab: Fabric | str, size: Size, group: Group = None, algorithm: str = "auto",
                **opts: Any) -> CollectiveResult:
-    """Simulate one collective; see :func:`all_reduce` for the arguments."""
+    """Simulate one collective (``collective``: a name of :data:`COLLECTIVES`, or the CLI's ``all-reduce``); see
+    :func:`all_reduce` for the other arguments."""
+    collective = canonical_collective(collective)
     if collective not in COLLECTIVES:
         raise ScheduleError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
     fab = _as_fabric(fab)

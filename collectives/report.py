@@ -11,7 +11,7 @@ import numpy as np
 from topo import DTYPE_BYTES, Fabric, ScheduleError, load, parse_size_range
 
 from .algorithms import ALGORITHMS, COLLECTIVES, REGISTRY, algorithms_for
-from .api import _OPS, _RUN_KEYS, _accepted, collective, run
+from .api import _OPS, _RUN_KEYS, _accepted, canonical_collective, collective, run
 
 #: element types for the count column (nccl-tests names plus scaleup's dtypes), bytes per element
 TYPES = {"float": 4.0, "half": 2.0, "double": 8.0, "int8": 1.0, **DTYPE_BYTES}
@@ -28,7 +28,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
 
     Args:
         collective_name: ``"all_reduce"``, ``"all_gather"``, ``"reduce_scatter"``, ``"all_to_all"``,
-            ``"broadcast"``, ``"reduce"`` or ``"send_recv"``.
+            ``"broadcast"``, ``"reduce"`` or ``"send_recv"`` (or the CLI's ``"all-reduce"``, ``"sendrecv"``).
         fab: the fabric (or a preset name / YAML path, as ``--fabric``). sizes: bytes (nccl-tests
             convention, see :mod:`collectives.api`), or a range string as ``--sizes`` (``"1KiB:4GiB:x4"``).
         group_size: ranks per group (default: every chip; send_recv: 2). The group is the first of
@@ -60,6 +60,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         sizes = parse_size_range(sizes)
     if isinstance(algorithms, str):
         algorithms = [a.strip() for a in algorithms.split(",") if a.strip()]
+    collective_name = canonical_collective(collective_name)  # the CLI's all-reduce / sendrecv too
     if collective_name not in COLLECTIVES:
         raise ScheduleError(f"collective: unknown {collective_name!r}; valid: {', '.join(COLLECTIVES)}")
     if dtype not in TYPES:

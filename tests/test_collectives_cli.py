@@ -138,6 +138,17 @@ def test_collective_functions_take_a_fabric_name_as_benchmark_and_estimate_do():
         C.all_reduce(8, "1MiB")
 
 
+def test_python_takes_the_cli_spelling_of_collective_names():
+    """`collectives.benchmark("all-reduce", ...)` (the subcommand's name) raised "unknown 'all-reduce'" although
+    traffic.run_pattern takes "all-to-all": the CLI spellings name the same collective; a typo stays an error."""
+    fab = topo.load("dgx-h100")
+    for cli_name, name in (("all-reduce", "all_reduce"), ("reduce-scatter", "reduce_scatter"), ("sendrecv", "send_recv")):
+        assert C.benchmark(cli_name, fab, "1MiB") == C.benchmark(name, fab, "1MiB")
+        assert C.collective(cli_name, fab, "1MiB").time == C.collective(name, fab, "1MiB").time
+    with pytest.raises(topo.ScaleupError, match="'allreduce'; valid: all_reduce"):
+        C.collective("allreduce", fab, "1MiB")
+
+
 def test_collective_list_names_the_subcommands_it_lists():
     """`scaleup collective list` (and the group's --help) headed send_recv "send-recv", a command that does not
     exist (it is `sendrecv`, nccl-tests' name): every heading is a subcommand that runs."""
