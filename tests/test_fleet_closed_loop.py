@@ -313,3 +313,17 @@ def test_pool_stack_changes_the_step_model():
     assert times[None] == times["trtllm"]  # inference's default stack
     ref = StepModel("llama3.1-8b", "dgx-h100", tp=1, dtype="fp8", stack="vllm")
     assert times["vllm"] == (ref.decode_time(32, 1024), ref.prefill_time(2048, 2))
+
+
+def test_serve_help_names_every_bundled_fleet_and_single_h100_runs():
+    """The --fleet help lists the bundled fleets by hand: it must name every one fleet.bundled_fleets() has (a new
+    bundled fleet must be added there). The bundled single-h100 fleet (vLLM stack) runs a closed loop."""
+    import re
+
+    from fleet import bundled_fleets, load_fleet
+
+    out = re.sub(r"\s+", "", CliRunner().invoke(main, ["serve", "--help"]).output)
+    assert bundled_fleets() and all(name in out for name in bundled_fleets()), out
+    assert [p.stack for p in load_fleet("single-h100").pools] == ["vllm"]
+    res = simulate_serving("single-h100", concurrency=2, requests=4, prompt=200, output=8)
+    assert res.n == 4 and np.all(res.arrival[:2] == 0) and np.all(res.arrival[2:] > 0)
