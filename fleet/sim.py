@@ -183,6 +183,9 @@ class _Sim:
         #: closed loop: (requests in flight, think time s); the arrival times are filled in as the run goes
         self.closed = closed
         self.next_rid = 0
+        #: closed loop, no think time: requests released by completions, sent once the replica that completed them
+        #: has updated its batch and load (:meth:`flush_sends`), so a router sees every completion of that instant
+        self.pending: list[int] = []
         self.pools = pools
         self.router = router
         self.kvnet = kvnet
@@ -284,7 +287,13 @@ class _Sim:
             if think > 0:
                 self.env.timeout(think).callbacks.append(lambda _e, nxt=nxt: self.submit(nxt))
             else:
-                self.submit(nxt)
+                self.pending.append(nxt)
+
+    def flush_sends(self) -> None:
+        """Send the requests released by the completions of a replica's pass (closed loop; same instant, in order)."""
+        sends, self.pending = self.pending, []
+        for rid in sends:
+            self.submit(rid)
 
 
 def _resolve_pool(choice: Any, cands: Sequence[Pool], phase: str) -> Pool:
@@ -413,6 +422,9 @@ class _Replica:
                 yield from self._decode_macro()
             else:  # queue non-empty but nothing admissible and nothing running: wait for a release
                 yield from self._sleep()
+            if self.sim.pending:  # this pass's completions release closed-loop sends: route them now that the
+                self.pool.running[self.idx] = len(self.run_ids) + len(self.pre)  # batch and load are up to date
+                self.sim.flush_sends()
 
     def _sleep(self):
         """Wait until :meth:`enqueue` or :meth:`release` wakes the replica (new work or freed KV)."""
@@ -932,7 +944,7 @@ def simulate_serving(
     env.process(sim.arrivals())
     env.run()
     if closed is not None:  # the send times the run filled in (non-decreasing: completions come in time order)
-        assert np.all(np.diff(sim.arrival) >= 0) and np.all(np.isfinite(sim.arrival))
+        assert not sim.pending and np.all(np.diff(sim.arrival) >= 0) and np.all(np.isfinite(sim.arrival))
         trace = Trace(sim.arrival, trace.prompt, trace.output, name=trace.name)
     res = _collect_results(sim, trace, pools, kvnet, slo_ttft, slo_tpot, queue_samples)
     if closed is not None:

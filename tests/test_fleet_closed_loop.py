@@ -163,6 +163,23 @@ def test_macro_steps_equal_single_steps(spec, kw):
     assert np.array_equal(a.prefill_replica, b.prefill_replica)
 
 
+def test_a_send_is_routed_after_every_completion_of_that_instant():
+    """A batch of C equal requests finishes in one iteration; the C sends it triggers are routed at that instant, and
+    the router must see the replica as it is then: none of the finished requests still running or holding load (it
+    saw the whole old batch running and, at the k-th send, C - k finished requests' tokens still outstanding, which
+    tilted least-loaded routing on several replicas). By hand: at the k-th send of a wave (k = 0..C-1) the replica
+    runs 0 sequences and its load is the k requests already sent, k x (prompt + output) tokens."""
+    c, p, o = 4, 100, 10
+    seen = []
+
+    def spy(req, pools):
+        seen.append((int(pools[0].running[0]), float(pools[0].load[0])))
+        return pools[0]
+
+    simulate_serving(fleet(1, batch=c), concurrency=c, requests=3 * c, prompt=p, output=o, router=spy)
+    assert seen == [(0, k * (p + o)) for _ in range(3) for k in range(c)]
+
+
 def test_deterministic_under_seed():
     kw = {"concurrency": 6, "requests": 60, "workload": "azure-conv"}
     a = simulate_serving(fleet(2, batch=8), seed=4, **kw)
