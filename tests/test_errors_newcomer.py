@@ -30,6 +30,9 @@ FILES = {
     "builder_map.yaml": b"builder: {a: 1}\n",
     "huge_switch.yaml": b"builder: switch\nchip: h100-sxm\nchips: 1000000000\n",
     "huge_torus.yaml": b"builder: torus\ndims: [1000, 1000, 1000]\n",
+    # a unit left out of a fabric file: bare numbers are SI, so 150 was 150 s and 400 was 400 bytes/s
+    "bare_latency.yaml": b"builder: two_tier\nchip: maia200\nchips: 16\ntray_size: 4\nlink_latency: 150\n",
+    "bare_bandwidth.yaml": b"builder: two_tier\nchip: maia200\nchips: 16\ntray_size: 4\nport_bandwidth: 400\n",
 }
 
 SERVE = ["serve", "--fleet", "colocated-maia200", "--model", "llama3.1-8b", "--rate", "1"]
@@ -48,6 +51,9 @@ CASES = [
     (["topo", "show", "{d}/huge_switch.yaml"], "largest"),
     (["topo", "show", "{d}/huge_torus.yaml"], "largest"),
     (["topo", "show", "tpu-v5p", "--set", "dims=[100000,100000,100]"], "largest"),
+    (["topo", "show", "{d}/bare_latency.yaml"], "link_latency: the bare number 150 is 150 s (SI); write the unit"),
+    (["topo", "show", "{d}/bare_bandwidth.yaml"], "port_bandwidth: the bare number 400 is 400 bytes/s"),
+    (["collective", "all-reduce", "--fabric", "{d}/bare_latency.yaml", "--sizes", "1MiB"], "'150ns'"),
     (["traffic", "--fabric", "dgx-h100", "--seed", "-1"], "seed"),
     # times and sizes need a unit on the command line; the hint names units of the right dimension
     ([*SERVE, "--slo-tpot", "50"], "50ms"),
@@ -86,6 +92,8 @@ API_CASES = [
     ("builder as a list", lambda d: topo.build({"builder": ["switch"]}), SpecError, "builder"),
     ("huge switch", lambda d: topo.switch(chips=10**9), CapacityError, "largest"),
     ("huge torus", lambda d: topo.torus(dims=[2000, 2000, 2000]), CapacityError, "largest"),
+    ("bare latency", lambda d: topo.switch(chips=4, link_latency=2), SpecError, "link_latency"),
+    ("bare bandwidth", lambda d: topo.switch(chips=4, bandwidth=100), SpecError, "bytes/s"),
     ("negative seed", lambda d: traffic.run_pattern(topo.load("dgx-h100"), "permutation", 1e6, seed=-1),
      ScheduleError, "seed"),
     ("bare time with require_unit", lambda d: topo.parse_quantity("50", "time", "slo", require_unit=True),
