@@ -20,7 +20,7 @@ from .errors import SpecError, UnitError
 from .fabric import BFSRouter, Fabric, Routes
 from .presets import chip_preset
 from .specs import ChipSpec
-from .units import parse_quantity
+from .units import check_bare, parse_quantity
 
 # ----------------------------------------------------------------------------------------- parameters
 
@@ -62,26 +62,16 @@ def as_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-#: a bare number (SI) beyond these is a unit left out, not a scale-up fabric: a latency of 1 ms or more, a
-#: bandwidth under 1 MB/s (``link_latency: 150`` meant 150 ns and was read as 150 s; ``port_bandwidth: 400``
-#: meant 400 Gb/s and gave 1e-5 GB/s per chip)
-_BARE_LIMITS = {"time": (None, 1e-3, "150ns"), "bandwidth": (1e6, None, "400Gbps")}
-
-
 def as_quantity(name: str, value: Any, dimension: str, positive: bool = True) -> float:
     """A quantity (number in SI units or a string with units) that is > 0 (or >= 0 if not positive).
 
-    A bare number outside :data:`_BARE_LIMITS` (a latency >= 1 ms, a bandwidth < 1 MB/s) is a
+    A bare number no fabric has (a latency >= 1 ms, a bandwidth < 1 MB/s: :func:`topo.units.check_bare`) is a
     :class:`SpecError` asking for the unit; with a unit any value goes."""
     try:
         v = parse_quantity(value, dimension, name)
     except UnitError:
         raise
-    lo, hi, example = _BARE_LIMITS.get(dimension, (None, None, ""))
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and v > 0 and (
-            (lo is not None and v < lo) or (hi is not None and v >= hi)):
-        raise SpecError(f"{name}: the bare number {value!r} is {v:g} {'s' if dimension == 'time' else 'bytes/s'} "
-                        f"(SI); write the unit, e.g. '{example}'")
+    check_bare(name, value, dimension)
     if positive and not v > 0:
         raise SpecError(f"{name}: must be > 0, got {value!r}")
     if not positive and v < 0:

@@ -25,7 +25,7 @@ from .bundled import bundled_dir, bundled_file
 from .errors import ScaleupError, SpecError
 from .presets import chip_preset, comm_preset
 from .specs import DTYPES, P2P_KEYS, PROTOCOLS, ChipSpec, CommSpec
-from .units import parse_quantity
+from .units import check_bare, parse_quantity
 
 if TYPE_CHECKING:
     from .fabric import Fabric
@@ -145,6 +145,7 @@ def _quantity(v: Any, kind: str, field: str) -> float:
         return float(v)
     if v in ("inf", float("inf")):
         return float("inf")
+    check_bare(field, v, kind)  # comm: {call: 5} is 5 s: ask for the unit
     return parse_quantity(v, kind, field)
 
 

@@ -76,6 +76,24 @@ def _unit_factor(unit: str) -> tuple[str, float] | None:
     return None
 
 
+#: a bare number (SI) beyond these, in a latency or bandwidth of a fabric file, is a unit left out: a latency of
+#: 1 ms or more, a bandwidth under 1 MB/s (``link_latency: 150`` meant 150 ns and was read as 150 s;
+#: ``port_bandwidth: 400`` meant 400 Gb/s and gave 1e-5 GB/s per chip); (low, high, units to suggest)
+BARE_LIMITS = {"time": (None, 1e-3, ("ns", "us")), "bandwidth": (1e6, None, ("Gbps", "GB/s"))}
+
+
+def check_bare(field: str, value: object, dimension: str) -> None:
+    """Raise :class:`UnitError` when ``value`` is a bare number outside :data:`BARE_LIMITS` for ``dimension``
+    (a string with a unit, zero, or another dimension is never refused)."""
+    lo, hi, example = BARE_LIMITS.get(dimension, (None, None, ""))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        return
+    if (lo is not None and value < lo) or (hi is not None and value >= hi):
+        raise UnitError(f"{field}: the bare number {value!r} is {float(value):g} "
+                        f"{'s' if dimension == 'time' else 'bytes/s'} (SI); write the unit, e.g. "
+                        f"'{value}{example[0]}' or '{value}{example[1]}'")
+
+
 def parse_quantity(value: object, dimension: str | None = None, field: str = "value",
                    require_unit: bool = False) -> float:
     """Parse ``value`` into a float in SI units.
