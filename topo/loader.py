@@ -134,6 +134,7 @@ def parse_chip(spec: Any, field: str = "chip") -> ChipSpec | str | None:
                 raise SpecError(f"{field}.{k}: expected an integer, got {v!r}")
             changes[k] = v
         else:
+            check_bare(f"{field}.{k}", v, kind)  # hbm_bandwidth: 3350 is 3350 bytes/s: ask for the unit
             changes[k] = parse_quantity(v, kind, f"{field}.{k}")
     return base.replace(**changes) if changes else base
 
