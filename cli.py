@@ -95,7 +95,7 @@ def _mc_options(f):
     f = click.option("--fail-plot", "fail_plot", default=None, help="write the Monte Carlo distribution (png/svg/pdf)")(f)
     f = click.option("--fail-seed", "fail_seed", default=0, show_default=True, type=int,
                      help="seed of the random fault draws")(f)
-    f = click.option("--samples", "samples", default=None, type=int, help="Monte Carlo samples [collective 100, serve 20]")(f)
+    f = click.option("--samples", "samples", default=None, type=int, help="Monte Carlo samples [collective 100, infer and serve 20]")(f)
     return click.option("--fail-random", "fail_random", default=None, is_flag=False, flag_value="default",
                         help="random faults from per-component failure rates: 'default' (sourced/ASSUMPTION FIT and "
                              "MTTR per optic, switch, chip), or overrides optic=FIT,chip=mtbf:1e5h,x10")(f)
