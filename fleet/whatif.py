@@ -467,6 +467,8 @@ def fault_fleet(fleet: Any, faults: Any, model: Any = None):
             raise SpecError(f"pool {p.name!r}: no replica of {k} healthy chips is left on {fab.name!r} under the faults")
         new_pools.append(dataclasses.replace(p, replicas=n))
         m = p.model or model or spec.model
+        if m is None:  # as build_step_model says it
+            raise SpecError(f"pool {p.name!r}: no model; pass --model or set 'model' in the fleet YAML")
         kw: dict[str, Any] = {"tp": p.tp, "ep": p.ep, "pp": p.pp, "dtype": p.dtype}
         if p.kv_dtype is not None:
             kw["kv_dtype"] = p.kv_dtype

@@ -82,3 +82,12 @@ def test_fail_random_refuses_out(tmp_path, load):
     assert_cli_error(["serve", "--fleet", "{d}/fleet.yaml", *load, "--fail-random", "default", "--samples", "2",
                       "--out", "{d}/rows.csv"], tmp_path, "--out")
     assert not (tmp_path / "rows.csv").exists()
+
+
+@pytest.mark.parametrize("whatif", [["--fail", "chip:c5"], ["--straggler", "c5@0.5"]])
+def test_whatif_on_a_fleet_without_a_model_names_the_fix(tmp_path, whatif):
+    """A fabric pool with no model (no --model, no 'model' key): --straggler said 'no model; pass --model ...', as a
+    plain serve does; --fail said "model: unknown preset or file 'None'". Both name the pool and the fix now."""
+    (tmp_path / "fleet.yaml").write_text("pools:\n  - name: g\n    fabric: dgx-h100\n    tp: 1\n")
+    assert_cli_error(["serve", "--fleet", "{d}/fleet.yaml", "--concurrency", "2", "--prompt", "10", "--output", "2",
+                      *whatif], tmp_path, "pool 'g': no model; pass --model")
