@@ -144,6 +144,26 @@ def test_one_wave_prefill_batches_in_closed_form(c, p, budget):
     assert np.all(res.arrival == 0.0)
 
 
+def test_kv_cache_smaller_than_the_concurrency_queues_the_rest():
+    """The KV cache holds 2 requests (2 x (P + O) tokens), C = 5: the others wait in FCFS order, none lost. Prefill
+    first, every wave is the same: W = prefill(2P) + sum over j < O - 1 of decode(2, P + 1 + j); request k (sends
+    are in request order) is in wave k // 2, so it finishes at (k // 2 + 1) W, and the sends come two per wave."""
+    c, n, p, o = 5, 10, 300, 12
+    spec = {"pools": [{"name": "c", "step_model": {**LIN, "kv_capacity_tokens": 2 * (p + o)}, "batch": 64}]}
+    res = simulate_serving(spec, concurrency=c, requests=n, prompt=p, output=o)
+    w = prefill(2 * p) + sum(decode(2, p + 1 + j) for j in range(o - 1))
+    k = np.arange(n)
+    assert np.allclose(res.arrival + res.latency, (k // 2 + 1) * w, rtol=1e-12, atol=0)
+    assert np.allclose(res.arrival, [0, 0, 0, 0, 0, w, w, 2 * w, 2 * w, 3 * w], rtol=1e-12, atol=0)
+    assert np.allclose(res.ttft, (k // 2) * w + prefill(2 * p) - res.arrival, rtol=1e-12, atol=1e-15)
+    # chunked: other times, the same limit: never more than 2 requests admitted and unfinished at once
+    spec["pools"][0].update(chunked_prefill=True, token_budget=256)
+    res = simulate_serving(spec, concurrency=c, requests=n, prompt=p, output=o)
+    admit, finish = res.arrival + res.queue_delay, res.arrival + res.latency
+    assert res.n == n and np.all(res.finished_count == 1)
+    assert max(int(np.sum((admit <= t) & (finish > t))) for t in admit.tolist()) == 2
+
+
 # ---------------------------------------------------------------------------------------------- macro steps, determinism
 @pytest.mark.parametrize("spec,kw", [
     (fleet(1, batch=16), {"prompt": 800, "output": 120}),
