@@ -115,6 +115,23 @@ def test_concurrency_one_runs_requests_one_after_another(chunked):
     assert np.all(res.queue_delay == 0.0)
 
 
+@pytest.mark.parametrize("disaggregated", [False, True])
+def test_one_token_outputs_finish_at_their_first_token(disaggregated):
+    """Output = 1: the first token is the last, so the next send follows the prefill; no TPOT, no KV transfer (a
+    disaggregated fleet finishes it on the prefill pool). C = 1: request k is sent at k x prefill(P)."""
+    n, p = 6, 400
+    spec = fleet(1)
+    if disaggregated:
+        spec = {"pools": [{"name": "p", "role": "prefill", "step_model": LIN}, {"name": "d", "role": "decode",
+                                                                               "step_model": LIN}],
+                "kv_network": {"bandwidth": "100Gbps", "latency": "3us"}}
+    res = simulate_serving(spec, concurrency=1, requests=n, prompt=p, output=1)
+    assert np.allclose(res.arrival, np.arange(n) * prefill(p), rtol=1e-12, atol=0)
+    assert np.allclose(res.latency, prefill(p), rtol=1e-12) and np.array_equal(res.ttft, res.latency)
+    assert np.all(np.isnan(res.tpot)) and np.all(np.isnan(res.kv_time)) and res.kv_transfers == 0
+    assert np.all(res.met_slo) and "TPOT ms" not in res.table()
+
+
 def test_think_time_delays_each_send():
     n, p, o, think = 5, 100, 10, 0.25
     res = simulate_serving(fleet(1), concurrency=1, requests=n, prompt=p, output=o, think=think)
