@@ -125,7 +125,8 @@ class Report:
         m = self.memory
         lines = [
             f"{self.model} on {self.fabric} ({self.chip}): tp={self.tp} ep={self.ep} pp={self.pp} dp={self.dp} "
-            f"({self.chips_per_replica} chips/replica), batch={self.batch}, prompt={self.prompt}, "
+            f"({self.chips_per_replica} chip{'s' if self.chips_per_replica != 1 else ''}/replica), "
+            f"batch={self.batch}, prompt={self.prompt}, "
             f"output={self.output}, dtype={self.dtype}, kv={self.kv_dtype}, overlap={self.overlap}",
             f"  TTFT            {self.ttft * 1e3:12.2f} ms",
             f"  TPOT            {self.tpot * 1e3:12.3f} ms   ({1 / self.tpot:,.1f} output tokens/s per user)",
@@ -141,7 +142,8 @@ class Report:
             f"activations {format_bytes(m['activations'])}; {'SRAM' if m.get('sram_only') else 'HBM'} need "
             f"{format_bytes(m['hbm_needed'])} of {format_bytes(m['hbm_capacity'])}",
             f"  capacity        the model needs >= {m.get('chips_needed', 0)} "
-            f"{'systems' if m.get('sram_only') and self.chip in _placement.SPATIAL_CHIPS else 'chips'} "
+            f"{'system' if m.get('sram_only') and self.chip in _placement.SPATIAL_CHIPS else 'chip'}"
+            f"{'' if m.get('chips_needed', 0) == 1 else 's'} "
             f"(weights + KV of the batch over usable memory); this replica has {self.chips_per_replica}",
             "  placement       " + ", ".join(f"{k}: {v}" for k, v in m["placement"].items()),
         ]

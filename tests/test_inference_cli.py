@@ -30,6 +30,14 @@ def test_infer_table_and_compare():
     assert "dgx-h100" in res.output and "dgx-h200" in res.output and "TPOT ms" in res.output
 
 
+def test_infer_header_and_capacity_agree_in_number():
+    """"(1 chips/replica)" and "needs >= 1 chips" read wrong for a one-chip replica: singular for 1, plural else."""
+    one = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1"]).output
+    assert "(1 chip/replica)" in one and "needs >= 1 chip (" in one and "1 chips" not in one
+    eight = CliRunner().invoke(main, ARGS).output
+    assert "(8 chips/replica)" in eight
+
+
 def test_infer_says_throughput_energy_and_cost_are_per_output_token():
     """`throughput 2,896 tokens/s`, `J/token`, `$/Mtok` did not say which tokens (vLLM's benchmark prints output
     and total token throughput apart; `scaleup serve` says "per M output tokens"): they are output tokens,
