@@ -6,7 +6,7 @@
   the alpha-beta bound dashed when the table has it.
 - :func:`plot_latency_breakdown`: per-token (decode) or prefill step time as stacked bars: compute-bound
   ops, memory-bound ops, other op overhead, exposed communication.
-- :func:`plot_cost_pareto`: cost per million tokens vs TPOT (or TTFT), with the Pareto front.
+- :func:`plot_cost_pareto`: cost per million output tokens vs TPOT (or TTFT), with the Pareto front.
 - :func:`plot`: dispatch by ``kind`` (``xy``, ``busbw``, ``latency-breakdown``, ``cost-pareto``).
 
 Every function takes a DataFrame or a results path, writes ``out`` (.png, .svg or .pdf) and returns it.
@@ -42,9 +42,9 @@ NAMES = {
     "ttft_s": "Time to first token",
     "tpot_s": "Time per output token",
     "latency_s": "Request latency",
-    "cost_per_mtok_usd": "Cost per million tokens",
+    "cost_per_mtok_usd": "Cost per million output tokens",
     "cost_per_hour_usd": "Cost per hour",
-    "energy_per_token_j": "Energy per token",
+    "energy_per_token_j": "Energy per output token",
     "tokens_per_s_replica": "Throughput per replica",
     "tokens_per_s_chip": "Throughput per chip",
     "tokens_per_s_fabric": "Throughput of the fabric",
@@ -150,7 +150,7 @@ def axis_label(name: str) -> tuple[str, float]:
         if name.endswith(suf):
             return f"{NAMES.get(name, _words(name[: -len(suf)]))} ({unit})", f
     if name == "cost_per_mtok_usd":
-        return "Cost ($ per million tokens)", 1.0
+        return "Cost ($ per million output tokens)", 1.0
     return NAMES.get(name, _words(name)), 1.0
 
 

@@ -121,6 +121,9 @@ def test_axis_labels_carry_units():
     assert axis_label("size")[0] == "Message size (bytes)"
     assert axis_label("tpot_s") == ("Time per output token (ms)", 1e3)
     assert axis_label("mem_weights_bytes")[0].endswith("(bytes)")
+    # cost and energy are per output token (batch x output / latency), as infer and serve say
+    assert axis_label("cost_per_mtok_usd")[0] == "Cost per million output tokens ($)"
+    assert axis_label("energy_per_token_j")[0] == "Energy per output token (J)"
 
 
 def test_plot_errors_name_the_column_and_the_format(ring_results, tmp_path):
