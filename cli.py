@@ -993,7 +993,7 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
     fab, jobs = load_jobs(spec)
     fab = _whatif_fabric(fab, fail, straggler)
     res = run_jobs(fab, jobs, mode=mode)
-    click.echo(json.dumps(res.to_dict(), indent=1) if as_json else f"# {len(jobs)} jobs on {fab.name}\n" + res.table())
+    click.echo(json.dumps(res.to_dict(), indent=1) if as_json else f"# {len(jobs)} job{'s' if len(jobs) != 1 else ''} on {fab.name}\n" + res.table())
 
 
 @main.command("plan")

@@ -195,6 +195,7 @@ def collective_monte_carlo(
     groups = [list(map(int, g)) for g in groups]
     members = np.zeros(fab.n_chips, dtype=bool)
     members[np.concatenate([np.asarray(g) for g in groups])] = True
+    collective = collectives.api.canonical_collective(collective)  # the CLI's all-reduce too
     cls = collectives.api._OPS.get(collective)
     if cls is None:
         raise SpecError(f"collective: {collective!r} is not one of {', '.join(collectives.api._OPS)}")
@@ -621,7 +622,8 @@ def run_jobs(fabric: Any, jobs: Sequence[Job], seed: int = 0, mode: str = "exact
         placed.append(dataclasses.replace(j, groups=[list(map(int, x)) for x in g]))
     ops_of = []
     for j in placed:
-        cls = collectives.api._OPS.get(j.collective) if isinstance(j.collective, str) else None
+        coll = collectives.api.canonical_collective(j.collective)  # the CLI's all-reduce too
+        cls = collectives.api._OPS.get(coll) if isinstance(coll, str) else None
         if cls is None:
             raise SpecError(f"job {j.name!r}: collective {j.collective!r} is not one of {', '.join(collectives.api._OPS)}")
         ops_of.append([cls(j.size, g, j.algorithm, **j.opts) for g in j.groups])

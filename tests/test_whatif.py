@@ -415,6 +415,28 @@ def test_jobs_file_and_cli(tmp_path):
     assert r.exit_code == 2 and "jobs" in r.output
 
 
+
+def test_jobs_take_the_cli_spelling_of_a_collective(tmp_path):
+    """A jobs file's `collective: all-reduce` (the subcommand's name) was "not one of all_reduce, ...": it runs
+    as all_reduce, and the Monte Carlo takes it too; the header counts one job in the singular."""
+    from cli import main
+    from fleet import collective_monte_carlo, load_jobs, run_jobs
+
+    text = "fabric: maia200-small\njobs:\n  - {{name: a, collective: {}, size: 1MiB, group_size: 4, n_groups: 2}}\n"
+    runs = {}
+    for name in ("all-reduce", "all_reduce"):
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(text.format(name))
+        fab, jobs = load_jobs(str(spec))
+        runs[name] = run_jobs(fab, jobs, mode="steps")
+    assert runs["all-reduce"].alone == runs["all_reduce"].alone
+    r = CliRunner().invoke(main, ["jobs", str(tmp_path / "all-reduce.yaml"), "--mode", "steps"])
+    assert r.exit_code == 0 and r.output.startswith("# 1 job on maia200-small"), r.output
+    kw = dict(samples=2, ideal=True, seed=1)
+    assert collective_monte_carlo("all-reduce", "maia200-small", "1MiB", 8, **kw).healthy == \
+        collective_monte_carlo("all_reduce", "maia200-small", "1MiB", 8, **kw).healthy
+
+
 @pytest.mark.parametrize("job,match", [
     ("group_size: 0", "group_size"),
     ("group_size: 8.5", "group_size"),
