@@ -137,6 +137,25 @@ def test_comm_yaml_block_parses_and_errors_name_the_key(tmp_path):
     assert back.call == pytest.approx(spec.call, rel=1e-3) and back.algorithms_of("all_gather") == {"ring": 0.7}
 
 
+
+def test_a_calibrated_comm_file_is_usable_as_written(tmp_path):
+    """`scaleup calibrate -o comm.yaml` wrote a block nothing could read back ("--set comm=comm.yaml": unknown
+    preset 'comm.yaml'): a .yaml path is read as its comm: block, in parse_comm, topo.load and --set."""
+    spec = topo.parse_comm({"preset": "nccl-h100", "call": "9us"})
+    path = tmp_path / "comm.yaml"
+    path.write_text(C.calibrate_module.comm_yaml(spec))
+    want = topo.parse_comm(__import__("yaml").safe_load(path.read_text())["comm"])
+    assert topo.parse_comm(str(path)) == want
+    assert topo.load("dgx-h100", comm=str(path)).comm == want
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1KiB", "--json",
+                                  "--set", f"comm={path}"])
+    assert r.exit_code == 0, r.output
+    t_file = __import__("json").loads(r.output)[0]["time_us"]
+    assert t_file == pytest.approx(C.all_reduce(topo.load("dgx-h100", comm=want), 1024).time * 1e6, rel=1e-12)
+    with pytest.raises(topo.SpecError, match="no such file"):
+        topo.parse_comm(str(tmp_path / "missing.yaml"))
+
+
 def test_cli_ideal_flag_and_calibrated_header():
     r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "dgx-h100", "--group-size", "8",
                                   "--sizes", "1KiB"])

@@ -150,8 +150,26 @@ def _quantity(v: Any, kind: str, field: str) -> float:
     return parse_quantity(v, kind, field)
 
 
+def _comm_file(path: str, field: str) -> Any:
+    """The ``comm:`` mapping of a YAML file (what ``scaleup calibrate -o comm.yaml`` writes), or the file's
+    mapping itself when it has no ``comm:`` key."""
+    if not os.path.isfile(path):
+        raise SpecError(f"{field}: no such file {path!r}; give a preset name or the file `scaleup calibrate -o` "
+                        "wrote")
+    try:
+        data = yaml.safe_load(read_text_utf8(path, field))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{field}: {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if isinstance(data, dict) and "comm" in data:
+        data = data["comm"]
+    if not isinstance(data, dict):
+        raise SpecError(f"{field}: {path} holds no comm: mapping")
+    return data
+
+
 def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
-    """A ``comm:`` entry of a fabric file: a preset name (``nccl-h100``), a :class:`CommSpec`, or a mapping
+    """A ``comm:`` entry of a fabric file: a preset name (``nccl-h100``), a :class:`CommSpec`, a YAML file path
+    holding a ``comm:`` block (``scaleup calibrate -o comm.yaml``; ``--set comm=comm.yaml``), or a mapping
     with an optional ``preset`` and overrides in human units::
 
         comm:
@@ -173,6 +191,8 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
     """
     if spec is None or isinstance(spec, CommSpec):
         return spec
+    if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):  # the file `scaleup calibrate -o` wrote
+        spec = _comm_file(spec, field)
     if isinstance(spec, str):
         return comm_preset(spec)
     if not isinstance(spec, dict):
