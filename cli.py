@@ -628,6 +628,9 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
     import json
 
     if ideal_flag:
+        if stack is not None and str(stack).lower() != "ideal":  # as `scaleup collective --ideal --stack` says
+            raise ScaleupError(f"ideal: --stack {stack} is a serving stack, --ideal the physics without one; "
+                               "drop one")
         stack = "ideal"
 
     if fail or straggler:  # what-if (issue 13): the deployment on a faulted fabric / with slow chips
@@ -861,11 +864,78 @@ def _count_opt(value: str, field: str) -> int:
     return n
 
 
+def _inline_pool_options(f):
+    """``scaleup serve``'s options of one inline colocated pool (``--fabric`` instead of ``--fleet``), each None
+    unless given, so that giving one with ``--fleet`` is an error (fleet.single_pool_fleet has the defaults)."""
+    opts = [
+        click.option("--price", default=None, help="inline pool: $ per chip-hour [the chip's capex + power model]"),
+        click.option("--chunked-prefill/--no-chunked-prefill", "chunked_prefill", default=None,
+                     help="inline pool: prompt chunks in the decode iterations [on]"),
+        click.option("--token-budget", default=None, help="inline pool: most tokens per iteration [8192]"),
+        click.option("--batch", default=None,
+                     help="inline pool: most sequences per iteration [the --concurrency; 256 without one]"),
+        click.option("--replicas", default=None, help="inline pool: replicas [1]"),
+        click.option("--stack", default=None, help="inline pool: serving stack, trtllm | vllm | sglang | ideal [trtllm]"),
+        click.option("--kv-dtype", "kv_dtype", default=None, help="inline pool: KV-cache dtype [--dtype]"),
+        click.option("--dtype", default=None, help="inline pool: weights/activations dtype [fp8]"),
+        click.option("--pp", default=None, help="inline pool: pipeline-parallel degree of a replica [1]"),
+        click.option("--ep", default=None, help="inline pool: expert-parallel degree of a replica [1]"),
+        click.option("--tp", default=None, help="inline pool: tensor-parallel degree of a replica [8]"),
+        click.option("--fabric", default=None,
+                     help="one inline colocated pool on this fabric preset or YAML instead of --fleet (with --model)"),
+    ]
+    for o in opts:
+        f = o(f)
+    return f
+
+
+def _inline_fleet(fleet_path, model, concurrency, fabric, pool: dict):
+    """The fleet ``scaleup serve`` runs: ``--fleet`` as given, or ``fleet.single_pool_fleet`` of ``--fabric`` and
+    the pool options (None where not given). Conflicting or missing options are one-line errors."""
+    import fleet as fl
+    from fleet.spec import STACKS
+
+    flags = {"tp": "--tp", "ep": "--ep", "pp": "--pp", "dtype": "--dtype", "kv_dtype": "--kv-dtype", "stack": "--stack",
+             "replicas": "--replicas", "batch": "--batch", "token_budget": "--token-budget",
+             "chunked_prefill": "--chunked-prefill", "price": "--price"}
+    given = [flags[k] for k, v in pool.items() if v is not None]
+    if fleet_path is not None:
+        if fabric is not None:
+            raise ScaleupError("--fleet and --fabric: give a fleet file, or --fabric (with --model and pool options) "
+                               "for one inline pool, not both")
+        if given:
+            raise ScaleupError(f"{given[0]}: an option of the inline pool (--fabric); with --fleet, set it in the "
+                               "fleet file's pool")
+        return fleet_path
+    if fabric is None:
+        if given:
+            raise ScaleupError(f"{given[0]}: an option of the inline pool; give --fabric (and --model) for one pool, "
+                               "or a --fleet file")
+        raise ScaleupError(f"--fleet: give a fleet file or a bundled fleet ({', '.join(fl.bundled_fleets())}), or "
+                           "--fabric and --model for one inline pool")
+    if model is None:
+        raise ScaleupError("--model: an inline pool (--fabric) needs a model, e.g. --model llama3.1-70b")
+    kw = {k: v for k, v in pool.items() if v is not None}
+    for k in ("tp", "ep", "pp", "replicas", "batch", "token_budget"):
+        if k in kw:
+            kw[k] = _count_opt(kw[k], flags[k])
+    if "stack" in kw and kw["stack"].lower() not in STACKS:
+        raise ScaleupError(f"--stack: must be one of {', '.join(STACKS)}, got {kw['stack']!r}")
+    if "price" in kw:
+        price = _quantity_opt(str(kw["price"]).strip().lstrip("$"), "number", "--price")
+        if not price >= 0:
+            raise ScaleupError(f"--price: must be >= 0 $ per chip-hour, got {kw['price']!r}")
+        kw["price"] = price
+    return fl.single_pool_fleet(model, fabric, concurrency=concurrency, **kw)
+
+
 @main.command("serve")
-@click.option("--model", "model", default=None, help="model preset or YAML (default: the fleet's 'model')")
-@click.option("--fleet", "fleet_path", required=True,
+@click.option("--model", "model", default=None,
+              help="model preset or YAML (default: the fleet's 'model'; required with --fabric)")
+@click.option("--fleet", "fleet_path", default=None,
               help="FLEET.yaml path or a bundled fleet (disagg-gb200-maia200, colocated-maia200, disagg-trn3-cs3, "
-                   "single-h100)")
+                   "single-h100); or --fabric for one inline pool")
+@_inline_pool_options
 @click.option("--rate", default=None, type=float, help="Poisson arrival rate, requests/s (without --trace)")
 @click.option("--duration", default=None, help="arrival window of --rate (e.g. 600s, 10min) [600s]")
 @click.option("--concurrency", default=None,
@@ -893,12 +963,20 @@ def _count_opt(value: str, field: str) -> int:
               help="fail or degrade parts of each pool's fabric (KIND:TARGET[@FACTOR], e.g. plane:3; repeatable)")
 def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt_len, output_len, think, slo_ttft,
               slo_tpot, trace_path, workload, router, seed, as_json, out_csv, fail_random=None, samples=None,
-              fail_seed=0, fail_plot=None, straggler=None, fail=()) -> None:
+              fail_seed=0, fail_plot=None, straggler=None, fail=(), fabric=None, tp=None, ep=None, pp=None, dtype=None,
+              kv_dtype=None, stack=None, replicas=None, batch=None, token_budget=None, chunked_prefill=None,
+              price=None) -> None:
     """Simulate serving a request stream on a fleet (fleet.simulate_serving): open loop (--rate or --trace) or
-    closed loop (--concurrency C: C requests in flight)."""
+    closed loop (--concurrency C: C requests in flight). The fleet is a --fleet file, or one inline colocated
+    pool: --model M --fabric F [--tp T --stack S ...] (fleet.single_pool_fleet)."""
     import json
 
     import fleet as fl
+
+    pool = {"tp": tp, "ep": ep, "pp": pp, "dtype": dtype, "kv_dtype": kv_dtype, "stack": stack, "replicas": replicas,
+            "batch": batch, "token_budget": token_budget, "chunked_prefill": chunked_prefill, "price": price}
+    fleet_path = _inline_fleet(fleet_path, model, _count_opt(concurrency, "--concurrency")
+                               if concurrency is not None else None, fabric, pool)
 
     closed = {}
     if concurrency is not None:

@@ -30,6 +30,16 @@ def test_infer_table_and_compare():
     assert "dgx-h100" in res.output and "dgx-h200" in res.output and "TPOT ms" in res.output
 
 
+def test_infer_ideal_with_a_serving_stack_is_an_error_as_in_collective():
+    """`scaleup infer --ideal --stack vllm` silently ran the roofline (the stack dropped) where `scaleup collective
+    --ideal --stack vllm` says to drop one: infer says so too; --ideal alone or with --stack ideal still runs."""
+    r = CliRunner().invoke(main, ARGS + ["--ideal", "--stack", "vllm"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "--stack vllm" in r.output, r.output
+    a = json.loads(CliRunner().invoke(main, ARGS + ["--ideal", "--json"]).output)
+    b = json.loads(CliRunner().invoke(main, ARGS + ["--ideal", "--stack", "ideal", "--json"]).output)
+    assert a["stack"] == b["stack"] == "ideal" and a["tpot_s"] == b["tpot_s"]
+
+
 def test_infer_header_and_capacity_agree_in_number():
     """"(1 chips/replica)" and "needs >= 1 chips" read wrong for a one-chip replica: singular for 1, plural else."""
     one = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1"]).output
