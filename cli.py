@@ -628,7 +628,8 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
     import json
 
     if ideal_flag:
-        if stack is not None and str(stack).lower() != "ideal":  # as `scaleup collective --ideal --stack` says
+        given = click.get_current_context().get_parameter_source("stack") != click.core.ParameterSource.DEFAULT
+        if given and str(stack).lower() != "ideal":  # as `scaleup collective --ideal --stack` says
             raise ScaleupError(f"ideal: --stack {stack} is a serving stack, --ideal the physics without one; "
                                "drop one")
         stack = "ideal"

@@ -5,7 +5,7 @@ Public API:
 - traces: :class:`Trace`, :func:`poisson_trace`, :func:`synthetic_trace`, :func:`load_trace`,
   :func:`closed_loop_trace` (the requests of a closed loop), :data:`WORKLOADS`;
 - fleets: :class:`FleetSpec`, :class:`PoolSpec`, :class:`KVNetworkSpec`, :func:`load_fleet`,
-  :func:`bundled_fleets`;
+  :func:`bundled_fleets`, :func:`single_pool_fleet` (one colocated pool from a model and a fabric);
 - step models: :class:`StepModelLike` (what ``inference.StepModel`` provides), :class:`LinearStepModel`,
   :func:`build_step_model`;
 - simulation: :func:`simulate_serving` -> :class:`ServingResult`, :func:`check_serving_size` (memory
@@ -33,7 +33,15 @@ from .sim import (
     check_serving_size,
     simulate_serving,
 )
-from .spec import FleetSpec, KVNetworkSpec, PoolSpec, bundled_fleets, fleet_from_dict, load_fleet
+from .spec import (
+    FleetSpec,
+    KVNetworkSpec,
+    PoolSpec,
+    bundled_fleets,
+    fleet_from_dict,
+    load_fleet,
+    single_pool_fleet,
+)
 from .stepmodel import LinearStepModel, StepCache, StepModelLike
 from .trace import WORKLOADS, Trace, Workload, closed_loop_trace, load_trace, poisson_trace, synthetic_trace
 from .whatif import (
@@ -89,6 +97,7 @@ __all__ = [
     "plan",
     "poisson_trace",
     "simulate_serving",
+    "single_pool_fleet",
     "synthetic_trace",
     # what-if (issue 13): fleet.whatif
     "Job",

@@ -744,6 +744,26 @@ class ServingResult:
                           ("queue_delay", self.queue_delay), ("kv_time", self.kv_time)):
             for k, v in self._pct(arr).items():
                 out[f"{name}_{k}_s"] = v
+        out.update(self._curve_figures(out))
+        return out
+
+    def _curve_figures(self, s: dict[str, Any]) -> dict[str, Any]:
+        """The figures of a latency-throughput curve as serving benchmarks report them (InferenceMAX's
+        ``process_result.py`` on ``vllm bench serve`` output): chips of the fleet; prompt + output tokens/s
+        (vLLM's ``total_token_throughput``); output and total tokens/s per chip (``output_tput_per_gpu``,
+        ``tput_per_gpu``); tokens/s per user = 1 / TPOT of each statistic (``{mean,median,p90,p99}_intvty`` =
+        1000 / ``..._tpot_ms``: the P99 figure is that of the P99 TPOT, the slowest users). NaN without a TPOT."""
+        chips = sum(int(p["chips_per_replica"]) * int(p["replicas"]) for p in self.pools)
+        total = (float(self.prompt.sum()) + float(self.generated.sum())) / self.makespan if self.makespan else 0.0
+        out: dict[str, Any] = {
+            "chips": chips,
+            "total_tokens_per_s": total,
+            "output_tokens_per_s_per_chip": s["output_tokens_per_s"] / chips if chips else float("nan"),
+            "total_tokens_per_s_per_chip": total / chips if chips else float("nan"),
+        }
+        for k in ("mean", "p50", "p90", "p99"):
+            t = s[f"tpot_{k}_s"]
+            out[f"tokens_per_s_per_user_{k}"] = 1.0 / t if np.isfinite(t) and t > 0 else float("nan")
         return out
 
     @property
@@ -779,6 +799,9 @@ class ServingResult:
             f"SLOs: TTFT <= {self.slo_ttft * 1e3:g} ms, TPOT <= {self.slo_tpot * 1e3:g} ms",
             f"throughput {s['throughput_rps']:.2f} req/s, {s['output_tokens_per_s']:,.0f} output tokens/s   "
             f"goodput {s['goodput_rps']:.2f} req/s   SLO attainment {s['slo_attainment']:.1%}",
+            f"per chip ({s['chips']} chip{'' if s['chips'] == 1 else 's'}) {s['output_tokens_per_s_per_chip']:,.1f} output tokens/s   per user "
+            + (f"{s['tokens_per_s_per_user_p50']:,.1f} tokens/s (1 / TPOT P50)"
+               if np.isfinite(s["tokens_per_s_per_user_p50"]) else "undefined (no TPOT: one-token outputs)"),
             f"fleet ${self.fleet_cost_per_hour:,.2f}/h   cost ${s['cost_per_mtok_output_usd']:.3f} per M output "
             f"tokens (${s['cost_per_mtok_total_usd']:.3f} per M prompt+output tokens)",
             "",

@@ -46,7 +46,7 @@ import yaml
 from topo import SpecError, parse_positive, parse_quantity
 from topo.bundled import bundled_file
 
-__all__ = ["FleetSpec", "KVNetworkSpec", "PoolSpec", "ROLES", "bundled_fleets", "load_fleet"]
+__all__ = ["FleetSpec", "KVNetworkSpec", "PoolSpec", "ROLES", "bundled_fleets", "load_fleet", "single_pool_fleet"]
 
 ROLES = ("colocated", "prefill", "decode")
 DATA = Path(__file__).parent / "data"
@@ -311,3 +311,82 @@ def load_fleet(source: str | Path | dict | FleetSpec) -> FleetSpec:
     except yaml.YAMLError as exc:
         raise SpecError(f"fleet {path.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return fleet_from_dict(d, name=path.stem)
+
+
+#: the batch of an inline pool given neither a batch nor a concurrency. The defaults of an inline pool
+#: (:func:`single_pool_fleet`, ``scaleup serve --fabric``), as serving benchmarks run
+#: a single server: InferenceMAX's vLLM launch (``--max-num-seqs $CONC --max-num-batched-tokens 8192
+#: --enable-chunked-prefill``, its benchmark ``--num-prompts $CONC*10 --max-concurrency $CONC``), vLLM V1's
+#: OpenAI-server token budget (8192; ASSUMPTION: version-dependent, as in fleet/data/single-h100.yaml) and
+#: trtllm-serve's ``max_num_tokens`` (8192). Without a concurrency the batch is 256, vLLM's long-standing
+#: ``max_num_seqs`` (ASSUMPTION: V1 raised it on large GPUs). Chunked prefill on: vLLM V1 always chunks, and
+#: TensorRT-LLM's in-flight batching and SGLang run prompts in the same forward pass as the running decodes.
+INLINE_POOL_BATCH = 256
+
+
+def single_pool_fleet(
+    model: str | None,
+    fabric: str | None,
+    *,
+    tp: int = 8,
+    ep: int = 1,
+    pp: int = 1,
+    dtype: str = "fp8",
+    kv_dtype: str | None = None,
+    stack: str | None = None,
+    replicas: int = 1,
+    batch: int | None = None,
+    token_budget: int = 8192,
+    chunked_prefill: bool = True,
+    price: float | None = None,
+    concurrency: int | None = None,
+) -> FleetSpec:
+    """One colocated pool of ``replicas`` replicas of ``model`` on ``fabric``, as a :class:`FleetSpec`: the
+    fleet ``scaleup serve --model M --fabric F --tp T ...`` builds instead of reading a ``--fleet`` file.
+
+    It is exactly the fleet of the YAML ``{model: M, pools: [{name: F, fabric: F, tp: T, ...}]}`` (built by
+    :func:`fleet_from_dict`, so the same checks apply), with the defaults serving benchmarks run a single
+    server with (sources beside :data:`INLINE_POOL_BATCH`): TP 8, FP8, inference's default stack (trtllm), one replica, token budget 8,192, chunked prefill on.
+
+    Args:
+        model: model preset name or YAML path (required: the pool is built from a fabric).
+        fabric: topo preset name or fabric YAML path of every replica.
+        tp, ep, pp: parallel degrees of one replica. dtype, kv_dtype: weight/activation and KV-cache dtypes.
+        stack: serving stack of the step model (trtllm, vllm, sglang, ideal; None: inference's default).
+        replicas: replicas in the pool.
+        batch: most sequences per iteration; None: ``concurrency`` (every request of a closed loop has a slot
+            on any replica, as InferenceMAX sets ``--max-num-seqs`` to the concurrency), else 256.
+        token_budget: most tokens per iteration. chunked_prefill: Sarathi-style mixed iterations.
+        price: $ per chip-hour (None: inference's capex + power model of the chip).
+        concurrency: the closed loop's requests in flight, used only for the default ``batch``.
+
+    Raises:
+        SpecError: no model or fabric, an unknown stack, a count that is not an integer >= 1 (naming the
+            argument).
+    """
+    if model is None or str(model).strip() == "":
+        raise SpecError("model: an inline pool needs a model (a preset such as llama3.1-70b, or a model YAML)")
+    if fabric is None or str(fabric).strip() == "":
+        raise SpecError("fabric: an inline pool needs a fabric (a topo preset such as dgx-h100, or a fabric YAML)")
+    if stack is not None and str(stack).lower() not in STACKS:
+        raise SpecError(f"stack: must be one of {', '.join(STACKS)}, got {stack!r}")
+    counts = {"tp": tp, "ep": ep, "pp": pp, "replicas": replicas, "token_budget": token_budget}
+    if batch is not None:
+        counts["batch"] = batch
+    if concurrency is not None:
+        counts["concurrency"] = concurrency
+    for k, v in counts.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 1:
+            raise SpecError(f"{k}: must be an integer >= 1, got {v!r}")
+    if not isinstance(chunked_prefill, bool):
+        raise SpecError(f"chunked_prefill: must be true or false, got {chunked_prefill!r}")
+    if batch is None:
+        batch = int(concurrency) if concurrency is not None else INLINE_POOL_BATCH
+    name = Path(str(fabric)).stem if str(fabric).endswith((".yaml", ".yml")) else str(fabric)
+    pool: dict[str, Any] = {"name": name, "fabric": str(fabric), "role": "colocated", "tp": int(tp), "ep": int(ep),
+                            "pp": int(pp), "replicas": int(replicas), "batch": int(batch),
+                            "token_budget": int(token_budget), "chunked_prefill": chunked_prefill, "dtype": str(dtype)}
+    for k, v in (("kv_dtype", kv_dtype), ("stack", stack), ("price", price)):
+        if v is not None:
+            pool[k] = v
+    return fleet_from_dict({"name": f"{model} on {name}", "model": str(model), "pools": [pool]})
