@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from inference.validation import print_table
 
-    ap = argparse.ArgumentParser(description="MLPerf Server/Interactive latency rows simulated request by request")
+    ap = argparse.ArgumentParser(prog="python -m fleet.mlperf", description="MLPerf Server/Interactive latency rows simulated request by request")
     ap.add_argument("--table", action="store_true", help="print the whole validation table with the simulated rows")
     ap.add_argument("--duration", type=float, default=None,
                     help="arrival window, s (default: each run's configured loadgen min_duration, 600-2,400 s)")

@@ -816,7 +816,7 @@ def _ratio(a: float, b: float) -> str:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    ap = argparse.ArgumentParser(description="MLPerf Inference rows of the validation table, with sensitivity")
+    ap = argparse.ArgumentParser(prog="python -m inference.mlperf", description="MLPerf Inference rows of the validation table, with sensitivity")
     ap.add_argument("--stack", default=None, choices=_STACKS, help="serving stack (default: trtllm); ideal = roofline")
     ap.add_argument("--latency-only", action="store_true",
                     help="print only the measured-vs-predicted latency percentiles at the runs' offered rates")

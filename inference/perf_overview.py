@@ -581,7 +581,7 @@ def print_rows(rs: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    ap = argparse.ArgumentParser(description="every row of TensorRT-LLM's perf-overview tables, predicted "
+    ap = argparse.ArgumentParser(prog="python -m inference.perf_overview", description="every row of TensorRT-LLM's perf-overview tables, predicted "
                                              "(held-out validation, docs/inference.md)")
     ap.add_argument("--source", default="all", choices=(*SOURCES, "all"),
                     help="which release of the document (default: both)")

@@ -489,7 +489,7 @@ def print_table(rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    ap = argparse.ArgumentParser(description="scaleup inference validation table (docs/inference.md)")
+    ap = argparse.ArgumentParser(prog="python -m inference.validation", description="scaleup inference validation table (docs/inference.md)")
     ap.add_argument("--stack", default=None, choices=_STACKS, help="serving stack (default: trtllm); ideal = roofline")
     ap.add_argument("--backend", default=None, choices=("auto", "measured", "analytic"), help="kernel backend: auto (default), measured or analytic")
     ap.add_argument("--fit", action="store_true", help="refit the per-step framework cost on the calibration rows")

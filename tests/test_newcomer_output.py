@@ -149,3 +149,13 @@ def test_help_texts_name_no_internal_issue_numbers():
     for cmd in commands:
         out = runner.invoke(main, [*cmd, "--help"]).output
         assert not re.search(r"\bissue \d+", out, re.I), (cmd, out)
+
+
+@pytest.mark.parametrize("module", ["collectives.validation", "inference.validation", "inference.perf_overview",
+                                    "fleet.mlperf", "inference.mlperf"])
+def test_module_usage_lines_name_the_command_the_readme_shows(module):
+    """`python -m inference.validation --help` printed "usage: validation.py", a script that does not run on its
+    own (relative imports): the usage line names `python -m <module>`, as the README does."""
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.startswith(f"usage: python -m {module} "), proc.stdout[:200]
