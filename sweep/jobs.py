@@ -10,6 +10,8 @@ fails before anything runs, naming the key. Built-in jobs:
 - ``traffic``: a synthetic traffic pattern through the contention engine: makespan, throughput,
   link utilisation.
 - ``topo``: the structural summary of a fabric (``topo.summarize``).
+- ``serve``: a serving simulation of one inline pool (``fleet.single_pool_fleet`` + ``fleet.simulate_serving``,
+  closed loop or Poisson rate): ``ServingResult.summary()``, the points of a latency-throughput curve.
 
 Fabrics are built once per distinct fabric spec (name plus ``fabric.*`` overrides) per worker process
 and kept in a small LRU cache (:func:`fabric_for`); points are dispatched grouped by fabric so the
@@ -487,6 +489,58 @@ def _topo_job(p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _known_stack(value: Any, field_: str) -> None:
+    """A serving stack a fleet pool takes (``fleet.spec.STACKS``)."""
+    from fleet.spec import STACKS
+
+    if value not in STACKS:
+        raise SpecError(f"{field_}: {value!r} is not one of {', '.join(STACKS)}")
+
+
+def _known_workload(value: Any, field_: str) -> None:
+    """A bundled request-length workload (``fleet.WORKLOADS``)."""
+    from fleet import WORKLOADS
+
+    if value not in WORKLOADS:
+        raise SpecError(f"{field_}: {value!r} is not one of {', '.join(WORKLOADS)}")
+
+
+#: the inline pool's parameters of the serve job (``fleet.single_pool_fleet``'s keyword arguments)
+SERVE_POOL = ("tp", "ep", "pp", "dtype", "kv_dtype", "stack", "replicas", "batch", "token_budget", "chunked_prefill",
+              "price")
+#: arrival window of an open-loop serve point given a rate but no duration, s (``scaleup serve``'s default)
+SERVE_DURATION = 600.0
+
+
+def _serve_job(p: dict[str, Any]) -> dict[str, Any]:
+    """One point of a serving curve: ``fleet.simulate_serving`` of the inline pool
+    ``fleet.single_pool_fleet(model, fabric, ...)`` under a closed loop (``concurrency``) or a Poisson ``rate``;
+    the columns are ``ServingResult.summary()`` (SI units, names carry them) plus the pool's ``batch`` (the one
+    used) and ``kv_capacity_tokens`` per replica."""
+    import fleet
+
+    if p["concurrency"] is None and p["rate"] is None:
+        raise SpecError("concurrency: give a concurrency (closed loop, requests in flight) or a rate (open loop, "
+                        "requests/s, with a duration)")
+    spec = fleet.single_pool_fleet(p["model"], p["fabric"], concurrency=p["concurrency"],
+                                   **{k: p[k] for k in SERVE_POOL})
+    load: dict[str, Any] = {"prompt": p["prompt"], "output": p["output"], "workload": p["workload"], "seed": p["seed"]}
+    if p["concurrency"] is not None:
+        load.update(concurrency=p["concurrency"], requests=p["requests"], think=p["think"])
+        if p["rate"] is not None or p["duration"] is not None:
+            raise SpecError("rate/duration: a closed loop (concurrency) sends a request per completion; drop rate and "
+                            "duration, or concurrency")
+    else:
+        if p["requests"] is not None or p["think"]:
+            raise SpecError("requests/think: apply to a closed loop only; give concurrency too")
+        load.update(rate=p["rate"], duration=p["duration"] if p["duration"] is not None else SERVE_DURATION)
+    res = fleet.simulate_serving(spec, slo_ttft=p["slo_ttft"], slo_tpot=p["slo_tpot"], router=p["router"], **load)
+    out = res.summary()
+    out["batch"] = spec.pools[0].batch
+    out["kv_capacity_tokens"] = float(res.pools[0]["kv_capacity_tokens"])
+    return out
+
+
 PATTERNS = ("ring", "permutation", "all_to_all", "incast", "tornado", "bit_reversal")
 
 register_job(
@@ -550,6 +604,45 @@ register_job(
             "group": Param("int", None, "chips taking part (ranks 0..group-1; default all)", nullable=True),
             "routing": Param("str", "ecmp", choices=("ecmp", "ecmp-subflows", "hash")),
             "seed": Param("int", 0),
+        },
+    ),
+)
+register_job(
+    "serve",
+    Job(
+        name="serve",
+        fn=_serve_job,
+        help="serving one inline pool (fleet.single_pool_fleet + simulate_serving): TTFT/TPOT mean and percentiles, "
+             "tokens/s per chip and per user, goodput, SLO attainment, $/M tokens",
+        params={
+            "model": Param("str", help="model preset name or YAML path", check=_known_model),
+            "fabric": Param("str", help="fabric preset name or YAML path of every replica", check=_known_fabric),
+            "tp": Param("int", 8),
+            "ep": Param("int", 1),
+            "pp": Param("int", 1),
+            "dtype": Param("str", "fp8"),
+            "kv_dtype": Param("str", None, nullable=True),
+            "stack": Param("str", None, "trtllm | vllm | sglang | ideal (null: inference's default)", nullable=True,
+                           check=_known_stack),
+            "replicas": Param("int", 1),
+            "batch": Param("int", None, "most sequences per iteration (null: the concurrency, else 256)",
+                           nullable=True),
+            "token_budget": Param("int", 8192),
+            "chunked_prefill": Param("bool", True),
+            "price": Param("float", None, "$ per chip-hour (null: the chip's capex + power model)", nullable=True),
+            "concurrency": Param("int", None, "closed loop: requests in flight", nullable=True),
+            "requests": Param("int", None, "closed loop: requests sent in all (null: 10 x concurrency)",
+                              nullable=True),
+            "think": Param("time", 0.0, "closed loop: time from a completion to the next send"),
+            "rate": Param("float", None, "open loop: Poisson requests/s", nullable=True),
+            "duration": Param("time", None, "open loop: arrival window (null: 600 s)", nullable=True),
+            "prompt": Param("int", None, "fixed prompt tokens (with output; null: the workload's)", nullable=True),
+            "output": Param("int", None, "fixed output tokens (with prompt)", nullable=True),
+            "workload": Param("str", "azure-conv", check=_known_workload),
+            "router": Param("str", "least-loaded"),
+            "seed": Param("int", 0),
+            "slo_ttft": Param("time", 1.0),
+            "slo_tpot": Param("time", 0.05),
         },
     ),
 )

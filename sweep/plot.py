@@ -58,6 +58,18 @@ NAMES = {
     "batch": "Batch size",
     "group": "Group size",
     "ranks": "Ranks",
+    # serving curves (the serve job; InferenceMAX's axes)
+    "concurrency": "Concurrency (requests in flight)",
+    "output_tokens_per_s_per_chip": "Output throughput per chip (tokens/s)",
+    "total_tokens_per_s_per_chip": "Prompt + output throughput per chip (tokens/s)",
+    "output_tokens_per_s": "Output throughput (tokens/s)",
+    "throughput_rps": "Throughput (requests/s)",
+    "goodput_rps": "Goodput (requests/s)",
+    "cost_per_mtok_output_usd": "Cost per million output tokens",
+    **{f"tokens_per_s_per_user_{q}": f"Interactivity (tokens/s per user, 1 / {n} TPOT)"
+       for q, n in (("mean", "mean"), ("p50", "median"), ("p90", "P90"), ("p99", "P99"))},
+    **{f"{k}_{q}_s": f"{n} {q.upper() if q != 'mean' else 'mean'}" for k, n in (("ttft", "TTFT"), ("tpot", "TPOT"))
+       for q in ("mean", "p50", "p90", "p99")},
 }
 
 #: column suffix -> (unit label, factor to apply to the values)
@@ -76,7 +88,8 @@ SUFFIX_UNITS = [
 ]
 
 #: seconds columns shown in friendlier units
-RESCALE = {"ttft_s": ("ms", 1e3), "tpot_s": ("ms", 1e3), "latency_s": ("s", 1.0)}
+RESCALE = {"ttft_s": ("ms", 1e3), "tpot_s": ("ms", 1e3), "latency_s": ("s", 1.0),
+           **{f"{k}_{q}_s": ("ms", 1e3) for k in ("ttft", "tpot") for q in ("mean", "p50", "p90", "p99")}}
 
 
 def _load(data: Any, where: str | None = None):

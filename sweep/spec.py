@@ -2,7 +2,7 @@
 
 A spec is YAML (or the equivalent dict)::
 
-    job: collective                 # collective | infer | traffic | topo | "package.module:function"
+    job: collective                 # collective | infer | traffic | topo | serve | "package.module:function"
     name: maia200-busbw             # optional label
     params:                         # fixed parameters of every point
       collective: all_reduce
@@ -156,7 +156,7 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> Swee
     if unknown:
         raise SpecError(f"sweep spec: unknown key {unknown[0]!r}; valid keys: {', '.join(SPEC_KEYS)}")
     if "job" not in data:
-        raise SpecError("sweep spec: missing 'job' (one of collective, infer, traffic, topo)")
+        raise SpecError("sweep spec: missing 'job' (one of collective, infer, traffic, topo, serve)")
     job = data["job"]
     if not isinstance(job, str):
         raise SpecError(f"sweep spec: job must be a string, got {job!r}")
