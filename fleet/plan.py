@@ -339,6 +339,8 @@ def plan(
     Returns:
         :class:`PlanResult`; ``best`` is None when nothing meets the SLOs within ``max_replicas``.
     """
+    if isinstance(candidates, (list, tuple)) and all(isinstance(c, str) for c in candidates):
+        candidates = list(dict.fromkeys(candidates))  # "dgx-h100,dgx-h100" searched (and ranked) it twice
     _check_plan_args(candidates, attainment, modes, slo_ttft, slo_tpot, tps, eps, batches)
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})

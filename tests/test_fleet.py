@@ -324,6 +324,19 @@ def _factory(chip, tp, ep):
                            cost_per_hour=f[2] * tp)
 
 
+def test_planner_searches_a_repeated_candidate_once():
+    """`--candidates dgx-h100,dgx-h100` simulated and ranked every configuration twice ("same cost; ranked by
+    name" against itself): a repeated name is searched once, in its first position."""
+    from fleet import plan
+
+    tr = synthetic_trace(10.0, 20.0, "azure-conv", seed=4)
+    kw = dict(trace=tr, step_model_factory=_factory, tps=(8,), batches=(64,))
+    once = plan("m", 10.0, 1.0, 0.05, ["fast", "slow"], **kw)
+    twice = plan("m", 10.0, 1.0, 0.05, ["fast", "slow", "fast"], **kw)
+    assert twice.table() == once.table() and len(twice.points) == len(once.points)
+    assert twice.settings["candidates"] == ["fast", "slow"]
+
+
 def test_planner_skips_simulations_that_cannot_keep_up():
     """`scaleup plan --rate 100000` ran for hours: at offered load >= 2x what max_replicas serve at full batching
     (rate x replica-time per request), the configuration is reported infeasible without simulating it; the
