@@ -73,6 +73,9 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
     for a in algorithms:
         if a not in valid:
             raise ScheduleError(f"algorithm: {a!r} is not an algorithm for {collective_name}; valid: {', '.join(valid)}")
+    if fab.n_chips < 2:  # a single CS-3 wafer: "must be 2..1 chips" read as nonsense
+        raise ScheduleError(f"fabric: {fab.name!r} has {fab.n_chips} chip; a collective needs at least two ranks "
+                            "(pick a fabric of several chips)")
     k = group_size if group_size is not None else (2 if collective_name == "send_recv" else fab.n_chips)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= fab.n_chips:
         raise ScheduleError(f"group_size: must be 2..{fab.n_chips} chips of {fab.name!r} (a collective needs "

@@ -72,3 +72,13 @@ def test_topo_plot_grouped_large_fabric(tmp_path):
     png = tmp_path / "g.png"
     r = run("topo", "plot", "maia200-small", "-o", str(png))
     assert r.exit_code == 0 and png.stat().st_size > 10_000
+
+
+def test_one_chip_fabric_says_it_has_no_bisection_and_no_collective():
+    """The single-wafer cs3 printed "bisection 0 GB/s ... (exhaustive search)" and `scaleup collective` said
+    "must be 2..1 chips": one chip has no halves to cut, and a collective needs a second chip."""
+    r = run("topo", "show", "cs3")
+    assert r.exit_code == 0 and "bisection         none: one chip" in r.output and "0 GB/s per direction" not in r.output
+    r = run("collective", "all-reduce", "--fabric", "cs3", "--sizes", "1MiB")
+    assert r.exit_code == 2 and "'cs3' has 1 chip; a collective needs at least two ranks" in r.output
+    assert "2..1" not in r.output and r.output.count("\n") == 1

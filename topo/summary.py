@@ -391,7 +391,9 @@ def format_summary(s: dict[str, Any]) -> str:
         f"to chips {_bw(s['injection_to_chips'])}); line rate, mean link efficiency "
         f"{s['mean_link_efficiency']:.3g}",
     ]
-    if "bisection_bandwidth" in s:
+    if "bisection_bandwidth" in s and s["chips"] < 2:  # one chip (a CS-3 wafer): no halves to cut
+        lines.append("bisection         none: one chip, no halves to cut")
+    elif "bisection_bandwidth" in s:
         how = "exhaustive search" if s["bisection_exact"] else f"cut: {s['bisection_cut']}"
         lines.append(f"bisection         {_bw(s['bisection_bandwidth'])} per direction, "
                      f"{_bw(s['bisection_per_chip'])} per chip of a half ({how})")
