@@ -1175,7 +1175,8 @@ def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices
     if capex_per_chip is not None or "capex" in over:
         return f"price: capex {capex_per_chip if capex_per_chip is not None else over['capex']:,.0f} $ (given) + power"
     if chip.capex > 0:
-        return f"price: capex {chip.capex:,.0f} $ + power ({chip.price_source})"
+        power = "power" if chip.tdp > 0 else "power (0 W: the TDP is not public)"
+        return f"price: capex {chip.capex:,.0f} $ + {power} ({chip.price_source})"
     if chip.price_per_hour > 0:
         return f"price: {chip.price_per_hour:g} $/chip-hour cloud ({chip.price_source})"
     return (f"price: ASSUMPTION capex {DEFAULTS['capex_per_chip']:,.0f} $ + power ({chip.name} has no public price; "

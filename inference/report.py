@@ -42,7 +42,8 @@ class Report:
         ops: per-op rows (FLOPs, bytes, times, bottleneck, tier) for prefill and decode (at mean context).
         comm: the collectives of one layer with their simulated times.
         memory: per-chip footprint (bytes) and the SRAM/HBM placement.
-        energy_per_token: J per output token (replica chips x TDP x power factor x latency / tokens).
+        energy_per_token: J per output token (replica chips x TDP x power factor x latency / tokens); NaN when
+            the chip's TDP is not public (``ChipSpec.tdp`` 0).
         cost_per_mtok: $ per million output tokens.
         cost_per_hour: $ per hour of one replica.
     """
@@ -136,7 +137,9 @@ class Report:
             + (f" ({self.dp - self.extra['replicas_down']} of {self.dp} replicas up: "
                f"{self.extra['replicas_down']} hold{'s' if self.extra['replicas_down'] == 1 else ''} a failed chip)"
                if self.extra.get("replicas_down") else ""),
-            f"  energy          {self.energy_per_token:12.4f} J per output token",
+            (f"  energy          {self.energy_per_token:12.4f} J per output token"
+             if self.energy_per_token == self.energy_per_token else  # NaN: the chip's TDP is not public
+             f"  energy          {'n/a':>12}   ({self.chip}: TDP not public; power counts 0 in the cost)"),
             f"  cost            {self.cost_per_mtok:12.4f} $ per M output tokens   ({self.cost_per_hour:,.2f} $/h per replica)",
             f"  memory/chip     weights {format_bytes(m['weights'])}, KV {format_bytes(m['kv_cache'])}, "
             f"activations {format_bytes(m['activations'])}; {'SRAM' if m.get('sram_only') else 'HBM'} need "
@@ -348,7 +351,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
     tps = {"replica": per_replica, "chip": per_replica / chips, "fabric": per_replica * live}
     cph = dep.cost_per_hour(price_per_chip_hour, **cost_kw)  # first: it checks the cost knobs, power_factor too
     pf = cost_kw.get("power_factor", DEFAULTS["power_factor"])
-    energy = chips * dep.chip.tdp * pf * latency / (batch * output)
+    # a chip whose TDP is not public (tdp 0: TPU v5p, Trainium2) has no energy figure, not 0 J
+    energy = chips * dep.chip.tdp * pf * latency / (batch * output) if dep.chip.tdp > 0 else float("nan")
     cost = cph / (per_replica * 3600.0) * 1e6
     extra = {
         "ttft_serial_s": dep.prefill(batch, prompt, placement, False)[0],
@@ -432,6 +436,6 @@ def compare_table(reports: Sequence[Report]) -> str:
         for d in dicts:
             v = d.get(key, 0)
             v = int(v) if fmt == "{:d}" else v * scale
-            cells.append(f"{fmt.format(v):>{width}s}")
+            cells.append(f"{'n/a' if v != v else fmt.format(v):>{width}s}")  # NaN: energy of a chip without TDP
         lines.append(f"{label:30s}" + "".join(cells))
     return "\n".join(lines)

@@ -40,6 +40,25 @@ def test_infer_ideal_with_a_serving_stack_is_an_error_as_in_collective():
     assert a["stack"] == b["stack"] == "ideal" and a["tpot_s"] == b["tpot_s"]
 
 
+def test_energy_of_a_chip_without_a_public_tdp_is_not_zero_joules():
+    """TPU v5p and Trainium2 have no public TDP (preset tdp 0): energy printed "0.0000 J per output token", a
+    figure nobody measured. It is n/a in the table and --compare, null in JSON, NaN in Python, and the cost basis
+    says power counts 0; a chip with a TDP keeps chips x TDP x power factor x latency / tokens."""
+    import math
+
+    tpu = ["infer", "--model", "llama3.1-8b", "--fabric", "tpu-v5p", "--tp", "1", "--batch", "4", "--prompt", "128",
+           "--output", "8"]
+    out = CliRunner().invoke(main, tpu).output
+    assert "energy                   n/a   (tpu-v5p: TDP not public" in out and "0.0000 J" not in out
+    assert "power (0 W: the TDP is not public)" in out
+    assert json.loads(CliRunner().invoke(main, tpu + ["--json"]).output)["energy_per_token_j"] is None
+    r = estimate("llama3.1-8b", "tpu-v5p", tp=1, batch=4, prompt=128, output=8)
+    assert math.isnan(r.energy_per_token)
+    table = CliRunner().invoke(main, tpu[:3] + ["--compare", "tpu-v5p,dgx-h100"] + tpu[5:]).output
+    row = next(ln for ln in table.splitlines() if ln.startswith("energy"))
+    assert row.split()[-2] == "n/a" and float(row.split()[-1]) > 0
+
+
 def test_infer_header_and_capacity_agree_in_number():
     """"(1 chips/replica)" and "needs >= 1 chips" read wrong for a one-chip replica: singular for 1, plural else."""
     one = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1"]).output
