@@ -31,7 +31,8 @@ replica, the stack's profile and kernel tables, communication simulated):
 the next) on one replica of the same step model, with the engine's iteration scheduler (continuous batching,
 chunked prefill mixed with the running decodes); TTFT and TPOT are the means over the N requests, as the
 client reports them. Nothing fitted; the run's settings the sample does not record are ASSUMPTIONS:
-``N = CLOSED_LOOP_REQUESTS x c`` (10; sensitivity ``--requests-factor 1`` / ``50``), a token budget of
+``N = CLOSED_LOOP_REQUESTS x c`` (10, the convention of InferenceMAX's benchmark scripts, ``vllm bench
+serve --num-prompts $((CONC * 10)) --max-concurrency $CONC``; sensitivity ``--requests-factor 1`` / ``3``), a token budget of
 ``CLOSED_LOOP_BUDGET`` (8,192: TensorRT-LLM's ``max_num_tokens`` default, vLLM's ``max_num_batched_tokens``
 for its server on large GPUs, SGLang's ``chunked_prefill_size`` on 80 GB GPUs) and every in-flight request
 admitted (slots = c; the KV cache still limits it). Slower: one simulation per row.
