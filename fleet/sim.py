@@ -623,6 +623,12 @@ class _Replica:
         self.pre[0][1] += m * chunk
 
 
+def _cell(v: float) -> str:
+    """A latency-table figure that fits its 10-wide column with a space to spare: 3 decimals below 1e5,
+    4 significant digits beyond (a KV network of 400 bytes/s gives TPOTs of 1e10 ms, which ran together)."""
+    return f"{v:.3f}" if abs(v) < 1e5 else f"{v:.4g}"
+
+
 @dataclass
 class ServingResult:
     """Outcome of :func:`simulate_serving` (times in s, cost in $).
@@ -812,7 +818,7 @@ class ServingResult:
                                  ("KV transfer ms", "kv_time", 1e3)):
             if not np.isfinite(s[f"{key}_mean_s"]):
                 continue
-            out.append(f"{name:<22}" + "".join(f"{s[f'{key}_{q}_s'] * scale:>10.3f}"
+            out.append(f"{name:<22}" + "".join(f"{_cell(s[f'{key}_{q}_s'] * scale):>10}"
                                                  for q in ("mean", "p50", "p90", "p99")))
         out += ["", f"{'pool':<20}{'role':<11}{'replicas':>9}{'chips':>7}{'$/h':>11}{'requests':>10}"
                     f"{'util mean':>10}{'util max':>10}{'max queue':>10}"]

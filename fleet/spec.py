@@ -45,6 +45,7 @@ import yaml
 
 from topo import SpecError, parse_positive, parse_quantity
 from topo.bundled import bundled_file
+from topo.units import check_bare
 
 __all__ = ["FleetSpec", "KVNetworkSpec", "PoolSpec", "ROLES", "bundled_fleets", "load_fleet", "single_pool_fleet"]
 
@@ -62,6 +63,10 @@ _LINEAR_KEYS = {
     "decode_per_kv_token": "time", "kv_bytes_per_token": "size", "kv_capacity_tokens": "number",
     "chips": "number", "cost_per_hour": "number",
 }
+#: a step_model time written bare (SI seconds) of a second or more is a unit left out, not a serving step:
+#: ``prefill_per_token: 80`` meant 80 us and was 80 s per token. Steps take us to ms, so the fabric-latency limit
+#: of :func:`topo.units.check_bare` (1 ms) would refuse a real ``decode_base: 0.015``; a one-second step is none.
+_STEP_BARE = (None, 1.0, ("us", "ms"))
 _KV_KEYS = {"bandwidth", "latency", "pool_uplink", "fabric"}
 _TOP_KEYS = {"name", "model", "pools", "kv_network", "description"}
 
@@ -243,6 +248,8 @@ def _pool(d: Any, i: int) -> PoolSpec:
                 raise SpecError(
                     f"{where}.step_model.{k}: unknown key; valid keys: {', '.join(sorted(_LINEAR_KEYS))}"
                 )
+            if _LINEAR_KEYS[k] == "time":
+                check_bare(f"{where}.step_model.{k}", v, "time", _STEP_BARE)
             val = parse_quantity(v, _LINEAR_KEYS[k], f"{where}.step_model.{k}")
             pairs.append((k, val))
         kw["step_model"] = tuple(sorted(pairs))
@@ -263,6 +270,8 @@ def fleet_from_dict(d: Any, name: str = "fleet") -> FleetSpec:
         raise SpecError(f"fleet {name!r}: kv_network: must be a mapping of {', '.join(sorted(_KV_KEYS))}")
     _no_unknown(kv, _KV_KEYS, f"fleet {name!r}: kv_network.")
     kvkw: dict[str, Any] = {}
+    for k, dim in (("bandwidth", "bandwidth"), ("latency", "time"), ("pool_uplink", "bandwidth")):
+        check_bare(f"kv_network.{k}", kv.get(k), dim)  # bandwidth: 400 is 400 bytes/s, latency: 2 is 2 s
     if "bandwidth" in kv:
         kvkw["bandwidth"] = parse_positive(kv["bandwidth"], "bandwidth", "kv_network.bandwidth")
     if "latency" in kv:

@@ -36,6 +36,14 @@ FILES = {
     "decode_no_prefill.yaml": (f"pools:\n  - name: c\n    step_model: {LIN}\n  - name: lonely\n    role: decode\n"
                                f"    step_model: {LIN}\n").encode(),
     "zero_steps.yaml": (b"pools:\n  - name: c\n    step_model: {prefill_per_token: 0, decode_base: 0}\n"),
+    # a unit left out: bare numbers are SI, so 400 was 400 bytes/s, 2 was 2 s, 80 was 80 s per prompt token
+    "bare_kv_bw.yaml": f"{OK}kv_network: {{bandwidth: 400, latency: 2us}}\n".encode(),
+    "bare_kv_lat.yaml": f"{OK}kv_network: {{bandwidth: 400Gbps, latency: 2}}\n".encode(),
+    "bare_kv_uplink.yaml": f"{OK}kv_network: {{pool_uplink: 6400}}\n".encode(),
+    "bare_step.yaml": b"pools:\n  - name: c\n    step_model: {prefill_per_token: 80, decode_base: 15ms}\n",
+    # the same quantities in SI that a real system has: accepted
+    "si_ok.yaml": (b"pools:\n  - name: c\n    step_model: {prefill_per_token: 4.0e-5, decode_base: 0.015, "
+                   b"kv_capacity_tokens: 300000}\nkv_network: {bandwidth: 5.0e+10, latency: 2.0e-6}\n"),
     "router_bad_init.py": b"class R:\n    def __init__(self, x):\n        pass\n",
     "router_syntax.py": b"def r(req, pools:\n",
     "router_ok.py": b"def r(req, pools):\n    return pools[0]\n",
@@ -71,6 +79,12 @@ CASES = [
     ([*PLAN, "--prices", "{d}/prices_latin1.yaml"], "UTF-8"),
     (["serve", "--fleet", "{d}/decode_no_prefill.yaml", "--rate", "1"], "lonely"),
     (["serve", "--fleet", "{d}/zero_steps.yaml", "--rate", "1"], "step_model"),
+    (["serve", "--fleet", "{d}/bare_kv_bw.yaml", "--rate", "1"],
+     "kv_network.bandwidth: the bare number 400 is 400 bytes/s (SI); write the unit, e.g. '400Gbps'"),
+    (["serve", "--fleet", "{d}/bare_kv_lat.yaml", "--rate", "1"], "kv_network.latency: the bare number 2 is 2 s"),
+    (["serve", "--fleet", "{d}/bare_kv_uplink.yaml", "--rate", "1"], "kv_network.pool_uplink"),
+    (["serve", "--fleet", "{d}/bare_step.yaml", "--rate", "1"],
+     "step_model.prefill_per_token: the bare number 80 is 80 s (SI); write the unit, e.g. '80us' or '80ms'"),
     # an infinite rate, or a product rate x duration past float range, was an OverflowError in the size estimate
     (["serve", "--fleet", "{d}/ok.yaml", "--rate", "inf", "--duration", "5s"], "rate"),
     (["serve", "--fleet", "{d}/ok.yaml", "--rate", "1e308", "--duration", "5s"], "rate x duration"),
@@ -161,3 +175,32 @@ def test_size_estimate_names_the_largest_that_fits_and_that_size_is_accepted():
     fleet.check_serving_size(most, 12)
     with pytest.raises(CapacityError):
         fleet.check_serving_size(most + 1, 12)
+
+
+def test_si_numbers_a_real_fleet_has_are_accepted(files):
+    """The bare-number check refuses only values no system has: a 15 ms decode step and a 50 GB/s, 2 us KV
+    network written in SI load as written."""
+    f = fleet.load_fleet(files / "si_ok.yaml")
+    assert dict(f.pools[0].step_model)["decode_base"] == 0.015
+    assert (f.kv_network.bandwidth, f.kv_network.latency) == (5e10, 2e-6)
+
+
+def test_latency_table_columns_stay_apart_for_huge_values():
+    """A latency of days (a step of 1e5 s, written with its unit: any value goes then) still prints one separate
+    figure per column: every row of the latency table splits into its label's words and exactly four numbers."""
+    r = fleet.simulate_serving({"pools": [{"name": "c", "step_model": {"prefill_per_token": "40us",
+                                                                          "decode_base": "100000s",
+                                                                          "kv_capacity_tokens": 300000}}]},
+                               rate=2.0, duration=5.0, seed=0)
+    lines = r.table().splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("latency"))
+    rows = 0
+    for ln in lines[head + 1:]:
+        if not ln.strip():
+            break
+        *label, a, b, c, e = ln.split()
+        assert label and label[-1] in ("ms", "s"), ln
+        rows += 1
+        if label[0] == "TPOT":
+            assert float(a) == pytest.approx(r.summary()["tpot_mean_s"] * 1e3, rel=1e-3), ln
+    assert rows >= 3

@@ -82,10 +82,12 @@ def _unit_factor(unit: str) -> tuple[str, float] | None:
 BARE_LIMITS = {"time": (None, 1e-3, ("ns", "us")), "bandwidth": (1e6, None, ("Gbps", "GB/s"))}
 
 
-def check_bare(field: str, value: object, dimension: str) -> None:
+def check_bare(field: str, value: object, dimension: str,
+               limits: tuple[float | None, float | None, tuple[str, str]] | None = None) -> None:
     """Raise :class:`UnitError` when ``value`` is a bare number outside :data:`BARE_LIMITS` for ``dimension``
-    (a string with a unit, zero, or another dimension is never refused)."""
-    lo, hi, example = BARE_LIMITS.get(dimension, (None, None, ""))
+    (a string with a unit, zero, or another dimension is never refused). ``limits`` (low, high, units to
+    suggest) replaces the table's entry where a quantity's real range differs (a serving step takes ms)."""
+    lo, hi, example = limits or BARE_LIMITS.get(dimension, (None, None, ""))
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         return
     if (lo is not None and value < lo) or (hi is not None and value >= hi):
