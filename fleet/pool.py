@@ -15,7 +15,7 @@ import numpy as np
 from .spec import PoolSpec
 from .stepmodel import StepCache, StepModelLike
 
-__all__ = ["KV_TOKENS_CAP", "Pool", "RequestView", "kv_capacity_tokens"]
+__all__ = ["KV_TOKENS_CAP", "Pool", "RequestView", "kv_capacity_tokens", "no_kv_reason"]
 
 
 #: most KV tokens a replica is taken to hold (a model whose every layer has a sliding window caches no
@@ -65,6 +65,44 @@ def _deployment_kv_tokens(dep: Any, token_budget: int, batch: int) -> float:
         return KV_TOKENS_CAP
     groups = getattr(getattr(dep, "shard", None), "attn_groups", 1) or 1
     return min(float(math.floor(free / per_token)) * groups, KV_TOKENS_CAP)
+
+
+def no_kv_reason(sm: StepModelLike, token_budget: int = 8192, batch: int = 1) -> str | None:
+    """Why one replica of ``sm`` holds no KV cache at all, in words with the fix; None when it does hold some or
+    the step model has no memory model to say why (a declared capacity, a chip without HBM).
+
+    The weights and activations per chip of an ``inference.StepModel`` (as :func:`kv_capacity_tokens` counts
+    them) against its chip's usable HBM, the chips the weights need (their bytes over the replica's chips,
+    spread over the HBM left after the activations) and the fix: a larger tp, a smaller dtype or a larger
+    fabric, as ``scaleup infer`` says of a model that does not fit."""
+    dep = getattr(sm, "deployment", None)
+    if dep is None or not float(getattr(getattr(dep, "chip", None), "hbm_bytes", 0.0) or 0.0) > 0:
+        return None
+    try:
+        if _deployment_kv_tokens(dep, token_budget, batch) > 0:
+            return None
+        mem = dep.memory(1, max(1, int(token_budget)), 0)
+        weights, usable = float(mem["weights"]), float(mem["hbm_usable"])
+        act = max(float(mem["activations"]), float(dep.activation_bytes(max(1, batch), 1)))
+        chips = int(getattr(dep, "replica_chips", dep.tp * dep.pp))
+        fab_n = int(dep.fabric.n_chips)
+        held = float(mem.get("engine", {}).get("held", weights + act))
+    except (AttributeError, KeyError, TypeError):
+        return None
+    gb = lambda b: f"{b / 1e9:.2f} GB"  # noqa: E731
+    room = usable - act
+    need = math.ceil(weights * chips / room) if room > 0 else None
+    if need is not None and need <= chips:  # the weights fit: the activations or the stack's runtime fill the rest
+        fix = f"lower token_budget (now {token_budget}) or batch, raise tp, or use a chip with more HBM"
+    elif need is not None and need <= fab_n:
+        fix = (f"raise tp (the weights need about {need} chips' HBM; tp x pp is {chips}, the fabric "
+               f"{dep.fabric.name!r} has {fab_n}), use a smaller dtype, or another fabric")
+    else:
+        fix = (f"the weights need {'about ' + str(need) if need else 'more'} chips' HBM, more than the fabric "
+               f"{dep.fabric.name!r} has ({fab_n}): use a smaller dtype or another fabric")
+    return (f"{dep.model.name}'s weights take {gb(weights)} per chip ({dep.dtype}, tp={dep.tp}, pp={dep.pp}) and "
+            f"activations {gb(act)}{f', the stack holds {gb(held)} in all' if 'engine' in mem else ''}, against "
+            f"{gb(usable)} of usable HBM on one {dep.chip.name}: no room is left for a KV cache; {fix}")
 
 
 def _longest_context(sm: StepModelLike, limit: int = 1 << 24) -> float:

@@ -52,7 +52,7 @@ import simpy
 from topo import CapacityError, ScaleupError, SpecError
 
 from .kvnet import KVNetwork, build_kv_fabric
-from .pool import Pool, RequestView
+from .pool import Pool, RequestView, no_kv_reason
 from .routers import ROUTER_SIGNATURE, ROUTERS, get_router
 from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepModelLike, StepModelWrapper
@@ -1064,6 +1064,9 @@ def _check_requests_fit(pools: list[Pool], trace: Trace) -> None:
     longest = int((trace.prompt + trace.output).max())
     for p in pools:
         need = int(trace.prompt.max()) if p.role == "prefill" else longest
+        why = no_kv_reason(p.model, p.spec.token_budget, p.spec.batch) if p.kv_capacity <= 0 else None
+        if why is not None:  # the weights do not fit: no request would, whatever its length
+            raise CapacityError(f"pool {p.name!r}: {why}")
         if need > p.kv_capacity:
             raise CapacityError(
                 f"pool {p.name!r}: a request of {need} tokens does not fit the replica's KV cache "

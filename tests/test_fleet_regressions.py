@@ -103,6 +103,33 @@ def test_kv_capacity_of_an_inference_step_model_matches_its_max_batch():
             assert mb * c == pytest.approx(cap, rel=0.01)
 
 
+def test_weights_that_do_not_fit_hbm_are_named_not_a_zero_token_kv_cache():
+    """Llama-3.1-405B FP8 on one H100 (single-h100): the weights, not the request, do not fit. The error names
+    the pool, the weights per chip against the usable HBM and the fix (it said 'a request of 3990 tokens does
+    not fit the replica's KV cache (0 tokens)'). The weights figure is the 405e9 parameters at 1 byte each
+    (plus embeddings: within 2%); at tp=8 the same model holds a KV cache and no reason is given."""
+    pytest.importorskip("inference")
+    from fleet import load_fleet
+    from fleet.pool import no_kv_reason
+    from fleet.sim import build_step_model
+
+    with pytest.raises(CapacityError) as info:
+        simulate_serving("single-h100", Trace([0.0], [100], [10]), model="llama3.1-405b")
+    msg = str(info.value)
+    assert "\n" not in msg and "(0 tokens)" not in msg, msg
+    assert msg.startswith("pool 'h100': llama3.1-405b's weights take ") and "usable HBM on one h100-sxm" in msg, msg
+    weights_gb = float(msg.split("weights take ")[1].split(" GB")[0])
+    assert weights_gb == pytest.approx(405.9, rel=0.02)
+    usable_gb = float(msg.split(" GB of usable HBM")[0].rsplit(" ", 1)[1])
+    assert usable_gb < 80.0 < weights_gb
+    assert "raise tp" in msg and "smaller dtype" in msg and "another fabric" in msg
+    pool = load_fleet("single-h100").pools[0]
+    for tp, holds in ((1, False), (8, True)):
+        sm = build_step_model(type(pool)(**{**pool.__dict__, "tp": tp}), "llama3.1-405b")
+        assert (kv_capacity_tokens(sm, pool.token_budget, pool.batch) > 0) is holds
+        assert (no_kv_reason(sm, pool.token_budget, pool.batch) is None) is holds
+
+
 # ------------------------------------------------------------------------------ 2. unreachable decode pool
 def test_decode_pool_without_prefill_pool_is_refused_naming_it():
     """The issue's case: colocated + decode pools, no prefill pool; the decode pool served 0 requests but
