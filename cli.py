@@ -633,6 +633,9 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
             raise ScaleupError(f"ideal: --stack {stack} is a serving stack, --ideal the physics without one; "
                                "drop one")
         stack = "ideal"
+    if backend == "measured" and str(stack).lower() == "ideal":  # it silently ran the roofline, reading no table
+        raise ScaleupError(f"backend: --backend measured reads measured kernel tables, "
+                           f"{'--ideal' if ideal_flag else '--stack ideal'} is the roofline without them; drop one")
 
     if fail or straggler:  # what-if (issue 13): the deployment on a faulted fabric / with slow chips
         import topo

@@ -378,6 +378,13 @@ class Deployment:
             raise SpecError(f"stack: must be one of {', '.join(_kernels.STACKS)}, got {stack!r}")
         if backend not in ("auto", "measured", "analytic"):
             raise SpecError(f"backend: must be 'auto', 'measured' or 'analytic', got {backend!r}")
+        if stack == "ideal" and backend == "measured":  # it silently ran the roofline, reading no table
+            if _placement.sram_only(self.chip):
+                raise SpecError(f"backend: 'measured' unavailable: {self.chip.name} holds everything in SRAM and runs "
+                                "no GPU serving stack (its steps are the roofline); use backend='auto'")
+            raise SpecError("backend: 'measured' reads measured kernel tables and stack 'ideal' is the roofline "
+                            "without them; drop one (stack 'ideal' with backend 'auto', or backend 'measured' with "
+                            "stack trtllm, vllm or sglang)")
         self.stack = stack
         self.ideal = stack == "ideal"
         self.profile = None if self.ideal else _kernels.profile_for(self.chip, stack)

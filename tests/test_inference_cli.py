@@ -40,6 +40,17 @@ def test_infer_ideal_with_a_serving_stack_is_an_error_as_in_collective():
     assert a["stack"] == b["stack"] == "ideal" and a["tpot_s"] == b["tpot_s"]
 
 
+@pytest.mark.parametrize("flags,named", [(["--stack", "ideal"], "--stack ideal"), (["--ideal"], "--ideal")])
+def test_infer_ideal_with_the_measured_backend_is_an_error_naming_both(flags, named):
+    """`scaleup infer --stack ideal --backend measured` silently ran the roofline (no table read): one line naming
+    both options, exit 2; --stack ideal with the default backend still runs the roofline."""
+    r = CliRunner().invoke(main, ARGS + [*flags, "--backend", "measured"])
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "--backend measured" in r.output and named in r.output and "Traceback" not in r.output, r.output
+    d = json.loads(CliRunner().invoke(main, ARGS + [*flags, "--json"]).output)
+    assert d["backend"] == "roofline"
+
+
 def test_energy_of_a_chip_without_a_public_tdp_is_not_zero_joules():
     """TPU v5p and Trainium2 have no public TDP (preset tdp 0): energy printed "0.0000 J per output token", a
     figure nobody measured. It is n/a in the table and --compare, null in JSON, NaN in Python, and the cost basis

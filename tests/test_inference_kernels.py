@@ -471,6 +471,22 @@ def test_measured_backend_without_the_extra_names_the_install(monkeypatch):
         Deployment("llama3.1-8b", "dgx-h100", tp=1, backend="measured")
 
 
+def test_ideal_stack_with_the_measured_backend_is_refused_in_python_too():
+    """estimate / Deployment / StepModel(stack='ideal', backend='measured') silently ran the roofline reading no
+    table: a SpecError naming both; an SRAM-only chip (always the roofline) with backend 'measured' names the chip.
+    No tables are read before the check, so it holds with or without aiconfigurator-core."""
+    from inference import Deployment, StepModel
+
+    for call in (lambda: estimate("llama3.1-8b", "dgx-h100", tp=8, stack="ideal", backend="measured"),
+                 lambda: Deployment("llama3.1-8b", "dgx-h100", tp=8, stack="ideal", backend="measured"),
+                 lambda: StepModel("llama3.1-8b", "dgx-h100", tp=8, stack="ideal", backend="measured")):
+        with pytest.raises(SpecError, match="backend: 'measured'.*stack 'ideal'"):
+            call()
+    with pytest.raises(SpecError, match="cs3 holds everything in SRAM"):
+        Deployment("llama3.1-8b", "cs3", tp=1, backend="measured")
+    assert estimate("llama3.1-8b", "dgx-h100", tp=8, stack="ideal").provenance["backend"] == "roofline"
+
+
 # ---------------------------------------------------------------------------- host-bound iterations
 def _decode(fabric: str, host: float | None, seqs: int = 256, **kw):
     from inference.estimate import Deployment
