@@ -190,7 +190,7 @@ def topo_plot(fabric: str, output: str, sets: tuple[str, ...], fail: tuple[str, 
 @topo_group.command("export")
 @click.argument("fabric")
 @click.option("--format", "fmt", type=click.Choice(["graphml", "json"]), default=None,
-              help="Output format (default: from the file suffix).")
+              help="Output format (default: from the file suffix; one the suffix contradicts is an error).")
 @click.option("-o", "--output", required=True, help="Output file.")
 @click.option("--set", "sets", multiple=True, help=_SET_HELP)
 @click.option("--fail", "fail", multiple=True, help="export the faulted fabric (KIND:TARGET[@FACTOR], repeatable)")

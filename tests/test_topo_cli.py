@@ -68,6 +68,23 @@ def test_topo_plot_and_export(tmp_path):
     assert len(d["nodes"]) == 64 and d["graph"]["chip"]["name"] == "tpu-v5p"
 
 
+def test_topo_export_refuses_a_format_its_file_suffix_contradicts(tmp_path):
+    """`topo export --format graphml -o x.json` wrote GraphML into a .json file: one line naming the format the
+    suffix means, exit 2, nothing written; the suffix alone picks the format, and a suffix that means no format
+    (x.xml) takes the one given (the file parses as that format)."""
+    for fmt, name, implied in (("graphml", "x.json", "json"), ("json", "x.graphml", "graphml")):
+        r = run("topo", "export", "dgx-h100", "--format", fmt, "-o", str(tmp_path / name))
+        assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+        assert f"suffix means {implied}" in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / name).exists()
+    xml = tmp_path / "x.xml"
+    assert run("topo", "export", "dgx-h100", "--format", "graphml", "-o", str(xml)).exit_code == 0
+    assert nx.read_graphml(xml).number_of_nodes() == 12
+    js = tmp_path / "y.JSON"
+    assert run("topo", "export", "dgx-h100", "-o", str(js)).exit_code == 0
+    assert len(json.loads(js.read_text())["nodes"]) == 12
+
+
 def test_topo_plot_grouped_large_fabric(tmp_path):
     png = tmp_path / "g.png"
     r = run("topo", "plot", "maia200-small", "-o", str(png))

@@ -44,15 +44,20 @@ def fabric_to_json(fab: Fabric) -> dict[str, Any]:
 
 
 def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> Path:
-    """Write ``fab`` to ``path`` as ``graphml`` or ``json`` (default: from the file suffix).
+    """Write ``fab`` to ``path`` as ``graphml`` or ``json`` (default: from the file suffix; a format the suffix
+    contradicts, GraphML into ``x.json``, is a :class:`SpecError`; any other suffix takes the format given).
 
     Returns the path written. GraphML carries node and edge attributes (SI units); JSON also carries the
     chip spec and the builder's meta.
     """
     path = Path(path)
-    fmt = (format or path.suffix.lstrip(".")).lower()
+    implied = path.suffix.lstrip(".").lower()
+    fmt = (format or implied).lower()
     if fmt not in FORMATS:
         raise SpecError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if implied in FORMATS and implied != fmt:  # GraphML into x.json (or JSON into x.graphml) misleads every reader
+        raise SpecError(f"format: {fmt} into {path.name!r}, whose suffix means {implied}; drop the format (the "
+                        f"suffix picks it) or name the file {path.with_suffix('.' + fmt).name!r}")
     if fmt == "json":
         path.write_text(json.dumps(fabric_to_json(fab), indent=1))
     else:
