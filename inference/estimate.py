@@ -1158,14 +1158,15 @@ def load_prices(prices: str | dict | None) -> dict[str, dict[str, float]]:
 
 
 def _price_override(chip: ChipSpec, prices: str | dict | None) -> dict[str, float]:
-    """This chip's entry of :func:`load_prices` (``{}`` when none). A key that names neither a chip preset nor
-    ``chip`` is a :class:`SpecError`: a misspelt chip ("h100" for ``h100-sxm``) would otherwise leave the
-    cost at the default without a word."""
+    """This chip's entry of :func:`load_prices` (``{}`` when none). A key that names neither a chip preset, a
+    bundled fabric nor ``chip`` is a :class:`SpecError`: a misspelt chip ("h100" for ``h100-sxm``) would
+    otherwise leave the cost at the default without a word. Other chips' and fabrics' keys are not this run's
+    (one prices file serves every run; ``scaleup plan`` prices by fabric too) and are left alone."""
     table = load_prices(prices)
-    from topo import CHIPS
+    from topo import CHIPS, list_fabrics
 
     for key in table:
-        if key != chip.name.lower() and key not in CHIPS:
+        if key != chip.name.lower() and key not in CHIPS and key not in list_fabrics():
             raise SpecError(f"prices.{key}: not a chip name; key prices by chip ({chip.name} here; presets: "
                             f"{', '.join(sorted(CHIPS))})")
     return table.get(chip.name.lower(), {})
