@@ -29,7 +29,8 @@ Model (what a replica does, vLLM / Sarathi-Serve / DistServe conventions):
   by one. Chunked-prefill iterations in which the oldest prompt fills the whole chunk budget are advanced
   the same way (closed form), so a token budget of 1 costs no more events than a large one.
 - Before anything is allocated, the run's memory is estimated (:func:`check_serving_size`) and a run over
-  :data:`MEMORY_BUDGET` is a :class:`CapacityError` naming the largest fleet or trace that fits.
+  :data:`MEMORY_BUDGET`, or over :data:`REQUEST_BUDGET` requests (the simulation's work, ~50 us of one core
+  per request), is a :class:`CapacityError` naming the largest fleet or trace that fits.
 
 Metrics: TTFT = first token - arrival; TPOT = (finish - first token) / (output - 1) (requests of one
 output token have none); end-to-end latency = finish - arrival. A request meets the SLOs when TTFT <=
@@ -58,7 +59,7 @@ from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepModelLike, StepModelWrapper
 from .trace import Trace, _count, closed_loop_trace, load_trace, poisson_trace
 
-__all__ = ["MEMORY_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
+__all__ = ["MEMORY_BUDGET", "REQUEST_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
            "check_serving_size", "simulate_serving"]
 
 _STEP_MODELS: dict[tuple, StepModelLike] = {}
@@ -71,14 +72,27 @@ MEMORY_BUDGET = 4 * 2**30
 BYTES_PER_REQUEST = 512
 BYTES_PER_REPLICA = 4096
 BYTES_PER_KV_ENDPOINT = 4096
+#: requests one simulation may take, a fixed budget of work (so the same input always gets the same answer): the
+#: iteration-level simulation costs ~50-75 us of one core per request of a colocated fleet (scaleup serve --fleet
+#: colocated-maia200 --model llama3.1-8b --rate 100000: 5.3 s per 100k requests, linear from 100k to 400k;
+#: single-h100 --rate 10: 7.5 s per 100k; 2 cores shared, Dec 2026), so the budget is ~2 minutes; --rate 100000
+#: --duration 60s (6 M requests) ran ~5 minutes with no output before it was refused
+REQUEST_BUDGET = 2_000_000
+#: a disaggregated request costs ~4 colocated ones (its KV handoff is a flow of the max-min KV network:
+#: disagg-gb200-maia200 --rate 2000: 21 s per 100k requests)
+DISAGG_REQUEST_COST = 4
+#: the cost per colocated request the refusal's message quotes, s of one core
+SECONDS_PER_REQUEST = 50e-6
 
 
 def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool = False,
                        rate: float | None = None, field: str = "trace") -> None:
-    """Refuse a run whose estimated memory exceeds :data:`MEMORY_BUDGET`, naming the largest that fits.
+    """Refuse a run whose estimated memory exceeds :data:`MEMORY_BUDGET`, or whose simulation work exceeds
+    :data:`REQUEST_BUDGET`, naming the largest that fits.
 
-    Estimate: ``n_requests x BYTES_PER_REQUEST + n_replicas x (BYTES_PER_REPLICA [+ BYTES_PER_KV_ENDPOINT
-    when disaggregated])`` bytes. ``rate`` (requests/s of a synthetic trace) lets the message name the
+    Memory: ``n_requests x BYTES_PER_REQUEST + n_replicas x (BYTES_PER_REPLICA [+ BYTES_PER_KV_ENDPOINT
+    when disaggregated])`` bytes. Work: ``n_requests`` (x :data:`DISAGG_REQUEST_COST` when disaggregated)
+    against :data:`REQUEST_BUDGET`. ``rate`` (requests/s of a synthetic trace) lets the message name the
     longest duration that fits; ``field`` names the input a message blames for too many requests (``trace``;
     ``requests`` for a closed loop).
 
@@ -92,18 +106,26 @@ def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool =
     per_rep = BYTES_PER_REPLICA + (BYTES_PER_KV_ENDPOINT if disaggregated else 0)
     rep_bytes = float(n_replicas) * per_rep
     req_bytes = float(n_requests) * BYTES_PER_REQUEST
-    if rep_bytes + req_bytes <= MEMORY_BUDGET:
+    cost = DISAGG_REQUEST_COST if disaggregated else 1
+    most_work = REQUEST_BUDGET // cost
+    over_memory = rep_bytes + req_bytes > MEMORY_BUDGET
+    if not over_memory and n_requests <= most_work:
         return
     need = f"~{(rep_bytes + req_bytes) / 2**30:,.1f} GiB, more than the {MEMORY_BUDGET / 2**30:g} GiB budget"
-    if rep_bytes >= req_bytes:
+    if over_memory and rep_bytes >= req_bytes:
         most = max(0, int((MEMORY_BUDGET - req_bytes) // per_rep))
         raise CapacityError(
             f"replicas: {int(n_replicas):,} replicas (with {int(n_requests):,} requests) need {need}; the largest "
             f"fleet that fits has {most:,} replicas in all"
         )
-    most = max(0, int((MEMORY_BUDGET - rep_bytes) // BYTES_PER_REQUEST))
-    if rate:
-        longest = most / rate
+    most = min(max(0, int((MEMORY_BUDGET - rep_bytes) // BYTES_PER_REQUEST)), most_work)
+    if n_requests > most_work:  # the simulation would run for many minutes without a word
+        work = (f"~{n_requests * cost * SECONDS_PER_REQUEST / 60:,.0f} min of simulation on one core (~"
+                f"{cost * SECONDS_PER_REQUEST * 1e6:.0f} us per {'disaggregated ' if disaggregated else ''}request), "
+                f"more than the {most_work:,}-request budget of one run")
+        need = f"{need}, and {work}" if over_memory else work
+    if rate:  # a duration whose Poisson draw stays within the most (6 standard deviations below it)
+        longest = max(0.0, most - 6 * math.sqrt(most)) / rate
         longest_text = f"{int(longest):,}" if longest >= 10 else f"{math.floor(longest * 1e3) / 1e3:g}"
         raise CapacityError(
             f"rate x duration: {int(n_requests):,} requests (on {int(n_replicas):,} replicas) need {need}; the "
@@ -1022,6 +1044,7 @@ def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: fl
                         "lengths (drop prompt/output or the trace)")
     if isinstance(trace, (str, os.PathLike)):
         trace = load_trace(trace)
+    drawn = trace is None
     if trace is None:
         if rate is None or duration is None:
             raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s), or a "
@@ -1042,7 +1065,8 @@ def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: fl
                             "duration or raise the rate")
     if len(trace) == 0:
         raise SpecError("trace: no requests to simulate")
-    check_serving_size(len(trace), spec.n_replicas, spec.disaggregated)
+    # a drawn trace a little over the budget (Poisson) names the duration that fits, as the estimate above does
+    check_serving_size(len(trace), spec.n_replicas, spec.disaggregated, rate=rate if drawn else None)
     return trace
 
 

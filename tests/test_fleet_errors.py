@@ -79,6 +79,9 @@ CASES = [
     ([*PLAN, "--prices", "{d}/prices_latin1.yaml"], "UTF-8"),
     (["serve", "--fleet", "{d}/decode_no_prefill.yaml", "--rate", "1"], "lonely"),
     (["serve", "--fleet", "{d}/zero_steps.yaml", "--rate", "1"], "step_model"),
+    # 6 M requests fit the memory but ran ~5 minutes without a word: refused up front, naming the run that fits
+    ([*SERVE[:3], "--rate", "100000", "--duration", "60s"],
+     "2,000,000-request budget of one run; the largest trace that fits has 2,000,000 requests, a duration of 19 s"),
     (["serve", "--fleet", "{d}/bare_kv_bw.yaml", "--rate", "1"],
      "kv_network.bandwidth: the bare number 400 is 400 bytes/s (SI); write the unit, e.g. '400Gbps'"),
     (["serve", "--fleet", "{d}/bare_kv_lat.yaml", "--rate", "1"], "kv_network.latency: the bare number 2 is 2 s"),
@@ -137,8 +140,9 @@ API_CASES = [
     ("unwritable csv", lambda d: fleet.check_csv_path(d, "--out"), SpecError, "--out"),
     ("huge fleet", lambda d: fleet.simulate_serving(str(d / "huge.yaml"), rate=1.0, duration=10.0),
      CapacityError, "largest"),
+    # 10 M requests: over the memory budget (8.4 M) and the work budget (2 M); the run named fits both
     ("huge trace", lambda d: fleet.simulate_serving(str(d / "ok.yaml"), rate=100.0, duration=1e5),
-     CapacityError, "a duration of 83,8"),
+     CapacityError, "4 GiB budget, and ~8 min of simulation"),
     ("huge plan trace", lambda d: fleet.plan("llama3.1-8b", 100.0, 1.0, 0.05, ["dgx-h100"], duration=1e5),
      CapacityError, "largest"),
     ("size estimate", lambda d: fleet.check_serving_size(1e3, 10**9), CapacityError, "replicas"),
@@ -204,3 +208,21 @@ def test_latency_table_columns_stay_apart_for_huge_values():
         if label[0] == "TPOT":
             assert float(a) == pytest.approx(r.summary()["tpot_mean_s"] * 1e3, rel=1e-3), ln
     assert rows >= 3
+
+
+@pytest.mark.parametrize("disaggregated", [False, True])
+def test_work_budget_refuses_one_request_more_and_names_a_duration_whose_draw_fits(disaggregated):
+    """The simulation costs a fixed time per request (~50 us colocated, ~4x disaggregated: fleet.sim), so a run
+    of more than REQUEST_BUDGET (/ DISAGG_REQUEST_COST) requests is refused before the trace is drawn, even with
+    memory to spare; exactly that many pass. The duration the message names draws a Poisson trace that passes."""
+    from fleet.sim import DISAGG_REQUEST_COST, MEMORY_BUDGET, REQUEST_BUDGET
+
+    most = REQUEST_BUDGET // (DISAGG_REQUEST_COST if disaggregated else 1)
+    assert most * 512 < MEMORY_BUDGET / 2  # the memory estimate alone would take it
+    fleet.check_serving_size(most, 12, disaggregated)
+    with pytest.raises(CapacityError, match=f"{most:,}-request budget") as info:
+        fleet.check_serving_size(most + 1, 12, disaggregated, rate=1e5)
+    assert "\n" not in str(info.value) and "GiB" not in str(info.value)
+    longest = float(str(info.value).split("a duration of ")[1].split(" s ")[0].replace(",", ""))
+    assert 0.95 * most / 1e5 <= longest < most / 1e5
+    fleet.check_serving_size(len(fleet.poisson_trace(1e5, longest, seed=0)), 12, disaggregated)
