@@ -129,7 +129,9 @@ class Report:
             f"({self.chips_per_replica} chip{'s' if self.chips_per_replica != 1 else ''}/replica), "
             f"batch={self.batch}, prompt={self.prompt}, "
             f"output={self.output}, dtype={self.dtype}, kv={self.kv_dtype}, overlap={self.overlap}",
-            f"  TTFT            {self.ttft * 1e3:12.2f} ms",
+            f"  TTFT            {self.ttft * 1e3:12.2f} ms"
+            + (f"   (the batch's {self.batch} prompts prefilled at once; requests kept in flight one by one: "
+               "scaleup serve --concurrency)" if self.batch > 1 else ""),
             f"  TPOT            {self.tpot * 1e3:12.3f} ms   ({1 / self.tpot:,.1f} output tokens/s per user)",
             f"  latency         {self.latency:12.3f} s",
             f"  throughput      {self.tokens_per_s['replica']:12,.0f} output tokens/s per replica, "

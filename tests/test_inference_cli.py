@@ -186,3 +186,16 @@ def test_infer_nearest_bad_input_exits_2(extra):
     res = CliRunner().invoke(main, ARGS + extra)
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "--nearest" in res.output or "nearest" in res.output
+
+
+def test_infer_ttft_line_says_a_batch_is_prefilled_at_once():
+    """A batch's TTFT is its prompts' prefill all together (the static batch); the table says so and points at
+    the closed loop, where requests come one by one; a batch of one has nothing to explain."""
+    from inference import estimate
+
+    many = estimate("llama3.1-8b", "dgx-h100", tp=1, dp=1, batch=16, prompt=512, output=64).table()
+    one = estimate("llama3.1-8b", "dgx-h100", tp=1, dp=1, batch=1, prompt=512, output=64).table()
+    ttft_many = next(ln for ln in many.splitlines() if ln.strip().startswith("TTFT"))
+    ttft_one = next(ln for ln in one.splitlines() if ln.strip().startswith("TTFT"))
+    assert "16 prompts prefilled at once" in ttft_many and "scaleup serve --concurrency" in ttft_many
+    assert "prefilled" not in ttft_one
