@@ -1090,7 +1090,8 @@ class Deployment:
 
     def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
         """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power."""
-        return self.replica_chips * chip_cost_per_hour(self.chip, price_per_chip_hour, **cost)
+        return self.replica_chips * chip_cost_per_hour(self.chip, price_per_chip_hour,
+                                                       **{"fabric": self.fabric.name, **cost})
 
 
 def _host_row(phase: str, op: str, time: float) -> dict:
@@ -1157,25 +1158,29 @@ def load_prices(prices: str | dict | None) -> dict[str, dict[str, float]]:
     return out
 
 
-def _price_override(chip: ChipSpec, prices: str | dict | None) -> dict[str, float]:
-    """This chip's entry of :func:`load_prices` (``{}`` when none). A key that names neither a chip preset, a
-    bundled fabric nor ``chip`` is a :class:`SpecError`: a misspelt chip ("h100" for ``h100-sxm``) would
-    otherwise leave the cost at the default without a word. Other chips' and fabrics' keys are not this run's
-    (one prices file serves every run; ``scaleup plan`` prices by fabric too) and are left alone."""
+def _price_override(chip: ChipSpec, prices: str | dict | None, fabric: str | None = None) -> dict[str, float]:
+    """This run's entry of :func:`load_prices` (``{}`` when none): the ``fabric``'s own key, else the chip's (as
+    ``scaleup plan`` prices a candidate). A key that names neither a chip preset, a bundled fabric, ``chip`` nor
+    ``fabric`` is a :class:`SpecError`: a misspelt chip ("h100" for ``h100-sxm``) would otherwise leave the
+    cost at the default without a word. Other chips' and fabrics' keys are not this run's (one prices file
+    serves every run) and are left alone."""
     table = load_prices(prices)
     from topo import CHIPS, list_fabrics
 
+    own = {chip.name.lower()} | ({str(fabric).lower()} if fabric else set())
     for key in table:
-        if key != chip.name.lower() and key not in CHIPS and key not in list_fabrics():
+        if key not in own and key not in CHIPS and key not in list_fabrics():
             raise SpecError(f"prices.{key}: not a chip name; key prices by chip ({chip.name} here; presets: "
                             f"{', '.join(sorted(CHIPS))})")
+    if fabric and str(fabric).lower() in table:
+        return table[str(fabric).lower()]
     return table.get(chip.name.lower(), {})
 
 
 def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
-                capex_per_chip: float | None = None) -> str:
+                capex_per_chip: float | None = None, fabric: str | None = None) -> str:
     """One line saying where the chip-hour price comes from (for reports)."""
-    over = _price_override(chip, prices)
+    over = _price_override(chip, prices, fabric)
     if price_per_chip_hour is not None:
         return f"price: {price_per_chip_hour:g} $/chip-hour (given)"
     if "price_per_hour" in over:
@@ -1194,16 +1199,17 @@ def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices
 def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None, *,
                        capex_per_chip: float | None = None, amortisation_years: float | None = None,
                        power_price: float | None = None, pue: float | None = None,
-                       power_factor: float | None = None, prices: str | dict | None = None, **_: Any) -> float:
-    """$ per chip-hour, first that applies: ``price_per_chip_hour``; the ``prices`` override for this chip
-    ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the preset's cloud ``price_per_hour``;
+                       power_factor: float | None = None, prices: str | dict | None = None,
+                       fabric: str | None = None, **_: Any) -> float:
+    """$ per chip-hour, first that applies: ``price_per_chip_hour``; the ``prices`` override for ``fabric`` (the
+    fabric's name) or else for this chip ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the preset's cloud ``price_per_hour``;
     the default capex assumption. Capex costs capex / (years x 8766 h) + TDP x power factor x PUE x $/kWh
     (defaults in :data:`DEFAULTS`, all assumptions)."""
     for name, v in (("price_per_chip_hour", price_per_chip_hour), ("capex_per_chip", capex_per_chip),
                     ("amortisation_years", amortisation_years), ("power_price", power_price), ("pue", pue),
                     ("power_factor", power_factor)):
         _check_number(name, v)
-    over = _price_override(chip, prices)
+    over = _price_override(chip, prices, fabric)
     if price_per_chip_hour is None and "price_per_hour" in over:
         price_per_chip_hour = over["price_per_hour"]
     if capex_per_chip is None and "capex" in over:

@@ -373,7 +373,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
         ops=pf_steps[0][0].rows + mid.rows, comm=pf_steps[0][0].comm_rows + mid.comm_rows, memory=mem, energy_per_token=energy,
         cost_per_mtok=cost, cost_per_hour=cph, extra=extra,
         provenance={**dep.provenance(), "price": price_basis(dep.chip, price_per_chip_hour, cost_kw.get("prices"),
-                                                             cost_kw.get("capex_per_chip"))})
+                                                             cost_kw.get("capex_per_chip"), dep.fabric.name)})
 
 
 def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -> int:

@@ -243,7 +243,7 @@ def test_a_shared_prices_file_with_fabric_keys_still_prices_infer(tmp_path):
     """One prices file for every run: `scaleup plan` keys prices by candidate fabric (gb200-nvl72: 4.2) as well as
     by chip, so infer on dgx-h100 with that file uses its h100-sxm entry and leaves the other chips' and the
     bundled fabrics' entries alone (f7424d1 refused it: 'prices.gb200-nvl72: not a chip name'); a key that is
-    neither a chip preset nor a bundled fabric is still an error."""
+    neither a chip preset nor a bundled fabric is still an error; the run's own fabric key prices it, as in plan."""
     kw = dict(tp=1, batch=8, prompt=256, output=16, backend="analytic")
     f = tmp_path / "prices.yaml"
     f.write_text("h100-sxm: 2.5\nb200: {capex: 40000, price_per_hour: 4.0}\nmaia200: 3.0\ngb200-nvl72: 4.2\n")
@@ -252,6 +252,14 @@ def test_a_shared_prices_file_with_fabric_keys_still_prices_infer(tmp_path):
     assert "2.5 $/chip-hour (prices override)" in shared.provenance["price"]
     with pytest.raises(SpecError, match=r"prices\.gb200-nvl7: "):
         estimate("llama3.1-8b", one_chip(H100), prices={"h100-sxm": 2.5, "gb200-nvl7": 4.2}, **kw)
+    # the run's own fabric key prices it, before its chip's (as scaleup plan prices a candidate)
+    fab = Fabric.from_graph(one_chip(H100).graph, chip=H100, name="dgx-h100")
+    own = estimate("llama3.1-8b", fab, prices=str(f), **kw)
+    assert own.cost_per_mtok == estimate("llama3.1-8b", fab, price_per_chip_hour=2.5, **kw).cost_per_mtok
+    f.write_text("h100-sxm: 2.5\ndgx-h100: 6.0\nmaia200: 3.0\n")
+    own = estimate("llama3.1-8b", fab, prices=str(f), **kw)
+    assert own.cost_per_mtok == estimate("llama3.1-8b", fab, price_per_chip_hour=6.0, **kw).cost_per_mtok
+    assert "6 $/chip-hour (prices override)" in own.provenance["price"]
 
 
 @pytest.mark.parametrize("content,match", [
