@@ -39,7 +39,10 @@ __all__ = ["PlanCandidate", "PlanPoint", "PlanResult", "load_prices", "plan"]
 
 
 def load_prices(path: str | os.PathLike) -> dict[str, float]:
-    """Read a prices YAML: ``{chip or fabric preset: $ per chip-hour}`` (numbers or ``"$2.50"``)."""
+    """Read a prices YAML: ``{chip or fabric preset: $ per chip-hour}`` (numbers or ``"$2.50"``). The file of
+    ``scaleup infer --prices`` reads too (one prices file for every run): the mapping may sit under a top-level
+    ``prices:`` key, and an entry may be ``{price_per_hour: $/h}`` or ``{capex: $}`` (priced by inference's cost
+    model, :func:`inference.chip_cost_per_hour`, for the chip preset or bundled fabric the key names)."""
     from pathlib import Path
 
     import yaml
@@ -54,15 +57,40 @@ def load_prices(path: str | os.PathLike) -> dict[str, float]:
         d = yaml.safe_load(read_text_utf8(p, "prices"))
     except yaml.YAMLError as exc:
         raise SpecError(f"prices {p.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if isinstance(d, dict) and isinstance(d.get("prices"), dict):  # infer's --prices file
+        d = d["prices"]
     if not isinstance(d, dict):
         raise SpecError(f"prices {p.name}: must map chip names to $ per chip-hour, e.g. 'maia200: 3.0'")
     out = {}
     for k, v in d.items():
+        if isinstance(v, dict):
+            v = _entry_per_hour(str(k), v)
         v = v.strip().lstrip("$") if isinstance(v, str) else v
         out[str(k)] = parse_quantity(v, "number", f"prices.{k}")
         if out[str(k)] < 0:
             raise SpecError(f"prices.{k}: must be >= 0 $ per chip-hour, got {v!r}")
     return out
+
+
+def _entry_per_hour(key: str, entry: dict) -> float:
+    """$ per chip-hour of an infer-style entry (``{price_per_hour: $/h}`` or ``{capex: $}``, checked as
+    :func:`inference.load_prices` does): its price, else its capex amortised plus power for the chip preset or
+    bundled fabric ``key`` names."""
+    import topo
+    from inference import chip_cost_per_hour
+    from inference import load_prices as infer_prices
+
+    over = infer_prices({key: entry})[key.lower()]
+    if "price_per_hour" in over:
+        return over["price_per_hour"]
+    if key.lower() in topo.CHIPS:
+        chip = topo.chip_preset(key.lower())
+    elif key in topo.list_fabrics():
+        chip = topo.load(key).chip
+    else:
+        raise SpecError(f"prices.{key}: a capex entry needs a chip preset or bundled fabric name (its power comes "
+                        "from the chip); give price_per_hour ($ per chip-hour) instead")
+    return chip_cost_per_hour(chip, capex_per_chip=over["capex"])
 
 
 @dataclass

@@ -498,6 +498,27 @@ def test_load_prices(tmp_path):
         load_prices(p)
 
 
+def test_plan_reads_the_prices_file_infer_reads(tmp_path):
+    """One prices file for every run: infer's --prices form (under 'prices:', entries {price_per_hour} or
+    {capex}) was 'prices.prices: expected a number' in plan. price_per_hour is the price; a capex entry is
+    capex / (4 years x 8766 h) + TDP x 0.7 x PUE 1.3 x $0.08/kWh (inference's defaults), for a chip or fabric key."""
+    from fleet import load_prices
+
+    p = tmp_path / "prices.yaml"
+    p.write_text("prices:\n  h100-sxm: 2.5\n  b200: {capex: 40000, price_per_hour: 4.0}\n"
+                 "  maia200: {capex: 20000}\n  dgx-h100: {capex: 35064}\n")
+    got = load_prices(p)
+    assert got["h100-sxm"] == 2.5 and got["b200"] == 4.0
+    assert got["maia200"] == pytest.approx(20000 / (4 * 8766) + 750 * 0.7 * 1.3 * 0.08 / 1000, rel=1e-12)
+    assert got["dgx-h100"] == pytest.approx(1.0 + 700 * 0.7 * 1.3 * 0.08 / 1000, rel=1e-12)
+    p.write_text("mychip: {capex: 1000}\n")
+    with pytest.raises(SpecError, match=r"prices\.mychip: .*price_per_hour"):
+        load_prices(p)
+    p.write_text("maia200: {capex: -1}\n")
+    with pytest.raises(SpecError, match=r"prices\.maia200"):
+        load_prices(p)
+
+
 def test_trace_path_and_per_request_csv_match_the_objects(tmp_path):
     """Python parity with `scaleup serve --trace F --out G`: a CSV path works as the trace, and
     ServingResult.to_csv writes one row per request with the per-request arrays."""
