@@ -75,9 +75,9 @@ BYTES_PER_KV_ENDPOINT = 4096
 #: requests one simulation may take, a fixed budget of work (so the same input always gets the same answer): the
 #: iteration-level simulation costs ~50-75 us of one core per request of a colocated fleet (scaleup serve --fleet
 #: colocated-maia200 --model llama3.1-8b --rate 100000: 5.3 s per 100k requests, linear from 100k to 400k;
-#: single-h100 --rate 10: 7.5 s per 100k; 2 cores shared, Dec 2026), so the budget is ~2 minutes; --rate 100000
-#: --duration 60s (6 M requests) ran ~5 minutes with no output before it was refused
-REQUEST_BUDGET = 2_000_000
+#: single-h100 --rate 10: 7.5 s per 100k; 2 cores shared, Dec 2026), so the budget is ~4-6 minutes (an hour of 1,000
+#: requests/s fits); --rate 100000 --duration 60s (6 M requests) ran ~5 minutes with no output before it was refused
+REQUEST_BUDGET = 5_000_000
 #: a disaggregated request costs ~4 colocated ones (its KV handoff is a flow of the max-min KV network:
 #: disagg-gb200-maia200 --rate 2000: 21 s per 100k requests)
 DISAGG_REQUEST_COST = 4
