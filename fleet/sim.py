@@ -57,7 +57,7 @@ from .pool import Pool, RequestView, no_kv_reason
 from .routers import ROUTER_SIGNATURE, ROUTERS, get_router
 from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepModelLike, StepModelWrapper
-from .trace import Trace, _count, closed_loop_trace, load_trace, poisson_trace
+from .trace import Trace, _count, _fixed_lengths, closed_loop_trace, load_trace, poisson_trace
 
 __all__ = ["MEMORY_BUDGET", "REQUEST_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
            "check_serving_size", "simulate_serving"]
@@ -1052,12 +1052,9 @@ def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: fl
         if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0 \
                 and math.isfinite(rate * duration):  # else poisson_trace names the bad rate or duration
             check_serving_size(rate * duration, spec.n_replicas, spec.disaggregated, rate=rate)
-        if prompt is not None or output is not None:
-            if prompt is None or output is None:
-                raise SpecError(f"{'prompt' if output is None else 'output'}: fixed lengths need both prompt and "
-                                "output tokens (or neither, for the workload's lengths)")
-            trace = poisson_trace(rate, duration, prompt=_count(prompt, "prompt"), output=_count(output, "output"),
-                                  seed=seed)
+        fixed = _fixed_lengths(prompt, output)
+        if fixed is not None:
+            trace = poisson_trace(rate, duration, prompt=fixed[0], output=fixed[1], seed=seed)
         else:
             trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
         if len(trace) == 0:

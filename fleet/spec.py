@@ -47,6 +47,8 @@ from topo import SpecError, parse_positive, parse_quantity
 from topo.bundled import bundled_file
 from topo.units import check_bare
 
+from .trace import _count
+
 __all__ = ["FleetSpec", "KVNetworkSpec", "PoolSpec", "ROLES", "bundled_fleets", "load_fleet", "single_pool_fleet"]
 
 ROLES = ("colocated", "prefill", "decode")
@@ -385,8 +387,7 @@ def single_pool_fleet(
     if concurrency is not None:
         counts["concurrency"] = concurrency
     for k, v in counts.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 1:
-            raise SpecError(f"{k}: must be an integer >= 1, got {v!r}")
+        _count(v, k)  # one check of counts for the fleet package (closed-loop requests / concurrency use it too)
     if not isinstance(chunked_prefill, bool):
         raise SpecError(f"chunked_prefill: must be true or false, got {chunked_prefill!r}")
     if batch is None:

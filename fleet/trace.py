@@ -195,6 +195,17 @@ def _count(v: object, field_: str, least: int = 1) -> int:
     return int(v)
 
 
+def _fixed_lengths(prompt: object, output: object) -> tuple[int, int] | None:
+    """``(prompt, output)`` tokens of every request when both are given, None when neither is (the workload's
+    lengths then); only one, or a count that is not an integer >= 1, is a one-line SpecError naming it."""
+    if prompt is None and output is None:
+        return None
+    if prompt is None or output is None:
+        raise SpecError(f"{'prompt' if output is None else 'output'}: fixed lengths need both prompt and output "
+                        "tokens (or neither, for the workload's lengths)")
+    return _count(prompt, "prompt"), _count(output, "output")
+
+
 def closed_loop_trace(requests: int, prompt: int | None = None, output: int | None = None,
                       workload: str = "azure-conv", seed: int = 0) -> Trace:
     """The ``requests`` requests of a closed-loop (fixed-concurrency) run, every arrival time 0 s.
@@ -210,12 +221,9 @@ def closed_loop_trace(requests: int, prompt: int | None = None, output: int | No
     n = _count(requests, "requests")
     if n > MAX_REQUESTS:
         raise SpecError(f"requests: {n:,} is more than {MAX_REQUESTS:,}; lower it")
-    if (prompt is None) != (output is None):
-        given = "prompt" if output is None else "output"
-        raise SpecError(f"{given}: fixed lengths need both prompt and output tokens (or neither, for the workload's "
-                        "lengths)")
-    if prompt is not None:
-        p, o = _count(prompt, "prompt"), _count(output, "output")
+    fixed = _fixed_lengths(prompt, output)
+    if fixed is not None:
+        p, o = fixed
         return Trace(np.zeros(n), np.full(n, p, dtype=np.int64), np.full(n, o, dtype=np.int64),
                      name=f"closed-loop-{p}x{o}")
     if workload not in WORKLOADS:

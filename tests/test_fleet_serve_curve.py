@@ -57,6 +57,17 @@ def test_inline_pool_defaults():
     assert single_pool_fleet("llama3.1-70b", "dgx-h100", batch=7, concurrency=96).pools[0].batch == 7
 
 
+def test_inline_pool_takes_numpy_counts_as_the_closed_loop_does():
+    """Counts from a numpy grid (np.int64, integral np.float64) are the same fleet as Python ints, as
+    simulate_serving's concurrency/requests take them (one count check in fleet: they were refused here)."""
+    ints = single_pool_fleet("llama3.1-8b", "dgx-h100", tp=2, replicas=3, batch=16, token_budget=4096, concurrency=8)
+    arr = single_pool_fleet("llama3.1-8b", "dgx-h100", tp=np.int64(2), replicas=np.int32(3), batch=np.float64(16.0),
+                            token_budget=np.int64(4096), concurrency=np.int64(8))
+    assert arr == ints and type(arr.pools[0].tp) is int
+    with pytest.raises(SpecError, match=r"^tp: must be an integer >= 1, got .*2\.5"):
+        single_pool_fleet("llama3.1-8b", "dgx-h100", tp=np.float64(2.5))
+
+
 @pytest.mark.parametrize("kw,field", [
     ({"model": None}, "model"),
     ({"fabric": None}, "fabric"),
