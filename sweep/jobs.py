@@ -524,17 +524,14 @@ def _serve_job(p: dict[str, Any]) -> dict[str, Any]:
                         "requests/s, with a duration)")
     spec = fleet.single_pool_fleet(p["model"], p["fabric"], concurrency=p["concurrency"],
                                    **{k: p[k] for k in SERVE_POOL})
-    load: dict[str, Any] = {"prompt": p["prompt"], "output": p["output"], "workload": p["workload"], "seed": p["seed"]}
-    if p["concurrency"] is not None:
-        load.update(concurrency=p["concurrency"], requests=p["requests"], think=p["think"])
-        if p["rate"] is not None or p["duration"] is not None:
-            raise SpecError("rate/duration: a closed loop (concurrency) sends a request per completion; drop rate and "
-                            "duration, or concurrency")
-    else:
-        if p["requests"] is not None or p["think"]:
-            raise SpecError("requests/think: apply to a closed loop only; give concurrency too")
-        load.update(rate=p["rate"], duration=p["duration"] if p["duration"] is not None else SERVE_DURATION)
-    res = fleet.simulate_serving(spec, slo_ttft=p["slo_ttft"], slo_tpot=p["slo_tpot"], router=p["router"], **load)
+    duration = p["duration"]
+    if duration is None and p["concurrency"] is None:
+        duration = SERVE_DURATION
+    # a closed loop given a rate or duration, or requests / think without one, is simulate_serving's SpecError
+    res = fleet.simulate_serving(spec, slo_ttft=p["slo_ttft"], slo_tpot=p["slo_tpot"], router=p["router"],
+                                 prompt=p["prompt"], output=p["output"], workload=p["workload"], seed=p["seed"],
+                                 concurrency=p["concurrency"], requests=p["requests"], think=p["think"],
+                                 rate=p["rate"], duration=duration)
     out = res.summary()
     out["batch"] = spec.pools[0].batch
     out["kv_capacity_tokens"] = float(res.pools[0]["kv_capacity_tokens"])

@@ -178,8 +178,14 @@ def test_serve_job_open_loop_and_bad_inputs():
     _equal_figures(out, want)
     with pytest.raises(SpecError, match="^concurrency: give a concurrency"):
         job(base)
-    with pytest.raises(SpecError, match="^rate/duration"):
+    with pytest.raises(SpecError, match=r"^concurrency: a closed loop .* drop rate \(open-loop arrivals\) or concurrency"):
         job({**SERVE_POINT, "rate": 5})
+    with pytest.raises(SpecError, match=r"^concurrency: a closed loop .* drop duration \(open-loop arrivals\) or concurrency"):
+        job({**SERVE_POINT, "duration": "10s"})
+    with pytest.raises(SpecError, match="^requests: applies to a closed loop only"):
+        job({**base, "rate": 20, "requests": 40})
+    with pytest.raises(SpecError, match="^think: applies to a closed loop only"):
+        job({**base, "rate": 20, "think": "1s"})
     with pytest.raises(SpecError, match="^stack: 'tensorrt' is not one of"):
         job.validate({**SERVE_POINT, "stack": "tensorrt"})
     with pytest.raises(SpecError, match="^workload: "):
