@@ -42,7 +42,12 @@ def load_prices(path: str | os.PathLike) -> dict[str, float]:
     """Read a prices YAML: ``{chip or fabric preset: $ per chip-hour}`` (numbers or ``"$2.50"``). The file of
     ``scaleup infer --prices`` reads too (one prices file for every run): the mapping may sit under a top-level
     ``prices:`` key, and an entry may be ``{price_per_hour: $/h}`` or ``{capex: $}`` (priced by inference's cost
-    model, :func:`inference.chip_cost_per_hour`, for the chip preset or bundled fabric the key names)."""
+    model, :func:`inference.chip_cost_per_hour`, for the chip preset or bundled fabric the key names).
+
+    Raises:
+        SpecError: a missing or non-YAML file, a value that is not a number >= 0, a capex entry whose key names
+            no chip preset or bundled fabric.
+    """
     from pathlib import Path
 
     import yaml

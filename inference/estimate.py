@@ -1202,9 +1202,14 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
                        power_factor: float | None = None, prices: str | dict | None = None,
                        fabric: str | None = None, **_: Any) -> float:
     """$ per chip-hour, first that applies: ``price_per_chip_hour``; the ``prices`` override for ``fabric`` (the
-    fabric's name) or else for this chip ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the preset's cloud ``price_per_hour``;
-    the default capex assumption. Capex costs capex / (years x 8766 h) + TDP x power factor x PUE x $/kWh
-    (defaults in :data:`DEFAULTS`, all assumptions)."""
+    fabric's name) or else for this chip ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the
+    preset's cloud ``price_per_hour``; the default capex assumption. Capex costs capex / (years x 8766 h) + TDP x
+    power factor x PUE x $/kWh (defaults in :data:`DEFAULTS`, all assumptions).
+
+    Raises:
+        SpecError: a knob that is not a number; a ``prices`` key naming no chip preset, no bundled fabric, not
+            ``chip`` and not ``fabric`` (a misspelt chip); a bad prices file or entry.
+    """
     for name, v in (("price_per_chip_hour", price_per_chip_hour), ("capex_per_chip", capex_per_chip),
                     ("amortisation_years", amortisation_years), ("power_price", power_price), ("pue", pue),
                     ("power_factor", power_factor)):

@@ -86,7 +86,11 @@ def check_bare(field: str, value: object, dimension: str,
                limits: tuple[float | None, float | None, tuple[str, str]] | None = None) -> None:
     """Raise :class:`UnitError` when ``value`` is a bare number outside :data:`BARE_LIMITS` for ``dimension``
     (a string with a unit, zero, or another dimension is never refused). ``limits`` (low, high, units to
-    suggest) replaces the table's entry where a quantity's real range differs (a serving step takes ms)."""
+    suggest) replaces the table's entry where a quantity's real range differs (a serving step takes ms).
+
+    Raises:
+        UnitError: naming ``field``, the value read in SI units (s or bytes/s) and two ways to write the unit.
+    """
     lo, hi, example = limits or BARE_LIMITS.get(dimension, (None, None, ""))
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         return
