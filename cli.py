@@ -980,8 +980,8 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
 
     pool = {"tp": tp, "ep": ep, "pp": pp, "dtype": dtype, "kv_dtype": kv_dtype, "stack": stack, "replicas": replicas,
             "batch": batch, "token_budget": token_budget, "chunked_prefill": chunked_prefill, "price": price}
-    fleet_path = _inline_fleet(fleet_path, model, _count_opt(concurrency, "--concurrency")
-                               if concurrency is not None else None, fabric, pool)
+    concurrency = _count_opt(concurrency, "--concurrency") if concurrency is not None else None
+    fleet_path = _inline_fleet(fleet_path, model, concurrency, fabric, pool)
 
     closed = {}
     if concurrency is not None:
@@ -989,7 +989,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
         if given:
             raise ScaleupError(f"--concurrency: a closed loop sends a request per completion; drop {' and '.join(given)}"
                                " (open-loop arrivals) or --concurrency")
-        closed = {"concurrency": _count_opt(concurrency, "--concurrency"),
+        closed = {"concurrency": concurrency,
                   "requests": _count_opt(n_requests, "--requests") if n_requests is not None else None,
                   "think": _quantity_opt(think, "time", "--think") if think is not None else 0.0}
     else:
