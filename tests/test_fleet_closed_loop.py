@@ -267,6 +267,11 @@ TR = Trace(np.zeros(2), np.array([10, 10]), np.array([2, 2]))
     ({"concurrency": 2, "prompt": 0, "output": 5}, "prompt"),
     ({"concurrency": 2, "workload": "nope"}, "nope"),
     ({"trace": TR, "prompt": 10, "output": 2}, "prompt"),
+    # a Poisson rate's fixed lengths go through the same check (fleet.trace._fixed_lengths)
+    ({"rate": 1.0, "duration": 5.0, "prompt": 100}, "prompt: fixed lengths need both"),
+    ({"rate": 1.0, "duration": 5.0, "output": 100}, "output: fixed lengths need both"),
+    ({"rate": 1.0, "duration": 5.0, "prompt": 10, "output": 0}, "output: must be an integer >= 1"),
+    ({"concurrency": 2, "prompt": 10, "output": 2.5}, "output: must be an integer >= 1"),
 ])
 def test_bad_closed_loop_input_is_one_spec_error(kw, field):
     with pytest.raises(SpecError) as exc:
