@@ -284,12 +284,16 @@ def _check_inputs(model: Any, candidates: Sequence[str], tps: Sequence[int], rou
 
 def _prices_by_candidate(prices: dict[str, float], candidates: Sequence[str]) -> dict[str, float]:
     """``{candidate: $ per chip-hour}`` from a prices table keyed by candidate (fabric) or by its chip preset
-    (``h100-sxm`` prices ``dgx-h100``); the candidate's own key wins. A key that names no bundled fabric, no
-    chip preset and no candidate is a :class:`SpecError` (a misspelt name would leave the default price)."""
+    (``h100-sxm`` prices ``dgx-h100``; preset names in any case, as ``scaleup infer`` reads them); the
+    candidate's own key wins. A key that names no bundled fabric, no chip preset and no candidate is a
+    :class:`SpecError` (a misspelt name would leave the default price)."""
     if not prices:
         return {}
     import topo
 
+    # preset names in any case, as inference.load_prices reads them (one prices file for infer and plan); a
+    # candidate's own spelling (a YAML path) is kept
+    prices = {k if k in candidates else str(k).lower(): v for k, v in prices.items()}
     chip_of = {}
     for c in candidates:
         try:

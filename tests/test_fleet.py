@@ -555,6 +555,19 @@ def test_plan_takes_a_prices_path_as_the_cli_does(tmp_path):
     assert a.table() == b.table()
 
 
+def test_plan_prices_keys_in_any_case_as_infer_reads_them():
+    """One prices file for infer and plan: infer reads ``H100-SXM: 2.5`` (keys in any case) but plan refused it as
+    naming nothing. Plan matches preset names in any case too; the candidate's own key still wins, and a
+    misspelt key is still an error."""
+    from fleet.plan import _prices_by_candidate
+
+    assert _prices_by_candidate({"H100-SXM": 2.5}, ["dgx-h100"]) == {"dgx-h100": 2.5}
+    assert _prices_by_candidate({"DGX-H100": 6.0, "h100-sxm": 2.5, "Maia200": 3.0}, ["dgx-h100", "maia200"]) == \
+        {"dgx-h100": 6.0, "maia200": 3.0}
+    with pytest.raises(SpecError, match=r"^prices\.h100: names no candidate"):
+        _prices_by_candidate({"H100": 2.5}, ["dgx-h100"])
+
+
 def test_plan_prices_by_chip_name_and_a_misspelt_key_is_an_error():
     """`scaleup plan --prices` keyed by a candidate's chip (h100-sxm for dgx-h100, as load_prices documents)
     prices it as its fabric's key does (it was silently ignored), and a key naming nothing is a one-line error."""
