@@ -1121,7 +1121,12 @@ def _hide_shared_experts(rows: list[dict], comm_rows: list[dict]) -> None:
 
 def load_prices(prices: str | dict | None) -> dict[str, dict[str, float]]:
     """Per-chip price overrides: ``{chip: {"capex": $, "price_per_hour": $/h}}`` or ``{chip: $/h}``, from a
-    dict or a YAML file of that shape (optionally under a top-level ``prices:`` key)."""
+    dict or a YAML file of that shape (optionally under a top-level ``prices:`` key); a value may be a string,
+    ``"$2.50"``, as ``fleet.load_prices`` (``scaleup plan --prices``) reads it. Keys are lowercased.
+
+    Raises:
+        SpecError: no such file, invalid YAML, an entry that is not a number >= 0 or ``{capex, price_per_hour}``.
+    """
     if prices is None:
         return {}
     data: Any = prices
@@ -1145,12 +1150,22 @@ def load_prices(prices: str | dict | None) -> dict[str, dict[str, float]]:
     if not isinstance(data, dict):
         raise SpecError(f"prices: expected a mapping chip -> $/chip-hour or {{capex, price_per_hour}}, got "
                         f"{type(data).__name__}")
+    def dollars(x: Any, field: str) -> Any:  # "$2.50" or "2.5" (as fleet.load_prices reads them): a number
+        if isinstance(x, str):
+            try:
+                return float(x.strip().lstrip("$").replace(",", ""))
+            except ValueError:
+                raise SpecError(f"{field}: expected a number of $ (2.5 or '$2.50'), got {x!r}") from None
+        return x
+
     out: dict[str, dict[str, float]] = {}
     for chip, v in data.items():
+        v = dollars(v, f"prices.{chip}")
         entry = {"price_per_hour": v} if isinstance(v, (int, float)) and not isinstance(v, bool) else v
         if not isinstance(entry, dict) or not set(entry) <= {"capex", "price_per_hour"} or not entry:
             raise SpecError(f"prices.{chip}: expected a number ($/chip-hour) or {{capex: $, price_per_hour: $/h}}, "
                             f"got {v!r}")
+        entry = {k: dollars(x, f"prices.{chip}.{k}") for k, x in entry.items()}
         for k, x in entry.items():
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x < math.inf:
                 raise SpecError(f"prices.{chip}.{k}: must be a finite number >= 0, got {x!r}")

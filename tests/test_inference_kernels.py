@@ -494,6 +494,26 @@ def test_measured_backend_without_the_extra_names_the_install(monkeypatch):
         Deployment("llama3.1-8b", "dgx-h100", tp=1, backend="measured")
 
 
+def test_a_prices_file_with_dollar_strings_prices_infer_as_plan_reads_it(tmp_path):
+    """One prices file for infer and plan: ``maia200: "$3.00"`` is 3 $/chip-hour to ``scaleup plan``
+    (fleet.load_prices) but was "expected a number" to infer. Both read it now, to the same $/chip-hour as the
+    number; a string that is no number is a one-line error naming the key."""
+    from fleet import load_prices as plan_prices
+    from inference import load_prices
+
+    f = tmp_path / "prices.yaml"
+    f.write_text('h100-sxm: "$2.50"\nmaia200: " 3"\nb200: {capex: "$40000", price_per_hour: "4"}\n')
+    assert load_prices(str(f)) == {"h100-sxm": {"price_per_hour": 2.5}, "maia200": {"price_per_hour": 3.0},
+                                   "b200": {"capex": 40000.0, "price_per_hour": 4.0}}
+    assert plan_prices(f) == {"h100-sxm": 2.5, "maia200": 3.0, "b200": 4.0}
+    kw = dict(tp=1, batch=8, prompt=256, output=16, backend="analytic")
+    assert estimate("llama3.1-8b", one_chip(H100), prices=str(f), **kw).cost_per_mtok == \
+        estimate("llama3.1-8b", one_chip(H100), price_per_chip_hour=2.5, **kw).cost_per_mtok
+    with pytest.raises(SpecError, match=r"^prices\.h100-sxm: expected a number of \$") as exc:
+        load_prices({"h100-sxm": "cheap"})
+    assert "\n" not in str(exc.value)
+
+
 def test_ideal_stack_with_the_measured_backend_is_refused_in_python_too():
     """estimate / Deployment / StepModel(stack='ideal', backend='measured') silently ran the roofline reading no
     table: a SpecError naming both; an SRAM-only chip (always the roofline) with backend 'measured' names the chip.
