@@ -131,16 +131,16 @@ CLOSED_LOOP_BUDGET = 8192
 def closed_loop(models: dict, row, backend: str, factor: int = CLOSED_LOOP_REQUESTS) -> tuple[float, float, str]:
     """(mean TTFT s, mean TPOT s, scaleup backend) of one row simulated as a closed loop of ``c`` clients
     sending ``factor x c`` requests (module docstring)."""
-    from fleet import simulate_serving
+    from fleet import simulate_serving, single_pool_fleet
 
     w, kv = dtypes(row)
     sm = _step_model(models, row, backend)
     c, isl, osl = int(row.batch_size), int(row.isl), int(row.osl)
-    pool = {"name": "r", "fabric": FABRICS[row.system], "tp": int(row.tp_size), "ep": int(row.ep), "batch": c,
-            "token_budget": CLOSED_LOOP_BUDGET, "chunked_prefill": True, "dtype": w, "kv_dtype": kv,
-            "stack": row.backend}
-    res = simulate_serving({"name": "silicon", "pools": [pool]}, model=row.model, step_models={"r": sm},
-                           concurrency=c, requests=factor * c, prompt=isl, output=osl)
+    fab = FABRICS[row.system]
+    spec = single_pool_fleet(row.model, fab, tp=int(row.tp_size), ep=int(row.ep), dtype=w, kv_dtype=kv,
+                             stack=row.backend, batch=c, token_budget=CLOSED_LOOP_BUDGET, chunked_prefill=True)
+    res = simulate_serving(spec, step_models={spec.pools[0].name: sm}, concurrency=c, requests=factor * c,
+                           prompt=isl, output=osl)
     return (float(np.nanmean(res.ttft)), float(np.nanmean(res.tpot)),
             sm.deployment.provenance().get("backend", ""))
 
