@@ -55,6 +55,9 @@ class Param:
     nullable: bool = False
     #: a further check of the converted value (``check(value, field_)`` raises SpecError), e.g. a known name
     check: Callable[[Any, str], None] | None = None
+    #: maps an accepted alternative spelling of the converted value to its canonical one before ``choices`` are
+    #: checked (the CLI's ``all-reduce`` -> ``all_reduce``); an unknown value is returned unchanged
+    canon: Callable[[Any], Any] | None = None
 
     def convert(self, value: Any, field_: str) -> Any:
         """Convert a raw YAML value to this parameter's SI value; SpecError naming ``field_`` if bad."""
@@ -96,6 +99,8 @@ class Param:
             if isinstance(exc, SpecError):
                 raise
             raise SpecError(f"{field_}: expected a {k}, got {value!r}") from None
+        if self.canon is not None:
+            value = self.canon(value)
         if self.choices and value not in self.choices:
             raise SpecError(f"{field_}: {value!r} is not one of {', '.join(map(str, self.choices))}")
         if self.check is not None:
@@ -341,6 +346,14 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _canonical_collective(value: Any) -> Any:
+    """The collective name as :data:`collectives.COLLECTIVES` spells it, from the CLI's spelling too (``all-reduce``,
+    ``sendrecv``: ``collectives.api.canonical_collective``); other values unchanged."""
+    from collectives.api import canonical_collective
+
+    return canonical_collective(value)
+
+
 def _collective_extra() -> dict[str, Param]:
     return {}
 
@@ -551,7 +564,7 @@ register_job(
         help="one collective on a fabric: time_us, algbw_GBps, busbw_GBps (nccl-tests), bound_us, algorithm",
         params={
             "fabric": Param("str", help="fabric preset name or YAML path", check=_known_fabric),
-            "collective": Param("str", "all_reduce", choices=COLLECTIVES),
+            "collective": Param("str", "all_reduce", choices=COLLECTIVES, canon=_canonical_collective),
             "size": Param("size", help="message size (bytes; nccl-tests convention)"),
             "group": Param("int", None, "ranks per group (default: every chip)", nullable=True),
             "placement": Param("str", "tray", choices=("tray", "strided", "random")),

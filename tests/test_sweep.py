@@ -548,3 +548,21 @@ def test_linear_range_keeps_a_negative_end():
     assert parse_range("-0.3:-0.1:+0.1") == [-0.3, -0.2, -0.1]
     assert parse_range("-3:-1:+1") == [-3, -2, -1]
     assert parse_range("0.1:0.3:+0.1") == [0.1, 0.2, 0.3]
+
+
+def test_collective_job_takes_the_cli_spelling(tmp_path):
+    """A sweep spec may name the collective as the CLI does (all-reduce, sendrecv); the rows say the canonical name
+    and equal the ones of the canonical spelling; a typo is still a one-line error listing the valid names."""
+    base = {"job": "collective", "params": {"fabric": "gb200-nvl72", "algorithm": "ring", "opt.ideal": True,
+                                            "group": 8, "size": "1MiB"}}
+    cli = run_sweep({**base, "grid": {"collective": ["all-reduce", "all-gather"]}}, tmp_path / "a.parquet",
+                    workers=1, progress=False).table()
+    canon = run_sweep({**base, "grid": {"collective": ["all_reduce", "all_gather"]}}, tmp_path / "b.parquet",
+                      workers=1, progress=False).table()
+    assert cli["error"].isna().all() and cli["collective"].tolist() == ["all_reduce", "all_gather"]
+    assert cli["time_us"].tolist() == canon["time_us"].tolist()
+    from sweep import JOBS
+    from topo import SpecError
+
+    with pytest.raises(SpecError, match="all-reduse.*is not one of"):
+        JOBS["collective"].resolve({**base["params"], "collective": "all-reduse"})
