@@ -200,9 +200,9 @@ class _Sim:
     """Holds the arrays and objects of one run (internal)."""
 
     def __init__(self, env: simpy.Environment, trace: Trace, pools: list[Pool], router: Callable,
-                 kvnet: KVNetwork | None, macro_cap: int, closed: tuple[int, float] | None = None) -> None:
+                 kvnet: KVNetwork | None, macro_cap: int, closed: ClosedLoop | None = None) -> None:
         self.env = env
-        #: closed loop: (requests in flight, think time s); the arrival times are filled in as the run goes
+        #: the closed loop (None: open-loop arrivals); its arrival times are filled in as the run goes
         self.closed = closed
         self.next_rid = 0
         #: closed loop, no think time: requests released by completions, sent once the replica that completed them
@@ -260,7 +260,7 @@ class _Sim:
     def arrivals(self):  # simpy process
         env = self.env
         if self.closed is not None:  # closed loop: C requests at t = 0, then one per completion (finish)
-            self.next_rid = min(self.closed[0], len(self.arrival))
+            self.next_rid = min(self.closed.concurrency, len(self.arrival))
             for rid in range(self.next_rid):
                 self.submit(rid)
             return
@@ -304,7 +304,7 @@ class _Sim:
         if self.closed is not None and self.next_rid < len(self.arrival):
             nxt = self.next_rid
             self.next_rid += 1
-            think = self.closed[1]
+            think = self.closed.think_s
             self.arrival[nxt] = now + think
             if think > 0:
                 self.env.timeout(think).callbacks.append(lambda _e, nxt=nxt: self.submit(nxt))
@@ -974,7 +974,7 @@ def simulate_serving(
     model = model if model is not None else spec.model
     closed = _closed_loop(concurrency, requests, think, trace, rate, duration)
     if closed is not None:
-        trace = _closed_requests(spec, closed[0], closed[1], prompt, output, workload, seed)
+        trace = _closed_requests(spec, closed.concurrency, closed.requests, prompt, output, workload, seed)
     else:
         trace = _requests(spec, trace, rate, duration, workload, seed, prompt, output)
     if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and v > 0
@@ -988,8 +988,7 @@ def simulate_serving(
     pools = _build_pools(spec, model, step_models)
     _check_requests_fit(pools, trace)
     kvnet = _build_kv_network(env, spec, pools) if spec.disaggregated else None
-    sim = _Sim(env, trace, pools, route_fn, kvnet, macro_cap,
-               closed=(closed[0], closed[2]) if closed is not None else None)
+    sim = _Sim(env, trace, pools, route_fn, kvnet, macro_cap, closed=closed)
     for p in pools:
         p.replicas = [_Replica(sim, p, r) for r in range(p.n)]
     env.process(sim.arrivals())
@@ -999,14 +998,24 @@ def simulate_serving(
         trace = Trace(sim.arrival, trace.prompt, trace.output, name=trace.name)
     res = _collect_results(sim, trace, pools, kvnet, slo_ttft, slo_tpot, queue_samples)
     if closed is not None:
-        res.concurrency, res.think = closed[0], closed[2]
+        res.concurrency, res.think = closed.concurrency, closed.think_s
     return res
 
 
+@dataclass(frozen=True)
+class ClosedLoop:
+    """A closed-loop client: ``concurrency`` requests in flight, ``requests`` sent in all, each completion sending
+    the next after ``think_s`` seconds."""
+
+    concurrency: int
+    requests: int
+    think_s: float
+
+
 def _closed_loop(concurrency: Any, requests: Any, think: Any, trace: Any, rate: Any,
-                 duration: Any) -> tuple[int, int, float] | None:
-    """``(concurrency, requests, think s)`` of a closed loop, None for an open loop; bad or conflicting
-    inputs are a one-line :class:`SpecError` naming the fields."""
+                 duration: Any) -> ClosedLoop | None:
+    """The closed loop the arguments ask for, None for an open loop; bad or conflicting inputs are a one-line
+    :class:`SpecError` naming the fields."""
     if concurrency is None:
         for name, v in (("requests", requests), ("think", think or None)):
             if v is not None:
@@ -1024,7 +1033,7 @@ def _closed_loop(concurrency: Any, requests: Any, think: Any, trace: Any, rate: 
     if isinstance(think, bool) or not isinstance(think, (int, float, np.integer, np.floating)) \
             or not math.isfinite(float(think)) or think < 0:
         raise SpecError(f"think: must be a time >= 0 s, got {think!r}")
-    return c, n, float(think)
+    return ClosedLoop(c, n, float(think))
 
 
 def _closed_requests(spec: FleetSpec, concurrency: int, requests: int, prompt: Any, output: Any, workload: str,
