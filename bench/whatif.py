@@ -42,8 +42,8 @@ def monte_carlo_64(fab, samples: int) -> None:
     """The README's Monte Carlo: 96 groups of 64 at once, 256 MiB, default rates; seconds per sample. The
     healthy run (and numba) are warmed first; a sample whose only failures are chips reuses the healthy fabric,
     one with a failed cable or switch routes and solves a new faulted fabric (most of the time)."""
-    collective_monte_carlo("all_reduce", fab, "256MiB", 64, samples=1, seed=0, scale=0)
-    mc, t = timed(lambda: collective_monte_carlo("all_reduce", fab, "256MiB", 64, samples=samples, seed=0))
+    collective_monte_carlo("all_reduce", fab, "256MiB", 64, samples=1, seed=0, scale=0, concurrent=True)
+    mc, t = timed(lambda: collective_monte_carlo("all_reduce", fab, "256MiB", 64, samples=samples, seed=0, concurrent=True))
     d = mc.to_dict()
     faulted = sum(1 for x in mc.draws if x.get("cable", 0) or x.get("switch", 0))
     print(f"Monte Carlo, {samples} samples, all-reduce 256MiB over 96 groups of 64 at once, default failure rates: "
@@ -94,13 +94,13 @@ def main() -> None:
               f"{wh:>7.2f} {wf:>7.2f} {wf / wh:>6.2f}")
     if args.part == "scenarios":
         return
-    mc, t = timed(lambda: collective_monte_carlo("all_reduce", fab, "256MiB", 8, samples=100, seed=0))
+    mc, t = timed(lambda: collective_monte_carlo("all_reduce", fab, "256MiB", 8, samples=100, seed=0, concurrent=True))
     d = mc.to_dict()
     print(f"\nMonte Carlo, 100 samples, all-reduce 256MiB over 768 groups of 8 at once, default failure rates: "
           f"{t:.1f} s wall")
     print(f"  healthy {mc.healthy * 1e6:.1f} us, P50 {d['p50'] * 1e6:.1f} us, P99 {d['p99'] * 1e6:.1f} us, "
           f"availability {d['availability']:.0%}, mean failed parts {d['mean_failed_parts']}")
-    mc, t = timed(lambda: collective_monte_carlo("all_reduce", fab, "256MiB", 8, samples=100, seed=0, scale=10))
+    mc, t = timed(lambda: collective_monte_carlo("all_reduce", fab, "256MiB", 8, samples=100, seed=0, scale=10, concurrent=True))
     d = mc.to_dict()
     print(f"Monte Carlo, same, failure rates x10: {t:.1f} s wall; P50 {d['p50'] * 1e6:.1f} us, "
           f"P99 {d['p99'] * 1e6:.1f} us, availability {d['availability']:.0%}, "

@@ -31,7 +31,8 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             ``"broadcast"``, ``"reduce"`` or ``"send_recv"`` (or the CLI's ``"all-reduce"``, ``"sendrecv"``).
         fab: the fabric (or a preset name / YAML path, as ``--fabric``). sizes: bytes (nccl-tests
             convention, see :mod:`collectives.api`), or a range string as ``--sizes`` (``"1KiB:4GiB:x4"``).
-        group_size: ranks per group (default: every chip; send_recv: 2). The group is the first of
+        group_size: ranks per group (default, as ``scaleup collective``'s ``--group-size``: min(64, chips);
+            send_recv: 2; give the chip count for the whole fabric). The group is the first of
             ``fab.groups(group_size, placement)``.
         algorithms: names or ``"auto"`` (a list, or a comma-separated string as ``--algorithm``). placement: ``"tray"``, ``"strided"`` or ``"random"``.
         concurrent: run every group of that size at once (their contention is the point) and report
@@ -76,7 +77,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
     if fab.n_chips < 2:  # a single CS-3 wafer: "must be 2..1 chips" read as nonsense
         raise ScheduleError(f"fabric: {fab.name!r} has {fab.n_chips} chip; a collective needs at least two ranks "
                             "(pick a fabric of several chips)")
-    k = group_size if group_size is not None else (2 if collective_name == "send_recv" else fab.n_chips)
+    k = group_size if group_size is not None else min(2 if collective_name == "send_recv" else 64, fab.n_chips)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= fab.n_chips:
         raise ScheduleError(f"group_size: must be 2..{fab.n_chips} chips of {fab.name!r} (a collective needs "
                             f"two ranks), got {k!r}")

@@ -333,9 +333,9 @@ def _check_plan_args(candidates: Sequence[str], attainment: float, modes: Sequen
 def plan(
     model: Any,
     rate: float,
-    slo_ttft: float,
-    slo_tpot: float,
-    candidates: Sequence[str],
+    slo_ttft: float = 1.0,
+    slo_tpot: float = 0.05,
+    candidates: Sequence[str] | str = ("maia200", "gb200-nvl72", "dgx-h100"),
     *,
     prices: dict[str, float] | str | os.PathLike | None = None,
     duration: float = 60.0,
@@ -359,14 +359,15 @@ def plan(
     Args:
         model: model name or spec (for ``inference.StepModel``).
         rate: request rate, requests/s.
-        slo_ttft, slo_tpot: objectives, s.
-        candidates: chip / fabric preset names, e.g. ``["maia200", "gb200-nvl72", "dgx-h100"]``.
+        slo_ttft, slo_tpot: objectives, s (default 1 s and 50 ms, as ``scaleup plan``).
+        candidates: chip / fabric preset names (default ``maia200``, ``gb200-nvl72``, ``dgx-h100``, as ``scaleup
+            plan``), or one comma-separated string of them as ``--candidates``.
         prices: $ per chip-hour by candidate name or by a candidate's chip preset (``h100-sxm``), or a prices
             YAML path as ``--prices`` (:func:`load_prices`) (default: inference's cost model).
         duration: simulated trace length, s. workload, trace, seed: the requests (a given ``trace`` wins).
         attainment: fraction of requests that must meet both SLOs.
         tps, eps, batches: TP and EP degrees and batch limits searched.
-        modes: ``colocated`` and/or ``disaggregated``.
+        modes: ``colocated`` and/or ``disaggregated`` (a list, or a comma-separated string as ``--modes``).
         prefill_batch, token_budget: prefill pool batch limit and tokens per iteration.
         kv_network: KV network of disaggregated deployments (default 400 Gb/s per replica, 2 us).
         router: router used in every simulation.
@@ -376,6 +377,10 @@ def plan(
     Returns:
         :class:`PlanResult`; ``best`` is None when nothing meets the SLOs within ``max_replicas``.
     """
+    if isinstance(candidates, str):  # "maia200,dgx-h100", as --candidates
+        candidates = [c.strip() for c in candidates.split(",") if c.strip()]
+    if isinstance(modes, str):  # "colocated", as --modes (not its letters)
+        modes = [m.strip() for m in modes.split(",") if m.strip()]
     if isinstance(candidates, (list, tuple)) and all(isinstance(c, str) for c in candidates):
         candidates = list(dict.fromkeys(candidates))  # "dgx-h100,dgx-h100" searched (and ranked) it twice
     _check_plan_args(candidates, attainment, modes, slo_ttft, slo_tpot, tps, eps, batches)

@@ -83,6 +83,8 @@ REQUEST_BUDGET = 5_000_000
 DISAGG_REQUEST_COST = 4
 #: the cost per colocated request the refusal's message quotes, s of one core
 SECONDS_PER_REQUEST = 50e-6
+#: arrival window of a Poisson ``rate`` given without a ``duration``, s (``scaleup serve --duration``'s default)
+DEFAULT_DURATION = 600.0
 
 
 def check_serving_size(n_requests: float, n_replicas: int, disaggregated: bool = False,
@@ -945,7 +947,8 @@ def simulate_serving(
     Args:
         fleet: a :class:`FleetSpec`, a FLEET.yaml path, a bundled fleet name or a dict.
         trace: the requests (a :class:`Trace` or a CSV path as for :func:`load_trace`); if None, a synthetic Poisson trace of ``rate`` requests/s over ``duration``
-            s with ``workload`` lengths (see :mod:`fleet.trace`) under ``seed``.
+            s (default :data:`DEFAULT_DURATION`, 600 s, as ``scaleup serve --rate``) with ``workload`` lengths (see
+            :mod:`fleet.trace`) under ``seed``.
         model: model name/spec for pools built from a fabric (``inference.StepModel``).
         slo_ttft: TTFT objective, s. slo_tpot: TPOT objective, s.
         router: a built-in router name (:data:`ROUTERS`) or a callable ``(request, pools) -> pool``.
@@ -1055,9 +1058,11 @@ def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: fl
         trace = load_trace(trace)
     drawn = trace is None
     if trace is None:
-        if rate is None or duration is None:
+        if rate is None:
             raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s), or a "
                             "concurrency (closed loop)")
+        if duration is None:  # scaleup serve --rate without --duration: 600 s
+            duration = DEFAULT_DURATION
         if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0 \
                 and math.isfinite(rate * duration):  # else poisson_trace names the bad rate or duration
             check_serving_size(rate * duration, spec.n_replicas, spec.disaggregated, rate=rate)

@@ -156,7 +156,7 @@ def collective_monte_carlo(
     *,
     groups: Sequence[Sequence[int]] | None = None,
     placement: str = "tray",
-    concurrent: bool = True,
+    concurrent: bool = False,
     rates: Any = None,
     scale: float = 1.0,
     samples: int = 100,
@@ -176,7 +176,8 @@ def collective_monte_carlo(
     Args:
         collective: ``"all_reduce"``, ... fabric: a Fabric or preset name. size: bytes or ``"256MiB"``.
         group_size: ranks per group (groups cut by ``placement``); or ``groups`` explicitly.
-        concurrent: every group at once (True) or the first group alone.
+        concurrent: every group at once (True) or the first group alone (False, the default, as ``scaleup
+            collective ... --fail-random`` without ``--concurrent-groups``).
         rates: failure rates (:func:`topo.faults.parse_rates`); scale: multiplies every probability.
         samples, seed: Monte Carlo samples, deterministic under ``seed``.
         faults: fixed faults applied in every sample (on top of the random ones).

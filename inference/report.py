@@ -251,22 +251,24 @@ def _suggest(dep: Deployment, batch: int, prompt: int, output: int, kw: dict) ->
     return "; ".join(hints)
 
 
-def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, ep: int = 1, pp: int | None = 1,
+def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None, ep: int = 1, pp: int | None = None,
              dp: int | None = None, batch: int = 32, prompt: int = 2048, output: int = 256,
              dtype: str = "fp8", kv_dtype: str | None = None, overlap: bool = False,
              price_per_chip_hour: float | None = None, decode_points: int = 8,
              compute_efficiency: float | None = None, memory_efficiency: float | None = None,
              op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
              prefill_chunk: int | None = 8192, act_dtype: str | None = None, stack: str | None = None,
-             backend: str = "auto", **knobs: Any) -> Report:
-    """Token latency, throughput, memory, energy and cost of serving ``model`` on ``fabric``.
+             backend: str = "auto", ideal: bool = False, **knobs: Any) -> Report:
+    """Token latency, throughput, memory, energy and cost of serving ``model`` on ``fabric`` (``scaleup infer``:
+    the same parameter names and defaults).
 
     Args:
         model: a preset name (:data:`inference.MODELS`), a YAML path or a :class:`ModelSpec`.
         fabric: a preset name / YAML path (``topo.load``) or a :class:`topo.Fabric`.
         tp, ep, pp: tensor-, expert- and pipeline-parallel degrees (``ep`` is 1 or a multiple of ``tp``).
-            ``None`` or ``"auto"``: chosen by :func:`inference.layout.auto_layout` (8 and 1 on HBM chips; on SRAM-only
-            chips the fewest chips that hold the model: one stage per CS-3 wafer, LPU nodes of 8 x stages).
+            ``None`` (the default of ``tp`` and ``pp``, as ``scaleup infer``) or ``"auto"``: chosen by
+            :func:`inference.layout.auto_layout` (8 and 1 on HBM chips; on SRAM-only chips the fewest chips that hold
+            the model: one stage per CS-3 wafer, LPU nodes of 8 x stages).
         dp: replicas; default fills the fabric (chips // (max(tp, ep) x pp)).
         batch: sequences per replica decoded together.
         prompt, output: tokens per request.
@@ -289,12 +291,18 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = 8, e
             or YAML path).
         stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
             (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).
+        ideal: True = ``stack="ideal"`` (``scaleup infer --ideal``, as ``collectives``' ``ideal=True``); with
+            another ``stack`` a SpecError.
         backend: ``auto`` (measured kernel tables of aiconfigurator-core when installed and the chip has
             them, else analytic), ``measured`` (error if unavailable) or ``analytic``.
 
     Raises:
         CapacityError: the deployment does not fit in HBM (says by how much and what would fit).
     """
+    if ideal:  # --ideal: the physics alone, the same as stack="ideal"
+        if stack is not None and str(stack).lower() != "ideal":
+            raise SpecError(f"ideal: stack={stack!r} is a serving stack, ideal=True the physics without one; drop one")
+        stack = "ideal"
     batch = _check_int("batch", batch)
     prompt = _check_int("prompt", prompt)
     output = _check_int("output", output)

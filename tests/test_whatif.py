@@ -303,7 +303,7 @@ def test_placement_policies(small):
 def test_monte_carlo_is_deterministic_under_a_seed(small):
     from fleet import collective_monte_carlo
 
-    kw = dict(samples=6, scale=300, ideal=True)
+    kw = dict(samples=6, scale=300, ideal=True, concurrent=True)
     a = collective_monte_carlo("all_reduce", small, "4MiB", 8, seed=7, **kw)
     b = collective_monte_carlo("all_reduce", small, "4MiB", 8, seed=7, **kw)
     c = collective_monte_carlo("all_reduce", small, "4MiB", 8, seed=8, **kw)

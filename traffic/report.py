@@ -109,6 +109,8 @@ def run_pattern(
         raise ScheduleError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
     inj = injection_bandwidth(fabric)
     name = pattern.replace("-", "_")
+    if k is not None and name != "incast":  # as `scaleup traffic --k`: not silently ignored
+        raise ScheduleError(f"k: applies to pattern incast only, not {pattern!r}; drop k")
     if name == "all_to_all" and spread == 0 and routing == "ecmp":
         rep = _grouped_all_to_all(fabric, size, seed, inj)
         if rep is not None:

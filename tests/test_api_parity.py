@@ -1,0 +1,384 @@
+"""The standard "everything a user can do in the CLI they can do from Python with the same names": every option of
+every ``scaleup`` command is a parameter of the public function behind it (the option's name, dashes as
+underscores), or a rename listed here and in docs/INTERFACES.md ("CLI <-> Python"), or presentation only (--json,
+--plot, ...). Where both give a default they agree; and the same input gives the same figures (CLI --json vs the
+function, small fabrics)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import topo
+from cli import main
+
+INTERFACES = Path(__file__).resolve().parents[1] / "docs" / "INTERFACES.md"
+
+
+def _obj(path: str):
+    """``"pkg.mod:Qual.name"`` -> the object."""
+    mod, _, qual = path.partition(":")
+    obj = importlib.import_module(mod)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+FAULTS = {"fail": "topo:Fabric.with_faults:faults", "straggler": "topo:Fabric.with_stragglers:speeds"}
+SET = {"set": "topo:load:**"}  # --set key=value: topo.load(name, key=value)
+MC = {"fail_seed": "{mc}:seed", "fail_random": "{mc}:rates"}
+
+#: command -> (functions behind it, renames {option: "module:function:parameter"}, presentation-only options,
+#: options the CLI defaults and the function requires, options the CLI leaves unset (None) so that the
+#: function's own default applies, {option: the value a Python None stands for})
+PARITY = {
+    ("topo", "list"): (["topo:describe_fabrics"], {}, set(), set(), set(), {}),
+    ("topo", "show"): (["topo:load", "topo:summarize"],
+                       {"fabric": "topo:load:name_or_path", **SET, "fail": "topo.faults:fault_summary:faulted"},
+                       {"json"}, set(), set(), {}),
+    ("topo", "plot"): (["topo:plot_fabric"], {"fabric": "topo:load:name_or_path", "output": "topo:plot_fabric:path",
+                                               **SET, "fail": "topo.faults:plot_faults:faulted"},
+                       set(), set(), set(), {}),
+    ("topo", "export"): (["topo:export_fabric"], {"fabric": "topo:load:name_or_path",
+                                                   "output": "topo:export_fabric:path", **SET,
+                                                   "fail": FAULTS["fail"]},
+                         set(), set(), set(), {}),
+    ("traffic",): (["traffic:run_pattern", "traffic:format_report"], {**SET, **FAULTS},
+                   {"plot"}, {"fabric", "pattern", "size"}, set(), {}),
+    ("calibrate",): (["collectives:calibrate"],
+                     {"collective": "collectives.calibrate:read_measurements:collective",
+                      "stack": "collectives.stacks:calibrate_stack:stack", **SET},
+                     {"output"}, set(), set(), {}),
+    ("infer",): (["inference:estimate", "inference:compare"],
+                 {"price": "inference:estimate:price_per_chip_hour", "compare": "inference:compare:fabrics",
+                  "nearest": "inference.perf_overview:nearest:k", **FAULTS,
+                  **{k: v.format(mc="fleet:infer_monte_carlo") for k, v in MC.items()},
+                  "samples": "fleet:infer_monte_carlo:samples"},
+                 {"json", "fail_plot"}, {"fabric"}, {"samples"}, {"stack": "inference:DEFAULT_STACK"}),
+    ("measure",): (["inference.measure:measure"],
+                   {"compare": "inference.measure:compare:table", "chip": "inference.measure:compare:chip",
+                    "stack": "inference.measure:compare:stack"}, set(), set(), set(), {}),
+    ("plan",): (["fleet:plan"], {}, {"plot", "json"}, set(), set(), {}),
+    ("plot",): (["sweep.plot:plot", "sweep.plot:plot_table", "sweep.plot:plot_busbw",
+                 "sweep.plot:plot_latency_breakdown", "sweep.plot:plot_cost_pareto"],
+                {"results": "sweep.plot:plot:data", "output": "sweep.plot:plot:out"}, set(), set(),
+                {"x", "y", "logx"}, {}),
+    ("serve",): (["fleet:simulate_serving", "fleet:single_pool_fleet"],
+                 {**{k: v.format(mc="fleet:serve_monte_carlo") for k, v in MC.items()},
+                  "samples": "fleet:serve_monte_carlo:samples", "straggler": "fleet:straggler_fleet:stragglers",
+                  "fail": "fleet:fault_fleet:faults"},
+                 {"json", "out", "fail_plot"}, set(),
+                 {"tp", "ep", "pp", "dtype", "replicas", "token_budget", "chunked_prefill", "think", "samples"}, {}),
+    ("sweep",): (["sweep:run_sweep"], {"dry_run": "sweep:expand_points:spec"}, set(), set(), set(), {}),
+    ("jobs",): (["fleet:run_jobs"], {"spec": "fleet:load_jobs:source", **FAULTS}, {"json"}, set(), set(), {}),
+}
+for _cmd in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast", "reduce", "sendrecv"):
+    PARITY[("collective", _cmd)] = (
+        ["collectives:benchmark", "fleet:collective_monte_carlo"],
+        {"fabric": "collectives:benchmark:fab", **SET, **FAULTS,
+         **{k: v.format(mc="fleet:collective_monte_carlo") for k, v in MC.items()}},
+        {"csv", "json", "plot", "fail_plot"}, {"sizes"}, {"samples"}, {})
+
+#: documented **kwargs: {function: names it takes through **kwargs} (docs/INTERFACES.md: estimate's knobs,
+#: the collectives' algorithm and run options)
+KWARGS = {
+    "inference:estimate": {"prices", "kernels", "host_per_seq"},
+    "inference:compare": {"tp", "ep", "pp", "dp", "batch", "prompt", "output", "dtype", "kv_dtype", "overlap"},
+    "collectives:benchmark": {"chunks", "root", "mode", "overhead", "ideal"},
+}
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    cmd = main
+    for name in path:
+        cmd = cmd.commands[name]
+    return cmd
+
+
+def _names(param: click.Parameter) -> list[str]:
+    """An option's long names (``--kv-dtype`` -> ``kv_dtype``; aliases too); an argument's name."""
+    if isinstance(param, click.Argument):
+        return [param.name]
+    return [o.lstrip("-").replace("-", "_") for o in param.opts if o.startswith("--")]
+
+
+def _leaves(group: click.Group = main, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            out += _leaves(cmd, prefix + (name,))
+        elif not (prefix == ("collective",) and name == "list"):
+            out.append(prefix + (name,))
+    return out
+
+
+def _params(fn) -> dict[str, inspect.Parameter]:
+    return dict(inspect.signature(fn).parameters)
+
+
+def _target_exists(target: str) -> bool:
+    mod_fn, _, param = target.rpartition(":")
+    fn = _obj(mod_fn)
+    params = _params(fn)
+    if param == "**":
+        return any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return param in params
+
+
+def test_every_command_is_covered():
+    assert sorted(_leaves()) == sorted(PARITY), "a new command needs its Python function in PARITY (and INTERFACES)"
+
+
+@pytest.mark.parametrize("path", sorted(PARITY), ids=" ".join)
+def test_every_option_is_a_parameter_of_the_same_name(path):
+    """Each option is a parameter of the function behind the command under its own name (an alias counts), or
+    a listed rename whose target parameter exists, or presentation only; no stale entries."""
+    fns, renames, cli_only, *_ = PARITY[path]
+    accepted = set()
+    for f in fns:
+        accepted |= set(_params(_obj(f))) | KWARGS.get(f, set())
+    cmd = _command(path)
+    firsts = set()
+    for param in cmd.params:
+        if param.name == "help":
+            continue
+        names = _names(param)
+        firsts.add(names[0])
+        if any(n in accepted for n in names) and names[0] not in renames:
+            continue
+        if names[0] in renames:
+            assert _target_exists(renames[names[0]]), (path, names[0], renames[names[0]])
+            continue
+        assert names[0] in cli_only, f"scaleup {' '.join(path)} --{names[0]}: no parameter of {', '.join(fns)}"
+    stale = (set(renames) | cli_only) - firsts
+    assert not stale, f"PARITY lists options scaleup {' '.join(path)} does not have: {stale}"
+
+
+def _cli_default(param: click.Parameter, py_default):
+    """The option's default in the function's terms: a unit string in SI (``"1s"`` -> 1.0), a comma list as a
+    tuple (``"1,2,4,8"`` -> (1, 2, 4, 8))."""
+    d = param.default
+    if isinstance(d, str) and isinstance(py_default, float):
+        return topo.parse_quantity(d, "time", param.name)
+    if isinstance(d, str) and isinstance(py_default, tuple):
+        items = [x.strip() for x in d.split(",") if x.strip()]
+        return tuple(int(x) for x in items) if py_default and isinstance(py_default[0], int) else tuple(items)
+    return d
+
+
+@pytest.mark.parametrize("path", sorted(PARITY), ids=" ".join)
+def test_defaults_agree(path):
+    """Where the CLI and a function behind it both give an option a default, they are the same value; an option
+    the CLI defaults is not required by the function (unless listed); a CLI None means the function's default
+    only for options the CLI leaves unset."""
+    fns, renames, _, required_ok, unset, none_means = PARITY[path]
+    cmd = _command(path)
+    for param in cmd.params:
+        if not isinstance(param, click.Option) or param.name == "help" or param.required:
+            continue
+        names = _names(param)
+        if names[0] in renames or param.multiple:
+            continue
+        for f in fns:
+            params = _params(_obj(f))
+            p = next((params[n] for n in names if n in params), None)
+            if p is None or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            where = f"scaleup {' '.join(path)} --{names[0]} vs {f}({p.name}=)"
+            if p.default is p.empty:
+                assert param.default is None or names[0] in required_ok, f"{where}: CLI default, Python required"
+                continue
+            if param.default is None and names[0] in unset:
+                continue
+            py = _obj(none_means[names[0]]) if p.default is None and names[0] in none_means else p.default
+            assert _cli_default(param, py) == py, f"{where}: {param.default!r} != {p.default!r}"
+
+
+def test_plan_defaults_are_the_cli_s():
+    """`scaleup plan --model M --rate R` and `fleet.plan(M, R)` search the same candidates under the same SLOs."""
+    import fleet
+
+    p = _params(fleet.plan)
+    assert (p["slo_ttft"].default, p["slo_tpot"].default) == (1.0, 0.05)
+    assert tuple(p["candidates"].default) == ("maia200", "gb200-nvl72", "dgx-h100")
+
+
+# ---------------------------------------------------------------- the same figures (CLI --json vs Python)
+def _cli_json(*args: str):
+    r = CliRunner().invoke(main, list(args))
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_collective_default_group_size_is_the_cli_s():
+    """`benchmark()` without group_size ran every chip (384 on maia200-small) where `scaleup collective` runs
+    min(64, chips); now both run 64 ranks and give the same time."""
+    import collectives
+
+    out = _cli_json("collective", "all-gather", "--fabric", "maia200-small", "--sizes", "1MiB", "--json")
+    py = collectives.benchmark("all-gather", "maia200-small", "1MiB")
+    assert [(r["n"], r["time_us"], r["algorithm"]) for r in out] == [(r["n"], r["time_us"], r["algorithm"]) for r in py]
+    assert py[0]["n"] == 64
+    assert collectives.benchmark("sendrecv", "dgx-h100", "1MiB")[0]["n"] == 2
+
+
+def test_collective_monte_carlo_runs_one_group_as_the_cli():
+    """`--fail-random` without --concurrent-groups runs the first group alone; collective_monte_carlo's default
+    ran every group at once."""
+    from fleet import collective_monte_carlo
+
+    out = _cli_json("collective", "all-reduce", "--fabric", "maia200-small", "--group-size", "8", "--sizes", "1MiB",
+                    "--fail-random", "x0", "--samples", "1", "--ideal", "--algorithm", "ring", "--mode", "steps",
+                    "--json")
+    mc = collective_monte_carlo("all_reduce", "maia200-small", "1MiB", 8, rates="x0", samples=1, ideal=True,
+                                algorithm="ring", mode="steps")
+    assert out == [json.loads(json.dumps(mc.to_dict()))]
+    assert len(mc.extra.get("groups_lost", [0])) == 1 and mc.extra["groups_lost"][0] == 0
+
+
+def test_infer_default_layout_is_the_cli_s():
+    """`estimate()` defaulted to tp=8, pp=1 (a CapacityError on SRAM-only chips) where `scaleup infer` chooses the
+    layout (inference.layout.auto_layout); now both choose it: the same figures."""
+    from inference import estimate
+
+    out = _cli_json("infer", "--model", "llama3.1-8b", "--fabric", "groq-rack", "--batch", "4", "--prompt", "512",
+                    "--output", "16", "--json")
+    rep = estimate("llama3.1-8b", "groq-rack", batch=4, prompt=512, output=16)
+    assert (rep.tp, rep.pp) == (out["tp"], out["pp"]) and rep.pp > 1
+    assert (rep.tpot, rep.ttft) == (out["tpot_s"], out["ttft_s"])
+    # on an HBM chip the default is 8 x 1, as before
+    assert (lambda r: (r.tp, r.pp))(estimate("llama3.1-8b", "dgx-h100", batch=4, prompt=128, output=8)) == (8, 1)
+
+
+def test_infer_ideal_is_a_parameter():
+    """`scaleup infer --ideal` = `estimate(..., ideal=True)` = `stack="ideal"`; with a serving stack a SpecError."""
+    from inference import estimate
+
+    out = _cli_json("infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--batch", "4", "--prompt", "128",
+                    "--output", "8", "--ideal", "--json")
+    kw = dict(batch=4, prompt=128, output=8)
+    rep = estimate("llama3.1-8b", "dgx-h100", ideal=True, **kw)
+    assert rep.tpot == out["tpot_s"] == estimate("llama3.1-8b", "dgx-h100", stack="ideal", **kw).tpot
+    assert rep.tpot != estimate("llama3.1-8b", "dgx-h100", **kw).tpot  # the calibrated stack is another model
+    with pytest.raises(topo.SpecError, match="ideal"):
+        estimate("llama3.1-8b", "dgx-h100", ideal=True, stack="vllm", **kw)
+
+
+def test_serve_rate_without_duration_is_600_s_as_the_cli():
+    """`scaleup serve --rate R` draws 600 s of arrivals; simulate_serving(rate=R) refused a missing duration."""
+    import fleet
+
+    out = _cli_json("serve", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--rate", "0.05", "--prompt", "64",
+                    "--output", "8", "--json")
+    res = fleet.simulate_serving(fleet.single_pool_fleet("llama3.1-8b", "dgx-h100"), rate=0.05, prompt=64, output=8)
+    assert out == json.loads(json.dumps(res.to_dict()))
+    assert res.summary()["requests"] == out["requests"] > 10  # ~30 arrivals in 600 s
+
+
+def test_traffic_k_is_refused_outside_incast_as_the_cli():
+    """`scaleup traffic --k 3 --pattern ring` is an error; run_pattern(..., k=3) ignored k silently."""
+    from traffic import run_pattern
+
+    with pytest.raises(topo.ScaleupError, match="incast"):
+        run_pattern("dgx-h100", "ring", 1e6, k=3)
+    r = CliRunner().invoke(main, ["traffic", "--fabric", "dgx-h100", "--pattern", "ring", "--k", "3"])
+    assert r.exit_code == 2 and "incast" in r.output
+    assert run_pattern("dgx-h100", "incast", 1e6, k=3).flows == 3
+
+
+def test_plan_takes_comma_strings_as_the_cli():
+    """`candidates` / `modes` as one comma-separated string (as --candidates / --modes) are their items, not the
+    string's letters (checked before any simulation: a wrong mode is still a one-line error)."""
+    import fleet
+
+    with pytest.raises(topo.SpecError, match="modes: unknown .'bogus'.") as e:
+        fleet.plan("llama3.1-8b", 1.0, candidates="dgx-h100,maia200", modes="colocated,bogus")
+    assert "'o'" not in str(e.value)
+
+
+# ---------------------------------------------------------------- docs/INTERFACES.md says the signatures
+#: functions whose signature INTERFACES.md spells out: every parameter it names exists, and every default it
+#: gives as a Python literal is the code's
+DOC_SIGNATURES = {
+    "estimate": "inference:estimate", "benchmark": "collectives:benchmark", "collective": "collectives:collective",
+    "simulate_serving": "fleet:simulate_serving", "single_pool_fleet": "fleet:single_pool_fleet",
+    "plan": "fleet:plan", "run_jobs": "fleet:run_jobs", "load_jobs": "fleet:load_jobs",
+    "collective_monte_carlo": "fleet:collective_monte_carlo", "infer_monte_carlo": "fleet:infer_monte_carlo",
+    "serve_monte_carlo": "fleet:serve_monte_carlo", "kv_capacity_tokens": "fleet:kv_capacity_tokens",
+    "run_sweep": "sweep:run_sweep", "measured_times": "collectives.validation:measured_times",
+    "inference.measure.measure": "inference.measure:measure", "run_pattern": "traffic:run_pattern",
+    "Fabric.from_graph": "topo:Fabric.from_graph", "run": "collectives:run",
+}
+
+
+def _doc_calls(name: str) -> list[str]:
+    """The argument lists of every backticked ``name(...)`` in INTERFACES.md (nested brackets kept)."""
+    text = INTERFACES.read_text()
+    out = []
+    for m in re.finditer(r"(?<![\w])" + re.escape(name) + r"\(", text):
+        depth, i = 1, m.end()
+        while depth and i < len(text):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            i += 1
+        out.append(text[m.end():i - 1])
+    return out
+
+
+def _split_args(args: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in args:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return parts + [cur]
+
+
+@pytest.mark.parametrize("name", sorted(DOC_SIGNATURES))
+def test_interfaces_signatures_are_the_code_s(name):
+    fn = _obj(DOC_SIGNATURES[name])
+    params = _params(fn)
+    kwargs = KWARGS.get(DOC_SIGNATURES[name], set())
+    calls = _doc_calls(name)
+    assert calls, f"INTERFACES.md no longer spells out {name}(...)"
+    for args in calls:
+        usage = args.strip().startswith("...")  # `run(..., ideal=True)`: a call, not the signature's defaults
+        for a in _split_args(args):
+            a = " ".join(a.split())
+            if not a or a.startswith(("*", "...")) or a == "...":
+                continue
+            key, eq, value = a.partition("=")
+            key = key.strip()
+            if not re.fullmatch(r"[A-Za-z_]\w*", key):
+                continue
+            assert key in params or key in kwargs, \
+                f"INTERFACES.md: {name}({key}...): no such parameter; the code has {list(params)}"
+            value = value.strip().split(" (")[0].strip()
+            if eq and not usage and key in params and value not in ("", "...") and \
+                    params[key].default is not params[key].empty:
+                try:
+                    literal = eval(value, {})  # noqa: S307 - a Python literal from our own docs
+                except Exception:
+                    continue
+                assert literal == params[key].default, f"INTERFACES.md: {name}({key}={value}) but the code's is " \
+                                                       f"{params[key].default!r}"
+
+
+def test_topo_exports_what_interfaces_names():
+    """`from topo import *` gives the communication-software names INTERFACES.md calls topo.X."""
+    ns: dict = {}
+    exec("from topo import *", ns)  # noqa: S102
+    for name in ("COMM", "CommSpec", "PROTOCOLS", "comm_preset", "parse_comm", "load", "summarize"):
+        assert name in ns, name
