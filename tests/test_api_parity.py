@@ -303,6 +303,30 @@ def test_plan_takes_comma_strings_as_the_cli():
     assert "'o'" not in str(e.value)
 
 
+def test_plan_figures_are_the_cli_s():
+    """`scaleup plan` (its default SLOs) and `fleet.plan` with the same search, given as the CLI's strings."""
+    import fleet
+
+    out = _cli_json("plan", "--model", "llama3.1-8b", "--rate", "1", "--candidates", "dgx-h100", "--tp", "8",
+                    "--batch", "32", "--modes", "colocated", "--duration", "10s", "--json")
+    res = fleet.plan("llama3.1-8b", 1.0, candidates="dgx-h100", tps=(8,), batches=(32,), modes="colocated",
+                     duration=10.0)
+    assert out == json.loads(json.dumps(res.to_dict()))
+    assert out["settings"]["slo_ttft_s"] == 1.0 and out["settings"]["candidates"] == ["dgx-h100"]
+
+
+def test_jobs_figures_are_the_cli_s(tmp_path):
+    """`scaleup jobs SPEC --json` = `fleet.run_jobs(*fleet.load_jobs(SPEC))` (default mode exact, both)."""
+    import fleet
+
+    spec = tmp_path / "jobs.yaml"
+    spec.write_text("fabric: dgx-h100\njobs:\n  - {name: a, collective: all-reduce, size: 1MiB, group_size: 4, "
+                    "n_groups: 1}\n  - {name: b, collective: all_gather, size: 4MiB, group_size: 4, n_groups: 1}\n")
+    out = _cli_json("jobs", str(spec), "--json")
+    fab, jobs = fleet.load_jobs(str(spec))
+    assert out == json.loads(json.dumps(fleet.run_jobs(fab, jobs).to_dict()))
+
+
 # ---------------------------------------------------------------- docs/INTERFACES.md says the signatures
 #: functions whose signature INTERFACES.md spells out: every parameter it names exists, and every default it
 #: gives as a Python literal is the code's
