@@ -303,11 +303,11 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
             ok = np.array([_comm.applies(spec, str(c_name), str(a_name), int(mm), float(ss)) is None
                            for mm, ss in zip(m, S)]) if spec.custom_of(str(a_name)) else np.ones(len(rows), bool)
             cands = _comm.costs(spec, str(c_name), str(a_name))
-            fixed = np.array([c.call + S / m / c.buffer_bandwidth + k * c.step for c in cands])
+            fixed = np.array([c.call + c.peer_cost * (m - 1) + S / m / c.buffer_bandwidth + k * c.step
+                              for c in cands])
             infl = np.array([c.inflation for c in cands])[:, None]
             p2p = str(c_name) in _comm.P2P and spec.p2p_of() is not None
             if p2p:  # NCCL's grouped send/recv: per-peer cost; LL by the threshold rule, not least time
-                fixed = fixed + np.array([c.peer_cost * (m - 1) for c in cands])
                 ll_ok = _comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD
                 est = np.array([np.where(ll_ok, 0.0, np.inf) if c.protocol == "ll" else np.full(len(rows), 1.0)
                                 for c in cands])
@@ -349,13 +349,29 @@ def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict
                     provenance=prov)
 
 
-def _custom_spec(base: CommSpec, x: np.ndarray, name: str, prov: dict) -> CommSpec:
-    custom = {a: {"call": float(x[3 * i]), "step": float(x[3 * i + 1]), "efficiency": float(x[3 * i + 2])}
-              for i, a in enumerate(CUSTOM_ALGORITHMS)}
-    algs = {c: dict(a) for c, a in base.algorithms}
-    algs["all_reduce"] = {**algs.get("all_reduce", {}), **{a: 1.0 for a in CUSTOM_ALGORITHMS}}
-    return base.replace(name=name, custom=custom, algorithms=algs,
-                        provenance={**dict(base.provenance), **prov})
+#: the fitted costs of one custom all-reduce algorithm, in the order of the fits' parameter vectors: ``call`` s,
+#: ``step`` s, ``efficiency``, ``peer`` s per peer (the kernels' flag barrier over the n - 1 peers)
+CUSTOM_FIT = ("call", "step", "efficiency", "peer")
+#: bounds and starting points of one algorithm's CUSTOM_FIT values (s, s, fraction, s)
+CUSTOM_LO, CUSTOM_HI = (0.0, 0.0, 0.05, 0.0), (60e-6, 20e-6, 1.0, 5e-6)
+CUSTOM_X0 = ((4e-6, 0.5e-6, 0.5, 0.1e-6), (2e-6, 1e-6, 0.8, 0.2e-6), (8e-6, 0.2e-6, 0.3, 0.05e-6))
+
+
+def _custom_spec(base: CommSpec, x: np.ndarray, name: str, prov: dict,
+                 algs: Sequence[str] = CUSTOM_ALGORITHMS) -> CommSpec:
+    """``base`` plus custom all-reduce algorithms ``algs`` with the costs of vector ``x`` (:data:`CUSTOM_FIT` per
+    algorithm), each runnable by ``auto`` at efficiency 1 (its own ``efficiency`` applies)."""
+    k = len(CUSTOM_FIT)
+    custom = {a: {key: float(x[k * i + j]) for j, key in enumerate(CUSTOM_FIT)} for i, a in enumerate(algs)}
+    al = {c: dict(a) for c, a in base.algorithms}
+    al["all_reduce"] = {**al.get("all_reduce", {}), **{a: 1.0 for a in algs}}
+    return base.replace(name=name, custom=custom, algorithms=al, provenance={**dict(base.provenance), **prov})
+
+
+def custom_bounds(n_algs: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(lower, upper, starting points) of a fit of ``n_algs`` custom algorithms' :data:`CUSTOM_FIT` vectors."""
+    return (np.array(CUSTOM_LO * n_algs), np.array(CUSTOM_HI * n_algs),
+            [np.array(x0 * n_algs) for x0 in CUSTOM_X0])
 
 
 def _lsq(fun, x0s: list[np.ndarray], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -529,9 +545,7 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         def resid_c(x):
             return np.log(predict(_custom_spec(spec, x, name, cprov), prc) / measc)
 
-        lo_c = np.array([0, 0, 0.05] * len(CUSTOM_ALGORITHMS))
-        hi_c = np.array([30e-6, 10e-6, 1] * len(CUSTOM_ALGORITHMS))
-        x0c = [np.array([2.5e-6, 0.2e-6, 0.5, 3e-6, 0.5e-6, 0.8]), np.array([4e-6, 0.5e-6, 0.3, 5e-6, 1e-6, 0.5])]
+        lo_c, hi_c, x0c = custom_bounds(len(CUSTOM_ALGORITHMS))
         xc = _lsq(resid_c, x0c, lo_c, hi_c)
         spec = _custom_spec(spec, xc, name, cprov)
         df.loc[df["stack"] == "custom", "predicted"] = predict(spec, prc)
@@ -587,7 +601,7 @@ def comm_yaml(spec: CommSpec) -> str:
         lines.append("  custom:")
         for a, kv in spec.custom:
             d = dict(kv)
-            parts = [f"{k}: {us(v) if k in ('call', 'step') else f'{v:.4g}'}" for k, v in d.items()]
+            parts = [f"{k}: {us(v) if k in ('call', 'step', 'peer') else f'{v:.4g}'}" for k, v in d.items()]
             lines.append(f"    {a}: {{" + ", ".join(parts) + "}")
     if spec.p2p:
         kinds = {"base_ll": us, "base_simple": us, "peer": us, "channel_bandwidth": lambda v: f"{v / 1e9:.4g}GB/s",

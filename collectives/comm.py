@@ -163,7 +163,8 @@ class Cost:
             point-to-point; inf = no channel limit: every other collective). channels, chunk, fill: NCCL's
             p2pnChannels, its chunk size (bytes) and the fraction of a chunk's channel time the chunk pipeline
             adds (see :meth:`pace`). collective: what the cost is for (the peer's bytes follow from it).
-        peer_cost: seconds per call per peer (n - 1 of them: NCCL's per-peer work in a grouped send/recv).
+        peer_cost: seconds per call per peer (n - 1 of them: NCCL's per-peer work in a grouped send/recv; a
+            custom all-reduce's flag barrier).
     """
 
     protocol: str
@@ -231,8 +232,9 @@ def costs(comm: CommSpec, collective: str, algorithm: str) -> list[Cost]:
     """Every protocol variant of ``algorithm`` under ``comm``."""
     cust = comm.custom_of(algorithm) if collective == "all_reduce" else None
     if cust is not None:
+        # a custom kernel's flag barrier signals and waits on each of the n - 1 peers: ``peer`` s each
         return [Cost("custom", 1.0 / float(cust.get("efficiency", 1.0)), float(cust.get("call", comm.call)),
-                     float(cust.get("step", 0.0)))]
+                     float(cust.get("step", 0.0)), peer_cost=float(cust.get("peer", 0.0)))]
     algs = comm.algorithms_of(collective)
     eff = float(algs.get(algorithm, algs.get("*", 1.0))) if algs else 1.0
     protos = comm.protocols

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import copy
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -348,14 +347,6 @@ def _points(df, tiers: list[Tier | None], preset: str, algorithm: str) -> str:
     return ", ".join(out)
 
 
-def _custom(base: CommSpec, name: str, algs: Sequence[str], x: np.ndarray, prov: dict) -> CommSpec:
-    custom = {a: {"call": float(x[3 * i]), "step": float(x[3 * i + 1]), "efficiency": float(x[3 * i + 2])}
-              for i, a in enumerate(algs)}
-    al = {c: dict(a) for c, a in base.algorithms}
-    al["all_reduce"] = {**al.get("all_reduce", {}), **{a: 1.0 for a in algs}}
-    return base.replace(name=name, custom=custom, algorithms=al, provenance={**dict(base.provenance), **prov})
-
-
 #: scale of the soft-L1 loss of :func:`calibrate_stack` (a 10% log error): residuals well past it count
 #: linearly, not squared, so an isolated glitch in a table (8x H100 SGLang at 1 KiB: 38 us between 3.3 and
 #: 3.5 us neighbours) does not pull the fit
@@ -373,7 +364,8 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
     """Fit the costs of ``stack``'s all-reduce rungs (:func:`ladder`) to one system's measured table.
 
     Each measured point is assigned to the rung the stack runs at its size and rank count; each preset's
-    custom algorithms get ``call``, ``step`` and ``efficiency`` by least squares (soft-L1,
+    custom algorithms get ``call``, ``step``, ``efficiency`` and ``peer`` (s per call per peer: the kernels'
+    flag barrier over the n - 1 peers) by least squares (soft-L1,
     :data:`ROBUST_SCALE`) on log(predicted / measured) over its points (the engine probed once per point: :func:`collectives.calibrate.probe`), the
     NCCL part of ``base`` held fixed. Points above the ladder run ``base`` (NCCL) and are reported only.
 
@@ -392,8 +384,10 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
         NCCL_ALGORITHMS,
         STACK_TABLES,
         SYSTEMS,
+        _custom_spec,
         _lsq,
         check_ranks,
+        custom_bounds,
         predict,
         probe,
         read_measurements,
@@ -440,16 +434,12 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
                 "; NCCL part held fixed" for a in algs}
 
         def resid(x, preset=preset, algs=algs, probes=probes, prov=prov):
-            spec = _custom(base_spec, preset, algs, x, prov)
+            spec = _custom_spec(base_spec, x, preset, prov, algs)
             return _soft_l1(np.concatenate([np.log(predict(spec, pr) / meas[idx]) for pr, idx in probes]))
 
-        k = len(algs)
-        lo = np.array([0.0, 0.0, 0.05] * k)
-        hi = np.array([60e-6, 20e-6, 1.0] * k)
-        x0s = [np.array([4e-6, 0.5e-6, 0.5] * k), np.array([2e-6, 1e-6, 0.8] * k),
-               np.array([8e-6, 0.2e-6, 0.3] * k)]
+        lo, hi, x0s = custom_bounds(len(algs))  # (call, step, efficiency, peer) per algorithm (CUSTOM_FIT)
         x = _lsq(resid, x0s, lo, hi)
-        spec = _custom(base_spec, preset, algs, x, prov)
+        spec = _custom_spec(base_spec, x, preset, prov, algs)
         comms[preset] = spec
         for pr, idx in probes:
             pred[idx] = predict(spec, pr)

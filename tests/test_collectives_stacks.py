@@ -79,9 +79,9 @@ def _synthetic(scale_oneshot: float = 1.0) -> list[dict]:
     return rows
 
 
-def _floor(spec, alg: str, steps: int) -> float:
+def _floor(spec, alg: str, steps: int, n: int = 2) -> float:
     c = spec.custom_of(alg)
-    return c["call"] + steps * c["step"]
+    return c["call"] + steps * c["step"] + (n - 1) * c.get("peer", 0.0)
 
 
 def test_rung_fit_recovers_the_parameters_that_generated_the_data():
@@ -93,6 +93,40 @@ def test_rung_fit_recovers_the_parameters_that_generated_the_data():
     for preset, alg in (("vllm-h100", "oneshot"), ("vllm-h100", "direct"), ("vllm-h100-symm", "inr")):
         got, want = cal.comms[preset], comm_preset(preset)
         assert got.custom_of(alg)["efficiency"] == pytest.approx(want.custom_of(alg)["efficiency"], rel=0.03)
+    # the per-peer cost is what separates the one-shot floors of 2, 4 and 8 ranks
+    got, want = cal.comms["vllm-h100"], comm_preset("vllm-h100")
+    assert got.custom_of("oneshot")["peer"] == pytest.approx(want.custom_of("oneshot")["peer"], rel=0.1, abs=5e-9)
+
+
+def test_custom_floor_grows_by_the_peer_cost_per_peer():
+    """A custom kernel's fixed cost is call + (n - 1) x peer + step (its flag barrier over the n - 1 peers): at
+    every size and rank count the one-shot's time moves by exactly (n - 1) x peer when ``peer`` is set, and the
+    ``auto`` choice between one-shot and two-shot sees it (a large peer cost on one-shot alone hands 8 ranks to
+    two-shot first)."""
+    base = comm_preset("vllm-h100")
+
+    def with_peer(peer: float, algs=("oneshot",)):
+        return base.replace(custom={a: {**base.custom_of(a), "peer": peer if a in algs else 0.0}
+                                    for a in ("oneshot", "direct")})
+
+    peer = 0.5e-6
+    on = topo.load("dgx-h100", comm=restricted_comm_of(with_peer(peer), "oneshot"))
+    off = topo.load("dgx-h100", comm=restricted_comm_of(with_peer(0.0), "oneshot"))
+    for n in (2, 4, 8):
+        for size in (256, 64 * KiB, 4 * MiB):
+            d = C.all_reduce(on, size, list(range(n))).time - C.all_reduce(off, size, list(range(n))).time
+            assert d == pytest.approx((n - 1) * peer, rel=1e-9), (n, size)
+    both = topo.load("dgx-h100", comm=restricted_comm_of(with_peer(0.0), "custom"))
+    slow1 = topo.load("dgx-h100", comm=restricted_comm_of(with_peer(20e-6), "custom"))
+    assert C.all_reduce(both, 1 * KiB, list(range(8))).algorithm == "oneshot"
+    assert C.all_reduce(slow1, 1 * KiB, list(range(8))).algorithm == "direct"
+
+
+def restricted_comm_of(spec, alg: str):
+    """``spec`` with the all-reduce restricted to ``alg`` (``"custom"``: one-shot or two-shot), as a rung runs."""
+    al = {c: dict(a) for c, a in spec.algorithms}
+    al["all_reduce"] = {"oneshot": 1.0, "direct": 1.0} if alg == "custom" else {alg: 1.0}
+    return spec.replace(algorithms=al)
 
 
 def test_rung_fit_moves_when_the_data_is_perturbed():
@@ -166,7 +200,7 @@ def test_stack_tables_are_read_and_the_fit_reproduces_the_presets():
     cal = calibrate_stack("sglang", "h100_sxm")
     got, want = cal.comms["sglang-h100"], comm_preset("sglang-h100")
     for a in ("oneshot", "direct"):
-        for k in ("call", "step", "efficiency"):
+        for k in ("call", "step", "efficiency", "peer"):
             assert got.custom_of(a)[k] == pytest.approx(want.custom_of(a)[k], rel=2e-3, abs=1e-9), (a, k)
 
 

@@ -181,7 +181,8 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
           step: {ll: 0.6us, ll128: 1.2us, simple: 4us}
           bandwidth: {ll: 0.5, ll128: 0.9}
           algorithms: {all_reduce: {ring: 0.9, inr: 0.6}}
-          custom: {oneshot: {call: 3us, step: 0.5us, efficiency: 0.5, max_ranks: 8, max_size: 64MiB}}
+          custom: {oneshot: {call: 3us, peer: 0.1us, step: 0.5us, efficiency: 0.5, max_ranks: 8,
+                            max_size: 64MiB}}   # peer: per call per peer (n - 1), the kernels' flag barrier
           p2p: {base_ll: 1us, base_simple: 4us, peer: 0.5us, channel_bandwidth: 20GB/s, fill: 0.4,
                 channels: 32, chunk: 512KiB}   # NCCL's grouped send/recv (all-to-all)
           provenance: {call: "fit: ...", step: "ASSUMPTION: ..."}
@@ -231,8 +232,8 @@ def parse_comm(spec: Any, field: str = "comm") -> CommSpec | None:
             if not isinstance(v, dict) or not all(isinstance(a, dict) for a in v.values()):
                 raise SpecError(f"{f}: expected {{algorithm: {{call: .., step: .., efficiency: ..}}}}")
             cur = {a: dict(kv) for a, kv in base.get(k, {}).items()}
-            kinds = {"call": "time", "step": "time", "efficiency": "number", "max_ranks": "number",
-                     "max_size": "size"}
+            kinds = {"call": "time", "peer": "time", "step": "time", "efficiency": "number",
+                     "max_ranks": "number", "max_size": "size"}
             for a, kv in v.items():
                 d = dict(cur.get(str(a), {}))
                 for kk, x in kv.items():

@@ -458,14 +458,14 @@ def _custom_all_reduce(nccl: str, name: str, custom: dict, where: dict, system: 
 # TensorRT-LLM's AUTO runs it on (collectives.stacks._TRT_TABLE); the points AUTO sends to NCCL are not fitted.
 COMM["trtllm-h100"] = _custom_all_reduce(
     "nccl-h100", "trtllm-h100",
-    {"oneshot": {"call": 2.311e-06, "efficiency": 0.6193, "step": 3.169e-07},
-     "direct": {"call": 1.264e-06, "efficiency": 0.5674, "step": 7.584e-06}},
+    {"oneshot": {"call": 2.107e-06, "peer": 7.73e-08, "step": 2.815e-07, "efficiency": 0.6272},
+     "direct": {"call": 4.682e-06, "peer": 1.891e-06, "step": 1.189e-06, "efficiency": 0.5424}},
     {"oneshot": "ranks 2: 256 B - 16 MiB, ranks 4: 256 B - 1 MiB, ranks 8: 256 B - 512 KiB",
      "direct": "ranks 4: 2 MiB - 8 MiB, ranks 8: 2 MiB - 4 MiB"}, "h100_sxm")
 COMM["trtllm-b200"] = _custom_all_reduce(
     "nccl-b200", "trtllm-b200",
-    {"oneshot": {"call": 3.634e-06, "efficiency": 0.6583, "step": 1.073e-06},
-     "direct": {"call": 1.258e-05, "efficiency": 0.5405, "step": 5.171e-06}},
+    {"oneshot": {"call": 3.099e-06, "peer": 8.761e-08, "step": 1.339e-06, "efficiency": 0.6647},
+     "direct": {"call": 1.037e-05, "peer": 8.66e-07, "step": 3.686e-06, "efficiency": 0.5363}},
     {"oneshot": "ranks 2: 256 B - 16 MiB, ranks 4: 256 B - 4 MiB, ranks 8: 256 B - 2 MiB",
      "direct": "ranks 4: 8 MiB - 16 MiB, ranks 8: 4 MiB - 32 MiB"}, "b200_sxm")
 
@@ -496,43 +496,43 @@ def _stack_all_reduce(nccl: str, name: str, what: str, custom: dict, where: dict
 
 COMM["vllm-h100"] = _stack_all_reduce(
     "nccl-h100", "vllm-h100", "vLLM custom all-reduce: oneshot = 1-stage, direct = 2-stage (csrc/custom_all_reduce.cuh)",
-    {"oneshot": {"call": 4.05e-06, "efficiency": 0.6017, "step": 1.54e-07},
-     "direct": {"call": 7.261e-06, "efficiency": 0.6589, "step": 1.965e-07}},
+    {"oneshot": {"call": 2.73e-06, "peer": 7.8e-08, "step": 1.22e-06, "efficiency": 0.5993},
+     "direct": {"call": 3.655e-06, "peer": 3.395e-07, "step": 1.505e-06, "efficiency": 0.6603}},
     {"oneshot": "ranks 2: 256 B - 4 MiB, ranks 4: 256 B - 256 KiB, ranks 8: 256 B - 128 KiB",
      "direct": "ranks 4: 512 KiB - 4 MiB"}, "vllm 0.24.0", "h100_sxm")
 COMM["vllm-h100-symm"] = _stack_all_reduce(
     "nccl-h100", "vllm-h100-symm", "vLLM symm-mem all-reduce (torch symmetric memory): inr = multimem_all_reduce_, "
     "direct = two_shot_all_reduce_ (vllm symm_mem.py)",
-    {"inr": {"call": 5.638e-06, "efficiency": 0.7682, "step": 2.919e-07},
-     "direct": {"call": 6.433e-06, "efficiency": 0.5041, "step": 4.304e-07}},
+    {"inr": {"call": 0.0, "peer": 0.0, "step": 9.184e-07, "efficiency": 0.7683},
+     "direct": {"call": 3.011e-06, "peer": 5.788e-07, "step": 1.852e-06, "efficiency": 0.5041}},
     {"inr": "ranks 4: 8 MiB - 16 MiB, ranks 8: 256 KiB - 32 MiB", "direct": "ranks 2: 8 MiB - 32 MiB"},
     "vllm 0.24.0", "h100_sxm")
 COMM["vllm-b200"] = _stack_all_reduce(
     "nccl-b200", "vllm-b200", "vLLM custom all-reduce: oneshot = 1-stage, direct = 2-stage (csrc/custom_all_reduce.cuh)",
-    {"oneshot": {"call": 4.866e-06, "efficiency": 0.3373, "step": 1.91e-06},
-     "direct": {"call": 4.377e-06, "efficiency": 1.0, "step": 7.992e-06}},
+    {"oneshot": {"call": 4.047e-06, "peer": 9.623e-08, "step": 2.435e-06, "efficiency": 0.3582},
+     "direct": {"call": 4.325e-06, "peer": 2.074e-06, "step": 2.886e-06, "efficiency": 1.0}},
     {"oneshot": "ranks 2: 256 B - 1 MiB, ranks 4: 256 B - 256 KiB, ranks 8: 256 B - 128 KiB",
      "direct": "ranks 4: 512 KiB - 1 MiB, ranks 8: 256 KiB - 512 KiB (4 points: the least determined values)"},
     "vllm 0.24.0", "b200_sxm")
 COMM["vllm-b200-symm"] = _stack_all_reduce(
     "nccl-b200", "vllm-b200-symm", "vLLM symm-mem all-reduce (torch symmetric memory): inr = multimem_all_reduce_, "
     "direct = two_shot_all_reduce_ (vllm symm_mem.py)",
-    {"inr": {"call": 1.124e-06, "efficiency": 0.8345, "step": 1.33e-06},
-     "direct": {"call": 8.813e-06, "efficiency": 0.6058, "step": 5.588e-06}},
+    {"inr": {"call": 9.301e-07, "peer": 1.878e-07, "step": 1.206e-06, "efficiency": 0.8345},
+     "direct": {"call": 7.223e-06, "peer": 0.0, "step": 6.383e-06, "efficiency": 0.6057}},
     {"inr": "ranks 8: 1 MiB - 64 MiB", "direct": "ranks 2: 2 MiB - 4 MiB, ranks 4: 2 MiB - 16 MiB"},
     "vllm 0.24.0", "b200_sxm")
 COMM["sglang-h100"] = _stack_all_reduce(
     "nccl-h100", "sglang-h100", "SGLang custom all-reduce v2: oneshot = one-shot push/pull, direct = two-shot pull "
     "(the faster runs)",
-    {"oneshot": {"call": 1.987e-06, "efficiency": 0.6741, "step": 5.041e-07},
-     "direct": {"call": 5.194e-06, "efficiency": 0.6852, "step": 7.763e-07}},
+    {"oneshot": {"call": 2.015e-06, "peer": 1.525e-07, "step": 5.039e-08, "efficiency": 0.677},
+     "direct": {"call": 8.739e-09, "peer": 5.882e-07, "step": 1.503e-06, "efficiency": 0.6643}},
     {a: "ranks 2, 4, 8: 256 B - 16 MiB (each point the faster of the two)" for a in ("oneshot", "direct")},
     "sglang 0.5.14", "h100_sxm")
 COMM["sglang-b200"] = _stack_all_reduce(
     "nccl-b200", "sglang-b200", "SGLang custom all-reduce v2: oneshot = one-shot push/pull, direct = two-shot pull "
     "(the faster runs)",
-    {"oneshot": {"call": 4.127e-06, "efficiency": 0.5866, "step": 1.516e-07},
-     "direct": {"call": 9.701e-06, "efficiency": 0.7229, "step": 1.187e-06}},
+    {"oneshot": {"call": 2.551e-06, "peer": 1.449e-07, "step": 1.183e-06, "efficiency": 0.5567},
+     "direct": {"call": 1.465e-06, "peer": 4.657e-07, "step": 3.674e-06, "efficiency": 0.7071}},
     {a: "ranks 2, 4, 8: 256 B - 16 MiB (each point the faster of the two)" for a in ("oneshot", "direct")},
     "sglang 0.5.14", "b200_sxm")
 

@@ -234,7 +234,8 @@ class CommSpec:
             other registered algorithm (and lets ``auto`` pick any); a collective not listed may use every
             registered algorithm at efficiency 1.
         custom: (algorithm, ((key, value), ...)) pairs for algorithms with their own costs outside the
-            protocol model (custom all-reduce: ``call`` s, ``step`` s, ``efficiency``, ``max_ranks``,
+            protocol model (custom all-reduce: ``call`` s, ``peer`` s per peer (n - 1 of them), ``step`` s,
+            ``efficiency``, ``max_ranks``,
             ``max_size`` bytes).
         p2p: (key, value) pairs of NCCL's grouped point-to-point (all-to-all, send/recv), which runs outside
             the ring's per-step model (:data:`P2P_KEYS`): ``base_ll`` / ``base_simple`` s per call on top of
@@ -287,9 +288,9 @@ class CommSpec:
                     raise SpecError(f"CommSpec.algorithms.{coll}.{a}: efficiency must be in (0, 1], got {e!r}")
         for a, kv in self.custom:
             d = dict(kv)
-            bad = set(d) - {"call", "step", "efficiency", "max_ranks", "max_size"}
+            bad = set(d) - {"call", "peer", "step", "efficiency", "max_ranks", "max_size"}
             if bad:
-                raise SpecError(f"CommSpec.custom.{a}: unknown key {sorted(bad)[0]!r}; valid: call, step, "
+                raise SpecError(f"CommSpec.custom.{a}: unknown key {sorted(bad)[0]!r}; valid: call, peer, step, "
                                 "efficiency, max_ranks, max_size")
             e = d.get("efficiency", 1.0)
             if not 0 < e <= 1:
