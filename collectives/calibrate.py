@@ -435,7 +435,7 @@ def check_ranks(df: Any, fab: Fabric) -> None:
 
 def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, source: str | None = None,
               custom: bool | None = None, link_efficiency: float | None = 1.0,
-              algorithms: dict[str, Sequence[str]] | None = None) -> Calibration:
+              algorithms: dict[str, Sequence[str]] | None = None, collective: str | None = None) -> Calibration:
     """Fit the communication parameters of ``fabric`` to ``measurements`` (see :func:`read_measurements`).
 
     NCCL rows of :data:`FIT_COLLECTIVES` fit ``call``, ``buffer_bandwidth``, per-protocol ``base``, ``step``
@@ -454,11 +454,13 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
             protocol bandwidths carry the software's share); None keeps the fabric's ``efficiency``.
         algorithms: {collective: algorithms the stack runs} (default :data:`NCCL_ALGORITHMS`; ``inr`` only
             where the fabric's switches reduce).
+        collective: what an nccl-tests stdout file measured when its output does not say
+            (:func:`read_measurements`; the CLI's ``--collective``).
     """
     import topo
 
     fab = topo.load(fabric) if isinstance(fabric, str) else fabric
-    df = read_measurements(measurements)
+    df = read_measurements(measurements, collective)
     check_ranks(df, fab)
     name = name or f"{fab.name}-fit"
     src = source or (f"fit: {measurements}" if isinstance(measurements, str) else "fit: user measurements")

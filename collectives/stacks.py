@@ -359,8 +359,9 @@ def _soft_l1(r: np.ndarray, scale: float = ROBUST_SCALE) -> np.ndarray:
     return np.sign(r) * scale * np.sqrt(rho)
 
 
-def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None, base: CommSpec | str | None = None,
-                    measurements: Any = None) -> StackCalibration:
+def calibrate_stack(stack: str, system: str | None = None, fabric: Fabric | str | None = None,
+                    base: CommSpec | str | None = None, measurements: Any = None,
+                    collective: str | None = None) -> StackCalibration:
     """Fit the costs of ``stack``'s all-reduce rungs (:func:`ladder`) to one system's measured table.
 
     Each measured point is assigned to the rung the stack runs at its size and rank count; each preset's
@@ -371,10 +372,15 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
 
     Args:
         stack: ``"trtllm"``, ``"vllm"`` or ``"sglang"``.
-        system: aiconfigurator-core system (:data:`FAMILY_OF_SYSTEM`); picks the family and the table.
+        system: aiconfigurator-core system (:data:`FAMILY_OF_SYSTEM`); picks the family and the table. Default:
+            the system of ``fabric``'s chip (:data:`SYSTEM_OF_CHIP`), as ``scaleup calibrate --stack`` does for a
+            file of measurements.
         fabric: the fabric probed (default the system's bundled one, :data:`collectives.calibrate.SYSTEMS`).
         base: the NCCL stack underneath (default :data:`NCCL_PRESET` of the family).
-        measurements: rows (collective, ranks, bytes, seconds) instead of the installed table (tests).
+        measurements: rows (collective, ranks, bytes, seconds), or anything
+            :func:`collectives.calibrate.read_measurements` reads (a CSV / Parquet / nccl-tests stdout path),
+            instead of the installed table.
+        collective: what an nccl-tests stdout file measured when its output does not say (``--collective``).
     """
     import topo
 
@@ -395,6 +401,14 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
 
     if stack not in STACKS:
         raise SpecError(f"stack: must be one of {', '.join(STACKS)}, got {stack!r}")
+    if system is None:
+        if fabric is None:
+            raise SpecError("system: give an aiconfigurator-core system (" + ", ".join(FAMILY_OF_SYSTEM)
+                            + ") or a fabric whose chip has a ladder")
+        probe_fab = topo.load(fabric) if not isinstance(fabric, Fabric) else fabric
+        chip_family(probe_fab)  # one line naming the chips with a ladder
+        system = SYSTEM_OF_CHIP[probe_fab.chip.name]
+        fabric = probe_fab
     family = FAMILY_OF_SYSTEM.get(system)
     if family is None:
         raise SpecError(f"system: must be one of {', '.join(FAMILY_OF_SYSTEM)}, got {system!r}")
@@ -409,7 +423,7 @@ def calibrate_stack(stack: str, system: str, fabric: Fabric | str | None = None,
                f"fit: aiconfigurator-core {AICONFIGURATOR_VERSION} {stack} {STACK_TABLES[stack][0]} "
                f"custom_allreduce {system} ({STACK_TABLES[stack][1]}, bf16)")
     else:
-        df = read_measurements(measurements)
+        df = read_measurements(measurements, collective)
         check_ranks(df, fab)
         src = "fit: user measurements"
     df = df[df["collective"] == "all_reduce"].reset_index(drop=True)

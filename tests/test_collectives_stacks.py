@@ -216,3 +216,23 @@ def test_held_out_h200_stack_all_reduce():
         assert np.median(np.abs(r - 1)) <= 0.10, stack
         if stack == "vllm":
             assert np.all((r < 1.5) & (r > 1 / 1.5)), (r.min(), r.max())
+
+
+def test_calibrate_stack_takes_the_system_from_the_fabric_and_a_file(tmp_path):
+    """As ``scaleup calibrate --stack vllm --fabric dgx-h100 --measurements rows.csv`` does: no system given, the
+    fabric's chip names it (H100 -> h100_sxm), and a path is read like the CLI reads it; the fit equals the one
+    given the parsed rows and the system by name. No fabric and no system is a one-line error, as is a chip
+    without a ladder."""
+    import pandas as pd
+
+    rows = _synthetic()
+    path = tmp_path / "rows.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    by_file = calibrate_stack("vllm", fabric="dgx-h100", measurements=str(path))
+    by_rows = calibrate_stack("vllm", "h100_sxm", measurements=rows)
+    for preset in ("vllm-h100", "vllm-h100-symm"):
+        assert by_file.comms[preset].custom == by_rows.comms[preset].custom
+    with pytest.raises(topo.SpecError, match="system"):
+        calibrate_stack("vllm")
+    with pytest.raises(topo.SpecError, match="mi300x|ladder|SM90"):
+        calibrate_stack("vllm", fabric="mi300x", measurements=rows)

@@ -142,6 +142,17 @@ def test_calibrate_cli_from_nccl_tests_stdout_and_csv(tmp_path):
     assert r.exit_code == 2 and "not a file" in r.output
 
 
+def test_calibrate_python_takes_the_clis_collective(tmp_path):
+    """``collectives.calibrate(fab, stdout_path, collective="all_reduce")`` reads an nccl-tests stdout that does not
+    name its binary, as ``scaleup calibrate --collective all_reduce`` does (without it: the one-line error)."""
+    out = tmp_path / "ar.txt"
+    out.write_text(AR_OUT)
+    cal = C.calibrate("dgx-h100", str(out), collective="all_reduce")
+    assert set(cal.data["collective"]) == {"all_reduce"} and cal.comm.call > 0
+    with pytest.raises(topo.SpecError, match="which collective"):
+        C.calibrate("dgx-h100", str(out))
+
+
 def test_bad_measurement_tables_are_spec_errors():
     with pytest.raises(topo.SpecError, match="missing column"):
         C.calibrate_module.read_measurements([{"collective": "all_reduce", "bytes": 1.0}])
