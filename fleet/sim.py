@@ -1059,7 +1059,7 @@ def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: fl
     drawn = trace is None
     if trace is None:
         if rate is None:
-            raise SpecError("simulate_serving: give a trace, or a rate (requests/s) and a duration (s), or a "
+            raise SpecError("simulate_serving: give a trace, or a rate (requests/s; duration default 600 s), or a "
                             "concurrency (closed loop)")
         if duration is None:  # scaleup serve --rate without --duration: 600 s
             duration = DEFAULT_DURATION

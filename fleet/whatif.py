@@ -175,7 +175,8 @@ def collective_monte_carlo(
 
     Args:
         collective: ``"all_reduce"``, ... fabric: a Fabric or preset name. size: bytes or ``"256MiB"``.
-        group_size: ranks per group (groups cut by ``placement``); or ``groups`` explicitly.
+        group_size: ranks per group (groups cut by ``placement``; default, as ``--group-size``, min(64, chips),
+            send_recv 2); or ``groups`` explicitly.
         concurrent: every group at once (True) or the first group alone (False, the default, as ``scaleup
             collective ... --fail-random`` without ``--concurrent-groups``).
         rates: failure rates (:func:`topo.faults.parse_rates`); scale: multiplies every probability.
@@ -188,15 +189,15 @@ def collective_monte_carlo(
     fab = _fabric(fabric)
     if samples < 1:
         raise SpecError(f"samples: must be >= 1, got {samples}")
-    if groups is None:
-        k = group_size or min(64, fab.n_chips)
+    collective = collectives.api.canonical_collective(collective)  # the CLI's all-reduce too
+    if groups is None:  # as --group-size: min(64, chips), send_recv 2
+        k = group_size or min(2 if collective == "send_recv" else 64, fab.n_chips)
         groups = fab.groups(k, placement)
         if not concurrent:
             groups = groups[:1]
     groups = [list(map(int, g)) for g in groups]
     members = np.zeros(fab.n_chips, dtype=bool)
     members[np.concatenate([np.asarray(g) for g in groups])] = True
-    collective = collectives.api.canonical_collective(collective)  # the CLI's all-reduce too
     cls = collectives.api._OPS.get(collective)
     if cls is None:
         raise SpecError(f"collective: {collective!r} is not one of {', '.join(collectives.api._OPS)}")

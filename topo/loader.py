@@ -157,9 +157,16 @@ def _comm_file(path: str, field: str) -> Any:
         raise SpecError(f"{field}: no such file {path!r}; give a preset name or the file `scaleup calibrate -o` "
                         "wrote")
     try:
-        data = yaml.safe_load(read_text_utf8(path, field))
+        docs = list(yaml.safe_load_all(read_text_utf8(path, field)))
     except yaml.YAMLError as exc:
         raise SpecError(f"{field}: {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    docs = [d for d in docs if d is not None] or [None]
+    if len(docs) > 1:  # `scaleup calibrate --stack vllm -o f.yaml`: one block per preset, '---' between
+        blocks = [d.get("comm", d) if isinstance(d, dict) else None for d in docs]
+        names = [str(b.get("name", "?")) if isinstance(b, dict) else "?" for b in blocks]
+        raise SpecError(f"{field}: {path} holds {len(docs)} comm: blocks ({', '.join(names)}); a fabric runs one: "
+                        "put the one you mean in its own file")
+    data = docs[0]
     if isinstance(data, dict) and "comm" in data:
         data = data["comm"]
     if not isinstance(data, dict):

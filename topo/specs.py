@@ -292,6 +292,10 @@ class CommSpec:
             if bad:
                 raise SpecError(f"CommSpec.custom.{a}: unknown key {sorted(bad)[0]!r}; valid: call, peer, step, "
                                 "efficiency, max_ranks, max_size")
+            for k in ("call", "peer", "step"):  # seconds: a negative or infinite cost is no kernel's
+                v = d.get(k, 0.0)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+                    raise SpecError(f"CommSpec.custom.{a}.{k}: must be a time >= 0 s (e.g. 0.1us), got {v!r}")
             e = d.get("efficiency", 1.0)
             if not 0 < e <= 1:
                 raise SpecError(f"CommSpec.custom.{a}.efficiency: must be in (0, 1], got {e!r}")

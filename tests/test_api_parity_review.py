@@ -1,0 +1,40 @@
+"""Parity gaps found reviewing the CLI <-> Python defaults (tests/test_api_parity.py has the rest): the same call
+gives the same figures from both sides."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import topo
+from cli import main
+
+
+def _cli_json(*args: str):
+    r = CliRunner().invoke(main, list(args))
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+@pytest.mark.parametrize("name", ["sendrecv", "send_recv"])
+def test_send_recv_monte_carlo_defaults_to_two_ranks_as_the_cli(name):
+    """`scaleup collective sendrecv --fail-random` runs a group of 2 (its --group-size default); without group_size
+    collective_monte_carlo cut groups of min(64, chips) and send_recv refused them (ScheduleError)."""
+    from fleet import collective_monte_carlo
+
+    out = _cli_json("collective", "sendrecv", "--fabric", "dgx-h100", "--sizes", "1MiB", "--fail-random", "x0",
+                    "--samples", "1", "--ideal", "--json")
+    mc = collective_monte_carlo(name, "dgx-h100", "1MiB", rates="x0", samples=1, ideal=True)
+    assert out == [json.loads(json.dumps(mc.to_dict()))]
+    assert "1 group of 2" in mc.to_dict()["label"]
+
+
+def test_serve_without_a_rate_says_the_duration_is_optional():
+    """A rate alone is enough (600 s, as `scaleup serve --rate`): the error for no load no longer asks for both."""
+    from fleet import simulate_serving
+
+    with pytest.raises(topo.SpecError, match="duration default 600 s") as e:
+        simulate_serving("single-h100")
+    assert "a rate (requests/s) and a duration" not in str(e.value)
