@@ -413,6 +413,9 @@ def calibrate_stack(stack: str, system: str | None = None, fabric: Fabric | str 
     if family is None:
         raise SpecError(f"system: must be one of {', '.join(FAMILY_OF_SYSTEM)}, got {system!r}")
     fab = topo.load(fabric or SYSTEMS[system]) if not isinstance(fabric, Fabric) else fabric
+    if fabric is not None and chip_family(fab) != family:  # as scaleup calibrate --stack: not silently mixed
+        raise SpecError(f"fabric: {fab.name!r} ({fab.chip.name}) is not of {system}'s chip family ({family}); drop "
+                        "fabric or give the system of its chip")
     from topo.presets import comm_preset
 
     base_spec = comm_preset(base or NCCL_PRESET[family]) if not isinstance(base, CommSpec) else base

@@ -38,3 +38,17 @@ def test_serve_without_a_rate_says_the_duration_is_optional():
     with pytest.raises(topo.SpecError, match="duration default 600 s") as e:
         simulate_serving("single-h100")
     assert "a rate (requests/s) and a duration" not in str(e.value)
+
+
+def test_calibrate_stack_refuses_a_fabric_of_another_chip_family_as_the_cli():
+    """`scaleup calibrate --stack vllm --measurements aiconfigurator-vllm:b200_sxm --fabric dgx-h100` is refused (the
+    B200 ladder on H100 chips); calibrate_stack("vllm", "b200_sxm", fabric="dgx-h100") fitted it silently."""
+    from collectives.stacks import calibrate_stack
+
+    r = CliRunner().invoke(main, ["calibrate", "--stack", "vllm", "--measurements", "aiconfigurator-vllm:b200_sxm",
+                                  "--fabric", "dgx-h100"])
+    assert r.exit_code == 2 and "chip family" in r.output
+    rows = [{"collective": "all_reduce", "ranks": n, "bytes": 1024.0 * 4**i, "seconds": 5e-6 + 1e-6 * n + 1e-11 * 4**i}
+            for n in (2, 4, 8) for i in range(8)]
+    with pytest.raises(topo.SpecError, match="chip family"):
+        calibrate_stack("vllm", "b200_sxm", fabric="dgx-h100", measurements=rows)
