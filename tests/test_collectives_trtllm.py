@@ -108,7 +108,7 @@ def test_trtllm_table_fit_reproduces_the_presets_and_validation_runs_nccl_above_
     for name, system in (("trtllm-h100", "h100_sxm"), ("trtllm-b200", "b200_sxm")):
         got, want = calibrate_stack("trtllm", system).comms[name], comm_preset(name)
         for a in ("oneshot", "direct"):
-            for k in ("call", "step", "efficiency"):
+            for k in ("call", "step", "efficiency", "peer"):
                 assert got.custom_of(a)[k] == pytest.approx(want.custom_of(a)[k], rel=2e-3, abs=1e-9), (name, a, k)
     fab = topo.load("dgx-b200")
     d = _stack_rows("b200_sxm", "trtllm", fab, False)
