@@ -307,13 +307,14 @@ def serve_monte_carlo(
     scale: float = 1.0,
     samples: int = 20,
     seed: int = 0,
-    trace_seed: int | None = None,
+    trace_seed: int | None = 0,
     **serve_kw: Any,
 ) -> MonteCarloResult:
     """Goodput distribution of :func:`fleet.simulate_serving` under random faults.
 
     ``seed`` draws the faults; ``trace_seed`` the requests (``simulate_serving``'s ``seed``: Poisson arrivals,
-    workload lengths; default ``seed``), so ``scaleup serve --seed S --fail-random ...`` runs the requests of
+    workload lengths; default 0 as ``scaleup serve --seed``; None: ``seed``), so ``scaleup serve --seed S
+    --fail-random ... --fail-seed F`` is ``serve_monte_carlo(..., seed=F, trace_seed=S)`` and runs the requests of
     ``scaleup serve --seed S``.
 
     Model (documented): in each sample, faults are drawn on each pool's fabric; the pool's chips are cut

@@ -52,3 +52,16 @@ def test_calibrate_stack_refuses_a_fabric_of_another_chip_family_as_the_cli():
             for n in (2, 4, 8) for i in range(8)]
     with pytest.raises(topo.SpecError, match="chip family"):
         calibrate_stack("vllm", "b200_sxm", fabric="dgx-h100", measurements=rows)
+
+
+def test_serve_monte_carlo_draws_the_requests_of_the_cli_s_default_seed():
+    """`scaleup serve --fail-random R --fail-seed 5` draws its requests under --seed (default 0);
+    serve_monte_carlo(seed=5) drew them under 5 (trace_seed None = seed), so the healthy goodput differed."""
+    from fleet import serve_monte_carlo
+
+    out = _cli_json("serve", "--fleet", "single-h100", "--rate", "2", "--duration", "20s", "--fail-random", "x0",
+                    "--samples", "2", "--fail-seed", "5", "--json")
+    mc = serve_monte_carlo("single-h100", rates="x0", samples=2, seed=5, rate=2, duration=20.0)
+    assert out == json.loads(json.dumps(mc.to_dict()))
+    assert mc.healthy != serve_monte_carlo("single-h100", rates="x0", samples=2, seed=5, trace_seed=5, rate=2,
+                                           duration=20.0).healthy  # the requests' seed matters here
