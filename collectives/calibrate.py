@@ -582,8 +582,8 @@ def error_table(df, by: Sequence[str] = ("stack", "collective", "ranks")) -> str
 
 def comm_yaml(spec: CommSpec) -> str:
     """A ``comm:`` block in fabric-file YAML with human units (us, GB/s)."""
-    def us(v: float) -> str:
-        return f"{v * 1e6:.4g}us"
+    def us(v: float) -> str:  # a fitted value at its lower bound (1e-19 s) prints as 0
+        return f"{v * 1e6:.4g}us" if abs(v) >= 1e-12 else "0us"
     lines = ["comm:", f"  name: {spec.name}"]
     if spec.link_efficiency is not None:
         lines.append(f"  link_efficiency: {spec.link_efficiency:.4g}")

@@ -138,6 +138,17 @@ def test_comm_yaml_block_parses_and_errors_name_the_key(tmp_path):
 
 
 
+def test_comm_yaml_prints_a_cost_at_its_lower_bound_as_zero():
+    """A fitted cost that sits at its bound (1e-25 s from the optimiser) prints as 0us, not 6.39e-19us, and reads
+    back as 0; a real sub-microsecond cost keeps its digits."""
+    base = topo.parse_comm({"preset": "vllm-h100-symm"})
+    spec = base.replace(custom={"inr": {"call": 6.39e-25, "peer": 0.0, "step": 9.184e-07, "efficiency": 0.77}})
+    text = C.calibrate_module.comm_yaml(spec)
+    assert "call: 0us" in text and "e-19" not in text and "step: 0.9184us" in text
+    back = topo.parse_comm(__import__("yaml").safe_load(text)["comm"])
+    assert back.custom_of("inr")["call"] == 0.0 and back.custom_of("inr")["step"] == pytest.approx(9.184e-07)
+
+
 def test_a_calibrated_comm_file_is_usable_as_written(tmp_path):
     """`scaleup calibrate -o comm.yaml` wrote a block nothing could read back ("--set comm=comm.yaml": unknown
     preset 'comm.yaml'): a .yaml path is read as its comm: block, in parse_comm, topo.load and --set."""
