@@ -35,6 +35,9 @@ FILES = {
     "bare_bandwidth.yaml": b"builder: two_tier\nchip: maia200\nchips: 16\ntray_size: 4\nport_bandwidth: 400\n",
     "bare_comm.yaml": b"builder: switch\nchip: h100-sxm\nchips: 8\ncomm: {preset: assumed, call: 5}\n",
     "bare_chip.yaml": b"builder: switch\nchip: {preset: h100-sxm, hbm_bandwidth: 3350}\nchips: 8\n",
+    # quoted, the same numbers were read as SI silently ('150' is as bare as 150)
+    "quoted_latency.yaml": b"builder: two_tier\nchip: maia200\nchips: 16\ntray_size: 4\nlink_latency: '150'\n",
+    "quoted_comm.yaml": b"builder: switch\nchip: h100-sxm\nchips: 8\ncomm: {preset: assumed, call: '0.5'}\n",
 }
 
 SERVE = ["serve", "--fleet", "colocated-maia200", "--model", "llama3.1-8b", "--rate", "1"]
@@ -58,6 +61,9 @@ CASES = [
     (["collective", "all-reduce", "--fabric", "{d}/bare_latency.yaml", "--sizes", "1MiB"], "'150ns'"),
     (["collective", "all-reduce", "--fabric", "{d}/bare_comm.yaml", "--sizes", "1MiB"], "comm.call: the bare number 5"),
     (["topo", "show", "{d}/bare_chip.yaml"], "chip.hbm_bandwidth: the bare number 3350 is 3350 bytes/s"),
+    (["topo", "show", "{d}/quoted_latency.yaml"], "link_latency: the bare number '150' is 150 s (SI)"),
+    (["collective", "all-reduce", "--fabric", "{d}/quoted_comm.yaml", "--sizes", "1MiB"],
+     "comm.call: the bare number '0.5' is 0.5 s"),
     (["traffic", "--fabric", "dgx-h100", "--seed", "-1"], "seed"),
     # times and sizes need a unit on the command line; the hint names units of the right dimension
     ([*SERVE, "--slo-tpot", "50"], "50ms"),

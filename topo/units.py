@@ -85,19 +85,27 @@ BARE_LIMITS = {"time": (None, 1e-3, ("ns", "us")), "bandwidth": (1e6, None, ("Gb
 def check_bare(field: str, value: object, dimension: str,
                limits: tuple[float | None, float | None, tuple[str, str]] | None = None) -> None:
     """Raise :class:`UnitError` when ``value`` is a bare number outside :data:`BARE_LIMITS` for ``dimension``
-    (a string with a unit, zero, or another dimension is never refused). ``limits`` (low, high, units to
+    (a number, or a string holding only a number: ``'150'`` is as bare as ``150``; a string with a unit, zero, or
+    another dimension is never refused). ``limits`` (low, high, units to
     suggest) replaces the table's entry where a quantity's real range differs (a serving step takes ms).
 
     Raises:
         UnitError: naming ``field``, the value read in SI units (s or bytes/s) and two ways to write the unit.
     """
     lo, hi, example = limits or BARE_LIMITS.get(dimension, (None, None, ""))
+    shown = value
+    if isinstance(value, str):  # a quoted number without a unit ('150') is as bare as 150
+        m = _RE.match(value)
+        if not m or m.group(2) != "":
+            return
+        shown = m.group(1)
+        value = float(shown)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         return
     if (lo is not None and value < lo) or (hi is not None and value >= hi):
-        raise UnitError(f"{field}: the bare number {value!r} is {float(value):g} "
+        raise UnitError(f"{field}: the bare number {shown!r} is {float(value):g} "
                         f"{'s' if dimension == 'time' else 'bytes/s'} (SI); write the unit, e.g. "
-                        f"'{value}{example[0]}' or '{value}{example[1]}'")
+                        f"'{shown}{example[0]}' or '{shown}{example[1]}'")
 
 
 def parse_quantity(value: object, dimension: str | None = None, field: str = "value",
