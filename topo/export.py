@@ -1,4 +1,5 @@
-"""Write a fabric's graph to GraphML or node-link JSON (the graph as users load it in other tools)."""
+"""Write a fabric's graph to GraphML or node-link JSON (the graph as users load it in other tools), and read
+such a file back as a Fabric (:func:`import_fabric`; ``topo.load`` and every ``--fabric`` take the path)."""
 
 from __future__ import annotations
 
@@ -66,5 +67,84 @@ def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> P
         g.graph["name"] = fab.name
         g.graph["chip"] = fab.chip.name
         g.graph["builder"] = str(fab.meta.get("builder", "custom"))
+        if fab.meta.get("levels") is not None:  # the chip attributes naming the levels (import_fabric reads them)
+            g.graph["levels"] = ",".join(str(x) for x in fab.meta["levels"])
+        if "in_network_reduction" in fab.meta:
+            g.graph["in_network_reduction"] = bool(fab.meta["in_network_reduction"])
         nx.write_graphml(g, path)
     return path
+
+
+#: suffixes :func:`topo.load` reads as graphs (:func:`import_fabric`) instead of builder YAML
+GRAPH_SUFFIXES = (".graphml", ".json")
+#: builder meta an exported JSON carries that changes what the imported fabric does (levels for the hierarchical
+#: collectives, in-network reduction for ``inr``); the rest (builder keys) describes a structure the graph now is
+_KEPT_META = ("levels", "in_network_reduction")
+
+
+def _chip_of(spec: Any, source: str) -> Any:
+    """The ChipSpec an exported graph names: the JSON's full spec, or a preset name (GraphML); else generic."""
+    from .presets import CHIPS
+    from .specs import ChipSpec
+
+    if isinstance(spec, dict):
+        fields = {k: v for k, v in spec.items() if k in ChipSpec.__dataclass_fields__}
+        try:
+            return ChipSpec(**fields)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"{source}: graph.chip: not a chip spec ({exc})") from None
+    if isinstance(spec, str) and spec in CHIPS:
+        return CHIPS[spec]
+    return None
+
+
+def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
+    """Read a GraphML or node-link JSON graph (as :func:`export_fabric` writes, or from another tool) as a Fabric.
+
+    Nodes need ``kind`` (``chip`` / ``switch``; chips without ``rank`` are ranked in file order), edges
+    ``bandwidth`` (bytes/s per direction) and ``latency`` (s), optionally ``efficiency`` and ``links``; an
+    undirected graph gets both directions. The chip spec comes from the file (JSON: the whole spec; GraphML: the
+    preset named by the graph's ``chip`` attribute), routing is BFS shortest paths (ECMP over equal-cost paths),
+    the ``comm:`` block is not in the file (the default ``assumed``; ``topo.load(path, comm=...)`` sets one).
+
+    Raises:
+        SpecError: unreadable file, a node without ``kind``, a missing or non-positive bandwidth, a
+            disconnected graph (one line naming the file).
+    """
+    path = Path(path)
+    source = path.name
+    fmt = path.suffix.lstrip(".").lower()
+    try:
+        if fmt == "graphml":
+            g = nx.read_graphml(path)
+            attrs = dict(g.graph)
+        elif fmt == "json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+                raise SpecError(f"{source}: not a node-link graph (a JSON object with 'nodes' and 'links' lists, as "
+                                "networkx.node_link_data and `scaleup topo export` write)")
+            key = "links" if "links" in data else "edges"
+            g = nx.node_link_graph(data, edges=key)
+            attrs = dict(data.get("graph") or {})
+        else:
+            raise SpecError(f"{source}: a graph file must end in {' or '.join(GRAPH_SUFFIXES)}")
+    except SpecError:
+        raise
+    except Exception as exc:  # parse errors of networkx / json / xml: one line, no traceback
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise SpecError(f"{source}: cannot read it as {fmt} ({first})") from None
+    if g.is_multigraph():
+        g = nx.DiGraph(g) if g.is_directed() else nx.Graph(g)
+    meta_in = attrs.get("meta") if isinstance(attrs.get("meta"), dict) else attrs  # JSON: graph.meta; GraphML: graph
+    if isinstance(meta_in.get("levels"), str):  # GraphML holds no lists: "tray,leaf"
+        meta_in = {**meta_in, "levels": [x for x in meta_in["levels"].split(",") if x]}
+    meta = {k: meta_in[k] for k in _KEPT_META if k in meta_in}
+    meta["imported_from"] = str(meta_in.get("builder", attrs.get("builder", "graph")))
+    chip = _chip_of(attrs.get("chip"), source)
+    label = name or str(attrs.get("name") or path.stem)
+    try:
+        fab = Fabric.from_graph(g, chip=chip, name=label, **meta)
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc}") from None
+    fab.meta["source_file"] = source
+    return fab

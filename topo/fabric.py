@@ -287,7 +287,8 @@ class Fabric:
             elif kind == "switch":
                 others.append(n)
             else:
-                raise SpecError(f"node {n!r}: attribute kind must be 'chip' or 'switch', got {kind!r}")
+                raise SpecError(f"node {n!r}: attribute kind must be 'chip' or 'switch', got {kind!r}; give every "
+                                "node kind='chip' (an accelerator) or kind='switch'")
         chips.sort(key=lambda t: t[0])
         ranks = [r for r, _ in chips]
         if ranks != list(range(len(ranks))):

@@ -317,16 +317,45 @@ def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fab
     return fab
 
 
-def load(name_or_path: str | Path, **overrides: Any) -> Fabric:
-    """Load a bundled fabric by name (``"maia200"``) or a YAML file by path, with keyword overrides.
+def _load_graph(path: Path, overrides: dict[str, Any]) -> Fabric:
+    """A GraphML / node-link JSON file as a Fabric (:func:`topo.export.import_fabric`); of the overrides only the
+    ones that do not rebuild the graph apply: ``comm``, ``faults``, ``stragglers``."""
+    from .export import import_fabric
 
-    Overrides replace the file's keys before building, e.g. ``load("maia200", chips=256)``.
+    allowed = ("comm", "faults", "stragglers")
+    bad = [k for k in overrides if k not in allowed]
+    if bad:
+        raise SpecError(f"{path.name}: {bad[0]!r} cannot be overridden on a graph file (it has no builder keys); "
+                        f"edit the graph, or override only {', '.join(allowed)}")
+    fab = import_fabric(path)
+    try:
+        fab.comm = parse_comm(overrides.get("comm"))
+        if overrides.get("faults"):
+            fab = fab.with_faults(overrides["faults"])
+        if overrides.get("stragglers") is not None:
+            fab = fab.with_stragglers(overrides["stragglers"])
+    except ScaleupError as exc:
+        raise type(exc)(f"{path.name}: {exc}") from None
+    return fab
+
+
+def load(name_or_path: str | Path, **overrides: Any) -> Fabric:
+    """Load a bundled fabric by name (``"maia200"``), a YAML file by path, or a graph file (``.graphml`` /
+    node-link ``.json``, as ``scaleup topo export`` writes: :func:`topo.export.import_fabric`), with keyword
+    overrides.
+
+    Overrides replace the file's keys before building, e.g. ``load("maia200", chips=256)``; a graph file takes only
+    ``comm``, ``faults`` and ``stragglers``.
 
     Raises:
         SpecError: unknown name/key, wrong type, non-positive bandwidth, disconnected result (one line,
             naming the file and the key); CapacityError when the fabric does not fit the switch radix.
     """
     path = _resolve_path(name_or_path)
+    from .export import GRAPH_SUFFIXES
+
+    if path.suffix.lower() in GRAPH_SUFFIXES:  # a graph (GraphML / node-link JSON), e.g. `scaleup topo export`'s
+        return _load_graph(path, overrides)
     try:
         spec = yaml.safe_load(read_text_utf8(path, "fabric file"))
     except yaml.YAMLError as exc:
