@@ -114,6 +114,9 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         meas, interp, _ = measured_times(fab, collective_name, n_ranks, sizes, stack)
     rows = []
     el = TYPES[dtype]
+    # nccl-tests' count column: the whole buffer for all-reduce / broadcast / reduce, one rank's part for
+    # all-gather (send), reduce-scatter (receive) and all-to-all (per peer) (its paramcount = count / nranks)
+    per_rank = len(groups[0]) if collective_name in ("all_gather", "reduce_scatter", "all_to_all") else 1
     def opts_for(a: str) -> dict:
         """Options an algorithm accepts (a list like ring,direct shares --chunks only where it applies)."""
         if a == "auto" or len(algorithms) == 1:
@@ -151,7 +154,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             elif a == "auto":
                 name = f"auto:{name}"
             rows.append({
-                "size": int(size) if float(size).is_integer() else float(size), "count": int(size // el), "type": dtype, "algorithm": name,
+                "size": int(size) if float(size).is_integer() else float(size), "count": int(size // el // per_rank), "type": dtype, "algorithm": name,
                 "time_us": r.time * 1e6, "algbw_GBps": r.algbw / 1e9, "busbw_GBps": r.busbw / 1e9,
                 "bound_us": r.bound * 1e6, "efficiency": r.efficiency, "n": r.n, "groups": len(groups),
                 "protocol": r.protocol or "ideal",
@@ -185,7 +188,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
     """CSV text (header + one line per row; SI-prefixed units named in the header)."""
-    cols = list(COLUMNS) + ["n", "groups"]
+    cols = list(COLUMNS) + ["n", "groups"] + (["protocol"] if rows and "protocol" in rows[0] else [])  # as --json
     if rows and "measured_us" in rows[0]:
         cols += ["measured_us", "measured_interpolated", "ratio"]
     out = [",".join(cols)]

@@ -107,3 +107,40 @@ def test_graph_file_errors_are_one_line(tmp_path):
         assert "Traceback" not in r.output
     with pytest.raises(topo.SpecError, match="cannot be overridden"):
         topo.load(ok, chips=8)
+
+
+def test_size_range_with_a_bare_step_asks_for_x_or_plus():
+    """`--sizes 1KiB:1GiB:4` (nccl-tests' -f 4) ran as +4 bytes and said "more than 10000 sizes; use a larger step";
+    on the CLI a bare step is refused like every bare number, naming x4 and +4KiB; in Python it still adds bytes."""
+    r = run("collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1KiB:1GiB:4")
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "step '4'" in r.output and "x4" in r.output and "+4KiB" in r.output
+    assert topo.parse_size_range("1KiB:4KiB:1024") == [1024, 2048, 3072, 4096]
+    with pytest.raises(topo.UnitError, match="x4 multiplies"):
+        topo.parse_size_range("1KiB:1GiB:4")
+
+
+def test_count_column_is_per_rank_where_nccl_tests_prints_it_so():
+    """nccl-tests prints count = size / type for all-reduce, but one rank's part (size / n / type) for all-gather,
+    reduce-scatter and all-to-all (paramcount = count / nranks); scaleup printed size / type for all."""
+    fab = topo.switch(chips=8)
+    size = 2**20
+    want = {"all_reduce": size // 4, "broadcast": size // 4, "all_gather": size // 4 // 8,
+            "reduce_scatter": size // 4 // 8, "all_to_all": size // 4 // 8}
+    for coll, count in want.items():
+        rows = C.benchmark(coll, fab, [size], group_size=8, ideal=True)
+        assert rows[0]["count"] == count, coll
+    rows = C.benchmark("all_gather", fab, [size], group_size=4, dtype="half", ideal=True)
+    assert rows[0]["count"] == size // 2 // 4
+
+
+def test_csv_carries_the_protocol_column_as_json_does():
+    """`--json` had a protocol column (ll / ll128 / simple / ideal) that `--csv` left out."""
+    args = ["collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1KiB,1GiB", "--algorithm", "ring"]
+    lines = run(*args, "--csv").output.strip().splitlines()
+    import json
+
+    js = json.loads(run(*args, "--json").output)
+    head = lines[0].split(",")
+    assert set(js[0]) == set(head)
+    assert [ln.split(",")[head.index("protocol")] for ln in lines[1:]] == [r["protocol"] for r in js]

@@ -199,6 +199,15 @@ def _at_least_a_byte(v: float, text: str, field: str) -> float:
     return v
 
 
+def _is_bare_number(text: str) -> bool:
+    """Whether ``text`` is a number with no unit (``"4"``, ``"0.5"``)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_size_range(text: str, field: str = "sizes", require_unit: bool = False) -> list[float]:
     """Parse a size list or range: ``"1KiB:4GiB"`` (x2 steps), ``"1KiB:1GiB:x4"``, ``"8MiB,64MiB"``.
 
@@ -230,9 +239,14 @@ def parse_size_range(text: str, field: str = "sizes", require_unit: bool = False
             out.append(v)
             v *= f
     else:
+        bare = _is_bare_number(step.lstrip("+"))
+        hint = f" (a step without x adds bytes; x{step.lstrip('+')} multiplies, as nccl-tests' -f)" if bare else ""
+        if bare and require_unit:  # `1KiB:1GiB:4` meant x4 (nccl-tests -f 4) and ran as +4 bytes
+            raise UnitError(f"{field}: step {step!r} of range {text!r} has no unit; write x{step.lstrip('+')} to "
+                            f"multiply (nccl-tests -f) or +{step.lstrip('+')}KiB to add")
         s = parse_positive(step.lstrip("+"), "size", field)
         if (hi - lo) / s + 1 > MAX_RANGE_POINTS:
-            raise UnitError(f"{field}: range {text!r} has more than {MAX_RANGE_POINTS} sizes; use a larger step")
+            raise UnitError(f"{field}: range {text!r} has more than {MAX_RANGE_POINTS} sizes; use a larger step{hint}")
         v = lo
         while v <= hi * (1 + 1e-12):
             out.append(v)
