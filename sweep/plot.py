@@ -147,6 +147,26 @@ def _need(df, *cols: str | None) -> None:
             raise SpecError(f"plot: no column {c!r} in the table; columns: {', '.join(map(str, df.columns))}")
 
 
+def _categorical_x(df, x: str):
+    """A non-numeric ``x`` column (``fabric.bandwidth: 100GB/s``, ``fabric.chip: b200``) as positions 0..k-1 and
+    its values as tick labels: ordered by quantity where every value is one (``100GB/s`` < ``1.6Tbps``), else
+    in first-seen order. Returns (a copy of df with x replaced, the labels)."""
+    from topo import ScaleupError, parse_quantity
+
+    vals = list(dict.fromkeys(df[x].tolist()))
+    for dim in ("bandwidth", "size", "time", "flops", "power"):
+        try:
+            keyed = sorted(vals, key=lambda v: parse_quantity(v, dim, x))
+            vals = keyed
+            break
+        except (ScaleupError, TypeError, ValueError):
+            continue
+    pos = {v: i for i, v in enumerate(vals)}
+    out = df.copy()
+    out[x] = out[x].map(pos)
+    return out, [str(v) for v in vals]
+
+
 def is_size_column(name: str) -> bool:
     """Whether a column holds byte counts (drawn on a log2 axis with byte labels)."""
     return name in SIZE_COLUMNS or name.endswith("_bytes") or name.endswith(".size")
@@ -297,6 +317,16 @@ def plot_table(
     size_x = is_size_column(x)
     if logx is None:
         logx = size_x
+    import pandas as pd
+
+    for col in (y, bound):
+        if col is not None and not pd.api.types.is_numeric_dtype(df[col]):
+            raise SpecError(f"plot: column {col!r} holds no numbers (e.g. {df[col].iloc[0]!r}); plot a numeric column "
+                            f"as --y, or this one as --x, --hue or --facet")
+    x_labels = None
+    if not pd.api.types.is_numeric_dtype(df[x]):  # `fabric.bandwidth: [100GB/s, 450GB/s]` stays a string column
+        df, x_labels = _categorical_x(df, x)
+        xf, logx, size_x = 1.0, False, False
     panels = _groups(df, facet)
     fig, axes = _panels(plt, len(panels))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -330,6 +360,8 @@ def plot_table(
                 ax.xaxis.set_minor_locator(NullLocator())
             else:
                 ax.set_xscale("log")
+        if x_labels is not None:
+            ax.set_xticks(range(len(x_labels)), x_labels)
         if logy:
             ax.set_yscale("log")
             _plain_log(ax, "y")

@@ -144,3 +144,25 @@ def test_csv_carries_the_protocol_column_as_json_does():
     head = lines[0].split(",")
     assert set(js[0]) == set(head)
     assert [ln.split(",")[head.index("protocol")] for ln in lines[1:]] == [r["protocol"] for r in js]
+
+
+def test_plot_against_a_swept_fabric_override_with_units(tmp_path):
+    """A sweep over `fabric.bandwidth: [100GB/s, 450GB/s]` keeps the strings in the table, and `scaleup plot --x
+    fabric.bandwidth` died with a TypeError traceback; now such a column is a categorical axis (ordered by
+    quantity), and a non-numeric --y is one line, exit 2."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    df = pd.DataFrame({"fabric.bandwidth": ["1.6Tbps", "100GB/s", "1.6Tbps", "100GB/s"],
+                       "algorithm": ["ring", "ring", "direct", "direct"], "busbw_GBps": [190.0, 90.0, 195.0, 92.0]})
+    table = tmp_path / "t.csv"
+    df.to_csv(table, index=False)
+    png = tmp_path / "x.png"
+    r = run("plot", str(table), "--x", "fabric.bandwidth", "--y", "busbw_GBps", "--hue", "algorithm", "-o", str(png))
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    r = run("plot", str(table), "--x", "busbw_GBps", "--y", "algorithm", "-o", str(tmp_path / "y.png"))
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "'algorithm' holds no numbers" in r.output, r.output
+    from sweep.plot import _categorical_x
+
+    _, labels = _categorical_x(df, "fabric.bandwidth")
+    assert labels == ["100GB/s", "1.6Tbps"]  # 100 GB/s < 200 GB/s, not string order
