@@ -106,9 +106,14 @@ class BFSRouter:
     with huge ECMP sets provide formula routers instead.
     """
 
+    #: most (src, dst) path lists kept between calls (a collective asks for the same pairs at every step, size and
+    #: algorithm; the cache is emptied when full)
+    MAX_CACHED_PAIRS = 1 << 20
+
     def __init__(self, max_paths: int = 4096) -> None:
         self.max_paths = max_paths
         self._dist: dict[int, np.ndarray] = {}
+        self._paths: dict[tuple[int, int], list[list[int]]] = {}
 
     def distances_to(self, fabric: Fabric, dst: int) -> np.ndarray:
         """Hop distance from every node to ``dst`` through forwarding nodes (-1 if unreachable)."""
@@ -169,7 +174,9 @@ class BFSRouter:
         pair_ptr = [0]
         path_ptr = [0]
         edges: list[int] = []
-        memo: dict[tuple[int, int], list[list[int]]] = {}
+        memo = self._paths  # like _dist, per router = per fabric (a faulted fabric gets a router of its own)
+        if len(memo) > self.MAX_CACHED_PAIRS:
+            memo.clear()
         for s, d in zip(np.asarray(src).tolist(), np.asarray(dst).tolist()):
             key = (s, d)
             ps = memo.get(key)
