@@ -186,3 +186,23 @@ def test_bfs_router_reuses_paths_across_calls_and_they_match_a_fresh_router():
     for a, b in ((again, fresh), (g.routes(src, dst), first)):
         assert np.array_equal(a.pair_ptr, b.pair_ptr) and np.array_equal(a.path_ptr, b.path_ptr)
         assert np.array_equal(a.path_edges, b.path_edges)
+
+
+def test_user_graph_switches_get_tiers_so_the_summary_counts_ports_right():
+    """A user's leaf/spine graph has no `tier` on its switches: `topo show` printed "tier?", counted every leaf
+    port as "up" and an oversubscription of 0:1. Now tiers are hops from the nearest chip: leaves 4 down + 2 up
+    (2:1), spines 2 down."""
+    g = nx.Graph()
+    for i in range(8):
+        g.add_edge(f"gpu{i}", f"leaf{i // 4}", bandwidth=50e9, latency=1e-6)
+    for leaf in range(2):
+        for sp in range(2):
+            g.add_edge(f"leaf{leaf}", f"spine{sp}", bandwidth=50e9, latency=1e-6)
+    for n in g:
+        g.nodes[n]["kind"] = "chip" if n.startswith("gpu") else "switch"
+    s = topo.summary.summarize(topo.Fabric.from_graph(g))
+    assert s["switches_by_tier"] == {"tier1": 2, "tier2": 2}
+    t1, t2 = s["tiers"]["tier1"], s["tiers"]["tier2"]
+    assert (t1["down"], t1["up"], t1["oversubscription"]) == (4, 2, 2.0)
+    assert (t2["down"], t2["up"]) == (2, 0)
+    assert s["bisection_bandwidth"] == pytest.approx(2 * 50e9)  # the two uplinks of one leaf

@@ -262,7 +262,8 @@ class Fabric:
         """Wrap a user graph. An undirected graph is made directed (each edge both ways).
 
         Nodes need ``kind`` (``"chip"`` or ``"switch"``); chips without ``rank`` are ranked in insertion
-        order. Edges need ``bandwidth`` (bytes/s) and ``latency`` (s).
+        order; switches without ``tier`` get their hop distance from the nearest chip (1 = leaf, 2 = spine).
+        Edges need ``bandwidth`` (bytes/s) and ``latency`` (s).
         """
         if isinstance(graph, nx.Graph) and not isinstance(graph, nx.DiGraph):
             graph = graph.to_directed()
@@ -273,6 +274,12 @@ class Fabric:
                 g.nodes[n]["rank"] = r
         for n in chips:
             g.nodes[n].setdefault("tray", g.nodes[n]["rank"])
+        untiered = [n for n, a in g.nodes(data=True) if a.get("kind") == "switch" and "tier" not in a]
+        if untiered and chips:  # a user graph: tier = hops from the nearest chip (leaf 1, spine 2, ...), as builders
+            hops = nx.multi_source_dijkstra_path_length(g.to_undirected(as_view=True), set(chips), weight=None)
+            for n in untiered:
+                if n in hops:
+                    g.nodes[n]["tier"] = int(hops[n])
         return cls(g, chip=chip, name=name, meta=meta)
 
     def _index_nodes(self, arrays: dict[str, np.ndarray] | None = None) -> None:
