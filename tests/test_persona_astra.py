@@ -206,3 +206,25 @@ def test_user_graph_switches_get_tiers_so_the_summary_counts_ports_right():
     assert (t1["down"], t1["up"], t1["oversubscription"]) == (4, 2, 2.0)
     assert (t2["down"], t2["up"]) == (2, 0)
     assert s["bisection_bandwidth"] == pytest.approx(2 * 50e9)  # the two uplinks of one leaf
+
+
+def test_graph_file_edges_take_units_and_refuse_other_simulators_bare_numbers(tmp_path):
+    """A GraphML written with ASTRA-sim-style numbers (bandwidth 400 meaning GB/s, latency 500 meaning ns) loaded
+    as 400 bytes/s and 500 s: a fabric 1e9 times too slow, silently. Now such a bare number is one line naming the
+    edge and the unit; strings with units are read ('400GB/s', '500ns') and give the ring closed form."""
+    def ring(bw, lat, name):
+        g = nx.Graph()
+        g.add_nodes_from(range(4), kind="chip")
+        for i in range(4):
+            g.add_edge(i, (i + 1) % 4, bandwidth=bw, latency=lat)
+        path = tmp_path / name
+        nx.write_graphml(g, path)
+        return path
+
+    for bw, lat, want in ((400, 0.0, "bandwidth: the bare number 400 is 400 bytes/s"),
+                          (400e9, 500, "latency: the bare number 500 is 500 s")):
+        r = run("topo", "show", str(ring(bw, lat, "bare.graphml")))
+        assert r.exit_code == 2 and r.output.count("\n") == 1 and want in r.output, r.output
+    fab = topo.load(ring("400GB/s", "500ns", "units.graphml"))
+    size = 2**30
+    assert _ring_ideal(fab, size, 4) == pytest.approx(2 * 3 / 4 * size / 400e9 + 2 * 3 * 500e-9, rel=1e-12)

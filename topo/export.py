@@ -98,12 +98,29 @@ def _chip_of(spec: Any, source: str) -> Any:
     return None
 
 
+def _edge_units(g: nx.Graph, source: str) -> None:
+    """Edge ``bandwidth`` / ``latency`` of a graph file in SI, in place: a string with a unit (``'400Gbps'``,
+    ``'500ns'``) is converted; a bare number no fabric has (a bandwidth under 1 MB/s, a latency of 1 ms or more:
+    ``bandwidth: 400`` meant GB/s, ``latency: 500`` meant ns, as other simulators' configs write them) is a
+    :class:`UnitError` naming the edge, instead of a fabric a billion times too slow."""
+    from .units import check_bare, parse_quantity
+
+    for u, v, a in g.edges(data=True):
+        for key, dim in (("bandwidth", "bandwidth"), ("latency", "time")):
+            if key in a:
+                field = f"{source}: edge {u!r}->{v!r} {key}"
+                check_bare(field, a[key], dim)
+                if isinstance(a[key], str):
+                    a[key] = parse_quantity(a[key], dim, field)
+
+
 def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     """Read a GraphML or node-link JSON graph (as :func:`export_fabric` writes, or from another tool) as a Fabric.
 
     Nodes need ``kind`` (``chip`` / ``switch``; chips without ``rank`` are ranked in file order), edges
-    ``bandwidth`` (bytes/s per direction) and ``latency`` (s), optionally ``efficiency`` and ``links``; an
-    undirected graph gets both directions. The chip spec comes from the file (JSON: the whole spec; GraphML: the
+    ``bandwidth`` (bytes/s per direction) and ``latency`` (s), or strings with units (``'400Gbps'``, ``'500ns'``;
+    a bare bandwidth under 1 MB/s or latency of 1 ms or more is refused), optionally ``efficiency`` and ``links``;
+    an undirected graph gets both directions. The chip spec comes from the file (JSON: the whole spec; GraphML: the
     preset named by the graph's ``chip`` attribute), routing is BFS shortest paths (ECMP over equal-cost paths),
     the ``comm:`` block is not in the file (the default ``assumed``; ``topo.load(path, comm=...)`` sets one).
 
@@ -135,6 +152,7 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
         raise SpecError(f"{source}: cannot read it as {fmt} ({first})") from None
     if g.is_multigraph():
         g = nx.DiGraph(g) if g.is_directed() else nx.Graph(g)
+    _edge_units(g, source)
     meta_in = attrs.get("meta") if isinstance(attrs.get("meta"), dict) else attrs  # JSON: graph.meta; GraphML: graph
     if isinstance(meta_in.get("levels"), str):  # GraphML holds no lists: "tray,leaf"
         meta_in = {**meta_in, "levels": [x for x in meta_in["levels"].split(",") if x]}
