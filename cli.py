@@ -799,7 +799,13 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
         f"{res.total} points: {res.ran} run, {res.skipped} kept, {res.failed} failed in {res.seconds:.1f} s "
         f"({res.rate:.1f} points/s) -> {res.path}"
     )
-    if res.failed:
+    if res.failed:  # say why, not only how many: the errors were only in the table's error column
+        errs = res.table()["error"].dropna().astype(str)
+        errs = errs[errs != ""]
+        if len(errs):
+            top = errs.value_counts()
+            click.echo(f"most common error ({top.iloc[0]} of {res.failed} failed points): {top.index[0]}"
+                       + (f"; {len(top) - 1} other kinds in the error column" if len(top) > 1 else ""), err=True)
         sys.exit(1)
 
 

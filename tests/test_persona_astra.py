@@ -228,3 +228,15 @@ def test_graph_file_edges_take_units_and_refuse_other_simulators_bare_numbers(tm
     fab = topo.load(ring("400GB/s", "500ns", "units.graphml"))
     size = 2**30
     assert _ring_ideal(fab, size, 4) == pytest.approx(2 * 3 / 4 * size / 400e9 + 2 * 3 * 500e-9, rel=1e-12)
+
+
+def test_sweep_with_failed_points_says_why(tmp_path):
+    """`scaleup sweep` with a typo in a fabric override printed only "1 failed" and exit 1; the reason was in the
+    table's error column. Now the most common error is printed too."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("job: collective\nparams:\n  collective: all_reduce\n  fabric: dgx-h100\n"
+                    "  fabric.bandwith: 100GB/s\ngrid:\n  size: [1KiB, 1MiB]\n")
+    r = run("sweep", str(spec), "--out", str(tmp_path / "o.csv"), "--workers", "1")
+    assert r.exit_code == 1, r.output
+    assert "most common error (2 of 2 failed points): SpecError:" in r.output
+    assert "unknown key 'bandwith'" in r.output and "Traceback" not in r.output
