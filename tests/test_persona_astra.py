@@ -240,3 +240,18 @@ def test_sweep_with_failed_points_says_why(tmp_path):
     assert r.exit_code == 1, r.output
     assert "most common error (2 of 2 failed points): SpecError:" in r.output
     assert "unknown key 'bandwith'" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "json"])
+def test_exported_bundled_fabric_keeps_its_calibrated_comm(tmp_path, fmt):
+    """dgx-h100 carries `comm: nccl-h100`; its exported graph loaded back with the default `assumed`, so the same
+    all-reduce took another time. The preset's name now travels with the graph; --set comm= still overrides."""
+    fab = topo.load("dgx-h100")
+    back = topo.load(topo.export_fabric(fab, tmp_path / f"d.{fmt}"))
+    assert back.comm == fab.comm == topo.COMM["nccl-h100"]
+    for size in (2**10, 2**30):
+        a, b = (C.all_reduce(f, size, group=list(range(8)), algorithm="ring").time for f in (fab, back))
+        assert b == pytest.approx(a, rel=1e-12)
+    assert topo.load(tmp_path / f"d.{fmt}", comm="assumed").comm == topo.COMM["assumed"]
+    mine = topo.load("dgx-h100", comm={"preset": "nccl-h100", "call": "2us"})  # not a preset any more: not carried
+    assert topo.load(topo.export_fabric(mine, tmp_path / f"m.{fmt}")).comm is None

@@ -41,7 +41,18 @@ def fabric_to_json(fab: Fabric) -> dict[str, Any]:
     meta = {k: _plain(v) for k, v in fab.meta.items() if k != "representative_chips"}
     data["graph"] = {"name": fab.name, "chip": chip, "meta": meta,
                      "units": {"bandwidth": "bytes/s per direction", "latency": "s"}}
+    if (comm := _comm_preset_name(fab)) is not None:
+        data["graph"]["comm"] = comm
     return _plain(data)
+
+
+def _comm_preset_name(fab: Fabric) -> str | None:
+    """The ``topo.COMM`` preset the fabric's ``comm:`` block is, unchanged (a graph file carries its name; an
+    overridden block is not carried)."""
+    from .presets import COMM
+
+    comm = getattr(fab, "comm", None)
+    return comm.name if comm is not None and COMM.get(comm.name) == comm else None
 
 
 def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> Path:
@@ -71,6 +82,8 @@ def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> P
             g.graph["levels"] = ",".join(str(x) for x in fab.meta["levels"])
         if "in_network_reduction" in fab.meta:
             g.graph["in_network_reduction"] = bool(fab.meta["in_network_reduction"])
+        if (comm := _comm_preset_name(fab)) is not None:
+            g.graph["comm"] = comm
         nx.write_graphml(g, path)
     return path
 
@@ -122,7 +135,8 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     a bare bandwidth under 1 MB/s or latency of 1 ms or more is refused), optionally ``efficiency`` and ``links``;
     an undirected graph gets both directions. The chip spec comes from the file (JSON: the whole spec; GraphML: the
     preset named by the graph's ``chip`` attribute), routing is BFS shortest paths (ECMP over equal-cost paths),
-    the ``comm:`` block is not in the file (the default ``assumed``; ``topo.load(path, comm=...)`` sets one).
+    the ``comm:`` block is the preset the graph's ``comm`` attribute names (export writes it when the fabric's
+    block is an unchanged preset), else the default ``assumed`` (``topo.load(path, comm=...)`` sets one).
 
     Raises:
         SpecError: unreadable file, a node without ``kind``, a missing or non-positive bandwidth, a
@@ -165,4 +179,12 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None
     fab.meta["source_file"] = source
+    comm = attrs.get("comm")
+    if isinstance(comm, str):  # the preset export_fabric wrote; an unknown name is one line listing the known
+        from .loader import parse_comm
+
+        try:
+            fab.comm = parse_comm(comm, "graph.comm")
+        except SpecError as exc:
+            raise SpecError(f"{source}: {exc}") from None
     return fab

@@ -329,7 +329,8 @@ def _load_graph(path: Path, overrides: dict[str, Any]) -> Fabric:
                         f"edit the graph, or override only {', '.join(allowed)}")
     fab = import_fabric(path)
     try:
-        fab.comm = parse_comm(overrides.get("comm"))
+        if "comm" in overrides:
+            fab.comm = parse_comm(overrides["comm"])
         if overrides.get("faults"):
             fab = fab.with_faults(overrides["faults"])
         if overrides.get("stragglers") is not None:
