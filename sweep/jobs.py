@@ -23,6 +23,7 @@ A user job is any importable ``fn(params: dict) -> dict``; name it in a spec as
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import os
@@ -125,6 +126,19 @@ def _known_model(value: Any, field_: str) -> None:
         raise SpecError(f"{field_}: {value!r} is not a model preset or a file; presets: {', '.join(MODELS)}")
 
 
+@functools.lru_cache(maxsize=256)
+def _check_fabric_keys(fabric: str, keys: tuple[str, ...]) -> None:
+    """:func:`topo.loader.check_override_keys`, once per (fabric, keys) however many points share them; a fabric
+    that is not found is left to the point (its row names it)."""
+    from topo.loader import check_override_keys
+
+    try:
+        check_override_keys(fabric, keys)
+    except SpecError as exc:
+        if "unknown key" in str(exc):
+            raise
+
+
 @dataclass
 class Job:
     """A sweep job: ``fn(params) -> dict`` of output columns, with declared parameters.
@@ -195,6 +209,13 @@ class Job:
         missing = [k for k, p in schema.items() if p.default is REQUIRED and k not in out]
         if missing:
             raise SpecError(f"job {self.name!r}: missing parameter {missing[0]!r} (set it in params or grid)")
+        overrides = tuple(k[7:] for k in out if k.startswith("fabric."))
+        if overrides and isinstance(out.get("fabric"), str):  # a typo fails here, not in every point
+            key = next(k for k in out if k.startswith("fabric."))
+            try:
+                _check_fabric_keys(out["fabric"], overrides)
+            except SpecError as exc:
+                raise SpecError(f"{locate(key)}: {exc}") from None
         return out
 
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:

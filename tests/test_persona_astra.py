@@ -231,15 +231,34 @@ def test_graph_file_edges_take_units_and_refuse_other_simulators_bare_numbers(tm
 
 
 def test_sweep_with_failed_points_says_why(tmp_path):
-    """`scaleup sweep` with a typo in a fabric override printed only "1 failed" and exit 1; the reason was in the
-    table's error column. Now the most common error is printed too."""
+    """`scaleup sweep` with failed points printed only "2 failed" and exit 1; the reason was in the table's error
+    column. Now the most common error is printed too."""
     spec = tmp_path / "s.yaml"
     spec.write_text("job: collective\nparams:\n  collective: all_reduce\n  fabric: dgx-h100\n"
-                    "  fabric.bandwith: 100GB/s\ngrid:\n  size: [1KiB, 1MiB]\n")
+                    "grid:\n  size: [1KiB, 1MiB]\n  group: [4, 16]\n")
     r = run("sweep", str(spec), "--out", str(tmp_path / "o.csv"), "--workers", "1")
     assert r.exit_code == 1, r.output
-    assert "most common error (2 of 2 failed points): SpecError:" in r.output
-    assert "unknown key 'bandwith'" in r.output and "Traceback" not in r.output
+    assert "most common error (2 of 2 failed points): SpecError: group: 16 ranks requested" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_sweep_fabric_override_typo_fails_before_any_point_runs(tmp_path):
+    """`fabric.bandwith` (a typo) ran every point and failed each one (exit 1); the docs say a bad spec fails
+    before anything runs, one line naming the key. Now it does (exit 2), for builder YAML and graph files."""
+    spec = tmp_path / "s.yaml"
+    out = tmp_path / "o.csv"
+    for fabric, key, want in (("dgx-h100", "bandwith", "unknown key 'bandwith' for switch; valid keys:"),
+                              ("dgx-h100", "link_latency", None),
+                              (str(topo.export_fabric(topo.full_mesh(chips=4), tmp_path / "g.graphml")), "chips",
+                               "unknown key 'chips' for graph file")):
+        spec.write_text(f"job: collective\nparams:\n  collective: all_reduce\n  fabric: {fabric}\n"
+                        f"grid:\n  fabric.{key}: [200ns]\n  size: [1KiB, 1MiB]\n")
+        r = run("sweep", str(spec), "--out", str(out), "--dry-run")
+        if want is None:
+            assert r.exit_code == 0, r.output
+            continue
+        assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+        assert f"grid.fabric.{key}:" in r.output and want in r.output, r.output
 
 
 @pytest.mark.parametrize("fmt", ["graphml", "json"])

@@ -317,6 +317,34 @@ def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fab
     return fab
 
 
+def check_override_keys(name_or_path: str | Path, keys: Any) -> None:
+    """Raise the :class:`SpecError` :func:`load` would raise for an override key the fabric's builder does not take,
+    without building it (a sweep checks its ``fabric.*`` keys before its points run). Reads only the file.
+    """
+    path = _resolve_path(name_or_path)
+    from .export import GRAPH_SUFFIXES
+
+    if path.suffix.lower() in GRAPH_SUFFIXES:
+        allowed: tuple[str, ...] = ("comm", "faults", "stragglers")
+        builder_name = "graph file"
+    else:
+        try:
+            spec = yaml.safe_load(read_text_utf8(path, "fabric file")) or {}
+        except yaml.YAMLError:
+            return  # load() names the syntax error
+        builder_name = spec.get("builder") if isinstance(spec, dict) else None
+        from . import builders as _builders
+        from . import systems as _systems  # noqa: F401 - registers ultraserver, ocs_torus, groq_dragonfly
+
+        fn = _builders.BUILDERS.get(builder_name) if isinstance(builder_name, str) else None
+        if fn is None:
+            return  # load() names the builder
+        allowed = (*_RESERVED, *[k for k in inspect.signature(fn).parameters if k not in ("name", "chip")])
+    for k in keys:
+        if k not in allowed:
+            raise SpecError(f"{path.name}: unknown key {k!r} for {builder_name}; valid keys: {', '.join(allowed)}")
+
+
 def _load_graph(path: Path, overrides: dict[str, Any]) -> Fabric:
     """A GraphML / node-link JSON file as a Fabric (:func:`topo.export.import_fabric`); of the overrides only the
     ones that do not rebuild the graph apply: ``comm``, ``faults``, ``stragglers``."""
