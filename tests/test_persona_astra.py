@@ -274,3 +274,10 @@ def test_exported_bundled_fabric_keeps_its_calibrated_comm(tmp_path, fmt):
     assert topo.load(tmp_path / f"d.{fmt}", comm="assumed").comm == topo.COMM["assumed"]
     mine = topo.load("dgx-h100", comm={"preset": "nccl-h100", "call": "2us"})  # not a preset any more: not carried
     assert topo.load(topo.export_fabric(mine, tmp_path / f"m.{fmt}")).comm is None
+
+
+def test_bare_size_on_the_cli_offers_bytes_too():
+    """`--sizes 1024` (nccl-tests' `-b 1024` is bytes) was told to write '1024MiB' only; bytes are offered too."""
+    r = run("collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1024")
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "'1024B' (bytes" in r.output and "'1024MiB'" in r.output

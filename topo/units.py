@@ -147,7 +147,8 @@ def parse_quantity(value: object, dimension: str | None = None, field: str = "va
         if require_unit and number != 0 and dimension in _EXAMPLE_UNIT:
             raise UnitError(
                 f"{field}: {value!r} has no unit; write e.g. '{m.group(1)}{_EXAMPLE_UNIT[dimension]}' "
-                f"(units: {_hint(dimension)})"
+                + (f"or '{m.group(1)}B' (bytes, as nccl-tests -b) " if dimension == "size" else "")
+                + f"(units: {_hint(dimension)})"
             )
         return number
     found = _unit_factor(unit)
