@@ -281,3 +281,28 @@ def test_bare_size_on_the_cli_offers_bytes_too():
     r = run("collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1024")
     assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
     assert "'1024B' (bytes" in r.output and "'1024MiB'" in r.output
+
+
+def test_torus_drawing_keeps_its_wraparound_arcs_inside_the_axes():
+    """`topo plot` of a 4x4 torus cut the leftmost wrap-around arc off: arcs are patches, which do not widen the
+    axes' limits. The limits now reach the arcs' apex (rad x chord / 2 beyond the nodes)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from topo.draw import _draw_detailed, _positions_detailed
+
+    fab = topo.torus(dims=[4, 4], link_bandwidth="100GB/s")
+    pos, arcs = _positions_detailed(fab)
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    chord = max(max(xs) - min(xs), max(ys) - min(ys))
+    fig, ax = plt.subplots()
+    _draw_detailed(fab, ax)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    plt.close(fig)
+    apex = 0.25 * chord / 2
+    assert x0 <= min(xs) - apex and x1 >= max(xs) + apex
+    assert min(y0, y1) <= min(ys) - apex and max(y0, y1) >= max(ys) + apex

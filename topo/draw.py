@@ -121,6 +121,7 @@ def _draw_detailed(fab: Fabric, ax) -> None:
     N = fab.n_chips
     alpha = float(np.clip(150.0 / max(keep.sum(), 1), 0.08, 0.45))
     segs, widths, colors = [], [], []
+    bulge = 0.0  # how far the arcs reach beyond the nodes (patches do not widen the axes' limits)
     for e in np.flatnonzero(keep).tolist():
         if (-1 - e) in arcs:
             continue
@@ -129,7 +130,9 @@ def _draw_detailed(fab: Fabric, ax) -> None:
         (x0, y0), (x1, y1) = pos[u], pos[v]
         chipchip = u < N and v < N
         if e in arcs or (chipchip and fab.switches and abs(x1 - x0) > 0):
-            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={0.25 if e in arcs else 0.6}",
+            rad = 0.25 if e in arcs else 0.6
+            bulge = max(bulge, rad * float(np.hypot(x1 - x0, y1 - y0)) / 2)  # arc3's Bezier apex: rad x chord / 2
+            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={rad}",
                                          arrowstyle="-", lw=lw * (0.7 if e in arcs else 1.0),
                                          color="#999999" if e in arcs else "#d62728", alpha=0.6))
             continue
@@ -154,6 +157,12 @@ def _draw_detailed(fab: Fabric, ax) -> None:
                     "in the neighbouring slices, with wrap-around: not drawn. Arcs: wrap-around links.",
                     (0, 0), xycoords="axes fraction", fontsize=8, xytext=(0, -4), textcoords="offset points",
                     va="top")
+    if bulge > 0:
+        allx = [p[0] for p in pos.values()]
+        ally = [p[1] for p in pos.values()]
+        pad = bulge + 0.05 * max(max(allx) - min(allx), max(ally) - min(ally), 1e-9)
+        ax.set_xlim(min(allx) - pad, max(allx) + pad)
+        ax.set_ylim(min(ally) - pad, max(ally) + pad)
     if fab.meta.get("builder") in ("torus", "dragonfly", "full_mesh"):
         ax.set_aspect("equal")
     n_lab = fab.n_nodes <= 80
