@@ -828,7 +828,7 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
 @click.option("--output", "-o", "out", required=True, help="figure file: .png, .svg or .pdf")
 def plot_cmd(results: str, kind: str, x: str | None, y: str | None, hue: str | None, facet: str | None,
              logx: bool | None, logy: bool, phase: str, title: str | None, where: str | None, out: str) -> None:
-    """Draw a figure from a sweep's RESULTS (.parquet or .csv)."""
+    """Draw a figure from a sweep's RESULTS (.parquet or .csv), or a `scaleup collective --csv/--json` table."""
     from sweep import plot as sweep_plot
 
     kw = {"x": x, "y": y, "hue": hue, "facet": facet, "logx": logx, "logy": logy, "title": title, "where": where}

@@ -97,7 +97,16 @@ def _load(data: Any, where: str | None = None):
 
     from .runner import read_results
 
-    df = data if isinstance(data, pd.DataFrame) else read_results(data)
+    if isinstance(data, pd.DataFrame):
+        df = data
+    elif str(data).lower().endswith(".json"):  # `scaleup collective ... --json` (a list of row objects)
+        try:
+            df = pd.read_json(str(data), orient="records")
+        except ValueError as exc:
+            first = (str(exc).splitlines() or [""])[0][:160]
+            raise SpecError(f"results: cannot read {str(data)!r} as JSON rows ({first}); write it with --json") from None
+    else:
+        df = read_results(data)
     if "error" in df.columns:
         df = df[df["error"].isna()]
     if where:

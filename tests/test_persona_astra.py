@@ -306,3 +306,22 @@ def test_torus_drawing_keeps_its_wraparound_arcs_inside_the_axes():
     apex = 0.25 * chord / 2
     assert x0 <= min(xs) - apex and x1 >= max(xs) + apex
     assert min(y0, y1) <= min(ys) - apex and max(y0, y1) >= max(ys) + apex
+
+
+def test_plot_reads_a_collective_tables_json_as_well_as_its_csv(tmp_path):
+    """`scaleup collective ... --json > t.json` then `scaleup plot t.json --kind busbw` said "must end in .parquet
+    or .csv" (the CSV worked); both now draw."""
+    pytest.importorskip("matplotlib")
+    args = ["collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1KiB,1MiB,1GiB", "--algorithm",
+            "ring,inr", "--ideal"]
+    for fmt in ("json", "csv"):
+        table = tmp_path / f"t.{fmt}"
+        table.write_text(run(*args, f"--{fmt}").output)
+        png = tmp_path / f"{fmt}.png"
+        r = run("plot", str(table), "--kind", "busbw", "-o", str(png))
+        assert r.exit_code == 0, r.output
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a":')
+    r = run("plot", str(bad), "--kind", "busbw", "-o", str(tmp_path / "b.png"))
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "cannot read" in r.output, r.output
