@@ -115,7 +115,10 @@ def _known_fabric(value: Any, field_: str) -> None:
 
     names = topo.list_fabrics()
     if value not in names and not os.path.isfile(str(value)):
-        raise SpecError(f"{field_}: {value!r} is not a bundled fabric or a file; bundled: {', '.join(names)}")
+        where = (f" (a relative path is read from the directory scaleup runs in, {os.getcwd()!r}, not the spec's)"
+                 if not os.path.isabs(str(value)) and str(value).endswith((".yaml", ".yml", ".graphml", ".json"))
+                 else "")
+        raise SpecError(f"{field_}: {value!r} is not a bundled fabric or a file{where}; bundled: {', '.join(names)}")
 
 
 def _known_model(value: Any, field_: str) -> None:

@@ -351,3 +351,19 @@ def test_ideal_exact_mode_equals_the_bound_except_the_rooted_double_trees():
             else:
                 assert e.time == pytest.approx(s.time, rel=1e-9), (coll, name, n)
     assert ahead <= {("broadcast", "dbt"), ("reduce", "dbt")} and ("broadcast", "dbt") in ahead
+
+
+def test_sweep_fabric_file_not_found_says_where_relative_paths_are_read(tmp_path, monkeypatch):
+    """A spec next to its fabric file, run from another directory, said only "'sw16.yaml' is not a bundled fabric
+    or a file": the path is read from the working directory, not the spec's, and the error now says so."""
+    d = tmp_path / "proj"
+    d.mkdir()
+    topo.export_fabric(topo.full_mesh(chips=4), d / "mine.graphml")
+    (d / "s.yaml").write_text("job: collective\nparams:\n  collective: all_reduce\n  fabric: mine.graphml\n"
+                              "grid:\n  size: [1KiB]\n")
+    monkeypatch.chdir(tmp_path)
+    r = run("sweep", str(d / "s.yaml"), "--dry-run")
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "read from the directory scaleup runs in" in r.output and str(tmp_path) in r.output
+    monkeypatch.chdir(d)
+    assert run("sweep", str(d / "s.yaml"), "--dry-run").exit_code == 0
