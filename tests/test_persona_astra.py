@@ -367,3 +367,31 @@ def test_sweep_fabric_file_not_found_says_where_relative_paths_are_read(tmp_path
     assert "read from the directory scaleup runs in" in r.output and str(tmp_path) in r.output
     monkeypatch.chdir(d)
     assert run("sweep", str(d / "s.yaml"), "--dry-run").exit_code == 0
+
+
+def test_user_leaf_spine_graph_has_a_leaf_level_for_hierarchical_collectives():
+    """A user's leaf/spine graph (no `tray`, no levels) had one level (all chips), so `hier` said the group lies in
+    one part. Chips under one leaf each now form a level; `hier` on 2 leaves x 4 chips (2:1 oversubscribed) takes
+    its closed form: direct reduce-scatter in the leaf (3/4 S/B + 2 hops), ring all-reduce of S/4 across the two
+    leaves with 4 flows on a leaf's 2 uplinks (S/4 / (B/2) + 2 x 4 hops), direct all-gather in the leaf."""
+    bw, lat = 50e9, 1e-6
+    g = nx.Graph()
+    for i in range(8):
+        g.add_edge(f"gpu{i}", f"leaf{i // 4}", bandwidth=bw, latency=lat)
+    for leaf in range(2):
+        for sp in range(2):
+            g.add_edge(f"leaf{leaf}", f"spine{sp}", bandwidth=bw, latency=lat)
+    for n in g:
+        g.nodes[n]["kind"] = "chip" if n.startswith("gpu") else "switch"
+    fab = topo.Fabric.from_graph(g)
+    assert fab.levels() == [[[0, 1, 2, 3], [4, 5, 6, 7]], [list(range(8))]]
+    size = 2**30
+    r = C.all_reduce(fab, size, group=list(range(8)), algorithm="hier", ideal=True)
+    intra = 3 / 4 * size / bw + 2 * lat
+    inter = (size / 4) / (bw / 2) + 2 * 4 * lat
+    assert r.time == pytest.approx(2 * intra + inter, rel=1e-9)
+    # a graph that names its trays keeps them (no leaf level guessed)
+    for n in g:
+        if n.startswith("gpu"):
+            g.nodes[n]["tray"] = int(n[3:]) // 2
+    assert topo.Fabric.from_graph(g).levels() == [[[0, 1], [2, 3], [4, 5], [6, 7]], [list(range(8))]]

@@ -262,7 +262,9 @@ class Fabric:
         """Wrap a user graph. An undirected graph is made directed (each edge both ways).
 
         Nodes need ``kind`` (``"chip"`` or ``"switch"``); chips without ``rank`` are ranked in insertion
-        order; switches without ``tier`` get their hop distance from the nearest chip (1 = leaf, 2 = spine).
+        order; switches without ``tier`` get their hop distance from the nearest chip (1 = leaf, 2 = spine); when
+        no chip has a ``tray`` and each hangs under exactly one tier-1 switch, those switches' chips are a level
+        (``leaf`` attribute, ``meta["levels"] = ["leaf"]``) for the hierarchical collectives.
         Edges need ``bandwidth`` (bytes/s) and ``latency`` (s).
         """
         if isinstance(graph, nx.Graph) and not isinstance(graph, nx.DiGraph):
@@ -272,6 +274,7 @@ class Fabric:
         if chips and any("rank" not in g.nodes[n] for n in chips):
             for r, n in enumerate(chips):
                 g.nodes[n]["rank"] = r
+        grouped = any("tray" in g.nodes[n] for n in chips) or "levels" in meta
         for n in chips:
             g.nodes[n].setdefault("tray", g.nodes[n]["rank"])
         untiered = [n for n, a in g.nodes(data=True) if a.get("kind") == "switch" and "tier" not in a]
@@ -280,6 +283,19 @@ class Fabric:
             for n in untiered:
                 if n in hops:
                     g.nodes[n]["tier"] = int(hops[n])
+        if chips and not grouped:  # chips under one leaf each: the leaves are a level (hierarchical collectives)
+            leaf_of = {}
+            for n in chips:
+                ups = {v for v in g.successors(n) if g.nodes[v].get("kind") == "switch" and g.nodes[v].get("tier") == 1}
+                if len(ups) != 1:
+                    break
+                leaf_of[n] = next(iter(ups))
+            else:
+                leaves = {v: i for i, v in enumerate(dict.fromkeys(leaf_of.values()))}
+                if 1 < len(leaves) < len(chips):
+                    for n in chips:
+                        g.nodes[n]["leaf"] = leaves[leaf_of[n]]
+                    meta = {**meta, "levels": ["leaf"]}
         return cls(g, chip=chip, name=name, meta=meta)
 
     def _index_nodes(self, arrays: dict[str, np.ndarray] | None = None) -> None:
