@@ -160,16 +160,8 @@ def _categorical_x(df, x: str):
     """A non-numeric ``x`` column (``fabric.bandwidth: 100GB/s``, ``fabric.chip: b200``) as positions 0..k-1 and
     its values as tick labels: ordered by quantity where every value is one (``100GB/s`` < ``1.6Tbps``), else
     in first-seen order. Returns (a copy of df with x replaced, the labels)."""
-    from topo import ScaleupError, parse_quantity
-
     vals = list(dict.fromkeys(df[x].tolist()))
-    for dim in ("bandwidth", "size", "time", "flops", "power"):
-        try:
-            keyed = sorted(vals, key=lambda v: parse_quantity(v, dim, x))
-            vals = keyed
-            break
-        except (ScaleupError, TypeError, ValueError):
-            continue
+    vals = _quantity_order(vals, x) or vals
     pos = {v: i for i, v in enumerate(vals)}
     out = df.copy()
     out[x] = out[x].map(pos)
@@ -259,14 +251,32 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
+def _quantity_order(keys: list[Any], col: str) -> list[Any] | None:
+    """``keys`` sorted by the quantity each string holds (``100GB/s`` < ``1.6Tbps``), None unless all are one."""
+    from topo import ScaleupError, parse_quantity
+
+    if not keys or not all(isinstance(k, str) for k in keys):
+        return None
+    for dim in ("bandwidth", "size", "time", "flops", "power"):
+        try:
+            return sorted(keys, key=lambda v: parse_quantity(v, dim, col))
+        except (ScaleupError, TypeError, ValueError):
+            continue
+    return None
+
+
 def _groups(df, col: str | None) -> list[tuple[Any, Any]]:
     if col is None:
         return [(None, df)]
     keys = list(dict.fromkeys(df[col].tolist()))
-    try:
-        keys = sorted(keys)
-    except TypeError:
-        pass
+    ordered = _quantity_order(keys, col)  # a swept fabric override keeps its units: order by value, not by text
+    if ordered is not None:
+        keys = ordered
+    else:
+        try:
+            keys = sorted(keys)
+        except TypeError:
+            pass
     return [(k, df[df[col] == k]) for k in keys]
 
 

@@ -395,3 +395,14 @@ def test_user_leaf_spine_graph_has_a_leaf_level_for_hierarchical_collectives():
         if n.startswith("gpu"):
             g.nodes[n]["tray"] = int(n[3:]) // 2
     assert topo.Fabric.from_graph(g).levels() == [[[0, 1], [2, 3], [4, 5], [6, 7]], [list(range(8))]]
+
+
+def test_plot_orders_a_swept_override_with_units_by_value_in_legends_and_panels():
+    """`--hue fabric.bandwidth` / `--facet` sorted '1.6Tbps' < '100GB/s' < '450GB/s' as text; by value now."""
+    pd = pytest.importorskip("pandas")
+    from sweep.plot import _groups
+
+    df = pd.DataFrame({"fabric.bandwidth": ["450GB/s", "1.6Tbps", "100GB/s"], "y": [1.0, 2.0, 3.0]})
+    assert [k for k, _ in _groups(df, "fabric.bandwidth")] == ["100GB/s", "1.6Tbps", "450GB/s"]
+    df = pd.DataFrame({"algorithm": ["ring", "hd", "direct"], "y": [1.0, 2.0, 3.0]})
+    assert [k for k, _ in _groups(df, "algorithm")] == ["direct", "hd", "ring"]
