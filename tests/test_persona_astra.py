@@ -406,3 +406,19 @@ def test_plot_orders_a_swept_override_with_units_by_value_in_legends_and_panels(
     assert [k for k, _ in _groups(df, "fabric.bandwidth")] == ["100GB/s", "1.6Tbps", "450GB/s"]
     df = pd.DataFrame({"algorithm": ["ring", "hd", "direct"], "y": [1.0, 2.0, 3.0]})
     assert [k for k, _ in _groups(df, "algorithm")] == ["direct", "hd", "ring"]
+
+
+def test_multigraph_parallel_links_are_merged_not_dropped(tmp_path):
+    """A GraphML multigraph with two parallel 50 GB/s links per pair loaded as one 50 GB/s link (networkx's
+    MultiGraph -> Graph keeps one edge's data); they are one 100 GB/s edge of 2 links now, as builders merge them."""
+    g = nx.MultiGraph()
+    g.add_nodes_from(range(4), kind="chip")
+    for i in range(4):
+        for _ in range(2):
+            g.add_edge(i, (i + 1) % 4, bandwidth=50e9, latency=1e-6)
+    path = tmp_path / "multi.graphml"
+    nx.write_graphml(g, path)
+    fab = topo.load(path)
+    assert fab.n_edges == 8 and set(fab.edge_bandwidth) == {100e9} and set(fab.edge_links) == {2}
+    size = 2**30
+    assert _ring_ideal(fab, size, 4) == pytest.approx(2 * 3 / 4 * size / 100e9 + 2 * 3 * 1e-6, rel=1e-12)

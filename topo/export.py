@@ -127,6 +127,27 @@ def _edge_units(g: nx.Graph, source: str) -> None:
                     a[key] = parse_quantity(a[key], dim, field)
 
 
+def _merge_parallel(g: nx.MultiGraph) -> nx.Graph:
+    """A multigraph's parallel edges as one edge each, as builders merge them: bandwidth and ``links`` summed,
+    the largest latency, the bandwidth-weighted efficiency."""
+    out = nx.DiGraph() if g.is_directed() else nx.Graph()
+    out.add_nodes_from(g.nodes(data=True))
+    out.graph.update(g.graph)
+    for u, v, a in g.edges(data=True):
+        if not out.has_edge(u, v):
+            out.add_edge(u, v, **a)
+            continue
+        b = out[u][v]
+        try:
+            bw0, bw1 = float(b["bandwidth"]), float(a["bandwidth"])
+            eff = (bw0 * float(b.get("efficiency", 1.0)) + bw1 * float(a.get("efficiency", 1.0))) / (bw0 + bw1)
+            b.update(bandwidth=bw0 + bw1, efficiency=eff, links=int(b.get("links", 1)) + int(a.get("links", 1)),
+                     latency=max(float(b.get("latency", 0.0)), float(a.get("latency", 0.0))))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            b.update(a)  # let Fabric name the missing or bad attribute
+    return out
+
+
 def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     """Read a GraphML or node-link JSON graph (as :func:`export_fabric` writes, or from another tool) as a Fabric.
 
@@ -164,9 +185,9 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     except Exception as exc:  # parse errors of networkx / json / xml: one line, no traceback
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise SpecError(f"{source}: cannot read it as {fmt} ({first})") from None
-    if g.is_multigraph():
-        g = nx.DiGraph(g) if g.is_directed() else nx.Graph(g)
     _edge_units(g, source)
+    if g.is_multigraph():
+        g = _merge_parallel(g)
     meta_in = attrs.get("meta") if isinstance(attrs.get("meta"), dict) else attrs  # JSON: graph.meta; GraphML: graph
     if isinstance(meta_in.get("levels"), str):  # GraphML holds no lists: "tray,leaf"
         meta_in = {**meta_in, "levels": [x for x in meta_in["levels"].split(",") if x]}
