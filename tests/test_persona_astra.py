@@ -422,3 +422,22 @@ def test_multigraph_parallel_links_are_merged_not_dropped(tmp_path):
     assert fab.n_edges == 8 and set(fab.edge_bandwidth) == {100e9} and set(fab.edge_links) == {2}
     size = 2**30
     assert _ring_ideal(fab, size, 4) == pytest.approx(2 * 3 / 4 * size / 100e9 + 2 * 3 * 1e-6, rel=1e-12)
+
+
+def test_a_ring_of_chips_that_do_not_forward_says_how_to_fix_it(tmp_path):
+    """A user's ring of 4 chips (no switches) without `forward` loaded, ran neighbour rings, and `topo show` died
+    on "no route from 0 to 2 ... (or only through chips that do not forward)" with no fix; the line now names
+    the node attribute, and with it the summary and a direct all-reduce work."""
+    g = nx.Graph()
+    g.add_nodes_from(range(4), kind="chip")
+    for i in range(4):
+        g.add_edge(i, (i + 1) % 4, bandwidth=50e9, latency=1e-6)
+    path = tmp_path / "ring.graphml"
+    nx.write_graphml(g, path)
+    r = run("topo", "show", str(path))
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "forward=True" in r.output, r.output
+    nx.set_node_attributes(g, True, "forward")
+    nx.write_graphml(g, path)
+    r = run("topo", "show", str(path))
+    assert r.exit_code == 0 and "diameter          2 hops" in r.output, r.output
+    assert C.all_reduce(topo.load(path), 2**20, group=list(range(4)), algorithm="direct", ideal=True).time > 0

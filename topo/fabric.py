@@ -148,7 +148,8 @@ class BFSRouter:
         if dist[s] < 0:
             raise RoutingError(
                 f"no route from {fabric.nodes[s]!r} to {fabric.nodes[d]!r}: the fabric is disconnected "
-                "between them (or only through chips that do not forward)"
+                "between them (or only through chips that do not forward: give relaying chips the node attribute "
+                "forward=True, as a ring or torus of chips needs)"
             )
         out_ptr, out_dst, out_eid = fabric._out_csr
         forwards = fabric.forwards
