@@ -1,10 +1,11 @@
-"""Regenerate every figure in docs/img/ and every number quoted in README.md and docs/*.md.
+"""Regenerate every figure in docs/img/ and every number and command output quoted in README.md and docs/*.md.
 
 Run (from anywhere; the full run takes several minutes on 2 cores)::
 
     python docs/make_figures.py              # every figure, then every tagged number
     python docs/make_figures.py --fast       # only the quick figures and numbers (what the test runs)
-    python docs/make_figures.py --check      # numbers only: print the stale ones, change nothing (exit 1 if any)
+    python docs/make_figures.py --check      # numbers and pasted outputs only: print the stale ones, change nothing
+                                             # (exit 1 if any)
     python docs/make_figures.py --list       # what would run
     python docs/make_figures.py --only tp-llama70b --img-dir /tmp/img --no-numbers   # one job, a trial run
 
@@ -25,13 +26,27 @@ Where the commands come from (one source of truth each, the commands a user type
   FORMAT is a Python format string (``{:.0f}``, ``{:+.0f}%``, ``{:,.2f}``); a ``re:`` pick with FORMAT
   ``{}`` is copied as printed. ``<!-- num slow: ...`` marks a command of more than a few seconds: the
   test (tests/test_docs_figures.py) skips it; this script runs it.
+- Pasted output (a table a command prints) is wrapped in a block tag, each on a line of its own::
 
-This script never invents a value: every figure and number is what the named command prints now.
+      <!-- out: COMMAND :: FILTER -->
+      ...the lines of the stdout FILTER selects, exactly as printed...
+      <!-- /out -->
+
+  FILTER selects lines of the stdout: ``all`` (every line), ``table:N`` (the N-th markdown table, counted
+  from 1: a run of consecutive lines starting with ``|``) or ``re:REGEX`` (every line REGEX matches,
+  ``re.search``). An optional third field ``:: s/PATTERN/REPLACEMENT/`` (``re.sub`` on each selected line; any
+  delimiter after the ``s``) edits the lines: ``s/^\\| (?=[A-Z])/| vLLM /`` labels a table's rows,
+  ``s/ \\(\\d+ s\\)$//`` drops a wall-clock time. A filter that selects no line is an error. ``<!-- out slow:``
+  as for numbers. Tables that record the past ("before" tables) are not tagged.
+
+Every command runs once per run of this script, for number and output tags alike. This script never invents
+a value: every figure, number and pasted output is what the named command prints now.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -48,6 +63,7 @@ DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 _NC = r"((?:(?!<!--).)*?)"  # a field that does not run into another comment (prose may quote "<!-- num: ... -->")
 NUM_RE = re.compile(rf"<!-- num( slow)?: {_NC} :: {_NC} :: {_NC} -->{_NC}<!-- /num -->", re.S)
+OUT_RE = re.compile(rf"<!-- out( slow)?: {_NC} :: {_NC}(?: :: {_NC})? -->\n((?:[^\n]*\n)*?)<!-- /out -->", re.S)
 MAKE_RE = re.compile(r"<!-- make( fast)?: (.*?) -->", re.S)
 IMG_RE = re.compile(r"(?:\]\(|src=\")((?:docs/)?img/[\w.\-]+\.(?:png|svg|pdf))")
 
@@ -80,6 +96,24 @@ class NumberTag:
     fmt: str
     text: str
     span: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class OutputTag:
+    """One ``<!-- out: COMMAND :: FILTER [:: EDIT] -->`` ... ``<!-- /out -->`` block of a document."""
+
+    file: Path
+    slow: bool
+    command: str
+    filter: str
+    edit: str  # "" = none
+    text: str  # the lines between the two tags, each ending in a newline
+    span: tuple[int, int]
+
+    @property
+    def pick(self) -> str:
+        """What the block selects (FILTER [:: EDIT]), for messages."""
+        return self.filter + (f" :: {self.edit}" if self.edit else "")
 
 
 # ------------------------------------------------------------------------------------------ discovery
@@ -149,6 +183,24 @@ def number_tags(files: list[Path] | None = None) -> list[NumberTag]:
     return tags
 
 
+def output_tags(files: list[Path] | None = None) -> list[OutputTag]:
+    """Every ``<!-- out: ... -->`` block in README.md and docs/*.md."""
+    tags = []
+    for doc in files or DOC_FILES:
+        text = doc.read_text(encoding="utf-8")
+        for m in OUT_RE.finditer(text):
+            tags.append(OutputTag(doc, bool(m.group(1)), " ".join(m.group(2).split()), m.group(3).strip(),
+                                  (m.group(4) or "").strip(), m.group(5), m.span(5)))
+    return tags
+
+
+def all_tags(files: list[Path] | None = None) -> list[NumberTag | OutputTag]:
+    """Number and output tags, per file in document order."""
+    tags = number_tags(files) + output_tags(files)
+    order = {f: i for i, f in enumerate(files or DOC_FILES)}
+    return sorted(tags, key=lambda t: (order.get(t.file, len(order)), t.span[0]))
+
+
 # ------------------------------------------------------------------------------------------ running
 def argv_of(command: str, img_dir: str | os.PathLike | None = None) -> list[str]:
     """A command line as typed by a user -> argv run with this interpreter, docs/ and examples/ mapped to
@@ -197,14 +249,55 @@ def pick_value(stdout: str, pick: str) -> float | str:
     return value
 
 
-def render(tag: NumberTag, stdout: str) -> str:
+def select_lines(stdout: str, filter: str, edit: str = "") -> str:
+    """The lines of ``stdout`` that ``filter`` selects, edited by ``edit``, each ending in a newline (see the
+    module docstring). Raises LookupError when no line is selected, ValueError for a malformed filter."""
+    lines = stdout.splitlines()
+    if filter == "all":
+        kept = lines
+    elif filter.startswith("table:"):
+        try:
+            n = int(filter[6:])
+        except ValueError:
+            raise ValueError(f"filter {filter!r}: table:N wants a table number, counted from 1") from None
+        tables: list[list[str]] = []
+        for i, line in enumerate(lines):
+            if line.startswith("|"):
+                if i == 0 or not lines[i - 1].startswith("|"):
+                    tables.append([])
+                tables[-1].append(line)
+        if not 1 <= n <= len(tables):
+            raise LookupError(f"filter {filter!r}: the output has {len(tables)} markdown table(s)")
+        kept = tables[n - 1]
+    elif filter.startswith("re:"):
+        rx = re.compile(filter[3:])
+        kept = [line for line in lines if rx.search(line)]
+    else:
+        raise ValueError(f"filter {filter!r}: expected all, table:N or re:REGEX")
+    if edit:
+        m = re.fullmatch(r"s(.)(.*?)\1(.*)\1", edit, re.S)
+        if not m:
+            raise ValueError(f"edit {edit!r}: expected s/PATTERN/REPLACEMENT/")
+        rx, repl = re.compile(m.group(2)), m.group(3)
+        kept = [rx.sub(repl, line) for line in kept]
+    if not kept:
+        raise LookupError(f"filter {filter!r} selects no line of the output")
+    return "".join(line + "\n" for line in kept)
+
+
+def render(tag: NumberTag | OutputTag, stdout: str) -> str:
+    """The text ``tag`` should hold for a command's stdout."""
+    if isinstance(tag, OutputTag):
+        return select_lines(stdout, tag.filter, tag.edit)
     value = pick_value(stdout, tag.pick)
     return tag.fmt.format(value)
 
 
-def evaluate_tags(tags: list[NumberTag], cwd: str | os.PathLike) -> list[tuple[NumberTag, str]]:
-    """(tag, text the code prints now) for each tag; each distinct command runs once."""
-    outputs: dict[str, str] = {}
+def evaluate_tags(tags: list[NumberTag | OutputTag], cwd: str | os.PathLike,
+                  outputs: dict[str, str] | None = None) -> list[tuple[NumberTag | OutputTag, str]]:
+    """(tag, text the code prints now) for each tag; each distinct command runs once (``outputs``, command ->
+    stdout, is the cache: pass one dict to share it between calls)."""
+    outputs = {} if outputs is None else outputs
     out = []
     for tag in tags:
         if tag.command not in outputs:
@@ -213,40 +306,84 @@ def evaluate_tags(tags: list[NumberTag], cwd: str | os.PathLike) -> list[tuple[N
     return out
 
 
-def rewrite_numbers(results: list[tuple[NumberTag, str]]) -> int:
-    """Write the new texts into the documents; returns how many changed."""
+def line_of(tag: NumberTag | OutputTag) -> int:
+    """The 1-based line of the document where the tag's text starts."""
+    return tag.file.read_text(encoding="utf-8").count("\n", 0, tag.span[0]) + 1
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def stale_report(tag: NumberTag | OutputTag, new: str, max_lines: int = 12) -> str:
+    """One stale tag, for the console: old -> new for a number, the changed lines for an output block."""
+    where = f"{_rel(tag.file)}:{line_of(tag)}"
+    if isinstance(tag, NumberTag):
+        return f"{where}: {tag.text!r} -> {new!r}  ({tag.command} :: {tag.pick})"
+    diff = [d for d in difflib.unified_diff(tag.text.splitlines(), new.splitlines(), lineterm="", n=0)
+            if d[:1] in "+-" and not d.startswith(("+++", "---"))]
+    more = f"\n    ... {len(diff) - max_lines} more changed lines" if len(diff) > max_lines else ""
+    return (f"{where}: output block stale ({tag.command} :: {tag.pick}):\n"
+            + "\n".join("    " + d for d in diff[:max_lines]) + more)
+
+
+def _key(tag: NumberTag | OutputTag) -> tuple[str, ...]:
+    return type(tag).__name__, tag.command, tag.pick, getattr(tag, "fmt", "")
+
+
+def rewrite_tags(results: list[tuple[NumberTag | OutputTag, str]]) -> int:
+    """Write the new texts into the documents; returns how many changed. Each document is read again and its
+    tags found again (matched to ``results`` by kind, command, pick and order), so that an edit made to it
+    while the commands ran is kept."""
     changed = 0
-    by_file: dict[Path, list[tuple[NumberTag, str]]] = {}
+    by_file: dict[Path, dict[tuple[str, ...], list[str]]] = {}
     for tag, new in results:
-        by_file.setdefault(tag.file, []).append((tag, new))
-    for path, items in by_file.items():
-        text = path.read_text(encoding="utf-8")
-        for tag, new in sorted(items, key=lambda x: -x[0].span[0]):  # back to front keeps spans valid
-            if new != tag.text:
-                text = text[: tag.span[0]] + new + text[tag.span[1]:]
-                changed += 1
-        path.write_text(text, encoding="utf-8")
+        by_file.setdefault(tag.file, {}).setdefault(_key(tag), []).append(new)
+    for path, news in by_file.items():
+        original = path.read_text(encoding="utf-8")
+        seen: dict[tuple[str, ...], int] = {}
+        edits = []
+        for tag in all_tags([path]):
+            k = _key(tag)
+            i = seen[k] = seen.get(k, -1) + 1
+            if i < len(news.get(k, ())) and news[k][i] != tag.text:
+                edits.append((tag.span, news[k][i]))
+        text = original
+        for (a, b), new in sorted(edits, key=lambda e: -e[0][0]):  # back to front keeps spans valid
+            text = text[:a] + new + text[b:]
+        changed += len(edits)
+        if text != original:
+            path.write_text(text, encoding="utf-8")
     return changed
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fast", action="store_true", help="only figures and numbers marked fast / not slow")
-    ap.add_argument("--check", action="store_true", help="numbers only; report stale ones, change nothing")
-    ap.add_argument("--list", action="store_true", help="print the figure commands and number tags")
+    ap.add_argument("--fast", action="store_true", help="only figures marked fast, tags not marked slow")
+    ap.add_argument("--check", action="store_true",
+                    help="numbers and output blocks only; report stale ones, change nothing (exit 1 if any)")
+    ap.add_argument("--list", action="store_true", help="print the figure commands, number tags and output blocks")
     ap.add_argument("--no-figures", action="store_true", help="skip the figures")
-    ap.add_argument("--no-numbers", action="store_true", help="skip the numbers")
+    ap.add_argument("--no-numbers", action="store_true", help="skip the numbers and output blocks")
     ap.add_argument("--only", default=None, help="only figure jobs whose source or outputs contain this text")
     ap.add_argument("--img-dir", default=None, help="write the figures here instead of docs/img/ (a trial run)")
     args = ap.parse_args(argv)
     jobs = [j for j in figure_jobs() if (j.fast or not args.fast)
             and (args.only is None or args.only in j.source or any(args.only in o for o in j.outputs))]
-    tags = [t for t in number_tags() if not (args.fast and t.slow)]
+    tags = [t for t in all_tags() if not (args.fast and t.slow)]
     if args.list:
         for j in jobs:
             print(f"[figure{' fast' if j.fast else ''}] {j.source}: " + " && ".join(j.commands))
         for t in tags:
-            print(f"[number{' slow' if t.slow else ''}] {t.file.name}: {t.text!r} <- {t.command} :: {t.pick}")
+            slow = " slow" if t.slow else ""
+            if isinstance(t, OutputTag):
+                n = t.text.count("\n")
+                print(f"[output{slow}] {_rel(t.file)}:{line_of(t)}: {n} lines <- {t.command} :: {t.pick}")
+            else:
+                print(f"[number{slow}] {_rel(t.file)}:{line_of(t)}: {t.text!r} <- {t.command} :: {t.pick}")
         return 0
     status = 0
     with tempfile.TemporaryDirectory(prefix="scaleup-figures-") as scratch:
@@ -259,13 +396,15 @@ def main(argv: list[str] | None = None) -> int:
             results = evaluate_tags(tags, scratch)
             stale = [(t, new) for t, new in results if new != t.text]
             for t, new in stale:
-                print(f"{t.file.relative_to(ROOT)}: {t.text!r} -> {new!r}  ({t.command} :: {t.pick})")
+                print(stale_report(t, new))
+            n_out = sum(isinstance(t, OutputTag) for t, _ in results)
+            counts = f"{len(results) - n_out} quoted numbers and {n_out} output blocks"
             if args.check:
                 status = 1 if stale else 0
+                print(f"{len(stale)} of {counts} stale")
             else:
-                print(f"{rewrite_numbers(results)} of {len(results)} quoted numbers updated")
+                print(f"{rewrite_tags(results)} of {counts} updated")
     return status
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,12 +52,14 @@ def test_fast_figures_regenerate(job, tmp_path):
 
 
 def test_quoted_numbers_match_the_code(tmp_path):
-    """Every fast ``<!-- num: ... -->`` tag in README.md and docs/*.md prints what its command prints now."""
-    tags = [t for t in mf.number_tags() if not t.slow]
-    assert tags, "no tagged numbers found"
+    """Every fast ``<!-- num: ... -->`` tag and ``<!-- out: ... -->`` block in README.md and docs/*.md holds what
+    its command prints now (each command run once for both kinds)."""
+    tags = [t for t in mf.all_tags() if not t.slow]
+    assert any(isinstance(t, mf.NumberTag) for t in tags), "no tagged numbers found"
+    assert any(isinstance(t, mf.OutputTag) for t in tags), "no fast output block found"
     stale = [(t, new) for t, new in mf.evaluate_tags(tags, tmp_path) if new != t.text]
-    msg = "; ".join(f"{t.file.name}: {t.text!r} is now {new!r} ({t.command} :: {t.pick})" for t, new in stale)
-    assert not stale, msg + " -- run `python docs/make_figures.py` and commit docs/"
+    msg = "\n".join(mf.stale_report(t, new) for t, new in stale)
+    assert not stale, msg + "\n-- run `python docs/make_figures.py` and commit docs/"
 
 
 def test_run_block_parser(tmp_path):
@@ -83,8 +85,90 @@ def test_pick_value_and_rewrite(tmp_path):
     doc.write_text("x <!-- num: scaleup topo list :: n :: {:.0f} -->7<!-- /num --> y", encoding="utf-8")
     (tag,) = mf.number_tags([doc])
     assert tag.text == "7" and tag.fmt == "{:.0f}"
-    assert mf.rewrite_numbers([(tag, "9")]) == 1
+    assert mf.rewrite_tags([(tag, "9")]) == 1
     assert doc.read_text(encoding="utf-8") == "x <!-- num: scaleup topo list :: n :: {:.0f} -->9<!-- /num --> y"
+
+
+_TABLE = "print('note'); print('| a | b |'); print('|---|---|'); print('| 1 | 2 |'); print(); print('| x |')"
+
+
+def test_output_tag_parsing(tmp_path):
+    """Block tags: slow marker, a command wrapped over lines, the optional edit field, the lines between the tags
+    (and a number tag beside them is still a number tag)."""
+    doc = tmp_path / "d.md"
+    doc.write_text("Text <!-- num: scaleup topo list :: n :: {:.0f} -->7<!-- /num -->.\n\n"
+                   "<!-- out slow: python -m collectives.validation\n   --detail :: table:2 -->\n| a |\n|---|\n<!-- /out -->\n"
+                   "prose\n<!-- out: scaleup topo list :: re:^dgx :: s/^dgx-/DGX / -->\n<!-- /out -->\n", encoding="utf-8")
+    a, b = mf.output_tags([doc])
+    assert (a.slow, a.command, a.filter, a.edit, a.text) == (
+        True, "python -m collectives.validation --detail", "table:2", "", "| a |\n|---|\n")
+    assert (b.slow, b.command, b.filter, b.edit, b.text) == (False, "scaleup topo list", "re:^dgx", "s/^dgx-/DGX /", "")
+    assert doc.read_text(encoding="utf-8")[a.span[0]:a.span[1]] == a.text
+    kinds = [type(t).__name__ for t in mf.all_tags([doc])]
+    assert kinds == ["NumberTag", "OutputTag", "OutputTag"]  # document order
+
+
+def test_select_lines():
+    out = "title\n| a | b |\n|---|---|\n| 1 | 2 |\n\n| x |\nsum: 3 (4 s)\n"
+    assert mf.select_lines(out, "all") == out
+    assert mf.select_lines(out, "table:1") == "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert mf.select_lines(out, "table:2") == "| x |\n"
+    assert mf.select_lines(out, r"re:^\|") == "| a | b |\n|---|---|\n| 1 | 2 |\n| x |\n"
+    assert mf.select_lines(out, "re:^sum:") == "sum: 3 (4 s)\n"
+    assert mf.select_lines(out, "re:^sum:", r"s/ \(\d+ s\)$//") == "sum: 3\n"
+    assert mf.select_lines(out, "table:1", r"s/^\| (?=\d)/| row /") == "| a | b |\n|---|---|\n| row 1 | 2 |\n"
+    assert mf.select_lines(out, "table:2", "s#^#    #") == "    | x |\n"  # any delimiter
+    with pytest.raises(LookupError, match="2 markdown table"):
+        mf.select_lines(out, "table:3")
+    with pytest.raises(LookupError, match="selects no line"):
+        mf.select_lines(out, "re:^nothing")
+    with pytest.raises(ValueError, match="expected all, table:N or re:REGEX"):
+        mf.select_lines(out, "rows")
+    with pytest.raises(ValueError, match="s/PATTERN/REPLACEMENT/"):
+        mf.select_lines(out, "all", "y/a/b/")
+
+
+def test_check_reports_stale_blocks_and_rewrite_is_idempotent(tmp_path, monkeypatch, capsys):
+    """--check: exit 1, the stale block named, the file unchanged; the rewrite fixes it, a second rewrite changes
+    no byte, --check then passes; the command runs once for a number tag and a block sharing it."""
+    cmd = f'python -c "{_TABLE}"'
+    doc = tmp_path / "d.md"
+    stale = (f"# Doc\n\nOne: <!-- num: {cmd} :: re:^\\| (\\d) :: {{}} -->9<!-- /num -->.\n\n"
+             f"<!-- out: {cmd} :: table:1 -->\n| a | b |\n|---|---|\n| 1 | 9 |\n<!-- /out -->\n\n"
+             f"<!-- out: {cmd} :: re:^note :: s/^/> / -->\n<!-- /out -->\nEnd.\n")
+    doc.write_text(stale, encoding="utf-8")
+    monkeypatch.setattr(mf, "DOC_FILES", [doc])
+    calls = []
+    real_run = mf.run
+    monkeypatch.setattr(mf, "run", lambda c, cwd, img_dir=None: calls.append(c) or real_run(c, cwd, img_dir))
+    assert mf.main(["--check", "--no-figures"]) == 1
+    assert doc.read_text(encoding="utf-8") == stale
+    report = capsys.readouterr().out
+    assert "output block stale" in report and "-| 1 | 9 |" in report and "+| 1 | 2 |" in report
+    assert "'9' -> '1'" in report and "3 of 1 quoted numbers and 2 output blocks stale" in report
+    assert calls == [cmd]
+    assert mf.main(["--no-figures"]) == 0
+    fixed = doc.read_text(encoding="utf-8")
+    assert fixed == stale.replace("-->9<", "-->1<").replace("| 1 | 9 |", "| 1 | 2 |").replace(
+        "s/^/> / -->\n", "s/^/> / -->\n> note\n")
+    assert mf.main(["--no-figures"]) == 0 and doc.read_text(encoding="utf-8") == fixed
+    assert mf.main(["--check", "--no-figures"]) == 0
+    assert "0 of 1 quoted numbers and 2 output blocks stale" in capsys.readouterr().out
+    assert mf.main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert f"[output] {doc}:6: 3 lines <- {cmd} :: table:1" in listing
+    assert f"[number] {doc}:3: '1' <- {cmd}" in listing
+
+
+def test_rewrite_keeps_an_edit_made_while_the_commands_ran(tmp_path):
+    """The rewrite finds the tags again in the document as it is then: text added above a block meanwhile stays."""
+    cmd = f'python -c "{_TABLE}"'
+    doc = tmp_path / "d.md"
+    doc.write_text(f"<!-- out: {cmd} :: table:2 -->\nold\n<!-- /out -->\n", encoding="utf-8")
+    results = mf.evaluate_tags(mf.all_tags([doc]), tmp_path)
+    doc.write_text("Added meanwhile.\n\n" + doc.read_text(encoding="utf-8"), encoding="utf-8")
+    assert mf.rewrite_tags(results) == 1
+    assert doc.read_text(encoding="utf-8") == f"Added meanwhile.\n\n<!-- out: {cmd} :: table:2 -->\n| x |\n<!-- /out -->\n"
 
 
 def _doc_default(v) -> str:
