@@ -532,6 +532,12 @@ def calibrate_cmd(fabric, measurements, stack, collective_name, name, output, se
     click.echo(text)
     click.echo("# fit error (predicted / measured) per size bucket")
     click.echo(cal.table())
+    d = cal.data
+    big = d[d["bytes"] >= 0.5 * d.groupby(["collective", "ranks"])["bytes"].transform("max")]
+    if len(big) and float(big["ratio"].median()) > 1.5:  # software costs cannot make links faster
+        click.echo(f"warning: at the largest sizes the fitted model is still {float(big['ratio'].median()):.1f}x "
+                   f"slower than measured: the links of {fab.name!r} are slower than the measured system's (check its "
+                   f"bandwidth); a comm: block only adds software costs", err=True)
 
 
 def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str, ...], collective_name: str | None,

@@ -441,3 +441,27 @@ def test_a_ring_of_chips_that_do_not_forward_says_how_to_fix_it(tmp_path):
     r = run("topo", "show", str(path))
     assert r.exit_code == 0 and "diameter          2 hops" in r.output, r.output
     assert C.all_reduce(topo.load(path), 2**20, group=list(range(4)), algorithm="direct", ideal=True).time > 0
+
+
+def test_calibrating_a_fabric_slower_than_the_measurements_warns(tmp_path):
+    """`scaleup calibrate` of an nccl-tests log (busbw ~525 GB/s on 8 GPUs) against a fabric of 100 GB/s links
+    printed a degenerate comm: block (call 0us, buffer_bandwidth 3e18 GB/s) with 5x errors and no word on why;
+    it now warns that the links are slower than the measured system. The matching fabric gets no warning."""
+    lines = ["# ./build/all_reduce_perf -b 1K -e 1G -f 4 -g 8", "# nThread 1 nGpus 8 minBytes 1024 maxBytes 1073741824 step: 4(factor) warmup iters: 5 iters: 20", "#"]
+    lines += [f"#  Rank  {i} Group  0 Pid   1000 on host device  {i} [0x00] NVIDIA H100 80GB HBM3" for i in range(8)]
+    lines += ["#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   "
+              "busbw #wrong"]
+    size = 1024
+    while size <= 2**30:  # an all_reduce_perf of 10 us + size / 300 GB/s (busbw 525 GB/s at large sizes)
+        t = 10 + size / 300e3
+        row = f"{t:8.2f}  {size / t / 1e3:6.2f}  {size / t / 1e3 * 1.75:6.2f}      0"
+        lines.append(f"  {size:>10d}  {size // 4:>12d}     float     sum      -1  {row}  {row}")
+        size *= 4
+    log = tmp_path / "ar.log"
+    log.write_text("\n".join(lines) + "\n")
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("builder: switch\nchips: 8\nbandwidth: 100GB/s\n")
+    r = run("calibrate", "--fabric", str(slow), "--measurements", str(log))
+    assert r.exit_code == 0 and "warning: at the largest sizes the fitted model is still" in r.output, r.output
+    r = run("calibrate", "--fabric", "dgx-h100", "--measurements", str(log))
+    assert r.exit_code == 0 and "warning:" not in r.output, r.output
