@@ -41,6 +41,7 @@ def test_exported_graph_loads_back_as_the_same_fabric(tmp_path, fmt, build):
     assert sorted(back.edge_capacity) == sorted(fab.edge_capacity)
     assert sorted(back.edge_latency) == sorted(fab.edge_latency)
     assert back.levels() == fab.levels()
+    assert topo.summary.summarize(back)["builder"] == f"graph file (from {fab.meta['builder']})"  # was "custom"
     n = fab.n_chips
     assert _ring_ideal(back, 2**24, n) == pytest.approx(_ring_ideal(fab, 2**24, n), rel=1e-12)
     hier = [C.all_reduce(f, 2**24, group=list(range(n)), algorithm="hier", ideal=True).time for f in (fab, back)]

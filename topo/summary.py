@@ -217,7 +217,9 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
     cables = int(round(fab.edge_links.sum() / 2))
     out: dict[str, Any] = {
         "name": fab.name,
-        "builder": fab.meta.get("builder", "custom"),
+        "builder": fab.meta.get("builder") or (f"graph file (from {fab.meta['imported_from']})"
+                                               if fab.meta.get("imported_from") not in (None, "graph", "custom")
+                                               else "graph file" if "imported_from" in fab.meta else "custom"),
         "chip": fab.chip.name,
         "chips": N,
         "switches": len(fab.switches),
