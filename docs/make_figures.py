@@ -14,8 +14,8 @@ Where the commands come from (one source of truth each, the commands a user type
 - Figures: the ``# Run`` block at the top of each ``examples/*.yaml`` (lines ``#   scaleup ...``; a line
   ending in ``\\`` continues), plus ``<!-- make: COMMAND -->`` comments in README.md and docs/*.md for
   figures that no sweep makes (a topology drawing). Every block or comment whose commands write into
-  ``docs/img/`` is run, in a scratch directory, with ``docs/`` and ``examples/`` paths mapped to this
-  checkout. A block whose commands all take a few seconds may say ``# Run (fast)``.
+  ``docs/img/`` is run, in a scratch directory, with ``docs/``, ``examples/`` and ``bench/`` paths mapped to
+  this checkout. A block whose commands all take a few seconds may say ``# Run (fast)``.
 - Numbers: a number quoted in the docs is wrapped in a tag::
 
       <!-- num: COMMAND :: PICK :: FORMAT -->TEXT<!-- /num -->
@@ -63,7 +63,8 @@ DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 _NC = r"((?:(?!<!--).)*?)"  # a field that does not run into another comment (prose may quote "<!-- num: ... -->")
 NUM_RE = re.compile(rf"<!-- num( slow)?: {_NC} :: {_NC} :: {_NC} -->{_NC}<!-- /num -->", re.S)
-OUT_RE = re.compile(rf"<!-- out( slow)?: {_NC} :: {_NC}(?: :: {_NC})? -->\n((?:[^\n]*\n)*?)<!-- /out -->", re.S)
+OUT_RE = re.compile(rf"<!-- out( slow)?: {_NC} :: {_NC}(?: :: {_NC})? -->\n((?:(?!<!-- out)[^\n]*\n)*?)<!-- /out -->",
+                    re.S)
 MAKE_RE = re.compile(r"<!-- make( fast)?: (.*?) -->", re.S)
 IMG_RE = re.compile(r"(?:\]\(|src=\")((?:docs/)?img/[\w.\-]+\.(?:png|svg|pdf))")
 
@@ -188,7 +189,14 @@ def output_tags(files: list[Path] | None = None) -> list[OutputTag]:
     tags = []
     for doc in files or DOC_FILES:
         text = doc.read_text(encoding="utf-8")
-        for m in OUT_RE.finditer(text):
+        matches = list(OUT_RE.finditer(text))
+        found = {text.count("\n", 0, m.start()) + 1 for m in matches}
+        found |= {text.count("\n", 0, m.end()) + 1 for m in matches}
+        for i, line in enumerate(text.splitlines(), 1):  # a tag line that is not part of a block: malformed
+            if line.startswith(("<!-- out", "<!-- /out")) and i not in found:
+                raise ValueError(f"{_rel(doc)}:{i}: an out tag without its pair (expected '<!-- out[ slow]: COMMAND"
+                                 " :: FILTER[ :: s/P/R/] -->' on a line, the output lines, then '<!-- /out -->')")
+        for m in matches:
             tags.append(OutputTag(doc, bool(m.group(1)), " ".join(m.group(2).split()), m.group(3).strip(),
                                   (m.group(4) or "").strip(), m.group(5), m.span(5)))
     return tags
@@ -203,7 +211,7 @@ def all_tags(files: list[Path] | None = None) -> list[NumberTag | OutputTag]:
 
 # ------------------------------------------------------------------------------------------ running
 def argv_of(command: str, img_dir: str | os.PathLike | None = None) -> list[str]:
-    """A command line as typed by a user -> argv run with this interpreter, docs/ and examples/ mapped to
+    """A command line as typed by a user -> argv run with this interpreter, docs/, examples/ and bench/ mapped to
     this checkout (the scratch directory stays the working directory for everything else); ``img_dir``
     redirects ``docs/img/`` outputs (the test writes into a temporary directory)."""
     args = shlex.split(command)
@@ -215,7 +223,7 @@ def argv_of(command: str, img_dir: str | os.PathLike | None = None) -> list[str]
         raise ValueError(f"not a scaleup or python command: {command!r}")
     if img_dir is not None:
         args = [str(Path(img_dir) / a[len("docs/img/"):]) if a.startswith("docs/img/") else a for a in args]
-    return [str(ROOT / a) if a.startswith(("docs/", "examples/")) else a for a in args]
+    return [str(ROOT / a) if a.startswith(("docs/", "examples/", "bench/")) else a for a in args]
 
 
 def run(command: str, cwd: str | os.PathLike, img_dir: str | os.PathLike | None = None) -> str:
@@ -294,15 +302,31 @@ def render(tag: NumberTag | OutputTag, stdout: str) -> str:
 
 
 def evaluate_tags(tags: list[NumberTag | OutputTag], cwd: str | os.PathLike,
-                  outputs: dict[str, str] | None = None) -> list[tuple[NumberTag | OutputTag, str]]:
+                  outputs: dict[str, str] | None = None,
+                  errors: list[tuple[NumberTag | OutputTag, str]] | None = None,
+                  ) -> list[tuple[NumberTag | OutputTag, str]]:
     """(tag, text the code prints now) for each tag; each distinct command runs once (``outputs``, command ->
-    stdout, is the cache: pass one dict to share it between calls)."""
+    stdout, is the cache: pass one dict to share it between calls). With ``errors`` (a list), a command that
+    fails or a pick/filter that finds nothing is appended there as (tag, message) and the tag left out;
+    without it, the error is raised."""
     outputs = {} if outputs is None else outputs
+    failed: dict[str, str] = {}
     out = []
     for tag in tags:
-        if tag.command not in outputs:
-            outputs[tag.command] = run(tag.command, cwd)
-        out.append((tag, render(tag, outputs[tag.command])))
+        try:
+            if tag.command in failed:
+                raise RuntimeError(failed[tag.command])
+            if tag.command not in outputs:
+                try:
+                    outputs[tag.command] = run(tag.command, cwd)
+                except RuntimeError as exc:
+                    failed[tag.command] = str(exc)
+                    raise
+            out.append((tag, render(tag, outputs[tag.command])))
+        except (RuntimeError, LookupError, ValueError) as exc:
+            if errors is None:
+                raise
+            errors.append((tag, str(exc)))
     return out
 
 
@@ -393,18 +417,24 @@ def main(argv: list[str] | None = None) -> int:
                 for cmd in j.commands:
                     run(cmd, scratch, img_dir=args.img_dir)
         if not args.no_numbers:
-            results = evaluate_tags(tags, scratch)
+            errors: list[tuple[NumberTag | OutputTag, str]] = []
+            results = evaluate_tags(tags, scratch, errors=errors)
             stale = [(t, new) for t, new in results if new != t.text]
             for t, new in stale:
                 print(stale_report(t, new))
+            for t, msg in errors:
+                print(f"{_rel(t.file)}:{line_of(t)}: FAILED ({t.command} :: {t.pick}): {msg}")
+            status = 1 if errors else 0
             n_out = sum(isinstance(t, OutputTag) for t, _ in results)
             counts = f"{len(results) - n_out} quoted numbers and {n_out} output blocks"
+            failed = f", {len(errors)} failed" if errors else ""
             if args.check:
-                status = 1 if stale else 0
-                print(f"{len(stale)} of {counts} stale")
+                status = 1 if stale or errors else 0
+                print(f"{len(stale)} of {counts} stale{failed}")
             else:
-                print(f"{rewrite_tags(results)} of {counts} updated")
+                print(f"{rewrite_tags(results)} of {counts} updated{failed}")
     return status
+
 
 if __name__ == "__main__":
     sys.exit(main())

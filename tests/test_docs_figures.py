@@ -108,6 +108,17 @@ def test_output_tag_parsing(tmp_path):
     assert kinds == ["NumberTag", "OutputTag", "OutputTag"]  # document order
 
 
+def test_an_unpaired_out_tag_is_an_error(tmp_path):
+    """A block whose closing tag is missing does not swallow the next block: the file is refused, naming the line."""
+    doc = tmp_path / "d.md"
+    doc.write_text("<!-- out: scaleup topo list :: all -->\nx\n\n<!-- out: scaleup topo list :: all -->\ny\n<!-- /out -->\n"
+                   "Quoted in prose: `<!-- out: C :: F -->` ... `<!-- /out -->`.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"d\.md:1: an out tag without its pair"):
+        mf.output_tags([doc])
+    doc.write_text(doc.read_text(encoding="utf-8").replace("x\n\n", "x\n<!-- /out -->\n"), encoding="utf-8")
+    assert [t.text for t in mf.output_tags([doc])] == ["x\n", "y\n"]
+
+
 def test_select_lines():
     out = "title\n| a | b |\n|---|---|\n| 1 | 2 |\n\n| x |\nsum: 3 (4 s)\n"
     assert mf.select_lines(out, "all") == out
@@ -158,6 +169,24 @@ def test_check_reports_stale_blocks_and_rewrite_is_idempotent(tmp_path, monkeypa
     listing = capsys.readouterr().out
     assert f"[output] {doc}:6: 3 lines <- {cmd} :: table:1" in listing
     assert f"[number] {doc}:3: '1' <- {cmd}" in listing
+
+
+def test_a_failing_command_is_reported_and_the_others_still_checked(tmp_path, monkeypatch, capsys):
+    ok, bad = f'python -c "{_TABLE}"', 'python -c "import sys; sys.exit(3)"'
+    doc = tmp_path / "d.md"
+    doc.write_text(f"<!-- out: {bad} :: all -->\nx\n<!-- /out -->\n<!-- out: {ok} :: re:^nothing -->\ny\n<!-- /out -->\n"
+                   f"<!-- out: {ok} :: table:2 -->\n| x |\n<!-- /out -->\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="exit 3"):
+        mf.evaluate_tags(mf.all_tags([doc]), tmp_path)
+    errors = []
+    results = mf.evaluate_tags(mf.all_tags([doc]), tmp_path, errors=errors)
+    assert [r[1] for r in results] == ["| x |\n"]
+    assert [(t.filter, "exit 3" in m or "selects no line" in m) for t, m in errors] == [("all", True), ("re:^nothing", True)]
+    monkeypatch.setattr(mf, "DOC_FILES", [doc])
+    assert mf.main(["--check", "--no-figures"]) == 1
+    out = capsys.readouterr().out
+    assert f"{doc}:2: FAILED ({bad} :: all)" in out and "0 of 0 quoted numbers and 1 output blocks stale, 2 failed" in out
+    assert mf.argv_of("python bench/x.py --stack vllm")[1:] == [str(mf.ROOT / "bench" / "x.py"), "--stack", "vllm"]
 
 
 def test_rewrite_keeps_an_edit_made_while_the_commands_ran(tmp_path):
