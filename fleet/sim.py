@@ -568,23 +568,17 @@ class _Replica:
         self.slot_iters += b * m
         self.slot_ctx += m * self.ctx_sum + b * m * (m - 1) // 2
         self.ctx_sum += b * m
-        rem = self.run_rem
-        finished = False
-        for i in range(b):
-            rem[i] -= m
-            if rem[i] <= 0:
-                finished = True
-        if finished:
-            keep_ids, keep_rem = [], []
-            for rid, r in zip(self.run_ids, rem):
+        rem = [r - m for r in self.run_rem]  # a comprehension, not an indexed loop: this is the hot path
+        self.run_rem = rem
+        if b and min(rem) <= 0:
+            keep_ids = [rid for rid, r in zip(self.run_ids, rem) if r > 0]
+            keep_rem = [r for r in rem if r > 0]
+            for rid, r in zip(self.run_ids, rem):  # finished in batch order, the batch lists as they were
                 if r <= 0:
                     sim.generated[rid] = sim.output_l[rid]
                     self.ctx_sum -= sim.prompt_l[rid] + sim.output_l[rid]
                     self._free(rid)
                     sim.finish(rid)
-                else:
-                    keep_ids.append(rid)
-                    keep_rem.append(r)
             self.run_ids = keep_ids
             self.run_rem = keep_rem
         self.pool.running[self.idx] = len(self.run_ids) + len(self.pre)
