@@ -466,3 +466,17 @@ def test_calibrating_a_fabric_slower_than_the_measurements_warns(tmp_path):
     assert r.exit_code == 0 and "warning: at the largest sizes the fitted model is still" in r.output, r.output
     r = run("calibrate", "--fabric", "dgx-h100", "--measurements", str(log))
     assert r.exit_code == 0 and "warning:" not in r.output, r.output
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "json"])
+def test_exported_graph_keeps_a_chip_changed_from_its_preset(tmp_path, fmt):
+    """GraphML carried only the chip's name: a fabric whose chip was a preset with changes (`chip: {preset:
+    h100-sxm, hbm_bytes: 40GB}` keeps the name) loaded back as the unchanged preset, and a chip of the user's
+    own as the generic one, silently (an estimate on it used 80 GB of HBM). The whole spec travels now, as JSON's."""
+    changed = topo.CHIPS["h100-sxm"].replace(hbm_bytes=40e9, hbm_bandwidth=2e12)
+    own = topo.specs.ChipSpec(name="my-npu", port_bandwidth=50e9, ports=8, hbm_bytes=24e9, hbm_bandwidth=1e12,
+                              flops={"bf16": 3e14})
+    for chip in (changed, own):
+        fab = topo.torus(dims=[2, 2], link_bandwidth="100GB/s", chip=chip)
+        back = topo.load(topo.export_fabric(fab, tmp_path / f"c.{fmt}"))
+        assert back.chip == chip != topo.CHIPS.get("h100-sxm")

@@ -36,14 +36,20 @@ def fabric_to_json(fab: Fabric) -> dict[str, Any]:
     Units: edge ``bandwidth`` bytes/s per direction, ``latency`` s; ``links`` = physical links merged.
     """
     data = nx.node_link_data(fab.graph, edges="links")
-    chip = {k: _plain(getattr(fab.chip, k)) for k in fab.chip.__dataclass_fields__}
-    chip["flops"] = dict(fab.chip.flops)
+    chip = _chip_dict(fab)
     meta = {k: _plain(v) for k, v in fab.meta.items() if k != "representative_chips"}
     data["graph"] = {"name": fab.name, "chip": chip, "meta": meta,
                      "units": {"bandwidth": "bytes/s per direction", "latency": "s"}}
     if (comm := _comm_preset_name(fab)) is not None:
         data["graph"]["comm"] = comm
     return _plain(data)
+
+
+def _chip_dict(fab: Fabric) -> dict[str, Any]:
+    """The fabric's whole chip spec as plain values (:func:`_chip_of` reads it back)."""
+    chip = {k: _plain(getattr(fab.chip, k)) for k in fab.chip.__dataclass_fields__}
+    chip["flops"] = dict(fab.chip.flops)
+    return chip
 
 
 def _comm_preset_name(fab: Fabric) -> str | None:
@@ -77,6 +83,8 @@ def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> P
         g.graph.clear()
         g.graph["name"] = fab.name
         g.graph["chip"] = fab.chip.name
+        # the whole spec (GraphML holds no mappings: JSON text): a preset with changes keeps the preset's name
+        g.graph["chip_spec"] = json.dumps(_chip_dict(fab), sort_keys=True)
         g.graph["builder"] = str(fab.meta.get("builder", "custom"))
         if fab.meta.get("levels") is not None:  # the chip attributes naming the levels (import_fabric reads them)
             g.graph["levels"] = ",".join(str(x) for x in fab.meta["levels"])
@@ -155,7 +163,8 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     ``bandwidth`` (bytes/s per direction) and ``latency`` (s), or strings with units (``'400Gbps'``, ``'500ns'``;
     a bare bandwidth under 1 MB/s or latency of 1 ms or more is refused), optionally ``efficiency`` and ``links``;
     an undirected graph gets both directions. The chip spec comes from the file (JSON: the whole spec; GraphML: the
-    preset named by the graph's ``chip`` attribute), routing is BFS shortest paths (ECMP over equal-cost paths),
+    whole spec in the graph's ``chip_spec`` attribute, as export writes it, else the preset named by its ``chip``
+    attribute, else a generic chip), routing is BFS shortest paths (ECMP over equal-cost paths),
     the ``comm:`` block is the preset the graph's ``comm`` attribute names (export writes it when the fabric's
     block is an unchanged preset), else the default ``assumed`` (``topo.load(path, comm=...)`` sets one).
 
@@ -193,7 +202,13 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
         meta_in = {**meta_in, "levels": [x for x in meta_in["levels"].split(",") if x]}
     meta = {k: meta_in[k] for k in _KEPT_META if k in meta_in}
     meta["imported_from"] = str(meta_in.get("builder", attrs.get("builder", "graph")))
-    chip = _chip_of(attrs.get("chip"), source)
+    spec = attrs.get("chip_spec")  # GraphML: the whole spec export_fabric writes, as JSON text
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            raise SpecError(f"{source}: graph attribute chip_spec: not JSON text of a chip spec") from None
+    chip = _chip_of(spec if isinstance(spec, dict) else attrs.get("chip"), source)
     label = name or str(attrs.get("name") or path.stem)
     try:
         fab = Fabric.from_graph(g, chip=chip, name=label, **meta)
