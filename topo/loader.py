@@ -306,14 +306,19 @@ def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fab
         raise type(exc)(f"{source}: {exc}") from None
     fab.meta.setdefault("description", str(spec.get("description", "")).strip())
     fab.meta["source_file"] = source
-    if spec.get("faults") or spec.get("stragglers") is not None:  # what-if keys (topo.faults, issue 13)
-        try:
-            if spec.get("faults"):
-                fab = fab.with_faults(spec["faults"])
-            if spec.get("stragglers") is not None:
-                fab = fab.with_stragglers(spec["stragglers"])
-        except ScaleupError as exc:
-            raise type(exc)(f"{source}: {exc}") from None
+    return _what_if(fab, spec, source)
+
+
+def _what_if(fab: Fabric, spec: dict[str, Any], source: str) -> Fabric:
+    """``fab`` under the what-if keys of ``spec`` (``faults``, ``stragglers``: topo.faults, issue 13); an error names
+    ``source``."""
+    try:
+        if spec.get("faults"):
+            fab = fab.with_faults(spec["faults"])
+        if spec.get("stragglers") is not None:
+            fab = fab.with_stragglers(spec["stragglers"])
+    except ScaleupError as exc:
+        raise type(exc)(f"{source}: {exc}") from None
     return fab
 
 
@@ -356,16 +361,12 @@ def _load_graph(path: Path, overrides: dict[str, Any]) -> Fabric:
         raise SpecError(f"{path.name}: {bad[0]!r} cannot be overridden on a graph file (it has no builder keys); "
                         f"edit the graph, or override only {', '.join(allowed)}")
     fab = import_fabric(path)
-    try:
-        if "comm" in overrides:
+    if "comm" in overrides:
+        try:
             fab.comm = parse_comm(overrides["comm"])
-        if overrides.get("faults"):
-            fab = fab.with_faults(overrides["faults"])
-        if overrides.get("stragglers") is not None:
-            fab = fab.with_stragglers(overrides["stragglers"])
-    except ScaleupError as exc:
-        raise type(exc)(f"{path.name}: {exc}") from None
-    return fab
+        except ScaleupError as exc:
+            raise type(exc)(f"{path.name}: {exc}") from None
+    return _what_if(fab, overrides, path.name)
 
 
 def load(name_or_path: str | Path, **overrides: Any) -> Fabric:
