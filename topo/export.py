@@ -217,10 +217,10 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     fab.meta["source_file"] = source
     comm = attrs.get("comm")
     if isinstance(comm, str):  # the preset export_fabric wrote; an unknown name is one line listing the known
-        from .loader import parse_comm
+        from .presets import comm_preset  # (not topo.loader, which imports this module: no import circle)
 
         try:
-            fab.comm = parse_comm(comm, "graph.comm")
+            fab.comm = comm_preset(comm)
         except SpecError as exc:
             raise SpecError(f"{source}: {exc}") from None
     return fab
