@@ -490,3 +490,18 @@ def test_exported_graph_with_a_slow_link_loads_back(tmp_path, fmt):
     fab = topo.torus(dims=[2, 2], link_bandwidth="100GB/s", link_latency="2ms")
     back = topo.load(topo.export_fabric(fab, tmp_path / f"s.{fmt}"))
     assert sorted(back.edge_latency) == sorted(fab.edge_latency) and back.edge_latency.max() == 2e-3
+
+
+def test_bfs_router_cache_stays_within_its_bound_within_one_call():
+    """The path cache was emptied only at the start of a call when past MAX_CACHED_PAIRS: one all-to-all of an
+    imported 6,144-chip graph (37M pairs) filled it past any bound and the fabric kept it after the call. It now
+    stops adding at the bound, and the routes are still a fresh router's."""
+    import numpy as np
+
+    g = topo.Fabric.from_graph(topo.full_mesh(chips=8).graph)
+    g.router.MAX_CACHED_PAIRS = 5
+    src, dst = np.repeat(np.arange(8), 8), np.tile(np.arange(8), 8)
+    got = g.routes(src, dst)
+    assert len(g.router._paths) <= 5
+    fresh = topo.BFSRouter().routes(g, src, dst)
+    assert np.array_equal(got.path_ptr, fresh.path_ptr) and np.array_equal(got.path_edges, fresh.path_edges)

@@ -107,7 +107,7 @@ class BFSRouter:
     """
 
     #: most (src, dst) path lists kept between calls (a collective asks for the same pairs at every step, size and
-    #: algorithm; the cache is emptied when full)
+    #: algorithm; the cache is emptied at the next call once full, and never grows past it within a call)
     MAX_CACHED_PAIRS = 1 << 20
 
     def __init__(self, max_paths: int = 4096) -> None:
@@ -176,14 +176,15 @@ class BFSRouter:
         path_ptr = [0]
         edges: list[int] = []
         memo = self._paths  # like _dist, per router = per fabric (a faulted fabric gets a router of its own)
-        if len(memo) > self.MAX_CACHED_PAIRS:
+        if len(memo) >= self.MAX_CACHED_PAIRS:
             memo.clear()
         for s, d in zip(np.asarray(src).tolist(), np.asarray(dst).tolist()):
             key = (s, d)
             ps = memo.get(key)
             if ps is None:
                 ps = self._paths_edges(fabric, s, d)
-                memo[key] = ps
+                if len(memo) < self.MAX_CACHED_PAIRS:  # bounded: an all-to-all of 6,144 chips is 37M pairs
+                    memo[key] = ps
             for p in ps:
                 edges.extend(p)
                 path_ptr.append(len(edges))
