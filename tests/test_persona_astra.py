@@ -490,6 +490,12 @@ def test_exported_graph_with_a_slow_link_loads_back(tmp_path, fmt):
     fab = topo.torus(dims=[2, 2], link_bandwidth="100GB/s", link_latency="2ms")
     back = topo.load(topo.export_fabric(fab, tmp_path / f"s.{fmt}"))
     assert sorted(back.edge_latency) == sorted(fab.edge_latency) and back.edge_latency.max() == 2e-3
+    g = nx.Graph(units="bandwidth: GB/s, latency: ns")  # units other than the export's: still checked
+    g.add_nodes_from([(0, {"kind": "chip"}), (1, {"kind": "chip"})])
+    g.add_edge(0, 1, bandwidth=400, latency=500)
+    nx.write_graphml(g, tmp_path / "other.graphml")
+    with pytest.raises(topo.UnitError, match="bare number"):
+        topo.load(tmp_path / "other.graphml")
 
 
 def test_bfs_router_cache_stays_within_its_bound_within_one_call():

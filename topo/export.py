@@ -14,6 +14,10 @@ from .errors import SpecError
 from .fabric import Fabric
 
 FORMATS = ("graphml", "json")
+#: the units an exported graph declares (JSON: graph.units; GraphML: the graph attribute units, as text):
+#: import_fabric reads the bare numbers of a file declaring exactly these as SI
+SI_UNITS = {"bandwidth": "bytes/s per direction", "latency": "s"}
+SI_UNITS_TEXT = "bandwidth: bytes/s per direction, latency: s"
 
 
 def _plain(v: Any) -> Any:
@@ -39,7 +43,7 @@ def fabric_to_json(fab: Fabric) -> dict[str, Any]:
     chip = _chip_dict(fab)
     meta = {k: _plain(v) for k, v in fab.meta.items() if k != "representative_chips"}
     data["graph"] = {"name": fab.name, "chip": chip, "meta": meta,
-                     "units": {"bandwidth": "bytes/s per direction", "latency": "s"}}
+                     "units": dict(SI_UNITS)}
     if (comm := _comm_preset_name(fab)) is not None:
         data["graph"]["comm"] = comm
     return _plain(data)
@@ -86,7 +90,7 @@ def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> P
         # the whole spec (GraphML holds no mappings: JSON text): a preset with changes keeps the preset's name
         g.graph["chip_spec"] = json.dumps(_chip_dict(fab), sort_keys=True)
         g.graph["builder"] = str(fab.meta.get("builder", "custom"))
-        g.graph["units"] = "bandwidth: bytes/s per direction, latency: s"  # import_fabric: the numbers are SI
+        g.graph["units"] = SI_UNITS_TEXT  # import_fabric: the numbers are SI
         if fab.meta.get("levels") is not None:  # the chip attributes naming the levels (import_fabric reads them)
             g.graph["levels"] = ",".join(str(x) for x in fab.meta["levels"])
         if "in_network_reduction" in fab.meta:
@@ -125,7 +129,8 @@ def _edge_units(g: nx.Graph, source: str, declared: bool = False) -> None:
     ``'500ns'``) is converted; a bare number no fabric has (a bandwidth under 1 MB/s, a latency of 1 ms or more:
     ``bandwidth: 400`` meant GB/s, ``latency: 500`` meant ns, as other simulators' configs write them) is a
     :class:`UnitError` naming the edge, instead of a fabric a billion times too slow. ``declared``: the file says
-    its numbers are SI (graph attribute ``units``, as :func:`export_fabric` writes), so none is refused."""
+    its numbers are SI (graph attribute ``units`` = :data:`SI_UNITS`, as :func:`export_fabric` writes), so none is
+    refused."""
     from .units import check_bare, parse_quantity
 
     for u, v, a in g.edges(data=True):
@@ -164,8 +169,8 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
 
     Nodes need ``kind`` (``chip`` / ``switch``; chips without ``rank`` are ranked in file order), edges
     ``bandwidth`` (bytes/s per direction) and ``latency`` (s), or strings with units (``'400Gbps'``, ``'500ns'``;
-    a bare bandwidth under 1 MB/s or latency of 1 ms or more is refused unless the graph's ``units`` attribute, as
-    export writes it, says they are SI), optionally ``efficiency`` and ``links``;
+    a bare bandwidth under 1 MB/s or latency of 1 ms or more is refused unless the graph's ``units`` attribute is
+    :data:`SI_UNITS`, as export writes it), optionally ``efficiency`` and ``links``;
     an undirected graph gets both directions. The chip spec comes from the file (JSON: the whole spec; GraphML: the
     whole spec in the graph's ``chip_spec`` attribute, as export writes it, else the preset named by its ``chip``
     attribute, else a generic chip), routing is BFS shortest paths (ECMP over equal-cost paths),
@@ -198,7 +203,7 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     except Exception as exc:  # parse errors of networkx / json / xml: one line, no traceback
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise SpecError(f"{source}: cannot read it as {fmt} ({first})") from None
-    _edge_units(g, source, declared=bool(attrs.get("units")))
+    _edge_units(g, source, declared=attrs.get("units") in (SI_UNITS, SI_UNITS_TEXT))
     if g.is_multigraph():
         g = _merge_parallel(g)
     meta_in = attrs.get("meta") if isinstance(attrs.get("meta"), dict) else attrs  # JSON: graph.meta; GraphML: graph
