@@ -322,6 +322,10 @@ def _what_if(fab: Fabric, spec: dict[str, Any], source: str) -> Fabric:
     return fab
 
 
+#: the overrides a graph file takes (it has no builder keys: they would rebuild the graph)
+GRAPH_OVERRIDES = ("comm", "faults", "stragglers")
+
+
 def check_override_keys(name_or_path: str | Path, keys: Any) -> None:
     """Raise the :class:`SpecError` :func:`load` would raise for an override key the fabric's builder does not take,
     without building it (a sweep checks its ``fabric.*`` keys before its points run). Reads only the file.
@@ -330,7 +334,7 @@ def check_override_keys(name_or_path: str | Path, keys: Any) -> None:
     from .export import GRAPH_SUFFIXES
 
     if path.suffix.lower() in GRAPH_SUFFIXES:
-        allowed: tuple[str, ...] = ("comm", "faults", "stragglers")
+        allowed: tuple[str, ...] = GRAPH_OVERRIDES
         builder_name = "graph file"
     else:
         try:
@@ -355,7 +359,7 @@ def _load_graph(path: Path, overrides: dict[str, Any]) -> Fabric:
     ones that do not rebuild the graph apply: ``comm``, ``faults``, ``stragglers``."""
     from .export import import_fabric
 
-    allowed = ("comm", "faults", "stragglers")
+    allowed = GRAPH_OVERRIDES
     bad = [k for k in overrides if k not in allowed]
     if bad:
         raise SpecError(f"{path.name}: {bad[0]!r} cannot be overridden on a graph file (it has no builder keys); "
