@@ -511,3 +511,13 @@ def test_bfs_router_cache_stays_within_its_bound_within_one_call():
     assert len(g.router._paths) <= 5
     fresh = topo.BFSRouter().routes(g, src, dst)
     assert np.array_equal(got.path_ptr, fresh.path_ptr) and np.array_equal(got.path_edges, fresh.path_edges)
+
+
+def test_node_link_json_without_links_is_a_graph_without_edges(tmp_path):
+    """A one-chip node-link JSON written without a 'links' list (nothing to link) said "cannot read it as json
+    ('edges')"; it is a one-chip fabric, as the same graph in GraphML."""
+    (tmp_path / "one.json").write_text('{"nodes": [{"id": 0, "kind": "chip"}]}')
+    assert topo.load(tmp_path / "one.json").n_chips == 1
+    (tmp_path / "two.json").write_text('{"nodes": [{"id": 0, "kind": "chip"}, {"id": 1, "kind": "chip"}]}')
+    with pytest.raises(topo.SpecError, match="disconnected"):  # two chips and no link: the fabric's own error
+        topo.load(tmp_path / "two.json")

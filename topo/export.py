@@ -194,6 +194,8 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
                 raise SpecError(f"{source}: not a node-link graph (a JSON object with 'nodes' and 'links' lists, as "
                                 "networkx.node_link_data and `scaleup topo export` write)")
             key = "links" if "links" in data else "edges"
+            if key not in data:  # a graph without edges (one chip) may leave the list out
+                data = {**data, key: []}
             g = nx.node_link_graph(data, edges=key)
             attrs = dict(data.get("graph") or {})
         else:
