@@ -521,3 +521,15 @@ def test_node_link_json_without_links_is_a_graph_without_edges(tmp_path):
     (tmp_path / "two.json").write_text('{"nodes": [{"id": 0, "kind": "chip"}, {"id": 1, "kind": "chip"}]}')
     with pytest.raises(topo.SpecError, match="disconnected"):  # two chips and no link: the fabric's own error
         topo.load(tmp_path / "two.json")
+
+
+def test_a_fabric_spec_written_as_json_still_builds(tmp_path):
+    """JSON is YAML: a fabric file `{"builder": ..., ...}` named .json was built by topo.load before graph files
+    were read; since, every .json was taken for a node-link graph ("not a node-link graph"). A mapping with a
+    builder and no nodes is a fabric spec again, overrides and their check included."""
+    path = tmp_path / "mesh.json"
+    path.write_text('{"builder": "full_mesh", "chips": 4, "link_bandwidth": "100GB/s"}')
+    assert topo.load(path).n_chips == 4 and topo.load(path, chips=6).n_chips == 6
+    topo.loader.check_override_keys(path, ["chips"])
+    with pytest.raises(topo.SpecError, match="unknown key 'chipz'"):
+        topo.loader.check_override_keys(path, ["chipz"])

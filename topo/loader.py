@@ -15,6 +15,7 @@ Bundled files live in ``topologies/`` next to the packages (package data in a re
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -326,14 +327,32 @@ def _what_if(fab: Fabric, spec: dict[str, Any], source: str) -> Fabric:
 GRAPH_OVERRIDES = ("comm", "faults", "stragglers")
 
 
+def _is_graph_file(path: Path) -> bool:
+    """Whether :func:`load` reads ``path`` as a graph (:func:`topo.export.import_fabric`): a ``.graphml``, or a
+    ``.json`` unless it is a fabric spec (JSON is YAML: a mapping with ``builder`` and no ``nodes``)."""
+    from .export import GRAPH_SUFFIXES
+
+    suffix = path.suffix.lower()
+    if suffix not in GRAPH_SUFFIXES:
+        return False
+    if suffix != ".json":
+        return True
+    text = read_text_utf8(path, "fabric file")
+    if '"nodes"' in text:
+        return True
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return True  # import_fabric names what is wrong with it
+    return not (isinstance(data, dict) and "builder" in data)
+
+
 def check_override_keys(name_or_path: str | Path, keys: Any) -> None:
     """Raise the :class:`SpecError` :func:`load` would raise for an override key the fabric's builder does not take,
     without building it (a sweep checks its ``fabric.*`` keys before its points run). Reads only the file.
     """
     path = _resolve_path(name_or_path)
-    from .export import GRAPH_SUFFIXES
-
-    if path.suffix.lower() in GRAPH_SUFFIXES:
+    if _is_graph_file(path):
         allowed: tuple[str, ...] = GRAPH_OVERRIDES
         builder_name = "graph file"
     else:
@@ -386,9 +405,7 @@ def load(name_or_path: str | Path, **overrides: Any) -> Fabric:
             naming the file and the key); CapacityError when the fabric does not fit the switch radix.
     """
     path = _resolve_path(name_or_path)
-    from .export import GRAPH_SUFFIXES
-
-    if path.suffix.lower() in GRAPH_SUFFIXES:  # a graph (GraphML / node-link JSON), e.g. `scaleup topo export`'s
+    if _is_graph_file(path):  # a graph (GraphML / node-link JSON), e.g. `scaleup topo export`'s
         return _load_graph(path, overrides)
     try:
         spec = yaml.safe_load(read_text_utf8(path, "fabric file"))
