@@ -130,13 +130,13 @@ def _known_model(value: Any, field_: str) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _check_fabric_keys(fabric: str, keys: tuple[str, ...]) -> None:
-    """:func:`topo.loader.check_override_keys`, once per (fabric, keys) however many points share them; a fabric
-    that is not found is left to the point (its row names it)."""
+def _check_fabric_keys(fabric: str, keys: tuple[str, ...], builder: Any = None) -> None:
+    """:func:`topo.loader.check_override_keys`, once per (fabric, keys, overridden builder) however many points
+    share them; a fabric that is not found is left to the point (its row names it)."""
     from topo.loader import check_override_keys
 
     try:
-        check_override_keys(fabric, keys)
+        check_override_keys(fabric, {**dict.fromkeys(keys), "builder": builder} if "builder" in keys else keys)
     except SpecError as exc:
         if "unknown key" in str(exc):
             raise
@@ -216,8 +216,10 @@ class Job:
         if overrides and isinstance(out.get("fabric"), str):  # a typo fails here, not in every point
             key = next(k for k in out if k.startswith("fabric."))
             try:
-                _check_fabric_keys(out["fabric"], overrides)
-            except SpecError as exc:
+                builder = out.get("fabric.builder")
+                _check_fabric_keys(out["fabric"], overrides, builder if isinstance(builder, str) else None)
+            except SpecError as exc:  # name the key refused, not the first fabric.* key
+                key = next((k for k in out if k.startswith("fabric.") and f"unknown key {k[7:]!r}" in str(exc)), key)
                 raise SpecError(f"{locate(key)}: {exc}") from None
         return out
 

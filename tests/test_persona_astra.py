@@ -533,3 +533,27 @@ def test_a_fabric_spec_written_as_json_still_builds(tmp_path):
     topo.loader.check_override_keys(path, ["chips"])
     with pytest.raises(topo.SpecError, match="unknown key 'chipz'"):
         topo.loader.check_override_keys(path, ["chipz"])
+
+
+def test_override_key_check_follows_an_overridden_builder(tmp_path):
+    """check_override_keys checked the keys against the file's builder even when `builder` itself was overridden:
+    a sweep of `fabric.builder: torus` with `fabric.dims` failed before any point ran ("unknown key 'dims' for
+    full_mesh") although topo.load builds it. With the builder's value given, the check follows it."""
+    path = tmp_path / "fm.yaml"
+    path.write_text("builder: full_mesh\nlink_bandwidth: 100GB/s\n")
+    assert topo.load(path, builder="torus", dims=[2, 2]).n_chips == 4
+    topo.loader.check_override_keys(path, {"builder": "torus", "dims": [2, 2]})
+    with pytest.raises(topo.SpecError, match="unknown key 'chipz' for torus"):
+        topo.loader.check_override_keys(path, {"builder": "torus", "chipz": 4})
+    with pytest.raises(topo.SpecError, match="unknown key 'dims' for full_mesh"):
+        topo.loader.check_override_keys(path, ["dims"])
+
+
+def test_sweep_override_typo_names_its_own_key_not_the_first_fabric_key(tmp_path):
+    """With several fabric.* keys the refusal named the first of them (`grid.fabric.link_latency: ... unknown key
+    'bandwith'`), not the one it refused."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("job: collective\nparams:\n  collective: all_reduce\n  fabric: dgx-h100\n"
+                    "grid:\n  fabric.link_latency: [200ns]\n  fabric.bandwith: [1]\n  size: [1KiB]\n")
+    r = run("sweep", str(spec), "--out", str(tmp_path / "o.csv"), "--dry-run")
+    assert r.exit_code == 2 and "grid.fabric.bandwith:" in r.output and "link_latency:" not in r.output, r.output

@@ -350,6 +350,9 @@ def _is_graph_file(path: Path) -> bool:
 def check_override_keys(name_or_path: str | Path, keys: Any) -> None:
     """Raise the :class:`SpecError` :func:`load` would raise for an override key the fabric's builder does not take,
     without building it (a sweep checks its ``fabric.*`` keys before its points run). Reads only the file.
+
+    ``keys``: the override keys, or a mapping of them to their values (an overridden ``builder``'s value picks the
+    builder the keys are checked against; without its value nothing is checked).
     """
     path = _resolve_path(name_or_path)
     if _is_graph_file(path):
@@ -361,6 +364,8 @@ def check_override_keys(name_or_path: str | Path, keys: Any) -> None:
         except yaml.YAMLError:
             return  # load() names the syntax error
         builder_name = spec.get("builder") if isinstance(spec, dict) else None
+        if "builder" in keys:  # load() merges the overrides first: the overridden builder takes the keys
+            builder_name = keys["builder"] if isinstance(keys, dict) else None
         from . import builders as _builders
         from . import systems as _systems  # noqa: F401 - registers ultraserver, ocs_torus, groq_dragonfly
 
