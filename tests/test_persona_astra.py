@@ -557,3 +557,19 @@ def test_sweep_override_typo_names_its_own_key_not_the_first_fabric_key(tmp_path
                     "grid:\n  fabric.link_latency: [200ns]\n  fabric.bandwith: [1]\n  size: [1KiB]\n")
     r = run("sweep", str(spec), "--out", str(tmp_path / "o.csv"), "--dry-run")
     assert r.exit_code == 2 and "grid.fabric.bandwith:" in r.output and "link_latency:" not in r.output, r.output
+
+
+def test_graph_file_forward_written_as_text_is_read_as_a_boolean(tmp_path):
+    """A node-link JSON (or a GraphML of string attributes) with `"forward": "false"` made the chip relay traffic
+    (any non-empty string is true); "true" / "false" (and 1 / 0, yes / no) are read as booleans, other text is one
+    line naming the node."""
+    import json
+
+    nodes = [{"id": i, "kind": "chip", "forward": f} for i, f in enumerate(["false", "true", "0", "yes"])]
+    links = [{"source": i, "target": (i + 1) % 4, "bandwidth": 1e11, "latency": 1e-6} for i in range(4)]
+    (tmp_path / "r.json").write_text(json.dumps({"nodes": nodes, "links": links}))
+    assert topo.load(tmp_path / "r.json").forwards[:4].tolist() == [False, True, False, True]
+    nodes[0]["forward"] = "sometimes"
+    (tmp_path / "r.json").write_text(json.dumps({"nodes": nodes, "links": links}))
+    with pytest.raises(topo.SpecError, match="forward"):
+        topo.load(tmp_path / "r.json")

@@ -143,6 +143,22 @@ def _edge_units(g: nx.Graph, source: str, declared: bool = False) -> None:
                     a[key] = parse_quantity(a[key], dim, field)
 
 
+#: text a graph file may give a boolean node attribute (``forward``) as
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def _node_flags(g: nx.Graph, source: str) -> None:
+    """A node's ``forward`` given as text (``"false"``: a string attribute) as the boolean it says, in place (any
+    non-empty text was true); other text is a :class:`SpecError` naming the node."""
+    for n, a in g.nodes(data=True):
+        v = a.get("forward")
+        if isinstance(v, str):
+            t = v.strip().lower()
+            if t not in _TRUE + _FALSE:
+                raise SpecError(f"{source}: node {n!r} forward: expected true or false, got {v!r}")
+            a["forward"] = t in _TRUE
+
+
 def _merge_parallel(g: nx.MultiGraph) -> nx.Graph:
     """A multigraph's parallel edges as one edge each, as builders merge them: bandwidth and ``links`` summed,
     the largest latency, the bandwidth-weighted efficiency."""
@@ -206,6 +222,7 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise SpecError(f"{source}: cannot read it as {fmt} ({first})") from None
     _edge_units(g, source, declared=attrs.get("units") in (SI_UNITS, SI_UNITS_TEXT))
+    _node_flags(g, source)
     if g.is_multigraph():
         g = _merge_parallel(g)
     meta_in = attrs.get("meta") if isinstance(attrs.get("meta"), dict) else attrs  # JSON: graph.meta; GraphML: graph
