@@ -160,10 +160,20 @@ def test_every_option_is_a_parameter_of_the_same_name(path):
     assert not stale, f"PARITY lists options scaleup {' '.join(path)} does not have: {stale}"
 
 
+def _declared_default(param: click.Parameter):
+    """The option's declared default: click >= 8.3 reports an option declared without one as its ``UNSET`` sentinel
+    (a flag then defaults to False, anything else to None), older click as False / None directly."""
+    d = param.default
+    unset = getattr(click.core, "UNSET", None)
+    if unset is not None and d is unset:
+        return False if getattr(param, "is_flag", False) and not getattr(param, "multiple", False) else None
+    return d
+
+
 def _cli_default(param: click.Parameter, py_default):
     """The option's default in the function's terms: a unit string in SI (``"1s"`` -> 1.0), a comma list as a
     tuple (``"1,2,4,8"`` -> (1, 2, 4, 8))."""
-    d = param.default
+    d = _declared_default(param)
     if isinstance(d, str) and isinstance(py_default, float):
         return topo.parse_quantity(d, "time", param.name)
     if isinstance(d, str) and isinstance(py_default, tuple):
@@ -192,12 +202,12 @@ def test_defaults_agree(path):
                 continue
             where = f"scaleup {' '.join(path)} --{names[0]} vs {f}({p.name}=)"
             if p.default is p.empty:
-                assert param.default is None or names[0] in required_ok, f"{where}: CLI default, Python required"
+                assert _declared_default(param) is None or names[0] in required_ok, f"{where}: CLI default, Python required"
                 continue
-            if param.default is None and names[0] in unset:
+            if _declared_default(param) is None and names[0] in unset:
                 continue
             py = _obj(none_means[names[0]]) if p.default is None and names[0] in none_means else p.default
-            assert _cli_default(param, py) == py, f"{where}: {param.default!r} != {p.default!r}"
+            assert _cli_default(param, py) == py, f"{where}: {_declared_default(param)!r} != {p.default!r}"
 
 
 def test_plan_defaults_are_the_cli_s():
