@@ -31,6 +31,18 @@ def test_commspec_refuses_a_custom_time_that_is_not_seconds(value):
         base.replace(custom=custom)
 
 
+def test_commspec_takes_numpy_numbers_as_seconds():
+    """numpy scalars (a fit's output, a sweep's grid) are numbers: np.int64(0) and np.float32 pass, as 0 and a float do."""
+    import numpy as np
+
+    base = topo.comm_preset("vllm-h100")
+    custom = {a: dict(kv) for a, kv in base.custom}
+    custom["oneshot"]["peer"] = np.int64(0)
+    custom["oneshot"]["call"] = np.float32(2e-6)
+    spec = base.replace(custom=custom)
+    assert spec.custom_of("oneshot")["peer"] == 0 and spec.custom_of("oneshot")["call"] == pytest.approx(2e-6)
+
+
 def test_bad_peer_shapes_name_the_field():
     for value, what in (([1, 2], "list"), (0.5, "bare number"), ("1GB", "size")):
         with pytest.raises(topo.SpecError, match=r"comm\.custom\.oneshot\.peer") as e:

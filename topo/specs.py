@@ -6,6 +6,7 @@ The presets with their sources live in :mod:`topo.presets`.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -294,7 +295,7 @@ class CommSpec:
                                 "efficiency, max_ranks, max_size")
             for k in ("call", "peer", "step"):  # seconds: a negative or infinite cost is no kernel's
                 v = d.get(k, 0.0)
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+                if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v < float("inf"):
                     raise SpecError(f"CommSpec.custom.{a}.{k}: must be a time >= 0 s (e.g. 0.1us), got {v!r}")
             e = d.get("efficiency", 1.0)
             if not 0 < e <= 1:
