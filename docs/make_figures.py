@@ -426,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{_rel(t.file)}:{line_of(t)}: FAILED ({t.command} :: {t.pick}): {msg}")
             status = 1 if errors else 0
             n_out = sum(isinstance(t, OutputTag) for t, _ in results)
-            counts = f"{len(results) - n_out} quoted numbers and {n_out} output blocks"
+            # "k of N tags ... (n quoted numbers, m output blocks)": k counts both kinds
+            counts = f"{len(results)} tags ({len(results) - n_out} quoted numbers, {n_out} output blocks)"
             failed = f", {len(errors)} failed" if errors else ""
             if args.check:
                 status = 1 if stale or errors else 0

@@ -156,7 +156,7 @@ def test_check_reports_stale_blocks_and_rewrite_is_idempotent(tmp_path, monkeypa
     assert doc.read_text(encoding="utf-8") == stale
     report = capsys.readouterr().out
     assert "output block stale" in report and "-| 1 | 9 |" in report and "+| 1 | 2 |" in report
-    assert "'9' -> '1'" in report and "3 of 1 quoted numbers and 2 output blocks stale" in report
+    assert "'9' -> '1'" in report and "3 of 3 tags (1 quoted numbers, 2 output blocks) stale" in report
     assert calls == [cmd]
     assert mf.main(["--no-figures"]) == 0
     fixed = doc.read_text(encoding="utf-8")
@@ -164,7 +164,7 @@ def test_check_reports_stale_blocks_and_rewrite_is_idempotent(tmp_path, monkeypa
         "s/^/> / -->\n", "s/^/> / -->\n> note\n")
     assert mf.main(["--no-figures"]) == 0 and doc.read_text(encoding="utf-8") == fixed
     assert mf.main(["--check", "--no-figures"]) == 0
-    assert "0 of 1 quoted numbers and 2 output blocks stale" in capsys.readouterr().out
+    assert "0 of 3 tags (1 quoted numbers, 2 output blocks) stale" in capsys.readouterr().out
     assert mf.main(["--list"]) == 0
     listing = capsys.readouterr().out
     assert f"[output] {doc}:6: 3 lines <- {cmd} :: table:1" in listing
@@ -185,7 +185,7 @@ def test_a_failing_command_is_reported_and_the_others_still_checked(tmp_path, mo
     monkeypatch.setattr(mf, "DOC_FILES", [doc])
     assert mf.main(["--check", "--no-figures"]) == 1
     out = capsys.readouterr().out
-    assert f"{doc}:2: FAILED ({bad} :: all)" in out and "0 of 0 quoted numbers and 1 output blocks stale, 2 failed" in out
+    assert f"{doc}:2: FAILED ({bad} :: all)" in out and "0 of 1 tags (0 quoted numbers, 1 output blocks) stale, 2 failed" in out
     assert mf.argv_of("python bench/x.py --stack vllm")[1:] == [str(mf.ROOT / "bench" / "x.py"), "--stack", "vllm"]
 
 
