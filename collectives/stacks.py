@@ -359,6 +359,34 @@ def _soft_l1(r: np.ndarray, scale: float = ROBUST_SCALE) -> np.ndarray:
     return np.sign(r) * scale * np.sqrt(rho)
 
 
+def _fit_target(system: str | None, fabric: Fabric | str | None, bundled: dict[str, str]) -> tuple[str, str, Fabric]:
+    """(system, chip family, fabric probed) of a stack fit: the system given, or the one of ``fabric``'s chip
+    (:data:`SYSTEM_OF_CHIP`); the fabric given, or the system's bundled one (``bundled``: system -> fabric name).
+
+    Raises:
+        SpecError: neither given, an unknown system, a chip without a ladder, or a fabric of another chip family
+            than the system's (as ``scaleup calibrate --stack``: not silently mixed).
+    """
+    import topo
+
+    given = topo.load(fabric) if isinstance(fabric, str) else fabric
+    if system is None:
+        if given is None:
+            raise SpecError("system: give an aiconfigurator-core system (" + ", ".join(FAMILY_OF_SYSTEM)
+                            + ") or a fabric whose chip has a ladder")
+        chip_family(given)  # one line naming the chips with a ladder
+        system = SYSTEM_OF_CHIP[given.chip.name]
+    family = FAMILY_OF_SYSTEM.get(system)
+    if family is None:
+        raise SpecError(f"system: must be one of {', '.join(FAMILY_OF_SYSTEM)}, got {system!r}")
+    if given is None:
+        return system, family, topo.load(bundled[system])
+    if chip_family(given) != family:
+        raise SpecError(f"fabric: {given.name!r} ({given.chip.name}) is not of {system}'s chip family ({family}); "
+                        "drop fabric or give the system of its chip")
+    return system, family, given
+
+
 def calibrate_stack(stack: str, system: str | None = None, fabric: Fabric | str | None = None,
                     base: CommSpec | str | None = None, measurements: Any = None,
                     collective: str | None = None) -> StackCalibration:
@@ -382,7 +410,6 @@ def calibrate_stack(stack: str, system: str | None = None, fabric: Fabric | str 
             instead of the installed table.
         collective: what an nccl-tests stdout file measured when its output does not say (``--collective``).
     """
-    import topo
 
     from .calibrate import (
         AICONFIGURATOR_VERSION,
@@ -401,21 +428,7 @@ def calibrate_stack(stack: str, system: str | None = None, fabric: Fabric | str 
 
     if stack not in STACKS:
         raise SpecError(f"stack: must be one of {', '.join(STACKS)}, got {stack!r}")
-    if system is None:
-        if fabric is None:
-            raise SpecError("system: give an aiconfigurator-core system (" + ", ".join(FAMILY_OF_SYSTEM)
-                            + ") or a fabric whose chip has a ladder")
-        probe_fab = topo.load(fabric) if not isinstance(fabric, Fabric) else fabric
-        chip_family(probe_fab)  # one line naming the chips with a ladder
-        system = SYSTEM_OF_CHIP[probe_fab.chip.name]
-        fabric = probe_fab
-    family = FAMILY_OF_SYSTEM.get(system)
-    if family is None:
-        raise SpecError(f"system: must be one of {', '.join(FAMILY_OF_SYSTEM)}, got {system!r}")
-    fab = topo.load(fabric or SYSTEMS[system]) if not isinstance(fabric, Fabric) else fabric
-    if fabric is not None and chip_family(fab) != family:  # as scaleup calibrate --stack: not silently mixed
-        raise SpecError(f"fabric: {fab.name!r} ({fab.chip.name}) is not of {system}'s chip family ({family}); drop "
-                        "fabric or give the system of its chip")
+    system, family, fab = _fit_target(system, fabric, SYSTEMS)
     from topo.presets import comm_preset
 
     base_spec = comm_preset(base or NCCL_PRESET[family]) if not isinstance(base, CommSpec) else base
