@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--groups", default="8,64,6144")
     a = ap.parse_args()
     fab = topo.load(a.preset)
-    S = C.api._size(a.size)
+    S = C.size_bytes(a.size)
     print(f"{a.preset}, all-reduce of {a.size}; times in ms")
     print("| group | algorithm | time (calibrated) | time (ideal) | bound (schedule) | closed form (all-ports) | wall s |")
     print("|---|---|---|---|---|---|---|")

@@ -28,6 +28,7 @@ from .algorithms import (
 )
 from .api import (
     BUSBW_FACTOR,
+    OPS,
     AllGather,
     AllReduce,
     AllToAll,
@@ -47,6 +48,7 @@ from .api import (
     reduce_scatter,
     run,
     send_recv,
+    size_bytes,
 )
 from .calibrate import Calibration, calibrate
 from .comm import comm_of
@@ -59,6 +61,7 @@ __all__ = [
     "BUSBW_FACTOR",
     "COLLECTIVES",
     "DESCRIPTIONS",
+    "OPS",
     "REGISTRY",
     "Algorithm",
     "AllGather",
@@ -99,5 +102,6 @@ __all__ = [
     "register",
     "run",
     "send_recv",
+    "size_bytes",
     "verify",
 ]

@@ -191,7 +191,11 @@ def _group(fab: Fabric, group) -> np.ndarray:
     return arr
 
 
-def _size(size) -> float:
+def size_bytes(size: float | str) -> float:
+    """A message size in bytes from a number or a string with a unit ('64MiB').
+
+    Raises:
+        ScheduleError: not a size, or not > 0 bytes."""
     try:
         v = parse_positive(size, "size", "size") if isinstance(size, str) else float(size)
     except (TypeError, ValueError):
@@ -586,7 +590,7 @@ def collective(collective: str, fab: Fabric | str, size: Size, group: Group = No
     if collective not in COLLECTIVES:
         raise ScheduleError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
     fab = _as_fabric(fab)
-    S = _size(size)
+    S = size_bytes(size)
     G = _group(fab, group)
     if collective == "send_recv" and group is None:
         G = G[:2]
@@ -821,8 +825,9 @@ class SendRecv(Op):
     collective = "send_recv"
 
 
-_OPS = {"all_reduce": AllReduce, "all_gather": AllGather, "reduce_scatter": ReduceScatter, "all_to_all": AllToAll,
-        "broadcast": Broadcast, "reduce": Reduce, "send_recv": SendRecv}
+#: collective name (as :data:`COLLECTIVES` spells it) -> its :class:`Op` class
+OPS: dict[str, type[Op]] = {"all_reduce": AllReduce, "all_gather": AllGather, "reduce_scatter": ReduceScatter, "all_to_all": AllToAll,
+                           "broadcast": Broadcast, "reduce": Reduce, "send_recv": SendRecv}
 
 
 def _compilable(coll: str, algo: str, idx: list[int], prepared: list, S: float, fabric: Fabric,
@@ -883,7 +888,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
     for i, op in enumerate(ops):
         if not isinstance(op.algorithm, str):  # it keys a dict below: a list was an unhashable-type TypeError
             _lookup(op.collective, op.algorithm)  # the registry's one-line ScheduleError listing the valid names
-        S = _size(op.size)
+        S = size_bytes(op.size)
         G = _group(fabric, op.group)
         if op.collective == "send_recv" and op.group is None:
             G = G[:2]

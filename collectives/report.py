@@ -11,7 +11,7 @@ import numpy as np
 from topo import DTYPE_BYTES, Fabric, ScheduleError, load, parse_size_range
 
 from .algorithms import ALGORITHMS, COLLECTIVES, REGISTRY, algorithms_for
-from .api import _OPS, _RUN_KEYS, _accepted, canonical_collective, collective, run
+from .api import _RUN_KEYS, OPS, _accepted, canonical_collective, collective, run
 
 #: element types for the count column (nccl-tests names plus scaleup's dtypes), bytes per element
 TYPES = {"float": 4.0, "half": 2.0, "double": 8.0, "int8": 1.0, **DTYPE_BYTES}
@@ -134,7 +134,7 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         for a in algorithms:
             opts_a = opts_for(a)
             if concurrent and len(groups) > 1:
-                op_cls = _OPS[collective_name]
+                op_cls = OPS[collective_name]
                 algo_opts = {x: v for x, v in opts_a.items() if x not in _RUN_KEYS}
                 run_opts = {x: opts_a[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth", "ideal")
                             if x in opts_a}

@@ -282,11 +282,11 @@ def stack_all_reduce(fab: Fabric, size: Any, group: Any = None, stack: str = "tr
     """
     from topo import ScheduleError
 
-    from .api import _group, _size, collective
+    from .api import _group, collective, size_bytes
 
     if opts.get("ideal"):
         raise ScheduleError(f"ideal: stack={stack!r} is communication software; drop one of the two")
-    S = _size(size)
+    S = size_bytes(size)
     G = _group(fab, group)
     t, f = stack_plan(fab, stack, S, G)
     r = collective("all_reduce", f, S, G.tolist(), "auto", **opts)

@@ -119,10 +119,10 @@ class MonteCarloResult:
 
     def plot(self, path: str) -> str:
         """Histogram of the metric over the available samples, with the healthy value and P50/P99 marked."""
-        from topo.draw import _mpl, check_figure_path
+        from topo.draw import check_figure_path, pyplot
 
         check_figure_path(path)
-        plt = _mpl()
+        plt = pyplot()
         scale, unit = self._unit()
         v = self.values[np.isfinite(self.values)] * scale
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -198,9 +198,9 @@ def collective_monte_carlo(
     groups = [list(map(int, g)) for g in groups]
     members = np.zeros(fab.n_chips, dtype=bool)
     members[np.concatenate([np.asarray(g) for g in groups])] = True
-    cls = collectives.api._OPS.get(collective)
+    cls = collectives.OPS.get(collective)
     if cls is None:
-        raise SpecError(f"collective: {collective!r} is not one of {', '.join(collectives.api._OPS)}")
+        raise SpecError(f"collective: {collective!r} is not one of {', '.join(collectives.OPS)}")
     run_kw = {k: opts.pop(k) for k in ("mode", "routing", "ideal", "overhead") if k in opts}
 
     chosen = [algorithm]
@@ -242,7 +242,7 @@ def collective_monte_carlo(
         values[i] = memo[key]
         avail[i] = not down and np.isfinite(values[i])
     n = len(groups)
-    label = (f"{collective} {topo.format_bytes(collectives.api._size(size))} on {fab.name}, "
+    label = (f"{collective} {topo.format_bytes(collectives.size_bytes(size))} on {fab.name}, "
              f"{n} group{'s' if n > 1 else ''} of {len(groups[0])}" + (" at once" if n > 1 else ""))
     out = MonteCarloResult("time_s", values, healthy, avail, draws, seed, samples, label)
     out.extra["groups_lost"] = lost
@@ -626,9 +626,9 @@ def run_jobs(fabric: Any, jobs: Sequence[Job], seed: int = 0, mode: str = "exact
     ops_of = []
     for j in placed:
         coll = collectives.api.canonical_collective(j.collective)  # the CLI's all-reduce too
-        cls = collectives.api._OPS.get(coll) if isinstance(coll, str) else None
+        cls = collectives.OPS.get(coll) if isinstance(coll, str) else None
         if cls is None:
-            raise SpecError(f"job {j.name!r}: collective {j.collective!r} is not one of {', '.join(collectives.api._OPS)}")
+            raise SpecError(f"job {j.name!r}: collective {j.collective!r} is not one of {', '.join(collectives.OPS)}")
         ops_of.append([cls(j.size, g, j.algorithm, **j.opts) for g in j.groups])
     alone = [max(r.time for r in collectives.run(ops, fab, seed=seed, **run_kw)) for ops in ops_of]
     flat = [op for ops in ops_of for op in ops]

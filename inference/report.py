@@ -21,8 +21,8 @@ def format_bytes(n: float) -> str:
     return f"{n / 1e9:.2f} GB" if abs(n) >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
-_COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
-_KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
+COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
+KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
               "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels", "graph_batches",
               "max_num_tokens", "max_seqs", "host_per_seq", "speed")
 
@@ -307,16 +307,16 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     prompt = _check_int("prompt", prompt)
     output = _check_int("output", output)
     _check_int("decode_points", decode_points)
-    unknown = set(knobs) - set(_COST_KEYS) - set(_KNOB_KEYS)
+    unknown = set(knobs) - set(COST_KEYS) - set(KNOB_KEYS)
     if unknown:
         raise SpecError(f"estimate: unknown option(s) {', '.join(sorted(unknown))}; known: "
-                        f"{', '.join(_COST_KEYS + _KNOB_KEYS)}")
+                        f"{', '.join(COST_KEYS + KNOB_KEYS)}")
     knobs.update(compute_efficiency=compute_efficiency, memory_efficiency=memory_efficiency,
                  op_overhead=op_overhead, hbm_usable=hbm_usable, sram=sram, prefill_chunk=prefill_chunk,
                  act_dtype=act_dtype, stack=stack, backend=backend)
-    dep_kw = {k: v for k, v in knobs.items() if k in _KNOB_KEYS}
+    dep_kw = {k: v for k, v in knobs.items() if k in KNOB_KEYS}
     # a sweep YAML's 3e4 / 1e-1 (strings under YAML 1.1) are numbers, as the other knobs' are
-    cost_kw = {k: (v if k == "prices" else _quantity(k, v, "number")) for k, v in knobs.items() if k in _COST_KEYS}
+    cost_kw = {k: (v if k == "prices" else _quantity(k, v, "number")) for k, v in knobs.items() if k in COST_KEYS}
     price_per_chip_hour = _quantity("price_per_chip_hour", price_per_chip_hour, "number")
     tp = None if tp == "auto" else tp  # "auto" (sweep specs, where null means "missing") = None
     pp = None if pp == "auto" else pp

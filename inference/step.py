@@ -12,7 +12,7 @@ from topo import Fabric, SpecError
 
 from .estimate import Deployment
 from .models import ModelSpec
-from .report import _COST_KEYS, _KNOB_KEYS, max_batch
+from .report import COST_KEYS, KNOB_KEYS, max_batch
 
 
 class StepModel:
@@ -28,11 +28,11 @@ class StepModel:
     def __init__(self, model: ModelSpec | str, fabric: Fabric | str, tp: int = 8, ep: int = 1, pp: int = 1,
                  dp: int | None = None, dtype: str = "fp8", kv_dtype: str | None = None, overlap: bool = False,
                  price_per_chip_hour: float | None = None, **knobs: Any) -> None:
-        unknown = set(knobs) - set(_COST_KEYS) - set(_KNOB_KEYS)
+        unknown = set(knobs) - set(COST_KEYS) - set(KNOB_KEYS)
         if unknown:
             raise SpecError(f"StepModel: unknown option(s) {', '.join(sorted(unknown))}")
-        dep_kw = {k: v for k, v in knobs.items() if k in _KNOB_KEYS}
-        self._cost_kw = {k: v for k, v in knobs.items() if k in _COST_KEYS}
+        dep_kw = {k: v for k, v in knobs.items() if k in KNOB_KEYS}
+        self._cost_kw = {k: v for k, v in knobs.items() if k in COST_KEYS}
         self.deployment = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype,
                                      **dep_kw)
         self.model = self.deployment.model

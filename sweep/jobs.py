@@ -387,7 +387,7 @@ def _collective_extra() -> dict[str, Param]:
 def _infer_extra() -> dict[str, Param]:
     """Further keyword parameters of inference.estimate (from its signature), unchecked kinds."""
     import inference
-    from inference.report import _KNOB_KEYS
+    from inference.report import KNOB_KEYS
 
     sig = inspect.signature(inference.estimate)
     out = {}
@@ -396,7 +396,7 @@ def _infer_extra() -> dict[str, Param]:
             continue
         out[name] = Param("any", default=prm.default if prm.default is not prm.empty else REQUIRED)
     # the knobs estimate takes through **knobs (host_per_seq, speed, graph_batches, ...): None = its default
-    for name in _KNOB_KEYS:
+    for name in KNOB_KEYS:
         out.setdefault(name, Param("any", default=None))
     return out
 
@@ -420,11 +420,11 @@ _INFER_FIXED = ("model", "fabric")
 
 
 def _knob_only() -> frozenset[str]:
-    """estimate's knobs outside its signature (inference.report._KNOB_KEYS less its named parameters)."""
+    """estimate's knobs outside its signature (inference.report.KNOB_KEYS less its named parameters)."""
     import inference
-    from inference.report import _KNOB_KEYS
+    from inference.report import KNOB_KEYS
 
-    return frozenset(_KNOB_KEYS) - set(inspect.signature(inference.estimate).parameters)
+    return frozenset(KNOB_KEYS) - set(inspect.signature(inference.estimate).parameters)
 
 
 def _infer_job(p: dict[str, Any]) -> dict[str, Any]:

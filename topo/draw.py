@@ -20,7 +20,8 @@ import numpy as np
 from .fabric import Fabric
 
 
-def _mpl():
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (unless a backend was already chosen)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -326,7 +327,7 @@ def plot_fabric(fab: Fabric, path: str | Path | None = None, max_nodes: int = 30
     """
     if path is not None:
         check_figure_path(path)
-    plt = _mpl()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(14, 7))
     if fab.n_nodes <= max_nodes:
         _draw_detailed(fab, ax)

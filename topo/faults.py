@@ -811,11 +811,11 @@ def plot_faults(healthy: Fabric, faulted: Fabric, path: str | None = None, title
     """Draw the fabric as rows of nodes (chips at the bottom, then each switch tier, one column block per
     plane) with the parts that lost links marked: colour = fraction of the node's link capacity lost
     (grey healthy, red failed), crosses on nodes that lost every link. Returns the matplotlib Figure."""
-    from .draw import _mpl, check_figure_path
+    from .draw import check_figure_path, pyplot
 
     if path is not None:
         check_figure_path(path)
-    plt = _mpl()
+    plt = pyplot()
     nd = healthy.node_data
     n = healthy.n_nodes
     cap_h = np.bincount(healthy.edge_src, weights=healthy.edge_capacity, minlength=n)
