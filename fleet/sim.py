@@ -57,7 +57,7 @@ from .pool import Pool, RequestView, no_kv_reason
 from .routers import ROUTER_SIGNATURE, ROUTERS, get_router
 from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepModelLike, StepModelWrapper
-from .trace import Trace, _count, _fixed_lengths, closed_loop_trace, load_trace, poisson_trace
+from .trace import Trace, _check_seed, _count, _fixed_lengths, closed_loop_trace, load_trace, poisson_trace
 
 __all__ = ["MEMORY_BUDGET", "REQUEST_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
            "check_serving_size", "simulate_serving"]
@@ -965,8 +965,9 @@ def simulate_serving(
 
     Raises:
         SpecError: a closed loop given with a trace, rate or duration; a count that is not an integer >= 1;
-            fewer requests than the concurrency; only one of prompt / output.
+            fewer requests than the concurrency; only one of prompt / output; a seed outside [0, 2**63).
     """
+    _check_seed(seed)  # a bad seed is refused whatever the load (a trace file or fixed lengths draw nothing)
     spec = load_fleet(fleet)
     model = model if model is not None else spec.model
     closed = _closed_loop(concurrency, requests, think, trace, rate, duration)

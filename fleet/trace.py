@@ -131,6 +131,12 @@ def _lognormal_int(rng: np.random.Generator, n: int, median: float, sigma: float
 MAX_REQUESTS = 10_000_000
 
 
+def _check_seed(seed: Any) -> None:
+    """A seed is an integer in [0, 2**63) (``numpy.random.default_rng``'s range); else a :class:`SpecError`."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise SpecError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
+
+
 def poisson_trace(
     rate: float,
     duration: float,
@@ -155,8 +161,7 @@ def poisson_trace(
     if rate * duration > MAX_REQUESTS:
         raise SpecError(f"rate x duration: {rate:g} requests/s for {duration:g} s is about {rate * duration:.3g} "
                         f"requests, more than {MAX_REQUESTS:,}; lower the rate or shorten the duration")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise SpecError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
+    _check_seed(seed)
     rng = np.random.default_rng(seed)
     # draw a few more gaps than expected, then cut at the window (exact Poisson process)
     n_guess = int(rate * duration + 10 * math.sqrt(rate * duration) + 20)
@@ -221,6 +226,7 @@ def closed_loop_trace(requests: int, prompt: int | None = None, output: int | No
     n = _count(requests, "requests")
     if n > MAX_REQUESTS:
         raise SpecError(f"requests: {n:,} is more than {MAX_REQUESTS:,}; lower it")
+    _check_seed(seed)  # also with fixed lengths, which draw nothing: a bad seed is refused whatever the load
     fixed = _fixed_lengths(prompt, output)
     if fixed is not None:
         p, o = fixed
@@ -228,8 +234,6 @@ def closed_loop_trace(requests: int, prompt: int | None = None, output: int | No
                      name=f"closed-loop-{p}x{o}")
     if workload not in WORKLOADS:
         raise SpecError(f"workload {workload!r}: unknown; known: {', '.join(WORKLOADS)} (or fixed prompt/output)")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise SpecError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
     w = WORKLOADS[workload]
     rng = np.random.default_rng(seed)
     p_arr = _lognormal_int(rng, n, w.prompt_median, w.prompt_sigma, w.prompt_max)

@@ -57,6 +57,9 @@ PLAN = ["plan", "--model", "llama3.1-8b", "--candidates", "dgx-h100", "--rate", 
 CASES = [
     ([*SERVE, "--seed", "-1"], "seed"),
     ([*PLAN, "--seed", "-1"], "seed"),
+    # a load that draws nothing (fixed-length closed loop, a trace file) refused it too; it was accepted
+    (["serve", "--fleet", "{d}/ok.yaml", "--concurrency", "2", "--prompt", "10", "--output", "5", "--seed", "-1"],
+     "seed"),
     ([*SERVE, "--out", "{d}"], "--out"),
     ([*SERVE, "--out", "{d}/no/such/dir/r.csv"], "--out"),
     # checked before anything else: the huge fleet would be refused too, but --out is named first
@@ -134,6 +137,9 @@ def _bad_init_router():
 API_CASES = [
     ("negative seed", lambda d: fleet.poisson_trace(1.0, 10.0, seed=-1), SpecError, "seed"),
     ("float seed", lambda d: fleet.poisson_trace(1.0, 10.0, seed=1.5), SpecError, "seed"),
+    ("negative seed, fixed closed loop", lambda d: fleet.closed_loop_trace(4, 10, 5, seed=-1), SpecError, "seed"),
+    ("negative seed, trace file", lambda d: fleet.simulate_serving(str(d / "ok.yaml"), fleet.Trace(
+        np.zeros(1), np.ones(1, dtype=np.int64), np.ones(1, dtype=np.int64)), seed=-1), SpecError, "seed"),
     ("router of no arguments", lambda d: fleet.get_router(os.getcwd), SpecError, "(request, pools)"),
     ("router of one argument", lambda d: fleet.get_router(lambda req: 0), SpecError, "(request, pools)"),
     ("router class with a bad __init__", lambda d: fleet.get_router(_bad_init_router()), SpecError, "slo_ttft"),
