@@ -605,6 +605,7 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @click.option("--compute-efficiency", default=None, type=float, help="fraction of peak FLOP/s (default: chip's)")
 @click.option("--memory-efficiency", default=None, type=float, help="fraction of memory bandwidth (default: chip's)")
 @click.option("--compare", default=None, help="comma-separated fabrics to compare side by side")
+@click.option("--set", "sets", multiple=True, help=_SET_HELP + " Applies to --fabric and to every --compare fabric.")
 @click.option("--stack", default="trtllm", show_default=True,
               type=click.Choice(["trtllm", "vllm", "sglang", "ideal"]),
               help="serving stack profile (kernel efficiencies and overheads); ideal = physics roofline")
@@ -627,7 +628,7 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @_fail_options
 @_mc_options
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
-              compute_efficiency, memory_efficiency, compare, stack, ideal_flag, backend, prices, kernels,
+              compute_efficiency, memory_efficiency, compare, sets, stack, ideal_flag, backend, prices, kernels,
               host_per_seq, nearest_k, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
               fail_plot=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
@@ -643,12 +644,20 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
         raise ScaleupError(f"backend: --backend measured reads measured kernel tables, "
                            f"{'--ideal' if ideal_flag else '--stack ideal'} is the roofline without them; drop one")
 
+    if sets:  # --set key=value: topo.load(name, key=value), as every command that names a fabric
+        import topo
+
+        overrides = _topo_overrides(sets)
+        if compare is not None:
+            compare = [topo.load(f.strip(), **overrides) for f in compare.split(",") if f.strip()]
+        else:
+            fabric = topo.load(fabric, **overrides)
     if fail or straggler:  # what-if (issue 13): the deployment on a faulted fabric / with slow chips
         import topo
 
         if compare is not None:
             raise ScaleupError("--fail/--straggler: apply to one --fabric, not to --compare")
-        fab = _whatif_fabric(topo.load(fabric), fail, straggler)
+        fab = _whatif_fabric(topo.load(fabric) if isinstance(fabric, str) else fabric, fail, straggler)
         fabric = fab
 
     knobs = {"stack": stack, "backend": backend}

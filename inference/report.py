@@ -438,7 +438,7 @@ def compare_table(reports: Sequence[Report]) -> str:
     lines = [f"{r0.model}: tp={r0.tp} ep={r0.ep} pp={r0.pp}, batch={r0.batch}, prompt={r0.prompt}, "
              f"output={r0.output}, dtype={r0.dtype}, overlap={r0.overlap}"]
     dicts = [r.to_dict() for r in reports]
-    width = max(14, *(len(r.fabric) + 2 for r in reports))
+    width = max(14, *(max(len(r.fabric), len(r.chip)) + 2 for r in reports))  # a long chip name stays apart too
     lines.append(f"{'':30s}" + "".join(f"{r.fabric:>{width}s}" for r in reports))
     lines.append(f"{'chip':30s}" + "".join(f"{r.chip:>{width}s}" for r in reports))
     for label, key, scale, fmt in COMPARE_ROWS:

@@ -57,7 +57,7 @@ PARITY = {
                      {"output"}, set(), set(), {}),
     ("infer",): (["inference:estimate", "inference:compare"],
                  {"price": "inference:estimate:price_per_chip_hour", "compare": "inference:compare:fabrics",
-                  "nearest": "inference.perf_overview:nearest:k", **FAULTS,
+                  "nearest": "inference.perf_overview:nearest:k", **FAULTS, **SET,
                   **{k: v.format(mc="fleet:infer_monte_carlo") for k, v in MC.items()},
                   "samples": "fleet:infer_monte_carlo:samples"},
                  {"json", "fail_plot"}, {"fabric"}, {"samples"}, {"stack": "inference:DEFAULT_STACK"}),
@@ -278,6 +278,22 @@ def test_infer_ideal_is_a_parameter():
     assert rep.tpot != estimate("llama3.1-8b", "dgx-h100", **kw).tpot  # the calibrated stack is another model
     with pytest.raises(topo.SpecError, match="ideal"):
         estimate("llama3.1-8b", "dgx-h100", ideal=True, stack="vllm", **kw)
+
+
+def test_infer_set_is_topo_load_overrides():
+    """`scaleup infer --set k=v` = `estimate(model, topo.load(fabric, k=v))` (INTERFACES: every command with a
+    fabric takes --set; infer had no such option), on --fabric and on every --compare fabric."""
+    from inference import estimate
+
+    kw = dict(batch=4, prompt=128, output=8)
+    args = ["infer", "--model", "llama3.1-8b", "--tp", "8", "--batch", "4", "--prompt", "128", "--output", "8"]
+    out = _cli_json(*args, "--fabric", "dgx-h100", "--set", "bandwidth=100GB/s", "--json")
+    rep = estimate("llama3.1-8b", topo.load("dgx-h100", bandwidth="100GB/s"), tp=8, **kw)
+    assert (rep.tpot, rep.ttft) == (out["tpot_s"], out["ttft_s"])
+    assert rep.tpot != estimate("llama3.1-8b", "dgx-h100", tp=8, **kw).tpot  # the override took effect
+    both = _cli_json(*args, "--compare", "dgx-h100,dgx-h200", "--set", "bandwidth=100GB/s", "--json")
+    assert both[0]["tpot_s"] == out["tpot_s"]
+    assert both[1]["tpot_s"] == estimate("llama3.1-8b", topo.load("dgx-h200", bandwidth="100GB/s"), tp=8, **kw).tpot
 
 
 def test_serve_rate_without_duration_is_600_s_as_the_cli():
