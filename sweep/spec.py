@@ -376,7 +376,11 @@ def point_id(job: str, params: Mapping[str, Any]) -> str:
 
 
 def expand_points(spec: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> list[Point]:
-    """Like :func:`expand_grid` but returns :class:`Point` objects with index and stable id."""
+    """Like :func:`expand_grid` but returns :class:`Point` objects with index and stable id.
+
+    A point met twice (overlapping grids of a list, or ``1MiB`` and ``1048576`` in one list: the same id) is
+    kept once, at its first position; indices count the distinct points (0, 1, 2, ...). Two points with one
+    id would be one row of the table, so keeping both lost a point and left the count short."""
     spec = load_spec(spec)
     job = resolve_job(spec.job)
     raw = expand_raw(spec)
@@ -385,8 +389,13 @@ def expand_points(spec: str | os.PathLike | Mapping[str, Any] | SweepSpec) -> li
     def locate(key: str) -> str:
         return f"params.{key}" if key in fixed else f"grid.{key}"
 
-    points = []
-    for i, p in enumerate(raw):
+    points: list[Point] = []
+    seen: set[str] = set()
+    for p in raw:
         params = job.validate(p, locate)
-        points.append(Point(index=i, id=point_id(spec.job, params), params=params))
+        pid = point_id(spec.job, params)
+        if pid in seen:
+            continue
+        seen.add(pid)
+        points.append(Point(index=len(points), id=pid, params=params))
     return points
