@@ -3,7 +3,10 @@ pinned by a test that failed before its fix. Small fabrics, tiny grids."""
 
 from __future__ import annotations
 
+import pytest
+
 from sweep import Param, expand_points, read_results, register_job, run_sweep
+from topo import SpecError
 
 
 def _square(p: dict) -> dict:
@@ -30,3 +33,25 @@ def test_overlapping_grids_run_each_point_once(tmp_path):
     assert res.total == len(df) == 3 and not res.interrupted and res.ok
     assert df["point"].tolist() == [0, 1, 2]
     assert df["y"].tolist() == [1.0, 4.0, 9.0]
+
+
+# ------------------------------------------------------ oversubscription: 1 beside a file's leaf_uplinks
+def test_explicit_oversubscription_one_is_not_silently_ignored():
+    """`fabric.oversubscription: [1, 3]` on maia200-small (leaf_uplinks: 32 for 96 down, 3:1): the 3 was refused
+    as conflicting but the 1 equalled the old default and was dropped, so the "1:1" rows were the 3:1 fabric.
+    Now an explicit value that the uplinks contradict is refused, one that agrees is accepted, and without
+    leaf_uplinks it sets them."""
+    import topo
+
+    with pytest.raises(SpecError, match=r"oversubscription: 1 conflicts with leaf_uplinks=32 \(96 down / 32 up"):
+        topo.load("maia200-small", oversubscription=1)
+    agree = topo.load("maia200-small", oversubscription=3)  # 96 / 32 = 3: the same fabric
+    assert agree.n_edges == topo.load("maia200-small").n_edges
+    free = topo.load("maia200-small", oversubscription=1, leaf_uplinks=None, leaf_down=64)
+    tiers = topo.summary.summarize(free)["tiers"]
+    assert tiers["tier1"]["down"] == tiers["tier1"]["up"] == 64
+    # builders without leaf_uplinks: None is non-blocking, as 1.0 was
+    kw = dict(chips=64, tray_size=4, planes=2, switch_radix=16, link_latency="100ns", switch_latency="100ns")
+    assert topo.two_tier(**kw).n_edges == topo.two_tier(oversubscription=1, **kw).n_edges
+    with pytest.raises(SpecError, match="oversubscription: 2 conflicts"):
+        topo.two_tier(oversubscription=2, leaf_uplinks=8, **kw)

@@ -58,15 +58,20 @@ def _chip_nodes(n: int, tray: np.ndarray, forward: bool, extra: dict[str, np.nda
 
 
 def _leaf_uplinks(down: int, leaf_uplinks: Any, oversubscription: Any) -> int:
-    """Uplink ports of a leaf: ``leaf_uplinks`` if given, else ``down / oversubscription`` rounded."""
-    osub = as_quantity("oversubscription", oversubscription, "number")
+    """Uplink ports of a leaf: ``leaf_uplinks`` if given, else ``down / oversubscription`` rounded
+    (``oversubscription`` None: 1, non-blocking). Both given: they must agree (``down / leaf_uplinks``)."""
+    osub = 1.0 if oversubscription is None else as_quantity("oversubscription", oversubscription, "number")
     if not osub >= 1:
         raise SpecError(f"oversubscription: must be >= 1, got {oversubscription!r}")
     if leaf_uplinks is not None:
-        if osub != 1:
-            raise SpecError(f"oversubscription: {oversubscription!r} conflicts with leaf_uplinks={leaf_uplinks!r}; "
-                            "give one of them (e.g. --set leaf_uplinks=null)")
-        return as_int("leaf_uplinks", leaf_uplinks)
+        up = as_int("leaf_uplinks", leaf_uplinks)
+        # an explicit oversubscription that the uplinks contradict (oversubscription: 1 beside a file's 32 uplinks
+        # for 96 down) is refused: it was ignored when it equalled the old default 1.0, labelling a 3:1 fabric 1:1
+        if oversubscription is not None and up > 0 and abs(down / up - osub) > 1e-9 * osub:
+            raise SpecError(f"oversubscription: {oversubscription!r} conflicts with leaf_uplinks={leaf_uplinks!r} "
+                            f"({down} down / {up} up = {down / up:g}:1); give one of them "
+                            "(e.g. --set leaf_uplinks=null, or fabric.leaf_uplinks: null in a sweep)")
+        return up
     return int(round(down / osub))
 
 
@@ -440,7 +445,7 @@ def two_tier(
     switch_port_bandwidth: Any = None,
     leaf_down: int | None = None,
     leaf_uplinks: int | None = None,
-    oversubscription: Any = 1.0,
+    oversubscription: Any = None,
     spines: int | None = None,
     link_latency: Any = "150ns",
     tray_latency: Any = None,
@@ -474,7 +479,8 @@ def two_tier(
             given; with ``tray_links`` it must equal each chip's total, or be left out).
         tray_links: links per tray peer: an int (every peer), a ``tray_size x tray_size`` symmetric matrix
             with zero diagonal and every pair >= 1, a layout name, or ``{layout: NAME, <class>: links}``.
-        oversubscription: leaf down ports / up ports when ``leaf_uplinks`` is not given (e.g. 3 for 3:1).
+        oversubscription: leaf down ports / up ports when ``leaf_uplinks`` is not given (e.g. 3 for 3:1;
+            default None: 1, non-blocking); given with ``leaf_uplinks``, the two must agree.
         switch_radix: ports per switch. More chips than the spines' radix allows -> CapacityError.
         link_latency: cable + PHY latency of a switch link, s. ``tray_latency`` for tray links (default same).
         switch_latency: port-to-port latency of a switch, s (added to links leaving a switch).
@@ -982,7 +988,7 @@ def clos(
     leaf_radix: int = 64,
     leaf_down: int | None = None,
     leaf_uplinks: int | None = None,
-    oversubscription: Any = 1.0,
+    oversubscription: Any = None,
     spines: int | None = None,
     spine_radix: int | None = None,
     rail_optimised: bool = False,
