@@ -112,6 +112,23 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
+#: extensions of the input files a point may name (fabric, model, kernel table, ...)
+FILE_EXTENSIONS = (".yaml", ".yml", ".graphml", ".json", ".csv", ".parquet", ".pq")
+
+
+def job_params(point: Point) -> dict[str, Any]:
+    """The parameters a point's job is called with: as written, except that a relative path to an existing
+    input file (``fabric: my.yaml``) is made absolute here, in the process that runs the sweep. A Dask worker
+    runs in its own directory (``dask worker`` started elsewhere), where the relative path named another file
+    or none; the docs promise the directory ``scaleup sweep`` runs in. The row keeps the value as written."""
+    out = dict(point.params)
+    for k, v in out.items():
+        if (isinstance(v, str) and v.lower().endswith(FILE_EXTENSIONS) and not os.path.isabs(v)
+                and os.path.isfile(v)):
+            out[k] = os.path.abspath(v)
+    return out
+
+
 # ------------------------------------------------------------------------------------------ files
 def output_format(out: str | os.PathLike, field: str = "--out") -> str:
     """``"parquet"`` or ``"csv"`` from the output file's extension; SpecError (naming ``field``) otherwise."""
@@ -252,7 +269,7 @@ def _progress_bar(total: int, initial: int, progress: Any):
 
 def _run_inprocess(job, todo, record):
     for p in todo:
-        out, err = execute_point(job, p.params)
+        out, err = execute_point(job, job_params(p))
         record(p, out, err)
 
 
@@ -271,7 +288,7 @@ def _run_processes(job, todo, record, workers: int, batch: int, started_path: st
         broken = False
         try:
             chunks = [points[i : i + b] for i in range(0, len(points), b)]
-            futs = {ex.submit(_execute_many, job, [(p.id, p.params) for p in c], started_path): c for c in chunks}
+            futs = {ex.submit(_execute_many, job, [(p.id, job_params(p)) for p in c], started_path): c for c in chunks}
             for f in _as_done(futs):
                 try:
                     results = f.result()
@@ -365,7 +382,7 @@ def _run_dask(job, todo, record, client: Any, batch: int):
         for i in range(0, len(todo), batch):
             chunk = todo[i : i + batch]
             key = "sweep-" + "-".join(p.id for p in chunk[:1]) + f"-{len(chunk)}"
-            f = client.submit(_execute_many, job, [(p.id, p.params) for p in chunk], key=key, pure=False)
+            f = client.submit(_execute_many, job, [(p.id, job_params(p)) for p in chunk], key=key, pure=False)
             by_key[f.key] = chunk
             futures.append(f)
         for f in as_completed(futures):

@@ -3,6 +3,8 @@ pinned by a test that failed before its fix. Small fabrics, tiny grids."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sweep import Param, expand_points, read_results, register_job, run_sweep
@@ -55,3 +57,32 @@ def test_explicit_oversubscription_one_is_not_silently_ignored():
     assert topo.two_tier(**kw).n_edges == topo.two_tier(oversubscription=1, **kw).n_edges
     with pytest.raises(SpecError, match="oversubscription: 2 conflicts"):
         topo.two_tier(oversubscription=2, leaf_uplinks=8, **kw)
+
+
+# ------------------------------------------------ a relative fabric file on a Dask worker in another directory
+def _where(p: dict) -> dict:
+    """Reports whether the file parameter it was given is absolute, and reads it."""
+    with open(p["path"], encoding="utf-8") as fh:
+        return {"absolute": os.path.isabs(p["path"]), "chars": len(fh.read())}
+
+
+register_job("persona_where", _where, params={"path": Param("str"), "x": Param("int", 0)})
+
+
+def test_relative_input_file_is_read_from_the_sweeps_directory(tmp_path, monkeypatch):
+    """`fabric: my.yaml` is read from the directory `scaleup sweep` runs in (docs/sweeps.md); a `dask worker`
+    started in another directory read it from its own (the rows failed: "'my256.yaml' is not a bundled fabric
+    or a file (... '/')"). The job now gets the absolute path; the row keeps the value as written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.yaml").write_text("builder: switch\n", encoding="utf-8")
+    spec = {"job": "persona_where", "params": {"path": "my.yaml"}, "grid": {"x": [1, 2]}}
+    from sweep.runner import job_params
+
+    pts = expand_points(spec)
+    assert job_params(pts[0])["path"] == str(tmp_path / "my.yaml") and pts[0].params["path"] == "my.yaml"
+    for workers in (1, 2):
+        res = run_sweep(spec, tmp_path / f"w{workers}.csv", workers=workers, progress=False)
+        df = read_results(res.path)
+        assert res.ok and df["absolute"].all() and (df["path"] == "my.yaml").all()
+    # names that are not files (a bundled fabric, a dtype) pass through unchanged
+    assert job_params(expand_points({"job": "persona_where", "params": {"path": "maia200"}})[0])["path"] == "maia200"
