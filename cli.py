@@ -790,7 +790,7 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
     ...; see examples/) and write one row per point to --out.
 
     Exit code 0 when every point succeeded, 1 when some failed (their error is in the row), 2 for a bad
-    spec, 130 when interrupted (finished rows are kept; rerun with --resume).
+    spec, 130 when interrupted (143 on SIGTERM; finished rows are kept; rerun with --resume).
     """
     import os
 
@@ -806,10 +806,21 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
         return
     if out is None:
         out = os.path.splitext(os.path.basename(spec))[0] + ".parquet"
+    import signal
+
+    class Terminated(KeyboardInterrupt):
+        """SIGTERM (kill, timeout, a batch system's time limit), handled as Ctrl-C: finished rows are written."""
+
+    def on_term(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    before = signal.signal(signal.SIGTERM, on_term)  # unhandled, it left only the journal (and orphaned workers)
     try:
         res = sweep.run_sweep(spec, out, workers=workers, scheduler=scheduler, resume=resume)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
+    finally:
+        signal.signal(signal.SIGTERM, before)
     click.echo(
         f"{res.total} points: {res.ran} run, {res.skipped} kept, {res.failed} failed in {res.seconds:.1f} s "
         f"({res.rate:.1f} points/s) -> {res.path}"

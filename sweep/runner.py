@@ -102,6 +102,22 @@ def _execute_many(
     return out
 
 
+def _exit_with_parent(parent: int, period: float = 0.5) -> None:
+    """Worker initializer: a daemon thread that ends this worker once ``parent`` (the sweep) is gone.
+
+    A sweep killed hard (``kill -9``, or SIGTERM with no handler) leaves its pool's workers orphaned; they
+    waited on a queue whose write end they hold themselves, so they never exited. Polling the parent pid
+    (it changes when the worker is re-parented) is portable and costs nothing the points would notice."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(period)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="scaleup-sweep-parent-watch", daemon=True).start()
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, (str, bool, int, float)) or v is None:
         return v
@@ -284,7 +300,7 @@ def _run_processes(job, todo, record, workers: int, batch: int, started_path: st
     def pool_run(points: list[Point], n: int, b: int) -> list[Point]:
         """Run points; return those that were in flight when a worker died (empty if none did)."""
         open(started_path, "w").close()
-        ex = ProcessPoolExecutor(max_workers=n)
+        ex = ProcessPoolExecutor(max_workers=n, initializer=_exit_with_parent, initargs=(os.getpid(),))
         broken = False
         try:
             chunks = [points[i : i + b] for i in range(0, len(points), b)]

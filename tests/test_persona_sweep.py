@@ -86,3 +86,95 @@ def test_relative_input_file_is_read_from_the_sweeps_directory(tmp_path, monkeyp
         assert res.ok and df["absolute"].all() and (df["path"] == "my.yaml").all()
     # names that are not files (a bundled fabric, a dtype) pass through unchanged
     assert job_params(expand_points({"job": "persona_where", "params": {"path": "maia200"}})[0])["path"] == "maia200"
+
+
+# ------------------------------------------------------------- workers orphaned by a sweep killed hard
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from sweep import Param, register_job, run_sweep
+
+def slow(p):
+    open(os.path.join(sys.argv[1], f"{os.getpid()}.pid"), "w").close()
+    time.sleep(60)
+    return {"y": p["x"]}
+
+register_job("persona_slow", slow, params={"x": Param("int")})
+run_sweep({"job": "persona_slow", "grid": {"x": [1, 2, 3, 4]}}, os.path.join(sys.argv[1], "o.csv"), workers=2,
+          progress=False)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_exit_when_the_sweep_is_killed_hard(tmp_path):
+    """`kill -9` (or an unhandled SIGTERM) of `scaleup sweep` left its pool's worker processes running for ever
+    (orphans waiting on a queue they hold the write end of). They now exit once their parent is gone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "s.py"
+    script.write_text(_ORPHAN_SCRIPT, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], start_new_session=True)
+    pids: list[int] = []
+    try:
+        for _ in range(600):  # both workers started a point (polls, not a timing assertion)
+            pids = [int(f.stem) for f in tmp_path.glob("*.pid")]
+            if len(pids) >= 2:
+                break
+            time.sleep(0.1)
+        assert len(pids) >= 2, "the workers never started"
+        proc.kill()
+        proc.wait()
+        for _ in range(300):
+            if not any(_alive(p) for p in pids):
+                break
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids), "workers outlived the killed sweep"
+    finally:
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sigterm_writes_the_finished_rows_and_exits_143(tmp_path):
+    """SIGTERM (kill, timeout, a batch system's time limit) killed `scaleup sweep` at once: no table, only the
+    journal. It is now handled as Ctrl-C: the finished rows are written to --out, the journal removed, exit
+    143; --resume then runs only the rest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "persona_jobs.py").write_text(
+        "import time\ndef nap(p):\n    time.sleep(0.2)\n    return {'y': p['x'] * 2}\n", encoding="utf-8")
+    (tmp_path / "s.yaml").write_text("job: persona_jobs:nap\ngrid:\n  x: 1:200:+1\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = tmp_path / "o.csv"
+    journal = tmp_path / "o.csv.journal.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "sweep", "s.yaml", "-o", "o.csv", "-j", "1"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):  # wait until a point is journalled (a poll, not a timing assertion)
+            if journal.exists() and journal.stat().st_size > 0:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert out.exists() and not journal.exists()
+    df = read_results(out)
+    assert 1 <= len(df) < 200 and (df["y"] == 2 * df["x"]).all()
