@@ -1211,6 +1211,19 @@ def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices
             "override with --price or --prices)")
 
 
+def price_basis_kind(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
+                     capex_per_chip: float | None = None, fabric: str | None = None) -> str:
+    """One word for :func:`price_basis` (the same precedence), for a side-by-side row: ``given`` (a price or capex
+    given by the caller: ``--price``, ``--prices``, ``capex_per_chip``), ``sourced`` (the preset's price cites a
+    public source) or ``ASSUMPTION`` (the preset's price is an assumption, or no preset price: the default)."""
+    over = _price_override(chip, prices, fabric)
+    if price_per_chip_hour is not None or over or capex_per_chip is not None:
+        return "given"
+    if (chip.capex > 0 or chip.price_per_hour > 0) and "ASSUMPTION" not in chip.price_source:
+        return "sourced"
+    return "ASSUMPTION"
+
+
 def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None, *,
                        capex_per_chip: float | None = None, amortisation_years: float | None = None,
                        power_price: float | None = None, pue: float | None = None,

@@ -303,9 +303,19 @@ def stack_reference(family: str, stack: str) -> StackProfile:
     return _REFERENCE[family] if stack == "trtllm" else _STACK_PROFILES[(family, stack)]
 
 
+#: ChipSpec's generic compute / memory efficiencies (0.7 / 0.8), what a preset that states none of its own carries
+_GENERIC_EFFICIENCY = tuple(f.default for f in dataclasses.fields(ChipSpec)
+                            if f.name in ("compute_efficiency", "memory_efficiency"))
+
+
 def _transfer_note(chip: ChipSpec, family: str) -> str:
-    return (f"ASSUMPTION: {chip.name} has no measured kernel tables; GEMMs at {chip.name}'s own "
-            f"compute_efficiency/memory_efficiency ({chip.compute_efficiency:g}/{chip.memory_efficiency:g}); "
+    # a preset that states no efficiencies runs at ChipSpec's generic ones: say so, not "its own" (only Maia 200's
+    # are measured figures today); a preset stating exactly 0.7 / 0.8 reads the same (the figures are the same)
+    eff = f"{chip.compute_efficiency:g}/{chip.memory_efficiency:g}"
+    own = (f"ChipSpec's generic compute_efficiency/memory_efficiency ({eff}: ASSUMPTION, no figure for {chip.name})"
+           if (chip.compute_efficiency, chip.memory_efficiency) == _GENERIC_EFFICIENCY else
+           f"{chip.name}'s own compute_efficiency/memory_efficiency ({eff})")
+    return (f"ASSUMPTION: {chip.name} has no measured kernel tables; GEMMs at {own}; "
             f"kernel floors, attention/elementwise/MoE factors, launch and step costs transferred from the "
             f"{family} profile (closest measured family by machine balance, peak FP8 FLOP/s per HBM byte/s)")
 

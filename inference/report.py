@@ -12,7 +12,7 @@ from topo import CapacityError, Fabric, SpecError
 
 from . import layout as _layout
 from . import placement as _placement
-from .estimate import DEFAULTS, Deployment, StepTime, _quantity, price_basis
+from .estimate import DEFAULTS, Deployment, StepTime, _quantity, price_basis, price_basis_kind
 from .models import ModelSpec
 
 
@@ -140,9 +140,13 @@ class Report:
                f"{self.extra['replicas_down']} hold{'s' if self.extra['replicas_down'] == 1 else ''} a failed chip)"
                if self.extra.get("replicas_down") else ""),
             (f"  energy          {self.energy_per_token:12.4f} J per output token"
+             + (f"   ({self.extra['power_per_replica_w'] / 1e3:,.2f} kW per replica: chips x TDP x power factor)"
+                if "power_per_replica_w" in self.extra else "")
              if self.energy_per_token == self.energy_per_token else  # NaN: the chip's TDP is not public
              f"  energy          {'n/a':>12}   ({self.chip}: TDP not public; power counts 0 in the cost)"),
-            f"  cost            {self.cost_per_mtok:12.4f} $ per M output tokens   ({self.cost_per_hour:,.2f} $/h per replica)",
+            f"  cost            {self.cost_per_mtok:12.4f} $ per M output tokens   ({self.cost_per_hour:,.2f} $/h per replica"
+            + (f", {self.extra['price_per_chip_hour_usd']:.3f} $ per chip-hour" if "price_per_chip_hour_usd" in self.extra
+               else "") + ")",
             f"  memory/chip     weights {format_bytes(m['weights'])}, KV {format_bytes(m['kv_cache'])}, "
             f"activations {format_bytes(m['activations'])}; {'SRAM' if m.get('sram_only') else 'HBM'} need "
             f"{format_bytes(m['hbm_needed'])} of {format_bytes(m['hbm_capacity'])}",
@@ -317,6 +321,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     dep_kw = {k: v for k, v in knobs.items() if k in KNOB_KEYS}
     # a sweep YAML's 3e4 / 1e-1 (strings under YAML 1.1) are numbers, as the other knobs' are
     cost_kw = {k: (v if k == "prices" else _quantity(k, v, "number")) for k, v in knobs.items() if k in COST_KEYS}
+    if isinstance(price_per_chip_hour, str):  # "$2.50" as a prices entry (load_prices) and `serve --price` read it
+        price_per_chip_hour = price_per_chip_hour.strip().lstrip("$").replace(",", "")
     price_per_chip_hour = _quantity("price_per_chip_hour", price_per_chip_hour, "number")
     tp = None if tp == "auto" else tp  # "auto" (sweep specs, where null means "missing") = None
     pp = None if pp == "auto" else pp
@@ -373,15 +379,19 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
         "decode_padded_batch": dep.decode_padded(math.ceil(batch / min(pp, batch))),
         "pp_send_prefill_s": st_pf.send, "pp_send_decode_s": mid.send,
         "replicas_down": dep.dp - live,  # replicas holding a chip the fabric's faults took out
+        # what a buyer prices: the chip-hour behind the $/Mtok, and the replica's mean draw (chips x TDP x power
+        # factor, the power of the energy figure; NaN when the TDP is not public)
+        "price_per_chip_hour_usd": cph / chips,
+        "power_per_replica_w": chips * dep.chip.tdp * pf if dep.chip.tdp > 0 else float("nan"),
     }
+    price_args = (dep.chip, price_per_chip_hour, cost_kw.get("prices"), cost_kw.get("capex_per_chip"), dep.fabric.name)
     return Report(
         model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,
         chips_per_replica=chips, batch=batch, prompt=prompt, output=output, dtype=dtype, kv_dtype=dep.kv_dtype,
         overlap=bool(overlap), ttft=ttft, tpot=tpot, latency=latency, tokens_per_s=tps, layers=rows,
         ops=pf_steps[0][0].rows + mid.rows, comm=pf_steps[0][0].comm_rows + mid.comm_rows, memory=mem, energy_per_token=energy,
         cost_per_mtok=cost, cost_per_hour=cph, extra=extra,
-        provenance={**dep.provenance(), "price": price_basis(dep.chip, price_per_chip_hour, cost_kw.get("prices"),
-                                                             cost_kw.get("capex_per_chip"), dep.fabric.name)})
+        provenance={**dep.provenance(), "price": price_basis(*price_args), "price_kind": price_basis_kind(*price_args)})
 
 
 def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -> int:
@@ -414,8 +424,12 @@ COMPARE_ROWS = (
     ("decode exposed comm ms/step", "decode_exposed_communication_s", 1e3, "{:.3f}"),
     ("prefill exposed comm ms", "prefill_exposed_communication_s", 1e3, "{:.2f}"),
     ("HBM needed GB/chip", "mem_hbm_needed_bytes", 1e-9, "{:.1f}"),
+    ("HBM capacity GB/chip", "mem_hbm_capacity_bytes", 1e-9, "{:.0f}"),
     ("energy J per output token", "energy_per_token_j", 1.0, "{:.4f}"),
+    ("power kW per replica", "power_per_replica_w", 1e-3, "{:.2f}"),
     ("cost $ per M output tokens", "cost_per_mtok_usd", 1.0, "{:.4f}"),
+    ("cost $ per chip-hour", "price_per_chip_hour_usd", 1.0, "{:.3f}"),
+    ("cost $ per hour per replica", "cost_per_hour_usd", 1.0, "{:,.2f}"),
 )
 
 
@@ -436,9 +450,12 @@ def compare_table(reports: Sequence[Report]) -> str:
     """Reports side by side, one column per fabric; units in the row labels (ms, s, tokens/s, GB, J, $)."""
     r0 = reports[0]
     lines = [f"{r0.model}: tp={r0.tp} ep={r0.ep} pp={r0.pp}, batch={r0.batch}, prompt={r0.prompt}, "
-             f"output={r0.output}, dtype={r0.dtype}, overlap={r0.overlap}"]
+             f"output={r0.output}, dtype={r0.dtype}, kv={r0.kv_dtype}, overlap={r0.overlap}"]
     dicts = [r.to_dict() for r in reports]
-    width = max(14, *(max(len(r.fabric), len(r.chip)) + 2 for r in reports))  # a long chip name stays apart too
+    prov = [r.provenance for r in reports]
+    kernels = [f"{p.get('stack', '')}/{p.get('backend', '')}" for p in prov]
+    # a long chip name (or stack/backend cell) stays apart too
+    width = max(14, *(max(len(r.fabric), len(r.chip), len(k)) + 2 for r, k in zip(reports, kernels)))
     lines.append(f"{'':30s}" + "".join(f"{r.fabric:>{width}s}" for r in reports))
     lines.append(f"{'chip':30s}" + "".join(f"{r.chip:>{width}s}" for r in reports))
     for label, key, scale, fmt in COMPARE_ROWS:
@@ -448,4 +465,16 @@ def compare_table(reports: Sequence[Report]) -> str:
             v = int(v) if fmt == "{:d}" else v * scale
             cells.append(f"{'n/a' if v != v else fmt.format(v):>{width}s}")  # NaN: energy of a chip without TDP
         lines.append(f"{label:30s}" + "".join(cells))
+    # where each column's figures come from: measured kernel tables or the analytic model (a chip without tables
+    # runs a transferred profile), and whether its price is sourced, an ASSUMPTION or given; then each column's
+    # cost basis and assumptions in full, once per distinct text, naming the fabrics it applies to
+    lines.append(f"{'kernels (stack/backend)':30s}" + "".join(f"{k:>{width}s}" for k in kernels))
+    lines.append(f"{'price basis':30s}" + "".join(f"{p.get('price_kind', ''):>{width}s}" for p in prov))
+    notes: dict[str, list[str]] = {}
+    for r, p in zip(reports, prov):
+        for text in ([f"cost basis: {p['price']}"] if p.get("price") else []) + list(p.get("assumptions", [])):
+            notes.setdefault(text, []).append(r.fabric)
+    if notes:
+        lines += ["", "assumptions and sources (fabrics they apply to):"]
+        lines += [f"  [{', '.join(fabs)}] {text}" for text, fabs in notes.items()]
     return "\n".join(lines)

@@ -261,7 +261,7 @@ CHIPS: dict[str, ChipSpec] = {
         # [ironwood] 1.2 TB/s bidirectional ICI; ASSUMPTION: 6 torus links like v5p -> 100 GB/s per direction
         ports=6,
         port_bandwidth=100 * GB,
-        source="Google Cloud TPU7x docs and Cloud Next 2025 Ironwood figures; ICI link split assumed",
+        source="Google Cloud TPU7x docs and Cloud Next 2025 Ironwood figures; ICI link split and TDP assumed",
     ),
     "trainium2": ChipSpec(
         name="trainium2",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -221,6 +222,7 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
                                                if fab.meta.get("imported_from") not in (None, "graph", "custom")
                                                else "graph file" if "imported_from" in fab.meta else "custom"),
         "chip": fab.chip.name,
+        "chip_spec": _chip_spec(fab.chip),
         "chips": N,
         "switches": len(fab.switches),
         "switches_by_tier": dict(sorted(tiers.items())),
@@ -375,6 +377,34 @@ def _range_txt(lo_hi: list[float], fmt) -> str:
     return fmt(lo) if lo == hi else f"{fmt(lo)} - {fmt(hi)}"
 
 
+def _chip_spec(chip: Any) -> dict[str, Any]:
+    """What a buyer reads off a datasheet (SI units): HBM and SRAM capacity and bandwidth, dense peak FLOP/s per
+    listed dtype, TDP (W, 0 = not public), capex ($ per chip, 0 = none) and whether that price is an ASSUMPTION."""
+    return {"hbm_bytes": chip.hbm_bytes, "hbm_bandwidth": chip.hbm_bandwidth, "sram_bytes": chip.sram_bytes,
+            "flops": dict(sorted(dict(chip.flops).items(), key=lambda kv: -kv[1])), "tdp_w": chip.tdp,
+            "capex_usd": chip.capex, "price_per_hour_usd": chip.price_per_hour,
+            "price_assumed": "ASSUMPTION" in chip.price_source or not (chip.capex or chip.price_per_hour),
+            # the presets say an assumed TDP in their source line ("SRAM bw, power assumed", "... and TDP assumed")
+            "tdp_assumed": bool(re.search(r"\b(power|TDP)\b[^;]*\bassumed", chip.source))}
+
+
+def _chip_line(c: dict[str, Any]) -> str:
+    """The ``chip`` line of :func:`format_summary` from :func:`_chip_spec`."""
+    peaks = ", ".join(f"{d} {v / 1e15:.3g}" for d, v in c["flops"].items() if d != "fp32")
+    parts = [f"HBM {c['hbm_bytes'] / 1e9:.4g} GB at {_bw(c['hbm_bandwidth'])}" if c["hbm_bytes"] else "no HBM"]
+    if c["sram_bytes"]:
+        sram = c["sram_bytes"]
+        parts.append(f"SRAM {sram / 1e9:.4g} GB" if sram >= 1e9 else f"SRAM {sram / 1e6:.4g} MB")
+    if peaks:
+        parts.append(f"dense PFLOP/s {peaks}")
+    parts.append((f"TDP {c['tdp_w']:,.0f} W" + (" (ASSUMPTION)" if c.get("tdp_assumed") else ""))
+                 if c["tdp_w"] else "TDP not public")
+    if c["capex_usd"]:
+        parts.append(f"capex ${c['capex_usd']:,.0f} per chip ({'ASSUMPTION' if c['price_assumed'] else 'sourced'}; "
+                     "$/chip-hour: scaleup infer)")
+    return "; ".join(parts)
+
+
 def _bw(v: float) -> str:
     return f"{v / 1e12:.4g} TB/s" if v >= 1e12 else f"{v / 1e9:.4g} GB/s"
 
@@ -387,6 +417,7 @@ def format_summary(s: dict[str, Any]) -> str:
     lines = [
         f"fabric            {s['name']}  (builder {s['builder']}, chip {s['chip']})",
         f"chips             {s['chips']}",
+        *([f"chip              {s['chip']}: {_chip_line(s['chip_spec'])}"] if s.get("chip_spec") else []),
         f"switches          {s['switches']}" + (f"  ({tiers})" if tiers else ""),
         f"links             {s['links']} node pairs linked, {s['cables']} cables (physical links)",
         f"injection         {inj_txt} per chip per direction (to switches {_bw(s['injection_to_switches'])}, "

@@ -138,6 +138,8 @@ def parse_quantity(value: object, dimension: str | None = None, field: str = "va
         raise UnitError(f"{field}: expected a number or a string with units, got {type(value).__name__}")
     m = _RE.match(value)
     if not m:
+        if dimension == "number":  # a plain number (an efficiency, a price): no unit to suggest
+            raise UnitError(f"{field}: cannot parse {value!r}; write a plain number, e.g. 2.5")
         raise UnitError(f"{field}: cannot parse {value!r}; write a number with a unit ({_hint(dimension)})")
     number = float(m.group(1))
     if not math.isfinite(number):

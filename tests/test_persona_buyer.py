@@ -1,0 +1,114 @@
+"""Persona walkthrough: an infrastructure architect choosing an accelerator for serving (Maia 200, GB200, B200,
+Ironwood, Trainium3, ...). Each test is a defect the walkthrough found: it failed before its fix."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import topo
+from cli import main
+from inference import compare, compare_table, estimate
+from topo import UnitError
+
+SMALL = dict(tp=1, batch=4, prompt=128, output=8)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Llama-3.1-8B on one measured chip (H100, sourced price) and one without tables (Maia 200, assumed price)."""
+    return compare("llama3.1-8b", "dgx-h100,maia200-small", **SMALL)
+
+
+def _row(table: str, label: str) -> list[str]:
+    line = next(ln for ln in table.splitlines() if ln.startswith(label + " "))
+    return line[30:].split()
+
+
+def test_compare_shows_chip_hour_price_power_and_capacity(pair):
+    """`scaleup infer --compare` printed $/Mtok without the $/chip-hour behind it, no power and no HBM capacity (a
+    buyer could not tell a cheap chip from a fast one); the rows now follow from each report's own figures."""
+    table = compare_table(pair)
+    for r, price, power, hbm in zip(pair, _row(table, "cost $ per chip-hour"), _row(table, "power kW per replica"),
+                                    _row(table, "HBM capacity GB/chip")):
+        chip = topo.CHIPS[r.chip]
+        assert float(price) == pytest.approx(r.cost_per_hour / r.chips_per_replica, abs=1e-3)
+        assert float(power) == pytest.approx(r.chips_per_replica * chip.tdp * 0.7 / 1e3, abs=0.01)  # power factor
+        assert float(hbm) == pytest.approx(chip.hbm_bytes / 1e9, abs=0.5)
+    # the power is the one behind the energy figure: J per token x tokens/s = W
+    d = pair[0].to_dict()
+    assert d["power_per_replica_w"] == pytest.approx(d["energy_per_token_j"] * d["tokens_per_s_replica"], rel=1e-9)
+    assert d["price_per_chip_hour_usd"] * d["chips_per_replica"] == pytest.approx(d["cost_per_hour_usd"], rel=1e-12)
+    assert "kv=fp8" in table.splitlines()[0]
+
+
+def test_compare_says_which_columns_are_measured_and_which_prices_are_assumed(pair):
+    """The side by side put a chip timed on measured kernel tables (H100) beside one whose kernels and price are
+    ASSUMPTIONS (Maia 200) without a word; the single-fabric report said so. Now two rows and the assumption lines,
+    each naming the fabrics it applies to."""
+    table = compare_table(pair)
+    assert _row(table, "kernels (stack/backend)") == [
+        f"{r.provenance['stack']}/{r.provenance['backend']}" for r in pair]
+    assert _row(table, "kernels (stack/backend)")[1] == "trtllm/analytic"
+    assert _row(table, "price basis") == ["sourced", "ASSUMPTION"]
+    notes = table.split("assumptions and sources")[1]
+    assert re.search(r"\[maia200-small\] cost basis: price: capex 20,000 \$ \+ power \(ASSUMPTION", notes)
+    assert re.search(r"\[dgx-h100\] cost basis: price: capex 30,000 \$", notes)
+    assert "[maia200-small] ASSUMPTION: maia200 has no measured kernel tables" in notes
+    given = compare_table(compare("llama3.1-8b", "dgx-h100,maia200-small", price_per_chip_hour=2.0, **SMALL))
+    assert _row(given, "price basis") == ["given", "given"] and _row(given, "cost $ per chip-hour") == ["2.000"] * 2
+
+
+def test_single_report_shows_power_and_chip_hour_price():
+    out = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1",
+                                    "--batch", "4", "--prompt", "128", "--output", "8"]).output
+    assert "(0.49 kW per replica: chips x TDP x power factor)" in out  # 1 x 700 W x 0.7
+    assert re.search(r"\$/h per replica, 0\.\d{3} \$ per chip-hour\)", out)
+    tpu = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "tpu-v5p", "--tp", "1", "--batch",
+                                    "4", "--prompt", "128", "--output", "8", "--json"]).output
+    assert json.loads(tpu)["power_per_replica_w"] is None  # TDP not public: no figure, not 0 W
+    assert math.isnan(estimate("llama3.1-8b", "tpu-v5p", **SMALL).extra["power_per_replica_w"])
+
+
+def test_transfer_note_says_generic_efficiencies_are_assumptions():
+    """Ironwood, Trainium3, TPU v5p and MI300X state no GEMM efficiencies; the report said they ran at "ironwood's
+    own compute_efficiency/memory_efficiency (0.7/0.8)" as if measured. They are ChipSpec's generic defaults, now
+    called so; Maia 200's measured 0.96 / 0.56 stay "its own"."""
+    from inference.kernels import _transfer_note
+
+    note = _transfer_note(topo.CHIPS["ironwood"], "hopper")
+    assert "ChipSpec's generic compute_efficiency/memory_efficiency (0.7/0.8: ASSUMPTION" in note
+    assert "ironwood's own" not in note
+    assert "maia200's own compute_efficiency/memory_efficiency (0.96/0.56)" in _transfer_note(
+        topo.CHIPS["maia200"], "hopper")
+
+
+def test_price_as_dollar_text_and_a_bad_price_names_a_plain_number():
+    """A prices file takes '$2.50'; estimate(price_per_chip_hour='$2.50') was refused with a hint to write a unit
+    (Gbps, GB/s, GiB, us, ...), as was `scaleup serve --price abc`: a price has no unit."""
+    r = estimate("llama3.1-8b", "dgx-h100", price_per_chip_hour="$2.50", **SMALL)
+    assert r.cost_per_hour == pytest.approx(2.5 * r.chips_per_replica)
+    with pytest.raises(UnitError, match=r"price_per_chip_hour: cannot parse 'abc'; write a plain number, e\.g\. 2\.5"):
+        estimate("llama3.1-8b", "dgx-h100", price_per_chip_hour="abc", **SMALL)
+    res = CliRunner().invoke(main, ["serve", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1",
+                                    "--concurrency", "2", "--requests", "2", "--prompt", "16", "--output", "2",
+                                    "--price", "abc"])
+    assert res.exit_code == 2 and "write a plain number" in res.output and "Gbps" not in res.output, res.output
+
+
+def test_topo_show_prints_the_chip_datasheet():
+    """`scaleup topo show` described the fabric but not its chip: no HBM, peak, TDP or price anywhere in the CLI.
+    Its `chip` line now carries them, with the assumed ones marked."""
+    s = topo.summarize(topo.load("dgx-h100"), bisection=False)
+    assert s["chip_spec"]["hbm_bytes"] == topo.CHIPS["h100-sxm"].hbm_bytes
+    line = next(ln for ln in topo.format_summary(s).splitlines() if ln.startswith("chip "))
+    assert "HBM 80 GB at 3.35 TB/s" in line and "fp8 1.98" in line and "TDP 700 W;" in line
+    assert "capex $30,000 per chip (sourced" in line
+    iw = topo.format_summary(topo.summarize(topo.load("ironwood-slice"), bisection=False))
+    assert "TDP 1,000 W (ASSUMPTION)" in iw and "capex $20,000 per chip (ASSUMPTION" in iw
+    out = CliRunner().invoke(main, ["topo", "show", "tpu-v5p"]).output
+    assert "TDP not public" in out
