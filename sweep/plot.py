@@ -469,6 +469,21 @@ BREAKDOWN = [
 ]
 
 
+#: the deployment columns a latency-breakdown bar is labelled by first, in this order
+LAYOUT_COLUMNS = ("model", "fabric", "tp", "ep", "pp", "dp", "batch", "prompt")
+
+
+def _infer_input(col: str) -> bool:
+    """Whether ``col`` is an input of the ``infer`` job (a parameter, a ``fabric.``/``cost.`` override): a
+    swept one must label the bars, or two bars that differ only in it (``fabric.port_bandwidth``, ``stack``)
+    read the same."""
+    if col.startswith(("fabric.", "cost.")):
+        return True
+    from .jobs import resolve_job
+
+    return col in (resolve_job("infer").all_params() or {})
+
+
 def plot_latency_breakdown(
     data: Any,
     out: str | os.PathLike,
@@ -485,7 +500,8 @@ def plot_latency_breakdown(
     ``{phase}_compute_s`` gets one "compute (roofline)" segment instead of the first two.
 
     ``x`` labels the bars (default: the swept parameters among model, fabric, tp, ep, pp, dp, batch,
-    prompt, leaving out those the others determine, such as dp). ``phase``: ``decode`` or ``prefill``.
+    prompt, then any other swept input of the job (``stack``, ``fabric.port_bandwidth``, ...), leaving out
+    those the others determine, such as dp). ``phase``: ``decode`` or ``prefill``.
     """
     plt = _style()
     df = _load(data, where)
@@ -496,7 +512,8 @@ def plot_latency_breakdown(
         parts = [("compute (roofline)", f"{phase}_compute_s", "#4C72B0"), parts[2]]
     _need(df, comm, *[c for _, c, _ in parts])
     if x is None:
-        cand = [c for c in ("model", "fabric", "tp", "ep", "pp", "dp", "batch", "prompt") if c in df.columns]
+        cand = [c for c in LAYOUT_COLUMNS if c in df.columns]
+        cand += [c for c in df.columns if c not in cand and _infer_input(c)]  # fabric.port_bandwidth, stack, ...
         swept = independent(df, [c for c in cand if df[c].nunique() > 1 and c != facet], [facet])
         label_cols = swept or [c for c in cand if c != facet][:1]
         x = label_cols[0] if len(label_cols) == 1 else None
@@ -516,7 +533,8 @@ def plot_latency_breakdown(
         if x is not None:
             labels = [_fmt_value(v) for v in fdf[x]]
         else:
-            labels = [", ".join(f"{c}={_fmt_value(r[c])}" for c in label_cols) for _, r in fdf.iterrows()]
+            labels = [", ".join(f"{c.removeprefix('fabric.')}={_fmt_value(r[c])}" for c in label_cols)
+                      for _, r in fdf.iterrows()]
         pos = list(range(len(fdf)))
         bottom = [0.0] * len(fdf)
         for name, col, colour in parts:

@@ -178,3 +178,28 @@ def test_sigterm_writes_the_finished_rows_and_exits_143(tmp_path):
     assert out.exists() and not journal.exists()
     df = read_results(out)
     assert 1 <= len(df) < 200 and (df["y"] == 2 * df["x"]).all()
+
+
+# ------------------------------------------------------------ latency-breakdown bars told apart
+def test_latency_breakdown_labels_name_every_swept_input(tmp_path, monkeypatch):
+    """A decode-step sweep over tp x fabric.port_bandwidth x stack drew bars labelled 4, 4, 8, 8 (only tp): the
+    swept fabric override and stack were not among the label candidates, so two different bars read the same."""
+    pd = pytest.importorskip("pandas")
+    import sweep.plot as sp
+
+    rows = []
+    for tp in (4, 8):
+        for bw in ("400Gbps", "800Gbps"):
+            for stack in ("trtllm", "ideal"):
+                rows.append({"model": "llama3.1-70b", "fabric": "maia200-small", "tp": tp,
+                             "fabric.port_bandwidth": bw, "stack": stack, "decode_compute_bound_s": 1e-4,
+                             "decode_memory_bound_s": 4e-3 / tp, "decode_exposed_communication_s": 1e-3 / len(bw)})
+    figs = []
+    monkeypatch.setattr(sp, "_save", lambda fig, out: figs.append(fig) or out)
+    sp.plot_latency_breakdown(pd.DataFrame(rows), tmp_path / "b.png", facet="stack")
+    labels = [t.get_text() for ax in figs[0].axes for t in ax.get_xticklabels() if t.get_text()]
+    assert len(labels) == 8 and len(set(labels)) == 4  # 4 distinct bars per panel, 2 panels
+    assert "tp=4, port_bandwidth=800Gbps" in labels
+    import matplotlib.pyplot as plt
+
+    plt.close(figs[0])
