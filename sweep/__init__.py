@@ -18,7 +18,15 @@ from .jobs import (
     register_job,
     resolve_job,
 )
-from .runner import SweepResult, execute_point, journal_path, read_results, run_sweep
+from .runner import (
+    SweepResult,
+    execute_point,
+    journal_path,
+    provenance,
+    read_metadata,
+    read_results,
+    run_sweep,
+)
 from .spec import Point, SweepSpec, canonical, expand_grid, expand_points, load_spec, parse_range, point_id
 
 __all__ = [
@@ -40,6 +48,8 @@ __all__ = [
     "load_spec",
     "parse_range",
     "point_id",
+    "provenance",
+    "read_metadata",
     "read_results",
     "register_job",
     "resolve_job",

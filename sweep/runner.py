@@ -12,6 +12,7 @@ point id) and runs only the rest; failed points are run again. A point that rais
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -222,8 +223,57 @@ def _row(point: Point, out: Mapping[str, Any] | None, error: str | None) -> dict
     return row
 
 
-def _write_table(rows: list[dict[str, Any]], points: list[Point], out: str) -> None:
-    """Write rows (sorted by point) with a deterministic column order; atomic replace."""
+#: key of the provenance record in a Parquet result's schema metadata (:func:`read_metadata`)
+META_KEY = b"scaleup"
+
+
+@functools.lru_cache(maxsize=1)
+def provenance() -> dict[str, Any]:
+    """What produced a result: ``scaleup`` (package version), ``git_rev`` and ``git_dirty`` of the source tree
+    the package runs from (None when it is not a git checkout), ``python`` and ``numpy`` versions."""
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    import numpy as np
+
+    try:
+        version = metadata.version("scaleup-sim")
+    except metadata.PackageNotFoundError:
+        version = None
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    rev = dirty = None
+    try:
+        run = {"cwd": here, "capture_output": True, "text": True, "timeout": 10}
+        r = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], **run)
+        lines = r.stdout.split()
+        if r.returncode == 0 and len(lines) == 2 and os.path.samefile(lines[0], here):
+            rev = lines[1]
+            st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run)
+            dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"scaleup": version, "git_rev": rev, "git_dirty": dirty, "python": platform.python_version(),
+            "numpy": np.__version__}
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The provenance a sweep recorded in its Parquet output: ``{"provenance": ... (see :func:`provenance`),
+    "job", "name", "spec": {"params", "grid"} as written, "points"}``, plus ``kept_rows_from`` (the provenance
+    of the run whose rows a ``--resume`` kept) when that differs. ``{}`` for a CSV or a file without it."""
+    path = str(path)
+    if output_format(path, "results") != "parquet" or not os.path.exists(path):
+        return {}
+    import pyarrow.parquet as pq
+
+    md = pq.read_schema(path).metadata or {}
+    return json.loads(md[META_KEY]) if META_KEY in md else {}
+
+
+def _write_table(rows: list[dict[str, Any]], points: list[Point], out: str, meta: dict[str, Any] | None = None
+                 ) -> None:
+    """Write rows (sorted by point) with a deterministic column order; atomic replace. A Parquet file carries
+    ``meta`` (JSON) in its schema metadata, and its ``error`` column is text even when no point failed."""
     import pandas as pd
 
     rows = sorted(rows, key=lambda r: r["point"])
@@ -242,14 +292,28 @@ def _write_table(rows: list[dict[str, Any]], points: list[Point], out: str) -> N
     tmp = out + ".tmp"
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if output_format(out) == "parquet":
-        df.to_parquet(tmp, index=False)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        i = table.schema.get_field_index("error")
+        text = table.schema.field("id").type  # string or large_string, as pandas writes text
+        if table.schema.field(i).type != text:  # all NaN (no failure) was a float column: one schema always
+            table = table.set_column(i, pa.field("error", text), table.column(i).cast(text))
+        if meta is not None:
+            md = dict(table.schema.metadata or {})
+            md[META_KEY] = json.dumps(meta, sort_keys=True, default=str).encode()
+            table = table.replace_schema_metadata(md)
+        pq.write_table(table, tmp)
     else:
         df.to_csv(tmp, index=False)
     os.replace(tmp, out)
 
 
-def _compact(out: str, points: list[Point], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge previous rows and the journal into the output file; remove the journal. Returns the rows."""
+def _compact(out: str, points: list[Point], previous: list[dict[str, Any]], meta: dict[str, Any] | None = None
+             ) -> list[dict[str, Any]]:
+    """Merge previous rows and the journal into the output file (with ``meta``, see :func:`_write_table`);
+    remove the journal. Returns the rows."""
     by_id = {p.id: p for p in points}
     merged: dict[str, dict[str, Any]] = {}
     for r in previous:
@@ -264,7 +328,7 @@ def _compact(out: str, points: list[Point], previous: list[dict[str, Any]]) -> l
         r = dict(r)
         r["point"] = by_id[pid].index
         rows.append(r)
-    _write_table(rows, points, out)
+    _write_table(rows, points, out, meta)
     try:
         os.remove(journal_path(out))
     except FileNotFoundError:
@@ -454,7 +518,15 @@ def run_sweep(
     points = expand_points(spec)
     total = len(points)
     jpath = journal_path(out)
+    meta = _run_metadata(spec, total, out if resume else None)
     previous, done_ids = _previous_rows(out, jpath, points) if resume else ([], set())
+    if not previous:
+        meta.pop("kept_rows_from", None)
+    elif "kept_rows_from" in meta:
+        k = meta["kept_rows_from"]
+        print(f"sweep: keeping {len(previous)} rows of {out} computed by scaleup {k.get('scaleup')} (git "
+              f"{str(k.get('git_rev'))[:12]}); this is scaleup {meta['provenance']['scaleup']} (git "
+              f"{str(meta['provenance']['git_rev'])[:12]}): run without --resume to recompute them", file=sys.stderr)
     todo = _order_by_fabric([p for p in points if p.id not in done_ids])
     skipped = total - len(todo)
     client, closers = (None, [])
@@ -473,7 +545,7 @@ def run_sweep(
         rec.close()
         for c in closers:
             c.close()
-        rows = _compact(out, points, previous)
+        rows = _compact(out, points, previous, meta)
         if interrupted:
             print(
                 f"sweep: interrupted; {len(rows)} of {total} points written to {out} (run again with --resume)",
@@ -498,6 +570,20 @@ def _check_run_args(out: str, scheduler: Any, workers: int | None) -> None:
     _check_scheduler(scheduler)
     if workers is not None and workers < 1:
         raise SpecError(f"--workers: must be >= 1, got {workers}")
+
+
+def _run_metadata(spec: SweepSpec, total: int, previous_out: str | None) -> dict[str, Any]:
+    """Step 2a: the provenance recorded with the results (:func:`read_metadata`); with ``previous_out`` (resume),
+    ``kept_rows_from`` = the provenance of that file when it differs from this run's (dropped when no row is
+    kept)."""
+    meta: dict[str, Any] = {"provenance": provenance(), "job": spec.job, "name": spec.name,
+                            "spec": {"params": spec.params, "grid": list(spec.grid)}, "points": total}
+    if previous_out is not None:
+        before = read_metadata(previous_out).get("provenance")
+        keys = ("scaleup", "git_rev", "git_dirty")
+        if before and any(before.get(k) != meta["provenance"].get(k) for k in keys):
+            meta["kept_rows_from"] = before
+    return meta
 
 
 def _previous_rows(out: str, jpath: str, points: list[Point]) -> tuple[list[dict[str, Any]], set[str]]:

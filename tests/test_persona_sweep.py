@@ -3,6 +3,7 @@ pinned by a test that failed before its fix. Small fabrics, tiny grids."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -203,3 +204,38 @@ def test_latency_breakdown_labels_name_every_swept_input(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close(figs[0])
+
+
+# ------------------------------------------------------------ provenance recorded with the results
+def test_parquet_results_record_provenance_and_a_stable_schema(tmp_path, capsys):
+    """A result file said nothing of what produced it (no version, git revision, spec), and its `error` column
+    was float when every point succeeded but text otherwise (two sweeps' files did not share a schema). A
+    resume that keeps rows of another scaleup version now says so, and records it."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from sweep import provenance, read_metadata
+
+    spec = {"job": "persona_square", "name": "sq", "params": {"tag": "b"}, "grid": {"x": [1, 2]}}
+    out = tmp_path / "r.parquet"
+    run_sweep(spec, out, workers=1, progress=False)
+    meta = read_metadata(out)
+    assert meta["job"] == "persona_square" and meta["name"] == "sq" and meta["points"] == 2
+    assert meta["spec"] == {"params": {"tag": "b"}, "grid": [{"x": [1, 2]}]}
+    assert meta["provenance"] == provenance() and meta["provenance"]["scaleup"]
+    assert "kept_rows_from" not in meta
+    assert pq.read_schema(out).field("error").type in (pa.string(), pa.large_string())
+    assert read_results(out)["error"].isna().all()
+    # pretend the rows came from another version, then resume with one more point
+    table = pq.read_table(out)
+    md = dict(table.schema.metadata)
+    old = {**meta, "provenance": {**meta["provenance"], "scaleup": "0.0.1", "git_rev": "0" * 40}}
+    md[b"scaleup"] = json.dumps(old).encode()
+    pq.write_table(table.replace_schema_metadata(md), out)
+    capsys.readouterr()
+    res = run_sweep({**spec, "grid": {"x": [1, 2, 3]}}, out, workers=1, progress=False, resume=True)
+    assert res.skipped == 2 and res.ran == 1
+    assert "computed by scaleup 0.0.1" in capsys.readouterr().err
+    meta2 = read_metadata(out)
+    assert meta2["kept_rows_from"]["scaleup"] == "0.0.1" and meta2["points"] == 3
+    assert read_metadata(tmp_path / "none.csv") == {}
