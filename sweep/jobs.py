@@ -350,7 +350,15 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
     k = p["group"] if p["group"] is not None else n
     if not 1 <= k <= n:
         raise SpecError(f"group: {k} ranks requested on a fabric of {n} chips")
-    groups = [list(range(n))] if k == n else fab.groups(k, placement=p["placement"], seed=p["seed"])
+    if k == n:
+        groups = [list(range(n))]
+    elif n % k and not p["concurrent"]:  # one group of k ranks, as `scaleup collective --group-size` (benchmark)
+        groups = [list(range(k))]
+    elif n % k:
+        raise SpecError(f"group: {k} does not divide the {n} chips, so concurrent groups cannot tile the fabric; "
+                        "pick a divisor (or concurrent: false for one group)")
+    else:
+        groups = fab.groups(k, placement=p["placement"], seed=p["seed"])
     opts = _opts(p, "opt.")
     if p["concurrent"] and len(groups) > 1:
         op_cls = getattr(collectives, "".join(w.capitalize() for w in p["collective"].split("_")))
@@ -359,8 +367,13 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
         res = max(results, key=lambda r: r.time)
     else:
         res = fn(fab, p["size"], group=groups[0], algorithm=p["algorithm"], **opts)
+    chunks = res.schedule.params.get("chunks", 1) if res.schedule is not None else 1
     out = {
         "algorithm": res.algorithm,
+        # the calibrated model's NCCL protocol (ll, ll128, simple), "ideal" for opt.ideal; the pipelining chunks
+        # of the variant run (`auto` picks them too): the CLI table's algorithm/cN and protocol
+        "protocol": res.protocol or "ideal",
+        "chunks": int(chunks or 1),
         "ranks": len(groups[0]),
         "groups": len(groups) if p["concurrent"] else 1,
         "time_us": res.time * 1e6,

@@ -239,3 +239,25 @@ def test_parquet_results_record_provenance_and_a_stable_schema(tmp_path, capsys)
     meta2 = read_metadata(out)
     assert meta2["kept_rows_from"]["scaleup"] == "0.0.1" and meta2["points"] == 3
     assert read_metadata(tmp_path / "none.csv") == {}
+
+
+# ------------------------------------------------------------ the collective job beside `scaleup collective`
+def test_collective_job_matches_the_cli_table():
+    """`scaleup collective ... --group-size 7` runs one 7-rank group, but the sweep's collective job refused
+    group: 7 ("does not divide the 384 chips"); and its rows lacked the CLI's protocol (the calibrated model's
+    NCCL protocol) and the chunks of the variant auto picked (the table's multirail/c8)."""
+    import collectives
+    import topo
+    from sweep import resolve_job
+
+    job = resolve_job("collective")
+    fab = topo.load("maia200-small")
+    for group, size in ((7, 2**20), (64, 2**26)):
+        row = job({"fabric": "maia200-small", "collective": "all_reduce", "size": size, "group": group})
+        (ref,) = collectives.benchmark("all_reduce", fab, [size], group_size=group)
+        assert row["ranks"] == group and row["time_us"] == ref["time_us"] and row["protocol"] == ref["protocol"]
+        assert ref["algorithm"] == f"auto:{row['algorithm']}" + (f"/c{row['chunks']}" if row["chunks"] > 1 else "")
+    ideal = job({"fabric": "maia200-small", "collective": "all_reduce", "size": 2**20, "group": 8, "opt.ideal": True})
+    assert ideal["protocol"] == "ideal"
+    with pytest.raises(SpecError, match="group: 7 does not divide the 384 chips"):
+        job({"fabric": "maia200-small", "collective": "all_reduce", "size": 2**20, "group": 7, "concurrent": True})
