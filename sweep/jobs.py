@@ -79,7 +79,10 @@ class Param:
                 if isinstance(value, bool):
                     raise SpecError(f"{field_}: expected an integer, got {value!r}")
                 if isinstance(value, str):
-                    value = parse_quantity(value, "number", field_)
+                    try:
+                        value = parse_quantity(value, "number", field_)
+                    except SpecError:  # its hint lists units (Gbps, GiB, ...): an integer takes none
+                        raise SpecError(f"{field_}: expected an integer, got {value!r}") from None
                 if not float(value).is_integer():
                     raise SpecError(f"{field_}: expected an integer, got {value!r}")
                 value = int(value)

@@ -261,3 +261,12 @@ def test_collective_job_matches_the_cli_table():
     assert ideal["protocol"] == "ideal"
     with pytest.raises(SpecError, match="group: 7 does not divide the 384 chips"):
         job({"fabric": "maia200-small", "collective": "all_reduce", "size": 2**20, "group": 7, "concurrent": True})
+
+
+def test_a_non_number_for_an_integer_parameter_says_integer():
+    """`tp: [8, x]` said "cannot parse 'x'; write a number with a unit (Gbps, GB/s, GiB, us, ...)": tp has no
+    unit. It now says an integer is expected; "8" and "1e1" still read as 8 and 10."""
+    spec = {"job": "persona_square", "grid": {"x": ["8", "1e1", "x"]}}
+    with pytest.raises(SpecError, match=r"^grid\.x: expected an integer, got 'x'$"):
+        expand_points(spec)
+    assert [p.params["x"] for p in expand_points({**spec, "grid": {"x": ["8", "1e1"]}})] == [8, 10]
