@@ -6,7 +6,7 @@ workers, points, wall time (s), points per second, fabric builds. Rows:
 - ``overhead``: a job that does nothing (the runner's own cost per point: expansion, IPC, journal,
   compaction) - an upper bound on throughput;
 - ``collective``: all-reduce over group sizes (8-64), algorithms (ring, hd, hier, direct) and message
-  sizes (1-63 MiB) on the 256-chip Maia 200 slice, the way a user sweeps (1,008 points), on 2 local
+  sizes (1-63 MiB) on the 384-chip Maia 200 slice ``maia200-small``, the way a user sweeps (1,008 points), on 2 local
   worker processes; ``--all`` adds 1 worker (in process) and a 2-worker Dask LocalCluster.
 
 Figures depend on the machine and its load: on a shared 2-core box they are a lower bound.
