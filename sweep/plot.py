@@ -574,6 +574,10 @@ def pareto_front(xs: Sequence[float], ys: Sequence[float]) -> list[int]:
     return front
 
 
+#: the infer job's column -> the serve job's column of the same quantity (:func:`plot_cost_pareto` on a serve table)
+SERVE_COLUMNS = {"tpot_s": "tpot_mean_s", "ttft_s": "ttft_mean_s", "cost_per_mtok_usd": "cost_per_mtok_output_usd"}
+
+
 def plot_cost_pareto(
     data: Any,
     out: str | os.PathLike,
@@ -590,10 +594,16 @@ def plot_cost_pareto(
     (default: fabric, model or tp, whichever varies). Each hue's Pareto front (the configurations no
     other of that hue beats on both axes) is a step line, its points labelled with ``label`` (default:
     the swept parallelism/batch parameters); dominated configurations are faint dots. With several hues
-    the front across all of them is a dashed black line."""
+    the front across all of them is a dashed black line.
+
+    A table of the ``serve`` job (``ServingResult.summary()`` columns) has no ``tpot_s`` / ``ttft_s`` /
+    ``cost_per_mtok_usd``: those names, when absent, read its ``tpot_mean_s`` / ``ttft_mean_s`` /
+    ``cost_per_mtok_output_usd`` (the same quantities: mean TPOT and TTFT, $ per million output tokens); any other
+    column is named as it is (``--x tpot_p90_s``)."""
     plt = _style()
     df = _load(data, where)
     out = _check_out(out)
+    x, y = (SERVE_COLUMNS[c] if c not in df.columns and SERVE_COLUMNS.get(c) in df.columns else c for c in (x, y))
     _need(df, x, y, hue, label)
     df = df[df[x].notna() & df[y].notna()]
     xlabel, xf = axis_label(x)

@@ -112,3 +112,20 @@ def test_topo_show_prints_the_chip_datasheet():
     assert "TDP 1,000 W (ASSUMPTION)" in iw and "capex $20,000 per chip (ASSUMPTION" in iw
     out = CliRunner().invoke(main, ["topo", "show", "tpu-v5p"]).output
     assert "TDP not public" in out
+
+
+def test_cost_pareto_plots_a_serve_sweep(tmp_path):
+    """`scaleup plot serve.parquet --kind cost-pareto` (a sweep of the serve job) failed: "no column
+    'cost_per_mtok_usd'" (the serve table names it cost_per_mtok_output_usd, and its TPOT tpot_mean_s / _p90_s)."""
+    import pandas as pd
+
+    from sweep.plot import plot_cost_pareto
+
+    df = pd.DataFrame({"fabric": ["a", "a", "b"], "concurrency": [8, 32, 8], "tpot_mean_s": [0.007, 0.010, 0.009],
+                       "tpot_p90_s": [0.008, 0.011, 0.010], "ttft_mean_s": [0.1, 0.3, 0.2],
+                       "cost_per_mtok_output_usd": [1.3, 0.5, 3.5]})
+    assert plot_cost_pareto(df, tmp_path / "a.png") == str(tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 0
+    plot_cost_pareto(df, tmp_path / "b.png", x="tpot_p90_s")
+    with pytest.raises(topo.SpecError, match="no column 'tpot_p99_s'"):
+        plot_cost_pareto(df, tmp_path / "c.png", x="tpot_p99_s")
