@@ -784,8 +784,11 @@ def measure_cmd(model, tp, ep, out, device, backend, dtypes, kinds, max_m, repea
 @click.option("--scheduler", default=None, help="Dask: 'local' (start a LocalCluster) or tcp://HOST:8786")
 @click.option("--resume", is_flag=True, help="keep the finished points already in --out; run the rest")
 @click.option("--dry-run", is_flag=True, help="expand the grid and print the points; run nothing")
+@click.option("--progress/--no-progress", default=None,
+              help="progress bar on stderr (points, rate, ETA, failures) [when stderr is a terminal]; "
+                   "--progress also in a log file")
 def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | None, resume: bool,
-              dry_run: bool) -> None:
+              dry_run: bool, progress: bool | None) -> None:
     """Run a sweep SPEC (a YAML path, or a bundled example by name: busbw-maia200-vs-gb200, tp-llama70b,
     ...; see examples/) and write one row per point to --out.
 
@@ -816,7 +819,7 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
 
     before = signal.signal(signal.SIGTERM, on_term)  # unhandled, it left only the journal (and orphaned workers)
     try:
-        res = sweep.run_sweep(spec, out, workers=workers, scheduler=scheduler, resume=resume)
+        res = sweep.run_sweep(spec, out, workers=workers, scheduler=scheduler, resume=resume, progress=progress)
     except KeyboardInterrupt as exc:
         sys.exit(143 if isinstance(exc, Terminated) else 130)
     finally:

@@ -270,3 +270,21 @@ def test_a_non_number_for_an_integer_parameter_says_integer():
     with pytest.raises(SpecError, match=r"^grid\.x: expected an integer, got 'x'$"):
         expand_points(spec)
     assert [p.params["x"] for p in expand_points({**spec, "grid": {"x": ["8", "1e1"]}})] == [8, 10]
+
+
+def test_cli_progress_flag_writes_a_bar_to_a_log(tmp_path):
+    """The progress bar showed only on a terminal, and the CLI had no way to ask for it in a batch job's log
+    (`run_sweep(progress=True)` had no CLI option). `--progress` forces it, `--no-progress` silences it."""
+    import subprocess
+    import sys
+
+    (tmp_path / "persona_jobs2.py").write_text("def sq(p):\n    return {'y': p['x'] ** 2}\n", encoding="utf-8")
+    (tmp_path / "s.yaml").write_text("job: persona_jobs2:sq\ngrid:\n  x: [1, 2, 3]\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    errs = {}
+    for flag in ("--progress", "--no-progress"):
+        r = subprocess.run([sys.executable, "-m", "cli", "sweep", "s.yaml", "-o", "o.csv", "-j", "1", flag],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        errs[flag] = r.stderr
+    assert "3/3" in errs["--progress"] and "3/3" not in errs["--no-progress"]
