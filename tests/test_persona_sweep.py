@@ -288,3 +288,18 @@ def test_cli_progress_flag_writes_a_bar_to_a_log(tmp_path):
         assert r.returncode == 0, r.stderr
         errs[flag] = r.stderr
     assert "3/3" in errs["--progress"] and "3/3" not in errs["--no-progress"]
+
+
+def test_switch_port_bandwidth_beside_a_files_bandwidth_is_not_ignored():
+    """`fabric.port_bandwidth: [400Gbps, 800Gbps]` on dgx-h100 (bandwidth: 450GB/s in its file) gave the same
+    fabric twice (busbw 341 GB/s both): port_bandwidth only sets bandwidth's default. Now the contradiction is
+    one line; with bandwidth: null the ports set it; an agreeing pair is accepted."""
+    import topo
+
+    with pytest.raises(SpecError, match=r"port_bandwidth: '800Gbps' conflicts with bandwidth='450GB/s' \(18 ports"):
+        topo.load("dgx-h100", port_bandwidth="800Gbps")
+    free = topo.load("dgx-h100", port_bandwidth="800Gbps", bandwidth=None)
+    assert topo.summary.summarize(free)["injection_bandwidth"] == pytest.approx(18 * 100e9)
+    kw = dict(chips=4, chip="h100-sxm", planes=2, ports=4)
+    agree = topo.switch(bandwidth="200GB/s", port_bandwidth="50GB/s", **kw)
+    assert topo.summary.summarize(agree)["injection_bandwidth"] == pytest.approx(200e9)

@@ -563,6 +563,12 @@ def switch(
         total = n_ports * pbw
     else:
         total = as_quantity("bandwidth", bandwidth, "bandwidth")
+        # port_bandwidth only sets the default bandwidth: beside a file's bandwidth (dgx-h100: 450GB/s) it was
+        # dropped, so a sweep's fabric.port_bandwidth: [400Gbps, 800Gbps] gave the same fabric twice
+        if port_bandwidth is not None and not (n_ports and abs(n_ports * pbw - total) <= 1e-9 * total):
+            have = f"{n_ports} ports x {pbw / 1e9:g} GB/s = {n_ports * pbw / 1e9:g} GB/s" if n_ports else "no ports"
+            raise SpecError(f"port_bandwidth: {port_bandwidth!r} conflicts with bandwidth={bandwidth!r} ({have}); "
+                            "give one of them (e.g. --set bandwidth=null, or fabric.bandwidth: null in a sweep)")
     T = as_int("tray_size", tray_size)
     if N % T:
         raise SpecError(f"chips: {N} is not a multiple of tray_size={T}")
