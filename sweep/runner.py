@@ -534,6 +534,7 @@ def run_sweep(
         client, closers = _dask_client(scheduler, workers or os.cpu_count() or 1)
     if os.path.exists(jpath):  # its rows are in `previous` (resume) or are being replaced
         os.remove(jpath)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)  # the journal goes there first
     rec = _Recorder(jpath, total, skipped, progress)
     interrupted = False
     try:

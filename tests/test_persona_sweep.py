@@ -303,3 +303,11 @@ def test_switch_port_bandwidth_beside_a_files_bandwidth_is_not_ignored():
     kw = dict(chips=4, chip="h100-sxm", planes=2, ports=4)
     agree = topo.switch(bandwidth="200GB/s", port_bandwidth="50GB/s", **kw)
     assert topo.summary.summarize(agree)["injection_bandwidth"] == pytest.approx(200e9)
+
+
+def test_output_in_a_new_directory(tmp_path):
+    """`-o results/run1/x.parquet` failed before any point ran ("x.parquet.journal.jsonl: No such file or
+    directory"), though the table writer creates the directory (and `scaleup plot -o` does too)."""
+    out = tmp_path / "results" / "run1" / "x.parquet"
+    res = run_sweep({"job": "persona_square", "grid": {"x": [1, 2]}}, out, workers=1, progress=False)
+    assert res.ok and read_results(out)["y"].tolist() == [1.0, 4.0]
