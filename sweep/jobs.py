@@ -351,8 +351,9 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
     fn = getattr(collectives, p["collective"])
     n = fab.n_chips
     k = p["group"] if p["group"] is not None else n
-    if not 1 <= k <= n:
-        raise SpecError(f"group: {k} ranks requested on a fabric of {n} chips")
+    if not 2 <= k <= n:  # as scaleup collective --group-size: a 1-rank "collective" gave busbw 0 and a call cost
+        raise SpecError(f"group: must be 2..{n} ranks on this fabric of {n} chips (a collective needs two ranks), "
+                        f"got {k}")
     if k == n:
         groups = [list(range(n))]
     elif n % k and not p["concurrent"]:  # one group of k ranks, as `scaleup collective --group-size` (benchmark)

@@ -259,6 +259,9 @@ def test_collective_job_matches_the_cli_table():
         assert ref["algorithm"] == f"auto:{row['algorithm']}" + (f"/c{row['chunks']}" if row["chunks"] > 1 else "")
     ideal = job({"fabric": "maia200-small", "collective": "all_reduce", "size": 2**20, "group": 8, "opt.ideal": True})
     assert ideal["protocol"] == "ideal"
+    for bad in (1, 0, 385):  # 1 rank: busbw 0 and a per-call cost, where the CLI refuses it
+        with pytest.raises(SpecError, match=rf"group: must be 2\.\.384 ranks .* got {bad}$"):
+            job({"fabric": "maia200-small", "collective": "all_reduce", "size": 2**20, "group": bad})
     with pytest.raises(SpecError, match="group: 7 does not divide the 384 chips"):
         job({"fabric": "maia200-small", "collective": "all_reduce", "size": 2**20, "group": 7, "concurrent": True})
 
