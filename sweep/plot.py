@@ -430,7 +430,8 @@ def plot_busbw(
     """Bus bandwidth vs message size, one line per algorithm (or fabric), nccl-tests style.
 
     Defaults: ``hue`` is ``fabric`` when several fabrics and one algorithm were swept, else
-    ``algorithm``; ``facet`` is ``fabric`` when both vary. The alpha-beta bound is drawn dashed when the
+    ``algorithm``; ``facet`` is ``collective`` when several were swept (their busbw factors differ: one
+    line would be the median of unlike figures), else ``fabric`` when both vary. The alpha-beta bound is drawn dashed when the
     table has ``bound_us`` and the simulation departs from it by more than 1% somewhere (busbw at the
     bound = busbw x time / bound).
     """
@@ -442,7 +443,9 @@ def plot_busbw(
             hue = "fabric"
         elif "algorithm" in df.columns:
             hue = "algorithm"
-    if facet is None and hue != "fabric" and varies.get("fabric"):
+    if facet is None and varies.get("collective"):  # all-reduce and all-to-all busbw are not one series
+        facet = "collective"
+    elif facet is None and hue != "fabric" and varies.get("fabric"):
         facet = "fabric"
     bound = None
     if (

@@ -314,3 +314,23 @@ def test_output_in_a_new_directory(tmp_path):
     out = tmp_path / "results" / "run1" / "x.parquet"
     res = run_sweep({"job": "persona_square", "grid": {"x": [1, 2]}}, out, workers=1, progress=False)
     assert res.ok and read_results(out)["y"].tolist() == [1.0, 4.0]
+
+
+def test_busbw_plot_keeps_collectives_apart(tmp_path, monkeypatch):
+    """`scaleup plot --kind busbw` of a sweep over collective: [all_reduce, all_to_all] drew one line per
+    algorithm through both (the median of unlike busbw figures, with a min-max band). It now draws one panel
+    per collective."""
+    pd = pytest.importorskip("pandas")
+    import sweep.plot as sp
+
+    rows = [{"collective": c, "algorithm": "direct", "size": s, "busbw_GBps": b * s / 2**20, "fabric": "f"}
+            for c, b in (("all_reduce", 100.0), ("all_to_all", 10.0)) for s in (2**20, 2**22)]
+    figs = []
+    monkeypatch.setattr(sp, "_save", lambda fig, out: figs.append(fig) or out)
+    sp.plot_busbw(pd.DataFrame(rows), tmp_path / "b.png")
+    axes = [ax for ax in figs[0].axes if ax.lines]
+    assert sorted(ax.get_title() for ax in axes) == ["collective = all_reduce", "collective = all_to_all"]
+    assert not any(ax.collections for ax in axes)  # no min-max band: nothing else varies
+    import matplotlib.pyplot as plt
+
+    plt.close(figs[0])
