@@ -465,12 +465,28 @@ class _Planner:
                     m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, pp=pp,
                                                   price=self.prices.get(chip)), self.model)
                 if m.max_batch(int(self.p_mean + self.o_mean)) < 1:
-                    self.models[key] = "KV cache of one mean request does not fit next to the weights"
+                    self.models[key] = self._no_room(m)
                 else:
                     self.models[key] = m
             except ScaleupError as exc:
                 self.models[key] = f"does not fit: {exc}"
         return self.models[key]
+
+    @staticmethod
+    def _no_room(m: StepModelLike) -> str:
+        """Why a step model holds no mean request: the weights leave no room for one token of KV cache (DeepSeek-V3
+        on one H100: 673 GB of weights for 76 GB; the reason read "KV cache of one mean request does not fit next to
+        the weights"), or the KV cache of a mean request does not fit next to them."""
+        if m.max_batch(1) >= 1:
+            return "KV cache of one mean request does not fit next to the weights"
+        dep = getattr(m, "deployment", None)  # inference.StepModel: the figures of the memory check
+        if dep is None:
+            return "does not fit: no room for the KV cache of one token next to the weights"
+        mem = dep.memory(1, 1, 0)
+        w, usable = mem["weights"] / 1e9, mem["hbm_usable"] / 1e9
+        what = (f"weights {w:,.1f} GB per chip of {usable:,.1f} GB usable" if w > usable else
+                f"weights {w:,.1f} GB per chip with the engine's activations and buffers fill the {usable:,.1f} GB usable")
+        return f"does not fit: {what} ({dep.chip.name}); a larger tp (or ep) or a chip with more memory"
 
     def evaluate(self, label: str, mode: str, pools: list[PoolSpec], sms: dict[str, StepModelLike],
                  criterion: str = "both") -> tuple[PlanPoint | None, bool, str]:

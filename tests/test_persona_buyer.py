@@ -129,3 +129,17 @@ def test_cost_pareto_plots_a_serve_sweep(tmp_path):
     plot_cost_pareto(df, tmp_path / "b.png", x="tpot_p90_s")
     with pytest.raises(topo.SpecError, match="no column 'tpot_p99_s'"):
         plot_cost_pareto(df, tmp_path / "c.png", x="tpot_p99_s")
+
+
+def test_plan_says_the_weights_alone_do_not_fit():
+    """`scaleup plan --model deepseek-v3 --candidates dgx-h100` listed every H100 layout as "KV cache of one mean
+    request does not fit next to the weights", where 85-673 GB of weights per chip do not fit in 76.5 GB at all."""
+    from fleet import plan
+
+    res = plan("deepseek-v3", 5.0, candidates=["dgx-h100"], tps=(8,), batches=(32,), modes="colocated",
+               duration=10.0)
+    assert res.best is None
+    reason = res.candidates[0].reason
+    m = re.search(r"does not fit: weights ([\d.]+) GB per chip of ([\d.]+) GB usable \(h100-sxm\)", reason)
+    assert m and float(m.group(1)) > float(m.group(2)), reason
+    assert "KV cache of one mean request" not in reason
