@@ -334,6 +334,7 @@ def plot_table(
     xlabel, xf = axis_label(x)
     ylabel, yf = axis_label(y)
     size_x = is_size_column(x)
+    asked_logx = logx is True
     if logx is None:
         logx = size_x
     import pandas as pd
@@ -344,6 +345,9 @@ def plot_table(
                             f"as --y, or this one as --x, --hue or --facet")
     x_labels = None
     if not pd.api.types.is_numeric_dtype(df[x]):  # `fabric.bandwidth: [100GB/s, 450GB/s]` stays a string column
+        if asked_logx:  # was dropped without a word
+            raise SpecError(f"--logx: column {x!r} is categorical (text such as {str(df[x].iloc[0])!r}, drawn as "
+                            "categories ordered by quantity); drop --logx")
         df, x_labels = _categorical_x(df, x)
         xf, logx, size_x = 1.0, False, False
     panels = _groups(df, facet)

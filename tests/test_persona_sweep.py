@@ -334,3 +334,14 @@ def test_busbw_plot_keeps_collectives_apart(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close(figs[0])
+
+
+def test_logx_on_a_categorical_axis_is_refused(tmp_path):
+    """`scaleup plot --x fabric.port_bandwidth --logx` drew a linear categorical axis and said nothing."""
+    pd = pytest.importorskip("pandas")
+    from sweep.plot import plot_table
+
+    df = pd.DataFrame({"fabric.port_bandwidth": ["400Gbps", "800Gbps"], "busbw_GBps": [1.0, 2.0]})
+    with pytest.raises(SpecError, match=r"^--logx: column 'fabric.port_bandwidth' is categorical"):
+        plot_table(df, "fabric.port_bandwidth", "busbw_GBps", tmp_path / "a.png", logx=True)
+    assert os.path.exists(plot_table(df, "fabric.port_bandwidth", "busbw_GBps", tmp_path / "b.png"))
