@@ -638,9 +638,12 @@ class _Planner:
         dbatch = max(self.batches)
         ptp, dtp = self._chip_tp(pchip), self._chip_tp(dchip)
         cfg = f"P {pchip} tp{ptp} -> D {dchip} tp{dtp} b{dbatch}"
-        if ptp is None or dtp is None:
+        if ptp is None or dtp is None:  # the label had read "P cs3 tpNone -> D cs3 tpNone b128"
+            cfg = (f"P {pchip}" + ("" if ptp is None else f" tp{ptp}") + f" -> D {dchip}"
+                   + ("" if dtp is None else f" tp{dtp}") + f" b{dbatch}")
+            tps = ", ".join(map(str, sorted(self.tps)))
             self.cands.append(PlanCandidate(cfg, "disaggregated", None, [],
-                                            f"{pchip if ptp is None else dchip}: no TP degree fits"))
+                                            f"{pchip if ptp is None else dchip}: no TP degree searched ({tps}) fits"))
             return
         pm, dm = self.get_model(pchip, ptp, 1), self.get_model(dchip, dtp, 1)
         assert not isinstance(pm, str) and not isinstance(dm, str)

@@ -143,3 +143,14 @@ def test_plan_says_the_weights_alone_do_not_fit():
     m = re.search(r"does not fit: weights ([\d.]+) GB per chip of ([\d.]+) GB usable \(h100-sxm\)", reason)
     assert m and float(m.group(1)) > float(m.group(2)), reason
     assert "KV cache of one mean request" not in reason
+
+
+def test_plan_label_of_a_chip_where_no_tp_fits():
+    """The disaggregated row of a chip where no searched TP fits read "P dgx-h100 tpNone -> D dgx-h100 tpNone b32"."""
+    from fleet import plan
+
+    res = plan("deepseek-v3", 5.0, candidates=["dgx-h100"], tps=(4, 8), batches=(32,), modes="disaggregated",
+               duration=10.0)
+    (cand,) = res.candidates
+    assert cand.config == "P dgx-h100 -> D dgx-h100 b32" and "None" not in cand.config
+    assert cand.reason == "dgx-h100: no TP degree searched (4, 8) fits"
