@@ -266,8 +266,13 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         return {}
     import pyarrow.parquet as pq
 
-    md = pq.read_schema(path).metadata or {}
-    return json.loads(md[META_KEY]) if META_KEY in md else {}
+    try:
+        md = pq.read_schema(path).metadata or {}
+        return json.loads(md[META_KEY]) if META_KEY in md else {}
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid (not Parquet), a bad JSON record
+        first = (str(exc).splitlines() or [""])[0][:160]
+        raise SpecError(f"results: cannot read the metadata of {path!r} ({type(exc).__name__}: {first}); "
+                        "is it a sweep's output?") from None
 
 
 def _write_table(rows: list[dict[str, Any]], points: list[Point], out: str, meta: dict[str, Any] | None = None
@@ -518,8 +523,8 @@ def run_sweep(
     points = expand_points(spec)
     total = len(points)
     jpath = journal_path(out)
-    meta = _run_metadata(spec, total, out if resume else None)
     previous, done_ids = _previous_rows(out, jpath, points) if resume else ([], set())
+    meta = _run_metadata(spec, total, out if resume else None)
     if not previous:
         meta.pop("kept_rows_from", None)
     elif "kept_rows_from" in meta:

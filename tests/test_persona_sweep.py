@@ -345,3 +345,12 @@ def test_logx_on_a_categorical_axis_is_refused(tmp_path):
     with pytest.raises(SpecError, match=r"^--logx: column 'fabric.port_bandwidth' is categorical"):
         plot_table(df, "fabric.port_bandwidth", "busbw_GBps", tmp_path / "a.png", logx=True)
     assert os.path.exists(plot_table(df, "fabric.port_bandwidth", "busbw_GBps", tmp_path / "b.png"))
+
+
+def test_read_metadata_of_a_non_parquet_file_is_one_line(tmp_path):
+    from sweep import read_metadata
+
+    bad = tmp_path / "x.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(SpecError, match="results: cannot read the metadata of"):
+        read_metadata(bad)
