@@ -701,8 +701,9 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
                               overlap=overlap, price_per_chip_hour=price, **knobs)
     near = [_nearest_rows(model, r, nearest_k, stack, knobs) for r in reports] if nearest_k else None
     if as_json:
+        # provenance: the stack/backend, tables read, cost basis and every assumption the text report prints
         out = [{**{k: (None if isinstance(v, float) and v != v else v) for k, v in r.to_dict().items()},  # NaN: null
-                **r.breakdown()} for r in reports]
+                **r.breakdown(), "provenance": r.provenance} for r in reports]
         if near is not None:
             for o, rows in zip(out, near):
                 o["nearest"] = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}

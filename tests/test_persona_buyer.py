@@ -154,3 +154,15 @@ def test_plan_label_of_a_chip_where_no_tp_fits():
     (cand,) = res.candidates
     assert cand.config == "P dgx-h100 -> D dgx-h100 b32" and "None" not in cand.config
     assert cand.reason == "dgx-h100: no TP degree searched (4, 8) fits"
+
+
+def test_infer_json_carries_the_cost_basis_and_assumptions():
+    """`scaleup infer --json` (what a buyer feeds a spreadsheet) dropped the cost basis and the ASSUMPTION lines the
+    text report prints: a Maia 200 column read as firm as a measured H100 one. It carries Report.provenance now."""
+    args = ["infer", "--model", "llama3.1-8b", "--tp", "1", "--batch", "4", "--prompt", "128", "--output", "8"]
+    one = json.loads(CliRunner().invoke(main, args + ["--fabric", "maia200-small", "--json"]).output)
+    r = estimate("llama3.1-8b", "maia200-small", **SMALL)
+    assert one["provenance"] == r.provenance and one["provenance"]["price_kind"] == "ASSUMPTION"
+    assert any("maia200 has no measured kernel tables" in a for a in one["provenance"]["assumptions"])
+    both = json.loads(CliRunner().invoke(main, args + ["--compare", "dgx-h100,maia200-small", "--json"]).output)
+    assert [d["provenance"]["price_kind"] for d in both] == ["sourced", "ASSUMPTION"]
