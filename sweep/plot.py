@@ -381,8 +381,13 @@ def plot_table(
                 ax.set_xscale("log", base=2)  # powers of two (TP, group sizes): label them as they are
                 ax.set_xticks(vals, [_fmt_value(v) for v in vals])
                 ax.xaxis.set_minor_locator(NullLocator())
+            elif 0 < len(vals) <= 12:  # a few swept values (384, 1536, 3072 chips): label them, not 4x10^2
+                ax.set_xscale("log")
+                ax.set_xticks(vals, [_fmt_value(v) for v in vals])
+                ax.xaxis.set_minor_locator(NullLocator())
             else:
                 ax.set_xscale("log")
+                _plain_log(ax, "x")
         if x_labels is not None:
             ax.set_xticks(range(len(x_labels)), x_labels)
         if logy:

@@ -354,3 +354,21 @@ def test_read_metadata_of_a_non_parquet_file_is_one_line(tmp_path):
     bad.write_bytes(b"not parquet")
     with pytest.raises(SpecError, match="results: cannot read the metadata of"):
         read_metadata(bad)
+
+
+def test_log_x_of_a_few_swept_values_labels_them(tmp_path, monkeypatch):
+    """`--x fabric.chips --logx` over 384, 1536, 3072 chips labelled the axis 4x10^2, 6x10^2, 10^3, 2x10^3 (the
+    powers-of-two case already labelled its values); a few swept values are now the ticks."""
+    pd = pytest.importorskip("pandas")
+    import sweep.plot as sp
+
+    df = pd.DataFrame({"fabric.chips": [384, 1536, 3072], "busbw_GBps": [500.0, 440.0, 400.0]})
+    figs = []
+    monkeypatch.setattr(sp, "_save", lambda fig, out: figs.append(fig) or out)
+    sp.plot_table(df, "fabric.chips", "busbw_GBps", tmp_path / "c.png", logx=True)
+    ax = figs[0].axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["384", "1536", "3072"]
+    import matplotlib.pyplot as plt
+
+    plt.close(figs[0])
