@@ -847,7 +847,7 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
                    "cost-pareto: $/Mtok vs TPOT with the Pareto front")
 @click.option("--x", "x", default=None, help="column on the x axis (xy, cost-pareto: tpot_s or ttft_s)")
 @click.option("--y", "y", default=None, help="column on the y axis (e.g. busbw_GBps, time_us)")
-@click.option("--hue", default=None, help="column: one line/colour per value")
+@click.option("--hue", default=None, help="column: one line/colour per value (a,b: one per combination)")
 @click.option("--facet", default=None, help="column: one panel per value")
 @click.option("--logx/--no-logx", default=None, help="log x axis [auto: log2 with byte labels for sizes]")
 @click.option("--logy/--no-logy", default=False, help="log y axis")

@@ -265,19 +265,49 @@ def _quantity_order(keys: list[Any], col: str) -> list[Any] | None:
     return None
 
 
-def _groups(df, col: str | None) -> list[tuple[Any, Any]]:
-    if col is None:
-        return [(None, df)]
+def _ordered_keys(df, col: str) -> list[Any]:
+    """The distinct values of ``col`` in plotting order: a combined column's own order, by quantity
+    (``100GB/s`` < ``1.6Tbps``), else sorted, else first seen."""
+    import pandas as pd
+
+    if isinstance(df[col].dtype, pd.CategoricalDtype) and df[col].cat.ordered:
+        present = set(df[col].dropna().tolist())
+        return [k for k in df[col].cat.categories if k in present]
     keys = list(dict.fromkeys(df[col].tolist()))
     ordered = _quantity_order(keys, col)  # a swept fabric override keeps its units: order by value, not by text
     if ordered is not None:
-        keys = ordered
-    else:
-        try:
-            keys = sorted(keys)
-        except TypeError:
-            pass
-    return [(k, df[df[col] == k]) for k in keys]
+        return ordered
+    try:
+        return sorted(keys)
+    except TypeError:
+        return keys
+
+
+def _groups(df, col: str | None) -> list[tuple[Any, Any]]:
+    if col is None:
+        return [(None, df)]
+    return [(k, df[df[col] == k]) for k in _ordered_keys(df, col)]
+
+
+def _combine(df, *cols: str | None):
+    """``--hue collective,opt.ideal``: a column list (comma-separated) that is not itself a column becomes one
+    column of that name, each value its parts joined (``all_reduce, True``), ordered part by part as each part
+    alone would be. Returns (df, cols) with the names unchanged."""
+    import pandas as pd
+
+    for col in cols:
+        if col is None or col in df.columns or "," not in col:
+            continue
+        parts = [c.strip() for c in col.split(",") if c.strip()]
+        _need(df, *parts)
+        rank = {c: {k: i for i, k in enumerate(_ordered_keys(df, c))} for c in parts}
+        combos = sorted(set(zip(*(df[c].tolist() for c in parts))),
+                        key=lambda t: tuple(rank[c].get(v, len(rank[c])) for c, v in zip(parts, t)))
+        label = {t: ", ".join(_fmt_value(v) for v in t) for t in combos}
+        df = df.copy()
+        df[col] = pd.Categorical([label[t] for t in zip(*(df[c].tolist() for c in parts))],
+                                 categories=[label[t] for t in combos], ordered=True)
+    return df, cols
 
 
 def _panels(plt, n: int, width: float = 5.2, height: float = 3.8, sharey: bool = True):
@@ -330,6 +360,7 @@ def plot_table(
     plt = _style()
     df = _load(data, where)
     out = _check_out(out)
+    df, _ = _combine(df, hue, facet)
     _need(df, x, y, hue, facet, bound)
     xlabel, xf = axis_label(x)
     ylabel, yf = axis_label(y)
@@ -445,6 +476,7 @@ def plot_busbw(
     bound = busbw x time / bound).
     """
     df = _load(data, where)
+    df, _ = _combine(df, hue, facet)
     _need(df, "size", y)
     varies = {c: df[c].nunique() > 1 for c in ("fabric", "algorithm", "collective") if c in df.columns}
     if hue is None:
@@ -518,6 +550,7 @@ def plot_latency_breakdown(
     plt = _style()
     df = _load(data, where)
     out = _check_out(out)
+    df, _ = _combine(df, facet)
     comm = f"{phase}_exposed_communication_s"
     parts = [(lab, pat.format(p=phase), col) for lab, pat, col in BREAKDOWN]
     if not all(c in df.columns for _, c, _ in parts[:2]):
@@ -616,6 +649,7 @@ def plot_cost_pareto(
     df = _load(data, where)
     out = _check_out(out)
     x, y = (SERVE_COLUMNS[c] if c not in df.columns and SERVE_COLUMNS.get(c) in df.columns else c for c in (x, y))
+    df, _ = _combine(df, hue)
     _need(df, x, y, hue, label)
     df = df[df[x].notna() & df[y].notna()]
     xlabel, xf = axis_label(x)

@@ -372,3 +372,25 @@ def test_log_x_of_a_few_swept_values_labels_them(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close(figs[0])
+
+
+def test_hue_of_several_columns(tmp_path, monkeypatch):
+    """Calibrated vs ideal per port split is two columns; `--hue fabric.leaf_uplinks,opt.ideal` was "no column
+    'fabric.leaf_uplinks,opt.ideal'". A comma-separated list is now one series per combination, ordered part by
+    part (4 before 16, as each alone)."""
+    pd = pytest.importorskip("pandas")
+    import sweep.plot as sp
+
+    rows = [{"size": s, "up": up, "opt.ideal": ideal, "busbw_GBps": s / 2**20 * up * (2 if ideal else 1)}
+            for up in (16, 4) for ideal in (True, False) for s in (2**20, 2**24)]
+    figs = []
+    monkeypatch.setattr(sp, "_save", lambda fig, out: figs.append(fig) or out)
+    sp.plot_table(pd.DataFrame(rows), "size", "busbw_GBps", tmp_path / "h.png", hue="up, opt.ideal")
+    legend = figs[0].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["4, False", "4, True", "16, False", "16, True"]
+    assert legend.get_title().get_text() == "Up, opt ideal"
+    with pytest.raises(SpecError, match="no column 'nope'"):
+        sp.plot_table(pd.DataFrame(rows), "size", "busbw_GBps", tmp_path / "h.png", hue="up,nope")
+    import matplotlib.pyplot as plt
+
+    plt.close(figs[0])
