@@ -484,6 +484,12 @@ def plot_busbw(
             hue = "fabric"
         elif "algorithm" in df.columns:
             hue = "algorithm"
+    if hue == "algorithm" and df["algorithm"].astype(str).str.startswith("auto:").any():
+        # a `scaleup collective --csv/--json` table names auto's winner per size (auto:direct, auto:hier_ml,
+        # auto:multirail/c64): one auto line, as its own --plot draws, not a fragment per winner
+        df = df.copy()
+        df["algorithm"] = df["algorithm"].astype(str).where(~df["algorithm"].astype(str).str.startswith("auto:"),
+                                                            "auto")
     if facet is None and varies.get("collective"):  # all-reduce and all-to-all busbw are not one series
         facet = "collective"
     elif facet is None and hue != "fabric" and varies.get("fabric"):

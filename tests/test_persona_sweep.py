@@ -394,3 +394,24 @@ def test_hue_of_several_columns(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close(figs[0])
+
+
+def test_busbw_plot_of_a_collective_table_draws_auto_as_one_line(tmp_path, monkeypatch):
+    """`scaleup collective ... --algorithm ring,auto --csv` names auto's winner per size (auto:direct,
+    auto:hier_ml, ...); `scaleup plot --kind busbw` drew a fragment per winner. One auto line now, as the
+    collective command's own --plot draws."""
+    pd = pytest.importorskip("pandas")
+    import sweep.plot as sp
+
+    rows = [{"size": s, "algorithm": a, "busbw_GBps": float(i + 1), "time_us": 1.0, "bound_us": 1.0}
+            for i, (s, a) in enumerate([(2**10, "auto:oneshot"), (2**20, "auto:direct"), (2**30, "auto:multirail/c64"),
+                                        (2**10, "ring"), (2**20, "ring"), (2**30, "ring")])]
+    figs = []
+    monkeypatch.setattr(sp, "_save", lambda fig, out: figs.append(fig) or out)
+    sp.plot_busbw(pd.DataFrame(rows), tmp_path / "b.png")
+    ax = figs[0].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["auto", "ring"]
+    assert [len(line.get_xdata()) for line in ax.lines] == [3, 3]
+    import matplotlib.pyplot as plt
+
+    plt.close(figs[0])
