@@ -293,7 +293,9 @@ def _write_table(rows: list[dict[str, Any]], points: list[Point], out: str, meta
         if df[c].dtype == object:
             vals = [v for v in df[c] if not _missing(v)]
             if vals and not all(isinstance(v, str) for v in vals) and not all(isinstance(v, bool) for v in vals):
-                df[c] = [None if _missing(v) else str(v) for v in df[c]]
+                # a list value (fabric.faults: [plane:3, plane:2]) as JSON, which reads back, not Python's repr
+                df[c] = [None if _missing(v) else json.dumps(v, default=str) if isinstance(v, (list, tuple, dict))
+                         else str(v) for v in df[c]]
     tmp = out + ".tmp"
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if output_format(out) == "parquet":

@@ -415,3 +415,14 @@ def test_busbw_plot_of_a_collective_table_draws_auto_as_one_line(tmp_path, monke
     import matplotlib.pyplot as plt
 
     plt.close(figs[0])
+
+
+def test_a_list_valued_parameter_is_written_as_json(tmp_path):
+    """`fabric.faults: [null, plane:3, [plane:3, plane:2]]` wrote the list as Python's repr
+    ("['plane:3', 'plane:2']"), which json cannot read back."""
+    spec = {"job": "persona_square", "grid": {"x": [1], "tag": ["a", ["b", "c"], {"k": 1}]}}
+    register_job("persona_square_any", _square, params={"x": Param("int"), "tag": Param("any", "a")})
+    spec["job"] = "persona_square_any"
+    for ext in ("csv", "parquet"):
+        df = read_results(run_sweep(spec, tmp_path / f"l.{ext}", workers=1, progress=False).path)
+        assert [json.loads(v) if v[:1] in "[{" else v for v in df["tag"]] == ["a", ["b", "c"], {"k": 1}]
