@@ -407,7 +407,12 @@ def plan(
     if "disaggregated" in modes:
         planner._search_disaggregated()
     best, ranked = planner._rank()
-    settings = {"model": str(getattr(model, "name", model)), "rate_rps": rate, "slo_ttft_s": slo_ttft,
+    name = getattr(model, "name", model)
+    if isinstance(model, str) and step_model_factory is None:  # a YAML path: its model's name ("r1.yaml at 5 req/s")
+        from inference import load_model
+
+        name = load_model(model).name
+    settings = {"model": str(name), "rate_rps": rate, "slo_ttft_s": slo_ttft,
                 "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
                 "workload": workload, "seed": seed, "candidates": list(candidates),
                 "simulations": len(planner.points)}

@@ -166,3 +166,16 @@ def test_infer_json_carries_the_cost_basis_and_assumptions():
     assert any("maia200 has no measured kernel tables" in a for a in one["provenance"]["assumptions"])
     both = json.loads(CliRunner().invoke(main, args + ["--compare", "dgx-h100,maia200-small", "--json"]).output)
     assert [d["provenance"]["price_kind"] for d in both] == ["sourced", "ASSUMPTION"]
+
+
+def test_plan_names_a_model_file_by_its_model(tmp_path):
+    """`scaleup plan --model r1.yaml` headed its table "r1.yaml at 5 req/s"; infer and serve name the model."""
+    from fleet import plan
+
+    path = tmp_path / "r1.yaml"
+    path.write_text("base: deepseek-v3\nname: deepseek-r1\n")
+    res = plan(str(path), 5.0, candidates=["dgx-h100"], tps=(8,), batches=(32,), modes="colocated", duration=10.0)
+    assert res.settings["model"] == "deepseek-r1"
+    out = CliRunner().invoke(main, ["plan", "--model", str(path), "--rate", "5", "--candidates", "dgx-h100", "--tps",
+                                    "8", "--batches", "32", "--modes", "colocated", "--duration", "10s"]).output
+    assert out.startswith("deepseek-r1 at 5 req/s"), out
