@@ -420,6 +420,7 @@ COMPARE_ROWS = (
     ("replicas", "dp", 1, "{:d}"),
     ("chips per replica", "chips_per_replica", 1, "{:d}"),
     ("tp", "tp", 1, "{:d}"),
+    ("ep", "ep", 1, "{:d}"),
     ("pp", "pp", 1, "{:d}"),
     ("decode exposed comm ms/step", "decode_exposed_communication_s", 1e3, "{:.3f}"),
     ("prefill exposed comm ms", "prefill_exposed_communication_s", 1e3, "{:.2f}"),
@@ -449,7 +450,10 @@ def compare(model: ModelSpec | str, fabrics: Sequence[Fabric | str] | str, **kw:
 def compare_table(reports: Sequence[Report]) -> str:
     """Reports side by side, one column per fabric; units in the row labels (ms, s, tokens/s, GB, J, $)."""
     r0 = reports[0]
-    lines = [f"{r0.model}: tp={r0.tp} ep={r0.ep} pp={r0.pp}, batch={r0.batch}, prompt={r0.prompt}, "
+    # the layout is common unless a column chose its own (SRAM-only systems: tp/pp from capacity): then per column
+    same = len({(r.tp, r.ep, r.pp) for r in reports}) == 1
+    layout = f"tp={r0.tp} ep={r0.ep} pp={r0.pp}" if same else "tp/ep/pp per column"
+    lines = [f"{r0.model}: {layout}, batch={r0.batch}, prompt={r0.prompt}, "
              f"output={r0.output}, dtype={r0.dtype}, kv={r0.kv_dtype}, overlap={r0.overlap}"]
     dicts = [r.to_dict() for r in reports]
     prov = [r.provenance for r in reports]

@@ -179,3 +179,14 @@ def test_plan_names_a_model_file_by_its_model(tmp_path):
     out = CliRunner().invoke(main, ["plan", "--model", str(path), "--rate", "5", "--candidates", "dgx-h100", "--tps",
                                     "8", "--batches", "32", "--modes", "colocated", "--duration", "10s"]).output
     assert out.startswith("deepseek-r1 at 5 req/s"), out
+
+
+def test_compare_header_does_not_claim_one_layout_when_columns_differ():
+    """`scaleup infer --batch 1 --compare maia200-small,cs3-cluster` headed the table "tp=8 ep=1 pp=1" (the first
+    column's) while CS-3 ran tp=1 pp=2 (its layout follows from SRAM capacity)."""
+    reps = compare("llama3.1-70b", "maia200-small,cs3-cluster", batch=1, prompt=128, output=8)
+    assert (reps[0].tp, reps[0].pp) != (reps[1].tp, reps[1].pp)
+    table = compare_table(reps)
+    assert "tp/ep/pp per column" in table.splitlines()[0] and "tp=8" not in table.splitlines()[0]
+    assert _row(table, "tp") == [str(r.tp) for r in reps] and _row(table, "pp") == [str(r.pp) for r in reps]
+    assert _row(table, "ep") == ["1", "1"]
