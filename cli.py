@@ -802,7 +802,9 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
 
     if dry_run:
         points = sweep.expand_points(spec)
-        click.echo(f"{len(points)} points (job {sweep.load_spec(spec).job})")
+        parsed = sweep.load_spec(spec)
+        dups = len(sweep.spec.expand_raw(parsed)) - len(points)  # overlapping grids: each point runs once
+        click.echo(f"{len(points)} points (job {parsed.job})" + (f"; {dups} duplicate points dropped" if dups else ""))
         for p in points[:20]:
             click.echo(f"  {p.index:6d} {p.id}  " + " ".join(f"{k}={v}" for k, v in p.params.items()))
         if len(points) > 20:

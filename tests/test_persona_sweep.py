@@ -426,3 +426,14 @@ def test_a_list_valued_parameter_is_written_as_json(tmp_path):
     for ext in ("csv", "parquet"):
         df = read_results(run_sweep(spec, tmp_path / f"l.{ext}", workers=1, progress=False).path)
         assert [json.loads(v) if v[:1] in "[{" else v for v in df["tag"]] == ["a", ["b", "c"], {"k": 1}]
+
+
+def test_dry_run_says_how_many_duplicates_it_dropped(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    spec = tmp_path / "d.yaml"
+    spec.write_text("job: persona_square\ngrid:\n  - {x: [1, 2]}\n  - {x: [2, 3]}\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["sweep", str(spec), "--dry-run"])
+    assert r.exit_code == 0 and r.output.splitlines()[0] == "3 points (job persona_square); 1 duplicate points dropped"
