@@ -52,7 +52,6 @@ def load_prices(path: str | os.PathLike) -> dict[str, float]:
 
     import yaml
 
-    from topo import parse_quantity
     from topo.loader import read_text_utf8
 
     p = Path(path)
@@ -62,15 +61,31 @@ def load_prices(path: str | os.PathLike) -> dict[str, float]:
         d = yaml.safe_load(read_text_utf8(p, "prices"))
     except yaml.YAMLError as exc:
         raise SpecError(f"prices {p.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(d, dict):
+        raise SpecError(f"prices {p.name}: must map chip names to $ per chip-hour, e.g. 'maia200: 3.0'")
+    return _price_table(d)
+
+
+def _price_table(d: dict[str, Any]) -> dict[str, float]:
+    """``{key: $ per chip-hour}`` from a mapping as a prices YAML holds it (:func:`load_prices`; ``plan(prices=...)``
+    given as a dict reads the same): values numbers, ``"$2.50"``, ``{price_per_hour: $/h}`` or ``{capex: $}``,
+    optionally under a top-level ``prices:`` key.
+
+    Raises:
+        SpecError: a value that is not a number >= 0, a capex entry whose key names no chip preset or bundled fabric.
+    """
+    from topo import parse_quantity
+
     if isinstance(d, dict) and isinstance(d.get("prices"), dict):  # infer's --prices file
         d = d["prices"]
     if not isinstance(d, dict):
-        raise SpecError(f"prices {p.name}: must map chip names to $ per chip-hour, e.g. 'maia200: 3.0'")
+        raise SpecError(f"prices: must map chip names to $ per chip-hour, e.g. {{'maia200': 3.0}}, got "
+                        f"{type(d).__name__}")
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):
             v = _entry_per_hour(str(k), v)
-        v = v.strip().lstrip("$") if isinstance(v, str) else v
+        v = v.strip().lstrip("$").replace(",", "") if isinstance(v, str) else v  # "$2.50", "$1,200" as infer reads
         out[str(k)] = parse_quantity(v, "number", f"prices.{k}")
         if out[str(k)] < 0:
             raise SpecError(f"prices.{k}: must be >= 0 $ per chip-hour, got {v!r}")
@@ -385,7 +400,8 @@ def plan(
         candidates = list(dict.fromkeys(candidates))  # "dgx-h100,dgx-h100" searched (and ranked) it twice
     _check_plan_args(candidates, attainment, modes, slo_ttft, slo_tpot, tps, eps, batches)
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
-    prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else dict(prices or {})
+    # a dict reads as a prices file does ("$3.00", {capex: $}); it was taken as it stood ('>=' of str and int)
+    prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else _price_table(dict(prices or {}))
     if step_model_factory is None:
         prices = _prices_by_candidate(prices, candidates)
     given = trace is not None

@@ -449,6 +449,8 @@ def compare(model: ModelSpec | str, fabrics: Sequence[Fabric | str] | str, **kw:
 
 def compare_table(reports: Sequence[Report]) -> str:
     """Reports side by side, one column per fabric; units in the row labels (ms, s, tokens/s, GB, J, $)."""
+    if not reports:  # was an IndexError
+        raise SpecError("compare_table: no reports to set side by side; give inference.compare(...)'s list")
     r0 = reports[0]
     # the layout is common unless a column chose its own (SRAM-only systems: tp/pp from capacity): then per column
     same = len({(r.tp, r.ep, r.pp) for r in reports}) == 1

@@ -190,3 +190,22 @@ def test_compare_header_does_not_claim_one_layout_when_columns_differ():
     assert "tp/ep/pp per column" in table.splitlines()[0] and "tp=8" not in table.splitlines()[0]
     assert _row(table, "tp") == [str(r.tp) for r in reps] and _row(table, "pp") == [str(r.pp) for r in reps]
     assert _row(table, "ep") == ["1", "1"]
+
+
+def test_plan_prices_given_as_a_dict_read_as_a_prices_file():
+    """fleet.plan(prices={"b200": "$3.00"}) raised TypeError ('>=' between str and int) and {"b200": {"capex": ..}}
+    was not understood, where the same entries in a prices file (and in inference.estimate) work."""
+    from fleet import plan
+
+    kw = dict(candidates="dgx-b200", tps=(8,), batches=(32,), modes="colocated", duration=10.0)
+    assert plan("llama3.1-70b", 5.0, prices={"b200": "$3.00"}, **kw).best.best.cost_per_hour == pytest.approx(24.0)
+    capex = plan("llama3.1-70b", 5.0, prices={"b200": {"capex": 50_000}}, **kw).best.best.cost_per_hour
+    r = estimate("llama3.1-70b", "dgx-b200", tp=8, prices={"b200": {"capex": 50_000}})
+    assert capex == pytest.approx(r.cost_per_hour, rel=1e-12)
+    with pytest.raises(topo.SpecError, match="prices.b200: cannot parse 'abc'"):
+        plan("llama3.1-70b", 5.0, prices={"b200": "abc"}, **kw)
+
+
+def test_compare_table_of_nothing_is_a_spec_error():
+    with pytest.raises(topo.SpecError, match="compare_table: no reports"):
+        compare_table([])
