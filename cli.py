@@ -1173,6 +1173,9 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     click.echo(f"{s['model']} at {s['rate_rps']:g} req/s, SLOs TTFT <= {s['slo_ttft_s'] * 1e3:g} ms and TPOT <= "
                f"{s['slo_tpot_s'] * 1e3:g} ms for {s['attainment']:.0%} of requests; {s['requests']} requests "
                f"({s['workload']}, {s['duration_s']:g} s), {s['simulations']} simulations")
+    if s.get("chip_prices"):  # which costs rest on an assumed chip price (scaleup infer prints each basis in full)
+        click.echo("chip-hour prices: " + ", ".join(f"{c} ${p['usd_per_chip_hour']:.3f} ({p['basis']})"
+                                                    for c, p in s["chip_prices"].items()))
     if res.best is None:
         click.echo("no deployment meets the SLOs within the search; closest candidates:")
     else:

@@ -325,6 +325,27 @@ def _prices_by_candidate(prices: dict[str, float], candidates: Sequence[str]) ->
     return out
 
 
+def _chip_prices(candidates: Sequence[str], prices: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """``{candidate: {"usd_per_chip_hour", "basis"}}``: the chip-hour price each candidate is costed at and where it
+    comes from (``given`` by ``prices``, else the preset's: ``sourced`` or ``ASSUMPTION``,
+    :func:`inference.estimate.price_basis_kind`), so that a plan says which of its costs rest on assumed prices."""
+    import topo
+    from inference import chip_cost_per_hour
+    from inference.estimate import price_basis_kind
+
+    out: dict[str, dict[str, Any]] = {}
+    for c in candidates:
+        try:
+            chip = topo.load(c).chip
+        except ScaleupError:  # the candidate's own error comes from the search, in its row
+            continue
+        if c in prices:
+            out[c] = {"usd_per_chip_hour": float(prices[c]), "basis": "given"}
+        else:
+            out[c] = {"usd_per_chip_hour": chip_cost_per_hour(chip), "basis": price_basis_kind(chip)}
+    return out
+
+
 def _check_plan_args(candidates: Sequence[str], attainment: float, modes: Sequence[str], slo_ttft: float,
                      slo_tpot: float, tps: Sequence[int], eps: Sequence[int], batches: Sequence[int]) -> None:
     """The search settings of :func:`plan`, each a :class:`SpecError` naming the argument when wrong."""
@@ -428,10 +449,11 @@ def plan(
         from inference import load_model
 
         name = load_model(model).name
+    chip_prices = _chip_prices(candidates, prices) if step_model_factory is None else {}
     settings = {"model": str(name), "rate_rps": rate, "slo_ttft_s": slo_ttft,
                 "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
                 "workload": workload, "seed": seed, "candidates": list(candidates),
-                "simulations": len(planner.points)}
+                "simulations": len(planner.points), "chip_prices": chip_prices}
     return PlanResult(best, ranked, planner.points, settings)
 
 

@@ -209,3 +209,21 @@ def test_plan_prices_given_as_a_dict_read_as_a_prices_file():
 def test_compare_table_of_nothing_is_a_spec_error():
     with pytest.raises(topo.SpecError, match="compare_table: no reports"):
         compare_table([])
+
+
+def test_plan_says_which_chip_prices_are_assumed():
+    """`scaleup plan` ranked Maia 200 (an ASSUMED $20,000) against H100 (a sourced street price) by $/h without
+    saying so; its settings and header now carry each candidate's $/chip-hour and its basis."""
+    from fleet import plan
+    from inference import chip_cost_per_hour
+
+    res = plan("llama3.1-8b", 2.0, candidates=["dgx-h100", "maia200-small"], tps=(1,), batches=(32,),
+               modes="colocated", duration=10.0, prices={"maia200-small": 1.5})
+    cp = res.settings["chip_prices"]
+    assert cp["dgx-h100"] == {"usd_per_chip_hour": pytest.approx(chip_cost_per_hour(topo.CHIPS["h100-sxm"])),
+                              "basis": "sourced"}
+    assert cp["maia200-small"] == {"usd_per_chip_hour": 1.5, "basis": "given"}
+    out = CliRunner().invoke(main, ["plan", "--model", "llama3.1-8b", "--rate", "2", "--candidates",
+                                    "maia200-small", "--tps", "1", "--batches", "32", "--modes", "colocated",
+                                    "--duration", "10s"]).output
+    assert "chip-hour prices: maia200-small $0.625 (ASSUMPTION)" in out, out
