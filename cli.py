@@ -460,7 +460,7 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                           f"serving stack {stack}: its TP all-reduce ladder (collectives.stacks; algorithm = "
                           f"<stack>:<rung>), NCCL (comm {collectives.comm_of(fab).name}) above"
                           + _stack_transfer_note(fab) if stack else
-                          f"calibrated comm: {collectives.comm_of(fab).name} (--ideal: the physics alone)"))
+                          f"calibrated comm: {collectives.comm_of(fab).name}{_link_efficiency_note(fab)}"))
             if measured:
                 from collectives.validation import measured_times
 
@@ -538,6 +538,22 @@ def calibrate_cmd(fabric, measurements, stack, collective_name, name, output, se
         click.echo(f"warning: at the largest sizes the fitted model is still {float(big['ratio'].median()):.1f}x "
                    f"slower than measured: the links of {fab.name!r} are slower than the measured system's (check its "
                    f"bandwidth); a comm: block only adds software costs", err=True)
+
+
+def _link_efficiency_note(fab) -> str:
+    """Where the fabric's comm preset runs the links at its own fraction of line rate, say so: the fabric's
+    ``efficiency`` (a YAML key, ``--set efficiency=``, a sweep's ``fabric.efficiency``) then applies under
+    ``--ideal`` only."""
+    import numpy as np
+
+    import collectives
+
+    le = collectives.comm_of(fab).link_efficiency
+    own = float(np.average(fab.edge_efficiency, weights=fab.edge_bandwidth))
+    if le is None or abs(own - le) < 1e-12:
+        return " (--ideal: the physics alone)"
+    return (f", links at its link_efficiency {le:g} (--ideal: the physics alone, links at the fabric's efficiency "
+            f"{own:.3g})")
 
 
 def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str, ...], collective_name: str | None,

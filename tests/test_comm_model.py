@@ -193,3 +193,20 @@ def test_point_to_point_collectives_follow_nccls_ll_threshold():
     protos = {s: C.all_to_all(fab, s, group=list(range(8)), algorithm="direct").protocol
               for s in (8 * 2**10, 8 * 16 * 2**10, 8 * 16 * 2**10 + 8, 8 * 2**20)}
     assert list(protos.values()) == ["ll", "ll", "simple", "simple"]
+
+
+def test_cli_header_says_when_the_comm_preset_replaces_the_fabric_efficiency():
+    """nccl-h100 runs the links at its link_efficiency 1.0, so a user's --set efficiency moves only --ideal: the
+    header says so (a calibrated sweep of fabric.efficiency gave equal rows without a word); the assumed preset
+    keeps the fabric's efficiency and says nothing more."""
+    def run(*extra):
+        r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "256MiB", *extra])
+        assert r.exit_code == 0, r.output
+        return r.output.splitlines()[0], float(r.output.strip().splitlines()[-1].split()[4])
+
+    head, t = run("--set", "efficiency=0.9")
+    assert "link_efficiency 1" in head and "fabric's efficiency 0.9" in head
+    assert run()[1] == t  # calibrated: the fabric's efficiency does not move it
+    assert run("--ideal")[1] != run("--ideal", "--set", "efficiency=0.9")[1]
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "maia200-small", "--sizes", "1MiB"])
+    assert r.exit_code == 0 and "link_efficiency" not in r.output.splitlines()[0]
