@@ -505,9 +505,13 @@ def collective_list() -> None:
 @click.option("--collective", "collective_name", default=None,
               help="collective of nccl-tests stdout that does not name its binary (all_reduce, ...)")
 @click.option("--name", default=None, help="name of the fitted comm block [<fabric>-fit]")
+@click.option("--algorithms", "algorithm_sets", multiple=True,
+              help="COLLECTIVE=ALG[,ALG...]: the algorithms the measured library runs for that collective "
+                   "(repeatable; default NCCL's: all_reduce=ring,inr, all_gather=ring, ...; e.g. "
+                   "all_reduce=ring,direct for a full mesh whose library keeps every link busy)")
 @click.option("-o", "--output", default=None, help="write the fitted comm: block (YAML) to this file")
 @click.option("--set", "sets", multiple=True, help="override a key of the fabric file (repeatable)")
-def calibrate_cmd(fabric, measurements, stack, collective_name, name, output, sets) -> None:
+def calibrate_cmd(fabric, measurements, stack, collective_name, name, algorithm_sets, output, sets) -> None:
     """Fit a platform's communication software (comm: block) to measured collective times; print the block
     and the fit error per size bucket. With --stack: a serving stack's all-reduce presets instead."""
     import collectives
@@ -523,7 +527,8 @@ def calibrate_cmd(fabric, measurements, stack, collective_name, name, output, se
     fab = topo.load(fabric, **_topo_overrides(sets))
     src = [m if m.startswith("aiconfigurator") else m for m in measurements]
     df = collectives.calibrate_module.read_measurements(src if len(src) > 1 else src[0], collective_name)
-    cal = collectives.calibrate(fab, df, name=name, source=f"fit: {', '.join(measurements)}")
+    algorithms = _algorithm_sets(algorithm_sets)
+    cal = collectives.calibrate(fab, df, name=name, source=f"fit: {', '.join(measurements)}", algorithms=algorithms)
     text = cal.yaml()
     if output:
         with open(output, "w") as f:
@@ -532,12 +537,36 @@ def calibrate_cmd(fabric, measurements, stack, collective_name, name, output, se
     click.echo(text)
     click.echo("# fit error (predicted / measured) per size bucket")
     click.echo(cal.table())
-    d = cal.data
-    big = d[d["bytes"] >= 0.5 * d.groupby(["collective", "ranks"])["bytes"].transform("max")]
-    if len(big) and float(big["ratio"].median()) > 1.5:  # software costs cannot make links faster
-        click.echo(f"warning: at the largest sizes the fitted model is still {float(big['ratio'].median()):.1f}x "
-                   f"slower than measured: the links of {fab.name!r} are slower than the measured system's (check its "
-                   f"bandwidth); a comm: block only adds software costs", err=True)
+    for w in cal.warnings:  # a unit, too few points, links or an algorithm that cannot reach the measurements
+        click.echo(f"warning: {w}", err=True)
+
+
+def _algorithm_sets(items: tuple[str, ...]) -> dict[str, tuple[str, ...]] | None:
+    """``--algorithms all_reduce=ring,direct`` (repeatable) as calibrate's ``algorithms=``: NCCL's set for the
+    collectives not named (collectives.calibrate_module.NCCL_ALGORITHMS); None when none is given."""
+    import collectives
+    import topo
+
+    if not items:
+        return None
+    sets = dict(collectives.calibrate_module.NCCL_ALGORITHMS)
+    for item in items:
+        coll, eq, algs = item.partition("=")
+        coll = coll.strip().replace("-", "_")
+        if not eq or not coll or not algs.strip():
+            raise topo.SpecError(f"--algorithms: expected COLLECTIVE=ALG[,ALG...], e.g. all_reduce=ring,direct; "
+                                 f"got {item!r}")
+        known = collectives.algorithms_for(coll)
+        if not known:
+            raise topo.SpecError(f"--algorithms: unknown collective {coll!r}; use one of "
+                                 f"{', '.join(sorted(collectives.calibrate_module.NCCL_ALGORITHMS))}, broadcast, "
+                                 "reduce, send_recv")
+        names = tuple(a.strip() for a in algs.split(",") if a.strip())
+        for a in names:
+            if a not in known:
+                raise topo.SpecError(f"--algorithms: unknown algorithm {a!r} for {coll}; known: {', '.join(known)}")
+        sets[coll] = names
+    return sets
 
 
 def _link_efficiency_note(fab) -> str:
@@ -1151,11 +1180,14 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
 @click.option("--modes", default="colocated,disaggregated", show_default=True, help="deployment modes")
 @click.option("--router", default="least-loaded", show_default=True, help="router of every simulation")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of the synthetic trace")
+@click.option("--verify", default=5.0, show_default=True, type=float,
+              help="re-check the cheapest plan on a trace this many times as long, re-sizing it if it misses the "
+                   "SLOs there (steady state; 0: off)")
 @click.option("--plot", "plot_path", is_flag=False, flag_value="plan.png", default=None,
               help="draw cost vs latency with the Pareto front (PNG; default plan.png)")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and every point as JSON")
 def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration, workload, attainment, tps, eps,
-             batches, modes, router, seed, plot_path, as_json) -> None:
+             batches, modes, router, seed, verify, plot_path, as_json) -> None:
     """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan)."""
     import json
 
@@ -1179,7 +1211,7 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
                   prices=fl.load_prices(prices_path) if prices_path else None,
                   duration=_time_opt(duration, "--duration"), workload=workload, seed=seed, attainment=attainment,
                   tps=ints(tps, "--tp"), eps=ints(eps, "--ep"), batches=ints(batches, "--batch"),
-                  modes=[m.strip() for m in modes.split(",") if m.strip()], router=router)
+                  modes=[m.strip() for m in modes.split(",") if m.strip()], router=router, verify=verify)
     if plot_path:
         res.plot(plot_path)
     if as_json:
@@ -1188,7 +1220,9 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     s = res.settings
     click.echo(f"{s['model']} at {s['rate_rps']:g} req/s, SLOs TTFT <= {s['slo_ttft_s'] * 1e3:g} ms and TPOT <= "
                f"{s['slo_tpot_s'] * 1e3:g} ms for {s['attainment']:.0%} of requests; {s['requests']} requests "
-               f"({s['workload']}, {s['duration_s']:g} s), {s['simulations']} simulations")
+               f"({s['workload']}, {s['duration_s']:g} s), {s['simulations']} simulations"
+               + (f"; the cheapest re-checked over {s['verified_over_s']:g} s (--verify)" if s.get("verified_over_s")
+                  else ""))
     if s.get("chip_prices"):  # which costs rest on an assumed chip price (scaleup infer prints each basis in full)
         click.echo("chip-hour prices: " + ", ".join(f"{c} ${p['usd_per_chip_hour']:.3f} ({p['basis']})"
                                                     for c, p in s["chip_prices"].items()))

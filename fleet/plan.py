@@ -389,6 +389,7 @@ def plan(
     router: str | Callable = "least-loaded",
     max_replicas: int = 512,
     step_model_factory: Callable[[str, int, int], StepModelLike] | None = None,
+    verify: float = 5.0,
 ) -> PlanResult:
     """Find the cheapest deployment of ``model`` meeting the SLOs at ``rate`` (see the module docstring).
 
@@ -409,6 +410,10 @@ def plan(
         router: router used in every simulation.
         max_replicas: largest pool searched.
         step_model_factory: ``(chip, tp, ep) -> step model``; default ``inference.StepModel``.
+        verify: steady-state check: the cheapest deployment is re-simulated on a synthetic trace ``verify`` times
+            as long (same rate, workload and seed); one that misses the SLOs there is re-sized on that trace
+            and the ranking taken again, until the cheapest holds (a short trace starts empty and ends with a
+            drain, so a fleet just short of the rate can pass it). 0 or 1: off; skipped for a given ``trace``.
 
     Returns:
         :class:`PlanResult`; ``best`` is None when nothing meets the SLOs within ``max_replicas``.
@@ -420,6 +425,8 @@ def plan(
     if isinstance(candidates, (list, tuple)) and all(isinstance(c, str) for c in candidates):
         candidates = list(dict.fromkeys(candidates))  # "dgx-h100,dgx-h100" searched (and ranked) it twice
     _check_plan_args(candidates, attainment, modes, slo_ttft, slo_tpot, tps, eps, batches)
+    if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 <= verify < math.inf:
+        raise SpecError(f"verify: must be a number >= 0 (times the trace length; 0 or 1: off), got {verify!r}")
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     # a dict reads as a prices file does ("$3.00", {capex: $}); it was taken as it stood ('>=' of str and int)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else _price_table(dict(prices or {}))
@@ -443,6 +450,10 @@ def plan(
         planner._search_colocated()
     if "disaggregated" in modes:
         planner._search_disaggregated()
+    verified_over = None
+    if not given and verify > 1:
+        verified_over = duration * verify
+        planner._verify(poisson_trace(rate, verified_over, prompt=workload, seed=seed), verified_over, duration)
     best, ranked = planner._rank()
     name = getattr(model, "name", model)
     if isinstance(model, str) and step_model_factory is None:  # a YAML path: its model's name ("r1.yaml at 5 req/s")
@@ -453,7 +464,7 @@ def plan(
     settings = {"model": str(name), "rate_rps": rate, "slo_ttft_s": slo_ttft,
                 "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
                 "workload": workload, "seed": seed, "candidates": list(candidates),
-                "simulations": len(planner.points), "chip_prices": chip_prices}
+                "simulations": len(planner.points), "chip_prices": chip_prices, "verified_over_s": verified_over}
     return PlanResult(best, ranked, planner.points, settings)
 
 
@@ -492,6 +503,10 @@ class _Planner:
         self.points: list[PlanPoint] = []
         self.cands: list[PlanCandidate] = []
         self.best_colocated_tp: dict[str, int] = {}
+        # per candidate config: its step models and how to size it again on another trace (plan(verify=))
+        self._sms: dict[str, dict[str, StepModelLike]] = {}
+        self._regrow: dict[str, Callable[[], tuple[PlanPoint | None, list, str]]] = {}
+        self._notes: dict[str, str] = {}
 
     # ------------------------------------------------------------------ building blocks
     def get_model(self, chip: str, tp: int, ep: int) -> StepModelLike | str:
@@ -552,17 +567,18 @@ class _Planner:
         return pt, ok, ""
 
     def min_replicas(self, make: Callable[[int], tuple[str, list[PoolSpec]]], sms: dict[str, StepModelLike],
-                     lo_guess: int, mode: str, criterion: str = "both") -> tuple[PlanPoint | None, list, str]:
+                     lo_guess: int, mode: str, criterion: str = "both",
+                     known_fail: int = 0) -> tuple[PlanPoint | None, list, str]:
         """Fewest replicas (of the pool ``make`` varies) passing ``criterion``; (point, tried, reason).
 
         Grows the count by x1.5 from ``lo_guess`` until a simulation passes, then bisects between the last
-        failing and the first passing count."""
+        failing (at least ``known_fail``, a count known to miss) and the first passing count."""
         tried: list[PlanPoint] = []
         if (mode == "colocated" or criterion == "ttft") and self._cannot_keep_up(lo_guess):
             return None, tried, (f"needs >= {lo_guess:,} replicas for {self.rate:g} req/s at full batching, over "
                                  f"max_replicas {self.max_replicas}: not simulated")
         n = max(1, min(lo_guess, self.max_replicas))
-        fail_n = 0
+        fail_n = known_fail
         ok_pt: PlanPoint | None = None
         ok_n = 0
         last_reason = ""
@@ -660,6 +676,10 @@ class _Planner:
 
         pt, tried, why = self.min_replicas(make, {"pool": m}, lo, "colocated")
         self.cands.append(PlanCandidate(cfg, "colocated", pt, tried, why))
+        if pt is not None:
+            n0 = pt.fleet.pools[0].replicas
+            self._sms[cfg] = {"pool": m}
+            self._regrow[cfg] = lambda: self.min_replicas(make, {"pool": m}, n0 + 1, "colocated", known_fail=n0)
         return pt
 
     def _chip_tp(self, chip: str) -> int | None:
@@ -719,6 +739,55 @@ class _Planner:
                                              max(1, math.floor(self.rate * dec)), "disaggregated")
         self.cands.append(PlanCandidate(cfg, "disaggregated", dpt, tried1 + tried2,
                                         "decode pool: " + why if dpt is None else ""))
+        if dpt is None:
+            return
+        n_d = dpt.fleet.pools[1].replicas
+
+        def regrow() -> tuple[PlanPoint | None, list, str]:
+            """Both pools sized again on the planner's (longer) trace, prefill first, as above."""
+            ppt, t1, why = self.min_replicas(lambda n: (label(n, nd_big), pools(n, nd_big)), sms, n_p,
+                                             "disaggregated", "ttft")
+            if ppt is None:
+                return None, t1, "prefill pool: " + why
+            n_p2 = ppt.fleet.pools[0].replicas
+            dpt2, t2, why = self.min_replicas(lambda n: (label(n_p2, n), pools(n_p2, n)), sms, n_d, "disaggregated")
+            return dpt2, t1 + t2, ("decode pool: " + why if dpt2 is None else "")
+
+        self._sms[cfg] = sms
+        self._regrow[cfg] = regrow
+
+    def _verify(self, long: Trace, over: float, short: float) -> None:
+        """Steady-state check of :func:`plan` (``verify``): re-simulate the cheapest feasible candidate on the
+        ``over``-second trace ``long``; if it misses the SLOs there, size it again on ``long`` (its short-trace
+        size is a lower bound) and repeat with whichever candidate is then cheapest, until the cheapest is one
+        sized or confirmed on ``long``. Candidates not reached keep their short-trace size, a lower bound of
+        their cost, so the plan is the cheapest that holds over ``over`` s."""
+        short_trace, done = self.trace, set()
+        self.trace = long
+        try:
+            for _ in range(len(self.cands)):
+                feas = sorted([c for c in self.cands if c.best is not None],
+                              key=lambda c: (c.best.cost_per_hour, c.best.cost_per_mtok, c.config))
+                if not feas or feas[0].config in done:
+                    return
+                c = feas[0]
+                done.add(c.config)
+                b = c.best
+                pt, ok, err = self.evaluate(b.label, b.mode, list(b.fleet.pools), self._sms[c.config])
+                if ok:
+                    self._notes[c.config] = f"holds over {over:g} s ({pt.attainment:.0%} within the SLOs)"
+                    return
+                was = f"{b.label} met them over {short:g} s" + (f" but {pt.attainment:.0%} over {over:g} s"
+                                                                   if pt is not None else f"; {err}")
+                new, tried, why = self._regrow[c.config]()
+                c.tried += tried
+                c.best = new
+                if new is None:
+                    c.reason = f"{was}; none holds over {over:g} s: {why}"
+                else:
+                    self._notes[c.config] = f"sized over {over:g} s ({was})"
+        finally:
+            self.trace = short_trace
 
     # ------------------------------------------------------------------ rank and explain
     def _rank(self) -> tuple[PlanCandidate | None, list[PlanCandidate]]:
@@ -738,4 +807,7 @@ class _Planner:
                         if c.best.cost_per_mtok > best.best.cost_per_mtok else "same cost; ranked by name"
         for c in infeas:
             c.reason = c.reason or "misses the SLOs"
+        for c in feas:
+            if c.config in self._notes:
+                c.reason += f"; {self._notes[c.config]}"
         return best, feas + infeas
