@@ -415,6 +415,9 @@ class Calibration:
     comm: CommSpec
     data: Any
     ratios: np.ndarray
+    #: one line per thing the user should check (a unit, too few points, an algorithm the fit lacks); the CLI
+    #: prints each as ``warning: ...``
+    warnings: list[str] = field(default_factory=list)
 
     def yaml(self) -> str:
         """The fitted ``comm:`` block as fabric-file YAML (human units)."""
@@ -463,7 +466,10 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     df = read_measurements(measurements, collective)
     check_ranks(df, fab)
     name = name or f"{fab.name}-fit"
-    src = source or (f"fit: {measurements}" if isinstance(measurements, str) else "fit: user measurements")
+    if source is None and isinstance(measurements, (list, tuple)) and measurements \
+            and all(isinstance(m, (str, Path)) for m in measurements):
+        source = f"fit: {', '.join(str(m) for m in measurements)}"  # the files, as the CLI names them
+    src = source or (f"fit: {measurements}" if isinstance(measurements, (str, Path)) else "fit: user measurements")
     stacks = sorted(set(df["stack"]) & set(STACK_TABLES))
     if stacks:
         systems = sorted(set(df["system"])) if "system" in df.columns else []
@@ -479,7 +485,7 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     allsets = {c: tuple((algorithms or NCCL_ALGORITHMS).get(c, algorithms_for(c))) for c in set(nccl["collective"])}
     if not fab.switch_can_reduce:
         allsets = {c: tuple(a for a in v if a != "inr") or v for c, v in allsets.items()}
-    main_mask = nccl["collective"].isin(FIT_COLLECTIVES).to_numpy()
+    main_mask = np.array(nccl["collective"].isin(FIT_COLLECTIVES), dtype=bool)  # a writable copy
     if not main_mask.any():
         main_mask[:] = True
     first, rest = nccl[main_mask], nccl[~main_mask]
@@ -487,6 +493,7 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     algsets = {c: allsets[c] for c in colls}
     pr = probe(fab, zip(first["collective"], first["ranks"], first["bytes"]), algsets, link_efficiency)
     meas = first["seconds"].to_numpy()
+    check_units(pr, meas)
     effs = [(c, a) for c in colls for a in algsets[c]]
     prov = {k: src for k in ("call", "buffer_bandwidth", "step", "bandwidth", "algorithms")}
     prov["bandwidth.simple"] = "reference: Simple's fraction is 1 (the algorithm efficiencies carry it)"
@@ -552,7 +559,89 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         spec = _custom_spec(spec, xc, name, cprov)
         df.loc[df["stack"] == "custom", "predicted"] = predict(spec, prc)
     df["ratio"] = df["predicted"] / df["seconds"]
-    return Calibration(spec, df, df["ratio"].to_numpy())
+    notes = fit_warnings(fab, df, len(x), allsets, link_efficiency)
+    return Calibration(spec, df, df["ratio"].to_numpy(), notes)
+
+
+#: predicted / measured below this (median over the points): the measured times are in another unit
+UNIT_RATIO = 1e-2
+#: the links' own time (no software costs) / measured below this at every point: refused before the fit
+PHYSICS_UNIT_RATIO = 1e-2
+
+
+def check_units(pr: Probes, seconds: np.ndarray) -> None:
+    """Refuse measurements whose every time is 1 / :data:`PHYSICS_UNIT_RATIO` or more above what the fabric's links
+    take alone (no software costs; a real table has points near that, at least its large sizes, and software
+    costs of ~10-50 us against ~0.3-5 us of links at its smallest): ``seconds`` holding microseconds or
+    milliseconds (a 1 KiB all-reduce of 20 "seconds"); the fit would only report a 100 % error.
+
+    Raises:
+        SpecError: naming the factor and the likely unit."""
+    phys = np.full(pr.n_points, np.inf)
+    np.minimum.at(phys, pr.point, pr.t1)
+    ok = np.isfinite(phys) & (phys > 0)
+    if not ok.any():
+        return
+    closest = float(np.max(phys[ok] / seconds[ok]))
+    if closest < PHYSICS_UNIT_RATIO:
+        unit = "microseconds" if closest < 3e-5 else "milliseconds"
+        raise SpecError(f"measurements: every time is >= {1 / closest:.3g}x what the fabric's links take ("
+                        f"{int(ok.sum())} points); the seconds column looks like {unit}: convert it to seconds "
+                        "(nccl-tests' time column is us: x 1e-6), or check the fabric's bandwidth")
+#: predicted / measured above this at the largest sizes: the fit cannot reach the measured bandwidth
+SLOW_RATIO = 1.5
+
+
+def fit_warnings(fab: Fabric, df: Any, n_params: int, algorithms: dict[str, Sequence[str]],
+                 link_efficiency: float | None = 1.0) -> list[str]:
+    """What a user should check about a fit (:attr:`Calibration.warnings`), one line each.
+
+    ``df``: the measurements with ``predicted`` and ``ratio``; ``n_params``: parameters of the shared fit;
+    ``algorithms``: the algorithm set fitted per collective. Checks: the measured times are far above the model
+    at every size (seconds holding microseconds: 1e6 x); fewer distinct points than parameters; the largest
+    sizes still slower than measured, and whether another algorithm on the fabric's links reaches them (a
+    library that keeps every link of a full mesh busy, where NCCL's ring uses two)."""
+    out = []
+    ratio = df["ratio"].to_numpy(float)
+    med = float(np.median(ratio)) if len(ratio) else 1.0
+    if med < UNIT_RATIO:
+        out.append(f"the measured times are {1 / med:.3g}x the fitted model's (median over {len(ratio)} points); is "
+                   "the seconds column in seconds? microseconds (nccl-tests' time column) read as seconds are "
+                   "1e6x too long")
+        return out
+    points = len(df.drop_duplicates(["stack", "collective", "ranks", "bytes"]))
+    if points < n_params:
+        out.append(f"{points} points for {n_params} parameters: the fit is under-determined (the parameters are not "
+                   "pinned down; measure more sizes, e.g. 1 KiB - 1 GiB in steps of x2, and more rank counts)")
+    nccl = df[df["stack"] != "custom"]
+    big = nccl[nccl["bytes"] >= 0.5 * nccl.groupby(["collective", "ranks"])["bytes"].transform("max")]
+    if not len(big) or float(big["ratio"].median()) <= SLOW_RATIO:
+        return out
+    slow = float(big["ratio"].median())
+    hint = ""
+    top = nccl.loc[nccl.groupby(["collective", "ranks"])["bytes"].idxmax()]
+    for coll, m, size, secs in zip(top["collective"], top["ranks"], top["bytes"], top["seconds"]):
+        fitted = tuple(algorithms.get(coll, ()))
+        others = [a for a in algorithms_for(coll) if a not in fitted and a not in ("oneshot", "inr")]
+        try:
+            pr = probe(fab, [(coll, int(m), float(size))], {coll: fitted + tuple(others)}, link_efficiency)
+        except (ScheduleError, SpecError):
+            continue
+        best: dict[str, float] = {}
+        for a, t in zip(pr.algorithm, pr.t1):
+            best[a] = min(best.get(a, np.inf), float(t))
+        own = min((best[a] for a in fitted if a in best), default=np.inf)
+        alt = min((a for a in best if a not in fitted), key=best.get, default=None)
+        if own > secs and alt is not None and best[alt] <= secs:
+            hint = (f": {coll} on {int(m)} ranks by {', '.join(fitted)} takes {own * 1e6:.4g} us on the links of "
+                    f"{fab.name!r} even without software costs, {alt} {best[alt] * 1e6:.4g} us (measured "
+                    f"{secs * 1e6:.4g} us); the measured library may run it: refit with --algorithms "
+                    f"{coll}={','.join((*fitted, alt))} (Python: algorithms=)")
+            break
+    out.append(f"at the largest sizes the fitted model is still {slow:.1f}x slower than measured"
+               + (hint or f": the links of {fab.name!r} are slower than the measured system's (check its bandwidth); "
+                          "a comm: block only adds software costs"))
+    return out
 
 
 # ---------------------------------------------------------------------- reports

@@ -79,7 +79,7 @@ def parse_nccl_tests(text: str, collective: str | None = None, source: str = "<s
             continue
         if coll is None:
             raise SpecError(f"{source}: cannot tell which collective this nccl-tests output is; "
-                            "give collective= (e.g. 'all_reduce')")
+                            "give the collective (CLI: --collective all_reduce; Python: collective='all_reduce')")
         if ranks < 1:
             raise SpecError(f"{source}: no '#  Rank N Group ...' header lines; cannot tell the number of ranks")
         rows.append({"collective": coll, "ranks": ranks, "bytes": float(parts[0]), "seconds": float(t) * 1e-6,
