@@ -239,7 +239,7 @@ def test_sweep_with_failed_points_says_why(tmp_path):
                     "grid:\n  size: [1KiB, 1MiB]\n  group: [4, 16]\n")
     r = run("sweep", str(spec), "--out", str(tmp_path / "o.csv"), "--workers", "1")
     assert r.exit_code == 1, r.output
-    assert "most common error (2 of 2 failed points): SpecError: group: 16 ranks requested" in r.output
+    assert "most common error (2 of 2 failed points): SpecError: group: must be 2..8 ranks" in r.output
     assert "Traceback" not in r.output
 
 
