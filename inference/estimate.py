@@ -53,7 +53,7 @@ DEFAULTS: dict[str, float] = {
     "hbm_usable": 0.9,
     "power_factor": 0.7,
     # cost model (assumptions, override with your own figures):
-    "capex_per_chip": 30_000.0,  # $ per accelerator incl. its share of server + network (assumption)
+    "capex_per_chip": 30_000.0,  # $ system capex per accelerator, the presets' basis (assumption)
     "amortisation_years": 4.0,  # straight-line depreciation (assumption; hyperscalers use 5-6 years)
     "power_price": 0.08,  # $ per kWh (assumption: US industrial electricity ~0.08 $/kWh, EIA 2024)
     "pue": 1.3,  # datacenter power usage effectiveness (assumption; Uptime Institute survey avg ~1.5)
@@ -245,7 +245,9 @@ class Deployment:
             if ep % tp:
                 raise SpecError(f"ep: must be 1 or a multiple of tp={tp} (experts spread over the stage), got {ep}")
             if m.experts % ep:
-                raise SpecError(f"ep: must divide experts={m.experts}, got {ep}")
+                fits = ", ".join(str(d) for d in range(tp, m.experts + 1, tp) if m.experts % d == 0)
+                raise SpecError(f"ep: must divide experts={m.experts}, got {ep}; use one of {fits or 1} (a multiple "
+                                f"of tp={tp} that divides the experts)")
         if m.heads % tp:
             divisors = ", ".join(str(d) for d in range(1, m.heads + 1) if m.heads % d == 0)
             raise SpecError(f"tp: must divide the {m.heads} attention heads of {m.name}, got {tp}; use one of "
@@ -1203,7 +1205,7 @@ def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices
     if capex_per_chip is not None or "capex" in over:
         return f"price: capex {capex_per_chip if capex_per_chip is not None else over['capex']:,.0f} $ (given) + power"
     if chip.capex > 0:
-        power = "power" if chip.tdp > 0 else "power (0 W: the TDP is not public)"
+        power = "power" if chip.system_power > 0 else "power (0 W: the TDP is not public)"
         return f"price: capex {chip.capex:,.0f} $ + {power} ({chip.price_source})"
     if chip.price_per_hour > 0:
         return f"price: {chip.price_per_hour:g} $/chip-hour cloud ({chip.price_source})"
@@ -1220,7 +1222,9 @@ def price_basis_kind(chip: ChipSpec, price_per_chip_hour: float | None = None, p
     if price_per_chip_hour is not None or over or capex_per_chip is not None:
         return "given"
     if (chip.capex > 0 or chip.price_per_hour > 0) and "ASSUMPTION" not in chip.price_source:
-        return "sourced"
+        from topo.loader import GIVEN_PRICE
+
+        return "given" if chip.price_source.startswith(GIVEN_PRICE) else "sourced"  # a fabric file's chip block
     return "ASSUMPTION"
 
 
@@ -1231,8 +1235,9 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
                        fabric: str | None = None, **_: Any) -> float:
     """$ per chip-hour, first that applies: ``price_per_chip_hour``; the ``prices`` override for ``fabric`` (the
     fabric's name) or else for this chip ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the
-    preset's cloud ``price_per_hour``; the default capex assumption. Capex costs capex / (years x 8766 h) + TDP x
-    power factor x PUE x $/kWh (defaults in :data:`DEFAULTS`, all assumptions).
+    preset's cloud ``price_per_hour``; the default capex assumption. Capex costs capex / (years x 8766 h) + system
+    power (``ChipSpec.system_power``: TDP + host share) x power factor x PUE x $/kWh (defaults in
+    :data:`DEFAULTS`, all assumptions).
 
     Raises:
         SpecError: a knob that is not a number; a ``prices`` key naming no chip preset, no bundled fabric, not
@@ -1270,4 +1275,4 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
         raise SpecError(f"pue: power usage effectiveness must be >= 1 (1.0 = no overhead), got {p}")
     if not 0 < pf <= 1:
         raise SpecError(f"power_factor: fraction of TDP drawn must be in (0, 1], got {pf}")
-    return capex / (years * HOURS_PER_YEAR) + chip.tdp * pf * p * price / 1000.0
+    return capex / (years * HOURS_PER_YEAR) + chip.system_power * pf * p * price / 1000.0

@@ -42,8 +42,8 @@ class Report:
         ops: per-op rows (FLOPs, bytes, times, bottleneck, tier) for prefill and decode (at mean context).
         comm: the collectives of one layer with their simulated times.
         memory: per-chip footprint (bytes) and the SRAM/HBM placement.
-        energy_per_token: J per output token (replica chips x TDP x power factor x latency / tokens); NaN when
-            the chip's TDP is not public (``ChipSpec.tdp`` 0).
+        energy_per_token: J per output token (replica chips x system power (``ChipSpec.system_power``: TDP +
+            host share) x power factor x latency / tokens); NaN when the chip's TDP is not public (0 W).
         cost_per_mtok: $ per million output tokens.
         cost_per_hour: $ per hour of one replica.
     """
@@ -140,7 +140,7 @@ class Report:
                f"{self.extra['replicas_down']} hold{'s' if self.extra['replicas_down'] == 1 else ''} a failed chip)"
                if self.extra.get("replicas_down") else ""),
             (f"  energy          {self.energy_per_token:12.4f} J per output token"
-             + (f"   ({self.extra['power_per_replica_w'] / 1e3:,.2f} kW per replica: chips x TDP x power factor)"
+             + (f"   ({self.extra['power_per_replica_w'] / 1e3:,.2f} kW per replica: chips x system power x power factor)"
                 if "power_per_replica_w" in self.extra else "")
              if self.energy_per_token == self.energy_per_token else  # NaN: the chip's TDP is not public
              f"  energy          {'n/a':>12}   ({self.chip}: TDP not public; power counts 0 in the cost)"),
@@ -368,7 +368,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     cph = dep.cost_per_hour(price_per_chip_hour, **cost_kw)  # first: it checks the cost knobs, power_factor too
     pf = cost_kw.get("power_factor", DEFAULTS["power_factor"])
     # a chip whose TDP is not public (tdp 0: TPU v5p, Trainium2) has no energy figure, not 0 J
-    energy = chips * dep.chip.tdp * pf * latency / (batch * output) if dep.chip.tdp > 0 else float("nan")
+    watts = dep.chip.system_power  # TDP + host share: the basis the cost charges
+    energy = chips * watts * pf * latency / (batch * output) if watts > 0 else float("nan")
     cost = cph / (per_replica * 3600.0) * 1e6
     extra = {
         "ttft_serial_s": dep.prefill(batch, prompt, placement, False)[0],
@@ -379,10 +380,10 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
         "decode_padded_batch": dep.decode_padded(math.ceil(batch / min(pp, batch))),
         "pp_send_prefill_s": st_pf.send, "pp_send_decode_s": mid.send,
         "replicas_down": dep.dp - live,  # replicas holding a chip the fabric's faults took out
-        # what a buyer prices: the chip-hour behind the $/Mtok, and the replica's mean draw (chips x TDP x power
+        # what a buyer prices: the chip-hour behind the $/Mtok, and the replica's mean draw (chips x system power x power
         # factor, the power of the energy figure; NaN when the TDP is not public)
         "price_per_chip_hour_usd": cph / chips,
-        "power_per_replica_w": chips * dep.chip.tdp * pf if dep.chip.tdp > 0 else float("nan"),
+        "power_per_replica_w": chips * watts * pf if watts > 0 else float("nan"),
     }
     price_args = (dep.chip, price_per_chip_hour, cost_kw.get("prices"), cost_kw.get("capex_per_chip"), dep.fabric.name)
     return Report(

@@ -37,7 +37,8 @@ def test_compare_shows_chip_hour_price_power_and_capacity(pair):
                                     _row(table, "HBM capacity GB/chip")):
         chip = topo.CHIPS[r.chip]
         assert float(price) == pytest.approx(r.cost_per_hour / r.chips_per_replica, abs=1e-3)
-        assert float(power) == pytest.approx(r.chips_per_replica * chip.tdp * 0.7 / 1e3, abs=0.01)  # power factor
+        # system power (TDP + host share, the capex basis) x power factor
+        assert float(power) == pytest.approx(r.chips_per_replica * chip.system_power * 0.7 / 1e3, abs=0.01)
         assert float(hbm) == pytest.approx(chip.hbm_bytes / 1e9, abs=0.5)
     # the power is the one behind the energy figure: J per token x tokens/s = W
     d = pair[0].to_dict()
@@ -57,7 +58,7 @@ def test_compare_says_which_columns_are_measured_and_which_prices_are_assumed(pa
     assert _row(table, "price basis") == ["sourced", "ASSUMPTION"]
     notes = table.split("assumptions and sources")[1]
     assert re.search(r"\[maia200-small\] cost basis: price: capex 20,000 \$ \+ power \(ASSUMPTION", notes)
-    assert re.search(r"\[dgx-h100\] cost basis: price: capex 30,000 \$", notes)
+    assert re.search(r"\[dgx-h100\] cost basis: price: capex 49,200 \$", notes)
     assert "[maia200-small] ASSUMPTION: maia200 has no measured kernel tables" in notes
     given = compare_table(compare("llama3.1-8b", "dgx-h100,maia200-small", price_per_chip_hour=2.0, **SMALL))
     assert _row(given, "price basis") == ["given", "given"] and _row(given, "cost $ per chip-hour") == ["2.000"] * 2
@@ -66,8 +67,8 @@ def test_compare_says_which_columns_are_measured_and_which_prices_are_assumed(pa
 def test_single_report_shows_power_and_chip_hour_price():
     out = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1",
                                     "--batch", "4", "--prompt", "128", "--output", "8"]).output
-    assert "(0.49 kW per replica: chips x TDP x power factor)" in out  # 1 x 700 W x 0.7
-    assert re.search(r"\$/h per replica, 0\.\d{3} \$ per chip-hour\)", out)
+    assert "(0.89 kW per replica: chips x system power x power factor)" in out  # 1 x (700 + 575) W x 0.7
+    assert re.search(r"\$/h per replica, \d+\.\d{3} \$ per chip-hour\)", out)
     tpu = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "tpu-v5p", "--tp", "1", "--batch",
                                     "4", "--prompt", "128", "--output", "8", "--json"]).output
     assert json.loads(tpu)["power_per_replica_w"] is None  # TDP not public: no figure, not 0 W
@@ -107,7 +108,7 @@ def test_topo_show_prints_the_chip_datasheet():
     assert s["chip_spec"]["hbm_bytes"] == topo.CHIPS["h100-sxm"].hbm_bytes
     line = next(ln for ln in topo.format_summary(s).splitlines() if ln.startswith("chip "))
     assert "HBM 80 GB at 3.35 TB/s" in line and "fp8 1.98" in line and "TDP 700 W;" in line
-    assert "capex $30,000 per chip (sourced" in line
+    assert "capex $49,200 per chip (sourced" in line
     iw = topo.format_summary(topo.summarize(topo.load("ironwood-slice"), bisection=False))
     assert "TDP 1,000 W (ASSUMPTION)" in iw and "capex $20,000 per chip (ASSUMPTION" in iw
     out = CliRunner().invoke(main, ["topo", "show", "tpu-v5p"]).output
@@ -226,4 +227,4 @@ def test_plan_says_which_chip_prices_are_assumed():
     out = CliRunner().invoke(main, ["plan", "--model", "llama3.1-8b", "--rate", "2", "--candidates",
                                     "maia200-small", "--tps", "1", "--batches", "32", "--modes", "colocated",
                                     "--duration", "10s"]).output
-    assert "chip-hour prices: maia200-small $0.625 (ASSUMPTION)" in out, out
+    assert "chip-hour prices: maia200-small $0.669 (ASSUMPTION)" in out, out

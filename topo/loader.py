@@ -44,6 +44,7 @@ _CHIP_FIELDS = {
     "sram_bytes": "size",
     "sram_bandwidth": "bandwidth",
     "tdp": "power",
+    "host_power": "power",
     "ports": "int",
     "port_bandwidth": "bandwidth",
     "compute_efficiency": "number",
@@ -53,7 +54,12 @@ _CHIP_FIELDS = {
     "clusters": "int",
     "core_sram_bytes": "size",
     "cluster_sram_bytes": "size",
+    "capex": "number",
+    "price_per_hour": "number",
+    "price_source": "str",
 }
+#: how a price given in a fabric file's chip block is labelled in ``ChipSpec.price_source`` (reports say "given")
+GIVEN_PRICE = "given in the fabric file's chip block"
 
 
 def list_fabrics() -> list[str]:
@@ -103,6 +109,11 @@ def _resolve_path(name_or_path: str | Path) -> Path:
     )
 
 
+#: a bare number below these in a chip block is a unit left out (``hbm_bytes: 288`` meant GB, ``bf16: 2.5`` meant
+#: PFLOPS); (low, high, units to suggest), as :data:`topo.units.BARE_LIMITS`
+_CHIP_BARE = {"size": (1e6, None, ("GB", "GiB")), "flops": (1e9, None, ("TFLOPS", "PFLOPS"))}
+
+
 def parse_chip(spec: Any, field: str = "chip") -> ChipSpec | str | None:
     """A chip entry of a fabric file: preset name, ChipSpec, or mapping with ``preset`` and overrides."""
     if spec is None or isinstance(spec, (str, ChipSpec)):
@@ -121,6 +132,7 @@ def parse_chip(spec: Any, field: str = "chip") -> ChipSpec | str | None:
         for k, v in flops.items():
             if k not in DTYPES:
                 raise SpecError(f"{field}.flops: unknown dtype {k!r}; known: {', '.join(DTYPES)}")
+            check_bare(f"{field}.flops.{k}", v, "flops", _CHIP_BARE["flops"])  # bf16: 2.5 is 2.5 FLOP/s
             table[k] = parse_quantity(v, "flops", f"{field}.flops.{k}")
         changes["flops"] = table
     for k, v in spec.items():
@@ -135,8 +147,11 @@ def parse_chip(spec: Any, field: str = "chip") -> ChipSpec | str | None:
                 raise SpecError(f"{field}.{k}: expected an integer, got {v!r}")
             changes[k] = v
         else:
-            check_bare(f"{field}.{k}", v, kind)  # hbm_bandwidth: 3350 is 3350 bytes/s: ask for the unit
+            check_bare(f"{field}.{k}", v, kind, _CHIP_BARE.get(kind))  # hbm_bandwidth: 3350 is 3350 bytes/s
             changes[k] = parse_quantity(v, kind, f"{field}.{k}")
+    if "capex" in changes or "price_per_hour" in changes or "price_source" in changes:  # my price, not the preset's
+        own = changes.get("price_source", "")
+        changes["price_source"] = f"{GIVEN_PRICE}: {own}" if own else GIVEN_PRICE
     return base.replace(**changes) if changes else base
 
 

@@ -51,6 +51,26 @@ Sources (short names used below):
 - [groq] Groq ISCA 2022 (doi 10.1145/3470496.3527405), ALCF GroqRack docs (argonne-lcf/user-guides),
   linleygroup.com newsletter 6233 (2020), nextplatform.com 2020-09-29, techpowerup.com (2024-02).
   All compiled with their tags in ../shared/reference/seed_systems.md.
+
+Price basis (``capex``, ``host_power``; one basis for every preset, docs/inference.md "Energy and cost"):
+SYSTEM CAPEX PER ACCELERATOR = the accelerator plus its share of the server or rack it ships in (host CPUs and
+memory, NICs, the scale-up switches: NVSwitch trays, NeuronSwitch, ...), not the building, not the scale-out
+network. ``host_power`` is that system's power per accelerator minus ``tdp`` (host, NICs, switches), so the
+cost model charges ``ChipSpec.system_power`` = ``tdp + host_power`` on the same basis.
+- Where a public figure is a whole system (GB200 NVL72 rack, CS-3) it is divided by its accelerators.
+- Where it is an accelerator-only price (H100, H200, B200 street prices; MI300X; the GroqCard list price), it is
+  multiplied by [epoch-server] 1.64, the server-to-chip cost ratio Epoch AI applies to GPU servers (DGX-class
+  list price / GPU price; A100 1.66, V100 1.69, P100 1.54). Check: DGX B200 ~$515,000 at launch
+  (vengineer.hatenablog.com, 2025-03-16) / 8 = $64,400 vs B200 $40,000 x 1.64 = $65,600; an HGX H100 with
+  8 x 400G NICs was quoted at ~$317,000 (Thinkmate, Aug 2024, via a public cost sheet) / 8 = $39,600, below
+  $30,000 x 1.64 = $49,200 (H100 prices have moved; +-20-40% holds for all of these).
+- Chips sold by no one (Maia, Trainium, TPU) keep an ASSUMPTION, derived the same way: an accelerator cost at
+  cost (no GPU-vendor margin) x 1.64.
+- Power: DGX H100 / H200 10.2 kW and DGX B200 14.3 kW per 8 GPUs (NVIDIA datasheets), GB200 NVL72 ~120 kW per
+  72 GPUs (press, 120-132 kW); where no system power is public, [epoch-server] chip_to_server_power 1.8
+  (host_power = 0.8 x TDP; DGX H100 gives 1.82).
+- [epoch-server] github.com/epoch-research/training-cost-trends, training_cost_trends/hardware.py
+  (get_server_cost_overhead, chip_to_server_power).
 """
 
 from __future__ import annotations
@@ -107,8 +127,12 @@ CHIPS: dict[str, ChipSpec] = {
         cluster_sram_bytes=35 * MB,  # [maia200-hc38] 35 MB cluster SRAM (CSRAM)
         source="Microsoft Maia 200, Hot Chips 38 / arXiv 2608.24664 (secondary notes, see topo/presets.py), benchmark "
                "configuration (36 tiles); launch figures for HBM capacity and SRAM total; SRAM bandwidth assumed",
-        capex=20_000.0,  # $ per chip, see price_source
-        price_source="ASSUMPTION: Microsoft sells no Maia and publishes no chip cost; $20,000 per chip, about half a B200 street price (a custom ASIC at cost, no vendor margin; sensitivity: $/Mtok moves with the capex share)",
+        capex=20_000.0,  # $ system capex per accelerator, see price_source
+        host_power=600.0,  # ASSUMPTION: no Maia server power is public; 0.8 x TDP [epoch-server]
+        price_source="ASSUMPTION: system capex per accelerator; Microsoft sells no Maia and publishes no cost; "
+                     "~$12,000 per chip at cost (about 2x a B200-class manufacturing cost of ~$6,400, "
+                     "siliconanalysts.com cost bridge: a design-partner margin, no GPU-vendor margin) x 1.64 "
+                     "server share [epoch-server] = ~$20,000; sensitivity: $/Mtok moves with the capex share",
     ),
     # The same chip at the paper's headline peaks (abstract: 10,145 FP4 / 5,072 FP8 TFLOP/s within 750 W, i.e. all
     # 40 tiles at ~1.94 GHz). BF16 is not stated for this configuration: derived as FP8 x 8,192 / 32,768 (MAC
@@ -130,8 +154,12 @@ CHIPS: dict[str, ChipSpec] = {
         core_sram_bytes=3 * 2.0**20,
         cluster_sram_bytes=35 * MB,
         source="Microsoft Maia 200, Hot Chips 38 / arXiv 2608.24664 headline peaks (secondary notes); bf16 derived",
-        capex=20_000.0,  # $ per chip, see price_source
-        price_source="ASSUMPTION: Microsoft sells no Maia and publishes no chip cost; $20,000 per chip, about half a B200 street price (a custom ASIC at cost, no vendor margin; sensitivity: $/Mtok moves with the capex share)",
+        capex=20_000.0,  # $ system capex per accelerator, see price_source
+        host_power=600.0,  # ASSUMPTION: no Maia server power is public; 0.8 x TDP [epoch-server]
+        price_source="ASSUMPTION: system capex per accelerator; Microsoft sells no Maia and publishes no cost; "
+                     "~$12,000 per chip at cost (about 2x a B200-class manufacturing cost of ~$6,400, "
+                     "siliconanalysts.com cost bridge: a design-partner margin, no GPU-vendor margin) x 1.64 "
+                     "server share [epoch-server] = ~$20,000; sensitivity: $/Mtok moves with the capex share",
     ),
     "maia100": ChipSpec(
         name="maia100",
@@ -146,8 +174,10 @@ CHIPS: dict[str, ChipSpec] = {
         ports=12,  # [maia100] 12 x 400 GbE
         port_bandwidth=50 * GB,
         source="Microsoft, Inside Maia 100, Hot Chips 2024; SRAM bandwidth assumed",
-        capex=10_000.0,  # $ per chip, see price_source
-        price_source="ASSUMPTION: no public cost; $10,000 per chip (HBM2E generation, half the Maia 200 assumption)",
+        capex=10_000.0,  # $ system capex per accelerator, see price_source
+        host_power=560.0,  # ASSUMPTION: 0.8 x TDP [epoch-server]
+        price_source="ASSUMPTION: system capex per accelerator; no public cost; ~$6,000 per chip at cost (HBM2E "
+                     "generation, half the Maia 200 assumption) x 1.64 server share [epoch-server] = ~$10,000",
     ),
     "h100-sxm": ChipSpec(
         name="h100-sxm",
@@ -160,8 +190,11 @@ CHIPS: dict[str, ChipSpec] = {
         ports=18,  # [h100] 18 NVLink 4 links
         port_bandwidth=25 * GB,  # 25 GB/s per direction per link (900 GB/s bidirectional total)
         source="NVIDIA H100 datasheet (SXM5), dense figures; L2 bandwidth assumed",
-        capex=30_000.0,  # $ per chip, see price_source
-        price_source="street price ~$30,000 per GPU, chip only: www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco (mid-2026 street prices from trade press / analyst notes, +-20-40%)",
+        capex=49_200.0,  # $ system capex per accelerator, see price_source
+        host_power=575.0,  # DGX H100 10.2 kW max / 8 GPUs = 1,275 W - 700 W TDP (NVIDIA DGX H100 datasheet)
+        price_source="system capex per accelerator: street price ~$30,000 per GPU (chip only: "
+                     "www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco, mid-2026, trade press / analyst "
+                     "notes, +-20-40%) x 1.64 server share [epoch-server] = $49,200",
     ),
     "h200": ChipSpec(
         name="h200",
@@ -174,8 +207,11 @@ CHIPS: dict[str, ChipSpec] = {
         ports=18,
         port_bandwidth=25 * GB,
         source="NVIDIA H200 datasheet, dense figures; L2 bandwidth assumed",
-        capex=35_000.0,  # $ per chip, see price_source
-        price_source="street price ~$35,000 per GPU, chip only: www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco (mid-2026 street prices from trade press / analyst notes, +-20-40%)",
+        capex=57_400.0,  # $ system capex per accelerator, see price_source
+        host_power=575.0,  # DGX H200 10.2 kW max / 8 GPUs = 1,275 W - 700 W TDP (NVIDIA DGX H200 datasheet)
+        price_source="system capex per accelerator: street price ~$35,000 per GPU (chip only: "
+                     "www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco, mid-2026, trade press / analyst "
+                     "notes, +-20-40%) x 1.64 server share [epoch-server] = $57,400",
     ),
     "b200": ChipSpec(
         name="b200",
@@ -192,8 +228,11 @@ CHIPS: dict[str, ChipSpec] = {
         ports=18,  # [b200] 18 NVLink 5 links
         port_bandwidth=50 * GB,  # 50 GB/s per direction per link (1.8 TB/s bidirectional)
         source="NVIDIA HGX/DGX B200 datasheets, per GPU, dense; L2 figures assumed",
-        capex=40_000.0,  # $ per chip, see price_source
-        price_source="street price ~$40,000 per GPU, chip only: www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco (mid-2026 street prices from trade press / analyst notes, +-20-40%)",
+        capex=65_600.0,  # $ system capex per accelerator, see price_source
+        host_power=787.5,  # DGX B200 ~14.3 kW max / 8 GPUs = 1,787.5 W - 1,000 W TDP (NVIDIA DGX B200 datasheet)
+        price_source="system capex per accelerator: street price ~$40,000 per GPU (chip only: "
+                     "www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco, mid-2026, trade press / analyst "
+                     "notes, +-20-40%) x 1.64 server share [epoch-server] = $65,600",
     ),
     "gb200": ChipSpec(
         name="gb200",
@@ -208,8 +247,14 @@ CHIPS: dict[str, ChipSpec] = {
         ports=18,  # [b200] 18 NVLink 5 links
         port_bandwidth=50 * GB,
         source="NVIDIA GB200 NVL72 datasheet and Blackwell technical brief, per GPU, dense; L2 figures assumed",
-        capex=43_000.0,  # $ per chip, see price_source
-        price_source="GB200 NVL72 rack ~$3.1M (fetchlogic.net, citing SemiAnalysis) / 72 GPUs = ~$43,000 per GPU incl. its share of Grace, NVLink switches and rack",
+        capex=43_000.0,  # $ system capex per accelerator, see price_source
+        # GB200 NVL72 ~120 kW per rack (press; 120-132 kW by configuration) / 72 = 1,667 W per GPU - 1,200 W TDP:
+        # half a Grace CPU, the NVSwitch trays and the rest of the rack
+        host_power=467.0,
+        price_source="system capex per accelerator: GB200 NVL72 rack ~$3.1M (fetchlogic.net, citing SemiAnalysis) / "
+                     "72 GPUs = ~$43,000 per GPU incl. its share of Grace, NVLink switch trays and rack (press "
+                     "reports range $2-3.9M per rack: $28,000-54,000; a volume rack price, below b200's derived "
+                     "figure)",
     ),
     "mi300x": ChipSpec(
         name="mi300x",
@@ -223,8 +268,11 @@ CHIPS: dict[str, ChipSpec] = {
         ports=7,  # [mi300x] 7 Infinity Fabric links (one to each peer in an 8-GPU platform)
         port_bandwidth=64 * GB,  # 896 GB/s bidirectional aggregate / 7 / 2
         source="AMD Instinct MI300X datasheet and CDNA3 white paper, dense",
-        capex=15_000.0,  # $ per chip, see price_source
-        price_source="ASSUMPTION: no list price; ~$15,000 per GPU, the order of magnitude reported for large buyers (half an H100; sensitivity: $/Mtok scales with the capex share)",
+        capex=24_600.0,  # $ system capex per accelerator, see price_source
+        host_power=600.0,  # ASSUMPTION: no MI300X platform power figure used; 0.8 x TDP [epoch-server]
+        price_source="ASSUMPTION: system capex per accelerator; no list price; ~$15,000 per GPU (chip only), the "
+                     "order reported for large buyers (siliconanalysts.com: est. sell price $15.0K) x 1.64 server "
+                     "share of an 8-GPU OAM platform [epoch-server] = $24,600; $/Mtok scales with the capex share",
     ),
     "tpu-v5p": ChipSpec(
         name="tpu-v5p",
@@ -242,8 +290,9 @@ CHIPS: dict[str, ChipSpec] = {
         # that chips compare on one basis (a cloud price carries the provider's margin)
         price_per_hour=4.20,
         capex=15_000.0,
-        price_source="ASSUMPTION: Google sells no TPU; capex $15,000 per chip (v5p class, like the MI300X/Trainium2 "
-                     "assumptions); public reference: Google Cloud TPU pricing, v5p on-demand $4.20 per chip-hour (2024)",
+        price_source="ASSUMPTION: system capex per accelerator; Google sells no TPU; ~$9,000 per chip at cost "
+                     "(v5p class, as Trainium2) x 1.64 server share [epoch-server] = ~$15,000; power not public "
+                     "(0 W); public reference: Google Cloud TPU pricing, v5p on-demand $4.20 per chip-hour (2024)",
     ),
     "ironwood": ChipSpec(
         name="ironwood",
@@ -255,9 +304,13 @@ CHIPS: dict[str, ChipSpec] = {
         # ASSUMPTION: per-chip power is not public; HPCwire says "roughly 1 kW per chip" (10 MW / 9,216 chips is
         # ~1.1 kW including overheads, Hot Chips 2025 coverage)
         tdp=1000.0,
+        # system power: the 9,216-chip pod's ~10 MW (Hot Chips 2025 coverage) / 9,216 = ~1,085 W per chip incl.
+        # hosts, OCS and overheads -> 85 W over the assumed 1 kW chip
+        host_power=85.0,
         capex=20_000.0,
-        price_source="ASSUMPTION: Google sells no TPU and had published no TPU7x chip-hour price here; $20,000 per "
-                     "chip incl. its share of the cube, OCS and host (as trainium3); $/Mtok scales with it",
+        price_source="ASSUMPTION: system capex per accelerator; Google sells no TPU and had published no TPU7x "
+                     "chip-hour price here; ~$12,000 per chip at cost (B200 class, as maia200) x 1.64 share of "
+                     "host, cube and OCS [epoch-server] = ~$20,000; $/Mtok scales with it",
         # [ironwood] 1.2 TB/s bidirectional ICI; ASSUMPTION: 6 torus links like v5p -> 100 GB/s per direction
         ports=6,
         port_bandwidth=100 * GB,
@@ -276,8 +329,10 @@ CHIPS: dict[str, ChipSpec] = {
         ports=4,
         port_bandwidth=160 * GB,
         source="AWS Neuron Trainium2 architecture docs; NeuronLink split assumed",
-        capex=15_000.0,  # $ per chip, see price_source
-        price_source="ASSUMPTION: AWS sells no Trainium2 and publishes no chip cost; $15,000 per chip (a custom ASIC at cost, between MI300X and the Trainium3 assumption)",
+        capex=15_000.0,  # $ system capex per accelerator, see price_source
+        price_source="ASSUMPTION: system capex per accelerator; AWS sells no Trainium2 and publishes no cost; "
+                     "~$9,000 per chip at cost (between the MI300X and Trainium3 assumptions) x 1.64 share of "
+                     "server and NeuronLink [epoch-server] = ~$15,000; power not public (0 W)",
     ),
     # ---- the systems the mission names beside Maia 200 (issue 12; figures: ../shared/reference/seed_systems.md)
     "trainium3": ChipSpec(
@@ -298,9 +353,11 @@ CHIPS: dict[str, ChipSpec] = {
         port_bandwidth=320 * GB,
         source="AWS Neuron docs (trainium3.rst, trn3-arch.rst, neuron-core-v4.rst); SRAM bw, power assumed",
         capex=20_000.0,
-        price_source="ASSUMPTION: AWS sells no Trainium3 and publishes no chip cost; $20,000 per chip incl. its share "
-                     "of server and NeuronSwitch (below a B200's ~$40,000: an in-house ASIC without a vendor margin); "
-                     "$/Mtok scales with it (docs/inference.md shows the range)",
+        host_power=800.0,  # ASSUMPTION: no Trn3 server power is public; 0.8 x TDP [epoch-server]
+        price_source="ASSUMPTION: system capex per accelerator; AWS sells no Trainium3 and publishes no cost; "
+                     "~$12,000 per chip at cost (B200 class, as maia200: an in-house ASIC without a GPU-vendor "
+                     "margin) x 1.64 share of server and NeuronSwitch [epoch-server] = ~$20,000; $/Mtok scales "
+                     "with it (docs/inference.md shows the range)",
     ),
     "cs3": ChipSpec(
         name="cs3",
@@ -319,8 +376,9 @@ CHIPS: dict[str, ChipSpec] = {
         port_bandwidth=12.5 * GB,
         source="Cerebras WSE-3 launch figures (44 GB SRAM, 21 PB/s, 12x100GbE); dense FLOP/s and power assumed",
         capex=2_500_000.0,
-        price_source="ASSUMPTION: no list price; press reports put a CS-2/CS-3 system at $2-3 million each; "
-                      "$2.5M per system (one wafer); $/Mtok scales with it",
+        price_source="ASSUMPTION: system capex per accelerator; no list price; press reports put a CS-2/CS-3 "
+                     "system at $2-3 million each; $2.5M per system (one wafer, its power in tdp); the external "
+                     "MemoryX / SwarmX / worker servers are not counted; $/Mtok scales with it",
     ),
     "groq-lpu": ChipSpec(
         name="groq-lpu",
@@ -338,9 +396,12 @@ CHIPS: dict[str, ChipSpec] = {
         ports=16,
         port_bandwidth=14 * GB,
         source="Groq ISCA 2022, ALCF GroqRack docs, Linley/Next Platform 2020; power assumed",
-        capex=20_000.0,
-        price_source="ASSUMPTION: the GroqCard was listed at ~$20,000 by a distributor (Mouser, 2023, as widely "
-                     "reported); taken as the cost per chip incl. its share of node and rack",
+        capex=32_800.0,
+        host_power=240.0,  # ASSUMPTION: 0.8 x TDP [epoch-server] (a GroqNode: 8 cards, 2 CPUs)
+        price_source="ASSUMPTION: system capex per accelerator; the GroqCard (chip only) was listed at ~$20,000 "
+                     "by a distributor (Mouser, 2023, quantity 1, as widely reported) x 1.64 server share "
+                     "[epoch-server] = $32,800; a volume price is likely far lower (isopack.blogspot.com 2024-02 "
+                     "estimates < $500 to build a card): $/Mtok scales with it",
     ),
 }
 

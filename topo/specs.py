@@ -46,8 +46,13 @@ class ChipSpec:
         clusters: groups of cores sharing the second SRAM tier (Maia clusters); 0 = none modelled.
         core_sram_bytes: SRAM tier 1, per core, bytes (Maia tile SRAM); 0 = not modelled.
         cluster_sram_bytes: SRAM tier 2, per cluster, bytes (Maia cluster SRAM); 0 = not modelled.
-        capex: purchase price per chip incl. its share of server and network, $ (0 = not given; the cost
-            model then uses its default assumption).
+        capex: system capex per accelerator, $: the accelerator plus its share of the server or rack it ships
+            in (host CPUs, memory, NICs, scale-up switches), not the building or the scale-out network; the one
+            basis of every preset (docs/inference.md, "Energy and cost"). 0 = not given; the cost model then uses
+            its default assumption.
+        host_power: the host's and scale-up switches' power per accelerator, watts (system power per
+            accelerator minus ``tdp``; 0 = none given). The cost model and energy figures charge
+            :attr:`system_power` = ``tdp + host_power``, on the same basis as ``capex``.
         price_per_hour: public cloud price per chip-hour, $ (0 = not given).
         price_source: where ``capex`` / ``price_per_hour`` come from, or ``ASSUMPTION: <why>``.
         kernel_table: a ``scaleup measure`` table (path) the measured-kernel backend of ``inference`` uses for
@@ -74,6 +79,7 @@ class ChipSpec:
     price_per_hour: float = 0.0
     price_source: str = ""
     kernel_table: str = ""
+    host_power: float = 0.0
 
     def __post_init__(self) -> None:
         flops = self.flops
@@ -87,7 +93,8 @@ class ChipSpec:
             _require_positive(self, f"flops[{k}]", v)
         object.__setattr__(self, "flops", pairs)
         for name in ("hbm_bytes", "hbm_bandwidth", "sram_bytes", "sram_bandwidth", "tdp", "port_bandwidth",
-                     "core_sram_bytes", "cluster_sram_bytes", "cores", "clusters", "capex", "price_per_hour"):
+                     "core_sram_bytes", "cluster_sram_bytes", "cores", "clusters", "capex", "price_per_hour",
+                     "host_power"):
             _require_positive(self, name, getattr(self, name), allow_zero=True)
         if self.ports < 0:
             raise SpecError(f"ChipSpec.ports: must be >= 0, got {self.ports!r}")
@@ -95,6 +102,12 @@ class ChipSpec:
             v = getattr(self, name)
             if not 0 < v <= 1:
                 raise SpecError(f"ChipSpec.{name}: must be in (0, 1], got {v!r}")
+
+    @property
+    def system_power(self) -> float:
+        """Power per accelerator on the capex basis, watts: ``tdp`` plus its share of host and scale-up switches
+        (``host_power``); 0 where the TDP is not public and no host share is given."""
+        return self.tdp + self.host_power
 
     @property
     def flops_by_dtype(self) -> dict[str, float]:

@@ -1,0 +1,66 @@
+"""Every chip preset is priced on one basis, system capex per accelerator (topo/presets.py "Price basis"):
+a persona review found H100/H200/B200 at accelerator-only street prices beside GB200, Trainium3 and Ironwood
+with their share of the system, and the cost model charging the chip's TDP without its host."""
+
+import re
+
+import pytest
+
+import topo
+from inference import chip_cost_per_hour
+from inference.estimate import DEFAULTS, HOURS_PER_YEAR
+
+BASIS = "system capex per accelerator"
+SERVER_SHARE = 1.64  # [epoch-server] server-to-chip cost ratio, topo/presets.py
+
+
+@pytest.mark.parametrize("name", sorted(topo.CHIPS))
+def test_every_preset_states_the_system_basis(name):
+    chip = topo.CHIPS[name]
+    assert chip.capex > 0, name
+    # the basis first (an assumed price says ASSUMPTION before it, as every assumption in a report does)
+    assert re.match(rf"(ASSUMPTION: )?{BASIS}[:;] ", chip.price_source), (name, chip.price_source)
+    # the power the cost charges is the system's: never below the chip's own TDP; a host share only with a TDP
+    assert chip.system_power == chip.tdp + chip.host_power >= chip.tdp
+    assert chip.host_power == 0 or chip.tdp > 0
+
+
+@pytest.mark.parametrize("name", ["h100-sxm", "h200", "b200", "mi300x", "groq-lpu"])
+def test_accelerator_only_prices_carry_the_server_share(name):
+    """Where the public figure is the accelerator alone, the preset's system capex is that figure x the sourced
+    server share, so it is at least the accelerator-only price (read from the preset's own source line)."""
+    chip = topo.CHIPS[name]
+    m = re.search(r"~\$([\d,]+) per (?:GPU|chip)?\s*\(chip only", chip.price_source) or re.search(
+        r"\(chip only\)[^$]*~\$([\d,]+)", chip.price_source)
+    assert m, chip.price_source
+    accel = float(m.group(1).replace(",", ""))
+    assert chip.capex >= accel
+    assert chip.capex == pytest.approx(accel * SERVER_SHARE, rel=1e-9)
+    assert "x 1.64" in chip.price_source and "[epoch-server]" in chip.price_source
+
+
+def test_gpu_host_power_is_the_datasheet_system_power_per_gpu():
+    """DGX H100/H200 10.2 kW and DGX B200 14.3 kW per 8 GPUs, GB200 NVL72 ~120 kW per 72 GPUs."""
+    c = topo.CHIPS
+    assert c["h100-sxm"].system_power == pytest.approx(10_200 / 8)
+    assert c["h200"].system_power == pytest.approx(10_200 / 8)
+    assert c["b200"].system_power == pytest.approx(14_300 / 8)
+    assert c["gb200"].system_power == pytest.approx(120_000 / 72, abs=1.0)
+
+
+def test_chip_hour_cost_charges_system_power():
+    """$ per chip-hour = capex / (years x 8,766 h) + (TDP + host share) x power factor x PUE x $/kWh."""
+    chip = topo.CHIPS["b200"]
+    want = chip.capex / (DEFAULTS["amortisation_years"] * HOURS_PER_YEAR) + (chip.tdp + chip.host_power) * (
+        DEFAULTS["power_factor"] * DEFAULTS["pue"] * DEFAULTS["power_price"] / 1000.0)
+    assert chip_cost_per_hour(chip) == pytest.approx(want, rel=1e-12)
+    bare = chip.replace(host_power=0.0)
+    assert chip_cost_per_hour(chip) - chip_cost_per_hour(bare) == pytest.approx(
+        chip.host_power * DEFAULTS["power_factor"] * DEFAULTS["pue"] * DEFAULTS["power_price"] / 1000.0, rel=1e-9)
+
+
+def test_host_power_is_a_fabric_file_chip_field():
+    chip = topo.parse_chip({"preset": "h100-sxm", "host_power": "100W"})
+    assert chip.host_power == 100.0 and chip.system_power == 800.0
+    with pytest.raises(topo.SpecError, match="host_power"):
+        topo.CHIPS["h100-sxm"].replace(host_power=-1.0)
