@@ -283,7 +283,32 @@ MODELS: dict[str, ModelSpec] = {
         moe_bias=True, expert_dtype="mxfp4", source="openai/gpt-oss-20b config.json"),
 }
 
+#: names of released models whose architecture is a preset's, checkpoint for checkpoint (config.json layouts equal):
+#: ``load_model`` reads them as that preset (the report names the preset). DeepSeek-R1 / R1-0528: the DeepSeek-V3
+#: config (deepseek-ai/DeepSeek-R1 config.json, "architectures": ["DeepseekV3ForCausalLM"], same sizes);
+#: Llama 3.3 70B: Llama 3.1 70B's (meta-llama/Llama-3.3-70B-Instruct config.json, same sizes and vocabulary)
+ALIASES: dict[str, str] = {"deepseek-r1": "deepseek-v3", "deepseek-r1-0528": "deepseek-v3",
+                           "llama3.3-70b": "llama3.1-70b"}
+
 _FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}
+#: Hugging Face config.json names -> ModelSpec fields (hints for a key copied from a checkpoint's config)
+HF_KEYS = {"num_hidden_layers": "layers", "hidden_size": "hidden", "num_attention_heads": "heads",
+           "num_key_value_heads": "kv_heads", "intermediate_size": "ffn", "vocab_size": "vocab",
+           "num_local_experts": "experts", "num_experts": "experts", "n_routed_experts": "experts",
+           "num_experts_per_tok": "top_k", "moe_intermediate_size": "moe_ffn", "n_shared_experts": "shared_experts",
+           "first_k_dense_replace": "dense_layers", "tie_word_embeddings": "tied_embeddings",
+           "attention_bias": "attn_bias"}
+
+
+def _unknown_key_hint(k: str) -> str:
+    """What an unknown model key probably meant: the field of a Hugging Face config.json name, or a close
+    spelling."""
+    import difflib
+
+    if k in HF_KEYS:
+        return f" (Hugging Face config.json's name; scaleup's is {HF_KEYS[k]!r})"
+    close = difflib.get_close_matches(k, sorted(_FIELDS), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def model_from_dict(d: dict, name: str = "custom") -> ModelSpec:
@@ -297,19 +322,26 @@ def model_from_dict(d: dict, name: str = "custom") -> ModelSpec:
     base = d.pop("base", None)
     for k in d:
         if k not in _FIELDS:
-            raise SpecError(f"model spec: unknown key {k!r}; known keys: {', '.join(sorted(_FIELDS))}")
+            raise SpecError(f"model spec: unknown key {k!r}{_unknown_key_hint(str(k))}; known keys: "
+                            f"{', '.join(sorted(_FIELDS))}")
     if base is not None:
         return load_model(str(base)).replace(**d)
     d.setdefault("name", name)
     required = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab")
     missing = [k for k in required if k not in d]
     if missing:
-        raise SpecError(f"model spec {d['name']!r}: missing keys {', '.join(missing)}")
+        hint = ""
+        if missing == ["head_dim"] and isinstance(d.get("hidden"), int) and isinstance(d.get("heads"), int) \
+                and d["heads"] > 0 and d["hidden"] % d["heads"] == 0:  # HF configs without head_dim mean this
+            hint = (f"; a Hugging Face config without head_dim means hidden / heads: add head_dim: "
+                    f"{d['hidden'] // d['heads']}")
+        raise SpecError(f"model spec {d['name']!r}: missing keys {', '.join(missing)}{hint}")
     return ModelSpec(**d)
 
 
 def load_model(name_or_path: str | ModelSpec) -> ModelSpec:
-    """A preset by name (see :data:`MODELS`), or a YAML file path describing a :class:`ModelSpec`."""
+    """A preset by name (see :data:`MODELS`; :data:`ALIASES` name released models of a preset's architecture), or a
+    YAML file path describing a :class:`ModelSpec`."""
     if isinstance(name_or_path, ModelSpec):
         return name_or_path
     key = str(name_or_path)
@@ -317,6 +349,8 @@ def load_model(name_or_path: str | ModelSpec) -> ModelSpec:
         return MODELS[key]
     if key.lower() in MODELS:
         return MODELS[key.lower()]
+    if key.lower() in ALIASES:
+        return MODELS[ALIASES[key.lower()]]
     if os.path.isfile(key):
         import yaml
 
@@ -331,5 +365,8 @@ def load_model(name_or_path: str | ModelSpec) -> ModelSpec:
         if isinstance(data, dict) and "model" in data and isinstance(data["model"], dict):
             data = data["model"]
         stem = os.path.splitext(os.path.basename(key))[0]
+        if isinstance(data, dict):  # reports name the file the spec came from (provenance ``inputs``)
+            data = {**data, "source": f"file {key}" + (f" ({data['source']})" if data.get("source") else "")}
         return model_from_dict(data, name=stem)
-    raise SpecError(f"model: unknown preset or file {key!r}; presets: {', '.join(MODELS)}")
+    raise SpecError(f"model: unknown preset or file {key!r}; presets: {', '.join(MODELS)} (also "
+                    f"{', '.join(f'{a} = {p}' for a, p in ALIASES.items())})")

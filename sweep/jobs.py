@@ -127,8 +127,9 @@ def _known_fabric(value: Any, field_: str) -> None:
 def _known_model(value: Any, field_: str) -> None:
     """A model preset name or an existing file."""
     from inference import MODELS
+    from inference.models import ALIASES
 
-    if str(value).lower() not in MODELS and not os.path.isfile(str(value)):
+    if str(value).lower() not in MODELS and str(value).lower() not in ALIASES and not os.path.isfile(str(value)):
         raise SpecError(f"{field_}: {value!r} is not a model preset or a file; presets: {', '.join(MODELS)}")
 
 

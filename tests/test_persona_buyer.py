@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import topo
 from cli import main
 from inference import compare, compare_table, estimate
-from topo import UnitError
+from topo import SpecError, UnitError
 
 SMALL = dict(tp=1, batch=4, prompt=128, output=8)
 
@@ -228,3 +228,22 @@ def test_plan_says_which_chip_prices_are_assumed():
                                     "maia200-small", "--tps", "1", "--batches", "32", "--modes", "colocated",
                                     "--duration", "10s"]).output
     assert "chip-hour prices: maia200-small $0.669 (ASSUMPTION)" in out, out
+
+
+def test_released_model_names_of_a_preset_architecture_load_as_that_preset():
+    """`--model deepseek-r1` was 'unknown preset' (persona: sweep researcher, buyer): DeepSeek-R1 is the DeepSeek-V3
+    architecture and Llama 3.3 70B Llama 3.1 70B's, so the names load those presets, in Python, the CLI and a sweep;
+    an unknown name lists them."""
+    import inference
+    from inference.models import ALIASES
+    from sweep.jobs import _known_model
+
+    for alias, preset in ALIASES.items():
+        assert inference.load_model(alias) is inference.MODELS[preset]
+        assert inference.load_model(alias.upper()) is inference.MODELS[preset]
+        _known_model(alias, "model")
+    with pytest.raises(SpecError, match="deepseek-r1 = deepseek-v3"):
+        inference.load_model("deepseek-r2")
+    r = CliRunner().invoke(main, ["infer", "--model", "deepseek-r1", "--fabric", "gb200-nvl72", "--tp", "1",
+                                  "--ep", "8", "--batch", "8"])
+    assert r.exit_code == 0 and r.output.startswith("deepseek-v3 on gb200-nvl72"), r.output
