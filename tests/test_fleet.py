@@ -501,7 +501,8 @@ def test_load_prices(tmp_path):
 def test_plan_reads_the_prices_file_infer_reads(tmp_path):
     """One prices file for every run: infer's --prices form (under 'prices:', entries {price_per_hour} or
     {capex}) was 'prices.prices: expected a number' in plan. price_per_hour is the price; a capex entry is
-    capex / (4 years x 8766 h) + TDP x 0.7 x PUE 1.3 x $0.08/kWh (inference's defaults), for a chip or fabric key."""
+    capex / (4 years x 8766 h) + system power (TDP + host share) x 0.7 x PUE 1.3 x $0.08/kWh (inference's defaults),
+    for a chip or fabric key."""
     from fleet import load_prices
 
     p = tmp_path / "prices.yaml"
@@ -509,8 +510,11 @@ def test_plan_reads_the_prices_file_infer_reads(tmp_path):
                  "  maia200: {capex: 20000}\n  dgx-h100: {capex: 35064}\n")
     got = load_prices(p)
     assert got["h100-sxm"] == 2.5 and got["b200"] == 4.0
-    assert got["maia200"] == pytest.approx(20000 / (4 * 8766) + 750 * 0.7 * 1.3 * 0.08 / 1000, rel=1e-12)
-    assert got["dgx-h100"] == pytest.approx(1.0 + 700 * 0.7 * 1.3 * 0.08 / 1000, rel=1e-12)
+    from topo import CHIPS
+
+    watts = {k: CHIPS[k].tdp + CHIPS[k].host_power for k in ("maia200", "h100-sxm")}
+    assert got["maia200"] == pytest.approx(20000 / (4 * 8766) + watts["maia200"] * 0.7 * 1.3 * 0.08 / 1000, rel=1e-12)
+    assert got["dgx-h100"] == pytest.approx(1.0 + watts["h100-sxm"] * 0.7 * 1.3 * 0.08 / 1000, rel=1e-12)
     p.write_text("mychip: {capex: 1000}\n")
     with pytest.raises(SpecError, match=r"prices\.mychip: .*price_per_hour"):
         load_prices(p)
