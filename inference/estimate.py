@@ -24,7 +24,7 @@ assumption), ``hbm_usable`` (default 0.9: the stack's KV fraction, TensorRT-LLM'
 of the memory free after weights, activations, graphs and buffers, vLLM's ``gpu_memory_utilization`` /
 SGLang's ``mem_fraction_static`` of the total; under ``ideal`` the share of HBM weights + KV + activations may
 fill: :mod:`inference.memory`), ``max_num_tokens`` (tokens per rank of the engine's start-up profiling pass),
-``power_factor`` (average draw / TDP, default 0.7, an assumption).
+``power_factor`` (average draw / system power, i.e. TDP + host share, default 0.7, an assumption).
 """
 
 from __future__ import annotations
@@ -429,13 +429,49 @@ class Deployment:
                          "length (the kernel reads the window only; estimate.SWA_KV_POOL)")
         return notes
 
+    def inputs(self) -> list[str]:
+        """What the user brought instead of a preset, one line each (provenance ``inputs``; the text report's
+        ``given`` lines): a model that is no preset or a changed one (its file), a chip and a ``comm:`` block that
+        are no preset (the comm's fit source) or a preset with fields changed. [] for presets only."""
+        import dataclasses
+
+        from topo.loader import preset_changes
+
+        from .models import MODELS
+
+        out = []
+        m, base = self.model, MODELS.get(self.model.name)
+        if base != m:
+            changed = [] if base is None else [f.name for f in dataclasses.fields(m) if f.name not in ("name", "source")
+                                              and getattr(m, f.name) != getattr(base, f.name)]
+            out.append(f"model {m.name}: {m.source or 'your own spec'}"
+                       + (f"; the preset with {', '.join(changed)} changed" if changed else ""))
+        for kind, spec in (("chip", self.chip), ("comm", getattr(self.fabric, "comm", None))):
+            if spec is None:
+                continue
+            changed = preset_changes(spec)
+            if changed is None:
+                if kind == "comm":  # its fit's source first (calibrate writes ``fit: <files>``)
+                    prov = list(dict.fromkeys(str(v) for _, v in sorted(
+                        dict(spec.provenance).items(), key=lambda kv: not str(kv[1]).startswith("fit"))))
+                    what = f"({'; '.join(prov)})" if prov else "(no preset of that name)"
+                else:
+                    what = "(no preset of that name)" + (f"; {spec.source}" if spec.source else "")
+                out.append(f"{kind} {spec.name}: your own {what}")
+            elif changed:
+                out.append(f"{kind} {spec.name}: the preset with {', '.join(changed)} changed")
+        return out
+
     def provenance(self) -> dict[str, Any]:
         """Which backend and assumptions produced the step times (for reports and the CLI)."""
         if self.ideal:
-            return {"stack": "ideal", "backend": "roofline",
-                    "assumptions": ["roofline: peak x compute_efficiency, bandwidth x memory_efficiency, "
-                                    f"op_overhead {self.op_overhead * 1e6:.1f} us per op; no kernel floors",
-                                    *self._format_notes()]}
+            out = {"stack": "ideal", "backend": "roofline",
+                   "assumptions": ["roofline: peak x compute_efficiency, bandwidth x memory_efficiency, "
+                                   f"op_overhead {self.op_overhead * 1e6:.1f} us per op; no kernel floors",
+                                   *self._format_notes()]}
+            if self.inputs():
+                out["inputs"] = self.inputs()
+            return out
         tab = self.tables
         backend = "analytic"
         if tab is not None:
@@ -443,6 +479,8 @@ class Deployment:
         out = {"stack": self.stack, "backend": backend, "family": self.profile.family,
                "kernels_measured": self._kernel_counts["measured"], "kernels_analytic": self._kernel_counts["analytic"],
                "assumptions": list(self.profile.assumptions) + self._format_notes()}
+        if self.inputs():
+            out["inputs"] = self.inputs()
         if self.tp > 1:
             out["assumptions"].append(tp_comm_note(self.fabric, self.stack, self.tp))
         if self.host_per_seq:

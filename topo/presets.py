@@ -191,7 +191,7 @@ CHIPS: dict[str, ChipSpec] = {
         port_bandwidth=25 * GB,  # 25 GB/s per direction per link (900 GB/s bidirectional total)
         source="NVIDIA H100 datasheet (SXM5), dense figures; L2 bandwidth assumed",
         capex=49_200.0,  # $ system capex per accelerator, see price_source
-        host_power=575.0,  # DGX H100 10.2 kW max / 8 GPUs = 1,275 W - 700 W TDP (NVIDIA DGX H100 datasheet)
+        host_power=575.0,  # DGX H100 10.2 kW max input / 8 = 1,275 W - 700 W TDP (NVIDIA DGX H100/H200 user guide)
         price_source="system capex per accelerator: street price ~$30,000 per GPU (chip only: "
                      "www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco, mid-2026, trade press / analyst "
                      "notes, +-20-40%) x 1.64 server share [epoch-server] = $49,200",
@@ -208,7 +208,7 @@ CHIPS: dict[str, ChipSpec] = {
         port_bandwidth=25 * GB,
         source="NVIDIA H200 datasheet, dense figures; L2 bandwidth assumed",
         capex=57_400.0,  # $ system capex per accelerator, see price_source
-        host_power=575.0,  # DGX H200 10.2 kW max / 8 GPUs = 1,275 W - 700 W TDP (NVIDIA DGX H200 datasheet)
+        host_power=575.0,  # DGX H200 10.2 kW max / 8 GPUs = 1,275 W - 700 W TDP (same user guide)
         price_source="system capex per accelerator: street price ~$35,000 per GPU (chip only: "
                      "www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco, mid-2026, trade press / analyst "
                      "notes, +-20-40%) x 1.64 server share [epoch-server] = $57,400",
@@ -229,7 +229,7 @@ CHIPS: dict[str, ChipSpec] = {
         port_bandwidth=50 * GB,  # 50 GB/s per direction per link (1.8 TB/s bidirectional)
         source="NVIDIA HGX/DGX B200 datasheets, per GPU, dense; L2 figures assumed",
         capex=65_600.0,  # $ system capex per accelerator, see price_source
-        host_power=787.5,  # DGX B200 ~14.3 kW max / 8 GPUs = 1,787.5 W - 1,000 W TDP (NVIDIA DGX B200 datasheet)
+        host_power=787.5,  # DGX B200 ~14.3 kW max / 8 = 1,787.5 W - 1,000 W TDP (NVIDIA DGX B200 datasheet)
         price_source="system capex per accelerator: street price ~$40,000 per GPU (chip only: "
                      "www.aiinframap.com/tools/chips/h100-vs-h200-vs-b200-tco, mid-2026, trade press / analyst "
                      "notes, +-20-40%) x 1.64 server share [epoch-server] = $65,600",
