@@ -16,6 +16,8 @@ Index conventions used by every array API in scaleup:
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -540,14 +542,16 @@ class Fabric:
         Args:
             k: group size (chips); must divide :attr:`n_chips`.
             placement: ``"tray"`` (consecutive ranks: builders number chips tray-first, then by leaf,
-                server or router, so a group fills trays, then leaves; a torus numbers dimension 0
-                fastest, so a group fills x-lines, then xy-planes), ``"strided"`` (group ``i`` holds ranks
+                server or router, so a group fills trays, then leaves; on a torus a group smaller than an
+                x-line, or on an OCS torus up to a cube, is a compact box, larger ones fill x-lines, then
+                xy-planes, each listed along a snake path so its ring steps one hop: :meth:`_torus_tiles`),
+                ``"strided"`` (group ``i`` holds ranks
                 ``i, i + n/k, i + 2n/k, ...``: one chip per block, the worst case for locality), or
                 ``"random"`` (a seeded random permutation, then consecutive blocks).
             seed: seed of the ``"random"`` placement.
 
         Returns:
-            A list of rank lists, each sorted ascending for ``"tray"``/``"strided"``.
+            A list of rank lists, each sorted ascending for ``"strided"`` and for ``"tray"`` off tori.
         """
         n = self.n_chips
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -559,13 +563,49 @@ class Fabric:
             raise SpecError(f"groups: k={k} does not divide the {n} chips of {self.name!r}; try one of {shown}")
         m = n // k
         if placement == "tray":
-            return np.arange(n).reshape(m, k).tolist()
+            tiles = self._torus_tiles(k)
+            return tiles if tiles is not None else np.arange(n).reshape(m, k).tolist()
         if placement == "strided":
             return np.arange(n).reshape(k, m).T.tolist()
         if placement == "random":
             perm = np.random.default_rng(seed).permutation(n)
             return perm.reshape(m, k).tolist()
         raise SpecError(f"groups: placement must be 'tray', 'strided' or 'random', got {placement!r}")
+
+    def _torus_tiles(self, k: int) -> list[list[int]] | None:
+        """``"tray"`` groups of a torus (builders ``torus`` / ``ocs_torus``), as a TPU slice is cut: a group of
+        fewer chips than an x-line is the most compact box that tiles the torus (e.g. 2x2x2 for 8 chips on a
+        16x24x24 Ironwood pod), not a segment of the line, whose ring would close over k - 1 hops; larger
+        groups keep their consecutive ranks (whole x-lines, then planes). Each group is listed
+        along a Hamiltonian cycle of its box where one exists (:func:`_cycle_order`), so consecutive members, and
+        the last and the first, are neighbours: a ring over the group's order takes one hop a step, as a
+        topology-aware runtime orders it. On an OCS torus a group of up to one cube is such a box inside a cube (copper; a
+        64-chip group is a 4x4x4 cube, as Ironwood slices are cut). None for other fabrics."""
+        meta = self.meta
+        dims = [int(d) for d in meta.get("dims") or ()]
+        if meta.get("builder") not in ("torus", "ocs_torus") or not dims or math.prod(dims) != self.n_chips:
+            return None
+        strides = np.cumprod([1] + dims[:-1])
+        coords = (np.arange(self.n_chips)[:, None] // strides) % np.asarray(dims)
+        cube = [int(c) for c in meta.get("cube") or dims]
+        if k < dims[0] or (meta.get("cube") and k <= math.prod(cube)):
+            best = None
+            for t in itertools.product(*(range(1, d + 1) for d in dims)):
+                if math.prod(t) != k or any(d % ti for d, ti in zip(dims, t)) or any(ti > c for ti, c in zip(t, cube)):
+                    continue
+                key = (sum(t), tuple(-ti for ti in t))  # most compact, then x-first
+                if best is None or key < best[0]:
+                    best = (key, t)
+            if best is None:
+                return None
+            tile = np.asarray(best[1])
+            tid = coords // tile
+            tdims = np.asarray(dims) // tile
+            gid = (tid * np.cumprod(np.r_[1, tdims[:-1]])).sum(axis=1)
+            groups = [np.flatnonzero(gid == g) for g in range(self.n_chips // k)]
+        else:
+            groups = list(np.arange(self.n_chips).reshape(-1, k))
+        return [[int(r) for r in g[_cycle_order(coords[g] - coords[g].min(axis=0))]] for g in groups]
 
     def levels(self) -> list[list[list[int]]]:
         """Nested chip groupings derived from the structure, innermost first, ending with all chips.
@@ -641,3 +681,39 @@ class Fabric:
             f"Fabric({self.name!r}, chips={self.n_chips}, switches={len(self.switches)}, "
             f"links={self.n_edges // 2}, chip={self.chip.name!r})"
         )
+
+
+def _snake(c: np.ndarray) -> np.ndarray:
+    """Boustrophedon rank of each point of a box (``c``: coordinates from 0): the last coordinate slowest, each
+    coordinate's direction flipping with the parity of the slower ones' index, so consecutive ranks are one
+    hop apart."""
+    ext = c.max(axis=0) + 1
+    row = np.zeros(len(c), dtype=np.int64)
+    for d in range(c.shape[1] - 1, -1, -1):
+        cd = np.where(row % 2 == 1, ext[d] - 1 - c[:, d], c[:, d])
+        row = row * ext[d] + cd
+    return row
+
+
+def _cycle_order(c: np.ndarray) -> np.ndarray:
+    """An order of the points of a box (``c``: coordinates from 0) along a Hamiltonian cycle of its grid where
+    one exists (an even number of points and two extents >= 2), else along the snake path (:func:`_snake`).
+
+    The box is read as a grid of ``a`` columns (the first extent >= 2) by ``R`` rows (the other coordinates
+    flattened by the snake, so consecutive rows are neighbours); with ``R`` even the comb runs the rows back
+    and forth over columns 1..a-1 and returns up column 0 (with ``a`` even, the same transposed)."""
+    ext = c.max(axis=0) + 1
+    big = [d for d in range(c.shape[1]) if ext[d] >= 2]
+    if len(big) < 2 or len(c) % 2:
+        return np.argsort(_snake(c), kind="stable")
+    col = c[:, big[0]]
+    rest = np.delete(c, big[0], axis=1)
+    row = _snake(rest)
+    a, R = int(ext[big[0]]), int(row.max()) + 1
+    if R % 2:  # transpose: columns become rows
+        col, row, a, R = row, col, R, a
+    # comb: row r over columns 1..a-1 (forward on even r), then column 0 from row R-1 back to row 0
+    inner = np.where(row % 2 == 0, col - 1, a - 1 - col)
+    key = np.where(col == 0, R * (a - 1) + (R - 1 - row), row * (a - 1) + inner)
+    return np.argsort(key, kind="stable")
+
