@@ -460,7 +460,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                           f"serving stack {stack}: its TP all-reduce ladder (collectives.stacks; algorithm = "
                           f"<stack>:<rung>), NCCL (comm {collectives.comm_of(fab).name}) above"
                           + _stack_transfer_note(fab) if stack else
-                          f"calibrated comm: {collectives.comm_of(fab).name}{_link_efficiency_note(fab)}"))
+                          f"calibrated comm: {collectives.comm_of(fab).name}{_comm_changes_note(fab)}"
+                          f"{_link_efficiency_note(fab)}"))
             if measured:
                 from collectives.validation import measured_times
 
@@ -567,6 +568,16 @@ def _algorithm_sets(items: tuple[str, ...]) -> dict[str, tuple[str, ...]] | None
                 raise topo.SpecError(f"--algorithms: unknown algorithm {a!r} for {coll}; known: {', '.join(known)}")
         sets[coll] = names
     return sets
+
+
+def _comm_changes_note(fab) -> str:
+    """`` (the preset with call changed)`` when the fabric's comm: block overrides fields of the preset it names
+    (``{preset: assumed, call: 8us}`` kept the name ``assumed``), else ``""``."""
+    from topo.loader import preset_changes
+
+    comm = getattr(fab, "comm", None)
+    changed = preset_changes(comm) if comm is not None else []
+    return f" (the preset with {', '.join(changed)} changed)" if changed else ""
 
 
 def _link_efficiency_note(fab) -> str:

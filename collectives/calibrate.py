@@ -687,7 +687,8 @@ def comm_yaml(spec: CommSpec) -> str:
     if spec.algorithms:
         lines.append("  algorithms:")
         for c, algs in spec.algorithms:
-            lines.append(f"    {c}: {{" + ", ".join(f"{a}: {e:.4g}" for a, e in algs) + "}")
+            lines.append(f"    {c}: {{" + ", ".join(f"{json.dumps(a) if a == '*' else a}: {e:.4g}" for a, e in algs)
+                         + "}")  # "*" (any algorithm) quoted: a bare * starts a YAML alias
     if spec.custom:
         lines.append("  custom:")
         for a, kv in spec.custom:

@@ -169,6 +169,8 @@ class Report:
             counts = (f" ({p['kernels_measured']} kernel lookups measured, {p['kernels_analytic']} analytic)"
                       if "kernels_measured" in p else "")
             lines.append(f"  stack/backend   {p.get('stack')} / {p.get('backend')}{counts}")
+            for g in p.get("inputs", []):  # what the user brought: their model file, chip, comm block
+                lines.append(f"  given           {g}")
             if p.get("tables"):
                 lines.append(f"  tables          {p['tables']}")
             if p.get("price"):

@@ -132,3 +132,181 @@ def test_nccl_tests_without_a_binary_name_asks_for_the_cli_option(tmp_path, mi35
                  "    0.05    0.09      0\n")
     r = run("calibrate", "--fabric", str(mi355x), "--measurements", str(p))
     assert r.exit_code == 2 and "--collective" in r.output and r.output.count("\n") == 1, r.output
+
+
+# ------------------------------------------------------------------------------------------ my chip
+@pytest.mark.parametrize("old, new, field, unit", [
+    ("hbm_bytes: 288GB", "hbm_bytes: 288", "chip.hbm_bytes", "288GB"),
+    ("bf16: 2.5PFLOPS", "bf16: 2.5", "chip.flops.bf16", "2.5PFLOPS"),
+    ("bf16: 2.5PFLOPS", "bf16: '2500'", "chip.flops.bf16", "2500TFLOPS"),
+])
+def test_chip_block_refuses_a_bare_size_or_flops(tmp_path, old, new, field, unit):
+    """`hbm_bytes: 288` (GB meant) loaded a chip of 288 bytes ("HBM 2.88e-07 GB") and `bf16: 2.5` (PFLOPS meant) one
+    of 2.5 FLOP/s (a TTFT of 2e16 ms); bare bandwidths and latencies were already refused. One line, exit 2."""
+    p = tmp_path / "chip.yaml"
+    p.write_text(MI355X.replace(old, new))
+    with pytest.raises(topo.UnitError, match=rf"{field}: the bare number .* write the unit, e\.g\. .*'{unit}'"):
+        topo.load(str(p))
+    r = run("topo", "show", str(p))
+    assert r.exit_code == 2 and field in r.output and r.output.count("\n") == 1, r.output
+    fine = tmp_path / "fine.yaml"
+    fine.write_text(MI355X.replace("hbm_bytes: 288GB", "hbm_bytes: 288e9").replace("bf16: 2.5PFLOPS", "bf16: 2.5e15"))
+    chip = topo.load(str(fine)).chip  # SI numbers a chip can have still load
+    assert chip.hbm_bytes == 288e9 and chip.peak_flops("bf16") == 2.5e15
+
+
+def test_chip_block_carries_my_price(tmp_path):
+    """`capex: 25000` in the chip block was "unknown key 'capex'" although docs/fabrics.md says its keys are
+    ChipSpec fields (capex, price_per_hour, price_source are); my chip's price now comes from its file, priced as
+    `--prices {mi355x: {capex: 25000}}` prices it, and the report says the price was given."""
+    import inference
+
+    p = tmp_path / "mine.yaml"
+    p.write_text(MI355X.replace("  tdp: 1400W\n", "  tdp: 1400W\n  capex: 25000\n"))
+    chip = topo.load(str(p)).chip
+    assert chip.capex == 25000 and chip.price_source.startswith("given")
+    kw = dict(tp=8, batch=8, prompt=512, output=64)
+    mine = inference.estimate("llama3.1-70b", topo.load(str(p)), **kw)
+    ref = inference.estimate("llama3.1-70b", topo.load(str(p)), **kw)  # deterministic
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(MI355X)
+    via = inference.estimate("llama3.1-70b", topo.load(str(plain)), prices={"mi355x": {"capex": 25000}}, **kw)
+    assert mine.cost_per_mtok == pytest.approx(via.cost_per_mtok, rel=1e-12) and ref.tpot == mine.tpot
+    assert mine.provenance["price_kind"] == "given" and "capex 25,000 $" in mine.provenance["price"]
+    q = tmp_path / "hourly.yaml"
+    q.write_text(MI355X.replace("  tdp: 1400W\n", "  tdp: 1400W\n  price_per_hour: 2.1\n  price_source: 'our cloud "
+                                                  "contract, 2026'\n"))
+    rep = inference.estimate("llama3.1-70b", topo.load(str(q)), **kw)
+    assert "our cloud contract" in rep.provenance["price"] and rep.provenance["price_kind"] == "given"
+    r = run("topo", "show", str(p))
+    assert r.exit_code == 0 and "capex $25,000 per chip (given;" in r.output, r.output
+    assert "cloud $2.1 per chip-hour (given)" in run("topo", "show", str(q)).output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MI355X.replace("  tdp: 1400W\n", "  tdp: 1400W\n  capex: -1\n"))
+    r = run("topo", "show", str(bad))
+    assert r.exit_code == 2 and "capex" in r.output and r.output.count("\n") == 1, r.output
+
+
+# ------------------------------------------------------------------------------------------ my kernel table
+def _kernel_table(path, header: str, rows: list[str]) -> str:
+    path.write_text('# scaleup-kernels v1\n# provenance: {"device": "MI355X", "backend": "hand"}\n' + header + "\n"
+                    + "".join(r + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.mark.parametrize("header, row, msg", [
+    ("kind,name,dtype,mode,M,N,K,time_s", "gemm,qkv,bf16,graph,8,1280,8192,1e-5", "unknown column 'M'"),
+    ("kind,name,dtype,mode,m,n,k,time_us", "gemm,qkv,bf16,graph,8,1280,8192,10", "missing column 'time_s'"),
+    ("kind,name,dtype,mode,m,n,k,time_s", "gemm,qkv,bfloat16,graph,8,1280,8192,1e-5", "dtype 'bfloat16'"),
+    ("kind,name,dtype,mode,m,n,k,time_s", "gemm,qkv,bf16,grpah,8,1280,8192,1e-5", "mode 'grpah'"),
+])
+def test_kernel_table_with_renamed_columns_or_labels_is_refused(tmp_path, header, row, msg):
+    """A table whose GEMM columns were written M,N,K (or dtype 'bfloat16') loaded and matched nothing: every op
+    fell back to the analytic model ("0 kernel lookups measured") without a word. One line naming it, exit 2."""
+    from inference.measure.table import read_table
+
+    path = _kernel_table(tmp_path / "k.csv", header, [row])
+    with pytest.raises(topo.SpecError, match=msg):
+        read_table(path)
+    r = run("infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1", "--kernels", path)
+    assert r.exit_code == 2 and msg in r.output and r.output.count("\n") == 1, r.output
+    good = _kernel_table(tmp_path / "g.csv", "kind,name,dtype,mode,m,n,k,time_s", ["gemm,qkv,bf16,graph,8,1280,8192,1e-5"])
+    assert read_table(good).gemm(8, 1280, 8192, "bf16") == pytest.approx(1e-5)
+
+
+# ------------------------------------------------------------------------------------------ my model
+QWEN25_72B = """\
+name: qwen2.5-72b   # Qwen/Qwen2.5-72B config.json
+layers: 80
+hidden: 8192
+heads: 64
+kv_heads: 8
+head_dim: 128
+ffn: 29568
+vocab: 152064
+attn_bias: true
+"""
+
+
+@pytest.mark.parametrize("old, new, msg", [
+    ("heads: 64\n", "num_attention_heads: 64\n", "Hugging Face config.json's name; scaleup's is 'heads'"),
+    ("hidden: 8192\n", "hiden: 8192\n", "did you mean 'hidden'?"),
+    ("head_dim: 128\n", "", "missing keys head_dim; a Hugging Face config without head_dim means hidden / heads: "
+                            "add head_dim: 128"),
+])
+def test_model_yaml_mistakes_say_the_fix(tmp_path, old, new, msg):
+    """A key copied from config.json (num_attention_heads), a typo, or no head_dim (config.json has none for Qwen2.5
+    / Llama: it is hidden / heads) listed every field but not the one meant; the line now says it."""
+    p = tmp_path / "qwen.yaml"
+    p.write_text(QWEN25_72B.replace(old, new))
+    r = run("infer", "--model", str(p), "--fabric", "dgx-h100", "--tp", "8")
+    assert r.exit_code == 2 and msg in r.output and r.output.count("\n") == 1, r.output
+
+
+def test_my_model_runs_and_ep_mistakes_list_the_degrees_that_fit(tmp_path):
+    """Qwen2.5-72B from its config (72.7 B parameters, published 72.7 B) runs; a 30-expert MoE of my own with ep=8
+    said only "must divide experts=30"; it now lists the ep that fit (tp says its divisors already)."""
+    import inference
+
+    p = tmp_path / "qwen.yaml"
+    p.write_text(QWEN25_72B)
+    assert inference.load_model(str(p)).param_count() == pytest.approx(72.7e9, rel=0.005)
+    r = run("infer", "--model", str(p), "--fabric", "dgx-h100", "--tp", "8", "--batch", "4", "--prompt", "128",
+            "--output", "16")
+    assert r.exit_code == 0 and r.output.startswith("qwen2.5-72b on dgx-h100"), r.output
+    moe = tmp_path / "moe.yaml"
+    moe.write_text("layers: 4\nhidden: 1024\nheads: 8\nkv_heads: 2\nhead_dim: 128\nffn: 4096\nvocab: 32000\n"
+                   "experts: 30\ntop_k: 2\nmoe_ffn: 512\n")
+    r = run("infer", "--model", str(moe), "--fabric", "dgx-h100", "--tp", "1", "--ep", "8")
+    assert r.exit_code == 2 and "use one of 1, 2, 3, 5, 6, 10, 15, 30" in r.output, r.output
+    r = run("infer", "--model", str(moe), "--fabric", "dgx-h100", "--tp", "2", "--ep", "4")
+    assert r.exit_code == 2 and "use one of 2, 6, 10, 30" in r.output, r.output
+
+
+# ------------------------------------------------------------------------------------------ provenance
+def test_report_names_what_i_brought(tmp_path, mi355x):
+    """`infer` with my model file, my chip, my comm overrides and my fitted comm file named none of them: the header
+    read "qwen2.5-72b on mi355x-8" and the TP line "comm 'assumed'" though I had set `call: 8us` on it. The
+    provenance now has an `inputs` list (text: `given` lines): the model's file, the chip that is no preset, the
+    comm block's changed fields or its fit source; presets stay unmentioned. Deterministic."""
+    import inference
+
+    model = tmp_path / "qwen.yaml"
+    model.write_text(QWEN25_72B)
+    fab = tmp_path / "mine.yaml"
+    fab.write_text(MI355X + "comm: {preset: assumed, call: 8us}\n")
+    kw = dict(tp=8, batch=4, prompt=128, output=16)
+    rep = inference.estimate(str(model), str(fab), **kw)
+    given = rep.provenance["inputs"]
+    assert any(g.startswith(f"model qwen2.5-72b: file {model}") for g in given), given
+    assert any(g.startswith("chip mi355x: your own") for g in given), given
+    assert any(g.startswith("comm assumed: the preset with call changed") for g in given), given
+    r = run("infer", "--model", str(model), "--fabric", str(fab), "--tp", "8", "--batch", "4", "--prompt", "128",
+            "--output", "16")
+    assert r.exit_code == 0 and "  given           model qwen2.5-72b: file" in r.output, r.output
+    j = run("infer", "--model", str(model), "--fabric", str(fab), "--tp", "8", "--batch", "4", "--prompt", "128",
+            "--output", "16", "--json")
+    assert __import__("json").loads(j.output)["provenance"]["inputs"] == given
+    r = run("collective", "all-reduce", "--fabric", str(fab), "--sizes", "1KiB")
+    assert r.exit_code == 0 and "calibrated comm: assumed (the preset with call changed)" in r.output, r.output
+    # a fitted comm file names its fit; a preset-only run brings nothing of its own
+    comm = tmp_path / "comm.yaml"
+    comm.write_text(C.calibrate_module.comm_yaml(topo.comm_preset("assumed").replace(
+        name="mine-fit", call=7e-6, provenance={"call": "fit: all_reduce_perf.log"})))
+    rep2 = inference.estimate(str(model), topo.load(str(mi355x), comm=str(comm)), **kw)
+    assert any(g.startswith("comm mine-fit: your own (fit: all_reduce_perf.log") for g in rep2.provenance["inputs"])
+    assert inference.estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=16, output=4).provenance.get(
+        "inputs", []) == []
+    again = inference.estimate(str(model), str(fab), **kw)
+    assert again.tpot == rep.tpot and again.provenance == rep.provenance
+
+
+def test_the_assumed_comm_block_written_out_reads_back(tmp_path):
+    """Writing the `assumed` preset out to edit it (`comm_yaml`) gave `all_gather: {*: 0.8536}`, which YAML reads as
+    an alias ("not valid YAML (while scanning an alias)"); the "any algorithm" key is quoted now."""
+    spec = topo.comm_preset("assumed")
+    path = tmp_path / "comm.yaml"
+    path.write_text(C.calibrate_module.comm_yaml(spec))
+    back = topo.parse_comm(str(path))
+    assert back.algorithms_of("all_gather") == pytest.approx(spec.algorithms_of("all_gather"), rel=1e-3)
+    assert back.call == pytest.approx(spec.call, rel=1e-3) and back.name == "assumed"

@@ -155,6 +155,23 @@ def parse_chip(spec: Any, field: str = "chip") -> ChipSpec | str | None:
     return base.replace(**changes) if changes else base
 
 
+def preset_changes(spec: ChipSpec | CommSpec) -> list[str] | None:
+    """The fields in which a chip or comm spec differs from the preset of its name (``[]``: it is the preset), or
+    None when no preset has its name (the user's own). Descriptive fields (``source``, ``price_source``,
+    ``provenance``) are not compared. For reports that say what the user brought (``inference`` provenance
+    ``inputs``)."""
+    import dataclasses
+
+    from .presets import CHIPS, COMM
+
+    base = (CHIPS if isinstance(spec, ChipSpec) else COMM).get(spec.name)
+    if base is None:
+        return None
+    skip = ("name", "source", "price_source", "provenance")
+    return [f.name for f in dataclasses.fields(spec) if f.name not in skip
+            and getattr(spec, f.name) != getattr(base, f.name)]
+
+
 def _quantity(v: Any, kind: str, field: str) -> float:
     if kind == "number":
         if isinstance(v, bool) or not isinstance(v, (int, float)):

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_flow, shortest_path
 
 from .fabric import Fabric
+from .loader import GIVEN_PRICE
 
 EXACT_BISECTION_MAX_CHIPS = 12
 
@@ -384,6 +385,7 @@ def _chip_spec(chip: Any) -> dict[str, Any]:
             "flops": dict(sorted(dict(chip.flops).items(), key=lambda kv: -kv[1])), "tdp_w": chip.tdp,
             "capex_usd": chip.capex, "price_per_hour_usd": chip.price_per_hour,
             "price_assumed": "ASSUMPTION" in chip.price_source or not (chip.capex or chip.price_per_hour),
+            "price_given": chip.price_source.startswith(GIVEN_PRICE),  # the fabric file's own chip block
             # the presets say an assumed TDP in their source line ("SRAM bw, power assumed", "... and TDP assumed")
             "tdp_assumed": bool(re.search(r"\b(power|TDP)\b[^;]*\bassumed", chip.source))}
 
@@ -399,9 +401,11 @@ def _chip_line(c: dict[str, Any]) -> str:
         parts.append(f"dense PFLOP/s {peaks}")
     parts.append((f"TDP {c['tdp_w']:,.0f} W" + (" (ASSUMPTION)" if c.get("tdp_assumed") else ""))
                  if c["tdp_w"] else "TDP not public")
+    basis = "ASSUMPTION" if c["price_assumed"] else "given" if c.get("price_given") else "sourced"
     if c["capex_usd"]:
-        parts.append(f"capex ${c['capex_usd']:,.0f} per chip ({'ASSUMPTION' if c['price_assumed'] else 'sourced'}; "
-                     "$/chip-hour: scaleup infer)")
+        parts.append(f"capex ${c['capex_usd']:,.0f} per chip ({basis}; $/chip-hour: scaleup infer)")
+    elif c.get("price_per_hour_usd"):
+        parts.append(f"cloud ${c['price_per_hour_usd']:g} per chip-hour ({basis})")
     return "; ".join(parts)
 
 

@@ -80,6 +80,8 @@ def _unit_factor(unit: str) -> tuple[str, float] | None:
 #: 1 ms or more, a bandwidth under 1 MB/s (``link_latency: 150`` meant 150 ns and was read as 150 s;
 #: ``port_bandwidth: 400`` meant 400 Gb/s and gave 1e-5 GB/s per chip); (low, high, units to suggest)
 BARE_LIMITS = {"time": (None, 1e-3, ("ns", "us")), "bandwidth": (1e6, None, ("Gbps", "GB/s"))}
+#: the SI unit a bare number of each dimension is read in (for :func:`check_bare`'s message)
+_SI_UNIT = {"time": "s", "bandwidth": "bytes/s", "size": "bytes", "flops": "FLOP/s", "power": "W"}
 
 
 def check_bare(field: str, value: object, dimension: str,
@@ -104,7 +106,7 @@ def check_bare(field: str, value: object, dimension: str,
         return
     if (lo is not None and value < lo) or (hi is not None and value >= hi):
         raise UnitError(f"{field}: the bare number {shown!r} is {float(value):g} "
-                        f"{'s' if dimension == 'time' else 'bytes/s'} (SI); write the unit, e.g. "
+                        f"{_SI_UNIT.get(dimension, 'bytes/s')} (SI); write the unit, e.g. "
                         f"'{shown}{example[0]}' or '{shown}{example[1]}'")
 
 

@@ -215,8 +215,21 @@ def _read_csv(path: str) -> tuple[int, dict, list[dict]]:
     return version, prov, records
 
 
+#: compute dtypes a row may name ("" = none): scaleup's, and the MoE kernel labels of an MXFP4 checkpoint
+_DTYPES = ("", "fp4", "fp6", "fp8", "int8", "bf16", "fp16", "fp32", "fp8_block", "w4a16_mxfp4", "w4a8_mxfp4_mxfp8")
+_MODES = ("", "graph", "eager")
+
+
 def _normalise(records: list[dict], path: str) -> list[dict]:
     rows = []
+    if records:  # a renamed column (M for m, time_us) matched nothing and every op fell back without a word
+        missing = [c for c in ("kind", "time_s") if c not in records[0]]
+        if missing:
+            raise SpecError(f"kernels: {path}: missing column {missing[0]!r}")
+        unknown = [c for c in records[0] if c is not None and c not in COLUMNS]
+        if unknown:
+            raise SpecError(f"kernels: {path}: unknown column {unknown[0]!r}; columns: {', '.join(COLUMNS)} "
+                            "(SI units: time_s in s)")
     for i, rec in enumerate(records):
         missing = [c for c in ("kind", "time_s") if c not in rec]
         if missing:
@@ -233,6 +246,11 @@ def _normalise(records: list[dict], path: str) -> list[dict]:
                     raise SpecError(f"kernels: {path}: row {i + 1}: {c} must be a number, got {v!r}") from None
         if row["kind"] not in KINDS:
             raise SpecError(f"kernels: {path}: row {i + 1}: unknown kind {row['kind']!r}; known: {', '.join(KINDS)}")
+        if row["dtype"] not in _DTYPES:
+            raise SpecError(f"kernels: {path}: row {i + 1}: unknown dtype {row['dtype']!r}; known: "
+                            f"{', '.join(d for d in _DTYPES if d)}")
+        if row["mode"] not in _MODES:
+            raise SpecError(f"kernels: {path}: row {i + 1}: unknown mode {row['mode']!r}; known: graph, eager")
         if not row["time_s"] > 0:
             raise SpecError(f"kernels: {path}: row {i + 1}: time_s must be > 0 s, got {row['time_s']!r}")
         rows.append(row)
