@@ -609,6 +609,11 @@ def fit_warnings(fab: Fabric, df: Any, n_params: int, algorithms: dict[str, Sequ
                    "the seconds column in seconds? microseconds (nccl-tests' time column) read as seconds are "
                    "1e6x too long")
         return out
+    if "wrong" in df.columns and (df["wrong"].fillna(0) > 0).any():
+        bad = df[df["wrong"].fillna(0) > 0]
+        out.append(f"{len(bad)} rows report #wrong > 0 (nccl-tests' data check failed: {bad['collective'].iloc[0]} on "
+                   f"{int(bad['ranks'].iloc[0])} ranks at {int(bad['bytes'].iloc[0])} B, ...); their times are fitted "
+                   "as they are: rerun them, or drop them")
     points = len(df.drop_duplicates(["stack", "collective", "ranks", "bytes"]))
     if points < n_params:
         out.append(f"{points} points for {n_params} parameters: the fit is under-determined (the parameters are not "

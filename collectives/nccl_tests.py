@@ -38,7 +38,8 @@ def _collective_of(text: str, default: str | None) -> str | None:
 
 def parse_nccl_tests(text: str, collective: str | None = None, source: str = "<stdout>",
                      in_place: bool = False) -> list[dict]:
-    """Rows ``{collective, ranks, bytes, seconds, dtype}`` of an nccl-tests stdout.
+    """Rows ``{collective, ranks, bytes, seconds, dtype, wrong}`` of an nccl-tests stdout (``wrong``: the row's
+    ``#wrong`` count, data errors nccl-tests' check found; 0 for ``N/A``).
 
     Args:
         text: the whole stdout (several runs may be concatenated; each run's header sets its collective
@@ -82,8 +83,9 @@ def parse_nccl_tests(text: str, collective: str | None = None, source: str = "<s
                             "give the collective (CLI: --collective all_reduce; Python: collective='all_reduce')")
         if ranks < 1:
             raise SpecError(f"{source}: no '#  Rank N Group ...' header lines; cannot tell the number of ranks")
+        w = parts[t_col + 3] if len(parts) > t_col + 3 else "0"  # #wrong: N/A (-c 0) counts as none
         rows.append({"collective": coll, "ranks": ranks, "bytes": float(parts[0]), "seconds": float(t) * 1e-6,
-                     "dtype": parts[2]})
+                     "dtype": parts[2], "wrong": int(w) if w.isdigit() else 0})
     if not rows:
         raise SpecError(f"{source}: no nccl-tests data rows found (expected lines 'size count type redop root "
                         "time algbw busbw #wrong ...')")

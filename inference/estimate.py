@@ -451,9 +451,9 @@ class Deployment:
                 continue
             changed = preset_changes(spec)
             if changed is None:
-                if kind == "comm":  # its fit's source first (calibrate writes ``fit: <files>``)
-                    prov = list(dict.fromkeys(str(v) for _, v in sorted(
-                        dict(spec.provenance).items(), key=lambda kv: not str(kv[1]).startswith("fit"))))
+                if kind == "comm":  # its fit's sources where it has any (calibrate writes ``fit: <files>``)
+                    prov = list(dict.fromkeys(str(v) for v in dict(spec.provenance).values()))
+                    prov = [v for v in prov if v.startswith("fit")] or prov
                     what = f"({'; '.join(prov)})" if prov else "(no preset of that name)"
                 else:
                     what = "(no preset of that name)" + (f"; {spec.source}" if spec.source else "")

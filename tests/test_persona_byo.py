@@ -310,3 +310,29 @@ def test_the_assumed_comm_block_written_out_reads_back(tmp_path):
     back = topo.parse_comm(str(path))
     assert back.algorithms_of("all_gather") == pytest.approx(spec.algorithms_of("all_gather"), rel=1e-3)
     assert back.call == pytest.approx(spec.call, rel=1e-3) and back.name == "assumed"
+
+
+def test_nccl_tests_rows_with_data_errors_are_named(tmp_path, mi355x):
+    """nccl-tests' `#wrong` column (data errors its check found) was read past: a run with corrupted results fitted
+    without a word. Its count is kept per row and the fit warns (N/A, from `-c 0`, counts as none)."""
+    head = ("# nThread 1 nGpus 8 minBytes 1024 maxBytes 1073741824 step: 4(factor) warmup iters: 5 iters: 20\n"
+            + "".join(f"#  Rank  {r} Group  0 Pid  1 on h device  {r} [0x11] AMD Instinct MI355X\n" for r in range(8))
+            + "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw"
+              "   busbw #wrong\n")
+
+    def log(wrong: str) -> str:
+        body = "".join(f"{2**k:>12d} {2**k // 4:>13d}     float     sum      -1 {_alpha_beta(8, 2**k) * 1e6:8.2f}"
+                       f"    0.00    0.00 {wrong if k == 20 else '0':>6s} {_alpha_beta(8, 2**k) * 1e6:8.2f}    0.00"
+                       f"    0.00 {'N/A':>6s}\n" for k in range(10, 31, 2))
+        return head + body
+
+    rows = C.parse_nccl_tests(log("3"), collective="all_reduce")
+    assert [r["wrong"] for r in rows].count(3) == 1 and sum(r["wrong"] for r in rows) == 3
+    assert all(r["wrong"] == 0 for r in C.parse_nccl_tests(log("3"), collective="all_reduce", in_place=True))
+    p = tmp_path / "all_reduce_perf.log"
+    p.write_text(log("3"))
+    r = run("calibrate", "--fabric", str(mi355x), "--measurements", str(p), "--algorithms", "all_reduce=ring,direct")
+    assert r.exit_code == 0 and "warning: 1 rows report #wrong > 0" in r.output and "1048576 B" in r.output, r.output
+    p.write_text(log("N/A"))
+    r = run("calibrate", "--fabric", str(mi355x), "--measurements", str(p), "--algorithms", "all_reduce=ring,direct")
+    assert r.exit_code == 0 and "#wrong" not in r.output, r.output
