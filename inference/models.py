@@ -57,6 +57,8 @@ class ModelSpec:
             router, embeddings and LM head, which stay BF16); ``""``: none. A deployment at ``dtype`` fp8 or fp4
             serves that checkpoint as published (see :class:`inference.estimate.Deployment`); bf16 / int8
             deployments keep their uniform width.
+        context: longest sequence (prompt + output tokens) the model serves: config.json's
+            ``max_position_embeddings``; 0 = not checked.
         source: where the figures come from.
     """
 
@@ -85,6 +87,7 @@ class ModelSpec:
     moe_bias: bool = False
     fp8_block: int = 0
     expert_dtype: str = ""
+    context: int = 0
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -94,7 +97,7 @@ class ModelSpec:
                 raise SpecError(f"ModelSpec.{f}: must be a positive integer, got {v!r}")
         for f in ("kv_heads", "ffn", "experts", "top_k", "shared_experts", "moe_ffn", "dense_layers",
                   "q_lora_rank", "kv_lora_rank", "qk_nope_dim", "qk_rope_dim", "v_head_dim",
-                  "sliding_window", "sliding_layers", "fp8_block"):
+                  "sliding_window", "sliding_layers", "fp8_block", "context"):
             v = getattr(self, f)
             if not isinstance(v, int) or v < 0:
                 raise SpecError(f"ModelSpec.{f}: must be an integer >= 0, got {v!r}")
@@ -225,38 +228,38 @@ MODELS: dict[str, ModelSpec] = {
     # https://huggingface.co/meta-llama/Llama-3.1-8B/blob/main/config.json ; 8.03 B parameters
     "llama3.1-8b": ModelSpec(
         "llama3.1-8b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128, ffn=14336, vocab=128256,
-        source="meta-llama/Llama-3.1-8B config.json"),
+        context=131072, source="meta-llama/Llama-3.1-8B config.json"),
     # https://huggingface.co/meta-llama/Llama-3.1-70B/blob/main/config.json ; 70.6 B
     "llama3.1-70b": ModelSpec(
         "llama3.1-70b", layers=80, hidden=8192, heads=64, kv_heads=8, head_dim=128, ffn=28672, vocab=128256,
-        source="meta-llama/Llama-3.1-70B config.json"),
+        context=131072, source="meta-llama/Llama-3.1-70B config.json"),
     # https://huggingface.co/meta-llama/Llama-3.1-405B/blob/main/config.json ; 405.9 B
     "llama3.1-405b": ModelSpec(
         "llama3.1-405b", layers=126, hidden=16384, heads=128, kv_heads=8, head_dim=128, ffn=53248,
-        vocab=128256, source="meta-llama/Llama-3.1-405B config.json"),
+        vocab=128256, context=131072, source="meta-llama/Llama-3.1-405B config.json"),
     # https://huggingface.co/meta-llama/Llama-2-70b-hf/blob/main/config.json ; 69 B (MLPerf Inference model)
     "llama2-70b": ModelSpec(
         "llama2-70b", layers=80, hidden=8192, heads=64, kv_heads=8, head_dim=128, ffn=28672, vocab=32000,
-        source="meta-llama/Llama-2-70b-hf config.json"),
+        context=4096, source="meta-llama/Llama-2-70b-hf config.json"),
     # https://huggingface.co/mistralai/Mixtral-8x7B-v0.1/blob/main/config.json ; 46.7 B total, 12.9 B active
     "mixtral-8x7b": ModelSpec(
         "mixtral-8x7b", layers=32, hidden=4096, heads=32, kv_heads=8, head_dim=128, ffn=14336, vocab=32000,
-        experts=8, top_k=2, moe_ffn=14336, source="mistralai/Mixtral-8x7B-v0.1 config.json"),
+        experts=8, top_k=2, moe_ffn=14336, context=32768, source="mistralai/Mixtral-8x7B-v0.1 config.json"),
     # https://huggingface.co/Qwen/Qwen3-32B/blob/main/config.json ; 32.8 B (model card); dense, untied LM head
     # (tie_word_embeddings false), q/k RMS norms omitted as for the MoE Qwen3 models below
     "qwen3-32b": ModelSpec(
         "qwen3-32b", layers=64, hidden=5120, heads=64, kv_heads=8, head_dim=128, ffn=25600, vocab=151936,
-        source="Qwen/Qwen3-32B config.json"),
+        context=40960, source="Qwen/Qwen3-32B config.json"),
     # https://huggingface.co/Qwen/Qwen3-235B-A22B/blob/main/config.json ; 235 B total, 22 B active
     # (q/k RMS norms of width head_dim are omitted: 256 parameters per layer)
     "qwen3-235b-a22b": ModelSpec(
         "qwen3-235b-a22b", layers=94, hidden=4096, heads=64, kv_heads=4, head_dim=128, ffn=12288,
-        vocab=151936, experts=128, top_k=8, moe_ffn=1536, source="Qwen/Qwen3-235B-A22B config.json"),
+        vocab=151936, experts=128, top_k=8, moe_ffn=1536, context=40960, source="Qwen/Qwen3-235B-A22B config.json"),
     # https://huggingface.co/Qwen/Qwen3-30B-A3B/blob/main/config.json ; 30.5 B total, 3.3 B active (model card);
     # every layer MoE (decoder_sparse_step 1, mlp_only_layers []); q/k RMS norms omitted as for the 235B
     "qwen3-30b-a3b": ModelSpec(
         "qwen3-30b-a3b", layers=48, hidden=2048, heads=32, kv_heads=4, head_dim=128, ffn=6144,
-        vocab=151936, experts=128, top_k=8, moe_ffn=768, source="Qwen/Qwen3-30B-A3B config.json"),
+        vocab=151936, experts=128, top_k=8, moe_ffn=768, context=40960, source="Qwen/Qwen3-30B-A3B config.json"),
     # https://huggingface.co/deepseek-ai/DeepSeek-V3/blob/main/config.json ; 671 B main model (685 B with
     # the multi-token-prediction module, not modelled), 37 B active
     "deepseek-v3": ModelSpec(
@@ -264,7 +267,7 @@ MODELS: dict[str, ModelSpec] = {
         vocab=129280, experts=256, top_k=8, shared_experts=1, moe_ffn=2048, dense_layers=3,
         q_lora_rank=1536, kv_lora_rank=512, qk_nope_dim=128, qk_rope_dim=64, v_head_dim=128,
         fp8_block=128,  # config.json quantization_config: fp8 e4m3, weight_block_size [128, 128] (V3 and R1)
-        source="deepseek-ai/DeepSeek-V3 config.json"),
+        context=163840, source="deepseek-ai/DeepSeek-V3 config.json"),
     # https://huggingface.co/openai/gpt-oss-120b/blob/main/config.json ; 116.8 B total, 5.1 B active
     # (model card). Alternating sliding-window (128 tokens) and full attention layers; attention sinks
     # (64 scalars per layer) omitted. Published checkpoint: MXFP4 experts, everything else BF16
@@ -274,13 +277,13 @@ MODELS: dict[str, ModelSpec] = {
     "gpt-oss-120b": ModelSpec(
         "gpt-oss-120b", layers=36, hidden=2880, heads=64, kv_heads=8, head_dim=64, ffn=2880, vocab=201088,
         experts=128, top_k=4, moe_ffn=2880, sliding_window=128, sliding_layers=18, attn_bias=True,
-        moe_bias=True, expert_dtype="mxfp4", source="openai/gpt-oss-120b config.json"),
+        moe_bias=True, expert_dtype="mxfp4", context=131072, source="openai/gpt-oss-120b config.json"),
     # https://huggingface.co/openai/gpt-oss-20b/blob/main/config.json ; 20.9 B total, 3.6 B active (model card);
     # the 120B's layout at 24 layers (12 sliding-window) and 32 experts, the same published checkpoint format
     "gpt-oss-20b": ModelSpec(
         "gpt-oss-20b", layers=24, hidden=2880, heads=64, kv_heads=8, head_dim=64, ffn=2880, vocab=201088,
         experts=32, top_k=4, moe_ffn=2880, sliding_window=128, sliding_layers=12, attn_bias=True,
-        moe_bias=True, expert_dtype="mxfp4", source="openai/gpt-oss-20b config.json"),
+        moe_bias=True, expert_dtype="mxfp4", context=131072, source="openai/gpt-oss-20b config.json"),
 }
 
 #: names of released models whose architecture is a preset's, checkpoint for checkpoint (config.json layouts equal):
@@ -297,7 +300,7 @@ HF_KEYS = {"num_hidden_layers": "layers", "hidden_size": "hidden", "num_attentio
            "num_local_experts": "experts", "num_experts": "experts", "n_routed_experts": "experts",
            "num_experts_per_tok": "top_k", "moe_intermediate_size": "moe_ffn", "n_shared_experts": "shared_experts",
            "first_k_dense_replace": "dense_layers", "tie_word_embeddings": "tied_embeddings",
-           "attention_bias": "attn_bias"}
+           "attention_bias": "attn_bias", "max_position_embeddings": "context"}
 
 
 def _unknown_key_hint(k: str) -> str:

@@ -13,7 +13,7 @@ from topo import CapacityError, Fabric, SpecError
 from . import layout as _layout
 from . import placement as _placement
 from .estimate import DEFAULTS, Deployment, StepTime, _quantity, price_basis, price_basis_kind
-from .models import ModelSpec
+from .models import ModelSpec, load_model
 
 
 def format_bytes(n: float) -> str:
@@ -328,6 +328,11 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     price_per_chip_hour = _quantity("price_per_chip_hour", price_per_chip_hour, "number")
     tp = None if tp == "auto" else tp  # "auto" (sweep specs, where null means "missing") = None
     pp = None if pp == "auto" else pp
+    spec = load_model(model)
+    if spec.context and prompt + output > spec.context:  # a 200k prompt on Llama 3.1 was priced as if served
+        raise SpecError(f"prompt + output: {prompt:,} + {output:,} tokens exceed {spec.name}'s context of "
+                        f"{spec.context:,} (config.json max_position_embeddings); shorten them, or give a model "
+                        "YAML with a longer `context:` for a rope-scaled (YaRN) deployment")
     if tp is None or pp is None:
         tp, pp = _layout.auto_layout(model, fabric, dtype=dtype, kv_dtype=kv_dtype, batch=batch, prompt=prompt,
                                         output=output, tp=tp, pp=pp, hbm_usable=hbm_usable)
@@ -481,7 +486,8 @@ def compare_table(reports: Sequence[Report]) -> str:
     lines.append(f"{'price basis':30s}" + "".join(f"{p.get('price_kind', ''):>{width}s}" for p in prov))
     notes: dict[str, list[str]] = {}
     for r, p in zip(reports, prov):
-        for text in ([f"cost basis: {p['price']}"] if p.get("price") else []) + list(p.get("assumptions", [])):
+        for text in ([f"given: {g}" for g in p.get("inputs", [])]  # what the user brought (their files)
+                     + ([f"cost basis: {p['price']}"] if p.get("price") else []) + list(p.get("assumptions", []))):
             notes.setdefault(text, []).append(r.fabric)
     if notes:
         lines += ["", "assumptions and sources (fabrics they apply to):"]

@@ -120,8 +120,8 @@ CASES = [
     (["infer", "--model", "{d}/broken.yaml", "--fabric", "dgx-h100"], "YAML"),
     (["infer", "--model", "llama3.1-8b", "--fabric", "nosuch"], "nosuch"),
     (["infer", "--model", "llama3.1-405b", "--fabric", "dgx-h100", "--tp", "1", "--dtype", "bf16"], "memory"),
-    ([*INFER, "--prompt", "10000000"], "memory"),
-    ([*INFER, "--prompt", "1000000000000"], "memory"),  # listed 10**8 prefill chunks (minutes) before refusing
+    ([*INFER, "--prompt", "10000000"], "context"),  # 10M tokens: beyond the 131,072 context before memory
+    ([*INFER, "--prompt", "1000000000000"], "context"),  # listed 10**8 prefill chunks (minutes) before refusing
     ([*INFER, "--tp", "0"], "tp"),
     ([*INFER, "--tp", "3"], "tp"),
     ([*INFER, "--tp", "16"], "tp"),

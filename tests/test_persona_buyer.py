@@ -247,3 +247,23 @@ def test_released_model_names_of_a_preset_architecture_load_as_that_preset():
     r = CliRunner().invoke(main, ["infer", "--model", "deepseek-r1", "--fabric", "gb200-nvl72", "--tp", "1",
                                   "--ep", "8", "--batch", "8"])
     assert r.exit_code == 0 and r.output.startswith("deepseek-v3 on gb200-nvl72"), r.output
+
+
+def test_a_sequence_longer_than_the_model_context_is_refused():
+    """`--prompt 200000` on Llama 3.1 (131,072 tokens, config.json max_position_embeddings) was priced as if served
+    (persona: buyer): prompt + output beyond a preset's context is one line naming both and the fix; at the
+    context it runs; a model YAML's `context:` lifts it (config.json's name for it is hinted), 0 leaves it unchecked."""
+    from inference import MODELS, model_from_dict
+
+    r = CliRunner().invoke(main, ["infer", "--model", "llama3.1-70b", "--fabric", "dgx-h100", "--prompt", "200000"])
+    assert r.exit_code == 2 and "131,072" in r.output and "context" in r.output and len(r.output.splitlines()) == 1
+    with pytest.raises(SpecError, match="llama2-70b's context of 4,096"):
+        estimate("llama2-70b", "dgx-h100", tp=8, prompt=4000, output=200)
+    assert estimate("llama2-70b", "dgx-h100", tp=8, batch=1, prompt=3840, output=256).ttft > 0
+    fields = {k: getattr(MODELS["llama3.1-8b"], k) for k in ("layers", "hidden", "heads", "kv_heads", "head_dim",
+                                                              "ffn", "vocab")}
+    assert model_from_dict({**fields, "context": 262144}, name="x").context == 262144
+    with pytest.raises(SpecError, match="scaleup's is 'context'"):  # config.json's name is hinted
+        model_from_dict({**fields, "max_position_embeddings": 262144}, name="x")
+    assert estimate(model_from_dict({**fields, "context": 0}, name="x"), "dgx-h100", tp=1, batch=1,
+                    prompt=150000, output=16).ttft > 0
