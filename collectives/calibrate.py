@@ -177,6 +177,11 @@ def read_measurements(source: Any, collective: str | None = None):
                 raise SpecError(f"measurements: {p.name}: not UTF-8 text (offset {exc.start}); expected a CSV of "
                                 "collective,ranks,bytes,seconds") from None
             own = text.startswith("# scaleup-kernels")
+            if not own:  # leading '# measured on node01 ...' lines are notes, not the header
+                lines = text.splitlines(keepends=True)
+                while lines and lines[0].lstrip().startswith("#"):
+                    lines.pop(0)
+                text = "".join(lines)
             try:
                 df = pd.read_csv(io.StringIO(text), comment="#" if own else None)
             except pd.errors.EmptyDataError:

@@ -336,3 +336,24 @@ def test_nccl_tests_rows_with_data_errors_are_named(tmp_path, mi355x):
     p.write_text(log("N/A"))
     r = run("calibrate", "--fabric", str(mi355x), "--measurements", str(p), "--algorithms", "all_reduce=ring,direct")
     assert r.exit_code == 0 and "#wrong" not in r.output, r.output
+
+
+def test_measurement_csv_may_start_with_comment_lines(tmp_path, mi355x):
+    """A CSV whose first line was a note ("# measured on node01, RCCL 2.22") said "missing column(s) bytes,
+    collective, ranks, seconds": the note was read as the header. Leading '#' lines are skipped."""
+    rows = [("all_reduce", 8, 2**k, _alpha_beta(8, 2**k)) for k in (10, 16, 22, 28)]
+    plain = _csv(tmp_path / "plain.csv", rows)
+    noted = tmp_path / "noted.csv"
+    noted.write_text("# measured on node01, RCCL 2.22\n#   8x MI355X\n" + (tmp_path / "plain.csv").read_text())
+    a, b = (C.calibrate_module.read_measurements(p) for p in (plain, str(noted)))
+    assert a.equals(b) and len(b) == 4
+
+
+def test_compare_names_what_i_brought_per_fabric(tmp_path, mi355x):
+    """`infer --compare mine.yaml,dgx-h100` listed each fabric's cost basis and assumptions but not that the
+    first column ran my own chip; the `given` lines are among them, naming the fabric."""
+    r = run("infer", "--model", "llama3.1-8b", "--tp", "1", "--batch", "1", "--prompt", "64", "--output", "8",
+            "--compare", f"{mi355x},dgx-h100")
+    assert r.exit_code == 0, r.output
+    assert "[mi355x-8] given: chip mi355x: your own (no preset of that name)" in r.output, r.output
+    assert "[dgx-h100] given" not in r.output
