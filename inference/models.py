@@ -314,6 +314,22 @@ def _unknown_key_hint(k: str) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _from_hf(cfg: dict) -> str:
+    """The scaleup fields a Hugging Face config.json's keys translate to (:data:`HF_KEYS`; ``head_dim`` = hidden /
+    heads where the config has none), as ``key: value`` text for an error message."""
+    out = {}
+    for k, v in cfg.items():
+        if k in HF_KEYS and HF_KEYS[k] not in out and v is not None:
+            out[HF_KEYS[k]] = v
+    if "head_dim" in cfg and cfg["head_dim"]:
+        out["head_dim"] = cfg["head_dim"]
+    elif isinstance(out.get("hidden"), int) and isinstance(out.get("heads"), int) and out["heads"] > 0:
+        out["head_dim"] = out["hidden"] // out["heads"]
+    order = [f.name for f in dataclasses.fields(ModelSpec)]
+    return ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}"
+                     for k, v in sorted(out.items(), key=lambda kv: order.index(kv[0])))
+
+
 def model_from_dict(d: dict, name: str = "custom") -> ModelSpec:
     """Build a :class:`ModelSpec` from a mapping (YAML); unknown keys raise :class:`SpecError`.
 
@@ -323,6 +339,10 @@ def model_from_dict(d: dict, name: str = "custom") -> ModelSpec:
         raise SpecError(f"model spec: expected a mapping of fields, got {type(d).__name__}")
     d = dict(d)
     base = d.pop("base", None)
+    if "architectures" in d or "model_type" in d:  # a checkpoint's config.json given as it is
+        raise SpecError(f"model spec: this is a Hugging Face config.json ({d.get('model_type', '?')}), not a scaleup "
+                        f"model YAML; its keys read as {{{_from_hf(d)}}} (check the MoE, MLA and sliding-window "
+                        "fields against docs/inference.md, Models)")
     for k in d:
         if k not in _FIELDS:
             raise SpecError(f"model spec: unknown key {k!r}{_unknown_key_hint(str(k))}; known keys: "

@@ -357,3 +357,25 @@ def test_compare_names_what_i_brought_per_fabric(tmp_path, mi355x):
     assert r.exit_code == 0, r.output
     assert "[mi355x-8] given: chip mi355x: your own (no preset of that name)" in r.output, r.output
     assert "[dgx-h100] given" not in r.output
+
+
+def test_a_hugging_face_config_json_says_what_it_reads_as(tmp_path):
+    """`--model config.json` (the checkpoint's own file) said "unknown key 'architectures'" and listed every field;
+    it now says it is a Hugging Face config and gives the scaleup keys its values read as (head_dim = hidden /
+    heads where the config has none); the keys written as YAML load to the same parameter count."""
+    import inference
+
+    cfg = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 8192,
+           "intermediate_size": 29568, "num_attention_heads": 64, "num_hidden_layers": 80, "num_key_value_heads": 8,
+           "vocab_size": 152064, "tie_word_embeddings": False, "max_position_embeddings": 32768,
+           "rms_norm_eps": 1e-06}
+    p = tmp_path / "config.json"
+    p.write_text(__import__("json").dumps(cfg))
+    r = run("infer", "--model", str(p), "--fabric", "dgx-h100", "--tp", "8")
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "Hugging Face config.json (qwen2)" in r.output
+    keys = r.output.split("{", 1)[1].split("}", 1)[0]
+    assert "head_dim: 128" in keys and "layers: 80" in keys and "ffn: 29568" in keys
+    y = tmp_path / "q.yaml"
+    y.write_text("\n".join(keys.split(", ")) + "\nattn_bias: true\n")
+    assert inference.load_model(str(y)).param_count() == pytest.approx(72.7e9, rel=0.005)  # published 72.7 B
