@@ -269,6 +269,18 @@ class PlanResult:
         return path
 
 
+def _offered_cost_per_mtok(res: ServingResult) -> float:
+    """$ per million output tokens at the offered load: the fleet's $/h over the output tokens the trace asks for
+    per hour (its output tokens over its arrival window). A fleet that meets the SLOs serves that load, so at one
+    rate this follows $/h; the simulation's own $/Mtok (cost over the makespan, the drain after the last arrival
+    included, ``ServingResult.cost_per_mtok``) ranked equal-$/h fleets by how long one short trace took to drain.
+    The simulation's figure where the trace has no arrival window (a burst)."""
+    if not res.duration > 0:
+        return res.cost_per_mtok
+    per_hour = float(res.output.sum()) / res.duration * 3600.0
+    return res.fleet_cost_per_hour / per_hour * 1e6 if per_hour > 0 else float("inf")
+
+
 def _mean_lengths(trace: Trace) -> tuple[float, float]:
     return float(trace.prompt.mean()), float(trace.output.mean())
 
@@ -557,7 +569,7 @@ class _Planner:
             return None, False, str(exc)
         s = res.summary()
         met = res.slo_attainment >= self.attainment
-        pt = PlanPoint(label, mode, fl, res.fleet_cost_per_hour, res.cost_per_mtok, s["ttft_p90_s"],
+        pt = PlanPoint(label, mode, fl, res.fleet_cost_per_hour, _offered_cost_per_mtok(res), s["ttft_p90_s"],
                        s["tpot_p90_s"], s["latency_p90_s"], res.slo_attainment, met, s)
         self.points.append(pt)
         if criterion == "ttft":
@@ -803,8 +815,7 @@ class _Planner:
                 d = c.best.cost_per_hour - best.best.cost_per_hour
                 c.reason = f"costs ${d:.2f}/h more (+{d / best.best.cost_per_hour:.0%})"
                 if c.best.cost_per_hour == best.best.cost_per_hour:
-                    c.reason = "same $/h; more $/Mtok over this trace" \
-                        if c.best.cost_per_mtok > best.best.cost_per_mtok else "same cost; ranked by name"
+                    c.reason = "same $/h as the plan"
         for c in infeas:
             c.reason = c.reason or "misses the SLOs"
         for c in feas:

@@ -614,3 +614,20 @@ def test_planner_verify_resizes_a_plan_that_a_short_trace_flatters():
     assert "holds over 100 s" in easy.best.reason
     with pytest.raises(SpecError, match="verify"):
         plan("m", 10.0, 1.0, 0.05, ["fast"], verify=-1, **kw)
+
+
+def test_plan_cost_per_mtok_is_at_the_offered_load():
+    """The plan's $/Mtok is the fleet's $/h over the output tokens the trace asks for per hour (persona: buyer: the
+    simulation's figure counted a short trace's drain, so #1 at $1.87/h read $0.228 per M beside #2 at $1.89/h
+    and $0.196): every point's equals its $/h x 1e6 / (output tokens / arrival window x 3600), so it orders as $/h."""
+    from fleet import plan
+
+    tr = synthetic_trace(10.0, 20.0, "azure-conv", seed=4)
+    res = plan("m", 10.0, 1.0, 0.05, ["fast", "slow"], trace=tr, step_model_factory=_factory, tps=(8,),
+               batches=(64,))
+    per_hour = float(tr.output.sum()) / float(tr.arrival.max()) * 3600.0
+    assert res.points
+    for p in res.points:
+        assert p.cost_per_mtok == pytest.approx(p.cost_per_hour / per_hour * 1e6, rel=1e-12)
+    feas = [c.best for c in res.candidates if c.feasible]
+    assert [p.cost_per_mtok for p in feas] == sorted(p.cost_per_mtok for p in feas)
