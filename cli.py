@@ -752,9 +752,10 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
             mc.plot(fail_plot)
             click.echo(f"wrote {fail_plot}", err=True)
         return
+    unfit: dict[str, str] | None = {} if compare is not None else None  # --compare: a column that does not fit
     reports = compare_fabrics(model, compare if compare is not None else [fabric], tp=tp, ep=ep, pp=pp, dp=dp,
                               batch=batch, prompt=prompt, output=output_len, dtype=dtype, kv_dtype=kv_dtype,
-                              overlap=overlap, price_per_chip_hour=price, **knobs)
+                              overlap=overlap, price_per_chip_hour=price, unfit=unfit, **knobs)
     near = [_nearest_rows(model, r, nearest_k, stack, knobs) for r in reports] if nearest_k else None
     if as_json:
         # provenance: the stack/backend, tables read, cost basis and every assumption the text report prints
@@ -764,9 +765,15 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
             for o, rows in zip(out, near):
                 o["nearest"] = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
                                 for row in rows]
+        out += [{"fabric": name, "fits": False, "reason": why} for name, why in (unfit or {}).items()]
         click.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
         return
-    click.echo(reports[0].table() if len(reports) == 1 else compare_table(reports))
+    if len(reports) == 1:
+        click.echo(reports[0].table())
+        for name, why in (unfit or {}).items():
+            click.echo(f"not compared, the deployment does not fit: [{name}] {why}")
+    else:
+        click.echo(compare_table(reports, unfit))
     if near is not None:
         from inference.perf_overview import format_nearest
 

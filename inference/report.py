@@ -442,21 +442,37 @@ COMPARE_ROWS = (
 )
 
 
-def compare(model: ModelSpec | str, fabrics: Sequence[Fabric | str] | str, **kw: Any) -> list[Report]:
+def compare(model: ModelSpec | str, fabrics: Sequence[Fabric | str] | str, *, unfit: dict[str, str] | None = None,
+            **kw: Any) -> list[Report]:
     """:func:`estimate` of one deployment on each of ``fabrics`` (``scaleup infer --compare``).
 
     ``fabrics``: Fabric objects, preset names / YAML paths, or one comma-separated string of them.
     ``kw``: as :func:`estimate` (tp, batch, prompt, output, ...). Returns one :class:`Report` per fabric.
+    ``unfit``: a dict to collect the fabrics the deployment does not fit on (fabric name -> the CapacityError's
+    line) instead of raising, as ``scaleup infer --compare`` does (:func:`compare_table` lists them); their reports
+    are left out. Raises the first CapacityError all the same when none fits.
     """
     if isinstance(fabrics, str):
         fabrics = [f.strip() for f in fabrics.split(",") if f.strip()]
     if not fabrics:
         raise SpecError("--compare: expected comma-separated fabrics, e.g. maia200,gb200-nvl72")
-    return [estimate(model, f, **kw) for f in fabrics]
+    if unfit is None:
+        return [estimate(model, f, **kw) for f in fabrics]
+    out, first = [], None
+    for f in fabrics:
+        try:
+            out.append(estimate(model, f, **kw))
+        except CapacityError as exc:
+            unfit[getattr(f, "name", str(f))] = str(exc)
+            first = first or exc
+    if not out and first is not None:
+        raise first
+    return out
 
 
-def compare_table(reports: Sequence[Report]) -> str:
-    """Reports side by side, one column per fabric; units in the row labels (ms, s, tokens/s, GB, J, $)."""
+def compare_table(reports: Sequence[Report], unfit: dict[str, str] | None = None) -> str:
+    """Reports side by side, one column per fabric; units in the row labels (ms, s, tokens/s, GB, J, $);
+    ``unfit`` (from :func:`compare`): the fabrics left out, each with why, under the table."""
     if not reports:  # was an IndexError
         raise SpecError("compare_table: no reports to set side by side; give inference.compare(...)'s list")
     r0 = reports[0]
@@ -492,4 +508,7 @@ def compare_table(reports: Sequence[Report]) -> str:
     if notes:
         lines += ["", "assumptions and sources (fabrics they apply to):"]
         lines += [f"  [{', '.join(fabs)}] {text}" for text, fabs in notes.items()]
+    if unfit:
+        lines += ["", "not compared, the deployment does not fit:"]
+        lines += [f"  [{name}] {why}" for name, why in unfit.items()]
     return "\n".join(lines)

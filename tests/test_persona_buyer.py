@@ -267,3 +267,27 @@ def test_a_sequence_longer_than_the_model_context_is_refused():
         model_from_dict({**fields, "max_position_embeddings": 262144}, name="x")
     assert estimate(model_from_dict({**fields, "context": 0}, name="x"), "dgx-h100", tp=1, batch=1,
                     prompt=150000, output=16).ttft > 0
+
+
+def test_compare_lists_a_fabric_the_deployment_does_not_fit_instead_of_aborting():
+    """`--compare dgx-h100,gb200-nvl72,dgx-b200` with DeepSeek-V3 at TP8 aborted on the H100 (85 GB of weights per
+    chip): the others are compared and the H100 listed with why, in the table and the JSON; Python collects them
+    with `unfit={}` (the default still raises); none fitting is the error it was."""
+    import inference
+
+    args = ["infer", "--model", "deepseek-v3", "--tp", "8", "--batch", "4", "--prompt", "128", "--output", "8"]
+    r = CliRunner().invoke(main, [*args, "--compare", "dgx-h100,gb200-nvl72"])
+    assert r.exit_code == 0, r.output
+    assert "not compared, the deployment does not fit" in r.output and "[dgx-h100] memory:" in r.output
+    r = CliRunner().invoke(main, [*args, "--compare", "dgx-h100,gb200-nvl72,dgx-b200", "--json"])
+    rows = json.loads(r.output)
+    assert [x["fabric"] for x in rows] == ["gb200-nvl72", "dgx-b200", "dgx-h100"] and rows[-1]["fits"] is False
+    kw = dict(tp=8, batch=4, prompt=128, output=8)
+    unfit: dict[str, str] = {}
+    reps = inference.compare("deepseek-v3", "dgx-h100,gb200-nvl72", unfit=unfit, **kw)
+    assert [x.fabric for x in reps] == ["gb200-nvl72"] and list(unfit) == ["dgx-h100"]
+    assert "[dgx-h100]" in compare_table(reps, unfit)
+    with pytest.raises(topo.CapacityError):
+        inference.compare("deepseek-v3", "dgx-h100,gb200-nvl72", **kw)
+    r = CliRunner().invoke(main, [*args, "--compare", "dgx-h100"])
+    assert r.exit_code == 2 and r.output.startswith("error: memory:")
