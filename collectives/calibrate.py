@@ -628,7 +628,8 @@ def fit_warnings(fab: Fabric, df: Any, n_params: int, algorithms: dict[str, Sequ
     if not len(big) or float(big["ratio"].median()) <= SLOW_RATIO:
         return out
     slow = float(big["ratio"].median())
-    hint = ""
+    hints: list[str] = []
+    fixes: dict[str, str] = {}
     top = nccl.loc[nccl.groupby(["collective", "ranks"])["bytes"].idxmax()]
     for coll, m, size, secs in zip(top["collective"], top["ranks"], top["bytes"], top["seconds"]):
         fitted = tuple(algorithms.get(coll, ()))
@@ -643,11 +644,12 @@ def fit_warnings(fab: Fabric, df: Any, n_params: int, algorithms: dict[str, Sequ
         own = min((best[a] for a in fitted if a in best), default=np.inf)
         alt = min((a for a in best if a not in fitted), key=best.get, default=None)
         if own > secs and alt is not None and best[alt] <= secs:
-            hint = (f": {coll} on {int(m)} ranks by {', '.join(fitted)} takes {own * 1e6:.4g} us on the links of "
-                    f"{fab.name!r} even without software costs, {alt} {best[alt] * 1e6:.4g} us (measured "
-                    f"{secs * 1e6:.4g} us); the measured library may run it: refit with --algorithms "
-                    f"{coll}={','.join((*fitted, alt))} (Python: algorithms=)")
-            break
+            hints.append(f"{coll} on {int(m)} ranks by {', '.join(fitted)} takes {own * 1e6:.4g} us on the links of "
+                         f"{fab.name!r} even without software costs, {alt} {best[alt] * 1e6:.4g} us (measured "
+                         f"{secs * 1e6:.4g} us)")
+            fixes.setdefault(coll, f"--algorithms {coll}={','.join((*fitted, alt))}")
+    hint = (f": {'; '.join(hints)}; the measured library may run them: refit with {' '.join(fixes.values())} "
+            "(Python: algorithms=)") if hints else ""
     out.append(f"at the largest sizes the fitted model is still {slow:.1f}x slower than measured"
                + (hint or f": the links of {fab.name!r} are slower than the measured system's (check its bandwidth); "
                           "a comm: block only adds software costs"))
