@@ -1198,6 +1198,9 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
 @click.option("--modes", default="colocated,disaggregated", show_default=True, help="deployment modes")
 @click.option("--router", default="least-loaded", show_default=True, help="router of every simulation")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of the synthetic trace")
+@click.option("--dtype", default="fp8", show_default=True, help="weights/activations dtype of every candidate")
+@click.option("--stack", default=None, help="serving stack of every candidate's step model (trtllm, vllm, sglang, "
+              "ideal) [the chip's calibrated one]")
 @click.option("--verify", default=5.0, show_default=True, type=float,
               help="re-check the cheapest plan on a trace this many times as long, re-sizing it if it misses the "
                    "SLOs there (steady state; 0: off)")
@@ -1205,7 +1208,7 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
               help="draw cost vs latency with the Pareto front (PNG; default plan.png)")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and every point as JSON")
 def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration, workload, attainment, tps, eps,
-             batches, modes, router, seed, verify, plot_path, as_json) -> None:
+             batches, modes, router, seed, dtype, stack, verify, plot_path, as_json) -> None:
     """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan)."""
     import json
 
@@ -1229,7 +1232,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
                   prices=fl.load_prices(prices_path) if prices_path else None,
                   duration=_time_opt(duration, "--duration"), workload=workload, seed=seed, attainment=attainment,
                   tps=ints(tps, "--tp"), eps=ints(eps, "--ep"), batches=ints(batches, "--batch"),
-                  modes=[m.strip() for m in modes.split(",") if m.strip()], router=router, verify=verify)
+                  modes=[m.strip() for m in modes.split(",") if m.strip()], router=router, verify=verify,
+                  dtype=dtype, stack=stack)
     if plot_path:
         res.plot(plot_path)
     if as_json:
@@ -1238,7 +1242,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     s = res.settings
     click.echo(f"{s['model']} at {s['rate_rps']:g} req/s, SLOs TTFT <= {s['slo_ttft_s'] * 1e3:g} ms and TPOT <= "
                f"{s['slo_tpot_s'] * 1e3:g} ms for {s['attainment']:.0%} of requests; {s['requests']} requests "
-               f"({s['workload']}, {s['duration_s']:g} s), {s['simulations']} simulations"
+               f"({s['workload']}, {s['duration_s']:g} s), {s['dtype']}"
+               + (f", stack {s['stack']}" if s.get("stack") else "") + f", {s['simulations']} simulations"
                + (f"; the cheapest re-checked over {s['verified_over_s']:g} s (--verify)" if s.get("verified_over_s")
                   else ""))
     if s.get("chip_prices"):  # which costs rest on an assumed chip price (scaleup infer prints each basis in full)

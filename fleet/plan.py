@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from topo import ScaleupError, SpecError
+from topo import CapacityError, ScaleupError, SpecError
 
 from .pool import kv_capacity_tokens
 from .sim import ServingResult, build_step_model, check_serving_size, simulate_serving
@@ -402,6 +402,8 @@ def plan(
     max_replicas: int = 512,
     step_model_factory: Callable[[str, int, int], StepModelLike] | None = None,
     verify: float = 5.0,
+    dtype: str = "fp8",
+    stack: str | None = None,
 ) -> PlanResult:
     """Find the cheapest deployment of ``model`` meeting the SLOs at ``rate`` (see the module docstring).
 
@@ -426,6 +428,8 @@ def plan(
             as long (same rate, workload and seed); one that misses the SLOs there is re-sized on that trace
             and the ranking taken again, until the cheapest holds (a short trace starts empty and ends with a
             drain, so a fleet just short of the rate can pass it). 0 or 1: off; skipped for a given ``trace``.
+        dtype, stack: weights / activations dtype and serving-stack profile of every candidate's step model (as
+            ``scaleup infer --dtype / --stack``; a chip that cannot run ``dtype`` is reported as not fitting).
 
     Returns:
         :class:`PlanResult`; ``best`` is None when nothing meets the SLOs within ``max_replicas``.
@@ -457,7 +461,8 @@ def plan(
     planner = _Planner(model, rate, slo_ttft, slo_tpot, candidates, prices=prices, trace=trace,
                        attainment=attainment, tps=tps, eps=eps, batches=batches, prefill_batch=prefill_batch,
                        token_budget=token_budget, kv_network=kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6),
-                       router=router, max_replicas=max_replicas, step_model_factory=step_model_factory)
+                       router=router, max_replicas=max_replicas, step_model_factory=step_model_factory,
+                       dtype=dtype, stack=stack)
     if "colocated" in modes:
         planner._search_colocated()
     if "disaggregated" in modes:
@@ -475,7 +480,7 @@ def plan(
     chip_prices = _chip_prices(candidates, prices) if step_model_factory is None else {}
     settings = {"model": str(name), "rate_rps": rate, "slo_ttft_s": slo_ttft,
                 "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
-                "workload": workload, "seed": seed, "candidates": list(candidates),
+                "workload": workload, "seed": seed, "candidates": list(candidates), "dtype": dtype, "stack": stack,
                 "simulations": len(planner.points), "chip_prices": chip_prices, "verified_over_s": verified_over}
     return PlanResult(best, ranked, planner.points, settings)
 
@@ -491,7 +496,8 @@ class _Planner:
                  prices: dict[str, float], trace: Trace, attainment: float, tps: Sequence[int], eps: Sequence[int],
                  batches: Sequence[int], prefill_batch: int, token_budget: int, kv_network: KVNetworkSpec,
                  router: str | Callable, max_replicas: int,
-                 step_model_factory: Callable[[str, int, int], StepModelLike] | None) -> None:
+                 step_model_factory: Callable[[str, int, int], StepModelLike] | None, dtype: str = "fp8",
+                 stack: str | None = None) -> None:
         self.model = model
         self.rate = rate
         self.slo_ttft = slo_ttft
@@ -507,6 +513,7 @@ class _Planner:
         self.router = router
         self.max_replicas = max_replicas
         self.step_model_factory = step_model_factory
+        self.dtype, self.stack = dtype, stack
         self.p_mean, self.o_mean = _mean_lengths(trace)
         self.p_med = float(np.median(trace.prompt))
         self.ctx = self.p_mean + self.o_mean / 2
@@ -531,15 +538,17 @@ class _Planner:
                 else:
                     from inference.layout import pipeline_stages  # CS-3 / Groq: stages from SRAM capacity
 
-                    pp = self.pps[(chip, tp)] = pipeline_stages(self.model, chip, tp)
-                    m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, pp=pp,
-                                                  price=self.prices.get(chip)), self.model)
+                    pp = self.pps[(chip, tp)] = pipeline_stages(self.model, chip, tp, dtype=self.dtype)
+                    m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, pp=pp, dtype=self.dtype,
+                                                  stack=self.stack, price=self.prices.get(chip)), self.model)
                 if m.max_batch(int(self.p_mean + self.o_mean)) < 1:
                     self.models[key] = self._no_room(m)
                 else:
                     self.models[key] = m
-            except ScaleupError as exc:
+            except CapacityError as exc:
                 self.models[key] = f"does not fit: {exc}"
+            except ScaleupError as exc:  # a dtype the chip cannot run: not a capacity question
+                self.models[key] = f"cannot run: {exc}"
         return self.models[key]
 
     @staticmethod
@@ -683,7 +692,8 @@ class _Planner:
         token_budget = self.token_budget
 
         def make(n: int) -> tuple[str, list[PoolSpec]]:
-            return f"{cfg} x{n}", [PoolSpec(name="pool", fabric=chip, tp=tp, ep=ep, batch=batch,
+            return f"{cfg} x{n}", [PoolSpec(name="pool", fabric=chip, tp=tp, ep=ep, batch=batch, dtype=self.dtype,
+                                            stack=self.stack,
                                             pp=self.pps.get((chip, tp), 1), replicas=n, token_budget=token_budget)]
 
         pt, tried, why = self.min_replicas(make, {"pool": m}, lo, "colocated")
@@ -734,8 +744,10 @@ class _Planner:
 
         def pools(n_p: int, n_d: int) -> list[PoolSpec]:
             return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, pp=self.pps.get((pchip, ptp), 1), role="prefill",
+                             dtype=self.dtype, stack=self.stack,
                              replicas=n_p, batch=prefill_batch, token_budget=token_budget),
                     PoolSpec(name="decode", fabric=dchip, tp=dtp, pp=self.pps.get((dchip, dtp), 1), role="decode",
+                             dtype=self.dtype, stack=self.stack,
                              replicas=n_d, batch=dbatch)]
 
         def label(n_p: int, n_d: int) -> str:

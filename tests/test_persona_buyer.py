@@ -291,3 +291,25 @@ def test_compare_lists_a_fabric_the_deployment_does_not_fit_instead_of_aborting(
         inference.compare("deepseek-v3", "dgx-h100,gb200-nvl72", **kw)
     r = CliRunner().invoke(main, [*args, "--compare", "dgx-h100"])
     assert r.exit_code == 2 and r.output.startswith("error: memory:")
+
+
+def test_plan_takes_the_dtype_and_stack_of_its_candidates():
+    """`scaleup plan` had no --dtype / --stack (persona: buyer: FP4 on Blackwell could not be planned): every
+    candidate's step model runs them, the header says which, and a chip that cannot run the dtype is reported so
+    ('cannot run', not 'does not fit'). Python and the CLI take the same names."""
+    from fleet import plan
+
+    kw = dict(duration=5.0, modes="colocated", tps=(8,), batches=(32,), verify=0)
+    res = plan("llama3.1-8b", 2.0, 2.0, 0.2, "dgx-b200,dgx-h100", dtype="fp4", stack="vllm", **kw)
+    assert res.settings["dtype"] == "fp4" and res.settings["stack"] == "vllm"
+    b200 = [c for c in res.candidates if c.config.startswith("dgx-b200")]
+    h100 = [c for c in res.candidates if c.config.startswith("dgx-h100")]
+    assert b200[0].feasible and b200[0].best.fleet.pools[0].dtype == "fp4"
+    assert b200[0].best.fleet.pools[0].stack == "vllm"
+    assert not h100[0].feasible and h100[0].reason.startswith("cannot run: dtype")
+    r = CliRunner().invoke(main, ["plan", "--model", "llama3.1-8b", "--rate", "2", "--candidates", "dgx-b200",
+                                  "--dtype", "fp4", "--stack", "vllm", "--duration", "5s", "--modes", "colocated",
+                                  "--tp", "8", "--batch", "32", "--verify", "0", "--slo-ttft", "2s",
+                                  "--slo-tpot", "200ms"])
+    assert r.exit_code == 0, r.output
+    assert "fp4, stack vllm" in r.output.splitlines()[0]
