@@ -91,6 +91,12 @@ class ModelSpec:
     source: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError(f"ModelSpec.name: expected a non-empty name, got {self.name!r}")
+        for f in ("tied_embeddings", "attn_bias", "moe_bias"):  # a quoted 'false' is a truthy string
+            v = getattr(self, f)
+            if type(v).__name__ not in ("bool", "bool_"):
+                raise SpecError(f"ModelSpec.{f}: expected true or false, got {v!r}")
         for f in ("layers", "hidden", "heads", "head_dim", "vocab"):
             v = getattr(self, f)
             if not isinstance(v, int) or v <= 0:
@@ -114,8 +120,13 @@ class ModelSpec:
                 raise SpecError("ModelSpec.moe_ffn: must be > 0 for a mixture-of-experts model")
             if self.dense_layers > self.layers:
                 raise SpecError(f"ModelSpec.dense_layers: must be <= layers={self.layers}")
-        elif self.ffn <= 0:
-            raise SpecError("ModelSpec.ffn: must be > 0 for a dense model")
+        else:
+            stray = [f"{f}={getattr(self, f)}" for f in ("top_k", "moe_ffn", "shared_experts") if getattr(self, f)]
+            if stray:  # they were dropped without a word: a dense model ran
+                raise SpecError(f"ModelSpec.experts: 0 (a dense model) but {', '.join(stray)}; give experts (the routed "
+                                "experts per MoE layer) or drop the MoE fields")
+            if self.ffn <= 0:
+                raise SpecError("ModelSpec.ffn: must be > 0 for a dense model")
         if self.dense_layers and self.ffn <= 0:
             raise SpecError("ModelSpec.ffn: dense_layers > 0 needs the dense MLP width ffn > 0")
         if self.expert_dtype not in ("", "mxfp4"):

@@ -398,3 +398,20 @@ def test_numpy_moe_dry_run_raises_no_overflow_warning(tmp_path):
         warnings.simplefilter("error")
         out = fns[0]()
     assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("extra, msg", [
+    ("tied_embeddings: 'false'\n", "ModelSpec.tied_embeddings: expected true or false, got 'false'"),
+    ("attn_bias: 'no'\n", "ModelSpec.attn_bias: expected true or false, got 'no'"),
+    ("top_k: 2\n", "ModelSpec.experts: 0 (a dense model) but top_k=2"),
+    ("moe_ffn: 1024\n", "ModelSpec.experts: 0 (a dense model) but moe_ffn=1024"),
+    ("name: null\n", "ModelSpec.name: expected a non-empty name, got None"),
+])
+def test_model_yaml_quoted_booleans_and_stray_moe_fields_are_refused(tmp_path, extra, msg):
+    """`tied_embeddings: 'false'` (quoted) was truthy: the LM head was tied and 1.2 B parameters vanished from
+    Qwen2.5-72B without a word; `top_k` / `moe_ffn` without `experts` were dropped silently (a dense model ran);
+    `name: null` printed "None on dgx-h100". One line naming the field, exit 2."""
+    p = tmp_path / "m.yaml"
+    p.write_text(QWEN25_72B.replace("attn_bias: true\n", "") + extra)
+    r = run("infer", "--model", str(p), "--fabric", "dgx-h100", "--tp", "8")
+    assert r.exit_code == 2 and msg in r.output and r.output.count("\n") == 1, r.output
