@@ -812,7 +812,8 @@ def _nearest_rows(model, report, k: int, stack: str | None, knobs: dict) -> list
 @click.option("--compare", "do_compare", is_flag=True,
               help="print each measured kernel beside the analytic model and the deviation (without --model: "
                    "compare the existing --out table only)")
-@click.option("--chip", default=None, help="chip preset of the analytic model for --compare [from the device name]")
+@click.option("--chip", default=None, help="chip of the analytic model for --compare: a preset, or a fabric (name or "
+                                           "YAML) whose chip it takes [from the device name]")
 @click.option("--stack", default="trtllm", show_default=True, type=click.Choice(["trtllm", "vllm", "sglang"]),
               help="stack profile of the analytic model for --compare")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="progress bar on stderr")

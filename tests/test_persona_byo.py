@@ -415,3 +415,20 @@ def test_model_yaml_quoted_booleans_and_stray_moe_fields_are_refused(tmp_path, e
     p.write_text(QWEN25_72B.replace("attn_bias: true\n", "") + extra)
     r = run("infer", "--model", str(p), "--fabric", "dgx-h100", "--tp", "8")
     assert r.exit_code == 2 and msg in r.output and r.output.count("\n") == 1, r.output
+
+
+def test_measure_compare_takes_my_fabric_file_for_the_chip(tmp_path, mi355x):
+    """`scaleup measure --out k.csv --compare --chip mi355x.yaml` said "unknown preset 'mi355x.yaml'": a chip of my own
+    (defined in my fabric file) could not be set beside my measured kernels. --chip takes a fabric's chip too; the
+    model times follow that chip (its HBM bandwidth: a decode-size GEMM's model time scales with it)."""
+    from inference.measure import compare
+
+    path = _kernel_table(tmp_path / "k.csv", "kind,name,dtype,mode,m,n,k,time_s",
+                         ["gemm,qkv,bf16,graph,1,8192,8192,1e-4"])
+    mine = compare(path, chip=str(mi355x))
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(MI355X.replace("hbm_bandwidth: 8TB/s", "hbm_bandwidth: 2TB/s"))
+    other = compare(path, chip=str(slow))
+    assert len(mine) == 1 and other[0]["model_s"] > mine[0]["model_s"]
+    r = run("measure", "--out", path, "--compare", "--chip", str(mi355x))
+    assert r.exit_code == 0 and "qkv" in r.output, r.output

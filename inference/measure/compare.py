@@ -19,10 +19,16 @@ from .table import KernelTable, load_table
 
 
 def _chip(chip: str | ChipSpec | None, table: KernelTable) -> ChipSpec:
-    from topo import chip_preset
+    """``chip``: a ChipSpec, a chip preset, or a fabric (bundled name or YAML / graph file: its chip, so a chip of
+    the user's own, defined in their fabric file, can be compared); None: from the table's device name."""
+    import os
+
+    from topo import CHIPS, chip_preset, list_fabrics, load
 
     if isinstance(chip, ChipSpec):
         return chip
+    if isinstance(chip, str) and chip not in CHIPS and (os.path.isfile(chip) or chip in list_fabrics()):
+        return load(chip).chip
     if chip is None:
         chip = device_chip(str(table.provenance.get("device", "")))
         if chip is None:
