@@ -432,3 +432,24 @@ def test_measure_compare_takes_my_fabric_file_for_the_chip(tmp_path, mi355x):
     assert len(mine) == 1 and other[0]["model_s"] > mine[0]["model_s"]
     r = run("measure", "--out", path, "--compare", "--chip", str(mi355x))
     assert r.exit_code == 0 and "qkv" in r.output, r.output
+
+
+def test_fabric_file_paths_resolve_beside_the_file(tmp_path, monkeypatch):
+    """My fabric file names `kernel_table: k.csv` and `comm: comm.yaml` beside it; run from another directory
+    (`--fabric ../mine.yaml`) it said "kernels: no such file 'k.csv'". A relative path that does not exist from the
+    working directory is taken beside the fabric file."""
+    import inference
+
+    d = tmp_path / "platform"
+    d.mkdir()
+    _kernel_table(d / "k.csv", "kind,name,dtype,mode,m,n,k,time_s", ["floor,empty,fp32,graph,0,0,0,2e-6"])
+    (d / "comm.yaml").write_text(C.calibrate_module.comm_yaml(topo.comm_preset("nccl-h100").replace(name="mine-fit")))
+    (d / "mine.yaml").write_text(MI355X.replace("  tdp: 1400W\n", "  tdp: 1400W\n  kernel_table: k.csv\n")
+                                 + "comm: comm.yaml\n")
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    fab = topo.load("../platform/mine.yaml")
+    assert fab.comm.name == "mine-fit" and fab.chip.kernel_table.endswith("platform/k.csv")
+    rep = inference.estimate("llama3.1-8b", fab, tp=1, batch=1, prompt=16, output=4)
+    assert "k.csv" in rep.provenance["tables"]

@@ -449,4 +449,25 @@ def load(name_or_path: str | Path, **overrides: Any) -> Fabric:
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise SpecError(f"{path.name}: invalid YAML ({first})") from None
-    return build(spec or {}, source=path.name, **overrides)
+    return build(_beside(spec, path.parent), source=path.name, **overrides)
+
+
+def _beside(spec: Any, folder: Path) -> Any:
+    """A fabric file's relative ``chip: {kernel_table: FILE}`` and ``comm: FILE.yaml`` that do not exist from the
+    working directory but beside the fabric file, rewritten to that path (``scaleup infer --fabric ../x.yaml`` from
+    another directory said "no such file"); paths that exist from the working directory stay as they were."""
+    if not isinstance(spec, dict):
+        return spec or {}
+
+    def near(p: Any) -> Any:
+        if isinstance(p, str) and p and not os.path.isabs(p) and not os.path.exists(p) and (folder / p).is_file():
+            return str(folder / p)
+        return p
+
+    out = dict(spec)
+    chip = out.get("chip")
+    if isinstance(chip, dict) and "kernel_table" in chip:
+        out["chip"] = {**chip, "kernel_table": near(chip["kernel_table"])}
+    if isinstance(out.get("comm"), str) and out["comm"].endswith((".yaml", ".yml")):
+        out["comm"] = near(out["comm"])
+    return out
