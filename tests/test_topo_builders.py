@@ -398,3 +398,23 @@ def test_cycle_order_of_a_box_is_a_hamiltonian_cycle_where_one_exists():
         assert (np.abs(np.diff(o, axis=0)).sum(axis=1) == 1).all()
         closes = np.abs(o[0] - o[-1]).sum() == 1
         assert closes == (len(c) % 2 == 0 and sum(e >= 2 for e in ext) >= 2) or len(c) == 2, ext
+
+
+@pytest.mark.parametrize("dims, k", [([4, 6], 6), ([6, 4], 8), ([6, 6], 9), ([4, 6, 2], 16)])
+def test_torus_groups_that_are_no_box_keep_rank_order(dims, k):
+    """Larger 'tray' groups are consecutive ranks (x-lines, then planes); where those are no box (k = 6 on a
+    4 x 6 torus: a line and a half) they keep their rank order, each step at most one hop per dimension (x, or a wrap to the next line or
+    plane): the comb order of a box listed such a group with 3-hop steps along one dimension."""
+    import numpy as np
+
+    fab = topo.torus(dims=dims)
+    d = np.asarray(dims)
+    strides = np.cumprod(np.r_[1, d[:-1]])
+    for g in fab.groups(k):
+        c = (np.asarray(g)[:, None] // strides) % d
+        ext = c.max(axis=0) - c.min(axis=0) + 1
+        if len(g) == int(np.prod(ext)):  # a box: one hop a step, the cycle closes
+            continue
+        assert g == list(range(g[0], g[0] + k))
+        step = np.abs(np.diff(c, axis=0))  # next rank: one hop along x, or a wrap to the next line / plane
+        assert np.minimum(step, d - step).max() <= 1

@@ -605,7 +605,14 @@ class Fabric:
             groups = [np.flatnonzero(gid == g) for g in range(self.n_chips // k)]
         else:
             groups = list(np.arange(self.n_chips).reshape(-1, k))
-        return [[int(r) for r in g[_cycle_order(coords[g] - coords[g].min(axis=0))]] for g in groups]
+        out = []
+        for g in groups:
+            c = coords[g] - coords[g].min(axis=0)
+            # a box is listed along its cycle; consecutive ranks that are no box (k = 6 on a 4 x 6 torus: a line
+            # and a half) keep their rank order, which the comb of a box would list with 3-hop steps
+            box = len(g) == int(np.prod(c.max(axis=0) + 1))
+            out.append([int(r) for r in (g[_cycle_order(c)] if box else g)])
+        return out
 
     def levels(self) -> list[list[list[int]]]:
         """Nested chip groupings derived from the structure, innermost first, ending with all chips.
