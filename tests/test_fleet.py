@@ -616,6 +616,23 @@ def test_planner_verify_resizes_a_plan_that_a_short_trace_flatters():
         plan("m", 10.0, 1.0, 0.05, ["fast"], verify=-1, **kw)
 
 
+def test_planner_verify_window_shortened_to_the_simulation_budget(monkeypatch):
+    """A rate whose search trace fits one simulation's request budget but whose verify trace (10x as long) does not:
+    the check runs on the longest trace that fits, and a plan comes back; it had dropped every candidate ('none
+    holds over 100 s: trace: 4,038 requests ... more than the 1,000-request budget')."""
+    import fleet.sim
+    from fleet import plan
+
+    monkeypatch.setattr(fleet.sim, "REQUEST_BUDGET", 1000)  # 40 req/s x 10 s = ~400 requests fit; x 10 do not
+    kw = dict(duration=10.0, step_model_factory=_factory, tps=(8,), batches=(64,), seed=1, modes=("colocated",))
+    res = plan("m", 40.0, 1.0, 0.05, ["fast", "slow"], verify=10, **kw)
+    over = res.settings["verified_over_s"]
+    assert res.best is not None and 10.0 < over < 100.0
+    n = 40.0 * over
+    assert n + 6 * n**0.5 <= 1000 < 40.0 * over / 0.9 + 6 * (40.0 * over / 0.9) ** 0.5  # the longest, in x0.9 steps
+    assert "budget" not in " ".join(c.reason for c in res.candidates)
+
+
 def test_plan_cost_per_mtok_is_at_the_offered_load():
     """The plan's $/Mtok is the fleet's $/h over the output tokens the trace asks for per hour (persona: buyer: the
     simulation's figure counted a short trace's drain, so #1 at $1.87/h read $0.228 per M beside #2 at $1.89/h
