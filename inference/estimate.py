@@ -1312,5 +1312,5 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
     if not p >= 1:
         raise SpecError(f"pue: power usage effectiveness must be >= 1 (1.0 = no overhead), got {p}")
     if not 0 < pf <= 1:
-        raise SpecError(f"power_factor: fraction of TDP drawn must be in (0, 1], got {pf}")
+        raise SpecError(f"power_factor: mean draw over system power (TDP + host share) must be in (0, 1], got {pf}")
     return capex / (years * HOURS_PER_YEAR) + chip.system_power * pf * p * price / 1000.0

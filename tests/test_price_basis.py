@@ -64,3 +64,13 @@ def test_host_power_is_a_fabric_file_chip_field():
     assert chip.host_power == 100.0 and chip.system_power == 800.0
     with pytest.raises(topo.SpecError, match="host_power"):
         topo.CHIPS["h100-sxm"].replace(host_power=-1.0)
+
+
+def test_power_factor_error_names_the_system_power_basis():
+    """power_factor is the mean draw over the system power the cost charges (TDP + host share), as the knob table
+    says; its error had called it a fraction of the TDP, the basis before the system power."""
+    from topo import SpecError
+
+    with pytest.raises(SpecError, match=r"^power_factor: .*system power") as exc:
+        chip_cost_per_hour(topo.CHIPS["h100-sxm"], power_factor=1.5)
+    assert "\n" not in str(exc.value) and "TDP drawn" not in str(exc.value)
