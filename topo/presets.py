@@ -84,6 +84,12 @@ GB = 1e9
 GIB = 2.0**30
 MB = 1e6
 
+#: the price basis of both Maia 200 presets (one chip at two configurations)
+_MAIA200_PRICE = ("ASSUMPTION: system capex per accelerator; Microsoft sells no Maia and publishes no cost; "
+                  "~$12,000 per chip at cost (about 2x a B200-class manufacturing cost of ~$6,400, "
+                  "siliconanalysts.com cost bridge: a design-partner margin, no GPU-vendor margin) x 1.64 "
+                  "server share [epoch-server] = ~$20,000; sensitivity: $/Mtok moves with the capex share")
+
 CHIPS: dict[str, ChipSpec] = {
     # Maia 200 as Microsoft described it at Hot Chips 38 [maia200-hc38] (figures quoted by the secondary notes),
     # launch figures [maia200] where the paper does not restate them. Chip: 2 GHz, 4 clusters x 10 tiles (9
@@ -129,10 +135,7 @@ CHIPS: dict[str, ChipSpec] = {
                "configuration (36 tiles); launch figures for HBM capacity and SRAM total; SRAM bandwidth assumed",
         capex=20_000.0,  # $ system capex per accelerator, see price_source
         host_power=600.0,  # ASSUMPTION: no Maia server power is public; 0.8 x TDP [epoch-server]
-        price_source="ASSUMPTION: system capex per accelerator; Microsoft sells no Maia and publishes no cost; "
-                     "~$12,000 per chip at cost (about 2x a B200-class manufacturing cost of ~$6,400, "
-                     "siliconanalysts.com cost bridge: a design-partner margin, no GPU-vendor margin) x 1.64 "
-                     "server share [epoch-server] = ~$20,000; sensitivity: $/Mtok moves with the capex share",
+        price_source=_MAIA200_PRICE,
     ),
     # The same chip at the paper's headline peaks (abstract: 10,145 FP4 / 5,072 FP8 TFLOP/s within 750 W, i.e. all
     # 40 tiles at ~1.94 GHz). BF16 is not stated for this configuration: derived as FP8 x 8,192 / 32,768 (MAC
@@ -156,10 +159,7 @@ CHIPS: dict[str, ChipSpec] = {
         source="Microsoft Maia 200, Hot Chips 38 / arXiv 2608.24664 headline peaks (secondary notes); bf16 derived",
         capex=20_000.0,  # $ system capex per accelerator, see price_source
         host_power=600.0,  # ASSUMPTION: no Maia server power is public; 0.8 x TDP [epoch-server]
-        price_source="ASSUMPTION: system capex per accelerator; Microsoft sells no Maia and publishes no cost; "
-                     "~$12,000 per chip at cost (about 2x a B200-class manufacturing cost of ~$6,400, "
-                     "siliconanalysts.com cost bridge: a design-partner margin, no GPU-vendor margin) x 1.64 "
-                     "server share [epoch-server] = ~$20,000; sensitivity: $/Mtok moves with the capex share",
+        price_source=_MAIA200_PRICE,
     ),
     "maia100": ChipSpec(
         name="maia100",
