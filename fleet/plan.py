@@ -399,6 +399,20 @@ def _check_plan_args(candidates: Sequence[str], attainment: float, modes: Sequen
             raise SpecError(f"{name}: expected a non-empty list of integers >= 1, got {list(vals)!r}")
 
 
+def _check_dtype_stack(dtype: Any, stack: Any) -> None:
+    """:func:`plan`'s ``dtype`` and ``stack``, a :class:`SpecError` each when not one scaleup knows (a typo had
+    listed every candidate as 'cannot run: ...' and exited 0)."""
+    from topo import DTYPE_BYTES
+
+    from .spec import STACKS
+
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+        raise SpecError(f"dtype: unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
+    if stack is not None and stack not in STACKS:
+        raise SpecError(f"stack: must be one of {', '.join(STACKS)} (or none: the chip's calibrated one), got "
+                        f"{stack!r}")
+
+
 def plan(
     model: Any,
     rate: float,
@@ -464,6 +478,7 @@ def plan(
     _check_plan_args(candidates, attainment, modes, slo_ttft, slo_tpot, tps, eps, batches)
     if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 <= verify < math.inf:
         raise SpecError(f"verify: must be a number >= 0 (times the trace length; 0 or 1: off), got {verify!r}")
+    _check_dtype_stack(dtype, stack)
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     # a dict reads as a prices file does ("$3.00", {capex: $}); it was taken as it stood ('>=' of str and int)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else _price_table(dict(prices or {}))

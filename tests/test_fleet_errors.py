@@ -98,6 +98,9 @@ CASES = [
     # a trace that drew no request names --duration (plan's mean request length was NaN: a ValueError)
     (["serve", "--fleet", "{d}/ok.yaml", "--rate", "2", "--duration", "5ms"], "duration"),
     (["plan", "--model", "llama3.1-8b", "--candidates", "dgx-h100", "--rate", "2", "--duration", "5ms"], "duration"),
+    # a typo in --dtype / --stack listed every candidate as 'cannot run: ...' and exited 0
+    ([*PLAN, "--duration", "5s", "--verify", "0", "--tp", "1", "--dtype", "fp9"], "dtype"),
+    ([*PLAN, "--duration", "5s", "--verify", "0", "--tp", "1", "--stack", "foo"], "stack"),
 ]
 if os.path.exists("/proc/version"):
     CASES.append(([*SERVE, "--out", "/proc/version"], "--out"))
