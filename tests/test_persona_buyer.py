@@ -107,10 +107,12 @@ def test_topo_show_prints_the_chip_datasheet():
     s = topo.summarize(topo.load("dgx-h100"), bisection=False)
     assert s["chip_spec"]["hbm_bytes"] == topo.CHIPS["h100-sxm"].hbm_bytes
     line = next(ln for ln in topo.format_summary(s).splitlines() if ln.startswith("chip "))
-    assert "HBM 80 GB at 3.35 TB/s" in line and "fp8 1.98" in line and "TDP 700 W;" in line
-    assert "capex $49,200 per chip (sourced" in line
+    assert "HBM 80 GB at 3.35 TB/s" in line and "fp8 1.98" in line and "TDP 700 W" in line
+    # on the presets' price basis: the system's capex and power per accelerator (DGX H100 10.2 kW / 8 GPUs)
+    assert "system 1,275 W with its host share;" in line and s["chip_spec"]["system_power_w"] == 10_200 / 8
+    assert "system capex $49,200 per accelerator (sourced" in line
     iw = topo.format_summary(topo.summarize(topo.load("ironwood-slice"), bisection=False))
-    assert "TDP 1,000 W (ASSUMPTION)" in iw and "capex $20,000 per chip (ASSUMPTION" in iw
+    assert "TDP 1,000 W (ASSUMPTION)" in iw and "system capex $20,000 per accelerator (ASSUMPTION" in iw
     out = CliRunner().invoke(main, ["topo", "show", "tpu-v5p"]).output
     assert "TDP not public" in out
 

@@ -179,7 +179,7 @@ def test_chip_block_carries_my_price(tmp_path):
     rep = inference.estimate("llama3.1-70b", topo.load(str(q)), **kw)
     assert "our cloud contract" in rep.provenance["price"] and rep.provenance["price_kind"] == "given"
     r = run("topo", "show", str(p))
-    assert r.exit_code == 0 and "capex $25,000 per chip (given;" in r.output, r.output
+    assert r.exit_code == 0 and "system capex $25,000 per accelerator (given;" in r.output, r.output
     assert "cloud $2.1 per chip-hour (given)" in run("topo", "show", str(q)).output
     bad = tmp_path / "bad.yaml"
     bad.write_text(MI355X.replace("  tdp: 1400W\n", "  tdp: 1400W\n  capex: -1\n"))

@@ -380,9 +380,11 @@ def _range_txt(lo_hi: list[float], fmt) -> str:
 
 def _chip_spec(chip: Any) -> dict[str, Any]:
     """What a buyer reads off a datasheet (SI units): HBM and SRAM capacity and bandwidth, dense peak FLOP/s per
-    listed dtype, TDP (W, 0 = not public), capex ($ per chip, 0 = none) and whether that price is an ASSUMPTION."""
+    listed dtype, TDP and system power (W: TDP + host share, the basis of the cost; 0 = not public), system capex
+    ($ per accelerator, the presets' basis; 0 = none) and whether that price is an ASSUMPTION."""
     return {"hbm_bytes": chip.hbm_bytes, "hbm_bandwidth": chip.hbm_bandwidth, "sram_bytes": chip.sram_bytes,
             "flops": dict(sorted(dict(chip.flops).items(), key=lambda kv: -kv[1])), "tdp_w": chip.tdp,
+            "system_power_w": chip.system_power,  # TDP + host share: what the cost and energy figures charge
             "capex_usd": chip.capex, "price_per_hour_usd": chip.price_per_hour,
             "price_assumed": "ASSUMPTION" in chip.price_source or not (chip.capex or chip.price_per_hour),
             "price_given": chip.price_source.startswith(GIVEN_PRICE),  # the fabric file's own chip block
@@ -399,11 +401,13 @@ def _chip_line(c: dict[str, Any]) -> str:
         parts.append(f"SRAM {sram / 1e9:.4g} GB" if sram >= 1e9 else f"SRAM {sram / 1e6:.4g} MB")
     if peaks:
         parts.append(f"dense PFLOP/s {peaks}")
-    parts.append((f"TDP {c['tdp_w']:,.0f} W" + (" (ASSUMPTION)" if c.get("tdp_assumed") else ""))
+    sys_w = c.get("system_power_w", c["tdp_w"])
+    parts.append((f"TDP {c['tdp_w']:,.0f} W" + (" (ASSUMPTION)" if c.get("tdp_assumed") else "")
+                  + (f", system {sys_w:,.0f} W with its host share" if sys_w > c["tdp_w"] else ""))
                  if c["tdp_w"] else "TDP not public")
     basis = "ASSUMPTION" if c["price_assumed"] else "given" if c.get("price_given") else "sourced"
     if c["capex_usd"]:
-        parts.append(f"capex ${c['capex_usd']:,.0f} per chip ({basis}; $/chip-hour: scaleup infer)")
+        parts.append(f"system capex ${c['capex_usd']:,.0f} per accelerator ({basis}; $/chip-hour: scaleup infer)")
     elif c.get("price_per_hour_usd"):
         parts.append(f"cloud ${c['price_per_hour_usd']:g} per chip-hour ({basis})")
     return "; ".join(parts)
