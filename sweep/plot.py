@@ -301,12 +301,13 @@ def _combine(df, *cols: str | None):
         parts = [c.strip() for c in col.split(",") if c.strip()]
         _need(df, *parts)
         rank = {c: {k: i for i, k in enumerate(_ordered_keys(df, c))} for c in parts}
-        combos = sorted(set(zip(*(df[c].tolist() for c in parts))),
-                        key=lambda t: tuple(rank[c].get(v, len(rank[c])) for c, v in zip(parts, t)))
-        label = {t: ", ".join(_fmt_value(v) for v in t) for t in combos}
+        # a missing value (NaN: each one its own object, so no tuple of it matched twice) is None, listed last
+        rows = list(zip(*([None if v is None or (isinstance(v, float) and v != v) else v for v in df[c].tolist()]
+                          for c in parts)))
+        combos = sorted(set(rows), key=lambda t: tuple(rank[c].get(v, len(rank[c])) for c, v in zip(parts, t)))
+        label = {t: ", ".join("n/a" if v is None else _fmt_value(v) for v in t) for t in combos}
         df = df.copy()
-        df[col] = pd.Categorical([label[t] for t in zip(*(df[c].tolist() for c in parts))],
-                                 categories=[label[t] for t in combos], ordered=True)
+        df[col] = pd.Categorical([label[t] for t in rows], categories=[label[t] for t in combos], ordered=True)
     return df, cols
 
 

@@ -396,6 +396,25 @@ def test_hue_of_several_columns(tmp_path, monkeypatch):
     plt.close(figs[0])
 
 
+def test_hue_of_several_columns_with_a_missing_value(tmp_path, monkeypatch):
+    """A hue part missing in some rows (a list grid that sets opt.ideal in one sub-grid only: NaN elsewhere) is one
+    'n/a' series, listed last; each NaN is its own object, so the combined labels raised KeyError (nan, 4)."""
+    pd = pytest.importorskip("pandas")
+    import sweep.plot as sp
+
+    rows = [{"size": s, "up": up, "opt.ideal": ideal, "busbw_GBps": float(s / 2**20 * up)}
+            for up in (16, 4) for ideal in (True, float("nan")) for s in (2**20, 2**24)]
+    figs = []
+    monkeypatch.setattr(sp, "_save", lambda fig, out: figs.append(fig) or out)
+    sp.plot_table(pd.DataFrame(rows), "size", "busbw_GBps", tmp_path / "h.png", hue="up,opt.ideal")
+    legend = figs[0].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["4, True", "4, n/a", "16, True", "16, n/a"]
+    assert [len(line.get_xdata()) for line in figs[0].axes[0].lines] == [2, 2, 2, 2]  # every row drawn once
+    import matplotlib.pyplot as plt
+
+    plt.close(figs[0])
+
+
 def test_busbw_plot_of_a_collective_table_draws_auto_as_one_line(tmp_path, monkeypatch):
     """`scaleup collective ... --algorithm ring,auto --csv` names auto's winner per size (auto:direct,
     auto:hier_ml, ...); `scaleup plot --kind busbw` drew a fragment per winner. One auto line now, as the
