@@ -593,6 +593,8 @@ def check_units(pr: Probes, seconds: np.ndarray) -> None:
         raise SpecError(f"measurements: every time is >= {1 / closest:.3g}x what the fabric's links take ("
                         f"{int(ok.sum())} points); the seconds column looks like {unit}: convert it to seconds "
                         "(nccl-tests' time column is us: x 1e-6), or check the fabric's bandwidth")
+
+
 #: predicted / measured above this at the largest sizes: the fit cannot reach the measured bandwidth
 SLOW_RATIO = 1.5
 

@@ -20,7 +20,7 @@ import numpy as np
 from .fabric import Fabric
 
 
-def pyplot():
+def pyplot() -> Any:
     """``matplotlib.pyplot`` on the non-interactive Agg backend (unless a backend was already chosen)."""
     import matplotlib
 
