@@ -366,7 +366,7 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
         groups = fab.groups(k, placement=p["placement"], seed=p["seed"])
     opts = _opts(p, "opt.")
     if p["concurrent"] and len(groups) > 1:
-        op_cls = getattr(collectives, "".join(w.capitalize() for w in p["collective"].split("_")))
+        op_cls = collectives.OPS[p["collective"]]
         ops = [op_cls(p["size"], group=g, algorithm=p["algorithm"], **opts) for g in groups]
         results = collectives.run(ops, fab)
         res = max(results, key=lambda r: r.time)
