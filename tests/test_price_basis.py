@@ -74,3 +74,27 @@ def test_power_factor_error_names_the_system_power_basis():
     with pytest.raises(SpecError, match=r"^power_factor: .*system power") as exc:
         chip_cost_per_hour(topo.CHIPS["h100-sxm"], power_factor=1.5)
     assert "\n" not in str(exc.value) and "TDP drawn" not in str(exc.value)
+
+
+def test_docs_price_table_is_the_presets():
+    """docs/inference.md's price table (an untagged table of every chip preset) reads what the presets and the cost
+    model give: capex, system power and $/chip-hour at the defaults, and the basis; a preset priced again, or a
+    chip added, without the table fails here."""
+    from pathlib import Path
+
+    from inference.estimate import price_basis_kind
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "inference.md").read_text()
+    head = "| chip | capex $ (system, per accelerator) | system power W | $/chip-hour (capex / 4 y + power) | basis |"
+    assert head in text
+    rows = {}
+    for line in text.split(head, 1)[1].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        name, capex, power, per_hour, basis = (c.strip() for c in line.strip("|").split("|"))
+        rows[name] = (float(capex.replace(",", "")), float(power.replace(",", "")), float(per_hour), basis)
+    assert set(rows) == set(topo.CHIPS)
+    for name, (capex, power, per_hour, basis) in rows.items():
+        chip = topo.CHIPS[name]
+        assert capex == chip.capex and power == round(chip.system_power), name
+        assert per_hour == round(chip_cost_per_hour(chip), 2) and basis == price_basis_kind(chip), name
