@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from topo import DTYPE_BYTES, CapacityError, ChipSpec, Fabric, SpecError
+from topo import CHIPS, DTYPE_BYTES, CapacityError, ChipSpec, Fabric, SpecError
 
 from . import kernels as _kernels
 from . import measured as _measured
@@ -1232,6 +1232,18 @@ def _price_override(chip: ChipSpec, prices: str | dict | None, fabric: str | Non
     return table.get(chip.name.lower(), {})
 
 
+def _power_basis(chip: ChipSpec) -> str:
+    """The power a capex price is charged with, in words: the presets' system power (TDP + host share); a chip of
+    the user's own without ``host_power`` is charged its TDP alone, which the line says (beside a preset it is on
+    another basis)."""
+    if chip.system_power <= 0:
+        return "power (0 W: the TDP is not public)"
+    if chip.host_power <= 0 and chip.tdp > 0 and chip.name not in CHIPS:  # a preset's 0 is its basis (CS-3: system)
+        return (f"power (TDP {chip.tdp:,.0f} W alone: no host_power given; the presets add their host's share, "
+                "e.g. 0.8 x TDP)")
+    return "power"
+
+
 def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
                 capex_per_chip: float | None = None, fabric: str | None = None) -> str:
     """One line saying where the chip-hour price comes from (for reports)."""
@@ -1241,14 +1253,14 @@ def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices
     if "price_per_hour" in over:
         return f"price: {over['price_per_hour']:g} $/chip-hour (prices override)"
     if capex_per_chip is not None or "capex" in over:
-        return f"price: capex {capex_per_chip if capex_per_chip is not None else over['capex']:,.0f} $ (given) + power"
+        return (f"price: capex {capex_per_chip if capex_per_chip is not None else over['capex']:,.0f} $ (given) + "
+                f"{_power_basis(chip)}")
     if chip.capex > 0:
-        power = "power" if chip.system_power > 0 else "power (0 W: the TDP is not public)"
-        return f"price: capex {chip.capex:,.0f} $ + {power} ({chip.price_source})"
+        return f"price: capex {chip.capex:,.0f} $ + {_power_basis(chip)} ({chip.price_source})"
     if chip.price_per_hour > 0:
         return f"price: {chip.price_per_hour:g} $/chip-hour cloud ({chip.price_source})"
-    return (f"price: ASSUMPTION capex {DEFAULTS['capex_per_chip']:,.0f} $ + power ({chip.name} has no public price; "
-            "override with --price or --prices)")
+    return (f"price: ASSUMPTION capex {DEFAULTS['capex_per_chip']:,.0f} $ + {_power_basis(chip)} ({chip.name} has no "
+            "public price; override with --price or --prices)")
 
 
 def price_basis_kind(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,

@@ -98,3 +98,23 @@ def test_docs_price_table_is_the_presets():
         chip = topo.CHIPS[name]
         assert capex == chip.capex and power == round(chip.system_power), name
         assert per_hour == round(chip_cost_per_hour(chip), 2) and basis == price_basis_kind(chip), name
+
+
+def test_a_chip_of_ones_own_without_host_power_says_it_is_charged_its_tdp_alone(tmp_path):
+    """Presets are charged system power (TDP + host share); a chip defined in a fabric file without `host_power` is
+    charged its TDP alone, and its cost basis says so (review: beside a preset in --compare it was on another
+    basis without a word); with host_power, or for a preset, the line reads plain 'power'."""
+    import inference
+    from inference.estimate import price_basis
+
+    f = tmp_path / "mine.yaml"
+    f.write_text("name: mine\nbuilder: full_mesh\nchips: 8\nlink_bandwidth: 150GB/s\n"
+                 "chip: {name: mine-chip, hbm_bytes: 288GB, hbm_bandwidth: 8TB/s, tdp: 1400W, capex: 25000, "
+                 "flops: {bf16: 2.5PFLOPS, fp8: 5PFLOPS}}\n")
+    rep = inference.estimate("llama3.1-8b", str(f), tp=1, batch=1, prompt=128, output=8)
+    assert "TDP 1,400 W alone: no host_power given" in rep.provenance["price"]
+    f.write_text(f.read_text().replace("tdp: 1400W,", "tdp: 1400W, host_power: 1120W,"))
+    rep = inference.estimate("llama3.1-8b", str(f), tp=1, batch=1, prompt=128, output=8)
+    assert "alone" not in rep.provenance["price"] and "+ power (" in rep.provenance["price"]
+    for name in ("h100-sxm", "cs3"):  # cs3's 23 kW is its system's; no note
+        assert "alone" not in price_basis(topo.CHIPS[name])
