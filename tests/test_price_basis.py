@@ -118,3 +118,14 @@ def test_a_chip_of_ones_own_without_host_power_says_it_is_charged_its_tdp_alone(
     assert "alone" not in rep.provenance["price"] and "+ power (" in rep.provenance["price"]
     for name in ("h100-sxm", "cs3"):  # cs3's 23 kW is its system's; no note
         assert "alone" not in price_basis(topo.CHIPS[name])
+
+
+def test_a_chip_block_price_reads_dollars_as_a_prices_file_does():
+    """`capex: $25,000` in a fabric file's chip block was refused ('write a plain number') while a prices file and
+    --price read "$1,200" (review): both read it; a non-number is still one line."""
+    from topo.loader import parse_chip
+
+    chip = parse_chip({"preset": "h100-sxm", "capex": "$25,000", "price_per_hour": "$2.50"})
+    assert chip.capex == 25000.0 and chip.price_per_hour == 2.5
+    with pytest.raises(topo.UnitError, match="chip.capex"):
+        parse_chip({"preset": "h100-sxm", "capex": "$abc"})

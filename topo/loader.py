@@ -147,6 +147,8 @@ def parse_chip(spec: Any, field: str = "chip") -> ChipSpec | str | None:
                 raise SpecError(f"{field}.{k}: expected an integer, got {v!r}")
             changes[k] = v
         else:
+            if k in ("capex", "price_per_hour") and isinstance(v, str):  # "$25,000", as a prices file reads it
+                v = v.strip().lstrip("$").replace(",", "")
             check_bare(f"{field}.{k}", v, kind, _CHIP_BARE.get(kind))  # hbm_bandwidth: 3350 is 3350 bytes/s
             changes[k] = parse_quantity(v, kind, f"{field}.{k}")
     if "capex" in changes or "price_per_hour" in changes or "price_source" in changes:  # my price, not the preset's
