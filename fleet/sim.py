@@ -1091,8 +1091,16 @@ def _build_pools(spec: FleetSpec, model: Any, step_models: dict[str, StepModelLi
 
 def _check_requests_fit(pools: list[Pool], trace: Trace) -> None:
     """Requests that can never fit a replica's KV cache stop the run early with a readable error."""
-    longest = int((trace.prompt + trace.output).max())
+    lengths = trace.prompt + trace.output
+    longest = int(lengths.max())
     for p in pools:
+        spec = getattr(getattr(p.model, "deployment", None), "model", None)
+        ctx = int(getattr(spec, "context", 0) or 0)
+        if ctx and longest > ctx:  # a server refuses them (vLLM: max_model_len); serving them is no answer
+            over = int((lengths > ctx).sum())
+            raise SpecError(f"trace: {over:,} of {len(trace):,} requests are longer than {spec.name}'s context of "
+                            f"{ctx:,} tokens (prompt + output; the longest {longest:,}); clip the trace, pick a "
+                            "workload of shorter requests, or give a model YAML with a longer `context:`")
         need = int(trace.prompt.max()) if p.role == "prefill" else longest
         why = no_kv_reason(p.model, p.spec.token_budget, p.spec.batch) if p.kv_capacity <= 0 else None
         if why is not None:  # the weights do not fit: no request would, whatever its length

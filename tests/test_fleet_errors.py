@@ -235,3 +235,18 @@ def test_work_budget_refuses_one_request_more_and_names_a_duration_whose_draw_fi
     longest = float(str(info.value).split("a duration of ")[1].split(" s ")[0].replace(",", ""))
     assert 0.95 * most / 1e5 <= longest < most / 1e5
     fleet.check_serving_size(len(fleet.poisson_trace(1e5, longest, seed=0)), 12, disaggregated)
+
+
+def test_a_trace_with_requests_beyond_the_model_context_is_refused():
+    """`estimate` refused a prompt + output beyond the model's context, serve and plan served them (review:
+    azure-conv reaches 18k tokens, llama2-70b's context is 4,096): one line naming how many and the fix; a workload
+    within the context runs."""
+    from fleet import poisson_trace, simulate_serving, single_pool_fleet
+
+    fl = single_pool_fleet("llama2-70b", "dgx-h100", tp=8)
+    tr = poisson_trace(2.0, 30.0, prompt="azure-conv", seed=0)
+    with pytest.raises(SpecError, match=r"requests are longer than llama2-70b's context of 4,096 tokens"):
+        simulate_serving(fl, tr)
+    ok = poisson_trace(2.0, 30.0, prompt="sharegpt", seed=1)
+    assert (ok.prompt + ok.output).max() <= 4096
+    assert simulate_serving(fl, ok).n == len(ok)
