@@ -494,6 +494,16 @@ def plan(
         raise SpecError("trace: no requests to plan for" if given else
                         f"duration: a {duration:g} s trace at {rate:g} requests/s drew no request; lengthen the "
                         "duration or raise the rate")
+    if step_model_factory is None:  # every candidate would refuse the trace the same way: say it once, up front
+        from inference import load_model
+
+        spec = load_model(model)
+        longest = int((trace.prompt + trace.output).max())
+        if spec.context and longest > spec.context:
+            over = int(((trace.prompt + trace.output) > spec.context).sum())
+            raise SpecError(f"workload: {over:,} of {len(trace):,} requests are longer than {spec.name}'s context of "
+                            f"{spec.context:,} tokens (the longest {longest:,}); pick a workload of shorter requests "
+                            "(sharegpt), give a trace, or a model YAML with a longer `context:`")
     planner = _Planner(model, rate, slo_ttft, slo_tpot, candidates, prices=prices, trace=trace,
                        attainment=attainment, tps=tps, eps=eps, batches=batches, prefill_batch=prefill_batch,
                        token_budget=token_budget, kv_network=kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6),

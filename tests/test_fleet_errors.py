@@ -250,3 +250,11 @@ def test_a_trace_with_requests_beyond_the_model_context_is_refused():
     ok = poisson_trace(2.0, 30.0, prompt="sharegpt", seed=1)
     assert (ok.prompt + ok.output).max() <= 4096
     assert simulate_serving(fl, ok).n == len(ok)
+
+
+def test_plan_refuses_a_workload_beyond_the_model_context_up_front():
+    """plan with llama2-70b (4,096 tokens) on azure-conv listed every candidate as failing with the serving error:
+    now one line before any simulation, exit 2 in the CLI."""
+    r = CliRunner().invoke(main, ["plan", "--model", "llama2-70b", "--rate", "2", "--duration", "20s"])
+    assert r.exit_code == 2 and r.output.startswith("error: workload:") and "context of 4,096" in r.output
+    assert len(r.output.strip().splitlines()) == 1
