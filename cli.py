@@ -443,8 +443,13 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             return
         if stack is not None:
             opts["stack"] = stack
+        skipped: dict[str, str] = {}  # an algorithm of a list that cannot run on this group: the others still print
         rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype,
-                                     measured=measured, **opts)
+                                     measured=measured, skipped=skipped, **opts)
+        not_run = [f"# not run: {a}: {why}" for a, why in skipped.items()]
+        if as_json or as_csv:
+            for line in not_run:
+                click.echo(line, err=True)
         if as_json:
             click.echo(collectives.to_json(rows))
         elif as_csv:
@@ -469,6 +474,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                 click.echo(f"# measured: {src}; ~ = interpolated between the table's sizes, - = off its grid; "
                            "ratio = time / measured")
             click.echo(collectives.format_table(rows))
+            for line in not_run:
+                click.echo(line)
             if fail and (note := _routing_note(fab)):
                 click.echo(note)
         if plot:

@@ -23,7 +23,7 @@ COLUMNS = ("size", "count", "type", "algorithm", "time_us", "algbw_GBps", "busbw
 def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | str, group_size: int | None = None,
               algorithms: Sequence[str] | str = ("auto",), placement: str = "tray", concurrent: bool = False,
               dtype: str = "float", seed: int = 0, stack: str | None = None, measured: bool = False,
-              **opts: Any) -> list[dict[str, Any]]:
+              skipped: dict[str, str] | None = None, **opts: Any) -> list[dict[str, Any]]:
     """Simulate one collective over several sizes and algorithms (nccl-tests style).
 
     Args:
@@ -49,6 +49,10 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             ``gb200-nvl72``; the ``measured`` extra) as ``measured_us`` (NaN off the table's grid),
             ``measured_interpolated`` and ``ratio`` = time / measured: validation beside the model, never
             an input to it.
+        skipped: a dict to collect the algorithms of a list that cannot run on this group (name -> the
+            ScheduleError's line, e.g. ``hier_ml`` on a group that does not fill its levels) instead of raising, as
+            ``scaleup collective --algorithm a,b,c`` does; their rows are left out. ``"auto"`` and a lone algorithm
+            raise as before, and so does a list of which none runs.
 
     Returns:
         one dict per (size, algorithm): size (B; an int, as nccl-tests prints it, unless fractional), count, type, algorithm (the winner for auto, as
@@ -133,16 +137,21 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             tier, fab_s = stack_plan(fab, stack, float(size), groups)
         for a in algorithms:
             opts_a = opts_for(a)
-            if concurrent and len(groups) > 1:
-                op_cls = OPS[collective_name]
-                algo_opts = {x: v for x, v in opts_a.items() if x not in _RUN_KEYS}
-                run_opts = {x: opts_a[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth", "ideal")
-                            if x in opts_a}
-                res = run([op_cls(size, group=g, algorithm=a, **algo_opts) for g in groups], fab_s, **run_opts)
-                worst = max(res, key=lambda r: r.time)
-                r = worst
-            else:
-                r = collective(collective_name, fab_s, size, groups[0], a, **opts_a)
+            try:
+                if concurrent and len(groups) > 1:
+                    op_cls = OPS[collective_name]
+                    algo_opts = {x: v for x, v in opts_a.items() if x not in _RUN_KEYS}
+                    run_opts = {x: opts_a[x] for x in ("mode", "routing", "seed", "overhead", "reduce_bandwidth",
+                                                       "ideal") if x in opts_a}
+                    res = run([op_cls(size, group=g, algorithm=a, **algo_opts) for g in groups], fab_s, **run_opts)
+                    r = max(res, key=lambda r: r.time)
+                else:
+                    r = collective(collective_name, fab_s, size, groups[0], a, **opts_a)
+            except ScheduleError as exc:  # one algorithm of a list that cannot run here: the others still can
+                if skipped is None or a == "auto" or len(algorithms) == 1:
+                    raise
+                skipped.setdefault(a, str(exc))
+                continue
             name = r.algorithm
             c = r.schedule.params.get("chunks", 1) if r.schedule is not None else 1
             if c and c > 1 and "chunks" in REGISTRY[(r.collective, r.algorithm)].option_names:
@@ -163,6 +172,9 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
                 m = float(meas[i_size]) * 1e6
                 rows[-1].update({"measured_us": m, "measured_interpolated": bool(interp[i_size]),
                                  "ratio": rows[-1]["time_us"] / m if m == m else float("nan")})
+    if not rows and skipped:  # none of the list runs: that is the error, not an empty table
+        a, why = next(iter(skipped.items()))
+        raise ScheduleError(why if len(skipped) == 1 else f"algorithm: none of {', '.join(skipped)} runs here; {a}: {why}")
     return rows
 
 

@@ -203,3 +203,28 @@ def test_table_explains_an_efficiency_above_the_step_by_step_bound():
     under = C.benchmark("all_reduce", fab, sizes=[64 * 2**20], group_size=64, algorithms=["ring"], ideal=True)
     assert under[0]["efficiency"] <= 1.0 + 1e-9
     assert "> 100%" not in C.format_table(under)
+
+
+def test_an_algorithm_of_a_list_that_cannot_run_is_listed_not_fatal():
+    """`--algorithm ring,hier_ml,hd` on a 12-rank group aborted the whole table on hier_ml (persona: sweep researcher):
+    the others print and hier_ml is one '# not run' line (stderr under --json); alone it is the error it was;
+    Python collects it with skipped={} (the default raises); a list of which none runs is an error."""
+    import topo as T
+
+    args = ["collective", "all-reduce", "--fabric", "maia200-small", "--group-size", "12", "--sizes", "1MiB"]
+    r = CliRunner().invoke(main, [*args, "--algorithm", "ring,hier_ml,hd"])
+    assert r.exit_code == 0, r.output
+    assert [ln.split()[3] for ln in r.output.splitlines()[2:4]] == ["ring", "hd"]
+    assert r.output.strip().splitlines()[-1].startswith("# not run: hier_ml:")
+    r = CliRunner().invoke(main, [*args, "--algorithm", "ring,hier_ml", "--json"])
+    assert r.exit_code == 0 and [x["algorithm"] for x in json.loads(r.stdout)] == ["ring"]
+    r = CliRunner().invoke(main, [*args, "--algorithm", "hier_ml"])
+    assert r.exit_code == 2 and "hier_ml" in r.output
+    fab = T.load("maia200-small")
+    skipped: dict[str, str] = {}
+    rows = C.benchmark("all_reduce", fab, [2**20], 12, ["ring", "hier_ml"], skipped=skipped)
+    assert [x["algorithm"] for x in rows] == ["ring"] and list(skipped) == ["hier_ml"]
+    with pytest.raises(T.ScheduleError, match="hier_ml"):
+        C.benchmark("all_reduce", fab, [2**20], 12, ["ring", "hier_ml"])
+    with pytest.raises(T.ScheduleError, match="hier_ml"):
+        C.benchmark("all_reduce", fab, [2**20], 12, ["hier_ml", "hier_ml"], skipped={})
