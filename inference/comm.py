@@ -29,15 +29,6 @@ import numpy as np
 
 from topo import Fabric, SpecError
 
-#: collective kind -> name of the op class in :mod:`collectives`
-_OPS = {
-    "all_reduce": "AllReduce",
-    "reduce_scatter": "ReduceScatter",
-    "all_gather": "AllGather",
-    "all_to_all": "AllToAll",
-    "send_recv": "SendRecv",
-}
-
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 KiB = 1024.0
@@ -293,15 +284,10 @@ def _simulate(fabric: Fabric, kind: str, size: float, groups: Groups, ideal: boo
         import collectives
     except ImportError as exc:  # pragma: no cover - the package exists in the tree
         raise SpecError(f"communication: the collectives package is unavailable ({exc})") from exc
-    cls_name = _OPS.get(kind)
-    if cls_name is None:
-        raise SpecError(f"communication: unknown collective {kind!r}; known: {', '.join(_OPS)}")
-    cls = getattr(collectives, cls_name, None)
-    run = getattr(collectives, "run", None)
-    if cls is None or run is None:
-        raise SpecError(
-            f"communication: collectives.{cls_name} / collectives.run are not available yet; "
-            "use tp=ep=pp=1 or update the tree")
+    cls = collectives.OPS.get(kind)  # the collective's Op class (one map, collectives.OPS)
+    if cls is None:
+        raise SpecError(f"communication: unknown collective {kind!r}; known: {', '.join(collectives.OPS)}")
+    run = collectives.run
     ops = [cls(size, group=g, **opts) for g in groups.groups.tolist()]  # send_recv: group = [src, dst]
     results = run(ops, fabric, ideal=True) if ideal and _run_accepts_ideal(run) else run(ops, fabric)
     slow = max(results, key=lambda r: r.time)
