@@ -31,6 +31,7 @@ from .sim import (
     build_step_model,
     check_csv_path,
     check_serving_size,
+    check_trace_context,
     simulate_serving,
 )
 from .spec import (
@@ -86,6 +87,7 @@ __all__ = [
     "check_csv_path",
     "check_router",
     "check_serving_size",
+    "check_trace_context",
     "closed_loop_trace",
     "bundled_fleets",
     "fleet_from_dict",

@@ -30,7 +30,7 @@ import numpy as np
 from topo import CapacityError, ScaleupError, SpecError
 
 from .pool import kv_capacity_tokens
-from .sim import ServingResult, build_step_model, check_serving_size, simulate_serving
+from .sim import ServingResult, build_step_model, check_serving_size, check_trace_context, simulate_serving
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec
 from .stepmodel import StepCache, StepModelLike
 from .trace import Trace, poisson_trace
@@ -464,7 +464,7 @@ def plan(
             and the ranking taken again, until the cheapest holds (a short trace starts empty and ends with a
             drain, so a fleet just short of the rate can pass it). 0 or 1: off; skipped for a given ``trace``.
         dtype, stack: weights / activations dtype and serving-stack profile of every candidate's step model (as
-            ``scaleup infer --dtype / --stack``; a chip that cannot run ``dtype`` is reported as not fitting).
+            ``scaleup infer --dtype / --stack``; a chip that cannot run ``dtype`` is reported ``cannot run: ...``).
 
     Returns:
         :class:`PlanResult`; ``best`` is None when nothing meets the SLOs within ``max_replicas``.
@@ -497,13 +497,7 @@ def plan(
     if step_model_factory is None:  # every candidate would refuse the trace the same way: say it once, up front
         from inference import load_model
 
-        spec = load_model(model)
-        longest = int((trace.prompt + trace.output).max())
-        if spec.context and longest > spec.context:
-            over = int(((trace.prompt + trace.output) > spec.context).sum())
-            raise SpecError(f"workload: {over:,} of {len(trace):,} requests are longer than {spec.name}'s context of "
-                            f"{spec.context:,} tokens (the longest {longest:,}); pick a workload of shorter requests "
-                            "(sharegpt), give a trace, or a model YAML with a longer `context:`")
+        check_trace_context(load_model(model), trace, "trace" if given else "workload")
     planner = _Planner(model, rate, slo_ttft, slo_tpot, candidates, prices=prices, trace=trace,
                        attainment=attainment, tps=tps, eps=eps, batches=batches, prefill_batch=prefill_batch,
                        token_budget=token_budget, kv_network=kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6),

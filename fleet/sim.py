@@ -1089,18 +1089,32 @@ def _build_pools(spec: FleetSpec, model: Any, step_models: dict[str, StepModelLi
     return pools
 
 
-def _check_requests_fit(pools: list[Pool], trace: Trace) -> None:
-    """Requests that can never fit a replica's KV cache stop the run early with a readable error."""
+def check_trace_context(model: Any, trace: Trace, field: str = "trace") -> None:
+    """Refuse a trace with requests longer (prompt + output tokens) than ``model``'s context
+    (``ModelSpec.context``; 0 or a model without one: unchecked): a server refuses them (vLLM's
+    ``max_model_len``), so serving them is no answer. ``field`` names the input blamed (``workload`` in plan).
+
+    Raises:
+        SpecError: how many requests are over, the longest, and the fixes.
+    """
+    ctx = int(getattr(model, "context", 0) or 0)
+    if not ctx or not len(trace):
+        return
     lengths = trace.prompt + trace.output
     longest = int(lengths.max())
+    if longest > ctx:
+        over = int((lengths > ctx).sum())
+        raise SpecError(f"{field}: {over:,} of {len(trace):,} requests are longer than {model.name}'s context of "
+                        f"{ctx:,} tokens (prompt + output; the longest {longest:,}); clip the trace, pick a "
+                        "workload of shorter requests (sharegpt), or give a model YAML with a longer `context:`")
+
+
+def _check_requests_fit(pools: list[Pool], trace: Trace) -> None:
+    """Requests that can never fit a replica's KV cache, or exceed its model's context, stop the run early with a
+    readable error."""
+    longest = int((trace.prompt + trace.output).max())
     for p in pools:
-        spec = getattr(getattr(p.model, "deployment", None), "model", None)
-        ctx = int(getattr(spec, "context", 0) or 0)
-        if ctx and longest > ctx:  # a server refuses them (vLLM: max_model_len); serving them is no answer
-            over = int((lengths > ctx).sum())
-            raise SpecError(f"trace: {over:,} of {len(trace):,} requests are longer than {spec.name}'s context of "
-                            f"{ctx:,} tokens (prompt + output; the longest {longest:,}); clip the trace, pick a "
-                            "workload of shorter requests, or give a model YAML with a longer `context:`")
+        check_trace_context(getattr(getattr(p.model, "deployment", None), "model", None), trace)
         need = int(trace.prompt.max()) if p.role == "prefill" else longest
         why = no_kv_reason(p.model, p.spec.token_budget, p.spec.batch) if p.kv_capacity <= 0 else None
         if why is not None:  # the weights do not fit: no request would, whatever its length
