@@ -589,16 +589,10 @@ class Fabric:
         coords = (np.arange(self.n_chips)[:, None] // strides) % np.asarray(dims)
         cube = [int(c) for c in meta.get("cube") or dims]
         if k < dims[0] or (meta.get("cube") and k <= math.prod(cube)):
-            best = None
-            for t in itertools.product(*(range(1, d + 1) for d in dims)):
-                if math.prod(t) != k or any(d % ti for d, ti in zip(dims, t)) or any(ti > c for ti, c in zip(t, cube)):
-                    continue
-                key = (sum(t), tuple(-ti for ti in t))  # most compact, then x-first
-                if best is None or key < best[0]:
-                    best = (key, t)
-            if best is None:
+            shape = _compact_tile(dims, cube, k)
+            if shape is None:
                 return None
-            tile = np.asarray(best[1])
+            tile = np.asarray(shape)
             tid = coords // tile
             tdims = np.asarray(dims) // tile
             gid = (tid * np.cumprod(np.r_[1, tdims[:-1]])).sum(axis=1)
@@ -607,10 +601,8 @@ class Fabric:
             rows = np.argsort(gid, kind="stable").reshape(-1, k)
             first = coords[rows[0]] - coords[rows[0]].min(axis=0)
             return rows[:, _cycle_order(first)].tolist()
-        else:
-            groups = list(np.arange(self.n_chips).reshape(-1, k))
         out = []
-        for g in groups:
+        for g in np.arange(self.n_chips).reshape(-1, k):  # whole x-lines, then planes: consecutive ranks
             c = coords[g] - coords[g].min(axis=0)
             # a box is listed along its cycle; consecutive ranks that are no box (k = 6 on a 4 x 6 torus: a line
             # and a half) keep their rank order, which the comb of a box would list with 3-hop steps
@@ -692,6 +684,20 @@ class Fabric:
             f"Fabric({self.name!r}, chips={self.n_chips}, switches={len(self.switches)}, "
             f"links={self.n_edges // 2}, chip={self.chip.name!r})"
         )
+
+
+def _compact_tile(dims: Sequence[int], cube: Sequence[int], k: int) -> tuple[int, ...] | None:
+    """The box of ``k`` chips that tiles a torus of ``dims`` (each side divides its dimension) within a ``cube``
+    (each side at most the cube's), the most compact (least sum of sides), then the widest along x; None when no
+    box of ``k`` chips tiles it."""
+    best: tuple[tuple, tuple[int, ...]] | None = None
+    for t in itertools.product(*(range(1, d + 1) for d in dims)):
+        if math.prod(t) != k or any(d % ti for d, ti in zip(dims, t)) or any(ti > c for ti, c in zip(t, cube)):
+            continue
+        key = (sum(t), tuple(-ti for ti in t))
+        if best is None or key < best[0]:
+            best = (key, t)
+    return None if best is None else best[1]
 
 
 def _snake(c: np.ndarray) -> np.ndarray:
