@@ -326,6 +326,8 @@ def verify(schedule: Schedule, n_nodes: int | None = None) -> None:
     for slot in s.slot_layout():
         snap = state.copy()
         for _, p in slot:
+            if p.n_flows == 0:  # an empty phase (e.g. multirail's tray stages on a 1-rank group) moves nothing
+                continue
             if p.blocks is None:
                 raise ScheduleError(f"phase of {s.algorithm!r} has no block labels")
             blk = np.asarray(p.blocks, dtype=np.int64).reshape(p.n_flows, -1)

@@ -85,6 +85,8 @@ def inr_phases(fabric, rows, size, block_table=None, n_blocks=0, chunks=1):
     """
     if rows.shape[0] != 1:
         raise RuntimeError("inr_phases: in-network reduction compiles one group at a time (Algorithm.batched)")
+    if rows.shape[1] < 2:  # one rank holds the sum already: nothing goes up to a switch (it sent S up and down)
+        return []
     trees = inr_tree(fabric, rows[0])
     c = chunks
     out = []

@@ -91,10 +91,11 @@ def ring_all_reduce_phases(rows, size, block_table=None, n_blocks=0, chunks=1, b
 
 
 def ring_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=1, bidirectional=False, **_):
-    """2(n-1)/n * S/B + (2(n-1) + c - 1) * alpha; bidirectional: S/(2B) (each direction its own links)."""
+    """2(n-1)/n * S/B + (2(n-1) + c - 1) * alpha; bidirectional: S/(2B) (each direction its own links; on 2
+    ranks both directions are the same pair of links, so S/B as one way)."""
     if n == 1:
         return 0.0
-    B = 2 * bandwidth if bidirectional else bandwidth
+    B = 2 * bandwidth if bidirectional and n > 2 else bandwidth
     return 2 * (n - 1) / n * size / B + (2 * (n - 1) + chunks - 1) * latency
 
 
@@ -145,7 +146,8 @@ def bidirectional_ring_all_reduce(rows, size, fabric, block_table, n_blocks, *, 
     Steps: 2(m-1) per chunk on each of two chains; every rank sends S/(2 m c) bytes to each neighbour.
 
     Closed form: 2(n-1)/n * S/(2B) + (2(n-1) + c - 1) * alpha, when each direction has its own links
-    (a ring of links; on one port per rank the two directions share it: S/B).
+    (a ring of links; on one port per rank the two directions share it: S/B; on 2 ranks both neighbours are
+    the same chip, so both halves share the one pair of links: S/B + 2 alpha, the one-way ring).
 
     Reference: Patarasuk and Yuan, JPDC 2009 (one ring per direction).
     """

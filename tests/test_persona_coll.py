@@ -1,0 +1,53 @@
+"""A systems researcher coming from ASTRA-sim / nccl-tests checks scaleup's collectives on odd inputs.
+
+Each test failed before its fix (see the commit that added it)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import collectives as C
+import topo
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_collectives_registry import B, H, S, ring, star  # noqa: E402
+
+
+def test_bidirectional_ring_on_two_ranks_is_the_one_way_ring():
+    """On 2 ranks both ring neighbours are the same chip, so the two halves of a bidirectional ring share the
+    one pair of links: the simulation gave S/B + 2 alpha (16,779 us on 1 GB/s, 16 MiB) and C.bounds said half
+    of it, S/(2B) + 2 alpha (8,391 us). Now the closed form is the one-way ring's at n = 2, as simulated."""
+    for fab in (ring(2), star(2)):
+        for algo, opts in (("bidir", {}), ("ring", {"bidirectional": True})):
+            r = C.all_reduce(fab, S, group=[0, 1], algorithm=algo, ideal=True, mode="steps", **opts)
+            want = C.bounds.all_reduce(2, S, B, H if fab.n_nodes == 2 else 2 * H, algorithm="ring")
+            assert r.time == pytest.approx(want, rel=1e-9)
+            assert C.REGISTRY[("all_reduce", algo)].closed_form(2, S, B, H, **opts) == pytest.approx(
+                C.bounds.all_reduce(2, S, B, H, algorithm="ring"), rel=1e-12)
+    # three ranks and more: each direction on its own links, half the time of the one-way ring's data term
+    r3 = C.all_reduce(ring(3), S, group=[0, 1, 2], algorithm="bidir", ideal=True, mode="steps")
+    assert r3.time == pytest.approx(C.bounds.all_reduce(3, S, B, H, algorithm="bidir"), rel=1e-9)
+
+
+@pytest.mark.parametrize("fabric", ["dgx-h100", "gb200-nvl72"])
+def test_single_rank_in_network_all_reduce_moves_nothing(fabric):
+    """A 1-rank group holds its sum already; inr sent the whole buffer up to the NVSwitch and back down
+    (dgx-h100, 1 GiB, --ideal: 4,278 us and 2 GiB on the links, where every other algorithm and inr's own
+    closed form give 0). Now it moves no byte and takes 0 s, like the others."""
+    fab = topo.load(fabric)
+    r = C.all_reduce(fab, 2**30, group=[3], algorithm="inr", ideal=True)
+    assert r.time == 0.0 and r.link_stats.total_bytes == 0.0
+    assert r.time == C.bounds.all_reduce(1, 2**30, 1e9, 1e-6, algorithm="inr")
+    assert C.all_reduce(fab, 2**30, group=[3], algorithm="inr").link_stats.total_bytes == 0.0  # calibrated too
+    C.verify(C.REGISTRY[("all_reduce", "inr")]([3], 2**20, fab, symbolic=True), fab.n_nodes)
+
+
+def test_verify_accepts_a_schedule_with_empty_phases():
+    """multirail on a 1-rank group compiles phases of no flows; verify raised ValueError ("cannot reshape
+    array of size 0") instead of checking the (trivially complete) result."""
+    fab = topo.load("dgx-h100")
+    for coll in ("all_reduce", "all_gather", "reduce_scatter"):
+        C.verify(C.REGISTRY[(coll, "multirail")]([0], 2**20, fab, symbolic=True), fab.n_nodes)
