@@ -20,6 +20,20 @@ COLUMNS = ("size", "count", "type", "algorithm", "time_us", "algbw_GBps", "busbw
            "efficiency")
 
 
+def _first_group(fab: Fabric, k: int, placement: str, seed: int) -> list[int]:
+    """The first group of ``k`` ranks cut by ``placement`` when ``k`` does not divide the chips (so
+    ``fab.groups`` cannot tile them): ``tray`` ranks 0..k-1, ``strided`` one rank every n // k (0, n // k, ...),
+    ``random`` the first k of the seeded permutation; each is ``fab.groups(k, placement, seed)[0]`` when k divides."""
+    n = fab.n_chips
+    if placement == "strided":
+        return (np.arange(k) * (n // k)).tolist()
+    if placement == "random":
+        return np.random.default_rng(seed).permutation(n)[:k].tolist()
+    if placement != "tray":
+        raise ScheduleError(f"placement: must be 'tray', 'strided' or 'random', got {placement!r}")
+    return list(range(k))
+
+
 def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | str, group_size: int | None = None,
               algorithms: Sequence[str] | str = ("auto",), placement: str = "tray", concurrent: bool = False,
               dtype: str = "float", seed: int = 0, stack: str | None = None, measured: bool = False,
@@ -86,10 +100,10 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         raise ScheduleError(f"group_size: must be 2..{fab.n_chips} chips of {fab.name!r} (a collective needs "
                             f"two ranks), got {k!r}")
     if fab.n_chips % k:
-        groups = [list(range(k))] if not concurrent else None
-        if groups is None:
+        if concurrent:
             raise ScheduleError(f"group_size: {k} does not divide the {fab.n_chips} chips, so --concurrent-groups "
                                 "cannot tile the fabric; pick a divisor")
+        groups = [_first_group(fab, int(k), placement, seed)]
     else:
         groups = fab.groups(int(k), placement=placement, seed=seed)
     if not concurrent:
