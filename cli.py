@@ -683,6 +683,10 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @click.option("--host-per-seq", "host_per_seq", default=None,
               help="host work per sequence per iteration on an x86 host, e.g. 19us (x2.75 on GB200's Grace): an "
                    "iteration takes max(GPU step, host); a sensitivity, default off (docs/inference.md)")
+@click.option("--speculative", "speculative", default=None,
+              help="speculative decoding: mtp:K@A (an MTP / Eagle-style one-layer draft), draft:MODEL:K@A (a smaller "
+                   "model, same tokenizer), ngram:K@A (prompt lookup); K proposals per step, A the probability each "
+                   "is accepted (an input: it depends on the draft and the data), e.g. mtp:3@0.8; default off")
 @click.option("--nearest", "nearest_k", default=0, show_default=True, type=click.IntRange(min=0),
               help="also print the K published measurements most like this deployment (same chip), each "
                    "predicted now, with this model's error there (inference.perf_overview.nearest)")
@@ -692,7 +696,7 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @_mc_options
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
               compute_efficiency, memory_efficiency, compare, sets, stack, ideal_flag, backend, prices, kernels,
-              host_per_seq, nearest_k, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
+              host_per_seq, speculative, nearest_k, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
               fail_plot=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
     import json
@@ -737,6 +741,11 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
         knobs["memory_efficiency"] = memory_efficiency
     if host_per_seq is not None:
         knobs["host_per_seq"] = _quantity_opt(host_per_seq, "time", "--host-per-seq")
+    if speculative is not None:
+        if nearest_k:  # the published rows ran without it: their errors would be this option's, not the model's
+            raise ScaleupError("--nearest: the published rows ran without speculative decoding; drop --speculative "
+                               "or --nearest")
+        knobs["speculative"] = speculative
     from inference import compare as compare_fabrics
     from inference import compare_table
 

@@ -21,6 +21,7 @@ from .measured import tables as measured_tables
 from .models import MODELS, ModelSpec, load_model, model_from_dict
 from .ops import Op, Shard, causal_pairs, distinct_experts, head_ops, layer_ops
 from .report import Report, compare, compare_table, estimate, max_batch
+from .speculative import Speculative, parse_speculative
 from .step import StepModel
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Op",
     "Report",
     "Shard",
+    "Speculative",
     "StepModel",
     "causal_pairs",
     "chip_cost_per_hour",
@@ -58,6 +60,7 @@ __all__ = [
     "estimate",
     "head_ops",
     "layer_ops",
+    "parse_speculative",
     "load_model",
     "max_batch",
     "model_from_dict",

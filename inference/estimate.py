@@ -46,6 +46,7 @@ from . import placement as _placement
 from .comm import Groups, collective_choice, collective_time, tp_comm_note
 from .models import MXFP4_BYTES, ModelSpec, load_model
 from .ops import Op, Shard, head_ops, layer_ops
+from .speculative import Speculative, parse_speculative
 
 #: default knobs (documented in the module docstring and docs/inference.md)
 DEFAULTS: dict[str, float] = {
@@ -209,7 +210,7 @@ class Deployment:
                  kernels: Any = None, graph_batches: Sequence[int] | None = None,
                  max_num_tokens: int | None = None, max_seqs: int | None = None,
                  host_per_seq: float | None = None, speed: float | Sequence[float] | np.ndarray | None = None,
-                 **_: Any) -> None:
+                 speculative: Speculative | str | dict | None = None, **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
         chip_speed = None
@@ -368,6 +369,14 @@ class Deployment:
         if chip_speed is not None:  # a replica's step is as slow as its slowest chip; the slowest replica up
             up = self._replica_split()[1]  # (none up: _build_groups names --fail when a step needs the groups)
             self.speed = float(chip_speed[up].min()) if len(up) else 1.0
+        #: speculative decoding (:mod:`inference.speculative`): a decode step is one draft + verify iteration
+        #: that gains :attr:`tokens_per_step` tokens per sequence; None: one token per step
+        self.speculative = parse_speculative(speculative)
+        self.draft: Deployment | None = None
+        if self.speculative is not None:
+            self._set_speculative(dict(stack=stack, backend=backend, compute_efficiency=compute_efficiency,
+                                       memory_efficiency=memory_efficiency, op_overhead=op_overhead, sram=sram,
+                                       act_dtype=act_dtype, speed=self.speed, kernels=kernels))
 
     # ------------------------------------------------------------------ stack and kernel backend
     def _set_stack(self, stack: str | None, backend: str, kernels: Any = None) -> None:
@@ -413,6 +422,35 @@ class Deployment:
         self._analytic_ops: set[str] = set()
         self._table_sources: set[str] = set()  # the table files this model's own lookups read (provenance)
 
+    def _set_speculative(self, kw: dict[str, Any]) -> None:
+        """Check :attr:`speculative` against the deployment and build the draft model's :class:`Deployment`
+        (``draft:MODEL``: same fabric, ``tp``, dtype and stack; one replica per attention group of the fabric)."""
+        sp, m = self.speculative, self.model
+        if _placement.sram_only(self.chip):
+            raise SpecError(f"speculative: not modelled on {self.chip.name}, whose steps are a spatial pipeline over "
+                            "on-die SRAM (inference/placement.py); use an HBM chip, or drop speculative")
+        if sp.method != "draft":
+            return
+        try:
+            draft = load_model(sp.draft_model)
+        except SpecError as e:
+            raise SpecError(f"speculative: draft model: {e}") from None
+        if draft.vocab != m.vocab:
+            raise SpecError(f"speculative: draft {draft.name} has a vocabulary of {draft.vocab:,} tokens and "
+                            f"{m.name} {m.vocab:,}; a draft must share the target's tokenizer (e.g. llama3.1-8b "
+                            "for llama3.1-70b / 405b)")
+        groups = max(1, min(self.fabric.n_chips // self.tp, self.dp * self.shard.attn_groups))
+        try:
+            self.draft = Deployment(draft, self.fabric, tp=self.tp, ep=1, pp=1, dp=groups, dtype=self.dtype,
+                                    kv_dtype=self.kv_dtype, **kw)
+        except SpecError as e:
+            raise SpecError(f"speculative: draft {draft.name} at tp={self.tp}: {e}") from None
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens each sequence gains per decode step: 1, or the expected accepted length under speculation."""
+        return 1.0 if self.speculative is None else self.speculative.tokens_per_step
+
     def _format_notes(self) -> list[str]:
         """Notes for every backend: what the model's published checkpoint and the stack's KV pool make of the
         deployment dtype, and a straggler's speed."""
@@ -427,6 +465,15 @@ class Deployment:
         if self.swa_kv_full:
             notes.append(f"{self.stack} KV pool holds the {self.model.sliding_layers} sliding-window layers at full "
                          "length (the kernel reads the window only; estimate.SWA_KV_POOL)")
+        sp = self.speculative
+        if sp is not None:
+            draft = {"mtp": "one decoder layer + LM head per proposal (MTP / Eagle-style module)",
+                     "ngram": "prompt lookup on the host (ASSUMPTION: no device time)",
+                     "draft": f"{sp.draft_model} decode steps at tp={self.tp}"}[sp.method]
+            notes.append(f"speculative {sp.label()}: each decode step drafts {sp.k} tokens ({draft}) and verifies "
+                         f"{sp.k + 1} per sequence; {sp.tokens_per_step:.3g} tokens per step at acceptance "
+                         f"{sp.acceptance:g} (ASSUMPTION: each proposal accepted independently; an input, not a "
+                         "calibrated value)")
         return notes
 
     def inputs(self) -> list[str]:
@@ -579,8 +626,25 @@ class Deployment:
             moe = m.moe_layers * frac * (routed + m.shared_experts * per_exp / tp + m.hidden * m.experts * w)
         emb = m.vocab * m.hidden * w / tp
         head = emb if (self.pp == 1 and not m.tied_embeddings) else 0.0
-        return {"attention": attn, "mlp": mlp, "moe": moe, "embeddings": emb + head,
-                "total": attn + mlp + moe + emb + head}
+        spec = self._speculative_weight_bytes(attn, mlp, moe)
+        out = {"attention": attn, "mlp": mlp, "moe": moe, "embeddings": emb + head,
+               "total": attn + mlp + moe + emb + head + spec}
+        if self.speculative is not None:
+            out["speculative"] = spec
+        return out
+
+    def _speculative_weight_bytes(self, attn: float, mlp: float, moe: float) -> float:
+        """Weight bytes the draft adds on a chip: ``mtp``, one decoder layer of the target (its MoE kind where the
+        model has one; the module's small input projection and norms are left out); ``draft``, the draft model's
+        weights at the same ``tp``; ``ngram`` none."""
+        sp, m = getattr(self, "speculative", None), self.model
+        if sp is None or sp.method == "ngram":
+            return 0.0
+        if sp.method == "draft":
+            return self.draft.held_weight_bytes()["total"]
+        frac = 1.0 / self.pp
+        ffn = moe / (m.moe_layers * frac) if m.moe_layers else mlp / (m.mlp_dense_layers * frac)
+        return attn / (m.layers * frac) + ffn
 
     @property
     def mean_weight_bytes(self) -> float:
@@ -607,7 +671,14 @@ class Deployment:
             per = m.kv_lora_rank + m.qk_rope_dim
         else:
             per = 2 * math.ceil(m.kv_heads / self.tp) * m.head_dim
-        return L_full * per * self.kv
+        # the draft's cache beside the target's: the MTP module's one layer, or the draft model's every layer
+        sp = getattr(self, "speculative", None)
+        extra = 0.0
+        if sp is not None and sp.method == "mtp":
+            extra = per * self.kv
+        elif sp is not None and sp.method == "draft":
+            extra = self.draft.kv_bytes_per_seq_token()
+        return L_full * per * self.kv + extra
 
     def kv_bytes_chip(self, seqs: int, context: int) -> float:
         """KV-cache bytes one chip holds for ``seqs`` sequences of the replica at ``context`` tokens, bytes."""
@@ -767,6 +838,12 @@ class Deployment:
                 elif tab and windowed and not mla:
                     # a sliding-window layer: the measured windowed kernel (it reads the last ``win`` tokens only)
                     got = tab.decode_attention(seqs, span, heads, kvh, hd, self.kv_dtype, window=win)
+                if got is not None and q > 1:
+                    # a speculative verification: q queries per sequence over one read of its cache; the tables
+                    # time one query, so their time is scaled by the analytic kernel's q-query / one-query ratio
+                    one = _kernels.decode_attention_time(op.kv_bytes, prof=prof, me=me, bandwidth=kv_bw,
+                                                         flops=op.flops / q, peak_bf16=chip.peak_flops("bf16"), ce=ce)
+                    got *= an / one
             else:
                 span = (min(ctx + q, win) if win else ctx + q) / 2.0 + 0.5
                 an = _kernels.fmha_time(op.flops, span, op.kv_bytes + op.act_bytes, prof=prof,
@@ -847,7 +924,8 @@ class Deployment:
             real = iter([op for op in layer_ops(m, self.shard, seqs, q, context, w=self.w, a=self.a, kv=self.kv,
                                                 decode=decode) if op.attn])
             ops = [next(real) if op.attn else op for op in ops]
-        ops += head_ops(m, self.shard, run, q, w=self.w, a=self.a)
+        # a decode step over q > 1 tokens (speculative verification) needs logits at every position
+        ops += head_ops(m, self.shard, run, q, w=self.w, a=self.a, logits=q if decode else 1)
         # communication per layer (padded decode steps move the dummies' tokens too)
         return self._timed_step(key, ops, phase, placement, self._framework(decode, seqs), run, q,
                                 math.ceil(seqs / self.shard.attn_groups) * q,
@@ -1051,9 +1129,50 @@ class Deployment:
         return total, steps
 
     def decode_step(self, batch: int, context: int, placement: dict[str, str]) -> StepTime:
+        """One stage's decode step of the replica's ``batch`` sequences (one pipeline micro-batch of them) at
+        ``context`` cached tokens; under :attr:`speculative` the draft + verify iteration, which gains
+        :attr:`tokens_per_step` tokens per sequence."""
         m_count = min(self.pp, batch)
         mb = math.ceil(batch / m_count)
-        return self.step(mb, 1, context, "decode", placement)
+        if self.speculative is None:
+            return self.step(mb, 1, context, "decode", placement)
+        return self._speculative_step(mb, context, placement)
+
+    def _speculative_step(self, seqs: int, context: int, placement: dict[str, str]) -> StepTime:
+        """A speculative decode iteration of one stage (s): the target verifies ``k + 1`` tokens per sequence
+        (:meth:`step` with ``q = k + 1``) after the draft's ``k`` proposals, which run before it on the same chips
+        (a ``draft`` row, serial: the verification needs them). With pipeline stages the draft of each micro-batch
+        is charged to the stage step (it runs on the last stage)."""
+        sp = self.speculative
+        key = ("speculative", seqs, context, tuple(sorted(placement.items())))
+        hit = self._step_cache.get(key)
+        if hit is not None:
+            return hit
+        verify = self.step(seqs, sp.k + 1, context, "decode", placement)
+        if sp.method == "ngram":
+            draft = 0.0
+        elif sp.method == "draft":
+            d = self.draft
+            share = math.ceil(seqs / self.shard.attn_groups)  # each attention group drafts its own sequences
+            d_place = d.memory(share, context + 1, 0)["placement"]
+            draft = sp.k * d.decode_step(share, context, d_place).serial
+        else:  # mtp: one decoder layer (attention + the model's MoE or MLP block, its collectives) + the LM head
+            base = self.step(seqs, 1, context, "decode", placement)
+            m = self.model
+            kind, n = ("moe", m.moe_layers) if m.moe_layers else ("mlp", m.mlp_dense_layers)
+            frac = 1.0 / self.pp
+            per = {b: sum(r["time"] * r["layers"] for r in base.rows if r["block"] == b and r["bottleneck"] != "host")
+                   for b in ("attention", kind, "head")}
+            layer = per["attention"] / (m.layers * frac) + per[kind] / (n * frac)
+            comm = sum(r["time"] for r in base.comm_rows if r["block"] == kind)
+            draft = sp.k * (layer + comm + per["head"])
+        row = _host_row("decode", f"draft ({sp.label()})", draft)
+        row["bottleneck"] = "draft"
+        st = StepTime(verify.rows + [row], verify.compute + draft, verify.flop_time, verify.mem_time, verify.comm,
+                      verify.exposed, verify.serial + draft, verify.overlapped + draft, verify.send,
+                      verify.comm_rows, verify.host_wait)
+        self._step_cache[key] = st
+        return st
 
     def mixed_step(self, decode_seqs: int, context: int, prefill_seqs: int, prefill_q: int, prefill_context: int = 0,
                    placement: dict[str, str] | None = None) -> StepTime:

@@ -242,14 +242,15 @@ def layer_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, context: int, *
     return ops
 
 
-def head_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, *, w: float, a: float) -> list[Op]:
+def head_ops(model: ModelSpec, shard: Shard, seqs: int, q: int, *, w: float, a: float, logits: int = 1) -> list[Op]:
     """Embedding lookup (first stage) and final norm + LM head (last stage), per chip.
 
-    The LM head is vocabulary-parallel over ``tp`` and computes logits of the last token of each
-    sequence only (prefill) or of every new token (decode: q == 1)."""
+    The LM head is vocabulary-parallel over ``tp`` and computes logits of ``logits`` positions per sequence:
+    the last token (prefill, decode: 1) or every verified token of a speculative step (``q``)."""
     h, V = model.hidden, model.vocab
     b_a = math.ceil(seqs / shard.attn_groups)
     Ta = b_a * q
+    b_a *= logits
     ops = [
         Op("embedding", "head", 1, 0.0, Ta * h * w, 0.0, Ta * h * a, kind="elementwise",
            elementwise=(Ta * h * (w + a),)),

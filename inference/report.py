@@ -24,7 +24,7 @@ def format_bytes(n: float) -> str:
 COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
 KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
               "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels", "graph_batches",
-              "max_num_tokens", "max_seqs", "host_per_seq", "speed")
+              "max_num_tokens", "max_seqs", "host_per_seq", "speed", "speculative")
 
 
 @dataclass
@@ -132,7 +132,10 @@ class Report:
             f"  TTFT            {self.ttft * 1e3:12.2f} ms"
             + (f"   (the batch's {self.batch} prompts prefilled at once; requests kept in flight one by one: "
                "scaleup serve --concurrency)" if self.batch > 1 else ""),
-            f"  TPOT            {self.tpot * 1e3:12.3f} ms   ({1 / self.tpot:,.1f} output tokens/s per user)",
+            f"  TPOT            {self.tpot * 1e3:12.3f} ms   ({1 / self.tpot:,.1f} output tokens/s per user"
+            + (f"; speculative {self.extra['speculative']}: a {self.extra['decode_iteration_s'] * 1e3:.3f} ms draft + "
+               f"verify step per {self.extra['tokens_per_step']:.3g} tokens" if "speculative" in self.extra else "")
+            + ")",
             f"  latency         {self.latency:12.3f} s",
             f"  throughput      {self.tokens_per_s['replica']:12,.0f} output tokens/s per replica, "
             f"{self.tokens_per_s['chip']:,.1f} per chip, {self.tokens_per_s['fabric']:,.0f} fabric"
@@ -294,7 +297,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
             max(GPU step, host); default the profile's 0, off), ``speed`` (the chips' speed factor, default the fabric's
             ``meta["chip_speed"]``, 1 without stragglers: every kernel, measured or analytic, takes 1 / speed as long, communication and host costs unchanged;
             or one factor per chip of the fabric: the slowest chip of the replicas that are up), ``prices`` (per-chip price overrides, dict
-            or YAML path).
+            or YAML path), ``speculative`` (speculative decoding, :mod:`inference.speculative`: ``"mtp:3@0.8"``,
+            ``"draft:llama3.1-8b:4@0.7"``, ``"ngram:4@0.5"`` or a :class:`Speculative`; TPOT is the draft + verify
+            iteration over the expected accepted tokens; default off).
         stack: serving stack profile, ``trtllm`` (default, calibrated), ``vllm``, ``sglang`` or ``ideal``
             (the physics roofline: peak x efficiency, no kernel floors, launch or framework costs).
         ideal: True = ``stack="ideal"`` (``scaleup infer --ideal``, as ``collectives``' ``ideal=True``); with
@@ -359,10 +364,11 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     n = max(1, min(decode_points, output - 1)) if output > 1 else 1
     ctxs = [prompt + int(round((i + 0.5) * (output - 1) / n)) for i in range(n)] if output > 1 else [prompt]
     steps = [dep.decode_step(batch, c, placement) for c in ctxs]
-    tpots = [pp * s.time(overlap) + (pp - 1) * s.send for s in steps]
+    gain = dep.tokens_per_step  # tokens per sequence per decode step (speculative decoding: the accepted length)
+    tpots = [(pp * s.time(overlap) + (pp - 1) * s.send) / gain for s in steps]
     tpot = sum(tpots) / len(tpots)
-    tpot_serial = sum(pp * s.serial + (pp - 1) * s.send for s in steps) / len(steps)
-    tpot_overl = sum(pp * s.overlapped + (pp - 1) * s.send for s in steps) / len(steps)
+    tpot_serial = sum(pp * s.serial + (pp - 1) * s.send for s in steps) / len(steps) / gain
+    tpot_overl = sum(pp * s.overlapped + (pp - 1) * s.send for s in steps) / len(steps) / gain
     latency = ttft + (output - 1) * tpot
 
     mid = steps[len(steps) // 2]
@@ -392,6 +398,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
         "price_per_chip_hour_usd": cph / chips,
         "power_per_replica_w": chips * watts * pf if watts > 0 else float("nan"),
     }
+    if dep.speculative is not None:
+        extra.update(speculative=dep.speculative.label(), tokens_per_step=gain, decode_iteration_s=tpot * gain)
     price_args = (dep.chip, price_per_chip_hour, cost_kw.get("prices"), cost_kw.get("capex_per_chip"), dep.fabric.name)
     return Report(
         model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,

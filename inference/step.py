@@ -13,6 +13,7 @@ from topo import Fabric, SpecError
 from .estimate import Deployment
 from .models import ModelSpec
 from .report import COST_KEYS, KNOB_KEYS, max_batch
+from .speculative import parse_speculative
 
 
 class StepModel:
@@ -31,6 +32,10 @@ class StepModel:
         unknown = set(knobs) - set(COST_KEYS) - set(KNOB_KEYS)
         if unknown:
             raise SpecError(f"StepModel: unknown option(s) {', '.join(sorted(unknown))}")
+        if parse_speculative(knobs.get("speculative")) is not None:
+            raise SpecError("speculative: modelled by inference.estimate (scaleup infer, its --compare and infer "
+                            "sweeps); the serving simulator (serve, plan, jobs) steps one token per decode iteration, "
+                            "so drop speculative there")
         dep_kw = {k: v for k, v in knobs.items() if k in KNOB_KEYS}
         self._cost_kw = {k: v for k, v in knobs.items() if k in COST_KEYS}
         self.deployment = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype,

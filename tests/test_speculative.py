@@ -1,0 +1,147 @@
+"""Speculative decoding (inference.speculative): the accepted-length closed form against a Monte Carlo of the
+accept/reject chain, the verify step's work against hand counts, memory of the draft, and the refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import inference
+from cli import main
+from inference import Deployment, Speculative, StepModel, estimate, parse_speculative
+from topo import SpecError
+
+HBM = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 8), a=st.floats(0.05, 0.99))
+def test_tokens_per_step_is_the_mean_accepted_length_of_the_chain(k, a):
+    # the chain: proposal i is accepted with probability a if all before it were; the step always gains one
+    # token more (the target's own token at the first rejection, or its bonus token after k acceptances)
+    rng = np.random.default_rng(7)
+    accept = rng.random((200_000, k)) < a
+    first_reject = np.where(accept.all(axis=1), k, np.argmin(accept, axis=1))
+    mc = (first_reject + 1).mean()
+    assert Speculative("mtp", k, a).tokens_per_step == pytest.approx(mc, rel=0.01)
+
+
+def test_tokens_per_step_limits():
+    assert Speculative("ngram", 4, 1.0).tokens_per_step == 5.0
+    assert Speculative("ngram", 4, 1e-9).tokens_per_step == pytest.approx(1.0, abs=1e-8)
+
+
+@pytest.mark.parametrize("text, want", [
+    ("mtp:3@0.8", Speculative("mtp", 3, 0.8)),
+    ("ngram:5@0.5", Speculative("ngram", 5, 0.5)),
+    ("draft:llama3.1-8b:4@0.7", Speculative("draft", 4, 0.7, "llama3.1-8b")),
+    ({"method": "mtp", "k": 2, "acceptance": 0.9}, Speculative("mtp", 2, 0.9)),
+    ("off", None), (None, None),
+])
+def test_parse(text, want):
+    assert parse_speculative(text) == want
+
+
+@pytest.mark.parametrize("text, says", [
+    ("mtp:3", "acceptance"), ("mtp:3@1.5", "(0, 1]"), ("mtp:0@0.5", "1..64"), ("eagle:3@0.8", "unknown method"),
+    ("draft:3@0.8", "needs the draft model"), ("ngram:x:3@0.5", "only 'draft'"), ("mtp:three@0.8", "integer"),
+    ({"method": "mtp", "k": 2}, "acceptance"), ({"method": "mtp", "k": 2, "acceptance": 0.5, "x": 1}, "unknown key"),
+])
+def test_parse_refuses_with_the_field(text, says):
+    with pytest.raises(SpecError, match="speculative") as e:
+        parse_speculative(text)
+    assert says in str(e.value)
+
+
+def _dep(**kw):
+    return Deployment("llama3.1-8b", "dgx-h100", tp=1, dp=1, stack="ideal", **kw)
+
+
+def test_verify_step_work_is_k_plus_one_tokens():
+    """The verify step's GEMM FLOPs and LM-head logits are (k + 1) x a plain step's; its weight bytes are read
+    once (hand count: the same per-op weight bytes)."""
+    k = 3
+    plain = _dep().decode_step(4, 1000, HBM)
+    spec = _dep(speculative=f"ngram:{k}@0.5").decode_step(4, 1000, HBM)
+    p = {r["op"]: r for r in plain.rows}
+    s = {r["op"]: r for r in spec.rows}
+    for op in ("qkv", "o_proj", "mlp", "lm_head"):
+        assert s[op]["flops"] == pytest.approx((k + 1) * p[op]["flops"])
+    m = inference.load_model("llama3.1-8b")
+    assert s["lm_head"]["flops"] == pytest.approx(2 * 4 * (k + 1) * m.hidden * m.vocab)
+    # attention: (k + 1) queries per sequence, causal among themselves, over one read of the cache
+    assert s["attention"]["flops"] / p["attention"]["flops"] == pytest.approx(
+        ((k + 1) * 1000 + (k + 1) * (k + 2) / 2) / (1000 + 1), rel=1e-9)
+    assert s["draft (ngram:3@0.5)"]["time"] == 0.0
+
+
+def test_ngram_at_full_acceptance_divides_the_verify_step():
+    k = 3
+    base = estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=500, output=200, stack="ideal")
+    r = estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=500, output=200, stack="ideal",
+                 speculative=f"ngram:{k}@1")
+    assert r.extra["tokens_per_step"] == k + 1
+    assert r.tpot == pytest.approx(r.extra["decode_iteration_s"] / (k + 1))
+    # batch 1 is weight-bound: verifying 4 tokens costs about one plain step, so TPOT falls ~4x, never below
+    # a quarter of a plain step (the work can only grow)
+    assert base.tpot / 4 <= r.tpot <= base.tpot / 4 * 1.1
+    assert r.ttft == base.ttft
+
+
+def test_tpot_falls_with_acceptance_and_draft_costs_time():
+    kw = dict(tp=8, batch=8, prompt=1000, output=300)
+    t = [estimate("llama3.1-70b", "dgx-h100", speculative=f"mtp:3@{a}", **kw).tpot for a in (0.3, 0.6, 0.9)]
+    assert t[0] > t[1] > t[2]
+    ngram = estimate("llama3.1-70b", "dgx-h100", speculative="ngram:3@0.6", **kw)
+    mtp = estimate("llama3.1-70b", "dgx-h100", speculative="mtp:3@0.6", **kw)
+    draft = estimate("llama3.1-70b", "dgx-h100", speculative="draft:llama3.1-8b:3@0.6", **kw)
+    assert ngram.tpot < mtp.tpot < draft.tpot  # same verify step; no draft < one layer < a whole 8B model
+
+
+def test_mtp_draft_is_linear_in_k_and_below_a_step():
+    d1 = Deployment("llama3.1-70b", "dgx-h100", tp=8, dp=1, speculative="mtp:1@0.5")
+    d4 = Deployment("llama3.1-70b", "dgx-h100", tp=8, dp=1, speculative="mtp:4@0.5")
+    row = {d: next(r["time"] for r in d.decode_step(8, 1000, HBM).rows if r["op"].startswith("draft"))
+           for d in (d1, d4)}
+    plain = Deployment("llama3.1-70b", "dgx-h100", tp=8, dp=1).decode_step(8, 1000, HBM).serial
+    assert row[d4] == pytest.approx(4 * row[d1])
+    assert 0 < row[d1] < plain / 10  # one layer of 80 plus the LM head
+
+
+def test_draft_weights_and_kv():
+    m = inference.load_model("llama3.1-8b")
+    d, h = m.head_dim, m.hidden
+    # params of one layer: QKV, O, the SwiGLU MLP, its two RMSNorm weight vectors
+    layer = h * (m.heads * d + 2 * m.kv_heads * d) + m.heads * d * h + 3 * h * m.ffn + 2 * h
+    dep = _dep(speculative="mtp:2@0.5", dtype="fp8")
+    assert dep.held_weight_bytes()["speculative"] == pytest.approx(layer * 1.0)
+    assert dep.kv_bytes_per_seq_token() == pytest.approx(_dep().kv_bytes_per_seq_token() * (m.layers + 1) / m.layers)
+    big = Deployment("llama3.1-70b", "dgx-h100", tp=8, dp=1, speculative="draft:llama3.1-8b:3@0.6")
+    small = Deployment("llama3.1-8b", "dgx-h100", tp=8, dp=1)
+    assert big.held_weight_bytes()["speculative"] == pytest.approx(small.held_weight_bytes()["total"])
+
+
+def test_refusals():
+    with pytest.raises(SpecError, match="tokenizer"):
+        Deployment("llama3.1-70b", "dgx-h100", tp=8, speculative="draft:qwen3-32b:3@0.6")
+    with pytest.raises(SpecError, match="speculative: draft llama3.1-8b at tp=64"):
+        Deployment("llama3.1-405b", "gb200-nvl72", tp=64, speculative="draft:llama3.1-8b:3@0.6")
+    with pytest.raises(SpecError, match="spatial pipeline"):
+        Deployment("llama3.1-8b", "groq-rack", tp=8, speculative="mtp:3@0.8")
+    with pytest.raises(SpecError, match="serving simulator"):
+        StepModel("llama3.1-8b", "dgx-h100", tp=1, speculative="mtp:3@0.8")
+    StepModel("llama3.1-8b", "dgx-h100", tp=1, speculative="off")  # off is no speculation
+
+
+def test_cli():
+    r = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1", "--batch",
+                                  "1", "--speculative", "mtp:3@0.8"])
+    assert r.exit_code == 0, r.output
+    assert "speculative mtp:3@0.8" in r.output and "2.95 tokens" in r.output
+    assert "speculative mtp:3@0.8: each decode step drafts 3 tokens" in r.output  # the assumption line
+    for bad in (["--speculative", "mtp:3"], ["--speculative", "mtp:3@0.8", "--nearest", "2"]):
+        r = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1", *bad])
+        assert r.exit_code == 2 and "Traceback" not in r.output and r.output.count("\n") == 1, r.output
