@@ -398,8 +398,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
         "price_per_chip_hour_usd": cph / chips,
         "power_per_replica_w": chips * watts * pf if watts > 0 else float("nan"),
     }
+    extra["tokens_per_step"] = gain  # tokens per sequence per decode step: 1, or speculative decoding's E
     if dep.speculative is not None:
-        extra.update(speculative=dep.speculative.label(), tokens_per_step=gain, decode_iteration_s=tpot * gain)
+        extra.update(speculative=dep.speculative.label(), decode_iteration_s=tpot * gain)
     price_args = (dep.chip, price_per_chip_hour, cost_kw.get("prices"), cost_kw.get("capex_per_chip"), dep.fabric.name)
     return Report(
         model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,

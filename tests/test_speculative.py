@@ -83,7 +83,7 @@ def test_ngram_at_full_acceptance_divides_the_verify_step():
     base = estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=500, output=200, stack="ideal")
     r = estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=500, output=200, stack="ideal",
                  speculative=f"ngram:{k}@1")
-    assert r.extra["tokens_per_step"] == k + 1
+    assert r.extra["tokens_per_step"] == k + 1 and base.to_dict()["tokens_per_step"] == 1
     assert r.tpot == pytest.approx(r.extra["decode_iteration_s"] / (k + 1))
     # batch 1 is weight-bound: verifying 4 tokens costs about one plain step, so TPOT falls ~4x, never below
     # a quarter of a plain step (the work can only grow)
