@@ -472,8 +472,10 @@ class Deployment:
                      "draft": f"{sp.draft_model} decode steps at tp={self.tp}"}[sp.method]
             notes.append(f"speculative {sp.label()}: each decode step drafts {sp.k} tokens ({draft}) and verifies "
                          f"{sp.k + 1} per sequence; {sp.tokens_per_step:.3g} tokens per step at acceptance "
-                         f"{sp.acceptance:g} (ASSUMPTION: each proposal accepted independently; an input, not a "
-                         "calibrated value)")
+                         f"{sp.label().rsplit('@', 1)[1]} (ASSUMPTION: "
+                         + ("per position as given" if isinstance(sp.acceptance, tuple) else
+                            "each proposal accepted independently")
+                         + "; an input, not a calibrated value)")
         return notes
 
     def inputs(self) -> list[str]:

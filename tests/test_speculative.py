@@ -29,6 +29,16 @@ def test_tokens_per_step_is_the_mean_accepted_length_of_the_chain(k, a):
     assert Speculative("mtp", k, a).tokens_per_step == pytest.approx(mc, rel=0.01)
 
 
+def test_per_position_acceptance():
+    # the chain with falling acceptance: E = 1 + a1 + a1 a2 + a1 a2 a3, and equal values give the closed form
+    assert Speculative("mtp", 3, (0.9, 0.8, 0.5)).tokens_per_step == pytest.approx(1 + 0.9 + 0.72 + 0.36)
+    assert Speculative("mtp", 3, (0.7,) * 3).tokens_per_step == pytest.approx(Speculative("mtp", 3, 0.7).tokens_per_step)
+    sp = parse_speculative("mtp:3@0.9,0.8,0.5")
+    assert sp.acceptance == (0.9, 0.8, 0.5) and sp.label() == "mtp:3@0.9,0.8,0.5"
+    with pytest.raises(SpecError, match="2 acceptances given per position for k=3"):
+        parse_speculative("mtp:3@0.9,0.8")
+
+
 def test_tokens_per_step_limits():
     assert Speculative("ngram", 4, 1.0).tokens_per_step == 5.0
     assert Speculative("ngram", 4, 1e-9).tokens_per_step == pytest.approx(1.0, abs=1e-8)
