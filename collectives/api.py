@@ -320,6 +320,14 @@ def _inflated(schedules: Sequence[Schedule], costs) -> list[list]:
     return out
 
 
+def _p2p_ops(schedule: Schedule, cost) -> list[int] | None:
+    """The operations of each step of a point-to-point schedule paced by NCCL's channels
+    (:func:`collectives.comm.step_ops`), None for every other cost (no channel pace)."""
+    if cost is None or not np.isfinite(cost.channel_rate):
+        return None
+    return _comm.step_ops(schedule)
+
+
 def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routing: str, seed: int,
                    overhead: float, rbw: float | None, stats: bool, costs) -> tuple:
     """The calibrated run: as :func:`_simulate`, each schedule's flows inflated by its protocol's bandwidth
@@ -347,7 +355,8 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
                                       routing=routing, seed=seed)
         own = np.concatenate(owner)
         times = [c.data_time(float(res.arrival[own == i].max()) if np.any(own == i) else 0.0, s.size, s.n,
-                             len(s.steps())) + fixed[i] for i, (s, c) in enumerate(zip(schedules, costs))]
+                             len(s.steps()), _p2p_ops(s, c)) + fixed[i]
+                 for i, (s, c) in enumerate(zip(schedules, costs))]
         total = max(times)
         return times, total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
     once = [c.once(s.size, s.n) for s, c in zip(schedules, costs)]
@@ -355,7 +364,7 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
         s0, c0 = schedules[0], costs[0]
         res = traffic.uniform_all_to_all(fab, s0.size / s0.n * c0.inflation, routing=routing, seed=seed,
                                          stats=stats)
-        total = (c0.data_time(float(res.time), s0.size, s0.n, len(s0.steps()))
+        total = (c0.data_time(float(res.time), s0.size, s0.n, len(s0.steps()), _p2p_ops(s0, c0))
                  + float(_step_extras(s0.steps(), overhead, rbw).sum())
                  + len(s0.steps()) * c0.step + once[0])
         return [total], total, LinkStats(res.link_bytes, res.link_busy, res.capacity, total)
@@ -377,6 +386,9 @@ def _simulate_comm(fab: Fabric, schedules: Sequence[Schedule], mode: str, routin
         floor, fill = np.zeros(n_steps), np.zeros(n_steps)
         for p, c, s in zip(per, costs, schedules):
             f, g = c.pace(s.size, s.n)
+            ops = _p2p_ops(s, c)
+            if ops is not None:  # each step paced by the operations it holds (a pairwise step: one peer)
+                f = np.array([c.pace(s.size, s.n, o)[0] for o in ops])
             floor[:len(p)] = np.maximum(floor[:len(p)], f)
             fill[:len(p)] = np.maximum(fill[:len(p)], g)
         st = np.maximum(st, floor) + fill
@@ -611,7 +623,7 @@ def collective(collective: str, fab: Fabric | str, size: Size, group: Group = No
         if comm is None:
             return (b, label, sch, None)
         c = _comm.choose(comm, collective, sch.algorithm, S, sch.n, len(sch.steps()), b)
-        return (c.estimate(S, sch.n, len(sch.steps()), b), label, sch, c)
+        return (c.estimate(S, sch.n, len(sch.steps()), b, _p2p_ops(sch, c)), label, sch, c)
 
     if algorithm == "auto":
         _check_auto_opts(collective, opts, len(G))

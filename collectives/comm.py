@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,36 +189,54 @@ class Cost:
         """Seconds the call adds outside the engine: :meth:`once` + n_steps x step."""
         return self.once(size, n) + n_steps * self.step
 
-    def pace(self, size: float, n: int) -> tuple[float, float]:
+    def pace(self, size: float, n: int, ops: int | None = None) -> tuple[float, float]:
         """(floor, fill) of one step of NCCL's grouped point-to-point, s; (0, 0) for every other cost.
 
         Each peer's bytes are split over :func:`p2p_channels` channels; a channel moves its part at
         ``channel_rate`` (SM-driven copies: what bounds a peer with few channels), so the step's data takes
         at least ``floor`` = part / channel_rate whatever the links allow, times the parts a channel carries
-        one after the other when the n operations (n - 1 peers and the self copy) hold more parts than there
-        are channels (NCCL maps the rounds' parts onto ``channels`` channels: large groups, or parts doubled
-        past 32 chunks); its chunks of ``chunk`` bytes are pipelined through the connection's buffer, which
-        adds ``fill`` x min(part, chunk) / channel_rate before the last chunk lands."""
+        one after the other when the step's ``ops`` operations (default n: the grouped call's n - 1 peers and
+        the self copy; a pairwise step holds one peer, :func:`step_ops`) hold more parts than there are
+        channels (NCCL maps the rounds' parts onto ``channels`` channels: large groups, or parts doubled past
+        32 chunks); its chunks of ``chunk`` bytes are pipelined through the connection's buffer, which adds
+        ``fill`` x min(part, chunk) / channel_rate before the last chunk lands."""
         if not np.isfinite(self.channel_rate):
             return 0.0, 0.0
         peer = float(peer_bytes(self.collective, size, n))
         k = p2p_channels(peer, n, self.channels, self.chunk)
         part = peer / k
-        share = -(-max(n, 1) * k // max(self.channels, 1))
+        share = -(-max(n if ops is None else ops, 1) * k // max(self.channels, 1))
         return share * part / self.channel_rate, self.fill * min(part, self.chunk) / self.channel_rate
 
-    def data_time(self, engine: float, size: float, n: int, n_steps: int = 1) -> float:
+    def data_time(self, engine: float, size: float, n: int, n_steps: int = 1,
+                  ops: Sequence[int] | None = None) -> float:
         """Seconds the data of a call takes given the engine's time for its (inflated) flows: the engine's
-        time, or the channels' pace where that is slower (NCCL's point-to-point), plus the pipeline fill."""
+        time, or the channels' pace where that is slower (NCCL's point-to-point), plus the pipeline fill.
+        ``ops``: the operations of each of the ``n_steps`` steps (:func:`step_ops`; default n in every one)."""
         if not np.isfinite(self.channel_rate):
             return engine
         floor, fill = self.pace(size, n)
-        return max(engine, n_steps * floor) + n_steps * fill
+        total = n_steps * floor if ops is None else sum(self.pace(size, n, o)[0] for o in ops)
+        return max(engine, total) + n_steps * fill
 
-    def estimate(self, size: float, n: int, n_steps: int, bound: float) -> float:
+    def estimate(self, size: float, n: int, n_steps: int, bound: float,
+                 ops: Sequence[int] | None = None) -> float:
         """The tuner's prediction: fixed costs plus the alpha-beta bound stretched by the inflation (or the
         point-to-point channels' pace where slower), s."""
-        return self.fixed(size, n, n_steps) + self.data_time(bound * self.inflation, size, n, n_steps)
+        return self.fixed(size, n, n_steps) + self.data_time(bound * self.inflation, size, n, n_steps, ops)
+
+
+def step_ops(schedule) -> list[int]:
+    """Point-to-point operations one rank holds in each bulk-synchronous step of ``schedule`` (a
+    :class:`collectives.schedule.Schedule`): its flows in the step (the most of any rank; one per peer in the
+    point-to-point schedules) plus the self copy, at most n. The grouped call (``direct``) holds all n; a
+    ``pairwise`` step one peer (+ 1)."""
+    n = int(schedule.n)
+    out = []
+    for src, *_ in schedule.steps():
+        src = np.asarray(src, dtype=np.int64)
+        out.append(min(n, int(np.bincount(src).max()) + 1) if src.size else 1)
+    return out
 
 
 def algorithm_set(comm: CommSpec | None, collective: str) -> list[str] | None:
