@@ -551,3 +551,31 @@ def test_seed_whole_float_reads_as_int(seed):
     for bad in (3.5, float("inf"), float("nan"), -1.0):
         with pytest.raises(topo.ScheduleError, match="^seed"):
             C.all_reduce(f, 2**20, group=g, seed=bad)
+
+
+def test_flow_arrays_dependencies_are_memoised_on_shape_not_node_ids():
+    """Two groups of one collective are one shape under other node ids: the second reuses the first's dependency
+    arrays, equal to building them afresh; a schedule whose endpoints coincide differently gets its own."""
+    from collectives import schedule as S
+
+    fab = topo.load("dgx-h100")
+    S._DEP_CACHE.clear()
+    ring = C.ALGORITHMS[("all_reduce", "ring")]
+    a = ring(np.array([0, 1, 2, 3]), 1e6, fab)
+    b = ring(np.array([7, 5, 6, 4]), 1e6, fab)
+    fa, fb = a.flow_arrays(), b.flow_arrays()
+    assert fb[3] is fa[3] and fb[4] is fa[4]  # one build, shared
+    for got, fresh in zip(fb[3:], b._dependencies()):
+        np.testing.assert_array_equal(got, fresh)
+    np.testing.assert_array_equal(fb[0], np.concatenate([p.src for p in b.phases]))
+    # same phases and flow counts, but rank 2 sends to 0 instead of 3 in step 2: other dependencies
+    c = S.Schedule("all_reduce", "hand", np.arange(4), 1.0, [[
+        S.Phase([0, 1], [1, 2], 1.0, stage=0), S.Phase([1, 2], [2, 3], 1.0, stage=1)]])
+    d = S.Schedule("all_reduce", "hand", np.arange(4), 1.0, [[
+        S.Phase([0, 1], [1, 2], 1.0, stage=0), S.Phase([1, 2], [2, 0], 1.0, stage=1)]])
+    fc, fd = c.flow_arrays(), d.flow_arrays()
+    assert fd[4] is not fc[4]
+    for f, s in ((fc, c), (fd, d)):
+        for got, fresh in zip(f[3:], s._dependencies()):
+            np.testing.assert_array_equal(got, fresh)
+    assert not np.array_equal(fc[4], fd[4])
