@@ -253,11 +253,40 @@ def _rows(reader: Any, name: str) -> Any:
     except csv.Error as exc:
         raise SpecError(f"trace {name} line {reader.line_num}: not a CSV of numbers ({exc})") from None
 
+_TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _header_columns(row: list[str], name: str, lineno: int) -> tuple[int, int, int]:
+    """The positions of arrival_s, prompt_tokens, output_tokens in a header row; a header naming other
+    columns is a :class:`SpecError` (its arrival might be in ms, its columns in another order)."""
+    names = [f.strip().lower() for f in row]
+    missing = [c for c in _TRACE_COLUMNS if c not in names]
+    if missing:
+        raise SpecError(
+            f"trace {name} line {lineno}: header {[f.strip() for f in row]!r} lacks column(s) {', '.join(missing)}; "
+            "name the columns arrival_s (seconds), prompt_tokens, output_tokens (any order; other columns are "
+            "ignored), or drop the header to read the first three columns in that order"
+        )
+    return names.index("arrival_s"), names.index("prompt_tokens"), names.index("output_tokens")
+
 
 def load_trace(path: str | Path) -> Trace:
     """Read a CSV trace: columns arrival time (s), prompt tokens, output tokens.
 
-    A header row is optional (recognised when its first field is not a number). Extra columns are ignored.
+    A header row is optional: the first row that is not blank or a ``#`` comment is a header when it has three
+    or more fields and its first is not a number. A header must name the columns ``arrival_s``, ``prompt_tokens`` and
+    ``output_tokens`` (any order, case and surrounding spaces ignored); they are read by name. A header naming
+    other columns (``timestamp_ms,input,output``) is a :class:`SpecError`: read by position it would be
+    taken silently in seconds. Without a header the first three columns are read in that order. Extra
+    columns are ignored.
     """
     path = Path(path)
     if not path.is_file():
@@ -270,22 +299,28 @@ def load_trace(path: str | Path) -> Trace:
         raise SpecError(f"trace {path.name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
                         "save it as a UTF-8 CSV of arrival_s,prompt_tokens,output_tokens") from None
     reader = csv.reader(io.StringIO(text, newline=""))
+    cols = (0, 1, 2)
+    first = True
     for lineno, row in enumerate(_rows(reader, path.name), start=1):
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
-        if len(row) < 3:
+        if first:
+            first = False
+            if len(row) >= 3 and not _is_number(row[0]):
+                cols = _header_columns(row, path.name, lineno)
+                continue
+        if len(row) <= max(cols):
             raise SpecError(
-                f"trace {path.name} line {lineno}: need 3 columns (arrival_s, prompt_tokens, "
-                f"output_tokens), got {len(row)}"
+                f"trace {path.name} line {lineno}: need {max(cols) + 1} comma-separated columns (arrival_s, "
+                f"prompt_tokens, output_tokens), got {len(row)}"
             )
+        fields = [row[c] for c in cols]
         try:
-            rows.append((float(row[0]), float(row[1]), float(row[2])))
+            rows.append((float(fields[0]), float(fields[1]), float(fields[2])))
         except ValueError:
-            if lineno == 1 and not rows:
-                continue  # header
             raise SpecError(
                 f"trace {path.name} line {lineno}: arrival_s, prompt_tokens, output_tokens must be "
-                f"numbers, got {row[:3]!r}"
+                f"numbers, got {fields!r}"
             ) from None
     if not rows:
         raise SpecError(f"trace {path.name}: no requests")

@@ -258,3 +258,34 @@ def test_plan_refuses_a_workload_beyond_the_model_context_up_front():
     r = CliRunner().invoke(main, ["plan", "--model", "llama2-70b", "--rate", "2", "--duration", "20s"])
     assert r.exit_code == 2 and r.output.startswith("error: workload:") and "context of 4,096" in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_a_trace_header_is_read_by_name_and_one_naming_other_columns_is_refused(tmp_path):
+    """persona (fleet operator): the header was skipped unread and the columns taken by position, so
+    `timestamp_ms,input,output` ran as seconds (300 requests over 58 s became a 57,696 s makespan) and a header
+    `prompt_tokens,output_tokens,arrival_s` was refused for 'output tokens' (the arrivals); a header after a
+    `#` comment line was refused as data."""
+    rows = [(0.25, 120, 7), (0.5, 300, 3), (1.75, 64, 12)]
+    canonical = tmp_path / "canonical.csv"
+    canonical.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(f"{a},{p},{o}\n" for a, p, o in rows))
+    ref = fleet.load_trace(canonical)
+    reordered = tmp_path / "reordered.csv"
+    reordered.write_text("id, Prompt_Tokens ,output_tokens,arrival_s\n"
+                         + "".join(f"{i},{p},{o},{a}\n" for i, (a, p, o) in enumerate(rows)))
+    commented = tmp_path / "commented.csv"
+    commented.write_text("# my trace\n\n" + canonical.read_text())
+    for path in (reordered, commented):
+        tr = fleet.load_trace(path)
+        assert tr.arrival.tolist() == ref.arrival.tolist() == [0.25, 0.5, 1.75]
+        assert tr.prompt.tolist() == [120, 300, 64] and tr.output.tolist() == [7, 3, 12]
+    ms = tmp_path / "ms.csv"
+    ms.write_text("timestamp_ms,input,output\n" + "".join(f"{int(a * 1000)},{p},{o}\n" for a, p, o in rows))
+    with pytest.raises(SpecError, match=r"ms\.csv line 1: header .* lacks column\(s\) arrival_s, prompt_tokens"):
+        fleet.load_trace(ms)
+    r = CliRunner().invoke(main, ["serve", "--fleet", "single-h100", "--trace", str(ms)])
+    assert r.exit_code == 2 and r.output.startswith("error: trace ms.csv line 1: header")
+    assert len(r.output.strip().splitlines()) == 1
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text("".join(f"{a}\t{p}\t{o}\n" for a, p, o in rows))
+    with pytest.raises(SpecError, match="line 1: need 3 comma-separated columns"):
+        fleet.load_trace(tabs)
