@@ -72,3 +72,27 @@ def test_placement_is_used_when_the_group_size_does_not_divide_the_chips():
 
     for p in ("strided", "random"):
         assert _first_group(fab, 16, p, 3) == fab.groups(16, p, seed=3)[0]
+
+
+def test_calibrate_warns_when_one_rank_count_is_far_slower_than_measured(tmp_path):
+    """Measurements of 2, 4 and 12 ranks on 3 servers of 4 (the 12-rank rows from a library that runs the all-port
+    hierarchical algorithm across servers) fitted with NCCL's ring: the 12-rank rows came out 3-4x too slow
+    and no warning was given, because the slow check took the median over every rank count's largest sizes
+    (2 and 4 ranks fit). It is now checked per collective and rank count and names the rows and the algorithm."""
+    path = tmp_path / "f.yaml"
+    path.write_text("builder: clos\nname: three-by-four\nchip: h100-sxm\nservers: 3\nchips_per_server: 4\n"
+                    "nic_bandwidth: 400Gbps\nserver_fabric: switch\nserver_bandwidth: 300GB/s\nleaf_radix: 16\n"
+                    "link_latency: 500ns\nswitch_latency: 300ns\ncomm: {preset: assumed, call: 10us}\n")
+    fab = topo.load(str(path))
+    lines = ["collective,ranks,bytes,seconds"]
+    for n in (2, 4, 12):
+        for e in range(10, 29, 3):
+            r = C.all_gather(fab, 2**e, group=list(range(n)), algorithm="multirail" if n == 12 else "ring")
+            lines.append(f"all_gather,{n},{2**e},{r.time!r}")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    cal = C.calibrate(fab, str(tmp_path / "m.csv"))
+    big = cal.data[(cal.data["ranks"] == 12) & (cal.data["bytes"] >= 2**25)]
+    assert (big["ratio"] > 1.5).all()  # the fit cannot reach them with the ring
+    slow = [w for w in cal.warnings if "slower than measured" in w]
+    assert slow and "all_gather on 12 ranks" in slow[0] and "--algorithms all_gather=ring,multirail" in slow[0], \
+        cal.warnings
