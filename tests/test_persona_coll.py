@@ -96,3 +96,28 @@ def test_calibrate_warns_when_one_rank_count_is_far_slower_than_measured(tmp_pat
     slow = [w for w in cal.warnings if "slower than measured" in w]
     assert slow and "all_gather on 12 ranks" in slow[0] and "--algorithms all_gather=ring,multirail" in slow[0], \
         cal.warnings
+
+
+def test_in_network_all_reduce_inside_a_clos_server_uses_the_server_switch():
+    """On a Clos of NVSwitch servers, inr never used the server switch (tier 0, the chips' own tier) and reduced
+    through the NICs at the rail leaves and spines: h100-clos, 8 GPUs of one server, 64 MiB --ideal: 1,525.7 us
+    where dgx-h100 (the same server alone) takes 268.3 us; with `in_network_reduction: false` on the leaves it
+    even "reduced" at leaf0, which cannot (1,514 us, ring 228 us). Now only reducing switches take part, the
+    lowest tier whose trees complete: the server's NVSwitch inside a server (NVLS), the leaves across servers
+    (unchanged: 12 ranks 1,525.7 us)."""
+    clos, dgx = topo.load("h100-clos"), topo.load("dgx-h100")
+    r = C.all_reduce(clos, 2**26, group=list(range(8)), algorithm="inr", ideal=True)
+    alone = C.all_reduce(dgx, 2**26, group=list(range(8)), algorithm="inr", ideal=True)
+    assert r.time == pytest.approx(alone.time, rel=0.01)  # only the server switch's latency differs
+    assert r.time == pytest.approx(r.bound, rel=1e-9)
+    cross = C.all_reduce(clos, 2**26, group=list(range(12)), algorithm="inr", ideal=True)
+    assert cross.time == pytest.approx(1525.7352e-6, rel=1e-6)
+    nvls_only = topo.clos(servers=4, chips_per_server=4, leaf_radix=8, server_fabric="switch", nic_bandwidth="50GB/s",
+                          server_bandwidth="450GB/s", in_network_reduction=False, server_in_network_reduction=True)
+    r4 = C.all_reduce(nvls_only, 2**26, group=[0, 1, 2, 3], algorithm="inr", ideal=True)
+    assert r4.time < C.all_reduce(nvls_only, 2**26, group=[0, 1, 2, 3], algorithm="ring", ideal=True).time
+    sched = r4.schedule
+    switches = {int(v) for seg in sched.segments for p in seg for v in np.r_[p.src, p.dst] if v >= nvls_only.n_chips}
+    assert {nvls_only.nodes[v] for v in switches} == {"s0.nvsw"}
+    with pytest.raises(topo.ScheduleError, match="no regular reduction tree"):  # the leaves cannot reduce
+        C.all_reduce(nvls_only, 2**26, group=list(range(8)), algorithm="inr", ideal=True)

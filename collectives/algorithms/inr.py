@@ -25,8 +25,13 @@ def inr_tree(fabric, group: np.ndarray) -> list[tuple[float, list[tuple[np.ndarr
     """Reduction trees through the switches for a group of chips (SHARP / NVLS style).
 
     The data is cut into slices: a chip sends an equal slice to each of its switch neighbours (sorted by
-    plane then node index); a switch holding a slice from several children forwards the reduced slice
-    to its own upper neighbours (tier above), cut again evenly, until one switch holds all of a slice.
+    plane then node index) that can reduce; a switch holding a slice from several children forwards the
+    reduced slice to its own upper reducing neighbours (tier above), cut again evenly, until one switch holds
+    all of a slice. Only switches that reduce take part (node attribute ``in_network_reduction``; a switch
+    without it follows ``fabric.switch_can_reduce``). Where a chip reaches reducing switches of several
+    tiers (a Clos server's NVSwitch, tier 0, beside its NIC's leaf, tier 1), the lowest tier whose trees
+    complete for the group is used (NVLS inside a server, SHARP through the leaves across servers), as NCCL
+    picks NVLS inside a node.
     Returns a list of (fraction of the data, levels of (child, parent) edge arrays, bottom first).
 
     Raises:
@@ -38,43 +43,59 @@ def inr_tree(fabric, group: np.ndarray) -> list[tuple[float, list[tuple[np.ndarr
     out_ptr, out_dst, _ = fabric._out_csr
     is_switch = np.zeros(fabric.n_nodes, dtype=bool)
     is_switch[fabric.n_chips:] = True
-    tier = np.zeros(fabric.n_nodes, dtype=np.int64)
+    tier = np.full(fabric.n_nodes, -1, dtype=np.int64)  # chips below every switch tier (a Clos server switch is 0)
     plane = np.full(fabric.n_nodes, -1, dtype=np.int64)
+    reduces = np.zeros(fabric.n_nodes, dtype=bool)
+    default = bool(fabric.switch_can_reduce)
     for i in range(fabric.n_chips, fabric.n_nodes):
         attrs = graph.nodes[nodes[i]]
         tier[i] = int(attrs.get("tier", 1))
         p = attrs.get("plane")
         plane[i] = int(p) if isinstance(p, (int, np.integer)) else -1
+        reduces[i] = bool(attrs.get("in_network_reduction", default))
 
-    def upper_switches(x: int) -> list[int]:
-        """Switches one tier above node x that x links to, by plane then index."""
+    def upper_switches(x: int, first: int) -> list[int]:
+        """Reducing switches one tier above node x that x links to, by plane then index (a chip: of tier
+        ``first`` only)."""
         nb = out_dst[out_ptr[x]:out_ptr[x + 1]]
-        nb = [int(v) for v in nb if is_switch[v] and tier[v] > tier[x]]
+        nb = [int(v) for v in nb if is_switch[v] and reduces[v] and tier[v] > tier[x]
+              and (x >= fabric.n_chips or tier[v] == first)]
         return sorted(set(nb), key=lambda v: (plane[v], v))
 
-    # each work item: (fraction, holders (node array), levels so far)
-    work = [(1.0, np.unique(group), [])]
-    done = []
-    while work:
-        fraction, holders, levels = work.pop()
-        if len(holders) == 1 and levels:
-            done.append((fraction, levels))
-            continue
-        ups = [upper_switches(int(h)) for h in holders]
-        k = len(ups[0])
-        if k == 0 or any(len(u) != k for u in ups):
-            raise ScheduleError(
-                "in-network reduction: the group's chips (or switches) do not all reach the same number "
-                "of upper switches; the fabric has no regular reduction tree for this group"
-            )
-        upper = np.asarray(ups, dtype=np.int64)  # (holders, k)
-        for j in range(k):
-            parents = upper[:, j]
-            work.append((fraction / k, np.unique(parents), levels + [(holders.copy(), parents.copy())]))
-        if len(done) + len(work) > 100000:
-            raise ScheduleError("in-network reduction: too many reduction slices")
-    done.sort(key=lambda t: [tuple(lv[1].tolist()) for lv in t[1]])
-    return done
+    def trees(first: int) -> list:
+        # each work item: (fraction, holders (node array), levels so far)
+        work = [(1.0, np.unique(group), [])]
+        done = []
+        while work:
+            fraction, holders, levels = work.pop()
+            if len(holders) == 1 and levels:
+                done.append((fraction, levels))
+                continue
+            ups = [upper_switches(int(h), first) for h in holders]
+            k = len(ups[0])
+            if k == 0 or any(len(u) != k for u in ups):
+                raise ScheduleError(
+                    "in-network reduction: the group's chips (or switches) do not all reach the same number "
+                    "of upper switches; the fabric has no regular reduction tree for this group"
+                )
+            upper = np.asarray(ups, dtype=np.int64)  # (holders, k)
+            for j in range(k):
+                parents = upper[:, j]
+                work.append((fraction / k, np.unique(parents), levels + [(holders.copy(), parents.copy())]))
+            if len(done) + len(work) > 100000:
+                raise ScheduleError("in-network reduction: too many reduction slices")
+        done.sort(key=lambda t: [tuple(lv[1].tolist()) for lv in t[1]])
+        return done
+
+    firsts = sorted({int(tier[v]) for c in np.unique(group) for v in out_dst[out_ptr[c]:out_ptr[c + 1]]
+                     if is_switch[v] and reduces[v]})
+    error = None
+    for first in firsts or [1]:
+        try:
+            return trees(first)
+        except ScheduleError as exc:
+            error = error or exc
+    raise error
 
 
 def inr_phases(fabric, rows, size, block_table=None, n_blocks=0, chunks=1):
