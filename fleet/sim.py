@@ -1120,9 +1120,15 @@ def _check_requests_fit(pools: list[Pool], trace: Trace) -> None:
         if why is not None:  # the weights do not fit: no request would, whatever its length
             raise CapacityError(f"pool {p.name!r}: {why}")
         if need > p.kv_capacity:
+            if p.spec.kv_capacity_tokens is not None:  # the pool's own figure, not the memory model's
+                fix = f"raise the pool's kv_capacity_tokens to at least {need}, or clip the trace"
+            elif p.spec.step_model is not None:
+                fix = f"raise its step_model's kv_capacity_tokens to at least {need}, or clip the trace"
+            else:
+                fix = "raise tp, lower kv_dtype, or clip the trace"
             raise CapacityError(
                 f"pool {p.name!r}: a request of {need} tokens does not fit the replica's KV cache "
-                f"({int(p.kv_capacity)} tokens); raise tp, lower kv_dtype, or clip the trace"
+                f"({int(p.kv_capacity)} tokens); {fix}"
             )
 
 

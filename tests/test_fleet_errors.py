@@ -289,3 +289,18 @@ def test_a_trace_header_is_read_by_name_and_one_naming_other_columns_is_refused(
     tabs.write_text("".join(f"{a}\t{p}\t{o}\n" for a, p, o in rows))
     with pytest.raises(SpecError, match="line 1: need 3 comma-separated columns"):
         fleet.load_trace(tabs)
+
+
+def test_a_request_beyond_a_declared_kv_capacity_names_that_key_as_the_fix():
+    """persona (fleet operator): a pool with `kv_capacity_tokens: 3000` and a 16k-token request was told to 'raise tp,
+    lower kv_dtype' (which leave a declared capacity unchanged); the fix named is the key that set it."""
+    from fleet import Trace, simulate_serving
+
+    tr = Trace(np.array([0.0, 1.0]), np.array([100, 4000]), np.array([10, 10]))
+    step = {"prefill_per_token": "40us", "decode_base": "15ms", "kv_capacity_tokens": 300000}
+    pool_level = {"pools": [{"name": "p", "step_model": step, "kv_capacity_tokens": 3000}]}
+    with pytest.raises(CapacityError, match=r"\(3000 tokens\); raise the pool's kv_capacity_tokens to at least 4010"):
+        simulate_serving(pool_level, tr)
+    model_level = {"pools": [{"name": "p", "step_model": {**step, "kv_capacity_tokens": 3000}}]}
+    with pytest.raises(CapacityError, match=r"raise its step_model's kv_capacity_tokens to at least 4010"):
+        simulate_serving(model_level, tr)
