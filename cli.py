@@ -446,7 +446,7 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
         skipped: dict[str, str] = {}  # an algorithm of a list that cannot run on this group: the others still print
         rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype,
                                      measured=measured, skipped=skipped, **opts)
-        not_run = [f"# not run: {a}: {why}" for a, why in skipped.items()]
+        not_run = [f"# not run: {a}: {why.removeprefix(f'{a}: ')}" for a, why in skipped.items()]  # no 'hier: hier:'
         if as_json or as_csv:
             for line in not_run:
                 click.echo(line, err=True)

@@ -121,3 +121,17 @@ def test_in_network_all_reduce_inside_a_clos_server_uses_the_server_switch():
     assert {nvls_only.nodes[v] for v in switches} == {"s0.nvsw"}
     with pytest.raises(topo.ScheduleError, match="no regular reduction tree"):  # the leaves cannot reduce
         C.all_reduce(nvls_only, 2**26, group=list(range(8)), algorithm="inr", ideal=True)
+
+
+def test_not_run_line_names_the_algorithm_once():
+    """`--algorithm ring,hier` on one tray printed '# not run: hier: hier: the group lies inside ...'."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    r = CliRunner().invoke(main, ["collective", "all-gather", "--fabric", "dgx-h100", "--group-size", "6", "--sizes",
+                                  "1KiB", "--algorithm", "ring,hier", "--ideal"])
+    assert r.exit_code == 0, r.output
+    line = [ln for ln in r.output.splitlines() if ln.startswith("# not run")]
+    assert line == ["# not run: hier: the group lies inside one part of every level (e.g. one tray); use direct"], \
+        r.output
