@@ -112,8 +112,36 @@ def generic() -> CommSpec:
     return spec
 
 
+def check_names(spec: CommSpec) -> None:
+    """Raise a :class:`topo.SpecError` when ``spec`` names a collective or an algorithm that is not registered
+    (``algorithms: {all_reduce: {rnig: 1}}``, ``custom: {oneshott: ...}``): topo cannot check them (it does not
+    know the registry), and an unknown name matched nothing, so ``auto`` silently ran every algorithm."""
+    from topo import SpecError
+
+    from .algorithms.registry import COLLECTIVES
+
+    def names(coll: str) -> list[str]:
+        return [a for (c, a) in REGISTRY if c == coll]
+
+    for coll, algs in spec.algorithms:
+        if coll not in COLLECTIVES:
+            raise SpecError(f"comm {spec.name!r}: algorithms: unknown collective {coll!r}; valid: "
+                            f"{', '.join(COLLECTIVES)}")
+        for a, _ in algs:
+            if a != "*" and (coll, a) not in REGISTRY:
+                raise SpecError(f"comm {spec.name!r}: algorithms.{coll}: unknown algorithm {a!r}; valid: "
+                                f"{', '.join(names(coll))} or '*' (any)")
+    for a, _ in spec.custom:
+        if ("all_reduce", a) not in REGISTRY:
+            raise SpecError(f"comm {spec.name!r}: custom: unknown all-reduce algorithm {a!r}; valid: "
+                            f"{', '.join(names('all_reduce'))}")
+
+
 def resolve(fab: Fabric, ideal: bool = False) -> CommSpec | None:
-    """The communication spec a run on ``fab`` uses: None when ``ideal``, else ``fab.comm`` or :func:`generic`."""
+    """The communication spec a run on ``fab`` uses: None when ``ideal``, else ``fab.comm`` or :func:`generic`.
+
+    Raises:
+        topo.SpecError: the spec names a collective or algorithm that is not registered (:func:`check_names`)."""
     if ideal:
         return None
     spec = getattr(fab, "comm", None)
@@ -123,6 +151,7 @@ def resolve(fab: Fabric, ideal: bool = False) -> CommSpec | None:
         from topo.loader import parse_comm
 
         spec = parse_comm(spec)
+    check_names(spec)  # a few names: microseconds
     return spec
 
 

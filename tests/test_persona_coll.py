@@ -135,3 +135,28 @@ def test_not_run_line_names_the_algorithm_once():
     line = [ln for ln in r.output.splitlines() if ln.startswith("# not run")]
     assert line == ["# not run: hier: the group lies inside one part of every level (e.g. one tray); use direct"], \
         r.output
+
+
+@pytest.mark.parametrize("block, word", [
+    ("{preset: assumed, algorithms: {all_reduce: {rnig: 1}}}", "unknown algorithm 'rnig'"),
+    ("{preset: assumed, algorithms: {allreduce: {ring: 1}}}", "unknown collective 'allreduce'"),
+    ("{preset: assumed, custom: {oneshott: {call: 1us}}}", "unknown all-reduce algorithm 'oneshott'"),
+])
+def test_comm_block_naming_an_unknown_algorithm_is_one_line(block, word):
+    """A typo in a comm: block's algorithm (or collective) names matched nothing, so `auto` silently ran every
+    registered algorithm (dgx-h100, 1 MiB: auto:direct 20.4 us instead of the listed one); now one line, exit 2."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    r = CliRunner().invoke(main, ["collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1MiB",
+                                  "--set", f"comm={block}"])
+    assert r.exit_code == 2 and word in r.output and r.output.count("\n") == 1, r.output
+    with pytest.raises(topo.SpecError, match=word):
+        C.all_reduce(topo.load("dgx-h100", comm=yaml_comm(block)), 2**20)
+
+
+def yaml_comm(block: str):
+    import yaml
+
+    return yaml.safe_load(block)
