@@ -178,6 +178,13 @@ def tp_comm_note(fabric: Fabric, stack: str, tp: int) -> str:
     lim = dict(pol.limits).get(tp) if pol is not None else None
     if lim is None:
         why = "no calibrated custom all-reduce for this chip" if pol is None else f"no custom all-reduce on {tp} ranks"
+        from collectives.comm import resolve
+
+        algs = resolve(fabric).algorithms_of("all_reduce")
+        if algs is None or "*" in algs:  # e.g. `assumed`: NCCL's costs, but auto free to pick any algorithm
+            return (f"TP all-reduce: {stack} runs comm {own!r} ({why}): NCCL's per-call costs with every algorithm "
+                    f"allowed, so auto may pick ones NCCL does not run (direct, oneshot, multirail, hier); NCCL's "
+                    f"own set (ring, NVLS): --set comm=nccl-h100")
         return f"TP all-reduce: {stack} runs NCCL, comm {own!r} ({why})"
     extra = "; ".join(x for x in (pol.source, pol.assumption, _TRANSFER.get(fabric.chip.name, "")) if x)
     if pol.ladder:

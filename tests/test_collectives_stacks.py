@@ -236,3 +236,17 @@ def test_calibrate_stack_takes_the_system_from_the_fabric_and_a_file(tmp_path):
         calibrate_stack("vllm")
     with pytest.raises(topo.SpecError, match="mi300x|ladder|SM90"):
         calibrate_stack("vllm", fabric="mi300x", measurements=rows)
+
+
+def test_note_without_custom_all_reduce_names_the_algorithm_set_it_runs():
+    """A chip without a custom all-reduce runs its fabric's comm:. Under `assumed` (every algorithm allowed) the
+    TP all-reduce runs algorithms NCCL does not (maia200 TP 8 decode: direct(ll); prefill: multirail), so the note
+    may not say 'runs NCCL' (it did: 'trtllm runs NCCL, comm 'assumed''); under an NCCL preset it does."""
+    maia = topo.load("maia200-small")
+    t, c = collective_choice(maia, "all_reduce", 512 * 2**10, Groups([list(range(8))]), stack="trtllm")
+    assert c.algorithm not in ("ring", "inr")  # what it ran is no NCCL algorithm
+    note = tp_comm_note(maia, "trtllm", 8)
+    assert "runs NCCL" not in note and "every algorithm" in note and "comm=nccl-h100" in note
+    nccl = topo.load("maia200-small", comm="nccl-h100")
+    note = tp_comm_note(nccl, "trtllm", 8)
+    assert "runs NCCL, comm 'nccl-h100'" in note and "every algorithm" not in note
