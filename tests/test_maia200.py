@@ -258,3 +258,13 @@ def test_published_vs_16plane_table_inside_a_tier0_switch_is_the_model():
             t = {f: C.benchmark(coll, fab, sizes="64MiB", group_size=g, concurrent=True, ideal=True)[0]["time_us"]
                  for f, fab in fabs.items()}
             assert cells[g] == f"{t['maia200'] / t['maia200-16plane']:#.2g}", (coll, g)
+
+
+def test_spines_that_do_not_divide_the_uplinks_name_the_fix():
+    """`--set oversubscription=4 --set leaf_uplinks=null` on maia200 leaves 24 uplinks beside the file's 32 spines:
+    the error named the field only ('spines: leaf_uplinks=24 must split evenly over 32 spines'); it now says which
+    values would do (the largest divisor at most the spines asked, and the uplink multiple)."""
+    with pytest.raises(SpecError, match=r"spines: .*24.* 32 spines.*spines=24.*leaf_uplinks=32"):
+        topo.load("maia200", oversubscription=4, leaf_uplinks=None)
+    with pytest.raises(SpecError, match=r"spines=8 .*leaf_uplinks=35"):
+        topo.load("maia200-small", leaf_uplinks=32, spines=7)

@@ -79,7 +79,12 @@ def _spines(spines: Any, up_ports: int) -> tuple[int, int]:
     """(spines per plane, links from each leaf to each spine): the leaf's uplinks split evenly."""
     S = as_int("spines", spines if spines is not None else up_ports)
     if up_ports % S:
-        raise SpecError(f"spines: leaf_uplinks={up_ports} must split evenly over {S} spines")
+        divs = [d for d in range(1, up_ports + 1) if up_ports % d == 0]
+        near = [f"spines={d}" for d in (max((d for d in divs if d < S), default=None),
+                                         min((d for d in divs if d > S), default=None)) if d is not None]
+        raise SpecError(f"spines: leaf_uplinks={up_ports} must split evenly over {S} spines; give "
+                        f"{' or '.join(near)} ({'divisors' if len(near) > 1 else 'a divisor'} of {up_ports}) or leaf_uplinks={-(-up_ports // S) * S} "
+                        f"(a multiple of {S})")
     return S, up_ports // S
 
 
