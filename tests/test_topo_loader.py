@@ -102,3 +102,18 @@ def test_bandwidth_units_in_yaml_keys(x, unit):
     name, factor = unit
     fab = topo.full_mesh(chips=4, chip="mi300x", link_bandwidth=f"{x!r}{name}")
     assert fab.edge_bandwidth[0] == pytest.approx(x * factor, rel=1e-12)
+
+
+def test_unknown_builder_key_suggests_the_close_one(tmp_path):
+    """A typo'd key (leaf_uplink for leaf_uplinks) listed all 29 valid keys with no pointer to the one meant."""
+    p = tmp_path / "mine.yaml"
+    p.write_text("builder: two_tier\nchips: 384\nleaf_uplink: 32\n")
+    with pytest.raises(SpecError, match=r"unknown key 'leaf_uplink' for builder two_tier; valid keys: .*; "
+                                        r"did you mean 'leaf_uplinks'\?$"):
+        topo.load(str(p))
+    with pytest.raises(SpecError, match=r"unknown key 'leaf_uplink' for (builder )?two_tier; valid keys: .*did you mean "
+                                        r"'leaf_uplinks'\?$"):
+        topo.load("maia200-small", leaf_uplink=32)
+    with pytest.raises(SpecError) as e:  # nothing close: no guess
+        topo.load("maia200-small", zzz=1)
+    assert "did you mean" not in str(e.value)

@@ -14,6 +14,7 @@ Bundled files live in ``topologies/`` next to the packages (package data in a re
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import os
@@ -330,7 +331,8 @@ def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fab
             continue
         if k not in params:
             valid = ", ".join([*_RESERVED, *params])
-            raise SpecError(f"{source}: unknown key {k!r} for builder {builder_name}; valid keys: {valid}")
+            raise SpecError(f"{source}: unknown key {k!r} for builder {builder_name}; valid keys: {valid}"
+                            + _did_you_mean(k, [*_RESERVED, *params]))
         kwargs[k] = v
     try:
         chip = parse_chip(spec.get("chip"))
@@ -409,7 +411,14 @@ def check_override_keys(name_or_path: str | Path, keys: Any) -> None:
         allowed = (*_RESERVED, *[k for k in inspect.signature(fn).parameters if k not in ("name", "chip")])
     for k in keys:
         if k not in allowed:
-            raise SpecError(f"{path.name}: unknown key {k!r} for {builder_name}; valid keys: {', '.join(allowed)}")
+            raise SpecError(f"{path.name}: unknown key {k!r} for {builder_name}; valid keys: {', '.join(allowed)}"
+                            + _did_you_mean(k, allowed))
+
+
+def _did_you_mean(key: Any, valid: Any) -> str:
+    """'; did you mean 'x'?' for the valid key closest to a typo'd ``key`` (difflib), or '' when none is close."""
+    close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _load_graph(path: Path, overrides: dict[str, Any]) -> Fabric:
