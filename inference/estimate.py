@@ -692,12 +692,20 @@ class Deployment:
             else 0.0
         return b_a * (self.kv_bytes_per_seq_token() * context + swa)
 
-    def activation_bytes(self, seqs: int, q: int) -> float:
-        """Peak activation bytes of a step on one chip: the largest op's inputs + outputs (one layer), bytes."""
-        ops = layer_ops(self.model, self.shard, seqs, q, 0, w=self.w, a=self.a, kv=self.kv, decode=(q == 1),
+    def activation_bytes(self, seqs: int, q: int, decode: bool | None = None) -> float:
+        """Peak activation bytes of a step on one chip: the largest op's inputs + outputs (one layer), bytes.
+        ``decode`` (default ``q == 1``): a decode step (a speculative verification has ``q = k + 1``), whose
+        LM head computes logits at every one of the ``q`` positions."""
+        decode = (q == 1) if decode is None else decode
+        ops = layer_ops(self.model, self.shard, seqs, q, 0, w=self.w, a=self.a, kv=self.kv, decode=decode,
                         we=self.we)
-        ops += head_ops(self.model, self.shard, seqs, q, w=self.w, a=self.a)
+        ops += head_ops(self.model, self.shard, seqs, q, w=self.w, a=self.a, logits=q if decode else 1)
         return max(op.act_bytes for op in ops)
+
+    @property
+    def decode_q(self) -> int:
+        """Tokens per sequence of a decode step: 1, or ``k + 1`` verified under speculative decoding."""
+        return 1 if self.speculative is None else self.speculative.k + 1
 
     def memory(self, batch: int, prompt: int, output: int) -> dict[str, Any]:
         """Per-chip footprint of a replica serving ``batch`` sequences of prompt + output tokens, bytes."""
@@ -707,12 +715,12 @@ class Deployment:
         mb = math.ceil(batch / min(self.pp, batch))
         kv = self.kv_bytes_chip(batch, prompt + output)
         pf = self.largest_prefill_step(batch, prompt)
-        act = max(self.activation_bytes(pf[0], pf[1]), self.activation_bytes(mb, 1))
+        act_decode = self.activation_bytes(mb, self.decode_q, decode=True)
+        act = max(self.activation_bytes(pf[0], pf[1]), act_decode)
         placement = {"activations": "hbm", "weights": "hbm", "kv_cache": "hbm"}
         sram_left = self.chip.sram_bytes if self.use_sram else 0.0
         # greedy, most reused first: decode activations, then the whole weight set, then the whole KV
         # cache; prefill activations use SRAM only if they fit in what is left (plus the decode share)
-        act_decode = self.activation_bytes(mb, 1)
         if act_decode <= sram_left:
             placement["activations"] = "sram (decode) / hbm (prefill)"
             sram_left -= act_decode

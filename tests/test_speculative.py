@@ -155,3 +155,13 @@ def test_cli():
     for bad in (["--speculative", "mtp:3"], ["--speculative", "mtp:3@0.8", "--nearest", "2"]):
         r = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1", *bad])
         assert r.exit_code == 2 and "Traceback" not in r.output and r.output.count("\n") == 1, r.output
+
+
+def test_decode_activations_hold_the_verified_tokens():
+    # the largest decode activation of Llama-3.1-8B at TP 1 is the LM head's logits, b (h + V) bf16 values; a
+    # verify step holds them for all k + 1 positions, so memory() reserves (k + 1) x as much
+    m = inference.load_model("llama3.1-8b")
+    plain, spec = _dep(), _dep(speculative="mtp:3@0.5")
+    assert plain.activation_bytes(64, 1) == pytest.approx(64 * (m.hidden + m.vocab) * 2)
+    assert spec.activation_bytes(64, spec.decode_q, decode=True) == pytest.approx(4 * 64 * (m.hidden + m.vocab) * 2)
+    assert spec.memory(64, 1000, 100)["activations"] >= 4 * plain.activation_bytes(64, 1)
