@@ -261,8 +261,11 @@ def step_ops(schedule) -> list[int]:
     point-to-point schedules) plus the self copy, at most n. The grouped call (``direct``) holds all n; a
     ``pairwise`` step one peer (+ 1)."""
     n = int(schedule.n)
+    steps = schedule.steps()
+    if len(steps) <= 1:  # one grouped call (direct, send/recv): its n operations, without a pass over its flows
+        return [n] * len(steps)
     out = []
-    for src, *_ in schedule.steps():
+    for src, *_ in steps:
         src = np.asarray(src, dtype=np.int64)
         out.append(min(n, int(np.bincount(src).max()) + 1) if src.size else 1)
     return out
