@@ -1121,7 +1121,15 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
         if trace_path:
             raise ScaleupError("--prompt/--output: a --trace has its own lengths; drop --prompt/--output or --trace")
         closed.update(prompt=_count_opt(prompt_len, "--prompt"), output=_count_opt(output_len, "--output"))
-    duration = None if concurrency is not None else (duration or "600s")
+    if trace_path:
+        ctx = click.get_current_context()
+        given = [n for n, v in (("--rate", rate), ("--duration", duration)) if v is not None]
+        if ctx.get_parameter_source("workload") != click.core.ParameterSource.DEFAULT:
+            given.append("--workload")
+        if given:
+            raise ScaleupError(f"{'/'.join(given)}: a --trace has its own arrival times and lengths; drop "
+                               f"{'/'.join(given)} or --trace (to replay it faster, scale its arrival_s column)")
+    duration = None if concurrency is not None or trace_path else (duration or "600s")
     if out_csv:
         fl.check_csv_path(out_csv, "--out")  # before minutes of simulation
     trace = fl.load_trace(trace_path) if trace_path else None

@@ -1049,6 +1049,10 @@ def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: fl
     if trace is not None and (prompt is not None or output is not None):
         raise SpecError("prompt/output: fixed lengths apply to a rate or a closed loop; a trace has its own "
                         "lengths (drop prompt/output or the trace)")
+    if trace is not None and (rate is not None or duration is not None):
+        given = " and ".join(n for n, v in (("rate", rate), ("duration", duration)) if v is not None)
+        raise SpecError(f"{given}: a trace has its own arrival times, which a rate or duration would not change; "
+                        f"drop {given} or the trace (to replay it faster, scale its arrival_s column)")
     if isinstance(trace, (str, os.PathLike)):
         trace = load_trace(trace)
     drawn = trace is None

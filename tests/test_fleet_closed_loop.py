@@ -318,6 +318,10 @@ def test_cli_closed_loop_table_and_json(tmp_path):
     (["--rate", "2", "--requests", "10"], "--requests"),
     (["--rate", "2", "--think", "1s"], "--think"),
     (["--trace", "{d}/t.csv", "--prompt", "10", "--output", "2"], "--prompt"),
+    # persona (fleet operator): these were ignored without a word, the trace replayed as written
+    (["--trace", "{d}/t.csv", "--rate", "50"], "--rate: a --trace has its own arrival times"),
+    (["--trace", "{d}/t.csv", "--duration", "10s"], "--duration: a --trace has its own arrival times"),
+    (["--trace", "{d}/t.csv", "--workload", "sharegpt"], "--workload: a --trace has its own"),
 ])
 def test_cli_bad_closed_loop_input_exits_2_with_one_line(tmp_path, extra, field):
     (tmp_path / "fleet.yaml").write_text(FLEET_YAML)
@@ -386,3 +390,14 @@ def test_serve_help_names_every_bundled_fleet_and_single_h100_runs():
     assert [p.stack for p in load_fleet("single-h100").pools] == ["vllm"]
     res = simulate_serving("single-h100", concurrency=2, requests=4, prompt=200, output=8)
     assert res.n == 4 and np.all(res.arrival[:2] == 0) and np.all(res.arrival[2:] > 0)
+
+
+def test_a_trace_with_a_rate_or_duration_is_refused_in_python_too():
+    """simulate_serving(trace, rate=50) replayed the trace at its own rate without a word (persona: fleet operator)."""
+    tr = Trace([0.0, 1.0], [10, 10], [2, 2])
+    spec = fleet()
+    for kw, field in (({"rate": 50.0}, "rate"), ({"duration": 10.0}, "duration"),
+                      ({"rate": 5.0, "duration": 1.0}, "rate and duration")):
+        with pytest.raises(SpecError, match=f"^{field}: a trace has its own arrival times"):
+            simulate_serving(spec, tr, **kw)
+    assert simulate_serving(spec, tr).n == 2
