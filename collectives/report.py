@@ -11,7 +11,7 @@ import numpy as np
 from topo import DTYPE_BYTES, Fabric, ScheduleError, load, parse_size_range
 
 from .algorithms import ALGORITHMS, COLLECTIVES, REGISTRY, algorithms_for
-from .api import _RUN_KEYS, OPS, _accepted, canonical_collective, collective, run
+from .api import _RUN_KEYS, OPS, _accepted, canonical_collective, collective, run, size_bytes
 
 #: element types for the count column (nccl-tests names plus scaleup's dtypes), bytes per element
 TYPES = {"float": 4.0, "half": 2.0, "double": 8.0, "int8": 1.0, **DTYPE_BYTES}
@@ -77,6 +77,8 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
         fab = load(fab)
     if isinstance(sizes, str):
         sizes = parse_size_range(sizes)
+    else:  # bytes or strings with a unit ('1MiB'), as every collective takes them
+        sizes = [size_bytes(x) for x in sizes]
     if isinstance(algorithms, str):
         algorithms = [a.strip() for a in algorithms.split(",") if a.strip()]
     collective_name = canonical_collective(collective_name)  # the CLI's all-reduce / sendrecv too

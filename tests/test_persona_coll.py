@@ -160,3 +160,13 @@ def yaml_comm(block: str):
     import yaml
 
     return yaml.safe_load(block)
+
+
+def test_benchmark_takes_sizes_with_units_as_every_collective_does():
+    """collectives.benchmark("all_reduce", fab, ["1MiB", "4MiB"]) raised ValueError ("could not convert string to
+    float", a traceback) though all_reduce(fab, "1MiB") and a range string "1MiB:4MiB" are taken."""
+    rows = C.benchmark("all_reduce", "dgx-h100", ["1MiB", "4MiB"], 8, ideal=True)
+    want = C.benchmark("all_reduce", "dgx-h100", [2**20, 2**22], 8, ideal=True)
+    assert rows == want and [r["size"] for r in rows] == [2**20, 2**22]
+    with pytest.raises(topo.ScheduleError, match="size"):
+        C.benchmark("all_reduce", "dgx-h100", ["1 furlong"], 8)
