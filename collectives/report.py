@@ -47,7 +47,8 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
             convention, see :mod:`collectives.api`), or a range string as ``--sizes`` (``"1KiB:4GiB:x4"``).
         group_size: ranks per group (default, as ``scaleup collective``'s ``--group-size``: min(64, chips);
             send_recv: 2; give the chip count for the whole fabric). The group is the first of
-            ``fab.groups(group_size, placement)``.
+            ``fab.groups(group_size, placement)`` (a size that does not divide the chips: the same rule's first
+            group, e.g. strided: ranks 0, n // k, 2 n // k, ...).
         algorithms: names or ``"auto"`` (a list, or a comma-separated string as ``--algorithm``). placement: ``"tray"``, ``"strided"`` or ``"random"``.
         concurrent: run every group of that size at once (their contention is the point) and report
             the slowest group.
