@@ -357,8 +357,16 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
                         f"got {k}")
     if k == n:
         groups = [list(range(n))]
-    elif n % k and not p["concurrent"]:  # one group of k ranks, as `scaleup collective --group-size` (benchmark)
-        groups = [list(range(k))]
+    elif n % k and not p["concurrent"]:  # one group of k ranks cut by the placement, as `scaleup collective
+        # --group-size` (collectives.benchmark): tray 0..k-1, strided every n // k, random the permutation's first k
+        if p["placement"] == "strided":
+            groups = [[i * (n // k) for i in range(k)]]
+        elif p["placement"] == "random":
+            import numpy as np
+
+            groups = [np.random.default_rng(p["seed"]).permutation(n)[:k].tolist()]
+        else:
+            groups = [list(range(k))]
     elif n % k:
         raise SpecError(f"group: {k} does not divide the {n} chips, so concurrent groups cannot tile the fabric; "
                         "pick a divisor (or concurrent: false for one group)")

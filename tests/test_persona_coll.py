@@ -170,3 +170,19 @@ def test_benchmark_takes_sizes_with_units_as_every_collective_does():
     assert rows == want and [r["size"] for r in rows] == [2**20, 2**22]
     with pytest.raises(topo.ScheduleError, match="size"):
         C.benchmark("all_reduce", "dgx-h100", ["1 furlong"], 8)
+
+
+def test_sweep_collective_job_cuts_a_non_dividing_group_by_its_placement(tmp_path):
+    """The sweep's collective job ran ranks 0..k-1 whatever `placement` said when k does not divide the chips
+    (as --group-size did before f534eed); its rows now equal `scaleup collective --placement` (benchmark)."""
+    from sweep import run_sweep
+
+    spec = {"job": "collective", "params": {"fabric": "torus-8x8", "collective": "all_reduce", "algorithm": "ring",
+                                            "opt.ideal": True, "group": 12, "size": "64MiB"},
+            "grid": {"placement": ["tray", "strided", "random"]}}
+    df = run_sweep(spec, tmp_path / "p.parquet", workers=1, progress=False).table()
+    assert df["error"].isna().all(), df
+    for placement, t in zip(df["placement"], df["time_us"]):
+        want = C.benchmark("all_reduce", "torus-8x8", [2**26], 12, ["ring"], placement=placement, ideal=True)
+        assert t == pytest.approx(want[0]["time_us"], rel=1e-12), placement
+    assert len(set(df["time_us"])) > 1
