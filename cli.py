@@ -1211,7 +1211,7 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
 @click.option("--slo-ttft", default="1s", show_default=True, help="time-to-first-token objective")
 @click.option("--slo-tpot", default="50ms", show_default=True, help="time-per-output-token objective")
 @click.option("--candidates", default="maia200,gb200-nvl72,dgx-h100", show_default=True,
-              help="comma-separated chip/fabric presets")
+              help="comma-separated fabric presets or YAML files (dgx-h100; a chip name such as h100-sxm is refused naming its fabrics)")
 @click.option("--prices", "prices_path", default=None, help="YAML of $ per chip-hour by candidate or chip (maia200: 3.0)")
 @click.option("--duration", default="60s", show_default=True, help="simulated trace length per candidate")
 @click.option("--workload", default="azure-conv", show_default=True, help="azure-conv, azure-code, sharegpt")

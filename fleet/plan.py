@@ -322,6 +322,10 @@ def _check_inputs(model: Any, candidates: Sequence[str], tps: Sequence[int], rou
     known = topo.list_fabrics()
     for c in candidates:
         if isinstance(c, str) and c not in known and not os.path.isfile(c):
+            hosts = topo.fabrics_with_chip(c)
+            if hosts:  # a chip preset: a candidate is a fabric its replicas run on
+                raise SpecError(f"candidates: {c!r} is a chip preset, not a fabric; the bundled fabrics with this chip: "
+                                f"{', '.join(hosts)}")
             raise SpecError(f"candidates: {c!r} is not a bundled fabric or a file; bundled: {', '.join(known)}")
     spec = load_model(model) if isinstance(model, str) else model
     heads = getattr(spec, "heads", None)
@@ -383,7 +387,7 @@ def _check_plan_args(candidates: Sequence[str], attainment: float, modes: Sequen
                      slo_tpot: float, tps: Sequence[int], eps: Sequence[int], batches: Sequence[int]) -> None:
     """The search settings of :func:`plan`, each a :class:`SpecError` naming the argument when wrong."""
     if not candidates:
-        raise SpecError("candidates: give at least one chip/fabric preset, e.g. maia200,gb200-nvl72")
+        raise SpecError("candidates: give at least one fabric preset or file, e.g. maia200,gb200-nvl72")
     if not (0 < attainment <= 1):
         raise SpecError(f"attainment: must be in (0, 1], got {attainment!r}")
     bad = set(modes) - {"colocated", "disaggregated"}

@@ -304,3 +304,21 @@ def test_a_request_beyond_a_declared_kv_capacity_names_that_key_as_the_fix():
     model_level = {"pools": [{"name": "p", "step_model": {**step, "kv_capacity_tokens": 3000}}]}
     with pytest.raises(CapacityError, match=r"raise its step_model's kv_capacity_tokens to at least 4010"):
         simulate_serving(model_level, tr)
+
+
+def test_a_chip_name_where_a_fabric_is_asked_for_names_the_fabrics_with_that_chip():
+    """persona (fleet operator): `plan --candidates ...,ironwood` (its --help said 'chip/fabric presets') and
+    `serve --fabric h100-sxm` listed all 22 bundled fabrics; a chip preset names the fabrics that carry it."""
+    import topo
+
+    assert topo.fabrics_with_chip("ironwood") == ["ironwood-pod", "ironwood-slice"]
+    assert topo.fabrics_with_chip("dgx-h100") == [] and topo.fabrics_with_chip("nosuch") == []
+    with pytest.raises(SpecError, match=r"'h100-sxm': a chip preset, not a fabric; .*: dgx-h100, dragonfly-small, h100-clos$"):
+        topo.load("h100-sxm")
+    r = CliRunner().invoke(main, ["plan", "--model", "llama3.1-8b", "--rate", "5", "--candidates", "maia200,ironwood"])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+    assert r.output.startswith("error: candidates: 'ironwood' is a chip preset, not a fabric") and "ironwood-slice" in r.output
+    r = CliRunner().invoke(main, ["serve", "--model", "llama3.1-8b", "--fabric", "h100-sxm", "--tp", "1", "--rate", "1"])
+    assert r.exit_code == 2 and "a chip preset, not a fabric" in r.output and "dgx-h100" in r.output
+    with pytest.raises(SpecError, match="is not a bundled fabric or a file"):  # no chip: the list as before
+        fleet.plan("llama3.1-8b", 5.0, candidates=["nosuch"])

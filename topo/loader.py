@@ -105,9 +105,30 @@ def _resolve_path(name_or_path: str | Path) -> Path:
     cand = TOPOLOGIES_DIR / f"{name_or_path}.yaml"
     if cand.exists():
         return cand
+    hosts = fabrics_with_chip(str(name_or_path))
+    if hosts:  # a chip preset (ironwood, h100-sxm) where a fabric is asked for
+        raise SpecError(f"fabric {str(name_or_path)!r}: a chip preset, not a fabric; the bundled fabrics with this "
+                        f"chip: {', '.join(hosts)}")
     raise SpecError(
         f"fabric {str(name_or_path)!r}: not a bundled name or a file; bundled: {', '.join(list_fabrics())}"
     )
+
+
+def fabrics_with_chip(name: str) -> list[str]:
+    """The bundled fabrics whose ``chip:`` is the chip preset ``name`` (none when it is no chip preset)."""
+    from .presets import CHIPS
+
+    if name not in CHIPS:
+        return []
+    out = []
+    for fab in list_fabrics():
+        try:
+            chip = yaml.safe_load((TOPOLOGIES_DIR / f"{fab}.yaml").read_text(encoding="utf-8")).get("chip")
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        if chip == name:
+            out.append(fab)
+    return out
 
 
 #: a bare number below these in a chip block is a unit left out (``hbm_bytes: 288`` meant GB, ``bf16: 2.5`` meant
