@@ -163,3 +163,13 @@ def test_run_auto_on_a_faulted_fabric_resolves_each_group_shape(small):
     res = C.run([C.AllReduce(2**26, list(range(16 * i, 16 * i + 16))) for i in range(24)],
                 small.with_faults(["plane:3"]), ideal=True)
     assert len({r.algorithm for r in res}) == 1
+
+
+def test_uneven_levels_error_names_every_level_not_only_trays(small):
+    """The default 64-chip group of `scaleup collective all-reduce --fabric maia200` fills 16 whole trays but
+    splits 48 + 16 over two tier-0 switches, so hier_ml cannot run; the message said 'use a group that fills whole
+    trays', which it already does. It now asks for equal parts at every level (trays, then switches)."""
+    with pytest.raises(topo.ScheduleError) as e:
+        C.all_reduce(small, GIB, group=list(range(64)), algorithm="hier_ml", ideal=True)
+    msg = str(e.value)
+    assert "[16, 48]" in msg and "every level" in msg and "fills whole trays, or" not in msg

@@ -81,7 +81,9 @@ def split_rows(rows: np.ndarray, part_of_node: np.ndarray) -> np.ndarray | None:
     if np.any(counts != m1):
         raise ScheduleError(
             f"hierarchical: the group's ranks are spread unevenly over the fabric's levels (parts of sizes "
-            f"{sorted(set(counts.tolist()))}); use a group that fills whole trays, or algorithm='ring'"
+            f"{sorted(set(counts.tolist()))}); use a group with equal parts at every level of fab.levels() (whole "
+            f"trays and, for hier_ml, whole leaves or all under one leaf: `scaleup topo show` lists the level sizes), "
+            f"or algorithm='ring'"
         )
     parts = m // m1
     by_part = sorted_ids.reshape(g, parts, m1)
