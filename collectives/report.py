@@ -14,7 +14,10 @@ from .algorithms import ALGORITHMS, COLLECTIVES, REGISTRY, algorithms_for
 from .api import _RUN_KEYS, OPS, _accepted, canonical_collective, collective, run, size_bytes
 
 #: element types for the count column (nccl-tests names plus scaleup's dtypes), bytes per element
-TYPES = {"float": 4.0, "half": 2.0, "double": 8.0, "int8": 1.0, **DTYPE_BYTES}
+#: element bytes per type name of the count column: nccl-tests' -d names (ncclDataType_t: int8 ... f8e5m2) and
+#: scaleup's dtypes
+TYPES = {"float": 4.0, "half": 2.0, "double": 8.0, "int8": 1.0, "uint8": 1.0, "int32": 4.0, "uint32": 4.0,
+         "int64": 8.0, "uint64": 8.0, "bfloat16": 2.0, "f8e4m3": 1.0, "f8e5m2": 1.0, **DTYPE_BYTES}
 
 COLUMNS = ("size", "count", "type", "algorithm", "time_us", "algbw_GBps", "busbw_GBps", "bound_us",
            "efficiency")
@@ -198,14 +201,15 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """nccl-tests-like text table of :func:`benchmark` rows (units in the header)."""
     w = max([14, *(len(str(r["algorithm"])) for r in rows)])
-    head = (f"{'size (B)':>12} {'count (elts)':>12} {'type':>6} {'algorithm':>{w}} {'time (us)':>11} "
+    tw = max([6, *(len(str(r["type"])) for r in rows)])  # nccl-tests' 'bfloat16' is 8 wide
+    head = (f"{'size (B)':>12} {'count (elts)':>12} {'type':>{tw}} {'algorithm':>{w}} {'time (us)':>11} "
             f"{'algbw (GB/s)':>12} {'busbw (GB/s)':>12} {'bound (us)':>11} {'eff vs bound':>12}")
     meas = bool(rows) and "measured_us" in rows[0]
     if meas:
         head += f" {'measured (us)':>14} {'ratio':>6}"
     lines = [head]
     for r in rows:
-        line = (f"{int(r['size']):>12d} {r['count']:>12d} {r['type']:>6} {r['algorithm']:>{w}} {r['time_us']:>11.2f} "
+        line = (f"{int(r['size']):>12d} {r['count']:>12d} {r['type']:>{tw}} {r['algorithm']:>{w}} {r['time_us']:>11.2f} "
                 f"{r['algbw_GBps']:>12.2f} {r['busbw_GBps']:>12.2f} {r['bound_us']:>11.2f} {100 * r['efficiency']:>11.1f}%")
         if meas:
             m = r["measured_us"]

@@ -186,3 +186,14 @@ def test_sweep_collective_job_cuts_a_non_dividing_group_by_its_placement(tmp_pat
         want = C.benchmark("all_reduce", "torus-8x8", [2**26], 12, ["ring"], placement=placement, ideal=True)
         assert t == pytest.approx(want[0]["time_us"], rel=1e-12), placement
     assert len(set(df["time_us"])) > 1
+
+
+@pytest.mark.parametrize("dtype, elt", [("bfloat16", 2), ("int32", 4), ("uint64", 8), ("f8e4m3", 1)])
+def test_count_column_takes_nccl_tests_type_names(dtype, elt):
+    """`--dtype bfloat16` (nccl-tests' -d name, as its type column prints it) was 'unknown'; scaleup knew only
+    bf16. nccl-tests' names are taken, the column widens for them, and the count is size / element bytes."""
+    rows = C.benchmark("all_reduce", "dgx-h100", [2**20], 8, dtype=dtype, ideal=True)
+    assert rows[0]["count"] == 2**20 // elt and rows[0]["type"] == dtype
+    head, line = C.format_table(rows).splitlines()[:2]
+    assert head.index("count (elts)") + len("count (elts)") < head.index("type") + 4 <= len(head)
+    assert line.split()[2] == dtype and head.find(" type ") + len(" type") == line.find(dtype) + len(dtype)
