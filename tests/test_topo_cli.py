@@ -99,3 +99,14 @@ def test_one_chip_fabric_says_it_has_no_bisection_and_no_collective():
     r = run("collective", "all-reduce", "--fabric", "cs3", "--sizes", "1MiB")
     assert r.exit_code == 2 and "'cs3' has 1 chip; a collective needs at least two ranks" in r.output
     assert "2..1" not in r.output and r.output.count("\n") == 1
+
+
+def test_topo_export_to_an_unknown_suffix_names_the_file_not_a_format_never_given(tmp_path):
+    """`topo export dgx-h100 -o x.txt` said "format: must be one of graphml, json, got 'txt'" (no --format was
+    given); it names the file and both fixes (a .graphml / .json name, or --format)."""
+    r = run("topo", "export", "dgx-h100", "-o", str(tmp_path / "x.txt"))
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert "'x.txt'" in r.output and ".graphml" in r.output and "--format" in r.output, r.output
+    assert "got 'txt'" not in r.output and not (tmp_path / "x.txt").exists()
+    r = run("topo", "export", "dgx-h100", "-o", str(tmp_path / "noext"))
+    assert r.exit_code == 2 and "'noext': the suffix picks the format, and it has none" in r.output, r.output

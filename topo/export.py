@@ -76,6 +76,11 @@ def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> P
     implied = path.suffix.lstrip(".").lower()
     fmt = (format or implied).lower()
     if fmt not in FORMATS:
+        if format is None:  # the suffix alone chose it: name the file, not a --format the user never gave
+            what = f"{path.suffix!r} is none of {', '.join(FORMATS)}" if path.suffix else "it has none"
+            raise SpecError(f"{path.name!r}: the suffix picks the format, and {what}; name it "
+                            f"{path.with_suffix('.graphml').name!r} or {path.with_suffix('.json').name!r}, "
+                            f"or give the format (--format, format=)")
         raise SpecError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if implied in FORMATS and implied != fmt:  # GraphML into x.json (or JSON into x.graphml) misleads every reader
         raise SpecError(f"format: {fmt} into {path.name!r}, whose suffix means {implied}; drop the format (the "
