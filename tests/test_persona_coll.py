@@ -197,3 +197,15 @@ def test_count_column_takes_nccl_tests_type_names(dtype, elt):
     head, line = C.format_table(rows).splitlines()[:2]
     assert head.index("count (elts)") + len("count (elts)") < head.index("type") + 4 <= len(head)
     assert line.split()[2] == dtype and head.find(" type ") + len(" type") == line.find(dtype) + len(dtype)
+
+
+@pytest.mark.parametrize("algo, inter, n", [("hier", "hd", 24), ("hier", "direct", 20), ("hier_ml", "hd", 24)])
+def test_hierarchical_all_reduce_with_chunked_ring_parts_verifies(algo, inter, n):
+    """hier all-reduce with chunks=3, intra='ring' and an inter algorithm without chunks (hd, direct) failed
+    collectives.verify ('flow sizes [611669.75] differ from their blocks x block size 0.0'): its block count
+    did not divide by the chunks the intra ring pipelines over. The flows were right; the labels now are too."""
+    fab = topo.clos(servers=6, chips_per_server=4, nic_bandwidth="100Gbps", server_fabric="mesh",
+                    server_bandwidth="300GB/s", leaf_radix=16)  # 24 chips: servers of 4, leaves of 8
+    s = C.REGISTRY[("all_reduce", algo)](list(range(n)), 7 * 2**20 + 5, fab, symbolic=True, chunks=3, intra="ring",
+                                         inter=inter)
+    C.verify(s, fab.n_nodes)

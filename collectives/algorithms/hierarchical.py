@@ -16,6 +16,7 @@ non-minimal communication", PPoPP 2012.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -266,7 +267,9 @@ def _all_reduce_blocks(multilevel: bool):
             top = level_split(top, positions)[1]
         inner = REGISTRY[("all_reduce", options["inter"])]
         inner_options = {o.name: o.default for o in inner.options} | {"chunks": options["chunks"]}
-        return factor * max(int(inner.n_blocks(top[:1], fabric, inner_options)), 1)
+        # the intra stages pipeline every part's piece over the chunks too: an inter algorithm without chunks
+        # (hd, direct) leaves its blocks to be cut by them (lcm), or a ring piece of K blocks has K / c < 1
+        return factor * math.lcm(max(int(inner.n_blocks(top[:1], fabric, inner_options)), 1), int(options["chunks"]))
 
     return n_blocks
 
