@@ -148,6 +148,7 @@ class Pool:
         kv_capacity: KV tokens per replica.
         load: outstanding tokens per replica (prompt + output of requests assigned, not finished).
         queued: requests waiting for admission per replica; ``running``: sequences in the batch per replica.
+        decode_pools: for a ``prefill`` pool, the fleet's ``decode`` pools its requests move to (empty otherwise).
     """
 
     def __init__(self, spec: PoolSpec, index: int, model: StepModelLike, offset: int) -> None:
@@ -167,6 +168,7 @@ class Pool:
         self.queued = np.zeros(self.n, dtype=np.int64)
         self.running = np.zeros(self.n, dtype=np.int64)
         self.replicas: list[Any] = []  # fleet.sim._Replica objects
+        self.decode_pools: list[Pool] = []  # set by the simulation for a prefill pool
         self._cpt: dict[int, float] = {}
 
     def __repr__(self) -> str:
@@ -176,7 +178,9 @@ class Pool:
         """Rough (TTFT s, TPOT s) a new request would see on ``replica`` (default: least loaded).
 
         Queued work ahead is taken as prefill at the pool's token budget; TPOT is one decode iteration at
-        the replica's batch plus this request. Used by the built-in routers; not a simulation.
+        the replica's batch plus this request; a ``prefill`` pool, which decodes none of its requests, gives the
+        lowest TPOT estimate of its fleet's ``decode`` pools (their least-loaded replicas), where the request's
+        tokens will be generated. Used by the built-in routers; not a simulation.
         """
         r = int(np.argmin(self.load)) if replica is None else replica
         rep = self.replicas[r]
@@ -184,6 +188,8 @@ class Pool:
         ahead = rep.queued_tokens
         per_tok = self.step.prefill(min(tb, max(prompt, 1)), 1) / max(1, min(tb, prompt))
         ttft = ahead * per_tok + self.step.prefill(prompt, 1) if self.role != "decode" else 0.0
+        if self.role == "prefill" and self.decode_pools:
+            return ttft, min(d.estimate(prompt, output)[1] for d in self.decode_pools)
         b = min(self.spec.batch, int(self.running[r]) + 1)
         ctx = prompt + output / 2
         tpot = self.step.decode1(b, ctx)

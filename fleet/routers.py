@@ -13,7 +13,7 @@ Built-ins (:data:`ROUTERS`):
 - ``least-loaded``: the replica with the fewest outstanding tokens (prompt + output assigned, not done).
 - ``shortest-expected``: the replica with the shortest estimated completion, TTFT + (output-1) x TPOT,
   from :meth:`Pool.estimate` (queued prompt tokens ahead at the pool's prefill speed, one decode
-  iteration at the current batch).
+  iteration at the current batch; for a ``prefill`` pool, that of the fleet's decode pools).
 - ``cost-aware``: among replicas whose estimated TTFT and TPOT meet the SLOs, the pool with the lowest
   $ per output token (replica $/h over its decode throughput at its batch limit); if none meets them,
   the shortest expected completion.

@@ -1090,6 +1090,10 @@ def _build_pools(spec: FleetSpec, model: Any, step_models: dict[str, StepModelLi
             raise SpecError(f"pool {ps.name!r}: step model {type(sm).__name__} lacks the StepModel methods")
         pools.append(Pool(ps, i, sm, off))
         off += ps.replicas
+    decode = [p for p in pools if p.role == "decode"]
+    for p in pools:
+        if p.role == "prefill":
+            p.decode_pools = decode
     return pools
 
 

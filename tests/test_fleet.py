@@ -648,3 +648,21 @@ def test_plan_cost_per_mtok_is_at_the_offered_load():
         assert p.cost_per_mtok == pytest.approx(p.cost_per_hour / per_hour * 1e6, rel=1e-12)
     feas = [c.best for c in res.candidates if c.feasible]
     assert [p.cost_per_mtok for p in feas] == sorted(p.cost_per_mtok for p in feas)
+
+
+def test_shortest_expected_ranks_prefill_pools_by_their_ttft_not_their_own_decode_speed():
+    """persona (fleet operator): a prefill pool's estimate carried its own chip's decode TPOT, which never applies
+    (its requests decode on the decode pool), so shortest-expected sent prefills to the pool that would decode
+    fastest: B200 x2 + MI300X x1 prefill, llama3.1-8b at 40 req/s, sent 1,072 of 1,165 to the MI300X (TTFT 19 ms
+    against 15 ms). Here pool 'slow' prefills 4x slower but decodes 10x faster than 'fast'; one request on an idle
+    fleet belongs on 'fast' (the same decode pool follows either)."""
+    fast = {**LIN, "prefill_base": "2ms", "prefill_per_token": "10us", "decode_base": "50ms"}
+    slow = {**LIN, "prefill_base": "2ms", "prefill_per_token": "40us", "decode_base": "5ms"}
+    spec = {"pools": [{"name": "slow", "role": "prefill", "step_model": slow, "replicas": 1, "batch": 8},
+                      {"name": "fast", "role": "prefill", "step_model": fast, "replicas": 1, "batch": 8},
+                      {"name": "d", "role": "decode", "step_model": LIN, "replicas": 1, "batch": 64}],
+            "kv_network": {"bandwidth": "100Gbps", "latency": "3us"}}
+    tr = Trace(np.array([0.0]), np.array([1000]), np.array([100]))
+    res = simulate_serving(spec, tr, router="shortest-expected")
+    assert res.prefill_replica[0] == 1 and res.decode_replica[0] == 2  # 'fast', then 'd'
+    assert res.ttft[0] == pytest.approx(2e-3 + 1000 * 10e-6, rel=1e-6)  # fast's prefill, not slow's 42 ms
