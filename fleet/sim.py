@@ -1094,7 +1094,22 @@ def _build_pools(spec: FleetSpec, model: Any, step_models: dict[str, StepModelLi
     for p in pools:
         if p.role == "prefill":
             p.decode_pools = decode
+    _check_handoff_models(pools)
     return pools
+
+
+def _check_handoff_models(pools: list[Pool]) -> None:
+    """A prefill pool's KV cache is decoded by a decode pool, so every prefill and decode pool built from a model
+    runs the same one (``step_model:`` pools declare no model and are not compared)."""
+    runs = {}
+    for p in pools:
+        spec = getattr(getattr(p.model, "deployment", None), "model", None)
+        if p.role in ("prefill", "decode") and spec is not None:
+            runs[p.name] = str(getattr(spec, "name", spec))
+    if len(set(runs.values())) > 1:
+        listed = ", ".join(f"{n}: {m}" for n, m in runs.items())
+        raise SpecError(f"pools: a prefill pool's KV cache is decoded by a decode pool, so both run one model; got "
+                        f"{listed}; give every prefill and decode pool the same model (colocated pools may differ)")
 
 
 def check_trace_context(model: Any, trace: Trace, field: str = "trace") -> None:

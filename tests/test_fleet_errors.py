@@ -322,3 +322,22 @@ def test_a_chip_name_where_a_fabric_is_asked_for_names_the_fabrics_with_that_chi
     assert r.exit_code == 2 and "a chip preset, not a fabric" in r.output and "dgx-h100" in r.output
     with pytest.raises(SpecError, match="is not a bundled fabric or a file"):  # no chip: the list as before
         fleet.plan("llama3.1-8b", 5.0, candidates=["nosuch"])
+
+
+def test_prefill_and_decode_pools_of_different_models_are_refused():
+    """persona (fleet operator): a prefill pool of llama3.1-8b handing its KV cache to a decode pool of llama3.1-70b
+    ran and reported latencies; a KV cache is decoded only by the model that wrote it. Aliases of one model
+    (llama3.3-70b = llama3.1-70b) and colocated pools of another model are fine."""
+    from fleet import Trace, simulate_serving
+
+    kv = {"bandwidth": "400Gbps", "latency": "2us"}
+    pre = {"name": "pre", "fabric": "dgx-h100", "tp": 1, "role": "prefill", "replicas": 1, "batch": 8}
+    dec = {"name": "dec", "fabric": "maia200", "tp": 1, "role": "decode", "replicas": 1, "batch": 8}
+    tr = Trace([0.0], [100], [4])
+    bad = {"model": "llama3.1-8b", "pools": [pre, {**dec, "model": "llama3.1-70b"}], "kv_network": kv}
+    with pytest.raises(SpecError, match=r"^pools: .*got pre: llama3.1-8b, dec: llama3.1-70b; give every prefill"):
+        simulate_serving(bad, tr)
+    ok = {"model": "llama3.1-70b", "pools": [{**pre, "tp": 2}, {**dec, "model": "llama3.3-70b"},
+                                             {"name": "c", "fabric": "dgx-h100", "tp": 1, "model": "llama3.1-8b"}],
+          "kv_network": kv}
+    assert simulate_serving(ok, tr, router="round-robin").n == 1
