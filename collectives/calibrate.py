@@ -257,7 +257,8 @@ def _variants(coll: str, m: int, algs: Sequence[str]) -> list[tuple[str, str, di
         if (coll, name) not in ALGORITHMS:
             continue
         out.append((name, name, {}))
-        if REGISTRY[(coll, name)].auto_chunks and m <= api.AUTO_MAX_CHUNKED:
+        if REGISTRY[(coll, name)].auto_chunks and (m <= api.AUTO_MAX_CHUNKED or
+                                                   (coll, name) in api.AUTO_CHUNKED_ANY_SIZE):
             out += [(f"{name}(chunks={k})", name, {"chunks": k}) for k in api.AUTO_CHUNKS]
     return out
 

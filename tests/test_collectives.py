@@ -579,3 +579,17 @@ def test_flow_arrays_dependencies_are_memoised_on_shape_not_node_ids():
         for got, fresh in zip(f[3:], s._dependencies()):
             np.testing.assert_array_equal(got, fresh)
     assert not np.array_equal(fc[4], fd[4])
+
+
+def test_auto_pipelines_a_rooted_tree_beyond_the_chunk_cap(monkeypatch):
+    """Beyond AUTO_MAX_CHUNKED ranks auto still tries the broadcast tree with chunks (nothing else pipelines a
+    rooted call there) and not the all-reduce's (its cost stays bounded); the cap lowered to 4 stands in for 1,024."""
+    from collectives import api
+
+    monkeypatch.setattr(api, "AUTO_MAX_CHUNKED", 4)
+    fab = topo.load("dgx-h100")
+    b = C.broadcast(fab, 256 * 2**20, group=list(range(8)), algorithm="auto")
+    assert any(k.startswith("dbt(chunks=") for k in b.candidates)
+    assert b.time < C.broadcast(fab, 256 * 2**20, group=list(range(8)), algorithm="dbt").time
+    a = C.all_reduce(fab, 256 * 2**20, group=list(range(8)), algorithm="auto")
+    assert not any(k.startswith("dbt(chunks=") for k in a.candidates)
