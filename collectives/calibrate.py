@@ -471,6 +471,13 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     fab = topo.load(fabric) if isinstance(fabric, str) else fabric
     df = read_measurements(measurements, collective)
     check_ranks(df, fab)
+    # a one-GPU run (nccl-tests -g 1) moves nothing between GPUs: its time is a local copy, not the fabric's
+    solo = int((df["ranks"] == 1).sum())
+    if solo == len(df):
+        raise SpecError(f"measurements: every row ({solo}) is of 1 rank, which moves no data between chips (nccl-tests "
+                        "-g 1 times a local copy); measure 2 or more GPUs (e.g. -g 8)")
+    if solo:
+        df = df[df["ranks"] > 1].reset_index(drop=True)
     name = name or f"{fab.name}-fit"
     if source is None and isinstance(measurements, (list, tuple)) and measurements \
             and all(isinstance(m, (str, Path)) for m in measurements):
@@ -566,6 +573,9 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         df.loc[df["stack"] == "custom", "predicted"] = predict(spec, prc)
     df["ratio"] = df["predicted"] / df["seconds"]
     notes = fit_warnings(fab, df, len(x), allsets, link_efficiency)
+    if solo:
+        notes.insert(0, f"{solo} rows of 1 rank left out: a one-GPU run moves no data between chips (nccl-tests -g 1 "
+                        "times a local copy), so it says nothing about the fabric or the library's costs")
     return Calibration(spec, df, df["ratio"].to_numpy(), notes)
 
 
