@@ -637,6 +637,11 @@ def fit_warnings(fab: Fabric, df: Any, n_params: int, algorithms: dict[str, Sequ
         out.append(f"{points} points for {n_params} parameters: the fit is under-determined (the parameters are not "
                    "pinned down; measure more sizes, e.g. 1 KiB - 1 GiB in steps of x2, and more rank counts)")
     nccl = df[df["stack"] != "custom"]
+    counts = sorted(set(int(m) for m in nccl["ranks"]))
+    if len(counts) == 1 and points >= n_params:
+        out.append(f"one rank count ({counts[0]}): the per-call, per-step and buffer-copy costs scale differently with "
+                   "the ranks, and one count cannot tell them apart (the fit reproduces these rows but may predict "
+                   "other group sizes poorly); measure 2 or more, e.g. nccl-tests -g 2, 4 and 8")
     big = nccl[nccl["bytes"] >= 0.5 * nccl.groupby(["collective", "ranks"])["bytes"].transform("max")]
     # per (collective, ranks): one rank count far off is not hidden by the median of the others
     per = big.groupby(["collective", "ranks"])["ratio"].median() if len(big) else None

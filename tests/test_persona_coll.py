@@ -216,7 +216,7 @@ def test_calibrate_leaves_out_one_rank_rows(tmp_path):
     bounds. They are left out with a warning; the fit of the others is what it is without them."""
     fab = topo.load("dgx-h100")
     lines = ["collective,ranks,bytes,seconds"]
-    for e in range(10, 29, 3):
+    for e in range(10, 31):
         lines.append(f"all_reduce,8,{2**e},{C.all_reduce(fab, 2**e, group=list(range(8))).time!r}")
     (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "solo.csv").write_text("\n".join(lines + [f"all_reduce,1,{2**e},{1e-6 + 2**e / 1e12!r}"
@@ -226,6 +226,7 @@ def test_calibrate_leaves_out_one_rank_rows(tmp_path):
     assert (mixed.data["ranks"] == 8).all() and len(mixed.data) == len(clean.data)
     assert np.allclose(mixed.ratios, clean.ratios)  # the same fit as without the 1-rank rows
     assert "7 rows of 1 rank left out" in mixed.warnings[0]
+    assert any(w.startswith("one rank count (8)") for w in clean.warnings), clean.warnings
     (tmp_path / "only.csv").write_text("\n".join(lines[:1] + ["all_reduce,1,1024,1e-5"]) + "\n")
     with pytest.raises(topo.SpecError, match="every row .* is of 1 rank"):
         C.calibrate(fab, str(tmp_path / "only.csv"))
