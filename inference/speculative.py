@@ -100,9 +100,12 @@ class Speculative:
 
 def parse_speculative(value: Any) -> Speculative | None:
     """A :class:`Speculative` from its CLI form (``mtp:3@0.8``, ``draft:llama3.1-8b:4@0.7``, ``ngram:4@0.5``),
-    a dict of its fields, an instance, or None / ``"off"`` / ``"none"`` (no speculation)."""
+    a dict of its fields, an instance, or None / ``"off"`` / ``"none"`` / False (no speculation: YAML 1.1 reads an
+    unquoted ``off`` in a sweep grid as False)."""
     if value is None or isinstance(value, Speculative):
         return value
+    if value is False:
+        return None
     if isinstance(value, dict):
         unknown = set(value) - {"method", "k", "acceptance", "draft_model"}
         if unknown:

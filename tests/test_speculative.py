@@ -165,3 +165,16 @@ def test_decode_activations_hold_the_verified_tokens():
     assert plain.activation_bytes(64, 1) == pytest.approx(64 * (m.hidden + m.vocab) * 2)
     assert spec.activation_bytes(64, spec.decode_q, decode=True) == pytest.approx(4 * 64 * (m.hidden + m.vocab) * 2)
     assert spec.memory(64, 1000, 100)["activations"] >= 4 * plain.activation_bytes(64, 1)
+
+
+def test_yaml_off_and_booleans():
+    # a sweep grid `speculative: [off, mtp:3@0.8]` is read by YAML 1.1, where an unquoted off / no / false is the
+    # boolean False: it means no speculation, as "off" does; True names no method and is refused with the forms
+    import yaml
+
+    grid = yaml.safe_load("speculative: [off, no, false, 'mtp:3@0.8']")["speculative"]
+    assert [parse_speculative(v) for v in grid] == [None, None, None, Speculative("mtp", 3, 0.8)]
+    with pytest.raises(SpecError, match="speculative: .*mtp:K@A"):
+        parse_speculative(True)
+    r = estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=100, output=20, stack="ideal", speculative=False)
+    assert r.to_dict()["tokens_per_step"] == 1
