@@ -1178,9 +1178,21 @@ class Deployment:
             draft = sp.k * (layer + comm + per["head"])
         row = _host_row("decode", f"draft ({sp.label()})", draft)
         row["bottleneck"] = "draft"
-        st = StepTime(verify.rows + [row], verify.compute + draft, verify.flop_time, verify.mem_time, verify.comm,
-                      verify.exposed, verify.serial + draft, verify.overlapped + draft, verify.send,
-                      verify.comm_rows, verify.host_wait)
+        # host_per_seq: the iteration takes max(draft + verify on the GPU, host), so the verify step's host-bound
+        # excess (its ``host (exposed)`` row and overlapped wait) is taken off and charged again over both
+        rows = [r for r in verify.rows if r["op"] != "host (exposed)"] + [row]
+        exposed = sum(r["time"] for r in verify.rows if r["op"] == "host (exposed)")
+        compute = verify.compute - exposed + draft
+        serial = verify.serial - exposed + draft
+        overl = verify.overlapped - (exposed + verify.host_wait) + draft
+        host, host_wait = self._host(math.ceil(seqs / self.shard.attn_groups)), 0.0
+        if host > overl:  # as in _timed_step
+            exposed, exposed_o = max(0.0, host - serial), host - overl
+            rows.append(_host_row("decode", "host (exposed)", exposed))
+            compute, serial, overl = compute + exposed, serial + exposed, overl + exposed_o
+            host_wait = exposed_o - exposed
+        st = StepTime(rows, compute, verify.flop_time, verify.mem_time, verify.comm, verify.exposed, serial, overl,
+                      verify.send, verify.comm_rows, host_wait)
         self._step_cache[key] = st
         return st
 

@@ -178,3 +178,19 @@ def test_yaml_off_and_booleans():
         parse_speculative(True)
     r = estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=100, output=20, stack="ideal", speculative=False)
     assert r.to_dict()["tokens_per_step"] == 1
+
+
+def test_host_bound_iteration_is_max_of_gpu_with_draft_and_host():
+    # host_per_seq: an iteration takes max(GPU step, host); the GPU step of a speculative iteration is the draft
+    # + the verify step, so a host longer than both hides the draft (hand: 8 sequences x 2 ms = 16 ms on an x86
+    # host), and one between the verify step and verify + draft exposes only its excess over them
+    kw = dict(tp=1, dp=1, speculative="mtp:3@0.8")
+    gpu = Deployment("llama3.1-8b", "dgx-h100", **kw).decode_step(8, 1000, HBM)
+    assert not any(r["op"] == "host (exposed)" for r in gpu.rows)
+    host = Deployment("llama3.1-8b", "dgx-h100", host_per_seq=2e-3, **kw).decode_step(8, 1000, HBM)
+    assert gpu.serial < 16e-3
+    assert host.serial == pytest.approx(16e-3) and host.overlapped == pytest.approx(16e-3)
+    draft = next(r["time"] for r in gpu.rows if r["op"].startswith("draft"))
+    mid = gpu.serial - draft / 2  # between the verify step and verify + draft: the GPU is the longer
+    between = Deployment("llama3.1-8b", "dgx-h100", host_per_seq=mid / 8, **kw).decode_step(8, 1000, HBM)
+    assert between.serial == pytest.approx(gpu.serial)
