@@ -186,7 +186,9 @@ class StepCache:
     grid 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (powers of two and 1.5x them) and the time is interpolated
     bilinearly between the four surrounding evaluations, each memoised. Bilinear interpolation is exact
     for ``a + b x + c y + d x y`` (e.g. a decode step's weight reads plus KV reads of batch x context);
-    the quadratic attention term of long prefills is over-estimated by at most a few percent of itself.
+    the quadratic attention term of long prefills is over-estimated by at most a few percent of itself. That
+    holds for a smooth model: one read from measured kernel tables may jump between grid points (a GEMM row),
+    which interpolation misses, high or low (docs/fleet.md, "Step-time cache").
     A whole simulation therefore calls the model a few hundred times.
 
     Args:
