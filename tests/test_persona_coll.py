@@ -230,3 +230,18 @@ def test_calibrate_leaves_out_one_rank_rows(tmp_path):
     (tmp_path / "only.csv").write_text("\n".join(lines[:1] + ["all_reduce,1,1024,1e-5"]) + "\n")
     with pytest.raises(topo.SpecError, match="every row .* is of 1 rank"):
         C.calibrate(fab, str(tmp_path / "only.csv"))
+
+
+def test_an_algorithm_outside_the_fitted_set_runs_at_the_least_efficient_fitted_one():
+    """nccl-h100 fits ring (0.914) and NVLS; halving-doubling asked by name ran at efficiency 1.0, ahead of the
+    fitted ring (persona: nccl-tests user, D14). It now moves its bytes at the ring's 0.914, as `assumed`'s '*'."""
+    from collectives import comm as CM
+
+    spec = topo.comm_preset("nccl-h100")
+    ring = CM.costs(spec, "all_reduce", "ring")
+    hd = CM.costs(spec, "all_reduce", "hd")
+    assert [c.inflation for c in hd] == pytest.approx([c.inflation for c in ring])
+    assert CM.costs(spec, "all_reduce", "inr")[0].inflation == pytest.approx(1.0)  # fitted ones keep theirs
+    a2a = topo.comm_preset("nccl-h100").algorithms_of("all_to_all")["direct"]
+    assert CM.costs(spec, "all_to_all", "pairwise")[0].inflation == pytest.approx(
+        CM.costs(spec, "all_to_all", "direct")[0].inflation) and a2a < 1
