@@ -507,6 +507,7 @@ class _Replica:
                 yield from self._chunk_run(k, chunk, b)
                 return
         dt = step.mixed(sum(c for _, c in chunks), len(chunks), b, self.ctx_sum / b if b else 1.0)
+        dt += sum(step.prefix(c, self.pre[i][1]) for i, c in chunks if self.pre[i][1])
         yield env.timeout(dt)
         self.busy += dt
         self.n_iter += 1
@@ -633,6 +634,7 @@ class _Replica:
         ``mixed(chunk, 1, b, mean context + j)``, exactly as stepping one by one."""
         step = self.pool.step
         times = step.mixed(chunk, 1, b, (self.ctx_sum / b if b else 1.0) + np.arange(k))
+        times = times + step.prefix(chunk, self.pre[0][1] + chunk * np.arange(k))
         m, end = yield from self._timed_run(np.cumsum(times))
         self.busy += end
         self.n_iter += m

@@ -214,6 +214,7 @@ class StepCache:
         self._dec: dict[tuple[int, int], float] = {}
         self._mpre: dict[tuple[int, int], float] = {}
         self._sav: dict[tuple[int, int, int], float] = {}
+        self._pfx: dict[tuple[int, int], float] = {}
         self.fused = callable(getattr(model, "mixed_time", None))
         self.calls = 0
 
@@ -263,6 +264,38 @@ class StepCache:
             v = float(m.decode_time(b, c)) + float(m.mixed_time(0, 0, t, 1)) - float(m.mixed_time(b, c, t, 1))
             self._sav[key] = v
         return v
+
+    def _pfx_at(self, jt: int, jp: int) -> float:
+        """Extra time of a ``t``-token chunk after ``p`` cached tokens of its own prompt (its attention to them)
+        over the same chunk first in its prompt: ``mixed(0, 0, t, 1, p) - mixed(0, 0, t, 1, 0)``, s (grid point)."""
+        key = (jt, jp)
+        v = self._pfx.get(key)
+        if v is None:
+            t, p = int(_GRID[jt]), int(_GRID[jp])
+            self.calls += 2
+            m = self.model
+            v = float(m.mixed_time(0, 0, t, 1, p)) - float(m.mixed_time(0, 0, t, 1, 0))
+            self._pfx[key] = v
+        return v
+
+    def prefix(self, tokens: float, prefixes: np.ndarray | float) -> np.ndarray | float:
+        """Extra time of a prompt chunk of ``tokens`` tokens whose request already holds ``prefixes`` cached
+        prompt tokens (earlier chunks: the chunk attends to them), over the same chunk with none, s; one value
+        per prefix. Interpolated on the grid (bilinear: exact for attention's ``tokens x prefix`` term); 0 for
+        a prefix of 0 and for a step model without ``mixed_time`` (its ``prefill_time`` has no context)."""
+        scalar = np.ndim(prefixes) == 0
+        pf = np.atleast_1d(np.asarray(prefixes, dtype=np.float64))
+        out = np.zeros(len(pf))
+        if self.fused and tokens > 0:
+            jt, wt = _cell(max(float(tokens), 1.0))
+            for i, p in enumerate(pf):
+                if p < 1:
+                    continue
+                jp, wp = _cell(float(p))
+                lo = (1 - wt) * self._pfx_at(jt, jp) + (wt * self._pfx_at(jt + 1, jp) if wt else 0.0)
+                hi = ((1 - wt) * self._pfx_at(jt, jp + 1) + (wt * self._pfx_at(jt + 1, jp + 1) if wt else 0.0)) if wp else 0.0
+                out[i] = (1 - wp) * lo + wp * hi
+        return float(out[0]) if scalar else out
 
     def _fused_prefill(self, tokens: float, chunks: int) -> float:
         """A prefill-only fused step of ``tokens`` over ``chunks`` sequences (one forward pass), interpolated."""
