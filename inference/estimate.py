@@ -440,6 +440,10 @@ class Deployment:
                             f"{m.name} {m.vocab:,}; a draft must share the target's tokenizer (e.g. llama3.1-8b "
                             "for llama3.1-70b / 405b)")
         groups = max(1, min(self.fabric.n_chips // self.tp, self.dp * self.shard.attn_groups))
+        if draft.param_count() >= m.param_count():
+            raise SpecError(f"speculative: draft {draft.name} ({draft.param_count() / 1e9:.1f}B parameters) is no "
+                            f"smaller than {m.name} ({m.param_count() / 1e9:.1f}B); a draft model must be cheaper than "
+                            "the target it drafts for (e.g. llama3.1-8b for llama3.1-70b)")
         try:
             self.draft = Deployment(draft, self.fabric, tp=self.tp, ep=1, pp=1, dp=groups, dtype=self.dtype,
                                     kv_dtype=self.kv_dtype, **kw)
@@ -1148,6 +1152,33 @@ class Deployment:
             return self.step(mb, 1, context, "decode", placement)
         return self._speculative_step(mb, context, placement)
 
+    def _one_layer(self, st: StepTime) -> tuple[float, float]:
+        """(one decoder layer of ``st``, its head ops), s: the mean layer's attention plus the model's MoE block (its
+        MLP block without experts) with that block's per-layer collectives, as the MTP module runs it; host rows
+        left out."""
+        m = self.model
+        kind, n = ("moe", m.moe_layers) if m.moe_layers else ("mlp", m.mlp_dense_layers)
+        frac = 1.0 / self.pp
+        per = {b: sum(r["time"] * r["layers"] for r in st.rows if r["block"] == b and r["bottleneck"] != "host")
+               for b in ("attention", kind, "head")}
+        comm = sum(r["time"] for r in st.comm_rows if r["block"] == kind)
+        return per["attention"] / (m.layers * frac) + per[kind] / (n * frac) + comm, per["head"]
+
+    def speculative_prefill(self, batch: int, prompt: int, steps: list[tuple[StepTime, int]],
+                            overlap: bool = False) -> float:
+        """Time (s) the draft adds to the prefill: it builds its own KV cache of the prompt before the first
+        proposal. ``draft``: the draft model's prefill of each attention group's share of the ``batch`` prompts;
+        ``mtp``: one decoder layer of each of the target's prefill ``steps`` (:meth:`prefill`'s); ``ngram`` and no
+        speculation: 0."""
+        sp = self.speculative
+        if sp is None or sp.method == "ngram":
+            return 0.0
+        if sp.method == "draft":
+            d = self.draft
+            share = math.ceil(batch / self.shard.attn_groups)
+            return d.prefill(share, prompt, d.memory(share, prompt, 0)["placement"], overlap)[0]
+        return sum(self._one_layer(st)[0] * n for st, n in steps)
+
     def _speculative_step(self, seqs: int, context: int, placement: dict[str, str]) -> StepTime:
         """A speculative decode iteration of one stage (s): the target verifies ``k + 1`` tokens per sequence
         (:meth:`step` with ``q = k + 1``) after the draft's ``k`` proposals, which run before it on the same chips
@@ -1167,15 +1198,7 @@ class Deployment:
             d_place = d.memory(share, context + 1, 0)["placement"]
             draft = sp.k * d.decode_step(share, context, d_place).serial
         else:  # mtp: one decoder layer (attention + the model's MoE or MLP block, its collectives) + the LM head
-            base = self.step(seqs, 1, context, "decode", placement)
-            m = self.model
-            kind, n = ("moe", m.moe_layers) if m.moe_layers else ("mlp", m.mlp_dense_layers)
-            frac = 1.0 / self.pp
-            per = {b: sum(r["time"] * r["layers"] for r in base.rows if r["block"] == b and r["bottleneck"] != "host")
-                   for b in ("attention", kind, "head")}
-            layer = per["attention"] / (m.layers * frac) + per[kind] / (n * frac)
-            comm = sum(r["time"] for r in base.comm_rows if r["block"] == kind)
-            draft = sp.k * (layer + comm + per["head"])
+            draft = sp.k * sum(self._one_layer(self.step(seqs, 1, context, "decode", placement)))
         row = _host_row("decode", f"draft ({sp.label()})", draft)
         row["bottleneck"] = "draft"
         # host_per_seq: the iteration takes max(draft + verify on the GPU, host), so the verify step's host-bound

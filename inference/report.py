@@ -226,6 +226,12 @@ def _phase_rows(phase: str, st: StepTime, layers: float, overlap: bool) -> list[
     return [layer, step]
 
 
+def _ttft(dep: Deployment, batch: int, prompt: int, placement: dict[str, str], overlap: bool) -> float:
+    """TTFT (s) of the batch: the target's prefill and the speculative draft's own (:meth:`Deployment.speculative_prefill`)."""
+    t, steps = dep.prefill(batch, prompt, placement, overlap)
+    return t + dep.speculative_prefill(batch, prompt, steps, overlap)
+
+
 def _check_int(name: str, v: object, lo: int = 1) -> int:
     """``v`` as an int (numpy integers too); a SpecError naming ``name`` unless it is an integer >= ``lo``."""
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
@@ -359,6 +365,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     pp = dep.pp
 
     ttft, pf_steps = dep.prefill(batch, prompt, placement, overlap)
+    ttft += dep.speculative_prefill(batch, prompt, pf_steps, overlap)  # the draft's own KV cache of the prompt
     st_pf = _combine([(st, n) for st, n in pf_steps], pp)
 
     n = max(1, min(decode_points, output - 1)) if output > 1 else 1
@@ -385,8 +392,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     energy = chips * watts * pf * latency / (batch * output) if watts > 0 else float("nan")
     cost = cph / (per_replica * 3600.0) * 1e6
     extra = {
-        "ttft_serial_s": dep.prefill(batch, prompt, placement, False)[0],
-        "ttft_overlapped_s": dep.prefill(batch, prompt, placement, True)[0],
+        "ttft_serial_s": _ttft(dep, batch, prompt, placement, False),
+        "ttft_overlapped_s": _ttft(dep, batch, prompt, placement, True),
         "prefill_steps": sum(n for _, n in pf_steps),
         "tpot_serial_s": tpot_serial, "tpot_overlapped_s": tpot_overl,
         "decode_tokens_per_s_replica": batch / tpot,

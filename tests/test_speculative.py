@@ -194,3 +194,21 @@ def test_host_bound_iteration_is_max_of_gpu_with_draft_and_host():
     mid = gpu.serial - draft / 2  # between the verify step and verify + draft: the GPU is the longer
     between = Deployment("llama3.1-8b", "dgx-h100", host_per_seq=mid / 8, **kw).decode_step(8, 1000, HBM)
     assert between.serial == pytest.approx(gpu.serial)
+
+
+def test_ttft_adds_the_drafts_own_prefill():
+    """The draft builds its own KV cache of the prompt: a draft model's whole prefill (the 8B's own TTFT at the
+    same tp), MTP one decoder layer of each prefill step, n-gram lookup nothing."""
+    kw = dict(tp=8, batch=4, prompt=2048, output=64)
+    base = estimate("llama3.1-70b", "dgx-h100", **kw)
+    eight = estimate("llama3.1-8b", "dgx-h100", **kw)
+    draft = estimate("llama3.1-70b", "dgx-h100", speculative="draft:llama3.1-8b:3@0.7", **kw)
+    assert draft.ttft == pytest.approx(base.ttft + eight.ttft, rel=1e-9)
+    assert estimate("llama3.1-70b", "dgx-h100", speculative="ngram:3@0.7", **kw).ttft == base.ttft
+    mtp = estimate("llama3.1-70b", "dgx-h100", speculative="mtp:3@0.7", **kw).ttft
+    assert base.ttft < mtp < base.ttft * (1 + 1.5 / 80)  # about one layer in 80 more
+
+
+def test_a_draft_no_smaller_than_the_target_is_refused():
+    with pytest.raises(SpecError, match="no smaller than llama3.1-70b"):
+        Deployment("llama3.1-70b", "dgx-h100", tp=8, speculative="draft:llama3.1-405b:3@0.6")
