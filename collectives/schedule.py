@@ -214,8 +214,9 @@ class Schedule:
         deps = _DEP_CACHE.pop(key, None)
         if deps is None:
             deps = self._dependencies()
-        _DEP_CACHE[key] = deps  # most recent last
-        while len(_DEP_CACHE) > _DEP_CACHE_SIZE:
+        _DEP_CACHE[key] = deps  # most recent last; the oldest go beyond the entry or byte cap (the newest stays)
+        while len(_DEP_CACHE) > 1 and (len(_DEP_CACHE) > _DEP_CACHE_SIZE or
+                                       sum(p.nbytes + i.nbytes for p, i in _DEP_CACHE.values()) > _DEP_CACHE_BYTES):
             _DEP_CACHE.pop(next(iter(_DEP_CACHE)))
         return src, dst, size, deps[0], deps[1]
 
@@ -292,6 +293,7 @@ class Schedule:
 #: memoised dependencies of :meth:`Schedule.flow_arrays`, by :func:`_dep_key` (least recently used first)
 _DEP_CACHE: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
 _DEP_CACHE_SIZE = 32
+_DEP_CACHE_BYTES = 256 * 2**20
 
 
 def _dep_key(segments: list[list[Phase]], src: np.ndarray, dst: np.ndarray) -> Hashable:

@@ -579,6 +579,14 @@ def test_flow_arrays_dependencies_are_memoised_on_shape_not_node_ids():
         for got, fresh in zip(f[3:], s._dependencies()):
             np.testing.assert_array_equal(got, fresh)
     assert not np.array_equal(fc[4], fd[4])
+    # the cache keeps at most _DEP_CACHE_BYTES of arrays beside the newest entry (an explicit exact run of a huge
+    # schedule held ~300 MB per entry for the process)
+    S._DEP_CACHE_BYTES = 1
+    try:
+        b.flow_arrays()
+        assert len(S._DEP_CACHE) == 1
+    finally:
+        S._DEP_CACHE_BYTES = 256 * 2**20
 
 
 def test_auto_pipelines_a_rooted_tree_beyond_the_chunk_cap(monkeypatch):
