@@ -711,6 +711,11 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
         raise ScaleupError(f"backend: --backend measured reads measured kernel tables, "
                            f"{'--ideal' if ideal_flag else '--stack ideal'} is the roofline without them; drop one")
 
+    if compare is not None and \
+            click.get_current_context().get_parameter_source("fabric") != click.core.ParameterSource.DEFAULT:
+        # the table is --compare's fabrics alone: a --fabric beside it was dropped without a word
+        raise ScaleupError(f"--fabric {fabric} and --compare: --compare lists every fabric of the table; put it there "
+                           f"(--compare {fabric},{compare}) and drop --fabric")
     if sets:  # --set key=value: topo.load(name, key=value), as every command that names a fabric
         import topo
 

@@ -199,3 +199,9 @@ def test_infer_ttft_line_says_a_batch_is_prefilled_at_once():
     ttft_one = next(ln for ln in one.splitlines() if ln.strip().startswith("TTFT"))
     assert "16 prompts prefilled at once" in ttft_many and "scaleup serve --concurrency" in ttft_many
     assert "prefilled" not in ttft_one
+
+
+def test_infer_fabric_beside_compare_is_refused():
+    # --fabric X --compare Y printed Y's table alone: X was dropped without a word (review)
+    r = CliRunner().invoke(main, ["infer", "--model", "llama3.1-8b", "--fabric", "maia200", "--compare", "dgx-h100"])
+    assert r.exit_code == 2 and "--compare maia200,dgx-h100" in r.output and "Traceback" not in r.output

@@ -212,3 +212,4 @@ def test_ttft_adds_the_drafts_own_prefill():
 def test_a_draft_no_smaller_than_the_target_is_refused():
     with pytest.raises(SpecError, match="no smaller than llama3.1-70b"):
         Deployment("llama3.1-70b", "dgx-h100", tp=8, speculative="draft:llama3.1-405b:3@0.6")
+
