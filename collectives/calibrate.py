@@ -573,6 +573,12 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         df.loc[df["stack"] == "custom", "predicted"] = predict(spec, prc)
     df["ratio"] = df["predicted"] / df["seconds"]
     notes = fit_warnings(fab, df, len(x), allsets, link_efficiency)
+    counts = sorted(set(int(m) for m in df.loc[df["stack"] != "custom", "ranks"]))
+    if len(counts) == 1 and not any("under-determined" in w or "is the seconds column" in w for w in notes):
+        # last: the other warnings say what is wrong with these rows; this one what they cannot tell
+        notes.append(f"one rank count ({counts[0]}): the per-call, per-step and buffer-copy costs scale differently "
+                     "with the ranks, and one count cannot tell them apart (the fit reproduces these rows but may "
+                     "predict other group sizes poorly); measure 2 or more, e.g. nccl-tests -g 2, 4 and 8")
     if solo:
         notes.insert(0, f"{solo} rows of 1 rank left out: a one-GPU run moves no data between chips (nccl-tests -g 1 "
                         "times a local copy), so it says nothing about the fabric or the library's costs")
@@ -637,11 +643,6 @@ def fit_warnings(fab: Fabric, df: Any, n_params: int, algorithms: dict[str, Sequ
         out.append(f"{points} points for {n_params} parameters: the fit is under-determined (the parameters are not "
                    "pinned down; measure more sizes, e.g. 1 KiB - 1 GiB in steps of x2, and more rank counts)")
     nccl = df[df["stack"] != "custom"]
-    counts = sorted(set(int(m) for m in nccl["ranks"]))
-    if len(counts) == 1 and points >= n_params:
-        out.append(f"one rank count ({counts[0]}): the per-call, per-step and buffer-copy costs scale differently with "
-                   "the ranks, and one count cannot tell them apart (the fit reproduces these rows but may predict "
-                   "other group sizes poorly); measure 2 or more, e.g. nccl-tests -g 2, 4 and 8")
     big = nccl[nccl["bytes"] >= 0.5 * nccl.groupby(["collective", "ranks"])["bytes"].transform("max")]
     # per (collective, ranks): one rank count far off is not hidden by the median of the others
     per = big.groupby(["collective", "ranks"])["ratio"].median() if len(big) else None

@@ -101,7 +101,9 @@ def test_calibrate_on_a_full_mesh_names_the_algorithm_not_the_links(tmp_path, mi
     warn = [ln for ln in r.output.splitlines() if ln.startswith("warning:")]
     assert warn and "direct" in warn[0] and "--algorithms all_reduce=ring,direct" in warn[0], r.output
     r = run("calibrate", "--fabric", str(mi355x), "--measurements", path, "--algorithms", "all_reduce=ring,direct")
-    assert r.exit_code == 0 and "warning:" not in r.output, r.output
+    # (8 ranks only: the last, general note that one rank count cannot separate the costs)
+    assert r.exit_code == 0 and [w for w in r.output.splitlines() if w.startswith("warning:")] == \
+        [w for w in r.output.splitlines() if w.startswith("warning: one rank count (8)")], r.output
     cal = C.calibrate(str(mi355x), path, algorithms={"all_reduce": ("ring", "direct")})
     big = cal.data[cal.data["bytes"] >= 2**26]
     assert (abs(big["ratio"] - 1) < 0.05).all(), big
