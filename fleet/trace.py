@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from topo import SpecError
+from topo.units import is_bare_number
 
 __all__ = ["Trace", "WORKLOADS", "Workload", "closed_loop_trace", "load_trace", "poisson_trace", "synthetic_trace"]
 
@@ -256,14 +257,6 @@ def _rows(reader: Any, name: str) -> Any:
 _TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 
 
-def _is_number(field: str) -> bool:
-    try:
-        float(field)
-    except ValueError:
-        return False
-    return True
-
-
 def _header_columns(row: list[str], name: str, lineno: int) -> tuple[int, int, int]:
     """The positions of arrival_s, prompt_tokens, output_tokens in a header row; a header naming other
     columns is a :class:`SpecError` (its arrival might be in ms, its columns in another order)."""
@@ -306,7 +299,7 @@ def load_trace(path: str | Path) -> Trace:
             continue
         if first:
             first = False
-            if len(row) >= 3 and not _is_number(row[0]):
+            if len(row) >= 3 and not is_bare_number(row[0]):
                 cols = _header_columns(row, path.name, lineno)
                 continue
         if len(row) <= max(cols):

@@ -204,7 +204,7 @@ def _at_least_a_byte(v: float, text: str, field: str) -> float:
     return v
 
 
-def _is_bare_number(text: str) -> bool:
+def is_bare_number(text: str) -> bool:
     """Whether ``text`` is a number with no unit (``"4"``, ``"0.5"``)."""
     try:
         float(text)
@@ -244,7 +244,7 @@ def parse_size_range(text: str, field: str = "sizes", require_unit: bool = False
             out.append(v)
             v *= f
     else:
-        bare = _is_bare_number(step.lstrip("+"))
+        bare = is_bare_number(step.lstrip("+"))
         hint = f" (a step without x adds bytes; x{step.lstrip('+')} multiplies, as nccl-tests' -f)" if bare else ""
         if bare and require_unit:  # `1KiB:1GiB:4` meant x4 (nccl-tests -f 4) and ran as +4 bytes
             raise UnitError(f"{field}: step {step!r} of range {text!r} has no unit; write x{step.lstrip('+')} to "
