@@ -1010,13 +1010,7 @@ class Deployment:
         if self.pp > 1:
             send = collective_time(self.fabric, "send_recv", send_tokens * m.hidden * self.a, self._pp_pairs(),
                                    ideal=self.ideal)
-        if host > overl:  # a host-bound iteration (overl <= serial): the GPU waits for the scheduler
-            exposed, exposed_o = max(0.0, host - serial), host - overl
-            rows.append(_host_row(phase, "host (exposed)", exposed))
-            compute, serial, overl = compute + exposed, serial + exposed, overl + exposed_o
-            host_wait = exposed_o - exposed
-        else:
-            host_wait = 0.0
+        compute, serial, overl, host_wait = _host_bound(rows, phase, host, compute, serial, overl)
         st = StepTime(rows, compute, flop_time, mem_time, comm, 0.0, serial, overl, send, comm_rows, host_wait)
         self._step_cache[key] = st
         return st
@@ -1208,12 +1202,8 @@ class Deployment:
         compute = verify.compute - exposed + draft
         serial = verify.serial - exposed + draft
         overl = verify.overlapped - (exposed + verify.host_wait) + draft
-        host, host_wait = self._host(math.ceil(seqs / self.shard.attn_groups)), 0.0
-        if host > overl:  # as in _timed_step
-            exposed, exposed_o = max(0.0, host - serial), host - overl
-            rows.append(_host_row("decode", "host (exposed)", exposed))
-            compute, serial, overl = compute + exposed, serial + exposed, overl + exposed_o
-            host_wait = exposed_o - exposed
+        compute, serial, overl, host_wait = _host_bound(rows, "decode", self._host(math.ceil(seqs / self.shard.attn_groups)),
+                                                        compute, serial, overl)
         st = StepTime(rows, compute, verify.flop_time, verify.mem_time, verify.comm, verify.exposed, serial, overl,
                       verify.send, verify.comm_rows, host_wait)
         self._step_cache[key] = st
@@ -1303,6 +1293,20 @@ def _host_row(phase: str, op: str, time: float) -> dict:
     return {"phase": phase, "op": op, "block": "head", "layers": 1, "flops": 0.0, "bytes": 0.0, "hbm_bytes": 0.0,
             "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0, "time": time, "bottleneck": "host",
             "intensity": 0.0, "source": "model"}
+
+
+def _host_bound(rows: list[dict], phase: str, host: float, compute: float, serial: float,
+                overl: float) -> tuple[float, float, float, float]:
+    """A step's ``(compute, serial, overlapped, host_wait)`` times (s) under the engine's host work ``host`` (s) for
+    the iteration, which an overlap scheduler runs beside the previous iteration's GPU work: when ``host`` exceeds
+    the overlapped step (a host-bound iteration; overlapped <= serial) the GPU waits for the scheduler, the serial
+    step's excess is appended to ``rows`` as a ``host (exposed)`` row and the rest of the overlapped excess is
+    ``host_wait``. Unchanged, with ``host_wait`` 0, otherwise."""
+    if host <= overl:
+        return compute, serial, overl, 0.0
+    exposed, exposed_o = max(0.0, host - serial), host - overl
+    rows.append(_host_row(phase, "host (exposed)", exposed))
+    return compute + exposed, serial + exposed, overl + exposed_o, exposed_o - exposed
 
 
 def _hide_shared_experts(rows: list[dict], comm_rows: list[dict]) -> None:
