@@ -29,6 +29,31 @@ class ScaleupGroup(click.Group):
             sys.exit(2)
 
 
+def _json_text(obj, indent: int | None = 2, default=None) -> str:
+    """``obj`` as strict JSON (RFC 8259): NaN and +-inf, which ``json.dumps`` writes as the bare words ``NaN`` /
+    ``Infinity`` that strict parsers (``jq``, JavaScript's ``JSON.parse``) refuse, become ``null``; numpy scalars and
+    arrays become numbers and lists. Every ``--json`` of the CLI goes through here."""
+    import json
+    import math
+
+    import numpy as np
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, np.ndarray):
+            return [clean(x) for x in v.tolist()]
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    return json.dumps(clean(obj), indent=indent, default=default, allow_nan=False)
+
+
 @click.group(cls=ScaleupGroup)
 @click.version_option(package_name="scaleup-sim")
 def main() -> None:
@@ -150,7 +175,6 @@ def topo_list() -> None:
               help="fail or degrade parts (KIND:TARGET[@FACTOR], e.g. plane:3, chip:c5); shows what was lost")
 def topo_show(fabric: str, sets: tuple[str, ...], as_json: bool, fail: tuple[str, ...] = ()) -> None:
     """Summarise FABRIC (a bundled name or a YAML path): counts, bandwidths, bisection, diameter."""
-    import json
 
     import topo
     from topo.summary import format_summary, summarize
@@ -160,10 +184,10 @@ def topo_show(fabric: str, sets: tuple[str, ...], as_json: bool, fail: tuple[str
         from topo.faults import fault_summary, format_fault_summary
 
         lost = fault_summary(fab, fab.with_faults(list(fail)))
-        click.echo(json.dumps(lost, indent=1, default=str) if as_json else format_fault_summary(lost))
+        click.echo(_json_text(lost, indent=1, default=str) if as_json else format_fault_summary(lost))
         return
     s = summarize(fab)
-    click.echo(json.dumps(s, indent=1, default=str) if as_json else format_summary(s))
+    click.echo(_json_text(s, indent=1, default=str) if as_json else format_summary(s))
 
 
 @topo_group.command("plot")
@@ -418,7 +442,6 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             default_note = f" (default min({default_k}, chips))"
         algs = [a.strip() for a in algorithms.split(",") if a.strip()]
         if fail_random is not None:  # Monte Carlo over random faults (fleet.whatif), one size at a time
-            import json
 
             from fleet.whatif import collective_monte_carlo
 
@@ -436,7 +459,7 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                 if not as_json:
                     click.echo(mc.table())
             if as_json:
-                click.echo(json.dumps([m.to_dict() for m in out], indent=1))
+                click.echo(_json_text([m.to_dict() for m in out], indent=1))
             if fail_plot:
                 out[-1].plot(fail_plot)
                 click.echo(f"wrote {fail_plot}", err=True)
@@ -699,7 +722,6 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
               host_per_seq, speculative, nearest_k, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
               fail_plot=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
-    import json
 
     if ideal_flag:
         given = click.get_current_context().get_parameter_source("stack") != click.core.ParameterSource.DEFAULT
@@ -768,7 +790,7 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
         mc = infer_monte_carlo(model, fabric, rates=fail_random, samples=20 if samples is None else samples, seed=fail_seed, tp=tp, ep=ep,
                                pp=pp, dp=dp, batch=batch, prompt=prompt, output=output_len, dtype=dtype,
                                kv_dtype=kv_dtype, overlap=overlap, price_per_chip_hour=price, **knobs)
-        click.echo(json.dumps(mc.to_dict(), indent=2) if as_json else mc.table())
+        click.echo(_json_text(mc.to_dict(), indent=2) if as_json else mc.table())
         if fail_plot:
             mc.plot(fail_plot)
             click.echo(f"wrote {fail_plot}", err=True)
@@ -787,7 +809,7 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
                 o["nearest"] = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
                                 for row in rows]
         out += [{"fabric": name, "fits": False, "reason": why} for name, why in (unfit or {}).items()]
-        click.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
+        click.echo(_json_text(out[0] if len(out) == 1 else out, indent=2))
         return
     if len(reports) == 1:
         click.echo(reports[0].table())
@@ -1097,7 +1119,6 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
     """Simulate serving a request stream on a fleet (fleet.simulate_serving): open loop (--rate or --trace) or
     closed loop (--concurrency C: C requests in flight). The fleet is a --fleet file, or one inline colocated
     pool: --model M --fabric F [--tp T --stack S ...] (fleet.single_pool_fleet)."""
-    import json
 
     import fleet as fl
 
@@ -1158,7 +1179,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
                                model=model, rate=rate, duration=duration and _time_opt(duration, "--duration"),
                                workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
                                slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, **closed)
-        click.echo(json.dumps(mc.to_dict(), indent=2) if as_json else mc.table())
+        click.echo(_json_text(mc.to_dict(), indent=2) if as_json else mc.table())
         if fail_plot:
             mc.plot(fail_plot)
             click.echo(f"wrote {fail_plot}", err=True)
@@ -1184,7 +1205,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
     if out_csv:
         res.to_csv(out_csv)
     if as_json:
-        click.echo(json.dumps(res.to_dict(), indent=2))
+        click.echo(_json_text(res.to_dict(), indent=2))
     else:
         click.echo(res.table())
 
@@ -1200,14 +1221,13 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
 
     SPEC is a YAML file: fabric, optional faults, and jobs (name, collective, size, group_size, n_groups,
     placement tray|strided|random, or explicit groups)."""
-    import json
 
     from fleet.whatif import load_jobs, run_jobs
 
     fab, jobs = load_jobs(spec)
     fab = _whatif_fabric(fab, fail, straggler)
     res = run_jobs(fab, jobs, mode=mode)
-    click.echo(json.dumps(res.to_dict(), indent=1) if as_json else f"# {len(jobs)} job{'s' if len(jobs) != 1 else ''} on {fab.name}\n" + res.table())
+    click.echo(_json_text(res.to_dict(), indent=1) if as_json else f"# {len(jobs)} job{'s' if len(jobs) != 1 else ''} on {fab.name}\n" + res.table())
 
 
 @main.command("plan")
@@ -1239,8 +1259,10 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the plan and every point as JSON")
 def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration, workload, attainment, tps, eps,
              batches, modes, router, seed, dtype, stack, verify, plot_path, as_json) -> None:
-    """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan)."""
-    import json
+    """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan).
+
+    Exit status: 0 with a plan; 1 when no deployment meets the SLOs within the search (the closest candidates are
+    still listed); 2 on bad input."""
 
     import fleet as fl
 
@@ -1267,7 +1289,11 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     if plot_path:
         res.plot(plot_path)
     if as_json:
-        click.echo(json.dumps(res.to_dict(), indent=2))
+        click.echo(_json_text(res.to_dict(), indent=2))
+        if res.best is None:  # the answer is no: exit 1 (2 is a user error), the JSON on stdout still parseable
+            click.echo(f"no deployment meets the SLOs within the search ({len(res.candidates)} candidates; "
+                       "\"best\": null)", err=True)
+            sys.exit(1)
         return
     s = res.settings
     click.echo(f"{s['model']} at {s['rate_rps']:g} req/s, SLOs TTFT <= {s['slo_ttft_s'] * 1e3:g} ms and TPOT <= "
@@ -1287,6 +1313,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     click.echo(res.table())
     if plot_path:
         click.echo(f"plot: {plot_path}")
+    if res.best is None:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

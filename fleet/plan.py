@@ -103,14 +103,16 @@ def _entry_per_hour(key: str, entry: dict) -> float:
     over = infer_prices({key: entry})[key.lower()]
     if "price_per_hour" in over:
         return over["price_per_hour"]
+    net = 0.0  # a bundled fabric's network capex per chip (topo.network_capex) is amortised with the chip's
     if key.lower() in topo.CHIPS:
         chip = topo.chip_preset(key.lower())
     elif key in topo.list_fabrics():
-        chip = topo.load(key).chip
+        fab = topo.load(key)
+        chip, net = fab.chip, topo.network_capex(fab).per_chip
     else:
         raise SpecError(f"prices.{key}: a capex entry needs a chip preset or bundled fabric name (its power comes "
                         "from the chip); give price_per_hour ($ per chip-hour) instead")
-    return chip_cost_per_hour(chip, capex_per_chip=over["capex"])
+    return chip_cost_per_hour(chip, capex_per_chip=over["capex"], network_capex_per_chip=net)
 
 
 @dataclass
@@ -373,13 +375,15 @@ def _chip_prices(candidates: Sequence[str], prices: dict[str, float]) -> dict[st
     out: dict[str, dict[str, Any]] = {}
     for c in candidates:
         try:
-            chip = topo.load(c).chip
+            fab = topo.load(c)
         except ScaleupError:  # the candidate's own error comes from the search, in its row
             continue
+        chip = fab.chip
         if c in prices:
             out[c] = {"usd_per_chip_hour": float(prices[c]), "basis": "given"}
-        else:
-            out[c] = {"usd_per_chip_hour": chip_cost_per_hour(chip), "basis": price_basis_kind(chip)}
+        else:  # as the search prices it (Deployment.cost_per_hour): the fabric's network capex beside the chip's
+            out[c] = {"usd_per_chip_hour": chip_cost_per_hour(chip, network_capex_per_chip=topo.network_capex(fab)
+                                                              .per_chip), "basis": price_basis_kind(chip)}
     return out
 
 
@@ -513,8 +517,9 @@ def plan(
         planner._search_disaggregated()
     verified_over = _verify_window(rate, duration, verify, max_replicas, "disaggregated" in modes) \
         if not given else None
-    if verified_over is not None:
-        planner._verify(poisson_trace(rate, verified_over, prompt=workload, seed=seed), verified_over, duration)
+    if verified_over is not None and not planner._verify(poisson_trace(rate, verified_over, prompt=workload, seed=seed),
+                                                         verified_over, duration):
+        verified_over = None  # nothing met the SLOs on the short trace: nothing was re-checked
     best, ranked = planner._rank()
     name = getattr(model, "name", model)
     if isinstance(model, str) and step_model_factory is None:  # a YAML path: its model's name ("r1.yaml at 5 req/s")
@@ -824,12 +829,13 @@ class _Planner:
         self._sms[cfg] = sms
         self._regrow[cfg] = regrow
 
-    def _verify(self, long: Trace, over: float, short: float) -> None:
+    def _verify(self, long: Trace, over: float, short: float) -> bool:
         """Steady-state check of :func:`plan` (``verify``): re-simulate the cheapest feasible candidate on the
         ``over``-second trace ``long``; if it misses the SLOs there, size it again on ``long`` (its short-trace
         size is a lower bound) and repeat with whichever candidate is then cheapest, until the cheapest is one
         sized or confirmed on ``long``. Candidates not reached keep their short-trace size, a lower bound of
-        their cost, so the plan is the cheapest that holds over ``over`` s."""
+        their cost, so the plan is the cheapest that holds over ``over`` s. Returns whether any candidate was
+        re-simulated (none is when nothing met the SLOs on the short trace)."""
         short_trace, done = self.trace, set()
         self.trace = long
         try:
@@ -837,14 +843,14 @@ class _Planner:
                 feas = sorted([c for c in self.cands if c.best is not None],
                               key=lambda c: (c.best.cost_per_hour, c.best.cost_per_mtok, c.config))
                 if not feas or feas[0].config in done:
-                    return
+                    return bool(done)
                 c = feas[0]
                 done.add(c.config)
                 b = c.best
                 pt, ok, err = self.evaluate(b.label, b.mode, list(b.fleet.pools), self._sms[c.config])
                 if ok:
                     self._notes[c.config] = f"holds over {over:g} s ({pt.attainment:.0%} within the SLOs)"
-                    return
+                    return True
                 was = f"{b.label} met them over {short:g} s" + (f" but {pt.attainment:.0%} over {over:g} s"
                                                                    if pt is not None else f"; {err}")
                 new, tried, why = self._regrow[c.config]()
@@ -854,6 +860,7 @@ class _Planner:
                     c.reason = f"{was}; none holds over {over:g} s: {why}"
                 else:
                     self._notes[c.config] = f"sized over {over:g} s ({was})"
+            return bool(done)
         finally:
             self.trace = short_trace
 

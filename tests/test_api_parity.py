@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import topo
-from cli import main
+from cli import _json_text, main
 
 INTERFACES = Path(__file__).resolve().parents[1] / "docs" / "INTERFACES.md"
 
@@ -248,7 +248,7 @@ def test_collective_monte_carlo_runs_one_group_as_the_cli():
                     "--json")
     mc = collective_monte_carlo("all_reduce", "maia200-small", "1MiB", 8, rates="x0", samples=1, ideal=True,
                                 algorithm="ring", mode="steps")
-    assert out == [json.loads(json.dumps(mc.to_dict()))]
+    assert out == [json.loads(_json_text(mc.to_dict()))]
     assert len(mc.extra.get("groups_lost", [0])) == 1 and mc.extra["groups_lost"][0] == 0
 
 
@@ -303,7 +303,7 @@ def test_serve_rate_without_duration_is_600_s_as_the_cli():
     out = _cli_json("serve", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--rate", "0.05", "--prompt", "64",
                     "--output", "8", "--json")
     res = fleet.simulate_serving(fleet.single_pool_fleet("llama3.1-8b", "dgx-h100"), rate=0.05, prompt=64, output=8)
-    assert out == json.loads(json.dumps(res.to_dict()))
+    assert out == json.loads(_json_text(res.to_dict()))
     assert res.summary()["requests"] == out["requests"] > 10  # ~30 arrivals in 600 s
 
 
@@ -336,7 +336,7 @@ def test_plan_figures_are_the_cli_s():
                     "--batch", "32", "--modes", "colocated", "--duration", "10s", "--json")
     res = fleet.plan("llama3.1-8b", 1.0, candidates="dgx-h100", tps=(8,), batches=(32,), modes="colocated",
                      duration=10.0)
-    assert out == json.loads(json.dumps(res.to_dict()))
+    assert out == json.loads(_json_text(res.to_dict()))
     assert out["settings"]["slo_ttft_s"] == 1.0 and out["settings"]["candidates"] == ["dgx-h100"]
 
 
@@ -349,7 +349,7 @@ def test_jobs_figures_are_the_cli_s(tmp_path):
                     "n_groups: 1}\n  - {name: b, collective: all_gather, size: 4MiB, group_size: 4, n_groups: 1}\n")
     out = _cli_json("jobs", str(spec), "--json")
     fab, jobs = fleet.load_jobs(str(spec))
-    assert out == json.loads(json.dumps(fleet.run_jobs(fab, jobs).to_dict()))
+    assert out == json.loads(_json_text(fleet.run_jobs(fab, jobs).to_dict()))
 
 
 # ---------------------------------------------------------------- docs/INTERFACES.md says the signatures

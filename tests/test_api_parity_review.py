@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import topo
-from cli import main
+from cli import _json_text, main
 
 
 def _cli_json(*args: str):
@@ -27,7 +27,7 @@ def test_send_recv_monte_carlo_defaults_to_two_ranks_as_the_cli(name):
     out = _cli_json("collective", "sendrecv", "--fabric", "dgx-h100", "--sizes", "1MiB", "--fail-random", "x0",
                     "--samples", "1", "--ideal", "--json")
     mc = collective_monte_carlo(name, "dgx-h100", "1MiB", rates="x0", samples=1, ideal=True)
-    assert out == [json.loads(json.dumps(mc.to_dict()))]
+    assert out == [json.loads(_json_text(mc.to_dict()))]
     assert "1 group of 2" in mc.to_dict()["label"]
 
 
@@ -62,6 +62,6 @@ def test_serve_monte_carlo_draws_the_requests_of_the_cli_s_default_seed():
     out = _cli_json("serve", "--fleet", "single-h100", "--rate", "2", "--duration", "20s", "--fail-random", "x0",
                     "--samples", "2", "--fail-seed", "5", "--json")
     mc = serve_monte_carlo("single-h100", rates="x0", samples=2, seed=5, rate=2, duration=20.0)
-    assert out == json.loads(json.dumps(mc.to_dict()))
+    assert out == json.loads(_json_text(mc.to_dict()))
     assert mc.healthy != serve_monte_carlo("single-h100", rates="x0", samples=2, seed=5, trace_seed=5, rate=2,
                                            duration=20.0).healthy  # the requests' seed matters here
