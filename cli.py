@@ -1088,6 +1088,9 @@ def _inline_fleet(fleet_path, model, concurrency, fabric, pool: dict):
 @_inline_pool_options
 @click.option("--rate", default=None, type=float, help="Poisson arrival rate, requests/s (without --trace)")
 @click.option("--duration", default=None, help="arrival window of --rate (e.g. 600s, 10min) [600s]")
+@click.option("--burstiness", default=1.0, show_default=True, type=float,
+              help="with --rate: gamma-distributed gaps of this shape (as vllm benchmark_serving --burstiness): "
+                   "1 Poisson, below 1 burstier, above 1 more even")
 @click.option("--concurrency", default=None,
               help="closed loop: C requests in flight (sent at t = 0, each completion sends the next), as "
                    "vllm bench serve --max-concurrency C; instead of --rate / --trace")
@@ -1112,7 +1115,8 @@ def _inline_fleet(fleet_path, model, concurrency, fabric, pool: dict):
 @click.option("--fail", "fail", multiple=True,
               help="fail or degrade parts of each pool's fabric (KIND:TARGET[@FACTOR], e.g. plane:3; repeatable)")
 def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt_len, output_len, think, slo_ttft,
-              slo_tpot, trace_path, workload, router, seed, as_json, out_csv, fail_random=None, samples=None,
+              slo_tpot, trace_path, workload, router, seed, as_json, out_csv, burstiness=1.0, fail_random=None,
+              samples=None,
               fail_seed=0, fail_plot=None, straggler=None, fail=(), fabric=None, tp=None, ep=None, pp=None, dtype=None,
               kv_dtype=None, stack=None, replicas=None, batch=None, token_budget=None, chunked_prefill=None,
               price=None) -> None:
@@ -1178,7 +1182,8 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
                                trace_seed=seed, trace=trace,
                                model=model, rate=rate, duration=duration and _time_opt(duration, "--duration"),
                                workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
-                               slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, **closed)
+                               slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, burstiness=burstiness,
+                               **closed)
         click.echo(_json_text(mc.to_dict(), indent=2) if as_json else mc.table())
         if fail_plot:
             mc.plot(fail_plot)
@@ -1201,7 +1206,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
     res = fl.simulate_serving(fleet_path, trace, model=model, rate=rate,
                               duration=duration and _time_opt(duration, "--duration"), workload=workload,
                               slo_ttft=_time_opt(slo_ttft, "--slo-ttft"), slo_tpot=_time_opt(slo_tpot, "--slo-tpot"),
-                              router=router, seed=seed, step_models=step_models, **closed)
+                              router=router, seed=seed, step_models=step_models, burstiness=burstiness, **closed)
     if out_csv:
         res.to_csv(out_csv)
     if as_json:
@@ -1248,6 +1253,9 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
 @click.option("--modes", default="colocated,disaggregated", show_default=True, help="deployment modes")
 @click.option("--router", default="least-loaded", show_default=True, help="router of every simulation")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of the synthetic trace")
+@click.option("--burstiness", default=1.0, show_default=True, type=float,
+              help="gamma shape of the trace's inter-arrival times (as vllm benchmark_serving --burstiness): 1 "
+                   "Poisson, below 1 burstier")
 @click.option("--dtype", default="fp8", show_default=True, help="weights/activations dtype of every candidate")
 @click.option("--stack", default=None, help="serving stack of every candidate's step model (trtllm, vllm, sglang, "
               "ideal) [the chip's calibrated one]")
@@ -1258,7 +1266,7 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
               help="draw cost vs latency with the Pareto front (PNG; default plan.png)")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and every point as JSON")
 def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration, workload, attainment, tps, eps,
-             batches, modes, router, seed, dtype, stack, verify, plot_path, as_json) -> None:
+             batches, modes, router, seed, dtype, stack, verify, plot_path, as_json, burstiness=1.0) -> None:
     """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan).
 
     Exit status: 0 with a plan; 1 when no deployment meets the SLOs within the search (the closest candidates are
@@ -1282,7 +1290,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     res = fl.plan(model, rate, _time_opt(slo_ttft, "--slo-ttft"), _time_opt(slo_tpot, "--slo-tpot"),
                   [c.strip() for c in candidates.split(",") if c.strip()],
                   prices=fl.load_prices(prices_path) if prices_path else None,
-                  duration=_time_opt(duration, "--duration"), workload=workload, seed=seed, attainment=attainment,
+                  duration=_time_opt(duration, "--duration"), workload=workload, seed=seed, burstiness=burstiness,
+                  attainment=attainment,
                   tps=ints(tps, "--tp"), eps=ints(eps, "--ep"), batches=ints(batches, "--batch"),
                   modes=[m.strip() for m in modes.split(",") if m.strip()], router=router, verify=verify,
                   dtype=dtype, stack=stack)
@@ -1298,7 +1307,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     s = res.settings
     click.echo(f"{s['model']} at {s['rate_rps']:g} req/s, SLOs TTFT <= {s['slo_ttft_s'] * 1e3:g} ms and TPOT <= "
                f"{s['slo_tpot_s'] * 1e3:g} ms for {s['attainment']:.0%} of requests; {s['requests']} requests "
-               f"({s['workload']}, {s['duration_s']:g} s), {s['dtype']}"
+               f"({s['workload']}, {s['duration_s']:g} s"
+               + (f", burstiness {s['burstiness']:g}" if s.get("burstiness", 1.0) != 1.0 else "") + f"), {s['dtype']}"
                + (f", stack {s['stack']}" if s.get("stack") else "") + f", {s['simulations']} simulations"
                + (f"; the cheapest re-checked over {s['verified_over_s']:g} s (--verify)" if s.get("verified_over_s")
                   else ""))

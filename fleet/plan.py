@@ -33,7 +33,7 @@ from .pool import kv_capacity_tokens
 from .sim import ServingResult, build_step_model, check_serving_size, check_trace_context, simulate_serving
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec
 from .stepmodel import StepCache, StepModelLike
-from .trace import Trace, poisson_trace
+from .trace import Trace, check_burstiness, poisson_trace
 
 __all__ = ["PlanCandidate", "PlanPoint", "PlanResult", "load_prices", "plan"]
 
@@ -283,7 +283,8 @@ def _offered_cost_per_mtok(res: ServingResult) -> float:
     return res.fleet_cost_per_hour / per_hour * 1e6 if per_hour > 0 else float("inf")
 
 
-def _verify_window(rate: float, duration: float, verify: float, max_replicas: int, disaggregated: bool) -> float | None:
+def _verify_window(rate: float, duration: float, verify: float, max_replicas: int, disaggregated: bool,
+                   burstiness: float = 1.0) -> float | None:
     """The steady-state check's trace length, s (:func:`plan`'s ``verify``): ``verify`` x ``duration``, shortened to
     the longest whose Poisson draw (6 standard deviations above its mean) fits one simulation's budget
     (:func:`fleet.sim.check_serving_size`): at a rate whose short trace just fits, the check's trace did not, and
@@ -295,7 +296,7 @@ def _verify_window(rate: float, duration: float, verify: float, max_replicas: in
     for _ in range(64):  # x0.9 a try: 64 tries reach 1 / 800 of the asked window
         n = rate * over
         try:
-            check_serving_size(n + 6 * math.sqrt(n), max_replicas, disaggregated, rate=rate)
+            check_serving_size(n + 6 * math.sqrt(n / min(burstiness, 1.0)), max_replicas, disaggregated, rate=rate)
             break
         except CapacityError:
             over *= 0.9
@@ -433,6 +434,7 @@ def plan(
     workload: str = "azure-conv",
     trace: Trace | None = None,
     seed: int = 0,
+    burstiness: float = 1.0,
     attainment: float = 0.9,
     tps: Sequence[int] = (1, 2, 4, 8),
     eps: Sequence[int] = (1,),
@@ -459,6 +461,8 @@ def plan(
         prices: $ per chip-hour by candidate name or by a candidate's chip preset (``h100-sxm``), or a prices
             YAML path as ``--prices`` (:func:`load_prices`) (default: inference's cost model).
         duration: simulated trace length, s. workload, trace, seed: the requests (a given ``trace`` wins).
+        burstiness: gamma shape of the synthetic trace's inter-arrival times (1: Poisson; below 1 bursty; vLLM
+            ``benchmark_serving.py --burstiness``, :func:`fleet.trace.poisson_trace`); not with a given ``trace``.
         attainment: fraction of requests that must meet both SLOs.
         tps, eps, batches: TP and EP degrees and batch limits searched.
         modes: ``colocated`` and/or ``disaggregated`` (a list, or a comma-separated string as ``--modes``).
@@ -493,11 +497,15 @@ def plan(
     if step_model_factory is None:
         prices = _prices_by_candidate(prices, candidates)
     given = trace is not None
+    burstiness = check_burstiness(burstiness)
+    if given and burstiness != 1.0:
+        raise SpecError("burstiness: shapes the arrivals of the synthetic trace; a given trace has its own (drop "
+                        "burstiness or the trace)")
     if trace is None:
         if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0 \
                 and math.isfinite(rate * duration):  # else poisson_trace names the bad rate or duration
             check_serving_size(rate * duration, max_replicas, "disaggregated" in modes, rate=rate)
-        trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
+        trace = poisson_trace(rate, duration, prompt=workload, seed=seed, burstiness=burstiness)
     if len(trace) == 0:  # the planner sizes replicas by the mean request: none is no answer
         raise SpecError("trace: no requests to plan for" if given else
                         f"duration: a {duration:g} s trace at {rate:g} requests/s drew no request; lengthen the "
@@ -515,10 +523,11 @@ def plan(
         planner._search_colocated()
     if "disaggregated" in modes:
         planner._search_disaggregated()
-    verified_over = _verify_window(rate, duration, verify, max_replicas, "disaggregated" in modes) \
+    verified_over = _verify_window(rate, duration, verify, max_replicas, "disaggregated" in modes, burstiness) \
         if not given else None
-    if verified_over is not None and not planner._verify(poisson_trace(rate, verified_over, prompt=workload, seed=seed),
-                                                         verified_over, duration):
+    if verified_over is not None and not planner._verify(
+            poisson_trace(rate, verified_over, prompt=workload, seed=seed, burstiness=burstiness), verified_over,
+            duration):
         verified_over = None  # nothing met the SLOs on the short trace: nothing was re-checked
     best, ranked = planner._rank()
     name = getattr(model, "name", model)
@@ -529,7 +538,7 @@ def plan(
     chip_prices = _chip_prices(candidates, prices) if step_model_factory is None else {}
     settings = {"model": str(name), "rate_rps": rate, "slo_ttft_s": slo_ttft,
                 "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
-                "workload": workload, "seed": seed, "candidates": list(candidates), "dtype": dtype, "stack": stack,
+                "workload": workload, "seed": seed, "burstiness": burstiness, "candidates": list(candidates), "dtype": dtype, "stack": stack,
                 "simulations": len(planner.points), "chip_prices": chip_prices, "verified_over_s": verified_over}
     return PlanResult(best, ranked, planner.points, settings)
 

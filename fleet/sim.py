@@ -57,7 +57,16 @@ from .pool import Pool, RequestView, no_kv_reason
 from .routers import ROUTER_SIGNATURE, ROUTERS, get_router
 from .spec import FleetSpec, PoolSpec, load_fleet
 from .stepmodel import LinearStepModel, StepModelLike, StepModelWrapper
-from .trace import Trace, _check_seed, _count, _fixed_lengths, closed_loop_trace, load_trace, poisson_trace
+from .trace import (
+    Trace,
+    _check_seed,
+    _count,
+    _fixed_lengths,
+    check_burstiness,
+    closed_loop_trace,
+    load_trace,
+    poisson_trace,
+)
 
 __all__ = ["MEMORY_BUDGET", "REQUEST_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
            "check_serving_size", "simulate_serving"]
@@ -663,7 +672,8 @@ class ServingResult:
     events of all replicas (iterations, runs of iterations simulated as one, and waits).
 
     ``concurrency``: requests kept in flight by a closed-loop client (None: open-loop arrivals), ``think``
-    its think time, s; ``arrival`` then holds the times the client sent each request.
+    its think time, s; ``arrival`` then holds the times the client sent each request. ``burstiness``: the gamma
+    shape of a synthetic ``rate``'s inter-arrival times (1: Poisson; None: a given trace or a closed loop).
     """
 
     arrival: np.ndarray
@@ -695,6 +705,7 @@ class ServingResult:
     extra: dict = field(default_factory=dict)
     concurrency: int | None = None
     think: float = 0.0
+    burstiness: float | None = None
 
     @property
     def n(self) -> int:
@@ -754,6 +765,7 @@ class ServingResult:
             "load": self.load_text,
             "concurrency": self.concurrency,  # closed loop: requests in flight; None: open loop
             "think_s": self.think if self.concurrency is not None else None,
+            "burstiness": self.burstiness,  # gamma shape of a synthetic rate's arrivals (1: Poisson); None otherwise
             "throughput_rps": self.throughput,
             "goodput_rps": self.goodput,
             "slo_attainment": self.slo_attainment,
@@ -809,7 +821,11 @@ class ServingResult:
         if self.concurrency is not None:
             think = f", think {self.think:g} s" if self.think else ""
             return f"closed loop, {self.concurrency} in flight, {self.n} requests{think}"
-        return f"open loop, {self._offered_text(self.offered_rate)} offered"
+        return f"open loop, {self._offered_text(self.offered_rate)} offered{self._burst_text()}"
+
+    def _burst_text(self) -> str:
+        """`` (burstiness B)`` for gamma arrivals of a shape other than 1 (Poisson), else empty."""
+        return f" (burstiness {self.burstiness:g})" if self.burstiness not in (None, 1.0) else ""
 
     @staticmethod
     def _offered_text(rate: float) -> str:
@@ -819,7 +835,8 @@ class ServingResult:
         """A human-readable report: headline figures, latency percentiles, pools (units in labels)."""
         s = self.summary()
         out = [
-            (f"requests {self.n}   offered {self._offered_text(s['offered_rate_rps'])}" if self.concurrency is None
+            (f"requests {self.n}   offered {self._offered_text(s['offered_rate_rps'])}{self._burst_text()}"
+             if self.concurrency is None
              else f"{self.load_text}")
             + f"   makespan {self.makespan:.1f} s   "
             f"SLOs: TTFT <= {self.slo_ttft * 1e3:g} ms, TPOT <= {self.slo_tpot * 1e3:g} ms",
@@ -936,6 +953,7 @@ def simulate_serving(
     prompt: int | None = None,
     output: int | None = None,
     think: float = 0.0,
+    burstiness: float = 1.0,
 ) -> ServingResult:
     """Simulate serving ``trace`` (or Poisson ``rate`` x ``duration``, or a closed loop of ``concurrency``
     requests in flight) on ``fleet``.
@@ -961,6 +979,9 @@ def simulate_serving(
         prompt, output: fixed prompt and output tokens of every request (both or neither), for a closed
             loop or a Poisson ``rate``; neither: ``workload`` lengths drawn under ``seed``.
         think: closed loop: time between a completion and the request it releases, s (default 0).
+        burstiness: arrivals of a synthetic ``rate``: gamma-distributed gaps of this shape and mean ``1 / rate``
+            (vLLM ``benchmark_serving.py --burstiness``); 1 (default) is Poisson, below 1 burstier
+            (:func:`fleet.trace.poisson_trace`). Only with a ``rate``.
 
     Returns:
         :class:`ServingResult` (``concurrency`` and ``think`` set for a closed loop).
@@ -973,10 +994,15 @@ def simulate_serving(
     spec = load_fleet(fleet)
     model = model if model is not None else spec.model
     closed = _closed_loop(concurrency, requests, think, trace, rate, duration)
+    burstiness = check_burstiness(burstiness)
+    drawn = closed is None and trace is None  # a synthetic rate: its burstiness is reported
+    if burstiness != 1.0 and (closed is not None or trace is not None):
+        raise SpecError(f"burstiness: shapes the arrivals of a rate; a {'closed loop' if closed else 'trace'} has its "
+                        "own (drop burstiness, or give a rate)")
     if closed is not None:
         trace = _closed_requests(spec, closed.concurrency, closed.requests, prompt, output, workload, seed)
     else:
-        trace = _requests(spec, trace, rate, duration, workload, seed, prompt, output)
+        trace = _requests(spec, trace, rate, duration, workload, seed, prompt, output, burstiness)
     if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and v > 0
                for v in (slo_ttft, slo_tpot)):  # a string compared with 0 was a TypeError
         raise SpecError(f"SLOs must be > 0 s, got ttft={slo_ttft!r}, tpot={slo_tpot!r}")
@@ -999,6 +1025,8 @@ def simulate_serving(
     res = _collect_results(sim, trace, pools, kvnet, slo_ttft, slo_tpot, queue_samples)
     if closed is not None:
         res.concurrency, res.think = closed.concurrency, closed.think_s
+    if drawn:
+        res.burstiness = burstiness
     return res
 
 
@@ -1044,7 +1072,8 @@ def _closed_requests(spec: FleetSpec, concurrency: int, requests: int, prompt: A
 
 
 def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: float | None,
-              duration: float | None, workload: str, seed: int, prompt: Any = None, output: Any = None) -> Trace:
+              duration: float | None, workload: str, seed: int, prompt: Any = None, output: Any = None,
+              burstiness: float = 1.0) -> Trace:
     """The trace to simulate: given, read from a CSV path, or Poisson ``rate`` x ``duration`` (fixed ``prompt`` /
     ``output`` lengths or ``workload`` ones); the run's memory is estimated (:func:`check_serving_size`) before
     a synthetic trace or the fleet is allocated."""
@@ -1069,9 +1098,9 @@ def _requests(spec: FleetSpec, trace: Trace | str | os.PathLike | None, rate: fl
             check_serving_size(rate * duration, spec.n_replicas, spec.disaggregated, rate=rate)
         fixed = _fixed_lengths(prompt, output)
         if fixed is not None:
-            trace = poisson_trace(rate, duration, prompt=fixed[0], output=fixed[1], seed=seed)
+            trace = poisson_trace(rate, duration, prompt=fixed[0], output=fixed[1], seed=seed, burstiness=burstiness)
         else:
-            trace = poisson_trace(rate, duration, prompt=workload, seed=seed)
+            trace = poisson_trace(rate, duration, prompt=workload, seed=seed, burstiness=burstiness)
         if len(trace) == 0:
             raise SpecError(f"duration: a {duration:g} s trace at {rate:g} requests/s drew no request; lengthen the "
                             "duration or raise the rate")

@@ -1,4 +1,4 @@
-"""Request traces: Poisson arrivals, CSV trace files, and a synthetic generator with realistic lengths.
+"""Request traces: Poisson (or bursty, gamma) arrivals, CSV trace files, and a synthetic generator with realistic lengths.
 
 A :class:`Trace` is three arrays, one entry per request: arrival time (s), prompt tokens, output tokens.
 Everything is deterministic under a seed (``numpy.random.default_rng(seed)``).
@@ -138,14 +138,32 @@ def _check_seed(seed: Any) -> None:
         raise SpecError(f"seed: must be an integer in [0, 2**63), got {seed!r}")
 
 
+def check_burstiness(burstiness: Any) -> float:
+    """``burstiness`` as a float > 0 (finite), else a one-line :class:`SpecError` naming it."""
+    if isinstance(burstiness, bool) or not isinstance(burstiness, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(burstiness)) or not float(burstiness) > 0:
+        raise SpecError(f"burstiness: must be a number > 0 (1 = Poisson; below 1 burstier, above 1 more even), "
+                        f"got {burstiness!r}")
+    return float(burstiness)
+
+
+def _arrival_gaps(rng: np.random.Generator, rate: float, burstiness: float, n: int) -> np.ndarray:
+    """``n`` inter-arrival times, s: exponential (Poisson) at ``burstiness`` 1, else gamma with shape ``burstiness``
+    and mean ``1 / rate`` (scale ``1 / (rate x burstiness)``), as vLLM's ``benchmark_serving.py --burstiness``."""
+    if burstiness == 1.0:  # the Poisson draw of old, bit for bit
+        return rng.exponential(1.0 / rate, size=n)
+    return rng.gamma(shape=burstiness, scale=1.0 / (rate * burstiness), size=n)
+
+
 def poisson_trace(
     rate: float,
     duration: float,
     prompt: int | str = "azure-conv",
     output: int | None = None,
     seed: int = 0,
+    burstiness: float = 1.0,
 ) -> Trace:
-    """Poisson arrivals at ``rate`` requests/s over ``duration`` s.
+    """Poisson arrivals at ``rate`` requests/s over ``duration`` s (or bursty ones, ``burstiness`` != 1).
 
     Args:
         rate: mean arrival rate, requests/s (> 0).
@@ -154,6 +172,10 @@ def poisson_trace(
             synthetic workload in :data:`WORKLOADS` for lognormal lengths.
         output: fixed output length, tokens (only with a fixed ``prompt``).
         seed: random seed; the same seed gives the same trace, bit for bit.
+        burstiness: shape of gamma-distributed inter-arrival times of mean ``1 / rate`` (vLLM
+            ``benchmark_serving.py --burstiness``): 1 is the Poisson process (exponential gaps, the same draw as
+            without it, bit for bit); below 1 the arrivals come in bursts (coefficient of variation of the gaps
+            ``1 / sqrt(burstiness)``), above 1 more evenly spaced.
     """
     if not (isinstance(rate, (int, float)) and rate > 0 and math.isfinite(rate)):
         raise SpecError(f"rate: must be a positive number of requests/s, got {rate!r}")
@@ -163,16 +185,23 @@ def poisson_trace(
         raise SpecError(f"rate x duration: {rate:g} requests/s for {duration:g} s is about {rate * duration:.3g} "
                         f"requests, more than {MAX_REQUESTS:,}; lower the rate or shorten the duration")
     _check_seed(seed)
+    b = check_burstiness(burstiness)
     rng = np.random.default_rng(seed)
-    # draw a few more gaps than expected, then cut at the window (exact Poisson process)
-    n_guess = int(rate * duration + 10 * math.sqrt(rate * duration) + 20)
-    gaps = rng.exponential(1.0 / rate, size=n_guess)
-    t = np.cumsum(gaps)
+    # draw a few more gaps than expected, then cut at the window (exact renewal process); the count's variance is
+    # ~ rate x duration / burstiness, so bursty traces draw a wider margin (capped: more is refused below)
+    n_guess = int(min(rate * duration + 10 * math.sqrt(rate * duration / min(b, 1.0)) + 20, MAX_REQUESTS + 1))
+    t = np.cumsum(_arrival_gaps(rng, rate, b, n_guess))
     while t[-1] < duration:
-        more = np.cumsum(rng.exponential(1.0 / rate, size=n_guess)) + t[-1]
+        if len(t) > MAX_REQUESTS:
+            break
+        more = np.cumsum(_arrival_gaps(rng, rate, b, n_guess)) + t[-1]
         t = np.concatenate([t, more])
     t = t[t < duration]
     n = len(t)
+    if n > MAX_REQUESTS:
+        raise SpecError(f"burstiness: {b:g} drew {n:,} requests in {duration:g} s at {rate:g} requests/s, more than "
+                        f"{MAX_REQUESTS:,}; raise the burstiness, lower the rate or shorten the duration")
+    kind = "poisson" if b == 1.0 else f"gamma{b:g}"
     if isinstance(prompt, str):
         if prompt not in WORKLOADS:
             raise SpecError(f"workload {prompt!r}: unknown; known: {', '.join(WORKLOADS)} (or a fixed length)")
@@ -181,7 +210,7 @@ def poisson_trace(
         w = WORKLOADS[prompt]
         p = _lognormal_int(rng, n, w.prompt_median, w.prompt_sigma, w.prompt_max)
         o = _lognormal_int(rng, n, w.output_median, w.output_sigma, w.output_max)
-        name = f"poisson-{rate:g}rps-{w.name}"
+        name = f"{kind}-{rate:g}rps-{w.name}"
     else:
         if output is None:
             raise SpecError("output: a fixed prompt length needs a fixed output length too")
@@ -189,7 +218,7 @@ def poisson_trace(
             raise SpecError(f"prompt/output: fixed lengths must be >= 1 token, got {prompt!r}/{output!r}")
         p = np.full(n, int(prompt), dtype=np.int64)
         o = np.full(n, int(output), dtype=np.int64)
-        name = f"poisson-{rate:g}rps-{int(prompt)}x{int(output)}"
+        name = f"{kind}-{rate:g}rps-{int(prompt)}x{int(output)}"
     return Trace(t, p, o, name=name)
 
 
@@ -242,9 +271,11 @@ def closed_loop_trace(requests: int, prompt: int | None = None, output: int | No
     return Trace(np.zeros(n), p_arr, o_arr, name=f"closed-loop-{w.name}")
 
 
-def synthetic_trace(rate: float, duration: float, workload: str = "azure-conv", seed: int = 0) -> Trace:
-    """A bundled synthetic trace: Poisson arrivals with lognormal lengths from :data:`WORKLOADS`."""
-    return poisson_trace(rate, duration, prompt=workload, seed=seed)
+def synthetic_trace(rate: float, duration: float, workload: str = "azure-conv", seed: int = 0,
+                    burstiness: float = 1.0) -> Trace:
+    """A bundled synthetic trace: Poisson arrivals (gamma gaps of shape ``burstiness`` when it is not 1, see
+    :func:`poisson_trace`) with lognormal lengths from :data:`WORKLOADS`."""
+    return poisson_trace(rate, duration, prompt=workload, seed=seed, burstiness=burstiness)
 
 
 def _rows(reader: Any, name: str) -> Any:

@@ -596,7 +596,7 @@ def _serve_job(p: dict[str, Any]) -> dict[str, Any]:
     res = fleet.simulate_serving(spec, slo_ttft=p["slo_ttft"], slo_tpot=p["slo_tpot"], router=p["router"],
                                  prompt=p["prompt"], output=p["output"], workload=p["workload"], seed=p["seed"],
                                  concurrency=p["concurrency"], requests=p["requests"], think=p["think"],
-                                 rate=p["rate"], duration=duration)
+                                 rate=p["rate"], duration=duration, burstiness=p["burstiness"])
     out = res.summary()
     out["batch"] = spec.pools[0].batch
     out["kv_capacity_tokens"] = float(res.pools[0]["kv_capacity_tokens"])
@@ -698,6 +698,8 @@ register_job(
             "think": Param("time", 0.0, "closed loop: time from a completion to the next send"),
             "rate": Param("float", None, "open loop: Poisson requests/s", nullable=True),
             "duration": Param("time", None, "open loop: arrival window (null: 600 s)", nullable=True),
+            "burstiness": Param("float", 1.0, "open loop: gamma shape of the arrival gaps (1 Poisson, below 1 "
+                                "bursty; vllm benchmark_serving --burstiness)"),
             "prompt": Param("int", None, "fixed prompt tokens (with output; null: the workload's)", nullable=True),
             "output": Param("int", None, "fixed output tokens (with prompt)", nullable=True),
             "workload": Param("str", "azure-conv", check=_known_workload),
