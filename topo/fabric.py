@@ -235,6 +235,9 @@ class Fabric:
         #: the communication software (a :class:`topo.specs.CommSpec`) from the fabric file's ``comm:`` key;
         #: None = collectives use their documented generic default (see docs/collectives.md)
         self.comm: Any = None
+        #: the network's prices (a :class:`topo.netcost.NetworkCostSpec`) from the fabric file's ``cost:`` key;
+        #: None = not priced (:func:`topo.netcost.network_capex` counts the hardware either way)
+        self.network_cost: Any = None
         self._index_nodes(arrays)
         if validate:
             self._validate()

@@ -468,6 +468,7 @@ def apply_faults(fab: Fabric, faults: Iterable[str | dict | Fault] | str | None)
     out = Fabric(g, chip=base.chip, name=base.name, router=router, meta=meta, validate=False, arrays=arrays,
                  edge_filler=filler)
     out.comm = base.comm
+    out.network_cost = getattr(base, "network_cost", None)
     for key in ("trays", "_levels"):  # same chips, chip attributes and meta["levels"]: the base's, if computed
         if key in base.__dict__:
             out.__dict__[key] = base.__dict__[key]

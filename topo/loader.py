@@ -4,6 +4,8 @@ A fabric file is a mapping with
 
 - ``builder``: one of ``two_tier``, ``switch``, ``torus``, ``clos``, ``full_mesh``, ``dragonfly``;
 - ``name`` (optional, default the file name) and ``description`` (optional, free text);
+- ``cost`` (optional): the network's prices, ``included`` or a mapping of :data:`topo.netcost.COST_KEYS`
+  (:mod:`topo.netcost`);
 - ``chip``: a preset name (``maia200``) or a mapping ``{preset: maia200, hbm_bytes: 216GB, flops: {bf16:
   1PFLOPS}, ...}`` whose other keys are :class:`ChipSpec` fields in human units;
 - every other key: a keyword argument of the builder (see :mod:`topo.builders`), in human units.
@@ -25,6 +27,7 @@ import yaml
 
 from .bundled import bundled_dir, bundled_file
 from .errors import ScaleupError, SpecError
+from .netcost import parse_network_cost
 from .presets import chip_preset, comm_preset
 from .specs import DTYPES, P2P_KEYS, PROTOCOLS, ChipSpec, CommSpec
 from .units import check_bare, parse_quantity
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 #: the bundled fabric files (``topologies/`` of the repository, or the installed package data: see :mod:`topo.bundled`)
 TOPOLOGIES_DIR = bundled_dir("topologies")
 
-_RESERVED = ("builder", "name", "description", "chip", "comm", "faults", "stragglers")
+_RESERVED = ("builder", "name", "description", "chip", "comm", "cost", "faults", "stragglers")
 
 _CHIP_FIELDS = {
     "name": "str",
@@ -338,6 +341,8 @@ def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fab
     from . import builders as _builders  # networkx and numpy: imported when a fabric is built, not at import
     from . import systems as _systems  # noqa: F401 - registers ultraserver, ocs_torus, groq_dragonfly
 
+    if isinstance(overrides.get("cost"), dict) and isinstance(spec.get("cost"), dict):  # --set 'cost={switch: 6e4}'
+        overrides = {**overrides, "cost": {**spec["cost"], **overrides["cost"]}}  # replaces those prices only
     spec = {**spec, **overrides}
     builder_name = spec.get("builder")
     if not isinstance(builder_name, str) or builder_name not in _builders.BUILDERS:
@@ -360,6 +365,7 @@ def build(spec: dict[str, Any], source: str = "<spec>", **overrides: Any) -> Fab
         name = str(spec.get("name") or Path(source).stem)
         fab = fn(chip=chip, name=name, **kwargs)
         fab.comm = parse_comm(spec.get("comm"))
+        fab.network_cost = parse_network_cost(spec.get("cost"))
     except ScaleupError as exc:
         raise type(exc)(f"{source}: {exc}") from None
     fab.meta.setdefault("description", str(spec.get("description", "")).strip())

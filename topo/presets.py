@@ -66,6 +66,10 @@ cost model charges ``ChipSpec.system_power`` = ``tdp + host_power`` on the same 
   $30,000 x 1.64 = $49,200 (H100 prices have moved; +-20-40% holds for all of these).
 - Chips sold by no one (Maia, Trainium, TPU) keep an ASSUMPTION, derived the same way: an accelerator cost at
   cost (no GPU-vendor margin) x 1.64.
+- Switches outside that server or rack (Maia 200's tier-0 / tier-1 Ethernet planes) are not in ``capex``: a
+  fabric file prices them in its ``cost:`` block (:mod:`topo.netcost`, counted from the graph and added to a
+  capex-derived $/chip-hour); a fabric whose switches this price holds (DGX, NVL72, UltraServer) says
+  ``cost: included``.
 - Power: DGX H100 / H200 10.2 kW and DGX B200 14.3 kW per 8 GPUs (NVIDIA datasheets), GB200 NVL72 ~120 kW per
   72 GPUs (press, 120-132 kW); where no system power is public, [epoch-server] chip_to_server_power 1.8
   (host_power = 0.8 x TDP; DGX H100 gives 1.82).

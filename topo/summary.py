@@ -30,6 +30,7 @@ from scipy.sparse.csgraph import maximum_flow, shortest_path
 
 from .fabric import Fabric
 from .loader import GIVEN_PRICE
+from .netcost import network_capex
 
 EXACT_BISECTION_MAX_CHIPS = 12
 
@@ -193,7 +194,9 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
     split into ``down`` (to chips or a lower tier) and ``up`` (to a higher tier), min and max over the tier's
     switches, and ``oversubscription`` = down / up capacity at line rate), ``chip_ports`` (physical links
     per chip: ``to_chips``, ``to_switches``, ``ports`` of the chip spec, ``tray_links_per_peer`` of chip 0
-    sorted), ``switch_can_reduce``, ``levels`` (group sizes), ``meta``. Every figure comes from the edges.
+    sorted), ``switch_can_reduce``, ``levels`` (group sizes), ``network_capex`` (switches, switch-attached links,
+    optics, chip links counted from the edges and priced by the fabric's ``cost:`` block:
+    :meth:`topo.netcost.NetworkCapex.to_dict`, ``per_chip_usd`` included), ``meta``. Every figure comes from the edges.
     """
     nodes = fab.node_data
     N = fab.n_chips
@@ -240,6 +243,7 @@ def summarize(fab: Fabric, bisection: bool = True) -> dict[str, Any]:
         "tiers": _tier_ports(fab),
         "chip_ports": _chip_ports(fab),
         "levels": [len(level[0]) for level in fab.levels()],
+        "network_capex": network_capex(fab).to_dict(),
     }
     if bisection:
         b = bisection_bandwidth(fab)
@@ -428,6 +432,7 @@ def format_summary(s: dict[str, Any]) -> str:
         *([f"chip              {s['chip']}: {_chip_line(s['chip_spec'])}"] if s.get("chip_spec") else []),
         f"switches          {s['switches']}" + (f"  ({tiers})" if tiers else ""),
         f"links             {s['links']} node pairs linked, {s['cables']} cables (physical links)",
+        *([f"network capex     {s['network_capex']['summary']}"] if s.get("network_capex") else []),
         f"injection         {inj_txt} per chip per direction (to switches {_bw(s['injection_to_switches'])}, "
         f"to chips {_bw(s['injection_to_chips'])}); line rate, mean link efficiency "
         f"{s['mean_link_efficiency']:.3g}",
