@@ -9,12 +9,16 @@ other processes on a shared machine.
 
     python bench/whatif.py                 # everything (minutes)
     python bench/whatif.py --part mc       # the 96 x 64 Monte Carlo only (the README's, ~1 minute)
+    python bench/whatif.py --part a2a      # machine-wide all-to-all with one degraded optic: per pair vs classes
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import time
 
@@ -52,12 +56,70 @@ def monte_carlo_64(fab, samples: int) -> None:
           f"availability {d['availability']:.0%}")
 
 
+#: the all-to-all rows: one degraded optic (a port at half rate, both directions) or a failed leaf switch
+A2A_FAULTS = {"one degraded optic": ["port:c7-p1.leaf0@0.5"], "one leaf switch": ["switch:p0.leaf7"]}
+
+
+def a2a_worker(chips: int, fault: str, path: str) -> None:
+    """One all-to-all of 1 MiB per pair over every chip of maia200 at ``chips`` chips, in this process (its peak
+    RSS is the row's memory): ``path`` "healthy", "per-pair" (the faulted per-pair rows, as before
+    traffic.structure.faulted_all_to_all_problem) or "classes". Prints one JSON line."""
+    import traffic
+    import traffic.structure as structure
+
+    if path == "per-pair":
+        structure.faulted_all_to_all_problem = lambda fab, size: None
+    small = topo.load("maia200-small")  # numba imported and its kernels loaded, not timed:
+    traffic.uniform_all_to_all(small, 2**20, method="numba")
+    traffic.uniform_all_to_all(small.with_faults(A2A_FAULTS[fault]), 2**20, method="numba")
+    traffic.uniform_all_to_all(small.with_faults(A2A_FAULTS[fault]), 2**20, grouped=False)
+    fab = topo.load("maia200", chips=chips)
+    f = fab if path == "healthy" else fab.with_faults(A2A_FAULTS[fault])
+    t = time.perf_counter()
+    res = traffic.uniform_all_to_all(f, 2**20)
+    wall = time.perf_counter() - t
+    print(json.dumps({"us": res.time * 1e6, "wall": wall, "rows": res.meta.get("rows", chips * (chips - 1)),
+                      "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+
+
+def a2a_table(before_max: int) -> None:
+    """Machine-wide all-to-all on maia200 at 384-6,144 chips with one fault: the per-pair path (before) against
+    the class form, each run in its own process (wall s of the engine call, cold: the faulted fabric's caches
+    built in it; peak RSS of the process, imports included). The per-pair path runs up to ``before_max``
+    chips (6,144 chips held ~16 GB: not run on a shared 2-core machine)."""
+    print(f"{'all-to-all, 1 MiB a pair, maia200':<36} {'fault':<19} {'flows':>11} {'healthy s':>9} "
+          f"{'per-pair s':>10} {'GiB':>5} {'classes s':>9} {'GiB':>5} {'rows':>7} {'us (both)':>10}")
+    for chips in (384, 1536, 3072, 6144):
+        for fault in A2A_FAULTS:
+            out = {}
+            for path in ("healthy", "per-pair", "classes"):
+                if path == "per-pair" and chips > before_max:
+                    continue
+                p = subprocess.run([sys.executable, os.path.abspath(__file__), "--a2a-worker", str(chips), fault, path],
+                                   capture_output=True, text=True, check=True)
+                out[path] = json.loads(p.stdout.strip().splitlines()[-1])
+            pp = out.get("per-pair")
+            c = out["classes"]
+            same = "" if pp is None else ("" if abs(pp["us"] - c["us"]) <= 1e-9 * c["us"] else " DIFFER")
+            pp_s = f"{pp['wall']:>10.2f} {pp['rss_gib']:>5.2f}" if pp else f"{'not run':>10} {'':>5}"
+            print(f"{f'{chips:,} chips':<36} {fault:<19} {chips * (chips - 1):>11,} {out['healthy']['wall']:>9.2f} "
+                  f"{pp_s} {c['wall']:>9.2f} {c['rss_gib']:>5.2f} {c['rows']:>7,} {c['us']:>10.1f}{same}")
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--a2a-worker":
+        a2a_worker(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("all", "scenarios", "mc"), default="all",
-                    help="scenarios: the fault table; mc: the Monte Carlo rows only")
+    ap.add_argument("--part", choices=("all", "scenarios", "mc", "a2a"), default="all",
+                    help="scenarios: the fault table; mc: the Monte Carlo rows only; a2a: the all-to-all rows only")
     ap.add_argument("--samples64", type=int, default=6, help="samples of the 96 x 64 Monte Carlo")
+    ap.add_argument("--a2a-before-max", type=int, default=3072,
+                    help="largest chip count at which the all-to-all rows run the per-pair path too")
     args = ap.parse_args()
+    if args.part == "a2a":
+        a2a_table(args.a2a_before_max)
+        return
     fab = topo.load("maia200")
     if args.part == "mc":
         monte_carlo_64(fab, args.samples64)
@@ -106,6 +168,8 @@ def main() -> None:
           f"P99 {d['p99'] * 1e6:.1f} us, availability {d['availability']:.0%}, "
           f"groups lost P50 {np.nanmedian(mc.extra['groups_lost']):.0f}")
     monte_carlo_64(fab, args.samples64)
+    print()
+    a2a_table(args.a2a_before_max)
 
 
 if __name__ == "__main__":

@@ -313,12 +313,15 @@ def uniform_all_to_all(
     ECMP paths (merged links keep that at 4 incidence entries per cross-group flow on two-tier fabrics).
     """
     from . import patterns
-    from .structure import uniform_all_to_all_problem
+    from .structure import faulted_all_to_all_problem, uniform_all_to_all_problem
 
     size = float(size)
     check_sizes(np.array([size]), "all_to_all: flow")
     if grouped and routing == "ecmp":
         g = uniform_all_to_all_problem(fabric, size)
+        faulted = g is None
+        if faulted:  # a faulted two-tier fabric: classes of its healthy base's structure (exact, see there)
+            g = faulted_all_to_all_problem(fabric, size)
         if g is not None:
             p, sz, mult = g
             out = _run(p, sz, mult, method)
@@ -328,7 +331,7 @@ def uniform_all_to_all(
             if stats:
                 lb[edges], lbu[edges], lp[edges] = eb, busy, peak
             return StepResult(d, np.array([d]), lb, lbu, lp, fabric.edge_capacity.astype(np.float64), 1,
-                              {"grouped": True, "rows": p.n_flows})
+                              {"grouped": True, "rows": p.n_flows, "faulted_classes": faulted})
     src, dst = patterns.all_to_all(fabric.n_chips)
     res = simulate_steps(fabric, [Step(src, dst, size)], routing, seed, stats, method)
     res.meta["grouped"] = False

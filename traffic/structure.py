@@ -767,3 +767,185 @@ def uniform_all_to_all_problem(fab: Fabric, size: float):
     edge_scale = fab.edge_capacity / np.where(edge_col >= 0, ccap[np.maximum(edge_col, 0)], 1.0)
     q = Problem(indptr, indices, np.ones(len(indices)), ccap, lat, edge_col, edge_scale)
     return q, np.full(len(mult), float(size)), mult
+
+
+# --------------------------------------------------------------------------------- faulted all-to-all
+#: a faulted all-to-all is solved by classes only while (chip classes)^2 stays below this (many singleton
+#: classes, e.g. dozens of failed chips' links, leave little to share: the per-pair path is no slower)
+FAULTED_A2A_MAX_CLASS_PAIRS = 4_000_000
+
+
+def _refined_chip_classes(fb: _FaultBase, d_src: np.ndarray, d_dst: np.ndarray, d_alive: np.ndarray,
+                          d_cap: np.ndarray, d_lat: np.ndarray) -> np.ndarray:
+    """Chip classes of a faulted two-tier fabric that are equitable for a uniform all-to-all.
+
+    Starts from the interchangeable-chip classes of :func:`faulted_problem` (a leaf group's chips whose own
+    switch links all survive at equal capacity; any other chip alone); the ends of a failed direct link are
+    made classes of their own; then classes are refined (colour refinement) until every chip of a class has the
+    same multiset of (class, capacity, latency) over its surviving direct links, out and in. Every chip of a
+    class then sends to and receives from every class the same number of direct, same-group and cross-group
+    flows. ``d_*``: the base fabric's direct links (source, destination, alive, capacity, latency)."""
+    nc = fb.st.nc
+    cls = fb.chip_cls.astype(np.int64).copy()
+    dead_ends = np.unique(np.concatenate([d_src[~d_alive], d_dst[~d_alive]]))
+    if len(dead_ends):
+        cls[dead_ends] = int(cls.max()) + 1 + np.arange(len(dead_ends))
+    _, cls = np.unique(cls, return_inverse=True)
+    s, d, cap, lat = d_src[d_alive], d_dst[d_alive], d_cap[d_alive], d_lat[d_alive]
+    n_cls = int(cls.max()) + 1
+    while len(s):
+        cols = [cls[:, None]]
+        for own, other in ((s, d), (d, s)):
+            _, code = np.unique(np.stack([cls[other].astype(np.float64), cap, lat], axis=1), axis=0,
+                                return_inverse=True)
+            code = code.ravel()
+            order = np.lexsort((code, own))
+            cnt = np.bincount(own, minlength=nc)
+            rank = np.arange(len(own)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            m = np.full((nc, max(int(cnt.max()), 1)), -1, dtype=np.int64)
+            m[own[order], rank] = code[order]
+            cols.append(m)
+        _, new = np.unique(np.concatenate(cols, axis=1), axis=0, return_inverse=True)
+        new = new.ravel()
+        if int(new.max()) + 1 == n_cls:
+            break
+        cls, n_cls = new, int(new.max()) + 1
+    return cls
+
+
+def faulted_all_to_all_problem(fab: Fabric, size: float):
+    """Class problem of a uniform all-to-all (every ordered chip pair, ``size`` bytes each) on a faulted two-tier
+    fabric, exact, without per-pair arrays; or None when not applicable. Returns (problem, sizes, multiplicities).
+
+    The max-min problem of the all-to-all has an *equitable partition*: chips fall into classes
+    (:func:`_refined_chip_classes`) and flows into classes (direct link class / same group / cross group,
+    source chip class, destination chip class) such that every flow of a class has the same row up to its own
+    chips' links (taken by rank, leaf order: :func:`faulted_problem`'s premise) and every chip of a class is the
+    source and destination of the same number of flows of each class. Columns are then (a) per (up/down, chip
+    class, rank) the rank-th switch links of the class's chips, (b) the merged middle columns and sub-columns of
+    :func:`faulted_problem` (equal capacity and identical load per member from every class), (c) per direct
+    class its direct links. Every member of a column carries the same load, so progressive filling on class rows
+    with multiplicities reaches the same saturations as on the pairs (a class's flows have equal rates at every
+    instant and finish together): the same rates and times as the per-pair problem, to rounding. One pair per
+    flow class is routed (through :func:`faulted_problem`)."""
+    fb = _faulted_base(fab)
+    if fb is None:
+        return None
+    st = fb.st
+    nc, nd, nb = st.nc, st.n_direct, len(st.col_cap)
+    if fab.n_chips != nc or nc < 2:
+        return None
+    alive_n = np.bincount(fb.bcol[fb.bcol >= 0], minlength=nb)
+    if (alive_n[st.up_col] == 0).any() or (alive_n[st.down_col] == 0).any():
+        return None  # a chip cut off from the switches: the per-pair path names the unroutable pair
+    d_src = np.repeat(np.arange(nc, dtype=np.int64), np.diff(st.cc_ptr))
+    d_dst = st.cc_dst
+    if nd and (st.group[d_src] != st.group[d_dst]).any():
+        return None  # direct links across leaf groups: not handled by the counting form
+    d_alive = ~fb.dead_col[:nd]
+    d_cap = fb.col_cap[:nd]
+    d_lat = st.col_lat[:nd]
+    cls = _refined_chip_classes(fb, d_src, d_dst, d_alive, d_cap, d_lat)
+    K = int(cls.max()) + 1
+    if K * K > FAULTED_A2A_MAX_CLASS_PAIRS:
+        return None
+    csize = np.bincount(cls, minlength=K)
+    rep = np.full(K, nc, dtype=np.int64)
+    np.minimum.at(rep, cls, np.arange(nc, dtype=np.int64))
+    cgroup = st.group[rep].astype(np.int64)
+    # base direct links (alive or failed) between classes
+    nbd = np.bincount(cls[d_src] * K + cls[d_dst], minlength=K * K).reshape(K, K)
+    # switched flow classes: cross group (one rep pair per class pair), same group (minus self and direct pairs)
+    A, B = np.divmod(np.arange(K * K, dtype=np.int64), K)
+    cross = cgroup[A] != cgroup[B]
+    mult_all = csize[A] * csize[B] - np.where(A == B, csize[A], 0) - nbd.ravel()
+    keep = mult_all > 0
+    rs = rep[A]
+    rd = rep[B].copy()
+    for k in np.flatnonzero(keep & ~cross).tolist():  # same-group class pairs: a partner that is not direct
+        s = int(rs[k])
+        nbrs = set(d_dst[st.cc_ptr[s]:st.cc_ptr[s + 1]].tolist()) | {s}
+        members = np.flatnonzero(cls == B[k])
+        d = next((int(x) for x in members.tolist() if x not in nbrs), None)  # exists: mult > 0, equitable
+        if d is None:
+            raise RuntimeError("faulted_all_to_all_problem: chip classes are not equitable (internal error)")
+        rd[k] = d
+    rs, rd, mult = rs[keep], rd[keep], mult_all[keep].astype(np.float64)
+    dead = np.flatnonzero(~d_alive)  # pairs on a failed direct link: routed through the switches, one each
+    rs = np.concatenate([rs, d_src[dead]])
+    rd = np.concatenate([rd, d_dst[dead]])
+    mult = np.concatenate([mult, np.ones(len(dead))])
+    rp = faulted_problem(fab, fb, rs, rd)
+    m = len(rs)
+    # the faulted problem's columns: chip columns (their members are a chip's switch links) or middle ones
+    es, ed, cap = fab.edge_src, fab.edge_dst, fab.edge_capacity
+    chip_up = (es < nc) & (ed >= nc)
+    chip_dn = (es >= nc) & (ed < nc)
+    chip_e = chip_up | chip_dn
+    ecol = rp.edge_col
+    col_chip = np.zeros(rp.n_cols, dtype=bool)
+    col_chip[ecol[chip_e & (ecol >= 0)]] = True
+    mid_e = ~chip_e & (fb.bcol >= nd) & (ecol >= 0)
+    # new columns: middle columns first (those with members), then (up/down, chip class, rank), then direct
+    mid_cols = np.unique(ecol[mid_e])
+    mid_new = np.full(rp.n_cols, -1, dtype=np.int64)
+    mid_new[mid_cols] = np.arange(len(mid_cols))
+    R = int(fb.rank.max()) + 1
+    chip_of = np.where(chip_up, es, ed)
+    ckey = np.full(fab.n_edges, -1, dtype=np.int64)
+    ckey[chip_e] = ((chip_dn[chip_e].astype(np.int64) * K + cls[chip_of[chip_e]]) * R + fb.rank[chip_e])
+    ukeys, cinv = np.unique(ckey[chip_e], return_inverse=True)
+    n_mid, n_chip = len(mid_cols), len(ukeys)
+    edge_col = np.full(fab.n_edges, -1, dtype=np.int64)
+    edge_col[mid_e] = mid_new[ecol[mid_e]]
+    edge_col[chip_e] = n_mid + cinv.ravel()
+    # direct classes: (source class, destination class, capacity, latency) of the surviving direct links
+    live = np.flatnonzero(d_alive)
+    if len(live):
+        dkey = np.stack([cls[d_src[live]].astype(np.float64), cls[d_dst[live]], d_cap[live], d_lat[live]], axis=1)
+        _, dfirst, dinv, dcnt = np.unique(dkey, axis=0, return_index=True, return_inverse=True, return_counts=True)
+        dinv = dinv.ravel()
+        n_dir = len(dfirst)
+        d_edge = np.flatnonzero((fb.bcol >= 0) & (fb.bcol < nd))  # faulted edges of surviving direct links
+        edge_col[d_edge] = n_mid + n_chip + dinv[np.searchsorted(live, fb.bcol[d_edge])]
+    else:
+        n_dir, dfirst, dcnt = 0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    ncols = n_mid + n_chip + n_dir
+    col_cap = np.bincount(edge_col[edge_col >= 0], weights=cap[edge_col >= 0], minlength=ncols)
+    # rows of the routed classes: middle entries kept, chip entries spread over the column's member links
+    rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(rp.indptr))
+    icol = np.asarray(rp.indices, dtype=np.int64)
+    val = np.asarray(rp.data, dtype=np.float64) * np.ones(len(icol))
+    is_c = col_chip[icol]
+    order = np.argsort(ecol, kind="stable")
+    cptr = np.zeros(rp.n_cols + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ecol[ecol >= 0], minlength=rp.n_cols), out=cptr[1:])
+    order = order[len(order) - int(cptr[-1]):]  # edges with a column, by column
+    pos, nptr = _gather_ranges_local(cptr, icol[is_c])
+    ent = np.repeat(np.flatnonzero(is_c), np.diff(nptr))
+    me = order[pos]
+    c_rows = rows[ent]
+    c_cols = edge_col[me]
+    c_val = val[ent] * cap[me] / rp.col_cap[icol[ent]]
+    r_all = np.concatenate([rows[~is_c], c_rows, m + np.arange(n_dir, dtype=np.int64)])
+    c_all = np.concatenate([mid_new[icol[~is_c]], c_cols, n_mid + n_chip + np.arange(n_dir, dtype=np.int64)])
+    v_all = np.concatenate([val[~is_c], c_val, np.ones(n_dir)])
+    if (c_all < 0).any():
+        raise RuntimeError("faulted_all_to_all_problem: a routed row uses a column without members")
+    import scipy.sparse as sps
+
+    mat = sps.csr_matrix((v_all, (r_all, c_all)), shape=(m + n_dir, ncols))
+    mat.sum_duplicates()
+    mat.sort_indices()
+    lat = np.concatenate([rp.lat, d_lat[live[dfirst]] if n_dir else np.zeros(0)])
+    mult = np.concatenate([mult, dcnt.astype(np.float64)])
+    edge_scale = np.where(edge_col >= 0, cap / np.where(edge_col >= 0, col_cap[np.maximum(edge_col, 0)], 1.0), 1.0)
+    q = Problem(mat.indptr.astype(np.int64), mat.indices.astype(np.int64), mat.data, col_cap, lat, edge_col,
+                edge_scale)
+    return q, np.full(q.n_flows, float(size)), mult
+
+
+def _gather_ranges_local(ptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from .routing import _gather_ranges
+
+    return _gather_ranges(ptr, which)
