@@ -207,6 +207,121 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     return out
 
 
+class GapHistogram:
+    """Inter-token latencies (ITL) of a run: every gap between two consecutive tokens of a request, s, pooled over
+    all requests as vLLM's ``benchmark_serving.py`` pools them (a request of O output tokens has O - 1 gaps; the
+    first is from its first token to its second, so a disaggregated request's first gap holds its KV transfer).
+
+    The simulation adds each gap with its multiplicity (a decode iteration of b sequences is b gaps of its time),
+    so the cost is per iteration, never per token. Count, sum (so the mean), min and max are exact; the percentiles
+    come from a log-spaced histogram of :data:`PER_DECADE` bins per decade (a bin spans 0.023 %) from 10^LO s,
+    read as ``numpy.percentile``'s default (linear between the two nearest ranks), each rank's value the mean of
+    the gaps in its bin: exact where a bin holds one distinct gap (decode iterations of one shape), else within
+    0.023 % of ``numpy.percentile`` of the gaps. Memory is fixed during a run (the bins, ~2.6 MB, and a buffer
+    flushed every :data:`FLUSH` values) and a few kB after it (:meth:`compact`)."""
+
+    LO = -7  # 0.1 us
+    HI = 9   # ~30 years
+    PER_DECADE = 10_000
+    FLUSH = 1 << 18
+
+    def __init__(self) -> None:
+        self.counts = np.zeros((self.HI - self.LO) * self.PER_DECADE, dtype=np.float64)
+        self.sums = np.zeros_like(self.counts)  # gaps x weights per bin, s
+        self.n = 0
+        self.total = 0.0
+        self.lo = math.inf
+        self.hi = -math.inf
+        # gaps not yet binned: single values and their weights; arrays and the weight of each array's values
+        self._sv: list[float] = []
+        self._sw: list[int] = []
+        self._av: list[np.ndarray] = []
+        self._aw: list[int] = []
+        self._pending = 0
+        self._nz = np.zeros(0, dtype=np.int64)  # compacted bins (:meth:`compact`): indices and counts
+        self._cnt = np.zeros(0)
+        self._sum = np.zeros(0)
+
+    def add(self, gap: float, weight: int) -> None:
+        """``weight`` gaps of ``gap`` s."""
+        self._sv.append(gap)
+        self._sw.append(weight)
+        self._pending += 1
+        if self._pending >= self.FLUSH:
+            self._flush()
+
+    def add_array(self, gaps: np.ndarray, weight: int) -> None:
+        """``weight`` gaps of each of ``gaps`` s (kept by reference until the next flush: not to be modified)."""
+        if not len(gaps):
+            return
+        self._av.append(gaps)
+        self._aw.append(weight)
+        base = gaps.base  # a view keeps its whole array alive until the flush: count that, so memory stays bounded
+        self._pending += gaps.size if not isinstance(base, np.ndarray) else max(gaps.size, base.size)
+        if self._pending >= self.FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Bin the buffered gaps (and update the exact count, sum, min and max)."""
+        if not self._pending:
+            return
+        if self.counts is None:  # compacted: back to the dense bins
+            self.counts = np.zeros((self.HI - self.LO) * self.PER_DECADE, dtype=np.float64)
+            self.sums = np.zeros_like(self.counts)
+            self.counts[self._nz], self.sums[self._nz] = self._cnt, self._sum
+        vals = np.concatenate([np.asarray(self._sv, dtype=np.float64)] + [np.asarray(a, dtype=np.float64)
+                                                                           for a in self._av])
+        wts = np.concatenate([np.asarray(self._sw, dtype=np.float64),
+                              np.repeat(np.asarray(self._aw, dtype=np.float64), [a.size for a in self._av])])
+        self._sv, self._sw, self._av, self._aw, self._pending = [], [], [], [], 0
+        if not len(vals):
+            return
+        self.n += int(wts.sum())
+        self.total += float(vals @ wts)
+        self.lo, self.hi = min(self.lo, float(vals.min())), max(self.hi, float(vals.max()))
+        with np.errstate(divide="ignore"):
+            idx = np.floor((np.log10(np.maximum(vals, 1e-300)) - self.LO) * self.PER_DECADE)
+        idx = np.clip(idx, 0, len(self.counts) - 1).astype(np.int64)
+        self.counts += np.bincount(idx, weights=wts, minlength=len(self.counts))
+        self.sums += np.bincount(idx, weights=vals * wts, minlength=len(self.counts))
+
+    def compact(self) -> GapHistogram:
+        """Keep only the bins that hold gaps (a finished run's histogram: kB instead of 1.3 MB); returns self."""
+        self._flush()
+        if self.counts is not None:
+            self._nz = np.flatnonzero(self.counts)
+            self._cnt, self._sum = self.counts[self._nz], self.sums[self._nz]
+            self.counts = self.sums = None  # type: ignore[assignment]
+        return self
+
+    def percentiles(self, qs: Sequence[float]) -> list[float]:
+        """The ``qs`` percentiles (0-100) of the gaps, s (NaN when there are none)."""
+        self.compact()
+        if not self.n:
+            return [math.nan for _ in qs]
+        nz = self._nz
+        cum = np.cumsum(self._cnt)
+        centre = np.clip(self._sum / self._cnt, self.lo, self.hi)  # each bin's mean gap
+
+        def at(rank: int) -> float:  # the value of the rank-th smallest gap (0-based)
+            return float(centre[min(int(np.searchsorted(cum, rank + 1, side="left")), len(nz) - 1)])
+
+        out = []
+        for q in qs:
+            pos = q / 100.0 * (self.n - 1)
+            k = math.floor(pos)
+            v = at(k)
+            if pos > k:
+                v += (pos - k) * (at(k + 1) - v)
+            out.append(v)
+        return out
+
+    def stats(self) -> dict[str, float]:
+        """``{"mean", "p50", "p90", "p99"}`` of the gaps, s (NaN when there are none, as :meth:`ServingResult._pct`)."""
+        p50, p90, p99 = self.percentiles([50, 90, 99])  # flushes the buffer: n and total are then complete
+        return {"mean": self.total / self.n if self.n else math.nan, "p50": p50, "p90": p90, "p99": p99}
+
+
 class _Sim:
     """Holds the arrays and objects of one run (internal)."""
 
@@ -242,6 +357,7 @@ class _Sim:
         self.rep_d = np.full(n, -1, dtype=np.int64)
         self.finished = np.zeros(n, dtype=np.int64)
         self.generated = np.zeros(n, dtype=np.int64)
+        self.itl = GapHistogram()  # every inter-token gap of the run
         self.prefill_pools = [p for p in pools if p.role in ("colocated", "prefill")]
         self.decode_pools = [p for p in pools if p.role == "decode"]
 
@@ -365,7 +481,12 @@ class _Replica:
         self.slot_iters = 0  # decoding sequences summed over iterations
         self.slot_ctx = 0  # their contexts (tokens) summed likewise
         self.pre: list[list[int]] = []  # chunked: [rid, prompt tokens done]
-        self.kv_used = 0.0
+        self.t_tok = 0.0  # end of the last iteration that gave every running sequence a token (s)
+        self.fresh: list[float] = []  # first-token times (s) of the sequences that joined the batch since then
+        self.kv_used = 0.0  # KV-cache tokens reserved by the admitted requests
+        self.kv_peak = 0.0  # most reserved at once, tokens
+        self.kv_area = 0.0  # reserved tokens x s, integrated up to kv_t
+        self.kv_t = 0.0
         self.busy = 0.0
         self.wake: simpy.Event | None = None
         self.n_iter = 0
@@ -400,12 +521,21 @@ class _Replica:
         self.pool.queued[self.idx] -= 1
         if self.role != "decode":
             self.queued_tokens -= self.sim.prompt_l[rid]
-        self.kv_used += self._need(rid)
+        self._kv_add(self._need(rid))
         return rid
+
+    def _kv_add(self, tokens: float) -> None:
+        """Reserve (``tokens`` > 0) or free KV-cache tokens now, integrating the reservation over time."""
+        now = self.env.now
+        self.kv_area += self.kv_used * (now - self.kv_t)
+        self.kv_t = now
+        self.kv_used += tokens
+        if self.kv_used > self.kv_peak:
+            self.kv_peak = self.kv_used
 
     def release(self, rid: int) -> None:
         """Free a prefill replica's KV reservation once the cache has left (disaggregated)."""
-        self.kv_used -= self.sim.prompt_l[rid]
+        self._kv_add(-self.sim.prompt_l[rid])
         self.pool.load[self.idx] -= self.sim.prompt_l[rid]
         w = self.wake
         if w is not None and not w.triggered and self.can_admit():
@@ -432,10 +562,11 @@ class _Replica:
         self.run_ids.append(rid)
         self.run_rem.append(out - 1)
         self.ctx_sum += sim.prompt_l[rid] + 1
+        self.fresh.append(now)
 
     def _free(self, rid: int) -> None:
         need = self._need(rid)
-        self.kv_used -= need
+        self._kv_add(-need)
         self.pool.load[self.idx] -= need
 
     # ------------------------------------------------------------------ the loop
@@ -472,6 +603,7 @@ class _Replica:
             rid = self._pop()
             sim.t_dec_admit[rid] = self.env.now
             self.run_ids.append(rid)
+            self.fresh.append(float(sim.t_first[rid]))  # its first token came from the prefill replica
             self.run_rem.append(sim.output_l[rid] - 1)
             self.ctx_sum += sim.prompt_l[rid] + 1
         self.pool.running[self.idx] = len(self.run_ids)
@@ -570,10 +702,27 @@ class _Replica:
             self._start_decode(rid, now)
         self.pool.running[self.idx] = len(self.run_ids)
 
-    def _advance_decodes(self, m: int, now: float) -> None:
-        """Every running sequence gains ``m`` tokens; finish those that reach their output length."""
+    def _advance_decodes(self, m: int, now: float, t1: float | None = None, rest: np.ndarray | None = None) -> None:
+        """Every running sequence gains ``m`` tokens; finish those that reach their output length.
+
+        Inter-token gaps (:class:`GapHistogram`): the first of the ``m`` iterations ended at ``t1`` (s; default
+        ``now``), the others took ``rest[:m - 1]`` s each. A sequence's gap at the first is from its previous token:
+        the last iteration's end (``t_tok``) for those already running, its first token for those that joined
+        since (``fresh``); at each later one, that iteration's time, for all ``b``."""
         sim = self.sim
         b = len(self.run_ids)
+        if b:
+            itl = sim.itl
+            t1 = now if t1 is None else t1
+            old = b - len(self.fresh)
+            if old:
+                itl.add(t1 - self.t_tok, old)
+            for tf in self.fresh:
+                itl.add(t1 - tf, 1)
+            self.fresh = []
+            if m > 1:
+                itl.add_array(rest[:m - 1], b)  # type: ignore[index]
+            self.t_tok = now
         # decode slots x iterations and their contexts (iteration i of the m sees ctx_sum + b i)
         self.slot_iters += b * m
         self.slot_ctx += m * self.ctx_sum + b * m * (m - 1) // 2
@@ -607,10 +756,11 @@ class _Replica:
             self._advance_decodes(1, env.now)
             return
         times = self.pool.step.decode(b, cbar + np.arange(k))
+        t0 = env.now
         m, end = yield from self._timed_run(np.cumsum(times))
         self.busy += end
         self.n_iter += m
-        self._advance_decodes(m, self.env.now)
+        self._advance_decodes(m, self.env.now, t0 + float(times[0]), times[1:])
 
     def _timed_run(self, cum: np.ndarray):
         """Run identical-shape iterations ending at ``t0 + cum`` (s), cut at the first iteration boundary after
@@ -644,11 +794,12 @@ class _Replica:
         step = self.pool.step
         times = step.mixed(chunk, 1, b, (self.ctx_sum / b if b else 1.0) + np.arange(k))
         times = times + step.prefix(chunk, self.pre[0][1] + chunk * np.arange(k))
+        t0 = self.env.now
         m, end = yield from self._timed_run(np.cumsum(times))
         self.busy += end
         self.n_iter += m
         if b:
-            self._advance_decodes(m, self.env.now)
+            self._advance_decodes(m, self.env.now, t0 + float(times[0]), times[1:])
         self.pre[0][1] += m * chunk
 
 
@@ -674,6 +825,9 @@ class ServingResult:
     ``concurrency``: requests kept in flight by a closed-loop client (None: open-loop arrivals), ``think``
     its think time, s; ``arrival`` then holds the times the client sent each request. ``burstiness``: the gamma
     shape of a synthetic ``rate``'s inter-arrival times (1: Poisson; None: a given trace or a closed loop).
+    ``itl``: every inter-token gap of the run (:class:`GapHistogram`; :meth:`itl_percentiles`), pooled as vLLM's
+    ITL: its mean is the output-token-weighted mean of TPOT, its tail the decode stalls (a prefill iteration
+    between two decode iterations lengthens one gap of every running sequence) that TPOT averages away.
     """
 
     arrival: np.ndarray
@@ -706,6 +860,7 @@ class ServingResult:
     concurrency: int | None = None
     think: float = 0.0
     burstiness: float | None = None
+    itl: GapHistogram | None = None
 
     @property
     def n(self) -> int:
@@ -748,6 +903,11 @@ class ServingResult:
         tok = float(self.generated.sum() + self.prompt.sum())
         return self.total_cost / tok * 1e6 if tok else float("inf")
 
+    def itl_percentiles(self, qs: Sequence[float]) -> list[float]:
+        """Percentiles (0-100) of the inter-token latency, s, over every gap between two consecutive tokens of
+        a request (NaN without any: one-token outputs)."""
+        return self.itl.percentiles(qs) if self.itl is not None else [math.nan for _ in qs]
+
     @staticmethod
     def _pct(x: np.ndarray) -> dict[str, float]:
         x = x[np.isfinite(x)]
@@ -777,13 +937,33 @@ class ServingResult:
             "cost_per_mtok_output_usd": self.cost_per_mtok,
             "cost_per_mtok_total_usd": self.cost_per_mtok_total,
             "mean_utilisation": float(self.utilisation.mean()) if len(self.replica_busy) else 0.0,
+            **self._occupancy(),
         }
-        for name, arr in (("ttft", self.ttft), ("tpot", self.tpot), ("latency", self.latency),
-                          ("queue_delay", self.queue_delay), ("kv_time", self.kv_time)):
-            for k, v in self._pct(arr).items():
+        itl = self.itl.stats() if self.itl is not None else self._pct(np.zeros(0))
+        for name, stats in (("ttft", self._pct(self.ttft)), ("tpot", self._pct(self.tpot)), ("itl", itl),
+                            ("latency", self._pct(self.latency)), ("queue_delay", self._pct(self.queue_delay)),
+                            ("kv_time", self._pct(self.kv_time))):
+            for k, v in stats.items():
                 out[f"{name}_{k}_s"] = v
         out.update(self._curve_figures(out))
         return out
+
+    def _occupancy(self) -> dict[str, float]:
+        """The fleet's KV-cache and batch occupancy (what ``mean_utilisation``, the busy fraction, does not say:
+        a replica with one sequence in flight is busy): ``kv_mean_fraction``, KV tokens reserved over the makespan
+        / the KV capacity of every replica; ``kv_peak_fraction``, the highest of one replica at any time;
+        ``mean_batch``, sequences in a replica's batch, time-mean over the replicas; ``mean_batch_fraction``,
+        over the batch limits."""
+        reps = [(p["replicas"], float(p["kv_capacity_tokens"]), p) for p in self.pools]
+        cap_s = sum(n * cap for n, cap, _ in reps) * self.makespan
+        n_all = sum(n for n, _, _ in reps)
+        return {
+            "kv_mean_fraction": sum(p["kv_token_seconds"] for _, _, p in reps) / cap_s if cap_s > 0 else 0.0,
+            "kv_peak_fraction": max((p["kv_peak_fraction"] for _, _, p in reps), default=0.0),
+            "mean_batch": sum(n * p["mean_batch"] for n, _, p in reps) / n_all if n_all else 0.0,
+            "mean_batch_fraction": (sum(n * p["mean_batch"] for n, _, p in reps) / sum(n * p["batch"] for n, _, p in reps)
+                                    if n_all else 0.0),
+        }
 
     def _curve_figures(self, s: dict[str, Any]) -> dict[str, Any]:
         """The figures of a latency-throughput curve as serving benchmarks report them (InferenceMAX's
@@ -850,7 +1030,7 @@ class ServingResult:
             "",
             f"{'latency':<22}{'mean':>10}{'P50':>10}{'P90':>10}{'P99':>10}",
         ]
-        for name, key, scale in (("TTFT ms", "ttft", 1e3), ("TPOT ms", "tpot", 1e3),
+        for name, key, scale in (("TTFT ms", "ttft", 1e3), ("TPOT ms", "tpot", 1e3), ("ITL ms", "itl", 1e3),
                                  ("end-to-end s", "latency", 1.0), ("queueing ms", "queue_delay", 1e3),
                                  ("KV transfer ms", "kv_time", 1e3)):
             if not np.isfinite(s[f"{key}_mean_s"]):
@@ -858,11 +1038,15 @@ class ServingResult:
             out.append(f"{name:<22}" + "".join(f"{_cell(s[f'{key}_{q}_s'] * scale):>10}"
                                                  for q in ("mean", "p50", "p90", "p99")))
         out += ["", f"{'pool':<20}{'role':<11}{'replicas':>9}{'chips':>7}{'$/h':>11}{'requests':>10}"
-                    f"{'util mean':>10}{'util max':>10}{'max queue':>10}"]
+                    f"{'busy mean':>10}{'busy max':>10}{'KV mean':>9}{'KV peak':>9}{'batch mean':>13}{'max queue':>10}"]
         for p in self.pools:
+            occ = f"{p['mean_batch']:.1f}/{p['batch']}"
             out.append(f"{p['name']:<20}{p['role']:<11}{p['replicas']:>9}{p['chips_per_replica'] * p['replicas']:>7}"
                        f"{p['cost_per_hour_usd']:>11,.2f}{p['requests']:>10}{p['mean_utilisation']:>10.1%}"
-                       f"{p['max_utilisation']:>10.1%}{p['max_queue']:>10}")
+                       f"{p['max_utilisation']:>10.1%}{p['kv_mean_fraction']:>9.1%}{p['kv_peak_fraction']:>9.1%}"
+                       f"{occ:>13}{p['max_queue']:>10}")
+        out.append("busy: time running iterations (one sequence keeps a replica busy); KV: share of the KV cache "
+                   "reserved; batch: sequences in a replica's batch / its limit")
         if self.kv_transfers:
             out.append(f"KV transfers {self.kv_transfers}, {float(self.kv_link_bytes.sum()) / 1e9:,.1f} GB "
                        f"link-bytes, {self.extra.get('kv_solves', 0)} max-min solves")
@@ -1233,11 +1417,27 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
     for p in pools:
         sel = rpool == p.index
         served = (sim.pool_p == p.index) | (sim.pool_d == p.index)
+        # KV-cache reservations integrated over time (each replica's to the makespan) and at their peak
+        kv_area = float(sum(r.kv_area + r.kv_used * (makespan - r.kv_t) for r in p.replicas))
+        cap = float(p.kv_capacity)
+        # batch slots held, s (admission to the last token; a prefill pool's until the first), summed: over the
+        # makespan and the replicas, the time-mean sequences in a replica's batch (Little's law, exact)
+        if p.role == "decode":
+            held = (sim.t_finish - sim.t_dec_admit)[sim.pool_d == p.index]
+        elif p.role == "prefill":
+            held = (sim.t_first - sim.t_admit)[sim.pool_p == p.index]
+        else:
+            held = (sim.t_finish - sim.t_admit)[sim.pool_p == p.index]
         pool_rows.append({
             "name": p.name, "role": p.role, "replicas": p.n, "chips_per_replica": p.chips,
             "cost_per_hour_usd": p.cost_per_hour * p.n, "requests": int(served.sum()),
             "mean_utilisation": float(busy[sel].mean() / makespan) if makespan else 0.0,
             "max_utilisation": float(busy[sel].max() / makespan) if makespan else 0.0,
+            "kv_mean_fraction": kv_area / (makespan * p.n * cap) if makespan and cap > 0 else 0.0,
+            "kv_peak_fraction": float(max(r.kv_peak for r in p.replicas)) / cap if cap > 0 else 0.0,
+            "kv_token_seconds": kv_area,
+            "batch": p.spec.batch,
+            "mean_batch": float(held.sum()) / (makespan * p.n) if makespan else 0.0,
             "kv_capacity_tokens": p.kv_capacity, "kv_bytes_per_token": p.kv_bytes_per_token,
             "max_queue": int(qlen[p.name].max()),
             "step_model_calls": p.step.calls,
@@ -1257,4 +1457,5 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
         kv_link_bytes=kvnet.link_bytes if kvnet else None, kv_transfers=kvnet.n_transfers if kvnet else 0,
         extra={"kv_solves": kvnet.n_solves if kvnet else 0,
                "iterations": int(sum(r.n_iter for p in pools for r in p.replicas))},
+        itl=sim.itl.compact(),
     )

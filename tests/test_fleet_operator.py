@@ -156,3 +156,143 @@ def test_serve_sweep_job_takes_burstiness():
                                   duration=20.0, prompt=200, output=16, burstiness=0.3).summary()
     assert out["burstiness"] == 0.3 and out["requests"] == want["requests"]
     assert out["ttft_p99_s"] == want["ttft_p99_s"] and out["tpot_p50_s"] == want["tpot_p50_s"]
+
+
+# ---------------------------------------------------------------------------------------------- inter-token latency
+STALL_FLEET = """
+pools:
+  - name: c
+    role: colocated
+    replicas: 1
+    batch: 64
+    step_model: {prefill_per_token: 40us, decode_base: 10ms, kv_capacity_tokens: 20000, kv_bytes_per_token: 160KiB}
+"""
+
+
+def _stall_run(tmp_path, **kw):
+    """Prefill first (vLLM v0): A (100 + 21 tokens) arrives at 0, first token at 4 ms, then a token every 10 ms; B
+    (10,000-token prompt, 2 output tokens) arrives at 100.5 ms, is prefilled from 104 ms to 504 ms (A's decodes
+    stall), and both decode at 514 ms (B done); A goes on every 10 ms to 604 ms. A's 20 gaps: 19 of 10 ms and one of
+    410 ms; B's one gap: 10 ms."""
+    f = tmp_path / "stall.yaml"
+    f.write_text(STALL_FLEET)
+    t = tmp_path / "stall.csv"
+    t.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,21\n0.1005,10000,2\n")
+    return fleet.simulate_serving(str(f), str(t), **kw)
+
+
+def test_itl_percentiles_of_a_hand_worked_decode_stall(tmp_path):
+    res = _stall_run(tmp_path)
+    assert res.latency[0] == pytest.approx(0.604) and res.latency[1] == pytest.approx(0.514 - 0.1005)
+    gaps = np.array([0.010] * 19 + [0.410] + [0.010])
+    s = res.summary()
+    want = np.percentile(gaps, [50, 90, 99])
+    assert [s["itl_p50_s"], s["itl_p90_s"], s["itl_p99_s"]] == pytest.approx(want, rel=1e-9)
+    assert s["itl_p99_s"] == pytest.approx(0.330)  # numpy's linear rank: 10 ms + 0.8 x 400 ms
+    assert s["itl_mean_s"] == pytest.approx(gaps.mean(), rel=1e-12)
+    assert res.itl_percentiles([0, 100]) == pytest.approx([0.010, 0.410], rel=1e-9)
+    # TPOT averages the stall away (A's 30 ms, B's 10 ms): the ITL tail is what shows it
+    assert s["tpot_p99_s"] < 0.031
+    assert "ITL ms" in res.table()
+    macro1 = _stall_run(tmp_path, macro_cap=1).summary()
+    assert all(macro1[f"itl_{k}_s"] == pytest.approx(s[f"itl_{k}_s"], rel=1e-9) for k in ("mean", "p50", "p99"))
+
+
+DISAGG = """
+pools:
+  - name: p
+    role: prefill
+    replicas: 2
+    step_model: {prefill_per_token: 40us, decode_base: 15ms, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
+  - name: d
+    role: decode
+    replicas: 3
+    batch: 64
+    step_model: {decode_base: 15ms, decode_per_kv_token: 4ns, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
+kv_network: {bandwidth: 100Gbps, latency: 2us}
+"""
+
+
+@pytest.mark.parametrize("kind", ["colocated", "chunked", "disaggregated"])
+def test_itl_counts_every_gap_once_and_sums_to_each_request_s_decode_time(tmp_path, kind):
+    """Every request of O tokens has O - 1 gaps summing to (last token - first token): the histogram's count and
+    sum equal those of the per-request arrays, whatever the scheduler (macro-steps, chunked runs, KV handoffs);
+    the percentiles lie within the gaps' range and agree with stepping one iteration at a time."""
+    f = tmp_path / "fleet.yaml"
+    text = {"colocated": FLEET, "chunked": FLEET.replace("batch: 64", "batch: 64\n    chunked_prefill: true\n"
+                                                         "    token_budget: 512"), "disaggregated": DISAGG}[kind]
+    f.write_text(text)
+    kw = dict(rate=4.0, duration=60.0, workload="sharegpt", seed=5)
+    res = fleet.simulate_serving(str(f), **kw)
+    many = res.output > 1
+    s = res.summary()
+    assert res.itl.n == int((res.output[many] - 1).sum())
+    assert res.itl.total == pytest.approx(float((res.latency - res.ttft)[many].sum()), rel=1e-9)
+    assert s["itl_mean_s"] == pytest.approx(res.itl.total / res.itl.n)
+    assert res.itl.lo <= s["itl_p50_s"] <= s["itl_p90_s"] <= s["itl_p99_s"] <= res.itl.hi
+    one = fleet.simulate_serving(str(f), macro_cap=1, **kw).summary()
+    assert all(one[f"itl_{k}_s"] == pytest.approx(s[f"itl_{k}_s"], rel=1e-3) for k in ("mean", "p50", "p90", "p99"))
+
+
+def test_itl_is_in_the_json_and_null_without_gaps(tmp_path):
+    f = tmp_path / "fleet.yaml"
+    f.write_text(FLEET)
+    r = CliRunner().invoke(main, ["serve", "--fleet", str(f), "--rate", "3", "--duration", "20s", "--json"])
+    d = _strict(r.stdout)
+    assert all(d[f"itl_{k}_s"] > 0 for k in ("mean", "p50", "p90", "p99"))
+    t = tmp_path / "t.csv"
+    t.write_text("0,100,1\n0.5,200,1\n")
+    d = _strict(CliRunner().invoke(main, ["serve", "--fleet", str(f), "--trace", str(t), "--json"]).stdout)
+    assert d["itl_p99_s"] is None and d["itl_mean_s"] is None
+
+
+# ---------------------------------------------------------------------------------------------- busy vs occupancy
+def test_one_sequence_keeps_a_replica_busy_and_the_kv_and_batch_columns_say_how_full_it_is(tmp_path):
+    """persona (vLLM user): `util` read 99-100 % at a load far below capacity (it is the busy fraction: one sequence
+    keeps continuous batching iterating). One request of 100 + 101 tokens alone: busy 100 %, but 201 of the 20,000
+    KV tokens reserved (1.0 %) and 1 sequence of the 64-batch, the table's new columns."""
+    f = tmp_path / "f.yaml"
+    f.write_text(STALL_FLEET)
+    t = tmp_path / "t.csv"
+    t.write_text("0,100,101\n")
+    res = fleet.simulate_serving(str(f), str(t))
+    p = res.pools[0]
+    assert p["mean_utilisation"] == pytest.approx(1.0)
+    assert p["kv_mean_fraction"] == pytest.approx(201 / 20000) and p["kv_peak_fraction"] == pytest.approx(201 / 20000)
+    assert p["mean_batch"] == pytest.approx(1.0) and p["batch"] == 64
+    s = res.summary()
+    assert s["kv_mean_fraction"] == pytest.approx(201 / 20000) and s["mean_batch_fraction"] == pytest.approx(1 / 64)
+    head, row = res.table().splitlines()[-3:-1]
+    assert "busy mean" in head and "KV mean" in head and "KV peak" in head and "batch mean" in head
+    assert "util" not in res.table()
+    assert "1.0%" in row and "1.0/64" in row
+
+
+@pytest.mark.parametrize("kind", ["colocated", "disaggregated"])
+def test_kv_and_batch_occupancy_follow_little_s_law_from_the_per_request_times(tmp_path, kind):
+    """The in-loop KV integral equals sum(tokens x time held) of the per-request times (colocated: prompt + output
+    from admission to the last token; prefill pool: the prompt until the KV cache has left; decode pool: prompt +
+    output from decode admission to the last token); mean batch likewise with 1 slot per request."""
+    f = tmp_path / "fleet.yaml"
+    f.write_text(FLEET if kind == "colocated" else DISAGG)
+    res = fleet.simulate_serving(str(f), rate=6.0, duration=60.0, workload="sharegpt", seed=2)
+    r = fleet.simulate_serving(str(f), rate=6.0, duration=60.0, workload="sharegpt", seed=2, macro_cap=1)
+    assert [p["kv_token_seconds"] for p in r.pools] == pytest.approx([p["kv_token_seconds"] for p in res.pools])
+    need = (res.prompt + res.output).astype(float)
+    t_admit = res.arrival + res.queue_delay
+    t_first, t_finish = res.arrival + res.ttft, res.arrival + res.latency
+    span = res.makespan
+    if kind == "colocated":
+        (p,) = res.pools
+        assert p["kv_token_seconds"] == pytest.approx(float((need * (t_finish - t_admit)).sum()), rel=1e-9)
+        assert p["mean_batch"] == pytest.approx(float((t_finish - t_admit).sum()) / span, rel=1e-9)
+    else:
+        pre, dec = res.pools
+        kv_end = t_first + res.kv_time
+        held_p = np.where(res.output > 1, kv_end, t_first) - t_admit
+        assert pre["kv_token_seconds"] == pytest.approx(float((res.prompt * held_p).sum()), rel=1e-9)
+        assert pre["mean_batch"] == pytest.approx(float((t_first - t_admit).sum()) / span / 2, rel=1e-9)
+        assert dec["kv_token_seconds"] > 0 and 0 < dec["kv_mean_fraction"] <= dec["kv_peak_fraction"] <= 1
+        assert 0 < dec["mean_batch"] <= dec["batch"]
+    for p in res.pools:
+        assert 0 < p["kv_mean_fraction"] <= p["kv_peak_fraction"] <= 1
