@@ -146,3 +146,22 @@ def test_random_degraded_links_equal_the_general_path(picks, size):
 
 
 _FAB64 = _tt64()
+
+
+@pytest.mark.parametrize("kind", ["degraded optic", "failed tray cable", "failed leaf", "mixed"])
+def test_traffic_report_all_to_all_on_a_faulted_fabric_equals_per_pair(fabrics, kind):
+    """`scaleup traffic --pattern all_to_all --fail ...` (traffic.report.run_pattern): the class form gives the
+    per-flow run's completion quantiles, per-chip throughput and link bytes."""
+    from traffic.report import run_pattern
+
+    fab = fabrics["tt64"]
+    a = run_pattern(fab.with_faults(FAULTS[kind]), "all_to_all", 1e6)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(structure, "_faulted_base", lambda fab: None)
+        b = run_pattern(fab.with_faults(FAULTS[kind]), "all_to_all", 1e6)
+    assert a.grouped and not b.grouped and a.flows == b.flows
+    np.testing.assert_allclose(a.completion, b.completion, rtol=RTOL_TIMES, atol=0)
+    np.testing.assert_allclose(a.makespan, b.makespan, rtol=RTOL_TIMES, atol=0)
+    np.testing.assert_allclose(a.chip_throughput, b.chip_throughput, rtol=RTOL_TIMES, atol=0)
+    np.testing.assert_allclose(a.link_bytes, b.link_bytes, rtol=1e-12, atol=1e-12 * b.link_bytes.max())
+    np.testing.assert_allclose(a.link_peak, b.link_peak, rtol=0, atol=1e-11)

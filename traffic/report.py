@@ -137,12 +137,17 @@ def run_pattern(
 def _grouped_all_to_all(fab: Fabric, size: float, seed: int, inj: np.ndarray) -> PatternReport | None:
     """Uniform all-to-all solved as structural classes (exact; see traffic.structure)."""
     from .steps import _pack
-    from .structure import _coarse_maps, structure, uniform_all_to_all_problem
+    from .structure import _coarse_maps, faulted_all_to_all_problem, structure, uniform_all_to_all_problem
 
     g = uniform_all_to_all_problem(fab, size)
-    if g is None:
-        return None
-    p, sz, mult = g
+    chip_cls = row_cls = None
+    if g is None:  # a faulted two-tier fabric: classes on its healthy base's structure (exact)
+        g = faulted_all_to_all_problem(fab, size, with_classes=True)
+        if g is None:
+            return None
+        p, sz, mult, chip_cls, row_cls = g
+    else:
+        p, sz, mult = g
     out = run_batch(p, sz, None, mult) if HAVE_NUMBA else run_problem(p, sz, weight=mult)
     d, edges, eb, busy, peak, _ = _pack(p, sz, mult, out, {})
     ne = fab.n_edges
@@ -150,6 +155,17 @@ def _grouped_all_to_all(fab: Fabric, size: float, seed: int, inj: np.ndarray) ->
     lb[edges], lbu[edges], lp[edges] = eb, busy, peak
     comp = out.arrival
     lo, med, hi = _weighted_quantiles(comp, mult, [0.0, 0.5, 1.0])
+    n = fab.n_chips
+    if chip_cls is not None:  # each chip sends (n - 1) x size; its last flow is its class's last row
+        last_c = np.zeros(int(chip_cls.max()) + 1)
+        np.maximum.at(last_c, row_cls, comp)
+        thr = (n - 1) * size / last_c[chip_cls]
+        return PatternReport(
+            fabric=fab.name, pattern="all_to_all", routing="ecmp", seed=seed, flows=n * (n - 1),
+            total_bytes=float(n * (n - 1) * size), completion=(lo, med, hi), makespan=float(comp.max()),
+            chip_throughput=thr, injection=inj, link_bytes=lb, link_busy=lbu, link_peak=lp,
+            capacity=fab.edge_capacity.astype(np.float64), grouped=True, meta={"classes": int(p.n_flows)},
+        )
     st = structure(fab)
     # the rows of group g are the ones whose first column is a direct-link class or the uplink column of g
     G = st.n_groups
@@ -162,7 +178,6 @@ def _grouped_all_to_all(fab: Fabric, size: float, seed: int, inj: np.ndarray) ->
     grp_of_row = col_group[first_col]
     last_g = np.full(G, 0.0)
     np.maximum.at(last_g, grp_of_row, comp)
-    n = fab.n_chips
     thr = (n - 1) * size / last_g[st.group]
     return PatternReport(
         fabric=fab.name, pattern="all_to_all", routing="ecmp", seed=seed, flows=n * (n - 1),

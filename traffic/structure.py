@@ -813,9 +813,10 @@ def _refined_chip_classes(fb: _FaultBase, d_src: np.ndarray, d_dst: np.ndarray, 
     return cls
 
 
-def faulted_all_to_all_problem(fab: Fabric, size: float):
+def faulted_all_to_all_problem(fab: Fabric, size: float, with_classes: bool = False):
     """Class problem of a uniform all-to-all (every ordered chip pair, ``size`` bytes each) on a faulted two-tier
-    fabric, exact, without per-pair arrays; or None when not applicable. Returns (problem, sizes, multiplicities).
+    fabric, exact, without per-pair arrays; or None when not applicable. Returns (problem, sizes, multiplicities),
+    and with ``with_classes`` also the class of each chip and the source chip class of each row.
 
     The max-min problem of the all-to-all has an *equitable partition*: chips fall into classes
     (:func:`_refined_chip_classes`) and flows into classes (direct link class / same group / cross group,
@@ -942,6 +943,9 @@ def faulted_all_to_all_problem(fab: Fabric, size: float):
     edge_scale = np.where(edge_col >= 0, cap / np.where(edge_col >= 0, col_cap[np.maximum(edge_col, 0)], 1.0), 1.0)
     q = Problem(mat.indptr.astype(np.int64), mat.indices.astype(np.int64), mat.data, col_cap, lat, edge_col,
                 edge_scale)
+    if with_classes:
+        row_cls = np.concatenate([cls[rs], cls[d_src[live[dfirst]]] if n_dir else np.zeros(0, dtype=np.int64)])
+        return q, np.full(q.n_flows, float(size)), mult, cls, row_cls
     return q, np.full(q.n_flows, float(size)), mult
 
 
