@@ -296,3 +296,19 @@ def test_kv_and_batch_occupancy_follow_little_s_law_from_the_per_request_times(t
         assert 0 < dec["mean_batch"] <= dec["batch"]
     for p in res.pools:
         assert 0 < p["kv_mean_fraction"] <= p["kv_peak_fraction"] <= 1
+
+
+def test_offered_rate_of_a_drawn_trace_is_over_its_window_not_its_last_arrival(tmp_path):
+    """`--rate 5 --duration 10s --burstiness 0.01` drew 13 requests in the first 12 us and the table read "offered
+    1051434.33 req/s" (requests / last arrival); a drawn trace's window is its duration: 13 / 10 s. A given trace
+    keeps t = 0 to its last arrival (it has no other window)."""
+    f = tmp_path / "fleet.yaml"
+    f.write_text(FLEET)
+    res = fleet.simulate_serving(str(f), rate=5.0, duration=10.0, burstiness=0.01, seed=0)
+    assert res.window == 10.0 and res.offered_rate == pytest.approx(res.n / 10.0)
+    assert res.duration < 1e-3  # every request in the first instants of the window
+    assert f"offered {res.n / 10:.2f} req/s (burstiness 0.01)" in res.table().splitlines()[0]
+    poisson = fleet.simulate_serving(str(f), rate=2.0, seed=0)  # 600 s default window
+    assert poisson.window == 600.0 and poisson.summary()["offered_rate_rps"] == pytest.approx(poisson.n / 600.0)
+    given = fleet.simulate_serving(str(f), fleet.Trace(poisson.arrival, poisson.prompt, poisson.output))
+    assert given.window is None and given.offered_rate == pytest.approx(poisson.n / poisson.arrival[-1])
