@@ -1143,7 +1143,10 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
     else:
         for name, v in (("--requests", n_requests), ("--think", think)):
             if v is not None:
-                raise ScaleupError(f"{name}: applies to a closed loop only; give --concurrency C too")
+                raise ScaleupError(f"{name}: applies to a closed loop only; give --concurrency C too"
+                                   + ("" if name != "--requests" or rate is None else
+                                      " (with --rate, --duration sizes the run: about rate x duration requests, "
+                                      "as vllm bench serve --num-prompts N at --request-rate R is N / R s)"))
     if (prompt_len is None) != (output_len is None):
         raise ScaleupError(f"{'--prompt' if output_len is None else '--output'}: fixed lengths need both --prompt and "
                            "--output tokens (or neither, for the --workload lengths)")

@@ -1239,7 +1239,9 @@ def _closed_loop(concurrency: Any, requests: Any, think: Any, trace: Any, rate: 
     if concurrency is None:
         for name, v in (("requests", requests), ("think", think or None)):
             if v is not None:
-                raise SpecError(f"{name}: applies to a closed loop only; give concurrency (requests in flight) too")
+                raise SpecError(f"{name}: applies to a closed loop only; give concurrency (requests in flight) too"
+                                + ("" if name != "requests" or rate is None else
+                                   " (with a rate, duration sizes the run: about rate x duration requests)"))
         return None
     given = [n for n, v in (("trace", trace), ("rate", rate), ("duration", duration)) if v is not None]
     if given:

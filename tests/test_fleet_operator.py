@@ -312,3 +312,14 @@ def test_offered_rate_of_a_drawn_trace_is_over_its_window_not_its_last_arrival(t
     assert poisson.window == 600.0 and poisson.summary()["offered_rate_rps"] == pytest.approx(poisson.n / 600.0)
     given = fleet.simulate_serving(str(f), fleet.Trace(poisson.arrival, poisson.prompt, poisson.output))
     assert given.window is None and given.offered_rate == pytest.approx(poisson.n / poisson.arrival[-1])
+
+
+def test_requests_with_a_rate_names_duration_as_the_way_to_size_an_open_loop(tmp_path):
+    """vLLM users size a Poisson run by --num-prompts; `--rate 5 --requests 100` said only 'give --concurrency C too'
+    (a closed loop, a different load): it now names --duration as the open loop's size."""
+    f = tmp_path / "fleet.yaml"
+    f.write_text(FLEET)
+    r = CliRunner().invoke(main, ["serve", "--fleet", str(f), "--rate", "5", "--requests", "100"])
+    assert r.exit_code == 2 and "--requests" in r.output and "--duration" in r.output
+    with pytest.raises(SpecError, match="^requests: applies to a closed loop only.*duration"):
+        fleet.simulate_serving(str(f), rate=5.0, requests=100)
