@@ -829,6 +829,10 @@ def faulted_all_to_all_problem(fab: Fabric, size: float, with_classes: bool = Fa
     with multiplicities reaches the same saturations as on the pairs (a class's flows have equal rates at every
     instant and finish together): the same rates and times as the per-pair problem, to rounding. One pair per
     flow class is routed (through :func:`faulted_problem`)."""
+    import scipy.sparse as sps
+
+    from .routing import _gather_ranges
+
     fb = _faulted_base(fab)
     if fb is None:
         return None
@@ -922,7 +926,7 @@ def faulted_all_to_all_problem(fab: Fabric, size: float, with_classes: bool = Fa
     cptr = np.zeros(rp.n_cols + 1, dtype=np.int64)
     np.cumsum(np.bincount(ecol[ecol >= 0], minlength=rp.n_cols), out=cptr[1:])
     order = order[len(order) - int(cptr[-1]):]  # edges with a column, by column
-    pos, nptr = _gather_ranges_local(cptr, icol[is_c])
+    pos, nptr = _gather_ranges(cptr, icol[is_c])
     ent = np.repeat(np.flatnonzero(is_c), np.diff(nptr))
     me = order[pos]
     c_rows = rows[ent]
@@ -933,8 +937,6 @@ def faulted_all_to_all_problem(fab: Fabric, size: float, with_classes: bool = Fa
     v_all = np.concatenate([val[~is_c], c_val, np.ones(n_dir)])
     if (c_all < 0).any():
         raise RuntimeError("faulted_all_to_all_problem: a routed row uses a column without members")
-    import scipy.sparse as sps
-
     mat = sps.csr_matrix((v_all, (r_all, c_all)), shape=(m + n_dir, ncols))
     mat.sum_duplicates()
     mat.sort_indices()
@@ -947,9 +949,3 @@ def faulted_all_to_all_problem(fab: Fabric, size: float, with_classes: bool = Fa
         row_cls = np.concatenate([cls[rs], cls[d_src[live[dfirst]]] if n_dir else np.zeros(0, dtype=np.int64)])
         return q, np.full(q.n_flows, float(size)), mult, cls, row_cls
     return q, np.full(q.n_flows, float(size)), mult
-
-
-def _gather_ranges_local(ptr: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from .routing import _gather_ranges
-
-    return _gather_ranges(ptr, which)
