@@ -165,3 +165,27 @@ def test_traffic_report_all_to_all_on_a_faulted_fabric_equals_per_pair(fabrics, 
     np.testing.assert_allclose(a.chip_throughput, b.chip_throughput, rtol=RTOL_TIMES, atol=0)
     np.testing.assert_allclose(a.link_bytes, b.link_bytes, rtol=1e-12, atol=1e-12 * b.link_bytes.max())
     np.testing.assert_allclose(a.link_peak, b.link_peak, rtol=0, atol=1e-11)
+
+
+_M192 = topo.load("maia200", chips=192, spines=8)  # 4 leaf groups of 48 chips, 2x2 trays wired 6/7/7 links
+_M192_LINKS = _links(_M192)
+_M192_SWITCHES = [str(x) for x in _M192.switches]
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(picks=st.lists(st.one_of(
+    st.tuples(st.just("link"), st.integers(0, len(_M192_LINKS) - 1), st.sampled_from(["", "@0.25", "@0.5"])),
+    st.tuples(st.just("switch"), st.integers(0, len(_M192_SWITCHES) - 1), st.sampled_from(["", "@0.5"])),
+    st.tuples(st.just("chip"), st.integers(0, 191), st.sampled_from(["@0.3", "@0.5"]))), min_size=1, max_size=3))
+def test_random_faults_on_maia200_192_equal_the_general_path(picks):
+    """Random failed or degraded links, switches and chips on a 192-chip maia200 (uneven tray wiring, same-group
+    pairs switched or direct)."""
+    names = {"link": _M192_LINKS, "switch": _M192_SWITCHES}
+    faults = [f"{kind}:{names[kind][i] if kind in names else f'c{i}'}{fac}" for kind, i, fac in picks]
+    try:
+        _general(_M192, faults, 1e6)
+    except RoutingError:
+        with pytest.raises(RoutingError):
+            traffic.uniform_all_to_all(_M192.with_faults(faults), 1e6)
+        return
+    _check(_M192, faults, 1e6)
