@@ -189,3 +189,22 @@ def test_random_faults_on_maia200_192_equal_the_general_path(picks):
             traffic.uniform_all_to_all(_M192.with_faults(faults), 1e6)
         return
     _check(_M192, faults, 1e6)
+
+
+def test_chips_faulted_alike_share_a_class(fabrics):
+    """A failed leaf takes one link from each of its 48 chips alike: they are one chip class (they were 48
+    singletons), and the all-to-all and a collective still equal the general path."""
+    fab = fabrics["maia200-small"]
+    flt = ["switch:p0.leaf1", "port:c[0-9]-p2.leaf0@0.5"]
+    f = fab.with_faults(flt)
+    fb = structure._faulted_base(f)
+    groups = structure.structure(fab).n_groups
+    assert fb.n_cls == groups + 1  # one class a group (group 1's chips all lost their plane-0 link), c0-c9 apart
+    a = _check(fab, flt)
+    assert a.meta["rows"] < 400
+    ops = [collectives.AllReduce("4MiB", g, algorithm="multirail") for g in fab.groups(32)]
+    fast = [r.time for r in collectives.run(ops, f)]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(structure, "_faulted_base", lambda fab: None)
+        slow = [r.time for r in collectives.run(ops, fab.with_faults(flt))]
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=0)

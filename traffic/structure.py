@@ -382,15 +382,20 @@ def _faulted_base(fab: Fabric) -> _FaultBase | None:
             split_col = np.isfinite(hi) & (hi != lo)
             col_cap = np.bincount(bcol, weights=cap, minlength=ncol)
             col_cap[col_cap <= 0] = 1.0  # no surviving member: no flow can use it
-            out = _FaultBase(base, st, bcol, members, dead_col, split_col, col_cap, *_chip_classes(fab, st, bcol,
-                                                                                                   dead_col, split_col,
-                                                                                                   col_cap))
+            out = _FaultBase(base, st, bcol, members, dead_col, split_col, col_cap,
+                             *_chip_classes(fab, st, bcol, dead_col, split_col, col_cap, base, alive))
     _FAULT_CACHE[fab] = out
     return out
 
 
-def _chip_classes(fab: Fabric, st: Structure, bcol, dead_col, split_col, col_cap):
-    """Chip classes and uplink/downlink rank tables of a faulted fabric (see :func:`faulted_problem`)."""
+def _chip_classes(fab: Fabric, st: Structure, bcol, dead_col, split_col, col_cap, base: Fabric, alive: np.ndarray):
+    """Chip classes and uplink/downlink rank tables of a faulted fabric (see :func:`faulted_problem`).
+
+    Chips of one leaf group are one class when their switch links are alike: all surviving at equal capacity and
+    latency, or (a chip with a failed or degraded link) the same capacity, 0 for failed, on each of its base
+    links taken in leaf order. Swapping two such chips maps the faulted fabric's switch graph onto itself (chips
+    do not relay), so their routes are the same by link rank: one failed leaf makes its 48 chips one class, not
+    48."""
     nc = st.nc
     up, dn = st.up_col, st.down_col
     healthy = ~(dead_col[up] | dead_col[dn] | split_col[up] | split_col[dn])
@@ -401,8 +406,24 @@ def _chip_classes(fab: Fabric, st: Structure, bcol, dead_col, split_col, col_cap
         _, inv = np.unique(key[healthy], axis=0, return_inverse=True)
         cls[healthy] = inv.ravel()
         k = int(inv.max()) + 1
-    cls[~healthy] = k + np.arange(int((~healthy).sum()))
-    n_cls = k + int((~healthy).sum())
+    sick = np.flatnonzero(~healthy)
+    if len(sick):  # each base switch link's capacity on the faulted fabric (0: failed), in leaf order per chip
+        bcap = np.zeros(base.n_edges)
+        bcap[np.flatnonzero(alive)] = fab.edge_capacity
+        bes, bed = base.edge_src, base.edge_dst
+        rows = [st.group[sick].astype(np.float64)[:, None], st.col_lat[up][sick, None], st.col_lat[dn][sick, None]]
+        for own, other, cols in ((bes, bed, up), (bed, bes, dn)):
+            e = np.flatnonzero((st.edge_col >= cols[0]) & (st.edge_col <= cols[-1]))
+            e = e[np.lexsort((other[e], own[e]))]
+            cnt = np.bincount(own[e], minlength=nc)
+            r = np.arange(len(e)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            t = np.full((nc, max(int(cnt.max()), 1)), -1.0)
+            t[own[e], r] = bcap[e]
+            rows.append(t[sick])
+        _, inv = np.unique(np.concatenate(rows, axis=1), axis=0, return_inverse=True)
+        cls[sick] = k + inv.ravel()
+        k += int(inv.max()) + 1
+    n_cls = k
     es, ed = fab.edge_src, fab.edge_dst
     rank = np.full(fab.n_edges, -1, dtype=np.int64)
     tables = []
@@ -518,7 +539,8 @@ def faulted_problem(fab: Fabric, fb: _FaultBase, src: np.ndarray, dst: np.ndarra
     pair per class: chips of one leaf group whose own links all survive at equal capacity and latency are
     interchangeable (chips do not relay, so swapping two maps every path of one onto the other's), so pairs
     of the same (relation, source chip class, destination chip class) have the same row up to their own
-    links; a chip with a failed or degraded link is a class of its own, a pair on a failed direct link too.
+    links; chips of one group with a failed or degraded link share a class when their links have the same
+    capacity (0: failed) leaf by leaf (:func:`_chip_classes`); a pair on a failed direct link is its own class.
     Every affected chip's columns are split into one column per link (the member's links taken by rank,
     leaf order); other base columns that affected pairs use, or whose surviving members' capacities differ
     (degraded ports), are split into sub-columns of members with equal capacity and identical load from every
