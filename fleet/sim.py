@@ -68,7 +68,7 @@ from .trace import (
     poisson_trace,
 )
 
-__all__ = ["MEMORY_BUDGET", "REQUEST_BUDGET", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
+__all__ = ["MEMORY_BUDGET", "REQUEST_BUDGET", "GapHistogram", "Pool", "RequestView", "ServingResult", "build_step_model", "check_csv_path",
            "check_serving_size", "simulate_serving"]
 
 _STEP_MODELS: dict[tuple, StepModelLike] = {}
