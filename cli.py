@@ -1093,7 +1093,8 @@ def _inline_fleet(fleet_path, model, concurrency, fabric, pool: dict):
                    "1 Poisson, below 1 burstier, above 1 more even")
 @click.option("--concurrency", default=None,
               help="closed loop: C requests in flight (sent at t = 0, each completion sends the next), as "
-                   "vllm bench serve --max-concurrency C; instead of --rate / --trace")
+                   "vllm bench serve --max-concurrency C; with --rate: at most C in flight (the client holds a due "
+                   "request until one completes: --request-rate R --max-concurrency C)")
 @click.option("--requests", "n_requests", default=None, help="closed loop: requests sent in all [10 x concurrency]")
 @click.option("--prompt", "prompt_len", default=None, help="fixed prompt tokens of every request (with --output)")
 @click.option("--output", "output_len", default=None, help="fixed output tokens of every request (with --prompt)")
@@ -1120,8 +1121,9 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
               fail_seed=0, fail_plot=None, straggler=None, fail=(), fabric=None, tp=None, ep=None, pp=None, dtype=None,
               kv_dtype=None, stack=None, replicas=None, batch=None, token_budget=None, chunked_prefill=None,
               price=None) -> None:
-    """Simulate serving a request stream on a fleet (fleet.simulate_serving): open loop (--rate or --trace) or
-    closed loop (--concurrency C: C requests in flight). The fleet is a --fleet file, or one inline colocated
+    """Simulate serving a request stream on a fleet (fleet.simulate_serving): open loop (--rate or --trace),
+    closed loop (--concurrency C: C requests in flight), or both (--rate R --concurrency C: at most C in
+    flight). The fleet is a --fleet file, or one inline colocated
     pool: --model M --fabric F [--tp T --stack S ...] (fleet.single_pool_fleet)."""
 
     import fleet as fl
@@ -1132,11 +1134,19 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
     fleet_path = _inline_fleet(fleet_path, model, concurrency, fabric, pool)
 
     closed = {}
-    if concurrency is not None:
+    limited = concurrency is not None and rate is not None and not trace_path  # --rate R, at most C in flight
+    if limited:
+        for name, v in (("--requests", n_requests), ("--think", think)):
+            if v is not None:
+                raise ScaleupError(f"{name}: applies to a closed loop only; with --rate and --concurrency, --duration "
+                                   f"sizes the run (about rate x duration requests): drop {name}")
+        closed = {"concurrency": concurrency}
+    elif concurrency is not None:
         given = [n for n, v in (("--rate", rate), ("--trace", trace_path), ("--duration", duration)) if v is not None]
         if given:
             raise ScaleupError(f"--concurrency: a closed loop sends a request per completion; drop {' and '.join(given)}"
-                               " (open-loop arrivals) or --concurrency")
+                               " (open-loop arrivals) or --concurrency"
+                               + ("" if trace_path else ", or give --rate too (at most C in flight)"))
         closed = {"concurrency": concurrency,
                   "requests": _count_opt(n_requests, "--requests") if n_requests is not None else None,
                   "think": _quantity_opt(think, "time", "--think") if think is not None else 0.0}
@@ -1162,7 +1172,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
         if given:
             raise ScaleupError(f"{'/'.join(given)}: a --trace has its own arrival times and lengths; drop "
                                f"{'/'.join(given)} or --trace (to replay it faster, scale its arrival_s column)")
-    duration = None if concurrency is not None or trace_path else (duration or "600s")
+    duration = None if (concurrency is not None and not limited) or trace_path else (duration or "600s")
     if out_csv:
         fl.check_csv_path(out_csv, "--out")  # before minutes of simulation
     trace = fl.load_trace(trace_path) if trace_path else None

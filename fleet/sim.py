@@ -331,6 +331,10 @@ class _Sim:
         #: the closed loop (None: open-loop arrivals); its arrival times are filled in as the run goes
         self.closed = closed
         self.next_rid = 0
+        #: a rate-limited open loop (``closed.rate_limited``): requests in flight, and those the client holds
+        #: (FIFO) until one completes, as vLLM's ``benchmark_serving`` semaphore (``--max-concurrency``)
+        self.in_flight = 0
+        self.waiting: deque[int] = deque()
         #: closed loop, no think time: requests released by completions, sent once the replica that completed them
         #: has updated its batch and load (:meth:`flush_sends`), so a router sees every completion of that instant
         self.pending: list[int] = []
@@ -386,7 +390,19 @@ class _Sim:
 
     def arrivals(self):  # simpy process
         env = self.env
-        if self.closed is not None:  # closed loop: C requests at t = 0, then one per completion (finish)
+        closed = self.closed
+        if closed is not None and closed.rate_limited:  # open-loop schedule, at most C in flight (finish)
+            cap, waiting = closed.concurrency, self.waiting
+            for rid, t in enumerate(self.arrival.tolist()):
+                if t > env.now:
+                    yield env.timeout(t - env.now)
+                if self.in_flight < cap and not waiting:  # sent on schedule: its arrival stays t
+                    self.in_flight += 1
+                    self.submit(rid)
+                else:  # held by the client until a completion frees a slot (its arrival is then the send)
+                    waiting.append(rid)
+            return
+        if closed is not None:  # closed loop: C requests at t = 0, then one per completion (finish)
             self.next_rid = min(self.closed.concurrency, len(self.arrival))
             for rid in range(self.next_rid):
                 self.submit(rid)
@@ -428,7 +444,14 @@ class _Sim:
         now = self.env.now
         self.t_finish[rid] = now
         self.finished[rid] += 1
-        if self.closed is not None and self.next_rid < len(self.arrival):
+        if self.closed is not None and self.closed.rate_limited:  # a slot frees: the longest-held request goes
+            self.in_flight -= 1
+            if self.waiting:
+                nxt = self.waiting.popleft()
+                self.in_flight += 1
+                self.arrival[nxt] = now
+                self.pending.append(nxt)
+        elif self.closed is not None and self.next_rid < len(self.arrival):
             nxt = self.next_rid
             self.next_rid += 1
             think = self.closed.think_s
@@ -826,7 +849,9 @@ class ServingResult:
     its think time, s; ``arrival`` then holds the times the client sent each request. ``burstiness``: the gamma
     shape of a synthetic ``rate``'s inter-arrival times (1: Poisson; None: a given trace or a closed loop).
     ``window``: the arrival window a synthetic ``rate`` was drawn over, s (``duration``; None for a given trace or a
-    closed loop): :attr:`offered_rate` divides by it. ``itl``: every inter-token gap of the run (:class:`GapHistogram`; :meth:`itl_percentiles`), pooled as vLLM's
+    closed loop): :attr:`offered_rate` divides by it. ``scheduled``: a rate limited to ``concurrency`` in flight
+    (``vllm bench serve --request-rate R --max-concurrency C``): each request's due time under the rate, s
+    (``arrival`` is then its send time, after the client's wait; None otherwise); :attr:`client_wait` the wait. ``itl``: every inter-token gap of the run (:class:`GapHistogram`; :meth:`itl_percentiles`), pooled as vLLM's
     ITL: its mean is the output-token-weighted mean of TPOT, its tail the decode stalls (a prefill iteration
     between two decode iterations lengthens one gap of every running sequence) that TPOT averages away.
     """
@@ -863,6 +888,7 @@ class ServingResult:
     burstiness: float | None = None
     itl: GapHistogram | None = None
     window: float | None = None
+    scheduled: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -872,6 +898,14 @@ class ServingResult:
     def utilisation(self) -> np.ndarray:
         """Busy fraction of each replica over the makespan (global replica order)."""
         return self.replica_busy / self.makespan if self.makespan > 0 else np.zeros_like(self.replica_busy)
+
+    @property
+    def client_wait(self) -> np.ndarray:
+        """Time each request waited in the client for a slot (send - due time), s: zeros for an open loop without a
+        concurrency limit, NaN for a closed loop (it has no schedule)."""
+        if self.scheduled is not None:
+            return self.arrival - self.scheduled
+        return np.full(self.n, np.nan) if self.concurrency is not None else np.zeros(self.n)
 
     @property
     def goodput(self) -> float:
@@ -926,7 +960,7 @@ class ServingResult:
             "offered_rate_rps": self.offered_rate,
             "load": self.load_text,
             "concurrency": self.concurrency,  # closed loop: requests in flight; None: open loop
-            "think_s": self.think if self.concurrency is not None else None,
+            "think_s": self.think if self.concurrency is not None and self.scheduled is None else None,
             "burstiness": self.burstiness,  # gamma shape of a synthetic rate's arrivals (1: Poisson); None otherwise
             "throughput_rps": self.throughput,
             "goodput_rps": self.goodput,
@@ -944,7 +978,7 @@ class ServingResult:
         itl = self.itl.stats() if self.itl is not None else self._pct(np.zeros(0))
         for name, stats in (("ttft", self._pct(self.ttft)), ("tpot", self._pct(self.tpot)), ("itl", itl),
                             ("latency", self._pct(self.latency)), ("queue_delay", self._pct(self.queue_delay)),
-                            ("kv_time", self._pct(self.kv_time))):
+                            ("kv_time", self._pct(self.kv_time)), ("client_wait", self._pct(self.client_wait))):
             for k, v in stats.items():
                 out[f"{name}_{k}_s"] = v
         out.update(self._curve_figures(out))
@@ -996,7 +1030,7 @@ class ServingResult:
         flight, and the rate follows from the fleet's speed (the throughput). (A drawn trace divided by its last
         arrival, not its window: 101 requests of ``--rate 2 --duration 60s`` read 1.70 req/s for 1.68, and 13
         requests that ``--burstiness 0.01`` drew in the first 12 us of a 10 s window read 1,051,434 req/s.)"""
-        if self.concurrency is not None:
+        if self.concurrency is not None and self.scheduled is None:
             return float("nan")
         if self.window:
             return self.n / self.window
@@ -1004,7 +1038,11 @@ class ServingResult:
 
     @property
     def load_text(self) -> str:
-        """The load in words: ``closed loop, C in flight, N requests`` or ``open loop, R req/s offered``."""
+        """The load in words: ``closed loop, C in flight, N requests`` or ``open loop, R req/s offered`` (``, at most
+        C in flight`` when the client limits it)."""
+        if self.scheduled is not None:
+            return (f"open loop, {self._offered_text(self.offered_rate)} offered{self._burst_text()}, at most "
+                    f"{self.concurrency} in flight")
         if self.concurrency is not None:
             think = f", think {self.think:g} s" if self.think else ""
             return f"closed loop, {self.concurrency} in flight, {self.n} requests{think}"
@@ -1023,7 +1061,8 @@ class ServingResult:
         s = self.summary()
         out = [
             (f"requests {self.n}   offered {self._offered_text(s['offered_rate_rps'])}{self._burst_text()}"
-             if self.concurrency is None
+             + (f", at most {self.concurrency} in flight" if self.scheduled is not None else "")
+             if self.concurrency is None or self.scheduled is not None
              else f"{self.load_text}")
             + f"   makespan {self.makespan:.1f} s   "
             f"SLOs: TTFT <= {self.slo_ttft * 1e3:g} ms, TPOT <= {self.slo_tpot * 1e3:g} ms",
@@ -1038,9 +1077,10 @@ class ServingResult:
             f"{'latency':<22}{'mean':>10}{'P50':>10}{'P90':>10}{'P99':>10}",
         ]
         for name, key, scale in (("TTFT ms", "ttft", 1e3), ("TPOT ms", "tpot", 1e3), ("ITL ms", "itl", 1e3),
-                                 ("end-to-end s", "latency", 1.0), ("queueing ms", "queue_delay", 1e3),
+                                 ("end-to-end s", "latency", 1.0), ("client wait ms", "client_wait", 1e3),
+                                 ("queueing ms", "queue_delay", 1e3),
                                  ("KV transfer ms", "kv_time", 1e3)):
-            if not np.isfinite(s[f"{key}_mean_s"]):
+            if not np.isfinite(s[f"{key}_mean_s"]) or (key == "client_wait" and self.scheduled is None):
                 continue
             out.append(f"{name:<22}" + "".join(f"{_cell(s[f'{key}_{q}_s'] * scale):>10}"
                                                  for q in ("mean", "p50", "p90", "p99")))
@@ -1166,6 +1206,12 @@ def simulate_serving(
             last token) sends the next one at that instant (``think`` s later if given), until ``requests``
             have been sent; no ``trace``, ``rate`` or ``duration`` then. The arrival times in the result are
             those send times, so TTFT / TPOT / end-to-end latency are measured as a benchmark client does.
+            With a ``rate`` (no ``trace``), an open loop with at most ``concurrency`` in flight instead
+            (``vllm bench serve --request-rate R --max-concurrency C``): requests are due at the rate's
+            (Poisson or ``burstiness``) arrival times and the client holds each, first in first out, until fewer
+            than ``concurrency`` are in flight; a request's ``arrival`` is its send time (vLLM times TTFT from
+            there, after the wait), ``.scheduled`` its due time. ``concurrency`` >= the requests is the pure open
+            loop, bit for bit.
         requests: requests a closed loop sends in all (default ``10 x concurrency``; at least ``concurrency``).
         prompt, output: fixed prompt and output tokens of every request (both or neither), for a closed
             loop or a Poisson ``rate``; neither: ``workload`` lengths drawn under ``seed``.
@@ -1178,19 +1224,20 @@ def simulate_serving(
         :class:`ServingResult` (``concurrency`` and ``think`` set for a closed loop).
 
     Raises:
-        SpecError: a closed loop given with a trace, rate or duration; a count that is not an integer >= 1;
+        SpecError: a closed loop given with a trace or a duration without a rate; requests or think with a rate; a count that is not an integer >= 1;
             fewer requests than the concurrency; only one of prompt / output; a seed outside [0, 2**63).
     """
     _check_seed(seed)  # a bad seed is refused whatever the load (a trace file or fixed lengths draw nothing)
     spec = load_fleet(fleet)
     model = model if model is not None else spec.model
     closed = _closed_loop(concurrency, requests, think, trace, rate, duration)
+    gated = closed is not None and closed.rate_limited  # a rate, at most `concurrency` in flight
     burstiness = check_burstiness(burstiness)
-    drawn = closed is None and trace is None  # a synthetic rate: its burstiness is reported
-    if burstiness != 1.0 and (closed is not None or trace is not None):
+    drawn = (closed is None or gated) and trace is None  # a synthetic rate: its burstiness is reported
+    if burstiness != 1.0 and ((closed is not None and not gated) or trace is not None):
         raise SpecError(f"burstiness: shapes the arrivals of a rate; a {'closed loop' if closed else 'trace'} has its "
                         "own (drop burstiness, or give a rate)")
-    if closed is not None:
+    if closed is not None and not gated:
         trace = _closed_requests(spec, closed.concurrency, closed.requests, prompt, output, workload, seed)
     else:
         trace = _requests(spec, trace, rate, duration, workload, seed, prompt, output, burstiness)
@@ -1210,12 +1257,16 @@ def simulate_serving(
         p.replicas = [_Replica(sim, p, r) for r in range(p.n)]
     env.process(sim.arrivals())
     env.run()
-    if closed is not None:  # the send times the run filled in (non-decreasing: completions come in time order)
+    scheduled = trace.arrival
+    if closed is not None:  # the send times the run filled in (non-decreasing: completions come in time order;
+        # rate-limited: the client releases held requests first in, first out)
         assert not sim.pending and np.all(np.diff(sim.arrival) >= 0) and np.all(np.isfinite(sim.arrival))
         trace = Trace(sim.arrival, trace.prompt, trace.output, name=trace.name)
     res = _collect_results(sim, trace, pools, kvnet, slo_ttft, slo_tpot, queue_samples)
     if closed is not None:
         res.concurrency, res.think = closed.concurrency, closed.think_s
+    if gated:
+        res.scheduled = scheduled
     if drawn:
         res.burstiness = burstiness
         res.window = float(DEFAULT_DURATION if duration is None else duration)
@@ -1230,6 +1281,10 @@ class ClosedLoop:
     concurrency: int
     requests: int
     think_s: float
+    #: True: not a closed loop but open-loop arrivals of a rate, each held by the client until fewer than
+    #: ``concurrency`` are in flight (``vllm bench serve --request-rate R --max-concurrency C``); ``requests`` and
+    #: ``think_s`` are then unused (0: the rate's trace sizes the run)
+    rate_limited: bool = False
 
 
 def _closed_loop(concurrency: Any, requests: Any, think: Any, trace: Any, rate: Any,
@@ -1243,10 +1298,17 @@ def _closed_loop(concurrency: Any, requests: Any, think: Any, trace: Any, rate: 
                                 + ("" if name != "requests" or rate is None else
                                    " (with a rate, duration sizes the run: about rate x duration requests)"))
         return None
-    given = [n for n, v in (("trace", trace), ("rate", rate), ("duration", duration)) if v is not None]
+    if rate is not None and trace is None:  # an open loop at a rate, at most C in flight (client semaphore)
+        for name, v in (("requests", requests), ("think", think or None)):
+            if v is not None:
+                raise SpecError(f"{name}: applies to a closed loop only; with a rate and a concurrency the rate's "
+                                "duration sizes the run (about rate x duration requests): drop " + name)
+        return ClosedLoop(_count(concurrency, "concurrency"), 0, 0.0, rate_limited=True)
+    given = [n for n, v in (("trace", trace), ("duration", duration)) if v is not None]
     if given:
         raise SpecError(f"concurrency: a closed loop sends a request per completion; drop {' and '.join(given)} "
-                        "(open-loop arrivals) or concurrency")
+                        "(open-loop arrivals) or concurrency" + ("" if trace is not None else
+                                                                 ", or give a rate too (at most C in flight)"))
     c = _count(concurrency, "concurrency")
     n = 10 * c if requests is None else _count(requests, "requests")
     if n < c:

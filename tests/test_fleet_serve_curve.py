@@ -178,7 +178,8 @@ def test_serve_job_open_loop_and_bad_inputs():
     _equal_figures(out, want)
     with pytest.raises(SpecError, match="^concurrency: give a concurrency"):
         job(base)
-    with pytest.raises(SpecError, match=r"^concurrency: a closed loop .* drop rate \(open-loop arrivals\) or concurrency"):
+    # a rate with a concurrency is an open loop of at most C in flight: the closed loop's requests do not apply
+    with pytest.raises(SpecError, match="^requests: applies to a closed loop only; with a rate and a concurrency"):
         job({**SERVE_POINT, "rate": 5})
     with pytest.raises(SpecError, match=r"^concurrency: a closed loop .* drop duration \(open-loop arrivals\) or concurrency"):
         job({**SERVE_POINT, "duration": "10s"})
