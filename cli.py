@@ -1018,6 +1018,9 @@ def _inline_pool_options(f):
     """``scaleup serve``'s options of one inline colocated pool (``--fabric`` instead of ``--fleet``), each None
     unless given, so that giving one with ``--fleet`` is an error (fleet.single_pool_fleet has the defaults)."""
     opts = [
+        click.option("--speculative", default=None,
+                     help="inline pool: speculative decoding, mtp:K@A | draft:MODEL:K@A | ngram:K@A (each decode "
+                          "iteration a draft + verify step gaining E tokens per sequence) [off]"),
         click.option("--price", default=None, help="inline pool: $ per chip-hour [the chip's capex + power model]"),
         click.option("--chunked-prefill/--no-chunked-prefill", "chunked_prefill", default=None,
                      help="inline pool: prompt chunks in the decode iterations [on]"),
@@ -1047,7 +1050,7 @@ def _inline_fleet(fleet_path, model, concurrency, fabric, pool: dict):
 
     flags = {"tp": "--tp", "ep": "--ep", "pp": "--pp", "dtype": "--dtype", "kv_dtype": "--kv-dtype", "stack": "--stack",
              "replicas": "--replicas", "batch": "--batch", "token_budget": "--token-budget",
-             "chunked_prefill": "--chunked-prefill", "price": "--price"}
+             "chunked_prefill": "--chunked-prefill", "price": "--price", "speculative": "--speculative"}
     given = [flags[k] for k, v in pool.items() if v is not None]
     if fleet_path is not None:
         if fabric is not None:
@@ -1071,6 +1074,13 @@ def _inline_fleet(fleet_path, model, concurrency, fabric, pool: dict):
             kw[k] = _count_opt(kw[k], flags[k])
     if "stack" in kw and kw["stack"].lower() not in STACKS:
         raise ScaleupError(f"--stack: must be one of {', '.join(STACKS)}, got {kw['stack']!r}")
+    if "speculative" in kw:
+        from inference.speculative import parse_speculative
+
+        try:
+            parse_speculative(kw["speculative"])
+        except ScaleupError as exc:
+            raise ScaleupError("--" + str(exc)) from None
     if "price" in kw:
         price = _quantity_opt(str(kw["price"]).strip().lstrip("$"), "number", "--price")
         if not price >= 0:
@@ -1120,7 +1130,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
               samples=None,
               fail_seed=0, fail_plot=None, straggler=None, fail=(), fabric=None, tp=None, ep=None, pp=None, dtype=None,
               kv_dtype=None, stack=None, replicas=None, batch=None, token_budget=None, chunked_prefill=None,
-              price=None) -> None:
+              price=None, speculative=None) -> None:
     """Simulate serving a request stream on a fleet (fleet.simulate_serving): open loop (--rate or --trace),
     closed loop (--concurrency C: C requests in flight), or both (--rate R --concurrency C: at most C in
     flight). The fleet is a --fleet file, or one inline colocated
@@ -1129,7 +1139,8 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
     import fleet as fl
 
     pool = {"tp": tp, "ep": ep, "pp": pp, "dtype": dtype, "kv_dtype": kv_dtype, "stack": stack, "replicas": replicas,
-            "batch": batch, "token_budget": token_budget, "chunked_prefill": chunked_prefill, "price": price}
+            "batch": batch, "token_budget": token_budget, "chunked_prefill": chunked_prefill, "price": price,
+            "speculative": speculative}
     concurrency = _count_opt(concurrency, "--concurrency") if concurrency is not None else None
     fleet_path = _inline_fleet(fleet_path, model, concurrency, fabric, pool)
 

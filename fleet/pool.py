@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from topo import SpecError
+
 from .spec import PoolSpec
 from .stepmodel import StepCache, StepModelLike
 
@@ -164,6 +166,9 @@ class Pool:
         self.cost_per_hour = float(model.cost_per_hour)
         self.kv_capacity = _kv_capacity(spec, model)
         self.kv_bytes_per_token = float(model.kv_bytes_per_token)
+        #: tokens a decoding sequence gains per decode iteration: the step model's ``tokens_per_step`` (speculative
+        #: decoding's expected accepted length), 1 without
+        self.tokens_per_step = _tokens_per_step(model)
         self.load = np.zeros(self.n)
         self.queued = np.zeros(self.n, dtype=np.int64)
         self.running = np.zeros(self.n, dtype=np.int64)
@@ -192,7 +197,7 @@ class Pool:
             return ttft, min(d.estimate(prompt, output)[1] for d in self.decode_pools)
         b = min(self.spec.batch, int(self.running[r]) + 1)
         ctx = prompt + output / 2
-        tpot = self.step.decode1(b, ctx)
+        tpot = self.step.decode1(b, ctx) / self.tokens_per_step
         return ttft, tpot
 
     def cost_per_token(self, context: int = 1024) -> float:
@@ -201,7 +206,16 @@ class Pool:
         hit = self._cpt.get(key)
         if hit is None:
             b = max(1, min(self.spec.batch, int(self.kv_capacity // max(1, context))))
-            t = self.step.decode1(b, context)
+            t = self.step.decode1(b, context) / self.tokens_per_step
             hit = self.cost_per_hour / 3600.0 * t / b if t > 0 else 0.0
             self._cpt[key] = hit
         return hit
+
+
+def _tokens_per_step(model: StepModelLike) -> float:
+    """``model.tokens_per_step`` (tokens per sequence per decode iteration, >= 1), 1.0 when it has none."""
+    e = getattr(model, "tokens_per_step", 1.0)
+    e = e() if callable(e) else e
+    if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 1:
+        raise SpecError(f"tokens_per_step: a decode iteration gains at least one token per sequence, got {e!r}")
+    return float(e)

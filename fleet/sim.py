@@ -169,7 +169,7 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     """
     m = pool.model or model
     key = (str(m) if pool.step_model is None else None, pool.fabric, pool.tp, pool.ep, pool.pp, pool.dtype,
-           pool.kv_dtype, pool.stack, pool.step_model, pool.price)
+           pool.kv_dtype, pool.stack, pool.speculative, pool.step_model, pool.price)
     hit = _STEP_MODELS.get(key)
     if hit is not None:
         return hit
@@ -198,7 +198,14 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
                 skw["kv_dtype"] = pool.kv_dtype
             if pool.stack is not None:
                 skw["stack"] = pool.stack
-            inner = StepModel(m, pool.fabric, **skw)
+            if pool.speculative is not None:
+                skw["speculative"] = pool.speculative
+            try:
+                inner = StepModel(m, pool.fabric, **skw)
+            except SpecError as exc:
+                if pool.speculative is None:
+                    raise
+                raise SpecError(f"pool {pool.name!r}: {exc}") from None
             _STEP_MODELS[ikey] = inner
     out = _Priced(inner, pool.price) if pool.price is not None else inner
     if len(_STEP_MODELS) > 1024:
@@ -496,6 +503,9 @@ class _Replica:
         self.budget = spec.token_budget
         self.chunked = spec.chunked_prefill and pool.role == "colocated"
         self.kv_cap = pool.kv_capacity
+        #: tokens each decoding sequence gains per decode iteration (speculative decoding: the expected accepted
+        #: length E; 1 without): a sequence's ``run_rem`` counts iterations, ceil(tokens left / E) (:meth:`_iters`)
+        self.tpe = pool.tokens_per_step
         self.queue: deque[int] = deque()
         self.queued_tokens = 0
         self.run_ids: list[int] = []
@@ -515,6 +525,14 @@ class _Replica:
         self.n_iter = 0
         self.n_passes = 0  # scheduler passes: iterations or runs of iterations simulated as one event, and waits
         self.proc = self.env.process(self.run())
+
+    def _iters(self, tokens: int) -> int:
+        """Decode iterations that emit ``tokens`` (>= 1) tokens at :attr:`tpe` per iteration: each sequence carries
+        its fractional tokens, so after j iterations it has emitted floor(j E) (the last iteration only what is
+        left): ceil(tokens / E) iterations, exactly ``tokens`` tokens (a relative 1e-9 absorbs E's rounding)."""
+        if self.tpe == 1.0:
+            return tokens
+        return max(1, math.ceil(tokens / self.tpe * (1.0 - 1e-9)))
 
     # ------------------------------------------------------------------ admission
     def _need(self, rid: int) -> float:
@@ -583,7 +601,7 @@ class _Replica:
             sim.finish(rid)
             return
         self.run_ids.append(rid)
-        self.run_rem.append(out - 1)
+        self.run_rem.append(self._iters(out - 1))
         self.ctx_sum += sim.prompt_l[rid] + 1
         self.fresh.append(now)
 
@@ -627,7 +645,7 @@ class _Replica:
             sim.t_dec_admit[rid] = self.env.now
             self.run_ids.append(rid)
             self.fresh.append(float(sim.t_first[rid]))  # its first token came from the prefill replica
-            self.run_rem.append(sim.output_l[rid] - 1)
+            self.run_rem.append(self._iters(sim.output_l[rid] - 1))
             self.ctx_sum += sim.prompt_l[rid] + 1
         self.pool.running[self.idx] = len(self.run_ids)
         if not self.run_ids:
@@ -746,10 +764,15 @@ class _Replica:
             if m > 1:
                 itl.add_array(rest[:m - 1], b)  # type: ignore[index]
             self.t_tok = now
-        # decode slots x iterations and their contexts (iteration i of the m sees ctx_sum + b i)
+        # decode slots x iterations and their contexts (iteration i of the m sees ctx_sum + b E i)
+        e = self.tpe
         self.slot_iters += b * m
-        self.slot_ctx += m * self.ctx_sum + b * m * (m - 1) // 2
-        self.ctx_sum += b * m
+        if e == 1.0:
+            self.slot_ctx += m * self.ctx_sum + b * m * (m - 1) // 2
+            self.ctx_sum += b * m
+        else:
+            self.slot_ctx += m * self.ctx_sum + b * e * m * (m - 1) / 2
+            self.ctx_sum += b * m * e
         rem = [r - m for r in self.run_rem]  # a comprehension, not an indexed loop: this is the hot path
         self.run_rem = rem
         if b and min(rem) <= 0:
@@ -758,11 +781,16 @@ class _Replica:
             for rid, r in zip(self.run_ids, rem):  # finished in batch order, the batch lists as they were
                 if r <= 0:
                     sim.generated[rid] = sim.output_l[rid]
-                    self.ctx_sum -= sim.prompt_l[rid] + sim.output_l[rid]
+                    if e == 1.0:
+                        self.ctx_sum -= sim.prompt_l[rid] + sim.output_l[rid]
+                    else:  # the context the model was charged: prompt + 1 + E per iteration
+                        self.ctx_sum -= sim.prompt_l[rid] + 1 + self._iters(sim.output_l[rid] - 1) * e
                     self._free(rid)
                     sim.finish(rid)
             self.run_ids = keep_ids
             self.run_rem = keep_rem
+            if e != 1.0 and not keep_ids:
+                self.ctx_sum = 0.0  # no rounding carried into the next batch
         self.pool.running[self.idx] = len(self.run_ids) + len(self.pre)
 
     def _decode_macro(self):
@@ -778,7 +806,7 @@ class _Replica:
             self.n_iter += 1
             self._advance_decodes(1, env.now)
             return
-        times = self.pool.step.decode(b, cbar + np.arange(k))
+        times = self.pool.step.decode(b, cbar + self.tpe * np.arange(k))
         t0 = env.now
         m, end = yield from self._timed_run(np.cumsum(times))
         self.busy += end
@@ -815,7 +843,7 @@ class _Replica:
         each of ``b`` decoding sequences (which none finishes before the last), so iteration ``j`` takes
         ``mixed(chunk, 1, b, mean context + j)``, exactly as stepping one by one."""
         step = self.pool.step
-        times = step.mixed(chunk, 1, b, (self.ctx_sum / b if b else 1.0) + np.arange(k))
+        times = step.mixed(chunk, 1, b, (self.ctx_sum / b if b else 1.0) + self.tpe * np.arange(k))
         times = times + step.prefix(chunk, self.pre[0][1] + chunk * np.arange(k))
         t0 = self.env.now
         m, end = yield from self._timed_run(np.cumsum(times))
@@ -1094,6 +1122,10 @@ class ServingResult:
                        f"{occ:>13}{p['max_queue']:>10}")
         out.append("busy: time running iterations (one sequence keeps a replica busy); KV: share of the KV cache "
                    "reserved; batch: sequences in a replica's batch / its limit")
+        spec = [f"{p['name']} {p['tokens_per_step']:.3g}" for p in self.pools if p.get("tokens_per_step", 1.0) != 1.0]
+        if spec:
+            out.append("speculative decoding, tokens per sequence per decode iteration: " + ", ".join(spec)
+                       + " (ITL: one gap per iteration, its tokens arrive together; TPOT: per token)")
         if self.kv_transfers:
             out.append(f"KV transfers {self.kv_transfers}, {float(self.kv_link_bytes.sum()) / 1e9:,.1f} GB "
                        f"link-bytes, {self.extra.get('kv_solves', 0)} max-min solves")
@@ -1511,6 +1543,7 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
             "batch": p.spec.batch,
             "mean_batch": float(held.sum()) / (makespan * p.n) if makespan else 0.0,
             "kv_capacity_tokens": p.kv_capacity, "kv_bytes_per_token": p.kv_bytes_per_token,
+            "tokens_per_step": p.tokens_per_step,  # tokens per sequence per decode iteration (speculative: E)
             "max_queue": int(qlen[p.name].max()),
             "step_model_calls": p.step.calls,
             # iteration-average context of a decode slot, tokens (inference.lengths.slot_context)

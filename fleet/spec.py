@@ -56,14 +56,14 @@ DATA = Path(__file__).parent / "data"
 
 _POOL_KEYS = {
     "name", "fabric", "model", "tp", "ep", "pp", "role", "replicas", "batch", "token_budget", "price",
-    "dtype", "kv_dtype", "chunked_prefill", "step_model", "kv_capacity_tokens", "stack",
+    "dtype", "kv_dtype", "chunked_prefill", "step_model", "kv_capacity_tokens", "stack", "speculative",
 }
 #: serving stacks a fabric-built pool may name (``inference.kernels.STACKS``; kept equal by a test)
 STACKS = ("trtllm", "vllm", "sglang", "ideal")
 _LINEAR_KEYS = {
     "prefill_base": "time", "prefill_per_token": "time", "decode_base": "time", "decode_per_seq": "time",
     "decode_per_kv_token": "time", "kv_bytes_per_token": "size", "kv_capacity_tokens": "number",
-    "chips": "number", "cost_per_hour": "number",
+    "chips": "number", "cost_per_hour": "number", "tokens_per_step": "number",
 }
 #: a step_model time written bare (SI seconds) of a second or more is a unit left out, not a serving step:
 #: ``prefill_per_token: 80`` meant 80 us and was 80 s per token. Steps take us to ms, so the fabric-latency limit
@@ -95,6 +95,10 @@ class PoolSpec:
         stack: serving-stack profile of a fabric-built pool's step model, one of :data:`STACKS`
             (``inference.StepModel(..., stack=...)``: kernel efficiencies, per-step host cost, KV pool);
             None: inference's default stack (trtllm).
+        speculative: speculative decoding of a fabric-built pool (``mtp:K@A``, ``draft:MODEL:K@A``,
+            ``ngram:K@A``; :mod:`inference.speculative`), as its label: each decode iteration is a draft + verify
+            step that gains E (the expected accepted length) tokens per sequence; None: none. A ``step_model`` pool
+            gives ``tokens_per_step`` instead.
     """
 
     name: str
@@ -114,11 +118,15 @@ class PoolSpec:
     step_model: tuple[tuple[str, float], ...] | None = None
     kv_capacity_tokens: float | None = None
     stack: str | None = None
+    speculative: str | None = None
 
     def __post_init__(self) -> None:
         where = f"pool {self.name!r}"
         if self.stack is not None and self.stack not in STACKS:
             raise SpecError(f"{where}: stack must be one of {', '.join(STACKS)}, got {self.stack!r}")
+        if self.speculative is not None and self.step_model is not None:
+            raise SpecError(f"{where}: speculative applies to a pool built from a fabric; a step_model pool gives its "
+                            "draft + verify step times and tokens_per_step (drop 'speculative' or give 'fabric')")
         if self.stack is not None and self.step_model is not None:
             raise SpecError(f"{where}: stack applies to a pool built from a fabric; a step_model pool has its own "
                             "times (drop 'stack' or give 'fabric')")
@@ -234,6 +242,15 @@ def _pool(d: Any, i: int) -> PoolSpec:
         if st not in STACKS:
             raise SpecError(f"{where}.stack: must be one of {', '.join(STACKS)}, got {d['stack']!r}")
         kw["stack"] = st
+    if d.get("speculative") is not None and d.get("speculative") is not False:
+        from inference.speculative import parse_speculative
+
+        try:
+            sp = parse_speculative(d["speculative"])
+        except SpecError as exc:
+            raise SpecError(f"{where}.{exc}") from None
+        if sp is not None:
+            kw["speculative"] = sp.label()
     if "chunked_prefill" in d:
         if not isinstance(d["chunked_prefill"], bool):
             raise SpecError(f"{where}.chunked_prefill: must be true or false, got {d['chunked_prefill']!r}")
@@ -351,6 +368,7 @@ def single_pool_fleet(
     chunked_prefill: bool = True,
     price: float | None = None,
     concurrency: int | None = None,
+    speculative: str | None = None,
 ) -> FleetSpec:
     """One colocated pool of ``replicas`` replicas of ``model`` on ``fabric``, as a :class:`FleetSpec`: the
     fleet ``scaleup serve --model M --fabric F --tp T ...`` builds instead of reading a ``--fleet`` file.
@@ -370,6 +388,7 @@ def single_pool_fleet(
         token_budget: most tokens per iteration. chunked_prefill: Sarathi-style mixed iterations.
         price: $ per chip-hour (None: inference's capex + power model of the chip).
         concurrency: the closed loop's requests in flight, used only for the default ``batch``.
+        speculative: speculative decoding (``mtp:3@0.8``, ...; :class:`PoolSpec`), None: none.
 
     Raises:
         SpecError: no model or fabric, an unknown stack, a count that is not an integer >= 1 (naming the
@@ -396,7 +415,7 @@ def single_pool_fleet(
     pool: dict[str, Any] = {"name": name, "fabric": str(fabric), "role": "colocated", "tp": int(tp), "ep": int(ep),
                             "pp": int(pp), "replicas": int(replicas), "batch": int(batch),
                             "token_budget": int(token_budget), "chunked_prefill": chunked_prefill, "dtype": str(dtype)}
-    for k, v in (("kv_dtype", kv_dtype), ("stack", stack), ("price", price)):
+    for k, v in (("kv_dtype", kv_dtype), ("stack", stack), ("price", price), ("speculative", speculative)):
         if v is not None:
             pool[k] = v
     return fleet_from_dict({"name": f"{model} on {name}", "model": str(model), "pools": [pool]})

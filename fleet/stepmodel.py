@@ -73,6 +73,8 @@ class LinearStepModel:
         kv_capacity_tokens: tokens of KV cache that fit in the replica.
         chips: chips per replica.
         cost_per_hour: $/h per replica.
+        tokens_per_step: tokens each sequence gains per decode iteration (>= 1; speculative decoding's expected
+            accepted length E, the ``decode_*`` times then those of a draft + verify iteration; default 1).
     """
 
     prefill_base: float = 0.0
@@ -84,6 +86,7 @@ class LinearStepModel:
     kv_capacity_tokens: float = 1e6
     chips: int = 1
     cost_per_hour: float = 1.0
+    tokens_per_step: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("prefill_base", "prefill_per_token", "decode_base", "decode_per_seq",
@@ -99,6 +102,10 @@ class LinearStepModel:
                             "0 (a decode step would take no time); give one of them > 0 s")
         if not self.kv_capacity_tokens > 0:
             raise SpecError(f"LinearStepModel.kv_capacity_tokens: must be > 0, got {self.kv_capacity_tokens!r}")
+        e = self.tokens_per_step
+        if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 1:
+            raise SpecError(f"LinearStepModel.tokens_per_step: a decode iteration gains at least one token per "
+                            f"sequence (speculative decoding: the expected accepted length), got {e!r}")
         if not (isinstance(self.chips, int) and self.chips >= 1):
             raise SpecError(f"LinearStepModel.chips: must be an integer >= 1, got {self.chips!r}")
 

@@ -478,6 +478,8 @@ def fault_fleet(fleet: Any, faults: Any, model: Any = None):
             kw["kv_dtype"] = p.kv_dtype
         if p.stack is not None:
             kw["stack"] = p.stack
+        if p.speculative is not None:
+            kw["speculative"] = p.speculative
         good = np.flatnonzero(~bad)[:1]
         if len(good) and good[0] > 0:  # the replica the step model simulates must be whole
             raise SpecError(f"pool {p.name!r}: the faults take down chips of the first replica's group; the step "

@@ -32,10 +32,8 @@ class StepModel:
         unknown = set(knobs) - set(COST_KEYS) - set(KNOB_KEYS)
         if unknown:
             raise SpecError(f"StepModel: unknown option(s) {', '.join(sorted(unknown))}")
-        if parse_speculative(knobs.get("speculative")) is not None:
-            raise SpecError("speculative: modelled by inference.estimate (scaleup infer, its --compare and infer "
-                            "sweeps); the serving simulator (serve, plan, jobs) steps one token per decode iteration, "
-                            "so drop speculative there")
+        if "speculative" in knobs:  # a Speculative, its CLI form or dict; None / "off": none
+            knobs["speculative"] = parse_speculative(knobs["speculative"])
         dep_kw = {k: v for k, v in knobs.items() if k in KNOB_KEYS}
         self._cost_kw = {k: v for k, v in knobs.items() if k in COST_KEYS}
         self.deployment = Deployment(model, fabric, tp=tp, ep=ep, pp=pp, dp=dp, dtype=dtype, kv_dtype=kv_dtype,
@@ -50,6 +48,13 @@ class StepModel:
         self._max_batch = lru_cache(maxsize=4096)(self._max_batch_one)
 
     # ------------------------------------------------------------------ scalars
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens each sequence gains per decode step (:meth:`decode_time`): 1, or under ``speculative`` the
+        expected accepted length E (:attr:`inference.speculative.Speculative.tokens_per_step`); the serving
+        simulator advances every decoding sequence by E per iteration (fleet.sim)."""
+        return self.deployment.tokens_per_step
+
     @property
     def chips(self) -> int:
         """Chips of one replica."""
@@ -74,7 +79,10 @@ class StepModel:
         d = self.deployment
         q = math.ceil(tokens / batch)
         placement = d.memory(batch, q, 0)["placement"]
-        return d.prefill(batch, q, placement, self.overlap)[0]
+        total, steps = d.prefill(batch, q, placement, self.overlap)
+        if d.speculative is None:
+            return total
+        return total + d.speculative_prefill(batch, q, steps, self.overlap)  # the draft's own prefill (or MTP layer)
 
     def _decode_one(self, batch: int, context: int) -> float:
         d = self.deployment
@@ -86,12 +94,17 @@ class StepModel:
         d = self.deployment
         if tokens == 0:
             return self._decode(batch, context)
+        if d.speculative is not None and batch:
+            # speculative decoding: the decodes' draft + verify step and the chunks' own step, not fused (the
+            # verify step's k + 1 query tokens per sequence are not in mixed_step; conservative: weights read twice)
+            return self._decode(batch, context) + self._mixed(0, 0, tokens, seqs, prefill_context)
         q = math.ceil(tokens / seqs)
         placement = d.memory(batch + seqs, max(context + 1 if batch else 0, q + prefill_context), 0)["placement"]
         # pp micro-batches per iteration (TensorRT-LLM in-flight batching: one per pipeline stage), each a fused
         # step of its share: decode sequences as decode_time splits them, prefill sequences round-robin
         mb = math.ceil(batch / min(d.pp, batch)) if batch else 0
         total, send = 0.0, 0.0
+        sts = []
         for i in range(d.pp):
             n_i = seqs // d.pp + (1 if i < seqs % d.pp else 0)
             if mb == 0 and n_i == 0:
@@ -99,6 +112,9 @@ class StepModel:
             st = d.mixed_step(mb, context, n_i, q if n_i else 0, prefill_context, placement)
             total += st.time(self.overlap)
             send = st.send
+            sts.append((st, 1))
+        if d.speculative is not None:  # the draft builds its own KV cache of the chunks (MTP: one layer of them)
+            total += d.speculative_prefill(seqs, q, sts, self.overlap)
         return total + (d.pp - 1) * send
 
     def _max_batch_one(self, context: int) -> int:
