@@ -216,7 +216,9 @@ def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
 
 class GapHistogram:
     """Inter-token latencies (ITL) of a run: every gap between two consecutive tokens of a request, s, pooled over
-    all requests as vLLM's ``benchmark_serving.py`` pools them (a request of O output tokens has O - 1 gaps; the
+    all requests as vLLM's ``benchmark_serving.py`` pools them (a request of O output tokens has O - 1 gaps; under
+    speculative decoding ceil((O - 1) / E), one per decode iteration, whose E tokens arrive as one streamed chunk, as
+    vLLM's client records them; the
     first is from its first token to its second, so a disaggregated request's first gap holds its KV transfer).
 
     The simulation adds each gap with its multiplicity (a decode iteration of b sequences is b gaps of its time),
