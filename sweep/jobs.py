@@ -355,9 +355,7 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
     if not 2 <= k <= n:  # as scaleup collective --group-size: a 1-rank "collective" gave busbw 0 and a call cost
         raise SpecError(f"group: must be 2..{n} ranks on this fabric of {n} chips (a collective needs two ranks), "
                         f"got {k}")
-    if k == n:
-        groups = [list(range(n))]
-    elif n % k and not p["concurrent"]:  # one group of k ranks cut by the placement, as `scaleup collective
+    if n % k and not p["concurrent"]:  # one group of k ranks cut by the placement, as `scaleup collective
         # --group-size` (collectives.benchmark): tray 0..k-1, strided every n // k, random the permutation's first k
         if p["placement"] == "strided":
             groups = [[i * (n // k) for i in range(k)]]

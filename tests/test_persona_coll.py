@@ -245,3 +245,41 @@ def test_an_algorithm_outside_the_fitted_set_runs_at_the_least_efficient_fitted_
     a2a = topo.comm_preset("nccl-h100").algorithms_of("all_to_all")["direct"]
     assert CM.costs(spec, "all_to_all", "pairwise")[0].inflation == pytest.approx(
         CM.costs(spec, "all_to_all", "direct")[0].inflation) and a2a < 1
+
+
+def test_sweep_collective_job_whole_fabric_group_is_the_clis(tmp_path):
+    """A group of every chip (``group: n`` or no group) ran ranks 0..n-1 in rank order whatever `placement` said,
+    while `scaleup collective --group-size n` (benchmark) runs ``fab.groups(n, placement)[0]``: on a torus the tray
+    group is a snake whose ring steps one hop, so the sweep's 16-chip ring on a 4x4 torus took 2-hop wrap steps
+    (1,318.29 us against the CLI's 1,288.29 us at 64 MiB, 100 GB/s, 1 us) and `placement: random` was ignored."""
+    from sweep import run_sweep
+
+    spec = {"job": "collective", "params": {"fabric": "torus-8x8", "collective": "all_reduce", "opt.ideal": True,
+                                            "size": "64MiB"},
+            "grid": {"algorithm": ["ring", "hd"], "group": [None, 64], "placement": ["tray", "random"]}}
+    df = run_sweep(spec, tmp_path / "p.parquet", workers=1, progress=False).table()
+    assert df["error"].isna().all(), df
+    for alg, placement, t in zip(df["algorithm"], df["placement"], df["time_us"]):
+        want = C.benchmark("all_reduce", "torus-8x8", [2**26], 64, [alg], placement=placement, ideal=True)
+        assert t == pytest.approx(want[0]["time_us"], rel=1e-12), (alg, placement)
+
+
+def test_hierarchical_on_a_torus_snake_group_takes_the_per_dimension_closed_form():
+    """fab.groups(64) on an 8x8 torus is a snake (every other line reversed, x = 0 last) so a flat ring steps one hop;
+    hier paired local rank i of every line by its place in the group, so its across-line rings ran between chips
+    of different x over multi-hop paths sharing links: all-reduce 1,478.61 us, all-gather 739.30 us at 64 MiB
+    against the per-dimension rings' 1,349.21 / 674.60 us (ASTRA-sim's Ring x Ring; rank order gave that)."""
+    fab = topo.torus(dims=[8, 8], link_bandwidth="100GB/s", link_latency="1us")
+    snake = fab.groups(64)[0]
+    assert snake != list(range(64))
+    S, B, a = 2.0**26, 100e9, 1e-6
+    ar = 2 * 7 / 8 * S / B + 2 * 7 / 8 * (S / 8) / B + (7 + 14 + 7) * a  # RS x-line, AR y-line of S/8, AG x-line
+    ag = 7 / 8 * (S / 8) / B + 7 / 8 * S / B + (7 + 7) * a
+    for mode in ("steps", "exact"):
+        r = C.all_reduce(fab, S, group=snake, algorithm="hier", intra="ring", ideal=True, mode=mode)
+        assert r.time == pytest.approx(ar, rel=1e-9), mode
+        assert r.bound == pytest.approx(ar, rel=1e-9)
+        r = C.all_gather(fab, S, group=snake, algorithm="hier", intra="ring", ideal=True, mode=mode)
+        assert r.time == pytest.approx(ag, rel=1e-9), mode
+        r = C.reduce_scatter(fab, S, group=snake, algorithm="hier", intra="ring", ideal=True, mode=mode)
+        assert r.time == pytest.approx(ag, rel=1e-9), mode

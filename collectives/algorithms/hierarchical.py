@@ -73,7 +73,11 @@ def split_rows(rows: np.ndarray, part_of_node: np.ndarray) -> np.ndarray | None:
     """
     g, m = rows.shape
     part_id = part_of_node[rows]
-    order = np.argsort(part_id, axis=1, kind="stable")
+    # members of a part by node index (= rank), not by their place in the group: local rank i of every part is then
+    # the chip at the same offset (a torus line's i-th x, a server's i-th GPU), so the columns that cross the
+    # parts run between aligned chips whatever order the group lists them in (fab.groups' snake on a torus
+    # reverses every other line: its columns took multi-hop paths that shared links)
+    order = np.lexsort((rows, part_id), axis=1)
     sorted_ids = np.take_along_axis(part_id, order, axis=1)
     _, counts = np.unique(sorted_ids[0], return_counts=True)
     if len(counts) == 1 or counts.max() == 1:
