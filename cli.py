@@ -351,6 +351,11 @@ def _stack_transfer_note(fab) -> str:
             "python -m collectives.validation)")
 
 
+#: collectives whose hierarchical algorithms take intra= / inter= (a literal keeps `import cli` light; tested against
+#: the registry)
+_INTRA_INTER = ("all_reduce", "all_gather", "reduce_scatter")
+
+
 def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool, has_root: bool) -> None:
     default_k = 2 if coll == "send_recv" else 64
     extra = []
@@ -359,6 +364,14 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                                   help="pipelining chunks (ring, dbt, hier, inr algorithms)"))
     if has_root:
         extra.append(click.option("--root", default=None, type=int, help="root rank position in the group [0]"))
+    if coll in _INTRA_INTER:  # the hierarchical algorithms' sub-algorithms (ASTRA-sim's per-dimension choice)
+        extra.append(click.option("--intra", default=None,
+                                  help="hier, hier_ml: the algorithm inside each part (tray, torus line): direct or "
+                                       "ring [direct]"))
+        extra.append(click.option("--inter", default=None,
+                                  help="hier, hier_ml: the algorithm across parts (all-reduce ring, bidir, hd, dbt, "
+                                       "direct; all-gather ring, rd, direct; reduce-scatter ring, hd, direct) "
+                                       "[ring]; multirail: auto, direct, ring [auto]"))
 
     def with_extra(f):
         for deco in reversed(extra):
@@ -400,7 +413,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
     @_fail_options
     @_mc_options
     def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, ideal, stack, dtype, sets,
-            measured, as_csv, as_json, plot, chunks=None, root=None, fail=(), straggler=None, fail_random=None,
+            measured, as_csv, as_json, plot, chunks=None, root=None, intra=None, inter=None, fail=(), straggler=None,
+            fail_random=None,
             samples=None, fail_seed=0, fail_plot=None) -> None:
         import collectives
         import topo
@@ -436,6 +450,10 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             opts["chunks"] = chunks
         if root is not None:
             opts["root"] = root
+        if intra is not None:
+            opts["intra"] = intra
+        if inter is not None:
+            opts["inter"] = inter
         default_note = ""
         if group_size is None:
             group_size = min(default_k, fab.n_chips)

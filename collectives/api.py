@@ -572,6 +572,12 @@ def _check_auto_opts(collective: str, opts: dict, m: int) -> None:
     for k, v in opts.items():
         if known[k].type is int:
             known[k].parse(v, m)
+        choices = {c for name in algorithms_for(collective) for o in REGISTRY[(collective, name)].options
+                   if o.name == k for c in o.choices}
+        if choices and v not in choices:  # a value no candidate takes: every one would be skipped and the
+            # typo ignored (inter='fo' ran bidir as if it were not given)
+            raise ScheduleError(f"{k}: unknown {v!r} for any {collective} algorithm; valid: "
+                                f"{', '.join(sorted(choices))}")
 
 
 def _compile(collective: str, algorithm: str, G: np.ndarray, size: float, fab: Fabric, opts: dict) -> Schedule:

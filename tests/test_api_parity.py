@@ -90,7 +90,7 @@ for _cmd in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadc
 KWARGS = {
     "inference:estimate": {"prices", "kernels", "host_per_seq", "speculative"},
     "inference:compare": {"tp", "ep", "pp", "dp", "batch", "prompt", "output", "dtype", "kv_dtype", "overlap"},
-    "collectives:benchmark": {"chunks", "root", "mode", "overhead", "ideal"},
+    "collectives:benchmark": {"chunks", "root", "intra", "inter", "mode", "overhead", "ideal"},
 }
 
 
