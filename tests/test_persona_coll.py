@@ -317,3 +317,26 @@ def test_auto_refuses_a_sub_algorithm_no_candidate_takes():
     with pytest.raises(topo.ScheduleError, match="intra"):
         C.reduce_scatter(fab, 2**20, intra="rng", ideal=True)
     assert C.all_reduce(fab, 2**20, inter="hd", ideal=True).time > 0  # a value some candidate takes still runs
+
+
+def test_torus_takes_a_bandwidth_and_latency_per_dimension(tmp_path):
+    """ASTRA-sim's network configs give each dimension its own bandwidth and latency; the torus builder took one
+    value (a list was a UnitError), so a 3D torus of 200/100/50 GB/s dimensions could not be written."""
+    path = tmp_path / "t3.yaml"
+    path.write_text("builder: torus\ndims: [4, 4, 4]\nlink_bandwidth: [200GB/s, 100GB/s, 50GB/s]\n"
+                    "link_latency: [500ns, 1us, 2us]\n")
+    fab = topo.load(str(path))
+    coord = {n: tuple(map(int, fab.graph.nodes[n]["coord"].split(","))) for n in fab.chips}
+    for u, v, d in fab.graph.edges(data=True):
+        dim = next(i for i in range(3) if coord[u][i] != coord[v][i])
+        assert (d["bandwidth"], d["latency"]) == pytest.approx(([200e9, 100e9, 50e9][dim], [5e-7, 1e-6, 2e-6][dim]))
+    S = 2.0**26
+    a, B = [5e-7, 1e-6, 2e-6], [200e9, 100e9, 50e9]
+    # ring reduce-scatter / all-gather along x (S), then y (S/4), ring all-reduce along z (S/16)
+    want = 2 * (3 / 4 * S / B[0] + 3 * a[0]) + 2 * (3 / 4 * S / 4 / B[1] + 3 * a[1]) + 2 * 3 / 4 * S / 16 / B[2] + 6 * a[2]
+    r = C.all_reduce(fab, S, algorithm="hier_ml", intra="ring", ideal=True, mode="steps")
+    assert r.time == pytest.approx(want, rel=1e-9)
+    with pytest.raises(topo.SpecError, match=r"link_latency: give one value or one per dimension \(3\), got 2"):
+        topo.torus(dims=[4, 4, 4], link_latency=["1us", "2us"])
+    with pytest.raises(topo.UnitError, match=r"link_bandwidth\[1\]"):
+        topo.torus(dims=[4, 4], link_bandwidth=["100GB/s", 100])

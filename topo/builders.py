@@ -88,6 +88,16 @@ def _spines(spines: Any, up_ports: int) -> tuple[int, int]:
     return S, up_ports // S
 
 
+def _per_dimension(name: str, value: Any, D: int, parse: Any) -> list[float]:
+    """One value per torus dimension from one value or a list of ``D`` (ASTRA-sim's per-dimension bandwidth and
+    latency: ``link_bandwidth: [200GB/s, 100GB/s, 50GB/s]``); ``parse(name, value)`` reads each."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != D:
+            raise SpecError(f"{name}: give one value or one per dimension ({D}), got {len(value)}")
+        return [parse(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    return [parse(name, value)] * D
+
+
 def _default_port_bw(chip: ChipSpec, value: Any, name: str) -> float:
     if value is None:
         if chip.port_bandwidth > 0:
@@ -845,8 +855,9 @@ def torus(
     Rank = x + X * (y + Y * z) (dimension 0 fastest). Each chip links to its 2 neighbours per dimension of
     size > 2 (one merged link of double bandwidth for size 2, none for size 1). ``link_bandwidth`` is bytes/s
     per direction of one link (default: the chip's port bandwidth); ``links_per_neighbor`` merged links per
-    neighbour. ``tray`` is the shape of a host's block of chips (e.g. ``[2, 2, 1]`` for 4-chip TPU v5p
-    hosts), used for ``Fabric.trays``/``levels``. See :class:`TorusRouter` for ``routing``.
+    neighbour. ``link_bandwidth`` and ``link_latency`` take one value or one per dimension (ASTRA-sim's
+    per-dimension ``bandwidth`` / ``latency``: ``[200GB/s, 100GB/s, 50GB/s]``). ``tray`` is the shape of a
+    host's block of chips (e.g. ``[2, 2, 1]`` for 4-chip TPU v5p hosts), used for ``Fabric.trays``/``levels``. See :class:`TorusRouter` for ``routing``.
     """
     c = resolve_chip(chip, "tpu-v5p")
     if isinstance(dims, (int, np.integer)):
@@ -860,8 +871,9 @@ def torus(
     if len(wraps) != D:
         raise SpecError(f"wrap: give one flag or one per dimension ({D}), got {len(wraps)}")
     k = as_int("links_per_neighbor", links_per_neighbor)
-    bw = _default_port_bw(c, link_bandwidth, "link_bandwidth")
-    lat = as_quantity("link_latency", link_latency, "time", positive=False)
+    bws = _per_dimension("link_bandwidth", link_bandwidth, D, lambda n, v: _default_port_bw(c, v, n))
+    lats = _per_dimension("link_latency", link_latency, D,
+                          lambda n, v: as_quantity(n, v, "time", positive=False))
     eff = as_fraction("efficiency", efficiency)
     if routing not in ("orders", "dor", "minimal"):
         raise SpecError(f"routing: must be 'orders', 'dor' or 'minimal', got {routing!r}")
@@ -904,6 +916,7 @@ def torus(
         n_i = dims_t[i]
         if n_i == 1:
             continue
+        bw, lat = bws[i], lats[i]
         plus = coords.copy()
         plus[:, i] = (coords[:, i] + 1) % n_i
         nb_plus = (plus * strides).sum(axis=1)
@@ -922,8 +935,9 @@ def torus(
         step_prov[has_plus, i, 0] = e
         e = ga.add_directed(ranks[has_minus], nb_minus[has_minus], k * bw, lat, eff, k)
         step_prov[has_minus, i, 1] = e
-    meta = {"builder": "torus", "chips": N, "dims": list(dims_t), "wrap": list(wraps), "link_bandwidth": bw,
-            "links_per_neighbor": k, "link_latency": lat, "routing": routing, "tray": list(tshape),
+    meta = {"builder": "torus", "chips": N, "dims": list(dims_t), "wrap": list(wraps),
+            "link_bandwidth": bws[0] if len(set(bws)) == 1 else list(bws),
+            "links_per_neighbor": k, "link_latency": lats[0] if len(set(lats)) == 1 else list(lats), "routing": routing, "tray": list(tshape),
             "in_network_reduction": False, "levels": levels, "representative_chips": [0]}
     fab = ga.build(name, c, meta)
     step = np.where(step_prov >= 0, ga.final(np.maximum(step_prov, 0)), -1)
