@@ -340,3 +340,22 @@ def test_torus_takes_a_bandwidth_and_latency_per_dimension(tmp_path):
         topo.torus(dims=[4, 4, 4], link_latency=["1us", "2us"])
     with pytest.raises(topo.UnitError, match=r"link_bandwidth\[1\]"):
         topo.torus(dims=[4, 4], link_bandwidth=["100GB/s", 100])
+
+
+def test_routing_every_path_of_too_many_flows_is_refused_before_memory_runs_out(monkeypatch):
+    """`scaleup collective all-to-all --fabric <16x16x16 torus> --group-size 4096 --algorithm direct` (auto names
+    direct as the one to ask for) routed 16.8 M flows over all their equal-cost paths, ~1.5e9 path-edge entries:
+    past 14 GiB within two minutes and then killed by the kernel, no line printed. The router's sampled estimate now
+    refuses it first (here with the budget scaled down to a 64-chip torus)."""
+    import traffic.routing as TR
+
+    fab = topo.torus(dims=[8, 8], link_bandwidth="100GB/s", link_latency="1us")
+    src, dst = np.nonzero(~np.eye(64, dtype=bool))
+    full = len(fab.routes(src, dst).path_edges)
+    monkeypatch.setattr(TR, "_ROUTE_SAMPLE_ABOVE", 1000)
+    monkeypatch.setattr(TR, "MAX_ROUTE_EDGES", full // 2)
+    with pytest.raises(topo.CapacityError, match=r"routing: 4,032 flows .* path-edge entries .*routing='hash'"):
+        C.all_to_all(fab, 2**26, algorithm="direct", ideal=True)
+    monkeypatch.setattr(TR, "MAX_ROUTE_EDGES", full * 2)  # within budget: runs, bisection-bound
+    r = C.all_to_all(fab, 2**26, algorithm="direct", ideal=True)
+    assert r.time >= 32 * 32 * 2**26 / 64 / (16 * 100e9)  # half to half over the 16 links crossing the cut

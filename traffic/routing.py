@@ -208,11 +208,35 @@ def _incidence_scipy(r, edge_latency: np.ndarray, n_edges: int):
     return indptr, indices, data, lat
 
 
+#: path-edge entries (sum over flows of every equal-cost path's length) the spray may route at once: about 28
+#: bytes each at the peak (an 8x8x16 torus all-to-all, 1 M flows, 6.5e7 entries: 1.8 GB), so 4e8 is ~11 GB.
+#: A 16x16x16 torus all-to-all (16.8 M flows, ~1.4e9 entries, ~40 GB) was killed by the kernel without a word.
+MAX_ROUTE_EDGES = 400_000_000
+#: flows above which the budget is estimated from a sample first (below it no problem can reach the budget)
+_ROUTE_SAMPLE_ABOVE = 1 << 20
+
+
+def _check_route_budget(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
+    """Estimate, from an evenly spaced sample of pairs, the path-edge entries routing every flow over all of its
+    equal-cost paths would hold, and refuse with a CapacityError before memory runs out."""
+    pick = np.linspace(0, len(src) - 1, _PART_SAMPLE).astype(np.int64)
+    r = fab.routes(src[pick], dst[pick])
+    est = len(r.path_edges) / _PART_SAMPLE * len(src)
+    if est > MAX_ROUTE_EDGES:
+        raise CapacityError(
+            f"routing: {len(src):,} flows over every equal-cost path would need about {est:.3g} path-edge entries "
+            f"(~{est * 28 / 2**30:,.0f} GiB; limit {MAX_ROUTE_EDGES:.0e}); use fewer ranks per step (a smaller "
+            "group, or an algorithm with fewer flows per step such as pairwise) or routing='hash' (one path per flow)"
+        )
+
+
 def _edge_incidence(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str, seed: int):
     """Per-flow edge fractions from the fabric's router: (indptr, indices, data, lat) over edges."""
     n = len(src)
     if routing == "hash":
         return _hash_with_index(fab, src, dst, np.arange(n, dtype=np.int64), seed)
+    if n > _ROUTE_SAMPLE_ABOVE:
+        _check_route_budget(fab, src, dst)
     r = fab.routes(src, dst)
     if r.n_pairs != n:
         raise RoutingError(f"router returned {r.n_pairs} routes for {n} pairs")
