@@ -498,6 +498,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
         else:
             n_groups = rows[0]["groups"] if rows else 1
             conc = f", {n_groups} groups at once (slowest shown)" if concurrent else ""
+            if coll in ("broadcast", "reduce"):  # nccl-tests prints the root of a rooted collective
+                conc = f", root {0 if root is None else root} (position in the group)" + conc
             click.echo(f"# {coll} on {fab.name}: {rows[0]['n'] if rows else group_size} ranks per group{default_note}, "
                        f"placement {placement}{conc}; busbw per nccl-tests PERFORMANCE.md; "
                        + (f"faults: {', '.join(fail)}; " if fail else "")

@@ -359,3 +359,18 @@ def test_routing_every_path_of_too_many_flows_is_refused_before_memory_runs_out(
     monkeypatch.setattr(TR, "MAX_ROUTE_EDGES", full * 2)  # within budget: runs, bisection-bound
     r = C.all_to_all(fab, 2**26, algorithm="direct", ideal=True)
     assert r.time >= 32 * 32 * 2**26 / 64 / (16 * 100e9)  # half to half over the 16 links crossing the cut
+
+
+def test_rooted_collective_table_names_its_root():
+    """nccl-tests prints the root of broadcast / reduce; the table's header named ranks and placement only, so two
+    tables of --root 0 and --root 3 could not be told apart."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    for coll, extra, want in (("broadcast", [], "root 0 (position in the group)"),
+                              ("reduce", ["--root", "3"], "root 3 (position in the group)")):
+        res = CliRunner().invoke(main, ["collective", coll, "--fabric", "dgx-h100", "--group-size", "8", "--sizes",
+                                        "1MiB", "--ideal", *extra])
+        assert res.exit_code == 0, res.output
+        assert want in res.output.splitlines()[0], res.output
