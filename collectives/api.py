@@ -722,7 +722,9 @@ def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "a
     Args:
         fab: the :class:`topo.Fabric`, or a preset name / YAML path as ``--fabric`` (``"maia200"``).
         size: bytes (or a string such as ``"256MiB"``).
-        group: chips (ranks or node ids), default all chips.
+        group: chips (ranks or node ids), default all chips in rank order (``scaleup collective --group-size n``
+            and sweeps run ``fab.groups(n)[0]``: the same on tray-first fabrics, a snake on a torus, where a ring in
+            rank order takes multi-hop wrap steps; pass ``group=fab.groups(fab.n_chips)[0]`` for the CLI's).
         algorithm: a registered name (``collectives.ALGORITHMS``) or ``"auto"`` (simulate every applicable
             algorithm alone and keep the fastest; ``result.candidates`` lists them).
         **opts: algorithm options (``chunks``, ``bidirectional``, ``intra``, ``inter``, ``root``) and run
