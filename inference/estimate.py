@@ -1071,6 +1071,12 @@ class Deployment:
                 if tp > 1:
                     add("moe", "attn_all_reduce", "all_reduce", act, self.tp_groups)
                     add("moe", "moe_all_reduce", "all_reduce", act, self.tp_groups)
+            elif tp == 1 and self._ep_gathers():
+                # attention DP + EP under TensorRT-LLM without its MoE all-to-all (ep <= top_k): the stage's tokens
+                # are all-gathered to every EP rank after quantisation, each rank runs its experts on all of them
+                # and a reduce-scatter returns each rank its own tokens' sum (:meth:`_ep_gather_bytes`)
+                add("moe", "ep_dispatch", "all_gather", Ts * self._ep_gather_bytes(), self.stage_groups)
+                add("moe", "ep_combine", "reduce_scatter", Ts * m.hidden * self.a, self.stage_groups)
             else:
                 if tp > 1:
                     add("moe", "attn_reduce_scatter", "reduce_scatter", act, self.tp_groups)
@@ -1080,6 +1086,37 @@ class Deployment:
                 if tp > 1:
                     add("moe", "moe_all_gather", "all_gather", act, self.tp_groups)
         return rows
+
+    def _ep_gathers(self) -> bool:
+        """True where the serving stack exchanges attention-DP tokens for expert parallelism by an all-gather and a
+        reduce-scatter instead of an all-to-all: TensorRT-LLM when ``ep <= top_k``.
+
+        Source: TensorRT-LLM ``tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py`` (``CutlassFusedMoE``,
+        the default MoE backend; the perf-overview and MLPerf DeepSeek-R1 configs name CUTLASS or none):
+        ``enable_alltoall = moe_ep_size > experts_per_token and enable_attention_dp and tp_size > 1 and ... and
+        MnnvlMemory.supports_mnnvl()``; otherwise ``run_post_quant_allgather = use_dp and parallel_size > 1``
+        all-gathers the (quantised) hidden states with the routing ids and weights, ``fused_moe`` runs on the
+        gathered tokens and ``reducescatter`` returns the outputs (its docstring: "[+ fp4_allgather] + FusedMoe
+        Op[no allreduce] + reducescatter, with AttentionDP on"); ``WideEPMoE.select_alltoall_method_type`` likewise
+        disables its all-to-all for ``moe_ep_size <= top_k``. aiconfigurator-core prices TensorRT-LLM attention DP's
+        ``moe_pre_dispatch`` / ``moe_post_dispatch`` the same way. ASSUMPTION: above top_k the NVLink check passes
+        (an all-to-all, as before); vLLM and SGLang keep the all-to-all (not checked here)."""
+        return self.stack == "trtllm" and not self.ideal and self.ep <= self.model.top_k
+
+    def _ep_gather_bytes(self) -> float:
+        """Bytes per token of the attention-DP all-gather before TensorRT-LLM's fused MoE (:meth:`_ep_gathers`).
+
+        The hidden state as the MoE kernel consumes it (``CutlassFusedMoE.forward_chunk`` quantises before the
+        all-gather): NVFP4 0.5 byte an element + one FP8 scale per 16 (``fp4_quantize``, ``scaling_vector_size``
+        16); per-tensor FP8 1 byte (``static_quantize_e4m3_per_tensor``); MXFP8 activations of an MXFP4 checkpoint
+        on Blackwell 1 byte + one UE8M0 scale per 32 (``mxfp8_quantize``); block-scaled FP8 (DeepSeek's
+        checkpoint, quantised inside the fused op), W4A16 and BF16 at the activation width. Plus the routing,
+        ``token_selected_experts`` (int32) and ``token_final_scales`` (fp32), top_k of each."""
+        m = self.model
+        width = {"fp4": 0.5 + 1 / 16, "w4a8_mxfp4_mxfp8": 1 + 1 / 32}.get(self.moe_dtype, self.a)
+        if self.moe_dtype == "fp8" and m.fp8_block == 0:
+            width = 1.0
+        return m.hidden * min(width, self.a) + m.top_k * 8.0
 
     # ------------------------------------------------------------------ phases
     def prefill_plan(self, batch: int, prompt: int) -> list[tuple[int, int, int, int]]:
@@ -1312,7 +1349,7 @@ def _host_bound(rows: list[dict], phase: str, host: float, compute: float, seria
 def _hide_shared_experts(rows: list[dict], comm_rows: list[dict]) -> None:
     """Shared experts on a side stream beside the routed path (TensorRT-LLM decode, ``shared_expert_overlap``):
     per MoE layer the ``shared_experts`` row keeps ``max(0, shared - routed)`` where ``routed`` = router + routed
-    experts + the MoE layer's EP dispatch / combine (the all-to-alls inside the routed branch); the hidden part
+    experts + the MoE layer's EP dispatch / combine (the exchanges inside the routed branch); the hidden part
     goes to ``hidden_time``. A layer then costs ``max(shared, routed)`` (aiconfigurator's ``OverlapOp``). The
     all-reduces of a layer without attention DP are not in either branch: the attention all-reduce runs before
     both, the MoE all-reduce sums their outputs after both (TensorRT-LLM ``Deepseekv3MoE.forward``:
@@ -1321,7 +1358,7 @@ def _hide_shared_experts(rows: list[dict], comm_rows: list[dict]) -> None:
     if shared is None:
         return
     routed = sum(r["time"] for r in rows if r["block"] == "moe" and r["op"] in ("router", "experts"))
-    routed += sum(r["time"] for r in comm_rows if r["block"] == "moe" and r["collective"] == "all_to_all")
+    routed += sum(r["time"] for r in comm_rows if r["block"] == "moe" and r["op"] in ("ep_dispatch", "ep_combine"))
     hidden = min(shared["time"], routed)
     shared["time"] -= hidden
     shared["hidden_time"] = hidden

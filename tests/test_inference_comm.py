@@ -133,3 +133,39 @@ def test_ep_with_tp_uses_reduce_scatter_all_to_all_all_gather():
     assert dec["attn_reduce_scatter"]["groups"] == 4 and dec["ep_dispatch"]["group_size"] == 8
     assert dec["attn_reduce_scatter"]["time"] == pytest.approx(
         direct(fab, "reduce_scatter", 4 * 1024 * 2, [[0, 1], [2, 3], [4, 5], [6, 7]]), rel=1e-12)
+
+
+MOE4 = ModelSpec("smallmoe-top4", layers=4, hidden=1024, heads=16, kv_heads=8, head_dim=64, ffn=4096, vocab=1000,
+                 experts=16, top_k=4, moe_ffn=1024)
+
+
+@pytest.mark.parametrize("dtype,width", [("fp8", 1.0), ("bf16", 2.0)])
+def test_trtllm_attention_dp_ep_up_to_top_k_gathers(dtype, width):
+    """TensorRT-LLM attention DP + EP with ep <= top_k (CutlassFusedMoE: no all-to-all) all-gathers the quantised
+    tokens with their routing and reduce-scatters the BF16 outputs: the sizes are the closed form, not top_k copies."""
+    fab = star(4)
+    r = _estimate(MOE4, fab, tp=1, ep=4, batch=16, prompt=32, output=4, dtype=dtype, stack="trtllm",
+                  backend="analytic")
+    dec = {x["op"]: x for x in r.comm if x["phase"] == "decode"}
+    assert set(dec) == {"ep_dispatch", "ep_combine"}
+    assert dec["ep_dispatch"]["collective"] == "all_gather" and dec["ep_combine"]["collective"] == "reduce_scatter"
+    # 16 decode tokens of the stage x (hidden x the kernel's input width + top_k x (int32 id + fp32 weight))
+    assert dec["ep_dispatch"]["size"] == pytest.approx(16 * (1024 * width + 4 * 8))
+    assert dec["ep_combine"]["size"] == pytest.approx(16 * 1024 * 2)  # the outputs, BF16
+    assert dec["ep_dispatch"]["group_size"] == 4
+    # each rank receives 3/4 of the gathered tokens, where the all-to-all model sent top_k = 4 copies of its own
+    # quarter (3/4 off-rank): fewer bytes at 8 bits, the same at BF16 but for the routing
+    gathered = 3 / 4 * dec["ep_dispatch"]["size"]
+    a2a = 3 / 4 * 16 / 4 * 4 * 1024 * 2
+    assert gathered == pytest.approx(a2a * width / 2 + 3 / 4 * 16 * 32)
+
+
+def test_all_to_all_kept_above_top_k_and_off_trtllm():
+    """ep > top_k (TensorRT-LLM's all-to-all condition), the ideal roofline and the other stacks keep the all-to-all."""
+    fab = star(4)
+    kw = dict(tp=1, ep=4, batch=16, prompt=32, output=4, backend="analytic")
+    for model, stack in ((MOE, "trtllm"), (MOE4, "vllm"), (MOE4, "sglang")):
+        r = _estimate(model, fab, stack=stack, **kw)
+        assert {x["collective"] for x in r.comm if x["op"].startswith("ep_")} == {"all_to_all"}, (model.name, stack)
+    r = estimate(MOE4, fab, tp=1, ep=4, batch=16, prompt=32, output=4)
+    assert {x["collective"] for x in r.comm} == {"all_to_all"}

@@ -234,9 +234,13 @@ def test_tp_ep_without_attention_dp_all_reduces_like_tp_moe():
     router = [op for op in layer_ops(DSV3, Shard(8, 8), 8, 1, 2048, w=1.0, a=2.0, kv=1.0, decode=True)
               if op.name == "router"][0]
     assert router.gemms == ((8, 256, 7168),)
-    # with attention DP (ep > tp) the tokens are split and dispatched: all-to-alls stay
+    # with attention DP (ep > tp) the tokens are split and exchanged; TensorRT-LLM at ep 8 <= top_k 8 has no
+    # all-to-all (CutlassFusedMoE.enable_alltoall): the 64 tokens all-gathered at BF16 (block-scaled FP8 quantises
+    # inside the fused op) with their routing (8 x top_k bytes), the BF16 outputs reduce-scattered
     adp = Deployment("deepseek-v3", "dgx-h200", tp=1, ep=8, dp=1, **kw).step(64, 1, 2048, "decode", hbm)
-    assert {r["collective"] for r in adp.comm_rows} == {"all_to_all"}
+    ex = {r["op"]: r for r in adp.comm_rows}
+    assert {k: r["collective"] for k, r in ex.items()} == {"ep_dispatch": "all_gather", "ep_combine": "reduce_scatter"}
+    assert ex["ep_dispatch"]["size"] == 64 * (7168 * 2 + 8 * 8) and ex["ep_combine"]["size"] == 64 * 7168 * 2
 
 
 def test_block_scaled_fp8_checkpoint_reads_fp8_block_rows():
