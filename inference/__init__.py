@@ -2,7 +2,7 @@
 step model for serving."""
 
 from .comm import clear_cache, collective_time
-from .estimate import DEFAULTS, Deployment, chip_cost_per_hour, load_prices
+from .estimate import DEFAULTS, Deployment, chip_cost_parts, chip_cost_per_hour, load_prices
 from .kernels import (
     DEFAULT_STACK,
     STACKS,
@@ -51,6 +51,7 @@ __all__ = [
     "Speculative",
     "StepModel",
     "causal_pairs",
+    "chip_cost_parts",
     "chip_cost_per_hour",
     "clear_cache",
     "collective_time",

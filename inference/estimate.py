@@ -1320,9 +1320,23 @@ class Deployment:
                                 group_tokens=tokens_g, host=self._host(seqs_g))
 
     def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
-        """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power."""
-        return self.replica_chips * chip_cost_per_hour(self.chip, price_per_chip_hour,
-                                                       **{"fabric": self.fabric.name, **cost})
+        """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power, with the
+        fabric's network capex per chip (:meth:`network_capex_per_chip`) amortised beside the chip's."""
+        return self.replica_chips * sum(self.cost_parts(price_per_chip_hour, **cost))
+
+    def network_capex_per_chip(self) -> float:
+        """$ of network capex per chip of the fabric: its switches and optics counted from the graph and priced by
+        its ``cost:`` block (:func:`topo.network_capex`; 0 when not priced or in the chip's capex)."""
+        from topo import network_capex
+
+        return network_capex(self.fabric).per_chip
+
+    def cost_parts(self, price_per_chip_hour: float | None = None, **cost: Any) -> tuple[float, float]:
+        """``(chip, network)`` $ per chip-hour (:func:`chip_cost_parts`); ``network_capex_per_chip`` in ``cost``
+        replaces the fabric's own figure."""
+        if cost.get("network_capex_per_chip") is None:
+            cost = {**cost, "network_capex_per_chip": self.network_capex_per_chip()}
+        return chip_cost_parts(self.chip, price_per_chip_hour, **{"fabric": self.fabric.name, **cost})
 
 
 def _host_row(phase: str, op: str, time: float) -> dict:
@@ -1450,22 +1464,29 @@ def _power_basis(chip: ChipSpec) -> str:
 
 
 def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
-                capex_per_chip: float | None = None, fabric: str | None = None) -> str:
-    """One line saying where the chip-hour price comes from (for reports)."""
+                capex_per_chip: float | None = None, fabric: str | None = None,
+                network_capex_per_chip: float | None = None, network_source: str = "") -> str:
+    """One line saying where the chip-hour price comes from (for reports), and whether the fabric's network capex
+    per chip (``network_capex_per_chip``, $; priced as ``network_source`` says) is in it: added to a capex basis,
+    not to a given or cloud $/h."""
     over = _price_override(chip, prices, fabric)
+    net = network_capex_per_chip or 0.0
+    all_in = (f"; all-in: the fabric's network capex {net:,.0f} $ per chip not added" if net > 0 else "")
+    plus = (f" + network capex {net:,.0f} $ per chip (the fabric's cost: block"
+            + (f": {network_source}" if network_source else "") + ")") if net > 0 else ""
     if price_per_chip_hour is not None:
-        return f"price: {price_per_chip_hour:g} $/chip-hour (given)"
+        return f"price: {price_per_chip_hour:g} $/chip-hour (given{all_in})"
     if "price_per_hour" in over:
-        return f"price: {over['price_per_hour']:g} $/chip-hour (prices override)"
+        return f"price: {over['price_per_hour']:g} $/chip-hour (prices override{all_in})"
     if capex_per_chip is not None or "capex" in over:
-        return (f"price: capex {capex_per_chip if capex_per_chip is not None else over['capex']:,.0f} $ (given) + "
+        return (f"price: capex {capex_per_chip if capex_per_chip is not None else over['capex']:,.0f} $ (given){plus} + "
                 f"{_power_basis(chip)}")
     if chip.capex > 0:
-        return f"price: capex {chip.capex:,.0f} $ + {_power_basis(chip)} ({chip.price_source})"
+        return f"price: capex {chip.capex:,.0f} ${plus} + {_power_basis(chip)} ({chip.price_source})"
     if chip.price_per_hour > 0:
-        return f"price: {chip.price_per_hour:g} $/chip-hour cloud ({chip.price_source})"
-    return (f"price: ASSUMPTION capex {DEFAULTS['capex_per_chip']:,.0f} $ + {_power_basis(chip)} ({chip.name} has no "
-            "public price; override with --price or --prices)")
+        return f"price: {chip.price_per_hour:g} $/chip-hour cloud ({chip.price_source}{all_in})"
+    return (f"price: ASSUMPTION capex {DEFAULTS['capex_per_chip']:,.0f} ${plus} + {_power_basis(chip)} ({chip.name} "
+            "has no public price; override with --price or --prices)")
 
 
 def price_basis_kind(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
@@ -1487,21 +1508,45 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
                        capex_per_chip: float | None = None, amortisation_years: float | None = None,
                        power_price: float | None = None, pue: float | None = None,
                        power_factor: float | None = None, prices: str | dict | None = None,
-                       fabric: str | None = None, **_: Any) -> float:
+                       fabric: str | None = None, network_capex_per_chip: float | None = None, **_: Any) -> float:
     """$ per chip-hour, first that applies: ``price_per_chip_hour``; the ``prices`` override for ``fabric`` (the
     fabric's name) or else for this chip ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the
-    preset's cloud ``price_per_hour``; the default capex assumption. Capex costs capex / (years x 8766 h) + system
-    power (``ChipSpec.system_power``: TDP + host share) x power factor x PUE x $/kWh (defaults in
-    :data:`DEFAULTS`, all assumptions).
+    preset's cloud ``price_per_hour``; the default capex assumption. Capex costs (capex + ``network_capex_per_chip``)
+    / (years x 8766 h) + system power (``ChipSpec.system_power``: TDP + host share) x power factor x PUE x $/kWh
+    (defaults in :data:`DEFAULTS`, all assumptions). ``network_capex_per_chip`` ($, the fabric's switches and
+    optics per chip: :func:`topo.network_capex`) counts only on a capex basis: a given or cloud $/chip-hour is
+    all-in. The sum of :func:`chip_cost_parts`.
 
     Raises:
         SpecError: a knob that is not a number; a ``prices`` key naming no chip preset, no bundled fabric, not
             ``chip`` and not ``fabric`` (a misspelt chip); a bad prices file or entry.
     """
+    return sum(chip_cost_parts(chip, price_per_chip_hour, capex_per_chip=capex_per_chip,
+                               amortisation_years=amortisation_years, power_price=power_price, pue=pue,
+                               power_factor=power_factor, prices=prices, fabric=fabric,
+                               network_capex_per_chip=network_capex_per_chip))
+
+
+def chip_cost_parts(chip: ChipSpec, price_per_chip_hour: float | None = None, *,
+                    capex_per_chip: float | None = None, amortisation_years: float | None = None,
+                    power_price: float | None = None, pue: float | None = None,
+                    power_factor: float | None = None, prices: str | dict | None = None,
+                    fabric: str | None = None, network_capex_per_chip: float | None = None,
+                    **_: Any) -> tuple[float, float]:
+    """``(chip, network)`` $ per chip-hour of :func:`chip_cost_per_hour`: the chip's price (capex amortised + power,
+    or the given / cloud $/chip-hour) and the network capex per chip amortised over the same years (0 when the
+    price is a given or cloud $/chip-hour: that is all-in).
+
+    Raises:
+        SpecError: as :func:`chip_cost_per_hour`; a negative ``network_capex_per_chip``.
+    """
     for name, v in (("price_per_chip_hour", price_per_chip_hour), ("capex_per_chip", capex_per_chip),
                     ("amortisation_years", amortisation_years), ("power_price", power_price), ("pue", pue),
-                    ("power_factor", power_factor)):
+                    ("power_factor", power_factor), ("network_capex_per_chip", network_capex_per_chip)):
         _check_number(name, v)
+    net = 0.0 if network_capex_per_chip is None else float(network_capex_per_chip)
+    if not 0 <= net < math.inf:
+        raise SpecError(f"network_capex_per_chip: must be a finite number of $ >= 0, got {network_capex_per_chip}")
     over = _price_override(chip, prices, fabric)
     if price_per_chip_hour is None and "price_per_hour" in over:
         price_per_chip_hour = over["price_per_hour"]
@@ -1515,7 +1560,7 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
         if not 0 <= price_per_chip_hour < math.inf:
             raise SpecError(f"price_per_chip_hour: must be a finite number >= 0 ($ per chip-hour), "
                             f"got {price_per_chip_hour}")
-        return float(price_per_chip_hour)
+        return float(price_per_chip_hour), 0.0
     capex = DEFAULTS["capex_per_chip"] if capex_per_chip is None else capex_per_chip
     years = DEFAULTS["amortisation_years"] if amortisation_years is None else amortisation_years
     price = DEFAULTS["power_price"] if power_price is None else power_price
@@ -1530,4 +1575,4 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
         raise SpecError(f"pue: power usage effectiveness must be >= 1 (1.0 = no overhead), got {p}")
     if not 0 < pf <= 1:
         raise SpecError(f"power_factor: mean draw over system power (TDP + host share) must be in (0, 1], got {pf}")
-    return capex / (years * HOURS_PER_YEAR) + chip.system_power * pf * p * price / 1000.0
+    return capex / (years * HOURS_PER_YEAR) + chip.system_power * pf * p * price / 1000.0, net / (years * HOURS_PER_YEAR)

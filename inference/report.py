@@ -21,7 +21,8 @@ def format_bytes(n: float) -> str:
     return f"{n / 1e9:.2f} GB" if abs(n) >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
-COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices")
+COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices",
+             "network_capex_per_chip")
 KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
               "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels", "graph_batches",
               "max_num_tokens", "max_seqs", "host_per_seq", "speed", "speculative")
@@ -150,6 +151,14 @@ class Report:
             f"  cost            {self.cost_per_mtok:12.4f} $ per M output tokens   ({self.cost_per_hour:,.2f} $/h per replica"
             + (f", {self.extra['price_per_chip_hour_usd']:.3f} $ per chip-hour" if "price_per_chip_hour_usd" in self.extra
                else "") + ")",
+            *([f"  network share   {self.extra['network_cost_per_mtok_usd']:12.4f} $ per M output tokens   (chip "
+               f"{self.extra['chip_per_chip_hour_usd']:.3f} + network "
+               f"{self.extra['network_per_chip_hour_usd']:.3f} $ per chip-hour: "
+               f"{self.extra['network_capex_per_chip_usd']:,.0f} $ of switches and optics per chip, amortised)"]
+              if self.extra.get("network_in_price") else
+              [f"  network share   {'n/a':>12}   (the $/chip-hour is all-in: the fabric's network capex "
+               f"{self.extra['network_capex_per_chip_usd']:,.0f} $ per chip not added)"]
+              if self.extra.get("network_capex_per_chip_usd") else []),
             f"  memory/chip     weights {format_bytes(m['weights'])}, KV {format_bytes(m['kv_cache'])}, "
             f"activations {format_bytes(m['activations'])}; {'SRAM' if m.get('sram_only') else 'HBM'} need "
             f"{format_bytes(m['hbm_needed'])} of {format_bytes(m['hbm_capacity'])}",
@@ -385,7 +394,10 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     chips = dep.replica_chips
     live = dep.live_replicas()
     tps = {"replica": per_replica, "chip": per_replica / chips, "fabric": per_replica * live}
-    cph = dep.cost_per_hour(price_per_chip_hour, **cost_kw)  # first: it checks the cost knobs, power_factor too
+    chip_h, net_h = dep.cost_parts(price_per_chip_hour, **cost_kw)  # first: it checks the cost knobs, power_factor too
+    cph = chips * (chip_h + net_h)
+    net_capex = cost_kw.get("network_capex_per_chip")
+    net_capex = dep.network_capex_per_chip() if net_capex is None else float(net_capex)
     pf = cost_kw.get("power_factor", DEFAULTS["power_factor"])
     # a chip whose TDP is not public (tdp 0: TPU v5p, Trainium2) has no energy figure, not 0 J
     watts = dep.chip.system_power  # TDP + host share: the basis the cost charges
@@ -404,18 +416,29 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
         # factor, the power of the energy figure; NaN when the TDP is not public)
         "price_per_chip_hour_usd": cph / chips,
         "power_per_replica_w": chips * watts * pf if watts > 0 else float("nan"),
+        # the fabric's network (switches, optics: topo.network_capex) per chip, and the part of the chip-hour and of
+        # the $/Mtok it adds (0 when the price is a given or cloud $/chip-hour: all-in)
+        "network_capex_per_chip_usd": net_capex,
+        "chip_per_chip_hour_usd": chip_h,
+        "network_per_chip_hour_usd": net_h,
+        "network_cost_per_mtok_usd": cost * net_h / (chip_h + net_h) if chip_h + net_h > 0 else 0.0,
+        "network_in_price": net_h > 0,
     }
     extra["tokens_per_step"] = gain  # tokens per sequence per decode step: 1, or speculative decoding's E
     if dep.speculative is not None:
         extra.update(speculative=dep.speculative.label(), decode_iteration_s=tpot * gain)
     price_args = (dep.chip, price_per_chip_hour, cost_kw.get("prices"), cost_kw.get("capex_per_chip"), dep.fabric.name)
+    net_spec = getattr(dep.fabric, "network_cost", None)  # where the counted network's prices come from
+    net_source = ("given (network_capex_per_chip)" if cost_kw.get("network_capex_per_chip") is not None
+                  else net_spec.source if net_spec is not None else "")
+    basis = price_basis(*price_args, network_capex_per_chip=net_capex, network_source=net_source)
     return Report(
         model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,
         chips_per_replica=chips, batch=batch, prompt=prompt, output=output, dtype=dtype, kv_dtype=dep.kv_dtype,
         overlap=bool(overlap), ttft=ttft, tpot=tpot, latency=latency, tokens_per_s=tps, layers=rows,
         ops=pf_steps[0][0].rows + mid.rows, comm=pf_steps[0][0].comm_rows + mid.comm_rows, memory=mem, energy_per_token=energy,
         cost_per_mtok=cost, cost_per_hour=cph, extra=extra,
-        provenance={**dep.provenance(), "price": price_basis(*price_args), "price_kind": price_basis_kind(*price_args)})
+        provenance={**dep.provenance(), "price": basis, "price_kind": price_basis_kind(*price_args)})
 
 
 def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -> int:
@@ -454,6 +477,7 @@ COMPARE_ROWS = (
     ("power kW per replica", "power_per_replica_w", 1e-3, "{:.2f}"),
     ("cost $ per M output tokens", "cost_per_mtok_usd", 1.0, "{:.4f}"),
     ("cost $ per chip-hour", "price_per_chip_hour_usd", 1.0, "{:.3f}"),
+    ("of which network $ per chip-hour", "network_per_chip_hour_usd", 1.0, "{:.3f}"),
     ("cost $ per hour per replica", "cost_per_hour_usd", 1.0, "{:,.2f}"),
 )
 

@@ -57,7 +57,8 @@ def test_compare_says_which_columns_are_measured_and_which_prices_are_assumed(pa
     assert _row(table, "kernels (stack/backend)")[1] == "trtllm/analytic"
     assert _row(table, "price basis") == ["sourced", "ASSUMPTION"]
     notes = table.split("assumptions and sources")[1]
-    assert re.search(r"\[maia200-small\] cost basis: price: capex 20,000 \$ \+ power \(ASSUMPTION", notes)
+    assert re.search(r"\[maia200-small\] cost basis: price: capex 20,000 \$ \+ network capex [\d,]+ \$ per chip "
+                     r"\(the fabric's cost: block: ASSUMPTION[^)]*\) \+ power \(ASSUMPTION", notes)
     assert re.search(r"\[dgx-h100\] cost basis: price: capex 49,200 \$", notes)
     assert "[maia200-small] ASSUMPTION: maia200 has no measured kernel tables" in notes
     given = compare_table(compare("llama3.1-8b", "dgx-h100,maia200-small", price_per_chip_hour=2.0, **SMALL))
@@ -229,7 +230,11 @@ def test_plan_says_which_chip_prices_are_assumed():
     out = CliRunner().invoke(main, ["plan", "--model", "llama3.1-8b", "--rate", "2", "--candidates",
                                     "maia200-small", "--tps", "1", "--batches", "32", "--modes", "colocated",
                                     "--duration", "10s"]).output
-    assert "chip-hour prices: maia200-small $0.669 (ASSUMPTION)" in out, out
+    # the chip and the fabric's network capex per chip, as the search prices the candidate (topo.network_capex)
+    usd = chip_cost_per_hour(topo.CHIPS["maia200"],
+                             network_capex_per_chip=topo.network_capex(topo.load("maia200-small")).per_chip)
+    assert f"chip-hour prices: maia200-small ${usd:.3f} (ASSUMPTION)" in out, out
+    assert f"plan: maia200-small tp1 b32 x1  (${usd:.2f}/h" in out, out
 
 
 def test_released_model_names_of_a_preset_architecture_load_as_that_preset():
