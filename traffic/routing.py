@@ -219,9 +219,7 @@ _ROUTE_SAMPLE_ABOVE = 1 << 20
 def _check_route_budget(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
     """Estimate, from an evenly spaced sample of pairs, the path-edge entries routing every flow over all of its
     equal-cost paths would hold, and refuse with a CapacityError before memory runs out."""
-    pick = np.linspace(0, len(src) - 1, _PART_SAMPLE).astype(np.int64)
-    r = fab.routes(src[pick], dst[pick])
-    est = len(r.path_edges) / _PART_SAMPLE * len(src)
+    est = _estimate_path_edges(fab, src, dst)
     if est > MAX_ROUTE_EDGES:
         raise CapacityError(
             f"routing: {len(src):,} flows over every equal-cost path would need about {est:.3g} path-edge entries "
@@ -385,12 +383,18 @@ MAX_PART_EDGES = 100_000_000
 _PART_SAMPLE = 2048
 
 
+def _estimate_path_edges(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> float:
+    """Path-edge entries (sum over flows of every equal-cost path's length) that routing all ``src -> dst`` flows
+    would hold, extrapolated from an evenly spaced sample of ``_PART_SAMPLE`` pairs."""
+    pick = np.linspace(0, len(src) - 1, _PART_SAMPLE).astype(np.int64)
+    r = fab.routes(src[pick], dst[pick])
+    return len(r.path_edges) / _PART_SAMPLE * len(src)
+
+
 def _check_part_budget(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
     """Estimate, from an evenly spaced sample of pairs, how many edge entries one sub-flow per
     equal-cost path would need, and refuse with a CapacityError before memory runs out."""
-    pick = np.linspace(0, len(src) - 1, _PART_SAMPLE).astype(np.int64)
-    r = fab.routes(src[pick], dst[pick])
-    est = len(r.path_edges) / _PART_SAMPLE * len(src)
+    est = _estimate_path_edges(fab, src, dst)
     if est > MAX_PART_EDGES:
         raise CapacityError(
             f"routing='ecmp-subflows': {len(src):,} flows would need about {est:.3g} path-edge entries "
