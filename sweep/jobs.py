@@ -570,9 +570,15 @@ def _known_workload(value: Any, field_: str) -> None:
 
 #: the inline pool's parameters of the serve job (``fleet.single_pool_fleet``'s keyword arguments)
 SERVE_POOL = ("tp", "ep", "pp", "dtype", "kv_dtype", "stack", "replicas", "batch", "token_budget", "chunked_prefill",
-              "price")
+              "price", "speculative")
 #: arrival window of an open-loop serve point given a rate but no duration, s (``scaleup serve``'s default)
 SERVE_DURATION = 600.0
+
+
+def _speculative_off(value: Any) -> Any:
+    """A serve point's ``speculative`` as ``parse_speculative`` reads it: YAML 1.1 reads an unquoted ``off`` in a grid
+    as False, which the str parameter made ``"False"``; that is ``"off"`` (no speculation), as in the infer job."""
+    return "off" if value == "False" else value
 
 
 def _serve_job(p: dict[str, Any]) -> dict[str, Any]:
@@ -690,6 +696,9 @@ register_job(
             "token_budget": Param("int", 8192),
             "chunked_prefill": Param("bool", True),
             "price": Param("float", None, "$ per chip-hour (null: the chip's capex + power model)", nullable=True),
+            "speculative": Param("str", None, "speculative decoding, mtp:K@A | draft:MODEL:K@A | ngram:K@A (null: "
+                                 "off; scaleup serve --speculative)", nullable=True,
+                                 canon=_speculative_off),
             "concurrency": Param("int", None, "closed loop: requests in flight", nullable=True),
             "requests": Param("int", None, "closed loop: requests sent in all (null: 10 x concurrency)",
                               nullable=True),

@@ -153,3 +153,26 @@ def test_cli_speculative_inline_pool():
     assert d["tpot_mean_s"] == want["tpot_mean_s"] and d["pools"][0]["tokens_per_step"] == pytest.approx(2.952)
     r = CliRunner().invoke(main, [*base, "--speculative", "mtp:3"])
     assert r.exit_code == 2 and r.stderr.startswith("error: --speculative: 'mtp:3' gives no acceptance"), r.output
+
+
+def test_serve_sweep_job_takes_speculative():
+    """The sweep's serve job passes ``speculative`` to the pool: a point equals simulate_serving of the same pool, a
+    grid's unquoted ``off`` (YAML 1.1: False) is no speculation, and speculation raises the closed loop's output rate."""
+    import yaml
+
+    from sweep import JOBS
+
+    base = {"model": "llama3.1-8b", "fabric": "dgx-h100", "tp": 1, "stack": "vllm", "concurrency": 4,
+            "requests": 12, "prompt": 200, "output": 40}
+    off = yaml.safe_load("speculative: off")["speculative"]
+    param = JOBS["serve"].params["speculative"]
+    on = JOBS["serve"]({**base, "speculative": "mtp:3@0.8"})
+    plain = JOBS["serve"]({**base, "speculative": param.convert(off, "speculative")})
+    want = simulate_serving(single_pool_fleet("llama3.1-8b", "dgx-h100", tp=1, stack="vllm",
+                                              speculative="mtp:3@0.8"), concurrency=4, requests=12, prompt=200,
+                            output=40).summary()
+    assert on["tpot_p50_s"] == want["tpot_p50_s"] and on["output_tokens_per_s"] == want["output_tokens_per_s"]
+    nospec = simulate_serving(single_pool_fleet("llama3.1-8b", "dgx-h100", tp=1, stack="vllm"), concurrency=4,
+                              requests=12, prompt=200, output=40).summary()
+    assert plain["output_tokens_per_s"] == nospec["output_tokens_per_s"]
+    assert on["output_tokens_per_s"] > plain["output_tokens_per_s"]
