@@ -17,7 +17,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cli import main
@@ -95,13 +95,16 @@ def test_concurrency_one_serialises_the_requests(chunked, rate):
 
 
 def in_flight_at(res, t):
+    # a request that finishes at t has freed its slot at t: ``arrival + latency`` rebuilds its finish time with one
+    # rounding (seed 162 below: 5.6e-17 s past the send it freed), so finishes within 1e-12 of t count as done
     finish = res.arrival + res.latency
-    return int(np.sum((res.arrival <= t) & (finish > t)))
+    return int(np.sum((res.arrival <= t) & (finish > t + 1e-12 * max(1.0, t))))
 
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 8), st.sampled_from([2.0, 8.0, 30.0]), st.integers(1, 2), st.booleans(),
        st.sampled_from([0.25, 1.0]), st.integers(0, 1000))
+@example(6, 8.0, 1, True, 0.25, 162)  # a slot freed and re-filled at the same instant (see in_flight_at)
 def test_at_most_c_in_flight_first_in_first_out_and_no_faster_than_the_closed_loop(c, rate, replicas, chunked,
                                                                                    burst, seed):
     spec = fleet(replicas, batch=8, chunked_prefill=chunked, token_budget=1024)
