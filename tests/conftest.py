@@ -74,3 +74,20 @@ def assert_cli_error(argv: list, directory, field: str) -> None:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
     assert field in lines[0], (field, r.stderr)
+
+
+# A disaggregated fleet (2 prefill replicas, 3 decode replicas of batch 64, a 100 Gb/s KV network) on affine step
+# models, so no inference run is needed: the serving tests' shared small fleet.
+DISAGG_FLEET_YAML = """
+pools:
+  - name: p
+    role: prefill
+    replicas: 2
+    step_model: {prefill_per_token: 40us, decode_base: 15ms, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
+  - name: d
+    role: decode
+    replicas: 3
+    batch: 64
+    step_model: {decode_base: 15ms, decode_per_kv_token: 4ns, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
+kv_network: {bandwidth: 100Gbps, latency: 2us}
+"""

@@ -5,22 +5,9 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from conftest import DISAGG_FLEET_YAML as FLEET
 
 from cli import main
-
-FLEET = """
-pools:
-  - name: p
-    role: prefill
-    replicas: 2
-    step_model: {prefill_per_token: 40us, decode_base: 15ms, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
-  - name: d
-    role: decode
-    replicas: 3
-    batch: 64
-    step_model: {decode_base: 15ms, decode_per_kv_token: 4ns, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
-kv_network: {bandwidth: 100Gbps, latency: 2us}
-"""
 
 
 def test_serve_table_and_json(tmp_path):

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import DISAGG_FLEET_YAML as DISAGG
 
 import fleet
 from cli import main
@@ -196,21 +197,6 @@ def test_itl_percentiles_of_a_hand_worked_decode_stall(tmp_path):
     assert "ITL ms" in res.table()
     macro1 = _stall_run(tmp_path, macro_cap=1).summary()
     assert all(macro1[f"itl_{k}_s"] == pytest.approx(s[f"itl_{k}_s"], rel=1e-9) for k in ("mean", "p50", "p99"))
-
-
-DISAGG = """
-pools:
-  - name: p
-    role: prefill
-    replicas: 2
-    step_model: {prefill_per_token: 40us, decode_base: 15ms, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
-  - name: d
-    role: decode
-    replicas: 3
-    batch: 64
-    step_model: {decode_base: 15ms, decode_per_kv_token: 4ns, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
-kv_network: {bandwidth: 100Gbps, latency: 2us}
-"""
 
 
 @pytest.mark.parametrize("kind", ["colocated", "chunked", "disaggregated"])
