@@ -165,9 +165,22 @@ class CollectiveResult:
 
 
 # ---------------------------------------------------------------------- validation
-def _group(fab: Fabric, group) -> np.ndarray:
+def default_group(fab: Fabric, k: int | None = None) -> list[int]:
+    """The group of ``k`` ranks (default every chip) a collective runs on when none is given: the first of
+    ``fab.groups(k)`` ("tray" placement), ranks ``0..k-1`` when ``k`` does not divide the chips. It is the
+    group of ``scaleup collective --group-size k`` (:func:`collectives.benchmark`) and of a sweep's
+    collective job, so the same call gives the same figures from Python, the CLI and a sweep: rank order
+    off tori, a cycle through the chips on a torus (a snake whose ring steps one hop, as a topology-aware
+    runtime orders it; rank order would close the x-lines' rings over multi-hop wrap steps)."""
+    n = fab.n_chips
+    k = n if k is None else int(k)
+    return fab.groups(k)[0] if n % k == 0 else list(range(k))
+
+
+def _group(fab: Fabric, group, k: int | None = None) -> np.ndarray:
+    """``group`` as an int64 array of chip indices; None: :func:`default_group` of ``k`` ranks (every chip)."""
     if group is None:
-        return np.arange(fab.n_chips, dtype=np.int64)
+        return np.asarray(default_group(fab, k), dtype=np.int64)
     if isinstance(group, (str, bytes)) or not hasattr(group, "__iter__"):
         raise ScheduleError(f"group: expected a list of chips (ranks or node ids), got {group!r}")
     items = list(group)
@@ -545,9 +558,17 @@ def _fab_for(fab: Fabric, schedules: Sequence[Schedule]) -> Fabric:
 
 
 def _uniform_a2a(s: Schedule, fab: Fabric) -> bool:
-    """A uniform exchange (``Algorithm.uniform_exchange``: the direct all-to-all) over every chip of the fabric."""
+    """A uniform exchange (``Algorithm.uniform_exchange``: the direct all-to-all) over every chip of the fabric, in any
+    order (every ordered pair of chips carries size/n whatever the group's order: the default group on a torus is a
+    cycle, not rank order)."""
     return (REGISTRY[(s.collective, s.algorithm)].uniform_exchange and s.rows is None
-            and s.n == fab.n_chips and s.n > 1 and bool(np.all(s.group == np.arange(fab.n_chips))))
+            and s.n == fab.n_chips and s.n > 1 and _every_chip(s.group, fab.n_chips))
+
+
+def _every_chip(group: np.ndarray, n: int) -> bool:
+    """Whether ``group`` (distinct chip indices) is every chip of a fabric of ``n``, in any order."""
+    g = np.asarray(group)
+    return len(g) == n and bool(np.all(np.sort(g) == np.arange(n)))
 
 
 def _bound(s: Schedule, fab: Fabric, overhead: float, rbw, cheap: bool = False) -> float:
@@ -614,9 +635,7 @@ def collective(collective: str, fab: Fabric | str, size: Size, group: Group = No
         raise ScheduleError(f"collective: unknown {collective!r}; valid: {', '.join(COLLECTIVES)}")
     fab = _as_fabric(fab)
     S = size_bytes(size)
-    G = _group(fab, group)
-    if collective == "send_recv" and group is None:
-        G = G[:2]
+    G = _group(fab, group, 2 if collective == "send_recv" else None)
     opts, run = _split_opts(dict(opts))
     mode = run.get("mode", "auto")
     overhead = _overhead(run.get("overhead", 0.0))
@@ -650,7 +669,7 @@ def collective(collective: str, fab: Fabric | str, size: Size, group: Group = No
             if why is not None:
                 candidates[name] = f"n/a: {why}"
                 continue
-            whole_a2a = fn.uniform_exchange and m == fab.n_chips and bool(np.all(G == np.arange(m)))
+            whole_a2a = fn.uniform_exchange and _every_chip(G, fab.n_chips)
             n_flows = fn.max_step_flows(m) if fn.max_step_flows is not None else 0
             if n_flows > AUTO_MAX_STEP_FLOWS and not whole_a2a:
                 candidates[name] = f"skipped: {n_flows} flows in one step (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
@@ -722,9 +741,10 @@ def all_reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "a
     Args:
         fab: the :class:`topo.Fabric`, or a preset name / YAML path as ``--fabric`` (``"maia200"``).
         size: bytes (or a string such as ``"256MiB"``).
-        group: chips (ranks or node ids), default all chips in rank order (``scaleup collective --group-size n``
-            and sweeps run ``fab.groups(n)[0]``: the same on tray-first fabrics, a snake on a torus, where a ring in
-            rank order takes multi-hop wrap steps; pass ``group=fab.groups(fab.n_chips)[0]`` for the CLI's).
+        group: chips (ranks or node ids), in ring order; default every chip as ``scaleup collective
+            --group-size <chips>`` and a sweep's ``group: null`` take them (:func:`default_group`:
+            ``fab.groups(n)[0]``, rank order off tori, a one-hop cycle on a torus), so the figures agree bit
+            for bit; ``group=range(fab.n_chips)`` for rank order.
         algorithm: a registered name (``collectives.ALGORITHMS``) or ``"auto"`` (simulate every applicable
             algorithm alone and keep the fastest; ``result.candidates`` lists them).
         **opts: algorithm options (``chunks``, ``bidirectional``, ``intra``, ``inter``, ``root``) and run
@@ -782,7 +802,8 @@ def reduce(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto"
 
 def send_recv(fab: Fabric, size: Size, group: Group = None, algorithm: str = "auto",
               **opts: Any) -> CollectiveResult:
-    """One transfer of ``size`` bytes from ``group[0]`` to ``group[1]`` (default chips 0 and 1)."""
+    """One transfer of ``size`` bytes from ``group[0]`` to ``group[1]`` (default ``default_group(fab, 2)``, as
+    ``scaleup collective sendrecv``: chips 0 and 1 on the bundled fabrics)."""
     return collective("send_recv", fab, size, group, algorithm, **opts)
 
 
@@ -792,7 +813,8 @@ class Op:
     """A collective to run concurrently with others in :func:`run`.
 
     Attributes:
-        size: bytes (nccl-tests convention). group: chips (default all). algorithm: name or "auto".
+        size: bytes (nccl-tests convention). group: chips (default every chip, :func:`default_group`). algorithm:
+        name or "auto".
         opts: algorithm options (chunks, root, ...).
     """
 
@@ -915,9 +937,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
         if not isinstance(op.algorithm, str):  # it keys a dict below: a list was an unhashable-type TypeError
             _lookup(op.collective, op.algorithm)  # the registry's one-line ScheduleError listing the valid names
         S = size_bytes(op.size)
-        G = _group(fabric, op.group)
-        if op.collective == "send_recv" and op.group is None:
-            G = G[:2]
+        G = _group(fabric, op.group, 2 if op.collective == "send_recv" else None)
         key = (op.collective, op.algorithm, S, len(G), tuple(sorted((k, repr(v)) for k, v in op.opts.items())))
         classes.setdefault(key, []).append(i)
         prepared.append((S, G))

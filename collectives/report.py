@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -236,10 +237,15 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
-    """The rows of :func:`benchmark` as JSON (sizes in bytes, times in us, bandwidths in GB/s = 1e9 bytes/s; a
-    NaN, e.g. ``measured_us`` off the table's grid, is null)."""
-    return json.dumps([{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows],
-                      indent=1)
+    """The rows of :func:`benchmark` as strict JSON (RFC 8259: sizes in bytes, times in us, bandwidths in GB/s =
+    1e9 bytes/s); a value that is not a finite number, a NaN (``measured_us`` off the table's grid) or an
+    infinity, is null (Python's ``NaN`` / ``Infinity`` tokens are not JSON: ``jq`` and browsers refuse them)."""
+    def strict(v: Any) -> Any:
+        if isinstance(v, (float, np.floating)):
+            return float(v) if math.isfinite(v) else None
+        return v
+
+    return json.dumps([{k: strict(v) for k, v in r.items()} for r in rows], indent=1, allow_nan=False)
 
 
 def plot_busbw(rows: list[dict[str, Any]], path: str, title: str = "") -> None:

@@ -65,7 +65,10 @@ def direct_all_to_all_phases(rows, size, block_table=None, n_blocks=0, stage=0, 
         flow_row = row_index(g, len(i))
         ii, jj = np.tile(i, g), np.tile(j, g)
         blocks = label(block_table, flow_row, (ii * m + jj)[:, None] * K + np.arange(K)[None, :])
-    if g == 1 and np.array_equal(rows[0], np.arange(m)):
+    if g == 1 and (np.array_equal(rows[0], np.arange(m)) or
+                   (block_table is None and np.array_equal(np.sort(rows[0]), np.arange(m)))):
+        # ranks 0..m-1 (in any order when no block labels are asked for: the pairs are the same set, e.g. every
+        # chip of a torus in its cycle order, fab.groups(n)[0]) index themselves
         return [Phase(i.astype(rows.dtype, copy=False), j.astype(rows.dtype, copy=False), size / m, key=key,
                       stage=stage, blocks=blocks)]
     return [Phase(rows[:, i].ravel(), rows[:, j].ravel(), size / m, key=key, stage=stage, blocks=blocks)]
