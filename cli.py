@@ -1306,11 +1306,15 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
 @click.option("--verify", default=5.0, show_default=True, type=float,
               help="re-check the cheapest plan on a trace this many times as long, re-sizing it if it misses the "
                    "SLOs there (steady state; 0: off)")
+@click.option("--speculative", default=None,
+              help="speculative decoding of every candidate: mtp:K@A | draft:MODEL:K@A | ngram:K@A (each decode "
+                   "iteration is a draft + verify step gaining E tokens; as scaleup serve --speculative)")
 @click.option("--plot", "plot_path", is_flag=False, flag_value="plan.png", default=None,
               help="draw cost vs latency with the Pareto front (PNG; default plan.png)")
 @click.option("--json", "as_json", is_flag=True, help="print the plan and every point as JSON")
 def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration, workload, attainment, tps, eps,
-             batches, modes, router, seed, dtype, stack, verify, plot_path, as_json, burstiness=1.0) -> None:
+             batches, modes, router, seed, dtype, stack, verify, plot_path, as_json, burstiness=1.0,
+             speculative=None) -> None:
     """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan).
 
     Exit status: 0 with a plan; 1 when no deployment meets the SLOs within the search (the closest candidates are
@@ -1338,7 +1342,7 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
                   attainment=attainment,
                   tps=ints(tps, "--tp"), eps=ints(eps, "--ep"), batches=ints(batches, "--batch"),
                   modes=[m.strip() for m in modes.split(",") if m.strip()], router=router, verify=verify,
-                  dtype=dtype, stack=stack)
+                  dtype=dtype, stack=stack, speculative=speculative)
     if plot_path:
         res.plot(plot_path)
     if as_json:
@@ -1353,7 +1357,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
                f"{s['slo_tpot_s'] * 1e3:g} ms for {s['attainment']:.0%} of requests; {s['requests']} requests "
                f"({s['workload']}, {s['duration_s']:g} s"
                + (f", burstiness {s['burstiness']:g}" if s.get("burstiness", 1.0) != 1.0 else "") + f"), {s['dtype']}"
-               + (f", stack {s['stack']}" if s.get("stack") else "") + f", {s['simulations']} simulations"
+               + (f", stack {s['stack']}" if s.get("stack") else "")
+               + (f", speculative {s['speculative']}" if s.get("speculative") else "") + f", {s['simulations']} simulations"
                + (f"; the cheapest re-checked over {s['verified_over_s']:g} s (--verify)" if s.get("verified_over_s")
                   else ""))
     if s.get("chip_prices"):  # which costs rest on an assumed chip price (scaleup infer prints each basis in full)

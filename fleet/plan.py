@@ -29,7 +29,7 @@ import numpy as np
 
 from topo import CapacityError, ScaleupError, SpecError
 
-from .pool import kv_capacity_tokens
+from .pool import _tokens_per_step, kv_capacity_tokens
 from .sim import ServingResult, build_step_model, check_serving_size, check_trace_context, simulate_serving
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec
 from .stepmodel import StepCache, StepModelLike
@@ -103,16 +103,18 @@ def _entry_per_hour(key: str, entry: dict) -> float:
     over = infer_prices({key: entry})[key.lower()]
     if "price_per_hour" in over:
         return over["price_per_hour"]
-    net = 0.0  # a bundled fabric's network capex per chip (topo.network_capex) is amortised with the chip's
+    net = net_w = 0.0  # a bundled fabric's network per chip (topo.network_capex): capex amortised, power charged
     if key.lower() in topo.CHIPS:
         chip = topo.chip_preset(key.lower())
     elif key in topo.list_fabrics():
         fab = topo.load(key)
-        chip, net = fab.chip, topo.network_capex(fab).per_chip
+        counted = topo.network_capex(fab)
+        chip, net, net_w = fab.chip, counted.per_chip, counted.power_per_chip
     else:
         raise SpecError(f"prices.{key}: a capex entry needs a chip preset or bundled fabric name (its power comes "
                         "from the chip); give price_per_hour ($ per chip-hour) instead")
-    return chip_cost_per_hour(chip, capex_per_chip=over["capex"], network_capex_per_chip=net)
+    return chip_cost_per_hour(chip, capex_per_chip=over["capex"], network_capex_per_chip=net,
+                              network_power_per_chip=net_w)
 
 
 @dataclass
@@ -138,7 +140,8 @@ class PlanPoint:
             "tpot_p90_s": self.tpot_p90, "latency_p90_s": self.latency_p90, "slo_attainment": self.attainment,
             "meets_slo": self.feasible,
             "pools": [{"name": p.name, "fabric": p.fabric, "role": p.role, "tp": p.tp, "ep": p.ep,
-                       "batch": p.batch, "replicas": p.replicas} for p in self.fleet.pools],
+                       "batch": p.batch, "replicas": p.replicas,
+                       **({"speculative": p.speculative} if p.speculative else {})} for p in self.fleet.pools],
         }
 
 
@@ -382,10 +385,28 @@ def _chip_prices(candidates: Sequence[str], prices: dict[str, float]) -> dict[st
         chip = fab.chip
         if c in prices:
             out[c] = {"usd_per_chip_hour": float(prices[c]), "basis": "given"}
-        else:  # as the search prices it (Deployment.cost_per_hour): the fabric's network capex beside the chip's
-            out[c] = {"usd_per_chip_hour": chip_cost_per_hour(chip, network_capex_per_chip=topo.network_capex(fab)
-                                                              .per_chip), "basis": price_basis_kind(chip)}
+        else:  # as the search prices it (Deployment.cost_per_hour): the fabric's network beside the chip
+            counted = topo.network_capex(fab)
+            out[c] = {"usd_per_chip_hour": chip_cost_per_hour(chip, network_capex_per_chip=counted.per_chip,
+                                                              network_power_per_chip=counted.power_per_chip),
+                      "basis": price_basis_kind(chip)}
     return out
+
+
+def _check_speculative(speculative: Any, factory: bool) -> str | None:
+    """``speculative`` as its label (``mtp:3@0.8``), None for none (None, ``off``, False); a bad string is the
+    parser's one line, named ``speculative``."""
+    if speculative is None or speculative is False:
+        return None
+    from inference.speculative import parse_speculative
+
+    sp = parse_speculative(speculative)
+    if sp is None:
+        return None
+    if factory:
+        raise SpecError("speculative: applies to the candidates' own step models; a step_model_factory's models give "
+                        "their draft + verify step times and tokens_per_step (drop speculative)")
+    return sp.label()
 
 
 def _check_plan_args(candidates: Sequence[str], attainment: float, modes: Sequence[str], slo_ttft: float,
@@ -449,6 +470,7 @@ def plan(
     verify: float = 5.0,
     dtype: str = "fp8",
     stack: str | None = None,
+    speculative: str | None = None,
 ) -> PlanResult:
     """Find the cheapest deployment of ``model`` meeting the SLOs at ``rate`` (see the module docstring).
 
@@ -477,6 +499,10 @@ def plan(
             drain, so a fleet just short of the rate can pass it). 0 or 1: off; skipped for a given ``trace``.
         dtype, stack: weights / activations dtype and serving-stack profile of every candidate's step model (as
             ``scaleup infer --dtype / --stack``; a chip that cannot run ``dtype`` is reported ``cannot run: ...``).
+        speculative: speculative decoding of every candidate (``mtp:K@A``, ``draft:MODEL:K@A``, ``ngram:K@A``; as
+            ``scaleup serve --speculative``): each decode iteration is the draft + verify step and gains the expected
+            accepted length E tokens per sequence, so the throughput lower bound and the TPOT floor divide the
+            decode time by E; None or ``off``: none. Not with ``step_model_factory`` (its models say their own).
 
     Returns:
         :class:`PlanResult`; ``best`` is None when nothing meets the SLOs within ``max_replicas``.
@@ -491,6 +517,7 @@ def plan(
     if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 <= verify < math.inf:
         raise SpecError(f"verify: must be a number >= 0 (times the trace length; 0 or 1: off), got {verify!r}")
     _check_dtype_stack(dtype, stack)
+    speculative = _check_speculative(speculative, step_model_factory is not None)
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     # a dict reads as a prices file does ("$3.00", {capex: $}); it was taken as it stood ('>=' of str and int)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else _price_table(dict(prices or {}))
@@ -518,7 +545,7 @@ def plan(
                        attainment=attainment, tps=tps, eps=eps, batches=batches, prefill_batch=prefill_batch,
                        token_budget=token_budget, kv_network=kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6),
                        router=router, max_replicas=max_replicas, step_model_factory=step_model_factory,
-                       dtype=dtype, stack=stack)
+                       dtype=dtype, stack=stack, speculative=speculative)
     if "colocated" in modes:
         planner._search_colocated()
     if "disaggregated" in modes:
@@ -539,6 +566,7 @@ def plan(
     settings = {"model": str(name), "rate_rps": rate, "slo_ttft_s": slo_ttft,
                 "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
                 "workload": workload, "seed": seed, "burstiness": burstiness, "candidates": list(candidates), "dtype": dtype, "stack": stack,
+                "speculative": speculative,
                 "simulations": len(planner.points), "chip_prices": chip_prices, "verified_over_s": verified_over}
     return PlanResult(best, ranked, planner.points, settings)
 
@@ -555,7 +583,7 @@ class _Planner:
                  batches: Sequence[int], prefill_batch: int, token_budget: int, kv_network: KVNetworkSpec,
                  router: str | Callable, max_replicas: int,
                  step_model_factory: Callable[[str, int, int], StepModelLike] | None, dtype: str = "fp8",
-                 stack: str | None = None) -> None:
+                 stack: str | None = None, speculative: str | None = None) -> None:
         self.model = model
         self.rate = rate
         self.slo_ttft = slo_ttft
@@ -571,7 +599,7 @@ class _Planner:
         self.router = router
         self.max_replicas = max_replicas
         self.step_model_factory = step_model_factory
-        self.dtype, self.stack = dtype, stack
+        self.dtype, self.stack, self.speculative = dtype, stack, speculative
         self.p_mean, self.o_mean = _mean_lengths(trace)
         self.p_med = float(np.median(trace.prompt))
         self.ctx = self.p_mean + self.o_mean / 2
@@ -598,7 +626,8 @@ class _Planner:
 
                     pp = self.pps[(chip, tp)] = pipeline_stages(self.model, chip, tp, dtype=self.dtype)
                     m = build_step_model(PoolSpec(name=chip, fabric=chip, tp=tp, ep=ep, pp=pp, dtype=self.dtype,
-                                                  stack=self.stack, price=self.prices.get(chip)), self.model)
+                                                  stack=self.stack, speculative=self.speculative,
+                                                  price=self.prices.get(chip)), self.model)
                 if m.max_batch(int(self.p_mean + self.o_mean)) < 1:
                     self.models[key] = self._no_room(m)
                 else:
@@ -703,14 +732,17 @@ class _Planner:
         return rho >= 2 and span > 0 and self.attainment > (1 + self.slo_ttft / span) / rho
 
     def busy_per_request(self, m: StepModelLike, batch: int) -> tuple[float, float, float]:
-        """(prefill s, decode s) of replica time one mean request costs at full batching, and TPOT floor."""
+        """(prefill s, decode s) of replica time one mean request costs at full batching, and TPOT floor. A decode
+        iteration gains ``tokens_per_step`` (E: speculative decoding's expected accepted length, else 1) tokens per
+        sequence, so the O - 1 tokens after the first take (O - 1) / E iterations and a token 1 / E of one."""
         sc = StepCache.of(m)
+        e = _tokens_per_step(m)
         kcap = max(1.0, kv_capacity_tokens(m, self.token_budget, batch))
         b = max(1, min(batch, int(kcap // max(1.0, self.p_mean + self.o_mean))))
         k = max(1, int(self.token_budget // max(1.0, self.p_mean)))
         pre = sc.prefill(self.p_mean * k, k) / k
-        dec = max(self.o_mean - 1, 0) * sc.decode1(b, self.ctx) / b
-        return pre, dec, sc.decode1(1, self.ctx)
+        dec = max(self.o_mean - 1, 0) / e * sc.decode1(b, self.ctx) / b
+        return pre, dec, sc.decode1(1, self.ctx) / e
 
     # ------------------------------------------------------------------ the searches
     def _search_colocated(self) -> None:
@@ -751,7 +783,7 @@ class _Planner:
 
         def make(n: int) -> tuple[str, list[PoolSpec]]:
             return f"{cfg} x{n}", [PoolSpec(name="pool", fabric=chip, tp=tp, ep=ep, batch=batch, dtype=self.dtype,
-                                            stack=self.stack,
+                                            stack=self.stack, speculative=self.speculative,
                                             pp=self.pps.get((chip, tp), 1), replicas=n, token_budget=token_budget)]
 
         pt, tried, why = self.min_replicas(make, {"pool": m}, lo, "colocated")
@@ -802,10 +834,10 @@ class _Planner:
 
         def pools(n_p: int, n_d: int) -> list[PoolSpec]:
             return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, pp=self.pps.get((pchip, ptp), 1), role="prefill",
-                             dtype=self.dtype, stack=self.stack,
+                             dtype=self.dtype, stack=self.stack, speculative=self.speculative,
                              replicas=n_p, batch=prefill_batch, token_budget=token_budget),
                     PoolSpec(name="decode", fabric=dchip, tp=dtp, pp=self.pps.get((dchip, dtp), 1), role="decode",
-                             dtype=self.dtype, stack=self.stack,
+                             dtype=self.dtype, stack=self.stack, speculative=self.speculative,
                              replicas=n_d, batch=dbatch)]
 
         def label(n_p: int, n_d: int) -> str:
