@@ -159,6 +159,8 @@ class Job:
         prefixes: further dotted prefixes passed through unchecked (``"opt."`` -> algorithm options).
         extra: a callable returning further accepted parameter names (e.g. from a signature).
         help: one line for ``scaleup sweep --list-jobs``.
+        upgrade: ``upgrade(row, params) -> row``: a row an older version of the job wrote (kept by a resume, with
+            the point's given ``params``) in today's columns, so one table never mixes two meanings of a column.
     """
 
     name: str
@@ -168,6 +170,7 @@ class Job:
     extra: Callable[[], dict[str, Param]] | None = None
     help: str = ""
     prefixes: tuple[str, ...] = ()
+    upgrade: Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
     _extra_cache: dict[str, Param] | None = field(default=None, repr=False)
 
     def all_params(self) -> dict[str, Param] | None:
@@ -351,7 +354,9 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
     fab = fabric_for(p)
     fn = getattr(collectives, p["collective"])
     n = fab.n_chips
-    k = p["group"] if p["group"] is not None else n
+    # the default group: every chip (send_recv: 2 ranks), as scaleup collective --group-size and
+    # collectives.default_group
+    k = p["group"] if p["group"] is not None else (2 if p["collective"] == "send_recv" else n)
     if not 2 <= k <= n:  # as scaleup collective --group-size: a 1-rank "collective" gave busbw 0 and a call cost
         raise SpecError(f"group: must be 2..{n} ranks on this fabric of {n} chips (a collective needs two ranks), "
                         f"got {k}")
@@ -380,7 +385,10 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
         res = fn(fab, p["size"], group=groups[0], algorithm=p["algorithm"], **opts)
     chunks = res.schedule.params.get("chunks", 1) if res.schedule is not None else 1
     out = {
-        "algorithm": res.algorithm,
+        # the algorithm asked for (the series of a busbw-vs-size plot: `auto` is one line, as nccl-tests users
+        # plot NCCL's choice) and the one run (auto's pick per size; the algorithm itself otherwise)
+        "algorithm": p["algorithm"],
+        "picked": res.algorithm,
         # the calibrated model's NCCL protocol (ll, ll128, simple), "ideal" for opt.ideal; the pipelining chunks
         # of the variant run (`auto` picks them too): the CLI table's algorithm/cN and protocol
         "protocol": res.protocol or "ideal",
@@ -394,6 +402,14 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
     }
     out["time_over_bound"] = out["time_us"] / out["bound_us"] if out["bound_us"] > 0 else float("nan")
     return out
+
+
+def _collective_upgrade(row: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """A collective row written before the ``picked`` column: its ``algorithm`` was the algorithm run (auto's pick
+    replaced the ``auto`` asked for); it becomes ``picked`` and ``algorithm`` the point's own (default auto)."""
+    if "picked" in row or "algorithm" not in row:
+        return row
+    return {**row, "algorithm": params.get("algorithm", "auto"), "picked": row["algorithm"]}
 
 
 def _canonical_collective(value: Any) -> Any:
@@ -493,7 +509,9 @@ def _traffic_job(p: dict[str, Any]) -> dict[str, Any]:
 
     fab = fabric_for(p)
     n = fab.n_chips
-    k = p["group"] if p["group"] is not None else n
+    # the default group: every chip (send_recv: 2 ranks), as scaleup collective --group-size and
+    # collectives.default_group
+    k = p["group"] if p["group"] is not None else (2 if p["collective"] == "send_recv" else n)
     if not 2 <= k <= n:
         raise SpecError(f"group: {k} chips requested on a fabric of {n} chips (need 2..{n})")
     src, dst = traffic.patterns.make(p["pattern"], k, seed=p["seed"], **_opts(p, "pattern."))
@@ -617,7 +635,9 @@ register_job(
         fabric=True,
         extra=_collective_extra,
         prefixes=("opt.",),
-        help="one collective on a fabric: time_us, algbw_GBps, busbw_GBps (nccl-tests), bound_us, algorithm",
+        help="one collective on a fabric: time_us, algbw_GBps, busbw_GBps (nccl-tests), bound_us, picked (the "
+             "algorithm run; auto's choice)",
+        upgrade=_collective_upgrade,
         params={
             "fabric": Param("str", help="fabric preset name or YAML path", check=_known_fabric),
             "collective": Param("str", "all_reduce", choices=COLLECTIVES, canon=_canonical_collective),

@@ -525,7 +525,7 @@ def run_sweep(
     points = expand_points(spec)
     total = len(points)
     jpath = journal_path(out)
-    previous, done_ids = _previous_rows(out, jpath, points) if resume else ([], set())
+    previous, done_ids = _previous_rows(out, jpath, points, job.upgrade) if resume else ([], set())
     meta = _run_metadata(spec, total, out if resume else None)
     if not previous:
         meta.pop("kept_rows_from", None)
@@ -594,9 +594,11 @@ def _run_metadata(spec: SweepSpec, total: int, previous_out: str | None) -> dict
     return meta
 
 
-def _previous_rows(out: str, jpath: str, points: list[Point]) -> tuple[list[dict[str, Any]], set[str]]:
+def _previous_rows(out: str, jpath: str, points: list[Point], upgrade: Callable[..., dict[str, Any]] | None = None
+                   ) -> tuple[list[dict[str, Any]], set[str]]:
     """Step 2 (``resume``): the successful rows of ``out`` and of its journal that are points of this spec,
-    and their ids. Failed rows are dropped so that they run again and their new outcome replaces them."""
+    and their ids. Failed rows are dropped so that they run again and their new outcome replaces them. ``upgrade``
+    (the job's :attr:`Job.upgrade`) rewrites each kept row in today's columns."""
     previous = _read_rows(out)
     for j in _read_journal(jpath):
         previous.append({"id": j.get("id"), "_journal": j})
@@ -612,6 +614,8 @@ def _previous_rows(out: str, jpath: str, points: list[Point]) -> tuple[list[dict
             prev_rows.append(r)
     done_ids = {r["id"] for r in prev_rows if _missing(r.get("error")) and r.get("id") in by_id}
     kept = [r for r in prev_rows if r.get("id") in done_ids]
+    if upgrade is not None:
+        kept = [upgrade(dict(r), by_id[r["id"]].params) for r in kept]
     dropped = len({r.get("id") for r in _read_rows(out)} - set(by_id)) if os.path.exists(out) else 0
     if dropped:
         print(f"sweep: dropping {dropped} rows of {out} that are not points of this spec", file=sys.stderr)

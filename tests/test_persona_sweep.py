@@ -256,7 +256,7 @@ def test_collective_job_matches_the_cli_table():
         row = job({"fabric": "maia200-small", "collective": "all_reduce", "size": size, "group": group})
         (ref,) = collectives.benchmark("all_reduce", fab, [size], group_size=group)
         assert row["ranks"] == group and row["time_us"] == ref["time_us"] and row["protocol"] == ref["protocol"]
-        assert ref["algorithm"] == f"auto:{row['algorithm']}" + (f"/c{row['chunks']}" if row["chunks"] > 1 else "")
+        assert ref["algorithm"] == f"auto:{row['picked']}" + (f"/c{row['chunks']}" if row["chunks"] > 1 else "")
     ideal = job({"fabric": "maia200-small", "collective": "all_reduce", "size": 2**20, "group": 8, "opt.ideal": True})
     assert ideal["protocol"] == "ideal"
     for bad in (1, 0, 385):  # 1 rank: busbw 0 and a per-call cost, where the CLI refuses it
