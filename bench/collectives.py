@@ -1,10 +1,12 @@
 """Benchmark of the collectives layer at 6,144 chips (maia200): wall time and peak memory.
 
-Run: ``python bench/collectives.py`` (add ``--quick`` to skip the direct all-to-all). Every case runs with the
+Run: ``python bench/collectives.py`` (add ``--quick`` to skip the 37.7 M-pair direct cases, ``--only direct`` to run
+the cases whose name holds "direct"). Every case runs with the
 calibrated communication model (default) and with ``ideal=True``; ``extra`` is the model's added wall time. Prints a table. Each case
 runs once to warm caches (numba compilation, fabric arrays), then is timed; peak memory is the largest
 traced allocation (tracemalloc) during a second run. Targets (issue 4, 2 cores): ring < 0.5 s, hierarchical
-< 0.2 s, auto < 2 s, all-to-all < 15 s, 768 concurrent 8-chip all-reduces < 2 s.
+< 0.2 s, auto < 2 s, all-to-all < 15 s, 768 concurrent 8-chip all-reduces < 2 s, whole-fabric direct
+all-reduce / all-gather < 15 s (185-209 s a size before their steps took the all-to-all's counting form).
 """
 
 from __future__ import annotations
@@ -47,13 +49,19 @@ def cases(fab, quick: bool):
         out.append(("all-to-all direct 6,144 x 1 GiB", 15.0,
                     lambda i: C.all_to_all(fab, GiB, algorithm="direct", ideal=i)))
         out.append(("all-to-all auto 6,144 x 1 GiB", 15.0, lambda i: C.all_to_all(fab, GiB, algorithm="auto", ideal=i)))
+        # every chip to every chip in each step (37.7 M flows a step): the engine's counting form, as the all-to-all
+        out.append(("all-reduce direct 6,144 x 16 MiB", 15.0,
+                    lambda i: C.all_reduce(fab, 16 * 2**20, algorithm="direct", ideal=i)))
+        out.append(("all-gather direct 6,144 x 16 MiB", 15.0,
+                    lambda i: C.all_gather(fab, 16 * 2**20, algorithm="direct", ideal=i)))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--fabric", default="maia200")
-    ap.add_argument("--quick", action="store_true", help="skip the 37.7 M-pair direct all-to-all cases")
+    ap.add_argument("--quick", action="store_true", help="skip the 37.7 M-pair direct cases")
+    ap.add_argument("--only", default=None, help="run only the cases whose name contains this text")
     args = ap.parse_args()
     t0 = time.perf_counter()
     fab = topo.load(args.fabric)
@@ -63,6 +71,8 @@ def main() -> None:
     print(f"{'case':<38} {'wall (s)':>9} {'ideal (s)':>9} {'extra':>6} {'target (s)':>10} {'peak mem (MiB)':>15} "
           f"{'sim time (us)':>14} {'ideal (us)':>11} {'busbw (GB/s)':>12} {'algorithm':>10} {'proto':>6} {'mode':>6}")
     for name, target, fn in cases(fab, args.quick):
+        if args.only is not None and args.only not in name:
+            continue
         res = {}
         for ideal in (True, False):
             fn(ideal)  # warm: routes, structure detection

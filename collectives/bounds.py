@@ -243,6 +243,16 @@ def step_bound(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: float | n
     size = np.broadcast_to(np.asarray(size, dtype=np.float64), src.shape)
     if len(src) == 0:
         return 0.0
+    if len(src) > _ROUTE_ENTRIES:
+        from traffic.steps import uniform_exchange_size
+
+        if uniform_exchange_size(fabric, src, dst, size) is not None:
+            # every chip to every chip (a whole-fabric direct step): more than _ROUTE_ENTRIES distinct pairs, so
+            # the engine's solve below; found without sorting the pairs (37.7 M at 6,144 chips: ~8 s)
+            import traffic
+
+            res = traffic.simulate_steps(fabric, [traffic.Step(src, dst, size)], stats=False, grouping="structure")
+            return float(res.time)
     cap = fabric.edge_capacity
     E = fabric.n_edges
     code = src * fabric.n_nodes + dst

@@ -16,6 +16,7 @@ completed (all its flows arrived), and a step's duration is the makespan of its 
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -150,8 +151,18 @@ def solve_step(
 ):
     """Simulate one step (all flows start at 0). Returns (duration s, edges, bytes, busy, peak, info)."""
     if grouping == "structure":
-        from .structure import grouped_problem
+        from .structure import faulted_all_to_all_problem, grouped_problem, uniform_all_to_all_problem
 
+        z = uniform_exchange_size(fabric, src, dst, size) if routing == "ecmp" else None
+        if z is not None:  # every chip to every chip: the counting form (no per-pair sort), healthy or faulted
+            g = uniform_all_to_all_problem(fabric, z)
+            if g is None:
+                g = faulted_all_to_all_problem(fabric, z)
+            if g is not None:
+                p, sz, mult = g
+                out = _run(p, sz, mult, method)
+                return _pack(p, sz, mult, out, {"flows": len(src), "rows": p.n_flows, "cols": p.n_cols,
+                                                "uniform_exchange": True})
         g = grouped_problem(fabric, src, dst, size, routing, seed)
         if g is not None:
             p, sz, mult, info = g
@@ -170,6 +181,75 @@ def solve_step(
         q, sz, mult = p, size, None
     out = _run(q, sz, mult, method)
     return _pack(q, sz, mult, out, {"flows": len(src), "rows": q.n_flows, "cols": q.n_cols})
+
+
+#: flows per chunk of :func:`uniform_exchange_size`'s pair check (bounds its temporaries to ~100 MB)
+_EXCHANGE_CHUNK = 1 << 22
+#: the pair check's last answers by array identity: (id(src), id(dst), chips) -> (weakref src, weakref dst, bool);
+#: a collective's bound and its run pass the same step arrays several times
+_EXCHANGE_SEEN: dict[tuple[int, int, int], tuple] = {}
+
+
+def uniform_exchange_size(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size) -> float | None:
+    """The bytes per flow if the flows are every ordered pair of distinct chips of ``fabric`` exactly once, in any
+    order, all of one size (a whole-fabric direct all-to-all / reduce-scatter / all-gather step); else None.
+
+    One pass over the arrays in chunks (bounds, no self pairs, a bitmap of the n^2 pair codes), no sort:
+    ~0.5 s for the 37.7 M flows of 6,144 chips (where classing them by sorting took ~20 s per step); the answer
+    for the same array objects is remembered.
+    """
+    nc = fabric.n_chips
+    F = len(src)
+    if nc < 2 or F != nc * (nc - 1) or len(dst) != F:
+        return None
+    z = np.asarray(size, dtype=np.float64)
+    if z.ndim == 0:
+        s0 = float(z)
+    elif z.shape != (F,):
+        return None
+    else:
+        s0 = float(z[0])
+        if not (z.strides == (0,) or bool(np.all(z == s0))):
+            return None
+    if not np.isfinite(s0) or s0 < 0:
+        return None
+    return s0 if _every_pair(src, dst, nc) else None
+
+
+def _every_pair(src, dst, nc: int) -> bool:
+    """Whether the nc (nc - 1) flows ``src[i] -> dst[i]`` are every ordered pair of distinct chips 0..nc-1."""
+    key = (id(src), id(dst), nc)
+    hit = _EXCHANGE_SEEN.get(key)
+    if hit is not None and hit[0]() is src and hit[1]() is dst:
+        return hit[2]
+    ok = _check_every_pair(src, dst, nc)
+    try:
+        refs = (weakref.ref(src), weakref.ref(dst))
+    except TypeError:  # not weak-referenceable (a list): nothing remembered
+        return ok
+    if len(_EXCHANGE_SEEN) >= 8:
+        _EXCHANGE_SEEN.clear()
+    _EXCHANGE_SEEN[key] = (*refs, ok)
+    return ok
+
+
+def _check_every_pair(src, dst, nc: int) -> bool:
+    F = len(src)
+    seen = np.zeros(nc * nc, dtype=bool)
+    for a in range(0, F, _EXCHANGE_CHUNK):
+        s = np.asarray(src[a:a + _EXCHANGE_CHUNK])
+        d = np.asarray(dst[a:a + _EXCHANGE_CHUNK])
+        if s.dtype.kind not in "iu" or d.dtype.kind not in "iu":
+            return False
+        if int(s.min()) < 0 or int(d.min()) < 0 or int(s.max()) >= nc or int(d.max()) >= nc:
+            return False
+        if bool(np.any(s == d)):
+            return False
+        code = s.astype(np.int64)
+        code *= nc
+        code += d
+        seen[code] = True
+    return int(np.count_nonzero(seen)) == F
 
 
 def _run(p: Problem, size: np.ndarray, mult: np.ndarray | None, method: str):
