@@ -147,6 +147,8 @@ class Pool:
         model: the replica step model; ``step``: its :class:`StepCache`.
         n: replicas; ``offset``: global index of replica 0 (KV endpoint rank).
         cost_per_hour: $/h per replica; ``chips``: chips per replica.
+        network_cost_per_hour: the part of ``cost_per_hour`` that is the fabric's network (the step model's
+            ``network_cost_per_hour``: switches and optics, amortised, and their power; 0 when it has none).
         kv_capacity: KV tokens per replica.
         load: outstanding tokens per replica (prompt + output of requests assigned, not finished).
         queued: requests waiting for admission per replica; ``running``: sequences in the batch per replica.
@@ -164,6 +166,7 @@ class Pool:
         self.offset = offset
         self.chips = int(model.chips)
         self.cost_per_hour = float(model.cost_per_hour)
+        self.network_cost_per_hour = float(getattr(model, "network_cost_per_hour", 0.0))
         self.kv_capacity = _kv_capacity(spec, model)
         self.kv_bytes_per_token = float(model.kv_bytes_per_token)
         #: tokens a decoding sequence gains per decode iteration: the step model's ``tokens_per_step`` (speculative

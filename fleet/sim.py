@@ -159,6 +159,10 @@ class _Priced(StepModelWrapper):
     def cost_per_hour(self) -> float:
         return self._price * self._inner.chips
 
+    @property
+    def network_cost_per_hour(self) -> float:
+        return 0.0  # a given $/chip-hour is all-in: no network part apart
+
 
 def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     """The step model of one replica of ``pool`` (memoised across calls).
@@ -910,6 +914,9 @@ class ServingResult:
     queue_len: dict[str, np.ndarray]
     fleet_cost_per_hour: float
     kv_link_bytes: np.ndarray | None = None
+    #: the part of ``fleet_cost_per_hour`` that is the pools' fabrics' networks ($/h: switches and optics amortised,
+    #: their power; 0 for a given $/chip-hour, all-in, or a fabric without a priced network)
+    fleet_network_cost_per_hour: float = 0.0
     kv_transfers: int = 0
     sim_events: int = 0
     extra: dict = field(default_factory=dict)
@@ -974,6 +981,10 @@ class ServingResult:
         a request (NaN without any: one-token outputs)."""
         return self.itl.percentiles(qs) if self.itl is not None else [math.nan for _ in qs]
 
+    def _network_share(self) -> float:
+        """The network's share of the fleet's $/h (0 to 1)."""
+        return self.fleet_network_cost_per_hour / self.fleet_cost_per_hour if self.fleet_cost_per_hour > 0 else 0.0
+
     @staticmethod
     def _pct(x: np.ndarray) -> dict[str, float]:
         x = x[np.isfinite(x)]
@@ -1002,6 +1013,10 @@ class ServingResult:
             "fleet_cost_per_hour_usd": self.fleet_cost_per_hour,
             "cost_per_mtok_output_usd": self.cost_per_mtok,
             "cost_per_mtok_total_usd": self.cost_per_mtok_total,
+            # the chip / network split of the fleet's $/h and of the $ per M output tokens (as scaleup infer's)
+            "chip_cost_per_hour_usd": self.fleet_cost_per_hour - self.fleet_network_cost_per_hour,
+            "network_cost_per_hour_usd": self.fleet_network_cost_per_hour,
+            "network_cost_per_mtok_output_usd": self._network_share() * self.cost_per_mtok,
             "mean_utilisation": float(self.utilisation.mean()) if len(self.replica_busy) else 0.0,
             **self._occupancy(),
         }
@@ -1103,6 +1118,10 @@ class ServingResult:
                if np.isfinite(s["tokens_per_s_per_user_p50"]) else "undefined (no TPOT: one-token outputs)"),
             f"fleet ${self.fleet_cost_per_hour:,.2f}/h   cost ${s['cost_per_mtok_output_usd']:.3f} per M output "
             f"tokens (${s['cost_per_mtok_total_usd']:.3f} per M prompt+output tokens)",
+            *([f"network share ${s['network_cost_per_mtok_output_usd']:.3f} per M output tokens   (chips "
+               f"${s['chip_cost_per_hour_usd']:,.2f}/h + network ${s['network_cost_per_hour_usd']:,.2f}/h: the "
+               "fabrics' switches and optics, amortised, and their power)"]
+              if self.fleet_network_cost_per_hour > 0 else []),
             "",
             f"{'latency':<22}{'mean':>10}{'P50':>10}{'P90':>10}{'P99':>10}",
         ]
@@ -1519,6 +1538,7 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
             sel = sim.pool_p == p.index
             qlen[p.name] = _queue_series(arrival[sel], sim.t_admit[sel], grid)
     fleet_cost = sum(p.cost_per_hour * p.n for p in pools)
+    fleet_net = sum(p.network_cost_per_hour * p.n for p in pools)
     pool_rows = []
     for p in pools:
         sel = rpool == p.index
@@ -1536,7 +1556,8 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
             held = (sim.t_finish - sim.t_admit)[sim.pool_p == p.index]
         pool_rows.append({
             "name": p.name, "role": p.role, "replicas": p.n, "chips_per_replica": p.chips,
-            "cost_per_hour_usd": p.cost_per_hour * p.n, "requests": int(served.sum()),
+            "cost_per_hour_usd": p.cost_per_hour * p.n, "network_cost_per_hour_usd": p.network_cost_per_hour * p.n,
+            "requests": int(served.sum()),
             "mean_utilisation": float(busy[sel].mean() / makespan) if makespan else 0.0,
             "max_utilisation": float(busy[sel].max() / makespan) if makespan else 0.0,
             "kv_mean_fraction": kv_area / (makespan * p.n * cap) if makespan and cap > 0 else 0.0,
@@ -1560,6 +1581,7 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
         generated=sim.generated, slo_ttft=float(slo_ttft), slo_tpot=float(slo_tpot), makespan=makespan,
         duration=trace.duration, pools=pool_rows, replica_pool=rpool, replica_busy=busy,
         queue_time=grid, queue_len=qlen, fleet_cost_per_hour=float(fleet_cost),
+        fleet_network_cost_per_hour=float(fleet_net),
         sim_events=int(sum(r.n_passes for p in pools for r in p.replicas)),
         kv_link_bytes=kvnet.link_bytes if kvnet else None, kv_transfers=kvnet.n_transfers if kvnet else 0,
         extra={"kv_solves": kvnet.n_solves if kvnet else 0,

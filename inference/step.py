@@ -66,6 +66,13 @@ class StepModel:
         return self.deployment.cost_per_hour(self._price, **self._cost_kw)
 
     @property
+    def network_cost_per_hour(self) -> float:
+        """$ per hour of one replica's share of the fabric's network (its switches' and optics' capex amortised and
+        their power: :meth:`inference.Deployment.cost_parts`), part of :attr:`cost_per_hour`; 0 under a given
+        $/chip-hour (all-in)."""
+        return self.deployment.replica_chips * self.deployment.cost_parts(self._price, **self._cost_kw)[1]
+
+    @property
     def kv_bytes_per_token(self) -> float:
         """KV-cache bytes one token of one sequence occupies across the replica (all its chips), bytes.
 
