@@ -167,6 +167,8 @@ class Pool:
         self.chips = int(model.chips)
         self.cost_per_hour = float(model.cost_per_hour)
         self.network_cost_per_hour = float(getattr(model, "network_cost_per_hour", 0.0))
+        #: why the fabric's network counts $0 though it has switches (inference.StepModel.network_unpriced), or ""
+        self.network_unpriced = str(getattr(model, "network_unpriced", "") or "")
         self.kv_capacity = _kv_capacity(spec, model)
         self.kv_bytes_per_token = float(model.kv_bytes_per_token)
         #: tokens a decoding sequence gains per decode iteration: the step model's ``tokens_per_step`` (speculative

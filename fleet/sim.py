@@ -163,6 +163,10 @@ class _Priced(StepModelWrapper):
     def network_cost_per_hour(self) -> float:
         return 0.0  # a given $/chip-hour is all-in: no network part apart
 
+    @property
+    def network_unpriced(self) -> str:
+        return ""  # all-in: whether the fabric file prices its network does not matter
+
 
 def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     """The step model of one replica of ``pool`` (memoised across calls).
@@ -1122,6 +1126,8 @@ class ServingResult:
                f"${s['chip_cost_per_hour_usd']:,.2f}/h + network ${s['network_cost_per_hour_usd']:,.2f}/h: the "
                "fabrics' switches and optics, amortised, and their power)"]
               if self.fleet_network_cost_per_hour > 0 else []),
+            *[f"network not priced in pool {p['name']}: its fabric has {p['network_unpriced']} (counted as $0; give "
+              "the fabric a cost: block, docs/fabrics.md)" for p in self.pools if p.get("network_unpriced")],
             "",
             f"{'latency':<22}{'mean':>10}{'P50':>10}{'P90':>10}{'P99':>10}",
         ]
@@ -1557,6 +1563,8 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
         pool_rows.append({
             "name": p.name, "role": p.role, "replicas": p.n, "chips_per_replica": p.chips,
             "cost_per_hour_usd": p.cost_per_hour * p.n, "network_cost_per_hour_usd": p.network_cost_per_hour * p.n,
+            # why the pool's fabric's network counts $0 though it has switches ("" when priced or none to price)
+            "network_unpriced": p.network_unpriced,
             "requests": int(served.sum()),
             "mean_utilisation": float(busy[sel].mean() / makespan) if makespan else 0.0,
             "max_utilisation": float(busy[sel].max() / makespan) if makespan else 0.0,

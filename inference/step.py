@@ -73,6 +73,18 @@ class StepModel:
         return self.deployment.replica_chips * self.deployment.cost_parts(self._price, **self._cost_kw)[1]
 
     @property
+    def network_unpriced(self) -> str:
+        """Why the fabric's network counts $0 though it has switches ("2 switches, no cost: block"; see
+        :func:`topo.network_capex`), or "" (priced, in the chip's price, no switches, a given $/chip-hour or a
+        ``network_capex_per_chip`` knob)."""
+        from topo import network_capex
+
+        if self._price is not None or self._cost_kw.get("network_capex_per_chip") is not None:
+            return ""
+        net = network_capex(self.deployment.fabric)
+        return "" if net.priced else f"{net.switches:,} switch{'' if net.switches == 1 else 'es'}, no cost: block"
+
+    @property
     def kv_bytes_per_token(self) -> float:
         """KV-cache bytes one token of one sequence occupies across the replica (all its chips), bytes.
 

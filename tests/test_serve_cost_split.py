@@ -35,3 +35,21 @@ def test_serve_shows_the_chip_network_split():
     # a given $/chip-hour is all-in: no network part
     g = json.loads(_serve("--json", "--price", "2"))
     assert g.get("summary", g)["network_cost_per_hour_usd"] == 0.0
+
+
+def test_serve_says_when_a_switched_fabric_is_not_priced(tmp_path):
+    path = tmp_path / "eight.yaml"
+    path.write_text("name: eight\nbuilder: switch\nchip: h100-sxm\nchips: 8\nplanes: 2\nbandwidth: 100GB/s\n")
+    args = ["serve", "--model", "llama3.1-8b", "--fabric", str(path), "--tp", "1", "--stack", "ideal",
+            "--concurrency", "2", "--requests", "4", "--prompt", "64", "--output", "4"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert "network not priced in pool" in out.output and "2 switches, no cost: block" in out.output
+    d = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert d["pools"][0]["network_unpriced"] == "2 switches, no cost: block"
+    assert d.get("summary", d)["network_cost_per_hour_usd"] == 0.0
+    # a given $/chip-hour is all-in: nothing to say
+    given = CliRunner().invoke(main, [*args, "--price", "2"]).output
+    assert "not priced" not in given
+    # a priced bundled fabric: no such line
+    assert "not priced" not in _serve()
