@@ -1071,10 +1071,22 @@ class Deployment:
                 if tp > 1:
                     add("moe", "attn_all_reduce", "all_reduce", act, self.tp_groups)
                     add("moe", "moe_all_reduce", "all_reduce", act, self.tp_groups)
+            elif tp == 1 and self._ep_gathers() == "sglang":
+                # SGLang DP attention with no MoE all-to-all backend: BF16 hidden states gathered, every rank routes
+                # all of them; padded to the busiest rank (all-gather + reduce-scatter) or summed over a zero
+                # buffer (two all-reduces), as :meth:`_ep_gathers` cites
+                if phase == "decode" and 2 * Ts >= self.shard.attn_groups * Ta:
+                    padded = self.shard.attn_groups * Ta * m.hidden * self.a
+                    add("moe", "ep_dispatch", "all_gather", padded, self.stage_groups)
+                    add("moe", "ep_combine", "reduce_scatter", padded, self.stage_groups)
+                else:
+                    add("moe", "ep_dispatch", "all_reduce", Ts * m.hidden * self.a, self.stage_groups)
+                    add("moe", "ep_combine", "all_reduce", Ts * m.hidden * self.a, self.stage_groups)
             elif tp == 1 and self._ep_gathers():
-                # attention DP + EP under TensorRT-LLM without its MoE all-to-all (ep <= top_k): the stage's tokens
-                # are all-gathered to every EP rank after quantisation, each rank runs its experts on all of them
-                # and a reduce-scatter returns each rank its own tokens' sum (:meth:`_ep_gather_bytes`)
+                # attention DP + EP under TensorRT-LLM without its MoE all-to-all (ep <= top_k) or vLLM's default
+                # all2all backend (allgather_reducescatter): the stage's tokens are all-gathered to every EP rank
+                # after quantisation, each rank runs its experts on all of them and a reduce-scatter returns each
+                # rank its own tokens' sum (:meth:`_ep_gather_bytes`)
                 add("moe", "ep_dispatch", "all_gather", Ts * self._ep_gather_bytes(), self.stage_groups)
                 add("moe", "ep_combine", "reduce_scatter", Ts * m.hidden * self.a, self.stage_groups)
             else:
@@ -1087,35 +1099,72 @@ class Deployment:
                     add("moe", "moe_all_gather", "all_gather", act, self.tp_groups)
         return rows
 
-    def _ep_gathers(self) -> bool:
-        """True where the serving stack exchanges attention-DP tokens for expert parallelism by an all-gather and a
-        reduce-scatter instead of an all-to-all: TensorRT-LLM when ``ep <= top_k``.
+    def _ep_gathers(self) -> str:
+        """How the serving stack exchanges attention-DP tokens for expert parallelism when it does not run an
+        all-to-all: ``"trtllm"`` / ``"vllm"`` (an all-gather of the quantised tokens with their routing, a
+        reduce-scatter of the outputs), ``"sglang"`` (BF16 hidden states gathered, routed on every rank), or ``""``
+        (the all-to-all of ``top_k`` BF16 copies each way: the roofline, TensorRT-LLM above top_k).
 
-        Source: TensorRT-LLM ``tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py`` (``CutlassFusedMoE``,
-        the default MoE backend; the perf-overview and MLPerf DeepSeek-R1 configs name CUTLASS or none):
-        ``enable_alltoall = moe_ep_size > experts_per_token and enable_attention_dp and tp_size > 1 and ... and
-        MnnvlMemory.supports_mnnvl()``; otherwise ``run_post_quant_allgather = use_dp and parallel_size > 1``
-        all-gathers the (quantised) hidden states with the routing ids and weights, ``fused_moe`` runs on the
-        gathered tokens and ``reducescatter`` returns the outputs (its docstring: "[+ fp4_allgather] + FusedMoe
-        Op[no allreduce] + reducescatter, with AttentionDP on"); ``WideEPMoE.select_alltoall_method_type`` likewise
-        disables its all-to-all for ``moe_ep_size <= top_k``. aiconfigurator-core prices TensorRT-LLM attention DP's
-        ``moe_pre_dispatch`` / ``moe_post_dispatch`` the same way. ASSUMPTION: above top_k the NVLink check passes
-        (an all-to-all, as before); vLLM and SGLang keep the all-to-all (not checked here)."""
-        return self.stack == "trtllm" and not self.ideal and self.ep <= self.model.top_k
+        TensorRT-LLM, when ``ep <= top_k``. Source: ``tensorrt_llm/_torch/modules/fused_moe/fused_moe_cutlass.py``
+        (``CutlassFusedMoE``, the default MoE backend; the perf-overview and MLPerf DeepSeek-R1 configs name
+        CUTLASS or none): ``enable_alltoall = moe_ep_size > experts_per_token and enable_attention_dp and tp_size
+        > 1 and ... and MnnvlMemory.supports_mnnvl()``; otherwise ``run_post_quant_allgather = use_dp and
+        parallel_size > 1`` all-gathers the (quantised) hidden states with the routing ids and weights,
+        ``fused_moe`` runs on the gathered tokens and ``reducescatter`` returns the outputs (its docstring: "[+
+        fp4_allgather] + FusedMoe Op[no allreduce] + reducescatter, with AttentionDP on");
+        ``WideEPMoE.select_alltoall_method_type`` likewise disables its all-to-all for ``moe_ep_size <= top_k``.
+        aiconfigurator-core prices TensorRT-LLM attention DP's ``moe_pre_dispatch`` / ``moe_post_dispatch`` the
+        same way. ASSUMPTION: above top_k the NVLink check passes (an all-to-all, as before).
+
+        vLLM, at every EP degree. Source (vllm-project/vllm main, 2026): ``vllm/config/parallel.py`` (@00193b82)
+        ``ParallelConfig.all2all_backend: All2AllBackend = "allgather_reducescatter"`` (``VLLM_ALL2ALL_BACKEND``,
+        deprecated for ``--all2all-backend``, sets it; the earlier default ``naive`` broadcast each rank's tokens,
+        also a gather); ``vllm/distributed/device_communicators/all2all.py`` (@00143004) ``AgRsAll2AllManager``:
+        ``dispatch`` = ``all_gatherv([hidden_states, topk_weights, topk_ids, scales])`` over the DP ranks,
+        ``combine`` = ``reduce_scatterv``; ``fused_moe/prepare_finalize/naive_dp_ep.py`` (@003d383e)
+        ``MoEPrepareAndFinalizeNaiveDPEPModular.prepare`` quantises before the dispatch
+        (``_quantize_and_setup_dispatch``) and ``finalize`` reduces the top-k outputs to one BF16 row per token
+        before the reduce-scatter. ASSUMPTION: the modular-kernel path; an expert kernel that defers input
+        quantisation, or the legacy non-modular path (``fused_moe/runner/default_moe_runner.py`` @0144b8bf
+        ``_maybe_dispatch``: ``dispatch_router_logits``), gathers BF16 hidden states with the router logits instead
+        (sensitivity: DeepSeek-V3 NVFP4, 7,168 x (2 - 0.5625) + 256 x 4 - 8 x 8 = 11.3 kB
+        more per token).
+
+        SGLang, at every EP degree (``python/sglang/srt/server_args.py`` ``ServerArgs.moe_a2a_backend = "none"``;
+        DeepEP / Mooncake / ... are opt-in). Source (sgl-project/sglang main, 2026):
+        ``python/sglang/srt/layers/dp_attention.py`` (@00161092): the gathered
+        buffer has the model dtype (``init_dp_gathered_buffer``: ``dtype=model_config.dtype``, BF16), the router
+        runs on every rank after the gather; ``DpPaddingMode.get_dp_padding_mode``: with a prompt in the batch
+        ``SUM_LEN`` (``_dp_gather_via_all_reduce``: the ranks' rows summed into a zero buffer by an all-reduce,
+        and the MoE output all-reduced before ``dp_scatter``), otherwise ``MAX_LEN`` when ``2 sum >= max x
+        ranks`` (``_dp_gather_via_all_gather``, every rank padded to the busiest; the combine
+        ``dp_reduce_scatter_tensor``, ``LayerCommunicator._scatter_hidden_states``), ``SUM_LEN`` otherwise.
+        ``SGLANG_DP_USE_GATHERV`` / ``SGLANG_ENABLE_DP_GATHER_FP8`` are off by default (not modelled)."""
+        if self.ideal:
+            return ""
+        if self.stack == "trtllm":
+            return "trtllm" if self.ep <= self.model.top_k else ""
+        return self.stack if self.stack in ("vllm", "sglang") else ""
 
     def _ep_gather_bytes(self) -> float:
-        """Bytes per token of the attention-DP all-gather before TensorRT-LLM's fused MoE (:meth:`_ep_gathers`).
+        """Bytes per token of the attention-DP all-gather before the MoE of TensorRT-LLM or vLLM (:meth:`_ep_gathers`).
 
-        The hidden state as the MoE kernel consumes it (``CutlassFusedMoE.forward_chunk`` quantises before the
-        all-gather): NVFP4 0.5 byte an element + one FP8 scale per 16 (``fp4_quantize``, ``scaling_vector_size``
-        16); per-tensor FP8 1 byte (``static_quantize_e4m3_per_tensor``); MXFP8 activations of an MXFP4 checkpoint
-        on Blackwell 1 byte + one UE8M0 scale per 32 (``mxfp8_quantize``); block-scaled FP8 (DeepSeek's
-        checkpoint, quantised inside the fused op), W4A16 and BF16 at the activation width. Plus the routing,
-        ``token_selected_experts`` (int32) and ``token_final_scales`` (fp32), top_k of each."""
+        The hidden state as the MoE kernel consumes it, quantised before the all-gather (TensorRT-LLM
+        ``CutlassFusedMoE.forward_chunk``; vLLM ``naive_dp_ep._quantize_and_setup_dispatch``): NVFP4 0.5 byte an
+        element + one FP8 scale per 16 (``fp4_quantize``, ``scaling_vector_size`` 16); per-tensor FP8 1 byte
+        (``static_quantize_e4m3_per_tensor``; vLLM skips a scalar scale); MXFP8 activations of an MXFP4 checkpoint
+        on Blackwell 1 byte + one UE8M0 scale per 32 (``mxfp8_quantize``); block-scaled FP8 (DeepSeek's checkpoint)
+        at BF16 on TensorRT-LLM (quantised inside the fused op), 1 byte + one FP32 scale per 128 on vLLM
+        (per-token-group 1 x 128 quantisation, ``block_shape`` [128, 128]); W4A16 and BF16 at the activation width.
+        Plus the routing, top_k ids (int32) and weights (fp32) of each token (TensorRT-LLM
+        ``token_selected_experts`` / ``token_final_scales``; vLLM ``topk_ids`` / ``topk_weights``)."""
         m = self.model
         width = {"fp4": 0.5 + 1 / 16, "w4a8_mxfp4_mxfp8": 1 + 1 / 32}.get(self.moe_dtype, self.a)
-        if self.moe_dtype == "fp8" and m.fp8_block == 0:
-            width = 1.0
+        if self.moe_dtype == "fp8":
+            if m.fp8_block == 0:
+                width = 1.0
+            elif self.stack == "vllm":
+                width = 1 + 4 / m.fp8_block
         return m.hidden * min(width, self.a) + m.top_k * 8.0
 
     # ------------------------------------------------------------------ phases

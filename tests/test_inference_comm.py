@@ -161,11 +161,11 @@ def test_trtllm_attention_dp_ep_up_to_top_k_gathers(dtype, width):
 
 
 def test_all_to_all_kept_above_top_k_and_off_trtllm():
-    """ep > top_k (TensorRT-LLM's all-to-all condition), the ideal roofline and the other stacks keep the all-to-all."""
+    """ep > top_k (TensorRT-LLM's all-to-all condition) and the ideal roofline keep the all-to-all; vLLM and SGLang
+    gather by default at any EP degree (tests/test_moe_exchange_stacks.py)."""
     fab = star(4)
     kw = dict(tp=1, ep=4, batch=16, prompt=32, output=4, backend="analytic")
-    for model, stack in ((MOE, "trtllm"), (MOE4, "vllm"), (MOE4, "sglang")):
-        r = _estimate(model, fab, stack=stack, **kw)
-        assert {x["collective"] for x in r.comm if x["op"].startswith("ep_")} == {"all_to_all"}, (model.name, stack)
+    r = _estimate(MOE, fab, stack="trtllm", **kw)
+    assert {x["collective"] for x in r.comm if x["op"].startswith("ep_")} == {"all_to_all"}
     r = estimate(MOE4, fab, tp=1, ep=4, batch=16, prompt=32, output=4)
     assert {x["collective"] for x in r.comm} == {"all_to_all"}
