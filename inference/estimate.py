@@ -1380,11 +1380,20 @@ class Deployment:
 
         return network_capex(self.fabric).per_chip
 
+    def network_power_per_chip(self) -> float:
+        """W of network power per chip of the fabric: its switches' and optics' mean draw from its ``cost:`` block
+        (:func:`topo.network_capex`; 0 when not given, not priced or in the chip's system power)."""
+        from topo import network_capex
+
+        return network_capex(self.fabric).power_per_chip
+
     def cost_parts(self, price_per_chip_hour: float | None = None, **cost: Any) -> tuple[float, float]:
-        """``(chip, network)`` $ per chip-hour (:func:`chip_cost_parts`); ``network_capex_per_chip`` in ``cost``
-        replaces the fabric's own figure."""
+        """``(chip, network)`` $ per chip-hour (:func:`chip_cost_parts`); ``network_capex_per_chip`` ($) and
+        ``network_power_per_chip`` (W) in ``cost`` replace the fabric's own figures."""
         if cost.get("network_capex_per_chip") is None:
             cost = {**cost, "network_capex_per_chip": self.network_capex_per_chip()}
+        if cost.get("network_power_per_chip") is None:
+            cost = {**cost, "network_power_per_chip": self.network_power_per_chip()}
         return chip_cost_parts(self.chip, price_per_chip_hour, **{"fabric": self.fabric.name, **cost})
 
 
@@ -1514,15 +1523,22 @@ def _power_basis(chip: ChipSpec) -> str:
 
 def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
                 capex_per_chip: float | None = None, fabric: str | None = None,
-                network_capex_per_chip: float | None = None, network_source: str = "") -> str:
+                network_capex_per_chip: float | None = None, network_source: str = "",
+                network_power_per_chip: float | None = None, network_unpriced: str = "") -> str:
     """One line saying where the chip-hour price comes from (for reports), and whether the fabric's network capex
-    per chip (``network_capex_per_chip``, $; priced as ``network_source`` says) is in it: added to a capex basis,
-    not to a given or cloud $/h."""
+    per chip (``network_capex_per_chip``, $; ``network_power_per_chip``, W; priced as ``network_source`` says) is
+    in it: added to a capex basis, not to a given or cloud $/h. ``network_unpriced`` (e.g. "640 switches, no cost:
+    block") says the fabric has switches nobody priced: a capex basis then says "network not priced" rather than
+    let the $0 pass for a price."""
     over = _price_override(chip, prices, fabric)
     net = network_capex_per_chip or 0.0
+    watts = network_power_per_chip or 0.0
     all_in = (f"; all-in: the fabric's network capex {net:,.0f} $ per chip not added" if net > 0 else "")
-    plus = (f" + network capex {net:,.0f} $ per chip (the fabric's cost: block"
-            + (f": {network_source}" if network_source else "") + ")") if net > 0 else ""
+    plus = (f" + network capex {net:,.0f} $"
+            + (f" and {watts:,.0f} W" if watts > 0 else "") + " per chip (the fabric's cost: block"
+            + (f": {network_source}" if network_source else "") + ")") if net > 0 or watts > 0 else ""
+    if network_unpriced and not plus:
+        plus = f" + network not priced ({network_unpriced}: counted as $0; give the fabric a cost: block)"
     if price_per_chip_hour is not None:
         return f"price: {price_per_chip_hour:g} $/chip-hour (given{all_in})"
     if "price_per_hour" in over:
@@ -1557,14 +1573,16 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
                        capex_per_chip: float | None = None, amortisation_years: float | None = None,
                        power_price: float | None = None, pue: float | None = None,
                        power_factor: float | None = None, prices: str | dict | None = None,
-                       fabric: str | None = None, network_capex_per_chip: float | None = None, **_: Any) -> float:
+                       fabric: str | None = None, network_capex_per_chip: float | None = None,
+                       network_power_per_chip: float | None = None, **_: Any) -> float:
     """$ per chip-hour, first that applies: ``price_per_chip_hour``; the ``prices`` override for ``fabric`` (the
     fabric's name) or else for this chip ($/h, or its capex); ``capex_per_chip``; the preset's ``capex``; the
     preset's cloud ``price_per_hour``; the default capex assumption. Capex costs (capex + ``network_capex_per_chip``)
     / (years x 8766 h) + system power (``ChipSpec.system_power``: TDP + host share) x power factor x PUE x $/kWh
-    (defaults in :data:`DEFAULTS`, all assumptions). ``network_capex_per_chip`` ($, the fabric's switches and
-    optics per chip: :func:`topo.network_capex`) counts only on a capex basis: a given or cloud $/chip-hour is
-    all-in. The sum of :func:`chip_cost_parts`.
+    + ``network_power_per_chip`` x PUE x $/kWh (defaults in :data:`DEFAULTS`, all assumptions).
+    ``network_capex_per_chip`` ($) and ``network_power_per_chip`` (W: the switches' and optics' mean draw, no
+    power factor) are the fabric's per chip (:func:`topo.network_capex`) and count only on a capex basis: a given
+    or cloud $/chip-hour is all-in. The sum of :func:`chip_cost_parts`.
 
     Raises:
         SpecError: a knob that is not a number; a ``prices`` key naming no chip preset, no bundled fabric, not
@@ -1573,7 +1591,8 @@ def chip_cost_per_hour(chip: ChipSpec, price_per_chip_hour: float | None = None,
     return sum(chip_cost_parts(chip, price_per_chip_hour, capex_per_chip=capex_per_chip,
                                amortisation_years=amortisation_years, power_price=power_price, pue=pue,
                                power_factor=power_factor, prices=prices, fabric=fabric,
-                               network_capex_per_chip=network_capex_per_chip))
+                               network_capex_per_chip=network_capex_per_chip,
+                               network_power_per_chip=network_power_per_chip))
 
 
 def chip_cost_parts(chip: ChipSpec, price_per_chip_hour: float | None = None, *,
@@ -1581,21 +1600,26 @@ def chip_cost_parts(chip: ChipSpec, price_per_chip_hour: float | None = None, *,
                     power_price: float | None = None, pue: float | None = None,
                     power_factor: float | None = None, prices: str | dict | None = None,
                     fabric: str | None = None, network_capex_per_chip: float | None = None,
-                    **_: Any) -> tuple[float, float]:
+                    network_power_per_chip: float | None = None, **_: Any) -> tuple[float, float]:
     """``(chip, network)`` $ per chip-hour of :func:`chip_cost_per_hour`: the chip's price (capex amortised + power,
-    or the given / cloud $/chip-hour) and the network capex per chip amortised over the same years (0 when the
-    price is a given or cloud $/chip-hour: that is all-in).
+    or the given / cloud $/chip-hour) and the network's: its capex per chip amortised over the same years + its
+    power per chip (W, mean draw) x PUE x $/kWh (0 when the price is a given or cloud $/chip-hour: that is all-in).
 
     Raises:
-        SpecError: as :func:`chip_cost_per_hour`; a negative ``network_capex_per_chip``.
+        SpecError: as :func:`chip_cost_per_hour`; a negative ``network_capex_per_chip`` or
+            ``network_power_per_chip``.
     """
     for name, v in (("price_per_chip_hour", price_per_chip_hour), ("capex_per_chip", capex_per_chip),
                     ("amortisation_years", amortisation_years), ("power_price", power_price), ("pue", pue),
-                    ("power_factor", power_factor), ("network_capex_per_chip", network_capex_per_chip)):
+                    ("power_factor", power_factor), ("network_capex_per_chip", network_capex_per_chip),
+                    ("network_power_per_chip", network_power_per_chip)):
         _check_number(name, v)
     net = 0.0 if network_capex_per_chip is None else float(network_capex_per_chip)
     if not 0 <= net < math.inf:
         raise SpecError(f"network_capex_per_chip: must be a finite number of $ >= 0, got {network_capex_per_chip}")
+    net_w = 0.0 if network_power_per_chip is None else float(network_power_per_chip)
+    if not 0 <= net_w < math.inf:
+        raise SpecError(f"network_power_per_chip: must be a finite number of W >= 0, got {network_power_per_chip}")
     over = _price_override(chip, prices, fabric)
     if price_per_chip_hour is None and "price_per_hour" in over:
         price_per_chip_hour = over["price_per_hour"]
@@ -1624,4 +1648,5 @@ def chip_cost_parts(chip: ChipSpec, price_per_chip_hour: float | None = None, *,
         raise SpecError(f"pue: power usage effectiveness must be >= 1 (1.0 = no overhead), got {p}")
     if not 0 < pf <= 1:
         raise SpecError(f"power_factor: mean draw over system power (TDP + host share) must be in (0, 1], got {pf}")
-    return capex / (years * HOURS_PER_YEAR) + chip.system_power * pf * p * price / 1000.0, net / (years * HOURS_PER_YEAR)
+    return (capex / (years * HOURS_PER_YEAR) + chip.system_power * pf * p * price / 1000.0,
+            net / (years * HOURS_PER_YEAR) + net_w * p * price / 1000.0)

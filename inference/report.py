@@ -22,7 +22,7 @@ def format_bytes(n: float) -> str:
 
 
 COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "power_factor", "prices",
-             "network_capex_per_chip")
+             "network_capex_per_chip", "network_power_per_chip")
 KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
               "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels", "graph_batches",
               "max_num_tokens", "max_seqs", "host_per_seq", "speed", "speculative")
@@ -43,8 +43,9 @@ class Report:
         ops: per-op rows (FLOPs, bytes, times, bottleneck, tier) for prefill and decode (at mean context).
         comm: the collectives of one layer with their simulated times.
         memory: per-chip footprint (bytes) and the SRAM/HBM placement.
-        energy_per_token: J per output token (replica chips x system power (``ChipSpec.system_power``: TDP +
-            host share) x power factor x latency / tokens); NaN when the chip's TDP is not public (0 W).
+        energy_per_token: J per output token (replica chips x (system power (``ChipSpec.system_power``: TDP +
+            host share) x power factor + the fabric's network power per chip) x latency / tokens); NaN when the
+            chip's TDP is not public (0 W).
         cost_per_mtok: $ per million output tokens.
         cost_per_hour: $ per hour of one replica.
     """
@@ -144,7 +145,9 @@ class Report:
                f"{self.extra['replicas_down']} hold{'s' if self.extra['replicas_down'] == 1 else ''} a failed chip)"
                if self.extra.get("replicas_down") else ""),
             (f"  energy          {self.energy_per_token:12.4f} J per output token"
-             + (f"   ({self.extra['power_per_replica_w'] / 1e3:,.2f} kW per replica: chips x system power x power factor)"
+             + (f"   ({self.extra['power_per_replica_w'] / 1e3:,.2f} kW per replica: chips x system power x power factor"
+                + (f" + network {self.extra['network_power_per_chip_w']:,.0f} W per chip"
+                   if self.extra.get("network_power_per_chip_w") else "") + ")"
                 if "power_per_replica_w" in self.extra else "")
              if self.energy_per_token == self.energy_per_token else  # NaN: the chip's TDP is not public
              f"  energy          {'n/a':>12}   ({self.chip}: TDP not public; power counts 0 in the cost)"),
@@ -154,7 +157,9 @@ class Report:
             *([f"  network share   {self.extra['network_cost_per_mtok_usd']:12.4f} $ per M output tokens   (chip "
                f"{self.extra['chip_per_chip_hour_usd']:.3f} + network "
                f"{self.extra['network_per_chip_hour_usd']:.3f} $ per chip-hour: "
-               f"{self.extra['network_capex_per_chip_usd']:,.0f} $ of switches and optics per chip, amortised)"]
+               f"{self.extra['network_capex_per_chip_usd']:,.0f} $ of switches and optics per chip, amortised"
+               + (f", + {self.extra['network_power_per_chip_w']:,.0f} W of their power"
+                  if self.extra.get("network_power_per_chip_w") else "") + ")"]
               if self.extra.get("network_in_price") else
               [f"  network share   {'n/a':>12}   (the $/chip-hour is all-in: the fabric's network capex "
                f"{self.extra['network_capex_per_chip_usd']:,.0f} $ per chip not added)"]
@@ -398,10 +403,16 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     cph = chips * (chip_h + net_h)
     net_capex = cost_kw.get("network_capex_per_chip")
     net_capex = dep.network_capex_per_chip() if net_capex is None else float(net_capex)
+    from topo import network_capex
+
+    counted = network_capex(dep.fabric)  # the fabric's switches and optics, counted and priced by its cost: block
+    net_w = cost_kw.get("network_power_per_chip")
+    net_w = counted.power_per_chip if net_w is None else float(net_w)  # switches + optics, mean draw, W
     pf = cost_kw.get("power_factor", DEFAULTS["power_factor"])
     # a chip whose TDP is not public (tdp 0: TPU v5p, Trainium2) has no energy figure, not 0 J
     watts = dep.chip.system_power  # TDP + host share: the basis the cost charges
-    energy = chips * watts * pf * latency / (batch * output) if watts > 0 else float("nan")
+    draw = watts * pf + net_w  # W per chip: the chip's mean draw and its share of the network's
+    energy = chips * draw * latency / (batch * output) if watts > 0 else float("nan")
     cost = cph / (per_replica * 3600.0) * 1e6
     extra = {
         "ttft_serial_s": _ttft(dep, batch, prompt, placement, False),
@@ -415,10 +426,11 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
         # what a buyer prices: the chip-hour behind the $/Mtok, and the replica's mean draw (chips x system power x power
         # factor, the power of the energy figure; NaN when the TDP is not public)
         "price_per_chip_hour_usd": cph / chips,
-        "power_per_replica_w": chips * watts * pf if watts > 0 else float("nan"),
+        "power_per_replica_w": chips * draw if watts > 0 else float("nan"),
         # the fabric's network (switches, optics: topo.network_capex) per chip, and the part of the chip-hour and of
         # the $/Mtok it adds (0 when the price is a given or cloud $/chip-hour: all-in)
         "network_capex_per_chip_usd": net_capex,
+        "network_power_per_chip_w": net_w,
         "chip_per_chip_hour_usd": chip_h,
         "network_per_chip_hour_usd": net_h,
         "network_cost_per_mtok_usd": cost * net_h / (chip_h + net_h) if chip_h + net_h > 0 else 0.0,
@@ -431,7 +443,11 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     net_spec = getattr(dep.fabric, "network_cost", None)  # where the counted network's prices come from
     net_source = ("given (network_capex_per_chip)" if cost_kw.get("network_capex_per_chip") is not None
                   else net_spec.source if net_spec is not None else "")
-    basis = price_basis(*price_args, network_capex_per_chip=net_capex, network_source=net_source)
+    extra["network_priced"] = counted.priced  # False: switches and no cost: block, counted as $0 (the basis says so)
+    unpriced = ("" if counted.priced or cost_kw.get("network_capex_per_chip") is not None else
+                f"{counted.switches:,} switch{'es' if counted.switches != 1 else ''}, no cost: block")
+    basis = price_basis(*price_args, network_capex_per_chip=net_capex, network_source=net_source,
+                        network_power_per_chip=net_w, network_unpriced=unpriced)
     return Report(
         model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,
         chips_per_replica=chips, batch=batch, prompt=prompt, output=output, dtype=dtype, kv_dtype=dep.kv_dtype,

@@ -35,13 +35,16 @@ def test_network_share_adds_to_the_chip_price_on_a_capex_basis():
     net = topo.network_capex(topo.load("maia200-small")).per_chip
     years = inference.DEFAULTS["amortisation_years"]
     chip_only = inference.chip_cost_per_hour(topo.CHIPS["maia200"])
+    watts = topo.network_capex(topo.load("maia200-small")).power_per_chip  # the network's power, charged too
+    power = watts * inference.DEFAULTS["pue"] * inference.DEFAULTS["power_price"] / 1000.0
     assert r.extra["network_capex_per_chip_usd"] == pytest.approx(net)
-    assert r.extra["price_per_chip_hour_usd"] == pytest.approx(chip_only + net / (years * 8766.0))
+    assert r.extra["price_per_chip_hour_usd"] == pytest.approx(chip_only + net / (years * 8766.0) + power)
     share = r.extra["network_cost_per_mtok_usd"] / r.cost_per_mtok
     assert share == pytest.approx(r.extra["network_per_chip_hour_usd"] / r.extra["price_per_chip_hour_usd"])
     assert "network capex" in r.provenance["price"] and "ASSUMPTION: $30,000 per 51.2T switch" in r.provenance["price"]
-    # the knob replaces the fabric's figure: 0 is the chip alone
-    assert _est(network_capex_per_chip=0).extra["price_per_chip_hour_usd"] == pytest.approx(chip_only)
+    # the knobs replace the fabric's figures: 0 and 0 are the chip alone
+    assert (_est(network_capex_per_chip=0, network_power_per_chip=0).extra["price_per_chip_hour_usd"]
+            == pytest.approx(chip_only))
 
 
 def test_all_in_price_is_unchanged():

@@ -37,8 +37,9 @@ def test_compare_shows_chip_hour_price_power_and_capacity(pair):
                                     _row(table, "HBM capacity GB/chip")):
         chip = topo.CHIPS[r.chip]
         assert float(price) == pytest.approx(r.cost_per_hour / r.chips_per_replica, abs=1e-3)
-        # system power (TDP + host share, the capex basis) x power factor
-        assert float(power) == pytest.approx(r.chips_per_replica * chip.system_power * 0.7 / 1e3, abs=0.01)
+        # system power (TDP + host share, the capex basis) x power factor + the fabric's network power per chip
+        watts = chip.system_power * 0.7 + r.extra["network_power_per_chip_w"]
+        assert float(power) == pytest.approx(r.chips_per_replica * watts / 1e3, abs=0.01)
         assert float(hbm) == pytest.approx(chip.hbm_bytes / 1e9, abs=0.5)
     # the power is the one behind the energy figure: J per token x tokens/s = W
     d = pair[0].to_dict()
@@ -57,7 +58,7 @@ def test_compare_says_which_columns_are_measured_and_which_prices_are_assumed(pa
     assert _row(table, "kernels (stack/backend)")[1] == "trtllm/analytic"
     assert _row(table, "price basis") == ["sourced", "ASSUMPTION"]
     notes = table.split("assumptions and sources")[1]
-    assert re.search(r"\[maia200-small\] cost basis: price: capex 20,000 \$ \+ network capex [\d,]+ \$ per chip "
+    assert re.search(r"\[maia200-small\] cost basis: price: capex 20,000 \$ \+ network capex [\d,]+ \$ and [\d,]+ W per chip "
                      r"\(the fabric's cost: block: ASSUMPTION[^)]*\) \+ power \(ASSUMPTION", notes)
     assert re.search(r"\[dgx-h100\] cost basis: price: capex 49,200 \$", notes)
     assert "[maia200-small] ASSUMPTION: maia200 has no measured kernel tables" in notes
@@ -231,8 +232,9 @@ def test_plan_says_which_chip_prices_are_assumed():
                                     "maia200-small", "--tps", "1", "--batches", "32", "--modes", "colocated",
                                     "--duration", "10s"]).output
     # the chip and the fabric's network capex per chip, as the search prices the candidate (topo.network_capex)
-    usd = chip_cost_per_hour(topo.CHIPS["maia200"],
-                             network_capex_per_chip=topo.network_capex(topo.load("maia200-small")).per_chip)
+    net = topo.network_capex(topo.load("maia200-small"))  # its switches and optics: capex and power
+    usd = chip_cost_per_hour(topo.CHIPS["maia200"], network_capex_per_chip=net.per_chip,
+                             network_power_per_chip=net.power_per_chip)
     assert f"chip-hour prices: maia200-small ${usd:.3f} (ASSUMPTION)" in out, out
     assert f"plan: maia200-small tp1 b32 x1  (${usd:.2f}/h" in out, out
 
