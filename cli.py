@@ -366,8 +366,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
         extra.append(click.option("--root", default=None, type=int, help="root rank position in the group [0]"))
     if coll in _INTRA_INTER:  # the hierarchical algorithms' sub-algorithms (ASTRA-sim's per-dimension choice)
         extra.append(click.option("--intra", default=None,
-                                  help="hier, hier_ml: the algorithm inside each part (tray, torus line): direct or "
-                                       "ring [direct]"))
+                                  help="hier, hier_ml: the algorithm inside each part (tray, torus line): direct, "
+                                       "ring or bidir (half of every piece each way round) [direct]"))
         extra.append(click.option("--inter", default=None,
                                   help="hier, hier_ml: the algorithm across parts (all-reduce ring, bidir, hd, dbt, "
                                        "direct; all-gather ring, rd, direct; reduce-scatter ring, hd, direct) "

@@ -91,3 +91,14 @@ def test_to_json_is_strict_json():
 
     (row,) = json.loads(text, parse_constant=refuse)
     assert row == {"size": 1024, "time_us": None, "ratio": None, "measured_us": None, "busbw_GBps": 1.5, "x": None}
+
+
+def test_sweep_send_recv_defaults_to_two_ranks_as_the_cli(torus):
+    """The sweep's collective job gave send_recv every chip when `group` was not given, and the point failed
+    ("the group must name exactly 2 chips ..., got 16"), where `scaleup collective sendrecv` and
+    `collectives.send_recv` take two."""
+    row = resolve_job("collective")({"fabric": TORUS[0], "fabric.dims": [4, 4], "collective": "send_recv",
+                                     "size": SIZE})
+    r = C.send_recv(torus, SIZE)
+    assert row["ranks"] == r.n == 2 and row["time_us"] == r.time * 1e6
+    assert r.time * 1e6 == _cli_time_us("sendrecv", "auto")

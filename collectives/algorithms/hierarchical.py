@@ -36,7 +36,7 @@ from .halving_doubling import (
     halving_reduce_scatter_phases,
 )
 from .registry import CHUNKS, REGISTRY, Option, flat_segment, per_pair, per_rank_chunk, register
-from .ring import ring_all_gather_phases, ring_all_reduce_phases, ring_reduce_scatter_phases
+from .ring import ring_all_gather_phases, ring_all_reduce_phases, ring_pieces_time, ring_reduce_scatter_phases
 from .trees import double_btree, double_tree_phases
 
 # ---------------------------------------------------------------------- cutting groups at a level
@@ -147,15 +147,43 @@ def hierarchy(fabric, rows: np.ndarray, multilevel: bool = True) -> list[np.ndar
 
 
 # ---------------------------------------------------------------------- flat algorithms used inside / across
-#: intra-part reduce-scatter and all-gather, by the value of the ``intra`` option
+def _bidir_ring(builder, rows, nbytes, bt, nb, c, key):
+    """A ring reduce-scatter or all-gather (``builder``) with half of every rank's piece each way round: chain 0
+    forward with the first half of each piece's blocks, chain 1 backward with the second (``nb`` even per piece)."""
+    g, m = rows.shape
+    out = []
+    for chain, reverse in ((0, False), (1, True)):
+        sub = None
+        if bt is not None:  # piece p is blocks [p P, (p + 1) P): each chain takes one half of every piece
+            P = nb // m
+            sub = bt.reshape(bt.shape[0], m, 2, P // 2)[:, :, chain, :].reshape(bt.shape[0], m * (P // 2))
+        out += builder(rows, nbytes / 2, sub, nb // 2, c, chain=chain, key=key, reverse=reverse)
+    return out
+
+
+#: intra-part reduce-scatter and all-gather, by the value of the ``intra`` option (``bidir``: half of every piece
+#: each way round the part's ring, e.g. both directions of a torus line)
 INTRA_REDUCE_SCATTER = {
     "direct": lambda rows, size, bt, nb, c: direct_reduce_scatter_phases(rows, size, bt, nb),
     "ring": lambda rows, size, bt, nb, c: ring_reduce_scatter_phases(rows, size, bt, nb, c, key="hrs"),
+    "bidir": lambda rows, size, bt, nb, c: _bidir_ring(ring_reduce_scatter_phases, rows, size, bt, nb, c, "hrs"),
 }
 INTRA_ALL_GATHER = {
     "direct": lambda rows, piece, bt, nb, c: direct_all_gather_phases(rows, piece, bt, nb),
     "ring": lambda rows, piece, bt, nb, c: ring_all_gather_phases(rows, piece, bt, nb, c, key="hag"),
+    "bidir": lambda rows, piece, bt, nb, c: _bidir_ring(ring_all_gather_phases, rows, piece, bt, nb, c, "hag"),
 }
+
+
+def _bidir_pieces_time(n, size, bandwidth, latency=0.0, chunks=1, **_):
+    """Bidirectional ring reduce-scatter / all-gather: (n-1)/n * S/(2B) + (n - 2 + c) * alpha (each direction on
+    its own links; on 2 ranks both halves cross the one pair of links: the ring's S/(2B))."""
+    return ring_pieces_time(n, size, 2 * bandwidth if n > 2 else bandwidth, latency, chunks)
+
+
+def _intra_time(collective: str, intra: str):
+    """The closed form of the ``intra`` reduce-scatter / all-gather inside a part."""
+    return _bidir_pieces_time if intra == "bidir" else REGISTRY[(collective, intra)].closed_form
 #: across-part phases by the value of the ``inter`` option, per collective
 INTER = {
     "all_reduce": {
@@ -273,9 +301,18 @@ def _all_reduce_blocks(multilevel: bool):
         inner_options = {o.name: o.default for o in inner.options} | {"chunks": options["chunks"]}
         # the intra stages pipeline every part's piece over the chunks too: an inter algorithm without chunks
         # (hd, direct) leaves its blocks to be cut by them (lcm), or a ring piece of K blocks has K / c < 1
-        return factor * math.lcm(max(int(inner.n_blocks(top[:1], fabric, inner_options)), 1), int(options["chunks"]))
+        # (bidir inside the parts: every piece in two halves, one each way round)
+        halves = 2 if options["intra"] == "bidir" else 1
+        return halves * factor * math.lcm(max(int(inner.n_blocks(top[:1], fabric, inner_options)), 1),
+                                          int(options["chunks"]))
 
     return n_blocks
+
+
+def _pieces_blocks(rows, fabric, options) -> int:
+    """Blocks of a hierarchical all-gather / reduce-scatter: one per rank and chunk (:func:`per_rank_chunk`),
+    twice that with ``intra="bidir"`` (every piece in two halves, one each way round the part)."""
+    return per_rank_chunk(rows, fabric, options) * (2 if options["intra"] == "bidir" else 1)
 
 
 def part_sizes(fabric, group: np.ndarray, multilevel: bool) -> tuple[int, ...]:
@@ -324,8 +361,8 @@ def hier_all_reduce_time(n, size, bandwidth, latency=0.0, chunks=1, intra="direc
     _needs_parts(part_sizes)
     kw = {"chunks": chunks}
     t_inner = REGISTRY[("all_reduce", inter)].closed_form
-    t_rs = REGISTRY[("reduce_scatter", intra)].closed_form
-    t_ag = REGISTRY[("all_gather", intra)].closed_form
+    t_rs = _intra_time("reduce_scatter", intra)
+    t_ag = _intra_time("all_gather", intra)
     total, k, S = 0.0, n, size
     for m1 in part_sizes:
         total += t_rs(m1, S, bandwidth, latency, **kw) + t_ag(m1, S, bandwidth, latency, **kw)
@@ -341,7 +378,7 @@ def hier_pieces_time(n, size, bandwidth, latency=0.0, chunks=1, intra="direct", 
     kw = {"chunks": chunks}
     total, k, S = 0.0, n, size
     for m1 in part_sizes:
-        total += REGISTRY[(collective, intra)].closed_form(m1, S, bandwidth, latency, **kw)
+        total += _intra_time(collective, intra)(m1, S, bandwidth, latency, **kw)
         k, S = k // m1, S / m1
     return total + REGISTRY[(collective, inter)].closed_form(k, S, bandwidth, latency, **kw)
 
@@ -392,7 +429,7 @@ def hier_all_reduce(rows, size, fabric, block_table, n_blocks, *, chunks, intra,
 
 
 @register("all_gather", "hier", "hierarchical: all-gather across trays per local rank, then inside the tray",
-          n_blocks=per_rank_chunk, closed_form=_pieces_time("all_gather"), options=_options("all_gather"),
+          n_blocks=_pieces_blocks, closed_form=_pieces_time("all_gather"), options=_options("all_gather"),
           closed_form_params=_closed_form_params(False))
 def hier_all_gather(rows, size, fabric, block_table, n_blocks, *, chunks, intra, inter):
     """Two-level all-gather of ``size`` gathered bytes: across parts per local rank, then inside each part.
@@ -409,7 +446,7 @@ def hier_all_gather(rows, size, fabric, block_table, n_blocks, *, chunks, intra,
 
 
 @register("reduce_scatter", "hier", "hierarchical: reduce-scatter inside the tray, then across trays",
-          n_blocks=per_rank_chunk, closed_form=_pieces_time("reduce_scatter"), options=_options("reduce_scatter"),
+          n_blocks=_pieces_blocks, closed_form=_pieces_time("reduce_scatter"), options=_options("reduce_scatter"),
           closed_form_params=_closed_form_params(False))
 def hier_reduce_scatter(rows, size, fabric, block_table, n_blocks, *, chunks, intra, inter):
     """Two-level reduce-scatter of ``size`` input bytes per rank: inside each part, then across parts.
@@ -514,7 +551,7 @@ def multilevel_all_reduce(rows, size, fabric, block_table, n_blocks, *, chunks, 
 
 
 @register("all_gather", "hier_ml", "multi-level hierarchical all-gather over every level of fab.levels()",
-          n_blocks=per_rank_chunk, closed_form=_pieces_time("all_gather"), options=_options("all_gather"),
+          n_blocks=_pieces_blocks, closed_form=_pieces_time("all_gather"), options=_options("all_gather"),
           closed_form_params=_closed_form_params(True))
 def multilevel_all_gather(rows, size, fabric, block_table, n_blocks, *, chunks, intra, inter):
     """Multi-level all-gather: :func:`hier_all_gather` over every level that splits the group.
@@ -535,7 +572,7 @@ def multilevel_all_gather(rows, size, fabric, block_table, n_blocks, *, chunks, 
 
 
 @register("reduce_scatter", "hier_ml", "multi-level hierarchical reduce-scatter over every level of fab.levels()",
-          n_blocks=per_rank_chunk, closed_form=_pieces_time("reduce_scatter"), options=_options("reduce_scatter"),
+          n_blocks=_pieces_blocks, closed_form=_pieces_time("reduce_scatter"), options=_options("reduce_scatter"),
           closed_form_params=_closed_form_params(True))
 def multilevel_reduce_scatter(rows, size, fabric, block_table, n_blocks, *, chunks, intra, inter):
     """Multi-level reduce-scatter: :func:`hier_reduce_scatter` over every level that splits the group.
