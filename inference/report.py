@@ -444,6 +444,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     net_source = ("given (network_capex_per_chip)" if cost_kw.get("network_capex_per_chip") is not None
                   else net_spec.source if net_spec is not None else "")
     extra["network_priced"] = counted.priced  # False: switches and no cost: block, counted as $0 (the basis says so)
+    # True: the chip's system capex holds the fabric's switches (cost: included), so its $0 network part is not "free"
+    extra["network_included"] = counted.included and cost_kw.get("network_capex_per_chip") is None
     unpriced = ("" if counted.priced or cost_kw.get("network_capex_per_chip") is not None else
                 f"{counted.switches:,} switch{'es' if counted.switches != 1 else ''}, no cost: block")
     basis = price_basis(*price_args, network_capex_per_chip=net_capex, network_source=net_source,
@@ -549,7 +551,12 @@ def compare_table(reports: Sequence[Report], unfit: dict[str, str] | None = None
         for d in dicts:
             v = d.get(key, 0)
             v = int(v) if fmt == "{:d}" else v * scale
-            cells.append(f"{'n/a' if v != v else fmt.format(v):>{width}s}")  # NaN: energy of a chip without TDP
+            cell = "n/a" if v != v else fmt.format(v)  # NaN: energy of a chip without TDP
+            if key == "network_per_chip_hour_usd" and not v:  # a $0 network part says why (topo show's basis)
+                cell = ("all-in" if d.get("network_capex_per_chip_usd", 0) > 0 and not d.get("network_in_price")
+                        and not d.get("network_included") else "in capex" if d.get("network_included")
+                        else "not priced" if not d.get("network_priced", True) else cell)
+            cells.append(f"{cell:>{width}s}")
         lines.append(f"{label:30s}" + "".join(cells))
     # where each column's figures come from: measured kernel tables or the analytic model (a chip without tables
     # runs a transferred profile), and whether its price is sourced, an ASSUMPTION or given; then each column's
