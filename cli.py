@@ -1279,6 +1279,24 @@ def jobs_cmd(spec, mode, as_json, fail=(), straggler=None) -> None:
     click.echo(_json_text(res.to_dict(), indent=1) if as_json else f"# {len(jobs)} job{'s' if len(jobs) != 1 else ''} on {fab.name}\n" + res.table())
 
 
+def _network_part(candidate: str, basis: str) -> str:
+    """``scaleup plan``'s note of a candidate's network $ per chip-hour, on infer's basis (topo.network_capex):
+    its $, "in the chip's capex" (cost: included), "not priced" (switches, no cost: block) or "all-in" (a given price)."""
+    import topo
+    from inference.estimate import chip_cost_parts
+
+    if basis == "given":
+        return f"{candidate} all-in"
+    fab = topo.load(candidate)
+    net = topo.network_capex(fab)
+    if net.included:
+        return f"{candidate} in the chip's capex"
+    if not net.priced:
+        return f"{candidate} not priced ({net.switches:,} switches, no cost: block; counted as $0)"
+    _, net_h = chip_cost_parts(fab.chip, network_capex_per_chip=net.per_chip, network_power_per_chip=net.power_per_chip)
+    return f"{candidate} ${net_h:.3f}"
+
+
 @main.command("plan")
 @click.option("--model", "model", required=True, help="model preset or YAML path")
 @click.option("--rate", required=True, type=float, help="request rate to serve, requests/s")
@@ -1364,6 +1382,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     if s.get("chip_prices"):  # which costs rest on an assumed chip price (scaleup infer prints each basis in full)
         click.echo("chip-hour prices: " + ", ".join(f"{c} ${p['usd_per_chip_hour']:.3f} ({p['basis']})"
                                                     for c, p in s["chip_prices"].items()))
+        click.echo("of which network: " + "; ".join(_network_part(c, p["basis"]) for c, p in s["chip_prices"].items())
+                   + " (switches and optics outside the chip's price, amortised, and their power; as scaleup infer)")
     if res.best is None:
         click.echo("no deployment meets the SLOs within the search; closest candidates:")
     else:
