@@ -277,6 +277,14 @@ def _suggest(dep: Deployment, batch: int, prompt: int, output: int, kw: dict) ->
         hints.append(f"no batch fits at tp={dep.tp} (one sequence of {prompt}+{output} tokens is too long)")
     else:
         hints.append(f"no batch fits at tp={dep.tp} (weights alone exceed HBM)")
+        if len(hints) == 1:  # no tp on this fabric fits either: name what would (as fleet.plan's refusal does)
+            from topo import DTYPE_BYTES
+
+            w = DTYPE_BYTES.get(dep.dtype, 1.0)
+            smaller = [d for d in dep.chip.supported_dtypes() if DTYPE_BYTES.get(d, w) < w]
+            hints.append(f"use a fabric with more chips (a larger tp, ep or pp than its {n} allow) or a chip with more "
+                         "memory" + (f", or a smaller --dtype ({', '.join(smaller)})" if smaller else
+                                     f" ({dep.dtype} is the smallest --dtype {dep.chip.name} runs)"))
     return "; ".join(hints)
 
 
