@@ -1289,7 +1289,7 @@ def _network_part(candidate: str, basis: str) -> str:
         return f"{candidate} all-in"
     fab = topo.load(candidate)
     net = topo.network_capex(fab)
-    if net.included:
+    if net.included or (net.switches == 0 and net.total_usd == 0):  # cost: included, or chip links only (a torus)
         return f"{candidate} in the chip's capex"
     if not net.priced:
         return f"{candidate} not priced ({net.switches:,} switches, no cost: block; counted as $0)"

@@ -453,7 +453,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
                   else net_spec.source if net_spec is not None else "")
     extra["network_priced"] = counted.priced  # False: switches and no cost: block, counted as $0 (the basis says so)
     # True: the chip's system capex holds the fabric's switches (cost: included), so its $0 network part is not "free"
-    extra["network_included"] = counted.included and cost_kw.get("network_capex_per_chip") is None
+    # (a fabric without switches whose chip links are not priced apart too: topo show's "in the chip's system capex")
+    extra["network_included"] = cost_kw.get("network_capex_per_chip") is None and (
+        counted.included or (counted.switches == 0 and counted.total_usd == 0))
     unpriced = ("" if counted.priced or cost_kw.get("network_capex_per_chip") is not None else
                 f"{counted.switches:,} switch{'es' if counted.switches != 1 else ''}, no cost: block")
     basis = price_basis(*price_args, network_capex_per_chip=net_capex, network_source=net_source,

@@ -16,7 +16,8 @@ def _row(table: str, label: str) -> list[str]:
 
 
 def _est(fab, **kw):
-    return inference.estimate("llama3.1-8b", fab, tp=1, batch=1, prompt=128, output=8, stack="ideal", **kw)
+    kw.setdefault("tp", 1)
+    return inference.estimate("llama3.1-8b", fab, batch=1, prompt=128, output=8, stack="ideal", **kw)
 
 
 def test_compare_network_row_names_included_and_unpriced(tmp_path):
@@ -39,6 +40,13 @@ def test_compare_network_row_names_included_and_unpriced(tmp_path):
     assert net_h > 0
     assert cells == ["not priced", "in capex", f"{net_h:.3f}"] or cells == ["not", "priced", "in", "capex",
                                                                              f"{net_h:.3f}"]
+
+
+def test_compare_network_row_switchless_fabric_is_in_capex():
+    """ironwood-slice and mi300x (chip links only: topo show's "in the chip's system capex") printed 0.000."""
+    r = _est("mi300x")
+    assert r.extra["network_included"] is True
+    assert _row(inference.compare_table([r]), "of which network $ per chip-hour") == ["in", "capex"]
 
 
 def test_compare_network_row_given_price_is_all_in():
