@@ -707,7 +707,8 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @click.option("--dtype", default="fp8", show_default=True, help="weights/activations dtype (fp4, fp8, bf16, ...)")
 @click.option("--kv-dtype", default=None, help="KV-cache dtype (default: --dtype)")
 @click.option("--overlap/--no-overlap", default=False, show_default=True, help="hide communication behind compute")
-@click.option("--price", "--price-per-chip-hour", "price", default=None, type=float, help="$ per chip-hour (default: capex + power model)")
+@click.option("--price", "--price-per-chip-hour", "price", default=None, type=float, help="$ per chip-hour, all-in: no network added (default: the chip's capex + power, plus "
+              "the fabric's switches and optics outside the chip's price: topo show's network capex)")
 @click.option("--compute-efficiency", default=None, type=float, help="fraction of peak FLOP/s (default: chip's)")
 @click.option("--memory-efficiency", default=None, type=float, help="fraction of memory bandwidth (default: chip's)")
 @click.option("--compare", default=None, help="comma-separated fabrics to compare side by side")
@@ -1041,7 +1042,8 @@ def _inline_pool_options(f):
         click.option("--speculative", default=None,
                      help="inline pool: speculative decoding, mtp:K@A | draft:MODEL:K@A | ngram:K@A (each decode "
                           "iteration a draft + verify step gaining E tokens per sequence) [off]"),
-        click.option("--price", default=None, help="inline pool: $ per chip-hour [the chip's capex + power model]"),
+        click.option("--price", default=None, help="inline pool: $ per chip-hour, all-in [the chip's capex + power, plus the "
+                     "fabric's switches and optics outside its price: topo show's network capex]"),
         click.option("--chunked-prefill/--no-chunked-prefill", "chunked_prefill", default=None,
                      help="inline pool: prompt chunks in the decode iterations [on]"),
         click.option("--token-budget", default=None, help="inline pool: most tokens per iteration [8192]"),
