@@ -1005,11 +1005,18 @@ def plot_cmd(results: str, kind: str, x: str | None, y: str | None, hue: str | N
 
 # ====================================================================== serving commands (issue 7)
 # (serving section: `scaleup serve`, `scaleup plan`)
-def _time_opt(value: str, field: str) -> float:
-    """A positive time option; a bare number is refused (``--slo-tpot 50`` would mean 50 s)."""
-    from topo import parse_positive
+def _time_opt(value: str, field: str, example_unit: str = "ms") -> float:
+    """A positive time option; a bare number is refused (``--slo-tpot 50`` would mean 50 s), its hint written in
+    ``example_unit`` (``--duration 600``: '600s', not '600ms', a window with no requests in it)."""
+    from topo import UnitError, parse_positive
 
-    return parse_positive(value, "time", field, require_unit=True)
+    try:
+        return parse_positive(value, "time", field, require_unit=True)
+    except UnitError as exc:
+        bare = f"'{str(value).strip()}ms'"
+        if example_unit == "ms" or "has no unit" not in str(exc) or bare not in str(exc):
+            raise
+        raise UnitError(str(exc).replace(bare, f"'{str(value).strip()}{example_unit}'", 1)) from None
 
 
 def _count_opt(value: str, field: str) -> int:
@@ -1226,7 +1233,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
             check_figure_path(fail_plot, "--fail-plot")
         mc = serve_monte_carlo(fleet_path, rates=fail_random, samples=20 if samples is None else samples, seed=fail_seed,
                                trace_seed=seed, trace=trace,
-                               model=model, rate=rate, duration=duration and _time_opt(duration, "--duration"),
+                               model=model, rate=rate, duration=duration and _time_opt(duration, "--duration", "s"),
                                workload=workload, slo_ttft=_time_opt(slo_ttft, "--slo-ttft"),
                                slo_tpot=_time_opt(slo_tpot, "--slo-tpot"), router=router, burstiness=burstiness,
                                **closed)
@@ -1250,7 +1257,7 @@ def serve_cmd(model, fleet_path, rate, duration, concurrency, n_requests, prompt
         fleet_path, step_models = straggler_fleet(fleet_path, straggler, seed=fail_seed, model=model)
         click.echo("# stragglers: pools " + ", ".join(f"{p.name} x{p.replicas}" for p in fleet_path.pools), err=True)
     res = fl.simulate_serving(fleet_path, trace, model=model, rate=rate,
-                              duration=duration and _time_opt(duration, "--duration"), workload=workload,
+                              duration=duration and _time_opt(duration, "--duration", "s"), workload=workload,
                               slo_ttft=_time_opt(slo_ttft, "--slo-ttft"), slo_tpot=_time_opt(slo_tpot, "--slo-tpot"),
                               router=router, seed=seed, step_models=step_models, burstiness=burstiness, **closed)
     if out_csv:
@@ -1358,7 +1365,7 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
     res = fl.plan(model, rate, _time_opt(slo_ttft, "--slo-ttft"), _time_opt(slo_tpot, "--slo-tpot"),
                   [c.strip() for c in candidates.split(",") if c.strip()],
                   prices=fl.load_prices(prices_path) if prices_path else None,
-                  duration=_time_opt(duration, "--duration"), workload=workload, seed=seed, burstiness=burstiness,
+                  duration=_time_opt(duration, "--duration", "s"), workload=workload, seed=seed, burstiness=burstiness,
                   attainment=attainment,
                   tps=ints(tps, "--tp"), eps=ints(eps, "--ep"), batches=ints(batches, "--batch"),
                   modes=[m.strip() for m in modes.split(",") if m.strip()], router=router, verify=verify,
