@@ -31,7 +31,7 @@ entry point checks that and falls back otherwise.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,6 +58,8 @@ class Structure:
     edge_col: np.ndarray
     edge_scale: np.ndarray
     n_direct: int
+    #: _coarse_maps' answer, computed once (a step-mode solve asked for it at every step: ~50 ms on maia200)
+    coarse: tuple | None = field(default=None, repr=False, compare=False)
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -653,6 +655,12 @@ def _coarse_maps(st: Structure):
     ``D + g``, downlinks ``D + G + g``, group uplinks ``D + 2G + g``, group downlinks ``D + 3G + g``.
     Returns (coarse column per structural column, number of coarse columns, D).
     """
+    if st.coarse is None:
+        st.coarse = _coarse_maps_of(st)
+    return st.coarse
+
+
+def _coarse_maps_of(st: Structure):
     nd, nc, G = st.n_direct, st.nc, st.n_groups
     # direct edge j: group of its source chip, then its capacity and latency
     src_of_direct = np.repeat(np.arange(nc), np.diff(st.cc_ptr))
@@ -667,6 +675,7 @@ def _coarse_maps(st: Structure):
     coarse[st.down_col] = D + G + st.group
     coarse[st.gup_col] = D + 2 * G + np.arange(G)
     coarse[st.gdown_col] = D + 3 * G + np.arange(G)
+    coarse.flags.writeable = False  # shared by every caller
     return coarse, D + 4 * G, D
 
 
