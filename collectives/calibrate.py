@@ -249,6 +249,52 @@ class Probes:
     n_points: int
     ranks: np.ndarray
     labels: list[str] = field(default_factory=list)
+    #: the rows grouped by (collective, algorithm) with their x-independent arrays (:func:`_plan`), built once
+    _plan: list[_Group] | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The probe rows of one (collective, algorithm) and what :func:`predict` reads of them that no parameter
+    changes: sizes S (bytes), ranks m, m - 1, S / m, step counts k, alpha-beta bounds b (s), the engine times t1
+    and t2 - t1 (s) and the point of each row."""
+
+    collective: str
+    algorithm: str
+    rows: np.ndarray
+    S: np.ndarray
+    m: np.ndarray
+    m1: np.ndarray
+    Sm: np.ndarray
+    k: np.ndarray
+    b: np.ndarray
+    t1: np.ndarray
+    dt: np.ndarray
+    point: np.ndarray
+    in_network: bool
+    #: point-to-point collectives: whether a peer's bytes are within NCCL's LL threshold (None otherwise)
+    ll_ok: np.ndarray | None
+
+
+def _plan(pr: Probes) -> list[_Group]:
+    """``pr``'s rows grouped by (collective, algorithm), sorted as :func:`predict` visits them; cached on ``pr``
+    (a fit evaluates its residual thousands of times on the same probes)."""
+    if pr._plan is None:
+        coll = np.asarray(pr.collective)
+        alg = np.asarray(pr.algorithm)
+        groups = []
+        for c_name in np.unique(coll):
+            for a_name in np.unique(alg[coll == c_name]):
+                rows = np.flatnonzero((coll == c_name) & (alg == a_name))
+                S, m = pr.size[rows], pr.ranks[rows]
+                rec = REGISTRY.get((str(c_name), str(a_name)))
+                groups.append(_Group(str(c_name), str(a_name), rows, S, m, m - 1, S / m, pr.n_steps[rows],
+                                     pr.bound[rows], pr.t1[rows], pr.t2[rows] - pr.t1[rows], pr.point[rows],
+                                     bool(rec is not None and rec.in_network),
+                                     _comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD
+                                     if str(c_name) in _comm.P2P else None))
+        pr._plan = groups
+    return pr._plan
 
 
 def _variants(coll: str, m: int, algs: Sequence[str]) -> list[tuple[str, str, dict]]:
@@ -297,49 +343,50 @@ def predict(spec: CommSpec, pr: Probes) -> np.ndarray:
     Per candidate: the protocol by the tuner's estimate (fixed costs + bound x inflation), then fixed costs
     + the engine time stretched by the inflation (affine in it); per point: the fastest candidate."""
     best = np.full(pr.n_points, np.inf)
-    coll = np.asarray(pr.collective)
-    alg = np.asarray(pr.algorithm)
-    for c_name in np.unique(coll):
-        allowed = _comm.algorithm_set(spec, str(c_name))
-        for a_name in np.unique(alg[coll == c_name]):
-            if allowed is not None and a_name not in allowed:
-                continue
-            rows = np.flatnonzero((coll == c_name) & (alg == a_name))
-            S, m, k, b = pr.size[rows], pr.ranks[rows], pr.n_steps[rows], pr.bound[rows]
-            ok = np.array([_comm.applies(spec, str(c_name), str(a_name), int(mm), float(ss)) is None
-                           for mm, ss in zip(m, S)]) if spec.custom_of(str(a_name)) else np.ones(len(rows), bool)
-            cands = _comm.costs(spec, str(c_name), str(a_name))
-            fixed = np.array([c.call + c.peer_cost * (m - 1) + S / m / c.buffer_bandwidth + k * c.step
-                              for c in cands])
-            infl = np.array([c.inflation for c in cands])[:, None]
-            p2p = str(c_name) in _comm.P2P and spec.p2p_of() is not None
-            if p2p:  # NCCL's grouped send/recv: per-peer cost; LL by the threshold rule, not least time
-                ll_ok = _comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD
-                est = np.array([np.where(ll_ok, 0.0, np.inf) if c.protocol == "ll" else np.full(len(rows), 1.0)
-                                for c in cands])
-            else:
-                est = fixed + b * infl
-            if str(c_name) in _comm.P2P and not p2p:  # NCCL's point-to-point LL threshold
-                for q, c in enumerate(cands):
-                    if c.protocol == "ll":
-                        est[q] = np.where(_comm.peer_bytes(str(c_name), S, m) <= _comm.P2P_LL_THRESHOLD, est[q],
-                                          np.inf)
-            pick = np.argmin(est, axis=0)  # ties: the earlier protocol, as min() does
-            j = np.arange(len(rows))
-            if p2p:  # the channels' pace and the chunk pipeline's fill (comm.Cost.data_time)
-                data = pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
-                t = fixed[pick, j] + np.array([cands[q].data_time(float(e), float(ss), int(mm), int(kk))
-                                               for q, e, ss, mm, kk in zip(pick, data, S, m, k)])
-            else:
-                t = fixed[pick, j] + pr.t1[rows] + (infl[pick, 0] - 1.0) * (pr.t2[rows] - pr.t1[rows])
+    allowed_of: dict[str, list[str] | None] = {}
+    for g in _plan(pr):
+        c_name, a_name = g.collective, g.algorithm
+        if c_name not in allowed_of:
+            allowed_of[c_name] = _comm.algorithm_set(spec, c_name)
+        allowed = allowed_of[c_name]
+        if allowed is not None and a_name not in allowed:
+            continue
+        S, m, k, b = g.S, g.m, g.k, g.b
+        n = len(g.rows)
+        ok = np.array([_comm.applies(spec, c_name, a_name, int(mm), float(ss)) is None
+                       for mm, ss in zip(m, S)]) if spec.custom_of(a_name) else None
+        cands = _comm.costs(spec, c_name, a_name)
+        fixed = np.array([c.call + c.peer_cost * g.m1 + g.Sm / c.buffer_bandwidth + k * c.step for c in cands])
+        infl = np.array([c.inflation for c in cands])[:, None]
+        p2p = c_name in _comm.P2P and spec.p2p_of() is not None
+        if p2p:  # NCCL's grouped send/recv: per-peer cost; LL by the threshold rule, not least time
+            est = np.array([np.where(g.ll_ok, 0.0, np.inf) if c.protocol == "ll" else np.full(n, 1.0)
+                            for c in cands])
+        else:
+            est = fixed + b * infl
+        if c_name in _comm.P2P and not p2p:  # NCCL's point-to-point LL threshold
+            for q, c in enumerate(cands):
+                if c.protocol == "ll":
+                    est[q] = np.where(g.ll_ok, est[q], np.inf)
+        pick = np.argmin(est, axis=0)  # ties: the earlier protocol, as min() does
+        j = np.arange(n)
+        if p2p:  # the channels' pace and the chunk pipeline's fill (comm.Cost.data_time)
+            data = g.t1 + (infl[pick, 0] - 1.0) * g.dt
+            t = fixed[pick, j] + np.array([cands[q].data_time(float(e), float(ss), int(mm), int(kk))
+                                           for q, e, ss, mm, kk in zip(pick, data, S, m, k)])
+        else:
+            t = fixed[pick, j] + g.t1 + (infl[pick, 0] - 1.0) * g.dt
+        if ok is not None:
             t = np.where(ok, t, np.inf)
-            np.minimum.at(best, pr.point[rows], t)
+        np.minimum.at(best, g.point, t)
     return best
 
 
 # ---------------------------------------------------------------------- the fit
-def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict,
-               link_efficiency: float | None) -> CommSpec:
+def _nccl_values(x: np.ndarray, effs: list[tuple[str, str]]) -> dict[str, Any]:
+    """The :class:`CommSpec` fields of the shared NCCL fit's parameter vector ``x`` (all but name, link efficiency
+    and provenance): call s, buffer_bandwidth bytes/s, per-protocol base and step s and bandwidth fractions,
+    algorithm efficiencies per collective."""
     # ordered like NCCL's protocols: step latency LL <= LL128 <= Simple, bandwidth LL <= LL128 <= Simple
     call, tb, s_ll, d_ll128, d_simple, r_ll, b_ll128, base_ll128, base_simple = x[:9]
     s_ll128 = s_ll + d_ll128
@@ -348,11 +395,47 @@ def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict
     algs: dict[str, dict[str, float]] = {}
     for (coll, a), e in zip(effs, x[9:]):
         algs.setdefault(coll, {})[a] = float(e)
-    return CommSpec(name=name, link_efficiency=link_efficiency, call=float(call), buffer_bandwidth=1.0 / tb if tb > 0 else float("inf"),
-                    base={"ll128": float(base_ll128), "simple": float(base_simple)},
-                    step={"ll": float(s_ll), "ll128": float(s_ll128), "simple": float(s_simple)},
-                    bandwidth={"ll": float(b_ll), "ll128": float(b_ll128), "simple": 1.0}, algorithms=algs,
-                    provenance=prov)
+    return {"call": float(call), "buffer_bandwidth": 1.0 / tb if tb > 0 else float("inf"),
+            "base": {"ll128": float(base_ll128), "simple": float(base_simple)},
+            "step": {"ll": float(s_ll), "ll128": float(s_ll128), "simple": float(s_simple)},
+            "bandwidth": {"ll": float(b_ll), "ll128": float(b_ll128), "simple": 1.0}, "algorithms": algs}
+
+
+def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict,
+               link_efficiency: float | None) -> CommSpec:
+    return CommSpec(name=name, link_efficiency=link_efficiency, provenance=prov, **_nccl_values(x, effs))
+
+
+def _predict_nccl(v: dict[str, Any], pr: Probes) -> np.ndarray:
+    """``predict(CommSpec(**v), pr)`` for the fields ``v`` of :func:`_nccl_values` (no custom or p2p block), s,
+    without building and validating a spec: the fit's residual calls it thousands of times. The same costs as
+    :func:`collectives.comm.costs` and the same operations in the same order as :func:`predict`, so the same
+    bits (tests/test_comm_calibrate.py checks it at random parameters)."""
+    best = np.full(pr.n_points, np.inf)
+    call, bb, base, step, bw = v["call"], v["buffer_bandwidth"], v["base"], v["step"], v["bandwidth"]
+    for g in _plan(pr):
+        algs = v["algorithms"].get(g.collective)  # CommSpec.algorithms_of
+        if algs is not None and "*" not in algs and g.algorithm not in algs:  # comm.algorithm_set
+            continue
+        eff = float(algs.get(g.algorithm, algs.get("*", min(algs.values())))) if algs else 1.0
+        protos = tuple(p for p in PROTOCOLS if p in step)  # CommSpec.protocols
+        if g.in_network and "simple" in protos:
+            protos = ("simple",)
+        if g.ll_ok is not None and len(protos) > 1:  # point-to-point: no LL128
+            protos = tuple(p for p in protos if p != "ll128") or protos
+        # the candidates' costs as columns (comm.Cost: call + base, step, inflation; no per-peer cost: + 0.0 x
+        # (m - 1) adds +0 to a sum of non-negative terms), the same element-wise operations as predict's rows
+        calls = np.array([[call + float(base.get(p, 0.0))] for p in protos])
+        steps = np.array([[float(step[p])] for p in protos])
+        infl = np.array([[1.0 / (float(bw.get(p, 1.0)) * eff)] for p in protos])
+        fixed = calls + g.Sm / bb + g.k * steps
+        est = fixed + g.b * infl
+        if g.ll_ok is not None and protos[0] == "ll":  # NCCL's point-to-point LL threshold
+            est[0] = np.where(g.ll_ok, est[0], np.inf)
+        pick = np.argmin(est, axis=0)  # ties: the earlier protocol, as min() does
+        t = fixed[pick, np.arange(len(g.rows))] + g.t1 + (infl[pick, 0] - 1.0) * g.dt
+        np.minimum.at(best, g.point, t)
+    return best
 
 
 #: the fitted costs of one custom all-reduce algorithm, in the order of the fits' parameter vectors: ``call`` s,
@@ -511,8 +594,8 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     prov = {k: src for k in ("call", "buffer_bandwidth", "step", "bandwidth", "algorithms")}
     prov["bandwidth.simple"] = "reference: Simple's fraction is 1 (the algorithm efficiencies carry it)"
 
-    def resid(x):
-        return np.log(predict(_nccl_spec(x, effs, name, prov, link_efficiency), pr) / meas)
+    def resid(x):  # = np.log(predict(_nccl_spec(x, ...), pr) / meas), bit for bit, without the spec
+        return np.log(_predict_nccl(_nccl_values(x, effs), pr) / meas)
 
     lo = np.array([0, 0, 0, 0, 0, 0.05, 0.05, 0, 0] + [0.05] * len(effs))
     hi = np.array([100e-6, 1e-10, 20e-6, 20e-6, 50e-6, 1, 1, 100e-6, 200e-6] + [1] * len(effs))

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import model_measurements
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import collectives as C
 import topo
@@ -236,3 +238,39 @@ def test_held_out_systems_meet_the_issue_targets():
         assert np.all((r < 1.5) & (r > 1 / 1.5)), (system, r.min(), r.max())
         big = r[d["bytes"].to_numpy() >= 64 * 2**20]
         assert np.median(np.abs(big - 1)) <= 0.06, (system, big)
+
+
+_FIT_PAIRS = (("all_reduce", "ring"), ("all_reduce", "inr"), ("all_reduce", "direct"), ("all_gather", "ring"),
+              ("reduce_scatter", "ring"), ("all_to_all", "direct"), ("all_to_all", "pairwise"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_fit_residual_without_a_spec_is_the_specs_prediction_bit_for_bit(seed):
+    """The shared NCCL fit's residual predicts from the parameter vector without building (and validating) a
+    CommSpec per evaluation; it must give the bits predict() gives on the spec the fit returns, or the fitted
+    presets would move: random probes (points, candidates of several collectives and algorithms, sizes, step
+    counts, bounds, engine times; LL threshold both sides for all-to-all) and random parameters within the fit's
+    bounds, some at a bound (0 s, a buffer pass of infinite bandwidth)."""
+    from collectives.calibrate import Probes, _nccl_spec, _nccl_values, _predict_nccl, predict
+
+    rng = np.random.default_rng(seed)
+    n_points = int(rng.integers(1, 6))
+    rows = [(i, pair) for i in range(n_points) for pair in _FIT_PAIRS if rng.uniform() < 0.6] or [(0, _FIT_PAIRS[0])]
+    n = len(rows)
+    ranks = np.array([[2, 4, 8][int(rng.integers(0, 3))] for _ in range(n_points)])[[i for i, _ in rows]]
+    t1 = 10.0 ** rng.uniform(-7, -2, n)
+    pr = Probes(np.array([i for i, _ in rows]), [a for _, (_, a) in rows], [c for _, (c, _) in rows],
+                2.0 ** rng.integers(8, 31, n).astype(float), rng.integers(1, 30, n).astype(float),
+                t1 * rng.uniform(0.5, 1.0, n), t1, t1 * rng.uniform(1.5, 2.0, n), n_points, ranks)
+    colls = sorted({c for _, (c, _) in rows})
+    effs = [(c, a) for c in colls for a in sorted({a for _, (cc, a) in rows if cc == c}) if rng.uniform() < 0.8]
+    effs = effs or [(colls[0], "ring")]
+    lo = np.array([0, 0, 0, 0, 0, 0.05, 0.05, 0, 0] + [0.05] * len(effs))
+    hi = np.array([100e-6, 1e-10, 20e-6, 20e-6, 50e-6, 1, 1, 100e-6, 200e-6] + [1] * len(effs))
+    x = lo + (hi - lo) * rng.uniform(0, 1, len(lo))
+    at = rng.uniform(0, 1, len(lo)) < 0.15
+    x[at] = np.where(rng.uniform(0, 1, len(lo)) < 0.5, lo, hi)[at]
+    want = predict(_nccl_spec(x, effs, "fit", {}, 1.0), pr)
+    got = _predict_nccl(_nccl_values(x, effs), pr)
+    assert np.array_equal(got, want), (got, want)
