@@ -44,9 +44,15 @@ def auto_layout(model: Any, fabric: Any, *, dtype: str = "fp8", kv_dtype: str | 
     n = chips_needed(m, chip, w, kv, batch, prompt + output, usable)
     what = unit(chip)
     if n > fab.n_chips:
+        # the bundled SRAM fabrics of this chip that hold n (it named cs3-cluster and groq-rack whatever the chip)
+        big = [f"{name} ({f.n_chips})" for name in ("cs3-cluster", "groq-rack") if name != fab.name
+               for f in [_resolve_fabric(name)] if f.chip.name == chip.name and f.n_chips >= n]
+        one = chips_needed(m, chip, w, kv, 1, prompt + output, usable)
         raise CapacityError(f"memory: {m.name} ({dtype}, batch={batch}, {prompt}+{output} tokens) needs {n} {what} "
                             f"of {chip.sram_bytes / 1e9:g} GB SRAM (no HBM); the fabric {fab.name!r} has "
-                            f"{fab.n_chips}; use a larger fabric (e.g. cs3-cluster, groq-rack)")
+                            f"{fab.n_chips}; use a fabric of at least {n} {what}"
+                            + (f", e.g. {', '.join(big)}" if big else f" (no bundled {chip.name} fabric has them)")
+                            + (f", or a smaller --batch (batch 1 needs {one})" if batch > 1 and one <= fab.n_chips else ""))
     tps = [tp]
     if tp is None:
         tp = 1 if is_spatial(chip) else int(fab.meta.get("node_size", 8))
