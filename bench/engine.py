@@ -2,6 +2,7 @@
 
     python bench/engine.py            # every row, each in its own process (peak memory per row)
     python bench/engine.py --row a2a_full
+    python bench/engine.py --fabric maia200-16plane   # the fabric docs/engine.md's table was measured on
 
 Rows (targets on a 2-core machine, from issue 3):
   ring_alloc   one max-min allocation for the 6,144-flow ring on maia200 (routing + solve)   < 0.1 s
@@ -65,7 +66,7 @@ def perm_flows(n: int = 6144, seed: int = 1):
     return src, dst, size
 
 
-def row(name: str) -> dict:
+def row(name: str, fabric: str = "maia200") -> dict:
     import topo
     import traffic
     from traffic.maxmin import _solve
@@ -74,9 +75,9 @@ def row(name: str) -> dict:
     out: dict = {"row": name}
     t = time.perf_counter()
     if name.startswith("rand512"):
-        fab = topo.load("maia200", chips=512) if name.endswith("maia") else topo.load("torus-8x8", dims=[8, 8, 8])
+        fab = topo.load(fabric, chips=512) if name.endswith("maia") else topo.load("torus-8x8", dims=[8, 8, 8])
     else:
-        fab = topo.load("maia200")
+        fab = topo.load(fabric)
     out["load_s"] = time.perf_counter() - t
     warm()
     if name != "structure":
@@ -176,11 +177,14 @@ def _simgrid(fab, out: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--row", choices=ROWS)
+    ap.add_argument("--fabric", default="maia200",
+                    help="the two-tier fabric of every row but the torus one (default maia200; docs/engine.md's "
+                         "table: maia200-16plane)")
     a = ap.parse_args()
     if a.row:
-        print(json.dumps(row(a.row)))
+        print(json.dumps(row(a.row, a.fabric)))
         return
-    print(f"scaleup engine bench: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+    print(f"scaleup engine bench on {a.fabric}: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
           "(other work on the machine slows these figures)")
     print(f"{'row':<14} {'wall (s)':>9} {'peak RSS (GiB)':>15} {'target':>16}  note")
     # numba compiles each kernel signature once and caches it on disk; a first pass over the cheap rows
@@ -188,12 +192,14 @@ def main() -> None:
     t = time.perf_counter()
     for name in ROWS:
         if name not in ("a2a_full", "simgrid"):
-            subprocess.run([sys.executable, __file__, "--row", name], capture_output=True, text=True)
+            subprocess.run([sys.executable, __file__, "--row", name, "--fabric", a.fabric], capture_output=True,
+                           text=True)
     print(f"{'(warm-up)':<14} {time.perf_counter() - t:>9.3f} {'':>15} {'':>16}  untimed pass: numba compile "
           "(first run on a machine) or cache load, plus the fabric loads")
     results = {}
     for name in ROWS:
-        p = subprocess.run([sys.executable, __file__, "--row", name], capture_output=True, text=True)
+        p = subprocess.run([sys.executable, __file__, "--row", name, "--fabric", a.fabric], capture_output=True,
+                           text=True)
         if p.returncode != 0:
             print(f"{name:<14} failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}")
             continue
