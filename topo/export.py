@@ -46,6 +46,8 @@ def fabric_to_json(fab: Fabric) -> dict[str, Any]:
                      "units": dict(SI_UNITS)}
     if (comm := _comm_preset_name(fab)) is not None:
         data["graph"]["comm"] = comm
+    if (cost := _network_cost_text(fab)) is not None:
+        data["graph"]["network_cost"] = cost
     return _plain(data)
 
 
@@ -63,6 +65,33 @@ def _comm_preset_name(fab: Fabric) -> str | None:
 
     comm = getattr(fab, "comm", None)
     return comm.name if comm is not None and COMM.get(comm.name) == comm else None
+
+
+def _network_cost_text(fab: Fabric) -> str | None:
+    """The fabric's network prices (its ``cost:`` block as a :class:`topo.netcost.NetworkCostSpec`) as JSON text a
+    graph file carries (``network_cost``), or None when the fabric has none (not priced)."""
+    import dataclasses
+
+    cost = getattr(fab, "network_cost", None)
+    if cost is None:
+        return None
+    return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cost).items()},
+                      sort_keys=True)
+
+
+def _network_cost_of(text: Any, source: str) -> Any:
+    """:func:`_network_cost_text` read back (a :class:`topo.netcost.NetworkCostSpec`); bad text is a SpecError."""
+    from .netcost import NetworkCostSpec
+
+    try:
+        d = json.loads(text)
+        d["included_tiers"] = tuple(d.get("included_tiers", ()))
+        return NetworkCostSpec(**d)
+    except SpecError as exc:
+        raise SpecError(f"{source}: graph attribute network_cost: {exc}") from None
+    except (ValueError, TypeError, AttributeError):
+        raise SpecError(f"{source}: graph attribute network_cost: not JSON text of a cost: block (export the "
+                        "fabric again with scaleup topo export)") from None
 
 
 def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> Path:
@@ -102,6 +131,8 @@ def export_fabric(fab: Fabric, path: str | Path, format: str | None = None) -> P
             g.graph["in_network_reduction"] = bool(fab.meta["in_network_reduction"])
         if (comm := _comm_preset_name(fab)) is not None:
             g.graph["comm"] = comm
+        if (cost := _network_cost_text(fab)) is not None:
+            g.graph["network_cost"] = cost
         nx.write_graphml(g, path)
     return path
 
@@ -197,6 +228,8 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     attribute, else a generic chip), routing is BFS shortest paths (ECMP over equal-cost paths),
     the ``comm:`` block is the preset the graph's ``comm`` attribute names (export writes it when the fabric's
     block is an unchanged preset), else the default ``assumed`` (``topo.load(path, comm=...)`` sets one).
+    The network's prices are the ``network_cost`` attribute (JSON text of the ``cost:`` block, as export writes it),
+    else none (not priced).
 
     Raises:
         SpecError: unreadable file, a node without ``kind``, a missing or non-positive bandwidth, a
@@ -248,6 +281,8 @@ def import_fabric(path: str | Path, name: str | None = None) -> Fabric:
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None
     fab.meta["source_file"] = source
+    if isinstance(attrs.get("network_cost"), str):  # the cost: block export_fabric wrote (else not priced)
+        fab.network_cost = _network_cost_of(attrs["network_cost"], source)
     comm = attrs.get("comm")
     if isinstance(comm, str):  # the preset export_fabric wrote; an unknown name is one line listing the known
         from .presets import comm_preset  # (not topo.loader, which imports this module: no import circle)
