@@ -394,10 +394,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-numbers", action="store_true", help="skip the numbers and output blocks")
     ap.add_argument("--only", default=None, help="only figure jobs whose source or outputs contain this text")
     ap.add_argument("--img-dir", default=None, help="write the figures here instead of docs/img/ (a trial run)")
+    ap.add_argument("--docs", default=None,
+                    help="only the numbers and output blocks of these documents (comma-separated file names, "
+                         "e.g. inference.md,README.md); default every document")
     args = ap.parse_args(argv)
+    names = None if args.docs is None else {n.strip() for n in args.docs.split(",") if n.strip()}
+    known = {f.name for f in DOC_FILES}
+    if names is not None and not names <= known:
+        ap.error(f"--docs: unknown document {sorted(names - known)[0]!r}; one of {', '.join(sorted(known))}")
     jobs = [j for j in figure_jobs() if (j.fast or not args.fast)
             and (args.only is None or args.only in j.source or any(args.only in o for o in j.outputs))]
-    tags = [t for t in all_tags() if not (args.fast and t.slow)]
+    tags = [t for t in all_tags() if not (args.fast and t.slow) and (names is None or t.file.name in names)]
     if args.list:
         for j in jobs:
             print(f"[figure{' fast' if j.fast else ''}] {j.source}: " + " && ".join(j.commands))

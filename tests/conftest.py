@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import networkx as nx
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``pytest -n auto`` (the README's test command): one worker per CPU this process may run on (its affinity,
+    and a cgroup v2 quota where one is set), at most 4; pytest-xdist's own rule counts the host's physical cores,
+    which in a container can be many more than it is given."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, min(n, 4))
 
 
 def star_graph(n: int, bw: float = 1e9, lat: float = 1e-6, *, switch: str = "sw", tray: int = 1,

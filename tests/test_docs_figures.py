@@ -51,12 +51,20 @@ def test_fast_figures_regenerate(job, tmp_path):
         assert len(data) > 10_000, out  # a drawing, not an empty canvas
 
 
-def test_quoted_numbers_match_the_code(tmp_path):
-    """Every fast ``<!-- num: ... -->`` tag and ``<!-- out: ... -->`` block in README.md and docs/*.md holds what
-    its command prints now (each command run once for both kinds)."""
-    tags = [t for t in mf.all_tags() if not t.slow]
-    assert any(isinstance(t, mf.NumberTag) for t in tags), "no tagged numbers found"
-    assert any(isinstance(t, mf.OutputTag) for t in tags), "no fast output block found"
+FAST_TAGS = [t for t in mf.all_tags() if not t.slow]
+
+
+def test_docs_hold_fast_tags_of_both_kinds():
+    assert any(isinstance(t, mf.NumberTag) for t in FAST_TAGS), "no tagged numbers found"
+    assert any(isinstance(t, mf.OutputTag) for t in FAST_TAGS), "no fast output block found"
+
+
+@pytest.mark.parametrize("doc", sorted({t.file for t in FAST_TAGS}), ids=lambda f: f.name)
+def test_quoted_numbers_match_the_code(doc, tmp_path):
+    """Every fast ``<!-- num: ... -->`` tag and ``<!-- out: ... -->`` block of one document (README.md and
+    docs/*.md, one test each, so the suite can spread them) holds what its command prints now (each command run
+    once for both kinds, in document order in one scratch directory)."""
+    tags = [t for t in FAST_TAGS if t.file == doc]
     stale = [(t, new) for t, new in mf.evaluate_tags(tags, tmp_path) if new != t.text]
     msg = "\n".join(mf.stale_report(t, new) for t, new in stale)
     assert not stale, msg + "\n-- run `python docs/make_figures.py` and commit docs/"
@@ -221,3 +229,14 @@ def test_builder_keys_and_defaults_are_documented(builder):
     assert set(rows) == set(params), (sorted(set(params) - set(rows)), sorted(set(rows) - set(params)))
     for k, default in params.items():
         assert rows[k].strip() == _doc_default(default), (k, rows[k], default)
+
+
+def test_docs_option_limits_the_tags_to_the_named_documents(capsys):
+    """``--docs whatif.md`` lists (and would check or rewrite) only that document's tags; an unknown name is a
+    usage error naming it."""
+    assert mf.main(["--list", "--docs", "whatif.md"]) == 0
+    tag_lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(("[number", "[output"))]
+    assert tag_lines and all("docs/whatif.md:" in ln for ln in tag_lines), tag_lines
+    with pytest.raises(SystemExit) as exc:
+        mf.main(["--check", "--docs", "whatif.md,nope.md"])
+    assert exc.value.code == 2 and "nope.md" in capsys.readouterr().err

@@ -97,12 +97,16 @@ def _argv(cmd: str) -> list[str]:
     raise AssertionError(f"README command is neither scaleup nor python: {cmd!r}")
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("clean")
+def _workdir(d: Path) -> Path:
+    """``d`` as a clean working directory holding only the user's own files the README's commands read."""
     (d / "busbw-small.yaml").write_text(SMALL_BUSBW, encoding="utf-8")
     (d / "all_reduce_perf.log").write_text(nccl_tests_log(), encoding="utf-8")  # the user's own file
     return d
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return _workdir(tmp_path)
 
 
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -117,17 +121,56 @@ def test_readme_has_the_tour():
     assert any(lang == "python" for lang, _ in readme_blocks())
 
 
-def test_readme_commands_run_from_an_empty_directory(workdir):
-    """In README order, in one directory (the plot reads what the sweep wrote), each exits 0."""
-    failures = []
+OUT_FLAGS = ("-o", "--out", "--plot")
+
+
+def readme_chains() -> list[list[str]]:
+    """The README's commands in order, split into chains: a command that names a file an earlier command wrote
+    (``-o`` / ``--out`` / ``--plot``) joins that command's chain, every other command starts its own. Chains are
+    independent (each runs in its own empty directory), so the suite can spread them."""
+    chains: list[list[str]] = []
+    made: dict[str, int] = {}  # file name -> its chain
     for cmd in readme_commands():
+        args = shlex.split(cmd)
+        deps = sorted({made[a] for a in args if a in made})
+        assert len(deps) <= 1, f"README command reads files of two chains: {cmd!r}"
+        if not deps:
+            chains.append([])
+        i = deps[0] if deps else len(chains) - 1
+        chains[i].append(cmd)
+        made.update({val: i for flag, val in zip(args, args[1:]) if flag in OUT_FLAGS})
+    return chains
+
+
+def test_readme_chains_keep_every_command_once_in_order():
+    chains = readme_chains()
+    assert sorted(c for ch in chains for c in ch) == sorted(readme_commands())
+    order = {c: i for i, c in enumerate(readme_commands())}
+    assert all([order[c] for c in ch] == sorted(order[c] for c in ch) for ch in chains)
+    # the plot reads what the sweep wrote: one chain
+    (busbw,) = [ch for ch in chains if any("busbw.png" in c for c in ch)]
+    assert any(c.startswith("scaleup sweep busbw") for c in busbw)
+
+
+def _chain_id(chain: list[str]) -> str:
+    return re.sub(r"[^\w.-]+", "_", chain[0])[:60]
+
+
+@pytest.mark.parametrize("chain", readme_chains(), ids=_chain_id)
+def test_readme_commands_run_from_an_empty_directory(chain, tmp_path):
+    """Each chain of README commands, in README order, in one empty directory (the plot reads what the sweep
+    wrote), exits 0; the files the README says it draws are there and not empty."""
+    workdir = _workdir(tmp_path)
+    failures = []
+    for cmd in chain:
         run = small(cmd, workdir)
         proc = _run(_argv(run), workdir)
         if proc.returncode != 0:
             failures.append(f"{run!r} exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
     assert not failures, "\n".join(failures)
     for produced in ("util.png", "busbw.parquet", "busbw.png"):
-        assert (workdir / produced).stat().st_size > 0, produced
+        if any(produced in c for c in chain):
+            assert (workdir / produced).stat().st_size > 0, produced
 
 
 def test_example_sweeps_by_name_from_an_empty_directory(workdir):
