@@ -107,3 +107,11 @@ pools:
     step_model: {decode_base: 15ms, decode_per_kv_token: 4ns, kv_capacity_tokens: 300000, kv_bytes_per_token: 160KiB}
 kv_network: {bandwidth: 100Gbps, latency: 2us}
 """
+
+
+def unpriced_switch_fabric(tmp_path):
+    """A fabric file of 8 H100s on 2 switch planes with no ``cost:`` block (its network not priced), in
+    ``tmp_path``; returns its path."""
+    path = tmp_path / "eight.yaml"
+    path.write_text("name: eight\nbuilder: switch\nchip: h100-sxm\nchips: 8\nplanes: 2\nbandwidth: 100GB/s\n")
+    return path

@@ -4,7 +4,7 @@ fabric with switches and no cost: block says "not priced"; a priced one gives it
 
 from __future__ import annotations
 
-import textwrap
+from conftest import unpriced_switch_fabric
 
 import inference
 import topo
@@ -21,15 +21,7 @@ def _est(fab, **kw):
 
 
 def test_compare_network_row_names_included_and_unpriced(tmp_path):
-    path = tmp_path / "eight.yaml"
-    path.write_text(textwrap.dedent("""\
-        name: eight
-        builder: switch
-        chip: h100-sxm
-        chips: 8
-        planes: 2
-        bandwidth: 100GB/s
-        """))
+    path = unpriced_switch_fabric(tmp_path)
     unpriced = topo.load(str(path))
     included = topo.load(str(path), cost="included")
     priced = topo.load(str(path), cost={"switch": 100000})

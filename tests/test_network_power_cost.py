@@ -3,9 +3,8 @@ energy; a fabric with unpriced switches says so in its price basis."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
+from conftest import unpriced_switch_fabric
 
 import inference
 import topo
@@ -40,15 +39,7 @@ def test_network_power_raises_the_price_and_energy_by_the_closed_form():
 
 
 def test_unpriced_switched_fabric_says_so_in_the_price_basis(tmp_path):
-    path = tmp_path / "eight.yaml"
-    path.write_text(textwrap.dedent("""\
-        name: eight
-        builder: switch
-        chip: h100-sxm
-        chips: 8
-        planes: 2
-        bandwidth: 100GB/s
-        """))
+    path = unpriced_switch_fabric(tmp_path)
     r = inference.estimate("llama3.1-8b", topo.load(str(path)), tp=1, batch=1, prompt=128, output=8, stack="ideal")
     assert "network not priced" in r.provenance["price"] and "2 switches" in r.provenance["price"]
     assert r.extra["network_priced"] is False
