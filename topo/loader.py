@@ -114,6 +114,7 @@ def _resolve_path(name_or_path: str | Path) -> Path:
                         f"chip: {', '.join(hosts)}")
     raise SpecError(
         f"fabric {str(name_or_path)!r}: not a bundled name or a file; bundled: {', '.join(list_fabrics())}"
+        + _did_you_mean(name_or_path, list_fabrics())
     )
 
 
