@@ -69,14 +69,28 @@ def _deployment_kv_tokens(dep: Any, token_budget: int, batch: int) -> float:
     return min(float(math.floor(free / per_token)) * groups, KV_TOKENS_CAP)
 
 
+def _smaller_dtypes(dep: Any) -> list[str]:
+    """The dtypes ``dep.chip`` runs whose bytes per element are fewer than ``dep.dtype``'s (fp4, fp6 below fp8 on a
+    B200; none below fp8 on an H100), as ``scaleup infer``'s no-fit hint names them."""
+    from topo import DTYPE_BYTES
+
+    w = DTYPE_BYTES.get(dep.dtype, 1.0)
+    try:
+        runs = dep.chip.supported_dtypes()
+    except AttributeError:
+        return []
+    return [d for d in runs if DTYPE_BYTES.get(d, w) < w]
+
+
 def no_kv_reason(sm: StepModelLike, token_budget: int = 8192, batch: int = 1) -> str | None:
     """Why one replica of ``sm`` holds no KV cache at all, in words with the fix; None when it does hold some or
     the step model has no memory model to say why (a declared capacity, a chip without HBM).
 
     The weights and activations per chip of an ``inference.StepModel`` (as :func:`kv_capacity_tokens` counts
     them) against its chip's usable HBM, the chips the weights need (their bytes over the replica's chips,
-    spread over the HBM left after the activations) and the fix: a larger tp, a smaller dtype or a larger
-    fabric, as ``scaleup infer`` says of a model that does not fit."""
+    spread over the HBM left after the activations) and the fix: a larger tp, a smaller dtype the chip runs (none
+    named when it runs nothing smaller: fp8 on an H100) or a larger fabric, as ``scaleup infer`` says of a model
+    that does not fit."""
     dep = getattr(sm, "deployment", None)
     if dep is None or not float(getattr(getattr(dep, "chip", None), "hbm_bytes", 0.0) or 0.0) > 0:
         return None
@@ -92,16 +106,22 @@ def no_kv_reason(sm: StepModelLike, token_budget: int = 8192, batch: int = 1) ->
     except (AttributeError, KeyError, TypeError):
         return None
     gb = lambda b: f"{b / 1e9:.2f} GB"  # noqa: E731
+    smaller = " or ".join(_smaller_dtypes(dep))
+    smallest = f"{dep.dtype} is the smallest dtype {dep.chip.name} runs"
     room = usable - act
     need = math.ceil(weights * chips / room) if room > 0 else None
     if need is not None and need <= chips:  # the weights fit: the activations or the stack's runtime fill the rest
         fix = f"lower token_budget (now {token_budget}) or batch, raise tp, or use a chip with more HBM"
     elif need is not None and need <= fab_n:
         fix = (f"raise tp (the weights need about {need} chips' HBM; tp x pp is {chips}, the fabric "
-               f"{dep.fabric.name!r} has {fab_n}), use a smaller dtype, or another fabric")
+               f"{dep.fabric.name!r} has {fab_n}), "
+               + (f"use a smaller dtype ({smaller}), or another fabric" if smaller else
+                  f"or use another fabric ({smallest})"))
     else:
         fix = (f"the weights need {'about ' + str(need) if need else 'more'} chips' HBM, more than the fabric "
-               f"{dep.fabric.name!r} has ({fab_n}): use a smaller dtype or another fabric")
+               f"{dep.fabric.name!r} has ({fab_n}): "
+               + (f"use a smaller dtype ({smaller}) or another fabric" if smaller else
+                  f"use a fabric with more chips or a chip with more memory ({smallest})"))
     return (f"{dep.model.name}'s weights take {gb(weights)} per chip ({dep.dtype}, tp={dep.tp}, pp={dep.pp}) and "
             f"activations {gb(act)}{f', the stack holds {gb(held)} in all' if 'engine' in mem else ''}, against "
             f"{gb(usable)} of usable HBM on one {dep.chip.name}: no room is left for a KV cache; {fix}")
