@@ -256,6 +256,7 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
     import topo
     from topo.draw import check_figure_path
     from traffic import format_report, plot_utilisation, run_pattern
+    from traffic.routing import RouteBudgetError
 
     if plot:
         check_figure_path(plot, "--plot")
@@ -265,12 +266,35 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
         raise topo.SpecError(f"--k: applies to --pattern incast only, not {pattern!r}")
     size_bytes = _size_opt(size, "--size")
     fab = _whatif_fabric(topo.load(fabric, **_topo_overrides(sets)), fail, straggler, seed)
-    rep = run_pattern(fab, pattern, size_bytes, seed=seed, routing=routing, spread=spread, k=k)
+    try:
+        rep = run_pattern(fab, pattern, size_bytes, seed=seed, routing=routing, spread=spread, k=k)
+    except RouteBudgetError as exc:  # its message spells the fix in Python (routing='hash'): say it as options
+        raise topo.CapacityError(_route_budget_cli(exc)) from None
     click.echo(format_report(fab, rep, top=top))
     if fail and (note := _routing_note(fab)):
         click.echo(note)
     if plot:
         click.echo(f"wrote {plot_utilisation(fab, rep, plot)}")
+
+
+def _route_budget_cli(exc) -> str:
+    """A :class:`traffic.routing.RouteBudgetError` as ``scaleup traffic`` words it: the fix as options the user can
+    type (``--routing hash``), not the Python spelling (``routing='hash'``) of its message."""
+    from traffic.routing import MAX_ROUTE_EDGES
+
+    fewer = "fewer flows (a smaller fabric, or --pattern permutation / ring: one flow per chip)"
+    if exc.hash_entries > MAX_ROUTE_EDGES:  # one path per flow is over the budget too: only fewer flows help
+        fix = (f"use {fewer}; --routing hash (one path per flow) would still need about {exc.hash_entries:.3g} "
+               f"(limit {MAX_ROUTE_EDGES:.0e})")
+    else:
+        fix = f"use --routing hash (one path per flow) or {fewer}"
+    if exc.routing == "ecmp-subflows":
+        if exc.entries <= MAX_ROUTE_EDGES:  # the even spray routes the same paths within its larger budget
+            fix = "use --routing ecmp (the even spray: same answers under symmetric load), " + fix[4:]
+        return (f"--routing ecmp-subflows: {exc.flows:,} flows would need about {exc.entries:.3g} path-edge entries "
+                f"(one sub-flow per equal-cost path; limit {exc.limit:.0e}); {fix}")
+    return (f"--routing {exc.routing}: {exc.flows:,} flows over every equal-cost path would need about "
+            f"{exc.entries:.3g} path-edge entries (~{exc.gib:,.0f} GiB; limit {exc.limit:.0e}); {fix}")
 
 
 # ====================================================================== collective commands (issue 4)

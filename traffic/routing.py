@@ -216,15 +216,46 @@ MAX_ROUTE_EDGES = 400_000_000
 _ROUTE_SAMPLE_ABOVE = 1 << 20
 
 
+class RouteBudgetError(CapacityError):
+    """The path-edge budget refusal of :func:`_check_route_budget` / :func:`_check_part_budget`; besides the
+    message (Python spellings: ``routing='hash'``) it carries the figures a front end needs to word the fix in its
+    own spelling (``scaleup traffic --routing hash``): ``routing`` (the routing refused: ``"ecmp"`` or
+    ``"ecmp-subflows"``), ``flows``, ``entries`` (the estimate), ``limit``, ``gib`` (the estimate's memory,
+    GiB; 0 when not estimated) and ``hash_entries`` (the estimate over one path per flow, ``routing='hash'``,
+    which is not worth naming as a fix when it is over :data:`MAX_ROUTE_EDGES` too)."""
+
+    routing: str = ""
+    flows: int = 0
+    entries: float = 0.0
+    limit: float = 0.0
+    gib: float = 0.0
+    hash_entries: float = 0.0
+
+
+def _budget_error(msg: str, routing: str, flows: int, entries: float, limit: float, gib: float = 0.0,
+                  hash_entries: float = 0.0) -> RouteBudgetError:
+    """A :class:`RouteBudgetError` with ``msg`` and its figures as attributes (kept by pickling: they live in
+    the instance ``__dict__``)."""
+    exc = RouteBudgetError(msg)
+    exc.routing, exc.flows, exc.entries, exc.limit = routing, int(flows), float(entries), float(limit)
+    exc.gib, exc.hash_entries = float(gib), float(hash_entries)
+    return exc
+
+
 def _check_route_budget(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
     """Estimate, from an evenly spaced sample of pairs, the path-edge entries routing every flow over all of its
-    equal-cost paths would hold, and refuse with a CapacityError before memory runs out."""
-    est = _estimate_path_edges(fab, src, dst)
+    equal-cost paths would hold, and refuse with a :class:`RouteBudgetError` before memory runs out."""
+    est, one = _estimate_edges(fab, src, dst)
     if est > MAX_ROUTE_EDGES:
-        raise CapacityError(
+        gib = est * 28 / 2**30
+        hash_fits = one <= MAX_ROUTE_EDGES
+        raise _budget_error(
             f"routing: {len(src):,} flows over every equal-cost path would need about {est:.3g} path-edge entries "
-            f"(~{est * 28 / 2**30:,.0f} GiB; limit {MAX_ROUTE_EDGES:.0e}); use fewer ranks per step (a smaller "
-            "group, or an algorithm with fewer flows per step such as pairwise) or routing='hash' (one path per flow)"
+            f"(~{gib:,.0f} GiB; limit {MAX_ROUTE_EDGES:.0e}); use fewer ranks per step (a smaller "
+            "group, or an algorithm with fewer flows per step such as pairwise)"
+            + (" or routing='hash' (one path per flow)" if hash_fits else
+               f" (routing='hash', one path per flow, would still need about {one:.3g})"),
+            "ecmp", len(src), est, MAX_ROUTE_EDGES, gib, one,
         )
 
 
@@ -386,20 +417,30 @@ _PART_SAMPLE = 2048
 def _estimate_path_edges(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> float:
     """Path-edge entries (sum over flows of every equal-cost path's length) that routing all ``src -> dst`` flows
     would hold, extrapolated from an evenly spaced sample of ``_PART_SAMPLE`` pairs."""
+    return _estimate_edges(fab, src, dst)[0]
+
+
+def _estimate_edges(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> tuple[float, float]:
+    """(every path, one path): the path-edge entries of routing all ``src -> dst`` flows over every equal-cost
+    path, and over one path per flow (``routing='hash'``: the mean path length of each pair), extrapolated from
+    an evenly spaced sample of ``_PART_SAMPLE`` pairs."""
     pick = np.linspace(0, len(src) - 1, _PART_SAMPLE).astype(np.int64)
     r = fab.routes(src[pick], dst[pick])
-    return len(r.path_edges) / _PART_SAMPLE * len(src)
+    per_pair = (r.path_ptr[r.pair_ptr[1:]] - r.path_ptr[r.pair_ptr[:-1]]) / np.maximum(np.diff(r.pair_ptr), 1)
+    scale = len(src) / _PART_SAMPLE
+    return len(r.path_edges) * scale, float(per_pair.sum()) * scale
 
 
 def _check_part_budget(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
     """Estimate, from an evenly spaced sample of pairs, how many edge entries one sub-flow per
-    equal-cost path would need, and refuse with a CapacityError before memory runs out."""
-    est = _estimate_path_edges(fab, src, dst)
+    equal-cost path would need, and refuse with a :class:`RouteBudgetError` before memory runs out."""
+    est, one = _estimate_edges(fab, src, dst)
     if est > MAX_PART_EDGES:
-        raise CapacityError(
+        raise _budget_error(
             f"routing='ecmp-subflows': {len(src):,} flows would need about {est:.3g} path-edge entries "
             f"(one sub-flow per equal-cost path; limit {MAX_PART_EDGES:.0e}); use routing='ecmp' (the even "
-            "spray: same answers under symmetric load) or fewer flows"
+            "spray: same answers under symmetric load) or fewer flows",
+            "ecmp-subflows", len(src), est, MAX_PART_EDGES, 0.0, one,
         )
 
 
