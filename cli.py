@@ -781,8 +781,11 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
     if compare is not None and \
             click.get_current_context().get_parameter_source("fabric") != click.core.ParameterSource.DEFAULT:
         # the table is --compare's fabrics alone: a --fabric beside it was dropped without a word
+        # the hint read "--compare maia200,maia200,nosuch" when --compare already named the fabric
+        names = [f.strip() for f in compare.split(",") if f.strip()]
+        hint = ",".join(names if fabric in names else [fabric, *names])
         raise ScaleupError(f"--fabric {fabric} and --compare: --compare lists every fabric of the table; put it there "
-                           f"(--compare {fabric},{compare}) and drop --fabric")
+                           f"(--compare {hint}) and drop --fabric")
     if sets:  # --set key=value: topo.load(name, key=value), as every command that names a fabric
         import topo
 

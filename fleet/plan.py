@@ -817,8 +817,11 @@ class _Planner:
             cfg = (f"P {pchip}" + ("" if ptp is None else f" tp{ptp}") + f" -> D {dchip}"
                    + ("" if dtp is None else f" tp{dtp}") + f" b{dbatch}")
             tps = ", ".join(map(str, sorted(self.tps)))
+            chip = pchip if ptp is None else dchip
+            why = self.get_model(chip, max(self.tps), 1)  # a dtype the chip cannot run is not a question of fit
             self.cands.append(PlanCandidate(cfg, "disaggregated", None, [],
-                                            f"{pchip if ptp is None else dchip}: no TP degree searched ({tps}) fits"))
+                                            f"{chip}: {why}" if isinstance(why, str) and why.startswith("cannot run")
+                                            else f"{chip}: no TP degree searched ({tps}) fits"))
             return
         pm, dm = self.get_model(pchip, ptp, 1), self.get_model(dchip, dtp, 1)
         assert not isinstance(pm, str) and not isinstance(dm, str)

@@ -484,7 +484,7 @@ def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -
 
 
 
-#: rows of :func:`compare_table`: (label with unit, :meth:`Report.to_dict` key, scale, format)
+#: rows of :func:`compare_table`: (label with unit, :meth:`Report.to_dict` key, scale (None: a word), format)
 COMPARE_ROWS = (
     ("TTFT ms", "ttft_s", 1e3, "{:.2f}"),
     ("TPOT ms", "tpot_s", 1e3, "{:.3f}"),
@@ -499,8 +499,9 @@ COMPARE_ROWS = (
     ("pp", "pp", 1, "{:d}"),
     ("decode exposed comm ms/step", "decode_exposed_communication_s", 1e3, "{:.3f}"),
     ("prefill exposed comm ms", "prefill_exposed_communication_s", 1e3, "{:.2f}"),
-    ("HBM needed GB/chip", "mem_hbm_needed_bytes", 1e-9, "{:.1f}"),
-    ("HBM capacity GB/chip", "mem_hbm_capacity_bytes", 1e-9, "{:.0f}"),
+    ("weights held in", "tier_weights", None, "{}"),  # HBM, or SRAM on the SRAM-only chips (CS-3, Groq)
+    ("HBM/SRAM needed GB/chip", "mem_hbm_needed_bytes", 1e-9, "{:.1f}"),  # that memory's figures
+    ("HBM/SRAM capacity GB/chip", "mem_hbm_capacity_bytes", 1e-9, "{:.0f}"),
     ("energy J per output token", "energy_per_token_j", 1.0, "{:.4f}"),
     ("power kW per replica", "power_per_replica_w", 1e-3, "{:.2f}"),
     ("cost $ per M output tokens", "cost_per_mtok_usd", 1.0, "{:.4f}"),
@@ -560,8 +561,13 @@ def compare_table(reports: Sequence[Report], unfit: dict[str, str] | None = None
         cells = []
         for d in dicts:
             v = d.get(key, 0)
+            if scale is None:  # a word (the memory the weights are in)
+                cells.append(f"{str(v).upper():>{width}s}")
+                continue
             v = int(v) if fmt == "{:d}" else v * scale
             cell = "n/a" if v != v else fmt.format(v)  # NaN: energy of a chip without TDP
+            if key.startswith("mem_") and 0 < v < 1:  # a Groq LPU's 0.23 GB of SRAM printed as "0"
+                cell = f"{v:.2f}"
             if key == "network_per_chip_hour_usd" and not v:  # a $0 network part says why (topo show's basis)
                 cell = ("all-in" if d.get("network_capex_per_chip_usd", 0) > 0 and not d.get("network_in_price")
                         and not d.get("network_included") else "in capex" if d.get("network_included")

@@ -34,7 +34,7 @@ def test_compare_shows_chip_hour_price_power_and_capacity(pair):
     buyer could not tell a cheap chip from a fast one); the rows now follow from each report's own figures."""
     table = compare_table(pair)
     for r, price, power, hbm in zip(pair, _row(table, "cost $ per chip-hour"), _row(table, "power kW per replica"),
-                                    _row(table, "HBM capacity GB/chip")):
+                                    _row(table, "HBM/SRAM capacity GB/chip")):
         chip = topo.CHIPS[r.chip]
         assert float(price) == pytest.approx(r.cost_per_hour / r.chips_per_replica, abs=1e-3)
         # system power (TDP + host share, the capex basis) x power factor + the fabric's network power per chip

@@ -1,0 +1,67 @@
+"""Persona walkthrough: an infrastructure architect choosing between Maia 200, GB200 NVL72, DGX H100/B200 and the
+SRAM-only systems for serving. Each test is a defect the walkthrough found: it failed before its fix."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+from click.testing import CliRunner
+
+from cli import main
+from inference import compare_table
+
+
+def _stub(fabric: str, chip: str, tier: str, need: float, cap: float) -> SimpleNamespace:
+    """The parts of an inference.Report that compare_table reads (a real estimate on groq-rack takes seconds)."""
+    d = dict(ttft_s=0.01, tpot_s=0.001, latency_s=0.1, tokens_per_s_replica=100.0, tokens_per_s_chip=10.0,
+             tokens_per_s_fabric=100.0, dp=1, chips_per_replica=8, tp=8, ep=1, pp=1,
+             decode_exposed_communication_s=0.0, prefill_exposed_communication_s=0.0, tier_weights=tier,
+             mem_hbm_needed_bytes=need, mem_hbm_capacity_bytes=cap, energy_per_token_j=1.0,
+             power_per_replica_w=1e3, cost_per_mtok_usd=1.0, price_per_chip_hour_usd=1.0,
+             network_per_chip_hour_usd=0.0, network_included=True, cost_per_hour_usd=8.0)
+    return SimpleNamespace(model="llama3.1-8b", fabric=fabric, chip=chip, tp=8, ep=1, pp=1, batch=1, prompt=128,
+                           output=8, dtype="fp8", kv_dtype="fp8", overlap=False, to_dict=lambda: d,
+                           provenance={"stack": "ideal", "backend": "roofline", "price_kind": "ASSUMPTION"})
+
+
+def _row(table: str, label: str) -> list[str]:
+    line = next(ln for ln in table.splitlines() if ln.startswith(label + " "))
+    return line[30:].split()
+
+
+def test_compare_memory_rows_name_the_sram_and_do_not_round_an_lpu_to_zero():
+    """`scaleup infer --compare maia200,groq-rack` printed 'HBM capacity GB/chip ... 0' for a Groq LPU (230 MB of
+    SRAM, no HBM) beside 'HBM needed 0.2': a chip that needs more than it has, in a memory it does not have. The
+    rows now say which memory holds the weights and give sub-GB figures two decimals."""
+    t0 = time.perf_counter()
+    table = compare_table([_stub("dgx-h100", "h100-sxm", "hbm", 10.5e9, 80e9),
+                           _stub("groq-rack", "groq-lpu", "sram", 0.205e9, 0.23e9)])
+    assert _row(table, "weights held in") == ["HBM", "SRAM"]
+    assert _row(table, "HBM/SRAM needed GB/chip") == ["10.5", "0.21"]
+    assert _row(table, "HBM/SRAM capacity GB/chip") == ["80", "0.23"]
+    assert time.perf_counter() - t0 < 5
+
+
+def test_compare_beside_fabric_hint_does_not_repeat_the_fabric():
+    """`scaleup infer --fabric maia200 --compare maia200,dgx-h100` told the user to run
+    '--compare maia200,maia200,dgx-h100'; the fabric is added only when --compare lacks it."""
+    args = ["infer", "--model", "llama3.1-8b", "--fabric", "maia200"]
+    r = CliRunner().invoke(main, [*args, "--compare", "maia200,dgx-h100"])
+    assert r.exit_code == 2 and "(--compare maia200,dgx-h100) and drop --fabric" in r.output, r.output
+    r = CliRunner().invoke(main, [*args, "--compare", "dgx-h100,"])
+    assert r.exit_code == 2 and "(--compare maia200,dgx-h100) and drop --fabric" in r.output, r.output
+
+
+def test_plan_disaggregated_row_of_a_dtype_the_chip_cannot_run_says_so():
+    """`scaleup plan --candidates dgx-h100 --dtype fp4`: the colocated rows said 'cannot run: dtype: h100-sxm
+    cannot run fp4 GEMMs', the disaggregated one 'no TP degree searched (1, 2, 4, 8) fits', a memory question
+    that was never asked. It now gives the same reason."""
+    from fleet import plan
+
+    res = plan("llama3.1-8b", 2.0, candidates=["dgx-h100"], tps=(1, 8), batches=(32,), modes="disaggregated",
+               duration=5.0, dtype="fp4", verify=0)
+    (cand,) = res.candidates
+    assert res.best is None and cand.config == "P dgx-h100 -> D dgx-h100 b32"
+    assert cand.reason.startswith("dgx-h100: cannot run: dtype: h100-sxm cannot run fp4"), cand.reason
+    assert "fits" not in cand.reason
