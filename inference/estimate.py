@@ -1524,12 +1524,33 @@ def _power_basis(chip: ChipSpec) -> str:
 def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices: str | dict | None = None,
                 capex_per_chip: float | None = None, fabric: str | None = None,
                 network_capex_per_chip: float | None = None, network_source: str = "",
-                network_power_per_chip: float | None = None, network_unpriced: str = "") -> str:
+                network_power_per_chip: float | None = None, network_unpriced: str = "",
+                amortisation_years: float | None = None, power_price: float | None = None, pue: float | None = None,
+                power_factor: float | None = None) -> str:
     """One line saying where the chip-hour price comes from (for reports), and whether the fabric's network capex
     per chip (``network_capex_per_chip``, $; ``network_power_per_chip``, W; priced as ``network_source`` says) is
     in it: added to a capex basis, not to a given or cloud $/h. ``network_unpriced`` (e.g. "640 switches, no cost:
     block") says the fabric has switches nobody priced: a capex basis then says "network not priced" rather than
-    let the $0 pass for a price."""
+    let the $0 pass for a price. A capex basis ends with the terms it is charged on (years, power factor, PUE,
+    $/kWh: those not given are the ASSUMPTIONS of :data:`DEFAULTS`)."""
+    line = _price_basis(chip, price_per_chip_hour, prices, capex_per_chip, fabric, network_capex_per_chip,
+                        network_source, network_power_per_chip, network_unpriced)
+    if not line.startswith("price: capex") and not line.startswith("price: ASSUMPTION capex"):
+        return line  # a given, override or cloud $/chip-hour: all-in, no terms
+    given = {"amortisation_years": amortisation_years, "power_factor": power_factor, "pue": pue,
+             "power_price": power_price}
+    v = {k: DEFAULTS[k] if x is None else float(x) for k, x in given.items()}
+    assumed = [k for k, x in given.items() if x is None]
+    tag = ("" if not assumed else " (ASSUMPTIONS, docs/inference.md)" if len(assumed) == len(given) else
+           f" ({', '.join(assumed)}: ASSUMPTIONS, docs/inference.md; the rest given)")
+    return (f"{line}; capex amortised over {v['amortisation_years']:g} years, power x power factor "
+            f"{v['power_factor']:g} x PUE {v['pue']:g} x {v['power_price']:g} $/kWh{tag}")
+
+
+def _price_basis(chip: ChipSpec, price_per_chip_hour: float | None, prices: str | dict | None,
+                 capex_per_chip: float | None, fabric: str | None, network_capex_per_chip: float | None,
+                 network_source: str, network_power_per_chip: float | None, network_unpriced: str) -> str:
+    """:func:`price_basis` without the capex terms."""
     over = _price_override(chip, prices, fabric)
     net = network_capex_per_chip or 0.0
     watts = network_power_per_chip or 0.0

@@ -459,7 +459,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
     unpriced = ("" if counted.priced or cost_kw.get("network_capex_per_chip") is not None else
                 f"{counted.switches:,} switch{'es' if counted.switches != 1 else ''}, no cost: block")
     basis = price_basis(*price_args, network_capex_per_chip=net_capex, network_source=net_source,
-                        network_power_per_chip=net_w, network_unpriced=unpriced)
+                        network_power_per_chip=net_w, network_unpriced=unpriced,
+                        **{k: cost_kw.get(k) for k in ("amortisation_years", "power_price", "pue", "power_factor")})
     return Report(
         model=dep.model.name, fabric=dep.fabric.name, chip=dep.chip.name, tp=dep.tp, ep=dep.ep, pp=pp, dp=dep.dp,
         chips_per_replica=chips, batch=batch, prompt=prompt, output=output, dtype=dtype, kv_dtype=dep.kv_dtype,

@@ -65,3 +65,21 @@ def test_plan_disaggregated_row_of_a_dtype_the_chip_cannot_run_says_so():
     assert res.best is None and cand.config == "P dgx-h100 -> D dgx-h100 b32"
     assert cand.reason.startswith("dgx-h100: cannot run: dtype: h100-sxm cannot run fp4"), cand.reason
     assert "fits" not in cand.reason
+
+
+def test_cost_basis_names_the_years_power_factor_pue_and_energy_price():
+    """The cost basis line read 'price: capex 49,200 $ + power (...)': the 4-year straight line, the 0.7 power factor,
+    PUE 1.3 and 0.08 $/kWh behind every capex $/chip-hour were nowhere in the output (and not labelled ASSUMPTION),
+    and a Python run with amortisation_years=6 printed the same line as the default. It now ends with the terms,
+    saying which were given; a given $/chip-hour (all-in) has none."""
+    from inference import estimate
+
+    kw = dict(tp=1, batch=1, prompt=16, output=2, backend="analytic")
+    line = estimate("llama3.1-8b", "dgx-h100", **kw).provenance["price"]
+    assert line.endswith("; capex amortised over 4 years, power x power factor 0.7 x PUE 1.3 x 0.08 $/kWh "
+                         "(ASSUMPTIONS, docs/inference.md)"), line
+    six = estimate("llama3.1-8b", "dgx-h100", amortisation_years=6, pue=1.1, **kw).provenance["price"]
+    assert "amortised over 6 years" in six and "PUE 1.1 " in six
+    assert "(power_factor, power_price: ASSUMPTIONS, docs/inference.md; the rest given)" in six
+    given = estimate("llama3.1-8b", "dgx-h100", price_per_chip_hour=2.0, **kw).provenance["price"]
+    assert given == "price: 2 $/chip-hour (given)"
