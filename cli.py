@@ -1360,6 +1360,9 @@ def _network_part(candidate: str, basis: str) -> str:
 @click.option("--verify", default=5.0, show_default=True, type=float,
               help="re-check the cheapest plan on a trace this many times as long, re-sizing it if it misses the "
                    "SLOs there (steady state; 0: off)")
+@click.option("--chunked-prefill/--no-chunked-prefill", "chunked_prefill", default=False, show_default=True,
+              help="colocated pools mix prompt chunks into the decodes' iterations, as scaleup serve --fabric does by "
+                   "default (off: prefill first, as a fleet file's pool; the header says which)")
 @click.option("--speculative", default=None,
               help="speculative decoding of every candidate: mtp:K@A | draft:MODEL:K@A | ngram:K@A (each decode "
                    "iteration is a draft + verify step gaining E tokens; as scaleup serve --speculative)")
@@ -1368,7 +1371,7 @@ def _network_part(candidate: str, basis: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="print the plan and every point as JSON")
 def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration, workload, attainment, tps, eps,
              batches, modes, router, seed, dtype, stack, verify, plot_path, as_json, burstiness=1.0,
-             speculative=None) -> None:
+             speculative=None, chunked_prefill=False) -> None:
     """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan).
 
     Exit status: 0 with a plan; 1 when no deployment meets the SLOs within the search (the closest candidates are
@@ -1396,7 +1399,7 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
                   attainment=attainment,
                   tps=ints(tps, "--tp"), eps=ints(eps, "--ep"), batches=ints(batches, "--batch"),
                   modes=[m.strip() for m in modes.split(",") if m.strip()], router=router, verify=verify,
-                  dtype=dtype, stack=stack, speculative=speculative)
+                  dtype=dtype, stack=stack, speculative=speculative, chunked_prefill=chunked_prefill)
     if plot_path:
         res.plot(plot_path)
     if as_json:
@@ -1412,7 +1415,9 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
                f"({s['workload']}, {s['duration_s']:g} s"
                + (f", burstiness {s['burstiness']:g}" if s.get("burstiness", 1.0) != 1.0 else "") + f"), {s['dtype']}"
                + (f", stack {s['stack']}" if s.get("stack") else "")
-               + (f", speculative {s['speculative']}" if s.get("speculative") else "") + f", {s['simulations']} simulations"
+               + (f", speculative {s['speculative']}" if s.get("speculative") else "")
+               + (", colocated pools chunk prefills (--chunked-prefill)" if s.get("chunked_prefill") else
+                  ", colocated pools prefill first (--no-chunked-prefill)") + f", {s['simulations']} simulations"
                + (f"; the cheapest re-checked over {s['verified_over_s']:g} s (--verify)" if s.get("verified_over_s")
                   else ""))
     if s.get("chip_prices"):  # which costs rest on an assumed chip price (scaleup infer prints each basis in full)

@@ -466,6 +466,7 @@ def plan(
     kv_network: KVNetworkSpec | None = None,
     router: str | Callable = "least-loaded",
     max_replicas: int = 512,
+    chunked_prefill: bool = False,
     step_model_factory: Callable[[str, int, int], StepModelLike] | None = None,
     verify: float = 5.0,
     dtype: str = "fp8",
@@ -489,6 +490,9 @@ def plan(
         tps, eps, batches: TP and EP degrees and batch limits searched.
         modes: ``colocated`` and/or ``disaggregated`` (a list, or a comma-separated string as ``--modes``).
         prefill_batch, token_budget: prefill pool batch limit and tokens per iteration.
+        chunked_prefill: colocated pools mix prompt chunks into the decodes' iterations (``scaleup serve
+            --chunked-prefill``, the default of ``scaleup serve --fabric``); default False: prefill first, as a
+            fleet file's pool (``.settings["chunked_prefill"]``; ``scaleup plan`` prints which).
         kv_network: KV network of disaggregated deployments (default 400 Gb/s per replica, 2 us).
         router: router used in every simulation.
         max_replicas: largest pool searched.
@@ -517,6 +521,8 @@ def plan(
     if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 <= verify < math.inf:
         raise SpecError(f"verify: must be a number >= 0 (times the trace length; 0 or 1: off), got {verify!r}")
     _check_dtype_stack(dtype, stack)
+    if not isinstance(chunked_prefill, bool):
+        raise SpecError(f"chunked_prefill: must be True or False, got {chunked_prefill!r}")
     speculative = _check_speculative(speculative, step_model_factory is not None)
     _check_inputs(model, candidates, tps, router, step_model_factory is None)
     # a dict reads as a prices file does ("$3.00", {capex: $}); it was taken as it stood ('>=' of str and int)
@@ -545,7 +551,7 @@ def plan(
                        attainment=attainment, tps=tps, eps=eps, batches=batches, prefill_batch=prefill_batch,
                        token_budget=token_budget, kv_network=kv_network or KVNetworkSpec(bandwidth=50e9, latency=2e-6),
                        router=router, max_replicas=max_replicas, step_model_factory=step_model_factory,
-                       dtype=dtype, stack=stack, speculative=speculative)
+                       dtype=dtype, stack=stack, speculative=speculative, chunked_prefill=chunked_prefill)
     if "colocated" in modes:
         planner._search_colocated()
     if "disaggregated" in modes:
@@ -566,7 +572,7 @@ def plan(
     settings = {"model": str(name), "rate_rps": rate, "slo_ttft_s": slo_ttft,
                 "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
                 "workload": workload, "seed": seed, "burstiness": burstiness, "candidates": list(candidates), "dtype": dtype, "stack": stack,
-                "speculative": speculative,
+                "speculative": speculative, "chunked_prefill": chunked_prefill,
                 "simulations": len(planner.points), "chip_prices": chip_prices, "verified_over_s": verified_over}
     return PlanResult(best, ranked, planner.points, settings)
 
@@ -583,8 +589,9 @@ class _Planner:
                  batches: Sequence[int], prefill_batch: int, token_budget: int, kv_network: KVNetworkSpec,
                  router: str | Callable, max_replicas: int,
                  step_model_factory: Callable[[str, int, int], StepModelLike] | None, dtype: str = "fp8",
-                 stack: str | None = None, speculative: str | None = None) -> None:
+                 stack: str | None = None, speculative: str | None = None, chunked_prefill: bool = False) -> None:
         self.model = model
+        self.chunked_prefill = chunked_prefill
         self.rate = rate
         self.slo_ttft = slo_ttft
         self.slo_tpot = slo_tpot
@@ -784,7 +791,8 @@ class _Planner:
         def make(n: int) -> tuple[str, list[PoolSpec]]:
             return f"{cfg} x{n}", [PoolSpec(name="pool", fabric=chip, tp=tp, ep=ep, batch=batch, dtype=self.dtype,
                                             stack=self.stack, speculative=self.speculative,
-                                            pp=self.pps.get((chip, tp), 1), replicas=n, token_budget=token_budget)]
+                                            pp=self.pps.get((chip, tp), 1), replicas=n, token_budget=token_budget,
+                                            chunked_prefill=self.chunked_prefill)]
 
         pt, tried, why = self.min_replicas(make, {"pool": m}, lo, "colocated")
         self.cands.append(PlanCandidate(cfg, "colocated", pt, tried, why))

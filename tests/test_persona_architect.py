@@ -83,3 +83,26 @@ def test_cost_basis_names_the_years_power_factor_pue_and_energy_price():
     assert "(power_factor, power_price: ASSUMPTIONS, docs/inference.md; the rest given)" in six
     given = estimate("llama3.1-8b", "dgx-h100", price_per_chip_hour=2.0, **kw).provenance["price"]
     assert given == "price: 2 $/chip-hour (given)"
+
+
+def test_plan_says_its_pools_prefill_first_and_can_plan_chunked_ones():
+    """`scaleup plan` simulated colocated pools without chunked prefill (a fleet file's default) and said nothing,
+    while `scaleup serve --fabric F --tp T --batch B --replicas N` (the way to re-run the plan's answer) chunks by
+    default: maia200 tp1 b128 x2 at 5 req/s planned TTFT P90 212 ms, TPOT P90 32.5 ms; serve gave 235 / 30.6 ms.
+    The header says which, and --chunked-prefill (chunked_prefill=True) plans the pools serve --fabric runs."""
+    from fleet import plan, simulate_serving, single_pool_fleet
+
+    kw = dict(candidates="mi300x", tps=(1,), batches=(32,), modes="colocated", duration=5.0, verify=0, stack="ideal")
+    for chunked in (False, True):
+        res = plan("llama3.1-8b", 2.0, chunked_prefill=chunked, **kw)
+        assert res.settings["chunked_prefill"] is chunked
+        pt = res.best.best
+        assert pt.fleet.pools[0].chunked_prefill is chunked
+        again = simulate_serving(single_pool_fleet("llama3.1-8b", "mi300x", tp=1, batch=32, stack="ideal",
+                                                   replicas=pt.fleet.pools[0].replicas, chunked_prefill=chunked),
+                                 rate=2.0, duration=5.0, seed=0)
+        assert again.summary()["ttft_p90_s"] == pt.ttft_p90 and again.summary()["tpot_p90_s"] == pt.tpot_p90
+    r = CliRunner().invoke(main, ["plan", "--model", "llama3.1-8b", "--rate", "2", "--candidates", "mi300x",
+                                  "--tp", "1", "--batch", "32", "--modes", "colocated", "--duration", "5s",
+                                  "--verify", "0", "--stack", "ideal"])
+    assert r.exit_code == 0 and "colocated pools prefill first (--no-chunked-prefill)" in r.output.splitlines()[0]
