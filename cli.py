@@ -1343,6 +1343,9 @@ def _network_part(candidate: str, basis: str) -> str:
 @click.option("--prices", "prices_path", default=None, help="YAML of $ per chip-hour by candidate or chip (maia200: 3.0)")
 @click.option("--duration", default="60s", show_default=True, help="simulated trace length per candidate")
 @click.option("--workload", default="azure-conv", show_default=True, help="azure-conv, azure-code, sharegpt")
+@click.option("--prompt", "prompt_len", default=None,
+              help="fixed prompt tokens of every request, with --output (as scaleup serve / infer; instead of --workload)")
+@click.option("--output", "output_len", default=None, help="fixed output tokens of every request, with --prompt")
 @click.option("--attainment", default=0.9, show_default=True, type=float,
               help="fraction of requests that must meet both SLOs")
 @click.option("--tp", "--tps", "tps", default="1,2,4,8", show_default=True, help="TP degrees to search")
@@ -1371,7 +1374,7 @@ def _network_part(candidate: str, basis: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="print the plan and every point as JSON")
 def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration, workload, attainment, tps, eps,
              batches, modes, router, seed, dtype, stack, verify, plot_path, as_json, burstiness=1.0,
-             speculative=None, chunked_prefill=False) -> None:
+             speculative=None, chunked_prefill=False, prompt_len=None, output_len=None) -> None:
     """Cheapest deployment meeting the SLOs at a rate, with runners-up and why each lost (fleet.plan).
 
     Exit status: 0 with a plan; 1 when no deployment meets the SLOs within the search (the closest candidates are
@@ -1392,6 +1395,13 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
         from topo.draw import check_figure_path
 
         check_figure_path(plot_path, "--plot")
+    if (prompt_len is None) != (output_len is None):
+        raise ScaleupError(f"{'--prompt' if output_len is None else '--output'}: fixed lengths need both --prompt and "
+                           "--output tokens (or neither, for the --workload lengths)")
+    if prompt_len is not None:
+        if click.get_current_context().get_parameter_source("workload") != click.core.ParameterSource.DEFAULT:
+            raise ScaleupError("--prompt/--output: fixed lengths replace --workload's; drop one")
+        prompt_len, output_len = _count_opt(prompt_len, "--prompt"), _count_opt(output_len, "--output")
     res = fl.plan(model, rate, _time_opt(slo_ttft, "--slo-ttft"), _time_opt(slo_tpot, "--slo-tpot"),
                   [c.strip() for c in candidates.split(",") if c.strip()],
                   prices=fl.load_prices(prices_path) if prices_path else None,
@@ -1399,7 +1409,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
                   attainment=attainment,
                   tps=ints(tps, "--tp"), eps=ints(eps, "--ep"), batches=ints(batches, "--batch"),
                   modes=[m.strip() for m in modes.split(",") if m.strip()], router=router, verify=verify,
-                  dtype=dtype, stack=stack, speculative=speculative, chunked_prefill=chunked_prefill)
+                  dtype=dtype, stack=stack, speculative=speculative, chunked_prefill=chunked_prefill,
+                  prompt=prompt_len, output=output_len)
     if plot_path:
         res.plot(plot_path)
     if as_json:

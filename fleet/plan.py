@@ -429,6 +429,23 @@ def _check_plan_args(candidates: Sequence[str], attainment: float, modes: Sequen
             raise SpecError(f"{name}: expected a non-empty list of integers >= 1, got {list(vals)!r}")
 
 
+def _check_lengths(prompt: Any, output: Any, given_trace: bool, workload: str) -> tuple[Any, Any]:
+    """:func:`plan`'s fixed ``prompt`` / ``output`` tokens: the (prompt, output) arguments of
+    :func:`fleet.trace.poisson_trace` (``(workload, None)`` without them); a :class:`SpecError` naming the argument
+    when only one is given, one is not an integer >= 1, or a ``trace`` brings its own lengths."""
+    if prompt is None and output is None:
+        return workload, None
+    if prompt is None or output is None:
+        raise SpecError(f"{'prompt' if prompt is None else 'output'}: fixed lengths need both prompt and output "
+                        "tokens (or neither, for the workload's lengths)")
+    for name, v in (("prompt", prompt), ("output", output)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise SpecError(f"{name}: must be an integer >= 1 tokens, got {v!r}")
+    if given_trace:
+        raise SpecError("prompt/output: a trace has its own lengths; drop prompt/output or the trace")
+    return int(prompt), int(output)
+
+
 def _check_dtype_stack(dtype: Any, stack: Any) -> None:
     """:func:`plan`'s ``dtype`` and ``stack``, a :class:`SpecError` each when not one scaleup knows (a typo had
     listed every candidate as 'cannot run: ...' and exited 0)."""
@@ -467,6 +484,8 @@ def plan(
     router: str | Callable = "least-loaded",
     max_replicas: int = 512,
     chunked_prefill: bool = False,
+    prompt: int | None = None,
+    output: int | None = None,
     step_model_factory: Callable[[str, int, int], StepModelLike] | None = None,
     verify: float = 5.0,
     dtype: str = "fp8",
@@ -484,6 +503,8 @@ def plan(
         prices: $ per chip-hour by candidate name or by a candidate's chip preset (``h100-sxm``), or a prices
             YAML path as ``--prices`` (:func:`load_prices`) (default: inference's cost model).
         duration: simulated trace length, s. workload, trace, seed: the requests (a given ``trace`` wins).
+        prompt, output: fixed prompt and output tokens of every request (both or neither; as ``scaleup serve
+            --prompt/--output`` and ``scaleup infer``) instead of ``workload``'s lengths; not with a ``trace``.
         burstiness: gamma shape of the synthetic trace's inter-arrival times (1: Poisson; below 1 bursty; vLLM
             ``benchmark_serving.py --burstiness``, :func:`fleet.trace.poisson_trace`); not with a given ``trace``.
         attainment: fraction of requests that must meet both SLOs.
@@ -521,6 +542,7 @@ def plan(
     if isinstance(verify, bool) or not isinstance(verify, (int, float)) or not 0 <= verify < math.inf:
         raise SpecError(f"verify: must be a number >= 0 (times the trace length; 0 or 1: off), got {verify!r}")
     _check_dtype_stack(dtype, stack)
+    lengths = _check_lengths(prompt, output, trace is not None, workload)
     if not isinstance(chunked_prefill, bool):
         raise SpecError(f"chunked_prefill: must be True or False, got {chunked_prefill!r}")
     speculative = _check_speculative(speculative, step_model_factory is not None)
@@ -538,7 +560,7 @@ def plan(
         if isinstance(rate, (int, float)) and isinstance(duration, (int, float)) and rate > 0 and duration > 0 \
                 and math.isfinite(rate * duration):  # else poisson_trace names the bad rate or duration
             check_serving_size(rate * duration, max_replicas, "disaggregated" in modes, rate=rate)
-        trace = poisson_trace(rate, duration, prompt=workload, seed=seed, burstiness=burstiness)
+        trace = poisson_trace(rate, duration, *lengths, seed=seed, burstiness=burstiness)
     if len(trace) == 0:  # the planner sizes replicas by the mean request: none is no answer
         raise SpecError("trace: no requests to plan for" if given else
                         f"duration: a {duration:g} s trace at {rate:g} requests/s drew no request; lengthen the "
@@ -559,7 +581,7 @@ def plan(
     verified_over = _verify_window(rate, duration, verify, max_replicas, "disaggregated" in modes, burstiness) \
         if not given else None
     if verified_over is not None and not planner._verify(
-            poisson_trace(rate, verified_over, prompt=workload, seed=seed, burstiness=burstiness), verified_over,
+            poisson_trace(rate, verified_over, *lengths, seed=seed, burstiness=burstiness), verified_over,
             duration):
         verified_over = None  # nothing met the SLOs on the short trace: nothing was re-checked
     best, ranked = planner._rank()
@@ -571,7 +593,7 @@ def plan(
     chip_prices = _chip_prices(candidates, prices) if step_model_factory is None else {}
     settings = {"model": str(name), "rate_rps": rate, "slo_ttft_s": slo_ttft,
                 "slo_tpot_s": slo_tpot, "attainment": attainment, "duration_s": duration, "requests": len(trace),
-                "workload": workload, "seed": seed, "burstiness": burstiness, "candidates": list(candidates), "dtype": dtype, "stack": stack,
+                "workload": workload if prompt is None else f"{prompt}+{output} tokens", "seed": seed, "burstiness": burstiness, "candidates": list(candidates), "dtype": dtype, "stack": stack,
                 "speculative": speculative, "chunked_prefill": chunked_prefill,
                 "simulations": len(planner.points), "chip_prices": chip_prices, "verified_over_s": verified_over}
     return PlanResult(best, ranked, planner.points, settings)

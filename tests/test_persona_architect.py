@@ -106,3 +106,34 @@ def test_plan_says_its_pools_prefill_first_and_can_plan_chunked_ones():
                                   "--tp", "1", "--batch", "32", "--modes", "colocated", "--duration", "5s",
                                   "--verify", "0", "--stack", "ideal"])
     assert r.exit_code == 0 and "colocated pools prefill first (--no-chunked-prefill)" in r.output.splitlines()[0]
+
+
+def test_plan_takes_fixed_prompt_and_output_lengths_as_serve_and_infer():
+    """`scaleup plan` had only --workload (lognormal lengths): the 2,048 + 256-token deployment an architect sized
+    with `scaleup infer` and `scaleup serve --prompt/--output` could not be planned. plan --prompt/--output
+    (fleet.plan(prompt=, output=)) draw every request at those lengths; the point equals serve's simulation."""
+    import pytest
+
+    from fleet import plan, simulate_serving, single_pool_fleet
+    from topo import SpecError
+
+    kw = dict(candidates="mi300x", tps=(1,), batches=(32,), modes="colocated", duration=5.0, verify=0, stack="ideal")
+    res = plan("llama3.1-8b", 2.0, prompt=512, output=64, **kw)
+    assert res.settings["workload"] == "512+64 tokens"
+    pt = res.best.best
+    again = simulate_serving(single_pool_fleet("llama3.1-8b", "mi300x", tp=1, batch=32, stack="ideal",
+                                               replicas=pt.fleet.pools[0].replicas, chunked_prefill=False),
+                             rate=2.0, duration=5.0, seed=0, prompt=512, output=64)
+    assert again.summary()["ttft_p90_s"] == pt.ttft_p90 and again.summary()["tpot_p90_s"] == pt.tpot_p90
+    with pytest.raises(SpecError, match="^output: fixed lengths need both prompt and output"):
+        plan("llama3.1-8b", 2.0, prompt=512, **kw)
+    with pytest.raises(SpecError, match="^prompt: must be an integer >= 1"):
+        plan("llama3.1-8b", 2.0, prompt=0, output=8, **kw)
+    args = ["plan", "--model", "llama3.1-8b", "--rate", "2", "--candidates", "mi300x", "--tp", "1", "--batch", "32",
+            "--modes", "colocated", "--duration", "5s", "--verify", "0", "--stack", "ideal"]
+    r = CliRunner().invoke(main, [*args, "--prompt", "512", "--output", "64"])
+    assert r.exit_code == 0 and "(512+64 tokens, 5 s)" in r.output.splitlines()[0], r.output
+    r = CliRunner().invoke(main, [*args, "--prompt", "512", "--output", "64", "--workload", "sharegpt"])
+    assert r.exit_code == 2 and r.output.startswith("error: --prompt/--output: fixed lengths replace --workload's")
+    r = CliRunner().invoke(main, [*args, "--prompt", "512"])
+    assert r.exit_code == 2 and r.output.startswith("error: --prompt: fixed lengths need both"), r.output
