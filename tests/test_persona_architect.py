@@ -137,3 +137,32 @@ def test_plan_takes_fixed_prompt_and_output_lengths_as_serve_and_infer():
     assert r.exit_code == 2 and r.output.startswith("error: --prompt/--output: fixed lengths replace --workload's")
     r = CliRunner().invoke(main, [*args, "--prompt", "512"])
     assert r.exit_code == 2 and r.output.startswith("error: --prompt: fixed lengths need both"), r.output
+
+
+def test_sweeps_doc_lists_the_network_cost_columns_of_infer_and_serve_rows():
+    """docs/sweeps.md listed `cost_per_mtok_usd` / `fleet_cost_per_hour_usd` but not the chip / network split both
+    rows carry (an architect comparing Maia 200's Ethernet planes with NVLink fabrics in a sweep needs them). The
+    columns named there are the rows' own, and the parts add up."""
+    import re
+    from pathlib import Path
+
+    import pytest
+
+    from fleet import simulate_serving, single_pool_fleet
+    from inference import estimate
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
+    rows = {ln.split("|")[1].strip(" `"): ln for ln in doc.splitlines() if ln.startswith("| `")}
+    row = estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=16, output=2, backend="analytic").to_dict()
+    for col in ("chip_per_chip_hour_usd", "network_per_chip_hour_usd", "network_cost_per_mtok_usd"):
+        assert f"`{col}`" in rows["infer"] and col in row, col
+    assert row["price_per_chip_hour_usd"] == pytest.approx(row["chip_per_chip_hour_usd"] + row["network_per_chip_hour_usd"],
+                                                           rel=1e-12)
+    s = simulate_serving(single_pool_fleet("llama3.1-8b", "mi300x", tp=1, stack="ideal", concurrency=1),
+                         concurrency=1, requests=2, prompt=16, output=2).summary()
+    for col in ("chip_cost_per_hour_usd", "network_cost_per_hour_usd", "network_cost_per_mtok_output_usd"):
+        assert f"`{col}`" in rows["serve"] and col in s, col
+    assert s["fleet_cost_per_hour_usd"] == pytest.approx(s["chip_cost_per_hour_usd"] + s["network_cost_per_hour_usd"],
+                                                         rel=1e-12)
+    assert re.search(r"`fleet_cost_per_hour_usd` \(= `chip_cost_per_hour_usd` \+ `network_cost_per_hour_usd`\)",
+                     rows["serve"])
