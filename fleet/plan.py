@@ -914,8 +914,7 @@ class _Planner:
         self.trace = long
         try:
             for _ in range(len(self.cands)):
-                feas = sorted([c for c in self.cands if c.best is not None],
-                              key=lambda c: (c.best.cost_per_hour, c.best.cost_per_mtok, c.config))
+                feas = sorted([c for c in self.cands if c.best is not None], key=self._order)
                 if not feas or feas[0].config in done:
                     return bool(done)
                 c = feas[0]
@@ -939,11 +938,20 @@ class _Planner:
             self.trace = short_trace
 
     # ------------------------------------------------------------------ rank and explain
+    def _order(self, c: PlanCandidate) -> tuple[float, float, float, str]:
+        """Sort key of a feasible candidate: $/h, then $/Mtok, then the larger of P90 TTFT / SLO and P90 TPOT / SLO
+        (at one price the one with more headroom: the tie had gone to the label's letters, so a disaggregated
+        'P maia200 tp2 x1 -> D maia200 tp2' at TTFT P90 130 ms won over 'maia200 tp4 x1' at 59 ms for the same
+        4 chips), then the label."""
+        b = c.best
+        ratios = [x for x in (b.ttft_p90 / self.slo_ttft, b.tpot_p90 / self.slo_tpot) if x == x]  # NaN: 1-token outputs
+        return (b.cost_per_hour, b.cost_per_mtok, max(ratios, default=0.0), c.config)
+
     def _rank(self) -> tuple[PlanCandidate | None, list[PlanCandidate]]:
-        """(cheapest feasible candidate or None, feasible by $/h then $/Mtok then name + infeasible),
+        """(cheapest feasible candidate or None, feasible by :meth:`_order` ($/h, $/Mtok, SLO headroom, name) +
+        infeasible),
         each with its ``reason``."""
-        feas = sorted([c for c in self.cands if c.best is not None],
-                      key=lambda c: (c.best.cost_per_hour, c.best.cost_per_mtok, c.config))
+        feas = sorted([c for c in self.cands if c.best is not None], key=self._order)
         infeas = [c for c in self.cands if c.best is None]
         best = feas[0] if feas else None
         if best is not None:

@@ -166,3 +166,29 @@ def test_sweeps_doc_lists_the_network_cost_columns_of_infer_and_serve_rows():
                                                          rel=1e-12)
     assert re.search(r"`fleet_cost_per_hour_usd` \(= `chip_cost_per_hour_usd` \+ `network_cost_per_hour_usd`\)",
                      rows["serve"])
+
+
+def test_plan_breaks_a_price_tie_by_slo_headroom_not_by_the_labels_letters():
+    """At one $/h and $/Mtok the plan's order went to the label's letters ('P ...' before 'maia200 ...'): `scaleup
+    plan --model llama3.1-70b --rate 4 --slo-tpot 20ms --candidates maia200,... --prompt 2048 --output 256` chose
+    'P maia200 tp2 x1 -> D maia200 tp2 b128 x1' (TTFT P90 130 ms, TPOT P90 14.2 ms) over 'maia200 tp4 b128 x1'
+    (59 ms, 11.2 ms) on the same 4 chips. A tie now goes to the larger headroom: the larger of P90 TTFT / SLO and
+    P90 TPOT / SLO, lower first. Here tp1 x2 and tp2 x1 cost the same; the letters picked tp1."""
+    from fleet import LinearStepModel, plan
+
+    def factory(chip, tp, ep):
+        return LinearStepModel(prefill_per_token=40e-6 / tp, decode_base=0.012 / tp, decode_per_seq=5e-5,
+                               decode_per_kv_token=2e-9, kv_capacity_tokens=2e5 * tp, chips=tp, cost_per_hour=tp)
+
+    res = plan("m", 10.0, 1.0, 0.05, ["x"], step_model_factory=factory, tps=(1, 2), batches=(64,), duration=10.0,
+               verify=0, modes="colocated")
+    one, two = sorted(res.candidates, key=lambda c: c.config)  # x tp1 b64, x tp2 b64
+    assert one.best.cost_per_hour == two.best.cost_per_hour == 2.0
+    assert one.best.cost_per_mtok == two.best.cost_per_mtok
+
+    def headroom(c):
+        return max(c.best.ttft_p90 / 1.0, c.best.tpot_p90 / 0.05)
+
+    assert headroom(two) < headroom(one)
+    assert res.best is two and res.best.best.label == "x tp2 b64 x1"
+    assert [c.config for c in res.candidates] == ["x tp2 b64", "x tp1 b64"]
