@@ -636,7 +636,7 @@ class _Planner:
         self.pps: dict[tuple[str, int], int] = {}  # pipeline stages per (chip, tp): > 1 on SRAM-only chips
         self.points: list[PlanPoint] = []
         self.cands: list[PlanCandidate] = []
-        self.best_colocated_tp: dict[str, int] = {}
+        self.best_colocated: dict[str, tuple[int, int]] = {}  # chip -> (tp, ep) of its cheapest colocated plan
         # per candidate config: its step models and how to size it again on another trace (plan(verify=))
         self._sms: dict[str, dict[str, StepModelLike]] = {}
         self._regrow: dict[str, Callable[[], tuple[PlanPoint | None, list, str]]] = {}
@@ -788,7 +788,7 @@ class _Planner:
                             break
                         if pt is not None and pt.cost_per_hour < best_cost:
                             best_cost = pt.cost_per_hour
-                            self.best_colocated_tp[chip] = tp
+                            self.best_colocated[chip] = (tp, ep)
 
     def _colocated_one(self, chip: str, tp: int, ep: int, batch: int, cfg: str,
                        m: StepModelLike | str) -> PlanPoint | None | bool:
@@ -824,13 +824,16 @@ class _Planner:
             self._regrow[cfg] = lambda: self.min_replicas(make, {"pool": m}, n0 + 1, "colocated", known_fail=n0)
         return pt
 
-    def _chip_tp(self, chip: str) -> int | None:
-        """TP of a chip in disaggregated pools: that of its best colocated plan, else its smallest that fits."""
-        if chip in self.best_colocated_tp:
-            return self.best_colocated_tp[chip]
+    def _chip_layout(self, chip: str) -> tuple[int, int] | None:
+        """(TP, EP) of a chip in disaggregated pools: that of its best colocated plan, else the smallest searched that
+        fits. (Its TP with EP 1 had been taken: a MoE whose best colocated plan needs EP, qwen3-235b-a22b on
+        gb200-nvl72 at --tps 1 --eps 8, does not fit at tp1 ep1, and the planner stopped on an AssertionError.)"""
+        if chip in self.best_colocated:
+            return self.best_colocated[chip]
         for tp in sorted(self.tps):
-            if not isinstance(self.get_model(chip, tp, 1), str):
-                return tp
+            for ep in sorted(self.eps):
+                if not isinstance(self.get_model(chip, tp, ep), str):
+                    return tp, ep
         return None
 
     def _search_disaggregated(self) -> None:
@@ -841,19 +844,23 @@ class _Planner:
 
     def _disaggregated_one(self, pchip: str, dchip: str) -> None:
         dbatch = max(self.batches)
-        ptp, dtp = self._chip_tp(pchip), self._chip_tp(dchip)
-        cfg = f"P {pchip} tp{ptp} -> D {dchip} tp{dtp} b{dbatch}"
-        if ptp is None or dtp is None:  # the label had read "P cs3 tpNone -> D cs3 tpNone b128"
-            cfg = (f"P {pchip}" + ("" if ptp is None else f" tp{ptp}") + f" -> D {dchip}"
-                   + ("" if dtp is None else f" tp{dtp}") + f" b{dbatch}")
+        play, dlay = self._chip_layout(pchip), self._chip_layout(dchip)
+
+        def par(lay: tuple[int, int] | None) -> str:  # " tp8", " tp4 ep8", "" (none fits)
+            return "" if lay is None else f" tp{lay[0]}" + (f" ep{lay[1]}" if lay[1] > 1 else "")
+
+        cfg = f"P {pchip}{par(play)} -> D {dchip}{par(dlay)} b{dbatch}"
+        if play is None or dlay is None:  # the label had read "P cs3 tpNone -> D cs3 tpNone b128"
             tps = ", ".join(map(str, sorted(self.tps)))
-            chip = pchip if ptp is None else dchip
-            why = self.get_model(chip, max(self.tps), 1)  # a dtype the chip cannot run is not a question of fit
+            eps = "" if tuple(self.eps) == (1,) else f" x EP ({', '.join(map(str, sorted(self.eps)))})"
+            chip = pchip if play is None else dchip
+            why = self.get_model(chip, max(self.tps), max(self.eps))  # a dtype the chip cannot run: not a fit question
             self.cands.append(PlanCandidate(cfg, "disaggregated", None, [],
                                             f"{chip}: {why}" if isinstance(why, str) and why.startswith("cannot run")
-                                            else f"{chip}: no TP degree searched ({tps}) fits"))
+                                            else f"{chip}: no TP degree{eps} searched ({tps}) fits"))
             return
-        pm, dm = self.get_model(pchip, ptp, 1), self.get_model(dchip, dtp, 1)
+        (ptp, pep), (dtp, dep) = play, dlay
+        pm, dm = self.get_model(pchip, ptp, pep), self.get_model(dchip, dtp, dep)
         assert not isinstance(pm, str) and not isinstance(dm, str)
         pre, _, _ = self.busy_per_request(pm, self.prefill_batch)
         _, dec, tpot1 = self.busy_per_request(dm, dbatch)
@@ -866,15 +873,17 @@ class _Planner:
         prefill_batch, token_budget = self.prefill_batch, self.token_budget
 
         def pools(n_p: int, n_d: int) -> list[PoolSpec]:
-            return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, pp=self.pps.get((pchip, ptp), 1), role="prefill",
+            return [PoolSpec(name="prefill", fabric=pchip, tp=ptp, ep=pep, pp=self.pps.get((pchip, ptp), 1),
+                             role="prefill",
                              dtype=self.dtype, stack=self.stack, speculative=self.speculative,
                              replicas=n_p, batch=prefill_batch, token_budget=token_budget),
-                    PoolSpec(name="decode", fabric=dchip, tp=dtp, pp=self.pps.get((dchip, dtp), 1), role="decode",
+                    PoolSpec(name="decode", fabric=dchip, tp=dtp, ep=dep, pp=self.pps.get((dchip, dtp), 1),
+                             role="decode",
                              dtype=self.dtype, stack=self.stack, speculative=self.speculative,
                              replicas=n_d, batch=dbatch)]
 
         def label(n_p: int, n_d: int) -> str:
-            return f"P {pchip} tp{ptp} x{n_p} -> D {dchip} tp{dtp} b{dbatch} x{n_d}"
+            return f"P {pchip}{par(play)} x{n_p} -> D {dchip}{par(dlay)} b{dbatch} x{n_d}"
 
         ppt, tried1, why = self.min_replicas(lambda n: (label(n, nd_big), pools(n, nd_big)), sms,
                                              max(1, math.floor(self.rate * pre)), "disaggregated", "ttft")

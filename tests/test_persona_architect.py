@@ -192,3 +192,36 @@ def test_plan_breaks_a_price_tie_by_slo_headroom_not_by_the_labels_letters():
     assert headroom(two) < headroom(one)
     assert res.best is two and res.best.best.label == "x tp2 b64 x1"
     assert [c.config for c in res.candidates] == ["x tp2 b64", "x tp1 b64"]
+
+
+def test_plan_disaggregates_a_moe_at_the_ep_of_its_colocated_plan(monkeypatch):
+    """`scaleup plan --model qwen3-235b-a22b --candidates gb200-nvl72 --tps 1 --eps 8` stopped on an AssertionError
+    traceback: the disaggregated pools took the chip's best colocated TP with EP 1 (always), where the model fits
+    only with EP. They now take its (TP, EP), and the label says 'ep8'. (The pools' simulations are stubbed here:
+    a KV transfer compiles the engine's kernels, seconds on a cold process.)"""
+    from fleet import LinearStepModel, plan
+    from fleet.plan import _Planner
+    from topo import CapacityError
+
+    def factory(chip, tp, ep):
+        if ep < 8:
+            raise CapacityError(f"moe: weights do not fit at ep {ep}")
+        return LinearStepModel(prefill_per_token=40e-6 / tp, decode_base=0.012 / tp, decode_per_seq=5e-5,
+                               decode_per_kv_token=2e-9, kv_capacity_tokens=2e5 * ep, chips=ep, cost_per_hour=ep)
+
+    sized = []
+    real = _Planner.min_replicas
+
+    def min_replicas(self, make, sms, lo_guess, mode, criterion="both", known_fail=0):
+        if mode == "disaggregated":
+            sized.append(make(1)[1])
+            return None, [], "not simulated in this test"
+        return real(self, make, sms, lo_guess, mode, criterion, known_fail)
+
+    monkeypatch.setattr(_Planner, "min_replicas", min_replicas)
+    res = plan("m", 4.0, 1.0, 0.05, ["x"], step_model_factory=factory, tps=(1,), eps=(8,), batches=(64,),
+               duration=10.0, verify=0)
+    assert res.best.config == "x tp1 ep8 b64"
+    (dis,) = [c for c in res.candidates if c.mode == "disaggregated"]
+    assert dis.config == "P x tp1 ep8 -> D x tp1 ep8 b64" and dis.reason == "prefill pool: not simulated in this test"
+    assert [(p.role, p.tp, p.ep) for p in sized[0]] == [("prefill", 1, 8), ("decode", 1, 8)]
