@@ -312,8 +312,9 @@ def _mean_lengths(trace: Trace) -> tuple[float, float]:
     return float(trace.prompt.mean()), float(trace.output.mean())
 
 
-def _check_inputs(model: Any, candidates: Sequence[str], tps: Sequence[int], router: Any, real: bool) -> None:
-    """Fail early, in one line, on a model, candidate, TP list or router that no point could use."""
+def _check_inputs(model: Any, candidates: Sequence[str], tps: Sequence[int], router: Any, real: bool,
+                  eps: Sequence[int] = (1,)) -> None:
+    """Fail early, in one line, on a model, candidate, TP or EP list or router that no point could use."""
     import os
 
     import topo
@@ -338,6 +339,9 @@ def _check_inputs(model: Any, candidates: Sequence[str], tps: Sequence[int], rou
     if isinstance(heads, int) and tps and not any(t >= 1 and heads % t == 0 for t in tps):
         raise SpecError(f"tps: none of {', '.join(map(str, tps))} divides the {heads} attention heads of "
                         f"{getattr(spec, 'name', model)}; use divisors of {heads}")
+    if getattr(spec, "experts", None) == 0 and eps and min(eps) > 1:  # every point was listed "cannot run: ep: ..."
+        raise SpecError(f"eps: {getattr(spec, 'name', model)} has no experts, so every EP degree searched "
+                        f"({', '.join(map(str, eps))}) is refused; use eps=(1,) (--ep 1)")
 
 
 def _prices_by_candidate(prices: dict[str, float], candidates: Sequence[str]) -> dict[str, float]:
@@ -546,7 +550,7 @@ def plan(
     if not isinstance(chunked_prefill, bool):
         raise SpecError(f"chunked_prefill: must be True or False, got {chunked_prefill!r}")
     speculative = _check_speculative(speculative, step_model_factory is not None)
-    _check_inputs(model, candidates, tps, router, step_model_factory is None)
+    _check_inputs(model, candidates, tps, router, step_model_factory is None, eps)
     # a dict reads as a prices file does ("$3.00", {capex: $}); it was taken as it stood ('>=' of str and int)
     prices = load_prices(prices) if isinstance(prices, (str, os.PathLike)) else _price_table(dict(prices or {}))
     if step_model_factory is None:

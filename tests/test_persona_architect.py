@@ -225,3 +225,19 @@ def test_plan_disaggregates_a_moe_at_the_ep_of_its_colocated_plan(monkeypatch):
     (dis,) = [c for c in res.candidates if c.mode == "disaggregated"]
     assert dis.config == "P x tp1 ep8 -> D x tp1 ep8 b64" and dis.reason == "prefill pool: not simulated in this test"
     assert [(p.role, p.tp, p.ep) for p in sized[0]] == [("prefill", 1, 8), ("decode", 1, 8)]
+
+
+def test_plan_refuses_ep_for_a_dense_model_in_one_line():
+    """`scaleup plan --model llama3.1-70b --eps 8` listed every deployment as 'cannot run: ep: llama3.1-70b has no
+    experts' and exited 1 ('no deployment meets the SLOs'), a search that could never run; it is now one line
+    naming --ep, exit 2 (fleet.plan: a SpecError). --eps 1,8 still searches EP 1."""
+    import pytest
+
+    from fleet import plan
+    from topo import SpecError
+
+    with pytest.raises(SpecError, match=r"^eps: llama3.1-8b has no experts.*use eps=\(1,\) \(--ep 1\)$"):
+        plan("llama3.1-8b", 1.0, candidates="mi300x", eps=(8,), duration=5.0)
+    r = CliRunner().invoke(main, ["plan", "--model", "llama3.1-8b", "--rate", "1", "--candidates", "mi300x",
+                                  "--eps", "8", "--duration", "5s"])
+    assert r.exit_code == 2 and r.output.startswith("error: eps: llama3.1-8b has no experts"), r.output
