@@ -134,7 +134,7 @@ def test_burstiness_in_the_cli_and_its_errors(tmp_path):
 
 def test_plan_plans_for_bursty_arrivals():
     """plan(burstiness=) sizes on the bursty trace (and its --verify trace): bursts need at least as many replicas."""
-    from tests.test_fleet import _factory
+    from test_fleet import _factory  # tests/ is on sys.path under pytest (rootdir conftest, no package)
 
     kw = dict(duration=60.0, step_model_factory=_factory, tps=(8,), batches=(64,), modes=("colocated",), seed=2)
     poisson = fleet.plan("m", 40.0, 0.5, 0.05, ["slow"], **kw)
