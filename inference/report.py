@@ -516,7 +516,8 @@ def compare(model: ModelSpec | str, fabrics: Sequence[Fabric | str] | str, *, un
             **kw: Any) -> list[Report]:
     """:func:`estimate` of one deployment on each of ``fabrics`` (``scaleup infer --compare``).
 
-    ``fabrics``: Fabric objects, preset names / YAML paths, or one comma-separated string of them.
+    ``fabrics``: Fabric objects, preset names / YAML paths, or one comma-separated string of them (a name given
+    twice is one column, as ``fleet.plan`` searches a repeated candidate once).
     ``kw``: as :func:`estimate` (tp, batch, prompt, output, ...). Returns one :class:`Report` per fabric.
     ``unfit``: a dict to collect the fabrics the deployment does not fit on (fabric name -> the CapacityError's
     line) instead of raising, as ``scaleup infer --compare`` does (:func:`compare_table` lists them); their reports
@@ -524,6 +525,8 @@ def compare(model: ModelSpec | str, fabrics: Sequence[Fabric | str] | str, *, un
     """
     if isinstance(fabrics, str):
         fabrics = [f.strip() for f in fabrics.split(",") if f.strip()]
+    if all(isinstance(f, str) for f in fabrics):  # "dgx-h100,dgx-h100" gave two equal columns (plan searches one)
+        fabrics = list(dict.fromkeys(fabrics))
     if not fabrics:
         raise SpecError("--compare: expected comma-separated fabrics, e.g. maia200,gb200-nvl72")
     if unfit is None:

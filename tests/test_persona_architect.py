@@ -241,3 +241,12 @@ def test_plan_refuses_ep_for_a_dense_model_in_one_line():
     r = CliRunner().invoke(main, ["plan", "--model", "llama3.1-8b", "--rate", "1", "--candidates", "mi300x",
                                   "--eps", "8", "--duration", "5s"])
     assert r.exit_code == 2 and r.output.startswith("error: eps: llama3.1-8b has no experts"), r.output
+
+
+def test_compare_lists_a_repeated_fabric_once():
+    """`scaleup infer --compare dgx-h100,dgx-h100` printed two equal columns; plan searches a repeated candidate once
+    and so does compare now (names; Fabric objects are kept as given)."""
+    from inference import compare
+
+    reps = compare("llama3.1-8b", "mi300x,mi300x", tp=1, batch=1, prompt=16, output=2, stack="ideal")
+    assert [r.fabric for r in reps] == ["mi300x"]
