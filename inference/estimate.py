@@ -1542,7 +1542,7 @@ def price_basis(chip: ChipSpec, price_per_chip_hour: float | None = None, prices
     v = {k: DEFAULTS[k] if x is None else float(x) for k, x in given.items()}
     assumed = [k for k, x in given.items() if x is None]
     tag = ("" if not assumed else " (ASSUMPTIONS, docs/inference.md)" if len(assumed) == len(given) else
-           f" ({', '.join(assumed)}: ASSUMPTIONS, docs/inference.md; the rest given)")
+           f" ({', '.join(assumed)}: ASSUMPTION{'S' if len(assumed) > 1 else ''}, docs/inference.md; the rest given)")
     return (f"{line}; capex amortised over {v['amortisation_years']:g} years, power x power factor "
             f"{v['power_factor']:g} x PUE {v['pue']:g} x {v['power_price']:g} $/kWh{tag}")
 

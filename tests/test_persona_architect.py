@@ -250,3 +250,26 @@ def test_compare_lists_a_repeated_fabric_once():
 
     reps = compare("llama3.1-8b", "mi300x,mi300x", tp=1, batch=1, prompt=16, output=2, stack="ideal")
     assert [r.fabric for r in reps] == ["mi300x"]
+
+
+def test_infer_takes_the_capex_terms_an_architect_sets():
+    """The $/chip-hour's amortisation (4 years), electricity price (0.08 $/kWh), PUE (1.3) and power factor (0.7)
+    could be set in Python and a sweep (cost.NAME) but not from `scaleup infer`; a buyer depreciating over 6 years
+    had to leave the CLI. Now options of the same names; the cost basis names them as given."""
+    base = ["infer", "--model", "llama3.1-8b", "--fabric", "dgx-h100", "--tp", "1", "--batch", "1", "--prompt", "16",
+            "--output", "2", "--backend", "analytic", "--json"]
+    import json
+
+    from inference import estimate
+
+    r = CliRunner().invoke(main, [*base, "--amortisation-years", "6", "--power-price", "0.1", "--pue", "1.1"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    py = estimate("llama3.1-8b", "dgx-h100", tp=1, batch=1, prompt=16, output=2, backend="analytic",
+                  amortisation_years=6, power_price=0.1, pue=1.1)
+    assert d["price_per_chip_hour_usd"] == py.to_dict()["price_per_chip_hour_usd"]
+    assert d["price_per_chip_hour_usd"] == 49_200 / (6 * 8766) + 1275 * 0.7 * 1.1 * 0.1 / 1000  # h100: system 1,275 W
+    assert d["provenance"]["price"].endswith("x PUE 1.1 x 0.1 $/kWh (power_factor: ASSUMPTION, docs/inference.md; "
+                                             "the rest given)")
+    bad = CliRunner().invoke(main, [*base, "--pue", "0.5"])
+    assert bad.exit_code == 2 and bad.output.startswith("error: pue: power usage effectiveness must be >= 1")
