@@ -12,24 +12,9 @@ import click
 
 from topo.errors import ScaleupError
 
-#: command names other simulators' users type, and the scaleup command that does it (``scaleup fabric show`` said
-#: only "No such command 'fabric'": click's did-you-mean finds no name close to ``topo``)
-_COMMAND_HINTS = {"fabric": "topo", "fabrics": "topo", "topology": "topo", "network": "topo",
-                  "collectives": "collective", "coll": "collective", "nccl": "collective", "inference": "infer"}
-
 
 class ScaleupGroup(click.Group):
     """A click group that turns every ScaleupError into one line on stderr and exit code 2."""
-
-    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
-        """click's lookup; an unknown name that another tool uses for a scaleup command names that command."""
-        name = args[0] if args else ""
-        if name in _COMMAND_HINTS and self.get_command(ctx, name) is None:
-            cmd = _COMMAND_HINTS[name]
-            subs = getattr(self.get_command(ctx, cmd), "commands", {})
-            what = f" ({' | '.join(sorted(subs))})" if subs else ""
-            raise click.UsageError(f"No such command {name!r}; use `scaleup {cmd}`{what}", ctx)
-        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -295,15 +280,12 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
 def _route_budget_cli(exc) -> str:
     """A :class:`traffic.routing.RouteBudgetError` as ``scaleup traffic`` words it: the fix as options the user can
     type (``--routing hash``), not the Python spelling (``routing='hash'``) of its message."""
-    from traffic.routing import MAX_HASH_EDGES, MAX_ROUTE_EDGES
+    from traffic.routing import MAX_ROUTE_EDGES
 
     fewer = "fewer flows (a smaller fabric, or --pattern permutation / ring: one flow per chip)"
-    if exc.routing == "hash":  # every path (ecmp) holds at least as many entries: only fewer flows help
-        return (f"--routing hash: {exc.flows:,} flows would need about {exc.entries:.3g} path-edge entries (one path "
-                f"per flow; ~{exc.gib:,.0f} GiB; limit {exc.limit:.0e}); use {fewer}")
-    if exc.hash_entries > MAX_HASH_EDGES:  # one path per flow is over its budget too: only fewer flows help
+    if exc.hash_entries > MAX_ROUTE_EDGES:  # one path per flow is over the budget too: only fewer flows help
         fix = (f"use {fewer}; --routing hash (one path per flow) would still need about {exc.hash_entries:.3g} "
-               f"(limit {MAX_HASH_EDGES:.0e})")
+               f"(limit {MAX_ROUTE_EDGES:.0e})")
     else:
         fix = f"use --routing hash (one path per flow) or {fewer}"
     if exc.routing == "ecmp-subflows":
@@ -317,32 +299,6 @@ def _route_budget_cli(exc) -> str:
 
 # ====================================================================== collective commands (issue 4)
 # (collective section: `scaleup collective all-reduce|...`)
-
-
-def _route_budget_collective_cli(exc, coll: str, algorithms: str, concurrent: bool, inter: str | None) -> str:
-    """A :class:`traffic.routing.RouteBudgetError` as ``scaleup collective`` words it: the fix as the options that
-    command has (--algorithm, --group-size, --concurrent-groups, --inter), not the Python spelling of its message
-    (``routing='hash'``: the collective CLI has no routing option; every route is ECMP)."""
-    from collectives import REGISTRY, algorithms_for
-
-    asked = [a.strip() for a in algorithms.split(",") if a.strip()]
-    # the collective's algorithms with no quadratic step (max_step_flows: the direct family's m(m-1)), parallel
-    # steps first (a serial one, pairwise, solves m-1 distinct steps: slow on thousands of ranks)
-    fewer = sorted((a for a in algorithms_for(coll) if REGISTRY[(coll, a)].max_step_flows is None and a not in asked),
-                   key=lambda a: REGISTRY[(coll, a)].serial)
-    fixes = []
-    if fewer:
-        names = fewer[:3]
-        fixes.append("an algorithm with fewer flows per step (--algorithm "
-                     + (", ".join(names[:-1]) + " or " if len(names) > 1 else "") + f"{names[-1]})")
-    if inter == "direct":
-        fixes.append("--inter ring")
-    fixes.append("a smaller --group-size")
-    if concurrent:
-        fixes.append("fewer groups at once (drop --concurrent-groups)")
-    fix = ", ".join(fixes[:-1]) + (" or " if len(fixes) > 1 else "") + fixes[-1]
-    return (f"--algorithm {algorithms}: a step of {exc.flows:,} flows over every equal-cost path would need about "
-            f"{exc.entries:.3g} path-edge entries (~{exc.gib:,.0f} GiB; limit {exc.limit:.0e}); use {fix}")
 
 
 def _algorithm_rows(collective: str | None = None) -> list[tuple[str, str]]:
@@ -451,10 +407,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                               "table (time, algbw, busbw, alpha-beta bound).", short_help=summary)
     @click.option("--fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
     @click.option("--group-size", "group_size", default=None, type=int,
-                  help="ranks per group: 2, a sender and a receiver [2]; --concurrent-groups runs every pair of "
-                       "fab.groups(2) at once" if coll == "send_recv" else
-                  f"ranks per group: the first of fab.groups(k) [min({default_k}, chips)]; give the chip "
-                  "count for the whole fabric")
+                  help=f"ranks per group: the first of fab.groups(k) [min({default_k}, chips)]; give the chip "
+                       "count for the whole fabric")
     @click.option("--sizes", default="1KiB:4GiB:x4" if coll != "send_recv" else "1KiB:1GiB:x4", show_default=True,
                   help="bytes with a unit: START:STOP[:xF], or a list 1MiB,64MiB (nccl-tests sizes)")
     @click.option("--algorithm", "--algorithms", "algorithms", default="auto", show_default=True,
@@ -488,7 +442,6 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             samples=None, fail_seed=0, fail_plot=None) -> None:
         import collectives
         import topo
-        from traffic.routing import RouteBudgetError
 
         if measured and (fail or straggler or fail_random is not None or sets):
             raise topo.SpecError("--measured: the tables measure the bundled, healthy node; drop --fail, "
@@ -529,9 +482,6 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
         if group_size is None:
             group_size = min(default_k, fab.n_chips)
             default_note = f" (default min({default_k}, chips))"
-        elif coll == "send_recv" and group_size != 2:  # the compiler's 'the group must name exactly 2 chips'
-            raise topo.SpecError(f"--group-size: sendrecv has one sender and one receiver, give 2 (--concurrent-groups "
-                                 f"runs every pair of the fabric at once), got {group_size}")
         algs = [a.strip() for a in algorithms.split(",") if a.strip()]
         if fail_random is not None:  # Monte Carlo over random faults (fleet.whatif), one size at a time
 
@@ -543,14 +493,10 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                 check_figure_path(fail_plot, "--fail-plot")
             out = []
             for sz in size_list:
-                try:
-                    mc = collective_monte_carlo(coll, fab, sz, group_size, placement=placement, concurrent=concurrent,
-                                                rates=fail_random, samples=100 if samples is None else samples,
-                                                seed=fail_seed, algorithm=algs[0] if len(algs) == 1 else "auto",
-                                                stragglers=straggler, **opts)
-                except RouteBudgetError as exc:  # its message says routing='hash': this command has no routing
-                    raise topo.CapacityError(_route_budget_collective_cli(exc, coll, algorithms, concurrent,
-                                                                          inter)) from None
+                mc = collective_monte_carlo(coll, fab, sz, group_size, placement=placement, concurrent=concurrent,
+                                            rates=fail_random, samples=100 if samples is None else samples, seed=fail_seed,
+                                            algorithm=algs[0] if len(algs) == 1 else "auto", stragglers=straggler,
+                                            **opts)
                 out.append(mc)
                 if not as_json:
                     click.echo(mc.table())
@@ -563,11 +509,8 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
         if stack is not None:
             opts["stack"] = stack
         skipped: dict[str, str] = {}  # an algorithm of a list that cannot run on this group: the others still print
-        try:
-            rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype,
-                                         measured=measured, skipped=skipped, **opts)
-        except RouteBudgetError as exc:  # its message says routing='hash': this command has no routing option
-            raise topo.CapacityError(_route_budget_collective_cli(exc, coll, algorithms, concurrent, inter)) from None
+        rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype,
+                                     measured=measured, skipped=skipped, **opts)
         not_run = [f"# not run: {a}: {why.removeprefix(f'{a}: ')}" for a, why in skipped.items()]  # no 'hier: hier:'
         if as_json or as_csv:
             for line in not_run:
