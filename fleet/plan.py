@@ -859,9 +859,11 @@ class _Planner:
             eps = "" if tuple(self.eps) == (1,) else f" x EP ({', '.join(map(str, sorted(self.eps)))})"
             chip = pchip if play is None else dchip
             why = self.get_model(chip, max(self.tps), max(self.eps))  # a dtype the chip cannot run: not a fit question
+            at = f"tp{max(self.tps)}" + (f" ep{max(self.eps)}" if max(self.eps) > 1 else "")
             self.cands.append(PlanCandidate(cfg, "disaggregated", None, [],
                                             f"{chip}: {why}" if isinstance(why, str) and why.startswith("cannot run")
-                                            else f"{chip}: no TP degree{eps} searched ({tps}) fits"))
+                                            else f"{chip}: no TP degree{eps} searched ({tps}) fits"
+                                            + (f" (at {at}: {why})" if isinstance(why, str) else "")))
             return
         (ptp, pep), (dtp, dep) = play, dlay
         pm, dm = self.get_model(pchip, ptp, pep), self.get_model(dchip, dtp, dep)

@@ -273,3 +273,20 @@ def test_infer_takes_the_capex_terms_an_architect_sets():
                                              "the rest given)")
     bad = CliRunner().invoke(main, [*base, "--pue", "0.5"])
     assert bad.exit_code == 2 and bad.output.startswith("error: pue: power usage effectiveness must be >= 1")
+
+
+def test_plan_disaggregated_row_says_why_no_layout_fits():
+    """The disaggregated row of a chip where no searched layout holds the model said only 'no TP degree searched (1)
+    fits' while the colocated row said why ('KV cache of one mean request does not fit next to the weights'); it
+    now adds the reason at the largest layout searched."""
+    from fleet import LinearStepModel, plan
+
+    def factory(chip, tp, ep):
+        return LinearStepModel(prefill_per_token=40e-6, decode_base=0.012, decode_per_seq=5e-5,
+                               decode_per_kv_token=2e-9, kv_capacity_tokens=300, chips=tp, cost_per_hour=tp)
+
+    res = plan("m", 2.0, 1.0, 0.05, ["small"], step_model_factory=factory, tps=(1, 2), batches=(64,),
+               duration=10.0, verify=0)
+    (dis,) = [c for c in res.candidates if c.mode == "disaggregated"]
+    assert dis.reason == ("small: no TP degree searched (1, 2) fits (at tp2: KV cache of one mean request does not "
+                          "fit next to the weights)"), dis.reason
