@@ -251,6 +251,8 @@ class Probes:
     labels: list[str] = field(default_factory=list)
     #: the rows grouped by (collective, algorithm) with their x-independent arrays (:func:`_plan`), built once
     _plan: list[_Group] | None = field(default=None, repr=False, compare=False)
+    #: per (group, p2p channels, chunk): the point-to-point channel arrays of :func:`_p2p_parts`, built once
+    _p2p: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -406,34 +408,110 @@ def _nccl_spec(x: np.ndarray, effs: list[tuple[str, str]], name: str, prov: dict
     return CommSpec(name=name, link_efficiency=link_efficiency, provenance=prov, **_nccl_values(x, effs))
 
 
-def _predict_nccl(v: dict[str, Any], pr: Probes) -> np.ndarray:
-    """``predict(CommSpec(**v), pr)`` for the fields ``v`` of :func:`_nccl_values` (no custom or p2p block), s,
-    without building and validating a spec: the fit's residual calls it thousands of times. The same costs as
-    :func:`collectives.comm.costs` and the same operations in the same order as :func:`predict`, so the same
-    bits (tests/test_comm_calibrate.py checks it at random parameters)."""
+def _spec_values(spec: CommSpec) -> dict[str, Any]:
+    """The fields of ``spec`` that :func:`predict` reads, as plain mappings (:func:`_predict_fields`' input)."""
+    return {"call": spec.call, "buffer_bandwidth": spec.buffer_bandwidth, "base": dict(spec.base),
+            "step": dict(spec.step), "bandwidth": dict(spec.bandwidth),
+            "algorithms": {c: dict(a) for c, a in spec.algorithms}, "custom": {a: dict(kv) for a, kv in spec.custom},
+            "p2p": dict(spec.p2p)}
+
+
+def _p2p_parts(pr: Probes, gi: int, g: _Group, channels: int, chunk: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of group ``g`` (index ``gi``) of a point-to-point collective: share x part (bytes: the parts one
+    channel carries one after the other times a part) and min(part, chunk), as :meth:`collectives.comm.Cost.pace`
+    computes them for a grouped call (ops = n); no fitted parameter changes them, so cached on ``pr``."""
+    key = (gi, channels, chunk)
+    if key not in pr._p2p:
+        sp, mp = [], []
+        for ss, mm in zip(g.S, g.m):
+            n = int(mm)
+            peer = float(_comm.peer_bytes(g.collective, float(ss), n))
+            k = _comm.p2p_channels(peer, n, channels, chunk)
+            part = peer / k
+            sp.append(-(-max(n, 1) * k // max(channels, 1)) * part)
+            mp.append(min(part, chunk))
+        pr._p2p[key] = (np.array(sp, dtype=float), np.array(mp, dtype=float))
+    return pr._p2p[key]
+
+
+def _predict_fields(v: dict[str, Any], pr: Probes) -> np.ndarray:
+    """``predict(CommSpec(**v), pr)`` for plain spec fields ``v`` (:func:`_nccl_values`, :func:`_spec_values`,
+    :func:`_rest_values`, :func:`_custom_values`; ``custom`` and ``p2p`` optional), s, without building and
+    validating a spec: the fits' residuals call it thousands of times. The candidates of
+    :func:`collectives.comm.costs` as columns and the same element-wise operations in the same order as
+    :func:`predict` (custom algorithms' size / rank limits of :func:`collectives.comm.applies`; NCCL's grouped
+    point-to-point data time of :meth:`collectives.comm.Cost.data_time` per row), so the same bits
+    (tests/test_comm_calibrate.py checks it at random parameters)."""
     best = np.full(pr.n_points, np.inf)
-    call, bb, base, step, bw = v["call"], v["buffer_bandwidth"], v["base"], v["step"], v["bandwidth"]
-    for g in _plan(pr):
+    call, bb, base, bw = v["call"], v["buffer_bandwidth"], v["base"], v["bandwidth"]
+    step = v["step"] or {"simple": 0.0}  # CommSpec's default
+    custom = v.get("custom") or {}
+    p2p = v.get("p2p") or None  # CommSpec.p2p_of
+    have = tuple(p for p in PROTOCOLS if p in step)  # CommSpec.protocols
+    inf = float("inf")
+    for gi, g in enumerate(_plan(pr)):
         algs = v["algorithms"].get(g.collective)  # CommSpec.algorithms_of
         if algs is not None and "*" not in algs and g.algorithm not in algs:  # comm.algorithm_set
             continue
-        eff = float(algs.get(g.algorithm, algs.get("*", min(algs.values())))) if algs else 1.0
-        protos = tuple(p for p in PROTOCOLS if p in step)  # CommSpec.protocols
-        if g.in_network and "simple" in protos:
-            protos = ("simple",)
-        if g.ll_ok is not None and len(protos) > 1:  # point-to-point: no LL128
-            protos = tuple(p for p in protos if p != "ll128") or protos
-        # the candidates' costs as columns (comm.Cost: call + base, step, inflation; no per-peer cost: + 0.0 x
-        # (m - 1) adds +0 to a sum of non-negative terms), the same element-wise operations as predict's rows
-        calls = np.array([[call + float(base.get(p, 0.0))] for p in protos])
-        steps = np.array([[float(step[p])] for p in protos])
-        infl = np.array([[1.0 / (float(bw.get(p, 1.0)) * eff)] for p in protos])
-        fixed = calls + g.Sm / bb + g.k * steps
-        est = fixed + g.b * infl
-        if g.ll_ok is not None and protos[0] == "ll":  # NCCL's point-to-point LL threshold
-            est[0] = np.where(g.ll_ok, est[0], np.inf)
+        n = len(g.rows)
+        cust = custom.get(g.algorithm)
+        ok = None
+        if cust:  # predict: comm.applies per row (a custom block's limits bind the all-reduce only)
+            ok = np.ones(n, dtype=bool)
+            if g.collective == "all_reduce":
+                if "max_ranks" in cust:
+                    ok &= ~(g.m > cust["max_ranks"])
+                if "max_size" in cust:
+                    ok &= ~(g.S > cust["max_size"])
+        pp = None
+        if cust is not None and g.collective == "all_reduce":  # comm.costs: the algorithm's own costs
+            protos: tuple[str, ...] = ("custom",)
+            calls = np.array([[float(cust.get("call", call))]])
+            peers = np.array([[float(cust.get("peer", 0.0))]])
+            bbs = np.array([[inf]])
+            steps = np.array([[float(cust.get("step", 0.0))]])
+            infl = np.array([[1.0 / float(cust.get("efficiency", 1.0))]])
+        else:
+            eff = float(algs.get(g.algorithm, algs.get("*", min(algs.values())))) if algs else 1.0
+            protos = have
+            if g.in_network and "simple" in protos:
+                protos = ("simple",)
+            if g.ll_ok is not None and len(protos) > 1:  # point-to-point: no LL128
+                protos = tuple(p for p in protos if p != "ll128") or protos
+            pp = p2p if g.ll_ok is not None else None
+            if pp is not None:  # NCCL's grouped send/recv: its own per-call and per-peer costs
+                protos = tuple(p for p in ("ll", "simple") if p in protos or p == "simple")
+                calls = np.array([[call + float(pp[f"base_{p}"])] for p in protos])
+                peers = np.array([[float(pp["peer"])] for _ in protos])
+                bbs = np.array([[inf] for _ in protos])
+                steps = np.array([[0.0] for _ in protos])
+            else:
+                calls = np.array([[call + float(base.get(p, 0.0))] for p in protos])
+                peers = np.array([[0.0] for _ in protos])
+                bbs = np.array([[bb] for _ in protos])
+                steps = np.array([[float(step[p])] for p in protos])
+            infl = np.array([[1.0 / (float(bw.get(p, 1.0)) * eff)] for p in protos])
+        # comm.Cost.fixed per candidate (call + peer x (m - 1) + S / m / buffer_bandwidth + steps x step)
+        fixed = calls + peers * g.m1 + g.Sm / bbs + g.k * steps
+        if pp is not None:  # LL by the threshold rule, not least time
+            est = np.array([np.where(g.ll_ok, 0.0, np.inf) if p == "ll" else np.full(n, 1.0) for p in protos])
+        else:
+            est = fixed + g.b * infl
+            if g.ll_ok is not None and protos[0] == "ll":  # NCCL's point-to-point LL threshold
+                est[0] = np.where(g.ll_ok, est[0], np.inf)
         pick = np.argmin(est, axis=0)  # ties: the earlier protocol, as min() does
-        t = fixed[pick, np.arange(len(g.rows))] + g.t1 + (infl[pick, 0] - 1.0) * g.dt
+        j = np.arange(n)
+        if pp is not None:  # comm.Cost.data_time: the channels' pace where slower, plus the pipeline's fill
+            data = g.t1 + (infl[pick, 0] - 1.0) * g.dt
+            sp, mp = _p2p_parts(pr, gi, g, int(pp["channels"]), float(pp["chunk"]))
+            rate = np.array([float(pp["channel_bandwidth"]) * float(bw.get(p, 1.0)) for p in protos])[pick]
+            total = g.k * (sp / rate)
+            paced = np.where(total > data, total, data) + g.k * (float(pp["fill"]) * mp / rate)
+            t = fixed[pick, j] + np.where(np.isfinite(rate), paced, data)
+        else:
+            t = fixed[pick, j] + g.t1 + (infl[pick, 0] - 1.0) * g.dt
+        if ok is not None:
+            t = np.where(ok, t, np.inf)
         np.minimum.at(best, g.point, t)
     return best
 
@@ -446,15 +524,62 @@ CUSTOM_LO, CUSTOM_HI = (0.0, 0.0, 0.05, 0.0), (60e-6, 20e-6, 1.0, 5e-6)
 CUSTOM_X0 = ((4e-6, 0.5e-6, 0.5, 0.1e-6), (2e-6, 1e-6, 0.8, 0.2e-6), (8e-6, 0.2e-6, 0.3, 0.05e-6))
 
 
+def _custom_fields(algorithms: dict[str, dict[str, float]], x: np.ndarray,
+                   algs: Sequence[str]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """(custom, algorithms) of :func:`_custom_spec` from the base's {collective: {algorithm: efficiency}}."""
+    k = len(CUSTOM_FIT)
+    custom = {a: {key: float(x[k * i + j]) for j, key in enumerate(CUSTOM_FIT)} for i, a in enumerate(algs)}
+    al = {c: dict(a) for c, a in algorithms.items()}
+    al["all_reduce"] = {**al.get("all_reduce", {}), **{a: 1.0 for a in algs}}
+    return custom, al
+
+
 def _custom_spec(base: CommSpec, x: np.ndarray, name: str, prov: dict,
                  algs: Sequence[str] = CUSTOM_ALGORITHMS) -> CommSpec:
     """``base`` plus custom all-reduce algorithms ``algs`` with the costs of vector ``x`` (:data:`CUSTOM_FIT` per
     algorithm), each runnable by ``auto`` at efficiency 1 (its own ``efficiency`` applies)."""
-    k = len(CUSTOM_FIT)
-    custom = {a: {key: float(x[k * i + j]) for j, key in enumerate(CUSTOM_FIT)} for i, a in enumerate(algs)}
-    al = {c: dict(a) for c, a in base.algorithms}
-    al["all_reduce"] = {**al.get("all_reduce", {}), **{a: 1.0 for a in algs}}
+    custom, al = _custom_fields(dict(base.algorithms), x, algs)
     return base.replace(name=name, custom=custom, algorithms=al, provenance={**dict(base.provenance), **prov})
+
+
+def _custom_values(base: dict[str, Any], x: np.ndarray, algs: Sequence[str] = CUSTOM_ALGORITHMS) -> dict[str, Any]:
+    """The fields of ``_custom_spec(spec, x, ...)`` for ``base = _spec_values(spec)`` (:func:`_predict_fields`:
+    a custom fit's residual without a spec per evaluation)."""
+    custom, al = _custom_fields(base["algorithms"], x, algs)
+    return {**base, "custom": custom, "algorithms": al}
+
+
+#: NCCL's grouped point-to-point costs a rest fit adds before its efficiencies (CommSpec.p2p keys)
+REST_P2P = ("base_ll", "base_simple", "peer", "channel_bandwidth", "fill")
+
+
+def _rest_fields(algorithms: dict[str, dict[str, float]], xr: np.ndarray, reffs: Sequence[tuple[str, str]],
+                 n_p2p: int) -> tuple[dict[str, dict[str, float]], dict[str, float] | None]:
+    """(algorithms, p2p or None) of the rest fit's vector ``xr``: the :data:`REST_P2P` costs (first ``n_p2p``
+    entries) and the efficiency of each (collective, algorithm) of ``reffs`` on top of ``algorithms``."""
+    algs = {c: dict(a) for c, a in algorithms.items()}
+    for (c, a), e in zip(reffs, xr[n_p2p:]):
+        algs.setdefault(c, {})[a] = float(e)
+    if not n_p2p:
+        return algs, None
+    return algs, {**dict(zip(REST_P2P, map(float, xr[:n_p2p]))), **_comm.P2P_DEFAULTS}
+
+
+def _rest_spec(spec: CommSpec, xr: np.ndarray, reffs: Sequence[tuple[str, str]], n_p2p: int,
+               prov: dict) -> CommSpec:
+    """The shared fit's ``spec`` with the rest fit's vector ``xr`` (:func:`_rest_fields`; ``prov`` joins the
+    provenance where NCCL's point-to-point costs are fitted)."""
+    algs, p2p = _rest_fields(dict(spec.algorithms), xr, reffs, n_p2p)
+    if p2p is None:
+        return spec.replace(algorithms=algs)
+    return spec.replace(algorithms=algs, p2p=p2p, provenance={**dict(spec.provenance), **prov})
+
+
+def _rest_values(base: dict[str, Any], xr: np.ndarray, reffs: Sequence[tuple[str, str]],
+                 n_p2p: int) -> dict[str, Any]:
+    """The fields of ``_rest_spec(spec, xr, ...)`` for ``base = _spec_values(spec)`` (:func:`_predict_fields`)."""
+    algs, p2p = _rest_fields(base["algorithms"], xr, reffs, n_p2p)
+    return {**base, "algorithms": algs} if p2p is None else {**base, "algorithms": algs, "p2p": p2p}
 
 
 def custom_bounds(n_algs: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -463,26 +588,83 @@ def custom_bounds(n_algs: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]
             [np.array(x0 * n_algs) for x0 in CUSTOM_X0])
 
 
+#: residual the fits give a non-finite parameter vector or prediction (|log ratio| of finite times is < 745)
+_BAD_RESIDUAL = 1e3
+#: evaluations one least-squares start may take
+MAX_NFEV = 3000
+
+
+def _nan_start(r0: Any, lo: np.ndarray, hi: np.ndarray, scale: np.ndarray) -> bool:
+    """Whether scipy's ``least_squares`` (method ``trf``, bounds, ``x_scale`` = ``scale``, linear loss, exact
+    trust-region solver) on :func:`_lsq`'s residual, from the start whose ``max_nfev=1`` result is ``r0``, has a
+    NaN trust radius from its first iteration on, so that the full run returns ``r0``'s x and cost.
+
+    ``r0`` holds what the full run starts from: x0 made strictly feasible, its cost and gradient J^T f. The
+    radius is trf_bounds' ``Delta = norm(x0 * scale_inv / v**0.5)`` (scipy/optimize/_lsq/trf.py; ``v`` the
+    Coleman-Li scaling vector of common.CL_scaling_vector, rescaled by ``scale_inv`` where ``dv != 0``).
+    It is NaN when a parameter sits on a bound at 0 with its gradient pointing out (0 / 0): make_strictly_feasible's
+    relative step of 1e-10 puts a parameter whose range is that narrow (the shared fit's 1 / buffer_bandwidth,
+    [0, 1e-10] s/B) exactly on a bound. From then on, every iteration of trf_bounds' inner loop:
+
+    - solve_lsq_trust_region ends with ``p *= Delta / norm(p)``: the step is all NaN (its Gauss-Newton early
+      return needs ``norm(p) <= Delta``, false for NaN);
+    - select_step: ``x + p`` is not in bounds; step_size_to_bound gives a NaN stride (np.min propagates NaN), so
+      no reflection (``r_stride > 0`` is false, ``r_value = inf``); the gradient step's stride is ``Delta /
+      norm(ag_h)`` = NaN, which minimize_quadratic_1d returns (np.argmin picks the NaN): the all-NaN gradient step
+      is returned (NaN < ... is false) with a NaN predicted reduction;
+    - make_strictly_feasible(x + step, rstep=0) leaves NaN as it is: the residual sees a non-finite x and returns
+      the constant :data:`_BAD_RESIDUAL` vector, whose cost ``0.5 m 1e6`` is >= the current cost (x0's, checked
+      here), so ``actual_reduction <= 0``;
+    - update_tr_radius: the predicted reduction is not > 0 and not == 0, so ``ratio = 0`` and ``Delta = 0.25 *
+      norm(step_h)`` = NaN again; check_termination gives None (``ratio > 0.25`` and ``dx_norm < ...`` are false).
+
+    So no step is accepted and the loop runs to ``max_nfev`` (status 0) returning x0 and its cost, unchanged:
+    exactly ``r0.x`` and ``r0.cost`` (the full run's only further step that can raise is the SVD of a finite
+    matrix). tests/test_comm_calibrate.py checks it against the full run.
+    """
+    x, g = r0.x, r0.grad
+    v, dv = np.ones_like(x), np.zeros_like(x)  # common.CL_scaling_vector
+    out = (g < 0) & np.isfinite(hi)
+    v[out], dv[out] = hi[out] - x[out], -1
+    out = (g > 0) & np.isfinite(lo)
+    v[out], dv[out] = x[out] - lo[out], 1
+    scale_inv = 1 / scale
+    v[dv != 0] *= scale_inv[dv != 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.linalg.norm(x * scale_inv / v**0.5)
+    bad = np.full(len(r0.fun), _BAD_RESIDUAL)
+    return bool(np.isnan(delta)) and r0.cost <= 0.5 * np.dot(bad, bad)
+
+
+def _safe(fun, lo: np.ndarray, hi: np.ndarray, n_res: int):
+    """``fun`` as :func:`_lsq` hands it to scipy: on ``x`` clipped to [lo, hi]; a non-finite ``x`` or residual
+    gives :data:`_BAD_RESIDUAL` (the whole vector for a non-finite ``x``)."""
+    def safe(x):
+        if not np.all(np.isfinite(x)):
+            return np.full(n_res, _BAD_RESIDUAL)
+        r = fun(np.clip(x, lo, hi))
+        return np.where(np.isfinite(r), r, _BAD_RESIDUAL)
+    return safe
+
+
 def _lsq(fun, x0s: list[np.ndarray], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     from scipy.optimize import least_squares
 
     best = None
     rng = np.random.default_rng(0)  # deterministic extra starts: the protocol choice makes the cost piecewise
     x0s = list(x0s) + [lo + (hi - lo) * rng.uniform(0.05, 0.6, len(lo)) for _ in range(RESTARTS)]
-    def safe(x):
-        if not np.all(np.isfinite(x)):
-            return np.full(n_res, 1e3)
-        r = fun(np.clip(x, lo, hi))
-        return np.where(np.isfinite(r), r, 1e3)
-
-    n_res = len(fun(np.clip(x0s[0], lo, hi)))
+    safe = _safe(fun, lo, hi, len(fun(np.clip(x0s[0], lo, hi))))
     scale = np.maximum(np.abs(x0s[0]), 1e-15)  # typical magnitudes (the first start is a typical stack)
+    opts = {"bounds": (lo, hi), "x_scale": scale, "loss": "linear"}
     for x0 in x0s:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # scipy's trust region at a degenerate start
-                r = least_squares(safe, np.clip(x0, lo, hi), bounds=(lo, hi), x_scale=scale,
-                                  loss="linear", max_nfev=3000)
+                # a start with a NaN trust radius would spend MAX_NFEV evaluations to return where it started
+                # (_nan_start): take that from its first iteration
+                r = least_squares(safe, np.clip(x0, lo, hi), max_nfev=1, **opts)
+                if not _nan_start(r, lo, hi, scale):
+                    r = least_squares(safe, np.clip(x0, lo, hi), max_nfev=MAX_NFEV, **opts)
         except (ValueError, FloatingPointError):  # a degenerate start: skip it
             continue
         if not np.all(np.isfinite(r.x)):
@@ -595,7 +777,7 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
     prov["bandwidth.simple"] = "reference: Simple's fraction is 1 (the algorithm efficiencies carry it)"
 
     def resid(x):  # = np.log(predict(_nccl_spec(x, ...), pr) / meas), bit for bit, without the spec
-        return np.log(_predict_nccl(_nccl_values(x, effs), pr) / meas)
+        return np.log(_predict_fields(_nccl_values(x, effs), pr) / meas)
 
     lo = np.array([0, 0, 0, 0, 0, 0.05, 0.05, 0, 0] + [0.05] * len(effs))
     hi = np.array([100e-6, 1e-10, 20e-6, 20e-6, 50e-6, 1, 1, 100e-6, 200e-6] + [1] * len(effs))
@@ -612,30 +794,23 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         prr = probe(fab, zip(rest["collective"], rest["ranks"], rest["bytes"]), {c: allsets[c] for c in rcolls},
                     link_efficiency)
         measr = rest["seconds"].to_numpy()
-        base_algs = {c: dict(a) for c, a in spec.algorithms}
 
         # NCCL's grouped send/recv (all-to-all): its own per-call, per-peer and channel costs beside the
         # efficiency (channels and chunk size are NCCL's, not fitted: comm.P2P_DEFAULTS)
-        n_p2p = 5 if set(rcolls) & _comm.P2P else 0
+        n_p2p = len(REST_P2P) if set(rcolls) & _comm.P2P else 0
         pprov = {"p2p": src + " (all_to_all: base_ll, base_simple, peer, channel_bandwidth, fill)",
                  "p2p.channels": _comm.P2P_DEFAULTS_SOURCE, "p2p.chunk": _comm.P2P_DEFAULTS_SOURCE} if n_p2p else {}
+        base_v = _spec_values(spec)
 
-        def with_effs(xr):
-            algs = dict(base_algs)
-            for (c, a), e in zip(reffs, xr[n_p2p:]):
-                algs.setdefault(c, {})[a] = float(e)
-            if not n_p2p:
-                return spec.replace(algorithms=algs)
-            p2p = dict(zip(("base_ll", "base_simple", "peer", "channel_bandwidth", "fill"), map(float, xr[:5])))
-            return spec.replace(algorithms=algs, p2p={**p2p, **_comm.P2P_DEFAULTS},
-                                provenance={**dict(spec.provenance), **pprov})
+        def resid_r(xr):  # = np.log(predict(_rest_spec(spec, xr, ...), prr) / measr), bit for bit
+            return np.log(_predict_fields(_rest_values(base_v, xr, reffs, n_p2p), prr) / measr)
 
         lo_r = np.array([0.0, 0.0, 0.0, 1e9, 0.0][:n_p2p] + [0.05] * len(reffs))
         hi_r = np.array([50e-6, 50e-6, 5e-6, 500e9, 4.0][:n_p2p] + [1.0] * len(reffs))
         x0r = [np.array([1e-6, 4e-6, 0.4e-6, 20e9, 0.5][:n_p2p] + [0.8] * len(reffs)),
                np.array([0.5e-6, 8e-6, 0.2e-6, 40e9, 1.0][:n_p2p] + [0.6] * len(reffs))]
-        xr = _lsq(lambda xr: np.log(predict(with_effs(xr), prr) / measr), x0r, lo_r, hi_r)
-        spec = with_effs(xr)
+        xr = _lsq(resid_r, x0r, lo_r, hi_r)
+        spec = _rest_spec(spec, xr, reffs, n_p2p, pprov)
         pred[~main_mask] = predict(spec, prr)
     df.loc[df["stack"] != "custom", "predicted"] = pred
     # ---- custom all-reduce on top
@@ -647,8 +822,10 @@ def calibrate(fabric: Fabric | str, measurements: Any, name: str | None = None, 
         measc = cust["seconds"].to_numpy()
         cprov = {"custom": src.replace("fit:", "fit (custom all-reduce):", 1)}
 
-        def resid_c(x):
-            return np.log(predict(_custom_spec(spec, x, name, cprov), prc) / measc)
+        base_c = _spec_values(spec)
+
+        def resid_c(x):  # = np.log(predict(_custom_spec(spec, x, ...), prc) / measc), bit for bit
+            return np.log(_predict_fields(_custom_values(base_c, x), prc) / measc)
 
         lo_c, hi_c, x0c = custom_bounds(len(CUSTOM_ALGORITHMS))
         xc = _lsq(resid_c, x0c, lo_c, hi_c)

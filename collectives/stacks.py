@@ -418,7 +418,10 @@ def calibrate_stack(stack: str, system: str | None = None, fabric: Fabric | str 
         STACK_TABLES,
         SYSTEMS,
         _custom_spec,
+        _custom_values,
         _lsq,
+        _predict_fields,
+        _spec_values,
         check_ranks,
         custom_bounds,
         predict,
@@ -449,6 +452,7 @@ def calibrate_stack(stack: str, system: str | None = None, fabric: Fabric | str 
     pred = np.full(len(df), np.nan)
     comms: dict[str, CommSpec] = {}
     meas = df["seconds"].to_numpy()
+    base_v = _spec_values(base_spec)
     for preset in sorted({t.comm for t in tiers if t is not None}):
         rows = [i for i, t in enumerate(tiers) if t is not None and t.comm == preset]
         groups: dict[tuple[str, ...], list[int]] = {}
@@ -463,9 +467,9 @@ def calibrate_stack(stack: str, system: str | None = None, fabric: Fabric | str 
         prov = {f"custom.{a}": f"{src}, the points {stack} runs on it: " + _points(df, tiers, preset, a) +
                 "; NCCL part held fixed" for a in algs}
 
-        def resid(x, preset=preset, algs=algs, probes=probes, prov=prov):
-            spec = _custom_spec(base_spec, x, preset, prov, algs)
-            return _soft_l1(np.concatenate([np.log(predict(spec, pr) / meas[idx]) for pr, idx in probes]))
+        def resid(x, algs=algs, probes=probes):  # predict(_custom_spec(base_spec, x, ...)) bit for bit, no spec
+            v = _custom_values(base_v, x, algs)
+            return _soft_l1(np.concatenate([np.log(_predict_fields(v, pr) / meas[idx]) for pr, idx in probes]))
 
         lo, hi, x0s = custom_bounds(len(algs))  # (call, step, efficiency, peer) per algorithm (CUSTOM_FIT)
         x = _lsq(resid, x0s, lo, hi)

@@ -252,7 +252,7 @@ def test_fit_residual_without_a_spec_is_the_specs_prediction_bit_for_bit(seed):
     presets would move: random probes (points, candidates of several collectives and algorithms, sizes, step
     counts, bounds, engine times; LL threshold both sides for all-to-all) and random parameters within the fit's
     bounds, some at a bound (0 s, a buffer pass of infinite bandwidth)."""
-    from collectives.calibrate import Probes, _nccl_spec, _nccl_values, _predict_nccl, predict
+    from collectives.calibrate import Probes, _nccl_spec, _nccl_values, _predict_fields, predict
 
     rng = np.random.default_rng(seed)
     n_points = int(rng.integers(1, 6))
@@ -272,5 +272,135 @@ def test_fit_residual_without_a_spec_is_the_specs_prediction_bit_for_bit(seed):
     at = rng.uniform(0, 1, len(lo)) < 0.15
     x[at] = np.where(rng.uniform(0, 1, len(lo)) < 0.5, lo, hi)[at]
     want = predict(_nccl_spec(x, effs, "fit", {}, 1.0), pr)
-    got = _predict_nccl(_nccl_values(x, effs), pr)
+    got = _predict_fields(_nccl_values(x, effs), pr)
     assert np.array_equal(got, want), (got, want)
+
+
+_REST_PAIRS = (("all_reduce", "ring"), ("all_reduce", "inr"), ("all_reduce", "direct"), ("all_reduce", "oneshot"),
+               ("all_gather", "ring"), ("all_to_all", "direct"), ("all_to_all", "pairwise"), ("send_recv", "direct"),
+               ("broadcast", "ring"))
+
+
+def _random_vector(rng, lo, hi):
+    """A vector within [lo, hi], about 15 % of its entries at a bound; half the time most entries near ``lo``
+    (small fixed costs: the data time's last bits show)."""
+    x = lo + (hi - lo) * rng.uniform(0, 1, len(lo)) ** [1, 4][int(rng.integers(0, 2))]
+    at = rng.uniform(0, 1, len(lo)) < 0.15
+    x[at] = np.where(rng.uniform(0, 1, len(lo)) < 0.5, lo, hi)[at]
+    return x
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_rest_and_custom_fit_residuals_without_a_spec_are_the_specs_prediction_bit_for_bit(seed):
+    """The all-to-all (rest) fit and the custom all-reduce fits (calibrate's and calibrate_stack's) predict from
+    the parameter vector without building and validating a CommSpec per evaluation; they must give the bits
+    predict() gives on the spec each fit returns: random probes (all-reduce by NCCL's and the custom algorithms,
+    all-gather, all-to-all and send/recv with and without NCCL's point-to-point block: LL threshold both sides,
+    channel parts doubled past 32 chunks; broadcast), a random shared spec, random rest and custom vectors
+    within the fits' bounds (some at a bound), and custom blocks with rank and size limits."""
+    from collectives.calibrate import (
+        Probes,
+        _custom_spec,
+        _custom_values,
+        _nccl_spec,
+        _predict_fields,
+        _rest_spec,
+        _rest_values,
+        _spec_values,
+        custom_bounds,
+        predict,
+    )
+
+    rng = np.random.default_rng(seed)
+    n_points = int(rng.integers(1, 9))
+    rows = []  # a point is one collective (a measured row), probed by some of its algorithms
+    for i in range(n_points):
+        coll = _REST_PAIRS[int(rng.integers(0, len(_REST_PAIRS)))][0]
+        pairs = [p for p in _REST_PAIRS if p[0] == coll]
+        rows += [(i, p) for p in pairs if rng.uniform() < 0.7] or [(i, pairs[0])]
+    n = len(rows)
+    ranks = np.array([[2, 4, 8][int(rng.integers(0, 3))] for _ in range(n_points)])[[i for i, _ in rows]]
+    t1 = 10.0 ** rng.uniform(-10, -3, n)  # engine times, often below the point-to-point channels' pace
+    pr = Probes(np.array([i for i, _ in rows]), [a for _, (_, a) in rows], [c for _, (c, _) in rows],
+                2.0 ** rng.integers(8, 32, n).astype(float), rng.integers(1, 30, n).astype(float),
+                t1 * rng.uniform(0.5, 1.0, n), t1, t1 * rng.uniform(1.5, 2.0, n), n_points, ranks)
+    colls = sorted({c for _, (c, _) in rows})
+    main = [(c, a) for c in colls if c in ("all_reduce", "all_gather") for a in ("ring", "inr") if (c, a) in _REST_PAIRS
+            and rng.uniform() < 0.8]
+    lo = np.array([0, 0, 0, 0, 0, 0.05, 0.05, 0, 0] + [0.05] * len(main))
+    hi = np.array([100e-6, 1e-10, 20e-6, 20e-6, 50e-6, 1, 1, 100e-6, 200e-6] + [1] * len(main))
+    spec = _nccl_spec(_random_vector(rng, lo, hi), main, "fit", {}, 1.0)
+    # the rest fit: NCCL's point-to-point costs (or none) and an efficiency per (collective, algorithm)
+    reffs = [(c, a) for c in colls if c in ("all_to_all", "send_recv", "broadcast")
+             for a in sorted({a for _, (cc, a) in rows if cc == c})]
+    n_p2p = 5 if rng.uniform() < 0.7 else 0
+    lo_r = np.array([0.0, 0.0, 0.0, 1e9, 0.0][:n_p2p] + [0.05] * len(reffs))
+    hi_r = np.array([50e-6, 50e-6, 5e-6, 500e9, 4.0][:n_p2p] + [1.0] * len(reffs))
+    for _ in range(3):
+        xr = _random_vector(rng, lo_r, hi_r)
+        spec_r = _rest_spec(spec, xr, reffs, n_p2p, {})
+        want, got = predict(spec_r, pr), _predict_fields(_rest_values(_spec_values(spec), xr, reffs, n_p2p), pr)
+        assert np.array_equal(got, want), ("rest", got, want)
+    # a custom all-reduce fit on top (calibrate's: both algorithms; calibrate_stack's: one or both)
+    algs = [("oneshot", "direct"), ("oneshot",), ("direct",)][int(rng.integers(0, 3))]
+    lo_c, hi_c, _ = custom_bounds(len(algs))
+    xc = _random_vector(rng, lo_c, hi_c)
+    spec_c = _custom_spec(spec_r, xc, "custom-fit", {}, algs)
+    want, got = predict(spec_c, pr), _predict_fields(_custom_values(_spec_values(spec_r), xc, algs), pr)
+    assert np.array_equal(got, want), ("custom", got, want)
+    # a custom block with limits (comm.applies: more ranks or bytes than it takes -> not run)
+    spec_l = spec_c.replace(custom={a: {**dict(kv), "max_ranks": int(rng.integers(2, 9)),
+                                        "max_size": float(2.0 ** rng.integers(8, 32))} for a, kv in spec_c.custom})
+    want, got = predict(spec_l, pr), _predict_fields(_spec_values(spec_l), pr)
+    assert np.array_equal(got, want), ("limits", got, want)
+
+
+def test_a_start_with_a_nan_trust_radius_returns_what_the_full_run_returns(monkeypatch):
+    """A least-squares start whose parameter of range 1e-10 (the shared fit's 1 / buffer_bandwidth) scipy's
+    make_strictly_feasible puts exactly on its bound at 0, gradient pointing out, has a NaN trust radius: the
+    full run spends every evaluation and returns its start; _lsq takes that after one iteration
+    (collectives.calibrate._nan_start). Same x and cost, bit for bit, as the full run. Not taken: a start on
+    the other bound (an infinite radius: the full run moves), one with a finite radius, and one whose cost is
+    above the cost of a non-finite trial (the full run would take that trial); _lsq's answer is the one it gives
+    without the shortcut."""
+    import warnings
+
+    from scipy.optimize import least_squares
+
+    K = C.calibrate_module
+    monkeypatch.setattr(K, "MAX_NFEV", 50)  # the argument holds for any budget; 3,000 takes seconds
+    lo, hi = np.array([0.0, 0.0, 0.05]), np.array([1e-10, 1.0, 1.0])
+
+    def fun(x):
+        return np.array([x[0] * 5e9 + x[1] - 0.9, x[1] * x[2] - 0.2, x[2] - 0.6, np.log(1 + x[1])])
+
+    scale = np.array([1e-12, 0.5, 0.8])
+    opts = {"bounds": (lo, hi), "x_scale": scale, "loss": "linear"}
+
+    def run(f, x0, nfev):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return least_squares(K._safe(f, lo, hi, 4), x0, max_nfev=nfev, **opts)
+
+    stuck = np.array([0.7e-10, 0.95, 0.7])  # -> x[0] = 0 exactly, residual 0 > 0 there: gradient out, 0 / 0
+    r0, full = run(fun, stuck, 1), run(fun, stuck, K.MAX_NFEV)
+    assert r0.x[0] == 0.0 and K._nan_start(r0, lo, hi, scale)
+    assert full.nfev == K.MAX_NFEV and full.status == 0
+    assert full.x.tobytes() == r0.x.tobytes() and full.cost == r0.cost
+    upper = np.array([0.2e-10, 0.2, 0.7])  # -> x[0] = 1e-10 exactly, gradient out: x / 0 = inf
+    r0, full = run(fun, upper, 1), run(fun, upper, K.MAX_NFEV)
+    assert r0.x[0] == 1e-10 and not K._nan_start(r0, lo, hi, scale) and full.cost < r0.cost
+    moving = np.array([0.2e-10, 0.95, 0.7])  # -> x[0] = 1e-10, gradient in: a finite radius
+    assert not K._nan_start(run(fun, moving, 1), lo, hi, scale)
+    r0 = run(lambda x: 1e4 * fun(x), stuck, 1)  # cost above 0.5 x 4 x 1e3^2: a NaN trial is "better"
+    assert not K._nan_start(r0, lo, hi, scale)
+    with pytest.raises(ValueError):  # the full run takes the NaN trial, then its SVD fails: _lsq skips it
+        run(lambda x: 1e4 * fun(x), stuck, K.MAX_NFEV)
+    x0s = [np.array([1e-12, 0.5, 0.8]), stuck, upper, moving]
+    fast = K._lsq(fun, x0s, lo, hi)
+    taken = []
+    original = K._nan_start
+    monkeypatch.setattr(K, "_nan_start", lambda *a: taken.append(original(*a)) or False)  # every start in full
+    slow = K._lsq(fun, x0s, lo, hi)
+    assert sum(taken) >= 1 and fast.tobytes() == slow.tobytes()
