@@ -36,10 +36,12 @@ def test_ecmp_refusal_names_cli_options(small_budget: pytest.MonkeyPatch) -> Non
 
 
 def test_hash_over_budget_too_is_not_offered(small_budget: pytest.MonkeyPatch) -> None:
-    small_budget.setattr(TR, "MAX_ROUTE_EDGES", 10_000)  # one path per flow (~16k) is over it as well
+    small_budget.setattr(TR, "MAX_ROUTE_EDGES", 10_000)
+    small_budget.setattr(TR, "MAX_HASH_EDGES", 10_000)  # one path per flow (~16k) is over hash's own budget too
     msg = _error()
     assert "routing='" not in msg, msg
     assert "use fewer flows" in msg and "--routing hash (one path per flow) would still need about 1.6" in msg, msg
+    assert msg.endswith("(limit 1e+04)"), msg
 
 
 def test_subflows_refusal_names_routing_ecmp(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -214,15 +214,21 @@ def _incidence_scipy(r, edge_latency: np.ndarray, n_edges: int):
 MAX_ROUTE_EDGES = 400_000_000
 #: flows above which the budget is estimated from a sample first (below it no problem can reach the budget)
 _ROUTE_SAMPLE_ABOVE = 1 << 20
+#: path-edge entries (sum over flows of the one hashed path's length) ``routing='hash'`` may hold: measured ~53 bytes
+#: each at the peak of building the problem (an 8x8x16 torus all-to-all, 1 M flows, 8.4e6 entries: +444 MB RSS;
+#: 8x8x8: 1.6e6 entries, +82 MB), so 2e8 is ~11 GB, the spray's budget. Hashing also routes every equal-cost path
+#: of each pair to pick one (in chunks, so only time grows): ~3,000-15,000 pairs/s on a torus, ~1.4e5 on maia200.
+MAX_HASH_EDGES = 200_000_000
 
 
 class RouteBudgetError(CapacityError):
-    """The path-edge budget refusal of :func:`_check_route_budget` / :func:`_check_part_budget`; besides the
-    message (Python spellings: ``routing='hash'``) it carries the figures a front end needs to word the fix in its
-    own spelling (``scaleup traffic --routing hash``): ``routing`` (the routing refused: ``"ecmp"`` or
-    ``"ecmp-subflows"``), ``flows``, ``entries`` (the estimate), ``limit``, ``gib`` (the estimate's memory,
-    GiB; 0 when not estimated) and ``hash_entries`` (the estimate over one path per flow, ``routing='hash'``,
-    which is not worth naming as a fix when it is over :data:`MAX_ROUTE_EDGES` too)."""
+    """The path-edge budget refusal of :func:`_check_route_budget` / :func:`_check_part_budget` /
+    :func:`_check_hash_budget`; besides the message (Python spellings: ``routing='hash'``) it carries the figures a
+    front end needs to word the fix in its own spelling (``scaleup traffic --routing hash``): ``routing`` (the
+    routing refused: ``"ecmp"``, ``"ecmp-subflows"`` or ``"hash"``), ``flows``, ``entries`` (the estimate),
+    ``limit``, ``gib`` (the estimate's memory, GiB; 0 when not estimated) and ``hash_entries`` (the estimate over
+    one path per flow, ``routing='hash'``, which is not worth naming as a fix when it is over
+    :data:`MAX_HASH_EDGES`)."""
 
     routing: str = ""
     flows: int = 0
@@ -248,14 +254,31 @@ def _check_route_budget(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
     est, one = _estimate_edges(fab, src, dst)
     if est > MAX_ROUTE_EDGES:
         gib = est * 28 / 2**30
-        hash_fits = one <= MAX_ROUTE_EDGES
+        hash_fits = one <= MAX_HASH_EDGES
         raise _budget_error(
             f"routing: {len(src):,} flows over every equal-cost path would need about {est:.3g} path-edge entries "
             f"(~{gib:,.0f} GiB; limit {MAX_ROUTE_EDGES:.0e}); use fewer ranks per step (a smaller "
             "group, or an algorithm with fewer flows per step such as pairwise)"
             + (" or routing='hash' (one path per flow)" if hash_fits else
-               f" (routing='hash', one path per flow, would still need about {one:.3g})"),
+               f" (routing='hash', one path per flow, would still need about {one:.3g}; limit {MAX_HASH_EDGES:.0e})"),
             "ecmp", len(src), est, MAX_ROUTE_EDGES, gib, one,
+        )
+
+
+def _check_hash_budget(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> None:
+    """Estimate, from an evenly spaced sample of pairs, the path-edge entries one hashed path per flow would hold,
+    and refuse with a :class:`RouteBudgetError` (``routing="hash"``) past :data:`MAX_HASH_EDGES`, before hours of
+    routing end in a process the kernel kills (a 16x16x24 torus all-to-all: 37.7 M flows, ~5.3e8 entries, ~26 GiB)."""
+    if len(src) <= _ROUTE_SAMPLE_ABOVE:
+        return
+    _, one = _estimate_edges(fab, src, dst)
+    if one > MAX_HASH_EDGES:
+        gib = one * 53 / 2**30
+        raise _budget_error(
+            f"routing='hash': {len(src):,} flows would need about {one:.3g} path-edge entries (one path per flow; "
+            f"~{gib:,.0f} GiB; limit {MAX_HASH_EDGES:.0e}); use fewer flows (a smaller group, or an algorithm "
+            "with fewer flows per step such as pairwise)",
+            "hash", len(src), one, MAX_HASH_EDGES, gib, one,
         )
 
 
@@ -263,6 +286,7 @@ def _edge_incidence(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str,
     """Per-flow edge fractions from the fabric's router: (indptr, indices, data, lat) over edges."""
     n = len(src)
     if routing == "hash":
+        _check_hash_budget(fab, src, dst)
         return _hash_with_index(fab, src, dst, np.arange(n, dtype=np.int64), seed)
     if n > _ROUTE_SAMPLE_ABOVE:
         _check_route_budget(fab, src, dst)
@@ -359,6 +383,7 @@ def build_edge_problem(
     parts_val: list[np.ndarray] = [np.zeros(0)] * n
     if len(auto):
         if routing == "hash":  # hash the original flow index
+            _check_hash_budget(fab, src[auto], dst[auto])
             ip, ix, dv, lt = _hash_with_index(fab, src[auto], dst[auto], auto, seed)
         else:
             ip, ix, dv, lt = _edge_incidence(fab, src[auto], dst[auto], routing, seed)
