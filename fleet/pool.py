@@ -165,7 +165,8 @@ class Pool:
     Attributes:
         name, role, spec: from the fleet spec; ``index``: position in the fleet.
         model: the replica step model; ``step``: its :class:`StepCache`.
-        n: replicas; ``offset``: global index of replica 0 (KV endpoint rank).
+        n: replicas that serve; ``offset``: global index of replica 0 (KV endpoint rank); ``down``: replicas
+            deployed but down (faults), charged and serving nothing.
         cost_per_hour: $/h per replica; ``chips``: chips per replica.
         network_cost_per_hour: the part of ``cost_per_hour`` that is the fabric's network (the step model's
             ``network_cost_per_hour``: switches and optics, amortised, and their power; 0 when it has none).
@@ -189,6 +190,9 @@ class Pool:
         self.network_cost_per_hour = float(getattr(model, "network_cost_per_hour", 0.0))
         #: why the fabric's network counts $0 though it has switches (inference.StepModel.network_unpriced), or ""
         self.network_unpriced = str(getattr(model, "network_unpriced", "") or "")
+        #: replicas of the pool that faults took down (``model.replicas_down``, :func:`fleet.fault_fleet`; 0 when it
+        #: has none): they serve nothing, and the fleet's $/h still pays for them
+        self.down = int(getattr(model, "replicas_down", 0) or 0)
         self.kv_capacity = _kv_capacity(spec, model)
         self.kv_bytes_per_token = float(model.kv_bytes_per_token)
         #: tokens a decoding sequence gains per decode iteration: the step model's ``tokens_per_step`` (speculative

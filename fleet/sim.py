@@ -1128,6 +1128,10 @@ class ServingResult:
               if self.fleet_network_cost_per_hour > 0 else []),
             *[f"network not priced in pool {p['name']}: its fabric has {p['network_unpriced']} (counted as $0; give "
               "the fabric a cost: block, docs/fabrics.md)" for p in self.pools if p.get("network_unpriced")],
+            *[f"replicas down in pool {p['name']}: {p['replicas_down']} of {p['replicas'] + p['replicas_down']} (faults, "
+              f"no spare group left); still charged: its ${p['cost_per_hour_usd']:,.2f}/h counts all "
+              f"{p['replicas'] + p['replicas_down']}, and {p['replicas']} serve" for p in self.pools
+              if p.get("replicas_down")],
             "",
             f"{'latency':<22}{'mean':>10}{'P50':>10}{'P90':>10}{'P99':>10}",
         ]
@@ -1543,8 +1547,9 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
         else:
             sel = sim.pool_p == p.index
             qlen[p.name] = _queue_series(arrival[sel], sim.t_admit[sel], grid)
-    fleet_cost = sum(p.cost_per_hour * p.n for p in pools)
-    fleet_net = sum(p.network_cost_per_hour * p.n for p in pools)
+    # a replica down (faults) is paid for as one that serves: its chips and its share of the network
+    fleet_cost = sum(p.cost_per_hour * (p.n + p.down) for p in pools)
+    fleet_net = sum(p.network_cost_per_hour * (p.n + p.down) for p in pools)
     pool_rows = []
     for p in pools:
         sel = rpool == p.index
@@ -1562,7 +1567,10 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
             held = (sim.t_finish - sim.t_admit)[sim.pool_p == p.index]
         pool_rows.append({
             "name": p.name, "role": p.role, "replicas": p.n, "chips_per_replica": p.chips,
-            "cost_per_hour_usd": p.cost_per_hour * p.n, "network_cost_per_hour_usd": p.network_cost_per_hour * p.n,
+            # replicas down (faults: fleet.fault_fleet) serve nothing and are charged, in the $/h of their pool
+            "replicas_down": p.down,
+            "cost_per_hour_usd": p.cost_per_hour * (p.n + p.down),
+            "network_cost_per_hour_usd": p.network_cost_per_hour * (p.n + p.down),
             # why the pool's fabric's network counts $0 though it has switches ("" when priced or none to price)
             "network_unpriced": p.network_unpriced,
             "requests": int(served.sum()),

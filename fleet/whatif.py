@@ -442,13 +442,27 @@ def straggler_fleet(fleet: Any, stragglers: Any, seed: int = 0, model: Any = Non
     return dataclasses.replace(spec, pools=tuple(new_pools)), models
 
 
+class _Down(StepModelWrapper):
+    """A pool's step model whose pool lost ``replicas_down`` replicas to faults: they serve nothing and are still
+    paid for (:func:`fleet.simulate_serving` charges ``replicas + replicas_down`` replicas of the pool)."""
+
+    def __init__(self, inner: Any, replicas_down: int) -> None:
+        super().__init__(inner)
+        self.replicas_down = int(replicas_down)
+
+
 def fault_fleet(fleet: Any, faults: Any, model: Any = None):
     """A fleet on faulted fabrics: ``(spec, step_models)`` for :func:`fleet.simulate_serving`.
 
     Each pool built on a fabric gets ``faults`` (:meth:`topo.Fabric.with_faults`; names as that fabric prints
     them): its step model (``inference.StepModel``) simulates the replica's communication on the faulted
     fabric, and a replica (tray-first group of ``max(tp, ep) x pp`` chips) holding a chip that lost every link
-    is down; the pool keeps ``min(replicas, healthy groups)`` replicas (spare groups replace failed ones).
+    is down; the pool keeps ``min(replicas, healthy groups)`` replicas (spare groups replace failed ones). A
+    fault in any group, the first included, is simulated alike: the step model runs the replicas that are up.
+
+    The replicas lost (no spare group left to replace them) are still charged: their pool's step model carries
+    ``replicas_down`` and :func:`fleet.simulate_serving` counts them in the pool's and the fleet's $/h (the owner
+    pays for the chips, and the network, of a replica that is down), though they serve nothing.
     """
     from inference import StepModel  # type: ignore[attr-defined]
 
@@ -480,13 +494,12 @@ def fault_fleet(fleet: Any, faults: Any, model: Any = None):
             kw["stack"] = p.stack
         if p.speculative is not None:
             kw["speculative"] = p.speculative
-        good = np.flatnonzero(~bad)[:1]
-        if len(good) and good[0] > 0:  # the replica the step model simulates must be whole
-            raise SpecError(f"pool {p.name!r}: the faults take down chips of the first replica's group; the step "
-                            "model simulates that group (fail chips beyond it)")
+        # the step model simulates the replicas that are up (inference.Deployment: every DP group whose chips all
+        # work runs its collectives at once), so a fault in the first tray-first group is as one in any other
         sm = StepModel(m, fab, **kw)
-        models[p.name] = _Priced(sm, p.price) if p.price is not None else sm  # the pool's $/chip-hour, as
-        # build_step_model (and so --straggler) applies it
+        sm = _Priced(sm, p.price) if p.price is not None else sm  # the pool's $/chip-hour, as build_step_model
+        # (and so --straggler) applies it
+        models[p.name] = _Down(sm, p.replicas - n) if n < p.replicas else sm
     return dataclasses.replace(spec, pools=tuple(new_pools)), models
 
 

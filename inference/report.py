@@ -153,7 +153,12 @@ class Report:
              f"  energy          {'n/a':>12}   ({self.chip}: TDP not public; power counts 0 in the cost)"),
             f"  cost            {self.cost_per_mtok:12.4f} $ per M output tokens   ({self.cost_per_hour:,.2f} $/h per replica"
             + (f", {self.extra['price_per_chip_hour_usd']:.3f} $ per chip-hour" if "price_per_chip_hour_usd" in self.extra
-               else "") + ")",
+               else "") + ")"
+            # replicas down still cost: the fabric pays for all dp replicas and earns the tokens of those up
+            + (f"; fabric {self.cost_per_hour * self.dp:,.2f} $/h for its {self.dp} replicas, the "
+               f"{self.extra['replicas_down']} down still charged: "
+               f"{self.cost_per_hour * self.dp / (self.tokens_per_s['fabric'] * 3600.0) * 1e6:.4f} $ per M output "
+               "tokens" if self.extra.get("replicas_down") and self.tokens_per_s.get("fabric") else ""),
             *([f"  network share   {self.extra['network_cost_per_mtok_usd']:12.4f} $ per M output tokens   (chip "
                f"{self.extra['chip_per_chip_hour_usd']:.3f} + network "
                f"{self.extra['network_per_chip_hour_usd']:.3f} $ per chip-hour: "

@@ -1,0 +1,72 @@
+"""Follow-ups of the architect persona's pass (notes/persona_architect.md, 'Reported, not fixed').
+
+Each test fails before its fix. Expected values are independent of the code under test: a price given per
+chip-hour times the chips deployed; one replica's figures times the replica counts; the same answer for a fault in
+either of two groups of a fabric whose groups are alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleet import fault_fleet, simulate_serving
+
+#: every tray-first group of maia200-small (384 chips) holds a replica: a failed chip leaves no spare group
+PRICE = 7.0
+
+
+def _fleet(tp: int) -> dict:
+    return {"name": "t", "model": "llama3.1-8b",
+            "pools": [{"name": "g", "fabric": "maia200-small", "tp": tp, "batch": 8, "replicas": 384 // tp,
+                       "price": PRICE}]}
+
+
+LOOP = {"concurrency": 8, "requests": 8, "prompt": 100, "output": 4}
+
+
+def test_serve_fail_still_charges_the_replica_that_is_down():
+    """serve --fail: the pool lost a replica (no spare group) and was charged for the replicas left, so a failure
+    made the fleet cheaper per hour ($97.03/h -> $86.25/h on gb200-nvl72 tp8 x9). The owner still pays for the
+    down replica's chips: 384 chips deployed at $7/chip-hour are $2,688/h, up or not."""
+    spec, models = fault_fleet(_fleet(1), ["chip:c5"])
+    assert spec.pools[0].replicas == 383  # the simulation serves on the replicas that are up
+    res = simulate_serving(spec, step_models=models, **LOOP)
+    assert res.fleet_cost_per_hour == pytest.approx(384 * PRICE)
+    assert res.pools[0]["cost_per_hour_usd"] == pytest.approx(384 * PRICE)
+    assert res.pools[0]["replicas"] == 383 and res.pools[0]["replicas_down"] == 1
+    assert "replicas down in pool g: 1 of 384" in res.table() and "still charged" in res.table()
+    healthy = simulate_serving(_fleet(1), **LOOP)
+    assert healthy.fleet_cost_per_hour == pytest.approx(res.fleet_cost_per_hour)
+    assert "replicas down" not in healthy.table()
+
+
+def test_infer_fail_cost_line_charges_the_fabric_for_every_replica():
+    """infer --fail reports 8 of 9 replicas up; its cost line gave only a running replica's $/M tokens. It adds the
+    fabric's: every replica charged, the tokens of those up (one replica's $/M x dp / replicas up)."""
+    import topo
+    from inference import estimate
+
+    rep = estimate("llama3.1-8b", topo.load("maia200-small").with_faults(["chip:c5"]), tp=1, batch=8, prompt=100,
+                   output=4)
+    assert rep.dp == 384 and rep.extra["replicas_down"] == 1
+    line = next(x for x in rep.table().splitlines() if x.strip().startswith("cost "))
+    fabric = rep.cost_per_mtok * 384 / 383
+    assert f"fabric {rep.cost_per_hour * 384:,.2f} $/h for its 384 replicas, the 1 down still charged: " \
+           f"{fabric:.4f} $ per M output tokens" in line
+
+
+def test_serve_fail_in_the_first_group_is_simulated_as_in_any_other():
+    """serve --fail chip:c0 (a chip of the first TP group) was refused ('the step model simulates that group') while
+    infer --fail chip:c0 ran. The step model runs the replicas that are up, so on a fabric whose groups are alike
+    (mi300x: 8 chips, a link between every pair) a chip down in group 0 and one in group 2 give the same run."""
+    fleet = {"name": "t", "model": "llama3.1-8b",
+             "pools": [{"name": "g", "fabric": "mi300x", "tp": 2, "batch": 8, "replicas": 4, "price": PRICE}]}
+    runs = []
+    for chip in ("c0", "c5"):
+        spec, models = fault_fleet(fleet, [f"chip:{chip}"])
+        assert spec.pools[0].replicas == 3
+        runs.append(simulate_serving(spec, step_models=models, **LOOP))
+    a, b = runs
+    assert np.array_equal(a.latency, b.latency) and np.array_equal(a.ttft, b.ttft)
+    assert a.fleet_cost_per_hour == b.fleet_cost_per_hour == pytest.approx(8 * PRICE)
