@@ -7,12 +7,20 @@ with every KV transfer simulated on a leaf/core network). Target: the whole trac
 Step times: ``inference.StepModel`` of llama3.1-8b (tp 1) on maia200 / gb200-nvl72 when the tree can
 build it, else an affine :class:`fleet.LinearStepModel` of similar magnitude (said in the output).
 Run: ``python bench/serve.py [--quick]``.
+
+``--cli`` times CLI commands instead (each in its own process; wall and CPU seconds, CPU being the steadier figure
+on a shared machine): ``scaleup serve`` of llama3.1-70b on maia200 at tp 8 and tp 4 (every step's TP all-reduce
+simulated on all 768 / 1,536 groups of the 6,144-chip fabric at once, at each message size), on gb200-nvl72, and
+``scaleup plan`` (the README's, or a small one); ``--only NAME`` picks rows by substring.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import shutil
+import subprocess
 import sys
 import time
 
@@ -51,11 +59,50 @@ def fleets(n: int) -> dict[str, dict]:
     }
 
 
+#: --cli rows: name -> scaleup arguments
+COMMANDS: dict[str, list[str]] = {
+    "serve maia200 tp8 c32": ["serve", "--model", "llama3.1-70b", "--fabric", "maia200", "--tp", "8", "--concurrency", "32"],
+    "serve maia200 tp4 c32": ["serve", "--model", "llama3.1-70b", "--fabric", "maia200", "--tp", "4", "--concurrency", "32"],
+    "serve gb200-nvl72 tp8 c32": ["serve", "--model", "llama3.1-70b", "--fabric", "gb200-nvl72", "--tp", "8",
+                                  "--concurrency", "32"],
+    "plan small (2 candidates, verify 2)": ["plan", "--model", "llama3.1-70b", "--rate", "5", "--candidates",
+                                            "dgx-h100,gb200-nvl72", "--tps", "4,8", "--batches", "32", "--modes",
+                                            "colocated", "--duration", "20s", "--verify", "2"],
+    "plan README (3 candidates, verify 5)": ["plan", "--model", "llama3.1-70b", "--rate", "20", "--slo-ttft", "1s",
+                                             "--slo-tpot", "50ms", "--candidates", "maia200,gb200-nvl72,dgx-h100"],
+}
+
+
+def time_commands(only: str | None) -> None:
+    """Run each of :data:`COMMANDS` (those whose name holds ``only``) in a process of its own; print wall and CPU s."""
+    exe = shutil.which("scaleup")
+    base = [exe] if exe else [sys.executable, "-c", "import sys, cli; sys.argv[0] = 'scaleup'; cli.main()"]
+    print("CLI commands, each in its own process (measured on the shared 2-core machine, under load from other jobs)")
+    head = f"{'command':<40}{'wall s':>9}{'CPU s':>9}{'exit':>6}"
+    print(head)
+    print("-" * len(head))
+    for name, argv in COMMANDS.items():
+        if only and only not in name:
+            continue
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        rc = subprocess.run(base + argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        print(f"{name:<40}{wall:>9.1f}{cpu:>9.1f}{rc:>6}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1-minute trace instead of 10")
     ap.add_argument("--replicas", type=int, default=300)
+    ap.add_argument("--cli", action="store_true", help="time scaleup serve / plan commands instead (COMMANDS)")
+    ap.add_argument("--only", default=None, help="with --cli: the rows whose name holds this text")
     args = ap.parse_args()
+    if args.cli:
+        time_commands(args.only)
+        return
     duration = 60.0 if args.quick else 600.0
     trace = poisson_trace(50.0, duration, prompt="azure-conv", seed=0)
     pm, dm, label = step_models()

@@ -201,32 +201,103 @@ def endpoint_step_bound(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: 
     flow leaves its source through the source's links to relaying nodes (switches or forwarding chips) and
     enters its destination likewise. The bound is the busiest of those link groups (bytes / capacity)
     plus the smallest link latency. Valid on any fabric; exact for uniform steps on switched fabrics.
+
+    The step's size-free parts (which flows take a direct link, and the distinct links, sources and
+    destinations they load) are memoised per fabric by a hash of (src, dst) (:data:`_ENDPOINT_MEMO`; auto bounds
+    every candidate at every size), and loads are summed over those distinct links / nodes only: each is the
+    same sum, in the same order, as a per-edge / per-node ``bincount`` gives, so the bound is the same bit for bit.
     """
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     if len(src) == 0:
         return 0.0
     size = np.broadcast_to(np.asarray(size, dtype=np.float64), src.shape)
-    n = fabric.n_nodes
-    keys, eids, out_cap, in_cap = _direct_edges(fabric)
-    q = src * n + dst
+    _keys, _eids, out_cap, in_cap = _direct_edges(fabric)
+    parts = _endpoint_parts(fabric, src, dst)
+    direct, ue, einv, other, us, sinv, ud, dinv = parts
     t = 0.0
+    if ue is not None:
+        load = np.bincount(einv, weights=size[direct], minlength=len(ue))
+        u = load > 0
+        t = float(np.max(load[u] / fabric.edge_capacity[ue][u]))
+    if us is not None:
+        z = size[other]
+        ob = np.bincount(sinv, weights=z, minlength=len(us))
+        ib = np.bincount(dinv, weights=z, minlength=len(ud))
+        with np.errstate(divide="ignore"):
+            t = max(t, float(np.max(ob[ob > 0] / out_cap[us][ob > 0])), float(np.max(ib[ib > 0] / in_cap[ud][ib > 0])))
+    return t + (float(fabric.edge_latency.min()) if fabric.n_edges else 0.0)
+
+
+#: endpoint_step_bound's memo: fabric -> {(flows, hash of src / dst): the step's size-free parts}
+_ENDPOINT_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: distinct steps kept per fabric, and the bytes of their arrays (the oldest go first)
+_ENDPOINT_MAX_ENTRIES = 4096
+_ENDPOINT_MAX_BYTES = 64 * 2**20
+
+
+def _endpoint_parts(fabric: Fabric, src: np.ndarray, dst: np.ndarray) -> tuple:
+    """(direct-flow mask, distinct direct edges, each direct flow's edge among them, other-flow mask, distinct
+    sources / destinations of the other flows and each flow's among them); None for an absent kind. Memoised
+    for steps up to ``_MEMO_MAX_FLOWS`` flows."""
+    key = None
+    if len(src) <= _MEMO_MAX_FLOWS:
+        key = (len(src), _step_signature(src, dst))
+        memo = _ENDPOINT_MEMO.get(fabric)
+        hit = memo.get(key) if memo is not None else None
+        if hit is not None:
+            return hit
+    keys, eids, _out, _in = _direct_edges(fabric)
+    n = fabric.n_nodes
     direct = np.zeros(len(src), dtype=bool)
     if len(keys):
+        q = src * n + dst
         pos = np.minimum(np.searchsorted(keys, q), len(keys) - 1)
         direct = keys[pos] == q
-        if direct.any():
-            e = eids[pos[direct]]
-            load = np.bincount(e, weights=size[direct], minlength=fabric.n_edges)
-            u = load > 0
-            t = float(np.max(load[u] / fabric.edge_capacity[u]))
+    ue = einv = None
+    if direct.any():
+        ue, einv = np.unique(eids[pos[direct]], return_inverse=True)
     other = ~direct
+    us = sinv = ud = dinv = None
     if other.any():
-        ob = np.bincount(src[other], weights=size[other], minlength=n)
-        ib = np.bincount(dst[other], weights=size[other], minlength=n)
-        with np.errstate(divide="ignore"):
-            t = max(t, float(np.max(ob[ob > 0] / out_cap[ob > 0])), float(np.max(ib[ib > 0] / in_cap[ib > 0])))
-    return t + (float(fabric.edge_latency.min()) if fabric.n_edges else 0.0)
+        us, sinv = np.unique(src[other], return_inverse=True)
+        ud, dinv = np.unique(dst[other], return_inverse=True)
+    parts = (direct, ue, einv, other, us, sinv, ud, dinv)
+    if key is not None:
+        for a in parts:
+            if a is not None:
+                a.flags.writeable = False
+        memo = _ENDPOINT_MEMO.get(fabric)
+        if memo is None:
+            memo = _ENDPOINT_MEMO[fabric] = _BoundedMemo(_ENDPOINT_MAX_ENTRIES, _ENDPOINT_MAX_BYTES)
+        memo.put(key, parts, sum(a.nbytes for a in parts if a is not None))
+    return parts
+
+
+class _BoundedMemo:
+    """A dict of at most ``max_entries`` entries holding at most ``max_bytes`` (the oldest go first; the newest
+    always stays)."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.entries: dict = {}
+        self.sizes: dict = {}
+        self.nbytes = 0
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+
+    def get(self, key, default=None):
+        return self.entries.get(key, default)
+
+    def put(self, key, value, nbytes: int) -> None:
+        if key in self.entries:
+            self.nbytes -= self.sizes.pop(key)
+            del self.entries[key]
+        self.entries[key] = value
+        self.sizes[key] = nbytes
+        self.nbytes += nbytes
+        while len(self.entries) > 1 and (len(self.entries) > self.max_entries or self.nbytes > self.max_bytes):
+            old = next(iter(self.entries))
+            del self.entries[old]
+            self.nbytes -= self.sizes.pop(old)
 
 
 def step_bound(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: float | np.ndarray) -> float:

@@ -85,6 +85,16 @@ class Phase:
         return np.broadcast_to(s, self.src.shape) if s.ndim == 0 else s
 
 
+def _slot_sizes(slot: list[tuple[int, Phase]]) -> np.ndarray:
+    """The per-flow bytes of a slot's phases, concatenated: a phase of one size repeats it over its flows (the
+    values ``np.concatenate`` of the phases' :meth:`Phase.sizes` gives, without a broadcast array per phase: a
+    64-chunk tree's slot holds up to 64 phases, and auto compiles such candidates at every size)."""
+    sizes = [p.size for _, p in slot]
+    if all(isinstance(z, (float, int)) and not isinstance(z, bool) for z in sizes):
+        return np.repeat(np.array(sizes, dtype=np.float64), [len(p.src) for _, p in slot])
+    return np.concatenate([p.sizes() for _, p in slot])
+
+
 @dataclass(eq=False)
 class Schedule:
     """A compiled collective.
@@ -187,7 +197,7 @@ class Schedule:
             else:
                 src = np.concatenate([p.src for _, p in slot])
                 dst = np.concatenate([p.dst for _, p in slot])
-                size = np.concatenate([p.sizes() for _, p in slot])
+                size = _slot_sizes(slot)
             if key is not None:
                 canon[key] = (src, dst, size)
             out.append((src, dst, size, key, comp))

@@ -682,10 +682,70 @@ def _coarse_maps_of(st: Structure):
 def grouped_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray, routing: str, seed: int):
     """Class-grouped problem for step mode, or None when not exact for this traffic (see module doc).
 
-    Returns (problem over class rows, sizes, multiplicities, info).
+    Returns (problem over class rows, sizes, multiplicities, info). Everything but the sizes depends on the
+    flows' (src, dst) alone, so it is memoised per fabric by a hash of them (:func:`_grouped_structure`): a
+    size sweep, or inference's all-reduce at each message size on 768 concurrent TP groups, routes and classes
+    each distinct step once. The sizes are checked (equal within each class) and gathered at every call, so a
+    memoised answer is the very one a fresh build gives.
     """
     if structure(fab) is None:  # (a faulted fabric's rows on its base's structure are not class-uniform)
         return None
+    g = _grouped_structure(fab, src, dst, routing, seed)
+    if g is None:
+        return None
+    q, reps, inv, n_cls, mult, info = g
+    # sizes equal within a class
+    if not _all_equal_by(inv, size, n_cls):
+        return None
+    return q, size[reps], mult.copy(), dict(info)
+
+
+#: grouped_problem's memo: fabric -> ({(routing, seed, flows, hash of src / dst): the size-free answer or None},
+#: {the same key: its arrays' bytes})
+_GROUPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: steps with more flows than this are not memoised (their hash and arrays would cost what they save)
+_GROUPED_MAX_FLOWS = 1_000_000
+#: distinct steps kept per fabric, and the bytes of their arrays (the oldest go first)
+_GROUPED_MAX_ENTRIES = 512
+_GROUPED_MAX_BYTES = 128 * 2**20
+
+
+def _grouped_structure(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str, seed: int):
+    """The size-free part of :func:`grouped_problem`: (class problem, a representative flow per class, class of
+    each flow, number of classes, multiplicities, info), or None when the traffic's structure does not qualify.
+    Memoised per fabric for steps up to ``_GROUPED_MAX_FLOWS`` flows (every caller shares the memoised arrays)."""
+    key = None
+    if len(src) <= _GROUPED_MAX_FLOWS:
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=20)
+        h.update(np.ascontiguousarray(src, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(dst, dtype=np.int64).tobytes())
+        key = (routing, int(seed), len(src), h.digest())
+        memo = _GROUPED.get(fab)
+        if memo is not None and key in memo[0]:
+            return memo[0][key]
+    out = _build_grouped(fab, src, dst, routing, seed)
+    if key is not None:  # (the arrays stay writeable: read-only ones would make numba compile another
+        # specialisation of the engine's kernels; the engine does not write into a problem)
+        entries, sizes = _GROUPED.setdefault(fab, ({}, {}))
+        entries[key], sizes[key] = out, _grouped_bytes(out)
+        while len(entries) > 1 and (len(entries) > _GROUPED_MAX_ENTRIES or sum(sizes.values()) > _GROUPED_MAX_BYTES):
+            old = next(iter(entries))
+            del entries[old], sizes[old]
+    return out
+
+
+def _grouped_bytes(g) -> int:
+    """Bytes held by one memoised :func:`_grouped_structure` answer."""
+    if g is None:
+        return 0
+    q = g[0]
+    return sum(a.nbytes for a in (q.indptr, q.indices, q.data, q.lat, g[1], g[2], g[4]))
+
+
+def _build_grouped(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str, seed: int):
+    """:func:`_grouped_structure` without the memo."""
     p = structured_problem(fab, src, dst, routing, seed)
     if p is None:
         return None
@@ -703,9 +763,6 @@ def grouped_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndar
         sub = np.where(lens == 1, coarse[first_col] + 1, 0)
     cls = ((rel * G + st.group[src]) * G + st.group[dst]) * (D + 1) + sub
     ucls, inv, mult = np.unique(cls, return_inverse=True, return_counts=True)
-    # sizes equal within a class
-    if not _all_equal_by(inv, size, len(ucls)):
-        return None
     rows = np.repeat(inv, lens)
     # every member column of a coarse column carries the same number of flows of each class
     pair = rows * len(st.col_cap) + idx
@@ -733,7 +790,7 @@ def grouped_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndar
     edge_col = np.where(st.edge_col >= 0, coarse[np.maximum(st.edge_col, 0)], -1)
     edge_scale = fab.edge_capacity / np.where(edge_col >= 0, ccap[np.maximum(edge_col, 0)], 1.0)
     q = Problem(indptr, coarse[idx[pos]], ncls_on, ccap, p.lat[reps], edge_col, edge_scale)
-    return q, size[reps], mult.astype(np.float64), {"flows": n, "rows": len(reps), "cols": ncoarse}
+    return q, reps, inv, len(ucls), mult.astype(np.float64), {"flows": n, "rows": len(reps), "cols": ncoarse}
 
 
 def uniform_all_to_all_problem(fab: Fabric, size: float):

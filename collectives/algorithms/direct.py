@@ -37,21 +37,31 @@ def _all_pairs(rows, block_table, n_blocks, receiver_piece: bool):
     return rows[:, i].ravel(), rows[:, j].ravel(), blocks
 
 
-def direct_reduce_scatter_phases(rows, size, block_table=None, n_blocks=0, stage=0, key="drs"):
-    """Direct reduce-scatter: every member sends piece j (size/m bytes) to member j at once; receivers add."""
+def direct_reduce_scatter_phases(rows, size, block_table=None, n_blocks=0, stage=0, key="drs", pairs=None):
+    """Direct reduce-scatter: every member sends piece j (size/m bytes) to member j at once; receivers add.
+
+    ``pairs``: ``_all_pairs(rows, None, 0, ...)``'s (src, dst) computed once by a caller that builds this phase
+    for many chunks of the same rows without block labels (multirail); None: computed here."""
     m = rows.shape[1]
     if m < 2:
         return []
-    src, dst, blocks = _all_pairs(rows, block_table, n_blocks, True)
+    if pairs is not None and block_table is None:
+        (src, dst), blocks = pairs, None
+    else:
+        src, dst, blocks = _all_pairs(rows, block_table, n_blocks, True)
     return [Phase(src, dst, size / m, key=key, stage=stage, reduce=True, blocks=blocks,
                   compute=size / m * (m - 1))]
 
 
-def direct_all_gather_phases(rows, piece_bytes, block_table=None, n_blocks=0, stage=0, key="dag"):
-    """Direct all-gather: every member sends its piece (``piece_bytes``) to every other member at once."""
+def direct_all_gather_phases(rows, piece_bytes, block_table=None, n_blocks=0, stage=0, key="dag", pairs=None):
+    """Direct all-gather: every member sends its piece (``piece_bytes``) to every other member at once
+    (``pairs``: as :func:`direct_reduce_scatter_phases`)."""
     if rows.shape[1] < 2:
         return []
-    src, dst, blocks = _all_pairs(rows, block_table, n_blocks, False)
+    if pairs is not None and block_table is None:
+        (src, dst), blocks = pairs, None
+    else:
+        src, dst, blocks = _all_pairs(rows, block_table, n_blocks, False)
     return [Phase(src, dst, piece_bytes, key=key, stage=stage, blocks=blocks)]
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from topo import ScheduleError
 
 from ..schedule import Phase
-from .direct import direct_all_gather_phases, direct_reduce_scatter_phases
+from .direct import _all_pairs, direct_all_gather_phases, direct_reduce_scatter_phases
 from .hierarchical import fabric_levels, level_split, split_rows
 from .registry import Option, flat_segment, label, register
 from .ring import ring_all_gather_phases, ring_reduce_scatter_phases
@@ -115,10 +115,11 @@ def _pairs_in_parts(intra: np.ndarray, m1: int):
     return flow_row, ii, jj, intra[flow_row, np.tile(ii, n_intra)], intra[flow_row, np.tile(jj, n_intra)]
 
 
-def _tray_exchange(intra, T, m1, piece_bytes, table, KT, j, stage, reduce):
+def _tray_exchange(intra, T, m1, piece_bytes, table, KT, j, stage, reduce, pairs=None):
     """Direct exchange of chunk ``j`` inside every part: member i sends member i2 piece i2 (``reduce``:
-    its partial of the piece member i2 owns) or piece i (all-gather: its reduced piece)."""
-    flow_row, ii, jj, src, dst = _pairs_in_parts(intra, m1)
+    its partial of the piece member i2 owns) or piece i (all-gather: its reduced piece). ``pairs``:
+    ``_pairs_in_parts(intra, m1)``, computed once per compile (the same for every chunk and stage)."""
+    flow_row, ii, jj, src, dst = pairs if pairs is not None else _pairs_in_parts(intra, m1)
     n_intra = intra.shape[0]
     blocks = None
     if table is not None:
@@ -140,11 +141,18 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8,
     inter = resolve_inter(inter, spans_outer_level(fabric, rows))
     k = rail_steps(T, inter)
     out: list[Phase] = []
+    # the flows of a tray exchange, and of a direct rail step without block labels, are the same for every
+    # chunk: built once, shared by the chunks' phases (64-chunk candidates of auto rebuilt them 256 times a compile;
+    # not flagged read-only, as the engine's numba kernels would compile a read-only specialisation)
+    pairs = _pairs_in_parts(intra, m1)
+    rail_pairs = None
+    if T > 1 and inter == "direct" and block_table is None:
+        rail_pairs = _all_pairs(columns, None, 0, True)[:2]
     for j in range(c):
         if m1 > 1:
-            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, 0, True))
+            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, 0, True, pairs))
         if T == 1:
-            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, k + 1, False))
+            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, k + 1, False, pairs))
             continue
         col_table = None
         if block_table is not None:
@@ -153,8 +161,9 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8,
             local = (j * m1 + i_of)[:, None] * KT + np.arange(KT)[None, :]
             col_table = block_table[np.repeat(np.arange(g), m1)[:, None], local]
         if inter == "direct":
-            ring = direct_reduce_scatter_phases(columns, piece, col_table, KT, stage=1, key="mr_rail")
-            ring += direct_all_gather_phases(columns, piece / T, col_table, KT, stage=2, key="mr_rail")
+            ring = direct_reduce_scatter_phases(columns, piece, col_table, KT, stage=1, key="mr_rail", pairs=rail_pairs)
+            ring += direct_all_gather_phases(columns, piece / T, col_table, KT, stage=2, key="mr_rail",
+                                             pairs=rail_pairs)
         else:
             ring = ring_reduce_scatter_phases(columns, piece, col_table, KT, 1, 0, 1, "mr_rail")
             ring += ring_all_gather_phases(columns, piece / T, col_table, KT, 1, 0, T, "mr_rail")
@@ -162,7 +171,7 @@ def multirail_phases(rows, size, fabric, block_table=None, n_blocks=0, chunks=8,
             p.chunk, p.slot = j, p.stage + j
         out += ring
         if m1 > 1:
-            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, k + 1, False))
+            out.append(_tray_exchange(intra, T, m1, piece, block_table, KT, j, k + 1, False, pairs))
     return out
 
 

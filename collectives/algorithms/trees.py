@@ -89,29 +89,35 @@ def tree_phases(rows, size, parent, block_table=None, n_blocks=0, chunks=1, chai
     chunk_bytes = size / c
     K = n_blocks // c if block_table is not None else 0
     all_rows = np.arange(g)
+    # each level's flows are the same for every chunk: built once, shared by the chunks' phases (auto's 64-chunk
+    # candidates rebuilt them 64 times a compile). Not flagged read-only: the engine's numba kernels would compile a
+    # second, read-only specialisation; nothing writes into a phase's arrays
+    ups, downs = [], []
+    if up:
+        for h in range(H):
+            nodes = np.flatnonzero((height == h) & (parent >= 0))
+            if len(nodes):
+                ups.append((h, len(nodes), rows[:, nodes].ravel(), rows[:, parent[nodes]].ravel()))
+    if down:
+        for d in range(int(depth.max())):
+            kids = np.flatnonzero(depth == d + 1)
+            if len(kids):
+                downs.append((d, len(kids), rows[:, parent[kids]].ravel(), rows[:, kids].ravel()))
     out = []
     for j in range(c):
         chunk_blocks = j * K + np.arange(K)
-        if up:
-            for h in range(H):
-                nodes = np.flatnonzero((height == h) & (parent >= 0))
-                if not len(nodes):
-                    continue
-                flow_row = np.repeat(all_rows, len(nodes))
-                blocks = (label(block_table, flow_row, np.broadcast_to(chunk_blocks, (len(flow_row), K)))
-                          if block_table is not None else None)
-                out.append(Phase(rows[:, nodes].ravel(), rows[:, parent[nodes]].ravel(), chunk_bytes, key=None,
-                                 chain=chain, chunk=j, stage=h, reduce=True, blocks=blocks, compute=2 * chunk_bytes))
-        if down:
-            for d in range(int(depth.max())):
-                kids = np.flatnonzero(depth == d + 1)
-                if not len(kids):
-                    continue
-                flow_row = np.repeat(all_rows, len(kids))
-                blocks = (label(block_table, flow_row, np.broadcast_to(chunk_blocks, (len(flow_row), K)))
-                          if block_table is not None else None)
-                out.append(Phase(rows[:, parent[kids]].ravel(), rows[:, kids].ravel(), chunk_bytes, key=None,
-                                 chain=chain, chunk=j, stage=H + d, blocks=blocks))
+        for h, k, src, dst in ups:
+            flow_row = np.repeat(all_rows, k)
+            blocks = (label(block_table, flow_row, np.broadcast_to(chunk_blocks, (len(flow_row), K)))
+                      if block_table is not None else None)
+            out.append(Phase(src, dst, chunk_bytes, key=None,
+                             chain=chain, chunk=j, stage=h, reduce=True, blocks=blocks, compute=2 * chunk_bytes))
+        for d, k, src, dst in downs:
+            flow_row = np.repeat(all_rows, k)
+            blocks = (label(block_table, flow_row, np.broadcast_to(chunk_blocks, (len(flow_row), K)))
+                      if block_table is not None else None)
+            out.append(Phase(src, dst, chunk_bytes, key=None,
+                             chain=chain, chunk=j, stage=H + d, blocks=blocks))
     return out
 
 
