@@ -193,6 +193,8 @@ class Pool:
         #: replicas of the pool that faults took down (``model.replicas_down``, :func:`fleet.fault_fleet`; 0 when it
         #: has none): they serve nothing, and the fleet's $/h still pays for them
         self.down = int(getattr(model, "replicas_down", 0) or 0)
+        #: a given $/chip-hour's basis (a pool ``price``: "2 $/chip-hour (given, all-in ...)"), "" otherwise
+        self.price_basis = str(getattr(model, "price_basis", "") or "")
         self.kv_capacity = _kv_capacity(spec, model)
         self.kv_bytes_per_token = float(model.kv_bytes_per_token)
         #: tokens a decoding sequence gains per decode iteration: the step model's ``tokens_per_step`` (speculative

@@ -167,6 +167,15 @@ class _Priced(StepModelWrapper):
     def network_unpriced(self) -> str:
         return ""  # all-in: whether the fabric file prices its network does not matter
 
+    @property
+    def price_basis(self) -> str:
+        """Where the replica's $/h comes from, as ``scaleup infer``'s cost basis says a given price: all-in, the
+        fabric's network capex per chip (switches, optics: :func:`topo.network_capex`) not added."""
+        dep = getattr(self._inner, "deployment", None)
+        net = float(dep.network_capex_per_chip()) if callable(getattr(dep, "network_capex_per_chip", None)) else 0.0
+        return (f"{self._price:g} $/chip-hour (given, all-in"
+                + (f": the fabric's network capex {net:,.0f} $ per chip not added" if net > 0 else "") + ")")
+
 
 def build_step_model(pool: PoolSpec, model: Any = None) -> StepModelLike:
     """The step model of one replica of ``pool`` (memoised across calls).
@@ -1128,6 +1137,7 @@ class ServingResult:
               if self.fleet_network_cost_per_hour > 0 else []),
             *[f"network not priced in pool {p['name']}: its fabric has {p['network_unpriced']} (counted as $0; give "
               "the fabric a cost: block, docs/fabrics.md)" for p in self.pools if p.get("network_unpriced")],
+            *[f"cost basis pool {p['name']}: {p['price_basis']}" for p in self.pools if p.get("price_basis")],
             *[f"replicas down in pool {p['name']}: {p['replicas_down']} of {p['replicas'] + p['replicas_down']} (faults, "
               f"no spare group left); still charged: its ${p['cost_per_hour_usd']:,.2f}/h counts all "
               f"{p['replicas'] + p['replicas_down']}, and {p['replicas']} serve" for p in self.pools
@@ -1573,6 +1583,8 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
             "network_cost_per_hour_usd": p.network_cost_per_hour * (p.n + p.down),
             # why the pool's fabric's network counts $0 though it has switches ("" when priced or none to price)
             "network_unpriced": p.network_unpriced,
+            # a given $/chip-hour (pool price, --price): its basis, all-in ("" for the step model's own price)
+            "price_basis": p.price_basis,
             "requests": int(served.sum()),
             "mean_utilisation": float(busy[sel].mean() / makespan) if makespan else 0.0,
             "max_utilisation": float(busy[sel].max() / makespan) if makespan else 0.0,

@@ -70,3 +70,22 @@ def test_serve_fail_in_the_first_group_is_simulated_as_in_any_other():
     a, b = runs
     assert np.array_equal(a.latency, b.latency) and np.array_equal(a.ttft, b.ttft)
     assert a.fleet_cost_per_hour == b.fleet_cost_per_hour == pytest.approx(8 * PRICE)
+
+
+def test_serve_with_a_given_price_says_it_is_all_in():
+    """serve --price 2 on a fabric whose network is priced dropped the network-share line and said nothing of the
+    basis, where infer says 'price: 2 $/chip-hour (given; all-in: the fabric's network capex ... $ per chip not
+    added)'. serve says the same of each pool with a given price."""
+    from inference import estimate
+
+    fleet = {"name": "t", "model": "llama3.1-8b",
+             "pools": [{"name": "g", "fabric": "maia200-small", "tp": 1, "batch": 8, "price": 2.0}]}
+    res = simulate_serving(fleet, **LOOP)
+    line = next(x for x in res.table().splitlines() if x.startswith("cost basis pool g: "))
+    infer = estimate("llama3.1-8b", "maia200-small", tp=1, batch=8, prompt=100, output=4, price_per_chip_hour=2.0)
+    net = infer.provenance["price"].split("all-in", 1)[1]  # ": the fabric's network capex 15,667 $ per chip not added)"
+    assert net.startswith(": the fabric's network capex ") and line.endswith(f"2 $/chip-hour (given, all-in{net}")
+    assert res.pools[0]["price_basis"] == line.split(": ", 1)[1]
+    pool = {k: v for k, v in fleet["pools"][0].items() if k != "price"}
+    own = simulate_serving({**fleet, "pools": [pool]}, **LOOP)
+    assert "cost basis" not in own.table() and own.pools[0]["price_basis"] == ""
