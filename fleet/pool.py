@@ -195,6 +195,10 @@ class Pool:
         self.down = int(getattr(model, "replicas_down", 0) or 0)
         #: a given $/chip-hour's basis (a pool ``price``: "2 $/chip-hour (given, all-in ...)"), "" otherwise
         self.price_basis = str(getattr(model, "price_basis", "") or "")
+        #: an ASSUMPTION line when the KV cache's dtype is one the chip does not compute (fp4 on Hopper:
+        #: ``inference.Deployment.kv_dtype_note``), "" otherwise or for a step model without a deployment
+        note = getattr(getattr(model, "deployment", None), "kv_dtype_note", None)
+        self.kv_dtype_note = str(note() or "") if callable(note) else ""
         self.kv_capacity = _kv_capacity(spec, model)
         self.kv_bytes_per_token = float(model.kv_bytes_per_token)
         #: tokens a decoding sequence gains per decode iteration: the step model's ``tokens_per_step`` (speculative

@@ -1138,6 +1138,7 @@ class ServingResult:
             *[f"network not priced in pool {p['name']}: its fabric has {p['network_unpriced']} (counted as $0; give "
               "the fabric a cost: block, docs/fabrics.md)" for p in self.pools if p.get("network_unpriced")],
             *[f"cost basis pool {p['name']}: {p['price_basis']}" for p in self.pools if p.get("price_basis")],
+            *[f"pool {p['name']}: {p['kv_dtype_note']}" for p in self.pools if p.get("kv_dtype_note")],
             *[f"replicas down in pool {p['name']}: {p['replicas_down']} of {p['replicas'] + p['replicas_down']} (faults, "
               f"no spare group left); still charged: its ${p['cost_per_hour_usd']:,.2f}/h counts all "
               f"{p['replicas'] + p['replicas_down']}, and {p['replicas']} serve" for p in self.pools
@@ -1585,6 +1586,7 @@ def _collect_results(sim: _Sim, trace: Trace, pools: list[Pool], kvnet: KVNetwor
             "network_unpriced": p.network_unpriced,
             # a given $/chip-hour (pool price, --price): its basis, all-in ("" for the step model's own price)
             "price_basis": p.price_basis,
+            "kv_dtype_note": p.kv_dtype_note,  # a KV dtype the chip does not compute (fp4 on Hopper): ASSUMPTION
             "requests": int(served.sum()),
             "mean_utilisation": float(busy[sel].mean() / makespan) if makespan else 0.0,
             "max_utilisation": float(busy[sel].max() / makespan) if makespan else 0.0,

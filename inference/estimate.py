@@ -458,7 +458,7 @@ class Deployment:
     def _format_notes(self) -> list[str]:
         """Notes for every backend: what the model's published checkpoint and the stack's KV pool make of the
         deployment dtype, and a straggler's speed."""
-        notes = []
+        notes = [n for n in (self.kv_dtype_note(),) if n]
         if self.speed != 1.0:
             notes.append(f"kernels at speed {self.speed:g}: the slowest chip of the replicas that are up (a straggler); "
                          "each kernel takes 1 / speed as long, communication and host costs unchanged")
@@ -481,6 +481,21 @@ class Deployment:
                             "each proposal accepted independently")
                          + "; an input, not a calibrated value)")
         return notes
+
+    def kv_dtype_note(self) -> str:
+        """An ASSUMPTION line when the KV cache's dtype is one the chip does not compute (``ChipSpec.supported_dtypes``:
+        fp4 on Hopper, fp6 on a chip without it), else "". Not an error: a KV cache is storage, dequantised to the
+        attention's dtype as it is read, so the chip can hold it; but no serving stack is known to ship such a cache
+        on such a chip (TensorRT-LLM's NVFP4 KV cache is for chips that compute FP4), so the capacity and the
+        attention's KV reads at that width are a what-if."""
+        sup = self.chip.supported_dtypes() if hasattr(self.chip, "supported_dtypes") else None
+        if sup is None or self.kv_dtype in sup:
+            return ""
+        return (f"ASSUMPTION: kv_dtype {self.kv_dtype} on {self.chip.name}, which computes no {self.kv_dtype} (it "
+                f"runs {', '.join(sup)}): the KV cache is held and read at {self.kv * 8:g} bits per element, "
+                "dequantised in attention; no serving stack is known to ship such a KV cache on this chip (FP4 KV "
+                "caches, TensorRT-LLM's NVFP4, are for chips that compute FP4): read the KV capacity and the "
+                "attention's KV reads as a what-if")
 
     def inputs(self) -> list[str]:
         """What the user brought instead of a preset, one line each (provenance ``inputs``; the text report's

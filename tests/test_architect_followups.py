@@ -89,3 +89,24 @@ def test_serve_with_a_given_price_says_it_is_all_in():
     pool = {k: v for k, v in fleet["pools"][0].items() if k != "price"}
     own = simulate_serving({**fleet, "pools": [pool]}, **LOOP)
     assert "cost basis" not in own.table() and own.pools[0]["price_basis"] == ""
+
+
+def test_kv_fp4_on_a_chip_without_fp4_is_an_assumption_line():
+    """--kv-dtype fp4 on H100 ran with no note, though H100 computes no FP4 (topo's h100-sxm lists fp8, int8, bf16,
+    fp16, fp32) and no serving stack is known to run an FP4 KV cache on Hopper. Not an error (a KV cache is storage,
+    dequantised as attention reads it): an ASSUMPTION line in infer's report and in serve's table, none where the
+    chip computes FP4 (B200) or for an FP8 KV cache."""
+    import topo
+    from inference import Deployment
+
+    assert "fp4" not in topo.chip_preset("h100-sxm").supported_dtypes()
+    note = Deployment("llama3.1-8b", "dgx-h100", tp=1, kv_dtype="fp4").kv_dtype_note()
+    assert note.startswith("ASSUMPTION: kv_dtype fp4 on h100-sxm, which computes no fp4") and "4 bits" in note
+    assert note in Deployment("llama3.1-8b", "dgx-h100", tp=1, kv_dtype="fp4").provenance()["assumptions"]
+    assert Deployment("llama3.1-8b", "dgx-b200", tp=1, kv_dtype="fp4").kv_dtype_note() == ""
+    assert Deployment("llama3.1-8b", "dgx-h100", tp=1, kv_dtype="fp8").kv_dtype_note() == ""
+    fleet = {"name": "t", "model": "llama3.1-8b",
+             "pools": [{"name": "g", "fabric": "mi300x", "tp": 1, "batch": 8, "replicas": 1, "kv_dtype": "fp4"}]}
+    res = simulate_serving(fleet, **LOOP)
+    assert "pool g: ASSUMPTION: kv_dtype fp4 on mi300x, which computes no fp4" in res.table()
+    assert res.pools[0]["kv_dtype_note"].startswith("ASSUMPTION: kv_dtype fp4 on mi300x")
