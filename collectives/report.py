@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from topo import DTYPE_BYTES, Fabric, ScheduleError, load, parse_size_range
+from traffic.routing import RouteBudgetError
 
 from .algorithms import ALGORITHMS, COLLECTIVES, REGISTRY, algorithms_for
 from .api import _RUN_KEYS, OPS, _accepted, canonical_collective, collective, run, size_bytes
@@ -168,10 +169,11 @@ def benchmark(collective_name: str, fab: Fabric | str, sizes: Sequence[float] | 
                     r = max(res, key=lambda r: r.time)
                 else:
                     r = collective(collective_name, fab_s, size, groups[0], a, **opts_a)
-            except ScheduleError as exc:  # one algorithm of a list that cannot run here: the others still can
+            except (ScheduleError, RouteBudgetError) as exc:  # one algorithm of a list that cannot run here (or
+                # whose step is too large to route): the others still can
                 if skipped is None or a == "auto" or len(algorithms) == 1:
                     raise
-                skipped.setdefault(a, str(exc))
+                skipped.setdefault(a, exc.brief() if isinstance(exc, RouteBudgetError) else str(exc))
                 continue
             name = r.algorithm
             c = r.schedule.params.get("chunks", 1) if r.schedule is not None else 1

@@ -237,6 +237,12 @@ class RouteBudgetError(CapacityError):
     gib: float = 0.0
     hash_entries: float = 0.0
 
+    def brief(self) -> str:
+        """The refusal's figures without a fix, in no front end's spelling: why a caller that tries several
+        schedules (``collectives``' ``auto``, an algorithm list) left this one out."""
+        return (f"a step of {self.flows:,} flows would need about {self.entries:.3g} path-edge entries "
+                f"({self.routing}; limit {self.limit:.0e}): too large to route")
+
 
 def _budget_error(msg: str, routing: str, flows: int, entries: float, limit: float, gib: float = 0.0,
                   hash_entries: float = 0.0) -> RouteBudgetError:
