@@ -20,7 +20,7 @@ from .measured import Grid, KernelTables, table_path
 from .measured import tables as measured_tables
 from .models import MODELS, ModelSpec, load_model, model_from_dict
 from .ops import Op, Shard, causal_pairs, distinct_experts, head_ops, layer_ops
-from .report import Report, compare, compare_table, estimate, max_batch
+from .report import Report, compare, compare_table, estimate, largest_batch, max_batch
 from .speculative import Speculative, parse_speculative
 from .step import StepModel
 
@@ -59,6 +59,7 @@ __all__ = [
     "compare_table",
     "distinct_experts",
     "estimate",
+    "largest_batch",
     "head_ops",
     "layer_ops",
     "parse_speculative",

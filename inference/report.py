@@ -123,6 +123,19 @@ class Report:
                  for r in self.comm]
         return {"ops": ops, "collectives": colls}
 
+    def _slo_line(self) -> str:
+        """``largest_batch``'s answer: the batch, the targets it meets and what stops the next one."""
+        x = self.extra
+        met = " and ".join(f"{n} <= {x[k] * 1e3:g} ms" for n, k in (("TPOT", "slo_tpot_s"), ("TTFT", "slo_ttft_s"))
+                           if x.get(k) is not None)
+        nxt = f"{self.batch + 1:,}"
+        why = {"tpot": f"batch {nxt}: TPOT {x['slo_next_tpot_s'] * 1e3:.3f} ms",
+               "ttft": f"batch {nxt}: TTFT {x['slo_next_ttft_s'] * 1e3:.2f} ms",
+               "memory": f"batch {nxt} does not fit memory",
+               "search limit": "the largest batch searched"}[x["slo_limit"]]
+        return (f"  SLO batch       {self.batch:12,d}   (the largest batch meeting {met}; {why}; bisection over "
+                f"batch, {x['slo_estimates']} estimates; ASSUMPTION: TPOT and TTFT grow with the batch)")
+
     def table(self) -> str:
         """Human-readable summary (units in every label)."""
         m = self.memory
@@ -139,6 +152,7 @@ class Report:
                f"verify step per {self.extra['tokens_per_step']:.3g} tokens" if "speculative" in self.extra else "")
             + ")",
             f"  latency         {self.latency:12.3f} s",
+            *([self._slo_line()] if "slo_limit" in self.extra else []),
             f"  throughput      {self.tokens_per_s['replica']:12,.0f} output tokens/s per replica, "
             f"{self.tokens_per_s['chip']:,.1f} per chip, {self.tokens_per_s['fabric']:,.0f} fabric"
             + (f" ({self.dp - self.extra['replicas_down']} of {self.dp} replicas up: "
@@ -300,7 +314,8 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
              compute_efficiency: float | None = None, memory_efficiency: float | None = None,
              op_overhead: float | None = None, hbm_usable: float | None = None, sram: bool = True,
              prefill_chunk: int | None = 8192, act_dtype: str | None = None, stack: str | None = None,
-             backend: str = "auto", ideal: bool = False, **knobs: Any) -> Report:
+             backend: str = "auto", ideal: bool = False, slo_tpot: Any = None, slo_ttft: Any = None,
+             **knobs: Any) -> Report:
     """Token latency, throughput, memory, energy and cost of serving ``model`` on ``fabric`` (``scaleup infer``:
     the same parameter names and defaults).
 
@@ -339,10 +354,22 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
             another ``stack`` a SpecError.
         backend: ``auto`` (measured kernel tables of aiconfigurator-core when installed and the chip has
             them, else analytic), ``measured`` (error if unavailable) or ``analytic``.
+        slo_tpot, slo_ttft: targets, s (or ``"20ms"``; ``scaleup infer --slo-tpot 20ms``): the report is then the
+            one at the **largest batch** whose TPOT (and TTFT: the batch's prompts prefilled at once) meet them,
+            ``batch`` unused (:func:`largest_batch`: doubling, then bisection over batch with this same estimate;
+            ``extra["slo_*"]`` say what stops the next batch).
 
     Raises:
         CapacityError: the deployment does not fit in HBM (says by how much and what would fit).
+        SpecError: ``slo_tpot`` / ``slo_ttft`` not met even at batch 1.
     """
+    if slo_tpot is not None or slo_ttft is not None:
+        return largest_batch(model, fabric, slo_tpot=slo_tpot, slo_ttft=slo_ttft, tp=tp, ep=ep, pp=pp, dp=dp,
+                             prompt=prompt, output=output, dtype=dtype, kv_dtype=kv_dtype, overlap=overlap,
+                             price_per_chip_hour=price_per_chip_hour, decode_points=decode_points,
+                             compute_efficiency=compute_efficiency, memory_efficiency=memory_efficiency,
+                             op_overhead=op_overhead, hbm_usable=hbm_usable, sram=sram, prefill_chunk=prefill_chunk,
+                             act_dtype=act_dtype, stack=stack, backend=backend, ideal=ideal, **knobs)
     if ideal:  # --ideal: the physics alone, the same as stack="ideal"
         if stack is not None and str(stack).lower() != "ideal":
             raise SpecError(f"ideal: stack={stack!r} is a serving stack, ideal=True the physics without one; drop one")
@@ -475,6 +502,84 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
         provenance={**dep.provenance(), "price": basis, "price_kind": price_basis_kind(*price_args)})
 
 
+#: the largest batch :func:`largest_batch` tries (sequences per replica)
+SLO_BATCH_LIMIT = 1 << 16
+
+
+def largest_batch(model: ModelSpec | str, fabric: Fabric | str, *, slo_tpot: Any = None, slo_ttft: Any = None,
+                  **estimate_kw: Any) -> Report:
+    """The :func:`estimate` report at the largest batch whose TPOT <= ``slo_tpot`` and TTFT <= ``slo_ttft`` (s, or
+    ``"20ms"``; either or both), and that fits memory: ``estimate(..., slo_tpot=...)``, ``scaleup infer --slo-tpot``.
+
+    Search: batch 1, 2, 4, ... until one misses a target or does not fit (at most :data:`SLO_BATCH_LIMIT`), then
+    bisection between the last batch that met them and that one, every point the same estimate. It finds where the
+    targets stop being met as the batch grows (ASSUMPTION: TPOT and TTFT grow with the batch; a measured table's
+    steps can leave a larger batch that meets them too). ``extra``: ``slo_tpot_s`` / ``slo_ttft_s`` (None when not
+    given), ``slo_limit`` (what stops batch + 1: ``"tpot"``, ``"ttft"``, ``"memory"`` or ``"search limit"``),
+    ``slo_next_tpot_s`` / ``slo_next_ttft_s`` (batch + 1's, NaN where it does not fit), ``slo_estimates``.
+
+    Raises:
+        SpecError: a target that is not a time > 0, none given, or not met at batch 1 (the message says by how much).
+        CapacityError: batch 1 does not fit (as :func:`estimate`).
+    """
+    targets = {}
+    for name, v in (("slo_tpot", slo_tpot), ("slo_ttft", slo_ttft)):
+        v = _quantity(name, v, "time")
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < math.inf:
+            raise SpecError(f"{name}: must be a time > 0 (e.g. 20ms, or 0.02 s in Python), got {v!r}")
+        targets[name] = float(v)
+    if not targets:
+        raise SpecError("largest_batch: give slo_tpot and/or slo_ttft (s), the targets the batch must meet")
+    estimate_kw.pop("batch", None)
+    reports: dict[int, Report | None] = {}
+
+    def run(b: int) -> Report | None:
+        if b not in reports:
+            try:
+                reports[b] = estimate(model, fabric, batch=b, **estimate_kw)
+            except CapacityError:
+                if b == 1:
+                    raise
+                reports[b] = None  # does not fit: as a miss
+        return reports[b]
+
+    def meets(r: Report | None) -> bool:
+        return r is not None and r.tpot <= targets.get("slo_tpot", math.inf) and r.ttft <= targets.get("slo_ttft",
+                                                                                                          math.inf)
+
+    first = run(1)
+    if not meets(first):
+        miss = [f"{n[4:].upper()} {getattr(first, n[4:]) * 1e3:.4g} ms > {t * 1e3:g} ms" for n, t in targets.items()
+                if getattr(first, n[4:]) > t]
+        raise SpecError(f"{'/'.join(targets)}: not met even at batch 1 ({', '.join(miss)} at tp={first.tp}, "
+                        f"pp={first.pp} on {first.fabric}); loosen the target, or try a larger tp, another fabric "
+                        "or stack")
+    lo, hi = 1, 2
+    while hi <= SLO_BATCH_LIMIT and meets(run(hi)):
+        lo, hi = hi, hi * 2
+    hi = min(hi, SLO_BATCH_LIMIT + 1)  # past the limit: every batch searched met them
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if meets(run(mid)) else (lo, mid)
+    best = reports[lo]
+    assert best is not None
+    nxt = run(hi) if hi <= SLO_BATCH_LIMIT else None
+    if hi > SLO_BATCH_LIMIT:
+        limit = "search limit"
+    elif nxt is None:
+        limit = "memory"
+    elif nxt.tpot > targets.get("slo_tpot", math.inf):
+        limit = "tpot"
+    else:
+        limit = "ttft"
+    best.extra.update(slo_tpot_s=targets.get("slo_tpot"), slo_ttft_s=targets.get("slo_ttft"), slo_limit=limit,
+                      slo_next_tpot_s=nxt.tpot if nxt is not None else float("nan"),
+                      slo_next_ttft_s=nxt.ttft if nxt is not None else float("nan"), slo_estimates=len(reports))
+    return best
+
+
 def max_batch(dep: Deployment, prompt: int, output: int, limit: int = 1 << 16) -> int:
     """Largest batch whose footprint fits the chip's usable HBM (0 if none)."""
     lo, hi = 0, limit
@@ -557,7 +662,9 @@ def compare_table(reports: Sequence[Report], unfit: dict[str, str] | None = None
     # the layout is common unless a column chose its own (SRAM-only systems: tp/pp from capacity): then per column
     same = len({(r.tp, r.ep, r.pp) for r in reports}) == 1
     layout = f"tp={r0.tp} ep={r0.ep} pp={r0.pp}" if same else "tp/ep/pp per column"
-    lines = [f"{r0.model}: {layout}, batch={r0.batch}, prompt={r0.prompt}, "
+    # one batch, or (largest_batch: the largest meeting an SLO on each fabric) a batch per column, in a row
+    one_batch = len({r.batch for r in reports}) == 1
+    lines = [f"{r0.model}: {layout}, batch={r0.batch if one_batch else 'per column'}, prompt={r0.prompt}, "
              f"output={r0.output}, dtype={r0.dtype}, kv={r0.kv_dtype}, overlap={r0.overlap}"]
     dicts = [r.to_dict() for r in reports]
     prov = [r.provenance for r in reports]
@@ -566,6 +673,9 @@ def compare_table(reports: Sequence[Report], unfit: dict[str, str] | None = None
     width = max(14, *(max(len(r.fabric), len(r.chip), len(k)) + 2 for r, k in zip(reports, kernels)))
     lines.append(f"{'':30s}" + "".join(f"{r.fabric:>{width}s}" for r in reports))
     lines.append(f"{'chip':30s}" + "".join(f"{r.chip:>{width}s}" for r in reports))
+    if not one_batch or "slo_limit" in r0.extra:
+        label = "batch (largest meeting SLOs)" if "slo_limit" in r0.extra else "batch"
+        lines.append(f"{label:30s}" + "".join(f"{r.batch:>{width},d}" for r in reports))
     for label, key, scale, fmt in COMPARE_ROWS:
         cells = []
         for d in dicts:

@@ -110,3 +110,38 @@ def test_kv_fp4_on_a_chip_without_fp4_is_an_assumption_line():
     res = simulate_serving(fleet, **LOOP)
     assert "pool g: ASSUMPTION: kv_dtype fp4 on mi300x, which computes no fp4" in res.table()
     assert res.pools[0]["kv_dtype_note"].startswith("ASSUMPTION: kv_dtype fp4 on mi300x")
+
+
+def test_estimate_reports_the_largest_batch_meeting_a_tpot_or_ttft_target():
+    """infer had no 'largest batch meeting a TPOT / TTFT target' answer (an architect's first question per fabric):
+    only a sweep over batch and a filter. estimate(..., slo_tpot=, slo_ttft=) (infer --slo-tpot / --slo-ttft) is the
+    report at that batch; plain estimates at that batch and the next say it is where the target stops being met."""
+    from inference import compare, compare_table, estimate
+    from topo import CapacityError, SpecError
+
+    kw = dict(tp=1, prompt=512, output=64, stack="ideal")
+    inf = float("inf")
+    for slo, tpot, ttft in (({"slo_tpot": "4ms"}, 0.004, inf), ({"slo_ttft": 0.5}, inf, 0.5),
+                            ({"slo_tpot": 0.004, "slo_ttft": "300ms"}, 0.004, 0.3)):
+        rep = estimate("llama3.1-8b", "maia200-small", **slo, **kw)
+        at = estimate("llama3.1-8b", "maia200-small", batch=rep.batch, **kw)
+        after = estimate("llama3.1-8b", "maia200-small", batch=rep.batch + 1, **kw)
+        assert (at.tpot, at.ttft) == (rep.tpot, rep.ttft) and rep.batch > 1
+        assert at.tpot <= tpot and at.ttft <= ttft and (after.tpot > tpot or after.ttft > ttft), slo
+        assert rep.extra["slo_limit"] == ("tpot" if after.tpot > tpot else "ttft")
+        assert f"  SLO batch       {rep.batch:12,d}   (the largest batch meeting " in rep.table()
+    # a target every batch that fits meets: the memory limit stops it (the largest batch estimate's hint names)
+    big = estimate("llama3.1-8b", "maia200-small", slo_tpot="10s", **kw)
+    assert big.extra["slo_limit"] == "memory"
+    with pytest.raises(CapacityError, match=f"largest batch that fits at tp=1: {big.batch}$"):
+        estimate("llama3.1-8b", "maia200-small", batch=big.batch + 1, **kw)
+    with pytest.raises(SpecError, match=r"^slo_tpot: not met even at batch 1 \(TPOT [0-9.]+ ms > 0.1 ms"):
+        estimate("llama3.1-8b", "maia200-small", slo_tpot="100us", **kw)
+    with pytest.raises(SpecError, match="^slo_ttft: must be a time > 0"):
+        estimate("llama3.1-8b", "maia200-small", slo_ttft=-1.0, **kw)
+    reps = compare("llama3.1-8b", "maia200-small,mi300x", slo_tpot="4ms", **kw)
+    assert len({r.batch for r in reps}) == 2  # one batch per fabric, in a row of the table
+    table = compare_table(reps)
+    assert "batch=per column" in table.splitlines()[0]
+    assert any(x.startswith("batch (largest meeting SLOs)") and x.split()[-2:] == [f"{r.batch:,}" for r in reps]
+               for x in table.splitlines())
