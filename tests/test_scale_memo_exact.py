@@ -174,3 +174,29 @@ def test_memos_are_bounded_and_keep_the_newest():
         b = structure._grouped_structure(_FAB, src[::-1].copy(), dst[::-1].copy(), "ecmp", 0)
         entries, sizes = structure._GROUPED[_FAB]
         assert len(entries) == 1 and next(iter(entries.values())) is b and a is not b
+
+
+
+def test_structured_problem_built_once_for_a_step_and_the_same_simulation():
+    # auto simulates its candidate on one group's flows at every message size (exact mode): routed once
+    g = np.arange(16, 24)
+    i, j = np.nonzero(~np.eye(8, dtype=bool))
+    src, dst = g[i], g[j]
+    builds = []
+    orig = structure._structured_problem
+
+    def spy(*a, **k):
+        builds.append(1)
+        return orig(*a, **k)
+
+    structure._STRUCTURED.pop(_FAB, None)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(structure, "_structured_problem", spy)
+        memo = [traffic.simulate_arrays(_FAB, src, dst, np.full(len(src), s)) for s in (1e6, 3.3e8 / 7)]
+        assert len(builds) == 1
+        m.setattr(structure, "_GROUPED_MAX_FLOWS", 0)
+        fresh = [traffic.simulate_arrays(_FAB, src, dst, np.full(len(src), s)) for s in (1e6, 3.3e8 / 7)]
+        assert len(builds) == 3
+    for a, b in zip(memo, fresh):
+        np.testing.assert_array_equal(a.arrival, b.arrival)
+        np.testing.assert_array_equal(a.link_bytes, b.link_bytes)
