@@ -20,6 +20,7 @@ import numpy as np
 
 import traffic
 from topo import Fabric, ScheduleError, parse_positive, parse_quantity
+from traffic.routing import RouteBudgetError
 
 from . import bounds
 from . import comm as _comm
@@ -660,6 +661,7 @@ def collective(collective: str, fab: Fabric | str, size: Size, group: Group = No
         # branch and bound: every candidate's alpha-beta bound first (cheap: one routing per distinct
         # step), then simulate in increasing bound order until the next bound exceeds the best time.
         cands = []
+        refused: RouteBudgetError | None = None  # the last candidate skipped for the route budget
         m = len(G)
         allowed = _comm.algorithm_set(comm, collective)
         names = [a for a in algorithms_for(collective) if allowed is None or a in allowed]
@@ -689,7 +691,12 @@ def collective(collective: str, fab: Fabric | str, size: Size, group: Group = No
                     continue
                 mf = _max_step_flows(sch)
                 if whole_a2a:
-                    cands.append(cand(_bound(sch, _fab_for(fabc, [sch]), overhead, rbw), label, sch))
+                    try:
+                        b = _bound(sch, _fab_for(fabc, [sch]), overhead, rbw)
+                    except RouteBudgetError as exc:  # routing its one step would exhaust memory: the others may fit
+                        candidates[label], refused = f"skipped: {exc.brief()}", exc
+                        continue
+                    cands.append(cand(b, label, sch))
                     continue
                 if mf > AUTO_MAX_STEP_FLOWS:
                     candidates[label] = f"skipped: a step of {mf} flows (> {AUTO_MAX_STEP_FLOWS}); ask for it by name"
@@ -708,11 +715,17 @@ def collective(collective: str, fab: Fabric | str, size: Size, group: Group = No
                 candidates[name] = f"pruned: bound {b:.6g} s >= best {best[0]:.6g} s"
                 continue
             md = _choose_mode([sch], mode, overhead, rbw)
-            times, total, ls = _simulate(_fab_for(fabc, [sch]), [sch], md, routing, seed, overhead, rbw, stats=stats,
-                                         costs=None if cost is None else [cost])
+            try:
+                times, total, ls = _simulate(_fab_for(fabc, [sch]), [sch], md, routing, seed, overhead, rbw,
+                                             stats=stats, costs=None if cost is None else [cost])
+            except RouteBudgetError as exc:  # as above: a candidate too large to route, not the end of auto
+                candidates[name], refused = f"skipped: {exc.brief()}", exc
+                continue
             candidates[name] = total
             if best is None or total < best[0]:
                 best = (total, name, sch, md, ls, cost)
+        if best is None:  # every candidate left was over the route budget: that refusal is the answer
+            raise refused
         total, _label, sch, md, ls, cost = best
         return CollectiveResult(collective, sch.algorithm, S, len(G), total, _bound(sch, _fab_for(fab, [sch]), overhead, rbw), sch,
                                 ls, md, candidates, None if cost is None else cost.protocol)
