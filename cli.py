@@ -12,9 +12,24 @@ import click
 
 from topo.errors import ScaleupError
 
+#: command names other simulators' users type, and the scaleup command that does it (``scaleup fabric show`` said
+#: only "No such command 'fabric'": click's did-you-mean finds no name close to ``topo``)
+_COMMAND_HINTS = {"fabric": "topo", "fabrics": "topo", "topology": "topo", "network": "topo",
+                  "collectives": "collective", "coll": "collective", "nccl": "collective", "inference": "infer"}
+
 
 class ScaleupGroup(click.Group):
     """A click group that turns every ScaleupError into one line on stderr and exit code 2."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
+        """click's lookup; an unknown name that another tool uses for a scaleup command names that command."""
+        name = args[0] if args else ""
+        if name in _COMMAND_HINTS and self.get_command(ctx, name) is None:
+            cmd = _COMMAND_HINTS[name]
+            subs = getattr(self.get_command(ctx, cmd), "commands", {})
+            what = f" ({' | '.join(sorted(subs))})" if subs else ""
+            raise click.UsageError(f"No such command {name!r}; use `scaleup {cmd}`{what}", ctx)
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -280,12 +295,15 @@ def traffic_cmd(fabric, pattern, size, spread, seed, routing, k, top, plot, sets
 def _route_budget_cli(exc) -> str:
     """A :class:`traffic.routing.RouteBudgetError` as ``scaleup traffic`` words it: the fix as options the user can
     type (``--routing hash``), not the Python spelling (``routing='hash'``) of its message."""
-    from traffic.routing import MAX_ROUTE_EDGES
+    from traffic.routing import MAX_HASH_EDGES, MAX_ROUTE_EDGES
 
     fewer = "fewer flows (a smaller fabric, or --pattern permutation / ring: one flow per chip)"
-    if exc.hash_entries > MAX_ROUTE_EDGES:  # one path per flow is over the budget too: only fewer flows help
+    if exc.routing == "hash":  # every path (ecmp) holds at least as many entries: only fewer flows help
+        return (f"--routing hash: {exc.flows:,} flows would need about {exc.entries:.3g} path-edge entries (one path "
+                f"per flow; ~{exc.gib:,.0f} GiB; limit {exc.limit:.0e}); use {fewer}")
+    if exc.hash_entries > MAX_HASH_EDGES:  # one path per flow is over its budget too: only fewer flows help
         fix = (f"use {fewer}; --routing hash (one path per flow) would still need about {exc.hash_entries:.3g} "
-               f"(limit {MAX_ROUTE_EDGES:.0e})")
+               f"(limit {MAX_HASH_EDGES:.0e})")
     else:
         fix = f"use --routing hash (one path per flow) or {fewer}"
     if exc.routing == "ecmp-subflows":
@@ -299,6 +317,32 @@ def _route_budget_cli(exc) -> str:
 
 # ====================================================================== collective commands (issue 4)
 # (collective section: `scaleup collective all-reduce|...`)
+
+
+def _route_budget_collective_cli(exc, coll: str, algorithms: str, concurrent: bool, inter: str | None) -> str:
+    """A :class:`traffic.routing.RouteBudgetError` as ``scaleup collective`` words it: the fix as the options that
+    command has (--algorithm, --group-size, --concurrent-groups, --inter), not the Python spelling of its message
+    (``routing='hash'``: the collective CLI has no routing option; every route is ECMP)."""
+    from collectives import REGISTRY, algorithms_for
+
+    asked = [a.strip() for a in algorithms.split(",") if a.strip()]
+    # the collective's algorithms with no quadratic step (max_step_flows: the direct family's m(m-1)), parallel
+    # steps first (a serial one, pairwise, solves m-1 distinct steps: slow on thousands of ranks)
+    fewer = sorted((a for a in algorithms_for(coll) if REGISTRY[(coll, a)].max_step_flows is None and a not in asked),
+                   key=lambda a: REGISTRY[(coll, a)].serial)
+    fixes = []
+    if fewer:
+        names = fewer[:3]
+        fixes.append("an algorithm with fewer flows per step (--algorithm "
+                     + (", ".join(names[:-1]) + " or " if len(names) > 1 else "") + f"{names[-1]})")
+    if inter == "direct":
+        fixes.append("--inter ring")
+    fixes.append("a smaller --group-size")
+    if concurrent:
+        fixes.append("fewer groups at once (drop --concurrent-groups)")
+    fix = ", ".join(fixes[:-1]) + (" or " if len(fixes) > 1 else "") + fixes[-1]
+    return (f"--algorithm {algorithms}: a step of {exc.flows:,} flows over every equal-cost path would need about "
+            f"{exc.entries:.3g} path-edge entries (~{exc.gib:,.0f} GiB; limit {exc.limit:.0e}); use {fix}")
 
 
 def _algorithm_rows(collective: str | None = None) -> list[tuple[str, str]]:
@@ -407,8 +451,10 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                               "table (time, algbw, busbw, alpha-beta bound).", short_help=summary)
     @click.option("--fabric", default="maia200", show_default=True, help="fabric preset or YAML path")
     @click.option("--group-size", "group_size", default=None, type=int,
-                  help=f"ranks per group: the first of fab.groups(k) [min({default_k}, chips)]; give the chip "
-                       "count for the whole fabric")
+                  help="ranks per group: 2, a sender and a receiver [2]; --concurrent-groups runs every pair of "
+                       "fab.groups(2) at once" if coll == "send_recv" else
+                  f"ranks per group: the first of fab.groups(k) [min({default_k}, chips)]; give the chip "
+                  "count for the whole fabric")
     @click.option("--sizes", default="1KiB:4GiB:x4" if coll != "send_recv" else "1KiB:1GiB:x4", show_default=True,
                   help="bytes with a unit: START:STOP[:xF], or a list 1MiB,64MiB (nccl-tests sizes)")
     @click.option("--algorithm", "--algorithms", "algorithms", default="auto", show_default=True,
@@ -442,6 +488,7 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
             samples=None, fail_seed=0, fail_plot=None) -> None:
         import collectives
         import topo
+        from traffic.routing import RouteBudgetError
 
         if measured and (fail or straggler or fail_random is not None or sets):
             raise topo.SpecError("--measured: the tables measure the bundled, healthy node; drop --fail, "
@@ -482,6 +529,9 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
         if group_size is None:
             group_size = min(default_k, fab.n_chips)
             default_note = f" (default min({default_k}, chips))"
+        elif coll == "send_recv" and group_size != 2:  # the compiler's 'the group must name exactly 2 chips'
+            raise topo.SpecError(f"--group-size: sendrecv has one sender and one receiver, give 2 (--concurrent-groups "
+                                 f"runs every pair of the fabric at once), got {group_size}")
         algs = [a.strip() for a in algorithms.split(",") if a.strip()]
         if fail_random is not None:  # Monte Carlo over random faults (fleet.whatif), one size at a time
 
@@ -493,10 +543,14 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
                 check_figure_path(fail_plot, "--fail-plot")
             out = []
             for sz in size_list:
-                mc = collective_monte_carlo(coll, fab, sz, group_size, placement=placement, concurrent=concurrent,
-                                            rates=fail_random, samples=100 if samples is None else samples, seed=fail_seed,
-                                            algorithm=algs[0] if len(algs) == 1 else "auto", stragglers=straggler,
-                                            **opts)
+                try:
+                    mc = collective_monte_carlo(coll, fab, sz, group_size, placement=placement, concurrent=concurrent,
+                                                rates=fail_random, samples=100 if samples is None else samples,
+                                                seed=fail_seed, algorithm=algs[0] if len(algs) == 1 else "auto",
+                                                stragglers=straggler, **opts)
+                except RouteBudgetError as exc:  # its message says routing='hash': this command has no routing
+                    raise topo.CapacityError(_route_budget_collective_cli(exc, coll, algorithms, concurrent,
+                                                                          inter)) from None
                 out.append(mc)
                 if not as_json:
                     click.echo(mc.table())
@@ -509,8 +563,11 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
         if stack is not None:
             opts["stack"] = stack
         skipped: dict[str, str] = {}  # an algorithm of a list that cannot run on this group: the others still print
-        rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype,
-                                     measured=measured, skipped=skipped, **opts)
+        try:
+            rows = collectives.benchmark(coll, fab, size_list, group_size, algs, placement, concurrent, dtype,
+                                         measured=measured, skipped=skipped, **opts)
+        except RouteBudgetError as exc:  # its message says routing='hash': this command has no routing option
+            raise topo.CapacityError(_route_budget_collective_cli(exc, coll, algorithms, concurrent, inter)) from None
         not_run = [f"# not run: {a}: {why.removeprefix(f'{a}: ')}" for a, why in skipped.items()]  # no 'hier: hier:'
         if as_json or as_csv:
             for line in not_run:
@@ -765,6 +822,11 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @click.option("--nearest", "nearest_k", default=0, show_default=True, type=click.IntRange(min=0),
               help="also print the K published measurements most like this deployment (same chip), each "
                    "predicted now, with this model's error there (inference.perf_overview.nearest)")
+@click.option("--slo-tpot", "slo_tpot", default=None,
+              help="report the largest batch whose TPOT meets this target, e.g. 20ms (bisection over --batch's "
+                   "estimate; --batch unused; with --slo-ttft both)")
+@click.option("--slo-ttft", "slo_ttft", default=None,
+              help="report the largest batch whose TTFT (its prompts prefilled at once) meets this target, e.g. 2s")
 @click.option("--json", "as_json", is_flag=True,
               help="print the figures as JSON, with per-op (ops) and per-collective (collectives) rows")
 @_fail_options
@@ -772,8 +834,10 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
               compute_efficiency, memory_efficiency, compare, sets, stack, ideal_flag, backend, prices, kernels,
               host_per_seq, speculative, nearest_k, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
-              fail_plot=None, amortisation_years=None, power_price=None, pue=None, power_factor=None) -> None:
-    """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate)."""
+              fail_plot=None, amortisation_years=None, power_price=None, pue=None, power_factor=None, slo_tpot=None,
+              slo_ttft=None) -> None:
+    """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate); with --slo-tpot /
+    --slo-ttft, of the largest batch that meets them (inference.largest_batch)."""
 
     if ideal_flag:
         given = click.get_current_context().get_parameter_source("stack") != click.core.ParameterSource.DEFAULT
@@ -832,6 +896,12 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
             raise ScaleupError("--nearest: the published rows ran without speculative decoding; drop --speculative "
                                "or --nearest")
         knobs["speculative"] = speculative
+    for key, v, opt in (("slo_tpot", slo_tpot, "--slo-tpot"), ("slo_ttft", slo_ttft, "--slo-ttft")):
+        if v is not None:  # the largest batch meeting the targets (inference.largest_batch); --batch unused
+            if fail_random is not None or nearest_k:
+                raise ScaleupError(f"{opt}: applies to an estimate, not to "
+                                   f"{'--fail-random' if fail_random is not None else '--nearest'}; drop one of them")
+            knobs[key] = _time_opt(v, opt)
     from inference import compare as compare_fabrics
     from inference import compare_table
 
@@ -1003,7 +1073,7 @@ def sweep_cmd(spec: str, out: str | None, workers: int | None, scheduler: str | 
         if len(errs):
             top = errs.value_counts()
             click.echo(f"most common error ({top.iloc[0]} of {res.failed} failed points): {top.index[0]}"
-                       + (f"; {len(top) - 1} other kinds in the error column" if len(top) > 1 else ""), err=True)
+                       + (f"; {len(top) - 1} other kind{'' if len(top) == 2 else 's'} in the error column" if len(top) > 1 else ""), err=True)
         sys.exit(1)
 
 
@@ -1439,7 +1509,8 @@ def plan_cmd(model, rate, slo_ttft, slo_tpot, candidates, prices_path, duration,
                + (f", stack {s['stack']}" if s.get("stack") else "")
                + (f", speculative {s['speculative']}" if s.get("speculative") else "")
                + (", colocated pools chunk prefills (--chunked-prefill)" if s.get("chunked_prefill") else
-                  ", colocated pools prefill first (--no-chunked-prefill)") + f", {s['simulations']} simulations"
+                  ", colocated pools prefill first (--no-chunked-prefill)")
+               + f", {s['simulations']} simulation{'' if s['simulations'] == 1 else 's'}"
                + (f"; the cheapest re-checked over {s['verified_over_s']:g} s (--verify)" if s.get("verified_over_s")
                   else ""))
     if s.get("chip_prices"):  # which costs rest on an assumed chip price (scaleup infer prints each basis in full)

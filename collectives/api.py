@@ -187,6 +187,9 @@ def _group(fab: Fabric, group, k: int | None = None) -> np.ndarray:
     items = list(group)
     if not items:
         raise ScheduleError("group: is empty; name at least one chip")
+    fast = _int_group(items, fab.n_chips)
+    if fast is not None:
+        return fast
     idx = []
     for x in items:
         if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
@@ -208,6 +211,45 @@ def _group(fab: Fabric, group, k: int | None = None) -> np.ndarray:
     if len(np.unique(arr)) != len(arr):
         raise ScheduleError("group: names a chip more than once")
     return arr
+
+
+def _int_group(items: list, n_chips: int) -> np.ndarray | None:
+    """:func:`_group`'s answer without the per-item loop when ``items`` are all Python ints (not bools) naming
+    distinct chips ``0..n_chips-1`` (the rank lists ``collectives.run`` gets from inference: 768 groups per call
+    on 6,144 chips); None otherwise (the loop then names the first bad item as before)."""
+    if not all(type(x) is int for x in items) or min(items) < 0 or max(items) >= n_chips:
+        return None
+    if len(set(items)) != len(items):
+        return None
+    return np.asarray(items, dtype=np.int64)
+
+
+def _int_groups(ops: Sequence[Op], n_chips: int) -> list[np.ndarray] | None:
+    """Every op's :func:`_group` at once when every group is a list of Python ints (not bools), all of one length,
+    naming distinct chips ``0..n_chips-1`` in each group (inference's 768-3,072 TP groups per :func:`run`): the rows
+    of one int64 array, checked in bulk; None otherwise (each op's group is then read one by one, as before, so a
+    bad one gets its own message)."""
+    import itertools
+
+    gs = [op.group for op in ops]
+    if len(gs) < 2 or not all(type(g) is list for g in gs):
+        return None
+    k = len(gs[0])
+    if k == 0 or not all(len(g) == k for g in gs):
+        return None
+    if set(map(type, itertools.chain.from_iterable(gs))) != {int}:
+        return None
+    try:
+        arr = np.array(gs, dtype=np.int64)
+    except OverflowError:
+        return None
+    if int(arr.min()) < 0 or int(arr.max()) >= n_chips:
+        return None
+    if k > 1:
+        srt = np.sort(arr, axis=1)
+        if bool((srt[:, 1:] == srt[:, :-1]).any()):
+            return None
+    return list(arr)
 
 
 def size_bytes(size: float | str) -> float:
@@ -892,13 +934,13 @@ OPS: dict[str, type[Op]] = {"all_reduce": AllReduce, "all_gather": AllGather, "r
 
 
 def _compilable(coll: str, algo: str, idx: list[int], prepared: list, S: float, fabric: Fabric,
-                opts: dict) -> tuple[list[int], list[int]]:
-    """Split ops ``idx`` (the first compiles) into those whose groups ``algo`` compiles on and the rest."""
+                opts: dict) -> tuple[list[int], list[int], Schedule | None]:
+    """Split ops ``idx`` (the first compiles) into those whose groups ``algo`` compiles on and the rest; the third
+    item is the batched schedule of all of ``idx`` when that compiled (:func:`run` reuses it), else None."""
     if not _lookup(coll, algo).batched:
-        return idx, []
+        return idx, [], None
     try:
-        _compile(coll, algo, np.stack([prepared[i][1] for i in idx]), S, fabric, opts)
-        return idx, []
+        return idx, [], _compile(coll, algo, np.stack([prepared[i][1] for i in idx]), S, fabric, opts)
     except ScheduleError:
         pass
     ok, rest = [], []
@@ -908,7 +950,7 @@ def _compilable(coll: str, algo: str, idx: list[int], prepared: list, S: float, 
             ok.append(i)
         except ScheduleError:
             rest.append(i)
-    return ok, rest
+    return ok, rest, None
 
 
 def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "ecmp", seed: int = 0,
@@ -936,7 +978,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
     for i, op in enumerate(ops):
         if not isinstance(op, Op) or not op.collective:
             raise ScheduleError(f"run: op {i} is not a collectives op (AllReduce, AllGather, ...): {op!r}")
-        clash = sorted(set(op.opts) & {"mode", "routing", "seed", "overhead", "reduce_bandwidth", "stats"})
+        clash = sorted(set(op.opts) & {"mode", "routing", "seed", "overhead", "reduce_bandwidth", "stats"}) if op.opts else []
         if clash:  # passed twice to collective() below: a TypeError 'got multiple values'
             raise ScheduleError(f"{clash[0]}: an option of the whole run (run(..., {clash[0]}=...)), not of one op "
                                 f"(op {i}, {op.collective}); a job of a jobs file takes its algorithm's options only")
@@ -946,12 +988,19 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
     comm = _comm.resolve(fabric, ideal)
     prepared = []
     classes: dict[tuple, list[int]] = {}
+    last_size: list = []  # (size object, bytes) of the previous op: inference gives all its ops one size object
+    rows = _int_groups(ops, fabric.n_chips)
     for i, op in enumerate(ops):
         if not isinstance(op.algorithm, str):  # it keys a dict below: a list was an unhashable-type TypeError
             _lookup(op.collective, op.algorithm)  # the registry's one-line ScheduleError listing the valid names
-        S = size_bytes(op.size)
-        G = _group(fabric, op.group, 2 if op.collective == "send_recv" else None)
-        key = (op.collective, op.algorithm, S, len(G), tuple(sorted((k, repr(v)) for k, v in op.opts.items())))
+        if last_size and op.size is last_size[0]:
+            S = last_size[1]
+        else:
+            S = size_bytes(op.size)
+            last_size[:] = [op.size, S]
+        G = rows[i] if rows is not None else _group(fabric, op.group, 2 if op.collective == "send_recv" else None)
+        okey = tuple(sorted((k, repr(v)) for k, v in op.opts.items())) if op.opts else ()
+        key = (op.collective, op.algorithm, S, len(G), okey)
         classes.setdefault(key, []).append(i)
         prepared.append((S, G))
     schedules: list[Schedule] = []
@@ -965,15 +1014,19 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
         coll, algo, S, m, _ = key
         opts = {k: v for k, v in ops[idx[0]].opts.items() if k != "ideal"}
         cost = None
+        batched = None  # the class's batched schedule, when auto's split below compiled it already
         if algo == "auto":
             # the class's algorithm (and protocol, calibrated) are chosen on its first group alone
             r = collective(coll, fabric, S, prepared[idx[0]][1], algo, mode=mode, routing=routing, seed=seed,
                            overhead=overhead, reduce_bandwidth=reduce_bandwidth, stats=False, ideal=ideal, **opts)
             algo = r.algorithm
             opts = {**_accepted(REGISTRY[(coll, algo)], opts), **r.schedule.params}  # the chosen variant's options
+            # auto bounded its winner on this very group, fabric and options: the first op's bound (the one
+            # compiled below from the same group and options is the same schedule)
+            known_bound[idx[0]] = r.bound
             # groups the choice does not apply to (spread otherwise over trays or leaves, e.g. around a
             # faulted chip) form a class of their own, resolved by auto on its first group
-            idx, rest = _compilable(coll, algo, idx, prepared, S, fabric, opts)
+            idx, rest, batched = _compilable(coll, algo, idx, prepared, S, fabric, opts)
             if rest:
                 work.append((key, rest))
             if comm is not None:
@@ -990,7 +1043,7 @@ def run(ops: Sequence[Op], fabric: Fabric, mode: str = "auto", routing: str = "e
             cost = _comm.choose(comm, coll, algo, S, one.n, len(one.steps()), b)
         G = np.stack([prepared[i][1] for i in idx])
         if _lookup(coll, algo).batched:
-            schedules.append(_compile(coll, algo, G, S, fabric, opts))
+            schedules.append(batched if batched is not None else _compile(coll, algo, G, S, fabric, opts))
             members.append(idx)
             costs.append(cost)
         else:  # the algorithm compiles one group at a time (Algorithm.batched: in-network reduction trees)

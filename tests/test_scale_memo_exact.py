@@ -200,3 +200,22 @@ def test_structured_problem_built_once_for_a_step_and_the_same_simulation():
     for a, b in zip(memo, fresh):
         np.testing.assert_array_equal(a.arrival, b.arrival)
         np.testing.assert_array_equal(a.link_bytes, b.link_bytes)
+
+
+def test_run_reads_many_int_groups_at_once_as_one_by_one():
+    from collectives import api
+
+    ops = [collectives.AllReduce(1e6, group=[int(x) for x in g]) for g in np.arange(384).reshape(96, 4)]
+    rows = api._int_groups(ops, _FAB.n_chips)
+    assert rows is not None and len(rows) == 96
+    for op, r in zip(ops, rows):
+        np.testing.assert_array_equal(r, api._group(_FAB, op.group))
+        assert r.dtype == np.int64
+    bad = {"a bool": [True, 5, 6, 7], "a repeat": [4, 5, 5, 7], "out of range": [4, 5, 6, 384],
+           "negative": [-1, 5, 6, 7], "numpy ints": list(np.arange(4, 8)), "a shorter group": [4, 5, 6]}
+    for why, g in bad.items():
+        assert api._int_groups([ops[0], collectives.AllReduce(1e6, group=g)], _FAB.n_chips) is None, why
+    with pytest.raises(topo.ScheduleError, match="names a chip more than once"):
+        collectives.run([ops[0], collectives.AllReduce(1e6, group=[4, 5, 5, 7])], _FAB)
+    with pytest.raises(topo.ScheduleError, match="chip 384 does not exist"):
+        collectives.run([ops[0], collectives.AllReduce(1e6, group=[4, 5, 6, 384])], _FAB)
