@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import networkx as nx
+import pytest
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
@@ -90,6 +91,31 @@ def assert_cli_error(argv: list, directory, field: str) -> None:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
     assert field in lines[0], (field, r.stderr)
+
+
+def cli_error_line(argv: list[str]) -> str:
+    """Run the CLI; it must exit 2 with exactly one ``error: ...`` line in its output and no traceback: that line."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    res = CliRunner().invoke(main, argv)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, res.output
+    return lines[0]
+
+
+@pytest.fixture
+def small_route_budget(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """ECMP's path-edge budget scaled down: routing is estimated from a sample above 1,000 flows and refused past
+    30,000 entries (a 64-rank torus-8x8 all-to-all by ``direct``, ~43k entries, is over it)."""
+    import traffic.routing as TR
+
+    monkeypatch.setattr(TR, "_ROUTE_SAMPLE_ABOVE", 1000)
+    monkeypatch.setattr(TR, "MAX_ROUTE_EDGES", 30_000)
+    return monkeypatch
 
 
 # A disaggregated fleet (2 prefill replicas, 3 decode replicas of batch 64, a 100 Gb/s KV network) on affine step

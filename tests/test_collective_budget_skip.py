@@ -15,18 +15,10 @@ import topo
 import traffic.routing as TR
 from cli import main
 
-
-@pytest.fixture
-def small_budget(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.setattr(TR, "_ROUTE_SAMPLE_ABOVE", 1000)
-    monkeypatch.setattr(TR, "MAX_ROUTE_EDGES", 30_000)  # every path (~43k) over it
-    return monkeypatch
-
-
 A2A = ["collective", "all-to-all", "--fabric", "torus-8x8", "--group-size", "64", "--sizes", "1MiB"]
 
 
-def test_benchmark_list_skips_the_algorithm_over_the_budget(small_budget: pytest.MonkeyPatch) -> None:
+def test_benchmark_list_skips_the_algorithm_over_the_budget(small_route_budget: pytest.MonkeyPatch) -> None:
     skipped: dict[str, str] = {}
     rows = collectives.benchmark("all_to_all", "torus-8x8", ["1MiB"], 64, "hier,direct", skipped=skipped)
     assert [r["algorithm"] for r in rows] == ["hier"]
@@ -36,7 +28,7 @@ def test_benchmark_list_skips_the_algorithm_over_the_budget(small_budget: pytest
         collectives.benchmark("all_to_all", "torus-8x8", ["1MiB"], 64, "hier,direct")
 
 
-def test_cli_list_prints_the_others(small_budget: pytest.MonkeyPatch) -> None:
+def test_cli_list_prints_the_others(small_route_budget: pytest.MonkeyPatch) -> None:
     res = CliRunner().invoke(main, [*A2A, "--algorithm", "hier,direct"])
     assert res.exit_code == 0, res.output
     rows = [ln.split() for ln in res.output.splitlines() if ln.strip().startswith("1048576")]
@@ -45,7 +37,7 @@ def test_cli_list_prints_the_others(small_budget: pytest.MonkeyPatch) -> None:
     assert "routing='" not in res.output
 
 
-def test_auto_skips_a_candidate_over_the_budget(small_budget: pytest.MonkeyPatch) -> None:
+def test_auto_skips_a_candidate_over_the_budget(small_route_budget: pytest.MonkeyPatch) -> None:
     fab = topo.load("torus-8x8")
     r = collectives.all_to_all(fab, 2**20, group=fab.chips)
     assert r.algorithm != "direct"

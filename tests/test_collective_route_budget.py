@@ -8,43 +8,25 @@ MAX_HASH_EDGES (366c8fc) now says 'one path per flow', not the spray's 'over eve
 Triggered on torus-8x8 (64 chips; the whole-fabric all-to-all has 4,032 flows, ~43,000 every-path entries,
 64 x 63 x mean distance 4 = 16,128 one-path entries) with the budgets scaled down."""
 import pytest
-from click.testing import CliRunner
+from conftest import cli_error_line
 
 import traffic.routing as TR
-from cli import main
-
-
-def _error(args: list[str]) -> str:
-    res = CliRunner().invoke(main, args)
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output
-    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, res.output
-    return lines[0]
-
-
-@pytest.fixture
-def small_budget(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.setattr(TR, "_ROUTE_SAMPLE_ABOVE", 1000)
-    monkeypatch.setattr(TR, "MAX_ROUTE_EDGES", 30_000)  # every path (~43k) over it
-    return monkeypatch
-
 
 A2A = ["collective", "all-to-all", "--fabric", "torus-8x8", "--group-size", "64", "--sizes", "1MiB"]
 
 
-def test_collective_cli_names_its_own_options(small_budget: pytest.MonkeyPatch) -> None:
-    msg = _error([*A2A, "--algorithm", "direct"])
+def test_collective_cli_names_its_own_options(small_route_budget: pytest.MonkeyPatch) -> None:
+    msg = cli_error_line([*A2A, "--algorithm", "direct"])
     assert "routing" not in msg, msg  # no --routing on this command, and no Python spelling
     assert msg.startswith("error: --algorithm direct: a step of 4,032 flows"), msg
     assert "(--algorithm hier or pairwise)" in msg and "a smaller --group-size" in msg, msg
     assert "--concurrent-groups" not in msg, msg
 
 
-def test_collective_cli_concurrent_names_fewer_groups(small_budget: pytest.MonkeyPatch) -> None:
+def test_collective_cli_concurrent_names_fewer_groups(small_route_budget: pytest.MonkeyPatch) -> None:
     # 2 groups of 32 at once, direct: 2 x 32 x 31 = 1,984 flows in one step
-    small_budget.setattr(TR, "MAX_ROUTE_EDGES", 5_000)
-    msg = _error(["collective", "all-gather", "--fabric", "torus-8x8", "--group-size", "32", "--concurrent",
+    small_route_budget.setattr(TR, "MAX_ROUTE_EDGES", 5_000)
+    msg = cli_error_line(["collective", "all-gather", "--fabric", "torus-8x8", "--group-size", "32", "--concurrent",
                   "--sizes", "1MiB", "--algorithm", "direct"])
     assert "routing" not in msg, msg
     assert "1,984 flows" in msg and "drop --concurrent-groups" in msg and "--algorithm ring" in msg, msg
@@ -53,7 +35,7 @@ def test_collective_cli_concurrent_names_fewer_groups(small_budget: pytest.Monke
 def test_traffic_cli_hash_refusal_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(TR, "_ROUTE_SAMPLE_ABOVE", 1000)
     monkeypatch.setattr(TR, "MAX_HASH_EDGES", 10_000)
-    msg = _error(["traffic", "--fabric", "torus-8x8", "--pattern", "all_to_all", "--size", "1MiB", "--routing", "hash"])
+    msg = cli_error_line(["traffic", "--fabric", "torus-8x8", "--pattern", "all_to_all", "--size", "1MiB", "--routing", "hash"])
     assert msg.startswith("error: --routing hash: 4,032 flows would need about 1.6"), msg
     assert "limit 1e+04" in msg and "use fewer flows" in msg and "routing='" not in msg, msg
     assert "--routing ecmp" not in msg, msg  # every path holds more: not a fix

@@ -4,21 +4,15 @@ flow is over the budget too. The CLI now words the fix as options and names --ro
 Triggered here on torus-8x8 (64 chips, 4,032 flows) with the budgets scaled down: every-path entries 43,520 (the
 sampled estimate ~42,900), one-path entries 64 x 64 x 4 = 16,384 (mean torus distance 2 per dimension of 8)."""
 import pytest
-from click.testing import CliRunner
+from conftest import cli_error_line
 
 import traffic.routing as TR
-from cli import main
 
 ARGS = ["traffic", "--fabric", "torus-8x8", "--pattern", "all_to_all", "--size", "1MiB"]
 
 
 def _error(*extra: str) -> str:
-    res = CliRunner().invoke(main, [*ARGS, *extra])
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output
-    lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, res.output
-    return lines[0]
+    return cli_error_line([*ARGS, *extra])
 
 
 @pytest.fixture

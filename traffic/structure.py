@@ -326,22 +326,34 @@ def structured_problem(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: s
     candidate on the same group's flows at every message size (~20 ms a build on 6,144 maia200 chips)."""
     if routing != "ecmp" or len(src) == 0:
         return None
-    key = None
-    if len(src) <= _GROUPED_MAX_FLOWS:
-        key = _flows_key(src, dst, routing, seed)
-        memo = _STRUCTURED.get(fab)
-        if memo is not None and key in memo[0]:
-            return memo[0][key]
-    p = _structured_problem(fab, src, dst)
-    if key is not None:
-        entries, sizes = _STRUCTURED.setdefault(fab, ({}, {}))
-        nbytes = 0 if p is None else sum(a.nbytes for a in (p.indptr, p.indices, p.data, p.col_cap, p.lat,
-                                                               p.edge_col, p.edge_scale))
-        entries[key], sizes[key] = p, nbytes
-        while len(entries) > 1 and (len(entries) > _GROUPED_MAX_ENTRIES or sum(sizes.values()) > _GROUPED_MAX_BYTES):
-            old = next(iter(entries))
-            del entries[old], sizes[old]
-    return p
+    return _fabric_memo(_STRUCTURED, fab, src, dst, routing, seed, lambda: _structured_problem(fab, src, dst),
+                        _structured_bytes)
+
+
+def _structured_bytes(p) -> int:
+    """Bytes held by one memoised :func:`structured_problem` answer."""
+    return 0 if p is None else sum(a.nbytes for a in (p.indptr, p.indices, p.data, p.col_cap, p.lat, p.edge_col,
+                                                      p.edge_scale))
+
+
+def _fabric_memo(store: weakref.WeakKeyDictionary, fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: str,
+                 seed: int, build, nbytes):
+    """``build()``, memoised in ``store`` per fabric by a hash of (routing, seed, src, dst) for steps of up to
+    ``_GROUPED_MAX_FLOWS`` flows; the oldest entries leave past ``_GROUPED_MAX_ENTRIES`` or ``_GROUPED_MAX_BYTES``
+    (``nbytes(answer)`` each; the newest always stays)."""
+    if len(src) > _GROUPED_MAX_FLOWS:
+        return build()
+    key = _flows_key(src, dst, routing, seed)
+    memo = store.get(fab)
+    if memo is not None and key in memo[0]:
+        return memo[0][key]
+    out = build()
+    entries, sizes = store.setdefault(fab, ({}, {}))
+    entries[key], sizes[key] = out, nbytes(out)
+    while len(entries) > 1 and (len(entries) > _GROUPED_MAX_ENTRIES or sum(sizes.values()) > _GROUPED_MAX_BYTES):
+        old = next(iter(entries))
+        del entries[old], sizes[old]
+    return out
 
 
 #: structured_problem's memo: fabric -> ({(routing, seed, flows, hash of src / dst): problem or None}, {key: bytes})
@@ -752,21 +764,10 @@ def _grouped_structure(fab: Fabric, src: np.ndarray, dst: np.ndarray, routing: s
     """The size-free part of :func:`grouped_problem`: (class problem, a representative flow per class, class of
     each flow, number of classes, multiplicities, info), or None when the traffic's structure does not qualify.
     Memoised per fabric for steps up to ``_GROUPED_MAX_FLOWS`` flows (every caller shares the memoised arrays)."""
-    key = None
-    if len(src) <= _GROUPED_MAX_FLOWS:
-        key = _flows_key(src, dst, routing, seed)
-        memo = _GROUPED.get(fab)
-        if memo is not None and key in memo[0]:
-            return memo[0][key]
-    out = _build_grouped(fab, src, dst, routing, seed)
-    if key is not None:  # (the arrays stay writeable: read-only ones would make numba compile another
-        # specialisation of the engine's kernels; the engine does not write into a problem)
-        entries, sizes = _GROUPED.setdefault(fab, ({}, {}))
-        entries[key], sizes[key] = out, _grouped_bytes(out)
-        while len(entries) > 1 and (len(entries) > _GROUPED_MAX_ENTRIES or sum(sizes.values()) > _GROUPED_MAX_BYTES):
-            old = next(iter(entries))
-            del entries[old], sizes[old]
-    return out
+    # (the arrays stay writeable: read-only ones would make numba compile another specialisation of the engine's
+    # kernels; the engine does not write into a problem)
+    return _fabric_memo(_GROUPED, fab, src, dst, routing, seed,
+                        lambda: _build_grouped(fab, src, dst, routing, seed), _grouped_bytes)
 
 
 def _grouped_bytes(g) -> int:
