@@ -30,7 +30,14 @@ import numpy as np
 from topo import CapacityError, ScaleupError, SpecError
 
 from .pool import _tokens_per_step, kv_capacity_tokens
-from .sim import ServingResult, build_step_model, check_serving_size, check_trace_context, simulate_serving
+from .sim import (
+    KV_FIT_FIX,
+    ServingResult,
+    build_step_model,
+    check_serving_size,
+    check_trace_context,
+    simulate_serving,
+)
 from .spec import FleetSpec, KVNetworkSpec, PoolSpec
 from .stepmodel import StepCache, StepModelLike
 from .trace import Trace, check_burstiness, poisson_trace
@@ -464,6 +471,28 @@ def _check_dtype_stack(dtype: Any, stack: Any) -> None:
                         f"{stack!r}")
 
 
+_PLAN_KV_FIX = "search a larger tp (--tps) or shorter requests (--workload sharegpt, or --prompt and --output)"
+"""What plan's user can change when a request does not fit a replica's KV cache (serve's fix names options plan
+has not: --kv-dtype, a clipped --trace)."""
+
+
+def _plan_reason(err: str, mode: str) -> str:
+    """A simulation's error as a plan row's reason: serve's "pool 'NAME': " prefix becomes "NAME pool: " in a
+    disaggregated row (whose pools are named prefill / decode) and goes in a colocated one (its one pool is
+    named 'pool'); serve's KV-fit fix becomes plan's."""
+    if err.startswith("pool '") and "': " in err:
+        name, rest = err[len("pool '"):].split("': ", 1)
+        err = f"{name} pool: {rest}" if mode == "disaggregated" else rest
+    return err.replace(KV_FIT_FIX, _PLAN_KV_FIX)
+
+
+def _in_pool(pool: str, why: str) -> str:
+    """``why`` prefixed with the pool (prefill / decode) a disaggregated search step sized, unless it names its
+    pool already (a simulation's error about either pool: the prefill step had read "prefill pool: pool
+    'decode': ...")."""
+    return why if why.startswith(("prefill pool: ", "decode pool: ")) else f"{pool} pool: {why}"
+
+
 def plan(
     model: Any,
     rate: float,
@@ -695,7 +724,7 @@ class _Planner:
             res: ServingResult = simulate_serving(fl, self.trace, model=self.model, slo_ttft=self.slo_ttft,
                                                   slo_tpot=self.slo_tpot, router=self.router, step_models=sms)
         except ScaleupError as exc:
-            return None, False, str(exc)
+            return None, False, _plan_reason(str(exc), mode)
         s = res.summary()
         met = res.slo_attainment >= self.attainment
         pt = PlanPoint(label, mode, fl, res.fleet_cost_per_hour, _offered_cost_per_mtok(res), s["ttft_p90_s"],
@@ -894,13 +923,13 @@ class _Planner:
         ppt, tried1, why = self.min_replicas(lambda n: (label(n, nd_big), pools(n, nd_big)), sms,
                                              max(1, math.floor(self.rate * pre)), "disaggregated", "ttft")
         if ppt is None:
-            self.cands.append(PlanCandidate(cfg, "disaggregated", None, tried1, "prefill pool: " + why))
+            self.cands.append(PlanCandidate(cfg, "disaggregated", None, tried1, _in_pool("prefill", why)))
             return
         n_p = ppt.fleet.pools[0].replicas
         dpt, tried2, why = self.min_replicas(lambda n: (label(n_p, n), pools(n_p, n)), sms,
                                              max(1, math.floor(self.rate * dec)), "disaggregated")
         self.cands.append(PlanCandidate(cfg, "disaggregated", dpt, tried1 + tried2,
-                                        "decode pool: " + why if dpt is None else ""))
+                                        _in_pool("decode", why) if dpt is None else ""))
         if dpt is None:
             return
         n_d = dpt.fleet.pools[1].replicas
@@ -910,10 +939,10 @@ class _Planner:
             ppt, t1, why = self.min_replicas(lambda n: (label(n, nd_big), pools(n, nd_big)), sms, n_p,
                                              "disaggregated", "ttft")
             if ppt is None:
-                return None, t1, "prefill pool: " + why
+                return None, t1, _in_pool("prefill", why)
             n_p2 = ppt.fleet.pools[0].replicas
             dpt2, t2, why = self.min_replicas(lambda n: (label(n_p2, n), pools(n_p2, n)), sms, n_d, "disaggregated")
-            return dpt2, t1 + t2, ("decode pool: " + why if dpt2 is None else "")
+            return dpt2, t1 + t2, (_in_pool("decode", why) if dpt2 is None else "")
 
         self._sms[cfg] = sms
         self._regrow[cfg] = regrow

@@ -1493,6 +1493,11 @@ def check_trace_context(model: Any, trace: Trace, field: str = "trace") -> None:
                         "workload of shorter requests (sharegpt), or give a model YAML with a longer `context:`")
 
 
+KV_FIT_FIX = "raise tp, lower kv_dtype, or clip the trace"
+"""The fix :func:`_check_requests_fit` offers for a request longer than a replica's KV cache (serve's options;
+:func:`fleet.plan.plan` words it for its own)."""
+
+
 def _check_requests_fit(pools: list[Pool], trace: Trace) -> None:
     """Requests that can never fit a replica's KV cache, or exceed its model's context, stop the run early with a
     readable error."""
@@ -1509,7 +1514,7 @@ def _check_requests_fit(pools: list[Pool], trace: Trace) -> None:
             elif p.spec.step_model is not None:
                 fix = f"raise its step_model's kv_capacity_tokens to at least {need}, or clip the trace"
             else:
-                fix = "raise tp, lower kv_dtype, or clip the trace"
+                fix = KV_FIT_FIX
             raise CapacityError(
                 f"pool {p.name!r}: a request of {need} tokens does not fit the replica's KV cache "
                 f"({int(p.kv_capacity)} tokens); {fix}"

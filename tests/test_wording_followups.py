@@ -1,0 +1,41 @@
+"""Wording follow-ups of the persona passes: plan rows name their pool once and offer plan's options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleet.trace import Trace
+
+
+@pytest.fixture(scope="module")
+def groq_rows() -> dict[str, str]:
+    """plan on groq-rack tp8 (5,920 KV tokens) with one 7,000-token request: its prompt (5,000) fits the prefill
+    pool, prompt + output does not fit the decode pool or a colocated one."""
+    from fleet.plan import plan
+
+    t = Trace(np.arange(8) * 0.5, np.array([200] * 7 + [5000]), np.array([100] * 7 + [2000]))
+    r = plan("llama3.1-70b", 2, 1.0, 0.02, ["groq-rack"], trace=t, tps=(8,), batches=(32,), verify=0)
+    return {c.mode: c.reason for c in r.candidates}
+
+
+def test_plan_disaggregated_row_names_the_pool_it_is_about_once(groq_rows: dict[str, str]) -> None:
+    why = groq_rows["disaggregated"]
+    assert why.startswith("decode pool: a request of 7000 tokens"), why  # had read "prefill pool: pool 'decode': "
+    assert "pool '" not in why and why.count("pool:") == 1
+
+
+def test_plan_colocated_row_has_no_pool_name(groq_rows: dict[str, str]) -> None:
+    assert groq_rows["colocated"].startswith("a request of 7000 tokens"), groq_rows["colocated"]  # "pool 'pool': "
+
+
+def test_plan_kv_fit_hint_names_plan_options(groq_rows: dict[str, str]) -> None:
+    for why in groq_rows.values():
+        assert "kv_dtype" not in why and "clip the trace" not in why, why  # serve's options; plan has neither
+        assert "--tps" in why and "--workload" in why, why
+
+
+def test_serve_keeps_its_kv_fit_hint() -> None:
+    from fleet.sim import KV_FIT_FIX
+
+    assert KV_FIT_FIX == "raise tp, lower kv_dtype, or clip the trace"
