@@ -348,6 +348,25 @@ def _opts(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
+def _route_budget_sweep(exc: Any, key: str, fewer: str) -> Exception:
+    """A :class:`traffic.routing.RouteBudgetError` as a sweep spec words it: the routing as the spec key that sets
+    it (``key``: ``opt.routing`` in a collective job, ``routing`` in a traffic job), not the Python spelling
+    (``routing='hash'``) of its message; ``fewer``: the keys that give fewer flows per step."""
+    from traffic.routing import MAX_HASH_EDGES, _budget_error
+
+    if exc.routing == "hash":  # every path (ecmp) holds at least as many entries: only fewer flows help
+        msg = (f"{key}: hash: {exc.flows:,} flows would need about {exc.entries:.3g} path-edge entries (one path "
+               f"per flow; ~{exc.gib:,.0f} GiB; limit {exc.limit:.0e}); use fewer flows ({fewer})")
+    else:
+        fix = (f"; {key}: hash (one path per flow) would still need about {exc.hash_entries:.3g} (limit "
+               f"{MAX_HASH_EDGES:.0e})" if exc.hash_entries > MAX_HASH_EDGES else f", or {key}: hash (one path per flow)")
+        what = "(one sub-flow per equal-cost path)" if exc.routing == "ecmp-subflows" else "over every equal-cost path"
+        gib = f"~{exc.gib:,.0f} GiB; " if exc.gib else ""
+        msg = (f"{key}: {exc.routing}: {exc.flows:,} flows {what} would need about {exc.entries:.3g} path-edge "
+               f"entries ({gib}limit {exc.limit:.0e}); use fewer flows ({fewer}){fix}")
+    return _budget_error(msg, exc.routing, exc.flows, exc.entries, exc.limit, exc.gib, exc.hash_entries)
+
+
 def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
     import collectives
 
@@ -376,13 +395,19 @@ def _collective_job(p: dict[str, Any]) -> dict[str, Any]:
     else:
         groups = fab.groups(k, placement=p["placement"], seed=p["seed"])
     opts = _opts(p, "opt.")
-    if p["concurrent"] and len(groups) > 1:
-        op_cls = collectives.OPS[p["collective"]]
-        ops = [op_cls(p["size"], group=g, algorithm=p["algorithm"], **opts) for g in groups]
-        results = collectives.run(ops, fab)
-        res = max(results, key=lambda r: r.time)
-    else:
-        res = fn(fab, p["size"], group=groups[0], algorithm=p["algorithm"], **opts)
+    from traffic.routing import RouteBudgetError
+
+    try:
+        if p["concurrent"] and len(groups) > 1:
+            op_cls = collectives.OPS[p["collective"]]
+            ops = [op_cls(p["size"], group=g, algorithm=p["algorithm"], **opts) for g in groups]
+            results = collectives.run(ops, fab)
+            res = max(results, key=lambda r: r.time)
+        else:
+            res = fn(fab, p["size"], group=groups[0], algorithm=p["algorithm"], **opts)
+    except RouteBudgetError as exc:  # its message spells the fix in Python (routing='hash'): say it as spec keys
+        raise _route_budget_sweep(exc, "opt.routing", "a smaller group, or an algorithm with fewer flows per "
+                                  "step such as pairwise" + (", or concurrent: false" if p["concurrent"] else "")) from None
     chunks = res.schedule.params.get("chunks", 1) if res.schedule is not None else 1
     out = {
         # the algorithm asked for (the series of a busbw-vs-size plot: `auto` is one line, as nccl-tests users
@@ -509,16 +534,22 @@ def _traffic_job(p: dict[str, Any]) -> dict[str, Any]:
 
     fab = fabric_for(p)
     n = fab.n_chips
-    # the default group: every chip (send_recv: 2 ranks), as scaleup collective --group-size and
-    # collectives.default_group
-    k = p["group"] if p["group"] is not None else (2 if p["collective"] == "send_recv" else n)
+    # the default group: every chip (a traffic job has no collective: reading one's send_recv default had raised
+    # KeyError 'collective' on every point without a group)
+    k = p["group"] if p["group"] is not None else n
     if not 2 <= k <= n:
         raise SpecError(f"group: {k} chips requested on a fabric of {n} chips (need 2..{n})")
     src, dst = traffic.patterns.make(p["pattern"], k, seed=p["seed"], **_opts(p, "pattern."))
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     size = np.full(len(src), float(p["size"]))
-    res = traffic.simulate_arrays(fab, src, dst, size, routing=p["routing"], seed=p["seed"])
+    from traffic.routing import RouteBudgetError
+
+    try:
+        res = traffic.simulate_arrays(fab, src, dst, size, routing=p["routing"], seed=p["seed"])
+    except RouteBudgetError as exc:  # as in _collective_job
+        raise _route_budget_sweep(exc, "routing", "a smaller group, or pattern: permutation or ring, one flow "
+                                  "per chip") from None
     total = float(size.sum())
     util = np.asarray(res.utilisation, dtype=float)
     used = util[util > 0]

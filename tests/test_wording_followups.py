@@ -39,3 +39,43 @@ def test_serve_keeps_its_kv_fit_hint() -> None:
     from fleet.sim import KV_FIT_FIX
 
     assert KV_FIT_FIX == "raise tp, lower kv_dtype, or clip the trace"
+
+
+def _sweep_point(job: str, **given: object) -> dict:
+    from sweep.jobs import resolve_job
+
+    j = resolve_job(job)
+    p = {k: v.default for k, v in j.params.items()}
+    p.update({"fabric": "torus-8x8", "size": 2**20, **given})
+    return j.fn(p)
+
+
+def test_collective_sweep_route_budget_names_the_spec_key(small_route_budget: pytest.MonkeyPatch) -> None:
+    """A collective sweep's path-edge refusal had offered routing='hash' (Python); a spec sets it as opt.routing."""
+    from traffic.routing import RouteBudgetError
+
+    with pytest.raises(RouteBudgetError) as e:
+        _sweep_point("collective", collective="all_to_all", algorithm="direct")
+    msg = str(e.value)
+    assert "routing='hash'" not in msg and "opt.routing: hash (one path per flow)" in msg, msg
+    assert msg.startswith("opt.routing: ecmp: 4,032 flows"), msg
+
+
+def test_traffic_sweep_route_budget_names_the_spec_key(small_route_budget: pytest.MonkeyPatch) -> None:
+    import traffic.routing as TR
+
+    with pytest.raises(TR.RouteBudgetError) as e:
+        _sweep_point("traffic", pattern="all_to_all")
+    msg = str(e.value)
+    assert "routing='hash'" not in msg and msg.startswith("routing: ecmp: 4,032 flows"), msg
+    assert "or routing: hash (one path per flow)" in msg and "pattern: permutation" in msg, msg
+    small_route_budget.setattr(TR, "MAX_HASH_EDGES", 3_000)
+    with pytest.raises(TR.RouteBudgetError) as e:
+        _sweep_point("traffic", pattern="all_to_all", routing="hash")
+    assert str(e.value).startswith("routing: hash: 4,032 flows would need about"), str(e.value)
+
+
+def test_traffic_sweep_without_group_runs_on_every_chip() -> None:
+    """A traffic point without `group` had failed with KeyError 'collective' (the collective job's default)."""
+    out = _sweep_point("traffic", pattern="ring", size=1024)
+    assert out["flows"] == 64
