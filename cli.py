@@ -6,6 +6,7 @@ and prints or writes the result. User errors (:class:`topo.ScaleupError`) print 
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import click
@@ -424,6 +425,30 @@ def _stack_transfer_note(fab) -> str:
 _INTRA_INTER = ("all_reduce", "all_gather", "reduce_scatter")
 
 
+#: Python fields that errors shared with collectives.benchmark / collective_monte_carlo start with -> the
+#: ``scaleup collective`` option that sets them (as _inline_fleet's ``flags`` for serve's pool options)
+_COLLECTIVE_FIELDS = {"group_size": "--group-size", "chunks": "--chunks"}
+
+
+def _collective_option_names(fn):
+    """Run a collective subcommand, an error that starts with a Python field (``group_size: ...``, ``chunks: ...``)
+    reworded to start with its option (``--group-size: ...``); its type and the rest of its text kept."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ScaleupError as exc:
+            msg = str(exc)
+            for field, option in _COLLECTIVE_FIELDS.items():
+                if msg.startswith(f"{field}: "):
+                    exc.args = (option + msg[len(field):],)
+                    break
+            raise
+
+    return run
+
+
 def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool, has_root: bool) -> None:
     default_k = 2 if coll == "send_recv" else 64
     extra = []
@@ -482,6 +507,7 @@ def _collective_command(cli_name: str, coll: str, summary: str, has_chunks: bool
     @click.option("--plot", "plot", default=None, help="write busbw vs size per algorithm (png/svg/pdf)")
     @_fail_options
     @_mc_options
+    @_collective_option_names
     def cmd(fabric, group_size, sizes, algorithms, placement, concurrent, mode, overhead, ideal, stack, dtype, sets,
             measured, as_csv, as_json, plot, chunks=None, root=None, intra=None, inter=None, fail=(), straggler=None,
             fail_random=None,

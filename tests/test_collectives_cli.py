@@ -63,7 +63,7 @@ def test_concurrent_groups_flag(small_fabric):
 @pytest.mark.parametrize("args,needle", [
     (["--algorithm", "bogus"], "valid:"),
     (["--sizes", "0B"], "sizes"),
-    (["--group-size", "0"], "group_size"),
+    (["--group-size", "0"], "--group-size: must be 2.."),  # the option, not the Python field group_size
     (["--fabric", "no-such-fabric"], ""),
     (["--set", "comm=no-such-stack"], "comm: unknown preset 'no-such-stack'; known: assumed"),
 ])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import cli_error_line
 
 from fleet.trace import Trace
 
@@ -79,3 +80,14 @@ def test_traffic_sweep_without_group_runs_on_every_chip() -> None:
     """A traffic point without `group` had failed with KeyError 'collective' (the collective job's default)."""
     out = _sweep_point("traffic", pattern="ring", size=1024)
     assert out["flows"] == 64
+
+
+@pytest.mark.parametrize("argv,start", [
+    (["--group-size", "1"], "error: --group-size: must be 2..8 chips of 'dgx-h100'"),
+    (["--group-size", "3", "--concurrent-groups"], "error: --group-size: 3 does not divide the 8 chips"),
+    (["--chunks", "0", "--algorithm", "ring"], "error: --chunks: must be a positive integer, got 0"),
+])
+def test_collective_cli_errors_name_the_option(argv: list[str], start: str) -> None:
+    """collectives.benchmark's errors start with its Python fields (group_size:, chunks:); the CLI names options."""
+    line = cli_error_line(["collective", "all-reduce", "--fabric", "dgx-h100", "--sizes", "1MiB", *argv])
+    assert line.startswith(start), line
