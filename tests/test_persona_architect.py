@@ -21,7 +21,7 @@ def _stub(fabric: str, chip: str, tier: str, need: float, cap: float) -> SimpleN
              power_per_replica_w=1e3, cost_per_mtok_usd=1.0, price_per_chip_hour_usd=1.0,
              network_per_chip_hour_usd=0.0, network_included=True, cost_per_hour_usd=8.0)
     return SimpleNamespace(model="llama3.1-8b", fabric=fabric, chip=chip, tp=8, ep=1, pp=1, batch=1, prompt=128,
-                           output=8, dtype="fp8", kv_dtype="fp8", overlap=False, to_dict=lambda: d,
+                           output=8, dtype="fp8", kv_dtype="fp8", overlap=False, to_dict=lambda: d, extra={},
                            provenance={"stack": "ideal", "backend": "roofline", "price_kind": "ASSUMPTION"})
 
 
