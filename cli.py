@@ -841,6 +841,9 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @click.option("--host-per-seq", "host_per_seq", default=None,
               help="host work per sequence per iteration on an x86 host, e.g. 19us (x2.75 on GB200's Grace): an "
                    "iteration takes max(GPU step, host); a sensitivity, default off (docs/inference.md)")
+@click.option("--moe-per-seq", "moe_per_seq", default=None,
+              help="per-sequence MoE cost per MoE layer per iteration, e.g. 0.2us (default the stack profile's "
+                   "calibrated value; 0 turns it off; docs/inference.md)")
 @click.option("--speculative", "speculative", default=None,
               help="speculative decoding: mtp:K@A (an MTP / Eagle-style one-layer draft), draft:MODEL:K@A (a smaller "
                    "model, same tokenizer), ngram:K@A (prompt lookup); K proposals per step, A the probability each "
@@ -859,7 +862,7 @@ def _calibrate_stack_cmd(stack: str, fabric: str | None, measurements: tuple[str
 @_mc_options
 def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, kv_dtype, overlap, price,
               compute_efficiency, memory_efficiency, compare, sets, stack, ideal_flag, backend, prices, kernels,
-              host_per_seq, speculative, nearest_k, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
+              host_per_seq, moe_per_seq, speculative, nearest_k, as_json, fail=(), straggler=None, fail_random=None, samples=None, fail_seed=0,
               fail_plot=None, amortisation_years=None, power_price=None, pue=None, power_factor=None, slo_tpot=None,
               slo_ttft=None) -> None:
     """Token latency, throughput, memory, energy and cost of one deployment (inference.estimate); with --slo-tpot /
@@ -915,8 +918,11 @@ def infer_cmd(model, fabric, tp, ep, pp, dp, batch, prompt, output_len, dtype, k
                    ("power_factor", power_factor)):  # the capex basis's terms (the cost basis line names them)
         if v is not None:
             knobs[key] = v
-    if host_per_seq is not None:
-        knobs["host_per_seq"] = _quantity_opt(host_per_seq, "time", "--host-per-seq")
+    for key, v, flag in (("host_per_seq", host_per_seq, "--host-per-seq"), ("moe_per_seq", moe_per_seq, "--moe-per-seq")):
+        if v is not None:
+            knobs[key] = _quantity_opt(v, "time", flag)
+            if not 0 <= knobs[key] < float("inf"):
+                raise ScaleupError(f"{flag}: must be a finite time >= 0 (e.g. 2us; 0 turns it off), got {v!r}")
     if speculative is not None:
         if nearest_k:  # the published rows ran without it: their errors would be this option's, not the model's
             raise ScaleupError("--nearest: the published rows ran without speculative decoding; drop --speculative "
@@ -985,7 +991,7 @@ def _nearest_rows(model, report, k: int, stack: str | None, knobs: dict) -> list
     run's backend and host knob under TensorRT-LLM (the stack that measured them; ``ideal`` stays ideal)."""
     from inference.perf_overview import nearest
 
-    keep = {key: knobs[key] for key in ("backend", "host_per_seq") if key in knobs}
+    keep = {key: knobs[key] for key in ("backend", "host_per_seq", "moe_per_seq") if key in knobs}
     row_stack = "ideal" if stack == "ideal" else None
     return nearest(model, report.chip, report.prompt, report.output, dtype=report.dtype,
                    gpus=report.chips_per_replica, k=k, stack=row_stack, **keep)

@@ -209,7 +209,7 @@ class Deployment:
                  stack: str | None = None, backend: str = "auto", moe_skew: float | None = None,
                  kernels: Any = None, graph_batches: Sequence[int] | None = None,
                  max_num_tokens: int | None = None, max_seqs: int | None = None,
-                 host_per_seq: float | None = None, speed: float | Sequence[float] | np.ndarray | None = None,
+                 host_per_seq: float | None = None, moe_per_seq: float | None = None, speed: float | Sequence[float] | np.ndarray | None = None,
                  speculative: Speculative | str | dict | None = None, **_: Any) -> None:
         self.model = load_model(model)
         self.fabric = _resolve_fabric(fabric)
@@ -285,6 +285,16 @@ class Deployment:
             self.host_per_seq = 0.0
         else:
             self.host_per_seq = self.profile.host_per_seq if host_per_seq is None else float(host_per_seq)
+        moe_per_seq = _quantity("moe_per_seq", moe_per_seq, "time")
+        if moe_per_seq is not None:
+            if isinstance(moe_per_seq, bool) or not isinstance(moe_per_seq, numbers.Real) \
+                    or not 0 <= moe_per_seq < math.inf:
+                got = f"{moe_per_seq:.6g} s" if isinstance(moe_per_seq, float) else repr(moe_per_seq)
+                raise SpecError(f"moe_per_seq: must be a finite number of seconds >= 0 (e.g. 0.2e-6), got {got}")
+            if self.profile is not None:
+                import dataclasses
+
+                self.profile = dataclasses.replace(self.profile, moe_per_seq=float(moe_per_seq))
         # Activations (residual stream, GEMM outputs, TP/EP/PP messages) stay in BF16 when the weights are
         # 8-bit or narrower, as in FP8/FP4 serving engines (GEMM inputs are quantised on the fly);
         # wider dtypes keep their own width. Override with act_dtype.
@@ -556,6 +566,11 @@ class Deployment:
             out["assumptions"].append(
                 f"host_per_seq {self.host_per_seq * 1e6:g} us per sequence per iteration x{f:.2f} ({cpu} host): an "
                 "iteration takes max(GPU step, host) (ASSUMPTION, a sensitivity; docs/inference.md)")
+        if self.model.moe_layers and not self.ideal and self.profile is not None and self.profile.moe_per_seq:
+            out["assumptions"].append(
+                f"moe_per_seq {self.profile.moe_per_seq * 1e6:g} us per sequence per MoE layer per iteration (the "
+                f"{self.stack} profile's cost the MoE kernel tables do not time, fitted on TensorRT-LLM's H100 / B200 "
+                "MoE throughput rows; its form is an ASSUMPTION: docs/inference.md \"The per-sequence MoE cost\")")
         if tab is not None:
             # this model's own lookups (the memoised tables' ``sources`` hold every lookup of the process; a
             # table without ``last_source`` describes itself); none where no lookup of this model answered
@@ -956,9 +971,9 @@ class Deployment:
         # a decode step over q > 1 tokens (speculative verification) needs logits at every position
         ops += head_ops(m, self.shard, run, q, w=self.w, a=self.a, logits=q if decode else 1)
         # communication per layer (padded decode steps move the dummies' tokens too)
-        return self._timed_step(key, ops, phase, placement, self._framework(decode, seqs), run, q,
-                                math.ceil(seqs / self.shard.attn_groups) * q,
-                                host=self._host(math.ceil(seqs / self.shard.attn_groups)))
+        seqs_g = math.ceil(seqs / self.shard.attn_groups)  # real sequences of the busiest attention group
+        return self._timed_step(key, ops, phase, placement, self._framework(decode, seqs), run, q, seqs_g * q,
+                                host=self._host(seqs_g), group_seqs=seqs_g)
 
     def _host(self, seqs: int) -> float:
         """Host time (s) of one iteration of an attention group's ``seqs`` sequences under the ``host_per_seq``
@@ -978,20 +993,26 @@ class Deployment:
 
     def _timed_step(self, key: tuple, ops: list[Op], phase: str, placement: dict[str, str], fw: float,
                     comm_seqs: int, comm_q: int, send_tokens: int, group_tokens: int | None = None,
-                    host: float = 0.0) -> StepTime:
+                    host: float = 0.0, group_seqs: int = 0) -> StepTime:
         """A stage's :class:`StepTime` from its ops (per layer), the per-step host cost ``fw`` (s), the
         communication of ``comm_seqs x comm_q`` tokens per layer (``group_tokens`` of them in the busiest
         attention group, default ``ceil(comm_seqs / groups) x comm_q``) and the pipeline send of ``send_tokens``.
 
         ``host`` (s, the ``host_per_seq`` knob): the engine's host work for the iteration, which an overlap
         scheduler runs beside the previous iteration's GPU work, so the step takes ``max(GPU, host)``; the
-        excess is a ``host (exposed)`` row."""
+        excess is a ``host (exposed)`` row.
+
+        ``group_seqs``: sequences of the busiest attention group (decoding ones plus prefill chunks), charged the
+        stack's per-sequence MoE cost (``StackProfile.moe_per_seq``) in every MoE layer as a ``moe per sequence``
+        row."""
         m = self.model
         act = placement["activations"]
         act_sram = act == "sram" or (act.startswith("sram (decode)") and phase == "decode")
         rows = [self._op_row(op, phase, placement, act_sram) for op in ops]
         if not self.ideal:  # the serving stack's per-step cost (scheduling, sampling), once per step
             rows.append(_host_row(phase, "framework", fw))
+        if not self.ideal and m.moe_layers and self.profile.moe_per_seq and group_seqs:
+            rows.append(_moe_seq_row(phase, m.moe_layers / self.pp, self.profile.moe_per_seq * group_seqs))
         comm_rows = self._comm(comm_seqs, comm_q, phase, group_tokens)
         if phase == "decode" and not self.ideal and self.profile.cuda_graph_decode and \
                 self.profile.shared_expert_overlap:
@@ -1381,7 +1402,7 @@ class Deployment:
         heads += head_ops(m, self.shard, g * seqs_g, 1, w=self.w, a=self.a)[1:]  # a logit row per sequence
         fw = max(self._framework(True, decode_seqs), self._framework(False, prefill_seqs))
         return self._timed_step(key, shared + dec + pre + heads, "mixed", placement, fw, tokens, 1, tokens_g,
-                                group_tokens=tokens_g, host=self._host(seqs_g))
+                                group_tokens=tokens_g, host=self._host(seqs_g), group_seqs=seqs_g)
 
     def cost_per_hour(self, price_per_chip_hour: float | None = None, **cost: float) -> float:
         """$ per hour of one replica's chips: the given $/chip-hour, else capex amortisation + power, with the
@@ -1417,6 +1438,14 @@ def _host_row(phase: str, op: str, time: float) -> dict:
     return {"phase": phase, "op": op, "block": "head", "layers": 1, "flops": 0.0, "bytes": 0.0, "hbm_bytes": 0.0,
             "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0, "time": time, "bottleneck": "host",
             "intensity": 0.0, "source": "model"}
+
+
+def _moe_seq_row(phase: str, layers: float, time: float) -> dict:
+    """A step row of the stack's per-sequence MoE cost: ``time`` (s) per MoE layer over ``layers`` of them, on the
+    GPU in series with the layer's kernels (``StackProfile.moe_per_seq``, a calibrated term of no modelled op)."""
+    return {"phase": phase, "op": "moe per sequence", "block": "moe", "layers": layers, "flops": 0.0, "bytes": 0.0,
+            "hbm_bytes": 0.0, "sram_bytes": 0.0, "flop_time": 0.0, "memory_time": 0.0, "time": time,
+            "bottleneck": "calibrated", "intensity": 0.0, "source": "model"}
 
 
 def _host_bound(rows: list[dict], phase: str, host: float, compute: float, serial: float,

@@ -87,6 +87,9 @@ class StackProfile:
     # s of host work per sequence per iteration on an x86 host, run beside the GPU (overlap scheduler): an
     # iteration takes max(GPU step, host_per_seq x host_factor(chip) x the busiest attention group's sequences)
     host_per_seq: float = 0.0
+    # s per sequence of the busiest attention group per MoE layer per iteration, on the GPU in series with the
+    # layer's kernels (a cost the MoE kernel tables do not time; fitted on TensorRT-LLM MoE throughput rows)
+    moe_per_seq: float = 0.0
     assumptions: tuple[str, ...] = field(default_factory=tuple)
 
     def by_dtype(self, table: dict[str, float], dtype: str) -> float:
@@ -150,6 +153,16 @@ _HOPPER_TRT = StackProfile(
     # per-sequence cost either (docs/inference.md, "Host-bound iterations": 19 us with the Grace factor fixes
     # Qwen3-30B-A3B GB200 and turns GPT-OSS 20B GB200 to -50..-69 %). Opt in with ``host_per_seq=...``.
     host_per_seq=0.0,
+    # fit: `python -m inference.perf_overview --fit-moe` on the calibration rows only (every MoE row of TensorRT-LLM's
+    # perf overview on H100: 20 rows of Qwen3-235B-A22B DEP8 / "TP8", GPT-OSS 120B DEP4, GPT-OSS 20B one GPU; mean
+    # |log error| over a 0-2 us grid in 0.05 us steps; measured backend): 1.3 us per sequence of the busiest
+    # attention group per MoE layer per iteration (loss 0.160 at 0 -> 0.114, median |error| 30 % -> 12 %). A cost of
+    # MoE iterations that the MoE kernel tables do not time (docs/inference.md "The missing time is per decode
+    # token"): ASSUMPTION on its form (linear in the sequences, in series with the MoE layer's kernels, prefill chunks
+    # one sequence each); what it is (routing imbalance across ranks, attention-DP synchronisation, kernels outside
+    # the tables) is not known. H200 takes it as a Hopper (held out). Sensitivity: Qwen3-235B DEP8 H100 1000/1000,
+    # 211 per rank: 94 layers x 211 x 1.3 us = 26 ms per iteration
+    moe_per_seq=1.3e-6,
 )
 
 # Blackwell (B200, GB200), TensorRT-LLM. fit: aiconfigurator-core 0.12.0 b200_sxm gemm/trtllm/1.3.0rc20:
@@ -173,6 +186,10 @@ _BLACKWELL_TRT = StackProfile(
     # fit: as Hopper (the same fit covers the B200 calibration row)
     step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
     host_per_seq=0.0,  # as Hopper (off; the host is the server's CPU: HOST_CPU for GB200's Grace)
+    # fit: as Hopper on every B200 MoE row of the perf overview (49 rows: Qwen3-30B-A3B and GPT-OSS 20B one GPU,
+    # GPT-OSS 120B DEP2, Qwen3-235B DEP4 / DEP8 / "TP8", DeepSeek R1 DEP4): 0.20 us (loss 0.232 at 0 -> 0.089, median
+    # |error| 23 % -> 6.2 %). GB200 takes it as a Blackwell (held out)
+    moe_per_seq=0.2e-6,
 )
 
 #: chip preset name -> (family, measured aiconfigurator system)
@@ -232,10 +249,15 @@ def host_factor(chip_name: str) -> float:
 #   batch 1 with it (Llama-3.1-8B H100 TTFT 49 ms against 22 ms).
 # * shared experts in series with the routed path (ASSUMPTION: the TRT-LLM side-stream overlap is not assumed for
 #   vLLM / SGLang; sensitivity: DeepSeek-V3 B200 decode at 64 sequences per rank, 2.0 ms of ~18 ms).
+# * no per-sequence MoE cost (``moe_per_seq`` 0): TensorRT-LLM's is fitted on its own MoE throughput rows, and no
+#   vLLM / SGLang MoE throughput rows are at hand to fit or to test one. ASSUMPTION; sensitivity: TensorRT-LLM's
+#   values (Hopper 1.3 us, Blackwell 0.2 us per sequence per MoE layer) cut its MoE throughput rows by 6-40 %.
 _VLLM_HOST = dict(step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
-                  prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4, shared_expert_overlap=False)
+                  prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4, shared_expert_overlap=False,
+                  moe_per_seq=0.0)
 _SGLANG_HOST = dict(step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
-                    prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4, shared_expert_overlap=False)
+                    prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4, shared_expert_overlap=False,
+                    moe_per_seq=0.0)
 
 # Hopper, vLLM. fit: aiconfigurator-core 0.12.0 h100_sxm vllm/0.24.0: gemm (bf16 torch linear, fp8
 # CutlassFP8ScaledMM) bf16 ce 0.795, streaming 0.887, floor 4.6 us; fp8 ce 0.532, 0.910, 10.0 us. attention
@@ -316,7 +338,8 @@ def _transfer_note(chip: ChipSpec, family: str) -> str:
            if (chip.compute_efficiency, chip.memory_efficiency) == _GENERIC_EFFICIENCY else
            f"{chip.name}'s own compute_efficiency/memory_efficiency ({eff})")
     return (f"ASSUMPTION: {chip.name} has no measured kernel tables; GEMMs at {own}; "
-            f"kernel floors, attention/elementwise/MoE factors, launch and step costs transferred from the "
+            f"kernel floors, attention/elementwise/MoE factors, launch and step costs and the per-sequence MoE "
+            f"cost transferred from the "
             f"{family} profile (closest measured family by machine balance, peak FP8 FLOP/s per HBM byte/s)")
 
 

@@ -4,8 +4,11 @@ Run ``python -m inference.perf_overview [--source 00f37686|03e27c7d]`` for the r
 error, batch, role) and their summaries. :mod:`inference.validation` keeps a hand-picked subset of the
 older release (``validation.SETUPS``); here every row of every table whose model scaleup has is predicted
 the same way (:func:`inference.validation.predict`: trtllm-bench's engine settings, CUDA-graph padding, the
-source's own request count, waves), nothing fitted to them. Rows that are ``validation.SETUPS`` calibration
-rows are reported as ``calibration``; every other row is held out.
+source's own request count, waves). Rows that are ``validation.SETUPS`` calibration rows are reported as
+``calibration``, and so is every MoE row on H100 and B200 (:data:`MOE_CALIBRATION`: the rows the per-sequence MoE
+cost ``StackProfile.moe_per_seq`` is fitted on, :func:`fit_moe_per_seq`, issue 11's "TensorRT-LLM throughput rows
+for H100 and B200"); every other row (H200 and GB200 MoE, every dense row not in validation.SETUPS' calibration
+set) is held out, nothing fitted to it.
 
 **Sources** (github.com/NVIDIA/TensorRT-LLM, "Performance Overview", ``trtllm-bench throughput``; the tables
 below are copied verbatim from the document, one Markdown table per model, column headers as published):
@@ -380,9 +383,46 @@ def _subset() -> dict[tuple, Setup]:
             if isinstance(s, Setup) and s.source == TRTLLM and s.metric == "throughput" and s.batch is None}
 
 
+#: family -> the chip whose perf-overview MoE rows calibrate that family's ``StackProfile.moe_per_seq`` (TensorRT-LLM
+#: profiles, inference/kernels.py); the other chip of each family (H200, GB200) is held out
+MOE_CALIBRATION = {"hopper": "h100-sxm", "blackwell": "b200"}
+#: the grid of :func:`fit_moe_per_seq`, s per sequence per MoE layer per iteration (0-2 us in 0.05 us steps)
+MOE_GRID = tuple(round(0.05 * i, 2) * 1e-6 for i in range(41))
+
+
 def _role(src: Source, model: str, chip: str, tp: int, ep: int, dtype: str, isl: int, osl: int) -> str:
+    from .models import load_model
+
+    if chip in MOE_CALIBRATION.values() and load_model(model).is_moe:
+        return CAL
     s = _subset().get((src.setup_source, model, chip, tp, ep, dtype, isl, osl))
     return CAL if s is not None and s.role == CAL else "held-out"
+
+
+def fit_moe_per_seq(family: str, grid: tuple[float, ...] = MOE_GRID, **knobs) -> tuple[float, float, float]:
+    """Grid fit of the per-sequence MoE cost (s per sequence of an attention group per MoE layer per iteration,
+    ``StackProfile.moe_per_seq``) of ``family`` (``hopper`` / ``blackwell``) on its calibration rows only: every MoE
+    cell of both sources on :data:`MOE_CALIBRATION` ``[family]`` (TensorRT-LLM, the default stack and backend unless
+    ``knobs`` say otherwise). Objective: :func:`inference.validation.calibration_loss` (mean |log(predicted /
+    measured)|) over the computed rows. Returns (the value, its loss, the rows' median |error| there).
+
+    Raises:
+        SpecError: ``family`` is not a key of :data:`MOE_CALIBRATION`."""
+    from .models import load_model
+    from .validation import calibration_loss
+
+    if family not in MOE_CALIBRATION:
+        raise SpecError(f"family: must be one of {', '.join(MOE_CALIBRATION)}, got {family!r}")
+    cal = [c for c in cells() if c.chip == MOE_CALIBRATION[family] and load_model(c.model).is_moe]
+    subset = _subset()
+    best = (0.0, math.inf, math.nan)
+    for x in grid:
+        rs = [r for r in (_row(c, None, "dp", subset, {**knobs, "moe_per_seq": x}) for c in cal)
+              if not math.isnan(r["error"])]
+        loss = calibration_loss(rs)
+        if loss < best[1]:
+            best = (x, loss, statistics.median(abs(r["error"]) for r in rs))
+    return best
 
 
 def rows(source: str | None = None, stack: str | None = None, attention: str = "dp", **knobs) -> list[dict]:
@@ -510,7 +550,8 @@ def summary(rows: list[dict]) -> dict[str, dict]:
 
     Names: ``all`` (every held-out row), ``dense`` / ``MoE``, then per source ``<source>``, ``<source> dense``,
     ``<source> MoE``, ``<source> not in validation.SETUPS`` and ``<source> <model> <chip>``, held-out rows
-    only; last ``calibration`` (the validation.SETUPS calibration rows, reported, not counted)."""
+    only; last ``calibration`` (the validation.SETUPS calibration rows and the H100 / B200 MoE rows, reported, not
+    counted) and ``calibration <source> <model> <chip>``."""
     groups: dict[str, list[dict]] = {"all": [], "dense": [], "MoE": []}
     for r in rows:
         if r["role"] != CAL:
@@ -536,6 +577,12 @@ def summary(rows: list[dict]) -> dict[str, dict]:
     order += [n for n in groups if n not in order]
     groups["calibration"] = [r for r in rows if r["role"] == CAL]
     order.append("calibration")
+    for r in groups["calibration"]:  # per source, model and chip, in row order
+        name = f"calibration {r['source']} {r['model']} {r['chip']}"
+        if name not in groups:
+            groups[name] = []
+            order.append(name)
+        groups[name].append(r)
     return {name: _stats(groups[name]) for name in order if groups[name]}
 
 
@@ -548,8 +595,8 @@ def _stats(rs: list[dict]) -> dict:
 
 def summary_line(name: str, st: dict) -> str:
     """One summary as printed: ``held-out <name>: median |error| X%, worst Y% (N rows, K beyond 30%)``
-    (``calibration: ...`` for the calibration rows; ``, M not computed`` appended where rows failed)."""
-    head = "calibration" if name == "calibration" else f"held-out {name}"
+    (``calibration...: ...`` for the calibration groups; ``, M not computed`` appended where rows failed)."""
+    head = name if name.startswith("calibration") else f"held-out {name}"
     tail = f", {st['not_computed']} not computed" if st["not_computed"] else ""
     return (f"{head}: median |error| {st['median']:.1%}, worst {st['worst']:.1%} ({st['n']} rows, "
             f"{st['beyond']} beyond 30%{tail})")
@@ -594,8 +641,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--host-per-seq", default=None, type=float, metavar="US",
                     help="host work per sequence per iteration on an x86 host, us (a sensitivity; default 0: off; "
                          "Grace hosts x2.75, inference.kernels.HOST_CPU)")
+    ap.add_argument("--moe-per-seq", default=None, type=float, metavar="US",
+                    help="per-sequence MoE cost per MoE layer per iteration, us (a sensitivity; default the stack "
+                         "profile's calibrated value, 0 turns it off)")
+    ap.add_argument("--fit-moe", action="store_true",
+                    help="fit the per-sequence MoE cost of each family on its calibration rows (H100 / B200 MoE) "
+                         "and print it, instead of the table")
     args = ap.parse_args(argv)
     knobs = {"backend": args.backend} if args.backend else {}
+    if args.moe_per_seq is not None:
+        if not 0 <= args.moe_per_seq < float("inf"):
+            ap.error(f"--moe-per-seq: must be a finite number of microseconds >= 0, got {args.moe_per_seq}")
+        knobs["moe_per_seq"] = args.moe_per_seq * 1e-6
+    if args.fit_moe:
+        for fam, chip in MOE_CALIBRATION.items():
+            x, loss, med = fit_moe_per_seq(fam, **knobs)
+            print(f"{fam}: moe_per_seq {x * 1e6:.2f} us (calibration rows: every {chip} MoE row; mean |log error| "
+                  f"{loss:.4f}, median |error| {med:.1%})")
+        return
     if args.host_per_seq is not None:
         if not 0 <= args.host_per_seq < float("inf"):
             ap.error(f"--host-per-seq: must be a finite number of microseconds >= 0, got {args.host_per_seq}")

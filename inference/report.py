@@ -25,7 +25,7 @@ COST_KEYS = ("capex_per_chip", "amortisation_years", "power_price", "pue", "powe
              "network_capex_per_chip", "network_power_per_chip")
 KNOB_KEYS = ("compute_efficiency", "memory_efficiency", "op_overhead", "hbm_usable", "sram", "prefill_chunk",
               "placement", "act_dtype", "stack", "backend", "moe_skew", "kernels", "graph_batches",
-              "max_num_tokens", "max_seqs", "host_per_seq", "speed", "speculative")
+              "max_num_tokens", "max_seqs", "host_per_seq", "moe_per_seq", "speed", "speculative")
 
 
 @dataclass
@@ -342,7 +342,9 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
             ``graph_batches`` (CUDA-graph decode batch sizes captured with padding: each attention group's
             decode batch runs padded to the smallest size that holds it; default none, no padding),
             ``host_per_seq`` (s of host work per sequence per iteration on an x86 host; an iteration takes
-            max(GPU step, host); default the profile's 0, off), ``speed`` (the chips' speed factor, default the fabric's
+            max(GPU step, host); default the profile's 0, off), ``moe_per_seq`` (s per sequence of the busiest
+            attention group per MoE layer per iteration, on the GPU; default the profile's calibrated value,
+            :data:`inference.kernels` TensorRT-LLM profiles; 0 turns it off), ``speed`` (the chips' speed factor, default the fabric's
             ``meta["chip_speed"]``, 1 without stragglers: every kernel, measured or analytic, takes 1 / speed as long, communication and host costs unchanged;
             or one factor per chip of the fabric: the slowest chip of the replicas that are up), ``prices`` (per-chip price overrides, dict
             or YAML path), ``speculative`` (speculative decoding, :mod:`inference.speculative`: ``"mtp:3@0.8"``,

@@ -98,13 +98,15 @@ SETUPS: tuple[Setup, ...] = (
           1000, 1000, 3330),
     # MoE: the benchmark's MoE options enable attention data parallelism with expert parallelism over the
     # 8 GPUs; here tp=1 (8 attention groups) and ep=8, all-to-all dispatch/combine simulated on the fabric.
+    # Its H100 rows (here and below) are calibration rows of the per-sequence MoE cost (StackProfile.moe_per_seq,
+    # fitted on every H100 / B200 MoE row of the perf overview: inference.perf_overview.fit_moe_per_seq)
     Setup("Qwen3-235B-A22B FP8, 8x H100 (DP-attn + EP8), 1000/1000", "qwen3-235b-a22b", "h100-sxm", "dgx-h100",
-          1, 8, "fp8", 1000, 1000, 14898),
-    # rows added with issue 11 (same source and method; never used to fit anything: held out)
+          1, 8, "fp8", 1000, 1000, 14898, role=CAL),
+    # rows added with issue 11 (same source and method; held out but for the H100 row, above)
     Setup("Qwen3-235B-A22B FP8, 8x H200 (DP-attn + EP8), 1000/1000", "qwen3-235b-a22b", "h200", "dgx-h200",
           1, 8, "fp8", 1000, 1000, 23789),
     Setup("Qwen3-235B-A22B FP8, 8x H100 (DP-attn + EP8), 2048/2048", "qwen3-235b-a22b", "h100-sxm", "dgx-h100",
-          1, 8, "fp8", 2048, 2048, 9924),
+          1, 8, "fp8", 2048, 2048, 9924, role=CAL),
     Setup("Qwen3-235B-A22B FP8, 8x H200 (DP-attn + EP8), 2048/2048", "qwen3-235b-a22b", "h200", "dgx-h200",
           1, 8, "fp8", 2048, 2048, 16672),
     Setup("Llama-3.1-8B FP8, 1x H100, 1000/1000", "llama3.1-8b", "h100-sxm", None, 1, 1, "fp8", 1000, 1000, 15220),
@@ -415,8 +417,16 @@ def calibration_loss(rows: list[dict]) -> float:
     return statistics.fmean(abs(math.log1p(r["error"])) for r in rows)
 
 
+def dense_calibration(setups: tuple[Setup, ...] = SETUPS) -> tuple[Setup, ...]:
+    """The dense calibration rows, which :func:`fit_framework` and :func:`fit_host` fit on (the MoE calibration
+    rows fit the per-sequence MoE cost only: :func:`inference.perf_overview.fit_moe_per_seq`)."""
+    from .models import load_model
+
+    return tuple(s for s in setups if s.role == CAL and not load_model(s.model).is_moe)
+
+
 def fit_framework(setups: tuple[Setup, ...] = SETUPS) -> tuple[float, float, float]:
-    """Grid fit of the TRT-LLM per-step cost (s) and per-sequence cost (s) on the calibration rows only.
+    """Grid fit of the TRT-LLM per-step cost (s) and per-sequence cost (s) on the dense calibration rows only.
 
     Objective: mean |log(predicted / measured)| over the calibration rows; the grid spans what a serving
     engine's host side plausibly costs per step (0-2 ms, 0-4 us per sequence).
@@ -426,7 +436,7 @@ def fit_framework(setups: tuple[Setup, ...] = SETUPS) -> tuple[float, float, flo
 
     from . import kernels
 
-    cal = tuple(s for s in setups if s.role == CAL)
+    cal = dense_calibration(setups)
     saved = dict(kernels._REFERENCE)
     best = (0.0, 0.0, float("inf"), float("inf"))
     try:
@@ -455,7 +465,7 @@ def fit_host(setups: tuple[Setup, ...] = SETUPS, grid: tuple[float, ...] = HOST_
     A larger per-sequence host time would make their large-batch runs host-bound; below the bound the rows
     cannot tell values apart, so it is a bound, not a fit: the stack profiles keep 0 (inference/kernels.py,
     docs/inference.md "Host-bound iterations"). Returns (the bound, the calibration rows' loss there)."""
-    cal = tuple(s for s in setups if s.role == CAL)
+    cal = dense_calibration(setups)
     losses = [calibration_loss(table(cal, "trtllm", host_per_seq=h)) for h in grid]
     low = min(losses)
     i = max(j for j, v in enumerate(losses) if v <= low + 1e-6)

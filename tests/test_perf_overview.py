@@ -100,7 +100,18 @@ def test_setups_rows_are_present_identical(all_rows: list[dict]) -> None:
         r, w = hits[0], want[s.label]
         assert r["in_setups"] and r["role"] == s.role and r["measured"] == s.measured, s.label
         assert (r["predicted"], r["batch"]) == (w["predicted"], w["batch"]), s.label
-    assert sum(r["role"] == CAL for r in all_rows) == sum(s.role == CAL for s in sub) == 5
+    # calibration: validation.SETUPS' calibration rows (5 dense, 2 Qwen3-235B H100) and every H100 / B200 MoE row
+    # (the per-sequence MoE cost's calibration rows, po.MOE_CALIBRATION); every other row held out
+    assert sum(s.role == CAL for s in sub) == 7
+    sub_cal = {(s.model, s.chip, s.tp, s.ep, s.dtype, s.prompt, s.output) for s in sub if s.role == CAL}
+    for r in all_rows:
+        key = (r["model"], r["chip"], r["tp"], r["ep"], r["dtype"], r["prompt"], r["output"])
+        cal = (r["moe"] and r["chip"] in po.MOE_CALIBRATION.values()) or \
+            (r["in_setups"] and r["source"] == "00f37686" and key in sub_cal)
+        assert r["role"] == (CAL if cal else "held-out"), r["setup"]
+    assert sum(r["role"] == CAL and not r["moe"] for r in all_rows) == 5
+    assert sum(r["role"] == CAL and r["moe"] for r in all_rows) == \
+        sum(r["moe"] and r["chip"] in ("h100-sxm", "b200") for r in all_rows) == 69
     assert not any(r["in_setups"] for r in all_rows if r["source"] == "03e27c7d")
 
 
@@ -149,7 +160,10 @@ def test_summary_arithmetic_by_hand() -> None:
     assert sm["calibration"] == {"n": 1, "median": pytest.approx(0.90), "worst": pytest.approx(0.90), "beyond": 1,
                                  "not_computed": 0}
     names = list(sm)
-    assert names[:3] == ["all", "dense", "MoE"] and names[-1] == "calibration"
+    assert names[:3] == ["all", "dense", "MoE"] and names[-2:] == ["calibration", "calibration a m1 c1"]
+    assert sm["calibration a m1 c1"] == sm["calibration"]
+    assert po.summary_line("calibration a m1 c1", sm["calibration a m1 c1"]) == \
+        "calibration a m1 c1: median |error| 90.0%, worst 90.0% (1 rows, 1 beyond 30%)"
     assert po.summary_line("a m1 c1", sm["a m1 c1"]) == \
         "held-out a m1 c1: median |error| 10.0%, worst 40.0% (3 rows, 1 beyond 30%)"
     assert po.summary_line("a", sm["a"]).endswith("(4 rows, 1 beyond 30%, 1 not computed)")
@@ -174,13 +188,16 @@ def test_a_row_that_cannot_be_computed_is_reported(monkeypatch, capsys) -> None:
     assert len(rs) == 106 and len(bad) == sum(c.setup.prompt == 32768 for c in po.cells("03e27c7d")) > 0
     assert all(r["note"] == "not computed: no room" and math.isnan(r["predicted"]) for r in bad)
     sm = po.summary(rs)
-    assert sm["all"]["not_computed"] == len(bad) and sm["all"]["n"] == 106 - len(bad)
-    assert sm["all"]["median"] == pytest.approx(0.5) and sm["all"]["beyond"] == 106 - len(bad)
+    held = [r for r in rs if r["role"] != CAL]  # the H100 / B200 MoE rows are calibration rows
+    n_bad, n_ok = sum(bool(r["note"]) for r in held), sum(not r["note"] for r in held)
+    assert 0 < n_bad < len(bad) and len(held) < 106
+    assert sm["all"]["not_computed"] == n_bad and sm["all"]["n"] == n_ok
+    assert sm["all"]["median"] == pytest.approx(0.5) and sm["all"]["beyond"] == n_ok
     po.print_rows(rs)
     out = capsys.readouterr().out
     assert out.count("not computed: 03e27c7d") == len(bad)
-    assert f"held-out all: median |error| 50.0%, worst 50.0% ({106 - len(bad)} rows, {106 - len(bad)} beyond 30%, " \
-           f"{len(bad)} not computed)" in out
+    assert f"held-out all: median |error| 50.0%, worst 50.0% ({n_ok} rows, {n_ok} beyond 30%, " \
+           f"{n_bad} not computed)" in out
 
 
 def test_attention_tp_sensitivity_changes_only_the_moe_columns(monkeypatch) -> None:
