@@ -1012,7 +1012,9 @@ class Deployment:
         if not self.ideal:  # the serving stack's per-step cost (scheduling, sampling), once per step
             rows.append(_host_row(phase, "framework", fw))
         if not self.ideal and m.moe_layers and self.profile.moe_per_seq and group_seqs:
-            rows.append(_moe_seq_row(phase, m.moe_layers / self.pp, self.profile.moe_per_seq * group_seqs))
+            # on the GPU (ASSUMPTION of its form): a slow chip's (speed < 1) takes as much longer as its kernels
+            rows.append(_moe_seq_row(phase, m.moe_layers / self.pp,
+                                     self.profile.moe_per_seq * group_seqs / self.speed))
         comm_rows = self._comm(comm_seqs, comm_q, phase, group_tokens)
         if phase == "decode" and not self.ideal and self.profile.cuda_graph_decode and \
                 self.profile.shared_expert_overlap:

@@ -345,7 +345,7 @@ def estimate(model: ModelSpec | str, fabric: Fabric | str, tp: int | None = None
             max(GPU step, host); default the profile's 0, off), ``moe_per_seq`` (s per sequence of the busiest
             attention group per MoE layer per iteration, on the GPU; default the profile's calibrated value,
             :data:`inference.kernels` TensorRT-LLM profiles; 0 turns it off), ``speed`` (the chips' speed factor, default the fabric's
-            ``meta["chip_speed"]``, 1 without stragglers: every kernel, measured or analytic, takes 1 / speed as long, communication and host costs unchanged;
+            ``meta["chip_speed"]``, 1 without stragglers: every kernel, measured or analytic, and the per-sequence MoE cost take 1 / speed as long, communication and host costs unchanged;
             or one factor per chip of the fabric: the slowest chip of the replicas that are up), ``prices`` (per-chip price overrides, dict
             or YAML path), ``speculative`` (speculative decoding, :mod:`inference.speculative`: ``"mtp:3@0.8"``,
             ``"draft:llama3.1-8b:4@0.7"``, ``"ngram:4@0.5"`` or a :class:`Speculative`; TPOT is the draft + verify

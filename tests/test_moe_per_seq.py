@@ -49,6 +49,16 @@ def test_attention_dp_charges_the_busiest_group_and_a_mixed_step_counts_prefill_
     assert m1.serial - m0.serial == pytest.approx(x * (80 // 8 + 16 // 8) * layers, rel=1e-9)
 
 
+def test_a_slow_chip_takes_its_share_as_its_kernels_do():
+    """speed 0.5 (a straggler): the per-sequence row, a GPU cost, doubles as the kernel rows do."""
+    x, seqs = 0.7e-6, 300
+    fast = _dep(moe_per_seq=x).decode_step(seqs, 1024, PLACE)
+    slow = _dep(moe_per_seq=x, speed=0.5).decode_step(seqs, 1024, PLACE)
+    fast_row, slow_row = (next(r for r in st.rows if r["op"] == "moe per sequence") for st in (fast, slow))
+    assert fast_row["time"] == pytest.approx(x * seqs, rel=1e-12)
+    assert slow_row["time"] == pytest.approx(2 * x * seqs, rel=1e-12)
+
+
 def test_dense_models_and_the_ideal_roofline_have_none():
     dense0 = _dep("llama3.1-8b", moe_per_seq=0.0, dtype="fp8").decode_step(256, 1024, PLACE)
     dense1 = _dep("llama3.1-8b", moe_per_seq=5e-6, dtype="fp8").decode_step(256, 1024, PLACE)
@@ -126,9 +136,9 @@ def test_infer_option_sets_the_cost_and_says_so():
     import json
 
     from click.testing import CliRunner
+    from conftest import cli_error_line
 
     from cli import main
-    from conftest import cli_error_line
 
     base = ["infer", "--model", "qwen3-30b-a3b", "--fabric", "dgx-b200", "--tp", "1", "--batch", "256", "--prompt",
             "1000", "--output", "1000", "--dtype", "fp4", "--backend", "analytic", "--json"]
