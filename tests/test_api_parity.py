@@ -88,7 +88,7 @@ for _cmd in ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadc
 #: documented **kwargs: {function: names it takes through **kwargs} (docs/INTERFACES.md: estimate's knobs,
 #: the collectives' algorithm and run options)
 KWARGS = {
-    "inference:estimate": {"prices", "kernels", "host_per_seq", "speculative", "amortisation_years", "power_price", "pue",
+    "inference:estimate": {"prices", "kernels", "host_per_seq", "moe_per_seq", "speculative", "amortisation_years", "power_price", "pue",
                            "power_factor"},
     "inference:compare": {"tp", "ep", "pp", "dp", "batch", "prompt", "output", "dtype", "kv_dtype", "overlap"},
     "collectives:benchmark": {"chunks", "root", "intra", "inter", "mode", "overhead", "ideal"},
