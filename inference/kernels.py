@@ -156,7 +156,7 @@ _HOPPER_TRT = StackProfile(
     # fit: `python -m inference.perf_overview --fit-moe` on the calibration rows only (every MoE row of TensorRT-LLM's
     # perf overview on H100: 20 rows of Qwen3-235B-A22B DEP8 / "TP8", GPT-OSS 120B DEP4, GPT-OSS 20B one GPU; mean
     # |log error| over a 0-2 us grid in 0.05 us steps; measured backend): 1.3 us per sequence of the busiest
-    # attention group per MoE layer per iteration (loss 0.160 at 0 -> 0.114, median |error| 30 % -> 12 %). A cost of
+    # attention group per MoE layer per iteration (loss 0.214 at 0 -> 0.114, median |error| 26 % -> 12 %). A cost of
     # MoE iterations that the MoE kernel tables do not time (docs/inference.md "The missing time is per decode
     # token"): ASSUMPTION on its form (linear in the sequences, in series with the MoE layer's kernels, prefill chunks
     # one sequence each); what it is (routing imbalance across ranks, attention-DP synchronisation, kernels outside
@@ -187,7 +187,7 @@ _BLACKWELL_TRT = StackProfile(
     step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
     host_per_seq=0.0,  # as Hopper (off; the host is the server's CPU: HOST_CPU for GB200's Grace)
     # fit: as Hopper on every B200 MoE row of the perf overview (49 rows: Qwen3-30B-A3B and GPT-OSS 20B one GPU,
-    # GPT-OSS 120B DEP2, Qwen3-235B DEP4 / DEP8 / "TP8", DeepSeek R1 DEP4): 0.20 us (loss 0.232 at 0 -> 0.089, median
+    # GPT-OSS 120B DEP2, Qwen3-235B DEP4 / DEP8 / "TP8", DeepSeek R1 DEP4): 0.20 us (loss 0.192 at 0 -> 0.089, median
     # |error| 23 % -> 6.2 %). GB200 takes it as a Blackwell (held out)
     moe_per_seq=0.2e-6,
 )

@@ -421,7 +421,7 @@ def fit_moe_per_seq(family: str, grid: tuple[float, ...] = MOE_GRID, **knobs) ->
               if not math.isnan(r["error"])]
         loss = calibration_loss(rs)
         if loss < best[1]:
-            best = (x, loss, statistics.median(abs(r["error"]) for r in rs))
+            best = (x, loss, float(statistics.median(abs(r["error"]) for r in rs)))
     return best
 
 
