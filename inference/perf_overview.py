@@ -534,13 +534,16 @@ def format_nearest(rs: list[dict], chip: str) -> str:
     lines = ["nearest measurements (TensorRT-LLM perf overview, trtllm-bench throughput at its own concurrency; "
              "predicted now by this model):",
              f"  {'source':<9} {'model':<18} {'GPUs':<16} {'ISL/OSL':>11} {'measured':>10} {'predicted':>10} "
-             f"{'error':>7}"]
+             f"{'error':>7}  role"]
     for r in rs:
         pred, err = ("-", r["note"]) if r["note"] else (f"{r['predicted']:,.0f}", f"{r['error']:+.0%}")
         lines.append(f"  {r['source']:<9} {r['table']:<18} {r['column']:<16} {str(r['prompt']) + '/' + str(r['output']):>11} "
-                     f"{r['measured']:>10,.0f} {pred:>10} {err:>7}")
+                     f"{r['measured']:>10,.0f} {pred:>10} {err:>7}  {r['role']}")
     lines.append("  (output tokens/s of the deployment; how far this model was off nearby, not a prediction of this "
                  "run's error)")
+    if any(r["role"] == CAL for r in rs):
+        lines.append("  (calibration: a row the model was fitted on, so its error says less than a held-out row's; "
+                     "docs/inference.md)")
     return "\n".join(lines)
 
 

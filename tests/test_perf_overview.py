@@ -262,6 +262,19 @@ def test_nearest_distance_prefers_the_model_class_and_size() -> None:
     assert w["params"] * abs(math.log(p8 / pq)) + w["moe"] > rs[0]["distance"]  # why the dense row wins
 
 
+def test_nearest_says_which_rows_were_fitted_on() -> None:
+    """A calibration row (here the B200 MoE rows the per-sequence MoE cost is fitted on) is labelled as one, with a
+    line saying what that means; held-out rows are labelled held-out and the line is absent."""
+    moe = po.nearest("qwen3-30b-a3b", "b200", 1000, 1000, dtype="fp4", gpus=1, k=2, backend="analytic")
+    assert {r["role"] for r in moe} == {CAL}
+    text = po.format_nearest(moe, "b200")
+    assert text.splitlines()[1].endswith("role") and all(ln.endswith(CAL) for ln in text.splitlines()[2:4])
+    assert "a row the model was fitted on" in text
+    held = po.nearest("qwen3-30b-a3b", "gb200", 1000, 1000, dtype="fp4", gpus=1, k=2, backend="analytic")
+    text = po.format_nearest(held, "gb200")
+    assert all(ln.endswith("held-out") for ln in text.splitlines()[2:4]) and "fitted on" not in text
+
+
 def test_nearest_on_a_chip_without_rows_says_it_is_unvalidated() -> None:
     assert po.nearest("llama3.1-70b", "maia200", 2048, 256) == []
     line = po.format_nearest([], "maia200")
