@@ -251,7 +251,8 @@ def host_factor(chip_name: str) -> float:
 #   vLLM / SGLang; sensitivity: DeepSeek-V3 B200 decode at 64 sequences per rank, 2.0 ms of ~18 ms).
 # * no per-sequence MoE cost (``moe_per_seq`` 0): TensorRT-LLM's is fitted on its own MoE throughput rows, and no
 #   vLLM / SGLang MoE throughput rows are at hand to fit or to test one. ASSUMPTION; sensitivity: TensorRT-LLM's
-#   values (Hopper 1.3 us, Blackwell 0.2 us per sequence per MoE layer) cut its MoE throughput rows by 6-40 %.
+#   values (Hopper 1.3 us, Blackwell 0.2 us per sequence per MoE layer) lower TensorRT-LLM's predicted throughput of
+#   the 136 perf-overview MoE rows by 0.6-42 %.
 _VLLM_HOST = dict(step_overhead=0.0, step_overhead_per_seq=0.0, prefill_step_overhead=1.0e-3,
                   prefill_overhead_per_layer=0.0, elem_kernels_per_layer=4, shared_expert_overlap=False,
                   moe_per_seq=0.0)
