@@ -130,6 +130,17 @@ def _quantity(name: str, v: Any, dimension: str) -> Any:
     return v
 
 
+def _time_at_least_zero(name: str, v: Any, example: str) -> Any:
+    """``v`` (s; a sweep YAML's ``'2e-5'`` or ``'20us'`` read by :func:`_quantity`) when it is None or a finite real
+    number >= 0; else a SpecError naming ``name`` with ``example`` (the per-sequence knobs ``host_per_seq`` and
+    ``moe_per_seq``)."""
+    v = _quantity(name, v, "time")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v < math.inf):
+        got = f"{v:.6g} s" if isinstance(v, float) else repr(v)
+        raise SpecError(f"{name}: must be a finite number of seconds >= 0 (e.g. {example}), got {got}")
+    return v
+
+
 def _dtype_bytes(name: str, field_name: str) -> float:
     if not isinstance(name, str) or name not in DTYPE_BYTES:  # a list or map: unhashable, a TypeError
         raise SpecError(f"{field_name}: unknown dtype {name!r}; known: {', '.join(DTYPE_BYTES)}")
@@ -274,27 +285,18 @@ class Deployment:
                 import dataclasses
 
                 self.profile = dataclasses.replace(self.profile, moe_skew=float(moe_skew))
-        host_per_seq = _quantity("host_per_seq", host_per_seq, "time")  # a sweep YAML's 2e-5, or '20us'
-        if host_per_seq is not None and (isinstance(host_per_seq, bool) or not isinstance(host_per_seq, numbers.Real)
-                                         or not 0 <= host_per_seq < math.inf):
-            got = f"{host_per_seq:.6g} s" if isinstance(host_per_seq, float) else repr(host_per_seq)
-            raise SpecError(f"host_per_seq: must be a finite number of seconds >= 0 (e.g. 20e-6), got {got}")
+        host_per_seq = _time_at_least_zero("host_per_seq", host_per_seq, "20e-6")
         #: the serving engine's host work per sequence per iteration on an x86 host, s (default: the stack
         #: profile's; 0 under ``ideal``)
         if self.ideal or self.profile is None:
             self.host_per_seq = 0.0
         else:
             self.host_per_seq = self.profile.host_per_seq if host_per_seq is None else float(host_per_seq)
-        moe_per_seq = _quantity("moe_per_seq", moe_per_seq, "time")
-        if moe_per_seq is not None:
-            if isinstance(moe_per_seq, bool) or not isinstance(moe_per_seq, numbers.Real) \
-                    or not 0 <= moe_per_seq < math.inf:
-                got = f"{moe_per_seq:.6g} s" if isinstance(moe_per_seq, float) else repr(moe_per_seq)
-                raise SpecError(f"moe_per_seq: must be a finite number of seconds >= 0 (e.g. 0.2e-6), got {got}")
-            if self.profile is not None:
-                import dataclasses
+        moe_per_seq = _time_at_least_zero("moe_per_seq", moe_per_seq, "0.2e-6")
+        if moe_per_seq is not None and self.profile is not None:
+            import dataclasses
 
-                self.profile = dataclasses.replace(self.profile, moe_per_seq=float(moe_per_seq))
+            self.profile = dataclasses.replace(self.profile, moe_per_seq=float(moe_per_seq))
         # Activations (residual stream, GEMM outputs, TP/EP/PP messages) stay in BF16 when the weights are
         # 8-bit or narrower, as in FP8/FP4 serving engines (GEMM inputs are quantised on the fly);
         # wider dtypes keep their own width. Override with act_dtype.

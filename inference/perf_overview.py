@@ -652,20 +652,17 @@ def main(argv: list[str] | None = None) -> None:
                          "and print it, instead of the table")
     args = ap.parse_args(argv)
     knobs = {"backend": args.backend} if args.backend else {}
-    if args.moe_per_seq is not None:
-        if not 0 <= args.moe_per_seq < float("inf"):
-            ap.error(f"--moe-per-seq: must be a finite number of microseconds >= 0, got {args.moe_per_seq}")
-        knobs["moe_per_seq"] = args.moe_per_seq * 1e-6
+    for key, us in (("host_per_seq", args.host_per_seq), ("moe_per_seq", args.moe_per_seq)):
+        if us is not None:
+            if not 0 <= us < float("inf"):
+                ap.error(f"--{key.replace('_', '-')}: must be a finite number of microseconds >= 0, got {us}")
+            knobs[key] = us * 1e-6
     if args.fit_moe:
         for fam, chip in MOE_CALIBRATION.items():
             x, loss, med = fit_moe_per_seq(fam, **knobs)
             print(f"{fam}: moe_per_seq {x * 1e6:.2f} us (calibration rows: every {chip} MoE row; mean |log error| "
                   f"{loss:.4f}, median |error| {med:.1%})")
         return
-    if args.host_per_seq is not None:
-        if not 0 <= args.host_per_seq < float("inf"):
-            ap.error(f"--host-per-seq: must be a finite number of microseconds >= 0, got {args.host_per_seq}")
-        knobs["host_per_seq"] = args.host_per_seq * 1e-6
     print_rows(rows(None if args.source == "all" else args.source, args.stack, args.attention, **knobs))
 
 

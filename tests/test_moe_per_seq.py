@@ -8,7 +8,7 @@ import math
 import pytest
 
 from inference.estimate import Deployment
-from inference.kernels import _STACK_PROFILES, profile_for, stack_reference
+from inference.kernels import _STACK_PROFILES, _closest_family, profile_for, stack_reference
 from inference.models import load_model
 from topo import SpecError
 from topo.presets import chip_preset
@@ -76,8 +76,7 @@ def test_profiles_carry_the_fitted_values_and_the_other_stacks_none():
         assert profile_for(chip_preset(chip), "trtllm").moe_per_seq == stack_reference(fam, "trtllm").moe_per_seq
     assert all(p.moe_per_seq == 0.0 for p in _STACK_PROFILES.values())
     maia = profile_for(chip_preset("maia200"), "trtllm")
-    assert maia.moe_per_seq in (stack_reference("hopper", "trtllm").moe_per_seq,
-                                stack_reference("blackwell", "trtllm").moe_per_seq)
+    assert maia.moe_per_seq == stack_reference(_closest_family(chip_preset("maia200")), "trtllm").moe_per_seq
     assert any("per-sequence MoE cost" in a for a in maia.assumptions)
     # the default of a Deployment is its profile's
     assert _dep().profile.moe_per_seq == pytest.approx(0.2e-6)
@@ -152,3 +151,13 @@ def test_infer_option_sets_the_cost_and_says_so():
     assert not any("moe_per_seq" in a for a in runs["0"]["provenance"]["assumptions"])
     line = cli_error_line(base[:-1] + ["--moe-per-seq", "-1us"])
     assert line.startswith("error: --moe-per-seq:")
+
+
+@pytest.mark.parametrize("flag", ["--moe-per-seq", "--host-per-seq"])
+def test_perf_overview_refuses_a_negative_time(flag, capsys):
+    """``python -m inference.perf_overview --moe-per-seq -1``: argparse's one error line naming the option, exit 2."""
+    from inference import perf_overview as po
+
+    with pytest.raises(SystemExit) as e:
+        po.main([flag, "-1"])
+    assert e.value.code == 2 and f"{flag}: must be a finite number of microseconds >= 0" in capsys.readouterr().err
